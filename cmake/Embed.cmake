@@ -1,0 +1,23 @@
+# Turns repository files into C++ sources at build time, so the binary carries its own
+# schema migrations and OpenAPI document.
+
+function(meshfed_embed_file out input symbol)
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DMODE=file -DOUT=${out} -DSYMBOL=${symbol} -DINPUTS=${input}
+            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
+    DEPENDS ${input} ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
+    VERBATIM)
+endfunction()
+
+function(meshfed_embed_migrations out)
+  set(inputs ${ARGN})
+  list(SORT inputs)
+  string(REPLACE ";" "|" joined "${inputs}")
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DMODE=migrations -DOUT=${out} "-DINPUTS=${joined}"
+            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
+    DEPENDS ${inputs} ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
+    VERBATIM)
+endfunction()

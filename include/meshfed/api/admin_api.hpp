@@ -1,0 +1,74 @@
+// The admin REST API (DESIGN.md, "Admin API contract"): authentication, roles, JSON in and
+// out, ETag/If-Match, pagination, and the routes of /api/v1 plus the operational endpoints.
+// Handlers run on the store thread; they translate between JSON and the workflow's types.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "meshfed/api/auth.hpp"
+#include "meshfed/api/router.hpp"
+#include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/http/message.hpp"
+#include "meshfed/metrics/registry.hpp"
+#include "meshfed/workflow/export_workflow.hpp"
+
+namespace meshfed::api {
+
+struct Readiness {
+  bool ready = false;
+  std::map<std::string, std::string> checks;  // name -> "ok" or what is wrong
+};
+
+struct AdminApiDeps {
+  workflow::ExportWorkflow& workflow;
+  const controlplane::Adapter& control_plane;
+  metrics::Registry& metrics;
+  std::function<std::shared_ptr<const TokenStore>()> tokens;
+  std::function<Readiness()> readiness;
+};
+
+class AdminApi {
+ public:
+  explicit AdminApi(AdminApiDeps deps);
+
+  http::Response handle(const http::Request& req);
+  const Router& router() const { return router_; }
+
+  // Authentication failures since the last call, by reason (for the audit summary).
+  std::map<std::string, int64_t> take_auth_failures();
+
+ private:
+  using Params = PathParams;
+  struct Authn {
+    std::optional<workflow::Principal> principal;
+    std::optional<http::Response> refusal;
+  };
+  Authn authenticate(const http::Request& req, std::optional<workflow::Role> role);
+  void routes();
+
+  http::Response list_services(const http::Request& req);
+  http::Response create_export(const http::Request& req, const workflow::Principal& who);
+  http::Response list_exports(const http::Request& req);
+  http::Response get_export(const std::string& id);
+  http::Response decide(const http::Request& req, const workflow::Principal& who, const std::string& id,
+                        const std::string& action);
+  http::Response list_audit(const http::Request& req);
+  http::Response audit_head();
+  http::Response readyz();
+
+  http::Response export_response(const store::ExportRecord& e, int status = 200);
+
+  AdminApiDeps deps_;
+  Router router_;
+  metrics::Family& requests_;
+  metrics::Family& latency_;
+  metrics::Family& auth_failures_;
+  std::mutex auth_mu_;
+  std::map<std::string, int64_t> pending_auth_failures_;
+};
+
+}  // namespace meshfed::api

@@ -1,0 +1,167 @@
+// The broker's configuration: one JSON file per domain (DESIGN.md, "Config contract").
+// Loaded strictly (unknown keys are errors), every error reported with its key path, and
+// returned as an immutable typed struct. Relative paths are resolved against the file's folder.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "meshfed/core/result.hpp"
+
+namespace meshfed::config {
+
+using Seconds = std::chrono::seconds;
+using Path = std::filesystem::path;
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  std::string to_string() const;
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct TlsFiles {
+  Path ca_file;
+  Path cert_file;
+  Path key_file;
+};
+
+struct AdminConfig {
+  Endpoint listen;
+  Path tokens_file;
+};
+
+struct PeerApiConfig {
+  std::optional<Endpoint> listen;
+  std::string advertise;
+};
+
+enum class ImportPolicy { kManual, kAuto };
+
+struct PeerConfig {
+  std::string domain;
+  std::string trust_domain;
+  std::string url;
+  Path ca_file;
+  ImportPolicy import_policy = ImportPolicy::kManual;
+  std::vector<std::string> source_cidrs;
+};
+
+struct ExportLimits {
+  Seconds default_ttl{2592000};
+  Seconds max_ttl{7776000};
+  Seconds pending_expiry{604800};
+};
+
+enum class ControlPlaneType { kStatic, kKuma };
+
+struct StaticControlPlane {
+  Path inventory_file;
+  Path imports_dir;
+};
+
+struct KumaControlPlane {
+  std::string url = "http://127.0.0.1:5681";
+  Path token_file;
+  Path ca_file;
+  std::vector<std::string> meshes{"default"};
+  std::string import_mesh = "default";
+  std::string ingress_service = "meshfed-ingress";
+  std::string ingress_spiffe_id;
+  std::string ingress_zone;
+  Seconds poll_interval{10};
+};
+
+struct ControlPlaneConfig {
+  ControlPlaneType type = ControlPlaneType::kStatic;
+  StaticControlPlane static_cp;
+  KumaControlPlane kuma;
+};
+
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  bool contains(uint16_t p) const { return p >= first && p <= last; }
+};
+
+struct IngressConfig {
+  bool enabled = true;
+  Endpoint listen;
+  std::string advertise;
+  Path cert_file;
+  Path key_file;
+};
+
+struct EgressConfig {
+  bool enabled = true;
+  std::string bind = "0.0.0.0";
+  std::string advertise_host;
+  PortRange ports{16000, 16999};
+  Path cert_file;
+  Path key_file;
+};
+
+struct GatewaysConfig {
+  std::optional<IngressConfig> ingress;
+  std::optional<EgressConfig> egress;
+};
+
+struct MetricsSource {
+  std::string url;
+  Seconds interval{15};
+  Seconds timeout{5};
+  uint64_t max_bytes = 67108864;
+  std::string service_label = "kuma_io_service";
+  std::string service_regex;
+};
+
+struct MetricsConfig {
+  std::optional<Endpoint> listen;
+  std::vector<MetricsSource> sources;
+  std::vector<std::string> label_allowlist{"envoy_response_code_class", "le", "quantile"};
+  uint64_t max_series_per_peer = 50000;
+  uint64_t max_bytes_per_peer = 16777216;
+  Seconds peer_scrape_interval{15};
+};
+
+struct SyncConfig {
+  Seconds wait{30};
+  Seconds stale_after{60};
+  Seconds withdraw_after{600};
+};
+
+struct Config {
+  Path file;  // where it was loaded from
+  std::string domain;
+  std::string trust_domain;
+  Path state_dir;
+  std::vector<std::string> source_cidrs;
+  TlsFiles tls;
+  AdminConfig admin;
+  PeerApiConfig peer_api;
+  std::vector<PeerConfig> peers;
+  ExportLimits exports;
+  ControlPlaneConfig control_plane;
+  GatewaysConfig gateways;
+  MetricsConfig metrics;
+  SyncConfig sync;
+
+  const PeerConfig* find_peer(std::string_view domain_name) const;
+};
+
+// Parses and validates a config document. `base_dir` resolves relative paths.
+// On failure the error carries one FieldError per problem, each with its key path.
+Result<Config> parse_config(std::string_view json_text, const Path& base_dir);
+Result<Config> load_config(const Path& file);
+
+// Renders the errors of a failed load as lines "key.path: message".
+std::string format_errors(const Error& e);
+
+// Parses "host:port" or "[v6]:port".
+std::optional<Endpoint> parse_endpoint(std::string_view s);
+
+}  // namespace meshfed::config

@@ -1,0 +1,37 @@
+// Small text helpers shared by every module: time formats, name rules, digests, randomness.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meshfed/core/clock.hpp"
+
+namespace meshfed {
+
+// RFC 3339 UTC with milliseconds, e.g. 2026-11-26T04:44:02.123Z.
+std::string format_rfc3339(TimePoint t);
+std::optional<TimePoint> parse_rfc3339(std::string_view s);
+
+// RFC 1035 label: lowercase letter first, then lowercase letters, digits or '-', no trailing '-',
+// at most 63 characters.
+bool is_rfc1035_label(std::string_view s);
+
+// Lowercase hex of SHA-256 (OpenSSL EVP).
+std::string sha256_hex(std::string_view data);
+
+// Constant-time comparison of two equal-length strings (length itself is not secret here:
+// we only ever compare fixed-length digests).
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+// Cryptographically random characters from [a-z0-9].
+std::string random_dns_chars(size_t n);
+// Cryptographically random bytes as URL-safe text, for tokens.
+std::string random_token(size_t bytes);
+
+std::vector<std::string> split(std::string_view s, char sep);
+std::optional<int64_t> parse_int(std::string_view s);
+
+}  // namespace meshfed

@@ -1,0 +1,51 @@
+// A blocking HTTPS/1.1 client with keep-alive, for `meshfed ctl`, tests and benchmarks.
+// The server certificate is always verified: against `ca_file`, and its name against `host`
+// (DNS name or IP address SAN).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "meshfed/core/result.hpp"
+
+namespace meshfed::http {
+
+struct ClientOptions {
+  std::string host;
+  uint16_t port = 0;
+  std::filesystem::path ca_file;
+  std::filesystem::path cert_file;  // optional client certificate
+  std::filesystem::path key_file;
+  std::chrono::seconds timeout{30};
+};
+
+struct ClientResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lowercased
+  std::string body;
+  std::string header(const std::string& name) const;
+};
+
+class HttpsClient {
+ public:
+  static Result<std::unique_ptr<HttpsClient>> create(const ClientOptions& options);
+  ~HttpsClient();
+
+  // Sends one request on the kept-alive connection, reconnecting once if it was closed.
+  Result<ClientResponse> request(const std::string& method, const std::string& target,
+                                 const std::map<std::string, std::string>& headers = {},
+                                 const std::string& body = "");
+
+ private:
+  struct Impl;
+  explicit HttpsClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses "https://host:port" into host and port. False if malformed.
+bool parse_https_url(const std::string& url, std::string& host, uint16_t& port);
+
+}  // namespace meshfed::http

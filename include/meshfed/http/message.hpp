@@ -1,0 +1,38 @@
+// HTTP requests and responses as plain data, so that handlers never see Beast types and
+// compile fast.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace meshfed::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // as received, with the query
+  std::string path;    // percent-decoded, without the query
+  std::multimap<std::string, std::string> query;  // percent-decoded
+  std::map<std::string, std::string> headers;     // names lowercased
+  std::string body;
+  std::string remote;  // "ip:port" of the caller
+
+  std::optional<std::string> header(const std::string& lowercase_name) const;
+  std::optional<std::string> query_param(const std::string& name) const;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// Splits a request target into a decoded path and query parameters. False if malformed.
+bool parse_target(const std::string& target, std::string& path,
+                  std::multimap<std::string, std::string>& query);
+std::string percent_encode(const std::string& s);
+
+}  // namespace meshfed::http

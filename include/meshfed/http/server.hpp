@@ -1,0 +1,59 @@
+// An HTTPS/1.1 server on one event loop: TLS, keep-alive, header and body limits, deadlines
+// on every socket operation, graceful stop. Handlers are plain functions of Request to
+// Response; they run on a blocking executor the caller supplies (the store thread), so the
+// event loop never waits on SQLite.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/http/message.hpp"
+#include "meshfed/http/tls.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace meshfed::http {
+
+struct ServerLimits {
+  size_t header_limit = 16 * 1024;
+  size_t body_limit = 1024 * 1024;
+  std::chrono::seconds handshake_timeout{10};
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds request_timeout{30};
+  int max_connections = 512;
+};
+
+using Handler = std::function<Response(const Request&)>;
+// Renders an error the server detects itself (oversized headers or body, malformed request).
+using ErrorResponder = std::function<Response(const Error&)>;
+// Runs a job off the event loop; the job must not block the loop.
+using BlockingRunner = std::function<void(std::function<void()>)>;
+using ContextProvider = std::function<std::shared_ptr<TlsContext>()>;
+
+class HttpsServer {
+ public:
+  HttpsServer(boost::asio::io_context& io, ContextProvider tls, Handler handler, ErrorResponder on_error,
+              BlockingRunner run_blocking, ServerLimits limits = {});
+  ~HttpsServer();
+
+  // Binds and starts accepting. Port 0 picks a free port; see port().
+  Status listen(const config::Endpoint& endpoint);
+  uint16_t port() const;
+
+  // Stops accepting, closes idle connections, lets in-flight requests finish and then closes
+  // their connections. Call on the event loop.
+  void stop();
+  int open_connections() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace meshfed::http

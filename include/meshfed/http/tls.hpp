@@ -1,0 +1,35 @@
+// TLS contexts for meshfed's listeners and clients. New contexts are built on reload and
+// swapped in; connections already established keep the one they started with.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "meshfed/core/result.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace meshfed::http {
+
+using TlsContext = boost::asio::ssl::context;
+
+struct ServerTlsOptions {
+  std::filesystem::path cert_file;
+  std::filesystem::path key_file;
+  bool tls13_only = false;  // peer API and gateways; the admin API allows 1.2 with AEAD suites
+};
+
+Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& o);
+
+struct ClientTlsOptions {
+  std::filesystem::path ca_file;    // required: the server must chain to it
+  std::filesystem::path cert_file;  // optional client certificate
+  std::filesystem::path key_file;
+};
+
+Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& o);
+
+}  // namespace meshfed::http

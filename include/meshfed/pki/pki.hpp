@@ -1,0 +1,63 @@
+// A domain's PKI: its CA and the broker, ingress and egress certificates, ECDSA P-256, each
+// leaf carrying exactly one URI SAN spiffe://<trust_domain>/meshfed/<role>. Built with
+// OpenSSL's own APIs (no shelling out), so the same code serves `meshfed pki` and the tests.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "meshfed/core/result.hpp"
+
+namespace meshfed::pki {
+
+enum class LeafRole { kBroker, kIngress, kEgress };
+std::optional<LeafRole> parse_leaf_role(std::string_view s);
+std::string_view to_string(LeafRole r);
+
+std::string spiffe_id(const std::string& trust_domain, LeafRole role);
+
+struct LeafOptions {
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  std::chrono::days validity{180};
+};
+
+struct InitOptions {
+  std::string domain;
+  std::string trust_domain;  // empty: the domain
+  LeafOptions leaf;
+  std::chrono::days ca_validity{3650};
+  bool force = false;  // overwrite an existing CA
+};
+
+// Writes ca.pem, ca-key.pem and <role>.pem / <role>-key.pem for every role into `out_dir`.
+Status init_domain(const std::filesystem::path& out_dir, const InitOptions& options);
+// Re-issues one leaf with the CA found in `ca_dir` (rotation). Writes into `out_dir`
+// (default: `ca_dir`).
+Status issue_leaf(const std::filesystem::path& ca_dir, LeafRole role, const LeafOptions& options,
+                  const std::filesystem::path& out_dir = {});
+
+struct CertificateInfo {
+  std::string subject;
+  std::string issuer;
+  std::vector<std::string> uri_sans;
+  std::vector<std::string> dns_sans;
+  std::vector<std::string> ip_sans;
+  std::vector<std::string> key_usage;
+  std::vector<std::string> extended_key_usage;
+  bool is_ca = false;
+  std::string not_before;
+  std::string not_after;
+  int64_t not_after_unix = 0;
+};
+
+Result<CertificateInfo> read_certificate(const std::filesystem::path& pem_file);
+std::string format_certificate(const CertificateInfo& info);
+
+// True if the leaf in `cert_file` chains to a CA in `ca_file` (no hostname checks).
+Status verify_chain(const std::filesystem::path& cert_file, const std::filesystem::path& ca_file);
+
+}  // namespace meshfed::pki

@@ -1,0 +1,52 @@
+// The broker's SQLite file: opened in WAL mode with synchronous=FULL (whatever a response
+// acknowledges survives power loss), foreign keys on, and the schema brought up to date from
+// the embedded migrations. The only module that touches SQLiteCpp.
+//
+// Not thread-safe by design: the application gives it one thread (the store executor).
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "meshfed/core/result.hpp"
+#include "meshfed/store/migrations.hpp"
+
+namespace SQLite {
+class Database;
+}
+
+namespace meshfed::store {
+
+class Database {
+ public:
+  static Result<std::unique_ptr<Database>> open(
+      const std::filesystem::path& file,
+      const std::vector<Migration>& migrations = embedded_migrations());
+  ~Database();
+
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.
+  Status transaction(const std::function<Status()>& body);
+  // Runs read-only `body`, turning store exceptions into an Error.
+  Status read(const std::function<Status()>& body);
+
+  int schema_version() const { return schema_version_; }
+  const std::filesystem::path& file() const { return file_; }
+
+  // For the store module's own repositories only.
+  SQLite::Database& sql() { return *db_; }
+
+ private:
+  Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file);
+  Status migrate(const std::vector<Migration>& migrations);
+
+  std::unique_ptr<SQLite::Database> db_;
+  std::filesystem::path file_;
+  int schema_version_ = 0;
+};
+
+// Converts a store exception into an error naming what failed.
+Error store_error(const std::string& what, const std::exception& e);
+
+}  // namespace meshfed::store

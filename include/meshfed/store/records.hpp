@@ -1,0 +1,55 @@
+// The rows the broker keeps: exports with their transition history. Plain data; the rules
+// about them live in workflow/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace meshfed::store {
+
+enum class ExportState { kPending, kApproved, kRejected, kCancelled, kRevoked, kExpired };
+
+std::string_view to_string(ExportState s);
+std::optional<ExportState> parse_export_state(std::string_view s);
+inline bool is_live(ExportState s) { return s == ExportState::kPending || s == ExportState::kApproved; }
+
+struct HistoryEntry {
+  int64_t time_ms = 0;
+  std::string actor;
+  std::string action;  // requested, approved, rejected, extended, revoked, cancelled, expired
+  std::optional<ExportState> from;
+  ExportState to = ExportState::kPending;
+  std::string comment;
+  int64_t audit_seq = 0;
+};
+
+struct ExportRecord {
+  int64_t seq = 0;  // insertion order; list cursor
+  std::string id;
+  std::string mesh;
+  std::string service;
+  int port = 0;
+  std::string protocol;
+  std::string zone;
+  std::string alias;
+  std::vector<std::string> peers;
+  std::vector<std::string> metrics;
+  bool proxy_protocol = false;
+  std::string sni;
+  ExportState state = ExportState::kPending;
+  int64_t version = 1;
+  std::string requested_by;
+  int64_t requested_at_ms = 0;
+  std::string reason;
+  int64_t ttl_s = 0;
+  int64_t pending_expires_at_ms = 0;
+  std::optional<std::string> decided_by;
+  std::optional<int64_t> approved_at_ms;
+  std::optional<int64_t> expires_at_ms;
+  std::vector<HistoryEntry> history;
+};
+
+}  // namespace meshfed::store

@@ -1,0 +1,72 @@
+// Row access for exports and the audit log. Methods throw on SQLite errors; callers run them
+// inside Database::transaction() or Database::read(), which turn exceptions into Errors.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "meshfed/audit/chain.hpp"
+#include "meshfed/store/database.hpp"
+#include "meshfed/store/records.hpp"
+
+namespace meshfed::store {
+
+struct ExportQuery {
+  std::optional<ExportState> state;
+  int64_t after_seq = 0;
+  int limit = 100;
+};
+
+class ExportRepository {
+ public:
+  explicit ExportRepository(Database& db) : db_(db) {}
+
+  void insert(const ExportRecord& e);
+  // Persists the mutable fields (state, version, decision, times, ttl).
+  void update(const ExportRecord& e);
+  void append_history(const std::string& export_id, const HistoryEntry& h);
+
+  bool exists(const std::string& id);
+  std::optional<ExportRecord> get(const std::string& id);
+  std::vector<ExportRecord> list(const ExportQuery& q);
+  // Ids of live exports scoped to `peer` whose alias is `alias`.
+  std::vector<std::string> live_ids_with_alias(const std::string& alias, const std::string& peer);
+  // Ids of live exports whose pending or approval deadline is at or before `now_ms`.
+  std::vector<std::string> due_for_expiry(int64_t now_ms);
+  std::optional<int64_t> next_deadline();
+  std::map<std::string, int64_t> count_by_state();
+
+  struct HistoryRef {
+    std::string export_id;
+    int64_t n;
+    std::string action;
+    int64_t audit_seq;
+  };
+  std::vector<HistoryRef> all_history_refs();
+
+ private:
+  ExportRecord read_row(void* stmt);
+  Database& db_;
+};
+
+class AuditRepository {
+ public:
+  explicit AuditRepository(Database& db) : db_(db) {}
+
+  struct Head {
+    int64_t seq = 0;
+    std::string hash = audit::kGenesisHash;
+  };
+  Head head();
+  // Fills seq, prev_hash and hash, and inserts the entry.
+  audit::Entry append(audit::Entry e);
+  std::vector<audit::Entry> list(int64_t after_seq, int limit);
+  std::optional<audit::Entry> get(int64_t seq);
+
+ private:
+  Database& db_;
+};
+
+}  // namespace meshfed::store

@@ -1,0 +1,117 @@
+// The governed export life cycle (DESIGN.md, "State machines"): request, four-eyes approval,
+// rejection, cancellation, extension, revocation and expiry. Every transition is committed
+// together with its history row and its audit entry, in one SQLite transaction, before the
+// caller gets an answer.
+//
+// Runs on the store executor only (it owns the Database while it runs).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "meshfed/audit/chain.hpp"
+#include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/clock.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/store/database.hpp"
+#include "meshfed/store/records.hpp"
+#include "meshfed/workflow/principal.hpp"
+
+namespace meshfed::workflow {
+
+struct ExportRequest {
+  std::string mesh;
+  std::string service;
+  int64_t port = 0;
+  std::string zone;
+  std::vector<std::string> peers;
+  std::string alias;  // empty: the service name
+  std::vector<std::string> metrics;
+  std::optional<int64_t> ttl_s;
+  bool proxy_protocol = false;
+  std::string reason;
+};
+
+struct Decision {
+  std::string comment;
+  std::optional<int64_t> ttl_s;     // extend only
+  std::optional<int64_t> if_match;  // the version the caller last saw
+};
+
+struct WorkflowSettings {
+  std::string domain;
+  std::string trust_domain;
+  std::set<std::string> peers;
+  int64_t default_ttl_s = 2592000;
+  int64_t max_ttl_s = 7776000;
+  int64_t pending_expiry_s = 604800;
+};
+
+struct ExportPage {
+  std::vector<store::ExportRecord> items;
+  std::optional<std::string> next;
+};
+
+class ExportWorkflow {
+ public:
+  ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp,
+                 WorkflowSettings settings);
+
+  void update_settings(WorkflowSettings settings);
+  WorkflowSettings settings() const;
+
+  Result<store::ExportRecord> request(const Principal& who, const ExportRequest& req);
+  Result<store::ExportRecord> approve(const Principal& who, const std::string& id, const Decision& d);
+  Result<store::ExportRecord> reject(const Principal& who, const std::string& id, const Decision& d);
+  Result<store::ExportRecord> extend(const Principal& who, const std::string& id, const Decision& d);
+  Result<store::ExportRecord> revoke(const Principal& who, const std::string& id, const Decision& d);
+  Result<store::ExportRecord> cancel(const Principal& who, const std::string& id, const Decision& d);
+
+  Result<store::ExportRecord> get(const std::string& id);
+  // `after` is the opaque cursor from a previous page's `next`.
+  Result<ExportPage> list(std::optional<store::ExportState> state, const std::string& after, int limit);
+
+  Result<std::map<std::string, int64_t>> count_by_state();
+
+  // Moves every pending or approved export whose deadline has passed to `expired`.
+  Result<int> expire_due();
+  // The earliest pending or approval deadline, if any (lets the caller sleep until then).
+  Result<std::optional<TimePoint>> next_deadline();
+
+  // An approved export whose service or port is not (any longer) in the inventory.
+  bool target_missing(const store::ExportRecord& e) const;
+
+  // Audit entries after `after_seq`, and the cursor of the next page if there is one.
+  Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> audit_page(int64_t after_seq, int limit);
+  // The newest entry's sequence number and hash (0 and 64 zeros when empty).
+  Result<std::pair<int64_t, std::string>> audit_head();
+
+  // Appends an audit entry for an event that is not an export transition.
+  Status record_event(const std::string& actor, const std::string& action, const std::string& object,
+                      nlohmann::json details);
+
+ private:
+  enum class Action { kApprove, kReject, kExtend, kRevoke, kCancel };
+  Result<store::ExportRecord> transition(const Principal& who, const std::string& id,
+                                         const Decision& d, Action action);
+  Status commit_transition(store::ExportRecord& e, const std::string& actor,
+                           const std::string& action, std::optional<store::ExportState> from,
+                           const std::string& comment);
+  std::string new_export_id(const std::string& alias);
+
+  store::Database& db_;
+  const Clock& clock_;
+  const controlplane::Adapter& cp_;
+  mutable std::mutex settings_mu_;
+  WorkflowSettings settings_;
+};
+
+nlohmann::json summary_json(const store::ExportRecord& e);
+
+}  // namespace meshfed::workflow

@@ -1,0 +1,27 @@
+// Who is acting: a named person or system with roles (DESIGN.md, "tokens file").
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+namespace meshfed::workflow {
+
+enum class Role { kViewer, kRequester, kApprover, kAdmin, kGateway };
+
+std::optional<Role> parse_role(std::string_view s);
+std::string_view to_string(Role r);
+
+struct Principal {
+  std::string name;
+  std::set<Role> roles;
+
+  // `admin` holds every role except `gateway`; requester and approver include viewer.
+  bool can(Role r) const;
+};
+
+// The actor recorded for transitions the broker makes by itself (expiry).
+inline const std::string kSystemActor = "meshfed";
+
+}  // namespace meshfed::workflow

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Writes docs/openapi.json, the OpenAPI 3 document of the admin API.
+
+The document is the reviewed artefact; this script only keeps its repetitive parts (errors,
+pagination, the export transitions) consistent. tests/unit/api/openapi_test.cpp checks that
+the routes the broker registers and the paths documented here are the same set.
+"""
+import json
+import pathlib
+
+PROBLEM = {"$ref": "#/components/responses/Problem"}
+
+
+def err(*codes):
+    return {str(c): PROBLEM for c in codes}
+
+
+def ok(schema_ref, code="200", desc="OK", etag=False):
+    r = {"description": desc, "content": {"application/json": {"schema": {"$ref": schema_ref}}}}
+    if etag:
+        r["headers"] = {"ETag": {"$ref": "#/components/headers/ETag"}}
+    return {code: r}
+
+
+def page_params():
+    return [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+        {"name": "after", "in": "query", "description": "cursor from the previous page's next", "schema": {"type": "string"}},
+    ]
+
+
+export_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+if_match = {"name": "If-Match", "in": "header", "description": "the export's ETag; 412 if it changed",
+            "schema": {"type": "string"}}
+bearer = [{"bearer": []}]
+
+paths = {
+    "/healthz": {"get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
+    "/readyz": {"get": {"summary": "Readiness: store open, inventory loaded, with details", "security": [],
+                        "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+    "/metrics": {"get": {"summary": "The broker's own metrics (Prometheus text format)", "security": [],
+                         "responses": {"200": {"description": "metrics",
+                                               "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
+                                     "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+    "/api/v1/services": {"get": {"summary": "The local inventory (role viewer)", "security": bearer,
+                                 "responses": {**ok("#/components/schemas/ServiceList"), **err(401, 403)}}},
+    "/api/v1/exports": {
+        "get": {"summary": "List exports (role viewer)", "security": bearer,
+                "parameters": [{"name": "state", "in": "query",
+                                "schema": {"$ref": "#/components/schemas/ExportState"}}] + page_params(),
+                "responses": {**ok("#/components/schemas/ExportList"), **err(400, 401, 403)}},
+        "post": {"summary": "Request an export (role requester)", "security": bearer,
+                 "requestBody": {"required": True, "content": {"application/json": {
+                     "schema": {"$ref": "#/components/schemas/ExportRequest"}}}},
+                 "responses": {**ok("#/components/schemas/Export", "201", "created", etag=True),
+                               **err(400, 401, 403, 409, 413, 415)}},
+    },
+    "/api/v1/exports/{id}": {"get": {"summary": "One export with its history (role viewer)", "security": bearer,
+                                     "parameters": [export_id],
+                                     "responses": {**ok("#/components/schemas/Export", etag=True), **err(401, 403, 404)}}},
+    "/api/v1/audit": {"get": {"summary": "Audit entries after a sequence number (role viewer)", "security": bearer,
+                              "parameters": [{"name": "since", "in": "query", "schema": {"type": "integer"}}] + page_params(),
+                              "responses": {**ok("#/components/schemas/AuditList"), **err(400, 401, 403)}}},
+    "/api/v1/audit/head": {"get": {"summary": "The newest audit sequence number and hash (role viewer)",
+                                   "security": bearer,
+                                   "responses": {**ok("#/components/schemas/AuditHead"), **err(401, 403)}}},
+}
+
+transitions = {
+    "approve": "Approve a pending export (approver, not its requester)",
+    "reject": "Reject a pending export (approver, not its requester)",
+    "extend": "Extend an approved export's expiry (approver, not its requester); body may carry ttl_s",
+    "revoke": "Revoke an approved export (approver, or its requester)",
+    "cancel": "Cancel a pending export (its requester)",
+}
+for action, summary in transitions.items():
+    schema = "#/components/schemas/ExtendDecision" if action == "extend" else "#/components/schemas/Decision"
+    paths[f"/api/v1/exports/{{id}}/{action}"] = {"post": {
+        "summary": summary, "security": bearer, "parameters": [export_id, if_match],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": schema}}}},
+        "responses": {**ok("#/components/schemas/Export", etag=True), **err(400, 401, 403, 404, 409, 412, 415)}}}
+
+string_list = {"type": "array", "items": {"type": "string"}}
+ts = {"type": "string", "format": "date-time"}
+nullable_ts = {"type": "string", "format": "date-time", "nullable": True}
+
+components = {
+    "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    "headers": {"ETag": {"description": "the export's version, quoted", "schema": {"type": "string"}}},
+    "responses": {"Problem": {"description": "an error (RFC 9457)", "content": {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}},
+    "schemas": {
+        "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+        "ExportState": {"type": "string", "enum": ["pending", "approved", "rejected", "cancelled", "revoked", "expired"]},
+        "Service": {"type": "object", "properties": {
+            "mesh": {"type": "string"}, "name": {"type": "string"}, "zone": {"type": "string"},
+            "address": {"type": "string"},
+            "ports": {"type": "array", "items": {"type": "object", "properties": {
+                "port": {"type": "integer"}, "protocol": {"type": "string"}}}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
+        "ServiceList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Service"}},
+            "next": {"type": "string", "nullable": True}}},
+        "ExportRequest": {"type": "object", "additionalProperties": False,
+                          "required": ["mesh", "service", "port", "peers", "reason"], "properties": {
+            "mesh": {"type": "string"}, "service": {"type": "string"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "zone": {"type": "string"}, "peers": string_list,
+            "alias": {"type": "string", "description": "RFC 1035 label; default the service name"},
+            "metrics": {"type": "array", "items": {"type": "string"},
+                        "description": "metric names, or prefixes ending in *"},
+            "ttl_s": {"type": "integer", "minimum": 1, "description": "default exports.default_ttl_s"},
+            "proxy_protocol": {"type": "boolean"}, "reason": {"type": "string", "minLength": 1}}},
+        "Decision": {"type": "object", "additionalProperties": False,
+                     "properties": {"comment": {"type": "string"}}},
+        "ExtendDecision": {"type": "object", "additionalProperties": False, "properties": {
+            "comment": {"type": "string"}, "ttl_s": {"type": "integer", "minimum": 1}}},
+        "HistoryEntry": {"type": "object", "properties": {
+            "time": ts, "actor": {"type": "string"}, "action": {"type": "string"},
+            "from": {"type": "string", "nullable": True}, "to": {"type": "string"},
+            "comment": {"type": "string"}, "audit_seq": {"type": "integer"}}},
+        "Export": {"type": "object", "properties": {
+            "id": {"type": "string"}, "mesh": {"type": "string"}, "service": {"type": "string"},
+            "port": {"type": "integer"}, "protocol": {"type": "string"}, "zone": {"type": "string"},
+            "alias": {"type": "string"}, "peers": string_list, "metrics": string_list,
+            "proxy_protocol": {"type": "boolean"}, "sni": {"type": "string"},
+            "state": {"$ref": "#/components/schemas/ExportState"}, "target_missing": {"type": "boolean"},
+            "version": {"type": "integer"}, "requested_by": {"type": "string"}, "requested_at": ts,
+            "reason": {"type": "string"}, "ttl_s": {"type": "integer"}, "pending_expires_at": ts,
+            "decided_by": {"type": "string", "nullable": True}, "approved_at": nullable_ts,
+            "expires_at": nullable_ts,
+            "history": {"type": "array", "items": {"$ref": "#/components/schemas/HistoryEntry"}}}},
+        "ExportList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Export"}},
+            "next": {"type": "string", "nullable": True}}},
+        "AuditEntry": {"type": "object", "properties": {
+            "seq": {"type": "integer"}, "time": ts, "actor": {"type": "string"}, "action": {"type": "string"},
+            "object": {"type": "string"}, "details": {"type": "object"},
+            "prev_hash": {"type": "string"}, "hash": {"type": "string"}}},
+        "AuditList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
+            "next": {"type": "string", "nullable": True}}},
+        "AuditHead": {"type": "object", "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
+    },
+}
+
+doc = {
+    "openapi": "3.0.3",
+    "info": {"title": "meshfed admin API", "version": "v1",
+             "description": "Governed exports of service ports between shared-nothing mesh domains. "
+                            "Errors are application/problem+json (RFC 9457)."},
+    "security": bearer,
+    "paths": paths,
+    "components": components,
+}
+
+out = pathlib.Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -1,0 +1,422 @@
+#include "meshfed/api/admin_api.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <set>
+
+#include "meshfed/api/problem.hpp"
+#include "meshfed/core/text.hpp"
+
+namespace meshfed::api {
+
+extern const std::string_view kOpenApiDocument;
+
+namespace {
+
+using nlohmann::json;
+using workflow::Role;
+
+http::Response json_response(const json& body, int status = 200) {
+  http::Response r;
+  r.status = status;
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+std::optional<std::string> ms_text(const std::optional<int64_t>& ms) {
+  if (!ms) return std::nullopt;
+  return format_rfc3339(from_unix_ms(*ms));
+}
+
+json nullable(const std::optional<std::string>& s) { return s ? json(*s) : json(nullptr); }
+
+// A JSON request body: the right content type, an object, only known fields.
+struct Body {
+  json value = json::object();
+  std::optional<Error> error;
+};
+
+Body parse_body(const http::Request& req, const std::set<std::string>& known, bool allow_empty) {
+  Body b;
+  if (req.body.empty() && allow_empty) return b;
+  const std::string ct = req.header("content-type").value_or("");
+  if (ct.substr(0, ct.find(';')) != "application/json") {
+    b.error = make_error(ErrorCode::kUnsupportedMediaType,
+                         "expected Content-Type: application/json, got \"" + ct + "\"");
+    return b;
+  }
+  try {
+    b.value = json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    b.error = make_error(ErrorCode::kInvalidArgument, std::string("body is not valid JSON: ") + e.what(),
+                         {{"(body)", "not valid JSON"}});
+    return b;
+  }
+  if (!b.value.is_object()) {
+    b.error = make_error(ErrorCode::kInvalidArgument, "body must be a JSON object", {{"(body)", "expected an object"}});
+    return b;
+  }
+  std::vector<FieldError> unknown;
+  for (const auto& [k, v] : b.value.items()) {
+    if (!known.count(k)) unknown.push_back({k, "unknown field"});
+  }
+  if (!unknown.empty()) {
+    b.error = make_error(ErrorCode::kInvalidArgument, "body has unknown fields", std::move(unknown));
+  }
+  return b;
+}
+
+// Typed field access that records what was wrong instead of throwing.
+class Fields {
+ public:
+  explicit Fields(const json& obj) : obj_(obj) {}
+  std::string string(const std::string& key) {
+    if (!obj_.contains(key) || obj_[key].is_null()) return {};
+    if (!obj_[key].is_string()) {
+      errors_.push_back({key, "expected a string"});
+      return {};
+    }
+    return obj_[key].get<std::string>();
+  }
+  std::optional<int64_t> integer(const std::string& key) {
+    if (!obj_.contains(key) || obj_[key].is_null()) return std::nullopt;
+    if (!obj_[key].is_number_integer()) {
+      errors_.push_back({key, "expected an integer"});
+      return std::nullopt;
+    }
+    return obj_[key].get<int64_t>();
+  }
+  bool boolean(const std::string& key) {
+    if (!obj_.contains(key) || obj_[key].is_null()) return false;
+    if (!obj_[key].is_boolean()) {
+      errors_.push_back({key, "expected true or false"});
+      return false;
+    }
+    return obj_[key].get<bool>();
+  }
+  std::vector<std::string> strings(const std::string& key) {
+    std::vector<std::string> out;
+    if (!obj_.contains(key) || obj_[key].is_null()) return out;
+    if (!obj_[key].is_array()) {
+      errors_.push_back({key, "expected an array of strings"});
+      return out;
+    }
+    for (size_t i = 0; i < obj_[key].size(); ++i) {
+      if (!obj_[key][i].is_string()) errors_.push_back({key + "[" + std::to_string(i) + "]", "expected a string"});
+      else out.push_back(obj_[key][i].get<std::string>());
+    }
+    return out;
+  }
+  std::vector<FieldError>& errors() { return errors_; }
+
+ private:
+  const json& obj_;
+  std::vector<FieldError> errors_;
+};
+
+std::optional<Error> parse_limit(const http::Request& req, int& limit) {
+  limit = 100;
+  if (auto l = req.query_param("limit")) {
+    auto n = parse_int(*l);
+    if (!n || *n < 1 || *n > 1000) {
+      return make_error(ErrorCode::kInvalidArgument, "bad limit", {{"limit", "expected an integer 1-1000, got \"" + *l + "\""}});
+    }
+    limit = static_cast<int>(*n);
+  }
+  return std::nullopt;
+}
+
+// If-Match: "<version>" (or * for any).
+std::optional<Error> parse_if_match(const http::Request& req, std::optional<int64_t>& version) {
+  auto h = req.header("if-match");
+  if (!h || *h == "*") return std::nullopt;
+  std::string v = *h;
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  auto n = parse_int(v);
+  if (!n) {
+    return make_error(ErrorCode::kInvalidArgument, "bad If-Match header",
+                      {{"If-Match", "expected an ETag such as \"3\", got " + *h}});
+  }
+  version = *n;
+  return std::nullopt;
+}
+
+json history_json(const store::HistoryEntry& h) {
+  return {{"time", format_rfc3339(from_unix_ms(h.time_ms))},
+          {"actor", h.actor},
+          {"action", h.action},
+          {"from", h.from ? json(std::string(to_string(*h.from))) : json(nullptr)},
+          {"to", std::string(to_string(h.to))},
+          {"comment", h.comment},
+          {"audit_seq", h.audit_seq}};
+}
+
+}  // namespace
+
+AdminApi::AdminApi(AdminApiDeps deps)
+    : deps_(std::move(deps)),
+      requests_(deps_.metrics.counter("meshfed_api_requests_total", "Admin API requests by route, method and status code.",
+                                      {"route", "method", "code"})),
+      latency_(deps_.metrics.histogram("meshfed_api_request_duration_seconds",
+                                       "Admin API request handling time, by route.", {"route"},
+                                       {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})),
+      auth_failures_(deps_.metrics.counter("meshfed_api_auth_failures_total",
+                                           "Admin API requests refused for missing or bad credentials or roles.",
+                                           {"reason"})) {
+  routes();
+}
+
+void AdminApi::routes() {
+  auto open = [this](std::string method, std::string pattern, std::function<http::Response(const http::Request&)> fn) {
+    router_.add(std::move(method), std::move(pattern), [fn](const http::Request& r, const Params&) { return fn(r); });
+  };
+  // Routes that need a principal: `role` is checked before the handler runs.
+  auto guarded = [this](std::string method, std::string pattern, std::optional<Role> role,
+                        std::function<http::Response(const http::Request&, const workflow::Principal&, const Params&)> fn) {
+    router_.add(std::move(method), std::move(pattern), [this, role, fn](const http::Request& r, const Params& p) {
+      auto a = authenticate(r, role);
+      if (a.refusal) return *a.refusal;
+      return fn(r, *a.principal, p);
+    });
+  };
+
+  open("GET", "/healthz", [](const http::Request&) { return json_response({{"status", "ok"}}); });
+  open("GET", "/readyz", [this](const http::Request&) { return readyz(); });
+  open("GET", "/metrics", [this](const http::Request&) {
+    http::Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = deps_.metrics.expose();
+    return r;
+  });
+  open("GET", "/api/v1/openapi.json", [](const http::Request&) {
+    http::Response r;
+    r.body = std::string(kOpenApiDocument);
+    return r;
+  });
+  guarded("GET", "/api/v1/services", Role::kViewer,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_services(r); });
+  guarded("POST", "/api/v1/exports", Role::kRequester,
+          [this](const http::Request& r, const workflow::Principal& who, const Params&) { return create_export(r, who); });
+  guarded("GET", "/api/v1/exports", Role::kViewer,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_exports(r); });
+  guarded("GET", "/api/v1/exports/{id}", Role::kViewer,
+          [this](const http::Request&, const workflow::Principal&, const Params& p) { return get_export(p.at("id")); });
+  for (const std::string action : {"approve", "reject", "extend", "revoke", "cancel"}) {
+    // The workflow decides who may do what to which export; any principal may ask.
+    guarded("POST", "/api/v1/exports/{id}/" + action, std::nullopt,
+            [this, action](const http::Request& r, const workflow::Principal& who, const Params& p) {
+              return decide(r, who, p.at("id"), action);
+            });
+  }
+  guarded("GET", "/api/v1/audit", Role::kViewer,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
+  guarded("GET", "/api/v1/audit/head", Role::kViewer,
+          [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_head(); });
+}
+
+http::Response AdminApi::handle(const http::Request& req) {
+  const auto start = std::chrono::steady_clock::now();
+  auto m = router_.match(req.method, req.path);
+  http::Response res;
+  std::string route = "(unmatched)";
+  if (m.route) {
+    route = m.route->pattern;
+    res = m.route->handler(req, m.params);
+  } else if (m.path_known) {
+    res = problem(405, "method " + req.method + " is not allowed on " + req.path);
+  } else if (req.path.rfind("/api/", 0) == 0 && req.path.rfind("/api/v1/", 0) != 0) {
+    res = problem(404, "unknown API version in " + req.path + "; supported: v1 (/api/v1/)");
+  } else {
+    res = problem(404, "no such resource: " + req.path);
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  requests_.inc({route, req.method, std::to_string(res.status)});
+  latency_.observe({route}, secs);
+  return res;
+}
+
+AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<Role> role) {
+  Authn a;
+  auto refuse = [&](const std::string& reason, http::Response r) {
+    auth_failures_.inc({reason});
+    {
+      std::lock_guard lock(auth_mu_);
+      ++pending_auth_failures_[reason];
+    }
+    spdlog::warn("admin api: {} {} from {} refused: {}", req.method, req.path, req.remote, reason);
+    a.refusal = std::move(r);
+    return std::move(a);
+  };
+  const std::string auth = req.header("authorization").value_or("");
+  if (auth.rfind("Bearer ", 0) != 0 || auth.size() <= 7) {
+    return refuse("missing_token", problem(make_error(ErrorCode::kUnauthenticated,
+                                                      "send Authorization: Bearer <token>")));
+  }
+  auto tokens = deps_.tokens();
+  auto principal = tokens ? tokens->authenticate(auth.substr(7)) : std::nullopt;
+  if (!principal) {
+    return refuse("bad_token", problem(make_error(ErrorCode::kUnauthenticated, "the bearer token is not valid")));
+  }
+  if (role && !principal->can(*role)) {
+    return refuse("missing_role",
+                  problem(make_error(ErrorCode::kPermissionDenied, principal->name + " lacks the " +
+                                                                       std::string(workflow::to_string(*role)) +
+                                                                       " role needed for " + req.method + " " + req.path)));
+  }
+  a.principal = std::move(principal);
+  return a;
+}
+
+std::map<std::string, int64_t> AdminApi::take_auth_failures() {
+  std::lock_guard lock(auth_mu_);
+  return std::exchange(pending_auth_failures_, {});
+}
+
+http::Response AdminApi::list_services(const http::Request&) {
+  const auto inv = deps_.control_plane.inventory();
+  json items = json::array();
+  for (const auto& s : inv->services) {
+    json ports = json::array();
+    for (const auto& p : s.ports) ports.push_back({{"port", p.port}, {"protocol", p.protocol}});
+    items.push_back({{"mesh", s.mesh}, {"name", s.name}, {"zone", s.zone}, {"address", s.address},
+                     {"ports", ports}, {"labels", s.labels}});
+  }
+  return json_response({{"items", items}, {"next", nullptr}});
+}
+
+http::Response AdminApi::export_response(const store::ExportRecord& e, int status) {
+  json history = json::array();
+  for (const auto& h : e.history) history.push_back(history_json(h));
+  json body = {{"id", e.id},
+               {"mesh", e.mesh},
+               {"service", e.service},
+               {"port", e.port},
+               {"protocol", e.protocol},
+               {"zone", e.zone},
+               {"alias", e.alias},
+               {"peers", e.peers},
+               {"metrics", e.metrics},
+               {"proxy_protocol", e.proxy_protocol},
+               {"sni", e.sni},
+               {"state", std::string(to_string(e.state))},
+               {"target_missing", deps_.workflow.target_missing(e)},
+               {"version", e.version},
+               {"requested_by", e.requested_by},
+               {"requested_at", format_rfc3339(from_unix_ms(e.requested_at_ms))},
+               {"reason", e.reason},
+               {"ttl_s", e.ttl_s},
+               {"pending_expires_at", format_rfc3339(from_unix_ms(e.pending_expires_at_ms))},
+               {"decided_by", nullable(e.decided_by)},
+               {"approved_at", nullable(ms_text(e.approved_at_ms))},
+               {"expires_at", nullable(ms_text(e.expires_at_ms))},
+               {"history", history}};
+  auto r = json_response(body, status);
+  r.headers.emplace_back("ETag", "\"" + std::to_string(e.version) + "\"");
+  if (status == 201) r.headers.emplace_back("Location", "/api/v1/exports/" + e.id);
+  return r;
+}
+
+http::Response AdminApi::create_export(const http::Request& req, const workflow::Principal& who) {
+  auto body = parse_body(req, {"mesh", "service", "port", "zone", "peers", "alias", "metrics", "ttl_s",
+                               "proxy_protocol", "reason"}, false);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  workflow::ExportRequest r;
+  r.mesh = f.string("mesh");
+  r.service = f.string("service");
+  r.port = f.integer("port").value_or(0);
+  r.zone = f.string("zone");
+  r.peers = f.strings("peers");
+  r.alias = f.string("alias");
+  r.metrics = f.strings("metrics");
+  r.ttl_s = f.integer("ttl_s");
+  r.proxy_protocol = f.boolean("proxy_protocol");
+  r.reason = f.string("reason");
+  if (!f.errors().empty()) return problem(make_error(ErrorCode::kInvalidArgument, "the export request is invalid", f.errors()));
+  auto e = deps_.workflow.request(who, r);
+  if (!e) return problem(e.error());
+  return export_response(*e, 201);
+}
+
+http::Response AdminApi::list_exports(const http::Request& req) {
+  int limit = 0;
+  if (auto err = parse_limit(req, limit)) return problem(*err);
+  std::optional<store::ExportState> state;
+  if (auto s = req.query_param("state")) {
+    state = store::parse_export_state(*s);
+    if (!state) {
+      return problem(make_error(ErrorCode::kInvalidArgument, "bad state filter",
+                                {{"state", "expected pending, approved, rejected, cancelled, revoked or expired, got \"" +
+                                               *s + "\""}}));
+    }
+  }
+  auto page = deps_.workflow.list(state, req.query_param("after").value_or(""), limit);
+  if (!page) return problem(page.error());
+  json items = json::array();
+  for (const auto& e : page->items) items.push_back(json::parse(export_response(e).body));
+  return json_response({{"items", items}, {"next", nullable(page->next)}});
+}
+
+http::Response AdminApi::get_export(const std::string& id) {
+  auto e = deps_.workflow.get(id);
+  if (!e) return problem(e.error());
+  return export_response(*e);
+}
+
+http::Response AdminApi::decide(const http::Request& req, const workflow::Principal& who, const std::string& id,
+                                const std::string& action) {
+  const std::set<std::string> known = action == "extend" ? std::set<std::string>{"comment", "ttl_s"}
+                                                         : std::set<std::string>{"comment"};
+  auto body = parse_body(req, known, true);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  workflow::Decision d;
+  d.comment = f.string("comment");
+  d.ttl_s = f.integer("ttl_s");
+  if (!f.errors().empty()) return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.errors()));
+  if (auto err = parse_if_match(req, d.if_match)) return problem(*err);
+  auto& wf = deps_.workflow;
+  Result<store::ExportRecord> e = action == "approve" ? wf.approve(who, id, d)
+                                  : action == "reject" ? wf.reject(who, id, d)
+                                  : action == "extend" ? wf.extend(who, id, d)
+                                  : action == "revoke" ? wf.revoke(who, id, d)
+                                                       : wf.cancel(who, id, d);
+  if (!e) return problem(e.error());
+  return export_response(*e);
+}
+
+http::Response AdminApi::list_audit(const http::Request& req) {
+  int limit = 0;
+  if (auto err = parse_limit(req, limit)) return problem(*err);
+  int64_t after = 0;
+  for (const char* key : {"since", "after"}) {
+    if (auto s = req.query_param(key)) {
+      auto n = parse_int(*s);
+      if (!n || *n < 0) {
+        return problem(make_error(ErrorCode::kInvalidArgument, std::string("bad ") + key,
+                                  {{key, "expected a sequence number, got \"" + *s + "\""}}));
+      }
+      after = std::max(after, *n);
+    }
+  }
+  auto page = deps_.workflow.audit_page(after, limit);
+  if (!page) return problem(page.error());
+  json items = json::array();
+  for (const auto& e : page->first) items.push_back(audit::to_json(e));
+  return json_response({{"items", items}, {"next", nullable(page->second)}});
+}
+
+http::Response AdminApi::audit_head() {
+  auto head = deps_.workflow.audit_head();
+  if (!head) return problem(head.error());
+  return json_response({{"seq", head->first}, {"hash", head->second}});
+}
+
+http::Response AdminApi::readyz() {
+  const Readiness r = deps_.readiness();
+  return json_response({{"status", r.ready ? "ready" : "not ready"}, {"checks", r.checks}}, r.ready ? 200 : 503);
+}
+
+}  // namespace meshfed::api

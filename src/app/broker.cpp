@@ -1,0 +1,407 @@
+#include "meshfed/app/broker.hpp"
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "meshfed/api/admin_api.hpp"
+#include "meshfed/api/problem.hpp"
+#include "meshfed/config/config.hpp"
+#include "meshfed/controlplane/static_adapter.hpp"
+#include "meshfed/core/text.hpp"
+#include "meshfed/http/server.hpp"
+#include "meshfed/pki/pki.hpp"
+#include "meshfed/store/database.hpp"
+#include "meshfed/workflow/export_workflow.hpp"
+
+namespace meshfed::app {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+constexpr auto kTick = 200ms;                // expiry resolution ("within a second")
+constexpr auto kInventoryCheck = 1s;         // how often the inventory file's mtime is looked at
+constexpr auto kAuthSummaryEvery = 60s;      // audit summary of authentication failures
+constexpr auto kShutdownGrace = 10s;         // in-flight requests get this long at SIGTERM
+
+workflow::WorkflowSettings settings_of(const config::Config& c) {
+  workflow::WorkflowSettings s;
+  s.domain = c.domain;
+  s.trust_domain = c.trust_domain;
+  for (const auto& p : c.peers) s.peers.insert(p.domain);
+  s.default_ttl_s = c.exports.default_ttl.count();
+  s.max_ttl_s = c.exports.max_ttl.count();
+  s.pending_expiry_s = c.exports.pending_expiry.count();
+  return s;
+}
+
+// Files the broker reads at start and on SIGHUP, loaded together so a reload is all or nothing.
+struct LoadedFiles {
+  std::shared_ptr<const api::TokenStore> tokens;
+  std::shared_ptr<http::TlsContext> admin_tls;
+  int64_t broker_cert_expiry = 0;
+};
+
+Result<LoadedFiles> load_files(const config::Config& c) {
+  LoadedFiles f;
+  auto tokens = api::TokenStore::load(c.admin.tokens_file);
+  if (!tokens) return tokens.error();
+  f.tokens = std::make_shared<const api::TokenStore>(std::move(tokens).value());
+  auto tls = http::make_server_context({c.tls.cert_file, c.tls.key_file, false});
+  if (!tls) return tls.error();
+  f.admin_tls = *tls;
+  auto info = pki::read_certificate(c.tls.cert_file);
+  if (!info) return info.error();
+  f.broker_cert_expiry = info->not_after_unix;
+  if (c.control_plane.type == config::ControlPlaneType::kKuma) {
+    return make_error(ErrorCode::kInvalidArgument, "control_plane.type \"kuma\" is not supported by this build yet");
+  }
+  return f;
+}
+
+// Settings that only take effect at restart; a change is reported, not applied.
+std::vector<std::string> restart_only_changes(const config::Config& a, const config::Config& b) {
+  std::vector<std::string> out;
+  if (a.domain != b.domain) out.push_back("domain");
+  if (a.trust_domain != b.trust_domain) out.push_back("trust_domain");
+  if (a.state_dir != b.state_dir) out.push_back("state_dir");
+  if (!(a.admin.listen == b.admin.listen)) out.push_back("admin.listen");
+  if (a.peer_api.listen != b.peer_api.listen) out.push_back("peer_api.listen");
+  if (a.metrics.listen != b.metrics.listen) out.push_back("metrics.listen");
+  return out;
+}
+
+class Broker {
+ public:
+  explicit Broker(config::Config cfg) : cfg_(std::move(cfg)) {}
+
+  int run() {
+    auto files = load_files(cfg_);
+    if (!files) {
+      spdlog::critical("cannot start: {}", config::format_errors(files.error()));
+      return 1;
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(cfg_.state_dir, ec);
+    if (ec) {
+      spdlog::critical("cannot create state_dir {}: {}", cfg_.state_dir.string(), ec.message());
+      return 1;
+    }
+    auto db = store::Database::open(cfg_.state_dir / "meshfed.db");
+    if (!db) {
+      spdlog::critical("cannot start: {}", db.error().message);
+      return 1;
+    }
+    db_ = std::move(db).value();
+    apply_files(std::move(files).value());
+
+    adapter_ = std::make_unique<controlplane::StaticAdapter>(cfg_.control_plane.static_cp.inventory_file,
+                                                              cfg_.control_plane.static_cp.imports_dir);
+    (void)adapter_->refresh_inventory(true);  // a broken file is reported by health()
+    workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, settings_of(cfg_));
+    register_metrics();
+    api_ = std::make_unique<api::AdminApi>(api::AdminApiDeps{
+        *workflow_, *adapter_, metrics_,
+        [this] {
+          std::lock_guard lock(mu_);
+          return tokens_;
+        },
+        [this] { return readiness(); }});
+
+    server_ = std::make_unique<http::HttpsServer>(
+        io_,
+        [this] {
+          std::lock_guard lock(mu_);
+          return admin_tls_;
+        },
+        [this](const http::Request& r) { return api_->handle(r); },
+        [](const Error& e) { return api::problem(e); },
+        [this](std::function<void()> job) { asio::post(store_pool_, std::move(job)); });
+    if (auto st = server_->listen(cfg_.admin.listen); !st) {
+      spdlog::critical("cannot start: {}", st.error().message);
+      return 1;
+    }
+    const config::Endpoint bound{cfg_.admin.listen.host, server_->port()};
+    write_runtime_file(bound);
+    record("broker.started", {{"admin", bound.to_string()}, {"schema_version", db_->schema_version()}});
+    spdlog::info("meshfed {} broker for domain {} ready: admin API https://{}/api/v1/", MESHFED_VERSION, cfg_.domain,
+                 bound.to_string());
+
+    signals_.add(SIGHUP);
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    wait_signal();
+    schedule_tick();
+    sd_notify(0, "READY=1");
+    io_.run();
+
+    store_pool_.join();
+    record("broker.stopped", nlohmann::json::object());
+    spdlog::info("meshfed broker for domain {} stopped", cfg_.domain);
+    return 0;
+  }
+
+ private:
+  void apply_files(LoadedFiles f) {
+    std::lock_guard lock(mu_);
+    tokens_ = std::move(f.tokens);
+    admin_tls_ = std::move(f.admin_tls);
+    broker_cert_expiry_ = f.broker_cert_expiry;
+  }
+
+  // Runs `fn` on the store thread and waits for it (used from the store thread's own callers only
+  // at start and stop, where nothing else runs).
+  void record(const std::string& action, nlohmann::json details) {
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    asio::post(store_pool_, [this, action, details = std::move(details), done]() mutable {
+      if (auto st = workflow_->record_event(workflow::kSystemActor, action, "broker/" + cfg_.domain, std::move(details)); !st) {
+        spdlog::error("audit: cannot record {}: {}", action, st.error().message);
+      }
+      done->set_value();
+    });
+    fut.wait();
+  }
+
+  void write_runtime_file(const config::Endpoint& admin) {
+    // Lets scripts and tests find the ports chosen when listening on port 0.
+    const auto path = cfg_.state_dir / "runtime.json";
+    const auto tmp = cfg_.state_dir / "runtime.json.tmp";
+    {
+      std::ofstream out(tmp);
+      out << nlohmann::json{{"pid", ::getpid()}, {"admin", admin.to_string()}}.dump() << "\n";
+    }
+    std::filesystem::rename(tmp, path);
+  }
+
+  void wait_signal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        sd_notify(0, "RELOADING=1");
+        asio::post(store_pool_, [this] {
+          reload();
+          sd_notify(0, "READY=1");
+        });
+        wait_signal();
+      } else {
+        shutdown();
+      }
+    });
+  }
+
+  void shutdown() {
+    spdlog::info("stopping: no new connections, finishing in-flight requests");
+    sd_notify(0, "STOPPING=1");
+    stopping_ = true;
+    tick_timer_.cancel();
+    server_->stop();
+    shutdown_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;
+    wait_for_drain();
+  }
+
+  void wait_for_drain() {
+    if (server_->open_connections() == 0 || std::chrono::steady_clock::now() >= shutdown_deadline_) {
+      if (server_->open_connections() > 0) {
+        spdlog::warn("stopping with {} connections still open after the grace period", server_->open_connections());
+      }
+      io_.stop();
+      return;
+    }
+    drain_timer_.expires_after(50ms);
+    drain_timer_.async_wait([this](const boost::system::error_code&) { wait_for_drain(); });
+  }
+
+  void schedule_tick() {
+    tick_timer_.expires_after(kTick);
+    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping_) return;
+      if (!tick_running_.exchange(true)) asio::post(store_pool_, [this] { tick(); });
+      schedule_tick();
+    });
+  }
+
+  // Periodic work, on the store thread.
+  void tick() {
+    const auto now = std::chrono::steady_clock::now();
+    if (auto n = workflow_->expire_due(); !n) {
+      store_errors_->inc({"expire"});
+      spdlog::error("expiry sweep failed: {}", n.error().message);
+    }
+    if (now - last_inventory_check_ >= kInventoryCheck) {
+      last_inventory_check_ = now;
+      (void)adapter_->refresh_inventory(false);
+    }
+    if (now - last_auth_summary_ >= kAuthSummaryEvery) {
+      last_auth_summary_ = now;
+      auto failures = api_->take_auth_failures();
+      if (!failures.empty()) {
+        nlohmann::json details = {{"window_s", kAuthSummaryEvery.count()}, {"by_reason", failures}};
+        if (auto st = workflow_->record_event(workflow::kSystemActor, "auth.failures", "admin-api", details); !st) {
+          spdlog::error("audit: cannot record auth failures: {}", st.error().message);
+        }
+      }
+    }
+    tick_running_ = false;
+  }
+
+  // SIGHUP, on the store thread: all of the new config and its files, or none of it.
+  void reload() {
+    spdlog::info("reloading {}", cfg_.file.string());
+    auto fresh = config::load_config(cfg_.file);
+    auto reject = [&](const std::string& why) {
+      spdlog::error("reload rejected, keeping the running config: {}", why);
+      reloads_->inc({"rejected"});
+      (void)workflow_->record_event(workflow::kSystemActor, "config.reload_rejected", "config/" + cfg_.domain,
+                                    {{"error", why}});
+    };
+    if (!fresh) return reject(config::format_errors(fresh.error()));
+    auto files = load_files(*fresh);
+    if (!files) return reject(config::format_errors(files.error()));
+    if (fresh->control_plane.type == config::ControlPlaneType::kStatic) {
+      std::ifstream in(fresh->control_plane.static_cp.inventory_file);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      if (!in) return reject("cannot read inventory " + fresh->control_plane.static_cp.inventory_file.string());
+      if (auto inv = controlplane::parse_inventory(ss.str()); !inv) return reject(inv.error().message);
+    }
+    const auto ignored = restart_only_changes(cfg_, *fresh);
+    for (const auto& key : ignored) spdlog::warn("reload: {} changed; it takes effect only at restart", key);
+    // Keep the restart-only values so that what runs and what is reported stay consistent.
+    config::Config next = *fresh;
+    next.domain = cfg_.domain;
+    next.trust_domain = cfg_.trust_domain;
+    next.state_dir = cfg_.state_dir;
+    next.admin.listen = cfg_.admin.listen;
+    next.peer_api.listen = cfg_.peer_api.listen;
+    next.metrics.listen = cfg_.metrics.listen;
+    apply_files(std::move(files).value());
+    adapter_->set_inventory_file(next.control_plane.static_cp.inventory_file);
+    (void)adapter_->refresh_inventory(true);
+    workflow_->update_settings(settings_of(next));
+    cfg_ = std::move(next);
+    reloads_->inc({"applied"});
+    (void)workflow_->record_event(workflow::kSystemActor, "config.reloaded", "config/" + cfg_.domain,
+                                  {{"restart_required_for", ignored}});
+    spdlog::info("reload applied");
+  }
+
+  api::Readiness readiness() {
+    api::Readiness r;
+    auto head = workflow_->audit_head();
+    r.checks["store"] = head ? "ok" : head.error().message;
+    const auto h = adapter_->health();
+    r.checks["inventory"] = h.detail;
+    r.ready = head.ok() && h.ready && !stopping_;
+    if (stopping_) r.checks["broker"] = "stopping";
+    return r;
+  }
+
+  void register_metrics() {
+    auto& build = metrics_.gauge("meshfed_build_info", "Build information; always 1.", {"version", "domain"});
+    build.set({MESHFED_VERSION, cfg_.domain}, 1);
+    auto& exports = metrics_.gauge("meshfed_exports", "Exports by state.", {"state"});
+    auto& missing = metrics_.gauge("meshfed_exports_target_missing",
+                                   "Approved exports whose service or port is not in the inventory.");
+    auto& head = metrics_.gauge("meshfed_audit_head_seq", "Sequence number of the newest audit entry.");
+    auto& inv_errors = metrics_.gauge("meshfed_inventory_errors", "Failed inventory loads since start.");
+    auto& inv_ok = metrics_.gauge("meshfed_inventory_valid", "1 if the current inventory source is valid, else 0.");
+    auto& cert = metrics_.gauge("meshfed_certificate_expiry_timestamp_seconds",
+                                "Expiry (Unix time) of each certificate in use.", {"role"});
+    store_errors_ = &metrics_.counter("meshfed_store_errors_total", "Failed store operations by operation.", {"op"});
+    reloads_ = &metrics_.counter("meshfed_config_reloads_total", "Config reloads by result.", {"result"});
+    metrics_.on_collect([this, &exports, &missing, &head, &inv_errors, &inv_ok, &cert] {
+      exports.clear();
+      for (const std::string s : {"pending", "approved", "rejected", "cancelled", "revoked", "expired"}) exports.set({s}, 0);
+      int64_t target_missing = 0;
+      for (int64_t after = 0;;) {
+        auto page = workflow_->list(store::ExportState::kApproved, after ? std::to_string(after) : "", 1000);
+        if (!page) break;
+        for (const auto& e : page->items) target_missing += workflow_->target_missing(e) ? 1 : 0;
+        if (!page->next) break;
+        after = page->items.back().seq;
+      }
+      missing.set({}, static_cast<double>(target_missing));
+      if (auto counts = workflow_->count_by_state()) {
+        for (const auto& [state, n] : *counts) exports.set({state}, static_cast<double>(n));
+      } else {
+        store_errors_->inc({"metrics"});
+      }
+      if (auto h = workflow_->audit_head()) head.set({}, static_cast<double>(h->first));
+      const auto health = adapter_->health();
+      inv_errors.set({}, static_cast<double>(health.inventory_errors));
+      inv_ok.set({}, health.ready && health.detail.find("invalid") == std::string::npos ? 1 : 0);
+      std::lock_guard lock(mu_);
+      cert.set({"broker"}, static_cast<double>(broker_cert_expiry_));
+    });
+  }
+
+  config::Config cfg_;
+  SystemClock clock_;
+  asio::io_context io_{1};
+  asio::thread_pool store_pool_{1};  // the store's only thread: all SQLite work runs here
+  asio::signal_set signals_{io_};
+  asio::steady_timer tick_timer_{io_};
+  asio::steady_timer drain_timer_{io_};
+  std::chrono::steady_clock::time_point shutdown_deadline_;
+  std::chrono::steady_clock::time_point last_inventory_check_{};
+  std::chrono::steady_clock::time_point last_auth_summary_ = std::chrono::steady_clock::now();
+  std::atomic<bool> tick_running_{false};
+  bool stopping_ = false;
+
+  std::mutex mu_;  // guards what reload swaps: tokens, TLS context, certificate expiry
+  std::shared_ptr<const api::TokenStore> tokens_;
+  std::shared_ptr<http::TlsContext> admin_tls_;
+  int64_t broker_cert_expiry_ = 0;
+
+  metrics::Registry metrics_;
+  metrics::Family* store_errors_ = nullptr;
+  metrics::Family* reloads_ = nullptr;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<controlplane::StaticAdapter> adapter_;
+  std::unique_ptr<workflow::ExportWorkflow> workflow_;
+  std::unique_ptr<api::AdminApi> api_;
+  std::unique_ptr<http::HttpsServer> server_;
+};
+
+}  // namespace
+
+Status check_config_files(const config::Config& cfg) {
+  auto files = load_files(cfg);
+  if (!files) return files.error();
+  if (cfg.control_plane.type == config::ControlPlaneType::kStatic) {
+    std::ifstream in(cfg.control_plane.static_cp.inventory_file);
+    if (!in) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "cannot read inventory " + cfg.control_plane.static_cp.inventory_file.string());
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (auto inv = controlplane::parse_inventory(ss.str()); !inv) return inv.error();
+  }
+  return {};
+}
+
+int run_broker(const std::filesystem::path& config_file) {
+  auto cfg = config::load_config(config_file);
+  if (!cfg) {
+    spdlog::critical("invalid config {}:\n{}", config_file.string(), config::format_errors(cfg.error()));
+    return 2;
+  }
+  Broker broker(std::move(cfg).value());
+  return broker.run();
+}
+
+}  // namespace meshfed::app

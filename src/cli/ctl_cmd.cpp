@@ -1,0 +1,313 @@
+// meshfed ctl: the command-line client of the admin API. Aligned tables for people, --json
+// for scripts. URL, token and CA from flags or MESHFED_URL / MESHFED_TOKEN / MESHFED_CA_FILE.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+
+#include "meshfed/cli/cli.hpp"
+#include "meshfed/http/client.hpp"
+#include "meshfed/http/message.hpp"
+
+namespace meshfed::cli {
+namespace {
+
+using nlohmann::json;
+
+struct CtlOptions {
+  std::string url;
+  std::string token;
+  std::string token_file;
+  std::string ca_file;
+  bool json_output = false;
+};
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+// Prints a table with columns sized to their widest cell.
+void print_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string out;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      out += cells[i];
+      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    std::cout << out << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string text(const json& j) {
+  if (j.is_null()) return "-";
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_array()) {
+    std::string s;
+    for (const auto& x : j) s += (s.empty() ? "" : ",") + text(x);
+    return s.empty() ? "-" : s;
+  }
+  return j.dump();
+}
+
+class Ctl {
+ public:
+  explicit Ctl(const CtlOptions& o) : o_(o) {}
+
+  // Sends the request; prints the problem and returns nullopt on failure.
+  std::optional<json> call(const std::string& method, const std::string& target, const json* body = nullptr,
+                           const std::map<std::string, std::string>& extra = {}) {
+    std::string host;
+    uint16_t port = 0;
+    if (!http::parse_https_url(o_.url, host, port)) {
+      std::cerr << "ctl: --url: expected https://host:port, got \"" << o_.url << "\"\n";
+      return std::nullopt;
+    }
+    std::string token = o_.token;
+    if (token.empty() && !o_.token_file.empty()) {
+      std::ifstream in(o_.token_file);
+      std::getline(in, token);
+      if (!in && token.empty()) {
+        std::cerr << "ctl: cannot read --token-file " << o_.token_file << "\n";
+        return std::nullopt;
+      }
+    }
+    if (token.empty()) {
+      std::cerr << "ctl: no token: pass --token, --token-file or set MESHFED_TOKEN\n";
+      return std::nullopt;
+    }
+    if (o_.ca_file.empty()) {
+      std::cerr << "ctl: no CA to verify the broker: pass --ca-file or set MESHFED_CA_FILE (the domain's ca.pem)\n";
+      return std::nullopt;
+    }
+    auto client = http::HttpsClient::create({host, port, o_.ca_file, {}, {}, std::chrono::seconds(30)});
+    if (!client) {
+      std::cerr << "ctl: " << client.error().message << "\n";
+      return std::nullopt;
+    }
+    std::map<std::string, std::string> headers = extra;
+    headers["Authorization"] = "Bearer " + token;
+    std::string payload;
+    if (body) {
+      headers["Content-Type"] = "application/json";
+      payload = body->dump();
+    }
+    auto res = (*client)->request(method, target, headers, payload);
+    if (!res) {
+      std::cerr << "ctl: " << res.error().message << "\n";
+      return std::nullopt;
+    }
+    json parsed = json::parse(res->body, nullptr, false);
+    if (res->status >= 400) {
+      if (parsed.is_object() && parsed.contains("detail")) {
+        std::cerr << "error " << res->status << ": " << parsed["detail"].get<std::string>() << "\n";
+        if (parsed.contains("errors")) {
+          for (const auto& e : parsed["errors"]) {
+            std::cerr << "  " << e.value("field", "") << ": " << e.value("message", "") << "\n";
+          }
+        }
+      } else {
+        std::cerr << "error " << res->status << ": " << res->body << "\n";
+      }
+      return std::nullopt;
+    }
+    return parsed;
+  }
+
+  bool json_output() const { return o_.json_output; }
+
+ private:
+  const CtlOptions& o_;
+};
+
+void print_export(const json& e) {
+  std::cout << "id:             " << text(e["id"]) << "\n"
+            << "state:          " << text(e["state"]) << (e.value("target_missing", false) ? " (target missing)" : "") << "\n"
+            << "service:        " << text(e["mesh"]) << "/" << text(e["service"]) << ":" << text(e["port"]) << " ("
+            << text(e["protocol"]) << ")\n"
+            << "alias:          " << text(e["alias"]) << "\n"
+            << "peers:          " << text(e["peers"]) << "\n"
+            << "sni:            " << text(e["sni"]) << "\n"
+            << "requested:      " << text(e["requested_at"]) << " by " << text(e["requested_by"]) << ": "
+            << text(e["reason"]) << "\n"
+            << "decided by:     " << text(e["decided_by"]) << "\n"
+            << "approved at:    " << text(e["approved_at"]) << "\n"
+            << "expires at:     " << text(e["expires_at"]) << "\n"
+            << "version:        " << text(e["version"]) << "\n"
+            << "history:\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& h : e["history"]) {
+    rows.push_back({text(h["time"]), text(h["actor"]), text(h["action"]), text(h["to"]), text(h["comment"])});
+  }
+  print_table({"TIME", "ACTOR", "ACTION", "STATE", "COMMENT"}, rows);
+}
+
+}  // namespace
+
+void add_ctl_commands(CLI::App& app, int& exit_code) {
+  auto o = std::make_shared<CtlOptions>();
+  auto* ctl = app.add_subcommand("ctl", "Command-line client of a broker's admin API");
+  ctl->require_subcommand(1);
+  ctl->fallthrough();  // ctl options may follow the subcommand: meshfed ctl exports list --json
+  o->url = env_or("MESHFED_URL", "https://127.0.0.1:9440");
+  o->token = env_or("MESHFED_TOKEN", "");
+  o->ca_file = env_or("MESHFED_CA_FILE", "");
+  ctl->add_option("--url", o->url, "admin API URL (MESHFED_URL)")->capture_default_str();
+  ctl->add_option("--token", o->token, "bearer token (MESHFED_TOKEN)");
+  ctl->add_option("--token-file", o->token_file, "file holding the bearer token");
+  ctl->add_option("--ca-file", o->ca_file, "the domain CA that signed the broker certificate (MESHFED_CA_FILE)");
+  ctl->add_flag("--json", o->json_output, "print the API's JSON");
+
+  auto fail = [&exit_code] { exit_code = 1; };
+  auto emit = [o](const json& j) { std::cout << j.dump(2) << "\n"; };
+
+  ctl->add_subcommand("services", "List the local inventory")->callback([o, fail, emit] {
+    Ctl c(*o);
+    auto j = c.call("GET", "/api/v1/services");
+    if (!j) return fail();
+    if (c.json_output()) return emit(*j);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& s : (*j)["items"]) {
+      std::string ports;
+      for (const auto& p : s["ports"]) ports += (ports.empty() ? "" : ",") + text(p["port"]) + "/" + text(p["protocol"]);
+      rows.push_back({text(s["mesh"]), text(s["name"]), s["zone"].get<std::string>().empty() ? "-" : text(s["zone"]),
+                      text(s["address"]), ports});
+    }
+    print_table({"MESH", "NAME", "ZONE", "ADDRESS", "PORTS"}, rows);
+  });
+
+  auto* exports = ctl->add_subcommand("exports", "Request, decide on and inspect exports");
+  exports->require_subcommand(1);
+  exports->fallthrough();
+
+  auto state = std::make_shared<std::string>();
+  auto* list = exports->add_subcommand("list", "List exports");
+  list->add_option("--state", *state, "only this state");
+  list->callback([o, state, fail, emit] {
+    Ctl c(*o);
+    json all = json::array();
+    std::string after;
+    for (;;) {
+      std::string target = "/api/v1/exports?limit=1000";
+      if (!state->empty()) target += "&state=" + http::percent_encode(*state);
+      if (!after.empty()) target += "&after=" + http::percent_encode(after);
+      auto j = c.call("GET", target);
+      if (!j) return fail();
+      for (auto& e : (*j)["items"]) all.push_back(e);
+      if ((*j)["next"].is_null()) break;
+      after = (*j)["next"].get<std::string>();
+    }
+    if (c.json_output()) return emit(all);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : all) {
+      rows.push_back({text(e["id"]), text(e["state"]) + (e.value("target_missing", false) ? "!" : ""),
+                      text(e["mesh"]) + "/" + text(e["service"]) + ":" + text(e["port"]), text(e["peers"]),
+                      text(e["requested_by"]), text(e["expires_at"])});
+    }
+    print_table({"ID", "STATE", "SERVICE", "PEERS", "REQUESTED_BY", "EXPIRES_AT"}, rows);
+  });
+
+  auto id = std::make_shared<std::string>();
+  auto* show = exports->add_subcommand("show", "Show one export with its history");
+  show->add_option("id", *id, "export id")->required();
+  show->callback([o, id, fail, emit] {
+    Ctl c(*o);
+    auto j = c.call("GET", "/api/v1/exports/" + http::percent_encode(*id));
+    if (!j) return fail();
+    if (c.json_output()) return emit(*j);
+    print_export(*j);
+  });
+
+  struct RequestArgs {
+    std::string mesh = "default", service, zone, alias, reason;
+    int port = 0;
+    std::vector<std::string> peers, metrics;
+    int64_t ttl = 0;
+    bool proxy_protocol = false;
+  };
+  auto r = std::make_shared<RequestArgs>();
+  auto* request = exports->add_subcommand("request", "Request an export of one service port to peer domains");
+  request->add_option("--mesh", r->mesh, "mesh")->capture_default_str();
+  request->add_option("--service", r->service, "service name")->required();
+  request->add_option("--port", r->port, "service port")->required();
+  request->add_option("--zone", r->zone, "zone, where the control plane has zones");
+  request->add_option("--peer", r->peers, "peer domain allowed to import it (repeatable)")->required();
+  request->add_option("--alias", r->alias, "name the peers see (default: the service name)");
+  request->add_option("--metric", r->metrics, "metric name or prefix* that may leave with it (repeatable)");
+  request->add_option("--ttl", r->ttl, "seconds the approval lasts (default: exports.default_ttl_s)");
+  request->add_flag("--proxy-protocol", r->proxy_protocol, "send a PROXY v2 header to the service");
+  request->add_option("--reason", r->reason, "why the service should leave the domain")->required();
+  request->callback([o, r, fail, emit] {
+    Ctl c(*o);
+    json body = {{"mesh", r->mesh}, {"service", r->service}, {"port", r->port}, {"peers", r->peers},
+                 {"reason", r->reason}, {"proxy_protocol", r->proxy_protocol}};
+    if (!r->zone.empty()) body["zone"] = r->zone;
+    if (!r->alias.empty()) body["alias"] = r->alias;
+    if (!r->metrics.empty()) body["metrics"] = r->metrics;
+    if (r->ttl > 0) body["ttl_s"] = r->ttl;
+    auto j = c.call("POST", "/api/v1/exports", &body);
+    if (!j) return fail();
+    if (c.json_output()) return emit(*j);
+    std::cout << "requested " << text((*j)["id"]) << " (pending approval by another person)\n";
+  });
+
+  for (const std::string action : {"approve", "reject", "extend", "revoke", "cancel"}) {
+    struct DecideArgs {
+      std::string id, comment, if_match;
+      int64_t ttl = 0;
+    };
+    auto d = std::make_shared<DecideArgs>();
+    auto* cmd = exports->add_subcommand(action, action + " an export");
+    cmd->add_option("id", d->id, "export id")->required();
+    cmd->add_option("--comment", d->comment, "why");
+    cmd->add_option("--if-match", d->if_match, "only if the export is still at this version");
+    if (action == "extend") cmd->add_option("--ttl", d->ttl, "seconds from now (default: the export's ttl)");
+    cmd->callback([o, d, action, fail, emit] {
+      Ctl c(*o);
+      json body = json::object();
+      if (!d->comment.empty()) body["comment"] = d->comment;
+      if (d->ttl > 0) body["ttl_s"] = d->ttl;
+      std::map<std::string, std::string> headers;
+      if (!d->if_match.empty()) headers["If-Match"] = "\"" + d->if_match + "\"";
+      auto j = c.call("POST", "/api/v1/exports/" + http::percent_encode(d->id) + "/" + action, &body, headers);
+      if (!j) return fail();
+      if (c.json_output()) return emit(*j);
+      std::cout << text((*j)["id"]) << ": " << text((*j)["state"]) << " (version " << text((*j)["version"]) << ")"
+                << ((*j)["expires_at"].is_null() ? "" : ", expires " + text((*j)["expires_at"])) << "\n";
+    });
+  }
+
+  auto since = std::make_shared<int64_t>(0);
+  auto* audit_cmd = ctl->add_subcommand("audit", "Show audit entries");
+  audit_cmd->add_option("--since", *since, "only entries after this sequence number");
+  audit_cmd->callback([o, since, fail, emit] {
+    Ctl c(*o);
+    json all = json::array();
+    int64_t after = *since;
+    for (;;) {
+      auto j = c.call("GET", "/api/v1/audit?limit=1000&since=" + std::to_string(after));
+      if (!j) return fail();
+      for (auto& e : (*j)["items"]) all.push_back(e);
+      if ((*j)["next"].is_null()) break;
+      after = std::stoll((*j)["next"].get<std::string>());
+    }
+    if (c.json_output()) return emit(all);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& e : all) {
+      rows.push_back({text(e["seq"]), text(e["time"]), text(e["actor"]), text(e["action"]), text(e["object"]),
+                      e["hash"].get<std::string>().substr(0, 16)});
+    }
+    print_table({"SEQ", "TIME", "ACTOR", "ACTION", "OBJECT", "HASH"}, rows);
+  });
+}
+
+}  // namespace meshfed::cli

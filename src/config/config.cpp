@@ -1,0 +1,439 @@
+#include "meshfed/config/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/json_reader.hpp"
+#include "meshfed/core/text.hpp"
+
+namespace meshfed::config {
+namespace {
+
+using nlohmann::json;
+constexpr int64_t kMaxSeconds = 10LL * 365 * 24 * 3600;
+
+bool is_ip_literal(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+bool is_cidr(const std::string& s) {
+  const auto slash = s.find('/');
+  if (slash == std::string::npos) return false;
+  const std::string addr = s.substr(0, slash);
+  const auto bits = parse_int(std::string_view(s).substr(slash + 1));
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1) return bits && *bits >= 0 && *bits <= 32;
+  if (inet_pton(AF_INET6, addr.c_str(), buf) == 1) return bits && *bits >= 0 && *bits <= 128;
+  return false;
+}
+
+// A "hostname:port" pair as written in advertise fields (port required, host not resolved).
+bool is_host_port(const std::string& s) {
+  const auto ep = parse_endpoint(s);
+  return ep && !ep->host.empty() && ep->port != 0;
+}
+
+class Parser {
+ public:
+  Parser(const Path& base, Errors& errors) : base_(base), errors_(errors) {}
+
+  Path path(ObjectReader& r, const std::string& key, bool required) {
+    auto s = r.string(key, required);
+    if (!s) return {};
+    if (s->empty()) {
+      if (required) errors_.add(r.path_of(key), "expected a file path, got \"\"");
+      return {};
+    }
+    Path p(*s);
+    return p.is_absolute() ? p : (base_ / p).lexically_normal();
+  }
+
+  std::optional<Endpoint> endpoint(ObjectReader& r, const std::string& key, bool required,
+                                   bool allow_empty) {
+    auto s = r.string(key, required);
+    if (!s) return std::nullopt;
+    if (s->empty() && allow_empty) return std::nullopt;
+    auto ep = parse_endpoint(*s);
+    if (!ep || !is_ip_literal(ep->host)) {
+      errors_.add(r.path_of(key), "expected host:port with an IP address host (e.g. "
+                                  "127.0.0.1:9440 or [::1]:9440), got \"" + *s + "\"");
+      return std::nullopt;
+    }
+    return ep;
+  }
+
+  Seconds seconds(ObjectReader& r, const std::string& key, Seconds def, int64_t min = 1) {
+    auto n = r.integer(key, min, kMaxSeconds);
+    return n ? Seconds(*n) : def;
+  }
+
+  std::vector<std::string> cidrs(ObjectReader& r, const std::string& key) {
+    auto list = r.strings(key);
+    if (!list) return {};
+    for (size_t i = 0; i < list->size(); ++i) {
+      if (!is_cidr((*list)[i])) {
+        errors_.add(r.path_of(key) + "[" + std::to_string(i) + "]",
+                    "expected an address range like 10.0.0.0/24, got \"" + (*list)[i] + "\"");
+      }
+    }
+    return *list;
+  }
+
+  std::string label(ObjectReader& r, const std::string& key, bool required, std::string def) {
+    auto s = r.string(key, required);
+    if (!s) return def;
+    if (!is_rfc1035_label(*s)) {
+      errors_.add(r.path_of(key), "expected an RFC 1035 label (lowercase letters, digits and '-', "
+                                  "starting with a letter, at most 63 characters), got \"" +
+                                      *s + "\"");
+    }
+    return *s;
+  }
+
+  Config parse(const json& root) {
+    Config c;
+    ObjectReader r(root, "", errors_);
+    if (!r.valid()) return c;
+    c.domain = label(r, "domain", true, "");
+    c.trust_domain = trust_domain(r, "trust_domain", c.domain);
+    c.state_dir = path(r, "state_dir", true);
+    c.source_cidrs = cidrs(r, "source_cidrs");
+    parse_tls(r, c.tls);
+    parse_admin(r, c.admin);
+    parse_peer_api(r, c.peer_api);
+    parse_peers(r, c);
+    parse_exports(r, c.exports);
+    parse_control_plane(r, c.control_plane);
+    parse_gateways(r, c.gateways);
+    parse_metrics(r, c.metrics);
+    parse_sync(r, c.sync);
+    check_port_overlaps(c);
+    return c;
+  }
+
+ private:
+  std::string trust_domain(ObjectReader& r, const std::string& key, const std::string& def) {
+    auto s = r.string(key, false);
+    if (!s) return def;
+    // SPIFFE trust domains: lowercase letters, digits, '.', '-', '_'.
+    bool ok = !s->empty() && s->size() <= 255;
+    for (char ch : *s) {
+      ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+                  ch == '_');
+    }
+    if (!ok) {
+      errors_.add(r.path_of(key), "expected a SPIFFE trust domain (lowercase letters, digits, '.', "
+                                  "'-', '_'), got \"" + *s + "\"");
+    }
+    return *s;
+  }
+
+  void parse_tls(ObjectReader& root, TlsFiles& tls) {
+    const json* v = root.get("tls");
+    if (!v) {
+      errors_.add("tls", "required");
+      return;
+    }
+    ObjectReader r(*v, "tls", errors_);
+    tls.ca_file = path(r, "ca_file", true);
+    tls.cert_file = path(r, "cert_file", true);
+    tls.key_file = path(r, "key_file", true);
+  }
+
+  void parse_admin(ObjectReader& root, AdminConfig& admin) {
+    const json* v = root.get("admin");
+    if (!v) {
+      errors_.add("admin", "required");
+      return;
+    }
+    ObjectReader r(*v, "admin", errors_);
+    if (auto ep = endpoint(r, "listen", false, false)) admin.listen = *ep;
+    else if (!r.has("listen")) admin.listen = Endpoint{"127.0.0.1", 9440};
+    admin.tokens_file = path(r, "tokens_file", true);
+  }
+
+  void parse_peer_api(ObjectReader& root, PeerApiConfig& api) {
+    const json* v = root.get("peer_api");
+    if (!v) return;
+    ObjectReader r(*v, "peer_api", errors_);
+    api.listen = endpoint(r, "listen", false, true);
+    if (auto s = r.string("advertise", false)) {
+      if (!is_host_port(*s)) {
+        errors_.add(r.path_of("advertise"), "expected host:port, got \"" + *s + "\"");
+      }
+      api.advertise = *s;
+    }
+  }
+
+  void parse_peers(ObjectReader& root, Config& c) {
+    const json* v = root.get("peers");
+    if (!v) return;
+    if (!v->is_array()) {
+      errors_.add("peers", "expected an array of peers, got " + describe(*v));
+      return;
+    }
+    std::set<std::string> domains, trust_domains;
+    for (size_t i = 0; i < v->size(); ++i) {
+      const std::string p = "peers[" + std::to_string(i) + "]";
+      ObjectReader r((*v)[i], p, errors_);
+      if (!r.valid()) continue;
+      PeerConfig peer;
+      peer.domain = label(r, "domain", true, "");
+      peer.trust_domain = trust_domain(r, "trust_domain", peer.domain);
+      if (auto url = r.string("url", true)) {
+        if (url->rfind("https://", 0) != 0 || !parse_endpoint(url->substr(8))) {
+          errors_.add(r.path_of("url"), "expected https://host:port, got \"" + *url + "\"");
+        }
+        peer.url = *url;
+      }
+      peer.ca_file = path(r, "ca_file", true);
+      if (auto pol = r.string("import_policy", false)) {
+        if (*pol == "manual") peer.import_policy = ImportPolicy::kManual;
+        else if (*pol == "auto") peer.import_policy = ImportPolicy::kAuto;
+        else errors_.add(r.path_of("import_policy"), "expected \"manual\" or \"auto\", got \"" + *pol + "\"");
+      }
+      peer.source_cidrs = cidrs(r, "source_cidrs");
+      if (!peer.domain.empty()) {
+        if (peer.domain == c.domain) errors_.add(r.path_of("domain"), "a peer cannot be our own domain \"" + c.domain + "\"");
+        if (!domains.insert(peer.domain).second) errors_.add(r.path_of("domain"), "duplicate peer domain \"" + peer.domain + "\"");
+      }
+      if (!peer.trust_domain.empty()) {
+        if (peer.trust_domain == c.trust_domain) errors_.add(r.path_of("trust_domain"), "a peer cannot share our trust domain \"" + c.trust_domain + "\"");
+        if (!trust_domains.insert(peer.trust_domain).second) errors_.add(r.path_of("trust_domain"), "duplicate peer trust domain \"" + peer.trust_domain + "\"");
+      }
+      if (!peer.ca_file.empty() && peer.ca_file == c.tls.ca_file) {
+        errors_.add(r.path_of("ca_file"), "a peer's CA bundle must be that peer's, not our own tls.ca_file");
+      }
+      c.peers.push_back(std::move(peer));
+    }
+  }
+
+  void parse_exports(ObjectReader& root, ExportLimits& e) {
+    const json* v = root.get("exports");
+    if (!v) return;
+    ObjectReader r(*v, "exports", errors_);
+    e.default_ttl = seconds(r, "default_ttl_s", e.default_ttl);
+    e.max_ttl = seconds(r, "max_ttl_s", e.max_ttl);
+    e.pending_expiry = seconds(r, "pending_expiry_s", e.pending_expiry);
+    if (e.default_ttl > e.max_ttl) {
+      errors_.add("exports.default_ttl_s", "must not exceed exports.max_ttl_s (" +
+                                               std::to_string(e.max_ttl.count()) + ")");
+    }
+  }
+
+  void parse_control_plane(ObjectReader& root, ControlPlaneConfig& cp) {
+    static const json kEmpty = json::object();
+    const json* v = root.get("control_plane");
+    ObjectReader r(v ? *v : kEmpty, "control_plane", errors_);
+    if (!r.valid()) return;
+    const auto type = r.string("type", false).value_or("static");
+    if (type == "static") {
+      cp.type = ControlPlaneType::kStatic;
+      cp.static_cp.inventory_file = r.has("inventory_file") ? path(r, "inventory_file", true) : base_ / "inventory.json";
+      cp.static_cp.imports_dir = r.has("imports_dir") ? path(r, "imports_dir", true) : base_ / "imports";
+    } else if (type == "kuma") {
+      cp.type = ControlPlaneType::kKuma;
+      auto& k = cp.kuma;
+      if (auto url = r.string("url", false)) {
+        if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+          errors_.add(r.path_of("url"), "expected an http:// or https:// URL, got \"" + *url + "\"");
+        }
+        k.url = *url;
+      }
+      k.token_file = path(r, "token_file", false);
+      k.ca_file = path(r, "ca_file", false);
+      if (auto m = r.strings("meshes")) k.meshes = *m;
+      if (auto s = r.string("import_mesh", false)) k.import_mesh = *s;
+      if (auto s = r.string("ingress_service", false)) k.ingress_service = *s;
+      if (auto s = r.string("ingress_spiffe_id", false)) k.ingress_spiffe_id = *s;
+      if (auto s = r.string("ingress_zone", false)) k.ingress_zone = *s;
+      k.poll_interval = seconds(r, "poll_interval_s", k.poll_interval);
+    } else {
+      errors_.add(r.path_of("type"), "expected \"static\" or \"kuma\", got \"" + type + "\"");
+    }
+  }
+
+  void parse_gateways(ObjectReader& root, GatewaysConfig& g) {
+    const json* v = root.get("gateways");
+    if (!v) return;
+    ObjectReader r(*v, "gateways", errors_);
+    if (const json* in = r.get("ingress")) {
+      ObjectReader ir(*in, "gateways.ingress", errors_);
+      IngressConfig ic;
+      ic.enabled = ir.boolean("enabled").value_or(true);
+      if (auto ep = endpoint(ir, "listen", true, false)) ic.listen = *ep;
+      if (auto s = ir.string("advertise", true)) {
+        if (!is_host_port(*s)) errors_.add(ir.path_of("advertise"), "expected host:port, got \"" + *s + "\"");
+        ic.advertise = *s;
+      }
+      ic.cert_file = path(ir, "cert_file", true);
+      ic.key_file = path(ir, "key_file", true);
+      g.ingress = ic;
+    }
+    if (const json* eg = r.get("egress")) {
+      ObjectReader er(*eg, "gateways.egress", errors_);
+      EgressConfig ec;
+      ec.enabled = er.boolean("enabled").value_or(true);
+      if (auto s = er.string("bind", false)) {
+        if (!is_ip_literal(*s)) errors_.add(er.path_of("bind"), "expected an IP address, got \"" + *s + "\"");
+        ec.bind = *s;
+      }
+      if (auto s = er.string("advertise_host", true)) ec.advertise_host = *s;
+      if (auto s = er.string("ports", false)) {
+        const auto parts = split(*s, '-');
+        const auto a = parts.size() == 2 ? parse_int(parts[0]) : std::nullopt;
+        const auto b = parts.size() == 2 ? parse_int(parts[1]) : std::nullopt;
+        if (!a || !b || *a < 1 || *b > 65535 || *a > *b) {
+          errors_.add(er.path_of("ports"), "expected a port range FIRST-LAST within 1-65535, got \"" + *s + "\"");
+        } else {
+          ec.ports = PortRange{static_cast<uint16_t>(*a), static_cast<uint16_t>(*b)};
+        }
+      }
+      ec.cert_file = path(er, "cert_file", true);
+      ec.key_file = path(er, "key_file", true);
+      g.egress = ec;
+    }
+  }
+
+  void parse_metrics(ObjectReader& root, MetricsConfig& m) {
+    const json* v = root.get("metrics");
+    if (!v) return;
+    ObjectReader r(*v, "metrics", errors_);
+    m.listen = endpoint(r, "listen", false, true);
+    if (const json* srcs = r.get("sources")) {
+      if (!srcs->is_array()) {
+        errors_.add("metrics.sources", "expected an array, got " + describe(*srcs));
+      } else {
+        for (size_t i = 0; i < srcs->size(); ++i) {
+          ObjectReader sr((*srcs)[i], "metrics.sources[" + std::to_string(i) + "]", errors_);
+          if (!sr.valid()) continue;
+          MetricsSource s;
+          if (auto url = sr.string("url", true)) {
+            if (url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+              errors_.add(sr.path_of("url"), "expected an http:// or https:// URL, got \"" + *url + "\"");
+            }
+            s.url = *url;
+          }
+          s.interval = seconds(sr, "interval_s", s.interval);
+          s.timeout = seconds(sr, "timeout_s", s.timeout);
+          if (auto n = sr.integer("max_bytes", 1, int64_t{1} << 40)) s.max_bytes = static_cast<uint64_t>(*n);
+          if (auto l = sr.string("service_label", false)) s.service_label = *l;
+          if (auto re = sr.string("service_regex", false)) s.service_regex = *re;
+          m.sources.push_back(std::move(s));
+        }
+      }
+    }
+    if (auto l = r.strings("label_allowlist")) m.label_allowlist = *l;
+    if (auto n = r.integer("max_series_per_peer", 1, int64_t{1} << 32)) m.max_series_per_peer = static_cast<uint64_t>(*n);
+    if (auto n = r.integer("max_bytes_per_peer", 1, int64_t{1} << 40)) m.max_bytes_per_peer = static_cast<uint64_t>(*n);
+    m.peer_scrape_interval = seconds(r, "peer_scrape_interval_s", m.peer_scrape_interval);
+  }
+
+  void parse_sync(ObjectReader& root, SyncConfig& s) {
+    const json* v = root.get("sync");
+    if (!v) return;
+    ObjectReader r(*v, "sync", errors_);
+    s.wait = seconds(r, "wait_s", s.wait);
+    s.stale_after = seconds(r, "stale_after_s", s.stale_after);
+    s.withdraw_after = seconds(r, "withdraw_after_s", s.withdraw_after);
+    if (s.withdraw_after < s.stale_after) {
+      errors_.add("sync.withdraw_after_s", "must not be shorter than sync.stale_after_s");
+    }
+  }
+
+  // The egress port range must not collide with anything this domain listens on.
+  void check_port_overlaps(const Config& c) {
+    if (!c.gateways.egress) return;
+    const auto range = c.gateways.egress->ports;
+    auto check = [&](const std::optional<Endpoint>& ep, const std::string& key) {
+      if (ep && range.contains(ep->port)) {
+        errors_.add("gateways.egress.ports", "range overlaps " + key + " (" + ep->to_string() + ")");
+      }
+    };
+    check(c.admin.listen, "admin.listen");
+    check(c.peer_api.listen, "peer_api.listen");
+    check(c.metrics.listen, "metrics.listen");
+    if (c.gateways.ingress) check(c.gateways.ingress->listen, "gateways.ingress.listen");
+  }
+
+  Path base_;
+  Errors& errors_;
+};
+
+}  // namespace
+
+std::string Endpoint::to_string() const {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+const PeerConfig* Config::find_peer(std::string_view domain_name) const {
+  for (const auto& p : peers) {
+    if (p.domain == domain_name) return &p;
+  }
+  return nullptr;
+}
+
+std::optional<Endpoint> parse_endpoint(std::string_view s) {
+  std::string host;
+  std::string_view rest;
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    host = std::string(s.substr(1, close - 1));
+    rest = s.substr(close + 1);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = std::string(s.substr(0, colon));
+    if (host.find(':') != std::string::npos) return std::nullopt;  // bare IPv6 needs brackets
+    rest = s.substr(colon);
+  }
+  if (rest.size() < 2 || rest.front() != ':' || host.empty()) return std::nullopt;
+  const auto port = parse_int(rest.substr(1));
+  if (!port || *port < 0 || *port > 65535) return std::nullopt;
+  return Endpoint{host, static_cast<uint16_t>(*port)};
+}
+
+Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
+  json root;
+  try {
+    root = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON",
+                      {{"(root)", std::string("invalid JSON: ") + e.what()}});
+  }
+  Errors errors;
+  Parser parser(base_dir, errors);
+  Config c = parser.parse(root);
+  if (!errors.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "config is invalid", errors.take());
+  }
+  return c;
+}
+
+Result<Config> load_config(const Path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return make_error(ErrorCode::kInvalidArgument, "cannot read config file " + file.string(),
+                      {{"(file)", "cannot open " + file.string()}});
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const Path abs = std::filesystem::absolute(file);
+  auto c = parse_config(ss.str(), abs.parent_path());
+  if (c) c->file = abs;
+  return c;
+}
+
+std::string format_errors(const Error& e) {
+  if (e.fields.empty()) return e.message;
+  std::string out;
+  for (const auto& f : e.fields) out += f.field + ": " + f.message + "\n";
+  return out;
+}
+
+}  // namespace meshfed::config

@@ -1,0 +1,98 @@
+#include "config/json_reader.hpp"
+
+namespace meshfed::config {
+
+std::string describe(const nlohmann::json& j) {
+  std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+ObjectReader::ObjectReader(const nlohmann::json& obj, std::string path, Errors& errors)
+    : obj_(&obj), path_(std::move(path)), errors_(errors) {
+  if (!obj.is_object()) {
+    errors_.add(path_.empty() ? "(root)" : path_, "expected an object, got " + describe(obj));
+    obj_ = nullptr;
+  }
+}
+
+ObjectReader::~ObjectReader() {
+  if (!obj_) return;
+  for (const auto& [key, value] : obj_->items()) {
+    if (!seen_.count(key)) errors_.add(path_of(key), "unknown key");
+  }
+}
+
+bool ObjectReader::has(const std::string& key) const { return obj_ && obj_->contains(key); }
+
+std::string ObjectReader::path_of(const std::string& key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+const nlohmann::json* ObjectReader::get(const std::string& key) {
+  seen_.insert(key);
+  if (!obj_) return nullptr;
+  auto it = obj_->find(key);
+  return it == obj_->end() ? nullptr : &*it;
+}
+
+std::optional<std::string> ObjectReader::string(const std::string& key, bool required) {
+  const auto* v = get(key);
+  if (!v) {
+    if (required && obj_) errors_.add(path_of(key), "required");
+    return std::nullopt;
+  }
+  if (!v->is_string()) {
+    errors_.add(path_of(key), "expected a string, got " + describe(*v));
+    return std::nullopt;
+  }
+  return v->get<std::string>();
+}
+
+std::optional<int64_t> ObjectReader::integer(const std::string& key, int64_t min, int64_t max) {
+  const auto* v = get(key);
+  if (!v) return std::nullopt;
+  if (!v->is_number_integer()) {
+    errors_.add(path_of(key), "expected an integer, got " + describe(*v));
+    return std::nullopt;
+  }
+  const auto n = v->get<int64_t>();
+  if (n < min || n > max) {
+    errors_.add(path_of(key), "expected an integer in [" + std::to_string(min) + ", " +
+                                  std::to_string(max) + "], got " + std::to_string(n));
+    return std::nullopt;
+  }
+  return n;
+}
+
+std::optional<bool> ObjectReader::boolean(const std::string& key) {
+  const auto* v = get(key);
+  if (!v) return std::nullopt;
+  if (!v->is_boolean()) {
+    errors_.add(path_of(key), "expected true or false, got " + describe(*v));
+    return std::nullopt;
+  }
+  return v->get<bool>();
+}
+
+std::optional<std::vector<std::string>> ObjectReader::strings(const std::string& key) {
+  const auto* v = get(key);
+  if (!v) return std::nullopt;
+  if (!v->is_array()) {
+    errors_.add(path_of(key), "expected an array of strings, got " + describe(*v));
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v->size(); ++i) {
+    const auto& item = (*v)[i];
+    if (!item.is_string()) {
+      errors_.add(path_of(key) + "[" + std::to_string(i) + "]",
+                  "expected a string, got " + describe(item));
+      continue;
+    }
+    out.push_back(item.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace meshfed::config

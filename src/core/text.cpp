@@ -1,0 +1,130 @@
+#include "meshfed/core/text.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <charconv>
+#include <cstdio>
+#include <ctime>
+#include <stdexcept>
+
+namespace meshfed {
+
+std::string format_rfc3339(TimePoint t) {
+  const int64_t ms = to_unix_ms(t);
+  const std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  const int milli = static_cast<int>(ms - static_cast<int64_t>(secs) * 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[96];  // sized for any int fields, so the compiler can prove no truncation
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+  return buf;
+}
+
+std::optional<TimePoint> parse_rfc3339(std::string_view s) {
+  // Accepts what format_rfc3339 writes, with or without milliseconds.
+  int y, mo, d, h, mi, sec;
+  int milli = 0;
+  std::string str(s);
+  char z = 0;
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &milli,
+                  &z) == 8 ||
+      (milli = 0, std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec,
+                              &z) == 7)) {
+    if (z != 'Z') return std::nullopt;
+    std::tm tm{};
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    const std::time_t secs = timegm(&tm);
+    return from_unix_ms(static_cast<int64_t>(secs) * 1000 + milli);
+  }
+  return std::nullopt;
+}
+
+bool is_rfc1035_label(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (s.front() < 'a' || s.front() > 'z') return false;
+  if (s.back() == '-') return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("EVP_Digest(sha256) failed");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 0xf]);
+  }
+  return out;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+static void random_bytes(unsigned char* out, size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
+}
+
+std::string random_dns_chars(size_t n) {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string out;
+  out.reserve(n);
+  while (out.size() < n) {
+    unsigned char b[32];
+    random_bytes(b, sizeof b);
+    for (unsigned char c : b) {
+      // Rejection sampling keeps the distribution uniform over 36 symbols.
+      if (c < 252 && out.size() < n) out.push_back(kAlphabet[c % 36]);
+    }
+  }
+  return out;
+}
+
+std::string random_token(size_t bytes) {
+  static constexpr char kUrlSafe[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::vector<unsigned char> b(bytes);
+  random_bytes(b.data(), b.size());
+  std::string out;
+  for (unsigned char c : b) out.push_back(kUrlSafe[c & 63]);
+  return out;
+}
+
+std::vector<std::string> split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    const size_t pos = s.find(sep, start);
+    out.emplace_back(s.substr(start, pos - start));
+    if (pos == std::string_view::npos) break;
+    start = pos + 1;
+  }
+  return out;
+}
+
+std::optional<int64_t> parse_int(std::string_view s) {
+  int64_t v = 0;
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+}  // namespace meshfed

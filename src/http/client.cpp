@@ -1,0 +1,147 @@
+#include "meshfed/http/client.hpp"
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <sys/socket.h>
+
+#include <optional>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/http/tls.hpp"
+
+namespace meshfed::http {
+namespace {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+}  // namespace
+
+std::string ClientResponse::header(const std::string& name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? "" : it->second;
+}
+
+bool parse_https_url(const std::string& url, std::string& host, uint16_t& port) {
+  if (url.rfind("https://", 0) != 0) return false;
+  std::string rest = url.substr(8);
+  if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
+  auto ep = config::parse_endpoint(rest);
+  if (!ep) return false;
+  host = ep->host;
+  port = ep->port;
+  return true;
+}
+
+struct HttpsClient::Impl {
+  ClientOptions options;
+  std::shared_ptr<TlsContext> ctx;
+  asio::io_context io;
+  std::optional<beast::ssl_stream<tcp::socket>> stream;
+  beast::flat_buffer buffer;
+
+  Status connect() {
+    stream.reset();
+    buffer.clear();
+    beast::error_code ec;
+    tcp::resolver resolver(io);
+    auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
+    if (ec) return make_error(ErrorCode::kUnavailable, "cannot resolve " + options.host + ": " + ec.message());
+    stream.emplace(io, *ctx);
+    auto& sock = stream->next_layer();
+    asio::connect(sock, results, ec);
+    if (ec) {
+      return make_error(ErrorCode::kUnavailable, "cannot connect to " + options.host + ":" + std::to_string(options.port) +
+                                                     ": " + ec.message());
+    }
+    timeval tv{static_cast<time_t>(options.timeout.count()), 0};
+    ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sock.set_option(tcp::no_delay(true), ec);
+    // SNI only for names; verification covers names and IP addresses alike.
+    beast::error_code addr_ec;
+    asio::ip::make_address(options.host, addr_ec);
+    if (addr_ec) SSL_set_tlsext_host_name(stream->native_handle(), options.host.c_str());
+    stream->set_verify_callback(asio::ssl::host_name_verification(options.host));
+    stream->handshake(asio::ssl::stream_base::client, ec);
+    if (ec) {
+      stream.reset();
+      return make_error(ErrorCode::kUnavailable, "TLS handshake with " + options.host + ":" + std::to_string(options.port) +
+                                                     " failed: " + ec.message());
+    }
+    return {};
+  }
+
+  Result<ClientResponse> once(const std::string& method, const std::string& target,
+                              const std::map<std::string, std::string>& headers, const std::string& body, bool& retryable) {
+    retryable = false;
+    bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+    req.set(bhttp::field::host, options.host);
+    req.set(bhttp::field::user_agent, "meshfed/" MESHFED_VERSION);
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = body;
+    req.keep_alive(true);
+    req.prepare_payload();
+    beast::error_code ec;
+    bhttp::write(*stream, req, ec);
+    if (ec) {
+      retryable = true;
+      return make_error(ErrorCode::kUnavailable, "cannot send request: " + ec.message());
+    }
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(256 * 1024 * 1024);
+    bhttp::read(*stream, buffer, parser, ec);
+    if (ec) {
+      retryable = ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated;
+      return make_error(ErrorCode::kUnavailable, "cannot read response: " + ec.message());
+    }
+    const auto& msg = parser.get();
+    ClientResponse out;
+    out.status = static_cast<int>(msg.result_int());
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string(f.value());
+    }
+    out.body = msg.body();
+    if (!msg.keep_alive()) stream.reset();
+    return out;
+  }
+};
+
+HttpsClient::HttpsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HttpsClient::~HttpsClient() = default;
+
+Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& options) {
+  auto ctx = make_client_context({options.ca_file, options.cert_file, options.key_file});
+  if (!ctx) return ctx.error();
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->ctx = *ctx;
+  return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
+}
+
+Result<ClientResponse> HttpsClient::request(const std::string& method, const std::string& target,
+                                            const std::map<std::string, std::string>& headers, const std::string& body) {
+  for (int attempt = 0;; ++attempt) {
+    const bool fresh = !impl_->stream;
+    if (fresh) {
+      if (auto st = impl_->connect(); !st) return st.error();
+    }
+    bool retryable = false;
+    auto res = impl_->once(method, target, headers, body, retryable);
+    if (res.ok()) return res;
+    impl_->stream.reset();
+    // A kept-alive connection the server closed meanwhile is retried once on a new one.
+    if (!retryable || fresh || attempt > 0) return res;
+  }
+}
+
+}  // namespace meshfed::http

@@ -1,0 +1,253 @@
+#include "meshfed/http/server.hpp"
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+namespace meshfed::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+using Stream = beast::ssl_stream<beast::tcp_stream>;
+
+struct Connection {
+  explicit Connection(tcp::socket s, asio::ssl::context& ctx) : stream(std::move(s), ctx) {}
+  Stream stream;
+  bool busy = false;  // a request is being handled
+};
+
+Request to_request(const bhttp::request<bhttp::string_body>& m, const std::string& remote) {
+  Request r;
+  r.method = std::string(m.method_string());
+  r.target = std::string(m.target());
+  for (const auto& f : m) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.headers[name] = std::string(f.value());
+  }
+  r.body = m.body();
+  r.remote = remote;
+  return r;
+}
+
+bhttp::response<bhttp::string_body> to_beast(const Response& res, unsigned version, bool keep_alive) {
+  bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
+  out.set(bhttp::field::server, "meshfed");
+  if (!res.body.empty() || res.status != 304) out.set(bhttp::field::content_type, res.content_type);
+  out.set(bhttp::field::cache_control, "no-store");
+  for (const auto& [k, v] : res.headers) out.set(k, v);
+  out.body() = res.body;
+  out.keep_alive(keep_alive);
+  out.prepare_payload();
+  return out;
+}
+
+}  // namespace
+
+struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io_, ContextProvider tls_, Handler handler_, ErrorResponder on_error_,
+       BlockingRunner run_blocking_, ServerLimits limits_)
+      : io(io_), acceptor(io_), tls(std::move(tls_)), handler(std::move(handler_)), on_error(std::move(on_error_)),
+        run_blocking(std::move(run_blocking_)), limits(limits_) {}
+
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  ContextProvider tls;
+  Handler handler;
+  ErrorResponder on_error;
+  BlockingRunner run_blocking;
+  ServerLimits limits;
+  std::set<std::shared_ptr<Connection>> connections;  // touched on the event loop only
+  bool stopping = false;
+
+  Response limit_exceeded(const std::string& what, size_t limit) const {
+    return on_error(make_error(ErrorCode::kPayloadTooLarge, "request " + what + " exceed" + (what == "body" ? "s " : " ") +
+                                                               std::to_string(limit) + " bytes",
+                               {{what, "too large"}}));
+  }
+
+  Response malformed_request(const std::string& why) const {
+    return on_error(make_error(ErrorCode::kInvalidArgument, "malformed HTTP request: " + why));
+  }
+
+  Response malformed_target(const std::string& target) const {
+    return on_error(make_error(ErrorCode::kInvalidArgument, "malformed request target", {{"target", target}}));
+  }
+
+  // Runs the handler on the blocking executor and resumes on the event loop with its answer.
+  asio::awaitable<Response> run_handler(Request req) {
+    auto self = shared_from_this();
+    auto initiate = [self, req = std::move(req)](auto completion) mutable {
+      auto done = std::make_shared<decltype(completion)>(std::move(completion));
+      self->run_blocking([self, req = std::move(req), done]() mutable {
+        Response res;
+        try {
+          res = self->handler(req);
+        } catch (const std::exception& e) {
+          spdlog::error("http: handler failed on {} {}: {}", req.method, req.path, e.what());
+          res = self->on_error(make_error(ErrorCode::kInternal, "internal error"));
+        }
+        asio::post(self->io, [done, res = std::move(res)]() mutable { (*done)(std::move(res)); });
+      });
+    };
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Response)>(std::move(initiate),
+                                                                                          asio::use_awaitable);
+  }
+
+  asio::awaitable<void> write(std::shared_ptr<Connection> c, const Response& res, unsigned version, bool keep_alive) {
+    auto msg = to_beast(res, version, keep_alive);
+    beast::get_lowest_layer(c->stream).expires_after(limits.request_timeout);
+    co_await bhttp::async_write(c->stream, msg, asio::use_awaitable);
+  }
+
+  asio::awaitable<void> session(std::shared_ptr<Connection> c, std::string remote) {
+    beast::error_code ec;
+    auto& tcp_layer = beast::get_lowest_layer(c->stream);
+    tcp_layer.expires_after(limits.handshake_timeout);
+    co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      spdlog::debug("http: TLS handshake with {} failed: {}", remote, ec.message());
+      co_return;
+    }
+    beast::flat_buffer buffer;
+    for (;;) {
+      if (stopping) break;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
+      parser.body_limit(limits.body_limit);
+      tcp_layer.expires_after(limits.idle_timeout);
+      co_await bhttp::async_read_header(c->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == bhttp::error::header_limit) {
+        // Built outside the co_await: GCC 12 miscompiles braced temporaries inside one.
+        const Response res = limit_exceeded("headers", limits.header_limit);
+        co_await write(c, res, 11, false);
+        break;
+      }
+      if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
+          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+        const Response res = malformed_request(ec.message());
+        co_await write(c, res, 11, false);
+        break;
+      }
+      if (ec) break;  // end_of_stream, stream_truncated, timeouts and cancellation all end the session
+      c->busy = true;
+      if (parser.get()[bhttp::field::expect] == "100-continue") {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+        co_await bhttp::async_write(c->stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) break;
+      }
+      tcp_layer.expires_after(limits.request_timeout);
+      co_await bhttp::async_read(c->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == bhttp::error::body_limit) {
+        const Response res = limit_exceeded("body", limits.body_limit);
+        co_await write(c, res, 11, false);
+        break;
+      }
+      if (ec) break;
+      const auto& msg = parser.get();
+      Request req = to_request(msg, remote);
+      Response res;
+      if (!parse_target(req.target, req.path, req.query)) {
+        res = malformed_target(req.target);
+      } else {
+        res = co_await run_handler(std::move(req));
+      }
+      const bool keep_alive = msg.keep_alive() && !stopping;
+      co_await write(c, res, msg.version(), keep_alive);
+      c->busy = false;
+      if (!keep_alive) break;
+    }
+    tcp_layer.expires_after(std::chrono::seconds(2));
+    co_await c->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec) {
+        spdlog::warn("http: accept failed: {}", ec.message());
+        continue;
+      }
+      if (static_cast<int>(connections.size()) >= limits.max_connections) {
+        spdlog::warn("http: refusing connection: {} connections open", connections.size());
+        continue;  // the socket closes as it goes out of scope
+      }
+      std::string remote = "?";
+      if (auto ep = socket.remote_endpoint(ec); !ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+      socket.set_option(tcp::no_delay(true), ec);
+      auto ctx = tls();
+      auto conn = std::make_shared<Connection>(std::move(socket), *ctx);
+      connections.insert(conn);
+      asio::co_spawn(
+          io, [self, conn, remote, ctx]() { return self->session(conn, remote); },
+          [self, conn](std::exception_ptr e) {
+            self->connections.erase(conn);
+            if (e) {
+              try {
+                std::rethrow_exception(e);
+              } catch (const std::exception& ex) {
+                spdlog::debug("http: connection ended: {}", ex.what());
+              }
+            }
+          });
+    }
+  }
+};
+
+HttpsServer::HttpsServer(asio::io_context& io, ContextProvider tls, Handler handler, ErrorResponder on_error,
+                         BlockingRunner run_blocking, ServerLimits limits)
+    : impl_(std::make_shared<Impl>(io, std::move(tls), std::move(handler), std::move(on_error), std::move(run_blocking),
+                                   limits)) {}
+
+HttpsServer::~HttpsServer() = default;
+
+Status HttpsServer::listen(const config::Endpoint& endpoint) {
+  beast::error_code ec;
+  const auto addr = asio::ip::make_address(endpoint.host, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, "bad listen address " + endpoint.host);
+  tcp::endpoint ep(addr, endpoint.port);
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  return {};
+}
+
+uint16_t HttpsServer::port() const {
+  beast::error_code ec;
+  auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void HttpsServer::stop() {
+  impl_->stopping = true;
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+  for (const auto& c : impl_->connections) {
+    if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
+  }
+}
+
+int HttpsServer::open_connections() const { return static_cast<int>(impl_->connections.size()); }
+
+}  // namespace meshfed::http

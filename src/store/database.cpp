@@ -1,0 +1,93 @@
+#include "meshfed/store/database.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <spdlog/spdlog.h>
+
+#include "meshfed/core/clock.hpp"
+#include "meshfed/core/text.hpp"
+
+namespace meshfed::store {
+
+Error store_error(const std::string& what, const std::exception& e) {
+  return make_error(ErrorCode::kUnavailable, "store: " + what + ": " + e.what());
+}
+
+Database::Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file)
+    : db_(std::move(db)), file_(std::move(file)) {}
+
+Database::~Database() = default;
+
+Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file,
+                                                 const std::vector<Migration>& migrations) {
+  try {
+    auto raw = std::make_unique<SQLite::Database>(file.string(),
+                                                  SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    raw->setBusyTimeout(5000);
+    raw->exec("PRAGMA journal_mode=WAL");
+    raw->exec("PRAGMA synchronous=FULL");
+    raw->exec("PRAGMA foreign_keys=ON");
+    std::unique_ptr<Database> db(new Database(std::move(raw), file));
+    if (auto st = db->migrate(migrations); !st) return st.error();
+    return db;
+  } catch (const std::exception& e) {
+    return store_error("cannot open " + file.string(), e);
+  }
+}
+
+Status Database::transaction(const std::function<Status()>& body) {
+  try {
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    Status st = body();
+    if (!st) return st;  // the Transaction destructor rolls back
+    tx.commit();
+    return {};
+  } catch (const std::exception& e) {
+    return store_error("transaction failed", e);
+  }
+}
+
+Status Database::read(const std::function<Status()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return store_error("read failed", e);
+  }
+}
+
+Status Database::migrate(const std::vector<Migration>& migrations) {
+  db_->exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+      "name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+  int current = db_->execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").getInt();
+  int newest_known = 0;
+  for (const auto& m : migrations) {
+    newest_known = std::max(newest_known, static_cast<int>(parse_int(m.file.substr(0, 4)).value_or(0)));
+  }
+  if (current > newest_known) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      "store " + file_.string() + " has schema version " + std::to_string(current) +
+                          ", newer than this meshfed knows (" + std::to_string(newest_known) +
+                          "); refusing to open it. Run the newer meshfed or restore a backup.");
+  }
+  for (const auto& m : migrations) {
+    const auto version = parse_int(m.file.substr(0, 4));
+    if (!version || *version <= 0) {
+      return make_error(ErrorCode::kInternal, "bad migration file name " + std::string(m.file));
+    }
+    if (*version <= current) continue;
+    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    db_->exec(std::string(m.sql));
+    SQLite::Statement ins(*db_, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)");
+    ins.bind(1, static_cast<int>(*version));
+    ins.bind(2, std::string(m.file));
+    ins.bind(3, format_rfc3339(std::chrono::system_clock::now()));
+    ins.exec();
+    tx.commit();
+    spdlog::info("store: applied migration {}", m.file);
+    current = static_cast<int>(*version);
+  }
+  schema_version_ = current;
+  return {};
+}
+
+}  // namespace meshfed::store

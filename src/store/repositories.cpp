@@ -1,0 +1,277 @@
+#include "meshfed/store/repositories.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <nlohmann/json.hpp>
+
+namespace meshfed::store {
+namespace {
+
+std::optional<int64_t> opt_int(const SQLite::Column& c) {
+  return c.isNull() ? std::nullopt : std::optional<int64_t>(c.getInt64());
+}
+
+void bind_opt(SQLite::Statement& s, int i, const std::optional<int64_t>& v) {
+  if (v) s.bind(i, *v);
+  else s.bind(i);
+}
+
+std::vector<std::string> json_strings(const std::string& text) {
+  return nlohmann::json::parse(text).get<std::vector<std::string>>();
+}
+
+constexpr const char* kExportColumns =
+    "seq, id, mesh, service, port, protocol, zone, alias, metrics, proxy_protocol, sni, state, "
+    "version, requested_by, requested_at, reason, ttl_s, pending_expires_at, decided_by, "
+    "approved_at, expires_at";
+
+}  // namespace
+
+ExportRecord ExportRepository::read_row(void* raw) {
+  auto& s = *static_cast<SQLite::Statement*>(raw);
+  ExportRecord e;
+  e.seq = s.getColumn(0).getInt64();
+  e.id = s.getColumn(1).getString();
+  e.mesh = s.getColumn(2).getString();
+  e.service = s.getColumn(3).getString();
+  e.port = s.getColumn(4).getInt();
+  e.protocol = s.getColumn(5).getString();
+  e.zone = s.getColumn(6).getString();
+  e.alias = s.getColumn(7).getString();
+  e.metrics = json_strings(s.getColumn(8).getString());
+  e.proxy_protocol = s.getColumn(9).getInt() != 0;
+  e.sni = s.getColumn(10).getString();
+  e.state = parse_export_state(s.getColumn(11).getString()).value_or(ExportState::kPending);
+  e.version = s.getColumn(12).getInt64();
+  e.requested_by = s.getColumn(13).getString();
+  e.requested_at_ms = s.getColumn(14).getInt64();
+  e.reason = s.getColumn(15).getString();
+  e.ttl_s = s.getColumn(16).getInt64();
+  e.pending_expires_at_ms = s.getColumn(17).getInt64();
+  if (!s.getColumn(18).isNull()) e.decided_by = s.getColumn(18).getString();
+  e.approved_at_ms = opt_int(s.getColumn(19));
+  e.expires_at_ms = opt_int(s.getColumn(20));
+
+  SQLite::Statement peers(db_.sql(), "SELECT peer FROM export_peers WHERE export_id = ? ORDER BY peer");
+  peers.bind(1, e.id);
+  while (peers.executeStep()) e.peers.push_back(peers.getColumn(0).getString());
+
+  SQLite::Statement hist(db_.sql(),
+                         "SELECT time, actor, action, from_state, to_state, comment, audit_seq "
+                         "FROM export_history WHERE export_id = ? ORDER BY n");
+  hist.bind(1, e.id);
+  while (hist.executeStep()) {
+    HistoryEntry h;
+    h.time_ms = hist.getColumn(0).getInt64();
+    h.actor = hist.getColumn(1).getString();
+    h.action = hist.getColumn(2).getString();
+    if (!hist.getColumn(3).isNull()) h.from = parse_export_state(hist.getColumn(3).getString());
+    h.to = parse_export_state(hist.getColumn(4).getString()).value_or(ExportState::kPending);
+    h.comment = hist.getColumn(5).getString();
+    h.audit_seq = hist.getColumn(6).getInt64();
+    e.history.push_back(std::move(h));
+  }
+  return e;
+}
+
+void ExportRepository::insert(const ExportRecord& e) {
+  SQLite::Statement s(db_.sql(),
+                      "INSERT INTO exports(id, mesh, service, port, protocol, zone, alias, metrics, "
+                      "proxy_protocol, sni, state, version, requested_by, requested_at, reason, "
+                      "ttl_s, pending_expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  s.bind(1, e.id);
+  s.bind(2, e.mesh);
+  s.bind(3, e.service);
+  s.bind(4, e.port);
+  s.bind(5, e.protocol);
+  s.bind(6, e.zone);
+  s.bind(7, e.alias);
+  s.bind(8, nlohmann::json(e.metrics).dump());
+  s.bind(9, e.proxy_protocol ? 1 : 0);
+  s.bind(10, e.sni);
+  s.bind(11, std::string(to_string(e.state)));
+  s.bind(12, e.version);
+  s.bind(13, e.requested_by);
+  s.bind(14, e.requested_at_ms);
+  s.bind(15, e.reason);
+  s.bind(16, e.ttl_s);
+  s.bind(17, e.pending_expires_at_ms);
+  s.exec();
+  SQLite::Statement p(db_.sql(), "INSERT INTO export_peers(export_id, peer) VALUES (?, ?)");
+  for (const auto& peer : e.peers) {
+    p.bind(1, e.id);
+    p.bind(2, peer);
+    p.exec();
+    p.reset();
+  }
+}
+
+void ExportRepository::update(const ExportRecord& e) {
+  SQLite::Statement s(db_.sql(),
+                      "UPDATE exports SET state = ?, version = ?, decided_by = ?, approved_at = ?, "
+                      "expires_at = ?, ttl_s = ? WHERE id = ?");
+  s.bind(1, std::string(to_string(e.state)));
+  s.bind(2, e.version);
+  if (e.decided_by) s.bind(3, *e.decided_by);
+  else s.bind(3);
+  bind_opt(s, 4, e.approved_at_ms);
+  bind_opt(s, 5, e.expires_at_ms);
+  s.bind(6, e.ttl_s);
+  s.bind(7, e.id);
+  s.exec();
+}
+
+void ExportRepository::append_history(const std::string& export_id, const HistoryEntry& h) {
+  SQLite::Statement s(db_.sql(),
+                      "INSERT INTO export_history(export_id, n, time, actor, action, from_state, "
+                      "to_state, comment, audit_seq) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 "
+                      "FROM export_history WHERE export_id = ?), ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, export_id);
+  s.bind(2, export_id);
+  s.bind(3, h.time_ms);
+  s.bind(4, h.actor);
+  s.bind(5, h.action);
+  if (h.from) s.bind(6, std::string(to_string(*h.from)));
+  else s.bind(6);
+  s.bind(7, std::string(to_string(h.to)));
+  s.bind(8, h.comment);
+  s.bind(9, h.audit_seq);
+  s.exec();
+}
+
+bool ExportRepository::exists(const std::string& id) {
+  SQLite::Statement s(db_.sql(), "SELECT 1 FROM exports WHERE id = ?");
+  s.bind(1, id);
+  return s.executeStep();
+}
+
+std::optional<ExportRecord> ExportRepository::get(const std::string& id) {
+  SQLite::Statement s(db_.sql(), std::string("SELECT ") + kExportColumns + " FROM exports WHERE id = ?");
+  s.bind(1, id);
+  if (!s.executeStep()) return std::nullopt;
+  return read_row(&s);
+}
+
+std::vector<ExportRecord> ExportRepository::list(const ExportQuery& q) {
+  std::string sql = std::string("SELECT ") + kExportColumns + " FROM exports WHERE seq > ?";
+  if (q.state) sql += " AND state = ?";
+  sql += " ORDER BY seq LIMIT ?";
+  SQLite::Statement s(db_.sql(), sql);
+  int i = 1;
+  s.bind(i++, q.after_seq);
+  if (q.state) s.bind(i++, std::string(to_string(*q.state)));
+  s.bind(i, q.limit);
+  std::vector<ExportRecord> out;
+  while (s.executeStep()) out.push_back(read_row(&s));
+  return out;
+}
+
+std::vector<std::string> ExportRepository::live_ids_with_alias(const std::string& alias,
+                                                               const std::string& peer) {
+  SQLite::Statement s(db_.sql(),
+                      "SELECT e.id FROM exports e JOIN export_peers p ON p.export_id = e.id "
+                      "WHERE e.alias = ? AND p.peer = ? AND e.state IN ('pending', 'approved')");
+  s.bind(1, alias);
+  s.bind(2, peer);
+  std::vector<std::string> out;
+  while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+  return out;
+}
+
+std::vector<std::string> ExportRepository::due_for_expiry(int64_t now_ms) {
+  SQLite::Statement s(db_.sql(),
+                      "SELECT id FROM exports WHERE (state = 'pending' AND pending_expires_at <= ?) "
+                      "OR (state = 'approved' AND expires_at <= ?) ORDER BY seq");
+  s.bind(1, now_ms);
+  s.bind(2, now_ms);
+  std::vector<std::string> out;
+  while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+  return out;
+}
+
+std::optional<int64_t> ExportRepository::next_deadline() {
+  SQLite::Statement s(db_.sql(),
+                      "SELECT MIN(CASE state WHEN 'pending' THEN pending_expires_at "
+                      "ELSE expires_at END) FROM exports WHERE state IN ('pending', 'approved')");
+  if (!s.executeStep() || s.getColumn(0).isNull()) return std::nullopt;
+  return s.getColumn(0).getInt64();
+}
+
+std::map<std::string, int64_t> ExportRepository::count_by_state() {
+  std::map<std::string, int64_t> out;
+  SQLite::Statement s(db_.sql(), "SELECT state, COUNT(*) FROM exports GROUP BY state");
+  while (s.executeStep()) out[s.getColumn(0).getString()] = s.getColumn(1).getInt64();
+  return out;
+}
+
+std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
+  std::vector<HistoryRef> out;
+  SQLite::Statement s(db_.sql(),
+                      "SELECT export_id, n, action, audit_seq FROM export_history ORDER BY audit_seq");
+  while (s.executeStep()) {
+    out.push_back({s.getColumn(0).getString(), s.getColumn(1).getInt64(),
+                   s.getColumn(2).getString(), s.getColumn(3).getInt64()});
+  }
+  return out;
+}
+
+AuditRepository::Head AuditRepository::head() {
+  SQLite::Statement s(db_.sql(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  if (!s.executeStep()) return {};
+  return {s.getColumn(0).getInt64(), s.getColumn(1).getString()};
+}
+
+audit::Entry AuditRepository::append(audit::Entry e) {
+  const Head h = head();
+  e.seq = h.seq + 1;
+  e.prev_hash = h.hash;
+  e.hash = audit::compute_hash(e.prev_hash, e);
+  SQLite::Statement s(db_.sql(),
+                      "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, e.seq);
+  s.bind(2, e.time);
+  s.bind(3, e.actor);
+  s.bind(4, e.action);
+  s.bind(5, e.object);
+  s.bind(6, e.details.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  s.bind(7, e.prev_hash);
+  s.bind(8, e.hash);
+  s.exec();
+  return e;
+}
+
+static audit::Entry read_audit(SQLite::Statement& s) {
+  audit::Entry e;
+  e.seq = s.getColumn(0).getInt64();
+  e.time = s.getColumn(1).getString();
+  e.actor = s.getColumn(2).getString();
+  e.action = s.getColumn(3).getString();
+  e.object = s.getColumn(4).getString();
+  // A row whose details were damaged must still be readable, so that verify can name it.
+  e.details = nlohmann::json::parse(s.getColumn(5).getString(), nullptr, false);
+  e.prev_hash = s.getColumn(6).getString();
+  e.hash = s.getColumn(7).getString();
+  return e;
+}
+
+std::vector<audit::Entry> AuditRepository::list(int64_t after_seq, int limit) {
+  SQLite::Statement s(db_.sql(),
+                      "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
+                      "WHERE seq > ? ORDER BY seq LIMIT ?");
+  s.bind(1, after_seq);
+  s.bind(2, limit);
+  std::vector<audit::Entry> out;
+  while (s.executeStep()) out.push_back(read_audit(s));
+  return out;
+}
+
+std::optional<audit::Entry> AuditRepository::get(int64_t seq) {
+  SQLite::Statement s(db_.sql(),
+                      "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
+                      "WHERE seq = ?");
+  s.bind(1, seq);
+  if (!s.executeStep()) return std::nullopt;
+  return read_audit(s);
+}
+
+}  // namespace meshfed::store

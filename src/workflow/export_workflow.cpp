@@ -1,0 +1,407 @@
+#include "meshfed/workflow/export_workflow.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <regex>
+
+#include "meshfed/core/text.hpp"
+#include "meshfed/store/repositories.hpp"
+
+namespace meshfed::workflow {
+namespace {
+
+using store::ExportRecord;
+using store::ExportState;
+
+bool is_metric_selector(const std::string& s) {
+  // A Prometheus metric name, optionally ending in '*' to select a prefix.
+  static const std::regex kSelector("^[a-zA-Z_:][a-zA-Z0-9_:]*\\*?$");
+  return std::regex_match(s, kSelector);
+}
+
+Error wrong_state(const ExportRecord& e, const std::string& verb) {
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "export " + e.id + " is " + std::string(to_string(e.state)) + "; cannot " + verb +
+                        " it (" + verb + " needs " + (verb == "revoke" || verb == "extend" ? "approved" : "pending") +
+                        ")");
+}
+
+Error forbidden(const std::string& why) { return make_error(ErrorCode::kPermissionDenied, why); }
+
+std::string action_name(const std::string& verb) {
+  static const std::map<std::string, std::string> kPast{{"approve", "approved"}, {"reject", "rejected"},
+                                                        {"extend", "extended"},  {"revoke", "revoked"},
+                                                        {"cancel", "cancelled"}};
+  return kPast.at(verb);
+}
+
+}  // namespace
+
+nlohmann::json summary_json(const ExportRecord& e) {
+  return {{"mesh", e.mesh},   {"service", e.service}, {"port", e.port},
+          {"alias", e.alias}, {"peers", e.peers},     {"sni", e.sni},
+          {"state", std::string(to_string(e.state))}, {"version", e.version}};
+}
+
+ExportWorkflow::ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp,
+                               WorkflowSettings settings)
+    : db_(db), clock_(clock), cp_(cp), settings_(std::move(settings)) {}
+
+void ExportWorkflow::update_settings(WorkflowSettings settings) {
+  std::lock_guard lock(settings_mu_);
+  settings_ = std::move(settings);
+}
+
+WorkflowSettings ExportWorkflow::settings() const {
+  std::lock_guard lock(settings_mu_);
+  return settings_;
+}
+
+std::string ExportWorkflow::new_export_id(const std::string& alias) {
+  // Readable and DNS-safe: the alias, then random characters so that ids are never reused
+  // even after the alias is freed by a revocation.
+  store::ExportRepository repo(db_);
+  for (;;) {
+    std::string id = alias.substr(0, 54) + "-" + random_dns_chars(8);
+    if (!repo.exists(id)) return id;
+  }
+}
+
+Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportRequest& req) {
+  if (!who.can(Role::kRequester)) {
+    return forbidden(who.name + " lacks the requester role needed to request exports");
+  }
+  const WorkflowSettings s = settings();
+  std::vector<FieldError> errors;
+  if (req.mesh.empty()) errors.push_back({"mesh", "required"});
+  if (req.service.empty()) errors.push_back({"service", "required"});
+  if (req.port < 1 || req.port > 65535) errors.push_back({"port", "expected a port number 1-65535"});
+  if (req.peers.empty()) errors.push_back({"peers", "name at least one peer domain"});
+  std::set<std::string> unique_peers;
+  for (size_t i = 0; i < req.peers.size(); ++i) {
+    const auto& p = req.peers[i];
+    if (!s.peers.count(p)) {
+      errors.push_back({"peers[" + std::to_string(i) + "]", "\"" + p + "\" is not a configured peer domain"});
+    } else if (!unique_peers.insert(p).second) {
+      errors.push_back({"peers[" + std::to_string(i) + "]", "\"" + p + "\" is listed twice"});
+    }
+  }
+  const std::string alias = req.alias.empty() ? req.service : req.alias;
+  if (!is_rfc1035_label(alias)) {
+    errors.push_back({"alias", "expected an RFC 1035 label (lowercase letters, digits, '-', at most 63), got \"" + alias + "\""});
+  }
+  for (size_t i = 0; i < req.metrics.size(); ++i) {
+    if (!is_metric_selector(req.metrics[i])) {
+      errors.push_back({"metrics[" + std::to_string(i) + "]",
+                        "expected a metric name or a prefix ending in '*', got \"" + req.metrics[i] + "\""});
+    }
+  }
+  const int64_t ttl = req.ttl_s.value_or(s.default_ttl_s);
+  if (ttl < 1 || ttl > s.max_ttl_s) {
+    errors.push_back({"ttl_s", "expected 1.." + std::to_string(s.max_ttl_s) + " seconds (exports.max_ttl_s), got " + std::to_string(ttl)});
+  }
+  if (req.reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    errors.push_back({"reason", "required: say why this service should leave the domain"});
+  }
+  const auto inv = cp_.inventory();
+  const controlplane::Service* svc = nullptr;
+  if (!req.mesh.empty() && !req.service.empty()) {
+    svc = inv->find(req.mesh, req.service, req.zone);
+    if (!svc) {
+      errors.push_back({"service", "no service \"" + req.service + "\" in mesh \"" + req.mesh + "\"" +
+                                       (req.zone.empty() ? "" : " and zone \"" + req.zone + "\"") + " in the inventory"});
+    } else if (req.port >= 1 && req.port <= 65535 && !svc->find_port(static_cast<int>(req.port))) {
+      errors.push_back({"port", "service \"" + req.service + "\" has no port " + std::to_string(req.port)});
+    }
+  }
+  if (!errors.empty()) return make_error(ErrorCode::kInvalidArgument, "the export request is invalid", std::move(errors));
+
+  ExportRecord e;
+  const int64_t now = to_unix_ms(clock_.now());
+  Status st = db_.transaction([&]() -> Status {
+    store::ExportRepository repo(db_);
+    for (const auto& p : req.peers) {
+      auto clash = repo.live_ids_with_alias(alias, p);
+      if (!clash.empty()) {
+        return make_error(ErrorCode::kAlreadyExists,
+                          "alias \"" + alias + "\" is already used by live export " + clash.front() + " to peer " + p,
+                          {{"alias", "already used by live export " + clash.front() + " to peer " + p}});
+      }
+    }
+    e.id = new_export_id(alias);
+    e.mesh = req.mesh;
+    e.service = req.service;
+    e.port = static_cast<int>(req.port);
+    e.protocol = svc->find_port(e.port)->protocol;
+    e.zone = svc->zone;
+    e.alias = alias;
+    e.peers.assign(unique_peers.begin(), unique_peers.end());
+    e.metrics = req.metrics;
+    e.proxy_protocol = req.proxy_protocol;
+    e.sni = e.id + "." + s.trust_domain + ".meshfed";
+    e.state = ExportState::kPending;
+    e.version = 1;
+    e.requested_by = who.name;
+    e.requested_at_ms = now;
+    e.reason = req.reason;
+    e.ttl_s = ttl;
+    e.pending_expires_at_ms = now + s.pending_expiry_s * 1000;
+    repo.insert(e);
+    return commit_transition(e, who.name, "requested", std::nullopt, req.reason);
+  });
+  if (!st) return st.error();
+  spdlog::info("export {} requested by {}: {}/{}:{} to [{}]", e.id, who.name, e.mesh, e.service, e.port,
+               fmt::join(e.peers, ","));
+  return get(e.id);
+}
+
+Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& actor, const std::string& action,
+                                         std::optional<ExportState> from, const std::string& comment) {
+  store::AuditRepository audit_repo(db_);
+  store::ExportRepository repo(db_);
+  const TimePoint now = clock_.now();
+  audit::Entry entry;
+  entry.time = format_rfc3339(now);
+  entry.actor = actor;
+  entry.action = "export." + action;
+  entry.object = "export/" + e.id;
+  entry.details = summary_json(e);
+  if (from) entry.details["from"] = std::string(to_string(*from));
+  if (!comment.empty()) entry.details["comment"] = comment;
+  if (e.expires_at_ms) entry.details["expires_at"] = format_rfc3339(from_unix_ms(*e.expires_at_ms));
+  const audit::Entry written = audit_repo.append(std::move(entry));
+  store::HistoryEntry h{to_unix_ms(now), actor, action, from, e.state, comment, written.seq};
+  repo.append_history(e.id, h);
+  if (from) repo.update(e);
+  return {};
+}
+
+Result<ExportRecord> ExportWorkflow::transition(const Principal& who, const std::string& id, const Decision& d,
+                                                Action action) {
+  static const std::map<Action, std::string> kVerb{{Action::kApprove, "approve"}, {Action::kReject, "reject"},
+                                                   {Action::kExtend, "extend"},   {Action::kRevoke, "revoke"},
+                                                   {Action::kCancel, "cancel"}};
+  const std::string verb = kVerb.at(action);
+  // Coarse role check first, so that callers without any business here learn nothing more.
+  const bool approver = who.can(Role::kApprover);
+  const bool requester = who.can(Role::kRequester);
+  if ((action == Action::kApprove || action == Action::kReject || action == Action::kExtend) && !approver) {
+    return forbidden(who.name + " lacks the approver role needed to " + verb + " exports");
+  }
+  if ((action == Action::kRevoke || action == Action::kCancel) && !approver && !requester) {
+    return forbidden(who.name + " lacks the requester or approver role needed to " + verb + " exports");
+  }
+  const WorkflowSettings s = settings();
+  if (action == Action::kExtend && d.ttl_s && (*d.ttl_s < 1 || *d.ttl_s > s.max_ttl_s)) {
+    return make_error(ErrorCode::kInvalidArgument, "ttl_s is out of range",
+                      {{"ttl_s", "expected 1.." + std::to_string(s.max_ttl_s) + " seconds (exports.max_ttl_s), got " +
+                                     std::to_string(*d.ttl_s)}});
+  }
+
+  std::optional<ExportRecord> result;
+  Status st = db_.transaction([&]() -> Status {
+    store::ExportRepository repo(db_);
+    auto found = repo.get(id);
+    if (!found) return make_error(ErrorCode::kNotFound, "no export " + id);
+    ExportRecord& e = *found;
+    if (d.if_match && *d.if_match != e.version) {
+      return make_error(ErrorCode::kVersionMismatch, "export " + id + " is at version " + std::to_string(e.version) +
+                                                         ", not " + std::to_string(*d.if_match) + " (If-Match)");
+    }
+    const bool own = e.requested_by == who.name;
+    const ExportState from = e.state;
+    const int64_t now = to_unix_ms(clock_.now());
+    switch (action) {
+      case Action::kApprove:
+      case Action::kReject:
+        if (from != ExportState::kPending) return wrong_state(e, verb);
+        if (own) {
+          return forbidden("four-eyes rule: " + who.name + " requested export " + id + " and cannot " + verb +
+                           " it; another approver must");
+        }
+        e.decided_by = who.name;
+        if (action == Action::kApprove) {
+          e.state = ExportState::kApproved;
+          e.approved_at_ms = now;
+          e.expires_at_ms = now + e.ttl_s * 1000;
+        } else {
+          e.state = ExportState::kRejected;
+        }
+        break;
+      case Action::kExtend:
+        if (from != ExportState::kApproved) return wrong_state(e, verb);
+        if (own) {
+          return forbidden("four-eyes rule: " + who.name + " requested export " + id +
+                           " and cannot extend it; another approver must");
+        }
+        if (d.ttl_s) e.ttl_s = *d.ttl_s;
+        e.expires_at_ms = now + e.ttl_s * 1000;
+        break;
+      case Action::kRevoke:
+        if (from != ExportState::kApproved) return wrong_state(e, verb);
+        if (!approver && !own) {
+          return forbidden(who.name + " may revoke only exports they requested; " + id + " was requested by " +
+                           e.requested_by);
+        }
+        e.state = ExportState::kRevoked;
+        break;
+      case Action::kCancel:
+        if (from != ExportState::kPending) return wrong_state(e, verb);
+        if (!own) {
+          return forbidden("only the requester (" + e.requested_by + ") may cancel export " + id);
+        }
+        e.state = ExportState::kCancelled;
+        break;
+    }
+    ++e.version;
+    if (Status cst = commit_transition(e, who.name, action_name(verb), from, d.comment); !cst) return cst;
+    result = std::move(e);
+    return {};
+  });
+  if (!st) return st.error();
+  spdlog::info("export {} {} by {}", id, action_name(verb), who.name);
+  return get(id);
+}
+
+Result<ExportRecord> ExportWorkflow::approve(const Principal& who, const std::string& id, const Decision& d) {
+  return transition(who, id, d, Action::kApprove);
+}
+Result<ExportRecord> ExportWorkflow::reject(const Principal& who, const std::string& id, const Decision& d) {
+  return transition(who, id, d, Action::kReject);
+}
+Result<ExportRecord> ExportWorkflow::extend(const Principal& who, const std::string& id, const Decision& d) {
+  return transition(who, id, d, Action::kExtend);
+}
+Result<ExportRecord> ExportWorkflow::revoke(const Principal& who, const std::string& id, const Decision& d) {
+  return transition(who, id, d, Action::kRevoke);
+}
+Result<ExportRecord> ExportWorkflow::cancel(const Principal& who, const std::string& id, const Decision& d) {
+  return transition(who, id, d, Action::kCancel);
+}
+
+Result<ExportRecord> ExportWorkflow::get(const std::string& id) {
+  std::optional<ExportRecord> e;
+  Status st = db_.read([&]() -> Status {
+    e = store::ExportRepository(db_).get(id);
+    return {};
+  });
+  if (!st) return st.error();
+  if (!e) return make_error(ErrorCode::kNotFound, "no export " + id);
+  return std::move(*e);
+}
+
+Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const std::string& after, int limit) {
+  store::ExportQuery q;
+  q.state = state;
+  q.limit = limit + 1;  // one more tells whether there is a next page
+  if (!after.empty()) {
+    auto seq = parse_int(after);
+    if (!seq || *seq < 0) {
+      return make_error(ErrorCode::kInvalidArgument, "bad cursor", {{"after", "expected a cursor from a previous page's next"}});
+    }
+    q.after_seq = *seq;
+  }
+  ExportPage page;
+  Status st = db_.read([&]() -> Status {
+    page.items = store::ExportRepository(db_).list(q);
+    return {};
+  });
+  if (!st) return st.error();
+  if (static_cast<int>(page.items.size()) > limit) {
+    page.items.resize(static_cast<size_t>(limit));
+    page.next = std::to_string(page.items.back().seq);
+  }
+  return page;
+}
+
+Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
+  std::map<std::string, int64_t> counts;
+  Status st = db_.read([&]() -> Status {
+    counts = store::ExportRepository(db_).count_by_state();
+    return {};
+  });
+  if (!st) return st.error();
+  return counts;
+}
+
+Result<int> ExportWorkflow::expire_due() {
+  const int64_t now = to_unix_ms(clock_.now());
+  int count = 0;
+  Status st = db_.transaction([&]() -> Status {
+    store::ExportRepository repo(db_);
+    for (const auto& id : repo.due_for_expiry(now)) {
+      auto e = repo.get(id);
+      if (!e) continue;
+      const ExportState from = e->state;
+      e->state = ExportState::kExpired;
+      ++e->version;
+      const std::string comment = from == ExportState::kPending ? "pending request not decided in time"
+                                                                 : "approval reached expires_at";
+      if (Status cst = commit_transition(*e, kSystemActor, "expired", from, comment); !cst) return cst;
+      spdlog::info("export {} expired ({})", id, comment);
+      ++count;
+    }
+    return {};
+  });
+  if (!st) return st.error();
+  return count;
+}
+
+Result<std::optional<TimePoint>> ExportWorkflow::next_deadline() {
+  std::optional<int64_t> ms;
+  Status st = db_.read([&]() -> Status {
+    ms = store::ExportRepository(db_).next_deadline();
+    return {};
+  });
+  if (!st) return st.error();
+  if (!ms) return std::optional<TimePoint>();
+  return std::optional<TimePoint>(from_unix_ms(*ms));
+}
+
+bool ExportWorkflow::target_missing(const ExportRecord& e) const {
+  const auto inv = cp_.inventory();
+  const auto* svc = inv->find(e.mesh, e.service, e.zone);
+  return !svc || !svc->find_port(e.port);
+}
+
+Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportWorkflow::audit_page(int64_t after_seq,
+                                                                                                  int limit) {
+  std::vector<audit::Entry> entries;
+  Status st = db_.read([&]() -> Status {
+    entries = store::AuditRepository(db_).list(after_seq, limit + 1);
+    return {};
+  });
+  if (!st) return st.error();
+  std::optional<std::string> next;
+  if (static_cast<int>(entries.size()) > limit) {
+    entries.resize(static_cast<size_t>(limit));
+    next = std::to_string(entries.back().seq);
+  }
+  return std::make_pair(std::move(entries), std::move(next));
+}
+
+Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
+  store::AuditRepository::Head head;
+  Status st = db_.read([&]() -> Status {
+    head = store::AuditRepository(db_).head();
+    return {};
+  });
+  if (!st) return st.error();
+  return std::make_pair(head.seq, head.hash);
+}
+
+Status ExportWorkflow::record_event(const std::string& actor, const std::string& action, const std::string& object,
+                                    nlohmann::json details) {
+  return db_.transaction([&]() -> Status {
+    audit::Entry entry;
+    entry.time = format_rfc3339(clock_.now());
+    entry.actor = actor;
+    entry.action = action;
+    entry.object = object;
+    entry.details = std::move(details);
+    store::AuditRepository(db_).append(std::move(entry));
+    return {};
+  });
+}
+
+}  // namespace meshfed::workflow

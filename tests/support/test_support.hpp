@@ -1,0 +1,99 @@
+// Shared helpers for the test suites: temporary folders, a domain PKI made by meshfed's own
+// pki module, configs, and real `meshfed` processes.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "meshfed/http/client.hpp"
+
+namespace meshfed::testing {
+
+namespace fs = std::filesystem;
+
+// A folder removed at the end of the test.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const fs::path& path() const { return path_; }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  fs::path path_;
+};
+
+void write_file(const fs::path& p, const std::string& content);
+std::string read_file(const fs::path& p);
+
+// Polls `condition` until it holds or `timeout` passes; the synchronisation point of the
+// end-to-end tests (they wait on observable state, never on a fixed sleep).
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// A domain laid out as the demo does: PKI, tokens, inventory and a config listening on port 0.
+struct DomainFixture {
+  std::string domain;
+  fs::path dir;
+  fs::path config_file;
+  fs::path state_dir;
+  std::map<std::string, std::string> tokens;  // name -> token
+  nlohmann::json config;
+
+  void save_config() const;
+};
+
+// Creates `dir`/pki, tokens for alice (requester), bob (approver), carol (approver),
+// victor (viewer), root (admin), an inventory with payments-api and ledger, and a config.
+DomainFixture make_domain(const fs::path& dir, const std::string& domain, const std::vector<std::string>& peers);
+
+// A real `meshfed broker` child process.
+class BrokerProcess {
+ public:
+  explicit BrokerProcess(fs::path config_file, fs::path state_dir);
+  ~BrokerProcess();
+
+  // Starts and waits until runtime.json names the admin port and /readyz answers.
+  void start();
+  void kill_hard();      // SIGKILL, as a crash
+  int stop();            // SIGTERM; returns the exit status
+  void signal(int sig);
+  bool running() const { return pid_ > 0; }
+  uint16_t admin_port() const { return admin_port_; }
+  std::string log() const;
+
+  std::unique_ptr<http::HttpsClient> client(const fs::path& ca_file) const;
+
+ private:
+  fs::path config_file_;
+  fs::path state_dir_;
+  fs::path log_file_;
+  int pid_ = -1;
+  uint16_t admin_port_ = 0;
+};
+
+// Runs the meshfed binary with `args`, returns exit code and combined output.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;
+};
+CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+
+// Convenience for JSON calls with a bearer token.
+struct ApiResult {
+  int status = 0;
+  nlohmann::json body;
+  std::map<std::string, std::string> headers;
+};
+ApiResult api_call(http::HttpsClient& c, const std::string& method, const std::string& target, const std::string& token,
+                   const std::optional<nlohmann::json>& body = std::nullopt,
+                   std::map<std::string, std::string> headers = {});
+
+}  // namespace meshfed::testing
