@@ -65,6 +65,11 @@ Result<LoadedFiles> load_files(const config::Config& c) {
   auto info = pki::read_certificate(c.tls.cert_file);
   if (!info) return info.error();
   f.broker_cert_expiry = info->not_after_unix;
+  for (size_t i = 0; i < c.peers.size(); ++i) {
+    if (auto ca = pki::read_certificate(c.peers[i].ca_file); !ca) {
+      return make_error(ErrorCode::kInvalidArgument, "peers[" + std::to_string(i) + "].ca_file: " + ca.error().message);
+    }
+  }
   if (c.control_plane.type == config::ControlPlaneType::kKuma) {
     return make_error(ErrorCode::kInvalidArgument, "control_plane.type \"kuma\" is not supported by this build yet");
   }

@@ -1,1 +1,208 @@
 #include "support/test_support.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "meshfed/api/auth.hpp"
+#include "meshfed/pki/pki.hpp"
+
+namespace meshfed::testing {
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "meshfed-test-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_file(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << content;
+  if (!out) throw std::runtime_error("cannot write " + p.string());
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    // Polling interval of the condition check, not a stand-in for synchronisation.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void DomainFixture::save_config() const { write_file(config_file, config.dump(2)); }
+
+DomainFixture make_domain(const fs::path& dir, const std::string& domain, const std::vector<std::string>& peers) {
+  DomainFixture d;
+  d.domain = domain;
+  d.dir = dir;
+  d.config_file = dir / (domain + ".json");
+  d.state_dir = dir / "state";
+  pki::InitOptions o;
+  o.domain = domain;
+  o.leaf.ip_addresses = {"127.0.0.1"};
+  o.leaf.dns_names = {"localhost"};
+  if (auto st = pki::init_domain(dir / "pki", o); !st) throw std::runtime_error(st.error().message);
+
+  nlohmann::json tokens = nlohmann::json::array();
+  const std::vector<std::pair<std::string, std::vector<std::string>>> people = {
+      {"alice", {"requester"}}, {"bob", {"approver"}}, {"carol", {"approver"}},
+      {"victor", {"viewer"}},   {"root", {"admin"}},   {"dave", {"requester"}}};
+  for (const auto& [name, roles] : people) {
+    auto t = api::create_token(name, roles);
+    d.tokens[name] = t->token;
+    tokens.push_back(nlohmann::json::parse(t->file_entry));
+  }
+  write_file(dir / "tokens.json", tokens.dump(2));
+  write_file(dir / "inventory.json", R"({"services": [
+    {"mesh": "default", "name": "payments-api", "address": "127.0.0.1",
+     "ports": [{"port": 8443, "protocol": "tcp"}], "labels": {"team": "payments"}},
+    {"mesh": "default", "name": "ledger", "address": "127.0.0.1",
+     "ports": [{"port": 5432, "protocol": "tcp"}, {"port": 9187, "protocol": "http"}]}]})");
+
+  nlohmann::json peer_list = nlohmann::json::array();
+  for (const auto& p : peers) {
+    // Each peer gets a CA of its own, never ours.
+    const fs::path peer_pki = dir / "peers" / p;
+    pki::InitOptions po;
+    po.domain = p;
+    if (auto st = pki::init_domain(peer_pki, po); !st) throw std::runtime_error(st.error().message);
+    peer_list.push_back({{"domain", p}, {"url", "https://127.0.0.1:1"}, {"ca_file", "peers/" + p + "/ca.pem"}});
+  }
+  d.config = {{"domain", domain},
+              {"state_dir", "state"},
+              {"tls", {{"ca_file", "pki/ca.pem"}, {"cert_file", "pki/broker.pem"}, {"key_file", "pki/broker-key.pem"}}},
+              {"admin", {{"listen", "127.0.0.1:0"}, {"tokens_file", "tokens.json"}}},
+              {"peers", peer_list},
+              {"control_plane", {{"type", "static"}, {"inventory_file", "inventory.json"}, {"imports_dir", "imports"}}}};
+  d.save_config();
+  return d;
+}
+
+BrokerProcess::BrokerProcess(fs::path config_file, fs::path state_dir)
+    : config_file_(std::move(config_file)), state_dir_(std::move(state_dir)),
+      log_file_(config_file_.parent_path() / "broker.log") {}
+
+BrokerProcess::~BrokerProcess() {
+  if (pid_ > 0) kill_hard();
+}
+
+void BrokerProcess::start() {
+  std::error_code ec;
+  fs::remove(state_dir_ / "runtime.json", ec);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::execl(MESHFED_BINARY, MESHFED_BINARY, "--log-level", "debug", "broker", "--config", config_file_.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  pid_ = pid;
+  const bool up = wait_until([&] {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("broker exited during start-up:\n" + log());
+    }
+    if (!fs::exists(state_dir_ / "runtime.json")) return false;
+    auto j = nlohmann::json::parse(read_file(state_dir_ / "runtime.json"), nullptr, false);
+    if (j.is_discarded() || j.value("pid", 0) != pid_) return false;
+    const std::string admin = j["admin"];
+    admin_port_ = static_cast<uint16_t>(std::stoi(admin.substr(admin.rfind(':') + 1)));
+    return true;
+  });
+  if (!up) throw std::runtime_error("broker did not come up:\n" + log());
+}
+
+void BrokerProcess::signal(int sig) {
+  if (pid_ > 0) ::kill(pid_, sig);
+}
+
+void BrokerProcess::kill_hard() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+int BrokerProcess::stop() {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string BrokerProcess::log() const { return read_file(log_file_); }
+
+std::unique_ptr<http::HttpsClient> BrokerProcess::client(const fs::path& ca_file) const {
+  auto c = http::HttpsClient::create({"127.0.0.1", admin_port_, ca_file, {}, {}, std::chrono::seconds(30)});
+  if (!c) throw std::runtime_error(c.error().message);
+  return std::move(c).value();
+}
+
+CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  std::string cmd;
+  for (const auto& [k, v] : env) cmd += k + "='" + v + "' ";
+  cmd += MESHFED_BINARY;
+  for (const auto& a : args) {
+    std::string quoted = "'";
+    for (char c : a) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    cmd += " " + quoted + "'";
+  }
+  cmd += " 2>&1";
+  CommandResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed");
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.output.append(buf, n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+ApiResult api_call(http::HttpsClient& c, const std::string& method, const std::string& target, const std::string& token,
+                   const std::optional<nlohmann::json>& body, std::map<std::string, std::string> headers) {
+  if (!token.empty()) headers["Authorization"] = "Bearer " + token;
+  std::string payload;
+  if (body) {
+    headers.emplace("Content-Type", "application/json");
+    payload = body->dump();
+  }
+  auto res = c.request(method, target, headers, payload);
+  if (!res) throw std::runtime_error("request failed: " + res.error().message);
+  ApiResult r;
+  r.status = res->status;
+  r.headers = res->headers;
+  r.body = nlohmann::json::parse(res->body, nullptr, false);
+  return r;
+}
+
+}  // namespace meshfed::testing

@@ -1,0 +1,207 @@
+#include "meshfed/api/admin_api.hpp"
+
+#include <gtest/gtest.h>
+
+#include "support/test_support.hpp"
+#include "unit/workflow/fake_adapter.hpp"
+
+namespace meshfed::api {
+namespace {
+
+using nlohmann::json;
+
+// Drives the handlers directly with plain requests: the HTTP layer is covered end to end in
+// tests/integration.
+class AdminApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::move(store::Database::open(dir_ / "m.db")).value();
+    wf_ = std::make_unique<workflow::ExportWorkflow>(
+        *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
+    json tokens = json::array();
+    for (const auto& [name, role] : std::vector<std::pair<std::string, std::string>>{
+             {"alice", "requester"}, {"bob", "approver"}, {"victor", "viewer"}}) {
+      auto t = create_token(name, {role});
+      tokens_[name] = t->token;
+      tokens.push_back(json::parse(t->file_entry));
+    }
+    store_ = std::make_shared<const TokenStore>(TokenStore::parse(tokens.dump()).value());
+    api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, [this] { return store_; },
+                                                   [] { return Readiness{true, {{"store", "ok"}}}; }});
+  }
+
+  http::Response call(const std::string& method, const std::string& target, const std::string& who,
+                      const std::string& body = "", const std::string& content_type = "application/json",
+                      std::map<std::string, std::string> headers = {}) {
+    http::Request r;
+    r.method = method;
+    r.target = target;
+    EXPECT_TRUE(http::parse_target(target, r.path, r.query));
+    if (!who.empty()) r.headers["authorization"] = "Bearer " + tokens_.at(who);
+    if (!body.empty()) r.headers["content-type"] = content_type;
+    for (auto& [k, v] : headers) r.headers[k] = v;
+    r.body = body;
+    return api_->handle(r);
+  }
+
+  std::string request_export(const json& extra = json::object()) {
+    json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
+                 {"reason", "checkout"}};
+    body.update(extra);
+    auto r = call("POST", "/api/v1/exports", "alice", body.dump());
+    EXPECT_EQ(r.status, 201) << r.body;
+    return json::parse(r.body)["id"];
+  }
+
+  int64_t export_count() {
+    const auto counts = wf_->count_by_state();
+    int64_t n = 0;
+    for (const auto& [state, count] : *counts) n += count;
+    return n;
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_{from_unix_ms(1'800'000'000'000)};
+  testing::FakeAdapter adapter_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<workflow::ExportWorkflow> wf_;
+  metrics::Registry registry_;
+  std::map<std::string, std::string> tokens_;
+  std::shared_ptr<const TokenStore> store_;
+  std::unique_ptr<AdminApi> api_;
+};
+
+json problem_of(const http::Response& r) {
+  EXPECT_EQ(r.content_type, "application/problem+json");
+  auto j = json::parse(r.body);
+  EXPECT_TRUE(j.contains("type") && j.contains("title") && j.contains("status") && j.contains("detail")) << r.body;
+  EXPECT_EQ(j["status"], r.status);
+  return j;
+}
+
+TEST_F(AdminApiTest, CreatedExportCarriesEtagLocationAndContractFields) {
+  auto r = call("POST", "/api/v1/exports", "alice",
+                R"({"mesh":"default","service":"payments-api","port":8443,"peers":["internal"],"reason":"x"})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto j = json::parse(r.body);
+  for (const char* k : {"id", "mesh", "service", "port", "protocol", "zone", "alias", "peers", "metrics", "proxy_protocol",
+                        "sni", "state", "target_missing", "version", "requested_by", "requested_at", "reason",
+                        "decided_by", "approved_at", "expires_at", "history"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  bool etag = false, location = false;
+  for (const auto& [k, v] : r.headers) {
+    etag |= k == "ETag" && v == "\"1\"";
+    location |= k == "Location" && v == "/api/v1/exports/" + j["id"].get<std::string>();
+  }
+  EXPECT_TRUE(etag && location);
+}
+
+TEST_F(AdminApiTest, NoOrBadTokenIs401AndMissingRoleIs403) {
+  EXPECT_EQ(problem_of(call("GET", "/api/v1/exports", "")).at("status"), 401);
+  http::Request r;
+  r.method = "GET";
+  r.path = "/api/v1/exports";
+  r.headers["authorization"] = "Bearer nope";
+  EXPECT_EQ(api_->handle(r).status, 401);
+  auto forbidden = call("POST", "/api/v1/exports", "victor", R"({"mesh":"default"})");
+  EXPECT_EQ(forbidden.status, 403);
+  EXPECT_NE(problem_of(forbidden)["detail"].get<std::string>().find("requester"), std::string::npos);
+  auto failures = api_->take_auth_failures();
+  EXPECT_EQ(failures["missing_token"], 1);
+  EXPECT_EQ(failures["bad_token"], 1);
+  EXPECT_EQ(failures["missing_role"], 1);
+  EXPECT_TRUE(api_->take_auth_failures().empty());
+}
+
+TEST_F(AdminApiTest, BadBodiesAre4xxNamingTheProblemAndChangeNothing) {
+  struct Case {
+    std::string body, content_type;
+    int status;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"{not json", "application/json", 400, "(body)"},
+      {"[1,2]", "application/json", 400, "(body)"},
+      {R"({"mesh":"default"})", "text/plain", 415, ""},
+      {R"({"mesh":"default","service":"payments-api","port":8443,"peers":["internal"],"reason":"x","colour":"red"})",
+       "application/json", 400, "colour"},
+      {R"({"mesh":"default","service":"payments-api","port":"8443","peers":["internal"],"reason":"x"})",
+       "application/json", 400, "port"},
+      {R"({"mesh":"default","service":"payments-api","port":8443,"peers":["internal"]})", "application/json", 400,
+       "reason"},
+      {R"({"mesh":"default","service":"payments-api","port":8443,"peers":"internal","reason":"x"})", "application/json",
+       400, "peers"},
+  };
+  for (const auto& c : cases) {
+    auto r = call("POST", "/api/v1/exports", "alice", c.body, c.content_type);
+    EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
+    auto p = problem_of(r);
+    if (!c.field.empty()) {
+      ASSERT_TRUE(p.contains("errors")) << r.body;
+      bool named = false;
+      for (const auto& e : p["errors"]) named |= e["field"] == c.field;
+      EXPECT_TRUE(named) << c.field << " not named in " << r.body;
+    }
+  }
+  EXPECT_EQ(export_count(), 0);
+  EXPECT_EQ(wf_->audit_head()->first, 0);
+}
+
+TEST_F(AdminApiTest, FourEyesIs403AndWrongStateIs409WithCurrentState) {
+  const std::string id = request_export();
+  auto self = call("POST", "/api/v1/exports/" + id + "/approve", "alice", R"({"comment":"me"})");
+  EXPECT_EQ(self.status, 403);
+  ASSERT_EQ(call("POST", "/api/v1/exports/" + id + "/approve", "bob", R"({"comment":"ok"})").status, 200);
+  auto again = call("POST", "/api/v1/exports/" + id + "/approve", "bob", "");
+  EXPECT_EQ(again.status, 409);
+  EXPECT_NE(problem_of(again)["detail"].get<std::string>().find("approved"), std::string::npos);
+}
+
+TEST_F(AdminApiTest, IfMatchIsHonoured) {
+  const std::string id = request_export();
+  auto stale = call("POST", "/api/v1/exports/" + id + "/approve", "bob", "", "", {{"if-match", "\"5\""}});
+  EXPECT_EQ(stale.status, 412);
+  auto bad = call("POST", "/api/v1/exports/" + id + "/approve", "bob", "", "", {{"if-match", "nonsense"}});
+  EXPECT_EQ(bad.status, 400);
+  auto ok = call("POST", "/api/v1/exports/" + id + "/approve", "bob", "", "", {{"if-match", "\"1\""}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+}
+
+TEST_F(AdminApiTest, ListsPaginateWithLimitAndAfter) {
+  for (int i = 0; i < 3; ++i) request_export({{"alias", "pay-" + std::to_string(i)}});
+  auto first = json::parse(call("GET", "/api/v1/exports?limit=2", "victor").body);
+  ASSERT_EQ(first["items"].size(), 2u);
+  ASSERT_TRUE(first["next"].is_string());
+  auto second = json::parse(call("GET", "/api/v1/exports?limit=2&after=" + first["next"].get<std::string>(), "victor").body);
+  EXPECT_EQ(second["items"].size(), 1u);
+  EXPECT_TRUE(second["next"].is_null());
+  EXPECT_EQ(call("GET", "/api/v1/exports?limit=0", "victor").status, 400);
+  EXPECT_EQ(call("GET", "/api/v1/exports?state=bogus", "victor").status, 400);
+  EXPECT_EQ(json::parse(call("GET", "/api/v1/exports?state=pending", "victor").body)["items"].size(), 3u);
+  auto audit = json::parse(call("GET", "/api/v1/audit?since=1&limit=1", "victor").body);
+  ASSERT_EQ(audit["items"].size(), 1u);
+  EXPECT_EQ(audit["items"][0]["seq"], 2);
+  EXPECT_EQ(json::parse(call("GET", "/api/v1/audit/head", "victor").body)["seq"], 3);
+}
+
+TEST_F(AdminApiTest, UnknownPathsAndMethods) {
+  EXPECT_EQ(call("GET", "/api/v1/nothing", "victor").status, 404);
+  EXPECT_EQ(call("DELETE", "/api/v1/exports", "victor").status, 405);
+  auto v2 = call("GET", "/api/v2/exports", "victor");
+  EXPECT_EQ(v2.status, 404);
+  EXPECT_NE(problem_of(v2)["detail"].get<std::string>().find("v1"), std::string::npos);
+  EXPECT_EQ(call("GET", "/api/v1/exports/none-00000000", "victor").status, 404);
+}
+
+TEST_F(AdminApiTest, OperationalEndpointsNeedNoToken) {
+  EXPECT_EQ(call("GET", "/healthz", "").status, 200);
+  EXPECT_EQ(call("GET", "/readyz", "").status, 200);
+  auto m = call("GET", "/metrics", "");
+  EXPECT_EQ(m.status, 200);
+  EXPECT_NE(m.body.find("meshfed_api_requests_total"), std::string::npos);
+  EXPECT_EQ(call("GET", "/api/v1/openapi.json", "").status, 200);
+}
+
+}  // namespace
+}  // namespace meshfed::api

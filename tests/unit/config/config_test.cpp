@@ -1,0 +1,144 @@
+#include "meshfed/config/config.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
+
+namespace meshfed::config {
+namespace {
+
+const char* kMinimal = R"({
+  "domain": "pci",
+  "state_dir": "/var/lib/meshfed/pci",
+  "tls": {"ca_file": "pki/ca.pem", "cert_file": "pki/broker.pem", "key_file": "pki/broker-key.pem"},
+  "admin": {"listen": "127.0.0.1:9440", "tokens_file": "tokens.json"}
+})";
+
+std::set<std::string> fields_of(const Result<Config>& r) {
+  std::set<std::string> out;
+  for (const auto& f : r.error().fields) out.insert(f.field);
+  return out;
+}
+
+std::string message_for(const Result<Config>& r, const std::string& field) {
+  for (const auto& f : r.error().fields) {
+    if (f.field == field) return f.message;
+  }
+  return "";
+}
+
+TEST(Config, EveryExampleConfigLoads) {
+  for (const std::string d : {"dmz", "internal", "pci"}) {
+    auto c = load_config(std::filesystem::path(MESHFED_SOURCE_DIR) / "config" / (d + ".json"));
+    ASSERT_TRUE(c.ok()) << d << ": " << format_errors(c.error());
+    EXPECT_EQ(c->domain, d);
+    EXPECT_FALSE(c->peers.empty());
+    EXPECT_TRUE(c->gateways.ingress.has_value());
+  }
+}
+
+TEST(Config, MinimalConfigGetsDefaultsAndRelativePaths) {
+  auto c = parse_config(kMinimal, "/etc/meshfed");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->trust_domain, "pci");
+  EXPECT_EQ(c->tls.ca_file, "/etc/meshfed/pki/ca.pem");
+  EXPECT_EQ(c->state_dir, "/var/lib/meshfed/pci");
+  EXPECT_EQ(c->exports.default_ttl, std::chrono::seconds(2592000));
+  EXPECT_EQ(c->exports.max_ttl, std::chrono::seconds(7776000));
+  EXPECT_EQ(c->control_plane.type, ControlPlaneType::kStatic);
+  EXPECT_EQ(c->control_plane.static_cp.inventory_file, "/etc/meshfed/inventory.json");
+  EXPECT_EQ(c->sync.stale_after, std::chrono::seconds(60));
+  EXPECT_FALSE(c->gateways.egress.has_value());
+}
+
+TEST(Config, BadListenNamesKeyPathAndValue) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["admin"]["listen"] = "9440";
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  const auto msg = message_for(c, "admin.listen");
+  EXPECT_NE(msg.find("expected host:port"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("\"9440\""), std::string::npos) << msg;
+}
+
+TEST(Config, ReportsAllErrorsAtOnce) {
+  auto c = parse_config(R"({
+    "domain": "PCI_zone",
+    "state_dir": 7,
+    "tls": {"ca_file": "a", "cert_file": "b"},
+    "admin": {"listen": "127.0.0.1:9440", "tokens_file": "t", "extra": 1},
+    "exports": {"default_ttl_s": 100, "max_ttl_s": 10},
+    "surprise": true
+  })", "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(fields_of(c), (std::set<std::string>{"domain", "state_dir", "tls.key_file", "admin.extra",
+                                                  "exports.default_ttl_s", "surprise"}));
+}
+
+TEST(Config, MissingRequiredSections) {
+  auto c = parse_config(R"({"domain": "pci"})", "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(fields_of(c), (std::set<std::string>{"state_dir", "tls", "admin"}));
+}
+
+TEST(Config, PeersMustBeUniqueAndNeverOurselves) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["peers"] = {{{"domain", "internal"}, {"url", "https://b.internal:9443"}, {"ca_file", "peers/internal.pem"}},
+                {{"domain", "internal"}, {"url", "https://b2.internal:9443"}, {"ca_file", "peers/i2.pem"}},
+                {{"domain", "pci"}, {"url", "http://x:1"}, {"ca_file", "pki/ca.pem"}, {"import_policy", "sometimes"}}};
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(message_for(c, "peers[1].domain").find("duplicate"), std::string::npos);
+  EXPECT_NE(message_for(c, "peers[2].domain").find("own domain"), std::string::npos);
+  EXPECT_NE(message_for(c, "peers[2].url").find("https://"), std::string::npos);
+  EXPECT_NE(message_for(c, "peers[2].ca_file").find("not our own"), std::string::npos);
+  EXPECT_NE(message_for(c, "peers[2].import_policy").find("manual"), std::string::npos);
+}
+
+TEST(Config, EgressPortRangeMustNotOverlapListeners) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["gateways"]["egress"] = {{"advertise_host", "egress.pci"}, {"ports", "9000-9999"},
+                             {"cert_file", "e.pem"}, {"key_file", "e-key.pem"}};
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(message_for(c, "gateways.egress.ports").find("admin.listen"), std::string::npos);
+}
+
+TEST(Config, BadCidrsAndRanges) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["source_cidrs"] = {"10.0.0.0/24", "10.0.0.0/33", "nonsense"};
+  j["gateways"]["egress"] = {{"advertise_host", "e"}, {"ports", "200-100"}, {"cert_file", "e"}, {"key_file", "k"}};
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(fields_of(c), (std::set<std::string>{"source_cidrs[1]", "source_cidrs[2]", "gateways.egress.ports"}));
+}
+
+TEST(Config, KumaControlPlaneKeysAccepted) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["control_plane"] = {{"type", "kuma"}, {"url", "http://127.0.0.1:5681"}, {"token_file", "kuma-token"},
+                        {"meshes", {"default", "payments"}}, {"import_mesh", "default"},
+                        {"ingress_service", "meshfed-ingress"}, {"ingress_zone", "zone-1"}, {"poll_interval_s", 5}};
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->control_plane.type, ControlPlaneType::kKuma);
+  EXPECT_EQ(c->control_plane.kuma.meshes.size(), 2u);
+  EXPECT_EQ(c->control_plane.kuma.poll_interval, std::chrono::seconds(5));
+}
+
+TEST(Config, InvalidJsonIsOneClearError) {
+  auto c = parse_config("{\"domain\": ", "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(format_errors(c.error()).find("invalid JSON"), std::string::npos);
+}
+
+TEST(Config, ParseEndpointForms) {
+  EXPECT_EQ(parse_endpoint("127.0.0.1:9440")->port, 9440);
+  EXPECT_EQ(parse_endpoint("[::1]:9440")->host, "::1");
+  EXPECT_FALSE(parse_endpoint("::1:9440").has_value());
+  EXPECT_FALSE(parse_endpoint("9440").has_value());
+  EXPECT_FALSE(parse_endpoint("host:70000").has_value());
+}
+
+}  // namespace
+}  // namespace meshfed::config

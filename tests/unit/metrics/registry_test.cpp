@@ -1,0 +1,64 @@
+#include "meshfed/metrics/registry.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "support/test_support.hpp"
+
+namespace meshfed::metrics {
+namespace {
+
+void fill(Registry& r) {
+  r.counter("meshfed_test_requests_total", "Requests.", {"route", "code"}).inc({"/api/v1/exports", "200"}, 3);
+  r.gauge("meshfed_test_exports", "Exports by state.", {"state"}).set({"pending"}, 2);
+  auto& h = r.histogram("meshfed_test_duration_seconds", "Durations.", {"route"}, {0.1, 1});
+  h.observe({"/x"}, 0.05);
+  h.observe({"/x"}, 0.5);
+  h.observe({"/x"}, 5);
+  r.gauge("meshfed_test_weird", "Label escaping.", {"v"}).set({"a\"b\\c\nd"}, 1.5);
+}
+
+std::string sample() {
+  Registry r;
+  fill(r);
+  return r.expose();
+}
+
+TEST(Registry, ExposesCountersGaugesAndCumulativeHistograms) {
+  const std::string text = sample();
+  EXPECT_NE(text.find("# TYPE meshfed_test_requests_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("meshfed_test_requests_total{route=\"/api/v1/exports\",code=\"200\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("meshfed_test_duration_seconds_bucket{route=\"/x\",le=\"0.1\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("meshfed_test_duration_seconds_bucket{route=\"/x\",le=\"1\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("meshfed_test_duration_seconds_bucket{route=\"/x\",le=\"+Inf\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("meshfed_test_duration_seconds_sum{route=\"/x\"} 5.55\n"), std::string::npos);
+  EXPECT_NE(text.find("meshfed_test_weird{v=\"a\\\"b\\\\c\\nd\"} 1.5\n"), std::string::npos);
+}
+
+TEST(Registry, PromtoolAcceptsTheExposition) {
+  testing::TempDir dir;
+  testing::write_file(dir / "m.txt", sample());
+  const std::string cmd = "promtool check metrics < " + (dir / "m.txt").string() + " > " + (dir / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  EXPECT_EQ(rc, 0) << testing::read_file(dir / "out.txt");
+}
+
+TEST(Registry, FormatsSpecialValues) {
+  EXPECT_EQ(format_value(1.0 / 0.0), "+Inf");
+  EXPECT_EQ(format_value(-1.0 / 0.0), "-Inf");
+  EXPECT_EQ(format_value(0.1), "0.1");
+  EXPECT_EQ(format_value(42), "42");
+}
+
+TEST(Registry, CollectorsRunBeforeExposition) {
+  Registry r;
+  auto& g = r.gauge("meshfed_test_collected", "Collected.");
+  int calls = 0;
+  r.on_collect([&] { g.set({}, ++calls); });
+  EXPECT_NE(r.expose().find("meshfed_test_collected 1\n"), std::string::npos);
+  EXPECT_NE(r.expose().find("meshfed_test_collected 2\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace meshfed::metrics

@@ -1,0 +1,81 @@
+#include "meshfed/store/database.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <gtest/gtest.h>
+
+#include "support/test_support.hpp"
+
+namespace meshfed::store {
+namespace {
+
+TEST(Database, MigratesFromEmptyAndRecordsVersions) {
+  testing::TempDir dir;
+  auto db = Database::open(dir / "m.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_GE((*db)->schema_version(), 1);
+  auto& sql = (*db)->sql();
+  EXPECT_EQ(sql.execAndGet("SELECT name FROM schema_migrations WHERE version = 1").getString(), "0001_initial.sql");
+  EXPECT_EQ(sql.execAndGet("PRAGMA journal_mode").getString(), "wal");
+  EXPECT_EQ(sql.execAndGet("PRAGMA synchronous").getInt(), 2);  // FULL
+  EXPECT_EQ(sql.execAndGet("PRAGMA foreign_keys").getInt(), 1);
+}
+
+TEST(Database, ReopeningAppliesNothingTwice) {
+  testing::TempDir dir;
+  { ASSERT_TRUE(Database::open(dir / "m.db").ok()); }
+  auto db = Database::open(dir / "m.db");
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ((*db)->sql().execAndGet("SELECT COUNT(*) FROM schema_migrations").getInt(),
+            static_cast<int>(embedded_migrations().size()));
+}
+
+TEST(Database, AppliesMigrationsInOrderEachInItsTransaction) {
+  testing::TempDir dir;
+  const std::vector<Migration> v1 = {{"0001_a.sql", "CREATE TABLE a (x INTEGER);"}};
+  const std::vector<Migration> v2 = {{"0001_a.sql", "CREATE TABLE a (x INTEGER);"},
+                                     {"0002_b.sql", "ALTER TABLE a ADD COLUMN y TEXT;"}};
+  { ASSERT_TRUE(Database::open(dir / "m.db", v1).ok()); }
+  auto db = Database::open(dir / "m.db", v2);
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  EXPECT_EQ((*db)->schema_version(), 2);
+  (*db)->sql().exec("INSERT INTO a (x, y) VALUES (1, 'z')");
+}
+
+TEST(Database, BrokenMigrationLeavesSchemaUnchanged) {
+  testing::TempDir dir;
+  const std::vector<Migration> bad = {{"0001_a.sql", "CREATE TABLE a (x INTEGER);"},
+                                      {"0002_b.sql", "CREATE TABLE b (y INTEGER); SELECT nonsense FROM nowhere;"}};
+  auto db = Database::open(dir / "m.db", bad);
+  ASSERT_FALSE(db.ok());
+  SQLite::Database raw((dir / "m.db").string());
+  EXPECT_EQ(raw.execAndGet("SELECT MAX(version) FROM schema_migrations").getInt(), 1);
+  EXPECT_FALSE(raw.tableExists("b"));
+}
+
+TEST(Database, RefusesSchemaNewerThanTheBinary) {
+  testing::TempDir dir;
+  {
+    auto db = Database::open(dir / "m.db");
+    ASSERT_TRUE(db.ok());
+    (*db)->sql().exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (999, '0999_future.sql', 'x')");
+  }
+  auto db = Database::open(dir / "m.db");
+  ASSERT_FALSE(db.ok());
+  EXPECT_NE(db.error().message.find("newer"), std::string::npos) << db.error().message;
+  EXPECT_NE(db.error().message.find("999"), std::string::npos);
+}
+
+TEST(Database, FailedTransactionRollsBack) {
+  testing::TempDir dir;
+  auto db = Database::open(dir / "m.db");
+  ASSERT_TRUE(db.ok());
+  auto st = (*db)->transaction([&]() -> Status {
+    (*db)->sql().exec("INSERT INTO meta(key, value) VALUES ('k', 'v')");
+    return make_error(ErrorCode::kInvalidArgument, "no");
+  });
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ((*db)->sql().execAndGet("SELECT COUNT(*) FROM meta").getInt(), 0);
+}
+
+}  // namespace
+}  // namespace meshfed::store
