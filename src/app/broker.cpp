@@ -152,8 +152,8 @@ class Broker {
     sd_notify(0, "READY=1");
     io_.run();
 
+    record("broker.stopped", nlohmann::json::object());  // before join: the pool runs it
     store_pool_.join();
-    record("broker.stopped", nlohmann::json::object());
     spdlog::info("meshfed broker for domain {} stopped", cfg_.domain);
     return 0;
   }

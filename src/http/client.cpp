@@ -89,18 +89,17 @@ struct HttpsClient::Impl {
     req.body() = body;
     req.keep_alive(true);
     req.prepare_payload();
+    beast::error_code write_ec;
+    bhttp::write(*stream, req, write_ec);
+    // A server may answer early (413) and stop reading; its answer is still worth reading.
     beast::error_code ec;
-    bhttp::write(*stream, req, ec);
-    if (ec) {
-      retryable = true;
-      return make_error(ErrorCode::kUnavailable, "cannot send request: " + ec.message());
-    }
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(256 * 1024 * 1024);
     bhttp::read(*stream, buffer, parser, ec);
     if (ec) {
-      retryable = ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated;
-      return make_error(ErrorCode::kUnavailable, "cannot read response: " + ec.message());
+      retryable = write_ec || ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated;
+      return make_error(ErrorCode::kUnavailable, write_ec ? "cannot send request: " + write_ec.message()
+                                                          : "cannot read response: " + ec.message());
     }
     const auto& msg = parser.get();
     ClientResponse out;

@@ -14,6 +14,7 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <set>
 
 namespace meshfed::http {
@@ -115,6 +116,19 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     co_await bhttp::async_write(c->stream, msg, asio::use_awaitable);
   }
 
+  // After refusing a request whose body we did not read, keep reading (and discarding) for a
+  // moment before closing: closing with unread data makes the kernel send RST, which can
+  // destroy our error response before the client reads it.
+  asio::awaitable<void> linger(std::shared_ptr<Connection> c) {
+    beast::error_code ec;
+    beast::get_lowest_layer(c->stream).expires_after(std::chrono::seconds(1));
+    std::array<char, 16 * 1024> scratch{};
+    size_t total = 0;
+    while (!ec && total < 8 * limits.body_limit) {
+      total += co_await c->stream.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
   asio::awaitable<void> session(std::shared_ptr<Connection> c, std::string remote) {
     beast::error_code ec;
     auto& tcp_layer = beast::get_lowest_layer(c->stream);
@@ -136,12 +150,20 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         // Built outside the co_await: GCC 12 miscompiles braced temporaries inside one.
         const Response res = limit_exceeded("headers", limits.header_limit);
         co_await write(c, res, 11, false);
+        co_await linger(c);
+        break;
+      }
+      if (ec == bhttp::error::body_limit) {  // a Content-Length over the limit is known from the header
+        const Response res = limit_exceeded("body", limits.body_limit);
+        co_await write(c, res, 11, false);
+        co_await linger(c);
         break;
       }
       if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
           ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
         const Response res = malformed_request(ec.message());
         co_await write(c, res, 11, false);
+        co_await linger(c);
         break;
       }
       if (ec) break;  // end_of_stream, stream_truncated, timeouts and cancellation all end the session
@@ -156,6 +178,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       if (ec == bhttp::error::body_limit) {
         const Response res = limit_exceeded("body", limits.body_limit);
         co_await write(c, res, 11, false);
+        co_await linger(c);
         break;
       }
       if (ec) break;
@@ -172,7 +195,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       c->busy = false;
       if (!keep_alive) break;
     }
-    tcp_layer.expires_after(std::chrono::seconds(2));
+    // Send close_notify; don't wait long for the peer's when we are stopping.
+    tcp_layer.expires_after(stopping ? std::chrono::milliseconds(200) : std::chrono::milliseconds(2000));
     co_await c->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
   }
 

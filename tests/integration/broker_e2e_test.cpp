@@ -1,0 +1,246 @@
+// End-to-end tests: a real `meshfed broker` process, real HTTPS on loopback with certificates
+// made by meshfed's own PKI, a real SQLite file, and ports chosen by the OS.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstdlib>
+
+#include "support/test_support.hpp"
+
+namespace meshfed::testing {
+namespace {
+
+using nlohmann::json;
+
+class BrokerE2eTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    domain_ = make_domain(dir_.path(), "pci", {"internal", "dmz"});
+    broker_ = std::make_unique<BrokerProcess>(domain_.config_file, domain_.state_dir);
+    broker_->start();
+    client_ = broker_->client(dir_ / "pki/ca.pem");
+  }
+
+  ApiResult call(const std::string& method, const std::string& target, const std::string& who,
+                 const std::optional<json>& body = std::nullopt, std::map<std::string, std::string> headers = {}) {
+    return api_call(*client_, method, target, who.empty() ? "" : domain_.tokens.at(who), body, std::move(headers));
+  }
+
+  std::string request_export(const json& extra = json::object()) {
+    json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
+                 {"reason", "checkout in internal"}};
+    body.update(extra);
+    auto r = call("POST", "/api/v1/exports", "alice", body);
+    EXPECT_EQ(r.status, 201) << r.body.dump();
+    return r.body.value("id", "");
+  }
+
+  void reconnect() { client_ = broker_->client(dir_ / "pki/ca.pem"); }
+
+  TempDir dir_;
+  DomainFixture domain_;
+  std::unique_ptr<BrokerProcess> broker_;
+  std::unique_ptr<http::HttpsClient> client_;
+};
+
+TEST_F(BrokerE2eTest, RequestApproveRevokeOverHttps) {
+  const std::string id = request_export();
+  auto approved = call("POST", "/api/v1/exports/" + id + "/approve", "bob", json{{"comment", "ok"}});
+  ASSERT_EQ(approved.status, 200) << approved.body.dump();
+  EXPECT_EQ(approved.body["state"], "approved");
+  EXPECT_EQ(approved.headers["etag"], "\"2\"");
+  auto revoked = call("POST", "/api/v1/exports/" + id + "/revoke", "alice", json{{"comment", "done"}});
+  EXPECT_EQ(revoked.status, 200);
+  EXPECT_EQ(revoked.body["state"], "revoked");
+  auto shown = call("GET", "/api/v1/exports/" + id, "victor");
+  EXPECT_EQ(shown.body["history"].size(), 3u);
+}
+
+TEST_F(BrokerE2eTest, ApprovalSurvivesSigkill) {
+  const std::string id = request_export();
+  auto approved = call("POST", "/api/v1/exports/" + id + "/approve", "bob", json{{"comment", "ok"}});
+  ASSERT_EQ(approved.status, 200);
+  broker_->kill_hard();  // acknowledged means committed: nothing may be lost now
+  broker_->start();
+  reconnect();
+  auto shown = call("GET", "/api/v1/exports/" + id, "victor");
+  ASSERT_EQ(shown.status, 200);
+  EXPECT_EQ(shown.body["state"], "approved");
+  EXPECT_EQ(shown.body["decided_by"], "bob");
+  auto audit = call("GET", "/api/v1/audit?limit=1000", "victor");
+  bool found = false;
+  for (const auto& e : audit.body["items"]) found |= e["action"] == "export.approved" && e["object"] == "export/" + id;
+  EXPECT_TRUE(found) << audit.body.dump();
+  broker_->stop();
+  auto verify = run_meshfed({"audit", "verify", "--state-dir", domain_.state_dir.string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+}
+
+TEST_F(BrokerE2eTest, ApprovalExpiresByItselfWithinASecond) {
+  const std::string id = request_export({{"ttl_s", 1}});
+  ASSERT_EQ(call("POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+  // 1 s TTL plus the one-second expiry bound; the generous deadline only guards a stuck test.
+  const bool expired = wait_until([&] { return call("GET", "/api/v1/exports/" + id, "victor").body["state"] == "expired"; },
+                                  std::chrono::seconds(10));
+  EXPECT_TRUE(expired);
+  auto e = call("GET", "/api/v1/exports/" + id, "victor").body;
+  EXPECT_EQ(e["history"].back()["actor"], "meshfed");
+}
+
+TEST_F(BrokerE2eTest, OversizedBodyIs413AndOversizedHeadersAre431) {
+  auto big = client_->request("POST", "/api/v1/exports",
+                              {{"Authorization", "Bearer " + domain_.tokens["alice"]}, {"Content-Type", "application/json"}},
+                              std::string(2 * 1024 * 1024, ' '));
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(big->status, 413);
+  EXPECT_EQ(big->header("content-type"), "application/problem+json");
+  reconnect();
+  std::map<std::string, std::string> filler;
+  for (int i = 0; i < 40; ++i) filler["X-Filler-" + std::to_string(i)] = std::string(1024, 'a');
+  auto headers = client_->request("GET", "/api/v1/exports", filler);
+  ASSERT_TRUE(headers.ok()) << headers.error().message;
+  EXPECT_EQ(headers->status, 431);
+  reconnect();
+  EXPECT_EQ(call("GET", "/api/v1/exports", "victor").body["items"].size(), 0u);
+}
+
+TEST_F(BrokerE2eTest, SighupReloadsTokensAndRejectsABrokenConfig) {
+  // A new person is added to the tokens file: live after SIGHUP.
+  json tokens = json::parse(read_file(dir_ / "tokens.json"));
+  auto fresh = run_meshfed({"token", "create", "--name", "frank", "--role", "viewer"});
+  ASSERT_EQ(fresh.exit_code, 0);
+  const std::string token = fresh.output.substr(fresh.output.find(": ") + 2, fresh.output.find('\n') - fresh.output.find(": ") - 2);
+  const std::string entry = fresh.output.substr(fresh.output.find("entry: ") + 7);
+  tokens.push_back(json::parse(entry));
+  write_file(dir_ / "tokens.json", tokens.dump());
+  EXPECT_EQ(api_call(*client_, "GET", "/api/v1/exports", token).status, 401);
+  broker_->signal(SIGHUP);
+  EXPECT_TRUE(wait_until([&] { return api_call(*client_, "GET", "/api/v1/exports", token).status == 200; }))
+      << broker_->log();
+
+  // A broken config changes nothing and is reported.
+  const std::string good = read_file(domain_.config_file);
+  write_file(domain_.config_file, R"({"domain": "pci", "admin": {"listen": "9440"}})");
+  broker_->signal(SIGHUP);
+  EXPECT_TRUE(wait_until([&] {
+    const auto audit = call("GET", "/api/v1/audit?limit=1000", "victor");
+    for (const auto& e : audit.body["items"]) {
+      if (e["action"] == "config.reload_rejected") {
+        return e["details"]["error"].get<std::string>().find("admin.listen") != std::string::npos;
+      }
+    }
+    return false;
+  })) << broker_->log();
+  EXPECT_EQ(api_call(*client_, "GET", "/api/v1/exports", token).status, 200);
+  EXPECT_NE(broker_->log().find("reload rejected"), std::string::npos);
+  write_file(domain_.config_file, good);
+}
+
+TEST_F(BrokerE2eTest, ServiceLeavingInventoryMarksTargetMissing) {
+  const std::string id = request_export();
+  ASSERT_EQ(call("POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+  write_file(dir_ / "inventory.json", R"({"services": []})");
+  EXPECT_TRUE(wait_until([&] { return call("GET", "/api/v1/exports/" + id, "victor").body["target_missing"] == true; }));
+  auto e = call("GET", "/api/v1/exports/" + id, "victor").body;
+  EXPECT_EQ(e["state"], "approved");
+  auto metrics = client_->request("GET", "/metrics");
+  EXPECT_NE(metrics->body.find("meshfed_exports_target_missing 1"), std::string::npos);
+}
+
+TEST_F(BrokerE2eTest, BrokenInventoryKeepsLastGoodAndShowsInReadyz) {
+  write_file(dir_ / "inventory.json", "{ broken");
+  EXPECT_TRUE(wait_until([&] {
+    auto r = client_->request("GET", "/readyz");
+    return r.ok() && r->body.find("invalid") != std::string::npos;
+  }));
+  EXPECT_EQ(call("GET", "/api/v1/services", "victor").body["items"].size(), 2u);
+  auto metrics = client_->request("GET", "/metrics");
+  EXPECT_NE(metrics->body.find("meshfed_inventory_valid 0"), std::string::npos);
+}
+
+TEST_F(BrokerE2eTest, MetricsPassPromtool) {
+  request_export();
+  call("GET", "/api/v1/exports", "");
+  auto m = client_->request("GET", "/metrics");
+  ASSERT_TRUE(m.ok());
+  for (const char* name : {"meshfed_exports{state=\"pending\"} 1", "meshfed_api_requests_total", "meshfed_build_info",
+                           "meshfed_audit_head_seq", "meshfed_api_request_duration_seconds_bucket"}) {
+    EXPECT_NE(m->body.find(name), std::string::npos) << name;
+  }
+  write_file(dir_ / "metrics.txt", m->body);
+  const std::string cmd = "promtool check metrics < " + (dir_ / "metrics.txt").string() + " > " +
+                          (dir_ / "promtool.txt").string() + " 2>&1";
+  EXPECT_EQ(std::system(cmd.c_str()), 0) << read_file(dir_ / "promtool.txt");
+}
+
+TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
+  const std::map<std::string, std::string> env = {{"MESHFED_URL", "https://127.0.0.1:" + std::to_string(broker_->admin_port())},
+                                                  {"MESHFED_CA_FILE", (dir_ / "pki/ca.pem").string()}};
+  auto as = [&](const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> full = {"ctl", "--token", domain_.tokens.at(who)};
+    full.insert(full.end(), args.begin(), args.end());
+    return run_meshfed(full, env);
+  };
+  auto req = as("alice", {"exports", "request", "--service", "payments-api", "--port", "8443", "--peer", "internal",
+                          "--reason", "checkout", "--json"});
+  ASSERT_EQ(req.exit_code, 0) << req.output;
+  const std::string id = json::parse(req.output)["id"];
+  auto self = as("alice", {"exports", "approve", id});
+  EXPECT_EQ(self.exit_code, 1);
+  EXPECT_NE(self.output.find("403"), std::string::npos) << self.output;
+  auto ok = as("bob", {"exports", "approve", id, "--comment", "fine"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  auto list = as("victor", {"exports", "list"});
+  EXPECT_NE(list.output.find(id), std::string::npos);
+  EXPECT_NE(list.output.find("approved"), std::string::npos);
+  auto audit = as("victor", {"audit"});
+  EXPECT_NE(audit.output.find("export.approved"), std::string::npos) << audit.output;
+  auto services = as("victor", {"services"});
+  EXPECT_NE(services.output.find("payments-api"), std::string::npos);
+  auto no_ca = run_meshfed({"ctl", "--token", "x", "--url", env.at("MESHFED_URL"), "services"});
+  EXPECT_NE(no_ca.exit_code, 0);
+  EXPECT_NE(no_ca.output.find("--ca-file"), std::string::npos);
+}
+
+TEST_F(BrokerE2eTest, AdminCertificateIsVerifiedByClients) {
+  // A CA of another domain must not accept our broker's certificate.
+  auto other = http::HttpsClient::create({"127.0.0.1", broker_->admin_port(), dir_ / "peers/internal/ca.pem", {}, {}});
+  ASSERT_TRUE(other.ok());
+  auto r = (*other)->request("GET", "/healthz");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("handshake"), std::string::npos) << r.error().message;
+}
+
+TEST_F(BrokerE2eTest, SigtermStopsCleanly) {
+  request_export();
+  EXPECT_EQ(broker_->stop(), 0);
+  auto verify = run_meshfed({"audit", "verify", "--state-dir", domain_.state_dir.string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+  EXPECT_NE(broker_->log().find("stopped"), std::string::npos);
+}
+
+TEST(CheckConfig, NamesKeyPathsAndBindsNothing) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  auto ok = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  d.config["admin"]["listen"] = "9440";
+  d.config["peers"][0]["domain"] = "pci";
+  d.save_config();
+  auto bad = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.output.find("admin.listen: expected host:port"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("peers[0].domain"), std::string::npos) << bad.output;
+}
+
+TEST(CheckConfig, MissingFilesAreNamed) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {});
+  std::filesystem::remove(dir / "tokens.json");
+  auto r = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("tokens"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace meshfed::testing
