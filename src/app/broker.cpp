@@ -13,9 +13,13 @@
 
 #include <fstream>
 #include <future>
+#include <set>
 #include <sstream>
 
 #include "meshfed/api/admin_api.hpp"
+#include "meshfed/api/peer_api.hpp"
+#include "meshfed/federation/catalog.hpp"
+#include "meshfed/pki/peer_trust.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/config/config.hpp"
 #include "meshfed/controlplane/static_adapter.hpp"
@@ -35,6 +39,10 @@ constexpr auto kTick = 200ms;                // expiry resolution ("within a sec
 constexpr auto kInventoryCheck = 1s;         // how often the inventory file's mtime is looked at
 constexpr auto kAuthSummaryEvery = 60s;      // audit summary of authentication failures
 constexpr auto kShutdownGrace = 10s;         // in-flight requests get this long at SIGTERM
+constexpr auto kCatalogPruneEvery = 60s;
+// Catalog changes kept for deltas: a peer that was away for fewer changes than this resumes
+// with a delta, one away longer gets a full snapshot.
+constexpr int64_t kCatalogChangesKept = 100000;
 
 workflow::WorkflowSettings settings_of(const config::Config& c) {
   workflow::WorkflowSettings s;
@@ -51,6 +59,8 @@ workflow::WorkflowSettings settings_of(const config::Config& c) {
 struct LoadedFiles {
   std::shared_ptr<const api::TokenStore> tokens;
   std::shared_ptr<http::TlsContext> admin_tls;
+  std::shared_ptr<const pki::PeerTrust> peer_trust;  // callers of the peer API: peers' brokers
+  std::shared_ptr<http::TlsContext> peer_tls;
   int64_t broker_cert_expiry = 0;
 };
 
@@ -59,17 +69,27 @@ Result<LoadedFiles> load_files(const config::Config& c) {
   auto tokens = api::TokenStore::load(c.admin.tokens_file);
   if (!tokens) return tokens.error();
   f.tokens = std::make_shared<const api::TokenStore>(std::move(tokens).value());
-  auto tls = http::make_server_context({c.tls.cert_file, c.tls.key_file, false});
+  auto tls = http::make_server_context({c.tls.cert_file, c.tls.key_file, false, nullptr, nullptr});
   if (!tls) return tls.error();
   f.admin_tls = *tls;
   auto info = pki::read_certificate(c.tls.cert_file);
   if (!info) return info.error();
   f.broker_cert_expiry = info->not_after_unix;
+  std::vector<pki::TrustedPeer> trusted;
   for (size_t i = 0; i < c.peers.size(); ++i) {
     if (auto ca = pki::read_certificate(c.peers[i].ca_file); !ca) {
       return make_error(ErrorCode::kInvalidArgument, "peers[" + std::to_string(i) + "].ca_file: " + ca.error().message);
     }
+    trusted.push_back({c.peers[i].domain, c.peers[i].trust_domain, c.peers[i].ca_file});
   }
+  auto trust = pki::PeerTrust::load(trusted, "broker");
+  if (!trust) return trust.error();
+  f.peer_trust = *trust;
+  http::ServerTlsOptions peer_opts{c.tls.cert_file, c.tls.key_file, true, nullptr, f.peer_trust};
+  peer_opts.configure = [t = f.peer_trust.get()](void* ctx) { t->require_client_certificates(ctx); };
+  auto peer_tls = http::make_server_context(peer_opts);
+  if (!peer_tls) return peer_tls.error();
+  f.peer_tls = *peer_tls;
   if (c.control_plane.type == config::ControlPlaneType::kKuma) {
     return make_error(ErrorCode::kInvalidArgument, "control_plane.type \"kuma\" is not supported by this build yet");
   }
@@ -110,7 +130,7 @@ class Broker {
       return 1;
     }
     db_ = std::move(db).value();
-    apply_files(std::move(files).value());
+    apply_files(std::move(files).value(), cfg_);
 
     adapter_ = std::make_unique<controlplane::StaticAdapter>(cfg_.control_plane.static_cp.inventory_file,
                                                               cfg_.control_plane.static_cp.imports_dir);
@@ -139,7 +159,17 @@ class Broker {
       return 1;
     }
     const config::Endpoint bound{cfg_.admin.listen.host, server_->port()};
-    write_runtime_file(bound);
+    std::optional<config::Endpoint> peer_bound;
+    if (cfg_.peer_api.listen) {
+      if (auto st = start_peer_api(); !st) {
+        spdlog::critical("cannot start: {}", st.error().message);
+        return 1;
+      }
+      peer_bound = config::Endpoint{cfg_.peer_api.listen->host, peer_server_->port()};
+      spdlog::info("peer API on https://{}/federation/v1/ (TLS 1.3, client certificates of {} peers)",
+                   peer_bound->to_string(), cfg_.peers.size());
+    }
+    write_runtime_file(bound, peer_bound);
     record("broker.started", {{"admin", bound.to_string()}, {"schema_version", db_->schema_version()}});
     spdlog::info("meshfed {} broker for domain {} ready: admin API https://{}/api/v1/", MESHFED_VERSION, cfg_.domain,
                  bound.to_string());
@@ -159,11 +189,19 @@ class Broker {
   }
 
  private:
-  void apply_files(LoadedFiles f) {
+  void apply_files(LoadedFiles f, const config::Config& c) {
     std::lock_guard lock(mu_);
     tokens_ = std::move(f.tokens);
     admin_tls_ = std::move(f.admin_tls);
+    peer_trust_ = std::move(f.peer_trust);
+    peer_tls_ = std::move(f.peer_tls);
     broker_cert_expiry_ = f.broker_cert_expiry;
+    peer_domains_.clear();
+    for (const auto& p : c.peers) peer_domains_.insert(p.domain);
+    ingress_ = {};
+    if (c.gateways.ingress) {
+      if (auto ep = config::parse_endpoint(c.gateways.ingress->advertise)) ingress_ = {ep->host, ep->port};
+    }
   }
 
   // Runs `fn` on the store thread and waits for it (used from the store thread's own callers only
@@ -180,13 +218,51 @@ class Broker {
     fut.wait();
   }
 
-  void write_runtime_file(const config::Endpoint& admin) {
+  Status start_peer_api() {
+    catalog_ = std::make_unique<federation::Catalog>(*db_, clock_);
+    peer_api_ = std::make_unique<api::PeerApi>(api::PeerApiDeps{
+        *catalog_, metrics_, [this] { return cfg_.domain; },
+        [this] {
+          std::lock_guard lock(mu_);
+          return ingress_;
+        },
+        [this](const std::string& peer) {
+          std::lock_guard lock(mu_);
+          return peer_domains_.count(peer) > 0;
+        },
+        [](const std::string&) { return false; }});
+    peer_server_ = std::make_unique<http::HttpsServer>(
+        io_,
+        [this] {
+          std::lock_guard lock(mu_);
+          return peer_tls_;
+        },
+        [this](const http::Request& r) { return peer_api_->handle(r); },
+        [](const Error& e) { return api::problem(e); },
+        [this](std::function<void()> job) { asio::post(store_pool_, std::move(job)); });
+    peer_server_->set_identity([this](void* ssl) {
+      std::shared_ptr<const pki::PeerTrust> trust;
+      {
+        std::lock_guard lock(mu_);
+        trust = peer_trust_;
+      }
+      return trust->peer_of(ssl);
+    });
+    workflow_->set_catalog_listener([this](const std::set<std::string>& peers) {
+      asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
+    });
+    return peer_server_->listen(*cfg_.peer_api.listen);
+  }
+
+  void write_runtime_file(const config::Endpoint& admin, const std::optional<config::Endpoint>& peer_api) {
     // Lets scripts and tests find the ports chosen when listening on port 0.
     const auto path = cfg_.state_dir / "runtime.json";
     const auto tmp = cfg_.state_dir / "runtime.json.tmp";
     {
       std::ofstream out(tmp);
-      out << nlohmann::json{{"pid", ::getpid()}, {"admin", admin.to_string()}}.dump() << "\n";
+      nlohmann::json j = {{"pid", ::getpid()}, {"admin", admin.to_string()}};
+      if (peer_api) j["peer_api"] = peer_api->to_string();
+      out << j.dump() << "\n";
     }
     std::filesystem::rename(tmp, path);
   }
@@ -213,15 +289,15 @@ class Broker {
     stopping_ = true;
     tick_timer_.cancel();
     server_->stop();
+    if (peer_server_) peer_server_->stop();
     shutdown_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;
     wait_for_drain();
   }
 
   void wait_for_drain() {
-    if (server_->open_connections() == 0 || std::chrono::steady_clock::now() >= shutdown_deadline_) {
-      if (server_->open_connections() > 0) {
-        spdlog::warn("stopping with {} connections still open after the grace period", server_->open_connections());
-      }
+    const int open = server_->open_connections() + (peer_server_ ? peer_server_->open_connections() : 0);
+    if (open == 0 || std::chrono::steady_clock::now() >= shutdown_deadline_) {
+      if (open > 0) spdlog::warn("stopping with {} connections still open after the grace period", open);
       io_.stop();
       return;
     }
@@ -244,6 +320,10 @@ class Broker {
     if (auto n = workflow_->expire_due(); !n) {
       store_errors_->inc({"expire"});
       spdlog::error("expiry sweep failed: {}", n.error().message);
+    }
+    if (catalog_ && now - last_catalog_prune_ >= kCatalogPruneEvery) {
+      last_catalog_prune_ = now;
+      if (auto st = catalog_->prune(kCatalogChangesKept); !st) store_errors_->inc({"catalog_prune"});
     }
     if (now - last_inventory_check_ >= kInventoryCheck) {
       last_inventory_check_ = now;
@@ -292,7 +372,7 @@ class Broker {
     next.admin.listen = cfg_.admin.listen;
     next.peer_api.listen = cfg_.peer_api.listen;
     next.metrics.listen = cfg_.metrics.listen;
-    apply_files(std::move(files).value());
+    apply_files(std::move(files).value(), next);
     adapter_->set_inventory_file(next.control_plane.static_cp.inventory_file);
     (void)adapter_->refresh_inventory(true);
     workflow_->update_settings(settings_of(next));
@@ -362,6 +442,7 @@ class Broker {
   asio::steady_timer drain_timer_{io_};
   std::chrono::steady_clock::time_point shutdown_deadline_;
   std::chrono::steady_clock::time_point last_inventory_check_{};
+  std::chrono::steady_clock::time_point last_catalog_prune_{};
   std::chrono::steady_clock::time_point last_auth_summary_ = std::chrono::steady_clock::now();
   std::atomic<bool> tick_running_{false};
   bool stopping_ = false;
@@ -369,6 +450,10 @@ class Broker {
   std::mutex mu_;  // guards what reload swaps: tokens, TLS context, certificate expiry
   std::shared_ptr<const api::TokenStore> tokens_;
   std::shared_ptr<http::TlsContext> admin_tls_;
+  std::shared_ptr<const pki::PeerTrust> peer_trust_;
+  std::shared_ptr<http::TlsContext> peer_tls_;
+  std::set<std::string> peer_domains_;
+  federation::IngressAddress ingress_;
   int64_t broker_cert_expiry_ = 0;
 
   metrics::Registry metrics_;
@@ -379,6 +464,9 @@ class Broker {
   std::unique_ptr<workflow::ExportWorkflow> workflow_;
   std::unique_ptr<api::AdminApi> api_;
   std::unique_ptr<http::HttpsServer> server_;
+  std::unique_ptr<federation::Catalog> catalog_;
+  std::unique_ptr<api::PeerApi> peer_api_;
+  std::unique_ptr<http::HttpsServer> peer_server_;
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -15,6 +16,8 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <map>
+#include <optional>
 #include <set>
 
 namespace meshfed::http {
@@ -75,6 +78,48 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   ServerLimits limits;
   std::set<std::shared_ptr<Connection>> connections;  // touched on the event loop only
   bool stopping = false;
+  std::function<std::string(void*)> identify;
+  std::map<std::string, int> per_peer;  // open connections by authenticated peer
+  // Long-poll waiters by key. `notifications` counts every wake-up, so that one landing while
+  // the handler runs is never missed: the handler is asked again instead of waiting.
+  std::multimap<std::string, std::shared_ptr<asio::steady_timer>> waiters;
+  uint64_t notifications = 0;
+
+  void wake(const std::vector<std::string>& keys) {
+    ++notifications;
+    for (const auto& k : keys) {
+      auto [first, last] = waiters.equal_range(k);
+      for (auto it = first; it != last; ++it) it->second->cancel();
+    }
+  }
+
+  // Runs the handler, and while it answers "nothing yet", waits for a notification or the deadline.
+  asio::awaitable<Response> respond(Request req) {
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    for (;;) {
+      const uint64_t before = notifications;
+      Response res = co_await run_handler(req);
+      if (!res.waiting()) co_return res;
+      if (stopping) co_return not_modified();
+      const auto now = std::chrono::steady_clock::now();
+      if (!deadline) deadline = now + std::min<std::chrono::milliseconds>(res.wait, limits.max_wait);
+      if (now >= *deadline) co_return not_modified();
+      if (notifications != before) continue;  // something changed while the handler ran
+      auto timer = std::make_shared<asio::steady_timer>(io, *deadline);
+      auto it = waiters.emplace(res.wait_key, timer);
+      beast::error_code ec;
+      co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      waiters.erase(it);
+      if (!ec || stopping) co_return not_modified();  // the deadline passed
+    }
+  }
+
+  static Response not_modified() {
+    Response r;
+    r.status = 304;
+    r.content_type.clear();
+    return r;
+  }
 
   Response limit_exceeded(const std::string& what, size_t limit) const {
     return on_error(make_error(ErrorCode::kPayloadTooLarge, "request " + what + " exceed" + (what == "body" ? "s " : " ") +
@@ -135,9 +180,26 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     tcp_layer.expires_after(limits.handshake_timeout);
     co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
-      spdlog::debug("http: TLS handshake with {} failed: {}", remote, ec.message());
+      spdlog::info("http: TLS handshake with {} failed: {}", remote, ec.message());
       co_return;
     }
+    std::string peer;
+    if (identify) {
+      peer = identify(c->stream.native_handle());
+      if (peer.empty()) co_return;
+      if (++per_peer[peer] > limits.max_connections_per_peer) {
+        spdlog::warn("http: refusing {} from {}: {} connections open", peer, remote, per_peer[peer] - 1);
+        --per_peer[peer];
+        co_return;
+      }
+    }
+    struct PeerSlot {  // gives the per-peer connection slot back however the session ends
+      Impl* impl;
+      std::string peer;
+      ~PeerSlot() {
+        if (!peer.empty()) --impl->per_peer[peer];
+      }
+    } slot{this, peer};
     beast::flat_buffer buffer;
     for (;;) {
       if (stopping) break;
@@ -188,7 +250,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       if (!parse_target(req.target, req.path, req.query)) {
         res = malformed_target(req.target);
       } else {
-        res = co_await run_handler(std::move(req));
+        req.peer = peer;
+        res = co_await respond(std::move(req));
       }
       const bool keep_alive = msg.keep_alive() && !stopping;
       co_await write(c, res, msg.version(), keep_alive);
@@ -270,7 +333,12 @@ void HttpsServer::stop() {
   for (const auto& c : impl_->connections) {
     if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
   }
+  for (const auto& [key, timer] : impl_->waiters) timer->cancel();  // long-polls answer 304 now
 }
+
+void HttpsServer::set_identity(std::function<std::string(void* ssl)> identify) { impl_->identify = std::move(identify); }
+
+void HttpsServer::notify(const std::vector<std::string>& keys) { impl_->wake(keys); }
 
 int HttpsServer::open_connections() const { return static_cast<int>(impl_->connections.size()); }
 

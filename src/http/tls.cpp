@@ -44,7 +44,11 @@ Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& 
   if (SSL_CTX_check_private_key(native) != 1) {
     return tls_error("key " + o.key_file.string() + " does not match certificate " + o.cert_file.string());
   }
-  return ctx;
+  if (o.configure) o.configure(native);
+  if (!o.keep_alive) return ctx;
+  // One allocation owning both, handed out as the context (aliasing constructor).
+  auto both = std::make_shared<std::pair<std::shared_ptr<const void>, std::shared_ptr<ssl::context>>>(o.keep_alive, ctx);
+  return std::shared_ptr<ssl::context>(both, both->second.get());
 }
 
 Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& o) {

@@ -214,6 +214,62 @@ std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
   return out;
 }
 
+int64_t CatalogRepository::revision() {
+  return std::stoll(db_.sql().execAndGet("SELECT value FROM meta WHERE key = 'catalog_revision'").getString());
+}
+
+int64_t CatalogRepository::floor() {
+  return std::stoll(db_.sql().execAndGet("SELECT value FROM meta WHERE key = 'catalog_floor'").getString());
+}
+
+int64_t CatalogRepository::record_change(const std::string& export_id, int64_t time_ms) {
+  const int64_t next = revision() + 1;
+  SQLite::Statement bump(db_.sql(), "UPDATE meta SET value = ? WHERE key = 'catalog_revision'");
+  bump.bind(1, std::to_string(next));
+  bump.exec();
+  SQLite::Statement log(db_.sql(), "INSERT INTO catalog_changes(revision, export_id, time) VALUES (?, ?, ?)");
+  log.bind(1, next);
+  log.bind(2, export_id);
+  log.bind(3, time_ms);
+  log.exec();
+  return next;
+}
+
+std::vector<std::string> CatalogRepository::changed_after(int64_t since) {
+  SQLite::Statement s(db_.sql(),
+                      "SELECT export_id FROM catalog_changes WHERE revision > ? GROUP BY export_id "
+                      "ORDER BY MIN(revision)");
+  s.bind(1, since);
+  std::vector<std::string> out;
+  while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+  return out;
+}
+
+void CatalogRepository::prune(int64_t keep) {
+  const int64_t new_floor = revision() - keep;
+  if (new_floor <= floor()) return;
+  SQLite::Statement del(db_.sql(), "DELETE FROM catalog_changes WHERE revision <= ?");
+  del.bind(1, new_floor);
+  del.exec();
+  SQLite::Statement f(db_.sql(), "UPDATE meta SET value = ? WHERE key = 'catalog_floor'");
+  f.bind(1, std::to_string(new_floor));
+  f.exec();
+}
+
+std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer, int64_t now_ms) {
+  ExportRepository exports(db_);
+  SQLite::Statement s(db_.sql(),
+                      "SELECT e.id FROM exports e JOIN export_peers p ON p.export_id = e.id "
+                      "WHERE p.peer = ? AND e.state = 'approved' AND e.expires_at > ? ORDER BY e.seq");
+  s.bind(1, peer);
+  s.bind(2, now_ms);
+  std::vector<ExportRecord> out;
+  while (s.executeStep()) {
+    if (auto e = exports.get(s.getColumn(0).getString())) out.push_back(std::move(*e));
+  }
+  return out;
+}
+
 AuditRepository::Head AuditRepository::head() {
   SQLite::Statement s(db_.sql(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   if (!s.executeStep()) return {};

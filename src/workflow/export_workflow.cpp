@@ -52,6 +52,12 @@ void ExportWorkflow::update_settings(WorkflowSettings settings) {
   settings_ = std::move(settings);
 }
 
+void ExportWorkflow::set_catalog_listener(CatalogListener listener) { catalog_listener_ = std::move(listener); }
+
+void ExportWorkflow::announce(const std::set<std::string>& peers) {
+  if (catalog_listener_ && !peers.empty()) catalog_listener_(peers);
+}
+
 WorkflowSettings ExportWorkflow::settings() const {
   std::lock_guard lock(settings_mu_);
   return settings_;
@@ -173,6 +179,11 @@ Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& act
   store::HistoryEntry h{to_unix_ms(now), actor, action, from, e.state, comment, written.seq};
   repo.append_history(e.id, h);
   if (from) repo.update(e);
+  // Peers see approved exports only: entering, leaving or changing while approved is a
+  // catalog change, recorded in the same transaction as the transition itself.
+  if (from == ExportState::kApproved || e.state == ExportState::kApproved) {
+    store::CatalogRepository(db_).record_change(e.id, h.time_ms);
+  }
   return {};
 }
 
@@ -260,6 +271,9 @@ Result<ExportRecord> ExportWorkflow::transition(const Principal& who, const std:
   });
   if (!st) return st.error();
   spdlog::info("export {} {} by {}", id, action_name(verb), who.name);
+  if (action == Action::kApprove || action == Action::kExtend || action == Action::kRevoke) {
+    announce(std::set<std::string>(result->peers.begin(), result->peers.end()));
+  }
   return get(id);
 }
 
@@ -327,12 +341,14 @@ Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
 Result<int> ExportWorkflow::expire_due() {
   const int64_t now = to_unix_ms(clock_.now());
   int count = 0;
+  std::set<std::string> affected;
   Status st = db_.transaction([&]() -> Status {
     store::ExportRepository repo(db_);
     for (const auto& id : repo.due_for_expiry(now)) {
       auto e = repo.get(id);
       if (!e) continue;
       const ExportState from = e->state;
+      if (from == ExportState::kApproved) affected.insert(e->peers.begin(), e->peers.end());
       e->state = ExportState::kExpired;
       ++e->version;
       const std::string comment = from == ExportState::kPending ? "pending request not decided in time"
@@ -344,6 +360,7 @@ Result<int> ExportWorkflow::expire_due() {
     return {};
   });
   if (!st) return st.error();
+  announce(affected);
   return count;
 }
 

@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+#include "meshfed/core/text.hpp"
+#include "meshfed/pki/pki.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -240,6 +242,67 @@ TEST(CheckConfig, MissingFilesAreNamed) {
   auto r = run_meshfed({"check-config", "--config", d.config_file.string()});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.output.find("tokens"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace meshfed::testing
+
+namespace meshfed::testing {
+namespace {
+
+TEST(BrokerOperations, SighupSwapsTheCertificateForNewConnections) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {});
+  BrokerProcess broker(d.config_file, d.state_dir);
+  broker.start();
+  auto old_client = broker.client(dir / "pki/ca.pem");
+  ASSERT_EQ(old_client->request("GET", "/healthz")->status, 200);
+
+  // Rotate to a certificate from a new CA, so that which one a connection got is observable.
+  pki::InitOptions o;
+  o.domain = "pci";
+  o.leaf.ip_addresses = {"127.0.0.1"};
+  ASSERT_TRUE(pki::init_domain(dir / "pki2", o).ok());
+  d.config["tls"] = {{"ca_file", "pki2/ca.pem"}, {"cert_file", "pki2/broker.pem"}, {"key_file", "pki2/broker-key.pem"}};
+  d.save_config();
+  broker.signal(SIGHUP);
+  EXPECT_TRUE(wait_until([&] {
+    auto fresh = http::HttpsClient::create({"127.0.0.1", broker.admin_port(), dir / "pki2/ca.pem", {}, {}});
+    auto r = (*fresh)->request("GET", "/healthz");
+    return r.ok() && r->status == 200;
+  })) << broker.log();
+  // The established connection keeps working; a new one trusting only the old CA is refused.
+  EXPECT_EQ(old_client->request("GET", "/healthz")->status, 200);
+  auto stale = http::HttpsClient::create({"127.0.0.1", broker.admin_port(), dir / "pki/ca.pem", {}, {}});
+  EXPECT_FALSE((*stale)->request("GET", "/healthz").ok());
+}
+
+TEST(BrokerOperations, JsonLogLinesAndNoTokenInAnyLog) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  BrokerProcess broker(d.config_file, d.state_dir, {"--log-format", "json"});
+  broker.start();
+  auto c = broker.client(dir / "pki/ca.pem");
+  api_call(*c, "GET", "/api/v1/exports", d.tokens["alice"]);
+  api_call(*c, "GET", "/api/v1/exports", "mf_not_a_real_token_but_secret_looking");
+  api_call(*c, "POST", "/api/v1/exports", d.tokens["alice"],
+           nlohmann::json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
+                          {"reason", "x"}});
+  EXPECT_EQ(broker.stop(), 0);
+  const std::string log = broker.log();
+  for (const auto& [name, token] : d.tokens) EXPECT_EQ(log.find(token), std::string::npos) << name << "'s token leaked";
+  EXPECT_EQ(log.find("mf_not_a_real_token"), std::string::npos);
+  EXPECT_EQ(log.find("BEGIN EC PRIVATE KEY"), std::string::npos);
+  EXPECT_EQ(log.find("PRIVATE KEY"), std::string::npos);
+  int lines = 0;
+  for (const auto& line : split(log, '\n')) {
+    if (line.empty()) continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+    ++lines;
+  }
+  EXPECT_GT(lines, 3);
 }
 
 }  // namespace

@@ -100,9 +100,9 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
   return d;
 }
 
-BrokerProcess::BrokerProcess(fs::path config_file, fs::path state_dir)
+BrokerProcess::BrokerProcess(fs::path config_file, fs::path state_dir, std::vector<std::string> global_args)
     : config_file_(std::move(config_file)), state_dir_(std::move(state_dir)),
-      log_file_(config_file_.parent_path() / "broker.log") {}
+      log_file_(config_file_.parent_path() / "broker.log"), global_args_(std::move(global_args)) {}
 
 BrokerProcess::~BrokerProcess() {
   if (pid_ > 0) kill_hard();
@@ -117,8 +117,13 @@ void BrokerProcess::start() {
     const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    ::execl(MESHFED_BINARY, MESHFED_BINARY, "--log-level", "debug", "broker", "--config", config_file_.c_str(),
-            static_cast<char*>(nullptr));
+    std::vector<std::string> args = {MESHFED_BINARY, "--log-level", "debug"};
+    args.insert(args.end(), global_args_.begin(), global_args_.end());
+    args.insert(args.end(), {"broker", "--config", config_file_.string()});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(MESHFED_BINARY, argv.data());
     ::_exit(127);
   }
   pid_ = pid;

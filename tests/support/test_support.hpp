@@ -57,7 +57,8 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
 // A real `meshfed broker` child process.
 class BrokerProcess {
  public:
-  explicit BrokerProcess(fs::path config_file, fs::path state_dir);
+  // `global_args` go before the subcommand, e.g. {"--log-format", "json"}.
+  BrokerProcess(fs::path config_file, fs::path state_dir, std::vector<std::string> global_args = {});
   ~BrokerProcess();
 
   // Starts and waits until runtime.json names the admin port and /readyz answers.
@@ -75,6 +76,7 @@ class BrokerProcess {
   fs::path config_file_;
   fs::path state_dir_;
   fs::path log_file_;
+  std::vector<std::string> global_args_;
   int pid_ = -1;
   uint16_t admin_port_ = 0;
 };

@@ -2,6 +2,7 @@
 // compile fast.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@ struct Request {
   std::map<std::string, std::string> headers;     // names lowercased
   std::string body;
   std::string remote;  // "ip:port" of the caller
+  std::string peer;    // the authenticated peer domain on mutually authenticated listeners
 
   std::optional<std::string> header(const std::string& lowercase_name) const;
   std::optional<std::string> query_param(const std::string& name) const;
@@ -28,6 +30,12 @@ struct Response {
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+
+  // Long-poll: nothing to say yet. The server waits until `wait_key` is notified (then asks
+  // the handler again) or `wait` passes (then answers 304 Not Modified).
+  std::string wait_key;
+  std::chrono::milliseconds wait{0};
+  bool waiting() const { return wait.count() > 0; }
 };
 
 // Splits a request target into a decoded path and query parameters. False if malformed.

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/result.hpp"
@@ -27,6 +28,8 @@ struct ServerLimits {
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds request_timeout{30};
   int max_connections = 512;
+  int max_connections_per_peer = 16;  // mutually authenticated listeners only
+  std::chrono::seconds max_wait{300};  // cap on a long-poll
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -45,6 +48,13 @@ class HttpsServer {
   // Binds and starts accepting. Port 0 picks a free port; see port().
   Status listen(const config::Endpoint& endpoint);
   uint16_t port() const;
+
+  // Mutually authenticated listeners: names the caller of an established TLS connection (an
+  // SSL*) for Request::peer. Connections it cannot name are closed.
+  void set_identity(std::function<std::string(void* ssl)> identify);
+
+  // Wakes long-polls waiting on these keys. Call on the event loop.
+  void notify(const std::vector<std::string>& keys);
 
   // Stops accepting, closes idle connections, lets in-flight requests finish and then closes
   // their connections. Call on the event loop.

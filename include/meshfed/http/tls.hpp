@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,10 @@ struct ServerTlsOptions {
   std::filesystem::path cert_file;
   std::filesystem::path key_file;
   bool tls13_only = false;  // peer API and gateways; the admin API allows 1.2 with AEAD suites
+  // Mutual TLS: installs client-certificate verification on the native SSL_CTX*, and keeps
+  // whatever that verification refers to alive as long as the context.
+  std::function<void(void* ssl_ctx)> configure;
+  std::shared_ptr<const void> keep_alive;
 };
 
 Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& o);

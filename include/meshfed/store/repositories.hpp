@@ -51,6 +51,27 @@ class ExportRepository {
   Database& db_;
 };
 
+// The catalog revision counter and its change log (migrations/0002_catalog.sql).
+class CatalogRepository {
+ public:
+  explicit CatalogRepository(Database& db) : db_(db) {}
+
+  int64_t revision();
+  // The oldest revision a delta can start from; older `since` values need a full snapshot.
+  int64_t floor();
+  // Records that `export_id` changed; returns the new revision.
+  int64_t record_change(const std::string& export_id, int64_t time_ms);
+  // Distinct export ids changed after `since`.
+  std::vector<std::string> changed_after(int64_t since);
+  // Drops change rows older than `keep` revisions and moves the floor.
+  void prune(int64_t keep);
+  // Approved exports scoped to `peer` whose expiry is after `now_ms`.
+  std::vector<ExportRecord> visible_to(const std::string& peer, int64_t now_ms);
+
+ private:
+  Database& db_;
+};
+
 class AuditRepository {
  public:
   explicit AuditRepository(Database& db) : db_(db) {}

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,10 @@ class ExportWorkflow {
                  WorkflowSettings settings);
 
   void update_settings(WorkflowSettings settings);
+
+  // Called on the store thread after a commit that changed what these peers may see.
+  using CatalogListener = std::function<void(const std::set<std::string>& peers)>;
+  void set_catalog_listener(CatalogListener listener);
   WorkflowSettings settings() const;
 
   Result<store::ExportRecord> request(const Principal& who, const ExportRequest& req);
@@ -105,8 +110,11 @@ class ExportWorkflow {
                            const std::string& comment);
   std::string new_export_id(const std::string& alias);
 
+  void announce(const std::set<std::string>& peers);
+
   store::Database& db_;
   const Clock& clock_;
+  CatalogListener catalog_listener_;
   const controlplane::Adapter& cp_;
   mutable std::mutex settings_mu_;
   WorkflowSettings settings_;

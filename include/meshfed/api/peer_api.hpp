@@ -1,0 +1,38 @@
+// The peer API (DESIGN.md, "Peer API contract"), served on its own mutually authenticated
+// listener: /federation/v1/catalog with full snapshots, deltas and long-poll. The caller is
+// the peer the TLS layer authenticated (Request::peer); it sees only exports scoped to it.
+#pragma once
+
+#include <functional>
+#include <set>
+#include <string>
+
+#include "meshfed/federation/catalog.hpp"
+#include "meshfed/http/message.hpp"
+#include "meshfed/metrics/registry.hpp"
+
+namespace meshfed::api {
+
+struct PeerApiDeps {
+  federation::Catalog& catalog;
+  metrics::Registry& metrics;
+  // Live view of the config: our domain, our ingress address, the configured peers.
+  std::function<std::string()> domain;
+  std::function<federation::IngressAddress()> ingress;
+  std::function<bool(const std::string& peer)> is_configured_peer;
+  std::function<bool(const std::string& peer)> is_quarantined;
+};
+
+class PeerApi {
+ public:
+  explicit PeerApi(PeerApiDeps deps);
+  http::Response handle(const http::Request& req);
+
+ private:
+  http::Response catalog(const http::Request& req);
+  PeerApiDeps deps_;
+  metrics::Family& requests_;
+  metrics::Family& refused_;
+};
+
+}  // namespace meshfed::api

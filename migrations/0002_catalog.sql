@@ -1,0 +1,13 @@
+-- The catalog that peers read: a domain-wide revision counter and the log of changes to it.
+-- Each row says "export X changed at revision R"; a peer's delta is computed from the rows
+-- after its `since`. Rows older than the retention window are pruned; a `since` older than
+-- the oldest kept row gets a full snapshot.
+
+INSERT INTO meta(key, value) VALUES ('catalog_revision', '0');
+INSERT INTO meta(key, value) VALUES ('catalog_floor', '0');
+
+CREATE TABLE catalog_changes (
+  revision  INTEGER PRIMARY KEY,
+  export_id TEXT NOT NULL REFERENCES exports(id),
+  time      INTEGER NOT NULL
+);

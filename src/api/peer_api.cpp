@@ -1,0 +1,70 @@
+#include "meshfed/api/peer_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "meshfed/api/problem.hpp"
+#include "meshfed/core/text.hpp"
+
+namespace meshfed::api {
+namespace {
+constexpr int64_t kMaxWaitSeconds = 300;
+}  // namespace
+
+PeerApi::PeerApi(PeerApiDeps deps)
+    : deps_(std::move(deps)),
+      requests_(deps_.metrics.counter("meshfed_peer_api_requests_total", "Peer API requests by peer, path and status code.",
+                                      {"peer", "path", "code"})),
+      refused_(deps_.metrics.counter("meshfed_peer_api_refused_total", "Peer API requests refused, by peer and reason.",
+                                     {"peer", "reason"})) {}
+
+http::Response PeerApi::handle(const http::Request& req) {
+  http::Response res;
+  std::string path = "(unmatched)";
+  auto refuse = [&](const std::string& reason, const std::string& detail) {
+    refused_.inc({req.peer, reason});
+    spdlog::warn("peer api: {} {} from {} ({}) refused: {}", req.method, req.path, req.peer, req.remote, detail);
+    return problem(403, detail);
+  };
+  if (req.peer.empty() || !deps_.is_configured_peer(req.peer)) {
+    res = refuse("unknown_peer", "the caller is not a configured peer");
+  } else if (deps_.is_quarantined(req.peer)) {
+    res = refuse("quarantined", "peer " + req.peer + " is quarantined by " + deps_.domain());
+  } else if (req.path == "/federation/v1/catalog") {
+    path = req.path;
+    res = req.method == "GET" ? catalog(req) : problem(405, "use GET on " + req.path);
+  } else if (req.path.rfind("/federation/", 0) == 0 && req.path.rfind("/federation/v1/", 0) != 0) {
+    res = problem(404, "unsupported peer API version in " + req.path + "; supported versions: v1");
+  } else {
+    res = problem(404, "no such peer API resource: " + req.path + " (supported versions: v1)");
+  }
+  if (!res.waiting()) requests_.inc({req.peer, path, std::to_string(res.status)});
+  return res;
+}
+
+http::Response PeerApi::catalog(const http::Request& req) {
+  int64_t since = 0;
+  int64_t wait = 0;
+  for (auto [name, target, max] : {std::tuple{"since", &since, INT64_MAX}, std::tuple{"wait", &wait, kMaxWaitSeconds}}) {
+    if (auto v = req.query_param(name)) {
+      auto n = parse_int(*v);
+      if (!n || *n < 0 || *n > max) {
+        return problem(make_error(ErrorCode::kInvalidArgument, std::string("bad ") + name,
+                                  {{name, "expected an integer 0.." + std::to_string(max) + ", got \"" + *v + "\""}}));
+      }
+      *target = *n;
+    }
+  }
+  auto view = deps_.catalog.view(req.peer, since);
+  if (!view) return problem(view.error());
+  if (view->unchanged() && wait > 0) {
+    http::Response r;
+    r.wait_key = req.peer;
+    r.wait = std::chrono::seconds(wait);
+    return r;
+  }
+  http::Response r;
+  r.body = federation::catalog_json(*view, deps_.domain(), deps_.ingress()).dump();
+  return r;
+}
+
+}  // namespace meshfed::api

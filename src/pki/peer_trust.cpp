@@ -1,0 +1,137 @@
+#include "meshfed/pki/peer_trust.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+namespace meshfed::pki {
+
+struct PeerTrust::Entry {
+  TrustedPeer peer;
+  std::string expected_id;
+  X509_STORE* store = nullptr;
+  ~Entry() {
+    if (store) X509_STORE_free(store);
+  }
+};
+
+PeerTrust::~PeerTrust() = default;
+
+std::vector<std::string> uri_sans(void* x509) {
+  std::vector<std::string> out;
+  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(static_cast<X509*>(x509), NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+    if (gn->type != GEN_URI) continue;
+    const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<size_t>(ASN1_STRING_length(s)));
+  }
+  GENERAL_NAMES_free(sans);
+  return out;
+}
+
+Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<TrustedPeer>& peers, std::string role) {
+  std::shared_ptr<PeerTrust> trust(new PeerTrust());
+  trust->role_ = std::move(role);
+  for (const auto& p : peers) {
+    auto e = std::make_unique<Entry>();
+    e->peer = p;
+    e->expected_id = "spiffe://" + p.trust_domain + "/meshfed/" + trust->role_;
+    e->store = X509_STORE_new();
+    if (X509_STORE_load_file(e->store, p.ca_file.c_str()) != 1) {
+      ERR_clear_error();
+      return make_error(ErrorCode::kInvalidArgument, "cannot load CA bundle " + p.ca_file.string() + " of peer " + p.domain);
+    }
+    trust->entries_.push_back(std::move(e));
+  }
+  return std::shared_ptr<const PeerTrust>(trust);
+}
+
+Result<std::string> PeerTrust::identify(void* leaf_x509, void* untrusted_chain) const {
+  auto* leaf = static_cast<X509*>(leaf_x509);
+  if (!leaf) return make_error(ErrorCode::kUnauthenticated, "no certificate");
+  const auto uris = uri_sans(leaf);
+  if (uris.size() != 1) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "certificate has " + std::to_string(uris.size()) + " URI SANs; exactly one SPIFFE ID is required");
+  }
+  const Entry* match = nullptr;
+  for (const auto& e : entries_) {
+    if (e->expected_id == uris[0]) match = e.get();
+  }
+  if (!match) return make_error(ErrorCode::kUnauthenticated, "identity " + uris[0] + " is not a configured peer's " + role_);
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, match->store, leaf, static_cast<STACK_OF(X509)*>(untrusted_chain));
+  X509_STORE_CTX_set_purpose(ctx, role_ == "ingress" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT);
+  if (role_ == "broker") X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
+  const int ok = X509_verify_cert(ctx);
+  const int err = X509_STORE_CTX_get_error(ctx);
+  X509_STORE_CTX_free(ctx);
+  if (ok != 1) {
+    return make_error(ErrorCode::kUnauthenticated, "certificate claiming " + uris[0] + " does not verify against " +
+                                                       match->peer.domain + "'s CA: " + X509_verify_cert_error_string(err));
+  }
+  return match->peer.domain;
+}
+
+namespace {
+
+int verify_as_peer(X509_STORE_CTX* ctx, void* arg) {
+  const auto* trust = static_cast<const PeerTrust*>(arg);
+  auto who = trust->identify(X509_STORE_CTX_get0_cert(ctx), X509_STORE_CTX_get0_untrusted(ctx));
+  if (!who) {
+    X509_STORE_CTX_set_error(ctx, X509_V_ERR_CERT_REJECTED);
+    return 0;
+  }
+  return 1;
+}
+
+struct ExpectedServer {
+  const PeerTrust* trust;
+  std::string domain;
+};
+
+int verify_expected_server(X509_STORE_CTX* ctx, void* arg) {
+  const auto* expected = static_cast<const ExpectedServer*>(arg);
+  auto who = expected->trust->identify(X509_STORE_CTX_get0_cert(ctx), X509_STORE_CTX_get0_untrusted(ctx));
+  if (!who || *who != expected->domain) {
+    X509_STORE_CTX_set_error(ctx, X509_V_ERR_CERT_REJECTED);
+    return 0;
+  }
+  return 1;
+}
+
+int expected_server_index() {
+  static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                                  [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+                                                    delete static_cast<ExpectedServer*>(ptr);
+                                                  });
+  return idx;
+}
+
+}  // namespace
+
+void PeerTrust::require_client_certificates(void* ssl_ctx) const {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx, verify_as_peer, const_cast<PeerTrust*>(this));
+}
+
+Status PeerTrust::expect_server(void* ssl_ctx, const std::string& domain) const {
+  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+  auto* expected = new ExpectedServer{this, domain};
+  SSL_CTX_set_ex_data(ctx, expected_server_index(), expected);  // freed with the context
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_cert_verify_callback(ctx, verify_expected_server, expected);
+  return {};
+}
+
+std::string PeerTrust::peer_of(void* ssl) const {
+  X509* cert = SSL_get0_peer_certificate(static_cast<SSL*>(ssl));
+  if (!cert) return {};
+  auto who = identify(cert, SSL_get_peer_cert_chain(static_cast<SSL*>(ssl)));
+  return who ? *who : std::string();
+}
+
+}  // namespace meshfed::pki
