@@ -76,7 +76,8 @@ bool set_random_serial(X509* cert) {
 struct CertSpec {
   std::string common_name;
   std::string organization;
-  std::chrono::days validity;
+  std::chrono::seconds validity;
+  std::chrono::seconds not_before{-300};  // backdated a little for clock differences between hosts
   bool is_ca = false;
   std::string key_usage;
   std::string ext_key_usage;  // empty: none
@@ -88,9 +89,8 @@ Result<X509Ptr> make_cert(const CertSpec& spec, EVP_PKEY* subject_key, X509* iss
   if (!cert || X509_set_version(cert.get(), 2) != 1 || !set_random_serial(cert.get())) {
     return ssl_error("cannot create certificate");
   }
-  // Backdate a little so that small clock differences between hosts don't reject fresh certs.
-  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -300);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(spec.validity.count()) * 86400L);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), static_cast<long>(spec.not_before.count()));
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), static_cast<long>(spec.validity.count()));
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
                              reinterpret_cast<const unsigned char*>(spec.organization.c_str()), -1, -1, 0);
@@ -244,8 +244,13 @@ Status init_domain(const fs::path& out_dir, const InitOptions& o) {
   }
   PkeyPtr ca_key = new_p256_key();
   if (!ca_key) return ssl_error("cannot generate CA key");
-  CertSpec spec{"meshfed " + o.domain + " CA", "meshfed " + o.domain, o.ca_validity, true, "keyCertSign,cRLSign", "",
-                "URI:spiffe://" + td};
+  CertSpec spec;
+  spec.common_name = "meshfed " + o.domain + " CA";
+  spec.organization = "meshfed " + o.domain;
+  spec.validity = o.ca_validity;
+  spec.is_ca = true;
+  spec.key_usage = "keyCertSign,cRLSign";
+  spec.san = "URI:spiffe://" + td;
   auto ca = make_cert(spec, ca_key.get(), nullptr, ca_key.get());
   if (!ca) return ca.error();
   if (auto st = write_file(out_dir / "ca-key.pem", pem_of(ca_key.get()), 0600); !st) return st;
@@ -274,6 +279,30 @@ Status issue_leaf(const fs::path& ca_dir, LeafRole role, const LeafOptions& o, c
     domain = domain.substr(0, domain.find(','));
   }
   return issue_with(domain, td, ca->get(), key->get(), role, o, out_dir.empty() ? ca_dir : out_dir);
+}
+
+Status issue_custom_leaf(const fs::path& ca_dir, const CustomLeaf& leaf, const fs::path& cert_out,
+                         const fs::path& key_out) {
+  auto ca = load_cert(ca_dir / "ca.pem");
+  if (!ca) return ca.error();
+  auto ca_key = load_key(ca_dir / "ca-key.pem");
+  if (!ca_key) return ca_key.error();
+  PkeyPtr key = new_p256_key();
+  if (!key) return ssl_error("cannot generate key");
+  CertSpec spec;
+  spec.common_name = "custom";
+  spec.organization = "meshfed custom";
+  spec.not_before = leaf.not_before;
+  spec.validity = leaf.not_after;
+  spec.key_usage = "digitalSignature";
+  spec.ext_key_usage = leaf.extended_key_usage;
+  for (const auto& u : leaf.uris) spec.san += (spec.san.empty() ? "" : ",") + std::string("URI:") + u;
+  for (const auto& d : leaf.dns_names) spec.san += (spec.san.empty() ? "" : ",") + std::string("DNS:") + d;
+  for (const auto& ip : leaf.ip_addresses) spec.san += (spec.san.empty() ? "" : ",") + std::string("IP:") + ip;
+  auto cert = make_cert(spec, key.get(), ca->get(), ca_key->get());
+  if (!cert) return cert.error();
+  if (auto st = write_file(key_out, pem_of(key.get()), 0600); !st) return st;
+  return write_file(cert_out, pem_of(cert->get()), 0644);
 }
 
 Result<CertificateInfo> read_certificate(const fs::path& pem_file) {

@@ -40,6 +40,20 @@ Status init_domain(const std::filesystem::path& out_dir, const InitOptions& opti
 Status issue_leaf(const std::filesystem::path& ca_dir, LeafRole role, const LeafOptions& options,
                   const std::filesystem::path& out_dir = {});
 
+// A leaf with any SANs, usages and validity window, signed by the CA in `ca_dir`: for
+// bring-your-own layouts and for tests that need certificates meshfed would never issue
+// (two SPIFFE IDs, someone else's identity, already expired).
+struct CustomLeaf {
+  std::vector<std::string> uris;
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  std::string extended_key_usage = "serverAuth,clientAuth";
+  std::chrono::seconds not_before{-300};  // relative to now
+  std::chrono::seconds not_after{86400};
+};
+Status issue_custom_leaf(const std::filesystem::path& ca_dir, const CustomLeaf& spec,
+                         const std::filesystem::path& cert_out, const std::filesystem::path& key_out);
+
 struct CertificateInfo {
   std::string subject;
   std::string issuer;

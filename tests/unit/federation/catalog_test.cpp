@@ -1,0 +1,140 @@
+#include "meshfed/federation/catalog.hpp"
+
+#include <gtest/gtest.h>
+
+#include "meshfed/workflow/export_workflow.hpp"
+#include "support/test_support.hpp"
+#include "unit/workflow/fake_adapter.hpp"
+
+namespace meshfed::federation {
+namespace {
+
+using namespace std::chrono_literals;
+using workflow::Principal;
+using workflow::Role;
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::move(store::Database::open(dir_ / "m.db")).value();
+    wf_ = std::make_unique<workflow::ExportWorkflow>(
+        *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
+    wf_->set_catalog_listener([this](const std::set<std::string>& peers) { announced_.push_back(peers); });
+    catalog_ = std::make_unique<Catalog>(*db_, clock_);
+  }
+
+  std::string approved(std::vector<std::string> peers, const std::string& alias) {
+    workflow::ExportRequest r{"default", "payments-api", 8443, "", std::move(peers), alias, {}, {}, false, "why"};
+    auto e = wf_->request(alice_, r);
+    EXPECT_TRUE(e.ok()) << e.error().message;
+    EXPECT_TRUE(wf_->approve(bob_, e->id, {}).ok());
+    return e->id;
+  }
+
+  std::vector<std::string> ids(const CatalogView& v) {
+    std::vector<std::string> out;
+    for (const auto& e : v.exports) out.push_back(e.id);
+    return out;
+  }
+
+  testing::TempDir dir_;
+  ManualClock clock_{from_unix_ms(1'800'000'000'000)};
+  testing::FakeAdapter adapter_;
+  std::unique_ptr<store::Database> db_;
+  std::unique_ptr<workflow::ExportWorkflow> wf_;
+  std::unique_ptr<Catalog> catalog_;
+  std::vector<std::set<std::string>> announced_;
+  Principal alice_{"alice", {Role::kRequester}};
+  Principal bob_{"bob", {Role::kApprover}};
+};
+
+TEST_F(CatalogTest, PeerSeesOnlyApprovedExportsScopedToIt) {
+  const std::string for_internal = approved({"internal"}, "a");
+  const std::string for_both = approved({"internal", "dmz"}, "b");
+  workflow::ExportRequest pending{"default", "payments-api", 8443, "", {"internal"}, "c", {}, {}, false, "why"};
+  ASSERT_TRUE(wf_->request(alice_, pending).ok());
+  auto internal = catalog_->view("internal", 0);
+  ASSERT_TRUE(internal.ok());
+  EXPECT_TRUE(internal->full);
+  EXPECT_EQ(ids(*internal), (std::vector<std::string>{for_internal, for_both}));
+  EXPECT_EQ(ids(*catalog_->view("dmz", 0)), std::vector<std::string>{for_both});
+  EXPECT_TRUE(catalog_->view("elsewhere", 0)->exports.empty());
+  EXPECT_EQ(internal->revision, 2);
+}
+
+TEST_F(CatalogTest, DeltaCarriesUpsertsAndRemovalsOfTheCallersViewOnly) {
+  const std::string a = approved({"internal"}, "a");
+  const int64_t since = catalog_->view("internal", 0)->revision;
+  const std::string b = approved({"internal"}, "b");
+  const std::string d = approved({"dmz"}, "d");
+  ASSERT_TRUE(wf_->revoke(bob_, a, {}).ok());
+  auto delta = catalog_->view("internal", since);
+  ASSERT_TRUE(delta.ok());
+  EXPECT_FALSE(delta->full);
+  EXPECT_EQ(ids(*delta), std::vector<std::string>{b});
+  EXPECT_EQ(delta->removals, std::vector<std::string>{a});
+  // The dmz-only export is neither an upsert nor a removal for internal: its id never leaks.
+  auto dmz_delta = catalog_->view("dmz", since);
+  EXPECT_EQ(ids(*dmz_delta), std::vector<std::string>{d});
+  EXPECT_TRUE(dmz_delta->removals.empty());
+}
+
+TEST_F(CatalogTest, NothingNewIsUnchanged) {
+  approved({"internal"}, "a");
+  const int64_t rev = catalog_->view("internal", 0)->revision;
+  EXPECT_TRUE(catalog_->view("internal", rev)->unchanged());
+  approved({"dmz"}, "d");
+  EXPECT_TRUE(catalog_->view("internal", rev)->unchanged());  // another peer's change
+  EXPECT_FALSE(catalog_->view("dmz", rev)->unchanged());
+}
+
+TEST_F(CatalogTest, SinceOlderThanTheLogOrNewerThanUsGetsFullSnapshot) {
+  approved({"internal"}, "a");
+  approved({"internal"}, "b");
+  approved({"internal"}, "c");
+  ASSERT_TRUE(catalog_->prune(1).ok());
+  EXPECT_TRUE(catalog_->view("internal", 1)->full);   // before the floor
+  EXPECT_FALSE(catalog_->view("internal", 2)->full);  // at the floor: a delta
+  EXPECT_TRUE(catalog_->view("internal", 99)->full);  // a restored store is behind the peer
+}
+
+TEST_F(CatalogTest, ExpiryRemovesAndAnnounces) {
+  const std::string a = approved({"internal"}, "a");
+  const int64_t rev = catalog_->view("internal", 0)->revision;
+  announced_.clear();
+  clock_.advance(3600s);
+  EXPECT_TRUE(catalog_->view("internal", 0)->exports.empty());  // hidden already at expires_at
+  ASSERT_EQ(*wf_->expire_due(), 1);
+  EXPECT_EQ(catalog_->view("internal", rev)->removals, std::vector<std::string>{a});
+  ASSERT_EQ(announced_.size(), 1u);
+  EXPECT_EQ(announced_[0], std::set<std::string>{"internal"});
+}
+
+TEST_F(CatalogTest, PendingChangesAreNotCatalogChanges) {
+  workflow::ExportRequest r{"default", "payments-api", 8443, "", {"internal"}, "p", {}, {}, false, "why"};
+  auto e = wf_->request(alice_, r);
+  ASSERT_TRUE(wf_->reject(bob_, e->id, {}).ok());
+  EXPECT_EQ(catalog_->view("internal", 0)->revision, 0);
+  EXPECT_TRUE(announced_.empty());
+}
+
+TEST_F(CatalogTest, JsonFollowsThePeerApiContract) {
+  approved({"internal"}, "a");
+  auto v = catalog_->view("internal", 0);
+  auto j = catalog_json(*v, "pci", {"ingress.pci.example", 15443});
+  EXPECT_EQ(j["api_version"], "v1");
+  EXPECT_EQ(j["domain"], "pci");
+  EXPECT_EQ(j["full"], true);
+  const auto& e = j["exports"][0];
+  for (const char* k : {"id", "alias", "mesh", "service", "port", "protocol", "sni", "ingress", "metrics",
+                        "proxy_protocol", "approved_at", "expires_at"}) {
+    EXPECT_TRUE(e.contains(k)) << k;
+  }
+  EXPECT_EQ(e["ingress"]["host"], "ingress.pci.example");
+  EXPECT_EQ(e["ingress"]["port"], 15443);
+  EXPECT_FALSE(e.contains("reason"));  // internal details stay inside the domain
+  EXPECT_FALSE(e.contains("requested_by"));
+}
+
+}  // namespace
+}  // namespace meshfed::federation

@@ -1,0 +1,95 @@
+#include "meshfed/pki/peer_trust.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "meshfed/pki/pki.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::pki {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Domains pci (us), internal and dmz, each with its own CA; pci trusts internal and dmz.
+class PeerTrustTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const std::string d : {"pci", "internal", "dmz"}) {
+      InitOptions o;
+      o.domain = d;
+      ASSERT_TRUE(init_domain(dir_ / d, o).ok());
+    }
+    auto t = PeerTrust::load({{"internal", "internal", dir_ / "internal/ca.pem"}, {"dmz", "dmz", dir_ / "dmz/ca.pem"}},
+                             "broker");
+    ASSERT_TRUE(t.ok());
+    trust_ = *t;
+  }
+
+  Result<std::string> identify(const std::filesystem::path& pem) {
+    BIO* bio = BIO_new_file(pem.c_str(), "r");
+    X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    BIO_free(bio);
+    auto r = trust_->identify(x, nullptr);
+    X509_free(x);
+    return r;
+  }
+
+  std::filesystem::path forge(const std::string& ca_domain, CustomLeaf spec, const std::string& name) {
+    const auto cert = dir_ / (name + ".pem");
+    EXPECT_TRUE(issue_custom_leaf(dir_ / ca_domain, spec, cert, dir_ / (name + "-key.pem")).ok());
+    return cert;
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<const PeerTrust> trust_;
+};
+
+TEST_F(PeerTrustTest, PeerBrokerCertificateIdentifiesThatPeer) {
+  EXPECT_EQ(*identify(dir_ / "internal/broker.pem"), "internal");
+  EXPECT_EQ(*identify(dir_ / "dmz/broker.pem"), "dmz");
+}
+
+TEST_F(PeerTrustTest, CertificateUnderOneCaClaimingAnotherPeerIsRejected) {
+  CustomLeaf spec;
+  spec.uris = {"spiffe://internal/meshfed/broker"};
+  auto r = identify(forge("dmz", spec, "impostor"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("internal's CA"), std::string::npos) << r.error().message;
+}
+
+TEST_F(PeerTrustTest, OurOwnCaNeverAuthenticatesAPeer) {
+  CustomLeaf spec;
+  spec.uris = {"spiffe://internal/meshfed/broker"};
+  EXPECT_FALSE(identify(forge("pci", spec, "ours")).ok());
+  EXPECT_FALSE(identify(dir_ / "pci/broker.pem").ok());  // our own identity is no peer
+}
+
+TEST_F(PeerTrustTest, TwoUriSansAreRejected) {
+  CustomLeaf spec;
+  spec.uris = {"spiffe://internal/meshfed/broker", "spiffe://internal/meshfed/admin"};
+  auto r = identify(forge("internal", spec, "two"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("2 URI SANs"), std::string::npos);
+}
+
+TEST_F(PeerTrustTest, ExpiredCertificateIsRejected) {
+  CustomLeaf spec;
+  spec.uris = {"spiffe://internal/meshfed/broker"};
+  spec.not_before = -48h;
+  spec.not_after = -24h;
+  auto r = identify(forge("internal", spec, "expired"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("expired"), std::string::npos) << r.error().message;
+}
+
+TEST_F(PeerTrustTest, IdentityMustMatchExactlyNotByPrefix) {
+  CustomLeaf spec;
+  spec.uris = {"spiffe://internal/meshfed/broker/extra"};
+  EXPECT_FALSE(identify(forge("internal", spec, "suffix")).ok());
+  EXPECT_FALSE(identify(dir_ / "internal/egress.pem").ok());  // another role of the right peer
+}
+
+}  // namespace
+}  // namespace meshfed::pki
