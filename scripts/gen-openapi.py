@@ -67,6 +67,30 @@ paths = {
                                    "responses": {**ok("#/components/schemas/AuditHead"), **err(401, 403)}}},
 }
 
+import_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "<peer>.<export id>"}
+peer_domain = {"name": "domain", "in": "path", "required": True, "schema": {"type": "string"}}
+paths["/api/v1/imports"] = {"get": {"summary": "Imports from peers (role viewer)", "security": bearer,
+                                    "parameters": page_params(),
+                                    "responses": {**ok("#/components/schemas/ImportList"), **err(400, 401, 403)}}}
+paths["/api/v1/imports/{id}"] = {"get": {"summary": "One import (role viewer)", "security": bearer,
+                                         "parameters": [import_id],
+                                         "responses": {**ok("#/components/schemas/Import", etag=True), **err(401, 403, 404)}}}
+for action, summary in {"accept": "Accept a pending import from a manual peer (role approver)",
+                        "reject": "Reject a pending import from a manual peer (role approver)"}.items():
+    paths[f"/api/v1/imports/{{id}}/{action}"] = {"post": {
+        "summary": summary, "security": bearer, "parameters": [import_id, if_match],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Decision"}}}},
+        "responses": {**ok("#/components/schemas/Import", etag=True), **err(400, 401, 403, 404, 409, 412, 415)}}}
+paths["/api/v1/peers"] = {"get": {"summary": "Peers and their sync state (role viewer)", "security": bearer,
+                                  "responses": {**ok("#/components/schemas/PeerList"), **err(401, 403)}}}
+for action, summary in {"quarantine": "Cut a peer off: its calls are refused, its imports withdrawn (role admin)",
+                        "release": "Undo a quarantine (role admin)"}.items():
+    paths[f"/api/v1/peers/{{domain}}/{action}"] = {"post": {
+        "summary": summary, "security": bearer, "parameters": [peer_domain],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reason"}}}},
+        "responses": {"200": {"description": "the peer's new state"}, **err(400, 401, 403, 404, 409, 415)}}}
+
 transitions = {
     "approve": "Approve a pending export (approver, not its requester)",
     "reject": "Reject a pending export (approver, not its requester)",
@@ -145,6 +169,31 @@ components = {
         "AuditList": {"type": "object", "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEntry"}},
             "next": {"type": "string", "nullable": True}}},
+        "Endpoint": {"type": "object", "properties": {"host": {"type": "string"}, "port": {"type": "integer"}}},
+        "Import": {"type": "object", "properties": {
+            "id": {"type": "string"}, "peer": {"type": "string"}, "export_id": {"type": "string"},
+            "alias": {"type": "string"}, "service": {"type": "string"}, "port": {"type": "integer"},
+            "protocol": {"type": "string"}, "sni": {"type": "string"},
+            "ingress": {"$ref": "#/components/schemas/Endpoint"},
+            "local": {"allOf": [{"$ref": "#/components/schemas/Endpoint"}], "nullable": True},
+            "state": {"type": "string", "enum": ["pending_acceptance", "active", "stale", "failed", "rejected", "withdrawn"]},
+            "reason": {"type": "string"}, "version": {"type": "integer"}, "first_seen": ts, "last_seen": ts,
+            "approved_at": nullable_ts, "expires_at": nullable_ts}},
+        "ImportList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Import"}},
+            "next": {"type": "string", "nullable": True}}},
+        "Peer": {"type": "object", "properties": {
+            "domain": {"type": "string"}, "trust_domain": {"type": "string"},
+            "state": {"type": "string", "enum": ["connected", "unreachable", "stale", "quarantined"]},
+            "last_success": nullable_ts, "last_error": {"type": "string", "nullable": True},
+            "revision": {"type": "integer"}, "imports": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "quarantined": {"type": "object", "properties": {"since": ts, "by": {"type": "string"},
+                                                             "reason": {"type": "string"}}}}},
+        "PeerList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Peer"}},
+            "next": {"type": "string", "nullable": True}}},
+        "Reason": {"type": "object", "additionalProperties": False, "required": ["reason"],
+                   "properties": {"reason": {"type": "string", "minLength": 1}}},
         "AuditHead": {"type": "object", "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
     },
 }

@@ -210,6 +210,24 @@ void AdminApi::routes() {
               return decide(r, who, p.at("id"), action);
             });
   }
+  guarded("GET", "/api/v1/imports", Role::kViewer,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_imports(r); });
+  guarded("GET", "/api/v1/imports/{id}", Role::kViewer,
+          [this](const http::Request&, const workflow::Principal&, const Params& p) { return get_import(p.at("id")); });
+  for (const std::string action : {"accept", "reject"}) {
+    guarded("POST", "/api/v1/imports/{id}/" + action, Role::kApprover,
+            [this, action](const http::Request& r, const workflow::Principal& who, const Params& p) {
+              return decide_import(r, who, p.at("id"), action);
+            });
+  }
+  guarded("GET", "/api/v1/peers", Role::kViewer,
+          [this](const http::Request&, const workflow::Principal&, const Params&) { return list_peers(); });
+  for (const std::string action : {"quarantine", "release"}) {
+    guarded("POST", "/api/v1/peers/{domain}/" + action, Role::kAdmin,
+            [this, action](const http::Request& r, const workflow::Principal& who, const Params& p) {
+              return peer_action(r, who, p.at("domain"), action);
+            });
+  }
   guarded("GET", "/api/v1/audit", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
   guarded("GET", "/api/v1/audit/head", Role::kViewer,
@@ -385,6 +403,79 @@ http::Response AdminApi::decide(const http::Request& req, const workflow::Princi
                                                        : wf.cancel(who, id, d);
   if (!e) return problem(e.error());
   return export_response(*e);
+}
+
+http::Response AdminApi::list_imports(const http::Request& req) {
+  int limit = 0;
+  if (auto err = parse_limit(req, limit)) return problem(*err);
+  auto page = deps_.imports.list(req.query_param("after").value_or(""), limit);
+  if (!page) return problem(page.error());
+  json items = json::array();
+  for (const auto& r : page->first) items.push_back(federation::import_json(r, deps_.imports.settings().egress_host));
+  return json_response({{"items", items}, {"next", nullable(page->second)}});
+}
+
+http::Response AdminApi::get_import(const std::string& id) {
+  auto r = deps_.imports.get(id);
+  if (!r) return problem(r.error());
+  auto res = json_response(federation::import_json(*r, deps_.imports.settings().egress_host));
+  res.headers.emplace_back("ETag", "\"" + std::to_string(r->version) + "\"");
+  return res;
+}
+
+http::Response AdminApi::decide_import(const http::Request& req, const workflow::Principal& who, const std::string& id,
+                                       const std::string& action) {
+  auto body = parse_body(req, {"comment"}, true);
+  if (body.error) return problem(*body.error);
+  std::optional<int64_t> if_match;
+  if (auto err = parse_if_match(req, if_match)) return problem(*err);
+  auto r = action == "accept" ? deps_.imports.accept(who, id, if_match) : deps_.imports.reject(who, id, if_match);
+  if (!r) return problem(r.error());
+  auto res = json_response(federation::import_json(*r, deps_.imports.settings().egress_host));
+  res.headers.emplace_back("ETag", "\"" + std::to_string(r->version) + "\"");
+  return res;
+}
+
+http::Response AdminApi::list_peers() {
+  auto peers = deps_.imports.peers();
+  if (!peers) return problem(peers.error());
+  json items = json::array();
+  for (const auto& p : *peers) {
+    const auto& rec = p.record;
+    json item = {{"domain", rec.domain},
+                 {"trust_domain", p.trust_domain},
+                 {"state", p.state},
+                 {"last_success", nullable(ms_text(rec.last_success_ms))},
+                 {"last_error", rec.last_error.empty() ? json(nullptr) : json(rec.last_error)},
+                 {"last_error_at", nullable(ms_text(rec.last_error_ms))},
+                 {"revision", rec.revision},
+                 {"imports", p.imports}};
+    if (rec.quarantined_since_ms) {
+      item["quarantined"] = {{"since", format_rfc3339(from_unix_ms(*rec.quarantined_since_ms))},
+                             {"by", rec.quarantined_by},
+                             {"reason", rec.quarantine_reason}};
+    }
+    items.push_back(std::move(item));
+  }
+  return json_response({{"items", items}, {"next", nullptr}});
+}
+
+http::Response AdminApi::peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
+                                     const std::string& action) {
+  auto body = parse_body(req, {"reason"}, false);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  const std::string reason = f.string("reason");
+  if (!f.errors().empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad request", f.errors()));
+  if (reason.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}}));
+  auto st = action == "quarantine" ? deps_.imports.quarantine(who, domain, reason) : deps_.imports.release(who, domain, reason);
+  if (!st) return problem(st.error());
+  if (deps_.peer_changed) deps_.peer_changed(domain);
+  const auto peers = deps_.imports.peers();
+  for (const auto& p : peers ? *peers : std::vector<federation::PeerStatus>{}) {
+    if (p.record.domain == domain) return json_response({{"domain", domain}, {"state", p.state}});
+  }
+  return json_response({{"domain", domain}});
 }
 
 http::Response AdminApi::list_audit(const http::Request& req) {

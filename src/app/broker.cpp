@@ -13,12 +13,15 @@
 
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "meshfed/api/admin_api.hpp"
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/federation/catalog.hpp"
+#include "meshfed/federation/imports.hpp"
+#include "meshfed/federation/peer_watcher.hpp"
 #include "meshfed/pki/peer_trust.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/config/config.hpp"
@@ -52,6 +55,18 @@ workflow::WorkflowSettings settings_of(const config::Config& c) {
   s.default_ttl_s = c.exports.default_ttl.count();
   s.max_ttl_s = c.exports.max_ttl.count();
   s.pending_expiry_s = c.exports.pending_expiry.count();
+  return s;
+}
+
+federation::ImportSettings import_settings_of(const config::Config& c) {
+  federation::ImportSettings s;
+  for (const auto& p : c.peers) s.peers[p.domain] = {p.domain, p.trust_domain, p.import_policy};
+  if (c.gateways.egress) {
+    s.egress_ports = c.gateways.egress->ports;
+    s.egress_host = c.gateways.egress->advertise_host;
+  }
+  s.stale_after_s = c.sync.stale_after.count();
+  s.withdraw_after_s = c.sync.withdraw_after.count();
   return s;
 }
 
@@ -136,6 +151,7 @@ class Broker {
                                                               cfg_.control_plane.static_cp.imports_dir);
     (void)adapter_->refresh_inventory(true);  // a broken file is reported by health()
     workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, settings_of(cfg_));
+    imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, *adapter_, import_settings_of(cfg_));
     register_metrics();
     api_ = std::make_unique<api::AdminApi>(api::AdminApiDeps{
         *workflow_, *adapter_, metrics_,
@@ -143,7 +159,11 @@ class Broker {
           std::lock_guard lock(mu_);
           return tokens_;
         },
-        [this] { return readiness(); }});
+        [this] { return readiness(); }, *imports_, [this](const std::string& peer) { wake_watcher(peer); }});
+    run_on_store([this] {
+      // The imports folder is brought in line with the store before anything else happens.
+      if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);
+    });
 
     server_ = std::make_unique<http::HttpsServer>(
         io_,
@@ -174,6 +194,7 @@ class Broker {
     spdlog::info("meshfed {} broker for domain {} ready: admin API https://{}/api/v1/", MESHFED_VERSION, cfg_.domain,
                  bound.to_string());
 
+    start_watchers();
     signals_.add(SIGHUP);
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
@@ -182,6 +203,7 @@ class Broker {
     sd_notify(0, "READY=1");
     io_.run();
 
+    stop_watchers();  // they may be waiting on the store thread, which still runs
     record("broker.stopped", nlohmann::json::object());  // before join: the pool runs it
     store_pool_.join();
     spdlog::info("meshfed broker for domain {} stopped", cfg_.domain);
@@ -204,18 +226,57 @@ class Broker {
     }
   }
 
-  // Runs `fn` on the store thread and waits for it (used from the store thread's own callers only
-  // at start and stop, where nothing else runs).
+  // Runs `job` on the store thread and waits for it. Never call it from the store thread.
+  void run_on_store(const std::function<void()>& job) {
+    std::promise<void> done;
+    asio::post(store_pool_, [&] {
+      job();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  void start_watchers() {
+    std::shared_ptr<const pki::PeerTrust> trust;
+    {
+      std::lock_guard lock(mu_);
+      trust = peer_trust_;
+    }
+    std::lock_guard lock(watchers_mu_);
+    for (const auto& p : cfg_.peers) {
+      federation::WatcherOptions o;
+      o.peer = p.domain;
+      o.url = p.url;
+      o.trust = trust;
+      o.tls = cfg_.tls;
+      o.wait = cfg_.sync.wait;
+      auto w = std::make_unique<federation::PeerWatcher>(o, *imports_, [this](std::function<void()> job) { run_on_store(job); });
+      w->start();
+      watchers_[p.domain] = std::move(w);
+    }
+  }
+
+  void stop_watchers() {
+    std::map<std::string, std::unique_ptr<federation::PeerWatcher>> old;
+    {
+      std::lock_guard lock(watchers_mu_);
+      old.swap(watchers_);
+    }
+    for (auto& [peer, w] : old) w->stop();
+  }
+
+  void wake_watcher(const std::string& peer) {
+    std::lock_guard lock(watchers_mu_);
+    if (auto it = watchers_.find(peer); it != watchers_.end()) it->second->wake();
+  }
+
+  // Audits a broker life-cycle event (start and stop, when nothing else runs on the store).
   void record(const std::string& action, nlohmann::json details) {
-    auto done = std::make_shared<std::promise<void>>();
-    auto fut = done->get_future();
-    asio::post(store_pool_, [this, action, details = std::move(details), done]() mutable {
+    run_on_store([&] {
       if (auto st = workflow_->record_event(workflow::kSystemActor, action, "broker/" + cfg_.domain, std::move(details)); !st) {
         spdlog::error("audit: cannot record {}: {}", action, st.error().message);
       }
-      done->set_value();
     });
-    fut.wait();
   }
 
   Status start_peer_api() {
@@ -230,7 +291,7 @@ class Broker {
           std::lock_guard lock(mu_);
           return peer_domains_.count(peer) > 0;
         },
-        [](const std::string&) { return false; }});
+        [this](const std::string& peer) { return imports_->is_quarantined(peer); }});
     peer_server_ = std::make_unique<http::HttpsServer>(
         io_,
         [this] {
@@ -327,6 +388,10 @@ class Broker {
     }
     if (now - last_inventory_check_ >= kInventoryCheck) {
       last_inventory_check_ = now;
+      if (auto st = imports_->tick(); !st) {
+        store_errors_->inc({"imports"});
+        spdlog::error("imports: {}", st.error().message);
+      }
       (void)adapter_->refresh_inventory(false);
     }
     if (now - last_auth_summary_ >= kAuthSummaryEvery) {
@@ -376,7 +441,15 @@ class Broker {
     adapter_->set_inventory_file(next.control_plane.static_cp.inventory_file);
     (void)adapter_->refresh_inventory(true);
     workflow_->update_settings(settings_of(next));
+    if (auto st = imports_->update_settings(import_settings_of(next)); !st) {
+      spdlog::error("reload: imports: {}", st.error().message);
+    }
     cfg_ = std::move(next);
+    // Watchers wait on this thread; restart them from the event loop, never from here.
+    asio::post(io_, [this] {
+      stop_watchers();
+      start_watchers();
+    });
     reloads_->inc({"applied"});
     (void)workflow_->record_event(workflow::kSystemActor, "config.reloaded", "config/" + cfg_.domain,
                                   {{"restart_required_for", ignored}});
@@ -462,6 +535,9 @@ class Broker {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<controlplane::StaticAdapter> adapter_;
   std::unique_ptr<workflow::ExportWorkflow> workflow_;
+  std::unique_ptr<federation::ImportManager> imports_;
+  std::mutex watchers_mu_;
+  std::map<std::string, std::unique_ptr<federation::PeerWatcher>> watchers_;
   std::unique_ptr<api::AdminApi> api_;
   std::unique_ptr<http::HttpsServer> server_;
   std::unique_ptr<federation::Catalog> catalog_;

@@ -89,7 +89,7 @@ class Ctl {
       std::cerr << "ctl: no CA to verify the broker: pass --ca-file or set MESHFED_CA_FILE (the domain's ca.pem)\n";
       return std::nullopt;
     }
-    auto client = http::HttpsClient::create({host, port, o_.ca_file, {}, {}, std::chrono::seconds(30)});
+    auto client = http::HttpsClient::create(http::ClientOptions::verifying(host, port, o_.ca_file));
     if (!client) {
       std::cerr << "ctl: " << client.error().message << "\n";
       return std::nullopt;

@@ -1,8 +1,13 @@
 #include "meshfed/controlplane/static_adapter.hpp"
 
+#include "meshfed/core/text.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace meshfed::controlplane {
@@ -59,12 +64,92 @@ std::shared_ptr<const Inventory> StaticAdapter::inventory() const {
   return inventory_ ? inventory_ : std::make_shared<const Inventory>();
 }
 
+namespace {
+
+constexpr const char* kManagedLabel = "meshfed.io/managed-by";
+
+// RFC 1035 name from peer and alias; long names keep a hash suffix so they stay unique.
+std::string resource_name(const DesiredImport& i) {
+  std::string name = i.peer + "-" + i.alias;
+  if (name.size() > 63) name = name.substr(0, 54) + "-" + sha256_hex(i.peer + "/" + i.alias).substr(0, 8);
+  return name;
+}
+
+std::string document(const DesiredImport& i) {
+  const nlohmann::json doc = {
+      {"type", "MeshExternalService"},
+      {"mesh", "default"},
+      {"name", resource_name(i)},
+      {"labels",
+       {{kManagedLabel, "meshfed"}, {"meshfed.io/peer", i.peer}, {"meshfed.io/import-id", i.id}, {"meshfed.io/alias", i.alias}}},
+      {"spec",
+       {{"match", {{"type", "HostnameGenerator"}, {"port", i.port}, {"protocol", i.protocol}}},
+        {"endpoints", {{{"address", i.local_host}, {"port", i.local_port}}}}}}};
+  return doc.dump(2) + "\n";
+}
+
+bool written_by_meshfed(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
+  return j.is_object() && j.contains("labels") && j["labels"].is_object() && j["labels"].value(kManagedLabel, "") == "meshfed";
+}
+
+// Writes through a temporary file and rename, so readers never see half a document.
+Status write_atomically(const std::filesystem::path& file, const std::string& content) {
+  const auto tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) return make_error(ErrorCode::kUnavailable, "cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot rename " + tmp + ": " + ec.message());
+  return {};
+}
+
+}  // namespace
+
 std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
   // Exports need nothing from a static control plane: the ingress routes by inventory address.
-  // Import files are written by the federation issue's import applier.
   std::vector<ApplyResult> out;
   for (const auto& e : desired.exports) out.push_back({"export", e.id, true, ""});
-  for (const auto& i : desired.imports) out.push_back({"import", i.id, false, "imports are not applied yet"});
+  std::filesystem::path dir;
+  {
+    std::lock_guard lock(mu_);
+    dir = imports_dir_;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  std::set<std::string> wanted;
+  for (const auto& i : desired.imports) {
+    const auto file = dir / ("meshfed-" + i.id + ".json");
+    wanted.insert(file.filename().string());
+    const std::string content = document(i);
+    std::ifstream current(file);
+    std::stringstream ss;
+    ss << current.rdbuf();
+    if (current && ss.str() == content) {  // re-applying is idempotent: no rewrite
+      out.push_back({"import", i.id, true, ""});
+      continue;
+    }
+    if (current && !written_by_meshfed(file)) {
+      out.push_back({"import", i.id, false, "name clash: " + file.string() + " exists and was not written by meshfed"});
+      continue;
+    }
+    auto st = write_atomically(file, content);
+    out.push_back({"import", i.id, st.ok(), st.ok() ? "" : st.error().message});
+  }
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind("meshfed-", 0) != 0 || entry.path().extension() != ".json" || wanted.count(name)) continue;
+    if (!written_by_meshfed(entry.path())) continue;  // never touch what meshfed did not write
+    std::filesystem::remove(entry.path(), ec);
+    spdlog::info("imports: removed {}", entry.path().string());
+  }
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <boost/beast/ssl.hpp>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <optional>
 
 #include "meshfed/config/config.hpp"
@@ -42,6 +43,7 @@ bool parse_https_url(const std::string& url, std::string& host, uint16_t& port) 
 
 struct HttpsClient::Impl {
   ClientOptions options;
+  std::atomic<int> fd{-1};  // of the open connection, for abort()
   std::shared_ptr<TlsContext> ctx;
   asio::io_context io;
   std::optional<beast::ssl_stream<tcp::socket>> stream;
@@ -61,6 +63,7 @@ struct HttpsClient::Impl {
       return make_error(ErrorCode::kUnavailable, "cannot connect to " + options.host + ":" + std::to_string(options.port) +
                                                      ": " + ec.message());
     }
+    fd = sock.native_handle();
     timeval tv{static_cast<time_t>(options.timeout.count()), 0};
     ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -69,7 +72,7 @@ struct HttpsClient::Impl {
     beast::error_code addr_ec;
     asio::ip::make_address(options.host, addr_ec);
     if (addr_ec) SSL_set_tlsext_host_name(stream->native_handle(), options.host.c_str());
-    stream->set_verify_callback(asio::ssl::host_name_verification(options.host));
+    if (!options.configure_tls) stream->set_verify_callback(asio::ssl::host_name_verification(options.host));
     stream->handshake(asio::ssl::stream_base::client, ec);
     if (ec) {
       stream.reset();
@@ -94,7 +97,7 @@ struct HttpsClient::Impl {
     // A server may answer early (413) and stop reading; its answer is still worth reading.
     beast::error_code ec;
     bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(256 * 1024 * 1024);
+    parser.body_limit(options.body_limit);
     bhttp::read(*stream, buffer, parser, ec);
     if (ec) {
       retryable = write_ec || ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated;
@@ -118,8 +121,13 @@ struct HttpsClient::Impl {
 HttpsClient::HttpsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpsClient::~HttpsClient() = default;
 
+void HttpsClient::abort() {
+  const int fd = impl_->fd.load();
+  if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
+}
+
 Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& options) {
-  auto ctx = make_client_context({options.ca_file, options.cert_file, options.key_file});
+  auto ctx = make_client_context({options.ca_file, options.cert_file, options.key_file, options.configure_tls});
   if (!ctx) return ctx.error();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -130,6 +138,7 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& op
 Result<ClientResponse> HttpsClient::request(const std::string& method, const std::string& target,
                                             const std::map<std::string, std::string>& headers, const std::string& body) {
   for (int attempt = 0;; ++attempt) {
+    if (!impl_->stream) impl_->fd = -1;
     const bool fresh = !impl_->stream;
     if (fresh) {
       if (auto st = impl_->connect(); !st) return st.error();

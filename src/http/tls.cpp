@@ -57,11 +57,16 @@ Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& 
   SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) return tls_error("cannot set cipher list");
   ERR_clear_error();
-  if (o.ca_file.empty()) return make_error(ErrorCode::kInvalidArgument, "a CA file is required to verify the server");
-  if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1) {
-    return tls_error("cannot load CA file " + o.ca_file.string());
+  if (o.configure) {
+    SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);  // peer connections are TLS 1.3
+    o.configure(native);
+  } else {
+    if (o.ca_file.empty()) return make_error(ErrorCode::kInvalidArgument, "a CA file is required to verify the server");
+    if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1) {
+      return tls_error("cannot load CA file " + o.ca_file.string());
+    }
+    SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
   }
-  SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
   if (!o.cert_file.empty()) {
     if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1) {
       return tls_error("cannot load client certificate " + o.cert_file.string());

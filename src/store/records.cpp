@@ -29,4 +29,29 @@ std::optional<ExportState> parse_export_state(std::string_view s) {
   return std::nullopt;
 }
 
+namespace {
+constexpr std::array<std::pair<ImportState, std::string_view>, 6> kImportNames{{
+    {ImportState::kPendingAcceptance, "pending_acceptance"},
+    {ImportState::kActive, "active"},
+    {ImportState::kStale, "stale"},
+    {ImportState::kFailed, "failed"},
+    {ImportState::kRejected, "rejected"},
+    {ImportState::kWithdrawn, "withdrawn"},
+}};
+}  // namespace
+
+std::string_view to_string(ImportState s) {
+  for (const auto& [state, name] : kImportNames) {
+    if (state == s) return name;
+  }
+  return "unknown";
+}
+
+std::optional<ImportState> parse_import_state(std::string_view s) {
+  for (const auto& [state, name] : kImportNames) {
+    if (name == s) return state;
+  }
+  return std::nullopt;
+}
+
 }  // namespace meshfed::store

@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
+
 namespace meshfed::store {
 namespace {
 
@@ -268,6 +270,158 @@ std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer,
     if (auto e = exports.get(s.getColumn(0).getString())) out.push_back(std::move(*e));
   }
   return out;
+}
+
+namespace {
+
+constexpr const char* kImportColumns =
+    "seq, id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, ingress_port, metrics, "
+    "proxy_protocol, approved_at, expires_at, state, reason, version, first_seen, last_seen, accepted, local_port";
+
+ImportRecord read_import(SQLite::Statement& s) {
+  ImportRecord r;
+  r.seq = s.getColumn(0).getInt64();
+  r.id = s.getColumn(1).getString();
+  r.peer = s.getColumn(2).getString();
+  r.export_id = s.getColumn(3).getString();
+  r.alias = s.getColumn(4).getString();
+  r.mesh = s.getColumn(5).getString();
+  r.service = s.getColumn(6).getString();
+  r.port = s.getColumn(7).getInt();
+  r.protocol = s.getColumn(8).getString();
+  r.sni = s.getColumn(9).getString();
+  r.ingress_host = s.getColumn(10).getString();
+  r.ingress_port = s.getColumn(11).getInt();
+  r.metrics = json_strings(s.getColumn(12).getString());
+  r.proxy_protocol = s.getColumn(13).getInt() != 0;
+  r.approved_at_ms = opt_int(s.getColumn(14));
+  r.expires_at_ms = opt_int(s.getColumn(15));
+  r.state = parse_import_state(s.getColumn(16).getString()).value_or(ImportState::kWithdrawn);
+  r.reason = s.getColumn(17).getString();
+  r.version = s.getColumn(18).getInt64();
+  r.first_seen_ms = s.getColumn(19).getInt64();
+  r.last_seen_ms = s.getColumn(20).getInt64();
+  r.accepted = s.getColumn(21).getInt() != 0;
+  if (!s.getColumn(22).isNull()) r.local_port = s.getColumn(22).getInt();
+  return r;
+}
+
+std::vector<ImportRecord> query_imports(Database& db, const std::string& where, const std::function<void(SQLite::Statement&)>& bind) {
+  SQLite::Statement s(db.sql(), std::string("SELECT ") + kImportColumns + " FROM imports " + where);
+  bind(s);
+  std::vector<ImportRecord> out;
+  while (s.executeStep()) out.push_back(read_import(s));
+  return out;
+}
+
+}  // namespace
+
+std::optional<ImportRecord> ImportRepository::get(const std::string& id) {
+  auto v = query_imports(db_, "WHERE id = ?", [&](SQLite::Statement& s) { s.bind(1, id); });
+  if (v.empty()) return std::nullopt;
+  return std::move(v.front());
+}
+
+std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer) {
+  return query_imports(db_, "WHERE peer = ? ORDER BY seq", [&](SQLite::Statement& s) { s.bind(1, peer); });
+}
+
+std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {
+  return query_imports(db_, "WHERE seq > ? ORDER BY seq LIMIT ?", [&](SQLite::Statement& s) {
+    s.bind(1, after_seq);
+    s.bind(2, limit);
+  });
+}
+
+std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportState>& states) {
+  std::string in;
+  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
+  return query_imports(db_, "WHERE state IN (" + in + ") ORDER BY seq", [&](SQLite::Statement& s) {
+    for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 1), std::string(to_string(states[i])));
+  });
+}
+
+void ImportRepository::save(const ImportRecord& r) {
+  SQLite::Statement s(db_.sql(),
+                      "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
+                      "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
+                      "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+                      "ON CONFLICT(id) DO UPDATE SET alias = excluded.alias, mesh = excluded.mesh, "
+                      "service = excluded.service, port = excluded.port, protocol = excluded.protocol, "
+                      "sni = excluded.sni, ingress_host = excluded.ingress_host, ingress_port = excluded.ingress_port, "
+                      "metrics = excluded.metrics, proxy_protocol = excluded.proxy_protocol, "
+                      "approved_at = excluded.approved_at, expires_at = excluded.expires_at, state = excluded.state, "
+                      "reason = excluded.reason, version = excluded.version, last_seen = excluded.last_seen, "
+                      "accepted = excluded.accepted, local_port = excluded.local_port");
+  int i = 1;
+  s.bind(i++, r.id);
+  s.bind(i++, r.peer);
+  s.bind(i++, r.export_id);
+  s.bind(i++, r.alias);
+  s.bind(i++, r.mesh);
+  s.bind(i++, r.service);
+  s.bind(i++, r.port);
+  s.bind(i++, r.protocol);
+  s.bind(i++, r.sni);
+  s.bind(i++, r.ingress_host);
+  s.bind(i++, r.ingress_port);
+  s.bind(i++, nlohmann::json(r.metrics).dump());
+  s.bind(i++, r.proxy_protocol ? 1 : 0);
+  bind_opt(s, i++, r.approved_at_ms);
+  bind_opt(s, i++, r.expires_at_ms);
+  s.bind(i++, std::string(to_string(r.state)));
+  s.bind(i++, r.reason);
+  s.bind(i++, r.version);
+  s.bind(i++, r.first_seen_ms);
+  s.bind(i++, r.last_seen_ms);
+  s.bind(i++, r.accepted ? 1 : 0);
+  if (r.local_port) s.bind(i++, *r.local_port);
+  else s.bind(i++);
+  s.exec();
+}
+
+std::vector<int> ImportRepository::used_ports() {
+  std::vector<int> out;
+  SQLite::Statement s(db_.sql(), "SELECT local_port FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
+  while (s.executeStep()) out.push_back(s.getColumn(0).getInt());
+  return out;
+}
+
+PeerRecord PeerRepository::get(const std::string& domain) {
+  PeerRecord p;
+  p.domain = domain;
+  SQLite::Statement s(db_.sql(),
+                      "SELECT revision, last_success, last_error, last_error_at, quarantined_since, quarantined_by, "
+                      "quarantine_reason FROM peers WHERE domain = ?");
+  s.bind(1, domain);
+  if (!s.executeStep()) return p;
+  p.revision = s.getColumn(0).getInt64();
+  p.last_success_ms = opt_int(s.getColumn(1));
+  p.last_error = s.getColumn(2).isNull() ? "" : s.getColumn(2).getString();
+  p.last_error_ms = opt_int(s.getColumn(3));
+  p.quarantined_since_ms = opt_int(s.getColumn(4));
+  p.quarantined_by = s.getColumn(5).isNull() ? "" : s.getColumn(5).getString();
+  p.quarantine_reason = s.getColumn(6).isNull() ? "" : s.getColumn(6).getString();
+  return p;
+}
+
+void PeerRepository::save(const PeerRecord& p) {
+  SQLite::Statement s(db_.sql(),
+                      "INSERT INTO peers(domain, revision, last_success, last_error, last_error_at, quarantined_since, "
+                      "quarantined_by, quarantine_reason) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET "
+                      "revision = excluded.revision, last_success = excluded.last_success, "
+                      "last_error = excluded.last_error, last_error_at = excluded.last_error_at, "
+                      "quarantined_since = excluded.quarantined_since, quarantined_by = excluded.quarantined_by, "
+                      "quarantine_reason = excluded.quarantine_reason");
+  s.bind(1, p.domain);
+  s.bind(2, p.revision);
+  bind_opt(s, 3, p.last_success_ms);
+  s.bind(4, p.last_error);
+  bind_opt(s, 5, p.last_error_ms);
+  bind_opt(s, 6, p.quarantined_since_ms);
+  s.bind(7, p.quarantined_by);
+  s.bind(8, p.quarantine_reason);
+  s.exec();
 }
 
 AuditRepository::Head AuditRepository::head() {

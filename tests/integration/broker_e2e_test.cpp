@@ -206,7 +206,7 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
 
 TEST_F(BrokerE2eTest, AdminCertificateIsVerifiedByClients) {
   // A CA of another domain must not accept our broker's certificate.
-  auto other = http::HttpsClient::create({"127.0.0.1", broker_->admin_port(), dir_ / "peers/internal/ca.pem", {}, {}});
+  auto other = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", broker_->admin_port(), dir_ / "peers/internal/ca.pem"));
   ASSERT_TRUE(other.ok());
   auto r = (*other)->request("GET", "/healthz");
   ASSERT_FALSE(r.ok());
@@ -267,13 +267,13 @@ TEST(BrokerOperations, SighupSwapsTheCertificateForNewConnections) {
   d.save_config();
   broker.signal(SIGHUP);
   EXPECT_TRUE(wait_until([&] {
-    auto fresh = http::HttpsClient::create({"127.0.0.1", broker.admin_port(), dir / "pki2/ca.pem", {}, {}});
+    auto fresh = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", broker.admin_port(), dir / "pki2/ca.pem"));
     auto r = (*fresh)->request("GET", "/healthz");
     return r.ok() && r->status == 200;
   })) << broker.log();
   // The established connection keeps working; a new one trusting only the old CA is refused.
   EXPECT_EQ(old_client->request("GET", "/healthz")->status, 200);
-  auto stale = http::HttpsClient::create({"127.0.0.1", broker.admin_port(), dir / "pki/ca.pem", {}, {}});
+  auto stale = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", broker.admin_port(), dir / "pki/ca.pem"));
   EXPECT_FALSE((*stale)->request("GET", "/healthz").ok());
 }
 

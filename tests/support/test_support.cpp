@@ -167,7 +167,7 @@ int BrokerProcess::stop() {
 std::string BrokerProcess::log() const { return read_file(log_file_); }
 
 std::unique_ptr<http::HttpsClient> BrokerProcess::client(const fs::path& ca_file) const {
-  auto c = http::HttpsClient::create({"127.0.0.1", admin_port_, ca_file, {}, {}, std::chrono::seconds(30)});
+  auto c = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", admin_port_, ca_file));
   if (!c) throw std::runtime_error(c.error().message);
   return std::move(c).value();
 }

@@ -12,6 +12,7 @@
 #include "meshfed/api/auth.hpp"
 #include "meshfed/api/router.hpp"
 #include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/federation/imports.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
@@ -29,6 +30,9 @@ struct AdminApiDeps {
   metrics::Registry& metrics;
   std::function<std::shared_ptr<const TokenStore>()> tokens;
   std::function<Readiness()> readiness;
+  federation::ImportManager& imports;
+  // Told after a peer is quarantined or released, so its watcher reacts at once.
+  std::function<void(const std::string& peer)> peer_changed;
 };
 
 class AdminApi {
@@ -56,6 +60,13 @@ class AdminApi {
   http::Response get_export(const std::string& id);
   http::Response decide(const http::Request& req, const workflow::Principal& who, const std::string& id,
                         const std::string& action);
+  http::Response list_imports(const http::Request& req);
+  http::Response get_import(const std::string& id);
+  http::Response decide_import(const http::Request& req, const workflow::Principal& who, const std::string& id,
+                               const std::string& action);
+  http::Response list_peers();
+  http::Response peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
+                             const std::string& action);
   http::Response list_audit(const http::Request& req);
   http::Response audit_head();
   http::Response readyz();

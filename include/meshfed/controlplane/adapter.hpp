@@ -49,8 +49,9 @@ struct DesiredImport {
   std::string peer;
   std::string alias;
   std::string protocol;
-  std::string local_host;
+  std::string local_host;  // the egress listener the control plane points the import at
   int local_port = 0;
+  int port = 0;  // the port the import's clients use
 };
 struct DesiredState {
   std::vector<DesiredExport> exports;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -20,6 +21,20 @@ struct ClientOptions {
   std::filesystem::path cert_file;  // optional client certificate
   std::filesystem::path key_file;
   std::chrono::seconds timeout{30};
+  size_t body_limit = 256 * 1024 * 1024;
+  // Mutual TLS towards a peer: verifies the server by its SPIFFE identity (on the native
+  // SSL_CTX*) instead of `ca_file` and host names; keeps what it refers to alive.
+  std::function<void(void* ssl_ctx)> configure_tls;
+  std::shared_ptr<const void> keep_alive;
+
+  // The common case: a server verified against `ca_file` and its name or address `host`.
+  static ClientOptions verifying(std::string host, uint16_t port, std::filesystem::path ca_file) {
+    ClientOptions o;
+    o.host = std::move(host);
+    o.port = port;
+    o.ca_file = std::move(ca_file);
+    return o;
+  }
 };
 
 struct ClientResponse {
@@ -38,6 +53,9 @@ class HttpsClient {
   Result<ClientResponse> request(const std::string& method, const std::string& target,
                                  const std::map<std::string, std::string>& headers = {},
                                  const std::string& body = "");
+
+  // Breaks off a request blocked in another thread (it fails with an error). Thread-safe.
+  void abort();
 
  private:
   struct Impl;

@@ -30,9 +30,10 @@ struct ServerTlsOptions {
 Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& o);
 
 struct ClientTlsOptions {
-  std::filesystem::path ca_file;    // required: the server must chain to it
+  std::filesystem::path ca_file;    // the server must chain to it (unless `configure` verifies)
   std::filesystem::path cert_file;  // optional client certificate
   std::filesystem::path key_file;
+  std::function<void(void* ssl_ctx)> configure;  // e.g. PeerTrust::expect_server
 };
 
 Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& o);

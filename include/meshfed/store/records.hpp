@@ -52,4 +52,46 @@ struct ExportRecord {
   std::vector<HistoryEntry> history;
 };
 
+enum class ImportState { kPendingAcceptance, kActive, kStale, kFailed, kRejected, kWithdrawn };
+
+std::string_view to_string(ImportState s);
+std::optional<ImportState> parse_import_state(std::string_view s);
+
+struct ImportRecord {
+  int64_t seq = 0;
+  std::string id;  // "<peer>.<export_id>"
+  std::string peer;
+  std::string export_id;
+  std::string alias;
+  std::string mesh;
+  std::string service;
+  int port = 0;
+  std::string protocol;
+  std::string sni;
+  std::string ingress_host;
+  int ingress_port = 0;
+  std::vector<std::string> metrics;
+  bool proxy_protocol = false;
+  std::optional<int64_t> approved_at_ms;
+  std::optional<int64_t> expires_at_ms;
+  ImportState state = ImportState::kPendingAcceptance;
+  std::string reason;
+  int64_t version = 1;
+  int64_t first_seen_ms = 0;
+  int64_t last_seen_ms = 0;
+  bool accepted = false;
+  std::optional<int> local_port;
+};
+
+struct PeerRecord {
+  std::string domain;
+  int64_t revision = 0;
+  std::optional<int64_t> last_success_ms;
+  std::string last_error;
+  std::optional<int64_t> last_error_ms;
+  std::optional<int64_t> quarantined_since_ms;
+  std::string quarantined_by;
+  std::string quarantine_reason;
+};
+
 }  // namespace meshfed::store

@@ -72,6 +72,33 @@ class CatalogRepository {
   Database& db_;
 };
 
+class ImportRepository {
+ public:
+  explicit ImportRepository(Database& db) : db_(db) {}
+
+  std::optional<ImportRecord> get(const std::string& id);
+  std::vector<ImportRecord> for_peer(const std::string& peer);
+  std::vector<ImportRecord> list(int64_t after_seq, int limit);
+  std::vector<ImportRecord> in_states(const std::vector<ImportState>& states);
+  // Inserts or updates by id.
+  void save(const ImportRecord& r);
+  std::vector<int> used_ports();
+
+ private:
+  Database& db_;
+};
+
+class PeerRepository {
+ public:
+  explicit PeerRepository(Database& db) : db_(db) {}
+  // The stored record, or a fresh one for a peer never seen.
+  PeerRecord get(const std::string& domain);
+  void save(const PeerRecord& p);
+
+ private:
+  Database& db_;
+};
+
 class AuditRepository {
  public:
   explicit AuditRepository(Database& db) : db_(db) {}

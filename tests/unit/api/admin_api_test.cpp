@@ -26,8 +26,9 @@ class AdminApiTest : public ::testing::Test {
       tokens.push_back(json::parse(t->file_entry));
     }
     store_ = std::make_shared<const TokenStore>(TokenStore::parse(tokens.dump()).value());
+    imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
     api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, [this] { return store_; },
-                                                   [] { return Readiness{true, {{"store", "ok"}}}; }});
+                                                   [] { return Readiness{true, {{"store", "ok"}}}; }, *imports_, nullptr});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -68,6 +69,7 @@ class AdminApiTest : public ::testing::Test {
   metrics::Registry registry_;
   std::map<std::string, std::string> tokens_;
   std::shared_ptr<const TokenStore> store_;
+  std::unique_ptr<federation::ImportManager> imports_;
   std::unique_ptr<AdminApi> api_;
 };
 

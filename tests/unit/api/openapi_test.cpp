@@ -20,7 +20,9 @@ TEST(OpenApi, DocumentAndRouterAgree) {
   testing::FakeAdapter adapter;
   workflow::ExportWorkflow wf(**db, clock, adapter, {});
   metrics::Registry registry;
-  AdminApi api({wf, adapter, registry, [] { return std::shared_ptr<const TokenStore>(); }, [] { return Readiness{}; }});
+  federation::ImportManager imports(**db, clock, adapter, {});
+  AdminApi api({wf, adapter, registry, [] { return std::shared_ptr<const TokenStore>(); }, [] { return Readiness{}; },
+                imports, nullptr});
 
   std::set<std::string> served;
   for (const auto& r : api.router().routes()) {

@@ -74,7 +74,7 @@ TEST(Database, FailedTransactionRollsBack) {
     return make_error(ErrorCode::kInvalidArgument, "no");
   });
   EXPECT_FALSE(st.ok());
-  EXPECT_EQ((*db)->sql().execAndGet("SELECT COUNT(*) FROM meta").getInt(), 0);
+  EXPECT_EQ((*db)->sql().execAndGet("SELECT COUNT(*) FROM meta WHERE key = 'k'").getInt(), 0);
 }
 
 }  // namespace

@@ -1,0 +1,107 @@
+// The importing side's state (DESIGN.md, "State machines", imports and peers): applies what
+// peers' catalogs say, tracks peer health, withdraws on silence, expiry, removal and
+// quarantine, allocates egress ports, and hands the control-plane adapter the desired state.
+// Every import transition is audited. Runs on the store thread.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/clock.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/store/database.hpp"
+#include "meshfed/store/records.hpp"
+#include "meshfed/workflow/principal.hpp"
+
+namespace meshfed::federation {
+
+struct ImportPeer {
+  std::string domain;
+  std::string trust_domain;
+  config::ImportPolicy policy = config::ImportPolicy::kManual;
+};
+
+struct ImportSettings {
+  std::map<std::string, ImportPeer> peers;  // configured peers by domain
+  std::optional<config::PortRange> egress_ports;  // none: observe only, imports are not applied
+  std::string egress_host;
+  int64_t stale_after_s = 60;
+  int64_t withdraw_after_s = 600;
+};
+
+// Reasons an import is withdrawn. The first three are reversible: the import comes back when
+// the peer lists the export again.
+inline const std::string kPeerSilent = "peer silent";
+inline const std::string kPeerRemoved = "peer removed from config";
+inline const std::string kPeerQuarantined = "peer quarantined";
+inline const std::string kLeftCatalog = "export left the catalog";
+inline const std::string kExpired = "expired";
+
+struct PeerStatus {
+  store::PeerRecord record;
+  std::string trust_domain;
+  std::string state;  // connected, unreachable, stale, quarantined
+  std::map<std::string, int64_t> imports;  // count by state
+};
+
+class ImportManager {
+ public:
+  ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter, ImportSettings settings);
+
+  // Withdraws the imports of peers no longer configured; a peer added back syncs from scratch.
+  Status update_settings(ImportSettings settings);
+
+  // The revision to ask `peer` for next.
+  Result<int64_t> revision(const std::string& peer);
+  // Applies one catalog answer. An invalid answer changes nothing and is recorded as the
+  // peer's last error.
+  Status apply_catalog(const std::string& peer, const std::string& body);
+  // A long-poll that ended with 304: the peer is alive and nothing changed.
+  Status record_unchanged(const std::string& peer);
+  Status record_failure(const std::string& peer, const std::string& error);
+
+  Result<store::ImportRecord> accept(const workflow::Principal& who, const std::string& id,
+                                     std::optional<int64_t> if_match);
+  Result<store::ImportRecord> reject(const workflow::Principal& who, const std::string& id,
+                                     std::optional<int64_t> if_match);
+  Status quarantine(const workflow::Principal& who, const std::string& peer, const std::string& reason);
+  Status release(const workflow::Principal& who, const std::string& peer, const std::string& reason);
+  bool is_quarantined(const std::string& peer);
+
+  // Staleness and withdrawal by silence, and expiry while the peer is away.
+  Status tick();
+  // Hands the adapter the active and stale imports; marks failures and recoveries.
+  Status reconcile();
+
+  Result<store::ImportRecord> get(const std::string& id);
+  Result<std::pair<std::vector<store::ImportRecord>, std::optional<std::string>>> list(const std::string& after, int limit);
+  Result<std::vector<PeerStatus>> peers();
+  const ImportSettings& settings() const { return settings_; }
+
+ private:
+  Status transition(store::ImportRecord& r, store::ImportState to, const std::string& reason,
+                    const std::string& actor, bool audit_even_if_same = false);
+  void withdraw(store::ImportRecord& r, const std::string& reason, const std::string& actor);
+  void upsert(const std::string& peer, const nlohmann::json& e, int64_t now);
+  void ensure_port(store::ImportRecord& r);
+  Status touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error);
+
+  store::Database& db_;
+  const Clock& clock_;
+  controlplane::Adapter& adapter_;
+  ImportSettings settings_;
+};
+
+nlohmann::json import_json(const store::ImportRecord& r, const std::string& local_host);
+
+// Checks a catalog answer from `peer` against the peer API contract; names the first problem.
+Status validate_catalog(const nlohmann::json& j, const std::string& peer, const std::string& peer_trust_domain);
+
+}  // namespace meshfed::federation

@@ -1,0 +1,63 @@
+// One watcher per configured peer: keeps one mutually authenticated connection to the peer's
+// broker and long-polls its catalog from the last revision applied. Errors back off with
+// jitter up to a bound; it never busy-loops and never takes the broker down.
+//
+// Each watcher is a thread blocked in its long-poll: peers are few, and this keeps the event
+// loop free of outbound TLS. Store work is handed to the store thread through `run_on_store`.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/http/client.hpp"
+#include "meshfed/pki/peer_trust.hpp"
+
+namespace meshfed::federation {
+
+class ImportManager;
+
+struct WatcherOptions {
+  std::string peer;
+  std::string url;  // https://host:port of the peer's broker
+  std::shared_ptr<const pki::PeerTrust> trust;
+  config::TlsFiles tls;  // our broker certificate, presented as the client certificate
+  std::chrono::seconds wait{30};
+  std::chrono::milliseconds backoff_min{500};
+  std::chrono::milliseconds backoff_max{30000};
+};
+
+class PeerWatcher {
+ public:
+  // `run_on_store` runs a job on the store thread and returns when it is done.
+  PeerWatcher(WatcherOptions options, ImportManager& imports, std::function<void(std::function<void()>)> run_on_store);
+  ~PeerWatcher();
+
+  void start();
+  void stop();
+  // Breaks off the current long-poll or backoff, e.g. after a quarantine or release.
+  void wake();
+
+ private:
+  void run();
+  void pause(std::chrono::milliseconds d);
+
+  WatcherOptions options_;
+  ImportManager& imports_;
+  std::function<void(std::function<void()>)> run_on_store_;
+  std::unique_ptr<http::HttpsClient> client_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool woken_ = false;
+};
+
+}  // namespace meshfed::federation

@@ -1,0 +1,565 @@
+#include "meshfed/federation/imports.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "meshfed/core/text.hpp"
+#include "meshfed/store/repositories.hpp"
+
+namespace meshfed::federation {
+namespace {
+
+using nlohmann::json;
+using store::ImportRecord;
+using store::ImportState;
+
+bool reversible(const std::string& reason) {
+  return reason == kPeerSilent || reason == kPeerRemoved || reason == kPeerQuarantined;
+}
+
+bool is_final(ImportState s) { return s == ImportState::kWithdrawn || s == ImportState::kRejected; }
+
+Error bad(const std::string& what) { return make_error(ErrorCode::kInvalidArgument, what); }
+
+Status validate_export(const json& e, const std::string& peer_td, size_t i) {
+  const std::string at = "export " + std::to_string(i);
+  if (!e.is_object()) return bad(at + " is not an object");
+  auto str = [&](const char* k) -> std::optional<std::string> {
+    if (!e.contains(k) || !e[k].is_string()) return std::nullopt;
+    return e[k].get<std::string>();
+  };
+  const auto id = str("id");
+  if (!id || !is_rfc1035_label(*id)) return bad(at + ": id is not a DNS label: " + (id ? *id : e.value("id", json()).dump()));
+  const auto alias = str("alias");
+  if (!alias || !is_rfc1035_label(*alias)) return bad("export " + *id + ": alias is not an RFC 1035 label");
+  if (!str("mesh") || !str("service") || !str("protocol")) return bad("export " + *id + ": mesh, service and protocol are required strings");
+  if (!e.contains("port") || !e["port"].is_number_integer() || e["port"].get<int64_t>() < 1 || e["port"].get<int64_t>() > 65535) {
+    return bad("export " + *id + ": port must be 1-65535");
+  }
+  if (str("sni") != *id + "." + peer_td + ".meshfed") {
+    return bad("export " + *id + ": sni must be " + *id + "." + peer_td + ".meshfed");
+  }
+  const auto& in = e.contains("ingress") ? e["ingress"] : json();
+  if (!in.is_object() || !in.contains("host") || !in["host"].is_string() || in["host"].get<std::string>().empty() ||
+      !in.contains("port") || !in["port"].is_number_integer() || in["port"].get<int64_t>() < 1 || in["port"].get<int64_t>() > 65535) {
+    return bad("export " + *id + ": ingress must be {host, port}");
+  }
+  if (!e.contains("metrics") || !e["metrics"].is_array()) return bad("export " + *id + ": metrics must be an array");
+  for (const auto& m : e["metrics"]) {
+    if (!m.is_string()) return bad("export " + *id + ": metrics must be strings");
+  }
+  if (!e.contains("proxy_protocol") || !e["proxy_protocol"].is_boolean()) return bad("export " + *id + ": proxy_protocol must be a boolean");
+  for (const char* k : {"approved_at", "expires_at"}) {
+    const auto t = str(k);
+    if (!t || !parse_rfc3339(*t)) return bad("export " + *id + ": " + k + " must be an RFC 3339 time");
+  }
+  return {};
+}
+
+}  // namespace
+
+Status validate_catalog(const json& j, const std::string& peer, const std::string& peer_td) {
+  if (!j.is_object()) return bad("catalog is not a JSON object");
+  if (j.value("api_version", json()) != "v1") return bad("catalog api_version is not \"v1\"");
+  if (j.value("domain", json()) != peer) {
+    return bad("catalog claims domain " + j.value("domain", json()).dump() + " but comes from peer " + peer);
+  }
+  if (!j.contains("revision") || !j["revision"].is_number_integer() || j["revision"].get<int64_t>() < 0) {
+    return bad("catalog revision must be a non-negative integer");
+  }
+  if (!j.contains("full") || !j["full"].is_boolean()) return bad("catalog full must be a boolean");
+  const bool full = j["full"].get<bool>();
+  const char* list = full ? "exports" : "upserts";
+  if (!j.contains(list) || !j[list].is_array()) return bad(std::string("catalog ") + list + " must be an array");
+  for (size_t i = 0; i < j[list].size(); ++i) {
+    if (auto st = validate_export(j[list][i], peer_td, i); !st) return st;
+  }
+  if (!full) {
+    if (!j.contains("removals") || !j["removals"].is_array()) return bad("catalog removals must be an array");
+    for (const auto& r : j["removals"]) {
+      if (!r.is_string() || !is_rfc1035_label(r.get<std::string>())) return bad("catalog removal is not an export id");
+    }
+  }
+  return {};
+}
+
+json import_json(const ImportRecord& r, const std::string& local_host) {
+  auto ts = [](const std::optional<int64_t>& ms) { return ms ? json(format_rfc3339(from_unix_ms(*ms))) : json(nullptr); };
+  return {{"id", r.id},
+          {"peer", r.peer},
+          {"export_id", r.export_id},
+          {"alias", r.alias},
+          {"service", r.service},
+          {"port", r.port},
+          {"protocol", r.protocol},
+          {"sni", r.sni},
+          {"ingress", {{"host", r.ingress_host}, {"port", r.ingress_port}}},
+          {"local", r.local_port && !local_host.empty() ? json{{"host", local_host}, {"port", *r.local_port}} : json(nullptr)},
+          {"state", std::string(to_string(r.state))},
+          {"reason", r.reason},
+          {"version", r.version},
+          {"first_seen", format_rfc3339(from_unix_ms(r.first_seen_ms))},
+          {"last_seen", format_rfc3339(from_unix_ms(r.last_seen_ms))},
+          {"approved_at", ts(r.approved_at_ms)},
+          {"expires_at", ts(r.expires_at_ms)}};
+}
+
+ImportManager::ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter, ImportSettings settings)
+    : db_(db), clock_(clock), adapter_(adapter), settings_(std::move(settings)) {}
+
+Status ImportManager::transition(ImportRecord& r, ImportState to, const std::string& reason, const std::string& actor,
+                                 bool audit_even_if_same) {
+  const ImportState from = r.state;
+  if (from == to && r.reason == reason && !audit_even_if_same) return {};
+  r.state = to;
+  r.reason = reason;
+  ++r.version;
+  audit::Entry entry;
+  entry.time = format_rfc3339(clock_.now());
+  entry.actor = actor;
+  entry.action = "import." + std::string(to_string(to));
+  entry.object = "import/" + r.id;
+  entry.details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}, {"from", std::string(to_string(from))}};
+  if (!reason.empty()) entry.details["reason"] = reason;
+  store::AuditRepository(db_).append(std::move(entry));
+  spdlog::info("import {}: {} -> {}{}", r.id, to_string(from), to_string(to), reason.empty() ? "" : " (" + reason + ")");
+  return {};
+}
+
+void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const std::string& actor) {
+  if (is_final(r.state)) return;
+  // A final withdrawal frees the egress port; a reversible one keeps it for the import's return.
+  if (!reversible(reason)) r.local_port.reset();
+  (void)transition(r, ImportState::kWithdrawn, reason, actor);
+  store::ImportRepository(db_).save(r);
+}
+
+void ImportManager::ensure_port(ImportRecord& r) {
+  if (!settings_.egress_ports || r.local_port) return;
+  auto used = store::ImportRepository(db_).used_ports();
+  const auto range = *settings_.egress_ports;
+  for (int p = range.first; p <= range.last; ++p) {
+    if (!std::binary_search(used.begin(), used.end(), p)) {
+      r.local_port = p;
+      return;
+    }
+  }
+}
+
+void ImportManager::upsert(const std::string& peer, const json& e, int64_t now) {
+  store::ImportRepository repo(db_);
+  const std::string export_id = e["id"];
+  const std::string id = peer + "." + export_id;
+  const int64_t expires = to_unix_ms(*parse_rfc3339(e["expires_at"].get<std::string>()));
+  auto existing = repo.get(id);
+  ImportRecord r = existing.value_or(ImportRecord{});
+  const bool fresh = !existing;
+  if (fresh) {
+    r.id = id;
+    r.peer = peer;
+    r.export_id = export_id;
+    r.first_seen_ms = now;
+    r.state = ImportState::kPendingAcceptance;
+    r.version = 0;
+  }
+  r.alias = e["alias"];
+  r.mesh = e["mesh"];
+  r.service = e["service"];
+  r.port = e["port"];
+  r.protocol = e["protocol"];
+  r.sni = e["sni"];
+  r.ingress_host = e["ingress"]["host"];
+  r.ingress_port = e["ingress"]["port"];
+  r.metrics = e["metrics"].get<std::vector<std::string>>();
+  r.proxy_protocol = e["proxy_protocol"];
+  r.approved_at_ms = to_unix_ms(*parse_rfc3339(e["approved_at"].get<std::string>()));
+  r.expires_at_ms = expires;
+  r.last_seen_ms = now;
+  const auto& peer_cfg = settings_.peers.at(peer);
+  const bool auto_accept = peer_cfg.policy == config::ImportPolicy::kAuto;
+  if (auto_accept) r.accepted = true;
+
+  if (expires <= now) {
+    if (!fresh) withdraw(r, kExpired, workflow::kSystemActor);
+    return;
+  }
+  const ImportState admitted = r.accepted ? ImportState::kActive : ImportState::kPendingAcceptance;
+  if (fresh) {
+    (void)transition(r, admitted, "", peer, true);
+  } else if (r.state == ImportState::kWithdrawn && reversible(r.reason)) {
+    (void)transition(r, admitted, "", peer);
+  } else if (r.state == ImportState::kStale) {
+    (void)transition(r, ImportState::kActive, "", peer);
+  }
+  if (r.state == ImportState::kActive) {
+    ensure_port(r);
+    if (settings_.egress_ports && !r.local_port) {
+      (void)transition(r, ImportState::kFailed,
+                       "no free egress port in " + std::to_string(settings_.egress_ports->first) + "-" +
+                           std::to_string(settings_.egress_ports->last),
+                       workflow::kSystemActor);
+    }
+  }
+  repo.save(r);
+}
+
+Status ImportManager::apply_catalog(const std::string& peer, const std::string& body) {
+  auto it = settings_.peers.find(peer);
+  if (it == settings_.peers.end()) return bad("peer " + peer + " is not configured");
+  const json j = json::parse(body, nullptr, false);
+  if (j.is_discarded()) {
+    (void)record_failure(peer, "catalog is not valid JSON");
+    return bad("catalog is not valid JSON");
+  }
+  if (auto st = validate_catalog(j, peer, it->second.trust_domain); !st) {
+    (void)record_failure(peer, st.error().message);
+    return st;
+  }
+  const int64_t now = to_unix_ms(clock_.now());
+  Status st = db_.transaction([&]() -> Status {
+    store::ImportRepository repo(db_);
+    const bool full = j["full"].get<bool>();
+    std::set<std::string> listed;
+    for (const auto& e : j[full ? "exports" : "upserts"]) {
+      listed.insert(e["id"].get<std::string>());
+      upsert(peer, e, now);
+    }
+    auto imports = repo.for_peer(peer);
+    if (full) {
+      for (auto& r : imports) {
+        if (!listed.count(r.export_id)) withdraw(r, kLeftCatalog, peer);
+      }
+    } else {
+      const std::set<std::string> removed(j["removals"].begin(), j["removals"].end());
+      for (auto& r : imports) {
+        if (removed.count(r.export_id)) withdraw(r, kLeftCatalog, peer);
+      }
+    }
+    // The peer answered: whatever it still lists is no longer stale.
+    for (auto& r : repo.for_peer(peer)) {
+      if (r.state == ImportState::kStale) {
+        (void)transition(r, ImportState::kActive, "", peer);
+        repo.save(r);
+      }
+    }
+    return touch_peer(peer, j["revision"].get<int64_t>(), "");
+  });
+  if (!st) return st;
+  return reconcile();
+}
+
+Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error) {
+  store::PeerRepository peers(db_);
+  auto p = peers.get(peer);
+  const int64_t now = to_unix_ms(clock_.now());
+  if (error.empty()) {
+    p.last_success_ms = now;
+    if (revision) p.revision = *revision;
+  } else {
+    p.last_error = error;
+    p.last_error_ms = now;
+  }
+  peers.save(p);
+  return {};
+}
+
+Status ImportManager::record_unchanged(const std::string& peer) {
+  Status st = db_.transaction([&]() -> Status {
+    store::ImportRepository repo(db_);
+    for (auto& r : repo.for_peer(peer)) {
+      if (r.state == ImportState::kStale) {
+        (void)transition(r, ImportState::kActive, "", peer);
+        repo.save(r);
+      }
+    }
+    return touch_peer(peer, std::nullopt, "");
+  });
+  if (!st) return st;
+  return reconcile();
+}
+
+Status ImportManager::record_failure(const std::string& peer, const std::string& error) {
+  spdlog::warn("peer {}: {}", peer, error);
+  return db_.transaction([&]() -> Status { return touch_peer(peer, std::nullopt, error); });
+}
+
+Result<int64_t> ImportManager::revision(const std::string& peer) {
+  int64_t rev = 0;
+  Status st = db_.read([&]() -> Status {
+    rev = store::PeerRepository(db_).get(peer).revision;
+    return {};
+  });
+  if (!st) return st.error();
+  return rev;
+}
+
+Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const std::string& id,
+                                           std::optional<int64_t> if_match) {
+  if (!who.can(workflow::Role::kApprover)) {
+    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the approver role needed to accept imports");
+  }
+  std::optional<ImportRecord> out;
+  Status st = db_.transaction([&]() -> Status {
+    store::ImportRepository repo(db_);
+    auto r = repo.get(id);
+    if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
+    if (if_match && *if_match != r->version) {
+      return make_error(ErrorCode::kVersionMismatch, "import " + id + " is at version " + std::to_string(r->version));
+    }
+    if (r->state != ImportState::kPendingAcceptance) {
+      return make_error(ErrorCode::kFailedPrecondition, "import " + id + " is " + std::string(to_string(r->state)) +
+                                                            "; only pending_acceptance imports can be accepted");
+    }
+    r->accepted = true;
+    (void)transition(*r, ImportState::kActive, "accepted by " + who.name, who.name);
+    ensure_port(*r);
+    if (settings_.egress_ports && !r->local_port) {
+      (void)transition(*r, ImportState::kFailed, "no free egress port", workflow::kSystemActor);
+    }
+    repo.save(*r);
+    out = *r;
+    return {};
+  });
+  if (!st) return st.error();
+  (void)reconcile();
+  return get(id);
+}
+
+Result<ImportRecord> ImportManager::reject(const workflow::Principal& who, const std::string& id,
+                                           std::optional<int64_t> if_match) {
+  if (!who.can(workflow::Role::kApprover)) {
+    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the approver role needed to reject imports");
+  }
+  Status st = db_.transaction([&]() -> Status {
+    store::ImportRepository repo(db_);
+    auto r = repo.get(id);
+    if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
+    if (if_match && *if_match != r->version) {
+      return make_error(ErrorCode::kVersionMismatch, "import " + id + " is at version " + std::to_string(r->version));
+    }
+    if (r->state != ImportState::kPendingAcceptance) {
+      return make_error(ErrorCode::kFailedPrecondition, "import " + id + " is " + std::string(to_string(r->state)) +
+                                                            "; only pending_acceptance imports can be rejected");
+    }
+    r->local_port.reset();
+    (void)transition(*r, ImportState::kRejected, "rejected by " + who.name, who.name);
+    repo.save(*r);
+    return {};
+  });
+  if (!st) return st.error();
+  return get(id);
+}
+
+bool ImportManager::is_quarantined(const std::string& peer) {
+  bool q = false;
+  (void)db_.read([&]() -> Status {
+    q = store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
+    return {};
+  });
+  return q;
+}
+
+Status ImportManager::quarantine(const workflow::Principal& who, const std::string& peer, const std::string& reason) {
+  if (!who.can(workflow::Role::kAdmin)) {
+    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the admin role needed to quarantine peers");
+  }
+  if (!settings_.peers.count(peer)) return make_error(ErrorCode::kNotFound, "no configured peer " + peer);
+  if (reason.empty()) return make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}});
+  Status st = db_.transaction([&]() -> Status {
+    store::PeerRepository peers(db_);
+    auto p = peers.get(peer);
+    if (p.quarantined_since_ms) return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is already quarantined");
+    p.quarantined_since_ms = to_unix_ms(clock_.now());
+    p.quarantined_by = who.name;
+    p.quarantine_reason = reason;
+    p.revision = 0;  // after release, resync from a full snapshot
+    peers.save(p);
+    for (auto& r : store::ImportRepository(db_).for_peer(peer)) withdraw(r, kPeerQuarantined, who.name);
+    audit::Entry entry;
+    entry.time = format_rfc3339(clock_.now());
+    entry.actor = who.name;
+    entry.action = "peer.quarantined";
+    entry.object = "peer/" + peer;
+    entry.details = {{"reason", reason}};
+    store::AuditRepository(db_).append(std::move(entry));
+    return {};
+  });
+  if (!st) return st;
+  return reconcile();
+}
+
+Status ImportManager::release(const workflow::Principal& who, const std::string& peer, const std::string& reason) {
+  if (!who.can(workflow::Role::kAdmin)) {
+    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the admin role needed to release peers");
+  }
+  if (!settings_.peers.count(peer)) return make_error(ErrorCode::kNotFound, "no configured peer " + peer);
+  return db_.transaction([&]() -> Status {
+    store::PeerRepository peers(db_);
+    auto p = peers.get(peer);
+    if (!p.quarantined_since_ms) return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is not quarantined");
+    p.quarantined_since_ms.reset();
+    p.quarantined_by.clear();
+    p.quarantine_reason.clear();
+    peers.save(p);
+    audit::Entry entry;
+    entry.time = format_rfc3339(clock_.now());
+    entry.actor = who.name;
+    entry.action = "peer.released";
+    entry.object = "peer/" + peer;
+    entry.details = {{"reason", reason}};
+    store::AuditRepository(db_).append(std::move(entry));
+    return {};
+  });
+}
+
+Status ImportManager::update_settings(ImportSettings settings) {
+  const auto old = std::move(settings_);
+  settings_ = std::move(settings);
+  Status st = db_.transaction([&]() -> Status {
+    store::PeerRepository peers(db_);
+    for (const auto& [domain, peer] : old.peers) {
+      if (settings_.peers.count(domain)) continue;
+      for (auto& r : store::ImportRepository(db_).for_peer(domain)) withdraw(r, kPeerRemoved, workflow::kSystemActor);
+      auto p = peers.get(domain);
+      p.revision = 0;  // if it comes back, it starts from a full snapshot
+      peers.save(p);
+    }
+    return {};
+  });
+  if (!st) return st;
+  return reconcile();
+}
+
+Status ImportManager::tick() {
+  const int64_t now = to_unix_ms(clock_.now());
+  bool changed = false;
+  Status st = db_.transaction([&]() -> Status {
+    store::ImportRepository repo(db_);
+    store::PeerRepository peers(db_);
+    for (auto& r : repo.in_states({ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale,
+                                   ImportState::kFailed})) {
+      if (r.expires_at_ms && *r.expires_at_ms <= now) {
+        withdraw(r, kExpired, workflow::kSystemActor);
+        changed = true;
+      }
+    }
+    for (const auto& [domain, cfg] : settings_.peers) {
+      auto p = peers.get(domain);
+      if (p.quarantined_since_ms || !p.last_success_ms) continue;
+      const int64_t silence = now - *p.last_success_ms;
+      if (silence <= settings_.stale_after_s * 1000) continue;
+      const bool withdraw_all = silence > settings_.withdraw_after_s * 1000;
+      for (auto& r : repo.for_peer(domain)) {
+        if (withdraw_all && !is_final(r.state)) {
+          withdraw(r, kPeerSilent, workflow::kSystemActor);
+          changed = true;
+        } else if (!withdraw_all && r.state == ImportState::kActive) {
+          (void)transition(r, ImportState::kStale, "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
+                           workflow::kSystemActor);
+          repo.save(r);
+          changed = true;
+        }
+      }
+      if (withdraw_all && p.revision != 0) {
+        p.revision = 0;  // when it answers again, the full snapshot brings the imports back
+        peers.save(p);
+      }
+    }
+    return {};
+  });
+  if (!st) return st;
+  return changed ? reconcile() : Status{};
+}
+
+Status ImportManager::reconcile() {
+  controlplane::DesiredState desired;
+  std::vector<ImportRecord> live;
+  Status st = db_.read([&]() -> Status {
+    live = store::ImportRepository(db_).in_states({ImportState::kActive, ImportState::kStale, ImportState::kFailed});
+    return {};
+  });
+  if (!st) return st;
+  if (!settings_.egress_ports) return {};  // observe only: nothing is applied
+  for (const auto& r : live) {
+    if (!r.local_port) continue;
+    desired.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, *r.local_port, r.port});
+  }
+  const auto results = adapter_.apply(desired);
+  return db_.transaction([&]() -> Status {
+    store::ImportRepository repo(db_);
+    for (const auto& res : results) {
+      if (res.kind != "import") continue;
+      auto r = repo.get(res.id);
+      if (!r) continue;
+      if (!res.applied && r->state != ImportState::kFailed) {
+        (void)transition(*r, ImportState::kFailed, res.reason, workflow::kSystemActor);
+        repo.save(*r);
+      } else if (res.applied && r->state == ImportState::kFailed && r->local_port) {
+        (void)transition(*r, ImportState::kActive, "", workflow::kSystemActor);
+        repo.save(*r);
+      }
+    }
+    return {};
+  });
+}
+
+Result<ImportRecord> ImportManager::get(const std::string& id) {
+  std::optional<ImportRecord> r;
+  Status st = db_.read([&]() -> Status {
+    r = store::ImportRepository(db_).get(id);
+    return {};
+  });
+  if (!st) return st.error();
+  if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
+  return std::move(*r);
+}
+
+Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportManager::list(const std::string& after,
+                                                                                             int limit) {
+  int64_t after_seq = 0;
+  if (!after.empty()) {
+    auto n = parse_int(after);
+    if (!n || *n < 0) return make_error(ErrorCode::kInvalidArgument, "bad cursor", {{"after", "expected a cursor from next"}});
+    after_seq = *n;
+  }
+  std::vector<ImportRecord> items;
+  Status st = db_.read([&]() -> Status {
+    items = store::ImportRepository(db_).list(after_seq, limit + 1);
+    return {};
+  });
+  if (!st) return st.error();
+  std::optional<std::string> next;
+  if (static_cast<int>(items.size()) > limit) {
+    items.resize(static_cast<size_t>(limit));
+    next = std::to_string(items.back().seq);
+  }
+  return std::make_pair(std::move(items), std::move(next));
+}
+
+Result<std::vector<PeerStatus>> ImportManager::peers() {
+  std::vector<PeerStatus> out;
+  const int64_t now = to_unix_ms(clock_.now());
+  Status st = db_.read([&]() -> Status {
+    store::PeerRepository peers(db_);
+    store::ImportRepository imports(db_);
+    for (const auto& [domain, cfg] : settings_.peers) {
+      PeerStatus s;
+      s.record = peers.get(domain);
+      s.trust_domain = cfg.trust_domain;
+      const auto& p = s.record;
+      const bool last_ok = p.last_success_ms && (!p.last_error_ms || *p.last_error_ms <= *p.last_success_ms);
+      if (p.quarantined_since_ms) s.state = "quarantined";
+      else if (last_ok) s.state = "connected";
+      else if (p.last_success_ms && now - *p.last_success_ms <= settings_.stale_after_s * 1000) s.state = "unreachable";
+      else s.state = "stale";
+      for (const auto& r : imports.for_peer(domain)) ++s.imports[std::string(to_string(r.state))];
+      out.push_back(std::move(s));
+    }
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+}  // namespace meshfed::federation
