@@ -3,8 +3,9 @@
 -- after its `since`. Rows older than the retention window are pruned; a `since` older than
 -- the oldest kept row gets a full snapshot.
 
-INSERT INTO meta(key, value) VALUES ('catalog_revision', '0');
-INSERT INTO meta(key, value) VALUES ('catalog_floor', '0');
+-- Revisions start at 1: `since=0` means "I have nothing", so 0 must never be a revision a peer holds.
+INSERT INTO meta(key, value) VALUES ('catalog_revision', '1');
+INSERT INTO meta(key, value) VALUES ('catalog_floor', '1');
 
 CREATE TABLE catalog_changes (
   revision  INTEGER PRIMARY KEY,

@@ -159,7 +159,7 @@ class Broker {
           std::lock_guard lock(mu_);
           return tokens_;
         },
-        [this] { return readiness(); }, *imports_, [this](const std::string& peer) { wake_watcher(peer); }});
+        [this] { return readiness(); }, *imports_, [this](const std::string& peer) { peer_changed(peer); }});
     run_on_store([this] {
       // The imports folder is brought in line with the store before anything else happens.
       if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);
@@ -265,9 +265,14 @@ class Broker {
     for (auto& [peer, w] : old) w->stop();
   }
 
-  void wake_watcher(const std::string& peer) {
-    std::lock_guard lock(watchers_mu_);
-    if (auto it = watchers_.find(peer); it != watchers_.end()) it->second->wake();
+  // After a quarantine or release: our watcher of that peer and the peer's own long-polls on
+  // our peer API react at once (a waiting long-poll re-evaluates and is refused).
+  void peer_changed(const std::string& peer) {
+    {
+      std::lock_guard lock(watchers_mu_);
+      if (auto it = watchers_.find(peer); it != watchers_.end()) it->second->wake();
+    }
+    if (peer_server_) asio::post(io_, [this, peer] { peer_server_->notify({peer}); });
   }
 
   // Audits a broker life-cycle event (start and stop, when nothing else runs on the store).

@@ -103,12 +103,18 @@ void PeerWatcher::run() {
       continue;
     }
     Status applied;
-    run_on_store_([&] { applied = imports_.apply_catalog(options_.peer, res->body); });
+    int64_t now_at = since;
+    run_on_store_([&] {
+      applied = imports_.apply_catalog(options_.peer, res->body);
+      if (auto r = imports_.revision(options_.peer)) now_at = *r;
+    });
     if (!applied) {
       fail("rejected catalog: " + applied.error().message);
       continue;
     }
     backoff = options_.backoff_min;
+    // An answer that moved nothing forward must not turn into a tight loop against the peer.
+    if (now_at == since) pause(options_.backoff_min);
   }
 }
 

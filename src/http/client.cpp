@@ -44,6 +44,7 @@ bool parse_https_url(const std::string& url, std::string& host, uint16_t& port) 
 struct HttpsClient::Impl {
   ClientOptions options;
   std::atomic<int> fd{-1};  // of the open connection, for abort()
+  std::atomic<bool> aborted{false};
   std::shared_ptr<TlsContext> ctx;
   asio::io_context io;
   std::optional<beast::ssl_stream<tcp::socket>> stream;
@@ -122,6 +123,7 @@ HttpsClient::HttpsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpsClient::~HttpsClient() = default;
 
 void HttpsClient::abort() {
+  impl_->aborted = true;
   const int fd = impl_->fd.load();
   if (fd >= 0) ::shutdown(fd, SHUT_RDWR);
 }
@@ -147,7 +149,9 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
     auto res = impl_->once(method, target, headers, body, retryable);
     if (res.ok()) return res;
     impl_->stream.reset();
-    // A kept-alive connection the server closed meanwhile is retried once on a new one.
+    // A kept-alive connection the server closed meanwhile is retried once on a new one;
+    // a request broken off by abort() is not.
+    if (impl_->aborted.exchange(false)) return make_error(ErrorCode::kUnavailable, "request aborted");
     if (!retryable || fresh || attempt > 0) return res;
   }
 }

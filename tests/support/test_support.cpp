@@ -172,6 +172,57 @@ std::unique_ptr<http::HttpsClient> BrokerProcess::client(const fs::path& ca_file
   return std::move(c).value();
 }
 
+Federation::Federation(const std::map<std::string, std::vector<std::string>>& links, const std::string& policy,
+                       int stale_after_s, int withdraw_after_s) {
+  int n = 0;
+  for (const auto& [d, peers] : links) {
+    auto fx = make_domain(dir_ / d, d, {});
+    nlohmann::json peer_list = nlohmann::json::array();
+    for (const auto& p : peers) {
+      peer_list.push_back({{"domain", p}, {"url", "https://127.0.0.1:1"}, {"ca_file", "../" + p + "/pki/ca.pem"},
+                           {"import_policy", policy}, {"source_cidrs", {"127.0.0.0/8"}}});
+    }
+    const int base = 20000 + 100 * n++;
+    fx.config["peers"] = peer_list;
+    fx.config["peer_api"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:9443"}};
+    fx.config["sync"] = {{"wait_s", 30}, {"stale_after_s", stale_after_s}, {"withdraw_after_s", withdraw_after_s}};
+    fx.config["gateways"] = {
+        {"ingress", {{"enabled", false}, {"listen", "127.0.0.1:" + std::to_string(base + 99)},
+                     {"advertise", "ingress." + d + ".test:15443"}, {"cert_file", "pki/ingress.pem"},
+                     {"key_file", "pki/ingress-key.pem"}}},
+        {"egress", {{"enabled", false}, {"bind", "127.0.0.1"}, {"advertise_host", "127.0.0.1"},
+                    {"ports", std::to_string(base) + "-" + std::to_string(base + 9)}, {"cert_file", "pki/egress.pem"},
+                    {"key_file", "pki/egress-key.pem"}}}};
+    fx.save_config();
+    brokers_[d] = std::make_unique<BrokerProcess>(fx.config_file, fx.state_dir);
+    domains_[d] = std::move(fx);
+  }
+}
+
+void Federation::start_all() {
+  for (auto& [d, b] : brokers_) b->start();
+}
+
+uint16_t Federation::peer_api_port(const std::string& d) const {
+  const auto j = nlohmann::json::parse(read_file(domains_.at(d).state_dir / "runtime.json"));
+  const std::string ep = j.at("peer_api");
+  return static_cast<uint16_t>(std::stoi(ep.substr(ep.rfind(':') + 1)));
+}
+
+void Federation::connect() {
+  for (auto& [d, fx] : domains_) {
+    for (auto& p : fx.config["peers"]) {
+      p["url"] = "https://127.0.0.1:" + std::to_string(peer_api_port(p["domain"].get<std::string>()));
+    }
+    fx.save_config();
+    brokers_.at(d)->signal(SIGHUP);
+  }
+}
+
+std::unique_ptr<http::HttpsClient> Federation::admin(const std::string& d) {
+  return brokers_.at(d)->client(domains_.at(d).dir / "pki/ca.pem");
+}
+
 CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
   std::string cmd;
   for (const auto& [k, v] : env) cmd += k + "='" + v + "' ";

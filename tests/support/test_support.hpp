@@ -81,6 +81,28 @@ class BrokerProcess {
   uint16_t admin_port_ = 0;
 };
 
+// Several domains on loopback, each with its own CA, peered with each other: the brokers start
+// with placeholder peer URLs, then connect() writes the peer API ports they actually bound and
+// sends SIGHUP (which also exercises peers changing live).
+class Federation {
+ public:
+  // `links`: domain -> its peers. Importers use `policy` ("auto" or "manual") for every peer.
+  Federation(const std::map<std::string, std::vector<std::string>>& links, const std::string& policy = "auto",
+             int stale_after_s = 60, int withdraw_after_s = 600);
+  void start_all();
+  void connect();
+  DomainFixture& domain(const std::string& d) { return domains_.at(d); }
+  BrokerProcess& broker(const std::string& d) { return *brokers_.at(d); }
+  std::unique_ptr<http::HttpsClient> admin(const std::string& d);
+  uint16_t peer_api_port(const std::string& d) const;
+  const fs::path& dir() const { return dir_.path(); }
+
+ private:
+  TempDir dir_;
+  std::map<std::string, DomainFixture> domains_;
+  std::map<std::string, std::unique_ptr<BrokerProcess>> brokers_;
+};
+
 // Runs the meshfed binary with `args`, returns exit code and combined output.
 struct CommandResult {
   int exit_code = -1;

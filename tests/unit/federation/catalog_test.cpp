@@ -59,7 +59,7 @@ TEST_F(CatalogTest, PeerSeesOnlyApprovedExportsScopedToIt) {
   EXPECT_EQ(ids(*internal), (std::vector<std::string>{for_internal, for_both}));
   EXPECT_EQ(ids(*catalog_->view("dmz", 0)), std::vector<std::string>{for_both});
   EXPECT_TRUE(catalog_->view("elsewhere", 0)->exports.empty());
-  EXPECT_EQ(internal->revision, 2);
+  EXPECT_EQ(internal->revision, 3);  // revisions start at 1
 }
 
 TEST_F(CatalogTest, DeltaCarriesUpsertsAndRemovalsOfTheCallersViewOnly) {
@@ -93,8 +93,9 @@ TEST_F(CatalogTest, SinceOlderThanTheLogOrNewerThanUsGetsFullSnapshot) {
   approved({"internal"}, "b");
   approved({"internal"}, "c");
   ASSERT_TRUE(catalog_->prune(1).ok());
-  EXPECT_TRUE(catalog_->view("internal", 1)->full);   // before the floor
-  EXPECT_FALSE(catalog_->view("internal", 2)->full);  // at the floor: a delta
+  // Revisions 2, 3, 4; keeping one change moves the floor to 3.
+  EXPECT_TRUE(catalog_->view("internal", 2)->full);   // before the floor
+  EXPECT_FALSE(catalog_->view("internal", 3)->full);  // at the floor: a delta
   EXPECT_TRUE(catalog_->view("internal", 99)->full);  // a restored store is behind the peer
 }
 
@@ -114,7 +115,7 @@ TEST_F(CatalogTest, PendingChangesAreNotCatalogChanges) {
   workflow::ExportRequest r{"default", "payments-api", 8443, "", {"internal"}, "p", {}, {}, false, "why"};
   auto e = wf_->request(alice_, r);
   ASSERT_TRUE(wf_->reject(bob_, e->id, {}).ok());
-  EXPECT_EQ(catalog_->view("internal", 0)->revision, 0);
+  EXPECT_EQ(catalog_->view("internal", 0)->revision, 1);
   EXPECT_TRUE(announced_.empty());
 }
 
