@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The meshfed demo: one broker for domain "pci" on loopback, with its PKI made on the fly by
-# `meshfed pki`, the example inventory, and tokens for a requester and an approver. It walks
-# an export through request -> four-eyes refusal -> approval, then leaves the broker running
-# with its admin URL, CA file and tokens printed until Ctrl-C.
+# The meshfed demo: three domains (dmz, internal, pci) on loopback, each with its own PKI made
+# by `meshfed pki` and its own broker. In pci, alice requests an export of payments-api to
+# internal only, the four-eyes rule refuses her own approval, bob approves; the demo then shows
+# the import active in internal and absent in dmz, and leaves the brokers running with their
+# admin URLs, CA files and tokens printed until Ctrl-C.
 #
 # Usage: bash scripts/demo.sh            (installs packages and builds first)
+# MESHFED_DEMO_BASE_PORT (default 9440) moves the ports; MESHFED_DEMO_NO_WAIT=1 exits at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,91 +18,129 @@ meshfed="$root/build/meshfed"
 
 run="$root/demo-run"
 rm -rf "$run"
-mkdir -p "$run/pci"
-cd "$run/pci"
+mkdir -p "$run"
+base=${MESHFED_DEMO_BASE_PORT:-9440}
+domains=(pci internal dmz)
+declare -A admin_port peer_port egress_range
+for i in "${!domains[@]}"; do
+  d=${domains[$i]}
+  admin_port[$d]=$((base + i))
+  peer_port[$d]=$((base + 10 + i))
+  egress_range[$d]="$((16000 + 100 * i))-$((16000 + 100 * i + 99))"
+done
 
-echo "== meshfed pki init for domain pci"
-"$meshfed" pki init --domain pci --out pki --ip 127.0.0.1 --dns localhost
-# Peers of pci: their own CAs (in a real setup, exchanged once with each peer domain).
-"$meshfed" pki init --domain internal --out peer-internal >/dev/null
-"$meshfed" pki init --domain dmz --out peer-dmz >/dev/null
-
-token_for() {  # name role... -> prints token, appends the tokens-file entry
-  local name=$1 out args=()
-  shift
+token_for() {  # dir name role... -> prints the token, appends the tokens-file entry
+  local dir=$1 name=$2 out args=()
+  shift 2
   for r in "$@"; do args+=(--role "$r"); done
   out=$("$meshfed" token create --name "$name" "${args[@]}")
-  sed -n 's/^tokens file entry: //p' <<<"$out" >>tokens.lines
+  sed -n 's/^tokens file entry: //p' <<<"$out" >>"$dir/tokens.lines"
   sed -n 's/^token (shown once, keep it secret): //p' <<<"$out"
 }
-: >tokens.lines
-alice=$(token_for alice requester approver)
-bob=$(token_for bob approver)
-root_token=$(token_for root admin)
-{ echo "["; paste -sd, tokens.lines; echo "]"; } >tokens.json
-rm tokens.lines
-cp "$root/config/pci/inventory.json" inventory.json
 
-port=${MESHFED_DEMO_PORT:-9440}
-cat >pci.json <<JSON
-{
-  "domain": "pci",
-  "state_dir": "state",
-  "tls": { "ca_file": "pki/ca.pem", "cert_file": "pki/broker.pem", "key_file": "pki/broker-key.pem" },
-  "admin": { "listen": "127.0.0.1:$port", "tokens_file": "tokens.json" },
-  "peers": [
-    { "domain": "internal", "url": "https://127.0.0.1:9442", "ca_file": "peer-internal/ca.pem" },
-    { "domain": "dmz", "url": "https://127.0.0.1:9443", "ca_file": "peer-dmz/ca.pem" }
-  ],
-  "control_plane": { "type": "static", "inventory_file": "inventory.json", "imports_dir": "imports" }
-}
-JSON
-"$meshfed" check-config --config pci.json
-
-"$meshfed" broker --config pci.json >broker.log 2>&1 &
-broker_pid=$!
-trap 'kill $broker_pid 2>/dev/null; wait $broker_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  [[ -f state/runtime.json ]] && break
-  kill -0 $broker_pid 2>/dev/null || { cat broker.log; exit 1; }
-  sleep 0.1
+declare -A alice bob root_token
+echo "== meshfed pki init for dmz, internal and pci (one CA each)"
+for d in "${domains[@]}"; do
+  mkdir -p "$run/$d"
+  "$meshfed" pki init --domain "$d" --out "$run/$d/pki" --ip 127.0.0.1 --dns localhost >/dev/null
+  : >"$run/$d/tokens.lines"
+  alice[$d]=$(token_for "$run/$d" alice requester approver)
+  bob[$d]=$(token_for "$run/$d" bob approver)
+  root_token[$d]=$(token_for "$run/$d" root admin)
+  { echo "["; paste -sd, "$run/$d/tokens.lines"; echo "]"; } >"$run/$d/tokens.json"
+  rm "$run/$d/tokens.lines"
+  cp "$root/config/$d/inventory.json" "$run/$d/inventory.json"
 done
-url="https://127.0.0.1:$port"
-export MESHFED_URL=$url MESHFED_CA_FILE="$run/pci/pki/ca.pem"
+
+# Each domain peers with the other two, trusting only their CAs; internal imports pci's
+# exports automatically, everything else waits for an approver (import_policy manual).
+for d in "${domains[@]}"; do
+  python3 - "$run" "$d" "${admin_port[$d]}" "${peer_port[$d]}" "${egress_range[$d]}" \
+      "pci=${peer_port[pci]}" "internal=${peer_port[internal]}" "dmz=${peer_port[dmz]}" <<'PY'
+import json, sys
+run, d, admin, peer, egress = sys.argv[1:6]
+ports = dict(a.split("=") for a in sys.argv[6:])
+peers = [{"domain": p, "url": f"https://127.0.0.1:{ports[p]}", "ca_file": f"../{p}/pki/ca.pem",
+          "import_policy": "auto" if (d, p) == ("internal", "pci") else "manual", "source_cidrs": ["127.0.0.0/8"]}
+         for p in ports if p != d]
+cfg = {
+  "domain": d, "state_dir": "state", "source_cidrs": ["127.0.0.0/8"],
+  "tls": {"ca_file": "pki/ca.pem", "cert_file": "pki/broker.pem", "key_file": "pki/broker-key.pem"},
+  "admin": {"listen": f"127.0.0.1:{admin}", "tokens_file": "tokens.json"},
+  "peer_api": {"listen": f"127.0.0.1:{peer}", "advertise": f"127.0.0.1:{peer}"},
+  "peers": peers,
+  "control_plane": {"type": "static", "inventory_file": "inventory.json", "imports_dir": "imports"},
+  "gateways": {
+    "ingress": {"enabled": False, "listen": "127.0.0.1:15443", "advertise": f"ingress.{d}.demo:15443",
+                "cert_file": "pki/ingress.pem", "key_file": "pki/ingress-key.pem"},
+    "egress": {"enabled": False, "bind": "127.0.0.1", "advertise_host": "127.0.0.1", "ports": egress,
+               "cert_file": "pki/egress.pem", "key_file": "pki/egress-key.pem"}},
+  "sync": {"wait_s": 30, "stale_after_s": 60, "withdraw_after_s": 600},
+}
+json.dump(cfg, open(f"{run}/{d}/{d}.json", "w"), indent=2)
+PY
+  "$meshfed" check-config --config "$run/$d/$d.json"
+done
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }
+trap cleanup EXIT
+for d in "${domains[@]}"; do
+  (cd "$run/$d" && exec "$meshfed" broker --config "$d.json" >broker.log 2>&1) &
+  pids+=($!)
+done
+for d in "${domains[@]}"; do
+  for _ in $(seq 1 100); do [[ -f $run/$d/state/runtime.json ]] && break; sleep 0.1; done
+  [[ -f $run/$d/state/runtime.json ]] || { cat "$run/$d/broker.log"; exit 1; }
+done
+
+ctl() {  # domain token args...
+  local d=$1 t=$2
+  shift 2
+  "$meshfed" ctl --url "https://127.0.0.1:${admin_port[$d]}" --ca-file "$run/$d/pki/ca.pem" --token "$t" "$@"
+}
 
 echo
-echo "== the inventory of pci"
-"$meshfed" ctl --token "$alice" services
-echo
-echo "== alice requests an export of payments-api to internal"
-id=$("$meshfed" ctl --token "$alice" exports request --service payments-api --port 8443 --peer internal \
+echo "== pci: alice requests an export of payments-api to internal only"
+id=$(ctl pci "${alice[pci]}" exports request --service payments-api --port 8443 --peer internal \
        --reason "checkout in internal needs payments" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "requested $id"
 echo
-echo "== alice (requester and approver) tries to approve her own request: the four-eyes rule refuses"
-"$meshfed" ctl --token "$alice" exports approve "$id" || true
+echo "== pci: alice (requester and approver) tries to approve her own request: the four-eyes rule refuses"
+ctl pci "${alice[pci]}" exports approve "$id" || true
 echo
-echo "== bob approves it"
-"$meshfed" ctl --token "$bob" exports approve "$id" --comment "reviewed"
+echo "== pci: bob approves it"
+ctl pci "${bob[pci]}" exports approve "$id" --comment "reviewed"
+
 echo
-"$meshfed" ctl --token "$bob" exports show "$id"
+echo "== internal: the import (auto policy for pci) and its MeshExternalService file"
+for _ in $(seq 1 100); do
+  ctl internal "${bob[internal]}" imports --json | grep -q '"active"' && break
+  sleep 0.1
+done
+ctl internal "${bob[internal]}" imports
+cat "$run/internal/imports/meshfed-pci.$id.json"
 echo
-echo "== audit log"
-"$meshfed" ctl --token "$bob" audit
+echo "== dmz: nothing was exported to it"
+ctl dmz "${bob[dmz]}" imports
+ctl dmz "${bob[dmz]}" peers
 
 cat <<MSG
 
-meshfed broker for domain pci is running (pid $broker_pid, log $run/pci/broker.log)
-  admin API:  $url/api/v1/   (OpenAPI: $url/api/v1/openapi.json, metrics: $url/metrics)
-  CA file:    $run/pci/pki/ca.pem
-  tokens:     alice (requester, approver) $alice
-              bob   (approver)  $bob
-              root  (admin)     $root_token
+Three brokers are running (logs in $run/<domain>/broker.log):
+MSG
+for d in "${domains[@]}"; do
+  cat <<MSG
+  $d: admin API https://127.0.0.1:${admin_port[$d]}/api/v1/   CA $run/$d/pki/ca.pem
+      tokens: alice (requester, approver) ${alice[$d]}
+              bob (approver) ${bob[$d]}   root (admin) ${root_token[$d]}
+MSG
+done
+cat <<MSG
 Try:
-  export MESHFED_URL=$url MESHFED_CA_FILE=$run/pci/pki/ca.pem
-  $meshfed ctl --token $bob exports list
-  curl --cacert $run/pci/pki/ca.pem -H "Authorization: Bearer $bob" $url/api/v1/exports
+  $meshfed ctl --url https://127.0.0.1:${admin_port[pci]} --ca-file $run/pci/pki/ca.pem --token ${bob[pci]} exports revoke $id
+  $meshfed ctl --url https://127.0.0.1:${admin_port[internal]} --ca-file $run/internal/pki/ca.pem --token ${bob[internal]} imports
 Press Ctrl-C to stop.
 MSG
 if [[ -n ${MESHFED_DEMO_NO_WAIT:-} ]]; then exit 0; fi
-wait $broker_pid
+wait

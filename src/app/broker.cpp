@@ -483,6 +483,26 @@ class Broker {
     auto& inv_ok = metrics_.gauge("meshfed_inventory_valid", "1 if the current inventory source is valid, else 0.");
     auto& cert = metrics_.gauge("meshfed_certificate_expiry_timestamp_seconds",
                                 "Expiry (Unix time) of each certificate in use.", {"role"});
+    auto& peer_up = metrics_.gauge("meshfed_peer_state", "1 for each peer's current state.", {"peer", "state"});
+    auto& peer_revision = metrics_.gauge("meshfed_peer_revision", "The peer's catalog revision we applied.", {"peer"});
+    auto& peer_success = metrics_.gauge("meshfed_peer_last_success_timestamp_seconds",
+                                        "Unix time of the last successful sync with the peer.", {"peer"});
+    auto& imports = metrics_.gauge("meshfed_imports", "Imports by peer and state.", {"peer", "state"});
+    metrics_.on_collect([this, &peer_up, &peer_revision, &peer_success, &imports] {
+      peer_up.clear();
+      peer_revision.clear();
+      peer_success.clear();
+      imports.clear();
+      auto peers = imports_->peers();
+      if (!peers) return store_errors_->inc({"metrics"});
+      for (const auto& p : *peers) {
+        const std::string& d = p.record.domain;
+        for (const std::string st : {"connected", "unreachable", "stale", "quarantined"}) peer_up.set({d, st}, st == p.state ? 1 : 0);
+        peer_revision.set({d}, static_cast<double>(p.record.revision));
+        if (p.record.last_success_ms) peer_success.set({d}, static_cast<double>(*p.record.last_success_ms) / 1000.0);
+        for (const auto& [state, n] : p.imports) imports.set({d, state}, static_cast<double>(n));
+      }
+    });
     store_errors_ = &metrics_.counter("meshfed_store_errors_total", "Failed store operations by operation.", {"op"});
     reloads_ = &metrics_.counter("meshfed_config_reloads_total", "Config reloads by result.", {"result"});
     metrics_.on_collect([this, &exports, &missing, &head, &inv_errors, &inv_ok, &cert] {

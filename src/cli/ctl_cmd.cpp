@@ -286,6 +286,91 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     });
   }
 
+  auto* imports = ctl->add_subcommand("imports", "Imports from peers: list, show, accept, reject");
+  imports->fallthrough();
+  auto import_list = [o, fail, emit] {
+    Ctl c(*o);
+    json all = json::array();
+    std::string after;
+    for (;;) {
+      auto j = c.call("GET", "/api/v1/imports?limit=1000" + (after.empty() ? "" : "&after=" + http::percent_encode(after)));
+      if (!j) return fail();
+      for (auto& e : (*j)["items"]) all.push_back(e);
+      if ((*j)["next"].is_null()) break;
+      after = (*j)["next"].get<std::string>();
+    }
+    if (c.json_output()) return emit(all);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& i : all) {
+      const std::string local = i["local"].is_null() ? "-" : text(i["local"]["host"]) + ":" + text(i["local"]["port"]);
+      rows.push_back({text(i["id"]), text(i["state"]), text(i["alias"]) + ":" + text(i["port"]), local,
+                      text(i["expires_at"]), i["reason"].get<std::string>().empty() ? "-" : text(i["reason"])});
+    }
+    print_table({"ID", "STATE", "ALIAS", "LOCAL", "EXPIRES_AT", "REASON"}, rows);
+  };
+  imports->callback([imports, import_list] {
+    if (imports->get_subcommands().empty()) import_list();
+  });
+  imports->add_subcommand("list", "List imports")->callback(import_list);
+  auto import_id = std::make_shared<std::string>();
+  auto* import_show = imports->add_subcommand("show", "Show one import");
+  import_show->add_option("id", *import_id, "import id (<peer>.<export id>)")->required();
+  import_show->callback([o, import_id, fail, emit] {
+    Ctl c(*o);
+    auto j = c.call("GET", "/api/v1/imports/" + http::percent_encode(*import_id));
+    if (!j) return fail();
+    emit(*j);
+  });
+  for (const std::string action : {"accept", "reject"}) {
+    auto id_arg = std::make_shared<std::string>();
+    auto* cmd = imports->add_subcommand(action, action + " a pending import from a manual peer");
+    cmd->add_option("id", *id_arg, "import id")->required();
+    cmd->callback([o, id_arg, action, fail, emit] {
+      Ctl c(*o);
+      json body = json::object();
+      auto j = c.call("POST", "/api/v1/imports/" + http::percent_encode(*id_arg) + "/" + action, &body);
+      if (!j) return fail();
+      if (c.json_output()) return emit(*j);
+      std::cout << text((*j)["id"]) << ": " << text((*j)["state"]) << "\n";
+    });
+  }
+
+  auto* peers = ctl->add_subcommand("peers", "Peers: their state, and quarantine");
+  peers->fallthrough();
+  auto peer_list = [o, fail, emit] {
+    Ctl c(*o);
+    auto j = c.call("GET", "/api/v1/peers");
+    if (!j) return fail();
+    if (c.json_output()) return emit((*j)["items"]);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& p : (*j)["items"]) {
+      std::string counts;
+      for (const auto& [import_state, n] : p["imports"].items()) counts += (counts.empty() ? "" : ",") + import_state + "=" + text(n);
+      rows.push_back({text(p["domain"]), text(p["state"]), text(p["last_success"]), text(p["revision"]),
+                      counts.empty() ? "-" : counts, text(p["last_error"])});
+    }
+    print_table({"DOMAIN", "STATE", "LAST_SUCCESS", "REVISION", "IMPORTS", "LAST_ERROR"}, rows);
+  };
+  peers->callback([peers, peer_list] {
+    if (peers->get_subcommands().empty()) peer_list();
+  });
+  peers->add_subcommand("list", "List peers")->callback(peer_list);
+  for (const std::string action : {"quarantine", "release"}) {
+    auto domain = std::make_shared<std::string>();
+    auto reason = std::make_shared<std::string>();
+    auto* cmd = peers->add_subcommand(action, action == "quarantine" ? "Cut a peer off at once" : "Undo a quarantine");
+    cmd->add_option("domain", *domain, "peer domain")->required();
+    cmd->add_option("--reason", *reason, "why")->required();
+    cmd->callback([o, domain, reason, action, fail, emit] {
+      Ctl c(*o);
+      json body = {{"reason", *reason}};
+      auto j = c.call("POST", "/api/v1/peers/" + http::percent_encode(*domain) + "/" + action, &body);
+      if (!j) return fail();
+      if (c.json_output()) return emit(*j);
+      std::cout << *domain << ": " << text((*j)["state"]) << "\n";
+    });
+  }
+
   auto since = std::make_shared<int64_t>(0);
   auto* audit_cmd = ctl->add_subcommand("audit", "Show audit entries");
   audit_cmd->add_option("--since", *since, "only entries after this sequence number");

@@ -259,10 +259,20 @@ TEST_F(ManualFederationTest, ManualPeerNeedsAnApproversAcceptance) {
   EXPECT_FALSE(fs::exists(import_file("internal", import_id)));
   EXPECT_TRUE(import_of("internal", import_id)["local"].is_null());
   EXPECT_EQ(call("internal", "POST", "/api/v1/imports/" + import_id + "/accept", "alice").status, 403);
-  auto accepted = call("internal", "POST", "/api/v1/imports/" + import_id + "/accept", "bob");
-  ASSERT_EQ(accepted.status, 200) << accepted.body.dump();
-  EXPECT_EQ(accepted.body["state"], "active");
-  EXPECT_FALSE(accepted.body["local"].is_null());
+  // Through the CLI, as an approver would.
+  const std::map<std::string, std::string> env = {
+      {"MESHFED_URL", "https://127.0.0.1:" + std::to_string(fed_->broker("internal").admin_port())},
+      {"MESHFED_CA_FILE", (fed_->domain("internal").dir / "pki/ca.pem").string()},
+      {"MESHFED_TOKEN", fed_->domain("internal").tokens.at("bob")}};
+  auto listed = run_meshfed({"ctl", "imports"}, env);
+  EXPECT_NE(listed.output.find("pending_acceptance"), std::string::npos) << listed.output;
+  auto accepted_cli = run_meshfed({"ctl", "imports", "accept", import_id, "--json"}, env);
+  ASSERT_EQ(accepted_cli.exit_code, 0) << accepted_cli.output;
+  const json accepted = json::parse(accepted_cli.output);
+  EXPECT_EQ(accepted["state"], "active");
+  EXPECT_FALSE(accepted["local"].is_null());
+  auto peers = run_meshfed({"ctl", "peers"}, env);
+  EXPECT_NE(peers.output.find("connected"), std::string::npos) << peers.output;
   EXPECT_TRUE(fs::exists(import_file("internal", import_id)));
   EXPECT_EQ(call("internal", "POST", "/api/v1/imports/" + import_id + "/reject", "bob").status, 409);
 }
