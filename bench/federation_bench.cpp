@@ -1,0 +1,201 @@
+// Federation benchmark (issue: federation between domains), against real broker processes:
+//  1. approval-to-import latency: approve in pci until the import's file is written in
+//     internal (inotify on the imports folder), p50/p99, next to the floor measured in the
+//     same run: two fsync'd SQLite commits plus one keep-alive HTTPS round trip;
+//  2. initial sync of a large catalog (control plane only, no gateways): time until every
+//     export is an active import, and the importer's peak RSS;
+//  3. one revocation among that many exports: time until the import is withdrawn.
+// Prints a Markdown section on stdout.
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <poll.h>
+
+#include "meshfed/core/text.hpp"
+#include "meshfed/store/database.hpp"
+#include "meshfed/store/repositories.hpp"
+#include "support/test_support.hpp"
+
+using namespace meshfed;
+using namespace meshfed::testing;
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+double ms_since(SteadyClock::time_point t) { return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count(); }
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
+}
+
+// Blocks until a file named `name` is renamed into or created in the watched folder.
+bool wait_for_file(int fd, const std::string& name, int timeout_ms) {
+  const auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
+  alignas(inotify_event) char buf[64 * 1024];
+  while (SteadyClock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    for (ssize_t off = 0; off < n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(buf + off);
+      if (ev->len > 0 && name == ev->name) return true;
+      off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+    }
+  }
+  return false;
+}
+
+long peak_rss_kb(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+int pid_of(const DomainFixture& d) { return json::parse(read_file(d.state_dir / "runtime.json"))["pid"]; }
+
+// Writes `n` approved exports scoped to `peer` straight into a stopped broker's store, the way
+// approvals would have left them, with one catalog change each.
+void seed_exports(const fs::path& db_file, int n, const std::string& peer) {
+  auto db = std::move(store::Database::open(db_file)).value();
+  const int64_t now = to_unix_ms(std::chrono::system_clock::now());
+  (void)db->transaction([&]() -> Status {
+    store::ExportRepository exports(*db);
+    store::CatalogRepository catalog(*db);
+    for (int i = 0; i < n; ++i) {
+      store::ExportRecord e;
+      e.id = "svc-" + std::to_string(i) + "-" + random_dns_chars(6);
+      e.mesh = "default";
+      e.service = "payments-api";
+      e.port = 8443;
+      e.protocol = "tcp";
+      e.alias = "svc-" + std::to_string(i);
+      e.peers = {peer};
+      e.sni = e.id + ".pci.meshfed";
+      e.state = store::ExportState::kApproved;
+      e.requested_by = "seed";
+      e.requested_at_ms = now;
+      e.reason = "bench";
+      e.ttl_s = 86400;
+      e.pending_expires_at_ms = now;
+      exports.insert(e);
+      e.approved_at_ms = now;
+      e.expires_at_ms = now + 86400000;
+      e.decided_by = "seed";
+      exports.update(e);
+      catalog.record_change(e.id, now);
+    }
+    return {};
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int approvals = argc > 1 ? std::atoi(argv[1]) : 200;
+  std::vector<int> sizes;
+  for (int i = 2; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));
+  if (sizes.empty()) sizes = {10000, 100000};
+
+  std::printf("### Approval to import (loopback, two brokers, static control plane)\n\n");
+  {
+    Federation fed(std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
+    auto& internal = fed.domain("internal");
+    internal.config["gateways"]["egress"]["ports"] = "30000-30999";
+    internal.save_config();
+    fed.start_all();
+    fed.connect();
+    auto pci = fed.admin("pci");
+    auto& pd = fed.domain("pci");
+    fs::create_directories(internal.dir / "imports");
+    const int fd = ::inotify_init1(IN_CLOEXEC);
+    ::inotify_add_watch(fd, (internal.dir / "imports").c_str(), IN_MOVED_TO | IN_CREATE);
+    wait_until([&] { return api_call(*fed.admin("internal"), "GET", "/api/v1/peers", internal.tokens["victor"])
+                                .body["items"][0]["state"] == "connected"; });
+    std::vector<double> latency;
+    for (int i = 0; i < approvals; ++i) {
+      auto r = api_call(*pci, "POST", "/api/v1/exports", pd.tokens["alice"],
+                        json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
+                             {"alias", "lat-" + std::to_string(i)}, {"reason", "bench"}});
+      const std::string id = r.body["id"];
+      const auto t0 = SteadyClock::now();
+      api_call(*pci, "POST", "/api/v1/exports/" + id + "/approve", pd.tokens["bob"]);
+      if (!wait_for_file(fd, "meshfed-pci." + id + ".json", 10000)) {
+        std::fprintf(stderr, "import %s not applied within 10 s\n", id.c_str());
+        return 1;
+      }
+      latency.push_back(ms_since(t0));
+    }
+    ::close(fd);
+    // The floor, same run, same disk: two fsync'd commits and one keep-alive HTTPS round trip.
+    auto floor_db = std::move(store::Database::open(fed.dir() / "floor.db")).value();
+    std::vector<double> floor;
+    for (int i = 0; i < approvals; ++i) {
+      const auto t0 = SteadyClock::now();
+      for (int k = 0; k < 2; ++k) {
+        (void)floor_db->transaction([&]() -> Status {
+          SQLite::Statement s(floor_db->sql(), "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
+          s.bind(1, "k" + std::to_string(i * 2 + k));
+          s.exec();
+          return {};
+        });
+      }
+      (void)pci->request("GET", "/healthz");
+      floor.push_back(ms_since(t0));
+    }
+    std::printf("| measure | p50 | p99 |\n| --- | --- | --- |\n");
+    std::printf("| approve in pci -> import file written in internal (%d approvals) | %.2f ms | %.2f ms |\n", approvals,
+                percentile(latency, 0.5), percentile(latency, 0.99));
+    std::printf("| floor: two fsync'd SQLite commits + one keep-alive HTTPS round trip | %.2f ms | %.2f ms |\n\n",
+                percentile(floor, 0.5), percentile(floor, 0.99));
+  }
+
+  std::printf("### Initial sync and one revocation (control plane only, gateways disabled)\n\n");
+  std::printf("| exports | initial sync | importer peak RSS | one revocation -> withdrawn |\n| --- | --- | --- | --- |\n");
+  for (const int n : sizes) {
+    Federation fed(std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
+    auto& internal = fed.domain("internal");
+    auto& pd = fed.domain("pci");
+    internal.config.erase("gateways");  // observe only: imports recorded, nothing applied
+    internal.save_config();
+    // Seed pci's store before it starts (migrations run on open).
+    fs::create_directories(pd.state_dir);
+    seed_exports(pd.state_dir / "meshfed.db", n, "internal");
+    fed.broker("pci").start();
+    fed.broker("internal").start();
+    const auto t0 = SteadyClock::now();
+    fed.connect();
+    auto admin = fed.admin("internal");
+    auto active = [&] {
+      auto peers = api_call(*admin, "GET", "/api/v1/peers", internal.tokens["victor"]).body;
+      return peers["items"][0]["imports"].value("active", 0);
+    };
+    if (!wait_until([&] { return active() == n; }, std::chrono::minutes(5))) {
+      std::fprintf(stderr, "initial sync of %d did not finish\n", n);
+      return 1;
+    }
+    const double sync_ms = ms_since(t0);
+    const long rss = peak_rss_kb(pid_of(internal));
+    auto pci = fed.admin("pci");
+    auto first = api_call(*pci, "GET", "/api/v1/exports?limit=1", pd.tokens["victor"]).body["items"][0]["id"].get<std::string>();
+    const auto t1 = SteadyClock::now();
+    api_call(*pci, "POST", "/api/v1/exports/" + first + "/revoke", pd.tokens["bob"]);
+    wait_until([&] {
+      return api_call(*admin, "GET", "/api/v1/imports/pci." + first, internal.tokens["victor"]).body.value("state", "") ==
+             "withdrawn";
+    }, std::chrono::minutes(1));
+    const double revoke_ms = ms_since(t1);
+    std::printf("| %d | %.2f s | %.1f MB | %.1f ms |\n", n, sync_ms / 1000, rss / 1024.0, revoke_ms);
+  }
+  return 0;
+}
