@@ -42,3 +42,5 @@ CREATE TABLE imports (
 );
 CREATE UNIQUE INDEX imports_local_port ON imports(local_port) WHERE local_port IS NOT NULL;
 CREATE INDEX imports_peer ON imports(peer);
+CREATE INDEX imports_peer_state ON imports(peer, state);
+CREATE INDEX imports_expiry ON imports(state, expires_at);

@@ -1,6 +1,6 @@
 #include "meshfed/federation/catalog.hpp"
 
-#include <map>
+#include <set>
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/repositories.hpp"
@@ -13,24 +13,20 @@ Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
   Status st = db_.read([&]() -> Status {
     store::CatalogRepository catalog(db_);
     v.revision = catalog.revision();
-    auto visible = catalog.visible_to(peer, now);
     if (since <= 0 || since < catalog.floor() || since > v.revision) {
       v.full = true;
-      v.exports = std::move(visible);
+      v.exports = catalog.visible_to(peer, now);
       return {};
     }
+    // A delta costs what changed, not the size of the catalog.
     v.full = false;
-    std::map<std::string, store::ExportRecord*> by_id;
-    for (auto& e : visible) by_id[e.id] = &e;
-    store::ExportRepository exports(db_);
-    for (const auto& id : catalog.changed_after(since)) {
-      if (auto it = by_id.find(id); it != by_id.end()) {
-        v.exports.push_back(*it->second);
-        continue;
-      }
+    const auto changed = catalog.changed_after(since);
+    v.exports = catalog.visible_to(peer, now, &changed);
+    std::set<std::string> upserted;
+    for (const auto& e : v.exports) upserted.insert(e.id);
+    for (const auto& id : changed) {
       // Only exports scoped to this peer are named in removals: others' ids never leak.
-      auto e = exports.get(id);
-      if (e && std::find(e->peers.begin(), e->peers.end(), peer) != e->peers.end()) v.removals.push_back(id);
+      if (!upserted.count(id) && catalog.scoped_to(id, peer)) v.removals.push_back(id);
     }
     return {};
   });

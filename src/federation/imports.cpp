@@ -59,7 +59,7 @@ Status validate_export(const json& e, const std::string& peer_td, size_t i) {
 
 }  // namespace
 
-Status validate_catalog(const json& j, const std::string& peer, const std::string& peer_td) {
+Status validate_catalog(const json& j, const std::string& peer) {
   if (!j.is_object()) return bad("catalog is not a JSON object");
   if (j.value("api_version", json()) != "v1") return bad("catalog api_version is not \"v1\"");
   if (j.value("domain", json()) != peer) {
@@ -72,9 +72,7 @@ Status validate_catalog(const json& j, const std::string& peer, const std::strin
   const bool full = j["full"].get<bool>();
   const char* list = full ? "exports" : "upserts";
   if (!j.contains(list) || !j[list].is_array()) return bad(std::string("catalog ") + list + " must be an array");
-  for (size_t i = 0; i < j[list].size(); ++i) {
-    if (auto st = validate_export(j[list][i], peer_td, i); !st) return st;
-  }
+  if (!j[list].empty()) return bad(std::string("catalog ") + list + " must hold export objects only");
   if (!full) {
     if (!j.contains("removals") || !j["removals"].is_array()) return bad("catalog removals must be an array");
     for (const auto& r : j["removals"]) {
@@ -123,7 +121,9 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
   entry.details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}, {"from", std::string(to_string(from))}};
   if (!reason.empty()) entry.details["reason"] = reason;
   store::AuditRepository(db_).append(std::move(entry));
-  spdlog::info("import {}: {} -> {}{}", r.id, to_string(from), to_string(to), reason.empty() ? "" : " (" + reason + ")");
+  // Per import at debug: a first sync can move 100,000 at once; apply_catalog logs the summary.
+  spdlog::debug("import {}: {} -> {}{}", r.id, to_string(from), to_string(to), reason.empty() ? "" : " (" + reason + ")");
+  ++transitions_;
   return {};
 }
 
@@ -137,10 +137,13 @@ void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const s
 
 void ImportManager::ensure_port(ImportRecord& r) {
   if (!settings_.egress_ports || r.local_port) return;
-  auto used = store::ImportRepository(db_).used_ports();
+  if (!used_ports_) {
+    const auto used = store::ImportRepository(db_).used_ports();
+    used_ports_.emplace(used.begin(), used.end());
+  }
   const auto range = *settings_.egress_ports;
   for (int p = range.first; p <= range.last; ++p) {
-    if (!std::binary_search(used.begin(), used.end(), p)) {
+    if (used_ports_->insert(p).second) {
       r.local_port = p;
       return;
     }
@@ -207,46 +210,73 @@ void ImportManager::upsert(const std::string& peer, const json& e, int64_t now) 
 Status ImportManager::apply_catalog(const std::string& peer, const std::string& body) {
   auto it = settings_.peers.find(peer);
   if (it == settings_.peers.end()) return bad("peer " + peer + " is not configured");
-  const json j = json::parse(body, nullptr, false);
-  if (j.is_discarded()) {
-    (void)record_failure(peer, "catalog is not valid JSON");
-    return bad("catalog is not valid JSON");
-  }
-  if (auto st = validate_catalog(j, peer, it->second.trust_domain); !st) {
-    (void)record_failure(peer, st.error().message);
-    return st;
-  }
+  const std::string trust_domain = it->second.trust_domain;
   const int64_t now = to_unix_ms(clock_.now());
+  // Exports are validated and applied one at a time as the parser meets them, inside one
+  // transaction: a catalog of 100,000 never exists as a DOM, and any bad part of the answer
+  // rolls all of it back, so a hostile peer changes nothing.
   Status st = db_.transaction([&]() -> Status {
-    store::ImportRepository repo(db_);
-    const bool full = j["full"].get<bool>();
+    used_ports_.reset();
+    transitions_ = 0;
     std::set<std::string> listed;
-    for (const auto& e : j[full ? "exports" : "upserts"]) {
-      listed.insert(e["id"].get<std::string>());
-      upsert(peer, e, now);
+    std::optional<Error> problem;
+    std::string top_key;
+    size_t index = 0;
+    auto on_event = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
+      if (event == json::parse_event_t::key && depth == 1) {
+        top_key = parsed.get<std::string>();
+        return true;
+      }
+      if (event != json::parse_event_t::object_end || depth != 2 || (top_key != "exports" && top_key != "upserts")) {
+        return true;
+      }
+      if (problem) return false;
+      if (auto v = validate_export(parsed, trust_domain, index++); !v) {
+        problem = v.error();
+      } else if (!listed.insert(parsed["id"].get<std::string>()).second) {
+        problem = bad("export " + parsed["id"].get<std::string>() + " is listed twice");
+      } else {
+        upsert(peer, parsed, now);
+      }
+      return false;  // consumed: not kept in the document
+    };
+    json top;
+    try {
+      top = json::parse(body, on_event);
+    } catch (const json::parse_error& e) {
+      return bad(std::string("catalog is not valid JSON: ") + e.what());
     }
-    auto imports = repo.for_peer(peer);
-    if (full) {
-      for (auto& r : imports) {
+    if (problem) return *problem;
+    if (auto v = validate_catalog(top, peer); !v) return v;
+    store::ImportRepository repo(db_);
+    if (top["full"].get<bool>()) {
+      for (auto& r : repo.for_peer(peer)) {
         if (!listed.count(r.export_id)) withdraw(r, kLeftCatalog, peer);
       }
     } else {
-      const std::set<std::string> removed(j["removals"].begin(), j["removals"].end());
-      for (auto& r : imports) {
-        if (removed.count(r.export_id)) withdraw(r, kLeftCatalog, peer);
+      for (const auto& id : top["removals"]) {
+        if (auto r = repo.get(peer + "." + id.get<std::string>())) withdraw(*r, kLeftCatalog, peer);
       }
     }
-    // The peer answered: whatever it still lists is no longer stale.
-    for (auto& r : repo.for_peer(peer)) {
-      if (r.state == ImportState::kStale) {
-        (void)transition(r, ImportState::kActive, "", peer);
-        repo.save(r);
-      }
-    }
-    return touch_peer(peer, j["revision"].get<int64_t>(), "");
+    revive_stale(peer);
+    spdlog::info("peer {}: {} catalog at revision {}: {} exports, {} import transitions", peer,
+                 top["full"].get<bool>() ? "full" : "delta", top["revision"].get<int64_t>(), listed.size(), transitions_);
+    return touch_peer(peer, top["revision"].get<int64_t>(), "");
   });
-  if (!st) return st;
+  if (!st) {
+    (void)record_failure(peer, st.error().message);
+    return st;
+  }
   return reconcile();
+}
+
+void ImportManager::revive_stale(const std::string& peer) {
+  // The peer answered: whatever it still lists is no longer stale.
+  store::ImportRepository repo(db_);
+  for (auto& r : repo.for_peer(peer, {ImportState::kStale})) {
+    (void)transition(r, ImportState::kActive, "", peer);
+    repo.save(r);
+  }
 }
 
 Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error) {
@@ -266,13 +296,7 @@ Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t>
 
 Status ImportManager::record_unchanged(const std::string& peer) {
   Status st = db_.transaction([&]() -> Status {
-    store::ImportRepository repo(db_);
-    for (auto& r : repo.for_peer(peer)) {
-      if (r.state == ImportState::kStale) {
-        (void)transition(r, ImportState::kActive, "", peer);
-        repo.save(r);
-      }
-    }
+    revive_stale(peer);
     return touch_peer(peer, std::nullopt, "");
   });
   if (!st) return st;
@@ -299,8 +323,8 @@ Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const
   if (!who.can(workflow::Role::kApprover)) {
     return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the approver role needed to accept imports");
   }
-  std::optional<ImportRecord> out;
   Status st = db_.transaction([&]() -> Status {
+    used_ports_.reset();
     store::ImportRepository repo(db_);
     auto r = repo.get(id);
     if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
@@ -318,7 +342,6 @@ Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const
       (void)transition(*r, ImportState::kFailed, "no free egress port", workflow::kSystemActor);
     }
     repo.save(*r);
-    out = *r;
     return {};
   });
   if (!st) return st.error();
@@ -437,33 +460,33 @@ Status ImportManager::tick() {
   Status st = db_.transaction([&]() -> Status {
     store::ImportRepository repo(db_);
     store::PeerRepository peers(db_);
-    for (auto& r : repo.in_states({ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale,
-                                   ImportState::kFailed})) {
-      if (r.expires_at_ms && *r.expires_at_ms <= now) {
-        withdraw(r, kExpired, workflow::kSystemActor);
-        changed = true;
-      }
+    // Expiry holds even while the peer is away.
+    for (auto& r : repo.expiring(now)) {
+      withdraw(r, kExpired, workflow::kSystemActor);
+      changed = true;
     }
     for (const auto& [domain, cfg] : settings_.peers) {
       auto p = peers.get(domain);
       if (p.quarantined_since_ms || !p.last_success_ms) continue;
       const int64_t silence = now - *p.last_success_ms;
-      if (silence <= settings_.stale_after_s * 1000) continue;
-      const bool withdraw_all = silence > settings_.withdraw_after_s * 1000;
-      for (auto& r : repo.for_peer(domain)) {
-        if (withdraw_all && !is_final(r.state)) {
+      if (silence <= settings_.stale_after_s * 1000) continue;  // the common case costs one row
+      if (silence > settings_.withdraw_after_s * 1000) {
+        for (auto& r : repo.for_peer(domain, {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale,
+                                              ImportState::kFailed})) {
           withdraw(r, kPeerSilent, workflow::kSystemActor);
           changed = true;
-        } else if (!withdraw_all && r.state == ImportState::kActive) {
-          (void)transition(r, ImportState::kStale, "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
-                           workflow::kSystemActor);
-          repo.save(r);
-          changed = true;
         }
+        if (p.revision != 0) {
+          p.revision = 0;  // when it answers again, the full snapshot brings the imports back
+          peers.save(p);
+        }
+        continue;
       }
-      if (withdraw_all && p.revision != 0) {
-        p.revision = 0;  // when it answers again, the full snapshot brings the imports back
-        peers.save(p);
+      for (auto& r : repo.for_peer(domain, {ImportState::kActive})) {
+        (void)transition(r, ImportState::kStale, "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
+                         workflow::kSystemActor);
+        repo.save(r);
+        changed = true;
       }
     }
     return {};
@@ -473,6 +496,7 @@ Status ImportManager::tick() {
 }
 
 Status ImportManager::reconcile() {
+  if (!settings_.egress_ports) return {};  // observe only: nothing is applied
   controlplane::DesiredState desired;
   std::vector<ImportRecord> live;
   Status st = db_.read([&]() -> Status {
@@ -480,7 +504,6 @@ Status ImportManager::reconcile() {
     return {};
   });
   if (!st) return st;
-  if (!settings_.egress_ports) return {};  // observe only: nothing is applied
   for (const auto& r : live) {
     if (!r.local_port) continue;
     desired.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, *r.local_port, r.port});

@@ -105,7 +105,7 @@ struct HttpsClient::Impl {
       return make_error(ErrorCode::kUnavailable, write_ec ? "cannot send request: " + write_ec.message()
                                                           : "cannot read response: " + ec.message());
     }
-    const auto& msg = parser.get();
+    auto msg = parser.release();
     ClientResponse out;
     out.status = static_cast<int>(msg.result_int());
     for (const auto& f : msg) {
@@ -113,7 +113,7 @@ struct HttpsClient::Impl {
       for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       out.headers[name] = std::string(f.value());
     }
-    out.body = msg.body();
+    out.body = std::move(msg.body());  // a catalog can be tens of megabytes: no copy
     if (!msg.keep_alive()) stream.reset();
     return out;
   }

@@ -15,7 +15,20 @@ Error store_error(const std::string& what, const std::exception& e) {
 Database::Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file)
     : db_(std::move(db)), file_(std::move(file)) {}
 
-Database::~Database() = default;
+Database::~Database() {
+  statements_.clear();  // before the connection they belong to
+}
+
+SQLite::Statement& Database::cached(const std::string& sql) {
+  auto& slot = statements_[sql];
+  if (!slot) {
+    slot = std::make_unique<SQLite::Statement>(*db_, sql);
+  } else {
+    slot->reset();
+    slot->clearBindings();
+  }
+  return *slot;
+}
 
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file,
                                                  const std::vector<Migration>& migrations) {

@@ -258,18 +258,53 @@ void CatalogRepository::prune(int64_t keep) {
   f.exec();
 }
 
-std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer, int64_t now_ms) {
-  ExportRepository exports(db_);
-  SQLite::Statement s(db_.sql(),
-                      "SELECT e.id FROM exports e JOIN export_peers p ON p.export_id = e.id "
-                      "WHERE p.peer = ? AND e.state = 'approved' AND e.expires_at > ? ORDER BY e.seq");
-  s.bind(1, peer);
-  s.bind(2, now_ms);
+std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer, int64_t now_ms,
+                                                       const std::vector<std::string>* only) {
+  // One query, no per-row history: the catalog needs neither, and it may be 100,000 rows.
+  std::string sql = std::string("SELECT ") + "e.seq, e.id, e.mesh, e.service, e.port, e.protocol, e.zone, e.alias, " +
+                    "e.metrics, e.proxy_protocol, e.sni, e.approved_at, e.expires_at FROM exports e JOIN export_peers p " +
+                    "ON p.export_id = e.id WHERE p.peer = ? AND e.state = 'approved' AND e.expires_at > ?";
+  if (only) sql += " AND e.id = ?";
+  sql += " ORDER BY e.seq";
+  SQLite::Statement s(db_.sql(), sql);
   std::vector<ExportRecord> out;
-  while (s.executeStep()) {
-    if (auto e = exports.get(s.getColumn(0).getString())) out.push_back(std::move(*e));
+  auto run = [&](const std::string* id) {
+    s.reset();
+    s.bind(1, peer);
+    s.bind(2, now_ms);
+    if (id) s.bind(3, *id);
+    while (s.executeStep()) {
+      ExportRecord e;
+      e.seq = s.getColumn(0).getInt64();
+      e.id = s.getColumn(1).getString();
+      e.mesh = s.getColumn(2).getString();
+      e.service = s.getColumn(3).getString();
+      e.port = s.getColumn(4).getInt();
+      e.protocol = s.getColumn(5).getString();
+      e.zone = s.getColumn(6).getString();
+      e.alias = s.getColumn(7).getString();
+      e.metrics = json_strings(s.getColumn(8).getString());
+      e.proxy_protocol = s.getColumn(9).getInt() != 0;
+      e.sni = s.getColumn(10).getString();
+      e.state = ExportState::kApproved;
+      e.approved_at_ms = opt_int(s.getColumn(11));
+      e.expires_at_ms = opt_int(s.getColumn(12));
+      out.push_back(std::move(e));
+    }
+  };
+  if (!only) {
+    run(nullptr);
+  } else {
+    for (const auto& id : *only) run(&id);
   }
   return out;
+}
+
+bool CatalogRepository::scoped_to(const std::string& export_id, const std::string& peer) {
+  SQLite::Statement s(db_.sql(), "SELECT 1 FROM export_peers WHERE export_id = ? AND peer = ?");
+  s.bind(1, export_id);
+  s.bind(2, peer);
+  return s.executeStep();
 }
 
 namespace {
@@ -317,13 +352,28 @@ std::vector<ImportRecord> query_imports(Database& db, const std::string& where, 
 }  // namespace
 
 std::optional<ImportRecord> ImportRepository::get(const std::string& id) {
-  auto v = query_imports(db_, "WHERE id = ?", [&](SQLite::Statement& s) { s.bind(1, id); });
-  if (v.empty()) return std::nullopt;
-  return std::move(v.front());
+  auto& s = db_.cached(std::string("SELECT ") + kImportColumns + " FROM imports WHERE id = ?");
+  s.bind(1, id);
+  if (!s.executeStep()) return std::nullopt;
+  ImportRecord r = read_import(s);
+  s.reset();  // a cached SELECT left stepping would hold a read transaction open
+  return r;
 }
 
-std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer) {
-  return query_imports(db_, "WHERE peer = ? ORDER BY seq", [&](SQLite::Statement& s) { s.bind(1, peer); });
+std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, const std::vector<ImportState>& states) {
+  std::string in;
+  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
+  return query_imports(db_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND state IN (" + in + ")") + " ORDER BY seq",
+                       [&](SQLite::Statement& s) {
+                         s.bind(1, peer);
+                         for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
+                       });
+}
+
+std::vector<ImportRecord> ImportRepository::expiring(int64_t now_ms) {
+  return query_imports(db_,
+                       "WHERE state IN ('pending_acceptance', 'active', 'stale', 'failed') AND expires_at <= ? ORDER BY seq",
+                       [&](SQLite::Statement& s) { s.bind(1, now_ms); });
 }
 
 std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {
@@ -342,7 +392,7 @@ std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportSt
 }
 
 void ImportRepository::save(const ImportRecord& r) {
-  SQLite::Statement s(db_.sql(),
+  auto& s = db_.cached(
                       "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
                       "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
                       "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -425,9 +475,11 @@ void PeerRepository::save(const PeerRecord& p) {
 }
 
 AuditRepository::Head AuditRepository::head() {
-  SQLite::Statement s(db_.sql(), "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  auto& s = db_.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   if (!s.executeStep()) return {};
-  return {s.getColumn(0).getInt64(), s.getColumn(1).getString()};
+  Head h{s.getColumn(0).getInt64(), s.getColumn(1).getString()};
+  s.reset();  // release the read cursor at once
+  return h;
 }
 
 audit::Entry AuditRepository::append(audit::Entry e) {
@@ -435,7 +487,7 @@ audit::Entry AuditRepository::append(audit::Entry e) {
   e.seq = h.seq + 1;
   e.prev_hash = h.hash;
   e.hash = audit::compute_hash(e.prev_hash, e);
-  SQLite::Statement s(db_.sql(),
+  auto& s = db_.cached(
                       "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, e.seq);

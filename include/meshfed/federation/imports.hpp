@@ -91,17 +91,21 @@ class ImportManager {
   void withdraw(store::ImportRecord& r, const std::string& reason, const std::string& actor);
   void upsert(const std::string& peer, const nlohmann::json& e, int64_t now);
   void ensure_port(store::ImportRecord& r);
+  void revive_stale(const std::string& peer);
   Status touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error);
 
   store::Database& db_;
   const Clock& clock_;
   controlplane::Adapter& adapter_;
   ImportSettings settings_;
+  std::optional<std::set<int>> used_ports_;  // egress ports in use, cached within one transaction
+  int64_t transitions_ = 0;                  // counted for the summary log line of a catalog answer
 };
 
 nlohmann::json import_json(const store::ImportRecord& r, const std::string& local_host);
 
-// Checks a catalog answer from `peer` against the peer API contract; names the first problem.
-Status validate_catalog(const nlohmann::json& j, const std::string& peer, const std::string& peer_trust_domain);
+// Checks the top level of a catalog answer from `peer` (its exports are checked one by one as
+// they stream past); names the first problem.
+Status validate_catalog(const nlohmann::json& j, const std::string& peer);
 
 }  // namespace meshfed::federation

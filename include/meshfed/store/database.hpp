@@ -9,12 +9,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "meshfed/core/result.hpp"
 #include "meshfed/store/migrations.hpp"
 
 namespace SQLite {
 class Database;
+class Statement;
 }
 
 namespace meshfed::store {
@@ -36,12 +38,16 @@ class Database {
 
   // For the store module's own repositories only.
   SQLite::Database& sql() { return *db_; }
+  // A prepared statement kept for reuse, reset and with bindings cleared. Only for statements
+  // that are never stepped while another use of the same SQL is in progress.
+  SQLite::Statement& cached(const std::string& sql);
 
  private:
   Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file);
   Status migrate(const std::vector<Migration>& migrations);
 
   std::unique_ptr<SQLite::Database> db_;
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
   std::filesystem::path file_;
   int schema_version_ = 0;
 };

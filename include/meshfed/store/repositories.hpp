@@ -65,8 +65,11 @@ class CatalogRepository {
   std::vector<std::string> changed_after(int64_t since);
   // Drops change rows older than `keep` revisions and moves the floor.
   void prune(int64_t keep);
-  // Approved exports scoped to `peer` whose expiry is after `now_ms`.
-  std::vector<ExportRecord> visible_to(const std::string& peer, int64_t now_ms);
+  // Approved exports scoped to `peer` whose expiry is after `now_ms` (among `only`, if given),
+  // without history or peer lists.
+  std::vector<ExportRecord> visible_to(const std::string& peer, int64_t now_ms,
+                                       const std::vector<std::string>* only = nullptr);
+  bool scoped_to(const std::string& export_id, const std::string& peer);
 
  private:
   Database& db_;
@@ -77,7 +80,9 @@ class ImportRepository {
   explicit ImportRepository(Database& db) : db_(db) {}
 
   std::optional<ImportRecord> get(const std::string& id);
-  std::vector<ImportRecord> for_peer(const std::string& peer);
+  std::vector<ImportRecord> for_peer(const std::string& peer, const std::vector<ImportState>& states = {});
+  // Not yet final imports whose expiry is at or before `now_ms`.
+  std::vector<ImportRecord> expiring(int64_t now_ms);
   std::vector<ImportRecord> list(int64_t after_seq, int limit);
   std::vector<ImportRecord> in_states(const std::vector<ImportState>& states);
   // Inserts or updates by id.
