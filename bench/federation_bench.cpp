@@ -20,6 +20,8 @@
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/repositories.hpp"
+#include <spdlog/spdlog.h>
+
 #include "support/test_support.hpp"
 
 using namespace meshfed;
@@ -102,6 +104,7 @@ void seed_exports(const fs::path& db_file, int n, const std::string& peer) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);  // stdout carries the Markdown only
   const int approvals = argc > 1 ? std::atoi(argv[1]) : 200;
   std::vector<int> sizes;
   for (int i = 2; i < argc; ++i) sizes.push_back(std::atoi(argv[i]));

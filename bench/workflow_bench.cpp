@@ -14,6 +14,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include "meshfed/store/database.hpp"
+#include <spdlog/spdlog.h>
+
 #include "support/test_support.hpp"
 
 using namespace meshfed;
@@ -48,6 +50,7 @@ double sqlite_commits_per_second(const fs::path& dir, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::warn);  // stdout carries the Markdown only
   const int approvals = argc > 1 ? std::atoi(argv[1]) : 500;
   const int seeded = argc > 2 ? std::atoi(argv[2]) : 10000;
   const int list_calls = argc > 3 ? std::atoi(argv[3]) : 1000;
