@@ -129,6 +129,20 @@ class Ctl {
   const CtlOptions& o_;
 };
 
+// Every item of a paginated list, following `next` until the last page.
+std::optional<json> fetch_all(Ctl& c, const std::string& target) {
+  json all = json::array();
+  std::string after;
+  const char sep = target.find('?') == std::string::npos ? '?' : '&';
+  for (;;) {
+    auto page = c.call("GET", target + sep + "limit=1000" + (after.empty() ? "" : "&after=" + http::percent_encode(after)));
+    if (!page) return std::nullopt;
+    for (auto& item : (*page)["items"]) all.push_back(std::move(item));
+    if ((*page)["next"].is_null()) return all;
+    after = (*page)["next"].get<std::string>();
+  }
+}
+
 void print_export(const json& e) {
   std::cout << "id:             " << text(e["id"]) << "\n"
             << "state:          " << text(e["state"]) << (e.value("target_missing", false) ? " (target missing)" : "") << "\n"
@@ -194,18 +208,9 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   list->add_option("--state", *state, "only this state");
   list->callback([o, state, fail, emit] {
     Ctl c(*o);
-    json all = json::array();
-    std::string after;
-    for (;;) {
-      std::string target = "/api/v1/exports?limit=1000";
-      if (!state->empty()) target += "&state=" + http::percent_encode(*state);
-      if (!after.empty()) target += "&after=" + http::percent_encode(after);
-      auto j = c.call("GET", target);
-      if (!j) return fail();
-      for (auto& e : (*j)["items"]) all.push_back(e);
-      if ((*j)["next"].is_null()) break;
-      after = (*j)["next"].get<std::string>();
-    }
+    auto fetched = fetch_all(c, "/api/v1/exports" + (state->empty() ? "" : "?state=" + http::percent_encode(*state)));
+    if (!fetched) return fail();
+    const json& all = *fetched;
     if (c.json_output()) return emit(all);
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : all) {
@@ -290,15 +295,9 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   imports->fallthrough();
   auto import_list = [o, fail, emit] {
     Ctl c(*o);
-    json all = json::array();
-    std::string after;
-    for (;;) {
-      auto j = c.call("GET", "/api/v1/imports?limit=1000" + (after.empty() ? "" : "&after=" + http::percent_encode(after)));
-      if (!j) return fail();
-      for (auto& e : (*j)["items"]) all.push_back(e);
-      if ((*j)["next"].is_null()) break;
-      after = (*j)["next"].get<std::string>();
-    }
+    auto fetched = fetch_all(c, "/api/v1/imports");
+    if (!fetched) return fail();
+    const json& all = *fetched;
     if (c.json_output()) return emit(all);
     std::vector<std::vector<std::string>> rows;
     for (const auto& i : all) {
@@ -376,15 +375,9 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   audit_cmd->add_option("--since", *since, "only entries after this sequence number");
   audit_cmd->callback([o, since, fail, emit] {
     Ctl c(*o);
-    json all = json::array();
-    int64_t after = *since;
-    for (;;) {
-      auto j = c.call("GET", "/api/v1/audit?limit=1000&since=" + std::to_string(after));
-      if (!j) return fail();
-      for (auto& e : (*j)["items"]) all.push_back(e);
-      if ((*j)["next"].is_null()) break;
-      after = std::stoll((*j)["next"].get<std::string>());
-    }
+    auto fetched = fetch_all(c, "/api/v1/audit?since=" + std::to_string(*since));
+    if (!fetched) return fail();
+    const json& all = *fetched;
     if (c.json_output()) return emit(all);
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : all) {

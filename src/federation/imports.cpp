@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <functional>
 
+#include "meshfed/core/paging.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/repositories.hpp"
 
@@ -320,8 +322,30 @@ Result<int64_t> ImportManager::revision(const std::string& peer) {
 
 Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match) {
+  return decide(who, id, if_match, "accept", [&](ImportRecord& r) {
+    r.accepted = true;
+    (void)transition(r, ImportState::kActive, "accepted by " + who.name, who.name);
+    ensure_port(r);
+    if (settings_.egress_ports && !r.local_port) {
+      (void)transition(r, ImportState::kFailed, "no free egress port", workflow::kSystemActor);
+    }
+  });
+}
+
+Result<ImportRecord> ImportManager::reject(const workflow::Principal& who, const std::string& id,
+                                           std::optional<int64_t> if_match) {
+  return decide(who, id, if_match, "reject", [&](ImportRecord& r) {
+    r.local_port.reset();
+    (void)transition(r, ImportState::kRejected, "rejected by " + who.name, who.name);
+  });
+}
+
+// An approver's decision on an import waiting for acceptance, committed with its audit entry.
+Result<ImportRecord> ImportManager::decide(const workflow::Principal& who, const std::string& id,
+                                           std::optional<int64_t> if_match, const std::string& verb,
+                                           const std::function<void(ImportRecord&)>& apply) {
   if (!who.can(workflow::Role::kApprover)) {
-    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the approver role needed to accept imports");
+    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the approver role needed to " + verb + " imports");
   }
   Status st = db_.transaction([&]() -> Status {
     used_ports_.reset();
@@ -333,44 +357,14 @@ Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const
     }
     if (r->state != ImportState::kPendingAcceptance) {
       return make_error(ErrorCode::kFailedPrecondition, "import " + id + " is " + std::string(to_string(r->state)) +
-                                                            "; only pending_acceptance imports can be accepted");
+                                                            "; only pending_acceptance imports can be " + verb + "ed");
     }
-    r->accepted = true;
-    (void)transition(*r, ImportState::kActive, "accepted by " + who.name, who.name);
-    ensure_port(*r);
-    if (settings_.egress_ports && !r->local_port) {
-      (void)transition(*r, ImportState::kFailed, "no free egress port", workflow::kSystemActor);
-    }
+    apply(*r);
     repo.save(*r);
     return {};
   });
   if (!st) return st.error();
   (void)reconcile();
-  return get(id);
-}
-
-Result<ImportRecord> ImportManager::reject(const workflow::Principal& who, const std::string& id,
-                                           std::optional<int64_t> if_match) {
-  if (!who.can(workflow::Role::kApprover)) {
-    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the approver role needed to reject imports");
-  }
-  Status st = db_.transaction([&]() -> Status {
-    store::ImportRepository repo(db_);
-    auto r = repo.get(id);
-    if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
-    if (if_match && *if_match != r->version) {
-      return make_error(ErrorCode::kVersionMismatch, "import " + id + " is at version " + std::to_string(r->version));
-    }
-    if (r->state != ImportState::kPendingAcceptance) {
-      return make_error(ErrorCode::kFailedPrecondition, "import " + id + " is " + std::string(to_string(r->state)) +
-                                                            "; only pending_acceptance imports can be rejected");
-    }
-    r->local_port.reset();
-    (void)transition(*r, ImportState::kRejected, "rejected by " + who.name, who.name);
-    repo.save(*r);
-    return {};
-  });
-  if (!st) return st.error();
   return get(id);
 }
 
@@ -552,11 +546,7 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
     return {};
   });
   if (!st) return st.error();
-  std::optional<std::string> next;
-  if (static_cast<int>(items.size()) > limit) {
-    items.resize(static_cast<size_t>(limit));
-    next = std::to_string(items.back().seq);
-  }
+  auto next = cut_page(items, limit);
   return std::make_pair(std::move(items), std::move(next));
 }
 

@@ -28,8 +28,8 @@ constexpr const char* kExportColumns =
 
 }  // namespace
 
-ExportRecord ExportRepository::read_row(void* raw) {
-  auto& s = *static_cast<SQLite::Statement*>(raw);
+// The columns of kExportColumns, in that order; peers and history are loaded separately.
+static ExportRecord read_export_columns(SQLite::Statement& s) {
   ExportRecord e;
   e.seq = s.getColumn(0).getInt64();
   e.id = s.getColumn(1).getString();
@@ -52,7 +52,11 @@ ExportRecord ExportRepository::read_row(void* raw) {
   if (!s.getColumn(18).isNull()) e.decided_by = s.getColumn(18).getString();
   e.approved_at_ms = opt_int(s.getColumn(19));
   e.expires_at_ms = opt_int(s.getColumn(20));
+  return e;
+}
 
+ExportRecord ExportRepository::read_row(void* raw) {
+  ExportRecord e = read_export_columns(*static_cast<SQLite::Statement*>(raw));
   SQLite::Statement peers(db_.sql(), "SELECT peer FROM export_peers WHERE export_id = ? ORDER BY peer");
   peers.bind(1, e.id);
   while (peers.executeStep()) e.peers.push_back(peers.getColumn(0).getString());
@@ -261,11 +265,11 @@ void CatalogRepository::prune(int64_t keep) {
 std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer, int64_t now_ms,
                                                        const std::vector<std::string>* only) {
   // One query, no per-row history: the catalog needs neither, and it may be 100,000 rows.
-  std::string sql = std::string("SELECT ") + "e.seq, e.id, e.mesh, e.service, e.port, e.protocol, e.zone, e.alias, " +
-                    "e.metrics, e.proxy_protocol, e.sni, e.approved_at, e.expires_at FROM exports e JOIN export_peers p " +
-                    "ON p.export_id = e.id WHERE p.peer = ? AND e.state = 'approved' AND e.expires_at > ?";
-  if (only) sql += " AND e.id = ?";
-  sql += " ORDER BY e.seq";
+  std::string sql = std::string("SELECT ") + kExportColumns +
+                    " FROM exports JOIN export_peers ON export_peers.export_id = exports.id WHERE peer = ? AND "
+                    "state = 'approved' AND expires_at > ?";
+  if (only) sql += " AND id = ?";
+  sql += " ORDER BY seq";
   SQLite::Statement s(db_.sql(), sql);
   std::vector<ExportRecord> out;
   auto run = [&](const std::string* id) {
@@ -273,24 +277,7 @@ std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer,
     s.bind(1, peer);
     s.bind(2, now_ms);
     if (id) s.bind(3, *id);
-    while (s.executeStep()) {
-      ExportRecord e;
-      e.seq = s.getColumn(0).getInt64();
-      e.id = s.getColumn(1).getString();
-      e.mesh = s.getColumn(2).getString();
-      e.service = s.getColumn(3).getString();
-      e.port = s.getColumn(4).getInt();
-      e.protocol = s.getColumn(5).getString();
-      e.zone = s.getColumn(6).getString();
-      e.alias = s.getColumn(7).getString();
-      e.metrics = json_strings(s.getColumn(8).getString());
-      e.proxy_protocol = s.getColumn(9).getInt() != 0;
-      e.sni = s.getColumn(10).getString();
-      e.state = ExportState::kApproved;
-      e.approved_at_ms = opt_int(s.getColumn(11));
-      e.expires_at_ms = opt_int(s.getColumn(12));
-      out.push_back(std::move(e));
-    }
+    while (s.executeStep()) out.push_back(read_export_columns(s));
   };
   if (!only) {
     run(nullptr);

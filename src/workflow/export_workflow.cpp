@@ -4,6 +4,7 @@
 
 #include <regex>
 
+#include "meshfed/core/paging.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/repositories.hpp"
 
@@ -321,10 +322,7 @@ Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const 
     return {};
   });
   if (!st) return st.error();
-  if (static_cast<int>(page.items.size()) > limit) {
-    page.items.resize(static_cast<size_t>(limit));
-    page.next = std::to_string(page.items.back().seq);
-  }
+  page.next = cut_page(page.items, limit);
   return page;
 }
 
@@ -389,11 +387,7 @@ Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportW
     return {};
   });
   if (!st) return st.error();
-  std::optional<std::string> next;
-  if (static_cast<int>(entries.size()) > limit) {
-    entries.resize(static_cast<size_t>(limit));
-    next = std::to_string(entries.back().seq);
-  }
+  auto next = cut_page(entries, limit);
   return std::make_pair(std::move(entries), std::move(next));
 }
 

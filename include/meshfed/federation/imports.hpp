@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -92,6 +93,8 @@ class ImportManager {
   void upsert(const std::string& peer, const nlohmann::json& e, int64_t now);
   void ensure_port(store::ImportRecord& r);
   void revive_stale(const std::string& peer);
+  Result<store::ImportRecord> decide(const workflow::Principal& who, const std::string& id, std::optional<int64_t> if_match,
+                                     const std::string& verb, const std::function<void(store::ImportRecord&)>& apply);
   Status touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error);
 
   store::Database& db_;
