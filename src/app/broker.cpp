@@ -314,6 +314,11 @@ class Broker {
       }
       return trust->peer_of(ssl);
     });
+    auto& handshake_failures = metrics_.counter("meshfed_peer_api_handshake_failures_total",
+                                                "TLS handshakes refused on the peer API (unknown or impostor "
+                                                "certificates, no certificate, old TLS), by reason.",
+                                                {"reason"});
+    peer_server_->on_handshake_failure([&handshake_failures](const std::string& reason) { handshake_failures.inc({reason}); });
     workflow_->set_catalog_listener([this](const std::set<std::string>& peers) {
       asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
     });

@@ -79,6 +79,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   std::set<std::shared_ptr<Connection>> connections;  // touched on the event loop only
   bool stopping = false;
   std::function<std::string(void*)> identify;
+  std::function<void(const std::string&)> handshake_failed;
   std::map<std::string, int> per_peer;  // open connections by authenticated peer
   // Long-poll waiters by key. `notifications` counts every wake-up, so that one landing while
   // the handler runs is never missed: the handler is asked again instead of waiting.
@@ -181,6 +182,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       spdlog::info("http: TLS handshake with {} failed: {}", remote, ec.message());
+      if (handshake_failed) handshake_failed(ec.message());
       co_return;
     }
     std::string peer;
@@ -337,6 +339,10 @@ void HttpsServer::stop() {
 }
 
 void HttpsServer::set_identity(std::function<std::string(void* ssl)> identify) { impl_->identify = std::move(identify); }
+
+void HttpsServer::on_handshake_failure(std::function<void(const std::string& reason)> counter) {
+  impl_->handshake_failed = std::move(counter);
+}
 
 void HttpsServer::notify(const std::vector<std::string>& keys) { impl_->wake(keys); }
 

@@ -237,6 +237,10 @@ TEST_F(FederationTest, ImpostorsNoCertificateAndOldTlsAreRefused) {
                             (d / "internal/pki/broker.pem").string() + " --key " + (d / "internal/pki/broker-key.pem").string() +
                             " https://127.0.0.1:" + std::to_string(port) + "/federation/v1/catalog";
   EXPECT_NE(std::system(tls12.c_str()), 0);
+  // Every refusal above was counted.
+  auto metrics = clients_["pci"]->request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("meshfed_peer_api_handshake_failures_total{reason="), std::string::npos);
   // An unknown version is a 404 naming the supported one.
   http::ClientOptions o = http::ClientOptions::verifying("127.0.0.1", port, pci_ca);
   o.cert_file = d / "internal/pki/broker.pem";

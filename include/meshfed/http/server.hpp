@@ -53,6 +53,9 @@ class HttpsServer {
   // SSL*) for Request::peer. Connections it cannot name are closed.
   void set_identity(std::function<std::string(void* ssl)> identify);
 
+  // Told about every failed TLS handshake (for a metric), with why.
+  void on_handshake_failure(std::function<void(const std::string& reason)> counter);
+
   // Wakes long-polls waiting on these keys. Call on the event loop.
   void notify(const std::vector<std::string>& keys);
 

@@ -1,6 +1,7 @@
 #include "meshfed/controlplane/static_adapter.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "support/test_support.hpp"
 
@@ -65,6 +66,51 @@ TEST(ParseInventory, RejectsDuplicatesUnknownKeysAndBadPorts) {
   std::set<std::string> fields;
   for (const auto& f : inv.error().fields) fields.insert(f.field);
   EXPECT_EQ(fields, (std::set<std::string>{"services[0].ports[0].port", "services[0].color", "services[1]"}));
+}
+
+}  // namespace
+}  // namespace meshfed::controlplane
+
+namespace meshfed::controlplane {
+namespace {
+
+DesiredImport sample_import(const std::string& id, int local_port) {
+  return {id, "pci", "payments-api", "tcp", "egress.internal.test", local_port, 8443};
+}
+
+TEST(StaticAdapterImports, WritesOneMeshExternalServicePerImportAndRemovesWithdrawnOnes) {
+  testing::TempDir dir;
+  StaticAdapter a(dir / "inv.json", dir / "imports");
+  auto r = a.apply({{}, {sample_import("pci.pay-1", 16000), sample_import("pci.pay-2", 16001)}});
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_TRUE(r[0].applied && r[1].applied);
+  const auto doc = nlohmann::json::parse(testing::read_file(dir / "imports/meshfed-pci.pay-1.json"));
+  EXPECT_EQ(doc["type"], "MeshExternalService");
+  EXPECT_EQ(doc["spec"]["endpoints"][0]["address"], "egress.internal.test");
+  EXPECT_EQ(doc["spec"]["endpoints"][0]["port"], 16000);
+  EXPECT_EQ(doc["spec"]["match"]["type"], "HostnameGenerator");
+  EXPECT_EQ(doc["labels"]["meshfed.io/managed-by"], "meshfed");
+  const auto mtime = std::filesystem::last_write_time(dir / "imports/meshfed-pci.pay-1.json");
+  a.apply({{}, {sample_import("pci.pay-1", 16000)}});  // pay-2 withdrawn; pay-1 unchanged
+  EXPECT_FALSE(std::filesystem::exists(dir / "imports/meshfed-pci.pay-2.json"));
+  EXPECT_EQ(std::filesystem::last_write_time(dir / "imports/meshfed-pci.pay-1.json"), mtime);  // idempotent
+}
+
+TEST(StaticAdapterImports, NeverTouchesFilesItDidNotWrite) {
+  testing::TempDir dir;
+  testing::write_file(dir / "imports/meshfed-pci.pay-1.json", R"({"type": "MeshExternalService", "name": "mine"})");
+  testing::write_file(dir / "imports/meshfed-other.json", R"({"hand": "written"})");
+  testing::write_file(dir / "imports/notes.txt", "keep me");
+  StaticAdapter a(dir / "inv.json", dir / "imports");
+  auto r = a.apply({{}, {sample_import("pci.pay-1", 16000)}});
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_FALSE(r[0].applied);
+  EXPECT_NE(r[0].reason.find("name clash"), std::string::npos);
+  EXPECT_EQ(testing::read_file(dir / "imports/meshfed-pci.pay-1.json"), R"({"type": "MeshExternalService", "name": "mine"})");
+  a.apply({});
+  EXPECT_TRUE(std::filesystem::exists(dir / "imports/meshfed-other.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "imports/notes.txt"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "imports/meshfed-pci.pay-1.json"));
 }
 
 }  // namespace
