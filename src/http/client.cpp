@@ -99,7 +99,20 @@ struct HttpsClient::Impl {
     beast::error_code ec;
     bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options.body_limit);
-    bhttp::read(*stream, buffer, parser, ec);
+    // `timeout` bounds the whole response, not each read: a server trickling a byte at a time
+    // must not hold the caller forever. Each read may wait only for what is left.
+    const auto deadline = std::chrono::steady_clock::now() + options.timeout;
+    while (!ec && !parser.is_done()) {
+      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) {
+        stream.reset();
+        return make_error(ErrorCode::kUnavailable, "response not complete within the " +
+                                                       std::to_string(options.timeout.count()) + " s deadline");
+      }
+      timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
+      ::setsockopt(stream->next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      bhttp::read_some(*stream, buffer, parser, ec);
+    }
     if (ec) {
       retryable = write_ec || ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated;
       return make_error(ErrorCode::kUnavailable, write_ec ? "cannot send request: " + write_ec.message()

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "meshfed/core/text.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/http/tls.hpp"
 #include "support/test_support.hpp"
@@ -112,6 +113,38 @@ TEST(HostilePeer, NothingChangesAndTheProblemIsReported) {
   }
   EXPECT_EQ(get("/api/v1/imports/dmz.billing-aaaa1111")["state"], "active");
   EXPECT_NE(fed.broker("internal").log().find("rejected catalog"), std::string::npos);
+}
+
+TEST(HostilePeer, TrickledBodyHitsTheDeadlineAndChangesNothing) {
+  Federation fed(std::map<std::string, std::vector<std::string>>{{"internal", {"dmz"}}, {"dmz", {"internal"}}});
+  // The trickler, holding dmz's real broker certificate, sends its 73-byte body over ~36 s.
+  const fs::path script = fs::path(MESHFED_SOURCE_DIR) / "tests/integration/fixtures/trickle_server.py";
+  const std::string cmd = "python3 " + script.string() + " " + (fed.dir() / "dmz/pki/broker.pem").string() + " " +
+                          (fed.dir() / "dmz/pki/broker-key.pem").string();
+  FILE* trickler = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(trickler, nullptr);
+  char line[64] = {};
+  ASSERT_NE(std::fgets(line, sizeof line, trickler), nullptr);
+  const auto fields = split(std::string(line).substr(0, std::string(line).find('\n')), ' ');
+  ASSERT_EQ(fields.size(), 2u) << line;
+  auto& internal = fed.domain("internal");
+  internal.config["peers"][0]["url"] = "https://127.0.0.1:" + fields[0];
+  internal.config["sync"]["wait_s"] = 1;  // the watcher's deadline is wait_s + 15 s
+  internal.save_config();
+  fed.broker("internal").start();
+  auto admin = fed.admin("internal");
+  const bool reported = wait_until([&] {
+    const json peers = api_call(*admin, "GET", "/api/v1/peers", internal.tokens["victor"]).body;
+    const json& last_error = peers["items"][0]["last_error"];
+    return last_error.is_string() && last_error.get<std::string>().find("deadline") != std::string::npos;
+  }, std::chrono::seconds(40));
+  EXPECT_TRUE(reported) << fed.broker("internal").log();
+  const json peers = api_call(*admin, "GET", "/api/v1/peers", internal.tokens["victor"]).body;
+  EXPECT_EQ(peers["items"][0]["revision"], 0);  // nothing was applied
+  EXPECT_EQ(api_call(*admin, "GET", "/api/v1/imports", internal.tokens["victor"]).body["items"].size(), 0u);
+  fed.broker("internal").stop();
+  ::kill(static_cast<pid_t>(std::stol(fields[1])), SIGTERM);
+  ::pclose(trickler);
 }
 
 TEST(PeerRemoval, RemovedPeerIsWithdrawnAndNoLongerServedAndComesBackWhenReadded) {
