@@ -91,6 +91,15 @@ for action, summary in {"quarantine": "Cut a peer off: its calls are refused, it
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reason"}}}},
         "responses": {"200": {"description": "the peer's new state"}, **err(400, 401, 403, 404, 409, 415)}}}
 
+paths["/api/v1/firewall"] = {"get": {
+    "summary": "The cross-boundary flows this domain needs (role viewer): JSON, or an nftables table meshfed_<domain>",
+    "security": bearer,
+    "parameters": [{"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "nftables"], "default": "json"}},
+                   {"name": "mode", "in": "query", "schema": {"type": "string", "enum": ["host", "router"], "default": "host"}}],
+    "responses": {"200": {"description": "the flows", "content": {"application/json": {"schema": {"type": "object"}},
+                                                                   "text/plain": {"schema": {"type": "string"}}}},
+                  **err(400, 401, 403, 409)}}}
+
 transitions = {
     "approve": "Approve a pending export (approver, not its requester)",
     "reject": "Reject a pending export (approver, not its requester)",

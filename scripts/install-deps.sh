@@ -15,6 +15,7 @@ packages=(
   libsystemd-dev
   libbenchmark-dev
   prometheus
+  nftables
   curl ca-certificates python3
 )
 

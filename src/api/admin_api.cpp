@@ -228,6 +228,8 @@ void AdminApi::routes() {
               return peer_action(r, who, p.at("domain"), action);
             });
   }
+  guarded("GET", "/api/v1/firewall", Role::kViewer,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return firewall(r); });
   guarded("GET", "/api/v1/audit", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
   guarded("GET", "/api/v1/audit/head", Role::kViewer,
@@ -476,6 +478,25 @@ http::Response AdminApi::peer_action(const http::Request& req, const workflow::P
     if (p.record.domain == domain) return json_response({{"domain", domain}, {"state", p.state}});
   }
   return json_response({{"domain", domain}});
+}
+
+http::Response AdminApi::firewall(const http::Request& req) {
+  const std::string format = req.query_param("format").value_or("json");
+  const auto mode = firewall::parse_mode(req.query_param("mode").value_or("host"));
+  if (format != "json" && format != "nftables") {
+    return problem(make_error(ErrorCode::kInvalidArgument, "bad format", {{"format", "expected json or nftables, got \"" + format + "\""}}));
+  }
+  if (!mode) return problem(make_error(ErrorCode::kInvalidArgument, "bad mode", {{"mode", "expected host or router"}}));
+  if (!deps_.firewall_flows) return problem(make_error(ErrorCode::kUnavailable, "firewall flows are not available"));
+  auto flows = deps_.firewall_flows(*mode);
+  if (!flows) return problem(flows.error());
+  if (format == "json") return json_response(firewall::to_json(*flows, *mode));
+  auto text = firewall::to_nftables(*flows, *mode);
+  if (!text) return problem(text.error());
+  http::Response r;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = *text;
+  return r;
 }
 
 http::Response AdminApi::list_audit(const http::Request& req) {

@@ -22,6 +22,7 @@
 #include "meshfed/federation/catalog.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/federation/peer_watcher.hpp"
+#include "meshfed/firewall/flows.hpp"
 #include "meshfed/pki/peer_trust.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/config/config.hpp"
@@ -159,7 +160,12 @@ class Broker {
           std::lock_guard lock(mu_);
           return tokens_;
         },
-        [this] { return readiness(); }, *imports_, [this](const std::string& peer) { peer_changed(peer); }});
+        [this] { return readiness(); }, *imports_, [this](const std::string& peer) { peer_changed(peer); },
+        [this](firewall::Mode mode) -> Result<firewall::FlowSet> {
+          auto state = firewall::load_flow_state(*db_);
+          if (!state) return state.error();
+          return firewall::compute_flows(cfg_, *state, mode, firewall::resolve_host);
+        }});
     run_on_store([this] {
       // The imports folder is brought in line with the store before anything else happens.
       if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);

@@ -5,6 +5,8 @@
 
 #include "meshfed/app/broker.hpp"
 #include "meshfed/cli/cli.hpp"
+#include "meshfed/firewall/flows.hpp"
+#include "meshfed/store/database.hpp"
 
 namespace meshfed::cli {
 
@@ -30,6 +32,52 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
       return;
     }
     std::cout << *check_file << ": ok (domain " << cfg->domain << ", " << cfg->peers.size() << " peers)\n";
+  });
+
+  struct FirewallArgs {
+    std::string config, format = "nftables", mode = "host";
+  };
+  auto f = std::make_shared<FirewallArgs>();
+  auto* fw = app.add_subcommand("firewall", "Print the cross-boundary flows this domain needs, as nftables rules or JSON");
+  fw->add_option("--config", f->config, "the domain's config file (JSON)")->required();
+  fw->add_option("--format", f->format, "nftables or json")->check(CLI::IsMember({"nftables", "json"}))->capture_default_str();
+  fw->add_option("--mode", f->mode, "host (rules for meshfed's hosts) or router (forward rules between domains)")
+      ->check(CLI::IsMember({"host", "router"}))
+      ->capture_default_str();
+  fw->callback([f, &exit_code] {
+    auto cfg = config::load_config(f->config);
+    if (!cfg) {
+      std::cerr << f->config << " is invalid:\n" << config::format_errors(cfg.error());
+      exit_code = 1;
+      return;
+    }
+    // The flows depend on what is approved and imported: read the broker's store.
+    auto db = store::Database::open(cfg->state_dir / "meshfed.db");
+    if (!db) {
+      std::cerr << "firewall: " << db.error().message << "\n";
+      exit_code = 1;
+      return;
+    }
+    auto state = firewall::load_flow_state(**db);
+    if (!state) {
+      std::cerr << "firewall: " << state.error().message << "\n";
+      exit_code = 1;
+      return;
+    }
+    const auto mode = *firewall::parse_mode(f->mode);
+    const auto flows = firewall::compute_flows(*cfg, *state, mode, firewall::resolve_host);
+    if (f->format == "json") {
+      std::cout << firewall::to_json(flows, mode).dump(2) << "\n";
+      exit_code = flows.errors.empty() ? 0 : 1;
+      return;
+    }
+    auto text = firewall::to_nftables(flows, mode);
+    if (!text) {
+      std::cerr << "firewall: " << config::format_errors(text.error());
+      exit_code = 1;
+      return;
+    }
+    std::cout << *text;
   });
 }
 

@@ -95,6 +95,34 @@ TEST_F(FederationTest, ExportScopedToOnePeerIsImportedThereAndNowhereElse) {
   EXPECT_EQ(call("dmz", "GET", "/api/v1/imports", "victor").body["items"].size(), 0u);
 }
 
+TEST_F(FederationTest, FirewallFlowsFollowApprovalsAndNftAcceptsThem) {
+  const std::string id = export_from_pci({"internal"});
+  ASSERT_TRUE(wait_until([&] { return import_state("internal", "pci." + id) == "active"; }));
+  auto flows = call("pci", "GET", "/api/v1/firewall?format=json", "victor");
+  ASSERT_EQ(flows.status, 200) << flows.body.dump();
+  std::set<std::string> inbound_gateway;
+  for (const auto& f : flows.body["flows"]) {
+    if (f["direction"] == "inbound" && f["kind"] == "gateway") inbound_gateway.insert(f["peer"].get<std::string>());
+  }
+  EXPECT_EQ(inbound_gateway, std::set<std::string>{"internal"});  // dmz has nothing approved
+  auto nft = clients_["pci"]->request("GET", "/api/v1/firewall?format=nftables",
+                                      {{"Authorization", "Bearer " + fed_->domain("pci").tokens["victor"]}});
+  ASSERT_TRUE(nft.ok());
+  ASSERT_EQ(nft->status, 200) << nft->body;
+  EXPECT_NE(nft->body.find("table inet meshfed_pci"), std::string::npos);
+  write_file(fed_->dir() / "pci.nft", nft->body);
+  if (std::system("command -v nft >/dev/null 2>&1") == 0) {
+    EXPECT_EQ(std::system(("nft -c -f " + (fed_->dir() / "pci.nft").string()).c_str()), 0) << nft->body;
+  }
+  // The same from the command line, off the broker's store.
+  auto cli = run_meshfed({"firewall", "--config", fed_->domain("pci").config_file.string(), "--format", "nftables"});
+  EXPECT_EQ(cli.exit_code, 0) << cli.output;
+  EXPECT_NE(cli.output.find("table inet meshfed_pci"), std::string::npos);
+  // Router mode needs our own source_cidrs, which this domain lacks: an error, not an open rule.
+  auto router = call("pci", "GET", "/api/v1/firewall?format=nftables&mode=router", "victor");
+  EXPECT_EQ(router.status, 409);
+}
+
 TEST_F(FederationTest, RevokeWithdrawsTheImportAndRemovesItsFile) {
   const std::string id = export_from_pci({"internal"});
   const std::string import_id = "pci." + id;

@@ -13,6 +13,7 @@
 #include "meshfed/api/router.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/federation/imports.hpp"
+#include "meshfed/firewall/flows.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
@@ -33,6 +34,8 @@ struct AdminApiDeps {
   federation::ImportManager& imports;
   // Told after a peer is quarantined or released, so its watcher reacts at once.
   std::function<void(const std::string& peer)> peer_changed;
+  // The cross-boundary flows for GET /api/v1/firewall (computed on the store thread).
+  std::function<Result<firewall::FlowSet>(firewall::Mode)> firewall_flows;
 };
 
 class AdminApi {
@@ -67,6 +70,7 @@ class AdminApi {
   http::Response list_peers();
   http::Response peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
                              const std::string& action);
+  http::Response firewall(const http::Request& req);
   http::Response list_audit(const http::Request& req);
   http::Response audit_head();
   http::Response readyz();

@@ -28,7 +28,7 @@ class AdminApiTest : public ::testing::Test {
     store_ = std::make_shared<const TokenStore>(TokenStore::parse(tokens.dump()).value());
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
     api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, [this] { return store_; },
-                                                   [] { return Readiness{true, {{"store", "ok"}}}; }, *imports_, nullptr});
+                                                   [] { return Readiness{true, {{"store", "ok"}}}; }, *imports_, nullptr, nullptr});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,

@@ -1,0 +1,239 @@
+#include "meshfed/firewall/flows.hpp"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+#include <algorithm>
+#include <chrono>
+#include <set>
+
+#include "meshfed/core/text.hpp"
+
+namespace meshfed::firewall {
+namespace {
+
+bool is_v6(const std::string& addr_or_cidr) { return addr_or_cidr.find(':') != std::string::npos; }
+
+std::string set_of(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+  return "{ " + out + " }";
+}
+
+std::string comment(const Flow& f) {
+  std::string c = f.direction + " " + f.kind + " " + f.peer + ": " + f.why;
+  if (!f.destination_name.empty()) c += " (" + f.destination_name + " resolved)";
+  std::replace(c.begin(), c.end(), '"', '\'');
+  return "comment \"" + c + "\"";
+}
+
+// One nft rule per address family that the flow's addresses use.
+std::vector<std::string> rules_for(const Flow& f, Mode mode) {
+  std::vector<std::string> out;
+  for (const bool v6 : {false, true}) {
+    std::vector<std::string> src, dst;
+    for (const auto& s : f.sources) if (is_v6(s) == v6) src.push_back(s);
+    for (const auto& d : f.destinations) if (is_v6(d) == v6) dst.push_back(d);
+    const bool needs_src = !f.sources.empty();
+    const bool needs_dst = !f.destinations.empty();
+    if ((needs_src && src.empty()) || (needs_dst && dst.empty())) continue;
+    if (!needs_src && !needs_dst && v6) continue;
+    const std::string family = v6 ? "ip6" : "ip";
+    std::string rule;
+    if (needs_src) rule += family + " saddr " + set_of(src) + " ";
+    if (needs_dst) rule += family + " daddr " + set_of(dst) + " ";
+    rule += "tcp dport " + std::to_string(f.port) + " accept " + comment(f);
+    out.push_back(rule);
+  }
+  (void)mode;
+  return out;
+}
+
+}  // namespace
+
+std::optional<Mode> parse_mode(const std::string& s) {
+  if (s == "host" || s.empty()) return Mode::kHost;
+  if (s == "router") return Mode::kRouter;
+  return std::nullopt;
+}
+
+Result<std::vector<std::string>> resolve_host(const std::string& host) {
+  unsigned char buf[16];
+  if (inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1) {
+    return std::vector<std::string>{host};
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0) {
+    return make_error(ErrorCode::kUnavailable, "cannot resolve " + host + ": " + gai_strerror(rc));
+  }
+  std::set<std::string> addrs;
+  for (auto* a = res; a; a = a->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* src = a->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    if (inet_ntop(a->ai_family, src, text, sizeof text)) addrs.insert(text);
+  }
+  freeaddrinfo(res);
+  return std::vector<std::string>(addrs.begin(), addrs.end());
+}
+
+FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mode, const Resolver& resolve) {
+  FlowSet fs;
+  fs.domain = cfg.domain;
+  fs.resolved_at = format_rfc3339(std::chrono::system_clock::now());
+  const bool router = mode == Mode::kRouter;
+  auto ours = [&](const std::string& advertise, std::string& name) -> std::vector<std::string> {
+    // Router mode names our own listener by its advertised address; host mode needs no address.
+    if (!router) return {};
+    auto ep = config::parse_endpoint(advertise);
+    if (!ep) return {};
+    auto addrs = resolve(ep->host);
+    if (!addrs) {
+      fs.errors.push_back(addrs.error().message);
+      return {};
+    }
+    if (addrs->front() != ep->host) name = ep->host;
+    return *addrs;
+  };
+  if (router && cfg.source_cidrs.empty()) {
+    fs.errors.push_back("source_cidrs is not set for " + cfg.domain + ": router rules need where our broker and egress connect from");
+  }
+  const std::set<std::string> exporting(state.peers_with_approved_exports.begin(), state.peers_with_approved_exports.end());
+  for (const auto& p : cfg.peers) {
+    // Inbound: the peer's broker to our peer API, and its egress to our ingress for what we export to it.
+    std::vector<std::pair<std::string, std::string>> inbound;
+    if (cfg.peer_api.listen) inbound.emplace_back("peer_api", "its broker reads our catalog");
+    if (cfg.gateways.ingress && exporting.count(p.domain)) inbound.emplace_back("gateway", "its egress reaches our ingress");
+    for (const auto& [kind, why] : inbound) {
+      if (p.source_cidrs.empty()) {
+        fs.errors.push_back("peers[" + p.domain + "].source_cidrs is not set: cannot write the inbound " + kind +
+                            " rule for " + p.domain + " without opening the port to everyone");
+        continue;
+      }
+      Flow f;
+      f.direction = "inbound";
+      f.kind = kind;
+      f.peer = p.domain;
+      f.sources = p.source_cidrs;
+      const std::string advertise = kind == "peer_api" ? cfg.peer_api.advertise : cfg.gateways.ingress->advertise;
+      f.destinations = ours(advertise, f.destination_name);
+      f.port = kind == "peer_api" ? (router ? config::parse_endpoint(advertise).value_or(*cfg.peer_api.listen).port
+                                            : cfg.peer_api.listen->port)
+                                  : (router ? config::parse_endpoint(advertise).value_or(cfg.gateways.ingress->listen).port
+                                            : cfg.gateways.ingress->listen.port);
+      f.why = why;
+      if (!router || !f.destinations.empty()) fs.flows.push_back(std::move(f));
+    }
+    // Outbound: our broker to the peer's peer API.
+    std::string host;
+    uint16_t port = 0;
+    if (auto ep = config::parse_endpoint(p.url.substr(p.url.find("://") + 3))) {
+      host = ep->host;
+      port = ep->port;
+    }
+    auto addrs = resolve(host);
+    if (!addrs) {
+      fs.errors.push_back("peers[" + p.domain + "].url: " + addrs.error().message);
+    } else {
+      Flow f{"outbound", "peer_api", p.domain, router ? cfg.source_cidrs : std::vector<std::string>{}, *addrs,
+             addrs->front() != host ? host : "", port, "our broker reads its catalog"};
+      fs.flows.push_back(std::move(f));
+    }
+  }
+  // Outbound: our egress to the ingress of each peer we import from.
+  std::set<std::pair<std::string, std::string>> seen;
+  for (const auto& [peer, ep] : state.import_ingresses) {
+    if (!seen.insert({peer, ep.to_string()}).second) continue;
+    auto addrs = resolve(ep.host);
+    if (!addrs) {
+      fs.errors.push_back("ingress of " + peer + ": " + addrs.error().message);
+      continue;
+    }
+    fs.flows.push_back({"outbound", "gateway", peer, router ? cfg.source_cidrs : std::vector<std::string>{}, *addrs,
+                        addrs->front() != ep.host ? ep.host : "", ep.port, "our egress reaches its ingress"});
+  }
+  return fs;
+}
+
+nlohmann::json to_json(const FlowSet& fs, Mode mode) {
+  nlohmann::json flows = nlohmann::json::array();
+  for (const auto& f : fs.flows) {
+    flows.push_back({{"direction", f.direction}, {"kind", f.kind}, {"peer", f.peer}, {"sources", f.sources},
+                     {"destinations", f.destinations}, {"destination_name", f.destination_name}, {"port", f.port},
+                     {"protocol", "tcp"}, {"why", f.why}});
+  }
+  return {{"domain", fs.domain},      {"table", "meshfed_" + fs.domain}, {"mode", mode == Mode::kRouter ? "router" : "host"},
+          {"resolved_at", fs.resolved_at}, {"flows", flows},               {"errors", fs.errors}};
+}
+
+Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
+  if (!fs.errors.empty()) {
+    std::vector<FieldError> fields;
+    for (const auto& e : fs.errors) fields.push_back({"flows", e});
+    return make_error(ErrorCode::kFailedPrecondition, "cannot write complete firewall rules: " + fs.errors.front(), fields);
+  }
+  std::string out = "# meshfed firewall rules for domain " + fs.domain + " (" +
+                    (mode == Mode::kRouter ? "router" : "host") + " mode)\n# host names resolved at " + fs.resolved_at +
+                    "; re-run meshfed firewall when peers' addresses change\n";
+  const std::string table = "meshfed_" + fs.domain;
+  out += "table inet " + table + "\ndelete table inet " + table + "\n";
+  out += "table inet " + table + " {\n";
+  auto chain = [&](const std::string& name, const std::string& hook, const std::string& policy, const std::string& direction,
+                   const std::string& tail) {
+    out += "  chain " + name + " {\n    type filter hook " + hook + " priority 0; policy " + policy + ";\n";
+    out += "    ct state established,related accept\n";
+    for (const auto& f : fs.flows) {
+      if (!direction.empty() && f.direction != direction) continue;
+      for (const auto& r : rules_for(f, mode)) out += "    " + r + "\n";
+    }
+    out += tail;
+    out += "  }\n";
+  };
+  if (mode == Mode::kRouter) {
+    // A firewall between domains: only the listed flows pass.
+    chain("forward", "forward", "drop", "", "");
+  } else {
+    // On meshfed's hosts: the listed flows, and nobody else on meshfed's own listening ports.
+    std::string closing;
+    std::set<uint16_t> ports;
+    for (const auto& f : fs.flows) {
+      if (f.direction == "inbound") ports.insert(f.port);
+    }
+    for (const auto p : ports) closing += "    tcp dport " + std::to_string(p) + " drop comment \"meshfed: no other sources\"\n";
+    chain("input", "input", "accept", "inbound", closing);
+    chain("output", "output", "accept", "outbound", "");
+  }
+  out += "}\n";
+  return out;
+}
+
+}  // namespace meshfed::firewall
+
+#include "meshfed/store/repositories.hpp"
+
+namespace meshfed::firewall {
+
+Result<FlowState> load_flow_state(store::Database& db) {
+  FlowState s;
+  Status st = db.read([&]() -> Status {
+    std::set<std::string> peers;
+    store::ExportRepository exports(db);
+    for (int64_t after = 0;;) {
+      auto page = exports.list({store::ExportState::kApproved, after, 1000});
+      if (page.empty()) break;
+      for (const auto& e : page) peers.insert(e.peers.begin(), e.peers.end());
+      after = page.back().seq;
+    }
+    s.peers_with_approved_exports.assign(peers.begin(), peers.end());
+    for (const auto& r : store::ImportRepository(db).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
+      s.import_ingresses.push_back({r.peer, {r.ingress_host, static_cast<uint16_t>(r.ingress_port)}});
+    }
+    return {};
+  });
+  if (!st) return st.error();
+  return s;
+}
+
+}  // namespace meshfed::firewall
