@@ -128,8 +128,16 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
                                {{what, "too large"}}));
   }
 
-  Response malformed_request(const std::string& why) const {
-    return on_error(make_error(ErrorCode::kInvalidArgument, "malformed HTTP request: " + why));
+  // The answer owed for a failed read, if any: oversized headers or body, or a request that
+  // does not parse. Closed, reset or timed-out connections get none.
+  std::optional<Response> refusal_for(const beast::error_code& ec) const {
+    if (ec == bhttp::error::header_limit) return limit_exceeded("headers", limits.header_limit);
+    if (ec == bhttp::error::body_limit) return limit_exceeded("body", limits.body_limit);
+    const bool http_error = ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+    if (http_error && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return on_error(make_error(ErrorCode::kInvalidArgument, "malformed HTTP request: " + ec.message()));
+    }
+    return std::nullopt;
   }
 
   Response malformed_target(const std::string& target) const {
@@ -210,27 +218,16 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       parser.body_limit(limits.body_limit);
       tcp_layer.expires_after(limits.idle_timeout);
       co_await bhttp::async_read_header(c->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == bhttp::error::header_limit) {
-        // Built outside the co_await: GCC 12 miscompiles braced temporaries inside one.
-        const Response res = limit_exceeded("headers", limits.header_limit);
-        co_await write(c, res, 11, false);
-        co_await linger(c);
+      if (ec) {
+        // Some read errors deserve an answer before the connection closes; the rest (end of
+        // stream, truncation, timeouts, cancellation) just end the session. The refusal is
+        // built outside the co_await: GCC 12 miscompiles braced temporaries inside one.
+        if (const std::optional<Response> refusal = refusal_for(ec)) {
+          co_await write(c, *refusal, 11, false);
+          co_await linger(c);
+        }
         break;
       }
-      if (ec == bhttp::error::body_limit) {  // a Content-Length over the limit is known from the header
-        const Response res = limit_exceeded("body", limits.body_limit);
-        co_await write(c, res, 11, false);
-        co_await linger(c);
-        break;
-      }
-      if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category() &&
-          ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-        const Response res = malformed_request(ec.message());
-        co_await write(c, res, 11, false);
-        co_await linger(c);
-        break;
-      }
-      if (ec) break;  // end_of_stream, stream_truncated, timeouts and cancellation all end the session
       c->busy = true;
       if (parser.get()[bhttp::field::expect] == "100-continue") {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
@@ -239,13 +236,13 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       }
       tcp_layer.expires_after(limits.request_timeout);
       co_await bhttp::async_read(c->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == bhttp::error::body_limit) {
-        const Response res = limit_exceeded("body", limits.body_limit);
-        co_await write(c, res, 11, false);
-        co_await linger(c);
+      if (ec) {
+        if (const std::optional<Response> refusal = refusal_for(ec)) {
+          co_await write(c, *refusal, 11, false);
+          co_await linger(c);
+        }
         break;
       }
-      if (ec) break;
       const auto& msg = parser.get();
       Request req = to_request(msg, remote);
       Response res;

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <regex>
 
 #include "meshfed/core/paging.hpp"
 #include "meshfed/core/text.hpp"
@@ -14,10 +13,17 @@ namespace {
 using store::ExportRecord;
 using store::ExportState;
 
-bool is_metric_selector(const std::string& s) {
-  // A Prometheus metric name, optionally ending in '*' to select a prefix.
-  static const std::regex kSelector("^[a-zA-Z_:][a-zA-Z0-9_:]*\\*?$");
-  return std::regex_match(s, kSelector);
+// A Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*), optionally ending in '*' to select a prefix.
+bool is_metric_selector(std::string_view s) {
+  if (!s.empty() && s.back() == '*') s.remove_suffix(1);
+  if (s.empty()) return false;
+  auto name_char = [](char c, bool first) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || (!first && c >= '0' && c <= '9');
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!name_char(s[i], i == 0)) return false;
+  }
+  return true;
 }
 
 Error wrong_state(const ExportRecord& e, const std::string& verb) {
