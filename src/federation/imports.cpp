@@ -115,14 +115,10 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
   r.state = to;
   r.reason = reason;
   ++r.version;
-  audit::Entry entry;
-  entry.time = format_rfc3339(clock_.now());
-  entry.actor = actor;
-  entry.action = "import." + std::string(to_string(to));
-  entry.object = "import/" + r.id;
-  entry.details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}, {"from", std::string(to_string(from))}};
-  if (!reason.empty()) entry.details["reason"] = reason;
-  store::AuditRepository(db_).append(std::move(entry));
+  nlohmann::json details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}, {"from", std::string(to_string(from))}};
+  if (!reason.empty()) details["reason"] = reason;
+  store::AuditRepository(db_).append(clock_.now(), actor, "import." + std::string(to_string(to)), "import/" + r.id,
+                                     std::move(details));
   // Per import at debug: a first sync can move 100,000 at once; apply_catalog logs the summary.
   spdlog::debug("import {}: {} -> {}{}", r.id, to_string(from), to_string(to), reason.empty() ? "" : " (" + reason + ")");
   ++transitions_;
@@ -393,13 +389,7 @@ Status ImportManager::quarantine(const workflow::Principal& who, const std::stri
     p.revision = 0;  // after release, resync from a full snapshot
     peers.save(p);
     for (auto& r : store::ImportRepository(db_).for_peer(peer)) withdraw(r, kPeerQuarantined, who.name);
-    audit::Entry entry;
-    entry.time = format_rfc3339(clock_.now());
-    entry.actor = who.name;
-    entry.action = "peer.quarantined";
-    entry.object = "peer/" + peer;
-    entry.details = {{"reason", reason}};
-    store::AuditRepository(db_).append(std::move(entry));
+    store::AuditRepository(db_).append(clock_.now(), who.name, "peer.quarantined", "peer/" + peer, {{"reason", reason}});
     return {};
   });
   if (!st) return st;
@@ -419,13 +409,7 @@ Status ImportManager::release(const workflow::Principal& who, const std::string&
     p.quarantined_by.clear();
     p.quarantine_reason.clear();
     peers.save(p);
-    audit::Entry entry;
-    entry.time = format_rfc3339(clock_.now());
-    entry.actor = who.name;
-    entry.action = "peer.released";
-    entry.object = "peer/" + peer;
-    entry.details = {{"reason", reason}};
-    store::AuditRepository(db_).append(std::move(entry));
+    store::AuditRepository(db_).append(clock_.now(), who.name, "peer.released", "peer/" + peer, {{"reason", reason}});
     return {};
   });
 }

@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
+#include "meshfed/core/text.hpp"
+
 #include <functional>
 
 namespace meshfed::store {
@@ -487,6 +489,17 @@ audit::Entry AuditRepository::append(audit::Entry e) {
   s.bind(8, e.hash);
   s.exec();
   return e;
+}
+
+audit::Entry AuditRepository::append(TimePoint time, std::string actor, std::string action, std::string object,
+                                     nlohmann::json details) {
+  audit::Entry e;
+  e.time = format_rfc3339(time);
+  e.actor = std::move(actor);
+  e.action = std::move(action);
+  e.object = std::move(object);
+  e.details = std::move(details);
+  return append(std::move(e));
 }
 
 static audit::Entry read_audit(SQLite::Statement& s) {

@@ -173,16 +173,11 @@ Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& act
   store::AuditRepository audit_repo(db_);
   store::ExportRepository repo(db_);
   const TimePoint now = clock_.now();
-  audit::Entry entry;
-  entry.time = format_rfc3339(now);
-  entry.actor = actor;
-  entry.action = "export." + action;
-  entry.object = "export/" + e.id;
-  entry.details = summary_json(e);
-  if (from) entry.details["from"] = std::string(to_string(*from));
-  if (!comment.empty()) entry.details["comment"] = comment;
-  if (e.expires_at_ms) entry.details["expires_at"] = format_rfc3339(from_unix_ms(*e.expires_at_ms));
-  const audit::Entry written = audit_repo.append(std::move(entry));
+  nlohmann::json details = summary_json(e);
+  if (from) details["from"] = std::string(to_string(*from));
+  if (!comment.empty()) details["comment"] = comment;
+  if (e.expires_at_ms) details["expires_at"] = format_rfc3339(from_unix_ms(*e.expires_at_ms));
+  const audit::Entry written = audit_repo.append(now, actor, "export." + action, "export/" + e.id, std::move(details));
   store::HistoryEntry h{to_unix_ms(now), actor, action, from, e.state, comment, written.seq};
   repo.append_history(e.id, h);
   if (from) repo.update(e);
@@ -410,13 +405,7 @@ Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
 Status ExportWorkflow::record_event(const std::string& actor, const std::string& action, const std::string& object,
                                     nlohmann::json details) {
   return db_.transaction([&]() -> Status {
-    audit::Entry entry;
-    entry.time = format_rfc3339(clock_.now());
-    entry.actor = actor;
-    entry.action = action;
-    entry.object = object;
-    entry.details = std::move(details);
-    store::AuditRepository(db_).append(std::move(entry));
+    store::AuditRepository(db_).append(clock_.now(), actor, action, object, std::move(details));
     return {};
   });
 }

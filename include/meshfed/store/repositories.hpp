@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "meshfed/audit/chain.hpp"
+#include "meshfed/core/clock.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
 
@@ -115,6 +116,9 @@ class AuditRepository {
   Head head();
   // Fills seq, prev_hash and hash, and inserts the entry.
   audit::Entry append(audit::Entry e);
+  // The same, for an entry made of its parts, stamped with `time`.
+  audit::Entry append(TimePoint time, std::string actor, std::string action, std::string object,
+                      nlohmann::json details);
   std::vector<audit::Entry> list(int64_t after_seq, int limit);
   std::optional<audit::Entry> get(int64_t seq);
 
