@@ -129,6 +129,11 @@ class Broker {
   explicit Broker(config::Config cfg) : cfg_(std::move(cfg)) {}
 
   int run() {
+    // Signals first: from the moment anyone can see us (runtime.json, READY=1), a SIGHUP must
+    // be a reload, not the default action that kills the process. Asio queues them until read.
+    signals_.add(SIGHUP);
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
     auto files = load_files(cfg_);
     if (!files) {
       spdlog::critical("cannot start: {}", config::format_errors(files.error()));
@@ -201,9 +206,6 @@ class Broker {
                  bound.to_string());
 
     start_watchers();
-    signals_.add(SIGHUP);
-    signals_.add(SIGTERM);
-    signals_.add(SIGINT);
     wait_signal();
     schedule_tick();
     sd_notify(0, "READY=1");

@@ -277,6 +277,23 @@ TEST(BrokerOperations, SighupSwapsTheCertificateForNewConnections) {
   EXPECT_FALSE((*stale)->request("GET", "/healthz").ok());
 }
 
+TEST(BrokerOperations, SighupRightAfterStartIsAReloadNotADeath) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {});
+  BrokerProcess broker(d.config_file, d.state_dir);
+  broker.start();
+  broker.signal(SIGHUP);  // the moment runtime.json names us
+  auto c = broker.client(dir / "pki/ca.pem");
+  EXPECT_TRUE(wait_until([&] {
+    const auto audit = api_call(*c, "GET", "/api/v1/audit?limit=1000", d.tokens["victor"]);
+    for (const auto& e : audit.body["items"]) {
+      if (e["action"] == "config.reloaded") return true;
+    }
+    return false;
+  })) << broker.log();
+  EXPECT_EQ(broker.stop(), 0);
+}
+
 TEST(BrokerOperations, JsonLogLinesAndNoTokenInAnyLog) {
   TempDir dir;
   auto d = make_domain(dir.path(), "pci", {"internal"});
