@@ -343,6 +343,12 @@ class Parser {
     if (s.withdraw_after < s.stale_after) {
       errors_.add("sync.withdraw_after_s", "must not be shorter than sync.stale_after_s");
     }
+    // A healthy long-poll answers within wait_s; if that may outlast stale_after_s, imports of
+    // a perfectly healthy peer would flap to stale between answers.
+    if (s.wait >= s.stale_after) {
+      errors_.add("sync.wait_s", "must be shorter than sync.stale_after_s (" + std::to_string(s.stale_after.count()) +
+                                     "), or healthy peers would look stale between answers");
+    }
   }
 
   // The egress port range must not collide with anything this domain listens on.

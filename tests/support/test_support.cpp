@@ -185,7 +185,8 @@ Federation::Federation(const std::map<std::string, std::vector<std::string>>& li
     const int base = 20000 + 100 * n++;
     fx.config["peers"] = peer_list;
     fx.config["peer_api"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:9443"}};
-    fx.config["sync"] = {{"wait_s", 30}, {"stale_after_s", stale_after_s}, {"withdraw_after_s", withdraw_after_s}};
+    fx.config["sync"] = {{"wait_s", std::min(30, stale_after_s / 2)}, {"stale_after_s", stale_after_s},
+                         {"withdraw_after_s", withdraw_after_s}};
     fx.config["gateways"] = {
         {"ingress", {{"enabled", false}, {"listen", "127.0.0.1:" + std::to_string(base + 99)},
                      {"advertise", "ingress." + d + ".test:15443"}, {"cert_file", "pki/ingress.pem"},

@@ -114,6 +114,14 @@ TEST(Config, BadCidrsAndRanges) {
   EXPECT_EQ(fields_of(c), (std::set<std::string>{"source_cidrs[1]", "source_cidrs[2]", "gateways.egress.ports"}));
 }
 
+TEST(Config, LongPollMustBeShorterThanTheStaleThreshold) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["sync"] = {{"wait_s", 30}, {"stale_after_s", 20}, {"withdraw_after_s", 600}};
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(message_for(c, "sync.wait_s").find("stale_after_s"), std::string::npos);
+}
+
 TEST(Config, KumaControlPlaneKeysAccepted) {
   nlohmann::json j = nlohmann::json::parse(kMinimal);
   j["control_plane"] = {{"type", "kuma"}, {"url", "http://127.0.0.1:5681"}, {"token_file", "kuma-token"},
