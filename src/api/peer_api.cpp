@@ -2,14 +2,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "meshfed/api/long_poll.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::api {
-namespace {
-constexpr int64_t kMaxWaitSeconds = 300;
-}  // namespace
-
 PeerApi::PeerApi(PeerApiDeps deps)
     : deps_(std::move(deps)),
       requests_(deps_.metrics.counter("meshfed_peer_api_requests_total", "Peer API requests by peer, path and status code.",
@@ -42,26 +39,11 @@ http::Response PeerApi::handle(const http::Request& req) {
 }
 
 http::Response PeerApi::catalog(const http::Request& req) {
-  int64_t since = 0;
-  int64_t wait = 0;
-  for (auto [name, target, max] : {std::tuple{"since", &since, INT64_MAX}, std::tuple{"wait", &wait, kMaxWaitSeconds}}) {
-    if (auto v = req.query_param(name)) {
-      auto n = parse_int(*v);
-      if (!n || *n < 0 || *n > max) {
-        return problem(make_error(ErrorCode::kInvalidArgument, std::string("bad ") + name,
-                                  {{name, "expected an integer 0.." + std::to_string(max) + ", got \"" + *v + "\""}}));
-      }
-      *target = *n;
-    }
-  }
-  auto view = deps_.catalog.view(req.peer, since);
+  auto poll = parse_long_poll(req);
+  if (!poll) return problem(poll.error());
+  auto view = deps_.catalog.view(req.peer, poll->since);
   if (!view) return problem(view.error());
-  if (view->unchanged() && wait > 0) {
-    http::Response r;
-    r.wait_key = req.peer;
-    r.wait = std::chrono::seconds(wait);
-    return r;
-  }
+  if (view->unchanged() && poll->wait_s > 0) return wait_on(req.peer, poll->wait_s);
   http::Response r;
   r.body = federation::catalog_json(*view, deps_.domain(), deps_.ingress()).dump();
   return r;

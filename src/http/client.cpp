@@ -142,7 +142,8 @@ void HttpsClient::abort() {
 }
 
 Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& options) {
-  auto ctx = make_client_context({options.ca_file, options.cert_file, options.key_file, options.configure_tls});
+  auto ctx = make_client_context({options.ca_file, options.cert_file, options.key_file, options.configure_tls,
+                                  options.keep_alive});
   if (!ctx) return ctx.error();
   auto impl = std::make_unique<Impl>();
   impl->options = options;

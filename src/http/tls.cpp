@@ -26,6 +26,15 @@ Error tls_error(const std::string& what) {
   return make_error(ErrorCode::kInvalidArgument, what + (detail.empty() ? "" : ": " + detail));
 }
 
+// The context, owning `keep_alive` too: one allocation holding both, handed out as the
+// context (aliasing constructor).
+std::shared_ptr<ssl::context> owning(std::shared_ptr<ssl::context> ctx, std::shared_ptr<const void> keep_alive) {
+  if (!keep_alive) return ctx;
+  auto both = std::make_shared<std::pair<std::shared_ptr<const void>, std::shared_ptr<ssl::context>>>(
+      std::move(keep_alive), std::move(ctx));
+  return std::shared_ptr<ssl::context>(both, both->second.get());
+}
+
 }  // namespace
 
 Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& o) {
@@ -45,10 +54,7 @@ Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& 
     return tls_error("key " + o.key_file.string() + " does not match certificate " + o.cert_file.string());
   }
   if (o.configure) o.configure(native);
-  if (!o.keep_alive) return ctx;
-  // One allocation owning both, handed out as the context (aliasing constructor).
-  auto both = std::make_shared<std::pair<std::shared_ptr<const void>, std::shared_ptr<ssl::context>>>(o.keep_alive, ctx);
-  return std::shared_ptr<ssl::context>(both, both->second.get());
+  return owning(std::move(ctx), o.keep_alive);
 }
 
 Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& o) {
@@ -75,7 +81,7 @@ Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& 
       return tls_error("cannot load client key " + o.key_file.string());
     }
   }
-  return ctx;
+  return owning(std::move(ctx), o.keep_alive);
 }
 
 }  // namespace meshfed::http
