@@ -100,6 +100,17 @@ paths["/api/v1/firewall"] = {"get": {
                                                                    "text/plain": {"schema": {"type": "string"}}}},
                   **err(400, 401, 403, 409)}}}
 
+paths["/api/v1/routes"] = {"get": {
+    "summary": "The gateways' routing table (role gateway); a long-poll like the peer catalog",
+    "security": bearer,
+    "parameters": [{"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                   {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 300}}],
+    "responses": {"200": {"description": "{revision, ingress: [{sni, export_id, peer, target, proxy_protocol, expires_at}], "
+                                         "egress: [{import_id, listen, peer, sni, ingress, expires_at}]}",
+                          "content": {"application/json": {"schema": {"type": "object"}}}},
+                  "304": {"description": "the table did not change within wait seconds"},
+                  **err(400, 401, 403)}}}
+
 transitions = {
     "approve": "Approve a pending export (approver, not its requester)",
     "reject": "Reject a pending export (approver, not its requester)",

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <set>
 
+#include "meshfed/api/long_poll.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -230,6 +231,8 @@ void AdminApi::routes() {
   }
   guarded("GET", "/api/v1/firewall", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return firewall(r); });
+  guarded("GET", "/api/v1/routes", Role::kGateway,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return watch_routes(r); });
   guarded("GET", "/api/v1/audit", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
   guarded("GET", "/api/v1/audit/head", Role::kViewer,
@@ -478,6 +481,15 @@ http::Response AdminApi::peer_action(const http::Request& req, const workflow::P
     if (p.record.domain == domain) return json_response({{"domain", domain}, {"state", p.state}});
   }
   return json_response({{"domain", domain}});
+}
+
+http::Response AdminApi::watch_routes(const http::Request& req) {
+  auto poll = parse_long_poll(req);
+  if (!poll) return problem(poll.error());
+  if (!deps_.routes) return problem(make_error(ErrorCode::kUnavailable, "routes are not available"));
+  const auto table = deps_.routes();
+  if (poll->since == table->revision && poll->wait_s > 0) return wait_on(kRoutesWaitKey, poll->wait_s);
+  return json_response(gateway::to_json(*table));
 }
 
 http::Response AdminApi::firewall(const http::Request& req) {

@@ -2,6 +2,7 @@
 
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -16,6 +17,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "meshfed/api/admin_api.hpp"
 #include "meshfed/api/peer_api.hpp"
@@ -23,6 +25,8 @@
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/federation/peer_watcher.hpp"
 #include "meshfed/firewall/flows.hpp"
+#include "meshfed/gateway/gateway.hpp"
+#include "meshfed/gateway/route_builder.hpp"
 #include "meshfed/pki/peer_trust.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/config/config.hpp"
@@ -78,6 +82,7 @@ struct LoadedFiles {
   std::shared_ptr<const pki::PeerTrust> peer_trust;  // callers of the peer API: peers' brokers
   std::shared_ptr<http::TlsContext> peer_tls;
   int64_t broker_cert_expiry = 0;
+  gateway::GatewayTls gateways;
 };
 
 Result<LoadedFiles> load_files(const config::Config& c) {
@@ -106,6 +111,9 @@ Result<LoadedFiles> load_files(const config::Config& c) {
   auto peer_tls = http::make_server_context(peer_opts);
   if (!peer_tls) return peer_tls.error();
   f.peer_tls = *peer_tls;
+  auto gateways = gateway::load_gateway_tls(c);
+  if (!gateways) return gateways.error();
+  f.gateways = std::move(gateways).value();
   if (c.control_plane.type == config::ControlPlaneType::kKuma) {
     return make_error(ErrorCode::kInvalidArgument, "control_plane.type \"kuma\" is not supported by this build yet");
   }
@@ -170,7 +178,14 @@ class Broker {
           auto state = firewall::load_flow_state(*db_);
           if (!state) return state.error();
           return firewall::compute_flows(cfg_, *state, mode, firewall::resolve_host);
-        }});
+        },
+        [this] { return routes_.current(); }});
+    workflow_->set_catalog_listener([this](const std::set<std::string>& peers) {
+      routes_dirty_ = true;
+      if (!peer_server_) return;
+      asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
+    });
+    imports_->set_change_listener([this] { routes_dirty_ = true; });
     run_on_store([this] {
       // The imports folder is brought in line with the store before anything else happens.
       if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);
@@ -200,6 +215,10 @@ class Broker {
       spdlog::info("peer API on https://{}/federation/v1/ (TLS 1.3, client certificates of {} peers)",
                    peer_bound->to_string(), cfg_.peers.size());
     }
+    if (auto st = start_gateways(); !st) {
+      spdlog::critical("cannot start: {}", st.error().message);
+      return 1;
+    }
     write_runtime_file(bound, peer_bound);
     record("broker.started", {{"admin", bound.to_string()}, {"schema_version", db_->schema_version()}});
     spdlog::info("meshfed {} broker for domain {} ready: admin API https://{}/api/v1/", MESHFED_VERSION, cfg_.domain,
@@ -211,6 +230,7 @@ class Broker {
     sd_notify(0, "READY=1");
     io_.run();
 
+    stop_gateways();
     stop_watchers();  // they may be waiting on the store thread, which still runs
     record("broker.stopped", nlohmann::json::object());  // before join: the pool runs it
     store_pool_.join();
@@ -230,8 +250,69 @@ class Broker {
     for (const auto& p : c.peers) peer_domains_.insert(p.domain);
     ingress_ = {};
     if (c.gateways.ingress) {
-      if (auto ep = config::parse_endpoint(c.gateways.ingress->advertise)) ingress_ = {ep->host, ep->port};
+      // Advertised port 0: the port the in-process ingress bound (tests, demos).
+      if (auto ep = config::parse_endpoint(c.gateways.ingress->advertise)) {
+        ingress_ = {ep->host, ep->port ? ep->port : ingress_bound_port_};
+      }
     }
+    gateway_tls_ = f.gateways;
+    if (ingress_gw_) ingress_gw_->set_tls(gateway_tls_.ingress, gateway_tls_.ingress_callers);
+    if (egress_gw_) egress_gw_->set_tls(gateway_tls_.egress);
+  }
+
+  // The gateways that run inside the broker (`enabled: true`), on their own event loop so that
+  // proxied bytes never queue behind API requests.
+  Status start_gateways() {
+    gateway_metrics_ = std::make_unique<gateway::GatewayMetrics>(metrics_);
+    const auto& g = cfg_.gateways;
+    if (g.ingress && g.ingress->enabled) {
+      ingress_gw_ = std::make_unique<gateway::IngressGateway>(gateway_io_, *gateway_metrics_);
+      if (auto st = ingress_gw_->listen(g.ingress->listen); !st) return st;
+      std::lock_guard lock(mu_);
+      ingress_gw_->set_tls(gateway_tls_.ingress, gateway_tls_.ingress_callers);
+      ingress_bound_port_ = ingress_gw_->port();
+      if (ingress_.port == 0) ingress_.port = ingress_bound_port_;
+      spdlog::info("ingress gateway on {}:{} (TLS 1.3, client certificates of peers' egress)", g.ingress->listen.host,
+                   ingress_bound_port_);
+    }
+    if (g.egress && g.egress->enabled) {
+      egress_gw_ = std::make_unique<gateway::EgressGateway>(gateway_io_, *gateway_metrics_);
+      std::lock_guard lock(mu_);
+      egress_gw_->set_tls(gateway_tls_.egress);
+    }
+    if (ingress_gw_ || egress_gw_) gateway_thread_ = std::thread([this] { gateway_io_.run(); });
+    return {};
+  }
+
+  void stop_gateways() {
+    if (ingress_gw_) ingress_gw_->stop();
+    if (egress_gw_) egress_gw_->stop();
+    gateway_work_.reset();
+    if (gateway_thread_.joinable()) gateway_thread_.join();
+  }
+
+  // On the store thread: recomputes the routing table when something it depends on changed, and
+  // hands a changed table to the gateways and the route watchers.
+  void refresh_routes() {
+    if (!routes_dirty_.exchange(false)) return;
+    gateway::RouteInputs in;
+    for (const auto& p : cfg_.peers) in.peers.insert(p.domain);
+    in.ingress = cfg_.gateways.ingress.has_value();
+    if (cfg_.gateways.egress) in.egress_bind = cfg_.gateways.egress->bind;
+    auto table = gateway::build_routes(*db_, *adapter_->inventory(), in, clock_.now());
+    if (!table) {
+      routes_dirty_ = true;
+      store_errors_->inc({"routes"});
+      spdlog::error("routes: {}", table.error().message);
+      return;
+    }
+    if (!routes_.update(std::move(table).value())) return;
+    const auto current = routes_.current();
+    spdlog::debug("routes: revision {}: {} ingress, {} egress", current->revision, current->ingress.size(),
+                  current->egress.size());
+    if (ingress_gw_) ingress_gw_->set_routes(current);
+    if (egress_gw_) egress_gw_->set_routes(current);
+    asio::post(io_, [this] { server_->notify({api::kRoutesWaitKey}); });
   }
 
   // Runs `job` on the store thread and waits for it. Never call it from the store thread.
@@ -276,6 +357,7 @@ class Broker {
   // After a quarantine or release: our watcher of that peer and the peer's own long-polls on
   // our peer API react at once (a waiting long-poll re-evaluates and is refused).
   void peer_changed(const std::string& peer) {
+    routes_dirty_ = true;
     {
       std::lock_guard lock(watchers_mu_);
       if (auto it = watchers_.find(peer); it != watchers_.end()) it->second->wake();
@@ -327,9 +409,6 @@ class Broker {
                                                 "certificates, no certificate, old TLS), by reason.",
                                                 {"reason"});
     peer_server_->on_handshake_failure([&handshake_failures](const std::string& reason) { handshake_failures.inc({reason}); });
-    workflow_->set_catalog_listener([this](const std::set<std::string>& peers) {
-      asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
-    });
     return peer_server_->listen(*cfg_.peer_api.listen);
   }
 
@@ -341,6 +420,7 @@ class Broker {
       std::ofstream out(tmp);
       nlohmann::json j = {{"pid", ::getpid()}, {"admin", admin.to_string()}};
       if (peer_api) j["peer_api"] = peer_api->to_string();
+      if (ingress_gw_) j["ingress"] = config::Endpoint{cfg_.gateways.ingress->listen.host, ingress_gw_->port()}.to_string();
       out << j.dump() << "\n";
     }
     std::filesystem::rename(tmp, path);
@@ -410,8 +490,11 @@ class Broker {
         store_errors_->inc({"imports"});
         spdlog::error("imports: {}", st.error().message);
       }
+      const auto before = adapter_->inventory();
       (void)adapter_->refresh_inventory(false);
+      if (adapter_->inventory() != before) routes_dirty_ = true;  // targets may have come or gone
     }
+    refresh_routes();
     if (now - last_auth_summary_ >= kAuthSummaryEvery) {
       last_auth_summary_ = now;
       auto failures = api_->take_auth_failures();
@@ -463,6 +546,7 @@ class Broker {
       spdlog::error("reload: imports: {}", st.error().message);
     }
     cfg_ = std::move(next);
+    routes_dirty_ = true;
     // Watchers wait on this thread; restart them from the event loop, never from here.
     asio::post(io_, [this] {
       stop_watchers();
@@ -541,6 +625,8 @@ class Broker {
       inv_ok.set({}, health.ready && health.detail.find("invalid") == std::string::npos ? 1 : 0);
       std::lock_guard lock(mu_);
       cert.set({"broker"}, static_cast<double>(broker_cert_expiry_));
+      if (gateway_tls_.ingress) cert.set({"ingress"}, static_cast<double>(gateway_tls_.ingress_cert_expiry));
+      if (!gateway_tls_.egress.empty()) cert.set({"egress"}, static_cast<double>(gateway_tls_.egress_cert_expiry));
     });
   }
 
@@ -566,6 +652,8 @@ class Broker {
   std::set<std::string> peer_domains_;
   federation::IngressAddress ingress_;
   int64_t broker_cert_expiry_ = 0;
+  uint16_t ingress_bound_port_ = 0;
+  gateway::GatewayTls gateway_tls_;
 
   metrics::Registry metrics_;
   metrics::Family* store_errors_ = nullptr;
@@ -581,6 +669,15 @@ class Broker {
   std::unique_ptr<federation::Catalog> catalog_;
   std::unique_ptr<api::PeerApi> peer_api_;
   std::unique_ptr<http::HttpsServer> peer_server_;
+
+  gateway::RouteTableHolder routes_{to_unix_ms(SystemClock().now())};
+  std::atomic<bool> routes_dirty_{true};
+  std::unique_ptr<gateway::GatewayMetrics> gateway_metrics_;
+  asio::io_context gateway_io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> gateway_work_{gateway_io_.get_executor()};
+  std::thread gateway_thread_;
+  std::unique_ptr<gateway::IngressGateway> ingress_gw_;
+  std::unique_ptr<gateway::EgressGateway> egress_gw_;
 };
 
 }  // namespace

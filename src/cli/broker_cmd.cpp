@@ -1,9 +1,10 @@
-// meshfed broker, meshfed check-config.
+// meshfed broker, meshfed gateway, meshfed check-config, meshfed firewall.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
 #include "meshfed/app/broker.hpp"
+#include "meshfed/app/gateway_process.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/firewall/flows.hpp"
 #include "meshfed/store/database.hpp"
@@ -15,6 +16,15 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
   auto config_file = std::make_shared<std::string>();
   broker->add_option("--config", *config_file, "the domain's config file (JSON)")->required();
   broker->callback([config_file, &exit_code] { exit_code = app::run_broker(*config_file); });
+
+  auto g = std::make_shared<app::GatewayArgs>();
+  auto* gw = app.add_subcommand("gateway", "Run one gateway as its own process (gateways.<role>.enabled: false)");
+  gw->add_option("--role", g->role, "ingress or egress")->required()->check(CLI::IsMember({"ingress", "egress"}));
+  gw->add_option("--config", g->config_file, "the domain's config file (JSON)")->required();
+  gw->add_option("--broker", g->broker_url, "the broker's admin API, https://host:port")->required();
+  gw->add_option("--token-file", g->token_file, "a file holding a token with the gateway role")->required();
+  gw->add_option("--metrics-listen", g->metrics_listen, "host:port for a plain-HTTP /metrics (default: none)");
+  gw->callback([g, &exit_code] { exit_code = app::run_gateway(*g); });
 
   auto* check = app.add_subcommand("check-config", "Validate a config and the files it names, without binding anything");
   auto check_file = std::make_shared<std::string>();

@@ -267,7 +267,13 @@ class Parser {
       ic.enabled = ir.boolean("enabled").value_or(true);
       if (auto ep = endpoint(ir, "listen", true, false)) ic.listen = *ep;
       if (auto s = ir.string("advertise", true)) {
-        if (!is_host_port(*s)) errors_.add(ir.path_of("advertise"), "expected host:port, got \"" + *s + "\"");
+        // Port 0 means "the port the in-process ingress bound", which only it can know.
+        const auto ep = parse_endpoint(*s);
+        const bool ok = ep && !ep->host.empty() && (ep->port != 0 || (ic.enabled && ic.listen.port == 0));
+        if (!ok) {
+          errors_.add(ir.path_of("advertise"),
+                      "expected host:port (port 0 only with an in-process ingress listening on port 0), got \"" + *s + "\"");
+        }
         ic.advertise = *s;
       }
       ic.cert_file = path(ir, "cert_file", true);

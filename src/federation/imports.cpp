@@ -487,7 +487,7 @@ Status ImportManager::reconcile() {
     desired.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, *r.local_port, r.port});
   }
   const auto results = adapter_.apply(desired);
-  return db_.transaction([&]() -> Status {
+  st = db_.transaction([&]() -> Status {
     store::ImportRepository repo(db_);
     for (const auto& res : results) {
       if (res.kind != "import") continue;
@@ -503,6 +503,8 @@ Status ImportManager::reconcile() {
     }
     return {};
   });
+  if (changed_) changed_();
+  return st;
 }
 
 Result<ImportRecord> ImportManager::get(const std::string& id) {

@@ -13,6 +13,7 @@
 
 #include "meshfed/api/auth.hpp"
 #include "meshfed/pki/pki.hpp"
+#include "support/net_support.hpp"
 
 namespace meshfed::testing {
 
@@ -68,7 +69,7 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
   nlohmann::json tokens = nlohmann::json::array();
   const std::vector<std::pair<std::string, std::vector<std::string>>> people = {
       {"alice", {"requester"}}, {"bob", {"approver"}}, {"carol", {"approver"}},
-      {"victor", {"viewer"}},   {"root", {"admin"}},   {"dave", {"requester"}}};
+      {"victor", {"viewer"}},   {"root", {"admin"}},   {"dave", {"requester"}}, {"gw", {"gateway"}}};
   for (const auto& [name, roles] : people) {
     auto t = api::create_token(name, roles);
     d.tokens[name] = t->token;
@@ -111,21 +112,10 @@ BrokerProcess::~BrokerProcess() {
 void BrokerProcess::start() {
   std::error_code ec;
   fs::remove(state_dir_ / "runtime.json", ec);
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    const int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<std::string> args = {MESHFED_BINARY, "--log-level", "debug"};
-    args.insert(args.end(), global_args_.begin(), global_args_.end());
-    args.insert(args.end(), {"broker", "--config", config_file_.string()});
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(MESHFED_BINARY, argv.data());
-    ::_exit(127);
-  }
+  std::vector<std::string> args = {"--log-level", "debug"};
+  args.insert(args.end(), global_args_.begin(), global_args_.end());
+  args.insert(args.end(), {"broker", "--config", config_file_.string()});
+  const int pid = spawn_meshfed(args, log_file_);
   pid_ = pid;
   const bool up = wait_until([&] {
     int status = 0;
@@ -157,10 +147,33 @@ void BrokerProcess::kill_hard() {
 
 int BrokerProcess::stop() {
   if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
-  int status = 0;
-  ::waitpid(pid_, &status, 0);
+  const int status = stop_process(pid_);
   pid_ = -1;
+  return status;
+}
+
+int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<std::string> all = {MESHFED_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(MESHFED_BINARY, argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int stop_process(int pid) {
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
@@ -173,7 +186,7 @@ std::unique_ptr<http::HttpsClient> BrokerProcess::client(const fs::path& ca_file
 }
 
 Federation::Federation(const std::map<std::string, std::vector<std::string>>& links, const std::string& policy,
-                       int stale_after_s, int withdraw_after_s) {
+                       int stale_after_s, int withdraw_after_s, bool gateways) {
   int n = 0;
   for (const auto& [d, peers] : links) {
     auto fx = make_domain(dir_ / d, d, {});
@@ -194,6 +207,15 @@ Federation::Federation(const std::map<std::string, std::vector<std::string>>& li
         {"egress", {{"enabled", false}, {"bind", "127.0.0.1"}, {"advertise_host", "127.0.0.1"},
                     {"ports", std::to_string(base) + "-" + std::to_string(base + 9)}, {"cert_file", "pki/egress.pem"},
                     {"key_file", "pki/egress-key.pem"}}}};
+    if (gateways) {
+      const uint16_t first = free_port_range(10);
+      auto& g = fx.config["gateways"];
+      g["ingress"]["enabled"] = true;
+      g["ingress"]["listen"] = "127.0.0.1:0";
+      g["ingress"]["advertise"] = "127.0.0.1:0";
+      g["egress"]["enabled"] = true;
+      g["egress"]["ports"] = std::to_string(first) + "-" + std::to_string(first + 9);
+    }
     fx.save_config();
     brokers_[d] = std::make_unique<BrokerProcess>(fx.config_file, fx.state_dir);
     domains_[d] = std::move(fx);
@@ -207,6 +229,12 @@ void Federation::start_all() {
 uint16_t Federation::peer_api_port(const std::string& d) const {
   const auto j = nlohmann::json::parse(read_file(domains_.at(d).state_dir / "runtime.json"));
   const std::string ep = j.at("peer_api");
+  return static_cast<uint16_t>(std::stoi(ep.substr(ep.rfind(':') + 1)));
+}
+
+uint16_t Federation::ingress_port(const std::string& d) const {
+  const auto j = nlohmann::json::parse(read_file(domains_.at(d).state_dir / "runtime.json"));
+  const std::string ep = j.at("ingress");
   return static_cast<uint16_t>(std::stoi(ep.substr(ep.rfind(':') + 1)));
 }
 

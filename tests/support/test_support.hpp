@@ -51,7 +51,8 @@ struct DomainFixture {
 };
 
 // Creates `dir`/pki, tokens for alice (requester), bob (approver), carol (approver),
-// victor (viewer), root (admin), an inventory with payments-api and ledger, and a config.
+// victor (viewer), root (admin), gw (gateway), an inventory with payments-api and ledger, and
+// a config.
 DomainFixture make_domain(const fs::path& dir, const std::string& domain, const std::vector<std::string>& peers);
 
 // A real `meshfed broker` child process.
@@ -87,14 +88,18 @@ class BrokerProcess {
 class Federation {
  public:
   // `links`: domain -> its peers. Importers use `policy` ("auto" or "manual") for every peer.
+  // `gateways`: each domain runs an ingress (port chosen at start, advertised as bound) and an
+  // egress (on free loopback ports) inside its broker; otherwise they are configured but off.
   Federation(const std::map<std::string, std::vector<std::string>>& links, const std::string& policy = "auto",
-             int stale_after_s = 60, int withdraw_after_s = 600);
+             int stale_after_s = 60, int withdraw_after_s = 600, bool gateways = false);
   void start_all();
   void connect();
   DomainFixture& domain(const std::string& d) { return domains_.at(d); }
   BrokerProcess& broker(const std::string& d) { return *brokers_.at(d); }
   std::unique_ptr<http::HttpsClient> admin(const std::string& d);
   uint16_t peer_api_port(const std::string& d) const;
+  // The in-process ingress gateway's port, from runtime.json.
+  uint16_t ingress_port(const std::string& d) const;
   const fs::path& dir() const { return dir_.path(); }
 
  private:
@@ -102,6 +107,11 @@ class Federation {
   std::map<std::string, DomainFixture> domains_;
   std::map<std::string, std::unique_ptr<BrokerProcess>> brokers_;
 };
+
+// A `meshfed` child process with `args`, its output in `log_file`; returns its pid.
+int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file);
+// SIGTERM, then waits; returns the exit status.
+int stop_process(int pid);
 
 // Runs the meshfed binary with `args`, returns exit code and combined output.
 struct CommandResult {

@@ -14,6 +14,7 @@
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/firewall/flows.hpp"
+#include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
@@ -36,7 +37,12 @@ struct AdminApiDeps {
   std::function<void(const std::string& peer)> peer_changed;
   // The cross-boundary flows for GET /api/v1/firewall (computed on the store thread).
   std::function<Result<firewall::FlowSet>(firewall::Mode)> firewall_flows;
+  // The gateways' current routing table, for the route watch (GET /api/v1/routes).
+  std::function<std::shared_ptr<const gateway::RoutingTable>()> routes;
 };
+
+// The long-poll key the route watch waits on; notify it when the routing table changes.
+inline const std::string kRoutesWaitKey = "routes";
 
 class AdminApi {
  public:
@@ -71,6 +77,7 @@ class AdminApi {
   http::Response peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
                              const std::string& action);
   http::Response firewall(const http::Request& req);
+  http::Response watch_routes(const http::Request& req);
   http::Response list_audit(const http::Request& req);
   http::Response audit_head();
   http::Response readyz();

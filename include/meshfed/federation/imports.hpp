@@ -78,8 +78,10 @@ class ImportManager {
 
   // Staleness and withdrawal by silence, and expiry while the peer is away.
   Status tick();
-  // Hands the adapter the active and stale imports; marks failures and recoveries.
+  // Hands the adapter the active and stale imports; marks failures and recoveries. Runs after
+  // every change to imports, and then tells the change listener (the egress routes follow).
   Status reconcile();
+  void set_change_listener(std::function<void()> listener) { changed_ = std::move(listener); }
 
   Result<store::ImportRecord> get(const std::string& id);
   Result<std::pair<std::vector<store::ImportRecord>, std::optional<std::string>>> list(const std::string& after, int limit);
@@ -103,6 +105,7 @@ class ImportManager {
   ImportSettings settings_;
   std::optional<std::set<int>> used_ports_;  // egress ports in use, cached within one transaction
   int64_t transitions_ = 0;                  // counted for the summary log line of a catalog answer
+  std::function<void()> changed_;
 };
 
 nlohmann::json import_json(const store::ImportRecord& r, const std::string& local_host);

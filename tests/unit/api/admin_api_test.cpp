@@ -1,4 +1,5 @@
 #include "meshfed/api/admin_api.hpp"
+#include "meshfed/gateway/route_builder.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,7 +21,7 @@ class AdminApiTest : public ::testing::Test {
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
     json tokens = json::array();
     for (const auto& [name, role] : std::vector<std::pair<std::string, std::string>>{
-             {"alice", "requester"}, {"bob", "approver"}, {"victor", "viewer"}}) {
+             {"alice", "requester"}, {"bob", "approver"}, {"victor", "viewer"}, {"gw", "gateway"}}) {
       auto t = create_token(name, {role});
       tokens_[name] = t->token;
       tokens.push_back(json::parse(t->file_entry));
@@ -28,7 +29,8 @@ class AdminApiTest : public ::testing::Test {
     store_ = std::make_shared<const TokenStore>(TokenStore::parse(tokens.dump()).value());
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
     api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, [this] { return store_; },
-                                                   [] { return Readiness{true, {{"store", "ok"}}}; }, *imports_, nullptr, nullptr});
+                                                   [] { return Readiness{true, {{"store", "ok"}}}; }, *imports_, nullptr, nullptr,
+                                                   [this] { return routes_.current(); }});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -67,6 +69,7 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<workflow::ExportWorkflow> wf_;
   metrics::Registry registry_;
+  gateway::RouteTableHolder routes_{1000};
   std::map<std::string, std::string> tokens_;
   std::shared_ptr<const TokenStore> store_;
   std::unique_ptr<federation::ImportManager> imports_;
@@ -203,6 +206,30 @@ TEST_F(AdminApiTest, OperationalEndpointsNeedNoToken) {
   EXPECT_EQ(m.status, 200);
   EXPECT_NE(m.body.find("meshfed_api_requests_total"), std::string::npos);
   EXPECT_EQ(call("GET", "/api/v1/openapi.json", "").status, 200);
+}
+
+TEST_F(AdminApiTest, RouteWatchIsForGatewaysAndWaitsOnlyWhenCurrent) {
+  EXPECT_EQ(call("GET", "/api/v1/routes", "victor").status, 403);  // viewers do not get the routes
+  EXPECT_EQ(call("GET", "/api/v1/routes", "").status, 401);
+  gateway::RoutingTable t;
+  t.ingress.push_back({"x.pci.meshfed", "x", "internal", {"10.0.0.1", 8443}, true, 4102444800000});
+  ASSERT_TRUE(routes_.update(t));
+
+  auto r = call("GET", "/api/v1/routes", "gw");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto parsed = gateway::parse_routes(r.body);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  EXPECT_EQ(parsed->revision, 1001);
+  ASSERT_EQ(parsed->ingress.size(), 1u);
+  EXPECT_EQ(parsed->ingress[0], t.ingress[0]);
+
+  EXPECT_TRUE(call("GET", "/api/v1/routes?since=1001&wait=5", "gw").waiting());  // nothing newer: wait
+  EXPECT_EQ(call("GET", "/api/v1/routes?since=1001", "gw").status, 200);         // no wait: answer now
+  EXPECT_EQ(call("GET", "/api/v1/routes?since=7&wait=5", "gw").status, 200);     // another revision: answer now
+  const auto bad = call("GET", "/api/v1/routes?wait=301", "gw");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("wait"), std::string::npos);
+  EXPECT_FALSE(routes_.update(t));  // the same routes keep their revision
 }
 
 }  // namespace

@@ -1,0 +1,97 @@
+// The data plane (DESIGN.md, "Data plane contract"). The ingress gateway terminates mTLS from
+// peers' egress gateways on one port, admits a connection only for an export approved for the
+// caller (by SNI and client certificate) and proxies it as TCP to the export's target. The
+// egress gateway listens once per import and originates mTLS to the exporting peer's ingress.
+// Both follow a RoutingTable: routes that disappear or expire end their live connections.
+//
+// Each gateway runs on the event loop it is given; the setters may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/gateway/routes.hpp"
+#include "meshfed/http/tls.hpp"
+#include "meshfed/metrics/registry.hpp"
+#include "meshfed/pki/peer_trust.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace meshfed::gateway {
+
+struct GatewayLimits {
+  std::chrono::seconds handshake_timeout{10};
+  std::chrono::seconds connect_timeout{5};   // to the upstream (target or peer ingress)
+  std::chrono::seconds idle_timeout{300};    // no byte either way
+  int max_connections = 10000;
+  size_t buffer_bytes = 64 * 1024;           // per direction: what a slow reader can make us hold
+};
+
+// Per-route figures of both gateways (labels: gateway "ingress" or "egress", route = export
+// id at the ingress and import id at the egress, peer = the other domain).
+struct GatewayMetrics {
+  explicit GatewayMetrics(metrics::Registry& r);
+  metrics::Family& active;
+  metrics::Family& total;
+  metrics::Family& bytes;  // direction "upstream" (caller to service) or "downstream"
+  metrics::Family& handshakes;  // completed, by resumed "true" or "false"
+  metrics::Family& handshake_failures;
+  metrics::Family& refusals;  // authorisation failures and limits, before a connection is admitted
+  metrics::Family& cut;       // admitted connections ended by policy: revoked, expired, idle, ...
+  metrics::Family& upstream_failures;
+  metrics::Family& duration;
+};
+
+class IngressGateway {
+ public:
+  IngressGateway(boost::asio::io_context& io, GatewayMetrics& metrics, GatewayLimits limits = {});
+  ~IngressGateway();
+
+  Status listen(const config::Endpoint& endpoint);  // call before the loop runs
+  uint16_t port() const;
+  // The server context (see ingress_context()) and the callers it verifies.
+  void set_tls(std::shared_ptr<http::TlsContext> server, std::shared_ptr<const pki::PeerTrust> callers);
+  void set_routes(std::shared_ptr<const RoutingTable> table);
+  void stop();
+  int open_connections() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+class EgressGateway {
+ public:
+  EgressGateway(boost::asio::io_context& io, GatewayMetrics& metrics, GatewayLimits limits = {});
+  ~EgressGateway();
+
+  // One client context per peer domain (see egress_contexts()).
+  void set_tls(std::map<std::string, std::shared_ptr<http::TlsContext>> per_peer);
+  void set_routes(std::shared_ptr<const RoutingTable> table);
+  void stop();
+  int open_connections() const;
+  // The port each import's listener is bound to, for routes that could be opened.
+  std::map<std::string, uint16_t> listening() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// TLS for the gateways, from the config's certificates and the peers' CAs.
+struct GatewayTls {
+  std::shared_ptr<http::TlsContext> ingress;           // null without an ingress section
+  std::shared_ptr<const pki::PeerTrust> ingress_callers;  // peers' egress identities
+  std::map<std::string, std::shared_ptr<http::TlsContext>> egress;  // by peer; empty without egress
+  int64_t ingress_cert_expiry = 0;
+  int64_t egress_cert_expiry = 0;
+};
+Result<GatewayTls> load_gateway_tls(const config::Config& c);
+
+}  // namespace meshfed::gateway

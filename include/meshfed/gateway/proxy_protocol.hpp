@@ -1,0 +1,26 @@
+// PROXY protocol version 2 (haproxy.org/download/2.9/doc/proxy-protocol.txt), as the ingress
+// sends it ahead of the caller's bytes for exports with `proxy_protocol: true` (DESIGN.md,
+// "Data plane contract"): the addresses the ingress sees, and who the caller is.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "meshfed/core/result.hpp"
+
+namespace meshfed::gateway {
+
+inline constexpr uint8_t kTlvCallerDomain = 0xE0;
+inline constexpr uint8_t kTlvCallerSpiffeId = 0xE1;
+
+struct ProxyEndpoint {
+  std::string ip;  // IPv4 or IPv6 literal
+  uint16_t port = 0;
+};
+
+// A PROXY (not LOCAL) command over TCP from `source` to `destination`, with the caller's
+// domain and SPIFFE ID as TLVs. Mixed families are sent as IPv6 (IPv4-mapped).
+Result<std::string> proxy_v2_header(const ProxyEndpoint& source, const ProxyEndpoint& destination,
+                                    const std::string& caller_domain, const std::string& caller_spiffe_id);
+
+}  // namespace meshfed::gateway

@@ -1,0 +1,45 @@
+// Computes the gateways' routing table from the store and the inventory (on the store thread),
+// and numbers its versions for the route watch.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/clock.hpp"
+#include "meshfed/gateway/routes.hpp"
+#include "meshfed/store/database.hpp"
+
+namespace meshfed::gateway {
+
+struct RouteInputs {
+  std::set<std::string> peers;             // configured peer domains
+  bool ingress = false;                    // this domain has an ingress gateway
+  std::optional<std::string> egress_bind;  // this domain has an egress gateway, listening here
+};
+
+// Ingress: each approved, unexpired export whose target is in the inventory, once per peer it
+// is scoped to that is configured and not quarantined. Egress: each active or stale import
+// that has an egress port. Reads inside one store transaction.
+Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inventory& inventory,
+                                  const RouteInputs& inputs, TimePoint now);
+
+// The current table and its revision. A revision is handed out only when the routes change;
+// the first one is the wall-clock milliseconds at start, so revisions keep growing across
+// restarts and a gateway never mistakes a new table for one it has.
+class RouteTableHolder {
+ public:
+  explicit RouteTableHolder(int64_t first_revision);
+  // Installs `fresh` if it differs; true if it did.
+  bool update(RoutingTable fresh);
+  std::shared_ptr<const RoutingTable> current() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const RoutingTable> table_;
+};
+
+}  // namespace meshfed::gateway

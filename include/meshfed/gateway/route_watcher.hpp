@@ -1,0 +1,52 @@
+// A separately run gateway's link to its broker: follows GET /api/v1/routes (long-poll, role
+// gateway) on its own thread and hands every new table on. While the broker is away it keeps
+// retrying with jittered backoff; the gateway keeps serving the last table meanwhile.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "meshfed/gateway/routes.hpp"
+#include "meshfed/http/client.hpp"
+
+namespace meshfed::gateway {
+
+struct RouteWatcherOptions {
+  std::string broker_url;          // https://host:port of the broker's admin API
+  std::filesystem::path ca_file;   // the domain's own CA, which issued the broker's certificate
+  std::string token;               // a token with the gateway role
+  std::chrono::seconds wait{30};
+  std::chrono::milliseconds backoff_min{500};
+  std::chrono::milliseconds backoff_max{15000};
+};
+
+class RouteWatcher {
+ public:
+  using OnTable = std::function<void(std::shared_ptr<const RoutingTable>)>;
+  RouteWatcher(RouteWatcherOptions options, OnTable on_table);
+  ~RouteWatcher();
+
+  Status start();
+  void stop();
+
+ private:
+  void run();
+  void pause(std::chrono::milliseconds d);
+
+  RouteWatcherOptions options_;
+  OnTable on_table_;
+  std::unique_ptr<http::HttpsClient> client_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace meshfed::gateway

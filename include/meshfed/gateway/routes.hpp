@@ -1,0 +1,63 @@
+// The gateways' routing table (DESIGN.md, "GET /api/v1/routes"): which SNI the ingress admits
+// for which caller and where it forwards, and which egress listeners exist and where they lead.
+// The broker computes it from the store; separately run gateways receive it as JSON.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "meshfed/core/result.hpp"
+
+namespace meshfed::gateway {
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+  bool operator==(const HostPort&) const = default;
+};
+
+// One approved export as seen by one of the peers it is scoped to.
+struct IngressRoute {
+  std::string sni;
+  std::string export_id;
+  std::string peer;  // the caller's domain
+  HostPort target;
+  bool proxy_protocol = false;
+  int64_t expires_at_ms = 0;
+  bool operator==(const IngressRoute&) const = default;
+};
+
+// One active or stale import: a local listener and the peer ingress it leads to.
+struct EgressRoute {
+  std::string import_id;
+  HostPort listen;
+  std::string peer;
+  std::string sni;
+  HostPort ingress;
+  int64_t expires_at_ms = 0;
+  bool operator==(const EgressRoute&) const = default;
+};
+
+struct RoutingTable {
+  int64_t revision = 0;
+  std::vector<IngressRoute> ingress;  // sorted by (sni, peer)
+  std::vector<EgressRoute> egress;    // sorted by import_id
+
+  // The route admitting `peer` to `sni`, or null.
+  const IngressRoute* find_ingress(std::string_view sni, std::string_view peer) const;
+  // Whether any peer may use `sni` (to tell "not yours" from "no such export").
+  bool has_sni(std::string_view sni) const;
+  // Restores the orders above (after building or parsing).
+  void sort();
+  bool same_routes(const RoutingTable& other) const { return ingress == other.ingress && egress == other.egress; }
+};
+
+nlohmann::json to_json(const RoutingTable& t);
+// Parses a routes answer; names the first field that is wrong.
+Result<RoutingTable> parse_routes(std::string_view body);
+
+}  // namespace meshfed::gateway

@@ -1,0 +1,33 @@
+// A minimal plain-HTTP/1.1 listener for scrapers (`--metrics-listen`, `metrics.listen`): GET
+// only, one request per connection, no body. It serves public, read-only documents such as
+// /metrics; anything that needs authentication stays on the HTTPS listeners.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/http/message.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace meshfed::http {
+
+class PlainHttpServer {
+ public:
+  // `handler` runs on the event loop: keep it quick.
+  PlainHttpServer(boost::asio::io_context& io, std::function<Response(const Request&)> handler);
+  ~PlainHttpServer();
+  Status listen(const config::Endpoint& endpoint);
+  uint16_t port() const;
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace meshfed::http

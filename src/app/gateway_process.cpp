@@ -1,0 +1,168 @@
+#include "meshfed/app/gateway_process.hpp"
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/gateway/gateway.hpp"
+#include "meshfed/gateway/route_watcher.hpp"
+#include "meshfed/http/plain_server.hpp"
+
+namespace meshfed::app {
+namespace {
+
+namespace asio = boost::asio;
+
+Result<std::string> read_token(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read token file " + file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string token = ss.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty()) return make_error(ErrorCode::kInvalidArgument, "token file " + file + " is empty");
+  return token;
+}
+
+// The config's section for `role` must exist and leave the gateway to us.
+Status check_role(const config::Config& c, const std::string& role) {
+  const bool present = role == "ingress" ? c.gateways.ingress.has_value() : c.gateways.egress.has_value();
+  const bool in_broker = role == "ingress" ? present && c.gateways.ingress->enabled : present && c.gateways.egress->enabled;
+  if (!present) return make_error(ErrorCode::kInvalidArgument, "the config has no gateways." + role + " section");
+  if (in_broker) {
+    return make_error(ErrorCode::kInvalidArgument, "gateways." + role +
+                                                       ".enabled is true: the broker runs this gateway itself; set it "
+                                                       "to false to run it as its own process");
+  }
+  return {};
+}
+
+class GatewayProcess {
+ public:
+  GatewayProcess(GatewayArgs args, config::Config cfg) : args_(std::move(args)), cfg_(std::move(cfg)), metrics_(registry_) {}
+
+  int run() {
+    signals_.add(SIGHUP);
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    auto token = read_token(args_.token_file);
+    auto tls = gateway::load_gateway_tls(cfg_);
+    if (!token || !tls) {
+      spdlog::critical("cannot start: {}", (!token ? token.error() : tls.error()).message);
+      return 1;
+    }
+    registry_.gauge("meshfed_build_info", "Build information; always 1.", {"version", "domain"})
+        .set({MESHFED_VERSION, cfg_.domain}, 1);
+    if (args_.role == "ingress") {
+      ingress_ = std::make_unique<gateway::IngressGateway>(io_, metrics_);
+      ingress_->set_tls(tls->ingress, tls->ingress_callers);
+      if (auto st = ingress_->listen(cfg_.gateways.ingress->listen); !st) {
+        spdlog::critical("cannot start: {}", st.error().message);
+        return 1;
+      }
+    } else {
+      egress_ = std::make_unique<gateway::EgressGateway>(io_, metrics_);
+      egress_->set_tls(tls->egress);
+    }
+    if (!args_.metrics_listen.empty()) {
+      const auto ep = config::parse_endpoint(args_.metrics_listen);
+      metrics_server_ = std::make_unique<http::PlainHttpServer>(io_, [this](const http::Request& r) {
+        http::Response res;
+        if (r.path == "/metrics") {
+          res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+          res.body = registry_.expose();
+        } else {
+          res.status = 404;
+          res.content_type = "text/plain; charset=utf-8";
+          res.body = "only /metrics is served here\n";
+        }
+        return res;
+      });
+      if (auto st = ep ? metrics_server_->listen(*ep) : Status(make_error(ErrorCode::kInvalidArgument, "bad --metrics-listen " + args_.metrics_listen)); !st) {
+        spdlog::critical("cannot start: {}", st.error().message);
+        return 1;
+      }
+    }
+    watcher_ = std::make_unique<gateway::RouteWatcher>(
+        gateway::RouteWatcherOptions{args_.broker_url, cfg_.tls.ca_file, *token},
+        [this](std::shared_ptr<const gateway::RoutingTable> t) {
+          if (ingress_) ingress_->set_routes(t);
+          if (egress_) egress_->set_routes(t);
+        });
+    if (auto st = watcher_->start(); !st) {
+      spdlog::critical("cannot start: {}", st.error().message);
+      return 1;
+    }
+    spdlog::info("meshfed {} {} gateway for domain {} ready; routes from {}", MESHFED_VERSION, args_.role, cfg_.domain,
+                 args_.broker_url);
+    wait_signal();
+    sd_notify(0, "READY=1");
+    io_.run();
+    spdlog::info("meshfed {} gateway for domain {} stopped", args_.role, cfg_.domain);
+    return 0;
+  }
+
+ private:
+  void wait_signal() {
+    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+        return wait_signal();
+      }
+      sd_notify(0, "STOPPING=1");
+      watcher_->stop();
+      if (ingress_) ingress_->stop();
+      if (egress_) egress_->stop();
+      if (metrics_server_) metrics_server_->stop();
+      io_.stop();
+    });
+  }
+
+  // Certificates and peers' CAs, re-read; established connections keep the ones they began with.
+  void reload() {
+    auto fresh = config::load_config(cfg_.file);
+    if (!fresh) return spdlog::error("reload rejected: {}", config::format_errors(fresh.error()));
+    auto tls = gateway::load_gateway_tls(*fresh);
+    if (!tls) return spdlog::error("reload rejected: {}", tls.error().message);
+    if (ingress_) ingress_->set_tls(tls->ingress, tls->ingress_callers);
+    if (egress_) egress_->set_tls(tls->egress);
+    spdlog::info("reload applied: certificates and peer CAs re-read");
+  }
+
+  GatewayArgs args_;
+  config::Config cfg_;
+  asio::io_context io_{1};
+  asio::signal_set signals_{io_};
+  metrics::Registry registry_;
+  gateway::GatewayMetrics metrics_;
+  std::unique_ptr<gateway::IngressGateway> ingress_;
+  std::unique_ptr<gateway::EgressGateway> egress_;
+  std::unique_ptr<http::PlainHttpServer> metrics_server_;
+  std::unique_ptr<gateway::RouteWatcher> watcher_;
+};
+
+}  // namespace
+
+int run_gateway(const GatewayArgs& args) {
+  auto cfg = config::load_config(args.config_file);
+  if (!cfg) {
+    spdlog::critical("invalid config {}:\n{}", args.config_file, config::format_errors(cfg.error()));
+    return 2;
+  }
+  if (auto st = check_role(*cfg, args.role); !st) {
+    spdlog::critical("{}", st.error().message);
+    return 2;
+  }
+  GatewayProcess p(args, std::move(cfg).value());
+  return p.run();
+}
+
+}  // namespace meshfed::app

@@ -1,0 +1,146 @@
+// What the ingress and egress gateways share: the connections they hold, the splice that moves
+// bytes both ways through bounded buffers, timeouts, policy cuts, metrics and the access log.
+// Everything here runs on the gateway's event loop.
+#pragma once
+
+#include "gateway/stream_sides.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "meshfed/gateway/gateway.hpp"
+
+namespace meshfed::gateway {
+
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+struct Session {
+  explicit Session(asio::io_context& io) : client(io), upstream(io) {}
+  tcp::socket client;
+  tcp::socket upstream;
+  SslPtr ssl;  // on `client` at the ingress, on `upstream` at the egress
+  std::string remote;  // the client's address
+  std::string sni;
+  std::string route;   // export id (ingress) or import id (egress); empty until admitted
+  std::string peer;
+  int64_t expires_at_ms = INT64_MAX;
+  SteadyTime started = std::chrono::steady_clock::now();
+  SteadyTime last_activity = started;
+  std::optional<SteadyTime> phase_deadline;  // handshake or upstream connect
+  uint64_t bytes_up = 0;    // caller to service
+  uint64_t bytes_down = 0;  // service to caller
+  uint64_t reported_up = 0;
+  uint64_t reported_down = 0;
+  bool closed = false;
+  std::string result = "ok";
+
+  // Ends both sockets now. The descriptors stay valid (shut down, not closed) until the session
+  // is destroyed, so OpenSSL never touches a reused descriptor.
+  void abort(const std::string& why);
+};
+
+class GatewayCore {
+ public:
+  // Answers whether an admitted session may go on, and until when (Unix ms); nullopt: cut it.
+  using RouteCheck = std::function<std::optional<int64_t>(const Session&)>;
+
+  GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits);
+
+  asio::io_context& io() { return io_; }
+  const GatewayLimits& limits() const { return limits_; }
+  const std::string& kind() const { return kind_; }
+
+  // A session for an accepted socket, or null (and counted) when at the connection limit.
+  std::shared_ptr<Session> open(tcp::socket client);
+  // The session is authorised for `route`: counted from now on.
+  void admit(Session& s, const std::string& route, const std::string& peer, int64_t expires_at_ms);
+  void refuse(Session& s, const std::string& reason);
+  void handshake_failed(Session& s, const std::string& reason);
+  void handshake_done(Session& s, bool resumed);
+  // Resolves and connects `s.upstream` within the connect timeout.
+  asio::awaitable<bool> connect_upstream(std::shared_ptr<Session> s, HostPort to);
+  // Moves bytes both ways until both directions are done or the session is aborted.
+  template <class ClientSide, class UpstreamSide>
+  asio::awaitable<void> splice(std::shared_ptr<Session> s, ClientSide client, UpstreamSide upstream);
+  // Runs `session` and then settles the session's accounts.
+  void spawn(std::shared_ptr<Session> s, std::function<asio::awaitable<void>(std::shared_ptr<Session>)> session);
+
+  // Checks every session against the routes now (after a routing-table change).
+  void recheck(const RouteCheck& check);
+  void start(RouteCheck check);  // the periodic sweep: timeouts, expiry, byte counters
+  void stop();
+  int open_connections() const { return static_cast<int>(sessions_.size()); }
+
+ private:
+  template <class From, class To>
+  asio::awaitable<void> pump(std::shared_ptr<Session> s, From from, To to, bool upstream_bound, int& open_directions);
+  void finish(const std::shared_ptr<Session>& s);
+  void schedule_sweep();
+  void flush_bytes(Session& s);
+  void sweep();
+
+  asio::io_context& io_;
+  GatewayMetrics& metrics_;
+  std::string kind_;
+  GatewayLimits limits_;
+  std::set<std::shared_ptr<Session>> sessions_;
+  asio::steady_timer sweep_timer_;
+  RouteCheck check_;
+  bool stopped_ = false;
+};
+
+template <class From, class To>
+asio::awaitable<void> GatewayCore::pump(std::shared_ptr<Session> s, From from, To to, bool upstream_bound,
+                                        int& open_directions) {
+  std::vector<char> buffer(limits_.buffer_bytes);
+  uint64_t& counter = upstream_bound ? s->bytes_up : s->bytes_down;
+  error_code ec;
+  for (;;) {
+    const size_t n = co_await from.read_some(asio::buffer(buffer), ec);
+    if (s->closed) co_return;
+    if (ec == asio::error::eof) {
+      // Half-close: pass the end of this direction on; the other direction carries on.
+      co_await to.shutdown_send(ec);
+      break;
+    }
+    if (ec) {
+      s->abort(upstream_bound ? "client error: " + ec.message() : "upstream error: " + ec.message());
+      co_return;
+    }
+    s->last_activity = std::chrono::steady_clock::now();
+    co_await to.write_all(asio::buffer(buffer.data(), n), ec);
+    if (s->closed) co_return;
+    if (ec) {
+      s->abort(upstream_bound ? "upstream error: " + ec.message() : "client error: " + ec.message());
+      co_return;
+    }
+    counter += n;
+    s->last_activity = std::chrono::steady_clock::now();
+  }
+  if (--open_directions == 0) s->abort("");  // both directions ended cleanly
+}
+
+template <class ClientSide, class UpstreamSide>
+asio::awaitable<void> GatewayCore::splice(std::shared_ptr<Session> s, ClientSide client, UpstreamSide upstream) {
+  // Two directions on the one loop; the session ends when both have (or on abort).
+  int open_directions = 2;
+  asio::steady_timer done(io_, SteadyTime::max());
+  bool down_finished = false;
+  asio::co_spawn(io_, pump(s, upstream, client, false, open_directions), [&](std::exception_ptr) {
+    down_finished = true;
+    done.cancel();
+  });
+  co_await pump(s, client, upstream, true, open_directions);
+  error_code ec;
+  while (!down_finished) co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+}  // namespace meshfed::gateway

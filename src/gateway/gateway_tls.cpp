@@ -1,0 +1,113 @@
+#include <openssl/ssl.h>
+
+#include <map>
+#include <mutex>
+
+#include "gateway/session_cache.hpp"
+#include "meshfed/gateway/gateway.hpp"
+#include "meshfed/pki/pki.hpp"
+
+namespace meshfed::gateway {
+namespace {
+
+struct SessionCache {
+  std::mutex mu;
+  std::map<std::string, SSL_SESSION*> sessions;
+  ~SessionCache() {
+    for (auto& [key, s] : sessions) SSL_SESSION_free(s);
+  }
+};
+
+int cache_index() {
+  static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                                  [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+                                                    delete static_cast<SessionCache*>(ptr);
+                                                  });
+  return idx;
+}
+
+int key_index() {
+  static const int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                              [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+                                                delete static_cast<std::string*>(ptr);
+                                              });
+  return idx;
+}
+
+int on_new_session(SSL* ssl, SSL_SESSION* session) {
+  auto* cache = static_cast<SessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_index()));
+  const auto* key = static_cast<const std::string*>(SSL_get_ex_data(ssl, key_index()));
+  if (!cache || !key) return 0;
+  std::lock_guard lock(cache->mu);
+  SSL_SESSION*& slot = cache->sessions[*key];
+  if (slot) SSL_SESSION_free(slot);
+  slot = session;
+  return 1;  // we keep the reference
+}
+
+constexpr unsigned char kIngressSessionContext[] = "meshfed-ingress";
+
+}  // namespace
+
+void enable_session_cache(SSL_CTX* ctx) {
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+  SSL_CTX_set_ex_data(ctx, cache_index(), new SessionCache());
+}
+
+void resume_session(SSL* ssl, const std::string& key) {
+  SSL_set_ex_data(ssl, key_index(), new std::string(key));
+  auto* cache = static_cast<SessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_index()));
+  if (!cache) return;
+  std::lock_guard lock(cache->mu);
+  auto it = cache->sessions.find(key);
+  if (it != cache->sessions.end() && SSL_SESSION_is_resumable(it->second)) SSL_set_session(ssl, it->second);
+}
+
+Result<GatewayTls> load_gateway_tls(const config::Config& c) {
+  GatewayTls out;
+  std::vector<pki::TrustedPeer> peers;
+  for (const auto& p : c.peers) peers.push_back({p.domain, p.trust_domain, p.ca_file});
+  if (const auto& in = c.gateways.ingress) {
+    auto callers = pki::PeerTrust::load(peers, "egress");
+    if (!callers) return callers.error();
+    out.ingress_callers = *callers;
+    http::ServerTlsOptions o{in->cert_file, in->key_file, true, nullptr, out.ingress_callers};
+    o.configure = [t = out.ingress_callers.get()](void* native) {
+      auto* ctx = static_cast<SSL_CTX*>(native);
+      t->require_client_certificates(ctx);
+      // Resumed sessions keep the verified client certificate; one ticket per handshake is enough.
+      SSL_CTX_set_session_id_context(ctx, kIngressSessionContext, sizeof kIngressSessionContext - 1);
+      SSL_CTX_set_num_tickets(ctx, 1);
+    };
+    auto ctx = http::make_server_context(o);
+    if (!ctx) return ctx.error();
+    out.ingress = *ctx;
+    auto info = pki::read_certificate(in->cert_file);
+    if (!info) return info.error();
+    out.ingress_cert_expiry = info->not_after_unix;
+  }
+  if (const auto& eg = c.gateways.egress) {
+    auto servers = pki::PeerTrust::load(peers, "ingress");
+    if (!servers) return servers.error();
+    for (const auto& p : c.peers) {
+      http::ClientTlsOptions o;
+      o.cert_file = eg->cert_file;
+      o.key_file = eg->key_file;
+      o.configure = [t = servers->get(), domain = p.domain](void* native) {
+        (void)t->expect_server(native, domain);
+        enable_session_cache(static_cast<SSL_CTX*>(native));
+      };
+      o.keep_alive = *servers;
+      auto ctx = http::make_client_context(o);
+      if (!ctx) return ctx.error();
+      out.egress[p.domain] = *ctx;
+    }
+    auto info = pki::read_certificate(eg->cert_file);
+    if (!info) return info.error();
+    out.egress_cert_expiry = info->not_after_unix;
+  }
+  return out;
+}
+
+}  // namespace meshfed::gateway

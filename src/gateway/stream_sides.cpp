@@ -1,0 +1,93 @@
+#include "gateway/stream_sides.hpp"
+
+#include <openssl/err.h>
+
+namespace meshfed::gateway {
+
+std::string tls_failure_reason(int ssl_error, const error_code& ec) {
+  if (ec == asio::error::operation_aborted) return "timeout";
+  if (ssl_error == SSL_ERROR_SYSCALL || ssl_error == SSL_ERROR_ZERO_RETURN) return "closed";
+  if (ssl_error == SSL_ERROR_SSL) {
+    const unsigned long e = ERR_peek_last_error();
+    if (const char* r = ERR_reason_error_string(e)) return r;
+  }
+  return "tls error";
+}
+
+asio::awaitable<bool> TlsSide::wait_for(int ssl_error, error_code& ec) {
+  if (ssl_error == SSL_ERROR_WANT_READ) {
+    co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(asio::use_awaitable, ec));
+  } else if (ssl_error == SSL_ERROR_WANT_WRITE) {
+    co_await socket_.async_wait(tcp::socket::wait_write, asio::redirect_error(asio::use_awaitable, ec));
+  } else {
+    ec = asio::error::connection_aborted;
+  }
+  co_return !ec;
+}
+
+asio::awaitable<void> TlsSide::handshake(bool server, error_code& ec, std::string& reason) {
+  for (;;) {
+    if (!socket_.is_open()) {
+      ec = asio::error::operation_aborted;
+      reason = "timeout";
+      co_return;
+    }
+    ERR_clear_error();
+    const int r = server ? SSL_accept(ssl_) : SSL_connect(ssl_);
+    if (r == 1) co_return;
+    const int err = SSL_get_error(ssl_, r);
+    if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+      ec = asio::error::connection_aborted;
+      reason = tls_failure_reason(err, {});
+      co_return;
+    }
+    if (!co_await wait_for(err, ec)) {
+      reason = tls_failure_reason(err, ec);
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<size_t> TlsSide::read_some(asio::mutable_buffer b, error_code& ec) {
+  for (;;) {
+    ERR_clear_error();
+    size_t n = 0;
+    const int r = SSL_read_ex(ssl_, b.data(), b.size(), &n);
+    if (r == 1) co_return n;
+    const int err = SSL_get_error(ssl_, r);
+    if (err == SSL_ERROR_ZERO_RETURN) {
+      ec = asio::error::eof;
+      co_return 0;
+    }
+    // A TCP close without close_notify could be a truncation attack; it aborts the connection.
+    if (!co_await wait_for(err, ec)) co_return 0;
+  }
+}
+
+asio::awaitable<void> TlsSide::write_all(asio::const_buffer b, error_code& ec) {
+  const auto* p = static_cast<const char*>(b.data());
+  size_t left = b.size();
+  while (left > 0) {
+    ERR_clear_error();
+    size_t n = 0;
+    const int r = SSL_write_ex(ssl_, p, left, &n);
+    if (r == 1) {
+      p += n;
+      left -= n;
+      continue;
+    }
+    if (!co_await wait_for(SSL_get_error(ssl_, r), ec)) co_return;
+  }
+}
+
+asio::awaitable<void> TlsSide::shutdown_send(error_code& ec) {
+  for (;;) {
+    ERR_clear_error();
+    const int r = SSL_shutdown(ssl_);
+    if (r >= 0) break;  // 0: our close_notify is out, theirs not yet in; that is the point
+    if (!co_await wait_for(SSL_get_error(ssl_, r), ec)) co_return;
+  }
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+}
+
+}  // namespace meshfed::gateway

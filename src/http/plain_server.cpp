@@ -1,0 +1,141 @@
+#include "meshfed/http/plain_server.hpp"
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace meshfed::http {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr size_t kHeaderLimit = 8 * 1024;
+constexpr auto kRequestTimeout = 10s;
+
+std::string reason_phrase(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    default: return "Error";
+  }
+}
+
+std::string render(const Response& r) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) + "\r\n";
+  out += "Content-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) +
+         "\r\nConnection: close\r\nCache-Control: no-store\r\n";
+  for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
+  return out + "\r\n" + r.body;
+}
+
+Response plain(int status, const std::string& text) {
+  Response r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = text + "\n";
+  return r;
+}
+
+}  // namespace
+
+struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::io_context& io_, std::function<Response(const Request&)> h) : io(io_), acceptor(io_), handler(std::move(h)) {}
+  asio::io_context& io;
+  tcp::acceptor acceptor;
+  std::function<Response(const Request&)> handler;
+
+  asio::awaitable<void> serve(tcp::socket socket) {
+    boost::system::error_code ec;
+    asio::steady_timer deadline(io, kRequestTimeout);
+    deadline.async_wait([&socket](const boost::system::error_code& e) {
+      if (!e) socket.close();
+    });
+    asio::streambuf buf(kHeaderLimit);
+    co_await asio::async_read_until(socket, buf, "\r\n\r\n", asio::redirect_error(asio::use_awaitable, ec));
+    Response res;
+    if (ec == asio::error::not_found) {
+      res = plain(400, "request headers exceed " + std::to_string(kHeaderLimit) + " bytes");
+    } else if (ec) {
+      co_return;
+    } else {
+      std::string head(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+      const auto line = head.substr(0, head.find("\r\n"));
+      const auto sp1 = line.find(' ');
+      const auto sp2 = line.find(' ', sp1 == std::string::npos ? 0 : sp1 + 1);
+      Request req;
+      if (sp1 == std::string::npos || sp2 == std::string::npos) {
+        res = plain(400, "malformed request line");
+      } else {
+        req.method = line.substr(0, sp1);
+        req.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+        if (req.method != "GET") {
+          res = plain(405, "only GET is served here");
+        } else if (!parse_target(req.target, req.path, req.query)) {
+          res = plain(400, "malformed request target");
+        } else {
+          res = handler(req);
+        }
+      }
+    }
+    const std::string out = render(res);
+    co_await asio::async_write(socket, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    socket.shutdown(tcp::socket::shutdown_send, ec);
+    deadline.cancel();
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    for (;;) {
+      boost::system::error_code ec;
+      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+      if (ec) continue;
+      asio::co_spawn(io, [self, s = std::move(socket)]() mutable { return self->serve(std::move(s)); }, asio::detached);
+    }
+  }
+};
+
+PlainHttpServer::PlainHttpServer(asio::io_context& io, std::function<Response(const Request&)> handler)
+    : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
+
+PlainHttpServer::~PlainHttpServer() = default;
+
+Status PlainHttpServer::listen(const config::Endpoint& endpoint) {
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(endpoint.host, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, "bad listen address " + endpoint.host);
+  const tcp::endpoint ep(addr, endpoint.port);
+  impl_->acceptor.open(ep.protocol(), ec);
+  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl_->acceptor.bind(ep, ec);
+  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
+  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  return {};
+}
+
+uint16_t PlainHttpServer::port() const {
+  boost::system::error_code ec;
+  const auto ep = impl_->acceptor.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
+void PlainHttpServer::stop() {
+  boost::system::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+}  // namespace meshfed::http

@@ -1,0 +1,364 @@
+// Traffic across a boundary, end to end on loopback: a client in `internal` reaches a service
+// in `pci` through internal's egress and pci's ingress gateway, admitted by an approved export
+// only, with real mTLS between gateways of domains that each have their own CA.
+#include <gtest/gtest.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "meshfed/core/text.hpp"
+#include "support/net_support.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class GatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fed_ = std::make_unique<Federation>(
+        std::map<std::string, std::vector<std::string>>{
+            {"pci", {"internal", "dmz"}}, {"internal", {"pci"}}, {"dmz", {"pci"}}},
+        "auto", 60, 600, true);
+    point_inventory_at(echo_.port(), proxy_echo_.port());
+    fed_->start_all();
+    fed_->connect();
+    for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);
+  }
+
+  // payments-api is served by the echo service, ledger:5432 by the PROXY-reading one.
+  void point_inventory_at(uint16_t echo_port, uint16_t proxy_port) {
+    write_file(fed_->domain("pci").dir / "inventory.json", json{{"services", {
+        {{"mesh", "default"}, {"name", "payments-api"}, {"address", "127.0.0.1"},
+         {"ports", {{{"port", echo_port}, {"protocol", "tcp"}}}}},
+        {{"mesh", "default"}, {"name", "ledger"}, {"address", "127.0.0.1"},
+         {"ports", {{{"port", proxy_port}, {"protocol", "tcp"}}}}}}}}.dump());
+  }
+
+  ApiResult call(const std::string& d, const std::string& method, const std::string& target, const std::string& who,
+                 const std::optional<json>& body = std::nullopt) {
+    return api_call(*clients_.at(d), method, target, fed_->domain(d).tokens.at(who), body);
+  }
+
+  // Exports `service` from pci to `peers`, approved; returns the export id.
+  std::string approve_export(const std::string& service, uint16_t port, const std::vector<std::string>& peers,
+                             const json& extra = json::object()) {
+    json body = {{"mesh", "default"}, {"service", service}, {"port", port}, {"peers", peers}, {"reason", "checkout"}};
+    body.update(extra);
+    auto r = call("pci", "POST", "/api/v1/exports", "alice", body);
+    EXPECT_EQ(r.status, 201) << r.body.dump();
+    const std::string id = r.body.value("id", "");
+    EXPECT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+    return id;
+  }
+
+  // The egress port of internal's import of `export_id`, once traffic flows through it.
+  uint16_t wait_for_route(const std::string& export_id) {
+    uint16_t port = 0;
+    const bool ok = wait_until([&] {
+      auto r = call("internal", "GET", "/api/v1/imports/pci." + export_id, "victor");
+      if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+      port = r.body["local"]["port"];
+      return echo_round_trip(port, "probe") == "probe";
+    });
+    EXPECT_TRUE(ok) << fed_->broker("internal").log() << fed_->broker("pci").log();
+    return port;
+  }
+
+  double metric(const std::string& d, const std::string& series) {
+    auto c = fed_->admin(d);
+    auto res = c->request("GET", "/metrics");
+    if (!res) return -1;
+    for (const auto& line : split(res->body, '\n')) {
+      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    }
+    return 0;
+  }
+
+  EchoServer echo_;
+  EchoServer proxy_echo_{EchoServer::Mode::kProxyThenEcho};
+  std::unique_ptr<Federation> fed_;
+  std::map<std::string, std::unique_ptr<http::HttpsClient>> clients_;
+};
+
+std::string sha256_of(const std::string& data) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
+  return std::string(reinterpret_cast<char*>(md), sizeof md);
+}
+
+TEST_F(GatewayTest, BytesCrossIntactBothWaysIncludingHalfCloseAnd100MB) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  ASSERT_NE(port, 0);
+  // Half-close: the client ends its side first and still receives the whole answer.
+  EXPECT_EQ(echo_round_trip(port, "hello, pci"), "hello, pci");
+
+  std::string big(100u * 1024 * 1024, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  const std::string back = echo_round_trip(port, big);
+  EXPECT_EQ(back.size(), big.size());
+  EXPECT_TRUE(sha256_of(back) == sha256_of(big));
+
+  const std::string route = "{gateway=\"egress\",route=\"pci." + id + "\",peer=\"pci\",direction=\"upstream\"}";
+  EXPECT_TRUE(wait_until([&] { return metric("internal", "meshfed_gateway_bytes_total" + route) >= double(big.size()); }));
+  EXPECT_GE(metric("pci", "meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id + "\",peer=\"internal\"}"), 3);
+  EXPECT_NE(fed_->broker("pci").log().find("access: gateway=ingress peer=internal route=" + id), std::string::npos);
+}
+
+TEST_F(GatewayTest, IngressRefusesWhatIsNotApprovedForTheCaller) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  ASSERT_NE(wait_for_route(id), 0);
+  const uint16_t ingress = fed_->ingress_port("pci");
+  const fs::path internal_pki = fed_->domain("internal").dir / "pki";
+  const std::string sni = id + ".pci.meshfed";
+
+  // The genuine caller gets through (the probe's own check).
+  const auto ok = tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", sni);
+  EXPECT_TRUE(ok.handshake_ok) << ok.error;
+  EXPECT_EQ(ok.echoed, "ping");
+
+  // A wrong SNI, or no SNI.
+  EXPECT_EQ(tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", "nope.pci.meshfed").echoed, "");
+  EXPECT_EQ(tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", "").echoed, "");
+  // The broker's certificate instead of the egress one.
+  const auto broker = tls_probe(ingress, internal_pki / "broker.pem", internal_pki / "broker-key.pem", sni);
+  EXPECT_EQ(broker.echoed, "");
+  // A certificate that claims internal's egress identity under another CA.
+  TempDir other;
+  ASSERT_EQ(run_meshfed({"pki", "init", "--domain", "internal", "--out", other.path().string()}).exit_code, 0);
+  EXPECT_EQ(tls_probe(ingress, other / "egress.pem", other / "egress-key.pem", sni).echoed, "");
+  // No certificate at all.
+  EXPECT_EQ(tls_probe(ingress, "", "", sni).echoed, "");
+  // Plain TCP.
+  const int fd = connect_loopback(ingress);
+  ASSERT_GE(fd, 0);
+  send_all(fd, "GET / HTTP/1.1\r\n\r\n");
+  const std::string plain = read_until_eof(fd, 10s);
+  ::close(fd);
+  EXPECT_EQ(plain.find("GET"), std::string::npos);
+
+  // An export approved for dmz only.
+  const std::string dmz_only = approve_export("payments-api", echo_.port(), {"dmz"}, {{"alias", "payments-dmz"}});
+  // dmz, whom it is for, gets through; internal, with the same SNI, does not.
+  const fs::path dmz_pki = fed_->domain("dmz").dir / "pki";
+  EXPECT_TRUE(wait_until([&] {
+    return tls_probe(ingress, dmz_pki / "egress.pem", dmz_pki / "egress-key.pem", dmz_only + ".pci.meshfed").echoed == "ping";
+  }));
+
+  const auto not_scoped = tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem",
+                                    dmz_only + ".pci.meshfed");
+  EXPECT_TRUE(not_scoped.handshake_ok);
+  EXPECT_EQ(not_scoped.echoed, "");
+
+  // A revoked export.
+  const std::string revoked = approve_export("payments-api", echo_.port(), {"internal"}, {{"alias", "payments-two"}});
+  ASSERT_NE(wait_for_route(revoked), 0);
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + revoked + "/revoke", "bob", json{{"comment", "done"}}).status, 200);
+  EXPECT_TRUE(wait_until([&] {
+    return tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", revoked + ".pci.meshfed").echoed.empty();
+  }));
+
+  EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"unknown_sni\"}"), 2);
+  EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"no_sni\"}"), 1);
+  EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"not_scoped_to_caller\"}"), 1);
+  EXPECT_GE(metric("pci", "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"certificate verify failed\"}"), 2);
+  EXPECT_GE(metric("pci", "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"peer did not return a certificate\"}"), 1);
+}
+
+TEST_F(GatewayTest, RevocationEndsALiveConnectionWithinASecond) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  const int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "still there?"));
+  char buf[64];
+  ASSERT_EQ(::recv(fd, buf, 12, MSG_WAITALL), 12);  // the connection is live end to end
+
+  const auto revoked_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/revoke", "bob", json{{"comment", "incident"}}).status, 200);
+  bool clean = false;
+  read_until_eof(fd, 10s, &clean);
+  const auto took = std::chrono::steady_clock::now() - revoked_at;
+  ::close(fd);
+  EXPECT_TRUE(clean) << "the connection was not ended";
+  std::cout << "revocation ended the live connection after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+  // Whichever side learns first cuts: pci's ingress, or internal's egress once the import is withdrawn.
+  const std::string cut = "meshfed_gateway_connections_cut_total{gateway=\"";
+  EXPECT_GE(metric("pci", cut + "ingress\",reason=\"route_withdrawn\"}") +
+                metric("internal", cut + "egress\",reason=\"route_withdrawn\"}"),
+            1);
+}
+
+TEST_F(GatewayTest, ProxyProtocolTellsTheServiceWhoCalls) {
+  const std::string id = approve_export("ledger", proxy_echo_.port(), {"internal"}, {{"proxy_protocol", true}});
+  const uint16_t port = wait_for_route(id);
+  ASSERT_NE(port, 0);
+  const auto headers = proxy_echo_.headers();
+  ASSERT_FALSE(headers.empty());
+  const auto& h = headers.back();
+  EXPECT_EQ(h.tlvs.at(0xE0), "internal");
+  EXPECT_EQ(h.tlvs.at(0xE1), "spiffe://internal/meshfed/egress");
+  EXPECT_EQ(h.destination, "127.0.0.1:" + std::to_string(fed_->ingress_port("pci")));
+  EXPECT_EQ(h.source.rfind("127.0.0.1:", 0), 0u);
+}
+
+TEST_F(GatewayTest, QuarantineClosesThePeersConnections) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  const int fd = connect_loopback(port);
+  ASSERT_TRUE(send_all(fd, "x"));
+  char c;
+  ASSERT_EQ(::recv(fd, &c, 1, MSG_WAITALL), 1);
+  ASSERT_EQ(call("pci", "POST", "/api/v1/peers/internal/quarantine", "root", json{{"reason", "incident"}}).status, 200);
+  bool clean = false;
+  read_until_eof(fd, 10s, &clean);
+  ::close(fd);
+  EXPECT_TRUE(clean);
+  const auto probe = tls_probe(fed_->ingress_port("pci"), fed_->domain("internal").dir / "pki/egress.pem",
+                               fed_->domain("internal").dir / "pki/egress-key.pem", id + ".pci.meshfed");
+  EXPECT_EQ(probe.echoed, "");
+}
+
+TEST_F(GatewayTest, RepeatedConnectionsResumeTlsSessions) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(echo_round_trip(port, "again"), "again");
+  EXPECT_GE(metric("internal", "meshfed_gateway_handshakes_total{gateway=\"egress\",resumed=\"true\"}"), 4);
+  EXPECT_GE(metric("pci", "meshfed_gateway_handshakes_total{gateway=\"ingress\",resumed=\"true\"}"), 4);
+}
+
+}  // namespace
+}  // namespace meshfed::testing
+
+namespace meshfed::testing {
+namespace {
+
+// The same traffic through gateways run as their own processes (`enabled: false`), following
+// their brokers' route watch.
+class SeparateGatewayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fed_ = std::make_unique<Federation>(
+        std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
+    const uint16_t ports = free_port_range(14);
+    ingress_port_ = ports;
+    ingress_metrics_port_ = static_cast<uint16_t>(ports + 1);
+    auto& pci = fed_->domain("pci");
+    pci.config["gateways"]["ingress"]["listen"] = "127.0.0.1:" + std::to_string(ingress_port_);
+    pci.config["gateways"]["ingress"]["advertise"] = "127.0.0.1:" + std::to_string(ingress_port_);
+    pci.save_config();
+    auto& internal = fed_->domain("internal");
+    internal.config["gateways"]["egress"]["ports"] = std::to_string(ports + 4) + "-" + std::to_string(ports + 13);
+    internal.save_config();
+    write_file(pci.dir / "inventory.json",
+               json{{"services", {{{"mesh", "default"}, {"name", "payments-api"}, {"address", "127.0.0.1"},
+                                   {"ports", {{{"port", echo_.port()}, {"protocol", "tcp"}}}}}}}}
+                   .dump());
+    fed_->start_all();
+    fed_->connect();
+    ingress_pid_ = start_gateway("pci", "ingress", "127.0.0.1:" + std::to_string(ingress_metrics_port_));
+    egress_pid_ = start_gateway("internal", "egress", "");
+  }
+
+  void TearDown() override {
+    for (int pid : {ingress_pid_, egress_pid_}) {
+      if (pid > 0) stop_process(pid);
+    }
+  }
+
+  int start_gateway(const std::string& d, const std::string& role, const std::string& metrics_listen) {
+    auto& fx = fed_->domain(d);
+    write_file(fx.dir / "gateway-token", fx.tokens.at("gw") + "\n");
+    std::vector<std::string> args = {"--log-level", "debug", "gateway", "--role", role, "--config", fx.config_file.string(),
+                                     "--broker", "https://127.0.0.1:" + std::to_string(fed_->broker(d).admin_port()),
+                                     "--token-file", (fx.dir / "gateway-token").string()};
+    if (!metrics_listen.empty()) args.insert(args.end(), {"--metrics-listen", metrics_listen});
+    return spawn_meshfed(args, fx.dir / (role + ".log"));
+  }
+
+  std::string log(const std::string& d, const std::string& role) { return read_file(fed_->domain(d).dir / (role + ".log")); }
+
+  ApiResult call(const std::string& d, const std::string& method, const std::string& target, const std::string& who,
+                 const std::optional<json>& body = std::nullopt) {
+    auto c = fed_->admin(d);
+    return api_call(*c, method, target, fed_->domain(d).tokens.at(who), body);
+  }
+
+  std::string approve(const json& extra = json::object()) {
+    json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", echo_.port()}, {"peers", {"internal"}},
+                 {"reason", "checkout"}};
+    body.update(extra);
+    auto r = call("pci", "POST", "/api/v1/exports", "alice", body);
+    EXPECT_EQ(r.status, 201) << r.body.dump();
+    const std::string id = r.body.value("id", "");
+    EXPECT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+    return id;
+  }
+
+  uint16_t egress_port_of(const std::string& id) {
+    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    return r.status == 200 && r.body["local"].is_object() ? r.body["local"]["port"].get<uint16_t>() : 0;
+  }
+
+  std::string scrape_ingress() {
+    const int fd = connect_loopback(ingress_metrics_port_);
+    if (fd < 0) return "";
+    send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string out = read_until_eof(fd, std::chrono::seconds(10));
+    ::close(fd);
+    return out;
+  }
+
+  EchoServer echo_;
+  std::unique_ptr<Federation> fed_;
+  uint16_t ingress_port_ = 0;
+  uint16_t ingress_metrics_port_ = 0;
+  int ingress_pid_ = -1;
+  int egress_pid_ = -1;
+};
+
+TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBrokerIsAway) {
+  const std::string id = approve({{"ttl_s", 6}});
+  uint16_t port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    port = egress_port_of(id);
+    return port && echo_round_trip(port, "via processes") == "via processes";
+  })) << log("internal", "egress") << log("pci", "ingress");
+  EXPECT_NE(scrape_ingress().find("meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id + "\",peer=\"internal\"}"),
+            std::string::npos);
+
+  // pci's broker goes away; its ingress keeps the last routing table...
+  const fs::path internal_pki = fed_->domain("internal").dir / "pki";
+  TlsHold live(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed");
+  ASSERT_TRUE(live.echoed());
+  fed_->broker("pci").stop();
+  const auto served = tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed");
+  EXPECT_EQ(served.echoed, "ping") << log("pci", "ingress");
+  // ...and ends the export's connections itself when it expires.
+  EXPECT_TRUE(live.ended_within(std::chrono::seconds(15)));
+  EXPECT_EQ(tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed").echoed, "");
+  const std::string metrics = scrape_ingress();
+  EXPECT_NE(metrics.find("meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"expired\"} 1"), std::string::npos)
+      << metrics;
+}
+
+TEST_F(SeparateGatewayTest, GatewayRefusesAConfigWhoseBrokerRunsItAlready) {
+  auto& pci = fed_->domain("pci");
+  json cfg = pci.config;
+  cfg["gateways"]["ingress"]["enabled"] = true;
+  write_file(pci.dir / "in-broker.json", cfg.dump());
+  const auto r = run_meshfed({"gateway", "--role", "ingress", "--config", (pci.dir / "in-broker.json").string(), "--broker",
+                              "https://127.0.0.1:1", "--token-file", (pci.dir / "gateway-token").string()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("gateways.ingress.enabled is true"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace meshfed::testing

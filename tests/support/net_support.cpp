@@ -1,0 +1,309 @@
+#include "support/net_support.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <random>
+#include <stdexcept>
+
+namespace meshfed::testing {
+namespace {
+
+sockaddr_in loopback(uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+bool port_free(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = loopback(port);
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool read_exact(int fd, char* out, size_t n) {
+  while (n > 0) {
+    const ssize_t r = ::recv(fd, out, n, 0);
+    if (r <= 0) return false;
+    out += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+std::string endpoint_text(const unsigned char* ip, size_t ip_len, const unsigned char* port) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(ip_len == 4 ? AF_INET : AF_INET6, ip, buf, sizeof buf);
+  return std::string(buf) + ":" + std::to_string((port[0] << 8) | port[1]);
+}
+
+}  // namespace
+
+uint16_t free_port_range(int count) {
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const auto base = static_cast<uint16_t>(std::uniform_int_distribution<int>(30000, 60000 - count)(rng));
+    bool ok = true;
+    for (int i = 0; i < count && ok; ++i) ok = port_free(static_cast<uint16_t>(base + i));
+    if (ok) return base;
+  }
+  throw std::runtime_error("no free loopback port range");
+}
+
+std::optional<ProxyHeader> parse_proxy_v2(const std::string& data, size_t& consumed) {
+  static const std::string kSig("\r\n\r\n\0\r\nQUIT\n", 12);
+  if (data.size() < 16 || data.compare(0, 12, kSig) != 0 || static_cast<uint8_t>(data[12]) != 0x21) return std::nullopt;
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t len = (p[14] << 8) | p[15];
+  if (data.size() < 16 + len) return std::nullopt;
+  const size_t ip_len = p[13] == 0x11 ? 4 : p[13] == 0x21 ? 16 : 0;
+  if (ip_len == 0 || len < 2 * ip_len + 4) return std::nullopt;
+  ProxyHeader h;
+  const unsigned char* body = p + 16;
+  h.source = endpoint_text(body, ip_len, body + 2 * ip_len);
+  h.destination = endpoint_text(body + ip_len, ip_len, body + 2 * ip_len + 2);
+  for (size_t at = 2 * ip_len + 4; at + 3 <= len;) {
+    const size_t vlen = (body[at + 1] << 8) | body[at + 2];
+    if (at + 3 + vlen > len) return std::nullopt;
+    h.tlvs[body[at]] = std::string(reinterpret_cast<const char*>(body + at + 3), vlen);
+    at += 3 + vlen;
+  }
+  consumed = 16 + len;
+  return h;
+}
+
+EchoServer::EchoServer(Mode mode) : mode_(mode) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  auto a = loopback(0);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 128) != 0) {
+    throw std::runtime_error("echo server cannot listen");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  acceptor_ = std::thread([this] {
+    for (;;) {
+      const int fd = ::accept(listen_fd_, nullptr, nullptr);
+      if (fd < 0 || stopping_) {
+        if (fd >= 0) ::close(fd);
+        return;
+      }
+      ++connections_;
+      std::lock_guard lock(mu_);
+      fds_.push_back(fd);
+      workers_.emplace_back([this, fd] { serve(fd); });
+    }
+  });
+}
+
+EchoServer::~EchoServer() {
+  stopping_ = true;
+  ::shutdown(listen_fd_, SHUT_RDWR);
+  acceptor_.join();
+  ::close(listen_fd_);
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(mu_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    workers.swap(workers_);
+  }
+  for (auto& t : workers) t.join();
+  for (int fd : fds_) ::close(fd);
+}
+
+std::vector<ProxyHeader> EchoServer::headers() const {
+  std::lock_guard lock(mu_);
+  return headers_;
+}
+
+void EchoServer::serve(int fd) {
+  if (mode_ == Mode::kNeverRead) {
+    while (!stopping_) {  // until the peer hangs up, without reading a byte
+      pollfd p{fd, POLLRDHUP, 0};
+      ::poll(&p, 1, 200);
+      if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) break;
+    }
+    return;
+  }
+  std::string pending;
+  if (mode_ == Mode::kProxyThenEcho) {
+    char head[16];
+    if (!read_exact(fd, head, sizeof head)) return;
+    pending.assign(head, sizeof head);
+    const size_t len = (static_cast<unsigned char>(head[14]) << 8) | static_cast<unsigned char>(head[15]);
+    std::string rest(len, '\0');
+    if (!read_exact(fd, rest.data(), len)) return;
+    pending += rest;
+    size_t consumed = 0;
+    auto h = parse_proxy_v2(pending, consumed);
+    std::lock_guard lock(mu_);
+    headers_.push_back(h.value_or(ProxyHeader{"unparsable", "", {}}));
+  }
+  char buf[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    if (!send_all(fd, std::string(buf, static_cast<size_t>(n)))) break;
+  }
+  ::shutdown(fd, SHUT_WR);
+}
+
+int connect_loopback(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = loopback(port);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool send_all(int fd, const std::string& data) {
+  size_t at = 0;
+  while (at < data.size()) {
+    const ssize_t n = ::send(fd, data.data() + at, data.size() - at, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    at += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clean_eof) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[64 * 1024];
+  if (clean_eof) *clean_eof = false;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return out;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0 && clean_eof) *clean_eof = true;
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string echo_round_trip(uint16_t port, const std::string& data) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return "(connect failed)";
+  std::thread writer([&] {
+    send_all(fd, data);
+    ::shutdown(fd, SHUT_WR);
+  });
+  std::string back = read_until_eof(fd, std::chrono::seconds(60));
+  writer.join();
+  ::close(fd);
+  return back;
+}
+
+namespace {
+
+SSL_CTX* probe_context(const std::filesystem::path& cert, const std::filesystem::path& key) {
+  std::signal(SIGPIPE, SIG_IGN);  // OpenSSL writes with send(); a refused probe must not kill the test
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);  // the probe tests the server's checks, not ours
+  if (!cert.empty()) {
+    SSL_CTX_use_certificate_chain_file(ctx, cert.c_str());
+    SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM);
+  }
+  return ctx;
+}
+
+// Connects and completes the handshake; null on failure (the connection is then closed).
+SSL* probe_connect(SSL_CTX* ctx, uint16_t port, const std::string& sni, int& fd) {
+  fd = connect_loopback(port);
+  if (fd < 0) return nullptr;
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  if (!sni.empty()) SSL_set_tlsext_host_name(ssl, sni.c_str());
+  if (SSL_connect(ssl) == 1) return ssl;
+  SSL_free(ssl);
+  ::close(fd);
+  fd = -1;
+  return nullptr;
+}
+
+std::string last_tls_error() {
+  const unsigned long e = ERR_peek_last_error();
+  const char* r = e ? ERR_reason_error_string(e) : nullptr;
+  ERR_clear_error();
+  return r ? r : "";
+}
+
+}  // namespace
+
+ProbeResult tls_probe(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
+                      const std::string& sni) {
+  ProbeResult r;
+  SSL_CTX* ctx = probe_context(cert, key);
+  int fd = -1;
+  if (SSL* ssl = probe_connect(ctx, port, sni, fd)) {
+    r.handshake_ok = true;
+    SSL_write(ssl, "ping", 4);
+    SSL_shutdown(ssl);  // half-close: the echo service answers and ends
+    char buf[256];
+    for (;;) {
+      const int n = SSL_read(ssl, buf, sizeof buf);
+      if (n <= 0) break;
+      r.echoed.append(buf, static_cast<size_t>(n));
+    }
+    SSL_free(ssl);
+    ::close(fd);
+  }
+  r.error = last_tls_error();
+  SSL_CTX_free(ctx);
+  return r;
+}
+
+TlsHold::TlsHold(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
+                 const std::string& sni) {
+  auto* ctx = probe_context(cert, key);
+  ctx_ = ctx;
+  auto* ssl = probe_connect(ctx, port, sni, fd_);
+  ssl_ = ssl;
+  char c = 0;
+  echoed_ = ssl && SSL_write(ssl, "x", 1) == 1 && SSL_read(ssl, &c, 1) == 1 && c == 'x';
+}
+
+TlsHold::~TlsHold() {
+  if (ssl_) SSL_free(static_cast<SSL*>(ssl_));
+  if (fd_ >= 0) ::close(fd_);
+  SSL_CTX_free(static_cast<SSL_CTX*>(ctx_));
+}
+
+bool TlsHold::ended_within(std::chrono::milliseconds timeout) {
+  if (!ssl_) return true;
+  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  char c;
+  const int n = SSL_read(static_cast<SSL*>(ssl_), &c, 1);
+  const int err = SSL_get_error(static_cast<SSL*>(ssl_), n);
+  ERR_clear_error();
+  // A receive timeout shows as "want read" (or EAGAIN); anything else is the server ending it.
+  const bool timed_out = n <= 0 && (err == SSL_ERROR_WANT_READ ||
+                                    (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)));
+  return !timed_out;
+}
+
+}  // namespace meshfed::testing

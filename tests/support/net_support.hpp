@@ -1,0 +1,88 @@
+// Sockets for the data-plane tests: a real echo service (optionally reading a PROXY v2 header
+// first), blocking TCP clients, a raw mTLS probe of an ingress, and free loopback ports.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace meshfed::testing {
+
+// `count` consecutive loopback ports that nothing listens on right now.
+uint16_t free_port_range(int count);
+
+// What a PROXY v2 header said, as the service behind the ingress received it.
+struct ProxyHeader {
+  std::string source;       // ip:port
+  std::string destination;  // ip:port
+  std::map<uint8_t, std::string> tlvs;
+};
+// Parses a complete PROXY v2 header at the start of `data`; its length in `consumed`.
+std::optional<ProxyHeader> parse_proxy_v2(const std::string& data, size_t& consumed);
+
+// A TCP echo service on 127.0.0.1, one thread per connection. Echoes until the client's end
+// of stream, then ends its own (so a half-close travels back).
+class EchoServer {
+ public:
+  enum class Mode { kEcho, kProxyThenEcho, kNeverRead };
+  explicit EchoServer(Mode mode = Mode::kEcho);
+  ~EchoServer();
+  uint16_t port() const { return port_; }
+  std::vector<ProxyHeader> headers() const;  // kProxyThenEcho: one per connection
+  int connections() const { return connections_.load(); }
+
+ private:
+  void serve(int fd);
+  Mode mode_;
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_{0};
+  std::thread acceptor_;
+  mutable std::mutex mu_;
+  std::vector<std::thread> workers_;
+  std::vector<int> fds_;
+  std::vector<ProxyHeader> headers_;
+};
+
+// A blocking TCP connection to 127.0.0.1:`port`, or -1.
+int connect_loopback(uint16_t port);
+bool send_all(int fd, const std::string& data);
+// Reads until end of stream, an error or `timeout`; `clean_eof` says which.
+std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clean_eof = nullptr);
+// Sends `data`, half-closes, and returns everything read back until end of stream.
+std::string echo_round_trip(uint16_t port, const std::string& data);
+
+// A raw TLS 1.3 client towards an ingress: a chosen certificate and SNI, then one ping.
+struct ProbeResult {
+  bool handshake_ok = false;
+  std::string echoed;  // what came back for "ping" (empty when the connection was closed)
+  std::string error;
+};
+ProbeResult tls_probe(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
+                      const std::string& sni);
+
+// A held mTLS connection to an ingress: after one echoed byte, waits for the server to end it.
+class TlsHold {
+ public:
+  TlsHold(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key, const std::string& sni);
+  ~TlsHold();
+  bool echoed() const { return echoed_; }  // the connection worked end to end
+  // True if the server ended the connection within `timeout`.
+  bool ended_within(std::chrono::milliseconds timeout);
+
+ private:
+  void* ctx_ = nullptr;
+  void* ssl_ = nullptr;
+  int fd_ = -1;
+  bool echoed_ = false;
+};
+
+}  // namespace meshfed::testing
