@@ -266,7 +266,8 @@ class Broker {
     gateway_metrics_ = std::make_unique<gateway::GatewayMetrics>(metrics_);
     const auto& g = cfg_.gateways;
     if (g.ingress && g.ingress->enabled) {
-      ingress_gw_ = std::make_unique<gateway::IngressGateway>(gateway_io_, *gateway_metrics_);
+      ingress_gw_ = std::make_unique<gateway::IngressGateway>(gateway_io_, *gateway_metrics_,
+                                                               gateway::GatewayLimits::from(g.ingress->tuning));
       if (auto st = ingress_gw_->listen(g.ingress->listen); !st) return st;
       std::lock_guard lock(mu_);
       ingress_gw_->set_tls(gateway_tls_.ingress, gateway_tls_.ingress_callers);
@@ -276,7 +277,8 @@ class Broker {
                    ingress_bound_port_);
     }
     if (g.egress && g.egress->enabled) {
-      egress_gw_ = std::make_unique<gateway::EgressGateway>(gateway_io_, *gateway_metrics_);
+      egress_gw_ = std::make_unique<gateway::EgressGateway>(gateway_io_, *gateway_metrics_,
+                                                             gateway::GatewayLimits::from(g.egress->tuning));
       std::lock_guard lock(mu_);
       egress_gw_->set_tls(gateway_tls_.egress);
     }

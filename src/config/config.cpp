@@ -278,6 +278,7 @@ class Parser {
       }
       ic.cert_file = path(ir, "cert_file", true);
       ic.key_file = path(ir, "key_file", true);
+      parse_tuning(ir, ic.tuning);
       g.ingress = ic;
     }
     if (const json* eg = r.get("egress")) {
@@ -301,8 +302,18 @@ class Parser {
       }
       ec.cert_file = path(er, "cert_file", true);
       ec.key_file = path(er, "key_file", true);
+      parse_tuning(er, ec.tuning);
       g.egress = ec;
     }
+  }
+
+  void parse_tuning(ObjectReader& r, GatewayTuning& t) {
+    for (auto [key, target] : {std::pair{"handshake_timeout_s", &t.handshake_timeout},
+                               std::pair{"connect_timeout_s", &t.connect_timeout},
+                               std::pair{"idle_timeout_s", &t.idle_timeout}}) {
+      if (auto v = r.integer(key, 1, 86400)) *target = Seconds(*v);
+    }
+    if (auto v = r.integer("max_connections", 1, 1000000)) t.max_connections = *v;
   }
 
   void parse_metrics(ObjectReader& root, MetricsConfig& m) {

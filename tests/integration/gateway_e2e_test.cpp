@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
 #include <sys/socket.h>
+#include <poll.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <thread>
@@ -26,10 +28,13 @@ class GatewayTest : public ::testing::Test {
             {"pci", {"internal", "dmz"}}, {"internal", {"pci"}}, {"dmz", {"pci"}}},
         "auto", 60, 600, true);
     point_inventory_at(echo_.port(), proxy_echo_.port());
+    configure();
     fed_->start_all();
     fed_->connect();
     for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);
   }
+
+  virtual void configure() {}
 
   // payments-api is served by the echo service, ledger:5432 by the PROXY-reading one.
   void point_inventory_at(uint16_t echo_port, uint16_t proxy_port) {
@@ -85,6 +90,13 @@ class GatewayTest : public ::testing::Test {
   std::unique_ptr<Federation> fed_;
   std::map<std::string, std::unique_ptr<http::HttpsClient>> clients_;
 };
+
+long rss_kib(int pid) {
+  for (const auto& line : split(read_file("/proc/" + std::to_string(pid) + "/status"), '\n')) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
 
 std::string sha256_of(const std::string& data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
@@ -232,6 +244,118 @@ TEST_F(GatewayTest, RepeatedConnectionsResumeTlsSessions) {
   for (int i = 0; i < 5; ++i) ASSERT_EQ(echo_round_trip(port, "again"), "again");
   EXPECT_GE(metric("internal", "meshfed_gateway_handshakes_total{gateway=\"egress\",resumed=\"true\"}"), 4);
   EXPECT_GE(metric("pci", "meshfed_gateway_handshakes_total{gateway=\"ingress\",resumed=\"true\"}"), 4);
+}
+
+TEST_F(GatewayTest, CertificatesReloadOnSighupWithoutDroppingConnections) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  const int fd = connect_loopback(port);
+  ASSERT_TRUE(send_all(fd, "before"));
+  char buf[16];
+  ASSERT_EQ(::recv(fd, buf, 6, MSG_WAITALL), 6);
+
+  const std::string expiry = "meshfed_certificate_expiry_timestamp_seconds{role=\"ingress\"}";
+  const double old_expiry = metric("pci", expiry);
+  const fs::path pki = fed_->domain("pci").dir / "pki";
+  ASSERT_EQ(run_meshfed({"pki", "issue", "--ca-dir", pki.string(), "--role", "ingress", "--ip", "127.0.0.1", "--days", "3"})
+                .exit_code,
+            0);
+  fed_->broker("pci").signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return metric("pci", expiry) != old_expiry; })) << fed_->broker("pci").log();
+  EXPECT_LT(metric("pci", expiry), old_expiry);  // the 3-day certificate is in use
+
+  ASSERT_TRUE(send_all(fd, "after"));  // the established connection carries on
+  ASSERT_EQ(::recv(fd, buf, 5, MSG_WAITALL), 5);
+  EXPECT_EQ(std::string(buf, 5), "after");
+  ::close(fd);
+  EXPECT_EQ(echo_round_trip(port, "new connection"), "new connection");
+}
+
+// The service never reads: the caller's bytes pile up in front of it.
+TEST_F(GatewayTest, ASlowReaderDoesNotMakeTheGatewaysGrow) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "memory is measured in the build without sanitizers (ASan's allocator changes RSS)";
+#else
+  EchoServer sink(EchoServer::Mode::kNeverRead);
+  point_inventory_at(sink.port(), proxy_echo_.port());
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("pci", "GET", "/api/v1/services", "victor");
+    return r.status == 200 && r.body["items"][0]["ports"][0]["port"] == sink.port();
+  }));
+  const std::string id = approve_export("payments-api", sink.port(), {"internal"});
+  uint16_t port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+    port = r.body["local"]["port"];
+    const int probe = connect_loopback(port);
+    if (probe >= 0) ::close(probe);
+    return probe >= 0 && sink.connections() > 0;
+  }));
+  const long before = rss_kib(fed_->broker("internal").pid()) + rss_kib(fed_->broker("pci").pid());
+
+  const int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  const std::string chunk(1 << 20, 'x');
+  size_t sent = 0;
+  // Push until nothing moves for 2 seconds: every buffer on the way is full.
+  for (;;) {
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, 2000) <= 0) break;
+    const ssize_t n = ::send(fd, chunk.data(), chunk.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  const long after = rss_kib(fed_->broker("internal").pid()) + rss_kib(fed_->broker("pci").pid());
+  ::close(fd);
+  std::cout << "pushed " << sent / (1024 * 1024) << " MiB at a service that does not read; the two brokers' RSS went from "
+            << before << " KiB to " << after << " KiB\n";
+  EXPECT_GT(sent, 4u << 20);           // the gateways did take bytes in...
+  EXPECT_LT(after - before, 16 * 1024);  // ...and held no more than their buffers
+#endif
+}
+
+class IdleGatewayTest : public GatewayTest {
+  void configure() override {
+    auto& pci = fed_->domain("pci");
+    pci.config["gateways"]["ingress"]["idle_timeout_s"] = 1;
+    pci.save_config();
+  }
+};
+
+TEST_F(IdleGatewayTest, IdleConnectionsAreCut) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  const int fd = connect_loopback(port);
+  ASSERT_TRUE(send_all(fd, "x"));
+  char c;
+  ASSERT_EQ(::recv(fd, &c, 1, MSG_WAITALL), 1);
+  bool clean = false;
+  read_until_eof(fd, 10s, &clean);
+  ::close(fd);
+  EXPECT_TRUE(clean);
+  EXPECT_GE(metric("pci", "meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"idle\"}"), 1);
+}
+
+class LimitedGatewayTest : public GatewayTest {
+  void configure() override {
+    auto& pci = fed_->domain("pci");
+    pci.config["gateways"]["ingress"]["max_connections"] = 2;
+    pci.save_config();
+  }
+};
+
+TEST_F(LimitedGatewayTest, ConnectionsBeyondTheLimitAreRefused) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  ASSERT_NE(wait_for_route(id), 0);
+  const fs::path pki = fed_->domain("internal").dir / "pki";
+  const std::string sni = id + ".pci.meshfed";
+  const uint16_t ingress = fed_->ingress_port("pci");
+  TlsHold first(ingress, pki / "egress.pem", pki / "egress-key.pem", sni);
+  TlsHold second(ingress, pki / "egress.pem", pki / "egress-key.pem", sni);
+  ASSERT_TRUE(first.echoed() && second.echoed());
+  EXPECT_EQ(tls_probe(ingress, pki / "egress.pem", pki / "egress-key.pem", sni).echoed, "");
+  EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"max_connections\"}"), 1);
 }
 
 }  // namespace

@@ -68,6 +68,7 @@ class BrokerProcess {
   int stop();            // SIGTERM; returns the exit status
   void signal(int sig);
   bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }
   uint16_t admin_port() const { return admin_port_; }
   std::string log() const;
 

@@ -88,12 +88,21 @@ struct PortRange {
   bool contains(uint16_t p) const { return p >= first && p <= last; }
 };
 
+// Connection limits of one gateway (optional keys of its section).
+struct GatewayTuning {
+  Seconds handshake_timeout{10};
+  Seconds connect_timeout{5};  // to the upstream: the export's target, or the peer's ingress
+  Seconds idle_timeout{300};   // no byte either way
+  int64_t max_connections = 10000;
+};
+
 struct IngressConfig {
   bool enabled = true;
   Endpoint listen;
   std::string advertise;
   Path cert_file;
   Path key_file;
+  GatewayTuning tuning;
 };
 
 struct EgressConfig {
@@ -103,6 +112,7 @@ struct EgressConfig {
   PortRange ports{16000, 16999};
   Path cert_file;
   Path key_file;
+  GatewayTuning tuning;
 };
 
 struct GatewaysConfig {

@@ -31,6 +31,15 @@ struct GatewayLimits {
   std::chrono::seconds idle_timeout{300};    // no byte either way
   int max_connections = 10000;
   size_t buffer_bytes = 64 * 1024;           // per direction: what a slow reader can make us hold
+
+  static GatewayLimits from(const config::GatewayTuning& t) {
+    GatewayLimits l;
+    l.handshake_timeout = t.handshake_timeout;
+    l.connect_timeout = t.connect_timeout;
+    l.idle_timeout = t.idle_timeout;
+    l.max_connections = static_cast<int>(t.max_connections);
+    return l;
+  }
 };
 
 // Per-route figures of both gateways (labels: gateway "ingress" or "egress", route = export

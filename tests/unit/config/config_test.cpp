@@ -114,6 +114,26 @@ TEST(Config, BadCidrsAndRanges) {
   EXPECT_EQ(fields_of(c), (std::set<std::string>{"source_cidrs[1]", "source_cidrs[2]", "gateways.egress.ports"}));
 }
 
+TEST(Config, GatewayLimitsAndAdvertisedPortZero) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["gateways"]["ingress"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:0"}, {"cert_file", "i.pem"},
+                              {"key_file", "i-key.pem"}, {"idle_timeout_s", 30}, {"max_connections", 5}};
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->gateways.ingress->tuning.idle_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c->gateways.ingress->tuning.max_connections, 5);
+  EXPECT_EQ(c->gateways.ingress->tuning.connect_timeout, std::chrono::seconds(5));
+
+  // Port 0 is only for an in-process ingress that listens on port 0 too; limits have ranges.
+  j["gateways"]["ingress"]["enabled"] = false;
+  j["gateways"]["ingress"]["max_connections"] = 0;
+  j["gateways"]["ingress"]["handshake_timeout_s"] = "10";
+  c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(fields_of(c), (std::set<std::string>{"gateways.ingress.advertise", "gateways.ingress.max_connections",
+                                                 "gateways.ingress.handshake_timeout_s"}));
+}
+
 TEST(Config, LongPollMustBeShorterThanTheStaleThreshold) {
   nlohmann::json j = nlohmann::json::parse(kMinimal);
   j["sync"] = {{"wait_s", 30}, {"stale_after_s", 20}, {"withdraw_after_s", 600}};
