@@ -15,7 +15,7 @@ packages=(
   libsystemd-dev
   libbenchmark-dev
   prometheus
-  nftables
+  nftables iproute2 haproxy
   curl ca-certificates python3
 )
 

@@ -1,6 +1,8 @@
 #include "support/net_support.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -51,6 +53,28 @@ std::string endpoint_text(const unsigned char* ip, size_t ip_len, const unsigned
 
 }  // namespace
 
+bool enter_netns(const std::string& name) {
+  const int fd = ::open(("/var/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::setns(fd, CLONE_NEWNET) == 0;
+  ::close(fd);
+  return ok;
+}
+
+void run_in_netns(const std::string& name, const std::function<void()>& fn) {
+  std::exception_ptr failure;
+  std::thread t([&] {
+    try {
+      if (!enter_netns(name)) throw std::runtime_error("cannot enter network namespace " + name);
+      fn();
+    } catch (...) {
+      failure = std::current_exception();
+    }
+  });
+  t.join();
+  if (failure) std::rethrow_exception(failure);
+}
+
 uint16_t free_port_range(int count) {
   std::mt19937 rng(std::random_device{}());
   for (int attempt = 0; attempt < 200; ++attempt) {
@@ -84,11 +108,12 @@ std::optional<ProxyHeader> parse_proxy_v2(const std::string& data, size_t& consu
   return h;
 }
 
-EchoServer::EchoServer(Mode mode) : mode_(mode) {
+EchoServer::EchoServer(Mode mode, bool any_address) : mode_(mode) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   const int one = 1;
   ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   auto a = loopback(0);
+  if (any_address) a.sin_addr.s_addr = htonl(INADDR_ANY);
   if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 128) != 0) {
     throw std::runtime_error("echo server cannot listen");
   }

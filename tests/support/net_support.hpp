@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -14,6 +15,11 @@
 #include <vector>
 
 namespace meshfed::testing {
+
+// Moves the calling thread into network namespace `name` (/var/run/netns/<name>).
+bool enter_netns(const std::string& name);
+// Runs `fn` on a thread inside network namespace `name`, and waits for it; rethrows its exception.
+void run_in_netns(const std::string& name, const std::function<void()>& fn);
 
 // `count` consecutive loopback ports that nothing listens on right now.
 uint16_t free_port_range(int count);
@@ -32,7 +38,8 @@ std::optional<ProxyHeader> parse_proxy_v2(const std::string& data, size_t& consu
 class EchoServer {
  public:
   enum class Mode { kEcho, kProxyThenEcho, kNeverRead };
-  explicit EchoServer(Mode mode = Mode::kEcho);
+  // Listens on 127.0.0.1, or on every address with `any_address` (reachable from other hosts).
+  explicit EchoServer(Mode mode = Mode::kEcho, bool any_address = false);
   ~EchoServer();
   uint16_t port() const { return port_; }
   std::vector<ProxyHeader> headers() const;  // kProxyThenEcho: one per connection

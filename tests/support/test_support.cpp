@@ -115,7 +115,7 @@ void BrokerProcess::start() {
   std::vector<std::string> args = {"--log-level", "debug"};
   args.insert(args.end(), global_args_.begin(), global_args_.end());
   args.insert(args.end(), {"broker", "--config", config_file_.string()});
-  const int pid = spawn_meshfed(args, log_file_);
+  const int pid = spawn_meshfed(args, log_file_, netns_);
   pid_ = pid;
   const bool up = wait_until([&] {
     int status = 0;
@@ -152,10 +152,11 @@ int BrokerProcess::stop() {
   return status;
 }
 
-int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file) {
+int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file, const std::string& netns) {
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    if (!netns.empty() && !enter_netns(netns)) ::_exit(126);
     const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);

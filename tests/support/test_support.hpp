@@ -68,6 +68,8 @@ class BrokerProcess {
   int stop();            // SIGTERM; returns the exit status
   void signal(int sig);
   bool running() const { return pid_ > 0; }
+  // Runs the broker inside this network namespace (call start() from a thread in it too).
+  void set_netns(std::string name) { netns_ = std::move(name); }
   int pid() const { return pid_; }
   uint16_t admin_port() const { return admin_port_; }
   std::string log() const;
@@ -79,6 +81,7 @@ class BrokerProcess {
   fs::path state_dir_;
   fs::path log_file_;
   std::vector<std::string> global_args_;
+  std::string netns_;
   int pid_ = -1;
   uint16_t admin_port_ = 0;
 };
@@ -109,8 +112,9 @@ class Federation {
   std::map<std::string, std::unique_ptr<BrokerProcess>> brokers_;
 };
 
-// A `meshfed` child process with `args`, its output in `log_file`; returns its pid.
-int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file);
+// A `meshfed` child process with `args`, its output in `log_file`, inside network namespace
+// `netns` when given; returns its pid.
+int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file, const std::string& netns = "");
 // SIGTERM, then waits; returns the exit status.
 int stop_process(int pid);
 
