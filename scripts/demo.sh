@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The meshfed demo: three domains (dmz, internal, pci) on loopback, each with its own PKI made
-# by `meshfed pki` and its own broker. In pci, alice requests an export of payments-api to
-# internal only, the four-eyes rule refuses her own approval, bob approves; the demo then shows
-# the import active in internal and absent in dmz, and leaves the brokers running with their
-# admin URLs, CA files and tokens printed until Ctrl-C.
+# by `meshfed pki` and its own broker. In pci, alice requests an export of payments-api (an
+# echo service the demo starts) to internal only, the four-eyes rule refuses her own approval,
+# bob approves; the demo then shows the import active in internal and absent in dmz, sends
+# bytes from a client in internal through internal's egress and pci's ingress gateway to the
+# service, prints each domain's firewall rules, and leaves everything running until Ctrl-C.
 #
 # Usage: bash scripts/demo.sh            (installs packages and builds first)
 # MESHFED_DEMO_BASE_PORT (default 9440) moves the ports; MESHFED_DEMO_NO_WAIT=1 exits at the end.
@@ -21,13 +22,15 @@ rm -rf "$run"
 mkdir -p "$run"
 base=${MESHFED_DEMO_BASE_PORT:-9440}
 domains=(pci internal dmz)
-declare -A admin_port peer_port egress_range
+declare -A admin_port peer_port ingress_port egress_range
 for i in "${!domains[@]}"; do
   d=${domains[$i]}
   admin_port[$d]=$((base + i))
   peer_port[$d]=$((base + 10 + i))
+  ingress_port[$d]=$((base + 20 + i))
   egress_range[$d]="$((16000 + 100 * i))-$((16000 + 100 * i + 99))"
 done
+echo_port=$((base + 30))  # payments-api in pci: an echo service
 
 token_for() {  # dir name role... -> prints the token, appends the tokens-file entry
   local dir=$1 name=$2 out args=()
@@ -51,15 +54,25 @@ for d in "${domains[@]}"; do
   rm "$run/$d/tokens.lines"
   cp "$root/config/$d/inventory.json" "$run/$d/inventory.json"
 done
+# In this demo pci's payments-api is the echo service below, on loopback.
+python3 - "$run/pci/inventory.json" "$echo_port" <<'PY'
+import json, sys
+path, port = sys.argv[1], int(sys.argv[2])
+inv = json.load(open(path))
+for s in inv["services"]:
+    if s["name"] == "payments-api":
+        s["address"], s["ports"] = "127.0.0.1", [{"port": port, "protocol": "tcp"}]
+json.dump(inv, open(path, "w"), indent=2)
+PY
 
 # Each domain peers with the other two, trusting only their CAs; internal imports pci's
 # exports automatically, everything else waits for an approver (import_policy manual).
 for d in "${domains[@]}"; do
-  python3 - "$run" "$d" "${admin_port[$d]}" "${peer_port[$d]}" "${egress_range[$d]}" \
+  python3 - "$run" "$d" "${admin_port[$d]}" "${peer_port[$d]}" "${egress_range[$d]}" "${ingress_port[$d]}" \
       "pci=${peer_port[pci]}" "internal=${peer_port[internal]}" "dmz=${peer_port[dmz]}" <<'PY'
 import json, sys
-run, d, admin, peer, egress = sys.argv[1:6]
-ports = dict(a.split("=") for a in sys.argv[6:])
+run, d, admin, peer, egress, ingress = sys.argv[1:7]
+ports = dict(a.split("=") for a in sys.argv[7:])
 peers = [{"domain": p, "url": f"https://127.0.0.1:{ports[p]}", "ca_file": f"../{p}/pki/ca.pem",
           "import_policy": "auto" if (d, p) == ("internal", "pci") else "manual", "source_cidrs": ["127.0.0.0/8"]}
          for p in ports if p != d]
@@ -71,9 +84,9 @@ cfg = {
   "peers": peers,
   "control_plane": {"type": "static", "inventory_file": "inventory.json", "imports_dir": "imports"},
   "gateways": {
-    "ingress": {"enabled": False, "listen": "127.0.0.1:15443", "advertise": f"ingress.{d}.demo:15443",
+    "ingress": {"listen": f"127.0.0.1:{ingress}", "advertise": f"127.0.0.1:{ingress}",
                 "cert_file": "pki/ingress.pem", "key_file": "pki/ingress-key.pem"},
-    "egress": {"enabled": False, "bind": "127.0.0.1", "advertise_host": "127.0.0.1", "ports": egress,
+    "egress": {"bind": "127.0.0.1", "advertise_host": "127.0.0.1", "ports": egress,
                "cert_file": "pki/egress.pem", "key_file": "pki/egress-key.pem"}},
   "sync": {"wait_s": 30, "stale_after_s": 60, "withdraw_after_s": 600},
 }
@@ -85,6 +98,20 @@ done
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }
 trap cleanup EXIT
+python3 - "$echo_port" >"$run/pci/payments-api.log" 2>&1 <<'PY' &
+import asyncio, sys
+async def echo(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+async def main():
+    server = await asyncio.start_server(echo, "127.0.0.1", int(sys.argv[1]))
+    async with server:
+        await server.serve_forever()
+asyncio.run(main())
+PY
+pids+=($!)
 for d in "${domains[@]}"; do
   (cd "$run/$d" && exec "$meshfed" broker --config "$d.json" >broker.log 2>&1) &
   pids+=($!)
@@ -102,7 +129,7 @@ ctl() {  # domain token args...
 
 echo
 echo "== pci: alice requests an export of payments-api to internal only"
-id=$(ctl pci "${alice[pci]}" exports request --service payments-api --port 8443 --peer internal \
+id=$(ctl pci "${alice[pci]}" exports request --service payments-api --port "$echo_port" --peer internal \
        --reason "checkout in internal needs payments" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "requested $id"
 echo
@@ -124,6 +151,38 @@ echo
 echo "== dmz: nothing was exported to it"
 ctl dmz "${bob[dmz]}" imports
 ctl dmz "${bob[dmz]}" peers
+
+echo
+echo "== internal: a client sends bytes to payments-api through internal's egress and pci's ingress"
+local_port=$(ctl internal "${bob[internal]}" imports --json |
+  python3 -c 'import json,sys; print([i for i in json.load(sys.stdin) if i["state"] == "active"][0]["local"]["port"])')
+python3 - "$local_port" <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+for attempt in range(100):  # the egress listener opens within a moment of the import
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        break
+    except OSError:
+        time.sleep(0.1)
+message = b"hello payments-api, this is internal"
+s.sendall(message)
+s.shutdown(socket.SHUT_WR)
+reply = b""
+while chunk := s.recv(65536):
+    reply += chunk
+print(f"sent {message!r} to 127.0.0.1:{port} (internal egress) -> pci ingress -> payments-api; echoed back: {reply!r}")
+sys.exit(0 if reply == message else 1)
+PY
+echo
+echo "== the pci ingress gateway's access log"
+grep "access: gateway=ingress" "$run/pci/broker.log" | tail -n 2
+
+for d in "${domains[@]}"; do
+  echo
+  echo "== meshfed firewall --config $d.json (host mode): the cross-boundary flows $d needs"
+  "$meshfed" firewall --config "$run/$d/$d.json"
+done
 
 cat <<MSG
 
