@@ -302,6 +302,7 @@ class Parser {
       }
       ec.cert_file = path(er, "cert_file", true);
       ec.key_file = path(er, "key_file", true);
+      ec.resume_sessions = er.boolean("resume_sessions").value_or(true);
       parse_tuning(er, ec.tuning);
       g.egress = ec;
     }

@@ -94,9 +94,9 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
       http::ClientTlsOptions o;
       o.cert_file = eg->cert_file;
       o.key_file = eg->key_file;
-      o.configure = [t = servers->get(), domain = p.domain](void* native) {
+      o.configure = [t = servers->get(), domain = p.domain, resume = eg->resume_sessions](void* native) {
         (void)t->expect_server(native, domain);
-        enable_session_cache(static_cast<SSL_CTX*>(native));
+        if (resume) enable_session_cache(static_cast<SSL_CTX*>(native));
       };
       o.keep_alive = *servers;
       auto ctx = http::make_client_context(o);

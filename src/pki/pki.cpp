@@ -278,7 +278,11 @@ Status issue_leaf(const fs::path& ca_dir, LeafRole role, const LeafOptions& o, c
     domain = info->subject.substr(pos + 10);
     domain = domain.substr(0, domain.find(','));
   }
-  return issue_with(domain, td, ca->get(), key->get(), role, o, out_dir.empty() ? ca_dir : out_dir);
+  const fs::path dir = out_dir.empty() ? ca_dir : out_dir;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create " + dir.string() + ": " + ec.message());
+  return issue_with(domain, td, ca->get(), key->get(), role, o, dir);
 }
 
 Status issue_custom_leaf(const fs::path& ca_dir, const CustomLeaf& leaf, const fs::path& cert_out,

@@ -112,6 +112,7 @@ struct EgressConfig {
   PortRange ports{16000, 16999};
   Path cert_file;
   Path key_file;
+  bool resume_sessions = true;  // TLS session resumption towards peers' ingress
   GatewayTuning tuning;
 };
 
