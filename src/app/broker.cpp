@@ -2,7 +2,6 @@
 
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -17,7 +16,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "meshfed/api/admin_api.hpp"
 #include "meshfed/api/peer_api.hpp"
@@ -260,13 +258,13 @@ class Broker {
     if (egress_gw_) egress_gw_->set_tls(gateway_tls_.egress);
   }
 
-  // The gateways that run inside the broker (`enabled: true`), on their own event loop so that
-  // proxied bytes never queue behind API requests.
+  // The gateways that run inside the broker (`enabled: true`), on their own event-loop threads
+  // so that proxied bytes never queue behind API requests.
   Status start_gateways() {
     gateway_metrics_ = std::make_unique<gateway::GatewayMetrics>(metrics_);
     const auto& g = cfg_.gateways;
     if (g.ingress && g.ingress->enabled) {
-      ingress_gw_ = std::make_unique<gateway::IngressGateway>(gateway_io_, *gateway_metrics_,
+      ingress_gw_ = std::make_unique<gateway::IngressGateway>(*gateway_metrics_,
                                                                gateway::GatewayLimits::from(g.ingress->tuning));
       if (auto st = ingress_gw_->listen(g.ingress->listen); !st) return st;
       std::lock_guard lock(mu_);
@@ -277,20 +275,17 @@ class Broker {
                    ingress_bound_port_);
     }
     if (g.egress && g.egress->enabled) {
-      egress_gw_ = std::make_unique<gateway::EgressGateway>(gateway_io_, *gateway_metrics_,
+      egress_gw_ = std::make_unique<gateway::EgressGateway>(*gateway_metrics_,
                                                              gateway::GatewayLimits::from(g.egress->tuning));
       std::lock_guard lock(mu_);
       egress_gw_->set_tls(gateway_tls_.egress);
     }
-    if (ingress_gw_ || egress_gw_) gateway_thread_ = std::thread([this] { gateway_io_.run(); });
     return {};
   }
 
   void stop_gateways() {
     if (ingress_gw_) ingress_gw_->stop();
     if (egress_gw_) egress_gw_->stop();
-    gateway_work_.reset();
-    if (gateway_thread_.joinable()) gateway_thread_.join();
   }
 
   // On the store thread: recomputes the routing table when something it depends on changed, and
@@ -675,9 +670,6 @@ class Broker {
   gateway::RouteTableHolder routes_{to_unix_ms(SystemClock().now())};
   std::atomic<bool> routes_dirty_{true};
   std::unique_ptr<gateway::GatewayMetrics> gateway_metrics_;
-  asio::io_context gateway_io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> gateway_work_{gateway_io_.get_executor()};
-  std::thread gateway_thread_;
   std::unique_ptr<gateway::IngressGateway> ingress_gw_;
   std::unique_ptr<gateway::EgressGateway> egress_gw_;
 };

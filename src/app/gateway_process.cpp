@@ -61,7 +61,7 @@ class GatewayProcess {
     registry_.gauge("meshfed_build_info", "Build information; always 1.", {"version", "domain"})
         .set({MESHFED_VERSION, cfg_.domain}, 1);
     if (args_.role == "ingress") {
-      ingress_ = std::make_unique<gateway::IngressGateway>(io_, metrics_,
+      ingress_ = std::make_unique<gateway::IngressGateway>(metrics_,
                                                           gateway::GatewayLimits::from(cfg_.gateways.ingress->tuning));
       ingress_->set_tls(tls->ingress, tls->ingress_callers);
       if (auto st = ingress_->listen(cfg_.gateways.ingress->listen); !st) {
@@ -69,7 +69,7 @@ class GatewayProcess {
         return 1;
       }
     } else {
-      egress_ = std::make_unique<gateway::EgressGateway>(io_, metrics_,
+      egress_ = std::make_unique<gateway::EgressGateway>(metrics_,
                                                         gateway::GatewayLimits::from(cfg_.gateways.egress->tuning));
       egress_->set_tls(tls->egress);
     }

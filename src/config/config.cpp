@@ -315,6 +315,7 @@ class Parser {
       if (auto v = r.integer(key, 1, 86400)) *target = Seconds(*v);
     }
     if (auto v = r.integer("max_connections", 1, 1000000)) t.max_connections = *v;
+    if (auto v = r.integer("threads", 0, 256)) t.threads = *v;
   }
 
   void parse_metrics(ObjectReader& root, MetricsConfig& m) {

@@ -9,6 +9,7 @@
 
 #include "gateway/session_cache.hpp"
 #include "meshfed/core/clock.hpp"
+#include "net/open_acceptor.hpp"
 
 namespace meshfed::gateway {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 constexpr auto kRetryListenEvery = 2s;  // a port taken by someone else may come free
 
-// One import's local listener.
+// One import's local listener; lives on the control thread.
 struct Listener {
   explicit Listener(asio::io_context& io) : acceptor(io) {}
   EgressRoute route;
@@ -24,32 +25,55 @@ struct Listener {
   std::string last_error;
 };
 
+using RoutesById = std::map<std::string, EgressRoute>;
+
 }  // namespace
 
-struct EgressGateway::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io, GatewayMetrics& metrics, GatewayLimits limits)
-      : core(io, metrics, "egress", limits), retry_timer(io) {}
+struct EgressGateway::Impl {
+  Impl(GatewayMetrics& metrics, GatewayLimits limits)
+      : pool(metrics, "egress", limits, [this](const Session& s) { return still_routed(*routes_now(), s); }),
+        retry_timer(pool.control()) {
+    asio::post(pool.control(), [this] { schedule_retry(); });
+  }
+  ~Impl() { stop(); }
 
-  GatewayCore core;
-  asio::steady_timer retry_timer;
+  mutable std::mutex mu;  // guards the three below, read by every worker
   std::map<std::string, std::shared_ptr<http::TlsContext>> tls;  // by peer
-  std::map<std::string, std::shared_ptr<Listener>> listeners;    // by import id
-  bool started = false;
-  bool stopped = false;
-  mutable std::mutex ports_mu;
-  std::map<std::string, uint16_t> ports;  // for listening(), read from other threads
+  std::shared_ptr<const RoutesById> routes = std::make_shared<RoutesById>();
+  std::map<std::string, uint16_t> ports;  // bound listeners, for listening()
+  WorkerPool pool;  // after what its sweeps read: destroyed (joined) first
+  asio::steady_timer retry_timer;
+  std::map<std::string, std::shared_ptr<Listener>> listeners;  // by import id; control thread only
+  bool stopped = false;                                         // control thread only
 
-  std::optional<int64_t> still_routed(const Session& s) const {
-    const auto it = listeners.find(s.route);
-    if (it == listeners.end()) return std::nullopt;
-    const auto& r = it->second->route;
-    if (r.peer != s.peer || r.sni != s.sni) return std::nullopt;  // now leads elsewhere
-    return r.expires_at_ms;
+  std::shared_ptr<const RoutesById> routes_now() const {
+    std::lock_guard lock(mu);
+    return routes;
   }
 
+  static std::optional<int64_t> still_routed(const RoutesById& routes, const Session& s) {
+    const auto it = routes.find(s.route);
+    if (it == routes.end() || it->second.peer != s.peer || it->second.sni != s.sni) return std::nullopt;
+    return it->second.expires_at_ms;
+  }
+
+  void stop() {
+    asio::post(pool.control(), [this] {
+      stopped = true;
+      retry_timer.cancel();
+      for (auto& [id, l] : listeners) close(*l);
+      listeners.clear();
+    });
+    pool.stop();
+  }
+
+  // On the control thread: listeners follow the table; then every worker rechecks its sessions.
   void apply(const RoutingTable& table) {
+    if (stopped) return;
+    auto by_id = std::make_shared<RoutesById>();
     std::map<std::string, std::shared_ptr<Listener>> next;
     for (const auto& r : table.egress) {
+      (*by_id)[r.import_id] = r;
       auto it = listeners.find(r.import_id);
       if (it != listeners.end() && it->second->route.listen == r.listen) {
         it->second->route = r;  // same socket; new connections take the new details
@@ -57,14 +81,20 @@ struct EgressGateway::Impl : std::enable_shared_from_this<Impl> {
         listeners.erase(it);
         continue;
       }
-      auto l = std::make_shared<Listener>(core.io());
+      auto l = std::make_shared<Listener>(pool.control());
       l->route = r;
       next[r.import_id] = l;
     }
     for (auto& [id, old] : listeners) close(*old);  // withdrawn or moved
     listeners = std::move(next);
+    {
+      std::lock_guard lock(mu);
+      routes = by_id;
+    }
     open_missing();
-    core.recheck([this](const Session& s) { return still_routed(s); });
+    pool.each([by_id](GatewayCore& core) {
+      core.recheck([by_id](const Session& s) { return still_routed(*by_id, s); });
+    });
   }
 
   void close(Listener& l) {
@@ -80,64 +110,62 @@ struct EgressGateway::Impl : std::enable_shared_from_this<Impl> {
       error_code ec;
       if (l->acceptor.is_open()) bound[id] = l->acceptor.local_endpoint(ec).port();
     }
-    std::lock_guard lock(ports_mu);
+    std::lock_guard lock(mu);
     ports = std::move(bound);
   }
 
   void open(const std::shared_ptr<Listener>& l) {
-    error_code ec;
-    const auto addr = asio::ip::make_address(l->route.listen.host, ec);
-    const tcp::endpoint ep(addr, l->route.listen.port);
-    if (!ec) l->acceptor.open(ep.protocol(), ec);
-    if (!ec) l->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) l->acceptor.bind(ep, ec);
-    if (!ec) l->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) {
-      error_code ignored;
-      l->acceptor.close(ignored);
+    const auto& r = l->route;
+    if (auto ec = net::open_acceptor(l->acceptor, r.listen.host, r.listen.port)) {
       if (ec.message() != l->last_error) {
-        spdlog::error("egress: cannot listen on {}:{} for import {}: {} (retrying)", l->route.listen.host,
-                      l->route.listen.port, l->route.import_id, ec.message());
+        spdlog::error("egress: cannot listen on {}:{} for import {}: {} (retrying)", r.listen.host, r.listen.port,
+                      r.import_id, ec.message());
       }
       l->last_error = ec.message();
       return;
     }
-    spdlog::info("egress: import {} listening on {}:{} -> {} ingress {}:{}", l->route.import_id, l->route.listen.host,
-                 l->route.listen.port, l->route.peer, l->route.ingress.host, l->route.ingress.port);
-    asio::co_spawn(core.io(), accept_loop(l), asio::detached);
+    spdlog::info("egress: import {} listening on {}:{} -> {} ingress {}:{}", r.import_id, r.listen.host, r.listen.port,
+                 r.peer, r.ingress.host, r.ingress.port);
+    asio::co_spawn(pool.control(), accept_loop(l), asio::detached);
   }
 
   void schedule_retry() {
     retry_timer.expires_after(kRetryListenEvery);
-    retry_timer.async_wait([self = shared_from_this()](const error_code& ec) {
-      if (ec || self->stopped) return;
-      self->open_missing();
-      self->schedule_retry();
+    retry_timer.async_wait([this](const error_code& ec) {
+      if (ec || stopped) return;
+      open_missing();
+      schedule_retry();
     });
   }
 
   asio::awaitable<void> accept_loop(std::shared_ptr<Listener> l) {
-    auto self = shared_from_this();
     for (;;) {
+      auto& worker = pool.next();
       error_code ec;
-      tcp::socket socket = co_await l->acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      tcp::socket socket = co_await l->acceptor.async_accept(worker.io, asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) co_return;
       if (ec) {
         spdlog::warn("egress: accept for import {} failed: {}", l->route.import_id, ec.message());
         continue;
       }
-      auto s = core.open(std::move(socket));
-      if (!s) continue;
-      const auto it = tls.find(l->route.peer);
-      auto ctx = it == tls.end() ? nullptr : it->second;
-      core.spawn(s, [self, route = l->route, ctx](std::shared_ptr<Session> session) {
-        return self->serve(std::move(session), route, ctx);
+      std::shared_ptr<http::TlsContext> ctx;
+      {
+        std::lock_guard lock(mu);
+        if (auto it = tls.find(l->route.peer); it != tls.end()) ctx = it->second;
+      }
+      asio::post(worker.io, [this, core = worker.core.get(), route = l->route, ctx, socket = std::move(socket)]() mutable {
+        auto s = core->open(std::move(socket));
+        if (!s) return;
+        core->spawn(s, [this, core, route, ctx](std::shared_ptr<Session> session) {
+          return serve(*core, std::move(session), route, ctx);
+        });
       });
     }
   }
 
   // One local client's connection: mTLS to the peer's ingress, then the proxy.
-  asio::awaitable<void> serve(std::shared_ptr<Session> s, EgressRoute route, std::shared_ptr<http::TlsContext> ctx) {
+  asio::awaitable<void> serve(GatewayCore& core, std::shared_ptr<Session> s, EgressRoute route,
+                              std::shared_ptr<http::TlsContext> ctx) {
     if (!ctx) co_return core.refuse(*s, "no_certificate_loaded");
     if (route.expires_at_ms <= to_unix_ms(SystemClock().now())) co_return core.refuse(*s, "expired");
     s->sni = route.sni;
@@ -160,41 +188,26 @@ struct EgressGateway::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-EgressGateway::EgressGateway(asio::io_context& io, GatewayMetrics& metrics, GatewayLimits limits)
-    : impl_(std::make_shared<Impl>(io, metrics, limits)) {}
+EgressGateway::EgressGateway(GatewayMetrics& metrics, GatewayLimits limits)
+    : impl_(std::make_unique<Impl>(metrics, limits)) {}
 
 EgressGateway::~EgressGateway() = default;
 
 void EgressGateway::set_tls(std::map<std::string, std::shared_ptr<http::TlsContext>> per_peer) {
-  asio::post(impl_->core.io(), [impl = impl_, per_peer = std::move(per_peer)]() mutable { impl->tls = std::move(per_peer); });
+  std::lock_guard lock(impl_->mu);
+  impl_->tls = std::move(per_peer);
 }
 
 void EgressGateway::set_routes(std::shared_ptr<const RoutingTable> table) {
-  asio::post(impl_->core.io(), [impl = impl_, table = std::move(table)] {
-    if (impl->stopped) return;
-    if (!impl->started) {
-      impl->started = true;
-      impl->core.start([impl = impl.get()](const Session& s) { return impl->still_routed(s); });
-      impl->schedule_retry();
-    }
-    impl->apply(*table);
-  });
+  asio::post(impl_->pool.control(), [impl = impl_.get(), table = std::move(table)] { impl->apply(*table); });
 }
 
-void EgressGateway::stop() {
-  asio::post(impl_->core.io(), [impl = impl_] {
-    impl->stopped = true;
-    impl->retry_timer.cancel();
-    for (auto& [id, l] : impl->listeners) impl->close(*l);
-    impl->listeners.clear();
-    impl->core.stop();
-  });
-}
+void EgressGateway::stop() { impl_->stop(); }
 
-int EgressGateway::open_connections() const { return impl_->core.open_connections(); }
+int EgressGateway::open_connections() const { return impl_->pool.open_connections(); }
 
 std::map<std::string, uint16_t> EgressGateway::listening() const {
-  std::lock_guard lock(impl_->ports_mu);
+  std::lock_guard lock(impl_->mu);
   return impl_->ports;
 }
 

@@ -1,7 +1,10 @@
 #include "gateway/gateway_core.hpp"
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
 
 #include "meshfed/core/clock.hpp"
 
@@ -53,14 +56,16 @@ void Session::abort(const std::string& why) {
   }
 }
 
-GatewayCore::GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits)
-    : io_(io), metrics_(metrics), kind_(std::move(kind)), limits_(limits), sweep_timer_(io) {}
+GatewayCore::GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits,
+                         std::atomic<int>& open_count)
+    : io_(io), metrics_(metrics), kind_(std::move(kind)), limits_(limits), open_count_(open_count), sweep_timer_(io) {}
 
 std::shared_ptr<Session> GatewayCore::open(tcp::socket client) {
   if (stopped_) return nullptr;
-  if (static_cast<int>(sessions_.size()) >= limits_.max_connections) {
+  if (open_count_.fetch_add(1) >= limits_.max_connections) {
+    open_count_.fetch_sub(1);
     metrics_.refusals.inc({kind_, "max_connections"});
-    spdlog::warn("{}: refusing a connection: {} open, the limit", kind_, sessions_.size());
+    spdlog::warn("{}: refusing a connection: {} open, the limit", kind_, limits_.max_connections);
     return nullptr;
   }
   auto s = std::make_shared<Session>(io_);
@@ -157,7 +162,7 @@ void GatewayCore::finish(const std::shared_ptr<Session>& session) {
   spdlog::info("access: gateway={} peer={} route={} remote={} bytes_up={} bytes_down={} duration_ms={} result=\"{}\"",
                kind_, s.peer.empty() ? "-" : s.peer, s.route.empty() ? "-" : s.route, s.remote, s.bytes_up,
                s.bytes_down, static_cast<int64_t>(duration * 1000), s.result);
-  sessions_.erase(session);
+  if (sessions_.erase(session)) open_count_.fetch_sub(1);
 }
 
 void GatewayCore::recheck(const RouteCheck& check) {
@@ -211,6 +216,40 @@ void GatewayCore::stop() {
   stopped_ = true;
   sweep_timer_.cancel();
   for (const auto& s : sessions_) s->abort("gateway stopping");
+}
+
+WorkerPool::WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits, GatewayCore::RouteCheck check) {
+  int n = limits.threads > 0 ? limits.threads : static_cast<int>(std::thread::hardware_concurrency());
+  n = std::max(1, n);
+  for (int i = 0; i < n; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->core = std::make_unique<GatewayCore>(w->io, metrics, kind, limits, open_);
+    asio::post(w->io, [core = w->core.get(), check] { core->start(check); });
+    w->thread = std::thread([io = &w->io] { io->run(); });
+    workers_.push_back(std::move(w));
+  }
+}
+
+WorkerPool::~WorkerPool() { stop(); }
+
+WorkerPool::Worker& WorkerPool::next() {
+  Worker& w = *workers_[next_];
+  next_ = (next_ + 1) % workers_.size();
+  return w;
+}
+
+void WorkerPool::each(const std::function<void(GatewayCore&)>& fn) {
+  for (auto& w : workers_) asio::post(w->io, [core = w->core.get(), fn] { fn(*core); });
+}
+
+void WorkerPool::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  each([](GatewayCore& core) { core.stop(); });
+  for (auto& w : workers_) w->guard.reset();  // each loop ends once its sessions have wound down
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
 }
 
 }  // namespace meshfed::gateway

@@ -6,14 +6,17 @@
 #include "gateway/stream_sides.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "meshfed/gateway/gateway.hpp"
@@ -52,7 +55,9 @@ class GatewayCore {
   // Answers whether an admitted session may go on, and until when (Unix ms); nullopt: cut it.
   using RouteCheck = std::function<std::optional<int64_t>(const Session&)>;
 
-  GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits);
+  // `open_count` is shared by all the cores of one gateway: max_connections is the gateway's.
+  GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits,
+              std::atomic<int>& open_count);
 
   asio::io_context& io() { return io_; }
   const GatewayLimits& limits() const { return limits_; }
@@ -77,7 +82,6 @@ class GatewayCore {
   void recheck(const RouteCheck& check);
   void start(RouteCheck check);  // the periodic sweep: timeouts, expiry, byte counters
   void stop();
-  int open_connections() const { return static_cast<int>(sessions_.size()); }
 
  private:
   template <class From, class To>
@@ -91,9 +95,41 @@ class GatewayCore {
   GatewayMetrics& metrics_;
   std::string kind_;
   GatewayLimits limits_;
+  std::atomic<int>& open_count_;
   std::set<std::shared_ptr<Session>> sessions_;
   asio::steady_timer sweep_timer_;
   RouteCheck check_;
+  bool stopped_ = false;
+};
+
+// The event-loop threads of one gateway. Each worker owns the sessions it was handed and
+// shares nothing with the others but the connection count, so a session's two directions and
+// its OpenSSL object only ever run on one thread. Worker 0 also runs the acceptors.
+class WorkerPool {
+ public:
+  struct Worker {
+    asio::io_context io{1};
+    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+    std::unique_ptr<GatewayCore> core;
+    std::thread thread;
+  };
+
+  // `threads` 0: one per core. Starts the threads and each worker's sweep with `check`.
+  WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits, GatewayCore::RouteCheck check);
+  ~WorkerPool();
+
+  asio::io_context& control() { return workers_.front()->io; }
+  Worker& next();  // round robin, for a new connection
+  // Runs `fn(core)` on every worker's thread.
+  void each(const std::function<void(GatewayCore&)>& fn);
+  // Ends every session and joins the threads. Idempotent.
+  void stop();
+  int open_connections() const { return open_.load(); }
+
+ private:
+  std::atomic<int> open_{0};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  size_t next_ = 0;
   bool stopped_ = false;
 };
 

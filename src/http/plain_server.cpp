@@ -13,6 +13,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "net/open_acceptor.hpp"
+
 namespace meshfed::http {
 namespace {
 
@@ -114,15 +116,9 @@ PlainHttpServer::PlainHttpServer(asio::io_context& io, std::function<Response(co
 PlainHttpServer::~PlainHttpServer() = default;
 
 Status PlainHttpServer::listen(const config::Endpoint& endpoint) {
-  boost::system::error_code ec;
-  const auto addr = asio::ip::make_address(endpoint.host, ec);
-  if (ec) return make_error(ErrorCode::kInvalidArgument, "bad listen address " + endpoint.host);
-  const tcp::endpoint ep(addr, endpoint.port);
-  impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) impl_->acceptor.bind(ep, ec);
-  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
+  if (auto ec = net::open_acceptor(impl_->acceptor, endpoint.host, endpoint.port)) {
+    return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
+  }
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   return {};
 }

@@ -15,6 +15,8 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "net/open_acceptor.hpp"
+
 #include <array>
 #include <map>
 #include <optional>
@@ -306,15 +308,9 @@ HttpsServer::HttpsServer(asio::io_context& io, ContextProvider tls, Handler hand
 HttpsServer::~HttpsServer() = default;
 
 Status HttpsServer::listen(const config::Endpoint& endpoint) {
-  beast::error_code ec;
-  const auto addr = asio::ip::make_address(endpoint.host, ec);
-  if (ec) return make_error(ErrorCode::kInvalidArgument, "bad listen address " + endpoint.host);
-  tcp::endpoint ep(addr, endpoint.port);
-  impl_->acceptor.open(ep.protocol(), ec);
-  if (!ec) impl_->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) impl_->acceptor.bind(ep, ec);
-  if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
+  if (auto ec = net::open_acceptor(impl_->acceptor, endpoint.host, endpoint.port)) {
+    return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
+  }
   asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
   return {};
 }

@@ -94,6 +94,7 @@ struct GatewayTuning {
   Seconds connect_timeout{5};  // to the upstream: the export's target, or the peer's ingress
   Seconds idle_timeout{300};   // no byte either way
   int64_t max_connections = 10000;
+  int64_t threads = 0;  // event-loop threads; 0: one per core
 };
 
 struct IngressConfig {

@@ -4,7 +4,8 @@
 // egress gateway listens once per import and originates mTLS to the exporting peer's ingress.
 // Both follow a RoutingTable: routes that disappear or expire end their live connections.
 //
-// Each gateway runs on the event loop it is given; the setters may be called from any thread.
+// Each gateway runs its own event-loop threads (GatewayLimits::threads); its methods may be
+// called from any thread.
 #pragma once
 
 #include <chrono>
@@ -19,10 +20,6 @@
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/pki/peer_trust.hpp"
 
-namespace boost::asio {
-class io_context;
-}
-
 namespace meshfed::gateway {
 
 struct GatewayLimits {
@@ -31,6 +28,7 @@ struct GatewayLimits {
   std::chrono::seconds idle_timeout{300};    // no byte either way
   int max_connections = 10000;
   size_t buffer_bytes = 64 * 1024;           // per direction: what a slow reader can make us hold
+  int threads = 0;                           // event-loop threads; 0: one per core
 
   static GatewayLimits from(const config::GatewayTuning& t) {
     GatewayLimits l;
@@ -38,6 +36,7 @@ struct GatewayLimits {
     l.connect_timeout = t.connect_timeout;
     l.idle_timeout = t.idle_timeout;
     l.max_connections = static_cast<int>(t.max_connections);
+    l.threads = static_cast<int>(t.threads);
     return l;
   }
 };
@@ -59,25 +58,26 @@ struct GatewayMetrics {
 
 class IngressGateway {
  public:
-  IngressGateway(boost::asio::io_context& io, GatewayMetrics& metrics, GatewayLimits limits = {});
+  explicit IngressGateway(GatewayMetrics& metrics, GatewayLimits limits = {});
   ~IngressGateway();
 
-  Status listen(const config::Endpoint& endpoint);  // call before the loop runs
+  Status listen(const config::Endpoint& endpoint);
   uint16_t port() const;
   // The server context (see ingress_context()) and the callers it verifies.
   void set_tls(std::shared_ptr<http::TlsContext> server, std::shared_ptr<const pki::PeerTrust> callers);
   void set_routes(std::shared_ptr<const RoutingTable> table);
+  // Closes the listener, ends every connection and joins the threads.
   void stop();
   int open_connections() const;
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 class EgressGateway {
  public:
-  EgressGateway(boost::asio::io_context& io, GatewayMetrics& metrics, GatewayLimits limits = {});
+  explicit EgressGateway(GatewayMetrics& metrics, GatewayLimits limits = {});
   ~EgressGateway();
 
   // One client context per peer domain (see egress_contexts()).
@@ -90,7 +90,7 @@ class EgressGateway {
 
  private:
   struct Impl;
-  std::shared_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;
 };
 
 // TLS for the gateways, from the config's certificates and the peers' CAs.
