@@ -178,12 +178,9 @@ class Broker {
           return firewall::compute_flows(cfg_, *state, mode, firewall::resolve_host);
         },
         [this] { return routes_.current(); }});
-    workflow_->set_catalog_listener([this](const std::set<std::string>& peers) {
-      routes_dirty_ = true;
-      if (!peer_server_) return;
-      asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
-    });
-    imports_->set_change_listener([this] { routes_dirty_ = true; });
+    workflow_->set_catalog_listener(
+        [this](const std::set<std::string>& peers, const std::set<std::string>& ids) { exports_changed(peers, ids); });
+    imports_->set_change_listener([this] { routes_changed(); });
     run_on_store([this] {
       // The imports folder is brought in line with the store before anything else happens.
       if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);
@@ -288,22 +285,53 @@ class Broker {
     if (egress_gw_) egress_gw_->stop();
   }
 
-  // On the store thread: recomputes the routing table when something it depends on changed, and
-  // hands a changed table to the gateways and the route watchers.
-  void refresh_routes() {
-    if (!routes_dirty_.exchange(false)) return;
+  // After a commit that changed exports (store thread): their ingress routes are updated
+  // first, so that no peer hears of an export before our ingress admits it; then the peers
+  // whose catalog view changed are woken.
+  void exports_changed(const std::set<std::string>& peers, const std::set<std::string>& export_ids) {
+    auto fresh = gateway::ingress_routes_of(*db_, *adapter_->inventory(), route_inputs(), export_ids, clock_.now());
+    if (!fresh) {
+      routes_changed();  // a full rebuild will try again
+    } else if (routes_.replace_ingress(export_ids, std::move(fresh).value())) {
+      hand_over_routes();
+    }
+    if (!peer_server_) return;
+    asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
+  }
+
+  // Something else the routing table depends on changed (store thread). The table is rebuilt at
+  // once when the last rebuild is a tick ago, otherwise at the next tick: a single change
+  // reaches the gateways immediately, a burst costs at most one full rebuild a tick.
+  void routes_changed() {
+    routes_dirty_ = true;
+    if (std::chrono::steady_clock::now() - last_routes_build_ >= kTick) refresh_routes();
+  }
+
+  gateway::RouteInputs route_inputs() const {
     gateway::RouteInputs in;
     for (const auto& p : cfg_.peers) in.peers.insert(p.domain);
     in.ingress = cfg_.gateways.ingress.has_value();
     if (cfg_.gateways.egress) in.egress_bind = cfg_.gateways.egress->bind;
-    auto table = gateway::build_routes(*db_, *adapter_->inventory(), in, clock_.now());
+    return in;
+  }
+
+  // On the store thread: rebuilds the routing table if something it depends on changed.
+  void refresh_routes() {
+    if (!routes_dirty_) return;
+    routes_dirty_ = false;
+    last_routes_build_ = std::chrono::steady_clock::now();
+    auto table = gateway::build_routes(*db_, *adapter_->inventory(), route_inputs(), clock_.now());
     if (!table) {
-      routes_dirty_ = true;
+      routes_dirty_ = true;  // the next tick tries again
       store_errors_->inc({"routes"});
       spdlog::error("routes: {}", table.error().message);
       return;
     }
-    if (!routes_.update(std::move(table).value())) return;
+    if (routes_.update(std::move(table).value())) hand_over_routes();
+  }
+
+  // Gives the current table to the in-process gateways and wakes separate gateways' route watch.
+  void hand_over_routes() {
     const auto current = routes_.current();
     spdlog::debug("routes: revision {}: {} ingress, {} egress", current->revision, current->ingress.size(),
                   current->egress.size());
@@ -354,7 +382,7 @@ class Broker {
   // After a quarantine or release: our watcher of that peer and the peer's own long-polls on
   // our peer API react at once (a waiting long-poll re-evaluates and is refused).
   void peer_changed(const std::string& peer) {
-    routes_dirty_ = true;
+    routes_changed();
     {
       std::lock_guard lock(watchers_mu_);
       if (auto it = watchers_.find(peer); it != watchers_.end()) it->second->wake();
@@ -668,7 +696,9 @@ class Broker {
   std::unique_ptr<http::HttpsServer> peer_server_;
 
   gateway::RouteTableHolder routes_{to_unix_ms(SystemClock().now())};
-  std::atomic<bool> routes_dirty_{true};
+  // Store thread only: whether the routing table needs a full rebuild, and when it last had one.
+  bool routes_dirty_ = true;
+  std::chrono::steady_clock::time_point last_routes_build_{};
   std::unique_ptr<gateway::GatewayMetrics> gateway_metrics_;
   std::unique_ptr<gateway::IngressGateway> ingress_gw_;
   std::unique_ptr<gateway::EgressGateway> egress_gw_;

@@ -4,16 +4,39 @@
 
 namespace meshfed::gateway {
 
+namespace {
+
+// Peers that may be admitted: configured and not quarantined. Inside a read transaction.
+std::set<std::string> admitted_peers(store::Database& db, const RouteInputs& inputs) {
+  std::set<std::string> admitted;
+  store::PeerRepository peers(db);
+  for (const auto& p : inputs.peers) {
+    if (!peers.get(p).quarantined_since_ms) admitted.insert(p);
+  }
+  return admitted;
+}
+
+// An approved, unexpired export whose target is in the inventory: one route per admitted peer.
+void append_ingress_routes(const store::ExportRecord& e, const controlplane::Inventory& inventory,
+                           const std::set<std::string>& admitted, int64_t now_ms, std::vector<IngressRoute>& out) {
+  if (e.state != store::ExportState::kApproved) return;
+  if (!e.expires_at_ms || *e.expires_at_ms <= now_ms) return;  // the sweep will expire it
+  const auto* svc = inventory.find(e.mesh, e.service, e.zone);
+  if (!svc || !svc->find_port(e.port)) return;  // target missing: refused meanwhile
+  for (const auto& peer : e.peers) {
+    if (!admitted.count(peer)) continue;
+    out.push_back({e.sni, e.id, peer, {svc->address, static_cast<uint16_t>(e.port)}, e.proxy_protocol, *e.expires_at_ms});
+  }
+}
+
+}  // namespace
+
 Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inventory& inventory,
                                   const RouteInputs& inputs, TimePoint now) {
   RoutingTable t;
   const int64_t now_ms = to_unix_ms(now);
   Status st = db.read([&]() -> Status {
-    std::set<std::string> admitted;
-    store::PeerRepository peers(db);
-    for (const auto& p : inputs.peers) {
-      if (!peers.get(p).quarantined_since_ms) admitted.insert(p);
-    }
+    const auto admitted = admitted_peers(db, inputs);
     if (inputs.ingress) {
       store::ExportRepository exports(db);
       store::ExportQuery q;
@@ -21,16 +44,7 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
       q.limit = 1000;
       for (;;) {
         const auto page = exports.list(q);
-        for (const auto& e : page) {
-          if (!e.expires_at_ms || *e.expires_at_ms <= now_ms) continue;  // the sweep will expire it
-          const auto* svc = inventory.find(e.mesh, e.service, e.zone);
-          if (!svc || !svc->find_port(e.port)) continue;  // target missing: refused meanwhile
-          for (const auto& peer : e.peers) {
-            if (!admitted.count(peer)) continue;
-            t.ingress.push_back({e.sni, e.id, peer, {svc->address, static_cast<uint16_t>(e.port)}, e.proxy_protocol,
-                                 *e.expires_at_ms});
-          }
-        }
+        for (const auto& e : page) append_ingress_routes(e, inventory, admitted, now_ms, t.ingress);
         if (static_cast<int>(page.size()) < q.limit) break;
         q.after_seq = page.back().seq;
       }
@@ -49,6 +63,23 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
   return t;
 }
 
+Result<std::vector<IngressRoute>> ingress_routes_of(store::Database& db, const controlplane::Inventory& inventory,
+                                                    const RouteInputs& inputs, const std::set<std::string>& export_ids,
+                                                    TimePoint now) {
+  std::vector<IngressRoute> out;
+  if (!inputs.ingress) return out;
+  Status st = db.read([&]() -> Status {
+    const auto admitted = admitted_peers(db, inputs);
+    store::ExportRepository exports(db);
+    for (const auto& id : export_ids) {
+      if (auto e = exports.get(id)) append_ingress_routes(*e, inventory, admitted, to_unix_ms(now), out);
+    }
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
 RouteTableHolder::RouteTableHolder(int64_t first_revision) {
   auto t = std::make_shared<RoutingTable>();
   t->revision = first_revision;
@@ -60,6 +91,18 @@ bool RouteTableHolder::update(RoutingTable fresh) {
   if (fresh.same_routes(*table_)) return false;
   fresh.revision = table_->revision + 1;
   table_ = std::make_shared<const RoutingTable>(std::move(fresh));
+  return true;
+}
+
+bool RouteTableHolder::replace_ingress(const std::set<std::string>& export_ids, std::vector<IngressRoute> fresh) {
+  std::lock_guard lock(mu_);
+  RoutingTable next = *table_;
+  std::erase_if(next.ingress, [&](const IngressRoute& r) { return export_ids.count(r.export_id) > 0; });
+  next.ingress.insert(next.ingress.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+  next.sort();
+  if (next.same_routes(*table_)) return false;
+  next.revision = table_->revision + 1;
+  table_ = std::make_shared<const RoutingTable>(std::move(next));
   return true;
 }
 

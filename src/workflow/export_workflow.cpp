@@ -61,8 +61,8 @@ void ExportWorkflow::update_settings(WorkflowSettings settings) {
 
 void ExportWorkflow::set_catalog_listener(CatalogListener listener) { catalog_listener_ = std::move(listener); }
 
-void ExportWorkflow::announce(const std::set<std::string>& peers) {
-  if (catalog_listener_ && !peers.empty()) catalog_listener_(peers);
+void ExportWorkflow::announce(const std::set<std::string>& peers, const std::set<std::string>& export_ids) {
+  if (catalog_listener_ && !peers.empty()) catalog_listener_(peers, export_ids);
 }
 
 WorkflowSettings ExportWorkflow::settings() const {
@@ -274,7 +274,7 @@ Result<ExportRecord> ExportWorkflow::transition(const Principal& who, const std:
   if (!st) return st.error();
   spdlog::info("export {} {} by {}", id, action_name(verb), who.name);
   if (action == Action::kApprove || action == Action::kExtend || action == Action::kRevoke) {
-    announce(std::set<std::string>(result->peers.begin(), result->peers.end()));
+    announce(std::set<std::string>(result->peers.begin(), result->peers.end()), {id});
   }
   return get(id);
 }
@@ -340,14 +340,17 @@ Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
 Result<int> ExportWorkflow::expire_due() {
   const int64_t now = to_unix_ms(clock_.now());
   int count = 0;
-  std::set<std::string> affected;
+  std::set<std::string> affected, expired_approvals;
   Status st = db_.transaction([&]() -> Status {
     store::ExportRepository repo(db_);
     for (const auto& id : repo.due_for_expiry(now)) {
       auto e = repo.get(id);
       if (!e) continue;
       const ExportState from = e->state;
-      if (from == ExportState::kApproved) affected.insert(e->peers.begin(), e->peers.end());
+      if (from == ExportState::kApproved) {
+        affected.insert(e->peers.begin(), e->peers.end());
+        expired_approvals.insert(id);
+      }
       e->state = ExportState::kExpired;
       ++e->version;
       const std::string comment = from == ExportState::kPending ? "pending request not decided in time"
@@ -359,7 +362,7 @@ Result<int> ExportWorkflow::expire_due() {
     return {};
   });
   if (!st) return st.error();
-  announce(affected);
+  announce(affected, expired_approvals);
   return count;
 }
 

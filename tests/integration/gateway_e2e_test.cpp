@@ -3,6 +3,8 @@
 // only, with real mTLS between gateways of domains that each have their own CA.
 #include <gtest/gtest.h>
 #include <openssl/sha.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
@@ -319,9 +321,65 @@ class IdleGatewayTest : public GatewayTest {
   void configure() override {
     auto& pci = fed_->domain("pci");
     pci.config["gateways"]["ingress"]["idle_timeout_s"] = 1;
+    pci.config["gateways"]["ingress"]["connect_timeout_s"] = 1;
     pci.save_config();
   }
 };
+
+// A target whose accept queue is full: the kernel drops further SYNs, so a connect hangs.
+class UnansweringTarget {
+ public:
+  UnansweringTarget() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(fd_, 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    for (int i = 0; i < 4; ++i) {  // never accepted: they fill the queue
+      const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+      fillers_.push_back(c);
+    }
+  }
+  ~UnansweringTarget() {
+    for (int c : fillers_) ::close(c);
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
+TEST_F(IdleGatewayTest, AnUnansweringTargetTimesOutAndIsCounted) {
+  UnansweringTarget target;
+  point_inventory_at(echo_.port(), target.port());  // ledger now leads nowhere
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("pci", "GET", "/api/v1/services", "victor");
+    return r.status == 200 && r.body["items"][1]["ports"][0]["port"] == target.port();
+  }));
+  const std::string id = approve_export("ledger", target.port(), {"internal"});
+  uint16_t port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+    port = r.body["local"]["port"];
+    const int fd = connect_loopback(port);  // the egress listener is open
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
+  }));
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(echo_round_trip(port, "anyone?"), "") << fed_->broker("internal").log();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);  // well before the client's own 60 s
+  EXPECT_GE(metric("pci", "meshfed_gateway_upstream_connect_failures_total{gateway=\"ingress\",route=\"" + id + "\"}"), 1)
+      << fed_->broker("pci").log();
+}
 
 TEST_F(IdleGatewayTest, IdleConnectionsAreCut) {
   const std::string id = approve_export("payments-api", echo_.port(), {"internal"});

@@ -27,6 +27,12 @@ struct RouteInputs {
 Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inventory& inventory,
                                   const RouteInputs& inputs, TimePoint now);
 
+// The ingress routes of just these exports (approved or not: a revoked one has none), for an
+// update after one transition without reading every export.
+Result<std::vector<IngressRoute>> ingress_routes_of(store::Database& db, const controlplane::Inventory& inventory,
+                                                    const RouteInputs& inputs, const std::set<std::string>& export_ids,
+                                                    TimePoint now);
+
 // The current table and its revision. A revision is handed out only when the routes change;
 // the first one is the wall-clock milliseconds at start, so revisions keep growing across
 // restarts and a gateway never mistakes a new table for one it has.
@@ -35,6 +41,8 @@ class RouteTableHolder {
   explicit RouteTableHolder(int64_t first_revision);
   // Installs `fresh` if it differs; true if it did.
   bool update(RoutingTable fresh);
+  // Replaces the ingress routes of `export_ids` with `fresh`; true if that changed the table.
+  bool replace_ingress(const std::set<std::string>& export_ids, std::vector<IngressRoute> fresh);
   std::shared_ptr<const RoutingTable> current() const;
 
  private:

@@ -67,7 +67,8 @@ class ExportWorkflow {
   void update_settings(WorkflowSettings settings);
 
   // Called on the store thread after a commit that changed what these peers may see.
-  using CatalogListener = std::function<void(const std::set<std::string>& peers)>;
+  // Told after a commit that changed what peers see: which peers, and which exports.
+  using CatalogListener = std::function<void(const std::set<std::string>& peers, const std::set<std::string>& export_ids)>;
   void set_catalog_listener(CatalogListener listener);
   WorkflowSettings settings() const;
 
@@ -110,7 +111,7 @@ class ExportWorkflow {
                            const std::string& comment);
   std::string new_export_id(const std::string& alias);
 
-  void announce(const std::set<std::string>& peers);
+  void announce(const std::set<std::string>& peers, const std::set<std::string>& export_ids);
 
   store::Database& db_;
   const Clock& clock_;

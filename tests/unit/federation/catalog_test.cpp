@@ -19,7 +19,8 @@ class CatalogTest : public ::testing::Test {
     db_ = std::move(store::Database::open(dir_ / "m.db")).value();
     wf_ = std::make_unique<workflow::ExportWorkflow>(
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
-    wf_->set_catalog_listener([this](const std::set<std::string>& peers) { announced_.push_back(peers); });
+    wf_->set_catalog_listener(
+        [this](const std::set<std::string>& peers, const std::set<std::string>&) { announced_.push_back(peers); });
     catalog_ = std::make_unique<Catalog>(*db_, clock_);
   }
 

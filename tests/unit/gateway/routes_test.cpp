@@ -143,6 +143,25 @@ TEST_F(RouteBuilderTest, QuarantinedPeersMissingTargetsAndExpiredExportsHaveNoRo
   EXPECT_TRUE(t->ingress.empty());
 }
 
+TEST_F(RouteBuilderTest, OneExportsRoutesAreReplacedWithoutTouchingTheRest) {
+  const std::string a = approved({"internal"});
+  const std::string b = approved({"dmz"});
+  RouteTableHolder holder(1);
+  ASSERT_TRUE(holder.update(*build()));
+  ASSERT_EQ(holder.current()->ingress.size(), 2u);
+
+  ASSERT_TRUE(wf_->revoke({"bob", {workflow::Role::kApprover}}, a, {}).ok());
+  auto fresh = ingress_routes_of(*db_, *adapter_.inventory(), {{"internal", "dmz"}, true, std::nullopt}, {a}, clock_.now());
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_TRUE(fresh->empty());  // revoked: no route
+  EXPECT_TRUE(holder.replace_ingress({a}, *fresh));
+  EXPECT_EQ(holder.current()->revision, 3);
+  ASSERT_EQ(holder.current()->ingress.size(), 1u);
+  EXPECT_EQ(holder.current()->ingress[0].export_id, b);
+  EXPECT_TRUE(holder.current()->same_routes(*build()));  // the same as a full rebuild
+  EXPECT_FALSE(holder.replace_ingress({a}, {}));          // nothing left to change
+}
+
 TEST(RouteTableHolder, RevisionMovesOnlyWhenRoutesChange) {
   RouteTableHolder h(5000);
   EXPECT_EQ(h.current()->revision, 5000);
