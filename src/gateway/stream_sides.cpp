@@ -53,7 +53,20 @@ asio::awaitable<size_t> TlsSide::read_some(asio::mutable_buffer b, error_code& e
     ERR_clear_error();
     size_t n = 0;
     const int r = SSL_read_ex(ssl_, b.data(), b.size(), &n);
-    if (r == 1) co_return n;
+    if (r == 1) {
+      // SSL_read hands out one record at a time; take what is already buffered too, so that
+      // the other side gets one large write instead of one per 16 KiB record.
+      auto* p = static_cast<char*>(b.data());
+      while (n < b.size() && SSL_has_pending(ssl_)) {
+        size_t more = 0;
+        if (SSL_read_ex(ssl_, p + n, b.size() - n, &more) != 1) {
+          ERR_clear_error();  // a want-read (or an error the next call will report) ends the batch
+          break;
+        }
+        n += more;
+      }
+      co_return n;
+    }
     const int err = SSL_get_error(ssl_, r);
     if (err == SSL_ERROR_ZERO_RETURN) {
       ec = asio::error::eof;

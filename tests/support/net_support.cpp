@@ -129,9 +129,23 @@ EchoServer::EchoServer(Mode mode, bool any_address) : mode_(mode) {
       }
       ++connections_;
       std::lock_guard lock(mu_);
-      fds_.push_back(fd);
-      workers_.emplace_back([this, fd] { serve(fd); });
+      reap();
+      auto done = std::make_shared<std::atomic<bool>>(false);
+      workers_.push_back({fd, std::thread([this, fd, done] {
+                            serve(fd);
+                            *done = true;
+                          }),
+                          done});
     }
+  });
+}
+
+void EchoServer::reap() {
+  std::erase_if(workers_, [](Worker& w) {
+    if (!*w.done) return false;
+    w.thread.join();
+    ::close(w.fd);
+    return true;
   });
 }
 
@@ -140,14 +154,16 @@ EchoServer::~EchoServer() {
   ::shutdown(listen_fd_, SHUT_RDWR);
   acceptor_.join();
   ::close(listen_fd_);
-  std::vector<std::thread> workers;
+  std::vector<Worker> workers;
   {
     std::lock_guard lock(mu_);
-    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    for (auto& w : workers_) ::shutdown(w.fd, SHUT_RDWR);
     workers.swap(workers_);
   }
-  for (auto& t : workers) t.join();
-  for (int fd : fds_) ::close(fd);
+  for (auto& w : workers) {
+    w.thread.join();
+    ::close(w.fd);
+  }
 }
 
 std::vector<ProxyHeader> EchoServer::headers() const {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -47,15 +48,20 @@ class EchoServer {
 
  private:
   void serve(int fd);
+  void reap();  // joins finished connections and closes their sockets; under mu_
   Mode mode_;
   int listen_fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> connections_{0};
   std::thread acceptor_;
+  struct Worker {
+    int fd = -1;
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
   mutable std::mutex mu_;
-  std::vector<std::thread> workers_;
-  std::vector<int> fds_;
+  std::vector<Worker> workers_;
   std::vector<ProxyHeader> headers_;
 };
 
