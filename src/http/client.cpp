@@ -31,8 +31,14 @@ std::string ClientResponse::header(const std::string& name) const {
 }
 
 bool parse_https_url(const std::string& url, std::string& host, uint16_t& port) {
-  if (url.rfind("https://", 0) != 0) return false;
-  std::string rest = url.substr(8);
+  bool tls = false;
+  return parse_http_url(url, tls, host, port) && tls;
+}
+
+bool parse_http_url(const std::string& url, bool& tls, std::string& host, uint16_t& port) {
+  tls = url.rfind("https://", 0) == 0;
+  if (!tls && url.rfind("http://", 0) != 0) return false;
+  std::string rest = url.substr(tls ? 8 : 7);
   if (auto slash = rest.find('/'); slash != std::string::npos) rest = rest.substr(0, slash);
   auto ep = config::parse_endpoint(rest);
   if (!ep) return false;
@@ -47,18 +53,30 @@ struct HttpsClient::Impl {
   std::atomic<bool> aborted{false};
   std::shared_ptr<TlsContext> ctx;
   asio::io_context io;
-  std::optional<beast::ssl_stream<tcp::socket>> stream;
+  std::optional<beast::ssl_stream<tcp::socket>> stream;  // HTTPS
+  std::optional<tcp::socket> plain;                      // HTTP (`options.plain`)
   beast::flat_buffer buffer;
 
-  Status connect() {
+  bool connected() const { return stream || plain; }
+  void drop() {
     stream.reset();
+    plain.reset();
+  }
+  tcp::socket& socket() { return plain ? *plain : stream->next_layer(); }
+
+  Status connect() {
+    drop();
     buffer.clear();
     beast::error_code ec;
     tcp::resolver resolver(io);
     auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
     if (ec) return make_error(ErrorCode::kUnavailable, "cannot resolve " + options.host + ": " + ec.message());
-    stream.emplace(io, *ctx);
-    auto& sock = stream->next_layer();
+    if (options.plain) {
+      plain.emplace(io);
+    } else {
+      stream.emplace(io, *ctx);
+    }
+    auto& sock = socket();
     asio::connect(sock, results, ec);
     if (ec) {
       return make_error(ErrorCode::kUnavailable, "cannot connect to " + options.host + ":" + std::to_string(options.port) +
@@ -69,6 +87,7 @@ struct HttpsClient::Impl {
     ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     sock.set_option(tcp::no_delay(true), ec);
+    if (options.plain) return {};
     // SNI only for names; verification covers names and IP addresses alike.
     beast::error_code addr_ec;
     asio::ip::make_address(options.host, addr_ec);
@@ -85,6 +104,14 @@ struct HttpsClient::Impl {
 
   Result<ClientResponse> once(const std::string& method, const std::string& target,
                               const std::map<std::string, std::string>& headers, const std::string& body, bool& retryable) {
+    if (plain) return exchange(*plain, method, target, headers, body, retryable);
+    return exchange(*stream, method, target, headers, body, retryable);
+  }
+
+  template <class Stream>
+  Result<ClientResponse> exchange(Stream& s, const std::string& method, const std::string& target,
+                                  const std::map<std::string, std::string>& headers, const std::string& body,
+                                  bool& retryable) {
     retryable = false;
     bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
     req.set(bhttp::field::host, options.host);
@@ -94,7 +121,7 @@ struct HttpsClient::Impl {
     req.keep_alive(true);
     req.prepare_payload();
     beast::error_code write_ec;
-    bhttp::write(*stream, req, write_ec);
+    bhttp::write(s, req, write_ec);
     // A server may answer early (413) and stop reading; its answer is still worth reading.
     beast::error_code ec;
     bhttp::response_parser<bhttp::string_body> parser;
@@ -105,13 +132,13 @@ struct HttpsClient::Impl {
     while (!ec && !parser.is_done()) {
       const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
-        stream.reset();
+        drop();
         return make_error(ErrorCode::kUnavailable, "response not complete within the " +
                                                        std::to_string(options.timeout.count()) + " s deadline");
       }
       timeval tv{static_cast<time_t>(left.count() / 1000000), static_cast<suseconds_t>(left.count() % 1000000)};
-      ::setsockopt(stream->next_layer().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      bhttp::read_some(*stream, buffer, parser, ec);
+      ::setsockopt(socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+      bhttp::read_some(s, buffer, parser, ec);
     }
     if (ec) {
       retryable = write_ec || ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated;
@@ -127,7 +154,7 @@ struct HttpsClient::Impl {
       out.headers[name] = std::string(f.value());
     }
     out.body = std::move(msg.body());  // a catalog can be tens of megabytes: no copy
-    if (!msg.keep_alive()) stream.reset();
+    if (!msg.keep_alive()) drop();
     return out;
   }
 };
@@ -142,6 +169,11 @@ void HttpsClient::abort() {
 }
 
 Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& options) {
+  if (options.plain) {
+    auto impl = std::make_unique<Impl>();
+    impl->options = options;
+    return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
+  }
   auto ctx = make_client_context({options.ca_file, options.cert_file, options.key_file, options.configure_tls,
                                   options.keep_alive});
   if (!ctx) return ctx.error();
@@ -154,15 +186,15 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& op
 Result<ClientResponse> HttpsClient::request(const std::string& method, const std::string& target,
                                             const std::map<std::string, std::string>& headers, const std::string& body) {
   for (int attempt = 0;; ++attempt) {
-    if (!impl_->stream) impl_->fd = -1;
-    const bool fresh = !impl_->stream;
+    if (!impl_->connected()) impl_->fd = -1;
+    const bool fresh = !impl_->connected();
     if (fresh) {
       if (auto st = impl_->connect(); !st) return st.error();
     }
     bool retryable = false;
     auto res = impl_->once(method, target, headers, body, retryable);
     if (res.ok()) return res;
-    impl_->stream.reset();
+    impl_->drop();
     // A kept-alive connection the server closed meanwhile is retried once on a new one;
     // a request broken off by abort() is not.
     if (impl_->aborted.exchange(false)) return make_error(ErrorCode::kUnavailable, "request aborted");

@@ -1,6 +1,7 @@
-// A blocking HTTPS/1.1 client with keep-alive, for `meshfed ctl`, tests and benchmarks.
-// The server certificate is always verified: against `ca_file`, and its name against `host`
-// (DNS name or IP address SAN).
+// A blocking HTTPS/1.1 client with keep-alive, for `meshfed ctl`, watchers, tests and
+// benchmarks. The server certificate is always verified: against `ca_file`, and its name
+// against `host` (DNS name or IP address SAN). Plain HTTP only where the user configured an
+// http:// URL (a control plane's API on loopback).
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,7 @@ struct ClientOptions {
   // SSL_CTX*) instead of `ca_file` and host names; keeps what it refers to alive.
   std::function<void(void* ssl_ctx)> configure_tls;
   std::shared_ptr<const void> keep_alive;
+  bool plain = false;  // HTTP without TLS
 
   // The common case: a server verified against `ca_file` and its name or address `host`.
   static ClientOptions verifying(std::string host, uint16_t port, std::filesystem::path ca_file) {
@@ -65,5 +67,7 @@ class HttpsClient {
 
 // Parses "https://host:port" into host and port. False if malformed.
 bool parse_https_url(const std::string& url, std::string& host, uint16_t& port);
+// Parses "http://host:port" or "https://host:port"; `tls` says which.
+bool parse_http_url(const std::string& url, bool& tls, std::string& host, uint16_t& port);
 
 }  // namespace meshfed::http
