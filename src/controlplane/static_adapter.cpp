@@ -1,5 +1,7 @@
 #include "meshfed/controlplane/static_adapter.hpp"
 
+#include "meshfed/controlplane/mesh_resources.hpp"
+
 #include "meshfed/core/text.hpp"
 
 #include <spdlog/spdlog.h>
@@ -66,34 +68,14 @@ std::shared_ptr<const Inventory> StaticAdapter::inventory() const {
 
 namespace {
 
-constexpr const char* kManagedLabel = "meshfed.io/managed-by";
-
-// RFC 1035 name from peer and alias; long names keep a hash suffix so they stay unique.
-std::string resource_name(const DesiredImport& i) {
-  std::string name = i.peer + "-" + i.alias;
-  if (name.size() > 63) name = name.substr(0, 54) + "-" + sha256_hex(i.peer + "/" + i.alias).substr(0, 8);
-  return name;
-}
-
-std::string document(const DesiredImport& i) {
-  const nlohmann::json doc = {
-      {"type", "MeshExternalService"},
-      {"mesh", "default"},
-      {"name", resource_name(i)},
-      {"labels",
-       {{kManagedLabel, "meshfed"}, {"meshfed.io/peer", i.peer}, {"meshfed.io/import-id", i.id}, {"meshfed.io/alias", i.alias}}},
-      {"spec",
-       {{"match", {{"type", "HostnameGenerator"}, {"port", i.port}, {"protocol", i.protocol}}},
-        {"endpoints", {{{"address", i.local_host}, {"port", i.local_port}}}}}}};
-  return doc.dump(2) + "\n";
-}
+std::string document(const DesiredImport& i) { return mesh_external_service(i, "default").dump(2) + "\n"; }
 
 bool written_by_meshfed(const std::filesystem::path& file) {
   std::ifstream in(file);
   std::stringstream ss;
   ss << in.rdbuf();
   const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-  return j.is_object() && j.contains("labels") && j["labels"].is_object() && j["labels"].value(kManagedLabel, "") == "meshfed";
+  return j.is_object() && is_managed(j);
 }
 
 // Writes through a temporary file and rename, so readers never see half a document.

@@ -1,0 +1,50 @@
+#include "meshfed/controlplane/mesh_resources.hpp"
+
+#include <gtest/gtest.h>
+
+namespace meshfed::controlplane {
+namespace {
+
+TEST(MeshResources, NamesAreRfc1035LabelsAndLongOnesStayDistinct) {
+  EXPECT_EQ(resource_name("pci", "payments-api"), "pci-payments-api");
+  const std::string a = resource_name("pci", std::string(70, 'a'));
+  const std::string b = resource_name("pci", std::string(69, 'a') + "b");
+  EXPECT_EQ(a.size(), 63u);
+  EXPECT_EQ(b.size(), 63u);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a, resource_name("pci", std::string(70, 'a')));  // deterministic
+}
+
+TEST(MeshResources, ExternalServicePointsAtTheEgressAndIsLabelled) {
+  const auto doc = mesh_external_service({"pci.x", "pci", "payments", "http", "10.0.0.7", 16001, 8443}, "imports");
+  EXPECT_EQ(doc["mesh"], "imports");
+  EXPECT_EQ(doc["name"], "pci-payments");
+  EXPECT_EQ(doc["spec"]["match"], (nlohmann::json{{"type", "HostnameGenerator"}, {"port", 8443}, {"protocol", "http"}}));
+  EXPECT_EQ(doc["spec"]["endpoints"][0], (nlohmann::json{{"address", "10.0.0.7"}, {"port", 16001}}));
+  EXPECT_TRUE(is_managed(doc));
+  EXPECT_EQ(doc["labels"]["meshfed.io/import-id"], "pci.x");
+  EXPECT_FALSE(is_managed(nlohmann::json{{"labels", {{"team", "payments"}}}}));
+  EXPECT_FALSE(is_managed(nlohmann::json{{"name", "no-labels"}}));
+}
+
+TEST(MeshResources, PermissionFollowsTheControlPlaneVersion) {
+  const DesiredExport e{"payments-x1", "default", "payments-api", "zone-1", 8443, false};
+  const auto rules = mesh_traffic_permission(e, {"spiffe://default/meshfed-ingress", "meshfed-ingress", true});
+  EXPECT_EQ(rules["spec"]["targetRef"]["labels"]["kuma.io/display-name"], "payments-api");
+  EXPECT_EQ(rules["spec"]["targetRef"]["labels"]["kuma.io/zone"], "zone-1");
+  EXPECT_FALSE(rules["spec"]["targetRef"].contains("name"));  // never Global's hashed name
+  EXPECT_EQ(rules["spec"]["rules"][0]["default"]["allow"][0]["spiffeID"],
+            (nlohmann::json{{"type", "Exact"}, {"value", "spiffe://default/meshfed-ingress"}}));
+  EXPECT_FALSE(rules["spec"].contains("from"));
+
+  const auto from = mesh_traffic_permission(e, {"", "meshfed-ingress", false});
+  EXPECT_EQ(from["spec"]["from"][0]["targetRef"]["tags"]["kuma.io/service"], "meshfed-ingress");
+  EXPECT_EQ(from["spec"]["from"][0]["default"]["action"], "Allow");
+  EXPECT_FALSE(from["spec"].contains("rules"));
+
+  const auto by_tag = mesh_traffic_permission({"b-1", "default", "backend", "", 8080, true}, {"", "meshfed-ingress", false});
+  EXPECT_EQ(by_tag["spec"]["targetRef"], (nlohmann::json{{"kind", "MeshService"}, {"name", "backend"}}));
+}
+
+}  // namespace
+}  // namespace meshfed::controlplane
