@@ -28,6 +28,7 @@
 #include "meshfed/pki/peer_trust.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/config/config.hpp"
+#include "meshfed/controlplane/kuma_adapter.hpp"
 #include "meshfed/controlplane/static_adapter.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/http/server.hpp"
@@ -81,7 +82,26 @@ struct LoadedFiles {
   std::shared_ptr<http::TlsContext> peer_tls;
   int64_t broker_cert_expiry = 0;
   gateway::GatewayTls gateways;
+  std::string kuma_token;  // control_plane.token_file's content
 };
+
+Result<std::string> read_kuma_token(const config::Config& c) {
+  if (c.control_plane.type != config::ControlPlaneType::kKuma || c.control_plane.kuma.token_file.empty()) return std::string();
+  std::ifstream in(c.control_plane.kuma.token_file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in && !in.eof()) {
+    return make_error(ErrorCode::kInvalidArgument, "control_plane.token_file: cannot read " +
+                                                       c.control_plane.kuma.token_file.string());
+  }
+  std::string token = ss.str();
+  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  if (token.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "control_plane.token_file: " + c.control_plane.kuma.token_file.string() +
+                                                       " is empty or unreadable");
+  }
+  return token;
+}
 
 Result<LoadedFiles> load_files(const config::Config& c) {
   LoadedFiles f;
@@ -112,9 +132,9 @@ Result<LoadedFiles> load_files(const config::Config& c) {
   auto gateways = gateway::load_gateway_tls(c);
   if (!gateways) return gateways.error();
   f.gateways = std::move(gateways).value();
-  if (c.control_plane.type == config::ControlPlaneType::kKuma) {
-    return make_error(ErrorCode::kInvalidArgument, "control_plane.type \"kuma\" is not supported by this build yet");
-  }
+  auto kuma_token = read_kuma_token(c);
+  if (!kuma_token) return kuma_token.error();
+  f.kuma_token = *kuma_token;
   return f;
 }
 
@@ -159,8 +179,22 @@ class Broker {
     db_ = std::move(db).value();
     apply_files(std::move(files).value(), cfg_);
 
-    adapter_ = std::make_unique<controlplane::StaticAdapter>(cfg_.control_plane.static_cp.inventory_file,
-                                                              cfg_.control_plane.static_cp.imports_dir);
+    if (cfg_.control_plane.type == config::ControlPlaneType::kKuma) {
+      auto kuma = std::make_unique<controlplane::KumaAdapter>(cfg_.control_plane.kuma, kuma_token_);
+      kuma_ = kuma.get();
+      adapter_ = std::move(kuma);
+      // The adapter applies in the background; when it learns an import's fate, imports ask again.
+      adapter_->on_results_changed([this] {
+        asio::post(store_pool_, [this] {
+          if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);
+        });
+      });
+    } else {
+      auto from_files = std::make_unique<controlplane::StaticAdapter>(cfg_.control_plane.static_cp.inventory_file,
+                                                                      cfg_.control_plane.static_cp.imports_dir);
+      static_ = from_files.get();
+      adapter_ = std::move(from_files);
+    }
     (void)adapter_->refresh_inventory(true);  // a broken file is reported by health()
     workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, settings_of(cfg_));
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, *adapter_, import_settings_of(cfg_));
@@ -182,8 +216,9 @@ class Broker {
         [this](const std::set<std::string>& peers, const std::set<std::string>& ids) { exports_changed(peers, ids); });
     imports_->set_change_listener([this] { routes_changed(); });
     run_on_store([this] {
-      // The imports folder is brought in line with the store before anything else happens.
+      // The control plane is brought in line with the store before anything else happens.
       if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);
+      publish_exports();
     });
 
     server_ = std::make_unique<http::HttpsServer>(
@@ -251,6 +286,7 @@ class Broker {
       }
     }
     gateway_tls_ = f.gateways;
+    kuma_token_ = f.kuma_token;
     if (ingress_gw_) ingress_gw_->set_tls(gateway_tls_.ingress, gateway_tls_.ingress_callers);
     if (egress_gw_) egress_gw_->set_tls(gateway_tls_.egress);
   }
@@ -289,6 +325,7 @@ class Broker {
   // first, so that no peer hears of an export before our ingress admits it; then the peers
   // whose catalog view changed are woken.
   void exports_changed(const std::set<std::string>& peers, const std::set<std::string>& export_ids) {
+    publish_exports();
     auto fresh = gateway::ingress_routes_of(*db_, *adapter_->inventory(), route_inputs(), export_ids, clock_.now());
     if (!fresh) {
       routes_changed();  // a full rebuild will try again
@@ -297,6 +334,24 @@ class Broker {
     }
     if (!peer_server_) return;
     asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
+  }
+
+  // Control planes that authorise exports (Kuma) get every approved export (store thread).
+  void publish_exports() {
+    if (!kuma_) return;
+    std::vector<controlplane::DesiredExport> out;
+    const auto inv = adapter_->inventory();
+    for (int64_t after = 0;;) {
+      auto page = workflow_->list(store::ExportState::kApproved, after ? std::to_string(after) : "", 1000);
+      if (!page) return store_errors_->inc({"exports"});
+      for (const auto& e : page->items) {
+        const auto* svc = inv->find(e.mesh, e.service, e.zone);
+        out.push_back({e.id, e.mesh, e.service, e.zone, e.port, svc && svc->from_dataplanes});
+      }
+      if (!page->next) break;
+      after = page->items.back().seq;
+    }
+    adapter_->set_exports(std::move(out));
   }
 
   // Something else the routing table depends on changed (store thread). The table is rebuilt at
@@ -517,7 +572,10 @@ class Broker {
       }
       const auto before = adapter_->inventory();
       (void)adapter_->refresh_inventory(false);
-      if (adapter_->inventory() != before) routes_dirty_ = true;  // targets may have come or gone
+      if (adapter_->inventory() != before) {
+        routes_dirty_ = true;  // targets may have come or gone
+        publish_exports();
+      }
     }
     refresh_routes();
     if (now - last_auth_summary_ >= kAuthSummaryEvery) {
@@ -546,6 +604,7 @@ class Broker {
     if (!fresh) return reject(config::format_errors(fresh.error()));
     auto files = load_files(*fresh);
     if (!files) return reject(config::format_errors(files.error()));
+    if (fresh->control_plane.type != cfg_.control_plane.type) return reject("control_plane.type changes only at restart");
     if (fresh->control_plane.type == config::ControlPlaneType::kStatic) {
       std::ifstream in(fresh->control_plane.static_cp.inventory_file);
       std::stringstream ss;
@@ -564,7 +623,11 @@ class Broker {
     next.peer_api.listen = cfg_.peer_api.listen;
     next.metrics.listen = cfg_.metrics.listen;
     apply_files(std::move(files).value(), next);
-    adapter_->set_inventory_file(next.control_plane.static_cp.inventory_file);
+    if (static_) static_->set_inventory_file(next.control_plane.static_cp.inventory_file);
+    if (kuma_) {
+      std::lock_guard lock(mu_);
+      kuma_->reconfigure(next.control_plane.kuma, kuma_token_);
+    }
     (void)adapter_->refresh_inventory(true);
     workflow_->update_settings(settings_of(next));
     if (auto st = imports_->update_settings(import_settings_of(next)); !st) {
@@ -625,6 +688,18 @@ class Broker {
         for (const auto& [state, n] : p.imports) imports.set({d, state}, static_cast<double>(n));
       }
     });
+    auto& cp_events = metrics_.counter("meshfed_controlplane_events_total",
+                                       "Control-plane adapter events by kind: reconcile runs, resources created, "
+                                       "drift repaired, deleted, name clashes, errors by kind.",
+                                       {"event"});
+    metrics_.on_collect([this, &cp_events] {
+      // The adapter counts since start; the counter moves by what is new since the last scrape.
+      std::lock_guard lock(cp_events_mu_);
+      for (const auto& [event, n] : adapter_->health().events) {
+        if (n > cp_events_seen_[event]) cp_events.inc({event}, static_cast<double>(n - cp_events_seen_[event]));
+        cp_events_seen_[event] = n;
+      }
+    });
     store_errors_ = &metrics_.counter("meshfed_store_errors_total", "Failed store operations by operation.", {"op"});
     reloads_ = &metrics_.counter("meshfed_config_reloads_total", "Config reloads by result.", {"result"});
     metrics_.on_collect([this, &exports, &missing, &head, &inv_errors, &inv_ok, &cert] {
@@ -679,12 +754,17 @@ class Broker {
   int64_t broker_cert_expiry_ = 0;
   uint16_t ingress_bound_port_ = 0;
   gateway::GatewayTls gateway_tls_;
+  std::string kuma_token_;
 
   metrics::Registry metrics_;
   metrics::Family* store_errors_ = nullptr;
   metrics::Family* reloads_ = nullptr;
   std::unique_ptr<store::Database> db_;
-  std::unique_ptr<controlplane::StaticAdapter> adapter_;
+  std::unique_ptr<controlplane::Adapter> adapter_;
+  std::mutex cp_events_mu_;
+  std::map<std::string, int64_t> cp_events_seen_;  // adapter event counts already exposed
+  controlplane::StaticAdapter* static_ = nullptr;  // the adapter, when static
+  controlplane::KumaAdapter* kuma_ = nullptr;      // the adapter, when kuma
   std::unique_ptr<workflow::ExportWorkflow> workflow_;
   std::unique_ptr<federation::ImportManager> imports_;
   std::mutex watchers_mu_;

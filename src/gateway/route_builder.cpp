@@ -22,10 +22,12 @@ void append_ingress_routes(const store::ExportRecord& e, const controlplane::Inv
   if (e.state != store::ExportState::kApproved) return;
   if (!e.expires_at_ms || *e.expires_at_ms <= now_ms) return;  // the sweep will expire it
   const auto* svc = inventory.find(e.mesh, e.service, e.zone);
-  if (!svc || !svc->find_port(e.port)) return;  // target missing: refused meanwhile
+  const auto* port = svc ? svc->find_port(e.port) : nullptr;
+  if (!port) return;  // target missing: refused meanwhile
+  const HostPort target{svc->address, static_cast<uint16_t>(port->target_port.value_or(e.port))};
   for (const auto& peer : e.peers) {
     if (!admitted.count(peer)) continue;
-    out.push_back({e.sni, e.id, peer, {svc->address, static_cast<uint16_t>(e.port)}, e.proxy_protocol, *e.expires_at_ms});
+    out.push_back({e.sni, e.id, peer, target, e.proxy_protocol, *e.expires_at_ms});
   }
 }
 

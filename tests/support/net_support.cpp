@@ -9,12 +9,16 @@
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <csignal>
 #include <random>
 #include <stdexcept>
+
+#include "meshfed/http/client.hpp"
 
 namespace meshfed::testing {
 namespace {
@@ -345,6 +349,74 @@ bool TlsHold::ended_within(std::chrono::milliseconds timeout) {
   const bool timed_out = n <= 0 && (err == SSL_ERROR_WANT_READ ||
                                     (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)));
   return !timed_out;
+}
+
+}  // namespace meshfed::testing
+
+namespace meshfed::testing {
+
+KumaEmulator::KumaEmulator(const std::filesystem::path& dir, const std::string& version) {
+  std::filesystem::create_directories(dir);
+  const auto port_file = dir / "kuma.port";
+  const auto log = dir / "kuma.log";
+  const std::string script = std::string(MESHFED_SOURCE_DIR) + "/tests/kuma/kuma_emulator.py";
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    ::setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
+    ::execlp("python3", "python3", script.c_str(), "--port", "0", "--token", token_.c_str(), "--version", version.c_str(),
+             "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!std::filesystem::exists(port_file)) {
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("kuma emulator did not start");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval of the start-up wait
+  }
+  std::ifstream in(port_file);
+  int port = 0;
+  in >> port;
+  port_ = static_cast<uint16_t>(port);
+}
+
+KumaEmulator::~KumaEmulator() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::pair<int, nlohmann::json> KumaEmulator::call(const std::string& method, const std::string& path,
+                                                  const std::optional<nlohmann::json>& body) {
+  http::ClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = port_;
+  o.plain = true;
+  auto c = http::HttpsClient::create(o);
+  std::map<std::string, std::string> headers{{"Authorization", "Bearer " + token_}};
+  if (body) headers["Content-Type"] = "application/json";
+  auto res = (*c)->request(method, path, headers, body ? body->dump() : "");
+  if (!res) throw std::runtime_error("kuma emulator: " + res.error().message);
+  return {res->status, nlohmann::json::parse(res->body, nullptr, false)};
+}
+
+void KumaEmulator::zone_meshservice(const std::string& zone, const std::string& mesh, const std::string& name, int port,
+                                    const std::string& protocol) {
+  call("PUT", "/_emulator/zone/" + zone + "/meshes/" + mesh + "/meshservices/" + name,
+       nlohmann::json{{"spec", {{"ports", {{{"port", port}, {"targetPort", port}, {"appProtocol", protocol}}}}}}});
+}
+
+void KumaEmulator::zone_dataplane(const std::string& zone, const std::string& mesh, const std::string& name,
+                                  const std::string& service, int port) {
+  call("PUT", "/_emulator/zone/" + zone + "/meshes/" + mesh + "/dataplanes/" + name,
+       nlohmann::json{{"networking", {{"address", "10.0.0.5"},
+                                      {"inbound", {{{"port", port}, {"tags", {{"kuma.io/service", service}}}}}}}}});
+}
+
+void KumaEmulator::outage(int status, int count) {
+  call("POST", "/_emulator/outage", nlohmann::json{{"status", status}, {"count", count}});
 }
 
 }  // namespace meshfed::testing

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace meshfed::testing {
 
 // Moves the calling thread into network namespace `name` (/var/run/netns/<name>).
@@ -96,6 +98,33 @@ class TlsHold {
   void* ssl_ = nullptr;
   int fd_ = -1;
   bool echoed_ = false;
+};
+
+}  // namespace meshfed::testing
+
+namespace meshfed::testing {
+
+// The Kuma API emulator (tests/kuma/kuma_emulator.py) as a child process on loopback.
+class KumaEmulator {
+ public:
+  explicit KumaEmulator(const std::filesystem::path& dir, const std::string& version = "2.14.3");
+  ~KumaEmulator();
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  const std::string& token() const { return token_; }
+  // A Kuma API call as admin: status and parsed body (null when empty or not JSON).
+  std::pair<int, nlohmann::json> call(const std::string& method, const std::string& path,
+                                      const std::optional<nlohmann::json>& body = std::nullopt);
+  // A MeshService as zone `zone` would sync it to Global.
+  void zone_meshservice(const std::string& zone, const std::string& mesh, const std::string& name, int port,
+                        const std::string& protocol = "tcp");
+  void zone_dataplane(const std::string& zone, const std::string& mesh, const std::string& name,
+                      const std::string& service, int port);
+  void outage(int status, int count);
+
+ private:
+  int pid_ = -1;
+  uint16_t port_ = 0;
+  std::string token_ = "kuma-admin-token";
 };
 
 }  // namespace meshfed::testing

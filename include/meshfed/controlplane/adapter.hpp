@@ -3,6 +3,7 @@
 // health. `static` (files) and, later, `kuma` (REST) implement it.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -16,6 +17,7 @@ namespace meshfed::controlplane {
 struct ServicePort {
   int port = 0;
   std::string protocol = "tcp";
+  std::optional<int> target_port;  // where the ingress connects, when not `port` (Kuma's VIP port 80)
 };
 
 struct Service {
@@ -25,6 +27,7 @@ struct Service {
   std::string address;  // where the ingress gateway forwards an export's traffic
   std::vector<ServicePort> ports;
   std::map<std::string, std::string> labels;
+  bool from_dataplanes = false;  // Kuma: a kuma.io/service tag of Dataplanes, not a MeshService
 
   const ServicePort* find_port(int port) const;
 };
@@ -43,6 +46,7 @@ struct DesiredExport {
   std::string service;
   std::string zone;
   int port = 0;
+  bool by_tag = false;  // the service is a kuma.io/service tag (no MeshService)
 };
 struct DesiredImport {
   std::string id;
@@ -69,6 +73,7 @@ struct Health {
   bool ready = false;
   std::string detail;
   int64_t inventory_errors = 0;  // failed refreshes since start
+  std::map<std::string, int64_t> events;  // counters since start, e.g. reconcile runs, errors by kind
 };
 
 class Adapter {
@@ -78,7 +83,13 @@ class Adapter {
   // inventory and is reported in health(). Blocking: call it off the I/O threads.
   virtual Status refresh_inventory(bool force) = 0;
   virtual std::shared_ptr<const Inventory> inventory() const = 0;
+  // Imports: the results are what is known so far; an adapter that applies in the background
+  // reports "not failed" for what it has not tried yet and calls the results listener when it
+  // learns more, so that the caller asks again.
   virtual std::vector<ApplyResult> apply(const DesiredState& desired) = 0;
+  // Approved exports, for control planes that authorise them (Kuma: MeshTrafficPermission).
+  virtual void set_exports(std::vector<DesiredExport> exports) { (void)exports; }
+  virtual void on_results_changed(std::function<void()> listener) { (void)listener; }
   virtual Health health() const = 0;
 };
 

@@ -9,15 +9,16 @@ class FakeAdapter final : public controlplane::Adapter {
  public:
   FakeAdapter() {
     controlplane::Inventory inv;
-    inv.services.push_back({"default", "payments-api", "", "127.0.0.1", {{8443, "tcp"}}, {}});
-    inv.services.push_back({"default", "ledger", "eu-1", "127.0.0.1", {{5432, "tcp"}, {9187, "http"}}, {}});
+    inv.services.push_back({"default", "payments-api", "", "127.0.0.1", {{8443, "tcp", std::nullopt}}, {}, false});
+    inv.services.push_back(
+        {"default", "ledger", "eu-1", "127.0.0.1", {{5432, "tcp", std::nullopt}, {9187, "http", std::nullopt}}, {}, false});
     set(std::move(inv));
   }
   void set(controlplane::Inventory inv) { inv_ = std::make_shared<const controlplane::Inventory>(std::move(inv)); }
   Status refresh_inventory(bool) override { return {}; }
   std::shared_ptr<const controlplane::Inventory> inventory() const override { return inv_; }
   std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState&) override { return {}; }
-  controlplane::Health health() const override { return {true, "fake", 0}; }
+  controlplane::Health health() const override { return {true, "fake", 0, {}}; }
 
  private:
   std::shared_ptr<const controlplane::Inventory> inv_;

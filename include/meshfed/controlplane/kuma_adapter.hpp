@@ -1,0 +1,70 @@
+// The Kuma adapter: drives a Kuma / Kong Mesh global control plane through its REST API
+// (../shared/kuma-api.md). Inventory: MeshServices of the configured meshes (Dataplane inbounds
+// where a mesh has no MeshServices). Imports become MeshExternalServices in `import_mesh`;
+// approved exports become MeshTrafficPermissions letting the ingress gateway reach the service.
+//
+// All REST calls happen on the adapter's own thread, on an interval and whenever something
+// changes, with backoff while the control plane is away; the broker's threads only hand over
+// what they want and read what is known. A failed poll keeps the last good inventory.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "meshfed/config/config.hpp"
+#include "meshfed/controlplane/adapter.hpp"
+
+namespace meshfed::controlplane {
+
+class KumaAdapter final : public Adapter {
+ public:
+  // `token`: the user token (empty: none, e.g. a loopback admin).
+  KumaAdapter(config::KumaControlPlane cfg, std::string token);
+  ~KumaAdapter() override;
+
+  Status refresh_inventory(bool force) override;
+  std::shared_ptr<const Inventory> inventory() const override;
+  std::vector<ApplyResult> apply(const DesiredState& desired) override;
+  void set_exports(std::vector<DesiredExport> exports) override;
+  void on_results_changed(std::function<void()> listener) override;
+  Health health() const override;
+
+  // SIGHUP: new settings and token; the next round uses them.
+  void reconfigure(config::KumaControlPlane cfg, std::string token);
+
+ private:
+  struct Client;
+  void run();
+  void wake();
+  // One poll and reconcile with a snapshot of the settings; false if the control plane failed.
+  bool round(Client& c, const config::KumaControlPlane& cfg);
+  Status poll_inventory(Client& c, const config::KumaControlPlane& cfg);
+  Status reconcile_imports(Client& c, const config::KumaControlPlane& cfg, const std::vector<DesiredImport>& imports,
+                           std::map<std::string, ApplyResult>& results);
+  Status reconcile_exports(Client& c, const config::KumaControlPlane& cfg, const std::vector<DesiredExport>& exports);
+  void count(const std::string& event);
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  config::KumaControlPlane cfg_;
+  std::string token_;
+  std::shared_ptr<const Inventory> inventory_;
+  std::vector<DesiredImport> imports_;
+  std::vector<DesiredExport> exports_;
+  std::map<std::string, ApplyResult> results_;  // by import id, from the last reconcile
+  std::function<void()> results_listener_;
+  std::string version_;
+  std::string last_error_;
+  std::map<std::string, int64_t> events_;
+  int64_t inventory_errors_ = 0;
+  bool woken_ = false;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace meshfed::controlplane
