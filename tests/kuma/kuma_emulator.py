@@ -403,7 +403,13 @@ class Handler(BaseHTTPRequestHandler):
                 stored.update({k: v for k, v in res.items() if k not in stored})
                 if plural == "meshservices":
                     stored.setdefault("spec", {})
-                    stored.setdefault("status", {"tls": {}, "dataplaneProxies": {}})
+                    # As the zone computed it: its own hostname generator and a VIP from 241.0.0.0/8.
+                    vip = len([k for k in self.store.items if k[0] == "meshservices"]) + 1
+                    stored.setdefault("status", {
+                        "addresses": [{"hostname": f"{display}.svc.mesh.local", "origin": "HostnameGenerator",
+                                       "hostnameGeneratorRef": {"coreName": "local-universal-mesh-service"}}],
+                        "vips": [{"ip": f"241.0.{vip // 256}.{vip % 256}"}],
+                        "tls": {}, "dataplaneProxies": {}})
                 self.store.items[(plural, mesh, name)] = stored
                 return self.send_json(200, {"name": name})
             if method == "PUT" and len(parts) == 2 and parts[0] == "meshes":

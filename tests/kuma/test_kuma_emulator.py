@@ -146,6 +146,10 @@ class KumaEmulatorTest(unittest.TestCase):
         self.assertEqual((status, page["total"], len(page["items"])), (200, 250, 100))
         self.assertTrue(page["next"].startswith(self.kuma.base + "/meshes/default/meshservices?offset=100"))
         names = [i["labels"]["kuma.io/display-name"] for i in page["items"]]
+        first = page["items"][0]
+        self.assertEqual(first["labels"]["kuma.io/origin"], "zone")
+        self.assertEqual(first["status"]["addresses"][0]["hostname"], names[0] + ".svc.mesh.local")
+        self.assertTrue(first["status"]["vips"][0]["ip"].startswith("241."))
         self.assertEqual([i["name"] for i in page["items"]], sorted(i["name"] for i in page["items"]))
         self.assertTrue(all(i["name"].startswith(d + "-") and len(i["name"]) == len(d) + 17
                             for i, d in zip(page["items"], names)))
