@@ -211,7 +211,10 @@ class Broker {
           if (!state) return state.error();
           return firewall::compute_flows(cfg_, *state, mode, firewall::resolve_host);
         },
-        [this] { return routes_.current(); }});
+        [this] {
+          refresh_routes();  // built on demand when no gateway runs in this process
+          return routes_.current();
+        }});
     workflow_->set_catalog_listener(
         [this](const std::set<std::string>& peers, const std::set<std::string>& ids) { exports_changed(peers, ids); });
     imports_->set_change_listener([this] { routes_changed(); });
@@ -321,13 +324,16 @@ class Broker {
     if (egress_gw_) egress_gw_->stop();
   }
 
-  // After a commit that changed exports (store thread): their ingress routes are updated
-  // first, so that no peer hears of an export before our ingress admits it; then the peers
-  // whose catalog view changed are woken.
+  // After a commit that changed exports (store thread): an in-process ingress gets their
+  // routes first, so that no peer hears of an export before our ingress admits it; then the
+  // peers whose catalog view changed are woken.
   void exports_changed(const std::set<std::string>& peers, const std::set<std::string>& export_ids) {
     publish_exports();
-    auto fresh = gateway::ingress_routes_of(*db_, *adapter_->inventory(), route_inputs(), export_ids, clock_.now());
-    if (!fresh) {
+    if (!routes_eager()) {
+      routes_changed();
+    } else if (auto fresh = gateway::ingress_routes_of(*db_, *adapter_->inventory(), route_inputs(), export_ids,
+                                                       clock_.now());
+               !fresh) {
       routes_changed();  // a full rebuild will try again
     } else if (routes_.replace_ingress(export_ids, std::move(fresh).value())) {
       hand_over_routes();
@@ -354,13 +360,21 @@ class Broker {
     adapter_->set_exports(std::move(out));
   }
 
-  // Something else the routing table depends on changed (store thread). The table is rebuilt at
-  // once when the last rebuild is a tick ago, otherwise at the next tick: a single change
-  // reaches the gateways immediately, a burst costs at most one full rebuild a tick.
+  // Something else the routing table depends on changed (store thread). With gateways in this
+  // process the table is rebuilt at once when the last rebuild is a tick ago, otherwise at the
+  // next tick: a single change reaches them immediately, a burst costs at most one full rebuild
+  // a tick. Without, the route watches of separate gateways are woken and the table is built
+  // when they ask: a broker nobody asks for routes never pays for them.
   void routes_changed() {
     routes_dirty_ = true;
-    if (std::chrono::steady_clock::now() - last_routes_build_ >= kTick) refresh_routes();
+    if (!routes_eager()) {
+      asio::post(io_, [this] { server_->notify({api::kRoutesWaitKey}); });
+    } else if (std::chrono::steady_clock::now() - last_routes_build_ >= kTick) {
+      refresh_routes();
+    }
   }
+
+  bool routes_eager() const { return ingress_gw_ || egress_gw_; }
 
   gateway::RouteInputs route_inputs() const {
     gateway::RouteInputs in;
@@ -573,11 +587,11 @@ class Broker {
       const auto before = adapter_->inventory();
       (void)adapter_->refresh_inventory(false);
       if (adapter_->inventory() != before) {
-        routes_dirty_ = true;  // targets may have come or gone
+        routes_changed();  // targets may have come or gone
         publish_exports();
       }
     }
-    refresh_routes();
+    if (routes_eager()) refresh_routes();
     if (now - last_auth_summary_ >= kAuthSummaryEvery) {
       last_auth_summary_ = now;
       auto failures = api_->take_auth_failures();
@@ -634,7 +648,7 @@ class Broker {
       spdlog::error("reload: imports: {}", st.error().message);
     }
     cfg_ = std::move(next);
-    routes_dirty_ = true;
+    routes_changed();
     // Watchers wait on this thread; restart them from the event loop, never from here.
     asio::post(io_, [this] {
       stop_watchers();
