@@ -130,6 +130,27 @@ TEST_F(KumaTest, ApprovalOpensThePathInBothMeshesAndRevocationClosesIt) {
   EXPECT_TRUE(wait_until([&] { return metric("internal", "meshfed_controlplane_events_total{event=\"deleted\"}") >= 1; }));
 }
 
+TEST_F(KumaTest, DriftInAManagedResourceIsRepaired) {
+  enable_mesh_services("pci");
+  kuma_["pci"]->zone_meshservice("zone-1", "default", "payments-api", 8443);
+  run();
+  ASSERT_TRUE(wait_until([&] { return services("pci").size() == 1; }));
+  approve({{"mesh", "default"}, {"service", "payments-api"}, {"zone", "zone-1"}, {"port", 8443}, {"peers", {"internal"}},
+           {"reason", "checkout"}});
+  ASSERT_TRUE(wait_until([&] { return managed("internal", "meshexternalservices").size() == 1; }));
+  json mes = managed("internal", "meshexternalservices")[0];
+  const json endpoint = mes["spec"]["endpoints"][0];
+  // Someone points meshfed's resource elsewhere; the next round puts it back.
+  mes["spec"]["endpoints"][0]["address"] = "10.6.6.6";
+  for (const char* computed : {"creationTime", "modificationTime", "kri", "snis", "status"}) mes.erase(computed);
+  ASSERT_EQ(kuma_["internal"]->call("PUT", "/meshes/default/meshexternalservices/" + mes["name"].get<std::string>(), mes).first,
+            200);
+  EXPECT_TRUE(wait_until([&] { return managed("internal", "meshexternalservices")[0]["spec"]["endpoints"][0] == endpoint; }))
+      << fed_->broker("internal").log();
+  EXPECT_TRUE(wait_until(
+      [&] { return metric("internal", "meshfed_controlplane_events_total{event=\"drift_repaired\"}") >= 1; }));
+}
+
 TEST_F(KumaTest, AnUnmanagedResourceOfTheSameNameIsNeverOverwritten) {
   enable_mesh_services("pci");
   kuma_["pci"]->zone_meshservice("zone-1", "default", "payments-api", 8443);
