@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <set>
 #include <thread>
 
 #include "meshfed/core/text.hpp"
@@ -123,6 +124,37 @@ TEST_F(GatewayTest, BytesCrossIntactBothWaysIncludingHalfCloseAnd100MB) {
   EXPECT_TRUE(wait_until([&] { return metric("internal", "meshfed_gateway_bytes_total" + route) >= double(big.size()); }));
   EXPECT_GE(metric("pci", "meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id + "\",peer=\"internal\"}"), 3);
   EXPECT_NE(fed_->broker("pci").log().find("access: gateway=ingress peer=internal route=" + id), std::string::npos);
+}
+
+// The alerting rules (docs/prometheus) and the dashboard (docs/grafana) query metrics a running
+// broker really exposes (once it has synced with its peers and carried traffic).
+TEST_F(GatewayTest, EveryMetricTheAlertsAndTheDashboardUseIsExposed) {
+  const std::string dashboard = read_file(fs::path(MESHFED_SOURCE_DIR) / "docs/grafana/meshfed.json");
+  ASSERT_FALSE(json::parse(dashboard, nullptr, false).is_discarded());
+  const std::string rules = read_file(fs::path(MESHFED_SOURCE_DIR) / "docs/prometheus/meshfed-alerts.yml") + dashboard;
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  ASSERT_NE(wait_for_route(id), 0);  // gateway series exist once a connection went through
+  std::set<std::string> names;
+  for (size_t at = rules.find("meshfed_"); at != std::string::npos; at = rules.find("meshfed_", at + 1)) {
+    size_t end = at;
+    while (end < rules.size() && (std::isalnum(static_cast<unsigned char>(rules[end])) || rules[end] == '_')) ++end;
+    names.insert(rules.substr(at, end - at));
+    at = end;
+  }
+  ASSERT_GE(names.size(), 4u);
+  std::string missing;
+  const bool all = wait_until([&] {
+    const std::string exposed = fed_->admin("pci")->request("GET", "/metrics")->body;
+    missing.clear();
+    for (const auto& n : names) {
+      // Histograms and counters appear with their own suffixes; the bare name is a family.
+      if (exposed.find("\n" + n + "{") == std::string::npos && exposed.find("# TYPE " + n + " ") == std::string::npos) {
+        missing += n + " ";
+      }
+    }
+    return missing.empty();
+  });
+  EXPECT_TRUE(all) << "not on /metrics: " << missing;
 }
 
 TEST_F(GatewayTest, IngressRefusesWhatIsNotApprovedForTheCaller) {
