@@ -87,19 +87,8 @@ struct LoadedFiles {
 
 Result<std::string> read_kuma_token(const config::Config& c) {
   if (c.control_plane.type != config::ControlPlaneType::kKuma || c.control_plane.kuma.token_file.empty()) return std::string();
-  std::ifstream in(c.control_plane.kuma.token_file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (!in && !in.eof()) {
-    return make_error(ErrorCode::kInvalidArgument, "control_plane.token_file: cannot read " +
-                                                       c.control_plane.kuma.token_file.string());
-  }
-  std::string token = ss.str();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  if (token.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "control_plane.token_file: " + c.control_plane.kuma.token_file.string() +
-                                                       " is empty or unreadable");
-  }
+  auto token = read_secret_file(c.control_plane.kuma.token_file.string());
+  if (!token) return make_error(ErrorCode::kInvalidArgument, "control_plane.token_file: " + token.error().message);
   return token;
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/text.hpp"
 #include "meshfed/gateway/gateway.hpp"
 #include "meshfed/gateway/route_watcher.hpp"
 #include "meshfed/http/plain_server.hpp"
@@ -19,17 +20,6 @@ namespace meshfed::app {
 namespace {
 
 namespace asio = boost::asio;
-
-Result<std::string> read_token(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read token file " + file);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string token = ss.str();
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-  if (token.empty()) return make_error(ErrorCode::kInvalidArgument, "token file " + file + " is empty");
-  return token;
-}
 
 // The config's section for `role` must exist and leave the gateway to us.
 Status check_role(const config::Config& c, const std::string& role) {
@@ -52,7 +42,7 @@ class GatewayProcess {
     signals_.add(SIGHUP);
     signals_.add(SIGTERM);
     signals_.add(SIGINT);
-    auto token = read_token(args_.token_file);
+    auto token = read_secret_file(args_.token_file);
     auto tls = gateway::load_gateway_tls(cfg_);
     if (!token || !tls) {
       spdlog::critical("cannot start: {}", (!token ? token.error() : tls.error()).message);

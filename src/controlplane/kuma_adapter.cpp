@@ -155,6 +155,30 @@ struct KumaAdapter::Client {
   }
 };
 
+namespace {
+
+// Deletes the managed resources under `base` that are no longer wanted, counting with
+// `count`; returns the first failure.
+template <class ApiClient, class Count>
+std::optional<CallError> delete_unwanted(ApiClient& c, const std::string& base, const std::map<std::string, json>& managed,
+                                         const std::set<std::string>& wanted, Count count) {
+  std::optional<CallError> first;
+  for (const auto& [name, r] : managed) {
+    if (wanted.count(name)) continue;
+    auto del = c.call("DELETE", base + "/" + name);
+    if (auto* e = std::get_if<CallError>(&del)) {
+      count("errors_" + e->kind);
+      if (!first) first = *e;
+      continue;
+    }
+    count("deleted");
+    spdlog::info("kuma: deleted {}/{}", base, name);
+  }
+  return first;
+}
+
+}  // namespace
+
 KumaAdapter::KumaAdapter(config::KumaControlPlane cfg, std::string token)
     : cfg_(std::move(cfg)), token_(std::move(token)) {
   thread_ = std::thread([this] { run(); });
@@ -460,17 +484,9 @@ Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane&
     spdlog::info("kuma: {} MeshExternalService {} for import {}", it == managed.end() ? "created" : "repaired", name, i.id);
     results[i.id] = {"import", i.id, true, ""};
   }
-  for (const auto& [name, r] : managed) {
-    if (wanted.count(name)) continue;
-    auto del = c.call("DELETE", base + "/" + name);
-    if (auto* e = std::get_if<CallError>(&del)) {
-      count("errors_" + e->kind);
-      if (!first_error) first_error = *e;
-      continue;
+  if (auto e = delete_unwanted(c, base, managed, wanted, [this](const std::string& ev) { count(ev); }); e && !first_error) {
+      first_error = e;
     }
-    count("deleted");
-    spdlog::info("kuma: deleted MeshExternalService {}", name);
-  }
   if (first_error) return make_error(ErrorCode::kUnavailable, "imports: " + first_error->message);
   return {};
 }
@@ -511,16 +527,8 @@ Status KumaAdapter::reconcile_exports(Client& c, const config::KumaControlPlane&
       count(it == managed.end() ? "created" : "drift_repaired");
       spdlog::info("kuma: {} MeshTrafficPermission {} for export {}", it == managed.end() ? "created" : "repaired", name, e.id);
     }
-    for (const auto& [name, r] : managed) {
-      if (wanted.count(name)) continue;
-      auto del = c.call("DELETE", base + "/" + name);
-      if (auto* err = std::get_if<CallError>(&del)) {
-        count("errors_" + err->kind);
-        if (!first_error) first_error = *err;
-        continue;
-      }
-      count("deleted");
-      spdlog::info("kuma: deleted MeshTrafficPermission {}", name);
+    if (auto e = delete_unwanted(c, base, managed, wanted, [this](const std::string& ev) { count(ev); }); e && !first_error) {
+      first_error = e;
     }
   }
   if (first_error) return make_error(ErrorCode::kUnavailable, "exports: " + first_error->message);

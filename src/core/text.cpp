@@ -1,5 +1,7 @@
 #include "meshfed/core/text.hpp"
 
+#include <sstream>
+#include <fstream>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -125,6 +127,17 @@ std::optional<int64_t> parse_int(std::string_view s) {
   const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
   return v;
+}
+
+Result<std::string> read_secret_file(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read " + file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string secret = ss.str();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+  if (secret.empty()) return make_error(ErrorCode::kInvalidArgument, file + " is empty");
+  return secret;
 }
 
 }  // namespace meshfed

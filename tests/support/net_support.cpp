@@ -1,4 +1,5 @@
 #include "support/net_support.hpp"
+#include "support/test_support.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -370,10 +371,8 @@ KumaEmulator::KumaEmulator(const std::filesystem::path& dir, const std::string& 
              "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!std::filesystem::exists(port_file)) {
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("kuma emulator did not start");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval of the start-up wait
+  if (!wait_until([&] { return std::filesystem::exists(port_file); })) {
+    throw std::runtime_error("kuma emulator did not start");
   }
   std::ifstream in(port_file);
   int port = 0;

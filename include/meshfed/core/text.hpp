@@ -1,6 +1,8 @@
 // Small text helpers shared by every module: time formats, name rules, digests, randomness.
 #pragma once
 
+#include "meshfed/core/result.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,5 +35,9 @@ std::string random_token(size_t bytes);
 
 std::vector<std::string> split(std::string_view s, char sep);
 std::optional<int64_t> parse_int(std::string_view s);
+
+// A secret kept alone in a file (a bearer token): its content without trailing whitespace;
+// an error naming the file when it cannot be read or is empty.
+Result<std::string> read_secret_file(const std::string& file);
 
 }  // namespace meshfed
