@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <csignal>
@@ -80,10 +81,20 @@ void run_in_netns(const std::string& name, const std::function<void()>& fn) {
   if (failure) std::rethrow_exception(failure);
 }
 
+// Below the kernel's ephemeral range, so that no outgoing connection of a concurrently running
+// test can take a port between this check and the bind of the process it is meant for.
+static int first_ephemeral_port() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768;
+  range >> low;
+  return low;
+}
+
 uint16_t free_port_range(int count) {
   std::mt19937 rng(std::random_device{}());
+  const int highest_base = std::max(first_ephemeral_port(), 12000) - count - 1;
   for (int attempt = 0; attempt < 200; ++attempt) {
-    const auto base = static_cast<uint16_t>(std::uniform_int_distribution<int>(30000, 60000 - count)(rng));
+    const auto base = static_cast<uint16_t>(std::uniform_int_distribution<int>(10000, highest_base)(rng));
     bool ok = true;
     for (int i = 0; i < count && ok; ++i) ok = port_free(static_cast<uint16_t>(base + i));
     if (ok) return base;
