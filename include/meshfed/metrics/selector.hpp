@@ -1,0 +1,32 @@
+// PromQL series selectors, as `/federate?match[]=` takes them: `name`, `{l="v"}` or
+// `name{l="v", l!="v", l=~"re", l!~"re"}`; `__name__` matches the series name.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "meshfed/core/regex.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/metrics/exposition.hpp"
+
+namespace meshfed::metrics {
+
+class Selector {
+ public:
+  static Result<Selector> parse(std::string_view text);
+  bool matches(const Sample& s) const;
+
+ private:
+  struct Matcher {
+    std::string label;
+    enum class Op { kEqual, kNotEqual, kRegex, kNotRegex } op = Op::kEqual;
+    std::string value;
+    std::optional<Regex> regex;
+    bool matches(const std::string& v) const;
+  };
+  std::vector<Matcher> matchers_;
+};
+
+}  // namespace meshfed::metrics
