@@ -41,6 +41,17 @@ paths = {
     "/metrics": {"get": {"summary": "The broker's own metrics (Prometheus text format)", "security": [],
                          "responses": {"200": {"description": "metrics",
                                                "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+    "/federate": {"get": {"summary": "The peers' exported metrics (Prometheus text format), each series labelled "
+                                     "meshfed_source_domain; gone once a peer is stale",
+                          "security": [],
+                          "parameters": [{"name": "match[]", "in": "query", "required": False,
+                                          "description": "PromQL series selector; repeatable; a series is served if "
+                                                         "any selector matches it; none: every series",
+                                          "schema": {"type": "array", "items": {"type": "string"}},
+                                          "style": "form", "explode": True}],
+                          "responses": {"200": {"description": "federated series",
+                                                "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                        **err(400)}}},
     "/api/v1/openapi.json": {"get": {"summary": "This document", "security": [],
                                      "responses": {"200": {"description": "OpenAPI 3 document"}}}},
     "/api/v1/services": {"get": {"summary": "The local inventory (role viewer)", "security": bearer,

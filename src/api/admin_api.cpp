@@ -191,6 +191,16 @@ void AdminApi::routes() {
     r.body = deps_.metrics.expose();
     return r;
   });
+  open("GET", "/federate", [this](const http::Request& r) {
+    std::vector<std::string> match;
+    for (auto [it, end] = r.query.equal_range("match[]"); it != end; ++it) match.push_back(it->second);
+    auto text = deps_.federate(match);
+    if (!text) return problem(text.error());
+    http::Response res;
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = std::move(text).value();
+    return res;
+  });
   open("GET", "/api/v1/openapi.json", [](const http::Request&) {
     http::Response r;
     r.body = std::string(kOpenApiDocument);

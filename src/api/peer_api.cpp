@@ -29,6 +29,14 @@ http::Response PeerApi::handle(const http::Request& req) {
   } else if (req.path == "/federation/v1/catalog") {
     path = req.path;
     res = req.method == "GET" ? catalog(req) : problem(405, "use GET on " + req.path);
+  } else if (req.path == "/federation/v1/metrics") {
+    path = req.path;
+    if (req.method != "GET") {
+      res = problem(405, "use GET on " + req.path);
+    } else {
+      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res.body = deps_.exported_metrics(req.peer);
+    }
   } else if (req.path.rfind("/federation/", 0) == 0 && req.path.rfind("/federation/v1/", 0) != 0) {
     res = problem(404, "unsupported peer API version in " + req.path + "; supported versions: v1");
   } else {

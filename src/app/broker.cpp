@@ -21,6 +21,8 @@
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/federation/catalog.hpp"
 #include "meshfed/federation/imports.hpp"
+#include "meshfed/federation/metrics_export.hpp"
+#include "meshfed/federation/metrics_import.hpp"
 #include "meshfed/federation/peer_watcher.hpp"
 #include "meshfed/firewall/flows.hpp"
 #include "meshfed/gateway/gateway.hpp"
@@ -31,6 +33,7 @@
 #include "meshfed/controlplane/kuma_adapter.hpp"
 #include "meshfed/controlplane/static_adapter.hpp"
 #include "meshfed/core/text.hpp"
+#include "meshfed/http/plain_server.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/pki/pki.hpp"
 #include "meshfed/store/database.hpp"
@@ -188,6 +191,17 @@ class Broker {
     workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, settings_of(cfg_));
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, *adapter_, import_settings_of(cfg_));
     register_metrics();
+    metrics_export_ = std::make_unique<federation::MetricsExporter>(federation::metrics_export_settings(cfg_), metrics_,
+                                                                    [this] { return exported_metrics_by_peer(); });
+    metrics_import_ = std::make_unique<federation::MetricsImporter>(
+        metrics_import_settings(cfg_), metrics_, [this](const std::string& peer) {
+          std::set<std::string> aliases;
+          run_on_store([&] {
+            if (auto a = imports_->live_aliases(peer)) aliases = std::move(a).value();
+            else store_errors_->inc({"metrics"});
+          });
+          return aliases;
+        });
     api_ = std::make_unique<api::AdminApi>(api::AdminApiDeps{
         *workflow_, *adapter_, metrics_,
         [this] {
@@ -203,7 +217,8 @@ class Broker {
         [this] {
           refresh_routes();  // built on demand when no gateway runs in this process
           return routes_.current();
-        }});
+        },
+        [this](const std::vector<std::string>& match) { return metrics_import_->federate(match); }});
     workflow_->set_catalog_listener(
         [this](const std::set<std::string>& peers, const std::set<std::string>& ids) { exports_changed(peers, ids); });
     imports_->set_change_listener([this] { routes_changed(); });
@@ -241,12 +256,18 @@ class Broker {
       spdlog::critical("cannot start: {}", st.error().message);
       return 1;
     }
+    if (auto st = start_metrics_listener(); !st) {
+      spdlog::critical("cannot start: {}", st.error().message);
+      return 1;
+    }
     write_runtime_file(bound, peer_bound);
     record("broker.started", {{"admin", bound.to_string()}, {"schema_version", db_->schema_version()}});
     spdlog::info("meshfed {} broker for domain {} ready: admin API https://{}/api/v1/", MESHFED_VERSION, cfg_.domain,
                  bound.to_string());
 
     start_watchers();
+    metrics_export_->start();
+    metrics_import_->start();
     wait_signal();
     schedule_tick();
     sd_notify(0, "READY=1");
@@ -254,6 +275,8 @@ class Broker {
 
     stop_gateways();
     stop_watchers();  // they may be waiting on the store thread, which still runs
+    metrics_export_->stop();
+    metrics_import_->stop();
     record("broker.stopped", nlohmann::json::object());  // before join: the pool runs it
     store_pool_.join();
     spdlog::info("meshfed broker for domain {} stopped", cfg_.domain);
@@ -318,6 +341,7 @@ class Broker {
   // peers whose catalog view changed are woken.
   void exports_changed(const std::set<std::string>& peers, const std::set<std::string>& export_ids) {
     publish_exports();
+    metrics_export_->exports_changed();
     if (!routes_eager()) {
       routes_changed();
     } else if (auto fresh = gateway::ingress_routes_of(*db_, *adapter_->inventory(), route_inputs(), export_ids,
@@ -336,17 +360,66 @@ class Broker {
     if (!kuma_) return;
     std::vector<controlplane::DesiredExport> out;
     const auto inv = adapter_->inventory();
+    const bool complete = for_each_approved([&](const store::ExportRecord& e) {
+      const auto* svc = inv->find(e.mesh, e.service, e.zone);
+      out.push_back({e.id, e.mesh, e.service, e.zone, e.port, svc && svc->from_dataplanes});
+    });
+    if (complete) adapter_->set_exports(std::move(out));
+  }
+
+  // Every approved export, page by page (store thread). False, and counted, if the store failed.
+  bool for_each_approved(const std::function<void(const store::ExportRecord&)>& fn) {
     for (int64_t after = 0;;) {
       auto page = workflow_->list(store::ExportState::kApproved, after ? std::to_string(after) : "", 1000);
-      if (!page) return store_errors_->inc({"exports"});
-      for (const auto& e : page->items) {
-        const auto* svc = inv->find(e.mesh, e.service, e.zone);
-        out.push_back({e.id, e.mesh, e.service, e.zone, e.port, svc && svc->from_dataplanes});
+      if (!page) {
+        store_errors_->inc({"exports"});
+        return false;
       }
-      if (!page->next) break;
+      for (const auto& e : page->items) fn(e);
+      if (!page->next) return true;
       after = page->items.back().seq;
     }
-    adapter_->set_exports(std::move(out));
+  }
+
+  // What each peer's metrics selection starts from: its unexpired approved exports that name
+  // metrics (from the exporter's thread).
+  federation::ExportedMetricsByPeer exported_metrics_by_peer() {
+    federation::ExportedMetricsByPeer out;
+    run_on_store([&] {
+      const int64_t now = to_unix_ms(clock_.now());
+      for_each_approved([&](const store::ExportRecord& e) {
+        if (e.metrics.empty() || (e.expires_at_ms && *e.expires_at_ms <= now)) return;
+        for (const auto& peer : e.peers) out[peer].push_back({e.service, e.alias, e.metrics});
+      });
+    });
+    return out;
+  }
+
+  federation::MetricsImportSettings metrics_import_settings(const config::Config& c) {
+    federation::MetricsImportSettings s;
+    std::lock_guard lock(mu_);
+    for (const auto& p : c.peers) s.peers.push_back({p.domain, p.url, peer_trust_, c.tls});
+    s.interval = c.metrics.peer_scrape_interval;
+    s.stale_after = c.sync.stale_after;
+    s.max_series_per_peer = c.metrics.max_series_per_peer;
+    s.max_bytes_per_peer = c.metrics.max_bytes_per_peer;
+    return s;
+  }
+
+  // `metrics.listen`: /metrics and /federate for scrapers that should not reach the admin API,
+  // answered by the same handlers as on the admin listener.
+  Status start_metrics_listener() {
+    if (!cfg_.metrics.listen) return {};
+    metrics_server_ = std::make_unique<http::PlainHttpServer>(
+        io_,
+        [this](const http::Request& r) {
+          if (r.path == "/metrics" || r.path == "/federate") return api_->handle(r);
+          return api::problem(404, "only /metrics and /federate are served here");
+        },
+        [this](std::function<void()> job) { asio::post(store_pool_, std::move(job)); });
+    if (auto st = metrics_server_->listen(*cfg_.metrics.listen); !st) return st;
+    spdlog::info("metrics on http://{}:{}/metrics and /federate", cfg_.metrics.listen->host, metrics_server_->port());
+    return {};
   }
 
   // Something else the routing table depends on changed (store thread). With gateways in this
@@ -422,6 +495,7 @@ class Broker {
       o.trust = trust;
       o.tls = cfg_.tls;
       o.wait = cfg_.sync.wait;
+      o.sync_errors = sync_errors_;
       auto w = std::make_unique<federation::PeerWatcher>(o, *imports_, [this](std::function<void()> job) { run_on_store(job); });
       w->start();
       watchers_[p.domain] = std::move(w);
@@ -469,7 +543,8 @@ class Broker {
           std::lock_guard lock(mu_);
           return peer_domains_.count(peer) > 0;
         },
-        [this](const std::string& peer) { return imports_->is_quarantined(peer); }});
+        [this](const std::string& peer) { return imports_->is_quarantined(peer); },
+        [this](const std::string& peer) { return metrics_export_->text_for(peer); }});
     peer_server_ = std::make_unique<http::HttpsServer>(
         io_,
         [this] {
@@ -532,6 +607,7 @@ class Broker {
     tick_timer_.cancel();
     server_->stop();
     if (peer_server_) peer_server_->stop();
+    if (metrics_server_) metrics_server_->stop();
     shutdown_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;
     wait_for_drain();
   }
@@ -637,6 +713,8 @@ class Broker {
       spdlog::error("reload: imports: {}", st.error().message);
     }
     cfg_ = std::move(next);
+    metrics_export_->reconfigure(federation::metrics_export_settings(cfg_));
+    metrics_import_->reconfigure(metrics_import_settings(cfg_));
     routes_changed();
     // Watchers wait on this thread; restart them from the event loop, never from here.
     asio::post(io_, [this] {
@@ -705,20 +783,32 @@ class Broker {
     });
     store_errors_ = &metrics_.counter("meshfed_store_errors_total", "Failed store operations by operation.", {"op"});
     reloads_ = &metrics_.counter("meshfed_config_reloads_total", "Config reloads by result.", {"result"});
-    metrics_.on_collect([this, &exports, &missing, &head, &inv_errors, &inv_ok, &cert] {
+    auto& by_peer = metrics_.gauge("meshfed_exports_by_peer", "Exports by the peer they are scoped to and state.",
+                                   {"peer", "state"});
+    sync_errors_ = &metrics_.counter("meshfed_peer_sync_errors_total",
+                                     "Failed catalog syncs with each peer, by reason: unreachable, http_status, "
+                                     "rejected_catalog.",
+                                     {"peer", "reason"});
+    auto& arrival = metrics_.histogram("meshfed_import_approval_latency_seconds",
+                                       "From the peer's approval of an export to our first sight of it.", {"peer"},
+                                       {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300});
+    imports_->set_arrival_listener([&arrival](const std::string& peer, int64_t ms) {
+      arrival.observe({peer}, static_cast<double>(std::max<int64_t>(ms, 0)) / 1000.0);
+    });
+    metrics_.on_collect([this, &exports, &by_peer, &missing, &head, &inv_errors, &inv_ok, &cert] {
       exports.clear();
       for (const std::string s : {"pending", "approved", "rejected", "cancelled", "revoked", "expired"}) exports.set({s}, 0);
       int64_t target_missing = 0;
-      for (int64_t after = 0;;) {
-        auto page = workflow_->list(store::ExportState::kApproved, after ? std::to_string(after) : "", 1000);
-        if (!page) break;
-        for (const auto& e : page->items) target_missing += workflow_->target_missing(e) ? 1 : 0;
-        if (!page->next) break;
-        after = page->items.back().seq;
-      }
+      for_each_approved([&](const store::ExportRecord& e) { target_missing += workflow_->target_missing(e) ? 1 : 0; });
       missing.set({}, static_cast<double>(target_missing));
       if (auto counts = workflow_->count_by_state()) {
         for (const auto& [state, n] : *counts) exports.set({state}, static_cast<double>(n));
+      } else {
+        store_errors_->inc({"metrics"});
+      }
+      by_peer.clear();
+      if (auto counts = workflow_->count_by_peer_and_state()) {
+        for (const auto& [key, n] : *counts) by_peer.set({key.first, key.second}, static_cast<double>(n));
       } else {
         store_errors_->inc({"metrics"});
       }
@@ -762,6 +852,10 @@ class Broker {
   metrics::Registry metrics_;
   metrics::Family* store_errors_ = nullptr;
   metrics::Family* reloads_ = nullptr;
+  metrics::Family* sync_errors_ = nullptr;
+  std::unique_ptr<federation::MetricsExporter> metrics_export_;
+  std::unique_ptr<federation::MetricsImporter> metrics_import_;
+  std::unique_ptr<http::PlainHttpServer> metrics_server_;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<controlplane::Adapter> adapter_;
   std::mutex cp_events_mu_;

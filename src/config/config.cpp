@@ -1,4 +1,5 @@
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/regex.hpp"
 
 #include <arpa/inet.h>
 
@@ -341,7 +342,17 @@ class Parser {
           s.timeout = seconds(sr, "timeout_s", s.timeout);
           if (auto n = sr.integer("max_bytes", 1, int64_t{1} << 40)) s.max_bytes = static_cast<uint64_t>(*n);
           if (auto l = sr.string("service_label", false)) s.service_label = *l;
-          if (auto re = sr.string("service_regex", false)) s.service_regex = *re;
+          if (auto re = sr.string("service_regex", false)) {
+            s.service_regex = *re;
+            if (!re->empty()) {
+              auto compiled = Regex::compile(*re);
+              if (!compiled) {
+                errors_.add(sr.path_of("service_regex"), compiled.error().message);
+              } else if (compiled->groups() == 0) {
+                errors_.add(sr.path_of("service_regex"), "needs a group: its first group is the service name");
+              }
+            }
+          }
           m.sources.push_back(std::move(s));
         }
       }

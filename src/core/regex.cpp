@@ -26,6 +26,8 @@ Result<Regex> Regex::compile(const std::string& pattern) {
 
 bool Regex::matches(const std::string& s) const { return regexec(&compiled_->re, s.c_str(), 0, nullptr, 0) == 0; }
 
+size_t Regex::groups() const { return compiled_->re.re_nsub - 1; }
+
 std::optional<std::string> Regex::first_group(const std::string& s) const {
   regmatch_t m[3];
   if (regexec(&compiled_->re, s.c_str(), 3, m, 0) != 0) return std::nullopt;

@@ -203,6 +203,7 @@ void ImportManager::upsert(const std::string& peer, const json& e, int64_t now) 
     }
   }
   repo.save(r);
+  if (fresh && arrived_) arrived_(peer, now - *r.approved_at_ms);
 }
 
 Status ImportManager::apply_catalog(const std::string& peer, const std::string& body) {
@@ -516,6 +517,19 @@ Result<ImportRecord> ImportManager::get(const std::string& id) {
   if (!st) return st.error();
   if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
   return std::move(*r);
+}
+
+Result<std::set<std::string>> ImportManager::live_aliases(const std::string& peer) {
+  std::set<std::string> out;
+  Status st = db_.read([&]() -> Status {
+    for (const auto& r : store::ImportRepository(db_).for_peer(
+             peer, {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
+      out.insert(r.alias);
+    }
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
 }
 
 Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportManager::list(const std::string& after,

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "meshfed/federation/imports.hpp"
+#include "meshfed/federation/peer_client.hpp"
 
 namespace meshfed::federation {
 
@@ -40,22 +41,8 @@ void PeerWatcher::pause(std::chrono::milliseconds d) {
 }
 
 void PeerWatcher::run() {
-  std::string host;
-  uint16_t port = 0;
-  if (!http::parse_https_url(options_.url, host, port)) {
-    spdlog::error("peer {}: bad url {}", options_.peer, options_.url);
-    return;
-  }
-  http::ClientOptions co;
-  co.host = host;
-  co.port = port;
-  co.cert_file = options_.tls.cert_file;
-  co.key_file = options_.tls.key_file;
-  co.timeout = options_.wait + std::chrono::seconds(15);
-  co.body_limit = 64 * 1024 * 1024;
-  co.configure_tls = [trust = options_.trust, peer = options_.peer](void* ctx) { (void)trust->expect_server(ctx, peer); };
-  co.keep_alive = options_.trust;
-  auto created = http::HttpsClient::create(co);
+  auto created = connect_to_peer({options_.peer, options_.url, options_.trust, options_.tls},
+                                 options_.wait + std::chrono::seconds(15), 64 * 1024 * 1024);
   if (!created) {
     spdlog::error("peer {}: {}", options_.peer, created.error().message);
     return;
@@ -66,7 +53,8 @@ void PeerWatcher::run() {
   }
   std::mt19937_64 rng(std::random_device{}());
   auto backoff = options_.backoff_min;
-  auto fail = [&](const std::string& error) {
+  auto fail = [&](const std::string& reason, const std::string& error) {
+    if (options_.sync_errors) options_.sync_errors->inc({options_.peer, reason});
     run_on_store_([&] { (void)imports_.record_failure(options_.peer, error); });
     // Full jitter: anywhere up to the current bound, so peers that failed together spread out.
     const auto d = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
@@ -90,7 +78,7 @@ void PeerWatcher::run() {
     auto res = client_->request("GET", target);
     if (stopping_) break;
     if (!res) {
-      fail(res.error().message);
+      fail("unreachable", res.error().message);
       continue;
     }
     if (res->status == 304) {
@@ -99,7 +87,7 @@ void PeerWatcher::run() {
       continue;
     }
     if (res->status != 200) {
-      fail("HTTP " + std::to_string(res->status) + " from peer: " + res->body.substr(0, 300));
+      fail("http_status", "HTTP " + std::to_string(res->status) + " from peer: " + res->body.substr(0, 300));
       continue;
     }
     Status applied;
@@ -109,7 +97,7 @@ void PeerWatcher::run() {
       if (auto r = imports_.revision(options_.peer)) now_at = *r;
     });
     if (!applied) {
-      fail("rejected catalog: " + applied.error().message);
+      fail("rejected_catalog", "rejected catalog: " + applied.error().message);
       continue;
     }
     backoff = options_.backoff_min;

@@ -14,6 +14,7 @@
 #include <boost/asio/write.hpp>
 
 #include "net/open_acceptor.hpp"
+#include "net/run_off_loop.hpp"
 
 namespace meshfed::http {
 namespace {
@@ -54,10 +55,17 @@ Response plain(int status, const std::string& text) {
 }  // namespace
 
 struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io_, std::function<Response(const Request&)> h) : io(io_), acceptor(io_), handler(std::move(h)) {}
+  Impl(asio::io_context& io_, std::function<Response(const Request&)> h, std::function<void(std::function<void()>)> r)
+      : io(io_), acceptor(io_), handler(std::move(h)), run_blocking(std::move(r)) {}
   asio::io_context& io;
   tcp::acceptor acceptor;
   std::function<Response(const Request&)> handler;
+  std::function<void(std::function<void()>)> run_blocking;
+
+  asio::awaitable<Response> respond(Request req) {
+    if (!run_blocking) co_return handler(req);
+    co_return co_await net::run_off_loop<Response>(io, run_blocking, [self = shared_from_this(), req] { return self->handler(req); });
+  }
 
   asio::awaitable<void> serve(tcp::socket socket) {
     boost::system::error_code ec;
@@ -88,7 +96,7 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
         } else if (!parse_target(req.target, req.path, req.query)) {
           res = plain(400, "malformed request target");
         } else {
-          res = handler(req);
+          res = co_await respond(std::move(req));
         }
       }
     }
@@ -110,8 +118,9 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-PlainHttpServer::PlainHttpServer(asio::io_context& io, std::function<Response(const Request&)> handler)
-    : impl_(std::make_shared<Impl>(io, std::move(handler))) {}
+PlainHttpServer::PlainHttpServer(asio::io_context& io, std::function<Response(const Request&)> handler,
+                                 std::function<void(std::function<void()>)> run_blocking)
+    : impl_(std::make_shared<Impl>(io, std::move(handler), std::move(run_blocking))) {}
 
 PlainHttpServer::~PlainHttpServer() = default;
 

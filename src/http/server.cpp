@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/open_acceptor.hpp"
+#include "net/run_off_loop.hpp"
 
 #include <array>
 #include <map>
@@ -149,21 +150,14 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   // Runs the handler on the blocking executor and resumes on the event loop with its answer.
   asio::awaitable<Response> run_handler(Request req) {
     auto self = shared_from_this();
-    auto initiate = [self, req = std::move(req)](auto completion) mutable {
-      auto done = std::make_shared<decltype(completion)>(std::move(completion));
-      self->run_blocking([self, req = std::move(req), done]() mutable {
-        Response res;
-        try {
-          res = self->handler(req);
-        } catch (const std::exception& e) {
-          spdlog::error("http: handler failed on {} {}: {}", req.method, req.path, e.what());
-          res = self->on_error(make_error(ErrorCode::kInternal, "internal error"));
-        }
-        asio::post(self->io, [done, res = std::move(res)]() mutable { (*done)(std::move(res)); });
-      });
-    };
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(Response)>(std::move(initiate),
-                                                                                          asio::use_awaitable);
+    co_return co_await net::run_off_loop<Response>(io, run_blocking, [self, req = std::move(req)]() -> Response {
+      try {
+        return self->handler(req);
+      } catch (const std::exception& e) {
+        spdlog::error("http: handler failed on {} {}: {}", req.method, req.path, e.what());
+        return self->on_error(make_error(ErrorCode::kInternal, "internal error"));
+      }
+    });
   }
 
   asio::awaitable<void> write(std::shared_ptr<Connection> c, const Response& res, unsigned version, bool keep_alive) {

@@ -211,6 +211,15 @@ std::map<std::string, int64_t> ExportRepository::count_by_state() {
   return out;
 }
 
+std::map<std::pair<std::string, std::string>, int64_t> ExportRepository::count_by_peer_and_state() {
+  std::map<std::pair<std::string, std::string>, int64_t> out;
+  SQLite::Statement s(db_.sql(),
+                      "SELECT p.peer, e.state, COUNT(*) FROM export_peers p JOIN exports e ON e.id = p.export_id "
+                      "GROUP BY p.peer, e.state");
+  while (s.executeStep()) out[{s.getColumn(0).getString(), s.getColumn(1).getString()}] = s.getColumn(2).getInt64();
+  return out;
+}
+
 std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
   std::vector<HistoryRef> out;
   SQLite::Statement s(db_.sql(),

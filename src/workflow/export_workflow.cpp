@@ -337,6 +337,16 @@ Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
   return counts;
 }
 
+Result<std::map<std::pair<std::string, std::string>, int64_t>> ExportWorkflow::count_by_peer_and_state() {
+  std::map<std::pair<std::string, std::string>, int64_t> counts;
+  Status st = db_.read([&]() -> Status {
+    counts = store::ExportRepository(db_).count_by_peer_and_state();
+    return {};
+  });
+  if (!st) return st.error();
+  return counts;
+}
+
 Result<int> ExportWorkflow::expire_due() {
   const int64_t now = to_unix_ms(clock_.now());
   int count = 0;

@@ -39,6 +39,8 @@ struct AdminApiDeps {
   std::function<Result<firewall::FlowSet>(firewall::Mode)> firewall_flows;
   // The gateways' current routing table, for the route watch (GET /api/v1/routes).
   std::function<std::shared_ptr<const gateway::RoutingTable>()> routes;
+  // The peers' exported metrics for GET /federate, filtered by the `match[]` selectors.
+  std::function<Result<std::string>(const std::vector<std::string>& match)> federate;
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.

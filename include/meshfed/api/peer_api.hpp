@@ -1,5 +1,6 @@
 // The peer API (DESIGN.md, "Peer API contract"), served on its own mutually authenticated
-// listener: /federation/v1/catalog with full snapshots, deltas and long-poll. The caller is
+// listener: /federation/v1/catalog with full snapshots, deltas and long-poll, and
+// /federation/v1/metrics. The caller is
 // the peer the TLS layer authenticated (Request::peer); it sees only exports scoped to it.
 #pragma once
 
@@ -21,6 +22,8 @@ struct PeerApiDeps {
   std::function<federation::IngressAddress()> ingress;
   std::function<bool(const std::string& peer)> is_configured_peer;
   std::function<bool(const std::string& peer)> is_quarantined;
+  // Prometheus text of the series exported to the peer (GET /federation/v1/metrics).
+  std::function<std::string(const std::string& peer)> exported_metrics;
 };
 
 class PeerApi {

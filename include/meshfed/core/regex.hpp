@@ -20,6 +20,7 @@ class Regex {
   // The text of the first group when the whole of `s` matches; nullopt otherwise.
   std::optional<std::string> first_group(const std::string& s) const;
   const std::string& pattern() const { return pattern_; }
+  size_t groups() const;  // capturing groups in the pattern
 
  private:
   struct Compiled;

@@ -82,10 +82,16 @@ class ImportManager {
   // every change to imports, and then tells the change listener (the egress routes follow).
   Status reconcile();
   void set_change_listener(std::function<void()> listener) { changed_ = std::move(listener); }
+  // Told of every export seen for the first time, with how long ago the peer approved it.
+  void set_arrival_listener(std::function<void(const std::string& peer, int64_t since_approval_ms)> listener) {
+    arrived_ = std::move(listener);
+  }
 
   Result<store::ImportRecord> get(const std::string& id);
   Result<std::pair<std::vector<store::ImportRecord>, std::optional<std::string>>> list(const std::string& after, int limit);
   Result<std::vector<PeerStatus>> peers();
+  // Aliases of the peer's imports that are neither rejected nor withdrawn.
+  Result<std::set<std::string>> live_aliases(const std::string& peer);
   const ImportSettings& settings() const { return settings_; }
 
  private:
@@ -106,6 +112,7 @@ class ImportManager {
   std::optional<std::set<int>> used_ports_;  // egress ports in use, cached within one transaction
   int64_t transitions_ = 0;                  // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
+  std::function<void(const std::string&, int64_t)> arrived_;
 };
 
 nlohmann::json import_json(const store::ImportRecord& r, const std::string& local_host);

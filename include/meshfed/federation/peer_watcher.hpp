@@ -18,6 +18,7 @@
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/http/client.hpp"
+#include "meshfed/metrics/registry.hpp"
 #include "meshfed/pki/peer_trust.hpp"
 
 namespace meshfed::federation {
@@ -32,6 +33,7 @@ struct WatcherOptions {
   std::chrono::seconds wait{30};
   std::chrono::milliseconds backoff_min{500};
   std::chrono::milliseconds backoff_max{30000};
+  metrics::Family* sync_errors = nullptr;  // by {peer, reason}: unreachable, http_status, rejected_catalog
 };
 
 class PeerWatcher {

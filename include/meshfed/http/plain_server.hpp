@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 #include <memory>
 
 #include "meshfed/config/config.hpp"
@@ -18,8 +19,10 @@ namespace meshfed::http {
 
 class PlainHttpServer {
  public:
-  // `handler` runs on the event loop: keep it quick.
-  PlainHttpServer(boost::asio::io_context& io, std::function<Response(const Request&)> handler);
+  // `handler` runs on `run_blocking` when given (and the loop goes on meanwhile), otherwise on
+  // the event loop: then keep it quick.
+  PlainHttpServer(boost::asio::io_context& io, std::function<Response(const Request&)> handler,
+                  std::function<void(std::function<void()>)> run_blocking = nullptr);
   ~PlainHttpServer();
   Status listen(const config::Endpoint& endpoint);
   uint16_t port() const;

@@ -38,6 +38,7 @@ class ExportRepository {
   std::vector<std::string> due_for_expiry(int64_t now_ms);
   std::optional<int64_t> next_deadline();
   std::map<std::string, int64_t> count_by_state();
+  std::map<std::pair<std::string, std::string>, int64_t> count_by_peer_and_state();
 
   struct HistoryRef {
     std::string export_id;

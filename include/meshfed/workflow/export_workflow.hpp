@@ -84,6 +84,7 @@ class ExportWorkflow {
   Result<ExportPage> list(std::optional<store::ExportState> state, const std::string& after, int limit);
 
   Result<std::map<std::string, int64_t>> count_by_state();
+  Result<std::map<std::pair<std::string, std::string>, int64_t>> count_by_peer_and_state();  // {peer, state}
 
   // Moves every pending or approved export whose deadline has passed to `expired`.
   Result<int> expire_due();

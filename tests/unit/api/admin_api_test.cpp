@@ -30,7 +30,14 @@ class AdminApiTest : public ::testing::Test {
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
     api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, [this] { return store_; },
                                                    [] { return Readiness{true, {{"store", "ok"}}}; }, *imports_, nullptr, nullptr,
-                                                   [this] { return routes_.current(); }});
+                                                   [this] { return routes_.current(); },
+                                                   [this](const std::vector<std::string>& match) -> Result<std::string> {
+                                                     federated_match_ = match;
+                                                     if (!match.empty() && match[0] == "bad") {
+                                                       return make_error(ErrorCode::kInvalidArgument, "invalid series selector \"bad\"");
+                                                     }
+                                                     return std::string("x{service=\"a\"} 1\n");
+                                                   }});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -74,6 +81,7 @@ class AdminApiTest : public ::testing::Test {
   std::shared_ptr<const TokenStore> store_;
   std::unique_ptr<federation::ImportManager> imports_;
   std::unique_ptr<AdminApi> api_;
+  std::vector<std::string> federated_match_;
 };
 
 json problem_of(const http::Response& r) {
@@ -82,6 +90,17 @@ json problem_of(const http::Response& r) {
   EXPECT_TRUE(j.contains("type") && j.contains("title") && j.contains("status") && j.contains("detail")) << r.body;
   EXPECT_EQ(j["status"], r.status);
   return j;
+}
+
+TEST_F(AdminApiTest, FederateNeedsNoTokenPassesEveryMatchAndReportsBadSelectors) {
+  auto r = call("GET", "/federate?match[]=%7Bservice%3D%22a%22%7D&match[]=up", "");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(r.body, "x{service=\"a\"} 1\n");
+  EXPECT_EQ(federated_match_, (std::vector<std::string>{"{service=\"a\"}", "up"}));
+  r = call("GET", "/federate?match[]=bad", "");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(problem_of(r)["detail"], "invalid series selector \"bad\"");
 }
 
 TEST_F(AdminApiTest, CreatedExportCarriesEtagLocationAndContractFields) {

@@ -22,7 +22,7 @@ TEST(OpenApi, DocumentAndRouterAgree) {
   metrics::Registry registry;
   federation::ImportManager imports(**db, clock, adapter, {});
   AdminApi api({wf, adapter, registry, [] { return std::shared_ptr<const TokenStore>(); }, [] { return Readiness{}; },
-                imports, nullptr, nullptr, nullptr});
+                imports, nullptr, nullptr, nullptr, nullptr});
 
   std::set<std::string> served;
   for (const auto& r : api.router().routes()) {

@@ -114,6 +114,18 @@ TEST(Config, BadCidrsAndRanges) {
   EXPECT_EQ(fields_of(c), (std::set<std::string>{"source_cidrs[1]", "source_cidrs[2]", "gateways.egress.ports"}));
 }
 
+TEST(Config, MetricsSourceRegexMustCompileAndHaveAGroup) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["metrics"]["sources"] = {{{"url", "http://127.0.0.1:9090/federate"}, {"service_regex", "([a-z]+"}},
+                             {{"url", "http://127.0.0.1:9090/federate"}, {"service_regex", "[a-z]+"}},
+                             {{"url", "http://127.0.0.1:9090/federate"}, {"service_regex", "[^_]+_([^_]+)_.*"}}};
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(fields_of(c), (std::set<std::string>{"metrics.sources[0].service_regex", "metrics.sources[1].service_regex"}));
+  EXPECT_NE(message_for(c, "metrics.sources[0].service_regex").find("invalid regular expression \"([a-z]+\""), std::string::npos);
+  EXPECT_EQ(message_for(c, "metrics.sources[1].service_regex"), "needs a group: its first group is the service name");
+}
+
 TEST(Config, GatewayLimitsAndAdvertisedPortZero) {
   nlohmann::json j = nlohmann::json::parse(kMinimal);
   j["gateways"]["ingress"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:0"}, {"cert_file", "i.pem"},

@@ -1,0 +1,74 @@
+// The importing side of metrics federation: scrapes each peer's GET /federation/v1/metrics over
+// mutual TLS every `peer_scrape_interval_s` and serves what arrived on /federate. The peer's
+// identity comes from its certificate: every series gets `meshfed_source_domain` set to it,
+// whatever the peer sent, and only series whose `service` is the alias of one of our imports
+// from that peer are kept. A peer's series disappear once its last good scrape is older than
+// the stale period, instead of freezing at their last values.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "meshfed/core/result.hpp"
+#include "meshfed/federation/peer_client.hpp"
+#include "meshfed/metrics/exposition.hpp"
+#include "meshfed/metrics/registry.hpp"
+
+namespace meshfed::federation {
+
+inline constexpr const char* kSourceDomainLabel = "meshfed_source_domain";
+
+struct MetricsImportSettings {
+  std::vector<PeerEndpoint> peers;
+  std::chrono::seconds interval{15};
+  std::chrono::seconds stale_after{60};
+  uint64_t max_series_per_peer = 50000;
+  uint64_t max_bytes_per_peer = 16777216;
+};
+
+class MetricsImporter {
+ public:
+  // `aliases_of(peer)`: the aliases of our live imports from that peer.
+  MetricsImporter(MetricsImportSettings settings, metrics::Registry& registry,
+                  std::function<std::set<std::string>(const std::string& peer)> aliases_of);
+  ~MetricsImporter();
+
+  void start();
+  void stop();
+  void reconfigure(MetricsImportSettings settings);
+
+  // The federated series matching any of `match` (PromQL selectors; none: every series), as
+  // Prometheus text. An unreadable selector is an error that names it.
+  Result<std::string> federate(const std::vector<std::string>& match) const;
+
+ private:
+  struct PeerSeries {
+    std::vector<metrics::MetricFamily> families;
+    std::chrono::steady_clock::time_point scraped_at{};
+  };
+  void run();
+  Result<PeerSeries> scrape(const PeerEndpoint& peer, std::unique_ptr<http::HttpsClient>& client,
+                            const MetricsImportSettings& settings);
+
+  std::function<std::set<std::string>(const std::string&)> aliases_of_;
+  metrics::Family& scrapes_;
+  metrics::Family& series_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  MetricsImportSettings settings_;
+  uint64_t generation_ = 0;
+  bool stopping_ = false;
+  http::HttpsClient* in_flight_ = nullptr;  // aborted by stop()
+  std::map<std::string, PeerSeries> by_peer_;
+  std::thread thread_;
+};
+
+}  // namespace meshfed::federation

@@ -1,0 +1,184 @@
+#include "meshfed/federation/metrics_import.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "meshfed/metrics/selector.hpp"
+
+namespace meshfed::federation {
+
+using SteadyClock = std::chrono::steady_clock;
+
+MetricsImporter::MetricsImporter(MetricsImportSettings settings, metrics::Registry& registry,
+                                 std::function<std::set<std::string>(const std::string& peer)> aliases_of)
+    : aliases_of_(std::move(aliases_of)),
+      scrapes_(registry.counter("meshfed_peer_metrics_scrapes_total",
+                                "Scrapes of each peer's exported metrics, by peer and result.", {"peer", "result"})),
+      series_(registry.gauge("meshfed_peer_metrics_series", "Series received from each peer in its last good scrape.",
+                             {"peer"})),
+      settings_(std::move(settings)) {}
+
+MetricsImporter::~MetricsImporter() { stop(); }
+
+void MetricsImporter::start() { thread_ = std::thread([this] { run(); }); }
+
+void MetricsImporter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    if (in_flight_) in_flight_->abort();
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void MetricsImporter::reconfigure(MetricsImportSettings settings) {
+  {
+    std::lock_guard lock(mu_);
+    settings_ = std::move(settings);
+    ++generation_;
+  }
+  cv_.notify_all();
+}
+
+void MetricsImporter::run() {
+  std::map<std::string, std::unique_ptr<http::HttpsClient>> clients;
+  MetricsImportSettings settings;
+  uint64_t built = ~uint64_t{0};
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      if (generation_ != built) {
+        built = generation_;
+        settings = settings_;
+        clients.clear();
+        std::erase_if(by_peer_, [&](const auto& kv) {
+          return std::none_of(settings.peers.begin(), settings.peers.end(), [&](const auto& p) { return p.peer == kv.first; });
+        });
+      }
+    }
+    for (const auto& peer : settings.peers) {
+      auto got = scrape(peer, clients[peer.peer], settings);
+      if (!got) {
+        scrapes_.inc({peer.peer, "error"});
+        spdlog::warn("peer {}: metrics: {}", peer.peer, got.error().message);
+        clients[peer.peer].reset();
+        continue;
+      }
+      size_t n = 0;
+      for (const auto& f : got->families) n += f.samples.size();
+      scrapes_.inc({peer.peer, "ok"});
+      series_.set({peer.peer}, static_cast<double>(n));
+      std::lock_guard lock(mu_);
+      by_peer_[peer.peer] = std::move(got).value();
+    }
+    std::unique_lock lock(mu_);
+    const auto stale_before = SteadyClock::now() - settings.stale_after;
+    for (auto it = by_peer_.begin(); it != by_peer_.end();) {
+      if (it->second.scraped_at >= stale_before) {
+        ++it;
+        continue;
+      }
+      series_.set({it->first}, 0);
+      it = by_peer_.erase(it);
+    }
+    cv_.wait_for(lock, settings.interval, [&] { return stopping_ || generation_ != built; });
+  }
+}
+
+Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& peer,
+                                                             std::unique_ptr<http::HttpsClient>& client,
+                                                             const MetricsImportSettings& settings) {
+  if (!client) {
+    auto created = connect_to_peer(peer, std::min(settings.interval, std::chrono::seconds(10)), settings.max_bytes_per_peer);
+    if (!created) return created.error();
+    client = std::move(created).value();
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return make_error(ErrorCode::kUnavailable, "stopping");
+    in_flight_ = client.get();
+  }
+  auto res = client->request("GET", "/federation/v1/metrics");
+  {
+    std::lock_guard lock(mu_);
+    in_flight_ = nullptr;
+  }
+  if (!res) return res.error();
+  if (res->status != 200) {
+    return make_error(ErrorCode::kUnavailable, "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 300));
+  }
+  auto families = metrics::parse_exposition(res->body);
+  if (!families) return make_error(ErrorCode::kInvalidArgument, "unreadable metrics: " + families.error().message);
+
+  // The peer's word is not taken for anything: which services, how many, or where from.
+  const auto aliases = aliases_of_(peer.peer);
+  PeerSeries out;
+  out.scraped_at = SteadyClock::now();
+  uint64_t kept = 0;
+  uint64_t refused = 0;
+  for (auto& f : *families) {
+    std::erase_if(f.samples, [&](const metrics::Sample& s) {
+      const std::string* service = s.label("service");
+      const bool foreign = !service || !aliases.count(*service);
+      refused += foreign ? 1 : 0;
+      return foreign;
+    });
+    if (f.samples.empty()) continue;
+    if (kept + f.samples.size() > settings.max_series_per_peer) {
+      refused += f.samples.size();
+      continue;
+    }
+    for (auto& s : f.samples) {
+      std::erase_if(s.labels, [](const auto& l) { return l.first == kSourceDomainLabel; });
+      s.labels.emplace_back(kSourceDomainLabel, peer.peer);
+    }
+    kept += f.samples.size();
+    out.families.push_back(std::move(f));
+  }
+  if (refused) spdlog::debug("peer {}: metrics: {} series outside our imports or the series cap left out", peer.peer, refused);
+  return out;
+}
+
+Result<std::string> MetricsImporter::federate(const std::vector<std::string>& match) const {
+  std::vector<metrics::Selector> selectors;
+  for (const auto& m : match) {
+    auto sel = metrics::Selector::parse(m);
+    if (!sel) return sel.error();
+    selectors.push_back(std::move(sel).value());
+  }
+  auto wanted = [&](const metrics::Sample& s) {
+    return selectors.empty() ||
+           std::any_of(selectors.begin(), selectors.end(), [&](const metrics::Selector& sel) { return sel.matches(s); });
+  };
+  std::map<std::string, metrics::MetricFamily> merged;  // one family per name, as the format requires
+  std::string out;
+  std::lock_guard lock(mu_);
+  const auto stale_before = SteadyClock::now() - settings_.stale_after;
+  for (const auto& [peer, data] : by_peer_) {
+    if (data.scraped_at < stale_before) continue;
+    for (const auto& f : data.families) {
+      auto [at, fresh] = merged.try_emplace(f.name);
+      metrics::MetricFamily& m = at->second;
+      if (fresh) {
+        m.name = f.name;
+        m.type = f.type;
+        m.help = f.help;
+      } else if (m.type != f.type) {
+        continue;  // peers disagree on the type: the first peer (by name) wins
+      }
+      for (const auto& s : f.samples) {
+        if (wanted(s)) m.samples.push_back(s);
+      }
+    }
+  }
+  std::vector<metrics::MetricFamily> families;
+  families.reserve(merged.size());
+  for (auto& [name, f] : merged) families.push_back(std::move(f));
+  write_exposition(families, out);
+  return out;
+}
+
+}  // namespace meshfed::federation

@@ -1,0 +1,31 @@
+// Runs a request handler on a blocking executor (the store thread) and resumes the calling
+// coroutine on the event loop with its answer: the loop never waits for SQLite.
+#pragma once
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <memory>
+
+namespace meshfed::net {
+
+template <typename Result>
+boost::asio::awaitable<Result> run_off_loop(boost::asio::io_context& io,
+                                            const std::function<void(std::function<void()>)>& run_blocking,
+                                            std::function<Result()> job) {
+  auto initiate = [&io, &run_blocking, job = std::move(job)](auto completion) mutable {
+    auto done = std::make_shared<decltype(completion)>(std::move(completion));
+    run_blocking([&io, job = std::move(job), done]() mutable {
+      Result r = job();
+      boost::asio::post(io, [done, r = std::move(r)]() mutable { (*done)(std::move(r)); });
+    });
+  };
+  co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(Result)>(
+      std::move(initiate), boost::asio::use_awaitable);
+}
+
+}  // namespace meshfed::net
