@@ -149,15 +149,16 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
 
   // Runs the handler on the blocking executor and resumes on the event loop with its answer.
   asio::awaitable<Response> run_handler(Request req) {
-    auto self = shared_from_this();
-    co_return co_await net::run_off_loop<Response>(io, run_blocking, [self, req = std::move(req)]() -> Response {
+    // A named job: GCC 12 mishandles temporaries inside a co_await expression.
+    std::function<Response()> job = [self = shared_from_this(), req = std::move(req)]() -> Response {
       try {
         return self->handler(req);
       } catch (const std::exception& e) {
         spdlog::error("http: handler failed on {} {}: {}", req.method, req.path, e.what());
         return self->on_error(make_error(ErrorCode::kInternal, "internal error"));
       }
-    });
+    };
+    co_return co_await net::run_off_loop<Response>(io, run_blocking, std::move(job));
   }
 
   asio::awaitable<void> write(std::shared_ptr<Connection> c, const Response& res, unsigned version, bool keep_alive) {

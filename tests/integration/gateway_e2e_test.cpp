@@ -522,12 +522,8 @@ class SeparateGatewayTest : public ::testing::Test {
   }
 
   std::string scrape_ingress() {
-    const int fd = connect_loopback(ingress_metrics_port_);
-    if (fd < 0) return "";
-    send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    std::string out = read_until_eof(fd, std::chrono::seconds(10));
-    ::close(fd);
-    return out;
+    auto r = plain_get(ingress_metrics_port_, "/metrics");
+    return r && r->status == 200 ? r->body : "";
   }
 
   EchoServer echo_;
@@ -561,6 +557,7 @@ TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBroke
   const std::string metrics = scrape_ingress();
   EXPECT_NE(metrics.find("meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"expired\"} 1"), std::string::npos)
       << metrics;
+  EXPECT_EQ(promtool_check_metrics(metrics), "");
 }
 
 TEST_F(SeparateGatewayTest, GatewayRefusesAConfigWhoseBrokerRunsItAlready) {

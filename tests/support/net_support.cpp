@@ -219,6 +219,56 @@ void EchoServer::serve(int fd) {
   ::shutdown(fd, SHUT_WR);
 }
 
+HttpFixture::HttpFixture(std::string body) : body_(std::move(body)) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = loopback(0);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 16) != 0) {
+    throw std::runtime_error("http fixture cannot listen");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  thread_ = std::thread([this] { run(); });
+}
+
+HttpFixture::~HttpFixture() {
+  stopping_ = true;
+  thread_.join();
+  ::close(listen_fd_);
+}
+
+void HttpFixture::set_body(std::string body) {
+  std::lock_guard lock(mu_);
+  body_ = std::move(body);
+}
+
+void HttpFixture::run() {
+  while (!stopping_) {
+    pollfd p{listen_fd_, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    const int fd = ::accept(listen_fd_, nullptr, nullptr);
+    if (fd < 0) continue;
+    std::string request;
+    char buf[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      pollfd r{fd, POLLIN, 0};
+      if (::poll(&r, 1, 2000) <= 0) break;
+      const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      request.append(buf, static_cast<size_t>(n));
+    }
+    std::string body;
+    {
+      std::lock_guard lock(mu_);
+      body = body_;
+    }
+    ++requests_;
+    send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    ::close(fd);
+  }
+}
+
 int connect_loopback(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   auto a = loopback(port);

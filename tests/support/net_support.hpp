@@ -67,6 +67,27 @@ class EchoServer {
   std::vector<ProxyHeader> headers_;
 };
 
+// A plain HTTP/1.1 server on 127.0.0.1 answering every GET with the current body, as a
+// Prometheus exporter (Envoy's /stats/prometheus, an application) does.
+class HttpFixture {
+ public:
+  explicit HttpFixture(std::string body);
+  ~HttpFixture();
+  uint16_t port() const { return port_; }
+  void set_body(std::string body);
+  int requests() const { return requests_.load(); }
+
+ private:
+  void run();
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> requests_{0};
+  mutable std::mutex mu_;
+  std::string body_;
+  std::thread thread_;
+};
+
 // A blocking TCP connection to 127.0.0.1:`port`, or -1.
 int connect_loopback(uint16_t port);
 bool send_all(int fd, const std::string& data);

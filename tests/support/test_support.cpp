@@ -152,7 +152,7 @@ int BrokerProcess::stop() {
   return status;
 }
 
-int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file, const std::string& netns) {
+int spawn_process(const std::vector<std::string>& argv_in, const fs::path& log_file, const std::string& netns) {
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
@@ -160,15 +160,40 @@ int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file
     const int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    std::vector<std::string> all = {MESHFED_BINARY};
-    all.insert(all.end(), args.begin(), args.end());
+    std::vector<std::string> all = argv_in;
     std::vector<char*> argv;
     for (auto& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
-    ::execv(MESHFED_BINARY, argv.data());
+    ::execvp(argv[0], argv.data());
     ::_exit(127);
   }
   return pid;
+}
+
+int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file, const std::string& netns) {
+  std::vector<std::string> all = {MESHFED_BINARY};
+  all.insert(all.end(), args.begin(), args.end());
+  return spawn_process(all, log_file, netns);
+}
+
+std::string promtool_check_metrics(const std::string& exposition) {
+  TempDir dir;
+  write_file(dir / "metrics.txt", exposition);
+  const std::string cmd =
+      "promtool check metrics < " + (dir / "metrics.txt").string() + " > " + (dir / "out.txt").string() + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  return rc == 0 ? "" : "promtool check metrics failed:\n" + read_file(dir / "out.txt");
+}
+
+Result<http::ClientResponse> plain_get(uint16_t port, const std::string& target) {
+  http::ClientOptions o;
+  o.host = "127.0.0.1";
+  o.port = port;
+  o.plain = true;
+  o.timeout = std::chrono::seconds(10);
+  auto c = http::HttpsClient::create(o);
+  if (!c) return c.error();
+  return (*c)->request("GET", target);
 }
 
 int stop_process(int pid) {

@@ -115,6 +115,14 @@ class Federation {
 // A `meshfed` child process with `args`, its output in `log_file`, inside network namespace
 // `netns` when given; returns its pid.
 int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file, const std::string& netns = "");
+// Any program (found on PATH) as a child process, the same way.
+int spawn_process(const std::vector<std::string>& argv, const fs::path& log_file, const std::string& netns = "");
+
+// Empty when `promtool check metrics` accepts `exposition`, else what it said.
+std::string promtool_check_metrics(const std::string& exposition);
+
+// GET over plain HTTP on 127.0.0.1 (metrics listeners, Prometheus's API).
+Result<http::ClientResponse> plain_get(uint16_t port, const std::string& target);
 // SIGTERM, then waits; returns the exit status.
 int stop_process(int pid);
 
