@@ -91,29 +91,15 @@ class MetricsFederationTest : public ::testing::Test {
   }
 
   void start_prometheus() {
-    const fs::path dir = fed_->dir() / "prometheus";
-    fs::create_directories(dir / "data");
-    write_file(dir / "prometheus.yml",
-               "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-               "scrape_configs:\n"
-               "  - job_name: meshfed-federate\n"
-               "    honor_labels: true\n"
-               "    metrics_path: /federate\n"
-               "    params:\n      'match[]': ['{meshfed_source_domain!=\"\"}']\n"
-               "    static_configs:\n      - targets: ['127.0.0.1:" + std::to_string(metrics_port_) + "']\n");
-    prometheus_pid_ = spawn_process({"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
-                                     "--storage.tsdb.path=" + (dir / "data").string(),
-                                     "--web.listen-address=127.0.0.1:" + std::to_string(prometheus_port_)},
-                                    dir / "prometheus.log");
+    prometheus_pid_ = testing::start_prometheus(fed_->dir() / "prometheus", prometheus_port_,
+                                     "  - job_name: meshfed-federate\n"
+                                     "    honor_labels: true\n"
+                                     "    metrics_path: /federate\n"
+                                     "    params:\n      'match[]': ['{meshfed_source_domain!=\"\"}']\n"
+                                     "    static_configs:\n      - targets: ['127.0.0.1:" + std::to_string(metrics_port_) + "']\n");
   }
 
-  // The instant-query result vector, or an empty array.
-  json prometheus_query(const std::string& promql) {
-    auto r = plain_get(prometheus_port_, "/api/v1/query?query=" + http::percent_encode(promql));
-    if (!r || r->status != 200) return json::array();
-    auto j = json::parse(r->body, nullptr, false);
-    return j.is_object() && j.contains("data") ? j["data"]["result"] : json::array();
-  }
+  json prometheus_query(const std::string& promql) { return testing::prometheus_query(prometheus_port_, promql); }
 
   HttpFixture source_{source_text(10)};
   std::unique_ptr<Federation> fed_;

@@ -1,5 +1,7 @@
 #include "support/test_support.hpp"
 
+#include "meshfed/http/message.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,6 +14,7 @@
 #include <thread>
 
 #include "meshfed/api/auth.hpp"
+#include "meshfed/http/message.hpp"
 #include "meshfed/pki/pki.hpp"
 #include "support/net_support.hpp"
 
@@ -183,6 +186,23 @@ std::string promtool_check_metrics(const std::string& exposition) {
       "promtool check metrics < " + (dir / "metrics.txt").string() + " > " + (dir / "out.txt").string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
   return rc == 0 ? "" : "promtool check metrics failed:\n" + read_file(dir / "out.txt");
+}
+
+int start_prometheus(const fs::path& dir, uint16_t port, const std::string& scrape_configs, const std::string& interval) {
+  fs::create_directories(dir / "data");
+  write_file(dir / "prometheus.yml", "global:\n  scrape_interval: " + interval + "\n  scrape_timeout: " + interval +
+                                         "\nscrape_configs:\n" + scrape_configs);
+  return spawn_process({"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
+                        "--storage.tsdb.path=" + (dir / "data").string(),
+                        "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+                       dir / "prometheus.log");
+}
+
+nlohmann::json prometheus_query(uint16_t port, const std::string& promql) {
+  auto r = plain_get(port, "/api/v1/query?query=" + http::percent_encode(promql));
+  if (!r || r->status != 200) return nlohmann::json::array();
+  auto j = nlohmann::json::parse(r->body, nullptr, false);
+  return j.is_object() && j.contains("data") ? j["data"]["result"] : nlohmann::json::array();
 }
 
 Result<http::ClientResponse> plain_get(uint16_t port, const std::string& target) {

@@ -123,6 +123,12 @@ std::string promtool_check_metrics(const std::string& exposition);
 
 // GET over plain HTTP on 127.0.0.1 (metrics listeners, Prometheus's API).
 Result<http::ClientResponse> plain_get(uint16_t port, const std::string& target);
+
+// A real Prometheus on 127.0.0.1:`port` with its data and log in `dir`, scraping what
+// `scrape_configs` (YAML, the list under scrape_configs:) says every `interval`. Returns its pid.
+int start_prometheus(const fs::path& dir, uint16_t port, const std::string& scrape_configs, const std::string& interval = "1s");
+// The result of an instant query (data.result), or an empty array.
+nlohmann::json prometheus_query(uint16_t port, const std::string& promql);
 // SIGTERM, then waits; returns the exit status.
 int stop_process(int pid);
 
