@@ -31,6 +31,8 @@ for i in "${!domains[@]}"; do
   egress_range[$d]="$((16000 + 100 * i))-$((16000 + 100 * i + 99))"
 done
 echo_port=$((base + 30))  # payments-api in pci: an echo service
+envoy_stats_port=$((base + 31))  # pci's data planes' Prometheus stats (a file served over HTTP)
+federate_port=$((base + 40))  # internal's metrics.listen: /metrics and /federate
 
 token_for() {  # dir name role... -> prints the token, appends the tokens-file entry
   local dir=$1 name=$2 out args=()
@@ -69,13 +71,14 @@ PY
 # exports automatically, everything else waits for an approver (import_policy manual).
 for d in "${domains[@]}"; do
   python3 - "$run" "$d" "${admin_port[$d]}" "${peer_port[$d]}" "${egress_range[$d]}" "${ingress_port[$d]}" \
-      "pci=${peer_port[pci]}" "internal=${peer_port[internal]}" "dmz=${peer_port[dmz]}" <<'PY'
+      "pci=${peer_port[pci]}" "internal=${peer_port[internal]}" "dmz=${peer_port[dmz]}" \
+      "stats=$envoy_stats_port" "federate=$federate_port" <<'PY'
 import json, sys
 run, d, admin, peer, egress, ingress = sys.argv[1:7]
 ports = dict(a.split("=") for a in sys.argv[7:])
 peers = [{"domain": p, "url": f"https://127.0.0.1:{ports[p]}", "ca_file": f"../{p}/pki/ca.pem",
           "import_policy": "auto" if (d, p) == ("internal", "pci") else "manual", "source_cidrs": ["127.0.0.0/8"]}
-         for p in ports if p != d]
+         for p in ("pci", "internal", "dmz") if p != d]
 cfg = {
   "domain": d, "state_dir": "state", "source_cidrs": ["127.0.0.0/8"],
   "tls": {"ca_file": "pki/ca.pem", "cert_file": "pki/broker.pem", "key_file": "pki/broker-key.pem"},
@@ -90,6 +93,11 @@ cfg = {
                "cert_file": "pki/egress.pem", "key_file": "pki/egress-key.pem"}},
   "sync": {"wait_s": 30, "stale_after_s": 60, "withdraw_after_s": 600},
 }
+if d == "pci":
+    cfg["metrics"] = {"sources": [{"url": f"http://127.0.0.1:{ports['stats']}/stats/prometheus", "interval_s": 2,
+                                   "service_label": "envoy_cluster_name", "service_regex": "[^_]+_([^_]+)_.*"}]}
+if d == "internal":
+    cfg["metrics"] = {"listen": f"127.0.0.1:{ports['federate']}", "peer_scrape_interval_s": 2}
 json.dump(cfg, open(f"{run}/{d}/{d}.json", "w"), indent=2)
 PY
   "$meshfed" check-config --config "$run/$d/$d.json"
@@ -112,6 +120,15 @@ async def main():
 asyncio.run(main())
 PY
 pids+=($!)
+# What pci's Envoy sidecars would expose: request counters of two services, two pods each.
+mkdir -p "$run/pci/stats/stats"
+for svc in payments-api ledger; do
+  for pod in a b; do
+    echo "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"default_${svc}__zone-1_msvc_8443\",envoy_response_code_class=\"2\",pod=\"${svc}-${pod}\",instance=\"${svc}-${pod}.pods.pci:5670\"} 21"
+  done
+done | { echo "# TYPE envoy_cluster_upstream_rq_total counter"; cat; } >"$run/pci/stats/stats/prometheus"
+python3 -m http.server "$envoy_stats_port" --bind 127.0.0.1 --directory "$run/pci/stats" >"$run/pci/stats.log" 2>&1 &
+pids+=($!)
 for d in "${domains[@]}"; do
   (cd "$run/$d" && exec "$meshfed" broker --config "$d.json" >broker.log 2>&1) &
   pids+=($!)
@@ -130,7 +147,7 @@ ctl() {  # domain token args...
 echo
 echo "== pci: alice requests an export of payments-api to internal only"
 id=$(ctl pci "${alice[pci]}" exports request --service payments-api --port "$echo_port" --peer internal \
-       --reason "checkout in internal needs payments" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+       --metric 'envoy_cluster_upstream_rq*' --reason "checkout in internal needs payments" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 echo "requested $id"
 echo
 echo "== pci: alice (requester and approver) tries to approve her own request: the four-eyes rule refuses"
@@ -177,6 +194,15 @@ PY
 echo
 echo "== the pci ingress gateway's access log"
 grep "access: gateway=ingress" "$run/pci/broker.log" | tail -n 2
+
+echo
+echo "== internal: pci's exported metrics on internal's /federate (payments-api only, pods summed, no pod or"
+echo "   instance label, the alias as service and pci as meshfed_source_domain)"
+for _ in $(seq 1 100); do
+  curl -sf "http://127.0.0.1:$federate_port/federate" | grep -q payments-api && break
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$federate_port/federate"
 
 for d in "${domains[@]}"; do
   echo
