@@ -84,6 +84,8 @@ struct LoadedFiles {
   std::shared_ptr<const pki::PeerTrust> peer_trust;  // callers of the peer API: peers' brokers
   std::shared_ptr<http::TlsContext> peer_tls;
   int64_t broker_cert_expiry = 0;
+  int64_t ca_cert_expiry = 0;
+  std::map<std::string, int64_t> peer_ca_expiry;  // the first certificate of each peer's CA bundle
   gateway::GatewayTls gateways;
   std::string kuma_token;  // control_plane.token_file's content
 };
@@ -106,11 +108,16 @@ Result<LoadedFiles> load_files(const config::Config& c) {
   auto info = pki::read_certificate(c.tls.cert_file);
   if (!info) return info.error();
   f.broker_cert_expiry = info->not_after_unix;
+  auto own_ca = pki::read_certificate(c.tls.ca_file);
+  if (!own_ca) return make_error(ErrorCode::kInvalidArgument, "tls.ca_file: " + own_ca.error().message);
+  f.ca_cert_expiry = own_ca->not_after_unix;
   std::vector<pki::TrustedPeer> trusted;
   for (size_t i = 0; i < c.peers.size(); ++i) {
-    if (auto ca = pki::read_certificate(c.peers[i].ca_file); !ca) {
+    auto ca = pki::read_certificate(c.peers[i].ca_file);
+    if (!ca) {
       return make_error(ErrorCode::kInvalidArgument, "peers[" + std::to_string(i) + "].ca_file: " + ca.error().message);
     }
+    f.peer_ca_expiry[c.peers[i].domain] = ca->not_after_unix;
     trusted.push_back({c.peers[i].domain, c.peers[i].trust_domain, c.peers[i].ca_file});
   }
   auto trust = pki::PeerTrust::load(trusted, "broker");
@@ -291,6 +298,8 @@ class Broker {
     peer_trust_ = std::move(f.peer_trust);
     peer_tls_ = std::move(f.peer_tls);
     broker_cert_expiry_ = f.broker_cert_expiry;
+    ca_cert_expiry_ = f.ca_cert_expiry;
+    peer_ca_expiry_ = f.peer_ca_expiry;
     peer_domains_.clear();
     for (const auto& p : c.peers) peer_domains_.insert(p.domain);
     ingress_ = {};
@@ -748,7 +757,9 @@ class Broker {
     auto& inv_errors = metrics_.gauge("meshfed_inventory_errors", "Failed inventory loads since start.");
     auto& inv_ok = metrics_.gauge("meshfed_inventory_valid", "1 if the current inventory source is valid, else 0.");
     auto& cert = metrics_.gauge("meshfed_certificate_expiry_timestamp_seconds",
-                                "Expiry (Unix time) of each certificate in use.", {"role"});
+                                "Expiry (Unix time) of each certificate in use: ours by role (broker, ingress, "
+                                "egress, ca), and each peer's CA (role peer_ca).",
+                                {"role", "peer"});
     auto& peer_up = metrics_.gauge("meshfed_peer_state", "1 for each peer's current state.", {"peer", "state"});
     auto& peer_revision = metrics_.gauge("meshfed_peer_revision", "The peer's catalog revision we applied.", {"peer"});
     auto& peer_success = metrics_.gauge("meshfed_peer_last_success_timestamp_seconds",
@@ -817,9 +828,12 @@ class Broker {
       inv_errors.set({}, static_cast<double>(health.inventory_errors));
       inv_ok.set({}, health.ready && health.detail.find("invalid") == std::string::npos ? 1 : 0);
       std::lock_guard lock(mu_);
-      cert.set({"broker"}, static_cast<double>(broker_cert_expiry_));
-      if (gateway_tls_.ingress) cert.set({"ingress"}, static_cast<double>(gateway_tls_.ingress_cert_expiry));
-      if (!gateway_tls_.egress.empty()) cert.set({"egress"}, static_cast<double>(gateway_tls_.egress_cert_expiry));
+      cert.clear();  // a peer removed on reload takes its CA with it
+      cert.set({"broker", ""}, static_cast<double>(broker_cert_expiry_));
+      cert.set({"ca", ""}, static_cast<double>(ca_cert_expiry_));
+      for (const auto& [peer, expiry] : peer_ca_expiry_) cert.set({"peer_ca", peer}, static_cast<double>(expiry));
+      if (gateway_tls_.ingress) cert.set({"ingress", ""}, static_cast<double>(gateway_tls_.ingress_cert_expiry));
+      if (!gateway_tls_.egress.empty()) cert.set({"egress", ""}, static_cast<double>(gateway_tls_.egress_cert_expiry));
     });
   }
 
@@ -845,6 +859,8 @@ class Broker {
   std::set<std::string> peer_domains_;
   federation::IngressAddress ingress_;
   int64_t broker_cert_expiry_ = 0;
+  int64_t ca_cert_expiry_ = 0;
+  std::map<std::string, int64_t> peer_ca_expiry_;
   uint16_t ingress_bound_port_ = 0;
   gateway::GatewayTls gateway_tls_;
   std::string kuma_token_;

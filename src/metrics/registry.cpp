@@ -73,6 +73,7 @@ static std::string label_text(const std::vector<std::string>& names, const Label
                               const std::string& extra = "") {
   std::string out;
   for (size_t i = 0; i < names.size() && i < values.size(); ++i) {
+    if (values[i].empty()) continue;  // to Prometheus an empty label is no label
     out += (out.empty() ? "" : ",") + names[i] + "=\"" + escape_label_value(values[i]) + "\"";
   }
   if (!extra.empty()) out += (out.empty() ? "" : ",") + extra;

@@ -171,8 +171,10 @@ TEST_F(MetricsFederationTest, EveryEndpointPassesPromtoolAndMatchIsHonoured) {
   ASSERT_TRUE(own.ok());
   EXPECT_EQ(promtool_check_metrics(own->body), "");
   for (const char* name : {"meshfed_peer_metrics_series{peer=\"pci\"}", "meshfed_import_approval_latency_seconds_count{peer=\"pci\"} 1",
-                           "meshfed_exports_by_peer", "meshfed_peer_sync_errors_total"}) {
-    EXPECT_NE(own->body.find(name), std::string::npos) << name;
+                           "meshfed_exports_by_peer", "meshfed_peer_sync_errors_total",
+                           "meshfed_certificate_expiry_timestamp_seconds{role=\"ca\"}",
+                           "meshfed_certificate_expiry_timestamp_seconds{role=\"peer_ca\",peer=\"pci\"}"}) {
+    EXPECT_NE(own->body.find(name), std::string::npos) << name << "\n" << own->body;
   }
   EXPECT_EQ(plain_get(metrics_port_, "/api/v1/exports")->status, 404);
 

@@ -17,6 +17,7 @@ void fill(Registry& r) {
   h.observe({"/x"}, 0.5);
   h.observe({"/x"}, 5);
   r.gauge("meshfed_test_weird", "Label escaping.", {"v"}).set({"a\"b\\c\nd"}, 1.5);
+  r.gauge("meshfed_test_optional", "An empty label value is no label.", {"role", "peer"}).set({"ca", ""}, 7);
 }
 
 std::string sample() {
@@ -34,6 +35,10 @@ TEST(Registry, ExposesCountersGaugesAndCumulativeHistograms) {
   EXPECT_NE(text.find("meshfed_test_duration_seconds_bucket{route=\"/x\",le=\"+Inf\"} 3\n"), std::string::npos);
   EXPECT_NE(text.find("meshfed_test_duration_seconds_sum{route=\"/x\"} 5.55\n"), std::string::npos);
   EXPECT_NE(text.find("meshfed_test_weird{v=\"a\\\"b\\\\c\\nd\"} 1.5\n"), std::string::npos);
+}
+
+TEST(Registry, LeavesEmptyLabelsOut) {
+  EXPECT_NE(sample().find("meshfed_test_optional{role=\"ca\"} 7\n"), std::string::npos) << sample();
 }
 
 TEST(Registry, PromtoolAcceptsTheExposition) {
