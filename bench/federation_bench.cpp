@@ -22,21 +22,15 @@
 #include "meshfed/store/repositories.hpp"
 #include <spdlog/spdlog.h>
 
+#include "bench_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace meshfed;
 using namespace meshfed::testing;
+using namespace meshfed::bench;
 using nlohmann::json;
-using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-
-double ms_since(SteadyClock::time_point t) { return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 // Blocks until a file named `name` is renamed into or created in the watched folder.
 bool wait_for_file(int fd, const std::string& name, int timeout_ms) {

@@ -22,9 +22,11 @@
 
 #include "meshfed/core/text.hpp"
 #include "support/net_support.hpp"
+#include "bench_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace meshfed::testing;
+using namespace meshfed::bench;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
@@ -40,11 +42,6 @@ struct Settings {
 };
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 // User + system CPU seconds a process has used so far.
 double cpu_seconds(int pid) {

@@ -17,21 +17,15 @@
 #include "meshfed/metrics/export_selection.hpp"
 #include "meshfed/metrics/exposition.hpp"
 #include "support/net_support.hpp"
+#include "bench_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace meshfed;
 using namespace meshfed::testing;
+using namespace meshfed::bench;
 using nlohmann::json;
-using SteadyClock = std::chrono::steady_clock;
 
 namespace {
-
-double ms_since(SteadyClock::time_point t) { return std::chrono::duration<double, std::milli>(SteadyClock::now() - t).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 template <typename Fn>
 double best_ms(int runs, Fn fn) {

@@ -16,20 +16,17 @@
 #include "meshfed/store/database.hpp"
 #include <spdlog/spdlog.h>
 
+#include "bench_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace meshfed;
 using namespace meshfed::testing;
+using namespace meshfed::bench;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 double sqlite_commits_per_second(const fs::path& dir, int n) {
   auto db = store::Database::open(dir / "floor.db");

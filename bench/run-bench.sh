@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds one benchmark program, runs it and writes its Markdown into its section of
+# docs/benchmarks.md. Called by the bench/run-*.sh scripts:
+#   bash bench/run-bench.sh SECTION PROGRAM COMMAND_SHOWN [ARGS...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+section=$1 program=$2 shown=$3
+shift 3
+bash scripts/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j2 --target meshfed "$program"
+out=$("./build/bench/$program" "$@")
+python3 scripts/update-benchmarks.py "$section" "$shown" "$out"
+echo "$out"
