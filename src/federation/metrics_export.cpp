@@ -73,37 +73,14 @@ MetricsExporter::MetricsExporter(MetricsExportSettings settings, metrics::Regist
       dropped_quantiles_(registry.counter("meshfed_metrics_summary_quantiles_dropped_total",
                                           "Summary quantiles left out because relabelling made two series identical.",
                                           {"peer"})),
-      settings_(std::move(settings)) {}
+      loop_(std::move(settings)) {}
 
 MetricsExporter::~MetricsExporter() { stop(); }
 
-void MetricsExporter::start() { thread_ = std::thread([this] { run(); }); }
-
-void MetricsExporter::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-void MetricsExporter::reconfigure(MetricsExportSettings settings) {
-  {
-    std::lock_guard lock(mu_);
-    settings_ = std::move(settings);
-    ++generation_;
-  }
-  cv_.notify_all();
-}
-
-void MetricsExporter::exports_changed() {
-  {
-    std::lock_guard lock(mu_);
-    reselect_ = true;
-  }
-  cv_.notify_all();
-}
+void MetricsExporter::start() { loop_.start([this] { run(); }); }
+void MetricsExporter::stop() { loop_.stop(); }
+void MetricsExporter::reconfigure(MetricsExportSettings settings) { loop_.reconfigure(std::move(settings)); }
+void MetricsExporter::exports_changed() { loop_.wake(); }
 
 std::string MetricsExporter::text_for(const std::string& peer) const {
   std::lock_guard lock(mu_);
@@ -114,29 +91,21 @@ std::string MetricsExporter::text_for(const std::string& peer) const {
 void MetricsExporter::run() {
   std::vector<Source> sources;
   MetricsExportSettings settings;
-  uint64_t built = ~uint64_t{0};
-  for (;;) {
-    bool reselect = false;
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return;
-      if (generation_ != built) {
-        built = generation_;
-        settings = settings_;
-        sources.clear();
-        for (const auto& cfg : settings.sources) {
-          Source s;
-          s.cfg = cfg;
-          s.url = split_url(cfg.url);
-          s.label = s.url.origin + s.url.target.substr(0, s.url.target.find('?'));
-          if (!cfg.service_regex.empty()) s.service_regex = Regex::compile(cfg.service_regex).value();  // checked by config
-          sources.push_back(std::move(s));
-        }
-        reselect = true;
+  bool changed = false;
+  bool reselect = false;  // exports changed while the last round ran or slept
+  while (loop_.next_round(settings, changed)) {
+    if (changed) {
+      sources.clear();
+      for (const auto& cfg : settings.sources) {
+        Source s;
+        s.cfg = cfg;
+        s.url = split_url(cfg.url);
+        s.label = s.url.origin + s.url.target.substr(0, s.url.target.find('?'));
+        if (!cfg.service_regex.empty()) s.service_regex = Regex::compile(cfg.service_regex).value();  // checked by config
+        sources.push_back(std::move(s));
       }
-      reselect = reselect || reselect_;
-      reselect_ = false;
     }
+    reselect = reselect || changed;
     const auto now = SteadyClock::now();
     for (auto& s : sources) {
       if (now < s.next_due) continue;
@@ -145,6 +114,7 @@ void MetricsExporter::run() {
       reselect = true;
     }
     if (reselect) {
+      reselect = false;
       const auto fresh_since = SteadyClock::now() - settings.keep_for;
       std::vector<metrics::SourceSeries> usable;
       for (auto& s : sources) {
@@ -165,8 +135,7 @@ void MetricsExporter::run() {
     }
     auto next = SteadyClock::now() + std::chrono::seconds(60);
     for (const auto& s : sources) next = std::min(next, s.next_due);
-    std::unique_lock lock(mu_);
-    cv_.wait_until(lock, next, [&] { return stopping_ || reselect_ || generation_ != built; });
+    reselect = loop_.sleep_until(next);
   }
 }
 

@@ -17,47 +17,32 @@ MetricsImporter::MetricsImporter(MetricsImportSettings settings, metrics::Regist
                                 "Scrapes of each peer's exported metrics, by peer and result.", {"peer", "result"})),
       series_(registry.gauge("meshfed_peer_metrics_series", "Series received from each peer in its last good scrape.",
                              {"peer"})),
-      settings_(std::move(settings)) {}
+      loop_(std::move(settings)) {}
 
 MetricsImporter::~MetricsImporter() { stop(); }
 
-void MetricsImporter::start() { thread_ = std::thread([this] { run(); }); }
+void MetricsImporter::start() { loop_.start([this] { run(); }); }
 
 void MetricsImporter::stop() {
-  {
+  loop_.stop([this] {
     std::lock_guard lock(mu_);
-    stopping_ = true;
     if (in_flight_) in_flight_->abort();
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  });
 }
 
-void MetricsImporter::reconfigure(MetricsImportSettings settings) {
-  {
-    std::lock_guard lock(mu_);
-    settings_ = std::move(settings);
-    ++generation_;
-  }
-  cv_.notify_all();
-}
+void MetricsImporter::reconfigure(MetricsImportSettings settings) { loop_.reconfigure(std::move(settings)); }
 
 void MetricsImporter::run() {
   std::map<std::string, std::unique_ptr<http::HttpsClient>> clients;
   MetricsImportSettings settings;
-  uint64_t built = ~uint64_t{0};
-  for (;;) {
-    {
+  bool changed = false;
+  while (loop_.next_round(settings, changed)) {
+    if (changed) {
+      clients.clear();
       std::lock_guard lock(mu_);
-      if (stopping_) return;
-      if (generation_ != built) {
-        built = generation_;
-        settings = settings_;
-        clients.clear();
-        std::erase_if(by_peer_, [&](const auto& kv) {
-          return std::none_of(settings.peers.begin(), settings.peers.end(), [&](const auto& p) { return p.peer == kv.first; });
-        });
-      }
+      std::erase_if(by_peer_, [&](const auto& kv) {
+        return std::none_of(settings.peers.begin(), settings.peers.end(), [&](const auto& p) { return p.peer == kv.first; });
+      });
     }
     for (const auto& peer : settings.peers) {
       auto got = scrape(peer, clients[peer.peer], settings);
@@ -74,17 +59,19 @@ void MetricsImporter::run() {
       std::lock_guard lock(mu_);
       by_peer_[peer.peer] = std::move(got).value();
     }
-    std::unique_lock lock(mu_);
-    const auto stale_before = SteadyClock::now() - settings.stale_after;
-    for (auto it = by_peer_.begin(); it != by_peer_.end();) {
-      if (it->second.scraped_at >= stale_before) {
-        ++it;
-        continue;
+    {
+      std::lock_guard lock(mu_);
+      const auto stale_before = SteadyClock::now() - settings.stale_after;
+      for (auto it = by_peer_.begin(); it != by_peer_.end();) {
+        if (it->second.scraped_at >= stale_before) {
+          ++it;
+          continue;
+        }
+        series_.set({it->first}, 0);
+        it = by_peer_.erase(it);
       }
-      series_.set({it->first}, 0);
-      it = by_peer_.erase(it);
     }
-    cv_.wait_for(lock, settings.interval, [&] { return stopping_ || generation_ != built; });
+    loop_.sleep_until(SteadyClock::now() + settings.interval);
   }
 }
 
@@ -98,13 +85,14 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
   }
   {
     std::lock_guard lock(mu_);
-    if (stopping_) return make_error(ErrorCode::kUnavailable, "stopping");
     in_flight_ = client.get();
   }
-  auto res = client->request("GET", "/federation/v1/metrics");
+  // After registering: either stop() sees the request and aborts it, or we see the stop here.
+  auto res = loop_.stopping() ? Result<http::ClientResponse>(make_error(ErrorCode::kUnavailable, "stopping"))
+                              : client->request("GET", "/federation/v1/metrics");
   {
     std::lock_guard lock(mu_);
-    in_flight_ = nullptr;
+    in_flight_ = nullptr;  // before the client can go away
   }
   if (!res) return res.error();
   if (res->status != 200) {
@@ -155,8 +143,8 @@ Result<std::string> MetricsImporter::federate(const std::vector<std::string>& ma
   };
   std::map<std::string, metrics::MetricFamily> merged;  // one family per name, as the format requires
   std::string out;
+  const auto stale_before = SteadyClock::now() - loop_.settings().stale_after;
   std::lock_guard lock(mu_);
-  const auto stale_before = SteadyClock::now() - settings_.stale_after;
   for (const auto& [peer, data] : by_peer_) {
     if (data.scraped_at < stale_before) continue;
     for (const auto& f : data.families) {

@@ -5,18 +5,15 @@
 // One thread: sources are few, and their timeouts bound how long one can hold up the others.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/settings_loop.hpp"
 #include "meshfed/metrics/export_selection.hpp"
 #include "meshfed/metrics/registry.hpp"
 
@@ -51,7 +48,6 @@ class MetricsExporter {
   struct Source;
   void run();
   void scrape(Source& s);
-  void select();
 
   std::function<ExportedMetricsByPeer()> exports_by_peer_;
   metrics::Family& scrapes_;
@@ -59,15 +55,9 @@ class MetricsExporter {
   metrics::Family& exported_series_;
   metrics::Family& cap_hits_;
   metrics::Family& dropped_quantiles_;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  MetricsExportSettings settings_;
-  uint64_t generation_ = 0;  // bumped by reconfigure: sources are rebuilt
-  bool reselect_ = false;
-  bool stopping_ = false;
+  mutable std::mutex mu_;  // guards by_peer_
   std::map<std::string, std::string> by_peer_;
-  std::thread thread_;
+  SettingsLoop<MetricsExportSettings> loop_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace meshfed::federation

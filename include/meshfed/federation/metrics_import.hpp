@@ -7,16 +7,15 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "meshfed/core/result.hpp"
+#include "meshfed/core/settings_loop.hpp"
 #include "meshfed/federation/peer_client.hpp"
 #include "meshfed/metrics/exposition.hpp"
 #include "meshfed/metrics/registry.hpp"
@@ -61,14 +60,10 @@ class MetricsImporter {
   metrics::Family& scrapes_;
   metrics::Family& series_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  MetricsImportSettings settings_;
-  uint64_t generation_ = 0;
-  bool stopping_ = false;
+  mutable std::mutex mu_;  // guards by_peer_ and in_flight_
   http::HttpsClient* in_flight_ = nullptr;  // aborted by stop()
   std::map<std::string, PeerSeries> by_peer_;
-  std::thread thread_;
+  SettingsLoop<MetricsImportSettings> loop_;  // last: its thread stops before the rest goes
 };
 
 }  // namespace meshfed::federation

@@ -1,0 +1,95 @@
+// A background thread running rounds of work whose settings can be replaced while it runs (on
+// SIGHUP): it sleeps until its next round, a wake(), new settings or stop(), and never loses a
+// wake-up that arrives while a round is running.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+namespace meshfed {
+
+template <typename Settings>
+class SettingsLoop {
+ public:
+  explicit SettingsLoop(Settings settings) : settings_(std::move(settings)) {}
+  ~SettingsLoop() { stop(); }
+  SettingsLoop(const SettingsLoop&) = delete;
+  SettingsLoop& operator=(const SettingsLoop&) = delete;
+
+  void start(std::function<void()> run) { thread_ = std::thread(std::move(run)); }
+
+  // `interrupt` runs after the stop is flagged, to break off a blocking call of the loop.
+  void stop(const std::function<void()>& interrupt = nullptr) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    if (interrupt) interrupt();
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void reconfigure(Settings settings) {
+    {
+      std::lock_guard lock(mu_);
+      settings_ = std::move(settings);
+      ++generation_;
+    }
+    cv_.notify_all();
+  }
+
+  void wake() {
+    {
+      std::lock_guard lock(mu_);
+      woken_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  Settings settings() const {
+    std::lock_guard lock(mu_);
+    return settings_;
+  }
+
+  bool stopping() const {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
+  // For the loop, at the start of each round: false once stopping. When the settings changed
+  // since the last round, copies them into `current` and sets `changed`.
+  bool next_round(Settings& current, bool& changed) {
+    std::lock_guard lock(mu_);
+    if (stopping_) return false;
+    changed = generation_ != seen_;
+    if (changed) {
+      current = settings_;
+      seen_ = generation_;
+    }
+    return true;
+  }
+
+  // Sleeps until `until`, wake(), reconfigure() or stop(); true if a wake() came meanwhile.
+  bool sleep_until(std::chrono::steady_clock::time_point until) {
+    std::unique_lock lock(mu_);
+    cv_.wait_until(lock, until, [&] { return stopping_ || woken_ || generation_ != seen_; });
+    return std::exchange(woken_, false);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  Settings settings_;
+  uint64_t generation_ = 1;
+  uint64_t seen_ = 0;  // the first round always takes the settings
+  bool woken_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace meshfed
