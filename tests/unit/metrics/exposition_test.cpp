@@ -4,14 +4,10 @@
 
 #include <cmath>
 
+#include "unit/metrics/parse_ok.hpp"
+
 namespace meshfed::metrics {
 namespace {
-
-std::vector<MetricFamily> parse_ok(const std::string& text) {
-  auto r = parse_exposition(text);
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-  return r.ok() ? std::move(r).value() : std::vector<MetricFamily>{};
-}
 
 std::string parse_error(const std::string& text) {
   auto r = parse_exposition(text);

@@ -3,15 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "meshfed/metrics/selector.hpp"
+#include "unit/metrics/parse_ok.hpp"
 
 namespace meshfed::metrics {
 namespace {
-
-std::vector<MetricFamily> families_of(const std::string& text) {
-  auto r = parse_exposition(text);
-  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
-  return r.ok() ? std::move(r).value() : std::vector<MetricFamily>{};
-}
 
 const std::string kEnvoy =
     "# TYPE envoy_cluster_upstream_rq_total counter\n"
@@ -39,7 +34,7 @@ SourceSeries envoy_source(const std::vector<MetricFamily>& families) {
 }
 
 TEST(ExportSelection, OnlyNamedFamiliesOfTheServiceLeaveWithTheAliasAndSummedAcrossPods) {
-  const auto families = families_of(kEnvoy);
+  const auto families = parse_ok(kEnvoy);
   const auto sel = select_exported({envoy_source(families)},
                                    {{"payments-api", "payments", {"envoy_cluster_upstream_rq_total", "envoy_cluster_upstream_rq_time"}}},
                                    {{"le"}, 100, 1 << 20});
@@ -55,7 +50,7 @@ TEST(ExportSelection, OnlyNamedFamiliesOfTheServiceLeaveWithTheAliasAndSummedAcr
 }
 
 TEST(ExportSelection, PrefixesSelectFamiliesAndTheBucketBoundSurvivesAnyAllowlist) {
-  const auto families = families_of(kEnvoy);
+  const auto families = parse_ok(kEnvoy);
   const auto sel = select_exported({envoy_source(families)}, {{"payments-api", "pay", {"envoy_cluster_upstream_rq_ti*"}}},
                                    {{}, 100, 1 << 20});
   EXPECT_NE(sel.text.find("envoy_cluster_upstream_rq_time_bucket{le=\"5\",service=\"pay\"} 4\n"), std::string::npos) << sel.text;
@@ -63,7 +58,7 @@ TEST(ExportSelection, PrefixesSelectFamiliesAndTheBucketBoundSurvivesAnyAllowlis
 }
 
 TEST(ExportSelection, ServiceLabelWithoutRegexAndAPeerSentServiceLabelIsReplaced) {
-  const auto families = families_of(
+  const auto families = parse_ok(
       "# TYPE requests counter\n"
       "requests{kuma_io_service=\"web\",service=\"evil\",code=\"200\"} 1 1000\n"
       "requests{kuma_io_service=\"web\",code=\"200\",pod=\"x\"} 2 3000\n"
@@ -76,7 +71,7 @@ TEST(ExportSelection, ServiceLabelWithoutRegexAndAPeerSentServiceLabelIsReplaced
 }
 
 TEST(ExportSelection, CollidingSummaryQuantilesAreDroppedAndCounted) {
-  const auto families = families_of(
+  const auto families = parse_ok(
       "# TYPE rpc summary\n"
       "rpc{svc=\"a\",pod=\"1\",quantile=\"0.5\"} 10\n"
       "rpc{svc=\"a\",pod=\"2\",quantile=\"0.5\"} 20\n"
@@ -93,7 +88,7 @@ TEST(ExportSelection, CollidingSummaryQuantilesAreDroppedAndCounted) {
 }
 
 TEST(ExportSelection, CapsLeaveWholeFamiliesOutAndSayHowMany) {
-  const auto families = families_of(kEnvoy);
+  const auto families = parse_ok(kEnvoy);
   const std::vector<ExportedMetrics> all = {{"payments-api", "p", {"envoy_*"}}};
   const auto by_series = select_exported({envoy_source(families)}, all, {{}, 3, 1 << 20});
   EXPECT_EQ(by_series.series, 2u);  // the 4-series histogram does not fit; rq_total and server_live do
@@ -105,7 +100,7 @@ TEST(ExportSelection, CapsLeaveWholeFamiliesOutAndSayHowMany) {
 }
 
 TEST(ExportSelection, SeriesOutsideTheRegexOrOfOtherServicesNeverLeave) {
-  const auto families = families_of(kEnvoy + "envoy_cluster_upstream_cx_total{envoy_cluster_name=\"localhost:8443\"} 3\n");
+  const auto families = parse_ok(kEnvoy + "envoy_cluster_upstream_cx_total{envoy_cluster_name=\"localhost:8443\"} 3\n");
   const auto sel = select_exported({envoy_source(families)}, {{"ledger", "ledger", {"envoy_*"}}}, {{}, 100, 1 << 20});
   EXPECT_EQ(sel.text, "# TYPE envoy_cluster_upstream_rq_total counter\nenvoy_cluster_upstream_rq_total{service=\"ledger\"} 99\n");
 }
