@@ -243,7 +243,7 @@ class Broker {
         },
         [this](const http::Request& r) { return api_->handle(r); },
         [](const Error& e) { return api::problem(e); },
-        [this](std::function<void()> job) { asio::post(store_pool_, std::move(job)); });
+        [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
     if (auto st = server_->listen(cfg_.admin.listen); !st) {
       spdlog::critical("cannot start: {}", st.error().message);
       return 1;
@@ -286,6 +286,7 @@ class Broker {
     metrics_import_->stop();
     record("broker.stopped", nlohmann::json::object());  // before join: the pool runs it
     store_pool_.join();
+    federate_pool_.join();
     spdlog::info("meshfed broker for domain {} stopped", cfg_.domain);
     return 0;
   }
@@ -425,7 +426,7 @@ class Broker {
           if (r.path == "/metrics" || r.path == "/federate") return api_->handle(r);
           return api::problem(404, "only /metrics and /federate are served here");
         },
-        [this](std::function<void()> job) { asio::post(store_pool_, std::move(job)); });
+        [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
     if (auto st = metrics_server_->listen(*cfg_.metrics.listen); !st) return st;
     spdlog::info("metrics on http://{}:{}/metrics and /federate", cfg_.metrics.listen->host, metrics_server_->port());
     return {};
@@ -478,6 +479,16 @@ class Broker {
     if (ingress_gw_) ingress_gw_->set_routes(current);
     if (egress_gw_) egress_gw_->set_routes(current);
     asio::post(io_, [this] { server_->notify({api::kRoutesWaitKey}); });
+  }
+
+  // Where a request is answered: on the store thread, except /federate, which needs no store and
+  // must not hold SQLite work up while it formats a hundred thousand series.
+  void run_request(const std::string& path, std::function<void()> job) {
+    if (path == "/federate") {
+      asio::post(federate_pool_, std::move(job));
+    } else {
+      asio::post(store_pool_, std::move(job));
+    }
   }
 
   // Runs `job` on the store thread and waits for it. Never call it from the store thread.
@@ -562,7 +573,7 @@ class Broker {
         },
         [this](const http::Request& r) { return peer_api_->handle(r); },
         [](const Error& e) { return api::problem(e); },
-        [this](std::function<void()> job) { asio::post(store_pool_, std::move(job)); });
+        [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
     peer_server_->set_identity([this](void* ssl) {
       std::shared_ptr<const pki::PeerTrust> trust;
       {
@@ -841,6 +852,7 @@ class Broker {
   SystemClock clock_;
   asio::io_context io_{1};
   asio::thread_pool store_pool_{1};  // the store's only thread: all SQLite work runs here
+  asio::thread_pool federate_pool_{1};  // GET /federate
   asio::signal_set signals_{io_};
   asio::steady_timer tick_timer_{io_};
   asio::steady_timer drain_timer_{io_};

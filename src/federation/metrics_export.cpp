@@ -78,7 +78,9 @@ MetricsExporter::MetricsExporter(MetricsExportSettings settings, metrics::Regist
 MetricsExporter::~MetricsExporter() { stop(); }
 
 void MetricsExporter::start() { loop_.start([this] { run(); }); }
-void MetricsExporter::stop() { loop_.stop(); }
+void MetricsExporter::stop() {
+  loop_.stop([this] { requests_.stop(); });
+}
 void MetricsExporter::reconfigure(MetricsExportSettings settings) { loop_.reconfigure(std::move(settings)); }
 void MetricsExporter::exports_changed() { loop_.wake(); }
 
@@ -157,7 +159,7 @@ void MetricsExporter::scrape(Source& s) {
     if (!created) return fail("error", created.error().message);
     s.client = std::move(created).value();
   }
-  auto res = s.client->request("GET", s.url.target, {{"accept", "text/plain;version=0.0.4"}});
+  auto res = requests_.request(*s.client, "GET", s.url.target, {{"accept", "text/plain;version=0.0.4"}});
   if (!res) return fail("error", res.error().message);
   if (res->status != 200) return fail("error", "HTTP " + std::to_string(res->status));
   auto families = metrics::parse_exposition(res->body);

@@ -24,10 +24,7 @@ MetricsImporter::~MetricsImporter() { stop(); }
 void MetricsImporter::start() { loop_.start([this] { run(); }); }
 
 void MetricsImporter::stop() {
-  loop_.stop([this] {
-    std::lock_guard lock(mu_);
-    if (in_flight_) in_flight_->abort();
-  });
+  loop_.stop([this] { requests_.stop(); });
 }
 
 void MetricsImporter::reconfigure(MetricsImportSettings settings) { loop_.reconfigure(std::move(settings)); }
@@ -83,17 +80,7 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
     if (!created) return created.error();
     client = std::move(created).value();
   }
-  {
-    std::lock_guard lock(mu_);
-    in_flight_ = client.get();
-  }
-  // After registering: either stop() sees the request and aborts it, or we see the stop here.
-  auto res = loop_.stopping() ? Result<http::ClientResponse>(make_error(ErrorCode::kUnavailable, "stopping"))
-                              : client->request("GET", "/federation/v1/metrics");
-  {
-    std::lock_guard lock(mu_);
-    in_flight_ = nullptr;  // before the client can go away
-  }
+  auto res = requests_.request(*client, "GET", "/federation/v1/metrics");
   if (!res) return res.error();
   if (res->status != 200) {
     return make_error(ErrorCode::kUnavailable, "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 300));

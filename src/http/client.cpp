@@ -202,4 +202,24 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
   }
 }
 
+Result<ClientResponse> InterruptibleRequests::request(HttpsClient& client, const std::string& method,
+                                                     const std::string& target,
+                                                     const std::map<std::string, std::string>& headers) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopped_) return make_error(ErrorCode::kUnavailable, "stopping");
+    in_flight_ = &client;
+  }
+  auto res = client.request(method, target, headers);
+  std::lock_guard lock(mu_);
+  in_flight_ = nullptr;  // before the caller may destroy the client
+  return res;
+}
+
+void InterruptibleRequests::stop() {
+  std::lock_guard lock(mu_);
+  stopped_ = true;
+  if (in_flight_) in_flight_->abort();
+}
+
 }  // namespace meshfed::http

@@ -55,17 +55,17 @@ Response plain(int status, const std::string& text) {
 }  // namespace
 
 struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& io_, std::function<Response(const Request&)> h, std::function<void(std::function<void()>)> r)
+  Impl(asio::io_context& io_, std::function<Response(const Request&)> h, BlockingRunner r)
       : io(io_), acceptor(io_), handler(std::move(h)), run_blocking(std::move(r)) {}
   asio::io_context& io;
   tcp::acceptor acceptor;
   std::function<Response(const Request&)> handler;
-  std::function<void(std::function<void()>)> run_blocking;
+  BlockingRunner run_blocking;
 
   asio::awaitable<Response> respond(Request req) {
     if (!run_blocking) co_return handler(req);
     std::function<Response()> job = [self = shared_from_this(), req] { return self->handler(req); };  // named: see server.cpp
-    co_return co_await net::run_off_loop<Response>(io, run_blocking, std::move(job));
+    co_return co_await net::run_off_loop<Response>(io, run_blocking, req.path, std::move(job));
   }
 
   asio::awaitable<void> serve(tcp::socket socket) {
@@ -120,7 +120,7 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
 };
 
 PlainHttpServer::PlainHttpServer(asio::io_context& io, std::function<Response(const Request&)> handler,
-                                 std::function<void(std::function<void()>)> run_blocking)
+                                 BlockingRunner run_blocking)
     : impl_(std::make_shared<Impl>(io, std::move(handler), std::move(run_blocking))) {}
 
 PlainHttpServer::~PlainHttpServer() = default;

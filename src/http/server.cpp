@@ -150,6 +150,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   // Runs the handler on the blocking executor and resumes on the event loop with its answer.
   asio::awaitable<Response> run_handler(Request req) {
     // A named job: GCC 12 mishandles temporaries inside a co_await expression.
+    const std::string path = req.path;
     std::function<Response()> job = [self = shared_from_this(), req = std::move(req)]() -> Response {
       try {
         return self->handler(req);
@@ -158,7 +159,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         return self->on_error(make_error(ErrorCode::kInternal, "internal error"));
       }
     };
-    co_return co_await net::run_off_loop<Response>(io, run_blocking, std::move(job));
+    co_return co_await net::run_off_loop<Response>(io, run_blocking, path, std::move(job));
   }
 
   asio::awaitable<void> write(std::shared_ptr<Connection> c, const Response& res, unsigned version, bool keep_alive) {

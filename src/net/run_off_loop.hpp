@@ -10,16 +10,18 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <string>
+
+#include "meshfed/http/message.hpp"
 
 namespace meshfed::net {
 
 template <typename Result>
-boost::asio::awaitable<Result> run_off_loop(boost::asio::io_context& io,
-                                            const std::function<void(std::function<void()>)>& run_blocking,
-                                            std::function<Result()> job) {
-  auto initiate = [&io, &run_blocking, job = std::move(job)](auto completion) mutable {
+boost::asio::awaitable<Result> run_off_loop(boost::asio::io_context& io, const http::BlockingRunner& run_blocking,
+                                            const std::string& path, std::function<Result()> job) {
+  auto initiate = [&io, &run_blocking, &path, job = std::move(job)](auto completion) mutable {
     auto done = std::make_shared<decltype(completion)>(std::move(completion));
-    run_blocking([&io, job = std::move(job), done]() mutable {
+    run_blocking(path, [&io, job = std::move(job), done]() mutable {
       Result r = job();
       boost::asio::post(io, [done, r = std::move(r)]() mutable { (*done)(std::move(r)); });
     });

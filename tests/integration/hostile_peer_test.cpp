@@ -35,7 +35,7 @@ class FakePeer {
           return response_;
         },
         [](const Error& e) { return http::Response{500, "text/plain", {}, e.message, "", {}}; },
-        [](std::function<void()> job) { job(); });
+        [](const std::string&, std::function<void()> job) { job(); });
     EXPECT_TRUE(server_->listen({"127.0.0.1", 0}).ok());
     thread_ = std::thread([this] { io_.run(); });
   }

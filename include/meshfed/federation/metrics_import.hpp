@@ -60,9 +60,9 @@ class MetricsImporter {
   metrics::Family& scrapes_;
   metrics::Family& series_;
 
-  mutable std::mutex mu_;  // guards by_peer_ and in_flight_
-  http::HttpsClient* in_flight_ = nullptr;  // aborted by stop()
+  mutable std::mutex mu_;  // guards by_peer_
   std::map<std::string, PeerSeries> by_peer_;
+  http::InterruptibleRequests requests_;
   SettingsLoop<MetricsImportSettings> loop_;  // last: its thread stops before the rest goes
 };
 

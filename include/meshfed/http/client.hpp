@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "meshfed/core/result.hpp"
@@ -63,6 +64,20 @@ class HttpsClient {
   struct Impl;
   explicit HttpsClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// Requests that another thread can break off at once, for background loops that must stop
+// promptly: stop() aborts the request in flight, and every later one fails without being sent.
+class InterruptibleRequests {
+ public:
+  Result<ClientResponse> request(HttpsClient& client, const std::string& method, const std::string& target,
+                                 const std::map<std::string, std::string>& headers = {});
+  void stop();
+
+ private:
+  std::mutex mu_;
+  HttpsClient* in_flight_ = nullptr;
+  bool stopped_ = false;
 };
 
 // Parses "https://host:port" into host and port. False if malformed.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -37,6 +38,10 @@ struct Response {
   std::chrono::milliseconds wait{0};
   bool waiting() const { return wait.count() > 0; }
 };
+
+// Runs the job that answers a request for `path` off the event loop (the store thread, or
+// another executor the path allows); the job must not block the loop.
+using BlockingRunner = std::function<void(const std::string& path, std::function<void()> job)>;
 
 // Splits a request target into a decoded path and query parameters. False if malformed.
 bool parse_target(const std::string& target, std::string& path,

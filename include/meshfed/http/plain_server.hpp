@@ -22,7 +22,7 @@ class PlainHttpServer {
   // `handler` runs on `run_blocking` when given (and the loop goes on meanwhile), otherwise on
   // the event loop: then keep it quick.
   PlainHttpServer(boost::asio::io_context& io, std::function<Response(const Request&)> handler,
-                  std::function<void(std::function<void()>)> run_blocking = nullptr);
+                  BlockingRunner run_blocking = nullptr);
   ~PlainHttpServer();
   Status listen(const config::Endpoint& endpoint);
   uint16_t port() const;

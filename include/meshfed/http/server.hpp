@@ -35,8 +35,6 @@ struct ServerLimits {
 using Handler = std::function<Response(const Request&)>;
 // Renders an error the server detects itself (oversized headers or body, malformed request).
 using ErrorResponder = std::function<Response(const Error&)>;
-// Runs a job off the event loop; the job must not block the loop.
-using BlockingRunner = std::function<void(std::function<void()>)>;
 using ContextProvider = std::function<std::shared_ptr<TlsContext>()>;
 
 class HttpsServer {
