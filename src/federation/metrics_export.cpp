@@ -124,7 +124,10 @@ void MetricsExporter::run() {
         if (!s.families.empty()) usable.push_back({&s.families, s.cfg.service_label, s.service_regex});
       }
       std::map<std::string, std::string> texts;
-      for (const auto& [peer, exports] : exports_by_peer_()) {
+      exported_series_.clear();  // peers without exports any more report nothing, not their last count
+      // Without data there is nothing to select: spare the store the walk over every export.
+      const auto exports_by_peer = usable.empty() ? ExportedMetricsByPeer{} : exports_by_peer_();
+      for (const auto& [peer, exports] : exports_by_peer) {
         auto sel = metrics::select_exported(usable, exports, settings.limits);
         exported_series_.set({peer}, static_cast<double>(sel.series));
         if (sel.series_over_cap) cap_hits_.inc({peer, "series"});
