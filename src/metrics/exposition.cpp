@@ -260,27 +260,6 @@ class Parser {
   size_t current_ = std::numeric_limits<size_t>::max();
 };
 
-void append_value(double v, std::string& out) {
-  if (std::isnan(v)) {
-    out += "NaN";
-  } else if (std::isinf(v)) {
-    out += v > 0 ? "+Inf" : "-Inf";
-  } else {
-    char buf[64];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, end);
-  }
-}
-
-void append_escaped(std::string_view v, std::string& out) {
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
-  }
-}
-
 }  // namespace
 
 std::string_view to_string(MetricType t) {
@@ -292,6 +271,29 @@ std::string_view to_string(MetricType t) {
     case MetricType::kUntyped: break;
   }
   return "untyped";
+}
+
+void append_value(double v, std::string& out) {
+  if (std::isnan(v)) {
+    out += "NaN";
+  } else if (std::isinf(v)) {
+    out += v > 0 ? "+Inf" : "-Inf";
+  } else if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    out += std::to_string(static_cast<int64_t>(v));  // integers as integers, not 1e+06
+  } else {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // the shortest text that reads back exactly
+    out.append(buf, end);
+  }
+}
+
+void append_label_value(std::string_view v, std::string& out) {
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out.push_back(c);
+  }
 }
 
 const std::string* Sample::label(std::string_view n) const {
@@ -327,7 +329,7 @@ void write_sample(const Sample& s, std::string& out) {
       if (i) out.push_back(',');
       out += s.labels[i].first;
       out += "=\"";
-      append_escaped(s.labels[i].second, out);
+      append_label_value(s.labels[i].second, out);
       out.push_back('"');
     }
     out.push_back('}');

@@ -1,5 +1,7 @@
 #include "meshfed/metrics/registry.hpp"
 
+#include "meshfed/metrics/exposition.hpp"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -9,27 +11,14 @@ namespace meshfed::metrics {
 
 std::string escape_label_value(const std::string& v) {
   std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
-  }
+  append_label_value(v, out);
   return out;
 }
 
 std::string format_value(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.0f", v);
-    return buf;
-  }
-  char buf[64];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
-  return ec == std::errc() ? std::string(buf, end) : "NaN";
+  std::string out;
+  append_value(v, out);
+  return out;
 }
 
 Family::Family(std::string name, std::string help, Type type, std::vector<std::string> label_names,

@@ -44,6 +44,10 @@ Result<std::vector<MetricFamily>> parse_exposition(std::string_view text);
 void write_exposition(const std::vector<MetricFamily>& families, std::string& out);
 void write_sample(const Sample& s, std::string& out);
 
+// A sample value (NaN, +Inf, -Inf, integers without exponent) and an escaped label value.
+void append_value(double v, std::string& out);
+void append_label_value(std::string_view v, std::string& out);
+
 bool valid_metric_name(std::string_view name);
 bool valid_label_name(std::string_view name);
 
