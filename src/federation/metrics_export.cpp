@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "meshfed/http/client.hpp"
 #include "meshfed/metrics/exposition.hpp"
 
@@ -95,6 +97,7 @@ void MetricsExporter::run() {
   MetricsExportSettings settings;
   bool changed = false;
   bool reselect = false;  // exports changed while the last round ran or slept
+  std::set<std::string> reported;  // peers with a series count on /metrics
   while (loop_.next_round(settings, changed)) {
     if (changed) {
       sources.clear();
@@ -124,10 +127,14 @@ void MetricsExporter::run() {
         if (!s.families.empty()) usable.push_back({&s.families, s.cfg.service_label, s.service_regex});
       }
       std::map<std::string, std::string> texts;
-      exported_series_.clear();  // peers without exports any more report nothing, not their last count
       // Without data there is nothing to select: spare the store the walk over every export.
       const auto exports_by_peer = usable.empty() ? ExportedMetricsByPeer{} : exports_by_peer_();
+      for (const auto& peer : reported) {
+        if (!exports_by_peer.count(peer)) exported_series_.set({peer}, 0);  // its last exports are gone
+      }
+      reported.clear();
       for (const auto& [peer, exports] : exports_by_peer) {
+        reported.insert(peer);
         auto sel = metrics::select_exported(usable, exports, settings.limits);
         exported_series_.set({peer}, static_cast<double>(sel.series));
         if (sel.series_over_cap) cap_hits_.inc({peer, "series"});
