@@ -12,7 +12,10 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/http/tls.hpp"
@@ -49,8 +52,58 @@ bool parse_http_url(const std::string& url, bool& tls, std::string& host, uint16
 
 struct HttpsClient::Impl {
   ClientOptions options;
-  std::atomic<int> fd{-1};  // of the open connection, for abort()
+  std::atomic<int> fd{-1};  // of the open connection, for abort() and the watchdog
   std::atomic<bool> aborted{false};
+
+  // SO_RCVTIMEO does not bound Asio's blocking reads (on EAGAIN they poll again), so a server
+  // that accepts and then says nothing would hold the caller forever. A watchdog thread shuts
+  // the socket down when a request's deadline passes.
+  using Clock = std::chrono::steady_clock;
+  std::mutex watch_mu;
+  std::condition_variable watch_cv;
+  std::optional<Clock::time_point> watch_deadline;
+  bool watch_stop = false;
+  std::atomic<bool> timed_out{false};
+  std::thread watchdog;
+
+  ~Impl() {
+    {
+      std::lock_guard lock(watch_mu);
+      watch_stop = true;
+    }
+    watch_cv.notify_all();
+    if (watchdog.joinable()) watchdog.join();
+  }
+
+  void arm(Clock::time_point deadline) {
+    std::lock_guard lock(watch_mu);
+    watch_deadline = deadline;
+    timed_out = false;
+    if (!watchdog.joinable()) watchdog = std::thread([this] { watch(); });
+    watch_cv.notify_all();
+  }
+
+  void disarm() {
+    std::lock_guard lock(watch_mu);
+    watch_deadline.reset();
+    watch_cv.notify_all();
+  }
+
+  void watch() {
+    std::unique_lock lock(watch_mu);
+    while (!watch_stop) {
+      if (!watch_deadline) {
+        watch_cv.wait(lock);
+        continue;
+      }
+      const auto deadline = *watch_deadline;
+      if (watch_cv.wait_until(lock, deadline, [&] { return watch_stop || watch_deadline != deadline; })) continue;
+      timed_out = true;
+      watch_deadline.reset();
+      if (const int f = fd.load(); f >= 0) ::shutdown(f, SHUT_RDWR);
+    }
+  }
+
   std::shared_ptr<TlsContext> ctx;
   asio::io_context io;
   std::optional<beast::ssl_stream<tcp::socket>> stream;  // HTTPS
@@ -185,6 +238,11 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& op
 
 Result<ClientResponse> HttpsClient::request(const std::string& method, const std::string& target,
                                             const std::map<std::string, std::string>& headers, const std::string& body) {
+  impl_->arm(Impl::Clock::now() + impl_->options.timeout);
+  struct Disarm {
+    Impl& impl;
+    ~Disarm() { impl.disarm(); }
+  } disarm{*impl_};
   for (int attempt = 0;; ++attempt) {
     if (!impl_->connected()) impl_->fd = -1;
     const bool fresh = !impl_->connected();
@@ -198,6 +256,11 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
     // A kept-alive connection the server closed meanwhile is retried once on a new one;
     // a request broken off by abort() is not.
     if (impl_->aborted.exchange(false)) return make_error(ErrorCode::kUnavailable, "request aborted");
+    if (impl_->timed_out.exchange(false)) {
+      return make_error(ErrorCode::kUnavailable, "no complete response from " + impl_->options.host + ":" +
+                                                     std::to_string(impl_->options.port) + " within the " +
+                                                     std::to_string(impl_->options.timeout.count()) + " s deadline");
+    }
     if (!retryable || fresh || attempt > 0) return res;
   }
 }

@@ -10,13 +10,22 @@
 namespace meshfed::http {
 namespace {
 
-std::unique_ptr<HttpsClient> plain_client(uint16_t port) {
+std::unique_ptr<HttpsClient> plain_client(uint16_t port, std::chrono::seconds timeout = std::chrono::seconds(3600)) {
   ClientOptions o;
   o.host = "127.0.0.1";
   o.port = port;
   o.plain = true;
-  o.timeout = std::chrono::seconds(120);  // far longer than the test waits
+  o.timeout = timeout;  // by default far longer than the test may take
   return std::move(HttpsClient::create(o)).value();
+}
+
+TEST(HttpsClient, AServerThatAcceptsAndNeverAnswersFailsTheRequestAtItsDeadline) {
+  testing::EchoServer silent(testing::EchoServer::Mode::kNeverRead);
+  auto client = plain_client(silent.port(), std::chrono::seconds(1));
+  auto res = client->request("GET", "/");  // without the deadline this would never return
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().message, "no complete response from 127.0.0.1:" + std::to_string(silent.port()) +
+                                     " within the 1 s deadline");
 }
 
 TEST(InterruptibleRequests, StopBreaksOffTheRequestInFlightAndRefusesLaterOnes) {
