@@ -109,18 +109,25 @@ TEST(FirewallNetns, OnlyThePrintedFlowsAreNeededAndNothingElsePasses) {
 
   // The rules as they stand before anything is exported: brokers may talk, nothing else.
   auto rules = [&](DomainFixture& fx) {
-    const auto r = run_meshfed({"firewall", "--config", fx.config_file.string(), "--format", "nftables", "--mode", "router"});
+    // Quiet: run_meshfed mixes stderr (where the log goes) into the rules it returns.
+    const auto r = run_meshfed({"--log-level", "warn", "firewall", "--config", fx.config_file.string(), "--format",
+                                "nftables", "--mode", "router"});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     write_file(fx.dir / "rules.nft", r.output);
     return fx.dir / "rules.nft";
   };
+  // In place before the brokers start, as a firewall is: a connection opened before the rules
+  // has no conntrack entry, and its first reply afterwards looks like a new inbound flow.
+  fs::create_directories(internal.state_dir);
+  fs::create_directories(pci.state_dir);
+  ASSERT_TRUE(topo.load_rules({rules(internal), rules(pci)}))
+      << read_file(internal.dir / "rules.nft") << read_file(pci.dir / "rules.nft");
   BrokerProcess internal_broker(internal.config_file, internal.state_dir);
   BrokerProcess pci_broker(pci.config_file, pci.state_dir);
   internal_broker.set_netns(topo.internal_);
   pci_broker.set_netns(topo.pci_);
   run_in_netns(topo.internal_, [&] { internal_broker.start(); });
   run_in_netns(topo.pci_, [&] { pci_broker.start(); });
-  ASSERT_TRUE(topo.load_rules({rules(internal), rules(pci)}));
 
   std::string export_id;
   run_in_netns(topo.pci_, [&] {
