@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "meshfed/pki/pki.hpp"
+#include "approve.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -37,11 +38,7 @@ class FederationTest : public ::testing::Test {
   std::string export_from_pci(const std::vector<std::string>& peers, const json& extra = json::object()) {
     json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", peers}, {"reason", "checkout"}};
     body.update(extra);
-    auto r = call("pci", "POST", "/api/v1/exports", "alice", body);
-    EXPECT_EQ(r.status, 201) << r.body.dump();
-    const std::string id = r.body.value("id", "");
-    EXPECT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
-    return id;
+    return request_and_approve(*fed_, "pci", body);
   }
 
   json import_of(const std::string& d, const std::string& import_id) {

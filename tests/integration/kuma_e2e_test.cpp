@@ -6,6 +6,7 @@
 
 #include "meshfed/core/text.hpp"
 #include "support/net_support.hpp"
+#include "approve.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -57,13 +58,7 @@ class KumaTest : public ::testing::Test {
     }
   }
 
-  std::string approve(const json& request) {
-    auto r = call("pci", "POST", "/api/v1/exports", "alice", request);
-    EXPECT_EQ(r.status, 201) << r.body.dump();
-    const std::string id = r.body.value("id", "");
-    EXPECT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
-    return id;
-  }
+  std::string approve(const json& request) { return request_and_approve(*fed_, "pci", request); }
 
   // Managed resources of `plural` in the default mesh of domain `d`'s control plane.
   json managed(const std::string& d, const std::string& plural) {
