@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev
   libcli11-dev
   libsystemd-dev
+  libre2-dev
   libbenchmark-dev
   prometheus
   nftables iproute2 haproxy

@@ -1,39 +1,36 @@
 #include "meshfed/core/regex.hpp"
 
-#include <regex.h>
+#include <re2/re2.h>
 
 namespace meshfed {
 
-struct Regex::Compiled {
-  regex_t re{};
-  ~Compiled() { regfree(&re); }
-};
-
-Regex::Regex(std::string pattern, std::shared_ptr<Compiled> compiled)
-    : pattern_(std::move(pattern)), compiled_(std::move(compiled)) {}
+Regex::Regex(std::shared_ptr<const re2::RE2> compiled) : compiled_(std::move(compiled)) {}
 
 Result<Regex> Regex::compile(const std::string& pattern) {
-  auto c = std::make_shared<Compiled>();
-  // The user's pattern becomes group 1's content; the outer group only anchors it.
-  const std::string anchored = "^(" + pattern + ")$";
-  if (int rc = regcomp(&c->re, anchored.c_str(), REG_EXTENDED); rc != 0) {
-    char why[256];
-    regerror(rc, &c->re, why, sizeof why);
-    return make_error(ErrorCode::kInvalidArgument, "invalid regular expression \"" + pattern + "\": " + why);
+  auto shown = [&] { return pattern.size() > 64 ? pattern.substr(0, 61) + "..." : pattern; };
+  if (pattern.size() > kMaxPatternBytes) {
+    return make_error(ErrorCode::kInvalidArgument, "regular expression \"" + shown() + "\" is longer than " +
+                                                       std::to_string(kMaxPatternBytes) + " bytes");
   }
-  return Regex(pattern, std::move(c));
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  options.set_max_mem(kMaxProgramMemory);
+  auto re = std::make_shared<const re2::RE2>(pattern, options);
+  if (!re->ok()) {
+    return make_error(ErrorCode::kInvalidArgument, "invalid regular expression \"" + shown() + "\": " + re->error());
+  }
+  return Regex(std::move(re));
 }
 
-bool Regex::matches(const std::string& s) const { return regexec(&compiled_->re, s.c_str(), 0, nullptr, 0) == 0; }
+bool Regex::matches(const std::string& s) const { return re2::RE2::FullMatch(s, *compiled_); }
 
-size_t Regex::groups() const { return compiled_->re.re_nsub - 1; }
+size_t Regex::groups() const { return static_cast<size_t>(compiled_->NumberOfCapturingGroups()); }
 
 std::optional<std::string> Regex::first_group(const std::string& s) const {
-  regmatch_t m[3];
-  if (regexec(&compiled_->re, s.c_str(), 3, m, 0) != 0) return std::nullopt;
-  // m[1] is the anchoring group around the whole pattern; m[2] is the user's first group.
-  if (m[2].rm_so < 0) return std::nullopt;
-  return s.substr(static_cast<size_t>(m[2].rm_so), static_cast<size_t>(m[2].rm_eo - m[2].rm_so));
+  if (groups() < 1) return std::nullopt;
+  re2::StringPiece group[2];
+  if (!compiled_->Match(s, 0, s.size(), re2::RE2::ANCHOR_BOTH, group, 2) || group[1].data() == nullptr) return std::nullopt;
+  return std::string(group[1].data(), group[1].size());
 }
 
 }  // namespace meshfed

@@ -118,12 +118,9 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
 }
 
 Result<std::string> MetricsImporter::federate(const std::vector<std::string>& match) const {
-  std::vector<metrics::Selector> selectors;
-  for (const auto& m : match) {
-    auto sel = metrics::Selector::parse(m);
-    if (!sel) return sel.error();
-    selectors.push_back(std::move(sel).value());
-  }
+  auto parsed = metrics::parse_match_params(match);
+  if (!parsed) return parsed.error();
+  const std::vector<metrics::Selector> selectors = std::move(parsed).value();
   auto wanted = [&](const metrics::Sample& s) {
     return selectors.empty() ||
            std::any_of(selectors.begin(), selectors.end(), [&](const metrics::Selector& sel) { return sel.matches(s); });

@@ -115,4 +115,24 @@ bool Selector::matches(const Sample& s) const {
   return true;
 }
 
+Result<std::vector<Selector>> parse_match_params(const std::vector<std::string>& match) {
+  if (match.size() > kMaxMatchParams) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "at most " + std::to_string(kMaxMatchParams) + " match[] selectors, got " + std::to_string(match.size()),
+                      {{"match[]", "too many selectors"}});
+  }
+  std::vector<Selector> out;
+  for (const auto& m : match) {
+    if (m.size() > kMaxSelectorBytes) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "a match[] selector is longer than " + std::to_string(kMaxSelectorBytes) + " bytes",
+                        {{"match[]", "selector too long"}});
+    }
+    auto sel = Selector::parse(m);
+    if (!sel) return sel.error();
+    out.push_back(std::move(sel).value());
+  }
+  return out;
+}
+
 }  // namespace meshfed::metrics
