@@ -10,10 +10,26 @@ std::string resource_name(const std::string& prefix, const std::string& id) {
   return name;
 }
 
+std::string import_resource_name(const std::string& peer, const std::string& alias) {
+  // Dashes in the peer's name are doubled, so the first single dash ends it: "pci" + "eu-x" is
+  // pci-eu-x and "pci-eu" + "x" is pci--eu-x. Peer and alias are labels (never ending or, for
+  // the alias, starting with a dash), which makes the readable form injective.
+  std::string name;
+  for (char c : peer) name += c == '-' ? std::string("--") : std::string(1, c);
+  name += "-" + alias;
+  if (name.size() <= 62) return name;
+  // Too long: a prefix and 64 bits of the hash of the pair. Hashed names are always 63
+  // characters and readable ones at most 62, so the two forms never meet.
+  std::string prefix = name.substr(0, 46);
+  while (!prefix.empty() && prefix.back() == '-') prefix.pop_back();
+  prefix += "-" + sha256_hex(peer + "/" + alias).substr(0, 16);
+  return prefix + std::string(63 - prefix.size(), '0');
+}
+
 nlohmann::json mesh_external_service(const DesiredImport& i, const std::string& mesh) {
   return {{"type", "MeshExternalService"},
           {"mesh", mesh},
-          {"name", resource_name(i.peer, i.alias)},
+          {"name", import_resource_name(i.peer, i.alias)},
           {"labels",
            {{kManagedLabel, kManagedValue}, {"meshfed.io/peer", i.peer}, {"meshfed.io/import-id", i.id}, {"meshfed.io/alias", i.alias}}},
           {"spec",

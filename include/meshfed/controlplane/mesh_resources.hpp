@@ -19,7 +19,11 @@ inline constexpr const char* kManagedValue = "meshfed";
 // long keeps a hash of the whole, so different inputs never collide.
 std::string resource_name(const std::string& prefix, const std::string& id);
 
-// The MeshExternalService of an import, named from peer and alias.
+// The name of an import's resource: an RFC 1035 label that no other (peer, alias) pair gets,
+// whatever the names (DESIGN.md, "Hostile input").
+std::string import_resource_name(const std::string& peer, const std::string& alias);
+
+// The MeshExternalService of an import, named by import_resource_name().
 nlohmann::json mesh_external_service(const DesiredImport& i, const std::string& mesh);
 
 // How the ingress gateway is known inside its mesh, for permissions.

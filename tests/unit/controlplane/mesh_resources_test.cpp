@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
+#include "meshfed/core/text.hpp"
+
 namespace meshfed::controlplane {
 namespace {
 
@@ -13,6 +17,35 @@ TEST(MeshResources, NamesAreRfc1035LabelsAndLongOnesStayDistinct) {
   EXPECT_EQ(b.size(), 63u);
   EXPECT_NE(a, b);
   EXPECT_EQ(a, resource_name("pci", std::string(70, 'a')));  // deterministic
+}
+
+TEST(MeshResources, DistinctPeerAliasPairsNeverShareAName) {
+  // The takeover that was possible with "<peer>-<alias>": pci/eu-payments against pci-eu/payments.
+  EXPECT_EQ(import_resource_name("pci", "eu-payments"), "pci-eu-payments");
+  EXPECT_EQ(import_resource_name("pci-eu", "payments"), "pci--eu-payments");
+  // Every split of a dashed string, short and long, across peers with and without dashes.
+  std::map<std::string, std::pair<std::string, std::string>> seen;
+  const std::vector<std::string> words = {"a", "pci", "pci-eu", "pci-eu-west", "x--y", std::string(40, 'p'),
+                                          std::string(30, 'q') + "-" + std::string(30, 'r')};
+  for (const auto& peer : words) {
+    for (const auto& alias : words) {
+      for (const auto& tail : {std::string(), std::string("-") + std::string(25, 'z'), std::string("-x")}) {
+        const std::string a = alias + tail;
+        if (a.size() > 63) continue;
+        const std::string name = import_resource_name(peer, a);
+        EXPECT_TRUE(is_rfc1035_label(name)) << name;
+        const auto [it, fresh] = seen.emplace(name, std::pair{peer, a});
+        EXPECT_TRUE((fresh || it->second == std::pair{peer, a}))
+            << name << " from " << peer << "/" << a << " and " << it->second.first << "/" << it->second.second;
+      }
+    }
+  }
+  // A readable name is at most 62 characters, a hashed one exactly 63: an alias spelling out
+  // another pair's hashed name cannot reproduce it.
+  const std::string hashed = import_resource_name(std::string(40, 'p'), std::string(40, 'a'));
+  EXPECT_EQ(hashed.size(), 63u);
+  const std::string rest = hashed.substr(std::string(40, 'p').size() + 1);
+  EXPECT_NE(import_resource_name(std::string(40, 'p'), rest), hashed);
 }
 
 TEST(MeshResources, ExternalServicePointsAtTheEgressAndIsLabelled) {
