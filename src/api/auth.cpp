@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::api {
@@ -25,8 +26,9 @@ Result<TokenStore> TokenStore::load(const std::filesystem::path& file) {
 
 Result<TokenStore> TokenStore::parse(std::string_view json_text) {
   using nlohmann::json;
-  json root = json::parse(json_text, nullptr, false);
-  if (root.is_discarded()) return make_error(ErrorCode::kInvalidArgument, "not valid JSON");
+  auto parsed = parse_strict_json(json_text, {16 * 1024 * 1024, 8}, "tokens file");
+  if (!parsed) return parsed.error();
+  const json root = std::move(parsed).value();
   if (!root.is_array()) return make_error(ErrorCode::kInvalidArgument, "expected an array of {name, sha256, roles}");
   TokenStore store;
   std::vector<FieldError> errors;

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::controlplane {
@@ -24,12 +25,9 @@ const Service* Inventory::find(const std::string& mesh, const std::string& name,
 
 Result<Inventory> parse_inventory(std::string_view json_text) {
   using nlohmann::json;
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    return make_error(ErrorCode::kInvalidArgument, std::string("inventory: invalid JSON: ") + e.what());
-  }
+  auto parsed = parse_strict_json(json_text, {256 * 1024 * 1024, 16}, "inventory");
+  if (!parsed) return make_error(ErrorCode::kInvalidArgument, "inventory: " + parsed.error().message);
+  const json root = std::move(parsed).value();
   std::vector<FieldError> errors;
   auto err = [&](std::string path, std::string msg) { errors.push_back({std::move(path), std::move(msg)}); };
   Inventory inv;

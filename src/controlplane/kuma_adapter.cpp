@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "meshfed/controlplane/mesh_resources.hpp"
+#include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/http/client.hpp"
 
@@ -22,6 +23,9 @@ constexpr auto kBackoffMax = 30s;
 
 // A failed call: `kind` is the metric label (transport, unauthorized, rejected, not_found,
 // server), `message` what the control plane said (its /std-errors detail and fields).
+// Kuma is inside our domain, but its answers are still bounded: a list page is at most 1000 items.
+constexpr JsonLimits kKumaAnswerLimits{64 * 1024 * 1024, 64};
+
 struct CallError {
   std::string kind;
   std::string message;
@@ -29,7 +33,8 @@ struct CallError {
 };
 
 std::string describe_std_error(const std::string& body, int status) {
-  const auto j = json::parse(body, nullptr, false);
+  const auto parsed = parse_strict_json(body, kKumaAnswerLimits, "Kuma's answer");
+  const json j = parsed ? *parsed : json();
   if (!j.is_object()) return "HTTP " + std::to_string(status) + (body.empty() ? "" : ": " + body.substr(0, 200));
   std::string out = j.value("title", "HTTP " + std::to_string(status));
   if (j.contains("detail") && j["detail"].is_string()) out += ": " + j["detail"].get<std::string>();
@@ -128,9 +133,10 @@ struct KumaAdapter::Client {
       return CallError{kind_of(res->status), method + " " + path + ": " + describe_std_error(res->body, res->status),
                        res->status};
     }
-    auto j = res->body.empty() ? json::object() : json::parse(res->body, nullptr, false);
-    if (j.is_discarded()) return CallError{"server", method + " " + path + ": answer is not JSON", res->status};
-    return std::pair{res->status, std::move(j)};
+    if (res->body.empty()) return std::pair{res->status, json::object()};
+    auto j = parse_strict_json(res->body, kKumaAnswerLimits, "answer");
+    if (!j) return CallError{"server", method + " " + path + ": " + j.error().message, res->status};
+    return std::pair{res->status, std::move(j).value()};
   }
 
   // Every item of a list, following `next` links.

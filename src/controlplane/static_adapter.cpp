@@ -2,6 +2,7 @@
 
 #include "meshfed/controlplane/mesh_resources.hpp"
 
+#include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
 #include <spdlog/spdlog.h>
@@ -74,8 +75,8 @@ bool written_by_meshfed(const std::filesystem::path& file) {
   std::ifstream in(file);
   std::stringstream ss;
   ss << in.rdbuf();
-  const auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-  return j.is_object() && is_managed(j);
+  const auto j = parse_strict_json(ss.str(), {16 * 1024 * 1024, 32}, file.string());
+  return j && j->is_object() && is_managed(*j);
 }
 
 // Writes through a temporary file and rename, so readers never see half a document.

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "meshfed/core/clock.hpp"
+#include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::gateway {
@@ -103,8 +104,10 @@ json to_json(const RoutingTable& t) {
 }
 
 Result<RoutingTable> parse_routes(std::string_view body) {
-  const json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::kInvalidArgument, "bad routing table: not a JSON object");
+  auto parsed = parse_strict_json(body, {256 * 1024 * 1024, 8}, "routing table");
+  if (!parsed) return make_error(ErrorCode::kInvalidArgument, "bad routing table: " + parsed.error().message);
+  const json j = std::move(parsed).value();
+  if (!j.is_object()) return make_error(ErrorCode::kInvalidArgument, "bad routing table: not a JSON object");
   if (!j.contains("revision") || !j["revision"].is_number_integer()) {
     return make_error(ErrorCode::kInvalidArgument, "bad routing table: revision: expected an integer");
   }
