@@ -8,6 +8,7 @@
 
 #include "meshfed/api/long_poll.hpp"
 #include "meshfed/api/problem.hpp"
+#include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::api {
@@ -48,13 +49,13 @@ Body parse_body(const http::Request& req, const std::set<std::string>& known, bo
                          "expected Content-Type: application/json, got \"" + ct + "\"");
     return b;
   }
-  try {
-    b.value = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    b.error = make_error(ErrorCode::kInvalidArgument, std::string("body is not valid JSON: ") + e.what(),
-                         {{"(body)", "not valid JSON"}});
+  // The server already capped the body's bytes; depth, duplicates and trailing bytes are ours.
+  auto parsed = parse_strict_json(req.body, {req.body.size(), 16}, "body");
+  if (!parsed) {
+    b.error = make_error(ErrorCode::kInvalidArgument, parsed.error().message, {{"(body)", parsed.error().message}});
     return b;
   }
+  b.value = std::move(parsed).value();
   if (!b.value.is_object()) {
     b.error = make_error(ErrorCode::kInvalidArgument, "body must be a JSON object", {{"(body)", "expected an object"}});
     return b;
@@ -278,7 +279,7 @@ AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<R
       std::lock_guard lock(auth_mu_);
       ++pending_auth_failures_[reason];
     }
-    spdlog::warn("admin api: {} {} from {} refused: {}", req.method, req.path, req.remote, reason);
+    spdlog::warn("admin api: {} {} from {} refused: {}", escape_for_log(req.method), escape_for_log(req.path), req.remote, escape_for_log(reason));
     a.refusal = std::move(r);
     return std::move(a);
   };

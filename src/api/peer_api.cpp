@@ -19,7 +19,7 @@ http::Response PeerApi::handle(const http::Request& req) {
   std::string path = "(unmatched)";
   auto refuse = [&](const std::string& reason, const std::string& detail) {
     refused_.inc({req.peer, reason});
-    spdlog::warn("peer api: {} {} from {} ({}) refused: {}", req.method, req.path, req.peer, req.remote, detail);
+    spdlog::warn("peer api: {} {} from {} ({}) refused: {}", escape_for_log(req.method), escape_for_log(req.path), req.peer, req.remote, escape_for_log(detail));
     return problem(403, detail);
   };
   if (req.peer.empty() || !deps_.is_configured_peer(req.peer)) {

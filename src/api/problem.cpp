@@ -58,17 +58,16 @@ int http_status(ErrorCode code) {
   return 500;
 }
 
-http::Response problem(const Error& e) {
-  int status = http_status(e.code);
-  // Oversized headers have their own status; the server reports them with field "headers".
-  if (e.code == ErrorCode::kPayloadTooLarge && !e.fields.empty() && e.fields.front().field == "headers") status = 431;
+namespace {
+
+http::Response problem_response(int status, const std::string& detail, const std::vector<FieldError>& fields) {
   nlohmann::json body = {{"type", std::string("urn:meshfed:problem:") + slug_of(status)},
                          {"title", title_of(status)},
                          {"status", status},
-                         {"detail", status == 500 ? std::string("internal error; see the broker log") : e.message}};
-  if (!e.fields.empty()) {
+                         {"detail", detail}};
+  if (!fields.empty()) {
     body["errors"] = nlohmann::json::array();
-    for (const auto& f : e.fields) body["errors"].push_back({{"field", f.field}, {"message", f.message}});
+    for (const auto& f : fields) body["errors"].push_back({{"field", f.field}, {"message", f.message}});
   }
   http::Response r;
   r.status = status;
@@ -78,26 +77,16 @@ http::Response problem(const Error& e) {
   return r;
 }
 
-http::Response problem(int status, const std::string& detail) {
-  ErrorCode code = ErrorCode::kInternal;
-  for (ErrorCode c : {ErrorCode::kInvalidArgument, ErrorCode::kUnauthenticated, ErrorCode::kPermissionDenied,
-                      ErrorCode::kNotFound, ErrorCode::kFailedPrecondition, ErrorCode::kVersionMismatch,
-                      ErrorCode::kPayloadTooLarge, ErrorCode::kUnsupportedMediaType, ErrorCode::kUnavailable}) {
-    if (http_status(c) == status) {
-      code = c;
-      break;
-    }
-  }
-  auto r = problem(make_error(code, detail));
-  if (status == 405) {
-    nlohmann::json body = nlohmann::json::parse(r.body);
-    body["status"] = 405;
-    body["title"] = title_of(405);
-    body["type"] = std::string("urn:meshfed:problem:") + slug_of(405);
-    r.status = 405;
-    r.body = body.dump();
-  }
-  return r;
+}  // namespace
+
+http::Response problem(const Error& e) {
+  int status = http_status(e.code);
+  // Oversized headers have their own status; the server reports them with field "headers".
+  if (e.code == ErrorCode::kPayloadTooLarge && !e.fields.empty() && e.fields.front().field == "headers") status = 431;
+  // An internal error's text may carry what clients must not see (SQLite's words, paths).
+  return problem_response(status, status == 500 ? std::string("internal error; see the broker log") : e.message, e.fields);
 }
+
+http::Response problem(int status, const std::string& detail) { return problem_response(status, detail, {}); }
 
 }  // namespace meshfed::api

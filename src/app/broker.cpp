@@ -30,6 +30,7 @@
 #include "meshfed/pki/peer_trust.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/cidr.hpp"
 #include "meshfed/controlplane/kuma_adapter.hpp"
 #include "meshfed/controlplane/static_adapter.hpp"
 #include "meshfed/core/text.hpp"
@@ -67,7 +68,7 @@ workflow::WorkflowSettings settings_of(const config::Config& c) {
 
 federation::ImportSettings import_settings_of(const config::Config& c) {
   federation::ImportSettings s;
-  for (const auto& p : c.peers) s.peers[p.domain] = {p.domain, p.trust_domain, p.import_policy};
+  for (const auto& p : c.peers) s.peers[p.domain] = {p.domain, p.trust_domain, p.import_policy, p.max_egress_ports};
   if (c.gateways.egress) {
     s.egress_ports = c.gateways.egress->ports;
     s.egress_host = c.gateways.egress->advertise_host;
@@ -243,7 +244,8 @@ class Broker {
         },
         [this](const http::Request& r) { return api_->handle(r); },
         [](const Error& e) { return api::problem(e); },
-        [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
+        [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); },
+        http::ServerLimits{.max_connections_per_source = static_cast<int>(cfg_.admin.max_connections_per_source)});
     if (auto st = server_->listen(cfg_.admin.listen); !st) {
       spdlog::critical("cannot start: {}", st.error().message);
       return 1;
@@ -302,7 +304,13 @@ class Broker {
     ca_cert_expiry_ = f.ca_cert_expiry;
     peer_ca_expiry_ = f.peer_ca_expiry;
     peer_domains_.clear();
-    for (const auto& p : c.peers) peer_domains_.insert(p.domain);
+    peer_sources_.clear();
+    for (const auto& p : c.peers) {
+      peer_domains_.insert(p.domain);
+      for (const auto& text : p.source_cidrs) {
+        if (auto cidr = Cidr::parse(text)) peer_sources_.push_back(*cidr);
+      }
+    }
     ingress_ = {};
     if (c.gateways.ingress) {
       // Advertised port 0: the port the in-process ingress bound (tests, demos).
@@ -515,7 +523,11 @@ class Broker {
       o.trust = trust;
       o.tls = cfg_.tls;
       o.wait = cfg_.sync.wait;
+      o.trust_domain = p.trust_domain;
+      o.max_exports = p.max_exports;
+      o.ingress_cidrs = p.ingress_cidrs;
       o.sync_errors = sync_errors_;
+      o.catalog_refusals = catalog_refusals_;
       auto w = std::make_unique<federation::PeerWatcher>(o, *imports_, [this](std::function<void()> job) { run_on_store(job); });
       w->start();
       watchers_[p.domain] = std::move(w);
@@ -574,6 +586,10 @@ class Broker {
         [this](const http::Request& r) { return peer_api_->handle(r); },
         [](const Error& e) { return api::problem(e); },
         [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
+    peer_server_->set_source_filter([this](const std::string& address) {
+      std::lock_guard lock(mu_);
+      return peer_sources_.empty() || (IpAddress::parse(address) && any_contains(peer_sources_, *IpAddress::parse(address)));
+    });
     peer_server_->set_identity([this](void* ssl) {
       std::shared_ptr<const pki::PeerTrust> trust;
       {
@@ -811,6 +827,10 @@ class Broker {
                                      "Failed catalog syncs with each peer, by reason: unreachable, http_status, "
                                      "rejected_catalog.",
                                      {"peer", "reason"});
+    catalog_refusals_ = &metrics_.counter("meshfed_peer_catalog_refusals_total",
+                                          "Catalog answers refused whole, by peer and reason: json, size, depth, "
+                                          "domain, field, count, ingress.",
+                                          {"peer", "reason"});
     auto& arrival = metrics_.histogram("meshfed_import_approval_latency_seconds",
                                        "From the peer's approval of an export to our first sight of it.", {"peer"},
                                        {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300});
@@ -869,6 +889,7 @@ class Broker {
   std::shared_ptr<const pki::PeerTrust> peer_trust_;
   std::shared_ptr<http::TlsContext> peer_tls_;
   std::set<std::string> peer_domains_;
+  std::vector<Cidr> peer_sources_;  // every peer's source_cidrs; empty: the peer API admits any source
   federation::IngressAddress ingress_;
   int64_t broker_cert_expiry_ = 0;
   int64_t ca_cert_expiry_ = 0;
@@ -881,6 +902,7 @@ class Broker {
   metrics::Family* store_errors_ = nullptr;
   metrics::Family* reloads_ = nullptr;
   metrics::Family* sync_errors_ = nullptr;
+  metrics::Family* catalog_refusals_ = nullptr;
   std::unique_ptr<federation::MetricsExporter> metrics_export_;
   std::unique_ptr<federation::MetricsImporter> metrics_import_;
   std::unique_ptr<http::PlainHttpServer> metrics_server_;

@@ -1,5 +1,6 @@
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/regex.hpp"
+#include "meshfed/core/strict_json.hpp"
 
 #include <arpa/inet.h>
 
@@ -112,11 +113,20 @@ class Parser {
     parse_gateways(r, c.gateways);
     parse_metrics(r, c.metrics);
     parse_sync(r, c.sync);
+    share_egress_ports(c);
     check_port_overlaps(c);
     return c;
   }
 
  private:
+  static void share_egress_ports(Config& c) {
+    const int64_t range = c.gateways.egress ? c.gateways.egress->ports.last - c.gateways.egress->ports.first + 1 : 0;
+    const auto peers = static_cast<int64_t>(std::max<size_t>(c.peers.size(), 1));
+    for (auto& p : c.peers) {
+      if (p.max_egress_ports == 0) p.max_egress_ports = std::max<int64_t>(range / peers, 1);
+    }
+  }
+
   std::string trust_domain(ObjectReader& r, const std::string& key, const std::string& def) {
     auto s = r.string(key, false);
     if (!s) return def;
@@ -155,6 +165,8 @@ class Parser {
     if (auto ep = endpoint(r, "listen", false, false)) admin.listen = *ep;
     else if (!r.has("listen")) admin.listen = Endpoint{"127.0.0.1", 9440};
     admin.tokens_file = path(r, "tokens_file", true);
+    admin.max_connections_per_source =
+        r.integer("max_connections_per_source", 1, 100000).value_or(admin.max_connections_per_source);
   }
 
   void parse_peer_api(ObjectReader& root, PeerApiConfig& api) {
@@ -198,6 +210,9 @@ class Parser {
         else errors_.add(r.path_of("import_policy"), "expected \"manual\" or \"auto\", got \"" + *pol + "\"");
       }
       peer.source_cidrs = cidrs(r, "source_cidrs");
+      peer.ingress_cidrs = r.has("ingress_cidrs") ? cidrs(r, "ingress_cidrs") : peer.source_cidrs;
+      peer.max_exports = r.integer("max_exports", 1, 1000000).value_or(peer.max_exports);
+      peer.max_egress_ports = r.integer("max_egress_ports", 1, 65535).value_or(0);
       if (!peer.domain.empty()) {
         if (peer.domain == c.domain) errors_.add(r.path_of("domain"), "a peer cannot be our own domain \"" + c.domain + "\"");
         if (!domains.insert(peer.domain).second) errors_.add(r.path_of("domain"), "duplicate peer domain \"" + peer.domain + "\"");
@@ -435,13 +450,9 @@ std::optional<Endpoint> parse_endpoint(std::string_view s) {
 }
 
 Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
-  json root;
-  try {
-    root = json::parse(json_text);
-  } catch (const json::parse_error& e) {
-    return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON",
-                      {{"(root)", std::string("invalid JSON: ") + e.what()}});
-  }
+  auto parsed = parse_strict_json(json_text, {16 * 1024 * 1024, 16}, "config");
+  if (!parsed) return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON", {{"(root)", parsed.error().message}});
+  const json root = std::move(parsed).value();
   Errors errors;
   Parser parser(base_dir, errors);
   Config c = parser.parse(root);

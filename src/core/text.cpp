@@ -1,5 +1,6 @@
 #include "meshfed/core/text.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <fstream>
 #include <openssl/crypto.h>
@@ -138,6 +139,31 @@ Result<std::string> read_secret_file(const std::string& file) {
   while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
   if (secret.empty()) return make_error(ErrorCode::kInvalidArgument, file + " is empty");
   return secret;
+}
+
+std::string escape_for_log(std::string_view s, size_t max_length) {
+  std::string out;
+  out.reserve(std::min(s.size(), max_length) + 8);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (out.size() >= max_length) {
+      out += "...";
+      break;
+    }
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\\') out += "\\\\";
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
 }
 
 }  // namespace meshfed

@@ -24,65 +24,7 @@ bool is_final(ImportState s) { return s == ImportState::kWithdrawn || s == Impor
 
 Error bad(const std::string& what) { return make_error(ErrorCode::kInvalidArgument, what); }
 
-Status validate_export(const json& e, const std::string& peer_td, size_t i) {
-  const std::string at = "export " + std::to_string(i);
-  if (!e.is_object()) return bad(at + " is not an object");
-  auto str = [&](const char* k) -> std::optional<std::string> {
-    if (!e.contains(k) || !e[k].is_string()) return std::nullopt;
-    return e[k].get<std::string>();
-  };
-  const auto id = str("id");
-  if (!id || !is_rfc1035_label(*id)) return bad(at + ": id is not a DNS label: " + (id ? *id : e.value("id", json()).dump()));
-  const auto alias = str("alias");
-  if (!alias || !is_rfc1035_label(*alias)) return bad("export " + *id + ": alias is not an RFC 1035 label");
-  if (!str("mesh") || !str("service") || !str("protocol")) return bad("export " + *id + ": mesh, service and protocol are required strings");
-  if (!e.contains("port") || !e["port"].is_number_integer() || e["port"].get<int64_t>() < 1 || e["port"].get<int64_t>() > 65535) {
-    return bad("export " + *id + ": port must be 1-65535");
-  }
-  if (str("sni") != *id + "." + peer_td + ".meshfed") {
-    return bad("export " + *id + ": sni must be " + *id + "." + peer_td + ".meshfed");
-  }
-  const auto& in = e.contains("ingress") ? e["ingress"] : json();
-  if (!in.is_object() || !in.contains("host") || !in["host"].is_string() || in["host"].get<std::string>().empty() ||
-      !in.contains("port") || !in["port"].is_number_integer() || in["port"].get<int64_t>() < 1 || in["port"].get<int64_t>() > 65535) {
-    return bad("export " + *id + ": ingress must be {host, port}");
-  }
-  if (!e.contains("metrics") || !e["metrics"].is_array()) return bad("export " + *id + ": metrics must be an array");
-  for (const auto& m : e["metrics"]) {
-    if (!m.is_string()) return bad("export " + *id + ": metrics must be strings");
-  }
-  if (!e.contains("proxy_protocol") || !e["proxy_protocol"].is_boolean()) return bad("export " + *id + ": proxy_protocol must be a boolean");
-  for (const char* k : {"approved_at", "expires_at"}) {
-    const auto t = str(k);
-    if (!t || !parse_rfc3339(*t)) return bad("export " + *id + ": " + k + " must be an RFC 3339 time");
-  }
-  return {};
-}
-
 }  // namespace
-
-Status validate_catalog(const json& j, const std::string& peer) {
-  if (!j.is_object()) return bad("catalog is not a JSON object");
-  if (j.value("api_version", json()) != "v1") return bad("catalog api_version is not \"v1\"");
-  if (j.value("domain", json()) != peer) {
-    return bad("catalog claims domain " + j.value("domain", json()).dump() + " but comes from peer " + peer);
-  }
-  if (!j.contains("revision") || !j["revision"].is_number_integer() || j["revision"].get<int64_t>() < 0) {
-    return bad("catalog revision must be a non-negative integer");
-  }
-  if (!j.contains("full") || !j["full"].is_boolean()) return bad("catalog full must be a boolean");
-  const bool full = j["full"].get<bool>();
-  const char* list = full ? "exports" : "upserts";
-  if (!j.contains(list) || !j[list].is_array()) return bad(std::string("catalog ") + list + " must be an array");
-  if (!j[list].empty()) return bad(std::string("catalog ") + list + " must hold export objects only");
-  if (!full) {
-    if (!j.contains("removals") || !j["removals"].is_array()) return bad("catalog removals must be an array");
-    for (const auto& r : j["removals"]) {
-      if (!r.is_string() || !is_rfc1035_label(r.get<std::string>())) return bad("catalog removal is not an export id");
-    }
-  }
-  return {};
-}
 
 json import_json(const ImportRecord& r, const std::string& local_host) {
   auto ts = [](const std::optional<int64_t>& ms) { return ms ? json(format_rfc3339(from_unix_ms(*ms))) : json(nullptr); };
@@ -133,55 +75,84 @@ void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const s
   store::ImportRepository(db_).save(r);
 }
 
-void ImportManager::ensure_port(ImportRecord& r) {
-  if (!settings_.egress_ports || r.local_port) return;
+std::optional<int> ImportManager::take_port(const std::string& peer, std::string& why_not) {
   if (!used_ports_) {
-    const auto used = store::ImportRepository(db_).used_ports();
-    used_ports_.emplace(used.begin(), used.end());
+    used_ports_.emplace();
+    for (const auto& [port, holder] : store::ImportRepository(db_).used_ports()) {
+      used_ports_->ports.insert(port);
+      ++used_ports_->by_peer[holder];
+    }
   }
   const auto range = *settings_.egress_ports;
+  const auto cfg = settings_.peers.find(peer);
+  const int64_t share = cfg == settings_.peers.end() ? 0 : cfg->second.max_egress_ports;
+  auto& held = used_ports_->by_peer[peer];
+  if (held >= share) {
+    why_not = "peer " + peer + " holds all " + std::to_string(share) + " of its egress ports (peers[].max_egress_ports)";
+    return std::nullopt;
+  }
   for (int p = range.first; p <= range.last; ++p) {
-    if (used_ports_->insert(p).second) {
-      r.local_port = p;
-      return;
+    if (used_ports_->ports.insert(p).second) {
+      ++held;
+      return p;
     }
+  }
+  why_not = "no free egress port in " + std::to_string(range.first) + "-" + std::to_string(range.last);
+  return std::nullopt;
+}
+
+void ImportManager::ensure_port(ImportRecord& r) {
+  if (!settings_.egress_ports || r.local_port) return;
+  std::string why_not;
+  r.local_port = take_port(r.peer, why_not);
+  if (!r.local_port) (void)transition(r, ImportState::kFailed, why_not, workflow::kSystemActor);
+}
+
+void ImportManager::retry_portless() {
+  if (!settings_.egress_ports) return;
+  store::ImportRepository repo(db_);
+  for (auto& r : repo.in_states({ImportState::kFailed})) {
+    if (r.local_port) continue;  // failed for another reason: the adapter's result decides
+    std::string why_not;
+    r.local_port = take_port(r.peer, why_not);
+    if (!r.local_port) continue;
+    (void)transition(r, ImportState::kActive, "", workflow::kSystemActor);
+    repo.save(r);
   }
 }
 
-void ImportManager::upsert(const std::string& peer, const json& e, int64_t now) {
+void ImportManager::upsert(const std::string& peer, const ImportedExport& e, int64_t now) {
   store::ImportRepository repo(db_);
-  const std::string export_id = e["id"];
-  const std::string id = peer + "." + export_id;
-  const int64_t expires = to_unix_ms(*parse_rfc3339(e["expires_at"].get<std::string>()));
+  const std::string id = peer + "." + e.id;
   auto existing = repo.get(id);
   ImportRecord r = existing.value_or(ImportRecord{});
   const bool fresh = !existing;
   if (fresh) {
     r.id = id;
     r.peer = peer;
-    r.export_id = export_id;
+    r.export_id = e.id;
     r.first_seen_ms = now;
     r.state = ImportState::kPendingAcceptance;
     r.version = 0;
   }
-  r.alias = e["alias"];
-  r.mesh = e["mesh"];
-  r.service = e["service"];
-  r.port = e["port"];
-  r.protocol = e["protocol"];
-  r.sni = e["sni"];
-  r.ingress_host = e["ingress"]["host"];
-  r.ingress_port = e["ingress"]["port"];
-  r.metrics = e["metrics"].get<std::vector<std::string>>();
-  r.proxy_protocol = e["proxy_protocol"];
-  r.approved_at_ms = to_unix_ms(*parse_rfc3339(e["approved_at"].get<std::string>()));
-  r.expires_at_ms = expires;
+  r.alias = e.alias;
+  r.mesh = e.mesh;
+  r.service = e.service;
+  r.port = e.port;
+  r.protocol = e.protocol;
+  r.sni = e.sni;
+  r.ingress_host = e.ingress_host;
+  r.ingress_port = e.ingress_port;
+  r.metrics = e.metrics;
+  r.proxy_protocol = e.proxy_protocol;
+  r.approved_at_ms = e.approved_at_ms;
+  r.expires_at_ms = e.expires_at_ms;
   r.last_seen_ms = now;
   const auto& peer_cfg = settings_.peers.at(peer);
   const bool auto_accept = peer_cfg.policy == config::ImportPolicy::kAuto;
   if (auto_accept) r.accepted = true;
 
-  if (expires <= now) {
+  if (e.expires_at_ms <= now) {
     if (!fresh) withdraw(r, kExpired, workflow::kSystemActor);
     return;
   }
@@ -193,80 +164,61 @@ void ImportManager::upsert(const std::string& peer, const json& e, int64_t now) 
   } else if (r.state == ImportState::kStale) {
     (void)transition(r, ImportState::kActive, "", peer);
   }
-  if (r.state == ImportState::kActive) {
-    ensure_port(r);
-    if (settings_.egress_ports && !r.local_port) {
-      (void)transition(r, ImportState::kFailed,
-                       "no free egress port in " + std::to_string(settings_.egress_ports->first) + "-" +
-                           std::to_string(settings_.egress_ports->last),
-                       workflow::kSystemActor);
-    }
-  }
+  if (r.state == ImportState::kActive) ensure_port(r);
   repo.save(r);
-  if (fresh && arrived_) arrived_(peer, now - *r.approved_at_ms);
+  if (fresh && arrived_) arrived_(peer, now - e.approved_at_ms);
 }
 
-Status ImportManager::apply_catalog(const std::string& peer, const std::string& body) {
-  auto it = settings_.peers.find(peer);
-  if (it == settings_.peers.end()) return bad("peer " + peer + " is not configured");
-  const std::string trust_domain = it->second.trust_domain;
+Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer& answer) {
+  if (!settings_.peers.count(peer)) return bad("peer " + peer + " is not configured");
   const int64_t now = to_unix_ms(clock_.now());
-  // Exports are validated and applied one at a time as the parser meets them, inside one
-  // transaction: a catalog of 100,000 never exists as a DOM, and any bad part of the answer
-  // rolls all of it back, so a hostile peer changes nothing.
   Status st = db_.transaction([&]() -> Status {
     used_ports_.reset();
     transitions_ = 0;
-    std::set<std::string> listed;
-    std::optional<Error> problem;
-    std::string top_key;
-    size_t index = 0;
-    auto on_event = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
-      if (event == json::parse_event_t::key && depth == 1) {
-        top_key = parsed.get<std::string>();
-        return true;
-      }
-      if (event != json::parse_event_t::object_end || depth != 2 || (top_key != "exports" && top_key != "upserts")) {
-        return true;
-      }
-      if (problem) return false;
-      if (auto v = validate_export(parsed, trust_domain, index++); !v) {
-        problem = v.error();
-      } else if (!listed.insert(parsed["id"].get<std::string>()).second) {
-        problem = bad("export " + parsed["id"].get<std::string>() + " is listed twice");
-      } else {
-        upsert(peer, parsed, now);
-      }
-      return false;  // consumed: not kept in the document
-    };
-    json top;
-    try {
-      top = json::parse(body, on_event);
-    } catch (const json::parse_error& e) {
-      return bad(std::string("catalog is not valid JSON: ") + e.what());
-    }
-    if (problem) return *problem;
-    if (auto v = validate_catalog(top, peer); !v) return v;
+    for (const auto& e : answer.exports) upsert(peer, e, now);
     store::ImportRepository repo(db_);
-    if (top["full"].get<bool>()) {
+    if (answer.full) {
+      std::set<std::string> listed;
+      for (const auto& e : answer.exports) listed.insert(e.id);
       for (auto& r : repo.for_peer(peer)) {
         if (!listed.count(r.export_id)) withdraw(r, kLeftCatalog, peer);
       }
     } else {
-      for (const auto& id : top["removals"]) {
-        if (auto r = repo.get(peer + "." + id.get<std::string>())) withdraw(*r, kLeftCatalog, peer);
+      for (const auto& id : answer.removals) {
+        if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
       }
     }
     revive_stale(peer);
     spdlog::info("peer {}: {} catalog at revision {}: {} exports, {} import transitions", peer,
-                 top["full"].get<bool>() ? "full" : "delta", top["revision"].get<int64_t>(), listed.size(), transitions_);
-    return touch_peer(peer, top["revision"].get<int64_t>(), "");
+                 answer.full ? "full" : "delta", answer.revision, answer.exports.size(), transitions_);
+    store::PeerRepository peers(db_);
+    auto p = peers.get(peer);
+    if (!p.last_refusal.empty()) {
+      p.last_refusal.clear();
+      peers.save(p);
+    }
+    return touch_peer(peer, answer.revision, "");
   });
   if (!st) {
     (void)record_failure(peer, st.error().message);
     return st;
   }
   return reconcile();
+}
+
+Status ImportManager::refuse_catalog(const std::string& peer, const CatalogRefusal& refusal) {
+  spdlog::warn("peer {}: refused catalog ({}): {}", peer, refusal.reason, escape_for_log(refusal.message));
+  return db_.transaction([&]() -> Status {
+    store::PeerRepository peers(db_);
+    auto p = peers.get(peer);
+    if (p.last_refusal != refusal.reason) {
+      p.last_refusal = refusal.reason;
+      peers.save(p);
+      store::AuditRepository(db_).append(clock_.now(), workflow::kSystemActor, "peer.catalog_refused", "peer/" + peer,
+                                         {{"reason", refusal.reason}, {"detail", refusal.message}});
+    }
+    return touch_peer(peer, std::nullopt, "refused catalog (" + refusal.reason + "): " + refusal.message);
+  });
 }
 
 void ImportManager::revive_stale(const std::string& peer) {
@@ -303,7 +255,7 @@ Status ImportManager::record_unchanged(const std::string& peer) {
 }
 
 Status ImportManager::record_failure(const std::string& peer, const std::string& error) {
-  spdlog::warn("peer {}: {}", peer, error);
+  spdlog::warn("peer {}: {}", peer, escape_for_log(error));
   return db_.transaction([&]() -> Status { return touch_peer(peer, std::nullopt, error); });
 }
 
@@ -323,9 +275,6 @@ Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const
     r.accepted = true;
     (void)transition(r, ImportState::kActive, "accepted by " + who.name, who.name);
     ensure_port(r);
-    if (settings_.egress_ports && !r.local_port) {
-      (void)transition(r, ImportState::kFailed, "no free egress port", workflow::kSystemActor);
-    }
   });
 }
 
@@ -478,7 +427,9 @@ Status ImportManager::reconcile() {
   if (!settings_.egress_ports) return {};  // observe only: nothing is applied
   controlplane::DesiredState desired;
   std::vector<ImportRecord> live;
-  Status st = db_.read([&]() -> Status {
+  Status st = db_.transaction([&]() -> Status {
+    used_ports_.reset();
+    retry_portless();
     live = store::ImportRepository(db_).in_states({ImportState::kActive, ImportState::kStale, ImportState::kFailed});
     return {};
   });

@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <random>
+#include <variant>
 
+#include "meshfed/core/cidr.hpp"
+#include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/federation/peer_client.hpp"
 
@@ -40,9 +43,27 @@ void PeerWatcher::pause(std::chrono::milliseconds d) {
   woken_ = false;
 }
 
+// The peer's catalog rules; where its ingress may be defaults to what its url resolves to now.
+CatalogRules PeerWatcher::rules() const {
+  CatalogRules r{options_.peer, options_.trust_domain, options_.max_exports, {}};
+  for (const auto& text : options_.ingress_cidrs) {
+    if (auto c = Cidr::parse(text)) r.ingress_cidrs.push_back(*c);
+  }
+  if (options_.ingress_cidrs.empty()) {
+    const auto host = config::parse_endpoint(options_.url.substr(options_.url.find("://") + 3));
+    const auto addrs = host ? resolve_host(host->host) : Result<std::vector<std::string>>(std::vector<std::string>{});
+    if (!addrs) spdlog::warn("peer {}: no ingress_cidrs and {}: every export it lists is refused", options_.peer, addrs.error().message);
+    for (const auto& a : addrs ? *addrs : std::vector<std::string>{}) {
+      if (auto ip = IpAddress::parse(a)) r.ingress_cidrs.push_back(Cidr::host(*ip));
+    }
+  }
+  return r;
+}
+
 void PeerWatcher::run() {
+  const CatalogRules rules = this->rules();
   auto created = connect_to_peer({options_.peer, options_.url, options_.trust, options_.tls},
-                                 options_.wait + std::chrono::seconds(15), 64 * 1024 * 1024);
+                                 options_.wait + std::chrono::seconds(15), catalog_byte_limit(rules));
   if (!created) {
     spdlog::error("peer {}: {}", options_.peer, created.error().message);
     return;
@@ -53,13 +74,24 @@ void PeerWatcher::run() {
   }
   std::mt19937_64 rng(std::random_device{}());
   auto backoff = options_.backoff_min;
-  auto fail = [&](const std::string& reason, const std::string& error) {
-    if (options_.sync_errors) options_.sync_errors->inc({options_.peer, reason});
-    run_on_store_([&] { (void)imports_.record_failure(options_.peer, error); });
+  auto back_off = [&] {
     // Full jitter: anywhere up to the current bound, so peers that failed together spread out.
     const auto d = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
     backoff = std::min(backoff * 2, options_.backoff_max);
     pause(d);
+  };
+  auto fail = [&](const std::string& reason, const std::string& error) {
+    if (options_.sync_errors) options_.sync_errors->inc({options_.peer, reason});
+    run_on_store_([&] { (void)imports_.record_failure(options_.peer, error); });
+    back_off();
+  };
+  // A refused catalog is reported as what it is, and retried at the backoff like any failure,
+  // so a peer re-serving it cannot make us spin.
+  auto refuse = [&](const CatalogRefusal& refusal) {
+    if (options_.catalog_refusals) options_.catalog_refusals->inc({options_.peer, refusal.reason});
+    if (options_.sync_errors) options_.sync_errors->inc({options_.peer, "rejected_catalog"});
+    run_on_store_([&] { (void)imports_.refuse_catalog(options_.peer, refusal); });
+    back_off();
   };
 
   while (!stopping_) {
@@ -77,6 +109,10 @@ void PeerWatcher::run() {
         "/federation/v1/catalog?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count());
     auto res = client_->request("GET", target);
     if (stopping_) break;
+    if (!res && res.error().code == ErrorCode::kPayloadTooLarge) {
+      refuse({"size", "catalog " + res.error().message + " (peers[].max_exports)"});
+      continue;
+    }
     if (!res) {
       fail("unreachable", res.error().message);
       continue;
@@ -90,10 +126,18 @@ void PeerWatcher::run() {
       fail("http_status", "HTTP " + std::to_string(res->status) + " from peer: " + res->body.substr(0, 300));
       continue;
     }
+    // Checked here, off the store thread: a hostile answer costs this peer's watcher alone.
+    auto checked = check_catalog(rules, res->body, resolve_host);
+    res->body.clear();
+    res->body.shrink_to_fit();
+    if (auto* refusal = std::get_if<CatalogRefusal>(&checked)) {
+      refuse(*refusal);
+      continue;
+    }
     Status applied;
     int64_t now_at = since;
     run_on_store_([&] {
-      applied = imports_.apply_catalog(options_.peer, res->body);
+      applied = imports_.apply_catalog(options_.peer, std::get<CatalogAnswer>(checked));
       if (auto r = imports_.revision(options_.peer)) now_at = *r;
     });
     if (!applied) {

@@ -57,27 +57,6 @@ std::optional<Mode> parse_mode(const std::string& s) {
   return std::nullopt;
 }
 
-Result<std::vector<std::string>> resolve_host(const std::string& host) {
-  unsigned char buf[16];
-  if (inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1) {
-    return std::vector<std::string>{host};
-  }
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  if (const int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0) {
-    return make_error(ErrorCode::kUnavailable, "cannot resolve " + host + ": " + gai_strerror(rc));
-  }
-  std::set<std::string> addrs;
-  for (auto* a = res; a; a = a->ai_next) {
-    char text[INET6_ADDRSTRLEN] = {};
-    const void* src = a->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
-                                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
-    if (inet_ntop(a->ai_family, src, text, sizeof text)) addrs.insert(text);
-  }
-  freeaddrinfo(res);
-  return std::vector<std::string>(addrs.begin(), addrs.end());
-}
 
 FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mode, const Resolver& resolve) {
   FlowSet fs;
@@ -142,17 +121,28 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
       fs.flows.push_back(std::move(f));
     }
   }
-  // Outbound: our egress to the ingress of each peer we import from.
-  std::set<std::pair<std::string, std::string>> seen;
+  // Outbound: our egress to the ingress of each peer we import from. The destination is the
+  // peer's configured ingress_cidrs (its catalogs were checked against them), never an address
+  // the peer named: a peer cannot open our firewall to anywhere it likes.
+  std::set<std::pair<std::string, uint16_t>> seen;
   for (const auto& [peer, ep] : state.import_ingresses) {
-    if (!seen.insert({peer, ep.to_string()}).second) continue;
-    auto addrs = resolve(ep.host);
-    if (!addrs) {
-      fs.errors.push_back("ingress of " + peer + ": " + addrs.error().message);
-      continue;
+    if (!seen.insert({peer, ep.port}).second) continue;
+    const auto* p = cfg.find_peer(peer);
+    if (!p) continue;
+    std::vector<std::string> destinations = p->ingress_cidrs;
+    std::string name;
+    if (destinations.empty()) {  // the default: where the peer's url (our config) points
+      const auto url = config::parse_endpoint(p->url.substr(p->url.find("://") + 3));
+      auto addrs = resolve(url ? url->host : "");
+      if (!addrs) {
+        fs.errors.push_back("ingress of " + peer + ": " + addrs.error().message);
+        continue;
+      }
+      destinations = *addrs;
+      if (url && destinations.front() != url->host) name = url->host;
     }
-    fs.flows.push_back({"outbound", "gateway", peer, router ? cfg.source_cidrs : std::vector<std::string>{}, *addrs,
-                        addrs->front() != ep.host ? ep.host : "", ep.port, "our egress reaches its ingress"});
+    fs.flows.push_back({"outbound", "gateway", peer, router ? cfg.source_cidrs : std::vector<std::string>{},
+                        destinations, name, ep.port, "our egress reaches its ingress"});
   }
   return fs;
 }

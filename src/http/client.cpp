@@ -193,6 +193,11 @@ struct HttpsClient::Impl {
       ::setsockopt(socket().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
       bhttp::read_some(s, buffer, parser, ec);
     }
+    if (ec == bhttp::error::body_limit) {
+      drop();
+      return make_error(ErrorCode::kPayloadTooLarge,
+                        "response body exceeds the " + std::to_string(options.body_limit) + "-byte limit");
+    }
     if (ec) {
       retryable = write_ec || ec == bhttp::error::end_of_stream || ec == asio::ssl::error::stream_truncated;
       return make_error(ErrorCode::kUnavailable, write_ec ? "cannot send request: " + write_ec.message()

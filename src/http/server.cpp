@@ -15,6 +15,7 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "meshfed/core/text.hpp"
 #include "net/open_acceptor.hpp"
 #include "net/run_off_loop.hpp"
 
@@ -33,8 +34,11 @@ using tcp = asio::ip::tcp;
 using Stream = beast::ssl_stream<beast::tcp_stream>;
 
 struct Connection {
-  explicit Connection(tcp::socket s, asio::ssl::context& ctx) : stream(std::move(s), ctx) {}
+  Connection(tcp::socket s, asio::ssl::context& ctx, std::string source_address)
+      : stream(std::move(s), ctx), source(std::move(source_address)) {}
   Stream stream;
+  std::string source;  // the remote address, for the per-source cap
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
   bool busy = false;  // a request is being handled
 };
 
@@ -83,7 +87,9 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   bool stopping = false;
   std::function<std::string(void*)> identify;
   std::function<void(const std::string&)> handshake_failed;
-  std::map<std::string, int> per_peer;  // open connections by authenticated peer
+  std::function<bool(const std::string&)> admit_source;
+  std::map<std::string, int> per_peer;    // open connections by authenticated peer
+  std::map<std::string, int> per_source;  // open connections by remote address
   // Long-poll waiters by key. `notifications` counts every wake-up, so that one landing while
   // the handler runs is never missed: the handler is asked again instead of waiting.
   std::multimap<std::string, std::shared_ptr<asio::steady_timer>> waiters;
@@ -143,6 +149,23 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     return std::nullopt;
   }
 
+  // RFC 9112 6.1/6.3: a request whose Transfer-Encoding is not chunked alone has no length
+  // we can trust ("chunked, identity", "xchunked"): 400 rather than a guessed empty body.
+  std::optional<Response> framing_refusal(const bhttp::request<bhttp::string_body>& m) const {
+    const auto te = m.find(bhttp::field::transfer_encoding);
+    if (te == m.end()) return std::nullopt;
+    std::string value(te->value());
+    for (auto& ch : value) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const auto first = value.find_first_not_of(" \t");
+    const auto last = value.find_last_not_of(" \t");
+    if (first != std::string::npos && value.substr(first, last - first + 1) == "chunked" &&
+        m.count(bhttp::field::transfer_encoding) == 1 && m.count(bhttp::field::content_length) == 0) {
+      return std::nullopt;
+    }
+    return on_error(make_error(ErrorCode::kInvalidArgument, "Transfer-Encoding must be \"chunked\" alone, without Content-Length",
+                               {{"transfer-encoding", "unsupported"}}));
+  }
+
   Response malformed_target(const std::string& target) const {
     return on_error(make_error(ErrorCode::kInvalidArgument, "malformed request target", {{"target", target}}));
   }
@@ -155,7 +178,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       try {
         return self->handler(req);
       } catch (const std::exception& e) {
-        spdlog::error("http: handler failed on {} {}: {}", req.method, req.path, e.what());
+        spdlog::error("http: handler failed on {} {}: {}", escape_for_log(req.method), escape_for_log(req.path), e.what());
         return self->on_error(make_error(ErrorCode::kInternal, "internal error"));
       }
     };
@@ -214,7 +237,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
       parser.body_limit(limits.body_limit);
-      tcp_layer.expires_after(limits.idle_timeout);
+      // One deadline for the whole header, idle wait included: a trickle cannot stretch it.
+      tcp_layer.expires_after(limits.header_timeout);
       co_await bhttp::async_read_header(c->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         // Some read errors deserve an answer before the connection closes; the rest (end of
@@ -227,6 +251,11 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         break;
       }
       c->busy = true;
+      if (const std::optional<Response> refusal = framing_refusal(parser.get())) {
+        co_await write(c, *refusal, 11, false);
+        co_await linger(c);
+        break;
+      }
       if (parser.get()[bhttp::field::expect] == "100-continue") {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
         co_await bhttp::async_write(c->stream, cont, asio::redirect_error(asio::use_awaitable, ec));
@@ -260,6 +289,36 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     co_await c->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
   }
 
+  // Whether a new connection from `address` may be served; at capacity, the oldest connection
+  // that is not serving a request is closed to make room for it.
+  bool admit(const std::string& address) {
+    if (admit_source && !admit_source(address)) {
+      spdlog::debug("http: closing connection from {}: outside every allowed source range", address);
+      return false;
+    }
+    if (limits.max_connections_per_source > 0) {
+      const auto it = per_source.find(address);
+      if (it != per_source.end() && it->second >= limits.max_connections_per_source) {
+        spdlog::debug("http: closing connection from {}: {} connections open from there", address, it->second);
+        return false;
+      }
+    }
+    if (static_cast<int>(connections.size()) < limits.max_connections) return true;
+    std::shared_ptr<Connection> oldest;
+    for (const auto& c : connections) {
+      if (!c->busy && (!oldest || c->opened < oldest->opened)) oldest = c;
+    }
+    if (!oldest) {
+      spdlog::warn("http: refusing connection from {}: {} connections open, all serving requests", address,
+                   connections.size());
+      return false;
+    }
+    beast::error_code ignored;
+    beast::get_lowest_layer(oldest->stream).socket().close(ignored);  // its session ends on the error
+    connections.erase(oldest);
+    return true;
+  }
+
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
@@ -270,20 +329,21 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         spdlog::warn("http: accept failed: {}", ec.message());
         continue;
       }
-      if (static_cast<int>(connections.size()) >= limits.max_connections) {
-        spdlog::warn("http: refusing connection: {} connections open", connections.size());
-        continue;  // the socket closes as it goes out of scope
-      }
-      std::string remote = "?";
-      if (auto ep = socket.remote_endpoint(ec); !ec) remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+      const auto ep = socket.remote_endpoint(ec);
+      if (ec) continue;  // already gone
+      const std::string address = ep.address().to_string();
+      const std::string remote = address + ":" + std::to_string(ep.port());
+      if (!admit(address)) continue;  // the socket closes as it goes out of scope
       socket.set_option(tcp::no_delay(true), ec);
       auto ctx = tls();
-      auto conn = std::make_shared<Connection>(std::move(socket), *ctx);
+      auto conn = std::make_shared<Connection>(std::move(socket), *ctx, address);
       connections.insert(conn);
+      ++per_source[address];
       asio::co_spawn(
           io, [self, conn, remote, ctx]() { return self->session(conn, remote); },
           [self, conn](std::exception_ptr e) {
             self->connections.erase(conn);
+            if (--self->per_source[conn->source] <= 0) self->per_source.erase(conn->source);
             if (e) {
               try {
                 std::rethrow_exception(e);
@@ -328,6 +388,10 @@ void HttpsServer::stop() {
 }
 
 void HttpsServer::set_identity(std::function<std::string(void* ssl)> identify) { impl_->identify = std::move(identify); }
+
+void HttpsServer::set_source_filter(std::function<bool(const std::string& address)> admit) {
+  impl_->admit_source = std::move(admit);
+}
 
 void HttpsServer::on_handshake_failure(std::function<void(const std::string& reason)> counter) {
   impl_->handshake_failed = std::move(counter);

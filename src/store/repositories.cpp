@@ -428,10 +428,10 @@ void ImportRepository::save(const ImportRecord& r) {
   s.exec();
 }
 
-std::vector<int> ImportRepository::used_ports() {
-  std::vector<int> out;
-  SQLite::Statement s(db_.sql(), "SELECT local_port FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
-  while (s.executeStep()) out.push_back(s.getColumn(0).getInt());
+std::vector<std::pair<int, std::string>> ImportRepository::used_ports() {
+  std::vector<std::pair<int, std::string>> out;
+  SQLite::Statement s(db_.sql(), "SELECT local_port, peer FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
+  while (s.executeStep()) out.emplace_back(s.getColumn(0).getInt(), s.getColumn(1).getString());
   return out;
 }
 
@@ -440,7 +440,7 @@ PeerRecord PeerRepository::get(const std::string& domain) {
   p.domain = domain;
   SQLite::Statement s(db_.sql(),
                       "SELECT revision, last_success, last_error, last_error_at, quarantined_since, quarantined_by, "
-                      "quarantine_reason FROM peers WHERE domain = ?");
+                      "quarantine_reason, last_refusal FROM peers WHERE domain = ?");
   s.bind(1, domain);
   if (!s.executeStep()) return p;
   p.revision = s.getColumn(0).getInt64();
@@ -450,17 +450,18 @@ PeerRecord PeerRepository::get(const std::string& domain) {
   p.quarantined_since_ms = opt_int(s.getColumn(4));
   p.quarantined_by = s.getColumn(5).isNull() ? "" : s.getColumn(5).getString();
   p.quarantine_reason = s.getColumn(6).isNull() ? "" : s.getColumn(6).getString();
+  p.last_refusal = s.getColumn(7).getString();
   return p;
 }
 
 void PeerRepository::save(const PeerRecord& p) {
   SQLite::Statement s(db_.sql(),
                       "INSERT INTO peers(domain, revision, last_success, last_error, last_error_at, quarantined_since, "
-                      "quarantined_by, quarantine_reason) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET "
+                      "quarantined_by, quarantine_reason, last_refusal) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET "
                       "revision = excluded.revision, last_success = excluded.last_success, "
                       "last_error = excluded.last_error, last_error_at = excluded.last_error_at, "
                       "quarantined_since = excluded.quarantined_since, quarantined_by = excluded.quarantined_by, "
-                      "quarantine_reason = excluded.quarantine_reason");
+                      "quarantine_reason = excluded.quarantine_reason, last_refusal = excluded.last_refusal");
   s.bind(1, p.domain);
   s.bind(2, p.revision);
   bind_opt(s, 3, p.last_success_ms);
@@ -469,6 +470,7 @@ void PeerRepository::save(const PeerRecord& p) {
   bind_opt(s, 6, p.quarantined_since_ms);
   s.bind(7, p.quarantined_by);
   s.bind(8, p.quarantine_reason);
+  s.bind(9, p.last_refusal);
   s.exec();
 }
 

@@ -15,6 +15,7 @@
 #include "meshfed/core/text.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/http/tls.hpp"
+#include "approve.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -63,7 +64,7 @@ class FakePeer {
 json good_export(const std::string& id, const std::string& alias) {
   return {{"id", id},          {"alias", alias},       {"mesh", "default"},    {"service", "billing"},
           {"port", 9000},      {"protocol", "tcp"},    {"sni", id + ".dmz.meshfed"},
-          {"ingress", {{"host", "ingress.dmz.test"}, {"port", 15443}}}, {"metrics", json::array()},
+          {"ingress", {{"host", "127.0.0.1"}, {"port", 15443}}}, {"metrics", json::array()},
           {"proxy_protocol", false}, {"approved_at", "2026-01-01T00:00:00.000Z"}, {"expires_at", "2099-01-01T00:00:00.000Z"}};
 }
 
@@ -71,48 +72,156 @@ json catalog(json exports, const std::string& domain = "dmz", int64_t revision =
   return {{"api_version", "v1"}, {"domain", domain}, {"revision", revision}, {"full", true}, {"exports", std::move(exports)}};
 }
 
-TEST(HostilePeer, NothingChangesAndTheProblemIsReported) {
-  Federation fed(std::map<std::string, std::vector<std::string>>{{"internal", {"dmz"}}, {"dmz", {"internal"}}});
-  FakePeer dmz(fed.dir() / "dmz/pki");
-  dmz.serve(catalog({good_export("billing-aaaa1111", "billing")}).dump());
-  auto& internal = fed.domain("internal");
-  fed.broker("internal").start();
-  internal.config["peers"][0]["url"] = "https://127.0.0.1:" + std::to_string(dmz.port());
-  internal.save_config();
-  fed.broker("internal").signal(SIGHUP);
-  auto admin = fed.admin("internal");
-  auto get = [&](const std::string& target) { return api_call(*admin, "GET", target, internal.tokens["victor"]).body; };
-  ASSERT_TRUE(wait_until([&] { return get("/api/v1/imports/dmz.billing-aaaa1111").value("state", "") == "active"; }))
-      << fed.broker("internal").log();
-  const json before = get("/api/v1/imports");
+std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
+
+// One peer (pci) is a real broker, the other (dmz) is compromised: whatever dmz serves, the
+// importing broker stays up, keeps pci's import, changes nothing of dmz's, and says why.
+class HostilePeerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dmz_ = std::make_unique<FakePeer>(fed_.dir() / "dmz/pki");
+    fed_.broker("pci").start();
+    fed_.broker("internal").start();
+    auto& internal = fed_.domain("internal");
+    for (auto& p : internal.config["peers"]) {
+      const std::string d = p["domain"];
+      p["url"] = "https://127.0.0.1:" + std::to_string(d == "dmz" ? dmz_->port() : fed_.peer_api_port(d));
+    }
+    internal.save_config();
+    fed_.broker("internal").signal(SIGHUP);
+    admin_ = fed_.admin("internal");
+  }
+
+  json get(const std::string& target) {
+    return api_call(*admin_, "GET", target, fed_.domain("internal").tokens["victor"]).body;
+  }
+  std::string last_error(const std::string& peer) {
+    const json peers = get("/api/v1/peers");
+    for (const auto& p : peers["items"]) {
+      if (p["domain"] == peer && p["last_error"].is_string()) return p["last_error"];
+    }
+    return "";
+  }
+  // The imports as a refused catalog must leave them (last_seen moves with every accepted poll).
+  json imports() {
+    json items = get("/api/v1/imports")["items"];
+    for (auto& i : items) i.erase("last_seen");
+    return items;
+  }
+  std::string state(const std::string& import_id) { return get("/api/v1/imports/" + import_id).value("state", ""); }
+  std::string plain_metrics() {
+    auto r = admin_->request("GET", "/metrics");
+    return r ? r->body : "";
+  }
+
+  Federation fed_{std::map<std::string, std::vector<std::string>>{
+      {"internal", {"dmz", "pci"}}, {"dmz", {"internal"}}, {"pci", {"internal"}}}};
+  std::unique_ptr<FakePeer> dmz_;
+  std::unique_ptr<http::HttpsClient> admin_;
+};
+
+TEST_F(HostilePeerTest, NoCatalogCrashesOrStallsTheImporterOrTouchesAnotherPeer) {
+  const std::string pci_export =
+      request_and_approve(fed_, "pci", {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
+  dmz_->serve(catalog({good_export("billing-aaaa1111", "billing")}).dump());
+  ASSERT_TRUE(wait_until([&] { return state("dmz.billing-aaaa1111") == "active" && state("pci." + pci_export) == "active"; }))
+      << fed_.broker("internal").log();
+  const json before = imports();
 
   json wrong_sni = good_export("billing-aaaa1111", "billing");
   wrong_sni["sni"] = "evil.pci.meshfed";
-  const std::vector<std::pair<std::string, std::string>> attacks = {
-      {"{ this is not json", "not valid JSON"},
-      {catalog({good_export("billing-aaaa1111", "billing")}, "pci", 6).dump(), "claims domain \"pci\""},
-      {catalog({good_export("Bad_Id", "billing")}, "dmz", 6).dump(), "id is not a DNS label"},
-      {catalog({good_export("billing-bbbb2222", "Not An Alias")}, "dmz", 6).dump(), "alias"},
-      {catalog({wrong_sni}, "dmz", 6).dump(), "sni"},
-      {std::string(70 * 1024 * 1024, ' '), "body limit"},
+  json injected = good_export("billing-aaaa1111", "billing");
+  injected["protocol"] = "tcp\"}, \"spec\": {\"x\": 1";
+  json elsewhere = good_export("billing-aaaa1111", "billing");
+  elsewhere["ingress"] = {{"host", "10.99.99.99"}, {"port", 22}};
+  json many = json::array();
+  for (int i = 0; i < 1001; ++i) many.push_back(good_export("x-" + std::to_string(i), "x" + std::to_string(i)));
+  const std::string deep = nested(100000);
+  struct Attack {
+    std::string body, reason, words;
   };
-  for (const auto& [body, expect] : attacks) {
+  const std::vector<Attack> attacks = {
+      {"{ this is not json", "json", "not valid JSON"},
+      {R"({"api_version": "v1", "domain": )" + deep + "}", "depth", "nested deeper"},
+      {R"({"api_version": "v1", "domain": "dmz", "revision": 9, "full": true, "exports": [{"id": )" + deep + "}]}", "depth",
+       "nested deeper"},
+      {catalog({good_export("billing-aaaa1111", "billing")}, "pci", 6).dump(), "domain", "claims domain \"pci\""},
+      {catalog({good_export("Bad_Id", "billing")}, "dmz", 6).dump(), "field", "id is not an RFC 1035 label"},
+      {catalog({good_export("billing-bbbb2222", "Not An Alias")}, "dmz", 6).dump(), "field", "alias"},
+      {catalog({wrong_sni}, "dmz", 6).dump(), "field", "sni"},
+      {catalog({injected}, "dmz", 6).dump(), "field", "protocol"},
+      {catalog(many, "dmz", 6).dump(), "count", "more than the 1000 exports"},
+      {catalog({elsewhere}, "dmz", 6).dump(), "ingress", "outside the peer's ingress_cidrs"},
+      {R"({"api_version": "v1", "domain": "dmz", "domain": "dmz"})", "json", "twice"},
+      {catalog({good_export("billing-aaaa1111", "billing")}, "dmz", 6).dump() + std::string("\0garbage", 8), "json", "NUL byte"},
+      {std::string(70 * 1024 * 1024, ' '), "size", "exceeds"},
+  };
+  int runs = 0;
+  std::string previous;
+  for (const auto& a : attacks) {
     if (::testing::Test::HasFailure()) break;
-    dmz.serve(body);
-    EXPECT_TRUE(wait_until([&] {
-      const json peers = get("/api/v1/peers");
-      for (const auto& p : peers["items"]) {
-        if (p["domain"] == "dmz" && p["last_error"].is_string() &&
-            p["last_error"].get<std::string>().find(expect) != std::string::npos) {
-          return true;
-        }
-      }
-      return false;
-    })) << expect << "\n" << get("/api/v1/peers").dump() << "\n" << fed.broker("internal").log().substr(0, 6000);
-    EXPECT_EQ(get("/api/v1/imports"), before) << expect;
+    dmz_->serve(a.body);
+    // A reload restarts the watchers, so the next poll comes now rather than after the backoff
+    // the previous refusals built up.
+    fed_.broker("internal").signal(SIGHUP);
+    EXPECT_TRUE(wait_until([&] { return last_error("dmz").find(a.words) != std::string::npos; }))
+        << a.words << "\n" << get("/api/v1/peers").dump() << "\n" << fed_.broker("internal").log().substr(0, 6000);
+    EXPECT_EQ(imports(), before) << a.words;
+    EXPECT_EQ(api_call(*admin_, "GET", "/healthz", "").status, 200);
+    runs += a.reason != previous;
+    previous = a.reason;
   }
-  EXPECT_EQ(get("/api/v1/imports/dmz.billing-aaaa1111")["state"], "active");
-  EXPECT_NE(fed.broker("internal").log().find("rejected catalog"), std::string::npos);
+  EXPECT_EQ(state("pci." + pci_export), "active");
+  EXPECT_NE(fed_.broker("internal").log().find("refused catalog"), std::string::npos);
+
+  // Each run of one reason is audited once, however often the peer re-served it.
+  int audited = 0;
+  const json audit = get("/api/v1/audit?limit=1000");
+  for (const auto& e : audit["items"]) audited += e["action"] == "peer.catalog_refused";
+  EXPECT_EQ(audited, runs);
+  auto metrics = plain_metrics();
+  EXPECT_NE(metrics.find(R"(meshfed_peer_catalog_refusals_total{peer="dmz",reason="depth"})"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(meshfed_peer_catalog_refusals_total{peer="dmz",reason="ingress"})"), std::string::npos);
+
+  // The crash used to repeat on every restart while the peer kept serving it.
+  dmz_->serve(R"({"api_version": "v1", "domain": )" + deep + "}");
+  fed_.broker("internal").stop();
+  fed_.broker("internal").start();
+  admin_ = fed_.admin("internal");
+  EXPECT_TRUE(wait_until([&] { return last_error("dmz").find("nested deeper") != std::string::npos; }));
+  EXPECT_EQ(state("pci." + pci_export), "active");
+}
+
+TEST_F(HostilePeerTest, APeerTakesOnlyItsShareOfEgressPorts) {
+  // The test domains' egress ranges hold 10 ports; two peers get 5 each.
+  json exports = json::array();
+  for (int i = 0; i < 10; ++i) exports.push_back(good_export("x-" + std::to_string(i), "x" + std::to_string(i)));
+  dmz_->serve(catalog(exports).dump());
+  ASSERT_TRUE(wait_until([&] { return get("/api/v1/imports")["items"].size() == 10; })) << fed_.broker("internal").log();
+  int active = 0, failed = 0;
+  const json imports = get("/api/v1/imports");
+  for (const auto& i : imports["items"]) {
+    active += i["state"] == "active";
+    if (i["state"] == "failed") {
+      ++failed;
+      EXPECT_EQ(i["reason"], "peer dmz holds all 5 of its egress ports (peers[].max_egress_ports)");
+    }
+  }
+  EXPECT_EQ(active, 5);
+  EXPECT_EQ(failed, 5);
+  const std::string pci_export =
+      request_and_approve(fed_, "pci", {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
+  ASSERT_TRUE(wait_until([&] { return state("pci." + pci_export) == "active"; })) << fed_.broker("internal").log();
+  EXPECT_TRUE(get("/api/v1/imports/pci." + pci_export)["local"].is_object());
+  // dmz drops half of its exports: the waiting ones get the freed ports at once.
+  exports.erase(exports.begin(), exports.begin() + 5);
+  dmz_->serve(catalog(exports, "dmz", 6).dump());
+  EXPECT_TRUE(wait_until([&] {
+    for (int i = 5; i < 10; ++i) {
+      if (state("dmz.x-" + std::to_string(i)) != "active") return false;
+    }
+    return true;
+  })) << get("/api/v1/imports").dump();
 }
 
 TEST(HostilePeer, TrickledBodyHitsTheDeadlineAndChangesNothing) {

@@ -248,7 +248,7 @@ Federation::Federation(const std::map<std::string, std::vector<std::string>>& li
                          {"withdraw_after_s", withdraw_after_s}};
     fx.config["gateways"] = {
         {"ingress", {{"enabled", false}, {"listen", "127.0.0.1:" + std::to_string(base + 99)},
-                     {"advertise", "ingress." + d + ".test:15443"}, {"cert_file", "pki/ingress.pem"},
+                     {"advertise", "127.0.0.1:15443"}, {"cert_file", "pki/ingress.pem"},
                      {"key_file", "pki/ingress-key.pem"}}},
         {"egress", {{"enabled", false}, {"bind", "127.0.0.1"}, {"advertise_host", "127.0.0.1"},
                     {"ports", std::to_string(base) + "-" + std::to_string(base + 9)}, {"cert_file", "pki/egress.pem"},

@@ -33,6 +33,7 @@ struct TlsFiles {
 struct AdminConfig {
   Endpoint listen;
   Path tokens_file;
+  int64_t max_connections_per_source = 32;
 };
 
 struct PeerApiConfig {
@@ -49,6 +50,13 @@ struct PeerConfig {
   Path ca_file;
   ImportPolicy import_policy = ImportPolicy::kManual;
   std::vector<std::string> source_cidrs;
+  int64_t max_exports = 1000;  // the most exports its catalog may carry for us
+  // The most egress ports its imports may hold; absent from the file: the egress range divided
+  // evenly among the configured peers, at least 1 (filled in at load).
+  int64_t max_egress_ports = 1;
+  // Where its one ingress endpoint may be; absent from the file: source_cidrs, and with neither,
+  // the addresses its url's host resolves to (the watcher resolves them when it starts).
+  std::vector<std::string> ingress_cidrs;
 };
 
 struct ExportLimits {

@@ -34,6 +34,10 @@ std::string random_dns_chars(size_t n);
 std::string random_token(size_t bytes);
 
 std::vector<std::string> split(std::string_view s, char sep);
+
+// Text from outside (a request path, a peer's error) made safe for one log line: control
+// characters and backslashes escaped (\n, \x1b), cut to `max_length` with "..." after it.
+std::string escape_for_log(std::string_view s, size_t max_length = 512);
 std::optional<int64_t> parse_int(std::string_view s);
 
 // A secret kept alone in a file (a bearer token): its content without trailing whitespace;

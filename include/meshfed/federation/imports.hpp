@@ -17,6 +17,7 @@
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/result.hpp"
+#include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
 #include "meshfed/workflow/principal.hpp"
@@ -27,6 +28,7 @@ struct ImportPeer {
   std::string domain;
   std::string trust_domain;
   config::ImportPolicy policy = config::ImportPolicy::kManual;
+  int64_t max_egress_ports = 1;  // egress ports this peer's imports may hold at once
 };
 
 struct ImportSettings {
@@ -61,9 +63,11 @@ class ImportManager {
 
   // The revision to ask `peer` for next.
   Result<int64_t> revision(const std::string& peer);
-  // Applies one catalog answer. An invalid answer changes nothing and is recorded as the
-  // peer's last error.
-  Status apply_catalog(const std::string& peer, const std::string& body);
+  // Applies one catalog answer that check_catalog() accepted.
+  Status apply_catalog(const std::string& peer, const CatalogAnswer& answer);
+  // A refused answer changes no import: it becomes the peer's last error, and the first
+  // refusal for each distinct reason in a row is audited (`peer.catalog_refused`).
+  Status refuse_catalog(const std::string& peer, const CatalogRefusal& refusal);
   // A long-poll that ended with 304: the peer is alive and nothing changed.
   Status record_unchanged(const std::string& peer);
   Status record_failure(const std::string& peer, const std::string& error);
@@ -98,8 +102,12 @@ class ImportManager {
   Status transition(store::ImportRecord& r, store::ImportState to, const std::string& reason,
                     const std::string& actor, bool audit_even_if_same = false);
   void withdraw(store::ImportRecord& r, const std::string& reason, const std::string& actor);
-  void upsert(const std::string& peer, const nlohmann::json& e, int64_t now);
+  void upsert(const std::string& peer, const ImportedExport& e, int64_t now);
+  // Gives an active import an egress port within the range and its peer's share, or fails it.
   void ensure_port(store::ImportRecord& r);
+  std::optional<int> take_port(const std::string& peer, std::string& why_not);
+  // Imports that failed for want of a port get one as soon as one frees.
+  void retry_portless();
   void revive_stale(const std::string& peer);
   Result<store::ImportRecord> decide(const workflow::Principal& who, const std::string& id, std::optional<int64_t> if_match,
                                      const std::string& verb, const std::function<void(store::ImportRecord&)>& apply);
@@ -109,16 +117,16 @@ class ImportManager {
   const Clock& clock_;
   controlplane::Adapter& adapter_;
   ImportSettings settings_;
-  std::optional<std::set<int>> used_ports_;  // egress ports in use, cached within one transaction
+  struct PortUse {
+    std::set<int> ports;
+    std::map<std::string, int64_t> by_peer;
+  };
+  std::optional<PortUse> used_ports_;  // egress ports in use, cached within one transaction
   int64_t transitions_ = 0;                  // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
   std::function<void(const std::string&, int64_t)> arrived_;
 };
 
 nlohmann::json import_json(const store::ImportRecord& r, const std::string& local_host);
-
-// Checks the top level of a catalog answer from `peer` (its exports are checked one by one as
-// they stream past); names the first problem.
-Status validate_catalog(const nlohmann::json& j, const std::string& peer);
 
 }  // namespace meshfed::federation

@@ -17,6 +17,7 @@
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/result.hpp"
+#include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/http/client.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/pki/peer_trust.hpp"
@@ -33,7 +34,11 @@ struct WatcherOptions {
   std::chrono::seconds wait{30};
   std::chrono::milliseconds backoff_min{500};
   std::chrono::milliseconds backoff_max{30000};
+  std::string trust_domain;  // the peer's: its SNIs end in <trust_domain>.meshfed
+  int64_t max_exports = 1000;
+  std::vector<std::string> ingress_cidrs;  // empty: the addresses the url's host resolves to now
   metrics::Family* sync_errors = nullptr;  // by {peer, reason}: unreachable, http_status, rejected_catalog
+  metrics::Family* catalog_refusals = nullptr;  // by {peer, reason}: see CatalogRefusal
 };
 
 class PeerWatcher {
@@ -49,6 +54,7 @@ class PeerWatcher {
 
  private:
   void run();
+  CatalogRules rules() const;
   void pause(std::chrono::milliseconds d);
 
   WatcherOptions options_;

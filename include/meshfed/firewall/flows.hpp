@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/cidr.hpp"
 #include "meshfed/core/result.hpp"
 
 namespace meshfed::firewall {
@@ -44,7 +45,7 @@ struct FlowState {
 
 // Resolves a host name or address literal to addresses.
 using Resolver = std::function<Result<std::vector<std::string>>(const std::string& host)>;
-Result<std::vector<std::string>> resolve_host(const std::string& host);
+using meshfed::resolve_host;
 
 FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mode, const Resolver& resolve);
 

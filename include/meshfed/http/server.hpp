@@ -21,15 +21,20 @@ class io_context;
 
 namespace meshfed::http {
 
+// Everyone who reaches a listener may be hostile (DESIGN.md, "Hostile input"): a connection
+// must finish its handshake and then send each request's headers within short deadlines, one
+// source address holds a bounded share, and at capacity the oldest connection that is not
+// serving a request makes room, so idle or trickling strangers cannot keep clients out.
 struct ServerLimits {
   size_t header_limit = 16 * 1024;
   size_t body_limit = 1024 * 1024;
-  std::chrono::seconds handshake_timeout{10};
-  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds handshake_timeout{5};
+  std::chrono::seconds header_timeout{10};  // from the handshake, or the previous answer, to a request's last header
   std::chrono::seconds request_timeout{30};
   int max_connections = 512;
-  int max_connections_per_peer = 16;  // mutually authenticated listeners only
-  std::chrono::seconds max_wait{300};  // cap on a long-poll
+  int max_connections_per_source = 32;  // by remote address; 0: no cap
+  int max_connections_per_peer = 16;    // mutually authenticated listeners only
+  std::chrono::seconds max_wait{300};   // cap on a long-poll
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -50,6 +55,10 @@ class HttpsServer {
   // Mutually authenticated listeners: names the caller of an established TLS connection (an
   // SSL*) for Request::peer. Connections it cannot name are closed.
   void set_identity(std::function<std::string(void* ssl)> identify);
+
+  // Which remote addresses may connect at all, asked at accept, before any TLS (the peer API
+  // admits only its peers' source_cidrs when any are configured). Default: everyone.
+  void set_source_filter(std::function<bool(const std::string& address)> admit);
 
   // Told about every failed TLS handshake (for a metric), with why.
   void on_handshake_failure(std::function<void(const std::string& reason)> counter);

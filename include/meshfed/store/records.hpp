@@ -92,6 +92,7 @@ struct PeerRecord {
   std::optional<int64_t> quarantined_since_ms;
   std::string quarantined_by;
   std::string quarantine_reason;
+  std::string last_refusal;  // reason of the last refused catalog, empty after an accepted one
 };
 
 }  // namespace meshfed::store

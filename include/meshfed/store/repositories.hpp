@@ -89,7 +89,7 @@ class ImportRepository {
   std::vector<ImportRecord> in_states(const std::vector<ImportState>& states);
   // Inserts or updates by id.
   void save(const ImportRecord& r);
-  std::vector<int> used_ports();
+  std::vector<std::pair<int, std::string>> used_ports();  // egress ports held, each with its peer
 
  private:
   Database& db_;

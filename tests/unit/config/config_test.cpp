@@ -169,7 +169,30 @@ TEST(Config, KumaControlPlaneKeysAccepted) {
 TEST(Config, InvalidJsonIsOneClearError) {
   auto c = parse_config("{\"domain\": ", "/etc");
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(format_errors(c.error()).find("invalid JSON"), std::string::npos);
+  EXPECT_NE(format_errors(c.error()).find("not valid JSON"), std::string::npos);
+  // A key given twice would silently take the last value: refused, naming the key.
+  auto twice = parse_config(R"({"domain": "pci", "domain": "dmz"})", "/etc");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(format_errors(twice.error()).find("the key \"domain\" twice"), std::string::npos) << format_errors(twice.error());
+}
+
+TEST(Config, PeerLimitsHaveTheirDefaultsAndTheEgressRangeIsShared) {
+  auto c = parse_config(R"({"domain": "pci", "state_dir": "s", "tls": {"ca_file": "c", "cert_file": "b", "key_file": "k"},
+    "admin": {"tokens_file": "t"},
+    "peers": [{"domain": "a", "url": "https://10.0.0.1:9443", "ca_file": "a.pem", "source_cidrs": ["10.0.0.0/24"]},
+              {"domain": "b", "url": "https://10.0.1.1:9443", "ca_file": "b.pem", "max_exports": 5,
+               "max_egress_ports": 7, "ingress_cidrs": ["10.9.0.0/16"]},
+              {"domain": "c", "url": "https://10.0.2.1:9443", "ca_file": "c.pem"}],
+    "gateways": {"egress": {"advertise_host": "e", "ports": "16000-16099", "cert_file": "e", "key_file": "ek"}}})", "/etc");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->peers[0].max_exports, 1000);
+  EXPECT_EQ(c->peers[0].max_egress_ports, 33);  // 100 ports among 3 peers
+  EXPECT_EQ(c->peers[0].ingress_cidrs, std::vector<std::string>{"10.0.0.0/24"});  // its source_cidrs
+  EXPECT_EQ(c->peers[1].max_exports, 5);
+  EXPECT_EQ(c->peers[1].max_egress_ports, 7);
+  EXPECT_EQ(c->peers[1].ingress_cidrs, std::vector<std::string>{"10.9.0.0/16"});
+  EXPECT_TRUE(c->peers[2].ingress_cidrs.empty());  // the watcher resolves the url's host
+  EXPECT_EQ(c->admin.max_connections_per_source, 32);
 }
 
 TEST(Config, ParseEndpointForms) {

@@ -68,7 +68,7 @@ TEST(FirewallFlows, HostModeTableIsAcceptedByNft) {
   EXPECT_NE(text->find("table inet meshfed_pci {"), std::string::npos);
   EXPECT_NE(text->find("ip saddr { 10.20.0.0/24 } tcp dport 9443 accept"), std::string::npos) << *text;
   EXPECT_NE(text->find("ip daddr { 10.20.0.10 } tcp dport 9443 accept"), std::string::npos) << *text;
-  EXPECT_NE(text->find("ip6 daddr { fd00:20::11 } tcp dport 15443 accept"), std::string::npos) << *text;
+  EXPECT_NE(text->find("ip daddr { 10.20.0.0/24 } tcp dport 15443 accept"), std::string::npos) << *text;
   EXPECT_NE(text->find("broker.internal.example resolved"), std::string::npos) << *text;
   EXPECT_NE(text->find("tcp dport 9443 drop"), std::string::npos);  // nobody else reaches the peer API
   expect_nft_accepts(*text);
@@ -81,7 +81,7 @@ TEST(FirewallFlows, RouterModeForwardsOnlyTheFlowsAndIsAcceptedByNft) {
   ASSERT_TRUE(text.ok()) << text.error().message;
   EXPECT_NE(text->find("type filter hook forward priority 0; policy drop;"), std::string::npos);
   EXPECT_NE(text->find("ip saddr { 10.20.0.0/24 } ip daddr { 10.30.0.10 } tcp dport 9443 accept"), std::string::npos) << *text;
-  EXPECT_NE(text->find("ip saddr { 10.30.0.0/24 } ip daddr { 10.20.0.11 } tcp dport 15443 accept"), std::string::npos) << *text;
+  EXPECT_NE(text->find("ip saddr { 10.30.0.0/24 } ip daddr { 10.20.0.0/24 } tcp dport 15443 accept"), std::string::npos) << *text;
   expect_nft_accepts(*text);
 }
 
@@ -98,12 +98,25 @@ TEST(FirewallFlows, PeerWithoutSourceCidrsIsAnErrorNotAnOpenRule) {
   EXPECT_FALSE(to_json(fs, Mode::kHost)["errors"].empty());
 }
 
-TEST(FirewallFlows, UnresolvableHostIsReported) {
+TEST(FirewallFlows, AnIngressAPeerNamesIsNeverResolvedNorOpened) {
   FlowState s = state();
-  s.import_ingresses = {{"internal", {"nowhere.invalid", 15443}}};
-  const auto fs = compute_flows(pci_config(), s, Mode::kHost, fake_resolve);
-  ASSERT_EQ(fs.errors.size(), 1u);
-  EXPECT_NE(fs.errors[0].find("nowhere.invalid"), std::string::npos);
+  s.import_ingresses = {{"internal", {"nowhere.invalid", 15443}}, {"internal", {"10.99.99.99", 15443}}};
+  const auto fs = compute_flows(pci_config(), s, Mode::kRouter, fake_resolve);
+  EXPECT_TRUE(fs.errors.empty()) << fs.errors.front();
+  auto text = to_nftables(fs, Mode::kRouter);
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_EQ(text->find("10.99.99.99"), std::string::npos) << *text;
+  EXPECT_EQ(text->find("nowhere.invalid"), std::string::npos) << *text;
+  EXPECT_NE(text->find("ip daddr { 10.20.0.0/24 } tcp dport 15443 accept"), std::string::npos) << *text;
+}
+
+TEST(FirewallFlows, WithoutIngressRangesTheIngressIsWhereThePeersUrlPoints) {
+  auto cfg = pci_config();
+  cfg.peers[0].ingress_cidrs.clear();
+  const auto fs = compute_flows(cfg, state(), Mode::kHost, fake_resolve);
+  auto text = to_nftables(fs, Mode::kHost);
+  ASSERT_TRUE(text.ok()) << text.error().message;
+  EXPECT_NE(text->find("ip daddr { 10.20.0.10 } tcp dport 15443 accept"), std::string::npos) << *text;
 }
 
 }  // namespace

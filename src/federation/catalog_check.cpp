@@ -1,0 +1,258 @@
+#include "meshfed/federation/catalog_check.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <optional>
+#include <set>
+
+#include "meshfed/core/strict_json.hpp"
+#include "meshfed/core/text.hpp"
+
+namespace meshfed::federation {
+namespace {
+
+using nlohmann::json;
+
+// top level (1) > exports (2) > one export (3) > ingress or metrics (4)
+constexpr int kMaxDepth = 4;
+constexpr size_t kMaxMetricPatterns = 64;
+constexpr size_t kMaxMetricPatternLength = 200;
+constexpr size_t kMaxHostLength = 253;
+constexpr size_t kBytesPerExport = 16 * 1024;  // the fields above, quoted and escaped, with room
+
+struct Refused {
+  CatalogRefusal refusal;
+};
+
+[[noreturn]] void refuse(const std::string& reason, const std::string& message) { throw Refused{{reason, message}}; }
+
+bool is_host_name(std::string_view h) {
+  if (h.empty() || h.size() > kMaxHostLength) return false;
+  for (const auto& label : split(h, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+// Typed reads of one export object; the first problem ends the check with its field named.
+class ExportReader {
+ public:
+  ExportReader(const json& e, std::string at) : e_(e), at_(std::move(at)) {
+    if (!e.is_object()) refuse("field", at_ + " is not an object");
+  }
+  void name(std::string at) { at_ = std::move(at); }
+  const std::string& at() const { return at_; }
+
+  std::string string(const char* key, size_t max_length) const {
+    const auto it = e_.find(key);
+    if (it == e_.end() || !it->is_string()) refuse("field", at_ + ": " + key + " must be a string");
+    const auto& s = it->get_ref<const std::string&>();
+    if (s.size() > max_length) refuse("field", at_ + ": " + key + " is longer than " + std::to_string(max_length));
+    return s;
+  }
+  std::string label(const char* key) const {
+    std::string s = string(key, 63);
+    if (!is_rfc1035_label(s)) refuse("field", at_ + ": " + key + " is not an RFC 1035 label");
+    return s;
+  }
+  static int port_of(const json& j, const char* key, const std::string& at) {
+    const auto it = j.find(key);
+    if (it == j.end() || !it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 65535) {
+      refuse("field", at + ": " + key + " must be an integer in 1-65535");
+    }
+    return static_cast<int>(it->get<int64_t>());
+  }
+  int port(const char* key) const { return port_of(e_, key, at_); }
+  bool boolean(const char* key) const {
+    const auto it = e_.find(key);
+    if (it == e_.end() || !it->is_boolean()) refuse("field", at_ + ": " + key + " must be a boolean");
+    return it->get<bool>();
+  }
+  int64_t time_ms(const char* key) const {
+    const auto t = parse_rfc3339(string(key, 64));
+    if (!t) refuse("field", at_ + ": " + key + " must be an RFC 3339 time");
+    return to_unix_ms(*t);
+  }
+  const json& object(const char* key) const {
+    const auto it = e_.find(key);
+    if (it == e_.end() || !it->is_object()) refuse("field", at_ + ": " + key + " must be an object");
+    return *it;
+  }
+  const json& array(const char* key) const {
+    const auto it = e_.find(key);
+    if (it == e_.end() || !it->is_array()) refuse("field", at_ + ": " + key + " must be an array");
+    return *it;
+  }
+
+ private:
+  const json& e_;
+  std::string at_;
+};
+
+ImportedExport read_export(const json& e, const CatalogRules& rules, size_t index) {
+  ExportReader r(e, "export " + std::to_string(index));
+  ImportedExport x;
+  x.id = r.label("id");
+  r.name("export " + x.id);
+  x.alias = r.label("alias");
+  x.mesh = r.label("mesh");
+  x.service = r.label("service");
+  x.port = r.port("port");
+  x.protocol = r.string("protocol", 16);
+  if (!is_import_protocol(x.protocol)) refuse("field", r.at() + ": protocol must be one of tcp, http, http2, grpc");
+  x.sni = r.string("sni", kMaxHostLength);
+  if (x.sni != x.id + "." + rules.trust_domain + ".meshfed") {
+    refuse("field", r.at() + ": sni must be " + x.id + "." + rules.trust_domain + ".meshfed");
+  }
+  const json& ingress = r.object("ingress");
+  ExportReader in(ingress, r.at() + ": ingress");
+  x.ingress_host = in.string("host", kMaxHostLength);
+  if (!IpAddress::parse(x.ingress_host) && !is_host_name(x.ingress_host)) {
+    refuse("field", r.at() + ": ingress.host is neither an IP address nor a host name");
+  }
+  x.ingress_port = in.port("port");
+  const json& metrics = r.array("metrics");
+  if (metrics.size() > kMaxMetricPatterns) {
+    refuse("field", r.at() + ": metrics lists more than " + std::to_string(kMaxMetricPatterns) + " names");
+  }
+  for (const auto& m : metrics) {
+    if (!m.is_string() || !is_metric_pattern(m.get_ref<const std::string&>())) {
+      refuse("field", r.at() + ": metrics must be Prometheus metric names or prefixes ending in '*'");
+    }
+    x.metrics.push_back(m.get<std::string>());
+  }
+  x.proxy_protocol = r.boolean("proxy_protocol");
+  x.approved_at_ms = r.time_ms("approved_at");
+  x.expires_at_ms = r.time_ms("expires_at");
+  return x;
+}
+
+// Every export names the one ingress endpoint, and it lies inside the peer's ingress_cidrs;
+// a host name counts only if everything it resolves to does.
+void check_ingress(const CatalogAnswer& a, const CatalogRules& rules, const HostResolver& resolve) {
+  if (a.exports.empty()) return;
+  const auto& first = a.exports.front();
+  for (const auto& x : a.exports) {
+    if (x.ingress_host != first.ingress_host || x.ingress_port != first.ingress_port) {
+      refuse("ingress", "exports name more than one ingress endpoint (" + first.ingress_host + ":" +
+                            std::to_string(first.ingress_port) + " and " + x.ingress_host + ":" +
+                            std::to_string(x.ingress_port) + ")");
+    }
+  }
+  std::vector<std::string> addresses{first.ingress_host};
+  if (!IpAddress::parse(first.ingress_host)) {
+    auto resolved = resolve ? resolve(first.ingress_host) : Result<std::vector<std::string>>(make_error(ErrorCode::kUnavailable, "no resolver"));
+    if (!resolved || resolved->empty()) {
+      refuse("ingress", "ingress host " + first.ingress_host + " does not resolve" +
+                            (resolved ? std::string() : ": " + resolved.error().message));
+    }
+    addresses = *resolved;
+  }
+  for (const auto& text : addresses) {
+    const auto ip = IpAddress::parse(text);
+    if (!ip || !any_contains(rules.ingress_cidrs, *ip)) {
+      std::string ranges;
+      for (const auto& c : rules.ingress_cidrs) ranges += (ranges.empty() ? "" : ", ") + c.to_string();
+      refuse("ingress", "ingress " + first.ingress_host + " (" + text + ") is outside the peer's ingress_cidrs [" + ranges + "]");
+    }
+  }
+}
+
+}  // namespace
+
+size_t catalog_byte_limit(const CatalogRules& rules) {
+  return 64 * 1024 + static_cast<size_t>(std::max<int64_t>(rules.max_exports, 0)) * kBytesPerExport;
+}
+
+bool is_import_protocol(std::string_view p) { return p == "tcp" || p == "http" || p == "http2" || p == "grpc"; }
+
+bool is_metric_pattern(std::string_view m) {
+  if (!m.empty() && m.back() == '*') m.remove_suffix(1);
+  if (m.empty() || m.size() > kMaxMetricPatternLength) return false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    const char c = m[i];
+    const bool ok = std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':' ||
+                    (i > 0 && std::isdigit(static_cast<unsigned char>(c)));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::variant<CatalogAnswer, CatalogRefusal> check_catalog(const CatalogRules& rules, std::string_view body,
+                                                          const HostResolver& resolve) {
+  CatalogAnswer answer;
+  std::set<std::string> listed;
+  std::string top_key;
+  // Exports are read into plain structs as the parser meets them and dropped from the
+  // document, so a large catalog never exists twice in memory.
+  auto on_event = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
+    if (event == json::parse_event_t::key && depth == 1) {
+      top_key = parsed.get<std::string>();
+      return true;
+    }
+    if (event != json::parse_event_t::object_end || depth != 2 || (top_key != "exports" && top_key != "upserts")) {
+      return true;
+    }
+    if (static_cast<int64_t>(answer.exports.size()) >= rules.max_exports) {
+      refuse("count", "catalog lists more than the " + std::to_string(rules.max_exports) + " exports allowed for peer " +
+                          rules.peer + " (peers[].max_exports)");
+    }
+    auto x = read_export(parsed, rules, answer.exports.size());
+    if (!listed.insert(x.id).second) refuse("field", "export " + x.id + " is listed twice");
+    answer.exports.push_back(std::move(x));
+    return false;
+  };
+  try {
+    auto parsed = parse_strict_json(body, {catalog_byte_limit(rules), kMaxDepth}, "catalog", on_event);
+    if (!parsed) {
+      const auto& m = parsed.error().message;
+      const std::string reason = parsed.error().code == ErrorCode::kPayloadTooLarge ? "size"
+                                 : m.find("nested deeper") != std::string::npos ? "depth"
+                                                                               : "json";
+      return CatalogRefusal{reason, m};
+    }
+    const json& j = *parsed;
+    if (!j.is_object()) refuse("json", "catalog is not a JSON object");
+    if (j.value("api_version", json()) != "v1") refuse("field", "catalog api_version is not \"v1\"");
+    const auto domain = j.find("domain");
+    if (domain == j.end() || !domain->is_string()) refuse("field", "catalog domain must be a string");
+    if (*domain != rules.peer) {
+      std::string claimed = domain->get<std::string>();
+      if (claimed.size() > 63) claimed = claimed.substr(0, 60) + "...";
+      refuse("domain", "catalog claims domain \"" + claimed + "\" but comes from peer " + rules.peer);
+    }
+    const auto revision = j.find("revision");
+    if (revision == j.end() || !revision->is_number_integer() || revision->get<int64_t>() < 0) {
+      refuse("field", "catalog revision must be a non-negative integer");
+    }
+    answer.revision = revision->get<int64_t>();
+    const auto full = j.find("full");
+    if (full == j.end() || !full->is_boolean()) refuse("field", "catalog full must be a boolean");
+    answer.full = full->get<bool>();
+    const char* list = answer.full ? "exports" : "upserts";
+    if (!j.contains(list) || !j[list].is_array()) refuse("field", std::string("catalog ") + list + " must be an array");
+    if (!j[list].empty()) refuse("field", std::string("catalog ") + list + " must hold export objects only");
+    if (!answer.full) {
+      const auto removals = j.find("removals");
+      if (removals == j.end() || !removals->is_array()) refuse("field", "catalog removals must be an array");
+      if (static_cast<int64_t>(removals->size()) > rules.max_exports) {
+        refuse("count", "catalog removes more than " + std::to_string(rules.max_exports) + " exports");
+      }
+      for (const auto& r : *removals) {
+        if (!r.is_string() || !is_rfc1035_label(r.get_ref<const std::string&>())) {
+          refuse("field", "catalog removal is not an export id");
+        }
+        answer.removals.push_back(r.get<std::string>());
+      }
+    }
+    check_ingress(answer, rules, resolve);
+  } catch (const Refused& r) {
+    return r.refusal;
+  }
+  return answer;
+}
+
+}  // namespace meshfed::federation
