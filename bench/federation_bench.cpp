@@ -164,6 +164,7 @@ int main(int argc, char** argv) {
     auto& internal = fed.domain("internal");
     auto& pd = fed.domain("pci");
     internal.config.erase("gateways");  // observe only: imports recorded, nothing applied
+    internal.config["peers"][0]["max_exports"] = n;  // the default (1000) would refuse the catalog
     internal.save_config();
     // Seed pci's store before it starts (migrations run on open).
     fs::create_directories(pd.state_dir);

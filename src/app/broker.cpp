@@ -754,6 +754,7 @@ class Broker {
     routes_changed();
     // Watchers wait on this thread; restart them from the event loop, never from here.
     asio::post(io_, [this] {
+      if (peer_server_) peer_server_->revalidate_peers();  // what a removed or replaced CA admitted ends
       stop_watchers();
       start_watchers();
     });

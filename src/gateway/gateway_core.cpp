@@ -37,7 +37,7 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
                          "Connections refused before admission (authorisation, limits) by gateway and reason.",
                          {"gateway", "reason"})),
       cut(r.counter("meshfed_gateway_connections_cut_total",
-                    "Admitted connections ended by policy (route withdrawn, expired, idle) by gateway and reason.",
+                    "Admitted connections ended by policy (route withdrawn, expired, idle, peer trust changed) by gateway and reason.",
                     {"gateway", "reason"})),
       upstream_failures(r.counter("meshfed_gateway_upstream_connect_failures_total",
                                   "Failed connections to the upstream by gateway and route.", {"gateway", "route"})),
@@ -180,6 +180,14 @@ void GatewayCore::recheck(const RouteCheck& check) {
       metrics_.cut.inc({kind_, "expired"});
       s->abort("cut: expired");
     }
+  }
+}
+
+void GatewayCore::cut_unless(const std::function<bool(const Session&)>& keep, const std::string& reason) {
+  for (const auto& s : sessions_) {
+    if (s->closed || s->route.empty() || keep(*s)) continue;
+    metrics_.cut.inc({kind_, reason});
+    s->abort("cut: " + reason);
   }
 }
 

@@ -80,6 +80,8 @@ class GatewayCore {
 
   // Checks every session against the routes now (after a routing-table change).
   void recheck(const RouteCheck& check);
+  // Cuts every admitted session `keep` refuses, counted under `reason` (a peer's trust changed).
+  void cut_unless(const std::function<bool(const Session&)>& keep, const std::string& reason);
   void start(RouteCheck check);  // the periodic sweep: timeouts, expiry, byte counters
   void stop();
 

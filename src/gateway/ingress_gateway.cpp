@@ -136,9 +136,18 @@ uint16_t IngressGateway::port() const {
 }
 
 void IngressGateway::set_tls(std::shared_ptr<http::TlsContext> server, std::shared_ptr<const pki::PeerTrust> callers) {
-  std::lock_guard lock(impl_->mu);
-  impl_->current.tls = std::move(server);
-  impl_->current.callers = std::move(callers);
+  bool trust_changed = false;
+  {
+    std::lock_guard lock(impl_->mu);
+    trust_changed = impl_->current.callers && impl_->current.callers != callers;
+    impl_->current.tls = std::move(server);
+    impl_->current.callers = callers;
+  }
+  if (!trust_changed || !callers) return;
+  // A peer's CA removed or replaced: what the old trust admitted ends, as quarantine ends it.
+  impl_->pool.each([callers](GatewayCore& core) {
+    core.cut_unless([&callers](const Session& s) { return callers->peer_of(s.ssl.get()) == s.peer; }, "peer_trust_changed");
+  });
 }
 
 void IngressGateway::set_routes(std::shared_ptr<const RoutingTable> table) {

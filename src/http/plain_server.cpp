@@ -13,6 +13,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <map>
+#include <string>
+
 #include "net/open_acceptor.hpp"
 #include "net/run_off_loop.hpp"
 
@@ -25,6 +28,9 @@ using namespace std::chrono_literals;
 
 constexpr size_t kHeaderLimit = 8 * 1024;
 constexpr auto kRequestTimeout = 10s;
+// Scrapers are few; strangers holding connections open must not exhaust the process's files.
+constexpr int kMaxConnections = 256;
+constexpr int kMaxConnectionsPerSource = 16;
 
 std::string reason_phrase(int status) {
   switch (status) {
@@ -61,6 +67,8 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
   tcp::acceptor acceptor;
   std::function<Response(const Request&)> handler;
   BlockingRunner run_blocking;
+  int open = 0;                           // touched on the event loop only
+  std::map<std::string, int> per_source;  // open connections by remote address
 
   asio::awaitable<Response> respond(Request req) {
     if (!run_blocking) co_return handler(req);
@@ -114,7 +122,21 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
       tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) continue;
-      asio::co_spawn(io, [self, s = std::move(socket)]() mutable { return self->serve(std::move(s)); }, asio::detached);
+      const auto remote = socket.remote_endpoint(ec);
+      if (ec) continue;
+      std::string source = remote.address().to_string();
+      if (open >= kMaxConnections || per_source[source] >= kMaxConnectionsPerSource) {
+        if (per_source[source] == 0) per_source.erase(source);
+        continue;  // closed as it goes out of scope
+      }
+      ++open;
+      ++per_source[source];
+      asio::co_spawn(
+          io, [self, s = std::move(socket)]() mutable { return self->serve(std::move(s)); },
+          [self, source](std::exception_ptr) {
+            --self->open;
+            if (--self->per_source[source] <= 0) self->per_source.erase(source);
+          });
     }
   }
 };

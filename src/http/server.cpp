@@ -38,6 +38,7 @@ struct Connection {
       : stream(std::move(s), ctx), source(std::move(source_address)) {}
   Stream stream;
   std::string source;  // the remote address, for the per-source cap
+  std::string peer;    // who the handshake authenticated, on mutually authenticated listeners
   std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
   bool busy = false;  // a request is being handled
 };
@@ -218,6 +219,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     if (identify) {
       peer = identify(c->stream.native_handle());
       if (peer.empty()) co_return;
+      c->peer = peer;
       if (++per_peer[peer] > limits.max_connections_per_peer) {
         spdlog::warn("http: refusing {} from {}: {} connections open", peer, remote, per_peer[peer] - 1);
         --per_peer[peer];
@@ -398,6 +400,19 @@ void HttpsServer::on_handshake_failure(std::function<void(const std::string& rea
 }
 
 void HttpsServer::notify(const std::vector<std::string>& keys) { impl_->wake(keys); }
+
+void HttpsServer::revalidate_peers() {
+  if (!impl_->identify) return;
+  std::vector<std::string> cut;
+  for (const auto& c : impl_->connections) {
+    if (c->peer.empty() || impl_->identify(c->stream.native_handle()) == c->peer) continue;
+    spdlog::warn("http: closing a connection of {}: its certificate is no longer trusted", c->peer);
+    beast::error_code ignored;
+    beast::get_lowest_layer(c->stream).socket().close(ignored);
+    cut.push_back(c->peer);
+  }
+  if (!cut.empty()) impl_->wake(cut);  // a waiting long-poll ends now, on its closed socket
+}
 
 int HttpsServer::open_connections() const { return static_cast<int>(impl_->connections.size()); }
 

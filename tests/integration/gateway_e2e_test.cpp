@@ -281,6 +281,31 @@ TEST_F(GatewayTest, QuarantineClosesThePeersConnections) {
   EXPECT_EQ(probe.echoed, "");
 }
 
+TEST_F(GatewayTest, ReplacingAPeersCaEndsWhatTheOldTrustAdmitted) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  const int fd = connect_loopback(port);
+  ASSERT_TRUE(send_all(fd, "x"));
+  char c;
+  ASSERT_EQ(::recv(fd, &c, 1, MSG_WAITALL), 1);
+  // pci now trusts another CA for internal: internal's live ingress connection and its
+  // watcher's connection to pci's peer API were admitted by the old one, and end.
+  const fs::path other = fed_->dir() / "other-ca";
+  ASSERT_EQ(run_meshfed({"pki", "init", "--domain", "internal", "--out", other.string()}).exit_code, 0);
+  auto& pci = fed_->domain("pci");
+  pci.config["peers"][0]["ca_file"] = (other / "ca.pem").string();
+  pci.save_config();
+  fed_->broker("pci").signal(SIGHUP);
+  bool clean = false;
+  read_until_eof(fd, 10s, &clean);
+  ::close(fd);
+  EXPECT_TRUE(wait_until([&] {
+    return metric("pci", "meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"peer_trust_changed\"}") >= 1;
+  })) << fed_->broker("pci").log();
+  EXPECT_TRUE(wait_until([&] { return fed_->broker("pci").log().find("no longer trusted") != std::string::npos; }))
+      << fed_->broker("pci").log();
+}
+
 TEST_F(GatewayTest, RepeatedConnectionsResumeTlsSessions) {
   const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
   const uint16_t port = wait_for_route(id);

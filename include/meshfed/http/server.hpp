@@ -63,6 +63,11 @@ class HttpsServer {
   // Told about every failed TLS handshake (for a metric), with why.
   void on_handshake_failure(std::function<void(const std::string& reason)> counter);
 
+  // After the trust changed (a peer's CA removed or replaced): closes every connection whose
+  // certificate set_identity() no longer names as the peer it named at the handshake. Call on
+  // the event loop.
+  void revalidate_peers();
+
   // Wakes long-polls waiting on these keys. Call on the event loop.
   void notify(const std::vector<std::string>& keys);
 
