@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "meshfed/core/text.hpp"
+#include "meshfed/pki/pki.hpp"
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
@@ -224,6 +225,93 @@ TEST_F(GatewayTest, IngressRefusesWhatIsNotApprovedForTheCaller) {
   EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"not_scoped_to_caller\"}"), 1);
   EXPECT_GE(metric("pci", "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"certificate verify failed\"}"), 2);
   EXPECT_GE(metric("pci", "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"peer did not return a certificate\"}"), 1);
+}
+
+// Every certificate an impostor could bring, at both mutually authenticated listeners: the
+// peer API must admit exactly internal's broker identity, the ingress exactly its egress one.
+TEST_F(GatewayTest, ImpostorMatrixAtThePeerApiAndTheIngress) {
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  ASSERT_NE(wait_for_route(id), 0);
+  const std::string sni = id + ".pci.meshfed";
+  const fs::path d = fed_->dir();
+  TempDir stranger;
+  ASSERT_EQ(run_meshfed({"pki", "init", "--domain", "internal", "--out", stranger.path().string()}).exit_code, 0);
+  struct Credential {
+    std::string name;
+    fs::path cert, key;
+    bool peer_api, ingress;  // admitted there
+  };
+  auto forge = [&](const fs::path& ca_dir, const std::string& name, pki::CustomLeaf leaf) {
+    EXPECT_TRUE(pki::issue_custom_leaf(ca_dir, leaf, d / (name + ".pem"), d / (name + "-key.pem")).ok()) << name;
+    return std::make_pair(d / (name + ".pem"), d / (name + "-key.pem"));
+  };
+  const std::string broker_id = "spiffe://internal/meshfed/broker", egress_id = "spiffe://internal/meshfed/egress";
+  auto leaf = [](std::vector<std::string> uris) {
+    pki::CustomLeaf l;
+    l.uris = std::move(uris);
+    return l;
+  };
+  std::vector<Credential> matrix = {
+      {"genuine broker", d / "internal/pki/broker.pem", d / "internal/pki/broker-key.pem", true, false},
+      {"genuine egress", d / "internal/pki/egress.pem", d / "internal/pki/egress-key.pem", false, true},
+      {"ingress role", d / "internal/pki/ingress.pem", d / "internal/pki/ingress-key.pem", false, false},
+      {"no certificate", "", "", false, false},
+      {"unknown CA", stranger / "broker.pem", stranger / "broker-key.pem", false, false},
+      {"unknown CA egress", stranger / "egress.pem", stranger / "egress-key.pem", false, false},
+  };
+  auto add = [&](const std::string& name, const fs::path& ca, pki::CustomLeaf l) {
+    auto [cert, key] = forge(ca, name, std::move(l));
+    matrix.push_back({name, cert, key, false, false});
+  };
+  for (const auto& [role_id, role] : {std::pair{broker_id, "broker"}, std::pair{egress_id, "egress"}}) {
+    add(std::string("another peer's CA as ") + role, d / "dmz/pki", leaf({role_id}));
+    add(std::string("our own CA as ") + role, d / "pci/pki", leaf({role_id}));
+    add(std::string("two URI SANs as ") + role, d / "internal/pki", leaf({role_id, std::string("spiffe://dmz/meshfed/") + role}));
+    pki::CustomLeaf expired = leaf({role_id});
+    expired.not_before = std::chrono::hours(-2);
+    expired.not_after = std::chrono::hours(-1);
+    add(std::string("expired ") + role, d / "internal/pki", expired);
+    pki::CustomLeaf early = leaf({role_id});
+    early.not_before = std::chrono::hours(1);
+    early.not_after = std::chrono::hours(2);
+    add(std::string("not yet valid ") + role, d / "internal/pki", early);
+    pki::CustomLeaf server_only = leaf({role_id});
+    server_only.extended_key_usage = "serverAuth";
+    add(std::string("server-only EKU as ") + role, d / "internal/pki", server_only);
+  }
+  const uint16_t peer_port = fed_->peer_api_port("pci");
+  const uint16_t ingress = fed_->ingress_port("pci");
+  for (const auto& c : matrix) {
+    http::ClientOptions o = http::ClientOptions::verifying("127.0.0.1", peer_port, d / "pci/pki/ca.pem");
+    o.cert_file = c.cert;
+    o.key_file = c.key;
+    auto client = http::HttpsClient::create(o);
+    ASSERT_TRUE(client.ok()) << c.name << ": " << client.error().message;
+    auto r = (*client)->request("GET", "/federation/v1/catalog");
+    EXPECT_EQ(r.ok() && r->status == 200, c.peer_api) << c.name << " at the peer API";
+    EXPECT_EQ(tls_probe(ingress, c.cert, c.key, sni).echoed == "ping", c.ingress) << c.name << " at the ingress";
+  }
+
+  // Every bad SNI, with the genuine egress certificate.
+  const std::string pending = [&] {
+    auto r = call("pci", "POST", "/api/v1/exports", "alice",
+                  json{{"mesh", "default"}, {"service", "payments-api"}, {"port", echo_.port()}, {"peers", {"internal"}},
+                       {"reason", "x"}, {"alias", "payments-pending"}});
+    return r.body.value("id", "");
+  }();
+  const std::string for_dmz = approve_export("payments-api", echo_.port(), {"dmz"}, {{"alias", "payments-dmz"}});
+  const std::string revoked = approve_export("payments-api", echo_.port(), {"internal"}, {{"alias", "payments-gone"}});
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + revoked + "/revoke", "bob").status, 200);
+  std::string upper = sni;
+  for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  const fs::path egress = d / "internal/pki/egress.pem", egress_key = d / "internal/pki/egress-key.pem";
+  // The route table follows the revocation asynchronously; wait until it is gone, then check all.
+  EXPECT_TRUE(wait_until([&] { return tls_probe(ingress, egress, egress_key, revoked + ".pci.meshfed").echoed.empty(); }));
+  for (const auto& bad : {std::string(), std::string("nope.pci.meshfed"), for_dmz + ".pci.meshfed", revoked + ".pci.meshfed",
+                          pending + ".pci.meshfed", upper, sni + ".", id + ".dmz.meshfed", id + ".pci.meshfed.evil"}) {
+    EXPECT_EQ(tls_probe(ingress, egress, egress_key, bad).echoed, "") << "SNI \"" << bad << "\"";
+  }
+  EXPECT_EQ(tls_probe(ingress, egress, egress_key, sni).echoed, "ping");  // and the real one still works
 }
 
 TEST_F(GatewayTest, RevocationEndsALiveConnectionWithinASecond) {
