@@ -79,6 +79,15 @@ class GatewayTest : public ::testing::Test {
     return port;
   }
 
+  // A connection through the egress at `port` that has carried a byte both ways; -1 if not.
+  static int live_connection(uint16_t port) {
+    const int fd = connect_loopback(port);
+    char c;
+    if (fd >= 0 && send_all(fd, "x") && ::recv(fd, &c, 1, MSG_WAITALL) == 1) return fd;
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+
   double metric(const std::string& d, const std::string& series) {
     auto c = fed_->admin(d);
     auto res = c->request("GET", "/metrics");
@@ -355,10 +364,8 @@ TEST_F(GatewayTest, ProxyProtocolTellsTheServiceWhoCalls) {
 TEST_F(GatewayTest, QuarantineClosesThePeersConnections) {
   const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
   const uint16_t port = wait_for_route(id);
-  const int fd = connect_loopback(port);
-  ASSERT_TRUE(send_all(fd, "x"));
-  char c;
-  ASSERT_EQ(::recv(fd, &c, 1, MSG_WAITALL), 1);
+  const int fd = live_connection(port);
+  ASSERT_GE(fd, 0);
   ASSERT_EQ(call("pci", "POST", "/api/v1/peers/internal/quarantine", "root", json{{"reason", "incident"}}).status, 200);
   bool clean = false;
   read_until_eof(fd, 10s, &clean);
@@ -372,10 +379,8 @@ TEST_F(GatewayTest, QuarantineClosesThePeersConnections) {
 TEST_F(GatewayTest, ReplacingAPeersCaEndsWhatTheOldTrustAdmitted) {
   const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
   const uint16_t port = wait_for_route(id);
-  const int fd = connect_loopback(port);
-  ASSERT_TRUE(send_all(fd, "x"));
-  char c;
-  ASSERT_EQ(::recv(fd, &c, 1, MSG_WAITALL), 1);
+  const int fd = live_connection(port);
+  ASSERT_GE(fd, 0);
   // pci now trusts another CA for internal: internal's live ingress connection and its
   // watcher's connection to pci's peer API were admitted by the old one, and end.
   const fs::path other = fed_->dir() / "other-ca";
@@ -538,10 +543,8 @@ TEST_F(IdleGatewayTest, AnUnansweringTargetTimesOutAndIsCounted) {
 TEST_F(IdleGatewayTest, IdleConnectionsAreCut) {
   const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
   const uint16_t port = wait_for_route(id);
-  const int fd = connect_loopback(port);
-  ASSERT_TRUE(send_all(fd, "x"));
-  char c;
-  ASSERT_EQ(::recv(fd, &c, 1, MSG_WAITALL), 1);
+  const int fd = live_connection(port);
+  ASSERT_GE(fd, 0);
   bool clean = false;
   read_until_eof(fd, 10s, &clean);
   ::close(fd);
