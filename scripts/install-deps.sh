@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
+  clang libclang-rt-14-dev
   libboost-dev libboost-system-dev
   libssl-dev openssl
   nlohmann-json3-dev
@@ -16,7 +17,7 @@ packages=(
   libre2-dev
   libbenchmark-dev
   prometheus
-  nftables iproute2 haproxy
+  nftables iproute2 haproxy sslscan
   curl ca-certificates python3
 )
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds meshfed twice (optimised, and with ASan+UBSan) and runs every test suite in both.
+# Builds meshfed twice and runs every test suite in both: an optimised GCC build, and a clang
+# build with ASan+UBSan that also links the libFuzzer targets, which then each run for a
+# bounded time. Warnings are errors here (MESHFED_WERROR), never in a user's build.
 # Installs what it needs first. Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,13 +11,15 @@ bash scripts/install-deps.sh
 jobs=2
 run_suite() {
   local dir=$1; shift
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHFED_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600)
 }
 
-echo "== release build"
+echo "== release build (GCC)"
 run_suite build
-echo "== sanitizer build (ASan + UBSan)"
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_suite build-asan -DMESHFED_SANITIZE=ON -DMESHFED_BUILD_BENCH=OFF
+echo "== sanitizer build (clang, ASan + UBSan, fuzz targets)"
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+CC=clang CXX=clang++ run_suite build-asan -DMESHFED_SANITIZE=ON -DMESHFED_FUZZ=ON -DMESHFED_BUILD_BENCH=OFF
+echo "== fuzzing (every target, bounded)"
+bash scripts/fuzz.sh --seconds 20 --build build-asan

@@ -27,27 +27,37 @@ std::string format_rfc3339(TimePoint t) {
 }
 
 std::optional<TimePoint> parse_rfc3339(std::string_view s) {
-  // Accepts what format_rfc3339 writes, with or without milliseconds.
-  int y, mo, d, h, mi, sec;
-  int milli = 0;
-  std::string str(s);
-  char z = 0;
-  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y, &mo, &d, &h, &mi, &sec, &milli,
-                  &z) == 8 ||
-      (milli = 0, std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec,
-                              &z) == 7)) {
-    if (z != 'Z') return std::nullopt;
-    std::tm tm{};
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    const std::time_t secs = timegm(&tm);
-    return from_unix_ms(static_cast<int64_t>(secs) * 1000 + milli);
+  // Exactly what format_rfc3339 writes, with or without milliseconds: YYYY-MM-DDTHH:MM:SS[.mmm]Z.
+  // Years stop at 2199, well inside what a nanosecond system_clock holds (2262): a peer's
+  // "expires_at": "4198-..." must not overflow into the past.
+  if (s.size() != 20 && s.size() != 24) return std::nullopt;
+  const std::string_view shape = s.size() == 24 ? "dddd-dd-ddTdd:dd:dd.dddZ" : "dddd-dd-ddTdd:dd:ddZ";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool ok = shape[i] == 'd' ? (s[i] >= '0' && s[i] <= '9') : s[i] == shape[i];
+    if (!ok) return std::nullopt;
   }
-  return std::nullopt;
+  auto num = [&](size_t at, size_t n) {
+    int v = 0;
+    for (size_t i = at; i < at + n; ++i) v = v * 10 + (s[i] - '0');
+    return v;
+  };
+  std::tm tm{};
+  tm.tm_year = num(0, 4) - 1900;
+  tm.tm_mon = num(5, 2) - 1;
+  tm.tm_mday = num(8, 2);
+  tm.tm_hour = num(11, 2);
+  tm.tm_min = num(14, 2);
+  tm.tm_sec = num(17, 2);
+  const int milli = s.size() == 24 ? num(20, 3) : 0;
+  if (tm.tm_year < 70 || tm.tm_year > 299) return std::nullopt;
+  const std::tm given = tm;
+  const std::time_t secs = timegm(&tm);
+  // timegm normalises what is out of range (month 13, 31 February, 25:00): refuse instead.
+  if (tm.tm_year != given.tm_year || tm.tm_mon != given.tm_mon || tm.tm_mday != given.tm_mday ||
+      tm.tm_hour != given.tm_hour || tm.tm_min != given.tm_min || tm.tm_sec != given.tm_sec) {
+    return std::nullopt;
+  }
+  return from_unix_ms(static_cast<int64_t>(secs) * 1000 + milli);
 }
 
 bool is_rfc1035_label(std::string_view s) {

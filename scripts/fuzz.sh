@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets of a clang build made with -DMESHFED_FUZZ=ON (scripts/test.sh's
+# sanitizer build is one). Each target starts from its seeds in fuzz/corpus/<target>/ plus
+# what earlier runs in the same work folder found; a crash, a leak or a hang fails the run and
+# leaves the input next to the table.
+#
+#   bash scripts/fuzz.sh --seconds 20            # what CI runs: every target, 20 s each
+#   bash scripts/fuzz.sh --minutes 60 catalog    # a campaign: one target, an hour
+#   options: --build DIR (default build-asan)  --work DIR (default a new temporary folder)
+#            --jobs N (parallel workers per target, default 1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=60 build=build-asan work="" jobs=1 targets=()
+while (($#)); do
+  case "$1" in
+    --seconds) seconds=$2; shift 2 ;;
+    --minutes) seconds=$(($2 * 60)); shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --work) work=$2; shift 2 ;;
+    --jobs) jobs=$2; shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+((${#targets[@]})) || targets=(config tokens inventory catalog routes exposition selector admin_api peer_api)
+[[ -n "$work" ]] || work=$(mktemp -d /tmp/meshfed-fuzz.XXXXXX)
+mkdir -p "$work"
+work=$(cd "$work" && pwd) build=$(cd "$build" && pwd) seeds=$(pwd)/fuzz/corpus
+
+failed=0
+printf '| target | seconds | executions | exec/s | coverage (edges) | corpus | result |\n| --- | --- | --- | --- | --- | --- | --- |\n'
+for t in "${targets[@]}"; do
+  bin="$build/fuzz/${t}_fuzz"
+  [[ -x "$bin" ]] || { echo "fuzz: $bin is missing (configure with CXX=clang++ -DMESHFED_FUZZ=ON)" >&2; exit 2; }
+  mkdir -p "$work/$t"
+  log="$work/$t.log"
+  result=ok
+  # -timeout: one input taking 10 s is a hang; -rss_limit_mb: bounded memory is part of the contract.
+  # With --jobs, libFuzzer's workers log to fuzz-N.log in the current folder: run inside $work.
+  if ! (cd "$work" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      "$bin" "$work/$t" "$seeds/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/$t-" \
+      $( ((jobs > 1)) && echo "-jobs=$jobs -workers=$jobs") >"$log" 2>&1); then
+    result="FAILED (see $log)"
+    failed=1
+  fi
+  logs=("$log" "$work"/fuzz-*.log)
+  [[ -e ${logs[1]} ]] || logs=("$log")
+  execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' "${logs[@]}")
+  edges=$(awk 'match($0, /cov: [0-9]+/) {v = substr($0, RSTART + 5, RLENGTH - 5) + 0; if (v > m) m = v} END {print m + 0}' "${logs[@]}")
+  corpus=$(find "$work/$t" -type f | wc -l)
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$seconds" "$execs" "$((execs / (seconds > 0 ? seconds : 1)))" \
+    "$edges" "$corpus" "$result"
+  rm -f "$work"/fuzz-*.log
+done
+exit $failed
