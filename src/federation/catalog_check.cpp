@@ -188,14 +188,17 @@ std::variant<CatalogAnswer, CatalogRefusal> check_catalog(const CatalogRules& ru
   std::string top_key;
   // Exports are read into plain structs as the parser meets them and dropped from the
   // document, so a large catalog never exists twice in memory.
+  bool in_list = false;  // inside the top level's "exports" or "upserts" array
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) -> bool {
     if (event == json::parse_event_t::key && depth == 1) {
       top_key = parsed.get<std::string>();
       return true;
     }
-    if (event != json::parse_event_t::object_end || depth != 2 || (top_key != "exports" && top_key != "upserts")) {
+    if (depth == 1 && (event == json::parse_event_t::array_start || event == json::parse_event_t::object_start)) {
+      in_list = event == json::parse_event_t::array_start && (top_key == "exports" || top_key == "upserts");
       return true;
     }
+    if (event != json::parse_event_t::object_end || depth != 2 || !in_list) return true;
     if (static_cast<int64_t>(answer.exports.size()) >= rules.max_exports) {
       refuse("count", "catalog lists more than the " + std::to_string(rules.max_exports) + " exports allowed for peer " +
                           rules.peer + " (peers[].max_exports)");

@@ -123,7 +123,7 @@ class HostilePeerTest : public ::testing::Test {
 TEST_F(HostilePeerTest, NoCatalogCrashesOrStallsTheImporterOrTouchesAnotherPeer) {
   const std::string pci_export =
       request_and_approve(fed_, "pci", {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
-  dmz_->serve(catalog({good_export("billing-aaaa1111", "billing")}).dump());
+  dmz_->serve(catalog(json::array({good_export("billing-aaaa1111", "billing")})).dump());
   ASSERT_TRUE(wait_until([&] { return state("dmz.billing-aaaa1111") == "active" && state("pci." + pci_export) == "active"; }))
       << fed_.broker("internal").log();
   const json before = imports();
@@ -145,15 +145,15 @@ TEST_F(HostilePeerTest, NoCatalogCrashesOrStallsTheImporterOrTouchesAnotherPeer)
       {R"({"api_version": "v1", "domain": )" + deep + "}", "depth", "nested deeper"},
       {R"({"api_version": "v1", "domain": "dmz", "revision": 9, "full": true, "exports": [{"id": )" + deep + "}]}", "depth",
        "nested deeper"},
-      {catalog({good_export("billing-aaaa1111", "billing")}, "pci", 6).dump(), "domain", "claims domain \"pci\""},
-      {catalog({good_export("Bad_Id", "billing")}, "dmz", 6).dump(), "field", "id is not an RFC 1035 label"},
-      {catalog({good_export("billing-bbbb2222", "Not An Alias")}, "dmz", 6).dump(), "field", "alias"},
-      {catalog({wrong_sni}, "dmz", 6).dump(), "field", "sni"},
-      {catalog({injected}, "dmz", 6).dump(), "field", "protocol"},
+      {catalog(json::array({good_export("billing-aaaa1111", "billing")}), "pci", 6).dump(), "domain", "claims domain \"pci\""},
+      {catalog(json::array({good_export("Bad_Id", "billing")}), "dmz", 6).dump(), "field", "id is not an RFC 1035 label"},
+      {catalog(json::array({good_export("billing-bbbb2222", "Not An Alias")}), "dmz", 6).dump(), "field", "alias"},
+      {catalog(json::array({wrong_sni}), "dmz", 6).dump(), "field", "sni"},
+      {catalog(json::array({injected}), "dmz", 6).dump(), "field", "protocol"},
       {catalog(many, "dmz", 6).dump(), "count", "more than the 1000 exports"},
-      {catalog({elsewhere}, "dmz", 6).dump(), "ingress", "outside the peer's ingress_cidrs"},
+      {catalog(json::array({elsewhere}), "dmz", 6).dump(), "ingress", "outside the peer's ingress_cidrs"},
       {R"({"api_version": "v1", "domain": "dmz", "domain": "dmz"})", "json", "twice"},
-      {catalog({good_export("billing-aaaa1111", "billing")}, "dmz", 6).dump() + std::string("\0garbage", 8), "json", "NUL byte"},
+      {catalog(json::array({good_export("billing-aaaa1111", "billing")}), "dmz", 6).dump() + std::string("\0garbage", 8), "json", "NUL byte"},
       {std::string(70 * 1024 * 1024, ' '), "size", "exceeds"},
   };
   int runs = 0;

@@ -36,7 +36,7 @@ CatalogRefusal refused(const std::string& body, const CatalogRules& r = rules())
 }
 
 TEST(CatalogCheck, AcceptsAWellFormedAnswerAsPlainData) {
-  auto out = check_catalog(rules(), catalog({good_export("billing-1"), good_export("ledger-2", "ledger")}).dump(), fake_resolve);
+  auto out = check_catalog(rules(), catalog(json::array({good_export("billing-1"), good_export("ledger-2", "ledger")})).dump(), fake_resolve);
   ASSERT_TRUE(std::holds_alternative<CatalogAnswer>(out)) << std::get<CatalogRefusal>(out).message;
   const auto& a = std::get<CatalogAnswer>(out);
   EXPECT_EQ(a.revision, 5);
@@ -68,7 +68,7 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
   auto with = [](const char* key, json value) {
     json e = good_export("billing-1");
     e[key] = std::move(value);
-    return catalog({e}).dump();
+    return catalog(json::array({e})).dump();
   };
   const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
       {"{ not json", "json", "not valid JSON"},
@@ -86,8 +86,10 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
       {with("sni", "evil.pci.meshfed"), "field", "sni must be billing-1.dmz.meshfed"},
       {with("port", 70000), "field", "port must be an integer in 1-65535"},
       {with("expires_at", "tomorrow"), "field", "expires_at must be an RFC 3339 time"},
-      {catalog({good_export("billing-1"), good_export("billing-1")}).dump(), "field", "listed twice"},
+      {catalog(json::array({good_export("billing-1"), good_export("billing-1")})).dump(), "field", "listed twice"},
       {R"({"api_version": "v1", "domain": "dmz", "revision": 1e400})", "json", "out of range"},
+      {R"({"api_version": "v1", "domain": "dmz", "revision": 1, "full": true, "exports": {"ingress": {"host": "x"}}})",
+       "field", "catalog exports must be an array"},
   };
   for (const auto& [body, reason, words] : cases) {
     const auto r = refused(body);
@@ -97,7 +99,7 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
 }
 
 TEST(CatalogCheck, CountAndBytesAreCappedPerPeer) {
-  const auto r = refused(catalog({good_export("a-1"), good_export("a-2"), good_export("a-3"), good_export("a-4")}).dump());
+  const auto r = refused(catalog(json::array({good_export("a-1"), good_export("a-2"), good_export("a-3"), good_export("a-4")})).dump());
   EXPECT_EQ(r.reason, "count");
   EXPECT_NE(r.message.find("more than the 3 exports allowed for peer dmz (peers[].max_exports)"), std::string::npos);
   const auto big = refused(std::string(catalog_byte_limit(rules()) + 1, ' '));
@@ -110,19 +112,19 @@ TEST(CatalogCheck, OneIngressEndpointInsideTheConfiguredRanges) {
     e["ingress"] = {{"host", host}, {"port", port}};
     return e;
   };
-  EXPECT_EQ(refused(catalog({at("10.99.99.99", 22)}).dump()).reason, "ingress");
-  EXPECT_NE(refused(catalog({at("10.99.99.99", 22)}).dump()).message.find("outside the peer's ingress_cidrs [10.10.0.0/24]"),
+  EXPECT_EQ(refused(catalog(json::array({at("10.99.99.99", 22)})).dump()).reason, "ingress");
+  EXPECT_NE(refused(catalog(json::array({at("10.99.99.99", 22)})).dump()).message.find("outside the peer's ingress_cidrs [10.10.0.0/24]"),
             std::string::npos);
   json second = at("10.10.0.5", 15444);
   second["id"] = "ledger-2";
   second["sni"] = "ledger-2.dmz.meshfed";
-  EXPECT_NE(refused(catalog({at("10.10.0.5", 15443), second}).dump()).message.find("more than one ingress endpoint"),
+  EXPECT_NE(refused(catalog(json::array({at("10.10.0.5", 15443), second})).dump()).message.find("more than one ingress endpoint"),
             std::string::npos);
-  EXPECT_NE(refused(catalog({at("nowhere.invalid", 15443)}).dump()).message.find("does not resolve"), std::string::npos);
-  EXPECT_NE(refused(catalog({at("elsewhere.example", 15443)}).dump()).message.find("192.0.2.7"), std::string::npos);
-  EXPECT_EQ(refused(catalog({at("bad host!", 15443)}).dump()).reason, "field");
+  EXPECT_NE(refused(catalog(json::array({at("nowhere.invalid", 15443)})).dump()).message.find("does not resolve"), std::string::npos);
+  EXPECT_NE(refused(catalog(json::array({at("elsewhere.example", 15443)})).dump()).message.find("192.0.2.7"), std::string::npos);
+  EXPECT_EQ(refused(catalog(json::array({at("bad host!", 15443)})).dump()).reason, "field");
   // A name is fine when everything it resolves to is inside the ranges.
-  auto ok = check_catalog(rules(), catalog({at("ingress.dmz.example", 15443)}).dump(), fake_resolve);
+  auto ok = check_catalog(rules(), catalog(json::array({at("ingress.dmz.example", 15443)})).dump(), fake_resolve);
   EXPECT_TRUE(std::holds_alternative<CatalogAnswer>(ok));
 }
 
