@@ -13,26 +13,11 @@
 #include "meshfed/gateway/route_builder.hpp"
 #include "meshfed/metrics/selector.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
+#include "unit/workflow/fake_adapter.hpp"
 
 namespace {
 
 using namespace meshfed;
-
-class FixedInventory final : public controlplane::Adapter {
- public:
-  FixedInventory() {
-    controlplane::Inventory inv;
-    inv.services.push_back({"default", "payments-api", "", "127.0.0.1", {{8443, "tcp", std::nullopt}}, {}, false});
-    inv_ = std::make_shared<const controlplane::Inventory>(std::move(inv));
-  }
-  Status refresh_inventory(bool) override { return {}; }
-  std::shared_ptr<const controlplane::Inventory> inventory() const override { return inv_; }
-  std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState&) override { return {}; }
-  controlplane::Health health() const override { return {true, "fixed", 0, {}}; }
-
- private:
-  std::shared_ptr<const controlplane::Inventory> inv_;
-};
 
 struct Broker {
   Broker() {
@@ -47,7 +32,7 @@ struct Broker {
   }
   std::unique_ptr<store::Database> db = fuzz::scratch_store();
   ManualClock clock{from_unix_ms(1'800'000'000'000)};
-  FixedInventory adapter;
+  testing::FakeAdapter adapter;  // payments-api and ledger
   workflow::ExportWorkflow wf{*db, clock, adapter, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600}};
   federation::ImportManager imports{*db, clock, adapter, [] {
                                       federation::ImportSettings s;

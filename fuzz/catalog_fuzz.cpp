@@ -10,27 +10,16 @@
 #include "meshfed/core/clock.hpp"
 #include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/federation/imports.hpp"
+#include "unit/workflow/fake_adapter.hpp"
 
 namespace {
 
 using namespace meshfed;
 
-// Applies nothing: the control plane is not what is fuzzed here.
-class NullAdapter final : public controlplane::Adapter {
- public:
-  Status refresh_inventory(bool) override { return {}; }
-  std::shared_ptr<const controlplane::Inventory> inventory() const override { return inv_; }
-  std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState&) override { return {}; }
-  controlplane::Health health() const override { return {true, "null", 0, {}}; }
-
- private:
-  std::shared_ptr<const controlplane::Inventory> inv_ = std::make_shared<controlplane::Inventory>();
-};
-
 struct Importer {
   std::unique_ptr<store::Database> db = fuzz::scratch_store();
   ManualClock clock{from_unix_ms(1'800'000'000'000)};
-  NullAdapter adapter;
+  testing::FakeAdapter adapter;  // applies nothing: the control plane is not what is fuzzed here
   federation::ImportManager imports{*db, clock, adapter, [] {
                                       federation::ImportSettings s;
                                       s.peers["dmz"] = {"dmz", "dmz", config::ImportPolicy::kAuto, 4};

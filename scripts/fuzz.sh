@@ -6,12 +6,13 @@
 #
 #   bash scripts/fuzz.sh --seconds 20            # what CI runs: every target, 20 s each
 #   bash scripts/fuzz.sh --minutes 60 catalog    # a campaign: one target, an hour
+#   bash scripts/fuzz.sh --runs 10000000 --minutes 120   # 10 million executions each, or 2 h
 #   options: --build DIR (default build-asan)  --work DIR (default a new temporary folder)
-#            --jobs N (parallel workers per target, default 1)
+#            --jobs N (parallel workers per target, default 1)  --runs N (stop after N inputs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=60 build=build-asan work="" jobs=1 targets=()
+seconds=60 build=build-asan work="" jobs=1 runs=-1 targets=()
 while (($#)); do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -19,7 +20,8 @@ while (($#)); do
     --build) build=$2; shift 2 ;;
     --work) work=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --runs) runs=$2; shift 2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -36,10 +38,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$work/$t"
   log="$work/$t.log"
   result=ok
+  started=$SECONDS
   # -timeout: one input taking 10 s is a hang; -rss_limit_mb: bounded memory is part of the contract.
   # With --jobs, libFuzzer's workers log to fuzz-N.log in the current folder: run inside $work.
   if ! (cd "$work" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      "$bin" "$work/$t" "$seeds/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+      "$bin" "$work/$t" "$seeds/$t" -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/$t-" \
       $( ((jobs > 1)) && echo "-jobs=$jobs -workers=$jobs") >"$log" 2>&1); then
     result="FAILED (see $log)"
@@ -50,7 +53,8 @@ for t in "${targets[@]}"; do
   execs=$(awk '/stat::number_of_executed_units/ {s += $2} END {print s + 0}' "${logs[@]}")
   edges=$(awk 'match($0, /cov: [0-9]+/) {v = substr($0, RSTART + 5, RLENGTH - 5) + 0; if (v > m) m = v} END {print m + 0}' "${logs[@]}")
   corpus=$(find "$work/$t" -type f | wc -l)
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$seconds" "$execs" "$((execs / (seconds > 0 ? seconds : 1)))" \
+  took=$((SECONDS - started))
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$took" "$execs" "$((execs / (took > 0 ? took : 1)))" \
     "$edges" "$corpus" "$result"
   rm -f "$work"/fuzz-*.log
 done
