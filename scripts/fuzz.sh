@@ -9,10 +9,12 @@
 #   bash scripts/fuzz.sh --runs 10000000 --minutes 120   # 10 million executions each, or 2 h
 #   options: --build DIR (default build-asan)  --work DIR (default a new temporary folder)
 #            --jobs N (parallel workers per target, default 1)  --runs N (stop after N inputs)
+#            --timeout S (one input taking S seconds is a hang, default 10; raise it for a
+#            campaign run at low priority beside other work, or a starved run reports false hangs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=60 build=build-asan work="" jobs=1 runs=-1 targets=()
+seconds=60 build=build-asan work="" jobs=1 runs=-1 timeout=10 targets=()
 while (($#)); do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -21,7 +23,8 @@ while (($#)); do
     --work) work=$2; shift 2 ;;
     --jobs) jobs=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --timeout) timeout=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -39,10 +42,10 @@ for t in "${targets[@]}"; do
   log="$work/$t.log"
   result=ok
   started=$SECONDS
-  # -timeout: one input taking 10 s is a hang; -rss_limit_mb: bounded memory is part of the contract.
+  # -timeout: one input taking that long is a hang; -rss_limit_mb: bounded memory is part of the contract.
   # With --jobs, libFuzzer's workers log to fuzz-N.log in the current folder: run inside $work.
   if ! (cd "$work" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      "$bin" "$work/$t" "$seeds/$t" -max_total_time="$seconds" -runs="$runs" -timeout=10 -rss_limit_mb=2048 \
+      "$bin" "$work/$t" "$seeds/$t" -max_total_time="$seconds" -runs="$runs" -timeout="$timeout" -rss_limit_mb=2048 \
       -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/$t-" \
       $( ((jobs > 1)) && echo "-jobs=$jobs -workers=$jobs") >"$log" 2>&1); then
     result="FAILED (see $log)"
