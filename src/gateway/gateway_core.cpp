@@ -226,38 +226,32 @@ void GatewayCore::stop() {
   for (const auto& s : sessions_) s->abort("gateway stopping");
 }
 
-WorkerPool::WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits, GatewayCore::RouteCheck check) {
-  int n = limits.threads > 0 ? limits.threads : static_cast<int>(std::thread::hardware_concurrency());
-  n = std::max(1, n);
-  for (int i = 0; i < n; ++i) {
-    auto w = std::make_unique<Worker>();
-    w->core = std::make_unique<GatewayCore>(w->io, metrics, kind, limits, open_);
-    asio::post(w->io, [core = w->core.get(), check] { core->start(check); });
-    w->thread = std::thread([io = &w->io] { io->run(); });
-    workers_.push_back(std::move(w));
+WorkerPool::WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits, GatewayCore::RouteCheck check)
+    : loops_(limits.threads) {
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    auto& io = loops_.at(i);
+    workers_.push_back({io, std::make_unique<GatewayCore>(io, metrics, kind, limits, open_)});
+    asio::post(io, [core = workers_.back().core.get(), check] { core->start(check); });
   }
 }
 
 WorkerPool::~WorkerPool() { stop(); }
 
 WorkerPool::Worker& WorkerPool::next() {
-  Worker& w = *workers_[next_];
+  Worker& w = workers_[next_];
   next_ = (next_ + 1) % workers_.size();
   return w;
 }
 
 void WorkerPool::each(const std::function<void(GatewayCore&)>& fn) {
-  for (auto& w : workers_) asio::post(w->io, [core = w->core.get(), fn] { fn(*core); });
+  for (auto& w : workers_) asio::post(w.io, [core = w.core.get(), fn] { fn(*core); });
 }
 
 void WorkerPool::stop() {
   if (stopped_) return;
   stopped_ = true;
   each([](GatewayCore& core) { core.stop(); });
-  for (auto& w : workers_) w->guard.reset();  // each loop ends once its sessions have wound down
-  for (auto& w : workers_) {
-    if (w->thread.joinable()) w->thread.join();
-  }
+  loops_.finish();  // each loop ends once its sessions have wound down
 }
 
 }  // namespace meshfed::gateway

@@ -6,7 +6,6 @@
 #include "gateway/stream_sides.hpp"
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,10 +15,10 @@
 #include <functional>
 #include <optional>
 #include <set>
-#include <thread>
 #include <vector>
 
 #include "meshfed/gateway/gateway.hpp"
+#include "net/loop_threads.hpp"
 
 namespace meshfed::gateway {
 
@@ -110,17 +109,15 @@ class GatewayCore {
 class WorkerPool {
  public:
   struct Worker {
-    asio::io_context io{1};
-    asio::executor_work_guard<asio::io_context::executor_type> guard{io.get_executor()};
+    asio::io_context& io;
     std::unique_ptr<GatewayCore> core;
-    std::thread thread;
   };
 
   // `threads` 0: one per core. Starts the threads and each worker's sweep with `check`.
   WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits, GatewayCore::RouteCheck check);
   ~WorkerPool();
 
-  asio::io_context& control() { return workers_.front()->io; }
+  asio::io_context& control() { return workers_.front().io; }
   Worker& next();  // round robin, for a new connection
   // Runs `fn(core)` on every worker's thread.
   void each(const std::function<void(GatewayCore&)>& fn);
@@ -130,7 +127,8 @@ class WorkerPool {
 
  private:
   std::atomic<int> open_{0};
-  std::vector<std::unique_ptr<Worker>> workers_;
+  net::LoopThreads loops_;
+  std::vector<Worker> workers_;  // one per loop, touched there
   size_t next_ = 0;
   bool stopped_ = false;
 };

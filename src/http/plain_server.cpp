@@ -73,7 +73,7 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<Response> respond(Request req) {
     if (!run_blocking) co_return handler(req);
     std::function<Response()> job = [self = shared_from_this(), req] { return self->handler(req); };  // named: see server.cpp
-    co_return co_await net::run_off_loop<Response>(io, run_blocking, req.path, std::move(job));
+    co_return co_await net::run_off_loop<Response>(io.get_executor(), run_blocking, req.path, std::move(job));
   }
 
   asio::awaitable<void> serve(tcp::socket socket) {

@@ -9,6 +9,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -16,11 +17,14 @@
 #include <spdlog/spdlog.h>
 
 #include "meshfed/core/text.hpp"
+#include "net/loop_threads.hpp"
 #include "net/open_acceptor.hpp"
 #include "net/run_off_loop.hpp"
 
 #include <array>
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -33,14 +37,31 @@ namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
 using Stream = beast::ssl_stream<beast::tcp_stream>;
 
+// One connection lives on one of the server's worker loops: its handshake, reads, writes,
+// deadlines and session coroutine all run on that loop's thread, and anything else that must
+// touch its stream (eviction, stop, a trust change) is posted there with on_its_loop().
 struct Connection {
   Connection(tcp::socket s, asio::ssl::context& ctx, std::string source_address)
       : stream(std::move(s), ctx), source(std::move(source_address)) {}
   Stream stream;
-  std::string source;  // the remote address, for the per-source cap
-  std::string peer;    // who the handshake authenticated, on mutually authenticated listeners
-  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
-  bool busy = false;  // a request is being handled
+  const std::string source;  // the remote address, for the per-source cap
+  const std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
+  std::string peer;               // who the handshake authenticated (guarded by Impl::mu)
+  std::atomic<bool> busy{false};  // a request is being handled
+  // How far it got, which decides who makes room at capacity: one that has sent nothing goes
+  // first, then one in its handshake, then one that finished it; an authenticated peer last.
+  enum Stage { kSilent, kHandshake, kEstablished, kAuthenticated };
+  std::atomic<Stage> stage{kSilent};
+  std::atomic<bool> evicted{false};  // chosen to make room: closes when not serving a request
+
+  template <typename Action>
+  void on_its_loop(Action action) {
+    asio::post(stream.get_executor(), std::move(action));
+  }
+  void close() {  // on its loop
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().close(ignored);  // the session ends on the error
+  }
 };
 
 Request to_request(const bhttp::request<bhttp::string_body>& m, const std::string& remote) {
@@ -74,53 +95,79 @@ bhttp::response<bhttp::string_body> to_beast(const Response& res, unsigned versi
 struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io_, ContextProvider tls_, Handler handler_, ErrorResponder on_error_,
        BlockingRunner run_blocking_, ServerLimits limits_)
-      : io(io_), acceptor(io_), tls(std::move(tls_)), handler(std::move(handler_)), on_error(std::move(on_error_)),
-        run_blocking(std::move(run_blocking_)), limits(limits_) {}
+      : acceptor(io_), workers(std::make_unique<net::LoopThreads>(std::max(1, limits_.threads))), tls(std::move(tls_)),
+        handler(std::move(handler_)), on_error(std::move(on_error_)), run_blocking(std::move(run_blocking_)),
+        limits(limits_) {}
 
-  asio::io_context& io;
-  tcp::acceptor acceptor;
+  tcp::acceptor acceptor;  // on the event loop
+  // Where connections live: TLS handshakes cost CPU that a stranger chooses to spend, so they
+  // run here, spread over the workers, never on the event loop or the thread that answers.
+  std::unique_ptr<net::LoopThreads> workers;
   ContextProvider tls;
   Handler handler;
   ErrorResponder on_error;
   BlockingRunner run_blocking;
   ServerLimits limits;
-  std::set<std::shared_ptr<Connection>> connections;  // touched on the event loop only
-  bool stopping = false;
   std::function<std::string(void*)> identify;
   std::function<void(const std::string&)> handshake_failed;
   std::function<bool(const std::string&)> admit_source;
+  std::atomic<bool> stopping{false};
+
+  // What the connections' loops share.
+  mutable std::mutex mu;
+  std::set<std::shared_ptr<Connection>> connections;
+  size_t evicting = 0;                    // connections in the set already chosen to make room
   std::map<std::string, int> per_peer;    // open connections by authenticated peer
   std::map<std::string, int> per_source;  // open connections by remote address
-  // Long-poll waiters by key. `notifications` counts every wake-up, so that one landing while
-  // the handler runs is never missed: the handler is asked again instead of waiting.
+  // Long-poll waiters by key; each timer lives on its connection's loop. `notifications`
+  // counts every wake-up, so that one landing while the handler runs is never missed: the
+  // handler is asked again instead of waiting.
   std::multimap<std::string, std::shared_ptr<asio::steady_timer>> waiters;
   uint64_t notifications = 0;
 
+  static void cancel_on_its_loop(const std::shared_ptr<asio::steady_timer>& timer) {
+    asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+  }
+
   void wake(const std::vector<std::string>& keys) {
+    std::lock_guard lock(mu);
     ++notifications;
     for (const auto& k : keys) {
       auto [first, last] = waiters.equal_range(k);
-      for (auto it = first; it != last; ++it) it->second->cancel();
+      for (auto it = first; it != last; ++it) cancel_on_its_loop(it->second);
     }
+  }
+
+  uint64_t notifications_so_far() const {
+    std::lock_guard lock(mu);
+    return notifications;
   }
 
   // Runs the handler, and while it answers "nothing yet", waits for a notification or the deadline.
   asio::awaitable<Response> respond(Request req) {
     std::optional<std::chrono::steady_clock::time_point> deadline;
     for (;;) {
-      const uint64_t before = notifications;
+      const uint64_t before = notifications_so_far();
       Response res = co_await run_handler(req);
       if (!res.waiting()) co_return res;
       if (stopping) co_return not_modified();
       const auto now = std::chrono::steady_clock::now();
       if (!deadline) deadline = now + std::min<std::chrono::milliseconds>(res.wait, limits.max_wait);
       if (now >= *deadline) co_return not_modified();
-      if (notifications != before) continue;  // something changed while the handler ran
-      auto timer = std::make_shared<asio::steady_timer>(io, *deadline);
-      auto it = waiters.emplace(res.wait_key, timer);
+      auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, *deadline);
+      std::multimap<std::string, std::shared_ptr<asio::steady_timer>>::iterator it;
+      {
+        std::lock_guard lock(mu);
+        if (notifications != before) continue;  // something changed while the handler ran
+        it = waiters.emplace(res.wait_key, timer);
+      }
+      // A wake() from now on posts its cancel to this loop, so it lands after the wait began.
       beast::error_code ec;
       co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      waiters.erase(it);
+      {
+        std::lock_guard lock(mu);
+        waiters.erase(it);
+      }
       if (!ec || stopping) co_return not_modified();  // the deadline passed
     }
   }
@@ -171,7 +218,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     return on_error(make_error(ErrorCode::kInvalidArgument, "malformed request target", {{"target", target}}));
   }
 
-  // Runs the handler on the blocking executor and resumes on the event loop with its answer.
+  // Runs the handler on the blocking executor and resumes on the connection's loop with its answer.
   asio::awaitable<Response> run_handler(Request req) {
     // A named job: GCC 12 mishandles temporaries inside a co_await expression.
     const std::string path = req.path;
@@ -183,7 +230,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         return self->on_error(make_error(ErrorCode::kInternal, "internal error"));
       }
     };
-    co_return co_await net::run_off_loop<Response>(io, run_blocking, path, std::move(job));
+    const auto loop = co_await asio::this_coro::executor;
+    co_return co_await net::run_off_loop<Response>(loop, run_blocking, path, std::move(job));
   }
 
   asio::awaitable<void> write(std::shared_ptr<Connection> c, const Response& res, unsigned version, bool keep_alive) {
@@ -205,24 +253,51 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // Waits, until `deadline`, for the client's first byte without taking it: until then the
+  // connection is kSilent, the first to make room at capacity.
+  asio::awaitable<void> first_byte(std::shared_ptr<Connection> c, std::chrono::steady_clock::time_point deadline,
+                                   beast::error_code& ec) {
+    auto timed_out = std::make_shared<bool>(false);
+    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+    timer.async_wait([c, timed_out](const beast::error_code& e) {
+      if (e) return;
+      *timed_out = true;
+      c->close();
+    });
+    std::array<char, 1> peeked{};
+    co_await beast::get_lowest_layer(c->stream).socket().async_receive(
+        asio::buffer(peeked), tcp::socket::message_peek, asio::redirect_error(asio::use_awaitable, ec));
+    timer.cancel();
+    if (*timed_out) ec = beast::error::timeout;
+  }
+
   asio::awaitable<void> session(std::shared_ptr<Connection> c, std::string remote) {
     beast::error_code ec;
     auto& tcp_layer = beast::get_lowest_layer(c->stream);
-    tcp_layer.expires_after(limits.handshake_timeout);
-    co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    const auto handshake_deadline = std::chrono::steady_clock::now() + limits.handshake_timeout;
+    co_await first_byte(c, handshake_deadline, ec);
+    if (!ec) {
+      c->stage = Connection::kHandshake;
+      tcp_layer.expires_at(handshake_deadline);
+      co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    }
     if (ec) {
       spdlog::info("http: TLS handshake with {} failed: {}", remote, ec.message());
       if (handshake_failed) handshake_failed(ec.message());
       co_return;
     }
+    c->stage = Connection::kEstablished;
     std::string peer;
     if (identify) {
       peer = identify(c->stream.native_handle());
       if (peer.empty()) co_return;
+      std::unique_lock lock(mu);
       c->peer = peer;
+      c->stage = Connection::kAuthenticated;
       if (++per_peer[peer] > limits.max_connections_per_peer) {
-        spdlog::warn("http: refusing {} from {}: {} connections open", peer, remote, per_peer[peer] - 1);
-        --per_peer[peer];
+        const int open = --per_peer[peer];
+        lock.unlock();
+        spdlog::warn("http: refusing {} from {}: {} connections open", peer, remote, open);
         co_return;
       }
     }
@@ -230,12 +305,14 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       Impl* impl;
       std::string peer;
       ~PeerSlot() {
-        if (!peer.empty()) --impl->per_peer[peer];
+        if (peer.empty()) return;
+        std::lock_guard lock(impl->mu);
+        --impl->per_peer[peer];
       }
     } slot{this, peer};
     beast::flat_buffer buffer;
     for (;;) {
-      if (stopping) break;
+      if (stopping || c->evicted) break;
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
       parser.body_limit(limits.body_limit);
@@ -281,7 +358,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         req.peer = peer;
         res = co_await respond(std::move(req));
       }
-      const bool keep_alive = msg.keep_alive() && !stopping;
+      const bool keep_alive = msg.keep_alive() && !stopping && !c->evicted;
       co_await write(c, res, msg.version(), keep_alive);
       c->busy = false;
       if (!keep_alive) break;
@@ -291,13 +368,23 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     co_await c->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
   }
 
-  // Whether a new connection from `address` may be served; at capacity, the oldest connection
-  // that is not serving a request is closed to make room for it.
+  // Whether a new connection from `address` may be served; at capacity, one that is not
+  // serving a request is closed to make room for it: the least advanced (see Connection::Stage),
+  // and of those the oldest. A stranger reconnecting as fast as it can then replaces other
+  // strangers stuck in their handshakes, not a client that finished its own. On success the
+  // connection is counted against its source: the caller adds it to `connections`.
   bool admit(const std::string& address) {
     if (admit_source && !admit_source(address)) {
       spdlog::debug("http: closing connection from {}: outside every allowed source range", address);
       return false;
     }
+    std::lock_guard lock(mu);
+    if (!make_room(address)) return false;
+    ++per_source[address];
+    return true;
+  }
+
+  bool make_room(const std::string& address) {  // under mu
     if (limits.max_connections_per_source > 0) {
       const auto it = per_source.find(address);
       if (it != per_source.end() && it->second >= limits.max_connections_per_source) {
@@ -305,27 +392,39 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         return false;
       }
     }
-    if (static_cast<int>(connections.size()) < limits.max_connections) return true;
-    std::shared_ptr<Connection> oldest;
+    if (static_cast<int>(connections.size() - evicting) < limits.max_connections) return true;
+    std::shared_ptr<Connection> victim;
     for (const auto& c : connections) {
-      if (!c->busy && (!oldest || c->opened < oldest->opened)) oldest = c;
+      if (c->busy || c->evicted) continue;
+      if (!victim || std::pair(c->stage.load(), c->opened) < std::pair(victim->stage.load(), victim->opened)) victim = c;
     }
-    if (!oldest) {
+    if (!victim) {
       spdlog::warn("http: refusing connection from {}: {} connections open, all serving requests", address,
                    connections.size());
       return false;
     }
-    beast::error_code ignored;
-    beast::get_lowest_layer(oldest->stream).socket().close(ignored);  // its session ends on the error
-    connections.erase(oldest);
+    // Decided here, done on its loop: if a request began in between, it is answered first.
+    victim->evicted = true;
+    ++evicting;
+    victim->on_its_loop([victim] {
+      if (!victim->busy) victim->close();
+    });
     return true;
+  }
+
+  void forget(const std::shared_ptr<Connection>& c) {
+    std::lock_guard lock(mu);
+    if (c->evicted) --evicting;
+    connections.erase(c);
+    if (--per_source[c->source] <= 0) per_source.erase(c->source);
   }
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
       beast::error_code ec;
-      tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+      // Accepted straight onto a worker loop: the socket, its deadlines and its session belong there.
+      tcp::socket socket(co_await acceptor.async_accept(workers->next(), asio::redirect_error(asio::use_awaitable, ec)));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
         spdlog::warn("http: accept failed: {}", ec.message());
@@ -339,13 +438,14 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       socket.set_option(tcp::no_delay(true), ec);
       auto ctx = tls();
       auto conn = std::make_shared<Connection>(std::move(socket), *ctx, address);
-      connections.insert(conn);
-      ++per_source[address];
+      {
+        std::lock_guard lock(mu);
+        connections.insert(conn);
+      }
       asio::co_spawn(
-          io, [self, conn, remote, ctx]() { return self->session(conn, remote); },
+          conn->stream.get_executor(), [self, conn, remote, ctx]() { return self->session(conn, remote); },
           [self, conn](std::exception_ptr e) {
-            self->connections.erase(conn);
-            if (--self->per_source[conn->source] <= 0) self->per_source.erase(conn->source);
+            self->forget(conn);
             if (e) {
               try {
                 std::rethrow_exception(e);
@@ -363,13 +463,23 @@ HttpsServer::HttpsServer(asio::io_context& io, ContextProvider tls, Handler hand
     : impl_(std::make_shared<Impl>(io, std::move(tls), std::move(handler), std::move(on_error), std::move(run_blocking),
                                    limits)) {}
 
-HttpsServer::~HttpsServer() = default;
+HttpsServer::~HttpsServer() {
+  // The workers stop first; what the connections and waiters hold must go before the loops'
+  // services do, and the loops' queued coroutines (which hold the Impl) go with the loops.
+  impl_->workers->stop();
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->connections.clear();
+    impl_->waiters.clear();
+  }
+  impl_->workers.reset();
+}
 
 Status HttpsServer::listen(const config::Endpoint& endpoint) {
   if (auto ec = net::open_acceptor(impl_->acceptor, endpoint.host, endpoint.port)) {
     return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
   }
-  asio::co_spawn(impl_->io, impl_->accept_loop(), asio::detached);
+  asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached);
   return {};
 }
 
@@ -383,10 +493,13 @@ void HttpsServer::stop() {
   impl_->stopping = true;
   beast::error_code ec;
   impl_->acceptor.close(ec);
+  std::lock_guard lock(impl_->mu);
   for (const auto& c : impl_->connections) {
-    if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
+    c->on_its_loop([c] {
+      if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
+    });
   }
-  for (const auto& [key, timer] : impl_->waiters) timer->cancel();  // long-polls answer 304 now
+  for (const auto& [key, timer] : impl_->waiters) Impl::cancel_on_its_loop(timer);  // long-polls answer 304 now
 }
 
 void HttpsServer::set_identity(std::function<std::string(void* ssl)> identify) { impl_->identify = std::move(identify); }
@@ -403,17 +516,21 @@ void HttpsServer::notify(const std::vector<std::string>& keys) { impl_->wake(key
 
 void HttpsServer::revalidate_peers() {
   if (!impl_->identify) return;
-  std::vector<std::string> cut;
+  std::lock_guard lock(impl_->mu);
   for (const auto& c : impl_->connections) {
-    if (c->peer.empty() || impl_->identify(c->stream.native_handle()) == c->peer) continue;
-    spdlog::warn("http: closing a connection of {}: its certificate is no longer trusted", c->peer);
-    beast::error_code ignored;
-    beast::get_lowest_layer(c->stream).socket().close(ignored);
-    cut.push_back(c->peer);
+    if (c->peer.empty()) continue;
+    c->on_its_loop([impl = impl_, c, peer = c->peer] {
+      if (impl->identify(c->stream.native_handle()) == peer) return;
+      spdlog::warn("http: closing a connection of {}: its certificate is no longer trusted", peer);
+      c->close();
+      impl->wake({peer});  // a waiting long-poll ends now, on its closed socket
+    });
   }
-  if (!cut.empty()) impl_->wake(cut);  // a waiting long-poll ends now, on its closed socket
 }
 
-int HttpsServer::open_connections() const { return static_cast<int>(impl_->connections.size()); }
+int HttpsServer::open_connections() const {
+  std::lock_guard lock(impl_->mu);
+  return static_cast<int>(impl_->connections.size());
+}
 
 }  // namespace meshfed::http

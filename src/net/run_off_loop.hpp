@@ -1,11 +1,10 @@
 // Runs a request handler on a blocking executor (the store thread) and resumes the calling
-// coroutine on the event loop with its answer: the loop never waits for SQLite.
+// coroutine on its own executor with the answer: no connection's thread waits for SQLite.
 #pragma once
 
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
 #include <boost/asio/async_result.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
@@ -16,14 +15,15 @@
 
 namespace meshfed::net {
 
-template <typename Result>
-boost::asio::awaitable<Result> run_off_loop(boost::asio::io_context& io, const http::BlockingRunner& run_blocking,
+// `resume_on` must be the executor the awaiting coroutine runs on (its strand, or its loop).
+template <typename Result, typename Executor>
+boost::asio::awaitable<Result> run_off_loop(const Executor& resume_on, const http::BlockingRunner& run_blocking,
                                             const std::string& path, std::function<Result()> job) {
-  auto initiate = [&io, &run_blocking, &path, job = std::move(job)](auto completion) mutable {
+  auto initiate = [resume_on, &run_blocking, &path, job = std::move(job)](auto completion) mutable {
     auto done = std::make_shared<decltype(completion)>(std::move(completion));
-    run_blocking(path, [&io, job = std::move(job), done]() mutable {
+    run_blocking(path, [resume_on, job = std::move(job), done]() mutable {
       Result r = job();
-      boost::asio::post(io, [done, r = std::move(r)]() mutable { (*done)(std::move(r)); });
+      boost::asio::post(resume_on, [done, r = std::move(r)]() mutable { (*done)(std::move(r)); });
     });
   };
   co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(Result)>(

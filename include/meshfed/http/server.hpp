@@ -1,7 +1,9 @@
-// An HTTPS/1.1 server on one event loop: TLS, keep-alive, header and body limits, deadlines
-// on every socket operation, graceful stop. Handlers are plain functions of Request to
-// Response; they run on a blocking executor the caller supplies (the store thread), so the
-// event loop never waits on SQLite.
+// An HTTPS/1.1 server: TLS, keep-alive, header and body limits, deadlines on every socket
+// operation, graceful stop. The caller's event loop only accepts; each connection (its
+// handshake, reads and writes) lives on one of the server's own worker loops, so a
+// flood of handshakes never queues on the loop or behind requests. Handlers are plain
+// functions of Request to Response; they run on a blocking executor the caller supplies (the
+// store thread), so no connection thread waits on SQLite.
 #pragma once
 
 #include <chrono>
@@ -23,8 +25,9 @@ namespace meshfed::http {
 
 // Everyone who reaches a listener may be hostile (DESIGN.md, "Hostile input"): a connection
 // must finish its handshake and then send each request's headers within short deadlines, one
-// source address holds a bounded share, and at capacity the oldest connection that is not
-// serving a request makes room, so idle or trickling strangers cannot keep clients out.
+// source address holds a bounded share, and at capacity a connection that is not serving a
+// request makes room (one that has sent nothing first, an authenticated peer last, the
+// oldest among equals), so idle or trickling strangers cannot keep clients out.
 struct ServerLimits {
   size_t header_limit = 16 * 1024;
   size_t body_limit = 1024 * 1024;
@@ -35,6 +38,7 @@ struct ServerLimits {
   int max_connections_per_source = 32;  // by remote address; 0: no cap
   int max_connections_per_peer = 16;    // mutually authenticated listeners only
   std::chrono::seconds max_wait{300};   // cap on a long-poll
+  int threads = 2;                      // worker threads for connections (handshakes, reads, writes)
 };
 
 using Handler = std::function<Response(const Request&)>;
@@ -64,17 +68,17 @@ class HttpsServer {
   void on_handshake_failure(std::function<void(const std::string& reason)> counter);
 
   // After the trust changed (a peer's CA removed or replaced): closes every connection whose
-  // certificate set_identity() no longer names as the peer it named at the handshake. Call on
-  // the event loop.
+  // certificate set_identity() no longer names as the peer it named at the handshake. Each
+  // connection is checked on its own loop, shortly after the call returns. Thread-safe.
   void revalidate_peers();
 
-  // Wakes long-polls waiting on these keys. Call on the event loop.
+  // Wakes long-polls waiting on these keys. Thread-safe.
   void notify(const std::vector<std::string>& keys);
 
   // Stops accepting, closes idle connections, lets in-flight requests finish and then closes
   // their connections. Call on the event loop.
   void stop();
-  int open_connections() const;
+  int open_connections() const;  // thread-safe
 
  private:
   struct Impl;

@@ -1,0 +1,152 @@
+// The HTTPS server's own threading: the event loop only accepts, and each connection's TLS
+// handshake runs on the server's workers, so one that stalls holds up no other connection.
+#include <gtest/gtest.h>
+#include <openssl/ssl.h>
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include "meshfed/http/client.hpp"
+#include "meshfed/http/server.hpp"
+#include "meshfed/http/tls.hpp"
+#include "meshfed/pki/pki.hpp"
+#include "support/net_support.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::http {
+namespace {
+
+// Holds the first TLS handshake inside the server (in OpenSSL's ClientHello callback, where a
+// costly key exchange would spend its time) until the test opens the gate.
+struct HandshakeGate {
+  std::promise<void> open;
+  std::shared_future<void> opened = open.get_future().share();
+  std::atomic<int> hellos{0};
+
+  static int on_client_hello(SSL*, int*, void* arg) {
+    auto* gate = static_cast<HandshakeGate*>(arg);
+    if (gate->hellos++ == 0) gate->opened.wait();
+    return SSL_CLIENT_HELLO_SUCCESS;
+  }
+};
+
+class ServerOnItsOwnLoop {
+ public:
+  ServerOnItsOwnLoop(const std::filesystem::path& pki, HandshakeGate& gate, ServerLimits limits = {}) {
+    auto ctx = make_server_context({pki / "broker.pem", pki / "broker-key.pem", true, nullptr, nullptr});
+    EXPECT_TRUE(ctx.ok());
+    ctx_ = *ctx;
+    SSL_CTX_set_client_hello_cb(ctx_->native_handle(), &HandshakeGate::on_client_hello, &gate);
+    server_ = std::make_unique<HttpsServer>(
+        io_, [this] { return ctx_; }, [](const Request& r) { return Response{200, "text/plain", {}, "hello " + r.path, "", {}}; },
+        [](const Error& e) { return Response{500, "text/plain", {}, e.message, "", {}}; },
+        [](const std::string&, std::function<void()> job) { job(); }, limits);
+    EXPECT_TRUE(server_->listen({"127.0.0.1", 0}).ok());
+    loop_ = std::thread([this] { io_.run(); });
+  }
+  ~ServerOnItsOwnLoop() {
+    boost::asio::post(io_, [this] { server_->stop(); });
+    io_.stop();
+    loop_.join();
+  }
+  uint16_t port() const { return server_->port(); }
+  int open_connections() const { return server_->open_connections(); }
+
+ private:
+  boost::asio::io_context io_;
+  std::shared_ptr<TlsContext> ctx_;
+  std::unique_ptr<HttpsServer> server_;
+  std::thread loop_;
+};
+
+class HttpsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki::InitOptions o;
+    o.domain = "dmz";
+    o.leaf.ip_addresses = {"127.0.0.1"};
+    ASSERT_TRUE(pki::init_domain(dir_ / "pki", o).ok());
+  }
+  std::unique_ptr<HttpsClient> client_for(uint16_t port) {
+    auto opts = ClientOptions::verifying("127.0.0.1", port, dir_ / "pki" / "ca.pem");
+    opts.timeout = std::chrono::seconds(20);  // reached only when the test fails
+    return std::move(HttpsClient::create(opts)).value();
+  }
+
+  testing::TempDir dir_;
+  HandshakeGate gate_;
+};
+
+TEST_F(HttpsServerTest, AStalledHandshakeHoldsUpNoOtherConnection) {
+  ServerOnItsOwnLoop server(dir_ / "pki", gate_);
+  auto& gate = gate_;
+  auto client_for = [&] { return HttpsServerTest::client_for(server.port()); };
+
+  auto stalled_client = client_for();
+  Result<ClientResponse> stalled = make_error(ErrorCode::kInternal, "not run");
+  std::atomic<bool> stalled_answered{false};
+  std::thread stalled_caller([&] {
+    stalled = stalled_client->request("GET", "/first");
+    stalled_answered = true;
+  });
+  ASSERT_TRUE(testing::wait_until([&] { return gate.hellos.load() == 1; }));
+
+  // The first handshake is still held inside the server; a second client is served all the same.
+  auto res = client_for()->request("GET", "/second");
+  const bool first_still_stalled = !stalled_answered.load();
+  gate.open.set_value();
+  stalled_caller.join();
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "hello /second");
+  EXPECT_TRUE(first_still_stalled);
+  ASSERT_TRUE(stalled.ok()) << stalled.error().message;
+  EXPECT_EQ(stalled->body, "hello /first");
+}
+
+}  // namespace
+}  // namespace meshfed::http
+
+namespace meshfed::http {
+namespace {
+
+// At capacity a new connection evicts one that has sent nothing before one in its handshake,
+// even an older one: strangers reconnecting in bursts replace each other, not a client.
+TEST_F(HttpsServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes) {
+  ServerOnItsOwnLoop server(dir_ / "pki", gate_, ServerLimits{.handshake_timeout = std::chrono::seconds(60), .max_connections = 2, .max_connections_per_source = 0});
+  const int first_silent = testing::connect_loopback(server.port());
+  ASSERT_GE(first_silent, 0);
+  ASSERT_TRUE(testing::wait_until([&] { return server.open_connections() == 1; }));
+
+  auto client = client_for(server.port());
+  Result<ClientResponse> handshaking = make_error(ErrorCode::kInternal, "not run");
+  std::thread caller([&] { handshaking = client->request("GET", "/client"); });
+  ASSERT_TRUE(testing::wait_until([&] { return gate_.hellos.load() == 1; }));  // held mid-handshake
+
+  const int second_silent = testing::connect_loopback(server.port());  // full: the older silent one goes
+  ASSERT_GE(second_silent, 0);
+  bool clean = false;  // closed well before the 60 s handshake deadline: evicted
+  testing::read_until_eof(first_silent, std::chrono::seconds(10), &clean);
+  EXPECT_TRUE(clean) << "the first silent connection was not closed";
+
+  const int third_silent = testing::connect_loopback(server.port());  // the second silent one goes, not the client
+  ASSERT_GE(third_silent, 0);
+  testing::read_until_eof(second_silent, std::chrono::seconds(10), &clean);
+  EXPECT_TRUE(clean) << "the second silent connection was not closed";
+
+  gate_.open.set_value();
+  caller.join();
+  ASSERT_TRUE(handshaking.ok()) << handshaking.error().message;
+  EXPECT_EQ(handshaking->body, "hello /client");
+  for (int fd : {first_silent, second_silent, third_silent}) ::close(fd);
+}
+
+}  // namespace
+}  // namespace meshfed::http
