@@ -5,21 +5,32 @@
 #include <stdlib.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <vector>
 
 #include "meshfed/http/message.hpp"
 #include "meshfed/store/database.hpp"
 
 namespace meshfed::fuzz {
 
-// A fresh SQLite store in a folder of its own under /dev/shm (or TMPDIR), alive for the run.
+// A fresh SQLite store in a folder of its own under /dev/shm (or TMPDIR), alive for the run
+// and removed when it ends normally (a crash leaves it, next to the input that caused it).
 inline std::unique_ptr<store::Database> scratch_store() {
+  static std::vector<std::string> made;
+  static const bool removed_at_exit = std::atexit([] {
+    std::error_code ignored;
+    for (const auto& d : made) std::filesystem::remove_all(d, ignored);
+  }) == 0;
+  (void)removed_at_exit;
   std::string base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path().string();
   std::string dir = base + "/meshfed-fuzz-XXXXXX";
   if (!::mkdtemp(dir.data())) std::abort();
+  made.push_back(dir);
   auto db = store::Database::open(std::filesystem::path(dir) / "fuzz.db");
   if (!db) std::abort();
   return std::move(db).value();
