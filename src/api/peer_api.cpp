@@ -24,7 +24,10 @@ http::Response PeerApi::handle(const http::Request& req) {
   };
   if (req.peer.empty() || !deps_.is_configured_peer(req.peer)) {
     res = refuse("unknown_peer", "the caller is not a configured peer");
-  } else if (deps_.is_quarantined(req.peer)) {
+  } else if (const auto quarantined = deps_.is_quarantined(req.peer); !quarantined) {
+    refused_.inc({req.peer, "undecided"});
+    res = problem(503, quarantined.error().message + "; refusing until it can be read");
+  } else if (*quarantined) {
     res = refuse("quarantined", "peer " + req.peer + " is quarantined by " + deps_.domain());
   } else if (req.path == "/federation/v1/catalog") {
     path = req.path;

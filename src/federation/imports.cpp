@@ -314,12 +314,16 @@ Result<ImportRecord> ImportManager::decide(const workflow::Principal& who, const
   return get(id);
 }
 
-bool ImportManager::is_quarantined(const std::string& peer) {
+Result<bool> ImportManager::is_quarantined(const std::string& peer) {
   bool q = false;
-  (void)db_.read([&]() -> Status {
+  auto st = db_.read([&]() -> Status {
     q = store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
     return {};
   });
+  if (!st) {
+    spdlog::error("imports: cannot read whether peer {} is quarantined: {}", peer, st.error().message);
+    return make_error(ErrorCode::kUnavailable, "cannot read whether peer " + peer + " is quarantined");
+  }
   return q;
 }
 

@@ -98,7 +98,9 @@ void PeerWatcher::run() {
     bool quarantined = false;
     int64_t since = 0;
     run_on_store_([&] {
-      quarantined = imports_.is_quarantined(options_.peer);
+      // Unreadable counts as quarantined: no catalog is applied while the store cannot say.
+      const auto q = imports_.is_quarantined(options_.peer);
+      quarantined = !q || *q;
       if (auto r = imports_.revision(options_.peer)) since = *r;
     });
     if (quarantined) {

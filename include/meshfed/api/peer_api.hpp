@@ -21,7 +21,8 @@ struct PeerApiDeps {
   std::function<std::string()> domain;
   std::function<federation::IngressAddress()> ingress;
   std::function<bool(const std::string& peer)> is_configured_peer;
-  std::function<bool(const std::string& peer)> is_quarantined;
+  // An error (the store cannot say) refuses the peer with 503: the decision fails closed.
+  std::function<Result<bool>(const std::string& peer)> is_quarantined;
   // Prometheus text of the series exported to the peer (GET /federation/v1/metrics).
   std::function<std::string(const std::string& peer)> exported_metrics;
 };

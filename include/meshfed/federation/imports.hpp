@@ -78,7 +78,9 @@ class ImportManager {
                                      std::optional<int64_t> if_match);
   Status quarantine(const workflow::Principal& who, const std::string& peer, const std::string& reason);
   Status release(const workflow::Principal& who, const std::string& peer, const std::string& reason);
-  bool is_quarantined(const std::string& peer);
+  // An error when the store cannot say: callers refuse the peer then (a security decision
+  // that cannot be made fails closed).
+  Result<bool> is_quarantined(const std::string& peer);
 
   // Staleness and withdrawal by silence, and expiry while the peer is away.
   Status tick();

@@ -2,6 +2,7 @@
 // shares of the egress range, retry when a port frees, refused catalogs changing nothing.
 #include "meshfed/federation/imports.hpp"
 
+#include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
 #include "meshfed/store/repositories.hpp"
@@ -119,6 +120,24 @@ TEST_F(ImportsTest, ARefusedCatalogChangesNoImportAndIsAuditedOncePerReason) {
   ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1"}, 2)));
   ASSERT_TRUE(imports_->refuse_catalog("evil", {"depth", "again"}));
   EXPECT_EQ(audit_with("peer.catalog_refused").size(), 3u);
+}
+
+}  // namespace
+}  // namespace meshfed::federation
+
+namespace meshfed::federation {
+namespace {
+
+// The peer API and the watcher refuse a peer whose quarantine they cannot read; this is the
+// answer they get: an error, never "not quarantined".
+TEST_F(ImportsTest, AQuarantineThatCannotBeReadIsAnErrorNotANo) {
+  const auto readable = imports_->is_quarantined("good");
+  ASSERT_TRUE(readable.ok());
+  EXPECT_FALSE(*readable);
+  db_->sql().exec("ALTER TABLE peers RENAME TO peers_unreadable");  // every read of peers now fails
+  const auto unreadable = imports_->is_quarantined("good");
+  ASSERT_FALSE(unreadable.ok());
+  EXPECT_EQ(unreadable.error().message, "cannot read whether peer good is quarantined");
 }
 
 }  // namespace
