@@ -56,6 +56,16 @@ void Session::abort(const std::string& why) {
   }
 }
 
+void GatewayMetrics::admitted(const std::string& gateway, const std::string& route, const std::string& peer) {
+  total.inc({gateway, route, peer});
+  active.add({gateway, route, peer}, 1);
+}
+
+void GatewayMetrics::ended(const std::string& gateway, const std::string& route, const std::string& peer, double seconds) {
+  active.add({gateway, route, peer}, -1);
+  duration.observe({gateway, route}, seconds);
+}
+
 GatewayCore::GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits,
                          std::atomic<int>& open_count)
     : io_(io), metrics_(metrics), kind_(std::move(kind)), limits_(limits), open_count_(open_count), sweep_timer_(io) {}
@@ -83,8 +93,7 @@ void GatewayCore::admit(Session& s, const std::string& route, const std::string&
   s.route = route;
   s.peer = peer;
   s.expires_at_ms = expires_at_ms;
-  metrics_.total.inc({kind_, route, peer});
-  metrics_.active.set({kind_, route, peer}, metrics_.active.value({kind_, route, peer}) + 1);
+  metrics_.admitted(kind_, route, peer);
 }
 
 void GatewayCore::refuse(Session& s, const std::string& reason) {
@@ -155,8 +164,7 @@ void GatewayCore::finish(const std::shared_ptr<Session>& session) {
   const double duration = seconds_since(s.started);
   if (!s.route.empty()) {
     flush_bytes(s);
-    metrics_.active.set({kind_, s.route, s.peer}, metrics_.active.value({kind_, s.route, s.peer}) - 1);
-    metrics_.duration.observe({kind_, s.route}, duration);
+    metrics_.ended(kind_, s.route, s.peer, duration);
   }
   // The access log: one line per connection, admitted or not.
   spdlog::info("access: gateway={} peer={} route={} remote={} bytes_up={} bytes_down={} duration_ms={} result=\"{}\"",

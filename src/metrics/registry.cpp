@@ -31,6 +31,11 @@ void Family::inc(const LabelValues& labels, double by) {
   series_[labels].value += by;
 }
 
+void Family::add(const LabelValues& labels, double delta) {
+  std::lock_guard lock(mu_);
+  series_[labels].value += delta;
+}
+
 void Family::set(const LabelValues& labels, double value) {
   std::lock_guard lock(mu_);
   series_[labels].value = value;

@@ -54,6 +54,10 @@ struct GatewayMetrics {
   metrics::Family& cut;       // admitted connections ended by policy: revoked, expired, idle, ...
   metrics::Family& upstream_failures;
   metrics::Family& duration;
+
+  // A connection admitted on a route, and its end: safe from every worker thread at once.
+  void admitted(const std::string& gateway, const std::string& route, const std::string& peer);
+  void ended(const std::string& gateway, const std::string& route, const std::string& peer, double seconds);
 };
 
 class IngressGateway {

@@ -22,6 +22,7 @@ class Family {
 
   void inc(const LabelValues& labels, double by = 1);  // counters
   void set(const LabelValues& labels, double value);   // gauges
+  void add(const LabelValues& labels, double delta);   // gauges: one step up or down, atomic
   void observe(const LabelValues& labels, double value);  // histograms
   void clear();  // drops every series (gauges recomputed from scratch)
   double value(const LabelValues& labels) const;  // counters and gauges; 0 when absent
