@@ -28,7 +28,12 @@ Status RouteWatcher::start() {
 
 void RouteWatcher::stop() {
   if (!thread_.joinable()) return;
-  stopping_ = true;
+  {
+    // Under the mutex pause() waits on: set between its check and its wait, the flag and the
+    // notification would both be missed, and stop() would sit out a backoff of up to 15 s.
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
   cv_.notify_all();
   client_->abort();
   thread_.join();
