@@ -9,7 +9,11 @@
 namespace meshfed::store {
 
 Error store_error(const std::string& what, const std::exception& e) {
-  return make_error(ErrorCode::kUnavailable, "store: " + what + ": " + e.what());
+  // SQLite's own words (table names, constraint text, file paths) go to the log, not to
+  // whoever asked: the client learns that the store failed, and which operation.
+  const auto incident = std::to_string(to_unix_ms(SystemClock().now()));
+  spdlog::error("store: {} (incident {}): {}", what, incident, escape_for_log(e.what()));
+  return make_error(ErrorCode::kUnavailable, "store: " + what + "; see the broker log, incident " + incident);
 }
 
 Database::Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file)

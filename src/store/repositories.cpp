@@ -6,6 +6,7 @@
 #include "meshfed/core/text.hpp"
 
 #include <functional>
+#include <stdexcept>
 
 namespace meshfed::store {
 namespace {
@@ -17,6 +18,14 @@ std::optional<int64_t> opt_int(const SQLite::Column& c) {
 void bind_opt(SQLite::Statement& s, int i, const std::optional<int64_t>& v) {
   if (v) s.bind(i, *v);
   else s.bind(i);
+}
+
+// A state read back from a row. One we do not know is corruption or a newer schema, never a
+// default: the read fails (Database turns the exception into an error) instead of guessing.
+template <typename Parse>
+auto stored(Parse parse, const std::string& text, const char* what) {
+  if (auto state = parse(text)) return *state;
+  throw std::runtime_error(std::string("unknown ") + what + " state \"" + text + "\" in the store");
 }
 
 std::vector<std::string> json_strings(const std::string& text) {
@@ -44,7 +53,7 @@ static ExportRecord read_export_columns(SQLite::Statement& s) {
   e.metrics = json_strings(s.getColumn(8).getString());
   e.proxy_protocol = s.getColumn(9).getInt() != 0;
   e.sni = s.getColumn(10).getString();
-  e.state = parse_export_state(s.getColumn(11).getString()).value_or(ExportState::kPending);
+  e.state = stored(parse_export_state, s.getColumn(11).getString(), "export");
   e.version = s.getColumn(12).getInt64();
   e.requested_by = s.getColumn(13).getString();
   e.requested_at_ms = s.getColumn(14).getInt64();
@@ -72,8 +81,8 @@ ExportRecord ExportRepository::read_row(void* raw) {
     h.time_ms = hist.getColumn(0).getInt64();
     h.actor = hist.getColumn(1).getString();
     h.action = hist.getColumn(2).getString();
-    if (!hist.getColumn(3).isNull()) h.from = parse_export_state(hist.getColumn(3).getString());
-    h.to = parse_export_state(hist.getColumn(4).getString()).value_or(ExportState::kPending);
+    if (!hist.getColumn(3).isNull()) h.from = stored(parse_export_state, hist.getColumn(3).getString(), "export");
+    h.to = stored(parse_export_state, hist.getColumn(4).getString(), "export");
     h.comment = hist.getColumn(5).getString();
     h.audit_seq = hist.getColumn(6).getInt64();
     e.history.push_back(std::move(h));
@@ -329,7 +338,7 @@ ImportRecord read_import(SQLite::Statement& s) {
   r.proxy_protocol = s.getColumn(13).getInt() != 0;
   r.approved_at_ms = opt_int(s.getColumn(14));
   r.expires_at_ms = opt_int(s.getColumn(15));
-  r.state = parse_import_state(s.getColumn(16).getString()).value_or(ImportState::kWithdrawn);
+  r.state = stored(parse_import_state, s.getColumn(16).getString(), "import");
   r.reason = s.getColumn(17).getString();
   r.version = s.getColumn(18).getInt64();
   r.first_seen_ms = s.getColumn(19).getInt64();

@@ -140,5 +140,15 @@ TEST_F(ImportsTest, AQuarantineThatCannotBeReadIsAnErrorNotANo) {
   EXPECT_EQ(unreadable.error().message, "cannot read whether peer good is quarantined");
 }
 
+// A state this binary does not know (a damaged row, a newer schema) is an error, not a guess.
+TEST_F(ImportsTest, AnUnknownStoredStateIsAnErrorNotADefault) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 1)).ok());
+  ASSERT_EQ(get("good.e1").state, ImportState::kActive);
+  db_->sql().exec("UPDATE imports SET state = 'frozen' WHERE id = 'good.e1'");
+  const auto read = imports_->get("good.e1");
+  ASSERT_FALSE(read.ok());
+  EXPECT_EQ(read.error().code, ErrorCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace meshfed::federation

@@ -78,4 +78,18 @@ TEST(Database, FailedTransactionRollsBack) {
 }
 
 }  // namespace
+TEST(Database, AFailedReadTellsTheClientWhatFailedAndTheLogWhy) {
+  testing::TempDir dir;
+  auto db = Database::open(dir / "m.db");
+  ASSERT_TRUE(db.ok());
+  auto st = (*db)->read([&]() -> Status {
+    (*db)->sql().execAndGet("SELECT secret_column FROM exports");
+    return {};
+  });
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(st.error().message.rfind("store: read failed; see the broker log, incident ", 0), 0u) << st.error().message;
+  EXPECT_EQ(st.error().message.find("secret_column"), std::string::npos) << "SQLite's text reached the client";
+}
+
 }  // namespace meshfed::store
