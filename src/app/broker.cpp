@@ -274,7 +274,7 @@ class Broker {
     spdlog::info("meshfed {} broker for domain {} ready: admin API https://{}/api/v1/", MESHFED_VERSION, cfg_.domain,
                  bound.to_string());
 
-    start_watchers();
+    start_watchers(cfg_);
     metrics_export_->start();
     metrics_import_->start();
     wait_signal();
@@ -283,6 +283,7 @@ class Broker {
     io_.run();
 
     stop_gateways();
+    lifecycle_pool_.join();  // a restart of the watchers in progress ends first
     stop_watchers();  // they may be waiting on the store thread, which still runs
     metrics_export_->stop();
     metrics_import_->stop();
@@ -509,20 +510,21 @@ class Broker {
     done.get_future().wait();
   }
 
-  void start_watchers() {
+  // `cfg` is the caller's copy: the store thread may replace cfg_ meanwhile.
+  void start_watchers(const config::Config& cfg) {
     std::shared_ptr<const pki::PeerTrust> trust;
     {
       std::lock_guard lock(mu_);
       trust = peer_trust_;
     }
     std::lock_guard lock(watchers_mu_);
-    for (const auto& p : cfg_.peers) {
+    for (const auto& p : cfg.peers) {
       federation::WatcherOptions o;
       o.peer = p.domain;
       o.url = p.url;
       o.trust = trust;
-      o.tls = cfg_.tls;
-      o.wait = cfg_.sync.wait;
+      o.tls = cfg.tls;
+      o.wait = cfg.sync.wait;
       o.trust_domain = p.trust_domain;
       o.max_exports = p.max_exports;
       o.ingress_cidrs = p.ingress_cidrs;
@@ -752,11 +754,12 @@ class Broker {
     metrics_export_->reconfigure(federation::metrics_export_settings(cfg_));
     metrics_import_->reconfigure(metrics_import_settings(cfg_));
     routes_changed();
-    // Watchers wait on this thread; restart them from the event loop, never from here.
-    asio::post(io_, [this] {
-      if (peer_server_) peer_server_->revalidate_peers();  // what a removed or replaced CA admitted ends
+    if (peer_server_) peer_server_->revalidate_peers();  // what a removed or replaced CA admitted ends
+    // Watchers wait on this thread, and joining one can take as long as its current call: they
+    // are restarted on the lifecycle thread, never here nor on the event loop.
+    asio::post(lifecycle_pool_, [this, cfg = cfg_] {
       stop_watchers();
-      start_watchers();
+      start_watchers(cfg);
     });
     reloads_->inc({"applied"});
     (void)workflow_->record_event(workflow::kSystemActor, "config.reloaded", "config/" + cfg_.domain,
@@ -874,6 +877,7 @@ class Broker {
   asio::io_context io_{1};
   asio::thread_pool store_pool_{1};  // the store's only thread: all SQLite work runs here
   asio::thread_pool federate_pool_{1};  // GET /federate
+  asio::thread_pool lifecycle_pool_{1};  // blocking restarts (peer watchers on reload)
   asio::signal_set signals_{io_};
   asio::steady_timer tick_timer_{io_};
   asio::steady_timer drain_timer_{io_};
@@ -882,7 +886,7 @@ class Broker {
   std::chrono::steady_clock::time_point last_catalog_prune_{};
   std::chrono::steady_clock::time_point last_auth_summary_ = std::chrono::steady_clock::now();
   std::atomic<bool> tick_running_{false};
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // set on the event loop, read by /readyz on the store thread
 
   std::mutex mu_;  // guards what reload swaps: tokens, TLS context, certificate expiry
   std::shared_ptr<const api::TokenStore> tokens_;
