@@ -218,9 +218,16 @@ class Broker {
         },
         [this] { return readiness(); }, *imports_, [this](const std::string& peer) { peer_changed(peer); },
         [this](firewall::Mode mode) -> Result<firewall::FlowSet> {
-          auto state = firewall::load_flow_state(*db_);
-          if (!state) return state.error();
-          return firewall::compute_flows(cfg_, *state, mode, firewall::resolve_host);
+          // Called off the store thread (see run_request): the store is read there, and the
+          // names are resolved here, so a slow resolver holds up no SQLite work.
+          std::optional<Result<firewall::FlowState>> state;
+          config::Config cfg;
+          run_on_store([&] {
+            state = firewall::load_flow_state(*db_);
+            cfg = cfg_;
+          });
+          if (!*state) return state->error();
+          return firewall::compute_flows(cfg, **state, mode, firewall::resolve_host);
         },
         [this] {
           refresh_routes();  // built on demand when no gateway runs in this process
@@ -289,7 +296,7 @@ class Broker {
     metrics_import_->stop();
     record("broker.stopped", nlohmann::json::object());  // before join: the pool runs it
     store_pool_.join();
-    federate_pool_.join();
+    off_store_pool_.join();
     spdlog::info("meshfed broker for domain {} stopped", cfg_.domain);
     return 0;
   }
@@ -491,10 +498,11 @@ class Broker {
   }
 
   // Where a request is answered: on the store thread, except /federate, which needs no store and
-  // must not hold SQLite work up while it formats a hundred thousand series.
+  // must not hold SQLite work up while it formats a hundred thousand series, and the firewall
+  // rules, which resolve host names (and read the store through run_on_store).
   void run_request(const std::string& path, std::function<void()> job) {
-    if (path == "/federate") {
-      asio::post(federate_pool_, std::move(job));
+    if (path == "/federate" || path == "/api/v1/firewall") {
+      asio::post(off_store_pool_, std::move(job));
     } else {
       asio::post(store_pool_, std::move(job));
     }
@@ -876,7 +884,7 @@ class Broker {
   SystemClock clock_;
   asio::io_context io_{1};
   asio::thread_pool store_pool_{1};  // the store's only thread: all SQLite work runs here
-  asio::thread_pool federate_pool_{1};  // GET /federate
+  asio::thread_pool off_store_pool_{1};  // GET /federate and /api/v1/firewall
   asio::thread_pool lifecycle_pool_{1};  // blocking restarts (peer watchers on reload)
   asio::signal_set signals_{io_};
   asio::steady_timer tick_timer_{io_};

@@ -35,7 +35,8 @@ struct AdminApiDeps {
   federation::ImportManager& imports;
   // Told after a peer is quarantined or released, so its watcher reacts at once.
   std::function<void(const std::string& peer)> peer_changed;
-  // The cross-boundary flows for GET /api/v1/firewall (computed on the store thread).
+  // The cross-boundary flows for GET /api/v1/firewall. Called off the store thread: it
+  // resolves host names.
   std::function<Result<firewall::FlowSet>(firewall::Mode)> firewall_flows;
   // The gateways' current routing table, for the route watch (GET /api/v1/routes).
   std::function<std::shared_ptr<const gateway::RoutingTable>()> routes;
