@@ -198,6 +198,7 @@ class Broker {
     (void)adapter_->refresh_inventory(true);  // a broken file is reported by health()
     workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, settings_of(cfg_));
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, *adapter_, import_settings_of(cfg_));
+    if (kuma_) kuma_->start();  // its results listener reaches imports_
     register_metrics();
     metrics_export_ = std::make_unique<federation::MetricsExporter>(federation::metrics_export_settings(cfg_), metrics_,
                                                                     [this] { return exported_metrics_by_peer(); });
@@ -290,6 +291,7 @@ class Broker {
     io_.run();
 
     stop_gateways();
+    if (kuma_) kuma_->stop();  // before the store thread its listener posts to ends
     lifecycle_pool_.join();  // a restart of the watchers in progress ends first
     stop_watchers();  // they may be waiting on the store thread, which still runs
     metrics_export_->stop();

@@ -186,13 +186,20 @@ std::optional<CallError> delete_unwanted(ApiClient& c, const std::string& base, 
 }  // namespace
 
 KumaAdapter::KumaAdapter(config::KumaControlPlane cfg, std::string token)
-    : cfg_(std::move(cfg)), token_(std::move(token)) {
-  thread_ = std::thread([this] { run(); });
+    : cfg_(std::move(cfg)), token_(std::move(token)) {}
+
+KumaAdapter::~KumaAdapter() { stop(); }
+
+void KumaAdapter::start() {
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
 }
 
-KumaAdapter::~KumaAdapter() {
-  stopping_ = true;
-  wake();
+void KumaAdapter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -209,6 +216,7 @@ void KumaAdapter::reconfigure(config::KumaControlPlane cfg, std::string token) {
     std::lock_guard lock(mu_);
     cfg_ = std::move(cfg);
     token_ = std::move(token);
+    ++generation_;
   }
   wake();
 }
@@ -284,20 +292,32 @@ void KumaAdapter::count(const std::string& event) {
 void KumaAdapter::run() {
   std::mt19937_64 rng(std::random_device{}());
   auto backoff = std::chrono::milliseconds(kBackoffMin);
+  // One client (one kept-alive connection, one TLS context) for as long as the settings hold.
+  std::unique_ptr<Client> client;
+  uint64_t client_generation = 0;
   while (!stopping_) {
     config::KumaControlPlane cfg;
     std::string token;
+    uint64_t generation = 0;
     {
       std::lock_guard lock(mu_);
       cfg = cfg_;
       token = token_;
+      generation = generation_;
     }
     std::chrono::milliseconds pause = cfg.poll_interval;
-    auto client = Client::create(cfg, token);
+    if (!client || client_generation != generation) {
+      auto made = Client::create(cfg, token);
+      client = made ? std::move(made).value() : nullptr;
+      client_generation = generation;
+      if (!made) {
+        std::lock_guard lock(mu_);
+        last_error_ = made.error().message;
+      }
+    }
     if (!client) {
-      std::lock_guard lock(mu_);
-      last_error_ = client.error().message;
-    } else if (round(**client, cfg)) {
+      // Settings that make no client yet (say, a CA file still missing): reported, tried next round.
+    } else if (round(*client, cfg)) {
       backoff = kBackoffMin;
     } else {
       // Full jitter up to the current bound, so brokers that failed together spread out.

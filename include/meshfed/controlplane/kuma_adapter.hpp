@@ -25,7 +25,12 @@ class KumaAdapter final : public Adapter {
  public:
   // `token`: the user token (empty: none, e.g. a loopback admin).
   KumaAdapter(config::KumaControlPlane cfg, std::string token);
-  ~KumaAdapter() override;
+  ~KumaAdapter() override;  // stop()
+
+  // Starts the background rounds: call once whatever on_results_changed() reaches exists.
+  void start();
+  // Ends the rounds and joins their thread (a call in flight is broken off). Idempotent.
+  void stop();
 
   Status refresh_inventory(bool force) override;
   std::shared_ptr<const Inventory> inventory() const override;
@@ -63,6 +68,7 @@ class KumaAdapter final : public Adapter {
   std::map<std::string, int64_t> events_;
   int64_t inventory_errors_ = 0;
   bool woken_ = false;
+  uint64_t generation_ = 0;  // bumped by reconfigure(): the round rebuilds its client
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -1,0 +1,127 @@
+// The Kuma adapter's life: started and stopped explicitly, one kept-alive client for as long
+// as its settings hold. (What it reads and writes is tested against the emulator, tests/kuma.)
+#include "meshfed/controlplane/kuma_adapter.hpp"
+
+#include <gtest/gtest.h>
+
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "meshfed/http/server.hpp"
+#include "meshfed/http/tls.hpp"
+#include "meshfed/pki/pki.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::controlplane {
+namespace {
+
+// Just enough of a control plane for a round: its index, one mesh with MeshServices, and
+// empty lists. It remembers where each request came from.
+class QuietControlPlane {
+ public:
+  explicit QuietControlPlane(const std::filesystem::path& pki) {
+    ctx_ = *http::make_server_context({pki / "broker.pem", pki / "broker-key.pem", false, nullptr, nullptr});
+    server_ = std::make_unique<http::HttpsServer>(
+        io_, [this] { return ctx_; },
+        [this](const http::Request& r) {
+          {
+            std::lock_guard lock(mu_);
+            if (r.path == "/") ++rounds_;
+            remotes_.insert(r.remote);
+          }
+          std::string body = R"({"items": [], "next": null, "total": 0})";
+          if (r.path == "/") body = R"({"version": "2.12.0"})";
+          if (r.path == "/meshes/default") body = R"({"name": "default", "meshServices": {"mode": "Exclusive"}})";
+          return http::Response{200, "application/json", {}, body, "", {}};
+        },
+        [](const Error& e) { return http::Response{500, "text/plain", {}, e.message, "", {}}; },
+        [](const std::string&, std::function<void()> job) { job(); });
+    EXPECT_TRUE(server_->listen({"127.0.0.1", 0}).ok());
+    loop_ = std::thread([this] { io_.run(); });
+  }
+  ~QuietControlPlane() {
+    boost::asio::post(io_, [this] { server_->stop(); });
+    io_.stop();
+    loop_.join();
+  }
+  uint16_t port() const { return server_->port(); }
+  int rounds() const {
+    std::lock_guard lock(mu_);
+    return rounds_;
+  }
+  size_t connections() const {
+    std::lock_guard lock(mu_);
+    return remotes_.size();
+  }
+
+ private:
+  boost::asio::io_context io_;
+  std::shared_ptr<http::TlsContext> ctx_;
+  std::unique_ptr<http::HttpsServer> server_;
+  std::thread loop_;
+  mutable std::mutex mu_;
+  int rounds_ = 0;
+  std::set<std::string> remotes_;  // one per connection
+};
+
+class KumaAdapterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pki::InitOptions o;
+    o.domain = "pci";
+    o.leaf.ip_addresses = {"127.0.0.1"};
+    ASSERT_TRUE(pki::init_domain(dir_ / "pki", o).ok());
+    cp_ = std::make_unique<QuietControlPlane>(dir_ / "pki");
+    cfg_.url = "https://127.0.0.1:" + std::to_string(cp_->port());
+    cfg_.ca_file = dir_ / "pki" / "ca.pem";
+    cfg_.poll_interval = std::chrono::seconds(3600);  // rounds happen when the test asks
+  }
+
+  // Asks for a round and waits until the control plane has seen it begin.
+  bool one_more_round(KumaAdapter& adapter) {
+    const int before = cp_->rounds();
+    (void)adapter.refresh_inventory(true);
+    return testing::wait_until([&] { return cp_->rounds() > before && adapter.health().ready; });
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<QuietControlPlane> cp_;
+  config::KumaControlPlane cfg_;
+};
+
+TEST_F(KumaAdapterTest, NothingHappensBeforeStartAndNothingAfterStop) {
+  KumaAdapter adapter(cfg_, "");
+  (void)adapter.refresh_inventory(true);
+  adapter.stop();  // never started: returns at once
+  EXPECT_EQ(cp_->rounds(), 0);
+
+  KumaAdapter started(cfg_, "");
+  started.start();
+  ASSERT_TRUE(testing::wait_until([&] { return cp_->rounds() >= 1; }));
+  started.stop();
+  const int after_stop = cp_->rounds();
+  (void)started.refresh_inventory(true);  // a wake after stop starts no round
+  EXPECT_EQ(cp_->rounds(), after_stop);
+}
+
+TEST_F(KumaAdapterTest, RoundsShareOneConnectionUntilTheSettingsChange) {
+  KumaAdapter adapter(cfg_, "");
+  adapter.start();
+  ASSERT_TRUE(testing::wait_until([&] { return cp_->rounds() >= 1; }));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(one_more_round(adapter));
+  EXPECT_EQ(cp_->connections(), 1u) << "a new client (TLS context, handshake) every round";
+
+  adapter.reconfigure(cfg_, "new-token");  // new settings: a new client
+  ASSERT_TRUE(one_more_round(adapter));
+  EXPECT_EQ(cp_->connections(), 2u);
+  adapter.stop();
+}
+
+}  // namespace
+}  // namespace meshfed::controlplane
