@@ -1,5 +1,10 @@
 #include "support/test_support.hpp"
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
 #include "meshfed/http/message.hpp"
 
 #include <fcntl.h>
@@ -44,6 +49,28 @@ std::string read_file(const fs::path& p) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+struct LogCapture::Impl {
+  std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(10000);
+};
+
+LogCapture::LogCapture() : impl_(std::make_unique<Impl>()) {
+  impl_->sink->set_pattern("%v");
+  spdlog::default_logger()->sinks().push_back(impl_->sink);
+}
+
+LogCapture::~LogCapture() {
+  auto& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), impl_->sink), sinks.end());
+}
+
+std::string LogCapture::text() const {
+  std::string out;
+  for (const auto& line : impl_->sink->last_formatted()) out += line;
+  return out;
+}
+
+bool LogCapture::contains(const std::string& needle) const { return text().find(needle) != std::string::npos; }
 
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;

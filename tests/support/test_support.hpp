@@ -34,6 +34,20 @@ class TempDir {
 void write_file(const fs::path& p, const std::string& content);
 std::string read_file(const fs::path& p);
 
+// Everything logged (through spdlog's default logger) while it lives, for tests that must
+// tell one failure from another. Create it before the code under test starts logging.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  bool contains(const std::string& text) const;
+  std::string text() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 // Polls `condition` until it holds or `timeout` passes; the synchronisation point of the
 // end-to-end tests (they wait on observable state, never on a fixed sleep).
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(20));

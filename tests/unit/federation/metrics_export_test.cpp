@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <thread>
 
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
@@ -73,18 +74,29 @@ TEST_F(MetricsExporterTest, ASourceOverMaxBytesIsRefusedAndCounted) {
 }
 
 TEST_F(MetricsExporterTest, ASourceThatNeverAnswersTimesOut) {
+  testing::LogCapture log;
   testing::EchoServer silent(testing::EchoServer::Mode::kNeverRead);
   start({source_at(silent.port())});  // timeout_s 1
   EXPECT_TRUE(testing::wait_until([&] { return metric_has("result=\"error\"} 1"); }));
+  EXPECT_EQ(silent.connections(), 1);
+  EXPECT_TRUE(log.contains("no complete response from 127.0.0.1:" + std::to_string(silent.port()) +
+                           " within the 1 s deadline"))
+      << log.text();
 }
 
 TEST_F(MetricsExporterTest, AHangingSourceDoesNotHoldUpStop) {
   testing::EchoServer silent(testing::EchoServer::Mode::kNeverRead);
   auto slow = source_at(silent.port());
-  slow.timeout = std::chrono::seconds(3600);  // a stop that waited for it would run into the test's timeout
+  slow.timeout = std::chrono::seconds(3600);  // a stop that waited for it would take an hour
   start({slow});
   ASSERT_TRUE(testing::wait_until([&] { return silent.connections() == 1; }));
-  exporter_->stop();
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    exporter_->stop();
+    stopped = true;
+  });
+  EXPECT_TRUE(testing::wait_until([&] { return stopped.load(); }));  // the scrape in flight was broken off
+  stopper.join();
   EXPECT_TRUE(metric_has("result=\"error\"} 1"));
 }
 
