@@ -117,13 +117,19 @@ int main(int argc, char** argv) {
     fs::create_directories(internal.dir / "imports");
     const int fd = ::inotify_init1(IN_CLOEXEC);
     ::inotify_add_watch(fd, (internal.dir / "imports").c_str(), IN_MOVED_TO | IN_CREATE);
-    wait_until([&] { return api_call(*fed.admin("internal"), "GET", "/api/v1/peers", internal.tokens["victor"])
-                                .body["items"][0]["state"] == "connected"; });
+    wait_until([&] {
+      return api_call(*fed.admin("internal"), "GET", "/api/v1/peers", internal.tokens["victor"])
+                 .body["items"][0]["state"] == "connected";
+    });
     std::vector<double> latency;
     for (int i = 0; i < approvals; ++i) {
       auto r = api_call(*pci, "POST", "/api/v1/exports", pd.tokens["alice"],
-                        json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
-                             {"alias", "lat-" + std::to_string(i)}, {"reason", "bench"}});
+                        json{{"mesh", "default"},
+                             {"service", "payments-api"},
+                             {"port", 8443},
+                             {"peers", {"internal"}},
+                             {"alias", "lat-" + std::to_string(i)},
+                             {"reason", "bench"}});
       const std::string id = r.body["id"];
       const auto t0 = SteadyClock::now();
       api_call(*pci, "POST", "/api/v1/exports/" + id + "/approve", pd.tokens["bob"]);
@@ -158,12 +164,13 @@ int main(int argc, char** argv) {
   }
 
   std::printf("### Initial sync and one revocation (control plane only, gateways disabled)\n\n");
-  std::printf("| exports | initial sync | importer peak RSS | one revocation -> withdrawn |\n| --- | --- | --- | --- |\n");
+  std::printf(
+      "| exports | initial sync | importer peak RSS | one revocation -> withdrawn |\n| --- | --- | --- | --- |\n");
   for (const int n : sizes) {
     Federation fed(std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
     auto& internal = fed.domain("internal");
     auto& pd = fed.domain("pci");
-    internal.config.erase("gateways");  // observe only: imports recorded, nothing applied
+    internal.config.erase("gateways");               // observe only: imports recorded, nothing applied
     internal.config["peers"][0]["max_exports"] = n;  // the default (1000) would refuse the catalog
     internal.save_config();
     // Seed pci's store before it starts (migrations run on open).
@@ -185,13 +192,16 @@ int main(int argc, char** argv) {
     const double sync_ms = ms_since(t0);
     const long rss = peak_rss_kb(pid_of(internal));
     auto pci = fed.admin("pci");
-    auto first = api_call(*pci, "GET", "/api/v1/exports?limit=1", pd.tokens["victor"]).body["items"][0]["id"].get<std::string>();
+    auto first =
+        api_call(*pci, "GET", "/api/v1/exports?limit=1", pd.tokens["victor"]).body["items"][0]["id"].get<std::string>();
     const auto t1 = SteadyClock::now();
     api_call(*pci, "POST", "/api/v1/exports/" + first + "/revoke", pd.tokens["bob"]);
-    wait_until([&] {
-      return api_call(*admin, "GET", "/api/v1/imports/pci." + first, internal.tokens["victor"]).body.value("state", "") ==
-             "withdrawn";
-    }, std::chrono::minutes(1));
+    wait_until(
+        [&] {
+          return api_call(*admin, "GET", "/api/v1/imports/pci." + first, internal.tokens["victor"])
+                     .body.value("state", "") == "withdrawn";
+        },
+        std::chrono::minutes(1));
     const double revoke_ms = ms_since(t1);
     std::printf("| %d | %.2f s | %.1f MB | %.1f ms |\n", n, sync_ms / 1000, rss / 1024.0, revoke_ms);
   }

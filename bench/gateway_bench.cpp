@@ -48,7 +48,8 @@ double cpu_seconds(int pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   const auto fields = meshfed::split(stat.substr(stat.rfind(')') + 2), ' ');
-  return static_cast<double>(std::stoll(fields[11]) + std::stoll(fields[12])) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return static_cast<double>(std::stoll(fields[11]) + std::stoll(fields[12])) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double cpu_of(const std::vector<int>& pids) {
@@ -125,9 +126,9 @@ constexpr int kRounds = 3;
 // The median of each figure across rounds.
 Figures median_of(const std::vector<Figures>& rounds) {
   Figures m;
-  for (auto field : {&Figures::single_mbps, &Figures::single_cpu, &Figures::parallel_mbps, &Figures::parallel_cpu,
-                     &Figures::p50, &Figures::p99, &Figures::full_cps, &Figures::full_cpu, &Figures::resumed_cps,
-                     &Figures::resumed_cpu}) {
+  for (auto field :
+       {&Figures::single_mbps, &Figures::single_cpu, &Figures::parallel_mbps, &Figures::parallel_cpu, &Figures::p50,
+        &Figures::p99, &Figures::full_cps, &Figures::full_cpu, &Figures::resumed_cps, &Figures::resumed_cpu}) {
     std::vector<double> v;
     for (const auto& r : rounds) v.push_back(r.*field);
     m.*field = percentile(v, 0.5);
@@ -222,15 +223,20 @@ int main(int argc, char** argv) {
   pci.save_config();
   internal.config["gateways"]["egress"]["ports"] = std::to_string(ports + 10) + "-" + std::to_string(ports + 19);
   internal.save_config();
-  write_file(pci.dir / "inventory.json",
-             json{{"services", {{{"mesh", "default"}, {"name", "payments-api"}, {"address", "127.0.0.1"},
-                                 {"ports", {{{"port", echo.port()}, {"protocol", "tcp"}}}}}}}}
-                 .dump());
+  write_file(pci.dir / "inventory.json", json{{"services",
+                                               {{{"mesh", "default"},
+                                                 {"name", "payments-api"},
+                                                 {"address", "127.0.0.1"},
+                                                 {"ports", {{{"port", echo.port()}, {"protocol", "tcp"}}}}}}}}
+                                             .dump());
   fed.start_all();
   fed.connect();
   auto pci_admin = fed.admin("pci");
   auto r = api_call(*pci_admin, "POST", "/api/v1/exports", pci.tokens.at("alice"),
-                    json{{"mesh", "default"}, {"service", "payments-api"}, {"port", echo.port()}, {"peers", {"internal"}},
+                    json{{"mesh", "default"},
+                         {"service", "payments-api"},
+                         {"port", echo.port()},
+                         {"peers", {"internal"}},
                          {"reason", "benchmark"}});
   const std::string id = r.body["id"];
   api_call(*pci_admin, "POST", "/api/v1/exports/" + id + "/approve", pci.tokens.at("bob"));
@@ -238,9 +244,9 @@ int main(int argc, char** argv) {
 
   auto start_gateway = [&](DomainFixture& fx, const std::string& role) {
     write_file(fx.dir / "gateway-token", fx.tokens.at("gw"));
-    return spawn_meshfed({"--log-level", "warn", "gateway", "--role", role, "--config", fx.config_file.string(), "--broker",
-                          "https://127.0.0.1:" + std::to_string(fed.broker(fx.domain).admin_port()), "--token-file",
-                          (fx.dir / "gateway-token").string()},
+    return spawn_meshfed({"--log-level", "warn", "gateway", "--role", role, "--config", fx.config_file.string(),
+                          "--broker", "https://127.0.0.1:" + std::to_string(fed.broker(fx.domain).admin_port()),
+                          "--token-file", (fx.dir / "gateway-token").string()},
                          fx.dir / (role + ".log"));
   };
   int ingress_pid = start_gateway(pci, "ingress");
@@ -267,8 +273,10 @@ int main(int argc, char** argv) {
   run_meshfed({"pki", "issue", "--ca-dir", ppki.string(), "--role", "ingress", "--out", hpki.string(), "--dns",
                "*.pci.meshfed"});
   auto haproxy_cfg = [] {
-    return std::string("global\n  maxconn 4096\n  log stderr format raw local0 warning\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 300s\n"
-           "  timeout server 300s\n");
+    return std::string(
+        "global\n  maxconn 4096\n  log stderr format raw local0 warning\ndefaults\n  mode tcp\n  timeout connect 5s\n  "
+        "timeout client 300s\n"
+        "  timeout server 300s\n");
   };
   write_file(pci.dir / "haproxy-ingress.cfg",
              haproxy_cfg() + "frontend ingress\n  bind 127.0.0.1:" + std::to_string(haproxy_ingress) + " ssl crt " +
@@ -276,18 +284,19 @@ int main(int argc, char** argv) {
                  " verify required ssl-min-ver TLSv1.3\n  use_backend service if { ssl_fc_sni -m str " + sni +
                  " }\nbackend service\n  server echo 127.0.0.1:" + std::to_string(echo.port()) + "\n");
   auto egress_cfg = [&](bool resume) {
-    write_file(internal.dir / "haproxy-egress.cfg",
-               haproxy_cfg() + "frontend egress\n  bind 127.0.0.1:" + std::to_string(haproxy_egress) +
-                   "\n  default_backend peer\nbackend peer\n  server ingress 127.0.0.1:" + std::to_string(haproxy_ingress) +
-                   " ssl crt " + combined_pem(ipki, "egress") + " ca-file " + (ppki / "ca.pem").string() +
-                   " verify required sni str(" + sni + ") ssl-min-ver TLSv1.3" +
-                   (resume ? "" : " no-ssl-reuse") + "\n");
+    write_file(
+        internal.dir / "haproxy-egress.cfg",
+        haproxy_cfg() + "frontend egress\n  bind 127.0.0.1:" + std::to_string(haproxy_egress) +
+            "\n  default_backend peer\nbackend peer\n  server ingress 127.0.0.1:" + std::to_string(haproxy_ingress) +
+            " ssl crt " + combined_pem(ipki, "egress") + " ca-file " + (ppki / "ca.pem").string() +
+            " verify required sni str(" + sni + ") ssl-min-ver TLSv1.3" + (resume ? "" : " no-ssl-reuse") + "\n");
     return start_haproxy(internal.dir / "haproxy-egress.cfg", internal.dir / "haproxy-egress.log");
   };
   hap_ingress_pid = start_haproxy(pci.dir / "haproxy-ingress.cfg", pci.dir / "haproxy-ingress.log");
   hap_egress_pid = egress_cfg(true);
   if (!wait_round_trip(haproxy_egress)) {
-    std::fprintf(stderr, "haproxy path does not work:\n%s\n%s\n", read_file(internal.dir / "haproxy-egress.log").c_str(),
+    std::fprintf(stderr, "haproxy path does not work:\n%s\n%s\n",
+                 read_file(internal.dir / "haproxy-egress.log").c_str(),
                  read_file(pci.dir / "haproxy-ingress.log").c_str());
     return 1;
   }
@@ -327,26 +336,29 @@ int main(int argc, char** argv) {
   const auto direct = round_trips_us(echo.port(), s.round_trips);
   const double d50 = percentile(direct, 0.5), d99 = percentile(direct, 0.99);
 
-
   std::printf("### Egress + ingress (mTLS between them) against HAProxy 2.6, same run\n\n");
-  std::printf("Two proxy processes each way: `meshfed gateway --role egress|ingress` and two `haproxy`, both with "
-              "their default of one thread per core, the same certificates, CAs and SNI, neither logging each "
-              "connection (meshfed at --log-level warn, HAProxy without tcplog); the echo "
-              "service and the clients run on the same machine. MB are MiB of payload each way; \"per CPU-s\" divides "
-              "by the user+system time of the two proxy processes in that phase.\n\n");
+  std::printf(
+      "Two proxy processes each way: `meshfed gateway --role egress|ingress` and two `haproxy`, both with "
+      "their default of one thread per core, the same certificates, CAs and SNI, neither logging each "
+      "connection (meshfed at --log-level warn, HAProxy without tcplog); the echo "
+      "service and the clients run on the same machine. MB are MiB of payload each way; \"per CPU-s\" divides "
+      "by the user+system time of the two proxy processes in that phase.\n\n");
   std::printf("| measure | meshfed | HAProxy |\n| --- | ---: | ---: |\n");
-  std::printf("| throughput, 1 connection (%zu MiB) | %.0f MB/s (%.0f MB per CPU-s) | %.0f MB/s (%.0f MB per CPU-s) |\n",
-              s.single_mb, mf.single_mbps, mf.single_cpu, hp.single_mbps, hp.single_cpu);
-  std::printf("| throughput, %d connections (%zu MiB each) | %.0f MB/s (%.0f MB per CPU-s) | %.0f MB/s (%.0f MB per CPU-s) |\n",
-              s.parallel, s.parallel_mb, mf.parallel_mbps, mf.parallel_cpu, hp.parallel_mbps, hp.parallel_cpu);
-  std::printf("| added latency, 64-byte request/response, p50 / p99 | %.0f / %.0f µs | %.0f / %.0f µs |\n", mf.p50 - d50,
-              mf.p99 - d99, hp.p50 - d50, hp.p99 - d99);
-  std::printf("| new connections/s, full mTLS handshakes | %.0f (%.0f per CPU-s) | %.0f (%.0f per CPU-s) |\n", mf.full_cps,
-              mf.full_cpu, hp.full_cps, hp.full_cpu);
-  std::printf("| new connections/s, resumed sessions | %.0f (%.0f per CPU-s) | %.0f (%.0f per CPU-s) |\n", mf.resumed_cps,
-              mf.resumed_cpu, hp.resumed_cps, hp.resumed_cpu);
-  std::printf("\nMedians of %d rounds. Direct round trip to the echo service (the baseline subtracted above): p50 "
-              "%.0f µs, p99 %.0f µs, %d round trips. Connections: %d client threads for %.0f s each.\n",
-              kRounds, d50, d99, s.round_trips, s.connect_threads, s.connect_seconds);
+  std::printf(
+      "| throughput, 1 connection (%zu MiB) | %.0f MB/s (%.0f MB per CPU-s) | %.0f MB/s (%.0f MB per CPU-s) |\n",
+      s.single_mb, mf.single_mbps, mf.single_cpu, hp.single_mbps, hp.single_cpu);
+  std::printf(
+      "| throughput, %d connections (%zu MiB each) | %.0f MB/s (%.0f MB per CPU-s) | %.0f MB/s (%.0f MB per CPU-s) |\n",
+      s.parallel, s.parallel_mb, mf.parallel_mbps, mf.parallel_cpu, hp.parallel_mbps, hp.parallel_cpu);
+  std::printf("| added latency, 64-byte request/response, p50 / p99 | %.0f / %.0f µs | %.0f / %.0f µs |\n",
+              mf.p50 - d50, mf.p99 - d99, hp.p50 - d50, hp.p99 - d99);
+  std::printf("| new connections/s, full mTLS handshakes | %.0f (%.0f per CPU-s) | %.0f (%.0f per CPU-s) |\n",
+              mf.full_cps, mf.full_cpu, hp.full_cps, hp.full_cpu);
+  std::printf("| new connections/s, resumed sessions | %.0f (%.0f per CPU-s) | %.0f (%.0f per CPU-s) |\n",
+              mf.resumed_cps, mf.resumed_cpu, hp.resumed_cps, hp.resumed_cpu);
+  std::printf(
+      "\nMedians of %d rounds. Direct round trip to the echo service (the baseline subtracted above): p50 "
+      "%.0f µs, p99 %.0f µs, %d round trips. Connections: %d client threads for %.0f s each.\n",
+      kRounds, d50, d99, s.round_trips, s.connect_threads, s.connect_seconds);
   return 0;
 }

@@ -60,8 +60,12 @@ int main(int argc, char** argv) {
 
   auto request = [&](const std::string& alias) {
     auto r = api_call(*client, "POST", "/api/v1/exports", domain.tokens["alice"],
-                      nlohmann::json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443},
-                                     {"peers", {"internal"}}, {"alias", alias}, {"reason", "bench"}});
+                      nlohmann::json{{"mesh", "default"},
+                                     {"service", "payments-api"},
+                                     {"port", 8443},
+                                     {"peers", {"internal"}},
+                                     {"alias", alias},
+                                     {"reason", "bench"}});
     if (r.status != 201) throw std::runtime_error("request failed: " + r.body.dump());
     return r.body["id"].get<std::string>();
   };
@@ -109,12 +113,13 @@ int main(int argc, char** argv) {
               approvals, approvals_per_s);
   std::printf("| request + approve cycle, p50 / p99 | %.2f ms / %.2f ms |\n", percentile(cycle_ms, 0.5),
               percentile(cycle_ms, 0.99));
-  std::printf("| floor: bare SQLite `synchronous=FULL` commits per second, same disk, same run | %.0f |\n", floor_commits);
+  std::printf("| floor: bare SQLite `synchronous=FULL` commits per second, same disk, same run | %.0f |\n",
+              floor_commits);
   std::printf("| floor for one cycle (two commits) | %.0f cycles/s |\n", floor_commits / 2);
   std::printf("\n### Listing exports (`GET /api/v1/exports?limit=100`, %d exports in the store)\n\n", seeded);
   std::printf("| measure | value |\n| --- | --- |\n");
   std::printf("| calls (random pages, one keep-alive client) | %d |\n", list_calls);
-  std::printf("| p50 / p99 / max | %.2f ms / %.2f ms / %.2f ms |\n", percentile(list_ms, 0.5), percentile(list_ms, 0.99),
-              percentile(list_ms, 1.0));
+  std::printf("| p50 / p99 / max | %.2f ms / %.2f ms / %.2f ms |\n", percentile(list_ms, 0.5),
+              percentile(list_ms, 0.99), percentile(list_ms, 1.0));
   return 0;
 }

@@ -33,7 +33,8 @@ struct Broker {
   std::unique_ptr<store::Database> db = fuzz::scratch_store();
   ManualClock clock{from_unix_ms(1'800'000'000'000)};
   testing::FakeAdapter adapter;  // payments-api and ledger
-  workflow::ExportWorkflow wf{*db, clock, adapter, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600}};
+  workflow::ExportWorkflow wf{*db, clock, adapter,
+                              workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600}};
   federation::ImportManager imports{*db, clock, adapter, [] {
                                       federation::ImportSettings s;
                                       s.peers["internal"] = {"internal", "internal", config::ImportPolicy::kManual, 4};
@@ -43,14 +44,16 @@ struct Broker {
   gateway::RouteTableHolder routes{1000};
   std::vector<std::string> tokens;
   std::shared_ptr<const api::TokenStore> store;
-  api::AdminApi admin{api::AdminApiDeps{
-      wf, adapter, registry, [this] { return store; }, [] { return api::Readiness{true, {{"store", "ok"}}}; }, imports,
-      nullptr, nullptr, [this] { return routes.current(); },
-      [](const std::vector<std::string>& match) -> Result<std::string> {
-        auto selectors = metrics::parse_match_params(match);
-        if (!selectors) return selectors.error();
-        return std::string();
-      }}};
+  api::AdminApi admin{api::AdminApiDeps{wf, adapter, registry, [this] { return store; },
+                                        [] {
+                                          return api::Readiness{true, {{"store", "ok"}}};
+                                        },
+                                        imports, nullptr, nullptr, [this] { return routes.current(); },
+                                        [](const std::vector<std::string>& match) -> Result<std::string> {
+                                          auto selectors = metrics::parse_match_params(match);
+                                          if (!selectors) return selectors.error();
+                                          return std::string();
+                                        }}};
 };
 
 }  // namespace

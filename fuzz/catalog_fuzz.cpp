@@ -38,8 +38,10 @@ Result<std::vector<std::string>> no_names(const std::string& host) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Importer importer;
-  static const federation::CatalogRules rules{"dmz", "dmz", 64, {*Cidr::parse("10.10.0.0/24"), *Cidr::parse("127.0.0.0/8")}};
-  auto checked = federation::check_catalog(rules, std::string_view(reinterpret_cast<const char*>(data), size), no_names);
+  static const federation::CatalogRules rules{
+      "dmz", "dmz", 64, {*Cidr::parse("10.10.0.0/24"), *Cidr::parse("127.0.0.0/8")}};
+  auto checked =
+      federation::check_catalog(rules, std::string_view(reinterpret_cast<const char*>(data), size), no_names);
   if (auto* answer = std::get_if<federation::CatalogAnswer>(&checked)) {
     if (!importer.imports.apply_catalog("dmz", *answer)) std::abort();  // a checked answer always applies
   } else {

@@ -23,9 +23,9 @@ namespace meshfed::fuzz {
 inline std::unique_ptr<store::Database> scratch_store() {
   static std::vector<std::string> made;
   static const bool removed_at_exit = std::atexit([] {
-    std::error_code ignored;
-    for (const auto& d : made) std::filesystem::remove_all(d, ignored);
-  }) == 0;
+                                        std::error_code ignored;
+                                        for (const auto& d : made) std::filesystem::remove_all(d, ignored);
+                                      }) == 0;
   (void)removed_at_exit;
   std::string base = std::filesystem::exists("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path().string();
   std::string dir = base + "/meshfed-fuzz-XXXXXX";

@@ -18,7 +18,9 @@ struct Broker {
   federation::Catalog catalog{*db, clock};
   metrics::Registry registry;
   api::PeerApi peer{api::PeerApiDeps{catalog, registry, [] { return std::string("pci"); },
-                                     [] { return federation::IngressAddress{"127.0.0.1", 15443}; },
+                                     [] {
+                                       return federation::IngressAddress{"127.0.0.1", 15443};
+                                     },
                                      [](const std::string& p) { return p == "internal" || p == "dmz"; },
                                      [](const std::string& p) -> Result<bool> { return p == "dmz"; },
                                      [](const std::string& p) { return "# exported to " + p + "\n"; }}};

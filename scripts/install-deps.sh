@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   libboost-dev libboost-system-dev
   libssl-dev openssl
   nlohmann-json3-dev

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds meshfed twice and runs every test suite in both: an optimised GCC build, and a clang
+# Checks the formatting, then builds meshfed twice and runs every test suite in both: an optimised GCC build, and a clang
 # build with ASan+UBSan that also links the libFuzzer targets, which then each run for a
 # bounded time. Warnings are errors here (MESHFED_WERROR), never in a user's build.
 # Installs what it needs first. Usage: bash scripts/test.sh
@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+
+echo "== formatting (.clang-format)"
+{ git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src include tests fuzz bench -name '*.[ch]pp'; } |
+  xargs clang-format --dry-run --Werror
 
 jobs=2
 run_suite() {

@@ -45,8 +45,8 @@ Body parse_body(const http::Request& req, const std::set<std::string>& known, bo
   if (req.body.empty() && allow_empty) return b;
   const std::string ct = req.header("content-type").value_or("");
   if (ct.substr(0, ct.find(';')) != "application/json") {
-    b.error = make_error(ErrorCode::kUnsupportedMediaType,
-                         "expected Content-Type: application/json, got \"" + ct + "\"");
+    b.error =
+        make_error(ErrorCode::kUnsupportedMediaType, "expected Content-Type: application/json, got \"" + ct + "\"");
     return b;
   }
   // The server already capped the body's bytes; depth, duplicates and trailing bytes are ours.
@@ -106,8 +106,10 @@ class Fields {
       return out;
     }
     for (size_t i = 0; i < obj_[key].size(); ++i) {
-      if (!obj_[key][i].is_string()) errors_.push_back({key + "[" + std::to_string(i) + "]", "expected a string"});
-      else out.push_back(obj_[key][i].get<std::string>());
+      if (!obj_[key][i].is_string())
+        errors_.push_back({key + "[" + std::to_string(i) + "]", "expected a string"});
+      else
+        out.push_back(obj_[key][i].get<std::string>());
     }
     return out;
   }
@@ -123,7 +125,8 @@ std::optional<Error> parse_limit(const http::Request& req, int& limit) {
   if (auto l = req.query_param("limit")) {
     auto n = parse_int(*l);
     if (!n || *n < 1 || *n > 1000) {
-      return make_error(ErrorCode::kInvalidArgument, "bad limit", {{"limit", "expected an integer 1-1000, got \"" + *l + "\""}});
+      return make_error(ErrorCode::kInvalidArgument, "bad limit",
+                        {{"limit", "expected an integer 1-1000, got \"" + *l + "\""}});
     }
     limit = static_cast<int>(*n);
   }
@@ -158,9 +161,9 @@ json history_json(const store::HistoryEntry& h) {
 }  // namespace
 
 AdminApi::AdminApi(AdminApiDeps deps)
-    : deps_(std::move(deps)),
-      requests_(deps_.metrics.counter("meshfed_api_requests_total", "Admin API requests by route, method and status code.",
-                                      {"route", "method", "code"})),
+    : deps_(std::move(deps)), requests_(deps_.metrics.counter("meshfed_api_requests_total",
+                                                              "Admin API requests by route, method and status code.",
+                                                              {"route", "method", "code"})),
       latency_(deps_.metrics.histogram("meshfed_api_request_duration_seconds",
                                        "Admin API request handling time, by route.", {"route"},
                                        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})),
@@ -175,14 +178,15 @@ void AdminApi::routes() {
     router_.add(std::move(method), std::move(pattern), [fn](const http::Request& r, const Params&) { return fn(r); });
   };
   // Routes that need a principal: `role` is checked before the handler runs.
-  auto guarded = [this](std::string method, std::string pattern, std::optional<Role> role,
-                        std::function<http::Response(const http::Request&, const workflow::Principal&, const Params&)> fn) {
-    router_.add(std::move(method), std::move(pattern), [this, role, fn](const http::Request& r, const Params& p) {
-      auto a = authenticate(r, role);
-      if (a.refusal) return *a.refusal;
-      return fn(r, *a.principal, p);
-    });
-  };
+  auto guarded =
+      [this](std::string method, std::string pattern, std::optional<Role> role,
+             std::function<http::Response(const http::Request&, const workflow::Principal&, const Params&)> fn) {
+        router_.add(std::move(method), std::move(pattern), [this, role, fn](const http::Request& r, const Params& p) {
+          auto a = authenticate(r, role);
+          if (a.refusal) return *a.refusal;
+          return fn(r, *a.principal, p);
+        });
+      };
 
   open("GET", "/healthz", [](const http::Request&) { return json_response({{"status", "ok"}}); });
   open("GET", "/readyz", [this](const http::Request&) { return readyz(); });
@@ -209,8 +213,9 @@ void AdminApi::routes() {
   });
   guarded("GET", "/api/v1/services", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_services(r); });
-  guarded("POST", "/api/v1/exports", Role::kRequester,
-          [this](const http::Request& r, const workflow::Principal& who, const Params&) { return create_export(r, who); });
+  guarded(
+      "POST", "/api/v1/exports", Role::kRequester,
+      [this](const http::Request& r, const workflow::Principal& who, const Params&) { return create_export(r, who); });
   guarded("GET", "/api/v1/exports", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_exports(r); });
   guarded("GET", "/api/v1/exports/{id}", Role::kViewer,
@@ -279,14 +284,15 @@ AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<R
       std::lock_guard lock(auth_mu_);
       ++pending_auth_failures_[reason];
     }
-    spdlog::warn("admin api: {} {} from {} refused: {}", escape_for_log(req.method), escape_for_log(req.path), req.remote, escape_for_log(reason));
+    spdlog::warn("admin api: {} {} from {} refused: {}", escape_for_log(req.method), escape_for_log(req.path),
+                 req.remote, escape_for_log(reason));
     a.refusal = std::move(r);
     return std::move(a);
   };
   const std::string auth = req.header("authorization").value_or("");
   if (auth.rfind("Bearer ", 0) != 0 || auth.size() <= 7) {
-    return refuse("missing_token", problem(make_error(ErrorCode::kUnauthenticated,
-                                                      "send Authorization: Bearer <token>")));
+    return refuse("missing_token",
+                  problem(make_error(ErrorCode::kUnauthenticated, "send Authorization: Bearer <token>")));
   }
   auto tokens = deps_.tokens();
   auto principal = tokens ? tokens->authenticate(auth.substr(7)) : std::nullopt;
@@ -295,9 +301,9 @@ AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<R
   }
   if (role && !principal->can(*role)) {
     return refuse("missing_role",
-                  problem(make_error(ErrorCode::kPermissionDenied, principal->name + " lacks the " +
-                                                                       std::string(workflow::to_string(*role)) +
-                                                                       " role needed for " + req.method + " " + req.path)));
+                  problem(make_error(ErrorCode::kPermissionDenied,
+                                     principal->name + " lacks the " + std::string(workflow::to_string(*role)) +
+                                         " role needed for " + req.method + " " + req.path)));
   }
   a.principal = std::move(principal);
   return a;
@@ -314,8 +320,12 @@ http::Response AdminApi::list_services(const http::Request&) {
   for (const auto& s : inv->services) {
     json ports = json::array();
     for (const auto& p : s.ports) ports.push_back({{"port", p.port}, {"protocol", p.protocol}});
-    items.push_back({{"mesh", s.mesh}, {"name", s.name}, {"zone", s.zone}, {"address", s.address},
-                     {"ports", ports}, {"labels", s.labels}});
+    items.push_back({{"mesh", s.mesh},
+                     {"name", s.name},
+                     {"zone", s.zone},
+                     {"address", s.address},
+                     {"ports", ports},
+                     {"labels", s.labels}});
   }
   return json_response({{"items", items}, {"next", nullptr}});
 }
@@ -353,8 +363,9 @@ http::Response AdminApi::export_response(const store::ExportRecord& e, int statu
 }
 
 http::Response AdminApi::create_export(const http::Request& req, const workflow::Principal& who) {
-  auto body = parse_body(req, {"mesh", "service", "port", "zone", "peers", "alias", "metrics", "ttl_s",
-                               "proxy_protocol", "reason"}, false);
+  auto body = parse_body(
+      req, {"mesh", "service", "port", "zone", "peers", "alias", "metrics", "ttl_s", "proxy_protocol", "reason"},
+      false);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
   workflow::ExportRequest r;
@@ -368,7 +379,8 @@ http::Response AdminApi::create_export(const http::Request& req, const workflow:
   r.ttl_s = f.integer("ttl_s");
   r.proxy_protocol = f.boolean("proxy_protocol");
   r.reason = f.string("reason");
-  if (!f.errors().empty()) return problem(make_error(ErrorCode::kInvalidArgument, "the export request is invalid", f.errors()));
+  if (!f.errors().empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the export request is invalid", f.errors()));
   auto e = deps_.workflow.request(who, r);
   if (!e) return problem(e.error());
   return export_response(*e, 201);
@@ -381,9 +393,9 @@ http::Response AdminApi::list_exports(const http::Request& req) {
   if (auto s = req.query_param("state")) {
     state = store::parse_export_state(*s);
     if (!state) {
-      return problem(make_error(ErrorCode::kInvalidArgument, "bad state filter",
-                                {{"state", "expected pending, approved, rejected, cancelled, revoked or expired, got \"" +
-                                               *s + "\""}}));
+      return problem(make_error(
+          ErrorCode::kInvalidArgument, "bad state filter",
+          {{"state", "expected pending, approved, rejected, cancelled, revoked or expired, got \"" + *s + "\""}}));
     }
   }
   auto page = deps_.workflow.list(state, req.query_param("after").value_or(""), limit);
@@ -401,18 +413,19 @@ http::Response AdminApi::get_export(const std::string& id) {
 
 http::Response AdminApi::decide(const http::Request& req, const workflow::Principal& who, const std::string& id,
                                 const std::string& action) {
-  const std::set<std::string> known = action == "extend" ? std::set<std::string>{"comment", "ttl_s"}
-                                                         : std::set<std::string>{"comment"};
+  const std::set<std::string> known =
+      action == "extend" ? std::set<std::string>{"comment", "ttl_s"} : std::set<std::string>{"comment"};
   auto body = parse_body(req, known, true);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
   workflow::Decision d;
   d.comment = f.string("comment");
   d.ttl_s = f.integer("ttl_s");
-  if (!f.errors().empty()) return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.errors()));
+  if (!f.errors().empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.errors()));
   if (auto err = parse_if_match(req, d.if_match)) return problem(*err);
   auto& wf = deps_.workflow;
-  Result<store::ExportRecord> e = action == "approve" ? wf.approve(who, id, d)
+  Result<store::ExportRecord> e = action == "approve"  ? wf.approve(who, id, d)
                                   : action == "reject" ? wf.reject(who, id, d)
                                   : action == "extend" ? wf.extend(who, id, d)
                                   : action == "revoke" ? wf.revoke(who, id, d)
@@ -476,15 +489,16 @@ http::Response AdminApi::list_peers() {
   return json_response({{"items", items}, {"next", nullptr}});
 }
 
-http::Response AdminApi::peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
-                                     const std::string& action) {
+http::Response AdminApi::peer_action(const http::Request& req, const workflow::Principal& who,
+                                     const std::string& domain, const std::string& action) {
   auto body = parse_body(req, {"reason"}, false);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
   const std::string reason = f.string("reason");
   if (!f.errors().empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad request", f.errors()));
   if (reason.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}}));
-  auto st = action == "quarantine" ? deps_.imports.quarantine(who, domain, reason) : deps_.imports.release(who, domain, reason);
+  auto st = action == "quarantine" ? deps_.imports.quarantine(who, domain, reason)
+                                   : deps_.imports.release(who, domain, reason);
   if (!st) return problem(st.error());
   if (deps_.peer_changed) deps_.peer_changed(domain);
   const auto peers = deps_.imports.peers();
@@ -507,7 +521,8 @@ http::Response AdminApi::firewall(const http::Request& req) {
   const std::string format = req.query_param("format").value_or("json");
   const auto mode = firewall::parse_mode(req.query_param("mode").value_or("host"));
   if (format != "json" && format != "nftables") {
-    return problem(make_error(ErrorCode::kInvalidArgument, "bad format", {{"format", "expected json or nftables, got \"" + format + "\""}}));
+    return problem(make_error(ErrorCode::kInvalidArgument, "bad format",
+                              {{"format", "expected json or nftables, got \"" + format + "\""}}));
   }
   if (!mode) return problem(make_error(ErrorCode::kInvalidArgument, "bad mode", {{"mode", "expected host or router"}}));
   if (!deps_.firewall_flows) return problem(make_error(ErrorCode::kUnavailable, "firewall flows are not available"));

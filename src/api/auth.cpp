@@ -50,17 +50,21 @@ Result<TokenStore> TokenStore::parse(std::string_view json_text) {
       e.principal.name = j["name"].get<std::string>();
       if (!names.insert(e.principal.name).second) errors.push_back({p + ".name", "duplicate name " + e.principal.name});
     }
-    const bool hex_ok = j.contains("sha256") && j["sha256"].is_string() && j["sha256"].get<std::string>().size() == 64 &&
+    const bool hex_ok = j.contains("sha256") && j["sha256"].is_string() &&
+                        j["sha256"].get<std::string>().size() == 64 &&
                         j["sha256"].get<std::string>().find_first_not_of("0123456789abcdef") == std::string::npos;
-    if (!hex_ok) errors.push_back({p + ".sha256", "expected 64 lowercase hex digits (SHA-256 of the token)"});
-    else e.sha256 = j["sha256"].get<std::string>();
+    if (!hex_ok)
+      errors.push_back({p + ".sha256", "expected 64 lowercase hex digits (SHA-256 of the token)"});
+    else
+      e.sha256 = j["sha256"].get<std::string>();
     if (!j.contains("roles") || !j["roles"].is_array() || j["roles"].empty()) {
       errors.push_back({p + ".roles", "expected a non-empty array of roles"});
     } else {
       for (const auto& r : j["roles"]) {
         auto role = r.is_string() ? workflow::parse_role(r.get<std::string>()) : std::nullopt;
         if (!role) {
-          errors.push_back({p + ".roles", "unknown role " + r.dump() + " (viewer, requester, approver, admin, gateway)"});
+          errors.push_back(
+              {p + ".roles", "unknown role " + r.dump() + " (viewer, requester, approver, admin, gateway)"});
         } else {
           e.principal.roles.insert(*role);
         }

@@ -8,7 +8,8 @@ namespace meshfed::api {
 
 Result<LongPoll> parse_long_poll(const http::Request& req) {
   LongPoll p;
-  for (auto [name, target, max] : {std::tuple{"since", &p.since, INT64_MAX}, std::tuple{"wait", &p.wait_s, kMaxWaitSeconds}}) {
+  for (auto [name, target, max] :
+       {std::tuple{"since", &p.since, INT64_MAX}, std::tuple{"wait", &p.wait_s, kMaxWaitSeconds}}) {
     if (auto v = req.query_param(name)) {
       auto n = parse_int(*v);
       if (!n || *n < 0 || *n > max) {

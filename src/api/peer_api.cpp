@@ -9,8 +9,8 @@
 namespace meshfed::api {
 PeerApi::PeerApi(PeerApiDeps deps)
     : deps_(std::move(deps)),
-      requests_(deps_.metrics.counter("meshfed_peer_api_requests_total", "Peer API requests by peer, path and status code.",
-                                      {"peer", "path", "code"})),
+      requests_(deps_.metrics.counter("meshfed_peer_api_requests_total",
+                                      "Peer API requests by peer, path and status code.", {"peer", "path", "code"})),
       refused_(deps_.metrics.counter("meshfed_peer_api_refused_total", "Peer API requests refused, by peer and reason.",
                                      {"peer", "reason"})) {}
 
@@ -19,7 +19,8 @@ http::Response PeerApi::handle(const http::Request& req) {
   std::string path = "(unmatched)";
   auto refuse = [&](const std::string& reason, const std::string& detail) {
     refused_.inc({req.peer, reason});
-    spdlog::warn("peer api: {} {} from {} ({}) refused: {}", escape_for_log(req.method), escape_for_log(req.path), req.peer, req.remote, escape_for_log(detail));
+    spdlog::warn("peer api: {} {} from {} ({}) refused: {}", escape_for_log(req.method), escape_for_log(req.path),
+                 req.peer, req.remote, escape_for_log(detail));
     return problem(403, detail);
   };
   if (req.peer.empty() || !deps_.is_configured_peer(req.peer)) {

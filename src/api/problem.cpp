@@ -7,35 +7,59 @@ namespace {
 
 const char* title_of(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return "Internal Server Error";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Internal Server Error";
   }
 }
 
 const char* slug_of(int status) {
   switch (status) {
-    case 400: return "invalid-request";
-    case 401: return "unauthenticated";
-    case 403: return "forbidden";
-    case 404: return "not-found";
-    case 405: return "method-not-allowed";
-    case 409: return "conflict";
-    case 412: return "version-mismatch";
-    case 413: return "too-large";
-    case 415: return "unsupported-media-type";
-    case 431: return "headers-too-large";
-    case 503: return "unavailable";
-    default: return "internal";
+    case 400:
+      return "invalid-request";
+    case 401:
+      return "unauthenticated";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not-found";
+    case 405:
+      return "method-not-allowed";
+    case 409:
+      return "conflict";
+    case 412:
+      return "version-mismatch";
+    case 413:
+      return "too-large";
+    case 415:
+      return "unsupported-media-type";
+    case 431:
+      return "headers-too-large";
+    case 503:
+      return "unavailable";
+    default:
+      return "internal";
   }
 }
 
@@ -43,17 +67,28 @@ const char* slug_of(int status) {
 
 int http_status(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 400;
-    case ErrorCode::kUnauthenticated: return 401;
-    case ErrorCode::kPermissionDenied: return 403;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kAlreadyExists: return 409;
-    case ErrorCode::kFailedPrecondition: return 409;
-    case ErrorCode::kVersionMismatch: return 412;
-    case ErrorCode::kPayloadTooLarge: return 413;
-    case ErrorCode::kUnsupportedMediaType: return 415;
-    case ErrorCode::kUnavailable: return 503;
-    case ErrorCode::kInternal: return 500;
+    case ErrorCode::kInvalidArgument:
+      return 400;
+    case ErrorCode::kUnauthenticated:
+      return 401;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kAlreadyExists:
+      return 409;
+    case ErrorCode::kFailedPrecondition:
+      return 409;
+    case ErrorCode::kVersionMismatch:
+      return 412;
+    case ErrorCode::kPayloadTooLarge:
+      return 413;
+    case ErrorCode::kUnsupportedMediaType:
+      return 415;
+    case ErrorCode::kUnavailable:
+      return 503;
+    case ErrorCode::kInternal:
+      return 500;
   }
   return 500;
 }
@@ -84,7 +119,8 @@ http::Response problem(const Error& e) {
   // Oversized headers have their own status; the server reports them with field "headers".
   if (e.code == ErrorCode::kPayloadTooLarge && !e.fields.empty() && e.fields.front().field == "headers") status = 431;
   // An internal error's text may carry what clients must not see (SQLite's words, paths).
-  return problem_response(status, status == 500 ? std::string("internal error; see the broker log") : e.message, e.fields);
+  return problem_response(status, status == 500 ? std::string("internal error; see the broker log") : e.message,
+                          e.fields);
 }
 
 http::Response problem(int status, const std::string& detail) { return problem_response(status, detail, {}); }

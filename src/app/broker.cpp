@@ -46,10 +46,10 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-constexpr auto kTick = 200ms;                // expiry resolution ("within a second")
-constexpr auto kInventoryCheck = 1s;         // how often the inventory file's mtime is looked at
-constexpr auto kAuthSummaryEvery = 60s;      // audit summary of authentication failures
-constexpr auto kShutdownGrace = 10s;         // in-flight requests get this long at SIGTERM
+constexpr auto kTick = 200ms;            // expiry resolution ("within a second")
+constexpr auto kInventoryCheck = 1s;     // how often the inventory file's mtime is looked at
+constexpr auto kAuthSummaryEvery = 60s;  // audit summary of authentication failures
+constexpr auto kShutdownGrace = 10s;     // in-flight requests get this long at SIGTERM
 constexpr auto kCatalogPruneEvery = 60s;
 // Catalog changes kept for deltas: a peer that was away for fewer changes than this resumes
 // with a delta, one away longer gets a full snapshot.
@@ -92,7 +92,8 @@ struct LoadedFiles {
 };
 
 Result<std::string> read_kuma_token(const config::Config& c) {
-  if (c.control_plane.type != config::ControlPlaneType::kKuma || c.control_plane.kuma.token_file.empty()) return std::string();
+  if (c.control_plane.type != config::ControlPlaneType::kKuma || c.control_plane.kuma.token_file.empty())
+    return std::string();
   auto token = read_secret_file(c.control_plane.kuma.token_file.string());
   if (!token) return make_error(ErrorCode::kInvalidArgument, "control_plane.token_file: " + token.error().message);
   return token;
@@ -202,15 +203,17 @@ class Broker {
     register_metrics();
     metrics_export_ = std::make_unique<federation::MetricsExporter>(federation::metrics_export_settings(cfg_), metrics_,
                                                                     [this] { return exported_metrics_by_peer(); });
-    metrics_import_ = std::make_unique<federation::MetricsImporter>(
-        metrics_import_settings(cfg_), metrics_, [this](const std::string& peer) {
-          std::set<std::string> aliases;
-          run_on_store([&] {
-            if (auto a = imports_->live_aliases(peer)) aliases = std::move(a).value();
-            else store_errors_->inc({"metrics"});
-          });
-          return aliases;
-        });
+    metrics_import_ = std::make_unique<federation::MetricsImporter>(metrics_import_settings(cfg_), metrics_,
+                                                                    [this](const std::string& peer) {
+                                                                      std::set<std::string> aliases;
+                                                                      run_on_store([&] {
+                                                                        if (auto a = imports_->live_aliases(peer))
+                                                                          aliases = std::move(a).value();
+                                                                        else
+                                                                          store_errors_->inc({"metrics"});
+                                                                      });
+                                                                      return aliases;
+                                                                    });
     api_ = std::make_unique<api::AdminApi>(api::AdminApiDeps{
         *workflow_, *adapter_, metrics_,
         [this] {
@@ -250,8 +253,7 @@ class Broker {
           std::lock_guard lock(mu_);
           return admin_tls_;
         },
-        [this](const http::Request& r) { return api_->handle(r); },
-        [](const Error& e) { return api::problem(e); },
+        [this](const http::Request& r) { return api_->handle(r); }, [](const Error& e) { return api::problem(e); },
         [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); },
         http::ServerLimits{.max_connections_per_source = static_cast<int>(cfg_.admin.max_connections_per_source)});
     if (auto st = server_->listen(cfg_.admin.listen); !st) {
@@ -292,8 +294,8 @@ class Broker {
 
     stop_gateways();
     if (kuma_) kuma_->stop();  // before the store thread its listener posts to ends
-    lifecycle_pool_.join();  // a restart of the watchers in progress ends first
-    stop_watchers();  // they may be waiting on the store thread, which still runs
+    lifecycle_pool_.join();    // a restart of the watchers in progress ends first
+    stop_watchers();           // they may be waiting on the store thread, which still runs
     metrics_export_->stop();
     metrics_import_->stop();
     record("broker.stopped", nlohmann::json::object());  // before join: the pool runs it
@@ -340,8 +342,8 @@ class Broker {
     gateway_metrics_ = std::make_unique<gateway::GatewayMetrics>(metrics_);
     const auto& g = cfg_.gateways;
     if (g.ingress && g.ingress->enabled) {
-      ingress_gw_ = std::make_unique<gateway::IngressGateway>(*gateway_metrics_,
-                                                               gateway::GatewayLimits::from(g.ingress->tuning));
+      ingress_gw_ =
+          std::make_unique<gateway::IngressGateway>(*gateway_metrics_, gateway::GatewayLimits::from(g.ingress->tuning));
       if (auto st = ingress_gw_->listen(g.ingress->listen); !st) return st;
       std::lock_guard lock(mu_);
       ingress_gw_->set_tls(gateway_tls_.ingress, gateway_tls_.ingress_callers);
@@ -351,8 +353,8 @@ class Broker {
                    ingress_bound_port_);
     }
     if (g.egress && g.egress->enabled) {
-      egress_gw_ = std::make_unique<gateway::EgressGateway>(*gateway_metrics_,
-                                                             gateway::GatewayLimits::from(g.egress->tuning));
+      egress_gw_ =
+          std::make_unique<gateway::EgressGateway>(*gateway_metrics_, gateway::GatewayLimits::from(g.egress->tuning));
       std::lock_guard lock(mu_);
       egress_gw_->set_tls(gateway_tls_.egress);
     }
@@ -372,15 +374,16 @@ class Broker {
     metrics_export_->exports_changed();
     if (!routes_eager()) {
       routes_changed();
-    } else if (auto fresh = gateway::ingress_routes_of(*db_, *adapter_->inventory(), route_inputs(), export_ids,
-                                                       clock_.now());
+    } else if (auto fresh =
+                   gateway::ingress_routes_of(*db_, *adapter_->inventory(), route_inputs(), export_ids, clock_.now());
                !fresh) {
       routes_changed();  // a full rebuild will try again
     } else if (routes_.replace_ingress(export_ids, std::move(fresh).value())) {
       hand_over_routes();
     }
     if (!peer_server_) return;
-    asio::post(io_, [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
+    asio::post(io_,
+               [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
   }
 
   // Control planes that authorise exports (Kuma) get every approved export (store thread).
@@ -540,7 +543,8 @@ class Broker {
       o.ingress_cidrs = p.ingress_cidrs;
       o.sync_errors = sync_errors_;
       o.catalog_refusals = catalog_refusals_;
-      auto w = std::make_unique<federation::PeerWatcher>(o, *imports_, [this](std::function<void()> job) { run_on_store(job); });
+      auto w = std::make_unique<federation::PeerWatcher>(o, *imports_,
+                                                         [this](std::function<void()> job) { run_on_store(job); });
       w->start();
       watchers_[p.domain] = std::move(w);
     }
@@ -569,7 +573,9 @@ class Broker {
   // Audits a broker life-cycle event (start and stop, when nothing else runs on the store).
   void record(const std::string& action, nlohmann::json details) {
     run_on_store([&] {
-      if (auto st = workflow_->record_event(workflow::kSystemActor, action, "broker/" + cfg_.domain, std::move(details)); !st) {
+      if (auto st =
+              workflow_->record_event(workflow::kSystemActor, action, "broker/" + cfg_.domain, std::move(details));
+          !st) {
         spdlog::error("audit: cannot record {}: {}", action, st.error().message);
       }
     });
@@ -577,30 +583,30 @@ class Broker {
 
   Status start_peer_api() {
     catalog_ = std::make_unique<federation::Catalog>(*db_, clock_);
-    peer_api_ = std::make_unique<api::PeerApi>(api::PeerApiDeps{
-        *catalog_, metrics_, [this] { return cfg_.domain; },
-        [this] {
-          std::lock_guard lock(mu_);
-          return ingress_;
-        },
-        [this](const std::string& peer) {
-          std::lock_guard lock(mu_);
-          return peer_domains_.count(peer) > 0;
-        },
-        [this](const std::string& peer) { return imports_->is_quarantined(peer); },
-        [this](const std::string& peer) { return metrics_export_->text_for(peer); }});
+    peer_api_ = std::make_unique<api::PeerApi>(
+        api::PeerApiDeps{*catalog_, metrics_, [this] { return cfg_.domain; },
+                         [this] {
+                           std::lock_guard lock(mu_);
+                           return ingress_;
+                         },
+                         [this](const std::string& peer) {
+                           std::lock_guard lock(mu_);
+                           return peer_domains_.count(peer) > 0;
+                         },
+                         [this](const std::string& peer) { return imports_->is_quarantined(peer); },
+                         [this](const std::string& peer) { return metrics_export_->text_for(peer); }});
     peer_server_ = std::make_unique<http::HttpsServer>(
         io_,
         [this] {
           std::lock_guard lock(mu_);
           return peer_tls_;
         },
-        [this](const http::Request& r) { return peer_api_->handle(r); },
-        [](const Error& e) { return api::problem(e); },
+        [this](const http::Request& r) { return peer_api_->handle(r); }, [](const Error& e) { return api::problem(e); },
         [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
     peer_server_->set_source_filter([this](const std::string& address) {
       std::lock_guard lock(mu_);
-      return peer_sources_.empty() || (IpAddress::parse(address) && any_contains(peer_sources_, *IpAddress::parse(address)));
+      return peer_sources_.empty() ||
+             (IpAddress::parse(address) && any_contains(peer_sources_, *IpAddress::parse(address)));
     });
     peer_server_->set_identity([this](void* ssl) {
       std::shared_ptr<const pki::PeerTrust> trust;
@@ -614,7 +620,8 @@ class Broker {
                                                 "TLS handshakes refused on the peer API (unknown or impostor "
                                                 "certificates, no certificate, old TLS), by reason.",
                                                 {"reason"});
-    peer_server_->on_handshake_failure([&handshake_failures](const std::string& reason) { handshake_failures.inc({reason}); });
+    peer_server_->on_handshake_failure(
+        [&handshake_failures](const std::string& reason) { handshake_failures.inc({reason}); });
     return peer_server_->listen(*cfg_.peer_api.listen);
   }
 
@@ -626,7 +633,8 @@ class Broker {
       std::ofstream out(tmp);
       nlohmann::json j = {{"pid", ::getpid()}, {"admin", admin.to_string()}};
       if (peer_api) j["peer_api"] = peer_api->to_string();
-      if (ingress_gw_) j["ingress"] = config::Endpoint{cfg_.gateways.ingress->listen.host, ingress_gw_->port()}.to_string();
+      if (ingress_gw_)
+        j["ingress"] = config::Endpoint{cfg_.gateways.ingress->listen.host, ingress_gw_->port()}.to_string();
       out << j.dump() << "\n";
     }
     std::filesystem::rename(tmp, path);
@@ -731,7 +739,8 @@ class Broker {
     if (!fresh) return reject(config::format_errors(fresh.error()));
     auto files = load_files(*fresh);
     if (!files) return reject(config::format_errors(files.error()));
-    if (fresh->control_plane.type != cfg_.control_plane.type) return reject("control_plane.type changes only at restart");
+    if (fresh->control_plane.type != cfg_.control_plane.type)
+      return reject("control_plane.type changes only at restart");
     if (fresh->control_plane.type == config::ControlPlaneType::kStatic) {
       std::ifstream in(fresh->control_plane.static_cp.inventory_file);
       std::stringstream ss;
@@ -815,7 +824,8 @@ class Broker {
       if (!peers) return store_errors_->inc({"metrics"});
       for (const auto& p : *peers) {
         const std::string& d = p.record.domain;
-        for (const std::string st : {"connected", "unreachable", "stale", "quarantined"}) peer_up.set({d, st}, st == p.state ? 1 : 0);
+        for (const std::string st : {"connected", "unreachable", "stale", "quarantined"})
+          peer_up.set({d, st}, st == p.state ? 1 : 0);
         peer_revision.set({d}, static_cast<double>(p.record.revision));
         if (p.record.last_success_ms) peer_success.set({d}, static_cast<double>(*p.record.last_success_ms) / 1000.0);
         for (const auto& [state, n] : p.imports) imports.set({d, state}, static_cast<double>(n));
@@ -853,7 +863,8 @@ class Broker {
     });
     metrics_.on_collect([this, &exports, &by_peer, &missing, &head, &inv_errors, &inv_ok, &cert] {
       exports.clear();
-      for (const std::string s : {"pending", "approved", "rejected", "cancelled", "revoked", "expired"}) exports.set({s}, 0);
+      for (const std::string s : {"pending", "approved", "rejected", "cancelled", "revoked", "expired"})
+        exports.set({s}, 0);
       int64_t target_missing = 0;
       for_each_approved([&](const store::ExportRecord& e) { target_missing += workflow_->target_missing(e) ? 1 : 0; });
       missing.set({}, static_cast<double>(target_missing));
@@ -885,7 +896,7 @@ class Broker {
   config::Config cfg_;
   SystemClock clock_;
   asio::io_context io_{1};
-  asio::thread_pool store_pool_{1};  // the store's only thread: all SQLite work runs here
+  asio::thread_pool store_pool_{1};      // the store's only thread: all SQLite work runs here
   asio::thread_pool off_store_pool_{1};  // GET /federate and /api/v1/firewall
   asio::thread_pool lifecycle_pool_{1};  // blocking restarts (peer watchers on reload)
   asio::signal_set signals_{io_};

@@ -24,7 +24,8 @@ namespace asio = boost::asio;
 // The config's section for `role` must exist and leave the gateway to us.
 Status check_role(const config::Config& c, const std::string& role) {
   const bool present = role == "ingress" ? c.gateways.ingress.has_value() : c.gateways.egress.has_value();
-  const bool in_broker = role == "ingress" ? present && c.gateways.ingress->enabled : present && c.gateways.egress->enabled;
+  const bool in_broker =
+      role == "ingress" ? present && c.gateways.ingress->enabled : present && c.gateways.egress->enabled;
   if (!present) return make_error(ErrorCode::kInvalidArgument, "the config has no gateways." + role + " section");
   if (in_broker) {
     return make_error(ErrorCode::kInvalidArgument, "gateways." + role +
@@ -36,7 +37,8 @@ Status check_role(const config::Config& c, const std::string& role) {
 
 class GatewayProcess {
  public:
-  GatewayProcess(GatewayArgs args, config::Config cfg) : args_(std::move(args)), cfg_(std::move(cfg)), metrics_(registry_) {}
+  GatewayProcess(GatewayArgs args, config::Config cfg)
+      : args_(std::move(args)), cfg_(std::move(cfg)), metrics_(registry_) {}
 
   int run() {
     signals_.add(SIGHUP);
@@ -52,7 +54,7 @@ class GatewayProcess {
         .set({MESHFED_VERSION, cfg_.domain}, 1);
     if (args_.role == "ingress") {
       ingress_ = std::make_unique<gateway::IngressGateway>(metrics_,
-                                                          gateway::GatewayLimits::from(cfg_.gateways.ingress->tuning));
+                                                           gateway::GatewayLimits::from(cfg_.gateways.ingress->tuning));
       ingress_->set_tls(tls->ingress, tls->ingress_callers);
       if (auto st = ingress_->listen(cfg_.gateways.ingress->listen); !st) {
         spdlog::critical("cannot start: {}", st.error().message);
@@ -60,7 +62,7 @@ class GatewayProcess {
       }
     } else {
       egress_ = std::make_unique<gateway::EgressGateway>(metrics_,
-                                                        gateway::GatewayLimits::from(cfg_.gateways.egress->tuning));
+                                                         gateway::GatewayLimits::from(cfg_.gateways.egress->tuning));
       egress_->set_tls(tls->egress);
     }
     if (!args_.metrics_listen.empty()) {
@@ -77,7 +79,10 @@ class GatewayProcess {
         }
         return res;
       });
-      if (auto st = ep ? metrics_server_->listen(*ep) : Status(make_error(ErrorCode::kInvalidArgument, "bad --metrics-listen " + args_.metrics_listen)); !st) {
+      if (auto st =
+              ep ? metrics_server_->listen(*ep)
+                 : Status(make_error(ErrorCode::kInvalidArgument, "bad --metrics-listen " + args_.metrics_listen));
+          !st) {
         spdlog::critical("cannot start: {}", st.error().message);
         return 1;
       }

@@ -15,9 +15,8 @@ std::string compute_hash(const std::string& prev_hash, const Entry& e) {
 }
 
 nlohmann::json to_json(const Entry& e) {
-  return {{"seq", e.seq},       {"time", e.time},       {"actor", e.actor},
-          {"action", e.action}, {"object", e.object},   {"details", e.details},
-          {"prev_hash", e.prev_hash}, {"hash", e.hash}};
+  return {{"seq", e.seq},       {"time", e.time},       {"actor", e.actor},         {"action", e.action},
+          {"object", e.object}, {"details", e.details}, {"prev_hash", e.prev_hash}, {"hash", e.hash}};
 }
 
 std::optional<ChainProblem> verify_chain(const std::vector<Entry>& entries, std::string prev_hash,
@@ -25,8 +24,7 @@ std::optional<ChainProblem> verify_chain(const std::vector<Entry>& entries, std:
   int64_t expected_seq = expected_first_seq;
   for (const auto& e : entries) {
     if (e.seq != expected_seq) {
-      return ChainProblem{expected_seq, "entry " + std::to_string(expected_seq) +
-                                            " is missing (next present is " +
+      return ChainProblem{expected_seq, "entry " + std::to_string(expected_seq) + " is missing (next present is " +
                                             std::to_string(e.seq) + ")"};
     }
     if (e.prev_hash != prev_hash) {
@@ -35,8 +33,8 @@ std::optional<ChainProblem> verify_chain(const std::vector<Entry>& entries, std:
                                      "(a row before it was changed, deleted or reordered)"};
     }
     if (compute_hash(prev_hash, e) != e.hash) {
-      return ChainProblem{e.seq, "entry " + std::to_string(e.seq) +
-                                     ": hash does not match its content (the row was changed)"};
+      return ChainProblem{e.seq,
+                          "entry " + std::to_string(e.seq) + ": hash does not match its content (the row was changed)"};
     }
     prev_hash = e.hash;
     ++expected_seq;

@@ -26,7 +26,8 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
   gw->add_option("--metrics-listen", g->metrics_listen, "host:port for a plain-HTTP /metrics (default: none)");
   gw->callback([g, &exit_code] { exit_code = app::run_gateway(*g); });
 
-  auto* check = app.add_subcommand("check-config", "Validate a config and the files it names, without binding anything");
+  auto* check =
+      app.add_subcommand("check-config", "Validate a config and the files it names, without binding anything");
   auto check_file = std::make_shared<std::string>();
   check->add_option("--config", *check_file, "the domain's config file (JSON)")->required();
   check->callback([check_file, &exit_code] {
@@ -48,9 +49,12 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
     std::string config, format = "nftables", mode = "host";
   };
   auto f = std::make_shared<FirewallArgs>();
-  auto* fw = app.add_subcommand("firewall", "Print the cross-boundary flows this domain needs, as nftables rules or JSON");
+  auto* fw =
+      app.add_subcommand("firewall", "Print the cross-boundary flows this domain needs, as nftables rules or JSON");
   fw->add_option("--config", f->config, "the domain's config file (JSON)")->required();
-  fw->add_option("--format", f->format, "nftables or json")->check(CLI::IsMember({"nftables", "json"}))->capture_default_str();
+  fw->add_option("--format", f->format, "nftables or json")
+      ->check(CLI::IsMember({"nftables", "json"}))
+      ->capture_default_str();
   fw->add_option("--mode", f->mode, "host (rules for meshfed's hosts) or router (forward rules between domains)")
       ->check(CLI::IsMember({"host", "router"}))
       ->capture_default_str();

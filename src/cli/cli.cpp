@@ -13,13 +13,14 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", std::string("meshfed ") + MESHFED_VERSION);
   std::string log_format = "text";
   std::string log_level = "info";
-  app.add_option("--log-format", log_format, "text or json")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  app.add_option("--log-format", log_format, "text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
-  app.parse_complete_callback([&] {
-    app::setup_logging(log_format == "json" ? app::LogFormat::kJson : app::LogFormat::kText, log_level);
-  });
+  app.parse_complete_callback(
+      [&] { app::setup_logging(log_format == "json" ? app::LogFormat::kJson : app::LogFormat::kText, log_level); });
   int exit_code = 0;
   add_broker_commands(app, exit_code);
   add_pki_commands(app, exit_code);

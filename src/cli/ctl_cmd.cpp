@@ -135,7 +135,8 @@ std::optional<json> fetch_all(Ctl& c, const std::string& target) {
   std::string after;
   const char sep = target.find('?') == std::string::npos ? '?' : '&';
   for (;;) {
-    auto page = c.call("GET", target + sep + "limit=1000" + (after.empty() ? "" : "&after=" + http::percent_encode(after)));
+    auto page =
+        c.call("GET", target + sep + "limit=1000" + (after.empty() ? "" : "&after=" + http::percent_encode(after)));
     if (!page) return std::nullopt;
     for (auto& item : (*page)["items"]) all.push_back(std::move(item));
     if ((*page)["next"].is_null()) return all;
@@ -145,7 +146,8 @@ std::optional<json> fetch_all(Ctl& c, const std::string& target) {
 
 void print_export(const json& e) {
   std::cout << "id:             " << text(e["id"]) << "\n"
-            << "state:          " << text(e["state"]) << (e.value("target_missing", false) ? " (target missing)" : "") << "\n"
+            << "state:          " << text(e["state"]) << (e.value("target_missing", false) ? " (target missing)" : "")
+            << "\n"
             << "service:        " << text(e["mesh"]) << "/" << text(e["service"]) << ":" << text(e["port"]) << " ("
             << text(e["protocol"]) << ")\n"
             << "alias:          " << text(e["alias"]) << "\n"
@@ -192,7 +194,8 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : (*j)["items"]) {
       std::string ports;
-      for (const auto& p : s["ports"]) ports += (ports.empty() ? "" : ",") + text(p["port"]) + "/" + text(p["protocol"]);
+      for (const auto& p : s["ports"])
+        ports += (ports.empty() ? "" : ",") + text(p["port"]) + "/" + text(p["protocol"]);
       rows.push_back({text(s["mesh"]), text(s["name"]), s["zone"].get<std::string>().empty() ? "-" : text(s["zone"]),
                       text(s["address"]), ports});
     }
@@ -253,8 +256,8 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   request->add_option("--reason", r->reason, "why the service should leave the domain")->required();
   request->callback([o, r, fail, emit] {
     Ctl c(*o);
-    json body = {{"mesh", r->mesh}, {"service", r->service}, {"port", r->port}, {"peers", r->peers},
-                 {"reason", r->reason}, {"proxy_protocol", r->proxy_protocol}};
+    json body = {{"mesh", r->mesh},   {"service", r->service}, {"port", r->port},
+                 {"peers", r->peers}, {"reason", r->reason},   {"proxy_protocol", r->proxy_protocol}};
     if (!r->zone.empty()) body["zone"] = r->zone;
     if (!r->alias.empty()) body["alias"] = r->alias;
     if (!r->metrics.empty()) body["metrics"] = r->metrics;
@@ -344,7 +347,8 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : (*j)["items"]) {
       std::string counts;
-      for (const auto& [import_state, n] : p["imports"].items()) counts += (counts.empty() ? "" : ",") + import_state + "=" + text(n);
+      for (const auto& [import_state, n] : p["imports"].items())
+        counts += (counts.empty() ? "" : ",") + import_state + "=" + text(n);
       rows.push_back({text(p["domain"]), text(p["state"]), text(p["last_success"]), text(p["revision"]),
                       counts.empty() ? "-" : counts, text(p["last_error"])});
     }

@@ -49,7 +49,9 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
   auto b = std::make_shared<IssueArgs>();
   auto* issue = pki_cmd->add_subcommand("issue", "Re-issue one leaf certificate with the domain CA (rotation)");
   issue->add_option("--ca-dir", b->ca_dir, "folder with ca.pem and ca-key.pem")->required();
-  issue->add_option("--role", b->role, "broker, ingress or egress")->required()->check(CLI::IsMember({"broker", "ingress", "egress"}));
+  issue->add_option("--role", b->role, "broker, ingress or egress")
+      ->required()
+      ->check(CLI::IsMember({"broker", "ingress", "egress"}));
   issue->add_option("--out", b->out, "output folder (default: --ca-dir)");
   issue->add_option("--dns", b->dns, "DNS name (repeatable)");
   issue->add_option("--ip", b->ips, "IP address (repeatable)");

@@ -36,7 +36,8 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
   audit_cmd->require_subcommand(1);
   auto state_dir = std::make_shared<std::string>();
   auto expect = std::make_shared<std::string>();
-  auto* verify = audit_cmd->add_subcommand("verify", "Check the hash chain and that every export transition is audited");
+  auto* verify =
+      audit_cmd->add_subcommand("verify", "Check the hash chain and that every export transition is audited");
   verify->add_option("--state-dir", *state_dir, "the broker's state_dir")->required();
   verify->add_option("--expect-head", *expect, "SEQ:HASH recorded earlier outside the box");
   verify->callback([state_dir, expect, &exit_code] {

@@ -54,15 +54,16 @@ class Parser {
     return p.is_absolute() ? p : (base_ / p).lexically_normal();
   }
 
-  std::optional<Endpoint> endpoint(ObjectReader& r, const std::string& key, bool required,
-                                   bool allow_empty) {
+  std::optional<Endpoint> endpoint(ObjectReader& r, const std::string& key, bool required, bool allow_empty) {
     auto s = r.string(key, required);
     if (!s) return std::nullopt;
     if (s->empty() && allow_empty) return std::nullopt;
     auto ep = parse_endpoint(*s);
     if (!ep || !is_ip_literal(ep->host)) {
-      errors_.add(r.path_of(key), "expected host:port with an IP address host (e.g. "
-                                  "127.0.0.1:9440 or [::1]:9440), got \"" + *s + "\"");
+      errors_.add(r.path_of(key),
+                  "expected host:port with an IP address host (e.g. "
+                  "127.0.0.1:9440 or [::1]:9440), got \"" +
+                      *s + "\"");
       return std::nullopt;
     }
     return ep;
@@ -89,9 +90,10 @@ class Parser {
     auto s = r.string(key, required);
     if (!s) return def;
     if (!is_rfc1035_label(*s)) {
-      errors_.add(r.path_of(key), "expected an RFC 1035 label (lowercase letters, digits and '-', "
-                                  "starting with a letter, at most 63 characters), got \"" +
-                                      *s + "\"");
+      errors_.add(r.path_of(key),
+                  "expected an RFC 1035 label (lowercase letters, digits and '-', "
+                  "starting with a letter, at most 63 characters), got \"" +
+                      *s + "\"");
     }
     return *s;
   }
@@ -133,12 +135,13 @@ class Parser {
     // SPIFFE trust domains: lowercase letters, digits, '.', '-', '_'.
     bool ok = !s->empty() && s->size() <= 255;
     for (char ch : *s) {
-      ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
-                  ch == '_');
+      ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_');
     }
     if (!ok) {
-      errors_.add(r.path_of(key), "expected a SPIFFE trust domain (lowercase letters, digits, '.', "
-                                  "'-', '_'), got \"" + *s + "\"");
+      errors_.add(r.path_of(key),
+                  "expected a SPIFFE trust domain (lowercase letters, digits, '.', "
+                  "'-', '_'), got \"" +
+                      *s + "\"");
     }
     return *s;
   }
@@ -162,8 +165,10 @@ class Parser {
       return;
     }
     ObjectReader r(*v, "admin", errors_);
-    if (auto ep = endpoint(r, "listen", false, false)) admin.listen = *ep;
-    else if (!r.has("listen")) admin.listen = Endpoint{"127.0.0.1", 9440};
+    if (auto ep = endpoint(r, "listen", false, false))
+      admin.listen = *ep;
+    else if (!r.has("listen"))
+      admin.listen = Endpoint{"127.0.0.1", 9440};
     admin.tokens_file = path(r, "tokens_file", true);
     admin.max_connections_per_source =
         r.integer("max_connections_per_source", 1, 100000).value_or(admin.max_connections_per_source);
@@ -205,21 +210,28 @@ class Parser {
       }
       peer.ca_file = path(r, "ca_file", true);
       if (auto pol = r.string("import_policy", false)) {
-        if (*pol == "manual") peer.import_policy = ImportPolicy::kManual;
-        else if (*pol == "auto") peer.import_policy = ImportPolicy::kAuto;
-        else errors_.add(r.path_of("import_policy"), "expected \"manual\" or \"auto\", got \"" + *pol + "\"");
+        if (*pol == "manual")
+          peer.import_policy = ImportPolicy::kManual;
+        else if (*pol == "auto")
+          peer.import_policy = ImportPolicy::kAuto;
+        else
+          errors_.add(r.path_of("import_policy"), "expected \"manual\" or \"auto\", got \"" + *pol + "\"");
       }
       peer.source_cidrs = cidrs(r, "source_cidrs");
       peer.ingress_cidrs = r.has("ingress_cidrs") ? cidrs(r, "ingress_cidrs") : peer.source_cidrs;
       peer.max_exports = r.integer("max_exports", 1, 1000000).value_or(peer.max_exports);
       peer.max_egress_ports = r.integer("max_egress_ports", 1, 65535).value_or(0);
       if (!peer.domain.empty()) {
-        if (peer.domain == c.domain) errors_.add(r.path_of("domain"), "a peer cannot be our own domain \"" + c.domain + "\"");
-        if (!domains.insert(peer.domain).second) errors_.add(r.path_of("domain"), "duplicate peer domain \"" + peer.domain + "\"");
+        if (peer.domain == c.domain)
+          errors_.add(r.path_of("domain"), "a peer cannot be our own domain \"" + c.domain + "\"");
+        if (!domains.insert(peer.domain).second)
+          errors_.add(r.path_of("domain"), "duplicate peer domain \"" + peer.domain + "\"");
       }
       if (!peer.trust_domain.empty()) {
-        if (peer.trust_domain == c.trust_domain) errors_.add(r.path_of("trust_domain"), "a peer cannot share our trust domain \"" + c.trust_domain + "\"");
-        if (!trust_domains.insert(peer.trust_domain).second) errors_.add(r.path_of("trust_domain"), "duplicate peer trust domain \"" + peer.trust_domain + "\"");
+        if (peer.trust_domain == c.trust_domain)
+          errors_.add(r.path_of("trust_domain"), "a peer cannot share our trust domain \"" + c.trust_domain + "\"");
+        if (!trust_domains.insert(peer.trust_domain).second)
+          errors_.add(r.path_of("trust_domain"), "duplicate peer trust domain \"" + peer.trust_domain + "\"");
       }
       if (!peer.ca_file.empty() && peer.ca_file == c.tls.ca_file) {
         errors_.add(r.path_of("ca_file"), "a peer's CA bundle must be that peer's, not our own tls.ca_file");
@@ -236,8 +248,8 @@ class Parser {
     e.max_ttl = seconds(r, "max_ttl_s", e.max_ttl);
     e.pending_expiry = seconds(r, "pending_expiry_s", e.pending_expiry);
     if (e.default_ttl > e.max_ttl) {
-      errors_.add("exports.default_ttl_s", "must not exceed exports.max_ttl_s (" +
-                                               std::to_string(e.max_ttl.count()) + ")");
+      errors_.add("exports.default_ttl_s",
+                  "must not exceed exports.max_ttl_s (" + std::to_string(e.max_ttl.count()) + ")");
     }
   }
 
@@ -249,7 +261,8 @@ class Parser {
     const auto type = r.string("type", false).value_or("static");
     if (type == "static") {
       cp.type = ControlPlaneType::kStatic;
-      cp.static_cp.inventory_file = r.has("inventory_file") ? path(r, "inventory_file", true) : base_ / "inventory.json";
+      cp.static_cp.inventory_file =
+          r.has("inventory_file") ? path(r, "inventory_file", true) : base_ / "inventory.json";
       cp.static_cp.imports_dir = r.has("imports_dir") ? path(r, "imports_dir", true) : base_ / "imports";
     } else if (type == "kuma") {
       cp.type = ControlPlaneType::kKuma;
@@ -287,8 +300,9 @@ class Parser {
         const auto ep = parse_endpoint(*s);
         const bool ok = ep && !ep->host.empty() && (ep->port != 0 || (ic.enabled && ic.listen.port == 0));
         if (!ok) {
-          errors_.add(ir.path_of("advertise"),
-                      "expected host:port (port 0 only with an in-process ingress listening on port 0), got \"" + *s + "\"");
+          errors_.add(
+              ir.path_of("advertise"),
+              "expected host:port (port 0 only with an in-process ingress listening on port 0), got \"" + *s + "\"");
         }
         ic.advertise = *s;
       }
@@ -325,9 +339,9 @@ class Parser {
   }
 
   void parse_tuning(ObjectReader& r, GatewayTuning& t) {
-    for (auto [key, target] : {std::pair{"handshake_timeout_s", &t.handshake_timeout},
-                               std::pair{"connect_timeout_s", &t.connect_timeout},
-                               std::pair{"idle_timeout_s", &t.idle_timeout}}) {
+    for (auto [key, target] :
+         {std::pair{"handshake_timeout_s", &t.handshake_timeout}, std::pair{"connect_timeout_s", &t.connect_timeout},
+          std::pair{"idle_timeout_s", &t.idle_timeout}}) {
       if (auto v = r.integer(key, 1, 86400)) *target = Seconds(*v);
     }
     if (auto v = r.integer("max_connections", 1, 1000000)) t.max_connections = *v;
@@ -373,7 +387,8 @@ class Parser {
       }
     }
     if (auto l = r.strings("label_allowlist")) m.label_allowlist = *l;
-    if (auto n = r.integer("max_series_per_peer", 1, int64_t{1} << 32)) m.max_series_per_peer = static_cast<uint64_t>(*n);
+    if (auto n = r.integer("max_series_per_peer", 1, int64_t{1} << 32))
+      m.max_series_per_peer = static_cast<uint64_t>(*n);
     if (auto n = r.integer("max_bytes_per_peer", 1, int64_t{1} << 40)) m.max_bytes_per_peer = static_cast<uint64_t>(*n);
     m.peer_scrape_interval = seconds(r, "peer_scrape_interval_s", m.peer_scrape_interval);
   }
@@ -451,7 +466,8 @@ std::optional<Endpoint> parse_endpoint(std::string_view s) {
 
 Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
   auto parsed = parse_strict_json(json_text, {16 * 1024 * 1024, 16}, "config");
-  if (!parsed) return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON", {{"(root)", parsed.error().message}});
+  if (!parsed)
+    return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON", {{"(root)", parsed.error().message}});
   const json root = std::move(parsed).value();
   Errors errors;
   Parser parser(base_dir, errors);

@@ -25,9 +25,7 @@ ObjectReader::~ObjectReader() {
 
 bool ObjectReader::has(const std::string& key) const { return obj_ && obj_->contains(key); }
 
-std::string ObjectReader::path_of(const std::string& key) const {
-  return path_.empty() ? key : path_ + "." + key;
-}
+std::string ObjectReader::path_of(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
 const nlohmann::json* ObjectReader::get(const std::string& key) {
   seen_.insert(key);
@@ -58,8 +56,8 @@ std::optional<int64_t> ObjectReader::integer(const std::string& key, int64_t min
   }
   const auto n = v->get<int64_t>();
   if (n < min || n > max) {
-    errors_.add(path_of(key), "expected an integer in [" + std::to_string(min) + ", " +
-                                  std::to_string(max) + "], got " + std::to_string(n));
+    errors_.add(path_of(key), "expected an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                                  "], got " + std::to_string(n));
     return std::nullopt;
   }
   return n;
@@ -86,8 +84,7 @@ std::optional<std::vector<std::string>> ObjectReader::strings(const std::string&
   for (size_t i = 0; i < v->size(); ++i) {
     const auto& item = (*v)[i];
     if (!item.is_string()) {
-      errors_.add(path_of(key) + "[" + std::to_string(i) + "]",
-                  "expected a string, got " + describe(item));
+      errors_.add(path_of(key) + "[" + std::to_string(i) + "]", "expected a string, got " + describe(item));
       continue;
     }
     out.push_back(item.get<std::string>());

@@ -17,9 +17,7 @@ namespace meshfed::config {
 
 class Errors {
  public:
-  void add(std::string path, std::string message) {
-    list_.push_back({std::move(path), std::move(message)});
-  }
+  void add(std::string path, std::string message) { list_.push_back({std::move(path), std::move(message)}); }
   bool empty() const { return list_.empty(); }
   std::vector<FieldError> take() { return std::move(list_); }
 

@@ -15,8 +15,7 @@ const ServicePort* Service::find_port(int p) const {
   return nullptr;
 }
 
-const Service* Inventory::find(const std::string& mesh, const std::string& name,
-                               const std::string& zone) const {
+const Service* Inventory::find(const std::string& mesh, const std::string& name, const std::string& zone) const {
   for (const auto& s : services) {
     if (s.mesh == mesh && s.name == name && (zone.empty() || s.zone == zone)) return &s;
   }
@@ -63,7 +62,8 @@ Result<Inventory> parse_inventory(std::string_view json_text) {
     str("name", true, s.name);
     str("zone", false, s.zone);
     str("address", true, s.address);
-    if (!s.name.empty() && !is_rfc1035_label(s.name)) err(p + ".name", "expected an RFC 1035 label, got \"" + s.name + "\"");
+    if (!s.name.empty() && !is_rfc1035_label(s.name))
+      err(p + ".name", "expected an RFC 1035 label, got \"" + s.name + "\"");
     if (!j.contains("ports") || !j["ports"].is_array() || j["ports"].empty()) {
       err(p + ".ports", "expected a non-empty array of {port, protocol}");
     } else {
@@ -78,8 +78,10 @@ Result<Inventory> parse_inventory(std::string_view json_text) {
         ServicePort sp;
         sp.port = pj["port"].get<int>();
         if (pj.contains("protocol")) {
-          if (!pj["protocol"].is_string()) err(pp + ".protocol", "expected a string");
-          else sp.protocol = pj["protocol"].get<std::string>();
+          if (!pj["protocol"].is_string())
+            err(pp + ".protocol", "expected a string");
+          else
+            sp.protocol = pj["protocol"].get<std::string>();
         }
         s.ports.push_back(sp);
       }
@@ -89,8 +91,10 @@ Result<Inventory> parse_inventory(std::string_view json_text) {
         err(p + ".labels", "expected an object of strings");
       } else {
         for (const auto& [k, v] : j["labels"].items()) {
-          if (!v.is_string()) err(p + ".labels." + k, "expected a string");
-          else s.labels[k] = v.get<std::string>();
+          if (!v.is_string())
+            err(p + ".labels." + k, "expected a string");
+          else
+            s.labels[k] = v.get<std::string>();
         }
       }
     }

@@ -146,7 +146,8 @@ struct KumaAdapter::Client {
       auto r = call("GET", path);
       if (auto* e = std::get_if<CallError>(&r)) return *e;
       auto& [status, page] = std::get<std::pair<int, json>>(r);
-      if (status == 404) return CallError{"not_found", "GET " + path + ": " + describe_std_error(page.dump(), 404), 404};
+      if (status == 404)
+        return CallError{"not_found", "GET " + path + ": " + describe_std_error(page.dump(), 404), 404};
       if (!page.contains("items") || !page["items"].is_array()) {
         return CallError{"server", "GET " + path + ": a list without items", status};
       }
@@ -166,7 +167,8 @@ namespace {
 // Deletes the managed resources under `base` that are no longer wanted, counting with
 // `count`; returns the first failure.
 template <class ApiClient, class Count>
-std::optional<CallError> delete_unwanted(ApiClient& c, const std::string& base, const std::map<std::string, json>& managed,
+std::optional<CallError> delete_unwanted(ApiClient& c, const std::string& base,
+                                         const std::map<std::string, json>& managed,
                                          const std::set<std::string>& wanted, Count count) {
   std::optional<CallError> first;
   for (const auto& [name, r] : managed) {
@@ -237,11 +239,12 @@ std::vector<ApplyResult> KumaAdapter::apply(const DesiredState& desired) {
   std::vector<ApplyResult> out;
   {
     std::lock_guard lock(mu_);
-    const bool changed = desired.imports.size() != imports_.size() ||
-                         !std::equal(desired.imports.begin(), desired.imports.end(), imports_.begin(), [](auto& a, auto& b) {
-                           return a.id == b.id && a.alias == b.alias && a.local_host == b.local_host &&
-                                  a.local_port == b.local_port && a.port == b.port && a.protocol == b.protocol;
-                         });
+    const bool changed =
+        desired.imports.size() != imports_.size() ||
+        !std::equal(desired.imports.begin(), desired.imports.end(), imports_.begin(), [](auto& a, auto& b) {
+          return a.id == b.id && a.alias == b.alias && a.local_host == b.local_host && a.local_port == b.local_port &&
+                 a.port == b.port && a.protocol == b.protocol;
+        });
     imports_ = desired.imports;
     for (const auto& i : desired.imports) {
       const auto it = results_.find(i.id);
@@ -321,8 +324,8 @@ void KumaAdapter::run() {
       backoff = kBackoffMin;
     } else {
       // Full jitter up to the current bound, so brokers that failed together spread out.
-      pause = std::min(pause, std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(
-                                  backoff.count() / 2, backoff.count())(rng)));
+      pause = std::min(pause, std::chrono::milliseconds(
+                                  std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng)));
       backoff = std::min(backoff * 2, std::chrono::milliseconds(kBackoffMax));
     }
     std::unique_lock lock(mu_);
@@ -383,7 +386,7 @@ Status KumaAdapter::poll_inventory(Client& c, const config::KumaControlPlane& cf
     if (version != version_) {
       const int v = version_number(version);
       spdlog::info("kuma: control plane {} at {}: {}", version.empty() ? "(no version)" : version, cfg.url,
-                   v >= 212 ? "MeshTrafficPermission rules with SPIFFE IDs"
+                   v >= 212   ? "MeshTrafficPermission rules with SPIFFE IDs"
                    : v >= 209 ? "MeshTrafficPermission 'from' with kuma.io/service (before 2.12)"
                               : "older than 2.9, which meshfed does not support: MeshServices may be missing");
       version_ = version;
@@ -459,7 +462,8 @@ Status KumaAdapter::poll_inventory(Client& c, const config::KumaControlPlane& cf
   return {};
 }
 
-Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane& cfg, const std::vector<DesiredImport>& imports,
+Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane& cfg,
+                                      const std::vector<DesiredImport>& imports,
                                       std::map<std::string, ApplyResult>& results) {
   const std::string base = "/meshes/" + cfg.import_mesh + "/meshexternalservices";
   auto all = c.list(base + "?size=1000");
@@ -507,17 +511,20 @@ Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane&
       continue;
     }
     count(it == managed.end() ? "created" : "drift_repaired");
-    spdlog::info("kuma: {} MeshExternalService {} for import {}", it == managed.end() ? "created" : "repaired", name, i.id);
+    spdlog::info("kuma: {} MeshExternalService {} for import {}", it == managed.end() ? "created" : "repaired", name,
+                 i.id);
     results[i.id] = {"import", i.id, true, ""};
   }
-  if (auto e = delete_unwanted(c, base, managed, wanted, [this](const std::string& ev) { count(ev); }); e && !first_error) {
-      first_error = e;
-    }
+  if (auto e = delete_unwanted(c, base, managed, wanted, [this](const std::string& ev) { count(ev); });
+      e && !first_error) {
+    first_error = e;
+  }
   if (first_error) return make_error(ErrorCode::kUnavailable, "imports: " + first_error->message);
   return {};
 }
 
-Status KumaAdapter::reconcile_exports(Client& c, const config::KumaControlPlane& cfg, const std::vector<DesiredExport>& exports) {
+Status KumaAdapter::reconcile_exports(Client& c, const config::KumaControlPlane& cfg,
+                                      const std::vector<DesiredExport>& exports) {
   std::string version;
   {
     std::lock_guard lock(mu_);
@@ -528,7 +535,8 @@ Status KumaAdapter::reconcile_exports(Client& c, const config::KumaControlPlane&
   ingress.rules_form = version_number(version) >= 212;
   std::optional<CallError> first_error;
   for (const auto& mesh : cfg.meshes) {
-    ingress.spiffe_id = cfg.ingress_spiffe_id.empty() ? "spiffe://" + mesh + "/" + cfg.ingress_service : cfg.ingress_spiffe_id;
+    ingress.spiffe_id =
+        cfg.ingress_spiffe_id.empty() ? "spiffe://" + mesh + "/" + cfg.ingress_service : cfg.ingress_spiffe_id;
     const std::string base = "/meshes/" + mesh + "/meshtrafficpermissions";
     auto all = c.list(base + "?size=1000");
     if (auto* e = std::get_if<CallError>(&all)) {
@@ -543,7 +551,8 @@ Status KumaAdapter::reconcile_exports(Client& c, const config::KumaControlPlane&
       const std::string name = doc["name"];
       wanted.insert(name);
       const auto it = managed.find(name);
-      if (it != managed.end() && managed_part(it->second.value("spec", json::object())) == managed_part(doc["spec"])) continue;
+      if (it != managed.end() && managed_part(it->second.value("spec", json::object())) == managed_part(doc["spec"]))
+        continue;
       auto put = c.call("PUT", base + "/" + name, doc);
       if (auto* err = std::get_if<CallError>(&put)) {
         count("errors_" + err->kind);
@@ -551,9 +560,11 @@ Status KumaAdapter::reconcile_exports(Client& c, const config::KumaControlPlane&
         continue;
       }
       count(it == managed.end() ? "created" : "drift_repaired");
-      spdlog::info("kuma: {} MeshTrafficPermission {} for export {}", it == managed.end() ? "created" : "repaired", name, e.id);
+      spdlog::info("kuma: {} MeshTrafficPermission {} for export {}", it == managed.end() ? "created" : "repaired",
+                   name, e.id);
     }
-    if (auto e = delete_unwanted(c, base, managed, wanted, [this](const std::string& ev) { count(ev); }); e && !first_error) {
+    if (auto e = delete_unwanted(c, base, managed, wanted, [this](const std::string& ev) { count(ev); });
+        e && !first_error) {
       first_error = e;
     }
   }

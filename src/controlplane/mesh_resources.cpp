@@ -31,7 +31,10 @@ nlohmann::json mesh_external_service(const DesiredImport& i, const std::string& 
           {"mesh", mesh},
           {"name", import_resource_name(i.peer, i.alias)},
           {"labels",
-           {{kManagedLabel, kManagedValue}, {"meshfed.io/peer", i.peer}, {"meshfed.io/import-id", i.id}, {"meshfed.io/alias", i.alias}}},
+           {{kManagedLabel, kManagedValue},
+            {"meshfed.io/peer", i.peer},
+            {"meshfed.io/import-id", i.id},
+            {"meshfed.io/alias", i.alias}}},
           {"spec",
            {{"match", {{"type", "HostnameGenerator"}, {"port", i.port}, {"protocol", i.protocol}}},
             {"endpoints", {{{"address", i.local_host}, {"port", i.local_port}}}}}}};

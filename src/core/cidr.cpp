@@ -72,8 +72,9 @@ Result<std::vector<std::string>> resolve_host(const std::string& host) {
   std::set<std::string> addrs;
   for (auto* a = res; a; a = a->ai_next) {
     char text[INET6_ADDRSTRLEN] = {};
-    const void* src = a->ai_family == AF_INET ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
-                                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    const void* src = a->ai_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
     if (inet_ntop(a->ai_family, src, text, sizeof text)) addrs.insert(text);
   }
   freeaddrinfo(res);

@@ -29,7 +29,8 @@ size_t Regex::groups() const { return static_cast<size_t>(compiled_->NumberOfCap
 std::optional<std::string> Regex::first_group(const std::string& s) const {
   if (groups() < 1) return std::nullopt;
   re2::StringPiece group[2];
-  if (!compiled_->Match(s, 0, s.size(), re2::RE2::ANCHOR_BOTH, group, 2) || group[1].data() == nullptr) return std::nullopt;
+  if (!compiled_->Match(s, 0, s.size(), re2::RE2::ANCHOR_BOTH, group, 2) || group[1].data() == nullptr)
+    return std::nullopt;
   return std::string(group[1].data(), group[1].size());
 }
 

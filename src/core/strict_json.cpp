@@ -24,7 +24,8 @@ Result<json> parse_strict_json(std::string_view text, const JsonLimits& limits, 
   // nlohmann's lexer takes a NUL as the end of input and would ignore whatever follows it; a raw
   // NUL is never valid JSON (inside strings it must be escaped), so it is refused outright.
   if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
-    return make_error(ErrorCode::kInvalidArgument, what + " is not valid JSON: NUL byte at offset " + std::to_string(nul));
+    return make_error(ErrorCode::kInvalidArgument,
+                      what + " is not valid JSON: NUL byte at offset " + std::to_string(nul));
   }
   std::vector<std::unordered_set<std::string>> keys;  // one set per open object
   auto on_event = [&](int depth, json::parse_event_t event, json& parsed) -> bool {

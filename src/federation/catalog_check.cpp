@@ -144,7 +144,8 @@ void check_ingress(const CatalogAnswer& a, const CatalogRules& rules, const Host
   }
   std::vector<std::string> addresses{first.ingress_host};
   if (!IpAddress::parse(first.ingress_host)) {
-    auto resolved = resolve ? resolve(first.ingress_host) : Result<std::vector<std::string>>(make_error(ErrorCode::kUnavailable, "no resolver"));
+    auto resolved = resolve ? resolve(first.ingress_host)
+                            : Result<std::vector<std::string>>(make_error(ErrorCode::kUnavailable, "no resolver"));
     if (!resolved || resolved->empty()) {
       refuse("ingress", "ingress host " + first.ingress_host + " does not resolve" +
                             (resolved ? std::string() : ": " + resolved.error().message));
@@ -156,7 +157,8 @@ void check_ingress(const CatalogAnswer& a, const CatalogRules& rules, const Host
     if (!ip || !any_contains(rules.ingress_cidrs, *ip)) {
       std::string ranges;
       for (const auto& c : rules.ingress_cidrs) ranges += (ranges.empty() ? "" : ", ") + c.to_string();
-      refuse("ingress", "ingress " + first.ingress_host + " (" + text + ") is outside the peer's ingress_cidrs [" + ranges + "]");
+      refuse("ingress",
+             "ingress " + first.ingress_host + " (" + text + ") is outside the peer's ingress_cidrs [" + ranges + "]");
     }
   }
 }
@@ -200,8 +202,8 @@ std::variant<CatalogAnswer, CatalogRefusal> check_catalog(const CatalogRules& ru
     }
     if (event != json::parse_event_t::object_end || depth != 2 || !in_list) return true;
     if (static_cast<int64_t>(answer.exports.size()) >= rules.max_exports) {
-      refuse("count", "catalog lists more than the " + std::to_string(rules.max_exports) + " exports allowed for peer " +
-                          rules.peer + " (peers[].max_exports)");
+      refuse("count", "catalog lists more than the " + std::to_string(rules.max_exports) +
+                          " exports allowed for peer " + rules.peer + " (peers[].max_exports)");
     }
     auto x = read_export(parsed, rules, answer.exports.size());
     if (!listed.insert(x.id).second) refuse("field", "export " + x.id + " is listed twice");
@@ -213,8 +215,8 @@ std::variant<CatalogAnswer, CatalogRefusal> check_catalog(const CatalogRules& ru
     if (!parsed) {
       const auto& m = parsed.error().message;
       const std::string reason = parsed.error().code == ErrorCode::kPayloadTooLarge ? "size"
-                                 : m.find("nested deeper") != std::string::npos ? "depth"
-                                                                               : "json";
+                                 : m.find("nested deeper") != std::string::npos     ? "depth"
+                                                                                    : "json";
       return CatalogRefusal{reason, m};
     }
     const json& j = *parsed;

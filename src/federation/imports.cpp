@@ -27,7 +27,9 @@ Error bad(const std::string& what) { return make_error(ErrorCode::kInvalidArgume
 }  // namespace
 
 json import_json(const ImportRecord& r, const std::string& local_host) {
-  auto ts = [](const std::optional<int64_t>& ms) { return ms ? json(format_rfc3339(from_unix_ms(*ms))) : json(nullptr); };
+  auto ts = [](const std::optional<int64_t>& ms) {
+    return ms ? json(format_rfc3339(from_unix_ms(*ms))) : json(nullptr);
+  };
   return {{"id", r.id},
           {"peer", r.peer},
           {"export_id", r.export_id},
@@ -37,7 +39,8 @@ json import_json(const ImportRecord& r, const std::string& local_host) {
           {"protocol", r.protocol},
           {"sni", r.sni},
           {"ingress", {{"host", r.ingress_host}, {"port", r.ingress_port}}},
-          {"local", r.local_port && !local_host.empty() ? json{{"host", local_host}, {"port", *r.local_port}} : json(nullptr)},
+          {"local",
+           r.local_port && !local_host.empty() ? json{{"host", local_host}, {"port", *r.local_port}} : json(nullptr)},
           {"state", std::string(to_string(r.state))},
           {"reason", r.reason},
           {"version", r.version},
@@ -47,7 +50,8 @@ json import_json(const ImportRecord& r, const std::string& local_host) {
           {"expires_at", ts(r.expires_at_ms)}};
 }
 
-ImportManager::ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter, ImportSettings settings)
+ImportManager::ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter,
+                             ImportSettings settings)
     : db_(db), clock_(clock), adapter_(adapter), settings_(std::move(settings)) {}
 
 Status ImportManager::transition(ImportRecord& r, ImportState to, const std::string& reason, const std::string& actor,
@@ -57,12 +61,14 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
   r.state = to;
   r.reason = reason;
   ++r.version;
-  nlohmann::json details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}, {"from", std::string(to_string(from))}};
+  nlohmann::json details = {
+      {"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}, {"from", std::string(to_string(from))}};
   if (!reason.empty()) details["reason"] = reason;
   store::AuditRepository(db_).append(clock_.now(), actor, "import." + std::string(to_string(to)), "import/" + r.id,
                                      std::move(details));
   // Per import at debug: a first sync can move 100,000 at once; apply_catalog logs the summary.
-  spdlog::debug("import {}: {} -> {}{}", r.id, to_string(from), to_string(to), reason.empty() ? "" : " (" + reason + ")");
+  spdlog::debug("import {}: {} -> {}{}", r.id, to_string(from), to_string(to),
+                reason.empty() ? "" : " (" + reason + ")");
   ++transitions_;
   return {};
 }
@@ -88,7 +94,8 @@ std::optional<int> ImportManager::take_port(const std::string& peer, std::string
   const int64_t share = cfg == settings_.peers.end() ? 0 : cfg->second.max_egress_ports;
   auto& held = used_ports_->by_peer[peer];
   if (held >= share) {
-    why_not = "peer " + peer + " holds all " + std::to_string(share) + " of its egress ports (peers[].max_egress_ports)";
+    why_not =
+        "peer " + peer + " holds all " + std::to_string(share) + " of its egress ports (peers[].max_egress_ports)";
     return std::nullopt;
   }
   for (int p = range.first; p <= range.last; ++p) {
@@ -291,7 +298,8 @@ Result<ImportRecord> ImportManager::decide(const workflow::Principal& who, const
                                            std::optional<int64_t> if_match, const std::string& verb,
                                            const std::function<void(ImportRecord&)>& apply) {
   if (!who.can(workflow::Role::kApprover)) {
-    return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the approver role needed to " + verb + " imports");
+    return make_error(ErrorCode::kPermissionDenied,
+                      who.name + " lacks the approver role needed to " + verb + " imports");
   }
   Status st = db_.transaction([&]() -> Status {
     used_ports_.reset();
@@ -336,14 +344,16 @@ Status ImportManager::quarantine(const workflow::Principal& who, const std::stri
   Status st = db_.transaction([&]() -> Status {
     store::PeerRepository peers(db_);
     auto p = peers.get(peer);
-    if (p.quarantined_since_ms) return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is already quarantined");
+    if (p.quarantined_since_ms)
+      return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is already quarantined");
     p.quarantined_since_ms = to_unix_ms(clock_.now());
     p.quarantined_by = who.name;
     p.quarantine_reason = reason;
     p.revision = 0;  // after release, resync from a full snapshot
     peers.save(p);
     for (auto& r : store::ImportRepository(db_).for_peer(peer)) withdraw(r, kPeerQuarantined, who.name);
-    store::AuditRepository(db_).append(clock_.now(), who.name, "peer.quarantined", "peer/" + peer, {{"reason", reason}});
+    store::AuditRepository(db_).append(clock_.now(), who.name, "peer.quarantined", "peer/" + peer,
+                                       {{"reason", reason}});
     return {};
   });
   if (!st) return st;
@@ -358,7 +368,8 @@ Status ImportManager::release(const workflow::Principal& who, const std::string&
   return db_.transaction([&]() -> Status {
     store::PeerRepository peers(db_);
     auto p = peers.get(peer);
-    if (!p.quarantined_since_ms) return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is not quarantined");
+    if (!p.quarantined_since_ms)
+      return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is not quarantined");
     p.quarantined_since_ms.reset();
     p.quarantined_by.clear();
     p.quarantine_reason.clear();
@@ -403,8 +414,8 @@ Status ImportManager::tick() {
       const int64_t silence = now - *p.last_success_ms;
       if (silence <= settings_.stale_after_s * 1000) continue;  // the common case costs one row
       if (silence > settings_.withdraw_after_s * 1000) {
-        for (auto& r : repo.for_peer(domain, {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale,
-                                              ImportState::kFailed})) {
+        for (auto& r : repo.for_peer(domain, {ImportState::kPendingAcceptance, ImportState::kActive,
+                                              ImportState::kStale, ImportState::kFailed})) {
           withdraw(r, kPeerSilent, workflow::kSystemActor);
           changed = true;
         }
@@ -415,7 +426,8 @@ Status ImportManager::tick() {
         continue;
       }
       for (auto& r : repo.for_peer(domain, {ImportState::kActive})) {
-        (void)transition(r, ImportState::kStale, "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
+        (void)transition(r, ImportState::kStale,
+                         "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
                          workflow::kSystemActor);
         repo.save(r);
         changed = true;
@@ -478,7 +490,8 @@ Result<std::set<std::string>> ImportManager::live_aliases(const std::string& pee
   std::set<std::string> out;
   Status st = db_.read([&]() -> Status {
     for (const auto& r : store::ImportRepository(db_).for_peer(
-             peer, {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
+             peer,
+             {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
       out.insert(r.alias);
     }
     return {};
@@ -492,7 +505,8 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
   int64_t after_seq = 0;
   if (!after.empty()) {
     auto n = parse_int(after);
-    if (!n || *n < 0) return make_error(ErrorCode::kInvalidArgument, "bad cursor", {{"after", "expected a cursor from next"}});
+    if (!n || *n < 0)
+      return make_error(ErrorCode::kInvalidArgument, "bad cursor", {{"after", "expected a cursor from next"}});
     after_seq = *n;
   }
   std::vector<ImportRecord> items;
@@ -517,10 +531,14 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
       s.trust_domain = cfg.trust_domain;
       const auto& p = s.record;
       const bool last_ok = p.last_success_ms && (!p.last_error_ms || *p.last_error_ms <= *p.last_success_ms);
-      if (p.quarantined_since_ms) s.state = "quarantined";
-      else if (last_ok) s.state = "connected";
-      else if (p.last_success_ms && now - *p.last_success_ms <= settings_.stale_after_s * 1000) s.state = "unreachable";
-      else s.state = "stale";
+      if (p.quarantined_since_ms)
+        s.state = "quarantined";
+      else if (last_ok)
+        s.state = "connected";
+      else if (p.last_success_ms && now - *p.last_success_ms <= settings_.stale_after_s * 1000)
+        s.state = "unreachable";
+      else
+        s.state = "stale";
       for (const auto& r : imports.for_peer(domain)) ++s.imports[std::string(to_string(r.state))];
       out.push_back(std::move(s));
     }

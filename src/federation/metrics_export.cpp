@@ -65,13 +65,15 @@ MetricsExporter::MetricsExporter(MetricsExportSettings settings, metrics::Regist
       scrapes_(registry.counter("meshfed_metrics_source_scrapes_total",
                                 "Scrapes of the domain's metrics sources, by source URL (without query) and result.",
                                 {"source", "result"})),
-      source_series_(registry.gauge("meshfed_metrics_source_series", "Series in each source's last good scrape.", {"source"})),
+      source_series_(
+          registry.gauge("meshfed_metrics_source_series", "Series in each source's last good scrape.", {"source"})),
       exported_series_(registry.gauge("meshfed_metrics_exported_series",
                                       "Series each peer receives on GET /federation/v1/metrics.", {"peer"})),
-      cap_hits_(registry.counter("meshfed_metrics_cap_hits_total",
-                                 "Selections for a peer that left series out because of max_series_per_peer (cap=series) "
-                                 "or max_bytes_per_peer (cap=bytes).",
-                                 {"peer", "cap"})),
+      cap_hits_(
+          registry.counter("meshfed_metrics_cap_hits_total",
+                           "Selections for a peer that left series out because of max_series_per_peer (cap=series) "
+                           "or max_bytes_per_peer (cap=bytes).",
+                           {"peer", "cap"})),
       dropped_quantiles_(registry.counter("meshfed_metrics_summary_quantiles_dropped_total",
                                           "Summary quantiles left out because relabelling made two series identical.",
                                           {"peer"})),
@@ -79,7 +81,9 @@ MetricsExporter::MetricsExporter(MetricsExportSettings settings, metrics::Regist
 
 MetricsExporter::~MetricsExporter() { stop(); }
 
-void MetricsExporter::start() { loop_.start([this] { run(); }); }
+void MetricsExporter::start() {
+  loop_.start([this] { run(); });
+}
 void MetricsExporter::stop() {
   loop_.stop([this] { requests_.stop(); });
 }
@@ -96,7 +100,7 @@ void MetricsExporter::run() {
   std::vector<Source> sources;
   MetricsExportSettings settings;
   bool changed = false;
-  bool reselect = false;  // exports changed while the last round ran or slept
+  bool reselect = false;           // exports changed while the last round ran or slept
   std::set<std::string> reported;  // peers with a series count on /metrics
   while (loop_.next_round(settings, changed)) {
     if (changed) {
@@ -106,7 +110,8 @@ void MetricsExporter::run() {
         s.cfg = cfg;
         s.url = split_url(cfg.url);
         s.label = s.url.origin + s.url.target.substr(0, s.url.target.find('?'));
-        if (!cfg.service_regex.empty()) s.service_regex = Regex::compile(cfg.service_regex).value();  // checked by config
+        if (!cfg.service_regex.empty())
+          s.service_regex = Regex::compile(cfg.service_regex).value();  // checked by config
         sources.push_back(std::move(s));
       }
     }

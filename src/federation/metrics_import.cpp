@@ -21,7 +21,9 @@ MetricsImporter::MetricsImporter(MetricsImportSettings settings, metrics::Regist
 
 MetricsImporter::~MetricsImporter() { stop(); }
 
-void MetricsImporter::start() { loop_.start([this] { run(); }); }
+void MetricsImporter::start() {
+  loop_.start([this] { run(); });
+}
 
 void MetricsImporter::stop() {
   loop_.stop([this] { requests_.stop(); });
@@ -38,7 +40,8 @@ void MetricsImporter::run() {
       clients.clear();
       std::lock_guard lock(mu_);
       std::erase_if(by_peer_, [&](const auto& kv) {
-        return std::none_of(settings.peers.begin(), settings.peers.end(), [&](const auto& p) { return p.peer == kv.first; });
+        return std::none_of(settings.peers.begin(), settings.peers.end(),
+                            [&](const auto& p) { return p.peer == kv.first; });
       });
     }
     for (const auto& peer : settings.peers) {
@@ -73,10 +76,11 @@ void MetricsImporter::run() {
 }
 
 Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& peer,
-                                                             std::unique_ptr<http::HttpsClient>& client,
-                                                             const MetricsImportSettings& settings) {
+                                                            std::unique_ptr<http::HttpsClient>& client,
+                                                            const MetricsImportSettings& settings) {
   if (!client) {
-    auto created = connect_to_peer(peer, std::min(settings.interval, std::chrono::seconds(10)), settings.max_bytes_per_peer);
+    auto created =
+        connect_to_peer(peer, std::min(settings.interval, std::chrono::seconds(10)), settings.max_bytes_per_peer);
     if (!created) return created.error();
     client = std::move(created).value();
   }
@@ -113,7 +117,8 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
     kept += f.samples.size();
     out.families.push_back(std::move(f));
   }
-  if (refused) spdlog::debug("peer {}: metrics: {} series outside our imports or the series cap left out", peer.peer, refused);
+  if (refused)
+    spdlog::debug("peer {}: metrics: {} series outside our imports or the series cap left out", peer.peer, refused);
   return out;
 }
 
@@ -122,8 +127,8 @@ Result<std::string> MetricsImporter::federate(const std::vector<std::string>& ma
   if (!parsed) return parsed.error();
   const std::vector<metrics::Selector> selectors = std::move(parsed).value();
   auto wanted = [&](const metrics::Sample& s) {
-    return selectors.empty() ||
-           std::any_of(selectors.begin(), selectors.end(), [&](const metrics::Selector& sel) { return sel.matches(s); });
+    return selectors.empty() || std::any_of(selectors.begin(), selectors.end(),
+                                            [&](const metrics::Selector& sel) { return sel.matches(s); });
   };
   std::map<std::string, metrics::MetricFamily> merged;  // one family per name, as the format requires
   std::string out;

@@ -18,7 +18,9 @@ PeerWatcher::PeerWatcher(WatcherOptions options, ImportManager& imports,
 
 PeerWatcher::~PeerWatcher() { stop(); }
 
-void PeerWatcher::start() { thread_ = std::thread([this] { run(); }); }
+void PeerWatcher::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 void PeerWatcher::stop() {
   if (!thread_.joinable()) return;
@@ -52,7 +54,9 @@ CatalogRules PeerWatcher::rules() const {
   if (options_.ingress_cidrs.empty()) {
     const auto host = config::parse_endpoint(options_.url.substr(options_.url.find("://") + 3));
     const auto addrs = host ? resolve_host(host->host) : Result<std::vector<std::string>>(std::vector<std::string>{});
-    if (!addrs) spdlog::warn("peer {}: no ingress_cidrs and {}: every export it lists is refused", options_.peer, addrs.error().message);
+    if (!addrs)
+      spdlog::warn("peer {}: no ingress_cidrs and {}: every export it lists is refused", options_.peer,
+                   addrs.error().message);
     for (const auto& a : addrs ? *addrs : std::vector<std::string>{}) {
       if (auto ip = IpAddress::parse(a)) r.ingress_cidrs.push_back(Cidr::host(*ip));
     }
@@ -76,7 +80,8 @@ void PeerWatcher::run() {
   auto backoff = options_.backoff_min;
   auto back_off = [&] {
     // Full jitter: anywhere up to the current bound, so peers that failed together spread out.
-    const auto d = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
+    const auto d =
+        std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
     backoff = std::min(backoff * 2, options_.backoff_max);
     pause(d);
   };

@@ -32,8 +32,10 @@ std::vector<std::string> rules_for(const Flow& f, Mode mode) {
   std::vector<std::string> out;
   for (const bool v6 : {false, true}) {
     std::vector<std::string> src, dst;
-    for (const auto& s : f.sources) if (is_v6(s) == v6) src.push_back(s);
-    for (const auto& d : f.destinations) if (is_v6(d) == v6) dst.push_back(d);
+    for (const auto& s : f.sources)
+      if (is_v6(s) == v6) src.push_back(s);
+    for (const auto& d : f.destinations)
+      if (is_v6(d) == v6) dst.push_back(d);
     const bool needs_src = !f.sources.empty();
     const bool needs_dst = !f.destinations.empty();
     if ((needs_src && src.empty()) || (needs_dst && dst.empty())) continue;
@@ -57,7 +59,6 @@ std::optional<Mode> parse_mode(const std::string& s) {
   return std::nullopt;
 }
 
-
 FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mode, const Resolver& resolve) {
   FlowSet fs;
   fs.domain = cfg.domain;
@@ -77,14 +78,17 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
     return *addrs;
   };
   if (router && cfg.source_cidrs.empty()) {
-    fs.errors.push_back("source_cidrs is not set for " + cfg.domain + ": router rules need where our broker and egress connect from");
+    fs.errors.push_back("source_cidrs is not set for " + cfg.domain +
+                        ": router rules need where our broker and egress connect from");
   }
-  const std::set<std::string> exporting(state.peers_with_approved_exports.begin(), state.peers_with_approved_exports.end());
+  const std::set<std::string> exporting(state.peers_with_approved_exports.begin(),
+                                        state.peers_with_approved_exports.end());
   for (const auto& p : cfg.peers) {
     // Inbound: the peer's broker to our peer API, and its egress to our ingress for what we export to it.
     std::vector<std::pair<std::string, std::string>> inbound;
     if (cfg.peer_api.listen) inbound.emplace_back("peer_api", "its broker reads our catalog");
-    if (cfg.gateways.ingress && exporting.count(p.domain)) inbound.emplace_back("gateway", "its egress reaches our ingress");
+    if (cfg.gateways.ingress && exporting.count(p.domain))
+      inbound.emplace_back("gateway", "its egress reaches our ingress");
     for (const auto& [kind, why] : inbound) {
       if (p.source_cidrs.empty()) {
         fs.errors.push_back("peers[" + p.domain + "].source_cidrs is not set: cannot write the inbound " + kind +
@@ -98,10 +102,11 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
       f.sources = p.source_cidrs;
       const std::string advertise = kind == "peer_api" ? cfg.peer_api.advertise : cfg.gateways.ingress->advertise;
       f.destinations = ours(advertise, f.destination_name);
-      f.port = kind == "peer_api" ? (router ? config::parse_endpoint(advertise).value_or(*cfg.peer_api.listen).port
-                                            : cfg.peer_api.listen->port)
-                                  : (router ? config::parse_endpoint(advertise).value_or(cfg.gateways.ingress->listen).port
-                                            : cfg.gateways.ingress->listen.port);
+      f.port = kind == "peer_api"
+                   ? (router ? config::parse_endpoint(advertise).value_or(*cfg.peer_api.listen).port
+                             : cfg.peer_api.listen->port)
+                   : (router ? config::parse_endpoint(advertise).value_or(cfg.gateways.ingress->listen).port
+                             : cfg.gateways.ingress->listen.port);
       f.why = why;
       if (!router || !f.destinations.empty()) fs.flows.push_back(std::move(f));
     }
@@ -116,8 +121,10 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
     if (!addrs) {
       fs.errors.push_back("peers[" + p.domain + "].url: " + addrs.error().message);
     } else {
-      Flow f{"outbound", "peer_api", p.domain, router ? cfg.source_cidrs : std::vector<std::string>{}, *addrs,
-             addrs->front() != host ? host : "", port, "our broker reads its catalog"};
+      Flow f{"outbound", "peer_api",
+             p.domain,   router ? cfg.source_cidrs : std::vector<std::string>{},
+             *addrs,     addrs->front() != host ? host : "",
+             port,       "our broker reads its catalog"};
       fs.flows.push_back(std::move(f));
     }
   }
@@ -150,19 +157,30 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
 nlohmann::json to_json(const FlowSet& fs, Mode mode) {
   nlohmann::json flows = nlohmann::json::array();
   for (const auto& f : fs.flows) {
-    flows.push_back({{"direction", f.direction}, {"kind", f.kind}, {"peer", f.peer}, {"sources", f.sources},
-                     {"destinations", f.destinations}, {"destination_name", f.destination_name}, {"port", f.port},
-                     {"protocol", "tcp"}, {"why", f.why}});
+    flows.push_back({{"direction", f.direction},
+                     {"kind", f.kind},
+                     {"peer", f.peer},
+                     {"sources", f.sources},
+                     {"destinations", f.destinations},
+                     {"destination_name", f.destination_name},
+                     {"port", f.port},
+                     {"protocol", "tcp"},
+                     {"why", f.why}});
   }
-  return {{"domain", fs.domain},      {"table", "meshfed_" + fs.domain}, {"mode", mode == Mode::kRouter ? "router" : "host"},
-          {"resolved_at", fs.resolved_at}, {"flows", flows},               {"errors", fs.errors}};
+  return {{"domain", fs.domain},
+          {"table", "meshfed_" + fs.domain},
+          {"mode", mode == Mode::kRouter ? "router" : "host"},
+          {"resolved_at", fs.resolved_at},
+          {"flows", flows},
+          {"errors", fs.errors}};
 }
 
 Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
   if (!fs.errors.empty()) {
     std::vector<FieldError> fields;
     for (const auto& e : fs.errors) fields.push_back({"flows", e});
-    return make_error(ErrorCode::kFailedPrecondition, "cannot write complete firewall rules: " + fs.errors.front(), fields);
+    return make_error(ErrorCode::kFailedPrecondition, "cannot write complete firewall rules: " + fs.errors.front(),
+                      fields);
   }
   std::string out = "# meshfed firewall rules for domain " + fs.domain + " (" +
                     (mode == Mode::kRouter ? "router" : "host") + " mode)\n# host names resolved at " + fs.resolved_at +
@@ -170,8 +188,8 @@ Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
   const std::string table = "meshfed_" + fs.domain;
   out += "table inet " + table + "\ndelete table inet " + table + "\n";
   out += "table inet " + table + " {\n";
-  auto chain = [&](const std::string& name, const std::string& hook, const std::string& policy, const std::string& direction,
-                   const std::string& tail) {
+  auto chain = [&](const std::string& name, const std::string& hook, const std::string& policy,
+                   const std::string& direction, const std::string& tail) {
     out += "  chain " + name + " {\n    type filter hook " + hook + " priority 0; policy " + policy + ";\n";
     out += "    ct state established,related accept\n";
     for (const auto& f : fs.flows) {
@@ -191,7 +209,8 @@ Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
     for (const auto& f : fs.flows) {
       if (f.direction == "inbound") ports.insert(f.port);
     }
-    for (const auto p : ports) closing += "    tcp dport " + std::to_string(p) + " drop comment \"meshfed: no other sources\"\n";
+    for (const auto p : ports)
+      closing += "    tcp dport " + std::to_string(p) + " drop comment \"meshfed: no other sources\"\n";
     chain("input", "input", "accept", "inbound", closing);
     chain("output", "output", "accept", "outbound", "");
   }
@@ -217,7 +236,8 @@ Result<FlowState> load_flow_state(store::Database& db) {
       after = page.back().seq;
     }
     s.peers_with_approved_exports.assign(peers.begin(), peers.end());
-    for (const auto& r : store::ImportRepository(db).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
+    for (const auto& r :
+         store::ImportRepository(db).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
       s.import_ingresses.push_back({r.peer, {r.ingress_host, static_cast<uint16_t>(r.ingress_port)}});
     }
     return {};

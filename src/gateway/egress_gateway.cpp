@@ -37,14 +37,14 @@ struct EgressGateway::Impl {
   }
   ~Impl() { stop(); }
 
-  mutable std::mutex mu;  // guards the three below, read by every worker
+  mutable std::mutex mu;                                         // guards the three below, read by every worker
   std::map<std::string, std::shared_ptr<http::TlsContext>> tls;  // by peer
   std::shared_ptr<const RoutesById> routes = std::make_shared<RoutesById>();
   std::map<std::string, uint16_t> ports;  // bound listeners, for listening()
-  WorkerPool pool;  // after what its sweeps read: destroyed (joined) first
+  WorkerPool pool;                        // after what its sweeps read: destroyed (joined) first
   asio::steady_timer retry_timer;
   std::map<std::string, std::shared_ptr<Listener>> listeners;  // by import id; control thread only
-  bool stopped = false;                                         // control thread only
+  bool stopped = false;                                        // control thread only
 
   std::shared_ptr<const RoutesById> routes_now() const {
     std::lock_guard lock(mu);
@@ -92,9 +92,8 @@ struct EgressGateway::Impl {
       routes = by_id;
     }
     open_missing();
-    pool.each([by_id](GatewayCore& core) {
-      core.recheck([by_id](const Session& s) { return still_routed(*by_id, s); });
-    });
+    pool.each(
+        [by_id](GatewayCore& core) { core.recheck([by_id](const Session& s) { return still_routed(*by_id, s); }); });
   }
 
   void close(Listener& l) {
@@ -153,13 +152,14 @@ struct EgressGateway::Impl {
         std::lock_guard lock(mu);
         if (auto it = tls.find(l->route.peer); it != tls.end()) ctx = it->second;
       }
-      asio::post(worker.io, [this, core = worker.core.get(), route = l->route, ctx, socket = std::move(socket)]() mutable {
-        auto s = core->open(std::move(socket));
-        if (!s) return;
-        core->spawn(s, [this, core, route, ctx](std::shared_ptr<Session> session) {
-          return serve(*core, std::move(session), route, ctx);
-        });
-      });
+      asio::post(worker.io,
+                 [this, core = worker.core.get(), route = l->route, ctx, socket = std::move(socket)]() mutable {
+                   auto s = core->open(std::move(socket));
+                   if (!s) return;
+                   core->spawn(s, [this, core, route, ctx](std::shared_ptr<Session> session) {
+                     return serve(*core, std::move(session), route, ctx);
+                   });
+                 });
     }
   }
 

@@ -37,7 +37,8 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
                          "Connections refused before admission (authorisation, limits) by gateway and reason.",
                          {"gateway", "reason"})),
       cut(r.counter("meshfed_gateway_connections_cut_total",
-                    "Admitted connections ended by policy (route withdrawn, expired, idle, peer trust changed) by gateway and reason.",
+                    "Admitted connections ended by policy (route withdrawn, expired, idle, peer trust changed) by "
+                    "gateway and reason.",
                     {"gateway", "reason"})),
       upstream_failures(r.counter("meshfed_gateway_upstream_connect_failures_total",
                                   "Failed connections to the upstream by gateway and route.", {"gateway", "route"})),
@@ -61,7 +62,8 @@ void GatewayMetrics::admitted(const std::string& gateway, const std::string& rou
   active.add({gateway, route, peer}, 1);
 }
 
-void GatewayMetrics::ended(const std::string& gateway, const std::string& route, const std::string& peer, double seconds) {
+void GatewayMetrics::ended(const std::string& gateway, const std::string& route, const std::string& peer,
+                           double seconds) {
   active.add({gateway, route, peer}, -1);
   duration.observe({gateway, route}, seconds);
 }
@@ -116,15 +118,15 @@ asio::awaitable<bool> GatewayCore::connect_upstream(std::shared_ptr<Session> s, 
   s->phase_deadline = std::chrono::steady_clock::now() + limits_.connect_timeout;
   tcp::resolver resolver(io_);
   error_code ec;
-  auto endpoints = co_await resolver.async_resolve(to.host, std::to_string(to.port),
-                                                   asio::redirect_error(asio::use_awaitable, ec));
+  auto endpoints =
+      co_await resolver.async_resolve(to.host, std::to_string(to.port), asio::redirect_error(asio::use_awaitable, ec));
   if (!ec && !s->closed) {
     co_await asio::async_connect(s->upstream, endpoints, asio::redirect_error(asio::use_awaitable, ec));
   }
   if (s->closed || ec) {
     metrics_.upstream_failures.inc({kind_, s->route});
-    s->abort("upstream " + to.host + ":" + std::to_string(to.port) + " unreachable: " +
-             (ec ? ec.message() : std::string("connect timeout")));
+    s->abort("upstream " + to.host + ":" + std::to_string(to.port) +
+             " unreachable: " + (ec ? ec.message() : std::string("connect timeout")));
     co_return false;
   }
   s->upstream.set_option(tcp::no_delay(true), ec);
@@ -151,7 +153,8 @@ void GatewayCore::spawn(std::shared_ptr<Session> s,
 
 void GatewayCore::flush_bytes(Session& s) {
   if (s.route.empty()) return;
-  if (s.bytes_up != s.reported_up) metrics_.bytes.inc({kind_, s.route, s.peer, "upstream"}, double(s.bytes_up - s.reported_up));
+  if (s.bytes_up != s.reported_up)
+    metrics_.bytes.inc({kind_, s.route, s.peer, "upstream"}, double(s.bytes_up - s.reported_up));
   if (s.bytes_down != s.reported_down) {
     metrics_.bytes.inc({kind_, s.route, s.peer, "downstream"}, double(s.bytes_down - s.reported_down));
   }
@@ -234,7 +237,8 @@ void GatewayCore::stop() {
   for (const auto& s : sessions_) s->abort("gateway stopping");
 }
 
-WorkerPool::WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits, GatewayCore::RouteCheck check)
+WorkerPool::WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits,
+                       GatewayCore::RouteCheck check)
     : loops_(limits.threads) {
   for (size_t i = 0; i < loops_.size(); ++i) {
     auto& io = loops_.at(i);

@@ -28,17 +28,17 @@ struct Session {
   explicit Session(asio::io_context& io) : client(io), upstream(io) {}
   tcp::socket client;
   tcp::socket upstream;
-  SslPtr ssl;  // on `client` at the ingress, on `upstream` at the egress
+  SslPtr ssl;          // on `client` at the ingress, on `upstream` at the egress
   std::string remote;  // the client's address
   std::string sni;
-  std::string route;   // export id (ingress) or import id (egress); empty until admitted
+  std::string route;  // export id (ingress) or import id (egress); empty until admitted
   std::string peer;
   int64_t expires_at_ms = INT64_MAX;
   SteadyTime started = std::chrono::steady_clock::now();
   SteadyTime last_activity = started;
   std::optional<SteadyTime> phase_deadline;  // handshake or upstream connect
-  uint64_t bytes_up = 0;    // caller to service
-  uint64_t bytes_down = 0;  // service to caller
+  uint64_t bytes_up = 0;                     // caller to service
+  uint64_t bytes_down = 0;                   // service to caller
   uint64_t reported_up = 0;
   uint64_t reported_down = 0;
   bool closed = false;

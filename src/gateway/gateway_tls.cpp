@@ -19,18 +19,16 @@ struct SessionCache {
 };
 
 int cache_index() {
-  static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
-                                                  [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-                                                    delete static_cast<SessionCache*>(ptr);
-                                                  });
+  static const int idx = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<SessionCache*>(ptr); });
   return idx;
 }
 
 int key_index() {
-  static const int idx = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr,
-                                              [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-                                                delete static_cast<std::string*>(ptr);
-                                              });
+  static const int idx = SSL_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<std::string*>(ptr); });
   return idx;
 }
 

@@ -63,7 +63,9 @@ struct IngressGateway::Impl {
       asio::post(worker.io, [this, core = worker.core.get(), socket = std::move(socket)]() mutable {
         auto s = core->open(std::move(socket));
         if (!s) return;
-        core->spawn(s, [this, core, c = now()](std::shared_ptr<Session> session) { return serve(*core, std::move(session), c); });
+        core->spawn(s, [this, core, c = now()](std::shared_ptr<Session> session) {
+          return serve(*core, std::move(session), c);
+        });
       });
     }
   }
@@ -123,7 +125,8 @@ IngressGateway::~IngressGateway() = default;
 
 Status IngressGateway::listen(const config::Endpoint& endpoint) {
   if (auto ec = net::open_acceptor(impl_->acceptor, endpoint.host, endpoint.port)) {
-    return make_error(ErrorCode::kUnavailable, "ingress cannot listen on " + endpoint.to_string() + ": " + ec.message());
+    return make_error(ErrorCode::kUnavailable,
+                      "ingress cannot listen on " + endpoint.to_string() + ": " + ec.message());
   }
   asio::co_spawn(impl_->pool.control(), impl_->accept_loop(), asio::detached);
   return {};
@@ -146,7 +149,8 @@ void IngressGateway::set_tls(std::shared_ptr<http::TlsContext> server, std::shar
   if (!trust_changed || !callers) return;
   // A peer's CA removed or replaced: what the old trust admitted ends, as quarantine ends it.
   impl_->pool.each([callers](GatewayCore& core) {
-    core.cut_unless([&callers](const Session& s) { return callers->peer_of(s.ssl.get()) == s.peer; }, "peer_trust_changed");
+    core.cut_unless([&callers](const Session& s) { return callers->peer_of(s.ssl.get()) == s.peer; },
+                    "peer_trust_changed");
   });
 }
 

@@ -55,7 +55,8 @@ Result<std::string> proxy_v2_header(const ProxyEndpoint& source, const ProxyEndp
   auto src = parse_ip(source.ip);
   auto dst = parse_ip(destination.ip);
   if (!src || !dst) {
-    return make_error(ErrorCode::kInvalidArgument, "PROXY v2 needs IP addresses, got " + source.ip + " and " + destination.ip);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "PROXY v2 needs IP addresses, got " + source.ip + " and " + destination.ip);
   }
   const bool v6 = src->v6 || dst->v6;
   if (v6) {

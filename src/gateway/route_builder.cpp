@@ -52,10 +52,15 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
       }
     }
     if (inputs.egress_bind) {
-      for (const auto& i : store::ImportRepository(db).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
+      for (const auto& i :
+           store::ImportRepository(db).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
         if (!i.local_port || !admitted.count(i.peer)) continue;
-        t.egress.push_back({i.id, {*inputs.egress_bind, static_cast<uint16_t>(*i.local_port)}, i.peer, i.sni,
-                            {i.ingress_host, static_cast<uint16_t>(i.ingress_port)}, i.expires_at_ms.value_or(0)});
+        t.egress.push_back({i.id,
+                            {*inputs.egress_bind, static_cast<uint16_t>(*i.local_port)},
+                            i.peer,
+                            i.sni,
+                            {i.ingress_host, static_cast<uint16_t>(i.ingress_port)},
+                            i.expires_at_ms.value_or(0)});
       }
     }
     return {};

@@ -15,7 +15,8 @@ Status RouteWatcher::start() {
   std::string host;
   uint16_t port = 0;
   if (!http::parse_https_url(options_.broker_url, host, port)) {
-    return make_error(ErrorCode::kInvalidArgument, "bad broker URL \"" + options_.broker_url + "\"; expected https://host:port");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "bad broker URL \"" + options_.broker_url + "\"; expected https://host:port");
   }
   auto o = http::ClientOptions::verifying(host, port, options_.ca_file);
   o.timeout = options_.wait + std::chrono::seconds(15);
@@ -50,14 +51,17 @@ void RouteWatcher::run() {
   int64_t since = 0;
   const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + options_.token}};
   auto fail = [&](const std::string& error) {
-    spdlog::warn("routes: broker {}: {}; serving the last routing table (revision {})", options_.broker_url, error, since);
-    const auto d = std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
+    spdlog::warn("routes: broker {}: {}; serving the last routing table (revision {})", options_.broker_url, error,
+                 since);
+    const auto d =
+        std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
     backoff = std::min(backoff * 2, options_.backoff_max);
     pause(d);
   };
   while (!stopping_) {
     auto res = client_->request(
-        "GET", "/api/v1/routes?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count()), headers);
+        "GET", "/api/v1/routes?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count()),
+        headers);
     if (stopping_) break;
     if (!res) {
       fail(res.error().message);

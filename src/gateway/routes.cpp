@@ -61,7 +61,8 @@ class FieldReader {
 
  private:
   void fail(const char* key, const std::string& what) {
-    if (!error_) error_ = make_error(ErrorCode::kInvalidArgument, "bad routing table: " + where_ + "." + key + ": " + what);
+    if (!error_)
+      error_ = make_error(ErrorCode::kInvalidArgument, "bad routing table: " + where_ + "." + key + ": " + what);
   }
   const json& j_;
   std::string where_;
@@ -71,9 +72,10 @@ class FieldReader {
 }  // namespace
 
 const IngressRoute* RoutingTable::find_ingress(std::string_view sni, std::string_view peer) const {
-  auto it = std::lower_bound(ingress.begin(), ingress.end(), std::pair{sni, peer}, [](const IngressRoute& r, const auto& key) {
-    return std::pair<std::string_view, std::string_view>(r.sni, r.peer) < key;
-  });
+  auto it = std::lower_bound(ingress.begin(), ingress.end(), std::pair{sni, peer},
+                             [](const IngressRoute& r, const auto& key) {
+                               return std::pair<std::string_view, std::string_view>(r.sni, r.peer) < key;
+                             });
   return it != ingress.end() && it->sni == sni && it->peer == peer ? &*it : nullptr;
 }
 
@@ -92,13 +94,21 @@ void RoutingTable::sort() {
 json to_json(const RoutingTable& t) {
   json in = json::array();
   for (const auto& r : t.ingress) {
-    in.push_back({{"sni", r.sni}, {"export_id", r.export_id}, {"peer", r.peer}, {"target", host_port_json(r.target)},
-                  {"proxy_protocol", r.proxy_protocol}, {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}});
+    in.push_back({{"sni", r.sni},
+                  {"export_id", r.export_id},
+                  {"peer", r.peer},
+                  {"target", host_port_json(r.target)},
+                  {"proxy_protocol", r.proxy_protocol},
+                  {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}});
   }
   json out = json::array();
   for (const auto& r : t.egress) {
-    out.push_back({{"import_id", r.import_id}, {"listen", host_port_json(r.listen)}, {"peer", r.peer}, {"sni", r.sni},
-                   {"ingress", host_port_json(r.ingress)}, {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}});
+    out.push_back({{"import_id", r.import_id},
+                   {"listen", host_port_json(r.listen)},
+                   {"peer", r.peer},
+                   {"sni", r.sni},
+                   {"ingress", host_port_json(r.ingress)},
+                   {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}});
   }
   return {{"revision", t.revision}, {"ingress", std::move(in)}, {"egress", std::move(out)}};
 }
@@ -120,15 +130,15 @@ Result<RoutingTable> parse_routes(std::string_view body) {
   t.revision = j["revision"];
   for (size_t i = 0; i < j["ingress"].size(); ++i) {
     FieldReader f(j["ingress"][i], "ingress[" + std::to_string(i) + "]");
-    IngressRoute r{f.string("sni"), f.string("export_id"), f.string("peer"), f.host_port("target"),
-                   f.boolean("proxy_protocol"), f.time("expires_at")};
+    IngressRoute r{f.string("sni"),       f.string("export_id"),       f.string("peer"),
+                   f.host_port("target"), f.boolean("proxy_protocol"), f.time("expires_at")};
     if (f.error()) return *f.error();
     t.ingress.push_back(std::move(r));
   }
   for (size_t i = 0; i < j["egress"].size(); ++i) {
     FieldReader f(j["egress"][i], "egress[" + std::to_string(i) + "]");
-    EgressRoute r{f.string("import_id"), f.host_port("listen"), f.string("peer"), f.string("sni"), f.host_port("ingress"),
-                  f.time("expires_at")};
+    EgressRoute r{f.string("import_id"), f.host_port("listen"),  f.string("peer"),
+                  f.string("sni"),       f.host_port("ingress"), f.time("expires_at")};
     if (f.error()) return *f.error();
     t.egress.push_back(std::move(r));
   }

@@ -132,8 +132,8 @@ struct HttpsClient::Impl {
     auto& sock = socket();
     asio::connect(sock, results, ec);
     if (ec) {
-      return make_error(ErrorCode::kUnavailable, "cannot connect to " + options.host + ":" + std::to_string(options.port) +
-                                                     ": " + ec.message());
+      return make_error(ErrorCode::kUnavailable,
+                        "cannot connect to " + options.host + ":" + std::to_string(options.port) + ": " + ec.message());
     }
     fd = sock.native_handle();
     timeval tv{static_cast<time_t>(options.timeout.count()), 0};
@@ -149,14 +149,15 @@ struct HttpsClient::Impl {
     stream->handshake(asio::ssl::stream_base::client, ec);
     if (ec) {
       stream.reset();
-      return make_error(ErrorCode::kUnavailable, "TLS handshake with " + options.host + ":" + std::to_string(options.port) +
-                                                     " failed: " + ec.message());
+      return make_error(ErrorCode::kUnavailable, "TLS handshake with " + options.host + ":" +
+                                                     std::to_string(options.port) + " failed: " + ec.message());
     }
     return {};
   }
 
   Result<ClientResponse> once(const std::string& method, const std::string& target,
-                              const std::map<std::string, std::string>& headers, const std::string& body, bool& retryable) {
+                              const std::map<std::string, std::string>& headers, const std::string& body,
+                              bool& retryable) {
     if (plain) return exchange(*plain, method, target, headers, body, retryable);
     return exchange(*stream, method, target, headers, body, retryable);
   }
@@ -183,7 +184,8 @@ struct HttpsClient::Impl {
     // must not hold the caller forever. Each read may wait only for what is left.
     const auto deadline = std::chrono::steady_clock::now() + options.timeout;
     while (!ec && !parser.is_done()) {
-      const auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
         drop();
         return make_error(ErrorCode::kUnavailable, "response not complete within the " +
@@ -232,8 +234,8 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& op
     impl->options = options;
     return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
   }
-  auto ctx = make_client_context({options.ca_file, options.cert_file, options.key_file, options.configure_tls,
-                                  options.keep_alive});
+  auto ctx = make_client_context(
+      {options.ca_file, options.cert_file, options.key_file, options.configure_tls, options.keep_alive});
   if (!ctx) return ctx.error();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -242,7 +244,8 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& op
 }
 
 Result<ClientResponse> HttpsClient::request(const std::string& method, const std::string& target,
-                                            const std::map<std::string, std::string>& headers, const std::string& body) {
+                                            const std::map<std::string, std::string>& headers,
+                                            const std::string& body) {
   impl_->arm(Impl::Clock::now() + impl_->options.timeout);
   struct Disarm {
     Impl& impl;
@@ -271,8 +274,8 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
 }
 
 Result<ClientResponse> InterruptibleRequests::request(HttpsClient& client, const std::string& method,
-                                                     const std::string& target,
-                                                     const std::map<std::string, std::string>& headers) {
+                                                      const std::string& target,
+                                                      const std::map<std::string, std::string>& headers) {
   {
     std::lock_guard lock(mu_);
     if (stopped_) return make_error(ErrorCode::kUnavailable, "stopping");

@@ -34,11 +34,16 @@ constexpr int kMaxConnectionsPerSource = 16;
 
 std::string reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    default: return "Error";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    default:
+      return "Error";
   }
 }
 
@@ -72,7 +77,9 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<Response> respond(Request req) {
     if (!run_blocking) co_return handler(req);
-    std::function<Response()> job = [self = shared_from_this(), req] { return self->handler(req); };  // named: see server.cpp
+    std::function<Response()> job = [self = shared_from_this(), req] {
+      return self->handler(req);
+    };  // named: see server.cpp
     co_return co_await net::run_off_loop<Response>(io.get_executor(), run_blocking, req.path, std::move(job));
   }
 

@@ -180,9 +180,10 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   Response limit_exceeded(const std::string& what, size_t limit) const {
-    return on_error(make_error(ErrorCode::kPayloadTooLarge, "request " + what + " exceed" + (what == "body" ? "s " : " ") +
-                                                               std::to_string(limit) + " bytes",
-                               {{what, "too large"}}));
+    return on_error(
+        make_error(ErrorCode::kPayloadTooLarge,
+                   "request " + what + " exceed" + (what == "body" ? "s " : " ") + std::to_string(limit) + " bytes",
+                   {{what, "too large"}}));
   }
 
   // The answer owed for a failed read, if any: oversized headers or body, or a request that
@@ -210,7 +211,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         m.count(bhttp::field::transfer_encoding) == 1 && m.count(bhttp::field::content_length) == 0) {
       return std::nullopt;
     }
-    return on_error(make_error(ErrorCode::kInvalidArgument, "Transfer-Encoding must be \"chunked\" alone, without Content-Length",
+    return on_error(make_error(ErrorCode::kInvalidArgument,
+                               "Transfer-Encoding must be \"chunked\" alone, without Content-Length",
                                {{"transfer-encoding", "unsupported"}}));
   }
 
@@ -226,7 +228,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       try {
         return self->handler(req);
       } catch (const std::exception& e) {
-        spdlog::error("http: handler failed on {} {}: {}", escape_for_log(req.method), escape_for_log(req.path), e.what());
+        spdlog::error("http: handler failed on {} {}: {}", escape_for_log(req.method), escape_for_log(req.path),
+                      e.what());
         return self->on_error(make_error(ErrorCode::kInternal, "internal error"));
       }
     };
@@ -265,8 +268,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       c->close();
     });
     std::array<char, 1> peeked{};
-    co_await beast::get_lowest_layer(c->stream).socket().async_receive(
-        asio::buffer(peeked), tcp::socket::message_peek, asio::redirect_error(asio::use_awaitable, ec));
+    co_await beast::get_lowest_layer(c->stream).socket().async_receive(asio::buffer(peeked), tcp::socket::message_peek,
+                                                                       asio::redirect_error(asio::use_awaitable, ec));
     timer.cancel();
     if (*timed_out) ec = beast::error::timeout;
   }
@@ -396,7 +399,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<Connection> victim;
     for (const auto& c : connections) {
       if (c->busy || c->evicted) continue;
-      if (!victim || std::pair(c->stage.load(), c->opened) < std::pair(victim->stage.load(), victim->opened)) victim = c;
+      if (!victim || std::pair(c->stage.load(), c->opened) < std::pair(victim->stage.load(), victim->opened))
+        victim = c;
     }
     if (!victim) {
       spdlog::warn("http: refusing connection from {}: {} connections open, all serving requests", address,
@@ -424,7 +428,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     for (;;) {
       beast::error_code ec;
       // Accepted straight onto a worker loop: the socket, its deadlines and its session belong there.
-      tcp::socket socket(co_await acceptor.async_accept(workers->next(), asio::redirect_error(asio::use_awaitable, ec)));
+      tcp::socket socket(
+          co_await acceptor.async_accept(workers->next(), asio::redirect_error(asio::use_awaitable, ec)));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
         spdlog::warn("http: accept failed: {}", ec.message());
@@ -502,7 +507,9 @@ void HttpsServer::stop() {
   for (const auto& [key, timer] : impl_->waiters) Impl::cancel_on_its_loop(timer);  // long-polls answer 304 now
 }
 
-void HttpsServer::set_identity(std::function<std::string(void* ssl)> identify) { impl_->identify = std::move(identify); }
+void HttpsServer::set_identity(std::function<std::string(void* ssl)> identify) {
+  impl_->identify = std::move(identify);
+}
 
 void HttpsServer::set_source_filter(std::function<bool(const std::string& address)> admit) {
   impl_->admit_source = std::move(admit);

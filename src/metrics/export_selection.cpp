@@ -94,8 +94,8 @@ Selection select_exported(const std::vector<SourceSeries>& sources, const std::v
           Sample kept{s.name, {}, s.value, s.timestamp_ms};
           for (const auto& [k, v] : s.labels) {
             if (k == "service") continue;
-            if (structural(k, s, f) ||
-                std::find(limits.label_allowlist.begin(), limits.label_allowlist.end(), k) != limits.label_allowlist.end()) {
+            if (structural(k, s, f) || std::find(limits.label_allowlist.begin(), limits.label_allowlist.end(), k) !=
+                                           limits.label_allowlist.end()) {
               kept.labels.emplace_back(k, v);
             }
           }
@@ -113,7 +113,8 @@ Selection select_exported(const std::vector<SourceSeries>& sources, const std::v
             continue;
           }
           sum.value += s.value;
-          if (s.timestamp_ms && (!sum.timestamp_ms || *sum.timestamp_ms < *s.timestamp_ms)) sum.timestamp_ms = s.timestamp_ms;
+          if (s.timestamp_ms && (!sum.timestamp_ms || *sum.timestamp_ms < *s.timestamp_ms))
+            sum.timestamp_ms = s.timestamp_ms;
         }
       }
     }

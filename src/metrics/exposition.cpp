@@ -119,7 +119,8 @@ class Parser {
     const std::string_view keyword = word();
     if (keyword != "HELP" && keyword != "TYPE") return {};
     const std::string_view name = word();
-    if (!valid_metric_name(name)) return fail("invalid metric name \"" + std::string(name) + "\" in " + std::string(keyword));
+    if (!valid_metric_name(name))
+      return fail("invalid metric name \"" + std::string(name) + "\" in " + std::string(keyword));
     while (at < line.size() && blank(line[at])) ++at;
     const std::string_view rest = line.substr(at);
     const bool known = index_.count(std::string(name)) > 0;
@@ -143,7 +144,8 @@ class Parser {
 
   Status sample(std::string_view line) {
     size_t at = 0;
-    if (!name_start(line[0]) && line[0] != ':') return fail("expected a metric name, got \"" + std::string(line.substr(0, 40)) + "\"");
+    if (!name_start(line[0]) && line[0] != ':')
+      return fail("expected a metric name, got \"" + std::string(line.substr(0, 40)) + "\"");
     while (at < line.size() && (name_char(line[at]) || line[at] == ':')) ++at;
     Sample s;
     s.name.assign(line.substr(0, at));
@@ -189,7 +191,8 @@ class Parser {
       if (at >= line.size() || line[at] != '=') return fail("expected '=' after label " + name + " of " + s.name);
       ++at;
       while (at < line.size() && blank(line[at])) ++at;
-      if (at >= line.size() || line[at] != '"') return fail("expected '\"' to open the value of label " + name + " of " + s.name);
+      if (at >= line.size() || line[at] != '"')
+        return fail("expected '\"' to open the value of label " + name + " of " + s.name);
       ++at;
       std::string value;
       for (;; ++at) {
@@ -202,9 +205,12 @@ class Parser {
         }
         if (++at >= line.size()) return fail("unterminated value of label " + name + " of " + s.name);
         const char e = line[at];
-        if (e == 'n') value.push_back('\n');
-        else if (e == '\\' || e == '"') value.push_back(e);
-        else return fail(std::string("invalid escape \\") + e + " in label " + name + " of " + s.name);
+        if (e == 'n')
+          value.push_back('\n');
+        else if (e == '\\' || e == '"')
+          value.push_back(e);
+        else
+          return fail(std::string("invalid escape \\") + e + " in label " + name + " of " + s.name);
       }
       ++at;
       for (const auto& [n, v] : s.labels) {
@@ -227,7 +233,8 @@ class Parser {
     }
     if (target >= families_.size()) {
       MetricFamily& f = family_named(s.name);
-      if (f.type == MetricType::kHistogram) return fail(s.name + " is a histogram; its series end in _bucket, _sum or _count");
+      if (f.type == MetricType::kHistogram)
+        return fail(s.name + " is a histogram; its series end in _bucket, _sum or _count");
       target = index_[f.name];
     }
     MetricFamily& f = families_[target];
@@ -264,11 +271,16 @@ class Parser {
 
 std::string_view to_string(MetricType t) {
   switch (t) {
-    case MetricType::kCounter: return "counter";
-    case MetricType::kGauge: return "gauge";
-    case MetricType::kHistogram: return "histogram";
-    case MetricType::kSummary: return "summary";
-    case MetricType::kUntyped: break;
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
+    case MetricType::kSummary:
+      return "summary";
+    case MetricType::kUntyped:
+      break;
   }
   return "untyped";
 }
@@ -289,10 +301,14 @@ void append_value(double v, std::string& out) {
 
 void append_label_value(std::string_view v, std::string& out) {
   for (char c : v) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out.push_back(c);
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out.push_back(c);
   }
 }
 
@@ -349,9 +365,12 @@ void write_exposition(const std::vector<MetricFamily>& families, std::string& ou
     if (!f.help.empty()) {
       out += "# HELP " + f.name + " ";
       for (char c : f.help) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\n') out += "\\n";
-        else out.push_back(c);
+        if (c == '\\')
+          out += "\\\\";
+        else if (c == '\n')
+          out += "\\n";
+        else
+          out.push_back(c);
       }
       out.push_back('\n');
     }

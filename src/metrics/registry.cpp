@@ -111,7 +111,8 @@ Family& Registry::gauge(const std::string& name, const std::string& help, std::v
 
 Family& Registry::histogram(const std::string& name, const std::string& help, std::vector<std::string> labels,
                             std::vector<double> buckets) {
-  return add(std::make_unique<Family>(name, help, Family::Type::kHistogram, std::move(labels), std::move(buckets)), name);
+  return add(std::make_unique<Family>(name, help, Family::Type::kHistogram, std::move(labels), std::move(buckets)),
+             name);
 }
 
 void Registry::on_collect(std::function<void()> collector) {

@@ -28,8 +28,10 @@ std::optional<std::string> quoted(std::string_view s, size_t& at) {
     }
     if (c == '\\' && at + 1 < s.size()) {
       c = s[++at];
-      if (c == 'n') c = '\n';
-      else if (c == 't') c = '\t';
+      if (c == 'n')
+        c = '\n';
+      else if (c == 't')
+        c = '\t';
     }
     out.push_back(c);
   }
@@ -40,10 +42,14 @@ std::optional<std::string> quoted(std::string_view s, size_t& at) {
 
 bool Selector::Matcher::matches(const std::string& v) const {
   switch (op) {
-    case Op::kEqual: return v == value;
-    case Op::kNotEqual: return v != value;
-    case Op::kRegex: return regex->matches(v);
-    case Op::kNotRegex: return !regex->matches(v);
+    case Op::kEqual:
+      return v == value;
+    case Op::kNotEqual:
+      return v != value;
+    case Op::kRegex:
+      return regex->matches(v);
+    case Op::kNotRegex:
+      return !regex->matches(v);
   }
   return false;
 }
@@ -54,7 +60,9 @@ Result<Selector> Selector::parse(std::string_view text) {
   skip_blanks(text, at);
   const size_t name_start = at;
   while (at < text.size() && ident_char(text[at], at == name_start)) ++at;
-  if (at > name_start) sel.matchers_.push_back({"__name__", Matcher::Op::kEqual, std::string(text.substr(name_start, at - name_start)), {}});
+  if (at > name_start)
+    sel.matchers_.push_back(
+        {"__name__", Matcher::Op::kEqual, std::string(text.substr(name_start, at - name_start)), {}});
   skip_blanks(text, at);
   if (at < text.size() && text[at] == '{') {
     ++at;
@@ -70,8 +78,10 @@ Result<Selector> Selector::parse(std::string_view text) {
       Matcher m;
       m.label = std::string(text.substr(label_start, at - label_start));
       skip_blanks(text, at);
-      static const std::pair<std::string_view, Matcher::Op> kOps[] = {
-          {"=~", Matcher::Op::kRegex}, {"!~", Matcher::Op::kNotRegex}, {"!=", Matcher::Op::kNotEqual}, {"=", Matcher::Op::kEqual}};
+      static const std::pair<std::string_view, Matcher::Op> kOps[] = {{"=~", Matcher::Op::kRegex},
+                                                                      {"!~", Matcher::Op::kNotRegex},
+                                                                      {"!=", Matcher::Op::kNotEqual},
+                                                                      {"=", Matcher::Op::kEqual}};
       bool found = false;
       for (const auto& [token, op] : kOps) {
         if (text.substr(at, token.size()) != token) continue;
@@ -92,8 +102,10 @@ Result<Selector> Selector::parse(std::string_view text) {
       }
       sel.matchers_.push_back(std::move(m));
       skip_blanks(text, at);
-      if (at < text.size() && text[at] == ',') ++at;
-      else if (at >= text.size() || text[at] != '}') return bad(text, "expected ',' or '}'");
+      if (at < text.size() && text[at] == ',')
+        ++at;
+      else if (at >= text.size() || text[at] != '}')
+        return bad(text, "expected ',' or '}'");
     }
   }
   skip_blanks(text, at);
@@ -117,9 +129,10 @@ bool Selector::matches(const Sample& s) const {
 
 Result<std::vector<Selector>> parse_match_params(const std::vector<std::string>& match) {
   if (match.size() > kMaxMatchParams) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "at most " + std::to_string(kMaxMatchParams) + " match[] selectors, got " + std::to_string(match.size()),
-                      {{"match[]", "too many selectors"}});
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "at most " + std::to_string(kMaxMatchParams) + " match[] selectors, got " + std::to_string(match.size()),
+        {{"match[]", "too many selectors"}});
   }
   std::vector<Selector> out;
   for (const auto& m : match) {

@@ -20,12 +20,14 @@ PeerTrust::~PeerTrust() = default;
 
 std::vector<std::string> uri_sans(void* x509) {
   std::vector<std::string> out;
-  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(static_cast<X509*>(x509), NID_subject_alt_name, nullptr, nullptr));
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(static_cast<X509*>(x509), NID_subject_alt_name, nullptr, nullptr));
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
     if (gn->type != GEN_URI) continue;
     const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
-    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<size_t>(ASN1_STRING_length(s)));
+    out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                     static_cast<size_t>(ASN1_STRING_length(s)));
   }
   GENERAL_NAMES_free(sans);
   return out;
@@ -41,7 +43,8 @@ Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<Trust
     e->store = X509_STORE_new();
     if (X509_STORE_load_file(e->store, p.ca_file.c_str()) != 1) {
       ERR_clear_error();
-      return make_error(ErrorCode::kInvalidArgument, "cannot load CA bundle " + p.ca_file.string() + " of peer " + p.domain);
+      return make_error(ErrorCode::kInvalidArgument,
+                        "cannot load CA bundle " + p.ca_file.string() + " of peer " + p.domain);
     }
     trust->entries_.push_back(std::move(e));
   }
@@ -53,14 +56,15 @@ Result<std::string> PeerTrust::identify(void* leaf_x509, void* untrusted_chain) 
   if (!leaf) return make_error(ErrorCode::kUnauthenticated, "no certificate");
   const auto uris = uri_sans(leaf);
   if (uris.size() != 1) {
-    return make_error(ErrorCode::kUnauthenticated,
-                      "certificate has " + std::to_string(uris.size()) + " URI SANs; exactly one SPIFFE ID is required");
+    return make_error(ErrorCode::kUnauthenticated, "certificate has " + std::to_string(uris.size()) +
+                                                       " URI SANs; exactly one SPIFFE ID is required");
   }
   const Entry* match = nullptr;
   for (const auto& e : entries_) {
     if (e->expected_id == uris[0]) match = e.get();
   }
-  if (!match) return make_error(ErrorCode::kUnauthenticated, "identity " + uris[0] + " is not a configured peer's " + role_);
+  if (!match)
+    return make_error(ErrorCode::kUnauthenticated, "identity " + uris[0] + " is not a configured peer's " + role_);
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   X509_STORE_CTX_init(ctx, match->store, leaf, static_cast<STACK_OF(X509)*>(untrusted_chain));
   X509_STORE_CTX_set_purpose(ctx, role_ == "ingress" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT);
@@ -70,7 +74,8 @@ Result<std::string> PeerTrust::identify(void* leaf_x509, void* untrusted_chain) 
   X509_STORE_CTX_free(ctx);
   if (ok != 1) {
     return make_error(ErrorCode::kUnauthenticated, "certificate claiming " + uris[0] + " does not verify against " +
-                                                       match->peer.domain + "'s CA: " + X509_verify_cert_error_string(err));
+                                                       match->peer.domain +
+                                                       "'s CA: " + X509_verify_cert_error_string(err));
   }
   return match->peer.domain;
 }
@@ -103,10 +108,9 @@ int verify_expected_server(X509_STORE_CTX* ctx, void* arg) {
 }
 
 int expected_server_index() {
-  static const int idx = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
-                                                  [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
-                                                    delete static_cast<ExpectedServer*>(ptr);
-                                                  });
+  static const int idx = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<ExpectedServer*>(ptr); });
   return idx;
 }
 

@@ -45,9 +45,7 @@ std::string openssl_error() {
   return out.empty() ? "unknown OpenSSL error" : out;
 }
 
-Error ssl_error(const std::string& what) {
-  return make_error(ErrorCode::kInternal, what + ": " + openssl_error());
-}
+Error ssl_error(const std::string& what) { return make_error(ErrorCode::kInternal, what + ": " + openssl_error()); }
 
 PkeyPtr new_p256_key() { return PkeyPtr(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")); }
 
@@ -99,12 +97,14 @@ Result<X509Ptr> make_cert(const CertSpec& spec, EVP_PKEY* subject_key, X509* iss
   X509* issuer = issuer_cert ? issuer_cert : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer));
   if (X509_set_pubkey(cert.get(), subject_key) != 1) return ssl_error("cannot set public key");
-  bool ok = add_ext(cert.get(), issuer, NID_basic_constraints, spec.is_ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") &&
+  bool ok = add_ext(cert.get(), issuer, NID_basic_constraints,
+                    spec.is_ca ? "critical,CA:TRUE,pathlen:0" : "critical,CA:FALSE") &&
             add_ext(cert.get(), issuer, NID_key_usage, "critical," + spec.key_usage) &&
             add_ext(cert.get(), issuer, NID_subject_key_identifier, "hash") &&
             (spec.is_ca || add_ext(cert.get(), issuer, NID_authority_key_identifier, "keyid:always")) &&
             (spec.ext_key_usage.empty() || add_ext(cert.get(), issuer, NID_ext_key_usage, spec.ext_key_usage)) &&
-            (spec.san.empty() || add_ext(cert.get(), issuer, NID_subject_alt_name, spec.is_ca ? spec.san : "critical," + spec.san));
+            (spec.san.empty() ||
+             add_ext(cert.get(), issuer, NID_subject_alt_name, spec.is_ca ? spec.san : "critical," + spec.san));
   if (!ok) return ssl_error("cannot add certificate extensions");
   if (X509_sign(cert.get(), issuer_key, EVP_sha256()) <= 0) return ssl_error("cannot sign certificate");
   return cert;
@@ -114,7 +114,8 @@ Status write_file(const fs::path& path, const std::string& data, mode_t mode) {
   // Write to a temporary file and rename, so that a crash never leaves half a key behind.
   const fs::path tmp = path.string() + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return make_error(ErrorCode::kInvalidArgument, "cannot write " + tmp.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    return make_error(ErrorCode::kInvalidArgument, "cannot write " + tmp.string() + ": " + std::strerror(errno));
   ::fchmod(fd, mode);
   size_t off = 0;
   while (off < data.size()) {
@@ -196,9 +197,15 @@ Status issue_with(const std::string& domain, const std::string& trust_domain, X5
   spec.validity = o.validity;
   spec.key_usage = "digitalSignature";
   switch (role) {
-    case LeafRole::kBroker: spec.ext_key_usage = "serverAuth,clientAuth"; break;
-    case LeafRole::kIngress: spec.ext_key_usage = "serverAuth"; break;
-    case LeafRole::kEgress: spec.ext_key_usage = "clientAuth"; break;
+    case LeafRole::kBroker:
+      spec.ext_key_usage = "serverAuth,clientAuth";
+      break;
+    case LeafRole::kIngress:
+      spec.ext_key_usage = "serverAuth";
+      break;
+    case LeafRole::kEgress:
+      spec.ext_key_usage = "clientAuth";
+      break;
   }
   spec.san = san_value(trust_domain, role, o);
   auto cert = make_cert(spec, key.get(), ca, ca_key);
@@ -219,9 +226,12 @@ std::optional<LeafRole> parse_leaf_role(std::string_view s) {
 
 std::string_view to_string(LeafRole r) {
   switch (r) {
-    case LeafRole::kBroker: return "broker";
-    case LeafRole::kIngress: return "ingress";
-    case LeafRole::kEgress: return "egress";
+    case LeafRole::kBroker:
+      return "broker";
+    case LeafRole::kIngress:
+      return "ingress";
+    case LeafRole::kEgress:
+      return "egress";
   }
   return "?";
 }
@@ -239,8 +249,9 @@ Status init_domain(const fs::path& out_dir, const InitOptions& o) {
   fs::create_directories(out_dir, ec);
   if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create " + out_dir.string() + ": " + ec.message());
   if (fs::exists(out_dir / "ca.pem") && !o.force) {
-    return make_error(ErrorCode::kAlreadyExists, out_dir.string() + "/ca.pem exists; refusing to replace the domain CA "
-                                                 "(every peer trusts it). Use --force to replace it anyway.");
+    return make_error(ErrorCode::kAlreadyExists, out_dir.string() +
+                                                     "/ca.pem exists; refusing to replace the domain CA "
+                                                     "(every peer trusts it). Use --force to replace it anyway.");
   }
   PkeyPtr ca_key = new_p256_key();
   if (!ca_key) return ssl_error("cannot generate CA key");
@@ -326,7 +337,8 @@ Result<CertificateInfo> read_certificate(const fs::path& pem_file) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
     if (gn->type == GEN_URI || gn->type == GEN_DNS) {
       const ASN1_IA5STRING* s = gn->type == GEN_URI ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
-      std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)), static_cast<size_t>(ASN1_STRING_length(s)));
+      std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                    static_cast<size_t>(ASN1_STRING_length(s)));
       (gn->type == GEN_URI ? info.uri_sans : info.dns_sans).push_back(v);
     } else if (gn->type == GEN_IPADD) {
       const ASN1_OCTET_STRING* ip = gn->d.iPAddress;
@@ -369,16 +381,11 @@ std::string format_certificate(const CertificateInfo& i) {
     for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
     return s.empty() ? "-" : s;
   };
-  return "subject:            " + i.subject + "\n" +
-         "issuer:             " + i.issuer + "\n" +
-         "ca:                 " + (i.is_ca ? "yes" : "no") + "\n" +
-         "uri sans:           " + join(i.uri_sans) + "\n" +
-         "dns sans:           " + join(i.dns_sans) + "\n" +
-         "ip sans:            " + join(i.ip_sans) + "\n" +
-         "key usage:          " + join(i.key_usage) + "\n" +
-         "extended key usage: " + join(i.extended_key_usage) + "\n" +
-         "not before:         " + i.not_before + "\n" +
-         "not after:          " + i.not_after + "\n";
+  return "subject:            " + i.subject + "\n" + "issuer:             " + i.issuer + "\n" +
+         "ca:                 " + (i.is_ca ? "yes" : "no") + "\n" + "uri sans:           " + join(i.uri_sans) + "\n" +
+         "dns sans:           " + join(i.dns_sans) + "\n" + "ip sans:            " + join(i.ip_sans) + "\n" +
+         "key usage:          " + join(i.key_usage) + "\n" + "extended key usage: " + join(i.extended_key_usage) +
+         "\n" + "not before:         " + i.not_before + "\n" + "not after:          " + i.not_after + "\n";
 }
 
 Status verify_chain(const fs::path& cert_file, const fs::path& ca_file) {

@@ -37,8 +37,7 @@ SQLite::Statement& Database::cached(const std::string& sql) {
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file,
                                                  const std::vector<Migration>& migrations) {
   try {
-    auto raw = std::make_unique<SQLite::Database>(file.string(),
-                                                  SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    auto raw = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     raw->setBusyTimeout(5000);
     raw->exec("PRAGMA journal_mode=WAL");
     raw->exec("PRAGMA synchronous=FULL");

@@ -16,8 +16,10 @@ std::optional<int64_t> opt_int(const SQLite::Column& c) {
 }
 
 void bind_opt(SQLite::Statement& s, int i, const std::optional<int64_t>& v) {
-  if (v) s.bind(i, *v);
-  else s.bind(i);
+  if (v)
+    s.bind(i, *v);
+  else
+    s.bind(i);
 }
 
 // A state read back from a row. One we do not know is corruption or a newer schema, never a
@@ -128,8 +130,10 @@ void ExportRepository::update(const ExportRecord& e) {
                       "expires_at = ?, ttl_s = ? WHERE id = ?");
   s.bind(1, std::string(to_string(e.state)));
   s.bind(2, e.version);
-  if (e.decided_by) s.bind(3, *e.decided_by);
-  else s.bind(3);
+  if (e.decided_by)
+    s.bind(3, *e.decided_by);
+  else
+    s.bind(3);
   bind_opt(s, 4, e.approved_at_ms);
   bind_opt(s, 5, e.expires_at_ms);
   s.bind(6, e.ttl_s);
@@ -147,8 +151,10 @@ void ExportRepository::append_history(const std::string& export_id, const Histor
   s.bind(3, h.time_ms);
   s.bind(4, h.actor);
   s.bind(5, h.action);
-  if (h.from) s.bind(6, std::string(to_string(*h.from)));
-  else s.bind(6);
+  if (h.from)
+    s.bind(6, std::string(to_string(*h.from)));
+  else
+    s.bind(6);
   s.bind(7, std::string(to_string(h.to)));
   s.bind(8, h.comment);
   s.bind(9, h.audit_seq);
@@ -182,8 +188,7 @@ std::vector<ExportRecord> ExportRepository::list(const ExportQuery& q) {
   return out;
 }
 
-std::vector<std::string> ExportRepository::live_ids_with_alias(const std::string& alias,
-                                                               const std::string& peer) {
+std::vector<std::string> ExportRepository::live_ids_with_alias(const std::string& alias, const std::string& peer) {
   SQLite::Statement s(db_.sql(),
                       "SELECT e.id FROM exports e JOIN export_peers p ON p.export_id = e.id "
                       "WHERE e.alias = ? AND p.peer = ? AND e.state IN ('pending', 'approved')");
@@ -231,11 +236,10 @@ std::map<std::pair<std::string, std::string>, int64_t> ExportRepository::count_b
 
 std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
   std::vector<HistoryRef> out;
-  SQLite::Statement s(db_.sql(),
-                      "SELECT export_id, n, action, audit_seq FROM export_history ORDER BY audit_seq");
+  SQLite::Statement s(db_.sql(), "SELECT export_id, n, action, audit_seq FROM export_history ORDER BY audit_seq");
   while (s.executeStep()) {
-    out.push_back({s.getColumn(0).getString(), s.getColumn(1).getInt64(),
-                   s.getColumn(2).getString(), s.getColumn(3).getInt64()});
+    out.push_back(
+        {s.getColumn(0).getString(), s.getColumn(1).getInt64(), s.getColumn(2).getString(), s.getColumn(3).getInt64()});
   }
   return out;
 }
@@ -283,7 +287,7 @@ void CatalogRepository::prune(int64_t keep) {
 }
 
 std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer, int64_t now_ms,
-                                                       const std::vector<std::string>* only) {
+                                                        const std::vector<std::string>* only) {
   // One query, no per-row history: the catalog needs neither, and it may be 100,000 rows.
   std::string sql = std::string("SELECT ") + kExportColumns +
                     " FROM exports JOIN export_peers ON export_peers.export_id = exports.id WHERE peer = ? AND "
@@ -348,7 +352,8 @@ ImportRecord read_import(SQLite::Statement& s) {
   return r;
 }
 
-std::vector<ImportRecord> query_imports(Database& db, const std::string& where, const std::function<void(SQLite::Statement&)>& bind) {
+std::vector<ImportRecord> query_imports(Database& db, const std::string& where,
+                                        const std::function<void(SQLite::Statement&)>& bind) {
   SQLite::Statement s(db.sql(), std::string("SELECT ") + kImportColumns + " FROM imports " + where);
   bind(s);
   std::vector<ImportRecord> out;
@@ -370,17 +375,18 @@ std::optional<ImportRecord> ImportRepository::get(const std::string& id) {
 std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, const std::vector<ImportState>& states) {
   std::string in;
   for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
-  return query_imports(db_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND state IN (" + in + ")") + " ORDER BY seq",
-                       [&](SQLite::Statement& s) {
-                         s.bind(1, peer);
-                         for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
-                       });
+  return query_imports(
+      db_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND state IN (" + in + ")") + " ORDER BY seq",
+      [&](SQLite::Statement& s) {
+        s.bind(1, peer);
+        for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
+      });
 }
 
 std::vector<ImportRecord> ImportRepository::expiring(int64_t now_ms) {
-  return query_imports(db_,
-                       "WHERE state IN ('pending_acceptance', 'active', 'stale', 'failed') AND expires_at <= ? ORDER BY seq",
-                       [&](SQLite::Statement& s) { s.bind(1, now_ms); });
+  return query_imports(
+      db_, "WHERE state IN ('pending_acceptance', 'active', 'stale', 'failed') AND expires_at <= ? ORDER BY seq",
+      [&](SQLite::Statement& s) { s.bind(1, now_ms); });
 }
 
 std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {
@@ -400,16 +406,16 @@ std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportSt
 
 void ImportRepository::save(const ImportRecord& r) {
   auto& s = db_.cached(
-                      "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
-                      "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
-                      "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                      "ON CONFLICT(id) DO UPDATE SET alias = excluded.alias, mesh = excluded.mesh, "
-                      "service = excluded.service, port = excluded.port, protocol = excluded.protocol, "
-                      "sni = excluded.sni, ingress_host = excluded.ingress_host, ingress_port = excluded.ingress_port, "
-                      "metrics = excluded.metrics, proxy_protocol = excluded.proxy_protocol, "
-                      "approved_at = excluded.approved_at, expires_at = excluded.expires_at, state = excluded.state, "
-                      "reason = excluded.reason, version = excluded.version, last_seen = excluded.last_seen, "
-                      "accepted = excluded.accepted, local_port = excluded.local_port");
+      "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
+      "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
+      "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+      "ON CONFLICT(id) DO UPDATE SET alias = excluded.alias, mesh = excluded.mesh, "
+      "service = excluded.service, port = excluded.port, protocol = excluded.protocol, "
+      "sni = excluded.sni, ingress_host = excluded.ingress_host, ingress_port = excluded.ingress_port, "
+      "metrics = excluded.metrics, proxy_protocol = excluded.proxy_protocol, "
+      "approved_at = excluded.approved_at, expires_at = excluded.expires_at, state = excluded.state, "
+      "reason = excluded.reason, version = excluded.version, last_seen = excluded.last_seen, "
+      "accepted = excluded.accepted, local_port = excluded.local_port");
   int i = 1;
   s.bind(i++, r.id);
   s.bind(i++, r.peer);
@@ -432,14 +438,17 @@ void ImportRepository::save(const ImportRecord& r) {
   s.bind(i++, r.first_seen_ms);
   s.bind(i++, r.last_seen_ms);
   s.bind(i++, r.accepted ? 1 : 0);
-  if (r.local_port) s.bind(i++, *r.local_port);
-  else s.bind(i++);
+  if (r.local_port)
+    s.bind(i++, *r.local_port);
+  else
+    s.bind(i++);
   s.exec();
 }
 
 std::vector<std::pair<int, std::string>> ImportRepository::used_ports() {
   std::vector<std::pair<int, std::string>> out;
-  SQLite::Statement s(db_.sql(), "SELECT local_port, peer FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
+  SQLite::Statement s(db_.sql(),
+                      "SELECT local_port, peer FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
   while (s.executeStep()) out.emplace_back(s.getColumn(0).getInt(), s.getColumn(1).getString());
   return out;
 }
@@ -464,13 +473,14 @@ PeerRecord PeerRepository::get(const std::string& domain) {
 }
 
 void PeerRepository::save(const PeerRecord& p) {
-  SQLite::Statement s(db_.sql(),
-                      "INSERT INTO peers(domain, revision, last_success, last_error, last_error_at, quarantined_since, "
-                      "quarantined_by, quarantine_reason, last_refusal) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET "
-                      "revision = excluded.revision, last_success = excluded.last_success, "
-                      "last_error = excluded.last_error, last_error_at = excluded.last_error_at, "
-                      "quarantined_since = excluded.quarantined_since, quarantined_by = excluded.quarantined_by, "
-                      "quarantine_reason = excluded.quarantine_reason, last_refusal = excluded.last_refusal");
+  SQLite::Statement s(
+      db_.sql(),
+      "INSERT INTO peers(domain, revision, last_success, last_error, last_error_at, quarantined_since, "
+      "quarantined_by, quarantine_reason, last_refusal) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET "
+      "revision = excluded.revision, last_success = excluded.last_success, "
+      "last_error = excluded.last_error, last_error_at = excluded.last_error_at, "
+      "quarantined_since = excluded.quarantined_since, quarantined_by = excluded.quarantined_by, "
+      "quarantine_reason = excluded.quarantine_reason, last_refusal = excluded.last_refusal");
   s.bind(1, p.domain);
   s.bind(2, p.revision);
   bind_opt(s, 3, p.last_success_ms);
@@ -497,8 +507,8 @@ audit::Entry AuditRepository::append(audit::Entry e) {
   e.prev_hash = h.hash;
   e.hash = audit::compute_hash(e.prev_hash, e);
   auto& s = db_.cached(
-                      "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, e.seq);
   s.bind(2, e.time);
   s.bind(3, e.actor);

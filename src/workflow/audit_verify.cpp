@@ -57,7 +57,8 @@ Result<AuditReport> verify_audit(store::Database& db, const std::optional<Expect
                   std::to_string(r.head_seq));
     }
     if (it->second->hash != expect->hash) {
-      return fail("entry " + std::to_string(expect->seq) + " has hash " + it->second->hash + ", expected " + expect->hash);
+      return fail("entry " + std::to_string(expect->seq) + " has hash " + it->second->hash + ", expected " +
+                  expect->hash);
     }
   }
   return r;

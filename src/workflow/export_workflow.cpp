@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-
 #include "meshfed/core/paging.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/repositories.hpp"
@@ -28,16 +27,17 @@ bool is_metric_selector(std::string_view s) {
 
 Error wrong_state(const ExportRecord& e, const std::string& verb) {
   return make_error(ErrorCode::kFailedPrecondition,
-                    "export " + e.id + " is " + std::string(to_string(e.state)) + "; cannot " + verb +
-                        " it (" + verb + " needs " + (verb == "revoke" || verb == "extend" ? "approved" : "pending") +
-                        ")");
+                    "export " + e.id + " is " + std::string(to_string(e.state)) + "; cannot " + verb + " it (" + verb +
+                        " needs " + (verb == "revoke" || verb == "extend" ? "approved" : "pending") + ")");
 }
 
 Error forbidden(const std::string& why) { return make_error(ErrorCode::kPermissionDenied, why); }
 
 std::string action_name(const std::string& verb) {
-  static const std::map<std::string, std::string> kPast{{"approve", "approved"}, {"reject", "rejected"},
-                                                        {"extend", "extended"},  {"revoke", "revoked"},
+  static const std::map<std::string, std::string> kPast{{"approve", "approved"},
+                                                        {"reject", "rejected"},
+                                                        {"extend", "extended"},
+                                                        {"revoke", "revoked"},
                                                         {"cancel", "cancelled"}};
   return kPast.at(verb);
 }
@@ -45,9 +45,14 @@ std::string action_name(const std::string& verb) {
 }  // namespace
 
 nlohmann::json summary_json(const ExportRecord& e) {
-  return {{"mesh", e.mesh},   {"service", e.service}, {"port", e.port},
-          {"alias", e.alias}, {"peers", e.peers},     {"sni", e.sni},
-          {"state", std::string(to_string(e.state))}, {"version", e.version}};
+  return {{"mesh", e.mesh},
+          {"service", e.service},
+          {"port", e.port},
+          {"alias", e.alias},
+          {"peers", e.peers},
+          {"sni", e.sni},
+          {"state", std::string(to_string(e.state))},
+          {"version", e.version}};
 }
 
 ExportWorkflow::ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp,
@@ -101,7 +106,8 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
   }
   const std::string alias = req.alias.empty() ? req.service : req.alias;
   if (!is_rfc1035_label(alias)) {
-    errors.push_back({"alias", "expected an RFC 1035 label (lowercase letters, digits, '-', at most 63), got \"" + alias + "\""});
+    errors.push_back(
+        {"alias", "expected an RFC 1035 label (lowercase letters, digits, '-', at most 63), got \"" + alias + "\""});
   }
   for (size_t i = 0; i < req.metrics.size(); ++i) {
     if (!is_metric_selector(req.metrics[i])) {
@@ -111,7 +117,8 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
   }
   const int64_t ttl = req.ttl_s.value_or(s.default_ttl_s);
   if (ttl < 1 || ttl > s.max_ttl_s) {
-    errors.push_back({"ttl_s", "expected 1.." + std::to_string(s.max_ttl_s) + " seconds (exports.max_ttl_s), got " + std::to_string(ttl)});
+    errors.push_back({"ttl_s", "expected 1.." + std::to_string(s.max_ttl_s) + " seconds (exports.max_ttl_s), got " +
+                                   std::to_string(ttl)});
   }
   if (req.reason.find_first_not_of(" \t\r\n") == std::string::npos) {
     errors.push_back({"reason", "required: say why this service should leave the domain"});
@@ -122,12 +129,14 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
     svc = inv->find(req.mesh, req.service, req.zone);
     if (!svc) {
       errors.push_back({"service", "no service \"" + req.service + "\" in mesh \"" + req.mesh + "\"" +
-                                       (req.zone.empty() ? "" : " and zone \"" + req.zone + "\"") + " in the inventory"});
+                                       (req.zone.empty() ? "" : " and zone \"" + req.zone + "\"") +
+                                       " in the inventory"});
     } else if (req.port >= 1 && req.port <= 65535 && !svc->find_port(static_cast<int>(req.port))) {
       errors.push_back({"port", "service \"" + req.service + "\" has no port " + std::to_string(req.port)});
     }
   }
-  if (!errors.empty()) return make_error(ErrorCode::kInvalidArgument, "the export request is invalid", std::move(errors));
+  if (!errors.empty())
+    return make_error(ErrorCode::kInvalidArgument, "the export request is invalid", std::move(errors));
 
   ExportRecord e;
   const int64_t now = to_unix_ms(clock_.now());
@@ -191,8 +200,10 @@ Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& act
 
 Result<ExportRecord> ExportWorkflow::transition(const Principal& who, const std::string& id, const Decision& d,
                                                 Action action) {
-  static const std::map<Action, std::string> kVerb{{Action::kApprove, "approve"}, {Action::kReject, "reject"},
-                                                   {Action::kExtend, "extend"},   {Action::kRevoke, "revoke"},
+  static const std::map<Action, std::string> kVerb{{Action::kApprove, "approve"},
+                                                   {Action::kReject, "reject"},
+                                                   {Action::kExtend, "extend"},
+                                                   {Action::kRevoke, "revoke"},
                                                    {Action::kCancel, "cancel"}};
   const std::string verb = kVerb.at(action);
   // Coarse role check first, so that callers without any business here learn nothing more.
@@ -313,7 +324,8 @@ Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const 
   if (!after.empty()) {
     auto seq = parse_int(after);
     if (!seq || *seq < 0) {
-      return make_error(ErrorCode::kInvalidArgument, "bad cursor", {{"after", "expected a cursor from a previous page's next"}});
+      return make_error(ErrorCode::kInvalidArgument, "bad cursor",
+                        {{"after", "expected a cursor from a previous page's next"}});
     }
     q.after_seq = *seq;
   }
@@ -363,8 +375,8 @@ Result<int> ExportWorkflow::expire_due() {
       }
       e->state = ExportState::kExpired;
       ++e->version;
-      const std::string comment = from == ExportState::kPending ? "pending request not decided in time"
-                                                                 : "approval reached expires_at";
+      const std::string comment =
+          from == ExportState::kPending ? "pending request not decided in time" : "approval reached expires_at";
       if (Status cst = commit_transition(*e, kSystemActor, "expired", from, comment); !cst) return cst;
       spdlog::info("export {} expired ({})", id, comment);
       ++count;
@@ -394,7 +406,7 @@ bool ExportWorkflow::target_missing(const ExportRecord& e) const {
 }
 
 Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportWorkflow::audit_page(int64_t after_seq,
-                                                                                                  int limit) {
+                                                                                                    int limit) {
   std::vector<audit::Entry> entries;
   Status st = db_.read([&]() -> Status {
     entries = store::AuditRepository(db_).list(after_seq, limit + 1);

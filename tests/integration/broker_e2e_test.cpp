@@ -29,7 +29,10 @@ class BrokerE2eTest : public ::testing::Test {
   }
 
   std::string request_export(const json& extra = json::object()) {
-    json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
+    json body = {{"mesh", "default"},
+                 {"service", "payments-api"},
+                 {"port", 8443},
+                 {"peers", {"internal"}},
                  {"reason", "checkout in internal"}};
     body.update(extra);
     auto r = call("POST", "/api/v1/exports", "alice", body);
@@ -82,17 +85,19 @@ TEST_F(BrokerE2eTest, ApprovalExpiresByItselfWithinASecond) {
   const std::string id = request_export({{"ttl_s", 1}});
   ASSERT_EQ(call("POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
   // 1 s TTL plus the one-second expiry bound; the generous deadline only guards a stuck test.
-  const bool expired = wait_until([&] { return call("GET", "/api/v1/exports/" + id, "victor").body["state"] == "expired"; },
-                                  std::chrono::seconds(10));
+  const bool expired =
+      wait_until([&] { return call("GET", "/api/v1/exports/" + id, "victor").body["state"] == "expired"; },
+                 std::chrono::seconds(10));
   EXPECT_TRUE(expired);
   auto e = call("GET", "/api/v1/exports/" + id, "victor").body;
   EXPECT_EQ(e["history"].back()["actor"], "meshfed");
 }
 
 TEST_F(BrokerE2eTest, OversizedBodyIs413AndOversizedHeadersAre431) {
-  auto big = client_->request("POST", "/api/v1/exports",
-                              {{"Authorization", "Bearer " + domain_.tokens["alice"]}, {"Content-Type", "application/json"}},
-                              std::string(2 * 1024 * 1024, ' '));
+  auto big =
+      client_->request("POST", "/api/v1/exports",
+                       {{"Authorization", "Bearer " + domain_.tokens["alice"]}, {"Content-Type", "application/json"}},
+                       std::string(2 * 1024 * 1024, ' '));
   ASSERT_TRUE(big.ok()) << big.error().message;
   EXPECT_EQ(big->status, 413);
   EXPECT_EQ(big->header("content-type"), "application/problem+json");
@@ -111,7 +116,8 @@ TEST_F(BrokerE2eTest, SighupReloadsTokensAndRejectsABrokenConfig) {
   json tokens = json::parse(read_file(dir_ / "tokens.json"));
   auto fresh = run_meshfed({"token", "create", "--name", "frank", "--role", "viewer"});
   ASSERT_EQ(fresh.exit_code, 0);
-  const std::string token = fresh.output.substr(fresh.output.find(": ") + 2, fresh.output.find('\n') - fresh.output.find(": ") - 2);
+  const std::string token =
+      fresh.output.substr(fresh.output.find(": ") + 2, fresh.output.find('\n') - fresh.output.find(": ") - 2);
   const std::string entry = fresh.output.substr(fresh.output.find("entry: ") + 7);
   tokens.push_back(json::parse(entry));
   write_file(dir_ / "tokens.json", tokens.dump());
@@ -142,7 +148,8 @@ TEST_F(BrokerE2eTest, ServiceLeavingInventoryMarksTargetMissing) {
   const std::string id = request_export();
   ASSERT_EQ(call("POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
   write_file(dir_ / "inventory.json", R"({"services": []})");
-  EXPECT_TRUE(wait_until([&] { return call("GET", "/api/v1/exports/" + id, "victor").body["target_missing"] == true; }));
+  EXPECT_TRUE(
+      wait_until([&] { return call("GET", "/api/v1/exports/" + id, "victor").body["target_missing"] == true; }));
   auto e = call("GET", "/api/v1/exports/" + id, "victor").body;
   EXPECT_EQ(e["state"], "approved");
   auto metrics = client_->request("GET", "/metrics");
@@ -173,8 +180,9 @@ TEST_F(BrokerE2eTest, MetricsPassPromtool) {
 }
 
 TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
-  const std::map<std::string, std::string> env = {{"MESHFED_URL", "https://127.0.0.1:" + std::to_string(broker_->admin_port())},
-                                                  {"MESHFED_CA_FILE", (dir_ / "pki/ca.pem").string()}};
+  const std::map<std::string, std::string> env = {
+      {"MESHFED_URL", "https://127.0.0.1:" + std::to_string(broker_->admin_port())},
+      {"MESHFED_CA_FILE", (dir_ / "pki/ca.pem").string()}};
   auto as = [&](const std::string& who, std::vector<std::string> args) {
     std::vector<std::string> full = {"ctl", "--token", domain_.tokens.at(who)};
     full.insert(full.end(), args.begin(), args.end());
@@ -203,7 +211,8 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
 
 TEST_F(BrokerE2eTest, AdminCertificateIsVerifiedByClients) {
   // A CA of another domain must not accept our broker's certificate.
-  auto other = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", broker_->admin_port(), dir_ / "peers/internal/ca.pem"));
+  auto other = http::HttpsClient::create(
+      http::ClientOptions::verifying("127.0.0.1", broker_->admin_port(), dir_ / "peers/internal/ca.pem"));
   ASSERT_TRUE(other.ok());
   auto r = (*other)->request("GET", "/healthz");
   ASSERT_FALSE(r.ok());
@@ -264,13 +273,15 @@ TEST(BrokerOperations, SighupSwapsTheCertificateForNewConnections) {
   d.save_config();
   broker.signal(SIGHUP);
   EXPECT_TRUE(wait_until([&] {
-    auto fresh = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", broker.admin_port(), dir / "pki2/ca.pem"));
+    auto fresh = http::HttpsClient::create(
+        http::ClientOptions::verifying("127.0.0.1", broker.admin_port(), dir / "pki2/ca.pem"));
     auto r = (*fresh)->request("GET", "/healthz");
     return r.ok() && r->status == 200;
   })) << broker.log();
   // The established connection keeps working; a new one trusting only the old CA is refused.
   EXPECT_EQ(old_client->request("GET", "/healthz")->status, 200);
-  auto stale = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", broker.admin_port(), dir / "pki/ca.pem"));
+  auto stale =
+      http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", broker.admin_port(), dir / "pki/ca.pem"));
   EXPECT_FALSE((*stale)->request("GET", "/healthz").ok());
 }
 
@@ -299,9 +310,10 @@ TEST(BrokerOperations, JsonLogLinesAndNoTokenInAnyLog) {
   auto c = broker.client(dir / "pki/ca.pem");
   api_call(*c, "GET", "/api/v1/exports", d.tokens["alice"]);
   api_call(*c, "GET", "/api/v1/exports", "mf_not_a_real_token_but_secret_looking");
-  api_call(*c, "POST", "/api/v1/exports", d.tokens["alice"],
-           nlohmann::json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
-                          {"reason", "x"}});
+  api_call(
+      *c, "POST", "/api/v1/exports", d.tokens["alice"],
+      nlohmann::json{
+          {"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
   EXPECT_EQ(broker.stop(), 0);
   const std::string log = broker.log();
   for (const auto& [name, token] : d.tokens) EXPECT_EQ(log.find(token), std::string::npos) << name << "'s token leaked";

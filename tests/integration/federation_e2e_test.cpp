@@ -27,7 +27,8 @@ class FederationTest : public ::testing::Test {
     fed_->start_all();
     fed_->connect();
     for (const std::string d : {"pci", "internal", "dmz"}) clients_[d] = fed_->admin(d);
-    ASSERT_TRUE(wait_until([&] { return peer_state("internal", "pci") == "connected"; })) << fed_->broker("internal").log();
+    ASSERT_TRUE(wait_until([&] { return peer_state("internal", "pci") == "connected"; }))
+        << fed_->broker("internal").log();
   }
 
   ApiResult call(const std::string& d, const std::string& method, const std::string& target, const std::string& who,
@@ -36,7 +37,8 @@ class FederationTest : public ::testing::Test {
   }
 
   std::string export_from_pci(const std::vector<std::string>& peers, const json& extra = json::object()) {
-    json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", peers}, {"reason", "checkout"}};
+    json body = {
+        {"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", peers}, {"reason", "checkout"}};
     body.update(extra);
     return request_and_approve(*fed_, "pci", body);
   }
@@ -77,7 +79,8 @@ class FederationTest : public ::testing::Test {
 TEST_F(FederationTest, ExportScopedToOnePeerIsImportedThereAndNowhereElse) {
   const std::string id = export_from_pci({"internal"});
   const std::string import_id = "pci." + id;
-  ASSERT_TRUE(wait_until([&] { return import_state("internal", import_id) == "active"; })) << fed_->broker("internal").log();
+  ASSERT_TRUE(wait_until([&] { return import_state("internal", import_id) == "active"; }))
+      << fed_->broker("internal").log();
   const json imp = import_of("internal", import_id);
   EXPECT_EQ(imp["sni"], id + ".pci.meshfed");
   EXPECT_EQ(imp["ingress"]["host"], "127.0.0.1");
@@ -197,8 +200,8 @@ TEST_F(FederationTest, ImporterRestartResumesWithoutDuplicates) {
 TEST_F(FederationTest, LongPollWakesOnTheCallersChangeOnly) {
   // As dmz's broker (its real certificate), long-poll pci at its current revision.
   auto peer_client = [&](const std::string& as) {
-    http::ClientOptions o = http::ClientOptions::verifying("127.0.0.1", fed_->peer_api_port("pci"),
-                                                           fed_->domain("pci").dir / "pki/ca.pem");
+    http::ClientOptions o =
+        http::ClientOptions::verifying("127.0.0.1", fed_->peer_api_port("pci"), fed_->domain("pci").dir / "pki/ca.pem");
     o.cert_file = fed_->domain(as).dir / "pki/broker.pem";
     o.key_file = fed_->domain(as).dir / "pki/broker-key.pem";
     return std::move(http::HttpsClient::create(o)).value();
@@ -210,9 +213,11 @@ TEST_F(FederationTest, LongPollWakesOnTheCallersChangeOnly) {
   const int64_t rev = snap["revision"];
   Result<http::ClientResponse> dmz_answer = make_error(ErrorCode::kInternal, "not run");
   Result<http::ClientResponse> internal_answer = make_error(ErrorCode::kInternal, "not run");
-  std::thread dmz_poll([&] { dmz_answer = dmz->request("GET", "/federation/v1/catalog?since=" + std::to_string(rev) + "&wait=3"); });
-  std::thread internal_poll(
-      [&] { internal_answer = internal->request("GET", "/federation/v1/catalog?since=" + std::to_string(rev) + "&wait=60"); });
+  std::thread dmz_poll(
+      [&] { dmz_answer = dmz->request("GET", "/federation/v1/catalog?since=" + std::to_string(rev) + "&wait=3"); });
+  std::thread internal_poll([&] {
+    internal_answer = internal->request("GET", "/federation/v1/catalog?since=" + std::to_string(rev) + "&wait=60");
+  });
   const std::string id = export_from_pci({"internal"});
   internal_poll.join();
   dmz_poll.join();
@@ -239,7 +244,8 @@ TEST_F(FederationTest, ImpostorsNoCertificateAndOldTlsAreRefused) {
   };
   const fs::path d = fed_->dir();
   EXPECT_TRUE(try_as(d / "internal/pki/broker.pem", d / "internal/pki/broker-key.pem"));
-  auto forge = [&](const std::string& ca, std::vector<std::string> uris, std::chrono::seconds not_after, const std::string& name) {
+  auto forge = [&](const std::string& ca, std::vector<std::string> uris, std::chrono::seconds not_after,
+                   const std::string& name) {
     pki::CustomLeaf leaf;
     leaf.uris = std::move(uris);
     leaf.not_after = not_after;
@@ -259,7 +265,8 @@ TEST_F(FederationTest, ImpostorsNoCertificateAndOldTlsAreRefused) {
   auto no_cert = http::HttpsClient::create(http::ClientOptions::verifying("127.0.0.1", port, pci_ca));
   EXPECT_FALSE((*no_cert)->request("GET", "/federation/v1/catalog").ok());
   const std::string tls12 = "curl -s -o /dev/null --tlsv1.2 --tls-max 1.2 --cacert " + pci_ca.string() + " --cert " +
-                            (d / "internal/pki/broker.pem").string() + " --key " + (d / "internal/pki/broker-key.pem").string() +
+                            (d / "internal/pki/broker.pem").string() + " --key " +
+                            (d / "internal/pki/broker-key.pem").string() +
                             " https://127.0.0.1:" + std::to_string(port) + "/federation/v1/catalog";
   EXPECT_NE(std::system(tls12.c_str()), 0);
   // Every refusal above was counted.
@@ -325,7 +332,8 @@ TEST_F(SilenceFederationTest, SilentPeerGoesStaleThenWithdrawnAndComesBackWithTh
   fed_->broker("pci").start();  // same config, but a new peer API port: tell internal
   fed_->connect();
   clients_["pci"] = fed_->admin("pci");
-  ASSERT_TRUE(wait_until([&] { return import_state("internal", import_id) == "active"; })) << fed_->broker("internal").log();
+  ASSERT_TRUE(wait_until([&] { return import_state("internal", import_id) == "active"; }))
+      << fed_->broker("internal").log();
   const json after = import_of("internal", import_id);
   EXPECT_EQ(after["id"], before["id"]);
   EXPECT_EQ(after["local"], before["local"]);

@@ -23,8 +23,7 @@ int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c
 // Three namespaces and two veth pairs, removed again at the end; addresses are the test's own.
 class Topology {
  public:
-  explicit Topology(const std::string& tag)
-      : internal_("mfi" + tag), fw_("mff" + tag), pci_("mfp" + tag) {}
+  explicit Topology(const std::string& tag) : internal_("mfi" + tag), fw_("mff" + tag), pci_("mfp" + tag) {}
   ~Topology() {
     for (const auto& ns : {internal_, fw_, pci_}) sh("ip netns del " + ns);
   }
@@ -34,17 +33,23 @@ class Topology {
       if (sh("ip netns add " + ns) != 0) return "cannot create network namespace " + ns + " (needs root and iproute2)";
       sh("ip -n " + ns + " link set lo up");
     }
-    const std::vector<std::string> steps = {
-        "ip link add vi-" + tag() + " type veth peer name vfi-" + tag(),
-        "ip link set vi-" + tag() + " netns " + internal_, "ip link set vfi-" + tag() + " netns " + fw_,
-        "ip link add vp-" + tag() + " type veth peer name vfp-" + tag(),
-        "ip link set vp-" + tag() + " netns " + pci_, "ip link set vfp-" + tag() + " netns " + fw_,
-        "ip -n " + internal_ + " addr add 10.201.1.2/24 dev vi-" + tag(), "ip -n " + internal_ + " link set vi-" + tag() + " up",
-        "ip -n " + fw_ + " addr add 10.201.1.1/24 dev vfi-" + tag(), "ip -n " + fw_ + " link set vfi-" + tag() + " up",
-        "ip -n " + pci_ + " addr add 10.201.2.2/24 dev vp-" + tag(), "ip -n " + pci_ + " link set vp-" + tag() + " up",
-        "ip -n " + fw_ + " addr add 10.201.2.1/24 dev vfp-" + tag(), "ip -n " + fw_ + " link set vfp-" + tag() + " up",
-        "ip -n " + internal_ + " route add default via 10.201.1.1", "ip -n " + pci_ + " route add default via 10.201.2.1",
-        "ip netns exec " + fw_ + " sysctl -w net.ipv4.ip_forward=1"};
+    const std::vector<std::string> steps = {"ip link add vi-" + tag() + " type veth peer name vfi-" + tag(),
+                                            "ip link set vi-" + tag() + " netns " + internal_,
+                                            "ip link set vfi-" + tag() + " netns " + fw_,
+                                            "ip link add vp-" + tag() + " type veth peer name vfp-" + tag(),
+                                            "ip link set vp-" + tag() + " netns " + pci_,
+                                            "ip link set vfp-" + tag() + " netns " + fw_,
+                                            "ip -n " + internal_ + " addr add 10.201.1.2/24 dev vi-" + tag(),
+                                            "ip -n " + internal_ + " link set vi-" + tag() + " up",
+                                            "ip -n " + fw_ + " addr add 10.201.1.1/24 dev vfi-" + tag(),
+                                            "ip -n " + fw_ + " link set vfi-" + tag() + " up",
+                                            "ip -n " + pci_ + " addr add 10.201.2.2/24 dev vp-" + tag(),
+                                            "ip -n " + pci_ + " link set vp-" + tag() + " up",
+                                            "ip -n " + fw_ + " addr add 10.201.2.1/24 dev vfp-" + tag(),
+                                            "ip -n " + fw_ + " link set vfp-" + tag() + " up",
+                                            "ip -n " + internal_ + " route add default via 10.201.1.1",
+                                            "ip -n " + pci_ + " route add default via 10.201.2.1",
+                                            "ip netns exec " + fw_ + " sysctl -w net.ipv4.ip_forward=1"};
     for (const auto& s : steps) {
       if (sh(s) != 0) return "network setup failed: " + s;
     }
@@ -57,7 +62,8 @@ class Topology {
   bool load_rules(const std::vector<fs::path>& files) {
     sh("ip netns exec " + fw_ + " nft flush ruleset");
     if (files.empty()) {
-      return sh("ip netns exec " + fw_ + " nft 'add table inet closed; add chain inet closed forward "
+      return sh("ip netns exec " + fw_ +
+                " nft 'add table inet closed; add chain inet closed forward "
                 "{ type filter hook forward priority 0; policy drop; }'") == 0;
     }
     for (const auto& f : files) {
@@ -77,14 +83,23 @@ json domain_config(DomainFixture& fx, const std::string& own_cidr, const std::st
   json c = fx.config;
   c["source_cidrs"] = {own_cidr};
   c["peer_api"] = {{"listen", own_ip + ":9443"}, {"advertise", own_ip + ":9443"}};
-  c["peers"] = {{{"domain", peer}, {"url", "https://" + peer_ip + ":9443"}, {"ca_file", "../" + peer + "/pki/ca.pem"},
-                 {"import_policy", "auto"}, {"source_cidrs", {peer_cidr}}}};
+  c["peers"] = {{{"domain", peer},
+                 {"url", "https://" + peer_ip + ":9443"},
+                 {"ca_file", "../" + peer + "/pki/ca.pem"},
+                 {"import_policy", "auto"},
+                 {"source_cidrs", {peer_cidr}}}};
   c["sync"] = {{"wait_s", 5}, {"stale_after_s", 30}, {"withdraw_after_s", 600}};
-  c["gateways"] = {
-      {"ingress", {{"listen", own_ip + ":15443"}, {"advertise", own_ip + ":15443"}, {"cert_file", "pki/ingress.pem"},
-                   {"key_file", "pki/ingress-key.pem"}}},
-      {"egress", {{"bind", "127.0.0.1"}, {"advertise_host", "127.0.0.1"}, {"ports", "16000-16009"},
-                  {"cert_file", "pki/egress.pem"}, {"key_file", "pki/egress-key.pem"}}}};
+  c["gateways"] = {{"ingress",
+                    {{"listen", own_ip + ":15443"},
+                     {"advertise", own_ip + ":15443"},
+                     {"cert_file", "pki/ingress.pem"},
+                     {"key_file", "pki/ingress-key.pem"}}},
+                   {"egress",
+                    {{"bind", "127.0.0.1"},
+                     {"advertise_host", "127.0.0.1"},
+                     {"ports", "16000-16009"},
+                     {"cert_file", "pki/egress.pem"},
+                     {"key_file", "pki/egress-key.pem"}}}};
   return c;
 }
 
@@ -102,10 +117,12 @@ TEST(FirewallNetns, OnlyThePrintedFlowsAreNeededAndNothingElsePasses) {
 
   std::unique_ptr<EchoServer> service;
   run_in_netns(topo.pci_, [&] { service = std::make_unique<EchoServer>(EchoServer::Mode::kEcho, true); });
-  write_file(pci.dir / "inventory.json",
-             json{{"services", {{{"mesh", "default"}, {"name", "payments-api"}, {"address", "10.201.2.2"},
-                                 {"ports", {{{"port", service->port()}, {"protocol", "tcp"}}}}}}}}
-                 .dump());
+  write_file(pci.dir / "inventory.json", json{{"services",
+                                               {{{"mesh", "default"},
+                                                 {"name", "payments-api"},
+                                                 {"address", "10.201.2.2"},
+                                                 {"ports", {{{"port", service->port()}, {"protocol", "tcp"}}}}}}}}
+                                             .dump());
 
   // The rules as they stand before anything is exported: brokers may talk, nothing else.
   auto rules = [&](DomainFixture& fx) {
@@ -133,8 +150,11 @@ TEST(FirewallNetns, OnlyThePrintedFlowsAreNeededAndNothingElsePasses) {
   run_in_netns(topo.pci_, [&] {
     auto c = pci_broker.client(pci.dir / "pki/ca.pem");
     auto r = api_call(*c, "POST", "/api/v1/exports", pci.tokens.at("alice"),
-                      json{{"mesh", "default"}, {"service", "payments-api"}, {"port", service->port()},
-                           {"peers", {"internal"}}, {"reason", "netns"}});
+                      json{{"mesh", "default"},
+                           {"service", "payments-api"},
+                           {"port", service->port()},
+                           {"peers", {"internal"}},
+                           {"reason", "netns"}});
     ASSERT_EQ(r.status, 201) << r.body.dump();
     export_id = r.body["id"];
     ASSERT_EQ(api_call(*c, "POST", "/api/v1/exports/" + export_id + "/approve", pci.tokens.at("bob")).status, 200);
@@ -155,8 +175,10 @@ TEST(FirewallNetns, OnlyThePrintedFlowsAreNeededAndNothingElsePasses) {
   ASSERT_TRUE(topo.load_rules({rules(internal), rules(pci)}));
   EXPECT_NE(read_file(pci.dir / "rules.nft").find("tcp dport 15443"), std::string::npos);
   run_in_netns(topo.internal_, [&] {
-    EXPECT_TRUE(wait_until([&] { return echo_round_trip(local_port, "through the firewall") == "through the firewall"; }))
-        << internal_broker.log() << pci_broker.log();
+    EXPECT_TRUE(wait_until([&] {
+      return echo_round_trip(local_port, "through the firewall") == "through the firewall";
+    })) << internal_broker.log()
+        << pci_broker.log();
     // Straight to the service's address: no rule lets it through.
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     sockaddr_in a{};

@@ -42,11 +42,17 @@ class GatewayTest : public ::testing::Test {
 
   // payments-api is served by the echo service, ledger:5432 by the PROXY-reading one.
   void point_inventory_at(uint16_t echo_port, uint16_t proxy_port) {
-    write_file(fed_->domain("pci").dir / "inventory.json", json{{"services", {
-        {{"mesh", "default"}, {"name", "payments-api"}, {"address", "127.0.0.1"},
-         {"ports", {{{"port", echo_port}, {"protocol", "tcp"}}}}},
-        {{"mesh", "default"}, {"name", "ledger"}, {"address", "127.0.0.1"},
-         {"ports", {{{"port", proxy_port}, {"protocol", "tcp"}}}}}}}}.dump());
+    write_file(fed_->domain("pci").dir / "inventory.json",
+               json{{"services",
+                     {{{"mesh", "default"},
+                       {"name", "payments-api"},
+                       {"address", "127.0.0.1"},
+                       {"ports", {{{"port", echo_port}, {"protocol", "tcp"}}}}},
+                      {{"mesh", "default"},
+                       {"name", "ledger"},
+                       {"address", "127.0.0.1"},
+                       {"ports", {{{"port", proxy_port}, {"protocol", "tcp"}}}}}}}}
+                   .dump());
   }
 
   ApiResult call(const std::string& d, const std::string& method, const std::string& target, const std::string& who,
@@ -131,8 +137,11 @@ TEST_F(GatewayTest, BytesCrossIntactBothWaysIncludingHalfCloseAnd100MB) {
   EXPECT_TRUE(sha256_of(back) == sha256_of(big));
 
   const std::string route = "{gateway=\"egress\",route=\"pci." + id + "\",peer=\"pci\",direction=\"upstream\"}";
-  EXPECT_TRUE(wait_until([&] { return metric("internal", "meshfed_gateway_bytes_total" + route) >= double(big.size()); }));
-  EXPECT_GE(metric("pci", "meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id + "\",peer=\"internal\"}"), 3);
+  EXPECT_TRUE(
+      wait_until([&] { return metric("internal", "meshfed_gateway_bytes_total" + route) >= double(big.size()); }));
+  EXPECT_GE(
+      metric("pci", "meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id + "\",peer=\"internal\"}"),
+      3);
   EXPECT_NE(fed_->broker("pci").log().find("access: gateway=ingress peer=internal route=" + id), std::string::npos);
 }
 
@@ -161,7 +170,8 @@ TEST_F(GatewayTest, EveryMetricTheAlertsAndTheDashboardUseIsExposed) {
       // family even before it has observed anything.
       std::string family = n;
       for (const std::string suffix : {"_bucket", "_sum", "_count"}) {
-        if (family.size() > suffix.size() && family.compare(family.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        if (family.size() > suffix.size() &&
+            family.compare(family.size() - suffix.size(), suffix.size(), suffix) == 0) {
           family.resize(family.size() - suffix.size());
           break;
         }
@@ -189,7 +199,8 @@ TEST_F(GatewayTest, IngressRefusesWhatIsNotApprovedForTheCaller) {
   EXPECT_EQ(ok.echoed, "ping");
 
   // A wrong SNI, or no SNI.
-  EXPECT_EQ(tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", "nope.pci.meshfed").echoed, "");
+  EXPECT_EQ(tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", "nope.pci.meshfed").echoed,
+            "");
   EXPECT_EQ(tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", "").echoed, "");
   // The broker's certificate instead of the egress one.
   const auto broker = tls_probe(ingress, internal_pki / "broker.pem", internal_pki / "broker-key.pem", sni);
@@ -213,27 +224,37 @@ TEST_F(GatewayTest, IngressRefusesWhatIsNotApprovedForTheCaller) {
   // dmz, whom it is for, gets through; internal, with the same SNI, does not.
   const fs::path dmz_pki = fed_->domain("dmz").dir / "pki";
   EXPECT_TRUE(wait_until([&] {
-    return tls_probe(ingress, dmz_pki / "egress.pem", dmz_pki / "egress-key.pem", dmz_only + ".pci.meshfed").echoed == "ping";
+    return tls_probe(ingress, dmz_pki / "egress.pem", dmz_pki / "egress-key.pem", dmz_only + ".pci.meshfed").echoed ==
+           "ping";
   }));
 
-  const auto not_scoped = tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem",
-                                    dmz_only + ".pci.meshfed");
+  const auto not_scoped =
+      tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", dmz_only + ".pci.meshfed");
   EXPECT_TRUE(not_scoped.handshake_ok);
   EXPECT_EQ(not_scoped.echoed, "");
 
   // A revoked export.
   const std::string revoked = approve_export("payments-api", echo_.port(), {"internal"}, {{"alias", "payments-two"}});
   ASSERT_NE(wait_for_route(revoked), 0);
-  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + revoked + "/revoke", "bob", json{{"comment", "done"}}).status, 200);
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + revoked + "/revoke", "bob", json{{"comment", "done"}}).status,
+            200);
   EXPECT_TRUE(wait_until([&] {
-    return tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", revoked + ".pci.meshfed").echoed.empty();
+    return tls_probe(ingress, internal_pki / "egress.pem", internal_pki / "egress-key.pem", revoked + ".pci.meshfed")
+        .echoed.empty();
   }));
 
   EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"unknown_sni\"}"), 2);
   EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"no_sni\"}"), 1);
   EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"not_scoped_to_caller\"}"), 1);
-  EXPECT_GE(metric("pci", "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"certificate verify failed\"}"), 2);
-  EXPECT_GE(metric("pci", "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"peer did not return a certificate\"}"), 1);
+  EXPECT_GE(
+      metric("pci",
+             "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"certificate verify failed\"}"),
+      2);
+  EXPECT_GE(
+      metric(
+          "pci",
+          "meshfed_gateway_handshake_failures_total{gateway=\"ingress\",reason=\"peer did not return a certificate\"}"),
+      1);
 }
 
 // Every certificate an impostor could bring, at both mutually authenticated listeners: the
@@ -275,7 +296,8 @@ TEST_F(GatewayTest, ImpostorMatrixAtThePeerApiAndTheIngress) {
   for (const auto& [role_id, role] : {std::pair{broker_id, "broker"}, std::pair{egress_id, "egress"}}) {
     add(std::string("another peer's CA as ") + role, d / "dmz/pki", leaf({role_id}));
     add(std::string("our own CA as ") + role, d / "pci/pki", leaf({role_id}));
-    add(std::string("two URI SANs as ") + role, d / "internal/pki", leaf({role_id, std::string("spiffe://dmz/meshfed/") + role}));
+    add(std::string("two URI SANs as ") + role, d / "internal/pki",
+        leaf({role_id, std::string("spiffe://dmz/meshfed/") + role}));
     pki::CustomLeaf expired = leaf({role_id});
     expired.not_before = std::chrono::hours(-2);
     expired.not_after = std::chrono::hours(-1);
@@ -304,8 +326,12 @@ TEST_F(GatewayTest, ImpostorMatrixAtThePeerApiAndTheIngress) {
   // Every bad SNI, with the genuine egress certificate.
   const std::string pending = [&] {
     auto r = call("pci", "POST", "/api/v1/exports", "alice",
-                  json{{"mesh", "default"}, {"service", "payments-api"}, {"port", echo_.port()}, {"peers", {"internal"}},
-                       {"reason", "x"}, {"alias", "payments-pending"}});
+                  json{{"mesh", "default"},
+                       {"service", "payments-api"},
+                       {"port", echo_.port()},
+                       {"peers", {"internal"}},
+                       {"reason", "x"},
+                       {"alias", "payments-pending"}});
     return r.body.value("id", "");
   }();
   const std::string for_dmz = approve_export("payments-api", echo_.port(), {"dmz"}, {{"alias", "payments-dmz"}});
@@ -315,9 +341,11 @@ TEST_F(GatewayTest, ImpostorMatrixAtThePeerApiAndTheIngress) {
   for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
   const fs::path egress = d / "internal/pki/egress.pem", egress_key = d / "internal/pki/egress-key.pem";
   // The route table follows the revocation asynchronously; wait until it is gone, then check all.
-  EXPECT_TRUE(wait_until([&] { return tls_probe(ingress, egress, egress_key, revoked + ".pci.meshfed").echoed.empty(); }));
-  for (const auto& bad : {std::string(), std::string("nope.pci.meshfed"), for_dmz + ".pci.meshfed", revoked + ".pci.meshfed",
-                          pending + ".pci.meshfed", upper, sni + ".", id + ".dmz.meshfed", id + ".pci.meshfed.evil"}) {
+  EXPECT_TRUE(
+      wait_until([&] { return tls_probe(ingress, egress, egress_key, revoked + ".pci.meshfed").echoed.empty(); }));
+  for (const auto& bad :
+       {std::string(), std::string("nope.pci.meshfed"), for_dmz + ".pci.meshfed", revoked + ".pci.meshfed",
+        pending + ".pci.meshfed", upper, sni + ".", id + ".dmz.meshfed", id + ".pci.meshfed.evil"}) {
     EXPECT_EQ(tls_probe(ingress, egress, egress_key, bad).echoed, "") << "SNI \"" << bad << "\"";
   }
   EXPECT_EQ(tls_probe(ingress, egress, egress_key, sni).echoed, "ping");  // and the real one still works
@@ -393,7 +421,8 @@ TEST_F(GatewayTest, ReplacingAPeersCaEndsWhatTheOldTrustAdmitted) {
   read_until_eof(fd, 10s, &clean);
   ::close(fd);
   EXPECT_TRUE(wait_until([&] {
-    return metric("pci", "meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"peer_trust_changed\"}") >= 1;
+    return metric("pci", "meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"peer_trust_changed\"}") >=
+           1;
   })) << fed_->broker("pci").log();
   EXPECT_TRUE(wait_until([&] { return fed_->broker("pci").log().find("no longer trusted") != std::string::npos; }))
       << fed_->broker("pci").log();
@@ -418,9 +447,10 @@ TEST_F(GatewayTest, CertificatesReloadOnSighupWithoutDroppingConnections) {
   const std::string expiry = "meshfed_certificate_expiry_timestamp_seconds{role=\"ingress\"}";
   const double old_expiry = metric("pci", expiry);
   const fs::path pki = fed_->domain("pci").dir / "pki";
-  ASSERT_EQ(run_meshfed({"pki", "issue", "--ca-dir", pki.string(), "--role", "ingress", "--ip", "127.0.0.1", "--days", "3"})
-                .exit_code,
-            0);
+  ASSERT_EQ(
+      run_meshfed({"pki", "issue", "--ca-dir", pki.string(), "--role", "ingress", "--ip", "127.0.0.1", "--days", "3"})
+          .exit_code,
+      0);
   fed_->broker("pci").signal(SIGHUP);
   ASSERT_TRUE(wait_until([&] { return metric("pci", expiry) != old_expiry; })) << fed_->broker("pci").log();
   EXPECT_LT(metric("pci", expiry), old_expiry);  // the 3-day certificate is in use
@@ -469,9 +499,10 @@ TEST_F(GatewayTest, ASlowReaderDoesNotMakeTheGatewaysGrow) {
   }
   const long after = rss_kib(fed_->broker("internal").pid()) + rss_kib(fed_->broker("pci").pid());
   ::close(fd);
-  std::cout << "pushed " << sent / (1024 * 1024) << " MiB at a service that does not read; the two brokers' RSS went from "
-            << before << " KiB to " << after << " KiB\n";
-  EXPECT_GT(sent, 4u << 20);           // the gateways did take bytes in...
+  std::cout << "pushed " << sent / (1024 * 1024)
+            << " MiB at a service that does not read; the two brokers' RSS went from " << before << " KiB to " << after
+            << " KiB\n";
+  EXPECT_GT(sent, 4u << 20);             // the gateways did take bytes in...
   EXPECT_LT(after - before, 16 * 1024);  // ...and held no more than their buffers
 #endif
 }
@@ -536,7 +567,8 @@ TEST_F(IdleGatewayTest, AnUnansweringTargetTimesOutAndIsCounted) {
   const auto started = std::chrono::steady_clock::now();
   EXPECT_EQ(echo_round_trip(port, "anyone?"), "") << fed_->broker("internal").log();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 8s);  // well before the client's own 60 s
-  EXPECT_GE(metric("pci", "meshfed_gateway_upstream_connect_failures_total{gateway=\"ingress\",route=\"" + id + "\"}"), 1)
+  EXPECT_GE(metric("pci", "meshfed_gateway_upstream_connect_failures_total{gateway=\"ingress\",route=\"" + id + "\"}"),
+            1)
       << fed_->broker("pci").log();
 }
 
@@ -596,10 +628,12 @@ class SeparateGatewayTest : public ::testing::Test {
     auto& internal = fed_->domain("internal");
     internal.config["gateways"]["egress"]["ports"] = std::to_string(ports + 4) + "-" + std::to_string(ports + 13);
     internal.save_config();
-    write_file(pci.dir / "inventory.json",
-               json{{"services", {{{"mesh", "default"}, {"name", "payments-api"}, {"address", "127.0.0.1"},
-                                   {"ports", {{{"port", echo_.port()}, {"protocol", "tcp"}}}}}}}}
-                   .dump());
+    write_file(pci.dir / "inventory.json", json{{"services",
+                                                 {{{"mesh", "default"},
+                                                   {"name", "payments-api"},
+                                                   {"address", "127.0.0.1"},
+                                                   {"ports", {{{"port", echo_.port()}, {"protocol", "tcp"}}}}}}}}
+                                               .dump());
     fed_->start_all();
     fed_->connect();
     ingress_pid_ = start_gateway("pci", "ingress", "127.0.0.1:" + std::to_string(ingress_metrics_port_));
@@ -615,14 +649,24 @@ class SeparateGatewayTest : public ::testing::Test {
   int start_gateway(const std::string& d, const std::string& role, const std::string& metrics_listen) {
     auto& fx = fed_->domain(d);
     write_file(fx.dir / "gateway-token", fx.tokens.at("gw") + "\n");
-    std::vector<std::string> args = {"--log-level", "debug", "gateway", "--role", role, "--config", fx.config_file.string(),
-                                     "--broker", "https://127.0.0.1:" + std::to_string(fed_->broker(d).admin_port()),
-                                     "--token-file", (fx.dir / "gateway-token").string()};
+    std::vector<std::string> args = {"--log-level",
+                                     "debug",
+                                     "gateway",
+                                     "--role",
+                                     role,
+                                     "--config",
+                                     fx.config_file.string(),
+                                     "--broker",
+                                     "https://127.0.0.1:" + std::to_string(fed_->broker(d).admin_port()),
+                                     "--token-file",
+                                     (fx.dir / "gateway-token").string()};
     if (!metrics_listen.empty()) args.insert(args.end(), {"--metrics-listen", metrics_listen});
     return spawn_meshfed(args, fx.dir / (role + ".log"));
   }
 
-  std::string log(const std::string& d, const std::string& role) { return read_file(fed_->domain(d).dir / (role + ".log")); }
+  std::string log(const std::string& d, const std::string& role) {
+    return read_file(fed_->domain(d).dir / (role + ".log"));
+  }
 
   ApiResult call(const std::string& d, const std::string& method, const std::string& target, const std::string& who,
                  const std::optional<json>& body = std::nullopt) {
@@ -631,7 +675,10 @@ class SeparateGatewayTest : public ::testing::Test {
   }
 
   std::string approve(const json& extra = json::object()) {
-    json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", echo_.port()}, {"peers", {"internal"}},
+    json body = {{"mesh", "default"},
+                 {"service", "payments-api"},
+                 {"port", echo_.port()},
+                 {"peers", {"internal"}},
                  {"reason", "checkout"}};
     body.update(extra);
     auto r = call("pci", "POST", "/api/v1/exports", "alice", body);
@@ -665,8 +712,10 @@ TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBroke
   ASSERT_TRUE(wait_until([&] {
     port = egress_port_of(id);
     return port && echo_round_trip(port, "via processes") == "via processes";
-  })) << log("internal", "egress") << log("pci", "ingress");
-  EXPECT_NE(scrape_ingress().find("meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id + "\",peer=\"internal\"}"),
+  })) << log("internal", "egress")
+      << log("pci", "ingress");
+  EXPECT_NE(scrape_ingress().find("meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id +
+                                  "\",peer=\"internal\"}"),
             std::string::npos);
 
   // pci's broker goes away; its ingress keeps the last routing table...
@@ -674,13 +723,17 @@ TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBroke
   TlsHold live(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed");
   ASSERT_TRUE(live.echoed());
   fed_->broker("pci").stop();
-  const auto served = tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed");
+  const auto served =
+      tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed");
   EXPECT_EQ(served.echoed, "ping") << log("pci", "ingress");
   // ...and ends the export's connections itself when it expires.
   EXPECT_TRUE(live.ended_within(std::chrono::seconds(15)));
-  EXPECT_EQ(tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed").echoed, "");
+  EXPECT_EQ(tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed")
+                .echoed,
+            "");
   const std::string metrics = scrape_ingress();
-  EXPECT_NE(metrics.find("meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"expired\"} 1"), std::string::npos)
+  EXPECT_NE(metrics.find("meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"expired\"} 1"),
+            std::string::npos)
       << metrics;
   EXPECT_EQ(promtool_check_metrics(metrics), "");
 }
@@ -690,8 +743,8 @@ TEST_F(SeparateGatewayTest, GatewayRefusesAConfigWhoseBrokerRunsItAlready) {
   json cfg = pci.config;
   cfg["gateways"]["ingress"]["enabled"] = true;
   write_file(pci.dir / "in-broker.json", cfg.dump());
-  const auto r = run_meshfed({"gateway", "--role", "ingress", "--config", (pci.dir / "in-broker.json").string(), "--broker",
-                              "https://127.0.0.1:1", "--token-file", (pci.dir / "gateway-token").string()});
+  const auto r = run_meshfed({"gateway", "--role", "ingress", "--config", (pci.dir / "in-broker.json").string(),
+                              "--broker", "https://127.0.0.1:1", "--token-file", (pci.dir / "gateway-token").string()});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("gateways.ingress.enabled is true"), std::string::npos) << r.output;
 }

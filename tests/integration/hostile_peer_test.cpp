@@ -62,14 +62,26 @@ class FakePeer {
 };
 
 json good_export(const std::string& id, const std::string& alias) {
-  return {{"id", id},          {"alias", alias},       {"mesh", "default"},    {"service", "billing"},
-          {"port", 9000},      {"protocol", "tcp"},    {"sni", id + ".dmz.meshfed"},
-          {"ingress", {{"host", "127.0.0.1"}, {"port", 15443}}}, {"metrics", json::array()},
-          {"proxy_protocol", false}, {"approved_at", "2026-01-01T00:00:00.000Z"}, {"expires_at", "2099-01-01T00:00:00.000Z"}};
+  return {{"id", id},
+          {"alias", alias},
+          {"mesh", "default"},
+          {"service", "billing"},
+          {"port", 9000},
+          {"protocol", "tcp"},
+          {"sni", id + ".dmz.meshfed"},
+          {"ingress", {{"host", "127.0.0.1"}, {"port", 15443}}},
+          {"metrics", json::array()},
+          {"proxy_protocol", false},
+          {"approved_at", "2026-01-01T00:00:00.000Z"},
+          {"expires_at", "2099-01-01T00:00:00.000Z"}};
 }
 
 json catalog(json exports, const std::string& domain = "dmz", int64_t revision = 5) {
-  return {{"api_version", "v1"}, {"domain", domain}, {"revision", revision}, {"full", true}, {"exports", std::move(exports)}};
+  return {{"api_version", "v1"},
+          {"domain", domain},
+          {"revision", revision},
+          {"full", true},
+          {"exports", std::move(exports)}};
 }
 
 std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
@@ -121,11 +133,13 @@ class HostilePeerTest : public ::testing::Test {
 };
 
 TEST_F(HostilePeerTest, NoCatalogCrashesOrStallsTheImporterOrTouchesAnotherPeer) {
-  const std::string pci_export =
-      request_and_approve(fed_, "pci", {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
+  const std::string pci_export = request_and_approve(
+      fed_, "pci",
+      {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
   dmz_->serve(catalog(json::array({good_export("billing-aaaa1111", "billing")})).dump());
-  ASSERT_TRUE(wait_until([&] { return state("dmz.billing-aaaa1111") == "active" && state("pci." + pci_export) == "active"; }))
-      << fed_.broker("internal").log();
+  ASSERT_TRUE(wait_until([&] {
+    return state("dmz.billing-aaaa1111") == "active" && state("pci." + pci_export) == "active";
+  })) << fed_.broker("internal").log();
   const json before = imports();
 
   json wrong_sni = good_export("billing-aaaa1111", "billing");
@@ -143,17 +157,21 @@ TEST_F(HostilePeerTest, NoCatalogCrashesOrStallsTheImporterOrTouchesAnotherPeer)
   const std::vector<Attack> attacks = {
       {"{ this is not json", "json", "not valid JSON"},
       {R"({"api_version": "v1", "domain": )" + deep + "}", "depth", "nested deeper"},
-      {R"({"api_version": "v1", "domain": "dmz", "revision": 9, "full": true, "exports": [{"id": )" + deep + "}]}", "depth",
-       "nested deeper"},
-      {catalog(json::array({good_export("billing-aaaa1111", "billing")}), "pci", 6).dump(), "domain", "claims domain \"pci\""},
-      {catalog(json::array({good_export("Bad_Id", "billing")}), "dmz", 6).dump(), "field", "id is not an RFC 1035 label"},
+      {R"({"api_version": "v1", "domain": "dmz", "revision": 9, "full": true, "exports": [{"id": )" + deep + "}]}",
+       "depth", "nested deeper"},
+      {catalog(json::array({good_export("billing-aaaa1111", "billing")}), "pci", 6).dump(), "domain",
+       "claims domain \"pci\""},
+      {catalog(json::array({good_export("Bad_Id", "billing")}), "dmz", 6).dump(), "field",
+       "id is not an RFC 1035 label"},
       {catalog(json::array({good_export("billing-bbbb2222", "Not An Alias")}), "dmz", 6).dump(), "field", "alias"},
       {catalog(json::array({wrong_sni}), "dmz", 6).dump(), "field", "sni"},
       {catalog(json::array({injected}), "dmz", 6).dump(), "field", "protocol"},
       {catalog(many, "dmz", 6).dump(), "count", "more than the 1000 exports"},
       {catalog(json::array({elsewhere}), "dmz", 6).dump(), "ingress", "outside the peer's ingress_cidrs"},
       {R"({"api_version": "v1", "domain": "dmz", "domain": "dmz"})", "json", "twice"},
-      {catalog(json::array({good_export("billing-aaaa1111", "billing")}), "dmz", 6).dump() + std::string("\0garbage", 8), "json", "NUL byte"},
+      {catalog(json::array({good_export("billing-aaaa1111", "billing")}), "dmz", 6).dump() +
+           std::string("\0garbage", 8),
+       "json", "NUL byte"},
       {std::string(70 * 1024 * 1024, ' '), "size", "exceeds"},
   };
   int runs = 0;
@@ -165,7 +183,9 @@ TEST_F(HostilePeerTest, NoCatalogCrashesOrStallsTheImporterOrTouchesAnotherPeer)
     // the previous refusals built up.
     fed_.broker("internal").signal(SIGHUP);
     EXPECT_TRUE(wait_until([&] { return last_error("dmz").find(a.words) != std::string::npos; }))
-        << a.words << "\n" << get("/api/v1/peers").dump() << "\n" << fed_.broker("internal").log().substr(0, 6000);
+        << a.words << "\n"
+        << get("/api/v1/peers").dump() << "\n"
+        << fed_.broker("internal").log().substr(0, 6000);
     EXPECT_EQ(imports(), before) << a.words;
     EXPECT_EQ(api_call(*admin_, "GET", "/healthz", "").status, 200);
     runs += a.reason != previous;
@@ -197,7 +217,8 @@ TEST_F(HostilePeerTest, APeerTakesOnlyItsShareOfEgressPorts) {
   json exports = json::array();
   for (int i = 0; i < 10; ++i) exports.push_back(good_export("x-" + std::to_string(i), "x" + std::to_string(i)));
   dmz_->serve(catalog(exports).dump());
-  ASSERT_TRUE(wait_until([&] { return get("/api/v1/imports")["items"].size() == 10; })) << fed_.broker("internal").log();
+  ASSERT_TRUE(wait_until([&] { return get("/api/v1/imports")["items"].size() == 10; }))
+      << fed_.broker("internal").log();
   int active = 0, failed = 0;
   const json imports = get("/api/v1/imports");
   for (const auto& i : imports["items"]) {
@@ -209,8 +230,9 @@ TEST_F(HostilePeerTest, APeerTakesOnlyItsShareOfEgressPorts) {
   }
   EXPECT_EQ(active, 5);
   EXPECT_EQ(failed, 5);
-  const std::string pci_export =
-      request_and_approve(fed_, "pci", {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
+  const std::string pci_export = request_and_approve(
+      fed_, "pci",
+      {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
   ASSERT_TRUE(wait_until([&] { return state("pci." + pci_export) == "active"; })) << fed_.broker("internal").log();
   EXPECT_TRUE(get("/api/v1/imports/pci." + pci_export)["local"].is_object());
   // dmz drops half of its exports: the waiting ones get the freed ports at once.
@@ -242,11 +264,13 @@ TEST(HostilePeer, TrickledBodyHitsTheDeadlineAndChangesNothing) {
   internal.save_config();
   fed.broker("internal").start();
   auto admin = fed.admin("internal");
-  const bool reported = wait_until([&] {
-    const json peers = api_call(*admin, "GET", "/api/v1/peers", internal.tokens["victor"]).body;
-    const json& last_error = peers["items"][0]["last_error"];
-    return last_error.is_string() && last_error.get<std::string>().find("deadline") != std::string::npos;
-  }, std::chrono::seconds(40));
+  const bool reported = wait_until(
+      [&] {
+        const json peers = api_call(*admin, "GET", "/api/v1/peers", internal.tokens["victor"]).body;
+        const json& last_error = peers["items"][0]["last_error"];
+        return last_error.is_string() && last_error.get<std::string>().find("deadline") != std::string::npos;
+      },
+      std::chrono::seconds(40));
   EXPECT_TRUE(reported) << fed.broker("internal").log();
   const json peers = api_call(*admin, "GET", "/api/v1/peers", internal.tokens["victor"]).body;
   EXPECT_EQ(peers["items"][0]["revision"], 0);  // nothing was applied
@@ -264,12 +288,17 @@ TEST(PeerRemoval, RemovedPeerIsWithdrawnAndNoLongerServedAndComesBackWhenReadded
   auto internal = fed.admin("internal");
   auto& pd = fed.domain("pci");
   auto& id_ = fed.domain("internal");
-  auto r = api_call(*pci, "POST", "/api/v1/exports", pd.tokens["alice"],
-                    json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
+  auto r = api_call(
+      *pci, "POST", "/api/v1/exports", pd.tokens["alice"],
+      json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}});
   ASSERT_EQ(r.status, 201);
   const std::string import_id = "pci." + r.body["id"].get<std::string>();
-  ASSERT_EQ(api_call(*pci, "POST", "/api/v1/exports/" + r.body["id"].get<std::string>() + "/approve", pd.tokens["bob"]).status, 200);
-  auto state = [&] { return api_call(*internal, "GET", "/api/v1/imports/" + import_id, id_.tokens["victor"]).body.value("state", ""); };
+  ASSERT_EQ(api_call(*pci, "POST", "/api/v1/exports/" + r.body["id"].get<std::string>() + "/approve", pd.tokens["bob"])
+                .status,
+            200);
+  auto state = [&] {
+    return api_call(*internal, "GET", "/api/v1/imports/" + import_id, id_.tokens["victor"]).body.value("state", "");
+  };
   ASSERT_TRUE(wait_until([&] { return state() == "active"; }));
 
   // internal drops pci from its config: the import is withdrawn, reason kept.

@@ -26,9 +26,8 @@ class KumaTest : public ::testing::Test {
       auto& fx = fed_->domain(d);
       kuma_[d] = std::make_unique<KumaEmulator>(fx.dir / "kuma", version);
       write_file(fx.dir / "kuma-token", kuma_[d]->token() + "\n");
-      fx.config["control_plane"] = {{"type", "kuma"},           {"url", kuma_[d]->url()},
-                                    {"token_file", "kuma-token"}, {"meshes", {"default"}},
-                                    {"import_mesh", "default"},   {"ingress_zone", "zone-1"},
+      fx.config["control_plane"] = {{"type", "kuma"},        {"url", kuma_[d]->url()},   {"token_file", "kuma-token"},
+                                    {"meshes", {"default"}}, {"import_mesh", "default"}, {"ingress_zone", "zone-1"},
                                     {"poll_interval_s", 1}};
       fx.save_config();
     }
@@ -94,13 +93,19 @@ TEST_F(KumaTest, ApprovalOpensThePathInBothMeshesAndRevocationClosesIt) {
   EXPECT_EQ(svc["zone"], "zone-1");
   EXPECT_EQ(svc["address"], "payments-api.svc.mesh.local");
 
-  const std::string id = approve({{"mesh", "default"}, {"service", "payments-api"}, {"zone", "zone-1"}, {"port", 8443},
-                                  {"peers", {"internal"}}, {"reason", "checkout"}});
+  const std::string id = approve({{"mesh", "default"},
+                                  {"service", "payments-api"},
+                                  {"zone", "zone-1"},
+                                  {"port", 8443},
+                                  {"peers", {"internal"}},
+                                  {"reason", "checkout"}});
   // Exporting side: the ingress may reach the service, selected by labels.
-  ASSERT_TRUE(wait_until([&] { return managed("pci", "meshtrafficpermissions").size() == 1; })) << fed_->broker("pci").log();
+  ASSERT_TRUE(wait_until([&] { return managed("pci", "meshtrafficpermissions").size() == 1; }))
+      << fed_->broker("pci").log();
   const json mtp = managed("pci", "meshtrafficpermissions")[0];
-  EXPECT_EQ(mtp["spec"]["targetRef"], (json{{"kind", "MeshService"},
-                                            {"labels", {{"kuma.io/display-name", "payments-api"}, {"kuma.io/zone", "zone-1"}}}}));
+  EXPECT_EQ(mtp["spec"]["targetRef"],
+            (json{{"kind", "MeshService"},
+                  {"labels", {{"kuma.io/display-name", "payments-api"}, {"kuma.io/zone", "zone-1"}}}}));
   EXPECT_EQ(mtp["spec"]["rules"][0]["default"]["allow"][0]["spiffeID"]["value"], "spiffe://default/meshfed-ingress");
   EXPECT_EQ(mtp["labels"]["meshfed.io/export-id"], id);
   // The ingress routes to the MeshService's hostname as seen from its zone.
@@ -119,10 +124,12 @@ TEST_F(KumaTest, ApprovalOpensThePathInBothMeshesAndRevocationClosesIt) {
   EXPECT_EQ(mes["labels"]["meshfed.io/import-id"], "pci." + id);
 
   ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/revoke", "bob", json{{"comment", "done"}}).status, 200);
-  EXPECT_TRUE(wait_until([&] { return managed("pci", "meshtrafficpermissions").empty(); })) << fed_->broker("pci").log();
+  EXPECT_TRUE(wait_until([&] { return managed("pci", "meshtrafficpermissions").empty(); }))
+      << fed_->broker("pci").log();
   EXPECT_TRUE(wait_until([&] { return managed("internal", "meshexternalservices").empty(); }))
       << fed_->broker("internal").log();
-  EXPECT_TRUE(wait_until([&] { return metric("internal", "meshfed_controlplane_events_total{event=\"deleted\"}") >= 1; }));
+  EXPECT_TRUE(
+      wait_until([&] { return metric("internal", "meshfed_controlplane_events_total{event=\"deleted\"}") >= 1; }));
 }
 
 TEST_F(KumaTest, DriftInAManagedResourceIsRepaired) {
@@ -130,7 +137,11 @@ TEST_F(KumaTest, DriftInAManagedResourceIsRepaired) {
   kuma_["pci"]->zone_meshservice("zone-1", "default", "payments-api", 8443);
   run();
   ASSERT_TRUE(wait_until([&] { return services("pci").size() == 1; }));
-  approve({{"mesh", "default"}, {"service", "payments-api"}, {"zone", "zone-1"}, {"port", 8443}, {"peers", {"internal"}},
+  approve({{"mesh", "default"},
+           {"service", "payments-api"},
+           {"zone", "zone-1"},
+           {"port", 8443},
+           {"peers", {"internal"}},
            {"reason", "checkout"}});
   ASSERT_TRUE(wait_until([&] { return managed("internal", "meshexternalservices").size() == 1; }));
   json mes = managed("internal", "meshexternalservices")[0];
@@ -138,10 +149,13 @@ TEST_F(KumaTest, DriftInAManagedResourceIsRepaired) {
   // Someone points meshfed's resource elsewhere; the next round puts it back.
   mes["spec"]["endpoints"][0]["address"] = "10.6.6.6";
   for (const char* computed : {"creationTime", "modificationTime", "kri", "snis", "status"}) mes.erase(computed);
-  ASSERT_EQ(kuma_["internal"]->call("PUT", "/meshes/default/meshexternalservices/" + mes["name"].get<std::string>(), mes).first,
+  ASSERT_EQ(kuma_["internal"]
+                ->call("PUT", "/meshes/default/meshexternalservices/" + mes["name"].get<std::string>(), mes)
+                .first,
             200);
-  EXPECT_TRUE(wait_until([&] { return managed("internal", "meshexternalservices")[0]["spec"]["endpoints"][0] == endpoint; }))
-      << fed_->broker("internal").log();
+  EXPECT_TRUE(wait_until([&] {
+    return managed("internal", "meshexternalservices")[0]["spec"]["endpoints"][0] == endpoint;
+  })) << fed_->broker("internal").log();
   EXPECT_TRUE(wait_until(
       [&] { return metric("internal", "meshfed_controlplane_events_total{event=\"drift_repaired\"}") >= 1; }));
 }
@@ -149,14 +163,21 @@ TEST_F(KumaTest, DriftInAManagedResourceIsRepaired) {
 TEST_F(KumaTest, AnUnmanagedResourceOfTheSameNameIsNeverOverwritten) {
   enable_mesh_services("pci");
   kuma_["pci"]->zone_meshservice("zone-1", "default", "payments-api", 8443);
-  const json theirs = {{"type", "MeshExternalService"}, {"mesh", "default"}, {"name", "pci-payments-api"},
-                       {"spec", {{"match", {{"type", "HostnameGenerator"}, {"port", 443}, {"protocol", "tcp"}}},
-                                 {"endpoints", {{{"address", "10.9.9.9"}, {"port", 443}}}}}}};
+  const json theirs = {{"type", "MeshExternalService"},
+                       {"mesh", "default"},
+                       {"name", "pci-payments-api"},
+                       {"spec",
+                        {{"match", {{"type", "HostnameGenerator"}, {"port", 443}, {"protocol", "tcp"}}},
+                         {"endpoints", {{{"address", "10.9.9.9"}, {"port", 443}}}}}}};
   ASSERT_EQ(kuma_["internal"]->call("PUT", "/meshes/default/meshexternalservices/pci-payments-api", theirs).first, 201);
   run();
   ASSERT_TRUE(wait_until([&] { return services("pci").size() == 1; }));
-  const std::string id = approve({{"mesh", "default"}, {"service", "payments-api"}, {"zone", "zone-1"}, {"port", 8443},
-                                  {"peers", {"internal"}}, {"reason", "checkout"}});
+  const std::string id = approve({{"mesh", "default"},
+                                  {"service", "payments-api"},
+                                  {"zone", "zone-1"},
+                                  {"port", 8443},
+                                  {"peers", {"internal"}},
+                                  {"reason", "checkout"}});
   ASSERT_TRUE(wait_until([&] {
     return call("internal", "GET", "/api/v1/imports/pci." + id, "victor").body.value("state", "") == "failed";
   })) << fed_->broker("internal").log();
@@ -174,7 +195,11 @@ TEST_F(KumaTest, AControlPlaneThatIsDownIsRetriedUntilItConverges) {
   run();
   ASSERT_TRUE(wait_until([&] { return services("pci").size() == 1; }));
   kuma_["internal"]->outage(503, 6);  // the next calls fail
-  approve({{"mesh", "default"}, {"service", "payments-api"}, {"zone", "zone-1"}, {"port", 8443}, {"peers", {"internal"}},
+  approve({{"mesh", "default"},
+           {"service", "payments-api"},
+           {"zone", "zone-1"},
+           {"port", 8443},
+           {"peers", {"internal"}},
            {"reason", "checkout"}});
   EXPECT_TRUE(wait_until([&] { return managed("internal", "meshexternalservices").size() == 1; }))
       << fed_->broker("internal").log();
@@ -186,8 +211,9 @@ TEST_F(KumaTest, AControlPlaneThatIsDownIsRetriedUntilItConverges) {
 
 TEST_F(KumaTest, InventorySpansPages) {
   enable_mesh_services("pci");
-  for (int i = 0; i < 250; ++i) kuma_["pci"]->zone_meshservice("zone-" + std::to_string(i % 2 + 1), "default",
-                                                               "svc-" + std::to_string(i), 8000 + i);
+  for (int i = 0; i < 250; ++i)
+    kuma_["pci"]->zone_meshservice("zone-" + std::to_string(i % 2 + 1), "default", "svc-" + std::to_string(i),
+                                   8000 + i);
   run();
   ASSERT_TRUE(wait_until([&] { return services("pci").size() == 250; })) << fed_->broker("pci").log();
   // svc-1 is in zone-2, not the ingress's zone: its hostname names the zone.
@@ -213,8 +239,12 @@ TEST_F(OlderKumaTest, WithoutMeshServicesTheDataplanesAreTheInventory) {
   run();
   ASSERT_TRUE(wait_until([&] { return services("pci").size() == 1; })) << fed_->broker("pci").log();
   EXPECT_EQ(services("pci")[0]["name"], "backend");
-  const std::string id = approve({{"mesh", "default"}, {"service", "backend"}, {"zone", "zone-1"}, {"port", 8080},
-                                  {"peers", {"internal"}}, {"reason", "fallback"}});
+  const std::string id = approve({{"mesh", "default"},
+                                  {"service", "backend"},
+                                  {"zone", "zone-1"},
+                                  {"port", 8080},
+                                  {"peers", {"internal"}},
+                                  {"reason", "fallback"}});
   auto routes = call("pci", "GET", "/api/v1/routes", "gw");
   ASSERT_EQ(routes.body["ingress"].size(), 1u);
   EXPECT_EQ(routes.body["ingress"][0]["target"], (json{{"host", "backend.mesh"}, {"port", 80}}));

@@ -170,12 +170,14 @@ TEST_F(ListenerAbuseTest, TwoThousandStrangersDoNotKeepClientsOrPeersOut) {
     auto t0 = Clock::now();
     auto admin = fed_.admin("pci");  // a new connection every time: the worst case
     auto health = admin->request("GET", "/healthz");
-    (health && health->status == 200 ? admin_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count())
-                                     : failed(health, admin_failures));
+    (health && health->status == 200
+         ? admin_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count())
+         : failed(health, admin_failures));
     t0 = Clock::now();
     auto catalog = peer_client()->request("GET", "/federation/v1/catalog");
-    (catalog && catalog->status == 200 ? peer_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count())
-                                       : failed(catalog, peer_failures));
+    (catalog && catalog->status == 200
+         ? peer_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count())
+         : failed(catalog, peer_failures));
   }
   done = true;
   strangers.join();
@@ -206,7 +208,7 @@ TEST_F(ListenerAbuseTest, HandshakeAndHeaderDeadlinesCloseSlowConnections) {
   ::close(silent);
   RawTls slow(connect_from("127.0.0.2", admin_port_));
   ASSERT_TRUE(slow.handshake());
-  ASSERT_TRUE(slow.write("GET /healthz HTTP/1.1\r\nHost: x\r\n"));  // and never the blank line
+  ASSERT_TRUE(slow.write("GET /healthz HTTP/1.1\r\nHost: x\r\n"));     // and never the blank line
   EXPECT_TRUE(closed_by_server(slow.fd(), std::chrono::seconds(20)));  // 10 s for the headers
 }
 
@@ -261,13 +263,15 @@ TEST_F(ListenerAbuseTest, AmbiguousFramingAndForgedLogLinesAreRefused) {
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << te << ": " << answer;
     EXPECT_NE(answer.find("Transfer-Encoding must be"), std::string::npos) << answer;
   }
-  const std::string not_allowed = https_exchange(admin_port_, "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string not_allowed =
+      https_exchange(admin_port_, "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(not_allowed.rfind("HTTP/1.1 405", 0), 0u) << not_allowed;
   EXPECT_NE(not_allowed.find("method DELETE is not allowed on /healthz"), std::string::npos) << not_allowed;
   EXPECT_EQ(not_allowed.find("internal error"), std::string::npos) << not_allowed;
 
-  (void)https_exchange(admin_port_, "GET /api/v1/exports/x%0a2026-01-01T00:00:00.000Z%20info%20forged HTTP/1.1\r\nHost: x\r\n"
-                                    "Connection: close\r\n\r\n");
+  (void)https_exchange(admin_port_,
+                       "GET /api/v1/exports/x%0a2026-01-01T00:00:00.000Z%20info%20forged HTTP/1.1\r\nHost: x\r\n"
+                       "Connection: close\r\n\r\n");
   ASSERT_TRUE(wait_until([&] { return fed_.broker("pci").log().find("forged") != std::string::npos; }));
   const std::string log = fed_.broker("pci").log();
   EXPECT_EQ(log.find("\n2026-01-01T00:00:00.000Z info forged"), std::string::npos) << log;
@@ -278,14 +282,19 @@ TEST_F(ListenerAbuseTest, StrictJsonBodies) {
   auto admin = fed_.admin("pci");
   const std::string alice = fed_.domain("pci").tokens["alice"];
   auto post = [&](const std::string& body) {
-    return admin->request("POST", "/api/v1/exports", {{"Authorization", "Bearer " + alice}, {"Content-Type", "application/json"}}, body);
+    return admin->request("POST", "/api/v1/exports",
+                          {{"Authorization", "Bearer " + alice}, {"Content-Type", "application/json"}}, body);
   };
-  const std::string good = R"({"mesh": "default", "service": "payments-api", "port": 8443, "peers": ["internal"], "reason": "x"})";
-  for (const auto& [body, words] : std::vector<std::pair<std::string, std::string>>{
-           {good + std::string("\0garbage", 8), "NUL byte"},
-           {R"({"mesh": "default", "mesh": "other", "service": "payments-api", "port": 8443, "peers": ["internal"], "reason": "x"})", "twice"},
-           {R"({"mesh": "default", "service": "payments-api", "port": 8443, "peers": ["internal"], "reason": "x", "ttl_s": 1e400})", "out of range"},
-           {std::string(20, '[') + std::string(20, ']'), "nested deeper"}}) {
+  const std::string good =
+      R"({"mesh": "default", "service": "payments-api", "port": 8443, "peers": ["internal"], "reason": "x"})";
+  for (
+      const auto& [body, words] : std::vector<std::pair<std::string, std::string>>{
+          {good + std::string("\0garbage", 8), "NUL byte"},
+          {R"({"mesh": "default", "mesh": "other", "service": "payments-api", "port": 8443, "peers": ["internal"], "reason": "x"})",
+           "twice"},
+          {R"({"mesh": "default", "service": "payments-api", "port": 8443, "peers": ["internal"], "reason": "x", "ttl_s": 1e400})",
+           "out of range"},
+          {std::string(20, '[') + std::string(20, ']'), "nested deeper"}}) {
     auto r = post(body);
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 400) << words << ": " << r->body;

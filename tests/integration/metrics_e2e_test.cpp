@@ -22,21 +22,36 @@ const std::string kPayments = "default_payments-api__zone-1_msvc_8443";
 std::string source_text(int payments_a) {
   return "# HELP envoy_cluster_upstream_rq_total Requests to the upstream cluster.\n"
          "# TYPE envoy_cluster_upstream_rq_total counter\n"
-         "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"" + kPayments + "\",envoy_response_code_class=\"2\","
-         "pod=\"payments-7d4f\",instance=\"10.1.2.3:5670\",meshfed_source_domain=\"dmz\"} " + std::to_string(payments_a) + "\n"
-         "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"" + kPayments + "\",envoy_response_code_class=\"2\","
+         "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"" +
+         kPayments +
+         "\",envoy_response_code_class=\"2\","
+         "pod=\"payments-7d4f\",instance=\"10.1.2.3:5670\",meshfed_source_domain=\"dmz\"} " +
+         std::to_string(payments_a) +
+         "\n"
+         "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"" +
+         kPayments +
+         "\",envoy_response_code_class=\"2\","
          "pod=\"payments-9x2k\",instance=\"10.1.2.4:5670\",meshfed_source_domain=\"dmz\"} 5\n"
          "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"default_ledger__zone-1_msvc_5432\","
          "envoy_response_code_class=\"2\",pod=\"ledger-1\",instance=\"10.1.2.5:5670\"} 99\n"
          "# HELP envoy_cluster_upstream_rq_time_seconds Upstream request time.\n"
          "# TYPE envoy_cluster_upstream_rq_time_seconds histogram\n"
-         "envoy_cluster_upstream_rq_time_seconds_bucket{envoy_cluster_name=\"" + kPayments + "\",pod=\"payments-7d4f\",le=\"0.1\"} 3\n"
-         "envoy_cluster_upstream_rq_time_seconds_bucket{envoy_cluster_name=\"" + kPayments + "\",pod=\"payments-7d4f\",le=\"+Inf\"} 4\n"
-         "envoy_cluster_upstream_rq_time_seconds_sum{envoy_cluster_name=\"" + kPayments + "\",pod=\"payments-7d4f\"} 0.5\n"
-         "envoy_cluster_upstream_rq_time_seconds_count{envoy_cluster_name=\"" + kPayments + "\",pod=\"payments-7d4f\"} 4\n"
+         "envoy_cluster_upstream_rq_time_seconds_bucket{envoy_cluster_name=\"" +
+         kPayments +
+         "\",pod=\"payments-7d4f\",le=\"0.1\"} 3\n"
+         "envoy_cluster_upstream_rq_time_seconds_bucket{envoy_cluster_name=\"" +
+         kPayments +
+         "\",pod=\"payments-7d4f\",le=\"+Inf\"} 4\n"
+         "envoy_cluster_upstream_rq_time_seconds_sum{envoy_cluster_name=\"" +
+         kPayments +
+         "\",pod=\"payments-7d4f\"} 0.5\n"
+         "envoy_cluster_upstream_rq_time_seconds_count{envoy_cluster_name=\"" +
+         kPayments +
+         "\",pod=\"payments-7d4f\"} 4\n"
          "# HELP envoy_server_memory_allocated_bytes Memory in use.\n"
          "# TYPE envoy_server_memory_allocated_bytes gauge\n"
-         "envoy_server_memory_allocated_bytes{envoy_cluster_name=\"" + kPayments + "\",pod=\"payments-7d4f\"} 1000000\n";
+         "envoy_server_memory_allocated_bytes{envoy_cluster_name=\"" +
+         kPayments + "\",pod=\"payments-7d4f\"} 1000000\n";
 }
 
 class MetricsFederationTest : public ::testing::Test {
@@ -47,18 +62,20 @@ class MetricsFederationTest : public ::testing::Test {
         /*stale_after_s=*/6);
     auto& pci = fed_->domain("pci");
     pci.config["metrics"] = {
-        {"sources", {{{"url", "http://127.0.0.1:" + std::to_string(source_.port()) + "/stats/prometheus?usedonly"},
-                      {"interval_s", 1},
-                      {"timeout_s", 2},
-                      {"service_label", "envoy_cluster_name"},
-                      {"service_regex", "[^_]+_([^_]+)_.*"}}}},
+        {"sources",
+         {{{"url", "http://127.0.0.1:" + std::to_string(source_.port()) + "/stats/prometheus?usedonly"},
+           {"interval_s", 1},
+           {"timeout_s", 2},
+           {"service_label", "envoy_cluster_name"},
+           {"service_regex", "[^_]+_([^_]+)_.*"}}}},
         {"label_allowlist", {"envoy_response_code_class", "le", "meshfed_source_domain"}}};
     pci.save_config();
     const uint16_t ports = free_port_range(2);
     metrics_port_ = ports;
     prometheus_port_ = static_cast<uint16_t>(ports + 1);
     auto& internal = fed_->domain("internal");
-    internal.config["metrics"] = {{"listen", "127.0.0.1:" + std::to_string(metrics_port_)}, {"peer_scrape_interval_s", 1}};
+    internal.config["metrics"] = {{"listen", "127.0.0.1:" + std::to_string(metrics_port_)},
+                                  {"peer_scrape_interval_s", 1}};
     internal.save_config();
     fed_->start_all();
     fed_->connect();
@@ -77,8 +94,12 @@ class MetricsFederationTest : public ::testing::Test {
   // An approved export of payments-api naming its request metrics; returns its alias.
   std::string approve_payments() {
     auto r = call("pci", "POST", "/api/v1/exports", "alice",
-                  json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
-                       {"metrics", {"envoy_cluster_upstream_rq*"}}, {"reason", "checkout dashboards"}});
+                  json{{"mesh", "default"},
+                       {"service", "payments-api"},
+                       {"port", 8443},
+                       {"peers", {"internal"}},
+                       {"metrics", {"envoy_cluster_upstream_rq*"}},
+                       {"reason", "checkout dashboards"}});
     EXPECT_EQ(r.status, 201) << r.body.dump();
     export_id_ = r.body.value("id", "");
     EXPECT_EQ(call("pci", "POST", "/api/v1/exports/" + export_id_ + "/approve", "bob").status, 200);
@@ -92,11 +113,12 @@ class MetricsFederationTest : public ::testing::Test {
 
   void start_prometheus() {
     prometheus_pid_ = testing::start_prometheus(fed_->dir() / "prometheus", prometheus_port_,
-                                     "  - job_name: meshfed-federate\n"
-                                     "    honor_labels: true\n"
-                                     "    metrics_path: /federate\n"
-                                     "    params:\n      'match[]': ['{meshfed_source_domain!=\"\"}']\n"
-                                     "    static_configs:\n      - targets: ['127.0.0.1:" + std::to_string(metrics_port_) + "']\n");
+                                                "  - job_name: meshfed-federate\n"
+                                                "    honor_labels: true\n"
+                                                "    metrics_path: /federate\n"
+                                                "    params:\n      'match[]': ['{meshfed_source_domain!=\"\"}']\n"
+                                                "    static_configs:\n      - targets: ['127.0.0.1:" +
+                                                    std::to_string(metrics_port_) + "']\n");
   }
 
   json prometheus_query(const std::string& promql) { return testing::prometheus_query(prometheus_port_, promql); }
@@ -132,12 +154,13 @@ TEST_F(MetricsFederationTest, PrometheusGetsOnlyTheExportedSeriesUnderTheAliasAn
     EXPECT_EQ(m.value("meshfed_source_domain", ""), "pci") << "a peer posed as another domain: " << m.dump();
     for (const char* forbidden : {"pod", "envoy_cluster_name"}) EXPECT_FALSE(m.contains(forbidden)) << m.dump();
     for (const auto& [label, value] : m.items()) {
-      EXPECT_EQ(value.get<std::string>().find("10.1.2."), std::string::npos) << label << " leaks an address: " << m.dump();
+      EXPECT_EQ(value.get<std::string>().find("10.1.2."), std::string::npos)
+          << label << " leaks an address: " << m.dump();
     }
   }
-  EXPECT_EQ(names, (std::set<std::string>{"envoy_cluster_upstream_rq_total", "envoy_cluster_upstream_rq_time_seconds_bucket",
-                                          "envoy_cluster_upstream_rq_time_seconds_sum",
-                                          "envoy_cluster_upstream_rq_time_seconds_count"}));
+  EXPECT_EQ(names, (std::set<std::string>{
+                       "envoy_cluster_upstream_rq_total", "envoy_cluster_upstream_rq_time_seconds_bucket",
+                       "envoy_cluster_upstream_rq_time_seconds_sum", "envoy_cluster_upstream_rq_time_seconds_count"}));
   // The two pods' counters were summed into one series.
   const json total = prometheus_query("envoy_cluster_upstream_rq_total");
   ASSERT_EQ(total.size(), 1u) << total.dump();
@@ -148,10 +171,12 @@ TEST_F(MetricsFederationTest, PrometheusGetsOnlyTheExportedSeriesUnderTheAliasAn
 
   // New values flow through.
   source_.set_body(source_text(30));
-  EXPECT_TRUE(wait_until([&] {
-    const json now = prometheus_query("envoy_cluster_upstream_rq_total");
-    return now.size() == 1 && now[0]["value"][1] == "35";
-  }, std::chrono::seconds(30)));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        const json now = prometheus_query("envoy_cluster_upstream_rq_total");
+        return now.size() == 1 && now[0]["value"][1] == "35";
+      },
+      std::chrono::seconds(30)));
 }
 
 TEST_F(MetricsFederationTest, EveryEndpointPassesPromtoolAndMatchIsHonoured) {
@@ -170,10 +195,11 @@ TEST_F(MetricsFederationTest, EveryEndpointPassesPromtoolAndMatchIsHonoured) {
   auto own = plain_get(metrics_port_, "/metrics");
   ASSERT_TRUE(own.ok());
   EXPECT_EQ(promtool_check_metrics(own->body), "");
-  for (const char* name : {"meshfed_peer_metrics_series{peer=\"pci\"}", "meshfed_import_approval_latency_seconds_count{peer=\"pci\"} 1",
-                           "meshfed_exports_by_peer", "meshfed_peer_sync_errors_total",
-                           "meshfed_certificate_expiry_timestamp_seconds{role=\"ca\"}",
-                           "meshfed_certificate_expiry_timestamp_seconds{role=\"peer_ca\",peer=\"pci\"}"}) {
+  for (const char* name :
+       {"meshfed_peer_metrics_series{peer=\"pci\"}", "meshfed_import_approval_latency_seconds_count{peer=\"pci\"} 1",
+        "meshfed_exports_by_peer", "meshfed_peer_sync_errors_total",
+        "meshfed_certificate_expiry_timestamp_seconds{role=\"ca\"}",
+        "meshfed_certificate_expiry_timestamp_seconds{role=\"peer_ca\",peer=\"pci\"}"}) {
     EXPECT_NE(own->body.find(name), std::string::npos) << name << "\n" << own->body;
   }
   EXPECT_EQ(plain_get(metrics_port_, "/api/v1/exports")->status, 404);
@@ -187,12 +213,14 @@ TEST_F(MetricsFederationTest, EveryEndpointPassesPromtoolAndMatchIsHonoured) {
     }
   }
   auto pci_metrics = fed_->admin("pci")->request("GET", "/metrics");
-  EXPECT_NE(pci_metrics->body.find("meshfed_metrics_exported_series{peer=\"internal\"} 5"), std::string::npos) << pci_metrics->body;
-  EXPECT_NE(pci_metrics->body.find("meshfed_exports_by_peer{peer=\"internal\",state=\"approved\"} 1"), std::string::npos);
+  EXPECT_NE(pci_metrics->body.find("meshfed_metrics_exported_series{peer=\"internal\"} 5"), std::string::npos)
+      << pci_metrics->body;
+  EXPECT_NE(pci_metrics->body.find("meshfed_exports_by_peer{peer=\"internal\",state=\"approved\"} 1"),
+            std::string::npos);
 
   // The peer API, as internal's broker calls it.
-  http::ClientOptions o = http::ClientOptions::verifying("127.0.0.1", fed_->peer_api_port("pci"),
-                                                         fed_->domain("pci").dir / "pki/ca.pem");
+  http::ClientOptions o =
+      http::ClientOptions::verifying("127.0.0.1", fed_->peer_api_port("pci"), fed_->domain("pci").dir / "pki/ca.pem");
   o.cert_file = fed_->domain("internal").dir / "pki/broker.pem";
   o.key_file = fed_->domain("internal").dir / "pki/broker-key.pem";
   auto peer = http::HttpsClient::create(o);
@@ -201,9 +229,11 @@ TEST_F(MetricsFederationTest, EveryEndpointPassesPromtoolAndMatchIsHonoured) {
   ASSERT_TRUE(exported.ok());
   EXPECT_EQ(exported->status, 200);
   EXPECT_EQ(promtool_check_metrics(exported->body), "");
-  EXPECT_NE(exported->body.find("envoy_cluster_upstream_rq_total{envoy_response_code_class=\"2\",meshfed_source_domain=\"dmz\",service=\"" +
-                                alias + "\"} 15"),
-            std::string::npos)
+  EXPECT_NE(
+      exported->body.find(
+          "envoy_cluster_upstream_rq_total{envoy_response_code_class=\"2\",meshfed_source_domain=\"dmz\",service=\"" +
+          alias + "\"} 15"),
+      std::string::npos)
       << exported->body;
 }
 

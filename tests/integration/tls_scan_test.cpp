@@ -48,8 +48,8 @@ Scan sslscan(uint16_t port) {
 
 TEST(TlsScan, ListenersOfferOnlyModernProtocolsSuitesAndCurves) {
   if (std::system("command -v sslscan >/dev/null 2>&1") != 0) GTEST_SKIP() << "sslscan (Debian) is not installed";
-  Federation fed(std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}}, "auto", 60,
-                 600, /*gateways=*/true);
+  Federation fed(std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}}, "auto",
+                 60, 600, /*gateways=*/true);
   fed.start_all();
   const std::set<std::string> curves = {"x25519", "secp256r1", "secp384r1"};
   const std::vector<std::pair<std::string, uint16_t>> listeners = {{"admin", fed.broker("pci").admin_port()},

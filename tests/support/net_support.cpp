@@ -297,7 +297,8 @@ std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clea
   char buf[64 * 1024];
   if (clean_eof) *clean_eof = false;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return out;
     pollfd p{fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return out;
@@ -408,8 +409,8 @@ bool TlsHold::ended_within(std::chrono::milliseconds timeout) {
   const int err = SSL_get_error(static_cast<SSL*>(ssl_), n);
   ERR_clear_error();
   // A receive timeout shows as "want read" (or EAGAIN); anything else is the server ending it.
-  const bool timed_out = n <= 0 && (err == SSL_ERROR_WANT_READ ||
-                                    (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)));
+  const bool timed_out =
+      n <= 0 && (err == SSL_ERROR_WANT_READ || (err == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK)));
   return !timed_out;
 }
 
@@ -428,8 +429,8 @@ KumaEmulator::KumaEmulator(const std::filesystem::path& dir, const std::string& 
     ::dup2(fd, 1);
     ::dup2(fd, 2);
     ::setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
-    ::execlp("python3", "python3", script.c_str(), "--port", "0", "--token", token_.c_str(), "--version", version.c_str(),
-             "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
+    ::execlp("python3", "python3", script.c_str(), "--port", "0", "--token", token_.c_str(), "--version",
+             version.c_str(), "--port-file", port_file.c_str(), static_cast<char*>(nullptr));
     ::_exit(127);
   }
   if (!wait_until([&] { return std::filesystem::exists(port_file); })) {
@@ -471,8 +472,9 @@ void KumaEmulator::zone_meshservice(const std::string& zone, const std::string& 
 void KumaEmulator::zone_dataplane(const std::string& zone, const std::string& mesh, const std::string& name,
                                   const std::string& service, int port) {
   call("PUT", "/_emulator/zone/" + zone + "/meshes/" + mesh + "/dataplanes/" + name,
-       nlohmann::json{{"networking", {{"address", "10.0.0.5"},
-                                      {"inbound", {{{"port", port}, {"tags", {{"kuma.io/service", service}}}}}}}}});
+       nlohmann::json{
+           {"networking",
+            {{"address", "10.0.0.5"}, {"inbound", {{{"port", port}, {"tags", {{"kuma.io/service", service}}}}}}}}});
 }
 
 void KumaEmulator::outage(int status, int count) {

@@ -98,8 +98,8 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
 
   nlohmann::json tokens = nlohmann::json::array();
   const std::vector<std::pair<std::string, std::vector<std::string>>> people = {
-      {"alice", {"requester"}}, {"bob", {"approver"}}, {"carol", {"approver"}},
-      {"victor", {"viewer"}},   {"root", {"admin"}},   {"dave", {"requester"}}, {"gw", {"gateway"}}};
+      {"alice", {"requester"}}, {"bob", {"approver"}},   {"carol", {"approver"}}, {"victor", {"viewer"}},
+      {"root", {"admin"}},      {"dave", {"requester"}}, {"gw", {"gateway"}}};
   for (const auto& [name, roles] : people) {
     auto t = api::create_token(name, roles);
     d.tokens[name] = t->token;
@@ -121,12 +121,13 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
     if (auto st = pki::init_domain(peer_pki, po); !st) throw std::runtime_error(st.error().message);
     peer_list.push_back({{"domain", p}, {"url", "https://127.0.0.1:1"}, {"ca_file", "peers/" + p + "/ca.pem"}});
   }
-  d.config = {{"domain", domain},
-              {"state_dir", "state"},
-              {"tls", {{"ca_file", "pki/ca.pem"}, {"cert_file", "pki/broker.pem"}, {"key_file", "pki/broker-key.pem"}}},
-              {"admin", {{"listen", "127.0.0.1:0"}, {"tokens_file", "tokens.json"}}},
-              {"peers", peer_list},
-              {"control_plane", {{"type", "static"}, {"inventory_file", "inventory.json"}, {"imports_dir", "imports"}}}};
+  d.config = {
+      {"domain", domain},
+      {"state_dir", "state"},
+      {"tls", {{"ca_file", "pki/ca.pem"}, {"cert_file", "pki/broker.pem"}, {"key_file", "pki/broker-key.pem"}}},
+      {"admin", {{"listen", "127.0.0.1:0"}, {"tokens_file", "tokens.json"}}},
+      {"peers", peer_list},
+      {"control_plane", {{"type", "static"}, {"inventory_file", "inventory.json"}, {"imports_dir", "imports"}}}};
   d.save_config();
   return d;
 }
@@ -215,14 +216,15 @@ std::string promtool_check_metrics(const std::string& exposition) {
   return rc == 0 ? "" : "promtool check metrics failed:\n" + read_file(dir / "out.txt");
 }
 
-int start_prometheus(const fs::path& dir, uint16_t port, const std::string& scrape_configs, const std::string& interval) {
+int start_prometheus(const fs::path& dir, uint16_t port, const std::string& scrape_configs,
+                     const std::string& interval) {
   fs::create_directories(dir / "data");
   write_file(dir / "prometheus.yml", "global:\n  scrape_interval: " + interval + "\n  scrape_timeout: " + interval +
                                          "\nscrape_configs:\n" + scrape_configs);
-  return spawn_process({"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
-                        "--storage.tsdb.path=" + (dir / "data").string(),
-                        "--web.listen-address=127.0.0.1:" + std::to_string(port)},
-                       dir / "prometheus.log");
+  return spawn_process(
+      {"prometheus", "--config.file=" + (dir / "prometheus.yml").string(),
+       "--storage.tsdb.path=" + (dir / "data").string(), "--web.listen-address=127.0.0.1:" + std::to_string(port)},
+      dir / "prometheus.log");
 }
 
 nlohmann::json prometheus_query(uint16_t port, const std::string& promql) {
@@ -265,21 +267,31 @@ Federation::Federation(const std::map<std::string, std::vector<std::string>>& li
     auto fx = make_domain(dir_ / d, d, {});
     nlohmann::json peer_list = nlohmann::json::array();
     for (const auto& p : peers) {
-      peer_list.push_back({{"domain", p}, {"url", "https://127.0.0.1:1"}, {"ca_file", "../" + p + "/pki/ca.pem"},
-                           {"import_policy", policy}, {"source_cidrs", {"127.0.0.0/8"}}});
+      peer_list.push_back({{"domain", p},
+                           {"url", "https://127.0.0.1:1"},
+                           {"ca_file", "../" + p + "/pki/ca.pem"},
+                           {"import_policy", policy},
+                           {"source_cidrs", {"127.0.0.0/8"}}});
     }
     const int base = 20000 + 100 * n++;
     fx.config["peers"] = peer_list;
     fx.config["peer_api"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:9443"}};
-    fx.config["sync"] = {{"wait_s", std::min(30, stale_after_s / 2)}, {"stale_after_s", stale_after_s},
+    fx.config["sync"] = {{"wait_s", std::min(30, stale_after_s / 2)},
+                         {"stale_after_s", stale_after_s},
                          {"withdraw_after_s", withdraw_after_s}};
-    fx.config["gateways"] = {
-        {"ingress", {{"enabled", false}, {"listen", "127.0.0.1:" + std::to_string(base + 99)},
-                     {"advertise", "127.0.0.1:15443"}, {"cert_file", "pki/ingress.pem"},
-                     {"key_file", "pki/ingress-key.pem"}}},
-        {"egress", {{"enabled", false}, {"bind", "127.0.0.1"}, {"advertise_host", "127.0.0.1"},
-                    {"ports", std::to_string(base) + "-" + std::to_string(base + 9)}, {"cert_file", "pki/egress.pem"},
-                    {"key_file", "pki/egress-key.pem"}}}};
+    fx.config["gateways"] = {{"ingress",
+                              {{"enabled", false},
+                               {"listen", "127.0.0.1:" + std::to_string(base + 99)},
+                               {"advertise", "127.0.0.1:15443"},
+                               {"cert_file", "pki/ingress.pem"},
+                               {"key_file", "pki/ingress-key.pem"}}},
+                             {"egress",
+                              {{"enabled", false},
+                               {"bind", "127.0.0.1"},
+                               {"advertise_host", "127.0.0.1"},
+                               {"ports", std::to_string(base) + "-" + std::to_string(base + 9)},
+                               {"cert_file", "pki/egress.pem"},
+                               {"key_file", "pki/egress-key.pem"}}}};
     if (gateways) {
       const uint16_t first = free_port_range(10);
       auto& g = fx.config["gateways"];

@@ -78,8 +78,8 @@ class BrokerProcess {
 
   // Starts and waits until runtime.json names the admin port and /readyz answers.
   void start();
-  void kill_hard();      // SIGKILL, as a crash
-  int stop();            // SIGTERM; returns the exit status
+  void kill_hard();  // SIGKILL, as a crash
+  int stop();        // SIGTERM; returns the exit status
   void signal(int sig);
   bool running() const { return pid_ > 0; }
   // Runs the broker inside this network namespace (call start() from a thread in it too).
@@ -140,7 +140,8 @@ Result<http::ClientResponse> plain_get(uint16_t port, const std::string& target)
 
 // A real Prometheus on 127.0.0.1:`port` with its data and log in `dir`, scraping what
 // `scrape_configs` (YAML, the list under scrape_configs:) says every `interval`. Returns its pid.
-int start_prometheus(const fs::path& dir, uint16_t port, const std::string& scrape_configs, const std::string& interval = "1s");
+int start_prometheus(const fs::path& dir, uint16_t port, const std::string& scrape_configs,
+                     const std::string& interval = "1s");
 // The result of an instant query (data.result), or an empty array.
 nlohmann::json prometheus_query(uint16_t port, const std::string& promql);
 // SIGTERM, then waits; returns the exit status.

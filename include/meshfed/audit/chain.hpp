@@ -40,8 +40,7 @@ struct ChainProblem {
 
 // Checks a run of entries (ascending seq). `prev_hash` is the hash before the first one
 // (kGenesisHash when starting at seq 1).
-std::optional<ChainProblem> verify_chain(const std::vector<Entry>& entries,
-                                         std::string prev_hash = kGenesisHash,
+std::optional<ChainProblem> verify_chain(const std::vector<Entry>& entries, std::string prev_hash = kGenesisHash,
                                          int64_t expected_first_seq = 1);
 
 }  // namespace meshfed::audit

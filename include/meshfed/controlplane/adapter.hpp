@@ -35,8 +35,7 @@ struct Service {
 struct Inventory {
   std::vector<Service> services;
   // The service named `name` in `mesh` (and `zone`, when given).
-  const Service* find(const std::string& mesh, const std::string& name,
-                      const std::string& zone = "") const;
+  const Service* find(const std::string& mesh, const std::string& name, const std::string& zone = "") const;
 };
 
 // What the control plane should contain. Imports are filled in by federation.
@@ -72,7 +71,7 @@ struct ApplyResult {
 struct Health {
   bool ready = false;
   std::string detail;
-  int64_t inventory_errors = 0;  // failed refreshes since start
+  int64_t inventory_errors = 0;           // failed refreshes since start
   std::map<std::string, int64_t> events;  // counters since start, e.g. reconcile runs, errors by kind
 };
 

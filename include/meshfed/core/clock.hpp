@@ -29,15 +29,11 @@ class ManualClock final : public Clock {
   void advance(Millis d) { ms_ += d.count(); }
 
  private:
-  static int64_t to_ms(TimePoint t) {
-    return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
-  }
+  static int64_t to_ms(TimePoint t) { return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count(); }
   std::atomic<int64_t> ms_;
 };
 
-inline int64_t to_unix_ms(TimePoint t) {
-  return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count();
-}
+inline int64_t to_unix_ms(TimePoint t) { return std::chrono::duration_cast<Millis>(t.time_since_epoch()).count(); }
 inline TimePoint from_unix_ms(int64_t ms) { return TimePoint(Millis(ms)); }
 
 }  // namespace meshfed

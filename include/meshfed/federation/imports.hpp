@@ -32,7 +32,7 @@ struct ImportPeer {
 };
 
 struct ImportSettings {
-  std::map<std::string, ImportPeer> peers;  // configured peers by domain
+  std::map<std::string, ImportPeer> peers;        // configured peers by domain
   std::optional<config::PortRange> egress_ports;  // none: observe only, imports are not applied
   std::string egress_host;
   int64_t stale_after_s = 60;
@@ -50,7 +50,7 @@ inline const std::string kExpired = "expired";
 struct PeerStatus {
   store::PeerRecord record;
   std::string trust_domain;
-  std::string state;  // connected, unreachable, stale, quarantined
+  std::string state;                       // connected, unreachable, stale, quarantined
   std::map<std::string, int64_t> imports;  // count by state
 };
 
@@ -94,15 +94,16 @@ class ImportManager {
   }
 
   Result<store::ImportRecord> get(const std::string& id);
-  Result<std::pair<std::vector<store::ImportRecord>, std::optional<std::string>>> list(const std::string& after, int limit);
+  Result<std::pair<std::vector<store::ImportRecord>, std::optional<std::string>>> list(const std::string& after,
+                                                                                       int limit);
   Result<std::vector<PeerStatus>> peers();
   // Aliases of the peer's imports that are neither rejected nor withdrawn.
   Result<std::set<std::string>> live_aliases(const std::string& peer);
   const ImportSettings& settings() const { return settings_; }
 
  private:
-  Status transition(store::ImportRecord& r, store::ImportState to, const std::string& reason,
-                    const std::string& actor, bool audit_even_if_same = false);
+  Status transition(store::ImportRecord& r, store::ImportState to, const std::string& reason, const std::string& actor,
+                    bool audit_even_if_same = false);
   void withdraw(store::ImportRecord& r, const std::string& reason, const std::string& actor);
   void upsert(const std::string& peer, const ImportedExport& e, int64_t now);
   // Gives an active import an egress port within the range and its peer's share, or fails it.
@@ -111,8 +112,9 @@ class ImportManager {
   // Imports that failed for want of a port get one as soon as one frees.
   void retry_portless();
   void revive_stale(const std::string& peer);
-  Result<store::ImportRecord> decide(const workflow::Principal& who, const std::string& id, std::optional<int64_t> if_match,
-                                     const std::string& verb, const std::function<void(store::ImportRecord&)>& apply);
+  Result<store::ImportRecord> decide(const workflow::Principal& who, const std::string& id,
+                                     std::optional<int64_t> if_match, const std::string& verb,
+                                     const std::function<void(store::ImportRecord&)>& apply);
   Status touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error);
 
   store::Database& db_;
@@ -124,7 +126,7 @@ class ImportManager {
     std::map<std::string, int64_t> by_peer;
   };
   std::optional<PortUse> used_ports_;  // egress ports in use, cached within one transaction
-  int64_t transitions_ = 0;                  // counted for the summary log line of a catalog answer
+  int64_t transitions_ = 0;            // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
   std::function<void(const std::string&, int64_t)> arrived_;
 };

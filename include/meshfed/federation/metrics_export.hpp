@@ -58,7 +58,7 @@ class MetricsExporter {
   metrics::Family& dropped_quantiles_;
   mutable std::mutex mu_;  // guards by_peer_
   std::map<std::string, std::string> by_peer_;
-  http::InterruptibleRequests requests_;  // a hung source does not hold up stop()
+  http::InterruptibleRequests requests_;      // a hung source does not hold up stop()
   SettingsLoop<MetricsExportSettings> loop_;  // last: its thread stops before the rest goes
 };
 

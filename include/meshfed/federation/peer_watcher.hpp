@@ -36,8 +36,8 @@ struct WatcherOptions {
   std::chrono::milliseconds backoff_max{30000};
   std::string trust_domain;  // the peer's: its SNIs end in <trust_domain>.meshfed
   int64_t max_exports = 1000;
-  std::vector<std::string> ingress_cidrs;  // empty: the addresses the url's host resolves to now
-  metrics::Family* sync_errors = nullptr;  // by {peer, reason}: unreachable, http_status, rejected_catalog
+  std::vector<std::string> ingress_cidrs;       // empty: the addresses the url's host resolves to now
+  metrics::Family* sync_errors = nullptr;       // by {peer, reason}: unreachable, http_status, rejected_catalog
   metrics::Family* catalog_refusals = nullptr;  // by {peer, reason}: see CatalogRefusal
 };
 

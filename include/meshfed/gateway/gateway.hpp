@@ -24,11 +24,11 @@ namespace meshfed::gateway {
 
 struct GatewayLimits {
   std::chrono::seconds handshake_timeout{10};
-  std::chrono::seconds connect_timeout{5};   // to the upstream (target or peer ingress)
-  std::chrono::seconds idle_timeout{300};    // no byte either way
+  std::chrono::seconds connect_timeout{5};  // to the upstream (target or peer ingress)
+  std::chrono::seconds idle_timeout{300};   // no byte either way
   int max_connections = 10000;
-  size_t buffer_bytes = 64 * 1024;           // per direction: what a slow reader can make us hold
-  int threads = 0;                           // event-loop threads; 0: one per core
+  size_t buffer_bytes = 64 * 1024;  // per direction: what a slow reader can make us hold
+  int threads = 0;                  // event-loop threads; 0: one per core
 
   static GatewayLimits from(const config::GatewayTuning& t) {
     GatewayLimits l;
@@ -47,7 +47,7 @@ struct GatewayMetrics {
   explicit GatewayMetrics(metrics::Registry& r);
   metrics::Family& active;
   metrics::Family& total;
-  metrics::Family& bytes;  // direction "upstream" (caller to service) or "downstream"
+  metrics::Family& bytes;       // direction "upstream" (caller to service) or "downstream"
   metrics::Family& handshakes;  // completed, by resumed "true" or "false"
   metrics::Family& handshake_failures;
   metrics::Family& refusals;  // authorisation failures and limits, before a connection is admitted
@@ -99,8 +99,8 @@ class EgressGateway {
 
 // TLS for the gateways, from the config's certificates and the peers' CAs.
 struct GatewayTls {
-  std::shared_ptr<http::TlsContext> ingress;           // null without an ingress section
-  std::shared_ptr<const pki::PeerTrust> ingress_callers;  // peers' egress identities
+  std::shared_ptr<http::TlsContext> ingress;                        // null without an ingress section
+  std::shared_ptr<const pki::PeerTrust> ingress_callers;            // peers' egress identities
   std::map<std::string, std::shared_ptr<http::TlsContext>> egress;  // by peer; empty without egress
   int64_t ingress_cert_expiry = 0;
   int64_t egress_cert_expiry = 0;

@@ -19,9 +19,9 @@
 namespace meshfed::gateway {
 
 struct RouteWatcherOptions {
-  std::string broker_url;          // https://host:port of the broker's admin API
-  std::filesystem::path ca_file;   // the domain's own CA, which issued the broker's certificate
-  std::string token;               // a token with the gateway role
+  std::string broker_url;         // https://host:port of the broker's admin API
+  std::filesystem::path ca_file;  // the domain's own CA, which issued the broker's certificate
+  std::string token;              // a token with the gateway role
   std::chrono::seconds wait{30};
   std::chrono::milliseconds backoff_min{500};
   std::chrono::milliseconds backoff_max{15000};

@@ -54,8 +54,7 @@ class HttpsClient {
 
   // Sends one request on the kept-alive connection, reconnecting once if it was closed.
   Result<ClientResponse> request(const std::string& method, const std::string& target,
-                                 const std::map<std::string, std::string>& headers = {},
-                                 const std::string& body = "");
+                                 const std::map<std::string, std::string>& headers = {}, const std::string& body = "");
 
   // Breaks off a request blocked in another thread (it fails with an error). Thread-safe.
   void abort();

@@ -13,9 +13,9 @@
 namespace meshfed::http {
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as received, with the query
-  std::string path;    // percent-decoded, without the query
+  std::string method;                             // "GET", "POST", ...
+  std::string target;                             // as received, with the query
+  std::string path;                               // percent-decoded, without the query
   std::multimap<std::string, std::string> query;  // percent-decoded
   std::map<std::string, std::string> headers;     // names lowercased
   std::string body;
@@ -44,8 +44,7 @@ struct Response {
 using BlockingRunner = std::function<void(const std::string& path, std::function<void()> job)>;
 
 // Splits a request target into a decoded path and query parameters. False if malformed.
-bool parse_target(const std::string& target, std::string& path,
-                  std::multimap<std::string, std::string>& query);
+bool parse_target(const std::string& target, std::string& path, std::multimap<std::string, std::string>& query);
 std::string percent_encode(const std::string& s);
 
 }  // namespace meshfed::http

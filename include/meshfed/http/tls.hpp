@@ -34,7 +34,7 @@ struct ClientTlsOptions {
   std::filesystem::path cert_file;  // optional client certificate
   std::filesystem::path key_file;
   std::function<void(void* ssl_ctx)> configure;  // e.g. PeerTrust::expect_server
-  std::shared_ptr<const void> keep_alive;         // what `configure` made the context refer to
+  std::shared_ptr<const void> keep_alive;        // what `configure` made the context refer to
 };
 
 Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& o);

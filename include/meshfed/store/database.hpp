@@ -17,15 +17,14 @@
 namespace SQLite {
 class Database;
 class Statement;
-}
+}  // namespace SQLite
 
 namespace meshfed::store {
 
 class Database {
  public:
-  static Result<std::unique_ptr<Database>> open(
-      const std::filesystem::path& file,
-      const std::vector<Migration>& migrations = embedded_migrations());
+  static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file,
+                                                const std::vector<Migration>& migrations = embedded_migrations());
   ~Database();
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.

@@ -61,14 +61,14 @@ struct ExportPage {
 
 class ExportWorkflow {
  public:
-  ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp,
-                 WorkflowSettings settings);
+  ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp, WorkflowSettings settings);
 
   void update_settings(WorkflowSettings settings);
 
   // Called on the store thread after a commit that changed what these peers may see.
   // Told after a commit that changed what peers see: which peers, and which exports.
-  using CatalogListener = std::function<void(const std::set<std::string>& peers, const std::set<std::string>& export_ids)>;
+  using CatalogListener =
+      std::function<void(const std::set<std::string>& peers, const std::set<std::string>& export_ids)>;
   void set_catalog_listener(CatalogListener listener);
   WorkflowSettings settings() const;
 
@@ -105,11 +105,9 @@ class ExportWorkflow {
 
  private:
   enum class Action { kApprove, kReject, kExtend, kRevoke, kCancel };
-  Result<store::ExportRecord> transition(const Principal& who, const std::string& id,
-                                         const Decision& d, Action action);
-  Status commit_transition(store::ExportRecord& e, const std::string& actor,
-                           const std::string& action, std::optional<store::ExportState> from,
-                           const std::string& comment);
+  Result<store::ExportRecord> transition(const Principal& who, const std::string& id, const Decision& d, Action action);
+  Status commit_transition(store::ExportRecord& e, const std::string& actor, const std::string& action,
+                           std::optional<store::ExportState> from, const std::string& comment);
   std::string new_export_id(const std::string& alias);
 
   void announce(const std::set<std::string>& peers, const std::set<std::string>& export_ids);

@@ -28,16 +28,19 @@ class AdminApiTest : public ::testing::Test {
     }
     store_ = std::make_shared<const TokenStore>(TokenStore::parse(tokens.dump()).value());
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
-    api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, [this] { return store_; },
-                                                   [] { return Readiness{true, {{"store", "ok"}}}; }, *imports_, nullptr, nullptr,
-                                                   [this] { return routes_.current(); },
-                                                   [this](const std::vector<std::string>& match) -> Result<std::string> {
-                                                     federated_match_ = match;
-                                                     if (!match.empty() && match[0] == "bad") {
-                                                       return make_error(ErrorCode::kInvalidArgument, "invalid series selector \"bad\"");
-                                                     }
-                                                     return std::string("x{service=\"a\"} 1\n");
-                                                   }});
+    api_ = std::make_unique<AdminApi>(
+        AdminApiDeps{*wf_, adapter_, registry_, [this] { return store_; },
+                     [] {
+                       return Readiness{true, {{"store", "ok"}}};
+                     },
+                     *imports_, nullptr, nullptr, [this] { return routes_.current(); },
+                     [this](const std::vector<std::string>& match) -> Result<std::string> {
+                       federated_match_ = match;
+                       if (!match.empty() && match[0] == "bad") {
+                         return make_error(ErrorCode::kInvalidArgument, "invalid series selector \"bad\"");
+                       }
+                       return std::string("x{service=\"a\"} 1\n");
+                     }});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -55,7 +58,10 @@ class AdminApiTest : public ::testing::Test {
   }
 
   std::string request_export(const json& extra = json::object()) {
-    json body = {{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}},
+    json body = {{"mesh", "default"},
+                 {"service", "payments-api"},
+                 {"port", 8443},
+                 {"peers", {"internal"}},
                  {"reason", "checkout"}};
     body.update(extra);
     auto r = call("POST", "/api/v1/exports", "alice", body.dump());
@@ -108,9 +114,10 @@ TEST_F(AdminApiTest, CreatedExportCarriesEtagLocationAndContractFields) {
                 R"({"mesh":"default","service":"payments-api","port":8443,"peers":["internal"],"reason":"x"})");
   ASSERT_EQ(r.status, 201) << r.body;
   auto j = json::parse(r.body);
-  for (const char* k : {"id", "mesh", "service", "port", "protocol", "zone", "alias", "peers", "metrics", "proxy_protocol",
-                        "sni", "state", "target_missing", "version", "requested_by", "requested_at", "reason",
-                        "decided_by", "approved_at", "expires_at", "history"}) {
+  for (const char* k :
+       {"id",           "mesh",         "service",        "port",       "protocol",    "zone",           "alias",
+        "peers",        "metrics",      "proxy_protocol", "sni",        "state",       "target_missing", "version",
+        "requested_by", "requested_at", "reason",         "decided_by", "approved_at", "expires_at",     "history"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   bool etag = false, location = false;
@@ -197,7 +204,8 @@ TEST_F(AdminApiTest, ListsPaginateWithLimitAndAfter) {
   auto first = json::parse(call("GET", "/api/v1/exports?limit=2", "victor").body);
   ASSERT_EQ(first["items"].size(), 2u);
   ASSERT_TRUE(first["next"].is_string());
-  auto second = json::parse(call("GET", "/api/v1/exports?limit=2&after=" + first["next"].get<std::string>(), "victor").body);
+  auto second =
+      json::parse(call("GET", "/api/v1/exports?limit=2&after=" + first["next"].get<std::string>(), "victor").body);
   EXPECT_EQ(second["items"].size(), 1u);
   EXPECT_TRUE(second["next"].is_null());
   EXPECT_EQ(call("GET", "/api/v1/exports?limit=0", "victor").status, 400);

@@ -25,8 +25,10 @@ TEST(TokenStore, AuthenticatesByDigestAndRoles) {
 TEST(TokenStore, NamesEveryBadEntry) {
   auto store = TokenStore::parse(R"([
     {"name": "a", "sha256": "xyz", "roles": ["viewer"]},
-    {"name": "", "sha256": ")" + sha256_hex("t") + R"(", "roles": ["overlord"]},
-    {"name": "c", "sha256": ")" + sha256_hex("u") + R"(", "roles": [], "extra": 1}
+    {"name": "", "sha256": ")" + sha256_hex("t") +
+                                 R"(", "roles": ["overlord"]},
+    {"name": "c", "sha256": ")" + sha256_hex("u") +
+                                 R"(", "roles": [], "extra": 1}
   ])");
   ASSERT_FALSE(store.ok());
   std::set<std::string> fields;

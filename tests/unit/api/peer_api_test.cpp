@@ -29,7 +29,9 @@ class PeerApiTest : public ::testing::Test {
   metrics::Registry registry_;
   std::map<std::string, Result<bool>> quarantine_{{"dmz", false}, {"internal", true}};
   PeerApi api_{PeerApiDeps{catalog_, registry_, [] { return std::string("pci"); },
-                           [] { return federation::IngressAddress{"127.0.0.1", 15443}; },
+                           [] {
+                             return federation::IngressAddress{"127.0.0.1", 15443};
+                           },
                            [this](const std::string& p) { return quarantine_.count(p) > 0; },
                            [this](const std::string& p) { return quarantine_.at(p); },
                            [](const std::string& p) { return "# exported to " + p + "\n"; }}};
@@ -42,11 +44,13 @@ TEST_F(PeerApiTest, AQuarantineThatCannotBeReadRefusesThePeer) {
   for (const auto* target : {"/federation/v1/metrics", "/federation/v1/catalog"}) {
     const auto res = get("dmz", target);
     EXPECT_EQ(res.status, 503) << target;
-    EXPECT_NE(res.body.find("cannot read whether peer dmz is quarantined; refusing until it can be read"), std::string::npos)
+    EXPECT_NE(res.body.find("cannot read whether peer dmz is quarantined; refusing until it can be read"),
+              std::string::npos)
         << res.body;
     EXPECT_EQ(res.body.find("exported"), std::string::npos) << target;
   }
-  EXPECT_NE(registry_.expose().find("meshfed_peer_api_refused_total{peer=\"dmz\",reason=\"undecided\"} 2"), std::string::npos);
+  EXPECT_NE(registry_.expose().find("meshfed_peer_api_refused_total{peer=\"dmz\",reason=\"undecided\"} 2"),
+            std::string::npos);
 }
 
 }  // namespace

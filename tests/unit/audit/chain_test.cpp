@@ -19,9 +19,10 @@ Entry sample() {
 }
 
 TEST(AuditChain, CanonicalJsonHasSortedKeysNoWhitespaceAndRawUtf8) {
-  EXPECT_EQ(canonical_json(sample()),
-            "{\"action\":\"export.approved\",\"actor\":\"bob\",\"details\":{\"alias\":\"payments-api\",\"comment\":"
-            "\"grüß dich\"},\"object\":\"export/payments-api-abcd1234\",\"seq\":1,\"time\":\"2026-11-26T04:44:02.123Z\"}");
+  EXPECT_EQ(
+      canonical_json(sample()),
+      "{\"action\":\"export.approved\",\"actor\":\"bob\",\"details\":{\"alias\":\"payments-api\",\"comment\":"
+      "\"grüß dich\"},\"object\":\"export/payments-api-abcd1234\",\"seq\":1,\"time\":\"2026-11-26T04:44:02.123Z\"}");
 }
 
 TEST(AuditChain, HashCoversPreviousHashAndContent) {

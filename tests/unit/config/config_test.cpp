@@ -70,10 +70,11 @@ TEST(Config, ReportsAllErrorsAtOnce) {
     "admin": {"listen": "127.0.0.1:9440", "tokens_file": "t", "extra": 1},
     "exports": {"default_ttl_s": 100, "max_ttl_s": 10},
     "surprise": true
-  })", "/etc");
+  })",
+                        "/etc");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(fields_of(c), (std::set<std::string>{"domain", "state_dir", "tls.key_file", "admin.extra",
-                                                  "exports.default_ttl_s", "surprise"}));
+                                                 "exports.default_ttl_s", "surprise"}));
 }
 
 TEST(Config, MissingRequiredSections) {
@@ -98,8 +99,8 @@ TEST(Config, PeersMustBeUniqueAndNeverOurselves) {
 
 TEST(Config, EgressPortRangeMustNotOverlapListeners) {
   nlohmann::json j = nlohmann::json::parse(kMinimal);
-  j["gateways"]["egress"] = {{"advertise_host", "egress.pci"}, {"ports", "9000-9999"},
-                             {"cert_file", "e.pem"}, {"key_file", "e-key.pem"}};
+  j["gateways"]["egress"] = {
+      {"advertise_host", "egress.pci"}, {"ports", "9000-9999"}, {"cert_file", "e.pem"}, {"key_file", "e-key.pem"}};
   auto c = parse_config(j.dump(), "/etc");
   ASSERT_FALSE(c.ok());
   EXPECT_NE(message_for(c, "gateways.egress.ports").find("admin.listen"), std::string::npos);
@@ -121,15 +122,17 @@ TEST(Config, MetricsSourceRegexMustCompileAndHaveAGroup) {
                              {{"url", "http://127.0.0.1:9090/federate"}, {"service_regex", "[^_]+_([^_]+)_.*"}}};
   auto c = parse_config(j.dump(), "/etc");
   ASSERT_FALSE(c.ok());
-  EXPECT_EQ(fields_of(c), (std::set<std::string>{"metrics.sources[0].service_regex", "metrics.sources[1].service_regex"}));
-  EXPECT_NE(message_for(c, "metrics.sources[0].service_regex").find("invalid regular expression \"([a-z]+\""), std::string::npos);
+  EXPECT_EQ(fields_of(c),
+            (std::set<std::string>{"metrics.sources[0].service_regex", "metrics.sources[1].service_regex"}));
+  EXPECT_NE(message_for(c, "metrics.sources[0].service_regex").find("invalid regular expression \"([a-z]+\""),
+            std::string::npos);
   EXPECT_EQ(message_for(c, "metrics.sources[1].service_regex"), "needs a group: its first group is the service name");
 }
 
 TEST(Config, GatewayLimitsAndAdvertisedPortZero) {
   nlohmann::json j = nlohmann::json::parse(kMinimal);
   j["gateways"]["ingress"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:0"}, {"cert_file", "i.pem"},
-                              {"key_file", "i-key.pem"}, {"idle_timeout_s", 30}, {"max_connections", 5}};
+                              {"key_file", "i-key.pem"}, {"idle_timeout_s", 30},       {"max_connections", 5}};
   auto c = parse_config(j.dump(), "/etc");
   ASSERT_TRUE(c.ok()) << format_errors(c.error());
   EXPECT_EQ(c->gateways.ingress->tuning.idle_timeout, std::chrono::seconds(30));
@@ -156,9 +159,14 @@ TEST(Config, LongPollMustBeShorterThanTheStaleThreshold) {
 
 TEST(Config, KumaControlPlaneKeysAccepted) {
   nlohmann::json j = nlohmann::json::parse(kMinimal);
-  j["control_plane"] = {{"type", "kuma"}, {"url", "http://127.0.0.1:5681"}, {"token_file", "kuma-token"},
-                        {"meshes", {"default", "payments"}}, {"import_mesh", "default"},
-                        {"ingress_service", "meshfed-ingress"}, {"ingress_zone", "zone-1"}, {"poll_interval_s", 5}};
+  j["control_plane"] = {{"type", "kuma"},
+                        {"url", "http://127.0.0.1:5681"},
+                        {"token_file", "kuma-token"},
+                        {"meshes", {"default", "payments"}},
+                        {"import_mesh", "default"},
+                        {"ingress_service", "meshfed-ingress"},
+                        {"ingress_zone", "zone-1"},
+                        {"poll_interval_s", 5}};
   auto c = parse_config(j.dump(), "/etc");
   ASSERT_TRUE(c.ok()) << format_errors(c.error());
   EXPECT_EQ(c->control_plane.type, ControlPlaneType::kKuma);
@@ -173,20 +181,23 @@ TEST(Config, InvalidJsonIsOneClearError) {
   // A key given twice would silently take the last value: refused, naming the key.
   auto twice = parse_config(R"({"domain": "pci", "domain": "dmz"})", "/etc");
   ASSERT_FALSE(twice.ok());
-  EXPECT_NE(format_errors(twice.error()).find("the key \"domain\" twice"), std::string::npos) << format_errors(twice.error());
+  EXPECT_NE(format_errors(twice.error()).find("the key \"domain\" twice"), std::string::npos)
+      << format_errors(twice.error());
 }
 
 TEST(Config, PeerLimitsHaveTheirDefaultsAndTheEgressRangeIsShared) {
-  auto c = parse_config(R"({"domain": "pci", "state_dir": "s", "tls": {"ca_file": "c", "cert_file": "b", "key_file": "k"},
+  auto c =
+      parse_config(R"({"domain": "pci", "state_dir": "s", "tls": {"ca_file": "c", "cert_file": "b", "key_file": "k"},
     "admin": {"tokens_file": "t"},
     "peers": [{"domain": "a", "url": "https://10.0.0.1:9443", "ca_file": "a.pem", "source_cidrs": ["10.0.0.0/24"]},
               {"domain": "b", "url": "https://10.0.1.1:9443", "ca_file": "b.pem", "max_exports": 5,
                "max_egress_ports": 7, "ingress_cidrs": ["10.9.0.0/16"]},
               {"domain": "c", "url": "https://10.0.2.1:9443", "ca_file": "c.pem"}],
-    "gateways": {"egress": {"advertise_host": "e", "ports": "16000-16099", "cert_file": "e", "key_file": "ek"}}})", "/etc");
+    "gateways": {"egress": {"advertise_host": "e", "ports": "16000-16099", "cert_file": "e", "key_file": "ek"}}})",
+                   "/etc");
   ASSERT_TRUE(c.ok()) << format_errors(c.error());
   EXPECT_EQ(c->peers[0].max_exports, 1000);
-  EXPECT_EQ(c->peers[0].max_egress_ports, 33);  // 100 ports among 3 peers
+  EXPECT_EQ(c->peers[0].max_egress_ports, 33);                                    // 100 ports among 3 peers
   EXPECT_EQ(c->peers[0].ingress_cidrs, std::vector<std::string>{"10.0.0.0/24"});  // its source_cidrs
   EXPECT_EQ(c->peers[1].max_exports, 5);
   EXPECT_EQ(c->peers[1].max_egress_ports, 7);

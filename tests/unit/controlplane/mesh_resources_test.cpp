@@ -25,7 +25,12 @@ TEST(MeshResources, DistinctPeerAliasPairsNeverShareAName) {
   EXPECT_EQ(import_resource_name("pci-eu", "payments"), "pci--eu-payments");
   // Every split of a dashed string, short and long, across peers with and without dashes.
   std::map<std::string, std::pair<std::string, std::string>> seen;
-  const std::vector<std::string> words = {"a", "pci", "pci-eu", "pci-eu-west", "x--y", std::string(40, 'p'),
+  const std::vector<std::string> words = {"a",
+                                          "pci",
+                                          "pci-eu",
+                                          "pci-eu-west",
+                                          "x--y",
+                                          std::string(40, 'p'),
                                           std::string(30, 'q') + "-" + std::string(30, 'r')};
   for (const auto& peer : words) {
     for (const auto& alias : words) {
@@ -52,7 +57,8 @@ TEST(MeshResources, ExternalServicePointsAtTheEgressAndIsLabelled) {
   const auto doc = mesh_external_service({"pci.x", "pci", "payments", "http", "10.0.0.7", 16001, 8443}, "imports");
   EXPECT_EQ(doc["mesh"], "imports");
   EXPECT_EQ(doc["name"], "pci-payments");
-  EXPECT_EQ(doc["spec"]["match"], (nlohmann::json{{"type", "HostnameGenerator"}, {"port", 8443}, {"protocol", "http"}}));
+  EXPECT_EQ(doc["spec"]["match"],
+            (nlohmann::json{{"type", "HostnameGenerator"}, {"port", 8443}, {"protocol", "http"}}));
   EXPECT_EQ(doc["spec"]["endpoints"][0], (nlohmann::json{{"address", "10.0.0.7"}, {"port", 16001}}));
   EXPECT_TRUE(is_managed(doc));
   EXPECT_EQ(doc["labels"]["meshfed.io/import-id"], "pci.x");
@@ -75,7 +81,8 @@ TEST(MeshResources, PermissionFollowsTheControlPlaneVersion) {
   EXPECT_EQ(from["spec"]["from"][0]["default"]["action"], "Allow");
   EXPECT_FALSE(from["spec"].contains("rules"));
 
-  const auto by_tag = mesh_traffic_permission({"b-1", "default", "backend", "", 8080, true}, {"", "meshfed-ingress", false});
+  const auto by_tag =
+      mesh_traffic_permission({"b-1", "default", "backend", "", 8080, true}, {"", "meshfed-ingress", false});
   EXPECT_EQ(by_tag["spec"]["targetRef"], (nlohmann::json{{"kind", "MeshService"}, {"name", "backend"}}));
 }
 

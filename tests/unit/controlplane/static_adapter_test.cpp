@@ -106,7 +106,8 @@ TEST(StaticAdapterImports, NeverTouchesFilesItDidNotWrite) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_FALSE(r[0].applied);
   EXPECT_NE(r[0].reason.find("name clash"), std::string::npos);
-  EXPECT_EQ(testing::read_file(dir / "imports/meshfed-pci.pay-1.json"), R"({"type": "MeshExternalService", "name": "mine"})");
+  EXPECT_EQ(testing::read_file(dir / "imports/meshfed-pci.pay-1.json"),
+            R"({"type": "MeshExternalService", "name": "mine"})");
   a.apply({});
   EXPECT_TRUE(std::filesystem::exists(dir / "imports/meshfed-other.json"));
   EXPECT_TRUE(std::filesystem::exists(dir / "imports/notes.txt"));

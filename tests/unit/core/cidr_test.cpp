@@ -24,7 +24,8 @@ TEST(Cidr, MappedAddressesCountAsIpv4) {
 }
 
 TEST(Cidr, RefusesWhatIsNotARange) {
-  for (const char* bad : {"10.0.0.0", "10.0.0.0/33", "fd00::/129", "10.0.0.0/-1", "10.0.0/8", "host/8", "10.0.0.0/8x", ""}) {
+  for (const char* bad :
+       {"10.0.0.0", "10.0.0.0/33", "fd00::/129", "10.0.0.0/-1", "10.0.0/8", "host/8", "10.0.0.0/8x", ""}) {
     EXPECT_FALSE(Cidr::parse(bad).has_value()) << bad;
   }
   EXPECT_FALSE(IpAddress::parse("ingress.example").has_value());

@@ -18,10 +18,18 @@ Result<std::vector<std::string>> fake_resolve(const std::string& host) {
 }
 
 json good_export(const std::string& id, const std::string& alias = "billing") {
-  return {{"id", id},          {"alias", alias},       {"mesh", "default"},    {"service", "billing"},
-          {"port", 9000},      {"protocol", "tcp"},    {"sni", id + ".dmz.meshfed"},
-          {"ingress", {{"host", "10.10.0.5"}, {"port", 15443}}}, {"metrics", {"envoy_cluster_*"}},
-          {"proxy_protocol", false}, {"approved_at", "2026-01-01T00:00:00.000Z"}, {"expires_at", "2099-01-01T00:00:00.000Z"}};
+  return {{"id", id},
+          {"alias", alias},
+          {"mesh", "default"},
+          {"service", "billing"},
+          {"port", 9000},
+          {"protocol", "tcp"},
+          {"sni", id + ".dmz.meshfed"},
+          {"ingress", {{"host", "10.10.0.5"}, {"port", 15443}}},
+          {"metrics", {"envoy_cluster_*"}},
+          {"proxy_protocol", false},
+          {"approved_at", "2026-01-01T00:00:00.000Z"},
+          {"expires_at", "2099-01-01T00:00:00.000Z"}};
 }
 
 json catalog(json exports) {
@@ -36,7 +44,9 @@ CatalogRefusal refused(const std::string& body, const CatalogRules& r = rules())
 }
 
 TEST(CatalogCheck, AcceptsAWellFormedAnswerAsPlainData) {
-  auto out = check_catalog(rules(), catalog(json::array({good_export("billing-1"), good_export("ledger-2", "ledger")})).dump(), fake_resolve);
+  auto out =
+      check_catalog(rules(), catalog(json::array({good_export("billing-1"), good_export("ledger-2", "ledger")})).dump(),
+                    fake_resolve);
   ASSERT_TRUE(std::holds_alternative<CatalogAnswer>(out)) << std::get<CatalogRefusal>(out).message;
   const auto& a = std::get<CatalogAnswer>(out);
   EXPECT_EQ(a.revision, 5);
@@ -45,8 +55,8 @@ TEST(CatalogCheck, AcceptsAWellFormedAnswerAsPlainData) {
   EXPECT_EQ(a.exports[0].metrics, std::vector<std::string>{"envoy_cluster_*"});
   EXPECT_EQ(a.exports[0].ingress_port, 15443);
 
-  json delta = {{"api_version", "v1"}, {"domain", "dmz"}, {"revision", 6}, {"full", false},
-                {"upserts", json::array()}, {"removals", {"billing-1"}}};
+  json delta = {{"api_version", "v1"}, {"domain", "dmz"},          {"revision", 6},
+                {"full", false},       {"upserts", json::array()}, {"removals", {"billing-1"}}};
   out = check_catalog(rules(), delta.dump(), fake_resolve);
   ASSERT_TRUE(std::holds_alternative<CatalogAnswer>(out));
   EXPECT_EQ(std::get<CatalogAnswer>(out).removals, std::vector<std::string>{"billing-1"});
@@ -74,7 +84,8 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
       {"{ not json", "json", "not valid JSON"},
       {std::string(R"({"api_version": "v1"})") + std::string("\0x", 2), "json", "NUL byte"},
       {R"({"api_version": "v1", "api_version": "v1"})", "json", "twice"},
-      {json{{"api_version", "v1"}, {"domain", "pci"}, {"revision", 1}, {"full", true}, {"exports", json::array()}}.dump(),
+      {json{{"api_version", "v1"}, {"domain", "pci"}, {"revision", 1}, {"full", true}, {"exports", json::array()}}
+           .dump(),
        "domain", "claims domain \"pci\""},
       {with("protocol", "tcp\"}, \"spec\": {\"evil\": 1"), "field", "protocol is longer than 16"},
       {with("protocol", "tcp\"}"), "field", "protocol must be one of"},
@@ -99,7 +110,8 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
 }
 
 TEST(CatalogCheck, CountAndBytesAreCappedPerPeer) {
-  const auto r = refused(catalog(json::array({good_export("a-1"), good_export("a-2"), good_export("a-3"), good_export("a-4")})).dump());
+  const auto r = refused(
+      catalog(json::array({good_export("a-1"), good_export("a-2"), good_export("a-3"), good_export("a-4")})).dump());
   EXPECT_EQ(r.reason, "count");
   EXPECT_NE(r.message.find("more than the 3 exports allowed for peer dmz (peers[].max_exports)"), std::string::npos);
   const auto big = refused(std::string(catalog_byte_limit(rules()) + 1, ' '));
@@ -113,15 +125,19 @@ TEST(CatalogCheck, OneIngressEndpointInsideTheConfiguredRanges) {
     return e;
   };
   EXPECT_EQ(refused(catalog(json::array({at("10.99.99.99", 22)})).dump()).reason, "ingress");
-  EXPECT_NE(refused(catalog(json::array({at("10.99.99.99", 22)})).dump()).message.find("outside the peer's ingress_cidrs [10.10.0.0/24]"),
+  EXPECT_NE(refused(catalog(json::array({at("10.99.99.99", 22)})).dump())
+                .message.find("outside the peer's ingress_cidrs [10.10.0.0/24]"),
             std::string::npos);
   json second = at("10.10.0.5", 15444);
   second["id"] = "ledger-2";
   second["sni"] = "ledger-2.dmz.meshfed";
-  EXPECT_NE(refused(catalog(json::array({at("10.10.0.5", 15443), second})).dump()).message.find("more than one ingress endpoint"),
+  EXPECT_NE(refused(catalog(json::array({at("10.10.0.5", 15443), second})).dump())
+                .message.find("more than one ingress endpoint"),
             std::string::npos);
-  EXPECT_NE(refused(catalog(json::array({at("nowhere.invalid", 15443)})).dump()).message.find("does not resolve"), std::string::npos);
-  EXPECT_NE(refused(catalog(json::array({at("elsewhere.example", 15443)})).dump()).message.find("192.0.2.7"), std::string::npos);
+  EXPECT_NE(refused(catalog(json::array({at("nowhere.invalid", 15443)})).dump()).message.find("does not resolve"),
+            std::string::npos);
+  EXPECT_NE(refused(catalog(json::array({at("elsewhere.example", 15443)})).dump()).message.find("192.0.2.7"),
+            std::string::npos);
   EXPECT_EQ(refused(catalog(json::array({at("bad host!", 15443)})).dump()).reason, "field");
   // A name is fine when everything it resolves to is inside the ranges.
   auto ok = check_catalog(rules(), catalog(json::array({at("ingress.dmz.example", 15443)})).dump(), fake_resolve);
@@ -131,7 +147,8 @@ TEST(CatalogCheck, OneIngressEndpointInsideTheConfiguredRanges) {
 TEST(CatalogCheck, FieldRules) {
   for (const char* p : {"tcp", "http", "http2", "grpc"}) EXPECT_TRUE(is_import_protocol(p));
   for (const char* p : {"", "TCP", "udp", "tcp "}) EXPECT_FALSE(is_import_protocol(p));
-  for (const char* m : {"envoy_cluster_upstream_rq_total", "envoy_*", "a:b_c", "_x"}) EXPECT_TRUE(is_metric_pattern(m)) << m;
+  for (const char* m : {"envoy_cluster_upstream_rq_total", "envoy_*", "a:b_c", "_x"})
+    EXPECT_TRUE(is_metric_pattern(m)) << m;
   for (const char* m : {"", "*", "1abc", "a-b", "a*b", "a{}", "envoy_**"}) EXPECT_FALSE(is_metric_pattern(m)) << m;
   EXPECT_FALSE(is_metric_pattern(std::string(201, 'a')));
 }

@@ -102,7 +102,8 @@ TEST_F(ImportsTest, AnImportWaitingForAPortGetsOneAsSoonAsOneFrees) {
 TEST_F(ImportsTest, ARefusedCatalogChangesNoImportAndIsAuditedOncePerReason) {
   ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1"}, 1)));
   const auto before = get("evil.e1");
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(imports_->refuse_catalog("evil", {"depth", "catalog is nested deeper than 4 levels"}));
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(imports_->refuse_catalog("evil", {"depth", "catalog is nested deeper than 4 levels"}));
   ASSERT_TRUE(imports_->refuse_catalog("evil", {"count", "catalog lists more than the 1000 exports"}));
   ASSERT_TRUE(imports_->refuse_catalog("evil", {"count", "catalog lists more than the 1000 exports"}));
   const auto after = get("evil.e1");
@@ -113,7 +114,8 @@ TEST_F(ImportsTest, ARefusedCatalogChangesNoImportAndIsAuditedOncePerReason) {
   EXPECT_EQ(refusals[0].details["reason"], "depth");
   EXPECT_EQ(refusals[1].details["reason"], "count");
   const auto peers = imports_->peers().value();
-  const auto evil = std::find_if(peers.begin(), peers.end(), [](const PeerStatus& p) { return p.record.domain == "evil"; });
+  const auto evil =
+      std::find_if(peers.begin(), peers.end(), [](const PeerStatus& p) { return p.record.domain == "evil"; });
   ASSERT_NE(evil, peers.end());
   EXPECT_EQ(evil->record.last_error, "refused catalog (count): catalog lists more than the 1000 exports");
   // An accepted catalog ends the run: the same reason later is audited again.

@@ -53,7 +53,8 @@ TEST_F(MetricsExporterTest, EachPeerGetsItsSelectionAndLosesItAtOnceWhenTheExpor
   testing::HttpFixture source(kSource);
   start({source_at(source.port())});
   ASSERT_TRUE(testing::wait_until([&] { return !exporter_->text_for("internal").empty(); }));
-  EXPECT_EQ(exporter_->text_for("internal"), "# TYPE requests_total counter\nrequests_total{service=\"web-alias\"} 3\n");
+  EXPECT_EQ(exporter_->text_for("internal"),
+            "# TYPE requests_total counter\nrequests_total{service=\"web-alias\"} 3\n");
   EXPECT_EQ(exporter_->text_for("dmz"), "");
   EXPECT_TRUE(metric_has("meshfed_metrics_exported_series{peer=\"internal\"} 1"));
   EXPECT_TRUE(metric_has("meshfed_metrics_source_series{source=\"http://127.0.0.1:" + std::to_string(source.port()) +
@@ -79,8 +80,8 @@ TEST_F(MetricsExporterTest, ASourceThatNeverAnswersTimesOut) {
   start({source_at(silent.port())});  // timeout_s 1
   EXPECT_TRUE(testing::wait_until([&] { return metric_has("result=\"error\"} 1"); }));
   EXPECT_EQ(silent.connections(), 1);
-  EXPECT_TRUE(log.contains("no complete response from 127.0.0.1:" + std::to_string(silent.port()) +
-                           " within the 1 s deadline"))
+  EXPECT_TRUE(
+      log.contains("no complete response from 127.0.0.1:" + std::to_string(silent.port()) + " within the 1 s deadline"))
       << log.text();
 }
 
@@ -111,7 +112,8 @@ TEST_F(MetricsExporterTest, ASourceThatGoesAwayTakesItsSeriesWithItAfterTheStale
 TEST_F(MetricsExporterTest, ACapHitIsCounted) {
   testing::HttpFixture source(kSource);
   start({source_at(source.port())}, {{}, 0, 1 << 20});
-  EXPECT_TRUE(testing::wait_until([&] { return metric_has("meshfed_metrics_cap_hits_total{peer=\"internal\",cap=\"series\"}"); }));
+  EXPECT_TRUE(testing::wait_until(
+      [&] { return metric_has("meshfed_metrics_cap_hits_total{peer=\"internal\",cap=\"series\"}"); }));
   EXPECT_EQ(exporter_->text_for("internal"), "");
 }
 

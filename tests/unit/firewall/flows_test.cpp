@@ -20,7 +20,8 @@ config::Config pci_config() {
       {"domain": "dmz", "url": "https://10.10.0.5:9443", "ca_file": "d.pem", "source_cidrs": ["10.10.0.0/24"]}],
     "gateways": {"ingress": {"listen": "0.0.0.0:15443", "advertise": "ingress.pci.example:15443",
                              "cert_file": "i.pem", "key_file": "ik.pem"}}
-  })", "/etc/meshfed");
+  })",
+                                "/etc/meshfed");
   EXPECT_TRUE(c.ok()) << config::format_errors(c.error());
   return *c;
 }
@@ -28,8 +29,10 @@ config::Config pci_config() {
 // Names resolve to fixed test addresses; nothing leaves the machine.
 Result<std::vector<std::string>> fake_resolve(const std::string& host) {
   static const std::map<std::string, std::vector<std::string>> kNames = {
-      {"broker.internal.example", {"10.20.0.10"}}, {"broker.pci.example", {"10.30.0.10"}},
-      {"ingress.pci.example", {"10.30.0.11"}},     {"ingress.internal.example", {"10.20.0.11", "fd00:20::11"}}};
+      {"broker.internal.example", {"10.20.0.10"}},
+      {"broker.pci.example", {"10.30.0.10"}},
+      {"ingress.pci.example", {"10.30.0.11"}},
+      {"ingress.internal.example", {"10.20.0.11", "fd00:20::11"}}};
   if (auto it = kNames.find(host); it != kNames.end()) return it->second;
   if (host.find_first_not_of("0123456789.") == std::string::npos) return std::vector<std::string>{host};
   return make_error(ErrorCode::kUnavailable, "cannot resolve " + host);
@@ -55,10 +58,11 @@ TEST(FirewallFlows, ExactlyTheCrossBoundaryFlows) {
   EXPECT_TRUE(fs.errors.empty());
   std::set<std::string> seen;
   for (const auto& f : fs.flows) seen.insert(f.direction + " " + f.kind + " " + f.peer + " " + std::to_string(f.port));
-  EXPECT_EQ(seen, (std::set<std::string>{"inbound peer_api internal 9443", "inbound peer_api dmz 9443",
-                                         "inbound gateway internal 15443",  // dmz has no approved export: no ingress rule
-                                         "outbound peer_api internal 9443", "outbound peer_api dmz 9443",
-                                         "outbound gateway internal 15443"}));
+  EXPECT_EQ(seen,
+            (std::set<std::string>{"inbound peer_api internal 9443", "inbound peer_api dmz 9443",
+                                   "inbound gateway internal 15443",  // dmz has no approved export: no ingress rule
+                                   "outbound peer_api internal 9443", "outbound peer_api dmz 9443",
+                                   "outbound gateway internal 15443"}));
 }
 
 TEST(FirewallFlows, HostModeTableIsAcceptedByNft) {
@@ -80,8 +84,10 @@ TEST(FirewallFlows, RouterModeForwardsOnlyTheFlowsAndIsAcceptedByNft) {
   auto text = to_nftables(fs, Mode::kRouter);
   ASSERT_TRUE(text.ok()) << text.error().message;
   EXPECT_NE(text->find("type filter hook forward priority 0; policy drop;"), std::string::npos);
-  EXPECT_NE(text->find("ip saddr { 10.20.0.0/24 } ip daddr { 10.30.0.10 } tcp dport 9443 accept"), std::string::npos) << *text;
-  EXPECT_NE(text->find("ip saddr { 10.30.0.0/24 } ip daddr { 10.20.0.0/24 } tcp dport 15443 accept"), std::string::npos) << *text;
+  EXPECT_NE(text->find("ip saddr { 10.20.0.0/24 } ip daddr { 10.30.0.10 } tcp dport 9443 accept"), std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("ip saddr { 10.30.0.0/24 } ip daddr { 10.20.0.0/24 } tcp dport 15443 accept"), std::string::npos)
+      << *text;
   expect_nft_accepts(*text);
 }
 

@@ -23,7 +23,8 @@ TEST(RouteWatcher, StopEndsABackoffAtOnce) {
                         std::chrono::seconds(30), std::chrono::hours(1), std::chrono::hours(1)},
                        [](std::shared_ptr<const RoutingTable>) {});
   ASSERT_TRUE(watcher.start().ok());
-  ASSERT_TRUE(testing::wait_until([&] { return not_a_broker.connections() >= 1; }));  // failing, then backing off an hour
+  ASSERT_TRUE(
+      testing::wait_until([&] { return not_a_broker.connections() >= 1; }));  // failing, then backing off an hour
 
   std::atomic<bool> stopped{false};
   std::thread stopper([&] {

@@ -85,7 +85,8 @@ class RouteBuilderTest : public ::testing::Test {
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
   }
 
-  std::string approved(const std::vector<std::string>& peers, const std::string& service = "payments-api", int64_t port = 8443) {
+  std::string approved(const std::vector<std::string>& peers, const std::string& service = "payments-api",
+                       int64_t port = 8443) {
     workflow::ExportRequest req{"default", service, port, "", peers, "", {}, std::nullopt, false, "why"};
     auto e = wf_->request({"alice", {workflow::Role::kRequester}}, req);
     EXPECT_TRUE(e.ok()) << e.error().message;
@@ -106,9 +107,10 @@ class RouteBuilderTest : public ::testing::Test {
 
 TEST_F(RouteBuilderTest, OneIngressRoutePerApprovedExportAndScopedPeer) {
   const std::string both = approved({"internal", "dmz"});
-  const std::string pending = wf_->request({"alice", {workflow::Role::kRequester}},
-                                           {"default", "payments-api", 8443, "", {"dmz"}, "p2", {}, std::nullopt, false, "why"})
-                                  ->id;
+  const std::string pending =
+      wf_->request({"alice", {workflow::Role::kRequester}},
+                   {"default", "payments-api", 8443, "", {"dmz"}, "p2", {}, std::nullopt, false, "why"})
+          ->id;
   auto t = build();
   ASSERT_TRUE(t.ok());
   ASSERT_EQ(t->ingress.size(), 2u);
@@ -123,12 +125,13 @@ TEST_F(RouteBuilderTest, QuarantinedPeersMissingTargetsAndExpiredExportsHaveNoRo
   const std::string ledger = approved({"internal"}, "ledger", 5432);
   store::PeerRecord dmz;
   ASSERT_TRUE(db_->transaction([&]() -> Status {
-    store::PeerRepository peers(*db_);
-    dmz = peers.get("dmz");
-    dmz.quarantined_since_ms = 1;
-    peers.save(dmz);
-    return {};
-  }).ok());
+                   store::PeerRepository peers(*db_);
+                   dmz = peers.get("dmz");
+                   dmz.quarantined_since_ms = 1;
+                   peers.save(dmz);
+                   return {};
+                 })
+                  .ok());
   controlplane::Inventory inv = *adapter_.inventory();
   inv.services.pop_back();  // ledger left the inventory
   adapter_.set(inv);
@@ -151,7 +154,8 @@ TEST_F(RouteBuilderTest, OneExportsRoutesAreReplacedWithoutTouchingTheRest) {
   ASSERT_EQ(holder.current()->ingress.size(), 2u);
 
   ASSERT_TRUE(wf_->revoke({"bob", {workflow::Role::kApprover}}, a, {}).ok());
-  auto fresh = ingress_routes_of(*db_, *adapter_.inventory(), {{"internal", "dmz"}, true, std::nullopt}, {a}, clock_.now());
+  auto fresh =
+      ingress_routes_of(*db_, *adapter_.inventory(), {{"internal", "dmz"}, true, std::nullopt}, {a}, clock_.now());
   ASSERT_TRUE(fresh.ok());
   EXPECT_TRUE(fresh->empty());  // revoked: no route
   EXPECT_TRUE(holder.replace_ingress({a}, *fresh));
@@ -159,7 +163,7 @@ TEST_F(RouteBuilderTest, OneExportsRoutesAreReplacedWithoutTouchingTheRest) {
   ASSERT_EQ(holder.current()->ingress.size(), 1u);
   EXPECT_EQ(holder.current()->ingress[0].export_id, b);
   EXPECT_TRUE(holder.current()->same_routes(*build()));  // the same as a full rebuild
-  EXPECT_FALSE(holder.replace_ingress({a}, {}));          // nothing left to change
+  EXPECT_FALSE(holder.replace_ingress({a}, {}));         // nothing left to change
 }
 
 TEST(RouteTableHolder, RevisionMovesOnlyWhenRoutesChange) {

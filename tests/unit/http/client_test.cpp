@@ -24,8 +24,8 @@ TEST(HttpsClient, AServerThatAcceptsAndNeverAnswersFailsTheRequestAtItsDeadline)
   auto client = plain_client(silent.port(), std::chrono::seconds(1));
   auto res = client->request("GET", "/");  // without the deadline this would never return
   ASSERT_FALSE(res.ok());
-  EXPECT_EQ(res.error().message, "no complete response from 127.0.0.1:" + std::to_string(silent.port()) +
-                                     " within the 1 s deadline");
+  EXPECT_EQ(res.error().message,
+            "no complete response from 127.0.0.1:" + std::to_string(silent.port()) + " within the 1 s deadline");
 }
 
 TEST(InterruptibleRequests, StopBreaksOffTheRequestInFlightAndRefusesLaterOnes) {

@@ -45,7 +45,8 @@ class ServerOnItsOwnLoop {
     ctx_ = *ctx;
     SSL_CTX_set_client_hello_cb(ctx_->native_handle(), &HandshakeGate::on_client_hello, &gate);
     server_ = std::make_unique<HttpsServer>(
-        io_, [this] { return ctx_; }, [](const Request& r) { return Response{200, "text/plain", {}, "hello " + r.path, "", {}}; },
+        io_, [this] { return ctx_; },
+        [](const Request& r) { return Response{200, "text/plain", {}, "hello " + r.path, "", {}}; },
         [](const Error& e) { return Response{500, "text/plain", {}, e.message, "", {}}; },
         [](const std::string&, std::function<void()> job) { job(); }, limits);
     EXPECT_TRUE(server_->listen({"127.0.0.1", 0}).ok());
@@ -120,7 +121,10 @@ namespace {
 // At capacity a new connection evicts one that has sent nothing before one in its handshake,
 // even an older one: strangers reconnecting in bursts replace each other, not a client.
 TEST_F(HttpsServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes) {
-  ServerOnItsOwnLoop server(dir_ / "pki", gate_, ServerLimits{.handshake_timeout = std::chrono::seconds(60), .max_connections = 2, .max_connections_per_source = 0});
+  ServerOnItsOwnLoop server(
+      dir_ / "pki", gate_,
+      ServerLimits{
+          .handshake_timeout = std::chrono::seconds(60), .max_connections = 2, .max_connections_per_source = 0});
   const int first_silent = testing::connect_loopback(server.port());
   ASSERT_GE(first_silent, 0);
   ASSERT_TRUE(testing::wait_until([&] { return server.open_connections() == 1; }));

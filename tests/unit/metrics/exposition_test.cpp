@@ -39,7 +39,8 @@ TEST(Exposition, ReadsHelpTypeLabelsAndTimestamps) {
 TEST(Exposition, UnescapesLabelValuesAndHelp) {
   const auto families = parse_ok(
       "# HELP msdos_file_access_time_seconds Help with \\\\ and \\n inside.\n"
-      "msdos_file_access_time_seconds{path=\"C:\\\\DIR\\\\FILE.TXT\",error=\"Cannot find file:\\n\\\"FILE.TXT\\\"\"} 1.458255915e9\n"
+      "msdos_file_access_time_seconds{path=\"C:\\\\DIR\\\\FILE.TXT\",error=\"Cannot find file:\\n\\\"FILE.TXT\\\"\"} "
+      "1.458255915e9\n"
       "odd{a=\"}\",b=\",\",c=\"=\", } 1\n");
   ASSERT_EQ(families.size(), 2u);
   EXPECT_EQ(families[0].help, "Help with \\ and \n inside.");
@@ -92,7 +93,8 @@ TEST(Exposition, ErrorsNameTheLineAndTheProblem) {
   EXPECT_EQ(parse_error("# TYPE x counter\n# TYPE x gauge\n"), "line 2: second TYPE for x");
   EXPECT_EQ(parse_error("x 1\n# TYPE x counter\n"), "line 2: TYPE for x after its samples");
   EXPECT_EQ(parse_error("# TYPE h histogram\nh_bucket 1\n"), "line 2: histogram bucket h_bucket without an le label");
-  EXPECT_EQ(parse_error("# TYPE h histogram\nh 1\n"), "line 2: h is a histogram; its series end in _bucket, _sum or _count");
+  EXPECT_EQ(parse_error("# TYPE h histogram\nh 1\n"),
+            "line 2: h is a histogram; its series end in _bucket, _sum or _count");
   EXPECT_EQ(parse_error("x{a=\"\\q\"} 1\n"), "line 1: invalid escape \\q in label a of x");
   EXPECT_EQ(parse_error("{a=\"1\"} 1\n"), "line 1: expected a metric name, got \"{a=\"1\"} 1\"");
 }

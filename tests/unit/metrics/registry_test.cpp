@@ -41,9 +41,7 @@ TEST(Registry, LeavesEmptyLabelsOut) {
   EXPECT_NE(sample().find("meshfed_test_optional{role=\"ca\"} 7\n"), std::string::npos) << sample();
 }
 
-TEST(Registry, PromtoolAcceptsTheExposition) {
-  EXPECT_EQ(testing::promtool_check_metrics(sample()), "");
-}
+TEST(Registry, PromtoolAcceptsTheExposition) { EXPECT_EQ(testing::promtool_check_metrics(sample()), ""); }
 
 TEST(Registry, FormatsSpecialValues) {
   EXPECT_EQ(format_value(1.0 / 0.0), "+Inf");

@@ -10,18 +10,28 @@ namespace {
 
 const std::string kEnvoy =
     "# TYPE envoy_cluster_upstream_rq_total counter\n"
-    "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\",instance=\"10.0.0.7:5670\"} 10\n"
-    "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\",instance=\"10.0.0.8:5670\"} 5\n"
+    "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\","
+    "instance=\"10.0.0.7:5670\"} 10\n"
+    "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\","
+    "instance=\"10.0.0.8:5670\"} 5\n"
     "envoy_cluster_upstream_rq_total{envoy_cluster_name=\"default_ledger__zone-1_msvc_5432\",pod=\"p-3\"} 99\n"
     "# TYPE envoy_cluster_upstream_rq_time histogram\n"
-    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\",le=\"5\"} 3\n"
-    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\",le=\"+Inf\"} 4\n"
-    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\",le=\"5\"} 1\n"
-    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\",le=\"+Inf\"} 2\n"
-    "envoy_cluster_upstream_rq_time_sum{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\"} 7.5\n"
-    "envoy_cluster_upstream_rq_time_sum{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\"} 1.5\n"
-    "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\"} 4\n"
-    "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\"} 2\n"
+    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\","
+    "le=\"5\"} 3\n"
+    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\","
+    "le=\"+Inf\"} 4\n"
+    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\","
+    "le=\"5\"} 1\n"
+    "envoy_cluster_upstream_rq_time_bucket{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\","
+    "le=\"+Inf\"} 2\n"
+    "envoy_cluster_upstream_rq_time_sum{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\"} "
+    "7.5\n"
+    "envoy_cluster_upstream_rq_time_sum{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\"} "
+    "1.5\n"
+    "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-1\"} "
+    "4\n"
+    "envoy_cluster_upstream_rq_time_count{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\",pod=\"p-2\"} "
+    "2\n"
     "# TYPE envoy_server_live gauge\n"
     "envoy_server_live{envoy_cluster_name=\"default_payments-api__zone-1_msvc_8443\"} 1\n";
 
@@ -35,9 +45,10 @@ SourceSeries envoy_source(const std::vector<MetricFamily>& families) {
 
 TEST(ExportSelection, OnlyNamedFamiliesOfTheServiceLeaveWithTheAliasAndSummedAcrossPods) {
   const auto families = parse_ok(kEnvoy);
-  const auto sel = select_exported({envoy_source(families)},
-                                   {{"payments-api", "payments", {"envoy_cluster_upstream_rq_total", "envoy_cluster_upstream_rq_time"}}},
-                                   {{"le"}, 100, 1 << 20});
+  const auto sel = select_exported(
+      {envoy_source(families)},
+      {{"payments-api", "payments", {"envoy_cluster_upstream_rq_total", "envoy_cluster_upstream_rq_time"}}},
+      {{"le"}, 100, 1 << 20});
   EXPECT_EQ(sel.text,
             "# TYPE envoy_cluster_upstream_rq_time histogram\n"
             "envoy_cluster_upstream_rq_time_bucket{le=\"5\",service=\"payments\"} 4\n"
@@ -51,9 +62,10 @@ TEST(ExportSelection, OnlyNamedFamiliesOfTheServiceLeaveWithTheAliasAndSummedAcr
 
 TEST(ExportSelection, PrefixesSelectFamiliesAndTheBucketBoundSurvivesAnyAllowlist) {
   const auto families = parse_ok(kEnvoy);
-  const auto sel = select_exported({envoy_source(families)}, {{"payments-api", "pay", {"envoy_cluster_upstream_rq_ti*"}}},
-                                   {{}, 100, 1 << 20});
-  EXPECT_NE(sel.text.find("envoy_cluster_upstream_rq_time_bucket{le=\"5\",service=\"pay\"} 4\n"), std::string::npos) << sel.text;
+  const auto sel = select_exported({envoy_source(families)},
+                                   {{"payments-api", "pay", {"envoy_cluster_upstream_rq_ti*"}}}, {{}, 100, 1 << 20});
+  EXPECT_NE(sel.text.find("envoy_cluster_upstream_rq_time_bucket{le=\"5\",service=\"pay\"} 4\n"), std::string::npos)
+      << sel.text;
   EXPECT_EQ(sel.text.find("rq_total"), std::string::npos);
 }
 
@@ -102,7 +114,8 @@ TEST(ExportSelection, CapsLeaveWholeFamiliesOutAndSayHowMany) {
 TEST(ExportSelection, SeriesOutsideTheRegexOrOfOtherServicesNeverLeave) {
   const auto families = parse_ok(kEnvoy + "envoy_cluster_upstream_cx_total{envoy_cluster_name=\"localhost:8443\"} 3\n");
   const auto sel = select_exported({envoy_source(families)}, {{"ledger", "ledger", {"envoy_*"}}}, {{}, 100, 1 << 20});
-  EXPECT_EQ(sel.text, "# TYPE envoy_cluster_upstream_rq_total counter\nenvoy_cluster_upstream_rq_total{service=\"ledger\"} 99\n");
+  EXPECT_EQ(sel.text,
+            "# TYPE envoy_cluster_upstream_rq_total counter\nenvoy_cluster_upstream_rq_total{service=\"ledger\"} 99\n");
 }
 
 TEST(Selector, MatchesLikePrometheus) {
@@ -128,7 +141,8 @@ TEST(Selector, RefusesWhatItCannotReadOrWhatMatchesEverything) {
   EXPECT_FALSE(Selector::parse("{a=\"x\"").ok());
   EXPECT_FALSE(Selector::parse("{a~\"x\"}").ok());
   EXPECT_FALSE(Selector::parse("{a=~\"(\"}").ok());
-  EXPECT_EQ(Selector::parse("x{a=1}").error().message, "invalid series selector \"x{a=1}\": expected a quoted value for a");
+  EXPECT_EQ(Selector::parse("x{a=1}").error().message,
+            "invalid series selector \"x{a=1}\": expected a quoted value for a");
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ TEST_F(PkiTest, ExtendedKeyUsagesFollowTheRole) {
 
 TEST_F(PkiTest, KeysAreWrittenOwnerOnly) {
   for (const std::string f : {"ca-key.pem", "broker-key.pem", "ingress-key.pem", "egress-key.pem"}) {
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat((dir_ / "pci" / f).c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600) << f;
   }
@@ -85,8 +85,8 @@ TEST_F(PkiTest, IssueRotatesOneLeafUnderTheSameCa) {
 }
 
 TEST_F(PkiTest, CliInitShowAndBadDomain) {
-  auto init = testing::run_meshfed({"pki", "init", "--domain", "internal", "--out", (dir_ / "cli").string(),
-                                    "--dns", "broker.internal"});
+  auto init = testing::run_meshfed(
+      {"pki", "init", "--domain", "internal", "--out", (dir_ / "cli").string(), "--dns", "broker.internal"});
   ASSERT_EQ(init.exit_code, 0) << init.output;
   auto show = testing::run_meshfed({"pki", "show", (dir_ / "cli/broker.pem").string()});
   ASSERT_EQ(show.exit_code, 0);

@@ -332,8 +332,8 @@ TEST_F(ExportWorkflowTest, EveryTransitionIsAuditedInOrder) {
     actions.push_back(e.action);
     EXPECT_EQ(e.object, "export/" + a.id);
   }
-  EXPECT_EQ(actions, (std::vector<std::string>{"export.requested", "export.approved", "export.extended",
-                                               "export.revoked"}));
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{"export.requested", "export.approved", "export.extended", "export.revoked"}));
   EXPECT_EQ(page->first.back().details["comment"], "incident");
   EXPECT_FALSE(audit::verify_chain(page->first).has_value());
 }

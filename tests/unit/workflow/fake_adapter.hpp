@@ -10,8 +10,13 @@ class FakeAdapter final : public controlplane::Adapter {
   FakeAdapter() {
     controlplane::Inventory inv;
     inv.services.push_back({"default", "payments-api", "", "127.0.0.1", {{8443, "tcp", std::nullopt}}, {}, false});
-    inv.services.push_back(
-        {"default", "ledger", "eu-1", "127.0.0.1", {{5432, "tcp", std::nullopt}, {9187, "http", std::nullopt}}, {}, false});
+    inv.services.push_back({"default",
+                            "ledger",
+                            "eu-1",
+                            "127.0.0.1",
+                            {{5432, "tcp", std::nullopt}, {9187, "http", std::nullopt}},
+                            {},
+                            false});
     set(std::move(inv));
   }
   void set(controlplane::Inventory inv) { inv_ = std::make_shared<const controlplane::Inventory>(std::move(inv)); }
