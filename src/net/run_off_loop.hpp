@@ -11,13 +11,13 @@
 #include <memory>
 #include <string>
 
-#include "meshfed/http/message.hpp"
-
 namespace meshfed::net {
 
-// `resume_on` must be the executor the awaiting coroutine runs on (its strand, or its loop).
-template <typename Result, typename Executor>
-boost::asio::awaitable<Result> run_off_loop(const Executor& resume_on, const http::BlockingRunner& run_blocking,
+// `resume_on` must be the executor the awaiting coroutine runs on (its loop). `run_blocking`
+// is called as run_blocking(path, job) (an http::BlockingRunner; generic here so that this
+// low layer does not include the http module that uses it).
+template <typename Result, typename Executor, typename Runner>
+boost::asio::awaitable<Result> run_off_loop(const Executor& resume_on, const Runner& run_blocking,
                                             const std::string& path, std::function<Result()> job) {
   auto initiate = [resume_on, &run_blocking, &path, job = std::move(job)](auto completion) mutable {
     auto done = std::make_shared<decltype(completion)>(std::move(completion));
