@@ -420,27 +420,45 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     std::lock_guard lock(mu);
     if (c->evicted) --evicting;
     connections.erase(c);
-    if (--per_source[c->source] <= 0) per_source.erase(c->source);
+    uncount(c->source);
+  }
+
+  void forget_source(const std::string& address) {  // admitted, then gone before it had a session
+    std::lock_guard lock(mu);
+    uncount(address);
+  }
+
+  void uncount(const std::string& address) {  // under mu
+    if (--per_source[address] <= 0) per_source.erase(address);
   }
 
   asio::awaitable<void> accept_loop() {
     auto self = shared_from_this();
     for (;;) {
       beast::error_code ec;
-      // Accepted straight onto a worker loop: the socket, its deadlines and its session belong there.
-      tcp::socket socket(
-          co_await acceptor.async_accept(workers->next(), asio::redirect_error(asio::use_awaitable, ec)));
+      // Accepted on the acceptor's loop, then handed to a worker loop, where the socket, its
+      // deadlines and its session belong. (Accepting straight onto the worker would leave the
+      // pending accept holding a worker's socket in the acceptor's loop, which may outlive the
+      // workers: its destruction then calls into a destroyed service.)
+      tcp::socket accepted = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
         spdlog::warn("http: accept failed: {}", ec.message());
         continue;
       }
-      const auto ep = socket.remote_endpoint(ec);
+      const auto ep = accepted.remote_endpoint(ec);
       if (ec) continue;  // already gone
       const std::string address = ep.address().to_string();
       const std::string remote = address + ":" + std::to_string(ep.port());
       if (!admit(address)) continue;  // the socket closes as it goes out of scope
-      socket.set_option(tcp::no_delay(true), ec);
+      accepted.set_option(tcp::no_delay(true), ec);
+      const auto protocol = ep.protocol();
+      const auto fd = accepted.release(ec);
+      if (ec) {
+        forget_source(address);
+        continue;
+      }
+      tcp::socket socket(workers->next(), protocol, fd);
       auto ctx = tls();
       auto conn = std::make_shared<Connection>(std::move(socket), *ctx, address);
       {

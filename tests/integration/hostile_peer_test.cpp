@@ -3,19 +3,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-
 #include <atomic>
 #include <mutex>
 #include <thread>
 
 #include "meshfed/core/text.hpp"
-#include "meshfed/http/server.hpp"
-#include "meshfed/http/tls.hpp"
 #include "approve.hpp"
+#include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -25,40 +19,21 @@ using nlohmann::json;
 
 class FakePeer {
  public:
-  explicit FakePeer(const fs::path& pki) {
-    auto ctx = http::make_server_context({pki / "broker.pem", pki / "broker-key.pem", true, nullptr, nullptr});
-    ctx_ = *ctx;
-    server_ = std::make_unique<http::HttpsServer>(
-        io_, [this] { return ctx_; },
-        [this](const http::Request&) {
+  explicit FakePeer(const fs::path& pki)
+      : server_(pki / "broker.pem", pki / "broker-key.pem", [this](const http::Request&) {
           std::lock_guard lock(mu_);
-          ++calls_;
           return response_;
-        },
-        [](const Error& e) { return http::Response{500, "text/plain", {}, e.message, "", {}}; },
-        [](const std::string&, std::function<void()> job) { job(); });
-    EXPECT_TRUE(server_->listen({"127.0.0.1", 0}).ok());
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  ~FakePeer() {
-    boost::asio::post(io_, [this] { server_->stop(); });
-    io_.stop();
-    thread_.join();
-  }
+        }) {}
   void serve(const std::string& body, int status = 200) {
     std::lock_guard lock(mu_);
     response_ = http::Response{status, "application/json", {}, body, "", {}};
   }
-  uint16_t port() const { return server_->port(); }
+  uint16_t port() const { return server_.port(); }
 
  private:
-  boost::asio::io_context io_;
-  std::shared_ptr<http::TlsContext> ctx_;
-  std::unique_ptr<http::HttpsServer> server_;
-  std::thread thread_;
   std::mutex mu_;
   http::Response response_;
-  int calls_ = 0;
+  HttpsFixture server_;  // last: stopped before what its handler touches goes
 };
 
 json good_export(const std::string& id, const std::string& alias) {

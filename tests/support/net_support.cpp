@@ -1,6 +1,12 @@
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -218,6 +224,39 @@ void EchoServer::serve(int fd) {
   }
   ::shutdown(fd, SHUT_WR);
 }
+
+struct HttpsFixture::Impl {
+  boost::asio::io_context io;
+  std::shared_ptr<http::TlsContext> ctx;
+  std::unique_ptr<http::HttpsServer> server;
+  std::thread loop;
+};
+
+HttpsFixture::HttpsFixture(const std::filesystem::path& cert, const std::filesystem::path& key, http::Handler handler,
+                           http::ServerLimits limits)
+    : impl_(std::make_unique<Impl>()) {
+  auto ctx = http::make_server_context({cert, key, true, nullptr, nullptr});  // as a peer API
+  if (!ctx) throw std::runtime_error(ctx.error().message);
+  impl_->ctx = *ctx;
+  impl_->server = std::make_unique<http::HttpsServer>(
+      impl_->io, [impl = impl_.get()] { return impl->ctx; }, std::move(handler),
+      [](const Error& e) { return http::Response{500, "text/plain", {}, e.message, "", {}}; },
+      [](const std::string&, std::function<void()> job) { job(); }, limits);
+  if (auto st = impl_->server->listen({"127.0.0.1", 0}); !st) throw std::runtime_error(st.error().message);
+  impl_->loop = std::thread([impl = impl_.get()] { impl->io.run(); });
+}
+
+HttpsFixture::~HttpsFixture() {
+  boost::asio::post(impl_->io, [impl = impl_.get()] {
+    impl->server->stop();
+    impl->io.stop();
+  });
+  impl_->loop.join();
+}
+
+uint16_t HttpsFixture::port() const { return impl_->server->port(); }
+int HttpsFixture::open_connections() const { return impl_->server->open_connections(); }
+void* HttpsFixture::native_context() const { return impl_->ctx->native_handle(); }
 
 HttpFixture::HttpFixture(std::string body) : body_(std::move(body)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);

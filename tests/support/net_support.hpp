@@ -17,6 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "meshfed/http/server.hpp"
+
 namespace meshfed::testing {
 
 // Moves the calling thread into network namespace `name` (/var/run/netns/<name>).
@@ -65,6 +67,24 @@ class EchoServer {
   mutable std::mutex mu_;
   std::vector<Worker> workers_;
   std::vector<ProxyHeader> headers_;
+};
+
+// meshfed's own HTTPS server on 127.0.0.1, on an event loop of its own in this process, for
+// tests that play a peer broker or a control plane. `handler` runs inline on the server's
+// connection threads: keep it quick and thread-safe.
+class HttpsFixture {
+ public:
+  HttpsFixture(const std::filesystem::path& cert, const std::filesystem::path& key, http::Handler handler,
+               http::ServerLimits limits = {});
+  ~HttpsFixture();
+  uint16_t port() const;
+  int open_connections() const;
+  // The SSL_CTX* every connection uses, to install OpenSSL callbacks before clients connect.
+  void* native_context() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 // A plain HTTP/1.1 server on 127.0.0.1 answering every GET with the current body, as a

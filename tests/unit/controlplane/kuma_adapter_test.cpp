@@ -4,18 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-
 #include <mutex>
 #include <set>
-#include <thread>
 
-#include "meshfed/http/server.hpp"
-#include "meshfed/http/tls.hpp"
 #include "meshfed/pki/pki.hpp"
+#include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::controlplane {
@@ -25,11 +18,8 @@ namespace {
 // empty lists. It remembers where each request came from.
 class QuietControlPlane {
  public:
-  explicit QuietControlPlane(const std::filesystem::path& pki) {
-    ctx_ = *http::make_server_context({pki / "broker.pem", pki / "broker-key.pem", false, nullptr, nullptr});
-    server_ = std::make_unique<http::HttpsServer>(
-        io_, [this] { return ctx_; },
-        [this](const http::Request& r) {
+  explicit QuietControlPlane(const std::filesystem::path& pki)
+      : server_(pki / "broker.pem", pki / "broker-key.pem", [this](const http::Request& r) {
           {
             std::lock_guard lock(mu_);
             if (r.path == "/") ++rounds_;
@@ -39,18 +29,8 @@ class QuietControlPlane {
           if (r.path == "/") body = R"({"version": "2.12.0"})";
           if (r.path == "/meshes/default") body = R"({"name": "default", "meshServices": {"mode": "Exclusive"}})";
           return http::Response{200, "application/json", {}, body, "", {}};
-        },
-        [](const Error& e) { return http::Response{500, "text/plain", {}, e.message, "", {}}; },
-        [](const std::string&, std::function<void()> job) { job(); });
-    EXPECT_TRUE(server_->listen({"127.0.0.1", 0}).ok());
-    loop_ = std::thread([this] { io_.run(); });
-  }
-  ~QuietControlPlane() {
-    boost::asio::post(io_, [this] { server_->stop(); });
-    io_.stop();
-    loop_.join();
-  }
-  uint16_t port() const { return server_->port(); }
+        }) {}
+  uint16_t port() const { return server_.port(); }
   int rounds() const {
     std::lock_guard lock(mu_);
     return rounds_;
@@ -61,13 +41,10 @@ class QuietControlPlane {
   }
 
  private:
-  boost::asio::io_context io_;
-  std::shared_ptr<http::TlsContext> ctx_;
-  std::unique_ptr<http::HttpsServer> server_;
-  std::thread loop_;
   mutable std::mutex mu_;
   int rounds_ = 0;
   std::set<std::string> remotes_;  // one per connection
+  testing::HttpsFixture server_;   // last: stopped before what its handler touches goes
 };
 
 class KumaAdapterTest : public ::testing::Test {

@@ -3,19 +3,12 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
-#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/ssl/context.hpp>
-
 #include <atomic>
 #include <future>
 #include <thread>
 
 #include "meshfed/http/client.hpp"
 #include "meshfed/http/server.hpp"
-#include "meshfed/http/tls.hpp"
 #include "meshfed/pki/pki.hpp"
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
@@ -37,35 +30,14 @@ struct HandshakeGate {
   }
 };
 
-class ServerOnItsOwnLoop {
- public:
-  ServerOnItsOwnLoop(const std::filesystem::path& pki, HandshakeGate& gate, ServerLimits limits = {}) {
-    auto ctx = make_server_context({pki / "broker.pem", pki / "broker-key.pem", true, nullptr, nullptr});
-    EXPECT_TRUE(ctx.ok());
-    ctx_ = *ctx;
-    SSL_CTX_set_client_hello_cb(ctx_->native_handle(), &HandshakeGate::on_client_hello, &gate);
-    server_ = std::make_unique<HttpsServer>(
-        io_, [this] { return ctx_; },
-        [](const Request& r) { return Response{200, "text/plain", {}, "hello " + r.path, "", {}}; },
-        [](const Error& e) { return Response{500, "text/plain", {}, e.message, "", {}}; },
-        [](const std::string&, std::function<void()> job) { job(); }, limits);
-    EXPECT_TRUE(server_->listen({"127.0.0.1", 0}).ok());
-    loop_ = std::thread([this] { io_.run(); });
-  }
-  ~ServerOnItsOwnLoop() {
-    boost::asio::post(io_, [this] { server_->stop(); });
-    io_.stop();
-    loop_.join();
-  }
-  uint16_t port() const { return server_->port(); }
-  int open_connections() const { return server_->open_connections(); }
-
- private:
-  boost::asio::io_context io_;
-  std::shared_ptr<TlsContext> ctx_;
-  std::unique_ptr<HttpsServer> server_;
-  std::thread loop_;
-};
+std::unique_ptr<testing::HttpsFixture> server_with_gate(const std::filesystem::path& pki, HandshakeGate& gate,
+                                                        ServerLimits limits = {}) {
+  auto server = std::make_unique<testing::HttpsFixture>(
+      pki / "broker.pem", pki / "broker-key.pem",
+      [](const Request& r) { return Response{200, "text/plain", {}, "hello " + r.path, "", {}}; }, limits);
+  SSL_CTX_set_client_hello_cb(static_cast<SSL_CTX*>(server->native_context()), &HandshakeGate::on_client_hello, &gate);
+  return server;
+}
 
 class HttpsServerTest : public ::testing::Test {
  protected:
@@ -86,7 +58,8 @@ class HttpsServerTest : public ::testing::Test {
 };
 
 TEST_F(HttpsServerTest, AStalledHandshakeHoldsUpNoOtherConnection) {
-  ServerOnItsOwnLoop server(dir_ / "pki", gate_);
+  auto fixture = server_with_gate(dir_ / "pki", gate_);
+  auto& server = *fixture;
   auto& gate = gate_;
   auto client_for = [&] { return HttpsServerTest::client_for(server.port()); };
 
@@ -121,10 +94,11 @@ namespace {
 // At capacity a new connection evicts one that has sent nothing before one in its handshake,
 // even an older one: strangers reconnecting in bursts replace each other, not a client.
 TEST_F(HttpsServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes) {
-  ServerOnItsOwnLoop server(
+  auto fixture = server_with_gate(
       dir_ / "pki", gate_,
       ServerLimits{
           .handshake_timeout = std::chrono::seconds(60), .max_connections = 2, .max_connections_per_source = 0});
+  auto& server = *fixture;
   const int first_silent = testing::connect_loopback(server.port());
   ASSERT_GE(first_silent, 0);
   ASSERT_TRUE(testing::wait_until([&] { return server.open_connections() == 1; }));
