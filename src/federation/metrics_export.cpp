@@ -158,9 +158,9 @@ void MetricsExporter::run() {
 
 void MetricsExporter::scrape(Source& s) {
   auto fail = [&](const std::string& result, const std::string& why) {
-    scrapes_.inc({s.label, result});
     spdlog::warn("metrics source {}: {}", s.label, why);
-    s.client.reset();  // a fresh connection next time
+    scrapes_.inc({s.label, result});  // after the log line: a test that sees the count finds the line
+    s.client.reset();                 // a fresh connection next time
   };
   if (!s.client) {
     http::ClientOptions co;

@@ -12,9 +12,8 @@
 
 namespace meshfed::federation {
 
-PeerWatcher::PeerWatcher(WatcherOptions options, ImportManager& imports,
-                         std::function<void(std::function<void()>)> run_on_store)
-    : options_(std::move(options)), imports_(imports), run_on_store_(std::move(run_on_store)) {}
+PeerWatcher::PeerWatcher(WatcherOptions options, ImportManager& imports, SerialExecutor& store)
+    : options_(std::move(options)), imports_(imports), store_(store) {}
 
 PeerWatcher::~PeerWatcher() { stop(); }
 
@@ -87,7 +86,7 @@ void PeerWatcher::run() {
   };
   auto fail = [&](const std::string& reason, const std::string& error) {
     if (options_.sync_errors) options_.sync_errors->inc({options_.peer, reason});
-    run_on_store_([&] { (void)imports_.record_failure(options_.peer, error); });
+    store_.run([&] { (void)imports_.record_failure(options_.peer, error); });
     back_off();
   };
   // A refused catalog is reported as what it is, and retried at the backoff like any failure,
@@ -95,19 +94,20 @@ void PeerWatcher::run() {
   auto refuse = [&](const CatalogRefusal& refusal) {
     if (options_.catalog_refusals) options_.catalog_refusals->inc({options_.peer, refusal.reason});
     if (options_.sync_errors) options_.sync_errors->inc({options_.peer, "rejected_catalog"});
-    run_on_store_([&] { (void)imports_.refuse_catalog(options_.peer, refusal); });
+    store_.run([&] { (void)imports_.refuse_catalog(options_.peer, refusal); });
     back_off();
   };
 
   while (!stopping_) {
-    bool quarantined = false;
+    bool quarantined = true;
     int64_t since = 0;
-    run_on_store_([&] {
+    const bool asked = store_.run([&] {
       // Unreadable counts as quarantined: no catalog is applied while the store cannot say.
       const auto q = imports_.is_quarantined(options_.peer);
       quarantined = !q || *q;
       if (auto r = imports_.revision(options_.peer)) since = *r;
     });
+    if (!asked) return;  // the store thread has ended: the broker is stopping
     if (quarantined) {
       pause(std::chrono::seconds(5));  // until released (wake) or a periodic re-check
       continue;
@@ -125,7 +125,7 @@ void PeerWatcher::run() {
       continue;
     }
     if (res->status == 304) {
-      run_on_store_([&] { (void)imports_.record_unchanged(options_.peer); });
+      store_.run([&] { (void)imports_.record_unchanged(options_.peer); });
       backoff = options_.backoff_min;
       continue;
     }
@@ -143,7 +143,7 @@ void PeerWatcher::run() {
     }
     Status applied;
     int64_t now_at = since;
-    run_on_store_([&] {
+    store_.run([&] {
       applied = imports_.apply_catalog(options_.peer, std::get<CatalogAnswer>(checked));
       if (auto r = imports_.revision(options_.peer)) now_at = *r;
     });

@@ -24,6 +24,7 @@ Database::~Database() {
 }
 
 SQLite::Statement& Database::cached(const std::string& sql) {
+  owner_.check();
   auto& slot = statements_[sql];
   if (!slot) {
     slot = std::make_unique<SQLite::Statement>(*db_, sql);
@@ -44,6 +45,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
     raw->exec("PRAGMA foreign_keys=ON");
     std::unique_ptr<Database> db(new Database(std::move(raw), file));
     if (auto st = db->migrate(migrations); !st) return st.error();
+    db->owner_.release();  // opened here, used by whichever thread the application gives it
     return db;
   } catch (const std::exception& e) {
     return store_error("cannot open " + file.string(), e);
@@ -51,6 +53,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
 }
 
 Status Database::transaction(const std::function<Status()>& body) {
+  owner_.check();
   try {
     SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
     Status st = body();
@@ -63,6 +66,7 @@ Status Database::transaction(const std::function<Status()>& body) {
 }
 
 Status Database::read(const std::function<Status()>& body) {
+  owner_.check();
   try {
     return body();
   } catch (const std::exception& e) {

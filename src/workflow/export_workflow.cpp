@@ -339,6 +339,16 @@ Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const 
   return page;
 }
 
+Status ExportWorkflow::for_each_approved(const std::function<void(const store::ExportRecord&)>& fn) {
+  for (std::string after;;) {
+    auto page = list(ExportState::kApproved, after, 1000);
+    if (!page) return page.error();
+    for (const auto& e : page->items) fn(e);
+    if (!page->next) return {};
+    after = *page->next;
+  }
+}
+
 Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
   std::map<std::string, int64_t> counts;
   Status st = db_.read([&]() -> Status {

@@ -3,7 +3,7 @@
 // jitter up to a bound; it never busy-loops and never takes the broker down.
 //
 // Each watcher is a thread blocked in its long-poll: peers are few, and this keeps the event
-// loop free of outbound TLS. Store work is handed to the store thread through `run_on_store`.
+// loop free of outbound TLS. Store work is handed to the store thread (a SerialExecutor).
 #pragma once
 
 #include <atomic>
@@ -17,6 +17,7 @@
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/result.hpp"
+#include "meshfed/core/serial_executor.hpp"
 #include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/http/client.hpp"
 #include "meshfed/metrics/registry.hpp"
@@ -43,8 +44,8 @@ struct WatcherOptions {
 
 class PeerWatcher {
  public:
-  // `run_on_store` runs a job on the store thread and returns when it is done.
-  PeerWatcher(WatcherOptions options, ImportManager& imports, std::function<void(std::function<void()>)> run_on_store);
+  // `store` is the thread that owns `imports`; the watcher hands it every store call and waits.
+  PeerWatcher(WatcherOptions options, ImportManager& imports, SerialExecutor& store);
   ~PeerWatcher();
 
   void start();
@@ -59,7 +60,7 @@ class PeerWatcher {
 
   WatcherOptions options_;
   ImportManager& imports_;
-  std::function<void(std::function<void()>)> run_on_store_;
+  SerialExecutor& store_;
   std::unique_ptr<http::HttpsClient> client_;
   std::thread thread_;
   std::atomic<bool> stopping_{false};

@@ -2,7 +2,8 @@
 // acknowledges survives power loss), foreign keys on, and the schema brought up to date from
 // the embedded migrations. The only module that touches SQLiteCpp.
 //
-// Not thread-safe by design: the application gives it one thread (the store executor).
+// Not thread-safe by design: the application gives it one thread (the store executor), and
+// every use checks that (ThreadOwner): a second thread aborts the process instead of racing.
 #pragma once
 
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 
 #include "meshfed/core/result.hpp"
+#include "meshfed/core/thread_owner.hpp"
 #include "meshfed/store/migrations.hpp"
 
 namespace SQLite {
@@ -36,7 +38,10 @@ class Database {
   const std::filesystem::path& file() const { return file_; }
 
   // For the store module's own repositories only.
-  SQLite::Database& sql() { return *db_; }
+  SQLite::Database& sql() {
+    owner_.check();
+    return *db_;
+  }
   // A prepared statement kept for reuse, reset and with bindings cleared. Only for statements
   // that are never stepped while another use of the same SQL is in progress.
   SQLite::Statement& cached(const std::string& sql);
@@ -49,6 +54,7 @@ class Database {
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
   std::filesystem::path file_;
   int schema_version_ = 0;
+  ThreadOwner owner_{"the store (SQLite connection)"};
 };
 
 // Converts a store exception into an error naming what failed.

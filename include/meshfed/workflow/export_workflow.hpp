@@ -83,6 +83,9 @@ class ExportWorkflow {
   // `after` is the opaque cursor from a previous page's `next`.
   Result<ExportPage> list(std::optional<store::ExportState> state, const std::string& after, int limit);
 
+  // Every approved export, a page at a time; stops at the first store error and returns it.
+  Status for_each_approved(const std::function<void(const store::ExportRecord&)>& fn);
+
   Result<std::map<std::string, int64_t>> count_by_state();
   Result<std::map<std::pair<std::string, std::string>, int64_t>> count_by_peer_and_state();  // {peer, state}
 

@@ -1,0 +1,45 @@
+// One named thread that runs jobs in the order they were posted: the broker's store thread
+// (all SQLite work), its off-store thread and its lifecycle thread are each one of these.
+//
+// run() posts and waits; called from the executor's own thread it would wait for itself
+// forever, so that is checked and aborts instead.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace meshfed {
+
+class SerialExecutor {
+ public:
+  explicit SerialExecutor(std::string name);
+  ~SerialExecutor();  // join()
+  SerialExecutor(const SerialExecutor&) = delete;
+  SerialExecutor& operator=(const SerialExecutor&) = delete;
+
+  // False, and `job` dropped, once join() has begun.
+  bool post(std::function<void()> job);
+  // Runs `job` on the executor's thread and returns when it is done; false, without running
+  // it, once join() has begun.
+  bool run(const std::function<void()>& job);
+  bool running_in_this_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // Runs what was posted before, then ends the thread. Jobs posted after it are not run.
+  void join();
+  const std::string& name() const { return name_; }
+
+ private:
+  void loop();
+
+  std::string name_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool joining_ = false;
+  std::thread thread_;  // last: starts once the queue exists
+};
+
+}  // namespace meshfed

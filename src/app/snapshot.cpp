@@ -1,0 +1,150 @@
+#include "snapshot.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/text.hpp"
+#include "meshfed/pki/pki.hpp"
+
+namespace meshfed::app {
+
+workflow::WorkflowSettings Snapshot::workflow_settings() const {
+  workflow::WorkflowSettings s;
+  s.domain = config.domain;
+  s.trust_domain = config.trust_domain;
+  s.peers = peer_domains;
+  s.default_ttl_s = config.exports.default_ttl.count();
+  s.max_ttl_s = config.exports.max_ttl.count();
+  s.pending_expiry_s = config.exports.pending_expiry.count();
+  return s;
+}
+
+federation::ImportSettings Snapshot::import_settings() const {
+  federation::ImportSettings s;
+  for (const auto& p : config.peers)
+    s.peers[p.domain] = {p.domain, p.trust_domain, p.import_policy, p.max_egress_ports};
+  if (config.gateways.egress) {
+    s.egress_ports = config.gateways.egress->ports;
+    s.egress_host = config.gateways.egress->advertise_host;
+  }
+  s.stale_after_s = config.sync.stale_after.count();
+  s.withdraw_after_s = config.sync.withdraw_after.count();
+  return s;
+}
+
+federation::MetricsImportSettings Snapshot::metrics_import_settings() const {
+  federation::MetricsImportSettings s;
+  for (const auto& p : config.peers) s.peers.push_back({p.domain, p.url, peer_trust, config.tls});
+  s.interval = config.metrics.peer_scrape_interval;
+  s.stale_after = config.sync.stale_after;
+  s.max_series_per_peer = config.metrics.max_series_per_peer;
+  s.max_bytes_per_peer = config.metrics.max_bytes_per_peer;
+  return s;
+}
+
+gateway::RouteInputs Snapshot::route_inputs() const {
+  gateway::RouteInputs in;
+  in.peers = peer_domains;
+  in.ingress = config.gateways.ingress.has_value();
+  if (config.gateways.egress) in.egress_bind = config.gateways.egress->bind;
+  return in;
+}
+
+bool Snapshot::source_admitted(const std::string& address) const {
+  if (peer_sources.empty()) return true;
+  const auto ip = IpAddress::parse(address);
+  return ip && any_contains(peer_sources, *ip);
+}
+
+namespace {
+
+Result<std::string> read_kuma_token(const config::Config& c) {
+  if (c.control_plane.type != config::ControlPlaneType::kKuma || c.control_plane.kuma.token_file.empty())
+    return std::string();
+  auto token = read_secret_file(c.control_plane.kuma.token_file.string());
+  if (!token) return make_error(ErrorCode::kInvalidArgument, "control_plane.token_file: " + token.error().message);
+  return token;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
+  auto s = std::make_shared<Snapshot>();
+  auto tokens = api::TokenStore::load(c.admin.tokens_file);
+  if (!tokens) return tokens.error();
+  s->tokens = std::make_shared<const api::TokenStore>(std::move(tokens).value());
+  auto tls = http::make_server_context({c.tls.cert_file, c.tls.key_file, false, nullptr, nullptr});
+  if (!tls) return tls.error();
+  s->admin_tls = *tls;
+  auto info = pki::read_certificate(c.tls.cert_file);
+  if (!info) return info.error();
+  s->expiries.broker = info->not_after_unix;
+  auto own_ca = pki::read_certificate(c.tls.ca_file);
+  if (!own_ca) return make_error(ErrorCode::kInvalidArgument, "tls.ca_file: " + own_ca.error().message);
+  s->expiries.ca = own_ca->not_after_unix;
+  std::vector<pki::TrustedPeer> trusted;
+  for (size_t i = 0; i < c.peers.size(); ++i) {
+    const auto& peer = c.peers[i];
+    auto ca = pki::read_certificate(peer.ca_file);
+    if (!ca)
+      return make_error(ErrorCode::kInvalidArgument, "peers[" + std::to_string(i) + "].ca_file: " + ca.error().message);
+    s->expiries.peer_ca[peer.domain] = ca->not_after_unix;
+    trusted.push_back({peer.domain, peer.trust_domain, peer.ca_file});
+    s->peer_domains.insert(peer.domain);
+    for (const auto& text : peer.source_cidrs) {
+      if (auto cidr = Cidr::parse(text)) s->peer_sources.push_back(*cidr);  // the config loader checked them
+    }
+  }
+  auto trust = pki::PeerTrust::load(trusted, "broker");
+  if (!trust) return trust.error();
+  s->peer_trust = *trust;
+  http::ServerTlsOptions peer_opts{c.tls.cert_file, c.tls.key_file, true, nullptr, s->peer_trust};
+  peer_opts.configure = [t = s->peer_trust.get()](void* ctx) { t->require_client_certificates(ctx); };
+  auto peer_tls = http::make_server_context(peer_opts);
+  if (!peer_tls) return peer_tls.error();
+  s->peer_tls = *peer_tls;
+  auto gateways = gateway::load_gateway_tls(c);
+  if (!gateways) return gateways.error();
+  s->gateways = std::move(gateways).value();
+  auto kuma_token = read_kuma_token(c);
+  if (!kuma_token) return kuma_token.error();
+  s->kuma_token = *kuma_token;
+  if (c.gateways.ingress) s->ingress_advertised = config::parse_endpoint(c.gateways.ingress->advertise);
+  s->config = std::move(c);
+  return std::shared_ptr<const Snapshot>(std::move(s));
+}
+
+Status check_static_inventory(const config::Config& config) {
+  if (config.control_plane.type != config::ControlPlaneType::kStatic) return {};
+  const auto& file = config.control_plane.static_cp.inventory_file;
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read inventory " + file.string());
+  if (auto inv = controlplane::parse_inventory(text.str()); !inv) return inv.error();
+  return {};
+}
+
+std::vector<std::string> restart_only_changes(const config::Config& running, const config::Config& fresh) {
+  std::vector<std::string> out;
+  if (running.domain != fresh.domain) out.push_back("domain");
+  if (running.trust_domain != fresh.trust_domain) out.push_back("trust_domain");
+  if (running.state_dir != fresh.state_dir) out.push_back("state_dir");
+  if (!(running.admin.listen == fresh.admin.listen)) out.push_back("admin.listen");
+  if (running.peer_api.listen != fresh.peer_api.listen) out.push_back("peer_api.listen");
+  if (running.metrics.listen != fresh.metrics.listen) out.push_back("metrics.listen");
+  return out;
+}
+
+config::Config keep_restart_only(const config::Config& running, config::Config fresh) {
+  fresh.domain = running.domain;
+  fresh.trust_domain = running.trust_domain;
+  fresh.state_dir = running.state_dir;
+  fresh.admin.listen = running.admin.listen;
+  fresh.peer_api.listen = running.peer_api.listen;
+  fresh.metrics.listen = running.metrics.listen;
+  return fresh;
+}
+
+}  // namespace meshfed::app
