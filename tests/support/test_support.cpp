@@ -1,6 +1,7 @@
 #include "support/test_support.hpp"
 
 #include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -53,6 +54,8 @@ std::string read_file(const fs::path& p) {
 struct LogCapture::Impl {
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(10000);
 };
+
+void log_to_stderr() { spdlog::set_default_logger(spdlog::stderr_logger_mt("stderr")); }
 
 LogCapture::LogCapture() : impl_(std::make_unique<Impl>()) {
   impl_->sink->set_pattern("%v");

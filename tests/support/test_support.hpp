@@ -48,6 +48,9 @@ class LogCapture {
   std::unique_ptr<Impl> impl_;
 };
 
+// Sends spdlog's default logger to stderr, where death tests look for the dying words.
+void log_to_stderr();
+
 // Polls `condition` until it holds or `timeout` passes; the synchronisation point of the
 // end-to-end tests (they wait on observable state, never on a fixed sleep).
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(20));

@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "support/test_support.hpp"
 
 namespace meshfed::store {
@@ -18,6 +20,20 @@ TEST(Database, MigratesFromEmptyAndRecordsVersions) {
   EXPECT_EQ(sql.execAndGet("PRAGMA journal_mode").getString(), "wal");
   EXPECT_EQ(sql.execAndGet("PRAGMA synchronous").getInt(), 2);  // FULL
   EXPECT_EQ(sql.execAndGet("PRAGMA foreign_keys").getInt(), 1);
+}
+
+TEST(DatabaseDeathTest, ASecondThreadAbortsInsteadOfRacingTheFirst) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  testing::TempDir dir;
+  EXPECT_DEATH(
+      {
+        testing::log_to_stderr();  // death tests read stderr
+        auto db = Database::open(dir / "m.db");
+        if (!db) std::abort();
+        std::thread([&] { (void)(*db)->read([] { return Status(); }); }).join();  // opened here, used there: fine
+        (void)(*db)->read([] { return Status(); });                               // and back here: not
+      },
+      "the store \\(SQLite connection\\) is owned by one thread and was used from another");
 }
 
 TEST(Database, ReopeningAppliesNothingTwice) {
