@@ -36,27 +36,10 @@ class FakePeer {
   HttpsFixture server_;  // last: stopped before what its handler touches goes
 };
 
-json good_export(const std::string& id, const std::string& alias) {
-  return {{"id", id},
-          {"alias", alias},
-          {"mesh", "default"},
-          {"service", "billing"},
-          {"port", 9000},
-          {"protocol", "tcp"},
-          {"sni", id + ".dmz.meshfed"},
-          {"ingress", {{"host", "127.0.0.1"}, {"port", 15443}}},
-          {"metrics", json::array()},
-          {"proxy_protocol", false},
-          {"approved_at", "2026-01-01T00:00:00.000Z"},
-          {"expires_at", "2099-01-01T00:00:00.000Z"}};
-}
+json good_export(const std::string& id, const std::string& alias) { return testing::catalog_export(id, alias); }
 
 json catalog(json exports, const std::string& domain = "dmz", int64_t revision = 5) {
-  return {{"api_version", "v1"},
-          {"domain", domain},
-          {"revision", revision},
-          {"full", true},
-          {"exports", std::move(exports)}};
+  return testing::catalog_answer(std::move(exports), domain, revision);
 }
 
 std::string nested(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }

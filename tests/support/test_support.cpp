@@ -55,6 +55,38 @@ struct LogCapture::Impl {
   std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(10000);
 };
 
+void make_pki(const fs::path& dir, const std::string& domain) {
+  pki::InitOptions o;
+  o.domain = domain;
+  o.leaf.ip_addresses = {"127.0.0.1"};
+  o.leaf.dns_names = {"localhost"};
+  if (auto st = pki::init_domain(dir, o); !st) throw std::runtime_error(st.error().message);
+}
+
+nlohmann::json catalog_export(const std::string& id, const std::string& alias, const std::string& ingress_host,
+                              nlohmann::json metrics) {
+  return {{"id", id},
+          {"alias", alias},
+          {"mesh", "default"},
+          {"service", "billing"},
+          {"port", 9000},
+          {"protocol", "tcp"},
+          {"sni", id + ".dmz.meshfed"},
+          {"ingress", {{"host", ingress_host}, {"port", 15443}}},
+          {"metrics", std::move(metrics)},
+          {"proxy_protocol", false},
+          {"approved_at", "2026-01-01T00:00:00.000Z"},
+          {"expires_at", "2099-01-01T00:00:00.000Z"}};
+}
+
+nlohmann::json catalog_answer(nlohmann::json exports, const std::string& domain, int64_t revision) {
+  return {{"api_version", "v1"},
+          {"domain", domain},
+          {"revision", revision},
+          {"full", true},
+          {"exports", std::move(exports)}};
+}
+
 void log_to_stderr() { spdlog::set_default_logger(spdlog::stderr_logger_mt("stderr")); }
 
 LogCapture::LogCapture() : impl_(std::make_unique<Impl>()) {
@@ -93,11 +125,7 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
   d.dir = dir;
   d.config_file = dir / (domain + ".json");
   d.state_dir = dir / "state";
-  pki::InitOptions o;
-  o.domain = domain;
-  o.leaf.ip_addresses = {"127.0.0.1"};
-  o.leaf.dns_names = {"localhost"};
-  if (auto st = pki::init_domain(dir / "pki", o); !st) throw std::runtime_error(st.error().message);
+  make_pki(dir / "pki", domain);
 
   nlohmann::json tokens = nlohmann::json::array();
   const std::vector<std::pair<std::string, std::vector<std::string>>> people = {

@@ -55,6 +55,17 @@ void log_to_stderr();
 // end-to-end tests (they wait on observable state, never on a fixed sleep).
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
+// A domain's PKI made by meshfed's own pki module in `dir`: ca.pem, broker.pem and their
+// keys, the broker certificate valid for 127.0.0.1 and localhost.
+void make_pki(const fs::path& dir, const std::string& domain);
+
+// One export as peer "dmz" lists it in its catalog, valid in every field, and a full catalog
+// answer of such exports: tests change the one thing they test.
+nlohmann::json catalog_export(const std::string& id, const std::string& alias = "billing",
+                              const std::string& ingress_host = "127.0.0.1",
+                              nlohmann::json metrics = nlohmann::json::array());
+nlohmann::json catalog_answer(nlohmann::json exports, const std::string& domain = "dmz", int64_t revision = 5);
+
 // A domain laid out as the demo does: PKI, tokens, inventory and a config listening on port 0.
 struct DomainFixture {
   std::string domain;

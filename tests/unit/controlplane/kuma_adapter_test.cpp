@@ -7,7 +7,6 @@
 #include <mutex>
 #include <set>
 
-#include "meshfed/pki/pki.hpp"
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
@@ -50,10 +49,7 @@ class QuietControlPlane {
 class KumaAdapterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    pki::InitOptions o;
-    o.domain = "pci";
-    o.leaf.ip_addresses = {"127.0.0.1"};
-    ASSERT_TRUE(pki::init_domain(dir_ / "pki", o).ok());
+    testing::make_pki(dir_ / "pki", "pci");
     cp_ = std::make_unique<QuietControlPlane>(dir_ / "pki");
     cfg_.url = "https://127.0.0.1:" + std::to_string(cp_->port());
     cfg_.ca_file = dir_ / "pki" / "ca.pem";

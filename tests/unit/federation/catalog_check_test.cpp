@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/test_support.hpp"
+
 namespace meshfed::federation {
 namespace {
 
@@ -18,23 +20,10 @@ Result<std::vector<std::string>> fake_resolve(const std::string& host) {
 }
 
 json good_export(const std::string& id, const std::string& alias = "billing") {
-  return {{"id", id},
-          {"alias", alias},
-          {"mesh", "default"},
-          {"service", "billing"},
-          {"port", 9000},
-          {"protocol", "tcp"},
-          {"sni", id + ".dmz.meshfed"},
-          {"ingress", {{"host", "10.10.0.5"}, {"port", 15443}}},
-          {"metrics", {"envoy_cluster_*"}},
-          {"proxy_protocol", false},
-          {"approved_at", "2026-01-01T00:00:00.000Z"},
-          {"expires_at", "2099-01-01T00:00:00.000Z"}};
+  return testing::catalog_export(id, alias, "10.10.0.5", json::array({"envoy_cluster_*"}));
 }
 
-json catalog(json exports) {
-  return {{"api_version", "v1"}, {"domain", "dmz"}, {"revision", 5}, {"full", true}, {"exports", std::move(exports)}};
-}
+json catalog(json exports) { return testing::catalog_answer(std::move(exports)); }
 
 CatalogRefusal refused(const std::string& body, const CatalogRules& r = rules()) {
   auto out = check_catalog(r, body, fake_resolve);

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <thread>
 
-#include "meshfed/pki/pki.hpp"
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
@@ -15,9 +14,7 @@ namespace {
 
 TEST(RouteWatcher, StopEndsABackoffAtOnce) {
   testing::TempDir dir;
-  pki::InitOptions pki_options;
-  pki_options.domain = "pci";
-  ASSERT_TRUE(pki::init_domain(dir / "pki", pki_options).ok());
+  testing::make_pki(dir / "pki", "pci");
   testing::EchoServer not_a_broker;  // echoes the ClientHello back: every round fails
   RouteWatcher watcher({"https://127.0.0.1:" + std::to_string(not_a_broker.port()), dir / "pki" / "ca.pem", "token",
                         std::chrono::seconds(30), std::chrono::hours(1), std::chrono::hours(1)},

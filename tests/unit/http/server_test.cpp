@@ -9,7 +9,6 @@
 
 #include "meshfed/http/client.hpp"
 #include "meshfed/http/server.hpp"
-#include "meshfed/pki/pki.hpp"
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
@@ -42,10 +41,7 @@ std::unique_ptr<testing::HttpsFixture> server_with_gate(const std::filesystem::p
 class HttpsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    pki::InitOptions o;
-    o.domain = "dmz";
-    o.leaf.ip_addresses = {"127.0.0.1"};
-    ASSERT_TRUE(pki::init_domain(dir_ / "pki", o).ok());
+    testing::make_pki(dir_ / "pki", "dmz");
   }
   std::unique_ptr<HttpsClient> client_for(uint16_t port) {
     auto opts = ClientOptions::verifying("127.0.0.1", port, dir_ / "pki" / "ca.pem");
