@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "gateway/session_cache.hpp"
+#include "meshfed/core/openssl_handles.hpp"
 #include "meshfed/gateway/gateway.hpp"
 #include "meshfed/pki/pki.hpp"
 
@@ -12,10 +13,7 @@ namespace {
 
 struct SessionCache {
   std::mutex mu;
-  std::map<std::string, SSL_SESSION*> sessions;
-  ~SessionCache() {
-    for (auto& [key, s] : sessions) SSL_SESSION_free(s);
-  }
+  std::map<std::string, SslSessionPtr> sessions;
 };
 
 int cache_index() {
@@ -37,9 +35,7 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   const auto* key = static_cast<const std::string*>(SSL_get_ex_data(ssl, key_index()));
   if (!cache || !key) return 0;
   std::lock_guard lock(cache->mu);
-  SSL_SESSION*& slot = cache->sessions[*key];
-  if (slot) SSL_SESSION_free(slot);
-  slot = session;
+  cache->sessions[*key].reset(session);
   return 1;  // we keep the reference
 }
 
@@ -66,7 +62,7 @@ void resume_session(SSL* ssl, const std::string& key) {
   if (!cache) return;
   std::lock_guard lock(cache->mu);
   auto it = cache->sessions.find(key);
-  if (it != cache->sessions.end() && SSL_SESSION_is_resumable(it->second)) SSL_set_session(ssl, it->second);
+  if (it != cache->sessions.end() && SSL_SESSION_is_resumable(it->second.get())) SSL_set_session(ssl, it->second.get());
 }
 
 Result<GatewayTls> load_gateway_tls(const config::Config& c) {

@@ -16,16 +16,13 @@
 #include <memory>
 #include <string>
 
+#include "meshfed/core/openssl_handles.hpp"
+
 namespace meshfed::gateway {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
-
-struct SslDeleter {
-  void operator()(SSL* s) const { SSL_free(s); }
-};
-using SslPtr = std::unique_ptr<SSL, SslDeleter>;
 
 // Why the last TLS operation failed, in words fit for a metric label.
 std::string tls_failure_reason(int ssl_error, const error_code& ec);

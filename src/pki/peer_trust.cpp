@@ -5,31 +5,29 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "meshfed/core/openssl_handles.hpp"
+
 namespace meshfed::pki {
 
 struct PeerTrust::Entry {
   TrustedPeer peer;
   std::string expected_id;
-  X509_STORE* store = nullptr;
-  ~Entry() {
-    if (store) X509_STORE_free(store);
-  }
+  X509StorePtr store;
 };
 
 PeerTrust::~PeerTrust() = default;
 
 std::vector<std::string> uri_sans(void* x509) {
   std::vector<std::string> out;
-  auto* sans =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(static_cast<X509*>(x509), NID_subject_alt_name, nullptr, nullptr));
-  for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+  GeneralNamesPtr sans(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(static_cast<X509*>(x509), NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
     if (gn->type != GEN_URI) continue;
     const ASN1_IA5STRING* s = gn->d.uniformResourceIdentifier;
     out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                      static_cast<size_t>(ASN1_STRING_length(s)));
   }
-  GENERAL_NAMES_free(sans);
   return out;
 }
 
@@ -40,8 +38,8 @@ Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<Trust
     auto e = std::make_unique<Entry>();
     e->peer = p;
     e->expected_id = "spiffe://" + p.trust_domain + "/meshfed/" + trust->role_;
-    e->store = X509_STORE_new();
-    if (X509_STORE_load_file(e->store, p.ca_file.c_str()) != 1) {
+    e->store.reset(X509_STORE_new());
+    if (!e->store || X509_STORE_load_file(e->store.get(), p.ca_file.c_str()) != 1) {
       ERR_clear_error();
       return make_error(ErrorCode::kInvalidArgument,
                         "cannot load CA bundle " + p.ca_file.string() + " of peer " + p.domain);
@@ -65,13 +63,14 @@ Result<std::string> PeerTrust::identify(void* leaf_x509, void* untrusted_chain) 
   }
   if (!match)
     return make_error(ErrorCode::kUnauthenticated, "identity " + uris[0] + " is not a configured peer's " + role_);
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  X509_STORE_CTX_init(ctx, match->store, leaf, static_cast<STACK_OF(X509)*>(untrusted_chain));
-  X509_STORE_CTX_set_purpose(ctx, role_ == "ingress" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT);
-  if (role_ == "broker") X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY);
-  const int ok = X509_verify_cert(ctx);
-  const int err = X509_STORE_CTX_get_error(ctx);
-  X509_STORE_CTX_free(ctx);
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+  if (!ctx ||
+      X509_STORE_CTX_init(ctx.get(), match->store.get(), leaf, static_cast<STACK_OF(X509)*>(untrusted_chain)) != 1)
+    return make_error(ErrorCode::kUnauthenticated, "cannot verify " + uris[0] + ": out of memory");  // fails closed
+  X509_STORE_CTX_set_purpose(ctx.get(), role_ == "ingress" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT);
+  if (role_ == "broker") X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_ANY);
+  const int ok = X509_verify_cert(ctx.get());
+  const int err = X509_STORE_CTX_get_error(ctx.get());
   if (ok != 1) {
     return make_error(ErrorCode::kUnauthenticated, "certificate claiming " + uris[0] + " does not verify against " +
                                                        match->peer.domain +

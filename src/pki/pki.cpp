@@ -17,22 +17,13 @@
 #include <cstring>
 #include <memory>
 
+#include "meshfed/core/openssl_handles.hpp"
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::pki {
 namespace {
 
 namespace fs = std::filesystem;
-
-template <typename T, void (*F)(T*)>
-struct Deleter {
-  void operator()(T* p) const { F(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY, EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509, X509_free>>;
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO, BIO_free_all>>;
-using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE, X509_STORE_free>>;
-using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX, X509_STORE_CTX_free>>;
 
 std::string openssl_error() {
   std::string out;
@@ -53,22 +44,16 @@ bool add_ext(X509* cert, X509* issuer, int nid, const std::string& value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
-  if (!ext) return false;
-  const bool ok = X509_add_ext(cert, ext, -1) == 1;
-  X509_EXTENSION_free(ext);
-  return ok;
+  X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str()));
+  return ext && X509_add_ext(cert, ext.get(), -1) == 1;
 }
 
 bool set_random_serial(X509* cert) {
   std::array<unsigned char, 16> bytes{};
   if (RAND_bytes(bytes.data(), bytes.size()) != 1) return false;
   bytes[0] &= 0x7f;  // positive
-  BIGNUM* bn = BN_bin2bn(bytes.data(), bytes.size(), nullptr);
-  if (!bn) return false;
-  const bool ok = BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != nullptr;
-  BN_free(bn);
-  return ok;
+  BignumPtr bn(BN_bin2bn(bytes.data(), bytes.size(), nullptr));
+  return bn && BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert)) != nullptr;
 }
 
 struct CertSpec {
@@ -332,9 +317,9 @@ Result<CertificateInfo> read_certificate(const fs::path& pem_file) {
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) info.not_after_unix = timegm(&tm);
   info.is_ca = X509_check_ca(x) > 0;
-  auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
-  for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
-    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+  GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr)));
+  for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
+    const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
     if (gn->type == GEN_URI || gn->type == GEN_DNS) {
       const ASN1_IA5STRING* s = gn->type == GEN_URI ? gn->d.uniformResourceIdentifier : gn->d.dNSName;
       std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
@@ -359,7 +344,6 @@ Result<CertificateInfo> read_certificate(const fs::path& pem_file) {
       info.ip_sans.push_back(buf);
     }
   }
-  GENERAL_NAMES_free(sans);
   const uint32_t ku = X509_get_key_usage(x);
   if (ku != UINT32_MAX) {
     if (ku & KU_DIGITAL_SIGNATURE) info.key_usage.push_back("digitalSignature");
@@ -391,9 +375,9 @@ std::string format_certificate(const CertificateInfo& i) {
 Status verify_chain(const fs::path& cert_file, const fs::path& ca_file) {
   auto cert = load_cert(cert_file);
   if (!cert) return cert.error();
-  StorePtr store(X509_STORE_new());
+  X509StorePtr store(X509_STORE_new());
   if (X509_STORE_load_file(store.get(), ca_file.c_str()) != 1) return ssl_error("cannot load CA " + ca_file.string());
-  StoreCtxPtr ctx(X509_STORE_CTX_new());
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store.get(), cert->get(), nullptr);
   if (X509_verify_cert(ctx.get()) != 1) {
     return make_error(ErrorCode::kPermissionDenied,
