@@ -473,7 +473,7 @@ http::Response AdminApi::list_peers() {
     const auto& rec = p.record;
     json item = {{"domain", rec.domain},
                  {"trust_domain", p.trust_domain},
-                 {"state", p.state},
+                 {"state", std::string(federation::to_string(p.state))},
                  {"last_success", nullable(ms_text(rec.last_success_ms))},
                  {"last_error", rec.last_error.empty() ? json(nullptr) : json(rec.last_error)},
                  {"last_error_at", nullable(ms_text(rec.last_error_ms))},
@@ -503,7 +503,8 @@ http::Response AdminApi::peer_action(const http::Request& req, const workflow::P
   if (deps_.peer_changed) deps_.peer_changed(domain);
   const auto peers = deps_.imports.peers();
   for (const auto& p : peers ? *peers : std::vector<federation::PeerStatus>{}) {
-    if (p.record.domain == domain) return json_response({{"domain", domain}, {"state", p.state}});
+    if (p.record.domain == domain)
+      return json_response({{"domain", domain}, {"state", std::string(federation::to_string(p.state))}});
   }
   return json_response({{"domain", domain}});
 }

@@ -38,8 +38,8 @@ void BrokerMetrics::collect_peers_and_imports() {
     if (!peers) return store_error("metrics");
     for (const auto& p : *peers) {
       const std::string& d = p.record.domain;
-      for (const std::string st : {"connected", "unreachable", "stale", "quarantined"})
-        state.set({d, st}, st == p.state ? 1 : 0);
+      for (const auto st : federation::kPeerStates)
+        state.set({d, std::string(federation::to_string(st))}, st == p.state ? 1 : 0);
       revision.set({d}, static_cast<double>(p.record.revision));
       if (p.record.last_success_ms) success.set({d}, static_cast<double>(*p.record.last_success_ms) / 1000.0);
       for (const auto& [st, n] : p.imports) imports.set({d, st}, static_cast<double>(n));

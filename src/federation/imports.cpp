@@ -519,6 +519,27 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
   return std::make_pair(std::move(items), std::move(next));
 }
 
+std::string_view to_string(PeerState s) {
+  switch (s) {
+    case PeerState::kConnected:
+      return "connected";
+    case PeerState::kUnreachable:
+      return "unreachable";
+    case PeerState::kStale:
+      return "stale";
+    case PeerState::kQuarantined:
+      return "quarantined";
+  }
+  return "stale";
+}
+
+PeerState peer_state(const store::PeerRecord& p, int64_t now_ms, int64_t stale_after_s) {
+  if (p.quarantined_since_ms) return PeerState::kQuarantined;
+  if (!p.last_success_ms) return PeerState::kStale;
+  if (!p.last_error_ms || *p.last_error_ms <= *p.last_success_ms) return PeerState::kConnected;
+  return now_ms - *p.last_success_ms <= stale_after_s * 1000 ? PeerState::kUnreachable : PeerState::kStale;
+}
+
 Result<std::vector<PeerStatus>> ImportManager::peers() {
   std::vector<PeerStatus> out;
   const int64_t now = to_unix_ms(clock_.now());
@@ -529,16 +550,7 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
       PeerStatus s;
       s.record = peers.get(domain);
       s.trust_domain = cfg.trust_domain;
-      const auto& p = s.record;
-      const bool last_ok = p.last_success_ms && (!p.last_error_ms || *p.last_error_ms <= *p.last_success_ms);
-      if (p.quarantined_since_ms)
-        s.state = "quarantined";
-      else if (last_ok)
-        s.state = "connected";
-      else if (p.last_success_ms && now - *p.last_success_ms <= settings_.stale_after_s * 1000)
-        s.state = "unreachable";
-      else
-        s.state = "stale";
+      s.state = peer_state(s.record, now, settings_.stale_after_s);
       for (const auto& r : imports.for_peer(domain)) ++s.imports[std::string(to_string(r.state))];
       out.push_back(std::move(s));
     }

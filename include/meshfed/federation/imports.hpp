@@ -47,10 +47,18 @@ inline const std::string kPeerQuarantined = "peer quarantined";
 inline const std::string kLeftCatalog = "export left the catalog";
 inline const std::string kExpired = "expired";
 
+// How a peer looks from here. Quarantined wins; otherwise connected while the last sync
+// succeeded, unreachable while the last success is within stale_after, stale after that.
+enum class PeerState { kConnected, kUnreachable, kStale, kQuarantined };
+inline constexpr PeerState kPeerStates[] = {PeerState::kConnected, PeerState::kUnreachable, PeerState::kStale,
+                                            PeerState::kQuarantined};
+std::string_view to_string(PeerState s);
+PeerState peer_state(const store::PeerRecord& p, int64_t now_ms, int64_t stale_after_s);
+
 struct PeerStatus {
   store::PeerRecord record;
   std::string trust_domain;
-  std::string state;                       // connected, unreachable, stale, quarantined
+  PeerState state = PeerState::kStale;
   std::map<std::string, int64_t> imports;  // count by state
 };
 

@@ -152,5 +152,30 @@ TEST_F(ImportsTest, AnUnknownStoredStateIsAnErrorNotADefault) {
   EXPECT_EQ(read.error().code, ErrorCode::kUnavailable);
 }
 
+TEST_F(ImportsTest, APeerIsConnectedThenUnreachableUntilStaleAfterAndQuarantineOutranksAll) {
+  auto state_of = [&](const std::string& peer) {
+    const auto peers = imports_->peers().value();
+    for (const auto& p : peers)
+      if (p.record.domain == peer) return p.state;
+    ADD_FAILURE() << "no peer " << peer;
+    return PeerState::kStale;
+  };
+  EXPECT_EQ(state_of("good"), PeerState::kStale);  // never synced
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 1)));
+  EXPECT_EQ(state_of("good"), PeerState::kConnected);
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(imports_->record_failure("good", "connection refused"));
+  EXPECT_EQ(state_of("good"), PeerState::kUnreachable);
+  clock_.advance(std::chrono::seconds(59));  // stale_after is 60 s from the last success
+  EXPECT_EQ(state_of("good"), PeerState::kUnreachable);
+  clock_.advance(std::chrono::seconds(1));
+  EXPECT_EQ(state_of("good"), PeerState::kStale);
+  ASSERT_TRUE(imports_->record_unchanged("good"));  // a success again
+  EXPECT_EQ(state_of("good"), PeerState::kConnected);
+  ASSERT_TRUE(imports_->quarantine({"root", {workflow::Role::kAdmin}}, "good", "test"));
+  EXPECT_EQ(state_of("good"), PeerState::kQuarantined);
+  EXPECT_EQ(to_string(PeerState::kQuarantined), "quarantined");
+}
+
 }  // namespace
 }  // namespace meshfed::federation
