@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <limits>
 #include <set>
 
+#include "core/json_reader.hpp"
 #include "meshfed/api/long_poll.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/core/strict_json.hpp"
@@ -70,54 +72,22 @@ Body parse_body(const http::Request& req, const std::set<std::string>& known, bo
   return b;
 }
 
-// Typed field access that records what was wrong instead of throwing.
-class Fields {
- public:
-  explicit Fields(const json& obj) : obj_(obj) {}
-  std::string string(const std::string& key) {
-    if (!obj_.contains(key) || obj_[key].is_null()) return {};
-    if (!obj_[key].is_string()) {
-      errors_.push_back({key, "expected a string"});
-      return {};
-    }
-    return obj_[key].get<std::string>();
-  }
+// A body's fields: parse_body has refused unknown ones already; null stands for "not given".
+struct Fields {
+  explicit Fields(const json& body)
+      : reader(body, "", errors, {.unknown_keys_are_errors = false, .null_is_absent = true}) {}
+  std::string string(const std::string& key) { return reader.string(key, false).value_or(""); }
   std::optional<int64_t> integer(const std::string& key) {
-    if (!obj_.contains(key) || obj_[key].is_null()) return std::nullopt;
-    if (!obj_[key].is_number_integer()) {
-      errors_.push_back({key, "expected an integer"});
-      return std::nullopt;
-    }
-    return obj_[key].get<int64_t>();
+    return reader.integer(key, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
   }
-  bool boolean(const std::string& key) {
-    if (!obj_.contains(key) || obj_[key].is_null()) return false;
-    if (!obj_[key].is_boolean()) {
-      errors_.push_back({key, "expected true or false"});
-      return false;
-    }
-    return obj_[key].get<bool>();
-  }
+  bool boolean(const std::string& key) { return reader.boolean(key).value_or(false); }
   std::vector<std::string> strings(const std::string& key) {
-    std::vector<std::string> out;
-    if (!obj_.contains(key) || obj_[key].is_null()) return out;
-    if (!obj_[key].is_array()) {
-      errors_.push_back({key, "expected an array of strings"});
-      return out;
-    }
-    for (size_t i = 0; i < obj_[key].size(); ++i) {
-      if (!obj_[key][i].is_string())
-        errors_.push_back({key + "[" + std::to_string(i) + "]", "expected a string"});
-      else
-        out.push_back(obj_[key][i].get<std::string>());
-    }
-    return out;
+    return reader.strings(key).value_or(std::vector<std::string>{});
   }
-  std::vector<FieldError>& errors() { return errors_; }
+  std::vector<FieldError> take_errors() { return errors.take(); }
 
- private:
-  const json& obj_;
-  std::vector<FieldError> errors_;
+  FieldErrors errors;
+  ObjectReader reader;
 };
 
 std::optional<Error> parse_limit(const http::Request& req, int& limit) {
@@ -379,8 +349,8 @@ http::Response AdminApi::create_export(const http::Request& req, const workflow:
   r.ttl_s = f.integer("ttl_s");
   r.proxy_protocol = f.boolean("proxy_protocol");
   r.reason = f.string("reason");
-  if (!f.errors().empty())
-    return problem(make_error(ErrorCode::kInvalidArgument, "the export request is invalid", f.errors()));
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the export request is invalid", f.take_errors()));
   auto e = deps_.workflow.request(who, r);
   if (!e) return problem(e.error());
   return export_response(*e, 201);
@@ -421,8 +391,8 @@ http::Response AdminApi::decide(const http::Request& req, const workflow::Princi
   workflow::Decision d;
   d.comment = f.string("comment");
   d.ttl_s = f.integer("ttl_s");
-  if (!f.errors().empty())
-    return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.errors()));
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.take_errors()));
   if (auto err = parse_if_match(req, d.if_match)) return problem(*err);
   auto& wf = deps_.workflow;
   Result<store::ExportRecord> e = action == "approve"  ? wf.approve(who, id, d)
@@ -495,7 +465,7 @@ http::Response AdminApi::peer_action(const http::Request& req, const workflow::P
   if (body.error) return problem(*body.error);
   Fields f(body.value);
   const std::string reason = f.string("reason");
-  if (!f.errors().empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad request", f.errors()));
+  if (!f.errors.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad request", f.take_errors()));
   if (reason.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}}));
   auto st = action == "quarantine" ? deps_.imports.quarantine(who, domain, reason)
                                    : deps_.imports.release(who, domain, reason);

@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "config/json_reader.hpp"
+#include "core/json_reader.hpp"
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::config {
@@ -41,7 +41,7 @@ bool is_host_port(const std::string& s) {
 
 class Parser {
  public:
-  Parser(const Path& base, Errors& errors) : base_(base), errors_(errors) {}
+  Parser(const Path& base, FieldErrors& errors) : base_(base), errors_(errors) {}
 
   Path path(ObjectReader& r, const std::string& key, bool required) {
     auto s = r.string(key, required);
@@ -427,7 +427,7 @@ class Parser {
   }
 
   Path base_;
-  Errors& errors_;
+  FieldErrors& errors_;
 };
 
 }  // namespace
@@ -469,7 +469,7 @@ Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
   if (!parsed)
     return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON", {{"(root)", parsed.error().message}});
   const json root = std::move(parsed).value();
-  Errors errors;
+  FieldErrors errors;
   Parser parser(base_dir, errors);
   Config c = parser.parse(root);
   if (!errors.empty()) {

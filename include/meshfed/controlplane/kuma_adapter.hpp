@@ -65,6 +65,7 @@ class KumaAdapter final : public Adapter {
   std::function<void()> results_listener_;
   std::string version_;
   std::string last_error_;
+  std::vector<std::string> skipped_;  // inventory items left out in the last poll, as logged
   std::map<std::string, int64_t> events_;
   int64_t inventory_errors_ = 0;
   bool woken_ = false;

@@ -25,11 +25,18 @@ class QuietControlPlane {
             remotes_.insert(r.remote);
           }
           std::string body = R"({"items": [], "next": null, "total": 0})";
-          if (r.path == "/") body = R"({"version": "2.12.0"})";
+          if (r.path == "/") {
+            std::lock_guard lock(mu_);
+            body = index_;
+          }
           if (r.path == "/meshes/default") body = R"({"name": "default", "meshServices": {"mode": "Exclusive"}})";
           return http::Response{200, "application/json", {}, body, "", {}};
         }) {}
   uint16_t port() const { return server_.port(); }
+  void set_index(std::string body) {
+    std::lock_guard lock(mu_);
+    index_ = std::move(body);
+  }
   int rounds() const {
     std::lock_guard lock(mu_);
     return rounds_;
@@ -42,6 +49,7 @@ class QuietControlPlane {
  private:
   mutable std::mutex mu_;
   int rounds_ = 0;
+  std::string index_ = R"({"version": "2.12.0"})";
   std::set<std::string> remotes_;  // one per connection
   testing::HttpsFixture server_;   // last: stopped before what its handler touches goes
 };
@@ -93,6 +101,20 @@ TEST_F(KumaAdapterTest, RoundsShareOneConnectionUntilTheSettingsChange) {
   adapter.reconfigure(cfg_, "new-token");  // new settings: a new client
   ASSERT_TRUE(one_more_round(adapter));
   EXPECT_EQ(cp_->connections(), 2u);
+  adapter.stop();
+}
+
+TEST_F(KumaAdapterTest, AnAnswerOfTheWrongShapeFailsTheRoundAndTheAdapterCarriesOn) {
+  cp_->set_index(R"({"version": 212})");  // a number where the contract has a string
+  KumaAdapter adapter(cfg_, "");
+  adapter.start();
+  ASSERT_TRUE(testing::wait_until([&] { return cp_->rounds() >= 2; }));  // the thread lived to retry
+  const auto h = adapter.health();
+  EXPECT_FALSE(h.ready);
+  EXPECT_NE(h.detail.find("does not follow the Kuma API"), std::string::npos) << h.detail;
+  EXPECT_GE(h.events.at("errors_invalid_answer"), 1);
+  cp_->set_index(R"({"version": "2.12.0"})");
+  EXPECT_TRUE(one_more_round(adapter));
   adapter.stop();
 }
 

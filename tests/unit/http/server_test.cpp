@@ -40,9 +40,7 @@ std::unique_ptr<testing::HttpsFixture> server_with_gate(const std::filesystem::p
 
 class HttpsServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    testing::make_pki(dir_ / "pki", "dmz");
-  }
+  void SetUp() override { testing::make_pki(dir_ / "pki", "dmz"); }
   std::unique_ptr<HttpsClient> client_for(uint16_t port) {
     auto opts = ClientOptions::verifying("127.0.0.1", port, dir_ / "pki" / "ca.pem");
     opts.timeout = std::chrono::seconds(20);  // reached only when the test fails

@@ -1,6 +1,6 @@
-#include "config/json_reader.hpp"
+#include "core/json_reader.hpp"
 
-namespace meshfed::config {
+namespace meshfed {
 
 std::string describe(const nlohmann::json& j) {
   std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -8,8 +8,8 @@ std::string describe(const nlohmann::json& j) {
   return s;
 }
 
-ObjectReader::ObjectReader(const nlohmann::json& obj, std::string path, Errors& errors)
-    : obj_(&obj), path_(std::move(path)), errors_(errors) {
+ObjectReader::ObjectReader(const nlohmann::json& obj, std::string path, FieldErrors& errors, ReaderRules rules)
+    : obj_(&obj), path_(std::move(path)), errors_(errors), rules_(rules) {
   if (!obj.is_object()) {
     errors_.add(path_.empty() ? "(root)" : path_, "expected an object, got " + describe(obj));
     obj_ = nullptr;
@@ -17,7 +17,7 @@ ObjectReader::ObjectReader(const nlohmann::json& obj, std::string path, Errors& 
 }
 
 ObjectReader::~ObjectReader() {
-  if (!obj_) return;
+  if (!obj_ || !rules_.unknown_keys_are_errors) return;
   for (const auto& [key, value] : obj_->items()) {
     if (!seen_.count(key)) errors_.add(path_of(key), "unknown key");
   }
@@ -31,7 +31,8 @@ const nlohmann::json* ObjectReader::get(const std::string& key) {
   seen_.insert(key);
   if (!obj_) return nullptr;
   auto it = obj_->find(key);
-  return it == obj_->end() ? nullptr : &*it;
+  if (it == obj_->end() || (rules_.null_is_absent && it->is_null())) return nullptr;
+  return &*it;
 }
 
 std::optional<std::string> ObjectReader::string(const std::string& key, bool required) {
@@ -92,4 +93,4 @@ std::optional<std::vector<std::string>> ObjectReader::strings(const std::string&
   return out;
 }
 
-}  // namespace meshfed::config
+}  // namespace meshfed
