@@ -10,7 +10,7 @@
 #include "meshfed/api/auth.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/federation/imports.hpp"
-#include "meshfed/gateway/route_builder.hpp"
+#include "meshfed/routing/route_builder.hpp"
 #include "meshfed/metrics/selector.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "unit/workflow/fake_adapter.hpp"
@@ -41,7 +41,7 @@ struct Broker {
                                       return s;
                                     }()};
   metrics::Registry registry;
-  gateway::RouteTableHolder routes{1000};
+  routing::RouteTableHolder routes{1000};
   std::vector<std::string> tokens;
   std::shared_ptr<const api::TokenStore> store;
   api::AdminApi admin{api::AdminApiDeps{wf, adapter, registry, [this] { return store; },

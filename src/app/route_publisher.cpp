@@ -16,7 +16,7 @@ void RoutePublisher::exports_changed(const std::set<std::string>& export_ids) {
   owner_.check();
   if (!eager()) return changed();
   auto fresh =
-      gateway::ingress_routes_of(deps_.db, *deps_.adapter.inventory(), deps_.inputs(), export_ids, deps_.clock.now());
+      routing::ingress_routes_of(deps_.db, *deps_.adapter.inventory(), deps_.inputs(), export_ids, deps_.clock.now());
   if (!fresh) return changed();  // a full rebuild will try again
   if (routes_.replace_ingress(export_ids, std::move(fresh).value())) hand_over();
 }
@@ -46,7 +46,7 @@ void RoutePublisher::refresh() {
   if (!dirty_) return;
   dirty_ = false;
   last_build_ = std::chrono::steady_clock::now();
-  auto table = gateway::build_routes(deps_.db, *deps_.adapter.inventory(), deps_.inputs(), deps_.clock.now());
+  auto table = routing::build_routes(deps_.db, *deps_.adapter.inventory(), deps_.inputs(), deps_.clock.now());
   if (!table) {
     dirty_ = true;  // the next tick tries again
     deps_.count_failure();

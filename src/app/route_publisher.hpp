@@ -17,7 +17,7 @@
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/thread_owner.hpp"
 #include "meshfed/gateway/gateway.hpp"
-#include "meshfed/gateway/route_builder.hpp"
+#include "meshfed/routing/route_builder.hpp"
 #include "meshfed/store/database.hpp"
 
 namespace meshfed::app {
@@ -26,7 +26,7 @@ struct RoutePublisherDeps {
   store::Database& db;
   controlplane::Adapter& adapter;  // its inventory: which targets exist
   const Clock& clock;
-  std::function<gateway::RouteInputs()> inputs;  // from the current config
+  std::function<routing::RouteInputs()> inputs;  // from the current config
   std::function<void()> wake_route_watchers;     // separate gateways' long-polls on /api/v1/routes
   std::function<void()> count_failure;           // a rebuild the store could not do
 };
@@ -59,7 +59,7 @@ class RoutePublisher {
   std::chrono::milliseconds tick_;
   gateway::IngressGateway* ingress_ = nullptr;
   gateway::EgressGateway* egress_ = nullptr;
-  gateway::RouteTableHolder routes_;
+  routing::RouteTableHolder routes_;
   bool dirty_ = true;
   std::chrono::steady_clock::time_point last_build_{};
   ThreadOwner owner_{"the route publisher"};

@@ -43,8 +43,8 @@ federation::MetricsImportSettings Snapshot::metrics_import_settings() const {
   return s;
 }
 
-gateway::RouteInputs Snapshot::route_inputs() const {
-  gateway::RouteInputs in;
+routing::RouteInputs Snapshot::route_inputs() const {
+  routing::RouteInputs in;
   in.peers = peer_domains;
   in.ingress = config.gateways.ingress.has_value();
   if (config.gateways.egress) in.egress_bind = config.gateways.egress->bind;

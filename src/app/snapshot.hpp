@@ -18,7 +18,7 @@
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/federation/metrics_import.hpp"
 #include "meshfed/gateway/gateway.hpp"
-#include "meshfed/gateway/route_builder.hpp"
+#include "meshfed/routing/route_builder.hpp"
 #include "meshfed/http/tls.hpp"
 #include "meshfed/pki/peer_trust.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
@@ -49,7 +49,7 @@ struct Snapshot {
   workflow::WorkflowSettings workflow_settings() const;
   federation::ImportSettings import_settings() const;
   federation::MetricsImportSettings metrics_import_settings() const;
-  gateway::RouteInputs route_inputs() const;
+  routing::RouteInputs route_inputs() const;
   bool source_admitted(const std::string& address) const;
 };
 

@@ -1,5 +1,5 @@
 #include "meshfed/api/admin_api.hpp"
-#include "meshfed/gateway/route_builder.hpp"
+#include "meshfed/routing/route_builder.hpp"
 
 #include <gtest/gtest.h>
 
@@ -82,7 +82,7 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<workflow::ExportWorkflow> wf_;
   metrics::Registry registry_;
-  gateway::RouteTableHolder routes_{1000};
+  routing::RouteTableHolder routes_{1000};
   std::map<std::string, std::string> tokens_;
   std::shared_ptr<const TokenStore> store_;
   std::unique_ptr<federation::ImportManager> imports_;

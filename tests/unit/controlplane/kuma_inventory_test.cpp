@@ -8,7 +8,8 @@ namespace {
 using nlohmann::json;
 
 json mesh_service(const std::string& name, json labels, json ports) {
-  return {{"type", "MeshService"}, {"name", name}, {"labels", std::move(labels)}, {"spec", {{"ports", std::move(ports)}}}};
+  return {
+      {"type", "MeshService"}, {"name", name}, {"labels", std::move(labels)}, {"spec", {{"ports", std::move(ports)}}}};
 }
 
 TEST(KumaInventory, MeshServicesBecomeServicesWithTheHostnamesTheSidecarResolves) {
@@ -68,8 +69,9 @@ TEST(KumaInventory, DataplanesGroupByServiceAndZoneBehindTheVip) {
     return json{{"labels", {{"kuma.io/zone", zone}}}, {"networking", {{"inbound", std::move(inbound)}}}};
   };
   const std::vector<json> items = {
-      dataplane("eu", json::array({{{"port", 8080}, {"tags", {{"kuma.io/service", "web"}, {"kuma.io/protocol", "http"}}}},
-                                   {{"port", 9000}, {"tags", {{"kuma.io/service", "admin"}}}}})),
+      dataplane("eu",
+                json::array({{{"port", 8080}, {"tags", {{"kuma.io/service", "web"}, {"kuma.io/protocol", "http"}}}},
+                             {{"port", 9000}, {"tags", {{"kuma.io/service", "admin"}}}}})),
       dataplane("eu", json::array({{{"port", 8080}, {"tags", {{"kuma.io/service", "web"}}}}})),  // a second pod
       dataplane("us", json::array({{{"port", 8080}, {"tags", {{"kuma.io/service", "web"}}}}})),
       dataplane("eu", json::array({{{"port", "x"}, {"tags", {{"kuma.io/service", "bad"}}}}, {{"tags", "no"}}})),

@@ -1,5 +1,6 @@
-// Computes the gateways' routing table from the store and the inventory (on the store thread),
-// and numbers its versions for the route watch.
+// The control side of routing: computes the gateways' routing table from the store and the
+// inventory (on the store thread) and numbers its versions for the route watch. The data plane
+// (gateway/) only receives tables and never reads the store.
 #pragma once
 
 #include <memory>
@@ -13,7 +14,12 @@
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/store/database.hpp"
 
-namespace meshfed::gateway {
+namespace meshfed::routing {
+
+using gateway::EgressRoute;
+using gateway::HostPort;
+using gateway::IngressRoute;
+using gateway::RoutingTable;
 
 struct RouteInputs {
   std::set<std::string> peers;             // configured peer domains
@@ -50,4 +56,4 @@ class RouteTableHolder {
   std::shared_ptr<const RoutingTable> table_;
 };
 
-}  // namespace meshfed::gateway
+}  // namespace meshfed::routing

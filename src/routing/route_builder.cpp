@@ -1,8 +1,8 @@
-#include "meshfed/gateway/route_builder.hpp"
+#include "meshfed/routing/route_builder.hpp"
 
 #include "meshfed/store/repositories.hpp"
 
-namespace meshfed::gateway {
+namespace meshfed::routing {
 
 namespace {
 
@@ -118,4 +118,4 @@ std::shared_ptr<const RoutingTable> RouteTableHolder::current() const {
   return table_;
 }
 
-}  // namespace meshfed::gateway
+}  // namespace meshfed::routing
