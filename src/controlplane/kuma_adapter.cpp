@@ -189,39 +189,20 @@ std::optional<CallError> delete_unwanted(ApiClient& c, const std::string& base,
 }  // namespace
 
 KumaAdapter::KumaAdapter(config::KumaControlPlane cfg, std::string token)
-    : cfg_(std::move(cfg)), token_(std::move(token)) {}
+    : loop_(Settings{std::move(cfg), std::move(token)}) {}
 
 KumaAdapter::~KumaAdapter() { stop(); }
 
 void KumaAdapter::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  loop_.start([this] { run(); });
 }
 
-void KumaAdapter::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void KumaAdapter::stop() { loop_.stop(); }
 
-void KumaAdapter::wake() {
-  {
-    std::lock_guard lock(mu_);
-    woken_ = true;
-  }
-  cv_.notify_all();
-}
+void KumaAdapter::wake() { loop_.wake(); }
 
 void KumaAdapter::reconfigure(config::KumaControlPlane cfg, std::string token) {
-  {
-    std::lock_guard lock(mu_);
-    cfg_ = std::move(cfg);
-    token_ = std::move(token);
-    ++generation_;
-  }
-  wake();
+  loop_.reconfigure(Settings{std::move(cfg), std::move(token)});
 }
 
 Status KumaAdapter::refresh_inventory(bool force) {
@@ -276,7 +257,8 @@ Health KumaAdapter::health() const {
   h.inventory_errors = inventory_errors_;
   h.events = events_;
   h.ready = inventory_ != nullptr;
-  const std::string cp = "kuma " + (version_.empty() ? std::string("(version unknown)") : version_) + " at " + cfg_.url;
+  const std::string cp =
+      "kuma " + (version_.empty() ? std::string("(version unknown)") : version_) + " at " + loop_.settings().cfg.url;
   if (!inventory_) {
     h.detail = "no inventory from " + cp + (last_error_.empty() ? " yet" : ": " + last_error_);
   } else if (!last_error_.empty()) {
@@ -298,22 +280,13 @@ void KumaAdapter::run() {
   auto backoff = std::chrono::milliseconds(kBackoffMin);
   // One client (one kept-alive connection, one TLS context) for as long as the settings hold.
   std::unique_ptr<Client> client;
-  uint64_t client_generation = 0;
-  while (!stopping_) {
-    config::KumaControlPlane cfg;
-    std::string token;
-    uint64_t generation = 0;
-    {
-      std::lock_guard lock(mu_);
-      cfg = cfg_;
-      token = token_;
-      generation = generation_;
-    }
-    std::chrono::milliseconds pause = cfg.poll_interval;
-    if (!client || client_generation != generation) {
-      auto made = Client::create(cfg, token);
+  Settings settings;
+  bool changed = false;
+  while (loop_.next_round(settings, changed)) {
+    std::chrono::milliseconds pause = settings.cfg.poll_interval;
+    if (changed || !client) {
+      auto made = Client::create(settings.cfg, settings.token);
       client = made ? std::move(made).value() : nullptr;
-      client_generation = generation;
       if (!made) {
         std::lock_guard lock(mu_);
         last_error_ = made.error().message;
@@ -321,7 +294,7 @@ void KumaAdapter::run() {
     }
     if (!client) {
       // Settings that make no client yet (say, a CA file still missing): reported, tried next round.
-    } else if (round(*client, cfg)) {
+    } else if (round(*client, settings.cfg)) {
       backoff = kBackoffMin;
     } else {
       // Full jitter up to the current bound, so brokers that failed together spread out.
@@ -329,9 +302,7 @@ void KumaAdapter::run() {
                                   std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng)));
       backoff = std::min(backoff * 2, std::chrono::milliseconds(kBackoffMax));
     }
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, pause, [this] { return woken_ || stopping_.load(); });
-    woken_ = false;
+    loop_.sleep_until(std::chrono::steady_clock::now() + pause);
   }
 }
 

@@ -8,16 +8,14 @@
 // what they want and read what is known. A failed poll keeps the last good inventory.
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/settings_loop.hpp"
 
 namespace meshfed::controlplane {
 
@@ -54,10 +52,12 @@ class KumaAdapter final : public Adapter {
   Status reconcile_exports(Client& c, const config::KumaControlPlane& cfg, const std::vector<DesiredExport>& exports);
   void count(const std::string& event);
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  config::KumaControlPlane cfg_;
-  std::string token_;
+  struct Settings {
+    config::KumaControlPlane cfg;
+    std::string token;
+  };
+
+  mutable std::mutex mu_;  // what the round learns, for the broker's threads
   std::shared_ptr<const Inventory> inventory_;
   std::vector<DesiredImport> imports_;
   std::vector<DesiredExport> exports_;
@@ -68,10 +68,7 @@ class KumaAdapter final : public Adapter {
   std::vector<std::string> skipped_;  // inventory items left out in the last poll, as logged
   std::map<std::string, int64_t> events_;
   int64_t inventory_errors_ = 0;
-  bool woken_ = false;
-  uint64_t generation_ = 0;  // bumped by reconfigure(): the round rebuilds its client
-  std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  SettingsLoop<Settings> loop_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace meshfed::controlplane

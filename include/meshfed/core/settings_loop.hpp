@@ -21,7 +21,10 @@ class SettingsLoop {
   SettingsLoop(const SettingsLoop&) = delete;
   SettingsLoop& operator=(const SettingsLoop&) = delete;
 
-  void start(std::function<void()> run) { thread_ = std::thread(std::move(run)); }
+  // Starts the loop's thread once; later calls do nothing.
+  void start(std::function<void()> run) {
+    if (!thread_.joinable()) thread_ = std::thread(std::move(run));
+  }
 
   // `interrupt` runs after the stop is flagged, to break off a blocking call of the loop.
   void stop(const std::function<void()>& interrupt = nullptr) {
