@@ -31,6 +31,7 @@
 #include "meshfed/store/database.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "peer_watchers.hpp"
+#include "periodic_jobs.hpp"
 #include "route_publisher.hpp"
 #include "snapshot.hpp"
 
@@ -40,14 +41,8 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-constexpr auto kTick = 200ms;            // expiry resolution ("within a second")
-constexpr auto kInventoryCheck = 1s;     // how often the inventory file's mtime is looked at
-constexpr auto kAuthSummaryEvery = 60s;  // audit summary of authentication failures
-constexpr auto kShutdownGrace = 10s;     // in-flight requests get this long at SIGTERM
-constexpr auto kCatalogPruneEvery = 60s;
-// Catalog changes kept for deltas: a peer that was away for fewer changes than this resumes
-// with a delta, one away longer gets a full snapshot.
-constexpr int64_t kCatalogChangesKept = 100000;
+constexpr auto kTick = 200ms;         // expiry resolution ("within a second")
+constexpr auto kShutdownGrace = 10s;  // in-flight requests get this long at SIGTERM
 
 // Threads, and what each owns:
 //   event loop (io_): accepting, signals, timers; hands each request to run_request()
@@ -173,6 +168,15 @@ class Broker {
     }
     if (auto st = start_gateways(); !st) return st;
     if (auto st = start_metrics_listener(); !st) return st;
+    periodic_ = std::make_unique<PeriodicJobs>(
+        PeriodicJobsDeps{*workflow_, *imports_, catalog_.get(), *adapter_, *routes_,
+                         [this] {
+                           routes_->changed();  // targets may have come or gone
+                           publish_exports();
+                         },
+                         [this] { return admin_api_->take_auth_failures(); },
+                         [this](const std::string& op) { broker_metrics_->store_error(op); }},
+        std::chrono::steady_clock::now());
     write_runtime_file(admin_bound, peer_bound);
     record("broker.started", {{"admin", admin_bound.to_string()}, {"schema_version", db_->schema_version()}});
     started_ = true;
@@ -449,39 +453,7 @@ class Broker {
   // --- periodic work and reload (store thread) -------------------------------------------------
 
   void tick() {
-    const auto now = std::chrono::steady_clock::now();
-    if (auto n = workflow_->expire_due(); !n) {
-      broker_metrics_->store_error("expire");
-      spdlog::error("expiry sweep failed: {}", n.error().message);
-    }
-    if (catalog_ && now - last_catalog_prune_ >= kCatalogPruneEvery) {
-      last_catalog_prune_ = now;
-      if (auto st = catalog_->prune(kCatalogChangesKept); !st) broker_metrics_->store_error("catalog_prune");
-    }
-    if (now - last_inventory_check_ >= kInventoryCheck) {
-      last_inventory_check_ = now;
-      if (auto st = imports_->tick(); !st) {
-        broker_metrics_->store_error("imports");
-        spdlog::error("imports: {}", st.error().message);
-      }
-      const auto before = adapter_->inventory();
-      (void)adapter_->refresh_inventory(false);
-      if (adapter_->inventory() != before) {
-        routes_->changed();  // targets may have come or gone
-        publish_exports();
-      }
-    }
-    routes_->tick();
-    if (now - last_auth_summary_ >= kAuthSummaryEvery) {
-      last_auth_summary_ = now;
-      auto failures = admin_api_->take_auth_failures();
-      if (!failures.empty()) {
-        nlohmann::json details = {{"window_s", kAuthSummaryEvery.count()}, {"by_reason", failures}};
-        if (auto st = workflow_->record_event(workflow::kSystemActor, "auth.failures", "admin-api", details); !st) {
-          spdlog::error("audit: cannot record auth failures: {}", st.error().message);
-        }
-      }
-    }
+    periodic_->run(std::chrono::steady_clock::now());
     tick_running_ = false;
   }
 
@@ -549,10 +521,6 @@ class Broker {
   std::chrono::steady_clock::time_point shutdown_deadline_;
   std::atomic<bool> stopping_{false};  // set on the event loop, read by /readyz on the store thread
   std::atomic<bool> tick_running_{false};
-  // Store thread only.
-  std::chrono::steady_clock::time_point last_inventory_check_{};
-  std::chrono::steady_clock::time_point last_catalog_prune_{};
-  std::chrono::steady_clock::time_point last_auth_summary_ = std::chrono::steady_clock::now();
 
   metrics::Registry metrics_;
   std::unique_ptr<store::Database> db_;
@@ -572,6 +540,7 @@ class Broker {
   std::unique_ptr<api::PeerApi> peer_api_;
   std::unique_ptr<http::HttpsServer> peer_server_;
   std::unique_ptr<http::PlainHttpServer> metrics_server_;
+  std::unique_ptr<PeriodicJobs> periodic_;
   std::unique_ptr<gateway::GatewayMetrics> gateway_metrics_;
   std::unique_ptr<gateway::IngressGateway> ingress_gw_;
   std::unique_ptr<gateway::EgressGateway> egress_gw_;

@@ -1,0 +1,40 @@
+#include "periodic_jobs.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace meshfed::app {
+
+void PeriodicJobs::run(Time now) {
+  owner_.check();
+  if (auto n = deps_.workflow.expire_due(); !n) {
+    deps_.store_error("expire");
+    spdlog::error("expiry sweep failed: {}", n.error().message);
+  }
+  if (deps_.catalog && now - last_catalog_prune_ >= kCatalogPruneEvery) {
+    last_catalog_prune_ = now;
+    if (auto st = deps_.catalog->prune(kCatalogChangesKept); !st) deps_.store_error("catalog_prune");
+  }
+  if (now - last_inventory_check_ >= kInventoryCheck) {
+    last_inventory_check_ = now;
+    if (auto st = deps_.imports.tick(); !st) {
+      deps_.store_error("imports");
+      spdlog::error("imports: {}", st.error().message);
+    }
+    const auto before = deps_.adapter.inventory();
+    (void)deps_.adapter.refresh_inventory(false);
+    if (deps_.adapter.inventory() != before) deps_.inventory_changed();
+  }
+  deps_.routes.tick();
+  if (now - last_auth_summary_ >= kAuthSummaryEvery) {
+    last_auth_summary_ = now;
+    auto failures = deps_.auth_failures();
+    if (!failures.empty()) {
+      const nlohmann::json details = {{"window_s", kAuthSummaryEvery.count()}, {"by_reason", failures}};
+      if (auto st = deps_.workflow.record_event(workflow::kSystemActor, "auth.failures", "admin-api", details); !st)
+        spdlog::error("audit: cannot record auth failures: {}", st.error().message);
+    }
+  }
+}
+
+}  // namespace meshfed::app
