@@ -167,7 +167,7 @@ std::string escape_for_log(std::string_view s, size_t max_length) {
       out += "\\r";
     else if (c == '\t')
       out += "\\t";
-    else if (c < 0x20 || c == 0x7f) {
+    else if (c < 0x20 || c >= 0x7f) {  // controls, and every byte of UTF-8: C1 controls (CSI) and bidi marks hide there
       static constexpr char kHex[] = "0123456789abcdef";
       out += "\\x";
       out += kHex[c >> 4];

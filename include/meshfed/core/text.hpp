@@ -36,7 +36,9 @@ std::string random_token(size_t bytes);
 std::vector<std::string> split(std::string_view s, char sep);
 
 // Text from outside (a request path, a peer's error) made safe for one log line: control
-// characters and backslashes escaped (\n, \x1b), cut to `max_length` with "..." after it.
+// characters, backslashes and every byte outside ASCII escaped (\n, \x1b, \xc2\x9b), cut to
+// `max_length` with "..." after it. Names meshfed logs are ASCII; anything else is shown, not
+// interpreted (no terminal escapes, no bidi overrides, valid JSON in --log-format json).
 std::string escape_for_log(std::string_view s, size_t max_length = 512);
 std::optional<int64_t> parse_int(std::string_view s);
 

@@ -10,6 +10,13 @@ TEST(Text, EscapeForLogKeepsOneLineAndBoundsIt) {
   EXPECT_EQ(escape_for_log("GET /x\n[info] forged line"), "GET /x\\n[info] forged line");
   EXPECT_EQ(escape_for_log(std::string("a\r\tb\x1b[31m\\", 10)), "a\\r\\tb\\x1b[31m\\\\");
   EXPECT_EQ(escape_for_log(std::string("\0", 1)), "\\x00");
+  EXPECT_EQ(escape_for_log("\xc2\x9b"
+                           "31m"),
+            "\\xc2\\x9b31m");  // U+009B, a terminal's CSI
+  EXPECT_EQ(escape_for_log("a\xe2\x80\xae"
+                           "b"),
+            "a\\xe2\\x80\\xaeb");              // U+202E, right-to-left override
+  EXPECT_EQ(escape_for_log("\xff"), "\\xff");  // not UTF-8 at all
   EXPECT_EQ(escape_for_log(std::string(600, 'x'), 10), "xxxxxxxxxx...");
 }
 
