@@ -17,8 +17,7 @@
 #include "meshfed/api/admin_api.hpp"
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/api/problem.hpp"
-#include "meshfed/controlplane/kuma_adapter.hpp"
-#include "meshfed/controlplane/static_adapter.hpp"
+#include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/serial_executor.hpp"
 #include "meshfed/federation/catalog.hpp"
 #include "meshfed/federation/imports.hpp"
@@ -106,22 +105,13 @@ class Broker {
   // Builds the parts and connects them. Nothing listens yet.
   void compose() {
     const auto& cfg = first_config();
-    if (cfg.control_plane.type == config::ControlPlaneType::kKuma) {
-      auto kuma = std::make_unique<controlplane::KumaAdapter>(cfg.control_plane.kuma, first_->kuma_token);
-      kuma_ = kuma.get();
-      adapter_ = std::move(kuma);
-      // The adapter applies in the background; when it learns an import's fate, imports ask again.
-      adapter_->on_results_changed([this] { store_.post([this] { reconcile_imports(); }); });
-    } else {
-      auto from_files = std::make_unique<controlplane::StaticAdapter>(cfg.control_plane.static_cp.inventory_file,
-                                                                      cfg.control_plane.static_cp.imports_dir);
-      static_ = from_files.get();
-      adapter_ = std::move(from_files);
-    }
+    adapter_ = controlplane::make_adapter(cfg.control_plane, first_->kuma_token);
+    // The adapter may apply in the background; when it learns an import's fate, imports ask again.
+    adapter_->on_results_changed([this] { store_.post([this] { reconcile_imports(); }); });
     (void)adapter_->refresh_inventory(true);  // a broken file is reported by /readyz
     workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, first_->workflow_settings());
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, *adapter_, first_->import_settings());
-    if (kuma_) kuma_->start();  // its results listener reaches imports_
+    adapter_->start();  // its results listener reaches imports_
     broker_metrics_ = std::make_unique<BrokerMetrics>(metrics_, *workflow_, *imports_, *adapter_, snapshot_);
     watchers_ = std::make_unique<PeerWatchers>(*imports_, store_, metrics_);
     routes_ = std::make_unique<RoutePublisher>(
@@ -189,9 +179,9 @@ class Broker {
   void stop() {
     if (ingress_gw_) ingress_gw_->stop();
     if (egress_gw_) egress_gw_->stop();
-    if (kuma_) kuma_->stop();  // before the store thread its listener posts to ends
-    lifecycle_.join();         // a restart of the watchers in progress ends first
-    watchers_->stop();         // they may be waiting on the store thread, which still runs
+    if (adapter_) adapter_->stop();  // before the store thread its listener posts to ends
+    lifecycle_.join();               // a restart of the watchers in progress ends first
+    watchers_->stop();               // they may be waiting on the store thread, which still runs
     metrics_export_->stop();
     metrics_import_->stop();
     if (started_) record("broker.stopped", nlohmann::json::object());
@@ -313,7 +303,7 @@ class Broker {
 
   // Control planes that authorise exports (Kuma) get every approved export.
   void publish_exports() {
-    if (!kuma_) return;
+    if (!adapter_->authorizes_exports()) return;
     std::vector<controlplane::DesiredExport> out;
     const auto inv = adapter_->inventory();
     const auto listed = workflow_->for_each_approved([&](const store::ExportRecord& e) {
@@ -489,8 +479,7 @@ class Broker {
   void apply(const Snapshot& s) {
     if (ingress_gw_) ingress_gw_->set_tls(s.gateways.ingress, s.gateways.ingress_callers);
     if (egress_gw_) egress_gw_->set_tls(s.gateways.egress);
-    if (static_) static_->set_inventory_file(s.config.control_plane.static_cp.inventory_file);
-    if (kuma_) kuma_->reconfigure(s.config.control_plane.kuma, s.kuma_token);
+    adapter_->reconfigure(s.config.control_plane, s.kuma_token);
     (void)adapter_->refresh_inventory(true);
     workflow_->update_settings(s.workflow_settings());
     if (auto st = imports_->update_settings(s.import_settings()); !st) {
@@ -525,8 +514,6 @@ class Broker {
   metrics::Registry metrics_;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<controlplane::Adapter> adapter_;
-  controlplane::StaticAdapter* static_ = nullptr;  // the adapter, when static
-  controlplane::KumaAdapter* kuma_ = nullptr;      // the adapter, when kuma
   std::unique_ptr<workflow::ExportWorkflow> workflow_;
   std::unique_ptr<federation::ImportManager> imports_;
   std::unique_ptr<BrokerMetrics> broker_metrics_;

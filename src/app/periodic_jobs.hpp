@@ -24,9 +24,9 @@ struct PeriodicJobsDeps {
   federation::Catalog* catalog;  // null without a peer API
   controlplane::Adapter& adapter;
   RoutePublisher& routes;
-  std::function<void()> inventory_changed;                          // after a new inventory was read
-  std::function<std::map<std::string, int64_t>()> auth_failures;    // taken since the last call
-  std::function<void(const std::string& op)> store_error;           // counted by operation
+  std::function<void()> inventory_changed;                        // after a new inventory was read
+  std::function<std::map<std::string, int64_t>()> auth_failures;  // taken since the last call
+  std::function<void(const std::string& op)> store_error;         // counted by operation
 };
 
 class PeriodicJobs {

@@ -151,4 +151,8 @@ Health StaticAdapter::health() const {
   return h;
 }
 
+void StaticAdapter::reconfigure(const config::ControlPlaneConfig& cfg, const std::string&) {
+  set_inventory_file(cfg.static_cp.inventory_file);
+}
+
 }  // namespace meshfed::controlplane

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "meshfed/config/config.hpp"
 #include "meshfed/core/result.hpp"
 
 namespace meshfed::controlplane {
@@ -90,7 +91,19 @@ class Adapter {
   virtual void set_exports(std::vector<DesiredExport> exports) { (void)exports; }
   virtual void on_results_changed(std::function<void()> listener) { (void)listener; }
   virtual Health health() const = 0;
+
+  // SIGHUP: the control plane's new settings and credential (its type changes only at restart).
+  virtual void reconfigure(const config::ControlPlaneConfig& cfg, const std::string& token) = 0;
+  // For adapters that work in the background: start() once whatever on_results_changed()
+  // reaches exists, stop() before it goes. Nothing to do for the others.
+  virtual void start() {}
+  virtual void stop() {}
+  // True where set_exports() is worth computing (the control plane authorises exports).
+  virtual bool authorizes_exports() const { return false; }
 };
+
+// The adapter `cfg.type` names; `token` is its credential (control_plane.token_file's content).
+std::unique_ptr<Adapter> make_adapter(const config::ControlPlaneConfig& cfg, const std::string& token);
 
 // Parses the static inventory format (DESIGN.md, "inventory file").
 Result<Inventory> parse_inventory(std::string_view json_text);

@@ -26,9 +26,9 @@ class KumaAdapter final : public Adapter {
   ~KumaAdapter() override;  // stop()
 
   // Starts the background rounds: call once whatever on_results_changed() reaches exists.
-  void start();
+  void start() override;
   // Ends the rounds and joins their thread (a call in flight is broken off). Idempotent.
-  void stop();
+  void stop() override;
 
   Status refresh_inventory(bool force) override;
   std::shared_ptr<const Inventory> inventory() const override;
@@ -37,7 +37,11 @@ class KumaAdapter final : public Adapter {
   void on_results_changed(std::function<void()> listener) override;
   Health health() const override;
 
+  bool authorizes_exports() const override { return true; }
   // SIGHUP: new settings and token; the next round uses them.
+  void reconfigure(const config::ControlPlaneConfig& cfg, const std::string& token) override {
+    reconfigure(cfg.kuma, token);
+  }
   void reconfigure(config::KumaControlPlane cfg, std::string token);
 
  private:

@@ -16,6 +16,8 @@ class StaticAdapter final : public Adapter {
   std::shared_ptr<const Inventory> inventory() const override;
   std::vector<ApplyResult> apply(const DesiredState& desired) override;
   Health health() const override;
+  // A new inventory file, read at the next refresh.
+  void reconfigure(const config::ControlPlaneConfig& cfg, const std::string& token) override;
 
   void set_inventory_file(std::filesystem::path file);
 

@@ -21,6 +21,7 @@ class CountingAdapter final : public controlplane::Adapter {
   }
   std::shared_ptr<const controlplane::Inventory> inventory() const override { return inventory_; }
   std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState&) override { return {}; }
+  void reconfigure(const config::ControlPlaneConfig&, const std::string&) override {}
   controlplane::Health health() const override { return {true, "counting", 0, {}}; }
 
   int refreshes = 0;

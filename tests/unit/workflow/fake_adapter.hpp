@@ -23,6 +23,7 @@ class FakeAdapter final : public controlplane::Adapter {
   Status refresh_inventory(bool) override { return {}; }
   std::shared_ptr<const controlplane::Inventory> inventory() const override { return inv_; }
   std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState&) override { return {}; }
+  void reconfigure(const config::ControlPlaneConfig&, const std::string&) override {}
   controlplane::Health health() const override { return {true, "fake", 0, {}}; }
 
  private:
