@@ -235,7 +235,7 @@ class Broker {
         [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
     peer_server_->set_source_filter(
         [this](const std::string& address) { return snapshot_.get()->source_admitted(address); });
-    peer_server_->set_identity([this](void* ssl) { return snapshot_.get()->peer_trust->peer_of(ssl); });
+    peer_server_->set_identity([this](ssl_st* ssl) { return snapshot_.get()->peer_trust->peer_of(ssl); });
     auto& handshake_failures = metrics_.counter("meshfed_peer_api_handshake_failures_total",
                                                 "TLS handshakes refused on the peer API (unknown or impostor "
                                                 "certificates, no certificate, old TLS), by reason.",

@@ -96,11 +96,11 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
       if (auto cidr = Cidr::parse(text)) s->peer_sources.push_back(*cidr);  // the config loader checked them
     }
   }
-  auto trust = pki::PeerTrust::load(trusted, "broker");
+  auto trust = pki::PeerTrust::load(trusted, pki::Role::kBroker);
   if (!trust) return trust.error();
   s->peer_trust = *trust;
   http::ServerTlsOptions peer_opts{c.tls.cert_file, c.tls.key_file, true, nullptr, s->peer_trust};
-  peer_opts.configure = [t = s->peer_trust.get()](void* ctx) { t->require_client_certificates(ctx); };
+  peer_opts.configure = [t = s->peer_trust.get()](ssl_ctx_st* ctx) { t->require_client_certificates(ctx); };
   auto peer_tls = http::make_server_context(peer_opts);
   if (!peer_tls) return peer_tls.error();
   s->peer_tls = *peer_tls;

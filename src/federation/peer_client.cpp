@@ -12,7 +12,7 @@ Result<std::unique_ptr<http::HttpsClient>> connect_to_peer(const PeerEndpoint& t
   co.key_file = to.tls.key_file;
   co.timeout = timeout;
   co.body_limit = body_limit;
-  co.configure_tls = [trust = to.trust, peer = to.peer](void* ctx) { (void)trust->expect_server(ctx, peer); };
+  co.configure_tls = [trust = to.trust, peer = to.peer](ssl_ctx_st* ctx) { (void)trust->expect_server(ctx, peer); };
   co.keep_alive = to.trust;
   return http::HttpsClient::create(co);
 }

@@ -70,12 +70,11 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
   std::vector<pki::TrustedPeer> peers;
   for (const auto& p : c.peers) peers.push_back({p.domain, p.trust_domain, p.ca_file});
   if (const auto& in = c.gateways.ingress) {
-    auto callers = pki::PeerTrust::load(peers, "egress");
+    auto callers = pki::PeerTrust::load(peers, pki::Role::kEgress);
     if (!callers) return callers.error();
     out.ingress_callers = *callers;
     http::ServerTlsOptions o{in->cert_file, in->key_file, true, nullptr, out.ingress_callers};
-    o.configure = [t = out.ingress_callers.get()](void* native) {
-      auto* ctx = static_cast<SSL_CTX*>(native);
+    o.configure = [t = out.ingress_callers.get()](SSL_CTX* ctx) {
       t->require_client_certificates(ctx);
       // Resumed sessions keep the verified client certificate; one ticket per handshake is enough.
       SSL_CTX_set_session_id_context(ctx, kIngressSessionContext, sizeof kIngressSessionContext - 1);
@@ -90,16 +89,16 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
     out.ingress_cert_expiry = info->not_after_unix;
   }
   if (const auto& eg = c.gateways.egress) {
-    auto servers = pki::PeerTrust::load(peers, "ingress");
+    auto servers = pki::PeerTrust::load(peers, pki::Role::kIngress);
     if (!servers) return servers.error();
     for (const auto& p : c.peers) {
       http::ClientTlsOptions o;
       o.cert_file = eg->cert_file;
       o.key_file = eg->key_file;
-      o.configure = [t = servers->get(), domain = p.domain, resume = eg->resume_sessions](void* native) {
+      o.configure = [t = servers->get(), domain = p.domain, resume = eg->resume_sessions](SSL_CTX* native) {
         (void)t->expect_server(native, domain);
-        if (resume) enable_session_cache(static_cast<SSL_CTX*>(native));
-        read_in_bulk(static_cast<SSL_CTX*>(native));
+        if (resume) enable_session_cache(native);
+        read_in_bulk(native);
       };
       o.keep_alive = *servers;
       auto ctx = http::make_client_context(o);

@@ -108,7 +108,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   ErrorResponder on_error;
   BlockingRunner run_blocking;
   ServerLimits limits;
-  std::function<std::string(void*)> identify;
+  std::function<std::string(ssl_st*)> identify;
   std::function<void(const std::string&)> handshake_failed;
   std::function<bool(const std::string&)> admit_source;
   std::atomic<bool> stopping{false};
@@ -525,7 +525,7 @@ void HttpsServer::stop() {
   for (const auto& [key, timer] : impl_->waiters) Impl::cancel_on_its_loop(timer);  // long-polls answer 304 now
 }
 
-void HttpsServer::set_identity(std::function<std::string(void* ssl)> identify) {
+void HttpsServer::set_identity(std::function<std::string(ssl_st* ssl)> identify) {
   impl_->identify = std::move(identify);
 }
 

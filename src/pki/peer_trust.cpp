@@ -17,10 +17,9 @@ struct PeerTrust::Entry {
 
 PeerTrust::~PeerTrust() = default;
 
-std::vector<std::string> uri_sans(void* x509) {
+std::vector<std::string> uri_sans(X509* x509) {
   std::vector<std::string> out;
-  GeneralNamesPtr sans(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(static_cast<X509*>(x509), NID_subject_alt_name, nullptr, nullptr)));
+  GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x509, NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
     if (gn->type != GEN_URI) continue;
@@ -31,13 +30,25 @@ std::vector<std::string> uri_sans(void* x509) {
   return out;
 }
 
-Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<TrustedPeer>& peers, std::string role) {
+std::string_view to_string(Role r) {
+  switch (r) {
+    case Role::kBroker:
+      return "broker";
+    case Role::kIngress:
+      return "ingress";
+    case Role::kEgress:
+      return "egress";
+  }
+  return "broker";
+}
+
+Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<TrustedPeer>& peers, Role role) {
   std::shared_ptr<PeerTrust> trust(new PeerTrust());
-  trust->role_ = std::move(role);
+  trust->role_ = role;
   for (const auto& p : peers) {
     auto e = std::make_unique<Entry>();
     e->peer = p;
-    e->expected_id = "spiffe://" + p.trust_domain + "/meshfed/" + trust->role_;
+    e->expected_id = "spiffe://" + p.trust_domain + "/meshfed/" + std::string(to_string(role));
     e->store.reset(X509_STORE_new());
     if (!e->store || X509_STORE_load_file(e->store.get(), p.ca_file.c_str()) != 1) {
       ERR_clear_error();
@@ -49,8 +60,7 @@ Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<Trust
   return std::shared_ptr<const PeerTrust>(trust);
 }
 
-Result<std::string> PeerTrust::identify(void* leaf_x509, void* untrusted_chain) const {
-  auto* leaf = static_cast<X509*>(leaf_x509);
+Result<std::string> PeerTrust::identify(X509* leaf, STACK_OF(X509) * untrusted_chain) const {
   if (!leaf) return make_error(ErrorCode::kUnauthenticated, "no certificate");
   const auto uris = uri_sans(leaf);
   if (uris.size() != 1) {
@@ -62,13 +72,14 @@ Result<std::string> PeerTrust::identify(void* leaf_x509, void* untrusted_chain) 
     if (e->expected_id == uris[0]) match = e.get();
   }
   if (!match)
-    return make_error(ErrorCode::kUnauthenticated, "identity " + uris[0] + " is not a configured peer's " + role_);
+    return make_error(ErrorCode::kUnauthenticated,
+                      "identity " + uris[0] + " is not a configured peer's " + std::string(to_string(role_)));
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  if (!ctx ||
-      X509_STORE_CTX_init(ctx.get(), match->store.get(), leaf, static_cast<STACK_OF(X509)*>(untrusted_chain)) != 1)
+  if (!ctx || X509_STORE_CTX_init(ctx.get(), match->store.get(), leaf, untrusted_chain) != 1)
     return make_error(ErrorCode::kUnauthenticated, "cannot verify " + uris[0] + ": out of memory");  // fails closed
-  X509_STORE_CTX_set_purpose(ctx.get(), role_ == "ingress" ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT);
-  if (role_ == "broker") X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_ANY);
+  // An ingress is only ever a server; brokers and egresses must be able to call (client EKU).
+  // Only the first purpose set on a context counts (OpenSSL's purpose_inherit): set one.
+  X509_STORE_CTX_set_purpose(ctx.get(), role_ == Role::kIngress ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT);
   const int ok = X509_verify_cert(ctx.get());
   const int err = X509_STORE_CTX_get_error(ctx.get());
   if (ok != 1) {
@@ -115,14 +126,12 @@ int expected_server_index() {
 
 }  // namespace
 
-void PeerTrust::require_client_certificates(void* ssl_ctx) const {
-  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+void PeerTrust::require_client_certificates(SSL_CTX* ctx) const {
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   SSL_CTX_set_cert_verify_callback(ctx, verify_as_peer, const_cast<PeerTrust*>(this));
 }
 
-Status PeerTrust::expect_server(void* ssl_ctx, const std::string& domain) const {
-  auto* ctx = static_cast<SSL_CTX*>(ssl_ctx);
+Status PeerTrust::expect_server(SSL_CTX* ctx, const std::string& domain) const {
   auto* expected = new ExpectedServer{this, domain};
   SSL_CTX_set_ex_data(ctx, expected_server_index(), expected);  // freed with the context
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
@@ -130,10 +139,10 @@ Status PeerTrust::expect_server(void* ssl_ctx, const std::string& domain) const 
   return {};
 }
 
-std::string PeerTrust::peer_of(void* ssl) const {
-  X509* cert = SSL_get0_peer_certificate(static_cast<SSL*>(ssl));
+std::string PeerTrust::peer_of(SSL* ssl) const {
+  X509* cert = SSL_get0_peer_certificate(ssl);
   if (!cert) return {};
-  auto who = identify(cert, SSL_get_peer_cert_chain(static_cast<SSL*>(ssl)));
+  auto who = identify(cert, SSL_get_peer_cert_chain(ssl));
   return who ? *who : std::string();
 }
 

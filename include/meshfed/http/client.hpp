@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 
+#include "meshfed/core/openssl_fwd.hpp"
 #include "meshfed/core/result.hpp"
 
 namespace meshfed::http {
@@ -26,7 +27,7 @@ struct ClientOptions {
   size_t body_limit = 256 * 1024 * 1024;
   // Mutual TLS towards a peer: verifies the server by its SPIFFE identity (on the native
   // SSL_CTX*) instead of `ca_file` and host names; keeps what it refers to alive.
-  std::function<void(void* ssl_ctx)> configure_tls;
+  std::function<void(ssl_ctx_st* ssl_ctx)> configure_tls;
   std::shared_ptr<const void> keep_alive;
   bool plain = false;  // HTTP without TLS
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/openssl_fwd.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/http/tls.hpp"
@@ -58,7 +59,7 @@ class HttpsServer {
 
   // Mutually authenticated listeners: names the caller of an established TLS connection (an
   // SSL*) for Request::peer. Connections it cannot name are closed.
-  void set_identity(std::function<std::string(void* ssl)> identify);
+  void set_identity(std::function<std::string(ssl_st* ssl)> identify);
 
   // Which remote addresses may connect at all, asked at accept, before any TLS (the peer API
   // admits only its peers' source_cidrs when any are configured). Default: everyone.

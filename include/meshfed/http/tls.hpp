@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "meshfed/core/openssl_fwd.hpp"
 #include "meshfed/core/result.hpp"
 
 namespace boost::asio::ssl {
@@ -23,7 +24,7 @@ struct ServerTlsOptions {
   bool tls13_only = false;  // peer API and gateways; the admin API allows 1.2 with AEAD suites
   // Mutual TLS: installs client-certificate verification on the native SSL_CTX*, and keeps
   // whatever that verification refers to alive as long as the context.
-  std::function<void(void* ssl_ctx)> configure;
+  std::function<void(ssl_ctx_st* ssl_ctx)> configure;
   std::shared_ptr<const void> keep_alive;
 };
 
@@ -33,8 +34,8 @@ struct ClientTlsOptions {
   std::filesystem::path ca_file;    // the server must chain to it (unless `configure` verifies)
   std::filesystem::path cert_file;  // optional client certificate
   std::filesystem::path key_file;
-  std::function<void(void* ssl_ctx)> configure;  // e.g. PeerTrust::expect_server
-  std::shared_ptr<const void> keep_alive;        // what `configure` made the context refer to
+  std::function<void(ssl_ctx_st* ssl_ctx)> configure;  // e.g. PeerTrust::expect_server
+  std::shared_ptr<const void> keep_alive;              // what `configure` made the context refer to
 };
 
 Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& o);

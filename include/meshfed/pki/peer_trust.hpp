@@ -8,8 +8,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "meshfed/core/openssl_fwd.hpp"
 #include "meshfed/core/result.hpp"
 
 namespace meshfed::pki {
@@ -20,33 +22,37 @@ struct TrustedPeer {
   std::filesystem::path ca_file;
 };
 
+// The part of a peer domain a certificate speaks for: the last segment of its SPIFFE ID.
+enum class Role { kBroker, kIngress, kEgress };
+std::string_view to_string(Role r);
+
 class PeerTrust {
  public:
-  // `role` is the identity expected of callers: "broker", "egress" or "ingress".
-  static Result<std::shared_ptr<const PeerTrust>> load(const std::vector<TrustedPeer>& peers, std::string role);
+  // `role`: the identity expected of the other end.
+  static Result<std::shared_ptr<const PeerTrust>> load(const std::vector<TrustedPeer>& peers, Role role);
   ~PeerTrust();
 
-  // Makes `ssl_ctx` (an SSL_CTX*) require a client certificate and accept it only as above.
+  // Makes `ssl_ctx` require a client certificate and accept it only as above.
   // The context must not outlive this object.
-  void require_client_certificates(void* ssl_ctx) const;
+  void require_client_certificates(ssl_ctx_st* ssl_ctx) const;
   // Makes a client `ssl_ctx` accept the server only as `domain`'s identity.
-  Status expect_server(void* ssl_ctx, const std::string& domain) const;
+  Status expect_server(ssl_ctx_st* ssl_ctx, const std::string& domain) const;
 
-  // The peer domain of a certificate chain (leaf first, as PEM-less X509 pointers), or why not.
-  Result<std::string> identify(void* leaf_x509, void* untrusted_chain) const;
-  // The verified peer domain of an established connection (an SSL*), or empty.
-  std::string peer_of(void* ssl) const;
+  // The peer domain of a certificate chain (the leaf and what the peer sent with it), or why not.
+  Result<std::string> identify(x509_st* leaf, stack_st_X509* untrusted_chain) const;
+  // The verified peer domain of an established connection, or empty.
+  std::string peer_of(ssl_st* ssl) const;
 
-  const std::string& role() const { return role_; }
+  Role role() const { return role_; }
 
  private:
   struct Entry;
   PeerTrust() = default;
   std::vector<std::unique_ptr<Entry>> entries_;
-  std::string role_;
+  Role role_ = Role::kBroker;
 };
 
-// The URI SANs of a certificate (an X509*).
-std::vector<std::string> uri_sans(void* x509);
+// The URI SANs of a certificate.
+std::vector<std::string> uri_sans(x509_st* x509);
 
 }  // namespace meshfed::pki

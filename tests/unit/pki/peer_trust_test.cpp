@@ -22,7 +22,7 @@ class PeerTrustTest : public ::testing::Test {
       ASSERT_TRUE(init_domain(dir_ / d, o).ok());
     }
     auto t = PeerTrust::load({{"internal", "internal", dir_ / "internal/ca.pem"}, {"dmz", "dmz", dir_ / "dmz/ca.pem"}},
-                             "broker");
+                             Role::kBroker);
     ASSERT_TRUE(t.ok());
     trust_ = *t;
   }
