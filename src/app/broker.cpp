@@ -111,7 +111,6 @@ class Broker {
     (void)adapter_->refresh_inventory(true);  // a broken file is reported by /readyz
     workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, first_->workflow_settings());
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, *adapter_, first_->import_settings());
-    adapter_->start();  // its results listener reaches imports_
     broker_metrics_ = std::make_unique<BrokerMetrics>(metrics_, *workflow_, *imports_, *adapter_, snapshot_);
     watchers_ = std::make_unique<PeerWatchers>(*imports_, store_, metrics_);
     routes_ = std::make_unique<RoutePublisher>(
@@ -131,6 +130,7 @@ class Broker {
     workflow_->set_catalog_listener(
         [this](const std::set<std::string>& peers, const std::set<std::string>& ids) { exports_changed(peers, ids); });
     imports_->set_change_listener([this] { routes_->changed(); });
+    adapter_->start();  // last: its results reach the store thread, and from there everything above
     store_.run([this] {
       // The control plane is brought in line with the store before anything else happens.
       reconcile_imports();
