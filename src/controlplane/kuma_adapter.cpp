@@ -402,7 +402,11 @@ Status KumaAdapter::poll_inventory(Client& c, const config::KumaControlPlane& cf
   std::lock_guard lock(mu_);
   if (skipped != skipped_) {
     // Said once per change, not every poll: the same odd item stays odd until someone fixes it.
-    for (const auto& what : skipped) spdlog::warn("kuma: inventory: left out {}", escape_for_log(what));
+    // A page of odd items is up to a thousand: the first few name the problem, the count the size.
+    constexpr size_t kNamed = 20;
+    for (size_t i = 0; i < skipped.size() && i < kNamed; ++i)
+      spdlog::warn("kuma: inventory: left out {}", escape_for_log(skipped[i]));
+    if (skipped.size() > kNamed) spdlog::warn("kuma: inventory: and {} more left out", skipped.size() - kNamed);
     skipped_ = std::move(skipped);
   }
   inventory_ = std::move(inv);
