@@ -86,6 +86,7 @@ int http_status(ErrorCode code) {
     case ErrorCode::kUnsupportedMediaType:
       return 415;
     case ErrorCode::kUnavailable:
+    case ErrorCode::kCancelled:
       return 503;
     case ErrorCode::kInternal:
       return 500;

@@ -4,10 +4,10 @@
 
 #include <algorithm>
 #include <optional>
-#include <random>
 #include <variant>
 
 #include "meshfed/controlplane/mesh_resources.hpp"
+#include "meshfed/core/backoff.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 #include "kuma_inventory.hpp"
@@ -276,8 +276,7 @@ void KumaAdapter::count(const std::string& event) {
 }
 
 void KumaAdapter::run() {
-  std::mt19937_64 rng(std::random_device{}());
-  auto backoff = std::chrono::milliseconds(kBackoffMin);
+  Backoff backoff(kBackoffMin, kBackoffMax);
   // One client (one kept-alive connection, one TLS context) for as long as the settings hold.
   std::unique_ptr<Client> client;
   Settings settings;
@@ -295,12 +294,9 @@ void KumaAdapter::run() {
     if (!client) {
       // Settings that make no client yet (say, a CA file still missing): reported, tried next round.
     } else if (round(*client, settings.cfg)) {
-      backoff = kBackoffMin;
+      backoff.reset();
     } else {
-      // Full jitter up to the current bound, so brokers that failed together spread out.
-      pause = std::min(pause, std::chrono::milliseconds(
-                                  std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng)));
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(kBackoffMax));
+      pause = std::min(pause, backoff.next());
     }
     loop_.sleep_until(std::chrono::steady_clock::now() + pause);
   }

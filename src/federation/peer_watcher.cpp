@@ -2,9 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <random>
 #include <variant>
 
+#include "meshfed/core/backoff.hpp"
 #include "meshfed/core/cidr.hpp"
 #include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/federation/imports.hpp"
@@ -18,30 +18,16 @@ PeerWatcher::PeerWatcher(WatcherOptions options, ImportManager& imports, SerialE
 PeerWatcher::~PeerWatcher() { stop(); }
 
 void PeerWatcher::start() {
-  thread_ = std::thread([this] { run(); });
+  loop_.start([this] { run(); });
 }
 
 void PeerWatcher::stop() {
-  if (!thread_.joinable()) return;
-  stopping_ = true;
-  wake();
-  thread_.join();
+  loop_.stop([this] { requests_.stop(); });
 }
 
 void PeerWatcher::wake() {
-  {
-    std::lock_guard lock(mu_);
-    woken_ = true;
-  }
-  cv_.notify_all();
-  std::lock_guard lock(mu_);
-  if (client_) client_->abort();
-}
-
-void PeerWatcher::pause(std::chrono::milliseconds d) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, d, [this] { return woken_ || stopping_.load(); });
-  woken_ = false;
+  loop_.wake();
+  requests_.interrupt();
 }
 
 // The peer's catalog rules; where its ingress may be defaults to what its url resolves to now.
@@ -71,19 +57,9 @@ void PeerWatcher::run() {
     spdlog::error("peer {}: {}", options_.peer, created.error().message);
     return;
   }
-  {
-    std::lock_guard lock(mu_);
-    client_ = std::move(created).value();
-  }
-  std::mt19937_64 rng(std::random_device{}());
-  auto backoff = options_.backoff_min;
-  auto back_off = [&] {
-    // Full jitter: anywhere up to the current bound, so peers that failed together spread out.
-    const auto d =
-        std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
-    backoff = std::min(backoff * 2, options_.backoff_max);
-    pause(d);
-  };
+  client_ = std::move(created).value();
+  Backoff backoff(options_.backoff_min, options_.backoff_max);
+  auto back_off = [&] { loop_.sleep_for(backoff.next()); };
   auto fail = [&](const std::string& reason, const std::string& error) {
     if (options_.sync_errors) options_.sync_errors->inc({options_.peer, reason});
     store_.run([&] { (void)imports_.record_failure(options_.peer, error); });
@@ -98,7 +74,7 @@ void PeerWatcher::run() {
     back_off();
   };
 
-  while (!stopping_) {
+  while (!loop_.stopping()) {
     bool quarantined = true;
     int64_t since = 0;
     const bool asked = store_.run([&] {
@@ -109,13 +85,15 @@ void PeerWatcher::run() {
     });
     if (!asked) return;  // the store thread has ended: the broker is stopping
     if (quarantined) {
-      pause(std::chrono::seconds(5));  // until released (wake) or a periodic re-check
+      loop_.sleep_for(std::chrono::seconds(5));  // until released (wake) or a periodic re-check
       continue;
     }
     const std::string target =
         "/federation/v1/catalog?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count());
-    auto res = client_->request("GET", target);
-    if (stopping_) break;
+    auto res = requests_.request(*client_, "GET", target);
+    if (loop_.stopping()) break;
+    // Broken off by wake() (a quarantine or release): ask again, nothing failed.
+    if (!res && res.error().code == ErrorCode::kCancelled) continue;
     if (!res && res.error().code == ErrorCode::kPayloadTooLarge) {
       refuse({"size", "catalog " + res.error().message + " (peers[].max_exports)"});
       continue;
@@ -126,7 +104,7 @@ void PeerWatcher::run() {
     }
     if (res->status == 304) {
       store_.run([&] { (void)imports_.record_unchanged(options_.peer); });
-      backoff = options_.backoff_min;
+      backoff.reset();
       continue;
     }
     if (res->status != 200) {
@@ -151,9 +129,9 @@ void PeerWatcher::run() {
       fail("rejected_catalog", "rejected catalog: " + applied.error().message);
       continue;
     }
-    backoff = options_.backoff_min;
+    backoff.reset();
     // An answer that moved nothing forward must not turn into a tight loop against the peer.
-    if (now_at == since) pause(options_.backoff_min);
+    if (now_at == since) loop_.sleep_for(options_.backoff_min);
   }
 }
 

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <random>
+#include "meshfed/core/backoff.hpp"
 
 namespace meshfed::gateway {
 
@@ -23,46 +23,28 @@ Status RouteWatcher::start() {
   auto client = http::HttpsClient::create(o);
   if (!client) return client.error();
   client_ = std::move(client).value();
-  thread_ = std::thread([this] { run(); });
+  loop_.start([this] { run(); });
   return {};
 }
 
 void RouteWatcher::stop() {
-  if (!thread_.joinable()) return;
-  {
-    // Under the mutex pause() waits on: set between its check and its wait, the flag and the
-    // notification would both be missed, and stop() would sit out a backoff of up to 15 s.
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  client_->abort();
-  thread_.join();
-}
-
-void RouteWatcher::pause(std::chrono::milliseconds d) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, d, [this] { return stopping_.load(); });
+  loop_.stop([this] { requests_.stop(); });
 }
 
 void RouteWatcher::run() {
-  std::mt19937_64 rng(std::random_device{}());
-  auto backoff = options_.backoff_min;
+  Backoff backoff(options_.backoff_min, options_.backoff_max);
   int64_t since = 0;
   const std::map<std::string, std::string> headers{{"Authorization", "Bearer " + options_.token}};
   auto fail = [&](const std::string& error) {
     spdlog::warn("routes: broker {}: {}; serving the last routing table (revision {})", options_.broker_url, error,
                  since);
-    const auto d =
-        std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(backoff.count() / 2, backoff.count())(rng));
-    backoff = std::min(backoff * 2, options_.backoff_max);
-    pause(d);
+    loop_.sleep_for(backoff.next());
   };
-  while (!stopping_) {
-    auto res = client_->request(
-        "GET", "/api/v1/routes?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count()),
-        headers);
-    if (stopping_) break;
+  while (!loop_.stopping()) {
+    auto res = requests_.request(
+        *client_, "GET",
+        "/api/v1/routes?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count()), headers);
+    if (loop_.stopping()) break;
     if (!res) {
       fail(res.error().message);
       continue;
@@ -77,7 +59,7 @@ void RouteWatcher::run() {
       fail(table.error().message);
       continue;
     }
-    backoff = options_.backoff_min;
+    backoff.reset();
     since = table->revision;
     spdlog::info("routes: revision {}: {} ingress, {} egress", since, table->ingress.size(), table->egress.size());
     on_table_(std::make_shared<const RoutingTable>(std::move(table).value()));

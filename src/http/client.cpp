@@ -263,7 +263,7 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
     impl_->drop();
     // A kept-alive connection the server closed meanwhile is retried once on a new one;
     // a request broken off by abort() is not.
-    if (impl_->aborted.exchange(false)) return make_error(ErrorCode::kUnavailable, "request aborted");
+    if (impl_->aborted.exchange(false)) return make_error(ErrorCode::kCancelled, "request aborted");
     if (impl_->timed_out.exchange(false)) {
       return make_error(ErrorCode::kUnavailable, "no complete response from " + impl_->options.host + ":" +
                                                      std::to_string(impl_->options.port) + " within the " +
@@ -278,13 +278,18 @@ Result<ClientResponse> InterruptibleRequests::request(HttpsClient& client, const
                                                       const std::map<std::string, std::string>& headers) {
   {
     std::lock_guard lock(mu_);
-    if (stopped_) return make_error(ErrorCode::kUnavailable, "stopping");
+    if (stopped_) return make_error(ErrorCode::kCancelled, "stopping");
     in_flight_ = &client;
   }
   auto res = client.request(method, target, headers);
   std::lock_guard lock(mu_);
   in_flight_ = nullptr;  // before the caller may destroy the client
   return res;
+}
+
+void InterruptibleRequests::interrupt() {
+  std::lock_guard lock(mu_);
+  if (in_flight_) in_flight_->abort();
 }
 
 void InterruptibleRequests::stop() {

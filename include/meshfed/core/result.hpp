@@ -22,6 +22,7 @@ enum class ErrorCode {
   kPayloadTooLarge,
   kUnsupportedMediaType,
   kUnavailable,  // a dependency (store, control plane, peer) is not reachable now
+  kCancelled,    // broken off by our own side (a stop, a wake), not a failure of the other
   kInternal,
 };
 

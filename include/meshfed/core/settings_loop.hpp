@@ -1,6 +1,8 @@
 // A background thread running rounds of work whose settings can be replaced while it runs (on
 // SIGHUP): it sleeps until its next round, a wake(), new settings or stop(), and never loses a
-// wake-up that arrives while a round is running.
+// wake-up that arrives while a round is running. The one loop helper of the broker's
+// background threads: the Kuma adapter, the metrics loops, and (as a BackgroundLoop, without
+// settings) the peer and route watchers.
 #pragma once
 
 #include <chrono>
@@ -10,12 +12,14 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <variant>
 
 namespace meshfed {
 
 template <typename Settings>
 class SettingsLoop {
  public:
+  SettingsLoop() = default;
   explicit SettingsLoop(Settings settings) : settings_(std::move(settings)) {}
   ~SettingsLoop() { stop(); }
   SettingsLoop(const SettingsLoop&) = delete;
@@ -84,6 +88,8 @@ class SettingsLoop {
     return std::exchange(woken_, false);
   }
 
+  bool sleep_for(std::chrono::steady_clock::duration d) { return sleep_until(std::chrono::steady_clock::now() + d); }
+
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -94,5 +100,8 @@ class SettingsLoop {
   bool stopping_ = false;
   std::thread thread_;
 };
+
+// A loop whose only inputs are wake() and stop().
+using BackgroundLoop = SettingsLoop<std::monostate>;
 
 }  // namespace meshfed

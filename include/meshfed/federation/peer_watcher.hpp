@@ -6,18 +6,14 @@
 // loop free of outbound TLS. Store work is handed to the store thread (a SerialExecutor).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/core/serial_executor.hpp"
+#include "meshfed/core/settings_loop.hpp"
 #include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/http/client.hpp"
 #include "meshfed/metrics/registry.hpp"
@@ -56,17 +52,13 @@ class PeerWatcher {
  private:
   void run();
   CatalogRules rules() const;
-  void pause(std::chrono::milliseconds d);
 
   WatcherOptions options_;
   ImportManager& imports_;
   SerialExecutor& store_;
-  std::unique_ptr<http::HttpsClient> client_;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool woken_ = false;
+  std::unique_ptr<http::HttpsClient> client_;  // the loop thread's alone
+  http::InterruptibleRequests requests_;       // wake() and stop() break off the long-poll
+  BackgroundLoop loop_;                        // last: its thread stops before the rest goes
 };
 
 }  // namespace meshfed::federation

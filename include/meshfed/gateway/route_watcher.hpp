@@ -3,16 +3,13 @@
 // retrying with jittered backoff; the gateway keeps serving the last table meanwhile.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
+#include "meshfed/core/settings_loop.hpp"
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/client.hpp"
 
@@ -38,15 +35,12 @@ class RouteWatcher {
 
  private:
   void run();
-  void pause(std::chrono::milliseconds d);
 
   RouteWatcherOptions options_;
   OnTable on_table_;
   std::unique_ptr<http::HttpsClient> client_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::atomic<bool> stopping_{false};
+  http::InterruptibleRequests requests_;  // stop() breaks off the long-poll
+  BackgroundLoop loop_;                   // last: its thread stops before the rest goes
 };
 
 }  // namespace meshfed::gateway

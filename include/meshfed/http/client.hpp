@@ -67,11 +67,13 @@ class HttpsClient {
 };
 
 // Requests that another thread can break off at once, for background loops that must stop
-// promptly: stop() aborts the request in flight, and every later one fails without being sent.
+// promptly: stop() aborts the request in flight, and every later one fails without being sent;
+// interrupt() aborts only the one in flight (a long-poll whose question has changed).
 class InterruptibleRequests {
  public:
   Result<ClientResponse> request(HttpsClient& client, const std::string& method, const std::string& target,
                                  const std::map<std::string, std::string>& headers = {});
+  void interrupt();
   void stop();
 
  private:

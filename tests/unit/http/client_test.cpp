@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "meshfed/http/client.hpp"
 #include "support/net_support.hpp"
@@ -42,10 +43,37 @@ TEST(InterruptibleRequests, StopBreaksOffTheRequestInFlightAndRefusesLaterOnes) 
   requests.stop();
   EXPECT_TRUE(testing::wait_until([&] { return done.load(); }));  // well before the client's own timeout
   caller.join();
-  EXPECT_FALSE(res.ok());
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, ErrorCode::kCancelled);
   auto later = requests.request(*client, "GET", "/metrics");
   ASSERT_FALSE(later.ok());
+  EXPECT_EQ(later.error().code, ErrorCode::kCancelled);
   EXPECT_EQ(later.error().message, "stopping");
+}
+
+TEST(InterruptibleRequests, InterruptBreaksOffOnlyTheRequestInFlight) {
+  testing::EchoServer silent(testing::EchoServer::Mode::kNeverRead);
+  auto client = plain_client(silent.port());
+  InterruptibleRequests requests;
+  std::atomic<int> done{0};
+  std::vector<Result<ClientResponse>> results;
+  std::thread caller([&] {
+    for (int i = 0; i < 2; ++i) {
+      results.push_back(requests.request(*client, "GET", "/metrics"));
+      ++done;
+    }
+  });
+  ASSERT_TRUE(testing::wait_until([&] { return silent.connections() == 1; }));
+  requests.interrupt();
+  ASSERT_TRUE(testing::wait_until([&] { return done.load() == 1; }));
+  ASSERT_TRUE(testing::wait_until([&] { return silent.connections() == 2; }));  // the next one is sent
+  requests.stop();
+  caller.join();
+  ASSERT_EQ(results.size(), 2u);
+  for (const auto& r : results) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, ErrorCode::kCancelled);
+  }
 }
 
 }  // namespace
