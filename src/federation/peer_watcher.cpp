@@ -74,7 +74,7 @@ void PeerWatcher::run() {
     back_off();
   };
 
-  while (!loop_.stopping()) {
+  while (loop_.next_round()) {
     bool quarantined = true;
     int64_t since = 0;
     const bool asked = store_.run([&] {

@@ -40,7 +40,7 @@ void RouteWatcher::run() {
                  since);
     loop_.sleep_for(backoff.next());
   };
-  while (!loop_.stopping()) {
+  while (loop_.next_round()) {
     auto res = requests_.request(
         *client_, "GET",
         "/api/v1/routes?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count()), headers);

@@ -249,13 +249,25 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
   impl_->arm(Impl::Clock::now() + impl_->options.timeout);
   struct Disarm {
     Impl& impl;
-    ~Disarm() { impl.disarm(); }
+    ~Disarm() {
+      impl.disarm();
+      impl.aborted = false;  // an abort() that came too late to matter is not kept for the next request
+    }
   } disarm{*impl_};
+  const auto aborted = [] { return make_error(ErrorCode::kCancelled, "request aborted"); };
   for (int attempt = 0;; ++attempt) {
     if (!impl_->connected()) impl_->fd = -1;
     const bool fresh = !impl_->connected();
     if (fresh) {
-      if (auto st = impl_->connect(); !st) return st.error();
+      auto st = impl_->connect();
+      if (impl_->aborted) return aborted();
+      if (!st) return st.error();
+    }
+    // abort() sets the flag before it looks for the socket: one that came while connecting
+    // found none to shut down, and is seen here instead of after a whole long-poll.
+    if (impl_->aborted) {
+      impl_->drop();
+      return aborted();
     }
     bool retryable = false;
     auto res = impl_->once(method, target, headers, body, retryable);
@@ -263,7 +275,7 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
     impl_->drop();
     // A kept-alive connection the server closed meanwhile is retried once on a new one;
     // a request broken off by abort() is not.
-    if (impl_->aborted.exchange(false)) return make_error(ErrorCode::kCancelled, "request aborted");
+    if (impl_->aborted) return aborted();
     if (impl_->timed_out.exchange(false)) {
       return make_error(ErrorCode::kUnavailable, "no complete response from " + impl_->options.host + ":" +
                                                      std::to_string(impl_->options.port) + " within the " +

@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -81,16 +82,31 @@ class SettingsLoop {
     return true;
   }
 
+  // The same for a loop without settings (a BackgroundLoop).
+  bool next_round() requires std::is_same_v<Settings, std::monostate> {
+    std::lock_guard lock(mu_);
+    seen_ = generation_;
+    return !stopping_;
+  }
+
   // Sleeps until `until`, wake(), reconfigure() or stop(); true if a wake() came meanwhile.
   bool sleep_until(std::chrono::steady_clock::time_point until) {
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock, until, [&] { return stopping_ || woken_ || generation_ != seen_; });
+    cv_.wait_until(lock, until, [&] { return has_news(); });
     return std::exchange(woken_, false);
   }
 
   bool sleep_for(std::chrono::steady_clock::duration d) { return sleep_until(std::chrono::steady_clock::now() + d); }
 
+  // Whether a sleep would return at once: a wake, new settings not yet taken, or a stop.
+  bool pending() const {
+    std::lock_guard lock(mu_);
+    return has_news();
+  }
+
  private:
+  bool has_news() const { return stopping_ || woken_ || generation_ != seen_; }
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
   Settings settings_;

@@ -57,5 +57,29 @@ TEST(SettingsLoop, StopEndsTheRoundsAndJoinsTheThread) {
   EXPECT_TRUE(loop.stopping());
 }
 
+TEST(SettingsLoop, NothingPendingOnceARoundTookTheSettings) {
+  SettingsLoop<int> loop(1);
+  EXPECT_TRUE(loop.pending());  // the first settings
+  int current = 0;
+  bool changed = false;
+  ASSERT_TRUE(loop.next_round(current, changed));
+  EXPECT_FALSE(loop.pending());  // a sleep now lasts until its deadline
+  loop.reconfigure(2);
+  EXPECT_TRUE(loop.pending());
+}
+
+TEST(BackgroundLoop, SleepsUntilWokenOrStoppedOnceItsRoundsBegan) {
+  BackgroundLoop loop;
+  ASSERT_TRUE(loop.next_round());
+  EXPECT_FALSE(loop.pending());  // without settings there is nothing to hand over, ever
+  loop.wake();
+  EXPECT_TRUE(loop.pending());
+  EXPECT_TRUE(loop.sleep_until(SteadyClock::now() + std::chrono::hours(1)));
+  EXPECT_FALSE(loop.pending());
+  loop.stop();
+  EXPECT_TRUE(loop.pending());
+  EXPECT_FALSE(loop.next_round());
+}
+
 }  // namespace
 }  // namespace meshfed

@@ -29,6 +29,20 @@ TEST(HttpsClient, AServerThatAcceptsAndNeverAnswersFailsTheRequestAtItsDeadline)
             "no complete response from 127.0.0.1:" + std::to_string(silent.port()) + " within the 1 s deadline");
 }
 
+TEST(HttpsClient, AnAbortBeforeTheConnectionExistsCancelsTheRequestAndOnlyThatOne) {
+  testing::HttpFixture server("up 1\n");
+  auto client = plain_client(server.port());
+  // What an abort() during connect looks like to request(): no socket to shut down yet.
+  client->abort();
+  auto cancelled = client->request("GET", "/metrics");
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error().code, ErrorCode::kCancelled);
+  EXPECT_EQ(server.requests(), 0);  // nothing was sent: a long-poll would otherwise run its course
+  auto next = client->request("GET", "/metrics");
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(next->body, "up 1\n");
+}
+
 TEST(InterruptibleRequests, StopBreaksOffTheRequestInFlightAndRefusesLaterOnes) {
   testing::EchoServer silent(testing::EchoServer::Mode::kNeverRead);
   auto client = plain_client(silent.port());
