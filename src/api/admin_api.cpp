@@ -190,9 +190,9 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_exports(r); });
   guarded("GET", "/api/v1/exports/{id}", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params& p) { return get_export(p.at("id")); });
-  for (const std::string action : {"approve", "reject", "extend", "revoke", "cancel"}) {
+  for (const auto action : workflow::kExportActions) {
     // The workflow decides who may do what to which export; any principal may ask.
-    guarded("POST", "/api/v1/exports/{id}/" + action, std::nullopt,
+    guarded("POST", "/api/v1/exports/{id}/" + std::string(workflow::to_string(action)), std::nullopt,
             [this, action](const http::Request& r, const workflow::Principal& who, const Params& p) {
               return decide(r, who, p.at("id"), action);
             });
@@ -201,16 +201,20 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_imports(r); });
   guarded("GET", "/api/v1/imports/{id}", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params& p) { return get_import(p.at("id")); });
-  for (const std::string action : {"accept", "reject"}) {
-    guarded("POST", "/api/v1/imports/{id}/" + action, Role::kApprover,
-            [this, action](const http::Request& r, const workflow::Principal& who, const Params& p) {
-              return decide_import(r, who, p.at("id"), action);
+  using ImportDecision = federation::ImportManager::Decision;
+  for (const auto& [path, decision] :
+       {std::pair{"accept", ImportDecision::kAccept}, {"reject", ImportDecision::kReject}}) {
+    guarded("POST", std::string("/api/v1/imports/{id}/") + path, Role::kApprover,
+            [this, decision](const http::Request& r, const workflow::Principal& who, const Params& p) {
+              return decide_import(r, who, p.at("id"), decision);
             });
   }
   guarded("GET", "/api/v1/peers", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params&) { return list_peers(); });
-  for (const std::string action : {"quarantine", "release"}) {
-    guarded("POST", "/api/v1/peers/{domain}/" + action, Role::kAdmin,
+  using PeerAction = federation::ImportManager::PeerAction;
+  for (const auto& [path, action] :
+       {std::pair{"quarantine", PeerAction::kQuarantine}, {"release", PeerAction::kRelease}}) {
+    guarded("POST", std::string("/api/v1/peers/{domain}/") + path, Role::kAdmin,
             [this, action](const http::Request& r, const workflow::Principal& who, const Params& p) {
               return peer_action(r, who, p.at("domain"), action);
             });
@@ -382,9 +386,10 @@ http::Response AdminApi::get_export(const std::string& id) {
 }
 
 http::Response AdminApi::decide(const http::Request& req, const workflow::Principal& who, const std::string& id,
-                                const std::string& action) {
-  const std::set<std::string> known =
-      action == "extend" ? std::set<std::string>{"comment", "ttl_s"} : std::set<std::string>{"comment"};
+                                workflow::ExportAction action) {
+  const std::set<std::string> known = action == workflow::ExportAction::kExtend
+                                          ? std::set<std::string>{"comment", "ttl_s"}
+                                          : std::set<std::string>{"comment"};
   auto body = parse_body(req, known, true);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
@@ -394,12 +399,7 @@ http::Response AdminApi::decide(const http::Request& req, const workflow::Princi
   if (!f.errors.empty())
     return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.take_errors()));
   if (auto err = parse_if_match(req, d.if_match)) return problem(*err);
-  auto& wf = deps_.workflow;
-  Result<store::ExportRecord> e = action == "approve"  ? wf.approve(who, id, d)
-                                  : action == "reject" ? wf.reject(who, id, d)
-                                  : action == "extend" ? wf.extend(who, id, d)
-                                  : action == "revoke" ? wf.revoke(who, id, d)
-                                                       : wf.cancel(who, id, d);
+  auto e = deps_.workflow.decide(who, id, d, action);
   if (!e) return problem(e.error());
   return export_response(*e);
 }
@@ -423,12 +423,12 @@ http::Response AdminApi::get_import(const std::string& id) {
 }
 
 http::Response AdminApi::decide_import(const http::Request& req, const workflow::Principal& who, const std::string& id,
-                                       const std::string& action) {
+                                       federation::ImportManager::Decision decision) {
   auto body = parse_body(req, {"comment"}, true);
   if (body.error) return problem(*body.error);
   std::optional<int64_t> if_match;
   if (auto err = parse_if_match(req, if_match)) return problem(*err);
-  auto r = action == "accept" ? deps_.imports.accept(who, id, if_match) : deps_.imports.reject(who, id, if_match);
+  auto r = deps_.imports.decide(who, id, if_match, decision);
   if (!r) return problem(r.error());
   auto res = json_response(federation::import_json(*r, deps_.imports.settings().egress_host));
   res.headers.emplace_back("ETag", "\"" + std::to_string(r->version) + "\"");
@@ -460,15 +460,14 @@ http::Response AdminApi::list_peers() {
 }
 
 http::Response AdminApi::peer_action(const http::Request& req, const workflow::Principal& who,
-                                     const std::string& domain, const std::string& action) {
+                                     const std::string& domain, federation::ImportManager::PeerAction action) {
   auto body = parse_body(req, {"reason"}, false);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
   const std::string reason = f.string("reason");
   if (!f.errors.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad request", f.take_errors()));
   if (reason.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}}));
-  auto st = action == "quarantine" ? deps_.imports.quarantine(who, domain, reason)
-                                   : deps_.imports.release(who, domain, reason);
+  auto st = deps_.imports.act_on_peer(who, domain, reason, action);
   if (!st) return problem(st.error());
   if (deps_.peer_changed) deps_.peer_changed(domain);
   const auto peers = deps_.imports.peers();

@@ -1,5 +1,7 @@
 #include "meshfed/api/peer_api.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include "meshfed/api/long_poll.hpp"

@@ -1,6 +1,8 @@
 // meshfed broker, meshfed gateway, meshfed check-config, meshfed firewall.
 #include <CLI/CLI.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <iostream>
 
 #include "meshfed/app/broker.hpp"

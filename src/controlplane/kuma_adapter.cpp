@@ -230,7 +230,7 @@ std::vector<ApplyResult> KumaAdapter::apply(const DesiredState& desired) {
     imports_ = desired.imports;
     for (const auto& i : desired.imports) {
       const auto it = results_.find(i.id);
-      out.push_back(it != results_.end() ? it->second : ApplyResult{"import", i.id, true, ""});
+      out.push_back(it != results_.end() ? it->second : ApplyResult{ApplyResult::Kind::kImport, i.id, true, ""});
     }
     if (!changed) return out;
   }
@@ -428,7 +428,7 @@ Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane&
     const auto it = managed.find(name);
     if (it != managed.end() && managed_part(it->second.value("spec", json::object())) == managed_part(doc["spec"]) &&
         it->second.value("labels", json::object()).value("meshfed.io/import-id", "") == i.id) {
-      results[i.id] = {"import", i.id, true, ""};
+      results[i.id] = {ApplyResult::Kind::kImport, i.id, true, ""};
       continue;
     }
     if (it == managed.end()) {
@@ -440,7 +440,7 @@ Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane&
         continue;
       }
       if (std::get<std::pair<int, json>>(existing).first != 404) {
-        results[i.id] = {"import", i.id, false,
+        results[i.id] = {ApplyResult::Kind::kImport, i.id, false,
                          "name clash: MeshExternalService " + name + " exists in mesh " + cfg.import_mesh +
                              " and is not managed by meshfed"};
         count("name_clashes");
@@ -451,7 +451,8 @@ Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane&
     if (auto* e = std::get_if<CallError>(&put)) {
       count("errors_" + e->kind);
       if (e->kind == "rejected") {
-        results[i.id] = {"import", i.id, false, "control plane refused the MeshExternalService: " + e->message};
+        results[i.id] = {ApplyResult::Kind::kImport, i.id, false,
+                         "control plane refused the MeshExternalService: " + e->message};
       } else if (!first_error) {
         first_error = *e;
       }
@@ -460,7 +461,7 @@ Status KumaAdapter::reconcile_imports(Client& c, const config::KumaControlPlane&
     count(it == managed.end() ? "created" : "drift_repaired");
     spdlog::info("kuma: {} MeshExternalService {} for import {}", it == managed.end() ? "created" : "repaired", name,
                  i.id);
-    results[i.id] = {"import", i.id, true, ""};
+    results[i.id] = {ApplyResult::Kind::kImport, i.id, true, ""};
   }
   if (auto e = delete_unwanted(c, base, managed, wanted, [this](const std::string& ev) { count(ev); });
       e && !first_error) {

@@ -99,7 +99,7 @@ Status write_atomically(const std::filesystem::path& file, const std::string& co
 std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
   // Exports need nothing from a static control plane: the ingress routes by inventory address.
   std::vector<ApplyResult> out;
-  for (const auto& e : desired.exports) out.push_back({"export", e.id, true, ""});
+  for (const auto& e : desired.exports) out.push_back({ApplyResult::Kind::kExport, e.id, true, ""});
   std::filesystem::path dir;
   {
     std::lock_guard lock(mu_);
@@ -116,15 +116,16 @@ std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
     std::stringstream ss;
     ss << current.rdbuf();
     if (current && ss.str() == content) {  // re-applying is idempotent: no rewrite
-      out.push_back({"import", i.id, true, ""});
+      out.push_back({ApplyResult::Kind::kImport, i.id, true, ""});
       continue;
     }
     if (current && !written_by_meshfed(file)) {
-      out.push_back({"import", i.id, false, "name clash: " + file.string() + " exists and was not written by meshfed"});
+      out.push_back({ApplyResult::Kind::kImport, i.id, false,
+                     "name clash: " + file.string() + " exists and was not written by meshfed"});
       continue;
     }
     auto st = write_atomically(file, content);
-    out.push_back({"import", i.id, st.ok(), st.ok() ? "" : st.error().message});
+    out.push_back({ApplyResult::Kind::kImport, i.id, st.ok(), st.ok() ? "" : st.error().message});
   }
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const auto name = entry.path().filename().string();

@@ -1,5 +1,7 @@
 #include "meshfed/federation/catalog.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <set>
 
 #include "meshfed/core/text.hpp"

@@ -1,5 +1,7 @@
 #include "meshfed/federation/imports.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -276,6 +278,16 @@ Result<int64_t> ImportManager::revision(const std::string& peer) {
   return rev;
 }
 
+Result<ImportRecord> ImportManager::decide(const workflow::Principal& who, const std::string& id,
+                                           std::optional<int64_t> if_match, Decision decision) {
+  return decision == Decision::kAccept ? accept(who, id, if_match) : reject(who, id, if_match);
+}
+
+Status ImportManager::act_on_peer(const workflow::Principal& who, const std::string& peer, const std::string& reason,
+                                  PeerAction action) {
+  return action == PeerAction::kQuarantine ? quarantine(who, peer, reason) : release(who, peer, reason);
+}
+
 Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match) {
   return decide(who, id, if_match, "accept", [&](ImportRecord& r) {
@@ -458,7 +470,7 @@ Status ImportManager::reconcile() {
   st = db_.transaction([&]() -> Status {
     store::ImportRepository repo(db_);
     for (const auto& res : results) {
-      if (res.kind != "import") continue;
+      if (res.kind != controlplane::ApplyResult::Kind::kImport) continue;
       auto r = repo.get(res.id);
       if (!r) continue;
       if (!res.applied && r->state != ImportState::kFailed) {

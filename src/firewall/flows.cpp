@@ -1,5 +1,7 @@
 #include "meshfed/firewall/flows.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <arpa/inet.h>
 #include <netdb.h>
 
@@ -10,6 +12,10 @@
 #include "meshfed/core/text.hpp"
 
 namespace meshfed::firewall {
+std::string_view to_string(Direction d) { return d == Direction::kInbound ? "inbound" : "outbound"; }
+
+std::string_view to_string(FlowKind k) { return k == FlowKind::kPeerApi ? "peer_api" : "gateway"; }
+
 namespace {
 
 bool is_v6(const std::string& addr_or_cidr) { return addr_or_cidr.find(':') != std::string::npos; }
@@ -21,7 +27,8 @@ std::string set_of(const std::vector<std::string>& items) {
 }
 
 std::string comment(const Flow& f) {
-  std::string c = f.direction + " " + f.kind + " " + f.peer + ": " + f.why;
+  std::string c =
+      std::string(to_string(f.direction)) + " " + std::string(to_string(f.kind)) + " " + f.peer + ": " + f.why;
   if (!f.destination_name.empty()) c += " (" + f.destination_name + " resolved)";
   std::replace(c.begin(), c.end(), '"', '\'');
   return "comment \"" + c + "\"";
@@ -85,24 +92,26 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
                                         state.peers_with_approved_exports.end());
   for (const auto& p : cfg.peers) {
     // Inbound: the peer's broker to our peer API, and its egress to our ingress for what we export to it.
-    std::vector<std::pair<std::string, std::string>> inbound;
-    if (cfg.peer_api.listen) inbound.emplace_back("peer_api", "its broker reads our catalog");
+    std::vector<std::pair<FlowKind, std::string>> inbound;
+    if (cfg.peer_api.listen) inbound.emplace_back(FlowKind::kPeerApi, "its broker reads our catalog");
     if (cfg.gateways.ingress && exporting.count(p.domain))
-      inbound.emplace_back("gateway", "its egress reaches our ingress");
+      inbound.emplace_back(FlowKind::kGateway, "its egress reaches our ingress");
     for (const auto& [kind, why] : inbound) {
       if (p.source_cidrs.empty()) {
-        fs.errors.push_back("peers[" + p.domain + "].source_cidrs is not set: cannot write the inbound " + kind +
-                            " rule for " + p.domain + " without opening the port to everyone");
+        fs.errors.push_back("peers[" + p.domain + "].source_cidrs is not set: cannot write the inbound " +
+                            std::string(to_string(kind)) + " rule for " + p.domain +
+                            " without opening the port to everyone");
         continue;
       }
       Flow f;
-      f.direction = "inbound";
+      f.direction = Direction::kInbound;
       f.kind = kind;
       f.peer = p.domain;
       f.sources = p.source_cidrs;
-      const std::string advertise = kind == "peer_api" ? cfg.peer_api.advertise : cfg.gateways.ingress->advertise;
+      const std::string advertise =
+          kind == FlowKind::kPeerApi ? cfg.peer_api.advertise : cfg.gateways.ingress->advertise;
       f.destinations = ours(advertise, f.destination_name);
-      f.port = kind == "peer_api"
+      f.port = kind == FlowKind::kPeerApi
                    ? (router ? config::parse_endpoint(advertise).value_or(*cfg.peer_api.listen).port
                              : cfg.peer_api.listen->port)
                    : (router ? config::parse_endpoint(advertise).value_or(cfg.gateways.ingress->listen).port
@@ -121,10 +130,14 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
     if (!addrs) {
       fs.errors.push_back("peers[" + p.domain + "].url: " + addrs.error().message);
     } else {
-      Flow f{"outbound", "peer_api",
-             p.domain,   router ? cfg.source_cidrs : std::vector<std::string>{},
-             *addrs,     addrs->front() != host ? host : "",
-             port,       "our broker reads its catalog"};
+      Flow f{Direction::kOutbound,
+             FlowKind::kPeerApi,
+             p.domain,
+             router ? cfg.source_cidrs : std::vector<std::string>{},
+             *addrs,
+             addrs->front() != host ? host : "",
+             port,
+             "our broker reads its catalog"};
       fs.flows.push_back(std::move(f));
     }
   }
@@ -148,8 +161,9 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
       destinations = *addrs;
       if (url && destinations.front() != url->host) name = url->host;
     }
-    fs.flows.push_back({"outbound", "gateway", peer, router ? cfg.source_cidrs : std::vector<std::string>{},
-                        destinations, name, ep.port, "our egress reaches its ingress"});
+    fs.flows.push_back({Direction::kOutbound, FlowKind::kGateway, peer,
+                        router ? cfg.source_cidrs : std::vector<std::string>{}, destinations, name, ep.port,
+                        "our egress reaches its ingress"});
   }
   return fs;
 }
@@ -157,8 +171,8 @@ FlowSet compute_flows(const config::Config& cfg, const FlowState& state, Mode mo
 nlohmann::json to_json(const FlowSet& fs, Mode mode) {
   nlohmann::json flows = nlohmann::json::array();
   for (const auto& f : fs.flows) {
-    flows.push_back({{"direction", f.direction},
-                     {"kind", f.kind},
+    flows.push_back({{"direction", to_string(f.direction)},
+                     {"kind", to_string(f.kind)},
                      {"peer", f.peer},
                      {"sources", f.sources},
                      {"destinations", f.destinations},
@@ -189,11 +203,11 @@ Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
   out += "table inet " + table + "\ndelete table inet " + table + "\n";
   out += "table inet " + table + " {\n";
   auto chain = [&](const std::string& name, const std::string& hook, const std::string& policy,
-                   const std::string& direction, const std::string& tail) {
+                   std::optional<Direction> direction, const std::string& tail) {
     out += "  chain " + name + " {\n    type filter hook " + hook + " priority 0; policy " + policy + ";\n";
     out += "    ct state established,related accept\n";
     for (const auto& f : fs.flows) {
-      if (!direction.empty() && f.direction != direction) continue;
+      if (direction && f.direction != *direction) continue;
       for (const auto& r : rules_for(f, mode)) out += "    " + r + "\n";
     }
     out += tail;
@@ -201,18 +215,18 @@ Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
   };
   if (mode == Mode::kRouter) {
     // A firewall between domains: only the listed flows pass.
-    chain("forward", "forward", "drop", "", "");
+    chain("forward", "forward", "drop", std::nullopt, "");
   } else {
     // On meshfed's hosts: the listed flows, and nobody else on meshfed's own listening ports.
     std::string closing;
     std::set<uint16_t> ports;
     for (const auto& f : fs.flows) {
-      if (f.direction == "inbound") ports.insert(f.port);
+      if (f.direction == Direction::kInbound) ports.insert(f.port);
     }
     for (const auto p : ports)
       closing += "    tcp dport " + std::to_string(p) + " drop comment \"meshfed: no other sources\"\n";
-    chain("input", "input", "accept", "inbound", closing);
-    chain("output", "output", "accept", "outbound", "");
+    chain("input", "input", "accept", Direction::kInbound, closing);
+    chain("output", "output", "accept", Direction::kOutbound, "");
   }
   out += "}\n";
   return out;

@@ -1,5 +1,7 @@
 #include "meshfed/gateway/routes.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <tuple>
 

@@ -1,5 +1,7 @@
 #include "meshfed/workflow/export_workflow.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include "meshfed/core/paging.hpp"
@@ -198,14 +200,26 @@ Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& act
   return {};
 }
 
-Result<ExportRecord> ExportWorkflow::transition(const Principal& who, const std::string& id, const Decision& d,
-                                                Action action) {
-  static const std::map<Action, std::string> kVerb{{Action::kApprove, "approve"},
-                                                   {Action::kReject, "reject"},
-                                                   {Action::kExtend, "extend"},
-                                                   {Action::kRevoke, "revoke"},
-                                                   {Action::kCancel, "cancel"}};
-  const std::string verb = kVerb.at(action);
+std::string_view to_string(ExportAction action) {
+  switch (action) {
+    case ExportAction::kApprove:
+      return "approve";
+    case ExportAction::kReject:
+      return "reject";
+    case ExportAction::kExtend:
+      return "extend";
+    case ExportAction::kRevoke:
+      return "revoke";
+    case ExportAction::kCancel:
+      return "cancel";
+  }
+  return "unknown";
+}
+
+Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::string& id, const Decision& d,
+                                            ExportAction action) {
+  using Action = ExportAction;
+  const std::string verb(to_string(action));
   // Coarse role check first, so that callers without any business here learn nothing more.
   const bool approver = who.can(Role::kApprover);
   const bool requester = who.can(Role::kRequester);
@@ -291,19 +305,19 @@ Result<ExportRecord> ExportWorkflow::transition(const Principal& who, const std:
 }
 
 Result<ExportRecord> ExportWorkflow::approve(const Principal& who, const std::string& id, const Decision& d) {
-  return transition(who, id, d, Action::kApprove);
+  return decide(who, id, d, ExportAction::kApprove);
 }
 Result<ExportRecord> ExportWorkflow::reject(const Principal& who, const std::string& id, const Decision& d) {
-  return transition(who, id, d, Action::kReject);
+  return decide(who, id, d, ExportAction::kReject);
 }
 Result<ExportRecord> ExportWorkflow::extend(const Principal& who, const std::string& id, const Decision& d) {
-  return transition(who, id, d, Action::kExtend);
+  return decide(who, id, d, ExportAction::kExtend);
 }
 Result<ExportRecord> ExportWorkflow::revoke(const Principal& who, const std::string& id, const Decision& d) {
-  return transition(who, id, d, Action::kRevoke);
+  return decide(who, id, d, ExportAction::kRevoke);
 }
 Result<ExportRecord> ExportWorkflow::cancel(const Principal& who, const std::string& id, const Decision& d) {
-  return transition(who, id, d, Action::kCancel);
+  return decide(who, id, d, ExportAction::kCancel);
 }
 
 Result<ExportRecord> ExportWorkflow::get(const std::string& id) {

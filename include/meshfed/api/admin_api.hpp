@@ -71,14 +71,14 @@ class AdminApi {
   http::Response list_exports(const http::Request& req);
   http::Response get_export(const std::string& id);
   http::Response decide(const http::Request& req, const workflow::Principal& who, const std::string& id,
-                        const std::string& action);
+                        workflow::ExportAction action);
   http::Response list_imports(const http::Request& req);
   http::Response get_import(const std::string& id);
   http::Response decide_import(const http::Request& req, const workflow::Principal& who, const std::string& id,
-                               const std::string& action);
+                               federation::ImportManager::Decision decision);
   http::Response list_peers();
   http::Response peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
-                             const std::string& action);
+                             federation::ImportManager::PeerAction action);
   http::Response firewall(const http::Request& req);
   http::Response watch_routes(const http::Request& req);
   http::Response list_audit(const http::Request& req);

@@ -63,7 +63,8 @@ struct DesiredState {
 };
 
 struct ApplyResult {
-  std::string kind;  // "export" or "import"
+  enum class Kind { kExport, kImport };
+  Kind kind = Kind::kImport;
   std::string id;
   bool applied = false;
   std::string reason;  // why not, when not applied

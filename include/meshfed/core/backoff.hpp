@@ -17,8 +17,8 @@ class Backoff {
 
   // The wait after one more failure in a row.
   std::chrono::milliseconds next() {
-    const auto wait = std::chrono::milliseconds(
-        std::uniform_int_distribution<int64_t>(bound_.count() / 2, bound_.count())(rng_));
+    const auto wait =
+        std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(bound_.count() / 2, bound_.count())(rng_));
     bound_ = std::min(bound_ * 2, max_);
     return wait;
   }

@@ -4,7 +4,7 @@
 // Every import transition is audited. Runs on the store thread.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <functional>
 #include <map>
@@ -80,10 +80,18 @@ class ImportManager {
   Status record_unchanged(const std::string& peer);
   Status record_failure(const std::string& peer, const std::string& error);
 
+  // An approver's answer to an import from a `manual` peer.
+  enum class Decision { kAccept, kReject };
+  Result<store::ImportRecord> decide(const workflow::Principal& who, const std::string& id,
+                                     std::optional<int64_t> if_match, Decision decision);
   Result<store::ImportRecord> accept(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match);
   Result<store::ImportRecord> reject(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match);
+  // An admin's hold on a whole peer: no catalog of it is applied while quarantined.
+  enum class PeerAction { kQuarantine, kRelease };
+  Status act_on_peer(const workflow::Principal& who, const std::string& peer, const std::string& reason,
+                     PeerAction action);
   Status quarantine(const workflow::Principal& who, const std::string& peer, const std::string& reason);
   Status release(const workflow::Principal& who, const std::string& peer, const std::string& reason);
   // An error when the store cannot say: callers refuse the peer then (a security decision

@@ -3,11 +3,12 @@
 // flow cross: broker -> peer broker (peer API) and egress gateway -> peer ingress gateway.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "meshfed/config/config.hpp"
@@ -18,9 +19,14 @@ namespace meshfed::firewall {
 
 enum class Mode { kHost, kRouter };
 
+enum class Direction { kInbound, kOutbound };
+enum class FlowKind { kPeerApi, kGateway };  // broker to broker, or egress to ingress
+std::string_view to_string(Direction d);     // "inbound", "outbound"
+std::string_view to_string(FlowKind k);      // "peer_api", "gateway"
+
 struct Flow {
-  std::string direction;  // "inbound" or "outbound"
-  std::string kind;       // "peer_api" or "gateway"
+  Direction direction = Direction::kInbound;
+  FlowKind kind = FlowKind::kPeerApi;
   std::string peer;
   std::vector<std::string> sources;       // CIDRs; empty = this host (host mode, outbound)
   std::vector<std::string> destinations;  // addresses; empty = this host (host mode, inbound)

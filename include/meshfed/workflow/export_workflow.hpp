@@ -6,7 +6,7 @@
 // Runs on the store executor only (it owns the Database while it runs).
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include <functional>
 #include <map>
@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "meshfed/audit/chain.hpp"
@@ -59,6 +60,12 @@ struct ExportPage {
   std::optional<std::string> next;
 };
 
+// What an approver or requester does to an existing export (POST /api/v1/exports/{id}/<action>).
+enum class ExportAction { kApprove, kReject, kExtend, kRevoke, kCancel };
+inline constexpr ExportAction kExportActions[] = {ExportAction::kApprove, ExportAction::kReject, ExportAction::kExtend,
+                                                  ExportAction::kRevoke, ExportAction::kCancel};
+std::string_view to_string(ExportAction action);  // "approve", ... as in the API's paths
+
 class ExportWorkflow {
  public:
   ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp, WorkflowSettings settings);
@@ -73,6 +80,9 @@ class ExportWorkflow {
   WorkflowSettings settings() const;
 
   Result<store::ExportRecord> request(const Principal& who, const ExportRequest& req);
+  // Who may do what, from which state, is decided here: the roles, the four-eyes rule, If-Match.
+  Result<store::ExportRecord> decide(const Principal& who, const std::string& id, const Decision& d,
+                                     ExportAction action);
   Result<store::ExportRecord> approve(const Principal& who, const std::string& id, const Decision& d);
   Result<store::ExportRecord> reject(const Principal& who, const std::string& id, const Decision& d);
   Result<store::ExportRecord> extend(const Principal& who, const std::string& id, const Decision& d);
@@ -107,8 +117,6 @@ class ExportWorkflow {
                       nlohmann::json details);
 
  private:
-  enum class Action { kApprove, kReject, kExtend, kRevoke, kCancel };
-  Result<store::ExportRecord> transition(const Principal& who, const std::string& id, const Decision& d, Action action);
   Status commit_transition(store::ExportRecord& e, const std::string& actor, const std::string& action,
                            std::optional<store::ExportState> from, const std::string& comment);
   std::string new_export_id(const std::string& alias);

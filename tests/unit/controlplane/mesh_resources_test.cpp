@@ -1,5 +1,7 @@
 #include "meshfed/controlplane/mesh_resources.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <gtest/gtest.h>
 
 #include <map>

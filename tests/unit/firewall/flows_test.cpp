@@ -57,7 +57,9 @@ TEST(FirewallFlows, ExactlyTheCrossBoundaryFlows) {
   const auto fs = compute_flows(pci_config(), state(), Mode::kHost, fake_resolve);
   EXPECT_TRUE(fs.errors.empty());
   std::set<std::string> seen;
-  for (const auto& f : fs.flows) seen.insert(f.direction + " " + f.kind + " " + f.peer + " " + std::to_string(f.port));
+  for (const auto& f : fs.flows)
+    seen.insert(std::string(to_string(f.direction)) + " " + std::string(to_string(f.kind)) + " " + f.peer + " " +
+                std::to_string(f.port));
   EXPECT_EQ(seen,
             (std::set<std::string>{"inbound peer_api internal 9443", "inbound peer_api dmz 9443",
                                    "inbound gateway internal 15443",  // dmz has no approved export: no ingress rule
@@ -97,7 +99,7 @@ TEST(FirewallFlows, PeerWithoutSourceCidrsIsAnErrorNotAnOpenRule) {
   const auto fs = compute_flows(cfg, state(), Mode::kHost, fake_resolve);
   ASSERT_FALSE(fs.errors.empty());
   EXPECT_NE(fs.errors.front().find("peers[internal].source_cidrs"), std::string::npos);
-  for (const auto& f : fs.flows) EXPECT_FALSE(f.direction == "inbound" && f.peer == "internal");
+  for (const auto& f : fs.flows) EXPECT_FALSE(f.direction == Direction::kInbound && f.peer == "internal");
   auto text = to_nftables(fs, Mode::kHost);
   ASSERT_FALSE(text.ok());
   EXPECT_NE(text.error().message.find("source_cidrs"), std::string::npos);
