@@ -290,7 +290,7 @@ Status ImportManager::act_on_peer(const workflow::Principal& who, const std::str
 
 Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match) {
-  return decide(who, id, if_match, "accept", [&](ImportRecord& r) {
+  return settle(who, id, if_match, "accept", [&](ImportRecord& r) {
     r.accepted = true;
     (void)transition(r, ImportState::kActive, "accepted by " + who.name, who.name);
     ensure_port(r);
@@ -299,14 +299,14 @@ Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const
 
 Result<ImportRecord> ImportManager::reject(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match) {
-  return decide(who, id, if_match, "reject", [&](ImportRecord& r) {
+  return settle(who, id, if_match, "reject", [&](ImportRecord& r) {
     r.local_port.reset();
     (void)transition(r, ImportState::kRejected, "rejected by " + who.name, who.name);
   });
 }
 
 // An approver's decision on an import waiting for acceptance, committed with its audit entry.
-Result<ImportRecord> ImportManager::decide(const workflow::Principal& who, const std::string& id,
+Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match, const std::string& verb,
                                            const std::function<void(ImportRecord&)>& apply) {
   if (!who.can(workflow::Role::kApprover)) {

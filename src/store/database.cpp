@@ -1,6 +1,7 @@
 #include "meshfed/store/database.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <spdlog/spdlog.h>
 
 #include "meshfed/core/clock.hpp"
@@ -23,8 +24,13 @@ Database::~Database() {
   statements_.clear();  // before the connection they belong to
 }
 
+void Database::throw_injected_fault() {
+  throw SQLite::Exception("injected fault at statement " + std::to_string(statements_seen_), SQLITE_IOERR);
+}
+
 SQLite::Statement& Database::cached(const std::string& sql) {
   owner_.check();
+  count_statement();
   auto& slot = statements_[sql];
   if (!slot) {
     slot = std::make_unique<SQLite::Statement>(*db_, sql);

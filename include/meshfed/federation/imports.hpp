@@ -128,7 +128,7 @@ class ImportManager {
   // Imports that failed for want of a port get one as soon as one frees.
   void retry_portless();
   void revive_stale(const std::string& peer);
-  Result<store::ImportRecord> decide(const workflow::Principal& who, const std::string& id,
+  Result<store::ImportRecord> settle(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match, const std::string& verb,
                                      const std::function<void(store::ImportRecord&)>& apply);
   Status touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error);

@@ -40,13 +40,26 @@ class Database {
   // For the store module's own repositories only.
   SQLite::Database& sql() {
     owner_.check();
+    count_statement();
     return *db_;
   }
   // A prepared statement kept for reuse, reset and with bindings cleared. Only for statements
   // that are never stepped while another use of the same SQL is in progress.
   SQLite::Statement& cached(const std::string& sql);
 
+  // For tests of error paths: the n-th use of sql() or cached() from now on fails as a failing
+  // SQLite call would (it throws, the transaction rolls back); 0 turns it off.
+  void fail_nth_statement(int64_t n) {
+    fail_at_ = n;
+    statements_seen_ = 0;
+  }
+
  private:
+  void count_statement() {
+    if (fail_at_ > 0 && ++statements_seen_ == fail_at_) throw_injected_fault();
+  }
+  [[noreturn]] void throw_injected_fault();
+
   Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file);
   Status migrate(const std::vector<Migration>& migrations);
 
@@ -54,6 +67,8 @@ class Database {
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
   std::filesystem::path file_;
   int schema_version_ = 0;
+  int64_t fail_at_ = 0;
+  int64_t statements_seen_ = 0;
   ThreadOwner owner_{"the store (SQLite connection)"};
 };
 

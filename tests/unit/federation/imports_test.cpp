@@ -1,9 +1,12 @@
-// The importing side's state machine under hostile peers, driven by the manual clock: per-peer
-// shares of the egress range, retry when a port frees, refused catalogs changing nothing.
+// The importing side's state machine, driven by the manual clock without processes or sleeps:
+// every state and the ways in and out of it, per-peer shares of the egress range, refused
+// catalogs changing nothing, and every store failure in the middle of an operation.
 #include "meshfed/federation/imports.hpp"
 
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
+
+#include <functional>
 
 #include "meshfed/store/repositories.hpp"
 #include "support/test_support.hpp"
@@ -21,6 +24,7 @@ class ImportsTest : public ::testing::Test {
     ImportSettings s;
     s.peers["evil"] = {"evil", "evil", config::ImportPolicy::kAuto, 2};
     s.peers["good"] = {"good", "good", config::ImportPolicy::kAuto, 2};
+    s.peers["careful"] = {"careful", "careful", config::ImportPolicy::kManual, 2};
     s.egress_ports = config::PortRange{16000, 16003};
     s.egress_host = "127.0.0.1";
     imports_ = std::make_unique<ImportManager>(*db_, clock_, adapter_, s);
@@ -50,6 +54,8 @@ class ImportsTest : public ::testing::Test {
   }
 
   store::ImportRecord get(const std::string& id) { return imports_->get(id).value(); }
+  ImportState state(const std::string& id) { return get(id).state; }
+  std::string reason(const std::string& id) { return get(id).reason; }
 
   std::vector<audit::Entry> audit_with(const std::string& action) {
     std::vector<audit::Entry> out;
@@ -62,6 +68,8 @@ class ImportsTest : public ::testing::Test {
     return out;
   }
 
+  const workflow::Principal approver_{"bob", {workflow::Role::kApprover}};
+  const workflow::Principal admin_{"root", {workflow::Role::kAdmin}};
   testing::TempDir dir_;
   ManualClock clock_{from_unix_ms(1'800'000'000'000)};
   testing::FakeAdapter adapter_;
@@ -124,12 +132,6 @@ TEST_F(ImportsTest, ARefusedCatalogChangesNoImportAndIsAuditedOncePerReason) {
   EXPECT_EQ(audit_with("peer.catalog_refused").size(), 3u);
 }
 
-}  // namespace
-}  // namespace meshfed::federation
-
-namespace meshfed::federation {
-namespace {
-
 // The peer API and the watcher refuse a peer whose quarantine they cannot read; this is the
 // answer they get: an error, never "not quarantined".
 TEST_F(ImportsTest, AQuarantineThatCannotBeReadIsAnErrorNotANo) {
@@ -175,6 +177,198 @@ TEST_F(ImportsTest, APeerIsConnectedThenUnreachableUntilStaleAfterAndQuarantineO
   ASSERT_TRUE(imports_->quarantine({"root", {workflow::Role::kAdmin}}, "good", "test"));
   EXPECT_EQ(state_of("good"), PeerState::kQuarantined);
   EXPECT_EQ(to_string(PeerState::kQuarantined), "quarantined");
+}
+
+TEST_F(ImportsTest, AManualPeersImportWaitsForAnApproverWhoAcceptsOrRejectsForGood) {
+  ASSERT_TRUE(imports_->apply_catalog("careful", full("careful", {"a", "b"}, 1)));
+  EXPECT_EQ(state("careful.a"), ImportState::kPendingAcceptance);
+  EXPECT_FALSE(get("careful.a").local_port);  // no egress port before someone accepts
+  EXPECT_EQ(imports_->accept({"alice", {workflow::Role::kRequester}}, "careful.a", std::nullopt).error().code,
+            ErrorCode::kPermissionDenied);
+  ASSERT_TRUE(imports_->decide(approver_, "careful.a", std::nullopt, ImportManager::Decision::kAccept));
+  EXPECT_EQ(state("careful.a"), ImportState::kActive);
+  EXPECT_TRUE(get("careful.a").local_port);
+  ASSERT_TRUE(imports_->decide(approver_, "careful.b", std::nullopt, ImportManager::Decision::kReject));
+  EXPECT_EQ(state("careful.b"), ImportState::kRejected);
+  ASSERT_TRUE(imports_->apply_catalog("careful", full("careful", {"a", "b"}, 2)));  // listed again
+  EXPECT_EQ(state("careful.a"), ImportState::kActive);
+  EXPECT_EQ(state("careful.b"), ImportState::kRejected);
+}
+
+TEST_F(ImportsTest, SilenceMakesImportsStaleThenWithdrawsThemAndTheNextFullSnapshotRevivesThem) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 3)));
+  const auto port = get("good.e1").local_port;
+  ASSERT_TRUE(port);
+  clock_.advance(std::chrono::seconds(60));  // stale_after: not yet
+  ASSERT_TRUE(imports_->tick());
+  EXPECT_EQ(state("good.e1"), ImportState::kActive);
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(imports_->tick());
+  EXPECT_EQ(state("good.e1"), ImportState::kStale);
+  EXPECT_EQ(get("good.e1").local_port, port);                             // a stale import keeps its route meanwhile
+  ASSERT_TRUE(imports_->record_unchanged("good"));                        // an answer revives nothing by itself...
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 3)));  // ...a catalog does
+  EXPECT_EQ(state("good.e1"), ImportState::kActive);
+
+  clock_.advance(std::chrono::seconds(601));  // withdraw_after
+  ASSERT_TRUE(imports_->tick());
+  EXPECT_EQ(state("good.e1"), ImportState::kWithdrawn);
+  EXPECT_EQ(reason("good.e1"), kPeerSilent);
+  EXPECT_EQ(imports_->revision("good").value(), 0);  // the peer is asked for a full snapshot next
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 4)));
+  EXPECT_EQ(state("good.e1"), ImportState::kActive);
+  EXPECT_TRUE(get("good.e1").local_port);
+}
+
+TEST_F(ImportsTest, AnExportThatLeavesTheCatalogOrExpiresIsWithdrawnForGood) {
+  const int64_t soon = to_unix_ms(clock_.now()) + 30'000;
+  auto listing = [&](const std::vector<std::string>& ids, int64_t revision) {
+    CatalogAnswer a = full("good", ids, revision);
+    for (auto& e : a.exports) {
+      if (e.id == "expiring") e.expires_at_ms = soon;
+    }
+    return a;
+  };
+  ASSERT_TRUE(imports_->apply_catalog("good", listing({"left", "delta", "expiring"}, 1)));
+  ASSERT_TRUE(imports_->apply_catalog("good", listing({"delta", "expiring"}, 2)));
+  EXPECT_EQ(state("good.left"), ImportState::kWithdrawn);
+  EXPECT_EQ(reason("good.left"), kLeftCatalog);
+  CatalogAnswer removal;
+  removal.revision = 3;
+  removal.full = false;
+  removal.removals = {"delta"};
+  ASSERT_TRUE(imports_->apply_catalog("good", removal));
+  EXPECT_EQ(state("good.delta"), ImportState::kWithdrawn);
+  clock_.advance(std::chrono::seconds(31));  // expiry holds whether or not the peer answers
+  ASSERT_TRUE(imports_->tick());
+  EXPECT_EQ(state("good.expiring"), ImportState::kWithdrawn);
+  EXPECT_EQ(reason("good.expiring"), kExpired);
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"left"}, 4)));  // not reversible
+  EXPECT_EQ(state("good.left"), ImportState::kWithdrawn);
+  EXPECT_FALSE(get("good.left").local_port);
+}
+
+TEST_F(ImportsTest, AControlPlaneRefusalFailsTheImportUntilTheControlPlaneTakesIt) {
+  adapter_.refused["good.e1"] = "MeshExternalService rejected: quota";
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 1)));
+  EXPECT_EQ(state("good.e1"), ImportState::kFailed);
+  EXPECT_EQ(reason("good.e1"), "MeshExternalService rejected: quota");
+  adapter_.refused.clear();
+  ASSERT_TRUE(imports_->reconcile());
+  EXPECT_EQ(state("good.e1"), ImportState::kActive);
+}
+
+TEST_F(ImportsTest, AQuarantinedPeersImportsAreWithdrawnAndComeBackWithItsFirstCatalogAfterRelease) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 5)));
+  EXPECT_EQ(imports_->quarantine(approver_, "good", "x").error().code, ErrorCode::kPermissionDenied);
+  ASSERT_TRUE(imports_->act_on_peer(admin_, "good", "investigating", ImportManager::PeerAction::kQuarantine));
+  EXPECT_EQ(state("good.e1"), ImportState::kWithdrawn);
+  EXPECT_EQ(reason("good.e1"), kPeerQuarantined);
+  const auto port = get("good.e1").local_port;
+  EXPECT_TRUE(port);  // a reversible withdrawal keeps the egress port for the import's return
+  EXPECT_TRUE(imports_->is_quarantined("good").value());
+  EXPECT_EQ(imports_->revision("good").value(), 0);
+  ASSERT_TRUE(imports_->act_on_peer(admin_, "good", "cleared", ImportManager::PeerAction::kRelease));
+  EXPECT_FALSE(imports_->is_quarantined("good").value());
+  EXPECT_EQ(state("good.e1"), ImportState::kWithdrawn);  // until the peer lists it again
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 6)));
+  EXPECT_EQ(state("good.e1"), ImportState::kActive);
+  EXPECT_EQ(get("good.e1").local_port, port);
+  EXPECT_EQ(audit_with("peer.quarantined").size(), 1u);
+  EXPECT_EQ(audit_with("peer.released").size(), 1u);
+}
+
+TEST_F(ImportsTest, APeerRemovedFromTheConfigLosesItsImportsAndStartsOverWhenAddedBack) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 7)));
+  ImportSettings without = imports_->settings();
+  without.peers.erase("good");
+  ASSERT_TRUE(imports_->update_settings(without));
+  EXPECT_EQ(state("good.e1"), ImportState::kWithdrawn);
+  EXPECT_EQ(reason("good.e1"), kPeerRemoved);
+  EXPECT_EQ(imports_->apply_catalog("good", full("good", {"e1"}, 8)).error().code, ErrorCode::kInvalidArgument);
+  ImportSettings with = without;
+  with.peers["good"] = {"good", "good", config::ImportPolicy::kAuto, 2};
+  ASSERT_TRUE(imports_->update_settings(with));
+  EXPECT_EQ(imports_->revision("good").value(), 0);  // a full snapshot first
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 8)));
+  EXPECT_EQ(state("good.e1"), ImportState::kActive);
+}
+
+// The n-th store statement fails, for every n the operations reach: the failing operation
+// reports an error, and once the store works again, repeating it (as the watcher or an operator
+// does) ends exactly where the same operations end without faults, with no transition or audit
+// entry lost or written twice.
+TEST_F(ImportsTest, AStoreFailureAtAnyStatementLeavesNothingHalfDoneAndARetryConverges) {
+  const std::vector<std::function<Status(ImportManager&)>> steps = {
+      [](ImportManager& m) {
+        return m.apply_catalog("good", full("good", {"e1", "e2"}, 1));
+      },
+      [](ImportManager& m) {
+        return m.apply_catalog("careful", full("careful", {"c1", "c2"}, 1));
+      },
+      [this](ImportManager& m) -> Status {
+        auto r = m.accept(approver_, "careful.c1", std::nullopt);
+        if (!r) return r.error();
+        return {};
+      },
+      [this](ImportManager& m) -> Status {
+        auto r = m.reject(approver_, "careful.c2", std::nullopt);
+        if (!r) return r.error();
+        return {};
+      },
+      [](ImportManager& m) {
+        return m.apply_catalog("good", full("good", {"e2", "e3"}, 2));
+      },
+      [this](ImportManager& m) { return m.quarantine(admin_, "good", "test"); },
+      [this](ImportManager& m) { return m.release(admin_, "good", "cleared"); },
+      [](ImportManager& m) { return m.apply_catalog("good", full("good", {"e3"}, 3)); },
+  };
+  auto outcome = [](store::Database& db, ImportManager& m) {
+    std::string out;
+    for (const auto& id : {"good.e1", "good.e2", "good.e3", "careful.c1", "careful.c2"}) {
+      const auto r = m.get(id);
+      out += std::string(id) + "=" +
+             (r ? std::string(store::to_string(r->state)) + "/" + r->reason + (r->local_port ? "/port" : "") : "none") +
+             " ";
+    }
+    (void)db.read([&]() -> Status {
+      out += "audit=" + std::to_string(store::AuditRepository(db).list(0, 10000).size());
+      return {};
+    });
+    return out;
+  };
+  auto run = [&](int64_t fail_at, int& failed_steps, std::string& first_error) {
+    testing::TempDir dir;
+    auto db = std::move(store::Database::open(dir / "m.db")).value();
+    ImportManager m(*db, clock_, adapter_, imports_->settings());
+    db->fail_nth_statement(fail_at);
+    for (const auto& step : steps) {
+      Status st = step(m);
+      if (st) continue;
+      ++failed_steps;
+      if (first_error.empty()) first_error = st.error().message;
+      EXPECT_EQ(st.error().code, ErrorCode::kUnavailable) << st.error().message;
+      db->fail_nth_statement(0);
+      st = step(m);  // the same operation again, the store working
+      EXPECT_TRUE(st.ok()) << "statement " << fail_at << ": the retry failed: " << st.error().message;
+    }
+    return outcome(*db, m);
+  };
+  int none = 0;
+  std::string no_error;
+  const std::string expected = run(0, none, no_error);
+  ASSERT_EQ(none, 0);
+  int reached = 0;
+  for (int64_t n = 1; n < 1000; ++n) {
+    int failed_steps = 0;
+    std::string error;
+    const std::string got = run(n, failed_steps, error);
+    if (failed_steps == 0) break;  // n is past the last statement: each earlier one failed once
+    reached = static_cast<int>(n);
+    EXPECT_EQ(failed_steps, 1);
+    EXPECT_EQ(got, expected) << "statement " << n << " failed: " << error;
+  }
+  EXPECT_GE(reached, 30);  // the walk went through every step, each of which writes
 }
 
 }  // namespace

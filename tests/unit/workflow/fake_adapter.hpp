@@ -1,6 +1,9 @@
 // An in-memory control-plane adapter whose inventory the test sets directly.
 #pragma once
 
+#include <map>
+#include <string>
+
 #include "meshfed/controlplane/adapter.hpp"
 
 namespace meshfed::testing {
@@ -22,7 +25,17 @@ class FakeAdapter final : public controlplane::Adapter {
   void set(controlplane::Inventory inv) { inv_ = std::make_shared<const controlplane::Inventory>(std::move(inv)); }
   Status refresh_inventory(bool) override { return {}; }
   std::shared_ptr<const controlplane::Inventory> inventory() const override { return inv_; }
-  std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState&) override { return {}; }
+  // Applies everything, except the imports named in `refused` (id -> the control plane's reason).
+  std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState& desired) override {
+    std::vector<controlplane::ApplyResult> out;
+    for (const auto& i : desired.imports) {
+      const auto it = refused.find(i.id);
+      out.push_back(
+          {controlplane::ApplyResult::Kind::kImport, i.id, it == refused.end(), it == refused.end() ? "" : it->second});
+    }
+    return out;
+  }
+  std::map<std::string, std::string> refused;
   void reconfigure(const config::ControlPlaneConfig&, const std::string&) override {}
   controlplane::Health health() const override { return {true, "fake", 0, {}}; }
 
