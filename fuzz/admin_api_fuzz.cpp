@@ -7,12 +7,10 @@
 
 #include "fuzz_support.hpp"
 #include "meshfed/api/admin_api.hpp"
-#include "meshfed/api/auth.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/federation/imports.hpp"
-#include "meshfed/routing/route_builder.hpp"
-#include "meshfed/metrics/selector.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
+#include "unit/api/fake_broker.hpp"
 #include "unit/workflow/fake_adapter.hpp"
 
 namespace {
@@ -20,16 +18,6 @@ namespace {
 using namespace meshfed;
 
 struct Broker {
-  Broker() {
-    nlohmann::json entries = nlohmann::json::array();
-    for (const auto& [name, role] : std::vector<std::pair<std::string, std::string>>{
-             {"alice", "requester"}, {"bob", "approver"}, {"victor", "viewer"}, {"gw", "gateway"}, {"root", "admin"}}) {
-      auto t = api::create_token(name, {role});
-      tokens.push_back(t->token);
-      entries.push_back(nlohmann::json::parse(t->file_entry));
-    }
-    store = std::make_shared<const api::TokenStore>(api::TokenStore::parse(entries.dump()).value());
-  }
   std::unique_ptr<store::Database> db = fuzz::scratch_store();
   ManualClock clock{from_unix_ms(1'800'000'000'000)};
   testing::FakeAdapter adapter;  // payments-api and ledger
@@ -41,19 +29,14 @@ struct Broker {
                                       return s;
                                     }()};
   metrics::Registry registry;
-  routing::RouteTableHolder routes{1000};
-  std::vector<std::string> tokens;
-  std::shared_ptr<const api::TokenStore> store;
-  api::AdminApi admin{api::AdminApiDeps{wf, adapter, registry, [this] { return store; },
-                                        [] {
-                                          return api::Readiness{true, {{"store", "ok"}}};
-                                        },
-                                        imports, nullptr, nullptr, [this] { return routes.current(); },
-                                        [](const std::vector<std::string>& match) -> Result<std::string> {
-                                          auto selectors = metrics::parse_match_params(match);
-                                          if (!selectors) return selectors.error();
-                                          return std::string();
-                                        }}};
+  testing::FakeBroker around{
+      {{"alice", "requester"}, {"bob", "approver"}, {"victor", "viewer"}, {"gw", "gateway"}, {"root", "admin"}}};
+  std::vector<std::string> tokens = [this] {
+    std::vector<std::string> t;
+    for (const auto& name : {"alice", "bob", "victor", "gw", "root"}) t.push_back(around.tokens_by_name.at(name));
+    return t;
+  }();
+  api::AdminApi admin{api::AdminApiDeps{wf, adapter, registry, imports, around, around, around, nullptr, &around}};
 };
 
 }  // namespace

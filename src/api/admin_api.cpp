@@ -169,7 +169,7 @@ void AdminApi::routes() {
   open("GET", "/federate", [this](const http::Request& r) {
     std::vector<std::string> match;
     for (auto [it, end] = r.query.equal_range("match[]"); it != end; ++it) match.push_back(it->second);
-    auto text = deps_.federate(match);
+    auto text = deps_.federation.federate(match);
     if (!text) return problem(text.error());
     http::Response res;
     res.content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -268,7 +268,7 @@ AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<R
     return refuse("missing_token",
                   problem(make_error(ErrorCode::kUnauthenticated, "send Authorization: Bearer <token>")));
   }
-  auto tokens = deps_.tokens();
+  auto tokens = deps_.credentials.tokens();
   auto principal = tokens ? tokens->authenticate(auth.substr(7)) : std::nullopt;
   if (!principal) {
     return refuse("bad_token", problem(make_error(ErrorCode::kUnauthenticated, "the bearer token is not valid")));
@@ -469,7 +469,7 @@ http::Response AdminApi::peer_action(const http::Request& req, const workflow::P
   if (reason.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}}));
   auto st = deps_.imports.act_on_peer(who, domain, reason, action);
   if (!st) return problem(st.error());
-  if (deps_.peer_changed) deps_.peer_changed(domain);
+  if (deps_.peers) deps_.peers->peer_changed(domain);
   const auto peers = deps_.imports.peers();
   for (const auto& p : peers ? *peers : std::vector<federation::PeerStatus>{}) {
     if (p.record.domain == domain)
@@ -481,8 +481,8 @@ http::Response AdminApi::peer_action(const http::Request& req, const workflow::P
 http::Response AdminApi::watch_routes(const http::Request& req) {
   auto poll = parse_long_poll(req);
   if (!poll) return problem(poll.error());
-  if (!deps_.routes) return problem(make_error(ErrorCode::kUnavailable, "routes are not available"));
-  const auto table = deps_.routes();
+  if (!deps_.data_plane) return problem(make_error(ErrorCode::kUnavailable, "routes are not available"));
+  const auto table = deps_.data_plane->routes();
   if (poll->since == table->revision && poll->wait_s > 0) return wait_on(kRoutesWaitKey, poll->wait_s);
   return json_response(gateway::to_json(*table));
 }
@@ -495,8 +495,10 @@ http::Response AdminApi::firewall(const http::Request& req) {
                               {{"format", "expected json or nftables, got \"" + format + "\""}}));
   }
   if (!mode) return problem(make_error(ErrorCode::kInvalidArgument, "bad mode", {{"mode", "expected host or router"}}));
-  if (!deps_.firewall_flows) return problem(make_error(ErrorCode::kUnavailable, "firewall flows are not available"));
-  auto flows = deps_.firewall_flows(*mode);
+  if (!deps_.data_plane) {
+    return problem(make_error(ErrorCode::kUnavailable, "firewall flows are not available"));
+  }
+  auto flows = deps_.data_plane->firewall_flows(*mode);
   if (!flows) return problem(flows.error());
   if (format == "json") return json_response(firewall::to_json(*flows, *mode));
   auto text = firewall::to_nftables(*flows, *mode);
@@ -535,7 +537,7 @@ http::Response AdminApi::audit_head() {
 }
 
 http::Response AdminApi::readyz() {
-  const Readiness r = deps_.readiness();
+  const Readiness r = deps_.health.readiness();
   return json_response({{"status", r.ready ? "ready" : "not ready"}, {"checks", r.checks}}, r.ready ? 200 : 503);
 }
 

@@ -51,7 +51,13 @@ constexpr auto kShutdownGrace = 10s;  // in-flight requests get this long at SIG
 //   lifecycle_: blocking restarts (peer watchers on reload)
 //   the listeners' connection loops, each gateway's workers, each peer watcher, the metrics
 //           exporter and importer, the Kuma adapter: their own threads, documented there
-class Broker {
+// The composition root. It is also what the admin API asks of the broker around it (the small
+// interfaces of api/admin_api.hpp), answered from the parts it holds.
+class Broker final : public api::Credentials,
+                     public api::HealthProbe,
+                     public api::PeerSignals,
+                     public api::DataPlaneView,
+                     public api::MetricsFederation {
  public:
   explicit Broker(std::shared_ptr<const Snapshot> first) : first_(first), snapshot_(std::move(first)) {}
 
@@ -122,11 +128,8 @@ class Broker {
                                                                     [this] { return exported_metrics_by_peer(); });
     metrics_import_ = std::make_unique<federation::MetricsImporter>(
         first_->metrics_import_settings(), metrics_, [this](const std::string& peer) { return live_aliases(peer); });
-    admin_api_ = std::make_unique<api::AdminApi>(api::AdminApiDeps{
-        *workflow_, *adapter_, metrics_, [this] { return snapshot_.get()->tokens; }, [this] { return readiness(); },
-        *imports_, [this](const std::string& peer) { peer_changed(peer); },
-        [this](firewall::Mode mode) { return firewall_flows(mode); }, [this] { return routes_->on_demand(); },
-        [this](const std::vector<std::string>& match) { return metrics_import_->federate(match); }});
+    admin_api_ = std::make_unique<api::AdminApi>(
+        api::AdminApiDeps{*workflow_, *adapter_, metrics_, *imports_, *this, *this, *this, this, this});
     workflow_->set_catalog_listener(
         [this](const std::set<std::string>& peers, const std::set<std::string>& ids) { exports_changed(peers, ids); });
     imports_->set_change_listener([this] { routes_->changed(); });
@@ -323,13 +326,13 @@ class Broker {
 
   // After a quarantine or release: our watcher of that peer and the peer's own long-polls on
   // our peer API react at once (a waiting long-poll re-evaluates and is refused).
-  void peer_changed(const std::string& peer) {
+  void peer_changed(const std::string& peer) override {
     routes_->changed();
     watchers_->wake(peer);
     if (peer_server_) asio::post(io_, [this, peer] { peer_server_->notify({peer}); });
   }
 
-  api::Readiness readiness() {
+  api::Readiness readiness() override {
     api::Readiness r;
     auto head = workflow_->audit_head();
     r.checks["store"] = head ? "ok" : head.error().message;
@@ -338,6 +341,12 @@ class Broker {
     r.ready = head.ok() && h.ready && !stopping_;
     if (stopping_) r.checks["broker"] = "stopping";
     return r;
+  }
+
+  std::shared_ptr<const api::TokenStore> tokens() const override { return snapshot_.get()->tokens; }
+  std::shared_ptr<const gateway::RoutingTable> routes() override { return routes_->on_demand(); }
+  Result<std::string> federate(const std::vector<std::string>& match) override {
+    return metrics_import_->federate(match);
   }
 
   // --- questions from other threads, answered on the store thread ------------------------------
@@ -372,7 +381,7 @@ class Broker {
 
   // GET /api/v1/firewall (the off-store thread): the store is read on its thread, the names are
   // resolved here, so a slow resolver holds up no SQLite work.
-  Result<firewall::FlowSet> firewall_flows(firewall::Mode mode) {
+  Result<firewall::FlowSet> firewall_flows(firewall::Mode mode) override {
     std::optional<Result<firewall::FlowState>> state;
     if (!store_.run([&] { state = firewall::load_flow_state(*db_); }))
       return make_error(ErrorCode::kUnavailable, "the broker is stopping");

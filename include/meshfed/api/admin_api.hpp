@@ -3,7 +3,6 @@
 // Handlers run on the store thread; they translate between JSON and the workflow's types.
 #pragma once
 
-#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,22 +25,57 @@ struct Readiness {
   std::map<std::string, std::string> checks;  // name -> "ok" or what is wrong
 };
 
+// What the admin API asks of the broker around it, beyond the workflow and the imports: small
+// interfaces that the composition root implements and tests fake.
+
+// Who may call: the tokens of the configuration generation in force.
+class Credentials {
+ public:
+  virtual ~Credentials() = default;
+  virtual std::shared_ptr<const TokenStore> tokens() const = 0;
+};
+
+class HealthProbe {
+ public:
+  virtual ~HealthProbe() = default;
+  virtual Readiness readiness() = 0;
+};
+
+// Told after a peer is quarantined or released, so that its watcher reacts at once.
+class PeerSignals {
+ public:
+  virtual ~PeerSignals() = default;
+  virtual void peer_changed(const std::string& peer) = 0;
+};
+
+// What the gateways and the firewall are given.
+class DataPlaneView {
+ public:
+  virtual ~DataPlaneView() = default;
+  // The gateways' current routing table, for the route watch (GET /api/v1/routes).
+  virtual std::shared_ptr<const gateway::RoutingTable> routes() = 0;
+  // The cross-boundary flows for GET /api/v1/firewall. Called off the store thread: it
+  // resolves host names.
+  virtual Result<firewall::FlowSet> firewall_flows(firewall::Mode mode) = 0;
+};
+
+// The peers' exported metrics for GET /federate, filtered by the `match[]` selectors.
+class MetricsFederation {
+ public:
+  virtual ~MetricsFederation() = default;
+  virtual Result<std::string> federate(const std::vector<std::string>& match) = 0;
+};
+
 struct AdminApiDeps {
   workflow::ExportWorkflow& workflow;
   const controlplane::Adapter& control_plane;
   metrics::Registry& metrics;
-  std::function<std::shared_ptr<const TokenStore>()> tokens;
-  std::function<Readiness()> readiness;
   federation::ImportManager& imports;
-  // Told after a peer is quarantined or released, so its watcher reacts at once.
-  std::function<void(const std::string& peer)> peer_changed;
-  // The cross-boundary flows for GET /api/v1/firewall. Called off the store thread: it
-  // resolves host names.
-  std::function<Result<firewall::FlowSet>(firewall::Mode)> firewall_flows;
-  // The gateways' current routing table, for the route watch (GET /api/v1/routes).
-  std::function<std::shared_ptr<const gateway::RoutingTable>()> routes;
-  // The peers' exported metrics for GET /federate, filtered by the `match[]` selectors.
-  std::function<Result<std::string>(const std::vector<std::string>& match)> federate;
+  const Credentials& credentials;
+  HealthProbe& health;
+  MetricsFederation& federation;
+  PeerSignals* peers = nullptr;         // none: a quarantine takes effect at the watcher's next poll
+  DataPlaneView* data_plane = nullptr;  // none: the route watch and the firewall answer 503
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.

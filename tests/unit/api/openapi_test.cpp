@@ -5,6 +5,7 @@
 
 #include "meshfed/api/admin_api.hpp"
 #include "support/test_support.hpp"
+#include "unit/api/fake_broker.hpp"
 #include "unit/workflow/fake_adapter.hpp"
 
 namespace meshfed::api {
@@ -21,8 +22,8 @@ TEST(OpenApi, DocumentAndRouterAgree) {
   workflow::ExportWorkflow wf(**db, clock, adapter, {});
   metrics::Registry registry;
   federation::ImportManager imports(**db, clock, adapter, {});
-  AdminApi api({wf, adapter, registry, [] { return std::shared_ptr<const TokenStore>(); }, [] { return Readiness{}; },
-                imports, nullptr, nullptr, nullptr, nullptr});
+  testing::FakeBroker around({});
+  AdminApi api({wf, adapter, registry, imports, around, around, around, nullptr, nullptr});
 
   std::set<std::string> served;
   for (const auto& r : api.router().routes()) {

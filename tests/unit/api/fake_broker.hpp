@@ -1,0 +1,57 @@
+// The broker around the admin API, as the unit tests and the fuzzer play it: tokens for named
+// callers, always ready, a routing table the test sets, no firewall, and a /federate that checks
+// its selectors as the metrics importer does and records what it was asked.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "meshfed/api/admin_api.hpp"
+#include "meshfed/api/auth.hpp"
+#include "meshfed/metrics/selector.hpp"
+#include "meshfed/routing/route_builder.hpp"
+
+namespace meshfed::testing {
+
+class FakeBroker final : public api::Credentials,
+                         public api::HealthProbe,
+                         public api::DataPlaneView,
+                         public api::MetricsFederation {
+ public:
+  // One token per {name, role}; tokens[name] is what that caller presents.
+  explicit FakeBroker(const std::vector<std::pair<std::string, std::string>>& callers) {
+    nlohmann::json entries = nlohmann::json::array();
+    for (const auto& [name, role] : callers) {
+      auto t = api::create_token(name, {role});
+      tokens_by_name[name] = t->token;
+      entries.push_back(nlohmann::json::parse(t->file_entry));
+    }
+    store_ = std::make_shared<const api::TokenStore>(api::TokenStore::parse(entries.dump()).value());
+  }
+
+  std::shared_ptr<const api::TokenStore> tokens() const override { return store_; }
+  api::Readiness readiness() override { return {true, {{"store", "ok"}}}; }
+  std::shared_ptr<const gateway::RoutingTable> routes() override { return table.current(); }
+  Result<firewall::FlowSet> firewall_flows(firewall::Mode) override {
+    return make_error(ErrorCode::kUnavailable, "firewall flows are not available");
+  }
+  Result<std::string> federate(const std::vector<std::string>& match) override {
+    federated_match = match;
+    auto selectors = metrics::parse_match_params(match);
+    if (!selectors) return selectors.error();
+    return std::string("x{service=\"a\"} 1\n");
+  }
+
+  std::map<std::string, std::string> tokens_by_name;
+  routing::RouteTableHolder table{1000};
+  std::vector<std::string> federated_match;
+
+ private:
+  std::shared_ptr<const api::TokenStore> store_;
+};
+
+}  // namespace meshfed::testing
