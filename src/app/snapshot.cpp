@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/text.hpp"
@@ -126,24 +127,43 @@ Status check_static_inventory(const config::Config& config) {
   return {};
 }
 
+namespace {
+
+// The settings that take effect only at restart (the identity, the state, bound listeners):
+// one table, read by both functions below.
+template <typename Get>
+struct RestartOnly {
+  const char* key;
+  Get get;  // the setting in a Config, const or not
+};
+template <typename Get>
+RestartOnly(const char*, Get) -> RestartOnly<Get>;
+
+const auto kRestartOnly = std::make_tuple(
+    RestartOnly{"domain", [](auto& c) -> auto& { return c.domain; }},
+    RestartOnly{"trust_domain", [](auto& c) -> auto& { return c.trust_domain; }},
+    RestartOnly{"state_dir", [](auto& c) -> auto& { return c.state_dir; }},
+    RestartOnly{"admin.listen", [](auto& c) -> auto& { return c.admin.listen; }},
+    RestartOnly{"peer_api.listen", [](auto& c) -> auto& { return c.peer_api.listen; }},
+    RestartOnly{"metrics.listen", [](auto& c) -> auto& { return c.metrics.listen; }});
+
+template <typename Fn>
+void for_each_restart_only(Fn&& fn) {
+  std::apply([&](const auto&... setting) { (fn(setting.key, setting.get), ...); }, kRestartOnly);
+}
+
+}  // namespace
+
 std::vector<std::string> restart_only_changes(const config::Config& running, const config::Config& fresh) {
   std::vector<std::string> out;
-  if (running.domain != fresh.domain) out.push_back("domain");
-  if (running.trust_domain != fresh.trust_domain) out.push_back("trust_domain");
-  if (running.state_dir != fresh.state_dir) out.push_back("state_dir");
-  if (!(running.admin.listen == fresh.admin.listen)) out.push_back("admin.listen");
-  if (running.peer_api.listen != fresh.peer_api.listen) out.push_back("peer_api.listen");
-  if (running.metrics.listen != fresh.metrics.listen) out.push_back("metrics.listen");
+  for_each_restart_only([&](const char* key, const auto& get) {
+    if (!(get(running) == get(fresh))) out.emplace_back(key);
+  });
   return out;
 }
 
 config::Config keep_restart_only(const config::Config& running, config::Config fresh) {
-  fresh.domain = running.domain;
-  fresh.trust_domain = running.trust_domain;
-  fresh.state_dir = running.state_dir;
-  fresh.admin.listen = running.admin.listen;
-  fresh.peer_api.listen = running.peer_api.listen;
-  fresh.metrics.listen = running.metrics.listen;
+  for_each_restart_only([&](const char*, const auto& get) { get(fresh) = get(running); });
   return fresh;
 }
 
