@@ -140,12 +140,24 @@ template <typename Get>
 RestartOnly(const char*, Get) -> RestartOnly<Get>;
 
 const auto kRestartOnly = std::make_tuple(
-    RestartOnly{"domain", [](auto& c) -> auto& { return c.domain; }},
-    RestartOnly{"trust_domain", [](auto& c) -> auto& { return c.trust_domain; }},
-    RestartOnly{"state_dir", [](auto& c) -> auto& { return c.state_dir; }},
-    RestartOnly{"admin.listen", [](auto& c) -> auto& { return c.admin.listen; }},
-    RestartOnly{"peer_api.listen", [](auto& c) -> auto& { return c.peer_api.listen; }},
-    RestartOnly{"metrics.listen", [](auto& c) -> auto& { return c.metrics.listen; }});
+    RestartOnly{"domain", [](auto& c) -> auto& { return c.domain;
+}  // namespace
+}  // namespace meshfed::app
+, RestartOnly{"trust_domain", [](auto& c) -> auto& {return c.trust_domain;
+}
+}
+, RestartOnly{"state_dir", [](auto& c) -> auto& {return c.state_dir;
+}
+}
+, RestartOnly{"admin.listen", [](auto& c) -> auto& {return c.admin.listen;
+}
+}
+, RestartOnly{"peer_api.listen", [](auto& c) -> auto& {return c.peer_api.listen;
+}
+}
+, RestartOnly{"metrics.listen", [](auto& c) -> auto& {return c.metrics.listen;
+}
+});
 
 template <typename Fn>
 void for_each_restart_only(Fn&& fn) {

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "meshfed/core/clock.hpp"
+#include "core/json_reader.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -16,59 +17,45 @@ using nlohmann::json;
 
 json host_port_json(const HostPort& hp) { return {{"host", hp.host}, {"port", hp.port}}; }
 
-// Reads the fields of one route; `where` names it in errors ("ingress[3]").
-class FieldReader {
+// One route's fields, read with the shared field reader so that every error names its path
+// ("ingress[3].target.port"). Unknown keys are tolerated: a newer broker may add fields.
+class RouteFields {
  public:
-  FieldReader(const json& j, std::string where) : j_(j), where_(std::move(where)) {}
+  RouteFields(const json& j, std::string path, FieldErrors& errors)
+      : read_(j, std::move(path), errors, ReaderRules{.unknown_keys_are_errors = false}) {}
 
   std::string string(const char* key) {
-    const auto it = j_.find(key);
-    if (it == j_.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
-      fail(key, "expected a non-empty string");
-      return {};
-    }
-    return *it;
+    auto v = read_.string(key, true);
+    if (v && v->empty()) read_.errors().add(read_.path_of(key), "expected a non-empty string");
+    return v.value_or("");
   }
   bool boolean(const char* key) {
-    const auto it = j_.find(key);
-    if (it == j_.end() || !it->is_boolean()) {
-      fail(key, "expected true or false");
-      return false;
-    }
-    return *it;
+    auto v = read_.boolean(key);
+    if (!v && !read_.has(key)) read_.errors().add(read_.path_of(key), "required");
+    return v.value_or(false);
   }
   HostPort host_port(const char* key) {
-    const auto it = j_.find(key);
-    HostPort hp;
-    if (it == j_.end() || !it->is_object() || !it->contains("host") || !(*it)["host"].is_string() ||
-        !it->contains("port") || !(*it)["port"].is_number_unsigned() || (*it)["port"].get<uint64_t>() > 65535) {
-      fail(key, "expected {host, port}");
-      return hp;
+    const json* v = read_.get(key);
+    if (!v) {
+      read_.errors().add(read_.path_of(key), "required");
+      return {};
     }
-    hp.host = (*it)["host"];
-    hp.port = (*it)["port"].get<uint16_t>();
+    RouteFields inner(*v, read_.path_of(key), read_.errors());
+    HostPort hp;
+    hp.host = inner.string("host");
+    hp.port = static_cast<uint16_t>(inner.read_.integer("port", 1, 65535).value_or(0));
+    if (!inner.read_.has("port")) read_.errors().add(inner.read_.path_of("port"), "required");
     return hp;
   }
   int64_t time(const char* key) {
-    const auto it = j_.find(key);
-    std::optional<TimePoint> t;
-    if (it != j_.end() && it->is_string()) t = parse_rfc3339(it->get_ref<const std::string&>());
-    if (!t) {
-      fail(key, "expected an RFC 3339 time");
-      return 0;
-    }
-    return to_unix_ms(*t);
+    const auto text = read_.string(key, true);
+    const auto t = text ? parse_rfc3339(*text) : std::nullopt;
+    if (text && !t) read_.errors().add(read_.path_of(key), "expected an RFC 3339 time, got \"" + *text + "\"");
+    return t ? to_unix_ms(*t) : 0;
   }
-  const std::optional<Error>& error() const { return error_; }
 
  private:
-  void fail(const char* key, const std::string& what) {
-    if (!error_)
-      error_ = make_error(ErrorCode::kInvalidArgument, "bad routing table: " + where_ + "." + key + ": " + what);
-  }
-  const json& j_;
-  std::string where_;
-  std::optional<Error> error_;
+  ObjectReader read_;
 };
 
 }  // namespace
@@ -130,19 +117,23 @@ Result<RoutingTable> parse_routes(std::string_view body) {
   }
   RoutingTable t;
   t.revision = j["revision"];
-  for (size_t i = 0; i < j["ingress"].size(); ++i) {
-    FieldReader f(j["ingress"][i], "ingress[" + std::to_string(i) + "]");
-    IngressRoute r{f.string("sni"),       f.string("export_id"),       f.string("peer"),
-                   f.host_port("target"), f.boolean("proxy_protocol"), f.time("expires_at")};
-    if (f.error()) return *f.error();
-    t.ingress.push_back(std::move(r));
+  FieldErrors errors;
+  const auto& ingress = j["ingress"];
+  for (size_t i = 0; i < ingress.size(); ++i) {
+    RouteFields f(ingress[i], "ingress[" + std::to_string(i) + "]", errors);
+    t.ingress.push_back({f.string("sni"), f.string("export_id"), f.string("peer"), f.host_port("target"),
+                         f.boolean("proxy_protocol"), f.time("expires_at")});
   }
-  for (size_t i = 0; i < j["egress"].size(); ++i) {
-    FieldReader f(j["egress"][i], "egress[" + std::to_string(i) + "]");
-    EgressRoute r{f.string("import_id"), f.host_port("listen"),  f.string("peer"),
-                  f.string("sni"),       f.host_port("ingress"), f.time("expires_at")};
-    if (f.error()) return *f.error();
-    t.egress.push_back(std::move(r));
+  const auto& egress = j["egress"];
+  for (size_t i = 0; i < egress.size(); ++i) {
+    RouteFields f(egress[i], "egress[" + std::to_string(i) + "]", errors);
+    t.egress.push_back({f.string("import_id"), f.host_port("listen"), f.string("peer"), f.string("sni"),
+                        f.host_port("ingress"), f.time("expires_at")});
+  }
+  if (!errors.empty()) {
+    auto fields = errors.take();
+    const std::string first = fields.front().field + ": " + fields.front().message;
+    return make_error(ErrorCode::kInvalidArgument, "bad routing table: " + first, std::move(fields));
   }
   t.sort();
   return t;

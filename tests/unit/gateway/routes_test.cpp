@@ -39,7 +39,16 @@ TEST(Routes, ParseNamesTheFieldThatIsWrong) {
   j["ingress"][1]["target"]["port"] = 70000;
   auto r = parse_routes(j.dump());
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("ingress[1].target"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("ingress[1].target.port"), std::string::npos) << r.error().message;
+  j = to_json(sample());
+  j["ingress"][0]["sni"] = "";
+  j["egress"][0].erase("peer");
+  j["egress"][0]["added_by_a_newer_broker"] = true;  // tolerated
+  r = parse_routes(j.dump());
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error().fields.size(), 2u) << r.error().message;  // every wrong field, not the first alone
+  EXPECT_EQ(r.error().fields[0].field, "ingress[0].sni");
+  EXPECT_EQ(r.error().fields[1].field, "egress[0].peer");
   j = to_json(sample());
   j["egress"][0]["expires_at"] = "soon";
   r = parse_routes(j.dump());
