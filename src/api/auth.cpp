@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/json_reader.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -31,48 +32,42 @@ Result<TokenStore> TokenStore::parse(std::string_view json_text) {
   const json root = std::move(parsed).value();
   if (!root.is_array()) return make_error(ErrorCode::kInvalidArgument, "expected an array of {name, sha256, roles}");
   TokenStore store;
-  std::vector<FieldError> errors;
+  FieldErrors errors;
   std::set<std::string> names;
   for (size_t i = 0; i < root.size(); ++i) {
     const std::string p = "[" + std::to_string(i) + "]";
-    const auto& j = root[i];
-    if (!j.is_object()) {
-      errors.push_back({p, "expected an object"});
+    if (!root[i].is_object()) {
+      errors.add(p, "expected an object");
       continue;
     }
-    for (const auto& [k, v] : j.items()) {
-      if (k != "name" && k != "sha256" && k != "roles") errors.push_back({p + "." + k, "unknown key"});
-    }
+    ObjectReader read(root[i], p, errors);  // unknown keys are errors: a typo must not pass
     Entry e;
-    if (!j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
-      errors.push_back({p + ".name", "expected a non-empty string"});
-    } else {
-      e.principal.name = j["name"].get<std::string>();
-      if (!names.insert(e.principal.name).second) errors.push_back({p + ".name", "duplicate name " + e.principal.name});
+    const auto name = read.string("name", true);
+    if (name && name->empty()) errors.add(read.path_of("name"), "expected a non-empty string");
+    if (name && !name->empty()) {
+      e.principal.name = *name;
+      if (!names.insert(*name).second) errors.add(read.path_of("name"), "duplicate name " + *name);
     }
-    const bool hex_ok = j.contains("sha256") && j["sha256"].is_string() &&
-                        j["sha256"].get<std::string>().size() == 64 &&
-                        j["sha256"].get<std::string>().find_first_not_of("0123456789abcdef") == std::string::npos;
-    if (!hex_ok)
-      errors.push_back({p + ".sha256", "expected 64 lowercase hex digits (SHA-256 of the token)"});
-    else
-      e.sha256 = j["sha256"].get<std::string>();
-    if (!j.contains("roles") || !j["roles"].is_array() || j["roles"].empty()) {
-      errors.push_back({p + ".roles", "expected a non-empty array of roles"});
-    } else {
-      for (const auto& r : j["roles"]) {
-        auto role = r.is_string() ? workflow::parse_role(r.get<std::string>()) : std::nullopt;
-        if (!role) {
-          errors.push_back(
-              {p + ".roles", "unknown role " + r.dump() + " (viewer, requester, approver, admin, gateway)"});
-        } else {
-          e.principal.roles.insert(*role);
-        }
+    const auto digest = read.string("sha256", true);
+    if (digest && (digest->size() != 64 || digest->find_first_not_of("0123456789abcdef") != std::string::npos)) {
+      errors.add(read.path_of("sha256"), "expected 64 lowercase hex digits (SHA-256 of the token)");
+    } else if (digest) {
+      e.sha256 = *digest;
+    }
+    const auto roles = read.strings("roles");
+    if (!read.has("roles") || (roles && roles->empty())) {
+      errors.add(read.path_of("roles"), "expected a non-empty array of roles");
+    }
+    for (const auto& r : roles.value_or(std::vector<std::string>{})) {
+      if (auto role = workflow::parse_role(r)) {
+        e.principal.roles.insert(*role);
+      } else {
+        errors.add(read.path_of("roles"), "unknown role \"" + r + "\" (viewer, requester, approver, admin, gateway)");
       }
     }
     store.entries_.push_back(std::move(e));
   }
-  if (!errors.empty()) return make_error(ErrorCode::kInvalidArgument, "invalid tokens file", std::move(errors));
+  if (!errors.empty()) return make_error(ErrorCode::kInvalidArgument, "invalid tokens file", errors.take());
   return store;
 }
 
