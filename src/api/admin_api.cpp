@@ -202,9 +202,10 @@ void AdminApi::routes() {
   guarded("GET", "/api/v1/imports/{id}", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params& p) { return get_import(p.at("id")); });
   using ImportDecision = federation::ImportManager::Decision;
-  for (const auto& [path, decision] :
-       {std::pair{"accept", ImportDecision::kAccept}, {"reject", ImportDecision::kReject}}) {
-    guarded("POST", std::string("/api/v1/imports/{id}/") + path, Role::kApprover,
+  // Plain pairs, not structured bindings: clang before 16 cannot capture those in a lambda.
+  for (const auto& route : {std::pair{"accept", ImportDecision::kAccept}, {"reject", ImportDecision::kReject}}) {
+    const ImportDecision decision = route.second;
+    guarded("POST", std::string("/api/v1/imports/{id}/") + route.first, Role::kApprover,
             [this, decision](const http::Request& r, const workflow::Principal& who, const Params& p) {
               return decide_import(r, who, p.at("id"), decision);
             });
@@ -212,9 +213,9 @@ void AdminApi::routes() {
   guarded("GET", "/api/v1/peers", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params&) { return list_peers(); });
   using PeerAction = federation::ImportManager::PeerAction;
-  for (const auto& [path, action] :
-       {std::pair{"quarantine", PeerAction::kQuarantine}, {"release", PeerAction::kRelease}}) {
-    guarded("POST", std::string("/api/v1/peers/{domain}/") + path, Role::kAdmin,
+  for (const auto& route : {std::pair{"quarantine", PeerAction::kQuarantine}, {"release", PeerAction::kRelease}}) {
+    const PeerAction action = route.second;
+    guarded("POST", std::string("/api/v1/peers/{domain}/") + route.first, Role::kAdmin,
             [this, action](const http::Request& r, const workflow::Principal& who, const Params& p) {
               return peer_action(r, who, p.at("domain"), action);
             });
