@@ -8,12 +8,29 @@ std::string describe(const nlohmann::json& j) {
   return s;
 }
 
+namespace {
+
+std::string kind_of(const nlohmann::json& j) {
+  if (j.is_object()) return "an object";
+  if (j.is_array()) return "an array";
+  if (j.is_string()) return "a string";
+  if (j.is_boolean()) return "true or false";
+  if (j.is_null()) return "null";
+  return "a number";
+}
+
+}  // namespace
+
 ObjectReader::ObjectReader(const nlohmann::json& obj, std::string path, FieldErrors& errors, ReaderRules rules)
     : obj_(&obj), path_(std::move(path)), errors_(errors), rules_(rules) {
   if (!obj.is_object()) {
-    errors_.add(path_.empty() ? "(root)" : path_, "expected an object, got " + describe(obj));
+    errors_.add(path_.empty() ? "(root)" : path_, "expected an object, got " + got(obj));
     obj_ = nullptr;
   }
+}
+
+std::string ObjectReader::got(const nlohmann::json& value) const {
+  return rules_.quote_values ? describe(value) : kind_of(value);
 }
 
 ObjectReader::~ObjectReader() {
@@ -28,7 +45,7 @@ bool ObjectReader::has(const std::string& key) const { return obj_ && obj_->cont
 std::string ObjectReader::path_of(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
 
 const nlohmann::json* ObjectReader::get(const std::string& key) {
-  seen_.insert(key);
+  if (rules_.unknown_keys_are_errors) seen_.insert(key);  // only the unknown-key check reads it
   if (!obj_) return nullptr;
   auto it = obj_->find(key);
   if (it == obj_->end() || (rules_.null_is_absent && it->is_null())) return nullptr;
@@ -42,7 +59,7 @@ std::optional<std::string> ObjectReader::string(const std::string& key, bool req
     return std::nullopt;
   }
   if (!v->is_string()) {
-    errors_.add(path_of(key), "expected a string, got " + describe(*v));
+    errors_.add(path_of(key), "expected a string, got " + got(*v));
     return std::nullopt;
   }
   return v->get<std::string>();
@@ -52,7 +69,7 @@ std::optional<int64_t> ObjectReader::integer(const std::string& key, int64_t min
   const auto* v = get(key);
   if (!v) return std::nullopt;
   if (!v->is_number_integer()) {
-    errors_.add(path_of(key), "expected an integer, got " + describe(*v));
+    errors_.add(path_of(key), "expected an integer, got " + got(*v));
     return std::nullopt;
   }
   const auto n = v->get<int64_t>();
@@ -68,7 +85,7 @@ std::optional<bool> ObjectReader::boolean(const std::string& key) {
   const auto* v = get(key);
   if (!v) return std::nullopt;
   if (!v->is_boolean()) {
-    errors_.add(path_of(key), "expected true or false, got " + describe(*v));
+    errors_.add(path_of(key), "expected true or false, got " + got(*v));
     return std::nullopt;
   }
   return v->get<bool>();
@@ -78,14 +95,14 @@ std::optional<std::vector<std::string>> ObjectReader::strings(const std::string&
   const auto* v = get(key);
   if (!v) return std::nullopt;
   if (!v->is_array()) {
-    errors_.add(path_of(key), "expected an array of strings, got " + describe(*v));
+    errors_.add(path_of(key), "expected an array of strings, got " + got(*v));
     return std::nullopt;
   }
   std::vector<std::string> out;
   for (size_t i = 0; i < v->size(); ++i) {
     const auto& item = (*v)[i];
     if (!item.is_string()) {
-      errors_.add(path_of(key) + "[" + std::to_string(i) + "]", "expected a string, got " + describe(item));
+      errors_.add(path_of(key) + "[" + std::to_string(i) + "]", "expected a string, got " + got(item));
       continue;
     }
     out.push_back(item.get<std::string>());

@@ -33,6 +33,7 @@ std::string describe(const nlohmann::json& j);
 struct ReaderRules {
   bool unknown_keys_are_errors = true;  // false for answers from systems that add fields
   bool null_is_absent = false;          // true where a client may send null for "not given"
+  bool quote_values = true;             // false where errors reach an audit log and the value came from an adversary
 };
 
 class ObjectReader {
@@ -52,6 +53,8 @@ class ObjectReader {
   std::optional<bool> boolean(const std::string& key);
   std::optional<std::vector<std::string>> strings(const std::string& key);
   FieldErrors& errors() { return errors_; }
+  // What a wrong value was, for an error message: quoted, or only its kind (see ReaderRules).
+  std::string got(const nlohmann::json& value) const;
 
  private:
   const nlohmann::json* obj_;

@@ -5,6 +5,7 @@
 #include <optional>
 #include <set>
 
+#include "core/json_reader.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -37,59 +38,73 @@ bool is_host_name(std::string_view h) {
   return true;
 }
 
-// Typed reads of one export object; the first problem ends the check with its field named.
+// Typed reads of one export object with the shared field reader. The first problem refuses
+// the whole catalog, its field named by path ("export 3.ingress.port"); the refusal reaches the
+// audit log, so a wrong value is described by its kind, never quoted. Keys a newer peer adds
+// are ignored.
 class ExportReader {
  public:
-  ExportReader(const json& e, std::string at) : e_(e), at_(std::move(at)) {
-    if (!e.is_object()) refuse("field", at_ + " is not an object");
+  ExportReader(const json& e, std::string at)
+      : at_(std::move(at)),
+        read_(e, at_, errors_,
+              ReaderRules{.unknown_keys_are_errors = false, .null_is_absent = false, .quote_values = false}) {
+    refuse_on_error();
   }
   void name(std::string at) { at_ = std::move(at); }
   const std::string& at() const { return at_; }
+  std::string path_of(const char* key) const { return read_.path_of(key); }
 
-  std::string string(const char* key, size_t max_length) const {
-    const auto it = e_.find(key);
-    if (it == e_.end() || !it->is_string()) refuse("field", at_ + ": " + key + " must be a string");
-    const auto& s = it->get_ref<const std::string&>();
-    if (s.size() > max_length) refuse("field", at_ + ": " + key + " is longer than " + std::to_string(max_length));
-    return s;
+  std::string string(const char* key, size_t max_length) {
+    auto s = read_.string(key, true);
+    refuse_on_error();
+    if (s->size() > max_length) refuse("field", at_ + ": " + key + " is longer than " + std::to_string(max_length));
+    return std::move(*s);
   }
-  std::string label(const char* key) const {
+  std::string label(const char* key) {
     std::string s = string(key, 63);
     if (!is_rfc1035_label(s)) refuse("field", at_ + ": " + key + " is not an RFC 1035 label");
     return s;
   }
-  static int port_of(const json& j, const char* key, const std::string& at) {
-    const auto it = j.find(key);
-    if (it == j.end() || !it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 65535) {
-      refuse("field", at + ": " + key + " must be an integer in 1-65535");
-    }
-    return static_cast<int>(it->get<int64_t>());
+  int port(const char* key) {
+    const auto p = read_.integer(key, 1, 65535);
+    required(key, p.has_value());
+    return static_cast<int>(*p);
   }
-  int port(const char* key) const { return port_of(e_, key, at_); }
-  bool boolean(const char* key) const {
-    const auto it = e_.find(key);
-    if (it == e_.end() || !it->is_boolean()) refuse("field", at_ + ": " + key + " must be a boolean");
-    return it->get<bool>();
+  bool boolean(const char* key) {
+    const auto b = read_.boolean(key);
+    required(key, b.has_value());
+    return *b;
   }
-  int64_t time_ms(const char* key) const {
+  int64_t time_ms(const char* key) {
     const auto t = parse_rfc3339(string(key, 64));
     if (!t) refuse("field", at_ + ": " + key + " must be an RFC 3339 time");
     return to_unix_ms(*t);
   }
-  const json& object(const char* key) const {
-    const auto it = e_.find(key);
-    if (it == e_.end() || !it->is_object()) refuse("field", at_ + ": " + key + " must be an object");
-    return *it;
-  }
-  const json& array(const char* key) const {
-    const auto it = e_.find(key);
-    if (it == e_.end() || !it->is_array()) refuse("field", at_ + ": " + key + " must be an array");
-    return *it;
-  }
+  const json& object(const char* key) { return member(key, &json::is_object, "an object"); }
+  const json& array(const char* key) { return member(key, &json::is_array, "an array"); }
 
  private:
-  const json& e_;
+  void refuse_on_error() {
+    if (errors_.empty()) return;
+    const auto first = errors_.take().front();
+    refuse("field", first.field + ": " + first.message);
+  }
+  void required(const char* key, bool read) {
+    if (!read && errors_.empty()) errors_.add(read_.path_of(key), "required");
+    refuse_on_error();
+  }
+  const json& member(const char* key, bool (json::*is_kind)() const noexcept, const char* kind) {
+    const json* v = read_.get(key);
+    if (!v || !(v->*is_kind)()) {
+      errors_.add(read_.path_of(key), std::string("expected ") + kind + ", got " + (v ? read_.got(*v) : "nothing"));
+    }
+    refuse_on_error();
+    return *v;
+  }
+
+  FieldErrors errors_;  // before the reader, which reports into it
   std::string at_;
+  ObjectReader read_;
 };
 
 ImportedExport read_export(const json& e, const CatalogRules& rules, size_t index) {
@@ -107,8 +122,7 @@ ImportedExport read_export(const json& e, const CatalogRules& rules, size_t inde
   if (x.sni != x.id + "." + rules.trust_domain + ".meshfed") {
     refuse("field", r.at() + ": sni must be " + x.id + "." + rules.trust_domain + ".meshfed");
   }
-  const json& ingress = r.object("ingress");
-  ExportReader in(ingress, r.at() + ": ingress");
+  ExportReader in(r.object("ingress"), r.path_of("ingress"));
   x.ingress_host = in.string("host", kMaxHostLength);
   if (!IpAddress::parse(x.ingress_host) && !is_host_name(x.ingress_host)) {
     refuse("field", r.at() + ": ingress.host is neither an IP address nor a host name");

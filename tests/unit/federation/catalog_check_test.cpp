@@ -84,7 +84,11 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
       {with("metrics", {"ok_name", "bad name{}"}), "field", "Prometheus metric names"},
       {with("metrics", json(std::vector<std::string>(65, "m"))), "field", "more than 64"},
       {with("sni", "evil.pci.meshfed"), "field", "sni must be billing-1.dmz.meshfed"},
-      {with("port", 70000), "field", "port must be an integer in 1-65535"},
+      {with("port", 70000), "field", "export 0.port: expected an integer in [1, 65535]"},
+      // Named by path and kind; a value from the peer is never quoted into the audit log.
+      {with("alias", "Not_A_Label"), "field", "export billing-1: alias is not an RFC 1035 label"},
+      {with("service", json{{"evil", "<script>"}}), "field", "export 0.service: expected a string, got an object"},
+      {with("ingress", json::array({"10.0.0.1"})), "field", "export 0.ingress: expected an object, got an array"},
       {with("expires_at", "tomorrow"), "field", "expires_at must be an RFC 3339 time"},
       {catalog(json::array({good_export("billing-1"), good_export("billing-1")})).dump(), "field", "listed twice"},
       {R"({"api_version": "v1", "domain": "dmz", "revision": 1e400})", "json", "out of range"},
@@ -95,6 +99,7 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
     const auto r = refused(body);
     EXPECT_EQ(r.reason, reason) << words << ": " << r.message;
     EXPECT_NE(r.message.find(words), std::string::npos) << words << ": " << r.message;
+    EXPECT_EQ(r.message.find("<script>"), std::string::npos) << r.message;
   }
 }
 
