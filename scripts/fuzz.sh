@@ -11,10 +11,12 @@
 #            --jobs N (parallel workers per target, default 1)  --runs N (stop after N inputs)
 #            --timeout S (one input taking S seconds is a hang, default 10; raise it for a
 #            campaign run at low priority beside other work, or a starved run reports false hangs)
+#            --max-len N (largest input in bytes, default 65536; a campaign on a target whose inputs
+#            are short, like a selector, explores far more per second with a few KiB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=60 build=build-asan work="" jobs=1 runs=-1 timeout=10 targets=()
+seconds=60 build=build-asan work="" jobs=1 runs=-1 timeout=10 max_len=65536 targets=()
 while (($#)); do
   case "$1" in
     --seconds) seconds=$2; shift 2 ;;
@@ -24,7 +26,8 @@ while (($#)); do
     --jobs) jobs=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --max-len) max_len=$2; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
@@ -46,7 +49,7 @@ for t in "${targets[@]}"; do
   # With --jobs, libFuzzer's workers log to fuzz-N.log in the current folder: run inside $work.
   if ! (cd "$work" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       "$bin" "$work/$t" "$seeds/$t" -max_total_time="$seconds" -runs="$runs" -timeout="$timeout" -rss_limit_mb=2048 \
-      -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/$t-" \
+      -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$work/$t-" \
       $( ((jobs > 1)) && echo "-jobs=$jobs -workers=$jobs") >"$log" 2>&1); then
     result="FAILED (see $log)"
     failed=1
