@@ -2,13 +2,9 @@
 
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-daemon.h>
 
 #include <fstream>
 #include <set>
@@ -32,6 +28,7 @@
 #include "peer_watchers.hpp"
 #include "periodic_jobs.hpp"
 #include "route_publisher.hpp"
+#include "runtime.hpp"
 #include "snapshot.hpp"
 
 namespace meshfed::app {
@@ -44,7 +41,7 @@ constexpr auto kTick = 200ms;         // expiry resolution ("within a second")
 constexpr auto kShutdownGrace = 10s;  // in-flight requests get this long at SIGTERM
 
 // Threads, and what each owns:
-//   event loop (io_): accepting, signals, timers; hands each request to run_request()
+//   event loop (runtime_): accepting, signals, timers; hands each request to run_request()
 //   store_: every SQLite call (the Database checks it), the workflow, imports, catalog, routes,
 //           reload; requests are answered here unless run_request says otherwise
 //   off_store_: GET /federate and /api/v1/firewall, which need little or no store
@@ -62,11 +59,6 @@ class Broker final : public api::Credentials,
   explicit Broker(std::shared_ptr<const Snapshot> first) : first_(first), snapshot_(std::move(first)) {}
 
   int run() {
-    // Signals first: from the moment anyone can see us (runtime.json, READY=1), a SIGHUP must
-    // be a reload, not the default action that kills the process. Asio queues them until read.
-    signals_.add(SIGHUP);
-    signals_.add(SIGTERM);
-    signals_.add(SIGINT);
     if (auto st = open_store(); !st) return fail(st.error().message);
     compose();
     if (auto st = listen(); !st) {
@@ -77,10 +69,15 @@ class Broker final : public api::Credentials,
     watchers_->start(*snapshot_.get());
     metrics_export_->start();
     metrics_import_->start();
-    wait_signal();
-    schedule_tick();
-    sd_notify(0, "READY=1");
-    io_.run();
+    runtime_.every(kTick, store_, [this] { periodic_->run(std::chrono::steady_clock::now()); });
+    runtime_.on_reload(store_, [this] { reload(); });
+    runtime_.on_stop({.stop_accepting = [this] { stop_accepting(); },
+                      .open_connections =
+                          [this] {
+                            return admin_server_->open_connections() +
+                                   (peer_server_ ? peer_server_->open_connections() : 0);
+                          }});
+    runtime_.run();
 
     stop();
     spdlog::info("meshfed broker for domain {} stopped", domain());
@@ -91,6 +88,8 @@ class Broker final : public api::Credentials,
   const std::string& domain() const { return first_config().domain; }
   // Restart-only settings (domain, state_dir, listeners) never change after start.
   const config::Config& first_config() const { return first_->config; }
+
+  boost::asio::io_context& io() { return runtime_.io(); }
 
   int fail(const std::string& why) {
     spdlog::critical("cannot start: {}", why);
@@ -121,7 +120,7 @@ class Broker final : public api::Credentials,
     watchers_ = std::make_unique<PeerWatchers>(*imports_, store_, metrics_);
     routes_ = std::make_unique<RoutePublisher>(
         RoutePublisherDeps{*db_, *adapter_, clock_, [this] { return snapshot_.get()->route_inputs(); },
-                           [this] { asio::post(io_, [this] { admin_server_->notify({api::kRoutesWaitKey}); }); },
+                           [this] { asio::post(io(), [this] { admin_server_->notify({api::kRoutesWaitKey}); }); },
                            [this] { broker_metrics_->store_error("routes"); }},
         kTick);
     metrics_export_ = std::make_unique<federation::MetricsExporter>(federation::metrics_export_settings(cfg), metrics_,
@@ -145,7 +144,7 @@ class Broker final : public api::Credentials,
   Status listen() {
     const auto& cfg = first_config();
     admin_server_ = std::make_unique<http::HttpsServer>(
-        io_, [this] { return snapshot_.get()->admin_tls; },
+        io(), [this] { return snapshot_.get()->admin_tls; },
         [this](const http::Request& r) { return admin_api_->handle(r); },
         [](const Error& e) { return api::problem(e); },
         [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); },
@@ -178,7 +177,7 @@ class Broker final : public api::Credentials,
     return {};
   }
 
-  // After io_ has returned, or a failed start: every part stops before what it uses does.
+  // After the runtime has returned, or a failed start: every part stops before what it uses does.
   void stop() {
     if (ingress_gw_) ingress_gw_->stop();
     if (egress_gw_) egress_gw_->stop();
@@ -233,7 +232,7 @@ class Broker final : public api::Credentials,
                          [this](const std::string& peer) { return imports_->is_quarantined(peer); },
                          [this](const std::string& peer) { return metrics_export_->text_for(peer); }});
     peer_server_ = std::make_unique<http::HttpsServer>(
-        io_, [this] { return snapshot_.get()->peer_tls; },
+        io(), [this] { return snapshot_.get()->peer_tls; },
         [this](const http::Request& r) { return peer_api_->handle(r); }, [](const Error& e) { return api::problem(e); },
         [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
     peer_server_->set_source_filter(
@@ -254,7 +253,7 @@ class Broker final : public api::Credentials,
     const auto& listen = first_config().metrics.listen;
     if (!listen) return {};
     metrics_server_ = std::make_unique<http::PlainHttpServer>(
-        io_,
+        io(),
         [this](const http::Request& r) {
           if (r.path == "/metrics" || r.path == "/federate") return admin_api_->handle(r);
           return api::problem(404, "only /metrics and /federate are served here");
@@ -300,7 +299,7 @@ class Broker final : public api::Credentials,
     metrics_export_->exports_changed();
     routes_->exports_changed(export_ids);
     if (!peer_server_) return;
-    asio::post(io_,
+    asio::post(io(),
                [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
   }
 
@@ -329,7 +328,7 @@ class Broker final : public api::Credentials,
   void peer_changed(const std::string& peer) override {
     routes_->changed();
     watchers_->wake(peer);
-    if (peer_server_) asio::post(io_, [this, peer] { peer_server_->notify({peer}); });
+    if (peer_server_) asio::post(io(), [this, peer] { peer_server_->notify({peer}); });
   }
 
   api::Readiness readiness() override {
@@ -338,8 +337,8 @@ class Broker final : public api::Credentials,
     r.checks["store"] = head ? "ok" : head.error().message;
     const auto h = adapter_->health();
     r.checks["inventory"] = h.detail;
-    r.ready = head.ok() && h.ready && !stopping_;
-    if (stopping_) r.checks["broker"] = "stopping";
+    r.ready = head.ok() && h.ready && !runtime_.stopping();
+    if (runtime_.stopping()) r.checks["broker"] = "stopping";
     return r;
   }
 
@@ -399,62 +398,14 @@ class Broker final : public api::Credentials,
     });
   }
 
-  // --- signals, timers, stopping (event loop) --------------------------------------------------
-
-  void wait_signal() {
-    signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      if (sig == SIGHUP) {
-        sd_notify(0, "RELOADING=1");
-        store_.post([this] {
-          reload();
-          sd_notify(0, "READY=1");
-        });
-        wait_signal();
-      } else {
-        shutdown();
-      }
-    });
-  }
-
-  void shutdown() {
-    spdlog::info("stopping: no new connections, finishing in-flight requests");
-    sd_notify(0, "STOPPING=1");
-    stopping_ = true;
-    tick_timer_.cancel();
+  // At a stop (event loop): listeners take no new connections; what is in flight drains.
+  void stop_accepting() {
     admin_server_->stop();
     if (peer_server_) peer_server_->stop();
     if (metrics_server_) metrics_server_->stop();
-    shutdown_deadline_ = std::chrono::steady_clock::now() + kShutdownGrace;
-    wait_for_drain();
   }
 
-  void wait_for_drain() {
-    const int open = admin_server_->open_connections() + (peer_server_ ? peer_server_->open_connections() : 0);
-    if (open == 0 || std::chrono::steady_clock::now() >= shutdown_deadline_) {
-      if (open > 0) spdlog::warn("stopping with {} connections still open after the grace period", open);
-      io_.stop();
-      return;
-    }
-    drain_timer_.expires_after(50ms);
-    drain_timer_.async_wait([this](const boost::system::error_code&) { wait_for_drain(); });
-  }
-
-  void schedule_tick() {
-    tick_timer_.expires_after(kTick);
-    tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec || stopping_) return;
-      if (!tick_running_.exchange(true)) store_.post([this] { tick(); });
-      schedule_tick();
-    });
-  }
-
-  // --- periodic work and reload (store thread) -------------------------------------------------
-
-  void tick() {
-    periodic_->run(std::chrono::steady_clock::now());
-    tick_running_ = false;
-  }
+  // --- reload (store thread) -------------------------------------------------------------------
 
   // SIGHUP: the new config and every file it names are loaded and checked into a new snapshot,
   // then published whole, and each part is told; or nothing changes.
@@ -512,13 +463,7 @@ class Broker final : public api::Credentials,
   SerialExecutor store_{"meshfed-store"};
   SerialExecutor off_store_{"meshfed-offstore"};
   SerialExecutor lifecycle_{"meshfed-lifecycl"};
-  asio::io_context io_{1};
-  asio::signal_set signals_{io_};
-  asio::steady_timer tick_timer_{io_};
-  asio::steady_timer drain_timer_{io_};
-  std::chrono::steady_clock::time_point shutdown_deadline_;
-  std::atomic<bool> stopping_{false};  // set on the event loop, read by /readyz on the store thread
-  std::atomic<bool> tick_running_{false};
+  Runtime runtime_{kShutdownGrace};  // claims the signals as the broker is made
 
   metrics::Registry metrics_;
   std::unique_ptr<store::Database> db_;
