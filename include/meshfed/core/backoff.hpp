@@ -17,8 +17,9 @@ class Backoff {
 
   // The wait after one more failure in a row.
   std::chrono::milliseconds next() {
-    const auto wait =
-        std::chrono::milliseconds(std::uniform_int_distribution<int64_t>(bound_.count() / 2, bound_.count())(rng_));
+    // Half rounded up: a 1 ms bound still waits 1 ms, never 0 (a retry loop without a pause).
+    const auto wait = std::chrono::milliseconds(
+        std::uniform_int_distribution<int64_t>((bound_.count() + 1) / 2, bound_.count())(rng_));
     bound_ = std::min(bound_ * 2, max_);
     return wait;
   }
