@@ -16,8 +16,8 @@ int run(int argc, char** argv) {
   app.add_option("--log-format", log_format, "text or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+  app.add_option("--log-level", log_level, "trace, debug, info, warning (or warn), error, critical, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical", "off"}))
       ->capture_default_str();
   app.parse_complete_callback(
       [&] { app::setup_logging(log_format == "json" ? app::LogFormat::kJson : app::LogFormat::kText, log_level); });

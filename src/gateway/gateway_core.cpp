@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "meshfed/core/clock.hpp"
+#include "meshfed/core/log_fields.hpp"
 
 namespace meshfed::gateway {
 namespace {
@@ -170,9 +171,18 @@ void GatewayCore::finish(const std::shared_ptr<Session>& session) {
     metrics_.ended(kind_, s.route, s.peer, duration);
   }
   // The access log: one line per connection, admitted or not.
+  const auto duration_ms = static_cast<int64_t>(duration * 1000);
+  const LogFields fields({{"gateway", kind_},
+                          {"peer", s.peer},
+                          {"route", s.route},
+                          {"remote", s.remote},
+                          {"bytes_up", static_cast<int64_t>(s.bytes_up)},
+                          {"bytes_down", static_cast<int64_t>(s.bytes_down)},
+                          {"duration_ms", duration_ms},
+                          {"result", s.result}});
   spdlog::info("access: gateway={} peer={} route={} remote={} bytes_up={} bytes_down={} duration_ms={} result=\"{}\"",
                kind_, s.peer.empty() ? "-" : s.peer, s.route.empty() ? "-" : s.route, s.remote, s.bytes_up,
-               s.bytes_down, static_cast<int64_t>(duration * 1000), s.result);
+               s.bytes_down, duration_ms, s.result);
   if (sessions_.erase(session)) open_count_.fetch_sub(1);
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "meshfed/core/text.hpp"
@@ -33,6 +34,7 @@ class GatewayTest : public ::testing::Test {
         "auto", 60, 600, true);
     point_inventory_at(echo_.port(), proxy_echo_.port());
     configure();
+    fed_->set_global_args("pci", {"--log-format", "json"});  // the access log's own keys are checked
     fed_->start_all();
     fed_->connect();
     for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);
@@ -142,7 +144,22 @@ TEST_F(GatewayTest, BytesCrossIntactBothWaysIncludingHalfCloseAnd100MB) {
   EXPECT_GE(
       metric("pci", "meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id + "\",peer=\"internal\"}"),
       3);
-  EXPECT_NE(fed_->broker("pci").log().find("access: gateway=ingress peer=internal route=" + id), std::string::npos);
+  // Under --log-format json the access log's fields are keys of their own (the line is written
+  // when the ingress closes its side, which may be just after the client has read everything).
+  const auto big_connection_logged = [&] {
+    std::istringstream lines(fed_->broker("pci").log());
+    for (std::string line; std::getline(lines, line);) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || j.value("route", "") != id || j.value("bytes_up", int64_t{0}) < int64_t(big.size()))
+        continue;
+      return j.value("gateway", "") == "ingress" && j.value("peer", "") == "internal" &&
+             j.value("result", "") == "ok" && j.contains("duration_ms") &&
+             j.value("msg", "").starts_with("access: gateway=ingress peer=internal route=" + id);
+    }
+    return false;
+  };
+  const bool logged = wait_until(big_connection_logged);
+  EXPECT_TRUE(logged) << fed_->broker("pci").log();
 }
 
 // The alerting rules (docs/prometheus) and the dashboard (docs/grafana) query metrics a running

@@ -338,6 +338,11 @@ Federation::Federation(const std::map<std::string, std::vector<std::string>>& li
   }
 }
 
+void Federation::set_global_args(const std::string& d, std::vector<std::string> global_args) {
+  const auto& fx = domains_.at(d);
+  brokers_.at(d) = std::make_unique<BrokerProcess>(fx.config_file, fx.state_dir, std::move(global_args));
+}
+
 void Federation::start_all() {
   for (auto& [d, b] : brokers_) b->start();
 }

@@ -124,6 +124,8 @@ class Federation {
   // egress (on free loopback ports) inside its broker; otherwise they are configured but off.
   Federation(const std::map<std::string, std::vector<std::string>>& links, const std::string& policy = "auto",
              int stale_after_s = 60, int withdraw_after_s = 600, bool gateways = false);
+  // Before start_all(): `d`'s broker runs with `global_args`, e.g. {"--log-format", "json"}.
+  void set_global_args(const std::string& d, std::vector<std::string> global_args);
   void start_all();
   void connect();
   DomainFixture& domain(const std::string& d) { return domains_.at(d); }

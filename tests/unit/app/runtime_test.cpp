@@ -67,10 +67,11 @@ TEST(Runtime, SigtermStopsAcceptingAndWaitsForOpenConnectionsToDrain) {
   std::atomic<bool> stopped_accepting{false}, returned{false};
   std::promise<void> polled_thrice;
   rt.on_stop({.stop_accepting = [&] { stopped_accepting = true; },
-              .open_connections = [&] {
-                if (++polls == 3) polled_thrice.set_value();
-                return open.load();
-              }});
+              .open_connections =
+                  [&] {
+                    if (++polls == 3) polled_thrice.set_value();
+                    return open.load();
+                  }});
   std::thread loop([&] {
     rt.run();
     returned = true;
