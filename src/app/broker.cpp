@@ -98,9 +98,14 @@ class Broker final : public api::Credentials,
 
   Status open_store() {
     const auto& dir = first_config().state_dir;
+    namespace fs = std::filesystem;
     std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
+    // Audit and export data: owner-only, whatever the umask. One that exists is the operator's.
+    if (fs::create_directories(dir, ec)) fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
     if (ec) return make_error(ErrorCode::kUnavailable, "cannot create state_dir " + dir.string() + ": " + ec.message());
+    if ((fs::status(dir, ec).permissions() & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
+      spdlog::warn("state_dir {} is open to other users than its owner; meshfed creates it 0700", dir.string());
+    }
     auto db = store::Database::open(dir / "meshfed.db");
     if (!db) return db.error();
     db_ = std::move(db).value();

@@ -67,14 +67,17 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
       exit_code = 1;
       return;
     }
-    // The flows depend on what is approved and imported: read the broker's store.
-    auto db = store::Database::open(cfg->state_dir / "meshfed.db");
-    if (!db) {
-      std::cerr << "firewall: " << db.error().message << "\n";
-      exit_code = 1;
-      return;
+    // The flows depend on what is approved and imported: read the broker's store, never write
+    // it. Before the first start there is none, and only the config's own flows are printed.
+    std::string note;
+    Result<firewall::FlowState> state = firewall::FlowState{};
+    if (auto db = store::Database::open_read_only(cfg->state_dir / "meshfed.db")) {
+      state = firewall::load_flow_state(**db);
+    } else if (db.error().code == ErrorCode::kNotFound) {
+      note = db.error().message + ": flows that depend on exports and imports are absent";
+    } else {
+      state = db.error();
     }
-    auto state = firewall::load_flow_state(**db);
     if (!state) {
       std::cerr << "firewall: " << state.error().message << "\n";
       exit_code = 1;
@@ -83,7 +86,9 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
     const auto mode = *firewall::parse_mode(f->mode);
     const auto flows = firewall::compute_flows(*cfg, *state, mode, firewall::resolve_host);
     if (f->format == "json") {
-      std::cout << firewall::to_json(flows, mode).dump(2) << "\n";
+      auto out = firewall::to_json(flows, mode);
+      if (!note.empty()) out["note"] = note;
+      std::cout << out.dump(2) << "\n";
       exit_code = flows.errors.empty() ? 0 : 1;
       return;
     }
@@ -93,6 +98,7 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
       exit_code = 1;
       return;
     }
+    if (!note.empty()) std::cout << "# " << note << "\n";
     std::cout << *text;
   });
 }

@@ -57,13 +57,7 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
       }
       head = workflow::ExpectedHead{*seq, expect->substr(colon + 1)};
     }
-    const auto file = std::filesystem::path(*state_dir) / "meshfed.db";
-    if (!std::filesystem::exists(file)) {
-      std::cerr << "audit verify: no store at " << file.string() << "\n";
-      exit_code = 2;
-      return;
-    }
-    auto db = store::Database::open(file);
+    auto db = store::Database::open_read_only(std::filesystem::path(*state_dir) / "meshfed.db");
     if (!db) {
       std::cerr << "audit verify: " << db.error().message << "\n";
       exit_code = 2;

@@ -2,7 +2,13 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/text.hpp"
@@ -41,8 +47,33 @@ SQLite::Statement& Database::cached(const std::string& sql) {
   return *slot;
 }
 
+namespace {
+
+// SQLite would create the file 0644 less the umask: audit and export data for every local user.
+Status create_owner_only(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return {};
+    return make_error(ErrorCode::kUnavailable, "cannot create " + file.string() + ": " + std::strerror(errno));
+  }
+  const bool ok = ::fchmod(fd, 0600) == 0;  // a umask like 0277 would have taken the owner's write
+  ::close(fd);
+  if (!ok) return make_error(ErrorCode::kUnavailable, "cannot set the mode of " + file.string());
+  return {};
+}
+
+int newest_known_version(const std::vector<Migration>& migrations) {
+  int newest = 0;
+  for (const auto& m : migrations)
+    newest = std::max(newest, static_cast<int>(parse_int(m.file.substr(0, 4)).value_or(0)));
+  return newest;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file,
                                                  const std::vector<Migration>& migrations) {
+  if (auto st = create_owner_only(file); !st) return st.error();
   try {
     auto raw = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     raw->setBusyTimeout(5000);
@@ -52,6 +83,35 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
     std::unique_ptr<Database> db(new Database(std::move(raw), file));
     if (auto st = db->migrate(migrations); !st) return st.error();
     db->owner_.release();  // opened here, used by whichever thread the application gives it
+    return db;
+  } catch (const std::exception& e) {
+    return store_error("cannot open " + file.string(), e);
+  }
+}
+
+Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) {
+    return make_error(ErrorCode::kNotFound, "no store at " + file.string() + " (the broker has not started yet)");
+  }
+  try {
+    auto raw = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READONLY);
+    raw->setBusyTimeout(5000);
+    int version = 0;
+    if (raw->tableExists("schema_migrations")) {
+      version = raw->execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").getInt();
+    }
+    const int known = newest_known_version(embedded_migrations());
+    if (version != known) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "store " + file.string() + " has schema version " + std::to_string(version) +
+                            ", this meshfed " + (version > known ? "is older" : "is newer") + " (" +
+                            std::to_string(known) +
+                            "); run the matching meshfed, or start the broker once to migrate it");
+    }
+    std::unique_ptr<Database> db(new Database(std::move(raw), file));
+    db->schema_version_ = version;
+    db->owner_.release();
     return db;
   } catch (const std::exception& e) {
     return store_error("cannot open " + file.string(), e);
@@ -85,10 +145,7 @@ Status Database::migrate(const std::vector<Migration>& migrations) {
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
       "name TEXT NOT NULL, applied_at TEXT NOT NULL)");
   int current = db_->execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").getInt();
-  int newest_known = 0;
-  for (const auto& m : migrations) {
-    newest_known = std::max(newest_known, static_cast<int>(parse_int(m.file.substr(0, 4)).value_or(0)));
-  }
+  const int newest_known = newest_known_version(migrations);
   if (current > newest_known) {
     return make_error(ErrorCode::kFailedPrecondition,
                       "store " + file_.string() + " has schema version " + std::to_string(current) +

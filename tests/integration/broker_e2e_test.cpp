@@ -1,6 +1,7 @@
 // End-to-end tests: a real `meshfed broker` process, real HTTPS on loopback with certificates
 // made by meshfed's own PKI, a real SQLite file, and ports chosen by the OS.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <signal.h>
 
 #include <cstdlib>
@@ -300,6 +301,33 @@ TEST(BrokerOperations, SighupRightAfterStartIsAReloadNotADeath) {
     return false;
   })) << broker.log();
   EXPECT_EQ(broker.stop(), 0);
+}
+
+// A fresh install: the firewall rules come from the config alone and touch no store; the first
+// start makes the state owner-only even under the usual umask.
+TEST(BrokerOperations, BeforeTheFirstStartFirewallNeedsNoStoreAndTheStateIsOwnerOnly) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  ASSERT_FALSE(fs::exists(d.state_dir));
+  const auto fw = run_meshfed({"firewall", "--config", d.config_file.string(), "--format", "nftables"});
+  EXPECT_EQ(fw.exit_code, 0) << fw.output;
+  EXPECT_NE(fw.output.find("# no store at"), std::string::npos) << fw.output;
+  EXPECT_NE(fw.output.find("flows that depend on exports and imports are absent"), std::string::npos);
+  EXPECT_FALSE(fs::exists(d.state_dir / "meshfed.db"));
+
+  const mode_t before = ::umask(022);
+  BrokerProcess broker(d.config_file, d.state_dir);
+  broker.start();
+  ::umask(before);
+  EXPECT_EQ(fs::status(d.state_dir).permissions() & fs::perms::all, fs::perms::owner_all);
+  EXPECT_EQ(fs::status(d.state_dir / "meshfed.db").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(broker.stop(), 0);
+
+  // Once the broker has made its store, firewall reads it and says nothing about its absence.
+  const auto after = run_meshfed({"firewall", "--config", d.config_file.string(), "--format", "nftables"});
+  EXPECT_EQ(after.exit_code, 0) << after.output;
+  EXPECT_EQ(after.output.find("no store"), std::string::npos) << after.output;
 }
 
 TEST(BrokerOperations, JsonLogLinesAndNoTokenInAnyLog) {

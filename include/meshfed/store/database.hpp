@@ -25,8 +25,14 @@ namespace meshfed::store {
 
 class Database {
  public:
+  // Creates the file owner-only (0600, whatever the umask; SQLite gives its -wal and -shm files
+  // the same mode) when it does not exist yet, and migrates it.
   static Result<std::unique_ptr<Database>> open(const std::filesystem::path& file,
                                                 const std::vector<Migration>& migrations = embedded_migrations());
+  // For tools that only read a broker's store (`firewall`, `audit verify`): never creates,
+  // migrates or writes it; kNotFound when there is none, and a schema newer or older than this
+  // binary's is refused rather than misread.
+  static Result<std::unique_ptr<Database>> open_read_only(const std::filesystem::path& file);
   ~Database();
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.

@@ -3,6 +3,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <thread>
 
 #include "support/test_support.hpp"
@@ -79,6 +81,45 @@ TEST(Database, RefusesSchemaNewerThanTheBinary) {
   ASSERT_FALSE(db.ok());
   EXPECT_NE(db.error().message.find("newer"), std::string::npos) << db.error().message;
   EXPECT_NE(db.error().message.find("999"), std::string::npos);
+}
+
+TEST(Database, TheFileIsOwnerOnlyWhateverTheUmask) {
+  testing::TempDir dir;
+  for (const mode_t umask : {mode_t{0}, mode_t{022}, mode_t{0277}}) {
+    const auto file = dir / ("m" + std::to_string(umask) + ".db");
+    const mode_t before = ::umask(umask);
+    auto db = Database::open(file);
+    ::umask(before);
+    ASSERT_TRUE(db.ok()) << db.error().message;
+    (*db)->sql().exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (900, 'x', 'x')");
+    for (const auto& f : {file, std::filesystem::path(file.string() + "-wal")}) {
+      struct stat st {};
+      ASSERT_EQ(::stat(f.c_str(), &st), 0) << f;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << f << " under umask " << std::oct << umask;
+    }
+  }
+}
+
+TEST(Database, AReadOnlyOpenNeverCreatesMigratesOrWrites) {
+  testing::TempDir dir;
+  auto missing = Database::open_read_only(dir / "none.db");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(dir / "none.db"));
+
+  // A store from an older binary is refused, not migrated.
+  const std::vector<Migration> old_schema = {{"0001_initial.sql", "CREATE TABLE a (x INTEGER);"}};
+  ASSERT_TRUE(Database::open(dir / "old.db", old_schema).ok());
+  auto old = Database::open_read_only(dir / "old.db");
+  ASSERT_FALSE(old.ok());
+  EXPECT_NE(old.error().message.find("schema version 1"), std::string::npos) << old.error().message;
+  SQLite::Database raw((dir / "old.db").string());
+  EXPECT_EQ(raw.execAndGet("SELECT MAX(version) FROM schema_migrations").getInt(), 1);
+
+  ASSERT_TRUE(Database::open(dir / "current.db").ok());
+  auto current = Database::open_read_only(dir / "current.db");
+  ASSERT_TRUE(current.ok()) << current.error().message;
+  EXPECT_ANY_THROW((*current)->sql().exec("CREATE TABLE b (y INTEGER)"));
 }
 
 TEST(Database, FailedTransactionRollsBack) {
