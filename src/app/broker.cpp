@@ -39,6 +39,7 @@ using namespace std::chrono_literals;
 
 constexpr auto kTick = 200ms;         // expiry resolution ("within a second")
 constexpr auto kShutdownGrace = 10s;  // in-flight requests get this long at SIGTERM
+constexpr auto kStatusEvery = 2s;     // `systemctl status` shows peers, exports and imports this fresh
 
 // Threads, and what each owns:
 //   event loop (runtime_): accepting, signals, timers; hands each request to run_request()
@@ -71,6 +72,8 @@ class Broker final : public api::Credentials,
     metrics_import_->start();
     runtime_.every(kTick, store_, [this] { periodic_->run(std::chrono::steady_clock::now()); });
     runtime_.on_reload(store_, [this] { reload(); });
+    runtime_.enable_watchdog(store_);
+    runtime_.status_every(kStatusEvery, store_, [this] { return status_line(); });
     runtime_.on_stop({.stop_accepting = [this] { stop_accepting(); },
                       .open_connections =
                           [this] {
@@ -351,6 +354,22 @@ class Broker final : public api::Credentials,
   std::shared_ptr<const gateway::RoutingTable> routes() override { return routes_->on_demand(); }
   Result<std::string> federate(const std::vector<std::string>& match) override {
     return metrics_import_->federate(match);
+  }
+
+  // What `systemctl status` shows (STATUS=), on the store thread.
+  std::string status_line() {
+    const auto exports = workflow_->count_by_state();
+    const auto peers = imports_->peers();
+    if (!exports || !peers) return "store unavailable";
+    int64_t connected = 0, imports_active = 0;
+    for (const auto& p : *peers) {
+      connected += p.state == federation::PeerState::kConnected;
+      if (const auto it = p.imports.find("active"); it != p.imports.end()) imports_active += it->second;
+    }
+    const auto approved = exports->find("approved");
+    return std::to_string(connected) + "/" + std::to_string(peers->size()) + " peers connected, " +
+           std::to_string(approved == exports->end() ? 0 : approved->second) + " exports approved, " +
+           std::to_string(imports_active) + " imports active";
   }
 
   // --- questions from other threads, answered on the store thread ------------------------------

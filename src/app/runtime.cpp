@@ -44,6 +44,21 @@ void Runtime::on_reload(SerialExecutor& executor, std::function<void()> job) {
   reload_ = std::move(job);
 }
 
+bool Runtime::enable_watchdog(SerialExecutor& executor) {
+  uint64_t usec = 0;
+  if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return false;
+  const auto period = std::max(std::chrono::milliseconds(1), std::chrono::milliseconds(usec / 2000));
+  every(period, executor, [] { sd_notify(0, "WATCHDOG=1"); });
+  spdlog::info("systemd watchdog: a ping every {} ms while the event loop and the {} thread answer", period.count(),
+               executor.name());
+  return true;
+}
+
+void Runtime::status_every(std::chrono::milliseconds period, SerialExecutor& executor,
+                           std::function<std::string()> status) {
+  every(period, executor, [status = std::move(status)] { sd_notify(0, ("STATUS=" + status()).c_str()); });
+}
+
 void Runtime::on_stop(DrainHooks hooks) { drain_ = std::move(hooks); }
 
 void Runtime::run() {

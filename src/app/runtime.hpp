@@ -4,6 +4,7 @@
 // how to stop accepting, and the runtime decides when.
 //
 //   SIGHUP           RELOADING=1, the reload job on its executor, READY=1 when it is done
+//   WatchdogSec=     WATCHDOG=1 while both the event loop and the watched executor answer
 //   SIGTERM, SIGINT  STOPPING=1, periodic jobs end, listeners stop accepting, in-flight
 //                    requests get the grace period, then run() returns
 //
@@ -46,6 +47,13 @@ class Runtime {
   // is due is not doubled up, the next waits for the period after it.
   void every(std::chrono::milliseconds period, SerialExecutor& executor, std::function<void()> job);
   void on_reload(SerialExecutor& executor, std::function<void()> job);
+  // Under a unit with WatchdogSec= (systemd sets WATCHDOG_USEC): WATCHDOG=1 at half that period,
+  // sent from `executor` on the event loop's timer, so that a stuck event loop or a stuck
+  // executor (the store thread) stops the pings and systemd restarts the broker.
+  // False when no watchdog is asked for.
+  bool enable_watchdog(SerialExecutor& executor);
+  // STATUS= for `systemctl status`, what `status` says, every `period` on `executor`.
+  void status_every(std::chrono::milliseconds period, SerialExecutor& executor, std::function<std::string()> status);
   void on_stop(DrainHooks hooks);
 
   // Says READY=1 and runs the event loop until a stop has drained; then returns.

@@ -8,6 +8,7 @@
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/pki/pki.hpp"
+#include "support/notify_socket.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -328,6 +329,25 @@ TEST(BrokerOperations, BeforeTheFirstStartFirewallNeedsNoStoreAndTheStateIsOwner
   const auto after = run_meshfed({"firewall", "--config", d.config_file.string(), "--format", "nftables"});
   EXPECT_EQ(after.exit_code, 0) << after.output;
   EXPECT_EQ(after.output.find("no store"), std::string::npos) << after.output;
+}
+
+// Under a unit with Type=notify and WatchdogSec=: ready once listening, a status line for
+// `systemctl status`, watchdog pings, reloading and stopping said as they happen.
+TEST(BrokerOperations, TellsSystemdItsStateStatusAndThatItIsAlive) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  NotifySocket systemd(std::chrono::milliseconds(200));
+  BrokerProcess broker(d.config_file, d.state_dir);
+  broker.start();
+  EXPECT_TRUE(systemd.wait_for("READY=1")) << broker.log();
+  EXPECT_TRUE(systemd.wait_for("WATCHDOG=1")) << broker.log();
+  EXPECT_TRUE(systemd.wait_for("STATUS=0/1 peers connected, 0 exports approved, 0 imports active")) << broker.log();
+  ::kill(broker.pid(), SIGHUP);
+  EXPECT_TRUE(systemd.wait_for("RELOADING=1"));
+  EXPECT_TRUE(systemd.wait_for("READY=1"));
+  ::kill(broker.pid(), SIGTERM);
+  EXPECT_TRUE(systemd.wait_for("STOPPING=1"));
+  EXPECT_EQ(broker.stop(), 0);
 }
 
 TEST(BrokerOperations, JsonLogLinesAndNoTokenInAnyLog) {

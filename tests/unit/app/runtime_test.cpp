@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <future>
 #include <thread>
+
+#include "support/notify_socket.hpp"
 
 namespace meshfed::app {
 namespace {
@@ -87,6 +90,44 @@ TEST(Runtime, SigtermStopsAcceptingAndWaitsForOpenConnectionsToDrain) {
   open = 0;
   loop.join();
   EXPECT_TRUE(returned.load());
+}
+
+TEST(Runtime, WatchdogPingsStopWhileTheStoreThreadIsStuckAndResumeAfter) {
+  testing::NotifySocket systemd(40ms);  // a ping every 20 ms
+  Runtime rt(1s);
+  SerialExecutor store("test-store");
+  ASSERT_TRUE(rt.enable_watchdog(store));
+  rt.on_reload(store, [] {});
+  Running running(rt);
+  EXPECT_TRUE(systemd.wait_for("READY=1"));
+  EXPECT_TRUE(systemd.wait_for("WATCHDOG=1"));
+
+  std::promise<void> stuck, release;
+  store.post([&] {
+    stuck.set_value();
+    release.get_future().wait();
+  });
+  stuck.get_future().wait();
+  systemd.drain();  // pings sent before the store thread got stuck
+  // Fifteen periods without a ping: systemd would restart us. (Absence takes a wait to see.)
+  std::string during;
+  for (auto m = systemd.next(300ms); !m.empty(); m = systemd.next(300ms)) during += m + " ";
+  EXPECT_EQ(during, "");
+
+  release.set_value();
+  EXPECT_TRUE(systemd.wait_for("WATCHDOG=1"));
+
+  ASSERT_EQ(::raise(SIGHUP), 0);
+  EXPECT_TRUE(systemd.wait_for("RELOADING=1"));
+  EXPECT_TRUE(systemd.wait_for("READY=1"));
+  rt.request_stop();
+  EXPECT_TRUE(systemd.wait_for("STOPPING=1"));
+}
+
+TEST(Runtime, NoWatchdogWithoutWatchdogUsec) {
+  Runtime rt(1s);
+  SerialExecutor store("test-store");
+  EXPECT_FALSE(rt.enable_watchdog(store));
 }
 
 TEST(Runtime, AStopThatCannotDrainEndsAfterTheGracePeriod) {
