@@ -19,6 +19,7 @@ packages=(
   prometheus
   nftables iproute2 haproxy sslscan
   curl ca-certificates python3
+  help2man
 )
 
 missing=()

@@ -2,12 +2,81 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
 #include "meshfed/app/logging.hpp"
 
 namespace meshfed::cli {
 
+namespace {
+
+constexpr int kUsageExit = 2;  // meshfed(1): EXIT STATUS
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// The nearest of `names` to `word`, when near enough to be what was meant.
+std::string suggestion(const std::string& word, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& n : names) {
+    const size_t d = edit_distance(word, n);
+    if (d < best_distance) best = n, best_distance = d;
+  }
+  return best.empty() ? "" : "; did you mean \"" + best + "\"?";
+}
+
+// What went wrong, naming an unknown word before any missing one: `broker --bogus` is a typo,
+// not a missing --config. CLI11 checks requirements first, so the words it could not place
+// are looked for here, in the deepest subcommand that was recognised.
+std::string usage_error(const CLI::App& root, const CLI::ParseError& e) {
+  const CLI::App* at = &root;
+  std::string path = root.get_name();
+  for (bool deeper = true; deeper;) {
+    deeper = false;
+    for (const auto* sub : at->get_subcommands()) {
+      at = sub;
+      path += " " + sub->get_name();
+      deeper = true;
+      break;
+    }
+  }
+  for (const auto& word : root.remaining(true)) {
+    std::vector<std::string> names;
+    if (word.starts_with("-")) {
+      for (const CLI::App* a = at; a; a = a->get_parent()) {
+        for (const auto* opt : a->get_options()) {
+          for (const auto& n : opt->get_lnames()) names.push_back("--" + n);
+        }
+      }
+      return "unknown option \"" + word + "\" for \"" + path + "\"" + suggestion(word.substr(0, word.find('=')), names);
+    }
+    for (const auto* sub : at->get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+    if (!names.empty()) return "unknown command \"" + word + "\" for \"" + path + "\"" + suggestion(word, names);
+    return "unexpected argument \"" + word + "\" for \"" + path + "\"";
+  }
+  return e.what();
+}
+
+}  // namespace
+
 int run(int argc, char** argv) {
-  CLI::App app{"meshfed: federation broker for shared-nothing service meshes"};
+  CLI::App app{"meshfed: federation broker for shared-nothing service meshes", "meshfed"};  // never the build path
   app.require_subcommand(1);
   app.fallthrough();
   app.set_version_flag("--version", std::string("meshfed ") + MESHFED_VERSION);
@@ -27,10 +96,13 @@ int run(int argc, char** argv) {
   add_token_commands(app, exit_code);
   add_audit_commands(app, exit_code);
   add_ctl_commands(app, exit_code);
+  add_completion_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
+    std::cerr << usage_error(app, e) << "\nRun with --help for more information.\n";
+    return kUsageExit;
   }
   return exit_code;
 }

@@ -1,0 +1,76 @@
+// The command line as a user meets it: usage errors, help, completion.
+#include <gtest/gtest.h>
+
+#include "support/test_support.hpp"
+
+namespace meshfed::testing {
+namespace {
+
+struct UsageCase {
+  std::vector<std::string> args;
+  std::string says;
+};
+
+TEST(Cli, UsageErrorsExitTwoAndNameTheUnknownWordBeforeAnythingMissing) {
+  const std::vector<UsageCase> cases = {
+      {{"ctl", "exports", "lst"}, "unknown command \"lst\" for \"meshfed ctl exports\"; did you mean \"list\"?"},
+      {{"lst"}, "unknown command \"lst\" for \"meshfed\""},
+      // --config is also missing; the typo is what the user needs to hear about.
+      {{"broker", "--confg", "x.json"},
+       "unknown option \"--confg\" for \"meshfed broker\"; did you mean \"--config\"?"},
+      {{"check-config", "--bogus"}, "unknown option \"--bogus\" for \"meshfed check-config\""},
+      {{"ctl", "exports", "approve", "a", "b"}, "unexpected argument \"b\" for \"meshfed ctl exports approve\""},
+      {{"ctl", "exports", "approve"}, "id is required"},
+      {{"--log-level", "loud", "check-config", "--config", "x"}, "--log-level"},
+  };
+  for (const auto& c : cases) {
+    const auto r = run_meshfed(c.args);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << c.says << "\n" << r.output;
+    EXPECT_NE(r.output.find("Run with --help"), std::string::npos);
+  }
+}
+
+TEST(Cli, HelpAndVersionExitZeroAndHelpNamesTheCommandNotTheBuildPath) {
+  const auto help = run_meshfed({"ctl", "exports", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("Usage: meshfed ctl exports"), std::string::npos) << help.output;
+  const auto version = run_meshfed({"--version"});
+  EXPECT_EQ(version.exit_code, 0);
+  EXPECT_EQ(version.output, std::string("meshfed ") + MESHFED_VERSION + "\n");
+  // The level the log prints is one --log-level takes.
+  EXPECT_EQ(run_meshfed({"--log-level", "warning", "--version"}).exit_code, 0);
+}
+
+// Completes `words` (the last one partial) with the script `meshfed completion bash` prints.
+std::string complete(const std::string& shell, const std::vector<std::string>& words) {
+  TempDir dir;
+  const auto script = run_meshfed({"completion", shell});
+  EXPECT_EQ(script.exit_code, 0) << script.output;
+  write_file(dir / "completion", script.output);
+  std::string array;
+  for (const auto& w : words) array += " '" + w + "'";
+  write_file(dir / "run.sh", "shopt -s extglob\nsource " + (dir / "completion").string() + "\nCOMP_WORDS=(meshfed" +
+                                 array + ")\nCOMP_CWORD=" + std::to_string(words.size()) +
+                                 "\n_meshfed\necho \"${COMPREPLY[*]}\"\n");
+  const std::string cmd = "bash " + (dir / "run.sh").string() + " 2>&1";
+  std::string out;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  for (size_t n; p && (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
+  if (p) ::pclose(p);
+  return out;
+}
+
+TEST(Cli, BashCompletionFollowsTheSubcommandsAndOptionsOfTheCli) {
+  EXPECT_EQ(complete("bash", {"ctl", "exports", "ap"}), "approve\n");
+  EXPECT_EQ(complete("bash", {"ctl", "--url", "https://x", "imp"}), "imports\n");  // an option's value is skipped
+  EXPECT_EQ(complete("bash", {"broker", "--con"}), "--config\n");
+  EXPECT_EQ(complete("bash", {"pki", "i"}), "init issue\n");
+  const auto zsh = run_meshfed({"completion", "zsh"});
+  EXPECT_EQ(zsh.exit_code, 0);
+  EXPECT_EQ(zsh.output.rfind("autoload -U +X bashcompinit && bashcompinit\n", 0), 0u) << zsh.output;
+}
+
+}  // namespace
+}  // namespace meshfed::testing
