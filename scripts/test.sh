@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Checks the formatting, then builds meshfed twice and runs every test suite in both: an optimised GCC build, and a clang
+# Checks the formatting, then builds meshfed twice and runs every test suite in both: a GCC Release build (which then
+# makes the .deb that scripts/package-test.sh installs and removes), and a clang
 # build with ASan+UBSan that also links the libFuzzer targets, which then each run for a
 # bounded time. Warnings are errors here (MESHFED_WERROR), never in a user's build.
 # Installs what it needs first. Usage: bash scripts/test.sh
@@ -14,16 +15,22 @@ echo "== formatting (.clang-format)"
 
 jobs=2
 run_suite() {
-  local dir=$1; shift
-  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHFED_WERROR=ON "$@" >/dev/null
+  local dir=$1 type=$2; shift 2
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DMESHFED_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j"$jobs"
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600)
 }
 
-echo "== release build (GCC)"
-run_suite build
+echo "== release build (GCC, Release: what packagers build and the package is made from)"
+run_suite build Release -DCMAKE_INSTALL_PREFIX=/usr
+echo "== package (.deb from the release build: install, units, run as meshfed, remove)"
+if [[ $(id -u) == 0 ]]; then
+  bash scripts/package-test.sh build
+else
+  echo "skipped: installing a package needs root"
+fi
 echo "== sanitizer build (clang, ASan + UBSan, fuzz targets)"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-CC=clang CXX=clang++ run_suite build-asan -DMESHFED_SANITIZE=ON -DMESHFED_FUZZ=ON -DMESHFED_BUILD_BENCH=OFF
+CC=clang CXX=clang++ run_suite build-asan RelWithDebInfo -DMESHFED_SANITIZE=ON -DMESHFED_FUZZ=ON -DMESHFED_BUILD_BENCH=OFF
 echo "== fuzzing (every target, bounded)"
 bash scripts/fuzz.sh --seconds 20 --build build-asan

@@ -14,9 +14,11 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
+#include "meshfed/core/cidr.hpp"
 #include "meshfed/core/openssl_handles.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -225,19 +227,28 @@ std::string spiffe_id(const std::string& trust_domain, LeafRole role) {
   return "spiffe://" + trust_domain + "/meshfed/" + std::string(to_string(role));
 }
 
-Status init_domain(const fs::path& out_dir, const InitOptions& o) {
-  if (!is_rfc1035_label(o.domain)) {
-    return make_error(ErrorCode::kInvalidArgument, "--domain: expected an RFC 1035 label, got \"" + o.domain + "\"");
+namespace {
+
+// What a leaf may be made with, checked before anything is written.
+Status check_leaf_options(const LeafOptions& o) {
+  if (o.validity < std::chrono::days(1)) {
+    return make_error(ErrorCode::kInvalidArgument, "--days: a certificate must be valid for at least one day");
   }
-  const std::string td = o.trust_domain.empty() ? o.domain : o.trust_domain;
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create " + out_dir.string() + ": " + ec.message());
-  if (fs::exists(out_dir / "ca.pem") && !o.force) {
-    return make_error(ErrorCode::kAlreadyExists, out_dir.string() +
-                                                     "/ca.pem exists; refusing to replace the domain CA "
-                                                     "(every peer trusts it). Use --force to replace it anyway.");
+  for (const auto& ip : o.ip_addresses) {
+    if (!IpAddress::parse(ip)) {
+      return make_error(ErrorCode::kInvalidArgument, "--ip: expected an IP address, got \"" + ip + "\"");
+    }
   }
+  for (const auto& name : o.dns_names) {
+    if (name.empty() || name.size() > 253 || name.find_first_of(" ,/\\:") != std::string::npos) {
+      return make_error(ErrorCode::kInvalidArgument, "--dns: expected a host name, got \"" + name + "\"");
+    }
+  }
+  return {};
+}
+
+// The CA and the three leaves, into `dir`.
+Status make_domain_files(const fs::path& dir, const InitOptions& o, const std::string& td) {
   PkeyPtr ca_key = new_p256_key();
   if (!ca_key) return ssl_error("cannot generate CA key");
   CertSpec spec;
@@ -249,15 +260,58 @@ Status init_domain(const fs::path& out_dir, const InitOptions& o) {
   spec.san = "URI:spiffe://" + td;
   auto ca = make_cert(spec, ca_key.get(), nullptr, ca_key.get());
   if (!ca) return ca.error();
-  if (auto st = write_file(out_dir / "ca-key.pem", pem_of(ca_key.get()), 0600); !st) return st;
-  if (auto st = write_file(out_dir / "ca.pem", pem_of(ca->get()), 0644); !st) return st;
+  if (auto st = write_file(dir / "ca-key.pem", pem_of(ca_key.get()), 0600); !st) return st;
+  if (auto st = write_file(dir / "ca.pem", pem_of(ca->get()), 0644); !st) return st;
   for (LeafRole r : {LeafRole::kBroker, LeafRole::kIngress, LeafRole::kEgress}) {
-    if (auto st = issue_with(o.domain, td, ca->get(), ca_key.get(), r, o.leaf, out_dir); !st) return st;
+    if (auto st = issue_with(o.domain, td, ca->get(), ca_key.get(), r, o.leaf, dir); !st) return st;
   }
   return {};
 }
 
+}  // namespace
+
+Status init_domain(const fs::path& out_dir, const InitOptions& o) {
+  if (!is_rfc1035_label(o.domain)) {
+    return make_error(ErrorCode::kInvalidArgument, "--domain: expected an RFC 1035 label, got \"" + o.domain + "\"");
+  }
+  if (auto st = check_leaf_options(o.leaf); !st) return st;
+  const std::string td = o.trust_domain.empty() ? o.domain : o.trust_domain;
+  if (fs::exists(out_dir / "ca.pem") && !o.force) {
+    return make_error(ErrorCode::kAlreadyExists, out_dir.string() +
+                                                     "/ca.pem exists; refusing to replace the domain CA "
+                                                     "(every peer trusts it). Use --force to replace it anyway.");
+  }
+  // Made in a scratch folder next to `out_dir` and moved in once whole: a failure (a bad --ip)
+  // leaves no half-made CA behind to refuse the retry.
+  fs::path target = out_dir.lexically_normal();
+  if (!target.has_filename()) target = target.parent_path();
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create " + parent.string() + ": " + ec.message());
+  std::string scratch_name = (parent / ("." + target.filename().string() + ".XXXXXX")).string();
+  if (!::mkdtemp(scratch_name.data())) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot create a folder in " + parent.string() + ": " + std::strerror(errno));
+  }
+  const fs::path scratch = scratch_name;
+  Status st = make_domain_files(scratch, o, td);
+  if (st) {
+    fs::create_directories(target, ec);
+    for (const auto& f : fs::directory_iterator(scratch, ec)) {
+      if (ec) break;
+      fs::rename(f.path(), target / f.path().filename(), ec);
+      if (ec) break;
+    }
+    if (ec)
+      st = make_error(ErrorCode::kInternal, "cannot move the new files into " + target.string() + ": " + ec.message());
+  }
+  fs::remove_all(scratch, ec);
+  return st;
+}
+
 Status issue_leaf(const fs::path& ca_dir, LeafRole role, const LeafOptions& o, const fs::path& out_dir) {
+  if (auto st = check_leaf_options(o); !st) return st;
   auto ca = load_cert(ca_dir / "ca.pem");
   if (!ca) return ca.error();
   auto key = load_key(ca_dir / "ca-key.pem");

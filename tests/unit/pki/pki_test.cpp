@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "support/test_support.hpp"
 
@@ -72,6 +73,82 @@ TEST_F(PkiTest, RefusesToReplaceAnExistingCaUnlessForced) {
   o.force = true;
   EXPECT_TRUE(init_domain(dir_ / "pci", o).ok());
   EXPECT_NE(testing::read_file(dir_ / "pci/ca.pem"), before);
+}
+
+TEST_F(PkiTest, AFailedInitLeavesNothingBehindAndTheRetryWorks) {
+  InitOptions o;
+  o.domain = "pci";
+  o.leaf.ip_addresses = {"999.1.1.1"};
+  std::filesystem::create_directories(dir_ / "fresh");
+  auto bad = init_domain(dir_ / "fresh/pki", o);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("--ip: expected an IP address, got \"999.1.1.1\""), std::string::npos)
+      << bad.error().message;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "fresh/pki/ca.pem"));
+  // No scratch folder is left next to it either.
+  for (const auto& f : std::filesystem::directory_iterator(dir_ / "fresh"))
+    ADD_FAILURE() << "left behind: " << f.path();
+  o.leaf.ip_addresses = {"127.0.0.1"};
+  // A failure after the files were made (the folder's place is taken by a file): the scratch
+  // folder they were made in goes too.
+  testing::write_file(dir_ / "fresh/pki", "not a folder");
+  ASSERT_FALSE(init_domain(dir_ / "fresh/pki", o).ok());
+  for (const auto& f : std::filesystem::directory_iterator(dir_ / "fresh")) {
+    if (f.path().filename() != "pki") ADD_FAILURE() << "left behind: " << f.path();
+  }
+  std::filesystem::remove(dir_ / "fresh/pki");
+  ASSERT_TRUE(init_domain(dir_ / "fresh/pki/", o).ok());  // a trailing slash is the same folder
+  EXPECT_TRUE(verify_chain(dir_ / "fresh/pki/broker.pem", dir_ / "fresh/pki/ca.pem").ok());
+}
+
+TEST_F(PkiTest, CertificatesValidForLessThanADayAreRefused) {
+  InitOptions o;
+  o.domain = "dmz";
+  for (const int days : {0, -3}) {
+    o.leaf.validity = std::chrono::days(days);
+    auto init = init_domain(dir_ / "short", o);
+    ASSERT_FALSE(init.ok());
+    EXPECT_NE(init.error().message.find("--days"), std::string::npos);
+    const std::string before = testing::read_file(dir_ / "pci/ingress.pem");
+    auto issue = issue_leaf(dir_ / "pci", LeafRole::kIngress, {{}, {}, std::chrono::days(days)});
+    ASSERT_FALSE(issue.ok());
+    EXPECT_EQ(testing::read_file(dir_ / "pci/ingress.pem"), before);
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "short/ca.pem"));
+  EXPECT_EQ(testing::run_meshfed({"pki", "init", "--domain", "x", "--out", (dir_ / "cli0").string(), "--days", "0"})
+                .exit_code,
+            2);
+}
+
+// As root (the CI machine, an operator installing): --owner hands the leaf keys to the service
+// account and keeps the CA key its own.
+TEST_F(PkiTest, OwnerHandsTheLeafKeysToTheServiceAndNotTheCaKey) {
+  if (::geteuid() != 0) GTEST_SKIP() << "chown to another user needs root";
+  const auto out = dir_ / "owned";
+  auto r = testing::run_meshfed(
+      {"pki", "init", "--domain", "pci", "--out", out.string(), "--ip", "127.0.0.1", "--owner", "nobody:nogroup"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("keep it offline"), std::string::npos) << r.output;
+  const auto stat_of = [](const std::filesystem::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st;
+  };
+  for (const std::string leaf : {"broker", "ingress", "egress"}) {
+    const auto key = stat_of(out / (leaf + "-key.pem"));
+    EXPECT_NE(key.st_uid, 0u) << leaf;
+    EXPECT_NE(key.st_gid, 0u) << leaf;
+    EXPECT_EQ(key.st_mode & 0777, 0640u) << leaf;
+  }
+  const auto ca_key = stat_of(out / "ca-key.pem");
+  EXPECT_EQ(ca_key.st_uid, 0u);
+  EXPECT_EQ(ca_key.st_mode & 0777, 0600u);
+  // An owner that does not exist is refused before anything is written.
+  auto unknown = testing::run_meshfed(
+      {"pki", "init", "--domain", "pci", "--out", (dir_ / "nobody").string(), "--owner", "nosuch"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.output.find("no user \"nosuch\""), std::string::npos) << unknown.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "nobody"));
 }
 
 TEST_F(PkiTest, IssueRotatesOneLeafUnderTheSameCa) {

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Writes meshfed(1) from the binary's own help: help2man for the top level, and a SUBCOMMANDS
+# section with every subcommand's help, so the page never lags behind the CLI.
+# Usage: bash scripts/gen-man.sh BINARY OUT.1
+set -euo pipefail
+bin=$1 out=$2
+include=$(mktemp)
+trap 'rm -f "$include"' EXIT
+
+# The subcommands listed under "Subcommands:" in a help text.
+subcommands() { awk '/^Subcommands:/ {on = 1; next} on && /^  [a-z]/ {print $1} on && /^$/ {on = 0}'; }
+
+section() {
+  local path=$1
+  printf '.SS "meshfed %s"\n.nf\n' "$path"
+  # shellcheck disable=SC2086
+  "$bin" $path --help | sed -e 's/\\/\\e/g' -e 's/^\./\\\&./'
+  printf '.fi\n'
+  local sub
+  # shellcheck disable=SC2086
+  for sub in $("$bin" $path --help | subcommands); do section "$path $sub"; done
+}
+
+{
+  printf '[SUBCOMMANDS]\n'
+  for sub in $("$bin" --help | subcommands); do section "$sub"; done
+  cat <<'TEXT'
+[EXIT STATUS]
+.TP
+.B 0
+success
+.TP
+.B 1
+the command ran and failed: an invalid config, a refused or failed request, a broken chain
+.TP
+.B 2
+usage: an unknown subcommand or option, a missing or invalid argument
+[FILES]
+.TP
+.I /etc/meshfed/<domain>.json
+a domain's config; keys, certificates and tokens next to it (root:meshfed, 0750)
+.TP
+.I /var/lib/meshfed/<domain>/
+the broker's state: meshfed.db (exports, imports, audit log) and runtime.json
+[SEE ALSO]
+/usr/share/doc/meshfed/README.md, /usr/share/doc/meshfed/docs/operations.md
+TEXT
+} >"$include"
+
+help2man --no-info --no-discard-stderr --name "federation broker for shared-nothing service meshes" \
+  --section 1 --include "$include" --output "$out" "$bin"
