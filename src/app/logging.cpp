@@ -29,9 +29,9 @@ class JsonFormatter final : public spdlog::formatter {
         {"level", level_name(msg.level)},
         {"msg", std::string(msg.payload.data(), msg.payload.size())}};
     if (const auto* fields = LogFields::current()) {
-      for (const auto& [key, value] : *fields) {
-        if (line.contains(key)) continue;  // a field never hides the line's own keys
-        std::visit([&line, &key](const auto& v) { line[key] = v; }, value);
+      for (const auto& field : *fields) {
+        if (line.contains(field.first)) continue;  // a field never hides the line's own keys
+        std::visit([&line, &field](const auto& v) { line[field.first] = v; }, field.second);
       }
     }
     const std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
