@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "meshfed/cli/cli.hpp"
+#include "meshfed/core/result.hpp"
 #include "meshfed/pki/pki.hpp"
 
 namespace meshfed::cli {
@@ -24,26 +25,22 @@ struct Owner {
   bool group_reads;  // a group was named: keys 0640 for it, else 0600 for the user alone
 };
 
-std::optional<Owner> parse_owner(const std::string& spec, std::string& error) {
+// Nothing when `spec` is empty; an error naming what does not exist, before anything is written.
+Result<std::optional<Owner>> owner_of(const std::string& spec) {
+  if (spec.empty()) return std::optional<Owner>();
   const auto colon = spec.find(':');
   const std::string user = spec.substr(0, colon);
   const passwd* pw = ::getpwnam(user.c_str());
-  if (!pw) {
-    error = "--owner: no user \"" + user + "\" on this machine";
-    return std::nullopt;
-  }
+  if (!pw) return make_error(ErrorCode::kInvalidArgument, "--owner: no user \"" + user + "\" on this machine");
   Owner o{pw->pw_uid, pw->pw_gid, false};
   if (colon != std::string::npos) {
     const std::string group_name = spec.substr(colon + 1);
     const struct group* gr = ::getgrnam(group_name.c_str());
-    if (!gr) {
-      error = "--owner: no group \"" + group_name + "\" on this machine";
-      return std::nullopt;
-    }
+    if (!gr) return make_error(ErrorCode::kInvalidArgument, "--owner: no group \"" + group_name + "\" on this machine");
     o.gid = gr->gr_gid;
     o.group_reads = true;
   }
-  return o;
+  return std::optional<Owner>(o);
 }
 
 // Hands a leaf's key and certificate to the service account. The CA key stays with root.
@@ -92,10 +89,9 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
       "Example: meshfed pki init --domain pci --out /etc/meshfed/pci/pki --dns broker.pci.example "
       "--ip 127.0.0.1 --owner root:meshfed");
   init->callback([a, &exit_code] {
-    std::string error;
-    std::optional<Owner> owner;
-    if (!a->owner.empty() && !(owner = parse_owner(a->owner, error))) {
-      std::cerr << "pki init: " << error << "\n";
+    const auto owner = owner_of(a->owner);
+    if (!owner) {
+      std::cerr << "pki init: " << owner.error().message << "\n";
       exit_code = 1;
       return;
     }
@@ -110,9 +106,9 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
       exit_code = 1;
       return;
     }
-    if (owner) {
+    if (*owner) {
       for (const char* leaf : {"broker", "ingress", "egress"}) {
-        if (!hand_over(a->out, leaf, *owner)) exit_code = 1;
+        if (!hand_over(a->out, leaf, **owner)) exit_code = 1;
       }
     }
     std::cout << "wrote ca.pem, ca-key.pem, broker.pem, ingress.pem, egress.pem and their keys to " << a->out << "\n"
@@ -139,10 +135,9 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
   issue->add_option("--owner", b->owner, "USER[:GROUP] the service runs as: the new key becomes theirs");
   issue->footer("Example: meshfed pki issue --ca-dir /etc/meshfed/pci/pki --role broker --dns broker.pci.example");
   issue->callback([b, &exit_code] {
-    std::string error;
-    std::optional<Owner> owner;
-    if (!b->owner.empty() && !(owner = parse_owner(b->owner, error))) {
-      std::cerr << "pki issue: " << error << "\n";
+    const auto owner = owner_of(b->owner);
+    if (!owner) {
+      std::cerr << "pki issue: " << owner.error().message << "\n";
       exit_code = 1;
       return;
     }
@@ -153,7 +148,7 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
       exit_code = 1;
       return;
     }
-    if (owner && !hand_over(b->out.empty() ? b->ca_dir : b->out, b->role, *owner)) exit_code = 1;
+    if (*owner && !hand_over(b->out.empty() ? b->ca_dir : b->out, b->role, **owner)) exit_code = 1;
     std::cout << "issued " << b->role << ".pem\n";
   });
 
