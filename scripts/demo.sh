@@ -13,7 +13,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 bash scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+echo "== building meshfed (the first build takes about ten minutes on two cores; later ones seconds)"
+# Release, as scripts/test.sh builds it: the two share the build folder without rebuilding it all.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target meshfed
 meshfed="$root/build/meshfed"
 
@@ -33,6 +35,15 @@ done
 echo_port=$((base + 30))  # payments-api in pci: an echo service
 envoy_stats_port=$((base + 31))  # pci's data planes' Prometheus stats (a file served over HTTP)
 federate_port=$((base + 40))  # internal's metrics.listen: /metrics and /federate
+
+# A taken port would fail a broker halfway through; say so first, and how to move them all.
+for p in "${admin_port[@]}" "${peer_port[@]}" "${ingress_port[@]}" "$echo_port" "$envoy_stats_port" "$federate_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "demo: port $p on 127.0.0.1 is taken; set MESHFED_DEMO_BASE_PORT to move the demo's ports (default 9440," \
+      "it uses that port to +40), e.g. MESHFED_DEMO_BASE_PORT=19440 bash scripts/demo.sh" >&2
+    exit 1
+  fi
+done
 
 token_for() {  # dir name role... -> prints the token, appends the tokens-file entry
   local dir=$1 name=$2 out args=()

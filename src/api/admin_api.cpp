@@ -427,9 +427,13 @@ http::Response AdminApi::decide_import(const http::Request& req, const workflow:
                                        federation::ImportManager::Decision decision) {
   auto body = parse_body(req, {"comment"}, true);
   if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  const auto comment = f.string("comment");
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.take_errors()));
   std::optional<int64_t> if_match;
   if (auto err = parse_if_match(req, if_match)) return problem(*err);
-  auto r = deps_.imports.decide(who, id, if_match, decision);
+  auto r = deps_.imports.decide(who, id, if_match, decision, comment);
   if (!r) return problem(r.error());
   auto res = json_response(federation::import_json(*r, deps_.imports.settings().egress_host));
   res.headers.emplace_back("ETag", "\"" + std::to_string(r->version) + "\"");

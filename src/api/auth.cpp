@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -13,14 +15,16 @@
 namespace meshfed::api {
 
 Result<TokenStore> TokenStore::load(const std::filesystem::path& file) {
+  errno = 0;
   std::ifstream in(file, std::ios::binary);
-  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read tokens file " + file.string());
+  if (!in)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot read " + file.string() + ": " + (errno ? std::strerror(errno) : "unreadable"));
   std::stringstream ss;
   ss << in.rdbuf();
   auto store = parse(ss.str());
   if (!store) {
-    return make_error(ErrorCode::kInvalidArgument, "tokens file " + file.string() + ": " + store.error().message,
-                      store.error().fields);
+    return make_error(ErrorCode::kInvalidArgument, file.string() + ": " + store.error().message, store.error().fields);
   }
   return store;
 }
@@ -30,7 +34,12 @@ Result<TokenStore> TokenStore::parse(std::string_view json_text) {
   auto parsed = parse_strict_json(json_text, {16 * 1024 * 1024, 8}, "tokens file");
   if (!parsed) return parsed.error();
   const json root = std::move(parsed).value();
-  if (!root.is_array()) return make_error(ErrorCode::kInvalidArgument, "expected an array of {name, sha256, roles}");
+  if (!root.is_array()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "a tokens file is a JSON array of {name, sha256, roles} (as meshfed token create prints), "
+                      "not a JSON " +
+                          std::string(root.type_name()));
+  }
   TokenStore store;
   FieldErrors errors;
   std::set<std::string> names;

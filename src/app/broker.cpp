@@ -24,6 +24,7 @@
 #include "meshfed/http/plain_server.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/store/database.hpp"
+#include "meshfed/store/state_lock.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "peer_watchers.hpp"
 #include "periodic_jobs.hpp"
@@ -109,6 +110,9 @@ class Broker final : public api::Credentials,
     if ((fs::status(dir, ec).permissions() & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
       spdlog::warn("state_dir {} is open to other users than its owner; meshfed creates it 0700", dir.string());
     }
+    auto lock = store::StateLock::acquire(dir);  // one broker per state, and no restore under it
+    if (!lock) return lock.error();
+    state_lock_.emplace(std::move(lock).value());
     auto db = store::Database::open(dir / "meshfed.db");
     if (!db) return db.error();
     db_ = std::move(db).value();
@@ -490,6 +494,7 @@ class Broker final : public api::Credentials,
   Runtime runtime_{kShutdownGrace};  // claims the signals as the broker is made
 
   metrics::Registry metrics_;
+  std::optional<store::StateLock> state_lock_;
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<controlplane::Adapter> adapter_;
   std::unique_ptr<workflow::ExportWorkflow> workflow_;

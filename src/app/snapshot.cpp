@@ -1,5 +1,7 @@
 #include "snapshot.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <fstream>
 #include <sstream>
 #include <tuple>
@@ -68,12 +70,39 @@ Result<std::string> read_kuma_token(const config::Config& c) {
   return token;
 }
 
+// The certificates this domain presents: in their validity period, and signed by its own CA,
+// or the broker does not start (and a reload is rejected); each error names the key and the
+// file. A peer's CA that expires is that peer's problem, said in the log, not a reason to stop
+// serving the others.
+Status check_certificates(const config::Config& c) {
+  const int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (auto st = pki::check_in_use("tls.ca_file", c.tls.ca_file, now); !st) return st;
+  std::vector<std::pair<std::string, std::filesystem::path>> leaves = {{"tls.cert_file", c.tls.cert_file}};
+  if (c.gateways.ingress) leaves.emplace_back("gateways.ingress.cert_file", c.gateways.ingress->cert_file);
+  if (c.gateways.egress) leaves.emplace_back("gateways.egress.cert_file", c.gateways.egress->cert_file);
+  for (const auto& [key, file] : leaves) {
+    if (auto st = pki::check_in_use(key, file, now); !st) return st;
+    if (auto st = pki::verify_chain(file, c.tls.ca_file); !st) {
+      return make_error(ErrorCode::kInvalidArgument, key + ": " + st.error().message + " (tls.ca_file)");
+    }
+  }
+  for (size_t i = 0; i < c.peers.size(); ++i) {
+    const auto key = "peers[" + std::to_string(i) + "].ca_file";
+    if (auto st = pki::check_in_use(key, c.peers[i].ca_file, now); !st) spdlog::warn("{}", st.error().message);
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
+  if (auto st = check_certificates(c); !st) return st.error();
   auto s = std::make_shared<Snapshot>();
   auto tokens = api::TokenStore::load(c.admin.tokens_file);
-  if (!tokens) return tokens.error();
+  if (!tokens) {
+    return make_error(tokens.error().code, "admin.tokens_file: " + tokens.error().message, tokens.error().fields);
+  }
   s->tokens = std::make_shared<const api::TokenStore>(std::move(tokens).value());
   auto tls = http::make_server_context({c.tls.cert_file, c.tls.key_file, false, nullptr, nullptr});
   if (!tls) return tls.error();

@@ -96,6 +96,7 @@ int run(int argc, char** argv) {
   add_token_commands(app, exit_code);
   add_audit_commands(app, exit_code);
   add_ctl_commands(app, exit_code);
+  add_backup_commands(app, exit_code);
   add_completion_command(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "meshfed/cli/cli.hpp"
+#include "meshfed/core/text.hpp"
 #include "meshfed/http/client.hpp"
 #include "meshfed/http/message.hpp"
 
@@ -144,6 +145,14 @@ std::optional<json> fetch_all(Ctl& c, const std::string& target) {
   }
 }
 
+// When an export ends, or "-" once it has ended some other way (revoked, rejected, ...): a
+// terminal export has no expiry to speak of.
+std::string expiry_of(const json& e) {
+  const std::string state = e.value("state", "");
+  if (state != "pending" && state != "approved") return "-";
+  return text(e["expires_at"]);
+}
+
 void print_export(const json& e) {
   std::cout << "id:             " << text(e["id"]) << "\n"
             << "state:          " << text(e["state"]) << (e.value("target_missing", false) ? " (target missing)" : "")
@@ -157,7 +166,7 @@ void print_export(const json& e) {
             << text(e["reason"]) << "\n"
             << "decided by:     " << text(e["decided_by"]) << "\n"
             << "approved at:    " << text(e["approved_at"]) << "\n"
-            << "expires at:     " << text(e["expires_at"]) << "\n"
+            << "expires at:     " << expiry_of(e) << "\n"
             << "version:        " << text(e["version"]) << "\n"
             << "history:\n";
   std::vector<std::vector<std::string>> rows;
@@ -219,7 +228,7 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     for (const auto& e : all) {
       rows.push_back({text(e["id"]), text(e["state"]) + (e.value("target_missing", false) ? "!" : ""),
                       text(e["mesh"]) + "/" + text(e["service"]) + ":" + text(e["port"]), text(e["peers"]),
-                      text(e["requested_by"]), text(e["expires_at"])});
+                      text(e["requested_by"]), expiry_of(e)});
     }
     print_table({"ID", "STATE", "SERVICE", "PEERS", "REQUESTED_BY", "EXPIRES_AT"}, rows);
   });
@@ -251,7 +260,8 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   request->add_option("--peer", r->peers, "peer domain allowed to import it (repeatable)")->required();
   request->add_option("--alias", r->alias, "name the peers see (default: the service name)");
   request->add_option("--metric", r->metrics, "metric name or prefix* that may leave with it (repeatable)");
-  request->add_option("--ttl", r->ttl, "seconds the approval lasts (default: exports.default_ttl_s)");
+  request->add_option("--ttl", r->ttl, "seconds the approval lasts (default: exports.default_ttl_s)")
+      ->check(CLI::PositiveNumber);
   request->add_flag("--proxy-protocol", r->proxy_protocol, "send a PROXY v2 header to the service");
   request->add_option("--reason", r->reason, "why the service should leave the domain")->required();
   request->callback([o, r, fail, emit] {
@@ -272,15 +282,34 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     struct DecideArgs {
       std::string id, comment, if_match;
       int64_t ttl = 0;
+      bool shorten = false;
     };
     auto d = std::make_shared<DecideArgs>();
     auto* cmd = exports->add_subcommand(action, action + " an export");
     cmd->add_option("id", d->id, "export id")->required();
     cmd->add_option("--comment", d->comment, "why");
     cmd->add_option("--if-match", d->if_match, "only if the export is still at this version");
-    if (action == "extend") cmd->add_option("--ttl", d->ttl, "seconds from now (default: the export's ttl)");
-    cmd->callback([o, d, action, fail, emit] {
+    if (action == "extend") {
+      cmd->add_option("--ttl", d->ttl, "seconds from now (default: the export's ttl)")->check(CLI::PositiveNumber);
+      cmd->add_flag("--shorten", d->shorten, "allow the new expiry to be earlier than the current one");
+      cmd->footer(
+          "Example: meshfed ctl exports extend payments-api-x1y2z3w4 --ttl 2592000 --comment \"another month\"");
+    }
+    cmd->callback([o, d, action, fail, emit, &exit_code] {
       Ctl c(*o);
+      if (action == "extend" && d->ttl > 0 && !d->shorten) {
+        // An "extend" that would end the export sooner is almost always a typo in --ttl.
+        auto current = c.call("GET", "/api/v1/exports/" + http::percent_encode(d->id));
+        if (!current) return fail();
+        const auto until = parse_rfc3339(expiry_of(*current));
+        const auto asked = std::chrono::system_clock::now() + std::chrono::seconds(d->ttl);
+        if (until && asked < *until) {
+          std::cerr << "extend: --ttl " << d->ttl << " would end " << d->id << " before its current expiry "
+                    << expiry_of(*current) << "; add --shorten to shorten it\n";
+          exit_code = 1;
+          return;
+        }
+      }
       json body = json::object();
       if (!d->comment.empty()) body["comment"] = d->comment;
       if (d->ttl > 0) body["ttl_s"] = d->ttl;
@@ -290,7 +319,7 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
       if (!j) return fail();
       if (c.json_output()) return emit(*j);
       std::cout << text((*j)["id"]) << ": " << text((*j)["state"]) << " (version " << text((*j)["version"]) << ")"
-                << ((*j)["expires_at"].is_null() ? "" : ", expires " + text((*j)["expires_at"])) << "\n";
+                << (expiry_of(*j) == "-" ? "" : ", expires " + expiry_of(*j)) << "\n";
     });
   }
 
@@ -325,11 +354,14 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   });
   for (const std::string action : {"accept", "reject"}) {
     auto id_arg = std::make_shared<std::string>();
+    auto comment = std::make_shared<std::string>();
     auto* cmd = imports->add_subcommand(action, action + " a pending import from a manual peer");
     cmd->add_option("id", *id_arg, "import id")->required();
-    cmd->callback([o, id_arg, action, fail, emit] {
+    cmd->add_option("--comment", *comment, "why (kept in the audit log)");
+    cmd->callback([o, id_arg, comment, action, fail, emit] {
       Ctl c(*o);
       json body = json::object();
+      if (!comment->empty()) body["comment"] = *comment;
       auto j = c.call("POST", "/api/v1/imports/" + http::percent_encode(*id_arg) + "/" + action, &body);
       if (!j) return fail();
       if (c.json_output()) return emit(*j);

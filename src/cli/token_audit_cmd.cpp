@@ -5,6 +5,7 @@
 
 #include "meshfed/api/auth.hpp"
 #include "meshfed/cli/cli.hpp"
+#include "meshfed/config/config.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
@@ -35,12 +36,29 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
   auto* audit_cmd = app.add_subcommand("audit", "Work with the audit log");
   audit_cmd->require_subcommand(1);
   auto state_dir = std::make_shared<std::string>();
+  auto config_file = std::make_shared<std::string>();
   auto expect = std::make_shared<std::string>();
   auto* verify =
       audit_cmd->add_subcommand("verify", "Check the hash chain and that every export transition is audited");
-  verify->add_option("--state-dir", *state_dir, "the broker's state_dir")->required();
-  verify->add_option("--expect-head", *expect, "SEQ:HASH recorded earlier outside the box");
-  verify->callback([state_dir, expect, &exit_code] {
+  auto* by_dir = verify->add_option("--state-dir", *state_dir, "the broker's state_dir");
+  verify->add_option("--config", *config_file, "the domain's config file (its state_dir)")->excludes(by_dir);
+  verify->add_option("--expect-head", *expect, "SEQ:HASH recorded earlier outside the box (as ctl audit shows it)");
+  verify->footer("Example: meshfed audit verify --config /etc/meshfed/pci.json --expect-head 42:9f86d081...");
+  verify->callback([state_dir, config_file, expect, &exit_code] {
+    if (state_dir->empty() == config_file->empty()) {
+      std::cerr << "audit verify: give --config or --state-dir\nRun with --help for more information.\n";
+      exit_code = 2;
+      return;
+    }
+    if (!config_file->empty()) {
+      auto cfg = config::load_config(*config_file);
+      if (!cfg) {
+        std::cerr << *config_file << " is invalid:\n" << config::format_errors(cfg.error());
+        exit_code = 1;
+        return;
+      }
+      *state_dir = cfg->state_dir.string();
+    }
     std::optional<workflow::ExpectedHead> head;
     if (!expect->empty()) {
       const auto colon = expect->find(':');
@@ -60,13 +78,13 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
     auto db = store::Database::open_read_only(std::filesystem::path(*state_dir) / "meshfed.db");
     if (!db) {
       std::cerr << "audit verify: " << db.error().message << "\n";
-      exit_code = 2;
+      exit_code = 1;
       return;
     }
     auto report = workflow::verify_audit(**db, head);
     if (!report) {
       std::cerr << "audit verify: " << report.error().message << "\n";
-      exit_code = 2;
+      exit_code = 1;
       return;
     }
     if (!report->ok) {

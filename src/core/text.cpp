@@ -7,8 +7,10 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <stdexcept>
 
@@ -140,8 +142,11 @@ std::optional<int64_t> parse_int(std::string_view s) {
 }
 
 Result<std::string> read_secret_file(const std::string& file) {
+  errno = 0;
   std::ifstream in(file);
-  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read " + file);
+  if (!in)
+    return make_error(ErrorCode::kInvalidArgument,
+                      "cannot read " + file + ": " + (errno ? std::strerror(errno) : "unreadable"));
   std::stringstream ss;
   ss << in.rdbuf();
   std::string secret = ss.str();

@@ -279,9 +279,18 @@ Result<int64_t> ImportManager::revision(const std::string& peer) {
 }
 
 Result<ImportRecord> ImportManager::decide(const workflow::Principal& who, const std::string& id,
-                                           std::optional<int64_t> if_match, Decision decision) {
-  return decision == Decision::kAccept ? accept(who, id, if_match) : reject(who, id, if_match);
+                                           std::optional<int64_t> if_match, Decision decision,
+                                           const std::string& comment) {
+  return decision == Decision::kAccept ? accept(who, id, if_match, comment) : reject(who, id, if_match, comment);
 }
+
+namespace {
+
+std::string decided_by(const std::string& verb, const workflow::Principal& who, const std::string& comment) {
+  return verb + " by " + who.name + (comment.empty() ? "" : ": " + comment);
+}
+
+}  // namespace
 
 Status ImportManager::act_on_peer(const workflow::Principal& who, const std::string& peer, const std::string& reason,
                                   PeerAction action) {
@@ -289,19 +298,19 @@ Status ImportManager::act_on_peer(const workflow::Principal& who, const std::str
 }
 
 Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const std::string& id,
-                                           std::optional<int64_t> if_match) {
+                                           std::optional<int64_t> if_match, const std::string& comment) {
   return settle(who, id, if_match, "accept", [&](ImportRecord& r) {
     r.accepted = true;
-    (void)transition(r, ImportState::kActive, "accepted by " + who.name, who.name);
+    (void)transition(r, ImportState::kActive, decided_by("accepted", who, comment), who.name);
     ensure_port(r);
   });
 }
 
 Result<ImportRecord> ImportManager::reject(const workflow::Principal& who, const std::string& id,
-                                           std::optional<int64_t> if_match) {
+                                           std::optional<int64_t> if_match, const std::string& comment) {
   return settle(who, id, if_match, "reject", [&](ImportRecord& r) {
     r.local_port.reset();
-    (void)transition(r, ImportState::kRejected, "rejected by " + who.name, who.name);
+    (void)transition(r, ImportState::kRejected, decided_by("rejected", who, comment), who.name);
   });
 }
 

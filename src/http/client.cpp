@@ -9,6 +9,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <arpa/inet.h>
+#include <openssl/x509v3.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -105,6 +107,7 @@ struct HttpsClient::Impl {
   }
 
   std::shared_ptr<TlsContext> ctx;
+  std::string refused_certificate;  // why the last handshake refused the server, in words
   asio::io_context io;
   std::optional<beast::ssl_stream<tcp::socket>> stream;  // HTTPS
   std::optional<tcp::socket> plain;                      // HTTP (`options.plain`)
@@ -145,14 +148,103 @@ struct HttpsClient::Impl {
     beast::error_code addr_ec;
     asio::ip::make_address(options.host, addr_ec);
     if (addr_ec) SSL_set_tlsext_host_name(stream->native_handle(), options.host.c_str());
-    if (!options.configure_tls) stream->set_verify_callback(asio::ssl::host_name_verification(options.host));
+    if (!options.configure_tls) {
+      expect_name(stream->native_handle(), options.host, !addr_ec);
+      refused_certificate.clear();
+      // A failed handshake keeps no peer certificate: the one refused is described here.
+      stream->set_verify_callback([this](bool preverified, asio::ssl::verify_context& vc) {
+        X509_STORE_CTX* store = vc.native_handle();
+        if (!preverified && refused_certificate.empty() && X509_STORE_CTX_get_error_depth(store) == 0) {
+          refused_certificate =
+              describe_refusal(X509_STORE_CTX_get_error(store), X509_STORE_CTX_get_current_cert(store));
+        }
+        return preverified;
+      });
+    }
     stream->handshake(asio::ssl::stream_base::client, ec);
     if (ec) {
+      const std::string why = options.configure_tls ? ec.message() : verification_failure(stream->native_handle(), ec);
       stream.reset();
-      return make_error(ErrorCode::kUnavailable, "TLS handshake with " + options.host + ":" +
-                                                     std::to_string(options.port) + " failed: " + ec.message());
+      return make_error(ErrorCode::kUnavailable,
+                        "TLS handshake with " + options.host + ":" + std::to_string(options.port) + " failed: " + why);
     }
     return {};
+  }
+
+  // OpenSSL checks the name itself (not a callback), so that a mismatch is its own error code.
+  static void expect_name(SSL* ssl, const std::string& host, bool is_address) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    if (is_address) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+    } else {
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+    }
+  }
+
+  // Why the server's certificate was refused, in words an operator can act on: which names it
+  // has, which CA file it was checked against, when it expired.
+  std::string verification_failure(SSL* ssl, const beast::error_code& ec) const {
+    if (!refused_certificate.empty()) return refused_certificate;
+    const long result = SSL_get_verify_result(ssl);
+    if (result == X509_V_OK) return ec.message();
+    return describe_refusal(static_cast<int>(result), nullptr);
+  }
+
+  std::string describe_refusal(int result, const X509* cert) const {
+    switch (result) {
+      case X509_V_ERR_HOSTNAME_MISMATCH:
+      case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "the server's certificate is not for \"" + options.host + "\"; it names " + names_of(cert) +
+               " (connect by one of those, or re-issue it with meshfed pki issue --dns/--ip)";
+      case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "the server's certificate expired at " + not_after_of(cert);
+      case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "the server's certificate is not valid yet";
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return "the server's certificate is not signed by the CA in " + options.ca_file.string() +
+               " (is it that domain's ca.pem?)";
+      default:
+        return std::string("certificate verify failed: ") + X509_verify_cert_error_string(result);
+    }
+  }
+
+  static std::string names_of(const X509* cert) {
+    if (!cert) return "nothing";
+    std::string out;
+    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
+      const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans, i);
+      std::string name;
+      if (gn->type == GEN_DNS) {
+        name = "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.dNSName)),
+                                    static_cast<size_t>(ASN1_STRING_length(gn->d.dNSName)));
+      } else if (gn->type == GEN_IPADD) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const int len = ASN1_STRING_length(gn->d.iPAddress);
+        const int family = len == 4 ? AF_INET : len == 16 ? AF_INET6 : 0;
+        if (family && ::inet_ntop(family, ASN1_STRING_get0_data(gn->d.iPAddress), text, sizeof text)) {
+          name = std::string("IP:") + text;
+        }
+      }
+      if (!name.empty()) out += (out.empty() ? "" : ", ") + name;
+    }
+    GENERAL_NAMES_free(sans);
+    return out.empty() ? "no DNS name or IP address" : out;
+  }
+
+  static std::string not_after_of(const X509* cert) {
+    if (!cert) return "an unknown time";
+    BIO* bio = BIO_new(BIO_s_mem());
+    ASN1_TIME_print(bio, X509_get0_notAfter(cert));
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(bio, &data);
+    std::string text(data, static_cast<size_t>(n));
+    BIO_free(bio);
+    return text;
   }
 
   Result<ClientResponse> once(const std::string& method, const std::string& target,

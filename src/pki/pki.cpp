@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -370,6 +371,8 @@ Result<CertificateInfo> read_certificate(const fs::path& pem_file) {
   info.not_after = asn1_time_text(X509_get0_notAfter(x));
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1) info.not_after_unix = timegm(&tm);
+  tm = {};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1) info.not_before_unix = timegm(&tm);
   info.is_ca = X509_check_ca(x) > 0;
   GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr)));
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
@@ -424,6 +427,24 @@ std::string format_certificate(const CertificateInfo& i) {
          "dns sans:           " + join(i.dns_sans) + "\n" + "ip sans:            " + join(i.ip_sans) + "\n" +
          "key usage:          " + join(i.key_usage) + "\n" + "extended key usage: " + join(i.extended_key_usage) +
          "\n" + "not before:         " + i.not_before + "\n" + "not after:          " + i.not_after + "\n";
+}
+
+Status check_in_use(const std::string& key, const fs::path& file, int64_t now_unix, std::chrono::days warn_within) {
+  auto info = read_certificate(file);
+  if (!info) return make_error(ErrorCode::kInvalidArgument, key + ": " + info.error().message);
+  const std::string dates = " (valid " + info->not_before + " to " + info->not_after + ")";
+  if (now_unix < info->not_before_unix) {
+    return make_error(ErrorCode::kInvalidArgument, key + ": " + file.string() + " is not valid yet" + dates);
+  }
+  if (now_unix >= info->not_after_unix) {
+    return make_error(ErrorCode::kInvalidArgument, key + ": " + file.string() + " has expired" + dates);
+  }
+  const int64_t left_s = info->not_after_unix - now_unix;
+  if (left_s < std::chrono::seconds(warn_within).count()) {
+    spdlog::warn("{}: {} expires in {} days ({}); re-issue it (meshfed pki issue)", key, file.string(),
+                 (left_s + 86399) / 86400, info->not_after);  // days begun, so 71 hours is "3 days"
+  }
+  return {};
 }
 
 Status verify_chain(const fs::path& cert_file, const fs::path& ca_file) {

@@ -89,7 +89,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
   }
 }
 
-Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem::path& file) {
+Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem::path& file, bool accept_older) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
     return make_error(ErrorCode::kNotFound, "no store at " + file.string() + " (the broker has not started yet)");
@@ -102,7 +102,10 @@ Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem
       version = raw->execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").getInt();
     }
     const int known = newest_known_version(embedded_migrations());
-    if (version != known) {
+    if (version == 0) {
+      return make_error(ErrorCode::kFailedPrecondition, file.string() + " is not a meshfed store (no schema version)");
+    }
+    if (version > known || (version < known && !accept_older)) {
       return make_error(ErrorCode::kFailedPrecondition,
                         "store " + file.string() + " has schema version " + std::to_string(version) +
                             ", this meshfed " + (version > known ? "is older" : "is newer") + " (" +
@@ -116,6 +119,29 @@ Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem
   } catch (const std::exception& e) {
     return store_error("cannot open " + file.string(), e);
   }
+}
+
+Status Database::backup_to(const std::filesystem::path& out) {
+  owner_.check();
+  std::error_code ec;
+  if (std::filesystem::exists(out, ec)) {
+    return make_error(ErrorCode::kAlreadyExists, out.string() + " exists; a backup never overwrites a file");
+  }
+  if (auto st = create_owner_only(out); !st) return st;
+  try {
+    SQLite::Database copy(out.string(), SQLite::OPEN_READWRITE);
+    sqlite3_backup* b = sqlite3_backup_init(copy.getHandle(), "main", db_->getHandle(), "main");
+    if (!b) throw SQLite::Exception(copy.getHandle());
+    // All pages in one step: the source is read under one snapshot, so the copy is consistent.
+    const int rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) throw SQLite::Exception(copy.getHandle(), rc);
+    copy.exec("PRAGMA journal_mode=DELETE");  // one self-contained file
+  } catch (const std::exception& e) {
+    std::filesystem::remove(out, ec);
+    return store_error("cannot back up " + file_.string() + " to " + out.string(), e);
+  }
+  return {};
 }
 
 Status Database::transaction(const std::function<Status()>& body) {

@@ -56,7 +56,10 @@ Result<AuditReport> verify_audit(store::Database& db, const std::optional<Expect
       return fail("entry " + std::to_string(expect->seq) + " (the expected head) is missing; the log ends at " +
                   std::to_string(r.head_seq));
     }
-    if (it->second->hash != expect->hash) {
+    // The whole hash, or the 16-character prefix `meshfed ctl audit` shows (64 bits: enough that a
+    // forged chain cannot be made to match it).
+    const bool matches = expect->hash.size() >= kShortestExpectedHash && it->second->hash.starts_with(expect->hash);
+    if (!matches) {
       return fail("entry " + std::to_string(expect->seq) + " has hash " + it->second->hash + ", expected " +
                   expect->hash);
     }

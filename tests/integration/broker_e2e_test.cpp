@@ -5,6 +5,9 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <thread>
+#include <mutex>
+#include <atomic>
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/pki/pki.hpp"
@@ -209,6 +212,22 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   auto no_ca = run_meshfed({"ctl", "--token", "x", "--url", env.at("MESHFED_URL"), "services"});
   EXPECT_NE(no_ca.exit_code, 0);
   EXPECT_NE(no_ca.output.find("--ca-file"), std::string::npos);
+
+  // An extend that would end the export sooner needs --shorten (the default TTL is 30 days).
+  const json version_before = call("GET", "/api/v1/exports/" + id, "victor").body["version"];
+  auto shorter = as("bob", {"exports", "extend", id, "--ttl", "60"});
+  EXPECT_EQ(shorter.exit_code, 1) << shorter.output;
+  EXPECT_NE(shorter.output.find("add --shorten"), std::string::npos) << shorter.output;
+  EXPECT_EQ(call("GET", "/api/v1/exports/" + id, "victor").body["version"], version_before);  // nothing was sent
+  auto shortened = as("bob", {"exports", "extend", id, "--ttl", "60", "--shorten"});
+  EXPECT_EQ(shortened.exit_code, 0) << shortened.output;
+  EXPECT_NE(shortened.output.find("expires"), std::string::npos) << shortened.output;
+  // Once revoked, no expiry is shown: it ended by revocation.
+  auto revoked = as("bob", {"exports", "revoke", id, "--comment", "done"});
+  EXPECT_EQ(revoked.exit_code, 0) << revoked.output;
+  EXPECT_EQ(revoked.output.find("expires"), std::string::npos) << revoked.output;
+  auto shown = as("victor", {"exports", "show", id});
+  EXPECT_NE(shown.output.find("expires at:     -\n"), std::string::npos) << shown.output;
 }
 
 TEST_F(BrokerE2eTest, AdminCertificateIsVerifiedByClients) {
@@ -218,7 +237,116 @@ TEST_F(BrokerE2eTest, AdminCertificateIsVerifiedByClients) {
   ASSERT_TRUE(other.ok());
   auto r = (*other)->request("GET", "/healthz");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message.find("handshake"), std::string::npos) << r.error().message;
+  // The refusal says why, in words an operator can act on.
+  EXPECT_NE(r.error().message.find("is not signed by the CA in " + (dir_ / "peers/internal/ca.pem").string()),
+            std::string::npos)
+      << r.error().message;
+
+  // "127.1" reaches 127.0.0.1, but it is not a name the certificate has.
+  auto by_other_name =
+      http::HttpsClient::create(http::ClientOptions::verifying("127.1", broker_->admin_port(), dir_ / "pki/ca.pem"));
+  ASSERT_TRUE(by_other_name.ok());
+  auto mismatch = (*by_other_name)->request("GET", "/healthz");
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.error().message.find("is not for \"127.1\"; it names DNS:localhost, IP:127.0.0.1"),
+            std::string::npos)
+      << mismatch.error().message;
+
+  // Its own names pass.
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    auto own =
+        http::HttpsClient::create(http::ClientOptions::verifying(host, broker_->admin_port(), dir_ / "pki/ca.pem"));
+    ASSERT_TRUE(own.ok());
+    auto ok = (*own)->request("GET", "/healthz");
+    ASSERT_TRUE(ok.ok()) << host << ": " << ok.error().message;
+    EXPECT_EQ(ok->status, 200);
+  }
+}
+
+// A backup taken while exports are being written holds every export acknowledged before it
+// began, restores into a new state folder, and a broker started on it serves them with an
+// intact audit chain. A running broker's state is never replaced.
+TEST_F(BrokerE2eTest, BackupUnderWriteLoadRestoresEveryAcknowledgedExport) {
+  std::mutex mu;
+  std::vector<std::string> acknowledged;
+  std::atomic<bool> stop{false};
+  std::string writer_error;
+  // Requests and withdraws exports as fast as the broker acknowledges them (a second identical
+  // pending request would be refused), each id recorded once its 201 has arrived.
+  std::thread writer([&] {
+    auto c = broker_->client(dir_ / "pki/ca.pem");
+    const json body = {{"mesh", "default"},
+                       {"service", "payments-api"},
+                       {"port", 8443},
+                       {"peers", {"internal"}},
+                       {"reason", "load during a backup"}};
+    while (!stop) {
+      const auto r = api_call(*c, "POST", "/api/v1/exports", domain_.tokens.at("alice"), body);
+      const std::string id = r.body.value("id", "");
+      if (r.status != 201 ||
+          api_call(*c, "POST", "/api/v1/exports/" + id + "/cancel", domain_.tokens.at("alice"), json::object())
+                  .status != 200) {
+        std::lock_guard lock(mu);
+        writer_error = r.body.dump();
+        return;
+      }
+      std::lock_guard lock(mu);
+      acknowledged.push_back(id);
+    }
+  });
+  struct Joiner {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Joiner() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } joiner{stop, writer};
+  const auto count = [&] {
+    std::lock_guard lock(mu);
+    return acknowledged.size();
+  };
+  ASSERT_TRUE(wait_until([&] { return count() >= 10; })) << writer_error;
+  std::vector<std::string> before;
+  {
+    std::lock_guard lock(mu);
+    before = acknowledged;
+  }
+  const auto backup_file = dir_ / "backup.db";
+  const auto backup = run_meshfed({"backup", "--config", domain_.config_file.string(), "--out", backup_file.string()});
+  const size_t at_backup_end = count();
+  EXPECT_TRUE(wait_until([&] { return count() >= at_backup_end + 3; })) << writer_error;  // the writes went on
+  stop = true;
+  writer.join();
+  ASSERT_EQ(backup.exit_code, 0) << backup.output;
+  EXPECT_NE(backup.output.find("audit chain ok"), std::string::npos) << backup.output;
+  EXPECT_EQ(fs::status(backup_file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+  const auto again = run_meshfed({"backup", "--config", domain_.config_file.string(), "--out", backup_file.string()});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.output.find("never overwrites"), std::string::npos) << again.output;
+
+  const auto refused =
+      run_meshfed({"restore", "--config", domain_.config_file.string(), "--from", backup_file.string()});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.output.find("a meshfed broker is running on"), std::string::npos) << refused.output;
+
+  json moved = domain_.config;
+  moved["state_dir"] = "restored";
+  const auto moved_file = dir_ / "restored.json";
+  write_file(moved_file, moved.dump(2));
+  const auto restored = run_meshfed({"restore", "--config", moved_file.string(), "--from", backup_file.string()});
+  ASSERT_EQ(restored.exit_code, 0) << restored.output;
+  EXPECT_EQ(broker_->stop(), 0);
+
+  BrokerProcess on_backup(moved_file, dir_ / "restored");
+  on_backup.start();
+  auto c = on_backup.client(dir_ / "pki/ca.pem");
+  for (const auto& id : before) {
+    EXPECT_EQ(api_call(*c, "GET", "/api/v1/exports/" + id, domain_.tokens.at("alice")).status, 200) << id;
+  }
+  EXPECT_EQ(on_backup.stop(), 0);
+  const auto verify = run_meshfed({"audit", "verify", "--config", moved_file.string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
 }
 
 TEST_F(BrokerE2eTest, SigtermStopsCleanly) {
@@ -227,6 +355,25 @@ TEST_F(BrokerE2eTest, SigtermStopsCleanly) {
   auto verify = run_meshfed({"audit", "verify", "--state-dir", domain_.state_dir.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_NE(broker_->log().find("stopped"), std::string::npos);
+}
+
+TEST(CheckConfig, FileErrorsNameTheKeyAndTheOsReason) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {});
+  d.config["admin"]["tokens_file"] = "missing-tokens.json";
+  d.save_config();
+  auto r = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("admin.tokens_file: cannot read " + (dir / "missing-tokens.json").string() +
+                          ": No such file or directory"),
+            std::string::npos)
+      << r.output;
+
+  write_file(dir / "missing-tokens.json", R"({"name": "alice"})");
+  r = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("a tokens file is a JSON array of {name, sha256, roles}"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("not a JSON object"), std::string::npos) << r.output;
 }
 
 TEST(CheckConfig, NamesKeyPathsAndBindsNothing) {
@@ -348,6 +495,58 @@ TEST(BrokerOperations, TellsSystemdItsStateStatusAndThatItIsAlive) {
   ::kill(broker.pid(), SIGTERM);
   EXPECT_TRUE(systemd.wait_for("STOPPING=1"));
   EXPECT_EQ(broker.stop(), 0);
+}
+
+// The certificates a domain presents are checked before anything starts: in their validity
+// period and signed by the domain's own CA, each error naming the key, the file and the dates.
+TEST(BrokerOperations, CertificatesOutOfDateOrFromAnotherCaAreRefusedByName) {
+  using namespace std::chrono_literals;
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {});
+  const auto pki_dir = d.dir / "pki";
+  const auto check = [&] { return run_meshfed({"check-config", "--config", d.config_file.string()}); };
+  ASSERT_EQ(check().exit_code, 0) << check().output;
+  const auto reissue = [&](std::chrono::seconds not_before, std::chrono::seconds not_after) {
+    pki::CustomLeaf leaf;
+    leaf.uris = {"spiffe://pci/meshfed/broker"};
+    leaf.ip_addresses = {"127.0.0.1"};
+    leaf.not_before = not_before;
+    leaf.not_after = not_after;
+    ASSERT_TRUE(pki::issue_custom_leaf(pki_dir, leaf, pki_dir / "broker.pem", pki_dir / "broker-key.pem").ok());
+  };
+  struct Case {
+    std::chrono::seconds not_before, not_after;
+    std::string says;
+  };
+  for (const auto& c :
+       {Case{-48h, -24h, "broker.pem has expired (valid "}, Case{24h, 48h, "broker.pem is not valid yet"}}) {
+    reissue(c.not_before, c.not_after);
+    const auto r = check();
+    EXPECT_EQ(r.exit_code, 1) << r.output;
+    EXPECT_NE(r.output.find("tls.cert_file: "), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(c.says), std::string::npos) << c.says << "\n" << r.output;
+    // The broker refuses to start on it too.
+    const auto start = run_meshfed({"broker", "--config", d.config_file.string()});
+    EXPECT_EQ(start.exit_code, 1) << start.output;
+    EXPECT_NE(start.output.find(c.says), std::string::npos) << start.output;
+  }
+
+  // A leaf of another domain's CA, in date: it does not chain to tls.ca_file.
+  pki::InitOptions other;
+  other.domain = "dmz";
+  ASSERT_TRUE(pki::init_domain(dir / "other", other).ok());
+  fs::copy_file(dir / "other/broker.pem", pki_dir / "broker.pem", fs::copy_options::overwrite_existing);
+  fs::copy_file(dir / "other/broker-key.pem", pki_dir / "broker-key.pem", fs::copy_options::overwrite_existing);
+  const auto foreign = check();
+  EXPECT_EQ(foreign.exit_code, 1);
+  EXPECT_NE(foreign.output.find("tls.cert_file: "), std::string::npos) << foreign.output;
+  EXPECT_NE(foreign.output.find("does not verify against"), std::string::npos) << foreign.output;
+
+  // Three days left: accepted, with a warning that says when.
+  reissue(-1h, 72h);
+  const auto soon = check();
+  EXPECT_EQ(soon.exit_code, 0) << soon.output;
+  EXPECT_NE(soon.output.find("broker.pem expires in 3 days"), std::string::npos) << soon.output;
 }
 
 TEST(BrokerOperations, JsonLogLinesAndNoTokenInAnyLog) {

@@ -22,6 +22,9 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheUnknownWordBeforeAnythingMissing) {
       {{"ctl", "exports", "approve", "a", "b"}, "unexpected argument \"b\" for \"meshfed ctl exports approve\""},
       {{"ctl", "exports", "approve"}, "id is required"},
       {{"--log-level", "loud", "check-config", "--config", "x"}, "--log-level"},
+      {{"ctl", "exports", "request", "--service", "s", "--port", "1", "--peer", "p", "--reason", "r", "--ttl", "0"},
+       "--ttl"},
+      {{"ctl", "exports", "extend", "some-id", "--ttl", "-5"}, "--ttl"},
   };
   for (const auto& c : cases) {
     const auto r = run_meshfed(c.args);

@@ -302,7 +302,8 @@ TEST_F(ManualFederationTest, ManualPeerNeedsAnApproversAcceptance) {
       {"MESHFED_TOKEN", fed_->domain("internal").tokens.at("bob")}};
   auto listed = run_meshfed({"ctl", "imports"}, env);
   EXPECT_NE(listed.output.find("pending_acceptance"), std::string::npos) << listed.output;
-  auto accepted_cli = run_meshfed({"ctl", "imports", "accept", import_id, "--json"}, env);
+  auto accepted_cli =
+      run_meshfed({"ctl", "imports", "accept", import_id, "--comment", "reviewed by bob", "--json"}, env);
   ASSERT_EQ(accepted_cli.exit_code, 0) << accepted_cli.output;
   const json accepted = json::parse(accepted_cli.output);
   EXPECT_EQ(accepted["state"], "active");
@@ -311,6 +312,9 @@ TEST_F(ManualFederationTest, ManualPeerNeedsAnApproversAcceptance) {
   EXPECT_NE(peers.output.find("connected"), std::string::npos) << peers.output;
   EXPECT_TRUE(fs::exists(import_file("internal", import_id)));
   EXPECT_EQ(call("internal", "POST", "/api/v1/imports/" + import_id + "/reject", "bob").status, 409);
+  // The comment given on the command line is in the audit log.
+  EXPECT_NE(call("internal", "GET", "/api/v1/audit?limit=1000", "bob").body.dump().find("reviewed by bob"),
+            std::string::npos);
 }
 
 class SilenceFederationTest : public FederationTest {

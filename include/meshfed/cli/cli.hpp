@@ -16,6 +16,7 @@ void add_pki_commands(CLI::App& app, int& exit_code);
 void add_token_commands(CLI::App& app, int& exit_code);
 void add_audit_commands(CLI::App& app, int& exit_code);
 void add_ctl_commands(CLI::App& app, int& exit_code);
+void add_backup_commands(CLI::App& app, int& exit_code);
 // Last: it describes everything added before it.
 void add_completion_command(CLI::App& app, int& exit_code);
 

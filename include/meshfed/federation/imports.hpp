@@ -80,14 +80,15 @@ class ImportManager {
   Status record_unchanged(const std::string& peer);
   Status record_failure(const std::string& peer, const std::string& error);
 
-  // An approver's answer to an import from a `manual` peer.
+  // An approver's answer to an import from a `manual` peer; `comment` goes into the audit log.
   enum class Decision { kAccept, kReject };
   Result<store::ImportRecord> decide(const workflow::Principal& who, const std::string& id,
-                                     std::optional<int64_t> if_match, Decision decision);
+                                     std::optional<int64_t> if_match, Decision decision,
+                                     const std::string& comment = "");
   Result<store::ImportRecord> accept(const workflow::Principal& who, const std::string& id,
-                                     std::optional<int64_t> if_match);
+                                     std::optional<int64_t> if_match, const std::string& comment = "");
   Result<store::ImportRecord> reject(const workflow::Principal& who, const std::string& id,
-                                     std::optional<int64_t> if_match);
+                                     std::optional<int64_t> if_match, const std::string& comment = "");
   // An admin's hold on a whole peer: no catalog of it is applied while quarantined.
   enum class PeerAction { kQuarantine, kRelease };
   Status act_on_peer(const workflow::Principal& who, const std::string& peer, const std::string& reason,

@@ -66,6 +66,7 @@ struct CertificateInfo {
   std::string not_before;
   std::string not_after;
   int64_t not_after_unix = 0;
+  int64_t not_before_unix = 0;
 };
 
 Result<CertificateInfo> read_certificate(const std::filesystem::path& pem_file);
@@ -73,5 +74,10 @@ std::string format_certificate(const CertificateInfo& info);
 
 // True if the leaf in `cert_file` chains to a CA in `ca_file` (no hostname checks).
 Status verify_chain(const std::filesystem::path& cert_file, const std::filesystem::path& ca_file);
+// A certificate a process is about to use, named by its config key: refused when it is not
+// valid yet or has expired at `now_unix` (the message names the file and its dates), with a
+// warning in the log when it expires within `warn_within`.
+Status check_in_use(const std::string& key, const std::filesystem::path& file, int64_t now_unix,
+                    std::chrono::days warn_within = std::chrono::days(14));
 
 }  // namespace meshfed::pki

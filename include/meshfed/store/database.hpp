@@ -32,7 +32,14 @@ class Database {
   // For tools that only read a broker's store (`firewall`, `audit verify`): never creates,
   // migrates or writes it; kNotFound when there is none, and a schema newer or older than this
   // binary's is refused rather than misread.
-  static Result<std::unique_ptr<Database>> open_read_only(const std::filesystem::path& file);
+  // `accept_older`: a store from an earlier schema is opened too (restore checks a backup that
+  // the broker will migrate at its next start).
+  static Result<std::unique_ptr<Database>> open_read_only(const std::filesystem::path& file, bool accept_older = false);
+
+  // A consistent copy of the whole database into `out` (a new file, 0600), made with SQLite's
+  // online backup: the broker may go on writing meanwhile; the copy is the state as of one
+  // moment, every commit before it included.
+  Status backup_to(const std::filesystem::path& out);
   ~Database();
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.

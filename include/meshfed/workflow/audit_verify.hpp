@@ -11,10 +11,13 @@
 
 namespace meshfed::workflow {
 
+// A head recorded elsewhere: its sequence number and its hash, whole or the first
+// kShortestExpectedHash hex characters (what `meshfed ctl audit` prints).
 struct ExpectedHead {
   int64_t seq = 0;
   std::string hash;
 };
+inline constexpr size_t kShortestExpectedHash = 16;
 
 struct AuditReport {
   bool ok = true;

@@ -106,12 +106,26 @@ TEST_F(AuditVerifyTest, WrongExpectedHashFails) {
   EXPECT_NE(r.problem.find("entry 5"), std::string::npos);
 }
 
+TEST_F(AuditVerifyTest, TheShortHashCtlAuditShowsIsAcceptedButNotLess) {
+  const auto head = verify(std::nullopt);
+  ASSERT_TRUE(head.ok);
+  EXPECT_TRUE(verify(ExpectedHead{head.head_seq, head.head_hash.substr(0, 16)}).ok);
+  EXPECT_FALSE(verify(ExpectedHead{head.head_seq, head.head_hash.substr(0, 15)}).ok);
+  EXPECT_FALSE(verify(ExpectedHead{head.head_seq, ""}).ok);
+  std::string wrong = head.head_hash.substr(0, 16);
+  wrong[0] = wrong[0] == 'a' ? 'b' : 'a';
+  EXPECT_FALSE(verify(ExpectedHead{head.head_seq, wrong}).ok);
+}
+
 TEST_F(AuditVerifyTest, CliExitsNonZeroAndNamesTheEntry) {
   exec("UPDATE audit SET action = 'export.rejected' WHERE seq = 4");
   db_.reset();
   auto r = testing::run_meshfed({"audit", "verify", "--state-dir", dir_.path().string()});
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_NE(r.output.find("entry 4"), std::string::npos) << r.output;
+  // Neither or both of --config and --state-dir: a usage error.
+  EXPECT_EQ(testing::run_meshfed({"audit", "verify"}).exit_code, 2);
+  EXPECT_EQ(testing::run_meshfed({"audit", "verify", "--state-dir", "x", "--config", "y"}).exit_code, 2);
 }
 
 }  // namespace
