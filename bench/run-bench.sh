@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 section=$1 program=$2 shown=$3
 shift 3
 bash scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+# Release: what the package ships, and what scripts/test.sh and the demo build in the same folder.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target meshfed "$program"
 out=$("./build/bench/$program" "$@")
 python3 scripts/update-benchmarks.py "$section" "$shown" "$out"

@@ -31,10 +31,23 @@ section() {
 success
 .TP
 .B 1
-the command ran and failed: an invalid config, a refused or failed request, a broken chain
+the command ran and failed otherwise: an invalid config, an invalid request, a broken chain
 .TP
 .B 2
 usage: an unknown subcommand or option, a missing or invalid argument
+.TP
+.B 3
+not found: no such export, import or peer (HTTP 404)
+.TP
+.B 4
+forbidden: no or a bad token, or a role that does not allow it (HTTP 401, 403)
+.TP
+.B 5
+conflict: the state does not allow it: the four-eyes rule, an If-Match that no longer holds,
+a backup file that exists, a broker running on the state being restored (HTTP 409, 412, 428)
+.TP
+.B 6
+unavailable: the broker or its store cannot be reached now; retrying may help (HTTP 502-504)
 [FILES]
 .TP
 .I /etc/meshfed/<domain>.json

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <iostream>
 
+#include "config_arg.hpp"
+#include "exit_codes.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/config/config.hpp"
 #include "meshfed/store/database.hpp"
@@ -92,15 +94,11 @@ void add_backup_commands(CLI::App& app, int& exit_code) {
   backup_cmd->add_option("--out", b->file, "the backup file to create (never overwritten)")->required();
   backup_cmd->footer("Example: meshfed backup --config /etc/meshfed/pci.json --out /backup/pci-$(date +%F).db");
   backup_cmd->callback([b, &exit_code] {
-    auto cfg = config::load_config(b->config);
-    if (!cfg) {
-      std::cerr << b->config << " is invalid:\n" << config::format_errors(cfg.error());
-      exit_code = 1;
-      return;
-    }
+    const auto cfg = load_config_arg(b->config, exit_code);
+    if (!cfg) return;
     if (auto st = backup(*cfg, b->file); !st) {
       std::cerr << "backup: " << st.error().message << "\n";
-      exit_code = 1;
+      exit_code = exit_code_for(st.error().code);
     }
   });
 
@@ -111,15 +109,11 @@ void add_backup_commands(CLI::App& app, int& exit_code) {
   restore_cmd->add_option("--from", r->file, "a file made by meshfed backup")->required();
   restore_cmd->footer("Example: meshfed restore --config /etc/meshfed/pci.json --from /backup/pci-2026-11-30.db");
   restore_cmd->callback([r, &exit_code] {
-    auto cfg = config::load_config(r->config);
-    if (!cfg) {
-      std::cerr << r->config << " is invalid:\n" << config::format_errors(cfg.error());
-      exit_code = 1;
-      return;
-    }
+    const auto cfg = load_config_arg(r->config, exit_code);
+    if (!cfg) return;
     if (auto st = restore(*cfg, r->file); !st) {
       std::cerr << "restore: " << st.error().message << "\n";
-      exit_code = 1;
+      exit_code = exit_code_for(st.error().code);
     }
   });
 }

@@ -7,6 +7,7 @@
 
 #include "meshfed/app/broker.hpp"
 #include "meshfed/app/gateway_process.hpp"
+#include "config_arg.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/firewall/flows.hpp"
 #include "meshfed/store/database.hpp"
@@ -33,12 +34,8 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
   auto check_file = std::make_shared<std::string>();
   check->add_option("--config", *check_file, "the domain's config file (JSON)")->required();
   check->callback([check_file, &exit_code] {
-    auto cfg = config::load_config(*check_file);
-    if (!cfg) {
-      std::cerr << *check_file << " is invalid:\n" << config::format_errors(cfg.error());
-      exit_code = 1;
-      return;
-    }
+    const auto cfg = load_config_arg(*check_file, exit_code);
+    if (!cfg) return;
     if (auto st = app::check_config_files(*cfg); !st) {
       std::cerr << *check_file << ": " << config::format_errors(st.error()) << "\n";
       exit_code = 1;
@@ -61,12 +58,8 @@ void add_broker_commands(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"host", "router"}))
       ->capture_default_str();
   fw->callback([f, &exit_code] {
-    auto cfg = config::load_config(f->config);
-    if (!cfg) {
-      std::cerr << f->config << " is invalid:\n" << config::format_errors(cfg.error());
-      exit_code = 1;
-      return;
-    }
+    const auto cfg = load_config_arg(f->config, exit_code);
+    if (!cfg) return;
     // The flows depend on what is approved and imported: read the broker's store, never write
     // it. Before the first start there is none, and only the config's own flows are printed.
     std::string note;

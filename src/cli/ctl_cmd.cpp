@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "exit_codes.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/http/client.hpp"
@@ -23,6 +24,7 @@ struct CtlOptions {
   std::string token_file;
   std::string ca_file;
   bool json_output = false;
+  mutable int failure = 1;  // the exit code of the last failed call (exit_codes.hpp)
 };
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -71,7 +73,7 @@ class Ctl {
     uint16_t port = 0;
     if (!http::parse_https_url(o_.url, host, port)) {
       std::cerr << "ctl: --url: expected https://host:port, got \"" << o_.url << "\"\n";
-      return std::nullopt;
+      return failed(kExitUsage);
     }
     std::string token = o_.token;
     if (token.empty() && !o_.token_file.empty()) {
@@ -79,21 +81,21 @@ class Ctl {
       std::getline(in, token);
       if (!in && token.empty()) {
         std::cerr << "ctl: cannot read --token-file " << o_.token_file << "\n";
-        return std::nullopt;
+        return failed(kExitFailed);
       }
     }
     if (token.empty()) {
       std::cerr << "ctl: no token: pass --token, --token-file or set MESHFED_TOKEN\n";
-      return std::nullopt;
+      return failed(kExitUsage);
     }
     if (o_.ca_file.empty()) {
       std::cerr << "ctl: no CA to verify the broker: pass --ca-file or set MESHFED_CA_FILE (the domain's ca.pem)\n";
-      return std::nullopt;
+      return failed(kExitUsage);
     }
     auto client = http::HttpsClient::create(http::ClientOptions::verifying(host, port, o_.ca_file));
     if (!client) {
       std::cerr << "ctl: " << client.error().message << "\n";
-      return std::nullopt;
+      return failed(kExitFailed);
     }
     std::map<std::string, std::string> headers = extra;
     headers["Authorization"] = "Bearer " + token;
@@ -105,7 +107,7 @@ class Ctl {
     auto res = (*client)->request(method, target, headers, payload);
     if (!res) {
       std::cerr << "ctl: " << res.error().message << "\n";
-      return std::nullopt;
+      return failed(kExitUnavailable);
     }
     json parsed = json::parse(res->body, nullptr, false);
     if (res->status >= 400) {
@@ -119,7 +121,7 @@ class Ctl {
       } else {
         std::cerr << "error " << res->status << ": " << res->body << "\n";
       }
-      return std::nullopt;
+      return failed(exit_code_for_status(res->status));
     }
     return parsed;
   }
@@ -127,6 +129,11 @@ class Ctl {
   bool json_output() const { return o_.json_output; }
 
  private:
+  std::nullopt_t failed(int exit_code) {
+    o_.failure = exit_code;
+    return std::nullopt;
+  }
+
   const CtlOptions& o_;
 };
 
@@ -192,7 +199,7 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   ctl->add_option("--ca-file", o->ca_file, "the domain CA that signed the broker certificate (MESHFED_CA_FILE)");
   ctl->add_flag("--json", o->json_output, "print the API's JSON");
 
-  auto fail = [&exit_code] { exit_code = 1; };
+  auto fail = [&exit_code, o] { exit_code = o->failure; };
   auto emit = [o](const json& j) { std::cout << j.dump(2) << "\n"; };
 
   ctl->add_subcommand("services", "List the local inventory")->callback([o, fail, emit] {

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "meshfed/api/auth.hpp"
+#include "config_arg.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/text.hpp"
@@ -51,12 +52,8 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
       return;
     }
     if (!config_file->empty()) {
-      auto cfg = config::load_config(*config_file);
-      if (!cfg) {
-        std::cerr << *config_file << " is invalid:\n" << config::format_errors(cfg.error());
-        exit_code = 1;
-        return;
-      }
+      const auto cfg = load_config_arg(*config_file, exit_code);
+      if (!cfg) return;
       *state_dir = cfg->state_dir.string();
     }
     std::optional<workflow::ExpectedHead> head;

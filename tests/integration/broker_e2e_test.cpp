@@ -198,7 +198,7 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   ASSERT_EQ(req.exit_code, 0) << req.output;
   const std::string id = json::parse(req.output)["id"];
   auto self = as("alice", {"exports", "approve", id});
-  EXPECT_EQ(self.exit_code, 1);
+  EXPECT_EQ(self.exit_code, 4);  // forbidden: meshfed(1), EXIT STATUS
   EXPECT_NE(self.output.find("403"), std::string::npos) << self.output;
   auto ok = as("bob", {"exports", "approve", id, "--comment", "fine"});
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
@@ -210,7 +210,12 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   auto services = as("victor", {"services"});
   EXPECT_NE(services.output.find("payments-api"), std::string::npos);
   auto no_ca = run_meshfed({"ctl", "--token", "x", "--url", env.at("MESHFED_URL"), "services"});
-  EXPECT_NE(no_ca.exit_code, 0);
+  EXPECT_EQ(no_ca.exit_code, 2);                                                // usage
+  EXPECT_EQ(as("victor", {"exports", "show", "no-such-export"}).exit_code, 3);  // not found
+  EXPECT_EQ(as("bob", {"exports", "approve", id}).exit_code, 5);                // conflict: approved already
+  auto away = run_meshfed(
+      {"ctl", "--token", "x", "--ca-file", env.at("MESHFED_CA_FILE"), "--url", "https://127.0.0.1:1", "services"});
+  EXPECT_EQ(away.exit_code, 6) << away.output;  // unavailable: worth retrying
   EXPECT_NE(no_ca.output.find("--ca-file"), std::string::npos);
 
   // An extend that would end the export sooner needs --shorten (the default TTL is 30 days).
@@ -322,12 +327,12 @@ TEST_F(BrokerE2eTest, BackupUnderWriteLoadRestoresEveryAcknowledgedExport) {
   EXPECT_NE(backup.output.find("audit chain ok"), std::string::npos) << backup.output;
   EXPECT_EQ(fs::status(backup_file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
   const auto again = run_meshfed({"backup", "--config", domain_.config_file.string(), "--out", backup_file.string()});
-  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_EQ(again.exit_code, 5);
   EXPECT_NE(again.output.find("never overwrites"), std::string::npos) << again.output;
 
   const auto refused =
       run_meshfed({"restore", "--config", domain_.config_file.string(), "--from", backup_file.string()});
-  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.exit_code, 5);
   EXPECT_NE(refused.output.find("a meshfed broker is running on"), std::string::npos) << refused.output;
 
   json moved = domain_.config;
