@@ -85,37 +85,41 @@ Status restore(const config::Config& cfg, const fs::path& from) {
 }  // namespace
 
 void add_backup_commands(CLI::App& app, int& exit_code) {
-  struct Args {
-    std::string config, file;
+  // The two differ in their file option and what they do with it; the rest is one shape.
+  struct Command {
+    const char* name;
+    const char* summary;
+    const char* file_option;
+    const char* file_help;
+    const char* example;
+    Status (*run)(const config::Config&, const fs::path&);
   };
-  auto b = std::make_shared<Args>();
-  auto* backup_cmd = app.add_subcommand("backup", "Copy a domain's database consistently, also while its broker runs");
-  backup_cmd->add_option("--config", b->config, "the domain's config file (JSON)")->required();
-  backup_cmd->add_option("--out", b->file, "the backup file to create (never overwritten)")->required();
-  backup_cmd->footer("Example: meshfed backup --config /etc/meshfed/pci.json --out /backup/pci-$(date +%F).db");
-  backup_cmd->callback([b, &exit_code] {
-    const auto cfg = load_config_arg(b->config, exit_code);
-    if (!cfg) return;
-    if (auto st = backup(*cfg, b->file); !st) {
-      std::cerr << "backup: " << st.error().message << "\n";
-      exit_code = exit_code_for(st.error().code);
-    }
-  });
-
-  auto r = std::make_shared<Args>();
-  auto* restore_cmd =
-      app.add_subcommand("restore", "Put a backup in place as a domain's database (the broker must be stopped)");
-  restore_cmd->add_option("--config", r->config, "the domain's config file (JSON)")->required();
-  restore_cmd->add_option("--from", r->file, "a file made by meshfed backup")->required();
-  restore_cmd->footer("Example: meshfed restore --config /etc/meshfed/pci.json --from /backup/pci-2026-11-30.db");
-  restore_cmd->callback([r, &exit_code] {
-    const auto cfg = load_config_arg(r->config, exit_code);
-    if (!cfg) return;
-    if (auto st = restore(*cfg, r->file); !st) {
-      std::cerr << "restore: " << st.error().message << "\n";
-      exit_code = exit_code_for(st.error().code);
-    }
-  });
+  const Command commands[] = {
+      {"backup", "Copy a domain's database consistently, also while its broker runs", "--out",
+       "the backup file to create (never overwritten)",
+       "Example: meshfed backup --config /etc/meshfed/pci.json --out /backup/pci-$(date +%F).db", backup},
+      {"restore", "Put a backup in place as a domain's database (the broker must be stopped)", "--from",
+       "a file made by meshfed backup",
+       "Example: meshfed restore --config /etc/meshfed/pci.json --from /backup/pci-2026-11-30.db", restore},
+  };
+  for (const auto& c : commands) {
+    struct Args {
+      std::string config, file;
+    };
+    auto a = std::make_shared<Args>();
+    auto* cmd = app.add_subcommand(c.name, c.summary);
+    cmd->add_option("--config", a->config, "the domain's config file (JSON)")->required();
+    cmd->add_option(c.file_option, a->file, c.file_help)->required();
+    cmd->footer(c.example);
+    cmd->callback([a, c, &exit_code] {
+      const auto cfg = load_config_arg(a->config, exit_code);
+      if (!cfg) return;
+      if (auto st = c.run(*cfg, a->file); !st) {
+        std::cerr << c.name << ": " << st.error().message << "\n";
+        exit_code = exit_code_for(st.error().code);
+      }
+    });
+  }
 }
 
 }  // namespace meshfed::cli
