@@ -74,6 +74,7 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
     if (!callers) return callers.error();
     out.ingress_callers = *callers;
     http::ServerTlsOptions o{in->cert_file, in->key_file, true, nullptr, out.ingress_callers};
+    o.setting = "gateways.ingress";
     o.configure = [t = out.ingress_callers.get()](SSL_CTX* ctx) {
       t->require_client_certificates(ctx);
       // Resumed sessions keep the verified client certificate; one ticket per handshake is enough.
@@ -95,6 +96,7 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
       http::ClientTlsOptions o;
       o.cert_file = eg->cert_file;
       o.key_file = eg->key_file;
+      o.setting = "gateways.egress";
       o.configure = [t = servers->get(), domain = p.domain, resume = eg->resume_sessions](SSL_CTX* native) {
         (void)t->expect_server(native, domain);
         if (resume) enable_session_cache(native);

@@ -3,8 +3,16 @@
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
 #include <boost/asio/ssl/context.hpp>
+#include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
 
 namespace meshfed::http {
 namespace {
@@ -24,6 +32,48 @@ Error tls_error(const std::string& what) {
     detail += (detail.empty() ? "" : "; ") + std::string(buf);
   }
   return make_error(ErrorCode::kInvalidArgument, what + (detail.empty() ? "" : ": " + detail));
+}
+
+// Why `file` cannot be read, or empty. OpenSSL reports an unreadable key as three library
+// codes; an operator needs the OS's reason (typically the service user lacking the group).
+std::string unreadable_because(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::strerror(errno);
+  struct stat st {};
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  ::close(fd);
+  return regular ? "" : "not a regular file";
+}
+
+// The certificate chain and its key, each error naming the setting and the file.
+Status use_certificate_and_key(SSL_CTX* native, const std::string& setting, const std::filesystem::path& cert_file,
+                               const std::filesystem::path& key_file) {
+  for (const auto& [name, file] : {std::pair{"cert_file", &cert_file}, std::pair{"key_file", &key_file}}) {
+    if (auto why = unreadable_because(*file); !why.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        setting + "." + name + ": cannot read " + file->string() + ": " + why);
+    }
+  }
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1) {
+    return tls_error(setting + ".cert_file: no PEM certificate chain in " + cert_file.string());
+  }
+  // Read apart from the use, which checks it against the certificate: a key that does not parse
+  // and a key of another certificate are different mistakes. No passphrase prompt: a service
+  // has no terminal, and an encrypted key is refused instead of blocking the start.
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_file(key_file.c_str(), "r"), &BIO_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      bio ? PEM_read_bio_PrivateKey(
+                bio.get(), nullptr, [](char*, int, int, void*) { return 0; }, nullptr)
+          : nullptr,
+      &EVP_PKEY_free);
+  if (!key) {
+    return tls_error(setting + ".key_file: no unencrypted PEM private key in " + key_file.string());
+  }
+  if (SSL_CTX_use_PrivateKey(native, key.get()) != 1 || SSL_CTX_check_private_key(native) != 1) {
+    return tls_error(setting + ".key_file: " + key_file.string() + " is not the key of " + cert_file.string());
+  }
+  return {};
 }
 
 // The context, owning `keep_alive` too: one allocation holding both, handed out as the
@@ -48,16 +98,7 @@ Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& 
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) return tls_error("cannot set cipher list");
   if (SSL_CTX_set1_groups_list(native, kGroups) != 1) return tls_error("cannot set key exchange groups");
-  ERR_clear_error();
-  if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1) {
-    return tls_error("cannot load certificate " + o.cert_file.string());
-  }
-  if (SSL_CTX_use_PrivateKey_file(native, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return tls_error("cannot load key " + o.key_file.string());
-  }
-  if (SSL_CTX_check_private_key(native) != 1) {
-    return tls_error("key " + o.key_file.string() + " does not match certificate " + o.cert_file.string());
-  }
+  if (auto st = use_certificate_and_key(native, o.setting, o.cert_file, o.key_file); !st) return st.error();
   if (o.configure) o.configure(native);
   return owning(std::move(ctx), o.keep_alive);
 }
@@ -80,12 +121,7 @@ Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& 
     SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
   }
   if (!o.cert_file.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(native, o.cert_file.c_str()) != 1) {
-      return tls_error("cannot load client certificate " + o.cert_file.string());
-    }
-    if (SSL_CTX_use_PrivateKey_file(native, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return tls_error("cannot load client key " + o.key_file.string());
-    }
+    if (auto st = use_certificate_and_key(native, o.setting, o.cert_file, o.key_file); !st) return st.error();
   }
   return owning(std::move(ctx), o.keep_alive);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -138,17 +139,22 @@ std::string pem_of(EVP_PKEY* key) {
   return std::string(data, static_cast<size_t>(len));
 }
 
+// Why the last fopen (inside BIO_new_file) failed.
+std::string os_reason() { return errno ? std::strerror(errno) : "unreadable"; }
+
 Result<X509Ptr> load_cert(const fs::path& file) {
+  errno = 0;
   BioPtr bio(BIO_new_file(file.c_str(), "r"));
-  if (!bio) return make_error(ErrorCode::kInvalidArgument, "cannot read certificate " + file.string());
+  if (!bio) return make_error(ErrorCode::kInvalidArgument, "cannot read " + file.string() + ": " + os_reason());
   X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) return make_error(ErrorCode::kInvalidArgument, file.string() + " holds no PEM certificate");
   return cert;
 }
 
 Result<PkeyPtr> load_key(const fs::path& file) {
+  errno = 0;
   BioPtr bio(BIO_new_file(file.c_str(), "r"));
-  if (!bio) return make_error(ErrorCode::kInvalidArgument, "cannot read key " + file.string());
+  if (!bio) return make_error(ErrorCode::kInvalidArgument, "cannot read " + file.string() + ": " + os_reason());
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) return make_error(ErrorCode::kInvalidArgument, file.string() + " holds no PEM private key");
   return key;

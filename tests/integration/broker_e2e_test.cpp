@@ -554,6 +554,29 @@ TEST(BrokerOperations, CertificatesOutOfDateOrFromAnotherCaAreRefusedByName) {
   EXPECT_NE(soon.output.find("broker.pem expires in 3 days"), std::string::npos) << soon.output;
 }
 
+// A key or certificate the broker cannot read is named by its setting, with the OS's reason,
+// not by OpenSSL's library codes.
+TEST(BrokerOperations, AnUnreadableKeyOrCertificateIsNamedWithItsSettingAndTheOsReason) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {});
+  const auto pki_dir = d.dir / "pki";
+  fs::rename(pki_dir / "broker-key.pem", pki_dir / "broker-key.pem.moved");
+  auto r = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("tls.key_file: cannot read " + (pki_dir / "broker-key.pem").string() +
+                          ": No such file or directory"),
+            std::string::npos)
+      << r.output;
+  fs::rename(pki_dir / "broker-key.pem.moved", pki_dir / "broker-key.pem");
+  fs::remove(pki_dir / "broker.pem");
+  r = run_meshfed({"broker", "--config", d.config_file.string()});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(
+      r.output.find("tls.cert_file: cannot read " + (pki_dir / "broker.pem").string() + ": No such file or directory"),
+      std::string::npos)
+      << r.output;
+}
+
 TEST(BrokerOperations, JsonLogLinesAndNoTokenInAnyLog) {
   TempDir dir;
   auto d = make_domain(dir.path(), "pci", {"internal"});

@@ -26,6 +26,9 @@ struct ServerTlsOptions {
   // whatever that verification refers to alive as long as the context.
   std::function<void(ssl_ctx_st* ssl_ctx)> configure;
   std::shared_ptr<const void> keep_alive;
+  // Where cert_file and key_file come from in the config ("tls", "gateways.ingress"): errors
+  // name "tls.key_file: cannot read /etc/...: Permission denied".
+  std::string setting = "tls";
 };
 
 Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& o);
@@ -36,6 +39,7 @@ struct ClientTlsOptions {
   std::filesystem::path key_file;
   std::function<void(ssl_ctx_st* ssl_ctx)> configure;  // e.g. PeerTrust::expect_server
   std::shared_ptr<const void> keep_alive;              // what `configure` made the context refer to
+  std::string setting = "tls";                         // as for ServerTlsOptions
 };
 
 Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& o);
