@@ -48,6 +48,9 @@ a backup file that exists, a broker running on the state being restored (HTTP 40
 .TP
 .B 6
 unavailable: the broker or its store cannot be reached now; retrying may help (HTTP 502-504)
+.PP
+Under \fB-o json\fR a failure is also printed on stdout as a problem+json document (RFC 9457,
+the admin API's shape) whose \fBexit_code\fR member is the exit status.
 [FILES]
 .TP
 .I /etc/meshfed/<domain>.json

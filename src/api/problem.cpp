@@ -94,9 +94,7 @@ int http_status(ErrorCode code) {
   return 500;
 }
 
-namespace {
-
-http::Response problem_response(int status, const std::string& detail, const std::vector<FieldError>& fields) {
+nlohmann::json problem_body(int status, const std::string& detail, const std::vector<FieldError>& fields) {
   nlohmann::json body = {{"type", std::string("urn:meshfed:problem:") + slug_of(status)},
                          {"title", title_of(status)},
                          {"status", status},
@@ -105,10 +103,16 @@ http::Response problem_response(int status, const std::string& detail, const std
     body["errors"] = nlohmann::json::array();
     for (const auto& f : fields) body["errors"].push_back({{"field", f.field}, {"message", f.message}});
   }
+  return body;
+}
+
+namespace {
+
+http::Response problem_response(int status, const std::string& detail, const std::vector<FieldError>& fields) {
   http::Response r;
   r.status = status;
   r.content_type = "application/problem+json";
-  r.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  r.body = problem_body(status, detail, fields).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (status == 401) r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"meshfed\"");
   return r;
 }

@@ -1,5 +1,6 @@
 // meshfed backup, meshfed restore.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/state_lock.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
+#include "output.hpp"
 
 namespace meshfed::cli {
 namespace {
@@ -25,17 +27,37 @@ Result<workflow::AuditReport> verified(store::Database& db) {
   return report;
 }
 
-Status backup(const config::Config& cfg, const fs::path& out) {
+// What a backup or a restore did: the database it wrote, and the audit chain it checked there.
+struct Done {
+  std::string verb;  // "backed up", "restored"
+  fs::path from, to;
+  workflow::AuditReport audit;
+  std::string kept_as;  // the database a restore moved aside, if there was one
+
+  nlohmann::json to_json() const {
+    nlohmann::json j = {
+        {"from", from.string()},
+        {"to", to.string()},
+        {"audit", {{"entries", audit.entries}, {"head", std::to_string(audit.head_seq) + ":" + audit.head_hash}}}};
+    if (!kept_as.empty()) j["previous_database"] = kept_as;
+    return j;
+  }
+  void print() const {
+    if (!kept_as.empty()) std::cout << "the previous database is kept as " << kept_as << "\n";
+    std::cout << verb << " " << from.string() << " to " << to.string() << ": audit chain ok, " << audit.entries
+              << " entries, head " << audit.head_seq << ":" << audit.head_hash << "\n";
+  }
+};
+
+Result<Done> backup(const config::Config& cfg, const fs::path& out) {
   auto db = store::Database::open_read_only(cfg.state_dir / "meshfed.db");
   if (!db) return db.error();
-  if (auto st = (*db)->backup_to(out); !st) return st;
+  if (auto st = (*db)->backup_to(out); !st) return st.error();
   auto copy = store::Database::open_read_only(out);
   if (!copy) return copy.error();
   auto report = verified(**copy);
   if (!report) return report.error();
-  std::cout << "backed up " << (cfg.state_dir / "meshfed.db").string() << " to " << out.string() << ": audit chain ok, "
-            << report->entries << " entries, head " << report->head_seq << ":" << report->head_hash << "\n";
-  return {};
+  return Done{"backed up", cfg.state_dir / "meshfed.db", out, *report, ""};
 }
 
 // Moves the database and its WAL files aside: a WAL left next to another database would be
@@ -51,7 +73,7 @@ Status move_aside(const fs::path& db_file, const std::string& suffix) {
   return {};
 }
 
-Status restore(const config::Config& cfg, const fs::path& from) {
+Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   std::error_code ec;
   if (fs::create_directories(cfg.state_dir, ec)) {
     fs::permissions(cfg.state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
@@ -66,25 +88,24 @@ Status restore(const config::Config& cfg, const fs::path& from) {
   const fs::path db_file = cfg.state_dir / "meshfed.db";
   const fs::path incoming = db_file.string() + ".restoring";
   fs::remove(incoming, ec);
-  if (auto st = (*source)->backup_to(incoming); !st) return st;
+  if (auto st = (*source)->backup_to(incoming); !st) return st.error();
   const auto stamp = std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const std::string aside = ".before-restore-" + stamp;
+  std::string kept_as;
   if (fs::exists(db_file, ec)) {
-    if (auto st = move_aside(db_file, aside); !st) return st;
-    std::cout << "the previous database is kept as " << db_file.string() << aside << "\n";
+    if (auto st = move_aside(db_file, aside); !st) return st.error();
+    kept_as = db_file.string() + aside;
   }
   fs::rename(incoming, db_file, ec);
   if (ec)
     return make_error(ErrorCode::kUnavailable, "cannot move " + incoming.string() + " into place: " + ec.message());
-  std::cout << "restored " << from.string() << " into " << db_file.string() << ": audit chain ok, " << report->entries
-            << " entries, head " << report->head_seq << ":" << report->head_hash << "\n";
-  return {};
+  return Done{"restored", from, db_file, *report, kept_as};
 }
 
 }  // namespace
 
-void add_backup_commands(CLI::App& app, int& exit_code) {
+void add_backup_commands(CLI::App& app, Invocation& run) {
   // The two differ in their file option and what they do with it; the rest is one shape.
   struct Command {
     const char* name;
@@ -92,7 +113,7 @@ void add_backup_commands(CLI::App& app, int& exit_code) {
     const char* file_option;
     const char* file_help;
     const char* example;
-    Status (*run)(const config::Config&, const fs::path&);
+    Result<Done> (*act)(const config::Config&, const fs::path&);
   };
   const Command commands[] = {
       {"backup", "Copy a domain's database consistently, also while its broker runs", "--out",
@@ -111,13 +132,15 @@ void add_backup_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("--config", a->config, "the domain's config file (JSON)")->required();
     cmd->add_option(c.file_option, a->file, c.file_help)->required();
     cmd->footer(c.example);
-    cmd->callback([a, c, &exit_code] {
-      const auto cfg = load_config_arg(a->config, exit_code);
+    cmd->callback([a, c, &run] {
+      const auto cfg = load_config_arg(a->config, run);
       if (!cfg) return;
-      if (auto st = c.run(*cfg, a->file); !st) {
-        std::cerr << c.name << ": " << st.error().message << "\n";
-        exit_code = exit_code_for(st.error().code);
+      auto done = c.act(*cfg, a->file);
+      if (!done) {
+        run.exit_code = run.out.fail(c.name, done.error());
+        return;
       }
+      run.out.print(done->to_json(), [&] { done->print(); });
     });
   }
 }

@@ -8,12 +8,11 @@
 #include <vector>
 
 #include "meshfed/app/logging.hpp"
+#include "output.hpp"
 
 namespace meshfed::cli {
 
 namespace {
-
-constexpr int kUsageExit = 2;  // meshfed(1): EXIT STATUS
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -88,24 +87,29 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warning (or warn), error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warning", "warn", "error", "critical", "off"}))
       ->capture_default_str();
+  Invocation run;
+  app.add_option("-o,--output", run.out.format,
+                 "table (for people) or json (the API's shapes; a failure as problem+json on stdout)")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_flag_callback(
+      "--json", [&run] { run.out.format = "json"; }, "the same as -o json");
   app.parse_complete_callback(
       [&] { app::setup_logging(log_format == "json" ? app::LogFormat::kJson : app::LogFormat::kText, log_level); });
-  int exit_code = 0;
-  add_broker_commands(app, exit_code);
-  add_pki_commands(app, exit_code);
-  add_token_commands(app, exit_code);
-  add_audit_commands(app, exit_code);
-  add_ctl_commands(app, exit_code);
-  add_backup_commands(app, exit_code);
-  add_completion_command(app, exit_code);
+  add_broker_commands(app, run);
+  add_pki_commands(app, run);
+  add_token_commands(app, run);
+  add_audit_commands(app, run);
+  add_ctl_commands(app, run);
+  add_backup_commands(app, run);
+  add_completion_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);  // --help, --version
-    std::cerr << usage_error(app, e) << "\nRun with --help for more information.\n";
-    return kUsageExit;
+    return run.out.usage("", usage_error(app, e));
   }
-  return exit_code;
+  return run.exit_code;
 }
 
 }  // namespace meshfed::cli

@@ -60,16 +60,15 @@ std::string bash_script(const CLI::App& root) {
 
 }  // namespace
 
-void add_completion_command(CLI::App& app, int& exit_code) {
+void add_completion_command(CLI::App& app, Invocation& /*run: the script is the output, whatever -o says*/) {
   auto* cmd = app.add_subcommand("completion", "Print a shell completion script (bash or zsh)");
   auto shell = std::make_shared<std::string>();
   cmd->add_option("shell", *shell, "bash or zsh")->required()->check(CLI::IsMember({"bash", "zsh"}));
   cmd->footer("Example: meshfed completion bash > /etc/bash_completion.d/meshfed");
-  cmd->callback([&app, shell, &exit_code] {
+  cmd->callback([&app, shell] {
     // zsh runs bash completion functions through bashcompinit.
     if (*shell == "zsh") std::cout << "autoload -U +X bashcompinit && bashcompinit\n";
     std::cout << bash_script(app);
-    exit_code = 0;
   });
 }
 

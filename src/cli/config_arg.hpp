@@ -1,20 +1,21 @@
 // The --config argument of the subcommands that act on one domain: the config loaded, or its
-// errors printed (each naming its key path) and the exit code set.
+// errors reported (each naming its key path) and the exit code set.
 #pragma once
 
-#include <iostream>
 #include <optional>
 #include <string>
 
 #include "meshfed/config/config.hpp"
+#include "output.hpp"
 
 namespace meshfed::cli {
 
-inline std::optional<config::Config> load_config_arg(const std::string& file, int& exit_code) {
+inline std::optional<config::Config> load_config_arg(const std::string& file, Invocation& run) {
   auto cfg = config::load_config(file);
   if (cfg) return std::move(cfg).value();
-  std::cerr << file << " is invalid:\n" << config::format_errors(cfg.error());
-  exit_code = 1;
+  Error e = cfg.error();
+  e.message = file + " is invalid" + (e.fields.empty() ? ": " + e.message : "");
+  run.exit_code = run.out.fail("", e);
   return std::nullopt;
 }
 

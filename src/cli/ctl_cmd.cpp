@@ -1,5 +1,5 @@
-// meshfed ctl: the command-line client of the admin API. Aligned tables for people, --json
-// for scripts. URL, token and CA from flags or MESHFED_URL / MESHFED_TOKEN / MESHFED_CA_FILE.
+// meshfed ctl: the command-line client of the admin API. Aligned tables for people, -o json
+// (the API's own documents) for scripts. URL, token and CA from flags or MESHFED_URL / MESHFED_TOKEN / MESHFED_CA_FILE.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -12,6 +12,7 @@
 #include "meshfed/core/text.hpp"
 #include "meshfed/http/client.hpp"
 #include "meshfed/http/message.hpp"
+#include "output.hpp"
 
 namespace meshfed::cli {
 namespace {
@@ -23,8 +24,6 @@ struct CtlOptions {
   std::string token;
   std::string token_file;
   std::string ca_file;
-  bool json_output = false;
-  mutable int failure = 1;  // the exit code of the last failed call (exit_codes.hpp)
 };
 
 std::string env_or(const char* name, const std::string& fallback) {
@@ -64,39 +63,31 @@ std::string text(const json& j) {
 
 class Ctl {
  public:
-  explicit Ctl(const CtlOptions& o) : o_(o) {}
+  Ctl(const CtlOptions& o, Invocation& run) : o_(o), run_(run) {}
 
-  // Sends the request; prints the problem and returns nullopt on failure.
+  // Sends the request; reports the failure and returns nullopt when it fails.
   std::optional<json> call(const std::string& method, const std::string& target, const json* body = nullptr,
                            const std::map<std::string, std::string>& extra = {}) {
     std::string host;
     uint16_t port = 0;
     if (!http::parse_https_url(o_.url, host, port)) {
-      std::cerr << "ctl: --url: expected https://host:port, got \"" << o_.url << "\"\n";
-      return failed(kExitUsage);
+      return failed(run_.out.usage("ctl", "--url: expected https://host:port, got \"" + o_.url + "\""));
     }
     std::string token = o_.token;
     if (token.empty() && !o_.token_file.empty()) {
-      std::ifstream in(o_.token_file);
-      std::getline(in, token);
-      if (!in && token.empty()) {
-        std::cerr << "ctl: cannot read --token-file " << o_.token_file << "\n";
-        return failed(kExitFailed);
-      }
+      auto read = read_secret_file(o_.token_file);
+      if (!read)
+        return failed(run_.out.fail("ctl", make_error(read.error().code, "--token-file: " + read.error().message)));
+      token = *read;
     }
-    if (token.empty()) {
-      std::cerr << "ctl: no token: pass --token, --token-file or set MESHFED_TOKEN\n";
-      return failed(kExitUsage);
-    }
+    if (token.empty())
+      return failed(run_.out.usage("ctl", "no token: pass --token, --token-file or set MESHFED_TOKEN"));
     if (o_.ca_file.empty()) {
-      std::cerr << "ctl: no CA to verify the broker: pass --ca-file or set MESHFED_CA_FILE (the domain's ca.pem)\n";
-      return failed(kExitUsage);
+      return failed(run_.out.usage(
+          "ctl", "no CA to verify the broker: pass --ca-file or set MESHFED_CA_FILE (the domain's ca.pem)"));
     }
     auto client = http::HttpsClient::create(http::ClientOptions::verifying(host, port, o_.ca_file));
-    if (!client) {
-      std::cerr << "ctl: " << client.error().message << "\n";
-      return failed(kExitFailed);
-    }
+    if (!client) return failed(run_.out.fail("ctl", client.error()));
     std::map<std::string, std::string> headers = extra;
     headers["Authorization"] = "Bearer " + token;
     std::string payload;
@@ -105,36 +96,24 @@ class Ctl {
       payload = body->dump();
     }
     auto res = (*client)->request(method, target, headers, payload);
-    if (!res) {
-      std::cerr << "ctl: " << res.error().message << "\n";
-      return failed(kExitUnavailable);
-    }
+    if (!res) return failed(run_.out.fail("ctl", make_error(ErrorCode::kUnavailable, res.error().message)));
     json parsed = json::parse(res->body, nullptr, false);
-    if (res->status >= 400) {
-      if (parsed.is_object() && parsed.contains("detail")) {
-        std::cerr << "error " << res->status << ": " << parsed["detail"].get<std::string>() << "\n";
-        if (parsed.contains("errors")) {
-          for (const auto& e : parsed["errors"]) {
-            std::cerr << "  " << e.value("field", "") << ": " << e.value("message", "") << "\n";
-          }
-        }
-      } else {
-        std::cerr << "error " << res->status << ": " << res->body << "\n";
-      }
-      return failed(exit_code_for_status(res->status));
-    }
+    if (res->status >= 400) return failed(run_.out.api_failure(res->status, parsed, res->body));
     return parsed;
   }
 
-  bool json_output() const { return o_.json_output; }
+  // Under -o json the answer is printed as the API sent it, instead of a table.
+  bool json_output() const { return run_.out.json(); }
+  void emit(const nlohmann::json& doc) const { run_.out.print(doc, {}); }
 
  private:
   std::nullopt_t failed(int exit_code) {
-    o_.failure = exit_code;
+    run_.exit_code = exit_code;
     return std::nullopt;
   }
 
   const CtlOptions& o_;
+  Invocation& run_;
 };
 
 // Every item of a paginated list, following `next` until the last page.
@@ -183,12 +162,32 @@ void print_export(const json& e) {
   print_table({"TIME", "ACTOR", "ACTION", "STATE", "COMMENT"}, rows);
 }
 
+void print_import(const json& i) {
+  const auto endpoint = [](const json& e) { return e.is_object() ? text(e["host"]) + ":" + text(e["port"]) : "-"; };
+  std::cout << "id:             " << text(i["id"]) << "\n"
+            << "state:          " << text(i["state"])
+            << (i.value("reason", "").empty() ? "" : " (" + i["reason"].get<std::string>() + ")") << "\n"
+            << "peer:           " << text(i["peer"]) << " (export " << text(i["export_id"]) << ")\n"
+            << "service:        " << text(i["alias"]) << ":" << text(i["port"]) << " (" << text(i["protocol"]) << ")\n"
+            << "sni:            " << text(i["sni"]) << "\n"
+            << "peer ingress:   " << endpoint(i["ingress"]) << "\n"
+            << "local egress:   " << endpoint(i["local"]) << "\n"
+            << "first seen:     " << text(i["first_seen"]) << "\n"
+            << "last seen:      " << text(i["last_seen"]) << "\n"
+            << "approved at:    " << text(i["approved_at"]) << "\n"
+            << "expires at:     " << text(i["expires_at"]) << "\n"
+            << "version:        " << text(i["version"]) << "\n";
+}
+
 }  // namespace
 
-void add_ctl_commands(CLI::App& app, int& exit_code) {
+void add_ctl_commands(CLI::App& app, Invocation& run) {
   auto o = std::make_shared<CtlOptions>();
   auto* ctl = app.add_subcommand("ctl", "Command-line client of a broker's admin API");
   ctl->require_subcommand(1);
+  ctl->footer(
+      "Example: MESHFED_TOKEN=$(cat ~/.meshfed/token) MESHFED_CA_FILE=/etc/meshfed/pci/pki/ca.pem "
+      "meshfed ctl exports list --state pending");
   ctl->fallthrough();  // ctl options may follow the subcommand: meshfed ctl exports list --json
   o->url = env_or("MESHFED_URL", "https://127.0.0.1:9440");
   o->token = env_or("MESHFED_TOKEN", "");
@@ -197,16 +196,14 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   ctl->add_option("--token", o->token, "bearer token (MESHFED_TOKEN)");
   ctl->add_option("--token-file", o->token_file, "file holding the bearer token");
   ctl->add_option("--ca-file", o->ca_file, "the domain CA that signed the broker certificate (MESHFED_CA_FILE)");
-  ctl->add_flag("--json", o->json_output, "print the API's JSON");
 
-  auto fail = [&exit_code, o] { exit_code = o->failure; };
-  auto emit = [o](const json& j) { std::cout << j.dump(2) << "\n"; };
-
-  ctl->add_subcommand("services", "List the local inventory")->callback([o, fail, emit] {
-    Ctl c(*o);
+  auto* services = ctl->add_subcommand("services", "List the local inventory");
+  services->footer("Example: meshfed ctl services");
+  services->callback([o, &run] {
+    Ctl c(*o, run);
     auto j = c.call("GET", "/api/v1/services");
-    if (!j) return fail();
-    if (c.json_output()) return emit(*j);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : (*j)["items"]) {
       std::string ports;
@@ -220,17 +217,19 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
 
   auto* exports = ctl->add_subcommand("exports", "Request, decide on and inspect exports");
   exports->require_subcommand(1);
+  exports->footer("Example: meshfed ctl exports list --state pending");
   exports->fallthrough();
 
   auto state = std::make_shared<std::string>();
   auto* list = exports->add_subcommand("list", "List exports");
   list->add_option("--state", *state, "only this state");
-  list->callback([o, state, fail, emit] {
-    Ctl c(*o);
+  list->footer("Example: meshfed ctl exports list --state approved -o json");
+  list->callback([o, state, &run] {
+    Ctl c(*o, run);
     auto fetched = fetch_all(c, "/api/v1/exports" + (state->empty() ? "" : "?state=" + http::percent_encode(*state)));
-    if (!fetched) return fail();
+    if (!fetched) return;
     const json& all = *fetched;
-    if (c.json_output()) return emit(all);
+    if (c.json_output()) return c.emit(all);
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : all) {
       rows.push_back({text(e["id"]), text(e["state"]) + (e.value("target_missing", false) ? "!" : ""),
@@ -243,11 +242,12 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   auto id = std::make_shared<std::string>();
   auto* show = exports->add_subcommand("show", "Show one export with its history");
   show->add_option("id", *id, "export id")->required();
-  show->callback([o, id, fail, emit] {
-    Ctl c(*o);
+  show->footer("Example: meshfed ctl exports show payments-api-x1y2z3w4");
+  show->callback([o, id, &run] {
+    Ctl c(*o, run);
     auto j = c.call("GET", "/api/v1/exports/" + http::percent_encode(*id));
-    if (!j) return fail();
-    if (c.json_output()) return emit(*j);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
     print_export(*j);
   });
 
@@ -271,8 +271,11 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
       ->check(CLI::PositiveNumber);
   request->add_flag("--proxy-protocol", r->proxy_protocol, "send a PROXY v2 header to the service");
   request->add_option("--reason", r->reason, "why the service should leave the domain")->required();
-  request->callback([o, r, fail, emit] {
-    Ctl c(*o);
+  request->footer(
+      "Example: meshfed ctl exports request --service payments-api --port 8443 --peer internal "
+      "--metric 'http_requests_*' --reason \"checkout in internal needs payments\"");
+  request->callback([o, r, &run] {
+    Ctl c(*o, run);
     json body = {{"mesh", r->mesh},   {"service", r->service}, {"port", r->port},
                  {"peers", r->peers}, {"reason", r->reason},   {"proxy_protocol", r->proxy_protocol}};
     if (!r->zone.empty()) body["zone"] = r->zone;
@@ -280,8 +283,8 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     if (!r->metrics.empty()) body["metrics"] = r->metrics;
     if (r->ttl > 0) body["ttl_s"] = r->ttl;
     auto j = c.call("POST", "/api/v1/exports", &body);
-    if (!j) return fail();
-    if (c.json_output()) return emit(*j);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
     std::cout << "requested " << text((*j)["id"]) << " (pending approval by another person)\n";
   });
 
@@ -296,24 +299,27 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     cmd->add_option("id", d->id, "export id")->required();
     cmd->add_option("--comment", d->comment, "why");
     cmd->add_option("--if-match", d->if_match, "only if the export is still at this version");
-    if (action == "extend") {
+    if (action != "extend") {
+      cmd->footer("Example: meshfed ctl exports " + action + " payments-api-x1y2z3w4 --comment \"ticket SEC-42\"");
+    } else {
       cmd->add_option("--ttl", d->ttl, "seconds from now (default: the export's ttl)")->check(CLI::PositiveNumber);
       cmd->add_flag("--shorten", d->shorten, "allow the new expiry to be earlier than the current one");
       cmd->footer(
           "Example: meshfed ctl exports extend payments-api-x1y2z3w4 --ttl 2592000 --comment \"another month\"");
     }
-    cmd->callback([o, d, action, fail, emit, &exit_code] {
-      Ctl c(*o);
+    cmd->callback([o, d, action, &run] {
+      Ctl c(*o, run);
       if (action == "extend" && d->ttl > 0 && !d->shorten) {
         // An "extend" that would end the export sooner is almost always a typo in --ttl.
         auto current = c.call("GET", "/api/v1/exports/" + http::percent_encode(d->id));
-        if (!current) return fail();
+        if (!current) return;
         const auto until = parse_rfc3339(expiry_of(*current));
         const auto asked = std::chrono::system_clock::now() + std::chrono::seconds(d->ttl);
         if (until && asked < *until) {
-          std::cerr << "extend: --ttl " << d->ttl << " would end " << d->id << " before its current expiry "
-                    << expiry_of(*current) << "; add --shorten to shorten it\n";
-          exit_code = 1;
+          run.exit_code = run.out.fail("extend", make_error(ErrorCode::kFailedPrecondition,
+                                                            "--ttl " + std::to_string(d->ttl) + " would end " + d->id +
+                                                                " before its current expiry " + expiry_of(*current) +
+                                                                "; add --shorten to shorten it"));
           return;
         }
       }
@@ -323,8 +329,8 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
       std::map<std::string, std::string> headers;
       if (!d->if_match.empty()) headers["If-Match"] = "\"" + d->if_match + "\"";
       auto j = c.call("POST", "/api/v1/exports/" + http::percent_encode(d->id) + "/" + action, &body, headers);
-      if (!j) return fail();
-      if (c.json_output()) return emit(*j);
+      if (!j) return;
+      if (c.json_output()) return c.emit(*j);
       std::cout << text((*j)["id"]) << ": " << text((*j)["state"]) << " (version " << text((*j)["version"]) << ")"
                 << (expiry_of(*j) == "-" ? "" : ", expires " + expiry_of(*j)) << "\n";
     });
@@ -332,12 +338,13 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
 
   auto* imports = ctl->add_subcommand("imports", "Imports from peers: list, show, accept, reject");
   imports->fallthrough();
-  auto import_list = [o, fail, emit] {
-    Ctl c(*o);
+  imports->footer("Example: meshfed ctl imports  (the same as: meshfed ctl imports list)");
+  auto import_list = [o, &run] {
+    Ctl c(*o, run);
     auto fetched = fetch_all(c, "/api/v1/imports");
-    if (!fetched) return fail();
+    if (!fetched) return;
     const json& all = *fetched;
-    if (c.json_output()) return emit(all);
+    if (c.json_output()) return c.emit(all);
     std::vector<std::vector<std::string>> rows;
     for (const auto& i : all) {
       const std::string local = i["local"].is_null() ? "-" : text(i["local"]["host"]) + ":" + text(i["local"]["port"]);
@@ -349,15 +356,19 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   imports->callback([imports, import_list] {
     if (imports->get_subcommands().empty()) import_list();
   });
-  imports->add_subcommand("list", "List imports")->callback(import_list);
+  imports->add_subcommand("list", "List imports")
+      ->footer("Example: meshfed ctl imports list -o json")
+      ->callback(import_list);
   auto import_id = std::make_shared<std::string>();
   auto* import_show = imports->add_subcommand("show", "Show one import");
   import_show->add_option("id", *import_id, "import id (<peer>.<export id>)")->required();
-  import_show->callback([o, import_id, fail, emit] {
-    Ctl c(*o);
+  import_show->footer("Example: meshfed ctl imports show pci.payments-api-x1y2z3w4");
+  import_show->callback([o, import_id, &run] {
+    Ctl c(*o, run);
     auto j = c.call("GET", "/api/v1/imports/" + http::percent_encode(*import_id));
-    if (!j) return fail();
-    emit(*j);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
+    print_import(*j);
   });
   for (const std::string action : {"accept", "reject"}) {
     auto id_arg = std::make_shared<std::string>();
@@ -365,24 +376,26 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
     auto* cmd = imports->add_subcommand(action, action + " a pending import from a manual peer");
     cmd->add_option("id", *id_arg, "import id")->required();
     cmd->add_option("--comment", *comment, "why (kept in the audit log)");
-    cmd->callback([o, id_arg, comment, action, fail, emit] {
-      Ctl c(*o);
+    cmd->footer("Example: meshfed ctl imports " + action + " pci.payments-api-x1y2z3w4 --comment \"ticket NET-7\"");
+    cmd->callback([o, id_arg, comment, action, &run] {
+      Ctl c(*o, run);
       json body = json::object();
       if (!comment->empty()) body["comment"] = *comment;
       auto j = c.call("POST", "/api/v1/imports/" + http::percent_encode(*id_arg) + "/" + action, &body);
-      if (!j) return fail();
-      if (c.json_output()) return emit(*j);
+      if (!j) return;
+      if (c.json_output()) return c.emit(*j);
       std::cout << text((*j)["id"]) << ": " << text((*j)["state"]) << "\n";
     });
   }
 
   auto* peers = ctl->add_subcommand("peers", "Peers: their state, and quarantine");
   peers->fallthrough();
-  auto peer_list = [o, fail, emit] {
-    Ctl c(*o);
+  peers->footer("Example: meshfed ctl peers  (the same as: meshfed ctl peers list)");
+  auto peer_list = [o, &run] {
+    Ctl c(*o, run);
     auto j = c.call("GET", "/api/v1/peers");
-    if (!j) return fail();
-    if (c.json_output()) return emit((*j)["items"]);
+    if (!j) return;
+    if (c.json_output()) return c.emit((*j)["items"]);
     std::vector<std::vector<std::string>> rows;
     for (const auto& p : (*j)["items"]) {
       std::string counts;
@@ -396,19 +409,20 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   peers->callback([peers, peer_list] {
     if (peers->get_subcommands().empty()) peer_list();
   });
-  peers->add_subcommand("list", "List peers")->callback(peer_list);
+  peers->add_subcommand("list", "List peers")->footer("Example: meshfed ctl peers list -o json")->callback(peer_list);
   for (const std::string action : {"quarantine", "release"}) {
     auto domain = std::make_shared<std::string>();
     auto reason = std::make_shared<std::string>();
     auto* cmd = peers->add_subcommand(action, action == "quarantine" ? "Cut a peer off at once" : "Undo a quarantine");
     cmd->add_option("domain", *domain, "peer domain")->required();
     cmd->add_option("--reason", *reason, "why")->required();
-    cmd->callback([o, domain, reason, action, fail, emit] {
-      Ctl c(*o);
+    cmd->footer("Example: meshfed ctl peers " + action + " dmz --reason \"incident 7781\"");
+    cmd->callback([o, domain, reason, action, &run] {
+      Ctl c(*o, run);
       json body = {{"reason", *reason}};
       auto j = c.call("POST", "/api/v1/peers/" + http::percent_encode(*domain) + "/" + action, &body);
-      if (!j) return fail();
-      if (c.json_output()) return emit(*j);
+      if (!j) return;
+      if (c.json_output()) return c.emit(*j);
       std::cout << *domain << ": " << text((*j)["state"]) << "\n";
     });
   }
@@ -416,12 +430,13 @@ void add_ctl_commands(CLI::App& app, int& exit_code) {
   auto since = std::make_shared<int64_t>(0);
   auto* audit_cmd = ctl->add_subcommand("audit", "Show audit entries");
   audit_cmd->add_option("--since", *since, "only entries after this sequence number");
-  audit_cmd->callback([o, since, fail, emit] {
-    Ctl c(*o);
+  audit_cmd->footer("Example: meshfed ctl audit --since 40");
+  audit_cmd->callback([o, since, &run] {
+    Ctl c(*o, run);
     auto fetched = fetch_all(c, "/api/v1/audit?since=" + std::to_string(*since));
-    if (!fetched) return fail();
+    if (!fetched) return;
     const json& all = *fetched;
-    if (c.json_output()) return emit(all);
+    if (c.json_output()) return c.emit(all);
     std::vector<std::vector<std::string>> rows;
     for (const auto& e : all) {
       rows.push_back({text(e["seq"]), text(e["time"]), text(e["actor"]), text(e["action"]), text(e["object"]),

@@ -1,6 +1,7 @@
 // meshfed pki init | issue | show.
 #include <CLI/CLI.hpp>
 #include <grp.h>
+#include <nlohmann/json.hpp>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +14,7 @@
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/pki/pki.hpp"
+#include "output.hpp"
 
 namespace meshfed::cli {
 
@@ -44,13 +46,28 @@ Result<std::optional<Owner>> owner_of(const std::string& spec) {
 }
 
 // Hands a leaf's key and certificate to the service account. The CA key stays with root.
-bool hand_over(const std::filesystem::path& dir, const std::string& leaf, const Owner& o) {
+Status hand_over(const std::filesystem::path& dir, const std::string& leaf, const Owner& o) {
   const auto key = dir / (leaf + "-key.pem");
   const auto cert = dir / (leaf + ".pem");
-  bool ok = ::chown(key.c_str(), o.uid, o.gid) == 0 && ::chown(cert.c_str(), o.uid, o.gid) == 0 &&
-            ::chmod(key.c_str(), o.group_reads ? 0640 : 0600) == 0;
-  if (!ok) std::cerr << "cannot hand " << key.string() << " over to --owner: " << std::strerror(errno) << "\n";
-  return ok;
+  if (::chown(key.c_str(), o.uid, o.gid) == 0 && ::chown(cert.c_str(), o.uid, o.gid) == 0 &&
+      ::chmod(key.c_str(), o.group_reads ? 0640 : 0600) == 0) {
+    return {};
+  }
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "cannot hand " + key.string() + " over to --owner: " + std::strerror(errno));
+}
+
+nlohmann::json certificate_json(const pki::CertificateInfo& c) {
+  return {{"subject", c.subject},
+          {"issuer", c.issuer},
+          {"uri_sans", c.uri_sans},
+          {"dns_sans", c.dns_sans},
+          {"ip_sans", c.ip_sans},
+          {"key_usage", c.key_usage},
+          {"extended_key_usage", c.extended_key_usage},
+          {"is_ca", c.is_ca},
+          {"not_before", c.not_before},
+          {"not_after", c.not_after}};
 }
 
 void warn_if_nameless(const std::vector<std::string>& dns, const std::vector<std::string>& ips) {
@@ -62,9 +79,11 @@ void warn_if_nameless(const std::vector<std::string>& dns, const std::vector<std
 
 }  // namespace
 
-void add_pki_commands(CLI::App& app, int& exit_code) {
+void add_pki_commands(CLI::App& app, Invocation& run) {
   auto* pki_cmd = app.add_subcommand("pki", "Create and inspect a domain's CA and certificates");
   pki_cmd->require_subcommand(1);
+  pki_cmd->footer(
+      "Example: meshfed pki init --domain pci --out /etc/meshfed/pci/pki --ip 127.0.0.1 --owner root:meshfed");
 
   struct InitArgs {
     std::string domain, trust_domain, out;
@@ -88,11 +107,10 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
   init->footer(
       "Example: meshfed pki init --domain pci --out /etc/meshfed/pci/pki --dns broker.pci.example "
       "--ip 127.0.0.1 --owner root:meshfed");
-  init->callback([a, &exit_code] {
+  init->callback([a, &run] {
     const auto owner = owner_of(a->owner);
     if (!owner) {
-      std::cerr << "pki init: " << owner.error().message << "\n";
-      exit_code = 1;
+      run.exit_code = run.out.fail("pki init", owner.error());
       return;
     }
     warn_if_nameless(a->dns, a->ips);
@@ -102,18 +120,27 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
     o.leaf = {a->dns, a->ips, std::chrono::days(a->days)};
     o.force = a->force;
     if (auto st = pki::init_domain(a->out, o); !st) {
-      std::cerr << "pki init: " << st.error().message << "\n";
-      exit_code = 1;
+      run.exit_code = run.out.fail("pki init", st.error());
       return;
     }
-    if (*owner) {
-      for (const char* leaf : {"broker", "ingress", "egress"}) {
-        if (!hand_over(a->out, leaf, **owner)) exit_code = 1;
+    for (const char* leaf : {"broker", "ingress", "egress"}) {
+      if (!*owner) break;
+      if (auto st = hand_over(a->out, leaf, **owner); !st) {
+        run.exit_code = run.out.fail("pki init", st.error());
+        return;
       }
     }
-    std::cout << "wrote ca.pem, ca-key.pem, broker.pem, ingress.pem, egress.pem and their keys to " << a->out << "\n"
-              << "ca-key.pem signs every certificate of domain " << a->domain
-              << ": the broker never reads it; keep it offline once the certificates are issued\n";
+    const std::string ca_key_note = "ca-key.pem signs every certificate of domain " + a->domain +
+                                    ": the broker never reads it; keep it offline once the certificates are issued";
+    const nlohmann::json result = {{"out", a->out},
+                                   {"files",
+                                    {"ca.pem", "ca-key.pem", "broker.pem", "broker-key.pem", "ingress.pem",
+                                     "ingress-key.pem", "egress.pem", "egress-key.pem"}},
+                                   {"note", ca_key_note}};
+    run.out.print(result, [&] {
+      std::cout << "wrote ca.pem, ca-key.pem, broker.pem, ingress.pem, egress.pem and their keys to " << a->out << "\n"
+                << ca_key_note << "\n";
+    });
   });
 
   struct IssueArgs {
@@ -134,35 +161,42 @@ void add_pki_commands(CLI::App& app, int& exit_code) {
   issue->add_option("--days", b->days, "validity in days")->check(CLI::Range(1, 3650))->capture_default_str();
   issue->add_option("--owner", b->owner, "USER[:GROUP] the service runs as: the new key becomes theirs");
   issue->footer("Example: meshfed pki issue --ca-dir /etc/meshfed/pci/pki --role broker --dns broker.pci.example");
-  issue->callback([b, &exit_code] {
+  issue->callback([b, &run] {
     const auto owner = owner_of(b->owner);
     if (!owner) {
-      std::cerr << "pki issue: " << owner.error().message << "\n";
-      exit_code = 1;
+      run.exit_code = run.out.fail("pki issue", owner.error());
       return;
     }
     if (b->role == "broker") warn_if_nameless(b->dns, b->ips);
     auto role = pki::parse_leaf_role(b->role);
     if (auto st = pki::issue_leaf(b->ca_dir, *role, {b->dns, b->ips, std::chrono::days(b->days)}, b->out); !st) {
-      std::cerr << "pki issue: " << st.error().message << "\n";
-      exit_code = 1;
+      run.exit_code = run.out.fail("pki issue", st.error());
       return;
     }
-    if (*owner && !hand_over(b->out.empty() ? b->ca_dir : b->out, b->role, **owner)) exit_code = 1;
-    std::cout << "issued " << b->role << ".pem\n";
+    const std::filesystem::path out = b->out.empty() ? b->ca_dir : b->out;
+    if (*owner) {
+      if (auto st = hand_over(out, b->role, **owner); !st) {
+        run.exit_code = run.out.fail("pki issue", st.error());
+        return;
+      }
+    }
+    const nlohmann::json result = {{"role", b->role},
+                                   {"certificate", (out / (b->role + ".pem")).string()},
+                                   {"key", (out / (b->role + "-key.pem")).string()}};
+    run.out.print(result, [&] { std::cout << "issued " << b->role << ".pem\n"; });
   });
 
   auto file = std::make_shared<std::string>();
   auto* show = pki_cmd->add_subcommand("show", "Print a certificate's subject, SANs, issuer, key usage and expiry");
   show->add_option("file", *file, "PEM certificate")->required();
-  show->callback([file, &exit_code] {
+  show->footer("Example: meshfed pki show /etc/meshfed/pci/pki/broker.pem");
+  show->callback([file, &run] {
     auto info = pki::read_certificate(*file);
     if (!info) {
-      std::cerr << "pki show: " << info.error().message << "\n";
-      exit_code = 1;
+      run.exit_code = run.out.fail("pki show", info.error());
       return;
     }
-    std::cout << pki::format_certificate(*info);
+    run.out.print(certificate_json(*info), [&] { std::cout << pki::format_certificate(*info); });
   });
 }
 

@@ -1,5 +1,6 @@
 // meshfed token create, meshfed audit verify.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <iostream>
 
@@ -10,32 +11,38 @@
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
+#include "output.hpp"
 
 namespace meshfed::cli {
 
-void add_token_commands(CLI::App& app, int& exit_code) {
+void add_token_commands(CLI::App& app, Invocation& run) {
   auto* token = app.add_subcommand("token", "Manage admin API tokens");
   token->require_subcommand(1);
+  token->footer("Example: meshfed token create --name alice --role requester");
   auto name = std::make_shared<std::string>();
   auto roles = std::make_shared<std::vector<std::string>>();
   auto* create = token->add_subcommand("create", "Print a new token once, and the tokens-file entry that admits it");
   create->add_option("--name", *name, "who the token is for")->required();
   create->add_option("--role", *roles, "viewer, requester, approver, admin or gateway (repeatable)")->required();
-  create->callback([name, roles, &exit_code] {
+  create->footer("Example: meshfed token create --name bob --role approver >> bob.token.txt");
+  create->callback([name, roles, &run] {
     auto t = api::create_token(*name, *roles);
     if (!t) {
-      std::cerr << "token create: " << t.error().message << "\n";
-      exit_code = 2;
+      run.exit_code = run.out.usage("token create", t.error().message);
       return;
     }
-    std::cout << "token (shown once, keep it secret): " << t->token << "\n"
-              << "tokens file entry: " << t->file_entry << "\n";
+    const nlohmann::json result = {{"token", t->token}, {"file_entry", nlohmann::json::parse(t->file_entry)}};
+    run.out.print(result, [&] {
+      std::cout << "token (shown once, keep it secret): " << t->token << "\n"
+                << "tokens file entry: " << t->file_entry << "\n";
+    });
   });
 }
 
-void add_audit_commands(CLI::App& app, int& exit_code) {
+void add_audit_commands(CLI::App& app, Invocation& run) {
   auto* audit_cmd = app.add_subcommand("audit", "Work with the audit log");
   audit_cmd->require_subcommand(1);
+  audit_cmd->footer("Example: meshfed audit verify --config /etc/meshfed/pci.json");
   auto state_dir = std::make_shared<std::string>();
   auto config_file = std::make_shared<std::string>();
   auto expect = std::make_shared<std::string>();
@@ -45,14 +52,13 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
   verify->add_option("--config", *config_file, "the domain's config file (its state_dir)")->excludes(by_dir);
   verify->add_option("--expect-head", *expect, "SEQ:HASH recorded earlier outside the box (as ctl audit shows it)");
   verify->footer("Example: meshfed audit verify --config /etc/meshfed/pci.json --expect-head 42:9f86d081...");
-  verify->callback([state_dir, config_file, expect, &exit_code] {
+  verify->callback([state_dir, config_file, expect, &run] {
     if (state_dir->empty() == config_file->empty()) {
-      std::cerr << "audit verify: give --config or --state-dir\nRun with --help for more information.\n";
-      exit_code = 2;
+      run.exit_code = run.out.usage("audit verify", "give --config or --state-dir");
       return;
     }
     if (!config_file->empty()) {
-      const auto cfg = load_config_arg(*config_file, exit_code);
+      const auto cfg = load_config_arg(*config_file, run);
       if (!cfg) return;
       *state_dir = cfg->state_dir.string();
     }
@@ -60,37 +66,35 @@ void add_audit_commands(CLI::App& app, int& exit_code) {
     if (!expect->empty()) {
       const auto colon = expect->find(':');
       if (colon == std::string::npos || colon == 0) {
-        std::cerr << "--expect-head: expected SEQ:HASH, got \"" << *expect << "\"\n";
-        exit_code = 2;
+        run.exit_code = run.out.usage("audit verify", "--expect-head: expected SEQ:HASH, got \"" + *expect + "\"");
         return;
       }
       const auto seq = parse_int(expect->substr(0, colon));
       if (!seq) {
-        std::cerr << "--expect-head: SEQ must be a number, got \"" << *expect << "\"\n";
-        exit_code = 2;
+        run.exit_code = run.out.usage("audit verify", "--expect-head: SEQ must be a number, got \"" + *expect + "\"");
         return;
       }
       head = workflow::ExpectedHead{*seq, expect->substr(colon + 1)};
     }
     auto db = store::Database::open_read_only(std::filesystem::path(*state_dir) / "meshfed.db");
     if (!db) {
-      std::cerr << "audit verify: " << db.error().message << "\n";
-      exit_code = 1;
+      run.exit_code = run.out.fail("audit verify", db.error());
       return;
     }
     auto report = workflow::verify_audit(**db, head);
     if (!report) {
-      std::cerr << "audit verify: " << report.error().message << "\n";
-      exit_code = 1;
+      run.exit_code = run.out.fail("audit verify", report.error());
       return;
     }
     if (!report->ok) {
-      std::cerr << "audit verify: FAILED: " << report->problem << "\n";
-      exit_code = 1;
+      run.exit_code =
+          run.out.fail("audit verify", make_error(ErrorCode::kInvalidArgument, "FAILED: " + report->problem));
       return;
     }
-    std::cout << "audit verify: ok, " << report->entries << " entries, head " << report->head_seq << ":"
-              << report->head_hash << "\n";
+    const std::string head_text = std::to_string(report->head_seq) + ":" + report->head_hash;
+    run.out.print({{"ok", true}, {"entries", report->entries}, {"head", head_text}}, [&] {
+      std::cout << "audit verify: ok, " << report->entries << " entries, head " << head_text << "\n";
+    });
   });
 }
 

@@ -115,6 +115,9 @@ Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& 
     o.configure(native);
   } else {
     if (o.ca_file.empty()) return make_error(ErrorCode::kInvalidArgument, "a CA file is required to verify the server");
+    if (auto why = unreadable_because(o.ca_file); !why.empty()) {
+      return make_error(ErrorCode::kInvalidArgument, "cannot read CA file " + o.ca_file.string() + ": " + why);
+    }
     if (SSL_CTX_load_verify_locations(native, o.ca_file.c_str(), nullptr) != 1) {
       return tls_error("cannot load CA file " + o.ca_file.string());
     }

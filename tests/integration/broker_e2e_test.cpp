@@ -221,7 +221,7 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   // An extend that would end the export sooner needs --shorten (the default TTL is 30 days).
   const json version_before = call("GET", "/api/v1/exports/" + id, "victor").body["version"];
   auto shorter = as("bob", {"exports", "extend", id, "--ttl", "60"});
-  EXPECT_EQ(shorter.exit_code, 1) << shorter.output;
+  EXPECT_EQ(shorter.exit_code, 5) << shorter.output;  // a precondition
   EXPECT_NE(shorter.output.find("add --shorten"), std::string::npos) << shorter.output;
   EXPECT_EQ(call("GET", "/api/v1/exports/" + id, "victor").body["version"], version_before);  // nothing was sent
   auto shortened = as("bob", {"exports", "extend", id, "--ttl", "60", "--shorten"});
@@ -360,6 +360,67 @@ TEST_F(BrokerE2eTest, SigtermStopsCleanly) {
   auto verify = run_meshfed({"audit", "verify", "--state-dir", domain_.state_dir.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_NE(broker_->log().find("stopped"), std::string::npos);
+}
+
+// -o json (or --json) everywhere: stdout is one JSON document, the API's own for a resource
+// and a problem+json one, with the exit code, for a failure.
+TEST_F(BrokerE2eTest, OneOutputSwitchGivesTheApisJsonAndProblemsOnStdout) {
+  const std::map<std::string, std::string> env = {
+      {"MESHFED_URL", "https://127.0.0.1:" + std::to_string(broker_->admin_port())},
+      {"MESHFED_CA_FILE", (dir_ / "pki/ca.pem").string()}};
+  auto as = [&](const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> full = {"ctl", "--token", domain_.tokens.at(who)};
+    full.insert(full.end(), args.begin(), args.end());
+    return run_meshfed(full, env);
+  };
+  const auto parsed = [](const CommandResult& r) {
+    auto j = json::parse(r.output, nullptr, false);  // the whole output, nothing else beside it
+    EXPECT_FALSE(j.is_discarded()) << r.output;
+    return j;
+  };
+  const std::string id = request_export();
+  for (const auto& flag : std::vector<std::vector<std::string>>{{"-o", "json"}, {"--output=json"}, {"--json"}}) {
+    std::vector<std::string> args = {"exports", "show", id};
+    args.insert(args.end(), flag.begin(), flag.end());
+    auto shown = as("victor", args);
+    EXPECT_EQ(shown.exit_code, 0) << shown.output;
+    EXPECT_EQ(parsed(shown), call("GET", "/api/v1/exports/" + id, "victor").body);
+  }
+  auto listed = as("victor", {"-o", "json", "exports", "list"});
+  EXPECT_EQ(parsed(listed), call("GET", "/api/v1/exports", "victor").body["items"]);
+
+  // Failures: the API's problem, passed on; and the CLI's own, in the same shape.
+  auto own = parsed(as("alice", {"exports", "approve", id, "-o", "json"}));
+  EXPECT_EQ(own["status"], 403);
+  EXPECT_EQ(own["exit_code"], 4);
+  EXPECT_EQ(own["type"], "urn:meshfed:problem:forbidden");
+  EXPECT_NE(own["detail"].get<std::string>().find("lacks the approver role"), std::string::npos) << own.dump();
+  auto invalid = parsed(as("alice", {"exports", "request", "--service", "payments-api", "--port", "1", "--peer",
+                                     "internal", "--reason", "r", "-o", "json"}));
+  EXPECT_EQ(invalid["status"], 400);
+  EXPECT_EQ(invalid["errors"][0]["field"], "port") << invalid.dump();
+  auto typo = run_meshfed({"-o", "json", "ctl", "exports", "lst"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_EQ(parsed(typo)["detail"], "unknown command \"lst\" for \"meshfed ctl exports\"; did you mean \"list\"?");
+  auto away = run_meshfed({"ctl", "--token", "x", "--ca-file", env.at("MESHFED_CA_FILE"), "--url",
+                           "https://127.0.0.1:1", "services", "-o", "json"});
+  EXPECT_EQ(away.exit_code, 6);
+  EXPECT_EQ(parsed(away)["status"], 503);
+
+  // The commands that work on a domain's files speak it too.
+  auto checked = run_meshfed({"check-config", "--config", domain_.config_file.string(), "-o", "json"});
+  EXPECT_EQ(checked.exit_code, 0) << checked.output;
+  EXPECT_EQ(parsed(checked)["domain"], "pci");
+  auto verified = run_meshfed({"audit", "verify", "--config", domain_.config_file.string(), "-o", "json"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_EQ(parsed(verified)["head"].get<std::string>().substr(0, 2), "2:");
+  auto cert = parsed(run_meshfed({"pki", "show", (dir_ / "pki/broker.pem").string(), "-o", "json"}));
+  EXPECT_EQ(cert["uri_sans"][0], "spiffe://pci/meshfed/broker");
+  domain_.config["admin"]["listen"] = "9440";
+  domain_.save_config();
+  auto broken = run_meshfed({"check-config", "--config", domain_.config_file.string(), "-o", "json"});
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_EQ(parsed(broken)["errors"][0]["field"], "admin.listen") << broken.output;
 }
 
 TEST(CheckConfig, FileErrorsNameTheKeyAndTheOsReason) {

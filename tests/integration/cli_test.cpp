@@ -1,6 +1,7 @@
 // The command line as a user meets it: usage errors, help, completion.
 #include <gtest/gtest.h>
 
+#include "meshfed/core/text.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -43,6 +44,48 @@ TEST(Cli, HelpAndVersionExitZeroAndHelpNamesTheCommandNotTheBuildPath) {
   EXPECT_EQ(version.output, std::string("meshfed ") + MESHFED_VERSION + "\n");
   // The level the log prints is one --log-level takes.
   EXPECT_EQ(run_meshfed({"--log-level", "warning", "--version"}).exit_code, 0);
+}
+
+// The subcommands a help text lists under "Subcommands:".
+std::vector<std::string> subcommands_in(const std::string& help) {
+  std::vector<std::string> names;
+  bool listing = false;
+  for (const auto& line : split(help, '\n')) {
+    if (line == "Subcommands:") {
+      listing = true;
+    } else if (listing && line.starts_with("  ") && line.size() > 2 && line[2] != ' ') {
+      names.push_back(line.substr(2, line.find(' ', 2) - 2));
+    } else if (line.empty()) {
+      listing = false;
+    }
+  }
+  return names;
+}
+
+TEST(Cli, EverySubcommandsHelpShowsAnExampleOfItself) {
+  std::vector<std::vector<std::string>> pending = {{}};
+  int checked = 0;
+  while (!pending.empty()) {
+    auto path = pending.back();
+    pending.pop_back();
+    auto args = path;
+    args.push_back("--help");
+    const auto help = run_meshfed(args);
+    ASSERT_EQ(help.exit_code, 0) << help.output;
+    for (const auto& sub : subcommands_in(help.output)) {
+      auto deeper = path;
+      deeper.push_back(sub);
+      pending.push_back(deeper);
+    }
+    if (path.empty()) continue;
+    std::string command = "meshfed";
+    for (const auto& word : path) command += " " + word;
+    // Also under a variable assignment: "Example: MESHFED_TOKEN=... meshfed ctl ...".
+    EXPECT_NE(help.output.find("Example: "), std::string::npos) << command << " has no example:\n" << help.output;
+    EXPECT_NE(help.output.find(command + " "), std::string::npos) << command << "'s example is of another command";
+    ++checked;
+  }
+  EXPECT_GE(checked, 30);
 }
 
 // Completes `words` (the last one partial) with the script `meshfed completion bash` prints.
