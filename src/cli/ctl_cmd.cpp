@@ -162,6 +162,13 @@ void print_export(const json& e) {
   print_table({"TIME", "ACTOR", "ACTION", "STATE", "COMMENT"}, rows);
 }
 
+// The last error with its time: after the peer answers again it stays visible, dated before
+// LAST_SUCCESS, instead of reading as the current state.
+std::string last_error_of(const json& peer) {
+  if (!peer["last_error"].is_string()) return "-";
+  return text(peer["last_error_at"]) + " " + peer["last_error"].get<std::string>();
+}
+
 void print_import(const json& i) {
   const auto endpoint = [](const json& e) { return e.is_object() ? text(e["host"]) + ":" + text(e["port"]) : "-"; };
   std::cout << "id:             " << text(i["id"]) << "\n"
@@ -402,7 +409,7 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
       for (const auto& [import_state, n] : p["imports"].items())
         counts += (counts.empty() ? "" : ",") + import_state + "=" + text(n);
       rows.push_back({text(p["domain"]), text(p["state"]), text(p["last_success"]), text(p["revision"]),
-                      counts.empty() ? "-" : counts, text(p["last_error"])});
+                      counts.empty() ? "-" : counts, last_error_of(p)});
     }
     print_table({"DOMAIN", "STATE", "LAST_SUCCESS", "REVISION", "IMPORTS", "LAST_ERROR"}, rows);
   };

@@ -244,6 +244,9 @@ Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t>
   auto p = peers.get(peer);
   const int64_t now = to_unix_ms(clock_.now());
   if (error.empty()) {
+    if (p.last_error_ms && (!p.last_success_ms || *p.last_error_ms > *p.last_success_ms)) {
+      spdlog::info("peer {}: answering again", peer);
+    }
     p.last_success_ms = now;
     if (revision) p.revision = *revision;
   } else {
@@ -264,8 +267,20 @@ Status ImportManager::record_unchanged(const std::string& peer) {
 }
 
 Status ImportManager::record_failure(const std::string& peer, const std::string& error) {
-  spdlog::warn("peer {}: {}", peer, escape_for_log(error));
-  return db_.transaction([&]() -> Status { return touch_peer(peer, std::nullopt, error); });
+  return db_.transaction([&]() -> Status {
+    // One warning when the peer starts failing, or fails differently; the same failure at every
+    // retry is debug. A neighbour down for an hour is a line or two, not one per retry; the
+    // peer's state, last_error and meshfed_peer_sync_errors_total keep counting.
+    const auto before = store::PeerRepository(db_).get(peer);
+    const bool was_answering =
+        before.last_success_ms && (!before.last_error_ms || *before.last_error_ms <= *before.last_success_ms);
+    if (was_answering || before.last_error != error) {
+      spdlog::warn("peer {}: {}", peer, escape_for_log(error));
+    } else {
+      spdlog::debug("peer {}: still {}", peer, escape_for_log(error));
+    }
+    return touch_peer(peer, std::nullopt, error);
+  });
 }
 
 Result<int64_t> ImportManager::revision(const std::string& peer) {
@@ -556,7 +571,8 @@ std::string_view to_string(PeerState s) {
 
 PeerState peer_state(const store::PeerRecord& p, int64_t now_ms, int64_t stale_after_s) {
   if (p.quarantined_since_ms) return PeerState::kQuarantined;
-  if (!p.last_success_ms) return PeerState::kStale;
+  // Nothing it sent is held, so nothing is stale: it has not answered (yet), since it was added.
+  if (!p.last_success_ms) return PeerState::kUnreachable;
   if (!p.last_error_ms || *p.last_error_ms <= *p.last_success_ms) return PeerState::kConnected;
   return now_ms - *p.last_success_ms <= stale_after_s * 1000 ? PeerState::kUnreachable : PeerState::kStale;
 }

@@ -48,7 +48,8 @@ inline const std::string kLeftCatalog = "export left the catalog";
 inline const std::string kExpired = "expired";
 
 // How a peer looks from here. Quarantined wins; otherwise connected while the last sync
-// succeeded, unreachable while the last success is within stale_after, stale after that.
+// succeeded, unreachable while the last success is within stale_after (or it never answered:
+// nothing of it is held to go stale), stale after that.
 enum class PeerState { kConnected, kUnreachable, kStale, kQuarantined };
 inline constexpr PeerState kPeerStates[] = {PeerState::kConnected, PeerState::kUnreachable, PeerState::kStale,
                                             PeerState::kQuarantined};

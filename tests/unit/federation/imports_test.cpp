@@ -162,7 +162,10 @@ TEST_F(ImportsTest, APeerIsConnectedThenUnreachableUntilStaleAfterAndQuarantineO
     ADD_FAILURE() << "no peer " << peer;
     return PeerState::kStale;
   };
-  EXPECT_EQ(state_of("good"), PeerState::kStale);  // never synced
+  EXPECT_EQ(state_of("good"), PeerState::kUnreachable);  // never answered: nothing of it is stale
+  clock_.advance(std::chrono::hours(1));
+  ASSERT_TRUE(imports_->record_failure("good", "connection refused"));
+  EXPECT_EQ(state_of("good"), PeerState::kUnreachable);
   ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 1)));
   EXPECT_EQ(state_of("good"), PeerState::kConnected);
   clock_.advance(std::chrono::seconds(1));
@@ -177,6 +180,34 @@ TEST_F(ImportsTest, APeerIsConnectedThenUnreachableUntilStaleAfterAndQuarantineO
   ASSERT_TRUE(imports_->quarantine({"root", {workflow::Role::kAdmin}}, "good", "test"));
   EXPECT_EQ(state_of("good"), PeerState::kQuarantined);
   EXPECT_EQ(to_string(PeerState::kQuarantined), "quarantined");
+}
+
+// A neighbour that stops is one warning, not one per retry; a different failure, or failing
+// again after it answered, is news again.
+TEST_F(ImportsTest, APeerFailingTheSameWayIsWarnedAboutOnceNotAtEveryRetry) {
+  testing::LogCapture log;
+  const auto warnings_of = [&](const std::string& text) {
+    const std::string all = log.text();
+    size_t n = 0;
+    for (size_t at = all.find(text); at != std::string::npos; at = all.find(text, at + 1)) ++n;
+    return n;
+  };
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 1)));
+  for (int retry = 0; retry < 20; ++retry) {
+    clock_.advance(std::chrono::seconds(1));
+    ASSERT_TRUE(imports_->record_failure("good", "connection refused"));
+  }
+  EXPECT_EQ(warnings_of("peer good: connection refused"), 1u) << log.text();
+  ASSERT_TRUE(imports_->record_failure("good", "TLS handshake failed: certificate expired"));
+  EXPECT_EQ(warnings_of("peer good: TLS handshake failed"), 1u);
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(imports_->record_unchanged("good"));
+  EXPECT_EQ(warnings_of("peer good: answering again"), 1u) << log.text();
+  ASSERT_TRUE(imports_->record_unchanged("good"));
+  EXPECT_EQ(warnings_of("peer good: answering again"), 1u);  // said once, when it came back
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(imports_->record_failure("good", "connection refused"));
+  EXPECT_EQ(warnings_of("peer good: connection refused"), 2u);  // down again after answering: news
 }
 
 TEST_F(ImportsTest, AManualPeersImportWaitsForAnApproverWhoAcceptsOrRejectsForGood) {
