@@ -105,6 +105,38 @@ grep -q '"status":"ready"' <<<"$ready" || fail "/readyz said $ready"
 kill "$pid"; wait "$pid" || fail "the broker did not stop cleanly"
 pid=""
 
+step "an in-process ingress below port 1024: CAP_NET_BIND_SERVICE and nothing else"
+# What docs/operations.md's drop-in for meshfed@.service grants; without it the bind is refused
+# by name. systemd is not PID 1 here, so setpriv sets the same credentials the unit would.
+low=""
+for p in $(seq 700 1000); do [[ -z $(ss -ltnH "sport = :$p") ]] && { low=$p; break; }; done
+[[ -n $low ]] || fail "no free port below 1024 on loopback"
+python3 - "/etc/meshfed/$domain.json" "$low" <<'PY'
+import json, sys
+path, port = sys.argv[1], sys.argv[2]
+c = json.load(open(path))
+c["gateways"] = {"ingress": {"enabled": True, "listen": "127.0.0.1:" + port, "advertise": "127.0.0.1:" + port,
+                             "cert_file": c["domain"] + "/pki/ingress.pem", "key_file": c["domain"] + "/pki/ingress-key.pem"}}
+json.dump(c, open(path, "w"), indent=2)
+PY
+as_meshfed=(setpriv --reuid=meshfed --regid=meshfed --init-groups)
+if "${as_meshfed[@]}" meshfed broker --config "/etc/meshfed/$domain.json" > "$build/package-broker.log" 2>&1; then
+  fail "the broker bound port $low without CAP_NET_BIND_SERVICE"
+fi
+grep -q "127.0.0.1:$low.*[Pp]ermission denied" "$build/package-broker.log" ||
+  fail "no clear refusal for port $low: $(cat "$build/package-broker.log")"
+rm -f "$state/runtime.json"
+"${as_meshfed[@]}" --bounding-set=-all,+net_bind_service --inh-caps=-all,+net_bind_service \
+  --ambient-caps=-all,+net_bind_service meshfed broker --config "/etc/meshfed/$domain.json" \
+  > "$build/package-broker.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do [[ -f $state/runtime.json ]] && break; sleep 0.1; done
+[[ -f $state/runtime.json ]] || fail "the broker did not start with the capability: $(cat "$build/package-broker.log")"
+[[ -n $(ss -ltnH "sport = :$low") ]] || fail "nothing listens on $low"
+grep -Eq "^CapEff:\s+0000000000000400$" "/proc/$pid/status" || fail "the broker holds more than CAP_NET_BIND_SERVICE"
+kill "$pid"; wait "$pid" || fail "the broker did not stop cleanly"
+pid=""
+
 step "dpkg -r"
 dpkg -r meshfed >/dev/null
 [[ ! -e /usr/bin/meshfed && ! -e /lib/systemd/system/meshfed@.service ]] || fail "dpkg -r left files behind"
