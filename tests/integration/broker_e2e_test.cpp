@@ -47,6 +47,17 @@ class BrokerE2eTest : public ::testing::Test {
 
   void reconnect() { client_ = broker_->client(dir_ / "pki/ca.pem"); }
 
+  // `meshfed ctl` pointed at this broker by its environment variables.
+  std::map<std::string, std::string> ctl_env() const {
+    return {{"MESHFED_URL", "https://127.0.0.1:" + std::to_string(broker_->admin_port())},
+            {"MESHFED_CA_FILE", (dir_ / "pki/ca.pem").string()}};
+  }
+  CommandResult ctl_as(const std::string& who, const std::vector<std::string>& args) {
+    std::vector<std::string> full = {"ctl", "--token", domain_.tokens.at(who)};
+    full.insert(full.end(), args.begin(), args.end());
+    return run_meshfed(full, ctl_env());
+  }
+
   TempDir dir_;
   DomainFixture domain_;
   std::unique_ptr<BrokerProcess> broker_;
@@ -185,14 +196,8 @@ TEST_F(BrokerE2eTest, MetricsPassPromtool) {
 }
 
 TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
-  const std::map<std::string, std::string> env = {
-      {"MESHFED_URL", "https://127.0.0.1:" + std::to_string(broker_->admin_port())},
-      {"MESHFED_CA_FILE", (dir_ / "pki/ca.pem").string()}};
-  auto as = [&](const std::string& who, std::vector<std::string> args) {
-    std::vector<std::string> full = {"ctl", "--token", domain_.tokens.at(who)};
-    full.insert(full.end(), args.begin(), args.end());
-    return run_meshfed(full, env);
-  };
+  const auto env = ctl_env();
+  auto as = [&](const std::string& who, const std::vector<std::string>& args) { return ctl_as(who, args); };
   auto req = as("alice", {"exports", "request", "--service", "payments-api", "--port", "8443", "--peer", "internal",
                           "--reason", "checkout", "--json"});
   ASSERT_EQ(req.exit_code, 0) << req.output;
@@ -365,14 +370,8 @@ TEST_F(BrokerE2eTest, SigtermStopsCleanly) {
 // -o json (or --json) everywhere: stdout is one JSON document, the API's own for a resource
 // and a problem+json one, with the exit code, for a failure.
 TEST_F(BrokerE2eTest, OneOutputSwitchGivesTheApisJsonAndProblemsOnStdout) {
-  const std::map<std::string, std::string> env = {
-      {"MESHFED_URL", "https://127.0.0.1:" + std::to_string(broker_->admin_port())},
-      {"MESHFED_CA_FILE", (dir_ / "pki/ca.pem").string()}};
-  auto as = [&](const std::string& who, std::vector<std::string> args) {
-    std::vector<std::string> full = {"ctl", "--token", domain_.tokens.at(who)};
-    full.insert(full.end(), args.begin(), args.end());
-    return run_meshfed(full, env);
-  };
+  const auto env = ctl_env();
+  auto as = [&](const std::string& who, const std::vector<std::string>& args) { return ctl_as(who, args); };
   const auto parsed = [](const CommandResult& r) {
     auto j = json::parse(r.output, nullptr, false);  // the whole output, nothing else beside it
     EXPECT_FALSE(j.is_discarded()) << r.output;
