@@ -1,5 +1,6 @@
 // meshfed ctl: the command-line client of the admin API. Aligned tables for people, -o json
-// (the API's own documents) for scripts. URL, token and CA from flags or MESHFED_URL / MESHFED_TOKEN / MESHFED_CA_FILE.
+// (the API's own documents) for scripts. URL, token and CA from flags or MESHFED_URL,
+// MESHFED_TOKEN and MESHFED_CA_FILE.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
