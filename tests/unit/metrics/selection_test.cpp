@@ -145,5 +145,19 @@ TEST(Selector, RefusesWhatItCannotReadOrWhatMatchesEverything) {
             "invalid series selector \"x{a=1}\": expected a quoted value for a");
 }
 
+// /federate's caps: at most 16 selectors of at most 1024 bytes, each refused by name before
+// any regex is compiled.
+TEST(Selector, AFederateRequestHoldsAtMost16SelectorsOfAtMost1024Bytes) {
+  const std::string longest = "up{job=~\"" + std::string(kMaxSelectorBytes - 11, 'a') + "\"}";
+  ASSERT_EQ(longest.size(), kMaxSelectorBytes);
+  EXPECT_TRUE(parse_match_params(std::vector<std::string>(kMaxMatchParams, longest)).ok());
+  auto too_long = parse_match_params({longest + " "});
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_EQ(too_long.error().message, "a match[] selector is longer than 1024 bytes");
+  auto too_many = parse_match_params(std::vector<std::string>(kMaxMatchParams + 1, "up"));
+  ASSERT_FALSE(too_many.ok());
+  EXPECT_EQ(too_many.error().message, "at most 16 match[] selectors, got 17");
+}
+
 }  // namespace
 }  // namespace meshfed::metrics
