@@ -9,8 +9,6 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include <SQLiteCpp/SQLiteCpp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -147,7 +145,7 @@ int main(int argc, char** argv) {
       const auto t0 = SteadyClock::now();
       for (int k = 0; k < 2; ++k) {
         (void)floor_db->transaction([&]() -> Status {
-          SQLite::Statement s(floor_db->sql(), "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
+          store::Statement s(*floor_db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
           s.bind(1, "k" + std::to_string(i * 2 + k));
           s.exec();
           return {};

@@ -11,8 +11,6 @@
 #include <numeric>
 #include <random>
 
-#include <SQLiteCpp/SQLiteCpp.h>
-
 #include "meshfed/store/database.hpp"
 #include <spdlog/spdlog.h>
 
@@ -34,7 +32,7 @@ double sqlite_commits_per_second(const fs::path& dir, int n) {
   const auto start = Clock::now();
   for (int i = 0; i < n; ++i) {
     auto st = (*db)->transaction([&]() -> Status {
-      SQLite::Statement s((*db)->sql(), "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
+      store::Statement s(**db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
       s.bind(1, "k" + std::to_string(i));
       s.exec();
       return {};

@@ -1,7 +1,5 @@
 #include "meshfed/store/database.hpp"
 
-#include <SQLiteCpp/SQLiteCpp.h>
-#include <sqlite3.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
@@ -10,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "backend.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -23,28 +22,65 @@ Error store_error(const std::string& what, const std::exception& e) {
   return make_error(ErrorCode::kUnavailable, "store: " + what + "; see the broker log, incident " + incident);
 }
 
-Database::Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file)
-    : db_(std::move(db)), file_(std::move(file)) {}
+Database::Database(std::unique_ptr<backend::Connection> connection, std::filesystem::path file)
+    : connection_(std::move(connection)), file_(std::move(file)) {}
 
 Database::~Database() {
   statements_.clear();  // before the connection they belong to
 }
 
-void Database::throw_injected_fault() {
-  throw SQLite::Exception("injected fault at statement " + std::to_string(statements_seen_), SQLITE_IOERR);
+backend::Connection& Database::use() {
+  owner_.check();
+  if (fail_at_ > 0 && ++statements_seen_ == fail_at_) throw_injected_fault();
+  return *connection_;
 }
 
-SQLite::Statement& Database::cached(const std::string& sql) {
-  owner_.check();
-  count_statement();
+void Database::throw_injected_fault() {
+  std::rethrow_exception(connection_->fault("injected fault at statement " + std::to_string(statements_seen_)));
+}
+
+void Database::execute(std::string_view sql) { use().execute(sql); }
+
+Statement& Database::cached(const std::string& sql) {
+  auto& connection = use();
   auto& slot = statements_[sql];
   if (!slot) {
-    slot = std::make_unique<SQLite::Statement>(*db_, sql);
+    slot.reset(new Statement(connection.prepare(sql)));
   } else {
     slot->reset();
-    slot->clearBindings();
   }
   return *slot;
+}
+
+Statement::Statement(Database& db, std::string_view sql) : cursor_(db.use().prepare(sql)) {}
+Statement::Statement(std::unique_ptr<backend::Cursor> cursor) : cursor_(std::move(cursor)) {}
+Statement::~Statement() = default;
+Statement::Statement(Statement&&) noexcept = default;
+Statement& Statement::operator=(Statement&&) noexcept = default;
+
+Statement& Statement::bind(int i, int64_t v) {
+  cursor_->bind_int(i, v);
+  return *this;
+}
+Statement& Statement::bind(int i, const std::string& v) {
+  cursor_->bind_text(i, v);
+  return *this;
+}
+Statement& Statement::bind(int i, std::nullopt_t) {
+  cursor_->bind_null(i);
+  return *this;
+}
+bool Statement::step() { return cursor_->step(); }
+void Statement::exec() {
+  while (cursor_->step()) {
+  }
+}
+void Statement::reset() { cursor_->reset(); }
+bool Statement::is_null(int col) const { return cursor_->is_null(col); }
+int64_t Statement::int64(int col) const { return cursor_->int64(col); }
+std::string Statement::text(int col) const { return cursor_->text(col); }
+std::optional<int64_t> Statement::opt_int64(int col) const {
+  return is_null(col) ? std::nullopt : std::optional<int64_t>(int64(col));
 }
 
 namespace {
@@ -75,12 +111,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
                                                  const std::vector<Migration>& migrations) {
   if (auto st = create_owner_only(file); !st) return st.error();
   try {
-    auto raw = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    raw->setBusyTimeout(5000);
-    raw->exec("PRAGMA journal_mode=WAL");
-    raw->exec("PRAGMA synchronous=FULL");
-    raw->exec("PRAGMA foreign_keys=ON");
-    std::unique_ptr<Database> db(new Database(std::move(raw), file));
+    std::unique_ptr<Database> db(new Database(backend::open_sqlite(file, /*read_only=*/false), file));
     if (auto st = db->migrate(migrations); !st) return st.error();
     db->owner_.release();  // opened here, used by whichever thread the application gives it
     return db;
@@ -89,17 +120,25 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
   }
 }
 
+namespace {
+
+int64_t scalar(Database& db, std::string_view sql) {
+  Statement s(db, sql);
+  return s.step() && !s.is_null(0) ? s.int64(0) : 0;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem::path& file, bool accept_older) {
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) {
     return make_error(ErrorCode::kNotFound, "no store at " + file.string() + " (the broker has not started yet)");
   }
   try {
-    auto raw = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READONLY);
-    raw->setBusyTimeout(5000);
+    std::unique_ptr<Database> db(new Database(backend::open_sqlite(file, /*read_only=*/true), file));
     int version = 0;
-    if (raw->tableExists("schema_migrations")) {
-      version = raw->execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").getInt();
+    if (scalar(*db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") > 0) {
+      version = static_cast<int>(scalar(*db, "SELECT MAX(version) FROM schema_migrations"));
     }
     const int known = newest_known_version(embedded_migrations());
     if (version == 0) {
@@ -112,7 +151,6 @@ Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem
                             std::to_string(known) +
                             "); run the matching meshfed, or start the broker once to migrate it");
     }
-    std::unique_ptr<Database> db(new Database(std::move(raw), file));
     db->schema_version_ = version;
     db->owner_.release();
     return db;
@@ -129,14 +167,7 @@ Status Database::backup_to(const std::filesystem::path& out) {
   }
   if (auto st = create_owner_only(out); !st) return st;
   try {
-    SQLite::Database copy(out.string(), SQLite::OPEN_READWRITE);
-    sqlite3_backup* b = sqlite3_backup_init(copy.getHandle(), "main", db_->getHandle(), "main");
-    if (!b) throw SQLite::Exception(copy.getHandle());
-    // All pages in one step: the source is read under one snapshot, so the copy is consistent.
-    const int rc = sqlite3_backup_step(b, -1);
-    sqlite3_backup_finish(b);
-    if (rc != SQLITE_DONE) throw SQLite::Exception(copy.getHandle(), rc);
-    copy.exec("PRAGMA journal_mode=DELETE");  // one self-contained file
+    backend::sqlite_backup(*connection_, out);
   } catch (const std::exception& e) {
     std::filesystem::remove(out, ec);
     return store_error("cannot back up " + file_.string() + " to " + out.string(), e);
@@ -146,13 +177,19 @@ Status Database::backup_to(const std::filesystem::path& out) {
 
 Status Database::transaction(const std::function<Status()>& body) {
   owner_.check();
+  bool open = false;
   try {
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+    connection_->begin();
+    open = true;
     Status st = body();
-    if (!st) return st;  // the Transaction destructor rolls back
-    tx.commit();
+    if (!st) {
+      connection_->rollback();
+      return st;
+    }
+    connection_->commit();  // a COMMIT that fails may leave the transaction open: rolled back below
     return {};
   } catch (const std::exception& e) {
+    if (open) connection_->rollback();  // a no-op when the failure already ended it
     return store_error("transaction failed", e);
   }
 }
@@ -167,10 +204,10 @@ Status Database::read(const std::function<Status()>& body) {
 }
 
 Status Database::migrate(const std::vector<Migration>& migrations) {
-  db_->exec(
+  connection_->execute(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
       "name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-  int current = db_->execAndGet("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").getInt();
+  int current = static_cast<int>(scalar(*this, "SELECT MAX(version) FROM schema_migrations"));
   const int newest_known = newest_known_version(migrations);
   if (current > newest_known) {
     return make_error(ErrorCode::kFailedPrecondition,
@@ -184,14 +221,18 @@ Status Database::migrate(const std::vector<Migration>& migrations) {
       return make_error(ErrorCode::kInternal, "bad migration file name " + std::string(m.file));
     }
     if (*version <= current) continue;
-    SQLite::Transaction tx(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-    db_->exec(std::string(m.sql));
-    SQLite::Statement ins(*db_, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)");
-    ins.bind(1, static_cast<int>(*version));
-    ins.bind(2, std::string(m.file));
-    ins.bind(3, format_rfc3339(std::chrono::system_clock::now()));
-    ins.exec();
-    tx.commit();
+    // Each migration in its own transaction: a failed one leaves the schema as it was.
+    connection_->begin();
+    try {
+      connection_->execute(m.sql);
+      Statement ins(*this, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)");
+      ins.bind(1, *version).bind(2, std::string(m.file)).bind(3, format_rfc3339(std::chrono::system_clock::now()));
+      ins.exec();
+      connection_->commit();
+    } catch (...) {
+      connection_->rollback();
+      throw;
+    }
     spdlog::info("store: applied migration {}", m.file);
     current = static_cast<int>(*version);
   }

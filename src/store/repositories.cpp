@@ -1,6 +1,5 @@
 #include "meshfed/store/repositories.hpp"
 
-#include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
 
 #include "meshfed/core/text.hpp"
@@ -10,17 +9,6 @@
 
 namespace meshfed::store {
 namespace {
-
-std::optional<int64_t> opt_int(const SQLite::Column& c) {
-  return c.isNull() ? std::nullopt : std::optional<int64_t>(c.getInt64());
-}
-
-void bind_opt(SQLite::Statement& s, int i, const std::optional<int64_t>& v) {
-  if (v)
-    s.bind(i, *v);
-  else
-    s.bind(i);
-}
 
 // A state read back from a row. One we do not know is corruption or a newer schema, never a
 // default: the read fails (Database turns the exception into an error) instead of guessing.
@@ -42,61 +30,61 @@ constexpr const char* kExportColumns =
 }  // namespace
 
 // The columns of kExportColumns, in that order; peers and history are loaded separately.
-static ExportRecord read_export_columns(SQLite::Statement& s) {
+static ExportRecord read_export_columns(Statement& s) {
   ExportRecord e;
-  e.seq = s.getColumn(0).getInt64();
-  e.id = s.getColumn(1).getString();
-  e.mesh = s.getColumn(2).getString();
-  e.service = s.getColumn(3).getString();
-  e.port = s.getColumn(4).getInt();
-  e.protocol = s.getColumn(5).getString();
-  e.zone = s.getColumn(6).getString();
-  e.alias = s.getColumn(7).getString();
-  e.metrics = json_strings(s.getColumn(8).getString());
-  e.proxy_protocol = s.getColumn(9).getInt() != 0;
-  e.sni = s.getColumn(10).getString();
-  e.state = stored(parse_export_state, s.getColumn(11).getString(), "export");
-  e.version = s.getColumn(12).getInt64();
-  e.requested_by = s.getColumn(13).getString();
-  e.requested_at_ms = s.getColumn(14).getInt64();
-  e.reason = s.getColumn(15).getString();
-  e.ttl_s = s.getColumn(16).getInt64();
-  e.pending_expires_at_ms = s.getColumn(17).getInt64();
-  if (!s.getColumn(18).isNull()) e.decided_by = s.getColumn(18).getString();
-  e.approved_at_ms = opt_int(s.getColumn(19));
-  e.expires_at_ms = opt_int(s.getColumn(20));
+  e.seq = s.int64(0);
+  e.id = s.text(1);
+  e.mesh = s.text(2);
+  e.service = s.text(3);
+  e.port = s.int32(4);
+  e.protocol = s.text(5);
+  e.zone = s.text(6);
+  e.alias = s.text(7);
+  e.metrics = json_strings(s.text(8));
+  e.proxy_protocol = s.int32(9) != 0;
+  e.sni = s.text(10);
+  e.state = stored(parse_export_state, s.text(11), "export");
+  e.version = s.int64(12);
+  e.requested_by = s.text(13);
+  e.requested_at_ms = s.int64(14);
+  e.reason = s.text(15);
+  e.ttl_s = s.int64(16);
+  e.pending_expires_at_ms = s.int64(17);
+  if (!s.is_null(18)) e.decided_by = s.text(18);
+  e.approved_at_ms = s.opt_int64(19);
+  e.expires_at_ms = s.opt_int64(20);
   return e;
 }
 
-ExportRecord ExportRepository::read_row(void* raw) {
-  ExportRecord e = read_export_columns(*static_cast<SQLite::Statement*>(raw));
-  SQLite::Statement peers(db_.sql(), "SELECT peer FROM export_peers WHERE export_id = ? ORDER BY peer");
+ExportRecord ExportRepository::read_row(Statement& s) {
+  ExportRecord e = read_export_columns(s);
+  Statement peers(db_, "SELECT peer FROM export_peers WHERE export_id = ? ORDER BY peer");
   peers.bind(1, e.id);
-  while (peers.executeStep()) e.peers.push_back(peers.getColumn(0).getString());
+  while (peers.step()) e.peers.push_back(peers.text(0));
 
-  SQLite::Statement hist(db_.sql(),
-                         "SELECT time, actor, action, from_state, to_state, comment, audit_seq "
-                         "FROM export_history WHERE export_id = ? ORDER BY n");
+  Statement hist(db_,
+                 "SELECT time, actor, action, from_state, to_state, comment, audit_seq "
+                 "FROM export_history WHERE export_id = ? ORDER BY n");
   hist.bind(1, e.id);
-  while (hist.executeStep()) {
+  while (hist.step()) {
     HistoryEntry h;
-    h.time_ms = hist.getColumn(0).getInt64();
-    h.actor = hist.getColumn(1).getString();
-    h.action = hist.getColumn(2).getString();
-    if (!hist.getColumn(3).isNull()) h.from = stored(parse_export_state, hist.getColumn(3).getString(), "export");
-    h.to = stored(parse_export_state, hist.getColumn(4).getString(), "export");
-    h.comment = hist.getColumn(5).getString();
-    h.audit_seq = hist.getColumn(6).getInt64();
+    h.time_ms = hist.int64(0);
+    h.actor = hist.text(1);
+    h.action = hist.text(2);
+    if (!hist.is_null(3)) h.from = stored(parse_export_state, hist.text(3), "export");
+    h.to = stored(parse_export_state, hist.text(4), "export");
+    h.comment = hist.text(5);
+    h.audit_seq = hist.int64(6);
     e.history.push_back(std::move(h));
   }
   return e;
 }
 
 void ExportRepository::insert(const ExportRecord& e) {
-  SQLite::Statement s(db_.sql(),
-                      "INSERT INTO exports(id, mesh, service, port, protocol, zone, alias, metrics, "
-                      "proxy_protocol, sni, state, version, requested_by, requested_at, reason, "
-                      "ttl_s, pending_expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  Statement s(db_,
+              "INSERT INTO exports(id, mesh, service, port, protocol, zone, alias, metrics, "
+              "proxy_protocol, sni, state, version, requested_by, requested_at, reason, "
+              "ttl_s, pending_expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.bind(1, e.id);
   s.bind(2, e.mesh);
   s.bind(3, e.service);
@@ -115,7 +103,7 @@ void ExportRepository::insert(const ExportRecord& e) {
   s.bind(16, e.ttl_s);
   s.bind(17, e.pending_expires_at_ms);
   s.exec();
-  SQLite::Statement p(db_.sql(), "INSERT INTO export_peers(export_id, peer) VALUES (?, ?)");
+  Statement p(db_, "INSERT INTO export_peers(export_id, peer) VALUES (?, ?)");
   for (const auto& peer : e.peers) {
     p.bind(1, e.id);
     p.bind(2, peer);
@@ -125,27 +113,24 @@ void ExportRepository::insert(const ExportRecord& e) {
 }
 
 void ExportRepository::update(const ExportRecord& e) {
-  SQLite::Statement s(db_.sql(),
-                      "UPDATE exports SET state = ?, version = ?, decided_by = ?, approved_at = ?, "
-                      "expires_at = ?, ttl_s = ? WHERE id = ?");
+  Statement s(db_,
+              "UPDATE exports SET state = ?, version = ?, decided_by = ?, approved_at = ?, "
+              "expires_at = ?, ttl_s = ? WHERE id = ?");
   s.bind(1, std::string(to_string(e.state)));
   s.bind(2, e.version);
-  if (e.decided_by)
-    s.bind(3, *e.decided_by);
-  else
-    s.bind(3);
-  bind_opt(s, 4, e.approved_at_ms);
-  bind_opt(s, 5, e.expires_at_ms);
+  s.bind(3, e.decided_by);
+  s.bind(4, e.approved_at_ms);
+  s.bind(5, e.expires_at_ms);
   s.bind(6, e.ttl_s);
   s.bind(7, e.id);
   s.exec();
 }
 
 void ExportRepository::append_history(const std::string& export_id, const HistoryEntry& h) {
-  SQLite::Statement s(db_.sql(),
-                      "INSERT INTO export_history(export_id, n, time, actor, action, from_state, "
-                      "to_state, comment, audit_seq) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 "
-                      "FROM export_history WHERE export_id = ?), ?, ?, ?, ?, ?, ?, ?)");
+  Statement s(db_,
+              "INSERT INTO export_history(export_id, n, time, actor, action, from_state, "
+              "to_state, comment, audit_seq) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 "
+              "FROM export_history WHERE export_id = ?), ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, export_id);
   s.bind(2, export_id);
   s.bind(3, h.time_ms);
@@ -154,7 +139,7 @@ void ExportRepository::append_history(const std::string& export_id, const Histor
   if (h.from)
     s.bind(6, std::string(to_string(*h.from)));
   else
-    s.bind(6);
+    s.bind(6, std::nullopt);
   s.bind(7, std::string(to_string(h.to)));
   s.bind(8, h.comment);
   s.bind(9, h.audit_seq);
@@ -162,102 +147,110 @@ void ExportRepository::append_history(const std::string& export_id, const Histor
 }
 
 bool ExportRepository::exists(const std::string& id) {
-  SQLite::Statement s(db_.sql(), "SELECT 1 FROM exports WHERE id = ?");
+  Statement s(db_, "SELECT 1 FROM exports WHERE id = ?");
   s.bind(1, id);
-  return s.executeStep();
+  return s.step();
 }
 
 std::optional<ExportRecord> ExportRepository::get(const std::string& id) {
-  SQLite::Statement s(db_.sql(), std::string("SELECT ") + kExportColumns + " FROM exports WHERE id = ?");
+  Statement s(db_, std::string("SELECT ") + kExportColumns + " FROM exports WHERE id = ?");
   s.bind(1, id);
-  if (!s.executeStep()) return std::nullopt;
-  return read_row(&s);
+  if (!s.step()) return std::nullopt;
+  return read_row(s);
 }
 
 std::vector<ExportRecord> ExportRepository::list(const ExportQuery& q) {
   std::string sql = std::string("SELECT ") + kExportColumns + " FROM exports WHERE seq > ?";
   if (q.state) sql += " AND state = ?";
   sql += " ORDER BY seq LIMIT ?";
-  SQLite::Statement s(db_.sql(), sql);
+  Statement s(db_, sql);
   int i = 1;
   s.bind(i++, q.after_seq);
   if (q.state) s.bind(i++, std::string(to_string(*q.state)));
   s.bind(i, q.limit);
   std::vector<ExportRecord> out;
-  while (s.executeStep()) out.push_back(read_row(&s));
+  while (s.step()) out.push_back(read_row(s));
   return out;
 }
 
 std::vector<std::string> ExportRepository::live_ids_with_alias(const std::string& alias, const std::string& peer) {
-  SQLite::Statement s(db_.sql(),
-                      "SELECT e.id FROM exports e JOIN export_peers p ON p.export_id = e.id "
-                      "WHERE e.alias = ? AND p.peer = ? AND e.state IN ('pending', 'approved')");
+  Statement s(db_,
+              "SELECT e.id FROM exports e JOIN export_peers p ON p.export_id = e.id "
+              "WHERE e.alias = ? AND p.peer = ? AND e.state IN ('pending', 'approved')");
   s.bind(1, alias);
   s.bind(2, peer);
   std::vector<std::string> out;
-  while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+  while (s.step()) out.push_back(s.text(0));
   return out;
 }
 
 std::vector<std::string> ExportRepository::due_for_expiry(int64_t now_ms) {
-  SQLite::Statement s(db_.sql(),
-                      "SELECT id FROM exports WHERE (state = 'pending' AND pending_expires_at <= ?) "
-                      "OR (state = 'approved' AND expires_at <= ?) ORDER BY seq");
+  Statement s(db_,
+              "SELECT id FROM exports WHERE (state = 'pending' AND pending_expires_at <= ?) "
+              "OR (state = 'approved' AND expires_at <= ?) ORDER BY seq");
   s.bind(1, now_ms);
   s.bind(2, now_ms);
   std::vector<std::string> out;
-  while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+  while (s.step()) out.push_back(s.text(0));
   return out;
 }
 
 std::optional<int64_t> ExportRepository::next_deadline() {
-  SQLite::Statement s(db_.sql(),
-                      "SELECT MIN(CASE state WHEN 'pending' THEN pending_expires_at "
-                      "ELSE expires_at END) FROM exports WHERE state IN ('pending', 'approved')");
-  if (!s.executeStep() || s.getColumn(0).isNull()) return std::nullopt;
-  return s.getColumn(0).getInt64();
+  Statement s(db_,
+              "SELECT MIN(CASE state WHEN 'pending' THEN pending_expires_at "
+              "ELSE expires_at END) FROM exports WHERE state IN ('pending', 'approved')");
+  if (!s.step() || s.is_null(0)) return std::nullopt;
+  return s.int64(0);
 }
 
 std::map<std::string, int64_t> ExportRepository::count_by_state() {
   std::map<std::string, int64_t> out;
-  SQLite::Statement s(db_.sql(), "SELECT state, COUNT(*) FROM exports GROUP BY state");
-  while (s.executeStep()) out[s.getColumn(0).getString()] = s.getColumn(1).getInt64();
+  Statement s(db_, "SELECT state, COUNT(*) FROM exports GROUP BY state");
+  while (s.step()) out[s.text(0)] = s.int64(1);
   return out;
 }
 
 std::map<std::pair<std::string, std::string>, int64_t> ExportRepository::count_by_peer_and_state() {
   std::map<std::pair<std::string, std::string>, int64_t> out;
-  SQLite::Statement s(db_.sql(),
-                      "SELECT p.peer, e.state, COUNT(*) FROM export_peers p JOIN exports e ON e.id = p.export_id "
-                      "GROUP BY p.peer, e.state");
-  while (s.executeStep()) out[{s.getColumn(0).getString(), s.getColumn(1).getString()}] = s.getColumn(2).getInt64();
+  Statement s(db_,
+              "SELECT p.peer, e.state, COUNT(*) FROM export_peers p JOIN exports e ON e.id = p.export_id "
+              "GROUP BY p.peer, e.state");
+  while (s.step()) out[{s.text(0), s.text(1)}] = s.int64(2);
   return out;
 }
 
 std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
   std::vector<HistoryRef> out;
-  SQLite::Statement s(db_.sql(), "SELECT export_id, n, action, audit_seq FROM export_history ORDER BY audit_seq");
-  while (s.executeStep()) {
-    out.push_back(
-        {s.getColumn(0).getString(), s.getColumn(1).getInt64(), s.getColumn(2).getString(), s.getColumn(3).getInt64()});
+  Statement s(db_, "SELECT export_id, n, action, audit_seq FROM export_history ORDER BY audit_seq");
+  while (s.step()) {
+    out.push_back({s.text(0), s.int64(1), s.text(2), s.int64(3)});
   }
   return out;
 }
 
-int64_t CatalogRepository::revision() {
-  return std::stoll(db_.sql().execAndGet("SELECT value FROM meta WHERE key = 'catalog_revision'").getString());
+namespace {
+
+int64_t meta_number(Database& db, const std::string& key) {
+  auto& s = db.cached("SELECT value FROM meta WHERE key = ?");
+  s.bind(1, key);
+  if (!s.step()) throw std::runtime_error("no " + key + " in the store's meta table");
+  const int64_t value = std::stoll(s.text(0));
+  s.reset();  // release the read cursor at once
+  return value;
 }
 
-int64_t CatalogRepository::floor() {
-  return std::stoll(db_.sql().execAndGet("SELECT value FROM meta WHERE key = 'catalog_floor'").getString());
-}
+}  // namespace
+
+int64_t CatalogRepository::revision() { return meta_number(db_, "catalog_revision"); }
+
+int64_t CatalogRepository::floor() { return meta_number(db_, "catalog_floor"); }
 
 int64_t CatalogRepository::record_change(const std::string& export_id, int64_t time_ms) {
   const int64_t next = revision() + 1;
-  SQLite::Statement bump(db_.sql(), "UPDATE meta SET value = ? WHERE key = 'catalog_revision'");
+  Statement bump(db_, "UPDATE meta SET value = ? WHERE key = 'catalog_revision'");
   bump.bind(1, std::to_string(next));
   bump.exec();
-  SQLite::Statement log(db_.sql(), "INSERT INTO catalog_changes(revision, export_id, time) VALUES (?, ?, ?)");
+  Statement log(db_, "INSERT INTO catalog_changes(revision, export_id, time) VALUES (?, ?, ?)");
   log.bind(1, next);
   log.bind(2, export_id);
   log.bind(3, time_ms);
@@ -266,22 +259,22 @@ int64_t CatalogRepository::record_change(const std::string& export_id, int64_t t
 }
 
 std::vector<std::string> CatalogRepository::changed_after(int64_t since) {
-  SQLite::Statement s(db_.sql(),
-                      "SELECT export_id FROM catalog_changes WHERE revision > ? GROUP BY export_id "
-                      "ORDER BY MIN(revision)");
+  Statement s(db_,
+              "SELECT export_id FROM catalog_changes WHERE revision > ? GROUP BY export_id "
+              "ORDER BY MIN(revision)");
   s.bind(1, since);
   std::vector<std::string> out;
-  while (s.executeStep()) out.push_back(s.getColumn(0).getString());
+  while (s.step()) out.push_back(s.text(0));
   return out;
 }
 
 void CatalogRepository::prune(int64_t keep) {
   const int64_t new_floor = revision() - keep;
   if (new_floor <= floor()) return;
-  SQLite::Statement del(db_.sql(), "DELETE FROM catalog_changes WHERE revision <= ?");
+  Statement del(db_, "DELETE FROM catalog_changes WHERE revision <= ?");
   del.bind(1, new_floor);
   del.exec();
-  SQLite::Statement f(db_.sql(), "UPDATE meta SET value = ? WHERE key = 'catalog_floor'");
+  Statement f(db_, "UPDATE meta SET value = ? WHERE key = 'catalog_floor'");
   f.bind(1, std::to_string(new_floor));
   f.exec();
 }
@@ -294,14 +287,14 @@ std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer,
                     "state = 'approved' AND expires_at > ?";
   if (only) sql += " AND id = ?";
   sql += " ORDER BY seq";
-  SQLite::Statement s(db_.sql(), sql);
+  Statement s(db_, sql);
   std::vector<ExportRecord> out;
   auto run = [&](const std::string* id) {
     s.reset();
     s.bind(1, peer);
     s.bind(2, now_ms);
     if (id) s.bind(3, *id);
-    while (s.executeStep()) out.push_back(read_export_columns(s));
+    while (s.step()) out.push_back(read_export_columns(s));
   };
   if (!only) {
     run(nullptr);
@@ -312,10 +305,10 @@ std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer,
 }
 
 bool CatalogRepository::scoped_to(const std::string& export_id, const std::string& peer) {
-  SQLite::Statement s(db_.sql(), "SELECT 1 FROM export_peers WHERE export_id = ? AND peer = ?");
+  Statement s(db_, "SELECT 1 FROM export_peers WHERE export_id = ? AND peer = ?");
   s.bind(1, export_id);
   s.bind(2, peer);
-  return s.executeStep();
+  return s.step();
 }
 
 namespace {
@@ -324,40 +317,40 @@ constexpr const char* kImportColumns =
     "seq, id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, ingress_port, metrics, "
     "proxy_protocol, approved_at, expires_at, state, reason, version, first_seen, last_seen, accepted, local_port";
 
-ImportRecord read_import(SQLite::Statement& s) {
+ImportRecord read_import(Statement& s) {
   ImportRecord r;
-  r.seq = s.getColumn(0).getInt64();
-  r.id = s.getColumn(1).getString();
-  r.peer = s.getColumn(2).getString();
-  r.export_id = s.getColumn(3).getString();
-  r.alias = s.getColumn(4).getString();
-  r.mesh = s.getColumn(5).getString();
-  r.service = s.getColumn(6).getString();
-  r.port = s.getColumn(7).getInt();
-  r.protocol = s.getColumn(8).getString();
-  r.sni = s.getColumn(9).getString();
-  r.ingress_host = s.getColumn(10).getString();
-  r.ingress_port = s.getColumn(11).getInt();
-  r.metrics = json_strings(s.getColumn(12).getString());
-  r.proxy_protocol = s.getColumn(13).getInt() != 0;
-  r.approved_at_ms = opt_int(s.getColumn(14));
-  r.expires_at_ms = opt_int(s.getColumn(15));
-  r.state = stored(parse_import_state, s.getColumn(16).getString(), "import");
-  r.reason = s.getColumn(17).getString();
-  r.version = s.getColumn(18).getInt64();
-  r.first_seen_ms = s.getColumn(19).getInt64();
-  r.last_seen_ms = s.getColumn(20).getInt64();
-  r.accepted = s.getColumn(21).getInt() != 0;
-  if (!s.getColumn(22).isNull()) r.local_port = s.getColumn(22).getInt();
+  r.seq = s.int64(0);
+  r.id = s.text(1);
+  r.peer = s.text(2);
+  r.export_id = s.text(3);
+  r.alias = s.text(4);
+  r.mesh = s.text(5);
+  r.service = s.text(6);
+  r.port = s.int32(7);
+  r.protocol = s.text(8);
+  r.sni = s.text(9);
+  r.ingress_host = s.text(10);
+  r.ingress_port = s.int32(11);
+  r.metrics = json_strings(s.text(12));
+  r.proxy_protocol = s.int32(13) != 0;
+  r.approved_at_ms = s.opt_int64(14);
+  r.expires_at_ms = s.opt_int64(15);
+  r.state = stored(parse_import_state, s.text(16), "import");
+  r.reason = s.text(17);
+  r.version = s.int64(18);
+  r.first_seen_ms = s.int64(19);
+  r.last_seen_ms = s.int64(20);
+  r.accepted = s.int32(21) != 0;
+  if (!s.is_null(22)) r.local_port = s.int32(22);
   return r;
 }
 
 std::vector<ImportRecord> query_imports(Database& db, const std::string& where,
-                                        const std::function<void(SQLite::Statement&)>& bind) {
-  SQLite::Statement s(db.sql(), std::string("SELECT ") + kImportColumns + " FROM imports " + where);
+                                        const std::function<void(Statement&)>& bind) {
+  Statement s(db, std::string("SELECT ") + kImportColumns + " FROM imports " + where);
   bind(s);
   std::vector<ImportRecord> out;
-  while (s.executeStep()) out.push_back(read_import(s));
+  while (s.step()) out.push_back(read_import(s));
   return out;
 }
 
@@ -366,7 +359,7 @@ std::vector<ImportRecord> query_imports(Database& db, const std::string& where,
 std::optional<ImportRecord> ImportRepository::get(const std::string& id) {
   auto& s = db_.cached(std::string("SELECT ") + kImportColumns + " FROM imports WHERE id = ?");
   s.bind(1, id);
-  if (!s.executeStep()) return std::nullopt;
+  if (!s.step()) return std::nullopt;
   ImportRecord r = read_import(s);
   s.reset();  // a cached SELECT left stepping would hold a read transaction open
   return r;
@@ -377,7 +370,7 @@ std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, co
   for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
   return query_imports(
       db_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND state IN (" + in + ")") + " ORDER BY seq",
-      [&](SQLite::Statement& s) {
+      [&](Statement& s) {
         s.bind(1, peer);
         for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
       });
@@ -386,11 +379,11 @@ std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, co
 std::vector<ImportRecord> ImportRepository::expiring(int64_t now_ms) {
   return query_imports(
       db_, "WHERE state IN ('pending_acceptance', 'active', 'stale', 'failed') AND expires_at <= ? ORDER BY seq",
-      [&](SQLite::Statement& s) { s.bind(1, now_ms); });
+      [&](Statement& s) { s.bind(1, now_ms); });
 }
 
 std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {
-  return query_imports(db_, "WHERE seq > ? ORDER BY seq LIMIT ?", [&](SQLite::Statement& s) {
+  return query_imports(db_, "WHERE seq > ? ORDER BY seq LIMIT ?", [&](Statement& s) {
     s.bind(1, after_seq);
     s.bind(2, limit);
   });
@@ -399,7 +392,7 @@ std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {
 std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportState>& states) {
   std::string in;
   for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
-  return query_imports(db_, "WHERE state IN (" + in + ") ORDER BY seq", [&](SQLite::Statement& s) {
+  return query_imports(db_, "WHERE state IN (" + in + ") ORDER BY seq", [&](Statement& s) {
     for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 1), std::string(to_string(states[i])));
   });
 }
@@ -430,51 +423,47 @@ void ImportRepository::save(const ImportRecord& r) {
   s.bind(i++, r.ingress_port);
   s.bind(i++, nlohmann::json(r.metrics).dump());
   s.bind(i++, r.proxy_protocol ? 1 : 0);
-  bind_opt(s, i++, r.approved_at_ms);
-  bind_opt(s, i++, r.expires_at_ms);
+  s.bind(i++, r.approved_at_ms);
+  s.bind(i++, r.expires_at_ms);
   s.bind(i++, std::string(to_string(r.state)));
   s.bind(i++, r.reason);
   s.bind(i++, r.version);
   s.bind(i++, r.first_seen_ms);
   s.bind(i++, r.last_seen_ms);
   s.bind(i++, r.accepted ? 1 : 0);
-  if (r.local_port)
-    s.bind(i++, *r.local_port);
-  else
-    s.bind(i++);
+  s.bind(i++, r.local_port);
   s.exec();
 }
 
 std::vector<std::pair<int, std::string>> ImportRepository::used_ports() {
   std::vector<std::pair<int, std::string>> out;
-  SQLite::Statement s(db_.sql(),
-                      "SELECT local_port, peer FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
-  while (s.executeStep()) out.emplace_back(s.getColumn(0).getInt(), s.getColumn(1).getString());
+  Statement s(db_, "SELECT local_port, peer FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
+  while (s.step()) out.emplace_back(s.int32(0), s.text(1));
   return out;
 }
 
 PeerRecord PeerRepository::get(const std::string& domain) {
   PeerRecord p;
   p.domain = domain;
-  SQLite::Statement s(db_.sql(),
-                      "SELECT revision, last_success, last_error, last_error_at, quarantined_since, quarantined_by, "
-                      "quarantine_reason, last_refusal FROM peers WHERE domain = ?");
+  Statement s(db_,
+              "SELECT revision, last_success, last_error, last_error_at, quarantined_since, quarantined_by, "
+              "quarantine_reason, last_refusal FROM peers WHERE domain = ?");
   s.bind(1, domain);
-  if (!s.executeStep()) return p;
-  p.revision = s.getColumn(0).getInt64();
-  p.last_success_ms = opt_int(s.getColumn(1));
-  p.last_error = s.getColumn(2).isNull() ? "" : s.getColumn(2).getString();
-  p.last_error_ms = opt_int(s.getColumn(3));
-  p.quarantined_since_ms = opt_int(s.getColumn(4));
-  p.quarantined_by = s.getColumn(5).isNull() ? "" : s.getColumn(5).getString();
-  p.quarantine_reason = s.getColumn(6).isNull() ? "" : s.getColumn(6).getString();
-  p.last_refusal = s.getColumn(7).getString();
+  if (!s.step()) return p;
+  p.revision = s.int64(0);
+  p.last_success_ms = s.opt_int64(1);
+  p.last_error = s.is_null(2) ? "" : s.text(2);
+  p.last_error_ms = s.opt_int64(3);
+  p.quarantined_since_ms = s.opt_int64(4);
+  p.quarantined_by = s.is_null(5) ? "" : s.text(5);
+  p.quarantine_reason = s.is_null(6) ? "" : s.text(6);
+  p.last_refusal = s.text(7);
   return p;
 }
 
 void PeerRepository::save(const PeerRecord& p) {
-  SQLite::Statement s(
-      db_.sql(),
+  Statement s(
+      db_,
       "INSERT INTO peers(domain, revision, last_success, last_error, last_error_at, quarantined_since, "
       "quarantined_by, quarantine_reason, last_refusal) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET "
       "revision = excluded.revision, last_success = excluded.last_success, "
@@ -483,10 +472,10 @@ void PeerRepository::save(const PeerRecord& p) {
       "quarantine_reason = excluded.quarantine_reason, last_refusal = excluded.last_refusal");
   s.bind(1, p.domain);
   s.bind(2, p.revision);
-  bind_opt(s, 3, p.last_success_ms);
+  s.bind(3, p.last_success_ms);
   s.bind(4, p.last_error);
-  bind_opt(s, 5, p.last_error_ms);
-  bind_opt(s, 6, p.quarantined_since_ms);
+  s.bind(5, p.last_error_ms);
+  s.bind(6, p.quarantined_since_ms);
   s.bind(7, p.quarantined_by);
   s.bind(8, p.quarantine_reason);
   s.bind(9, p.last_refusal);
@@ -495,8 +484,8 @@ void PeerRepository::save(const PeerRecord& p) {
 
 AuditRepository::Head AuditRepository::head() {
   auto& s = db_.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
-  if (!s.executeStep()) return {};
-  Head h{s.getColumn(0).getInt64(), s.getColumn(1).getString()};
+  if (!s.step()) return {};
+  Head h{s.int64(0), s.text(1)};
   s.reset();  // release the read cursor at once
   return h;
 }
@@ -532,37 +521,37 @@ audit::Entry AuditRepository::append(TimePoint time, std::string actor, std::str
   return append(std::move(e));
 }
 
-static audit::Entry read_audit(SQLite::Statement& s) {
+static audit::Entry read_audit(Statement& s) {
   audit::Entry e;
-  e.seq = s.getColumn(0).getInt64();
-  e.time = s.getColumn(1).getString();
-  e.actor = s.getColumn(2).getString();
-  e.action = s.getColumn(3).getString();
-  e.object = s.getColumn(4).getString();
+  e.seq = s.int64(0);
+  e.time = s.text(1);
+  e.actor = s.text(2);
+  e.action = s.text(3);
+  e.object = s.text(4);
   // A row whose details were damaged must still be readable, so that verify can name it.
-  e.details = nlohmann::json::parse(s.getColumn(5).getString(), nullptr, false);
-  e.prev_hash = s.getColumn(6).getString();
-  e.hash = s.getColumn(7).getString();
+  e.details = nlohmann::json::parse(s.text(5), nullptr, false);
+  e.prev_hash = s.text(6);
+  e.hash = s.text(7);
   return e;
 }
 
 std::vector<audit::Entry> AuditRepository::list(int64_t after_seq, int limit) {
-  SQLite::Statement s(db_.sql(),
-                      "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
-                      "WHERE seq > ? ORDER BY seq LIMIT ?");
+  Statement s(db_,
+              "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
+              "WHERE seq > ? ORDER BY seq LIMIT ?");
   s.bind(1, after_seq);
   s.bind(2, limit);
   std::vector<audit::Entry> out;
-  while (s.executeStep()) out.push_back(read_audit(s));
+  while (s.step()) out.push_back(read_audit(s));
   return out;
 }
 
 std::optional<audit::Entry> AuditRepository::get(int64_t seq) {
-  SQLite::Statement s(db_.sql(),
-                      "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
-                      "WHERE seq = ?");
+  Statement s(db_,
+              "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
+              "WHERE seq = ?");
   s.bind(1, seq);
-  if (!s.executeStep()) return std::nullopt;
+  if (!s.step()) return std::nullopt;
   return read_audit(s);
 }
 

@@ -1,6 +1,7 @@
-// The broker's SQLite file: opened in WAL mode with synchronous=FULL (whatever a response
-// acknowledges survives power loss), foreign keys on, and the schema brought up to date from
-// the embedded migrations. The only module that touches SQLiteCpp.
+// The broker's store: a connection to its backend (today the SQLite file, opened in WAL mode
+// with synchronous=FULL, so whatever a response acknowledges survives power loss; foreign keys
+// on), with the schema brought up to date from the embedded migrations. Statements
+// (statement.hpp) run on it; the backend behind it is the store module's own business.
 //
 // Not thread-safe by design: the application gives it one thread (the store executor), and
 // every use checks that (ThreadOwner): a second thread aborts the process instead of racing.
@@ -16,12 +17,13 @@
 #include "meshfed/core/thread_owner.hpp"
 #include "meshfed/store/migrations.hpp"
 
-namespace SQLite {
-class Database;
-class Statement;
-}  // namespace SQLite
+#include "meshfed/store/statement.hpp"
 
 namespace meshfed::store {
+
+namespace backend {
+class Connection;
+}
 
 class Database {
  public:
@@ -50,39 +52,36 @@ class Database {
   int schema_version() const { return schema_version_; }
   const std::filesystem::path& file() const { return file_; }
 
-  // For the store module's own repositories only.
-  SQLite::Database& sql() {
-    owner_.check();
-    count_statement();
-    return *db_;
-  }
+  // Runs statements without parameters (migrations; tests that damage a store on purpose).
+  // Throws on failure, as statements do.
+  void execute(std::string_view sql);
   // A prepared statement kept for reuse, reset and with bindings cleared. Only for statements
   // that are never stepped while another use of the same SQL is in progress.
-  SQLite::Statement& cached(const std::string& sql);
+  Statement& cached(const std::string& sql);
 
-  // For tests of error paths: the n-th use of sql() or cached() from now on fails as a failing
-  // SQLite call would (it throws, the transaction rolls back); 0 turns it off.
+  // For tests of error paths: the n-th statement prepared or reused from now on fails as a
+  // failing store call would (it throws, the transaction rolls back); 0 turns it off.
   void fail_nth_statement(int64_t n) {
     fail_at_ = n;
     statements_seen_ = 0;
   }
 
  private:
-  void count_statement() {
-    if (fail_at_ > 0 && ++statements_seen_ == fail_at_) throw_injected_fault();
-  }
+  friend class Statement;
+  // Checks the calling thread and counts the statement for fail_nth_statement().
+  backend::Connection& use();
   [[noreturn]] void throw_injected_fault();
 
-  Database(std::unique_ptr<SQLite::Database> db, std::filesystem::path file);
+  Database(std::unique_ptr<backend::Connection> connection, std::filesystem::path file);
   Status migrate(const std::vector<Migration>& migrations);
 
-  std::unique_ptr<SQLite::Database> db_;
-  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
+  std::unique_ptr<backend::Connection> connection_;
+  std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
   std::filesystem::path file_;
   int schema_version_ = 0;
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
-  ThreadOwner owner_{"the store (SQLite connection)"};
+  ThreadOwner owner_{"the store connection"};
 };
 
 // Converts a store exception into an error naming what failed.

@@ -49,7 +49,7 @@ class ExportRepository {
   std::vector<HistoryRef> all_history_refs();
 
  private:
-  ExportRecord read_row(void* stmt);
+  ExportRecord read_row(Statement& s);
   Database& db_;
 };
 

@@ -80,7 +80,7 @@ TEST_F(RoutePublisherTest, AnExportPastItsExpiryOnTheClockLosesItsRoutesAtTheNex
 
 TEST_F(RoutePublisherTest, ABuildTheStoreCannotDoIsCountedAndTriedAgain) {
   approved({"internal"});
-  db_->sql().exec("DROP TABLE export_peers");  // every read of export scopes now fails
+  db_->execute("DROP TABLE export_peers");  // every read of export scopes now fails
   publisher_->changed();
   const auto before = publisher_->current();
   EXPECT_EQ(publisher_->on_demand(), before);  // the last good table stays

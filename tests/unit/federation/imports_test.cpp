@@ -138,7 +138,7 @@ TEST_F(ImportsTest, AQuarantineThatCannotBeReadIsAnErrorNotANo) {
   const auto readable = imports_->is_quarantined("good");
   ASSERT_TRUE(readable.ok());
   EXPECT_FALSE(*readable);
-  db_->sql().exec("ALTER TABLE peers RENAME TO peers_unreadable");  // every read of peers now fails
+  db_->execute("ALTER TABLE peers RENAME TO peers_unreadable");  // every read of peers now fails
   const auto unreadable = imports_->is_quarantined("good");
   ASSERT_FALSE(unreadable.ok());
   EXPECT_EQ(unreadable.error().message, "cannot read whether peer good is quarantined");
@@ -148,7 +148,7 @@ TEST_F(ImportsTest, AQuarantineThatCannotBeReadIsAnErrorNotANo) {
 TEST_F(ImportsTest, AnUnknownStoredStateIsAnErrorNotADefault) {
   ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 1)).ok());
   ASSERT_EQ(get("good.e1").state, ImportState::kActive);
-  db_->sql().exec("UPDATE imports SET state = 'frozen' WHERE id = 'good.e1'");
+  db_->execute("UPDATE imports SET state = 'frozen' WHERE id = 'good.e1'");
   const auto read = imports_->get("good.e1");
   ASSERT_FALSE(read.ok());
   EXPECT_EQ(read.error().code, ErrorCode::kUnavailable);

@@ -12,16 +12,26 @@
 namespace meshfed::store {
 namespace {
 
+std::string text_of(Database& db, std::string_view sql) {
+  Statement s(db, sql);
+  return s.step() ? s.text(0) : "";
+}
+
+int64_t int_of(Database& db, std::string_view sql) {
+  Statement s(db, sql);
+  return s.step() ? s.int64(0) : -1;
+}
+
 TEST(Database, MigratesFromEmptyAndRecordsVersions) {
   testing::TempDir dir;
   auto db = Database::open(dir / "m.db");
   ASSERT_TRUE(db.ok()) << db.error().message;
   EXPECT_GE((*db)->schema_version(), 1);
-  auto& sql = (*db)->sql();
-  EXPECT_EQ(sql.execAndGet("SELECT name FROM schema_migrations WHERE version = 1").getString(), "0001_initial.sql");
-  EXPECT_EQ(sql.execAndGet("PRAGMA journal_mode").getString(), "wal");
-  EXPECT_EQ(sql.execAndGet("PRAGMA synchronous").getInt(), 2);  // FULL
-  EXPECT_EQ(sql.execAndGet("PRAGMA foreign_keys").getInt(), 1);
+  auto& db_ = **db;
+  EXPECT_EQ(text_of(db_, "SELECT name FROM schema_migrations WHERE version = 1"), "0001_initial.sql");
+  EXPECT_EQ(text_of(db_, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(int_of(db_, "PRAGMA synchronous"), 2);  // FULL
+  EXPECT_EQ(int_of(db_, "PRAGMA foreign_keys"), 1);
 }
 
 TEST(DatabaseDeathTest, ASecondThreadAbortsInsteadOfRacingTheFirst) {
@@ -35,7 +45,7 @@ TEST(DatabaseDeathTest, ASecondThreadAbortsInsteadOfRacingTheFirst) {
         std::thread([&] { (void)(*db)->read([] { return Status(); }); }).join();  // opened here, used there: fine
         (void)(*db)->read([] { return Status(); });                               // and back here: not
       },
-      "the store \\(SQLite connection\\) is owned by one thread and was used from another");
+      "the store connection is owned by one thread and was used from another");
 }
 
 TEST(Database, ReopeningAppliesNothingTwice) {
@@ -43,8 +53,7 @@ TEST(Database, ReopeningAppliesNothingTwice) {
   { ASSERT_TRUE(Database::open(dir / "m.db").ok()); }
   auto db = Database::open(dir / "m.db");
   ASSERT_TRUE(db.ok());
-  EXPECT_EQ((*db)->sql().execAndGet("SELECT COUNT(*) FROM schema_migrations").getInt(),
-            static_cast<int>(embedded_migrations().size()));
+  EXPECT_EQ(int_of(**db, "SELECT COUNT(*) FROM schema_migrations"), static_cast<int>(embedded_migrations().size()));
 }
 
 TEST(Database, AppliesMigrationsInOrderEachInItsTransaction) {
@@ -56,7 +65,7 @@ TEST(Database, AppliesMigrationsInOrderEachInItsTransaction) {
   auto db = Database::open(dir / "m.db", v2);
   ASSERT_TRUE(db.ok()) << db.error().message;
   EXPECT_EQ((*db)->schema_version(), 2);
-  (*db)->sql().exec("INSERT INTO a (x, y) VALUES (1, 'z')");
+  (*db)->execute("INSERT INTO a (x, y) VALUES (1, 'z')");
 }
 
 TEST(Database, BrokenMigrationLeavesSchemaUnchanged) {
@@ -75,7 +84,7 @@ TEST(Database, RefusesSchemaNewerThanTheBinary) {
   {
     auto db = Database::open(dir / "m.db");
     ASSERT_TRUE(db.ok());
-    (*db)->sql().exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (999, '0999_future.sql', 'x')");
+    (*db)->execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (999, '0999_future.sql', 'x')");
   }
   auto db = Database::open(dir / "m.db");
   ASSERT_FALSE(db.ok());
@@ -91,7 +100,7 @@ TEST(Database, TheFileIsOwnerOnlyWhateverTheUmask) {
     auto db = Database::open(file);
     ::umask(before);
     ASSERT_TRUE(db.ok()) << db.error().message;
-    (*db)->sql().exec("INSERT INTO schema_migrations(version, name, applied_at) VALUES (900, 'x', 'x')");
+    (*db)->execute("INSERT INTO schema_migrations(version, name, applied_at) VALUES (900, 'x', 'x')");
     for (const auto& f : {file, std::filesystem::path(file.string() + "-wal")}) {
       struct stat st {};
       ASSERT_EQ(::stat(f.c_str(), &st), 0) << f;
@@ -119,7 +128,7 @@ TEST(Database, AReadOnlyOpenNeverCreatesMigratesOrWrites) {
   ASSERT_TRUE(Database::open(dir / "current.db").ok());
   auto current = Database::open_read_only(dir / "current.db");
   ASSERT_TRUE(current.ok()) << current.error().message;
-  EXPECT_ANY_THROW((*current)->sql().exec("CREATE TABLE b (y INTEGER)"));
+  EXPECT_ANY_THROW((*current)->execute("CREATE TABLE b (y INTEGER)"));
 }
 
 TEST(Database, FailedTransactionRollsBack) {
@@ -127,11 +136,11 @@ TEST(Database, FailedTransactionRollsBack) {
   auto db = Database::open(dir / "m.db");
   ASSERT_TRUE(db.ok());
   auto st = (*db)->transaction([&]() -> Status {
-    (*db)->sql().exec("INSERT INTO meta(key, value) VALUES ('k', 'v')");
+    (*db)->execute("INSERT INTO meta(key, value) VALUES ('k', 'v')");
     return make_error(ErrorCode::kInvalidArgument, "no");
   });
   EXPECT_FALSE(st.ok());
-  EXPECT_EQ((*db)->sql().execAndGet("SELECT COUNT(*) FROM meta WHERE key = 'k'").getInt(), 0);
+  EXPECT_EQ(int_of(**db, "SELECT COUNT(*) FROM meta WHERE key = 'k'"), 0);
 }
 
 }  // namespace
@@ -140,7 +149,7 @@ TEST(Database, AFailedReadTellsTheClientWhatFailedAndTheLogWhy) {
   auto db = Database::open(dir / "m.db");
   ASSERT_TRUE(db.ok());
   auto st = (*db)->read([&]() -> Status {
-    (*db)->sql().execAndGet("SELECT secret_column FROM exports");
+    Statement(**db, "SELECT secret_column FROM exports").step();
     return {};
   });
   ASSERT_FALSE(st.ok());

@@ -37,7 +37,7 @@ class AuditVerifyTest : public ::testing::Test {
     return *r;
   }
 
-  void exec(const std::string& sql) { db_->sql().exec(sql); }
+  void exec(const std::string& sql) { db_->execute(sql); }
 
   testing::TempDir dir_;
   ManualClock clock_{from_unix_ms(1'800'000'000'000)};
