@@ -10,13 +10,14 @@ function(meshfed_embed_file out input symbol)
     VERBATIM)
 endfunction()
 
-function(meshfed_embed_migrations out)
+# `function`: the C++ function that returns them, e.g. embedded_migrations.
+function(meshfed_embed_migrations out function)
   set(inputs ${ARGN})
   list(SORT inputs)
   string(REPLACE ";" "|" joined "${inputs}")
   add_custom_command(
     OUTPUT ${out}
-    COMMAND ${CMAKE_COMMAND} -DMODE=migrations -DOUT=${out} "-DINPUTS=${joined}"
+    COMMAND ${CMAKE_COMMAND} -DMODE=migrations -DOUT=${out} -DFUNCTION=${function} "-DINPUTS=${joined}"
             -P ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
     DEPENDS ${inputs} ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
     VERBATIM)

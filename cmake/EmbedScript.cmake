@@ -16,6 +16,6 @@ elseif(MODE STREQUAL "migrations")
     string(APPEND body "  {\"${name}\", R\"${delim}(${content})${delim}\"},\n")
   endforeach()
   file(WRITE ${OUT} "#include \"meshfed/store/migrations.hpp\"\nnamespace meshfed::store {\n"
-                    "const std::vector<Migration>& embedded_migrations() {\n"
+                    "const std::vector<Migration>& ${FUNCTION}() {\n"
                     "  static const std::vector<Migration> all = {\n${body}  };\n  return all;\n}\n}\n")
 endif()

@@ -15,6 +15,7 @@ packages=(
   libcli11-dev
   libsystemd-dev
   libre2-dev
+  libpq-dev postgresql
   libbenchmark-dev
   prometheus
   nftables iproute2 haproxy sslscan

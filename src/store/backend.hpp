@@ -46,6 +46,9 @@ class Connection {
 
 // The SQLite file `file`, WAL and synchronous=FULL, foreign keys on; read-only when asked.
 std::unique_ptr<Connection> open_sqlite(const std::filesystem::path& file, bool read_only);
+// A connection to PostgreSQL by a libpq connection string (which may hold a password: it
+// never appears in an error).
+std::unique_ptr<Connection> open_postgres(const std::string& conninfo);
 // SQLite's online backup of the whole database behind `c` into the new file `out`.
 void sqlite_backup(Connection& c, const std::filesystem::path& out);
 

@@ -120,6 +120,25 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
   }
 }
 
+// Migrations run under this session lock, so that replicas starting together apply each once.
+constexpr const char* kMigrationLock = "SELECT pg_advisory_lock(7235841093125160039)";
+constexpr const char* kMigrationUnlock = "SELECT pg_advisory_unlock(7235841093125160039)";
+
+Result<std::unique_ptr<Database>> Database::open_postgres(const std::string& conninfo,
+                                                          const std::vector<Migration>& migrations) {
+  try {
+    std::unique_ptr<Database> db(new Database(backend::open_postgres(conninfo), "PostgreSQL"));
+    db->connection_->execute(kMigrationLock);
+    auto st = db->migrate(migrations);
+    db->connection_->execute(kMigrationUnlock);
+    if (!st) return st.error();
+    db->owner_.release();
+    return db;
+  } catch (const std::exception& e) {
+    return store_error("cannot open the PostgreSQL store", e);
+  }
+}
+
 namespace {
 
 int64_t scalar(Database& db, std::string_view sql) {

@@ -37,6 +37,10 @@ class Database {
   // `accept_older`: a store from an earlier schema is opened too (restore checks a backup that
   // the broker will migrate at its next start).
   static Result<std::unique_ptr<Database>> open_read_only(const std::filesystem::path& file, bool accept_older = false);
+  // A PostgreSQL database shared by a domain's replicas, by libpq connection string; each
+  // replica migrates it at start, one at a time (a session advisory lock).
+  static Result<std::unique_ptr<Database>> open_postgres(
+      const std::string& conninfo, const std::vector<Migration>& migrations = embedded_postgres_migrations());
 
   // A consistent copy of the whole database into `out` (a new file, 0600), made with SQLite's
   // online backup: the broker may go on writing meanwhile; the copy is the state as of one

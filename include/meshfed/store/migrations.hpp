@@ -11,6 +11,9 @@ struct Migration {
   std::string_view sql;
 };
 
+// migrations/*.sql, for SQLite.
 const std::vector<Migration>& embedded_migrations();
+// migrations/postgres/*.sql: the same versions in PostgreSQL's dialect.
+const std::vector<Migration>& embedded_postgres_migrations();
 
 }  // namespace meshfed::store

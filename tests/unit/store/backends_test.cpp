@@ -1,0 +1,311 @@
+// Every repository operation on both backends: SQLite (a file, the embedded default) and
+// PostgreSQL (a fresh database in the tests' own cluster). The SQL is written once; these
+// tests are what says it means the same on both.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "meshfed/store/repositories.hpp"
+#include "meshfed/workflow/audit_verify.hpp"
+#include "support/postgres_cluster.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::store {
+namespace {
+
+class StoreBackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override { db_ = open(); }
+
+  // A connection to this test's store; a second one shares it (PostgreSQL only).
+  std::unique_ptr<Database> open() {
+    if (GetParam() == "sqlite") return std::move(Database::open(dir_ / "m.db")).value();
+    if (conninfo_.empty()) conninfo_ = testing::PostgresCluster::shared().create_database();
+    auto db = Database::open_postgres(conninfo_);
+    EXPECT_TRUE(db.ok()) << db.error().message;
+    return std::move(db).value();
+  }
+
+  static ExportRecord an_export(const std::string& id, const std::vector<std::string>& peers) {
+    ExportRecord e;
+    e.id = id;
+    e.mesh = "default";
+    e.service = "payments-api";
+    e.port = 8443;
+    e.protocol = "tcp";
+    e.alias = id;
+    e.peers = peers;
+    e.metrics = {"http_*"};
+    e.sni = id + ".pci.meshfed";
+    e.requested_by = "alice";
+    e.requested_at_ms = 1'800'000'000'000;
+    e.reason = "checkout";
+    e.ttl_s = 3600;
+    e.pending_expires_at_ms = 1'800'000'600'000;
+    return e;
+  }
+
+  static ImportRecord an_import(const std::string& peer, const std::string& export_id, std::optional<int> port) {
+    ImportRecord r;
+    r.id = peer + "." + export_id;
+    r.peer = peer;
+    r.export_id = export_id;
+    r.alias = export_id;
+    r.mesh = "default";
+    r.service = "billing";
+    r.port = 9000;
+    r.protocol = "tcp";
+    r.sni = export_id + "." + peer + ".meshfed";
+    r.ingress_host = "10.0.0.1";
+    r.ingress_port = 15443;
+    r.state = ImportState::kActive;
+    r.first_seen_ms = r.last_seen_ms = 1'800'000'000'000;
+    r.expires_at_ms = 1'800'000'900'000;
+    r.local_port = port;
+    return r;
+  }
+
+  Status write(const std::function<void()>& body) {
+    return db_->transaction([&]() -> Status {
+      body();
+      return {};
+    });
+  }
+  template <typename T>
+  T read(const std::function<T()>& body) {
+    T out{};
+    EXPECT_TRUE(db_->read([&]() -> Status {
+                     out = body();
+                     return {};
+                   })
+                    .ok());
+    return out;
+  }
+
+  testing::TempDir dir_;
+  std::string conninfo_;
+  std::unique_ptr<Database> db_;
+};
+
+TEST_P(StoreBackendTest, MigratesToTheNewestSchemaOnceAndReopensWithoutApplyingAgain) {
+  const auto& migrations = GetParam() == "sqlite" ? embedded_migrations() : embedded_postgres_migrations();
+  EXPECT_EQ(db_->schema_version(), static_cast<int>(migrations.size()));
+  db_.reset();
+  db_ = open();
+  EXPECT_EQ(db_->schema_version(), static_cast<int>(migrations.size()));
+  EXPECT_EQ(read<int64_t>([&] {
+              Statement s(*db_, "SELECT COUNT(*) FROM schema_migrations");
+              s.step();
+              return s.int64(0);
+            }),
+            static_cast<int64_t>(migrations.size()));
+}
+
+TEST_P(StoreBackendTest, ExportsRoundTripWithPeersHistoryAndPaging) {
+  ASSERT_TRUE(write([&] {
+                ExportRepository exports(*db_);
+                exports.insert(an_export("a", {"dmz", "internal"}));
+                exports.insert(an_export("b", {"dmz"}));
+                exports.insert(an_export("c", {"internal"}));
+                auto b = *exports.get("b");
+                b.state = ExportState::kApproved;
+                b.decided_by = "bob";
+                b.approved_at_ms = 1'800'000'100'000;
+                b.expires_at_ms = 1'800'003'700'000;
+                b.version = 2;
+                exports.update(b);
+                exports.append_history(
+                    "b", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1});
+                exports.append_history("b", {1'800'000'100'000, "bob", "approved", ExportState::kPending,
+                                             ExportState::kApproved, "fine", 2});
+              }).ok());
+  ExportRepository exports(*db_);
+  const auto b = read<std::optional<ExportRecord>>([&] { return exports.get("b"); });
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->state, ExportState::kApproved);
+  EXPECT_EQ(b->decided_by, "bob");
+  EXPECT_EQ(b->expires_at_ms, 1'800'003'700'000);
+  EXPECT_EQ(b->metrics, std::vector<std::string>{"http_*"});
+  ASSERT_EQ(b->history.size(), 2u);
+  EXPECT_EQ(b->history[1].comment, "fine");
+  EXPECT_EQ(b->history[1].from, ExportState::kPending);
+  EXPECT_FALSE(b->history[0].from);
+  const auto a = read<std::optional<ExportRecord>>([&] { return exports.get("a"); });
+  EXPECT_EQ(a->peers, (std::vector<std::string>{"dmz", "internal"}));
+  EXPECT_FALSE(a->decided_by);
+  EXPECT_FALSE(a->expires_at_ms);
+
+  const auto page = read<std::vector<ExportRecord>>([&] { return exports.list({std::nullopt, a->seq, 1}); });
+  ASSERT_EQ(page.size(), 1u);
+  EXPECT_EQ(page[0].id, "b");
+  const auto pending = read<std::vector<ExportRecord>>([&] { return exports.list({ExportState::kPending, 0, 100}); });
+  EXPECT_EQ(pending.size(), 2u);
+  EXPECT_EQ(read<std::vector<std::string>>([&] { return exports.due_for_expiry(1'800'000'600'000); }),
+            (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(read<std::optional<int64_t>>([&] { return exports.next_deadline(); }), 1'800'000'600'000);
+  EXPECT_EQ((read<std::map<std::string, int64_t>>([&] { return exports.count_by_state(); })),
+            (std::map<std::string, int64_t>{{"approved", 1}, {"pending", 2}}));
+  const auto by_peer =
+      read<std::map<std::pair<std::string, std::string>, int64_t>>([&] { return exports.count_by_peer_and_state(); });
+  EXPECT_EQ(by_peer.at({"dmz", "pending"}), 1);
+  EXPECT_EQ(by_peer.at({"internal", "pending"}), 2);
+  EXPECT_EQ(read<std::vector<std::string>>([&] { return exports.live_ids_with_alias("b", "dmz"); }),
+            std::vector<std::string>{"b"});
+  EXPECT_FALSE(read<bool>([&] { return exports.exists("zzz"); }));
+}
+
+TEST_P(StoreBackendTest, TheCatalogCountsRevisionsListsChangesAndPrunes) {
+  CatalogRepository catalog(*db_);
+  EXPECT_EQ(read<int64_t>([&] { return catalog.revision(); }), 1);
+  ASSERT_TRUE(write([&] {
+                ExportRepository exports(*db_);
+                for (const std::string id : {"a", "b"}) {
+                  auto e = an_export(id, {"dmz"});
+                  exports.insert(e);
+                  e.state = ExportState::kApproved;
+                  e.expires_at_ms = 1'900'000'000'000;
+                  exports.update(e);
+                }
+                catalog.record_change("a", 1);
+                catalog.record_change("b", 2);
+                catalog.record_change("a", 3);
+              }).ok());
+  EXPECT_EQ(read<int64_t>([&] { return catalog.revision(); }), 4);
+  EXPECT_EQ(read<std::vector<std::string>>([&] { return catalog.changed_after(2); }),
+            (std::vector<std::string>{"b", "a"}));
+  const auto visible = read<std::vector<ExportRecord>>([&] { return catalog.visible_to("dmz", 1'800'000'000'000); });
+  ASSERT_EQ(visible.size(), 2u);
+  EXPECT_EQ(visible[0].id, "a");
+  EXPECT_TRUE(read<std::vector<ExportRecord>>([&] { return catalog.visible_to("internal", 0); }).empty());
+  EXPECT_TRUE(read<bool>([&] { return catalog.scoped_to("a", "dmz"); }));
+  EXPECT_FALSE(read<bool>([&] { return catalog.scoped_to("a", "internal"); }));
+  ASSERT_TRUE(write([&] { catalog.prune(1); }).ok());
+  EXPECT_EQ(read<int64_t>([&] { return catalog.floor(); }), 3);
+  EXPECT_EQ(read<std::vector<std::string>>([&] { return catalog.changed_after(0); }), std::vector<std::string>{"a"});
+}
+
+TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportOnly) {
+  ImportRepository imports(*db_);
+  ASSERT_TRUE(write([&] {
+                imports.save(an_import("dmz", "e1", 16000));
+                imports.save(an_import("dmz", "e2", std::nullopt));
+                imports.save(an_import("internal", "e1", 16001));
+                auto again = an_import("dmz", "e1", 16000);
+                again.state = ImportState::kStale;
+                again.version = 2;
+                imports.save(again);
+              }).ok());
+  const auto e1 = read<std::optional<ImportRecord>>([&] { return imports.get("dmz.e1"); });
+  ASSERT_TRUE(e1);
+  EXPECT_EQ(e1->state, ImportState::kStale);
+  EXPECT_EQ(e1->version, 2);
+  EXPECT_EQ(e1->local_port, 16000);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz"); }).size(), 2u);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz", {ImportState::kStale}); }).size(), 1u);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.expiring(1'800'000'900'000); }).size(), 3u);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.list(0, 2); }).size(), 2u);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.in_states({ImportState::kActive}); }).size(), 2u);
+  EXPECT_EQ((read<std::vector<std::pair<int, std::string>>>([&] { return imports.used_ports(); })),
+            (std::vector<std::pair<int, std::string>>{{16000, "dmz"}, {16001, "internal"}}));
+  // A port held twice is refused by the store itself, and the transaction changes nothing.
+  EXPECT_FALSE(write([&] {
+                 imports.save(an_import("dmz", "e3", std::nullopt));
+                 imports.save(an_import("dmz", "e4", 16001));
+               }).ok());
+  EXPECT_FALSE(read<std::optional<ImportRecord>>([&] { return imports.get("dmz.e3"); }));
+}
+
+TEST_P(StoreBackendTest, APeerReadsAsNewUntilSavedAndThenAsSaved) {
+  PeerRepository peers(*db_);
+  const auto fresh = read<PeerRecord>([&] { return peers.get("dmz"); });
+  EXPECT_EQ(fresh.revision, 0);
+  EXPECT_FALSE(fresh.last_success_ms);
+  PeerRecord p = fresh;
+  p.revision = 7;
+  p.last_success_ms = 1'800'000'000'000;
+  p.last_error = "connection refused";
+  p.last_error_ms = 1'799'999'000'000;
+  p.last_refusal = "size";
+  ASSERT_TRUE(write([&] { peers.save(p); }).ok());
+  p.revision = 8;
+  ASSERT_TRUE(write([&] { peers.save(p); }).ok());
+  const auto saved = read<PeerRecord>([&] { return peers.get("dmz"); });
+  EXPECT_EQ(saved.revision, 8);
+  EXPECT_EQ(saved.last_error, "connection refused");
+  EXPECT_EQ(saved.last_error_ms, 1'799'999'000'000);
+  EXPECT_EQ(saved.last_refusal, "size");
+  EXPECT_FALSE(saved.quarantined_since_ms);
+}
+
+TEST_P(StoreBackendTest, TheAuditChainAppendsAndVerifies) {
+  AuditRepository audit(*db_);
+  ASSERT_TRUE(
+      write([&] {
+        for (int i = 0; i < 3; ++i) {
+          audit.append(from_unix_ms(1'800'000'000'000 + i), "alice", "export.requested", "export/a", {{"n", i}});
+        }
+      }).ok());
+  const auto head = read<AuditRepository::Head>([&] { return audit.head(); });
+  EXPECT_EQ(head.seq, 3);
+  const auto entries = read<std::vector<audit::Entry>>([&] { return audit.list(1, 10); });
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[1].hash, head.hash);
+  EXPECT_EQ(entries[0].details["n"], 1);
+  EXPECT_EQ(read<std::optional<audit::Entry>>([&] { return audit.get(2); })->prev_hash,
+            read<std::optional<audit::Entry>>([&] { return audit.get(1); })->hash);
+  auto report = workflow::verify_audit(*db_, std::nullopt);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->entries, 3);
+}
+
+TEST_P(StoreBackendTest, AFailedTransactionAndAnInjectedFaultChangeNothing) {
+  AuditRepository audit(*db_);
+  auto refused = db_->transaction([&]() -> Status {
+    audit.append(from_unix_ms(0), "alice", "x", "y", {});
+    return make_error(ErrorCode::kInvalidArgument, "no");
+  });
+  EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
+  db_->fail_nth_statement(2);
+  auto faulted = write([&] {
+    audit.append(from_unix_ms(0), "alice", "x", "y", {});
+    audit.append(from_unix_ms(0), "alice", "x", "y", {});
+  });
+  db_->fail_nth_statement(0);
+  EXPECT_EQ(faulted.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 0);
+  // And the connection is usable afterwards: no transaction was left open.
+  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
+}
+
+// Replicas write through connections of their own: their transactions take turns, so the audit
+// chain stays one chain, with no two entries claiming the same predecessor.
+TEST_P(StoreBackendTest, TwoConnectionsWritingAtOnceKeepOneAuditChain) {
+  if (GetParam() == "sqlite") GTEST_SKIP() << "one broker owns a SQLite file";
+  std::vector<std::unique_ptr<Database>> replicas;
+  for (int i = 0; i < 2; ++i) replicas.push_back(open());
+  std::vector<std::thread> writers;
+  for (auto& replica : replicas) {
+    writers.emplace_back([db = replica.get()] {
+      AuditRepository audit(*db);
+      for (int i = 0; i < 50; ++i) {
+        ASSERT_TRUE(db->transaction([&]() -> Status {
+                        audit.append(from_unix_ms(1'800'000'000'000 + i), "system", "tick", "test", {{"i", i}});
+                        return {};
+                      }).ok());
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  auto report = workflow::verify_audit(*db_, std::nullopt);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+  EXPECT_TRUE(report->ok) << report->problem;
+  EXPECT_EQ(report->entries, 100);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreBackendTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace meshfed::store
