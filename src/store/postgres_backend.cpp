@@ -108,7 +108,7 @@ class PgConnection final : public Connection {
     }
     // Acknowledged means on the server's disk (and its synchronous standbys'), whatever the
     // server's default; notices stay out of the broker's stderr.
-    execute("SET synchronous_commit = on; SET client_min_messages = warning");
+    execute("SET synchronous_commit = on; SET client_min_messages = error");
   }
 
   std::unique_ptr<Cursor> prepare(std::string_view sql) override {
