@@ -3,7 +3,9 @@
 #include "meshfed/core/strict_json.hpp"
 
 #include <arpa/inet.h>
+#include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -115,6 +117,8 @@ class Parser {
     parse_gateways(r, c.gateways);
     parse_metrics(r, c.metrics);
     parse_sync(r, c.sync);
+    parse_store(r, c.store);
+    c.replica_id = replica_id(r);
     share_egress_ports(c);
     check_port_overlaps(c);
     return c;
@@ -251,6 +255,41 @@ class Parser {
       errors_.add("exports.default_ttl_s",
                   "must not exceed exports.max_ttl_s (" + std::to_string(e.max_ttl.count()) + ")");
     }
+  }
+
+  void parse_store(ObjectReader& root, StoreConfig& store) {
+    const json* v = root.get("store");
+    if (!v) return;
+    ObjectReader r(*v, "store", errors_);
+    if (!r.valid()) return;
+    const auto type = r.string("type", false).value_or("sqlite");
+    if (type == "sqlite") {
+      store.type = StoreType::kSqlite;
+    } else if (type == "postgres") {
+      store.type = StoreType::kPostgres;
+      store.url_file = path(r, "url_file", true);
+      store.pool_size = static_cast<int>(r.integer("pool_size", 1, 64).value_or(store.pool_size));
+    } else {
+      errors_.add(r.path_of("type"), "expected \"sqlite\" or \"postgres\", got \"" + type + "\"");
+    }
+  }
+
+  // The host name by default: what an operator sees in GET /api/v1/replicas.
+  std::string replica_id(ObjectReader& r) {
+    auto id = r.string("replica_id", false);
+    if (!id) {
+      char host[256] = {};
+      if (::gethostname(host, sizeof host - 1) != 0 || !*host) return "broker";
+      return host;
+    }
+    bool ok = !id->empty() && id->size() <= 253;
+    for (const char ch : *id)
+      ok = ok && (std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '-' || ch == '_');
+    if (!ok) {
+      errors_.add(r.path_of("replica_id"),
+                  "expected up to 253 letters, digits, '.', '-' or '_' (a host name), got \"" + *id + "\"");
+    }
+    return *id;
   }
 
   void parse_control_plane(ObjectReader& root, ControlPlaneConfig& cp) {

@@ -154,6 +154,16 @@ struct SyncConfig {
   Seconds withdraw_after{600};
 };
 
+enum class StoreType { kSqlite, kPostgres };
+
+// Where the domain's state lives: the embedded SQLite file state_dir/meshfed.db, or a
+// PostgreSQL database that several replicas of the domain share.
+struct StoreConfig {
+  StoreType type = StoreType::kSqlite;
+  Path url_file;      // postgres: the libpq connection string (a secret: kept out of the config)
+  int pool_size = 4;  // postgres: connections a replica may hold
+};
+
 struct Config {
   Path file;  // where it was loaded from
   std::string domain;
@@ -169,6 +179,8 @@ struct Config {
   GatewaysConfig gateways;
   MetricsConfig metrics;
   SyncConfig sync;
+  StoreConfig store;
+  std::string replica_id;  // this broker among the domain's replicas; default: the host name
 
   const PeerConfig* find_peer(std::string_view domain_name) const;
 };

@@ -216,3 +216,38 @@ TEST(Config, ParseEndpointForms) {
 
 }  // namespace
 }  // namespace meshfed::config
+
+namespace meshfed::config {
+namespace {
+
+TEST(Config, TheStoreIsSqliteByDefaultOrAPostgresDatabaseNamedByAFile) {
+  auto c = parse_config(kMinimal, "/etc/meshfed");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->store.type, StoreType::kSqlite);
+  EXPECT_FALSE(c->replica_id.empty());  // the host name
+
+  auto j = nlohmann::json::parse(kMinimal);
+  j["store"] = {{"type", "postgres"}, {"url_file", "pci/pg-url"}, {"pool_size", 8}};
+  j["replica_id"] = "broker-2.pci";
+  c = parse_config(j.dump(), "/etc/meshfed");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->store.type, StoreType::kPostgres);
+  EXPECT_EQ(c->store.url_file, "/etc/meshfed/pci/pg-url");
+  EXPECT_EQ(c->store.pool_size, 8);
+  EXPECT_EQ(c->replica_id, "broker-2.pci");
+
+  j["store"] = {{"type", "mysql"}};
+  j["replica_id"] = "two words";
+  c = parse_config(j.dump(), "/etc/meshfed");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(message_for(c, "store.type"), "expected \"sqlite\" or \"postgres\", got \"mysql\"");
+  EXPECT_NE(message_for(c, "replica_id").find("got \"two words\""), std::string::npos);
+  j["store"] = {{"type", "postgres"}, {"pool_size", 0}};
+  j.erase("replica_id");
+  c = parse_config(j.dump(), "/etc/meshfed");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(fields_of(c), (std::set<std::string>{"store.url_file", "store.pool_size"}));
+}
+
+}  // namespace
+}  // namespace meshfed::config
