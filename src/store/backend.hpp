@@ -27,6 +27,9 @@ class Cursor {
   virtual bool is_null(int col) const = 0;
   virtual int64_t int64(int col) const = 0;
   virtual std::string text(int col) const = 0;
+  // The result's shape, once step() has run the statement.
+  virtual int columns() const = 0;
+  virtual std::string column_name(int col) const = 0;
 };
 
 class Connection {

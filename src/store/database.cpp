@@ -79,6 +79,8 @@ void Statement::reset() { cursor_->reset(); }
 bool Statement::is_null(int col) const { return cursor_->is_null(col); }
 int64_t Statement::int64(int col) const { return cursor_->int64(col); }
 std::string Statement::text(int col) const { return cursor_->text(col); }
+int Statement::columns() const { return cursor_->columns(); }
+std::string Statement::column_name(int col) const { return cursor_->column_name(col); }
 std::optional<int64_t> Statement::opt_int64(int col) const {
   return is_null(col) ? std::nullopt : std::optional<int64_t>(int64(col));
 }
@@ -128,6 +130,7 @@ Result<std::unique_ptr<Database>> Database::open_postgres(const std::string& con
                                                           const std::vector<Migration>& migrations) {
   try {
     std::unique_ptr<Database> db(new Database(backend::open_postgres(conninfo), "PostgreSQL"));
+    db->shared_ = true;
     db->connection_->execute(kMigrationLock);
     auto st = db->migrate(migrations);
     db->connection_->execute(kMigrationUnlock);

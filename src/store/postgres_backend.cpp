@@ -1,29 +1,13 @@
 // The shared backend: one libpq connection to the PostgreSQL database that a domain's replicas
 // share. Statements use the SQL the SQLite backend runs, with `?` placeholders numbered.
-#include <libpq-fe.h>
-
 #include <optional>
-#include <stdexcept>
 #include <vector>
 
 #include "backend.hpp"
+#include "postgres_link.hpp"
 
 namespace meshfed::store::backend {
 namespace {
-
-class PgError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// libpq's words for what failed, without the trailing newline it adds.
-std::string pg_message(const char* text) {
-  std::string m = text ? text : "unknown PostgreSQL error";
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
-}
-
-using Result = std::unique_ptr<PGresult, decltype(&PQclear)>;
 
 // `?` placeholders become $1, $2, ...; a `?` inside a quoted literal stays.
 std::string numbered(std::string_view sql) {
@@ -42,9 +26,11 @@ std::string numbered(std::string_view sql) {
   return out;
 }
 
+class PgConnection;
+
 class PgCursor final : public Cursor {
  public:
-  PgCursor(PGconn* conn, std::string_view sql) : conn_(conn), sql_(numbered(sql)) {}
+  PgCursor(PgConnection& connection, std::string_view sql) : connection_(connection), sql_(numbered(sql)) {}
 
   void bind_int(int i, int64_t v) override { slot(i) = std::to_string(v); }
   void bind_text(int i, const std::string& v) override { slot(i) = v; }
@@ -61,6 +47,8 @@ class PgCursor final : public Cursor {
   }
   bool is_null(int col) const override { return PQgetisnull(result_.get(), row_, col) == 1; }
   int64_t int64(int col) const override { return std::stoll(PQgetvalue(result_.get(), row_, col)); }
+  int columns() const override { return PQnfields(result_.get()); }
+  std::string column_name(int col) const override { return PQfname(result_.get(), col); }
   std::string text(int col) const override {
     return std::string(PQgetvalue(result_.get(), row_, col),
                        static_cast<size_t>(PQgetlength(result_.get(), row_, col)));
@@ -73,24 +61,12 @@ class PgCursor final : public Cursor {
     return params_[static_cast<size_t>(i - 1)];
   }
 
-  void run() {
-    std::vector<const char*> values;
-    values.reserve(params_.size());
-    for (const auto& p : params_) values.push_back(p ? p->c_str() : nullptr);
-    // Text parameters with types inferred by the server, text results.
-    result_.reset(PQexecParams(conn_, sql_.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                               nullptr, 0));
-    const auto status = result_ ? PQresultStatus(result_.get()) : PGRES_FATAL_ERROR;
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-      throw PgError(pg_message(result_ ? PQresultErrorMessage(result_.get()) : PQerrorMessage(conn_)));
-    }
-    row_ = -1;
-  }
+  void run();
 
-  PGconn* conn_;
+  PgConnection& connection_;
   std::string sql_;
   std::vector<std::optional<std::string>> params_;
-  Result result_{nullptr, &PQclear};
+  PgResult result_{nullptr, &PQclear};
   int row_ = -1;
 };
 
@@ -99,38 +75,69 @@ class PgCursor final : public Cursor {
 // chain's head, the catalog revision and the egress ports are read and advanced without a race.
 constexpr const char* kBeginWrite = "BEGIN; SELECT pg_advisory_xact_lock(7235841093125160038)";
 
+// Acknowledged means on the server's disk (and its synchronous standbys'), whatever the server's
+// default; notices stay out of the broker's stderr.
+constexpr const char* kSessionSettings = "SET synchronous_commit = on; SET client_min_messages = error";
+
 class PgConnection final : public Connection {
  public:
-  explicit PgConnection(const std::string& conninfo) : conn_(PQconnectdb(conninfo.c_str()), &PQfinish) {
-    if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
-      // The connection string may hold a password: it is not repeated, only libpq's reason.
-      throw PgError("cannot connect to PostgreSQL: " + pg_message(conn_ ? PQerrorMessage(conn_.get()) : nullptr));
+  explicit PgConnection(const std::string& conninfo) : conn_(pg_connect(conninfo)) { execute(kSessionSettings); }
+
+  std::unique_ptr<Cursor> prepare(std::string_view sql) override { return std::make_unique<PgCursor>(*this, sql); }
+  void execute(std::string_view sql) override { check(PQexec(live(), std::string(sql).c_str())); }
+  void begin() override {
+    execute(kBeginWrite);
+    in_transaction_ = true;
+  }
+  // Other replicas learn of the commit from the notice it carries (delivered only if it commits).
+  void commit() override {
+    in_transaction_ = false;
+    execute(commit_sql_);
+  }
+  void rollback() noexcept override {
+    in_transaction_ = false;
+    PgResult r(PQexec(conn_.get(), "ROLLBACK"), &PQclear);  // a warning when none is open; harmless
+  }
+  std::exception_ptr fault(const std::string& what) override { return std::make_exception_ptr(PgError(what)); }
+
+  // The connection, re-established first if it broke since the last statement (a server
+  // restart): the store recovers without the broker restarting. Never inside a transaction,
+  // which died with the old session.
+  PGconn* live() {
+    if (PQstatus(conn_.get()) == CONNECTION_OK) return conn_.get();
+    if (in_transaction_ || !pg_reconnect(conn_.get())) {
+      throw PgError("PostgreSQL connection lost: " + pg_message(PQerrorMessage(conn_.get())));
     }
-    // Acknowledged means on the server's disk (and its synchronous standbys'), whatever the
-    // server's default; notices stay out of the broker's stderr.
-    execute("SET synchronous_commit = on; SET client_min_messages = error");
+    check(PQexec(conn_.get(), kSessionSettings));
+    return conn_.get();
   }
 
-  std::unique_ptr<Cursor> prepare(std::string_view sql) override {
-    return std::make_unique<PgCursor>(conn_.get(), sql);
-  }
-  void execute(std::string_view sql) override {
-    Result r(PQexec(conn_.get(), std::string(sql).c_str()), &PQclear);
+  // Takes a result, throwing with the server's words unless it succeeded.
+  PgResult check(PGresult* raw) {
+    PgResult r(raw, &PQclear);
     const auto status = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
       throw PgError(pg_message(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn_.get())));
     }
+    return r;
   }
-  void begin() override { execute(kBeginWrite); }
-  void commit() override { execute("COMMIT"); }
-  void rollback() noexcept override {
-    Result r(PQexec(conn_.get(), "ROLLBACK"), &PQclear);  // a warning when none is open; harmless
-  }
-  std::exception_ptr fault(const std::string& what) override { return std::make_exception_ptr(PgError(what)); }
 
  private:
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
+  PgConn conn_;
+  bool in_transaction_ = false;
+  const std::string commit_sql_ = std::string("NOTIFY ") + kChangeChannel + ", '" + process_token() + "'; COMMIT";
 };
+
+void PgCursor::run() {
+  std::vector<const char*> values;
+  values.reserve(params_.size());
+  for (const auto& p : params_) values.push_back(p ? p->c_str() : nullptr);
+  // Text parameters with types inferred by the server, text results.
+  PGconn* conn = connection_.live();
+  result_ = connection_.check(
+      PQexecParams(conn, sql_.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
+  row_ = -1;
+}
 
 }  // namespace
 

@@ -482,6 +482,28 @@ void PeerRepository::save(const PeerRecord& p) {
   s.exec();
 }
 
+void ReplicaRepository::heartbeat(const ReplicaRecord& r) {
+  db_.cached(
+         "INSERT INTO replicas(id, address, leader, last_heartbeat_ms) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+         "address = excluded.address, leader = excluded.leader, last_heartbeat_ms = excluded.last_heartbeat_ms")
+      .bind(1, r.id)
+      .bind(2, r.address)
+      .bind(3, r.leader)
+      .bind(4, r.last_heartbeat_ms)
+      .exec();
+  if (r.leader) db_.cached("UPDATE replicas SET leader = 0 WHERE id <> ? AND leader <> 0").bind(1, r.id).exec();
+}
+
+std::vector<ReplicaRecord> ReplicaRepository::seen_since(int64_t since_ms) {
+  auto& s = db_.cached(
+      "SELECT id, address, leader, last_heartbeat_ms FROM replicas WHERE last_heartbeat_ms >= ? ORDER BY id");
+  s.bind(1, since_ms);
+  std::vector<ReplicaRecord> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.boolean(2), s.int64(3)});
+  s.reset();
+  return out;
+}
+
 AuditRepository::Head AuditRepository::head() {
   auto& s = db_.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   if (!s.step()) return {};

@@ -21,6 +21,8 @@ class SqliteCursor final : public Cursor {
   bool is_null(int col) const override { return s_.isColumnNull(col); }
   int64_t int64(int col) const override { return s_.getColumn(col).getInt64(); }
   std::string text(int col) const override { return s_.getColumn(col).getString(); }
+  int columns() const override { return s_.getColumnCount(); }
+  std::string column_name(int col) const override { return s_.getColumnName(col); }
 
  private:
   mutable SQLite::Statement s_;

@@ -52,15 +52,23 @@ PostgresCluster::PostgresCluster() : bin_(server_binaries()) {
   const std::string initdb =
       run_as_owner(bin_ + "/initdb -D " + dir_ + "/data -A trust -U meshfed -E UTF8 > " + dir_ + "/initdb.log 2>&1");
   if (std::system(initdb.c_str()) != 0) throw std::runtime_error("initdb failed; see " + dir_ + "/initdb.log");
+  start();
+}
+
+void PostgresCluster::start() {
   const std::string start = run_as_owner(
       bin_ + "/pg_ctl -D " + dir_ + "/data -l " + dir_ + "/server.log -w -o \"-p " + std::to_string(port_) + " -k " +
       dir_ + " -c listen_addresses=127.0.0.1 -c max_connections=200\" start > " + dir_ + "/pg_ctl.log 2>&1");
   if (std::system(start.c_str()) != 0) throw std::runtime_error("pg_ctl start failed; see " + dir_ + "/server.log");
 }
 
-PostgresCluster::~PostgresCluster() {
+void PostgresCluster::stop() {
   const std::string stop = run_as_owner(bin_ + "/pg_ctl -D " + dir_ + "/data -m immediate -w stop > /dev/null 2>&1");
   (void)std::system(stop.c_str());
+}
+
+PostgresCluster::~PostgresCluster() {
+  stop();
   std::error_code ec;
   fs::remove_all(dir_, ec);
 }

@@ -16,6 +16,9 @@ class PostgresCluster {
   // A new, empty database; its libpq connection string.
   std::string create_database();
   uint16_t port() const { return port_; }
+  // As a crash and a restart would (immediate shutdown: sessions are cut, not drained).
+  void stop();
+  void start();
 
  private:
   PostgresCluster();

@@ -52,8 +52,13 @@ class Database {
   Status transaction(const std::function<Status()>& body);
   // Runs read-only `body`, turning store exceptions into an Error.
   Status read(const std::function<Status()>& body);
+  // Runs `body`'s statements each on its own, outside a transaction: for bookkeeping no other
+  // replica reacts to (heartbeats), which therefore wakes none of them.
+  Status autocommit(const std::function<Status()>& body) { return read(body); }
 
   int schema_version() const { return schema_version_; }
+  // True for a PostgreSQL store (shared by replicas), false for the SQLite file.
+  bool shared() const { return shared_; }
   const std::filesystem::path& file() const { return file_; }
 
   // Runs statements without parameters (migrations; tests that damage a store on purpose).
@@ -83,6 +88,7 @@ class Database {
   std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
   std::filesystem::path file_;
   int schema_version_ = 0;
+  bool shared_ = false;
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
   ThreadOwner owner_{"the store connection"};

@@ -95,4 +95,12 @@ struct PeerRecord {
   std::string last_refusal;  // reason of the last refused catalog, empty after an accepted one
 };
 
+// A broker of the domain as it last reported itself (migrations/0005_replicas.sql).
+struct ReplicaRecord {
+  std::string id;
+  std::string address;  // its admin API
+  bool leader = false;
+  int64_t last_heartbeat_ms = 0;
+};
+
 }  // namespace meshfed::store

@@ -106,6 +106,19 @@ class PeerRepository {
   Database& db_;
 };
 
+class ReplicaRepository {
+ public:
+  explicit ReplicaRepository(Database& db) : db_(db) {}
+  // Records that `r` is alive at `r.last_heartbeat_ms`. A leader then clears every other
+  // replica's leader flag, which a deposed leader that cannot reach the store left set.
+  void heartbeat(const ReplicaRecord& r);
+  // Replicas heard from at or after `since_ms`, by id.
+  std::vector<ReplicaRecord> seen_since(int64_t since_ms);
+
+ private:
+  Database& db_;
+};
+
 class AuditRepository {
  public:
   explicit AuditRepository(Database& db) : db_(db) {}

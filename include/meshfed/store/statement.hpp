@@ -50,6 +50,9 @@ class Statement {
   std::string text(int col) const;
   std::optional<int64_t> opt_int64(int col) const;
   std::string text_or_empty(int col) const { return is_null(col) ? std::string() : text(col); }
+  // The result's shape, once step() has run the statement.
+  int columns() const;
+  std::string column_name(int col) const;
 
  private:
   friend class Database;

@@ -5,6 +5,8 @@
 
 #include <thread>
 
+#include "meshfed/store/copy.hpp"
+#include "meshfed/store/replication.hpp"
 #include "meshfed/store/repositories.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "support/postgres_cluster.hpp"
@@ -279,8 +281,104 @@ TEST_P(StoreBackendTest, AFailedTransactionAndAnInjectedFaultChangeNothing) {
   EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
 }
 
+TEST_P(StoreBackendTest, ReplicasAreListedByTheirLastHeartbeatWithOneLeader) {
+  ReplicaRepository replicas(*db_);
+  auto beat = [&](const std::string& id, bool leader, int64_t at) {
+    return db_->autocommit([&]() -> Status {
+      replicas.heartbeat({id, id + ":9440", leader, at});
+      return {};
+    });
+  };
+  ASSERT_TRUE(beat("a", true, 1000).ok());
+  ASSERT_TRUE(beat("b", false, 2000).ok());
+  ASSERT_TRUE(beat("c", false, 500).ok());
+  ASSERT_TRUE(beat("b", true, 3000).ok());  // b took over; a has not heard yet
+  const auto seen = read<std::vector<ReplicaRecord>>([&] { return replicas.seen_since(1000); });
+  ASSERT_EQ(seen.size(), 2u);  // c is too old
+  EXPECT_EQ(seen[0].id, "a");
+  EXPECT_FALSE(seen[0].leader);
+  EXPECT_EQ(seen[1].id, "b");
+  EXPECT_TRUE(seen[1].leader);
+  EXPECT_EQ(seen[1].address, "b:9440");
+  EXPECT_EQ(seen[1].last_heartbeat_ms, 3000);
+}
+
+// A new, empty store of `kind`: a SQLite file named `name`, or a fresh PostgreSQL database.
+std::unique_ptr<Database> new_store(const std::string& kind, const std::filesystem::path& file) {
+  auto db = kind == "sqlite" ? Database::open(file)
+                             : Database::open_postgres(testing::PostgresCluster::shared().create_database());
+  EXPECT_TRUE(db.ok()) << db.error().message;
+  return std::move(db).value();
+}
+
+// `meshfed store copy`: a domain's state moves to the other backend and back with nothing lost,
+// the audit chain ending where it ended, and numbering carrying on after the copied rows.
+TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
+  ASSERT_TRUE(write([&] {
+                ExportRepository exports(*db_);
+                CatalogRepository catalog(*db_);
+                AuditRepository audit(*db_);
+                auto e = an_export("a", {"dmz", "internal"});
+                exports.insert(e);
+                exports.append_history(
+                    "a", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1});
+                exports.insert(an_export("b", {"dmz"}));
+                catalog.record_change("a", 1);
+                ImportRepository(*db_).save(an_import("dmz", "e1", 16000));
+                PeerRecord p;
+                p.domain = "dmz";
+                p.revision = 7;
+                p.last_error = "it's \"quoted\"\nand multi-line";
+                PeerRepository(*db_).save(p);
+                for (int i = 0; i < 3; ++i) {
+                  audit.append(from_unix_ms(i), "alice", i == 0 ? "export.requested" : "x", "export/a", {{"n", i}});
+                }
+                ReplicaRepository(*db_).heartbeat({"r1", "h:1", true, 1});
+              }).ok());
+  const std::string other = GetParam() == "sqlite" ? "postgres" : "sqlite";
+  auto there = new_store(other, dir_ / "there.db");
+  auto copied = copy_store(*db_, *there);
+  ASSERT_TRUE(copied.ok()) << copied.error().message;
+  EXPECT_EQ(copied->rows.at("exports"), 2);
+  EXPECT_EQ(copied->rows.at("audit"), 3);
+  EXPECT_EQ(copied->rows.count("replicas"), 0u);  // each replica reports itself again
+  auto back = new_store(GetParam(), dir_ / "back.db");
+  ASSERT_TRUE(copy_store(*there, *back).ok());
+  for (Database* db : {there.get(), back.get()}) {
+    auto report = workflow::verify_audit(
+        *db, workflow::ExpectedHead{3, read<AuditRepository::Head>([&] { return AuditRepository(*db_).head(); }).hash});
+    ASSERT_TRUE(report.ok()) << report.error().message;
+    EXPECT_TRUE(report->ok) << report->problem;
+    ASSERT_TRUE(db->transaction([&]() -> Status {
+                    ExportRepository exports(*db);
+                    const auto a = exports.get("a");
+                    EXPECT_TRUE(a && a->peers == (std::vector<std::string>{"dmz", "internal"}));
+                    EXPECT_EQ(a->history.size(), 1u);
+                    EXPECT_EQ(PeerRepository(*db).get("dmz").last_error, "it's \"quoted\"\nand multi-line");
+                    EXPECT_EQ(ImportRepository(*db).get("dmz.e1")->local_port, 16000);
+                    EXPECT_EQ(CatalogRepository(*db).revision(), 2);
+                    exports.insert(an_export("c", {"dmz"}));  // numbered after the copied rows
+                    EXPECT_EQ(exports.list({std::nullopt, 2, 10}).size(), 1u);
+                    EXPECT_EQ(AuditRepository(*db).append(from_unix_ms(9), "bob", "y", "z", {}).seq, 4);
+                    return {};
+                  }).ok());
+  }
+  // A copy never merges: into a store that holds state it is refused, and changes nothing.
+  auto refused = copy_store(*db_, *back);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("already holds state"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(workflow::verify_audit(*back, std::nullopt)->entries, 4);
+}
+
 // What only a shared database has to hold: one broker owns a SQLite file.
 using SharedStoreTest = StoreBackendTest;
+
+// Ends every other meshfed session on this test's database, as a server restart would.
+void end_other_sessions(Database& db) {
+  db.execute(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'meshfed' "
+      "AND datname = current_database() AND pid <> pg_backend_pid()");
+}
 
 // Replicas write through connections of their own: their transactions take turns, so the audit
 // chain stays one chain, with no two entries claiming the same predecessor.
@@ -304,6 +402,70 @@ TEST_P(SharedStoreTest, TwoConnectionsWritingAtOnceKeepOneAuditChain) {
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_TRUE(report->ok) << report->problem;
   EXPECT_EQ(report->entries, 100);
+}
+
+// Leadership is one session's lock: a second replica cannot take it while the first holds it,
+// and takes it once the first gives it up.
+TEST_P(SharedStoreTest, OneReplicaLeadsAndAnotherTakesOverWhenItsSessionEnds) {
+  const auto t = std::chrono::seconds(2);
+  auto first = postgres_leader_lock(conninfo_);
+  auto second = postgres_leader_lock(conninfo_);
+  EXPECT_TRUE(first->try_acquire(t).value());
+  EXPECT_TRUE(first->confirm(t).ok());
+  EXPECT_FALSE(second->try_acquire(t).value());
+  EXPECT_FALSE(second->confirm(t).ok());  // holding a session is not holding the lock
+  first->release();
+  EXPECT_FALSE(first->confirm(t).ok());
+  EXPECT_TRUE(second->try_acquire(t).value());
+  EXPECT_TRUE(second->confirm(t).ok());
+  EXPECT_FALSE(first->try_acquire(t).value());
+}
+
+// A leader whose session the server ended (as it does to a replica cut off from it) learns it
+// at its next confirmation.
+TEST_P(SharedStoreTest, ALeaderWhoseSessionWasEndedLearnsItAtItsNextConfirmation) {
+  const auto t = std::chrono::seconds(2);
+  auto leader = postgres_leader_lock(conninfo_);
+  ASSERT_TRUE(leader->try_acquire(t).value());
+  end_other_sessions(*db_);
+  EXPECT_FALSE(leader->confirm(t).ok());
+  auto other = postgres_leader_lock(conninfo_);
+  EXPECT_TRUE(other->try_acquire(t).value());
+}
+
+// Commits announce themselves to the other replicas' change feeds, never to the committer's own.
+TEST_P(SharedStoreTest, ACommitWakesTheOtherReplicasChangeFeed) {
+  const auto t = std::chrono::milliseconds(2000);
+  auto feed = postgres_change_feed(conninfo_);
+  ASSERT_TRUE(feed->wait(t).value());  // a new feed cannot know what it missed
+  EXPECT_FALSE(feed->wait(std::chrono::milliseconds(50)).value());
+  AuditRepository audit(*db_);
+  // The committer here is this process: its own commits wake nobody in it ...
+  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  EXPECT_FALSE(feed->wait(std::chrono::milliseconds(200)).value());
+  // ... while a commit from elsewhere does, once, however many arrive.
+  db_->execute("NOTIFY meshfed_changes, 'another-replica'; NOTIFY meshfed_changes, 'a-third'");
+  EXPECT_TRUE(feed->wait(t).value());
+  EXPECT_FALSE(feed->wait(std::chrono::milliseconds(50)).value());
+  // A lost connection is reported, and the reconnected feed says it may have missed commits.
+  end_other_sessions(*db_);
+  bool lost = false;
+  for (int i = 0; i < 20 && !lost; ++i) lost = !feed->wait(std::chrono::milliseconds(100)).ok();
+  EXPECT_TRUE(lost);
+  const auto reconnected = feed->wait(t);
+  ASSERT_TRUE(reconnected.ok()) << reconnected.error().message;
+  EXPECT_TRUE(*reconnected);
+}
+
+// The server restarting (or an administrator ending the session) costs the store the statement
+// in flight, not the broker: the next one reconnects.
+TEST_P(SharedStoreTest, TheStoreReconnectsAfterItsSessionWasEnded) {
+  auto other = open();
+  end_other_sessions(*other);
+  AuditRepository audit(*db_);
+  EXPECT_FALSE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBackendTest, ::testing::Values("sqlite", "postgres"),
