@@ -102,6 +102,11 @@ for action, summary in {"quarantine": "Cut a peer off: its calls are refused, it
         "requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reason"}}}},
         "responses": {"200": {"description": "the peer's new state"}, **err(400, 401, 403, 404, 409, 415)}}}
 
+paths["/api/v1/replicas"] = {"get": {
+    "summary": "The brokers of this domain that share its store, heard from in the last minute, and which one leads "
+               "(role viewer)",
+    "security": bearer, "responses": {**ok("#/components/schemas/ReplicaList"), **err(401, 403, 503)}}}
+
 paths["/api/v1/firewall"] = {"get": {
     "summary": "The cross-boundary flows this domain needs (role viewer): JSON, or an nftables table meshfed_<domain>",
     "security": bearer,
@@ -222,6 +227,13 @@ components = {
                                                              "reason": {"type": "string"}}}}},
         "PeerList": {"type": "object", "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Peer"}},
+            "next": {"type": "string", "nullable": True}}},
+        "Replica": {"type": "object", "required": ["id", "address", "role", "last_heartbeat"], "properties": {
+            "id": {"type": "string", "description": "replica_id (default: the host name)"},
+            "address": {"type": "string", "description": "its admin API, host:port"},
+            "role": {"type": "string", "enum": ["leader", "follower"]}, "last_heartbeat": ts}},
+        "ReplicaList": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Replica"}},
             "next": {"type": "string", "nullable": True}}},
         "Reason": {"type": "object", "additionalProperties": False, "required": ["reason"],
                    "properties": {"reason": {"type": "string", "minLength": 1}}},

@@ -220,6 +220,8 @@ void AdminApi::routes() {
               return peer_action(r, who, p.at("domain"), action);
             });
   }
+  guarded("GET", "/api/v1/replicas", Role::kViewer,
+          [this](const http::Request&, const workflow::Principal&, const Params&) { return list_replicas(); });
   guarded("GET", "/api/v1/firewall", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return firewall(r); });
   guarded("GET", "/api/v1/routes", Role::kGateway,
@@ -539,6 +541,19 @@ http::Response AdminApi::audit_head() {
   auto head = deps_.workflow.audit_head();
   if (!head) return problem(head.error());
   return json_response({{"seq", head->first}, {"hash", head->second}});
+}
+
+http::Response AdminApi::list_replicas() {
+  auto replicas = deps_.health.replicas();
+  if (!replicas) return problem(replicas.error());
+  json items = json::array();
+  for (const auto& r : *replicas) {
+    items.push_back({{"id", r.id},
+                     {"address", r.address},
+                     {"role", r.leader ? "leader" : "follower"},
+                     {"last_heartbeat", format_rfc3339(from_unix_ms(r.last_heartbeat_ms))}});
+  }
+  return json_response({{"items", items}, {"next", nullptr}});
 }
 
 http::Response AdminApi::readyz() {

@@ -24,10 +24,12 @@
 #include "meshfed/http/plain_server.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/store/database.hpp"
+#include "meshfed/store/repositories.hpp"
 #include "meshfed/store/state_lock.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "peer_watchers.hpp"
 #include "periodic_jobs.hpp"
+#include "replica.hpp"
 #include "route_publisher.hpp"
 #include "runtime.hpp"
 #include "snapshot.hpp"
@@ -41,13 +43,16 @@ using namespace std::chrono_literals;
 constexpr auto kTick = 200ms;         // expiry resolution ("within a second")
 constexpr auto kShutdownGrace = 10s;  // in-flight requests get this long at SIGTERM
 constexpr auto kStatusEvery = 2s;     // `systemctl status` shows peers, exports and imports this fresh
+constexpr auto kHeartbeat = 5s;       // GET /api/v1/replicas lists replicas heard from in the last minute
+constexpr auto kReplicaSeenWithin = 60s;
 
 // Threads, and what each owns:
 //   event loop (runtime_): accepting, signals, timers; hands each request to run_request()
 //   store_: every SQLite call (the Database checks it), the workflow, imports, catalog, routes,
 //           reload; requests are answered here unless run_request says otherwise
 //   off_store_: GET /federate and /api/v1/firewall, which need little or no store
-//   lifecycle_: blocking restarts (peer watchers on reload)
+//   lifecycle_: blocking restarts (peer watchers on reload, election and step-down)
+//   replicas on PostgreSQL: the leadership thread and the change feed's (replica.hpp)
 //   the listeners' connection loops, each gateway's workers, each peer watcher, the metrics
 //           exporter and importer, the Kuma adapter: their own threads, documented there
 // The composition root. It is also what the admin API asks of the broker around it (the small
@@ -68,10 +73,14 @@ class Broker final : public api::Credentials,
       return fail(st.error().message);
     }
 
-    watchers_->start(*snapshot_.get());
+    if (!leadership_) watchers_->start(*snapshot_.get());  // replicas: once elected
     metrics_export_->start();
     metrics_import_->start();
+    if (others_commits_) others_commits_->start();
+    if (leadership_) leadership_->start();
     runtime_.every(kTick, store_, [this] { periodic_->run(std::chrono::steady_clock::now()); });
+    store_.run([this] { heartbeat(); });  // listed at once, then every kHeartbeat
+    runtime_.every(kHeartbeat, store_, [this] { heartbeat(); });
     runtime_.on_reload(store_, [this] { reload(); });
     runtime_.enable_watchdog(store_);
     runtime_.status_every(kStatusEvery, store_, [this] { return status_line(); });
@@ -113,11 +122,28 @@ class Broker final : public api::Credentials,
     auto lock = store::StateLock::acquire(dir);  // one broker per state, and no restore under it
     if (!lock) return lock.error();
     state_lock_.emplace(std::move(lock).value());
-    auto db = store::Database::open(dir / "meshfed.db");
+    const auto& store_cfg = first_config().store;
+    if (store_cfg.type == config::StoreType::kSqlite) {
+      auto db = store::Database::open(dir / "meshfed.db");
+      if (!db) return db.error();
+      db_ = std::move(db).value();
+      return {};
+    }
+    const std::string& conninfo = first_->store_url;  // restart-only: read once
+    auto db = store::Database::open_postgres(conninfo);
     if (!db) return db.error();
     db_ = std::move(db).value();
+    leadership_ = std::make_unique<Leadership>(store::postgres_leader_lock(conninfo), clock_,
+                                               Leadership::Events{[this] { store_.post([this] { elected(); }); },
+                                                                  [this] { store_.post([this] { deposed(); }); }});
+    others_commits_ = std::make_unique<OtherReplicasCommits>(store::postgres_change_feed(conninfo), [this] {
+      if (!others_committed_pending_.exchange(true)) store_.post([this] { others_committed(); });
+    });
+    spdlog::info("store: PostgreSQL (schema version {}), replica {}", db_->schema_version(), first_config().replica_id);
     return {};
   }
+
+  bool leading() const { return !leadership_ || leadership_->leading(); }
 
   // Builds the parts and connects them. Nothing listens yet.
   void compose() {
@@ -128,6 +154,11 @@ class Broker final : public api::Credentials,
     (void)adapter_->refresh_inventory(true);  // a broken file is reported by /readyz
     workflow_ = std::make_unique<workflow::ExportWorkflow>(*db_, clock_, *adapter_, first_->workflow_settings());
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, *adapter_, first_->import_settings());
+    if (leadership_) {
+      // A follower writes nothing to the control plane; elected() hands over the state first.
+      imports_->set_leading([this] { return leading(); });
+      adapter_->set_writes(false);
+    }
     broker_metrics_ = std::make_unique<BrokerMetrics>(metrics_, *workflow_, *imports_, *adapter_, snapshot_);
     watchers_ = std::make_unique<PeerWatchers>(*imports_, store_, metrics_);
     routes_ = std::make_unique<RoutePublisher>(
@@ -179,8 +210,11 @@ class Broker final : public api::Credentials,
                            publish_exports();
                          },
                          [this] { return admin_api_->take_auth_failures(); },
-                         [this](const std::string& op) { broker_metrics_->store_error(op); }},
+                         [this](const std::string& op) { broker_metrics_->store_error(op); },
+                         [this] { return leading(); }},
         std::chrono::steady_clock::now());
+    admin_address_ = admin_bound.to_string();
+    leader_gauge_.set({}, leading() ? 1 : 0);
     write_runtime_file(admin_bound, peer_bound);
     record("broker.started", {{"admin", admin_bound.to_string()}, {"schema_version", db_->schema_version()}});
     started_ = true;
@@ -191,6 +225,8 @@ class Broker final : public api::Credentials,
 
   // After the runtime has returned, or a failed start: every part stops before what it uses does.
   void stop() {
+    others_commits_.reset();               // it posts to the store thread
+    if (leadership_) leadership_->stop();  // another replica may take over while this one drains
     if (ingress_gw_) ingress_gw_->stop();
     if (egress_gw_) egress_gw_->stop();
     if (adapter_) adapter_->stop();  // before the store thread its listener posts to ends
@@ -317,7 +353,7 @@ class Broker final : public api::Credentials,
 
   // Control planes that authorise exports (Kuma) get every approved export.
   void publish_exports() {
-    if (!adapter_->authorizes_exports()) return;
+    if (!adapter_->authorizes_exports() || !leading()) return;
     std::vector<controlplane::DesiredExport> out;
     const auto inv = adapter_->inventory();
     const auto listed = workflow_->for_each_approved([&](const store::ExportRecord& e) {
@@ -335,6 +371,71 @@ class Broker final : public api::Credentials,
     if (auto st = imports_->reconcile(); !st) spdlog::error("imports: {}", st.error().message);
   }
 
+  // --- replicas (store thread) -----------------------------------------------------------------
+
+  // This replica now leads: the control plane gets the desired state before writes are turned
+  // on (a follower's is empty and would withdraw everything), then the watchers start.
+  void elected() {
+    if (!leading()) return;  // stepped down again before this ran
+    leader_gauge_.set({}, 1);
+    reconcile_imports();
+    publish_exports();
+    adapter_->set_writes(true);
+    heartbeat();  // the replica list names the new leader at once
+    (void)workflow_->record_event(workflow::kSystemActor, "replica.elected", "broker/" + domain(),
+                                  {{"replica", first_config().replica_id}});
+    lifecycle_.post([this, snapshot = snapshot_.get()] {
+      watchers_->stop();
+      watchers_->start(*snapshot);
+    });
+  }
+
+  void deposed() {
+    leader_gauge_.set({}, 0);
+    adapter_->set_writes(false);
+    lifecycle_.post([this] { watchers_->stop(); });
+  }
+
+  // Another replica committed: what this one derives from the shared state is brought up to
+  // date as if the commit had been its own (routes, metrics selections, peers' long-polls; the
+  // control plane on the leader). Coalesced: one run answers every commit before it.
+  void others_committed() {
+    others_committed_pending_ = false;
+    routes_->changed();
+    metrics_export_->exports_changed();
+    publish_exports();
+    reconcile_imports();
+    if (!peer_server_) return;
+    const auto& peers = snapshot_.get()->peer_domains;
+    asio::post(io(),
+               [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
+  }
+
+  void heartbeat() {
+    if (admin_address_.empty()) return;  // not listening yet
+    const store::ReplicaRecord self{first_config().replica_id, admin_address_, leading(), to_unix_ms(clock_.now())};
+    if (auto st = db_->autocommit([&]() -> Status {
+          store::ReplicaRepository(*db_).heartbeat(self);
+          return {};
+        });
+        !st) {
+      broker_metrics_->store_error("heartbeat");
+    }
+  }
+
+  Result<std::vector<store::ReplicaRecord>> replicas() override {
+    std::vector<store::ReplicaRecord> out;
+    const int64_t since = to_unix_ms(clock_.now() - kReplicaSeenWithin);
+    if (auto st = db_->read([&]() -> Status {
+          out = store::ReplicaRepository(*db_).seen_since(since);
+          return {};
+        });
+        !st) {
+      return st.error();
+    }
+    return out;
+  }
+
   // After a quarantine or release: our watcher of that peer and the peer's own long-polls on
   // our peer API react at once (a waiting long-poll re-evaluates and is refused).
   void peer_changed(const std::string& peer) override {
@@ -349,6 +450,7 @@ class Broker final : public api::Credentials,
     r.checks["store"] = head ? "ok" : head.error().message;
     const auto h = adapter_->health();
     r.checks["inventory"] = h.detail;
+    r.checks["replica"] = leading() ? "leader" : "follower";
     r.ready = head.ok() && h.ready && !runtime_.stopping();
     if (runtime_.stopping()) r.checks["broker"] = "stopping";
     return r;
@@ -481,7 +583,7 @@ class Broker final : public api::Credentials,
     // are restarted on the lifecycle thread, never here nor on the event loop.
     lifecycle_.post([this, snapshot = snapshot_.get()] {
       watchers_->stop();
-      watchers_->start(*snapshot);
+      if (leading()) watchers_->start(*snapshot);
     });
   }
 
@@ -515,7 +617,13 @@ class Broker final : public api::Credentials,
   std::unique_ptr<gateway::IngressGateway> ingress_gw_;
   std::unique_ptr<gateway::EgressGateway> egress_gw_;
   std::atomic<uint16_t> ingress_bound_port_{0};
-  bool started_ = false;  // broker.started is in the audit log
+  std::unique_ptr<Leadership> leadership_;                // replicas on PostgreSQL only
+  std::unique_ptr<OtherReplicasCommits> others_commits_;  // likewise
+  std::atomic<bool> others_committed_pending_{false};
+  metrics::Family& leader_gauge_ = metrics_.gauge(
+      "meshfed_replica_leader", "1 while this broker leads its domain (always, with one broker on SQLite).");
+  std::string admin_address_;  // host:port, for the replica list
+  bool started_ = false;       // broker.started is in the audit log
 };
 
 }  // namespace

@@ -7,11 +7,12 @@ namespace meshfed::app {
 
 void PeriodicJobs::run(Time now) {
   owner_.check();
-  if (auto n = deps_.workflow.expire_due(); !n) {
+  const bool leading = !deps_.leading || deps_.leading();
+  if (auto n = leading ? deps_.workflow.expire_due() : Result<int>(0); !n) {
     deps_.store_error("expire");
     spdlog::error("expiry sweep failed: {}", n.error().message);
   }
-  if (deps_.catalog && now - last_catalog_prune_ >= kCatalogPruneEvery) {
+  if (leading && deps_.catalog && now - last_catalog_prune_ >= kCatalogPruneEvery) {
     last_catalog_prune_ = now;
     if (auto st = deps_.catalog->prune(kCatalogChangesKept); !st) deps_.store_error("catalog_prune");
   }

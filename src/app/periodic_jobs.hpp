@@ -1,6 +1,8 @@
 // The broker's periodic work, run every tick on the store thread (checked): expiry every tick,
 // imports' staleness and the inventory every second, the catalog change log pruned every
-// minute, authentication failures audited as one summary a minute. The caller passes the
+// minute, authentication failures audited as one summary a minute. Expiry, staleness and
+// pruning run on the domain's leader only; every replica reads its inventory and audits its own
+// authentication failures. The caller passes the
 // time, so the schedule is tested without waiting.
 #pragma once
 
@@ -27,6 +29,7 @@ struct PeriodicJobsDeps {
   std::function<void()> inventory_changed;                        // after a new inventory was read
   std::function<std::map<std::string, int64_t>()> auth_failures;  // taken since the last call
   std::function<void(const std::string& op)> store_error;         // counted by operation
+  std::function<bool()> leading;  // replicas: expiry and pruning run on the leader alone; unset: always
 };
 
 class PeriodicJobs {

@@ -62,6 +62,13 @@ bool Snapshot::source_admitted(const std::string& address) const {
 
 namespace {
 
+Result<std::string> read_store_url(const config::Config& c) {
+  if (c.store.type != config::StoreType::kPostgres) return std::string();
+  auto url = read_secret_file(c.store.url_file.string());
+  if (!url) return make_error(ErrorCode::kInvalidArgument, "store.url_file: " + url.error().message);
+  return url;
+}
+
 Result<std::string> read_kuma_token(const config::Config& c) {
   if (c.control_plane.type != config::ControlPlaneType::kKuma || c.control_plane.kuma.token_file.empty())
     return std::string();
@@ -140,6 +147,9 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
   auto kuma_token = read_kuma_token(c);
   if (!kuma_token) return kuma_token.error();
   s->kuma_token = *kuma_token;
+  auto store_url = read_store_url(c);
+  if (!store_url) return store_url.error();
+  s->store_url = *store_url;
   if (c.gateways.ingress) s->ingress_advertised = config::parse_endpoint(c.gateways.ingress->advertise);
   s->config = std::move(c);
   return std::shared_ptr<const Snapshot>(std::move(s));

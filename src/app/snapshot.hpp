@@ -42,6 +42,7 @@ struct Snapshot {
   std::vector<Cidr> peer_sources;  // every peer's source_cidrs; empty: the peer API admits any source
   gateway::GatewayTls gateways;
   std::string kuma_token;  // control_plane.token_file's content
+  std::string store_url;   // store.url_file's content (postgres): a secret, never logged
   // gateways.ingress.advertise; port 0 stands for the port the in-process ingress bound.
   std::optional<config::Endpoint> ingress_advertised;
 

@@ -102,6 +102,7 @@ int run(int argc, char** argv) {
   add_audit_commands(app, run);
   add_ctl_commands(app, run);
   add_backup_commands(app, run);
+  add_store_commands(app, run);
   add_completion_command(app, run);
   try {
     app.parse(argc, argv);

@@ -435,6 +435,21 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     });
   }
 
+  ctl->add_subcommand("replicas", "The domain's brokers that share its store, and which one leads")
+      ->footer("Example: meshfed ctl replicas")
+      ->callback([o, &run] {
+        Ctl c(*o, run);
+        auto j = c.call("GET", "/api/v1/replicas");
+        if (!j) return;
+        if (c.json_output()) return c.emit((*j)["items"]);
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& replica : (*j)["items"]) {
+          rows.push_back(
+              {text(replica["id"]), text(replica["role"]), text(replica["address"]), text(replica["last_heartbeat"])});
+        }
+        print_table({"ID", "ROLE", "ADDRESS", "LAST_HEARTBEAT"}, rows);
+      });
+
   auto since = std::make_shared<int64_t>(0);
   auto* audit_cmd = ctl->add_subcommand("audit", "Show audit entries");
   audit_cmd->add_option("--since", *since, "only entries after this sequence number");

@@ -12,6 +12,7 @@
 #include "meshfed/store/database.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "output.hpp"
+#include "store_arg.hpp"
 
 namespace meshfed::cli {
 
@@ -49,7 +50,8 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
   auto* verify =
       audit_cmd->add_subcommand("verify", "Check the hash chain and that every export transition is audited");
   auto* by_dir = verify->add_option("--state-dir", *state_dir, "the broker's state_dir");
-  verify->add_option("--config", *config_file, "the domain's config file (its state_dir)")->excludes(by_dir);
+  verify->add_option("--config", *config_file, "the domain's config file (its store, SQLite or PostgreSQL)")
+      ->excludes(by_dir);
   verify->add_option("--expect-head", *expect, "SEQ:HASH recorded earlier outside the box (as ctl audit shows it)");
   verify->footer("Example: meshfed audit verify --config /etc/meshfed/pci.json --expect-head 42:9f86d081...");
   verify->callback([state_dir, config_file, expect, &run] {
@@ -57,10 +59,10 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
       run.exit_code = run.out.usage("audit verify", "give --config or --state-dir");
       return;
     }
+    std::optional<config::Config> cfg;
     if (!config_file->empty()) {
-      const auto cfg = load_config_arg(*config_file, run);
+      cfg = load_config_arg(*config_file, run);
       if (!cfg) return;
-      *state_dir = cfg->state_dir.string();
     }
     std::optional<workflow::ExpectedHead> head;
     if (!expect->empty()) {
@@ -76,12 +78,14 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
       }
       head = workflow::ExpectedHead{*seq, expect->substr(colon + 1)};
     }
-    auto db = store::Database::open_read_only(std::filesystem::path(*state_dir) / "meshfed.db");
-    if (!db) {
-      run.exit_code = run.out.fail("audit verify", db.error());
+    // --config: whichever store it names (PostgreSQL too); --state-dir: that folder's SQLite file.
+    if (!cfg) cfg.emplace().state_dir = *state_dir;
+    auto opened = open_configured_store(*cfg, StoreUse::kRead);
+    if (!opened) {
+      run.exit_code = run.out.fail("audit verify", opened.error());
       return;
     }
-    auto report = workflow::verify_audit(**db, head);
+    auto report = workflow::verify_audit(*opened->db, head);
     if (!report) {
       run.exit_code = run.out.fail("audit verify", report.error());
       return;

@@ -246,6 +246,14 @@ void KumaAdapter::set_exports(std::vector<DesiredExport> exports) {
   wake();
 }
 
+void KumaAdapter::set_writes(bool on) {
+  {
+    std::lock_guard lock(mu_);
+    writes_ = on;
+  }
+  wake();
+}
+
 void KumaAdapter::on_results_changed(std::function<void()> listener) {
   std::lock_guard lock(mu_);
   results_listener_ = std::move(listener);
@@ -306,18 +314,22 @@ bool KumaAdapter::round(Client& c, const config::KumaControlPlane& cfg) {
   count("reconcile_runs");
   std::vector<DesiredImport> imports;
   std::vector<DesiredExport> exports;
+  bool writes = true;
   {
     std::lock_guard lock(mu_);
     imports = imports_;
     exports = exports_;
+    writes = writes_;
   }
   spdlog::debug("kuma: reconciling {} imports and {} exports with {}", imports.size(), exports.size(), cfg.url);
   std::string error;
   std::map<std::string, ApplyResult> results;
   try {
     if (auto st = poll_inventory(c, cfg); !st) error = st.error().message;
-    if (auto st = reconcile_imports(c, cfg, imports, results); !st && error.empty()) error = st.error().message;
-    if (auto st = reconcile_exports(c, cfg, exports); !st && error.empty()) error = st.error().message;
+    if (writes) {
+      if (auto st = reconcile_imports(c, cfg, imports, results); !st && error.empty()) error = st.error().message;
+      if (auto st = reconcile_exports(c, cfg, exports); !st && error.empty()) error = st.error().message;
+    }
   } catch (const json::exception& e) {
     // A field of a type the contract does not allow, read by a path that does not check it:
     // this round fails like a failed call, and the adapter's thread lives on.

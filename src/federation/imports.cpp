@@ -434,6 +434,7 @@ Status ImportManager::update_settings(ImportSettings settings) {
 }
 
 Status ImportManager::tick() {
+  if (leading_ && !leading_()) return {};
   const int64_t now = to_unix_ms(clock_.now());
   bool changed = false;
   Status st = db_.transaction([&]() -> Status {
@@ -477,6 +478,7 @@ Status ImportManager::tick() {
 
 Status ImportManager::reconcile() {
   if (!settings_.egress_ports) return {};  // observe only: nothing is applied
+  if (leading_ && !leading_()) return {};  // a follower: the leader applies what it committed
   controlplane::DesiredState desired;
   std::vector<ImportRecord> live;
   Status st = db_.transaction([&]() -> Status {

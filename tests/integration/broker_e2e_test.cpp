@@ -214,6 +214,8 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   EXPECT_NE(audit.output.find("export.approved"), std::string::npos) << audit.output;
   auto services = as("victor", {"services"});
   EXPECT_NE(services.output.find("payments-api"), std::string::npos);
+  auto replicas = as("victor", {"replicas"});  // one broker on SQLite: it leads
+  EXPECT_NE(replicas.output.find("leader"), std::string::npos) << replicas.output;
   auto no_ca = run_meshfed({"ctl", "--token", "x", "--url", env.at("MESHFED_URL"), "services"});
   EXPECT_EQ(no_ca.exit_code, 2);                                                // usage
   EXPECT_EQ(as("victor", {"exports", "show", "no-such-export"}).exit_code, 3);  // not found

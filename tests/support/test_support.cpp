@@ -163,9 +163,11 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
   return d;
 }
 
-BrokerProcess::BrokerProcess(fs::path config_file, fs::path state_dir, std::vector<std::string> global_args)
+BrokerProcess::BrokerProcess(fs::path config_file, fs::path state_dir, std::vector<std::string> global_args,
+                             fs::path log_file)
     : config_file_(std::move(config_file)), state_dir_(std::move(state_dir)),
-      log_file_(config_file_.parent_path() / "broker.log"), global_args_(std::move(global_args)) {}
+      log_file_(log_file.empty() ? config_file_.parent_path() / "broker.log" : std::move(log_file)),
+      global_args_(std::move(global_args)) {}
 
 BrokerProcess::~BrokerProcess() {
   if (pid_ > 0) kill_hard();

@@ -86,8 +86,10 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
 // A real `meshfed broker` child process.
 class BrokerProcess {
  public:
-  // `global_args` go before the subcommand, e.g. {"--log-format", "json"}.
-  BrokerProcess(fs::path config_file, fs::path state_dir, std::vector<std::string> global_args = {});
+  // `global_args` go before the subcommand, e.g. {"--log-format", "json"}. The log goes to
+  // `log_file`, by default broker.log next to the config.
+  BrokerProcess(fs::path config_file, fs::path state_dir, std::vector<std::string> global_args = {},
+                fs::path log_file = {});
   ~BrokerProcess();
 
   // Starts and waits until runtime.json names the admin port and /readyz answers.

@@ -16,6 +16,7 @@
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/metrics/registry.hpp"
+#include "meshfed/store/records.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 
 namespace meshfed::api {
@@ -35,10 +36,13 @@ class Credentials {
   virtual std::shared_ptr<const TokenStore> tokens() const = 0;
 };
 
+// Readiness, and the brokers of the domain that share its store (one unless on PostgreSQL).
 class HealthProbe {
  public:
   virtual ~HealthProbe() = default;
   virtual Readiness readiness() = 0;
+  // Replicas heard from in the last minute (GET /api/v1/replicas).
+  virtual Result<std::vector<store::ReplicaRecord>> replicas() = 0;
 };
 
 // Told after a peer is quarantined or released, so that its watcher reacts at once.
@@ -118,6 +122,7 @@ class AdminApi {
   http::Response list_audit(const http::Request& req);
   http::Response audit_head();
   http::Response readyz();
+  http::Response list_replicas();
 
   http::Response export_response(const store::ExportRecord& e, int status = 200);
 

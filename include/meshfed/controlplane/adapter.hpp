@@ -99,6 +99,10 @@ class Adapter {
   // reaches exists, stop() before it goes. Nothing to do for the others.
   virtual void start() {}
   virtual void stop() {}
+  // Replicas: whether this broker writes to the control plane (the leader) or only reads its
+  // inventory (a follower, whose desired state is empty and must never be applied). On unless
+  // turned off; turned on only after the desired state was handed over.
+  virtual void set_writes(bool on) { (void)on; }
   // True where set_exports() is worth computing (the control plane authorises exports).
   virtual bool authorizes_exports() const { return false; }
 };

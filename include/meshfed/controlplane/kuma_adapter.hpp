@@ -36,6 +36,7 @@ class KumaAdapter final : public Adapter {
   void set_exports(std::vector<DesiredExport> exports) override;
   void on_results_changed(std::function<void()> listener) override;
   Health health() const override;
+  void set_writes(bool on) override;
 
   bool authorizes_exports() const override { return true; }
   // SIGHUP: new settings and token; the next round uses them.
@@ -65,6 +66,7 @@ class KumaAdapter final : public Adapter {
   std::shared_ptr<const Inventory> inventory_;
   std::vector<DesiredImport> imports_;
   std::vector<DesiredExport> exports_;
+  bool writes_ = true;  // read with imports_ and exports_, so a round never writes a state older than the switch
   std::map<std::string, ApplyResult> results_;  // by import id, from the last reconcile
   std::function<void()> results_listener_;
   std::string version_;

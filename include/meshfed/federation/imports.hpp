@@ -106,6 +106,9 @@ class ImportManager {
   // every change to imports, and then tells the change listener (the egress routes follow).
   Status reconcile();
   void set_change_listener(std::function<void()> listener) { changed_ = std::move(listener); }
+  // Replicas: only the leader applies imports to the control plane and ages them; on a
+  // follower reconcile() and tick() do nothing. Unset: this broker is the domain's only one.
+  void set_leading(std::function<bool()> leading) { leading_ = std::move(leading); }
   // Told of every export seen for the first time, with how long ago the peer approved it.
   void set_arrival_listener(std::function<void(const std::string& peer, int64_t since_approval_ms)> listener) {
     arrived_ = std::move(listener);
@@ -146,6 +149,7 @@ class ImportManager {
   std::optional<PortUse> used_ports_;  // egress ports in use, cached within one transaction
   int64_t transitions_ = 0;            // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
+  std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;
 };
 

@@ -90,6 +90,21 @@ TEST_F(AdminApiTest, FederateNeedsNoTokenPassesEveryMatchAndReportsBadSelectors)
   EXPECT_NE(detail.find("{bad"), std::string::npos) << detail;  // names the selector it could not read
 }
 
+TEST_F(AdminApiTest, ReplicasAreListedForViewersWithTheirRoleAndLastHeartbeat) {
+  broker_.replica_rows.push_back({"pci-2", "10.0.0.2:9440", false, 1'800'000'001'000});
+  auto r = call("GET", "/api/v1/replicas", "victor");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto body = json::parse(r.body);
+  EXPECT_EQ(body["next"], nullptr);
+  ASSERT_EQ(body["items"].size(), 2u);
+  EXPECT_EQ(body["items"][0], (json{{"id", "pci-1"},
+                                    {"address", "127.0.0.1:9440"},
+                                    {"role", "leader"},
+                                    {"last_heartbeat", "2027-01-15T08:00:00.000Z"}}));
+  EXPECT_EQ(body["items"][1]["role"], "follower");
+  EXPECT_EQ(call("GET", "/api/v1/replicas", "").status, 401);
+}
+
 TEST_F(AdminApiTest, CreatedExportCarriesEtagLocationAndContractFields) {
   auto r = call("POST", "/api/v1/exports", "alice",
                 R"({"mesh":"default","service":"payments-api","port":8443,"peers":["internal"],"reason":"x"})");

@@ -35,6 +35,7 @@ class FakeBroker final : public api::Credentials,
 
   std::shared_ptr<const api::TokenStore> tokens() const override { return store_; }
   api::Readiness readiness() override { return {true, {{"store", "ok"}}}; }
+  Result<std::vector<store::ReplicaRecord>> replicas() override { return replica_rows; }
   std::shared_ptr<const gateway::RoutingTable> routes() override { return table.current(); }
   Result<firewall::FlowSet> firewall_flows(firewall::Mode) override {
     return make_error(ErrorCode::kUnavailable, "firewall flows are not available");
@@ -49,6 +50,7 @@ class FakeBroker final : public api::Credentials,
   std::map<std::string, std::string> tokens_by_name;
   routing::RouteTableHolder table{1000};
   std::vector<std::string> federated_match;
+  std::vector<store::ReplicaRecord> replica_rows = {{"pci-1", "127.0.0.1:9440", true, 1800000000000}};
 
  private:
   std::shared_ptr<const api::TokenStore> store_;

@@ -44,7 +44,7 @@ class PeriodicJobsTest : public ::testing::Test {
     jobs_ = std::make_unique<PeriodicJobs>(
         PeriodicJobsDeps{*workflow_, *imports_, catalog_.get(), adapter_, *routes_, [this] { ++inventory_changes_; },
                          [this] { return std::exchange(failures_, {}); },
-                         [this](const std::string& op) { store_errors_.push_back(op); }},
+                         [this](const std::string& op) { store_errors_.push_back(op); }, [this] { return leading_; }},
         start_);
   }
 
@@ -67,6 +67,7 @@ class PeriodicJobsTest : public ::testing::Test {
   std::unique_ptr<RoutePublisher> routes_;
   const PeriodicJobs::Time start_ = std::chrono::steady_clock::time_point(std::chrono::hours(1000));
   std::unique_ptr<PeriodicJobs> jobs_;
+  bool leading_ = true;
   int inventory_changes_ = 0;
   std::map<std::string, int64_t> failures_;
   std::vector<std::string> store_errors_;
@@ -83,6 +84,24 @@ TEST_F(PeriodicJobsTest, ExpiryRunsEveryTickOnTheWorkflowsClock) {
   jobs_->run(start_ + 200ms);
   EXPECT_EQ(workflow_->get(e->id)->state, store::ExportState::kExpired);
   EXPECT_TRUE(store_errors_.empty());
+}
+
+// Replicas: a follower leaves expiry to the leader (it happens once per domain), and still reads
+// its own inventory; when it leads, what fell due meanwhile expires at its first tick.
+TEST_F(PeriodicJobsTest, AFollowerLeavesExpiryToTheLeaderAndStillReadsItsInventory) {
+  auto e = workflow_->request({"alice", {workflow::Role::kRequester}},
+                              {"default", "payments-api", 8443, "", {"internal"}, "", {}, int64_t{600}, false, "why"});
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_TRUE(workflow_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());
+  leading_ = false;
+  clock_.advance(601s);
+  jobs_->run(start_);
+  EXPECT_EQ(workflow_->get(e->id)->state, store::ExportState::kApproved);
+  EXPECT_EQ(adapter_.refreshes, 1);
+  leading_ = true;
+  jobs_->run(start_ + 200ms);
+  EXPECT_EQ(workflow_->get(e->id)->state, store::ExportState::kExpired);
+  EXPECT_EQ(audited("export.expired"), 1);
 }
 
 TEST_F(PeriodicJobsTest, TheInventoryIsLookedAtOnceASecondAndAChangeIsPassedOn) {

@@ -13,8 +13,8 @@
 namespace meshfed::controlplane {
 namespace {
 
-// Just enough of a control plane for a round: its index, one mesh with MeshServices, and
-// empty lists. It remembers where each request came from.
+// Just enough of a control plane for a round: its index, one mesh with MeshServices, empty
+// lists, and no MeshExternalService of any name. It remembers where each request came from.
 class QuietControlPlane {
  public:
   explicit QuietControlPlane(const std::filesystem::path& pki)
@@ -22,6 +22,7 @@ class QuietControlPlane {
           {
             std::lock_guard lock(mu_);
             if (r.path == "/") ++rounds_;
+            if (r.method != "GET") ++writes_;
             remotes_.insert(r.remote);
           }
           std::string body = R"({"items": [], "next": null, "total": 0})";
@@ -30,6 +31,10 @@ class QuietControlPlane {
             body = index_;
           }
           if (r.path == "/meshes/default") body = R"({"name": "default", "meshServices": {"mode": "Exclusive"}})";
+          if (r.method == "GET" && r.path.find("/meshexternalservices/") != std::string::npos) {
+            return http::Response{
+                404, "application/json", {}, R"({"title": "Not found", "details": "no such resource"})", "", {}};
+          }
           return http::Response{200, "application/json", {}, body, "", {}};
         }) {}
   uint16_t port() const { return server_.port(); }
@@ -41,6 +46,10 @@ class QuietControlPlane {
     std::lock_guard lock(mu_);
     return rounds_;
   }
+  int writes() const {
+    std::lock_guard lock(mu_);
+    return writes_;
+  }
   size_t connections() const {
     std::lock_guard lock(mu_);
     return remotes_.size();
@@ -49,6 +58,7 @@ class QuietControlPlane {
  private:
   mutable std::mutex mu_;
   int rounds_ = 0;
+  int writes_ = 0;  // requests other than GET
   std::string index_ = R"({"version": "2.12.0"})";
   std::set<std::string> remotes_;  // one per connection
   testing::HttpsFixture server_;   // last: stopped before what its handler touches goes
@@ -115,6 +125,22 @@ TEST_F(KumaAdapterTest, AnAnswerOfTheWrongShapeFailsTheRoundAndTheAdapterCarries
   EXPECT_GE(h.events.at("errors_invalid_answer"), 1);
   cp_->set_index(R"({"version": "2.12.0"})");
   EXPECT_TRUE(one_more_round(adapter));
+  adapter.stop();
+}
+
+// A replica that does not lead reads the inventory and writes nothing, whatever it was handed;
+// once it leads, the desired state it was handed is applied.
+TEST_F(KumaAdapterTest, AFollowerReadsTheInventoryAndWritesNothingUntilItLeads) {
+  KumaAdapter adapter(cfg_, "");
+  adapter.set_writes(false);
+  adapter.start();
+  DesiredState desired;
+  desired.imports.push_back({"dmz.e1", "dmz", "billing", "tcp", "127.0.0.1", 16000, 9000});
+  (void)adapter.apply(desired);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(one_more_round(adapter));
+  EXPECT_EQ(cp_->writes(), 0);
+  adapter.set_writes(true);
+  EXPECT_TRUE(testing::wait_until([&] { return cp_->writes() > 0; }));
   adapter.stop();
 }
 

@@ -107,6 +107,20 @@ TEST_F(ImportsTest, AnImportWaitingForAPortGetsOneAsSoonAsOneFrees) {
   EXPECT_EQ(again.get("evil.e3")->local_port, e3.local_port);
 }
 
+// Replicas: on a follower, what reaches reconcile() (an accept, a reload) changes the store only;
+// the control plane and what it answers are the leader's, which reconciles once it leads.
+TEST_F(ImportsTest, AFollowerLeavesTheControlPlaneToTheLeader) {
+  bool leading = false;
+  imports_->set_leading([&] { return leading; });
+  adapter_.refused["good.g1"] = "mesh default is not there";
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1"}, 1)));
+  EXPECT_EQ(state("good.g1"), ImportState::kActive);  // stored, not applied: nothing learned yet
+  leading = true;
+  ASSERT_TRUE(imports_->reconcile());
+  EXPECT_EQ(state("good.g1"), ImportState::kFailed);
+  EXPECT_EQ(reason("good.g1"), "mesh default is not there");
+}
+
 TEST_F(ImportsTest, ARefusedCatalogChangesNoImportAndIsAuditedOncePerReason) {
   ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1"}, 1)));
   const auto before = get("evil.e1");

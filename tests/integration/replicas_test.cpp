@@ -1,0 +1,251 @@
+// Three brokers of domain pci as replicas sharing one real PostgreSQL (the tests' own cluster),
+// federated with domain internal (one broker on SQLite), all real processes on loopback: one
+// replica leads, any replica serves, a commit on one wakes the others, and the domain survives
+// its leader's crash and its database's restart.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "approve.hpp"
+#include "support/postgres_cluster.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class ReplicasTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fed_ = std::make_unique<Federation>(
+        std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
+    auto& pci = fed_->domain("pci");
+    write_file(pci.dir / "pg-url", PostgresCluster::shared().create_database() + "\n");
+    pci.config["store"] = {{"type", "postgres"}, {"url_file", "pg-url"}};
+    pci.config["replica_id"] = "pci-a";
+    pci.save_config();
+    fed_->start_all();
+    fed_->connect();  // pci's config now names internal's peer API: the other replicas copy it
+    replicas_["pci-a"] = &fed_->broker("pci");
+    for (const std::string id : {"pci-b", "pci-c"}) {
+      json cfg = pci.config;
+      cfg["replica_id"] = id;
+      cfg["state_dir"] = "state-" + id;
+      const auto file = pci.dir / (id + ".json");
+      write_file(file, cfg.dump(2));
+      own_.push_back(std::make_unique<BrokerProcess>(file, pci.dir / ("state-" + id), std::vector<std::string>{},
+                                                     pci.dir / (id + ".log")));
+      own_.back()->start();
+      replicas_[id] = own_.back().get();
+    }
+    ASSERT_TRUE(wait_until([&] { return listed("pci-b").size() == 3 && !leader_seen_by("pci-b").empty(); }))
+        << replicas_seen_by("pci-b").dump();
+  }
+
+  ApiResult call(const std::string& replica, const std::string& method, const std::string& target,
+                 const std::string& who, const std::optional<json>& body = std::nullopt) {
+    auto c = replicas_.at(replica)->client(fed_->domain("pci").dir / "pki/ca.pem");
+    return api_call(*c, method, target, fed_->domain("pci").tokens.at(who), body);
+  }
+
+  json replicas_seen_by(const std::string& replica) {
+    auto r = call(replica, "GET", "/api/v1/replicas", "victor");
+    return r.status == 200 ? r.body["items"] : json::array();
+  }
+  std::set<std::string> listed(const std::string& replica) {
+    std::set<std::string> ids;
+    for (const auto& r : replicas_seen_by(replica)) ids.insert(r["id"].get<std::string>());
+    return ids;
+  }
+  std::string leader_seen_by(const std::string& replica) {
+    std::string leader;
+    for (const auto& r : replicas_seen_by(replica)) {
+      if (r["role"] == "leader") leader = r["id"];
+    }
+    return leader;
+  }
+  // meshfed_replica_leader as the replica itself exposes it; -1 when it does not answer.
+  int leader_gauge(const std::string& replica) {
+    auto c = replicas_.at(replica)->client(fed_->domain("pci").dir / "pki/ca.pem");
+    auto r = c->request("GET", "/metrics");
+    if (!r || r->status != 200) return -1;
+    const auto at = r->body.find("\nmeshfed_replica_leader ");
+    return at == std::string::npos ? -1 : std::stoi(r->body.substr(at + 24));
+  }
+  // The replica that says it leads, among those running; empty unless exactly one does.
+  std::string sole_leader() {
+    std::vector<std::string> leaders;
+    for (const auto& [id, b] : replicas_) {
+      if (b->running() && leader_gauge(id) == 1) leaders.push_back(id);
+    }
+    return leaders.size() == 1 ? leaders[0] : "";
+  }
+  std::vector<std::string> followers() {
+    std::vector<std::string> out;
+    const auto leader = sole_leader();
+    for (const auto& [id, b] : replicas_) {
+      if (b->running() && id != leader) out.push_back(id);
+    }
+    return out;
+  }
+
+  std::string request_on(const std::string& replica, const json& extra = json::object()) {
+    json body = {
+        {"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"internal"}}, {"reason", "x"}};
+    body.update(extra);
+    auto r = call(replica, "POST", "/api/v1/exports", "alice", body);
+    EXPECT_EQ(r.status, 201) << r.body.dump();
+    return r.body.value("id", "");
+  }
+
+  int audit_count(const std::string& replica, const std::string& action, const std::string& object) {
+    int n = 0;
+    const auto audit = call(replica, "GET", "/api/v1/audit?limit=1000", "victor");
+    for (const auto& e : audit.body["items"]) {
+      n += e["action"] == action && e["object"] == object;
+    }
+    return n;
+  }
+
+  // internal's watcher of pci long-polls this replica's peer API.
+  void point_internal_at(const std::string& replica) {
+    auto& internal = fed_->domain("internal");
+    const auto rt = json::parse(read_file(fed_->domain("pci").dir / ("state-" + replica) / "runtime.json"));
+    internal.config["peers"][0]["url"] = "https://" + rt["peer_api"].get<std::string>();
+    internal.save_config();
+    fed_->broker("internal").signal(SIGHUP);
+  }
+
+  bool imported(const std::string& export_id) {
+    return fs::exists(fed_->domain("internal").dir / "imports" / ("meshfed-pci." + export_id + ".json"));
+  }
+
+  std::unique_ptr<Federation> fed_;
+  std::vector<std::unique_ptr<BrokerProcess>> own_;
+  std::map<std::string, BrokerProcess*> replicas_;
+};
+
+TEST_F(ReplicasTest, OneReplicaLeadsAndAnotherTakesOverWhenItIsKilled) {
+  const std::string leader = sole_leader();
+  ASSERT_FALSE(leader.empty());
+  for (const auto& id : {"pci-a", "pci-b", "pci-c"}) EXPECT_EQ(leader_seen_by(id), leader);
+  // An export approved on a follower expires on whoever leads then, exactly once.
+  const auto f = followers();
+  ASSERT_EQ(f.size(), 2u);
+  const std::string id = request_on(f[0], {{"ttl_s", 3}});
+  ASSERT_EQ(call(f[1], "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+  replicas_.at(leader)->kill_hard();
+  std::string next;
+  ASSERT_TRUE(wait_until([&] { return !(next = sole_leader()).empty(); }, 15s));
+  EXPECT_NE(next, leader);
+  EXPECT_TRUE(wait_until([&] { return leader_seen_by(f[0]) == next; }));
+  EXPECT_TRUE(
+      wait_until([&] { return call(f[0], "GET", "/api/v1/exports/" + id, "victor").body["state"] == "expired"; }));
+  EXPECT_EQ(audit_count(f[1], "export.expired", "export/" + id), 1);
+  EXPECT_EQ(audit_count(f[1], "replica.elected", "broker/pci"), 2);
+  EXPECT_EQ(call(next, "GET", "/readyz", "victor").body["checks"]["replica"], "leader");
+}
+
+// The peer long-polls a follower; the export is requested and approved on the other replicas,
+// whose commits wake that long-poll (LISTEN/NOTIFY); after the leader dies, a revocation sent
+// to a survivor reaches the peer too.
+TEST_F(ReplicasTest, WhatAnyReplicaCommitsReachesThePeerThroughAnotherAlsoAfterTheLeaderDies) {
+  const std::string leader = sole_leader();
+  const auto f = followers();
+  ASSERT_EQ(f.size(), 2u);
+  point_internal_at(f[0]);
+  const std::string id = request_on(f[1]);
+  ASSERT_EQ(call(leader, "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+  ASSERT_TRUE(wait_until([&] { return imported(id); })) << fed_->broker("internal").log();
+  replicas_.at(leader)->kill_hard();
+  ASSERT_EQ(call(f[1], "POST", "/api/v1/exports/" + id + "/revoke", "bob").status, 200);
+  EXPECT_TRUE(wait_until([&] { return !imported(id); })) << fed_->broker("internal").log();
+  ASSERT_TRUE(wait_until([&] { return !sole_leader().empty(); }, 15s));
+}
+
+// PostgreSQL going away makes every replica unready (and no replica leads); when it is back,
+// they recover without a restart: ready, one leader, and writes succeed on each.
+TEST_F(ReplicasTest, ReplicasReportUnreadyWhileTheDatabaseIsDownAndRecoverWithoutARestart) {
+  PostgresCluster::shared().stop();
+  EXPECT_TRUE(wait_until([&] {
+    for (const auto& [id, b] : replicas_) {
+      if (call(id, "GET", "/readyz", "victor").status != 503) return false;
+    }
+    return true;
+  }));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        for (const auto& [id, b] : replicas_) {
+          if (leader_gauge(id) != 0) return false;
+        }
+        return true;
+      },
+      15s));
+  PostgresCluster::shared().start();
+  for (const std::string id : {"pci-a", "pci-b", "pci-c"}) {
+    EXPECT_TRUE(wait_until([&] { return call(id, "GET", "/readyz", "victor").status == 200; }, 30s)) << id;
+  }
+  EXPECT_TRUE(wait_until([&] { return !sole_leader().empty(); }, 15s));
+  // One new export on each, each under an alias of its own.
+  for (const std::string id : {"pci-a", "pci-b", "pci-c"}) {
+    const json body = {{"mesh", "default"}, {"service", "ledger"},   {"port", 5432},
+                       {"alias", id},       {"peers", {"internal"}}, {"reason", "after the restart"}};
+    int status = 0;
+    EXPECT_TRUE(wait_until([&] { return (status = call(id, "POST", "/api/v1/exports", "alice", body).status) == 201; }))
+        << id << " answers " << status;
+  }
+}
+
+// A domain moves from its SQLite file to PostgreSQL with `meshfed store copy`; the broker then
+// runs on the copy with its exports and audit chain as they were.
+TEST(StoreCopy, ADomainMovesFromSqliteToPostgresWithItsExportsAndAuditChain) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  BrokerProcess sqlite_broker(d.config_file, d.state_dir);
+  sqlite_broker.start();
+  std::string id;
+  {
+    auto c = sqlite_broker.client(d.dir / "pki/ca.pem");
+    auto r = api_call(*c, "POST", "/api/v1/exports", d.tokens.at("alice"),
+                      json{{"mesh", "default"},
+                           {"service", "payments-api"},
+                           {"port", 8443},
+                           {"peers", {"internal"}},
+                           {"reason", "checkout"}});
+    ASSERT_EQ(r.status, 201) << r.body.dump();
+    id = r.body["id"];
+    ASSERT_EQ(api_call(*c, "POST", "/api/v1/exports/" + id + "/approve", d.tokens.at("bob")).status, 200);
+  }
+  ASSERT_EQ(sqlite_broker.stop(), 0);
+
+  write_file(dir.path() / "pg-url", PostgresCluster::shared().create_database());
+  json pg = d.config;
+  pg["store"] = {{"type", "postgres"}, {"url_file", "pg-url"}};
+  pg["state_dir"] = "state-pg";
+  const auto pg_config = dir.path() / "pci-pg.json";
+  write_file(pg_config, pg.dump(2));
+  const std::vector<std::string> copy = {"store", "copy", "--from", d.config_file.string(), "--to", pg_config.string()};
+  auto copied = run_meshfed(copy);
+  ASSERT_EQ(copied.exit_code, 0) << copied.output;
+  EXPECT_NE(copied.output.find("1 exports"), std::string::npos) << copied.output;
+  EXPECT_NE(copied.output.find("audit chain ok"), std::string::npos) << copied.output;
+  auto verified = run_meshfed({"audit", "verify", "--config", pg_config.string()});
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  auto again = run_meshfed(copy);  // a copy never merges
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.output.find("already holds state"), std::string::npos) << again.output;
+
+  BrokerProcess pg_broker(pg_config, dir.path() / "state-pg", {}, dir.path() / "pg-broker.log");
+  pg_broker.start();
+  auto c = pg_broker.client(d.dir / "pki/ca.pem");
+  auto got = api_call(*c, "GET", "/api/v1/exports/" + id, d.tokens.at("victor"));
+  EXPECT_EQ(got.body["state"], "approved") << got.body.dump();
+  EXPECT_TRUE(wait_until([&] {
+    auto replicas = api_call(*c, "GET", "/api/v1/replicas", d.tokens.at("victor")).body["items"];
+    return replicas.size() == 1 && replicas[0]["role"] == "leader";
+  }));
+}
+
+}  // namespace
+}  // namespace meshfed::testing
