@@ -8,6 +8,9 @@
 #
 # Usage: bash scripts/demo.sh            (installs packages and builds first)
 # MESHFED_DEMO_BASE_PORT (default 9440) moves the ports; MESHFED_DEMO_NO_WAIT=1 exits at the end.
+# MESHFED_DEMO_POSTGRES=1 runs pci as two replicas sharing a PostgreSQL database (a cluster the
+# demo makes in a temporary folder); the peers long-poll the second replica, and at the end the
+# demo kills the leader with SIGKILL and revokes the export through the survivor.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -35,9 +38,16 @@ done
 echo_port=$((base + 30))  # payments-api in pci: an echo service
 envoy_stats_port=$((base + 31))  # pci's data planes' Prometheus stats (a file served over HTTP)
 federate_port=$((base + 40))  # internal's metrics.listen: /metrics and /federate
+postgres=${MESHFED_DEMO_POSTGRES:-}
+replica2_admin=$((base + 32)) replica2_peer=$((base + 33)) pg_port=$((base + 41))  # MESHFED_DEMO_POSTGRES only
+pci_peer_url_port=${peer_port[pci]}  # where the peers reach pci: with replicas, the second one
+[[ -n $postgres ]] && pci_peer_url_port=$replica2_peer
 
 # A taken port would fail a broker halfway through; say so first, and how to move them all.
-for p in "${admin_port[@]}" "${peer_port[@]}" "${ingress_port[@]}" "$echo_port" "$envoy_stats_port" "$federate_port"; do
+extra_ports=()
+[[ -n $postgres ]] && extra_ports=("$replica2_admin" "$replica2_peer" "$pg_port")
+for p in "${admin_port[@]}" "${peer_port[@]}" "${ingress_port[@]}" "$echo_port" "$envoy_stats_port" "$federate_port" \
+  "${extra_ports[@]}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
     echo "demo: port $p on 127.0.0.1 is taken; set MESHFED_DEMO_BASE_PORT to move the demo's ports (default 9440," \
       "it uses that port to +40), e.g. MESHFED_DEMO_BASE_PORT=19440 bash scripts/demo.sh" >&2
@@ -82,7 +92,7 @@ PY
 # exports automatically, everything else waits for an approver (import_policy manual).
 for d in "${domains[@]}"; do
   python3 - "$run" "$d" "${admin_port[$d]}" "${peer_port[$d]}" "${egress_range[$d]}" "${ingress_port[$d]}" \
-      "pci=${peer_port[pci]}" "internal=${peer_port[internal]}" "dmz=${peer_port[dmz]}" \
+      "pci=$pci_peer_url_port" "internal=${peer_port[internal]}" "dmz=${peer_port[dmz]}" \
       "stats=$envoy_stats_port" "federate=$federate_port" <<'PY'
 import json, sys
 run, d, admin, peer, egress, ingress = sys.argv[1:7]
@@ -111,12 +121,52 @@ if d == "internal":
     cfg["metrics"] = {"listen": f"127.0.0.1:{ports['federate']}", "peer_scrape_interval_s": 2}
 json.dump(cfg, open(f"{run}/{d}/{d}.json", "w"), indent=2)
 PY
-  "$meshfed" check-config --config "$run/$d/$d.json"
+  [[ $d == pci && -n $postgres ]] || "$meshfed" check-config --config "$run/$d/$d.json"
 done
 
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait "${pids[@]}" 2>/dev/null || true; }
+pg_dir=""
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+  if [[ -n $pg_dir ]]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
+}
 trap cleanup EXIT
+as_postgres() { if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+if [[ -n $postgres ]]; then
+  echo "== PostgreSQL for pci's replicas (a cluster of the demo's own on 127.0.0.1:$pg_port)"
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  pg_dir=$(mktemp -d /tmp/meshfed-demo-pg-XXXXXX)  # outside the checkout: the postgres user must reach it
+  [[ $(id -u) == 0 ]] && chown postgres: "$pg_dir"
+  as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U meshfed -E UTF8 >/dev/null
+  as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w \
+    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null
+  echo "host=127.0.0.1 port=$pg_port user=meshfed dbname=postgres" >"$run/pci/pg-url"
+  # Two replicas of pci: the same domain, PKI, tokens and peers; each its own state folder and
+  # listeners. The second runs no gateways: pci's traffic keeps crossing pci-1's ingress.
+  python3 - "$run/pci" "$replica2_admin" "$replica2_peer" <<'PY'
+import json, sys
+run, admin, peer = sys.argv[1:4]
+cfg = json.load(open(f"{run}/pci.json"))
+cfg["store"] = {"type": "postgres", "url_file": "pg-url"}
+cfg["replica_id"] = "pci-1"
+json.dump(cfg, open(f"{run}/pci.json", "w"), indent=2)
+cfg.update(replica_id="pci-2", state_dir="state-2")
+cfg["admin"]["listen"] = f"127.0.0.1:{admin}"
+cfg["peer_api"] = {"listen": f"127.0.0.1:{peer}", "advertise": f"127.0.0.1:{peer}"}
+cfg["gateways"]["ingress"]["enabled"] = False
+cfg["gateways"]["egress"]["enabled"] = False
+cfg.pop("metrics", None)
+json.dump(cfg, open(f"{run}/pci-2.json", "w"), indent=2)
+PY
+  "$meshfed" check-config --config "$run/pci/pci.json"
+  "$meshfed" check-config --config "$run/pci/pci-2.json"
+fi
+
 python3 - "$echo_port" >"$run/pci/payments-api.log" 2>&1 <<'PY' &
 import asyncio, sys
 async def echo(reader, writer):
@@ -140,19 +190,33 @@ for svc in payments-api ledger; do
 done | { echo "# TYPE envoy_cluster_upstream_rq_total counter"; cat; } >"$run/pci/stats/stats/prometheus"
 python3 -m http.server "$envoy_stats_port" --bind 127.0.0.1 --directory "$run/pci/stats" >"$run/pci/stats.log" 2>&1 &
 pids+=($!)
+declare -A replica_pid
 for d in "${domains[@]}"; do
   (cd "$run/$d" && exec "$meshfed" broker --config "$d.json" >broker.log 2>&1) &
   pids+=($!)
+  replica_pid[$d-1]=$!
 done
-for d in "${domains[@]}"; do
-  for _ in $(seq 1 100); do [[ -f $run/$d/state/runtime.json ]] && break; sleep 0.1; done
-  [[ -f $run/$d/state/runtime.json ]] || { cat "$run/$d/broker.log"; exit 1; }
-done
+wait_started() {  # state folder under $run
+  for _ in $(seq 1 100); do [[ -f $run/$1/runtime.json ]] && break; sleep 0.1; done
+  [[ -f $run/$1/runtime.json ]] || { cat "$run/${1%/*}/broker"*.log; exit 1; }
+}
+for d in "${domains[@]}"; do wait_started "$d/state"; done
+if [[ -n $postgres ]]; then  # once pci-1 runs, so that it leads
+  (cd "$run/pci" && exec "$meshfed" broker --config pci-2.json >broker-2.log 2>&1) &
+  pids+=($!)
+  replica_pid[pci-2]=$!
+  wait_started pci/state-2
+fi
 
+ctl_at() {  # admin-port domain token args...
+  local port=$1 d=$2 t=$3
+  shift 3
+  "$meshfed" ctl --url "https://127.0.0.1:$port" --ca-file "$run/$d/pki/ca.pem" --token "$t" "$@"
+}
 ctl() {  # domain token args...
-  local d=$1 t=$2
-  shift 2
-  "$meshfed" ctl --url "https://127.0.0.1:${admin_port[$d]}" --ca-file "$run/$d/pki/ca.pem" --token "$t" "$@"
+  local d=$1
+  shift
+  ctl_at "${admin_port[$d]}" "$d" "$@"
 }
 
 echo
@@ -221,9 +285,36 @@ for d in "${domains[@]}"; do
   "$meshfed" firewall --config "$run/$d/$d.json"
 done
 
+if [[ -n $postgres ]]; then
+  echo
+  echo "== pci: two replicas share one PostgreSQL database; one leads (expiry, watchers, imports)"
+  ctl pci "${bob[pci]}" replicas
+  leader=$(ctl pci "${bob[pci]}" replicas --json |
+    python3 -c 'import json,sys; print([r["id"] for r in json.load(sys.stdin) if r["role"] == "leader"][0])')
+  survivor=$([[ $leader == pci-1 ]] && echo pci-2 || echo pci-1)
+  survivor_admin=$([[ $survivor == pci-1 ]] && echo "${admin_port[pci]}" || echo "$replica2_admin")
+  echo
+  echo "== pci: kill -9 the leader ($leader); $survivor takes over within a few seconds"
+  kill -9 "${replica_pid[$leader]}"
+  for _ in $(seq 1 100); do
+    ctl_at "$survivor_admin" pci "${bob[pci]}" replicas --json | grep -q '"leader"' && break
+    sleep 0.2
+  done
+  ctl_at "$survivor_admin" pci "${bob[pci]}" replicas
+  echo
+  echo "== pci: bob revokes the export through the survivor; internal withdraws the import"
+  ctl_at "$survivor_admin" pci "${bob[pci]}" exports revoke "$id" --comment "demo: revoked after a failover"
+  for _ in $(seq 1 100); do
+    ctl internal "${bob[internal]}" imports --json | grep -q '"withdrawn"' && break
+    sleep 0.1
+  done
+  ctl internal "${bob[internal]}" imports
+  admin_port[pci]=$survivor_admin
+fi
+
 cat <<MSG
 
-Three brokers are running (logs in $run/<domain>/broker.log):
+The brokers are running (logs in $run/<domain>/broker*.log):
 MSG
 for d in "${domains[@]}"; do
   cat <<MSG
