@@ -133,9 +133,13 @@ class Broker final : public api::Credentials,
     auto db = store::Database::open_postgres(conninfo);
     if (!db) return db.error();
     db_ = std::move(db).value();
-    leadership_ = std::make_unique<Leadership>(store::postgres_leader_lock(conninfo), clock_,
-                                               Leadership::Events{[this] { store_.post([this] { elected(); }); },
-                                                                  [this] { store_.post([this] { deposed(); }); }});
+    leadership_ = std::make_unique<Leadership>(
+        store::postgres_leader_lock(conninfo), clock_,
+        Leadership::Events{[this] { store_.post([this] { elected(); }); },
+                           [this] {
+                             adapter_->set_writes(false);  // at once: the store thread may be stuck
+                             store_.post([this] { deposed(); });
+                           }});
     others_commits_ = std::make_unique<OtherReplicasCommits>(store::postgres_change_feed(conninfo), [this] {
       if (!others_committed_pending_.exchange(true)) store_.post([this] { others_committed(); });
     });
@@ -390,9 +394,9 @@ class Broker final : public api::Credentials,
     });
   }
 
+  // (The control plane's writes were turned off on the leadership thread already.)
   void deposed() {
     leader_gauge_.set({}, 0);
-    adapter_->set_writes(false);
     lifecycle_.post([this] { watchers_->stop(); });
   }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "approve.hpp"
+#include "support/net_support.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/test_support.hpp"
 
@@ -21,8 +22,15 @@ class ReplicasTest : public ::testing::Test {
     fed_ = std::make_unique<Federation>(
         std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
     auto& pci = fed_->domain("pci");
-    write_file(pci.dir / "pg-url", PostgresCluster::shared().create_database() + "\n");
+    const std::string conninfo = PostgresCluster::shared().create_database();
+    write_file(pci.dir / "pg-url", conninfo + "\n");
     pci.config["store"] = {{"type", "postgres"}, {"url_file", "pg-url"}};
+    if (first_through_proxy_) {
+      proxy_ = std::make_unique<FreezableProxy>(PostgresCluster::shared().port());
+      // libpq takes the last of a repeated keyword: pci-a reaches the database through the proxy.
+      write_file(pci.dir / "pg-url-a", conninfo + " port=" + std::to_string(proxy_->port()) + "\n");
+      pci.config["store"]["url_file"] = "pg-url-a";
+    }
     pci.config["replica_id"] = "pci-a";
     pci.save_config();
     fed_->start_all();
@@ -32,6 +40,7 @@ class ReplicasTest : public ::testing::Test {
       json cfg = pci.config;
       cfg["replica_id"] = id;
       cfg["state_dir"] = "state-" + id;
+      cfg["store"]["url_file"] = "pg-url";
       const auto file = pci.dir / (id + ".json");
       write_file(file, cfg.dump(2));
       own_.push_back(std::make_unique<BrokerProcess>(file, pci.dir / ("state-" + id), std::vector<std::string>{},
@@ -72,6 +81,14 @@ class ReplicasTest : public ::testing::Test {
     if (!r || r->status != 200) return -1;
     const auto at = r->body.find("\nmeshfed_replica_leader ");
     return at == std::string::npos ? -1 : std::stoi(r->body.substr(at + 24));
+  }
+  // Of `ids`, the one whose gauge says it leads; empty unless exactly one does.
+  std::string leader_among(const std::vector<std::string>& ids) {
+    std::vector<std::string> leaders;
+    for (const auto& id : ids) {
+      if (leader_gauge(id) == 1) leaders.push_back(id);
+    }
+    return leaders.size() == 1 ? leaders[0] : "";
   }
   // The replica that says it leads, among those running; empty unless exactly one does.
   std::string sole_leader() {
@@ -121,6 +138,8 @@ class ReplicasTest : public ::testing::Test {
     return fs::exists(fed_->domain("internal").dir / "imports" / ("meshfed-pci." + export_id + ".json"));
   }
 
+  bool first_through_proxy_ = false;       // pci-a's path to PostgreSQL can be cut (proxy_)
+  std::unique_ptr<FreezableProxy> proxy_;  // outlives the brokers
   std::unique_ptr<Federation> fed_;
   std::vector<std::unique_ptr<BrokerProcess>> own_;
   std::map<std::string, BrokerProcess*> replicas_;
@@ -195,6 +214,35 @@ TEST_F(ReplicasTest, ReplicasReportUnreadyWhileTheDatabaseIsDownAndRecoverWithou
     EXPECT_TRUE(wait_until([&] { return (status = call(id, "POST", "/api/v1/exports", "alice", body).status) == 201; }))
         << id << " answers " << status;
   }
+}
+
+class ReplicaCutOffTest : public ReplicasTest {
+ protected:
+  ReplicaCutOffTest() { first_through_proxy_ = true; }
+};
+
+// When `phrase` was logged first: the RFC 3339 time that starts its line, or empty.
+std::string logged_at(const std::string& log, const std::string& phrase) {
+  const auto at = log.find(phrase);
+  if (at == std::string::npos) return "";
+  const auto line = log.rfind('\n', at);
+  const auto start = line == std::string::npos ? 0 : line + 1;
+  return log.substr(start, log.find(' ', start) - start);
+}
+
+// The leader's path to PostgreSQL goes silent (nothing is closed: a cut cable). It stops leading
+// on its own, and only afterwards does the server end its idle session and let another replica
+// take the lock: never two replicas running the import state machine at once.
+TEST_F(ReplicaCutOffTest, ALeaderCutOffFromTheDatabaseStepsDownBeforeAnotherTakesOver) {
+  ASSERT_EQ(sole_leader(), "pci-a");  // started first
+  proxy_->freeze();
+  std::string next;
+  ASSERT_TRUE(wait_until([&] { return !(next = leader_among({"pci-b", "pci-c"})).empty(); }, 30s));
+  const auto stepped_down = logged_at(replicas_.at("pci-a")->log(), "no longer leads the domain");
+  const auto took_over = logged_at(replicas_.at(next)->log(), "now leads the domain");
+  ASSERT_FALSE(stepped_down.empty()) << replicas_.at("pci-a")->log();
+  ASSERT_FALSE(took_over.empty()) << replicas_.at(next)->log();
+  EXPECT_LT(stepped_down, took_over);
 }
 
 // A domain moves from its SQLite file to PostgreSQL with `meshfed store copy`; the broker then

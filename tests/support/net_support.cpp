@@ -24,6 +24,7 @@
 #include <fstream>
 #include <csignal>
 #include <random>
+#include <set>
 #include <stdexcept>
 
 #include "meshfed/http/client.hpp"
@@ -160,6 +161,77 @@ EchoServer::EchoServer(Mode mode, bool any_address) : mode_(mode) {
                           done});
     }
   });
+}
+
+FreezableProxy::FreezableProxy(uint16_t target_port) : target_(target_port) {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  auto a = loopback(0);
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 128) != 0 ||
+      ::pipe(wake_) != 0) {
+    throw std::runtime_error("proxy cannot listen");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+  port_ = ntohs(a.sin_port);
+  thread_ = std::thread([this] { run(); });
+}
+
+FreezableProxy::~FreezableProxy() {
+  (void)!::write(wake_[1], "x", 1);
+  thread_.join();
+  for (const auto& [a, b] : pairs_) {
+    ::close(a);
+    ::close(b);
+  }
+  for (const int fd : {listen_fd_, wake_[0], wake_[1]}) ::close(fd);
+}
+
+void FreezableProxy::run() {
+  for (;;) {
+    std::vector<pollfd> fds = {{wake_[0], POLLIN, 0}};
+    if (!frozen_) {
+      fds.push_back({listen_fd_, POLLIN, 0});
+      for (const auto& [a, b] : pairs_) {
+        fds.push_back({a, POLLIN, 0});
+        fds.push_back({b, POLLIN, 0});
+      }
+    }
+    if (::poll(fds.data(), fds.size(), 100) < 0) return;
+    if (fds[0].revents) return;
+    if (frozen_) continue;  // what arrives waits in the kernel's buffers, unread and unanswered
+    std::set<int> closed;
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      if (fds[i].fd == listen_fd_) {
+        const int client = ::accept(listen_fd_, nullptr, nullptr);
+        const int upstream = connect_loopback(target_);
+        if (client >= 0 && upstream >= 0) {
+          pairs_.emplace_back(client, upstream);
+        } else {
+          if (client >= 0) ::close(client);
+          if (upstream >= 0) ::close(upstream);
+        }
+        continue;
+      }
+      const int from = fds[i].fd;
+      const auto pair = std::find_if(pairs_.begin(), pairs_.end(),
+                                     [&](const auto& p) { return p.first == from || p.second == from; });
+      if (pair == pairs_.end() || closed.count(from)) continue;
+      const int to = pair->first == from ? pair->second : pair->first;
+      char buf[65536];
+      const ssize_t n = ::read(from, buf, sizeof buf);
+      if (n <= 0 || !send_all(to, std::string(buf, static_cast<size_t>(n)))) {
+        closed.insert(from);
+        closed.insert(to);
+      }
+    }
+    std::erase_if(pairs_, [&](const auto& p) {
+      if (!closed.count(p.first)) return false;
+      ::close(p.first);
+      ::close(p.second);
+      return true;
+    });
+  }
 }
 
 void EchoServer::reap() {

@@ -69,6 +69,27 @@ class EchoServer {
   std::vector<ProxyHeader> headers_;
 };
 
+// A TCP forwarder from 127.0.0.1 to `target_port` on 127.0.0.1, standing in for a network path
+// that can go silent: after freeze() it forwards nothing and closes nothing, as a cut cable or a
+// dropped route looks to both ends.
+class FreezableProxy {
+ public:
+  explicit FreezableProxy(uint16_t target_port);
+  ~FreezableProxy();
+  uint16_t port() const { return port_; }
+  void freeze() { frozen_ = true; }
+
+ private:
+  void run();
+  uint16_t target_;
+  uint16_t port_ = 0;
+  int listen_fd_ = -1;
+  int wake_[2] = {-1, -1};
+  std::atomic<bool> frozen_{false};
+  std::vector<std::pair<int, int>> pairs_;  // (accepted, to the target): the forwarding thread's own
+  std::thread thread_;                      // last: started once the rest exists
+};
+
 // meshfed's own HTTPS server on 127.0.0.1, on an event loop of its own in this process, for
 // tests that play a peer broker or a control plane. `handler` runs inline on the server's
 // connection threads: keep it quick and thread-safe.
