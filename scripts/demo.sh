@@ -296,8 +296,12 @@ if [[ -n $postgres ]]; then
   echo
   echo "== pci: kill -9 the leader ($leader); $survivor takes over within a few seconds"
   kill -9 "${replica_pid[$leader]}"
+  wait "${replica_pid[$leader]}" 2>/dev/null || true
   for _ in $(seq 1 100); do
-    ctl_at "$survivor_admin" pci "${bob[pci]}" replicas --json | grep -q '"leader"' && break
+    ctl_at "$survivor_admin" pci "${bob[pci]}" replicas --json | python3 -c '
+import json, sys
+sys.exit(0 if any(r["id"] == sys.argv[1] and r["role"] == "leader" for r in json.load(sys.stdin)) else 1)' \
+      "$survivor" && break
     sleep 0.2
   done
   ctl_at "$survivor_admin" pci "${bob[pci]}" replicas
