@@ -21,6 +21,7 @@
 #include <spdlog/spdlog.h>
 
 #include "bench_support.hpp"
+#include "federation_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace meshfed;
@@ -45,52 +46,6 @@ bool wait_for_file(int fd, const std::string& name, int timeout_ms) {
     }
   }
   return false;
-}
-
-long peak_rss_kb(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-int pid_of(const DomainFixture& d) { return json::parse(read_file(d.state_dir / "runtime.json"))["pid"]; }
-
-// Writes `n` approved exports scoped to `peer` straight into a stopped broker's store, the way
-// approvals would have left them, with one catalog change each.
-void seed_exports(const fs::path& db_file, int n, const std::string& peer) {
-  auto db = std::move(store::Database::open(db_file)).value();
-  const int64_t now = to_unix_ms(std::chrono::system_clock::now());
-  (void)db->transaction([&]() -> Status {
-    store::ExportRepository exports(*db);
-    store::CatalogRepository catalog(*db);
-    for (int i = 0; i < n; ++i) {
-      store::ExportRecord e;
-      e.id = "svc-" + std::to_string(i) + "-" + random_dns_chars(6);
-      e.mesh = "default";
-      e.service = "payments-api";
-      e.port = 8443;
-      e.protocol = "tcp";
-      e.alias = "svc-" + std::to_string(i);
-      e.peers = {peer};
-      e.sni = e.id + ".pci.meshfed";
-      e.state = store::ExportState::kApproved;
-      e.requested_by = "seed";
-      e.requested_at_ms = now;
-      e.reason = "bench";
-      e.ttl_s = 86400;
-      e.pending_expires_at_ms = now;
-      exports.insert(e);
-      e.approved_at_ms = now;
-      e.expires_at_ms = now + 86400000;
-      e.decided_by = "seed";
-      exports.update(e);
-      catalog.record_change(e.id, now);
-    }
-    return {};
-  });
 }
 
 }  // namespace
@@ -173,7 +128,7 @@ int main(int argc, char** argv) {
     internal.save_config();
     // Seed pci's store before it starts (migrations run on open).
     fs::create_directories(pd.state_dir);
-    seed_exports(pd.state_dir / "meshfed.db", n, "internal");
+    seed_exports(pd.state_dir / "meshfed.db", "pci", n, {"internal"});
     fed.broker("pci").start();
     fed.broker("internal").start();
     const auto t0 = SteadyClock::now();

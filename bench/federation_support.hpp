@@ -1,0 +1,72 @@
+// What the federation benchmarks share: approved exports written straight into a stopped
+// broker's store, and a broker process's peak memory.
+#pragma once
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "meshfed/core/text.hpp"
+#include "meshfed/store/database.hpp"
+#include "meshfed/store/repositories.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::bench {
+
+// VmHWM of a process, in KiB; -1 when it cannot be read.
+inline long peak_rss_kb(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+inline int pid_of(const testing::DomainFixture& d) {
+  return nlohmann::json::parse(testing::read_file(d.state_dir / "runtime.json"))["pid"];
+}
+
+// Writes `n` approved exports of domain `from` scoped to `peers` into `db`, the way approvals
+// would have left them, with one catalog change each.
+inline void seed_exports(store::Database& db, const std::string& from, int n, const std::vector<std::string>& peers) {
+  const int64_t now = to_unix_ms(std::chrono::system_clock::now());
+  (void)db.transaction([&]() -> Status {
+    store::ExportRepository exports(db);
+    store::CatalogRepository catalog(db);
+    for (int i = 0; i < n; ++i) {
+      store::ExportRecord e;
+      e.id = "svc-" + std::to_string(i) + "-" + random_dns_chars(6);
+      e.mesh = "default";
+      e.service = "payments-api";
+      e.port = 8443;
+      e.protocol = "tcp";
+      e.alias = "svc-" + std::to_string(i);
+      e.peers = peers;
+      e.sni = e.id + "." + from + ".meshfed";
+      e.state = store::ExportState::kApproved;
+      e.requested_by = "seed";
+      e.requested_at_ms = now;
+      e.reason = "bench";
+      e.ttl_s = 86400;
+      e.pending_expires_at_ms = now;
+      exports.insert(e);
+      e.approved_at_ms = now;
+      e.expires_at_ms = now + 86400000;
+      e.decided_by = "seed";
+      exports.update(e);
+      catalog.record_change(e.id, now);
+    }
+    return {};
+  });
+}
+
+// The same into a stopped broker's SQLite file (created and migrated if new).
+inline void seed_exports(const std::filesystem::path& db_file, const std::string& from, int n,
+                         const std::vector<std::string>& peers) {
+  auto db = std::move(store::Database::open(db_file)).value();
+  seed_exports(*db, from, n, peers);
+}
+
+}  // namespace meshfed::bench
