@@ -46,7 +46,11 @@ struct Connection {
   Stream stream;
   const std::string source;  // the remote address, for the per-source cap
   const std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
-  std::string peer;               // who the handshake authenticated (guarded by Impl::mu)
+  std::string peer;  // who the handshake authenticated (guarded by Impl::mu)
+  // Counted against its source until a peer is authenticated on it, then against that peer
+  // (guarded by Impl::mu): the per-source cap holds strangers, the per-peer cap holds peers, and
+  // many peers behind one address (a NAT, loopback) do not crowd each other out.
+  bool counted_by_source = true;
   std::atomic<bool> busy{false};  // a request is being handled
   // How far it got, which decides who makes room at capacity: one that has sent nothing goes
   // first, then one in its handshake, then one that finished it; an authenticated peer last.
@@ -297,6 +301,8 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       std::unique_lock lock(mu);
       c->peer = peer;
       c->stage = Connection::kAuthenticated;
+      uncount(c->source);
+      c->counted_by_source = false;
       if (++per_peer[peer] > limits.max_connections_per_peer) {
         const int open = --per_peer[peer];
         lock.unlock();
@@ -420,7 +426,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     std::lock_guard lock(mu);
     if (c->evicted) --evicting;
     connections.erase(c);
-    uncount(c->source);
+    if (c->counted_by_source) uncount(c->source);
   }
 
   void forget_source(const std::string& address) {  // admitted, then gone before it had a session

@@ -329,6 +329,9 @@ HttpsFixture::~HttpsFixture() {
 uint16_t HttpsFixture::port() const { return impl_->server->port(); }
 int HttpsFixture::open_connections() const { return impl_->server->open_connections(); }
 void* HttpsFixture::native_context() const { return impl_->ctx->native_handle(); }
+void HttpsFixture::set_identity(std::function<std::string(ssl_st*)> identify) {
+  impl_->server->set_identity(std::move(identify));
+}
 
 HttpFixture::HttpFixture(std::string body) : body_(std::move(body)) {
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);

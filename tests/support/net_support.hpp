@@ -102,6 +102,9 @@ class HttpsFixture {
   int open_connections() const;
   // The SSL_CTX* every connection uses, to install OpenSSL callbacks before clients connect.
   void* native_context() const;
+  // Who each connection is, as a peer API names its callers (HttpsServer::set_identity); call
+  // before clients connect.
+  void set_identity(std::function<std::string(ssl_st*)> identify);
 
  private:
   struct Impl;

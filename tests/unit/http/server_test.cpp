@@ -85,6 +85,26 @@ TEST_F(HttpsServerTest, AStalledHandshakeHoldsUpNoOtherConnection) {
 namespace meshfed::http {
 namespace {
 
+// The per-source cap holds strangers; a connection on which a peer authenticated counts against
+// that peer instead, so peers behind one address (a NAT, or every broker on loopback) are not
+// refused for each other's connections.
+TEST_F(HttpsServerTest, AuthenticatedPeersBehindOneAddressDoNotCountAgainstItsCap) {
+  testing::HttpsFixture server(
+      dir_ / "pki" / "broker.pem", dir_ / "pki" / "broker-key.pem",
+      [](const Request&) { return Response{200, "text/plain", {}, "ok", "", {}}; },
+      ServerLimits{.max_connections_per_source = 2});
+  std::atomic<int> peers{0};
+  server.set_identity([&](ssl_st*) { return "peer-" + std::to_string(peers++); });
+  std::vector<std::unique_ptr<HttpsClient>> clients;
+  for (int i = 0; i < 5; ++i) {
+    clients.push_back(client_for(server.port()));
+    auto res = clients.back()->request("GET", "/");  // each keeps its connection open
+    ASSERT_TRUE(res.ok()) << "connection " << i << ": " << res.error().message;
+    EXPECT_EQ(res->status, 200);
+  }
+  EXPECT_EQ(server.open_connections(), 5);
+}
+
 // At capacity a new connection evicts one that has sent nothing before one in its handshake,
 // even an older one: strangers reconnecting in bursts replace each other, not a client.
 TEST_F(HttpsServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes) {
