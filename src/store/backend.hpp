@@ -43,6 +43,11 @@ class Connection {
   virtual void begin() = 0;
   virtual void commit() = 0;
   virtual void rollback() noexcept = 0;
+  // A read-only transaction that sees one snapshot, for a backend whose other writers (other
+  // replicas) could commit between two statements of one read; nothing to do where this
+  // process is the only writer and reads on the writer's own thread (SQLite).
+  virtual void begin_read() {}
+  virtual void end_read() {}
   // An exception of the kind the backend's own failures raise, for injected faults.
   virtual std::exception_ptr fault(const std::string& what) = 0;
 };

@@ -82,37 +82,28 @@ Result<CopyReport> copy_store(Database& from, Database& to) {
                           std::to_string(to.schema_version()) + "; run `meshfed store migrate` on the older first");
   }
   CopyReport report;
-  Status read = from.read([&]() -> Status {
+  // Read on one snapshot of the source (Database::read): replicas still writing to a
+  // PostgreSQL source cannot tear the copy; a SQLite source is held by its state folder's lock.
+  Status written = from.read([&]() -> Status {
     for (const auto& t : tables_of(from)) {
       if (!kNotCopied.count(t) && std::find(kTables.begin(), kTables.end(), t) == kTables.end()) {
         return make_error(ErrorCode::kInternal, "this meshfed does not know how to copy table " + t);
       }
     }
-    return {};
-  });
-  if (!read) return read.error();
-  // One snapshot of the source: a broker still writing to it cannot tear the copy.
-  Status snapshot = from.read([&]() -> Status {
-    from.execute(from.shared() ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN");
-    return {};
-  });
-  if (!snapshot) return snapshot.error();
-  Status written = to.transaction([&]() -> Status {
-    for (const std::string t : {"audit", "exports", "imports", "peers"}) {
-      if (const auto n = count(to, t); n > 0) {
-        return make_error(ErrorCode::kFailedPrecondition, "the destination already holds state (" + std::to_string(n) +
-                                                              " rows in " + t + "); a copy never merges");
+    return to.transaction([&]() -> Status {
+      for (const std::string t : {"audit", "exports", "imports", "peers"}) {
+        if (const auto n = count(to, t); n > 0) {
+          return make_error(
+              ErrorCode::kFailedPrecondition,
+              "the destination already holds state (" + std::to_string(n) + " rows in " + t + "); a copy never merges");
+        }
       }
-    }
-    to.execute("DELETE FROM meta");  // the migrations' initial values, replaced by the source's
-    for (const auto& t : kTables) report.rows[t] = copy_table(from, to, t);
-    if (to.shared()) advance_identities(to);
-    return {};
+      to.execute("DELETE FROM meta");  // the migrations' initial values, replaced by the source's
+      for (const auto& t : kTables) report.rows[t] = copy_table(from, to, t);
+      if (to.shared()) advance_identities(to);
+      return {};
+    });
   });
-  try {
-    from.execute("ROLLBACK");
-  } catch (const std::exception&) {  // the snapshot's connection broke: the copy already failed
-  }
   if (!written) return written.error();
   return report;
 }

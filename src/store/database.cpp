@@ -202,8 +202,9 @@ Status Database::transaction(const std::function<Status()>& body) {
   bool open = false;
   try {
     connection_->begin();
-    open = true;
+    open = in_transaction_ = true;
     Status st = body();
+    in_transaction_ = false;
     if (!st) {
       connection_->rollback();
       return st;
@@ -211,6 +212,7 @@ Status Database::transaction(const std::function<Status()>& body) {
     connection_->commit();  // a COMMIT that fails may leave the transaction open: rolled back below
     return {};
   } catch (const std::exception& e) {
+    in_transaction_ = false;
     if (open) connection_->rollback();  // a no-op when the failure already ended it
     return store_error("transaction failed", e);
   }
@@ -218,10 +220,32 @@ Status Database::transaction(const std::function<Status()>& body) {
 
 Status Database::read(const std::function<Status()>& body) {
   owner_.check();
+  const bool snapshot = !in_transaction_;
+  bool open = false;
+  try {
+    if (snapshot) {
+      connection_->begin_read();
+      open = in_transaction_ = true;
+    }
+    Status st = body();
+    if (snapshot) {
+      in_transaction_ = false;
+      connection_->end_read();
+    }
+    return st;
+  } catch (const std::exception& e) {
+    if (snapshot) in_transaction_ = false;
+    if (open) connection_->rollback();
+    return store_error("read failed", e);
+  }
+}
+
+Status Database::autocommit(const std::function<Status()>& body) {
+  owner_.check();
   try {
     return body();
   } catch (const std::exception& e) {
-    return store_error("read failed", e);
+    return store_error("write failed", e);
   }
 }
 

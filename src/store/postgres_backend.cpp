@@ -89,6 +89,14 @@ class PgConnection final : public Connection {
     execute(kBeginWrite);
     in_transaction_ = true;
   }
+  void begin_read() override {
+    execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    in_transaction_ = true;
+  }
+  void end_read() override {
+    in_transaction_ = false;
+    execute("COMMIT");
+  }
   // Other replicas learn of the commit from the notice it carries (delivered only if it commits).
   void commit() override {
     in_transaction_ = false;

@@ -50,11 +50,15 @@ class Database {
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.
   Status transaction(const std::function<Status()>& body);
-  // Runs read-only `body`, turning store exceptions into an Error.
+  // Runs read-only `body` on one snapshot of the store, turning store exceptions into an Error.
+  // On PostgreSQL that is a repeatable-read, read-only transaction: other replicas commit while
+  // a read runs, and a catalog revision read before a change list must not miss the change
+  // that lands between the two. On SQLite this process is the only writer, and it writes on
+  // the thread that reads. Inside transaction() it simply runs.
   Status read(const std::function<Status()>& body);
   // Runs `body`'s statements each on its own, outside a transaction: for bookkeeping no other
   // replica reacts to (heartbeats), which therefore wakes none of them.
-  Status autocommit(const std::function<Status()>& body) { return read(body); }
+  Status autocommit(const std::function<Status()>& body);
 
   int schema_version() const { return schema_version_; }
   // True for a PostgreSQL store (shared by replicas), false for the SQLite file.
@@ -89,6 +93,7 @@ class Database {
   std::filesystem::path file_;
   int schema_version_ = 0;
   bool shared_ = false;
+  bool in_transaction_ = false;  // transaction() or read() is running its body
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
   ThreadOwner owner_{"the store connection"};
