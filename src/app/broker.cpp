@@ -415,9 +415,15 @@ class Broker final : public api::Credentials,
                [this, keys = std::vector<std::string>(peers.begin(), peers.end())] { peer_server_->notify(keys); });
   }
 
+  // A broker on SQLite is its domain's only one: it lists itself without writing (an fsync
+  // every few seconds, forever, for a list of one).
+  store::ReplicaRecord self() const {
+    return {first_config().replica_id, admin_address_, leading(), to_unix_ms(clock_.now())};
+  }
+
   void heartbeat() {
-    if (admin_address_.empty()) return;  // not listening yet
-    const store::ReplicaRecord self{first_config().replica_id, admin_address_, leading(), to_unix_ms(clock_.now())};
+    if (admin_address_.empty() || !leadership_) return;  // not listening yet, or on SQLite
+    const store::ReplicaRecord self = this->self();
     if (auto st = db_->autocommit([&]() -> Status {
           store::ReplicaRepository(*db_).heartbeat(self);
           return {};
@@ -428,6 +434,7 @@ class Broker final : public api::Credentials,
   }
 
   Result<std::vector<store::ReplicaRecord>> replicas() override {
+    if (!leadership_) return std::vector<store::ReplicaRecord>{self()};
     std::vector<store::ReplicaRecord> out;
     const int64_t since = to_unix_ms(clock_.now() - kReplicaSeenWithin);
     if (auto st = db_->read([&]() -> Status {

@@ -33,6 +33,10 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
+  if (std::getenv("MESHFED_KEEP_TEST_DIRS")) {  // brokers' logs and stores, for a post-mortem
+    std::fprintf(stderr, "kept %s\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   fs::remove_all(path_, ec);
 }
