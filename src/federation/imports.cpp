@@ -527,11 +527,7 @@ Result<ImportRecord> ImportManager::get(const std::string& id) {
 Result<std::set<std::string>> ImportManager::live_aliases(const std::string& peer) {
   std::set<std::string> out;
   Status st = db_.read([&]() -> Status {
-    for (const auto& r : store::ImportRepository(db_).for_peer(
-             peer,
-             {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
-      out.insert(r.alias);
-    }
+    out = store::ImportRepository(db_).live_aliases(peer);
     return {};
   });
   if (!st) return st.error();

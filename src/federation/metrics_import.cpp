@@ -92,8 +92,11 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
   auto families = metrics::parse_exposition(res->body);
   if (!families) return make_error(ErrorCode::kInvalidArgument, "unreadable metrics: " + families.error().message);
 
-  // The peer's word is not taken for anything: which services, how many, or where from.
-  const auto aliases = aliases_of_(peer.peer);
+  // The peer's word is not taken for anything: which services, how many, or where from. (A peer
+  // that sends nothing costs no walk over its imports on the store thread.)
+  bool any = false;
+  for (const auto& f : *families) any = any || !f.samples.empty();
+  const auto aliases = any ? aliases_of_(peer.peer) : std::set<std::string>{};
   PeerSeries out;
   out.scraped_at = SteadyClock::now();
   uint64_t kept = 0;

@@ -376,6 +376,16 @@ std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, co
       });
 }
 
+std::set<std::string> ImportRepository::live_aliases(const std::string& peer) {
+  auto& s = db_.cached(
+      "SELECT DISTINCT alias FROM imports WHERE peer = ? AND state IN ('pending_acceptance', 'active', 'stale', "
+      "'failed')");
+  s.bind(1, peer);
+  std::set<std::string> out;
+  while (s.step()) out.insert(s.text(0));
+  return out;
+}
+
 std::vector<ImportRecord> ImportRepository::expiring(int64_t now_ms) {
   return query_imports(
       db_, "WHERE state IN ('pending_acceptance', 'active', 'stale', 'failed') AND expires_at <= ? ORDER BY seq",

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,6 +84,9 @@ class ImportRepository {
 
   std::optional<ImportRecord> get(const std::string& id);
   std::vector<ImportRecord> for_peer(const std::string& peer, const std::vector<ImportState>& states = {});
+  // The aliases of the peer's imports that are neither rejected nor withdrawn (the aliases
+  // alone: this runs on every metrics scrape of a peer that may hold 100,000 imports).
+  std::set<std::string> live_aliases(const std::string& peer);
   // Not yet final imports whose expiry is at or before `now_ms`.
   std::vector<ImportRecord> expiring(int64_t now_ms);
   std::vector<ImportRecord> list(int64_t after_seq, int limit);
