@@ -40,6 +40,22 @@ sockaddr_in loopback(uint16_t port) {
   return a;
 }
 
+// A listening TCP socket on `a` (port 0: the kernel's choice, written to `port`), or throws
+// naming `who`.
+int listen_on(sockaddr_in a, int backlog, uint16_t& port, const std::string& who) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, backlog) != 0) {
+    ::close(fd);
+    throw std::runtime_error(who + " cannot listen");
+  }
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
 bool port_free(uint16_t port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   auto a = loopback(port);
@@ -132,17 +148,9 @@ std::optional<ProxyHeader> parse_proxy_v2(const std::string& data, size_t& consu
 }
 
 EchoServer::EchoServer(Mode mode, bool any_address) : mode_(mode) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   auto a = loopback(0);
   if (any_address) a.sin_addr.s_addr = htonl(INADDR_ANY);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 128) != 0) {
-    throw std::runtime_error("echo server cannot listen");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
+  listen_fd_ = listen_on(a, 128, port_, "echo server");
   acceptor_ = std::thread([this] {
     for (;;) {
       const int fd = ::accept(listen_fd_, nullptr, nullptr);
@@ -164,15 +172,8 @@ EchoServer::EchoServer(Mode mode, bool any_address) : mode_(mode) {
 }
 
 FreezableProxy::FreezableProxy(uint16_t target_port) : target_(target_port) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  auto a = loopback(0);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 128) != 0 ||
-      ::pipe(wake_) != 0) {
-    throw std::runtime_error("proxy cannot listen");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
+  if (::pipe(wake_) != 0) throw std::runtime_error("proxy: no pipe");
+  listen_fd_ = listen_on(loopback(0), 128, port_, "proxy");
   thread_ = std::thread([this] { run(); });
 }
 
@@ -334,14 +335,7 @@ void HttpsFixture::set_identity(std::function<std::string(ssl_st*)> identify) {
 }
 
 HttpFixture::HttpFixture(std::string body) : body_(std::move(body)) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  auto a = loopback(0);
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 16) != 0) {
-    throw std::runtime_error("http fixture cannot listen");
-  }
-  socklen_t len = sizeof a;
-  ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-  port_ = ntohs(a.sin_port);
+  listen_fd_ = listen_on(loopback(0), 16, port_, "http fixture");
   thread_ = std::thread([this] { run(); });
 }
 
