@@ -55,6 +55,13 @@ http::Response PeerApi::handle(const http::Request& req) {
 http::Response PeerApi::catalog(const http::Request& req) {
   auto poll = parse_long_poll(req);
   if (!poll) return problem(poll.error());
+  if (poll->since <= 0) {  // everything: the same bytes until the catalog moves
+    auto body = deps_.catalog.full_answer(req.peer, deps_.domain(), deps_.ingress());
+    if (!body) return problem(body.error());
+    http::Response r;
+    r.body = std::move(body).value();
+    return r;
+  }
   auto view = deps_.catalog.view(req.peer, poll->since);
   if (!view) return problem(view.error());
   if (view->unchanged() && poll->wait_s > 0) return wait_on(req.peer, poll->wait_s);

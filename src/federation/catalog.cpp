@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <limits>
 #include <set>
 
 #include "meshfed/core/text.hpp"
@@ -34,6 +36,36 @@ Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
   });
   if (!st) return st.error();
   return v;
+}
+
+Result<std::string> Catalog::full_answer(const std::string& peer, const std::string& domain,
+                                         const IngressAddress& ingress) {
+  const int64_t now = to_unix_ms(clock_.now());
+  int64_t revision = 0;
+  if (Status st = db_.read([&]() -> Status {
+        revision = store::CatalogRepository(db_).revision();
+        return {};
+      });
+      !st) {
+    return st.error();
+  }
+  const std::string where = ingress.host + ":" + std::to_string(ingress.port);
+  if (const auto it = answers_.find(peer); it != answers_.end()) {
+    const KeptAnswer& kept = it->second;
+    if (kept.revision == revision && kept.domain == domain && kept.ingress == where && now < kept.valid_until_ms) {
+      return kept.body;
+    }
+    answers_.erase(it);
+  }
+  auto v = view(peer, 0);
+  if (!v) return v.error();
+  int64_t valid_until = std::numeric_limits<int64_t>::max();
+  for (const auto& e : v->exports) {
+    if (e.expires_at_ms) valid_until = std::min(valid_until, *e.expires_at_ms);
+  }
+  std::string body = catalog_json(*v, domain, ingress).dump();
+  if (body.size() <= kMaxKeptAnswer) answers_[peer] = {v->revision, domain, where, valid_until, body};
+  return body;
 }
 
 Status Catalog::prune(int64_t keep) {

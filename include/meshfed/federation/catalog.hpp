@@ -5,6 +5,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,12 +37,28 @@ class Catalog {
   // `since` 0, older than the change log, or newer than our revision (a restored store) gets
   // a full snapshot; otherwise the changes of `peer`'s view after `since`.
   Result<CatalogView> view(const std::string& peer, int64_t since);
+  // The full snapshot for `peer` as the peer API sends it (catalog_json, serialised). Kept per
+  // peer until the revision moves, the domain or ingress address changes, or the first of its
+  // exports expires: a peer that asks for everything again (a restart, a lost revision) costs
+  // one revision read, not a walk over every export and a new document. Answers over
+  // kMaxKeptAnswer bytes are not kept.
+  Result<std::string> full_answer(const std::string& peer, const std::string& domain, const IngressAddress& ingress);
+  static constexpr size_t kMaxKeptAnswer = 1024 * 1024;
   // Keeps the change log to the newest `keep` revisions.
   Status prune(int64_t keep);
 
  private:
+  struct KeptAnswer {
+    int64_t revision = 0;
+    std::string domain;
+    std::string ingress;         // host:port
+    int64_t valid_until_ms = 0;  // the first expiry among its exports
+    std::string body;
+  };
+
   store::Database& db_;
   const Clock& clock_;
+  std::map<std::string, KeptAnswer> answers_;  // by peer
 };
 
 nlohmann::json catalog_json(const CatalogView& v, const std::string& domain, const IngressAddress& ingress);

@@ -120,6 +120,28 @@ TEST_F(CatalogTest, PendingChangesAreNotCatalogChanges) {
   EXPECT_TRUE(announced_.empty());
 }
 
+// A full answer is rendered once per revision and peer: the same bytes until the catalog moves,
+// the ingress address changes or its first export expires; what the caller cannot see never
+// enters it.
+TEST_F(CatalogTest, AFullAnswerIsKeptUntilTheCatalogMovesOrAnExportExpires) {
+  const std::string a = approved({"internal"}, "a");
+  const IngressAddress ingress{"10.0.0.1", 15443};
+  auto first = catalog_->full_answer("internal", "pci", ingress);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_NE(first->find(a), std::string::npos);
+  EXPECT_EQ(*catalog_->full_answer("internal", "pci", ingress), *first);
+  EXPECT_EQ(catalog_->full_answer("dmz", "pci", ingress)->find(a), std::string::npos);  // not scoped to dmz
+  // Moved on another path (no call of ours in between): a new approval is in the next answer.
+  const std::string b = approved({"internal"}, "b");
+  EXPECT_NE(catalog_->full_answer("internal", "pci", ingress)->find(b), std::string::npos);
+  EXPECT_NE(catalog_->full_answer("internal", "pci", {"10.0.0.2", 15443})->find("10.0.0.2"), std::string::npos);
+  // Past the first expiry (3600 s TTL), before any sweep has recorded it: no longer listed.
+  clock_.advance(3601s);
+  const auto later = catalog_->full_answer("internal", "pci", ingress);
+  EXPECT_EQ(later->find(a), std::string::npos);
+  EXPECT_EQ(later->find(b), std::string::npos);
+}
+
 TEST_F(CatalogTest, JsonFollowsThePeerApiContract) {
   approved({"internal"}, "a");
   auto v = catalog_->view("internal", 0);
