@@ -388,16 +388,13 @@ class Broker final : public api::Credentials,
     heartbeat();  // the replica list names the new leader at once
     (void)workflow_->record_event(workflow::kSystemActor, "replica.elected", "broker/" + domain(),
                                   {{"replica", first_config().replica_id}});
-    lifecycle_.post([this, snapshot = snapshot_.get()] {
-      watchers_->stop();
-      watchers_->start(*snapshot);
-    });
+    restart_watchers();
   }
 
   // (The control plane's writes were turned off on the leadership thread already.)
   void deposed() {
     leader_gauge_.set({}, 0);
-    lifecycle_.post([this] { watchers_->stop(); });
+    restart_watchers();  // stops them: this replica no longer leads
   }
 
   // Another replica committed: what this one derives from the shared state is brought up to
@@ -590,8 +587,13 @@ class Broker final : public api::Credentials,
     metrics_import_->reconfigure(s.metrics_import_settings());
     routes_->changed();
     if (peer_server_) peer_server_->revalidate_peers();  // what a removed or replaced CA admitted ends
-    // Watchers wait on this thread, and joining one can take as long as its current call: they
-    // are restarted on the lifecycle thread, never here nor on the event loop.
+    restart_watchers();
+  }
+
+  // The peer watchers from the current snapshot, on the leader only. Watchers wait on the store
+  // thread, and joining one can take as long as its current call: they are restarted on the
+  // lifecycle thread, never on the store thread nor on the event loop.
+  void restart_watchers() {
     lifecycle_.post([this, snapshot = snapshot_.get()] {
       watchers_->stop();
       if (leading()) watchers_->start(*snapshot);

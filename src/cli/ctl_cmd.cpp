@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <functional>
 #include <fstream>
 #include <iostream>
 
@@ -106,6 +107,14 @@ class Ctl {
   // Under -o json the answer is printed as the API sent it, instead of a table.
   bool json_output() const { return run_.out.json(); }
   void emit(const nlohmann::json& doc) const { run_.out.print(doc, {}); }
+  // A list: for scripts the items as the API sent them, for people a table of one row each.
+  void show_list(const json& items, const std::vector<std::string>& header,
+                 const std::function<std::vector<std::string>(const json&)>& row_of) const {
+    if (json_output()) return emit(items);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& item : items) rows.push_back(row_of(item));
+    print_table(header, rows);
+  }
 
  private:
   std::nullopt_t failed(int exit_code) {
@@ -236,15 +245,14 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     Ctl c(*o, run);
     auto fetched = fetch_all(c, "/api/v1/exports" + (state->empty() ? "" : "?state=" + http::percent_encode(*state)));
     if (!fetched) return;
-    const json& all = *fetched;
-    if (c.json_output()) return c.emit(all);
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& e : all) {
-      rows.push_back({text(e["id"]), text(e["state"]) + (e.value("target_missing", false) ? "!" : ""),
-                      text(e["mesh"]) + "/" + text(e["service"]) + ":" + text(e["port"]), text(e["peers"]),
-                      text(e["requested_by"]), expiry_of(e)});
-    }
-    print_table({"ID", "STATE", "SERVICE", "PEERS", "REQUESTED_BY", "EXPIRES_AT"}, rows);
+    c.show_list(*fetched, {"ID", "STATE", "SERVICE", "PEERS", "REQUESTED_BY", "EXPIRES_AT"}, [](const json& e) {
+      return std::vector<std::string>{text(e["id"]),
+                                      text(e["state"]) + (e.value("target_missing", false) ? "!" : ""),
+                                      text(e["mesh"]) + "/" + text(e["service"]) + ":" + text(e["port"]),
+                                      text(e["peers"]),
+                                      text(e["requested_by"]),
+                                      expiry_of(e)};
+    });
   });
 
   auto id = std::make_shared<std::string>();
@@ -351,15 +359,12 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     Ctl c(*o, run);
     auto fetched = fetch_all(c, "/api/v1/imports");
     if (!fetched) return;
-    const json& all = *fetched;
-    if (c.json_output()) return c.emit(all);
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& i : all) {
+    c.show_list(*fetched, {"ID", "STATE", "ALIAS", "LOCAL", "EXPIRES_AT", "REASON"}, [](const json& i) {
       const std::string local = i["local"].is_null() ? "-" : text(i["local"]["host"]) + ":" + text(i["local"]["port"]);
-      rows.push_back({text(i["id"]), text(i["state"]), text(i["alias"]) + ":" + text(i["port"]), local,
-                      text(i["expires_at"]), i["reason"].get<std::string>().empty() ? "-" : text(i["reason"])});
-    }
-    print_table({"ID", "STATE", "ALIAS", "LOCAL", "EXPIRES_AT", "REASON"}, rows);
+      return std::vector<std::string>{
+          text(i["id"]), text(i["state"]),      text(i["alias"]) + ":" + text(i["port"]),
+          local,         text(i["expires_at"]), i["reason"].get<std::string>().empty() ? "-" : text(i["reason"])};
+    });
   };
   imports->callback([imports, import_list] {
     if (imports->get_subcommands().empty()) import_list();
@@ -403,16 +408,18 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     Ctl c(*o, run);
     auto j = c.call("GET", "/api/v1/peers");
     if (!j) return;
-    if (c.json_output()) return c.emit((*j)["items"]);
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& p : (*j)["items"]) {
-      std::string counts;
-      for (const auto& [import_state, n] : p["imports"].items())
-        counts += (counts.empty() ? "" : ",") + import_state + "=" + text(n);
-      rows.push_back({text(p["domain"]), text(p["state"]), text(p["last_success"]), text(p["revision"]),
-                      counts.empty() ? "-" : counts, last_error_of(p)});
-    }
-    print_table({"DOMAIN", "STATE", "LAST_SUCCESS", "REVISION", "IMPORTS", "LAST_ERROR"}, rows);
+    c.show_list((*j)["items"], {"DOMAIN", "STATE", "LAST_SUCCESS", "REVISION", "IMPORTS", "LAST_ERROR"},
+                [](const json& p) {
+                  std::string counts;
+                  for (const auto& [import_state, n] : p["imports"].items())
+                    counts += (counts.empty() ? "" : ",") + import_state + "=" + text(n);
+                  return std::vector<std::string>{text(p["domain"]),
+                                                  text(p["state"]),
+                                                  text(p["last_success"]),
+                                                  text(p["revision"]),
+                                                  counts.empty() ? "-" : counts,
+                                                  last_error_of(p)};
+                });
   };
   peers->callback([peers, peer_list] {
     if (peers->get_subcommands().empty()) peer_list();
@@ -441,13 +448,10 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
         Ctl c(*o, run);
         auto j = c.call("GET", "/api/v1/replicas");
         if (!j) return;
-        if (c.json_output()) return c.emit((*j)["items"]);
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& replica : (*j)["items"]) {
-          rows.push_back(
-              {text(replica["id"]), text(replica["role"]), text(replica["address"]), text(replica["last_heartbeat"])});
-        }
-        print_table({"ID", "ROLE", "ADDRESS", "LAST_HEARTBEAT"}, rows);
+        c.show_list((*j)["items"], {"ID", "ROLE", "ADDRESS", "LAST_HEARTBEAT"}, [](const json& replica) {
+          return std::vector<std::string>{text(replica["id"]), text(replica["role"]), text(replica["address"]),
+                                          text(replica["last_heartbeat"])};
+        });
       });
 
   auto since = std::make_shared<int64_t>(0);
@@ -458,14 +462,10 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     Ctl c(*o, run);
     auto fetched = fetch_all(c, "/api/v1/audit?since=" + std::to_string(*since));
     if (!fetched) return;
-    const json& all = *fetched;
-    if (c.json_output()) return c.emit(all);
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& e : all) {
-      rows.push_back({text(e["seq"]), text(e["time"]), text(e["actor"]), text(e["action"]), text(e["object"]),
-                      e["hash"].get<std::string>().substr(0, 16)});
-    }
-    print_table({"SEQ", "TIME", "ACTOR", "ACTION", "OBJECT", "HASH"}, rows);
+    c.show_list(*fetched, {"SEQ", "TIME", "ACTOR", "ACTION", "OBJECT", "HASH"}, [](const json& e) {
+      return std::vector<std::string>{text(e["seq"]),    text(e["time"]),   text(e["actor"]),
+                                      text(e["action"]), text(e["object"]), e["hash"].get<std::string>().substr(0, 16)};
+    });
   });
 }
 

@@ -25,13 +25,13 @@ class Session {
       : conninfo_(std::move(conninfo)), setup_(std::move(setup)) {}
 
   bool open() const { return conn_ != nullptr; }
+  // The open connection, made (and set up) first if there is none.
   PGconn* get(std::chrono::milliseconds timeout) {
     if (!conn_) {
-      PgConn c = pg_connect(conninfo_);
-      conn_ = c.release();
+      conn_ = pg_connect(conninfo_);
       exec(setup_, timeout);
     }
-    return conn_;
+    return conn_.get();
   }
   PgResult exec(const std::string& sql, std::chrono::milliseconds timeout) {
     try {
@@ -41,16 +41,12 @@ class Session {
       throw;
     }
   }
-  void close() {
-    if (conn_) PQfinish(conn_);
-    conn_ = nullptr;
-  }
-  ~Session() { close(); }
+  void close() { conn_.reset(); }
 
  private:
   std::string conninfo_;
   std::string setup_;
-  PGconn* conn_ = nullptr;
+  PgConn conn_{nullptr, &PQfinish};
 };
 
 class PgLeaderLock final : public LeaderLock {
@@ -106,13 +102,13 @@ class PgChangeFeed final : public ChangeFeed {
       const bool fresh = !session_.open();
       PGconn* conn = session_.get(timeout);
       if (fresh) return true;  // whatever was committed while no one listened
-      if (take_others()) return true;
+      if (take_others(conn)) return true;
       pollfd p{PQsocket(conn), POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(timeout.count())) < 0) throw PgError("poll failed on the change feed");
       if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK) {
         throw PgError("PostgreSQL connection lost: " + pg_message(PQerrorMessage(conn)));
       }
-      return take_others();
+      return take_others(conn);
     } catch (const std::exception& e) {
       session_.close();
       return unavailable(e);
@@ -120,9 +116,8 @@ class PgChangeFeed final : public ChangeFeed {
   }
 
  private:
-  // Drains the notices received; true when one came from another process.
-  bool take_others() {
-    PGconn* conn = session_.get(std::chrono::milliseconds(0));
+  // Drains the notices received on `conn`; true when one came from another process.
+  static bool take_others(PGconn* conn) {
     bool others = false;
     while (PGnotify* n = PQnotifies(conn)) {
       others = others || process_token() != n->extra;

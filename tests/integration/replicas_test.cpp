@@ -273,6 +273,9 @@ TEST(StoreCopy, ADomainMovesFromSqliteToPostgresWithItsExportsAndAuditChain) {
   pg["state_dir"] = "state-pg";
   const auto pg_config = dir.path() / "pci-pg.json";
   write_file(pg_config, pg.dump(2));
+  auto migrated = run_meshfed({"store", "migrate", "--config", pg_config.string()});  // an empty database
+  ASSERT_EQ(migrated.exit_code, 0) << migrated.output;
+  EXPECT_NE(migrated.output.find("schema version 5"), std::string::npos) << migrated.output;
   const std::vector<std::string> copy = {"store", "copy", "--from", d.config_file.string(), "--to", pg_config.string()};
   auto copied = run_meshfed(copy);
   ASSERT_EQ(copied.exit_code, 0) << copied.output;

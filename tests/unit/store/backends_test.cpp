@@ -435,6 +435,23 @@ TEST_P(SharedStoreTest, AReadSeesOneSnapshotWhileAnotherReplicaCommits) {
   EXPECT_EQ(read<int64_t>([&] { return catalog.revision(); }), first + 1);
 }
 
+// Acknowledged means committed on the server's disk whatever the server or database default:
+// a database whose default has been turned off still gets synchronous commits from meshfed.
+TEST_P(SharedStoreTest, CommitsAreSynchronousWhateverTheDatabaseDefault) {
+  db_->execute(
+      "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', current_database()); END $$");
+  auto fresh = open();
+  std::string setting;
+  ASSERT_TRUE(fresh
+                  ->read([&]() -> Status {
+                    Statement s(*fresh, "SHOW synchronous_commit");
+                    if (s.step()) setting = s.text(0);
+                    return {};
+                  })
+                  .ok());
+  EXPECT_EQ(setting, "on");
+}
+
 // Leadership is one session's lock: a second replica cannot take it while the first holds it,
 // and takes it once the first gives it up.
 TEST_P(SharedStoreTest, OneReplicaLeadsAndAnotherTakesOverWhenItsSessionEnds) {
