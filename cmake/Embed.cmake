@@ -1,5 +1,5 @@
 # Turns repository files into C++ sources at build time, so the binary carries its own
-# schema migrations and OpenAPI document.
+# schema migrations, OpenAPI document and approval console.
 
 function(meshfed_embed_file out input symbol)
   add_custom_command(
@@ -18,6 +18,19 @@ function(meshfed_embed_migrations out function)
   add_custom_command(
     OUTPUT ${out}
     COMMAND ${CMAKE_COMMAND} -DMODE=migrations -DOUT=${out} -DFUNCTION=${function} "-DINPUTS=${joined}"
+            -P ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
+    DEPENDS ${inputs} ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
+    VERBATIM)
+endfunction()
+
+# The console's files under `dir`, served as /ui/<name> (meshfed/console/assets.hpp).
+function(meshfed_embed_assets out dir)
+  set(inputs ${ARGN})
+  list(SORT inputs)
+  string(REPLACE ";" "|" joined "${inputs}")
+  add_custom_command(
+    OUTPUT ${out}
+    COMMAND ${CMAKE_COMMAND} -DMODE=assets -DOUT=${out} -DDIR=${dir} "-DINPUTS=${joined}"
             -P ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
     DEPENDS ${inputs} ${PROJECT_SOURCE_DIR}/cmake/EmbedScript.cmake
     VERBATIM)

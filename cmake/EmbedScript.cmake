@@ -18,4 +18,26 @@ elseif(MODE STREQUAL "migrations")
   file(WRITE ${OUT} "#include \"meshfed/store/migrations.hpp\"\nnamespace meshfed::store {\n"
                     "const std::vector<Migration>& ${FUNCTION}() {\n"
                     "  static const std::vector<Migration> all = {\n${body}  };\n  return all;\n}\n}\n")
+elseif(MODE STREQUAL "assets")
+  # The ETag is the content's hash, so a browser revalidates cheaply and never runs a stale script.
+  string(REPLACE "|" ";" inputs "${INPUTS}")
+  set(body "")
+  foreach(f ${inputs})
+    file(RELATIVE_PATH name ${DIR} ${f})
+    get_filename_component(ext ${f} LAST_EXT)
+    set(types_.html "text/html; charset=utf-8")
+    set(types_.css "text/css; charset=utf-8")
+    set(types_.js "text/javascript; charset=utf-8")
+    set(types_.svg "image/svg+xml")
+    if(NOT DEFINED types_${ext})
+      message(FATAL_ERROR "console asset ${f}: no content type for ${ext}")
+    endif()
+    file(READ ${f} content)
+    file(SHA256 ${f} hash)
+    string(SUBSTRING ${hash} 0 16 etag)
+    string(APPEND body "  {\"${name}\", \"${types_${ext}}\", \"\\\"${etag}\\\"\", R\"${delim}(${content})${delim}\"},\n")
+  endforeach()
+  file(WRITE ${OUT} "#include \"meshfed/console/assets.hpp\"\nnamespace meshfed::console {\n"
+                    "const std::vector<Asset>& assets() {\n"
+                    "  static const std::vector<Asset> all = {\n${body}  };\n  return all;\n}\n}\n")
 endif()

@@ -76,6 +76,13 @@ paths = {
     "/api/v1/audit/head": {"get": {"summary": "The newest audit sequence number and hash (role viewer)",
                                    "security": bearer,
                                    "responses": {**ok("#/components/schemas/AuditHead"), **err(401, 403)}}},
+    "/api/v1/audit/verify": {"get": {
+        "summary": "Walk the whole audit chain and cross-check it against the export transitions, as `meshfed audit "
+                   "verify` does (role viewer)",
+        "security": bearer, "responses": {**ok("#/components/schemas/AuditReport"), **err(401, 403)}}},
+    "/api/v1/whoami": {"get": {"summary": "The caller's name, every role its token holds, and the domain (any token)",
+                               "security": bearer,
+                               "responses": {**ok("#/components/schemas/Whoami"), **err(401)}}},
 }
 
 import_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
@@ -238,6 +245,15 @@ components = {
         "Reason": {"type": "object", "additionalProperties": False, "required": ["reason"],
                    "properties": {"reason": {"type": "string", "minLength": 1}}},
         "AuditHead": {"type": "object", "properties": {"seq": {"type": "integer"}, "hash": {"type": "string"}}},
+        "AuditReport": {"type": "object", "properties": {
+            "ok": {"type": "boolean"}, "entries": {"type": "integer"},
+            "head": {"$ref": "#/components/schemas/AuditHead"},
+            "problem": {"type": "string", "nullable": True, "description": "the first problem, naming the entry"}}},
+        "Whoami": {"type": "object", "properties": {
+            "name": {"type": "string"}, "domain": {"type": "string"},
+            "roles": {"type": "array", "items": {"type": "string"},
+                      "description": "every role the token holds, implied ones included (admin implies viewer, "
+                                     "requester and approver; requester and approver imply viewer)"}}},
     },
 }
 

@@ -21,6 +21,8 @@ packages=(
   nftables iproute2 haproxy sslscan
   curl ca-certificates python3
   help2man
+  chromium fonts-dejavu-core
+  gnuplot-nox
 )
 
 missing=()
@@ -33,4 +35,19 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node.js for the console's browser tests: the machine's own when it has one (Debian's nodejs
+# otherwise), and playwright-core pinned by tests/console/package-lock.json, which drives the
+# Debian chromium above (no browser is downloaded).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+console_tests="$(dirname "$0")/../tests/console"
+if [[ ! -f $console_tests/node_modules/.package-lock.json ||
+      $console_tests/package-lock.json -nt $console_tests/node_modules/.package-lock.json ]]; then
+  echo "install-deps: npm ci in tests/console"
+  (cd "$console_tests" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -10,6 +10,7 @@
 #include "core/json_reader.hpp"
 #include "meshfed/api/long_poll.hpp"
 #include "meshfed/api/problem.hpp"
+#include "meshfed/console/assets.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -230,6 +231,11 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
   guarded("GET", "/api/v1/audit/head", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_head(); });
+  guarded("GET", "/api/v1/audit/verify", Role::kViewer,
+          [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_verify(); });
+  // Any valid token may ask who it is: the console offers only what the answer's roles allow.
+  guarded("GET", "/api/v1/whoami", std::nullopt,
+          [this](const http::Request&, const workflow::Principal& who, const Params&) { return whoami(who); });
 }
 
 http::Response AdminApi::handle(const http::Request& req) {
@@ -237,7 +243,10 @@ http::Response AdminApi::handle(const http::Request& req) {
   auto m = router_.match(req.method, req.path);
   http::Response res;
   std::string route = "(unmatched)";
-  if (m.route) {
+  if (console::owns(req.path)) {
+    route = "/ui/";
+    res = serve_console(req);
+  } else if (m.route) {
     route = m.route->pattern;
     res = m.route->handler(req, m.params);
   } else if (m.path_known) {
@@ -247,9 +256,28 @@ http::Response AdminApi::handle(const http::Request& req) {
   } else {
     res = problem(404, "no such resource: " + req.path);
   }
+  // Answers carry tokens' views of the domain: no browser or proxy may keep them.
+  if (route != "/ui/") res.headers.emplace_back("Cache-Control", "no-store");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   requests_.inc({route, req.method, std::to_string(res.status)});
   latency_.observe({route}, secs);
+  return res;
+}
+
+http::Response AdminApi::serve_console(const http::Request& req) {
+  http::Response res;
+  if (req.method != "GET") {
+    res = problem(405, "method " + req.method + " is not allowed on " + req.path);
+  } else if (req.path == "/ui") {
+    res.status = 308;
+    res.content_type = "text/plain; charset=utf-8";
+    res.headers.emplace_back("Location", "/ui/");
+  } else if (const auto* asset = console::find(req.path)) {
+    res = console::respond(*asset, req);
+  } else {
+    res = problem(404, "no such console page: " + req.path);
+  }
+  console::add_security_headers(res);
   return res;
 }
 
@@ -541,6 +569,23 @@ http::Response AdminApi::audit_head() {
   auto head = deps_.workflow.audit_head();
   if (!head) return problem(head.error());
   return json_response({{"seq", head->first}, {"hash", head->second}});
+}
+
+http::Response AdminApi::audit_verify() {
+  auto report = deps_.workflow.verify_audit();
+  if (!report) return problem(report.error());
+  return json_response({{"ok", report->ok},
+                        {"entries", report->entries},
+                        {"head", {{"seq", report->head_seq}, {"hash", report->head_hash}}},
+                        {"problem", report->ok ? json(nullptr) : json(report->problem)}});
+}
+
+http::Response AdminApi::whoami(const workflow::Principal& who) {
+  json roles = json::array();
+  for (const auto role : {Role::kViewer, Role::kRequester, Role::kApprover, Role::kAdmin, Role::kGateway}) {
+    if (who.can(role)) roles.push_back(std::string(workflow::to_string(role)));
+  }
+  return json_response({{"name", who.name}, {"roles", roles}, {"domain", deps_.workflow.settings().domain}});
 }
 
 http::Response AdminApi::list_replicas() {

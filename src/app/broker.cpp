@@ -11,6 +11,7 @@
 
 #include "broker_metrics.hpp"
 #include "meshfed/api/admin_api.hpp"
+#include "meshfed/console/assets.hpp"
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/api/problem.hpp"
 #include "meshfed/controlplane/adapter.hpp"
@@ -334,7 +335,8 @@ class Broker final : public api::Credentials,
   // must not hold SQLite work up while it formats a hundred thousand series, and the firewall
   // rules, which resolve host names (and read the store through store_.run).
   void run_request(const std::string& path, std::function<void()> job) {
-    if (path == "/federate" || path == "/api/v1/firewall") {
+    // The console's files need no store; /federate and the firewall must not wait on it.
+    if (path == "/federate" || path == "/api/v1/firewall" || console::owns(path)) {
       off_store_.post(std::move(job));
     } else {
       store_.post(std::move(job));

@@ -451,6 +451,8 @@ Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
   return std::make_pair(head.seq, head.hash);
 }
 
+Result<AuditReport> ExportWorkflow::verify_audit() { return workflow::verify_audit(db_, std::nullopt); }
+
 Status ExportWorkflow::record_event(const std::string& actor, const std::string& action, const std::string& object,
                                     nlohmann::json details) {
   return db_.transaction([&]() -> Status {

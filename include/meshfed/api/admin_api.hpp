@@ -121,6 +121,9 @@ class AdminApi {
   http::Response watch_routes(const http::Request& req);
   http::Response list_audit(const http::Request& req);
   http::Response audit_head();
+  http::Response audit_verify();
+  http::Response whoami(const workflow::Principal& who);
+  http::Response serve_console(const http::Request& req);
   http::Response readyz();
   http::Response list_replicas();
 

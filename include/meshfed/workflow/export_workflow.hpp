@@ -23,6 +23,7 @@
 #include "meshfed/core/result.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
+#include "meshfed/workflow/audit_verify.hpp"
 #include "meshfed/workflow/principal.hpp"
 
 namespace meshfed::workflow {
@@ -111,6 +112,8 @@ class ExportWorkflow {
   Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> audit_page(int64_t after_seq, int limit);
   // The newest entry's sequence number and hash (0 and 64 zeros when empty).
   Result<std::pair<int64_t, std::string>> audit_head();
+  // Walks the whole chain and cross-checks it against the export transitions (audit_verify.hpp).
+  Result<AuditReport> verify_audit();
 
   // Appends an audit entry for an event that is not an export transition.
   Status record_event(const std::string& actor, const std::string& action, const std::string& object,

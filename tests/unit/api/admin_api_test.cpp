@@ -70,6 +70,13 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<AdminApi> api_;
 };
 
+std::optional<std::string> header_of(const http::Response& r, const std::string& name) {
+  for (const auto& [k, v] : r.headers) {
+    if (k == name) return v;
+  }
+  return std::nullopt;
+}
+
 json problem_of(const http::Response& r) {
   EXPECT_EQ(r.content_type, "application/problem+json");
   auto j = json::parse(r.body);
@@ -253,6 +260,79 @@ TEST_F(AdminApiTest, RouteWatchIsForGatewaysAndWaitsOnlyWhenCurrent) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("wait"), std::string::npos);
   EXPECT_FALSE(routes_.update(t));  // the same routes keep their revision
+}
+
+TEST_F(AdminApiTest, ConsoleIsServedWithStrictHeadersAndRevalidatedByETag) {
+  const auto page = call("GET", "/ui/", "");  // no token: the page itself holds nothing
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+  EXPECT_NE(page.body.find("<label for=\"sign-in-token\">Token</label>"), std::string::npos);
+  const auto csp = header_of(page, "Content-Security-Policy").value_or("");
+  for (const char* directive :
+       {"default-src 'none'", "script-src 'self';", "style-src 'self';", "frame-ancestors 'none'"})
+    EXPECT_NE(csp.find(directive), std::string::npos) << directive << " missing from " << csp;
+  EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+  EXPECT_EQ(header_of(page, "X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(header_of(page, "Referrer-Policy"), "no-referrer");
+
+  // Every file the page loads is there, with its type; a known version is not sent again.
+  for (const auto& [file, type] : std::map<std::string, std::string>{{"app.js", "text/javascript; charset=utf-8"},
+                                                                     {"console.css", "text/css; charset=utf-8"},
+                                                                     {"icon.svg", "image/svg+xml"}}) {
+    const auto r = call("GET", "/ui/" + file, "");
+    ASSERT_EQ(r.status, 200) << file;
+    EXPECT_EQ(r.content_type, type) << file;
+    const auto etag = header_of(r, "ETag");
+    ASSERT_TRUE(etag) << file;
+    const auto again = call("GET", "/ui/" + file, "", "", "", {{"if-none-match", *etag}});
+    EXPECT_EQ(again.status, 304) << file;
+    EXPECT_TRUE(again.body.empty()) << file;
+  }
+  // Errors under /ui/ carry the same headers.
+  const auto missing = call("GET", "/ui/../tokens.json", "");
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_TRUE(header_of(missing, "Content-Security-Policy"));
+  const auto post = call("POST", "/ui/", "");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_TRUE(header_of(post, "Content-Security-Policy"));
+  const auto bare = call("GET", "/ui", "");
+  EXPECT_EQ(bare.status, 308);
+  EXPECT_EQ(header_of(bare, "Location"), "/ui/");
+}
+
+TEST_F(AdminApiTest, ApiAnswersAreNeverCachedButTheConsoleRevalidates) {
+  for (const auto& r : {call("GET", "/api/v1/exports", "victor"), call("GET", "/api/v1/exports", ""),
+                        call("GET", "/api/v1/nothing", "victor")}) {
+    EXPECT_EQ(header_of(r, "Cache-Control"), "no-store") << r.status;
+  }
+  EXPECT_EQ(header_of(call("GET", "/ui/app.js", ""), "Cache-Control"), "no-cache");
+}
+
+TEST_F(AdminApiTest, WhoamiNamesTheCallerAndEveryRoleItHolds) {
+  auto me = json::parse(call("GET", "/api/v1/whoami", "alice").body);
+  EXPECT_EQ(me["name"], "alice");
+  EXPECT_EQ(me["roles"], json({"viewer", "requester"}));  // requester includes viewer
+  EXPECT_EQ(me["domain"], "pci");
+  EXPECT_EQ(json::parse(call("GET", "/api/v1/whoami", "gw").body)["roles"], json({"gateway"}));
+  EXPECT_EQ(call("GET", "/api/v1/whoami", "").status, 401);
+}
+
+TEST_F(AdminApiTest, AuditVerifyReportsAnIntactChainAndNamesTheFirstBadEntry) {
+  request_export();
+  request_export({{"alias", "second"}});
+  auto ok = json::parse(call("GET", "/api/v1/audit/verify", "victor").body);
+  EXPECT_EQ(ok["ok"], true);
+  EXPECT_EQ(ok["entries"], 2);
+  EXPECT_EQ(ok["head"], json::parse(call("GET", "/api/v1/audit/head", "victor").body));
+  EXPECT_TRUE(ok["problem"].is_null());
+
+  db_->execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1");
+  auto broken = call("GET", "/api/v1/audit/verify", "victor");
+  ASSERT_EQ(broken.status, 200);
+  auto report = json::parse(broken.body);
+  EXPECT_EQ(report["ok"], false);
+  EXPECT_NE(report["problem"].get<std::string>().find("1"), std::string::npos) << report;
+  EXPECT_EQ(call("GET", "/api/v1/audit/verify", "").status, 401);
 }
 
 }  // namespace

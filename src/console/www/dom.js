@@ -1,0 +1,82 @@
+// Small DOM helpers: elements are built with createElement and textContent only, so nothing a
+// peer or a requester wrote can ever become markup.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) el.addEventListener(key.slice(2), value);
+    else if (key === 'className') el.className = value;
+    else el.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+const units = [
+  ['year', 365 * 24 * 3600], ['month', 30 * 24 * 3600], ['week', 7 * 24 * 3600], ['day', 24 * 3600],
+  ['hour', 3600], ['minute', 60], ['second', 1],
+];
+
+// "in 3 days", "5 minutes ago", against the browser's clock.
+export function fromNow(iso, now = Date.now()) {
+  const seconds = (Date.parse(iso) - now) / 1000;
+  for (const [unit, size] of units) {
+    if (Math.abs(seconds) >= size || unit === 'second') return relative.format(Math.round(seconds / size), unit);
+  }
+  return iso;
+}
+
+// A time shown relative, with the exact UTC time a hover or a screen reader can reach.
+export function time(iso) {
+  if (!iso) return h('span', { className: 'empty' }, 'never');
+  return h('time', { datetime: iso, title: iso }, fromNow(iso));
+}
+
+export function stateBadge(state) {
+  return h('span', { className: `state state-${state}` }, state.replaceAll('_', ' '));
+}
+
+// A table whose cells also carry their column's name, for the narrow (zoomed) layout.
+// columns: [{ label, cell: (row) => Node|string, className }]
+export function table(caption, columns, rows, emptyText) {
+  if (rows.length === 0) return h('p', { className: 'empty' }, emptyText);
+  return h('table', {},
+    h('caption', {}, caption),
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c.label)))),
+    h('tbody', {}, rows.map((row) => h('tr', {}, columns.map((c) => h('td', { 'data-label': c.label, className: c.className }, c.cell(row)))))));
+}
+
+export function code(text) {
+  return h('code', {}, text);
+}
+
+// A problem+json error as the user reads it: its title, then what the broker said.
+export function showError(box, error) {
+  box.className = 'message';
+  box.replaceChildren(h('span', { className: 'title' }, `${error.title || 'Error'}: `), error.detail || error.message);
+}
+
+export function showInfo(box, text) {
+  box.className = 'message info';
+  box.replaceChildren(text);
+}
+
+// Marks a form field wrong and says why right next to it (and to screen readers, before the
+// field's hint).
+export function markField(input, errorBox, message) {
+  input.setAttribute('aria-invalid', 'true');
+  input.setAttribute('aria-describedby', [errorBox.id, input.dataset.hint].filter(Boolean).join(' '));
+  errorBox.textContent = message;
+}
+
+export function clearField(input, errorBox) {
+  input.removeAttribute('aria-invalid');
+  if (input.dataset.hint) input.setAttribute('aria-describedby', input.dataset.hint);
+  else input.removeAttribute('aria-describedby');
+  errorBox.textContent = '';
+}
