@@ -155,6 +155,7 @@ test('a requester requests an export through the page, with field errors from th
   await page.getByLabel('Port', { exact: true }).selectOption('8443');
   await page.getByLabel('Peers', { exact: true }).selectOption(['internal']);
   await page.getByLabel('TTL (days)', { exact: true }).fill('3');
+  await page.getByLabel('Metrics', { exact: true }).fill('envoy_cluster_upstream_rq_total, envoy_http_*');
   // No reason: the API refuses, and the page says so next to the Reason field.
   await page.getByRole('button', { name: 'Request export' }).click();
   await page.getByRole('alert').filter({ hasText: 'the export request is invalid' }).waitFor();
@@ -175,6 +176,7 @@ test('a requester requests an export through the page, with field errors from th
   assert.equal(e.port, 8443);
   assert.deepEqual(e.peers, ['internal']);
   assert.equal(e.ttl_s, 3 * 86400);
+  assert.deepEqual(e.metrics, ['envoy_cluster_upstream_rq_total', 'envoy_http_*']);
   assert.match(await info.innerText(), new RegExp(e.id));
   exported.payments = e.id;
 
@@ -285,6 +287,22 @@ test('an approver approves by keyboard alone', async () => {
   assert.equal(e.decided_by, 'carol');
   // Focus left the closed dialog.
   assert.equal(await page.evaluate(() => Boolean(document.activeElement?.closest('dialog'))), false);
+  await page.context().close();
+});
+
+test('an approver extends an export by a number of days', async () => {
+  const page = await open('pci');
+  await signIn(page, 'pci', 'bob');
+  await goTo(page, 'Active exports');
+  await page.getByRole('button', { name: `Extend ${exported.keyboard}` }).click();
+  await page.getByRole('dialog').getByLabel('TTL (days)', { exact: true }).fill('10');
+  const before = Date.now();
+  await confirm(page, 'the audit runs longer');
+  const e = (await call('pci', 'GET', `/api/v1/exports/${exported.keyboard}`, 'victor')).body;
+  assert.equal(e.ttl_s, 10 * 86400);
+  const expires = Date.parse(e.expires_at);
+  assert.ok(expires >= before + 10 * 86400e3 - 5000 && expires <= Date.now() + 10 * 86400e3 + 5000, e.expires_at);
+  await page.getByRole('row').filter({ hasText: exported.keyboard }).getByText('in 10 days').waitFor();
   await page.context().close();
 });
 

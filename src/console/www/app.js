@@ -1,6 +1,6 @@
 // The console's shell: sign-in, navigation between pages, live refresh and the action dialog.
 import { api, session, onUnauthenticated } from './api.js';
-import { h, markField, clearField, showError } from './dom.js';
+import { h, markField, clearField, showError, fromNow } from './dom.js';
 import { pendingPage, activePage, requestPage } from './exports.js';
 import { importsPage } from './imports.js';
 import { peersPage } from './peers.js';
@@ -123,6 +123,9 @@ async function refresh() {
           const again = [...body.querySelectorAll(`[${key[0]}]`)].find((el) => el.getAttribute(key[0]) === key[1]);
           if (again) again.focus();
         }
+      } else {
+        // The same data, but "5 seconds ago" has aged.
+        for (const t of $('page-body').querySelectorAll('time[datetime]')) t.textContent = fromNow(t.dateTime);
       }
     } catch (e) {
       if (generation !== state.generation || e.status === 401) return;

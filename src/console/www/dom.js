@@ -17,18 +17,20 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 const relative = new Intl.RelativeTimeFormat('en', { numeric: 'auto' });
+const DAY = 24 * 3600;
+// [unit, its length, from how far away it is used]: days up to two months, since TTLs are set
+// in days ("in 10 days", not "next week").
 const units = [
-  ['year', 365 * 24 * 3600], ['month', 30 * 24 * 3600], ['week', 7 * 24 * 3600], ['day', 24 * 3600],
-  ['hour', 3600], ['minute', 60], ['second', 1],
+  ['year', 365 * DAY, 365 * DAY], ['month', 30 * DAY, 60 * DAY], ['day', DAY, DAY],
+  ['hour', 3600, 3600], ['minute', 60, 60], ['second', 1, 0],
 ];
 
 // "in 3 days", "5 minutes ago", against the browser's clock.
 export function fromNow(iso, now = Date.now()) {
   const seconds = (Date.parse(iso) - now) / 1000;
-  for (const [unit, size] of units) {
-    if (Math.abs(seconds) >= size || unit === 'second') return relative.format(Math.round(seconds / size), unit);
-  }
-  return iso;
+  if (Number.isNaN(seconds)) return iso;
+  const [unit, size] = units.find(([, , from]) => Math.abs(seconds) >= from);
+  return relative.format(Math.round(seconds / size), unit);
 }
 
 // A time shown relative, with the exact UTC time a hover or a screen reader can reach.
