@@ -119,9 +119,11 @@ async function refresh() {
         const focused = body.contains(document.activeElement) ? document.activeElement : null;
         const key = focused && (focused.id ? ['id', focused.id] : ['aria-label', focused.getAttribute('aria-label')]);
         page.render(body, data, context());
-        if (key && key[1]) {
-          const again = [...body.querySelectorAll(`[${key[0]}]`)].find((el) => el.getAttribute(key[0]) === key[1]);
-          if (again) again.focus();
+        if (key) {
+          // The same control again, or (its row gone, e.g. just approved) the page's heading, so
+          // that a keyboard user is not dropped at the top of the document.
+          const again = key[1] && [...body.querySelectorAll(`[${key[0]}]`)].find((el) => el.getAttribute(key[0]) === key[1]);
+          (again || $('page-title')).focus();
         }
       } else {
         // The same data, but "5 seconds ago" has aged.
@@ -163,10 +165,9 @@ function act(options) {
     submit.disabled = true;
     try {
       const message = await options.perform(comment.value.trim());
-      dialog.close();
       announce(message);
       state.shown = '';
-      refresh();
+      dialog.close();  // its close handler refreshes the page
     } catch (e) {
       if (e.status === 401) return;
       showError($('action-error'), e);
@@ -179,6 +180,7 @@ function act(options) {
   };
   dialog.onclose = () => {
     if (opener && opener.isConnected) opener.focus();
+    else $('page-title').focus();
     refresh();
   };
   dialog.showModal();
