@@ -53,6 +53,12 @@ export function table(caption, columns, rows, emptyText) {
     h('tbody', {}, rows.map((row) => h('tr', {}, columns.map((c) => h('td', { 'data-label': c.label, className: c.className }, c.cell(row)))))));
 }
 
+// An action on one object: its accessible name is the verb and the object's id, e.g.
+// "Approve payments-api-x1y2z3w4" (DESIGN.md, "Approval console").
+export function actionButton(verb, id, onclick, { danger = false } = {}) {
+  return h('button', { type: 'button', 'aria-label': `${verb} ${id}`, className: danger ? 'danger' : undefined, onclick }, verb);
+}
+
 export function code(text) {
   return h('code', {}, text);
 }

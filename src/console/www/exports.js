@@ -1,16 +1,12 @@
 // Exports: pending ones to decide, active ones to revoke or extend, and the request form.
 import { api, listAll } from './api.js';
-import { h, time, table, code, stateBadge, showError, showInfo, markField, clearField } from './dom.js';
+import { h, time, table, code, stateBadge, actionButton, showError, showInfo, markField, clearField } from './dom.js';
 
 const DAY_S = 24 * 3600;
 
 function target(e) {
   return h('span', {}, code(`${e.service}:${e.port}`), ` (${e.protocol}, mesh ${e.mesh}${e.zone ? `, zone ${e.zone}` : ''})`,
     e.target_missing ? h('span', { className: 'state state-error' }, 'no longer in the inventory') : null);
-}
-
-function button(verb, id, onclick, className) {
-  return h('button', { type: 'button', 'aria-label': `${verb} ${id}`, className, onclick }, verb);
 }
 
 function decisionBody(comment, extra = {}) {
@@ -21,7 +17,7 @@ function decisionBody(comment, extra = {}) {
 // that a decision is never made on an export someone else changed since it was shown.
 function exportAction(ctx, e, verb, { extra, values = () => ({}), danger } = {}) {
   const action = verb.toLowerCase();
-  return button(verb, e.id, () => ctx.act({
+  return actionButton(verb, e.id, () => ctx.act({
     title: `${verb} export ${e.id}`,
     summary: `${e.service}:${e.port} to ${e.peers.join(', ')}, requested by ${e.requested_by}: “${e.reason}”`,
     extra: extra && extra(),
@@ -30,7 +26,7 @@ function exportAction(ctx, e, verb, { extra, values = () => ({}), danger } = {})
         { ifMatch: e.version });
       return `Export ${e.id}: ${action} done.`;
     },
-  }), danger ? 'danger' : undefined);
+  }), { danger });
 }
 
 export const pendingPage = {

@@ -1,21 +1,18 @@
 // Imports: what peers exported to this domain, their state, and acceptance for `manual` peers.
 import { api, listAll } from './api.js';
-import { h, time, table, code, stateBadge } from './dom.js';
+import { h, time, table, code, stateBadge, actionButton } from './dom.js';
 
 function importAction(ctx, r, verb) {
   const action = verb.toLowerCase();
-  return h('button', {
-    type: 'button', 'aria-label': `${verb} ${r.id}`, className: action === 'reject' ? 'danger' : undefined,
-    onclick: () => ctx.act({
-      title: `${verb} import ${r.id}`,
-      summary: `${r.service}:${r.port} exported by ${r.peer} as ${r.alias}.`,
-      perform: async (comment) => {
-        await api.post(`/api/v1/imports/${encodeURIComponent(r.id)}/${action}`, comment ? { comment } : {},
-          { ifMatch: r.version });
-        return `Import ${r.id}: ${action} done.`;
-      },
-    }),
-  }, verb);
+  return actionButton(verb, r.id, () => ctx.act({
+    title: `${verb} import ${r.id}`,
+    summary: `${r.service}:${r.port} exported by ${r.peer} as ${r.alias}.`,
+    perform: async (comment) => {
+      await api.post(`/api/v1/imports/${encodeURIComponent(r.id)}/${action}`, comment ? { comment } : {},
+        { ifMatch: r.version });
+      return `Import ${r.id}: ${action} done.`;
+    },
+  }), { danger: action === 'reject' });
 }
 
 export const importsPage = {

@@ -1,23 +1,20 @@
 // Peers: their state as this domain's watcher sees it, and quarantine for admins.
 import { api } from './api.js';
-import { h, time, table, stateBadge } from './dom.js';
+import { h, time, table, stateBadge, actionButton } from './dom.js';
 
 function peerAction(ctx, p, verb) {
   const action = verb.toLowerCase();
-  return h('button', {
-    type: 'button', 'aria-label': `${verb} ${p.domain}`, className: action === 'quarantine' ? 'danger' : undefined,
-    onclick: () => ctx.act({
-      title: `${verb} peer ${p.domain}`,
-      summary: action === 'quarantine'
-        ? `Every import from ${p.domain} is withdrawn and its catalog is ignored until it is released.`
-        : `Imports from ${p.domain} come back at its next catalog.`,
-      commentRequired: true,
-      perform: async (reason) => {
-        await api.post(`/api/v1/peers/${encodeURIComponent(p.domain)}/${action}`, { reason });
-        return `Peer ${p.domain}: ${action} done.`;
-      },
-    }),
-  }, verb);
+  return actionButton(verb, p.domain, () => ctx.act({
+    title: `${verb} peer ${p.domain}`,
+    summary: action === 'quarantine'
+      ? `Every import from ${p.domain} is withdrawn and its catalog is ignored until it is released.`
+      : `Imports from ${p.domain} come back at its next catalog.`,
+    commentRequired: true,
+    perform: async (reason) => {
+      await api.post(`/api/v1/peers/${encodeURIComponent(p.domain)}/${action}`, { reason });
+      return `Peer ${p.domain}: ${action} done.`;
+    },
+  }), { danger: action === 'quarantine' });
 }
 
 // {"active": 3, "stale": 1} -> "3 active, 1 stale".
