@@ -1,6 +1,8 @@
 // The shared backend: one libpq connection to the PostgreSQL database that a domain's replicas
 // share. Statements use the SQL the SQLite backend runs, with `?` placeholders numbered.
 #include <optional>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "backend.hpp"
@@ -27,6 +29,15 @@ std::string numbered(std::string_view sql) {
 }
 
 class PgConnection;
+
+// Whether a statement's result says it inserted, updated or deleted a row (its command tag, e.g.
+// "UPDATE 0", and its row count).
+bool changed_rows(PGresult* r) {
+  const std::string_view tag = PQcmdStatus(r);
+  const bool writes = tag.starts_with("INSERT") || tag.starts_with("UPDATE") || tag.starts_with("DELETE");
+  const std::string_view rows = PQcmdTuples(r);
+  return writes && !rows.empty() && rows != "0";
+}
 
 class PgCursor final : public Cursor {
  public:
@@ -84,10 +95,15 @@ class PgConnection final : public Connection {
   explicit PgConnection(const std::string& conninfo) : conn_(pg_connect(conninfo)) { execute(kSessionSettings); }
 
   std::unique_ptr<Cursor> prepare(std::string_view sql) override { return std::make_unique<PgCursor>(*this, sql); }
-  void execute(std::string_view sql) override { check(PQexec(live(), std::string(sql).c_str())); }
+  // Raw SQL inside a transaction counts as a change: only a statement's last result is seen.
+  void execute(std::string_view sql) override {
+    check(PQexec(live(), std::string(sql).c_str()));
+    if (in_transaction_) note_change();
+  }
   void begin() override {
     execute(kBeginWrite);
     in_transaction_ = true;
+    changed_ = false;
   }
   void begin_read() override {
     execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
@@ -98,10 +114,14 @@ class PgConnection final : public Connection {
     execute("COMMIT");
   }
   // Other replicas learn of the commit from the notice it carries (delivered only if it commits).
+  // A write transaction that changed no row (the leader's reconcile finding everything in place)
+  // announces nothing, or every replica would re-derive its state for nothing, and the leader
+  // would reconcile again at their notice.
   void commit() override {
     in_transaction_ = false;
-    execute(commit_sql_);
+    execute(std::exchange(changed_, false) ? commit_sql_ : "COMMIT");
   }
+  void note_change() { changed_ = true; }
   void rollback() noexcept override {
     in_transaction_ = false;
     PgResult r(PQexec(conn_.get(), "ROLLBACK"), &PQclear);  // a warning when none is open; harmless
@@ -133,6 +153,7 @@ class PgConnection final : public Connection {
  private:
   PgConn conn_;
   bool in_transaction_ = false;
+  bool changed_ = false;  // a row was inserted, updated or deleted in this transaction
   const std::string commit_sql_ = std::string("NOTIFY ") + kChangeChannel + ", '" + process_token() + "'; COMMIT";
 };
 
@@ -145,6 +166,7 @@ void PgCursor::run() {
   result_ = connection_.check(
       PQexecParams(conn, sql_.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0));
   row_ = -1;
+  if (changed_rows(result_.get())) connection_.note_change();
 }
 
 }  // namespace

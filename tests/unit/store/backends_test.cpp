@@ -2,6 +2,8 @@
 // PostgreSQL (a fresh database in the tests' own cluster). The SQL is written once; these
 // tests are what says it means the same on both.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+#include <poll.h>
 
 #include <thread>
 
@@ -510,6 +512,36 @@ TEST_P(SharedStoreTest, ACommitWakesTheOtherReplicasChangeFeed) {
   const auto reconnected = feed->wait(t);
   ASSERT_TRUE(reconnected.ok()) << reconnected.error().message;
   EXPECT_TRUE(*reconnected);
+}
+
+// Replicas re-derive their state at every notice, so a write transaction that changed no row
+// (the leader's reconcile finding everything in place) must not send one.
+TEST_P(SharedStoreTest, OnlyACommitThatChangedRowsIsAnnounced) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> listener(PQconnectdb(conninfo_.c_str()), &PQfinish);
+  ASSERT_EQ(PQstatus(listener.get()), CONNECTION_OK) << PQerrorMessage(listener.get());
+  PQclear(PQexec(listener.get(), "LISTEN meshfed_changes"));
+  AuditRepository audit(*db_);
+  ASSERT_TRUE(write([&] { (void)audit.head(); }).ok());
+  ASSERT_TRUE(write([&] {
+                Statement s(*db_, "UPDATE meta SET value = ? WHERE key = ?");
+                s.bind(1, "x");
+                s.bind(2, "no-such-key");
+                s.exec();
+              }).ok());
+  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  // Notices arrive in commit order: when the third commit's is here, any earlier one would be too.
+  int notices = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (notices == 0 && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{PQsocket(listener.get()), POLLIN, 0};
+    ::poll(&p, 1, 100);
+    PQconsumeInput(listener.get());
+    while (PGnotify* n = PQnotifies(listener.get())) {
+      ++notices;
+      PQfreemem(n);
+    }
+  }
+  EXPECT_EQ(notices, 1);
 }
 
 // The server restarting (or an administrator ending the session) costs the store the statement
