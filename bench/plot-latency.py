@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")  # no sign: "-" separates a range
 root = pathlib.Path(__file__).resolve().parent.parent
 png = root / "docs" / "benchmarks-latency.png"
 
@@ -55,12 +55,13 @@ set multiplot layout 1,2 title 'meshfed: approval -> active and revocation -> wi
 set grid
 set offsets graph 0.03, graph 0.03, 0, 0
 set key top left
-set ylabel 'ms'
-set yrange [0:*]
-set logscale x 10
+set ylabel 'ms (log scale)'
+set logscale xy 10
 set xlabel 'exports already in the catalog (1 peer; 0 drawn at 1)'
 plot {plot(by_size)}
-unset logscale x
+unset logscale xy
+set ylabel 'ms'
+set yrange [0:*]
 set xlabel 'peers ({fixed} exports in the catalog)'
 plot {plot(by_peers)}
 unset multiplot

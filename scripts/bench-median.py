@@ -10,7 +10,7 @@ import re
 import statistics
 import sys
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")  # no sign: "-" separates a range
 
 
 def decimals(text):
