@@ -79,11 +79,11 @@ void BrokerMetrics::collect_exports_and_certificates() {
     exports.clear();
     for (const std::string s : {"pending", "approved", "rejected", "cancelled", "revoked", "expired"})
       exports.set({s}, 0);
-    int64_t target_missing = 0;
-    if (!workflow_.for_each_approved(
-            [&](const store::ExportRecord& e) { target_missing += workflow_.target_missing(e); }))
+    if (auto n = workflow_.count_target_missing()) {
+      missing.set({}, static_cast<double>(*n));
+    } else {
       store_error("exports");
-    missing.set({}, static_cast<double>(target_missing));
+    }
     if (auto counts = workflow_.count_by_state()) {
       for (const auto& [state, n] : *counts) exports.set({state}, static_cast<double>(n));
     } else {

@@ -586,7 +586,9 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
       s.record = peers.get(domain);
       s.trust_domain = cfg.trust_domain;
       s.state = peer_state(s.record, now, settings_.stale_after_s);
-      for (const auto& r : imports.for_peer(domain)) ++s.imports[std::string(to_string(r.state))];
+      // Counted by the database: loading 100,000 imports here held the store thread for 150 ms
+      // at every /metrics scrape, status line and GET /api/v1/peers.
+      s.imports = imports.count_by_state(domain);
       out.push_back(std::move(s));
     }
     return {};

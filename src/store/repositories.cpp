@@ -184,10 +184,11 @@ std::vector<std::string> ExportRepository::live_ids_with_alias(const std::string
   return out;
 }
 
+// Each branch on its (state, deadline) index (migrations/0006_deadline_indexes.sql).
 std::vector<std::string> ExportRepository::due_for_expiry(int64_t now_ms) {
   Statement s(db_,
-              "SELECT id FROM exports WHERE (state = 'pending' AND pending_expires_at <= ?) "
-              "OR (state = 'approved' AND expires_at <= ?) ORDER BY seq");
+              "SELECT id FROM (SELECT seq, id FROM exports WHERE state = 'pending' AND pending_expires_at <= ? "
+              "UNION ALL SELECT seq, id FROM exports WHERE state = 'approved' AND expires_at <= ?) due ORDER BY seq");
   s.bind(1, now_ms);
   s.bind(2, now_ms);
   std::vector<std::string> out;
@@ -197,8 +198,8 @@ std::vector<std::string> ExportRepository::due_for_expiry(int64_t now_ms) {
 
 std::optional<int64_t> ExportRepository::next_deadline() {
   Statement s(db_,
-              "SELECT MIN(CASE state WHEN 'pending' THEN pending_expires_at "
-              "ELSE expires_at END) FROM exports WHERE state IN ('pending', 'approved')");
+              "SELECT MIN(deadline) FROM (SELECT MIN(pending_expires_at) AS deadline FROM exports WHERE state = "
+              "'pending' UNION ALL SELECT MIN(expires_at) FROM exports WHERE state = 'approved') deadlines");
   if (!s.step() || s.is_null(0)) return std::nullopt;
   return s.int64(0);
 }
@@ -216,6 +217,26 @@ std::map<std::pair<std::string, std::string>, int64_t> ExportRepository::count_b
               "SELECT p.peer, e.state, COUNT(*) FROM export_peers p JOIN exports e ON e.id = p.export_id "
               "GROUP BY p.peer, e.state");
   while (s.step()) out[{s.text(0), s.text(1)}] = s.int64(2);
+  return out;
+}
+
+std::vector<ExportRepository::MetricSelection> ExportRepository::metric_selections(int64_t now_ms) {
+  Statement s(db_,
+              "SELECT p.peer, e.service, e.alias, e.metrics FROM exports e JOIN export_peers p ON p.export_id = e.id "
+              "WHERE e.state = 'approved' AND e.metrics <> '[]' AND (e.expires_at IS NULL OR e.expires_at > ?) "
+              "ORDER BY e.seq, p.peer");
+  s.bind(1, now_ms);
+  std::vector<MetricSelection> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), json_strings(s.text(3))});
+  return out;
+}
+
+std::vector<ExportRepository::Target> ExportRepository::approved_targets() {
+  Statement s(db_,
+              "SELECT mesh, service, zone, port, COUNT(*) FROM exports WHERE state = 'approved' "
+              "GROUP BY mesh, service, zone, port ORDER BY mesh, service, zone, port");
+  std::vector<Target> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.int64(3), s.int64(4)});
   return out;
 }
 
@@ -374,6 +395,14 @@ std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, co
         s.bind(1, peer);
         for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
       });
+}
+
+std::map<std::string, int64_t> ImportRepository::count_by_state(const std::string& peer) {
+  Statement s(db_, "SELECT state, COUNT(*) FROM imports WHERE peer = ? GROUP BY state");
+  s.bind(1, peer);
+  std::map<std::string, int64_t> out;
+  while (s.step()) out[s.text(0)] = s.int64(1);
+  return out;
 }
 
 std::set<std::string> ImportRepository::live_aliases(const std::string& peer) {

@@ -423,10 +423,41 @@ Result<std::optional<TimePoint>> ExportWorkflow::next_deadline() {
   return std::optional<TimePoint>(from_unix_ms(*ms));
 }
 
+namespace {
+bool missing_from(const controlplane::Inventory& inv, const std::string& mesh, const std::string& service,
+                  const std::string& zone, int64_t port) {
+  const auto* svc = inv.find(mesh, service, zone);
+  return !svc || !svc->find_port(static_cast<int>(port));
+}
+}  // namespace
+
 bool ExportWorkflow::target_missing(const ExportRecord& e) const {
+  return missing_from(*cp_.inventory(), e.mesh, e.service, e.zone, e.port);
+}
+
+Result<int64_t> ExportWorkflow::count_target_missing() {
+  std::vector<store::ExportRepository::Target> targets;
+  Status st = db_.read([&]() -> Status {
+    targets = store::ExportRepository(db_).approved_targets();
+    return {};
+  });
+  if (!st) return st.error();
   const auto inv = cp_.inventory();
-  const auto* svc = inv->find(e.mesh, e.service, e.zone);
-  return !svc || !svc->find_port(e.port);
+  int64_t missing = 0;
+  for (const auto& t : targets) {
+    if (missing_from(*inv, t.mesh, t.service, t.zone, t.port)) missing += t.exports;
+  }
+  return missing;
+}
+
+Result<std::vector<store::ExportRepository::MetricSelection>> ExportWorkflow::metric_selections() {
+  std::vector<store::ExportRepository::MetricSelection> out;
+  Status st = db_.read([&]() -> Status {
+    out = store::ExportRepository(db_).metric_selections(to_unix_ms(clock_.now()));
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
 }
 
 Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportWorkflow::audit_page(int64_t after_seq,

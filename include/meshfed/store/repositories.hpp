@@ -41,6 +41,27 @@ class ExportRepository {
   std::map<std::string, int64_t> count_by_state();
   std::map<std::pair<std::string, std::string>, int64_t> count_by_peer_and_state();
 
+  // One row per peer of each approved export that names metrics and expires after `now_ms`:
+  // the metrics exporter's input, read without walking the exports that name none.
+  struct MetricSelection {
+    std::string peer;
+    std::string service;
+    std::string alias;
+    std::vector<std::string> metrics;
+  };
+  std::vector<MetricSelection> metric_selections(int64_t now_ms);
+
+  // Approved exports counted by what they point at (mesh, service, zone, port): a catalog of
+  // any size has few distinct targets to check against the inventory.
+  struct Target {
+    std::string mesh;
+    std::string service;
+    std::string zone;
+    int64_t port = 0;
+    int64_t exports = 0;
+  };
+  std::vector<Target> approved_targets();
+
   struct HistoryRef {
     std::string export_id;
     int64_t n;
@@ -84,6 +105,8 @@ class ImportRepository {
 
   std::optional<ImportRecord> get(const std::string& id);
   std::vector<ImportRecord> for_peer(const std::string& peer, const std::vector<ImportState>& states = {});
+  // How many imports from `peer` are in each state (from the (peer, state) index, no rows read).
+  std::map<std::string, int64_t> count_by_state(const std::string& peer);
   // The aliases of the peer's imports that are neither rejected nor withdrawn (the aliases
   // alone: this runs on every metrics scrape of a peer that may hold 100,000 imports).
   std::set<std::string> live_aliases(const std::string& peer);

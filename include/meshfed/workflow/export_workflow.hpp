@@ -23,6 +23,7 @@
 #include "meshfed/core/result.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
+#include "meshfed/store/repositories.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "meshfed/workflow/principal.hpp"
 
@@ -107,6 +108,10 @@ class ExportWorkflow {
 
   // An approved export whose service or port is not (any longer) in the inventory.
   bool target_missing(const store::ExportRecord& e) const;
+  // How many approved exports point at a service or port the inventory no longer has.
+  Result<int64_t> count_target_missing();
+  // What each peer may receive of the metrics: approved, unexpired exports that name metrics.
+  Result<std::vector<store::ExportRepository::MetricSelection>> metric_selections();
 
   // Audit entries after `after_seq`, and the cursor of the next page if there is one.
   Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> audit_page(int64_t after_seq, int limit);

@@ -158,6 +158,49 @@ TEST_P(StoreBackendTest, ExportsRoundTripWithPeersHistoryAndPaging) {
   EXPECT_FALSE(read<bool>([&] { return exports.exists("zzz"); }));
 }
 
+// The metrics exporter and the target check read only what they need, whatever the catalog's
+// size: the exports that name metrics (per peer), and approved exports grouped by target.
+TEST_P(StoreBackendTest, MetricSelectionsAndTargetsReadOnlyWhatTheyNeed) {
+  auto approve = [](ExportRecord e, int64_t expires_at_ms) {
+    e.state = ExportState::kApproved;
+    e.approved_at_ms = 1'800'000'000'000;
+    e.expires_at_ms = expires_at_ms;
+    return e;
+  };
+  ASSERT_TRUE(write([&] {
+                ExportRepository exports(*db_);
+                auto no_metrics = an_export("plain", {"dmz"});
+                no_metrics.metrics.clear();
+                auto other_port = an_export("ledger", {"dmz"});
+                other_port.service = "ledger";
+                other_port.port = 5432;
+                for (const auto& e :
+                     {approve(an_export("both", {"dmz", "internal"}), 1'800'000'900'000),
+                      approve(no_metrics, 1'800'000'900'000), approve(an_export("lapsed", {"dmz"}), 1'800'000'000'500),
+                      approve(other_port, 1'800'000'900'000), an_export("pending", {"dmz"})}) {
+                  exports.insert(e);
+                  exports.update(e);
+                }
+              }).ok());
+  ExportRepository exports(*db_);
+  const auto selections = read<std::vector<ExportRepository::MetricSelection>>(
+      [&] { return exports.metric_selections(1'800'000'001'000); });
+  ASSERT_EQ(selections.size(), 3u);  // "both" once per peer, "ledger"; not plain, lapsed or pending
+  EXPECT_EQ(selections[0].peer, "dmz");
+  EXPECT_EQ(selections[0].alias, "both");
+  EXPECT_EQ(selections[0].metrics, std::vector<std::string>{"http_*"});
+  EXPECT_EQ(selections[1].peer, "internal");
+  EXPECT_EQ(selections[2].service, "ledger");
+
+  const auto targets = read<std::vector<ExportRepository::Target>>([&] { return exports.approved_targets(); });
+  ASSERT_EQ(targets.size(), 2u);
+  EXPECT_EQ(targets[0].service, "ledger");
+  EXPECT_EQ(targets[0].port, 5432);
+  EXPECT_EQ(targets[0].exports, 1);
+  EXPECT_EQ(targets[1].service, "payments-api");
+  EXPECT_EQ(targets[1].exports, 3);  // both, plain and lapsed (still approved until the sweep)
+}
+
 TEST_P(StoreBackendTest, TheCatalogCountsRevisionsListsChangesAndPrunes) {
   CatalogRepository catalog(*db_);
   EXPECT_EQ(read<int64_t>([&] { return catalog.revision(); }), 1);
@@ -206,6 +249,12 @@ TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportO
   EXPECT_EQ(e1->local_port, 16000);
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz"); }).size(), 2u);
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz", {ImportState::kStale}); }).size(), 1u);
+  const auto dmz_counts = read<std::map<std::string, int64_t>>([&] { return imports.count_by_state("dmz"); });
+  int64_t dmz_total = 0;
+  for (const auto& [state, n] : dmz_counts) dmz_total += n;
+  EXPECT_EQ(dmz_total, 2);
+  EXPECT_EQ(dmz_counts.at("stale"), 1);
+  EXPECT_TRUE((read<std::map<std::string, int64_t>>([&] { return imports.count_by_state("nobody"); }).empty()));
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.expiring(1'800'000'900'000); }).size(), 3u);
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.list(0, 2); }).size(), 2u);
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.in_states({ImportState::kActive}); }).size(), 2u);

@@ -289,8 +289,10 @@ TEST_F(ExportWorkflowTest, AliasIsUniqueAmongLiveExportsToTheSamePeer) {
 TEST_F(ExportWorkflowTest, TargetMissingWhenServiceLeavesInventory) {
   auto a = approved();
   EXPECT_FALSE(wf_->target_missing(a));
+  EXPECT_EQ(wf_->count_target_missing().value(), 0);
   adapter_.set(controlplane::Inventory{});
   EXPECT_TRUE(wf_->target_missing(a));
+  EXPECT_EQ(wf_->count_target_missing().value(), 1);
   EXPECT_EQ(wf_->get(a.id)->state, ExportState::kApproved);  // peers don't flap
 }
 
