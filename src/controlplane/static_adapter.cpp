@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <utility>
 
 namespace meshfed::controlplane {
 
@@ -101,38 +102,65 @@ std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
   std::vector<ApplyResult> out;
   for (const auto& e : desired.exports) out.push_back({ApplyResult::Kind::kExport, e.id, true, ""});
   std::filesystem::path dir;
+  bool full_check = false;
   {
     std::lock_guard lock(mu_);
     dir = imports_dir_;
+    full_check = std::exchange(recheck_, false);
   }
+  if (full_check) written_.clear();
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   std::set<std::string> wanted;
   for (const auto& i : desired.imports) {
     const auto file = dir / ("meshfed-" + i.id + ".json");
-    wanted.insert(file.filename().string());
+    const std::string name = file.filename().string();
+    wanted.insert(name);
     const std::string content = document(i);
-    std::ifstream current(file);
-    std::stringstream ss;
-    ss << current.rdbuf();
-    if (current && ss.str() == content) {  // re-applying is idempotent: no rewrite
+    const auto known = written_.find(name);
+    if (known != written_.end() && known->second == content) {  // re-applying is idempotent
       out.push_back({ApplyResult::Kind::kImport, i.id, true, ""});
       continue;
     }
-    if (current && !written_by_meshfed(file)) {
-      out.push_back({ApplyResult::Kind::kImport, i.id, false,
-                     "name clash: " + file.string() + " exists and was not written by meshfed"});
-      continue;
+    if (known == written_.end()) {  // not written by this adapter since the last full check
+      std::ifstream current(file);
+      std::stringstream ss;
+      ss << current.rdbuf();
+      if (current && ss.str() == content) {
+        written_[name] = content;
+        out.push_back({ApplyResult::Kind::kImport, i.id, true, ""});
+        continue;
+      }
+      if (current && !written_by_meshfed(file)) {
+        out.push_back({ApplyResult::Kind::kImport, i.id, false,
+                       "name clash: " + file.string() + " exists and was not written by meshfed"});
+        continue;
+      }
     }
     auto st = write_atomically(file, content);
+    if (st) written_[name] = content;
     out.push_back({ApplyResult::Kind::kImport, i.id, st.ok(), st.ok() ? "" : st.error().message});
   }
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const auto name = entry.path().filename().string();
-    if (name.rfind("meshfed-", 0) != 0 || entry.path().extension() != ".json" || wanted.count(name)) continue;
-    if (!written_by_meshfed(entry.path())) continue;  // never touch what meshfed did not write
-    std::filesystem::remove(entry.path(), ec);
-    spdlog::info("imports: removed {}", entry.path().string());
+  auto remove = [&](const std::filesystem::path& file) {
+    if (!written_by_meshfed(file)) return;  // never touch what meshfed did not write
+    std::filesystem::remove(file, ec);
+    spdlog::info("imports: removed {}", file.string());
+  };
+  if (full_check) {
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      const auto name = entry.path().filename().string();
+      if (name.rfind("meshfed-", 0) != 0 || entry.path().extension() != ".json" || wanted.count(name)) continue;
+      remove(entry.path());
+    }
+  } else {
+    for (auto it = written_.begin(); it != written_.end();) {
+      if (wanted.count(it->first)) {
+        ++it;
+        continue;
+      }
+      remove(dir / it->first);
+      it = written_.erase(it);
+    }
   }
   return out;
 }
@@ -154,6 +182,8 @@ Health StaticAdapter::health() const {
 
 void StaticAdapter::reconfigure(const config::ControlPlaneConfig& cfg, const std::string&) {
   set_inventory_file(cfg.static_cp.inventory_file);
+  std::lock_guard lock(mu_);
+  recheck_ = true;
 }
 
 }  // namespace meshfed::controlplane

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <string>
 
 #include "meshfed/controlplane/adapter.hpp"
 
@@ -14,9 +16,13 @@ class StaticAdapter final : public Adapter {
 
   Status refresh_inventory(bool force) override;
   std::shared_ptr<const Inventory> inventory() const override;
+  // Writes one MeshExternalService file per import and removes those of withdrawn imports. The
+  // files this adapter wrote are remembered, so a reconcile touches only what changed; the first
+  // apply, and the first after a reload, checks every file on disk (a file edited or deleted by
+  // hand is put back then). Called on one thread (the store thread).
   std::vector<ApplyResult> apply(const DesiredState& desired) override;
   Health health() const override;
-  // A new inventory file, read at the next refresh.
+  // A new inventory file, read at the next refresh; the import files are checked again.
   void reconfigure(const config::ControlPlaneConfig& cfg, const std::string& token) override;
 
   void set_inventory_file(std::filesystem::path file);
@@ -30,6 +36,11 @@ class StaticAdapter final : public Adapter {
   uintmax_t seen_size_ = 0;
   std::string last_error_;
   int64_t errors_ = 0;
+  // File name -> content of the import files this adapter wrote (or found as it would write
+  // them) since the imports folder was last checked whole; apply()'s thread only, except that
+  // reconfigure() asks for a full check through `recheck_`.
+  std::map<std::string, std::string> written_;
+  bool recheck_ = true;
 };
 
 }  // namespace meshfed::controlplane

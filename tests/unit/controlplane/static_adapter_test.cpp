@@ -96,6 +96,28 @@ TEST(StaticAdapterImports, WritesOneMeshExternalServicePerImportAndRemovesWithdr
   EXPECT_EQ(std::filesystem::last_write_time(dir / "imports/meshfed-pci.pay-1.json"), mtime);  // idempotent
 }
 
+// A reconcile touches only what changed (no file read per import); a reload checks every file
+// again and puts back one changed by hand.
+TEST(StaticAdapterImports, RewritesOnlyWhatChangedAndChecksEveryFileAfterAReload) {
+  testing::TempDir dir;
+  StaticAdapter a(dir / "inv.json", dir / "imports");
+  const DesiredState desired{{}, {sample_import("pci.pay-1", 16000)}};
+  ASSERT_TRUE(a.apply(desired).at(0).applied);
+  const auto file = dir / "imports/meshfed-pci.pay-1.json";
+  const std::string written = testing::read_file(file);
+  testing::write_file(file, R"({"labels": {"meshfed.io/managed-by": "meshfed"}, "edited": "by hand"})");
+  EXPECT_TRUE(a.apply(desired).at(0).applied);
+  EXPECT_NE(testing::read_file(file), written);        // trusted until the next full check
+  a.apply({{}, {sample_import("pci.pay-1", 16001)}});  // a change is written
+  EXPECT_NE(testing::read_file(file).find("16001"), std::string::npos);
+  testing::write_file(file, R"({"labels": {"meshfed.io/managed-by": "meshfed"}, "edited": "by hand"})");
+  config::ControlPlaneConfig reload;
+  reload.static_cp.inventory_file = (dir / "inv.json").string();
+  a.reconfigure(reload, "");
+  EXPECT_TRUE(a.apply({{}, {sample_import("pci.pay-1", 16001)}}).at(0).applied);
+  EXPECT_NE(testing::read_file(file).find("16001"), std::string::npos);
+}
+
 TEST(StaticAdapterImports, NeverTouchesFilesItDidNotWrite) {
   testing::TempDir dir;
   testing::write_file(dir / "imports/meshfed-pci.pay-1.json", R"({"type": "MeshExternalService", "name": "mine"})");
