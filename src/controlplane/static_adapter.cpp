@@ -116,18 +116,18 @@ std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
     const auto file = dir / ("meshfed-" + i.id + ".json");
     const std::string name = file.filename().string();
     wanted.insert(name);
-    const std::string content = document(i);
     const auto known = written_.find(name);
-    if (known != written_.end() && known->second == content) {  // re-applying is idempotent
+    if (known != written_.end() && known->second == i) {  // re-applying is idempotent
       out.push_back({ApplyResult::Kind::kImport, i.id, true, ""});
       continue;
     }
+    const std::string content = document(i);
     if (known == written_.end()) {  // not written by this adapter since the last full check
       std::ifstream current(file);
       std::stringstream ss;
       ss << current.rdbuf();
       if (current && ss.str() == content) {
-        written_[name] = content;
+        written_[name] = i;
         out.push_back({ApplyResult::Kind::kImport, i.id, true, ""});
         continue;
       }
@@ -138,7 +138,7 @@ std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
       }
     }
     auto st = write_atomically(file, content);
-    if (st) written_[name] = content;
+    if (st) written_[name] = i;
     out.push_back({ApplyResult::Kind::kImport, i.id, st.ok(), st.ok() ? "" : st.error().message});
   }
   auto remove = [&](const std::filesystem::path& file) {

@@ -480,35 +480,43 @@ Status ImportManager::reconcile() {
   if (!settings_.egress_ports) return {};  // observe only: nothing is applied
   if (leading_ && !leading_()) return {};  // a follower: the leader applies what it committed
   controlplane::DesiredState desired;
-  std::vector<ImportRecord> live;
+  std::map<std::string, ImportState> state_of;
   Status st = db_.transaction([&]() -> Status {
     used_ports_.reset();
     retry_portless();
-    live = store::ImportRepository(db_).in_states({ImportState::kActive, ImportState::kStale, ImportState::kFailed});
-    return {};
-  });
-  if (!st) return st;
-  for (const auto& r : live) {
-    if (!r.local_port) continue;
-    desired.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, *r.local_port, r.port});
-  }
-  const auto results = adapter_.apply(desired);
-  st = db_.transaction([&]() -> Status {
-    store::ImportRepository repo(db_);
-    for (const auto& res : results) {
-      if (res.kind != controlplane::ApplyResult::Kind::kImport) continue;
-      auto r = repo.get(res.id);
-      if (!r) continue;
-      if (!res.applied && r->state != ImportState::kFailed) {
-        (void)transition(*r, ImportState::kFailed, res.reason, workflow::kSystemActor);
-        repo.save(*r);
-      } else if (res.applied && r->state == ImportState::kFailed && r->local_port) {
-        (void)transition(*r, ImportState::kActive, "", workflow::kSystemActor);
-        repo.save(*r);
-      }
+    for (auto& r : store::ImportRepository(db_).with_egress_ports(
+             {ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
+      state_of[r.id] = r.state;
+      desired.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, r.local_port, r.port});
     }
     return {};
   });
+  if (!st) return st;
+  const auto results = adapter_.apply(desired);
+  // Only an import whose outcome differs from its state moves (failed, or failed no longer).
+  std::vector<const controlplane::ApplyResult*> moved;
+  for (const auto& res : results) {
+    const auto it = state_of.find(res.id);
+    if (res.kind != controlplane::ApplyResult::Kind::kImport || it == state_of.end()) continue;
+    if (res.applied == (it->second == ImportState::kFailed)) moved.push_back(&res);
+  }
+  if (!moved.empty()) {
+    st = db_.transaction([&]() -> Status {
+      store::ImportRepository repo(db_);
+      for (const auto* res : moved) {
+        auto r = repo.get(res->id);
+        if (!r) continue;
+        if (!res->applied && r->state != ImportState::kFailed) {
+          (void)transition(*r, ImportState::kFailed, res->reason, workflow::kSystemActor);
+          repo.save(*r);
+        } else if (res->applied && r->state == ImportState::kFailed && r->local_port) {
+          (void)transition(*r, ImportState::kActive, "", workflow::kSystemActor);
+          repo.save(*r);
+        }
+      }
+      return {};
+    });
+  }
   if (changed_) changed_();
   return st;
 }

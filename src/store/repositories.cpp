@@ -397,6 +397,20 @@ std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, co
       });
 }
 
+std::vector<ImportRepository::Applied> ImportRepository::with_egress_ports(const std::vector<ImportState>& states) {
+  std::string in;
+  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
+  Statement s(db_, "SELECT id, peer, alias, protocol, local_port, port, state FROM imports WHERE state IN (" + in +
+                       ") AND local_port IS NOT NULL ORDER BY seq");
+  for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 1), std::string(to_string(states[i])));
+  std::vector<Applied> out;
+  while (s.step()) {
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), static_cast<int>(s.int64(4)),
+                   static_cast<int>(s.int64(5)), parse_import_state(s.text(6)).value_or(ImportState::kFailed)});
+  }
+  return out;
+}
+
 std::map<std::string, int64_t> ImportRepository::count_by_state(const std::string& peer) {
   Statement s(db_, "SELECT state, COUNT(*) FROM imports WHERE peer = ? GROUP BY state");
   s.bind(1, peer);

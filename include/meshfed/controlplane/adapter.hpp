@@ -56,6 +56,8 @@ struct DesiredImport {
   std::string local_host;  // the egress listener the control plane points the import at
   int local_port = 0;
   int port = 0;  // the port the import's clients use
+
+  bool operator==(const DesiredImport&) const = default;
 };
 struct DesiredState {
   std::vector<DesiredExport> exports;

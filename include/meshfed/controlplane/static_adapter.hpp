@@ -36,10 +36,10 @@ class StaticAdapter final : public Adapter {
   uintmax_t seen_size_ = 0;
   std::string last_error_;
   int64_t errors_ = 0;
-  // File name -> content of the import files this adapter wrote (or found as it would write
-  // them) since the imports folder was last checked whole; apply()'s thread only, except that
-  // reconfigure() asks for a full check through `recheck_`.
-  std::map<std::string, std::string> written_;
+  // File name -> the import whose document this adapter wrote there (or found there) since the
+  // imports folder was last checked whole: an unchanged import costs a comparison, not a
+  // document. apply()'s thread only; reconfigure() asks for a full check through `recheck_`.
+  std::map<std::string, DesiredImport> written_;
   bool recheck_ = true;
 };
 

@@ -105,6 +105,18 @@ class ImportRepository {
 
   std::optional<ImportRecord> get(const std::string& id);
   std::vector<ImportRecord> for_peer(const std::string& peer, const std::vector<ImportState>& states = {});
+  // What the control plane is given of each import in `states` that holds an egress port: the
+  // few columns reconcile needs, so that a reconcile over many imports reads no whole records.
+  struct Applied {
+    std::string id;
+    std::string peer;
+    std::string alias;
+    std::string protocol;
+    int local_port = 0;
+    int port = 0;
+    ImportState state = ImportState::kActive;
+  };
+  std::vector<Applied> with_egress_ports(const std::vector<ImportState>& states);
   // How many imports from `peer` are in each state (from the (peer, state) index, no rows read).
   std::map<std::string, int64_t> count_by_state(const std::string& peer);
   // The aliases of the peer's imports that are neither rejected nor withdrawn (the aliases
