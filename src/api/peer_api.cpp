@@ -66,7 +66,7 @@ http::Response PeerApi::catalog(const http::Request& req) {
   if (!view) return problem(view.error());
   if (view->unchanged() && poll->wait_s > 0) return wait_on(req.peer, poll->wait_s);
   http::Response r;
-  r.body = federation::catalog_json(*view, deps_.domain(), deps_.ingress()).dump();
+  r.body = federation::catalog_text(*view, deps_.domain(), deps_.ingress());
   return r;
 }
 

@@ -63,7 +63,7 @@ Result<std::string> Catalog::full_answer(const std::string& peer, const std::str
   for (const auto& e : v->exports) {
     if (e.expires_at_ms) valid_until = std::min(valid_until, *e.expires_at_ms);
   }
-  std::string body = catalog_json(*v, domain, ingress).dump();
+  std::string body = catalog_text(*v, domain, ingress);
   if (body.size() <= kMaxKeptAnswer) answers_[peer] = {v->revision, domain, where, valid_until, body};
   return body;
 }
@@ -75,29 +75,106 @@ Status Catalog::prune(int64_t keep) {
   });
 }
 
-nlohmann::json catalog_json(const CatalogView& v, const std::string& domain, const IngressAddress& ingress) {
-  nlohmann::json items = nlohmann::json::array();
-  for (const auto& e : v.exports) {
-    items.push_back({{"id", e.id},
-                     {"alias", e.alias},
-                     {"mesh", e.mesh},
-                     {"service", e.service},
-                     {"port", e.port},
-                     {"protocol", e.protocol},
-                     {"sni", e.sni},
-                     {"ingress", {{"host", ingress.host}, {"port", ingress.port}}},
-                     {"metrics", e.metrics},
-                     {"proxy_protocol", e.proxy_protocol},
-                     {"approved_at", format_rfc3339(from_unix_ms(e.approved_at_ms.value_or(0)))},
-                     {"expires_at", format_rfc3339(from_unix_ms(e.expires_at_ms.value_or(0)))}});
+namespace {
+
+// A JSON string as nlohmann's dump() writes it (UTF-8 kept, control characters escaped).
+void append_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
   }
-  nlohmann::json out = {{"api_version", "v1"}, {"domain", domain}, {"revision", v.revision}, {"full", v.full}};
+  out += '"';
+}
+
+void append_strings(std::string& out, const std::vector<std::string>& items) {
+  out += '[';
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    append_string(out, items[i]);
+  }
+  out += ']';
+}
+
+}  // namespace
+
+// Written directly rather than built as a JSON document and dumped: a 100,000-export snapshot
+// spent most of its time allocating and freeing the document. Keys in nlohmann's order (sorted),
+// so the bytes are what catalog_json().dump() gave (tests/unit/federation/catalog_test.cpp).
+std::string catalog_text(const CatalogView& v, const std::string& domain, const IngressAddress& ingress) {
+  std::string ingress_text = "{\"host\":";
+  append_string(ingress_text, ingress.host);
+  ingress_text += ",\"port\":" + std::to_string(ingress.port) + "}";
+  std::string items = "[";
+  items.reserve(v.exports.size() * 400);
+  for (size_t i = 0; i < v.exports.size(); ++i) {
+    const auto& e = v.exports[i];
+    items += i ? ",{\"alias\":" : "{\"alias\":";
+    append_string(items, e.alias);
+    items += ",\"approved_at\":";
+    append_string(items, format_rfc3339(from_unix_ms(e.approved_at_ms.value_or(0))));
+    items += ",\"expires_at\":";
+    append_string(items, format_rfc3339(from_unix_ms(e.expires_at_ms.value_or(0))));
+    items += ",\"id\":";
+    append_string(items, e.id);
+    items += ",\"ingress\":";
+    items += ingress_text;
+    items += ",\"mesh\":";
+    append_string(items, e.mesh);
+    items += ",\"metrics\":";
+    append_strings(items, e.metrics);
+    items += ",\"port\":" + std::to_string(e.port);
+    items += ",\"protocol\":";
+    append_string(items, e.protocol);
+    items += e.proxy_protocol ? ",\"proxy_protocol\":true" : ",\"proxy_protocol\":false";
+    items += ",\"service\":";
+    append_string(items, e.service);
+    items += ",\"sni\":";
+    append_string(items, e.sni);
+    items += '}';
+  }
+  items += ']';
+  std::string out = "{\"api_version\":\"v1\",\"domain\":";
+  append_string(out, domain);
   if (v.full) {
-    out["exports"] = std::move(items);
+    out += ",\"exports\":" + items + ",\"full\":true";
   } else {
-    out["upserts"] = std::move(items);
-    out["removals"] = v.removals;
+    out += ",\"full\":false,\"removals\":";
+    append_strings(out, v.removals);
   }
+  out += ",\"revision\":" + std::to_string(v.revision);
+  if (!v.full) out += ",\"upserts\":" + items;
+  out += '}';
   return out;
 }
 

@@ -3,8 +3,6 @@
 // Runs on the store thread.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <map>
 #include <string>
 #include <vector>
@@ -37,7 +35,7 @@ class Catalog {
   // `since` 0, older than the change log, or newer than our revision (a restored store) gets
   // a full snapshot; otherwise the changes of `peer`'s view after `since`.
   Result<CatalogView> view(const std::string& peer, int64_t since);
-  // The full snapshot for `peer` as the peer API sends it (catalog_json, serialised). Kept per
+  // The full snapshot for `peer` as the peer API sends it (catalog_text). Kept per
   // peer until the revision moves, the domain or ingress address changes, or the first of its
   // exports expires: a peer that asks for everything again (a restart, a lost revision) costs
   // one revision read, not a walk over every export and a new document. Answers over
@@ -61,6 +59,7 @@ class Catalog {
   std::map<std::string, KeptAnswer> answers_;  // by peer
 };
 
-nlohmann::json catalog_json(const CatalogView& v, const std::string& domain, const IngressAddress& ingress);
+// The peer API's catalog answer (DESIGN.md, "Peer API contract") as compact JSON.
+std::string catalog_text(const CatalogView& v, const std::string& domain, const IngressAddress& ingress);
 
 }  // namespace meshfed::federation

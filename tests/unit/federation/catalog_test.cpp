@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "meshfed/core/text.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "support/test_support.hpp"
 #include "unit/workflow/fake_adapter.hpp"
@@ -145,7 +146,7 @@ TEST_F(CatalogTest, AFullAnswerIsKeptUntilTheCatalogMovesOrAnExportExpires) {
 TEST_F(CatalogTest, JsonFollowsThePeerApiContract) {
   approved({"internal"}, "a");
   auto v = catalog_->view("internal", 0);
-  auto j = catalog_json(*v, "pci", {"ingress.pci.example", 15443});
+  auto j = nlohmann::json::parse(catalog_text(*v, "pci", {"ingress.pci.example", 15443}));
   EXPECT_EQ(j["api_version"], "v1");
   EXPECT_EQ(j["domain"], "pci");
   EXPECT_EQ(j["full"], true);
@@ -158,6 +159,66 @@ TEST_F(CatalogTest, JsonFollowsThePeerApiContract) {
   EXPECT_EQ(e["ingress"]["port"], 15443);
   EXPECT_FALSE(e.contains("reason"));  // internal details stay inside the domain
   EXPECT_FALSE(e.contains("requested_by"));
+}
+
+// The catalog is written as text; these are the bytes nlohmann's dump() gives for the same
+// document (what the peer API sent before), escapes and non-ASCII included.
+nlohmann::json reference_document(const CatalogView& v, const std::string& domain, const IngressAddress& ingress) {
+  nlohmann::json items = nlohmann::json::array();
+  for (const auto& e : v.exports) {
+    items.push_back({{"id", e.id},
+                     {"alias", e.alias},
+                     {"mesh", e.mesh},
+                     {"service", e.service},
+                     {"port", e.port},
+                     {"protocol", e.protocol},
+                     {"sni", e.sni},
+                     {"ingress", {{"host", ingress.host}, {"port", ingress.port}}},
+                     {"metrics", e.metrics},
+                     {"proxy_protocol", e.proxy_protocol},
+                     {"approved_at", format_rfc3339(from_unix_ms(e.approved_at_ms.value_or(0)))},
+                     {"expires_at", format_rfc3339(from_unix_ms(e.expires_at_ms.value_or(0)))}});
+  }
+  nlohmann::json out = {{"api_version", "v1"}, {"domain", domain}, {"revision", v.revision}, {"full", v.full}};
+  if (v.full) {
+    out["exports"] = std::move(items);
+  } else {
+    out["upserts"] = std::move(items);
+    out["removals"] = v.removals;
+  }
+  return out;
+}
+
+TEST(CatalogText, IsByteForByteWhatTheJsonLibraryWrites) {
+  store::ExportRecord odd;
+  odd.id = "odd-1";
+  odd.alias = "quote\" back\\slash";
+  odd.mesh = "m\u00e9sh \xe2\x9c\x93";  // UTF-8 stays as it is
+  odd.service = std::string("ctl\x01\x1f\b\f\n\r\t", 9);
+  odd.port = 8443;
+  odd.protocol = "tcp";
+  odd.sni = "odd-1.pci.meshfed";
+  odd.metrics = {"http_*", "a\"b"};
+  odd.proxy_protocol = true;
+  odd.approved_at_ms = 1'800'000'000'000;
+  odd.expires_at_ms = 1'800'003'600'123;
+  store::ExportRecord plain = odd;
+  plain.id = "plain-2";
+  plain.alias = "plain";
+  plain.metrics.clear();
+  plain.proxy_protocol = false;
+  plain.expires_at_ms.reset();
+  const IngressAddress ingress{"ingress \"pci\"", 15443};
+  for (const bool full : {true, false}) {
+    CatalogView v;
+    v.revision = 42;
+    v.full = full;
+    v.exports = {odd, plain};
+    if (!full) v.removals = {"gone-1", "gone \"2\""};
+    EXPECT_EQ(catalog_text(v, "pci", ingress), reference_document(v, "pci", ingress).dump()) << "full=" << full;
+  }
+  CatalogView empty;
+  EXPECT_EQ(catalog_text(empty, "dmz", ingress), reference_document(empty, "dmz", ingress).dump());
 }
 
 }  // namespace
