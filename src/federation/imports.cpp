@@ -187,10 +187,14 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
     for (const auto& e : answer.exports) upsert(peer, e, now);
     store::ImportRepository repo(db_);
     if (answer.full) {
-      std::set<std::string> listed;
+      // Ids first, records only for what left: a snapshot of 100,000 must not hold every
+      // import record in memory next to itself.
+      std::set<std::string_view> listed;
       for (const auto& e : answer.exports) listed.insert(e.id);
-      for (auto& r : repo.for_peer(peer)) {
-        if (!listed.count(r.export_id)) withdraw(r, kLeftCatalog, peer);
+      for (const auto& id : repo.export_ids(peer, {ImportState::kPendingAcceptance, ImportState::kActive,
+                                                   ImportState::kStale, ImportState::kFailed})) {
+        if (listed.count(id)) continue;
+        if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
       }
     } else {
       for (const auto& id : answer.removals) {

@@ -411,6 +411,17 @@ std::vector<ImportRepository::Applied> ImportRepository::with_egress_ports(const
   return out;
 }
 
+std::vector<std::string> ImportRepository::export_ids(const std::string& peer, const std::vector<ImportState>& states) {
+  std::string in;
+  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
+  Statement s(db_, "SELECT export_id FROM imports WHERE peer = ? AND state IN (" + in + ") ORDER BY seq");
+  s.bind(1, peer);
+  for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
+  std::vector<std::string> out;
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
 std::map<std::string, int64_t> ImportRepository::count_by_state(const std::string& peer) {
   Statement s(db_, "SELECT state, COUNT(*) FROM imports WHERE peer = ? GROUP BY state");
   s.bind(1, peer);

@@ -117,6 +117,9 @@ class ImportRepository {
     ImportState state = ImportState::kActive;
   };
   std::vector<Applied> with_egress_ports(const std::vector<ImportState>& states);
+  // The export ids of `peer`'s imports in `states` (ids alone: a full snapshot of 100,000
+  // compares against them without loading every record).
+  std::vector<std::string> export_ids(const std::string& peer, const std::vector<ImportState>& states);
   // How many imports from `peer` are in each state (from the (peer, state) index, no rows read).
   std::map<std::string, int64_t> count_by_state(const std::string& peer);
   // The aliases of the peer's imports that are neither rejected nor withdrawn (the aliases

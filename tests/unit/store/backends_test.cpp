@@ -249,6 +249,8 @@ TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportO
   EXPECT_EQ(e1->local_port, 16000);
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz"); }).size(), 2u);
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz", {ImportState::kStale}); }).size(), 1u);
+  EXPECT_EQ(read<std::vector<std::string>>([&] { return imports.export_ids("dmz", {ImportState::kStale}); }).size(),
+            1u);
   const auto dmz_counts = read<std::map<std::string, int64_t>>([&] { return imports.count_by_state("dmz"); });
   int64_t dmz_total = 0;
   for (const auto& [state, n] : dmz_counts) dmz_total += n;
