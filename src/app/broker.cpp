@@ -587,6 +587,11 @@ class Broker final : public api::Credentials,
     metrics_export_->reconfigure(federation::metrics_export_settings(s.config));
     metrics_import_->reconfigure(s.metrics_import_settings());
     routes_->changed();
+    if (catalog_) {
+      std::set<std::string> peers;
+      for (const auto& p : s.config.peers) peers.insert(p.domain);
+      catalog_->keep_answers_only_for(peers);  // a removed peer's kept snapshot goes with it
+    }
     if (peer_server_) peer_server_->revalidate_peers();  // what a removed or replaced CA admitted ends
     restart_watchers();
   }

@@ -68,6 +68,10 @@ Result<std::string> Catalog::full_answer(const std::string& peer, const std::str
   return body;
 }
 
+void Catalog::keep_answers_only_for(const std::set<std::string>& peers) {
+  std::erase_if(answers_, [&](const auto& kept) { return !peers.count(kept.first); });
+}
+
 Status Catalog::prune(int64_t keep) {
   return db_.transaction([&]() -> Status {
     store::CatalogRepository(db_).prune(keep);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,9 @@ class Catalog {
   // kMaxKeptAnswer bytes are not kept.
   Result<std::string> full_answer(const std::string& peer, const std::string& domain, const IngressAddress& ingress);
   static constexpr size_t kMaxKeptAnswer = 1024 * 1024;
+  // Drops the kept answers of peers no longer configured (after a reload removed them).
+  void keep_answers_only_for(const std::set<std::string>& peers);
+  size_t kept_answers() const { return answers_.size(); }
   // Keeps the change log to the newest `keep` revisions.
   Status prune(int64_t keep);
 

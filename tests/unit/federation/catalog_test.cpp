@@ -136,6 +136,11 @@ TEST_F(CatalogTest, AFullAnswerIsKeptUntilTheCatalogMovesOrAnExportExpires) {
   const std::string b = approved({"internal"}, "b");
   EXPECT_NE(catalog_->full_answer("internal", "pci", ingress)->find(b), std::string::npos);
   EXPECT_NE(catalog_->full_answer("internal", "pci", {"10.0.0.2", 15443})->find("10.0.0.2"), std::string::npos);
+  // A reload that removes a peer takes its kept answer with it.
+  EXPECT_EQ(catalog_->kept_answers(), 2u);
+  catalog_->keep_answers_only_for({"dmz"});
+  EXPECT_EQ(catalog_->kept_answers(), 1u);
+  EXPECT_NE(catalog_->full_answer("internal", "pci", ingress)->find(b), std::string::npos);
   // Past the first expiry (3600 s TTL), before any sweep has recorded it: no longer listed.
   clock_.advance(3601s);
   const auto later = catalog_->full_answer("internal", "pci", ingress);
