@@ -323,12 +323,13 @@ MSG
 for d in "${domains[@]}"; do
   cat <<MSG
   $d: admin API https://127.0.0.1:${admin_port[$d]}/api/v1/   CA $run/$d/pki/ca.pem
+      approval console https://127.0.0.1:${admin_port[$d]}/ui/ (the browser does not know the demo's CA)
       tokens: alice (requester, approver) ${alice[$d]}
               bob (approver) ${bob[$d]}   root (admin) ${root_token[$d]}
 MSG
 done
 cat <<MSG
-Try:
+Try (or sign in to the console as bob and click):
   $meshfed ctl --url https://127.0.0.1:${admin_port[pci]} --ca-file $run/pci/pki/ca.pem --token ${bob[pci]} exports revoke $id
   $meshfed ctl --url https://127.0.0.1:${admin_port[internal]} --ca-file $run/internal/pki/ca.pem --token ${bob[internal]} imports
 Press Ctrl-C to stop.
