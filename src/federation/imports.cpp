@@ -485,16 +485,30 @@ Status ImportManager::reconcile() {
   if (leading_ && !leading_()) return {};  // a follower: the leader applies what it committed
   controlplane::DesiredState desired;
   std::map<std::string, ImportState> state_of;
-  Status st = db_.transaction([&]() -> Status {
-    used_ports_.reset();
-    retry_portless();
+  auto collect = [&] {
+    desired.imports.clear();
+    state_of.clear();
     for (auto& r : store::ImportRepository(db_).with_egress_ports(
              {ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
       state_of[r.id] = r.state;
       desired.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, r.local_port, r.port});
     }
+  };
+  // A read, unless an import that found no egress port may get one now (a write, taking ports).
+  bool retry = false;
+  Status st = db_.read([&]() -> Status {
+    retry = store::ImportRepository(db_).failed_without_port() > 0;
+    if (!retry) collect();
     return {};
   });
+  if (st && retry) {
+    st = db_.transaction([&]() -> Status {
+      used_ports_.reset();
+      retry_portless();
+      collect();
+      return {};
+    });
+  }
   if (!st) return st;
   const auto results = adapter_.apply(desired);
   // Only an import whose outcome differs from its state moves (failed, or failed no longer).

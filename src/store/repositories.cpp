@@ -422,6 +422,11 @@ std::vector<std::string> ImportRepository::export_ids(const std::string& peer, c
   return out;
 }
 
+int64_t ImportRepository::failed_without_port() {
+  Statement s(db_, "SELECT COUNT(*) FROM imports WHERE state = 'failed' AND local_port IS NULL");
+  return s.step() ? s.int64(0) : 0;
+}
+
 std::map<std::string, int64_t> ImportRepository::count_by_state(const std::string& peer) {
   Statement s(db_, "SELECT state, COUNT(*) FROM imports WHERE peer = ? GROUP BY state");
   s.bind(1, peer);

@@ -117,6 +117,8 @@ class ImportRepository {
     ImportState state = ImportState::kActive;
   };
   std::vector<Applied> with_egress_ports(const std::vector<ImportState>& states);
+  // Failed imports that hold no egress port (the range was full): reconcile retries them.
+  int64_t failed_without_port();
   // The export ids of `peer`'s imports in `states` (ids alone: a full snapshot of 100,000
   // compares against them without loading every record).
   std::vector<std::string> export_ids(const std::string& peer, const std::vector<ImportState>& states);

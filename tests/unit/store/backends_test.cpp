@@ -251,6 +251,7 @@ TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportO
   EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz", {ImportState::kStale}); }).size(), 1u);
   EXPECT_EQ(read<std::vector<std::string>>([&] { return imports.export_ids("dmz", {ImportState::kStale}); }).size(),
             1u);
+  EXPECT_EQ(read<int64_t>([&] { return imports.failed_without_port(); }), 0);
   const auto dmz_counts = read<std::map<std::string, int64_t>>([&] { return imports.count_by_state("dmz"); });
   int64_t dmz_total = 0;
   for (const auto& [state, n] : dmz_counts) dmz_total += n;
