@@ -366,6 +366,16 @@ ImportRecord read_import(Statement& s) {
   return r;
 }
 
+// "state IN (?,?)" for `states`, and its binding from parameter `first` on.
+std::string state_in(const std::vector<ImportState>& states) {
+  std::string in;
+  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
+  return "state IN (" + in + ")";
+}
+void bind_states(Statement& s, int first, const std::vector<ImportState>& states) {
+  for (size_t i = 0; i < states.size(); ++i) s.bind(first + static_cast<int>(i), std::string(to_string(states[i])));
+}
+
 std::vector<ImportRecord> query_imports(Database& db, const std::string& where,
                                         const std::function<void(Statement&)>& bind) {
   Statement s(db, std::string("SELECT ") + kImportColumns + " FROM imports " + where);
@@ -387,22 +397,18 @@ std::optional<ImportRecord> ImportRepository::get(const std::string& id) {
 }
 
 std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, const std::vector<ImportState>& states) {
-  std::string in;
-  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
   return query_imports(
-      db_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND state IN (" + in + ")") + " ORDER BY seq",
+      db_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND " + state_in(states)) + " ORDER BY seq",
       [&](Statement& s) {
         s.bind(1, peer);
-        for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
+        bind_states(s, 2, states);
       });
 }
 
 std::vector<ImportRepository::Applied> ImportRepository::with_egress_ports(const std::vector<ImportState>& states) {
-  std::string in;
-  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
-  Statement s(db_, "SELECT id, peer, alias, protocol, local_port, port, state FROM imports WHERE state IN (" + in +
-                       ") AND local_port IS NOT NULL ORDER BY seq");
-  for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 1), std::string(to_string(states[i])));
+  Statement s(db_, "SELECT id, peer, alias, protocol, local_port, port, state FROM imports WHERE " + state_in(states) +
+                       " AND local_port IS NOT NULL ORDER BY seq");
+  bind_states(s, 1, states);
   std::vector<Applied> out;
   while (s.step()) {
     out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), static_cast<int>(s.int64(4)),
@@ -412,11 +418,9 @@ std::vector<ImportRepository::Applied> ImportRepository::with_egress_ports(const
 }
 
 std::vector<std::string> ImportRepository::export_ids(const std::string& peer, const std::vector<ImportState>& states) {
-  std::string in;
-  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
-  Statement s(db_, "SELECT export_id FROM imports WHERE peer = ? AND state IN (" + in + ") ORDER BY seq");
+  Statement s(db_, "SELECT export_id FROM imports WHERE peer = ? AND " + state_in(states) + " ORDER BY seq");
   s.bind(1, peer);
-  for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 2), std::string(to_string(states[i])));
+  bind_states(s, 2, states);
   std::vector<std::string> out;
   while (s.step()) out.push_back(s.text(0));
   return out;
@@ -459,11 +463,8 @@ std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {
 }
 
 std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportState>& states) {
-  std::string in;
-  for (size_t i = 0; i < states.size(); ++i) in += i ? ",?" : "?";
-  return query_imports(db_, "WHERE state IN (" + in + ") ORDER BY seq", [&](Statement& s) {
-    for (size_t i = 0; i < states.size(); ++i) s.bind(static_cast<int>(i + 1), std::string(to_string(states[i])));
-  });
+  return query_imports(db_, "WHERE " + state_in(states) + " ORDER BY seq",
+                       [&](Statement& s) { bind_states(s, 1, states); });
 }
 
 void ImportRepository::save(const ImportRecord& r) {
