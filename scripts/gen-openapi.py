@@ -78,7 +78,7 @@ paths = {
                                    "responses": {**ok("#/components/schemas/AuditHead"), **err(401, 403)}}},
     "/api/v1/audit/verify": {"get": {
         "summary": "Walk the whole audit chain and cross-check it against the export transitions, as `meshfed audit "
-                   "verify` does (role viewer)",
+                   "verify` does, at most every 10 s (role viewer)",
         "security": bearer, "responses": {**ok("#/components/schemas/AuditReport"), **err(401, 403)}}},
     "/api/v1/whoami": {"get": {"summary": "The caller's name, every role its token holds, and the domain (any token)",
                                "security": bearer,
@@ -248,7 +248,10 @@ components = {
         "AuditReport": {"type": "object", "properties": {
             "ok": {"type": "boolean"}, "entries": {"type": "integer"},
             "head": {"$ref": "#/components/schemas/AuditHead"},
-            "problem": {"type": "string", "nullable": True, "description": "the first problem, naming the entry"}}},
+            "problem": {"type": "string", "nullable": True, "description": "the first problem, naming the entry"},
+            "checked_at": {"type": "string", "format": "date-time",
+                           "description": "when the chain was walked; a walk is made at most every 10 s, and "
+                                          "the last report is returned in between"}}},
         "Whoami": {"type": "object", "properties": {
             "name": {"type": "string"}, "domain": {"type": "string"},
             "roles": {"type": "array", "items": {"type": "string"},

@@ -243,7 +243,8 @@ http::Response AdminApi::handle(const http::Request& req) {
   auto m = router_.match(req.method, req.path);
   http::Response res;
   std::string route = "(unmatched)";
-  if (console::owns(req.path)) {
+  const bool console_file = console::owns(req.path);
+  if (console_file) {
     route = "/ui/";
     res = serve_console(req);
   } else if (m.route) {
@@ -257,7 +258,7 @@ http::Response AdminApi::handle(const http::Request& req) {
     res = problem(404, "no such resource: " + req.path);
   }
   // Answers carry tokens' views of the domain: no browser or proxy may keep them.
-  if (route != "/ui/") res.headers.emplace_back("Cache-Control", "no-store");
+  if (!console_file) res.headers.emplace_back("Cache-Control", "no-store");
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   requests_.inc({route, req.method, std::to_string(res.status)});
   latency_.observe({route}, secs);
@@ -572,19 +573,19 @@ http::Response AdminApi::audit_head() {
 }
 
 http::Response AdminApi::audit_verify() {
-  auto report = deps_.workflow.verify_audit();
-  if (!report) return problem(report.error());
-  return json_response({{"ok", report->ok},
-                        {"entries", report->entries},
-                        {"head", {{"seq", report->head_seq}, {"hash", report->head_hash}}},
-                        {"problem", report->ok ? json(nullptr) : json(report->problem)}});
+  auto verified = deps_.workflow.verify_audit();
+  if (!verified) return problem(verified.error());
+  const workflow::AuditReport& r = verified->report;
+  return json_response({{"ok", r.ok},
+                        {"entries", r.entries},
+                        {"head", {{"seq", r.head_seq}, {"hash", r.head_hash}}},
+                        {"problem", r.ok ? json(nullptr) : json(r.problem)},
+                        {"checked_at", format_rfc3339(verified->checked_at)}});
 }
 
 http::Response AdminApi::whoami(const workflow::Principal& who) {
   json roles = json::array();
-  for (const auto role : {Role::kViewer, Role::kRequester, Role::kApprover, Role::kAdmin, Role::kGateway}) {
-    if (who.can(role)) roles.push_back(std::string(workflow::to_string(role)));
-  }
+  for (const auto role : who.effective_roles()) roles.push_back(std::string(workflow::to_string(role)));
   return json_response({{"name", who.name}, {"roles", roles}, {"domain", deps_.workflow.settings().domain}});
 }
 

@@ -482,7 +482,14 @@ Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
   return std::make_pair(head.seq, head.hash);
 }
 
-Result<AuditReport> ExportWorkflow::verify_audit() { return workflow::verify_audit(db_, std::nullopt); }
+Result<ExportWorkflow::VerifiedAudit> ExportWorkflow::verify_audit() {
+  const TimePoint now = clock_.now();
+  if (last_verified_ && now - last_verified_->checked_at < kVerifyAtMostEvery) return *last_verified_;
+  auto report = workflow::verify_audit(db_, std::nullopt);
+  if (!report) return report.error();
+  last_verified_ = VerifiedAudit{std::move(report).value(), now};
+  return *last_verified_;
+}
 
 Status ExportWorkflow::record_event(const std::string& actor, const std::string& action, const std::string& object,
                                     nlohmann::json details) {

@@ -43,4 +43,12 @@ bool Principal::can(Role r) const {
   return false;
 }
 
+std::vector<Role> Principal::effective_roles() const {
+  std::vector<Role> out;
+  for (const auto& entry : kRoles) {
+    if (can(entry.first)) out.push_back(entry.first);
+  }
+  return out;
+}
+
 }  // namespace meshfed::workflow

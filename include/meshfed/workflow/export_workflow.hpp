@@ -117,8 +117,15 @@ class ExportWorkflow {
   Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> audit_page(int64_t after_seq, int limit);
   // The newest entry's sequence number and hash (0 and 64 zeros when empty).
   Result<std::pair<int64_t, std::string>> audit_head();
-  // Walks the whole chain and cross-checks it against the export transitions (audit_verify.hpp).
-  Result<AuditReport> verify_audit();
+  // Walks the whole chain and cross-checks it against the export transitions (audit_verify.hpp),
+  // at most once per kVerifyAtMostEvery: in between, the last report is returned with the time
+  // it was made, so that a caller asking in a loop cannot hold the store thread (store thread).
+  struct VerifiedAudit {
+    AuditReport report;
+    TimePoint checked_at;
+  };
+  Result<VerifiedAudit> verify_audit();
+  static constexpr auto kVerifyAtMostEvery = std::chrono::seconds(10);
 
   // Appends an audit entry for an event that is not an export transition.
   Status record_event(const std::string& actor, const std::string& action, const std::string& object,
@@ -137,6 +144,7 @@ class ExportWorkflow {
   const controlplane::Adapter& cp_;
   mutable std::mutex settings_mu_;
   WorkflowSettings settings_;
+  std::optional<VerifiedAudit> last_verified_;  // verify_audit()'s thread only
 };
 
 nlohmann::json summary_json(const store::ExportRecord& e);

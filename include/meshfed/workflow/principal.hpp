@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace meshfed::workflow {
 
@@ -19,6 +20,8 @@ struct Principal {
 
   // `admin` holds every role except `gateway`; requester and approver include viewer.
   bool can(Role r) const;
+  // Every role `can` grants, the implied ones included, in the order roles are listed.
+  std::vector<Role> effective_roles() const;
 };
 
 // The actor recorded for transitions the broker makes by itself (expiry).

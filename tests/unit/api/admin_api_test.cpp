@@ -1,4 +1,5 @@
 #include "meshfed/api/admin_api.hpp"
+#include "meshfed/core/text.hpp"
 #include "meshfed/routing/route_builder.hpp"
 
 #include <gtest/gtest.h>
@@ -325,13 +326,19 @@ TEST_F(AdminApiTest, AuditVerifyReportsAnIntactChainAndNamesTheFirstBadEntry) {
   EXPECT_EQ(ok["entries"], 2);
   EXPECT_EQ(ok["head"], json::parse(call("GET", "/api/v1/audit/head", "victor").body));
   EXPECT_TRUE(ok["problem"].is_null());
+  EXPECT_EQ(ok["checked_at"], format_rfc3339(clock_.now()));
 
+  // A caller asking again at once gets the last report: the chain is walked at most every 10 s.
   db_->execute("UPDATE audit SET actor = 'mallory' WHERE seq = 1");
+  clock_.advance(std::chrono::seconds(9));
+  EXPECT_EQ(json::parse(call("GET", "/api/v1/audit/verify", "victor").body), ok);
+  clock_.advance(std::chrono::seconds(1));
   auto broken = call("GET", "/api/v1/audit/verify", "victor");
   ASSERT_EQ(broken.status, 200);
   auto report = json::parse(broken.body);
   EXPECT_EQ(report["ok"], false);
-  EXPECT_NE(report["problem"].get<std::string>().find("1"), std::string::npos) << report;
+  EXPECT_NE(report["problem"].get<std::string>().find("entry 1:"), std::string::npos) << report;
+  EXPECT_EQ(report["checked_at"], format_rfc3339(clock_.now()));
   EXPECT_EQ(call("GET", "/api/v1/audit/verify", "").status, 401);
 }
 
