@@ -11,9 +11,9 @@
 
 #include "broker_metrics.hpp"
 #include "meshfed/api/admin_api.hpp"
-#include "meshfed/console/assets.hpp"
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/api/problem.hpp"
+#include "meshfed/console/assets.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/serial_executor.hpp"
 #include "meshfed/federation/catalog.hpp"
@@ -491,9 +491,8 @@ class Broker final : public api::Credentials,
   // --- questions from other threads, answered on the store thread ------------------------------
 
   // What each peer's metrics selection starts from: its unexpired approved exports that name
-  // metrics (the exporter's thread).
-  // Only the exports that name metrics are read: with 100,000 exports a walk over all of them
-  // held the store thread (and with it every peer's long-poll) for 150 ms at each change.
+  // metrics (the exporter's thread). Only those are read: with 100,000 exports a walk over all
+  // of them held the store thread (and with it every peer's long-poll) for 150 ms at each change.
   federation::ExportedMetricsByPeer exported_metrics_by_peer() {
     federation::ExportedMetricsByPeer out;
     store_.run([&] {

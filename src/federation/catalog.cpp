@@ -1,7 +1,5 @@
 #include "meshfed/federation/catalog.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -134,7 +132,7 @@ void append_strings(std::string& out, const std::vector<std::string>& items) {
 
 // Written directly rather than built as a JSON document and dumped: a 100,000-export snapshot
 // spent most of its time allocating and freeing the document. Keys in nlohmann's order (sorted),
-// so the bytes are what catalog_json().dump() gave (tests/unit/federation/catalog_test.cpp).
+// so the bytes are what its dump() of the same document gives (tests/unit/federation/catalog_test.cpp).
 std::string catalog_text(const CatalogView& v, const std::string& domain, const IngressAddress& ingress) {
   std::string ingress_text = "{\"host\":";
   append_string(ingress_text, ingress.host);

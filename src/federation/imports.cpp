@@ -23,6 +23,9 @@ bool reversible(const std::string& reason) {
 }
 
 bool is_final(ImportState s) { return s == ImportState::kWithdrawn || s == ImportState::kRejected; }
+// Every state but the final ones: what a peer's leaving or silence withdraws.
+const std::vector<ImportState> kNotFinal = {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale,
+                                            ImportState::kFailed};
 
 Error bad(const std::string& what) { return make_error(ErrorCode::kInvalidArgument, what); }
 
@@ -191,8 +194,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       // import record in memory next to itself.
       std::set<std::string_view> listed;
       for (const auto& e : answer.exports) listed.insert(e.id);
-      for (const auto& id : repo.export_ids(peer, {ImportState::kPendingAcceptance, ImportState::kActive,
-                                                   ImportState::kStale, ImportState::kFailed})) {
+      for (const auto& id : repo.export_ids(peer, kNotFinal)) {
         if (listed.count(id)) continue;
         if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
       }
@@ -455,8 +457,7 @@ Status ImportManager::tick() {
       const int64_t silence = now - *p.last_success_ms;
       if (silence <= settings_.stale_after_s * 1000) continue;  // the common case costs one row
       if (silence > settings_.withdraw_after_s * 1000) {
-        for (auto& r : repo.for_peer(domain, {ImportState::kPendingAcceptance, ImportState::kActive,
-                                              ImportState::kStale, ImportState::kFailed})) {
+        for (auto& r : repo.for_peer(domain, kNotFinal)) {
           withdraw(r, kPeerSilent, workflow::kSystemActor);
           changed = true;
         }

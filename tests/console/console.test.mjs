@@ -56,6 +56,12 @@ async function exportsOf(state) {
   return r.body.items;
 }
 
+async function exportOf(id) {
+  const r = await call('pci', 'GET', `/api/v1/exports/${id}`, 'victor');
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body;
+}
+
 async function importState(id) {
   const r = await call('internal', 'GET', `/api/v1/imports/${id}`, 'victor');
   return r.status === 200 ? r.body : null;
@@ -208,7 +214,7 @@ test('on their own request an approver is told why they cannot approve, and the 
   }, own);
   assert.equal(forged.status, 403);
   assert.match(forged.body.detail, /four-eyes rule/);
-  assert.equal((await call('pci', 'GET', `/api/v1/exports/${own}`, 'victor')).body.state, 'pending');
+  assert.equal((await exportOf(own)).state, 'pending');
   await page.context().close();
 });
 
@@ -219,7 +225,7 @@ test('an approver approves by clicking, the API shows it approved, and the peer 
   await shot(page, 'pending');
   await page.getByRole('button', { name: `Approve ${exported.payments}` }).click();
   await confirm(page, 'reviewed with the payments team');
-  const e = (await call('pci', 'GET', `/api/v1/exports/${exported.payments}`, 'victor')).body;
+  const e = await exportOf(exported.payments);
   assert.equal(e.state, 'approved');
   assert.equal(e.decided_by, 'bob');
   assert.equal(e.history.at(-1).comment, 'reviewed with the payments team');
@@ -282,7 +288,7 @@ test('an approver approves by keyboard alone', async () => {
   await page.keyboard.press('Tab');  // to Confirm
   await page.keyboard.press('Enter');
   await page.getByRole('dialog').waitFor({ state: 'hidden' });
-  const e = (await call('pci', 'GET', `/api/v1/exports/${exported.keyboard}`, 'victor')).body;
+  const e = await exportOf(exported.keyboard);
   assert.equal(e.state, 'approved');
   assert.equal(e.decided_by, 'carol');
   // The approved row is gone from the list; the keyboard user lands on the page's heading.
@@ -299,7 +305,7 @@ test('an approver extends an export by a number of days', async () => {
   await page.getByRole('dialog').getByLabel('TTL (days)', { exact: true }).fill('10');
   const before = Date.now();
   await confirm(page, 'the audit runs longer');
-  const e = (await call('pci', 'GET', `/api/v1/exports/${exported.keyboard}`, 'victor')).body;
+  const e = await exportOf(exported.keyboard);
   assert.equal(e.ttl_s, 10 * 86400);
   const expires = Date.parse(e.expires_at);
   assert.ok(expires >= before + 10 * 86400e3 - 5000 && expires <= Date.now() + 10 * 86400e3 + 5000, e.expires_at);
@@ -313,7 +319,7 @@ test('revoking from the page withdraws the import at the peer', async () => {
   await goTo(page, 'Active exports');
   await page.getByRole('button', { name: `Revoke ${exported.payments}` }).click();
   await confirm(page, 'no longer needed');
-  assert.equal((await call('pci', 'GET', `/api/v1/exports/${exported.payments}`, 'victor')).body.state, 'revoked');
+  assert.equal((await exportOf(exported.payments)).state, 'revoked');
   const withdrawn = await waitFor('the import to be withdrawn', async () => {
     const r = await importState(`pci.${exported.payments}`);
     return r?.state === 'withdrawn' && r;
