@@ -138,6 +138,7 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
   s->peer_trust = *trust;
   http::ServerTlsOptions peer_opts{c.tls.cert_file, c.tls.key_file, true, nullptr, s->peer_trust};
   peer_opts.configure = [t = s->peer_trust.get()](ssl_ctx_st* ctx) { t->require_client_certificates(ctx); };
+  peer_opts.resumption = false;
   auto peer_tls = http::make_server_context(peer_opts);
   if (!peer_tls) return peer_tls.error();
   s->peer_tls = *peer_tls;

@@ -99,6 +99,11 @@ Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& 
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) return tls_error("cannot set cipher list");
   if (SSL_CTX_set1_groups_list(native, kGroups) != 1) return tls_error("cannot set key exchange groups");
   if (auto st = use_certificate_and_key(native, o.setting, o.cert_file, o.key_file); !st) return st.error();
+  if (!o.resumption) {
+    SSL_CTX_set_num_tickets(native, 0);
+    SSL_CTX_set_options(native, SSL_OP_NO_TICKET);
+    SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
+  }
   if (o.configure) o.configure(native);
   return owning(std::move(ctx), o.keep_alive);
 }

@@ -7,6 +7,8 @@
 
 #include "meshfed/core/openssl_handles.hpp"
 
+#include <atomic>
+
 namespace meshfed::pki {
 
 struct PeerTrust::Entry {
@@ -43,8 +45,10 @@ std::string_view to_string(Role r) {
 }
 
 Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<TrustedPeer>& peers, Role role) {
+  static std::atomic<uint64_t> loaded{0};
   std::shared_ptr<PeerTrust> trust(new PeerTrust());
   trust->role_ = role;
+  trust->serial_ = ++loaded;
   for (const auto& p : peers) {
     auto e = std::make_unique<Entry>();
     e->peer = p;
@@ -92,15 +96,42 @@ Result<std::string> PeerTrust::identify(X509* leaf, STACK_OF(X509) * untrusted_c
 
 namespace {
 
-int verify_as_peer(X509_STORE_CTX* ctx, void* arg) {
-  const auto* trust = static_cast<const PeerTrust*>(arg);
+// The handshake's own verdict, kept on the connection so that asking who is on it afterwards
+// does not verify the chain a second time. `trust` is the serial of the PeerTrust that gave
+// it: any other (a reload's) verifies again.
+struct Verdict {
+  uint64_t trust;
+  std::string domain;
+};
+
+int verdict_index() {
+  static const int idx = SSL_get_ex_new_index(
+      0, nullptr, nullptr, nullptr,
+      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<Verdict*>(ptr); });
+  return idx;
+}
+
+}  // namespace
+
+int PeerTrust::verify_as_peer(X509_STORE_CTX* ctx, void* self) {
+  const auto* trust = static_cast<const PeerTrust*>(self);
   auto who = trust->identify(X509_STORE_CTX_get0_cert(ctx), X509_STORE_CTX_get0_untrusted(ctx));
   if (!who) {
     X509_STORE_CTX_set_error(ctx, X509_V_ERR_CERT_REJECTED);
     return 0;
   }
+  if (auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(ctx, SSL_get_ex_data_X509_STORE_CTX_idx()))) {
+    if (auto* kept = static_cast<Verdict*>(SSL_get_ex_data(ssl, verdict_index()))) {
+      *kept = Verdict{trust->serial_, *who};
+    } else if (auto verdict = std::make_unique<Verdict>(Verdict{trust->serial_, *who});
+               SSL_set_ex_data(ssl, verdict_index(), verdict.get()) == 1) {
+      verdict.release();
+    }
+  }
   return 1;
 }
+
+namespace {
 
 struct ExpectedServer {
   const PeerTrust* trust;
@@ -140,6 +171,10 @@ Status PeerTrust::expect_server(SSL_CTX* ctx, const std::string& domain) const {
 }
 
 std::string PeerTrust::peer_of(SSL* ssl) const {
+  if (const auto* verdict = static_cast<const Verdict*>(SSL_get_ex_data(ssl, verdict_index()));
+      verdict && verdict->trust == serial_) {
+    return verdict->domain;
+  }
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (!cert) return {};
   auto who = identify(cert, SSL_get_peer_cert_chain(ssl));

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "meshfed/core/openssl_fwd.hpp"
 #include "meshfed/http/client.hpp"
 
 namespace meshfed::testing {
@@ -58,6 +59,16 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 // A domain's PKI made by meshfed's own pki module in `dir`: ca.pem, broker.pem and their
 // keys, the broker certificate valid for 127.0.0.1 and localhost.
 void make_pki(const fs::path& dir, const std::string& domain);
+
+// A TLS handshake between two SSL_CTX* in memory (a BIO pair, no socket), driven until both
+// ends finished it or one failed; then the client reads what the server sent after it (TLS 1.3
+// session tickets). The two ends, or null ends if the handshake failed.
+struct MemoryTls {
+  std::shared_ptr<ssl_st> server;
+  std::shared_ptr<ssl_st> client;
+  explicit operator bool() const { return server && client; }
+};
+MemoryTls handshake_in_memory(ssl_ctx_st* server_ctx, ssl_ctx_st* client_ctx);
 
 // One export as peer "dmz" lists it in its catalog, valid in every field, and a full catalog
 // answer of such exports: tests change the one thing they test.

@@ -26,6 +26,10 @@ struct ServerTlsOptions {
   // whatever that verification refers to alive as long as the context.
   std::function<void(ssl_ctx_st* ssl_ctx)> configure;
   std::shared_ptr<const void> keep_alive;
+  // Session tickets and the session cache. Off for the peer API: meshfed's own client never
+  // resumes, so every ticket (two per handshake, each carrying the peer's certificate) and
+  // every cached session would be work and memory spent for nothing.
+  bool resumption = true;
   // Where cert_file and key_file come from in the config ("tls", "gateways.ingress"): errors
   // name "tls.key_file: cannot read /etc/...: Permission denied".
   std::string setting = "tls";

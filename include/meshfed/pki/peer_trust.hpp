@@ -40,7 +40,9 @@ class PeerTrust {
 
   // The peer domain of a certificate chain (the leaf and what the peer sent with it), or why not.
   Result<std::string> identify(x509_st* leaf, stack_st_X509* untrusted_chain) const;
-  // The verified peer domain of an established connection, or empty.
+  // The verified peer domain of an established connection, or empty: what this trust's
+  // handshake verification found, or (a connection verified by another trust, or resumed)
+  // a verification now.
   std::string peer_of(ssl_st* ssl) const;
 
   Role role() const { return role_; }
@@ -48,8 +50,12 @@ class PeerTrust {
  private:
   struct Entry;
   PeerTrust() = default;
+  // The handshake's verification (SSL_CTX_set_cert_verify_callback); it remembers on the
+  // connection whom it verified, for peer_of.
+  static int verify_as_peer(x509_store_ctx_st* ctx, void* self);
   std::vector<std::unique_ptr<Entry>> entries_;
   Role role_ = Role::kBroker;
+  uint64_t serial_ = 0;  // unique per loaded trust, never reused
 };
 
 // The URI SANs of a certificate.

@@ -1,7 +1,12 @@
 // Loading a listener's certificate and key: each failure names the setting, the file and why.
 #include "meshfed/http/tls.hpp"
 
+#include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
+
+#include <boost/asio/ssl/context.hpp>
 #include <gtest/gtest.h>
+
+#include "meshfed/core/openssl_handles.hpp"
 
 #include "support/test_support.hpp"
 
@@ -49,6 +54,22 @@ TEST_F(TlsContextTest, ContentThatIsNotWhatTheSettingNeedsSaysSo) {
                 "tls.key_file: " + pki("ca-key.pem").string() + " is not the key of " + pki("broker.pem").string(), 0),
             0u)
       << mismatch;
+}
+
+TEST_F(TlsContextTest, WithoutResumptionTheServerIssuesNoSessionTicket) {
+  for (const bool resumption : {true, false}) {
+    ServerTlsOptions o{pki("broker.pem"), pki("broker-key.pem"), true, nullptr, nullptr};
+    o.resumption = resumption;
+    auto server = make_server_context(o);
+    ClientTlsOptions c;
+    c.ca_file = pki("ca.pem");
+    auto client = make_client_context(c);
+    ASSERT_TRUE(server.ok() && client.ok());
+    const auto tls = testing::handshake_in_memory((*server)->native_handle(), (*client)->native_handle());
+    ASSERT_TRUE(tls) << "resumption " << resumption;
+    const SslSessionPtr session(SSL_get1_session(tls.client.get()));
+    EXPECT_EQ(session && SSL_SESSION_is_resumable(session.get()) == 1, resumption) << "resumption " << resumption;
+  }
 }
 
 TEST_F(TlsContextTest, TheClientSideNamesItsSettingToo) {

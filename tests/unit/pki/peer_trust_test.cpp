@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "meshfed/core/openssl_handles.hpp"
 #include "meshfed/pki/pki.hpp"
 #include "support/test_support.hpp"
 
@@ -42,9 +44,39 @@ class PeerTrustTest : public ::testing::Test {
     return cert;
   }
 
+  // A TLS 1.3 handshake in memory: `client_domain`'s broker certificate against pci's broker
+  // behind a context that requires client certificates and verifies them with `server_trust`.
+  testing::MemoryTls handshake(const PeerTrust& server_trust, const std::string& client_domain) {
+    const OpenSslHandle<SSL_CTX, SSL_CTX_free> server(SSL_CTX_new(TLS_method())), client(SSL_CTX_new(TLS_method()));
+    const auto use = [&](SSL_CTX* ctx, const std::string& d) {
+      return SSL_CTX_use_certificate_chain_file(ctx, (dir_ / d / "broker.pem").c_str()) == 1 &&
+             SSL_CTX_use_PrivateKey_file(ctx, (dir_ / d / "broker-key.pem").c_str(), SSL_FILETYPE_PEM) == 1;
+    };
+    if (!use(server.get(), "pci") || !use(client.get(), client_domain)) return {};
+    SSL_CTX_set_min_proto_version(server.get(), TLS1_3_VERSION);
+    server_trust.require_client_certificates(server.get());
+    return testing::handshake_in_memory(server.get(), client.get());
+  }
+
+  std::shared_ptr<const PeerTrust> load(const std::vector<std::string>& domains) {
+    std::vector<TrustedPeer> peers;
+    for (const auto& d : domains) peers.push_back({d, d, dir_ / d / "ca.pem"});
+    return std::move(PeerTrust::load(peers, Role::kBroker)).value();
+  }
+
   testing::TempDir dir_;
   std::shared_ptr<const PeerTrust> trust_;
 };
+
+TEST_F(PeerTrustTest, AConnectionIsKnownByItsHandshakesVerdictAndAnotherTrustVerifiesAgain) {
+  const auto tls = handshake(*trust_, "internal");
+  ASSERT_TRUE(tls);
+  EXPECT_EQ(trust_->peer_of(tls.server.get()), "internal");
+  // A reload gives a new trust: the old one's verdict is not taken on its word.
+  EXPECT_EQ(load({"dmz"})->peer_of(tls.server.get()), "") << "internal's CA was dropped";
+  EXPECT_EQ(load({"internal"})->peer_of(tls.server.get()), "internal") << "verified again, still trusted";
+  EXPECT_FALSE(handshake(*load({"dmz"}), "internal")) << "a CA we do not trust fails the handshake itself";
+}
 
 TEST_F(PeerTrustTest, PeerBrokerCertificateIdentifiesThatPeer) {
   EXPECT_EQ(*identify(dir_ / "internal/broker.pem"), "internal");
