@@ -26,7 +26,7 @@ Database::Database(std::unique_ptr<backend::Connection> connection, std::filesys
     : connection_(std::move(connection)), file_(std::move(file)) {}
 
 Database::~Database() {
-  statements_.clear();  // before the connection they belong to
+  idle_.clear();  // before the connection they belong to
 }
 
 backend::Connection& Database::use() {
@@ -41,22 +41,57 @@ void Database::throw_injected_fault() {
 
 void Database::execute(std::string_view sql) { use().execute(sql); }
 
-Statement& Database::cached(const std::string& sql) {
+namespace {
+constexpr size_t kMaxIdleSql = 256;   // distinct statements kept
+constexpr size_t kMaxIdlePerSql = 4;  // of one SQL (nested uses of the same query)
+}  // namespace
+
+std::unique_ptr<backend::Cursor> Database::check_out(const std::string& sql) {
   auto& connection = use();
-  auto& slot = statements_[sql];
-  if (!slot) {
-    slot.reset(new Statement(connection.prepare(sql)));
-  } else {
-    slot->reset();
+  if (const auto it = idle_.find(sql); it != idle_.end() && !it->second.empty()) {
+    auto cursor = std::move(it->second.back());
+    it->second.pop_back();
+    return cursor;
   }
-  return *slot;
+  auto cursor = connection.prepare(sql);
+  ++statements_prepared_;
+  return cursor;
 }
 
-Statement::Statement(Database& db, std::string_view sql) : cursor_(db.use().prepare(sql)) {}
-Statement::Statement(std::unique_ptr<backend::Cursor> cursor) : cursor_(std::move(cursor)) {}
-Statement::~Statement() = default;
+size_t Database::idle_statements() const {
+  size_t n = 0;
+  for (const auto& [sql, cursors] : idle_) n += cursors.size();
+  return n;
+}
+
+void Database::check_in(std::string sql, std::unique_ptr<backend::Cursor> cursor) noexcept {
+  try {
+    owner_.check();
+    cursor->reset();  // ends its read and clears its bindings; a statement that failed may throw
+    auto it = idle_.find(sql);
+    if (it == idle_.end()) {
+      if (idle_.size() >= kMaxIdleSql) return;
+      it = idle_.emplace(std::move(sql), std::vector<std::unique_ptr<backend::Cursor>>{}).first;
+    }
+    if (it->second.size() < kMaxIdlePerSql) it->second.push_back(std::move(cursor));
+  } catch (...) {  // not kept: finalized as it goes
+  }
+}
+
+Statement::Statement(Database& db, std::string_view sql) : db_(&db), sql_(sql), cursor_(db.check_out(sql_)) {}
+Statement::~Statement() {
+  if (cursor_) db_->check_in(std::move(sql_), std::move(cursor_));
+}
 Statement::Statement(Statement&&) noexcept = default;
-Statement& Statement::operator=(Statement&&) noexcept = default;
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    if (cursor_) db_->check_in(std::move(sql_), std::move(cursor_));
+    db_ = other.db_;
+    sql_ = std::move(other.sql_);
+    cursor_ = std::move(other.cursor_);
+  }
+  return *this;
+}
 
 Statement& Statement::bind(int i, int64_t v) {
   cursor_->bind_int(i, v);

@@ -252,11 +252,10 @@ std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
 namespace {
 
 int64_t meta_number(Database& db, const std::string& key) {
-  auto& s = db.cached("SELECT value FROM meta WHERE key = ?");
+  Statement s(db, "SELECT value FROM meta WHERE key = ?");
   s.bind(1, key);
   if (!s.step()) throw std::runtime_error("no " + key + " in the store's meta table");
   const int64_t value = std::stoll(s.text(0));
-  s.reset();  // release the read cursor at once
   return value;
 }
 
@@ -388,11 +387,10 @@ std::vector<ImportRecord> query_imports(Database& db, const std::string& where,
 }  // namespace
 
 std::optional<ImportRecord> ImportRepository::get(const std::string& id) {
-  auto& s = db_.cached(std::string("SELECT ") + kImportColumns + " FROM imports WHERE id = ?");
+  Statement s(db_, std::string("SELECT ") + kImportColumns + " FROM imports WHERE id = ?");
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   ImportRecord r = read_import(s);
-  s.reset();  // a cached SELECT left stepping would hold a read transaction open
   return r;
 }
 
@@ -440,7 +438,8 @@ std::map<std::string, int64_t> ImportRepository::count_by_state(const std::strin
 }
 
 std::set<std::string> ImportRepository::live_aliases(const std::string& peer) {
-  auto& s = db_.cached(
+  Statement s(
+      db_,
       "SELECT DISTINCT alias FROM imports WHERE peer = ? AND state IN ('pending_acceptance', 'active', 'stale', "
       "'failed')");
   s.bind(1, peer);
@@ -468,17 +467,17 @@ std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportSt
 }
 
 void ImportRepository::save(const ImportRecord& r) {
-  auto& s = db_.cached(
-      "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
-      "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
-      "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-      "ON CONFLICT(id) DO UPDATE SET alias = excluded.alias, mesh = excluded.mesh, "
-      "service = excluded.service, port = excluded.port, protocol = excluded.protocol, "
-      "sni = excluded.sni, ingress_host = excluded.ingress_host, ingress_port = excluded.ingress_port, "
-      "metrics = excluded.metrics, proxy_protocol = excluded.proxy_protocol, "
-      "approved_at = excluded.approved_at, expires_at = excluded.expires_at, state = excluded.state, "
-      "reason = excluded.reason, version = excluded.version, last_seen = excluded.last_seen, "
-      "accepted = excluded.accepted, local_port = excluded.local_port");
+  Statement s(db_,
+              "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
+              "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
+              "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+              "ON CONFLICT(id) DO UPDATE SET alias = excluded.alias, mesh = excluded.mesh, "
+              "service = excluded.service, port = excluded.port, protocol = excluded.protocol, "
+              "sni = excluded.sni, ingress_host = excluded.ingress_host, ingress_port = excluded.ingress_port, "
+              "metrics = excluded.metrics, proxy_protocol = excluded.proxy_protocol, "
+              "approved_at = excluded.approved_at, expires_at = excluded.expires_at, state = excluded.state, "
+              "reason = excluded.reason, version = excluded.version, last_seen = excluded.last_seen, "
+              "accepted = excluded.accepted, local_port = excluded.local_port");
   int i = 1;
   s.bind(i++, r.id);
   s.bind(i++, r.peer);
@@ -553,32 +552,31 @@ void PeerRepository::save(const PeerRecord& p) {
 }
 
 void ReplicaRepository::heartbeat(const ReplicaRecord& r) {
-  db_.cached(
-         "INSERT INTO replicas(id, address, leader, last_heartbeat_ms) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
-         "address = excluded.address, leader = excluded.leader, last_heartbeat_ms = excluded.last_heartbeat_ms")
+  Statement(
+      db_,
+      "INSERT INTO replicas(id, address, leader, last_heartbeat_ms) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+      "address = excluded.address, leader = excluded.leader, last_heartbeat_ms = excluded.last_heartbeat_ms")
       .bind(1, r.id)
       .bind(2, r.address)
       .bind(3, r.leader)
       .bind(4, r.last_heartbeat_ms)
       .exec();
-  if (r.leader) db_.cached("UPDATE replicas SET leader = 0 WHERE id <> ? AND leader <> 0").bind(1, r.id).exec();
+  if (r.leader) Statement(db_, "UPDATE replicas SET leader = 0 WHERE id <> ? AND leader <> 0").bind(1, r.id).exec();
 }
 
 std::vector<ReplicaRecord> ReplicaRepository::seen_since(int64_t since_ms) {
-  auto& s = db_.cached(
-      "SELECT id, address, leader, last_heartbeat_ms FROM replicas WHERE last_heartbeat_ms >= ? ORDER BY id");
+  Statement s(db_,
+              "SELECT id, address, leader, last_heartbeat_ms FROM replicas WHERE last_heartbeat_ms >= ? ORDER BY id");
   s.bind(1, since_ms);
   std::vector<ReplicaRecord> out;
   while (s.step()) out.push_back({s.text(0), s.text(1), s.boolean(2), s.int64(3)});
-  s.reset();
   return out;
 }
 
 AuditRepository::Head AuditRepository::head() {
-  auto& s = db_.cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  Statement s(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   if (!s.step()) return {};
   Head h{s.int64(0), s.text(1)};
-  s.reset();  // release the read cursor at once
   return h;
 }
 
@@ -587,9 +585,9 @@ audit::Entry AuditRepository::append(audit::Entry e) {
   e.seq = h.seq + 1;
   e.prev_hash = h.hash;
   e.hash = audit::compute_hash(e.prev_hash, e);
-  auto& s = db_.cached(
-      "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  Statement s(db_,
+              "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, e.seq);
   s.bind(2, e.time);
   s.bind(3, e.actor);

@@ -68,9 +68,9 @@ class Database {
   // Runs statements without parameters (migrations; tests that damage a store on purpose).
   // Throws on failure, as statements do.
   void execute(std::string_view sql);
-  // A prepared statement kept for reuse, reset and with bindings cleared. Only for statements
-  // that are never stepped while another use of the same SQL is in progress.
-  Statement& cached(const std::string& sql);
+  // Statements prepared so far, and prepared statements kept idle for reuse.
+  int64_t statements_prepared() const { return statements_prepared_; }
+  size_t idle_statements() const;
 
   // For tests of error paths: the n-th statement prepared or reused from now on fails as a
   // failing store call would (it throws, the transaction rolls back); 0 turns it off.
@@ -83,19 +83,27 @@ class Database {
   friend class Statement;
   // Checks the calling thread and counts the statement for fail_nth_statement().
   backend::Connection& use();
+  // A prepared statement of `sql`: an idle one if a Statement that ran it before gave it back,
+  // else a new one. Preparing (SQLite parses and plans the SQL) costs more than running most of
+  // the store's queries, so every statement is kept for reuse once its Statement goes.
+  std::unique_ptr<backend::Cursor> check_out(const std::string& sql);
+  void check_in(std::string sql, std::unique_ptr<backend::Cursor> cursor) noexcept;
   [[noreturn]] void throw_injected_fault();
 
   Database(std::unique_ptr<backend::Connection> connection, std::filesystem::path file);
   Status migrate(const std::vector<Migration>& migrations);
 
   std::unique_ptr<backend::Connection> connection_;
-  std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+  // Idle prepared statements by SQL, bounded: SQL built with a variable number of placeholders
+  // would otherwise keep one of each length for ever.
+  std::unordered_map<std::string, std::vector<std::unique_ptr<backend::Cursor>>> idle_;
   std::filesystem::path file_;
   int schema_version_ = 0;
   bool shared_ = false;
   bool in_transaction_ = false;  // transaction() or read() is running its body
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
+  int64_t statements_prepared_ = 0;
   ThreadOwner owner_{"the store connection"};
 };
 

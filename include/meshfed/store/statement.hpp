@@ -19,6 +19,8 @@ class Cursor;
 
 class Statement {
  public:
+  // Prepared on `db`, or reused: a Statement gives its prepared statement back to `db` when it
+  // goes, reset, for the next one of the same SQL.
   Statement(Database& db, std::string_view sql);
   ~Statement();
   Statement(Statement&&) noexcept;
@@ -55,8 +57,8 @@ class Statement {
   std::string column_name(int col) const;
 
  private:
-  friend class Database;
-  explicit Statement(std::unique_ptr<backend::Cursor> cursor);
+  Database* db_;
+  std::string sql_;
   std::unique_ptr<backend::Cursor> cursor_;
 };
 

@@ -343,6 +343,56 @@ TEST_P(StoreBackendTest, AFailedTransactionAndAnInjectedFaultChangeNothing) {
   EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
 }
 
+TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToTheLastUse) {
+  AuditRepository audit(*db_);
+  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  const int64_t prepared = db_->statements_prepared();
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
+  EXPECT_EQ(db_->statements_prepared(), prepared) << "the head query was prepared again";
+
+  // Two uses of one SQL at once each get their own, and step independently.
+  ASSERT_TRUE(db_->read([&]() -> Status {
+                   Statement outer(*db_, "SELECT seq FROM audit ORDER BY seq");
+                   EXPECT_TRUE(outer.step());
+                   Statement inner(*db_, "SELECT seq FROM audit ORDER BY seq");
+                   EXPECT_TRUE(inner.step());
+                   EXPECT_EQ(inner.int64(0), 1);
+                   EXPECT_FALSE(inner.step());
+                   EXPECT_EQ(outer.int64(0), 1);
+                   return {};
+                 })
+                  .ok());
+
+  // A statement whose last run failed (a duplicate key) serves the next one cleanly.
+  auto duplicate = write([&] {
+    Statement(*db_, "INSERT INTO meta(key, value) VALUES (?, ?)").bind(1, "catalog_floor").bind(2, "x").exec();
+  });
+  EXPECT_FALSE(duplicate.ok()) << "the key exists";
+  ASSERT_TRUE(write([&] {
+                Statement(*db_, "INSERT INTO meta(key, value) VALUES (?, ?)").bind(1, "pool-test").bind(2, "1").exec();
+              }).ok());
+  EXPECT_EQ(read<std::string>([&] {
+              Statement s(*db_, "SELECT value FROM meta WHERE key = ?");
+              s.bind(1, "pool-test");
+              return s.step() ? s.text(0) : std::string();
+            }),
+            "1");
+
+  // SQL that differs every time (a growing IN list) is kept within bounds.
+  for (int n = 1; n <= 400; ++n) {
+    std::string sql = "SELECT count(*) FROM audit WHERE seq IN (?";
+    for (int i = 1; i < n; ++i) sql += ",?";
+    ASSERT_TRUE(db_->read([&]() -> Status {
+                     Statement s(*db_, sql + ")");
+                     for (int i = 1; i <= n; ++i) s.bind(i, i);
+                     EXPECT_TRUE(s.step());
+                     return {};
+                   })
+                    .ok());
+  }
+  EXPECT_LT(db_->idle_statements(), 300u) << "400 distinct statements ran; at most 256 are kept";
+}
+
 TEST_P(StoreBackendTest, ReplicasAreListedByTheirLastHeartbeatWithOneLeader) {
   ReplicaRepository replicas(*db_);
   auto beat = [&](const std::string& id, bool leader, int64_t at) {
