@@ -113,14 +113,14 @@ std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
   std::filesystem::create_directories(dir, ec);
   std::set<std::string> wanted;
   for (const auto& i : desired.imports) {
-    const auto file = dir / ("meshfed-" + i.id + ".json");
-    const std::string name = file.filename().string();
-    wanted.insert(name);
+    // Most imports are unchanged at every reconcile: they cost a name and a lookup, no path.
+    const std::string& name = *wanted.insert("meshfed-" + i.id + ".json").first;
     const auto known = written_.find(name);
     if (known != written_.end() && known->second == i) {  // re-applying is idempotent
       out.push_back({ApplyResult::Kind::kImport, i.id, true, ""});
       continue;
     }
+    const auto file = dir / name;
     const std::string content = document(i);
     if (known == written_.end()) {  // not written by this adapter since the last full check
       std::ifstream current(file);

@@ -1,5 +1,7 @@
 #include "meshfed/federation/imports.hpp"
 
+#include <future>
+
 #include <nlohmann/json.hpp>
 
 #include <spdlog/spdlog.h>
@@ -184,6 +186,10 @@ void ImportManager::upsert(const std::string& peer, const ImportedExport& e, int
 Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer& answer) {
   if (!settings_.peers.count(peer)) return bad("peer " + peer + " is not configured");
   const int64_t now = to_unix_ms(clock_.now());
+  Desired desired;
+  std::vector<controlplane::ApplyResult> results;
+  std::promise<void> written;
+  bool handed_over = false;
   Status st = db_.transaction([&]() -> Status {
     used_ports_.reset();
     transitions_ = 0;
@@ -212,13 +218,28 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       p.last_refusal.clear();
       peers.save(p);
     }
-    return touch_peer(peer, answer.revision, "");
+    if (Status touched = touch_peer(peer, answer.revision, ""); !touched) return touched;
+    if (applies_to_control_plane()) {
+      // The control plane is written while the commit is made durable, not after it: the
+      // two disk writes overlap. Should the commit fail, the reconcile below puts the control
+      // plane back to what the store holds, as it does at every start.
+      if (repo.failed_without_port() > 0) retry_portless();
+      desired = desired_now();
+      handed_over = control_plane_.post([&] {
+        results = adapter_.apply(desired.state);
+        written.set_value();
+      });
+    }
+    return {};
   });
+  if (handed_over) written.get_future().wait();
   if (!st) {
     (void)record_failure(peer, st.error().message);
+    if (handed_over) (void)reconcile();
     return st;
   }
-  return reconcile();
+  if (!handed_over) return reconcile();
+  return take_results(desired, results);
 }
 
 Status ImportManager::refuse_catalog(const std::string& peer, const CatalogRefusal& refusal) {
@@ -481,44 +502,52 @@ Status ImportManager::tick() {
   return changed ? reconcile() : Status{};
 }
 
+bool ImportManager::applies_to_control_plane() const {
+  if (!settings_.egress_ports) return false;  // observe only: nothing is applied
+  return !leading_ || leading_();             // a follower: the leader applies what it committed
+}
+
+ImportManager::Desired ImportManager::desired_now() {
+  Desired d;
+  for (auto& r : store::ImportRepository(db_).with_egress_ports(
+           {ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
+    d.state_of[r.id] = r.state;
+    d.state.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, r.local_port, r.port});
+  }
+  return d;
+}
+
 Status ImportManager::reconcile() {
-  if (!settings_.egress_ports) return {};  // observe only: nothing is applied
-  if (leading_ && !leading_()) return {};  // a follower: the leader applies what it committed
-  controlplane::DesiredState desired;
-  std::map<std::string, ImportState> state_of;
-  auto collect = [&] {
-    desired.imports.clear();
-    state_of.clear();
-    for (auto& r : store::ImportRepository(db_).with_egress_ports(
-             {ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
-      state_of[r.id] = r.state;
-      desired.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, r.local_port, r.port});
-    }
-  };
+  if (!applies_to_control_plane()) return {};
+  Desired desired;
   // A read, unless an import that found no egress port may get one now (a write, taking ports).
   bool retry = false;
   Status st = db_.read([&]() -> Status {
     retry = store::ImportRepository(db_).failed_without_port() > 0;
-    if (!retry) collect();
+    if (!retry) desired = desired_now();
     return {};
   });
   if (st && retry) {
     st = db_.transaction([&]() -> Status {
       used_ports_.reset();
       retry_portless();
-      collect();
+      desired = desired_now();
       return {};
     });
   }
   if (!st) return st;
-  const auto results = adapter_.apply(desired);
+  return take_results(desired, adapter_.apply(desired.state));
+}
+
+Status ImportManager::take_results(const Desired& desired, const std::vector<controlplane::ApplyResult>& results) {
   // Only an import whose outcome differs from its state moves (failed, or failed no longer).
   std::vector<const controlplane::ApplyResult*> moved;
   for (const auto& res : results) {
-    const auto it = state_of.find(res.id);
-    if (res.kind != controlplane::ApplyResult::Kind::kImport || it == state_of.end()) continue;
+    const auto it = desired.state_of.find(res.id);
+    if (res.kind != controlplane::ApplyResult::Kind::kImport || it == desired.state_of.end()) continue;
     if (res.applied == (it->second == ImportState::kFailed)) moved.push_back(&res);
   }
+  Status st;
   if (!moved.empty()) {
     st = db_.transaction([&]() -> Status {
       store::ImportRepository repo(db_);

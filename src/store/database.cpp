@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <utility>
 #include <cstring>
 
 #include "backend.hpp"
@@ -243,6 +244,9 @@ Status Database::transaction(const std::function<Status()>& body) {
     if (!st) {
       connection_->rollback();
       return st;
+    }
+    if (std::exchange(fail_commit_, false)) {
+      std::rethrow_exception(connection_->fault("injected fault at commit"));
     }
     connection_->commit();  // a COMMIT that fails may leave the transaction open: rolled back below
     return {};

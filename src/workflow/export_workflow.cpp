@@ -191,6 +191,7 @@ Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& act
   const audit::Entry written = audit_repo.append(now, actor, "export." + action, "export/" + e.id, std::move(details));
   store::HistoryEntry h{to_unix_ms(now), actor, action, from, e.state, comment, written.seq};
   repo.append_history(e.id, h);
+  e.history.push_back(h);  // the record as it now reads, without reading it back
   if (from) repo.update(e);
   // Peers see approved exports only: entering, leaving or changing while approved is a
   // catalog change, recorded in the same transaction as the transition itself.
@@ -301,7 +302,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
   if (action == Action::kApprove || action == Action::kExtend || action == Action::kRevoke) {
     announce(std::set<std::string>(result->peers.begin(), result->peers.end()), {id});
   }
-  return get(id);
+  return std::move(*result);
 }
 
 Result<ExportRecord> ExportWorkflow::approve(const Principal& who, const std::string& id, const Decision& d) {

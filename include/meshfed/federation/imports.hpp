@@ -17,6 +17,7 @@
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/result.hpp"
+#include "meshfed/core/serial_executor.hpp"
 #include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
@@ -138,6 +139,17 @@ class ImportManager {
                                      const std::function<void(store::ImportRecord&)>& apply);
   Status touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error);
 
+  // What the control plane should hold (the active, stale and failed imports with a port), and
+  // each import's state, read inside a read or a transaction.
+  struct Desired {
+    controlplane::DesiredState state;
+    std::map<std::string, store::ImportState> state_of;
+  };
+  bool applies_to_control_plane() const;
+  Desired desired_now();
+  // Marks failures and recoveries the adapter reported, then tells the change listener.
+  Status take_results(const Desired& desired, const std::vector<controlplane::ApplyResult>& results);
+
   store::Database& db_;
   const Clock& clock_;
   controlplane::Adapter& adapter_;
@@ -151,6 +163,9 @@ class ImportManager {
   std::function<void()> changed_;
   std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;
+  // Where a catalog's imports are handed to the control plane while their commit is made
+  // durable (apply_catalog). Last: its thread ends before what its jobs use.
+  SerialExecutor control_plane_{"meshfed-cp"};
 };
 
 nlohmann::json import_json(const store::ImportRecord& r, const std::string& local_host);

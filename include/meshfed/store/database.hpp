@@ -78,6 +78,8 @@ class Database {
     fail_at_ = n;
     statements_seen_ = 0;
   }
+  // For the same tests: the next transaction's COMMIT fails, after its whole body ran.
+  void fail_next_commit() { fail_commit_ = true; }
 
  private:
   friend class Statement;
@@ -104,6 +106,7 @@ class Database {
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
   int64_t statements_prepared_ = 0;
+  bool fail_commit_ = false;
   ThreadOwner owner_{"the store connection"};
 };
 

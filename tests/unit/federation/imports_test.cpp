@@ -92,6 +92,27 @@ TEST_F(ImportsTest, APeerHoldsOnlyItsShareOfEgressPortsAndCannotStarveAnother) {
   EXPECT_NE(get("good.g1").local_port, get("evil.e1").local_port);
 }
 
+// A catalog's imports reach the control plane while their commit is made durable; a commit
+// that then fails is taken back out of the control plane, which ends up as the store says.
+TEST_F(ImportsTest, ACatalogWhoseCommitFailsIsTakenBackFromTheControlPlane) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1"}, 1)));
+  ASSERT_EQ(adapter_.applied.back(), std::set<std::string>{"good.g1"});
+  db_->fail_next_commit();
+  const Status failed = imports_->apply_catalog("good", full("good", {"g1", "g2"}, 2));
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(imports_->get("good.g2").error().code, ErrorCode::kNotFound) << "the store never held it";
+  ASSERT_GE(adapter_.applied.size(), 3u);
+  EXPECT_EQ(adapter_.applied[adapter_.applied.size() - 2], (std::set<std::string>{"good.g1", "good.g2"}))
+      << "handed over before the commit";
+  EXPECT_EQ(adapter_.applied.back(), std::set<std::string>{"good.g1"}) << "and taken back after it failed";
+  EXPECT_EQ(imports_->revision("good").value(), 1);
+  // The next answer applies it for good.
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 2)));
+  EXPECT_EQ(state("good.g2"), ImportState::kActive);
+  EXPECT_EQ(adapter_.applied.back(), (std::set<std::string>{"good.g1", "good.g2"}));
+}
+
 TEST_F(ImportsTest, AnImportWaitingForAPortGetsOneAsSoonAsOneFrees) {
   ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1", "e2", "e3"}, 1)));
   ASSERT_EQ(get("evil.e3").state, ImportState::kFailed);

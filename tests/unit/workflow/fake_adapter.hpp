@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "meshfed/controlplane/adapter.hpp"
@@ -28,14 +29,18 @@ class FakeAdapter final : public controlplane::Adapter {
   // Applies everything, except the imports named in `refused` (id -> the control plane's reason).
   std::vector<controlplane::ApplyResult> apply(const controlplane::DesiredState& desired) override {
     std::vector<controlplane::ApplyResult> out;
+    std::set<std::string> held;
     for (const auto& i : desired.imports) {
+      held.insert(i.id);
       const auto it = refused.find(i.id);
       out.push_back(
           {controlplane::ApplyResult::Kind::kImport, i.id, it == refused.end(), it == refused.end() ? "" : it->second});
     }
+    applied.push_back(std::move(held));
     return out;
   }
   std::map<std::string, std::string> refused;
+  std::vector<std::set<std::string>> applied;  // the imports of every desired state handed over, in order
   void reconfigure(const config::ControlPlaneConfig&, const std::string&) override {}
   controlplane::Health health() const override { return {true, "fake", 0, {}}; }
 
