@@ -96,6 +96,16 @@ Result<std::string> PeerTrust::identify(X509* leaf, STACK_OF(X509) * untrusted_c
 
 namespace {
 
+// An ex_data index (of SSL or SSL_CTX objects, by `ExDataClass`) whose pointer, a T, is
+// deleted with the object.
+template <typename T, int ExDataClass>
+int deleting_ex_index() {
+  static const int idx =
+      CRYPTO_get_ex_new_index(ExDataClass, 0, nullptr, nullptr, nullptr,
+                              [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<T*>(ptr); });
+  return idx;
+}
+
 // The handshake's own verdict, kept on the connection so that asking who is on it afterwards
 // does not verify the chain a second time. `trust` is the serial of the PeerTrust that gave
 // it: any other (a reload's) verifies again.
@@ -104,12 +114,7 @@ struct Verdict {
   std::string domain;
 };
 
-int verdict_index() {
-  static const int idx = SSL_get_ex_new_index(
-      0, nullptr, nullptr, nullptr,
-      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<Verdict*>(ptr); });
-  return idx;
-}
+int verdict_index() { return deleting_ex_index<Verdict, CRYPTO_EX_INDEX_SSL>(); }
 
 }  // namespace
 
@@ -148,12 +153,7 @@ int verify_expected_server(X509_STORE_CTX* ctx, void* arg) {
   return 1;
 }
 
-int expected_server_index() {
-  static const int idx = SSL_CTX_get_ex_new_index(
-      0, nullptr, nullptr, nullptr,
-      [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) { delete static_cast<ExpectedServer*>(ptr); });
-  return idx;
-}
+int expected_server_index() { return deleting_ex_index<ExpectedServer, CRYPTO_EX_INDEX_SSL_CTX>(); }
 
 }  // namespace
 
