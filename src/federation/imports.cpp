@@ -16,6 +16,8 @@
 namespace meshfed::federation {
 namespace {
 
+constexpr size_t kMaxTrackedChanges = 64;  // imports one answer may change and still be tracked
+
 using nlohmann::json;
 using store::ImportRecord;
 using store::ImportState;
@@ -83,9 +85,12 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
 void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const std::string& actor) {
   if (is_final(r.state)) return;
   // A final withdrawal frees the egress port; a reversible one keeps it for the import's return.
-  if (!reversible(reason)) r.local_port.reset();
+  if (!reversible(reason) && r.local_port) {
+    r.local_port.reset();
+    used_ports_.reset();  // read anew when a port is next taken: this one is free
+  }
   (void)transition(r, ImportState::kWithdrawn, reason, actor);
-  store::ImportRepository(db_).save(r);
+  save(r);
 }
 
 std::optional<int> ImportManager::take_port(const std::string& peer, std::string& why_not) {
@@ -131,7 +136,7 @@ void ImportManager::retry_portless() {
     r.local_port = take_port(r.peer, why_not);
     if (!r.local_port) continue;
     (void)transition(r, ImportState::kActive, "", workflow::kSystemActor);
-    repo.save(r);
+    save(r);
   }
 }
 
@@ -179,19 +184,63 @@ void ImportManager::upsert(const std::string& peer, const ImportedExport& e, int
     (void)transition(r, ImportState::kActive, "", peer);
   }
   if (r.state == ImportState::kActive) ensure_port(r);
-  repo.save(r);
+  save(r);
   if (fresh && arrived_) arrived_(peer, now - e.approved_at_ms);
+}
+
+void ImportManager::save(const ImportRecord& r) {
+  store::ImportRepository(db_).save(r);
+  if (!in_apply_) {
+    // Changed outside apply_catalog: the next one reads the desired state and the ports anew.
+    handed_.reset();
+    used_ports_.reset();
+    return;
+  }
+  if (!saved_in_apply_) return;
+  // Many changes (a full snapshot after a reconnect) are cheaper read back in one query.
+  if (saved_in_apply_->size() >= kMaxTrackedChanges && !saved_in_apply_->count(r.id)) {
+    saved_in_apply_ = nullptr;
+    return;
+  }
+  (*saved_in_apply_)[r.id] = r;
+}
+
+bool ImportManager::Desired::belongs(const ImportRecord& r) {
+  const bool held =
+      r.state == ImportState::kActive || r.state == ImportState::kStale || r.state == ImportState::kFailed;
+  return held && r.local_port.has_value();
+}
+
+void ImportManager::Desired::update(const ImportRecord& r, const std::string& egress_host) {
+  const auto at = std::find_if(state.imports.begin(), state.imports.end(),
+                               [&](const controlplane::DesiredImport& i) { return i.id == r.id; });
+  if (!belongs(r)) {
+    if (at != state.imports.end()) state.imports.erase(at);
+    state_of.erase(r.id);
+    return;
+  }
+  controlplane::DesiredImport wanted{r.id, r.peer, r.alias, r.protocol, egress_host, *r.local_port, r.port};
+  if (at != state.imports.end()) {
+    *at = std::move(wanted);
+  } else {
+    state.imports.push_back(std::move(wanted));
+  }
+  state_of[r.id] = r.state;
 }
 
 Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer& answer) {
   if (!settings_.peers.count(peer)) return bad("peer " + peer + " is not configured");
   const int64_t now = to_unix_ms(clock_.now());
-  Desired desired;
   std::vector<controlplane::ApplyResult> results;
   std::promise<void> written;
   bool handed_over = false;
+  // What this answer saves, to bring the kept desired state up to date without reading every
+  // import. Not on a shared store, where other replicas change imports (and take ports) too.
+  std::map<std::string, ImportRecord> saved;
+  in_apply_ = true;
+  if (!db_.shared() && handed_ && applies_to_control_plane()) saved_in_apply_ = &saved;
   Status st = db_.transaction([&]() -> Status {
-    used_ports_.reset();
+    if (db_.shared()) used_ports_.reset();
     transitions_ = 0;
     for (const auto& e : answer.exports) upsert(peer, e, now);
     store::ImportRepository repo(db_);
@@ -210,6 +259,21 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       }
     }
     revive_stale(peer);
+    if (applies_to_control_plane()) {
+      // The control plane is written while the rest of the transaction runs and its commit is
+      // made durable, not after: the two disk writes overlap. Should the commit fail, the
+      // reconcile below puts the control plane back to what the store holds, as at every start.
+      if (repo.failed_without_port() > 0) retry_portless();
+      if (handed_ && saved_in_apply_) {
+        for (const auto& [id, r] : saved) handed_->update(r, settings_.egress_host);
+      } else {
+        handed_ = desired_now();
+      }
+      handed_over = control_plane_.post([&] {
+        results = adapter_.apply(handed_->state);
+        written.set_value();
+      });
+    }
     spdlog::info("peer {}: {} catalog at revision {}: {} exports, {} import transitions", peer,
                  answer.full ? "full" : "delta", answer.revision, answer.exports.size(), transitions_);
     store::PeerRepository peers(db_);
@@ -218,28 +282,20 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       p.last_refusal.clear();
       peers.save(p);
     }
-    if (Status touched = touch_peer(peer, answer.revision, ""); !touched) return touched;
-    if (applies_to_control_plane()) {
-      // The control plane is written while the commit is made durable, not after it: the
-      // two disk writes overlap. Should the commit fail, the reconcile below puts the control
-      // plane back to what the store holds, as it does at every start.
-      if (repo.failed_without_port() > 0) retry_portless();
-      desired = desired_now();
-      handed_over = control_plane_.post([&] {
-        results = adapter_.apply(desired.state);
-        written.set_value();
-      });
-    }
-    return {};
+    return touch_peer(peer, answer.revision, "");
   });
+  in_apply_ = false;
+  saved_in_apply_ = nullptr;
   if (handed_over) written.get_future().wait();
   if (!st) {
+    handed_.reset();  // they may hold what the store did not keep
+    used_ports_.reset();
     (void)record_failure(peer, st.error().message);
     if (handed_over) (void)reconcile();
     return st;
   }
   if (!handed_over) return reconcile();
-  return take_results(desired, results);
+  return take_results(*handed_, results);
 }
 
 Status ImportManager::refuse_catalog(const std::string& peer, const CatalogRefusal& refusal) {
@@ -262,7 +318,7 @@ void ImportManager::revive_stale(const std::string& peer) {
   store::ImportRepository repo(db_);
   for (auto& r : repo.for_peer(peer, {ImportState::kStale})) {
     (void)transition(r, ImportState::kActive, "", peer);
-    repo.save(r);
+    save(r);
   }
 }
 
@@ -377,7 +433,7 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
                                                             "; only pending_acceptance imports can be " + verb + "ed");
     }
     apply(*r);
-    repo.save(*r);
+    save(*r);
     return {};
   });
   if (!st) return st.error();
@@ -492,7 +548,7 @@ Status ImportManager::tick() {
         (void)transition(r, ImportState::kStale,
                          "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
                          workflow::kSystemActor);
-        repo.save(r);
+        save(r);
         changed = true;
       }
     }
@@ -502,9 +558,11 @@ Status ImportManager::tick() {
   return changed ? reconcile() : Status{};
 }
 
-bool ImportManager::applies_to_control_plane() const {
-  if (!settings_.egress_ports) return false;  // observe only: nothing is applied
-  return !leading_ || leading_();             // a follower: the leader applies what it committed
+bool ImportManager::applies_to_control_plane() {
+  // Observe only (no egress ports), or a follower (the leader applies what it committed).
+  const bool applies = settings_.egress_ports && (!leading_ || leading_());
+  if (!applies) handed_.reset();
+  return applies;
 }
 
 ImportManager::Desired ImportManager::desired_now() {
@@ -535,8 +593,12 @@ Status ImportManager::reconcile() {
       return {};
     });
   }
-  if (!st) return st;
-  return take_results(desired, adapter_.apply(desired.state));
+  if (!st) {
+    handed_.reset();
+    return st;
+  }
+  handed_ = std::move(desired);
+  return take_results(*handed_, adapter_.apply(handed_->state));
 }
 
 Status ImportManager::take_results(const Desired& desired, const std::vector<controlplane::ApplyResult>& results) {
@@ -556,10 +618,10 @@ Status ImportManager::take_results(const Desired& desired, const std::vector<con
         if (!r) continue;
         if (!res->applied && r->state != ImportState::kFailed) {
           (void)transition(*r, ImportState::kFailed, res->reason, workflow::kSystemActor);
-          repo.save(*r);
+          save(*r);
         } else if (res->applied && r->state == ImportState::kFailed && r->local_port) {
           (void)transition(*r, ImportState::kActive, "", workflow::kSystemActor);
-          repo.save(*r);
+          save(*r);
         }
       }
       return {};

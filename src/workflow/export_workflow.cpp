@@ -298,10 +298,10 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
     return {};
   });
   if (!st) return st.error();
-  spdlog::info("export {} {} by {}", id, action_name(verb), who.name);
   if (action == Action::kApprove || action == Action::kExtend || action == Action::kRevoke) {
-    announce(std::set<std::string>(result->peers.begin(), result->peers.end()), {id});
+    announce(std::set<std::string>(result->peers.begin(), result->peers.end()), {id});  // peers first
   }
+  spdlog::info("export {} {} by {}", id, action_name(verb), who.name);
   return std::move(*result);
 }
 

@@ -138,14 +138,20 @@ class ImportManager {
                                      std::optional<int64_t> if_match, const std::string& verb,
                                      const std::function<void(store::ImportRecord&)>& apply);
   Status touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error);
+  // Every import is saved through here: inside apply_catalog it is noted for the kept desired
+  // state, anywhere else the kept desired state is dropped.
+  void save(const store::ImportRecord& r);
 
   // What the control plane should hold (the active, stale and failed imports with a port), and
   // each import's state, read inside a read or a transaction.
   struct Desired {
     controlplane::DesiredState state;
     std::map<std::string, store::ImportState> state_of;
+    static bool belongs(const store::ImportRecord& r);
+    // Brings one import's entry up to date with its record as just saved.
+    void update(const store::ImportRecord& r, const std::string& egress_host);
   };
-  bool applies_to_control_plane() const;
+  bool applies_to_control_plane();
   Desired desired_now();
   // Marks failures and recoveries the adapter reported, then tells the change listener.
   Status take_results(const Desired& desired, const std::vector<controlplane::ApplyResult>& results);
@@ -158,11 +164,20 @@ class ImportManager {
     std::set<int> ports;
     std::map<std::string, int64_t> by_peer;
   };
-  std::optional<PortUse> used_ports_;  // egress ports in use, cached within one transaction
-  int64_t transitions_ = 0;            // counted for the summary log line of a catalog answer
+  // Egress ports in use, kept across catalog answers on a store of our own; dropped when a
+  // port is freed, a transaction fails or imports change outside an answer (on a shared store,
+  // read once per answer).
+  std::optional<PortUse> used_ports_;
+  int64_t transitions_ = 0;  // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
   std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;
+  // The desired state last handed to the control plane (the leader's, on a store of its own),
+  // kept up to date by apply_catalog from the imports it saves, so that one approval does not
+  // read every import again; dropped whenever imports change any other way.
+  std::optional<Desired> handed_;
+  bool in_apply_ = false;                                                 // apply_catalog's transaction runs
+  std::map<std::string, store::ImportRecord>* saved_in_apply_ = nullptr;  // what it saved, when tracked
   // Where a catalog's imports are handed to the control plane while their commit is made
   // durable (apply_catalog). Last: its thread ends before what its jobs use.
   SerialExecutor control_plane_{"meshfed-cp"};

@@ -113,6 +113,52 @@ TEST_F(ImportsTest, ACatalogWhoseCommitFailsIsTakenBackFromTheControlPlane) {
   EXPECT_EQ(adapter_.applied.back(), (std::set<std::string>{"good.g1", "good.g2"}));
 }
 
+// A catalog answer brings the kept desired state up to date from what it saved, instead of
+// reading every import: after each answer it must be exactly what a full read gives.
+TEST_F(ImportsTest, TheDesiredStateKeptAcrossAnswersIsWhatAFullReadGives) {
+  const auto by_id = [](std::vector<controlplane::DesiredImport> v) {
+    std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return v;
+  };
+  const auto matches_a_full_read = [&](const std::string& step) {
+    testing::FakeAdapter other;
+    ImportManager fresh(*db_, clock_, other, imports_->settings());
+    ASSERT_TRUE(fresh.reconcile());
+    EXPECT_FALSE(other.last.imports.empty()) << step;
+    EXPECT_EQ(by_id(adapter_.last.imports), by_id(other.last.imports)) << step;
+  };
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1"}, 1)));
+  matches_a_full_read("first answer");
+  CatalogAnswer delta = full("good", {"g2"}, 2);
+  delta.full = false;
+  delta.exports.push_back(exported("good", "g1"));
+  delta.exports.back().alias = "g1-renamed";
+  delta.exports.back().port = 9100;
+  ASSERT_TRUE(imports_->apply_catalog("good", delta));
+  matches_a_full_read("a delta adding one and changing another");
+  ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1", "e2", "e3"}, 1)));
+  ASSERT_EQ(state("evil.e3"), ImportState::kFailed);
+  matches_a_full_read("an import without a port");
+  ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e2", "e3"}, 2)));
+  ASSERT_EQ(state("evil.e3"), ImportState::kActive);
+  matches_a_full_read("one left, the portless one took its port");
+  // Changed outside an answer (an approver accepts one): the next answer reads anew.
+  ASSERT_TRUE(imports_->apply_catalog("careful", full("careful", {"c1"}, 1)));
+  ASSERT_TRUE(imports_->accept(approver_, "careful.c1", std::nullopt).ok());
+  delta = full("good", {}, 3);
+  delta.full = false;
+  delta.removals = {"g1"};
+  ASSERT_TRUE(imports_->apply_catalog("good", delta));
+  matches_a_full_read("after an acceptance, a removal");
+  // More changes than are tracked (a full snapshot after a reconnect): read back in one query.
+  std::vector<std::string> many;
+  for (int i = 0; i < 100; ++i) many.push_back("m" + std::to_string(i));
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", many, 4)));
+  matches_a_full_read("a snapshot of 100");
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"m1", "m2"}, 5)));
+  matches_a_full_read("back to two");
+}
+
 TEST_F(ImportsTest, AnImportWaitingForAPortGetsOneAsSoonAsOneFrees) {
   ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1", "e2", "e3"}, 1)));
   ASSERT_EQ(get("evil.e3").state, ImportState::kFailed);

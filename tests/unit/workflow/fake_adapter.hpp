@@ -37,10 +37,12 @@ class FakeAdapter final : public controlplane::Adapter {
           {controlplane::ApplyResult::Kind::kImport, i.id, it == refused.end(), it == refused.end() ? "" : it->second});
     }
     applied.push_back(std::move(held));
+    last = desired;
     return out;
   }
   std::map<std::string, std::string> refused;
   std::vector<std::set<std::string>> applied;  // the imports of every desired state handed over, in order
+  controlplane::DesiredState last;             // the last one handed over
   void reconfigure(const config::ControlPlaneConfig&, const std::string&) override {}
   controlplane::Health health() const override { return {true, "fake", 0, {}}; }
 
