@@ -161,7 +161,7 @@ enum class StoreType { kSqlite, kPostgres };
 struct StoreConfig {
   StoreType type = StoreType::kSqlite;
   Path url_file;      // postgres: the libpq connection string (a secret: kept out of the config)
-  int pool_size = 4;  // postgres: connections a replica may hold (not used yet: see docs/replicas.md)
+  int pool_size = 4;  // postgres: connections a replica may hold, at least the 3 it uses (docs/replicas.md)
 };
 
 struct Config {
