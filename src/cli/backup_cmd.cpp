@@ -103,6 +103,15 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   return Done{"restored", from, db_file, *report, kept_as};
 }
 
+// Both work on the SQLite file; PostgreSQL has its own tools, and `store copy` moves a domain
+// between the two.
+Error on_postgres(const std::string& command) {
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "store.type is postgres: meshfed " + command +
+                        " works on the SQLite file; use PostgreSQL's own tools (pg_dump, pg_restore), or `meshfed "
+                        "store copy` to move the state to an SQLite file and back");
+}
+
 }  // namespace
 
 void add_backup_commands(CLI::App& app, Invocation& run) {
@@ -135,7 +144,8 @@ void add_backup_commands(CLI::App& app, Invocation& run) {
     cmd->callback([a, c, &run] {
       const auto cfg = load_config_arg(a->config, run);
       if (!cfg) return;
-      auto done = c.act(*cfg, a->file);
+      auto done =
+          cfg->store.type == config::StoreType::kPostgres ? Result<Done>(on_postgres(c.name)) : c.act(*cfg, a->file);
       if (!done) {
         run.exit_code = run.out.fail(c.name, done.error());
         return;

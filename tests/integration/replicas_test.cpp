@@ -288,6 +288,16 @@ TEST(StoreCopy, ADomainMovesFromSqliteToPostgresWithItsExportsAndAuditChain) {
   auto again = run_meshfed(copy);  // a copy never merges
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.output.find("already holds state"), std::string::npos) << again.output;
+  // backup and restore are the SQLite file's: on PostgreSQL they say what to use instead.
+  for (const auto& [command, option] : {std::pair{"backup", "--out"}, std::pair{"restore", "--from"}}) {
+    auto refused = run_meshfed({command, "--config", pg_config.string(), option, (dir.path() / "x.db").string()});
+    EXPECT_EQ(refused.exit_code, 4) << refused.output;
+    EXPECT_NE(refused.output.find("store.type is postgres: meshfed " + std::string(command) +
+                                  " works on the SQLite file; use PostgreSQL's own tools (pg_dump"),
+              std::string::npos)
+        << refused.output;
+    EXPECT_FALSE(fs::exists(dir.path() / "x.db"));
+  }
 
   BrokerProcess pg_broker(pg_config, dir.path() / "state-pg", {}, dir.path() / "pg-broker.log");
   pg_broker.start();
