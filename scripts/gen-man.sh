@@ -40,11 +40,12 @@ usage: an unknown subcommand or option, a missing or invalid argument
 not found: no such export, import or peer (HTTP 404)
 .TP
 .B 4
-forbidden: no or a bad token, or a role that does not allow it (HTTP 401, 403)
+conflict: the state does not allow it: the four-eyes rule, an If-Match that no longer holds,
+a backup file that exists, a broker running on the state being restored, a PostgreSQL store
+given to backup or restore (HTTP 409, 412, 428)
 .TP
 .B 5
-conflict: the state does not allow it: the four-eyes rule, an If-Match that no longer holds,
-a backup file that exists, a broker running on the state being restored (HTTP 409, 412, 428)
+forbidden: no or a bad token, or a role that does not allow it (HTTP 401, 403)
 .TP
 .B 6
 unavailable: the broker or its store cannot be reached now; retrying may help (HTTP 502-504)

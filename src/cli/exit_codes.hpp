@@ -9,8 +9,8 @@ namespace meshfed::cli {
 inline constexpr int kExitFailed = 1;       // anything else that failed
 inline constexpr int kExitUsage = 2;        // an unknown or missing argument
 inline constexpr int kExitNotFound = 3;     // no such export, import, peer
-inline constexpr int kExitForbidden = 4;    // no or a bad token, or a role that does not allow it
-inline constexpr int kExitConflict = 5;     // the state does not allow it (four eyes, If-Match, a running broker)
+inline constexpr int kExitConflict = 4;     // the state does not allow it (four eyes, If-Match, a running broker)
+inline constexpr int kExitForbidden = 5;    // no or a bad token, or a role that does not allow it
 inline constexpr int kExitUnavailable = 6;  // the broker or its store cannot be reached now: retry
 
 inline int exit_code_for(ErrorCode code) {

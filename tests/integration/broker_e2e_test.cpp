@@ -203,7 +203,7 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   ASSERT_EQ(req.exit_code, 0) << req.output;
   const std::string id = json::parse(req.output)["id"];
   auto self = as("alice", {"exports", "approve", id});
-  EXPECT_EQ(self.exit_code, 4);  // forbidden: meshfed(1), EXIT STATUS
+  EXPECT_EQ(self.exit_code, 5);  // forbidden: meshfed(1), EXIT STATUS
   EXPECT_NE(self.output.find("403"), std::string::npos) << self.output;
   auto ok = as("bob", {"exports", "approve", id, "--comment", "fine"});
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
@@ -219,7 +219,7 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   auto no_ca = run_meshfed({"ctl", "--token", "x", "--url", env.at("MESHFED_URL"), "services"});
   EXPECT_EQ(no_ca.exit_code, 2);                                                // usage
   EXPECT_EQ(as("victor", {"exports", "show", "no-such-export"}).exit_code, 3);  // not found
-  EXPECT_EQ(as("bob", {"exports", "approve", id}).exit_code, 5);                // conflict: approved already
+  EXPECT_EQ(as("bob", {"exports", "approve", id}).exit_code, 4);                // conflict: approved already
   auto away = run_meshfed(
       {"ctl", "--token", "x", "--ca-file", env.at("MESHFED_CA_FILE"), "--url", "https://127.0.0.1:1", "services"});
   EXPECT_EQ(away.exit_code, 6) << away.output;  // unavailable: worth retrying
@@ -228,7 +228,7 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   // An extend that would end the export sooner needs --shorten (the default TTL is 30 days).
   const json version_before = call("GET", "/api/v1/exports/" + id, "victor").body["version"];
   auto shorter = as("bob", {"exports", "extend", id, "--ttl", "60"});
-  EXPECT_EQ(shorter.exit_code, 5) << shorter.output;  // a precondition
+  EXPECT_EQ(shorter.exit_code, 4) << shorter.output;  // a precondition
   EXPECT_NE(shorter.output.find("add --shorten"), std::string::npos) << shorter.output;
   EXPECT_EQ(call("GET", "/api/v1/exports/" + id, "victor").body["version"], version_before);  // nothing was sent
   auto shortened = as("bob", {"exports", "extend", id, "--ttl", "60", "--shorten"});
@@ -334,12 +334,12 @@ TEST_F(BrokerE2eTest, BackupUnderWriteLoadRestoresEveryAcknowledgedExport) {
   EXPECT_NE(backup.output.find("audit chain ok"), std::string::npos) << backup.output;
   EXPECT_EQ(fs::status(backup_file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
   const auto again = run_meshfed({"backup", "--config", domain_.config_file.string(), "--out", backup_file.string()});
-  EXPECT_EQ(again.exit_code, 5);
+  EXPECT_EQ(again.exit_code, 4);
   EXPECT_NE(again.output.find("never overwrites"), std::string::npos) << again.output;
 
   const auto refused =
       run_meshfed({"restore", "--config", domain_.config_file.string(), "--from", backup_file.string()});
-  EXPECT_EQ(refused.exit_code, 5);
+  EXPECT_EQ(refused.exit_code, 4);
   EXPECT_NE(refused.output.find("a meshfed broker is running on"), std::string::npos) << refused.output;
 
   json moved = domain_.config;
@@ -393,7 +393,7 @@ TEST_F(BrokerE2eTest, OneOutputSwitchGivesTheApisJsonAndProblemsOnStdout) {
   // Failures: the API's problem, passed on; and the CLI's own, in the same shape.
   auto own = parsed(as("alice", {"exports", "approve", id, "-o", "json"}));
   EXPECT_EQ(own["status"], 403);
-  EXPECT_EQ(own["exit_code"], 4);
+  EXPECT_EQ(own["exit_code"], 5);
   EXPECT_EQ(own["type"], "urn:meshfed:problem:forbidden");
   EXPECT_NE(own["detail"].get<std::string>().find("lacks the approver role"), std::string::npos) << own.dump();
   auto invalid = parsed(as("alice", {"exports", "request", "--service", "payments-api", "--port", "1", "--peer",
