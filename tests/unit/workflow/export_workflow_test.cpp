@@ -108,6 +108,16 @@ TEST_F(ExportWorkflowTest, ApproverApprovesAndExpiryCountsFromApproval) {
   ASSERT_EQ(a->history.size(), 2u);
   EXPECT_EQ(a->history[1].comment, "looks fine");
   EXPECT_EQ(a->history[1].from, ExportState::kPending);
+  // The answer is the record as stored (it is not read back).
+  const auto stored = wf_->get(e.id);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->version, a->version);
+  EXPECT_EQ(stored->expires_at_ms, a->expires_at_ms);
+  EXPECT_EQ(stored->peers, a->peers);
+  ASSERT_EQ(stored->history.size(), a->history.size());
+  EXPECT_EQ(stored->history[1].time_ms, a->history[1].time_ms);
+  EXPECT_EQ(stored->history[1].audit_seq, a->history[1].audit_seq);
+  EXPECT_EQ(stored->history[1].actor, a->history[1].actor);
 }
 
 TEST_F(ExportWorkflowTest, RequesterCannotApproveOwnExport) {
