@@ -30,6 +30,8 @@ bool is_final(ImportState s) { return s == ImportState::kWithdrawn || s == Impor
 // Every state but the final ones: what a peer's leaving or silence withdraws.
 const std::vector<ImportState> kNotFinal = {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale,
                                             ImportState::kFailed};
+// The states whose imports (those with an egress port) the control plane holds.
+const std::vector<ImportState> kInControlPlane = {ImportState::kActive, ImportState::kStale, ImportState::kFailed};
 
 Error bad(const std::string& what) { return make_error(ErrorCode::kInvalidArgument, what); }
 
@@ -206,9 +208,8 @@ void ImportManager::save(const ImportRecord& r) {
 }
 
 bool ImportManager::Desired::belongs(const ImportRecord& r) {
-  const bool held =
-      r.state == ImportState::kActive || r.state == ImportState::kStale || r.state == ImportState::kFailed;
-  return held && r.local_port.has_value();
+  return r.local_port.has_value() &&
+         std::find(kInControlPlane.begin(), kInControlPlane.end(), r.state) != kInControlPlane.end();
 }
 
 void ImportManager::Desired::update(const ImportRecord& r, const std::string& egress_host) {
@@ -524,7 +525,7 @@ Status ImportManager::tick() {
     store::ImportRepository repo(db_);
     store::PeerRepository peers(db_);
     // Expiry holds even while the peer is away.
-    for (auto& r : repo.expiring(now)) {
+    for (auto& r : repo.expiring(now, kNotFinal)) {
       withdraw(r, kExpired, workflow::kSystemActor);
       changed = true;
     }
@@ -558,17 +559,15 @@ Status ImportManager::tick() {
   return changed ? reconcile() : Status{};
 }
 
-bool ImportManager::applies_to_control_plane() {
-  // Observe only (no egress ports), or a follower (the leader applies what it committed).
-  const bool applies = settings_.egress_ports && (!leading_ || leading_());
-  if (!applies) handed_.reset();
-  return applies;
+bool ImportManager::applies_to_control_plane() const {
+  // Not when observing only (no egress ports), nor on a follower (the leader applies what it
+  // committed).
+  return settings_.egress_ports && (!leading_ || leading_());
 }
 
 ImportManager::Desired ImportManager::desired_now() {
   Desired d;
-  for (auto& r : store::ImportRepository(db_).with_egress_ports(
-           {ImportState::kActive, ImportState::kStale, ImportState::kFailed})) {
+  for (auto& r : store::ImportRepository(db_).with_egress_ports(kInControlPlane)) {
     d.state_of[r.id] = r.state;
     d.state.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, r.local_port, r.port});
   }
@@ -576,7 +575,10 @@ ImportManager::Desired ImportManager::desired_now() {
 }
 
 Status ImportManager::reconcile() {
-  if (!applies_to_control_plane()) return {};
+  if (!applies_to_control_plane()) {
+    handed_.reset();  // nothing is handed over; applying again (an election, a reload) reads anew
+    return {};
+  }
   Desired desired;
   // A read, unless an import that found no egress port may get one now (a write, taking ports).
   bool retry = false;
@@ -645,7 +647,7 @@ Result<ImportRecord> ImportManager::get(const std::string& id) {
 Result<std::set<std::string>> ImportManager::live_aliases(const std::string& peer) {
   std::set<std::string> out;
   Status st = db_.read([&]() -> Status {
-    out = store::ImportRepository(db_).live_aliases(peer);
+    out = store::ImportRepository(db_).aliases(peer, kNotFinal);
     return {};
   });
   if (!st) return st.error();

@@ -437,21 +437,20 @@ std::map<std::string, int64_t> ImportRepository::count_by_state(const std::strin
   return out;
 }
 
-std::set<std::string> ImportRepository::live_aliases(const std::string& peer) {
-  Statement s(
-      db_,
-      "SELECT DISTINCT alias FROM imports WHERE peer = ? AND state IN ('pending_acceptance', 'active', 'stale', "
-      "'failed')");
+std::set<std::string> ImportRepository::aliases(const std::string& peer, const std::vector<ImportState>& states) {
+  Statement s(db_, "SELECT DISTINCT alias FROM imports WHERE peer = ? AND " + state_in(states));
   s.bind(1, peer);
+  bind_states(s, 2, states);
   std::set<std::string> out;
   while (s.step()) out.insert(s.text(0));
   return out;
 }
 
-std::vector<ImportRecord> ImportRepository::expiring(int64_t now_ms) {
-  return query_imports(
-      db_, "WHERE state IN ('pending_acceptance', 'active', 'stale', 'failed') AND expires_at <= ? ORDER BY seq",
-      [&](Statement& s) { s.bind(1, now_ms); });
+std::vector<ImportRecord> ImportRepository::expiring(int64_t now_ms, const std::vector<ImportState>& states) {
+  return query_imports(db_, "WHERE " + state_in(states) + " AND expires_at <= ? ORDER BY seq", [&](Statement& s) {
+    bind_states(s, 1, states);
+    s.bind(static_cast<int>(states.size()) + 1, now_ms);
+  });
 }
 
 std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {

@@ -151,9 +151,11 @@ class ImportManager {
     // Brings one import's entry up to date with its record as just saved.
     void update(const store::ImportRecord& r, const std::string& egress_host);
   };
-  bool applies_to_control_plane();
+  bool applies_to_control_plane() const;
   Desired desired_now();
   // Marks failures and recoveries the adapter reported, then tells the change listener.
+  // `desired` (usually handed_) is read before the transaction that marks them, whose saves
+  // drop handed_: nothing of it is used after that.
   Status take_results(const Desired& desired, const std::vector<controlplane::ApplyResult>& results);
 
   store::Database& db_;

@@ -124,11 +124,11 @@ class ImportRepository {
   std::vector<std::string> export_ids(const std::string& peer, const std::vector<ImportState>& states);
   // How many imports from `peer` are in each state (from the (peer, state) index, no rows read).
   std::map<std::string, int64_t> count_by_state(const std::string& peer);
-  // The aliases of the peer's imports that are neither rejected nor withdrawn (the aliases
-  // alone: this runs on every metrics scrape of a peer that may hold 100,000 imports).
-  std::set<std::string> live_aliases(const std::string& peer);
-  // Not yet final imports whose expiry is at or before `now_ms`.
-  std::vector<ImportRecord> expiring(int64_t now_ms);
+  // The aliases of the peer's imports in `states` (the aliases alone: this runs on every
+  // metrics scrape of a peer that may hold 100,000 imports).
+  std::set<std::string> aliases(const std::string& peer, const std::vector<ImportState>& states);
+  // Imports in `states` whose expiry is at or before `now_ms`.
+  std::vector<ImportRecord> expiring(int64_t now_ms, const std::vector<ImportState>& states);
   std::vector<ImportRecord> list(int64_t after_seq, int limit);
   std::vector<ImportRecord> in_states(const std::vector<ImportState>& states);
   // Inserts or updates by id.
