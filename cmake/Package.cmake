@@ -1,18 +1,21 @@
 # What `cmake --install` puts where, and the Debian package CPack makes of it
-# (`cpack -G DEB` in a build configured with -DCMAKE_INSTALL_PREFIX=/usr; scripts/package.sh).
+# (`cmake --build BUILD --target package`, or `cpack -G DEB` in BUILD). Every destination is
+# relative, so the package's layout never depends on how the build folder was first configured:
+# CPack lays it out under /usr (CPACK_PACKAGING_INSTALL_PREFIX), `cmake --install` under
+# CMAKE_INSTALL_PREFIX.
 include(GNUInstallDirs)
 
 install(TARGETS meshfed RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # systemd: the units, the meshfed user (sysusers.d) and /etc/meshfed root:meshfed 0750
 # (tmpfiles.d). Under /usr/lib, which Debian 12's merged /usr also shows as /lib.
-set(MESHFED_SYSTEMD_DIR ${CMAKE_INSTALL_PREFIX}/lib/systemd CACHE PATH "where units, sysusers.d and tmpfiles.d go")
 install(FILES systemd/meshfed@.service systemd/meshfed-ingress@.service systemd/meshfed-egress@.service
-        DESTINATION ${MESHFED_SYSTEMD_DIR}/system)
-install(FILES systemd/meshfed.sysusers DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/sysusers.d RENAME meshfed.conf)
-install(FILES systemd/meshfed.tmpfiles DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/tmpfiles.d RENAME meshfed.conf)
+        DESTINATION lib/systemd/system)
+install(FILES systemd/meshfed.sysusers DESTINATION lib/sysusers.d RENAME meshfed.conf)
+install(FILES systemd/meshfed.tmpfiles DESTINATION lib/tmpfiles.d RENAME meshfed.conf)
 
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES cmake/deb/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 install(DIRECTORY config/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
@@ -23,12 +26,14 @@ if(MESHFED_SANITIZE)
   return()
 endif()
 if(HELP2MAN)
-  add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/meshfed.1
+  # Gzipped without a name or time stamp (gzip -n), as Debian policy asks of man pages.
+  add_custom_command(OUTPUT ${CMAKE_BINARY_DIR}/meshfed.1.gz
                      COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/gen-man.sh $<TARGET_FILE:meshfed> ${CMAKE_BINARY_DIR}/meshfed.1
+                     COMMAND gzip -9nf ${CMAKE_BINARY_DIR}/meshfed.1
                      DEPENDS meshfed ${PROJECT_SOURCE_DIR}/scripts/gen-man.sh
                      COMMENT "meshfed(1) from the CLI's help")
-  add_custom_target(meshfed_man ALL DEPENDS ${CMAKE_BINARY_DIR}/meshfed.1)
-  install(FILES ${CMAKE_BINARY_DIR}/meshfed.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+  add_custom_target(meshfed_man ALL DEPENDS ${CMAKE_BINARY_DIR}/meshfed.1.gz)
+  install(FILES ${CMAKE_BINARY_DIR}/meshfed.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 else()
   message(STATUS "help2man not found: no man page (apt-get install help2man)")
 endif()
@@ -41,6 +46,7 @@ install(FILES ${CMAKE_BINARY_DIR}/meshfed.bash-completion DESTINATION ${CMAKE_IN
         RENAME meshfed)
 
 set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_PACKAGE_NAME meshfed)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "meshfed maintainers <meshfed@localhost>")

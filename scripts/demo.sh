@@ -11,7 +11,7 @@
 # MESHFED_DEMO_POSTGRES=1 runs pci as two replicas sharing a PostgreSQL database (a cluster the
 # demo makes in a temporary folder); the peers long-poll the second replica, and at the end the
 # demo kills the leader with SIGKILL and revokes the export through the survivor.
-set -euo pipefail
+set -eEuo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
@@ -33,7 +33,7 @@ for i in "${!domains[@]}"; do
   admin_port[$d]=$((base + i))
   peer_port[$d]=$((base + 10 + i))
   ingress_port[$d]=$((base + 20 + i))
-  egress_range[$d]="$((16000 + 100 * i))-$((16000 + 100 * i + 99))"
+  egress_range[$d]="$((base + 6560 + 100 * i))-$((base + 6560 + 100 * i + 99))"  # 16000-16299 by default
 done
 echo_port=$((base + 30))  # payments-api in pci: an echo service
 envoy_stats_port=$((base + 31))  # pci's data planes' Prometheus stats (a file served over HTTP)
@@ -43,17 +43,48 @@ replica2_admin=$((base + 32)) replica2_peer=$((base + 33)) pg_port=$((base + 41)
 pci_peer_url_port=${peer_port[pci]}  # where the peers reach pci: with replicas, the second one
 [[ -n $postgres ]] && pci_peer_url_port=$replica2_peer
 
-# A taken port would fail a broker halfway through; say so first, and how to move them all.
+# A taken port would fail a broker halfway through, or (an egress port) hand an import to a
+# squatter: every port the demo will use is checked first, and the one taken is named with the
+# process that holds it.
 extra_ports=()
 [[ -n $postgres ]] && extra_ports=("$replica2_admin" "$replica2_peer" "$pg_port")
-for p in "${admin_port[@]}" "${peer_port[@]}" "${ingress_port[@]}" "$echo_port" "$envoy_stats_port" "$federate_port" \
-  "${extra_ports[@]}"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-    echo "demo: port $p on 127.0.0.1 is taken; set MESHFED_DEMO_BASE_PORT to move the demo's ports (default 9440," \
-      "it uses that port to +40), e.g. MESHFED_DEMO_BASE_PORT=19440 bash scripts/demo.sh" >&2
-    exit 1
-  fi
-done
+wanted=("${admin_port[@]}" "${peer_port[@]}" "${ingress_port[@]}" "$echo_port" "$envoy_stats_port" "$federate_port"
+  "${extra_ports[@]}")
+for d in "${domains[@]}"; do wanted+=($(seq "${egress_range[$d]%-*}" "${egress_range[$d]#*-}")); done
+if ((base < 1024 || base + 6560 + 299 > 65535)); then
+  echo "demo: MESHFED_DEMO_BASE_PORT=$base is out of range: the demo uses that port to +40 and +6560 to +6859" >&2
+  exit 2
+fi
+taken=$(ss -Hltnp 2>/dev/null | python3 -c '
+import re, sys
+wanted = set(sys.argv[1:])
+for line in sys.stdin:
+    fields = line.split()
+    port = fields[3].rsplit(":", 1)[-1]
+    if port in wanted:
+        who = re.search(r"users:\(\(\"([^\"]+)\",pid=(\d+)", line)
+        print(port, f"{who.group(1)} (pid {who.group(2)})" if who else "another process")
+        break' "${wanted[@]}")
+if [[ -n $taken ]]; then
+  echo "demo: port ${taken%% *} on 127.0.0.1 is taken by ${taken#* }. The demo uses ports $base to $((base + 41))" \
+    "and $((base + 6560)) to $((base + 6859)) (egress gateways); move them all with MESHFED_DEMO_BASE_PORT, e.g." \
+    "MESHFED_DEMO_BASE_PORT=$((base + 10000)) bash scripts/demo.sh" >&2
+  exit 1
+fi
+
+# Any failure from here on says what failed and where to read why.
+failed() {
+  local rc=$? line=$1 cmd=$2
+  echo >&2
+  echo "demo FAILED (exit $rc) at scripts/demo.sh line $line: $cmd" >&2
+  for log in "$run"/*/broker*.log; do
+    [[ -f $log ]] || continue
+    echo "-- last lines of $log:" >&2
+    tail -n 5 "$log" >&2
+  done
+  echo "The brokers' full logs are $run/<domain>/broker*.log." >&2
+}
+trap 'failed $LINENO "$BASH_COMMAND"' ERR
 
 token_for() {  # dir name role... -> prints the token, appends the tokens-file entry
   local dir=$1 name=$2 out args=()
@@ -198,7 +229,10 @@ for d in "${domains[@]}"; do
 done
 wait_started() {  # state folder under $run
   for _ in $(seq 1 100); do [[ -f $run/$1/runtime.json ]] && break; sleep 0.1; done
-  [[ -f $run/$1/runtime.json ]] || { cat "$run/${1%/*}/broker"*.log; exit 1; }
+  [[ -f $run/$1/runtime.json ]] && return
+  echo "demo: the broker of ${1%/*} did not start within 10 s; its log ($run/${1%/*}/broker*.log):" >&2
+  cat "$run/${1%/*}/broker"*.log >&2
+  exit 1
 }
 for d in "${domains[@]}"; do wait_started "$d/state"; done
 if [[ -n $postgres ]]; then  # once pci-1 runs, so that it leads

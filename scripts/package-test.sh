@@ -6,7 +6,7 @@
 # systemd), asks /readyz; then removes the package and checks that nothing of it is left.
 # The README's "Installing the package" section is these steps.
 #
-#   bash scripts/package-test.sh [BUILD_DIR]   (a Release build configured with -DCMAKE_INSTALL_PREFIX=/usr)
+#   bash scripts/package-test.sh [BUILD_DIR]   (a Release build, configured any way: the layout is the package's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -19,9 +19,9 @@ fi
 step() { printf '== package: %s\n' "$*"; }
 fail() { printf 'package-test FAILED: %s\n' "$*" >&2; exit 1; }
 
-step "cpack"
+step "cmake --build $build --target package"
 rm -f "$build"/meshfed_*.deb
-(cd "$build" && cpack -G DEB >/dev/null)
+cmake --build "$build" --target package >/dev/null
 version=$(sed -n 's/^project(meshfed VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
 deb="$build/meshfed_${version}_$(dpkg --print-architecture).deb"
 [[ -f $deb ]] || fail "no $deb"
@@ -30,6 +30,13 @@ dpkg-deb --contents "$deb" | awk '{print $1, $2, $6}' | grep -q '^-rwxr-xr-x roo
 dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/bin/meshfed > "$build/meshfed.packaged"
 if readelf -S "$build/meshfed.packaged" | grep -q '\.debug_info\|\.symtab'; then fail "the packaged binary is not stripped"; fi
 rm -f "$build/meshfed.packaged"
+# The layout is the package's own, whatever CMAKE_INSTALL_PREFIX the build folder was given.
+contents=$(dpkg-deb --contents "$deb" | awk '{print $6}')
+for f in ./usr/lib/systemd/system/meshfed@.service ./usr/lib/sysusers.d/meshfed.conf ./usr/lib/tmpfiles.d/meshfed.conf \
+  ./usr/share/doc/meshfed/copyright ./usr/share/man/man1/meshfed.1.gz; do
+  grep -qxF "$f" <<<"$contents" || fail "$f is not in the package"
+done
+! grep -q '^\./usr/local/' <<<"$contents" || fail "the package puts files under /usr/local"
 
 domain=pkgtest
 dir=/etc/meshfed/$domain
@@ -38,7 +45,7 @@ pid=""
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   rm -rf "$dir" "/etc/meshfed/$domain.json" "$state"
-  if dpkg-query -W -f='${Status}' meshfed 2>/dev/null | grep -q "install ok installed"; then dpkg -r meshfed >/dev/null; fi
+  if dpkg-query -W meshfed >/dev/null 2>&1; then dpkg --purge meshfed >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -48,8 +55,11 @@ apt-get install -y -qq "./$deb" >/dev/null
 [[ $(meshfed --version) == "meshfed $version" ]] || fail "meshfed --version: $(meshfed --version)"
 id meshfed >/dev/null || fail "no meshfed user"
 [[ $(stat -c '%U:%G %a' /etc/meshfed) == "root:meshfed 750" ]] || fail "/etc/meshfed is $(stat -c '%U:%G %a' /etc/meshfed)"
-man -w meshfed >/dev/null 2>&1 || [[ -f /usr/share/man/man1/meshfed.1.gz || -f /usr/share/man/man1/meshfed.1 ]] ||
-  fail "no meshfed(1)"
+[[ -f /usr/share/man/man1/meshfed.1.gz ]] || fail "no /usr/share/man/man1/meshfed.1.gz"
+for section in FILES ENVIRONMENT MESHFED_URL MESHFED_TOKEN MESHFED_CA_FILE; do
+  zgrep -q "$section" /usr/share/man/man1/meshfed.1.gz || fail "meshfed(1) has no $section"
+done
+grep -q '^License:' /usr/share/doc/meshfed/copyright || fail "/usr/share/doc/meshfed/copyright has no License"
 [[ -f /usr/share/bash-completion/completions/meshfed ]] || fail "no bash completion"
 [[ -f /usr/share/doc/meshfed/examples/pci.json ]] || fail "no example configs"
 
@@ -140,4 +150,14 @@ pid=""
 step "dpkg -r"
 dpkg -r meshfed >/dev/null
 [[ ! -e /usr/bin/meshfed && ! -e /lib/systemd/system/meshfed@.service ]] || fail "dpkg -r left files behind"
+[[ -d $dir && -d $state ]] || fail "dpkg -r removed a domain's keys or state"
+
+step "dpkg --purge keeps a domain's keys and state, and says so"
+purge=$(dpkg --purge meshfed 2>&1)
+[[ -f $dir/pki/ca-key.pem && -d $state ]] || fail "dpkg --purge removed a domain's CA key or state"
+grep -q "kept /etc/meshfed: it holds the domains' configs, CA keys and tokens" <<<"$purge" ||
+  fail "dpkg --purge did not say why it kept /etc/meshfed: $purge"
+grep -q "kept /var/lib/meshfed" <<<"$purge" || fail "dpkg --purge did not say why it kept /var/lib/meshfed: $purge"
+rm -rf "$dir" "/etc/meshfed/$domain.json" "$state"
+rmdir /etc/meshfed /var/lib/meshfed 2>/dev/null || true
 echo "== package: ok ($deb)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks the formatting, then builds meshfed twice and runs every test suite in both: a GCC Release build (which then
+# Checks the formatting, runs the demo (scripts/demo-test.sh), then builds meshfed twice and runs every test suite in both: a GCC Release build (which then
 # makes the .deb that scripts/package-test.sh installs and removes), and a clang
 # build with ASan+UBSan that also links the libFuzzer targets, which then each run for a
 # bounded time. Warnings are errors here (MESHFED_WERROR), never in a user's build.
@@ -21,14 +21,20 @@ run_suite() {
   (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600)
 }
 
+echo "== the demo first, as the README's first command (it configures build/ its own way)"
+bash scripts/demo-test.sh
 echo "== release build (GCC, Release: what packagers build and the package is made from)"
-run_suite build Release -DCMAKE_INSTALL_PREFIX=/usr
+# Configured as the demo configures it (no install prefix): the package test below then proves
+# that the package's layout does not depend on how its build folder was configured.
+run_suite build Release
 echo "== package (.deb from the release build: install, units, run as meshfed, remove)"
 if [[ $(id -u) == 0 ]]; then
   bash scripts/package-test.sh build
 else
   echo "skipped: installing a package needs root"
 fi
+echo "== the demo again, after the tests, on the same build folder"
+bash scripts/demo-test.sh
 echo "== sanitizer build (clang, ASan + UBSan, fuzz targets)"
 export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 CC=clang CXX=clang++ run_suite build-asan RelWithDebInfo -DMESHFED_SANITIZE=ON -DMESHFED_FUZZ=ON -DMESHFED_BUILD_BENCH=OFF
