@@ -86,13 +86,12 @@ failed() {
 }
 trap 'failed $LINENO "$BASH_COMMAND"' ERR
 
-token_for() {  # dir name role... -> prints the token, appends the tokens-file entry
-  local dir=$1 name=$2 out args=()
+token_for() {  # dir name role... -> adds the token to dir/tokens.json and prints it
+  local dir=$1 name=$2 args=()
   shift 2
   for r in "$@"; do args+=(--role "$r"); done
-  out=$("$meshfed" token create --name "$name" "${args[@]}")
-  sed -n 's/^tokens file entry: //p' <<<"$out" >>"$dir/tokens.lines"
-  sed -n 's/^token (shown once, keep it secret): //p' <<<"$out"
+  "$meshfed" token add --tokens-file "$dir/tokens.json" --name "$name" "${args[@]}" |
+    sed -n 's/^token (shown once, keep it secret): //p'
 }
 
 declare -A alice bob root_token
@@ -100,12 +99,9 @@ echo "== meshfed pki init for dmz, internal and pci (one CA each)"
 for d in "${domains[@]}"; do
   mkdir -p "$run/$d"
   "$meshfed" pki init --domain "$d" --out "$run/$d/pki" --ip 127.0.0.1 --dns localhost >/dev/null
-  : >"$run/$d/tokens.lines"
   alice[$d]=$(token_for "$run/$d" alice requester approver)
   bob[$d]=$(token_for "$run/$d" bob approver)
   root_token[$d]=$(token_for "$run/$d" root admin)
-  { echo "["; paste -sd, "$run/$d/tokens.lines"; echo "]"; } >"$run/$d/tokens.json"
-  rm "$run/$d/tokens.lines"
   cp "$root/config/$d/inventory.json" "$run/$d/inventory.json"
 done
 # In this demo pci's payments-api is the echo service below, on loopback.

@@ -81,10 +81,11 @@ done
 
 step "a domain made with the installed binary"
 meshfed pki init --domain "$domain" --out "$dir/pki" --dns localhost --ip 127.0.0.1 --owner root:meshfed >/dev/null
-entry=$(meshfed token create --name ops --role admin | sed -n 's/^tokens file entry: //p')
-[[ -n $entry ]] || fail "token create printed no tokens file entry"
-echo "[$entry]" > "$dir/tokens.json"
-chgrp -R meshfed "$dir" && chmod 0750 "$dir" && chmod 0640 "$dir/tokens.json"
+chgrp -R meshfed "$dir" && chmod 0750 "$dir"
+meshfed token add --tokens-file "$dir/tokens.json" --name ops --role admin | grep -q '^token (shown once' ||
+  fail "token add printed no token"
+[[ $(stat -c '%U:%G %a' "$dir/tokens.json") == "root:meshfed 640" ]] ||
+  fail "token add made tokens.json $(stat -c '%U:%G %a' "$dir/tokens.json"), not root:meshfed 640"
 cat > "/etc/meshfed/$domain.json" <<JSON
 {
   "domain": "$domain",

@@ -227,6 +227,8 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return firewall(r); });
   guarded("GET", "/api/v1/routes", Role::kGateway,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return watch_routes(r); });
+  guarded("POST", "/api/v1/routes/egress-refusals", Role::kGateway,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return egress_refused(r); });
   guarded("GET", "/api/v1/audit", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
   guarded("GET", "/api/v1/audit/head", Role::kViewer,
@@ -512,6 +514,23 @@ http::Response AdminApi::peer_action(const http::Request& req, const workflow::P
       return json_response({{"domain", domain}, {"state", std::string(federation::to_string(p.state))}});
   }
   return json_response({{"domain", domain}});
+}
+
+// A separate egress process could not listen on an import's port: the import moves or fails
+// exactly as with an egress inside the broker.
+http::Response AdminApi::egress_refused(const http::Request& req) {
+  auto body = parse_body(req, {"import_id", "port", "error"}, false);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  const std::string id = f.string("import_id");
+  const auto port = f.integer("port");
+  const std::string error = f.string("error");
+  if (id.empty()) f.errors.add("import_id", "required");
+  if (!port || *port < 1 || *port > 65535) f.errors.add("port", "expected a port 1-65535");
+  if (error.size() > 512) f.errors.add("error", "at most 512 characters");
+  if (!f.errors.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad refusal", f.take_errors()));
+  if (auto st = deps_.imports.egress_port_refused(id, static_cast<int>(*port), error); !st) return problem(st.error());
+  return json_response({{"import_id", id}, {"port", *port}});
 }
 
 http::Response AdminApi::watch_routes(const http::Request& req) {

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -32,11 +36,17 @@ Result<TokenStore> TokenStore::load(const std::filesystem::path& file) {
 Result<TokenStore> TokenStore::parse(std::string_view json_text) {
   using nlohmann::json;
   auto parsed = parse_strict_json(json_text, {16 * 1024 * 1024, 8}, "tokens file");
-  if (!parsed) return parsed.error();
+  if (!parsed) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      parsed.error().message +
+                          "; a tokens file is one JSON array of {name, sha256, roles}: meshfed token add|revoke keep "
+                          "it so",
+                      parsed.error().fields);
+  }
   const json root = std::move(parsed).value();
   if (!root.is_array()) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "a tokens file is a JSON array of {name, sha256, roles} (as meshfed token create prints), "
+                      "a tokens file is one JSON array of {name, sha256, roles} (as meshfed token add writes it), "
                       "not a JSON " +
                           std::string(root.type_name()));
   }
@@ -104,6 +114,79 @@ Result<NewToken> create_token(const std::string& name, const std::vector<std::st
   t.token = "mf_" + random_token(32);
   t.file_entry = nlohmann::json{{"name", name}, {"sha256", sha256_hex(t.token)}, {"roles", roles}}.dump();
   return t;
+}
+
+namespace {
+
+Error file_error(const std::string& what, const std::filesystem::path& file) {
+  return make_error(ErrorCode::kInternal, "cannot " + what + " " + file.string() + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+Result<std::vector<TokenFileEntry>> read_tokens_file(const std::filesystem::path& file, bool missing_ok) {
+  std::error_code ec;
+  if (missing_ok && !std::filesystem::exists(file, ec) && !ec) return std::vector<TokenFileEntry>{};
+  auto checked = TokenStore::load(file);  // the broker's own reading: what it refuses, we refuse
+  if (!checked) return checked.error();
+  std::ifstream in(file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  const auto root = nlohmann::json::parse(text.str(), nullptr, false);
+  if (!root.is_array()) return make_error(ErrorCode::kInternal, file.string() + " changed while it was read");
+  std::vector<TokenFileEntry> out;
+  for (const auto& e : root) {
+    out.push_back({e.at("name").get<std::string>(), e.at("roles").get<std::vector<std::string>>(),
+                   e.at("sha256").get<std::string>()});
+  }
+  return out;
+}
+
+Status write_tokens_file(const std::filesystem::path& file, const std::vector<TokenFileEntry>& entries) {
+  std::string text = "[";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& e = entries[i];
+    text += (i ? ",\n  " : "\n  ") + nlohmann::json{{"name", e.name}, {"roles", e.roles}, {"sha256", e.sha256}}.dump();
+  }
+  text += entries.empty() ? "]\n" : "\n]\n";
+
+  const auto folder = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+  struct stat old {};
+  uid_t uid = ::geteuid();
+  gid_t gid = ::getegid();
+  mode_t mode = 0640;
+  if (::stat(file.c_str(), &old) == 0) {
+    uid = old.st_uid;
+    gid = old.st_gid;
+    mode = old.st_mode & 07777;
+  } else if (errno != ENOENT) {
+    return file_error("read", file);
+  } else {
+    struct stat dir {};
+    if (::stat(folder.c_str(), &dir) != 0) return file_error("read the folder of", file);
+    gid = dir.st_gid;
+  }
+  const auto temp = std::filesystem::path(file.string() + ".new");
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return file_error("write", temp);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  // Owner and group before the mode: a group-readable file never exists with the wrong group.
+  ok = ok && (::fchown(fd, uid, gid) == 0 || (uid == ::geteuid() && ::fchown(fd, static_cast<uid_t>(-1), gid) == 0));
+  ok = ok && ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok || ::rename(temp.c_str(), file.c_str()) != 0) {
+    if (!ok) errno = saved;
+    const Error e = file_error("write", file);
+    ::unlink(temp.c_str());
+    return e;
+  }
+  const int dir_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    ::fsync(dir_fd);  // the rename itself survives a crash
+    ::close(dir_fd);
+  }
+  return {};
 }
 
 }  // namespace meshfed::api

@@ -88,6 +88,8 @@ int http_status(ErrorCode code) {
     case ErrorCode::kUnavailable:
     case ErrorCode::kCancelled:
       return 503;
+    case ErrorCode::kUntrusted:
+      return 502;
     case ErrorCode::kInternal:
       return 500;
   }

@@ -263,6 +263,14 @@ class Broker final : public api::Credentials,
       egress_gw_ =
           std::make_unique<gateway::EgressGateway>(*gateway_metrics_, gateway::GatewayLimits::from(g.egress->tuning));
       egress_gw_->set_tls(s->gateways.egress);
+      // A port another program holds: the import manager moves the import (store thread).
+      egress_gw_->on_listen_refused([this](const std::string& id, uint16_t port, const std::string& error) {
+        store_.post([this, id, port, error] {
+          if (auto st = imports_->egress_port_refused(id, port, error); !st) {
+            spdlog::error("imports: {}", st.error().message);
+          }
+        });
+      });
     }
     routes_->attach(ingress_gw_.get(), egress_gw_.get());
     return {};
@@ -461,7 +469,13 @@ class Broker final : public api::Credentials,
     const auto h = adapter_->health();
     r.checks["inventory"] = h.detail;
     r.checks["replica"] = leading() ? "leader" : "follower";
-    r.ready = head.ok() && h.ready && !runtime_.stopping();
+    // An import the control plane points at an egress port that nothing of ours listens on.
+    const auto unbound = egress_gw_ ? egress_gw_->unbound() : std::map<std::string, std::string>{};
+    r.checks["egress"] = unbound.empty()
+                             ? "ok"
+                             : "import " + unbound.begin()->first + " has no listener (" + unbound.begin()->second +
+                                   "), " + std::to_string(unbound.size()) + " in all";
+    r.ready = head.ok() && h.ready && unbound.empty() && !runtime_.stopping();
     if (runtime_.stopping()) r.checks["broker"] = "stopping";
     return r;
   }

@@ -7,10 +7,13 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <nlohmann/json.hpp>
+
 #include <fstream>
 #include <sstream>
 
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/serial_executor.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/gateway/gateway.hpp"
 #include "meshfed/gateway/route_watcher.hpp"
@@ -64,6 +67,10 @@ class GatewayProcess {
       egress_ = std::make_unique<gateway::EgressGateway>(metrics_,
                                                          gateway::GatewayLimits::from(cfg_.gateways.egress->tuning));
       egress_->set_tls(tls->egress);
+      // A port another program holds: the broker, which gives out ports, moves the import.
+      egress_->on_listen_refused([this, token = *token](const std::string& id, uint16_t port, const std::string& e) {
+        reports_.post([this, token, id, port, e] { report_refusal(token, id, port, e); });
+      });
     }
     if (!args_.metrics_listen.empty()) {
       const auto ep = config::parse_endpoint(args_.metrics_listen);
@@ -123,6 +130,26 @@ class GatewayProcess {
     });
   }
 
+  // One refusal, told to the broker (POST /api/v1/routes/egress-refusals) off the egress's own
+  // threads. Lost if the broker is away: the listener is retried, and the broker's next route
+  // change or our restart tells it again.
+  void report_refusal(const std::string& token, const std::string& id, uint16_t port, const std::string& error) {
+    std::string host;
+    uint16_t broker_port = 0;
+    if (!http::parse_https_url(args_.broker_url, host, broker_port)) return;
+    auto client = http::HttpsClient::create(http::ClientOptions::verifying(host, broker_port, cfg_.tls.ca_file));
+    if (!client)
+      return spdlog::error("egress: cannot tell the broker port {} is taken: {}", port, client.error().message);
+    const nlohmann::json body = {{"import_id", id}, {"port", port}, {"error", error}};
+    auto res =
+        (*client)->request("POST", "/api/v1/routes/egress-refusals",
+                           {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body.dump());
+    if (!res || res->status != 200) {
+      spdlog::error("egress: cannot tell the broker port {} is taken: {}", port,
+                    res ? "HTTP " + std::to_string(res->status) : res.error().message);
+    }
+  }
+
   // Certificates and peers' CAs, re-read; established connections keep the ones they began with.
   void reload() {
     auto fresh = config::load_config(cfg_.file);
@@ -144,6 +171,7 @@ class GatewayProcess {
   std::unique_ptr<gateway::EgressGateway> egress_;
   std::unique_ptr<http::PlainHttpServer> metrics_server_;
   std::unique_ptr<gateway::RouteWatcher> watcher_;
+  SerialExecutor reports_{"meshfed-report"};  // refusals told to the broker
 };
 
 }  // namespace

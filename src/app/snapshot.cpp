@@ -1,5 +1,7 @@
 #include "snapshot.hpp"
 
+#include "net/open_acceptor.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <fstream>
@@ -30,6 +32,13 @@ federation::ImportSettings Snapshot::import_settings() const {
   if (config.gateways.egress) {
     s.egress_ports = config.gateways.egress->ports;
     s.egress_host = config.gateways.egress->advertise_host;
+    // An egress in this process binds here: a port another program holds is never given out.
+    // A separate egress process tells us instead (POST /api/v1/routes/egress-refusals).
+    if (config.gateways.egress->enabled) {
+      s.port_bindable = [bind = config.gateways.egress->bind](int port) {
+        return net::can_listen(bind, static_cast<uint16_t>(port));
+      };
+    }
   }
   s.stale_after_s = config.sync.stale_after.count();
   s.withdraw_after_s = config.sync.withdraw_after.count();

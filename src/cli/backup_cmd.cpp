@@ -2,16 +2,24 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <iostream>
 
 #include "config_arg.hpp"
 #include "exit_codes.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/config/config.hpp"
+#include "meshfed/core/text.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/state_lock.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
+#include "meshfed/workflow/restore.hpp"
 #include "output.hpp"
 
 namespace meshfed::cli {
@@ -33,6 +41,7 @@ struct Done {
   fs::path from, to;
   workflow::AuditReport audit;
   std::string kept_as;  // the database a restore moved aside, if there was one
+  std::optional<workflow::RestoreOutcome> restored;
 
   nlohmann::json to_json() const {
     nlohmann::json j = {
@@ -40,12 +49,29 @@ struct Done {
         {"to", to.string()},
         {"audit", {{"entries", audit.entries}, {"head", std::to_string(audit.head_seq) + ":" + audit.head_hash}}}};
     if (!kept_as.empty()) j["previous_database"] = kept_as;
+    if (restored) {
+      j["kept_ended"] = nlohmann::json::array();
+      for (const auto& k : restored->kept_ended) {
+        j["kept_ended"].push_back({{"export", k.id},
+                                   {"state", std::string(store::to_string(k.state))},
+                                   {"by", k.by},
+                                   {"at", format_rfc3339(from_unix_ms(k.at_ms))}});
+      }
+      j["audit_entry"] = restored->audit_seq;
+    }
     return j;
   }
   void print() const {
     if (!kept_as.empty()) std::cout << "the previous database is kept as " << kept_as << "\n";
     std::cout << verb << " " << from.string() << " to " << to.string() << ": audit chain ok, " << audit.entries
               << " entries, head " << audit.head_seq << ":" << audit.head_hash << "\n";
+    if (!restored) return;
+    for (const auto& k : restored->kept_ended) {
+      std::cout << "kept ended: export " << k.id << " is approved or pending in the backup, but was "
+                << store::to_string(k.state) << " by " << k.by << " at " << format_rfc3339(from_unix_ms(k.at_ms))
+                << "; it stays " << store::to_string(k.state) << "\n";
+    }
+    std::cout << "recorded as audit entry " << restored->audit_seq << " (store.restored); peers get a full catalog\n";
   }
 };
 
@@ -57,7 +83,16 @@ Result<Done> backup(const config::Config& cfg, const fs::path& out) {
   if (!copy) return copy.error();
   auto report = verified(**copy);
   if (!report) return report.error();
-  return Done{"backed up", cfg.state_dir / "meshfed.db", out, *report, ""};
+  return Done{"backed up", cfg.state_dir / "meshfed.db", out, *report, "", std::nullopt};
+}
+
+// A file error in the words an operator acts on: the path, what was tried, the OS's reason.
+Error file_error(const std::string& what, const fs::path& path, int err) {
+  std::string message = "cannot " + what + " " + path.string() + ": " + std::strerror(err);
+  if (err == EACCES || err == EPERM) {
+    message += geteuid() == 0 ? "" : " (run meshfed restore as root, or as the user that owns it)";
+  }
+  return make_error(ErrorCode::kInternal, message);
 }
 
 // Moves the database and its WAL files aside: a WAL left next to another database would be
@@ -68,9 +103,15 @@ Status move_aside(const fs::path& db_file, const std::string& suffix) {
     const fs::path from = db_file.string() + ext;
     if (!fs::exists(from, ec)) continue;
     fs::rename(from, db_file.string() + suffix + ext, ec);
-    if (ec) return make_error(ErrorCode::kUnavailable, "cannot move " + from.string() + " aside: " + ec.message());
+    if (ec) return file_error("move aside", from, ec.value());
   }
   return {};
+}
+
+// Who restores, for the audit log: the restore has no token, so the OS user answers for it.
+std::string restore_actor() {
+  const passwd* pw = getpwuid(geteuid());
+  return "restore:" + (pw ? std::string(pw->pw_name) : std::to_string(geteuid()));
 }
 
 Result<Done> restore(const config::Config& cfg, const fs::path& from) {
@@ -78,7 +119,10 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   if (fs::create_directories(cfg.state_dir, ec)) {
     fs::permissions(cfg.state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   }
-  if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + cfg.state_dir.string() + ": " + ec.message());
+  if (ec) return file_error("create", cfg.state_dir, ec.value());
+  if (::access(from.c_str(), R_OK) != 0) return file_error("read the backup", from, errno);
+  struct stat folder {};
+  if (::stat(cfg.state_dir.c_str(), &folder) != 0) return file_error("read", cfg.state_dir, errno);
   auto lock = store::StateLock::acquire(cfg.state_dir);  // held until the new database is in place
   if (!lock) return make_error(lock.error().code, lock.error().message + "; stop it before restoring");
   auto source = store::Database::open_read_only(from, /*accept_older=*/true);
@@ -89,6 +133,40 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   const fs::path incoming = db_file.string() + ".restoring";
   fs::remove(incoming, ec);
   if (auto st = (*source)->backup_to(incoming); !st) return st.error();
+  source->reset();
+
+  // What the store being replaced has ended stays ended (workflow/restore.hpp).
+  std::unique_ptr<store::Database> replaced;
+  if (fs::exists(db_file, ec)) {
+    auto current = store::Database::open_read_only(db_file, /*accept_older=*/true);
+    if (!current) {
+      fs::remove(incoming, ec);
+      return make_error(current.error().code,
+                        "cannot read the store being replaced, " + db_file.string() +
+                            ", to keep the exports it has ended ended: " + current.error().message +
+                            "; if it is beyond reading, move it aside yourself and restore again");
+    }
+    replaced = std::move(*current);
+  }
+  std::optional<workflow::RestoreOutcome> outcome;
+  {
+    auto restored = store::Database::open(incoming);  // migrates a backup of an older schema
+    if (!restored) return restored.error();
+    auto settled =
+        workflow::settle_restore(replaced.get(), **restored, SystemClock().now(), restore_actor(), from.string());
+    if (!settled) return settled.error();
+    outcome = std::move(*settled);
+  }  // closed: SQLite folds its WAL back into the file
+  replaced.reset();
+
+  // Owned like the folder it lands in, whoever restores: the broker runs as that folder's owner.
+  for (const std::string ext : {"", "-wal", "-shm"}) {
+    const fs::path f = incoming.string() + ext;
+    if (!fs::exists(f, ec)) continue;
+    if (::chown(f.c_str(), folder.st_uid, folder.st_gid) != 0 || ::chmod(f.c_str(), 0600) != 0) {
+      return file_error("give the state folder's owner", f, errno);
+    }
+  }
   const auto stamp = std::to_string(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count());
   const std::string aside = ".before-restore-" + stamp;
@@ -98,9 +176,8 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
     kept_as = db_file.string() + aside;
   }
   fs::rename(incoming, db_file, ec);
-  if (ec)
-    return make_error(ErrorCode::kUnavailable, "cannot move " + incoming.string() + " into place: " + ec.message());
-  return Done{"restored", from, db_file, *report, kept_as};
+  if (ec) return file_error("move into place", incoming, ec.value());
+  return Done{"restored", from, db_file, *report, kept_as, std::move(outcome)};
 }
 
 // Both work on the SQLite file; PostgreSQL has its own tools, and `store copy` moves a domain

@@ -8,37 +8,12 @@
 #include <vector>
 
 #include "meshfed/app/logging.hpp"
+#include "meshfed/core/text.hpp"
 #include "output.hpp"
 
 namespace meshfed::cli {
 
 namespace {
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// The nearest of `names` to `word`, when near enough to be what was meant.
-std::string suggestion(const std::string& word, const std::vector<std::string>& names) {
-  std::string best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const auto& n : names) {
-    const size_t d = edit_distance(word, n);
-    if (d < best_distance) best = n, best_distance = d;
-  }
-  return best.empty() ? "" : "; did you mean \"" + best + "\"?";
-}
 
 // What went wrong, naming an unknown word before any missing one: `broker --bogus` is a typo,
 // not a missing --config. CLI11 checks requirements first, so the words it could not place
@@ -63,10 +38,11 @@ std::string usage_error(const CLI::App& root, const CLI::ParseError& e) {
           for (const auto& n : opt->get_lnames()) names.push_back("--" + n);
         }
       }
-      return "unknown option \"" + word + "\" for \"" + path + "\"" + suggestion(word.substr(0, word.find('=')), names);
+      return "unknown option \"" + word + "\" for \"" + path + "\"" +
+             did_you_mean(word.substr(0, word.find('=')), names);
     }
     for (const auto* sub : at->get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
-    if (!names.empty()) return "unknown command \"" + word + "\" for \"" + path + "\"" + suggestion(word, names);
+    if (!names.empty()) return "unknown command \"" + word + "\" for \"" + path + "\"" + did_you_mean(word, names);
     return "unexpected argument \"" + word + "\" for \"" + path + "\"";
   }
   return e.what();

@@ -98,7 +98,12 @@ class Ctl {
       payload = body->dump();
     }
     auto res = (*client)->request(method, target, headers, payload);
-    if (!res) return failed(run_.out.fail("ctl", make_error(ErrorCode::kUnavailable, res.error().message)));
+    if (!res) {
+      // A refused certificate stays what it is (exit 1); anything else on the way is worth a retry.
+      const ErrorCode code =
+          res.error().code == ErrorCode::kUntrusted ? ErrorCode::kUntrusted : ErrorCode::kUnavailable;
+      return failed(run_.out.fail("ctl", make_error(code, res.error().message)));
+    }
     json parsed = json::parse(res->body, nullptr, false);
     if (res->status >= 400) return failed(run_.out.api_failure(res->status, parsed, res->body));
     return parsed;

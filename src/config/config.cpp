@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -41,6 +43,17 @@ bool is_host_port(const std::string& s) {
   return ep && !ep->host.empty() && ep->port != 0;
 }
 
+// "port 99999 is out of range 1-65535" for host:port text whose port is all digits but too
+// large: said as such rather than as a malformed address.
+std::optional<std::string> port_out_of_range(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == s.size()) return std::nullopt;
+  const auto port = s.substr(colon + 1);
+  if (port.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  if (port.size() <= 5 && std::stoi(std::string(port)) <= 65535) return std::nullopt;
+  return "port " + std::string(port) + " is out of range 1-65535 in \"" + std::string(s) + "\"";
+}
+
 class Parser {
  public:
   Parser(const Path& base, FieldErrors& errors) : base_(base), errors_(errors) {}
@@ -61,6 +74,12 @@ class Parser {
     if (!s) return std::nullopt;
     if (s->empty() && allow_empty) return std::nullopt;
     auto ep = parse_endpoint(*s);
+    if (!ep) {
+      if (auto range = port_out_of_range(*s)) {
+        errors_.add(r.path_of(key), *range);
+        return std::nullopt;
+      }
+    }
     if (!ep || !is_ip_literal(ep->host)) {
       errors_.add(r.path_of(key),
                   "expected host:port with an IP address host (e.g. "
@@ -530,10 +549,12 @@ Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
 }
 
 Result<Config> load_config(const Path& file) {
+  errno = 0;
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return make_error(ErrorCode::kInvalidArgument, "cannot read config file " + file.string(),
-                      {{"(file)", "cannot open " + file.string()}});
+    const std::string why = errno ? std::strerror(errno) : "unreadable";
+    return make_error(ErrorCode::kInvalidArgument, "cannot read config file " + file.string() + ": " + why,
+                      {{"(file)", "cannot read " + file.string() + ": " + why}});
   }
   std::stringstream ss;
   ss << in.rdbuf();

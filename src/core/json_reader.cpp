@@ -1,5 +1,7 @@
 #include "core/json_reader.hpp"
 
+#include "meshfed/core/text.hpp"
+
 namespace meshfed {
 
 std::string describe(const nlohmann::json& j) {
@@ -35,8 +37,11 @@ std::string ObjectReader::got(const nlohmann::json& value) const {
 
 ObjectReader::~ObjectReader() {
   if (!obj_ || !rules_.unknown_keys_are_errors) return;
+  const std::vector<std::string> known(seen_.begin(), seen_.end());  // every key the reader asked for
   for (const auto& [key, value] : obj_->items()) {
-    if (!seen_.count(key)) errors_.add(path_of(key), "unknown key");
+    if (seen_.count(key)) continue;
+    // A suggestion names only our own keys; an adversary's unknown keys get none (no work for them).
+    errors_.add(path_of(key), "unknown key" + (rules_.quote_values ? did_you_mean(key, known) : std::string()));
   }
 }
 

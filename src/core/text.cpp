@@ -184,4 +184,37 @@ std::string escape_for_log(std::string_view s, size_t max_length) {
   return out;
 }
 
+namespace {
+
+constexpr size_t kLongestTypo = 64;
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& names) {
+  // Quadratic in the lengths: a word this long is no typo of a name, and may be an adversary's.
+  if (word.size() > kLongestTypo) return "";
+  std::string best;
+  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
+  for (const auto& n : names) {
+    const size_t d = edit_distance(word, n);
+    if (d < best_distance) best = n, best_distance = d;
+  }
+  return best.empty() ? "" : "; did you mean \"" + best + "\"?";
+}
+
 }  // namespace meshfed

@@ -16,7 +16,8 @@
 namespace meshfed::federation {
 namespace {
 
-constexpr size_t kMaxTrackedChanges = 64;  // imports one answer may change and still be tracked
+constexpr size_t kMaxTrackedChanges = 64;          // imports one answer may change and still be tracked
+constexpr int64_t kRefusedPortSkippedMs = 30'000;  // a port another program held is tried again after
 
 using nlohmann::json;
 using store::ImportRecord;
@@ -112,14 +113,70 @@ std::optional<int> ImportManager::take_port(const std::string& peer, std::string
         "peer " + peer + " holds all " + std::to_string(share) + " of its egress ports (peers[].max_egress_ports)";
     return std::nullopt;
   }
+  int elsewhere = 0;
   for (int p = range.first; p <= range.last; ++p) {
-    if (used_ports_->ports.insert(p).second) {
-      ++held;
-      return p;
+    if (used_ports_->ports.count(p)) continue;
+    if (held_elsewhere(p)) {
+      ++elsewhere;
+      continue;
     }
+    used_ports_->ports.insert(p);
+    ++held;
+    return p;
   }
   why_not = "no free egress port in " + std::to_string(range.first) + "-" + std::to_string(range.last);
+  if (elsewhere) why_not += " (" + std::to_string(elsewhere) + " held by other programs on this host)";
   return std::nullopt;
+}
+
+bool ImportManager::held_elsewhere(int port) {
+  const auto refused = refused_until_ms_.find(port);
+  if (refused != refused_until_ms_.end()) {
+    if (refused->second > to_unix_ms(clock_.now())) return true;
+    refused_until_ms_.erase(refused);
+  }
+  if (!settings_.port_bindable || settings_.port_bindable(port)) return false;
+  refused_until_ms_[port] = to_unix_ms(clock_.now()) + kRefusedPortSkippedMs;  // tick() tries it again then
+  return true;
+}
+
+Status ImportManager::egress_port_refused(const std::string& id, int port, const std::string& error) {
+  if (leading_ && !leading_()) return {};  // the leader gives out ports; another replica's host is its own
+  if (!settings_.egress_ports || port < settings_.egress_ports->first || port > settings_.egress_ports->last) return {};
+  refused_until_ms_[port] = to_unix_ms(clock_.now()) + kRefusedPortSkippedMs;
+  bool moved = false;
+  Status st = db_.transaction([&]() -> Status {
+    store::ImportRepository repo(db_);
+    auto r = repo.get(id);
+    if (!r || r->local_port != port || (r->state != ImportState::kActive && r->state != ImportState::kStale)) {
+      return {};  // moved or withdrawn meanwhile: nothing points at the port any more
+    }
+    r->local_port.reset();
+    used_ports_.reset();
+    std::string why_not;
+    r->local_port = take_port(r->peer, why_not);
+    json details = {{"peer", r->peer}, {"from_port", port}, {"refused", error}};
+    if (r->local_port) {
+      details["to_port"] = *r->local_port;
+      store::AuditRepository(db_).append(clock_.now(), workflow::kSystemActor, "import.egress_port_moved",
+                                         "import/" + r->id, details);
+      spdlog::warn("import {}: egress port {} is held by another program ({}); moved to {}", id, port, error,
+                   *r->local_port);
+      ++r->version;
+    } else {
+      (void)transition(*r, ImportState::kFailed,
+                       why_not + "; port " + std::to_string(port) + ": " + escape_for_log(error, 200),
+                       workflow::kSystemActor);
+    }
+    save(*r);
+    moved = true;
+    return {};
+  });
+  if (!st) {
+    used_ports_.reset();
+    return st;
+  }
+  return moved ? reconcile() : Status{};
 }
 
 void ImportManager::ensure_port(ImportRecord& r) {
@@ -520,7 +577,8 @@ Status ImportManager::update_settings(ImportSettings settings) {
 Status ImportManager::tick() {
   if (leading_ && !leading_()) return {};
   const int64_t now = to_unix_ms(clock_.now());
-  bool changed = false;
+  // A port another program held may be free now: an import that found none tries again.
+  bool changed = std::erase_if(refused_until_ms_, [now](const auto& r) { return r.second <= now; }) > 0;
   Status st = db_.transaction([&]() -> Status {
     store::ImportRepository repo(db_);
     store::PeerRepository peers(db_);

@@ -40,8 +40,10 @@ struct EgressGateway::Impl {
   mutable std::mutex mu;                                         // guards the three below, read by every worker
   std::map<std::string, std::shared_ptr<http::TlsContext>> tls;  // by peer
   std::shared_ptr<const RoutesById> routes = std::make_shared<RoutesById>();
-  std::map<std::string, uint16_t> ports;  // bound listeners, for listening()
-  WorkerPool pool;                        // after what its sweeps read: destroyed (joined) first
+  std::map<std::string, uint16_t> ports;        // bound listeners, for listening()
+  std::map<std::string, std::string> refusals;  // listeners that could not bind, for unbound()
+  EgressGateway::ListenRefused refused;         // set before the first routes
+  WorkerPool pool;                              // after what its sweeps read: destroyed (joined) first
   asio::steady_timer retry_timer;
   std::map<std::string, std::shared_ptr<Listener>> listeners;  // by import id; control thread only
   bool stopped = false;                                        // control thread only
@@ -104,23 +106,30 @@ struct EgressGateway::Impl {
 
   void open_missing() {
     std::map<std::string, uint16_t> bound;
+    std::map<std::string, std::string> failed;
     for (auto& [id, l] : listeners) {
       if (!l->acceptor.is_open()) open(l);
       error_code ec;
-      if (l->acceptor.is_open()) bound[id] = l->acceptor.local_endpoint(ec).port();
+      if (l->acceptor.is_open()) {
+        bound[id] = l->acceptor.local_endpoint(ec).port();
+      } else {
+        failed[id] = l->last_error;
+      }
     }
     std::lock_guard lock(mu);
     ports = std::move(bound);
+    refusals = std::move(failed);
   }
 
   void open(const std::shared_ptr<Listener>& l) {
     const auto& r = l->route;
     if (auto ec = net::open_acceptor(l->acceptor, r.listen.host, r.listen.port)) {
-      if (ec.message() != l->last_error) {
-        spdlog::error("egress: cannot listen on {}:{} for import {}: {} (retrying)", r.listen.host, r.listen.port,
-                      r.import_id, ec.message());
-      }
+      const bool news = ec.message() != l->last_error;
       l->last_error = ec.message();
+      if (!news) return;
+      spdlog::error("egress: cannot listen on {}:{} for import {}: {}", r.listen.host, r.listen.port, r.import_id,
+                    ec.message());
+      if (refused) refused(r.import_id, r.listen.port, ec.message());
       return;
     }
     spdlog::info("egress: import {} listening on {}:{} -> {} ingress {}:{}", r.import_id, r.listen.host, r.listen.port,
@@ -209,6 +218,15 @@ int EgressGateway::open_connections() const { return impl_->pool.open_connection
 std::map<std::string, uint16_t> EgressGateway::listening() const {
   std::lock_guard lock(impl_->mu);
   return impl_->ports;
+}
+
+void EgressGateway::on_listen_refused(ListenRefused listener) {
+  asio::post(impl_->pool.control(), [impl = impl_.get(), listener = std::move(listener)] { impl->refused = listener; });
+}
+
+std::map<std::string, std::string> EgressGateway::unbound() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->refusals;
 }
 
 }  // namespace meshfed::gateway

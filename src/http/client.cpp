@@ -163,9 +163,12 @@ struct HttpsClient::Impl {
     }
     stream->handshake(asio::ssl::stream_base::client, ec);
     if (ec) {
+      // A certificate we refused is a verdict, not an outage: retrying cannot change it.
+      const bool refused = !options.configure_tls && (!refused_certificate.empty() ||
+                                                      SSL_get_verify_result(stream->native_handle()) != X509_V_OK);
       const std::string why = options.configure_tls ? ec.message() : verification_failure(stream->native_handle(), ec);
       stream.reset();
-      return make_error(ErrorCode::kUnavailable,
+      return make_error(refused ? ErrorCode::kUntrusted : ErrorCode::kUnavailable,
                         "TLS handshake with " + options.host + ":" + std::to_string(options.port) + " failed: " + why);
     }
     return {};

@@ -6,6 +6,9 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
 
 namespace meshfed::net {
@@ -26,6 +29,23 @@ inline boost::system::error_code open_acceptor(boost::asio::ip::tcp::acceptor& a
     acceptor.close(ignored);
   }
   return ec;
+}
+
+// Whether a listener could be opened on host:port now, with the same options as open_acceptor:
+// a port another program listens on is refused. Plain sockets: it is asked once per port given
+// out, and needs no event loop.
+inline bool can_listen(const std::string& host, uint16_t port) {
+  boost::system::error_code ec;
+  const auto addr = boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  const int fd = ::socket(addr.is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const int on = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  const boost::asio::ip::tcp::endpoint ep(addr, port);
+  const bool ok = ::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0 && ::listen(fd, 1) == 0;
+  ::close(fd);
+  return ok;
 }
 
 }  // namespace meshfed::net

@@ -20,7 +20,9 @@ Error store_error(const std::string& what, const std::exception& e) {
   // whoever asked: the client learns that the store failed, and which operation.
   const auto incident = std::to_string(to_unix_ms(SystemClock().now()));
   spdlog::error("store: {} (incident {}): {}", what, incident, escape_for_log(e.what()));
-  return make_error(ErrorCode::kUnavailable, "store: " + what + "; see the broker log, incident " + incident);
+  // Said so that it fits a broker (whose log is the journal) and a command (whose log line was
+  // printed just above) alike.
+  return make_error(ErrorCode::kUnavailable, "store: " + what + " (logged as incident " + incident + ")");
 }
 
 Database::Database(std::unique_ptr<backend::Connection> connection, std::filesystem::path file)
@@ -128,11 +130,11 @@ Status create_owner_only(const std::filesystem::path& file) {
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     if (errno == EEXIST) return {};
-    return make_error(ErrorCode::kUnavailable, "cannot create " + file.string() + ": " + std::strerror(errno));
+    return make_error(ErrorCode::kInternal, "cannot create " + file.string() + ": " + std::strerror(errno));
   }
   const bool ok = ::fchmod(fd, 0600) == 0;  // a umask like 0277 would have taken the owner's write
   ::close(fd);
-  if (!ok) return make_error(ErrorCode::kUnavailable, "cannot set the mode of " + file.string());
+  if (!ok) return make_error(ErrorCode::kInternal, "cannot set the mode of " + file.string());
   return {};
 }
 

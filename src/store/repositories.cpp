@@ -4,6 +4,7 @@
 
 #include "meshfed/core/text.hpp"
 
+#include <algorithm>
 #include <functional>
 #include <stdexcept>
 
@@ -297,6 +298,17 @@ void CatalogRepository::prune(int64_t keep) {
   Statement f(db_, "UPDATE meta SET value = ? WHERE key = 'catalog_floor'");
   f.bind(1, std::to_string(new_floor));
   f.exec();
+}
+
+void CatalogRepository::restart_above(int64_t revision) {
+  const std::string next = std::to_string(std::max(revision, this->revision()) + 1);
+  Statement(db_, "DELETE FROM catalog_changes").exec();
+  for (const char* key : {"catalog_revision", "catalog_floor"}) {
+    Statement set(db_, "UPDATE meta SET value = ? WHERE key = ?");
+    set.bind(1, next);
+    set.bind(2, key);
+    set.exec();
+  }
 }
 
 std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer, int64_t now_ms,

@@ -181,24 +181,28 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
 
 Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& actor, const std::string& action,
                                          std::optional<ExportState> from, const std::string& comment) {
-  store::AuditRepository audit_repo(db_);
-  store::ExportRepository repo(db_);
-  const TimePoint now = clock_.now();
+  record_transition(db_, clock_.now(), e, actor, action, from, comment);
+  return {};
+}
+
+void record_transition(store::Database& db, TimePoint now, ExportRecord& e, const std::string& actor,
+                       const std::string& action, std::optional<ExportState> from, const std::string& comment) {
   nlohmann::json details = summary_json(e);
   if (from) details["from"] = std::string(to_string(*from));
   if (!comment.empty()) details["comment"] = comment;
   if (e.expires_at_ms) details["expires_at"] = format_rfc3339(from_unix_ms(*e.expires_at_ms));
-  const audit::Entry written = audit_repo.append(now, actor, "export." + action, "export/" + e.id, std::move(details));
+  const audit::Entry written =
+      store::AuditRepository(db).append(now, actor, "export." + action, "export/" + e.id, std::move(details));
   store::HistoryEntry h{to_unix_ms(now), actor, action, from, e.state, comment, written.seq};
+  store::ExportRepository repo(db);
   repo.append_history(e.id, h);
   e.history.push_back(h);  // the record as it now reads, without reading it back
   if (from) repo.update(e);
   // Peers see approved exports only: entering, leaving or changing while approved is a
   // catalog change, recorded in the same transaction as the transition itself.
   if (from == ExportState::kApproved || e.state == ExportState::kApproved) {
-    store::CatalogRepository(db_).record_change(e.id, h.time_ms);
+    store::CatalogRepository(db).record_change(e.id, h.time_ms);
   }
-  return {};
 }
 
 std::string_view to_string(ExportAction action) {

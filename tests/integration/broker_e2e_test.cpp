@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <signal.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 #include <mutex>
@@ -224,6 +227,16 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
       {"ctl", "--token", "x", "--ca-file", env.at("MESHFED_CA_FILE"), "--url", "https://127.0.0.1:1", "services"});
   EXPECT_EQ(away.exit_code, 6) << away.output;  // unavailable: worth retrying
   EXPECT_NE(no_ca.output.find("--ca-file"), std::string::npos);
+  // Retrying cannot help a certificate we refuse, nor a local file that cannot be written: 1.
+  ASSERT_EQ(run_meshfed({"pki", "init", "--domain", "other", "--out", (dir_ / "other").string()}).exit_code, 0);
+  auto wrong_ca = run_meshfed({"ctl", "--token", "x", "--ca-file", (dir_ / "other/ca.pem").string(), "--url",
+                               env.at("MESHFED_URL"), "services"});
+  EXPECT_EQ(wrong_ca.exit_code, 1) << wrong_ca.output;
+  EXPECT_NE(wrong_ca.output.find("not signed by the CA in"), std::string::npos) << wrong_ca.output;
+  auto no_folder = run_meshfed(
+      {"backup", "--config", domain_.config_file.string(), "--out", (dir_ / "no-such-folder/b.db").string()});
+  EXPECT_EQ(no_folder.exit_code, 1) << no_folder.output;
+  EXPECT_NE(no_folder.output.find("No such file or directory"), std::string::npos) << no_folder.output;
 
   // An extend that would end the export sooner needs --shorten (the default TTL is 30 days).
   const json version_before = call("GET", "/api/v1/exports/" + id, "victor").body["version"];
@@ -358,6 +371,65 @@ TEST_F(BrokerE2eTest, BackupUnderWriteLoadRestoresEveryAcknowledgedExport) {
   }
   EXPECT_EQ(on_backup.stop(), 0);
   const auto verify = run_meshfed({"audit", "verify", "--config", moved_file.string()});
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+}
+
+// A restore puts a backup's state back, but never what an approver has ended since: an export
+// revoked after the backup stays revoked (and the command says so), the restore is an audit
+// entry, the chain still verifies, and the database belongs to the state folder's owner.
+TEST_F(BrokerE2eTest, RestoreKeepsWhatWasEndedSinceTheBackupEndedAndIsAudited) {
+  const std::string revoked = request_export();
+  ASSERT_EQ(call("POST", "/api/v1/exports/" + revoked + "/approve", "bob").status, 200);
+  const std::string kept = request_export({{"port", 9187}, {"service", "ledger"}});
+  ASSERT_EQ(call("POST", "/api/v1/exports/" + kept + "/approve", "bob").status, 200);
+  const auto backup_file = dir_ / "backup.db";
+  ASSERT_EQ(run_meshfed({"backup", "--config", domain_.config_file.string(), "--out", backup_file.string()}).exit_code,
+            0);
+  ASSERT_EQ(call("POST", "/api/v1/exports/" + revoked + "/revoke", "bob", json{{"comment", "incident"}}).status, 200);
+  EXPECT_EQ(broker_->stop(), 0);
+
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    // A backup root made, which another user cannot read: the reason is named, nothing changes.
+    const auto as_nobody =
+        run_meshfed_as("nobody", {"restore", "--config", domain_.config_file.string(), "--from", backup_file.string()});
+    EXPECT_EQ(as_nobody.exit_code, 1) << as_nobody.output;
+    EXPECT_NE(as_nobody.output.find("cannot read the backup " + backup_file.string() + ": Permission denied"),
+              std::string::npos)
+        << as_nobody.output;
+    EXPECT_EQ(as_nobody.output.find("broker log"), std::string::npos) << as_nobody.output;
+    // The service's user owns the state folder; root restores into it.
+    ASSERT_EQ(::chown(domain_.state_dir.c_str(), 65534, 65534), 0);
+  }
+  const auto restored =
+      run_meshfed({"restore", "--config", domain_.config_file.string(), "--from", backup_file.string()});
+  ASSERT_EQ(restored.exit_code, 0) << restored.output;
+  EXPECT_NE(restored.output.find("kept ended: export " + revoked +
+                                 " is approved or pending in the backup, but was "
+                                 "revoked by bob"),
+            std::string::npos)
+      << restored.output;
+  EXPECT_EQ(restored.output.find("kept ended: export " + kept), std::string::npos) << restored.output;
+  if (root) {
+    struct stat st {};
+    ASSERT_EQ(::stat((domain_.state_dir / "meshfed.db").c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 65534u);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+  }
+
+  BrokerProcess again(domain_.config_file, domain_.state_dir);
+  again.start();
+  auto c = again.client(dir_ / "pki/ca.pem");
+  const auto get = [&](const std::string& target) { return api_call(*c, "GET", target, domain_.tokens.at("victor")); };
+  EXPECT_EQ(get("/api/v1/exports/" + revoked).body["state"], "revoked");
+  EXPECT_EQ(get("/api/v1/exports/" + kept).body["state"], "approved");
+  const json audit = get("/api/v1/audit?limit=1000").body["items"];
+  const auto entry =
+      std::find_if(audit.begin(), audit.end(), [](const json& e) { return e["action"] == "store.restored"; });
+  ASSERT_NE(entry, audit.end()) << audit.dump();
+  EXPECT_EQ((*entry)["details"]["kept_ended"][0]["export"], revoked);
+  EXPECT_EQ(again.stop(), 0);
+  const auto verify = run_meshfed({"audit", "verify", "--config", domain_.config_file.string()});
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
 }
 

@@ -35,6 +35,47 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheUnknownWordBeforeAnythingMissing) {
   }
 }
 
+// The tokens file without an editor: add creates it, list never shows a digest, revoke removes
+// by name; the file stays one valid JSON array the broker accepts, with its owner and mode.
+TEST(Cli, TokenAddListRevokeKeepTheTokensFileValid) {
+  TempDir dir;
+  const std::string file = (dir.path() / "tokens.json").string();
+  const auto added = run_meshfed(
+      {"token", "add", "--tokens-file", file, "--name", "alice", "--role", "requester", "--role", "approver"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  EXPECT_NE(added.output.find("token (shown once, keep it secret): mf_"), std::string::npos) << added.output;
+  EXPECT_NE(added.output.find("systemctl reload meshfed@DOMAIN"), std::string::npos) << added.output;
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace);
+  ASSERT_EQ(run_meshfed({"token", "add", "--tokens-file", file, "--name", "bob", "--role", "approver"}).exit_code, 0);
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::all, fs::perms::owner_read | fs::perms::owner_write);
+
+  const auto duplicate = run_meshfed({"token", "add", "--tokens-file", file, "--name", "bob", "--role", "viewer"});
+  EXPECT_EQ(duplicate.exit_code, 4) << duplicate.output;
+  const auto listed = run_meshfed({"token", "list", "--tokens-file", file, "-o", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_EQ(nlohmann::json::parse(listed.output),
+            nlohmann::json::parse(R"([{"name": "alice", "roles": ["requester", "approver"]},
+                                      {"name": "bob", "roles": ["approver"]}])"));
+  EXPECT_EQ(read_file(file).find("sha256") != std::string::npos, true);
+  EXPECT_EQ(listed.output.find("sha256"), std::string::npos);
+
+  ASSERT_EQ(run_meshfed({"token", "revoke", "--tokens-file", file, "--name", "alice"}).exit_code, 0);
+  EXPECT_EQ(run_meshfed({"token", "revoke", "--tokens-file", file, "--name", "alice"}).exit_code, 3);
+  const auto after = nlohmann::json::parse(read_file(file));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]["name"], "bob");
+
+  // What people did by hand before: lines appended to the file. Refused by name, unchanged.
+  const std::string appended = read_file(file) + "{\"name\": \"eve\"}\n";
+  write_file(file, appended);
+  const auto broken = run_meshfed({"token", "add", "--tokens-file", file, "--name", "carol", "--role", "viewer"});
+  EXPECT_EQ(broken.exit_code, 1) << broken.output;
+  EXPECT_NE(broken.output.find("meshfed token add|revoke keep it so"), std::string::npos) << broken.output;
+  EXPECT_EQ(read_file(file), appended);
+}
+
 TEST(Cli, HelpAndVersionExitZeroAndHelpNamesTheCommandNotTheBuildPath) {
   const auto help = run_meshfed({"ctl", "exports", "--help"});
   EXPECT_EQ(help.exit_code, 0);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -164,6 +165,64 @@ TEST_F(GatewayTest, BytesCrossIntactBothWaysIncludingHalfCloseAnd100MB) {
 
 // The alerting rules (docs/prometheus) and the dashboard (docs/grafana) query metrics a running
 // broker really exposes (once it has synced with its peers and carried traffic).
+// A listening socket another program holds on loopback, for as long as it lives.
+class Squatter {
+ public:
+  explicit Squatter(uint16_t port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    held_ = ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && ::listen(fd_, 8) == 0;
+  }
+  ~Squatter() { ::close(fd_); }
+  bool held() const { return held_; }
+
+ private:
+  int fd_;
+  bool held_ = false;
+};
+
+// An import is active only on an egress port meshfed holds: ports another program listens on
+// are skipped when the import is given one, and an import whose port was taken while its
+// broker was away moves to a free one at start; the control plane follows each time.
+TEST_F(GatewayTest, AnImportNeverPointsAtAnEgressPortAnotherProgramHolds) {
+  const std::string range = fed_->domain("internal").config["gateways"]["egress"]["ports"];
+  const auto first = static_cast<uint16_t>(std::stoi(range.substr(0, range.find('-'))));
+  Squatter a(first), b(first + 1);
+  ASSERT_TRUE(a.held() && b.held());
+  const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
+  const uint16_t port = wait_for_route(id);
+  EXPECT_EQ(port, first + 2);
+  const fs::path file = fed_->domain("internal").dir / "imports" / ("meshfed-pci." + id + ".json");
+  ASSERT_TRUE(wait_until([&] { return fs::exists(file); }));
+  EXPECT_EQ(json::parse(read_file(file))["spec"]["endpoints"][0]["port"], first + 2);
+
+  // Taken while internal's broker is away: at start the import moves, and says so.
+  ASSERT_EQ(fed_->broker("internal").stop(), 0);
+  Squatter c(first + 2);
+  ASSERT_TRUE(c.held());
+  fed_->broker("internal").start();
+  clients_["internal"] = fed_->admin("internal");
+  // (Traffic is sent only once the import has left the squatted port: the squatter never answers.)
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    return r.status == 200 && r.body["state"] == "active" && r.body["local"].is_object() &&
+           r.body["local"]["port"] == first + 3;
+  })) << fed_->broker("internal").log();
+  EXPECT_TRUE(wait_until([&] { return echo_round_trip(first + 3, "moved") == "moved"; }));
+  EXPECT_TRUE(wait_until([&] { return json::parse(read_file(file))["spec"]["endpoints"][0]["port"] == first + 3; }));
+  EXPECT_TRUE(wait_until([&] {
+    auto r = call("internal", "GET", "/readyz", "victor");
+    return r.status == 200 && r.body["checks"]["egress"] == "ok";
+  })) << call("internal", "GET", "/readyz", "victor").body.dump();
+  const json audit = call("internal", "GET", "/api/v1/audit?limit=1000", "victor").body["items"];
+  EXPECT_TRUE(std::any_of(audit.begin(), audit.end(), [&](const json& e) {
+    return e["action"] == "import.egress_port_moved" && e["details"]["from_port"] == first + 2 &&
+           e["details"]["to_port"] == first + 3;
+  })) << audit.dump();
+}
+
 TEST_F(GatewayTest, EveryMetricTheAlertsAndTheDashboardUseIsExposed) {
   const std::string dashboard = read_file(fs::path(MESHFED_SOURCE_DIR) / "docs/grafana/meshfed.json");
   ASSERT_FALSE(json::parse(dashboard, nullptr, false).is_discarded());

@@ -411,8 +411,11 @@ std::unique_ptr<http::HttpsClient> Federation::admin(const std::string& d) {
   return brokers_.at(d)->client(domains_.at(d).dir / "pki/ca.pem");
 }
 
-CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
-  std::string cmd;
+namespace {
+
+CommandResult run_meshfed_with(const std::string& prefix, const std::vector<std::string>& args,
+                               const std::map<std::string, std::string>& env) {
+  std::string cmd = prefix;
   for (const auto& [k, v] : env) cmd += k + "='" + v + "' ";
   cmd += MESHFED_BINARY;
   for (const auto& a : args) {
@@ -430,6 +433,16 @@ CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<s
   const int status = ::pclose(p);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+}  // namespace
+
+CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  return run_meshfed_with("", args, env);
+}
+
+CommandResult run_meshfed_as(const std::string& user, const std::vector<std::string>& args) {
+  return run_meshfed_with("setpriv --reuid=" + user + " --regid=" + user + " --clear-groups ", args, {});
 }
 
 ApiResult api_call(http::HttpsClient& c, const std::string& method, const std::string& target, const std::string& token,

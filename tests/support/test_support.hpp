@@ -182,6 +182,8 @@ struct CommandResult {
   std::string output;
 };
 CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
+// The same as another user (setpriv; the test must run as root), e.g. "nobody".
+CommandResult run_meshfed_as(const std::string& user, const std::vector<std::string>& args);
 
 // Convenience for JSON calls with a bearer token.
 struct ApiResult {

@@ -36,4 +36,17 @@ struct NewToken {
 };
 Result<NewToken> create_token(const std::string& name, const std::vector<std::string>& roles);
 
+// The tokens file as `meshfed token add|list|revoke` edit it. Read, it is checked exactly as
+// the broker checks it; written, it is replaced whole and atomically (a new file in the same
+// folder, synced, renamed over the old one), with the owner, group and mode the old one had
+// (a new file: 0640, the group of its folder, so the broker's group can read it).
+struct TokenFileEntry {
+  std::string name;
+  std::vector<std::string> roles;
+  std::string sha256;
+};
+// A missing file reads as no entries when `missing_ok`.
+Result<std::vector<TokenFileEntry>> read_tokens_file(const std::filesystem::path& file, bool missing_ok);
+Status write_tokens_file(const std::filesystem::path& file, const std::vector<TokenFileEntry>& entries);
+
 }  // namespace meshfed::api

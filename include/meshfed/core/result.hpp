@@ -22,6 +22,7 @@ enum class ErrorCode {
   kPayloadTooLarge,
   kUnsupportedMediaType,
   kUnavailable,  // a dependency (store, control plane, peer) is not reachable now
+  kUntrusted,    // the other side's certificate was refused (CA, name, expiry): a retry cannot help
   kCancelled,    // broken off by our own side (a stop, a wake), not a failure of the other
   kInternal,
 };

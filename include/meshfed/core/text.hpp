@@ -35,6 +35,11 @@ std::string random_token(size_t bytes);
 
 std::vector<std::string> split(std::string_view s, char sep);
 
+// "; did you mean \"NAME\"?" for the nearest of `names` to a mistyped `word` (by edit
+// distance, when near enough to be what was meant), else "". For unknown commands, options and
+// config keys alike.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& names);
+
 // Text from outside (a request path, a peer's error) made safe for one log line: control
 // characters, backslashes and every byte outside ASCII escaped (\n, \x1b, \xc2\x9b), cut to
 // `max_length` with "..." after it. Names meshfed logs are ASCII; anything else is shown, not

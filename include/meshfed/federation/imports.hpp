@@ -36,6 +36,10 @@ struct ImportSettings {
   std::map<std::string, ImportPeer> peers;        // configured peers by domain
   std::optional<config::PortRange> egress_ports;  // none: observe only, imports are not applied
   std::string egress_host;
+  // Whether an egress port can be bound here now (the egress runs in this process): a port
+  // another program holds is never given to an import. Unset: only the egress's own reports of
+  // ports it could not bind (egress_port_refused) keep a port from being given.
+  std::function<bool(int port)> port_bindable;
   int64_t stale_after_s = 60;
   int64_t withdraw_after_s = 600;
 };
@@ -101,6 +105,11 @@ class ImportManager {
   // that cannot be made fails closed).
   Result<bool> is_quarantined(const std::string& peer);
 
+  // The egress could not listen on `port` for import `id` (another program holds it): the import
+  // moves at once to another port that can be bound (its control-plane resource follows), or
+  // is `failed` with the reason when none can. The port is not given out again for a while.
+  Status egress_port_refused(const std::string& id, int port, const std::string& error);
+
   // Staleness and withdrawal by silence, and expiry while the peer is away.
   Status tick();
   // Hands the adapter the active and stale imports; marks failures and recoveries. Runs after
@@ -131,6 +140,9 @@ class ImportManager {
   // Gives an active import an egress port within the range and its peer's share, or fails it.
   void ensure_port(store::ImportRecord& r);
   std::optional<int> take_port(const std::string& peer, std::string& why_not);
+  // A port another program held when we last tried it: refused_until_ms_ says until when it is
+  // skipped (then tried again: programs come and go).
+  bool held_elsewhere(int port);
   // Imports that failed for want of a port get one as soon as one frees.
   void retry_portless();
   void revive_stale(const std::string& peer);
@@ -170,7 +182,8 @@ class ImportManager {
   // port is freed, a transaction fails or imports change outside an answer (on a shared store,
   // read once per answer).
   std::optional<PortUse> used_ports_;
-  int64_t transitions_ = 0;  // counted for the summary log line of a catalog answer
+  std::map<int, int64_t> refused_until_ms_;  // ports the egress could not bind, bounded by the range
+  int64_t transitions_ = 0;                  // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
   std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;

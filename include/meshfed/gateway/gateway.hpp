@@ -9,6 +9,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -91,6 +92,13 @@ class EgressGateway {
   int open_connections() const;
   // The port each import's listener is bound to, for routes that could be opened.
   std::map<std::string, uint16_t> listening() const;
+  // Told (on the gateway's control thread) when an import's port cannot be bound, once per
+  // listener and reason: another program holds it, and whoever gives out ports must move the
+  // import. Set before the first routes.
+  using ListenRefused = std::function<void(const std::string& import_id, uint16_t port, const std::string& error)>;
+  void on_listen_refused(ListenRefused listener);
+  // Routes whose listener is not open now, with why: an import that points here at nothing.
+  std::map<std::string, std::string> unbound() const;
 
  private:
   struct Impl;

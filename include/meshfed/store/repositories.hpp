@@ -89,6 +89,10 @@ class CatalogRepository {
   std::vector<std::string> changed_after(int64_t since);
   // Drops change rows older than `keep` revisions and moves the floor.
   void prune(int64_t keep);
+  // Starts the change log anew past `revision` (a restored store, whose peers may hold a newer
+  // revision of the store it replaced): the revision and the floor become revision + 1 and no
+  // change is kept, so every peer's next request gets a full snapshot.
+  void restart_above(int64_t revision);
   // Approved exports scoped to `peer` whose expiry is after `now_ms` (among `only`, if given),
   // without history or peer lists.
   std::vector<ExportRecord> visible_to(const std::string& peer, int64_t now_ms,

@@ -68,6 +68,12 @@ inline constexpr ExportAction kExportActions[] = {ExportAction::kApprove, Export
                                                   ExportAction::kRevoke, ExportAction::kCancel};
 std::string_view to_string(ExportAction action);  // "approve", ... as in the API's paths
 
+// Records one transition of `e` (already moved to its new state): its history row, its audit
+// entry and, when peers see it, a catalog change; inside the caller's transaction. The one
+// place a transition is written, for the workflow and for a restore.
+void record_transition(store::Database& db, TimePoint now, store::ExportRecord& e, const std::string& actor,
+                       const std::string& action, std::optional<store::ExportState> from, const std::string& comment);
+
 class ExportWorkflow {
  public:
   ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp, WorkflowSettings settings);

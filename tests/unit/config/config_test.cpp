@@ -62,6 +62,34 @@ TEST(Config, BadListenNamesKeyPathAndValue) {
   EXPECT_NE(msg.find("\"9440\""), std::string::npos) << msg;
 }
 
+TEST(Config, APortOutOfRangeIsSaidSo) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["admin"]["listen"] = "127.0.0.1:99999";
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(message_for(c, "admin.listen"), "port 99999 is out of range 1-65535 in \"127.0.0.1:99999\"");
+}
+
+TEST(Config, AnUnknownKeyGetsTheNearestKnownOne) {
+  nlohmann::json j = nlohmann::json::parse(kMinimal);
+  j["admin"]["tokens_fle"] = "t";
+  j["stat_dir"] = "/x";
+  auto c = parse_config(j.dump(), "/etc");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(message_for(c, "admin.tokens_fle"), "unknown key; did you mean \"tokens_file\"?");
+  EXPECT_EQ(message_for(c, "stat_dir"), "unknown key; did you mean \"state_dir\"?");
+  j.erase("stat_dir");
+  j["admin"].erase("tokens_fle");
+  j["zzzzzzzz"] = 1;  // nothing near: no suggestion
+  EXPECT_EQ(message_for(parse_config(j.dump(), "/etc"), "zzzzzzzz"), "unknown key");
+}
+
+TEST(Config, AMissingConfigFileNamesTheOsReason) {
+  auto c = load_config("/nonexistent/pci.json");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, "cannot read config file /nonexistent/pci.json: No such file or directory");
+}
+
 TEST(Config, ReportsAllErrorsAtOnce) {
   auto c = parse_config(R"({
     "domain": "PCI_zone",

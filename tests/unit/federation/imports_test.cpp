@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <set>
 
 #include "meshfed/store/repositories.hpp"
 #include "support/test_support.hpp"
@@ -176,6 +177,45 @@ TEST_F(ImportsTest, AnImportWaitingForAPortGetsOneAsSoonAsOneFrees) {
 
 // Replicas: on a follower, what reaches reconcile() (an accept, a reload) changes the store only;
 // the control plane and what it answers are the leader's, which reconciles once it leads.
+// Ports another program holds are never given out; a port the egress could not bind moves its
+// import to a free one, or fails it with the reason when none is left; after a while (manual
+// clock) the held ports are tried again and the failed import gets one.
+TEST_F(ImportsTest, AnEgressPortAnotherProgramHoldsIsNeverGivenAndARefusedOneMovesTheImport) {
+  std::set<int> held_elsewhere = {16000};
+  ImportSettings s = imports_->settings();
+  s.port_bindable = [&](int port) { return !held_elsewhere.count(port); };
+  ASSERT_TRUE(imports_->update_settings(s));
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1"}, 1)));
+  EXPECT_EQ(get("good.g1").local_port, 16001);
+  EXPECT_EQ(adapter_.last.imports.at(0).local_port, 16001);
+
+  held_elsewhere = {16000, 16001, 16002};
+  ASSERT_TRUE(imports_->egress_port_refused("good.g1", 16001, "Address already in use"));
+  EXPECT_EQ(get("good.g1").local_port, 16003);
+  EXPECT_EQ(get("good.g1").state, ImportState::kActive);
+  EXPECT_EQ(adapter_.last.imports.at(0).local_port, 16003);
+  EXPECT_EQ(audit_with("import.egress_port_moved").size(), 1u);
+  // A stale report (the import moved on) changes nothing.
+  ASSERT_TRUE(imports_->egress_port_refused("good.g1", 16001, "Address already in use"));
+  EXPECT_EQ(get("good.g1").local_port, 16003);
+
+  held_elsewhere = {16000, 16001, 16002, 16003};
+  ASSERT_TRUE(imports_->egress_port_refused("good.g1", 16003, "Address already in use"));
+  const auto failed = get("good.g1");
+  EXPECT_EQ(failed.state, ImportState::kFailed);
+  EXPECT_FALSE(failed.local_port.has_value());
+  EXPECT_EQ(failed.reason,
+            "no free egress port in 16000-16003 (4 held by other programs on this host); port 16003: Address already "
+            "in use");
+  EXPECT_TRUE(adapter_.last.imports.empty());  // never pointed at a port we do not hold
+
+  held_elsewhere = {16000, 16001, 16002};
+  clock_.advance(std::chrono::seconds(31));
+  ASSERT_TRUE(imports_->tick());
+  EXPECT_EQ(get("good.g1").state, ImportState::kActive);
+  EXPECT_EQ(get("good.g1").local_port, 16003);
+}
+
 TEST_F(ImportsTest, AFollowerLeavesTheControlPlaneToTheLeader) {
   bool leading = false;
   imports_->set_leading([&] { return leading; });

@@ -1,10 +1,9 @@
-// meshfed token create, meshfed audit verify.
+// meshfed audit verify.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include <iostream>
 
-#include "meshfed/api/auth.hpp"
 #include "config_arg.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/config/config.hpp"
@@ -15,30 +14,6 @@
 #include "store_arg.hpp"
 
 namespace meshfed::cli {
-
-void add_token_commands(CLI::App& app, Invocation& run) {
-  auto* token = app.add_subcommand("token", "Manage admin API tokens");
-  token->require_subcommand(1);
-  token->footer("Example: meshfed token create --name alice --role requester");
-  auto name = std::make_shared<std::string>();
-  auto roles = std::make_shared<std::vector<std::string>>();
-  auto* create = token->add_subcommand("create", "Print a new token once, and the tokens-file entry that admits it");
-  create->add_option("--name", *name, "who the token is for")->required();
-  create->add_option("--role", *roles, "viewer, requester, approver, admin or gateway (repeatable)")->required();
-  create->footer("Example: meshfed token create --name bob --role approver >> bob.token.txt");
-  create->callback([name, roles, &run] {
-    auto t = api::create_token(*name, *roles);
-    if (!t) {
-      run.exit_code = run.out.usage("token create", t.error().message);
-      return;
-    }
-    const nlohmann::json result = {{"token", t->token}, {"file_entry", nlohmann::json::parse(t->file_entry)}};
-    run.out.print(result, [&] {
-      std::cout << "token (shown once, keep it secret): " << t->token << "\n"
-                << "tokens file entry: " << t->file_entry << "\n";
-    });
-  });
-}
 
 void add_audit_commands(CLI::App& app, Invocation& run) {
   auto* audit_cmd = app.add_subcommand("audit", "Work with the audit log");

@@ -1,0 +1,138 @@
+// meshfed token create|add|list|revoke: admin API tokens, and the tokens file that admits them.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <iostream>
+
+#include "meshfed/api/auth.hpp"
+#include "meshfed/cli/cli.hpp"
+#include "output.hpp"
+
+namespace meshfed::cli {
+namespace {
+
+constexpr const char* kReload =
+    "a running broker reads it on reload: systemctl reload meshfed@DOMAIN (or kill -HUP its pid)";
+
+struct TokenArgs {
+  std::string name;
+  std::vector<std::string> roles;
+  std::string tokens_file;
+};
+
+nlohmann::json listed(const api::TokenFileEntry& e) { return {{"name", e.name}, {"roles", e.roles}}; }
+
+}  // namespace
+
+void add_token_commands(CLI::App& app, Invocation& run) {
+  auto* token = app.add_subcommand("token", "Manage admin API tokens and the tokens file");
+  token->require_subcommand(1);
+  token->footer("Example: meshfed token add --tokens-file /etc/meshfed/pci/tokens.json --name alice --role requester");
+  auto a = std::make_shared<TokenArgs>();
+  const char* roles_help = "viewer, requester, approver, admin or gateway (repeatable)";
+
+  auto* create = token->add_subcommand("create", "Print a new token once, and the tokens-file entry that admits it");
+  create->add_option("--name", a->name, "who the token is for")->required();
+  create->add_option("--role", a->roles, roles_help)->required();
+  create->footer(
+      "For scripts that keep the tokens file themselves; `meshfed token add` writes the entry into the file.\n"
+      "Example: meshfed token create --name bob --role approver -o json");
+  create->callback([a, &run] {
+    auto t = api::create_token(a->name, a->roles);
+    if (!t) {
+      run.exit_code = run.out.usage("token create", t.error().message);
+      return;
+    }
+    const nlohmann::json result = {{"token", t->token}, {"file_entry", nlohmann::json::parse(t->file_entry)}};
+    run.out.print(result, [&] {
+      std::cout << "token (shown once, keep it secret): " << t->token << "\n"
+                << "tokens file entry: " << t->file_entry << "\n";
+    });
+  });
+
+  auto* add = token->add_subcommand("add", "Make a new token and add it to the tokens file (created if needed)");
+  add->add_option("--tokens-file", a->tokens_file, "the tokens file (admin.tokens_file)")->required();
+  add->add_option("--name", a->name, "who the token is for (unique in the file)")->required();
+  add->add_option("--role", a->roles, roles_help)->required();
+  add->footer("Example: meshfed token add --tokens-file /etc/meshfed/pci/tokens.json --name bob --role approver");
+  add->callback([a, &run] {
+    auto t = api::create_token(a->name, a->roles);
+    if (!t) {
+      run.exit_code = run.out.usage("token add", t.error().message);
+      return;
+    }
+    auto entries = api::read_tokens_file(a->tokens_file, /*missing_ok=*/true);
+    if (!entries) {
+      run.exit_code = run.out.fail("token add", entries.error());
+      return;
+    }
+    if (std::any_of(entries->begin(), entries->end(), [&](const auto& e) { return e.name == a->name; })) {
+      run.exit_code = run.out.fail(
+          "token add", make_error(ErrorCode::kAlreadyExists, a->tokens_file + " has a token named " + a->name +
+                                                                 " already; revoke it first to replace it"));
+      return;
+    }
+    const auto entry = nlohmann::json::parse(t->file_entry);
+    entries->push_back({a->name, a->roles, entry.at("sha256").get<std::string>()});
+    if (auto st = api::write_tokens_file(a->tokens_file, *entries); !st) {
+      run.exit_code = run.out.fail("token add", st.error());
+      return;
+    }
+    run.out.print({{"token", t->token}, {"name", a->name}, {"roles", a->roles}, {"tokens_file", a->tokens_file}}, [&] {
+      std::cout << "token (shown once, keep it secret): " << t->token << "\n"
+                << "added " << a->name << " to " << a->tokens_file << "; " << kReload << "\n";
+    });
+  });
+
+  auto* list = token->add_subcommand("list", "The names and roles in the tokens file (never the digests)");
+  list->add_option("--tokens-file", a->tokens_file, "the tokens file (admin.tokens_file)")->required();
+  list->footer("Example: meshfed token list --tokens-file /etc/meshfed/pci/tokens.json");
+  list->callback([a, &run] {
+    auto entries = api::read_tokens_file(a->tokens_file, /*missing_ok=*/false);
+    if (!entries) {
+      run.exit_code = run.out.fail("token list", entries.error());
+      return;
+    }
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& e : *entries) items.push_back(listed(e));
+    run.out.print(items, [&] {
+      size_t width = 4;
+      for (const auto& e : *entries) width = std::max(width, e.name.size());
+      std::cout << std::string("NAME") + std::string(width - 4 + 2, ' ') << "ROLES\n";
+      for (const auto& e : *entries) {
+        std::string roles;
+        for (const auto& r : e.roles) roles += (roles.empty() ? "" : ",") + r;
+        std::cout << e.name << std::string(width - e.name.size() + 2, ' ') << roles << "\n";
+      }
+    });
+  });
+
+  auto* revoke = token->add_subcommand("revoke", "Remove a token from the tokens file by its name");
+  revoke->add_option("--tokens-file", a->tokens_file, "the tokens file (admin.tokens_file)")->required();
+  revoke->add_option("--name", a->name, "the token's name")->required();
+  revoke->footer("Example: meshfed token revoke --tokens-file /etc/meshfed/pci/tokens.json --name bob");
+  revoke->callback([a, &run] {
+    auto entries = api::read_tokens_file(a->tokens_file, /*missing_ok=*/false);
+    if (!entries) {
+      run.exit_code = run.out.fail("token revoke", entries.error());
+      return;
+    }
+    const auto gone =
+        std::remove_if(entries->begin(), entries->end(), [&](const auto& e) { return e.name == a->name; });
+    if (gone == entries->end()) {
+      run.exit_code = run.out.fail("token revoke",
+                                   make_error(ErrorCode::kNotFound, a->tokens_file + " has no token named " + a->name));
+      return;
+    }
+    entries->erase(gone, entries->end());
+    if (auto st = api::write_tokens_file(a->tokens_file, *entries); !st) {
+      run.exit_code = run.out.fail("token revoke", st.error());
+      return;
+    }
+    run.out.print({{"revoked", a->name}, {"tokens_file", a->tokens_file}},
+                  [&] { std::cout << "revoked " << a->name << " in " << a->tokens_file << "; " << kReload << "\n"; });
+  });
+}
+
+}  // namespace meshfed::cli

@@ -1,0 +1,106 @@
+#include "meshfed/workflow/restore.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+#include "meshfed/core/text.hpp"
+#include "meshfed/store/repositories.hpp"
+#include "meshfed/workflow/export_workflow.hpp"
+
+namespace meshfed::workflow {
+namespace {
+
+using store::ExportRecord;
+using store::ExportState;
+
+// The live exports of a store, by id, a page at a time.
+std::map<std::string, ExportRecord> live_exports(store::ExportRepository& repo) {
+  std::map<std::string, ExportRecord> out;
+  for (const ExportState state : {ExportState::kPending, ExportState::kApproved}) {
+    for (int64_t after = 0;;) {
+      auto page = repo.list({state, after, 1000});
+      if (page.empty()) break;
+      after = page.back().seq;
+      for (auto& e : page) out.emplace(e.id, std::move(e));
+    }
+  }
+  return out;
+}
+
+// The history word of the transition that ended an export in a state.
+std::string ended_action(ExportState s) {
+  switch (s) {
+    case ExportState::kRejected:
+      return "rejected";
+    case ExportState::kCancelled:
+      return "cancelled";
+    case ExportState::kRevoked:
+      return "revoked";
+    default:
+      return "expired";
+  }
+}
+
+}  // namespace
+
+Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database& restored, TimePoint now,
+                                      const std::string& actor, const std::string& backup) {
+  std::map<std::string, ExportRecord> live;
+  if (Status st = restored.read([&]() -> Status {
+        store::ExportRepository repo(restored);
+        live = live_exports(repo);
+        return {};
+      });
+      !st) {
+    return st.error();
+  }
+
+  int64_t replaced_revision = 0;
+  std::string replaced_head;
+  RestoreOutcome out;
+  if (replaced) {
+    Status st = replaced->read([&]() -> Status {
+      replaced_revision = store::CatalogRepository(*replaced).revision();
+      const auto head = store::AuditRepository(*replaced).head();
+      replaced_head = std::to_string(head.seq) + ":" + head.hash;
+      store::ExportRepository repo(*replaced);
+      for (const auto& [id, e] : live) {
+        const auto now_there = repo.get(id);
+        if (!now_there || store::is_live(now_there->state)) continue;
+        KeptEnded k{id, now_there->state, now_there->decided_by.value_or(""), 0};
+        if (!now_there->history.empty()) {
+          k.by = now_there->history.back().actor;
+          k.at_ms = now_there->history.back().time_ms;
+        }
+        out.kept_ended.push_back(std::move(k));
+      }
+      return {};
+    });
+    if (!st) return st.error();
+  }
+
+  Status st = restored.transaction([&]() -> Status {
+    store::CatalogRepository(restored).restart_above(replaced_revision);
+    nlohmann::json kept = nlohmann::json::array();
+    for (const auto& k : out.kept_ended) {
+      ExportRecord e = live.at(k.id);
+      const ExportState from = e.state;
+      e.state = k.state;
+      ++e.version;
+      const std::string comment = "stays " + std::string(to_string(k.state)) + ": " + k.by + " ended it at " +
+                                  format_rfc3339(from_unix_ms(k.at_ms)) + " in the store this restore replaced";
+      record_transition(restored, now, e, actor, ended_action(k.state), from, comment);
+      kept.push_back({{"export", k.id}, {"state", std::string(to_string(k.state))}, {"by", k.by}});
+    }
+    out.revision = store::CatalogRepository(restored).revision();
+    nlohmann::json details = {{"backup", backup}, {"kept_ended", std::move(kept)}, {"revision", out.revision}};
+    if (replaced) details["replaced_head"] = replaced_head;
+    out.audit_seq = store::AuditRepository(restored).append(now, actor, "store.restored", "store", details).seq;
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
+}
+
+}  // namespace meshfed::workflow
