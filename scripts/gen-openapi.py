@@ -134,6 +134,17 @@ paths["/api/v1/routes"] = {"get": {
                   "304": {"description": "the table did not change within wait seconds"},
                   **err(400, 401, 403)}}}
 
+paths["/api/v1/routes/egress-refusals"] = {"post": {
+    "summary": "A separate egress gateway could not listen on an import's port (role gateway): the broker moves "
+               "the import to a free port, or fails it with the reason",
+    "security": bearer,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["import_id", "port"], "additionalProperties": False,
+        "properties": {"import_id": {"type": "string"}, "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                       "error": {"type": "string", "maxLength": 512}}}}}},
+    "responses": {"200": {"description": "{import_id, port}", "content": {"application/json": {"schema": {"type": "object"}}}},
+                  **err(400, 401, 403, 415)}}}
+
 transitions = {
     "approve": "Approve a pending export (approver, not its requester)",
     "reject": "Reject a pending export (approver, not its requester)",

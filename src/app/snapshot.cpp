@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <tuple>
@@ -105,6 +108,8 @@ Status check_certificates(const config::Config& c) {
   }
   for (size_t i = 0; i < c.peers.size(); ++i) {
     const auto key = "peers[" + std::to_string(i) + "].ca_file";
+    std::error_code ec;
+    if (!std::filesystem::exists(c.peers[i].ca_file, ec)) continue;  // load_snapshot says so, once
     if (auto st = pki::check_in_use(key, c.peers[i].ca_file, now); !st) spdlog::warn("{}", st.error().message);
   }
   return {};
@@ -168,11 +173,20 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
 Status check_static_inventory(const config::Config& config) {
   if (config.control_plane.type != config::ControlPlaneType::kStatic) return {};
   const auto& file = config.control_plane.static_cp.inventory_file;
+  const std::string key = "control_plane.inventory_file: ";
+  errno = 0;
   std::ifstream in(file);
   std::stringstream text;
   text << in.rdbuf();
-  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read inventory " + file.string());
-  if (auto inv = controlplane::parse_inventory(text.str()); !inv) return inv.error();
+  if (!in) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      key + "cannot read " + file.string() + ": " + (errno ? std::strerror(errno) : "unreadable"));
+  }
+  if (auto inv = controlplane::parse_inventory(text.str()); !inv) {
+    // Each problem once: listed by field when there are fields, else in the message.
+    const auto& e = inv.error();
+    return make_error(e.code, key + file.string() + (e.fields.empty() ? ": " + e.message : " is invalid"), e.fields);
+  }
   return {};
 }
 

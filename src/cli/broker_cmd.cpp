@@ -50,7 +50,9 @@ void add_broker_commands(CLI::App& app, Invocation& run) {
     const nlohmann::json result = {
         {"config", *check_file}, {"domain", cfg->domain}, {"peers", cfg->peers.size()}, {"ok", true}};
     run.out.print(result, [&] {
-      std::cout << *check_file << ": ok (domain " << cfg->domain << ", " << cfg->peers.size() << " peers)\n";
+      const size_t n = cfg->peers.size();
+      std::cout << *check_file << ": ok (domain " << cfg->domain << ", " << n << (n == 1 ? " peer" : " peers")
+                << ")\n";
     });
   });
 

@@ -2,7 +2,12 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "meshfed/api/auth.hpp"
@@ -19,7 +24,19 @@ struct TokenArgs {
   std::string name;
   std::vector<std::string> roles;
   std::string tokens_file;
+  std::string token_out;
 };
+
+// The token alone in a new file only its owner reads, for `meshfed ctl --token-file`.
+Status write_token_file(const std::string& path, const std::string& token) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return make_error(ErrorCode::kInternal, "cannot create " + path + ": " + std::strerror(errno));
+  const std::string text = token + "\n";
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) return make_error(ErrorCode::kInternal, "cannot write " + path);
+  return {};
+}
 
 nlohmann::json listed(const api::TokenFileEntry& e) { return {{"name", e.name}, {"roles", e.roles}}; }
 
@@ -55,6 +72,8 @@ void add_token_commands(CLI::App& app, Invocation& run) {
   add->add_option("--tokens-file", a->tokens_file, "the tokens file (admin.tokens_file)")->required();
   add->add_option("--name", a->name, "who the token is for (unique in the file)")->required();
   add->add_option("--role", a->roles, roles_help)->required();
+  add->add_option("--token-out", a->token_out,
+                  "write the token to this new file (0600, for ctl --token-file) instead of printing it");
   add->footer("Example: meshfed token add --tokens-file /etc/meshfed/pci/tokens.json --name bob --role approver");
   add->callback([a, &run] {
     auto t = api::create_token(a->name, a->roles);
@@ -73,15 +92,31 @@ void add_token_commands(CLI::App& app, Invocation& run) {
                                                                  " already; revoke it first to replace it"));
       return;
     }
+    if (!a->token_out.empty()) {
+      if (auto st = write_token_file(a->token_out, t->token); !st) {
+        run.exit_code = run.out.fail("token add", st.error());
+        return;
+      }
+    }
     const auto entry = nlohmann::json::parse(t->file_entry);
     entries->push_back({a->name, a->roles, entry.at("sha256").get<std::string>()});
     if (auto st = api::write_tokens_file(a->tokens_file, *entries); !st) {
       run.exit_code = run.out.fail("token add", st.error());
       return;
     }
-    run.out.print({{"token", t->token}, {"name", a->name}, {"roles", a->roles}, {"tokens_file", a->tokens_file}}, [&] {
-      std::cout << "token (shown once, keep it secret): " << t->token << "\n"
-                << "added " << a->name << " to " << a->tokens_file << "; " << kReload << "\n";
+    nlohmann::json done = {{"name", a->name}, {"roles", a->roles}, {"tokens_file", a->tokens_file}};
+    if (a->token_out.empty()) {
+      done["token"] = t->token;
+    } else {
+      done["token_file"] = a->token_out;
+    }
+    run.out.print(done, [&] {
+      if (a->token_out.empty()) {
+        std::cout << "token (shown once, keep it secret): " << t->token << "\n";
+      } else {
+        std::cout << "token written to " << a->token_out << " (0600)\n";
+      }
+      std::cout << "added " << a->name << " to " << a->tokens_file << "; " << kReload << "\n";
     });
   });
 

@@ -6,6 +6,22 @@
 namespace meshfed {
 namespace {
 
+// nlohmann's message without its "[json.exception.parse_error.101] parse error at" preamble:
+// what a person needs is where, and what was expected.
+std::string plain(const nlohmann::json::exception& e) {
+  std::string m = e.what();
+  if (m.rfind("[json.exception.", 0) == 0) {
+    if (const auto end = m.find("] "); end != std::string::npos) m.erase(0, end + 2);
+  }
+  for (const std::string noise : {"parse error at ", "syntax error while parsing value - "}) {
+    if (const auto at = m.find(noise); at != std::string::npos) m.erase(at, noise.size());
+  }
+  return m;
+}
+
+}  // namespace
+namespace {
+
 using nlohmann::json;
 
 // Thrown from the parser callback to stop at the first violation, before more is built.
@@ -63,9 +79,9 @@ Result<json> parse_strict_json(std::string_view text, const JsonLimits& limits, 
     return make_error(ErrorCode::kInvalidArgument, r.message);
   } catch (const json::out_of_range& e) {
     // nlohmann reports a number beyond a double's range (1e400) this way.
-    return make_error(ErrorCode::kInvalidArgument, what + " has a number out of range: " + e.what());
+    return make_error(ErrorCode::kInvalidArgument, what + " has a number out of range: " + plain(e));
   } catch (const json::exception& e) {
-    return make_error(ErrorCode::kInvalidArgument, what + " is not valid JSON: " + e.what());
+    return make_error(ErrorCode::kInvalidArgument, what + " is not valid JSON: " + plain(e));
   }
 }
 

@@ -152,7 +152,7 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
       return {};  // moved or withdrawn meanwhile: nothing points at the port any more
     }
     r->local_port.reset();
-    used_ports_.reset();
+    save(*r);  // the refused port is no longer ours: it counts as another program's below
     std::string why_not;
     r->local_port = take_port(r->peer, why_not);
     json details = {{"peer", r->peer}, {"from_port", port}, {"refused", error}};

@@ -242,6 +242,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
   }
 
   std::optional<ExportRecord> result;
+  bool four_eyes = false;  // refused by the four-eyes rule: audited after the rollback
   Status st = db_.transaction([&]() -> Status {
     store::ExportRepository repo(db_);
     auto found = repo.get(id);
@@ -259,6 +260,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
       case Action::kReject:
         if (from != ExportState::kPending) return wrong_state(e, verb);
         if (own) {
+          four_eyes = true;
           return forbidden("four-eyes rule: " + who.name + " requested export " + id + " and cannot " + verb +
                            " it; another approver must");
         }
@@ -274,6 +276,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
       case Action::kExtend:
         if (from != ExportState::kApproved) return wrong_state(e, verb);
         if (own) {
+          four_eyes = true;
           return forbidden("four-eyes rule: " + who.name + " requested export " + id +
                            " and cannot extend it; another approver must");
         }
@@ -301,7 +304,11 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
     result = std::move(e);
     return {};
   });
-  if (!st) return st.error();
+  if (!st) {
+    // An attempt to approve one's own request is what an auditor asks about first.
+    if (four_eyes) (void)record_event(who.name, "export.four_eyes_refused", "export/" + id, {{"action", verb}});
+    return st.error();
+  }
   if (action == Action::kApprove || action == Action::kExtend || action == Action::kRevoke) {
     announce(std::set<std::string>(result->peers.begin(), result->peers.end()), {id});  // peers first
   }

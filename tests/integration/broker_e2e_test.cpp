@@ -390,9 +390,12 @@ TEST_F(BrokerE2eTest, RestoreKeepsWhatWasEndedSinceTheBackupEndedAndIsAudited) {
 
   const bool root = ::geteuid() == 0;
   if (root) {
-    // A backup root made, which another user cannot read: the reason is named, nothing changes.
+    // A backup root made, which another user cannot read (the config they can): the reason is
+    // named, and nothing changes.
+    fs::permissions(dir_.path(), fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add);
+    fs::permissions(domain_.config_file, fs::perms::others_read, fs::perm_options::add);
     const auto as_nobody =
-        run_meshfed_as("nobody", {"restore", "--config", domain_.config_file.string(), "--from", backup_file.string()});
+        run_meshfed_as("65534", {"restore", "--config", domain_.config_file.string(), "--from", backup_file.string()});
     EXPECT_EQ(as_nobody.exit_code, 1) << as_nobody.output;
     EXPECT_NE(as_nobody.output.find("cannot read the backup " + backup_file.string() + ": Permission denied"),
               std::string::npos)

@@ -182,7 +182,7 @@ struct CommandResult {
   std::string output;
 };
 CommandResult run_meshfed(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {});
-// The same as another user (setpriv; the test must run as root), e.g. "nobody".
+// The same as another user and group (setpriv; the test must run as root), e.g. "65534".
 CommandResult run_meshfed_as(const std::string& user, const std::vector<std::string>& args);
 
 // Convenience for JSON calls with a bearer token.

@@ -28,7 +28,7 @@ export const peersPage = {
   load: async () => (await api.get('/api/v1/peers')).items,
   render(body, peers, ctx) {
     body.replaceChildren(
-      h('div', { className: 'toolbar' }, h('p', {}, `${peers.length} peer domains. Updates live.`)),
+      h('div', { className: 'toolbar' }, h('p', {}, `${peers.length} peer ${peers.length === 1 ? 'domain' : 'domains'}. Updates live.`)),
       table('Peer domains', [
         { label: 'Domain', cell: (p) => p.domain },
         { label: 'Trust domain', cell: (p) => p.trust_domain },

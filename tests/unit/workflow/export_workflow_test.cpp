@@ -129,6 +129,14 @@ TEST_F(ExportWorkflowTest, RequesterCannotApproveOwnExport) {
   EXPECT_EQ(a.error().code, ErrorCode::kPermissionDenied);
   EXPECT_NE(a.error().message.find("four-eyes"), std::string::npos) << a.error().message;
   EXPECT_EQ(wf_->get(e->id)->state, ExportState::kPending);
+  // The attempt itself is on the record, and the chain still verifies.
+  const auto page = wf_->audit_page(0, 100);
+  ASSERT_TRUE(page.ok());
+  const auto& last = page->first.back();
+  EXPECT_EQ(last.action, "export.four_eyes_refused");
+  EXPECT_EQ(last.actor, "erin");
+  EXPECT_EQ(last.object, "export/" + e->id);
+  EXPECT_TRUE(wf_->verify_audit()->report.ok);
 }
 
 TEST_F(ExportWorkflowTest, AdminWhoRequestedCannotApproveEither) {
