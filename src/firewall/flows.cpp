@@ -206,9 +206,14 @@ Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
                    std::optional<Direction> direction, const std::string& tail) {
     out += "  chain " + name + " {\n    type filter hook " + hook + " priority 0; policy " + policy + ";\n";
     out += "    ct state established,related accept\n";
+    // Peers that share addresses (several domains behind one NAT, or all on one host) make the
+    // same match: it is accepted once, under the first flow's comment.
+    std::set<std::string> matches;
     for (const auto& f : fs.flows) {
       if (direction && f.direction != *direction) continue;
-      for (const auto& r : rules_for(f, mode)) out += "    " + r + "\n";
+      for (const auto& r : rules_for(f, mode)) {
+        if (matches.insert(r.substr(0, r.find(" comment "))).second) out += "    " + r + "\n";
+      }
     }
     out += tail;
     out += "  }\n";

@@ -514,8 +514,33 @@ TEST(CheckConfig, FileErrorsNameTheKeyAndTheOsReason) {
   write_file(dir / "missing-tokens.json", R"({"name": "alice"})");
   r = run_meshfed({"check-config", "--config", d.config_file.string()});
   EXPECT_EQ(r.exit_code, 1);
-  EXPECT_NE(r.output.find("a tokens file is a JSON array of {name, sha256, roles}"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("a tokens file is one JSON array of {name, sha256, roles}"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("not a JSON object"), std::string::npos) << r.output;
+}
+
+TEST(CheckConfig, APeerCaOrInventoryThatCannotBeReadIsNamedOnceWithTheOsReason) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  ASSERT_EQ(run_meshfed({"check-config", "--config", d.config_file.string()}).exit_code, 0);
+
+  fs::remove(dir.path() / "peers/internal/ca.pem");
+  const auto no_ca = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(no_ca.exit_code, 1) << no_ca.output;
+  const std::string ca_problem = "peers[0].ca_file: cannot read " + (dir.path() / "peers/internal/ca.pem").string() +
+                                 ": No such file or directory";
+  const auto first = no_ca.output.find(ca_problem);
+  EXPECT_NE(first, std::string::npos) << no_ca.output;
+  EXPECT_EQ(no_ca.output.find(ca_problem, first + 1), std::string::npos) << "said twice:\n" << no_ca.output;
+
+  d = make_domain(dir.path() / "again", "pci", {"internal"});
+  d.config["control_plane"]["inventory_file"] = "nope.json";
+  d.save_config();
+  const auto no_inventory = run_meshfed({"check-config", "--config", d.config_file.string()});
+  EXPECT_EQ(no_inventory.exit_code, 1) << no_inventory.output;
+  EXPECT_NE(no_inventory.output.find("control_plane.inventory_file: cannot read " +
+                                     (dir.path() / "again/nope.json").string() + ": No such file or directory"),
+            std::string::npos)
+      << no_inventory.output;
 }
 
 TEST(CheckConfig, NamesKeyPathsAndBindsNothing) {

@@ -76,32 +76,6 @@ TEST(Cli, TokenAddListRevokeKeepTheTokensFileValid) {
   EXPECT_EQ(read_file(file), appended);
 }
 
-// check-config says each problem once, with its key path and the OS's reason.
-TEST(Cli, CheckConfigNamesTheKeyAndTheOsReasonOnce) {
-  TempDir dir;
-  auto d = make_domain(dir.path(), "pci", {"internal"});
-  ASSERT_EQ(run_meshfed({"check-config", "--config", d.config_file.string()}).exit_code, 0);
-
-  fs::remove(dir.path() / "peers/internal/ca.pem");
-  const auto no_ca = run_meshfed({"check-config", "--config", d.config_file.string()});
-  EXPECT_EQ(no_ca.exit_code, 1) << no_ca.output;
-  const std::string ca_problem = "peers[0].ca_file: cannot read " + (dir.path() / "peers/internal/ca.pem").string() +
-                                 ": No such file or directory";
-  const auto first = no_ca.output.find(ca_problem);
-  EXPECT_NE(first, std::string::npos) << no_ca.output;
-  EXPECT_EQ(no_ca.output.find(ca_problem, first + 1), std::string::npos) << "said twice:\n" << no_ca.output;
-
-  d = make_domain(dir.path() / "again", "pci", {"internal"});
-  d.config["control_plane"]["inventory_file"] = "nope.json";
-  d.save_config();
-  const auto no_inventory = run_meshfed({"check-config", "--config", d.config_file.string()});
-  EXPECT_EQ(no_inventory.exit_code, 1) << no_inventory.output;
-  EXPECT_NE(no_inventory.output.find("control_plane.inventory_file: cannot read " +
-                                     (dir.path() / "again/nope.json").string() + ": No such file or directory"),
-            std::string::npos)
-      << no_inventory.output;
-}
-
 TEST(Cli, HelpAndVersionExitZeroAndHelpNamesTheCommandNotTheBuildPath) {
   const auto help = run_meshfed({"ctl", "exports", "--help"});
   EXPECT_EQ(help.exit_code, 0);

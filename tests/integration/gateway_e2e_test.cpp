@@ -702,6 +702,7 @@ class SeparateGatewayTest : public ::testing::Test {
     pci.config["gateways"]["ingress"]["advertise"] = "127.0.0.1:" + std::to_string(ingress_port_);
     pci.save_config();
     auto& internal = fed_->domain("internal");
+    first_egress_port_ = static_cast<uint16_t>(ports + 4);
     internal.config["gateways"]["egress"]["ports"] = std::to_string(ports + 4) + "-" + std::to_string(ports + 13);
     internal.save_config();
     write_file(pci.dir / "inventory.json", json{{"services",
@@ -776,6 +777,7 @@ class SeparateGatewayTest : public ::testing::Test {
 
   EchoServer echo_;
   std::unique_ptr<Federation> fed_;
+  uint16_t first_egress_port_ = 0;
   uint16_t ingress_port_ = 0;
   uint16_t ingress_metrics_port_ = 0;
   int ingress_pid_ = -1;
@@ -812,6 +814,20 @@ TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBroke
             std::string::npos)
       << metrics;
   EXPECT_EQ(promtool_check_metrics(metrics), "");
+}
+
+// A separate egress process that cannot listen on the port its broker gave an import (another
+// program holds it) tells the broker, which moves the import to a port the egress can hold.
+TEST_F(SeparateGatewayTest, AnEgressProcessThatCannotBindAPortHasTheImportMoved) {
+  Squatter squatter(first_egress_port_);
+  ASSERT_TRUE(squatter.held());
+  const std::string id = approve();
+  ASSERT_TRUE(wait_until([&] { return egress_port_of(id) == first_egress_port_ + 1; }))
+      << log("internal", "egress") << fed_->broker("internal").log();
+  EXPECT_TRUE(wait_until([&] { return echo_round_trip(first_egress_port_ + 1, "moved") == "moved"; }))
+      << log("internal", "egress");
+  EXPECT_NE(log("internal", "egress").find("cannot listen on 127.0.0.1:" + std::to_string(first_egress_port_)),
+            std::string::npos);
 }
 
 TEST_F(SeparateGatewayTest, GatewayRefusesAConfigWhoseBrokerRunsItAlready) {

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "meshfed/core/text.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::firewall {
@@ -65,6 +66,23 @@ TEST(FirewallFlows, ExactlyTheCrossBoundaryFlows) {
                                    "inbound gateway internal 15443",  // dmz has no approved export: no ingress rule
                                    "outbound peer_api internal 9443", "outbound peer_api dmz 9443",
                                    "outbound gateway internal 15443"}));
+}
+
+// Two peers behind the same addresses need one accept, not two of the same match.
+TEST(FirewallFlows, PeersSharingAddressesGetOneAcceptPerMatch) {
+  auto c = pci_config();
+  for (auto& p : c.peers) p.source_cidrs = {"10.99.0.0/24"};
+  for (const auto mode : {Mode::kHost, Mode::kRouter}) {
+    const auto rules = to_nftables(compute_flows(c, state(), mode, fake_resolve), mode);
+    ASSERT_TRUE(rules.ok()) << rules.error().message;
+    std::map<std::string, int> seen;
+    for (const auto& line : split(*rules, '\n')) {
+      if (line.find("tcp dport") != std::string::npos) ++seen[line.substr(0, line.find(" comment "))];
+    }
+    for (const auto& [match, n] : seen) EXPECT_EQ(n, 1) << match << "\n" << *rules;
+    const std::string inbound_api = "ip saddr { 10.99.0.0/24 } tcp dport 9443 accept";
+    EXPECT_EQ(seen.count("    " + inbound_api), mode == Mode::kHost ? 1u : 0u) << *rules;
+  }
 }
 
 TEST(FirewallFlows, HostModeTableIsAcceptedByNft) {

@@ -154,7 +154,7 @@ TEST(Database, AFailedReadTellsTheClientWhatFailedAndTheLogWhy) {
   });
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, ErrorCode::kUnavailable);
-  EXPECT_EQ(st.error().message.rfind("store: read failed; see the broker log, incident ", 0), 0u) << st.error().message;
+  EXPECT_EQ(st.error().message.rfind("store: read failed (logged as incident ", 0), 0u) << st.error().message;
   EXPECT_EQ(st.error().message.find("secret_column"), std::string::npos) << "SQLite's text reached the client";
 }
 
