@@ -177,8 +177,7 @@ void print_export(const json& e) {
   print_table({"TIME", "ACTOR", "ACTION", "STATE", "COMMENT"}, rows);
 }
 
-// The last error with its time: after the peer answers again it stays visible, dated before
-// LAST_SUCCESS, instead of reading as the current state.
+// The peer's current error with its time (a peer that answers again has none).
 std::string last_error_of(const json& peer) {
   if (!peer["last_error"].is_string()) return "-";
   return text(peer["last_error_at"]) + " " + peer["last_error"].get<std::string>();

@@ -390,6 +390,9 @@ Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t>
     }
     p.last_success_ms = now;
     if (revision) p.revision = *revision;
+    // last_error is the peer's current trouble: once it answers, there is none to show.
+    p.last_error.clear();
+    p.last_error_ms.reset();
   } else {
     p.last_error = error;
     p.last_error_ms = now;

@@ -23,15 +23,6 @@ function importCounts(counts) {
   return parts.length ? parts.join(', ') : 'none';
 }
 
-// An error from before the last successful sync is history, not the peer's state: it is shown
-// as such, dated, so that a connected peer never reads as failing.
-function lastError(p) {
-  if (!p.last_error) return h('span', { className: 'empty' }, 'none');
-  const past = p.last_success && Date.parse(p.last_error_at) <= Date.parse(p.last_success);
-  if (past) return h('span', { className: 'empty' }, 'none since the last sync (before: ', p.last_error, ', ', time(p.last_error_at), ')');
-  return h('span', {}, p.last_error, ' (', time(p.last_error_at), ')');
-}
-
 export const peersPage = {
   title: 'Peers',
   load: async () => (await api.get('/api/v1/peers')).items,
@@ -43,7 +34,7 @@ export const peersPage = {
         { label: 'Trust domain', cell: (p) => p.trust_domain },
         { label: 'State', cell: (p) => stateBadge(p.state) },
         { label: 'Last sync', cell: (p) => time(p.last_success) },
-        { label: 'Last error', cell: lastError },
+        { label: 'Last error', cell: (p) => (p.last_error ? h('span', {}, p.last_error, ' (', time(p.last_error_at), ')') : h('span', { className: 'empty' }, 'none')) },
         { label: 'Imports', cell: (p) => importCounts(p.imports) },
         { label: 'Quarantine', cell: (p) => (p.quarantined ? h('span', {}, `since `, time(p.quarantined.since), ` by ${p.quarantined.by}: ${p.quarantined.reason}`) : h('span', { className: 'empty' }, 'no')) },
         { label: 'Actions', cell: (p) => h('div', { className: 'actions' },

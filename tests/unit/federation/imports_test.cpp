@@ -298,6 +298,13 @@ TEST_F(ImportsTest, APeerIsConnectedThenUnreachableUntilStaleAfterAndQuarantineO
   EXPECT_EQ(state_of("good"), PeerState::kStale);
   ASSERT_TRUE(imports_->record_unchanged("good"));  // a success again
   EXPECT_EQ(state_of("good"), PeerState::kConnected);
+  const auto peers = imports_->peers();
+  ASSERT_TRUE(peers.ok());
+  for (const auto& p : *peers) {
+    if (p.record.domain == "good") {
+      EXPECT_EQ(p.record.last_error, "") << "a connected peer shows no old error";
+    }
+  }
   ASSERT_TRUE(imports_->quarantine({"root", {workflow::Role::kAdmin}}, "good", "test"));
   EXPECT_EQ(state_of("good"), PeerState::kQuarantined);
   EXPECT_EQ(to_string(PeerState::kQuarantined), "quarantined");
