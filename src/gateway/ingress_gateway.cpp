@@ -106,7 +106,7 @@ struct IngressGateway::Impl {
     co_await core.splice(s, tls_side, upstream);
   }
 
-  // Source: the peer's egress as we see it; destination: our listener (DESIGN.md).
+  // Source: the peer's egress as we see it; destination: our listener.
   static Result<std::string> proxy_header(Session& s) {
     error_code ec1, ec2;
     const auto src = s.client.remote_endpoint(ec1);

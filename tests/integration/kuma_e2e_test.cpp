@@ -1,7 +1,7 @@
 // Brokers driving (emulated) Kuma global control planes, one each: the inventory comes from
 // MeshServices (or Dataplanes), an approved export becomes a MeshTrafficPermission in the
 // exporting mesh, and the import a MeshExternalService in the importing mesh; revocation
-// removes both. The emulator follows ../shared/kuma-api.md (tests/kuma).
+// removes both. The emulator answers as Kuma's REST API does (tests/kuma).
 #include <gtest/gtest.h>
 
 #include "meshfed/core/text.hpp"

@@ -1,4 +1,4 @@
-// Strangers on the network against real broker processes (DESIGN.md, "Hostile input"): idle,
+// Strangers on the network against real broker processes (docs/security.md): idle,
 // trickling and never-handshaking connections by the thousand, from many source addresses on
 // loopback, while a legitimate client and a legitimate peer keep being served; and each
 // listener rule on its own: handshake and header deadlines, the per-source cap, the peer API's

@@ -1,5 +1,5 @@
 // What an outside scanner sees of the three TLS listeners (sslscan from Debian against real
-// broker processes): protocols, cipher suites and key exchange groups as DESIGN.md says.
+// broker processes): protocols, cipher suites and key exchange groups as docs/security.md lists them.
 #include <gtest/gtest.h>
 
 #include <cstdio>

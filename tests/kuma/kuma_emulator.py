@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """An emulator of a Kuma global control plane's REST API, for meshfed's tests.
 
-It follows ../shared/kuma-api.md (the contract the Kuma adapter is written against): routes,
+It follows Kuma's REST API (the contract the Kuma adapter is written against): routes,
 the universal envelope, PUT 201/200 with `{}` bodies, DELETE, `/std-errors` error bodies, 404
 for an unknown mesh, 405 for types that are read-only on Global, pagination (default 100, at
 most 1000, numeric offset, absolute `next`, `null` on the last page), `name` and

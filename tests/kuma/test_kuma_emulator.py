@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Kuma emulator against the examples and rules of ../shared/kuma-api.md."""
+"""The Kuma emulator against the examples and rules of Kuma's REST API."""
 import json
 import os
 import subprocess

@@ -1,4 +1,4 @@
-// The admin REST API (DESIGN.md, "Admin API contract"): authentication, roles, JSON in and
+// The admin REST API (docs/openapi.json): authentication, roles, JSON in and
 // out, ETag/If-Match, pagination, and the routes of /api/v1 plus the operational endpoints.
 // Handlers run on the store thread; they translate between JSON and the workflow's types.
 #pragma once

@@ -1,4 +1,4 @@
-// Bearer-token authentication against the tokens file (DESIGN.md, "tokens file"). Only
+// Bearer-token authentication against the tokens file. Only
 // SHA-256 digests are stored; comparison is constant-time; tokens never reach a log.
 #pragma once
 

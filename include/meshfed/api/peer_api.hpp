@@ -1,4 +1,4 @@
-// The peer API (DESIGN.md, "Peer API contract"), served on its own mutually authenticated
+// The peer API, served on its own mutually authenticated
 // listener: /federation/v1/catalog with full snapshots, deltas and long-poll, and
 // /federation/v1/metrics. The caller is
 // the peer the TLS layer authenticated (Request::peer); it sees only exports scoped to it.

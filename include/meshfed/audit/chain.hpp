@@ -1,4 +1,4 @@
-// The tamper-evident audit chain (DESIGN.md, "Audit entries"): each entry's hash covers the
+// The tamper-evident audit chain: each entry's hash covers the
 // previous entry's hash and the entry's canonical JSON, so changing, deleting or reordering any
 // row breaks every hash after it. Pure functions, shared by the broker and `meshfed audit verify`.
 #pragma once

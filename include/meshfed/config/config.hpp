@@ -1,4 +1,4 @@
-// The broker's configuration: one JSON file per domain (DESIGN.md, "Config contract").
+// The broker's configuration: one JSON file per domain (config/README.md).
 // Loaded strictly (unknown keys are errors), every error reported with its key path, and
 // returned as an immutable typed struct. Relative paths are resolved against the file's folder.
 #pragma once

@@ -1,4 +1,4 @@
-// The approval console (DESIGN.md, "Approval console"): static files compiled into the binary
+// The approval console (docs/console.md): static files compiled into the binary
 // and served on the admin listener under /ui/. The page holds no authority of its own: it
 // calls the admin API with the token its user signs in with.
 #pragma once

@@ -112,7 +112,7 @@ class Adapter {
 // The adapter `cfg.type` names; `token` is its credential (control_plane.token_file's content).
 std::unique_ptr<Adapter> make_adapter(const config::ControlPlaneConfig& cfg, const std::string& token);
 
-// Parses the static inventory format (DESIGN.md, "inventory file").
+// Parses the static inventory format.
 Result<Inventory> parse_inventory(std::string_view json_text);
 
 }  // namespace meshfed::controlplane

@@ -1,5 +1,5 @@
 // The Kuma adapter: drives a Kuma / Kong Mesh global control plane through its REST API
-// (../shared/kuma-api.md). Inventory: MeshServices of the configured meshes (Dataplane inbounds
+// (Kuma's REST API; docs/kuma.md). Inventory: MeshServices of the configured meshes (Dataplane inbounds
 // where a mesh has no MeshServices). Imports become MeshExternalServices in `import_mesh`;
 // approved exports become MeshTrafficPermissions letting the ingress gateway reach the service.
 //

@@ -20,7 +20,7 @@ inline constexpr const char* kManagedValue = "meshfed";
 std::string resource_name(const std::string& prefix, const std::string& id);
 
 // The name of an import's resource: an RFC 1035 label that no other (peer, alias) pair gets,
-// whatever the names (DESIGN.md, "Hostile input").
+// whatever the names (docs/security.md).
 std::string import_resource_name(const std::string& peer, const std::string& alias);
 
 // The MeshExternalService of an import, named by import_resource_name().

@@ -1,4 +1,4 @@
-// What a peer may see of our exports (DESIGN.md, "Peer API contract"): approved, unexpired
+// What a peer may see of our exports: approved, unexpired
 // exports scoped to it, as a full snapshot or as the changes after the revision it last saw.
 // Runs on the store thread.
 #pragma once
@@ -63,7 +63,7 @@ class Catalog {
   std::map<std::string, KeptAnswer> answers_;  // by peer
 };
 
-// The peer API's catalog answer (DESIGN.md, "Peer API contract") as compact JSON.
+// The peer API's catalog answer as compact JSON.
 std::string catalog_text(const CatalogView& v, const std::string& domain, const IngressAddress& ingress);
 
 }  // namespace meshfed::federation

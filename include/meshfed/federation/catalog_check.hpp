@@ -1,4 +1,4 @@
-// The importing side's first look at a peer's catalog answer (DESIGN.md, "Hostile input"):
+// The importing side's first look at a peer's catalog answer (docs/security.md):
 // bounded in bytes, depth and count, every field checked against its contract, every export
 // behind one ingress endpoint inside the peer's `ingress_cidrs`. The answer is checked whole
 // before anything is applied, off the store thread; what comes out is plain data.

@@ -1,4 +1,4 @@
-// The importing side's state (DESIGN.md, "State machines", imports and peers): applies what
+// The importing side's state: applies what
 // peers' catalogs say, tracks peer health, withdraws on silence, expiry, removal and
 // quarantine, allocates egress ports, and hands the control-plane adapter the desired state.
 // Every import transition is audited. Runs on the store thread.

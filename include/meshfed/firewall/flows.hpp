@@ -1,4 +1,4 @@
-// The cross-boundary flows a domain needs (DESIGN.md, "Flows across a boundary"), and their
+// The cross-boundary flows a domain needs, and their
 // rendering as an nftables table `meshfed_<domain>`. Per pair of domains only two kinds of
 // flow cross: broker -> peer broker (peer API) and egress gateway -> peer ingress gateway.
 #pragma once

@@ -1,4 +1,4 @@
-// The data plane (DESIGN.md, "Data plane contract"). The ingress gateway terminates mTLS from
+// The data plane. The ingress gateway terminates mTLS from
 // peers' egress gateways on one port, admits a connection only for an export approved for the
 // caller (by SNI and client certificate) and proxies it as TCP to the export's target. The
 // egress gateway listens once per import and originates mTLS to the exporting peer's ingress.

@@ -1,6 +1,6 @@
 // PROXY protocol version 2 (haproxy.org/download/2.9/doc/proxy-protocol.txt), as the ingress
-// sends it ahead of the caller's bytes for exports with `proxy_protocol: true` (DESIGN.md,
-// "Data plane contract"): the addresses the ingress sees, and who the caller is.
+// sends it ahead of the caller's bytes for exports with `proxy_protocol: true`: the addresses
+// the ingress sees, and who the caller is.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The gateways' routing table (DESIGN.md, "GET /api/v1/routes"): which SNI the ingress admits
+// The gateways' routing table (docs/openapi.json): which SNI the ingress admits
 // for which caller and where it forwards, and which egress listeners exist and where they lead.
 // The broker computes it from the store; separately run gateways receive it as JSON.
 #pragma once

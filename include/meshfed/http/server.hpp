@@ -24,7 +24,7 @@ class io_context;
 
 namespace meshfed::http {
 
-// Everyone who reaches a listener may be hostile (DESIGN.md, "Hostile input"): a connection
+// Everyone who reaches a listener may be hostile (docs/security.md): a connection
 // must finish its handshake and then send each request's headers within short deadlines, one
 // source address holds a bounded share, and at capacity a connection that is not serving a
 // request makes room (one that has sent nothing first, an authenticated peer last, the

@@ -1,4 +1,4 @@
-// What leaves the domain (DESIGN.md, "Peer API contract"): of the families our metrics sources
+// What leaves the domain: of the families our metrics sources
 // serve, only those an export names, only the series of the exported service, with their labels
 // cut to the allowlist plus `service` = the export's alias. Series made identical by that are
 // summed; colliding summary quantiles cannot be summed and are dropped. Caps bound what one

@@ -30,7 +30,7 @@ class Selector {
 };
 
 // The `match[]` parameters of one /federate request: at most kMaxMatchParams selectors of at
-// most kMaxSelectorBytes each (DESIGN.md, "Hostile input").
+// most kMaxSelectorBytes each (docs/security.md).
 inline constexpr size_t kMaxMatchParams = 16;
 inline constexpr size_t kMaxSelectorBytes = 1024;
 Result<std::vector<Selector>> parse_match_params(const std::vector<std::string>& match);

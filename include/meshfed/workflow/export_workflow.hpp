@@ -1,4 +1,4 @@
-// The governed export life cycle (DESIGN.md, "State machines"): request, four-eyes approval,
+// The governed export life cycle: request, four-eyes approval,
 // rejection, cancellation, extension, revocation and expiry. Every transition is committed
 // together with its history row and its audit entry, in one SQLite transaction, before the
 // caller gets an answer.

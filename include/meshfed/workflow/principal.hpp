@@ -1,4 +1,4 @@
-// Who is acting: a named person or system with roles (DESIGN.md, "tokens file").
+// Who is acting: a named person or system with roles.
 #pragma once
 
 #include <optional>

@@ -54,7 +54,7 @@ export function table(caption, columns, rows, emptyText) {
 }
 
 // An action on one object: its accessible name is the verb and the object's id, e.g.
-// "Approve payments-api-x1y2z3w4" (DESIGN.md, "Approval console").
+// "Approve payments-api-x1y2z3w4" (docs/console.md).
 export function actionButton(verb, id, onclick, { danger = false } = {}) {
   return h('button', { type: 'button', 'aria-label': `${verb} ${id}`, className: danger ? 'danger' : undefined, onclick }, verb);
 }
