@@ -51,8 +51,7 @@ void add_broker_commands(CLI::App& app, Invocation& run) {
         {"config", *check_file}, {"domain", cfg->domain}, {"peers", cfg->peers.size()}, {"ok", true}};
     run.out.print(result, [&] {
       const size_t n = cfg->peers.size();
-      std::cout << *check_file << ": ok (domain " << cfg->domain << ", " << n << (n == 1 ? " peer" : " peers")
-                << ")\n";
+      std::cout << *check_file << ": ok (domain " << cfg->domain << ", " << n << (n == 1 ? " peer" : " peers") << ")\n";
     });
   });
 
