@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
 #include "meshfed/api/auth.hpp"
 #include "meshfed/cli/cli.hpp"
@@ -39,6 +40,23 @@ Status write_token_file(const std::string& path, const std::string& token) {
 }
 
 nlohmann::json listed(const api::TokenFileEntry& e) { return {{"name", e.name}, {"roles", e.roles}}; }
+
+// The tokens file's entries; nullopt once `command`'s failure to read them is reported.
+std::optional<std::vector<api::TokenFileEntry>> entries_of(const std::string& command, const TokenArgs& a,
+                                                           bool missing_ok, Invocation& run) {
+  auto entries = api::read_tokens_file(a.tokens_file, missing_ok);
+  if (entries) return std::move(entries).value();
+  run.exit_code = run.out.fail(command, entries.error());
+  return std::nullopt;
+}
+
+// Writes the entries back; false once `command`'s failure to is reported.
+bool saved(const std::string& command, const TokenArgs& a, const std::vector<api::TokenFileEntry>& entries,
+           Invocation& run) {
+  auto st = api::write_tokens_file(a.tokens_file, entries);
+  if (!st) run.exit_code = run.out.fail(command, st.error());
+  return st.ok();
+}
 
 }  // namespace
 
@@ -81,11 +99,8 @@ void add_token_commands(CLI::App& app, Invocation& run) {
       run.exit_code = run.out.usage("token add", t.error().message);
       return;
     }
-    auto entries = api::read_tokens_file(a->tokens_file, /*missing_ok=*/true);
-    if (!entries) {
-      run.exit_code = run.out.fail("token add", entries.error());
-      return;
-    }
+    auto entries = entries_of("token add", *a, /*missing_ok=*/true, run);
+    if (!entries) return;
     if (std::any_of(entries->begin(), entries->end(), [&](const auto& e) { return e.name == a->name; })) {
       run.exit_code = run.out.fail(
           "token add", make_error(ErrorCode::kAlreadyExists, a->tokens_file + " has a token named " + a->name +
@@ -100,10 +115,7 @@ void add_token_commands(CLI::App& app, Invocation& run) {
     }
     const auto entry = nlohmann::json::parse(t->file_entry);
     entries->push_back({a->name, a->roles, entry.at("sha256").get<std::string>()});
-    if (auto st = api::write_tokens_file(a->tokens_file, *entries); !st) {
-      run.exit_code = run.out.fail("token add", st.error());
-      return;
-    }
+    if (!saved("token add", *a, *entries, run)) return;
     nlohmann::json done = {{"name", a->name}, {"roles", a->roles}, {"tokens_file", a->tokens_file}};
     if (a->token_out.empty()) {
       done["token"] = t->token;
@@ -124,11 +136,8 @@ void add_token_commands(CLI::App& app, Invocation& run) {
   list->add_option("--tokens-file", a->tokens_file, "the tokens file (admin.tokens_file)")->required();
   list->footer("Example: meshfed token list --tokens-file /etc/meshfed/pci/tokens.json");
   list->callback([a, &run] {
-    auto entries = api::read_tokens_file(a->tokens_file, /*missing_ok=*/false);
-    if (!entries) {
-      run.exit_code = run.out.fail("token list", entries.error());
-      return;
-    }
+    const auto entries = entries_of("token list", *a, /*missing_ok=*/false, run);
+    if (!entries) return;
     nlohmann::json items = nlohmann::json::array();
     for (const auto& e : *entries) items.push_back(listed(e));
     run.out.print(items, [&] {
@@ -148,11 +157,8 @@ void add_token_commands(CLI::App& app, Invocation& run) {
   revoke->add_option("--name", a->name, "the token's name")->required();
   revoke->footer("Example: meshfed token revoke --tokens-file /etc/meshfed/pci/tokens.json --name bob");
   revoke->callback([a, &run] {
-    auto entries = api::read_tokens_file(a->tokens_file, /*missing_ok=*/false);
-    if (!entries) {
-      run.exit_code = run.out.fail("token revoke", entries.error());
-      return;
-    }
+    auto entries = entries_of("token revoke", *a, /*missing_ok=*/false, run);
+    if (!entries) return;
     const auto gone =
         std::remove_if(entries->begin(), entries->end(), [&](const auto& e) { return e.name == a->name; });
     if (gone == entries->end()) {
@@ -161,10 +167,7 @@ void add_token_commands(CLI::App& app, Invocation& run) {
       return;
     }
     entries->erase(gone, entries->end());
-    if (auto st = api::write_tokens_file(a->tokens_file, *entries); !st) {
-      run.exit_code = run.out.fail("token revoke", st.error());
-      return;
-    }
+    if (!saved("token revoke", *a, *entries, run)) return;
     run.out.print({{"revoked", a->name}, {"tokens_file", a->tokens_file}},
                   [&] { std::cout << "revoked " << a->name << " in " << a->tokens_file << "; " << kReload << "\n"; });
   });

@@ -28,20 +28,6 @@ std::map<std::string, ExportRecord> live_exports(store::ExportRepository& repo) 
   return out;
 }
 
-// The history word of the transition that ended an export in a state.
-std::string ended_action(ExportState s) {
-  switch (s) {
-    case ExportState::kRejected:
-      return "rejected";
-    case ExportState::kCancelled:
-      return "cancelled";
-    case ExportState::kRevoked:
-      return "revoked";
-    default:
-      return "expired";
-  }
-}
-
 }  // namespace
 
 Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database& restored, TimePoint now,
@@ -90,7 +76,8 @@ Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database
       ++e.version;
       const std::string comment = "stays " + std::string(to_string(k.state)) + ": " + k.by + " ended it at " +
                                   format_rfc3339(from_unix_ms(k.at_ms)) + " in the store this restore replaced";
-      record_transition(restored, now, e, actor, ended_action(k.state), from, comment);
+      // The history word of an ending is its state's name (revoked, expired, rejected, cancelled).
+      record_transition(restored, now, e, actor, std::string(to_string(k.state)), from, comment);
       kept.push_back({{"export", k.id}, {"state", std::string(to_string(k.state))}, {"by", k.by}});
     }
     out.revision = store::CatalogRepository(restored).revision();
