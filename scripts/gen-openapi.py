@@ -145,6 +145,17 @@ paths["/api/v1/routes/egress-refusals"] = {"post": {
     "responses": {"200": {"description": "{import_id, port}", "content": {"application/json": {"schema": {"type": "object"}}}},
                   **err(400, 401, 403, 415)}}}
 
+paths["/api/v1/routes/egress-listening"] = {"post": {
+    "summary": "A separate egress gateway listens on these imports' ports now (role gateway): the broker publishes "
+               "those imports to the control plane, which it does only once their port is held",
+    "security": bearer,
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["listening"], "additionalProperties": False,
+        "properties": {"listening": {"type": "object", "maxProperties": 1000, "description": "import id -> port",
+                                     "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65535}}}}}}},
+    "responses": {"200": {"description": "{confirmed}", "content": {"application/json": {"schema": {"type": "object"}}}},
+                  **err(400, 401, 403, 415)}}}
+
 transitions = {
     "approve": "Approve a pending export (approver, not its requester)",
     "reject": "Reject a pending export (approver, not its requester)",

@@ -229,6 +229,8 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return watch_routes(r); });
   guarded("POST", "/api/v1/routes/egress-refusals", Role::kGateway,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return egress_refused(r); });
+  guarded("POST", "/api/v1/routes/egress-listening", Role::kGateway,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return egress_listening(r); });
   guarded("GET", "/api/v1/audit", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
   guarded("GET", "/api/v1/audit/head", Role::kViewer,
@@ -533,10 +535,37 @@ http::Response AdminApi::egress_refused(const http::Request& req) {
   return json_response({{"import_id", id}, {"port", *port}});
 }
 
+// A separate egress process listens on these ports now: the imports waiting for it are
+// published to the control plane.
+http::Response AdminApi::egress_listening(const http::Request& req) {
+  constexpr size_t kMostPerReport = 1000;  // the gateway sends larger sets in parts
+  auto body = parse_body(req, {"listening"}, false);
+  if (body.error) return problem(*body.error);
+  const json& listening = body.value.is_object() ? body.value.value("listening", json()) : json();
+  std::vector<FieldError> errors;
+  std::map<std::string, int> held;
+  if (!listening.is_object() || listening.size() > kMostPerReport) {
+    errors.push_back({"listening", "expected an object of at most 1000 import ids, each with its port"});
+  } else {
+    for (const auto& [id, port] : listening.items()) {
+      if (id.empty() || id.size() > 256 || !port.is_number_integer() || port.get<int64_t>() < 1 ||
+          port.get<int64_t>() > 65535) {
+        errors.push_back({"listening", "expected import ids of at most 256 characters, each with a port 1-65535"});
+        break;
+      }
+      held[id] = port.get<int>();
+    }
+  }
+  if (!errors.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad report", std::move(errors)));
+  if (auto st = deps_.imports.egress_listening(held); !st) return problem(st.error());
+  return json_response({{"confirmed", held.size()}});
+}
+
 http::Response AdminApi::watch_routes(const http::Request& req) {
   auto poll = parse_long_poll(req);
   if (!poll) return problem(poll.error());
   if (!deps_.data_plane) return problem(make_error(ErrorCode::kUnavailable, "routes are not available"));
+  if (req.query_param("role") == std::optional<std::string>("egress")) deps_.imports.egress_process_seen();
   const auto table = deps_.data_plane->routes();
   if (poll->since == table->revision && poll->wait_s > 0) return wait_on(kRoutesWaitKey, poll->wait_s);
   return json_response(gateway::to_json(*table));

@@ -469,13 +469,19 @@ class Broker final : public api::Credentials,
     const auto h = adapter_->health();
     r.checks["inventory"] = h.detail;
     r.checks["replica"] = leading() ? "leader" : "follower";
-    // An import the control plane points at an egress port that nothing of ours listens on.
+    // An import with an egress port that nothing of ours listens on (in this process), or that
+    // the separate egress process has not confirmed yet.
     const auto unbound = egress_gw_ ? egress_gw_->unbound() : std::map<std::string, std::string>{};
-    r.checks["egress"] = unbound.empty()
-                             ? "ok"
-                             : "import " + unbound.begin()->first + " has no listener (" + unbound.begin()->second +
-                                   "), " + std::to_string(unbound.size()) + " in all";
-    r.ready = head.ok() && h.ready && unbound.empty() && !runtime_.stopping();
+    const size_t awaiting = imports_->awaiting_egress();
+    if (!unbound.empty()) {
+      r.checks["egress"] = "import " + unbound.begin()->first + " has no listener (" + unbound.begin()->second + "), " +
+                           std::to_string(unbound.size()) + " in all";
+    } else if (awaiting > 0) {
+      r.checks["egress"] = std::to_string(awaiting) + " imports wait for the egress gateway to listen";
+    } else {
+      r.checks["egress"] = "ok";
+    }
+    r.ready = head.ok() && h.ready && unbound.empty() && awaiting == 0 && !runtime_.stopping();
     if (runtime_.stopping()) r.checks["broker"] = "stopping";
     return r;
   }

@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/serial_executor.hpp"
@@ -69,7 +70,21 @@ class GatewayProcess {
       egress_->set_tls(tls->egress);
       // A port another program holds: the broker, which gives out ports, moves the import.
       egress_->on_listen_refused([this, token = *token](const std::string& id, uint16_t port, const std::string& e) {
-        reports_.post([this, token, id, port, e] { report_refusal(token, id, port, e); });
+        const nlohmann::json body = {{"import_id", id}, {"port", port}, {"error", e}};
+        reports_.post([this, token, body] { report(token, "/api/v1/routes/egress-refusals", body); });
+      });
+      // What it listens on, so that the broker publishes those imports (in parts the API takes).
+      egress_->on_listening([this, token = *token](const std::map<std::string, uint16_t>& opened) {
+        nlohmann::json part = nlohmann::json::object();
+        for (auto it = opened.begin(); it != opened.end(); ++it) {
+          part[it->first] = it->second;
+          if (part.size() == 1000 || std::next(it) == opened.end()) {
+            reports_.post([this, token, body = nlohmann::json{{"listening", std::move(part)}}] {
+              report(token, "/api/v1/routes/egress-listening", body);
+            });
+            part = nlohmann::json::object();
+          }
+        }
       });
     }
     if (!args_.metrics_listen.empty()) {
@@ -95,7 +110,8 @@ class GatewayProcess {
       }
     }
     watcher_ = std::make_unique<gateway::RouteWatcher>(
-        gateway::RouteWatcherOptions{args_.broker_url, cfg_.tls.ca_file, *token},
+        gateway::RouteWatcherOptions{
+            .broker_url = args_.broker_url, .ca_file = cfg_.tls.ca_file, .token = *token, .role = args_.role},
         [this](std::shared_ptr<const gateway::RoutingTable> t) {
           if (ingress_) ingress_->set_routes(t);
           if (egress_) egress_->set_routes(t);
@@ -130,24 +146,31 @@ class GatewayProcess {
     });
   }
 
-  // One refusal, told to the broker (POST /api/v1/routes/egress-refusals) off the egress's own
-  // threads. Lost if the broker is away: the listener is retried, and the broker's next route
-  // change or our restart tells it again.
-  void report_refusal(const std::string& token, const std::string& id, uint16_t port, const std::string& error) {
+  // One report to the broker (a refused port, the ports listened on), off the egress's own
+  // threads, tried three times. A broker away longer publishes at its start what it gave out
+  // before; one that stayed up keeps an unreported import out of the control plane (its
+  // /readyz says so) until this process reports again (a restart reports every listener).
+  void report(const std::string& token, const std::string& path, const nlohmann::json& body) {
     std::string host;
-    uint16_t broker_port = 0;
-    if (!http::parse_https_url(args_.broker_url, host, broker_port)) return;
-    auto client = http::HttpsClient::create(http::ClientOptions::verifying(host, broker_port, cfg_.tls.ca_file));
-    if (!client)
-      return spdlog::error("egress: cannot tell the broker port {} is taken: {}", port, client.error().message);
-    const nlohmann::json body = {{"import_id", id}, {"port", port}, {"error", error}};
-    auto res =
-        (*client)->request("POST", "/api/v1/routes/egress-refusals",
-                           {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body.dump());
-    if (!res || res->status != 200) {
-      spdlog::error("egress: cannot tell the broker port {} is taken: {}", port,
-                    res ? "HTTP " + std::to_string(res->status) : res.error().message);
+    uint16_t port = 0;
+    if (!http::parse_https_url(args_.broker_url, host, port)) return;
+    auto options = http::ClientOptions::verifying(host, port, cfg_.tls.ca_file);
+    options.timeout = std::chrono::seconds(5);
+    std::string why;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      if (attempt) std::this_thread::sleep_for(std::chrono::milliseconds(500 * attempt));  // a retry's pause
+      auto client = http::HttpsClient::create(options);
+      if (!client) {
+        why = client.error().message;
+        continue;
+      }
+      auto res = (*client)->request(
+          "POST", path, {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body.dump());
+      if (res && res->status == 200) return;
+      why = res ? "HTTP " + std::to_string(res->status) : res.error().message;
+      if (res && res->status < 500) break;  // refused: a retry would be refused too
     }
+    spdlog::error("egress: cannot report to the broker ({}): {}", path, why);
   }
 
   // Certificates and peers' CAs, re-read; established connections keep the ones they began with.

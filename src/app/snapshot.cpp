@@ -36,11 +36,14 @@ federation::ImportSettings Snapshot::import_settings() const {
     s.egress_ports = config.gateways.egress->ports;
     s.egress_host = config.gateways.egress->advertise_host;
     // An egress in this process binds here: a port another program holds is never given out.
-    // A separate egress process tells us instead (POST /api/v1/routes/egress-refusals).
+    // A separate egress process tells us instead which ports it could not bind, and which it
+    // holds (POST /api/v1/routes/egress-refusals, /egress-listening).
     if (config.gateways.egress->enabled) {
       s.port_bindable = [bind = config.gateways.egress->bind](int port) {
         return net::can_listen(bind, static_cast<uint16_t>(port));
       };
+    } else {
+      s.egress_confirms = true;  // the egress process says which ports it holds
     }
   }
   s.stale_after_s = config.sync.stale_after.count();

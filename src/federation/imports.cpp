@@ -87,6 +87,7 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
 
 void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const std::string& actor) {
   if (is_final(r.state)) return;
+  unconfirmed_.erase(r.id);
   // A final withdrawal frees the egress port; a reversible one keeps it for the import's return.
   if (!reversible(reason) && r.local_port) {
     r.local_port.reset();
@@ -142,6 +143,7 @@ bool ImportManager::held_elsewhere(int port) {
 
 Status ImportManager::egress_port_refused(const std::string& id, int port, const std::string& error) {
   if (leading_ && !leading_()) return {};  // the leader gives out ports; another replica's host is its own
+  egress_seen_ = true;
   if (!settings_.egress_ports || port < settings_.egress_ports->first || port > settings_.egress_ports->last) return {};
   refused_until_ms_[port] = to_unix_ms(clock_.now()) + kRefusedPortSkippedMs;
   bool moved = false;
@@ -163,6 +165,7 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
       spdlog::warn("import {}: egress port {} is held by another program ({}); moved to {}", id, port, error,
                    *r->local_port);
       ++r->version;
+      await_egress(*r);
     } else {
       (void)transition(*r, ImportState::kFailed,
                        why_not + "; port " + std::to_string(port) + ": " + escape_for_log(error, 200),
@@ -184,6 +187,40 @@ void ImportManager::ensure_port(ImportRecord& r) {
   std::string why_not;
   r.local_port = take_port(r.peer, why_not);
   if (!r.local_port) (void)transition(r, ImportState::kFailed, why_not, workflow::kSystemActor);
+  await_egress(r);
+}
+
+void ImportManager::await_egress(const ImportRecord& r) {
+  if (settings_.egress_confirms && egress_seen_ && r.local_port) unconfirmed_[r.id] = *r.local_port;
+}
+
+const controlplane::DesiredState& ImportManager::publishable(const controlplane::DesiredState& desired) {
+  if (unconfirmed_.empty()) return desired;
+  publishable_ = desired;
+  std::erase_if(publishable_.imports, [&](const controlplane::DesiredImport& i) {
+    const auto it = unconfirmed_.find(i.id);
+    return it != unconfirmed_.end() && it->second == i.local_port;
+  });
+  return publishable_;
+}
+
+void ImportManager::annotate(ImportRecord& r) const {
+  const auto it = unconfirmed_.find(r.id);
+  if (it == unconfirmed_.end() || r.local_port != it->second || is_final(r.state)) return;
+  r.reason = "waiting for the egress gateway to listen on port " + std::to_string(it->second);
+  r.local_port.reset();
+}
+
+Status ImportManager::egress_listening(const std::map<std::string, int>& listening) {
+  egress_seen_ = true;
+  bool confirmed = false;
+  for (const auto& [id, port] : listening) {
+    const auto it = unconfirmed_.find(id);
+    if (it == unconfirmed_.end() || it->second != port) continue;
+    unconfirmed_.erase(it);
+    confirmed = true;
+  }
+  return confirmed ? reconcile() : Status{};
 }
 
 void ImportManager::retry_portless() {
@@ -195,6 +232,7 @@ void ImportManager::retry_portless() {
     r.local_port = take_port(r.peer, why_not);
     if (!r.local_port) continue;
     (void)transition(r, ImportState::kActive, "", workflow::kSystemActor);
+    await_egress(r);
     save(r);
   }
 }
@@ -327,8 +365,10 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       } else {
         handed_ = desired_now();
       }
-      handed_over = control_plane_.post([&] {
-        results = adapter_.apply(handed_->state);
+      // Read here, on the store thread, which alone changes what is awaited.
+      const controlplane::DesiredState* published = &publishable(handed_->state);
+      handed_over = control_plane_.post([&, published] {
+        results = adapter_.apply(*published);
         written.set_value();
       });
     }
@@ -661,7 +701,7 @@ Status ImportManager::reconcile() {
     return st;
   }
   handed_ = std::move(desired);
-  return take_results(*handed_, adapter_.apply(handed_->state));
+  return take_results(*handed_, adapter_.apply(publishable(handed_->state)));
 }
 
 Status ImportManager::take_results(const Desired& desired, const std::vector<controlplane::ApplyResult>& results) {
@@ -702,6 +742,7 @@ Result<ImportRecord> ImportManager::get(const std::string& id) {
   });
   if (!st) return st.error();
   if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
+  annotate(*r);
   return std::move(*r);
 }
 
@@ -731,6 +772,7 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
   });
   if (!st) return st.error();
   auto next = cut_page(items, limit);
+  for (auto& r : items) annotate(r);
   return std::make_pair(std::move(items), std::move(next));
 }
 

@@ -42,7 +42,8 @@ struct EgressGateway::Impl {
   std::shared_ptr<const RoutesById> routes = std::make_shared<RoutesById>();
   std::map<std::string, uint16_t> ports;        // bound listeners, for listening()
   std::map<std::string, std::string> refusals;  // listeners that could not bind, for unbound()
-  EgressGateway::ListenRefused refused;         // set before the first routes
+  EgressGateway::ListenRefused refused;         // control thread only, set before the first routes
+  EgressGateway::Listening opened;              // likewise
   WorkerPool pool;                              // after what its sweeps read: destroyed (joined) first
   asio::steady_timer retry_timer;
   std::map<std::string, std::shared_ptr<Listener>> listeners;  // by import id; control thread only
@@ -116,9 +117,16 @@ struct EgressGateway::Impl {
         failed[id] = l->last_error;
       }
     }
-    std::lock_guard lock(mu);
-    ports = std::move(bound);
-    refusals = std::move(failed);
+    std::map<std::string, uint16_t> fresh;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [id, port] : bound) {
+        if (auto it = ports.find(id); it == ports.end() || it->second != port) fresh[id] = port;
+      }
+      ports = std::move(bound);
+      refusals = std::move(failed);
+    }
+    if (opened && !fresh.empty()) opened(fresh);
   }
 
   void open(const std::shared_ptr<Listener>& l) {
@@ -222,6 +230,10 @@ std::map<std::string, uint16_t> EgressGateway::listening() const {
 
 void EgressGateway::on_listen_refused(ListenRefused listener) {
   asio::post(impl_->pool.control(), [impl = impl_.get(), listener = std::move(listener)] { impl->refused = listener; });
+}
+
+void EgressGateway::on_listening(Listening listener) {
+  asio::post(impl_->pool.control(), [impl = impl_.get(), listener = std::move(listener)] { impl->opened = listener; });
 }
 
 std::map<std::string, std::string> EgressGateway::unbound() const {

@@ -41,9 +41,11 @@ void RouteWatcher::run() {
     loop_.sleep_for(backoff.next());
   };
   while (loop_.next_round()) {
-    auto res = requests_.request(
-        *client_, "GET",
-        "/api/v1/routes?since=" + std::to_string(since) + "&wait=" + std::to_string(options_.wait.count()), headers);
+    auto res = requests_.request(*client_, "GET",
+                                 "/api/v1/routes?since=" + std::to_string(since) +
+                                     "&wait=" + std::to_string(options_.wait.count()) +
+                                     (options_.role.empty() ? "" : "&role=" + options_.role),
+                                 headers);
     if (loop_.stopping()) break;
     if (!res) {
       fail(res.error().message);

@@ -830,6 +830,37 @@ TEST_F(SeparateGatewayTest, AnEgressProcessThatCannotBindAPortHasTheImportMoved)
             std::string::npos);
 }
 
+// The broker publishes an import's egress port to the control plane only once the separate
+// egress process says it listens there: with that process down, the import waits, says so, and
+// /readyz is not ready; once it runs, the import is published and traffic flows.
+TEST_F(SeparateGatewayTest, AnImportIsPublishedOnlyOnceTheEgressProcessHoldsItsPort) {
+  // Once the egress process has followed the routes, the broker knows one runs...
+  ASSERT_TRUE(wait_until([&] { return log("internal", "egress").find("routes: revision") != std::string::npos; }));
+  stop_process(egress_pid_);  // ...and then it goes away
+  egress_pid_ = -1;
+  const std::string id = approve();
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    return r.status == 200 && r.body["state"] == "active";
+  }));
+  const auto waiting = call("internal", "GET", "/api/v1/imports/pci." + id, "victor").body;
+  EXPECT_TRUE(waiting["local"].is_null()) << waiting.dump();
+  EXPECT_EQ(waiting["reason"],
+            "waiting for the egress gateway to listen on port " + std::to_string(first_egress_port_));
+  const fs::path file = fed_->domain("internal").dir / "imports" / ("meshfed-pci." + id + ".json");
+  EXPECT_FALSE(fs::exists(file));
+  const auto ready = call("internal", "GET", "/readyz", "victor");
+  EXPECT_EQ(ready.status, 503) << ready.body.dump();
+  EXPECT_EQ(ready.body["checks"]["egress"], "1 imports wait for the egress gateway to listen") << ready.body.dump();
+
+  egress_pid_ = start_gateway("internal", "egress", "");
+  ASSERT_TRUE(wait_until([&] { return egress_port_of(id) == first_egress_port_; })) << log("internal", "egress");
+  EXPECT_TRUE(wait_until([&] { return fs::exists(file); }));
+  EXPECT_EQ(json::parse(read_file(file))["spec"]["endpoints"][0]["port"], first_egress_port_);
+  EXPECT_TRUE(wait_until([&] { return echo_round_trip(first_egress_port_, "held") == "held"; }));
+  EXPECT_EQ(call("internal", "GET", "/readyz", "victor").status, 200);
+}
+
 TEST_F(SeparateGatewayTest, GatewayRefusesAConfigWhoseBrokerRunsItAlready) {
   auto& pci = fed_->domain("pci");
   json cfg = pci.config;

@@ -112,6 +112,7 @@ class AdminApi {
                         workflow::ExportAction action);
   http::Response list_imports(const http::Request& req);
   http::Response egress_refused(const http::Request& req);
+  http::Response egress_listening(const http::Request& req);
   http::Response get_import(const std::string& id);
   http::Response decide_import(const http::Request& req, const workflow::Principal& who, const std::string& id,
                                federation::ImportManager::Decision decision);

@@ -40,6 +40,11 @@ struct ImportSettings {
   // another program holds is never given to an import. Unset: only the egress's own reports of
   // ports it could not bind (egress_port_refused) keep a port from being given.
   std::function<bool(int port)> port_bindable;
+  // The egress runs as its own process (gateways.egress.enabled false): once that process has
+  // watched the routes, a port given to an import here is published to the control plane only
+  // when it says it listens on it (egress_listening). Until then the import shows no local
+  // address and says why.
+  bool egress_confirms = false;
   int64_t stale_after_s = 60;
   int64_t withdraw_after_s = 600;
 };
@@ -110,6 +115,16 @@ class ImportManager {
   // is `failed` with the reason when none can. The port is not given out again for a while.
   Status egress_port_refused(const std::string& id, int port, const std::string& error);
 
+  // A separate egress process listens on these ports for these imports now: those waiting for
+  // it are published to the control plane.
+  Status egress_listening(const std::map<std::string, int>& listening);
+  // A separate egress process follows this broker's routes: from now on a port it has not
+  // confirmed is not published. (A domain whose egress is off and runs nowhere publishes as it
+  // always did; the first watch of an egress process switches the rule on.)
+  void egress_process_seen() { egress_seen_ = true; }
+  // Imports given a port that the separate egress has not confirmed yet (for /readyz).
+  size_t awaiting_egress() const { return unconfirmed_.size(); }
+
   // Staleness and withdrawal by silence, and expiry while the peer is away.
   Status tick();
   // Hands the adapter the active and stale imports; marks failures and recoveries. Runs after
@@ -143,6 +158,12 @@ class ImportManager {
   // A port another program held when we last tried it: refused_until_ms_ says until when it is
   // skipped (then tried again: programs come and go).
   bool held_elsewhere(int port);
+  // Notes a port just given to `r`, which a separate egress must confirm before it is published.
+  void await_egress(const store::ImportRecord& r);
+  // The desired state without the imports whose port the separate egress has not confirmed.
+  const controlplane::DesiredState& publishable(const controlplane::DesiredState& desired);
+  // The record as the API shows it: no local address while the egress has not confirmed it.
+  void annotate(store::ImportRecord& r) const;
   // Imports that failed for want of a port get one as soon as one frees.
   void retry_portless();
   void revive_stale(const std::string& peer);
@@ -183,7 +204,13 @@ class ImportManager {
   // read once per answer).
   std::optional<PortUse> used_ports_;
   std::map<int, int64_t> refused_until_ms_;  // ports the egress could not bind, bounded by the range
-  int64_t transitions_ = 0;                  // counted for the summary log line of a catalog answer
+  // Import id -> the port given to it in this broker's lifetime that a separate egress has not
+  // confirmed (ports held before a restart were published then). At most one per live import:
+  // a withdrawal or rejection drops it.
+  std::map<std::string, int> unconfirmed_;
+  bool egress_seen_ = false;                // a separate egress process has watched our routes
+  controlplane::DesiredState publishable_;  // publishable()'s filtered copy, when it needs one
+  int64_t transitions_ = 0;                 // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
   std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;

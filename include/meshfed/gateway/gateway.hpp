@@ -97,6 +97,10 @@ class EgressGateway {
   // import. Set before the first routes.
   using ListenRefused = std::function<void(const std::string& import_id, uint16_t port, const std::string& error)>;
   void on_listen_refused(ListenRefused listener);
+  // Told (on the control thread) of the listeners opened since the last call, by import id:
+  // a separate egress process passes them to its broker, which publishes those imports.
+  using Listening = std::function<void(const std::map<std::string, uint16_t>& opened)>;
+  void on_listening(Listening listener);
   // Routes whose listener is not open now, with why: an import that points here at nothing.
   std::map<std::string, std::string> unbound() const;
 

@@ -22,6 +22,7 @@ struct RouteWatcherOptions {
   std::chrono::seconds wait{30};
   std::chrono::milliseconds backoff_min{500};
   std::chrono::milliseconds backoff_max{15000};
+  std::string role;  // "ingress" or "egress": the broker learns that a separate egress runs
 };
 
 class RouteWatcher {

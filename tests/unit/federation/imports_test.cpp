@@ -216,6 +216,43 @@ TEST_F(ImportsTest, AnEgressPortAnotherProgramHoldsIsNeverGivenAndARefusedOneMov
   EXPECT_EQ(get("good.g1").local_port, 16003);
 }
 
+// With the egress in its own process, a port given here reaches the control plane only once
+// that process says it listens on it; until then the import shows no local address, and why.
+TEST_F(ImportsTest, WithASeparateEgressAnImportIsPublishedOnlyOnceItsPortIsHeld) {
+  ImportSettings s = imports_->settings();
+  s.egress_confirms = true;
+  ASSERT_TRUE(imports_->update_settings(s));
+  // Until an egress process has shown up, imports are published as they come.
+  ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1"}, 1)));
+  EXPECT_EQ(adapter_.last.imports.size(), 1u);
+  EXPECT_EQ(imports_->awaiting_egress(), 0u);
+  imports_->egress_process_seen();
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1"}, 1)));
+  ASSERT_EQ(adapter_.last.imports.size(), 1u);
+  EXPECT_EQ(adapter_.last.imports[0].id, "evil.e1");
+  EXPECT_EQ(imports_->awaiting_egress(), 1u);
+  const auto waiting = get("good.g1");
+  EXPECT_EQ(waiting.state, ImportState::kActive);
+  EXPECT_FALSE(waiting.local_port.has_value());
+  EXPECT_EQ(waiting.reason, "waiting for the egress gateway to listen on port 16001");
+
+  ASSERT_TRUE(imports_->egress_listening({{"good.g1", 16002}}));  // not the port it was given
+  EXPECT_EQ(adapter_.last.imports.size(), 1u);
+  ASSERT_TRUE(imports_->egress_listening({{"good.g1", 16001}}));
+  ASSERT_EQ(adapter_.last.imports.size(), 2u);
+  EXPECT_EQ(get("good.g1").local_port, 16001);
+  EXPECT_EQ(get("good.g1").reason, "");
+  EXPECT_EQ(imports_->awaiting_egress(), 0u);
+
+  // A port the egress then cannot bind moves the import, which waits for the egress again.
+  ASSERT_TRUE(imports_->egress_port_refused("good.g1", 16001, "Address already in use"));
+  EXPECT_EQ(adapter_.last.imports.size(), 1u);
+  EXPECT_EQ(imports_->awaiting_egress(), 1u);
+  // A withdrawal drops what was awaited.
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {}, 2)));
+  EXPECT_EQ(imports_->awaiting_egress(), 0u);
+}
+
 TEST_F(ImportsTest, AFollowerLeavesTheControlPlaneToTheLeader) {
   bool leading = false;
   imports_->set_leading([&] { return leading; });

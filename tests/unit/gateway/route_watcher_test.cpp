@@ -17,7 +17,7 @@ TEST(RouteWatcher, StopEndsABackoffAtOnce) {
   testing::make_pki(dir / "pki", "pci");
   testing::EchoServer not_a_broker;  // echoes the ClientHello back: every round fails
   RouteWatcher watcher({"https://127.0.0.1:" + std::to_string(not_a_broker.port()), dir / "pki" / "ca.pem", "token",
-                        std::chrono::seconds(30), std::chrono::hours(1), std::chrono::hours(1)},
+                        std::chrono::seconds(30), std::chrono::hours(1), std::chrono::hours(1), "egress"},
                        [](std::shared_ptr<const RoutingTable>) {});
   ASSERT_TRUE(watcher.start().ok());
   ASSERT_TRUE(
