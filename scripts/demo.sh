@@ -18,7 +18,8 @@ root=$(pwd)
 bash scripts/install-deps.sh
 echo "== building meshfed (the first build takes about ten minutes on two cores; later ones seconds)"
 # Release, as scripts/test.sh builds it: the two share the build folder without rebuilding it all.
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# MESHFED_WERROR=ON (scripts/test.sh sets it) makes warnings errors, as in development and CI.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${MESHFED_WERROR:+-DMESHFED_WERROR=$MESHFED_WERROR} >/dev/null
 cmake --build build -j2 --target meshfed
 meshfed="$root/build/meshfed"
 

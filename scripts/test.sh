@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+# The demo below configures build/ as the README's demo command does, with warnings as errors
+# like every build here: the release suite then reuses its objects instead of compiling twice.
+export MESHFED_WERROR=ON
 
 echo "== formatting (.clang-format)"
 { git ls-files '*.cpp' '*.hpp' 2>/dev/null || find src include tests fuzz bench -name '*.[ch]pp'; } |
