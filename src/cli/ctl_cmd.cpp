@@ -52,9 +52,12 @@ void print_table(const std::vector<std::string>& header, const std::vector<std::
   for (const auto& r : rows) line(r);
 }
 
+// A value of the API's answer as a table cell. Strings may be a peer's or a stranger's words
+// (a last_error, a reason): escaped as in the log, so that no terminal sequence or bidi mark
+// reaches the operator's terminal (-o json keeps them as sent).
 std::string text(const json& j) {
   if (j.is_null()) return "-";
-  if (j.is_string()) return j.get<std::string>();
+  if (j.is_string()) return escape_for_log(j.get<std::string>(), std::string::npos);
   if (j.is_array()) {
     std::string s;
     for (const auto& x : j) s += (s.empty() ? "" : ",") + text(x);
@@ -180,14 +183,14 @@ void print_export(const json& e) {
 // The peer's current error with its time (a peer that answers again has none).
 std::string last_error_of(const json& peer) {
   if (!peer["last_error"].is_string()) return "-";
-  return text(peer["last_error_at"]) + " " + peer["last_error"].get<std::string>();
+  return text(peer["last_error_at"]) + " " + text(peer["last_error"]);
 }
 
 void print_import(const json& i) {
   const auto endpoint = [](const json& e) { return e.is_object() ? text(e["host"]) + ":" + text(e["port"]) : "-"; };
   std::cout << "id:             " << text(i["id"]) << "\n"
             << "state:          " << text(i["state"])
-            << (i.value("reason", "").empty() ? "" : " (" + i["reason"].get<std::string>() + ")") << "\n"
+            << (i.value("reason", "").empty() ? "" : " (" + text(i["reason"]) + ")") << "\n"
             << "peer:           " << text(i["peer"]) << " (export " << text(i["export_id"]) << ")\n"
             << "service:        " << text(i["alias"]) << ":" << text(i["port"]) << " (" << text(i["protocol"]) << ")\n"
             << "sni:            " << text(i["sni"]) << "\n"
@@ -468,7 +471,7 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     if (!fetched) return;
     c.show_list(*fetched, {"SEQ", "TIME", "ACTOR", "ACTION", "OBJECT", "HASH"}, [](const json& e) {
       return std::vector<std::string>{text(e["seq"]),    text(e["time"]),   text(e["actor"]),
-                                      text(e["action"]), text(e["object"]), e["hash"].get<std::string>().substr(0, 16)};
+                                      text(e["action"]), text(e["object"]), text(e["hash"]).substr(0, 16)};
     });
   });
 }

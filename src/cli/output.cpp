@@ -1,5 +1,7 @@
 #include "output.hpp"
 
+#include "meshfed/core/text.hpp"
+
 #include <iostream>
 
 #include "exit_codes.hpp"
@@ -49,13 +51,15 @@ int Output::api_failure(int http_status, const nlohmann::json& problem, const st
     return exit_code;
   }
   if (!is_problem) {
-    std::cerr << "error " << http_status << ": " << raw << "\n";
+    std::cerr << "error " << http_status << ": " << escape_for_log(raw, 2000) << "\n";
     return exit_code;
   }
-  std::cerr << "error " << http_status << ": " << problem["detail"].get<std::string>() << "\n";
+  // The server's words, escaped: a proxy or a hostile server must not write to the terminal.
+  std::cerr << "error " << http_status << ": " << escape_for_log(problem["detail"].get<std::string>(), 2000) << "\n";
   if (problem.contains("errors") && problem["errors"].is_array()) {
     for (const auto& e : problem["errors"]) {
-      std::cerr << "  " << e.value("field", "") << ": " << e.value("message", "") << "\n";
+      std::cerr << "  " << escape_for_log(e.value("field", ""), 200) << ": "
+                << escape_for_log(e.value("message", ""), 2000) << "\n";
     }
   }
   return exit_code;

@@ -238,6 +238,14 @@ TEST_F(BrokerE2eTest, CtlDrivesTheWorkflow) {
   EXPECT_EQ(no_folder.exit_code, 1) << no_folder.output;
   EXPECT_NE(no_folder.output.find("No such file or directory"), std::string::npos) << no_folder.output;
 
+  // Text from elsewhere reaches the terminal escaped: no terminal sequence runs.
+  const std::string loud =
+      request_export({{"service", "ledger"}, {"port", 9187}, {"reason", "checkout \x1b[2J\x1b]0;owned\x07 done"}});
+  const auto loud_shown = as("victor", {"exports", "show", loud});
+  EXPECT_EQ(loud_shown.exit_code, 0) << loud_shown.output;
+  EXPECT_EQ(loud_shown.output.find('\x1b'), std::string::npos) << loud_shown.output;
+  EXPECT_NE(loud_shown.output.find("checkout \\x1b[2J\\x1b]0;owned\\x07 done"), std::string::npos) << loud_shown.output;
+
   // An extend that would end the export sooner needs --shorten (the default TTL is 30 days).
   const json version_before = call("GET", "/api/v1/exports/" + id, "victor").body["version"];
   auto shorter = as("bob", {"exports", "extend", id, "--ttl", "60"});

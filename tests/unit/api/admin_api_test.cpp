@@ -230,6 +230,18 @@ TEST_F(AdminApiTest, UnknownPathsAndMethods) {
   EXPECT_EQ(call("GET", "/api/v1/exports/none-00000000", "victor").status, 404);
 }
 
+// A stranger's made-up methods share one label value: /metrics does not grow with them.
+TEST_F(AdminApiTest, UnknownMethodsShareOneMetricLabel) {
+  for (int i = 0; i < 50; ++i) call("M" + std::to_string(i), "/api/v1/exports", "");
+  call("GET", "/api/v1/exports", "victor");
+  const auto m = call("GET", "/metrics", "").body;
+  EXPECT_EQ(m.find("method=\"M1"), std::string::npos) << m;
+  EXPECT_NE(m.find("meshfed_api_requests_total{route=\"(unmatched)\",method=\"other\",code=\"405\"} 50"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("method=\"GET\""), std::string::npos) << m;
+}
+
 TEST_F(AdminApiTest, OperationalEndpointsNeedNoToken) {
   EXPECT_EQ(call("GET", "/healthz", "").status, 200);
   EXPECT_EQ(call("GET", "/readyz", "").status, 200);
