@@ -202,9 +202,15 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     return std::nullopt;
   }
 
+  // RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host; without it, or with two, which
+  // host it names is ambiguous (and what sits in front of us may have read the other one).
   // RFC 9112 6.1/6.3: a request whose Transfer-Encoding is not chunked alone has no length
   // we can trust ("chunked, identity", "xchunked"): 400 rather than a guessed empty body.
   std::optional<Response> framing_refusal(const bhttp::request<bhttp::string_body>& m) const {
+    if (m.version() >= 11 && m.count(bhttp::field::host) != 1) {
+      return on_error(make_error(ErrorCode::kInvalidArgument, "an HTTP/1.1 request needs exactly one Host header",
+                                 {{"host", std::to_string(m.count(bhttp::field::host)) + " given"}}));
+    }
     const auto te = m.find(bhttp::field::transfer_encoding);
     if (te == m.end()) return std::nullopt;
     std::string value(te->value());

@@ -263,6 +263,14 @@ TEST_F(ListenerAbuseTest, AmbiguousFramingAndForgedLogLinesAreRefused) {
     EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << te << ": " << answer;
     EXPECT_NE(answer.find("Transfer-Encoding must be"), std::string::npos) << answer;
   }
+  for (const char* hosts : {"", "Host: a\r\nHost: b\r\n"}) {
+    const std::string answer =
+        https_exchange(admin_port_, std::string("GET /healthz HTTP/1.1\r\n") + hosts + "Connection: close\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+    EXPECT_NE(answer.find("exactly one Host"), std::string::npos) << answer;
+  }
+  const std::string old_client = https_exchange(admin_port_, "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old_client.rfind("HTTP/1.0 200", 0), 0u) << old_client;  // HTTP/1.0 has no Host rule
   const std::string not_allowed =
       https_exchange(admin_port_, "DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(not_allowed.rfind("HTTP/1.1 405", 0), 0u) << not_allowed;
