@@ -18,7 +18,8 @@ void ThreadOwner::check() const {
   std::abort();
 }
 
-SerialExecutor::SerialExecutor(std::string name) : name_(std::move(name)), thread_([this] { loop(); }) {}
+SerialExecutor::SerialExecutor(std::string name)
+    : name_(std::move(name)), thread_([this] { loop(); }), id_(thread_.get_id()) {}
 
 SerialExecutor::~SerialExecutor() { join(); }
 
@@ -40,15 +41,22 @@ bool SerialExecutor::run(const std::function<void()>& job) {
     spdlog::critical("{}: run() called from its own thread would wait for itself forever", name_);
     std::abort();
   }
-  std::promise<void> done;
+  std::promise<bool> done;
   auto finished = done.get_future();
   if (!post([&] {
-        job();
-        done.set_value();
+        bool ok = false;
+        try {
+          job();
+          ok = true;
+        } catch (const std::exception& e) {
+          spdlog::error("{}: a job failed: {}", name_, e.what());
+        } catch (...) {
+          spdlog::error("{}: a job failed with an unknown exception", name_);
+        }
+        done.set_value(ok);
       }))
     return false;
-  finished.wait();
-  return true;
+  return finished.get();
 }
 
 void SerialExecutor::join() {
@@ -72,7 +80,13 @@ void SerialExecutor::loop() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    job();
+    try {
+      job();
+    } catch (const std::exception& e) {
+      spdlog::error("{}: a job failed, the next one runs: {}", name_, e.what());
+    } catch (...) {
+      spdlog::error("{}: a job failed with an unknown exception, the next one runs", name_);
+    }
   }
 }
 

@@ -2,7 +2,8 @@
 // (all SQLite work), its off-store thread and its lifecycle thread are each one of these.
 //
 // run() posts and waits; called from the executor's own thread it would wait for itself
-// forever, so that is checked and aborts instead.
+// forever, so that is checked and aborts instead. A job that throws is reported (logged with
+// the executor's name) and the next job runs: one failure never ends the thread.
 #pragma once
 
 #include <condition_variable>
@@ -24,9 +25,9 @@ class SerialExecutor {
   // False, and `job` dropped, once join() has begun.
   bool post(std::function<void()> job);
   // Runs `job` on the executor's thread and returns when it is done; false, without running
-  // it, once join() has begun.
+  // it, once join() has begun, and false when it threw.
   bool run(const std::function<void()>& job);
-  bool running_in_this_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  bool running_in_this_thread() const { return std::this_thread::get_id() == id_; }
   // Runs what was posted before, then ends the thread. Jobs posted after it are not run.
   void join();
   const std::string& name() const { return name_; }
@@ -39,7 +40,8 @@ class SerialExecutor {
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
   bool joining_ = false;
-  std::thread thread_;  // last: starts once the queue exists
+  std::thread thread_;  // after the queue: starts once it exists
+  std::thread::id id_;  // thread_'s, kept apart: join() changes thread_ while others may ask
 };
 
 }  // namespace meshfed

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <future>
 #include <set>
+#include <stdexcept>
 #include <vector>
 
 #include "meshfed/core/thread_owner.hpp"
@@ -51,6 +52,21 @@ TEST(SerialExecutor, JoinRunsWhatWasPostedAndRefusesWhatComesAfter) {
   bool called = false;
   EXPECT_FALSE(ex.run([&] { called = true; }));  // refused, not a wait forever
   EXPECT_FALSE(called);
+}
+
+// A job that throws is reported and the executor goes on; run() says the job failed instead of
+// waiting for ever or taking the process down.
+TEST(SerialExecutor, AJobThatThrowsIsReportedAndTheNextOneRuns) {
+  testing::LogCapture log;
+  SerialExecutor ex("thrower");
+  ex.post([] { throw std::runtime_error("boom"); });
+  EXPECT_FALSE(ex.run([] { throw std::logic_error("bang"); }));
+  bool ran = false;
+  EXPECT_TRUE(ex.run([&] { ran = true; }));
+  EXPECT_TRUE(ran);
+  ex.join();
+  EXPECT_NE(log.text().find("thrower: a job failed, the next one runs: boom"), std::string::npos) << log.text();
+  EXPECT_NE(log.text().find("thrower: a job failed: bang"), std::string::npos) << log.text();
 }
 
 TEST(SerialExecutorDeathTest, RunFromItsOwnThreadAbortsInsteadOfWaitingForItself) {
