@@ -335,7 +335,14 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   std::map<std::string, ImportRecord> saved;
   in_apply_ = true;
   if (!db_.shared() && handed_ && applies_to_control_plane()) saved_in_apply_ = &saved;
+  bool quarantined = false;
   Status st = db_.transaction([&]() -> Status {
+    // The rule sits next to the state it guards: a quarantine committed while this answer was
+    // in flight (after the watcher's own check) wins, and nothing of the answer is applied.
+    if (quarantined_now(peer)) {
+      quarantined = true;
+      return {};
+    }
     if (db_.shared()) used_ports_.reset();
     transitions_ = 0;
     for (const auto& e : answer.exports) upsert(peer, e, now);
@@ -384,6 +391,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   });
   in_apply_ = false;
   saved_in_apply_ = nullptr;
+  if (quarantined) return {};
   if (handed_over) written.get_future().wait();
   if (!st) {
     handed_.reset();  // they may hold what the store did not keep
@@ -443,11 +451,16 @@ Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t>
 
 Status ImportManager::record_unchanged(const std::string& peer) {
   Status st = db_.transaction([&]() -> Status {
+    if (quarantined_now(peer)) return {};  // as in apply_catalog: nothing of it comes back
     revive_stale(peer);
     return touch_peer(peer, std::nullopt, "");
   });
   if (!st) return st;
   return reconcile();
+}
+
+bool ImportManager::quarantined_now(const std::string& peer) {
+  return store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
 }
 
 Status ImportManager::record_failure(const std::string& peer, const std::string& error) {

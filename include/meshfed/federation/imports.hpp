@@ -167,6 +167,8 @@ class ImportManager {
   // Imports that failed for want of a port get one as soon as one frees.
   void retry_portless();
   void revive_stale(const std::string& peer);
+  // Inside a transaction: whether the peer is quarantined as of that transaction.
+  bool quarantined_now(const std::string& peer);
   Result<store::ImportRecord> settle(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match, const std::string& verb,
                                      const std::function<void(store::ImportRecord&)>& apply);

@@ -253,6 +253,26 @@ TEST_F(ImportsTest, WithASeparateEgressAnImportIsPublishedOnlyOnceItsPortIsHeld)
   EXPECT_EQ(imports_->awaiting_egress(), 0u);
 }
 
+// Quarantine is checked inside the transaction that applies a catalog: an answer that was in
+// flight when the quarantine committed (the watcher checked before it) changes nothing.
+TEST_F(ImportsTest, AnAnswerInFlightWhenTheQuarantineLandsIsNotApplied) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1"}, 1)));
+  ASSERT_TRUE(imports_->quarantine(admin_, "good", "incident"));
+  const auto applied_before = adapter_.applied.size();
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 2)));
+  EXPECT_EQ(adapter_.applied.size(), applied_before);  // the control plane was not touched
+  ASSERT_TRUE(imports_->record_unchanged("good"));
+  EXPECT_EQ(state("good.g1"), ImportState::kWithdrawn);
+  EXPECT_FALSE(imports_->get("good.g2").ok());  // never recorded
+  for (const auto& i : adapter_.last.imports) EXPECT_NE(i.peer, "good") << i.id;
+  EXPECT_EQ(imports_->revision("good").value(), 0);  // the next answer after release is full
+
+  ASSERT_TRUE(imports_->release(admin_, "good", "closed"));
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 3)));
+  EXPECT_EQ(state("good.g1"), ImportState::kActive);
+  EXPECT_EQ(state("good.g2"), ImportState::kActive);
+}
+
 TEST_F(ImportsTest, AFollowerLeavesTheControlPlaneToTheLeader) {
   bool leading = false;
   imports_->set_leading([&] { return leading; });
