@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
 #include <optional>
 #include <set>
 
@@ -201,6 +202,9 @@ std::variant<CatalogAnswer, CatalogRefusal> check_catalog(const CatalogRules& ru
                                                           const HostResolver& resolve) {
   CatalogAnswer answer;
   std::set<std::string> listed;
+  // Alias -> the export that took it. A control-plane name is made of (peer, alias): two exports
+  // of one answer with one alias would claim one name, and an honest exporter never sends that.
+  std::map<std::string, std::string> aliases;
   std::string top_key;
   // Exports are read into plain structs as the parser meets them and dropped from the
   // document, so a large catalog never exists twice in memory.
@@ -221,6 +225,9 @@ std::variant<CatalogAnswer, CatalogRefusal> check_catalog(const CatalogRules& ru
     }
     auto x = read_export(parsed, rules, answer.exports.size());
     if (!listed.insert(x.id).second) refuse("field", "export " + x.id + " is listed twice");
+    if (const auto [at, fresh] = aliases.emplace(x.alias, x.id); !fresh) {
+      refuse("field", "exports " + at->second + " and " + x.id + " share the alias " + x.alias);
+    }
     answer.exports.push_back(std::move(x));
     return false;
   };

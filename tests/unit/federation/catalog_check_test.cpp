@@ -91,6 +91,8 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
       {with("ingress", json::array({"10.0.0.1"})), "field", "export 0.ingress: expected an object, got an array"},
       {with("expires_at", "tomorrow"), "field", "expires_at must be an RFC 3339 time"},
       {catalog(json::array({good_export("billing-1"), good_export("billing-1")})).dump(), "field", "listed twice"},
+      {catalog(json::array({good_export("billing-1"), good_export("billing-2")})).dump(), "field",
+       "exports billing-1 and billing-2 share the alias billing"},
       {R"({"api_version": "v1", "domain": "dmz", "revision": 1e400})", "json", "out of range"},
       {R"({"api_version": "v1", "domain": "dmz", "revision": 1, "full": true, "exports": {"ingress": {"host": "x"}}})",
        "field", "catalog exports must be an array"},
@@ -104,8 +106,9 @@ TEST(CatalogCheck, EachBrokenRuleIsNamed) {
 }
 
 TEST(CatalogCheck, CountAndBytesAreCappedPerPeer) {
-  const auto r = refused(
-      catalog(json::array({good_export("a-1"), good_export("a-2"), good_export("a-3"), good_export("a-4")})).dump());
+  const auto r = refused(catalog(json::array({good_export("a-1", "a1"), good_export("a-2", "a2"),
+                                              good_export("a-3", "a3"), good_export("a-4", "a4")}))
+                             .dump());
   EXPECT_EQ(r.reason, "count");
   EXPECT_NE(r.message.find("more than the 3 exports allowed for peer dmz (peers[].max_exports)"), std::string::npos);
   const auto big = refused(std::string(catalog_byte_limit(rules()) + 1, ' '));
@@ -124,6 +127,7 @@ TEST(CatalogCheck, OneIngressEndpointInsideTheConfiguredRanges) {
             std::string::npos);
   json second = at("10.10.0.5", 15444);
   second["id"] = "ledger-2";
+  second["alias"] = "ledger";
   second["sni"] = "ledger-2.dmz.meshfed";
   EXPECT_NE(refused(catalog(json::array({at("10.10.0.5", 15443), second})).dump())
                 .message.find("more than one ingress endpoint"),
