@@ -87,7 +87,6 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
 
 void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const std::string& actor) {
   if (is_final(r.state)) return;
-  unconfirmed_.erase(r.id);
   // A final withdrawal frees the egress port; a reversible one keeps it for the import's return.
   if (!reversible(reason) && r.local_port) {
     r.local_port.reset();
@@ -196,6 +195,14 @@ void ImportManager::await_egress(const ImportRecord& r) {
 
 const controlplane::DesiredState& ImportManager::publishable(const controlplane::DesiredState& desired) {
   if (unconfirmed_.empty()) return desired;
+  // What is awaited follows the store: an import withdrawn, or a port given in a transaction
+  // that did not commit, is awaited no longer (the desired state is what the store holds).
+  std::map<std::string, int> in_store;
+  for (const auto& i : desired.imports) in_store.emplace(i.id, i.local_port);
+  std::erase_if(unconfirmed_, [&](const auto& u) {
+    const auto it = in_store.find(u.first);
+    return it == in_store.end() || it->second != u.second;
+  });
   publishable_ = desired;
   std::erase_if(publishable_.imports, [&](const controlplane::DesiredImport& i) {
     const auto it = unconfirmed_.find(i.id);

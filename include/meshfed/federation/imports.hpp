@@ -207,8 +207,8 @@ class ImportManager {
   std::optional<PortUse> used_ports_;
   std::map<int, int64_t> refused_until_ms_;  // ports the egress could not bind, bounded by the range
   // Import id -> the port given to it in this broker's lifetime that a separate egress has not
-  // confirmed (ports held before a restart were published then). At most one per live import:
-  // a withdrawal or rejection drops it.
+  // confirmed (ports held before a restart were published then). At most one per import the
+  // control plane may hold: publishable() drops what the store no longer gives out.
   std::map<std::string, int> unconfirmed_;
   bool egress_seen_ = false;                // a separate egress process has watched our routes
   controlplane::DesiredState publishable_;  // publishable()'s filtered copy, when it needs one

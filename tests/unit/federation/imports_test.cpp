@@ -248,7 +248,17 @@ TEST_F(ImportsTest, WithASeparateEgressAnImportIsPublishedOnlyOnceItsPortIsHeld)
   ASSERT_TRUE(imports_->egress_port_refused("good.g1", 16001, "Address already in use"));
   EXPECT_EQ(adapter_.last.imports.size(), 1u);
   EXPECT_EQ(imports_->awaiting_egress(), 1u);
+  // A move whose commit fails is not awaited once the control plane is reconciled with the store.
+  ASSERT_TRUE(imports_->egress_listening({{"good.g1", 16002}}));
+  EXPECT_EQ(imports_->awaiting_egress(), 0u);
+  db_->fail_next_commit();
+  EXPECT_FALSE(imports_->egress_port_refused("good.g1", 16002, "Address already in use"));
+  EXPECT_EQ(get("good.g1").local_port, 16002);
+  ASSERT_TRUE(imports_->reconcile());
+  EXPECT_EQ(imports_->awaiting_egress(), 0u);
   // A withdrawal drops what was awaited.
+  ASSERT_TRUE(imports_->egress_port_refused("good.g1", 16002, "Address already in use"));
+  EXPECT_EQ(imports_->awaiting_egress(), 1u);
   ASSERT_TRUE(imports_->apply_catalog("good", full("good", {}, 2)));
   EXPECT_EQ(imports_->awaiting_egress(), 0u);
 }
