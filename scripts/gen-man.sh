@@ -52,7 +52,7 @@ four-eyes rule (approving your own request is a 403) (HTTP 401, 403)
 .TP
 .B 6
 unavailable, and a retry can succeed: connection refused, a timeout, the broker or its store
-busy or away (HTTP 502-504)
+busy or away (HTTP 502-504), or slowed after failed authentications (HTTP 429)
 .PP
 Under \fB-o json\fR a failure is also printed on stdout as a problem+json document (RFC 9457,
 the admin API's shape) whose \fBexit_code\fR member is the exit status.

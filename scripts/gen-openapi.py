@@ -12,6 +12,9 @@ PROBLEM = {"$ref": "#/components/responses/Problem"}
 
 
 def err(*codes):
+    # Whatever can answer 401 answers 429 to a source that used up its failed authentications.
+    if 401 in codes:
+        codes = codes + (429,)
     return {str(c): PROBLEM for c in codes}
 
 

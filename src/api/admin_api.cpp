@@ -138,9 +138,11 @@ AdminApi::AdminApi(AdminApiDeps deps)
       latency_(deps_.metrics.histogram("meshfed_api_request_duration_seconds",
                                        "Admin API request handling time, by route.", {"route"},
                                        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})),
-      auth_failures_(deps_.metrics.counter("meshfed_api_auth_failures_total",
-                                           "Admin API requests refused for missing or bad credentials or roles.",
-                                           {"reason"})) {
+      auth_failures_(deps_.metrics.counter("meshfed_auth_failures_total",
+                                           "Requests refused for missing or bad credentials or roles, or slowed "
+                                           "(429) after repeated failures, by listener and reason.",
+                                           {"listener", "reason"})),
+      auth_budget_(deps_.clock ? *deps_.clock : wall_clock()) {
   routes();
 }
 
@@ -299,17 +301,34 @@ http::Response AdminApi::serve_console(const http::Request& req) {
 
 AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<Role> role) {
   Authn a;
+  const std::string source = address_of(req.remote);
   auto refuse = [&](const std::string& reason, http::Response r) {
-    auth_failures_.inc({reason});
+    auth_failures_.inc({"admin", reason});
     {
       std::lock_guard lock(auth_mu_);
       ++pending_auth_failures_[reason];
     }
-    spdlog::warn("admin api: {} {} from {} refused: {}", escape_for_log(req.method), escape_for_log(req.path),
-                 req.remote, escape_for_log(reason));
+    // A wrong or missing credential costs the source; a role it lacks does not (it is who it
+    // says it is). Lines are paced per source, with the count, so a guesser cannot flood the log.
+    const bool unauthenticated = r.status == 401;
+    if (const auto count = unauthenticated ? auth_budget_.failed(source) : std::optional<int64_t>(1)) {
+      spdlog::warn("admin api: {} {} from {} refused: {}{}", escape_for_log(req.method), escape_for_log(req.path),
+                   req.remote, escape_for_log(reason),
+                   *count > 1 ? fmt::format(" ({} failures from this address since the last line)", *count) : "");
+    }
     a.refusal = std::move(r);
     return std::move(a);
   };
+  // A source that used up its failures is not heard until it may try again: its credentials
+  // are not even looked at, so guessing through the 429s learns nothing.
+  if (const auto wait = auth_budget_.retry_after(source); wait.count() > 0) {
+    auth_failures_.inc({"admin", "throttled"});
+    auto r = problem(429, "too many failed authentications from " + source + "; retry in " +
+                              std::to_string(wait.count()) + " s");
+    r.headers.emplace_back("Retry-After", std::to_string(wait.count()));
+    a.refusal = std::move(r);
+    return a;
+  }
   const std::string auth = req.header("authorization").value_or("");
   if (auth.rfind("Bearer ", 0) != 0 || auth.size() <= 7) {
     return refuse("missing_token",

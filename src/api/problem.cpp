@@ -25,6 +25,8 @@ const char* title_of(int status) {
       return "Content Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 429:
+      return "Too Many Requests";
     case 431:
       return "Request Header Fields Too Large";
     case 503:
@@ -54,6 +56,8 @@ const char* slug_of(int status) {
       return "too-large";
     case 415:
       return "unsupported-media-type";
+    case 429:
+      return "too-many-requests";
     case 431:
       return "headers-too-large";
     case 503:

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "broker_metrics.hpp"
+#include "handshake_guard.hpp"
 #include "meshfed/api/admin_api.hpp"
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/api/problem.hpp"
@@ -176,7 +177,7 @@ class Broker final : public api::Credentials,
     metrics_import_ = std::make_unique<federation::MetricsImporter>(
         first_->metrics_import_settings(), metrics_, [this](const std::string& peer) { return live_aliases(peer); });
     admin_api_ = std::make_unique<api::AdminApi>(
-        api::AdminApiDeps{*workflow_, *adapter_, metrics_, *imports_, *this, *this, *this, this, this});
+        api::AdminApiDeps{*workflow_, *adapter_, metrics_, *imports_, *this, *this, *this, this, this, &clock_});
     workflow_->set_catalog_listener(
         [this](const std::set<std::string>& peers, const std::set<std::string>& ids) { exports_changed(peers, ids); });
     imports_->set_change_listener([this] { routes_->changed(); });
@@ -296,15 +297,19 @@ class Broker final : public api::Credentials,
         io(), [this] { return snapshot_.get()->peer_tls; },
         [this](const http::Request& r) { return peer_api_->handle(r); }, [](const Error& e) { return api::problem(e); },
         [this](const std::string& path, std::function<void()> job) { run_request(path, std::move(job)); });
-    peer_server_->set_source_filter(
-        [this](const std::string& address) { return snapshot_.get()->source_admitted(address); });
+    peer_guard_ = std::make_unique<HandshakeGuard>(
+        clock_, "peer",
+        metrics_.counter("meshfed_peer_api_handshake_failures_total",
+                         "TLS handshakes that failed on the peer API (unknown or impostor certificates, no "
+                         "certificate, old TLS, timeouts), by reason.",
+                         {"reason"}),
+        admin_api_->auth_failures_metric());
+    peer_server_->set_source_filter([this](const std::string& address) {
+      return snapshot_.get()->source_admitted(address) && peer_guard_->admits(address);
+    });
     peer_server_->set_identity([this](ssl_st* ssl) { return snapshot_.get()->peer_trust->peer_of(ssl); });
-    auto& handshake_failures = metrics_.counter("meshfed_peer_api_handshake_failures_total",
-                                                "TLS handshakes refused on the peer API (unknown or impostor "
-                                                "certificates, no certificate, old TLS), by reason.",
-                                                {"reason"});
     peer_server_->on_handshake_failure(
-        [&handshake_failures](const std::string& reason) { handshake_failures.inc({reason}); });
+        [this](const http::HttpsServer::HandshakeFailure& failure) { peer_guard_->failed(failure); });
     return peer_server_->listen(*first_config().peer_api.listen);
   }
 
@@ -648,6 +653,7 @@ class Broker final : public api::Credentials,
   std::unique_ptr<http::HttpsServer> admin_server_;
   std::unique_ptr<federation::Catalog> catalog_;
   std::unique_ptr<api::PeerApi> peer_api_;
+  std::unique_ptr<HandshakeGuard> peer_guard_;
   std::unique_ptr<http::HttpsServer> peer_server_;
   std::unique_ptr<http::PlainHttpServer> metrics_server_;
   std::unique_ptr<PeriodicJobs> periodic_;

@@ -43,6 +43,7 @@ inline int exit_code_for_status(int http_status) {
     case 412:
     case 428:
       return kExitConflict;
+    case 429:  // slowed after failed authentications: the answer says when to retry
     case 502:
     case 503:
     case 504:

@@ -113,7 +113,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   BlockingRunner run_blocking;
   ServerLimits limits;
   std::function<std::string(ssl_st*)> identify;
-  std::function<void(const std::string&)> handshake_failed;
+  std::function<void(const HttpsServer::HandshakeFailure&)> handshake_failed;
   std::function<bool(const std::string&)> admit_source;
   std::atomic<bool> stopping{false};
 
@@ -295,8 +295,10 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
     }
     if (ec) {
-      spdlog::info("http: TLS handshake with {} failed: {}", remote, ec.message());
-      if (handshake_failed) handshake_failed(ec.message());
+      spdlog::debug("http: TLS handshake with {} failed: {}", remote, ec.message());
+      if (handshake_failed) {
+        handshake_failed({ec.message(), c->source, ec.category() == asio::error::get_ssl_category()});
+      }
       co_return;
     }
     c->stage = Connection::kEstablished;
@@ -545,8 +547,8 @@ void HttpsServer::set_source_filter(std::function<bool(const std::string& addres
   impl_->admit_source = std::move(admit);
 }
 
-void HttpsServer::on_handshake_failure(std::function<void(const std::string& reason)> counter) {
-  impl_->handshake_failed = std::move(counter);
+void HttpsServer::on_handshake_failure(std::function<void(const HandshakeFailure&)> told) {
+  impl_->handshake_failed = std::move(told);
 }
 
 void HttpsServer::notify(const std::vector<std::string>& keys) { impl_->wake(keys); }

@@ -283,6 +283,38 @@ TEST_F(FederationTest, ImpostorsNoCertificateAndOldTlsAreRefused) {
   EXPECT_NE(v2->body.find("v1"), std::string::npos);
 }
 
+TEST_F(FederationTest, AStrangerWhoseCertificatesKeepFailingIsTurnedAwayAtAcceptNotItsNeighbours) {
+  const fs::path d = fed_->dir();
+  const std::string make_stranger = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+                                    "-subj /CN=stranger -keyout " +
+                                    (d / "stranger-key.pem").string() + " -out " + (d / "stranger.pem").string() +
+                                    " 2>/dev/null";
+  ASSERT_EQ(std::system(make_stranger.c_str()), 0);
+  // From 127.0.0.2: the peers of this federation all come from 127.0.0.1.
+  const std::string knock = "curl -s -o /dev/null -k --max-time 5 --interface 127.0.0.2 --cert " +
+                            (d / "stranger.pem").string() + " --key " + (d / "stranger-key.pem").string() +
+                            " https://127.0.0.1:" + std::to_string(fed_->peer_api_port("pci")) +
+                            "/federation/v1/catalog";
+  for (int i = 0; i < 30; ++i) EXPECT_NE(std::system(knock.c_str()), 0) << i;
+  auto metrics = clients_["pci"]->request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find(
+                "meshfed_auth_failures_total{listener=\"peer\",reason=\"certificate verify failed\"} 20\n"),
+            std::string::npos)
+      << "the first 20 handshakes were refused by TLS, the next 10 at accept, before any TLS work";
+  const std::string log = fed_->broker("pci").log();
+  size_t lines = 0;
+  for (size_t at = log.find("from 127.0.0.2 refused"); at != std::string::npos;
+       at = log.find("from 127.0.0.2 refused", at + 1)) {
+    ++lines;
+  }
+  EXPECT_EQ(lines, 1u) << "one log line per source per minute, not one per refusal";
+  // The peers next door, on 127.0.0.1, were never slowed.
+  const std::string id = export_from_pci({"internal"});
+  EXPECT_TRUE(wait_until([&] { return import_state("internal", "pci." + id) == "active"; }))
+      << fed_->broker("internal").log();
+}
+
 class ManualFederationTest : public FederationTest {
  protected:
   void SetUp() override { start(60, 600, "manual"); }

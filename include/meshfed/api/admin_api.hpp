@@ -11,6 +11,7 @@
 #include "meshfed/api/auth.hpp"
 #include "meshfed/api/router.hpp"
 #include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/failure_budget.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/firewall/flows.hpp"
 #include "meshfed/gateway/routes.hpp"
@@ -80,6 +81,7 @@ struct AdminApiDeps {
   MetricsFederation& federation;
   PeerSignals* peers = nullptr;         // none: a quarantine takes effect at the watcher's next poll
   DataPlaneView* data_plane = nullptr;  // none: the route watch and the firewall answer 503
+  const Clock* clock = nullptr;         // none: the system clock (it paces authentication failures)
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.
@@ -94,6 +96,8 @@ class AdminApi {
 
   // Authentication failures since the last call, by reason (for the audit summary).
   std::map<std::string, int64_t> take_auth_failures();
+  // meshfed_auth_failures_total{listener, reason}, for the other listeners to count theirs.
+  metrics::Family& auth_failures_metric() { return auth_failures_; }
 
  private:
   using Params = PathParams;
@@ -136,6 +140,7 @@ class AdminApi {
   metrics::Family& requests_;
   metrics::Family& latency_;
   metrics::Family& auth_failures_;
+  FailureBudget auth_budget_;  // by source address: 401s cost a bucket, an empty one answers 429
   std::mutex auth_mu_;
   std::map<std::string, int64_t> pending_auth_failures_;
 };

@@ -21,6 +21,12 @@ class SystemClock final : public Clock {
   TimePoint now() const override { return std::chrono::system_clock::now(); }
 };
 
+// The process's one SystemClock, for parts whose clock is optional.
+inline const Clock& wall_clock() {
+  static const SystemClock clock;
+  return clock;
+}
+
 // A clock the test moves by hand.
 class ManualClock final : public Clock {
  public:

@@ -65,8 +65,14 @@ class HttpsServer {
   // admits only its peers' source_cidrs when any are configured). Default: everyone.
   void set_source_filter(std::function<bool(const std::string& address)> admit);
 
-  // Told about every failed TLS handshake (for a metric), with why.
-  void on_handshake_failure(std::function<void(const std::string& reason)> counter);
+  // Told about every failed TLS handshake (for a metric and paced logging: the server itself
+  // logs each only at debug level, as strangers choose how many there are).
+  struct HandshakeFailure {
+    std::string reason;   // OpenSSL's or Asio's words
+    std::string address;  // the remote address, without the port
+    bool credentials;     // TLS refused the other side (certificate, version), not a timeout or a hang-up
+  };
+  void on_handshake_failure(std::function<void(const HandshakeFailure&)> told);
 
   // After the trust changed (a peer's CA removed or replaced): closes every connection whose
   // certificate set_identity() no longer names as the peer it named at the handshake. Each

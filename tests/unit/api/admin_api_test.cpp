@@ -23,7 +23,7 @@ class AdminApiTest : public ::testing::Test {
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
     api_ = std::make_unique<AdminApi>(
-        AdminApiDeps{*wf_, adapter_, registry_, *imports_, broker_, broker_, broker_, nullptr, &broker_});
+        AdminApiDeps{*wf_, adapter_, registry_, *imports_, broker_, broker_, broker_, nullptr, &broker_, &clock_});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -147,6 +147,34 @@ TEST_F(AdminApiTest, NoOrBadTokenIs401AndMissingRoleIs403) {
   EXPECT_EQ(failures["bad_token"], 1);
   EXPECT_EQ(failures["missing_role"], 1);
   EXPECT_TRUE(api_->take_auth_failures().empty());
+}
+
+TEST_F(AdminApiTest, ASourceThatKeepsGuessingTokensIsSlowedWith429AndOthersAreNot) {
+  auto guess = [&](const std::string& remote, const std::string& token) {
+    http::Request r;
+    r.method = "GET";
+    r.path = "/api/v1/exports";
+    r.remote = remote;
+    r.headers["authorization"] = "Bearer " + token;
+    return api_->handle(r);
+  };
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(guess("192.0.2.7:" + std::to_string(40000 + i), "guess").status, 401) << i;
+  const auto slowed = guess("192.0.2.7:41000", "guess");
+  EXPECT_EQ(slowed.status, 429) << "the burst is spent, whichever port the source comes from";
+  EXPECT_EQ(header_of(slowed, "Retry-After"), "2");
+  EXPECT_NE(problem_of(slowed)["detail"].get<std::string>().find("192.0.2.7"), std::string::npos);
+  EXPECT_EQ(guess("192.0.2.7:41001", broker_.tokens_by_name.at("victor")).status, 429)
+      << "not even a good token is looked at while the source is slowed: guessing learns nothing";
+  EXPECT_EQ(guess("192.0.2.8:40000", broker_.tokens_by_name.at("victor")).status, 200) << "another source";
+  EXPECT_EQ(call("POST", "/api/v1/exports", "victor", R"({"mesh":"default"})").status, 403);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(call("POST", "/api/v1/exports", "victor", R"({"mesh":"default"})").status, 403)
+        << "a missing role is not a guess: it never slows its source";
+  }
+  clock_.advance(std::chrono::seconds(2));
+  EXPECT_EQ(guess("192.0.2.7:41002", broker_.tokens_by_name.at("victor")).status, 200) << "after Retry-After";
+  EXPECT_EQ(api_->auth_failures_metric().value({"admin", "bad_token"}), 20);
+  EXPECT_EQ(api_->auth_failures_metric().value({"admin", "throttled"}), 2);
 }
 
 TEST_F(AdminApiTest, BadBodiesAre4xxNamingTheProblemAndChangeNothing) {
