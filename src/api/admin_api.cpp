@@ -323,8 +323,8 @@ AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<R
   // are not even looked at, so guessing through the 429s learns nothing.
   if (const auto wait = auth_budget_.retry_after(source); wait.count() > 0) {
     auth_failures_.inc({"admin", "throttled"});
-    auto r = problem(429, "too many failed authentications from " + source + "; retry in " +
-                              std::to_string(wait.count()) + " s");
+    auto r = problem(
+        429, "too many failed authentications from " + source + "; retry in " + std::to_string(wait.count()) + " s");
     r.headers.emplace_back("Retry-After", std::to_string(wait.count()));
     a.refusal = std::move(r);
     return a;

@@ -15,8 +15,8 @@ FailureBudget::Source& FailureBudget::find(const std::string& source, TimePoint 
   Source& s = it->second;
   // A clock set back refills nothing, and never drains.
   const auto elapsed = std::max(now - s.updated, TimePoint::duration::zero());
-  s.tokens = std::min(limits_.burst, s.tokens + std::chrono::duration<double>(elapsed) /
-                                                    std::chrono::duration<double>(limits_.refill));
+  s.tokens = std::min(
+      limits_.burst, s.tokens + std::chrono::duration<double>(elapsed) / std::chrono::duration<double>(limits_.refill));
   s.updated = now;
   return s;
 }
@@ -25,8 +25,8 @@ void FailureBudget::make_room(TimePoint now) {
   auto oldest = sources_.end();
   for (auto it = sources_.begin(); it != sources_.end();) {
     const auto elapsed = std::max(now - it->second.updated, TimePoint::duration::zero());
-    const double tokens = it->second.tokens + std::chrono::duration<double>(elapsed) /
-                                                  std::chrono::duration<double>(limits_.refill);
+    const double tokens =
+        it->second.tokens + std::chrono::duration<double>(elapsed) / std::chrono::duration<double>(limits_.refill);
     if (tokens >= limits_.burst && it->second.unlogged == 0) {
       it = sources_.erase(it);  // back to a full bucket: forgetting it changes nothing
       continue;

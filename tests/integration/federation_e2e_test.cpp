@@ -285,10 +285,10 @@ TEST_F(FederationTest, ImpostorsNoCertificateAndOldTlsAreRefused) {
 
 TEST_F(FederationTest, AStrangerWhoseCertificatesKeepFailingIsTurnedAwayAtAcceptNotItsNeighbours) {
   const fs::path d = fed_->dir();
-  const std::string make_stranger = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
-                                    "-subj /CN=stranger -keyout " +
-                                    (d / "stranger-key.pem").string() + " -out " + (d / "stranger.pem").string() +
-                                    " 2>/dev/null";
+  const std::string make_stranger =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+      "-subj /CN=stranger -keyout " +
+      (d / "stranger-key.pem").string() + " -out " + (d / "stranger.pem").string() + " 2>/dev/null";
   ASSERT_EQ(std::system(make_stranger.c_str()), 0);
   // From 127.0.0.2: the peers of this federation all come from 127.0.0.1.
   const std::string knock = "curl -s -o /dev/null -k --max-time 5 --interface 127.0.0.2 --cert " +
@@ -298,9 +298,9 @@ TEST_F(FederationTest, AStrangerWhoseCertificatesKeepFailingIsTurnedAwayAtAccept
   for (int i = 0; i < 30; ++i) EXPECT_NE(std::system(knock.c_str()), 0) << i;
   auto metrics = clients_["pci"]->request("GET", "/metrics");
   ASSERT_TRUE(metrics.ok());
-  EXPECT_NE(metrics->body.find(
-                "meshfed_auth_failures_total{listener=\"peer\",reason=\"certificate verify failed\"} 20\n"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics->body.find("meshfed_auth_failures_total{listener=\"peer\",reason=\"certificate verify failed\"} 20\n"),
+      std::string::npos)
       << "the first 20 handshakes were refused by TLS, the next 10 at accept, before any TLS work";
   const std::string log = fed_->broker("pci").log();
   size_t lines = 0;

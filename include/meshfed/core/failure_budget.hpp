@@ -21,7 +21,7 @@ namespace meshfed {
 class FailureBudget {
  public:
   struct Limits {
-    double burst = 20;                      // failures a source may make in a row
+    double burst = 20;                       // failures a source may make in a row
     std::chrono::milliseconds refill{2000};  // one more failure allowed per this much time
     std::chrono::seconds log_interval{60};
     size_t max_sources = 4096;
@@ -48,7 +48,7 @@ class FailureBudget {
     int64_t unlogged = 0;
   };
   Source& find(const std::string& source, TimePoint now);  // under mu_, refilled to now
-  void make_room(TimePoint now);                          // under mu_
+  void make_room(TimePoint now);                           // under mu_
 
   const Clock& clock_;
   const Limits limits_;
