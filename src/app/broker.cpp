@@ -217,7 +217,7 @@ class Broker final : public api::Credentials,
                          },
                          [this] { return admin_api_->take_auth_failures(); },
                          [this](const std::string& op) { broker_metrics_->store_error(op); },
-                         [this] { return leading(); }},
+                         [this] { return leading(); }, db_.get()},
         std::chrono::steady_clock::now());
     admin_address_ = admin_bound.to_string();
     leader_gauge_.set({}, leading() ? 1 : 0);
@@ -470,7 +470,8 @@ class Broker final : public api::Credentials,
   api::Readiness readiness() override {
     api::Readiness r;
     auto head = workflow_->audit_head();
-    r.checks["store"] = head ? "ok" : head.error().message;
+    const auto& write_failure = db_->write_failure();
+    r.checks["store"] = write_failure ? "cannot write: " + *write_failure : head ? "ok" : head.error().message;
     const auto h = adapter_->health();
     r.checks["inventory"] = h.detail;
     r.checks["replica"] = leading() ? "leader" : "follower";
@@ -486,7 +487,7 @@ class Broker final : public api::Credentials,
     } else {
       r.checks["egress"] = "ok";
     }
-    r.ready = head.ok() && h.ready && unbound.empty() && awaiting == 0 && !runtime_.stopping();
+    r.ready = head.ok() && !write_failure && h.ready && unbound.empty() && awaiting == 0 && !runtime_.stopping();
     if (runtime_.stopping()) r.checks["broker"] = "stopping";
     return r;
   }

@@ -7,6 +7,7 @@ namespace meshfed::app {
 
 void PeriodicJobs::run(Time now) {
   owner_.check();
+  if (deps_.store) watch_store_writes();
   const bool leading = !deps_.leading || deps_.leading();
   if (auto n = leading ? deps_.workflow.expire_due() : Result<int>(0); !n) {
     deps_.store_error("expire");
@@ -36,6 +37,11 @@ void PeriodicJobs::run(Time now) {
         spdlog::error("audit: cannot record auth failures: {}", st.error().message);
     }
   }
+}
+
+void PeriodicJobs::watch_store_writes() {
+  const auto failure = deps_.store->write_failure();  // logged where it happened
+  if (failure && deps_.store->probe_write()) spdlog::info("store: writes succeed again (after: {}); ready", *failure);
 }
 
 }  // namespace meshfed::app

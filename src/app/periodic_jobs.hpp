@@ -1,6 +1,7 @@
 // The broker's periodic work, run every tick on the store thread (checked): expiry every tick,
 // imports' staleness and the inventory every second, the catalog change log pruned every
-// minute, authentication failures audited as one summary a minute. Expiry, staleness and
+// minute, authentication failures audited as one summary a minute, and, while the store cannot
+// write, a small write every tick so that readiness comes back by itself. Expiry, staleness and
 // pruning run on the domain's leader only; every replica reads its inventory and audits its own
 // authentication failures. The caller passes the
 // time, so the schedule is tested without waiting.
@@ -15,6 +16,7 @@
 #include "meshfed/core/thread_owner.hpp"
 #include "meshfed/federation/catalog.hpp"
 #include "meshfed/federation/imports.hpp"
+#include "meshfed/store/database.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "route_publisher.hpp"
 
@@ -30,6 +32,7 @@ struct PeriodicJobsDeps {
   std::function<std::map<std::string, int64_t>()> auth_failures;  // taken since the last call
   std::function<void(const std::string& op)> store_error;         // counted by operation
   std::function<bool()> leading;  // replicas: expiry and pruning run on the leader alone; unset: always
+  store::Database* store = nullptr;  // after a write failed, probed every tick until a write succeeds
 };
 
 class PeriodicJobs {
@@ -48,6 +51,7 @@ class PeriodicJobs {
   void run(Time now);
 
  private:
+  void watch_store_writes();
   PeriodicJobsDeps deps_;
   Time last_inventory_check_{};
   Time last_catalog_prune_{};

@@ -13,7 +13,7 @@ namespace {
 // one cannot be forgotten silently.
 const std::vector<std::string> kTables = {"meta",  "exports",         "export_peers", "export_history",
                                           "audit", "catalog_changes", "peers",        "imports"};
-const std::set<std::string> kNotCopied = {"schema_migrations", "replicas"};
+const std::set<std::string> kNotCopied = {"schema_migrations", "replicas", "store_health"};
 
 std::set<std::string> tables_of(Database& db) {
   Statement s(db, db.shared() ? "SELECT table_name FROM information_schema.tables WHERE table_schema = "

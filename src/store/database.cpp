@@ -152,6 +152,17 @@ Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& fi
   if (auto st = create_owner_only(file); !st) return st.error();
   try {
     std::unique_ptr<Database> db(new Database(backend::open_sqlite(file, /*read_only=*/false), file));
+    // A store with damaged pages must not start and answer 503 to every write: it is refused
+    // here, naming the file and the first problem (meshfed store check lists them all).
+    auto problems = db->check_integrity(/*full=*/false, 10);
+    if (!problems) return problems.error();
+    if (!problems->empty()) {
+      return make_error(ErrorCode::kInternal,
+                        "store " + file.string() + " fails its integrity check (" + problems->front() + ", " +
+                            std::to_string(problems->size()) +
+                            " problem(s)); `meshfed store check --config FILE` lists them; restore a backup "
+                            "(`meshfed restore`)");
+    }
     if (auto st = db->migrate(migrations); !st) return st.error();
     db->owner_.release();  // opened here, used by whichever thread the application gives it
     return db;
@@ -251,10 +262,12 @@ Status Database::transaction(const std::function<Status()>& body) {
       std::rethrow_exception(connection_->fault("injected fault at commit"));
     }
     connection_->commit();  // a COMMIT that fails may leave the transaction open: rolled back below
+    write_failure_.reset();
     return {};
   } catch (const std::exception& e) {
     in_transaction_ = false;
     if (open) connection_->rollback();  // a no-op when the failure already ended it
+    write_failure_ = e.what();
     return store_error("transaction failed", e);
   }
 }
@@ -284,9 +297,74 @@ Status Database::read(const std::function<Status()>& body) {
 Status Database::autocommit(const std::function<Status()>& body) {
   owner_.check();
   try {
-    return body();
+    Status st = body();
+    write_failure_.reset();
+    return st;
   } catch (const std::exception& e) {
+    write_failure_ = e.what();
     return store_error("write failed", e);
+  }
+}
+
+Status Database::probe_write() {
+  return transaction([&]() -> Status {
+    Statement(*this,
+              "INSERT INTO store_health(id, probes) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET probes = "
+              "store_health.probes + 1")
+        .exec();
+    return {};
+  });
+}
+
+Result<std::vector<std::string>> Database::check_integrity(bool full, int max_problems) {
+  owner_.check();
+  std::vector<std::string> problems;
+  auto collect = [&](const std::string& sql, const std::function<std::string(Statement&)>& problem_of) {
+    Statement s(*this, sql);
+    while (static_cast<int>(problems.size()) < max_problems && s.step()) {
+      if (auto p = problem_of(s); !p.empty()) problems.push_back(std::move(p));
+    }
+  };
+  try {
+    if (!shared_) {
+      // A page too damaged for the check to walk makes it throw (SQLITE_CORRUPT): that is a
+      // finding too, not a failure to check.
+      try {
+        const std::string limit = std::to_string(max_problems);
+        collect(std::string(full ? "PRAGMA integrity_check(" : "PRAGMA quick_check(") + limit + ")",
+                [](Statement& s) { return s.text(0) == "ok" ? std::string() : s.text(0); });
+        if (full) {
+          collect("PRAGMA foreign_key_check", [](Statement& s) {
+            return "table " + s.text(0) + " row " + std::to_string(s.int64(1)) + " refers to a missing " +
+                   s.text(2) + " row";
+          });
+        }
+      } catch (const std::exception& e) {
+        problems.emplace_back(e.what());
+      }
+      return problems;
+    }
+    // PostgreSQL checks its own pages as it reads them: read every table whole.
+    std::vector<std::string> tables;
+    collect("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND "
+            "table_type = 'BASE TABLE' ORDER BY table_name",
+            [&](Statement& s) {
+              tables.push_back(s.text(0));
+              return std::string();
+            });
+    for (const auto& t : tables) {
+      if (static_cast<int>(problems.size()) >= max_problems) break;
+      std::string quoted;
+      for (const char c : t) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+      const Status st = read([&]() -> Status {
+        Statement(*this, "SELECT COUNT(*) FROM \"" + quoted + "\"").step();
+        return {};
+      });
+      if (!st) problems.push_back("table " + t + ": " + st.error().message);
+    }
+    return problems;
+  } catch (const std::exception& e) {
+    return store_error("integrity check failed", e);
   }
 }
 

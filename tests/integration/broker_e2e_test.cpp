@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <cstdlib>
 #include <thread>
 #include <mutex>
@@ -651,6 +652,108 @@ TEST(BrokerOperations, BeforeTheFirstStartFirewallNeedsNoStoreAndTheStateIsOwner
   const auto after = run_meshfed({"firewall", "--config", d.config_file.string(), "--format", "nftables"});
   EXPECT_EQ(after.exit_code, 0) << after.output;
   EXPECT_EQ(after.output.find("no store"), std::string::npos) << after.output;
+}
+
+// The state folder on a small file system of its own, so that the test can fill it; unmounted
+// (lazily, after the broker that uses it is gone) however the test ends.
+class SmallFileSystem {
+ public:
+  SmallFileSystem(const fs::path& dir, const std::string& size) : dir_(dir) {
+    fs::create_directories(dir);
+    mounted_ = std::system(("mount -t tmpfs -o size=" + size + ",mode=0700 tmpfs " + dir.string()).c_str()) == 0;
+  }
+  ~SmallFileSystem() {
+    if (mounted_) (void)std::system(("umount -l " + dir_.string()).c_str());
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  fs::path dir_;
+  bool mounted_ = false;
+};
+
+TEST(BrokerOperations, ReadinessSaysTheStoreCannotWriteWhileTheDiskIsFullAndComesBackByItself) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  SmallFileSystem small(d.state_dir, "4m");
+  ASSERT_TRUE(small.mounted()) << "the test runs as root and mounts a tmpfs";
+  BrokerProcess broker(d.config_file, d.state_dir);
+  broker.start();
+  auto c = broker.client(dir / "pki/ca.pem");
+  // Fill the file system: what is left, then requests until the store cannot take one more.
+  (void)std::system(("dd if=/dev/zero of=" + (d.state_dir / "filler").string() + " bs=64k 2>/dev/null").c_str());
+  std::vector<std::string> acknowledged;
+  int refused = 0;
+  const std::string reason(1000, 'r');
+  for (int i = 0; i < 2000 && refused == 0; ++i) {
+    auto r = api_call(*c, "POST", "/api/v1/exports", d.tokens["alice"],
+                      json{{"mesh", "default"},
+                           {"service", "payments-api"},
+                           {"port", 8443},
+                           {"alias", "pay-" + std::to_string(i)},
+                           {"peers", {"internal"}},
+                           {"reason", reason}});
+    if (r.status == 201) acknowledged.push_back(r.body["id"]);
+    if (r.status == 503) ++refused;
+    ASSERT_TRUE(r.status == 201 || r.status == 503) << r.status << " " << r.body.dump();
+  }
+  ASSERT_EQ(refused, 1) << "the full disk never refused a write";
+  auto ready = c->request("GET", "/readyz");
+  ASSERT_TRUE(ready.ok());
+  EXPECT_EQ(ready->status, 503) << ready->body;
+  EXPECT_NE(ready->body.find("cannot write"), std::string::npos) << ready->body;
+  EXPECT_NE(ready->body.find("full"), std::string::npos) << ready->body;
+  // Room again: ready by itself (nothing else writes meanwhile), and nothing acknowledged lost.
+  fs::remove(d.state_dir / "filler");
+  EXPECT_TRUE(wait_until([&] {
+    auto r = c->request("GET", "/readyz");
+    return r.ok() && r->status == 200;
+  })) << broker.log();
+  for (const auto& id : acknowledged) {
+    EXPECT_EQ(api_call(*c, "GET", "/api/v1/exports/" + id, d.tokens["victor"]).status, 200) << id;
+  }
+  EXPECT_NE(broker.log().find("database or disk is full"), std::string::npos) << broker.log();
+  EXPECT_EQ(broker.stop(), 0);
+  EXPECT_EQ(run_meshfed({"store", "check", "--config", d.config_file.string()}).exit_code, 0);
+}
+
+TEST(BrokerOperations, ADamagedStoreIsRefusedAtStartAndStoreCheckNamesWhatIsWrong) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  {
+    BrokerProcess broker(d.config_file, d.state_dir);
+    broker.start();
+    auto c = broker.client(dir / "pki/ca.pem");
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_EQ(api_call(*c, "POST", "/api/v1/exports", d.tokens["alice"],
+                         json{{"mesh", "default"},
+                              {"service", "payments-api"},
+                              {"port", 8443},
+                              {"alias", "pay-" + std::to_string(i)},
+                              {"peers", {"internal"}},
+                              {"reason", std::string(1000, 'r')}})
+                    .status,
+                201);
+    }
+    ASSERT_EQ(broker.stop(), 0);
+  }
+  const auto check = [&] { return run_meshfed({"store", "check", "--config", d.config_file.string()}); };
+  const auto sound = check();
+  EXPECT_EQ(sound.exit_code, 0) << sound.output;
+  EXPECT_NE(sound.output.find(": ok"), std::string::npos) << sound.output;
+  const fs::path file = d.state_dir / "meshfed.db";
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(file) / 2 / 4096 * 4096));
+    const std::string garbage(3 * 4096, '\x5a');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  const auto damaged = check();
+  EXPECT_EQ(damaged.exit_code, 1) << damaged.output;
+  EXPECT_NE(damaged.output.find("FAILED its check"), std::string::npos) << damaged.output;
+  const auto start = run_meshfed({"broker", "--config", d.config_file.string()});
+  EXPECT_NE(start.exit_code, 0) << start.output;
+  EXPECT_NE(start.output.find(file.string() + " fails its integrity check"), std::string::npos) << start.output;
 }
 
 // Under a unit with Type=notify and WatchdogSec=: ready once listening, a status line for

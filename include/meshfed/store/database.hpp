@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "meshfed/core/result.hpp"
 #include "meshfed/core/thread_owner.hpp"
@@ -60,6 +62,18 @@ class Database {
   // replica reacts to (heartbeats), which therefore wakes none of them.
   Status autocommit(const std::function<Status()>& body);
 
+  // Why the last write failed (disk full, a read-only file system, a lost connection), or
+  // nothing once a write succeeded since. A failed business rule is not a write failure.
+  const std::optional<std::string>& write_failure() const { return write_failure_; }
+  // After a write failure: one small write (the store_health row), so that readiness comes
+  // back by itself when the store can write again, even with nothing else to write.
+  Status probe_write();
+
+  // Integrity. SQLite: PRAGMA quick_check (`full` = false: the pages and records, not the
+  // indexes' contents) or integrity_check and foreign_key_check; PostgreSQL: every table
+  // read whole. The problems found, at most `max_problems`; none when the store is sound.
+  Result<std::vector<std::string>> check_integrity(bool full, int max_problems = 100);
+
   int schema_version() const { return schema_version_; }
   // True for a PostgreSQL store (shared by replicas), false for the SQLite file.
   bool shared() const { return shared_; }
@@ -103,6 +117,7 @@ class Database {
   int schema_version_ = 0;
   bool shared_ = false;
   bool in_transaction_ = false;  // transaction() or read() is running its body
+  std::optional<std::string> write_failure_;
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
   int64_t statements_prepared_ = 0;

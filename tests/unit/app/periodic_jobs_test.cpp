@@ -44,7 +44,8 @@ class PeriodicJobsTest : public ::testing::Test {
     jobs_ = std::make_unique<PeriodicJobs>(
         PeriodicJobsDeps{*workflow_, *imports_, catalog_.get(), adapter_, *routes_, [this] { ++inventory_changes_; },
                          [this] { return std::exchange(failures_, {}); },
-                         [this](const std::string& op) { store_errors_.push_back(op); }, [this] { return leading_; }},
+                         [this](const std::string& op) { store_errors_.push_back(op); }, [this] { return leading_; },
+                         db_.get()},
         start_);
   }
 
@@ -131,6 +132,35 @@ TEST_F(PeriodicJobsTest, AuthenticationFailuresAreAuditedAsOneSummaryAMinute) {
   EXPECT_EQ(audited("auth.failures"), 2);
   jobs_->run(start_ + 180s);  // a quiet minute writes nothing
   EXPECT_EQ(audited("auth.failures"), 2);
+}
+
+TEST_F(PeriodicJobsTest, AfterAFailedWriteTheStoreIsProbedUntilAWriteSucceeds) {
+  auto probes = [&] {
+    int64_t n = 0;
+    (void)db_->read([&]() -> Status {
+      store::Statement s(*db_, "SELECT probes FROM store_health WHERE id = 1");
+      if (s.step()) n = s.int64(0);
+      return {};
+    });
+    return n;
+  };
+  jobs_->run(start_ + 200ms);
+  EXPECT_EQ(probes(), 0) << "a store that writes is not probed";
+  db_->fail_next_commit();
+  EXPECT_FALSE(workflow_->record_event(workflow::kSystemActor, "test.event", "x", {}).ok());
+  ASSERT_TRUE(db_->write_failure()) << "a failed commit is a write failure";
+  EXPECT_NE(db_->write_failure()->find("injected fault"), std::string::npos);
+  jobs_->run(start_ + 400ms);
+  EXPECT_FALSE(db_->write_failure()) << "the probe's write succeeded: nothing else had to be written";
+  EXPECT_EQ(probes(), 1);
+  jobs_->run(start_ + 600ms);
+  EXPECT_EQ(probes(), 1);
+  EXPECT_EQ(audited("test.event"), 0);
+}
+
+TEST_F(PeriodicJobsTest, ARefusedBusinessRuleIsNotAWriteFailure) {
+  EXPECT_FALSE(db_->transaction([]() -> Status { return make_error(ErrorCode::kFailedPrecondition, "no"); }).ok());
+  EXPECT_FALSE(db_->write_failure());
 }
 
 }  // namespace

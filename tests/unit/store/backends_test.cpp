@@ -396,6 +396,21 @@ TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToThe
   EXPECT_LT(db_->idle_statements(), 300u) << "400 distinct statements ran; at most 256 are kept";
 }
 
+TEST_P(StoreBackendTest, ASoundStorePassesItsIntegrityCheckAndAWriteProbeClearsAWriteFailure) {
+  ASSERT_TRUE(write([&] { ExportRepository(*db_).insert(an_export("exp-1", {"internal"})); }).ok());
+  for (const bool full : {false, true}) {
+    auto problems = db_->check_integrity(full);
+    ASSERT_TRUE(problems.ok()) << problems.error().message;
+    EXPECT_TRUE(problems->empty()) << (problems->empty() ? "" : problems->front());
+  }
+  db_->fail_next_commit();
+  EXPECT_FALSE(write([&] { ExportRepository(*db_).insert(an_export("exp-2", {"internal"})); }).ok());
+  ASSERT_TRUE(db_->write_failure());
+  ASSERT_TRUE(db_->probe_write().ok());
+  EXPECT_FALSE(db_->write_failure());
+  ASSERT_TRUE(db_->probe_write().ok()) << "the probe's row is updated, not inserted twice";
+}
+
 TEST_P(StoreBackendTest, ReplicasAreListedByTheirLastHeartbeatWithOneLeader) {
   ReplicaRepository replicas(*db_);
   auto beat = [&](const std::string& id, bool leader, int64_t at) {

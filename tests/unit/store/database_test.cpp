@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <fstream>
 #include <thread>
 
 #include "support/test_support.hpp"
@@ -129,6 +130,42 @@ TEST(Database, AReadOnlyOpenNeverCreatesMigratesOrWrites) {
   auto current = Database::open_read_only(dir / "current.db");
   ASSERT_TRUE(current.ok()) << current.error().message;
   EXPECT_ANY_THROW((*current)->execute("CREATE TABLE b (y INTEGER)"));
+}
+
+TEST(Database, AStoreWithDamagedPagesIsRefusedAtOpenNamingTheFileAndTheProblem) {
+  testing::TempDir dir;
+  const auto file = dir / "m.db";
+  {
+    auto db = std::move(Database::open(file)).value();
+    ASSERT_TRUE(db->transaction([&]() -> Status {
+                    db->execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)");
+                    for (int i = 0; i < 2000; ++i) {
+                      Statement(*db, "INSERT INTO filler(body) VALUES (?)").bind(1, std::string(200, 'x')).exec();
+                    }
+                    return {};
+                  })
+                    .ok());
+    db->execute("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  // Garble the middle of the file: pages of the filler table, as a bad disk sector would.
+  const auto size = std::filesystem::file_size(file);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+    const std::string garbage(8192, '\x5a');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  auto refused = Database::open(file);
+  ASSERT_FALSE(refused.ok()) << "a damaged store must not start and answer 503 to every write";
+  EXPECT_NE(refused.error().message.find(file.string()), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("integrity check"), std::string::npos) << refused.error().message;
+  EXPECT_NE(refused.error().message.find("meshfed store check"), std::string::npos) << refused.error().message;
+  // The full check, read-only, as `meshfed store check` runs it, lists the problems.
+  auto ro = Database::open_read_only(file);
+  ASSERT_TRUE(ro.ok()) << ro.error().message;
+  auto problems = (*ro)->check_integrity(/*full=*/true);
+  ASSERT_TRUE(problems.ok()) << problems.error().message;
+  EXPECT_FALSE(problems->empty());
 }
 
 TEST(Database, FailedTransactionRollsBack) {
