@@ -31,7 +31,8 @@ while (($#)); do
     *) targets+=("$1"); shift ;;
   esac
 done
-((${#targets[@]})) || targets=(config tokens inventory catalog routes exposition selector admin_api peer_api)
+# Every target fuzz/CMakeLists.txt builds, unless some are named.
+((${#targets[@]})) || read -ra targets < <(sed -n 's/^set(MESHFED_FUZZ_TARGETS \(.*\))$/\1/p' fuzz/CMakeLists.txt)
 [[ -n "$work" ]] || work=$(mktemp -d /tmp/meshfed-fuzz.XXXXXX)
 mkdir -p "$work"
 work=$(cd "$work" && pwd) build=$(cd "$build" && pwd) seeds=$(pwd)/fuzz/corpus

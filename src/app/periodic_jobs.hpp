@@ -31,7 +31,7 @@ struct PeriodicJobsDeps {
   std::function<void()> inventory_changed;                        // after a new inventory was read
   std::function<std::map<std::string, int64_t>()> auth_failures;  // taken since the last call
   std::function<void(const std::string& op)> store_error;         // counted by operation
-  std::function<bool()> leading;  // replicas: expiry and pruning run on the leader alone; unset: always
+  std::function<bool()> leading;     // replicas: expiry and pruning run on the leader alone; unset: always
   store::Database* store = nullptr;  // after a write failed, probed every tick until a write succeeds
 };
 

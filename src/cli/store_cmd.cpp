@@ -122,11 +122,13 @@ void add_copy(CLI::App& store_cmd, Invocation& run) {
 void add_check(CLI::App& store_cmd, Invocation& run) {
   auto config_file = std::make_shared<std::string>();
   auto* check = store_cmd.add_subcommand(
-      "check", "Check a domain's store whole: every page and index (SQLite integrity_check), every row readable, and "
-               "the audit chain");
+      "check",
+      "Check a domain's store whole: every page and index (SQLite integrity_check), every row readable, and "
+      "the audit chain");
   check->add_option("--config", *config_file, "the domain's config file (JSON)")->required();
-  check->footer("Reads only; the broker may be running. Exits 1 naming the problems found.\n"
-                "Example: meshfed store check --config /etc/meshfed/pci.json");
+  check->footer(
+      "Reads only; the broker may be running. Exits 1 naming the problems found.\n"
+      "Example: meshfed store check --config /etc/meshfed/pci.json");
   check->callback([config_file, &run] {
     const auto cfg = load_config_arg(*config_file, run);
     if (!cfg) return;
@@ -148,16 +150,16 @@ void add_check(CLI::App& store_cmd, Invocation& run) {
                                  std::to_string(problems->size()) + " problem(s)); restore a backup (meshfed restore)",
                              std::move(found)));
     }
-    run.out.print({{"store", opened->where}, {"ok", true}}, [&] {
-      std::cout << "store " << opened->where << ": ok (pages, indexes, rows and audit chain)\n";
-    });
+    run.out.print({{"store", opened->where}, {"ok", true}},
+                  [&] { std::cout << "store " << opened->where << ": ok (pages, indexes, rows and audit chain)\n"; });
   });
 }
 
 }  // namespace
 
 void add_store_commands(CLI::App& app, Invocation& run) {
-  auto* store_cmd = app.add_subcommand("store", "Migrate, check, or move a domain's store between SQLite and PostgreSQL");
+  auto* store_cmd =
+      app.add_subcommand("store", "Migrate, check, or move a domain's store between SQLite and PostgreSQL");
   store_cmd->require_subcommand(1);
   store_cmd->footer("Example: meshfed store copy --from /etc/meshfed/pci.json --to /etc/meshfed/pci-postgres.json");
   add_migrate(*store_cmd, run);

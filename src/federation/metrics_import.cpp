@@ -17,6 +17,10 @@ MetricsImporter::MetricsImporter(MetricsImportSettings settings, metrics::Regist
                                 "Scrapes of each peer's exported metrics, by peer and result.", {"peer", "result"})),
       series_(registry.gauge("meshfed_peer_metrics_series", "Series received from each peer in its last good scrape.",
                              {"peer"})),
+      left_out_(registry.gauge("meshfed_peer_metrics_left_out_series",
+                               "Series of each peer's last good scrape that were not kept: not of our imports from "
+                               "it (foreign), of a meshfed_* family (reserved), or past max_series_per_peer (cap).",
+                               {"peer", "reason"})),
       loop_(std::move(settings)) {}
 
 MetricsImporter::~MetricsImporter() { stop(); }
@@ -97,31 +101,13 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
   bool any = false;
   for (const auto& f : *families) any = any || !f.samples.empty();
   const auto aliases = any ? aliases_of_(peer.peer) : std::set<std::string>{};
+  auto accepted = accept_peer_metrics(std::move(families).value(), peer.peer, aliases, settings.max_series_per_peer);
+  left_out_.set({peer.peer, "foreign"}, static_cast<double>(accepted.foreign));
+  left_out_.set({peer.peer, "reserved"}, static_cast<double>(accepted.reserved));
+  left_out_.set({peer.peer, "cap"}, static_cast<double>(accepted.over_cap));
   PeerSeries out;
   out.scraped_at = SteadyClock::now();
-  uint64_t kept = 0;
-  uint64_t refused = 0;
-  for (auto& f : *families) {
-    std::erase_if(f.samples, [&](const metrics::Sample& s) {
-      const std::string* service = s.label("service");
-      const bool foreign = !service || !aliases.count(*service);
-      refused += foreign ? 1 : 0;
-      return foreign;
-    });
-    if (f.samples.empty()) continue;
-    if (kept + f.samples.size() > settings.max_series_per_peer) {
-      refused += f.samples.size();
-      continue;
-    }
-    for (auto& s : f.samples) {
-      std::erase_if(s.labels, [](const auto& l) { return l.first == kSourceDomainLabel; });
-      s.labels.emplace_back(kSourceDomainLabel, peer.peer);
-    }
-    kept += f.samples.size();
-    out.families.push_back(std::move(f));
-  }
-  if (refused)
-    spdlog::debug("peer {}: metrics: {} series outside our imports or the series cap left out", peer.peer, refused);
+  out.families = std::move(accepted.families);
   return out;
 }
 
@@ -133,30 +119,14 @@ Result<std::string> MetricsImporter::federate(const std::vector<std::string>& ma
     return selectors.empty() || std::any_of(selectors.begin(), selectors.end(),
                                             [&](const metrics::Selector& sel) { return sel.matches(s); });
   };
-  std::map<std::string, metrics::MetricFamily> merged;  // one family per name, as the format requires
-  std::string out;
   const auto stale_before = SteadyClock::now() - loop_.settings().stale_after;
+  std::string out;
   std::lock_guard lock(mu_);
+  std::vector<const std::vector<metrics::MetricFamily>*> fresh;
   for (const auto& [peer, data] : by_peer_) {
-    if (data.scraped_at < stale_before) continue;
-    for (const auto& f : data.families) {
-      auto [at, fresh] = merged.try_emplace(f.name);
-      metrics::MetricFamily& m = at->second;
-      if (fresh) {
-        m.name = f.name;
-        m.type = f.type;
-        m.help = f.help;
-      } else if (m.type != f.type) {
-        continue;  // peers disagree on the type: the first peer (by name) wins
-      }
-      for (const auto& s : f.samples) {
-        if (wanted(s)) m.samples.push_back(s);
-      }
-    }
+    if (data.scraped_at >= stale_before) fresh.push_back(&data.families);
   }
-  std::vector<metrics::MetricFamily> families;
-  families.reserve(merged.size());
-  for (auto& [name, f] : merged) families.push_back(std::move(f));
+  const auto families = merge_peer_metrics(fresh, wanted);
   write_exposition(families, out);
   return out;
 }

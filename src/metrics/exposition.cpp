@@ -187,6 +187,14 @@ class Parser {
       while (at < line.size() && name_char(line[at])) ++at;
       std::string name(line.substr(start, at - start));
       if (!valid_label_name(name)) return fail("invalid label name in " + s.name);
+      if (name.size() >= 2 && name[0] == '_' && name[1] == '_') {
+        return fail("label name " + name + " of " + s.name + " is reserved (names starting with __ are Prometheus's)");
+      }
+      // Bounded before the duplicate check below, which is linear per label: a series with
+      // 40,000 labels would otherwise cost seconds of CPU per scrape.
+      if (s.labels.size() >= kMaxLabelsPerSeries) {
+        return fail(s.name + " has more than " + std::to_string(kMaxLabelsPerSeries) + " labels");
+      }
       while (at < line.size() && blank(line[at])) ++at;
       if (at >= line.size() || line[at] != '=') return fail("expected '=' after label " + name + " of " + s.name);
       ++at;
@@ -199,6 +207,10 @@ class Parser {
         if (at >= line.size()) return fail("unterminated value of label " + name + " of " + s.name);
         const char c = line[at];
         if (c == '"') break;
+        if (value.size() >= kMaxLabelValueBytes) {
+          return fail("the value of label " + name + " of " + s.name + " is longer than " +
+                      std::to_string(kMaxLabelValueBytes) + " bytes");
+        }
         if (c != '\\') {
           value.push_back(c);
           continue;

@@ -335,8 +335,8 @@ Result<std::vector<std::string>> Database::check_integrity(bool full, int max_pr
                 [](Statement& s) { return s.text(0) == "ok" ? std::string() : s.text(0); });
         if (full) {
           collect("PRAGMA foreign_key_check", [](Statement& s) {
-            return "table " + s.text(0) + " row " + std::to_string(s.int64(1)) + " refers to a missing " +
-                   s.text(2) + " row";
+            return "table " + s.text(0) + " row " + std::to_string(s.int64(1)) + " refers to a missing " + s.text(2) +
+                   " row";
           });
         }
       } catch (const std::exception& e) {
@@ -346,12 +346,13 @@ Result<std::vector<std::string>> Database::check_integrity(bool full, int max_pr
     }
     // PostgreSQL checks its own pages as it reads them: read every table whole.
     std::vector<std::string> tables;
-    collect("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND "
-            "table_type = 'BASE TABLE' ORDER BY table_name",
-            [&](Statement& s) {
-              tables.push_back(s.text(0));
-              return std::string();
-            });
+    collect(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND "
+        "table_type = 'BASE TABLE' ORDER BY table_name",
+        [&](Statement& s) {
+          tables.push_back(s.text(0));
+          return std::string();
+        });
     for (const auto& t : tables) {
       if (static_cast<int>(problems.size()) >= max_problems) break;
       std::string quoted;

@@ -276,13 +276,28 @@ int spawn_meshfed(const std::vector<std::string>& args, const fs::path& log_file
   return spawn_process(all, log_file, netns);
 }
 
-std::string promtool_check_metrics(const std::string& exposition) {
+namespace {
+
+// promtool's exit status: 0 clean, 3 lint findings only, 1 unreadable.
+std::pair<int, std::string> run_promtool_check(const std::string& exposition) {
   TempDir dir;
   write_file(dir / "metrics.txt", exposition);
   const std::string cmd =
       "promtool check metrics < " + (dir / "metrics.txt").string() + " > " + (dir / "out.txt").string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
-  return rc == 0 ? "" : "promtool check metrics failed:\n" + read_file(dir / "out.txt");
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, read_file(dir / "out.txt")};
+}
+
+}  // namespace
+
+std::string promtool_check_metrics(const std::string& exposition) {
+  const auto [rc, said] = run_promtool_check(exposition);
+  return rc == 0 ? "" : "promtool check metrics failed:\n" + said;
+}
+
+std::string promtool_parse_problems(const std::string& exposition) {
+  const auto [rc, said] = run_promtool_check(exposition);
+  return rc == 0 || rc == 3 ? "" : "promtool check metrics cannot read it (exit " + std::to_string(rc) + "):\n" + said;
 }
 
 int start_prometheus(const fs::path& dir, uint16_t port, const std::string& scrape_configs,

@@ -163,6 +163,9 @@ int spawn_process(const std::vector<std::string>& argv, const fs::path& log_file
 
 // Empty when `promtool check metrics` accepts `exposition`, else what it said.
 std::string promtool_check_metrics(const std::string& exposition);
+// Empty when `promtool check metrics` can read `exposition` (lint findings about names and HELP,
+// which depend on what a peer chose to send, allowed), else what it said.
+std::string promtool_parse_problems(const std::string& exposition);
 
 // GET over plain HTTP on 127.0.0.1 (metrics listeners, Prometheus's API).
 Result<http::ClientResponse> plain_get(uint16_t port, const std::string& target);

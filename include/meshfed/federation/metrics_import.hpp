@@ -17,12 +17,11 @@
 #include "meshfed/core/result.hpp"
 #include "meshfed/core/settings_loop.hpp"
 #include "meshfed/federation/peer_client.hpp"
+#include "meshfed/federation/peer_metrics.hpp"
 #include "meshfed/metrics/exposition.hpp"
 #include "meshfed/metrics/registry.hpp"
 
 namespace meshfed::federation {
-
-inline constexpr const char* kSourceDomainLabel = "meshfed_source_domain";
 
 struct MetricsImportSettings {
   std::vector<PeerEndpoint> peers;
@@ -59,6 +58,7 @@ class MetricsImporter {
   std::function<std::set<std::string>(const std::string&)> aliases_of_;
   metrics::Family& scrapes_;
   metrics::Family& series_;
+  metrics::Family& left_out_;
 
   mutable std::mutex mu_;  // guards by_peer_
   std::map<std::string, PeerSeries> by_peer_;

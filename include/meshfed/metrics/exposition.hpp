@@ -3,6 +3,7 @@
 // sum and count (and a summary's quantiles) stay in the family that declared them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -38,7 +39,13 @@ struct MetricFamily {
 // Parses a whole exposition. Samples join the family whose TYPE or HELP named them (for
 // histograms and summaries, also the _bucket, _sum and _count series); samples nobody declared
 // form untyped families of their own. Errors name the line and what is wrong with it.
+// Bounds on what a source or a peer may send, each refused with the line that breaks it: label
+// names starting with "__" (reserved to Prometheus: a `__name__` label makes every scraper drop
+// the whole exposition), more than kMaxLabelsPerSeries labels on one series, a label value
+// longer than kMaxLabelValueBytes. The parse is linear in the text.
 Result<std::vector<MetricFamily>> parse_exposition(std::string_view text);
+inline constexpr size_t kMaxLabelsPerSeries = 64;
+inline constexpr size_t kMaxLabelValueBytes = 4096;
 
 // Appends families in the text format, HELP and TYPE first; families without samples are left out.
 void write_exposition(const std::vector<MetricFamily>& families, std::string& out);

@@ -99,6 +99,23 @@ TEST(Exposition, ErrorsNameTheLineAndTheProblem) {
   EXPECT_EQ(parse_error("{a=\"1\"} 1\n"), "line 1: expected a metric name, got \"{a=\"1\"} 1\"");
 }
 
+TEST(Exposition, ReservedLabelNamesAndOversizedLabelSetsAreRefused) {
+  EXPECT_EQ(parse_error("x{__name__=\"y\"} 1\n"),
+            "line 1: label name __name__ of x is reserved (names starting with __ are Prometheus's)");
+  EXPECT_EQ(parse_error("x{__meta_anything=\"y\"} 1\n").substr(0, 40), "line 1: label name __meta_anything of x ");
+  EXPECT_TRUE(parse_exposition("x{_single=\"y\"} 1\n").ok()) << "one underscore is an ordinary name";
+  std::string labels;
+  for (size_t i = 0; i < kMaxLabelsPerSeries; ++i) labels += (i ? ",l" : "l") + std::to_string(i) + "=\"v\"";
+  EXPECT_TRUE(parse_exposition("x{" + labels + "} 1\n").ok()) << "exactly the cap is fine";
+  // 40,000 labels on one series: refused at the 65th, after reading no more of the line.
+  std::string flood = "x{";
+  for (int i = 0; i < 40000; ++i) flood += (i ? ",l" : "l") + std::to_string(i) + "=\"v\"";
+  EXPECT_EQ(parse_error(flood + "} 1\n"), "line 1: x has more than 64 labels");
+  EXPECT_TRUE(parse_exposition("x{a=\"" + std::string(kMaxLabelValueBytes, 'v') + "\"} 1\n").ok());
+  EXPECT_EQ(parse_error("x{a=\"" + std::string(kMaxLabelValueBytes + 1, 'v') + "\"} 1\n"),
+            "line 1: the value of label a of x is longer than 4096 bytes");
+}
+
 TEST(Exposition, WritesWhatItReads) {
   const std::string text =
       "# HELP rq_time Latency with a \\\\ and a \\n.\n"

@@ -143,8 +143,7 @@ TEST(Database, AStoreWithDamagedPagesIsRefusedAtOpenNamingTheFileAndTheProblem) 
                       Statement(*db, "INSERT INTO filler(body) VALUES (?)").bind(1, std::string(200, 'x')).exec();
                     }
                     return {};
-                  })
-                    .ok());
+                  }).ok());
     db->execute("PRAGMA wal_checkpoint(TRUNCATE)");
   }
   // Garble the middle of the file: pages of the filler table, as a bad disk sector would.
