@@ -93,10 +93,12 @@ int version_number(const std::string& v) {
 // One connection to the control plane's API, with the token and the URL's base.
 struct KumaAdapter::Client {
   std::unique_ptr<http::HttpsClient> http;
+  http::InterruptibleRequests* requests = nullptr;  // the adapter's: stop() breaks off a call in flight
   std::string token;
   std::string base;  // scheme://host:port, stripped from absolute `next` links
 
-  static Result<std::unique_ptr<Client>> create(const config::KumaControlPlane& cfg, const std::string& token) {
+  static Result<std::unique_ptr<Client>> create(const config::KumaControlPlane& cfg, const std::string& token,
+                                                http::InterruptibleRequests& requests) {
     bool tls = false;
     std::string host;
     uint16_t port = 0;
@@ -113,6 +115,7 @@ struct KumaAdapter::Client {
     if (!c) return c.error();
     auto out = std::make_unique<Client>();
     out->http = std::move(c).value();
+    out->requests = &requests;
     out->token = token;
     out->base = cfg.url.substr(0, cfg.url.find('/', cfg.url.find("://") + 3));
     return out;
@@ -128,7 +131,7 @@ struct KumaAdapter::Client {
   // The answer's status and JSON body, or why there is none.
   std::variant<std::pair<int, json>, CallError> call(const std::string& method, const std::string& path,
                                                      const std::optional<json>& body = std::nullopt) {
-    auto res = http->request(method, path, headers(body.has_value()), body ? body->dump() : "");
+    auto res = requests->request(*http, method, path, headers(body.has_value()), body ? body->dump() : "");
     if (!res) return CallError{"transport", res.error().message, 0};
     if (res->status >= 400 && res->status != 404) {
       return CallError{kind_of(res->status), method + " " + path + ": " + describe_std_error(res->body, res->status),
@@ -197,7 +200,9 @@ void KumaAdapter::start() {
   loop_.start([this] { run(); });
 }
 
-void KumaAdapter::stop() { loop_.stop(); }
+void KumaAdapter::stop() {
+  loop_.stop([this] { requests_.stop(); });
+}
 
 void KumaAdapter::wake() { loop_.wake(); }
 
@@ -292,7 +297,7 @@ void KumaAdapter::run() {
   while (loop_.next_round(settings, changed)) {
     std::chrono::milliseconds pause = settings.cfg.poll_interval;
     if (changed || !client) {
-      auto made = Client::create(settings.cfg, settings.token);
+      auto made = Client::create(settings.cfg, settings.token, requests_);
       client = made ? std::move(made).value() : nullptr;
       if (!made) {
         std::lock_guard lock(mu_);

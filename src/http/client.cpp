@@ -133,12 +133,27 @@ struct HttpsClient::Impl {
       stream.emplace(io, *ctx);
     }
     auto& sock = socket();
-    asio::connect(sock, results, ec);
-    if (ec) {
-      return make_error(ErrorCode::kUnavailable,
-                        "cannot connect to " + options.host + ":" + std::to_string(options.port) + ": " + ec.message());
+    // Each attempt's socket is published before its connect starts, so that abort() and the
+    // watchdog can break a connect that the network never answers.
+    ec = asio::error::host_not_found;
+    for (const auto& entry : results) {
+      sock.close(ec);
+      sock.open(entry.endpoint().protocol(), ec);
+      if (ec) continue;
+      fd = sock.native_handle();
+      if (aborted) break;
+      sock.connect(entry.endpoint(), ec);
+      if (!ec || aborted || timed_out) break;
     }
-    fd = sock.native_handle();
+    if (ec || aborted) {
+      const std::string where = options.host + ":" + std::to_string(options.port);
+      if (timed_out) {
+        return make_error(ErrorCode::kUnavailable, "no connection to " + where + " within the " +
+                                                       std::to_string(options.connect_timeout.count()) +
+                                                       " s connect deadline");
+      }
+      return make_error(ErrorCode::kUnavailable, "cannot connect to " + where + ": " + ec.message());
+    }
     timeval tv{static_cast<time_t>(options.timeout.count()), 0};
     ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -162,6 +177,12 @@ struct HttpsClient::Impl {
       });
     }
     stream->handshake(asio::ssl::stream_base::client, ec);
+    if (ec && timed_out) {
+      stream.reset();
+      return make_error(ErrorCode::kUnavailable,
+                        "no TLS handshake with " + options.host + ":" + std::to_string(options.port) + " within the " +
+                            std::to_string(options.connect_timeout.count()) + " s connect deadline");
+    }
     if (ec) {
       // A certificate we refused is a verdict, not an outage: retrying cannot change it.
       const bool refused = !options.configure_tls && (!refused_certificate.empty() ||
@@ -341,7 +362,8 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& op
 Result<ClientResponse> HttpsClient::request(const std::string& method, const std::string& target,
                                             const std::map<std::string, std::string>& headers,
                                             const std::string& body) {
-  impl_->arm(Impl::Clock::now() + impl_->options.timeout);
+  const auto deadline = Impl::Clock::now() + impl_->options.timeout;
+  impl_->arm(deadline);
   struct Disarm {
     Impl& impl;
     ~Disarm() {
@@ -354,9 +376,11 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
     if (!impl_->connected()) impl_->fd = -1;
     const bool fresh = !impl_->connected();
     if (fresh) {
+      impl_->arm(std::min(deadline, Impl::Clock::now() + impl_->options.connect_timeout));
       auto st = impl_->connect();
       if (impl_->aborted) return aborted();
       if (!st) return st.error();
+      impl_->arm(deadline);
     }
     // abort() sets the flag before it looks for the socket: one that came while connecting
     // found none to shut down, and is seen here instead of after a whole long-poll.
@@ -382,13 +406,14 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
 
 Result<ClientResponse> InterruptibleRequests::request(HttpsClient& client, const std::string& method,
                                                       const std::string& target,
-                                                      const std::map<std::string, std::string>& headers) {
+                                                      const std::map<std::string, std::string>& headers,
+                                                      const std::string& body) {
   {
     std::lock_guard lock(mu_);
     if (stopped_) return make_error(ErrorCode::kCancelled, "stopping");
     in_flight_ = &client;
   }
-  auto res = client.request(method, target, headers);
+  auto res = client.request(method, target, headers, body);
   std::lock_guard lock(mu_);
   in_flight_ = nullptr;  // before the caller may destroy the client
   return res;

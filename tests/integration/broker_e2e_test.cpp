@@ -15,6 +15,8 @@
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/pki/pki.hpp"
+#include "meshfed/store/repositories.hpp"
+#include "support/net_support.hpp"
 #include "support/notify_socket.hpp"
 #include "support/test_support.hpp"
 
@@ -754,6 +756,46 @@ TEST(BrokerOperations, ADamagedStoreIsRefusedAtStartAndStoreCheckNamesWhatIsWron
   const auto start = run_meshfed({"broker", "--config", d.config_file.string()});
   EXPECT_NE(start.exit_code, 0) << start.output;
   EXPECT_NE(start.output.find(file.string() + " fails its integrity check"), std::string::npos) << start.output;
+}
+
+// systemd gives a broker TimeoutStopSec=20s before SIGKILL: its stop must be bounded even when
+// a peer's network drops SYNs and the control plane accepts and never answers.
+TEST(BrokerOperations, SigtermEndsInBoundedTimeWithABlackholedPeerAndAHungControlPlane) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  SynDroppingListener blackhole;
+  EchoServer hung_kuma(EchoServer::Mode::kNeverRead);
+  write_file(d.dir / "kuma-token", "token\n");
+  d.config["peers"][0]["url"] = "https://127.0.0.1:" + std::to_string(blackhole.port());
+  d.config["control_plane"] = {{"type", "kuma"},
+                               {"url", "http://127.0.0.1:" + std::to_string(hung_kuma.port())},
+                               {"token_file", "kuma-token"},
+                               {"meshes", {"default"}},
+                               {"import_mesh", "default"},
+                               {"ingress_zone", "zone-1"},
+                               {"poll_interval_s", 1}};
+  d.save_config();
+  BrokerProcess broker(d.config_file, d.state_dir);
+  broker.start();
+  // Both are stuck: the watcher in its connect, the adapter waiting for an answer.
+  ASSERT_TRUE(wait_until([&] { return hung_kuma.connections() >= 1; })) << broker.log();
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_EQ(broker.stop(), 0) << broker.log();
+  const auto took = std::chrono::steady_clock::now() - asked;
+  EXPECT_LT(took, std::chrono::seconds(12)) << "the drain (10 s) plus 2 s";
+  const auto audit = run_meshfed({"audit", "verify", "--config", d.config_file.string()});
+  EXPECT_EQ(audit.exit_code, 0) << audit.output;
+  auto db = store::Database::open_read_only(d.state_dir / "meshfed.db");
+  ASSERT_TRUE(db.ok()) << db.error().message;
+  bool stopped = false;
+  ASSERT_TRUE((*db)
+                  ->read([&]() -> Status {
+                    for (const auto& e : store::AuditRepository(**db).list(0, 1000))
+                      stopped |= e.action == "broker.stopped";
+                    return {};
+                  })
+                  .ok());
+  EXPECT_TRUE(stopped) << "the stop was orderly: its audit entry is written";
 }
 
 // Under a unit with Type=notify and WatchdogSec=: ready once listening, a status line for

@@ -147,6 +147,31 @@ std::optional<ProxyHeader> parse_proxy_v2(const std::string& data, size_t& consu
   return h;
 }
 
+SynDroppingListener::SynDroppingListener() {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 0) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw std::runtime_error("SynDroppingListener: cannot listen on 127.0.0.1");
+  }
+  port_ = ntohs(a.sin_port);
+  // Connections never accepted fill the queue (a backlog of 0 holds one); the rest of these
+  // stay in SYN_SENT themselves, as the connects of the test will.
+  for (int i = 0; i < 4; ++i) {
+    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    fillers_.push_back(c);
+    (void)::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  }
+}
+
+SynDroppingListener::~SynDroppingListener() {
+  for (const int c : fillers_) ::close(c);
+  ::close(fd_);
+}
+
 EchoServer::EchoServer(Mode mode, bool any_address) : mode_(mode) {
   auto a = loopback(0);
   if (any_address) a.sin_addr.s_addr = htonl(INADDR_ANY);

@@ -29,6 +29,23 @@ void run_in_netns(const std::string& name, const std::function<void()>& fn);
 // `count` consecutive loopback ports that nothing listens on right now.
 uint16_t free_port_range(int count);
 
+// A listener on 127.0.0.1 whose accept queue is full: Linux drops further SYNs, as a
+// blackholed peer's network does, so a connect to it waits in SYN_SENT (the kernel retries
+// for about 127 s).
+class SynDroppingListener {
+ public:
+  SynDroppingListener();
+  ~SynDroppingListener();
+  SynDroppingListener(const SynDroppingListener&) = delete;
+  SynDroppingListener& operator=(const SynDroppingListener&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
 // What a PROXY v2 header said, as the service behind the ingress received it.
 struct ProxyHeader {
   std::string source;       // ip:port

@@ -16,6 +16,7 @@
 #include "meshfed/config/config.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/settings_loop.hpp"
+#include "meshfed/http/client.hpp"
 
 namespace meshfed::controlplane {
 
@@ -74,7 +75,8 @@ class KumaAdapter final : public Adapter {
   std::vector<std::string> skipped_;  // inventory items left out in the last poll, as logged
   std::map<std::string, int64_t> events_;
   int64_t inventory_errors_ = 0;
-  SettingsLoop<Settings> loop_;  // last: its thread stops before the members it uses go
+  http::InterruptibleRequests requests_;  // stop() breaks off the call in flight
+  SettingsLoop<Settings> loop_;           // last: its thread stops before the members it uses go
 };
 
 }  // namespace meshfed::controlplane

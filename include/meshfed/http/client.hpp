@@ -24,6 +24,9 @@ struct ClientOptions {
   std::filesystem::path cert_file;  // optional client certificate
   std::filesystem::path key_file;
   std::chrono::seconds timeout{30};
+  // From the first SYN to the end of the TLS handshake (within `timeout`): a peer whose
+  // network drops SYNs would otherwise hold the caller for the kernel's ~127 s of retries.
+  std::chrono::seconds connect_timeout{5};
   size_t body_limit = 256 * 1024 * 1024;
   // Mutual TLS towards a peer: verifies the server by its SPIFFE identity (on the native
   // SSL_CTX*) instead of `ca_file` and host names; keeps what it refers to alive.
@@ -72,7 +75,7 @@ class HttpsClient {
 class InterruptibleRequests {
  public:
   Result<ClientResponse> request(HttpsClient& client, const std::string& method, const std::string& target,
-                                 const std::map<std::string, std::string>& headers = {});
+                                 const std::map<std::string, std::string>& headers = {}, const std::string& body = "");
   void interrupt();
   void stop();
 

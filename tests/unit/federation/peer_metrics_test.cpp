@@ -56,15 +56,16 @@ TEST(PeerMetrics, MeshfedsOwnFamiliesAndSeriesOfOtherServicesStayOut) {
 }
 
 TEST(PeerMetrics, TwoPeersThatDisagreeOnATypeAreBothServedUntyped) {
-  const auto honest = accepted("zzz", "# HELP envoy_rq_total Requests.\n# TYPE envoy_rq_total counter\n"
-                                      "envoy_rq_total{service=\"pay\"} 5\n");
+  const auto honest = accepted("zzz",
+                               "# HELP envoy_rq_total Requests.\n# TYPE envoy_rq_total counter\n"
+                               "envoy_rq_total{service=\"pay\"} 5\n");
   const auto liar = accepted("aaa", "# TYPE envoy_rq_total gauge\nenvoy_rq_total{service=\"pay\"} 1\n");
   uint64_t conflicts = 0;
   const std::string out = federate({liar, honest}, &conflicts);
   EXPECT_EQ(conflicts, 1u);
-  EXPECT_EQ(series_of(out), (std::multiset<std::string>{
-                                "envoy_rq_total{service=\"pay\",meshfed_source_domain=\"aaa\"} 1\n",
-                                "envoy_rq_total{service=\"pay\",meshfed_source_domain=\"zzz\"} 5\n"}))
+  EXPECT_EQ(series_of(out),
+            (std::multiset<std::string>{"envoy_rq_total{service=\"pay\",meshfed_source_domain=\"aaa\"} 1\n",
+                                        "envoy_rq_total{service=\"pay\",meshfed_source_domain=\"zzz\"} 5\n"}))
       << "the first peer by name no longer hides the other\n"
       << out;
   EXPECT_NE(out.find("# TYPE envoy_rq_total untyped"), std::string::npos) << out;
@@ -75,11 +76,13 @@ TEST(PeerMetrics, TwoPeersThatDisagreeOnATypeAreBothServedUntyped) {
 }
 
 TEST(PeerMetrics, AHistogramsSeriesNamedLikeAnotherPeersFamilyKeepBothAndOneValidDocument) {
-  const auto histogram = accepted("zzz", "# TYPE lat histogram\n"
-                                         "lat_bucket{service=\"pay\",le=\"1\"} 1\nlat_bucket{service=\"pay\",le=\"+Inf\"} 2\n"
-                                         "lat_sum{service=\"pay\"} 3\nlat_count{service=\"pay\"} 2\n");
-  const auto clash = accepted("aaa", "# TYPE lat_sum gauge\nlat_sum{service=\"pay\"} 9\n"
-                                     "# TYPE lat_count_total counter\nlat_count_total{service=\"pay\"} 1\n");
+  const auto histogram = accepted("zzz",
+                                  "# TYPE lat histogram\n"
+                                  "lat_bucket{service=\"pay\",le=\"1\"} 1\nlat_bucket{service=\"pay\",le=\"+Inf\"} 2\n"
+                                  "lat_sum{service=\"pay\"} 3\nlat_count{service=\"pay\"} 2\n");
+  const auto clash = accepted("aaa",
+                              "# TYPE lat_sum gauge\nlat_sum{service=\"pay\"} 9\n"
+                              "# TYPE lat_count_total counter\nlat_count_total{service=\"pay\"} 1\n");
   const std::string out = federate({clash, histogram});
   auto expected = series_of(federate({histogram}));
   for (const auto& s : series_of(federate({clash}))) expected.insert(s);

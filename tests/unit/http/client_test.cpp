@@ -43,6 +43,39 @@ TEST(HttpsClient, AnAbortBeforeTheConnectionExistsCancelsTheRequestAndOnlyThatOn
   EXPECT_EQ(next->body, "up 1\n");
 }
 
+TEST(HttpsClient, AConnectThatTheNetworkNeverAnswersEndsAtTheConnectDeadline) {
+  testing::SynDroppingListener blackhole;
+  ClientOptions o = ClientOptions::verifying("127.0.0.1", blackhole.port(), "/nonexistent/ca.pem");
+  o.plain = true;
+  o.connect_timeout = std::chrono::seconds(1);
+  auto client = std::move(HttpsClient::create(o)).value();
+  auto res = client->request("GET", "/");  // without the deadline: the test's own timeout
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(res.error().message,
+            "no connection to 127.0.0.1:" + std::to_string(blackhole.port()) + " within the 1 s connect deadline");
+}
+
+TEST(HttpsClient, AnAbortBreaksOffAConnectInProgress) {
+  testing::SynDroppingListener blackhole;
+  auto client = plain_client(blackhole.port());
+  std::atomic<bool> done{false};
+  Result<ClientResponse> res = make_error(ErrorCode::kInternal, "not run");
+  std::thread caller([&] {
+    res = client->request("GET", "/");
+    done = true;
+  });
+  // abort() may come before the connect starts (then request() sees the flag) or during it
+  // (then it shuts the connecting socket down): either way the request ends, cancelled.
+  EXPECT_TRUE(testing::wait_until([&] {
+    client->abort();
+    return done.load();
+  }));
+  caller.join();
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, ErrorCode::kCancelled) << res.error().message;
+}
+
 TEST(InterruptibleRequests, StopBreaksOffTheRequestInFlightAndRefusesLaterOnes) {
   testing::EchoServer silent(testing::EchoServer::Mode::kNeverRead);
   auto client = plain_client(silent.port());
