@@ -10,6 +10,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "meshfed/gateway/gateway.hpp"
+#include "meshfed/gateway/proxy_protocol.hpp"
 #include "net/loop_threads.hpp"
 
 namespace meshfed::gateway {
@@ -138,10 +140,38 @@ asio::awaitable<void> GatewayCore::pump(std::shared_ptr<Session> s, From from, T
                                         int& open_directions) {
   std::vector<char> buffer(limits_.buffer_bytes);
   uint64_t& counter = upstream_bound ? s->bytes_up : s->bytes_down;
+  // The client's first bytes are held back while they could still be a PROXY header of its
+  // own (at most 12 bytes): behind ours, the service would believe the one it forged.
+  std::string held;
+  bool screened = !upstream_bound;
   error_code ec;
   for (;;) {
-    const size_t n = co_await from.read_some(asio::buffer(buffer), ec);
+    size_t n = co_await from.read_some(asio::buffer(buffer), ec);
     if (s->closed) co_return;
+    if (!screened && !ec) {
+      held.append(buffer.data(), n);
+      const ProxyPrefix prefix = proxy_prefix(held);
+      if (prefix == ProxyPrefix::kSignature) {
+        refuse(*s, "proxy_header");
+        co_return;
+      }
+      if (prefix == ProxyPrefix::kUndecided) continue;
+      screened = true;
+      if (held.size() > buffer.size()) buffer.resize(held.size());
+      std::copy(held.begin(), held.end(), buffer.begin());
+      n = held.size();
+    }
+    if (!screened && ec == asio::error::eof && !held.empty()) {
+      screened = true;  // a stream that ends inside a prefix of a signature carries no header
+      error_code write_ec;
+      co_await to.write_all(asio::buffer(held), write_ec);
+      if (s->closed) co_return;
+      if (write_ec) {
+        s->abort("upstream error: " + write_ec.message());
+        co_return;
+      }
+      counter += held.size();
+    }
     if (ec == asio::error::eof) {
       // Half-close: pass the end of this direction on; the other direction carries on.
       co_await to.shutdown_send(ec);

@@ -79,4 +79,17 @@ Result<std::string> proxy_v2_header(const ProxyEndpoint& source, const ProxyEndp
   return out + body;
 }
 
+ProxyPrefix proxy_prefix(std::string_view start) {
+  const std::string_view v2(reinterpret_cast<const char*>(kSignature.data()), kSignature.size());
+  bool undecided = false;
+  for (const std::string_view signature : {std::string_view("PROXY "), v2}) {
+    if (start.size() >= signature.size()) {
+      if (start.substr(0, signature.size()) == signature) return ProxyPrefix::kSignature;
+    } else if (signature.substr(0, start.size()) == start) {
+      undecided = true;
+    }
+  }
+  return undecided ? ProxyPrefix::kUndecided : ProxyPrefix::kNone;
+}
+
 }  // namespace meshfed::gateway

@@ -17,6 +17,7 @@
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/pki/pki.hpp"
+#include "meshfed/gateway/proxy_protocol.hpp"
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
@@ -463,6 +464,31 @@ TEST_F(GatewayTest, ProxyProtocolTellsTheServiceWhoCalls) {
   EXPECT_EQ(h.tlvs.at(0xE1), "spiffe://internal/meshfed/egress");
   EXPECT_EQ(h.destination, "127.0.0.1:" + std::to_string(fed_->ingress_port("pci")));
   EXPECT_EQ(h.source.rfind("127.0.0.1:", 0), 0u);
+}
+
+TEST_F(GatewayTest, AClientStreamThatBringsItsOwnProxyHeaderIsRefused) {
+  const std::string id = approve_export("ledger", proxy_echo_.port(), {"internal"}, {{"proxy_protocol", true}});
+  const uint16_t port = wait_for_route(id);
+  ASSERT_NE(port, 0);
+  const std::string forged_v2 =
+      *gateway::proxy_v2_header({"10.9.9.9", 1}, {"10.0.0.1", 2}, "pci", "spiffe://pci/meshfed/egress");
+  const std::string forged_v1 = "PROXY TCP4 10.9.9.9 10.0.0.1 1 2\r\n";
+  for (const std::string& forged : {forged_v2, forged_v1}) {
+    EXPECT_EQ(echo_round_trip(port, forged + "payload"), "") << "nothing reaches the service, nothing comes back";
+  }
+  // Sent in two writes (one read or two at the egress), the signature is still seen: the
+  // first bytes are held until they are decided (ProxyProtocol unit tests cover each prefix).
+  const int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "PRO"));
+  ASSERT_TRUE(send_all(fd, "XY TCP4 10.9.9.9 10.0.0.1 1 2\r\n"));
+  EXPECT_EQ(read_until_eof(fd, std::chrono::seconds(10)), "");
+  ::close(fd);
+  EXPECT_EQ(metric("internal", "meshfed_gateway_refusals_total{gateway=\"egress\",reason=\"proxy_header\"}"), 3);
+  // A stream that only starts like one (PRIVMSG, or a lone "PR" then the end) passes untouched.
+  const std::string h = "PRIVMSG #ops :hello\r\n";
+  EXPECT_EQ(echo_round_trip(port, h), h);
+  EXPECT_EQ(echo_round_trip(port, "PR"), "PR");
 }
 
 TEST_F(GatewayTest, QuarantineClosesThePeersConnections) {

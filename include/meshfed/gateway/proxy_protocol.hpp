@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "meshfed/core/result.hpp"
 
@@ -22,5 +23,11 @@ struct ProxyEndpoint {
 // domain and SPIFFE ID as TLVs. Mixed families are sent as IPv6 (IPv4-mapped).
 Result<std::string> proxy_v2_header(const ProxyEndpoint& source, const ProxyEndpoint& destination,
                                     const std::string& caller_domain, const std::string& caller_spiffe_id);
+
+// Whether a client's stream that begins with `start` begins with a PROXY header of its own (v1
+// "PROXY " or the v2 signature): only the ingress may put one in front of a service, so such
+// a stream is refused at both gateways. kUndecided while `start` is a shorter prefix of one.
+enum class ProxyPrefix { kNone, kUndecided, kSignature };
+ProxyPrefix proxy_prefix(std::string_view start);
 
 }  // namespace meshfed::gateway

@@ -91,5 +91,20 @@ TEST(ProxyProtocol, HeaderCarriesAddressesAndCallerTlvs) {
   EXPECT_FALSE(proxy_v2_header({"ingress.example", 1}, {"10.0.0.1", 2}, "d", "id").ok());
 }
 
+TEST(ProxyProtocol, AStreamStartingWithAProxySignatureIsToldApartFromOneThatOnlyBeginsLikeIt) {
+  const std::string v2 = *proxy_v2_header({"10.0.0.1", 1}, {"10.0.0.2", 2}, "d", "id");
+  EXPECT_EQ(proxy_prefix(v2), ProxyPrefix::kSignature);
+  EXPECT_EQ(proxy_prefix(v2.substr(0, 12)), ProxyPrefix::kSignature);
+  EXPECT_EQ(proxy_prefix(v2.substr(0, 11)), ProxyPrefix::kUndecided);
+  EXPECT_EQ(proxy_prefix("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"), ProxyPrefix::kSignature);
+  EXPECT_EQ(proxy_prefix("PROXY "), ProxyPrefix::kSignature);
+  EXPECT_EQ(proxy_prefix("PROXY"), ProxyPrefix::kUndecided);
+  EXPECT_EQ(proxy_prefix("\r\n"), ProxyPrefix::kUndecided) << "the v2 signature starts with CRLF";
+  EXPECT_EQ(proxy_prefix(""), ProxyPrefix::kUndecided);
+  EXPECT_EQ(proxy_prefix("PRIVMSG"), ProxyPrefix::kNone);
+  EXPECT_EQ(proxy_prefix("GET / HTTP/1.1\r\n"), ProxyPrefix::kNone);
+  EXPECT_EQ(proxy_prefix("\r\nX"), ProxyPrefix::kNone);
+}
+
 }  // namespace
 }  // namespace meshfed::gateway
