@@ -6,8 +6,8 @@ namespace meshfed::app {
 
 void HandshakeGuard::failed(const http::HttpsServer::HandshakeFailure& failure) {
   handshake_failures_.inc({failure.reason});
-  // A timeout or a hang-up is a stranger's business (the listener's deadlines deal with it);
-  // a refused certificate is a failed authentication.
+  // A timeout, a hang-up or a scanner's probe is the listener's deadlines' business; a
+  // certificate that failed verification is a failed authentication.
   if (!failure.credentials) return;
   auth_failures_.inc({listener_, failure.reason});
   if (const auto count = budget_.failed(failure.address)) {

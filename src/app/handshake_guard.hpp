@@ -1,5 +1,5 @@
-// Paces strangers on a mutually authenticated listener: a source whose TLS handshakes keep
-// being refused (an unknown CA, no certificate, an old TLS) is turned away at accept, before any
+// Paces strangers on a mutually authenticated listener: a source whose certificates keep
+// failing verification (an unknown CA, a forged identity) is turned away at accept, before any
 // TLS work, until its failure budget refills; each failure is counted, and logged at most once
 // per source per interval with the count.
 #pragma once

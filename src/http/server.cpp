@@ -2,6 +2,9 @@
 
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -297,7 +300,12 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     if (ec) {
       spdlog::debug("http: TLS handshake with {} failed: {}", remote, ec.message());
       if (handshake_failed) {
-        handshake_failed({ec.message(), c->source, ec.category() == asio::error::get_ssl_category()});
+        // Only a certificate that failed verification is a failed authentication: a scanner's
+        // probes (an old protocol, no certificate at all) are the listener's deadlines' business.
+        const bool refused_certificate = ec.category() == asio::error::get_ssl_category() &&
+                                         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
+                                             SSL_R_CERTIFICATE_VERIFY_FAILED;
+        handshake_failed({ec.message(), c->source, refused_certificate});
       }
       co_return;
     }

@@ -70,7 +70,8 @@ class HttpsServer {
   struct HandshakeFailure {
     std::string reason;   // OpenSSL's or Asio's words
     std::string address;  // the remote address, without the port
-    bool credentials;     // TLS refused the other side (certificate, version), not a timeout or a hang-up
+    bool credentials;     // the other side's certificate failed verification (not a timeout, a hang-up, an
+                          // old protocol, or no certificate)
   };
   void on_handshake_failure(std::function<void(const HandshakeFailure&)> told);
 
