@@ -302,9 +302,9 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       if (handshake_failed) {
         // Only a certificate that failed verification is a failed authentication: a scanner's
         // probes (an old protocol, no certificate at all) are the listener's deadlines' business.
-        const bool refused_certificate = ec.category() == asio::error::get_ssl_category() &&
-                                         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) ==
-                                             SSL_R_CERTIFICATE_VERIFY_FAILED;
+        const bool refused_certificate =
+            ec.category() == asio::error::get_ssl_category() &&
+            ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
         handshake_failed({ec.message(), c->source, refused_certificate});
       }
       co_return;
