@@ -85,9 +85,16 @@ struct PlainHttpServer::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<void> serve(tcp::socket socket) {
     boost::system::error_code ec;
+    // The deadline's handler may already be queued (expired, so no longer cancellable) when
+    // this coroutine ends and its socket goes: it looks at `served` before touching the socket.
+    auto served = std::make_shared<bool>(false);
+    struct MarkServed {
+      std::shared_ptr<bool> flag;
+      ~MarkServed() { *flag = true; }
+    } mark_served{served};
     asio::steady_timer deadline(io, kRequestTimeout);
-    deadline.async_wait([&socket](const boost::system::error_code& e) {
-      if (!e) socket.close();
+    deadline.async_wait([&socket, served](const boost::system::error_code& e) {
+      if (!e && !*served) socket.close();
     });
     asio::streambuf buf(kHeaderLimit);
     co_await asio::async_read_until(socket, buf, "\r\n\r\n", asio::redirect_error(asio::use_awaitable, ec));
