@@ -2,6 +2,8 @@
 // exports to a peer reaches that peer and nobody else, and follows revocation, expiry,
 // quarantine and silence.
 #include <gtest/gtest.h>
+#include <iostream>
+#include <atomic>
 #include <signal.h>
 
 #include <thread>
@@ -167,6 +169,52 @@ TEST_F(FederationTest, QuarantineCutsThePeerOffAndReleaseUndoesIt) {
     audited |= e["action"] == "peer.quarantined" && e["actor"] == "root";
   }
   EXPECT_TRUE(audited);
+}
+
+// Quarantine raced against answers in flight: pci's catalog keeps changing (its exports are
+// extended over and over), so internal's watcher always has an answer on its way while an
+// operator quarantines and releases pci 500 times. Not once may an import of pci be active
+// while pci is quarantined.
+TEST_F(FederationTest, QuarantineRacingAnswersInFlightNeverLeavesAnImportActive) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(export_from_pci({"internal"}, {{"alias", "pay-" + std::to_string(i)}}));
+  ASSERT_TRUE(wait_until([&] { return import_state("internal", "pci." + ids.back()) == "active"; }));
+  std::atomic<bool> stop{false};
+  std::atomic<int> extended{0};
+  std::thread churn([&] {
+    auto pci = fed_->admin("pci");
+    for (size_t i = 0; !stop; ++i) {
+      const auto r = api_call(*pci, "POST", "/api/v1/exports/" + ids[i % ids.size()] + "/extend",
+                              fed_->domain("pci").tokens.at("bob"), json{{"comment", "churn"}});
+      extended += r.status == 200;
+    }
+  });
+  auto active_from_pci = [&] {
+    const json items = call("internal", "GET", "/api/v1/imports?limit=100", "victor").body["items"];
+    int n = 0;
+    for (const auto& i : items) n += i["peer"] == "pci" && i["state"] == "active";
+    return n;
+  };
+  int violations = 0, reactivated = 0;
+  for (int attempt = 0; attempt < 500; ++attempt) {
+    ASSERT_EQ(call("internal", "POST", "/api/v1/peers/pci/quarantine", "root", json{{"reason", "race"}}).status, 200);
+    violations += active_from_pci();  // right after the quarantine committed
+    (void)call("internal", "GET", "/api/v1/peers", "victor");
+    violations += active_from_pci();  // and after an answer in flight had time to land
+    ASSERT_EQ(call("internal", "POST", "/api/v1/peers/pci/release", "root", json{{"reason", "race"}}).status, 200);
+    reactivated += active_from_pci() > 0;
+  }
+  stop = true;
+  churn.join();
+  EXPECT_EQ(violations, 0);
+  EXPECT_GT(extended.load(), 0) << "the catalog did change meanwhile";
+  EXPECT_TRUE(wait_until([&] { return active_from_pci() == 3; }))
+      << "released, pci's imports come back\n"
+      << call("internal", "GET", "/api/v1/imports?limit=100", "victor").body.dump() << "\n"
+      << peer_of("internal", "pci").dump();
+  std::cout << "500 quarantines raced against " << extended.load() << " catalog changes; " << reactivated
+            << " releases saw imports back before the next quarantine; " << violations
+            << " imports seen active while quarantined\n";
 }
 
 TEST_F(FederationTest, QuarantineSurvivesRestart) {
