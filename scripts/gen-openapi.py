@@ -252,7 +252,7 @@ components = {
             "next": {"type": "string", "nullable": True}}},
         "Peer": {"type": "object", "properties": {
             "domain": {"type": "string"}, "trust_domain": {"type": "string"},
-            "state": {"type": "string", "enum": ["connected", "unreachable", "stale", "quarantined"]},
+            "state": {"type": "string", "enum": ["connected", "unreachable", "stale", "quarantined", "flapping"]},
             "last_success": nullable_ts, "last_error": {"type": "string", "nullable": True},
             "revision": {"type": "integer"}, "imports": {"type": "object", "additionalProperties": {"type": "integer"}},
             "quarantined": {"type": "object", "properties": {"since": ts, "by": {"type": "string"},

@@ -244,6 +244,8 @@ class Parser {
       peer.ingress_cidrs = r.has("ingress_cidrs") ? cidrs(r, "ingress_cidrs") : peer.source_cidrs;
       peer.max_exports = r.integer("max_exports", 1, 1000000).value_or(peer.max_exports);
       peer.max_egress_ports = r.integer("max_egress_ports", 1, 65535).value_or(0);
+      peer.max_changes_per_minute =
+          r.integer("max_changes_per_minute", 1, 100000000).value_or(std::max<int64_t>(2 * peer.max_exports, 1000));
       if (!peer.domain.empty()) {
         if (peer.domain == c.domain)
           errors_.add(r.path_of("domain"), "a peer cannot be our own domain \"" + c.domain + "\"");

@@ -343,11 +343,16 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   in_apply_ = true;
   if (!db_.shared() && handed_ && applies_to_control_plane()) saved_in_apply_ = &saved;
   bool quarantined = false;
+  bool held_back = false;
   Status st = db_.transaction([&]() -> Status {
     // The rule sits next to the state it guards: a quarantine committed while this answer was
     // in flight (after the watcher's own check) wins, and nothing of the answer is applied.
     if (quarantined_now(peer)) {
       quarantined = true;
+      return {};
+    }
+    if (!within_change_budget(peer, static_cast<int64_t>(answer.exports.size() + answer.removals.size()), now)) {
+      held_back = true;
       return {};
     }
     if (db_.shared()) used_ports_.reset();
@@ -398,7 +403,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   });
   in_apply_ = false;
   saved_in_apply_ = nullptr;
-  if (quarantined) return {};
+  if (quarantined || held_back) return st;
   if (handed_over) written.get_future().wait();
   if (!st) {
     handed_.reset();  // they may hold what the store did not keep
@@ -468,6 +473,39 @@ Status ImportManager::record_unchanged(const std::string& peer) {
 
 bool ImportManager::quarantined_now(const std::string& peer) {
   return store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
+}
+
+bool ImportManager::within_change_budget(const std::string& peer, int64_t changes, int64_t now_ms) {
+  constexpr int64_t kWindowMs = 60'000;
+  const int64_t limit = settings_.peers.at(peer).max_changes_per_minute;
+  ChangeBudget& b = budgets_[peer];
+  if (now_ms - b.window_start_ms >= kWindowMs || now_ms < b.window_start_ms) b = {now_ms, 0, b.flapping, false};
+  if (b.used + changes <= limit) {
+    b.used += changes;
+    b.flapping = false;
+    return true;
+  }
+  b.flapping = true;
+  store::PeerRepository peers(db_);
+  if (changes > limit) {
+    // This answer never fits: the next ask is a full catalog, which does (at most max_exports).
+    auto p = peers.get(peer);
+    p.revision = 0;
+    peers.save(p);
+  }
+  if (!b.audited) {
+    b.audited = true;
+    spdlog::warn(
+        "peer {}: flapping: {} catalog changes this minute and {} more in this answer, over its budget of {} "
+        "(peers[].max_changes_per_minute); its answers wait for the next minute",
+        peer, b.used, changes, limit);
+    store::AuditRepository(db_).append(from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
+                                       {{"peer", peer},
+                                        {"max_changes_per_minute", limit},
+                                        {"applied_this_minute", b.used},
+                                        {"held_back_answer_changes", changes}});
+  }
+  return false;
 }
 
 Status ImportManager::record_failure(const std::string& peer, const std::string& error) {
@@ -806,6 +844,8 @@ std::string_view to_string(PeerState s) {
       return "stale";
     case PeerState::kQuarantined:
       return "quarantined";
+    case PeerState::kFlapping:
+      return "flapping";
   }
   return "stale";
 }
@@ -829,6 +869,10 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
       s.record = peers.get(domain);
       s.trust_domain = cfg.trust_domain;
       s.state = peer_state(s.record, now, settings_.stale_after_s);
+      if (const auto b = budgets_.find(domain);
+          b != budgets_.end() && b->second.flapping && s.state != PeerState::kQuarantined) {
+        s.state = PeerState::kFlapping;
+      }
       // Counted by the database: loading 100,000 imports here held the store thread for 150 ms
       // at every /metrics scrape, status line and GET /api/v1/peers.
       s.imports = imports.count_by_state(domain);

@@ -29,7 +29,8 @@ struct ImportPeer {
   std::string domain;
   std::string trust_domain;
   config::ImportPolicy policy = config::ImportPolicy::kManual;
-  int64_t max_egress_ports = 1;  // egress ports this peer's imports may hold at once
+  int64_t max_egress_ports = 1;              // egress ports this peer's imports may hold at once
+  int64_t max_changes_per_minute = 1000000;  // exports listed in applied answers, per minute
 };
 
 struct ImportSettings {
@@ -57,12 +58,13 @@ inline const std::string kPeerQuarantined = "peer quarantined";
 inline const std::string kLeftCatalog = "export left the catalog";
 inline const std::string kExpired = "expired";
 
-// How a peer looks from here. Quarantined wins; otherwise connected while the last sync
-// succeeded, unreachable while the last success is within stale_after (or it never answered:
-// nothing of it is held to go stale), stale after that.
-enum class PeerState { kConnected, kUnreachable, kStale, kQuarantined };
+// How a peer looks from here. Quarantined wins; then flapping while it is over its change
+// budget; otherwise connected while the last sync succeeded, unreachable while the last
+// success is within stale_after (or it never answered: nothing of it is held to go stale),
+// stale after that.
+enum class PeerState { kConnected, kUnreachable, kStale, kQuarantined, kFlapping };
 inline constexpr PeerState kPeerStates[] = {PeerState::kConnected, PeerState::kUnreachable, PeerState::kStale,
-                                            PeerState::kQuarantined};
+                                            PeerState::kQuarantined, PeerState::kFlapping};
 std::string_view to_string(PeerState s);
 PeerState peer_state(const store::PeerRecord& p, int64_t now_ms, int64_t stale_after_s);
 
@@ -82,7 +84,10 @@ class ImportManager {
 
   // The revision to ask `peer` for next.
   Result<int64_t> revision(const std::string& peer);
-  // Applies one catalog answer that check_catalog() accepted.
+  // Applies one catalog answer that check_catalog() accepted, unless the peer is quarantined
+  // or the answer would take it past its change budget for this minute (then the peer is
+  // flapping, audited once a minute, and the answer waits: an answer larger than the whole
+  // budget makes the next ask a full catalog, which always fits).
   Status apply_catalog(const std::string& peer, const CatalogAnswer& answer);
   // A refused answer changes no import: it becomes the peer's last error, and the first
   // refusal for each distinct reason in a row is audited (`peer.catalog_refused`).
@@ -169,6 +174,9 @@ class ImportManager {
   void revive_stale(const std::string& peer);
   // Inside a transaction: whether the peer is quarantined as of that transaction.
   bool quarantined_now(const std::string& peer);
+  // Inside apply_catalog's transaction: whether an answer listing `changes` exports fits the
+  // peer's budget for this minute (and takes them from it). If not, the peer is flapping.
+  bool within_change_budget(const std::string& peer, int64_t changes, int64_t now_ms);
   Result<store::ImportRecord> settle(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match, const std::string& verb,
                                      const std::function<void(store::ImportRecord&)>& apply);
@@ -213,6 +221,13 @@ class ImportManager {
   bool egress_seen_ = false;                // a separate egress process has watched our routes
   controlplane::DesiredState publishable_;  // publishable()'s filtered copy, when it needs one
   int64_t transitions_ = 0;                 // counted for the summary log line of a catalog answer
+  struct ChangeBudget {
+    int64_t window_start_ms = 0;  // this minute's
+    int64_t used = 0;
+    bool flapping = false;  // an answer was held back; cleared by the next one applied
+    bool audited = false;   // this minute's peer.flapping entry is written
+  };
+  std::map<std::string, ChangeBudget> budgets_;  // by configured peer
   std::function<void()> changed_;
   std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;

@@ -78,6 +78,56 @@ class ImportsTest : public ::testing::Test {
   std::unique_ptr<ImportManager> imports_;
 };
 
+// A peer that keeps changing is held to its change budget: past it, it is flapping, its
+// answers wait for the next minute (audited once a minute), and then apply as usual.
+TEST_F(ImportsTest, APeerOverItsChangeBudgetIsFlappingAndItsAnswersWaitForTheNextMinute) {
+  ImportSettings s;
+  s.peers["churn"] = {"churn", "churn", config::ImportPolicy::kAuto, 16, 10};
+  s.peers["good"] = {"good", "good", config::ImportPolicy::kAuto, 16, 10};
+  s.egress_ports = config::PortRange{16000, 16031};
+  s.egress_host = "127.0.0.1";
+  imports_ = std::make_unique<ImportManager>(*db_, clock_, adapter_, s);
+  auto state_of = [&](const std::string& peer) {
+    const auto peers = imports_->peers();
+    EXPECT_TRUE(peers.ok());
+    if (peers.ok()) {
+      for (const auto& p : *peers) {
+        if (p.record.domain == peer) return p.state;
+      }
+    }
+    return PeerState::kStale;
+  };
+  auto delta = [&](std::vector<std::string> ids, int64_t revision) {
+    CatalogAnswer a = full("churn", ids, revision);
+    a.full = false;
+    return a;
+  };
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"a", "b", "c", "d"}, 1)));
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"e", "f", "g", "h"}, 2)));
+  EXPECT_EQ(state_of("churn"), PeerState::kConnected);
+  // 8 changes this minute; 4 more would make 12 of 10.
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3)));
+  EXPECT_EQ(imports_->get("churn.i").error().code, ErrorCode::kNotFound) << "held back, not applied";
+  EXPECT_EQ(imports_->revision("churn").value(), 2) << "asked again from where it was";
+  EXPECT_EQ(state_of("churn"), PeerState::kFlapping);
+  EXPECT_EQ(to_string(PeerState::kFlapping), "flapping");
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3)));
+  ASSERT_EQ(audit_with("peer.flapping").size(), 1u) << "one entry a minute, not one per answer";
+  EXPECT_EQ(audit_with("peer.flapping")[0].details["applied_this_minute"], 8);
+  // Another peer is not touched by it.
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 1)));
+  EXPECT_EQ(state_of("good"), PeerState::kConnected);
+  // The next minute, the answer applies and the peer is no longer flapping.
+  clock_.advance(std::chrono::seconds(60));
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3)));
+  EXPECT_EQ(state(("churn.i")), ImportState::kActive);
+  EXPECT_EQ(state_of("churn"), PeerState::kConnected);
+  // An answer larger than the whole budget can never fit: the next ask is a full catalog.
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w"}, 4)));
+  EXPECT_EQ(imports_->revision("churn").value(), 0);
+  EXPECT_EQ(audit_with("peer.flapping").size(), 2u) << "a new minute, a new entry";
+}
+
 TEST_F(ImportsTest, APeerHoldsOnlyItsShareOfEgressPortsAndCannotStarveAnother) {
   ASSERT_TRUE(imports_->apply_catalog("evil", full("evil", {"e1", "e2", "e3", "e4"}, 1)));
   EXPECT_EQ(get("evil.e1").state, ImportState::kActive);
