@@ -246,7 +246,12 @@ components = {
             "local": {"allOf": [{"$ref": "#/components/schemas/Endpoint"}], "nullable": True},
             "state": {"type": "string", "enum": ["pending_acceptance", "active", "stale", "failed", "rejected", "withdrawn"]},
             "reason": {"type": "string"}, "version": {"type": "integer"}, "first_seen": ts, "last_seen": ts,
-            "approved_at": nullable_ts, "expires_at": nullable_ts}},
+            "approved_at": nullable_ts, "expires_at": nullable_ts,
+            "history": {"type": "array", "description": "GET /api/v1/imports/{id} only: every step, oldest first",
+                        "items": {"type": "object", "properties": {
+                            "time": ts, "actor": {"type": "string"}, "from": {"type": "string", "nullable": True},
+                            "to": {"type": "string"}, "reason": {"type": "string"},
+                            "audit_seq": {"type": "integer"}}}}}},
         "ImportList": {"type": "object", "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/Import"}},
             "next": {"type": "string", "nullable": True}}},

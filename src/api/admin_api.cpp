@@ -483,7 +483,19 @@ http::Response AdminApi::list_imports(const http::Request& req) {
 http::Response AdminApi::get_import(const std::string& id) {
   auto r = deps_.imports.get(id);
   if (!r) return problem(r.error());
-  auto res = json_response(federation::import_json(*r, deps_.imports.settings().egress_host));
+  auto steps = deps_.imports.history(id);
+  if (!steps) return problem(steps.error());
+  json body = federation::import_json(*r, deps_.imports.settings().egress_host);
+  body["history"] = json::array();
+  for (const auto& h : *steps) {
+    body["history"].push_back({{"time", format_rfc3339(from_unix_ms(h.time_ms))},
+                               {"actor", h.actor},
+                               {"from", h.from ? json(*h.from) : json(nullptr)},
+                               {"to", h.to},
+                               {"reason", h.reason},
+                               {"audit_seq", h.audit_seq}});
+  }
+  auto res = json_response(body);
   res.headers.emplace_back("ETag", "\"" + std::to_string(r->version) + "\"");
   return res;
 }

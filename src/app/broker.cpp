@@ -217,7 +217,8 @@ class Broker final : public api::Credentials,
                          },
                          [this] { return admin_api_->take_auth_failures(); },
                          [this](const std::string& op) { broker_metrics_->store_error(op); },
-                         [this] { return leading(); }, db_.get()},
+                         [this] { return leading(); }, db_.get(),
+                         [this] { return snapshot_.get()->config.retention.withdrawn_imports_days; }},
         std::chrono::steady_clock::now());
     admin_address_ = admin_bound.to_string();
     leader_gauge_.set({}, leading() ? 1 : 0);

@@ -17,6 +17,10 @@ void PeriodicJobs::run(Time now) {
     last_catalog_prune_ = now;
     if (auto st = deps_.catalog->prune(kCatalogChangesKept); !st) deps_.store_error("catalog_prune");
   }
+  if (leading && deps_.withdrawn_imports_days && now - last_imports_prune_ >= kCatalogPruneEvery) {
+    last_imports_prune_ = now;
+    if (auto n = deps_.imports.prune_withdrawn(deps_.withdrawn_imports_days()); !n) deps_.store_error("imports_prune");
+  }
   if (now - last_inventory_check_ >= kInventoryCheck) {
     last_inventory_check_ = now;
     if (auto st = deps_.imports.tick(); !st) {

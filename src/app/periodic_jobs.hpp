@@ -1,7 +1,7 @@
 // The broker's periodic work, run every tick on the store thread (checked): expiry every tick,
-// imports' staleness and the inventory every second, the catalog change log pruned every
-// minute, authentication failures audited as one summary a minute, and, while the store cannot
-// write, a small write every tick so that readiness comes back by itself. Expiry, staleness and
+// imports' staleness and the inventory every second, the catalog change log and withdrawn
+// imports past their retention pruned every minute, authentication failures audited as one summary a minute, and, while
+// the store cannot write, a small write every tick so that readiness comes back by itself. Expiry, staleness and
 // pruning run on the domain's leader only; every replica reads its inventory and audits its own
 // authentication failures. The caller passes the
 // time, so the schedule is tested without waiting.
@@ -33,12 +33,13 @@ struct PeriodicJobsDeps {
   std::function<void(const std::string& op)> store_error;         // counted by operation
   std::function<bool()> leading;     // replicas: expiry and pruning run on the leader alone; unset: always
   store::Database* store = nullptr;  // after a write failed, probed every tick until a write succeeds
+  std::function<int64_t()> withdrawn_imports_days;  // retention; unset: withdrawn imports are kept
 };
 
 class PeriodicJobs {
  public:
   static constexpr auto kInventoryCheck = std::chrono::seconds(1);
-  static constexpr auto kCatalogPruneEvery = std::chrono::seconds(60);
+  static constexpr auto kCatalogPruneEvery = std::chrono::seconds(60);  // and withdrawn imports
   static constexpr auto kAuthSummaryEvery = std::chrono::seconds(60);
   // Catalog changes kept for deltas: a peer away for fewer changes than this resumes with a
   // delta, one away longer gets a full snapshot.
@@ -55,6 +56,7 @@ class PeriodicJobs {
   PeriodicJobsDeps deps_;
   Time last_inventory_check_{};
   Time last_catalog_prune_{};
+  Time last_imports_prune_{};
   Time last_auth_summary_;
   ThreadOwner owner_{"the broker's periodic jobs"};
 };

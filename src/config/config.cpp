@@ -136,6 +136,7 @@ class Parser {
     parse_gateways(r, c.gateways);
     parse_metrics(r, c.metrics);
     parse_sync(r, c.sync);
+    parse_retention(r, c.retention);
     parse_store(r, c.store);
     c.replica_id = replica_id(r);
     share_egress_ports(c);
@@ -463,6 +464,13 @@ class Parser {
       m.max_series_per_peer = static_cast<uint64_t>(*n);
     if (auto n = r.integer("max_bytes_per_peer", 1, int64_t{1} << 40)) m.max_bytes_per_peer = static_cast<uint64_t>(*n);
     m.peer_scrape_interval = seconds(r, "peer_scrape_interval_s", m.peer_scrape_interval);
+  }
+
+  void parse_retention(ObjectReader& root, RetentionConfig& out) {
+    const json* v = root.get("retention");
+    if (!v) return;
+    ObjectReader r(*v, "retention", errors_);
+    out.withdrawn_imports_days = r.integer("withdrawn_imports_days", 1, 36500).value_or(out.withdrawn_imports_days);
   }
 
   void parse_sync(ObjectReader& root, SyncConfig& s) {

@@ -73,16 +73,87 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
   r.state = to;
   r.reason = reason;
   ++r.version;
-  nlohmann::json details = {
-      {"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}, {"from", std::string(to_string(from))}};
-  if (!reason.empty()) details["reason"] = reason;
-  store::AuditRepository(db_).append(clock_.now(), actor, "import." + std::string(to_string(to)), "import/" + r.id,
-                                     std::move(details));
+  record_step(r, from, actor, reason);
   // Per import at debug: a first sync can move 100,000 at once; apply_catalog logs the summary.
   spdlog::debug("import {}: {} -> {}{}", r.id, to_string(from), to_string(to),
                 reason.empty() ? "" : " (" + reason + ")");
   ++transitions_;
   return {};
+}
+
+void ImportManager::record_step(const ImportRecord& r, std::optional<ImportState> from, const std::string& actor,
+                                const std::string& reason) {
+  store::ImportHistoryEntry step{r.id,
+                                 r.version,
+                                 to_unix_ms(clock_.now()),
+                                 actor,
+                                 from ? std::optional<std::string>(to_string(*from)) : std::nullopt,
+                                 std::string(to_string(r.state)),
+                                 reason,
+                                 0};
+  if (batch_) {
+    ++batch_->counts[from == r.state ? "changed" : step.to];
+    batch_->steps.push_back(std::move(step));
+    return;
+  }
+  nlohmann::json details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}};
+  if (from) details["from"] = *step.from;
+  if (!reason.empty()) details["reason"] = reason;
+  step.audit_seq = store::AuditRepository(db_)
+                       .append(clock_.now(), actor, "import." + step.to, "import/" + r.id, std::move(details))
+                       .seq;
+  store::ImportRepository(db_).append_history(step);
+}
+
+void ImportManager::flush_batch(const std::string& peer, const CatalogAnswer& answer) {
+  Batch batch = std::move(*batch_);
+  batch_.reset();
+  if (batch.steps.empty()) return;
+  // A digest of the ids, so that the entry pins down which imports moved without listing
+  // 100,000 of them; each one's step is in its own history, under this entry's seq.
+  std::vector<std::string_view> ids;
+  ids.reserve(batch.steps.size());
+  for (const auto& s : batch.steps) ids.push_back(s.import_id);
+  std::sort(ids.begin(), ids.end());
+  std::string joined;
+  for (const auto& id : ids) (joined += id) += '\n';
+  const auto entry = store::AuditRepository(db_).append(clock_.now(), peer, "import.catalog_applied", "peer/" + peer,
+                                                        {{"peer", peer},
+                                                         {"revision", answer.revision},
+                                                         {"full", answer.full},
+                                                         {"steps", batch.counts},
+                                                         {"imports", batch.steps.size()},
+                                                         {"ids_sha256", sha256_hex(joined)}});
+  store::ImportRepository repo(db_);
+  for (auto& s : batch.steps) {
+    s.audit_seq = entry.seq;
+    repo.append_history(s);
+  }
+}
+
+Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit) {
+  int64_t pruned = 0;
+  const int64_t before = to_unix_ms(clock_.now()) - retention_days * 86'400'000;
+  Status st = db_.transaction([&]() -> Status {
+    pruned = store::ImportRepository(db_).prune_withdrawn(before, limit);
+    return {};
+  });
+  if (!st) return st.error();
+  if (pruned > 0) {
+    handed_.reset();
+    spdlog::info("imports: pruned {} withdrawn for over {} days, with their history", pruned, retention_days);
+  }
+  return pruned;
+}
+
+Result<std::vector<store::ImportHistoryEntry>> ImportManager::history(const std::string& id) {
+  std::vector<store::ImportHistoryEntry> out;
+  Status st = db_.read([&]() -> Status {
+    out = store::ImportRepository(db_).history(id);
+    return {};
+  });
+  if (!st) return st.error();
+  return out;
 }
 
 void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const std::string& actor) {
@@ -250,6 +321,19 @@ void ImportManager::upsert(const std::string& peer, const ImportedExport& e, int
   auto existing = repo.get(id);
   ImportRecord r = existing.value_or(ImportRecord{});
   const bool fresh = !existing;
+  // What an active import points at changing (its name, the service or port behind it, the
+  // ingress) is a step of its history too, not only a state change.
+  std::string changed;
+  if (!fresh) {
+    auto note = [&](bool differs, const char* what) {
+      if (differs) changed += (changed.empty() ? "" : ", ") + std::string(what);
+    };
+    note(r.alias != e.alias, "alias");
+    note(r.mesh != e.mesh || r.service != e.service || r.port != e.port, "service");
+    note(r.protocol != e.protocol, "protocol");
+    note(r.sni != e.sni || r.ingress_host != e.ingress_host || r.ingress_port != e.ingress_port, "ingress");
+    note(r.proxy_protocol != e.proxy_protocol, "proxy_protocol");
+  }
   if (fresh) {
     r.id = id;
     r.peer = peer;
@@ -280,12 +364,17 @@ void ImportManager::upsert(const std::string& peer, const ImportedExport& e, int
     return;
   }
   const ImportState admitted = r.accepted ? ImportState::kActive : ImportState::kPendingAcceptance;
+  const int64_t version_before = r.version;
   if (fresh) {
     (void)transition(r, admitted, "", peer, true);
   } else if (r.state == ImportState::kWithdrawn && reversible(r.reason)) {
     (void)transition(r, admitted, "", peer);
   } else if (r.state == ImportState::kStale) {
     (void)transition(r, ImportState::kActive, "", peer);
+  }
+  if (!changed.empty() && r.version == version_before && !is_final(r.state)) {
+    ++r.version;
+    record_step(r, r.state, peer, "changed: " + changed);
   }
   if (r.state == ImportState::kActive) ensure_port(r);
   save(r);
@@ -357,6 +446,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
     }
     if (db_.shared()) used_ports_.reset();
     transitions_ = 0;
+    batch_.emplace();
     for (const auto& e : answer.exports) upsert(peer, e, now);
     store::ImportRepository repo(db_);
     if (answer.full) {
@@ -374,6 +464,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       }
     }
     revive_stale(peer);
+    flush_batch(peer, answer);
     if (applies_to_control_plane()) {
       // The control plane is written while the rest of the transaction runs and its commit is
       // made durable, not after: the two disk writes overlap. Should the commit fail, the
@@ -403,6 +494,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   });
   in_apply_ = false;
   saved_in_apply_ = nullptr;
+  batch_.reset();  // a transaction that failed half-way leaves its steps unwritten
   if (quarantined || held_back) return st;
   if (handed_over) written.get_future().wait();
   if (!st) {

@@ -477,6 +477,56 @@ std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportSt
                        [&](Statement& s) { bind_states(s, 1, states); });
 }
 
+void ImportRepository::append_history(const ImportHistoryEntry& h) {
+  Statement(db_,
+            "INSERT INTO import_history(import_id, n, time, actor, from_state, to_state, reason, audit_seq) "
+            "VALUES (?,?,?,?,?,?,?,?)")
+      .bind(1, h.import_id)
+      .bind(2, h.n)
+      .bind(3, h.time_ms)
+      .bind(4, h.actor)
+      .bind(5, h.from)
+      .bind(6, h.to)
+      .bind(7, h.reason)
+      .bind(8, h.audit_seq)
+      .exec();
+}
+
+std::vector<ImportHistoryEntry> ImportRepository::history(const std::string& import_id, int limit) {
+  Statement s(db_,
+              "SELECT n, time, actor, from_state, to_state, reason, audit_seq FROM import_history WHERE import_id = ? "
+              "ORDER BY n LIMIT ?");
+  s.bind(1, import_id).bind(2, limit);
+  std::vector<ImportHistoryEntry> out;
+  while (s.step()) {
+    ImportHistoryEntry h;
+    h.import_id = import_id;
+    h.n = s.int64(0);
+    h.time_ms = s.int64(1);
+    h.actor = s.text(2);
+    if (!s.is_null(3)) h.from = s.text(3);
+    h.to = s.text(4);
+    h.reason = s.text(5);
+    h.audit_seq = s.int64(6);
+    out.push_back(std::move(h));
+  }
+  return out;
+}
+
+int64_t ImportRepository::prune_withdrawn(int64_t before_ms, int limit) {
+  std::vector<std::string> ids;
+  {
+    Statement s(db_, "SELECT id FROM imports WHERE state = ? AND last_seen < ? ORDER BY last_seen LIMIT ?");
+    s.bind(1, to_string(ImportState::kWithdrawn)).bind(2, before_ms).bind(3, limit);
+    while (s.step()) ids.push_back(s.text(0));
+  }
+  for (const auto& id : ids) {
+    Statement(db_, "DELETE FROM import_history WHERE import_id = ?").bind(1, id).exec();
+    Statement(db_, "DELETE FROM imports WHERE id = ?").bind(1, id).exec();
+  }
+  return static_cast<int64_t>(ids.size());
+}
+
 void ImportRepository::save(const ImportRecord& r) {
   Statement s(db_,
               "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "

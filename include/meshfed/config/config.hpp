@@ -158,6 +158,11 @@ struct SyncConfig {
   Seconds withdraw_after{600};
 };
 
+// How long what peers leave behind is kept.
+struct RetentionConfig {
+  int64_t withdrawn_imports_days = 30;  // withdrawn imports and their history, after they were last seen
+};
+
 enum class StoreType { kSqlite, kPostgres };
 
 // Where the domain's state lives: the embedded SQLite file state_dir/meshfed.db, or a
@@ -183,6 +188,7 @@ struct Config {
   GatewaysConfig gateways;
   MetricsConfig metrics;
   SyncConfig sync;
+  RetentionConfig retention;
   StoreConfig store;
   std::string replica_id;  // this broker among the domain's replicas; default: the host name
 

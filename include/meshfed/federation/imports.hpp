@@ -132,6 +132,11 @@ class ImportManager {
 
   // Staleness and withdrawal by silence, and expiry while the peer is away.
   Status tick();
+  // Deletes imports withdrawn and unseen for `retention_days`, with their histories (at most
+  // `limit` a call, so that the store thread is never held long); returns how many.
+  Result<int64_t> prune_withdrawn(int64_t retention_days, int limit = 1000);
+  // An import's own history, oldest first.
+  Result<std::vector<store::ImportHistoryEntry>> history(const std::string& id);
   // Hands the adapter the active and stale imports; marks failures and recoveries. Runs after
   // every change to imports, and then tells the change listener (the egress routes follow).
   Status reconcile();
@@ -235,6 +240,19 @@ class ImportManager {
   // kept up to date by apply_catalog from the imports it saves, so that one approval does not
   // read every import again; dropped whenever imports change any other way.
   std::optional<Desired> handed_;
+  // The steps of one catalog answer: its import transitions and changes, recorded in the
+  // imports' histories under one audit entry (import.catalog_applied) at its end.
+  struct Batch {
+    std::map<std::string, int64_t> counts;  // by what happened: a state reached, or "changed"
+    std::vector<store::ImportHistoryEntry> steps;
+  };
+  std::optional<Batch> batch_;
+  // Records a step of `r`'s history (its version already moved): into the batch inside
+  // apply_catalog, otherwise with an audit entry of its own.
+  void record_step(const store::ImportRecord& r, std::optional<store::ImportState> from, const std::string& actor,
+                   const std::string& reason);
+  // Ends apply_catalog's batch: the audit entry, then every step with its seq.
+  void flush_batch(const std::string& peer, const CatalogAnswer& answer);
   bool in_apply_ = false;                                                 // apply_catalog's transaction runs
   std::map<std::string, store::ImportRecord>* saved_in_apply_ = nullptr;  // what it saved, when tracked
   // Where a catalog's imports are handed to the control plane while their commit is made

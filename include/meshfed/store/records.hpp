@@ -26,6 +26,19 @@ struct HistoryEntry {
   int64_t audit_seq = 0;
 };
 
+// One step of an import's own history: a transition (from != to), or a change of what an
+// active import points at (from == to, `reason` says what changed).
+struct ImportHistoryEntry {
+  std::string import_id;
+  int64_t n = 0;  // the import's version after the step
+  int64_t time_ms = 0;
+  std::string actor;
+  std::optional<std::string> from;
+  std::string to;
+  std::string reason;
+  int64_t audit_seq = 0;
+};
+
 struct ExportRecord {
   int64_t seq = 0;  // insertion order; list cursor
   std::string id;

@@ -139,6 +139,12 @@ class ImportRepository {
   void save(const ImportRecord& r);
   std::vector<std::pair<int, std::string>> used_ports();  // egress ports held, each with its peer
 
+  void append_history(const ImportHistoryEntry& h);
+  std::vector<ImportHistoryEntry> history(const std::string& import_id, int limit = 1000);
+  // Deletes up to `limit` imports withdrawn and unseen since before `before_ms`, with their
+  // history; returns how many.
+  int64_t prune_withdrawn(int64_t before_ms, int limit);
+
  private:
   Database& db_;
 };

@@ -45,7 +45,7 @@ class PeriodicJobsTest : public ::testing::Test {
         PeriodicJobsDeps{*workflow_, *imports_, catalog_.get(), adapter_, *routes_, [this] { ++inventory_changes_; },
                          [this] { return std::exchange(failures_, {}); },
                          [this](const std::string& op) { store_errors_.push_back(op); }, [this] { return leading_; },
-                         db_.get()},
+                         db_.get(), [] { return int64_t{30}; }},
         start_);
   }
 

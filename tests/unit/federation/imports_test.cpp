@@ -6,6 +6,8 @@
 #include <SQLiteCpp/Database.h>
 #include <gtest/gtest.h>
 
+#include "meshfed/core/text.hpp"
+
 #include <functional>
 #include <set>
 
@@ -126,6 +128,58 @@ TEST_F(ImportsTest, APeerOverItsChangeBudgetIsFlappingAndItsAnswersWaitForTheNex
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w"}, 4)));
   EXPECT_EQ(imports_->revision("churn").value(), 0);
   EXPECT_EQ(audit_with("peer.flapping").size(), 2u) << "a new minute, a new entry";
+}
+
+// One catalog answer is one audit entry, however many imports it moves; each import's steps
+// are in its own history, under that entry's seq.
+TEST_F(ImportsTest, ACatalogAnswerIsOneAuditEntryAndEachImportKeepsItsOwnHistory) {
+  const auto before = audit_with("import.active").size();
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 1)));
+  auto applied = audit_with("import.catalog_applied");
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].details["steps"]["active"], 2);
+  EXPECT_EQ(applied[0].details["imports"], 2);
+  EXPECT_EQ(applied[0].details["ids_sha256"], sha256_hex("good.g1\ngood.g2\n"));
+  EXPECT_EQ(audit_with("import.active").size(), before) << "no entry per import";
+  auto steps = imports_->history("good.g1").value();
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].to, "active");
+  EXPECT_EQ(steps[0].audit_seq, applied[0].seq);
+  // A change of what an active import points at is a step too, counted as "changed".
+  CatalogAnswer renamed = full("good", {"g1", "g2"}, 2);
+  renamed.exports[0].alias = "g1-new";
+  renamed.exports[1].port = 9001;
+  ASSERT_TRUE(imports_->apply_catalog("good", renamed));
+  applied = audit_with("import.catalog_applied");
+  ASSERT_EQ(applied.size(), 2u);
+  EXPECT_EQ(applied[1].details["steps"]["changed"], 2);
+  steps = imports_->history("good.g1").value();
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[1].reason, "changed: alias");
+  EXPECT_EQ(steps[1].from, "active");
+  EXPECT_EQ(imports_->history("good.g2").value().back().reason, "changed: service");
+  // An answer that moves nothing writes nothing.
+  ASSERT_TRUE(imports_->apply_catalog("good", renamed));
+  EXPECT_EQ(audit_with("import.catalog_applied").size(), 2u);
+  // An operator's decision keeps an entry of its own.
+  ASSERT_TRUE(imports_->act_on_peer(admin_, "good", "incident", ImportManager::PeerAction::kQuarantine));
+  EXPECT_EQ(audit_with("import.withdrawn").size(), 2u);
+  EXPECT_EQ(imports_->history("good.g1").value().back().audit_seq, audit_with("import.withdrawn")[0].seq);
+}
+
+TEST_F(ImportsTest, WithdrawnImportsAndTheirHistoryArePrunedAfterTheirRetention) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 1)));
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g2"}, 2)));  // g1 left the catalog
+  ASSERT_EQ(state("good.g1"), ImportState::kWithdrawn);
+  clock_.advance(std::chrono::hours(24 * 29));
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g2"}, 3)));  // g2 seen again now
+  EXPECT_EQ(imports_->prune_withdrawn(30).value(), 0) << "29 days: kept";
+  clock_.advance(std::chrono::hours(24 * 2));
+  EXPECT_EQ(imports_->prune_withdrawn(30).value(), 1);
+  EXPECT_EQ(imports_->get("good.g1").error().code, ErrorCode::kNotFound);
+  EXPECT_TRUE(imports_->history("good.g1").value().empty()) << "its history goes with it";
+  EXPECT_EQ(state("good.g2"), ImportState::kActive) << "what is not withdrawn stays, however old";
+  EXPECT_FALSE(imports_->history("good.g2").value().empty());
 }
 
 TEST_F(ImportsTest, APeerHoldsOnlyItsShareOfEgressPortsAndCannotStarveAnother) {
