@@ -31,7 +31,8 @@ workflow::WorkflowSettings Snapshot::workflow_settings() const {
 federation::ImportSettings Snapshot::import_settings() const {
   federation::ImportSettings s;
   for (const auto& p : config.peers)
-    s.peers[p.domain] = {p.domain, p.trust_domain, p.import_policy, p.max_egress_ports, p.max_changes_per_minute};
+    s.peers[p.domain] = {p.domain,           p.trust_domain,           p.import_policy,
+                         p.max_egress_ports, p.max_changes_per_minute, 2 * p.max_exports};
   if (config.gateways.egress) {
     s.egress_ports = config.gateways.egress->ports;
     s.egress_host = config.gateways.egress->advertise_host;

@@ -246,7 +246,7 @@ class Parser {
       peer.max_exports = r.integer("max_exports", 1, 1000000).value_or(peer.max_exports);
       peer.max_egress_ports = r.integer("max_egress_ports", 1, 65535).value_or(0);
       peer.max_changes_per_minute =
-          r.integer("max_changes_per_minute", 1, 100000000).value_or(std::max<int64_t>(2 * peer.max_exports, 1000));
+          r.integer("max_changes_per_minute", 1, 100000000).value_or(peer.max_changes_per_minute);
       if (!peer.domain.empty()) {
         if (peer.domain == c.domain)
           errors_.add(r.path_of("domain"), "a peer cannot be our own domain \"" + c.domain + "\"");

@@ -433,6 +433,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   if (!db_.shared() && handed_ && applies_to_control_plane()) saved_in_apply_ = &saved;
   bool quarantined = false;
   bool held_back = false;
+  int64_t steps = 0;
   Status st = db_.transaction([&]() -> Status {
     // The rule sits next to the state it guards: a quarantine committed while this answer was
     // in flight (after the watcher's own check) wins, and nothing of the answer is applied.
@@ -440,10 +441,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       quarantined = true;
       return {};
     }
-    if (!within_change_budget(peer, static_cast<int64_t>(answer.exports.size() + answer.removals.size()), now)) {
-      held_back = true;
-      return {};
-    }
+
     if (db_.shared()) used_ports_.reset();
     transitions_ = 0;
     batch_.emplace();
@@ -464,6 +462,13 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       }
     }
     revive_stale(peer);
+    // The rule next to the state it bounds: what this answer did is counted, and undone
+    // (the transaction rolls back) when it is more than the peer may change now.
+    steps = static_cast<int64_t>(batch_->steps.size());
+    if (!within_change_budget(peer, steps, now)) {
+      held_back = true;
+      return make_error(ErrorCode::kFailedPrecondition, "over the change budget");
+    }
     flush_batch(peer, answer);
     if (applies_to_control_plane()) {
       // The control plane is written while the rest of the transaction runs and its commit is
@@ -495,7 +500,12 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   in_apply_ = false;
   saved_in_apply_ = nullptr;
   batch_.reset();  // a transaction that failed half-way leaves its steps unwritten
-  if (quarantined || held_back) return st;
+  if (held_back) {
+    handed_.reset();  // the rollback undid what it noted
+    used_ports_.reset();
+    return this->held_back(peer, steps, now);
+  }
+  if (quarantined) return st;
   if (handed_over) written.get_future().wait();
   if (!st) {
     handed_.reset();  // they may hold what the store did not keep
@@ -567,37 +577,54 @@ bool ImportManager::quarantined_now(const std::string& peer) {
   return store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
 }
 
-bool ImportManager::within_change_budget(const std::string& peer, int64_t changes, int64_t now_ms) {
-  constexpr int64_t kWindowMs = 60'000;
-  const int64_t limit = settings_.peers.at(peer).max_changes_per_minute;
+bool ImportManager::within_change_budget(const std::string& peer, int64_t steps, int64_t now_ms) {
+  const auto& cfg = settings_.peers.at(peer);
   ChangeBudget& b = budgets_[peer];
-  if (now_ms - b.window_start_ms >= kWindowMs || now_ms < b.window_start_ms) b = {now_ms, 0, b.flapping, false};
-  if (b.used + changes <= limit) {
-    b.used += changes;
+  const double burst = static_cast<double>(cfg.change_burst);
+  if (b.tokens < 0) b = {burst, now_ms, b.flapping, b.audited_ms};
+  const double minutes = static_cast<double>(std::max<int64_t>(now_ms - b.updated_ms, 0)) / 60000.0;
+  b.tokens = std::min(burst, b.tokens + minutes * static_cast<double>(cfg.max_changes_per_minute));
+  b.updated_ms = now_ms;
+  if (static_cast<double>(steps) <= b.tokens) {
+    b.tokens -= static_cast<double>(steps);
     b.flapping = false;
     return true;
   }
   b.flapping = true;
-  store::PeerRepository peers(db_);
-  if (changes > limit) {
-    // This answer never fits: the next ask is a full catalog, which does (at most max_exports).
-    auto p = peers.get(peer);
-    p.revision = 0;
-    peers.save(p);
-  }
-  if (!b.audited) {
-    b.audited = true;
-    spdlog::warn(
-        "peer {}: flapping: {} catalog changes this minute and {} more in this answer, over its budget of {} "
-        "(peers[].max_changes_per_minute); its answers wait for the next minute",
-        peer, b.used, changes, limit);
-    store::AuditRepository(db_).append(from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
-                                       {{"peer", peer},
-                                        {"max_changes_per_minute", limit},
-                                        {"applied_this_minute", b.used},
-                                        {"held_back_answer_changes", changes}});
-  }
   return false;
+}
+
+Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t now_ms) {
+  const auto& cfg = settings_.peers.at(peer);
+  ChangeBudget& b = budgets_[peer];
+  const bool never_fits = steps > cfg.change_burst;
+  const bool audit = now_ms - b.audited_ms >= 60000;
+  if (!never_fits && !audit) return {};
+  if (audit) {
+    b.audited_ms = now_ms;
+    spdlog::warn(
+        "peer {}: flapping: an answer would change {} imports, more than its budget holds now ({:.0f} of {}, "
+        "refilled at {} a minute: peers[].max_changes_per_minute); its answers wait",
+        peer, steps, b.tokens, cfg.change_burst, cfg.max_changes_per_minute);
+  }
+  return db_.transaction([&]() -> Status {
+    store::PeerRepository peers(db_);
+    if (never_fits) {
+      // It can never fit: the next ask is a full catalog, whose steps the burst always holds.
+      auto p = peers.get(peer);
+      p.revision = 0;
+      peers.save(p);
+    }
+    if (audit) {
+      store::AuditRepository(db_).append(from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
+                                         {{"peer", peer},
+                                          {"answer_steps", steps},
+                                          {"budget_left", static_cast<int64_t>(b.tokens)},
+                                          {"change_burst", cfg.change_burst},
+                                          {"max_changes_per_minute", cfg.max_changes_per_minute}});
+    }
+    return {};
+  });
 }
 
 Status ImportManager::record_failure(const std::string& peer, const std::string& error) {

@@ -54,10 +54,10 @@ struct PeerConfig {
   // The most egress ports its imports may hold; absent from the file: the egress range divided
   // evenly among the configured peers, at least 1 (filled in at load).
   int64_t max_egress_ports = 1;
-  // Catalog changes (exports listed in applied answers) per minute; past it the peer is
-  // `flapping` and its answers wait for the next minute. Absent from the file: twice
-  // max_exports, at least 1000 (a full catalog always fits, with room to spare).
-  int64_t max_changes_per_minute = 0;
+  // Import steps (an import arriving, leaving, changing state or target) its answers may cause,
+  // sustained: a burst of twice max_exports (a whole catalog replaced at once), refilled at this
+  // rate. An answer that would take more is held back (the peer is `flapping`) until it fits.
+  int64_t max_changes_per_minute = 30;
   // Where its one ingress endpoint may be; absent from the file: source_cidrs, and with neither,
   // the addresses its url's host resolves to (the watcher resolves them when it starts).
   std::vector<std::string> ingress_cidrs;

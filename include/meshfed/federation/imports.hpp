@@ -29,8 +29,11 @@ struct ImportPeer {
   std::string domain;
   std::string trust_domain;
   config::ImportPolicy policy = config::ImportPolicy::kManual;
-  int64_t max_egress_ports = 1;              // egress ports this peer's imports may hold at once
-  int64_t max_changes_per_minute = 1000000;  // exports listed in applied answers, per minute
+  int64_t max_egress_ports = 1;  // egress ports this peer's imports may hold at once
+  // Import steps (transitions, changes) its answers may cause: a bucket of change_burst,
+  // refilled at max_changes_per_minute.
+  int64_t max_changes_per_minute = 1000000;
+  int64_t change_burst = 1000000;
 };
 
 struct ImportSettings {
@@ -85,9 +88,10 @@ class ImportManager {
   // The revision to ask `peer` for next.
   Result<int64_t> revision(const std::string& peer);
   // Applies one catalog answer that check_catalog() accepted, unless the peer is quarantined
-  // or the answer would take it past its change budget for this minute (then the peer is
-  // flapping, audited once a minute, and the answer waits: an answer larger than the whole
-  // budget makes the next ask a full catalog, which always fits).
+  // or the steps it causes would take more than the peer's change budget holds (checked in the
+  // same transaction, which then rolls back): the peer is flapping, audited once a minute, and
+  // the answer waits for the budget to refill; one larger than the whole burst makes the next
+  // ask a full catalog, which always fits.
   Status apply_catalog(const std::string& peer, const CatalogAnswer& answer);
   // A refused answer changes no import: it becomes the peer's last error, and the first
   // refusal for each distinct reason in a row is audited (`peer.catalog_refused`).
@@ -179,9 +183,12 @@ class ImportManager {
   void revive_stale(const std::string& peer);
   // Inside a transaction: whether the peer is quarantined as of that transaction.
   bool quarantined_now(const std::string& peer);
-  // Inside apply_catalog's transaction: whether an answer listing `changes` exports fits the
-  // peer's budget for this minute (and takes them from it). If not, the peer is flapping.
-  bool within_change_budget(const std::string& peer, int64_t changes, int64_t now_ms);
+  // Inside apply_catalog's transaction: whether `steps` fit the peer's change budget now (and
+  // takes them from it). If not, the peer is flapping.
+  bool within_change_budget(const std::string& peer, int64_t steps, int64_t now_ms);
+  // After an answer was held back: one audit entry a minute, and a full catalog next when the
+  // answer can never fit.
+  Status held_back(const std::string& peer, int64_t steps, int64_t now_ms);
   Result<store::ImportRecord> settle(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match, const std::string& verb,
                                      const std::function<void(store::ImportRecord&)>& apply);
@@ -227,10 +234,10 @@ class ImportManager {
   controlplane::DesiredState publishable_;  // publishable()'s filtered copy, when it needs one
   int64_t transitions_ = 0;                 // counted for the summary log line of a catalog answer
   struct ChangeBudget {
-    int64_t window_start_ms = 0;  // this minute's
-    int64_t used = 0;
-    bool flapping = false;  // an answer was held back; cleared by the next one applied
-    bool audited = false;   // this minute's peer.flapping entry is written
+    double tokens = -1;  // steps it may still cause; below 0: not started (a full bucket)
+    int64_t updated_ms = 0;
+    bool flapping = false;        // an answer was held back; cleared by the next one applied
+    int64_t audited_ms = -60000;  // the last peer.flapping entry
   };
   std::map<std::string, ChangeBudget> budgets_;  // by configured peer
   std::function<void()> changed_;
