@@ -1,6 +1,8 @@
 // A peer that misbehaves, played by an in-process HTTPS server holding dmz's real broker
 // certificate: whatever it sends, the importing broker changes nothing and says why.
 #include <gtest/gtest.h>
+#include <cstdlib>
+#include <iostream>
 #include <signal.h>
 
 #include <atomic>
@@ -212,6 +214,77 @@ TEST_F(HostilePeerTest, APeerTakesOnlyItsShareOfEgressPorts) {
     }
     return true;
   })) << get("/api/v1/imports").dump();
+}
+
+// Growth under a churning peer: dmz serves a full catalog of 1,000 fresh export ids every second
+// (each answer replaces the last: 1,000 imports arriving and 1,000 leaving). The change budget
+// holds it: the importer's state folder grows by what one burst allows and then hardly at all.
+// MESHFED_CHURN_SECONDS runs it longer (docs/reliability.md: 600 s).
+TEST(HostilePeer, AChurningPeerGrowsTheImportersStateOnlyAsItsBudgetAllows) {
+  Federation fed(std::map<std::string, std::vector<std::string>>{{"internal", {"dmz"}}, {"dmz", {"internal"}}});
+  const auto started = std::chrono::steady_clock::now();
+  std::atomic<int64_t> answers{0};
+  auto answer = [&](const http::Request&) {
+    const int64_t second =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
+    json exports = json::array();
+    for (int i = 0; i < 1000; ++i) {
+      const std::string id = "c" + std::to_string(second) + "-" + std::to_string(i);
+      exports.push_back(good_export(id, id));
+    }
+    ++answers;
+    return http::Response{200, "application/json", {}, catalog(exports, "dmz", second + 1).dump(), "", {}};
+  };
+  HttpsFixture dmz(fed.dir() / "dmz/pki/broker.pem", fed.dir() / "dmz/pki/broker-key.pem", answer);
+  auto& internal = fed.domain("internal");
+  internal.config["peers"][0]["url"] = "https://127.0.0.1:" + std::to_string(dmz.port());
+  internal.save_config();
+  fed.broker("internal").start();
+  auto admin = fed.admin("internal");
+  const auto& victor = internal.tokens["victor"];
+  auto peer_state = [&] {
+    const json peers = api_call(*admin, "GET", "/api/v1/peers", victor).body;
+    return peers["items"].empty() ? std::string() : peers["items"][0].value("state", "");
+  };
+  auto state_bytes = [&] {
+    int64_t bytes = 0;
+    for (const auto& f : fs::directory_iterator(internal.state_dir)) {
+      if (f.is_regular_file()) bytes += static_cast<int64_t>(f.file_size());
+    }
+    return bytes;
+  };
+  ASSERT_TRUE(wait_until([&] { return peer_state() == "flapping"; }, std::chrono::seconds(60)))
+      << fed.broker("internal").log();
+  const int64_t after_burst = state_bytes();
+  const char* env = std::getenv("MESHFED_CHURN_SECONDS");
+  const auto run_for = std::chrono::seconds(env ? std::atoll(env) : 60);
+  const auto flapping_at = std::chrono::steady_clock::now();
+  // Polled, not slept through: the peer must stay flapping the whole time.
+  int checks = 0, not_flapping = 0;
+  while (std::chrono::steady_clock::now() - flapping_at < run_for) {
+    not_flapping += peer_state() != "flapping";
+    ++checks;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the polling interval
+  }
+  const int64_t at_end = state_bytes();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  int64_t flapping_entries = 0, applied_entries = 0;
+  const json audit = api_call(*admin, "GET", "/api/v1/audit?limit=1000", victor).body;
+  for (const auto& e : audit["items"]) {
+    flapping_entries += e["action"] == "peer.flapping";
+    applied_entries += e["action"] == "import.catalog_applied";
+  }
+  const double mb = 1024.0 * 1024.0;
+  const double steady_mb_per_day = static_cast<double>(at_end - after_burst) / mb / run_for.count() * 86400;
+  std::cout << "churn: " << answers.load() << " answers of 1,000 fresh ids in " << seconds << " s; state "
+            << after_burst / mb << " MB after the burst, " << at_end / mb << " MB at the end ("
+            << (at_end - after_burst) / mb << " MB over " << run_for.count() << " s flapping, about "
+            << steady_mb_per_day << " MB/day); audit: " << applied_entries << " import.catalog_applied, "
+            << flapping_entries << " peer.flapping\n";
+  EXPECT_EQ(not_flapping, 0) << "of " << checks << " checks";
+  EXPECT_LE(at_end, int64_t{20} * 1024 * 1024) << "the 10-minute budget, whatever the run's length";
+  EXPECT_LE(steady_mb_per_day, 50.0);
+  EXPECT_LE(flapping_entries, run_for.count() / 60 + 2) << "one a minute";
 }
 
 TEST(HostilePeer, TrickledBodyHitsTheDeadlineAndChangesNothing) {
