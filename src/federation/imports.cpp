@@ -105,7 +105,8 @@ void ImportManager::record_step(const ImportRecord& r, std::optional<ImportState
   store::ImportRepository(db_).append_history(step);
 }
 
-void ImportManager::flush_batch(const std::string& peer, const CatalogAnswer& answer) {
+void ImportManager::flush_batch(const std::string& actor, const std::string& action, const std::string& object,
+                                nlohmann::json details) {
   Batch batch = std::move(*batch_);
   batch_.reset();
   if (batch.steps.empty()) return;
@@ -117,13 +118,10 @@ void ImportManager::flush_batch(const std::string& peer, const CatalogAnswer& an
   std::sort(ids.begin(), ids.end());
   std::string joined;
   for (const auto& id : ids) (joined += id) += '\n';
-  const auto entry = store::AuditRepository(db_).append(clock_.now(), peer, "import.catalog_applied", "peer/" + peer,
-                                                        {{"peer", peer},
-                                                         {"revision", answer.revision},
-                                                         {"full", answer.full},
-                                                         {"steps", batch.counts},
-                                                         {"imports", batch.steps.size()},
-                                                         {"ids_sha256", sha256_hex(joined)}});
+  details["steps"] = batch.counts;
+  details["imports"] = batch.steps.size();
+  details["ids_sha256"] = sha256_hex(joined);
+  const auto entry = store::AuditRepository(db_).append(clock_.now(), actor, action, object, std::move(details));
   store::ImportRepository repo(db_);
   for (auto& s : batch.steps) {
     s.audit_seq = entry.seq;
@@ -441,7 +439,6 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       quarantined = true;
       return {};
     }
-
     if (db_.shared()) used_ports_.reset();
     transitions_ = 0;
     batch_.emplace();
@@ -469,7 +466,8 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       held_back = true;
       return make_error(ErrorCode::kFailedPrecondition, "over the change budget");
     }
-    flush_batch(peer, answer);
+    flush_batch(peer, "import.catalog_applied", "peer/" + peer,
+                {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}});
     if (applies_to_control_plane()) {
       // The control plane is written while the rest of the transaction runs and its commit is
       // made durable, not after: the two disk writes overlap. Should the commit fail, the
@@ -799,6 +797,7 @@ Status ImportManager::tick() {
   const int64_t now = to_unix_ms(clock_.now());
   // A port another program held may be free now: an import that found none tries again.
   bool changed = std::erase_if(refused_until_ms_, [now](const auto& r) { return r.second <= now; }) > 0;
+  batch_.emplace();  // a peer gone silent with 100,000 imports is one entry, not 100,000
   Status st = db_.transaction([&]() -> Status {
     store::ImportRepository repo(db_);
     store::PeerRepository peers(db_);
@@ -831,8 +830,10 @@ Status ImportManager::tick() {
         changed = true;
       }
     }
+    flush_batch(workflow::kSystemActor, "import.swept", "imports", nlohmann::json::object());
     return {};
   });
+  batch_.reset();
   if (!st) return st;
   return changed ? reconcile() : Status{};
 }

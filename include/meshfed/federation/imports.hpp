@@ -247,8 +247,9 @@ class ImportManager {
   // kept up to date by apply_catalog from the imports it saves, so that one approval does not
   // read every import again; dropped whenever imports change any other way.
   std::optional<Desired> handed_;
-  // The steps of one catalog answer: its import transitions and changes, recorded in the
-  // imports' histories under one audit entry (import.catalog_applied) at its end.
+  // The steps of one catalog answer (or one sweep of staleness and expiry): its import
+  // transitions and changes, recorded in the imports' histories under one audit entry at its
+  // end (import.catalog_applied, import.swept).
   struct Batch {
     std::map<std::string, int64_t> counts;  // by what happened: a state reached, or "changed"
     std::vector<store::ImportHistoryEntry> steps;
@@ -258,8 +259,10 @@ class ImportManager {
   // apply_catalog, otherwise with an audit entry of its own.
   void record_step(const store::ImportRecord& r, std::optional<store::ImportState> from, const std::string& actor,
                    const std::string& reason);
-  // Ends apply_catalog's batch: the audit entry, then every step with its seq.
-  void flush_batch(const std::string& peer, const CatalogAnswer& answer);
+  // Ends a batch: one audit entry (`details` plus the counts and a digest of the ids), then
+  // every step with its seq. Nothing when nothing moved.
+  void flush_batch(const std::string& actor, const std::string& action, const std::string& object,
+                   nlohmann::json details);
   bool in_apply_ = false;                                                 // apply_catalog's transaction runs
   std::map<std::string, store::ImportRecord>* saved_in_apply_ = nullptr;  // what it saved, when tracked
   // Where a catalog's imports are handed to the control plane while their commit is made

@@ -171,6 +171,20 @@ TEST_F(ImportsTest, ACatalogAnswerIsOneAuditEntryAndEachImportKeepsItsOwnHistory
   EXPECT_EQ(imports_->history("good.g1").value().back().audit_seq, audit_with("import.withdrawn")[0].seq);
 }
 
+TEST_F(ImportsTest, APeerGoingSilentIsOneAuditEntryForAllItsImports) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 1)));
+  clock_.advance(std::chrono::seconds(61));  // past stale_after_s
+  ASSERT_TRUE(imports_->tick());
+  EXPECT_EQ(state("good.g1"), ImportState::kStale);
+  const auto swept = audit_with("import.swept");
+  ASSERT_EQ(swept.size(), 1u);
+  EXPECT_EQ(swept[0].details["steps"]["stale"], 2);
+  EXPECT_EQ(audit_with("import.stale").size(), 0u);
+  EXPECT_EQ(imports_->history("good.g2").value().back().audit_seq, swept[0].seq);
+  ASSERT_TRUE(imports_->tick());
+  EXPECT_EQ(audit_with("import.swept").size(), 1u) << "a sweep that moves nothing writes nothing";
+}
+
 TEST_F(ImportsTest, WithdrawnImportsAndTheirHistoryArePrunedAfterTheirRetention) {
   ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g1", "g2"}, 1)));
   ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"g2"}, 2)));  // g1 left the catalog
