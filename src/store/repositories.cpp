@@ -490,6 +490,12 @@ void ImportRepository::append_history(const ImportHistoryEntry& h) {
       .bind(7, h.reason)
       .bind(8, h.audit_seq)
       .exec();
+  if (h.n > kImportStepsKept) {
+    Statement(db_, "DELETE FROM import_history WHERE import_id = ? AND n <= ?")
+        .bind(1, h.import_id)
+        .bind(2, h.n - kImportStepsKept)
+        .exec();
+  }
 }
 
 std::vector<ImportHistoryEntry> ImportRepository::history(const std::string& import_id, int limit) {

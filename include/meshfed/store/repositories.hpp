@@ -139,6 +139,9 @@ class ImportRepository {
   void save(const ImportRecord& r);
   std::vector<std::pair<int, std::string>> used_ports();  // egress ports held, each with its peer
 
+  // Appends a step, keeping the newest kImportStepsKept of the import's history: an import
+  // that lives for years while its peer keeps renaming it must not grow without end.
+  static constexpr int64_t kImportStepsKept = 1000;
   void append_history(const ImportHistoryEntry& h);
   std::vector<ImportHistoryEntry> history(const std::string& import_id, int limit = 1000);
   // Deletes up to `limit` imports withdrawn and unseen since before `before_ms`, with their

@@ -411,6 +411,22 @@ TEST_P(StoreBackendTest, ASoundStorePassesItsIntegrityCheckAndAWriteProbeClearsA
   ASSERT_TRUE(db_->probe_write().ok()) << "the probe's row is updated, not inserted twice";
 }
 
+TEST_P(StoreBackendTest, AnImportKeepsTheNewestStepsOfItsHistoryOnly) {
+  const int64_t steps = ImportRepository::kImportStepsKept + 5;
+  ASSERT_TRUE(
+      write([&] {
+        ImportRepository repo(*db_);
+        for (int64_t n = 1; n <= steps; ++n) {
+          repo.append_history({"dmz.x", n, 1'800'000'000'000 + n, "dmz", "active", "active", "changed: alias", n});
+        }
+      }).ok());
+  const auto kept =
+      read<std::vector<ImportHistoryEntry>>([&] { return ImportRepository(*db_).history("dmz.x", 5000); });
+  ASSERT_EQ(static_cast<int64_t>(kept.size()), ImportRepository::kImportStepsKept);
+  EXPECT_EQ(kept.front().n, 6) << "the oldest go first";
+  EXPECT_EQ(kept.back().n, steps);
+}
+
 TEST_P(StoreBackendTest, ReplicasAreListedByTheirLastHeartbeatWithOneLeader) {
   ReplicaRepository replicas(*db_);
   auto beat = [&](const std::string& id, bool leader, int64_t at) {
