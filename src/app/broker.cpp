@@ -136,12 +136,13 @@ class Broker final : public api::Credentials,
     if (!db) return db.error();
     db_ = std::move(db).value();
     leadership_ = std::make_unique<Leadership>(
-        store::postgres_leader_lock(conninfo), clock_,
-        Leadership::Events{[this] { store_.post([this] { elected(); }); },
+        store::postgres_leader_lock(conninfo, first_config().replica_id), clock_,
+        Leadership::Events{[this](int64_t term) { store_.post([this, term] { elected(term); }); },
                            [this] {
-                             adapter_->set_writes(false);  // at once: the store thread may be stuck
+                             adapter_->set_writes(std::nullopt);  // at once: the store thread may be stuck
                              store_.post([this] { deposed(); });
                            }});
+    db_->set_leader_term([this] { return leadership_->term(); });
     others_commits_ = std::make_unique<OtherReplicasCommits>(store::postgres_change_feed(conninfo), [this] {
       if (!others_committed_pending_.exchange(true)) store_.post([this] { others_committed(); });
     });
@@ -149,7 +150,11 @@ class Broker final : public api::Credentials,
     return {};
   }
 
-  bool leading() const { return !leadership_ || leadership_->leading(); }
+  // Whether this broker does its domain's once-per-domain work: it holds a term (elected, not
+  // deposed). A lapse of the lease between two confirmations does not stop that work, which
+  // would then be missed once the lease runs again; the writes themselves are fenced by the
+  // term and its lease (Database::leader_transaction, WriteTerm).
+  bool leading() const { return !leadership_ || leadership_->in_term(); }
 
   // Builds the parts and connects them. Nothing listens yet.
   void compose() {
@@ -163,7 +168,7 @@ class Broker final : public api::Credentials,
     if (leadership_) {
       // A follower writes nothing to the control plane; elected() hands over the state first.
       imports_->set_leading([this] { return leading(); });
-      adapter_->set_writes(false);
+      adapter_->set_writes(std::nullopt);
     }
     broker_metrics_ = std::make_unique<BrokerMetrics>(metrics_, *workflow_, *imports_, *adapter_, snapshot_);
     watchers_ = std::make_unique<PeerWatchers>(*imports_, store_, metrics_);
@@ -393,17 +398,19 @@ class Broker final : public api::Credentials,
 
   // --- replicas (store thread) -----------------------------------------------------------------
 
-  // This replica now leads: the control plane gets the desired state before writes are turned
-  // on (a follower's is empty and would withdraw everything), then the watchers start.
-  void elected() {
-    if (!leading()) return;  // stepped down again before this ran
+  // This replica now leads under `term`: the control plane gets the desired state before writes
+  // are turned on (a follower's is empty and would withdraw everything), then the watchers
+  // start. Writes stay fenced by the term: if it ends while this runs, none of them goes.
+  void elected(int64_t term) {
+    if (!leadership_->holds(term)) return;  // stepped down again before this ran
     leader_gauge_.set({}, 1);
     reconcile_imports();
     publish_exports();
-    adapter_->set_writes(true);
+    adapter_->set_writes(controlplane::WriteTerm{term, [this, term] { return leadership_->confirm_term(term); },
+                                                 [this, term] { return leadership_->may_write(term); }});
     heartbeat();  // the replica list names the new leader at once
     (void)workflow_->record_event(workflow::kSystemActor, "replica.elected", "broker/" + domain(),
-                                  {{"replica", first_config().replica_id}});
+                                  {{"replica", first_config().replica_id}, {"term", term}});
     restart_watchers();
   }
 

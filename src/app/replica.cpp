@@ -23,37 +23,72 @@ void Leadership::stop() {
   if (stopped_) return;
   stopped_ = true;
   loop_.stop();
-  lock_->release();
-  if (leader_.exchange(false)) {
-    spdlog::info("replica: leadership given up (stopping)");
-    events_.deposed();
+  // Writes end before the lock goes: the next leader may begin its term the moment it is free.
+  const bool was_leading = leader_.exchange(false);
+  if (was_leading) events_.deposed();
+  {
+    std::lock_guard call(call_mu_);
+    lock_->release();
   }
+  if (was_leading) spdlog::info("replica: leadership given up (stopping)");
 }
 
 bool Leadership::leading() const {
   return leader_ && to_unix_ms(clock_.now()) - confirmed_at_ms_ < std::chrono::milliseconds(kLease).count();
 }
 
+std::optional<int64_t> Leadership::term() const {
+  const int64_t term = term_;
+  if (!leading()) return std::nullopt;
+  return term;
+}
+
+bool Leadership::may_write(int64_t term) const {
+  const int64_t now = to_unix_ms(clock_.now());
+  constexpr int64_t lease = std::chrono::milliseconds(kLease).count();
+  constexpr int64_t margin = std::chrono::milliseconds(kWriteMargin).count();
+  return leader_ && term_ == term && now - confirmed_at_ms_ < lease - margin && now - elected_at_ms_ >= lease;
+}
+
+Status Leadership::confirm_term(int64_t term) {
+  if (this->term() != term)
+    return make_error(ErrorCode::kUnavailable, "leadership term " + std::to_string(term) + " is over");
+  std::lock_guard call(call_mu_);
+  auto current = lock_->confirm(kCallTimeout);
+  if (!current) return current.error();
+  if (*current != term) {
+    return make_error(ErrorCode::kUnavailable, "leadership term " + std::to_string(term) + " is over: term " +
+                                                   std::to_string(*current) + " began");
+  }
+  return {};
+}
+
 void Leadership::round() {
   const int64_t now = to_unix_ms(clock_.now());
+  std::unique_lock call(call_mu_);
   if (!leader_) {
     auto taken = lock_->try_acquire(kCallTimeout);
     if (!taken || !*taken) return;  // another replica leads, or the store is away: tried next round
     confirmed_at_ms_ = now;
+    elected_at_ms_ = to_unix_ms(clock_.now());  // after the term began: its writes wait a lease from here
+    term_ = **taken;
     leader_ = true;
-    spdlog::info("replica: this broker now leads the domain");
-    events_.elected();
+    call.unlock();
+    spdlog::info("replica: this broker now leads the domain (term {})", **taken);
+    events_.elected(**taken);
     return;
   }
   // A session lock cannot be lost and taken back unseen: confirmed now means held throughout.
-  const auto confirmed = lock_->confirm(kCallTimeout);
-  if (confirmed) {
+  auto confirmed = lock_->confirm(kCallTimeout);
+  if (confirmed && *confirmed == term_) {
     confirmed_at_ms_ = now;
     return;
   }
+  leader_ = false;  // writes end before the lock goes
   lock_->release();
-  leader_ = false;
-  spdlog::warn("replica: this broker no longer leads the domain: {}", confirmed.error().message);
+  call.unlock();
+  const std::string why = confirmed ? "term " + std::to_string(*confirmed) + " began" : confirmed.error().message;
+  spdlog::warn("replica: this broker no longer leads the domain (term {}): {}", term_.load(), why);
   events_.deposed();
 }
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/settings_loop.hpp"
@@ -18,17 +19,21 @@ namespace meshfed::app {
 // A follower tries to take the leader lock every round; a leader confirms it every round and
 // steps down at the first confirmation that fails, or when it has gone kLease without one (its
 // thread did not get to run), which is well before the server ends a silent leader's session
-// and lets another replica in. Events run on the leadership thread; work that must run once per
-// domain asks leading() (any thread) before each step.
+// and lets another replica in. Each election is a term (LeaderLock). Work that must run once
+// per domain asks in_term() (any thread) before each step; what it writes is fenced: leader-only
+// store writes check term() in their transaction, control-plane writes ask may_write() before
+// each call. Events run on the leadership thread.
 class Leadership {
  public:
   static constexpr auto kRound = std::chrono::milliseconds(500);
   static constexpr auto kCallTimeout = std::chrono::seconds(1);
   static constexpr auto kLease = std::chrono::seconds(4);
+  // A control-plane write leaves this much of the lease for its way to the control plane.
+  static constexpr auto kWriteMargin = std::chrono::seconds(1);
   static_assert(kLease + kCallTimeout < store::LeaderLock::kLeaderSessionIdle);
 
   struct Events {
-    std::function<void()> elected;
+    std::function<void(int64_t term)> elected;
     std::function<void()> deposed;
   };
 
@@ -40,14 +45,32 @@ class Leadership {
   void stop();
   // One round, as the thread runs it every kRound (tests call it by hand).
   void round();
+  // Elected, not deposed, and confirmed within the last kLease.
   bool leading() const;
+  // The term this replica leads under while its lease runs; nothing otherwise.
+  std::optional<int64_t> term() const;
+  // Whether `term` is this replica's and not over, whether or not its lease runs right now (a
+  // lapse between confirmations does not end a term; a failed confirmation does).
+  bool holds(int64_t term) const { return leader_ && term_ == term; }
+  // Whether this replica holds a term at all, in the same sense.
+  bool in_term() const { return leader_; }
+  // Whether a control-plane write of `term` may be sent now: the term still leads here with
+  // kWriteMargin of its lease left, and it began at least kLease ago. A replica deposed without
+  // knowing it (the server ended its session) writes at most until its lease runs out, so the
+  // next term's first write comes after the last of the one before.
+  bool may_write(int64_t term) const;
+  // Asks the store, within kCallTimeout, whether `term` is still current (before a write round).
+  Status confirm_term(int64_t term);
 
  private:
-  std::unique_ptr<store::LeaderLock> lock_;
+  std::unique_ptr<store::LeaderLock> lock_;  // its calls are serialised by call_mu_
   const Clock& clock_;
   Events events_;
   std::atomic<bool> leader_{false};
+  std::atomic<int64_t> term_{0};
+  std::atomic<int64_t> elected_at_ms_{0};
   std::atomic<int64_t> confirmed_at_ms_{0};
+  std::mutex call_mu_;  // the lock's session is one connection: one call at a time
   std::mutex stop_mu_;
   bool stopped_ = false;
   BackgroundLoop loop_;  // last: its thread stops before the rest goes

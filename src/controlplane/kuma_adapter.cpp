@@ -95,7 +95,8 @@ struct KumaAdapter::Client {
   std::unique_ptr<http::HttpsClient> http;
   http::InterruptibleRequests* requests = nullptr;  // the adapter's: stop() breaks off a call in flight
   std::string token;
-  std::string base;  // scheme://host:port, stripped from absolute `next` links
+  std::string base;                 // scheme://host:port, stripped from absolute `next` links
+  const WriteTerm* term = nullptr;  // replicas: the round's term, which every write carries
 
   static Result<std::unique_ptr<Client>> create(const config::KumaControlPlane& cfg, const std::string& token,
                                                 http::InterruptibleRequests& requests) {
@@ -121,17 +122,25 @@ struct KumaAdapter::Client {
     return out;
   }
 
-  std::map<std::string, std::string> headers(bool with_body) const {
+  std::map<std::string, std::string> headers(bool with_body, bool write) const {
     std::map<std::string, std::string> h{{"Accept", "application/json"}};
     if (!token.empty()) h["Authorization"] = "Bearer " + token;
     if (with_body) h["Content-Type"] = "application/json";
+    if (write && term) h["X-Meshfed-Term"] = std::to_string(term->term);
     return h;
   }
 
   // The answer's status and JSON body, or why there is none.
   std::variant<std::pair<int, json>, CallError> call(const std::string& method, const std::string& path,
                                                      const std::optional<json>& body = std::nullopt) {
-    auto res = requests->request(*http, method, path, headers(body.has_value()), body ? body->dump() : "");
+    const bool write = method != "GET";
+    if (write && term && !term->may_write()) {
+      return CallError{"fenced",
+                       method + " " + path + " not sent: leadership term " + std::to_string(term->term) +
+                           " is over or not yet writing",
+                       0};
+    }
+    auto res = requests->request(*http, method, path, headers(body.has_value(), write), body ? body->dump() : "");
     if (!res) return CallError{"transport", res.error().message, 0};
     if (res->status >= 400 && res->status != 404) {
       return CallError{kind_of(res->status), method + " " + path + ": " + describe_std_error(res->body, res->status),
@@ -251,10 +260,11 @@ void KumaAdapter::set_exports(std::vector<DesiredExport> exports) {
   wake();
 }
 
-void KumaAdapter::set_writes(bool on) {
+void KumaAdapter::set_writes(std::optional<WriteTerm> term) {
   {
     std::lock_guard lock(mu_);
-    writes_ = on;
+    writes_ = term.has_value();
+    term_ = std::move(term);
   }
   wake();
 }
@@ -311,6 +321,7 @@ void KumaAdapter::run() {
     } else {
       pause = std::min(pause, backoff.next());
     }
+    if (fenced_) pause = std::min<std::chrono::milliseconds>(pause, kFencedRetry);
     loop_.sleep_until(std::chrono::steady_clock::now() + pause);
   }
 }
@@ -320,11 +331,27 @@ bool KumaAdapter::round(Client& c, const config::KumaControlPlane& cfg) {
   std::vector<DesiredImport> imports;
   std::vector<DesiredExport> exports;
   bool writes = true;
+  std::optional<WriteTerm> term;
   {
     std::lock_guard lock(mu_);
     imports = imports_;
     exports = exports_;
     writes = writes_;
+    term = term_;
+  }
+  c.term = term ? &*term : nullptr;
+  fenced_ = false;
+  if (writes && term) {
+    // A term not writing yet (its first lease) or no longer current writes nothing this round,
+    // and the next round comes soon: a new leader starts writing as soon as it may.
+    Status st = term->may_write() ? term->confirm()
+                                  : make_error(ErrorCode::kUnavailable, "the term's lease does not let it write now");
+    if (!st) {
+      count("rounds_fenced");
+      spdlog::debug("kuma: not writing this round (term {}): {}", term->term, st.error().message);
+      writes = false;
+      fenced_ = true;
+    }
   }
   spdlog::debug("kuma: reconciling {} imports and {} exports with {}", imports.size(), exports.size(), cfg.url);
   std::string error;

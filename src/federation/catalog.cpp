@@ -71,7 +71,7 @@ void Catalog::keep_answers_only_for(const std::set<std::string>& peers) {
 }
 
 Status Catalog::prune(int64_t keep) {
-  return db_.transaction([&]() -> Status {
+  return db_.leader_transaction([&]() -> Status {
     store::CatalogRepository(db_).prune(keep);
     return {};
   });

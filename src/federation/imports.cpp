@@ -132,7 +132,7 @@ void ImportManager::flush_batch(const std::string& actor, const std::string& act
 Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit) {
   int64_t pruned = 0;
   const int64_t before = to_unix_ms(clock_.now()) - retention_days * 86'400'000;
-  Status st = db_.transaction([&]() -> Status {
+  Status st = db_.leader_transaction([&]() -> Status {
     pruned = store::ImportRepository(db_).prune_withdrawn(before, limit);
     return {};
   });
@@ -215,7 +215,7 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
   if (!settings_.egress_ports || port < settings_.egress_ports->first || port > settings_.egress_ports->last) return {};
   refused_until_ms_[port] = to_unix_ms(clock_.now()) + kRefusedPortSkippedMs;
   bool moved = false;
-  Status st = db_.transaction([&]() -> Status {
+  Status st = db_.leader_transaction([&]() -> Status {
     store::ImportRepository repo(db_);
     auto r = repo.get(id);
     if (!r || r->local_port != port || (r->state != ImportState::kActive && r->state != ImportState::kStale)) {
@@ -432,7 +432,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   bool quarantined = false;
   bool held_back = false;
   int64_t steps = 0;
-  Status st = db_.transaction([&]() -> Status {
+  Status st = db_.leader_transaction([&]() -> Status {
     // The rule sits next to the state it guards: a quarantine committed while this answer was
     // in flight (after the watcher's own check) wins, and nothing of the answer is applied.
     if (quarantined_now(peer)) {
@@ -518,7 +518,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
 
 Status ImportManager::refuse_catalog(const std::string& peer, const CatalogRefusal& refusal) {
   spdlog::warn("peer {}: refused catalog ({}): {}", peer, refusal.reason, escape_for_log(refusal.message));
-  return db_.transaction([&]() -> Status {
+  return db_.leader_transaction([&]() -> Status {
     store::PeerRepository peers(db_);
     auto p = peers.get(peer);
     if (p.last_refusal != refusal.reason) {
@@ -562,7 +562,7 @@ Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t>
 }
 
 Status ImportManager::record_unchanged(const std::string& peer) {
-  Status st = db_.transaction([&]() -> Status {
+  Status st = db_.leader_transaction([&]() -> Status {
     if (quarantined_now(peer)) return {};  // as in apply_catalog: nothing of it comes back
     revive_stale(peer);
     return touch_peer(peer, std::nullopt, "");
@@ -605,7 +605,7 @@ Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t 
         "refilled at {} a minute: peers[].max_changes_per_minute); its answers wait",
         peer, steps, b.tokens, cfg.change_burst, cfg.max_changes_per_minute);
   }
-  return db_.transaction([&]() -> Status {
+  return db_.leader_transaction([&]() -> Status {
     store::PeerRepository peers(db_);
     if (never_fits) {
       // It can never fit: the next ask is a full catalog, whose steps the burst always holds.
@@ -626,7 +626,7 @@ Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t 
 }
 
 Status ImportManager::record_failure(const std::string& peer, const std::string& error) {
-  return db_.transaction([&]() -> Status {
+  return db_.leader_transaction([&]() -> Status {
     // One warning when the peer starts failing, or fails differently; the same failure at every
     // retry is debug. A neighbour down for an hour is a line or two, not one per retry; the
     // peer's state, last_error and meshfed_peer_sync_errors_total keep counting.
@@ -798,7 +798,7 @@ Status ImportManager::tick() {
   // A port another program held may be free now: an import that found none tries again.
   bool changed = std::erase_if(refused_until_ms_, [now](const auto& r) { return r.second <= now; }) > 0;
   batch_.emplace();  // a peer gone silent with 100,000 imports is one entry, not 100,000
-  Status st = db_.transaction([&]() -> Status {
+  Status st = db_.leader_transaction([&]() -> Status {
     store::ImportRepository repo(db_);
     store::PeerRepository peers(db_);
     // Expiry holds even while the peer is away.
@@ -867,7 +867,7 @@ Status ImportManager::reconcile() {
     return {};
   });
   if (st && retry) {
-    st = db_.transaction([&]() -> Status {
+    st = db_.leader_transaction([&]() -> Status {
       used_ports_.reset();
       retry_portless();
       desired = desired_now();
@@ -892,7 +892,7 @@ Status ImportManager::take_results(const Desired& desired, const std::vector<con
   }
   Status st;
   if (!moved.empty()) {
-    st = db_.transaction([&]() -> Status {
+    st = db_.leader_transaction([&]() -> Status {
       store::ImportRepository repo(db_);
       for (const auto* res : moved) {
         auto r = repo.get(res->id);

@@ -14,7 +14,7 @@ namespace {
 const std::vector<std::string> kTables = {"meta",           "exports", "export_peers",
                                           "export_history", "audit",   "catalog_changes",
                                           "peers",          "imports", "import_history"};
-const std::set<std::string> kNotCopied = {"schema_migrations", "replicas", "store_health"};
+const std::set<std::string> kNotCopied = {"schema_migrations", "replicas", "store_health", "leader_terms"};
 
 std::set<std::string> tables_of(Database& db) {
   Statement s(db, db.shared() ? "SELECT table_name FROM information_schema.tables WHERE table_schema = "

@@ -272,6 +272,21 @@ Status Database::transaction(const std::function<Status()>& body) {
   }
 }
 
+Status Database::leader_transaction(const std::function<Status()>& body) {
+  if (!leader_term_) return transaction(body);
+  return transaction([&]() -> Status {
+    const auto mine = leader_term_();
+    if (!mine) return make_error(ErrorCode::kUnavailable, "this replica does not lead its domain");
+    Statement newest(*this, "SELECT COALESCE(MAX(term), 0) FROM leader_terms");
+    newest.step();
+    if (const int64_t current = newest.int64(0); current != *mine) {
+      return make_error(ErrorCode::kUnavailable, "this replica's leadership term " + std::to_string(*mine) +
+                                                     " has ended (term " + std::to_string(current) + " is current)");
+    }
+    return body();
+  });
+}
+
 Status Database::read(const std::function<Status()>& body) {
   owner_.check();
   const bool snapshot = !in_transaction_;

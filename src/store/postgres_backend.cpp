@@ -84,7 +84,7 @@ class PgCursor final : public Cursor {
 // Every write transaction takes one transaction-scoped advisory lock first, so the replicas of a
 // domain write one at a time, as SQLite's BEGIN IMMEDIATE makes a single broker do: the audit
 // chain's head, the catalog revision and the egress ports are read and advanced without a race.
-constexpr const char* kBeginWrite = "BEGIN; SELECT pg_advisory_xact_lock(7235841093125160038)";
+const std::string kBeginWrite = std::string("BEGIN; SELECT pg_advisory_xact_lock(") + kWriteLockKey + ")";
 
 // Acknowledged means on the server's disk (and its synchronous standbys'), whatever the server's
 // default; notices stay out of the broker's stderr.

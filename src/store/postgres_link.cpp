@@ -14,6 +14,14 @@ std::string pg_message(const char* text) {
   return m;
 }
 
+std::string pg_literal(PGconn* conn, const std::string& text) {
+  char* quoted = PQescapeLiteral(conn, text.data(), text.size());
+  if (!quoted) throw PgError("cannot quote a value: " + pg_message(PQerrorMessage(conn)));
+  std::string out(quoted);
+  PQfreemem(quoted);
+  return out;
+}
+
 PgConn pg_connect(const std::string& conninfo) {
   // Defaults first: libpq lets a later keyword win, and the operator's string comes last.
   // Bounded connects; keepalives and a TCP user timeout so that a dead server or network

@@ -35,6 +35,12 @@ bool pg_reconnect(PGconn* conn);
 // change feed), which must notice a silent server within a bounded time.
 PgResult pg_exec_within(PGconn* conn, const std::string& sql, std::chrono::milliseconds timeout);
 
+// The lock every write transaction takes first (postgres_backend.cpp), and an election with it.
+inline constexpr const char* kWriteLockKey = "7235841093125160038";
+
+// `text` as an SQL string literal for `conn` (quotes doubled, per the server's encoding).
+std::string pg_literal(PGconn* conn, const std::string& text);
+
 // Commits that change the domain's state are announced on this channel, with this process's
 // token as payload, so that a replica can tell its own commits from the others'.
 inline constexpr const char* kChangeChannel = "meshfed_changes";

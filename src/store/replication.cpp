@@ -51,36 +51,40 @@ class Session {
 
 class PgLeaderLock final : public LeaderLock {
  public:
-  explicit PgLeaderLock(std::string conninfo)
-      : session_(std::move(conninfo),
+  PgLeaderLock(std::string conninfo, std::string replica)
+      : replica_(std::move(replica)),
+        session_(std::move(conninfo),
                  // A leader cut off from the server stops confirming; the server then ends its
                  // session, and with it the lock, after this long, well after the leader has
                  // stepped down on its own (its first failed confirmation).
                  "SET idle_session_timeout = '" + std::to_string(kLeaderSessionIdle.count()) +
                      "s'; SET client_min_messages = error") {}
 
-  Result<bool> try_acquire(std::chrono::milliseconds timeout) override {
+  Result<std::optional<int64_t>> try_acquire(std::chrono::milliseconds timeout) override {
     try {
       auto r = session_.exec(std::string("SELECT pg_try_advisory_lock(") + kLeaderKey + ")", timeout);
-      return std::string_view(PQgetvalue(r.get(), 0, 0)) == "t";
+      if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "t") return std::optional<int64_t>();
+      return std::optional<int64_t>(begin_term(timeout));
     } catch (const std::exception& e) {
+      session_.close();  // a term not begun is no leadership: the lock goes with the session
       return unavailable(e);
     }
   }
 
-  Status confirm(std::chrono::milliseconds timeout) override {
+  Result<int64_t> confirm(std::chrono::milliseconds timeout) override {
     try {
       if (!session_.open()) return make_error(ErrorCode::kUnavailable, "the leader's session has ended");
       // The lock as the server sees it for this very session, not merely a live connection.
-      auto r = session_.exec(std::string("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
-                                         "pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = ") +
-                                 kLeaderKey,
-                             timeout);
+      auto r =
+          session_.exec(std::string("SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                    "AND pid = pg_backend_pid() AND ((classid::bigint << 32) | objid::bigint) = ") +
+                            kLeaderKey + "), (SELECT COALESCE(MAX(term), 0) FROM leader_terms)",
+                        timeout);
       if (std::string_view(PQgetvalue(r.get(), 0, 0)) != "1") {
         session_.close();
         return make_error(ErrorCode::kUnavailable, "the leader lock is no longer held by this replica");
       }
-      return {};
+      return std::stoll(PQgetvalue(r.get(), 0, 1));
     } catch (const std::exception& e) {
       return unavailable(e);
     }
@@ -89,6 +93,23 @@ class PgLeaderLock final : public LeaderLock {
   void release() override { session_.close(); }
 
  private:
+  // The next term, under the write lock. Its start is the server's clock, which every replica
+  // shares, so that a term's beginning can be compared with what others did before it.
+  int64_t begin_term(std::chrono::milliseconds timeout) {
+    session_.exec(std::string("BEGIN; SELECT pg_advisory_xact_lock(") + kWriteLockKey + ")", timeout);
+    auto r = session_.exec(
+        "WITH next AS (INSERT INTO leader_terms(term, replica, started_ms) SELECT COALESCE(MAX(term), 0) + 1, " +
+            pg_literal(session_.get(timeout), replica_) +
+            ", (extract(epoch FROM clock_timestamp()) * 1000)::bigint FROM leader_terms RETURNING term), "
+            "old AS (DELETE FROM leader_terms WHERE term <= (SELECT term FROM next) - " +
+            std::to_string(kTermsKept) + ") SELECT term FROM next",
+        timeout);
+    const int64_t term = std::stoll(PQgetvalue(r.get(), 0, 0));
+    session_.exec("COMMIT", timeout);
+    return term;
+  }
+
+  std::string replica_;
   Session session_;
 };
 
@@ -131,8 +152,8 @@ class PgChangeFeed final : public ChangeFeed {
 
 }  // namespace
 
-std::unique_ptr<LeaderLock> postgres_leader_lock(std::string conninfo) {
-  return std::make_unique<PgLeaderLock>(std::move(conninfo));
+std::unique_ptr<LeaderLock> postgres_leader_lock(std::string conninfo, std::string replica) {
+  return std::make_unique<PgLeaderLock>(std::move(conninfo), std::move(replica));
 }
 
 std::unique_ptr<ChangeFeed> postgres_change_feed(std::string conninfo) {

@@ -399,7 +399,7 @@ Result<int> ExportWorkflow::expire_due() {
   const int64_t now = to_unix_ms(clock_.now());
   int count = 0;
   std::set<std::string> affected, expired_approvals;
-  Status st = db_.transaction([&]() -> Status {
+  Status st = db_.leader_transaction([&]() -> Status {
     store::ExportRepository repo(db_);
     for (const auto& id : repo.due_for_expiry(now)) {
       auto e = repo.get(id);

@@ -3,7 +3,12 @@
 // replica leads, any replica serves, a commit on one wakes the others, and the domain survives
 // its leader's crash and its database's restart.
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <signal.h>
+
+#include <atomic>
+#include <deque>
+#include <thread>
 
 #include "meshfed/store/migrations.hpp"
 #include "approve.hpp"
@@ -33,6 +38,16 @@ class ReplicasTest : public ::testing::Test {
       pci.config["store"]["url_file"] = "pg-url-a";
     }
     pci.config["replica_id"] = "pci-a";
+    if (on_kuma_) {
+      kuma_ = std::make_unique<KumaEmulator>(pci.dir / "kuma");
+      kuma_->call("PUT", "/_emulator/meshes/default", json{{"meshServices", {{"mode", "Exclusive"}}}});
+      kuma_->zone_meshservice("zone-1", "default", "payments-api", 8443);
+      write_file(pci.dir / "kuma-token", kuma_->token() + "\n");
+      pci.config["control_plane"] = {{"type", "kuma"},        {"url", kuma_->url()},      {"token_file", "kuma-token"},
+                                     {"meshes", {"default"}}, {"import_mesh", "default"}, {"ingress_zone", "zone-1"},
+                                     {"poll_interval_s", 1}};
+    }
+    conninfo_ = conninfo;
     pci.save_config();
     fed_->start_all();
     fed_->connect();  // pci's config now names internal's peer API: the other replicas copy it
@@ -139,6 +154,9 @@ class ReplicasTest : public ::testing::Test {
     return fs::exists(fed_->domain("internal").dir / "imports" / ("meshfed-pci." + export_id + ".json"));
   }
 
+  bool on_kuma_ = false;  // pci's control plane is the Kuma emulator (kuma_)
+  std::unique_ptr<KumaEmulator> kuma_;
+  std::string conninfo_;
   bool first_through_proxy_ = false;       // pci-a's path to PostgreSQL can be cut (proxy_)
   std::unique_ptr<FreezableProxy> proxy_;  // outlives the brokers
   std::unique_ptr<Federation> fed_;
@@ -244,6 +262,145 @@ TEST_F(ReplicaCutOffTest, ALeaderCutOffFromTheDatabaseStepsDownBeforeAnotherTake
   ASSERT_FALSE(stepped_down.empty()) << replicas_.at("pci-a")->log();
   ASSERT_FALSE(took_over.empty()) << replicas_.at(next)->log();
   EXPECT_LT(stepped_down, took_over);
+}
+
+// The first column of each row `sql` returns, run on its own connection to `conninfo`.
+std::vector<std::string> sql_column(const std::string& conninfo, const std::string& sql) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(conninfo.c_str()), &PQfinish);
+  std::unique_ptr<PGresult, decltype(&PQclear)> r(PQexec(conn.get(), sql.c_str()), &PQclear);
+  std::vector<std::string> out;
+  if (PQresultStatus(r.get()) != PGRES_TUPLES_OK) return out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.emplace_back(PQgetvalue(r.get(), i, 0));
+  return out;
+}
+
+class ReplicasOnKumaTest : public ReplicasTest {
+ protected:
+  ReplicasOnKumaTest() { on_kuma_ = true; }
+
+  int64_t newest_term() {
+    const auto v = sql_column(conninfo_, "SELECT COALESCE(MAX(term), 0) FROM leader_terms");
+    return v.empty() ? -1 : std::stoll(v[0]);
+  }
+  // What the server of PostgreSQL does to a session it ends: the leader's lock goes at once,
+  // and the leader learns it only at its next confirmation.
+  void end_the_leaders_session() {
+    (void)sql_column(conninfo_,
+                     "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                     "((classid::bigint << 32) | objid::bigint) = 7235841093125160040");
+  }
+  json writes() { return kuma_->call("GET", "/_emulator/writes").second; }
+  // Operators at work on every replica: exports requested, approved and revoked, each under an
+  // alias of its own, failures (a paused database) shrugged off. Runs until `stop`.
+  void operators(const std::atomic<bool>& stop, std::atomic<int>& done) {
+    const std::vector<std::string> ids = {"pci-a", "pci-b", "pci-c"};
+    std::deque<std::string> approved;
+    for (int n = 0; !stop; ++n) {
+      const std::string& on = ids[n % 3];
+      try {
+        json body = {{"mesh", "default"},     {"service", "payments-api"}, {"port", 8443},
+                     {"peers", {"internal"}}, {"reason", "load"},          {"alias", "load-" + std::to_string(n)}};
+        auto r = call(on, "POST", "/api/v1/exports", "alice", body);
+        if (r.status != 201) continue;
+        const std::string id = r.body["id"];
+        if (call(ids[(n + 1) % 3], "POST", "/api/v1/exports/" + id + "/approve", "bob").status == 200) {
+          approved.push_back(id);
+        }
+        while (approved.size() > 4) {
+          (void)call(ids[(n + 2) % 3], "POST", "/api/v1/exports/" + approved.front() + "/revoke", "bob");
+          approved.pop_front();
+        }
+        ++done;
+      } catch (const std::exception&) {
+        // a replica that does not answer now: the next one is asked
+      }
+    }
+  }
+};
+
+// Leadership is fenced by terms. The server ends the leader's session again and again, often
+// while the new leader is still handing its state to the control plane (a lease lost during
+// elected()), sometimes while it writes; then the database is paused for 5 s; all while exports
+// are approved and revoked on every replica. The emulator records each write with its term:
+// every write carries one, no write of a term arrives after a later term's first write, nor
+// after the next term may write (one lease after its election); and the control plane ends as
+// the store says.
+TEST_F(ReplicasOnKumaTest, NoWriteOfADeposedTermLandsOnceTheNextTermWrites) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> done{0};
+  std::thread load([&] { operators(stop, done); });
+  struct Joined {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Joined() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } joined{stop, load};
+  int64_t term = 0;
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_TRUE(wait_until([&] { return newest_term() > term; }, 30s)) << "no election after " << term;
+    term = newest_term();
+    if (i % 2 == 1) {
+      // This time the term gets to write before its session ends.
+      EXPECT_TRUE(wait_until(
+          [&] {
+            for (const auto& w : writes()) {
+              if (w["term"] == term) return true;
+            }
+            return false;
+          },
+          30s))
+          << "term " << term << " never wrote";
+    }
+    end_the_leaders_session();
+  }
+  ASSERT_TRUE(wait_until([&] { return newest_term() > term; }, 30s));
+  PostgresCluster::shared().pause();
+  std::this_thread::sleep_for(5s);  // the fault's length, not a wait for an outcome
+  PostgresCluster::shared().resume();
+  ASSERT_TRUE(wait_until([&] { return done > 20; }, 60s)) << done;
+  stop = true;
+  load.join();
+
+  // The control plane converges on the store: one permission per approved export.
+  const auto approved = [&] {
+    auto r = call("pci-a", "GET", "/api/v1/exports?state=approved&limit=1000", "victor");
+    return r.status == 200 ? r.body["items"].size() : size_t{0};
+  };
+  const auto permissions = [&] {
+    size_t n = 0;
+    const json list = kuma_->call("GET", "/meshes/default/meshtrafficpermissions?size=1000").second;
+    for (const auto& r : list["items"]) {
+      n += r.contains("labels") && r["labels"].value("meshfed.io/managed-by", "") == "meshfed";
+    }
+    return n;
+  };
+  EXPECT_TRUE(wait_until([&] { return approved() > 0 && permissions() == approved(); }, 60s))
+      << permissions() << " permissions for " << approved() << " approved exports; the leader's log:\n"
+      << (sole_leader().empty() ? "(no sole leader)" : replicas_.at(sole_leader())->log());
+
+  std::map<int64_t, int64_t> started;  // term -> its start, on the server's clock
+  for (const auto& row : sql_column(conninfo_, "SELECT term || ' ' || started_ms FROM leader_terms")) {
+    started[std::stoll(row.substr(0, row.find(' ')))] = std::stoll(row.substr(row.find(' ') + 1));
+  }
+  const auto all = writes();
+  std::set<int64_t> terms_that_wrote;
+  int64_t highest = 0;
+  for (const auto& w : all) {
+    ASSERT_TRUE(w["term"].is_number()) << "a write without a term: " << w.dump();
+    const int64_t t = w["term"];
+    terms_that_wrote.insert(t);
+    EXPECT_GE(t, highest) << "term " << t << " wrote after term " << highest << " had begun writing: " << w.dump();
+    highest = std::max(highest, t);
+    const auto next = started.upper_bound(t);
+    if (next != started.end()) {
+      EXPECT_LT(w["at_ms"].get<int64_t>(), next->second + 4000)
+          << "term " << t << " wrote after term " << next->first << " could: " << w.dump();
+    }
+  }
+  EXPECT_GE(terms_that_wrote.size(), 4u) << all.size() << " writes";
+  EXPECT_GE(newest_term(), 10);
 }
 
 // A domain moves from its SQLite file to PostgreSQL with `meshfed store copy`; the broker then

@@ -19,6 +19,9 @@ Test control (outside Kuma's API, under /_emulator/):
        resource as the zone has it (spec or networking, labels, status)
   POST /_emulator/outage {"status": 503, "count": N}   the next N API calls fail with `status`
   GET  /_emulator/requests                              every API call so far: [method, path]
+  GET  /_emulator/writes                                every call but GET, in arrival order:
+       {"method", "path", "term", "at_ms"} (term: the X-Meshfed-Term header, null without one;
+       at_ms: the host's clock when the call arrived)
 """
 import argparse
 import datetime
@@ -28,6 +31,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,6 +78,7 @@ class Store:
         self.items = {}  # (plural, mesh or "", name) -> resource
         self.outage = {"status": 0, "count": 0}
         self.requests = []
+        self.writes = []
         self.put_mesh("default")
 
     def put_mesh(self, name, body=None):
@@ -173,6 +178,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.control(method, parts[1:], body)
         with self.store.lock:
             self.store.requests.append([method, url.path])
+            if method != "GET":
+                term = self.headers.get("X-Meshfed-Term")
+                self.store.writes.append({"method": method, "path": url.path,
+                                          "term": int(term) if term is not None and term.isdigit() else None,
+                                          "at_ms": int(time.time() * 1000)})
             if self.store.outage["count"] > 0:
                 self.store.outage["count"] -= 1
                 status = self.store.outage["status"]
@@ -387,6 +397,8 @@ class Handler(BaseHTTPRequestHandler):
         with self.store.lock:
             if method == "GET" and parts == ["requests"]:
                 return self.send_json(200, self.store.requests)
+            if method == "GET" and parts == ["writes"]:
+                return self.send_json(200, self.store.writes)
             if method == "POST" and parts == ["outage"]:
                 self.store.outage = json.loads(body)
                 return self.send_json(200, {})

@@ -33,9 +33,11 @@ class Emulator:
         self.proc.wait()
         self.dir.cleanup()
 
-    def call(self, method, path, body=None, token=TOKEN, content_type="application/json"):
+    def call(self, method, path, body=None, token=TOKEN, content_type="application/json", headers=None):
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         req = urllib.request.Request(self.base + path, data=data, method=method)
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
         if token is not None:
             req.add_header("Authorization", f"Bearer {token}")
         if data is not None and content_type:
@@ -105,6 +107,16 @@ class KumaEmulatorTest(unittest.TestCase):
         status, body, _ = self.kuma.call("DELETE", "/meshes/default/meshexternalservices/crud")
         self.assertEqual(status, 404)
         self.assertEqual(body["title"], "Could not delete a resource")
+
+    def test_writes_are_logged_in_arrival_order_with_their_term(self):
+        self.kuma.call("PUT", "/meshes/default/meshexternalservices/termed", mes("termed"),
+                       headers={"X-Meshfed-Term": "7"})
+        self.kuma.call("GET", "/meshes/default/meshexternalservices/termed", headers={"X-Meshfed-Term": "7"})
+        self.kuma.call("DELETE", "/meshes/default/meshexternalservices/termed")
+        _, writes, _ = self.kuma.call("GET", "/_emulator/writes")
+        mine = [w for w in writes if w["path"].endswith("/termed")]
+        self.assertEqual([(w["method"], w["term"]) for w in mine], [("PUT", 7), ("DELETE", None)])
+        self.assertLessEqual(mine[0]["at_ms"], mine[1]["at_ms"])
 
     def test_unknown_mesh_is_404_failed_to_retrieve_mesh(self):
         for method, body in (("GET", None), ("PUT", mes("x", mesh="nope"))):

@@ -4,7 +4,10 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -67,7 +70,31 @@ void PostgresCluster::stop() {
   (void)std::system(stop.c_str());
 }
 
+void PostgresCluster::pause() {
+  std::ifstream pid_file(dir_ + "/data/postmaster.pid");
+  int postmaster = 0;
+  if (!(pid_file >> postmaster) || postmaster <= 0) throw std::runtime_error("no postmaster.pid in " + dir_);
+  paused_ = {postmaster};
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // pid (comm) state ppid ...: the comm may hold spaces, so read after its closing paren.
+    std::istringstream rest(line.substr(line.rfind(')') + 1));
+    std::string state;
+    int ppid = 0;
+    if (rest >> state >> ppid && ppid == postmaster) paused_.push_back(std::stoi(e.path().filename()));
+  }
+  for (int pid : paused_) ::kill(pid, SIGSTOP);
+}
+
+void PostgresCluster::resume() {
+  for (int pid : paused_) ::kill(pid, SIGCONT);
+  paused_.clear();
+}
+
 PostgresCluster::~PostgresCluster() {
+  resume();
   stop();
   std::error_code ec;
   fs::remove_all(dir_, ec);

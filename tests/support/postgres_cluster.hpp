@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace meshfed::testing {
 
@@ -19,6 +20,10 @@ class PostgresCluster {
   // As a crash and a restart would (immediate shutdown: sessions are cut, not drained).
   void stop();
   void start();
+  // The server and every one of its processes stopped (SIGSTOP) and continued: a database that
+  // stops answering without closing a connection, as a stalled host would.
+  void pause();
+  void resume();
 
  private:
   PostgresCluster();
@@ -28,6 +33,7 @@ class PostgresCluster {
   std::string dir_;
   uint16_t port_ = 0;
   int databases_ = 0;
+  std::vector<int> paused_;
 };
 
 }  // namespace meshfed::testing

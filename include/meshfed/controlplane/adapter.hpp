@@ -79,6 +79,16 @@ struct Health {
   std::map<std::string, int64_t> events;  // counters since start, e.g. reconcile runs, errors by kind
 };
 
+// A leader's licence to write to the control plane. A write round asks the store first that
+// the term is still current (`confirm`); each write asks the term's lease, locally, just before
+// it is sent (`may_write`) and carries the term (header X-Meshfed-Term), so that a replica
+// deposed in the middle of a round stops before the next term's first write.
+struct WriteTerm {
+  int64_t term = 0;
+  std::function<Status()> confirm;
+  std::function<bool()> may_write;
+};
+
 class Adapter {
  public:
   virtual ~Adapter() = default;
@@ -101,10 +111,11 @@ class Adapter {
   // reaches exists, stop() before it goes. Nothing to do for the others.
   virtual void start() {}
   virtual void stop() {}
-  // Replicas: whether this broker writes to the control plane (the leader) or only reads its
-  // inventory (a follower, whose desired state is empty and must never be applied). On unless
-  // turned off; turned on only after the desired state was handed over.
-  virtual void set_writes(bool on) { (void)on; }
+  // Replicas: the term under which this broker writes to the control plane (the leader), or
+  // nothing (a follower, whose desired state is empty and must never be applied: it only reads
+  // the inventory). On, with no term, unless set; set only after the desired state was handed
+  // over.
+  virtual void set_writes(std::optional<WriteTerm> term) { (void)term; }
   // True where set_exports() is worth computing (the control plane authorises exports).
   virtual bool authorizes_exports() const { return false; }
 };

@@ -37,7 +37,7 @@ class KumaAdapter final : public Adapter {
   void set_exports(std::vector<DesiredExport> exports) override;
   void on_results_changed(std::function<void()> listener) override;
   Health health() const override;
-  void set_writes(bool on) override;
+  void set_writes(std::optional<WriteTerm> term) override;
 
   bool authorizes_exports() const override { return true; }
   // SIGHUP: new settings and token; the next round uses them.
@@ -67,7 +67,12 @@ class KumaAdapter final : public Adapter {
   std::shared_ptr<const Inventory> inventory_;
   std::vector<DesiredImport> imports_;
   std::vector<DesiredExport> exports_;
-  bool writes_ = true;  // read with imports_ and exports_, so a round never writes a state older than the switch
+  // Read with imports_ and exports_, so a round never writes a state older than the switch.
+  bool writes_ = true;
+  std::optional<WriteTerm> term_;  // replicas: the leader's term
+  // The adapter thread's own: the last round's writes were held back by the term.
+  bool fenced_ = false;
+  static constexpr auto kFencedRetry = std::chrono::milliseconds(500);
   std::map<std::string, ApplyResult> results_;  // by import id, from the last reconcile
   std::function<void()> results_listener_;
   std::string version_;

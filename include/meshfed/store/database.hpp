@@ -52,6 +52,15 @@ class Database {
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.
   Status transaction(const std::function<Status()>& body);
+  // Replicas: the term this broker leads under (leadership terms, migration 0009), nothing while
+  // it follows. Called on the store thread at the start of every leader_transaction().
+  void set_leader_term(std::function<std::optional<int64_t>()> term) { leader_term_ = std::move(term); }
+  // A transaction only the domain's leader may run (what the peer watchers apply, the sweeps,
+  // expiry, the control plane's outcomes): refused, inside the transaction and before `body`,
+  // unless this broker's term is the store's newest. Elections take the write lock too, so
+  // no term begins between the check and the commit. A plain transaction() where no term is
+  // set (a broker on SQLite is its domain's only one).
+  Status leader_transaction(const std::function<Status()>& body);
   // Runs read-only `body` on one snapshot of the store, turning store exceptions into an Error.
   // On PostgreSQL that is a repeatable-read, read-only transaction: other replicas commit while
   // a read runs, and a catalog revision read before a change list must not miss the change
@@ -118,6 +127,7 @@ class Database {
   bool shared_ = false;
   bool in_transaction_ = false;  // transaction() or read() is running its body
   std::optional<std::string> write_failure_;
+  std::function<std::optional<int64_t>()> leader_term_;
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
   int64_t statements_prepared_ = 0;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -22,7 +23,10 @@ class QuietControlPlane {
           {
             std::lock_guard lock(mu_);
             if (r.path == "/") ++rounds_;
-            if (r.method != "GET") ++writes_;
+            if (r.method != "GET") {
+              ++writes_;
+              write_terms_.insert(r.header("x-meshfed-term").value_or("none"));
+            }
             remotes_.insert(r.remote);
           }
           std::string body = R"({"items": [], "next": null, "total": 0})";
@@ -50,6 +54,11 @@ class QuietControlPlane {
     std::lock_guard lock(mu_);
     return writes_;
   }
+  // The X-Meshfed-Term of each write ("none" without one).
+  std::multiset<std::string> write_terms() const {
+    std::lock_guard lock(mu_);
+    return write_terms_;
+  }
   size_t connections() const {
     std::lock_guard lock(mu_);
     return remotes_.size();
@@ -59,6 +68,7 @@ class QuietControlPlane {
   mutable std::mutex mu_;
   int rounds_ = 0;
   int writes_ = 0;  // requests other than GET
+  std::multiset<std::string> write_terms_;
   std::string index_ = R"({"version": "2.12.0"})";
   std::set<std::string> remotes_;  // one per connection
   testing::HttpsFixture server_;   // last: stopped before what its handler touches goes
@@ -128,20 +138,69 @@ TEST_F(KumaAdapterTest, AnAnswerOfTheWrongShapeFailsTheRoundAndTheAdapterCarries
   adapter.stop();
 }
 
+// A term whose answers the test sets: whether the store still names it (`current`) and whether
+// its lease lets a write go (`writable`, counted down per write).
+struct ScriptedTerm {
+  std::atomic<bool> current{true};
+  std::atomic<int> writable{1 << 30};
+  std::atomic<int> confirmations{0};
+  WriteTerm as(int64_t term) {
+    return {term,
+            [this]() -> Status {
+              ++confirmations;
+              if (!current) return make_error(ErrorCode::kUnavailable, "term over");
+              return {};
+            },
+            [this] { return writable.fetch_sub(1) > 0; }};
+  }
+};
+
+DesiredState imports(int n) {
+  DesiredState desired;
+  for (int i = 1; i <= n; ++i) {
+    desired.imports.push_back(
+        {"dmz.e" + std::to_string(i), "dmz", "billing-" + std::to_string(i), "tcp", "127.0.0.1", 16000 + i, 9000});
+  }
+  return desired;
+}
+
 // A replica that does not lead reads the inventory and writes nothing, whatever it was handed;
-// once it leads, the desired state it was handed is applied.
+// once it leads, the desired state it was handed is applied, each write carrying its term.
 TEST_F(KumaAdapterTest, AFollowerReadsTheInventoryAndWritesNothingUntilItLeads) {
   KumaAdapter adapter(cfg_, "");
-  adapter.set_writes(false);
+  adapter.set_writes(std::nullopt);
   adapter.start();
-  DesiredState desired;
-  desired.imports.push_back({"dmz.e1", "dmz", "billing", "tcp", "127.0.0.1", 16000, 9000});
-  (void)adapter.apply(desired);
+  (void)adapter.apply(imports(1));
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(one_more_round(adapter));
   EXPECT_EQ(cp_->writes(), 0);
-  adapter.set_writes(true);
+  ScriptedTerm term;
+  adapter.set_writes(term.as(7));
   EXPECT_TRUE(testing::wait_until([&] { return cp_->writes() > 0; }));
   adapter.stop();
+  const auto terms = cp_->write_terms();
+  EXPECT_EQ(terms.count("7"), terms.size());
+  EXPECT_GE(term.confirmations, 1);
+}
+
+// A term the store no longer names writes nothing in its round; one whose lease runs out in the
+// middle of a round sends no further write.
+TEST_F(KumaAdapterTest, ATermThatEndedWritesNothingAndOneEndingMidRoundStopsThere) {
+  KumaAdapter adapter(cfg_, "");
+  ScriptedTerm term;
+  term.current = false;
+  adapter.set_writes(term.as(3));
+  adapter.start();
+  (void)adapter.apply(imports(3));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(one_more_round(adapter));
+  EXPECT_EQ(cp_->writes(), 0);
+  EXPECT_GE(adapter.health().events.at("rounds_fenced"), 2);
+
+  term.current = true;
+  term.writable = 2;  // the round may write, one MeshExternalService goes; then the lease is over
+  ASSERT_TRUE(one_more_round(adapter));
+  ASSERT_TRUE(testing::wait_until([&] { return adapter.health().events.count("errors_fenced") > 0; }));
+  adapter.stop();
+  EXPECT_EQ(cp_->writes(), 1);
 }
 
 }  // namespace

@@ -591,38 +591,92 @@ TEST_P(SharedStoreTest, CommitsAreSynchronousWhateverTheDatabaseDefault) {
 }
 
 // Leadership is one session's lock: a second replica cannot take it while the first holds it,
-// and takes it once the first gives it up.
+// and takes it once the first gives it up. Each taking begins the next term, recorded with the
+// replica and the server's time.
 TEST_P(SharedStoreTest, OneReplicaLeadsAndAnotherTakesOverWhenItsSessionEnds) {
   const auto t = std::chrono::seconds(2);
-  auto first = postgres_leader_lock(conninfo_);
-  auto second = postgres_leader_lock(conninfo_);
-  EXPECT_TRUE(first->try_acquire(t).value());
-  EXPECT_TRUE(first->confirm(t).ok());
-  EXPECT_FALSE(second->try_acquire(t).value());
+  auto first = postgres_leader_lock(conninfo_, "pci-a");
+  auto second = postgres_leader_lock(conninfo_, "pci-b");
+  EXPECT_EQ(first->try_acquire(t).value(), 1);
+  EXPECT_EQ(first->confirm(t).value(), 1);
+  EXPECT_EQ(second->try_acquire(t).value(), std::nullopt);
   EXPECT_FALSE(second->confirm(t).ok());  // holding a session is not holding the lock
   first->release();
   EXPECT_FALSE(first->confirm(t).ok());
   // The server frees the lock once the ended session's process has gone: at once, or nearly.
+  std::optional<int64_t> term;
   EXPECT_TRUE(testing::wait_until([&] {
     auto r = second->try_acquire(t);
-    return r.ok() && *r;
+    return r.ok() && (term = *r);
   }));
-  EXPECT_TRUE(second->confirm(t).ok());
-  EXPECT_FALSE(first->try_acquire(t).value());
+  EXPECT_EQ(term, 2);
+  EXPECT_EQ(second->confirm(t).value(), 2);
+  EXPECT_EQ(first->try_acquire(t).value(), std::nullopt);
+  std::vector<std::string> replicas;
+  ASSERT_TRUE(db_->read([&]() -> Status {
+                   Statement s(*db_, "SELECT replica, started_ms FROM leader_terms ORDER BY term");
+                   while (s.step()) {
+                     replicas.push_back(s.text(0));
+                     EXPECT_GT(s.int64(1), to_unix_ms(std::chrono::system_clock::now()) - 60'000);
+                   }
+                   return {};
+                 })
+                  .ok());
+  EXPECT_EQ(replicas, (std::vector<std::string>{"pci-a", "pci-b"}));
+}
+
+// A leader-only transaction runs only under the store's current term: a replica whose term has
+// ended writes nothing, checked inside the transaction, and says why.
+TEST_P(SharedStoreTest, ALeaderOnlyTransactionIsRefusedOnceItsTermHasEnded) {
+  const auto t = std::chrono::seconds(2);
+  auto lock = postgres_leader_lock(conninfo_, "pci-a");
+  ASSERT_EQ(lock->try_acquire(t).value(), 1);
+  std::optional<int64_t> mine = 1;
+  db_->set_leader_term([&] { return mine; });
+  AuditRepository audit(*db_);
+  auto append = [&] {
+    return db_->leader_transaction([&]() -> Status {
+      audit.append(from_unix_ms(0), "system", "x", "y", {});
+      return {};
+    });
+  };
+  EXPECT_TRUE(append().ok());
+  lock->release();
+  auto next = postgres_leader_lock(conninfo_, "pci-b");
+  ASSERT_TRUE(testing::wait_until([&] {
+    auto r = next->try_acquire(t);
+    return r.ok() && r->has_value();
+  }));
+  const auto refused = append();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("term 1 has ended (term 2 is current)"), std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(db_->write_failure());  // a rule, not a failing store
+  mine.reset();
+  EXPECT_FALSE(append().ok());
+  mine = 2;
+  EXPECT_TRUE(append().ok());
+  int64_t entries = 0;
+  ASSERT_TRUE(db_->read([&]() -> Status {
+                   entries = audit.head().seq;
+                   return {};
+                 })
+                  .ok());
+  EXPECT_EQ(entries, 2);
 }
 
 // A leader whose session the server ended (as it does to a replica cut off from it) learns it
 // at its next confirmation.
 TEST_P(SharedStoreTest, ALeaderWhoseSessionWasEndedLearnsItAtItsNextConfirmation) {
   const auto t = std::chrono::seconds(2);
-  auto leader = postgres_leader_lock(conninfo_);
+  auto leader = postgres_leader_lock(conninfo_, "pci-a");
   ASSERT_TRUE(leader->try_acquire(t).value());
   end_other_sessions(*db_);
   EXPECT_FALSE(leader->confirm(t).ok());
-  auto other = postgres_leader_lock(conninfo_);
+  auto other = postgres_leader_lock(conninfo_, "pci-b");
   EXPECT_TRUE(testing::wait_until([&] {
     auto r = other->try_acquire(t);
-    return r.ok() && *r;
+    return r.ok() && r->has_value();
   }));
 }
 
