@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -89,6 +90,25 @@ std::shared_ptr<ssl::context> owning(std::shared_ptr<ssl::context> ctx, std::sha
 // ~120 ms of CPU per handshake) finds no common group and is refused at once.
 constexpr const char* kGroups = "X25519:P-256:P-384";
 
+// Where each server connection counts the KeyUpdates it received.
+int key_updates_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// OpenSSL's message callback, before it acts on each message. Past the cap the connection is
+// marked as closed by the client: the read in progress ends at the next record it asks for, and
+// the server's usual end-of-stream path closes the socket.
+void count_key_updates(int write_p, int, int content_type, const void* buf, size_t len, SSL* ssl, void*) {
+  if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 1 ||
+      static_cast<const unsigned char*>(buf)[0] != SSL3_MT_KEY_UPDATE) {
+    return;
+  }
+  const auto seen = reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, key_updates_index())) + 1;
+  SSL_set_ex_data(ssl, key_updates_index(), reinterpret_cast<void*>(seen));
+  if (seen > kMaxKeyUpdatesPerConnection) SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
+}
+
 }  // namespace
 
 Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& o) {
@@ -99,6 +119,7 @@ Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& 
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) return tls_error("cannot set cipher list");
   if (SSL_CTX_set1_groups_list(native, kGroups) != 1) return tls_error("cannot set key exchange groups");
   if (auto st = use_certificate_and_key(native, o.setting, o.cert_file, o.key_file); !st) return st.error();
+  SSL_CTX_set_msg_callback(native, count_key_updates);
   if (!o.resumption) {
     SSL_CTX_set_num_tickets(native, 0);
     SSL_CTX_set_options(native, SSL_OP_NO_TICKET);

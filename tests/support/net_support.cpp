@@ -517,6 +517,33 @@ ProbeResult tls_probe(uint16_t port, const std::filesystem::path& cert, const st
   return r;
 }
 
+std::string after_key_updates(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
+                              int key_updates, const std::string& request) {
+  SSL_CTX* ctx = probe_context(cert, key);
+  int fd = -1;
+  std::string answer;
+  if (SSL* ssl = probe_connect(ctx, port, "", fd)) {
+    bool sent = true;
+    for (int i = 0; i < key_updates && sent; ++i) {
+      sent = SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 && SSL_do_handshake(ssl) == 1;
+    }
+    if (sent && SSL_write(ssl, request.data(), static_cast<int>(request.size())) > 0) {
+      char buf[4096];
+      for (;;) {
+        const int n = SSL_read(ssl, buf, sizeof buf);
+        if (n <= 0) break;
+        answer.append(buf, static_cast<size_t>(n));
+        if (answer.find("\r\n\r\n") != std::string::npos) break;  // the head is enough
+      }
+    }
+    ERR_clear_error();
+    SSL_free(ssl);
+    ::close(fd);
+  }
+  SSL_CTX_free(ctx);
+  return answer;
+}
+
 TlsHold::TlsHold(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
                  const std::string& sni) {
   auto* ctx = probe_context(cert, key);

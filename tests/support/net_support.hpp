@@ -166,6 +166,11 @@ struct ProbeResult {
 ProbeResult tls_probe(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
                       const std::string& sni);
 
+// A TLS 1.3 connection that asks for `key_updates` new keys (each answered by the server, which
+// is asked to update its own), then sends `request`: what came back before the connection ended.
+std::string after_key_updates(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
+                              int key_updates, const std::string& request);
+
 // A held mTLS connection to an ingress: after one echoed byte, waits for the server to end it.
 class TlsHold {
  public:

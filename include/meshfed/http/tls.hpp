@@ -35,6 +35,12 @@ struct ServerTlsOptions {
   std::string setting = "tls";
 };
 
+// TLS 1.3 lets a client ask for new traffic keys at any time, each a key derivation for the
+// server (and a reply when it asks for the server's too). Every server connection takes this
+// many; the next one ends it as if the client had closed it. A client that updates its keys as
+// RFC 8446 asks (about every 2^24 records) gets there after more than 2^31 records.
+inline constexpr int kMaxKeyUpdatesPerConnection = 128;
+
 Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& o);
 
 struct ClientTlsOptions {

@@ -140,5 +140,23 @@ TEST_F(HttpsServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes
   for (int fd : {first_silent, second_silent, third_silent}) ::close(fd);
 }
 
+// A client that keeps asking for new keys costs the server a key derivation and a reply each
+// time: a connection gets kMaxKeyUpdatesPerConnection of them, fewer leave it serving as
+// before, and more end it.
+TEST_F(HttpsServerTest, AConnectionThatKeepsUpdatingItsKeysIsEndedPastTheCap) {
+  testing::HttpsFixture server(dir_ / "pki" / "broker.pem", dir_ / "pki" / "broker-key.pem",
+                               [](const Request&) { return Response{200, "text/plain", {}, "ok", "", {}}; });
+  const std::string request = "GET /x HTTP/1.1\r\nHost: broker\r\n\r\n";
+  const auto& pki = dir_ / "pki";
+  EXPECT_EQ(testing::after_key_updates(server.port(), pki / "broker.pem", pki / "broker-key.pem",
+                                       kMaxKeyUpdatesPerConnection, request)
+                .rfind("HTTP/1.1 200", 0),
+            0u);
+  EXPECT_EQ(testing::after_key_updates(server.port(), pki / "broker.pem", pki / "broker-key.pem",
+                                       kMaxKeyUpdatesPerConnection + 1, request),
+            "");
+  EXPECT_TRUE(testing::wait_until([&] { return server.open_connections() == 0; }));
+}
+
 }  // namespace
 }  // namespace meshfed::http
