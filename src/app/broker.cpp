@@ -28,6 +28,7 @@
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/repositories.hpp"
 #include "meshfed/store/state_lock.hpp"
+#include "meshfed/workflow/audit_archive.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "peer_watchers.hpp"
 #include "periodic_jobs.hpp"
@@ -223,7 +224,8 @@ class Broker final : public api::Credentials,
                          [this] { return admin_api_->take_auth_failures(); },
                          [this](const std::string& op) { broker_metrics_->store_error(op); },
                          [this] { return leading(); }, db_.get(),
-                         [this] { return snapshot_.get()->config.retention.withdrawn_imports_days; }},
+                         [this] { return snapshot_.get()->config.retention.withdrawn_imports_days; },
+                         [this] { archive_audit(); }},
         std::chrono::steady_clock::now());
     admin_address_ = admin_bound.to_string();
     leader_gauge_.set({}, leading() ? 1 : 0);
@@ -389,6 +391,18 @@ class Broker final : public api::Credentials,
       adapter_->set_exports(std::move(out));
     } else {
       broker_metrics_->store_error("exports");
+    }
+  }
+
+  // Audit entries past their retention go to archive segments (store thread, leader).
+  void archive_audit() {
+    const auto& cfg = snapshot_.get()->config;
+    if (cfg.retention.audit_days == 0) return;
+    const workflow::AuditArchiveSettings settings{cfg.retention.archive_dir_in(cfg.state_dir),
+                                                  cfg.retention.audit_days};
+    if (auto made = workflow::archive_audit(*db_, clock_.now(), settings); !made) {
+      broker_metrics_->store_error("audit_archive");
+      spdlog::error("audit: cannot archive entries older than {} days: {}", settings.days, made.error().message);
     }
   }
 

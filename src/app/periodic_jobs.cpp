@@ -21,6 +21,10 @@ void PeriodicJobs::run(Time now) {
     last_imports_prune_ = now;
     if (auto n = deps_.imports.prune_withdrawn(deps_.withdrawn_imports_days()); !n) deps_.store_error("imports_prune");
   }
+  if (leading && deps_.archive_audit && (!last_audit_archive_ || now - *last_audit_archive_ >= kAuditArchiveEvery)) {
+    last_audit_archive_ = now;
+    deps_.archive_audit();
+  }
   if (now - last_inventory_check_ >= kInventoryCheck) {
     last_inventory_check_ = now;
     if (auto st = deps_.imports.tick(); !st) {

@@ -19,6 +19,22 @@ nlohmann::json to_json(const Entry& e) {
           {"object", e.object}, {"details", e.details}, {"prev_hash", e.prev_hash}, {"hash", e.hash}};
 }
 
+std::optional<Entry> from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return std::nullopt;
+  auto text = [&](const char* key) -> const std::string* {
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
+  };
+  const auto seq = j.find("seq");
+  const auto details = j.find("details");
+  if (seq == j.end() || !seq->is_number_integer() || details == j.end()) return std::nullopt;
+  for (const char* key : {"time", "actor", "action", "object", "prev_hash", "hash"}) {
+    if (!text(key)) return std::nullopt;
+  }
+  return Entry{seq->get<int64_t>(), *text("time"), *text("actor"),     *text("action"),
+               *text("object"),     *details,      *text("prev_hash"), *text("hash")};
+}
+
 std::optional<ChainProblem> verify_chain(const std::vector<Entry>& entries, std::string prev_hash,
                                          int64_t expected_first_seq) {
   int64_t expected_seq = expected_first_seq;

@@ -22,14 +22,19 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
   auto state_dir = std::make_shared<std::string>();
   auto config_file = std::make_shared<std::string>();
   auto expect = std::make_shared<std::string>();
+  auto archives = std::make_shared<std::string>();
   auto* verify =
       audit_cmd->add_subcommand("verify", "Check the hash chain and that every export transition is audited");
   auto* by_dir = verify->add_option("--state-dir", *state_dir, "the broker's state_dir");
   verify->add_option("--config", *config_file, "the domain's config file (its store, SQLite or PostgreSQL)")
       ->excludes(by_dir);
   verify->add_option("--expect-head", *expect, "SEQ:HASH recorded earlier outside the box (as ctl audit shows it)");
-  verify->footer("Example: meshfed audit verify --config /etc/meshfed/pci.json --expect-head 42:9f86d081...");
-  verify->callback([state_dir, config_file, expect, &run] {
+  verify->add_option("--archives", *archives,
+                     "the folder of archived segments (retention.audit_archive_dir): check the whole history");
+  verify->footer(
+      "Without --archives, the chain is checked from the newest audit.checkpoint (the entries before it are "
+      "archived).\nExample: meshfed audit verify --config /etc/meshfed/pci.json --expect-head 42:9f86d081...");
+  verify->callback([state_dir, config_file, expect, archives, &run] {
     if (state_dir->empty() == config_file->empty()) {
       run.exit_code = run.out.usage("audit verify", "give --config or --state-dir");
       return;
@@ -60,7 +65,9 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
       run.exit_code = run.out.fail("audit verify", opened.error());
       return;
     }
-    auto report = workflow::verify_audit(*opened->db, head);
+    std::optional<std::filesystem::path> archive_dir;
+    if (!archives->empty()) archive_dir = *archives;
+    auto report = workflow::verify_audit(*opened->db, head, archive_dir);
     if (!report) {
       run.exit_code = run.out.fail("audit verify", report.error());
       return;
@@ -71,9 +78,21 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
       return;
     }
     const std::string head_text = std::to_string(report->head_seq) + ":" + report->head_hash;
-    run.out.print({{"ok", true}, {"entries", report->entries}, {"head", head_text}}, [&] {
-      std::cout << "audit verify: ok, " << report->entries << " entries, head " << head_text << "\n";
-    });
+    run.out.print({{"ok", true},
+                   {"entries", report->entries},
+                   {"archived_entries", report->archived_entries},
+                   {"live_from", report->live_from},
+                   {"unchecked_transitions", report->unchecked_transitions},
+                   {"head", head_text}},
+                  [&] {
+                    std::cout << "audit verify: ok, " << report->entries << " entries";
+                    if (report->archived_entries > 0) std::cout << " (" << report->archived_entries << " archived)";
+                    std::cout << ", head " << head_text << "\n";
+                    if (report->live_from > 1 && !archive_dir) {
+                      std::cout << "entries before " << report->live_from
+                                << " are archived (audit.checkpoint); give --archives DIR to check them too\n";
+                    }
+                  });
   });
 }
 

@@ -471,6 +471,8 @@ class Parser {
     if (!v) return;
     ObjectReader r(*v, "retention", errors_);
     out.withdrawn_imports_days = r.integer("withdrawn_imports_days", 1, 36500).value_or(out.withdrawn_imports_days);
+    out.audit_days = r.integer("audit_days", 0, 36500).value_or(out.audit_days);
+    out.audit_archive_dir = path(r, "audit_archive_dir", false);
   }
 
   void parse_sync(ObjectReader& root, SyncConfig& s) {

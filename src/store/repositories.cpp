@@ -712,4 +712,10 @@ std::optional<audit::Entry> AuditRepository::get(int64_t seq) {
   return read_audit(s);
 }
 
+void AuditRepository::delete_through(int64_t seq) {
+  Statement s(db_, "DELETE FROM audit WHERE seq <= ?");
+  s.bind(1, seq);
+  s.exec();
+}
+
 }  // namespace meshfed::store

@@ -583,6 +583,51 @@ TEST(CheckConfig, MissingFilesAreNamed) {
 namespace meshfed::testing {
 namespace {
 
+// A broker whose audit log holds entries past retention.audit_days archives them at its first
+// tick: a segment file in state_dir/audit-archive, one audit.checkpoint, and a chain that still
+// verifies, through the API from the checkpoint and with `audit verify --archives` whole.
+TEST(BrokerOperations, AuditEntriesPastTheirRetentionAreArchivedAndTheChainStillVerifies) {
+  TempDir dir;
+  auto d = make_domain(dir.path(), "pci", {"internal"});
+  {
+    fs::create_directories(d.state_dir);
+    fs::permissions(d.state_dir, fs::perms::owner_all);
+    auto opened = store::Database::open(d.state_dir / "meshfed.db");
+    ASSERT_TRUE(opened.ok()) << opened.error().message;
+    auto db = std::move(opened).value();
+    ASSERT_TRUE(db->transaction([&]() -> Status {
+                    store::AuditRepository audit(*db);
+                    for (int i = 0; i < 50; ++i) {
+                      audit.append(from_unix_ms(1'735'689'600'000 + i * 1000), "alice", "test.old", "x", {{"i", i}});
+                    }
+                    return {};
+                  }).ok());
+  }
+  d.config["retention"] = {{"audit_days", 30}};
+  d.save_config();
+  BrokerProcess broker(d.config_file, d.state_dir);
+  broker.start();
+  const auto segment = d.state_dir / "audit-archive" / "audit-1-50.jsonl";
+  ASSERT_TRUE(wait_until([&] { return fs::exists(segment); })) << broker.log();
+  auto c = broker.client(dir / "pki/ca.pem");
+  ApiResult verified;
+  ASSERT_TRUE(wait_until([&] {
+    verified = api_call(*c, "GET", "/api/v1/audit/verify", d.tokens.at("victor"));
+    return verified.status == 200 && verified.body.value("ok", false);
+  })) << verified.body.dump();
+  const auto page = api_call(*c, "GET", "/api/v1/audit?limit=1000", d.tokens.at("victor"));
+  int checkpoints = 0;
+  for (const auto& e : page.body["items"]) checkpoints += e["action"] == "audit.checkpoint";
+  EXPECT_EQ(checkpoints, 1) << page.body.dump();
+  broker.stop();
+  auto whole = run_meshfed({"audit", "verify", "--config", d.config_file.string(), "--archives",
+                            (d.state_dir / "audit-archive").string(), "-o", "json"});
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  const auto report = json::parse(whole.output);
+  EXPECT_EQ(report["archived_entries"], 50);
+  EXPECT_EQ(report["live_from"], 51);
+}
+
 TEST(BrokerOperations, SighupSwapsTheCertificateForNewConnections) {
   TempDir dir;
   auto d = make_domain(dir.path(), "pci", {});

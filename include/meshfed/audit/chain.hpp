@@ -32,6 +32,8 @@ std::string canonical_json(const Entry& e);
 std::string compute_hash(const std::string& prev_hash, const Entry& e);
 
 nlohmann::json to_json(const Entry& e);
+// The entry to_json() wrote, or nothing when `j` is not one (a damaged archive line).
+std::optional<Entry> from_json(const nlohmann::json& j);
 
 struct ChainProblem {
   int64_t seq;  // the first bad entry

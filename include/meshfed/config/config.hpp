@@ -160,7 +160,13 @@ struct SyncConfig {
 
 // How long what peers leave behind is kept.
 struct RetentionConfig {
-  int64_t withdrawn_imports_days = 30;  // withdrawn imports and their history, after they were last seen
+  int64_t withdrawn_imports_days = 30;      // withdrawn imports and their history, after they were last seen
+  int64_t audit_days = 365;                 // audit entries older than this go to archive segments; 0: never
+  std::filesystem::path audit_archive_dir;  // where; empty: state_dir/audit-archive
+
+  std::filesystem::path archive_dir_in(const std::filesystem::path& state_dir) const {
+    return audit_archive_dir.empty() ? state_dir / "audit-archive" : audit_archive_dir;
+  }
 };
 
 enum class StoreType { kSqlite, kPostgres };

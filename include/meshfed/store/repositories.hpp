@@ -192,6 +192,8 @@ class AuditRepository {
                       nlohmann::json details);
   std::vector<audit::Entry> list(int64_t after_seq, int limit);
   std::optional<audit::Entry> get(int64_t seq);
+  // Archiving (workflow/audit_archive.hpp): the entries up to `seq` leave the store.
+  void delete_through(int64_t seq);
 
  private:
   Database& db_;

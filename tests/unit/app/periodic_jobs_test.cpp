@@ -45,7 +45,7 @@ class PeriodicJobsTest : public ::testing::Test {
         PeriodicJobsDeps{*workflow_, *imports_, catalog_.get(), adapter_, *routes_, [this] { ++inventory_changes_; },
                          [this] { return std::exchange(failures_, {}); },
                          [this](const std::string& op) { store_errors_.push_back(op); }, [this] { return leading_; },
-                         db_.get(), [] { return int64_t{30}; }},
+                         db_.get(), [] { return int64_t{30}; }, [this] { ++archive_runs_; }},
         start_);
   }
 
@@ -70,6 +70,7 @@ class PeriodicJobsTest : public ::testing::Test {
   std::unique_ptr<PeriodicJobs> jobs_;
   bool leading_ = true;
   int inventory_changes_ = 0;
+  int archive_runs_ = 0;
   std::map<std::string, int64_t> failures_;
   std::vector<std::string> store_errors_;
 };
@@ -103,6 +104,20 @@ TEST_F(PeriodicJobsTest, AFollowerLeavesExpiryToTheLeaderAndStillReadsItsInvento
   jobs_->run(start_ + 200ms);
   EXPECT_EQ(workflow_->get(e->id)->state, store::ExportState::kExpired);
   EXPECT_EQ(audited("export.expired"), 1);
+}
+
+// The audit archive runs on the leader at its first tick, then once an hour.
+TEST_F(PeriodicJobsTest, TheAuditIsArchivedByTheLeaderAtStartAndThenHourly) {
+  leading_ = false;
+  jobs_->run(start_);
+  EXPECT_EQ(archive_runs_, 0);
+  leading_ = true;
+  jobs_->run(start_ + 1s);
+  EXPECT_EQ(archive_runs_, 1);
+  jobs_->run(start_ + 1s + PeriodicJobs::kAuditArchiveEvery - 1ms);
+  EXPECT_EQ(archive_runs_, 1);
+  jobs_->run(start_ + 1s + PeriodicJobs::kAuditArchiveEvery);
+  EXPECT_EQ(archive_runs_, 2);
 }
 
 TEST_F(PeriodicJobsTest, TheInventoryIsLookedAtOnceASecondAndAChangeIsPassedOn) {

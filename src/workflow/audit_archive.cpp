@@ -1,0 +1,152 @@
+#include "meshfed/workflow/audit_archive.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include <spdlog/spdlog.h>
+
+#include "meshfed/core/strict_json.hpp"
+#include "meshfed/core/text.hpp"
+#include "meshfed/store/repositories.hpp"
+#include "meshfed/workflow/principal.hpp"
+
+namespace meshfed::workflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+// An archived line is an entry as the store held it: far below this, whatever its details.
+constexpr JsonLimits kArchiveLineLimits{1024 * 1024, 32};
+
+Error file_error(const std::string& what, const fs::path& file) {
+  return make_error(ErrorCode::kUnavailable, "cannot " + what + " " + file.string() + ": " + std::strerror(errno));
+}
+
+// `text` as `file`, whole or not at all, and on the disk before this returns: a segment's rows
+// are deleted only once their copy survives a crash.
+Status write_durably(const fs::path& file, const std::string& text) {
+  const fs::path temp = file.string() + ".new";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return file_error("write", temp);
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  const int saved = errno;
+  ::close(fd);
+  if (!ok || ::rename(temp.c_str(), file.c_str()) != 0) {
+    if (!ok) errno = saved;
+    const Error e = file_error("write", file);
+    ::unlink(temp.c_str());
+    return e;
+  }
+  const int dir_fd = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return file_error("open the folder of", file);
+  ok = ::fsync(dir_fd) == 0;
+  ::close(dir_fd);
+  return ok ? Status{} : file_error("sync the folder of", file);
+}
+
+std::string segment_name(int64_t first, int64_t last) {
+  return "audit-" + std::to_string(first) + "-" + std::to_string(last) + ".jsonl";
+}
+
+}  // namespace
+
+std::optional<Checkpoint> checkpoint_of(const audit::Entry& e) {
+  if (e.action != kCheckpointAction || !e.details.is_object()) return std::nullopt;
+  const auto& d = e.details;
+  auto number = [&](const char* key) { return d.contains(key) && d[key].is_number_integer(); };
+  auto text = [&](const char* key) { return d.contains(key) && d[key].is_string(); };
+  if (!number("first_seq") || !number("last_seq") || !text("first_hash") || !text("last_hash") || !text("file")) {
+    return std::nullopt;
+  }
+  return Checkpoint{d["first_seq"], d["last_seq"], d["first_hash"], d["last_hash"], d["file"]};
+}
+
+Result<std::vector<audit::Entry>> read_segment(const fs::path& dir, const Checkpoint& cp) {
+  const fs::path file = dir / cp.file;
+  auto bad = [&](const std::string& why) -> Error {
+    return make_error(ErrorCode::kInvalidArgument, "archive " + file.string() + ": " + why);
+  };
+  // The name is the checkpoint's, which is ours: still, it must stay inside the folder.
+  if (cp.file != segment_name(cp.first_seq, cp.last_seq)) return bad("not the name its checkpoint gives");
+  std::ifstream in(file);
+  if (!in) return file_error("read", file);
+  std::vector<audit::Entry> entries;
+  std::string line;
+  while (std::getline(in, line)) {
+    const int64_t expected = cp.first_seq + static_cast<int64_t>(entries.size());
+    auto j = parse_strict_json(line, kArchiveLineLimits, "archive line");
+    if (!j) return bad("line " + std::to_string(entries.size() + 1) + ": " + j.error().message);
+    auto e = audit::from_json(*j);
+    if (!e) return bad("line " + std::to_string(entries.size() + 1) + " is not an audit entry");
+    if (e->seq != expected) return bad("entry " + std::to_string(expected) + " is missing");
+    entries.push_back(std::move(*e));
+    if (e->seq > cp.last_seq) break;
+  }
+  if (entries.empty() || entries.back().seq != cp.last_seq) {
+    return bad("holds entries " + std::to_string(cp.first_seq) + " to " +
+               (entries.empty() ? std::string("none") : std::to_string(entries.back().seq)) + ", its checkpoint " +
+               std::to_string(cp.first_seq) + " to " + std::to_string(cp.last_seq));
+  }
+  if (entries.front().hash != cp.first_hash || entries.back().hash != cp.last_hash) {
+    return bad("its first or last hash is not the one its checkpoint recorded (the file was changed)");
+  }
+  return entries;
+}
+
+Result<std::vector<ArchivedSegment>> archive_audit(store::Database& db, TimePoint now,
+                                                   const AuditArchiveSettings& settings) {
+  std::error_code ec;
+  fs::create_directories(settings.dir, ec);
+  if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + settings.dir.string() + ": " + ec.message());
+  fs::permissions(settings.dir, fs::perms::owner_all, ec);
+  const std::string cutoff = format_rfc3339(now - std::chrono::hours(24) * settings.days);
+  std::vector<ArchivedSegment> made;
+  while (static_cast<int>(made.size()) < settings.max_segments_per_run) {
+    std::optional<ArchivedSegment> segment;
+    Status st = db.leader_transaction([&]() -> Status {
+      store::AuditRepository audit(db);
+      auto oldest = audit.list(0, static_cast<int>(settings.max_entries_per_segment));
+      // The oldest entries in chain order, up to the first one the retention keeps.
+      size_t due = 0;
+      while (due < oldest.size() && oldest[due].time < cutoff) ++due;
+      if (due == 0) return {};
+      oldest.resize(due);
+      const auto& first = oldest.front();
+      const auto& last = oldest.back();
+      std::string text;
+      for (const auto& e : oldest)
+        text += audit::to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      const std::string name = segment_name(first.seq, last.seq);
+      if (auto w = write_durably(settings.dir / name, text); !w) return w;
+      segment = ArchivedSegment{first.seq, last.seq, settings.dir / name};
+      // The checkpoint first: with every row archived, the chain's head would be gone.
+      audit.append(now, kSystemActor, kCheckpointAction, "audit",
+                   {{"first_seq", first.seq},
+                    {"last_seq", last.seq},
+                    {"first_hash", first.hash},
+                    {"last_hash", last.hash},
+                    {"entries", static_cast<int64_t>(oldest.size())},
+                    {"file", name},
+                    {"older_than", cutoff}});
+      audit.delete_through(last.seq);
+      return {};
+    });
+    if (!st) {
+      // Not committed: the rows are still in the store, and the next run writes the file again.
+      if (segment) fs::remove(segment->file, ec);
+      return st.error();
+    }
+    if (!segment) break;
+    spdlog::info("audit: entries {} to {} archived to {}", segment->first_seq, segment->last_seq,
+                 segment->file.string());
+    made.push_back(std::move(*segment));
+  }
+  return made;
+}
+
+}  // namespace meshfed::workflow
