@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/json_reader.hpp"
+#include "meshfed/core/durable_file.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -166,27 +167,11 @@ Status write_tokens_file(const std::filesystem::path& file, const std::vector<To
     if (::stat(folder.c_str(), &dir) != 0) return file_error("read the folder of", file);
     gid = dir.st_gid;
   }
-  const auto temp = std::filesystem::path(file.string() + ".new");
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return file_error("write", temp);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   // Owner and group before the mode: a group-readable file never exists with the wrong group.
-  ok = ok && (::fchown(fd, uid, gid) == 0 || (uid == ::geteuid() && ::fchown(fd, static_cast<uid_t>(-1), gid) == 0));
-  ok = ok && ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(temp.c_str(), file.c_str()) != 0) {
-    if (!ok) errno = saved;
-    const Error e = file_error("write", file);
-    ::unlink(temp.c_str());
-    return e;
-  }
-  const int dir_fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);  // the rename itself survives a crash
-    ::close(dir_fd);
-  }
-  return {};
+  return replace_file_durably(file, text, [&](int fd) {
+    return (::fchown(fd, uid, gid) == 0 || (uid == ::geteuid() && ::fchown(fd, static_cast<uid_t>(-1), gid) == 0)) &&
+           ::fchmod(fd, mode) == 0;
+  });
 }
 
 }  // namespace meshfed::api

@@ -1,15 +1,12 @@
 #include "meshfed/workflow/audit_archive.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 
 #include <spdlog/spdlog.h>
 
+#include "meshfed/core/durable_file.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/repositories.hpp"
@@ -25,28 +22,6 @@ constexpr JsonLimits kArchiveLineLimits{1024 * 1024, 32};
 
 Error file_error(const std::string& what, const fs::path& file) {
   return make_error(ErrorCode::kUnavailable, "cannot " + what + " " + file.string() + ": " + std::strerror(errno));
-}
-
-// `text` as `file`, whole or not at all, and on the disk before this returns: a segment's rows
-// are deleted only once their copy survives a crash.
-Status write_durably(const fs::path& file, const std::string& text) {
-  const fs::path temp = file.string() + ".new";
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return file_error("write", temp);
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  const int saved = errno;
-  ::close(fd);
-  if (!ok || ::rename(temp.c_str(), file.c_str()) != 0) {
-    if (!ok) errno = saved;
-    const Error e = file_error("write", file);
-    ::unlink(temp.c_str());
-    return e;
-  }
-  const int dir_fd = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) return file_error("open the folder of", file);
-  ok = ::fsync(dir_fd) == 0;
-  ::close(dir_fd);
-  return ok ? Status{} : file_error("sync the folder of", file);
 }
 
 std::string segment_name(int64_t first, int64_t last) {
@@ -122,7 +97,8 @@ Result<std::vector<ArchivedSegment>> archive_audit(store::Database& db, TimePoin
       for (const auto& e : oldest)
         text += audit::to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
       const std::string name = segment_name(first.seq, last.seq);
-      if (auto w = write_durably(settings.dir / name, text); !w) return w;
+      // Whole and on the disk before this returns: the rows go only once their copy survives a crash.
+      if (auto w = replace_file_durably(settings.dir / name, text); !w) return w;
       segment = ArchivedSegment{first.seq, last.seq, settings.dir / name};
       // The checkpoint first: with every row archived, the chain's head would be gone.
       audit.append(now, kSystemActor, kCheckpointAction, "audit",
