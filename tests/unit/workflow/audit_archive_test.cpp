@@ -38,6 +38,14 @@ class AuditArchiveTest : public ::testing::Test {
   void events(int n) {
     for (int i = 0; i < n; ++i) ASSERT_TRUE(workflow_->record_event("meshfed", "test.event", "x", {{"i", i}}).ok());
   }
+  // Entries 1 to 7, forty days old, go to audit-1-7.jsonl; 8, 9 and the checkpoint (10) stay.
+  void archive_seven_of_nine() {
+    approve_one("old-1");
+    events(5);
+    clock_.advance(std::chrono::hours(24) * 40);
+    approve_one("new-1");
+    ASSERT_EQ(archive(30).size(), 1u);
+  }
   std::vector<ArchivedSegment> archive(int64_t days, int64_t per_segment = 100000) {
     auto made = archive_audit(*db_, clock_.now(), {archives_, days, per_segment, 10});
     EXPECT_TRUE(made.ok()) << made.error().message;
@@ -117,11 +125,7 @@ TEST_F(AuditArchiveTest, ManySegmentsOverManyRunsVerifyBackToTheFirstEntry) {
 // What an attacker with file access might do: delete the oldest rows without a checkpoint,
 // change an archived entry, drop a segment, change a checkpoint. Each fails, naming what.
 TEST_F(AuditArchiveTest, TamperingWithTheStoreOrTheArchivesIsNamed) {
-  approve_one("old-1");
-  events(5);
-  clock_.advance(std::chrono::hours(24) * 40);
-  approve_one("new-1");
-  ASSERT_EQ(archive(30).size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(archive_seven_of_nine());
 
   {  // an archived entry changed (the request, entry 1): its hash no longer matches it
     const fs::path file = archives_ / "audit-1-7.jsonl";
@@ -168,11 +172,7 @@ TEST_F(AuditArchiveTest, AReplicaWhoseTermEndedArchivesNothing) {
 // The command operators run: the live chain from its checkpoint, the whole history with
 // --archives, and a damaged segment named with a non-zero exit.
 TEST_F(AuditArchiveTest, TheCliChecksTheLiveChainOrTheWholeHistory) {
-  approve_one("old-1");
-  events(5);
-  clock_.advance(std::chrono::hours(24) * 40);
-  approve_one("new-1");
-  ASSERT_EQ(archive(30).size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(archive_seven_of_nine());
   db_.reset();
   const std::string state = dir_.path().string();
   auto live = testing::run_meshfed({"audit", "verify", "--state-dir", state});
