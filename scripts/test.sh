@@ -2,7 +2,7 @@
 # Checks the formatting, runs the demo (scripts/demo-test.sh), then builds meshfed twice and runs every test suite in both: a GCC Release build (which then
 # makes the .deb that scripts/package-test.sh installs and removes), and a clang
 # build with ASan+UBSan that also links the libFuzzer targets, which then each run for a
-# bounded time. Warnings are errors here (MESHFED_WERROR), never in a user's build.
+# bounded time; last, a clang ThreadSanitizer build runs the tests that exercise threads. Warnings are errors here (MESHFED_WERROR), never in a user's build.
 # Installs what it needs first. Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,8 @@ echo "== formatting (.clang-format)"
   xargs clang-format --dry-run --Werror
 
 jobs=2
+# The end-to-end suites the ThreadSanitizer build runs: federation, gateways, replicas.
+TSAN_E2E='^(FederationTest|GatewayTest|SeparateGatewayTest|ReplicasTest|ReplicaCutOffTest|ReplicasOnKumaTest)\.'
 run_suite() {
   local dir=$1 type=$2; shift 2
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DMESHFED_WERROR=ON "$@" >/dev/null
@@ -43,3 +45,10 @@ export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_erro
 CC=clang CXX=clang++ run_suite build-asan RelWithDebInfo -DMESHFED_SANITIZE=ON -DMESHFED_FUZZ=ON -DMESHFED_BUILD_BENCH=OFF
 echo "== fuzzing (every target, bounded)"
 bash scripts/fuzz.sh --seconds 20 --build build-asan
+echo "== thread sanitizer (clang, TSan): the unit tests and the end-to-end tests whose brokers run many threads"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp"
+CC=clang CXX=clang++ cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMESHFED_WERROR=ON -DMESHFED_TSAN=ON \
+  -DMESHFED_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j"$jobs"
+(cd build-tsan && ctest --output-on-failure -j"$jobs" --timeout 600 -LE integration &&
+  ctest --output-on-failure -j"$jobs" --timeout 600 -R "$TSAN_E2E")
