@@ -489,6 +489,13 @@ TEST_F(GatewayTest, AClientStreamThatBringsItsOwnProxyHeaderIsRefused) {
   const std::string h = "PRIVMSG #ops :hello\r\n";
   EXPECT_EQ(echo_round_trip(port, h), h);
   EXPECT_EQ(echo_round_trip(port, "PR"), "PR");
+  // A compromised egress that sends one through its tunnel meets the ingress's own refusal.
+  const auto& internal = fed_->domain("internal").dir;
+  const auto probe = tls_probe(fed_->ingress_port("pci"), internal / "pki/egress.pem", internal / "pki/egress-key.pem",
+                               id + ".pci.meshfed", forged_v1 + "payload");
+  EXPECT_TRUE(probe.handshake_ok) << probe.error;
+  EXPECT_EQ(probe.echoed, "");
+  EXPECT_EQ(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"proxy_header\"}"), 1);
 }
 
 TEST_F(GatewayTest, QuarantineClosesThePeersConnections) {

@@ -495,13 +495,13 @@ std::string last_tls_error() {
 }  // namespace
 
 ProbeResult tls_probe(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
-                      const std::string& sni) {
+                      const std::string& sni, const std::string& payload) {
   ProbeResult r;
   SSL_CTX* ctx = probe_context(cert, key);
   int fd = -1;
   if (SSL* ssl = probe_connect(ctx, port, sni, fd)) {
     r.handshake_ok = true;
-    SSL_write(ssl, "ping", 4);
+    SSL_write(ssl, payload.data(), static_cast<int>(payload.size()));
     SSL_shutdown(ssl);  // half-close: the echo service answers and ends
     char buf[256];
     for (;;) {

@@ -157,14 +157,14 @@ std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clea
 // Sends `data`, half-closes, and returns everything read back until end of stream.
 std::string echo_round_trip(uint16_t port, const std::string& data);
 
-// A raw TLS 1.3 client towards an ingress: a chosen certificate and SNI, then one ping.
+// A raw TLS 1.3 client towards an ingress: a chosen certificate and SNI, then one payload.
 struct ProbeResult {
   bool handshake_ok = false;
   std::string echoed;  // what came back for "ping" (empty when the connection was closed)
   std::string error;
 };
 ProbeResult tls_probe(uint16_t port, const std::filesystem::path& cert, const std::filesystem::path& key,
-                      const std::string& sni);
+                      const std::string& sni, const std::string& payload = "ping");
 
 // A TLS 1.3 connection that asks for `key_updates` new keys (each answered by the server, which
 // is asked to update its own), then sends `request`: what came back before the connection ended.
