@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 
 #include "meshfed/core/paging.hpp"
@@ -592,10 +593,20 @@ bool ImportManager::within_change_budget(const std::string& peer, int64_t steps,
   return false;
 }
 
+std::chrono::milliseconds ImportManager::budget_wait(const std::string& peer) const {
+  const auto b = budgets_.find(peer);
+  if (b == budgets_.end() || !b->second.flapping) return std::chrono::milliseconds(0);
+  return std::chrono::milliseconds(std::max<int64_t>(b->second.fits_at_ms - to_unix_ms(clock_.now()), 0));
+}
+
 Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t now_ms) {
   const auto& cfg = settings_.peers.at(peer);
   ChangeBudget& b = budgets_[peer];
   const bool never_fits = steps > cfg.change_burst;
+  const double missing = static_cast<double>(std::min(steps, cfg.change_burst)) - b.tokens;
+  b.fits_at_ms =
+      now_ms + static_cast<int64_t>(std::ceil(missing * 60000.0 /
+                                              static_cast<double>(std::max<int64_t>(cfg.max_changes_per_minute, 1))));
   const bool audit = now_ms - b.audited_ms >= 60000;
   if (!never_fits && !audit) return {};
   if (audit) {

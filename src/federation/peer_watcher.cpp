@@ -121,17 +121,25 @@ void PeerWatcher::run() {
     }
     Status applied;
     int64_t now_at = since;
+    std::chrono::milliseconds budget_wait{0};
     store_.run([&] {
       applied = imports_.apply_catalog(options_.peer, std::get<CatalogAnswer>(checked));
       if (auto r = imports_.revision(options_.peer)) now_at = *r;
+      budget_wait = imports_.budget_wait(options_.peer);
     });
     if (!applied) {
       fail("rejected_catalog", "rejected catalog: " + applied.error().message);
       continue;
     }
     backoff.reset();
-    // An answer that moved nothing forward must not turn into a tight loop against the peer.
-    if (now_at == since) loop_.sleep_for(options_.backoff_min);
+    if (budget_wait.count() > 0) {
+      // Held back by the change budget: asked again once it holds the answer (a quarantine or a
+      // reload wakes the watcher sooner), not applied and undone against the store in a loop.
+      loop_.sleep_for(std::min<std::chrono::milliseconds>(budget_wait, kLongestBudgetWait));
+    } else if (now_at == since) {
+      // An answer that moved nothing forward must not turn into a tight loop against the peer.
+      loop_.sleep_for(options_.backoff_min);
+    }
   }
 }
 

@@ -87,6 +87,10 @@ class ImportManager {
 
   // The revision to ask `peer` for next.
   Result<int64_t> revision(const std::string& peer);
+  // After an answer held back by the change budget: how long until the budget holds it (one
+  // larger than the whole burst: until the burst is full again). Zero otherwise. The watcher
+  // asks again only then, so a flapping peer's answers are not applied and undone in a loop.
+  std::chrono::milliseconds budget_wait(const std::string& peer) const;
   // Applies one catalog answer that check_catalog() accepted, unless the peer is quarantined
   // or the steps it causes would take more than the peer's change budget holds (checked in the
   // same transaction, which then rolls back): the peer is flapping, audited once a minute, and
@@ -237,6 +241,7 @@ class ImportManager {
     double tokens = -1;  // steps it may still cause; below 0: not started (a full bucket)
     int64_t updated_ms = 0;
     bool flapping = false;        // an answer was held back; cleared by the next one applied
+    int64_t fits_at_ms = 0;       // when the held-back answer would fit
     int64_t audited_ms = -60000;  // the last peer.flapping entry
   };
   std::map<std::string, ChangeBudget> budgets_;  // by configured peer

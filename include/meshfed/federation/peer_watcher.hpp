@@ -40,6 +40,9 @@ struct WatcherOptions {
 
 class PeerWatcher {
  public:
+  // A peer held back by its change budget is asked again at least this often.
+  static constexpr auto kLongestBudgetWait = std::chrono::seconds(60);
+
   // `store` is the thread that owns `imports`; the watcher hands it every store call and waits.
   PeerWatcher(WatcherOptions options, ImportManager& imports, SerialExecutor& store);
   ~PeerWatcher();

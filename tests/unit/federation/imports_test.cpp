@@ -115,6 +115,9 @@ TEST_F(ImportsTest, APeerOverItsChangeBudgetIsFlappingAndItsAnswersWaitForTheRef
   EXPECT_EQ(imports_->revision("churn").value(), 2) << "asked again from where it was";
   EXPECT_EQ(state_of("churn"), PeerState::kFlapping);
   EXPECT_EQ(to_string(PeerState::kFlapping), "flapping");
+  // 2 steps missing at 10 a minute: the watcher asks again in 12 s.
+  EXPECT_EQ(imports_->budget_wait("churn"), std::chrono::seconds(12));
+  EXPECT_EQ(imports_->budget_wait("good"), std::chrono::seconds(0));
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3)));
   ASSERT_EQ(audit_with("peer.flapping").size(), 1u) << "one entry a minute, not one per answer";
   EXPECT_EQ(audit_with("peer.flapping")[0].details["answer_steps"], 4);
@@ -124,6 +127,7 @@ TEST_F(ImportsTest, APeerOverItsChangeBudgetIsFlappingAndItsAnswersWaitForTheRef
   EXPECT_EQ(state_of("good"), PeerState::kConnected);
   // 12 s refill 2 steps: 4 fit, and the peer is no longer flapping.
   clock_.advance(std::chrono::seconds(12));
+  EXPECT_EQ(imports_->budget_wait("churn"), std::chrono::seconds(0));
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3)));
   EXPECT_EQ(state("churn.i"), ImportState::kActive);
   EXPECT_EQ(state_of("churn"), PeerState::kConnected);
