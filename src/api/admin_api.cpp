@@ -305,7 +305,7 @@ AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<R
   auto refuse = [&](const std::string& reason, http::Response r) {
     auth_failures_.inc({"admin", reason});
     {
-      std::lock_guard lock(auth_mu_);
+      MutexLock lock(auth_mu_);
       ++pending_auth_failures_[reason];
     }
     // A wrong or missing credential costs the source; a role it lacks does not (it is who it
@@ -350,7 +350,7 @@ AdminApi::Authn AdminApi::authenticate(const http::Request& req, std::optional<R
 }
 
 std::map<std::string, int64_t> AdminApi::take_auth_failures() {
-  std::lock_guard lock(auth_mu_);
+  MutexLock lock(auth_mu_);
   return std::exchange(pending_auth_failures_, {});
 }
 

@@ -54,7 +54,7 @@ void BrokerMetrics::collect_control_plane_events() {
                                    {"event"});
   registry_.on_collect([this, &events] {
     // The adapter counts since start; the counter moves by what is new since the last scrape.
-    std::lock_guard lock(cp_events_mu_);
+    MutexLock lock(cp_events_mu_);
     for (const auto& [event, n] : adapter_.health().events) {
       if (n > cp_events_seen_[event]) events.inc({event}, static_cast<double>(n - cp_events_seen_[event]));
       cp_events_seen_[event] = n;

@@ -5,9 +5,9 @@
 #pragma once
 
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/metrics/registry.hpp"
@@ -37,8 +37,8 @@ class BrokerMetrics {
   const PublishedSnapshot& snapshot_;
   metrics::Family& store_errors_;
   metrics::Family& reloads_;
-  std::mutex cp_events_mu_;
-  std::map<std::string, int64_t> cp_events_seen_;  // adapter event counts already exposed
+  Mutex cp_events_mu_;
+  std::map<std::string, int64_t> cp_events_seen_ GUARDED_BY(cp_events_mu_);  // adapter event counts already exposed
 };
 
 }  // namespace meshfed::app

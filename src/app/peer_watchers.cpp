@@ -15,7 +15,7 @@ PeerWatchers::PeerWatchers(federation::ImportManager& imports, SerialExecutor& s
 
 void PeerWatchers::start(const Snapshot& snapshot) {
   const auto& cfg = snapshot.config;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& p : cfg.peers) {
     federation::WatcherOptions o;
     o.peer = p.domain;
@@ -37,14 +37,14 @@ void PeerWatchers::start(const Snapshot& snapshot) {
 void PeerWatchers::stop() {
   std::map<std::string, std::unique_ptr<federation::PeerWatcher>> old;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     old.swap(watchers_);
   }
   for (auto& [peer, w] : old) w->stop();  // outside the lock: wake() must not wait for a join
 }
 
 void PeerWatchers::wake(const std::string& peer) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = watchers_.find(peer); it != watchers_.end()) it->second->wake();
 }
 

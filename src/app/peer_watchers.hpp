@@ -5,9 +5,9 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/serial_executor.hpp"
 #include "meshfed/federation/peer_watcher.hpp"
 #include "meshfed/metrics/registry.hpp"
@@ -30,8 +30,8 @@ class PeerWatchers {
   SerialExecutor& store_;
   metrics::Family& sync_errors_;
   metrics::Family& catalog_refusals_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<federation::PeerWatcher>> watchers_;
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<federation::PeerWatcher>> watchers_ GUARDED_BY(mu_);
 };
 
 }  // namespace meshfed::app

@@ -221,20 +221,20 @@ void KumaAdapter::reconfigure(config::KumaControlPlane cfg, std::string token) {
 
 Status KumaAdapter::refresh_inventory(bool force) {
   if (force) wake();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!inventory_ && !last_error_.empty()) return make_error(ErrorCode::kUnavailable, last_error_);
   return {};
 }
 
 std::shared_ptr<const Inventory> KumaAdapter::inventory() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return inventory_ ? inventory_ : std::make_shared<const Inventory>();
 }
 
 std::vector<ApplyResult> KumaAdapter::apply(const DesiredState& desired) {
   std::vector<ApplyResult> out;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     const bool changed =
         desired.imports.size() != imports_.size() ||
         !std::equal(desired.imports.begin(), desired.imports.end(), imports_.begin(), [](auto& a, auto& b) {
@@ -254,7 +254,7 @@ std::vector<ApplyResult> KumaAdapter::apply(const DesiredState& desired) {
 
 void KumaAdapter::set_exports(std::vector<DesiredExport> exports) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     exports_ = std::move(exports);
   }
   wake();
@@ -262,7 +262,7 @@ void KumaAdapter::set_exports(std::vector<DesiredExport> exports) {
 
 void KumaAdapter::set_writes(std::optional<WriteTerm> term) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     writes_ = term.has_value();
     term_ = std::move(term);
   }
@@ -270,12 +270,12 @@ void KumaAdapter::set_writes(std::optional<WriteTerm> term) {
 }
 
 void KumaAdapter::on_results_changed(std::function<void()> listener) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   results_listener_ = std::move(listener);
 }
 
 Health KumaAdapter::health() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Health h;
   h.inventory_errors = inventory_errors_;
   h.events = events_;
@@ -294,7 +294,7 @@ Health KumaAdapter::health() const {
 }
 
 void KumaAdapter::count(const std::string& event) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ++events_[event];
 }
 
@@ -310,7 +310,7 @@ void KumaAdapter::run() {
       auto made = Client::create(settings.cfg, settings.token, requests_);
       client = made ? std::move(made).value() : nullptr;
       if (!made) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         last_error_ = made.error().message;
       }
     }
@@ -333,7 +333,7 @@ bool KumaAdapter::round(Client& c, const config::KumaControlPlane& cfg) {
   bool writes = true;
   std::optional<WriteTerm> term;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     imports = imports_;
     exports = exports_;
     writes = writes_;
@@ -370,7 +370,7 @@ bool KumaAdapter::round(Client& c, const config::KumaControlPlane& cfg) {
   }
   std::function<void()> tell;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!error.empty() && error != last_error_) spdlog::warn("kuma: {}", error);
     if (error.empty() && !last_error_.empty()) spdlog::info("kuma: {} answers again", cfg.url);
     last_error_ = error;
@@ -392,7 +392,7 @@ bool KumaAdapter::round(Client& c, const config::KumaControlPlane& cfg) {
 
 Status KumaAdapter::poll_inventory(Client& c, const config::KumaControlPlane& cfg) {
   auto fail = [&](const CallError& e) -> Status {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++inventory_errors_;
     ++events_["errors_" + e.kind];
     return make_error(ErrorCode::kUnavailable, "inventory: " + e.message);
@@ -401,7 +401,7 @@ Status KumaAdapter::poll_inventory(Client& c, const config::KumaControlPlane& cf
   if (auto* e = std::get_if<CallError>(&index)) return fail(*e);
   const std::string version = std::get<std::pair<int, json>>(index).second.value("version", "");
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (version != version_) {
       const int v = version_number(version);
       spdlog::info("kuma: control plane {} at {}: {}", version.empty() ? "(no version)" : version, cfg.url,
@@ -439,7 +439,7 @@ Status KumaAdapter::poll_inventory(Client& c, const config::KumaControlPlane& cf
     if (auto* e = std::get_if<CallError>(&list)) return fail(*e);
     add(services_from_dataplanes(mesh, std::get<std::vector<json>>(list)));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (skipped != skipped_) {
     // Said once per change, not every poll: the same odd item stays odd until someone fixes it.
     // A page of odd items is up to a thousand: the first few name the problem, the count the size.
@@ -519,7 +519,7 @@ Status KumaAdapter::reconcile_exports(Client& c, const config::KumaControlPlane&
                                       const std::vector<DesiredExport>& exports) {
   std::string version;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     version = version_;
   }
   IngressIdentity ingress;

@@ -20,25 +20,25 @@ StaticAdapter::StaticAdapter(std::filesystem::path inventory_file, std::filesyst
     : inventory_file_(std::move(inventory_file)), imports_dir_(std::move(imports_dir)) {}
 
 void StaticAdapter::set_inventory_file(std::filesystem::path file) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   inventory_file_ = std::move(file);
 }
 
 Status StaticAdapter::refresh_inventory(bool force) {
   std::filesystem::path file;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     file = inventory_file_;
   }
   std::error_code ec;
   const auto mtime = std::filesystem::last_write_time(file, ec);
   const auto size = ec ? 0 : std::filesystem::file_size(file, ec);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!force && !ec && inventory_ && mtime == seen_mtime_ && size == seen_size_) return {};
   }
   auto fail = [&](const std::string& msg) -> Status {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (msg != last_error_) spdlog::error("inventory {}: {} (keeping the last good inventory)", file.string(), msg);
     last_error_ = msg;
     ++errors_;
@@ -53,7 +53,7 @@ Status StaticAdapter::refresh_inventory(bool force) {
   ss << in.rdbuf();
   auto inv = parse_inventory(ss.str());
   if (!inv) return fail(inv.error().message);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   inventory_ = std::make_shared<const Inventory>(std::move(inv).value());
   seen_mtime_ = mtime;
   seen_size_ = size;
@@ -64,7 +64,7 @@ Status StaticAdapter::refresh_inventory(bool force) {
 }
 
 std::shared_ptr<const Inventory> StaticAdapter::inventory() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return inventory_ ? inventory_ : std::make_shared<const Inventory>();
 }
 
@@ -104,7 +104,7 @@ std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
   std::filesystem::path dir;
   bool full_check = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     dir = imports_dir_;
     full_check = std::exchange(recheck_, false);
   }
@@ -166,7 +166,7 @@ std::vector<ApplyResult> StaticAdapter::apply(const DesiredState& desired) {
 }
 
 Health StaticAdapter::health() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Health h;
   h.inventory_errors = errors_;
   if (!inventory_) {
@@ -182,7 +182,7 @@ Health StaticAdapter::health() const {
 
 void StaticAdapter::reconfigure(const config::ControlPlaneConfig& cfg, const std::string&) {
   set_inventory_file(cfg.static_cp.inventory_file);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   recheck_ = true;
 }
 

@@ -38,7 +38,7 @@ void FailureBudget::make_room(TimePoint now) {
 }
 
 std::chrono::seconds FailureBudget::retry_after(const std::string& source) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!sources_.count(source)) return std::chrono::seconds(0);  // a source that never failed is not tracked
   const Source& s = find(source, clock_.now());
   if (s.tokens >= 1) return std::chrono::seconds(0);
@@ -47,7 +47,7 @@ std::chrono::seconds FailureBudget::retry_after(const std::string& source) {
 }
 
 std::optional<int64_t> FailureBudget::failed(const std::string& source) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const TimePoint now = clock_.now();
   Source& s = find(source, now);
   s.tokens = std::max(0.0, s.tokens - 1);
@@ -58,7 +58,7 @@ std::optional<int64_t> FailureBudget::failed(const std::string& source) {
 }
 
 size_t FailureBudget::sources() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return sources_.size();
 }
 

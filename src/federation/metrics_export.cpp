@@ -91,7 +91,7 @@ void MetricsExporter::reconfigure(MetricsExportSettings settings) { loop_.reconf
 void MetricsExporter::exports_changed() { loop_.wake(); }
 
 std::string MetricsExporter::text_for(const std::string& peer) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = by_peer_.find(peer);
   return it == by_peer_.end() ? std::string() : it->second;
 }
@@ -147,7 +147,7 @@ void MetricsExporter::run() {
         if (sel.colliding_quantiles) dropped_quantiles_.inc({peer}, static_cast<double>(sel.colliding_quantiles));
         texts[peer] = std::move(sel.text);
       }
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       by_peer_ = std::move(texts);
     }
     auto next = SteadyClock::now() + std::chrono::seconds(60);

@@ -42,7 +42,7 @@ void MetricsImporter::run() {
   while (loop_.next_round(settings, changed)) {
     if (changed) {
       clients.clear();
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       std::erase_if(by_peer_, [&](const auto& kv) {
         return std::none_of(settings.peers.begin(), settings.peers.end(),
                             [&](const auto& p) { return p.peer == kv.first; });
@@ -60,11 +60,11 @@ void MetricsImporter::run() {
       for (const auto& f : got->families) n += f.samples.size();
       scrapes_.inc({peer.peer, "ok"});
       series_.set({peer.peer}, static_cast<double>(n));
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       by_peer_[peer.peer] = std::move(got).value();
     }
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       const auto stale_before = SteadyClock::now() - settings.stale_after;
       for (auto it = by_peer_.begin(); it != by_peer_.end();) {
         if (it->second.scraped_at >= stale_before) {
@@ -121,7 +121,7 @@ Result<std::string> MetricsImporter::federate(const std::vector<std::string>& ma
   };
   const auto stale_before = SteadyClock::now() - loop_.settings().stale_after;
   std::string out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<const std::vector<metrics::MetricFamily>*> fresh;
   for (const auto& [peer, data] : by_peer_) {
     if (data.scraped_at >= stale_before) fresh.push_back(&data.families);

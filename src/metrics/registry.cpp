@@ -27,22 +27,22 @@ Family::Family(std::string name, std::string help, Type type, std::vector<std::s
       buckets_(std::move(buckets)) {}
 
 void Family::inc(const LabelValues& labels, double by) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   series_[labels].value += by;
 }
 
 void Family::add(const LabelValues& labels, double delta) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   series_[labels].value += delta;
 }
 
 void Family::set(const LabelValues& labels, double value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   series_[labels].value = value;
 }
 
 void Family::observe(const LabelValues& labels, double value) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& s = series_[labels];
   if (s.bucket_counts.empty()) s.bucket_counts.assign(buckets_.size(), 0);
   for (size_t i = 0; i < buckets_.size(); ++i) {
@@ -53,12 +53,12 @@ void Family::observe(const LabelValues& labels, double value) {
 }
 
 void Family::clear() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   series_.clear();
 }
 
 double Family::value(const LabelValues& labels) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = series_.find(labels);
   return it == series_.end() ? 0 : it->second.value;
 }
@@ -75,7 +75,7 @@ static std::string label_text(const std::vector<std::string>& names, const Label
 }
 
 void Family::write(std::string& out) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   static const char* kTypes[] = {"counter", "gauge", "histogram"};
   out += "# HELP " + name_ + " " + help_ + "\n";
   out += "# TYPE " + name_ + " " + kTypes[static_cast<int>(type_)] + "\n";
@@ -95,7 +95,7 @@ void Family::write(std::string& out) const {
 }
 
 Family& Registry::add(std::unique_ptr<Family> f, const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto [it, inserted] = families_.emplace(name, std::move(f));
   if (!inserted) throw std::logic_error("metric registered twice: " + name);
   return *it->second;
@@ -116,19 +116,19 @@ Family& Registry::histogram(const std::string& name, const std::string& help, st
 }
 
 void Registry::on_collect(std::function<void()> collector) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   collectors_.push_back(std::move(collector));
 }
 
 std::string Registry::expose() const {
   std::vector<std::function<void()>> collectors;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     collectors = collectors_;
   }
   for (const auto& c : collectors) c();
   std::string out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [name, f] : families_) f->write(out);
   return out;
 }

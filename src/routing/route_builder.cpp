@@ -94,7 +94,7 @@ RouteTableHolder::RouteTableHolder(int64_t first_revision) {
 }
 
 bool RouteTableHolder::update(RoutingTable fresh) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (fresh.same_routes(*table_)) return false;
   fresh.revision = table_->revision + 1;
   table_ = std::make_shared<const RoutingTable>(std::move(fresh));
@@ -102,7 +102,7 @@ bool RouteTableHolder::update(RoutingTable fresh) {
 }
 
 bool RouteTableHolder::replace_ingress(const std::set<std::string>& export_ids, std::vector<IngressRoute> fresh) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   RoutingTable next = *table_;
   std::erase_if(next.ingress, [&](const IngressRoute& r) { return export_ids.count(r.export_id) > 0; });
   next.ingress.insert(next.ingress.end(), std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
@@ -114,7 +114,7 @@ bool RouteTableHolder::replace_ingress(const std::set<std::string>& export_ids, 
 }
 
 std::shared_ptr<const RoutingTable> RouteTableHolder::current() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return table_;
 }
 

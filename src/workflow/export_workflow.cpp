@@ -62,7 +62,7 @@ ExportWorkflow::ExportWorkflow(store::Database& db, const Clock& clock, const co
     : db_(db), clock_(clock), cp_(cp), settings_(std::move(settings)) {}
 
 void ExportWorkflow::update_settings(WorkflowSettings settings) {
-  std::lock_guard lock(settings_mu_);
+  MutexLock lock(settings_mu_);
   settings_ = std::move(settings);
 }
 
@@ -73,7 +73,7 @@ void ExportWorkflow::announce(const std::set<std::string>& peers, const std::set
 }
 
 WorkflowSettings ExportWorkflow::settings() const {
-  std::lock_guard lock(settings_mu_);
+  MutexLock lock(settings_mu_);
   return settings_;
 }
 

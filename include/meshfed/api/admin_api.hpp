@@ -5,9 +5,9 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/api/auth.hpp"
 #include "meshfed/api/router.hpp"
 #include "meshfed/controlplane/adapter.hpp"
@@ -141,8 +141,8 @@ class AdminApi {
   metrics::Family& latency_;
   metrics::Family& auth_failures_;
   FailureBudget auth_budget_;  // by source address: 401s cost a bucket, an empty one answers 429
-  std::mutex auth_mu_;
-  std::map<std::string, int64_t> pending_auth_failures_;
+  Mutex auth_mu_;
+  std::map<std::string, int64_t> pending_auth_failures_ GUARDED_BY(auth_mu_);
 };
 
 }  // namespace meshfed::api

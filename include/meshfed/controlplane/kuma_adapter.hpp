@@ -10,11 +10,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/controlplane/adapter.hpp"
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/settings_loop.hpp"
 #include "meshfed/http/client.hpp"
 
@@ -63,23 +63,23 @@ class KumaAdapter final : public Adapter {
     std::string token;
   };
 
-  mutable std::mutex mu_;  // what the round learns, for the broker's threads
-  std::shared_ptr<const Inventory> inventory_;
-  std::vector<DesiredImport> imports_;
-  std::vector<DesiredExport> exports_;
+  mutable Mutex mu_;  // what the round learns, for the broker's threads
+  std::shared_ptr<const Inventory> inventory_ GUARDED_BY(mu_);
+  std::vector<DesiredImport> imports_ GUARDED_BY(mu_);
+  std::vector<DesiredExport> exports_ GUARDED_BY(mu_);
   // Read with imports_ and exports_, so a round never writes a state older than the switch.
-  bool writes_ = true;
-  std::optional<WriteTerm> term_;  // replicas: the leader's term
+  bool writes_ GUARDED_BY(mu_) = true;
+  std::optional<WriteTerm> term_ GUARDED_BY(mu_);  // replicas: the leader's term
   // The adapter thread's own: the last round's writes were held back by the term.
   bool fenced_ = false;
   static constexpr auto kFencedRetry = std::chrono::milliseconds(500);
-  std::map<std::string, ApplyResult> results_;  // by import id, from the last reconcile
-  std::function<void()> results_listener_;
-  std::string version_;
-  std::string last_error_;
-  std::vector<std::string> skipped_;  // inventory items left out in the last poll, as logged
-  std::map<std::string, int64_t> events_;
-  int64_t inventory_errors_ = 0;
+  std::map<std::string, ApplyResult> results_ GUARDED_BY(mu_);  // by import id, from the last reconcile
+  std::function<void()> results_listener_ GUARDED_BY(mu_);
+  std::string version_ GUARDED_BY(mu_);
+  std::string last_error_ GUARDED_BY(mu_);
+  std::vector<std::string> skipped_ GUARDED_BY(mu_);  // inventory items left out in the last poll, as logged
+  std::map<std::string, int64_t> events_ GUARDED_BY(mu_);
+  int64_t inventory_errors_ GUARDED_BY(mu_) = 0;
   http::InterruptibleRequests requests_;  // stop() breaks off the call in flight
   SettingsLoop<Settings> loop_;           // last: its thread stops before the members it uses go
 };

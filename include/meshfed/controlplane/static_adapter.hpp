@@ -3,9 +3,9 @@
 
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <string>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 
 namespace meshfed::controlplane {
@@ -28,14 +28,14 @@ class StaticAdapter final : public Adapter {
   void set_inventory_file(std::filesystem::path file);
 
  private:
-  mutable std::mutex mu_;
-  std::filesystem::path inventory_file_;
-  std::filesystem::path imports_dir_;
-  std::shared_ptr<const Inventory> inventory_;
-  std::filesystem::file_time_type seen_mtime_{};
-  uintmax_t seen_size_ = 0;
-  std::string last_error_;
-  int64_t errors_ = 0;
+  mutable Mutex mu_;
+  std::filesystem::path inventory_file_ GUARDED_BY(mu_);
+  std::filesystem::path imports_dir_ GUARDED_BY(mu_);
+  std::shared_ptr<const Inventory> inventory_ GUARDED_BY(mu_);
+  std::filesystem::file_time_type seen_mtime_ GUARDED_BY(mu_){};
+  uintmax_t seen_size_ GUARDED_BY(mu_) = 0;
+  std::string last_error_ GUARDED_BY(mu_);
+  int64_t errors_ GUARDED_BY(mu_) = 0;
   // File name -> the import whose document this adapter wrote there (or found there) since the
   // imports folder was last checked whole: an unchanged import costs a comparison, not a
   // document. apply()'s thread only; reconfigure() asks for a full check through `recheck_`.

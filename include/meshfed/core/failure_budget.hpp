@@ -9,12 +9,12 @@
 
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
 #include "meshfed/core/clock.hpp"
+#include "meshfed/core/mutex.hpp"
 
 namespace meshfed {
 
@@ -47,13 +47,13 @@ class FailureBudget {
     TimePoint logged;  // epoch: never
     int64_t unlogged = 0;
   };
-  Source& find(const std::string& source, TimePoint now);  // under mu_, refilled to now
-  void make_room(TimePoint now);                           // under mu_
+  Source& find(const std::string& source, TimePoint now) REQUIRES(mu_);  // refilled to now
+  void make_room(TimePoint now) REQUIRES(mu_);
 
   const Clock& clock_;
   const Limits limits_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, Source> sources_;
+  mutable Mutex mu_;
+  std::unordered_map<std::string, Source> sources_ GUARDED_BY(mu_);
 };
 
 // The address part of an "ip:port" remote (IPv6 addresses keep their colons).

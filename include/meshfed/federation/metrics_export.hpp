@@ -8,10 +8,10 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/settings_loop.hpp"
 #include "meshfed/http/client.hpp"
@@ -56,8 +56,8 @@ class MetricsExporter {
   metrics::Family& exported_series_;
   metrics::Family& cap_hits_;
   metrics::Family& dropped_quantiles_;
-  mutable std::mutex mu_;  // guards by_peer_
-  std::map<std::string, std::string> by_peer_;
+  mutable Mutex mu_;
+  std::map<std::string, std::string> by_peer_ GUARDED_BY(mu_);
   http::InterruptibleRequests requests_;      // a hung source does not hold up stop()
   SettingsLoop<MetricsExportSettings> loop_;  // last: its thread stops before the rest goes
 };

@@ -9,11 +9,11 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/core/settings_loop.hpp"
 #include "meshfed/federation/peer_client.hpp"
@@ -60,8 +60,8 @@ class MetricsImporter {
   metrics::Family& series_;
   metrics::Family& left_out_;
 
-  mutable std::mutex mu_;  // guards by_peer_
-  std::map<std::string, PeerSeries> by_peer_;
+  mutable Mutex mu_;
+  std::map<std::string, PeerSeries> by_peer_ GUARDED_BY(mu_);
   http::InterruptibleRequests requests_;
   SettingsLoop<MetricsImportSettings> loop_;  // last: its thread stops before the rest goes
 };

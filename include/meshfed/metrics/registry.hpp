@@ -6,9 +6,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "meshfed/core/mutex.hpp"
 
 namespace meshfed::metrics {
 
@@ -41,8 +42,8 @@ class Family {
   Type type_;
   std::vector<std::string> label_names_;
   std::vector<double> buckets_;
-  mutable std::mutex mu_;
-  std::map<LabelValues, Series> series_;
+  mutable Mutex mu_;
+  std::map<LabelValues, Series> series_ GUARDED_BY(mu_);
 };
 
 class Registry {
@@ -58,9 +59,9 @@ class Registry {
 
  private:
   Family& add(std::unique_ptr<Family> f, const std::string& name);
-  mutable std::mutex mu_;
-  std::map<std::string, std::unique_ptr<Family>> families_;
-  std::vector<std::function<void()>> collectors_;
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<Family>> families_ GUARDED_BY(mu_);
+  std::vector<std::function<void()>> collectors_ GUARDED_BY(mu_);
 };
 
 std::string escape_label_value(const std::string& v);

@@ -4,11 +4,11 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/gateway/routes.hpp"
@@ -52,8 +52,8 @@ class RouteTableHolder {
   std::shared_ptr<const RoutingTable> current() const;
 
  private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const RoutingTable> table_;
+  mutable Mutex mu_;
+  std::shared_ptr<const RoutingTable> table_ GUARDED_BY(mu_);
 };
 
 }  // namespace meshfed::routing

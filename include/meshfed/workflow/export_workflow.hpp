@@ -10,13 +10,13 @@
 
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/audit/chain.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/clock.hpp"
@@ -148,8 +148,8 @@ class ExportWorkflow {
   const Clock& clock_;
   CatalogListener catalog_listener_;
   const controlplane::Adapter& cp_;
-  mutable std::mutex settings_mu_;
-  WorkflowSettings settings_;
+  mutable Mutex settings_mu_;
+  WorkflowSettings settings_ GUARDED_BY(settings_mu_);
   std::optional<VerifiedAudit> last_verified_;  // verify_audit()'s thread only
 };
 
