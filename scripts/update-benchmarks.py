@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Replaces one benchmark's section in docs/benchmarks.md, stamped with the command and machine."""
+"""Replaces one benchmark's section in docs/benchmarks.md (or in $MESHFED_DOC), stamped with the command and machine."""
 import datetime
 import os
 import pathlib
@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 name, command, body = sys.argv[1], sys.argv[2].strip(), sys.argv[3]
-doc = pathlib.Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+doc = pathlib.Path(__file__).resolve().parent.parent / os.environ.get("MESHFED_DOC", "docs/benchmarks.md")
 text = doc.read_text() if doc.exists() else "# Benchmarks\n\nEach section is written by the command it names.\n"
 
 cpu = "unknown CPU"

@@ -19,7 +19,7 @@ Test control (outside Kuma's API, under /_emulator/):
        resource as the zone has it (spec or networking, labels, status)
   POST /_emulator/outage {"status": 503, "count": N}   the next N API calls fail with `status`
   GET  /_emulator/requests                              every API call so far: [method, path]
-  GET  /_emulator/writes                                every call but GET, in arrival order:
+  GET  /_emulator/writes[?since=N]                      every call but GET (from the N-th), in arrival order:
        {"method", "path", "term", "at_ms"} (term: the X-Meshfed-Term header, null without one;
        at_ms: the host's clock when the call arrived)
 """
@@ -175,7 +175,7 @@ class Handler(BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         body = self.read_body()
         if parts[:1] == ["_emulator"]:
-            return self.control(method, parts[1:], body)
+            return self.control(method, parts[1:], body, query)
         with self.store.lock:
             self.store.requests.append([method, url.path])
             if method != "GET":
@@ -393,12 +393,13 @@ class Handler(BaseHTTPRequestHandler):
         return []
 
     # --- test control ---------------------------------------------------------------------
-    def control(self, method, parts, body):
+    def control(self, method, parts, body, query):
         with self.store.lock:
             if method == "GET" and parts == ["requests"]:
                 return self.send_json(200, self.store.requests)
             if method == "GET" and parts == ["writes"]:
-                return self.send_json(200, self.store.writes)
+                since = query.get("since", ["0"])[0]
+                return self.send_json(200, self.store.writes[int(since) if since.isdigit() else 0:])
             if method == "POST" and parts == ["outage"]:
                 self.store.outage = json.loads(body)
                 return self.send_json(200, {})
