@@ -19,7 +19,7 @@ void Leadership::start() {
 }
 
 void Leadership::stop() {
-  std::lock_guard lock(stop_mu_);
+  MutexLock lock(stop_mu_);
   if (stopped_) return;
   stopped_ = true;
   loop_.stop();
@@ -27,7 +27,7 @@ void Leadership::stop() {
   const bool was_leading = leader_.exchange(false);
   if (was_leading) events_.deposed();
   {
-    std::lock_guard call(call_mu_);
+    MutexLock call(call_mu_);
     lock_->release();
   }
   if (was_leading) spdlog::info("replica: leadership given up (stopping)");
@@ -53,7 +53,7 @@ bool Leadership::may_write(int64_t term) const {
 Status Leadership::confirm_term(int64_t term) {
   if (this->term() != term)
     return make_error(ErrorCode::kUnavailable, "leadership term " + std::to_string(term) + " is over");
-  std::lock_guard call(call_mu_);
+  MutexLock call(call_mu_);
   auto current = lock_->confirm(kCallTimeout);
   if (!current) return current.error();
   if (*current != term) {
@@ -65,7 +65,7 @@ Status Leadership::confirm_term(int64_t term) {
 
 void Leadership::round() {
   const int64_t now = to_unix_ms(clock_.now());
-  std::unique_lock call(call_mu_);
+  ReleasableMutexLock call(call_mu_);
   if (!leader_) {
     auto taken = lock_->try_acquire(kCallTimeout);
     if (!taken || !*taken) return;  // another replica leads, or the store is away: tried next round

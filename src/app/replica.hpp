@@ -7,10 +7,10 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 
 #include "meshfed/core/clock.hpp"
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/settings_loop.hpp"
 #include "meshfed/store/replication.hpp"
 
@@ -63,16 +63,17 @@ class Leadership {
   Status confirm_term(int64_t term);
 
  private:
-  std::unique_ptr<store::LeaderLock> lock_;  // its calls are serialised by call_mu_
+  // The lock's session is one connection: one call at a time.
+  std::unique_ptr<store::LeaderLock> lock_ PT_GUARDED_BY(call_mu_);
   const Clock& clock_;
   Events events_;
   std::atomic<bool> leader_{false};
   std::atomic<int64_t> term_{0};
   std::atomic<int64_t> elected_at_ms_{0};
   std::atomic<int64_t> confirmed_at_ms_{0};
-  std::mutex call_mu_;  // the lock's session is one connection: one call at a time
-  std::mutex stop_mu_;
-  bool stopped_ = false;
+  Mutex call_mu_;
+  Mutex stop_mu_;
+  bool stopped_ GUARDED_BY(stop_mu_) = false;
   BackgroundLoop loop_;  // last: its thread stops before the rest goes
 };
 

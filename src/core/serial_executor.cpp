@@ -25,7 +25,7 @@ SerialExecutor::~SerialExecutor() { join(); }
 
 bool SerialExecutor::post(std::function<void()> job) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (joining_) {
       spdlog::debug("{}: a job posted while stopping is dropped", name_);
       return false;
@@ -61,7 +61,7 @@ bool SerialExecutor::run(const std::function<void()>& job) {
 
 void SerialExecutor::join() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     joining_ = true;
   }
   cv_.notify_one();
@@ -74,8 +74,8 @@ void SerialExecutor::loop() {
   for (;;) {
     std::function<void()> job;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return joining_ || !jobs_.empty(); });
+      MutexLock lock(mu_);
+      while (!joining_ && jobs_.empty()) cv_.wait(mu_);
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();

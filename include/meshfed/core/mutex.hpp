@@ -5,6 +5,8 @@
 // compilers the attributes are nothing.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
 
 #if defined(__clang__)
@@ -43,6 +45,42 @@ class SCOPED_CAPABILITY MutexLock {
 
  private:
   Mutex& m_;
+};
+
+// A MutexLock that may let go before its scope ends (unlock()), before calling out.
+class SCOPED_CAPABILITY ReleasableMutexLock {
+ public:
+  explicit ReleasableMutexLock(Mutex& m) ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~ReleasableMutexLock() RELEASE() {
+    if (held_) m_.unlock();
+  }
+  void unlock() RELEASE() {
+    m_.unlock();
+    held_ = false;
+  }
+  ReleasableMutexLock(const ReleasableMutexLock&) = delete;
+  ReleasableMutexLock& operator=(const ReleasableMutexLock&) = delete;
+
+ private:
+  Mutex& m_;
+  bool held_ = true;
+};
+
+// A condition variable whose waits name the Mutex the caller holds (REQUIRES): a wait releases
+// and retakes it as std::condition_variable does, out of the analysis' sight. Callers wait in
+// a loop on their guarded condition, so the analysis checks the condition's reads too.
+class CondVar {
+ public:
+  void wait(Mutex& m) REQUIRES(m) { cv_.wait(m); }
+  // False when `deadline` passed first.
+  bool wait_until(Mutex& m, std::chrono::steady_clock::time_point deadline) REQUIRES(m) {
+    return cv_.wait_until(m, deadline) == std::cv_status::no_timeout;
+  }
+  void notify_one() { cv_.notify_one(); }
+  void notify_all() { cv_.notify_all(); }
+
+ private:
+  std::condition_variable_any cv_;
 };
 
 }  // namespace meshfed

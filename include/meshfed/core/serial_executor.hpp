@@ -6,12 +6,12 @@
 // the executor's name) and the next job runs: one failure never ends the thread.
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "meshfed/core/mutex.hpp"
 
 namespace meshfed {
 
@@ -36,10 +36,10 @@ class SerialExecutor {
   void loop();
 
   std::string name_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-  bool joining_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> jobs_ GUARDED_BY(mu_);
+  bool joining_ GUARDED_BY(mu_) = false;
   std::thread thread_;  // after the queue: starts once it exists
   std::thread::id id_;  // thread_'s, kept apart: join() changes thread_ while others may ask
 };

@@ -6,14 +6,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
+
+#include "meshfed/core/mutex.hpp"
 
 namespace meshfed {
 
@@ -34,7 +34,7 @@ class SettingsLoop {
   // `interrupt` runs after the stop is flagged, to break off a blocking call of the loop.
   void stop(const std::function<void()>& interrupt = nullptr) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stopping_ = true;
     }
     if (interrupt) interrupt();
@@ -44,7 +44,7 @@ class SettingsLoop {
 
   void reconfigure(Settings settings) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       settings_ = std::move(settings);
       ++generation_;
     }
@@ -53,26 +53,26 @@ class SettingsLoop {
 
   void wake() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       woken_ = true;
     }
     cv_.notify_all();
   }
 
   Settings settings() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return settings_;
   }
 
   bool stopping() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return stopping_;
   }
 
   // For the loop, at the start of each round: false once stopping. When the settings changed
   // since the last round, copies them into `current` and sets `changed`.
   bool next_round(Settings& current, bool& changed) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return false;
     changed = generation_ != seen_;
     if (changed) {
@@ -84,15 +84,16 @@ class SettingsLoop {
 
   // The same for a loop without settings (a BackgroundLoop).
   bool next_round() requires std::is_same_v<Settings, std::monostate> {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     seen_ = generation_;
     return !stopping_;
   }
 
   // Sleeps until `until`, wake(), reconfigure() or stop(); true if a wake() came meanwhile.
   bool sleep_until(std::chrono::steady_clock::time_point until) {
-    std::unique_lock lock(mu_);
-    cv_.wait_until(lock, until, [&] { return has_news(); });
+    MutexLock lock(mu_);
+    while (!has_news() && cv_.wait_until(mu_, until)) {
+    }
     return std::exchange(woken_, false);
   }
 
@@ -100,20 +101,20 @@ class SettingsLoop {
 
   // Whether a sleep would return at once: a wake, new settings not yet taken, or a stop.
   bool pending() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return has_news();
   }
 
  private:
-  bool has_news() const { return stopping_ || woken_ || generation_ != seen_; }
+  bool has_news() const REQUIRES(mu_) { return stopping_ || woken_ || generation_ != seen_; }
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  Settings settings_;
-  uint64_t generation_ = 1;
-  uint64_t seen_ = 0;  // the first round always takes the settings
-  bool woken_ = false;
-  bool stopping_ = false;
+  mutable Mutex mu_;
+  CondVar cv_;
+  Settings settings_ GUARDED_BY(mu_);
+  uint64_t generation_ GUARDED_BY(mu_) = 1;
+  uint64_t seen_ GUARDED_BY(mu_) = 0;  // the first round always takes the settings
+  bool woken_ GUARDED_BY(mu_) = false;
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
