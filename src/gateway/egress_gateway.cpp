@@ -5,9 +5,8 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
-#include <mutex>
-
 #include "gateway/session_cache.hpp"
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/clock.hpp"
 #include "net/open_acceptor.hpp"
 
@@ -37,20 +36,20 @@ struct EgressGateway::Impl {
   }
   ~Impl() { stop(); }
 
-  mutable std::mutex mu;                                         // guards the three below, read by every worker
-  std::map<std::string, std::shared_ptr<http::TlsContext>> tls;  // by peer
-  std::shared_ptr<const RoutesById> routes = std::make_shared<RoutesById>();
-  std::map<std::string, uint16_t> ports;        // bound listeners, for listening()
-  std::map<std::string, std::string> refusals;  // listeners that could not bind, for unbound()
-  EgressGateway::ListenRefused refused;         // control thread only, set before the first routes
-  EgressGateway::Listening opened;              // likewise
-  WorkerPool pool;                              // after what its sweeps read: destroyed (joined) first
+  mutable Mutex mu;                                                             // read by every worker
+  std::map<std::string, std::shared_ptr<http::TlsContext>> tls GUARDED_BY(mu);  // by peer
+  std::shared_ptr<const RoutesById> routes GUARDED_BY(mu) = std::make_shared<RoutesById>();
+  std::map<std::string, uint16_t> ports GUARDED_BY(mu);        // bound listeners, for listening()
+  std::map<std::string, std::string> refusals GUARDED_BY(mu);  // listeners that could not bind, for unbound()
+  EgressGateway::ListenRefused refused;                        // control thread only, set before the first routes
+  EgressGateway::Listening opened;                             // likewise
+  WorkerPool pool;                                             // after what its sweeps read: destroyed (joined) first
   asio::steady_timer retry_timer;
   std::map<std::string, std::shared_ptr<Listener>> listeners;  // by import id; control thread only
   bool stopped = false;                                        // control thread only
 
   std::shared_ptr<const RoutesById> routes_now() const {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     return routes;
   }
 
@@ -91,7 +90,7 @@ struct EgressGateway::Impl {
     for (auto& [id, old] : listeners) close(*old);  // withdrawn or moved
     listeners = std::move(next);
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       routes = by_id;
     }
     open_missing();
@@ -119,7 +118,7 @@ struct EgressGateway::Impl {
     }
     std::map<std::string, uint16_t> fresh;
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       for (const auto& [id, port] : bound) {
         if (auto it = ports.find(id); it == ports.end() || it->second != port) fresh[id] = port;
       }
@@ -166,7 +165,7 @@ struct EgressGateway::Impl {
       }
       std::shared_ptr<http::TlsContext> ctx;
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (auto it = tls.find(l->route.peer); it != tls.end()) ctx = it->second;
       }
       asio::post(worker.io,
@@ -211,7 +210,7 @@ EgressGateway::EgressGateway(GatewayMetrics& metrics, GatewayLimits limits)
 EgressGateway::~EgressGateway() = default;
 
 void EgressGateway::set_tls(std::map<std::string, std::shared_ptr<http::TlsContext>> per_peer) {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   impl_->tls = std::move(per_peer);
 }
 
@@ -224,7 +223,7 @@ void EgressGateway::stop() { impl_->stop(); }
 int EgressGateway::open_connections() const { return impl_->pool.open_connections(); }
 
 std::map<std::string, uint16_t> EgressGateway::listening() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->ports;
 }
 
@@ -237,7 +236,7 @@ void EgressGateway::on_listening(Listening listener) {
 }
 
 std::map<std::string, std::string> EgressGateway::unbound() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->refusals;
 }
 

@@ -1,9 +1,9 @@
 #include <openssl/ssl.h>
 
 #include <map>
-#include <mutex>
 
 #include "gateway/session_cache.hpp"
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/openssl_handles.hpp"
 #include "meshfed/gateway/gateway.hpp"
 #include "meshfed/pki/pki.hpp"
@@ -12,8 +12,8 @@ namespace meshfed::gateway {
 namespace {
 
 struct SessionCache {
-  std::mutex mu;
-  std::map<std::string, SslSessionPtr> sessions;
+  Mutex mu;
+  std::map<std::string, SslSessionPtr> sessions GUARDED_BY(mu);
 };
 
 int cache_index() {
@@ -34,7 +34,7 @@ int on_new_session(SSL* ssl, SSL_SESSION* session) {
   auto* cache = static_cast<SessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_index()));
   const auto* key = static_cast<const std::string*>(SSL_get_ex_data(ssl, key_index()));
   if (!cache || !key) return 0;
-  std::lock_guard lock(cache->mu);
+  MutexLock lock(cache->mu);
   cache->sessions[*key].reset(session);
   return 1;  // we keep the reference
 }
@@ -60,7 +60,7 @@ void resume_session(SSL* ssl, const std::string& key) {
   SSL_set_ex_data(ssl, key_index(), new std::string(key));
   auto* cache = static_cast<SessionCache*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_index()));
   if (!cache) return;
-  std::lock_guard lock(cache->mu);
+  MutexLock lock(cache->mu);
   auto it = cache->sessions.find(key);
   if (it != cache->sessions.end() && SSL_SESSION_is_resumable(it->second.get())) SSL_set_session(ssl, it->second.get());
 }

@@ -5,8 +5,7 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
-#include <mutex>
-
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/clock.hpp"
 #include "net/open_acceptor.hpp"
 #include "meshfed/gateway/proxy_protocol.hpp"
@@ -25,13 +24,13 @@ struct IngressGateway::Impl {
     std::shared_ptr<const pki::PeerTrust> callers;
     std::shared_ptr<const RoutingTable> routes = std::make_shared<RoutingTable>();
   };
-  mutable std::mutex mu;
-  Current current;
+  mutable Mutex mu;
+  Current current GUARDED_BY(mu);
   WorkerPool pool;  // after what its sweeps read: destroyed (joined) first
   tcp::acceptor acceptor;
 
   Current now() const {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     return current;
   }
   std::shared_ptr<const RoutingTable> routes_now() const { return now().routes; }
@@ -141,7 +140,7 @@ uint16_t IngressGateway::port() const {
 void IngressGateway::set_tls(std::shared_ptr<http::TlsContext> server, std::shared_ptr<const pki::PeerTrust> callers) {
   bool trust_changed = false;
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     trust_changed = impl_->current.callers && impl_->current.callers != callers;
     impl_->current.tls = std::move(server);
     impl_->current.callers = callers;
@@ -156,7 +155,7 @@ void IngressGateway::set_tls(std::shared_ptr<http::TlsContext> server, std::shar
 
 void IngressGateway::set_routes(std::shared_ptr<const RoutingTable> table) {
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->current.routes = table;
   }
   impl_->pool.each([table](GatewayCore& core) {

@@ -14,8 +14,6 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -61,16 +59,16 @@ struct HttpsClient::Impl {
   // that accepts and then says nothing would hold the caller forever. A watchdog thread shuts
   // the socket down when a request's deadline passes.
   using Clock = std::chrono::steady_clock;
-  std::mutex watch_mu;
-  std::condition_variable watch_cv;
-  std::optional<Clock::time_point> watch_deadline;
-  bool watch_stop = false;
+  Mutex watch_mu;
+  CondVar watch_cv;
+  std::optional<Clock::time_point> watch_deadline GUARDED_BY(watch_mu);
+  bool watch_stop GUARDED_BY(watch_mu) = false;
   std::atomic<bool> timed_out{false};
   std::thread watchdog;
 
   ~Impl() {
     {
-      std::lock_guard lock(watch_mu);
+      MutexLock lock(watch_mu);
       watch_stop = true;
     }
     watch_cv.notify_all();
@@ -78,7 +76,7 @@ struct HttpsClient::Impl {
   }
 
   void arm(Clock::time_point deadline) {
-    std::lock_guard lock(watch_mu);
+    MutexLock lock(watch_mu);
     watch_deadline = deadline;
     timed_out = false;
     if (!watchdog.joinable()) watchdog = std::thread([this] { watch(); });
@@ -86,20 +84,23 @@ struct HttpsClient::Impl {
   }
 
   void disarm() {
-    std::lock_guard lock(watch_mu);
+    MutexLock lock(watch_mu);
     watch_deadline.reset();
     watch_cv.notify_all();
   }
 
   void watch() {
-    std::unique_lock lock(watch_mu);
+    MutexLock lock(watch_mu);
     while (!watch_stop) {
       if (!watch_deadline) {
-        watch_cv.wait(lock);
+        watch_cv.wait(watch_mu);
         continue;
       }
       const auto deadline = *watch_deadline;
-      if (watch_cv.wait_until(lock, deadline, [&] { return watch_stop || watch_deadline != deadline; })) continue;
+      const auto rearmed = [&]() REQUIRES(watch_mu) { return watch_stop || watch_deadline != deadline; };
+      while (!rearmed() && watch_cv.wait_until(watch_mu, deadline)) {
+      }
+      if (rearmed()) continue;
       timed_out = true;
       watch_deadline.reset();
       if (const int f = fd.load(); f >= 0) ::shutdown(f, SHUT_RDWR);
@@ -409,23 +410,23 @@ Result<ClientResponse> InterruptibleRequests::request(HttpsClient& client, const
                                                       const std::map<std::string, std::string>& headers,
                                                       const std::string& body) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return make_error(ErrorCode::kCancelled, "stopping");
     in_flight_ = &client;
   }
   auto res = client.request(method, target, headers, body);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   in_flight_ = nullptr;  // before the caller may destroy the client
   return res;
 }
 
 void InterruptibleRequests::interrupt() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (in_flight_) in_flight_->abort();
 }
 
 void InterruptibleRequests::stop() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   stopped_ = true;
   if (in_flight_) in_flight_->abort();
 }

@@ -19,6 +19,7 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/text.hpp"
 #include "net/loop_threads.hpp"
 #include "net/open_acceptor.hpp"
@@ -27,7 +28,6 @@
 #include <array>
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
 
@@ -121,23 +121,23 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   std::atomic<bool> stopping{false};
 
   // What the connections' loops share.
-  mutable std::mutex mu;
-  std::set<std::shared_ptr<Connection>> connections;
-  size_t evicting = 0;                    // connections in the set already chosen to make room
-  std::map<std::string, int> per_peer;    // open connections by authenticated peer
-  std::map<std::string, int> per_source;  // open connections by remote address
+  mutable Mutex mu;
+  std::set<std::shared_ptr<Connection>> connections GUARDED_BY(mu);
+  size_t evicting GUARDED_BY(mu) = 0;                    // connections in the set already chosen to make room
+  std::map<std::string, int> per_peer GUARDED_BY(mu);    // open connections by authenticated peer
+  std::map<std::string, int> per_source GUARDED_BY(mu);  // open connections by remote address
   // Long-poll waiters by key; each timer lives on its connection's loop. `notifications`
   // counts every wake-up, so that one landing while the handler runs is never missed: the
   // handler is asked again instead of waiting.
-  std::multimap<std::string, std::shared_ptr<asio::steady_timer>> waiters;
-  uint64_t notifications = 0;
+  std::multimap<std::string, std::shared_ptr<asio::steady_timer>> waiters GUARDED_BY(mu);
+  uint64_t notifications GUARDED_BY(mu) = 0;
 
   static void cancel_on_its_loop(const std::shared_ptr<asio::steady_timer>& timer) {
     asio::post(timer->get_executor(), [timer] { timer->cancel(); });
   }
 
   void wake(const std::vector<std::string>& keys) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     ++notifications;
     for (const auto& k : keys) {
       auto [first, last] = waiters.equal_range(k);
@@ -146,7 +146,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   uint64_t notifications_so_far() const {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     return notifications;
   }
 
@@ -164,7 +164,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, *deadline);
       std::multimap<std::string, std::shared_ptr<asio::steady_timer>>::iterator it;
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         if (notifications != before) continue;  // something changed while the handler ran
         it = waiters.emplace(res.wait_key, timer);
       }
@@ -172,7 +172,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       beast::error_code ec;
       co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         waiters.erase(it);
       }
       if (!ec || stopping) co_return not_modified();  // the deadline passed
@@ -314,7 +314,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
     if (identify) {
       peer = identify(c->stream.native_handle());
       if (peer.empty()) co_return;
-      std::unique_lock lock(mu);
+      ReleasableMutexLock lock(mu);
       c->peer = peer;
       c->stage = Connection::kAuthenticated;
       uncount(c->source);
@@ -331,7 +331,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       std::string peer;
       ~PeerSlot() {
         if (peer.empty()) return;
-        std::lock_guard lock(impl->mu);
+        MutexLock lock(impl->mu);
         --impl->per_peer[peer];
       }
     } slot{this, peer};
@@ -403,13 +403,13 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       spdlog::debug("http: closing connection from {}: outside every allowed source range", address);
       return false;
     }
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (!make_room(address)) return false;
     ++per_source[address];
     return true;
   }
 
-  bool make_room(const std::string& address) {  // under mu
+  bool make_room(const std::string& address) REQUIRES(mu) {
     if (limits.max_connections_per_source > 0) {
       const auto it = per_source.find(address);
       if (it != per_source.end() && it->second >= limits.max_connections_per_source) {
@@ -439,18 +439,18 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void forget(const std::shared_ptr<Connection>& c) {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (c->evicted) --evicting;
     connections.erase(c);
     if (c->counted_by_source) uncount(c->source);
   }
 
   void forget_source(const std::string& address) {  // admitted, then gone before it had a session
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     uncount(address);
   }
 
-  void uncount(const std::string& address) {  // under mu
+  void uncount(const std::string& address) REQUIRES(mu) {
     if (--per_source[address] <= 0) per_source.erase(address);
   }
 
@@ -484,7 +484,7 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       auto ctx = tls();
       auto conn = std::make_shared<Connection>(std::move(socket), *ctx, address);
       {
-        std::lock_guard lock(mu);
+        MutexLock lock(mu);
         connections.insert(conn);
       }
       asio::co_spawn(
@@ -513,7 +513,7 @@ HttpsServer::~HttpsServer() {
   // services do, and the loops' queued coroutines (which hold the Impl) go with the loops.
   impl_->workers->stop();
   {
-    std::lock_guard lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     impl_->connections.clear();
     impl_->waiters.clear();
   }
@@ -538,7 +538,7 @@ void HttpsServer::stop() {
   impl_->stopping = true;
   beast::error_code ec;
   impl_->acceptor.close(ec);
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   for (const auto& c : impl_->connections) {
     c->on_its_loop([c] {
       if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
@@ -563,7 +563,7 @@ void HttpsServer::notify(const std::vector<std::string>& keys) { impl_->wake(key
 
 void HttpsServer::revalidate_peers() {
   if (!impl_->identify) return;
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   for (const auto& c : impl_->connections) {
     if (c->peer.empty()) continue;
     c->on_its_loop([impl = impl_, c, peer = c->peer] {
@@ -576,7 +576,7 @@ void HttpsServer::revalidate_peers() {
 }
 
 int HttpsServer::open_connections() const {
-  std::lock_guard lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return static_cast<int>(impl_->connections.size());
 }
 

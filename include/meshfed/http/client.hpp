@@ -9,9 +9,9 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/openssl_fwd.hpp"
 #include "meshfed/core/result.hpp"
 
@@ -80,9 +80,9 @@ class InterruptibleRequests {
   void stop();
 
  private:
-  std::mutex mu_;
-  HttpsClient* in_flight_ = nullptr;
-  bool stopped_ = false;
+  Mutex mu_;
+  HttpsClient* in_flight_ GUARDED_BY(mu_) = nullptr;
+  bool stopped_ GUARDED_BY(mu_) = false;
 };
 
 // Parses "https://host:port" into host and port. False if malformed.
