@@ -1,7 +1,8 @@
 // The soak: three domains on this machine, one of them (pci) on three replicas sharing one
 // PostgreSQL and writing to the Kuma emulator, worked by operators and hit by faults for a given
 // time, the invariants of a broker that runs for years checked while it runs. It prints a table
-// (operations, faults, checks, violations) and exits 1 on any violation, 2 when it could not run.
+// (operations, faults, checks, violations) and exits 1 on any violation, 2 when it could not run
+// or was interrupted (SIGINT, SIGTERM: what it started is stopped and removed all the same).
 //
 //   meshfed_soak --seconds 180 [--report FILE]
 //
@@ -41,6 +42,10 @@
 
 namespace meshfed::testing {
 namespace {
+
+// SIGINT or SIGTERM: the run ends early, and everything it started is stopped and removed as at
+// its end (the table says it was interrupted).
+std::atomic<bool> interrupted{false};
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -100,7 +105,8 @@ class Tally {
   std::string table(double seconds) const {
     std::lock_guard lock(mu_);
     std::ostringstream out;
-    out << "Ran " << static_cast<int64_t>(seconds) << " s.\n\n| operations | count |\n| --- | --- |\n";
+    out << "Ran " << static_cast<int64_t>(seconds) << " s" << (interrupted ? ", interrupted" : "")
+        << ".\n\n| operations | count |\n| --- | --- |\n";
     for (const auto& [what, n] : operations_) out << "| " << what << " | " << n << " |\n";
     out << "\n| faults injected | count |\n| --- | --- |\n";
     for (const auto& [what, n] : faults_) out << "| " << what << " | " << n << " |\n";
@@ -752,7 +758,7 @@ void Soak::inject_faults() {
   const auto filler = fed_.domain("internal").state_dir / "filler";
   int64_t last = -1;
   int reload = 0;
-  while (Clock::now() - started_ < length_) {
+  while (Clock::now() - started_ < length_ && !interrupted) {
     const int64_t s = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - started_).count();
     if (s == last) {
       std::this_thread::sleep_for(100ms);  // the schedule's tick
@@ -802,8 +808,15 @@ void Soak::inject_faults() {
 }
 
 // Every acknowledged export is there in at least the state acknowledged, and short-lived ones
-// expired on time.
+// expired on time. What was acknowledged is taken before the listing: an operator's
+// acknowledgement that arrives while the pages are read is checked next time.
 void Soak::check_ledger(const std::string& domain) {
+  std::map<std::pair<std::string, std::string>, Acked> ledger;
+  {
+    std::lock_guard lock(ledger_mu_);
+    ledger = ledger_;
+  }
+  const auto now = Clock::now();
   std::optional<std::map<std::string, std::string>> states;
   for (int attempt = 0; attempt < 30 && !states; ++attempt) {
     try {
@@ -813,12 +826,6 @@ void Soak::check_ledger(const std::string& domain) {
     if (!states) std::this_thread::sleep_for(1s);  // a replica restarting: ask again
   }
   if (!tally_.check(kLost, states.has_value(), domain + "'s exports could not be listed for 30 s")) return;
-  std::map<std::pair<std::string, std::string>, Acked> ledger;
-  {
-    std::lock_guard lock(ledger_mu_);
-    ledger = ledger_;
-  }
-  const auto now = Clock::now();
   static const std::map<std::string, std::set<std::string>> kMayBe = {
       {"pending", {"pending", "approved", "rejected", "cancelled", "revoked", "expired"}},
       {"approved", {"approved", "revoked", "expired"}},
@@ -945,7 +952,7 @@ int Soak::run(const std::string& report) {
   const std::string table = tally_.table(seconds);
   std::cout << table << std::flush;
   if (!report.empty()) write_file(report, table);
-  return tally_.violations() == 0 ? 0 : 1;
+  return interrupted ? 2 : tally_.violations() == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -975,6 +982,10 @@ int main(int argc, char** argv) {
     (void)::setrlimit(RLIMIT_NOFILE, &files);
   }
   ::signal(SIGPIPE, SIG_IGN);
+  struct sigaction stop {};
+  stop.sa_handler = [](int) { meshfed::testing::interrupted = true; };
+  ::sigaction(SIGINT, &stop, nullptr);
+  ::sigaction(SIGTERM, &stop, nullptr);
   try {
     meshfed::testing::Soak soak{std::chrono::seconds(seconds)};
     return soak.run(report);
