@@ -803,17 +803,41 @@ TEST(BrokerOperations, ADamagedStoreIsRefusedAtStartAndStoreCheckNamesWhatIsWron
   EXPECT_NE(start.output.find(file.string() + " fails its integrity check"), std::string::npos) << start.output;
 }
 
+// A network namespace of the test's own where a peer's address is a black hole: its route goes
+// to a dummy interface, which drops every packet, so a connect waits in SYN_SENT as it does
+// towards a host that died or a firewall that drops. Removed with everything in it at the end.
+class BlackholeNamespace {
+ public:
+  BlackholeNamespace() : name_("mfbh" + std::to_string(::getpid())) {
+    const auto sh = [](const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; };
+    created_ = sh("ip netns add " + name_) && sh("ip -n " + name_ + " link set lo up") &&
+               sh("ip -n " + name_ + " link add blackhole0 type dummy") &&
+               sh("ip -n " + name_ + " addr add 10.77.0.1/24 dev blackhole0") &&
+               sh("ip -n " + name_ + " link set blackhole0 up");
+  }
+  ~BlackholeNamespace() { (void)std::system(("ip netns del " + name_ + " >/dev/null 2>&1").c_str()); }
+  bool created() const { return created_; }
+  const std::string& name() const { return name_; }
+  static constexpr const char* kPeerUrl = "https://10.77.0.2:9443";  // on the dummy's network: no one answers
+
+ private:
+  std::string name_;
+  bool created_ = false;
+};
+
 // systemd gives a broker TimeoutStopSec=20s before SIGKILL: its stop must be bounded even when
 // a peer's network drops SYNs and the control plane accepts and never answers.
 TEST(BrokerOperations, SigtermEndsInBoundedTimeWithABlackholedPeerAndAHungControlPlane) {
+  BlackholeNamespace ns;
+  ASSERT_TRUE(ns.created()) << "the test runs as root and creates a network namespace (iproute2)";
   TempDir dir;
   auto d = make_domain(dir.path(), "pci", {"internal"});
-  SynDroppingListener blackhole;
-  EchoServer hung_kuma(EchoServer::Mode::kNeverRead);
+  std::unique_ptr<EchoServer> hung_kuma;  // listens on the namespace's loopback
+  run_in_netns(ns.name(), [&] { hung_kuma = std::make_unique<EchoServer>(EchoServer::Mode::kNeverRead); });
   write_file(d.dir / "kuma-token", "token\n");
-  d.config["peers"][0]["url"] = "https://127.0.0.1:" + std::to_string(blackhole.port());
+  d.config["peers"][0]["url"] = BlackholeNamespace::kPeerUrl;
   d.config["control_plane"] = {{"type", "kuma"},
-                               {"url", "http://127.0.0.1:" + std::to_string(hung_kuma.port())},
+                               {"url", "http://127.0.0.1:" + std::to_string(hung_kuma->port())},
                                {"token_file", "kuma-token"},
                                {"meshes", {"default"}},
                                {"import_mesh", "default"},
@@ -821,9 +845,15 @@ TEST(BrokerOperations, SigtermEndsInBoundedTimeWithABlackholedPeerAndAHungContro
                                {"poll_interval_s", 1}};
   d.save_config();
   BrokerProcess broker(d.config_file, d.state_dir);
-  broker.start();
+  broker.set_netns(ns.name());
+  run_in_netns(ns.name(), [&] { broker.start(); });
   // Both are stuck: the watcher in its connect, the adapter waiting for an answer.
-  ASSERT_TRUE(wait_until([&] { return hung_kuma.connections() >= 1; })) << broker.log();
+  ASSERT_TRUE(wait_until([&] { return hung_kuma->connections() >= 1; })) << broker.log();
+  ASSERT_TRUE(wait_until([&] {
+    return std::system(("ip netns exec " + ns.name() + " ss -Htn state syn-sent dst 10.77.0.2 | grep -q .").c_str()) ==
+           0;
+  })) << "the watcher's connect never began: "
+      << broker.log();
   const auto asked = std::chrono::steady_clock::now();
   EXPECT_EQ(broker.stop(), 0) << broker.log();
   const auto took = std::chrono::steady_clock::now() - asked;
