@@ -36,7 +36,8 @@ struct Broker {
     for (const auto& name : {"alice", "bob", "victor", "gw", "root"}) t.push_back(around.tokens_by_name.at(name));
     return t;
   }();
-  api::AdminApi admin{api::AdminApiDeps{wf, adapter, registry, imports, around, around, around, nullptr, &around}};
+  api::AdminApi admin{
+      api::AdminApiDeps{wf, adapter, registry, imports, around, around, around, around, nullptr, &around, &around}};
 };
 
 }  // namespace

@@ -147,19 +147,25 @@ AdminApi::AdminApi(AdminApiDeps deps)
 }
 
 void AdminApi::routes() {
-  auto open = [this](std::string method, std::string pattern, std::function<http::Response(const http::Request&)> fn) {
-    router_.add(std::move(method), std::move(pattern), [fn](const http::Request& r, const Params&) { return fn(r); });
+  auto open = [this](std::string method, std::string pattern, std::function<http::Response(const http::Request&)> fn,
+                     Runs runs = Runs::kOnStore) {
+    router_.add(
+        std::move(method), std::move(pattern), [fn](const http::Request& r, const Params&) { return fn(r); }, runs);
   };
   // Routes that need a principal: `role` is checked before the handler runs.
-  auto guarded =
-      [this](std::string method, std::string pattern, std::optional<Role> role,
-             std::function<http::Response(const http::Request&, const workflow::Principal&, const Params&)> fn) {
-        router_.add(std::move(method), std::move(pattern), [this, role, fn](const http::Request& r, const Params& p) {
+  auto guarded = [this](
+                     std::string method, std::string pattern, std::optional<Role> role,
+                     std::function<http::Response(const http::Request&, const workflow::Principal&, const Params&)> fn,
+                     Runs runs = Runs::kOnStore) {
+    router_.add(
+        std::move(method), std::move(pattern),
+        [this, role, fn](const http::Request& r, const Params& p) {
           auto a = authenticate(r, role);
           if (a.refusal) return *a.refusal;
           return fn(r, *a.principal, p);
-        });
-      };
+        },
+        runs);
+  };
 
   open("GET", "/healthz", [](const http::Request&) { return json_response({{"status", "ok"}}); });
   open("GET", "/readyz", [this](const http::Request&) { return readyz(); });
@@ -169,16 +175,19 @@ void AdminApi::routes() {
     r.body = deps_.metrics.expose();
     return r;
   });
-  open("GET", "/federate", [this](const http::Request& r) {
-    std::vector<std::string> match;
-    for (auto [it, end] = r.query.equal_range("match[]"); it != end; ++it) match.push_back(it->second);
-    auto text = deps_.federation.federate(match);
-    if (!text) return problem(text.error());
-    http::Response res;
-    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    res.body = std::move(text).value();
-    return res;
-  });
+  open(
+      "GET", "/federate",
+      [this](const http::Request& r) {
+        std::vector<std::string> match;
+        for (auto [it, end] = r.query.equal_range("match[]"); it != end; ++it) match.push_back(it->second);
+        auto text = deps_.federation.federate(match);
+        if (!text) return problem(text.error());
+        http::Response res;
+        res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        res.body = std::move(text).value();
+        return res;
+      },
+      Runs::kOffStore);  // formats up to a hundred thousand series: no SQLite work waits on it
   open("GET", "/api/v1/openapi.json", [](const http::Request&) {
     http::Response r;
     r.body = std::string(kOpenApiDocument);
@@ -225,8 +234,10 @@ void AdminApi::routes() {
   }
   guarded("GET", "/api/v1/replicas", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params&) { return list_replicas(); });
-  guarded("GET", "/api/v1/firewall", Role::kViewer,
-          [this](const http::Request& r, const workflow::Principal&, const Params&) { return firewall(r); });
+  guarded(
+      "GET", "/api/v1/firewall", Role::kViewer,
+      [this](const http::Request& r, const workflow::Principal&, const Params&) { return firewall(r); },
+      Runs::kOffStore);  // resolves host names (and reads the store through its executor)
   guarded("GET", "/api/v1/routes", Role::kGateway,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return watch_routes(r); });
   guarded("POST", "/api/v1/routes/egress-refusals", Role::kGateway,
@@ -254,6 +265,10 @@ std::string method_label(const std::string& method) {
 }
 
 }  // namespace
+
+Runs AdminApi::runs_on(const std::string& path) const {
+  return console::owns(path) ? Runs::kOffStore : router_.runs_on(path);  // the console's files need no store
+}
 
 http::Response AdminApi::handle(const http::Request& req) {
   const auto start = std::chrono::steady_clock::now();
@@ -606,9 +621,9 @@ http::Response AdminApi::egress_listening(const http::Request& req) {
 http::Response AdminApi::watch_routes(const http::Request& req) {
   auto poll = parse_long_poll(req);
   if (!poll) return problem(poll.error());
-  if (!deps_.data_plane) return problem(make_error(ErrorCode::kUnavailable, "routes are not available"));
+  if (!deps_.routes) return problem(make_error(ErrorCode::kUnavailable, "routes are not available"));
   if (req.query_param("role") == std::optional<std::string>("egress")) deps_.imports.egress_process_seen();
-  const auto table = deps_.data_plane->routes();
+  const auto table = deps_.routes->routes();
   if (poll->since == table->revision && poll->wait_s > 0) return wait_on(kRoutesWaitKey, poll->wait_s);
   return json_response(gateway::to_json(*table));
 }
@@ -621,10 +636,10 @@ http::Response AdminApi::firewall(const http::Request& req) {
                               {{"format", "expected json or nftables, got \"" + format + "\""}}));
   }
   if (!mode) return problem(make_error(ErrorCode::kInvalidArgument, "bad mode", {{"mode", "expected host or router"}}));
-  if (!deps_.data_plane) {
+  if (!deps_.firewall) {
     return problem(make_error(ErrorCode::kUnavailable, "firewall flows are not available"));
   }
-  auto flows = deps_.data_plane->firewall_flows(*mode);
+  auto flows = deps_.firewall->firewall_flows(*mode);
   if (!flows) return problem(flows.error());
   if (format == "json") return json_response(firewall::to_json(*flows, *mode));
   auto text = firewall::to_nftables(*flows, *mode);
@@ -680,7 +695,7 @@ http::Response AdminApi::whoami(const workflow::Principal& who) {
 }
 
 http::Response AdminApi::list_replicas() {
-  auto replicas = deps_.health.replicas();
+  auto replicas = deps_.replicas.replicas();
   if (!replicas) return problem(replicas.error());
   json items = json::array();
   for (const auto& r : *replicas) {

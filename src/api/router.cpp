@@ -5,8 +5,16 @@
 namespace meshfed::api {
 
 void Router::add(std::string method, std::string pattern,
-                 std::function<http::Response(const http::Request&, const PathParams&)> handler) {
-  routes_.push_back({std::move(method), std::move(pattern), std::move(handler)});
+                 std::function<http::Response(const http::Request&, const PathParams&)> handler, Runs runs) {
+  routes_.push_back({std::move(method), std::move(pattern), std::move(handler), runs});
+}
+
+Runs Router::runs_on(const std::string& path) const {
+  for (const auto& r : routes_) {
+    PathParams params;
+    if (match_pattern(r.pattern, path, params)) return r.runs;
+  }
+  return Runs::kOnStore;
 }
 
 bool Router::match_pattern(const std::string& pattern, const std::string& path, PathParams& params) {

@@ -36,7 +36,7 @@ void RoutePublisher::tick() {
   if (eager()) refresh();
 }
 
-std::shared_ptr<const gateway::RoutingTable> RoutePublisher::on_demand() {
+std::shared_ptr<const gateway::RoutingTable> RoutePublisher::routes() {
   owner_.check();
   refresh();
   return routes_.current();

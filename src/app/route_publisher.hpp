@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "meshfed/api/admin_api.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/thread_owner.hpp"
@@ -31,7 +32,7 @@ struct RoutePublisherDeps {
   std::function<void()> count_failure;           // a rebuild the store could not do
 };
 
-class RoutePublisher {
+class RoutePublisher final : public api::RouteView {
  public:
   RoutePublisher(RoutePublisherDeps deps, std::chrono::milliseconds tick);
 
@@ -46,7 +47,7 @@ class RoutePublisher {
   // The periodic rebuild of a table marked stale.
   void tick();
   // The table as of now, built first if stale (GET /api/v1/routes without in-process gateways).
-  std::shared_ptr<const gateway::RoutingTable> on_demand();
+  std::shared_ptr<const gateway::RoutingTable> routes() override;
   // Thread-safe.
   std::shared_ptr<const gateway::RoutingTable> current() const { return routes_.current(); }
 

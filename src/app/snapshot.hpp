@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "meshfed/api/admin_api.hpp"
 #include "meshfed/api/auth.hpp"
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/cidr.hpp"
@@ -66,12 +67,14 @@ Status check_static_inventory(const config::Config& config);
 std::vector<std::string> restart_only_changes(const config::Config& running, const config::Config& fresh);
 config::Config keep_restart_only(const config::Config& running, config::Config fresh);
 
-// The current generation: replaced whole on reload, read from any thread.
-class PublishedSnapshot {
+// The current generation: replaced whole on reload, read from any thread. Its tokens are who
+// may call the admin API.
+class PublishedSnapshot final : public api::Credentials {
  public:
   explicit PublishedSnapshot(std::shared_ptr<const Snapshot> first) : current_(std::move(first)) {}
   std::shared_ptr<const Snapshot> get() const { return current_.load(); }
   void publish(std::shared_ptr<const Snapshot> next) { current_.store(std::move(next)); }
+  std::shared_ptr<const api::TokenStore> tokens() const override { return get()->tokens; }
 
  private:
   std::atomic<std::shared_ptr<const Snapshot>> current_;

@@ -16,6 +16,7 @@
 #include "meshfed/firewall/flows.hpp"
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/message.hpp"
+#include "meshfed/metrics/federate_source.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/store/records.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
@@ -27,48 +28,53 @@ struct Readiness {
   std::map<std::string, std::string> checks;  // name -> "ok" or what is wrong
 };
 
-// What the admin API asks of the broker around it, beyond the workflow and the imports: small
-// interfaces that the composition root implements and tests fake.
+// What the admin API asks of the parts around it, beyond the workflow and the imports: one small
+// interface per part, which that part implements (named below) and tests fake.
 
-// Who may call: the tokens of the configuration generation in force.
+// Who may call: the tokens of the configuration generation in force (the published snapshot).
 class Credentials {
  public:
   virtual ~Credentials() = default;
   virtual std::shared_ptr<const TokenStore> tokens() const = 0;
 };
 
-// Readiness, and the brokers of the domain that share its store (one unless on PostgreSQL).
+// Whether the broker is ready, check by check (GET /readyz; the broker's health).
 class HealthProbe {
  public:
   virtual ~HealthProbe() = default;
   virtual Readiness readiness() = 0;
-  // Replicas heard from in the last minute (GET /api/v1/replicas).
+};
+
+// The brokers of the domain that share its store, heard from in the last minute (GET
+// /api/v1/replicas; the replica reactions). One unless on PostgreSQL.
+class ReplicaDirectory {
+ public:
+  virtual ~ReplicaDirectory() = default;
   virtual Result<std::vector<store::ReplicaRecord>> replicas() = 0;
 };
 
-// Told after a peer is quarantined or released, so that its watcher reacts at once.
+// Told after a peer is quarantined or released, so that its watcher reacts at once (the
+// store-thread reactions).
 class PeerSignals {
  public:
   virtual ~PeerSignals() = default;
   virtual void peer_changed(const std::string& peer) = 0;
 };
 
-// What the gateways and the firewall are given.
-class DataPlaneView {
+// The gateways' current routing table, for the route watch (GET /api/v1/routes; the route
+// publisher).
+class RouteView {
  public:
-  virtual ~DataPlaneView() = default;
-  // The gateways' current routing table, for the route watch (GET /api/v1/routes).
+  virtual ~RouteView() = default;
   virtual std::shared_ptr<const gateway::RoutingTable> routes() = 0;
-  // The cross-boundary flows for GET /api/v1/firewall. Called off the store thread: it
-  // resolves host names.
-  virtual Result<firewall::FlowSet> firewall_flows(firewall::Mode mode) = 0;
 };
 
-// The peers' exported metrics for GET /federate, filtered by the `match[]` selectors.
-class MetricsFederation {
+// The cross-boundary flows for GET /api/v1/firewall. Called off the store thread: it resolves
+// host names.
+class FirewallView {
  public:
-  virtual ~MetricsFederation() = default;
-  virtual Result<std::string> federate(const std::vector<std::string>& match) = 0;
+  virtual ~FirewallView() = default;
+  virtual Result<firewall::FlowSet> firewall_flows(firewall::Mode mode) = 0;
 };
 
 struct AdminApiDeps {
@@ -78,10 +84,12 @@ struct AdminApiDeps {
   federation::ImportManager& imports;
   const Credentials& credentials;
   HealthProbe& health;
-  MetricsFederation& federation;
-  PeerSignals* peers = nullptr;         // none: a quarantine takes effect at the watcher's next poll
-  DataPlaneView* data_plane = nullptr;  // none: the route watch and the firewall answer 503
-  const Clock* clock = nullptr;         // none: the system clock (it paces authentication failures)
+  ReplicaDirectory& replicas;
+  const metrics::FederateSource& federation;  // the metrics importer
+  PeerSignals* peers = nullptr;               // none: a quarantine takes effect at the watcher's next poll
+  RouteView* routes = nullptr;                // none: the route watch answers 503
+  FirewallView* firewall = nullptr;           // none: the firewall answers 503
+  const Clock* clock = nullptr;               // none: the system clock (it paces authentication failures)
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.
@@ -93,6 +101,8 @@ class AdminApi {
 
   http::Response handle(const http::Request& req);
   const Router& router() const { return router_; }
+  // The executor a request for `path` is answered on, as its route was registered.
+  Runs runs_on(const std::string& path) const;
 
   // Authentication failures since the last call, by reason (for the audit summary).
   std::map<std::string, int64_t> take_auth_failures();

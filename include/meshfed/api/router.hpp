@@ -14,16 +14,22 @@ namespace meshfed::api {
 
 using PathParams = std::map<std::string, std::string>;
 
+// The thread a route's handler runs on: the store thread (the default; the handler may read or
+// write the store), or the off-store thread, for handlers that need no store and must not wait
+// behind its work.
+enum class Runs { kOnStore, kOffStore };
+
 struct Route {
   std::string method;
   std::string pattern;  // OpenAPI path template
   std::function<http::Response(const http::Request&, const PathParams&)> handler;
+  Runs runs = Runs::kOnStore;
 };
 
 class Router {
  public:
   void add(std::string method, std::string pattern,
-           std::function<http::Response(const http::Request&, const PathParams&)> handler);
+           std::function<http::Response(const http::Request&, const PathParams&)> handler, Runs runs = Runs::kOnStore);
 
   struct Match {
     const Route* route = nullptr;
@@ -32,6 +38,9 @@ class Router {
   };
   Match match(const std::string& method, const std::string& path) const;
   const std::vector<Route>& routes() const { return routes_; }
+  // Where a request for `path` runs, whatever its method: as its route says; on the store when
+  // no route has the path (the answer is an error the store thread gives as well as any).
+  Runs runs_on(const std::string& path) const;
 
  private:
   static bool match_pattern(const std::string& pattern, const std::string& path, PathParams& params);

@@ -19,6 +19,7 @@
 #include "meshfed/federation/peer_client.hpp"
 #include "meshfed/federation/peer_metrics.hpp"
 #include "meshfed/metrics/exposition.hpp"
+#include "meshfed/metrics/federate_source.hpp"
 #include "meshfed/metrics/registry.hpp"
 
 namespace meshfed::federation {
@@ -31,7 +32,7 @@ struct MetricsImportSettings {
   uint64_t max_bytes_per_peer = 16777216;
 };
 
-class MetricsImporter {
+class MetricsImporter final : public metrics::FederateSource {
  public:
   // `aliases_of(peer)`: the aliases of our live imports from that peer.
   MetricsImporter(MetricsImportSettings settings, metrics::Registry& registry,
@@ -42,9 +43,7 @@ class MetricsImporter {
   void stop();
   void reconfigure(MetricsImportSettings settings);
 
-  // The federated series matching any of `match` (PromQL selectors; none: every series), as
-  // Prometheus text. An unreadable selector is an error that names it.
-  Result<std::string> federate(const std::vector<std::string>& match) const;
+  Result<std::string> federate(const std::vector<std::string>& match) const override;
 
  private:
   struct PeerSeries {

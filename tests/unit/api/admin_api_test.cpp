@@ -22,8 +22,8 @@ class AdminApiTest : public ::testing::Test {
     wf_ = std::make_unique<workflow::ExportWorkflow>(
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
-    api_ = std::make_unique<AdminApi>(
-        AdminApiDeps{*wf_, adapter_, registry_, *imports_, broker_, broker_, broker_, nullptr, &broker_, &clock_});
+    api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, *imports_, broker_, broker_, broker_,
+                                                   broker_, nullptr, &broker_, &broker_, &clock_});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -84,6 +84,22 @@ json problem_of(const http::Response& r) {
   EXPECT_TRUE(j.contains("type") && j.contains("title") && j.contains("status") && j.contains("detail")) << r.body;
   EXPECT_EQ(j["status"], r.status);
   return j;
+}
+
+// Each route says where it runs when it is registered: only what needs no store (or must not
+// wait behind it) leaves the store thread.
+TEST_F(AdminApiTest, EachRouteRunsOnTheExecutorItWasRegisteredWith) {
+  EXPECT_EQ(api_->runs_on("/federate"), Runs::kOffStore);
+  EXPECT_EQ(api_->runs_on("/api/v1/firewall"), Runs::kOffStore);
+  EXPECT_EQ(api_->runs_on("/ui/"), Runs::kOffStore);
+  EXPECT_EQ(api_->runs_on("/ui/app.js"), Runs::kOffStore);
+  EXPECT_EQ(api_->runs_on("/metrics"), Runs::kOnStore);
+  EXPECT_EQ(api_->runs_on("/api/v1/exports"), Runs::kOnStore);
+  EXPECT_EQ(api_->runs_on("/api/v1/exports/e-1/approve"), Runs::kOnStore);
+  EXPECT_EQ(api_->runs_on("/no/such/path"), Runs::kOnStore);
+  int off_store = 0;
+  for (const auto& r : api_->router().routes()) off_store += r.runs == Runs::kOffStore;
+  EXPECT_EQ(off_store, 2) << "a route moved off the store thread: add it above";
 }
 
 TEST_F(AdminApiTest, FederateNeedsNoTokenPassesEveryMatchAndReportsBadSelectors) {

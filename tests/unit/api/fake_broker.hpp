@@ -19,8 +19,10 @@ namespace meshfed::testing {
 
 class FakeBroker final : public api::Credentials,
                          public api::HealthProbe,
-                         public api::DataPlaneView,
-                         public api::MetricsFederation {
+                         public api::ReplicaDirectory,
+                         public api::RouteView,
+                         public api::FirewallView,
+                         public metrics::FederateSource {
  public:
   // One token per {name, role}; tokens[name] is what that caller presents.
   explicit FakeBroker(const std::vector<std::pair<std::string, std::string>>& callers) {
@@ -40,7 +42,7 @@ class FakeBroker final : public api::Credentials,
   Result<firewall::FlowSet> firewall_flows(firewall::Mode) override {
     return make_error(ErrorCode::kUnavailable, "firewall flows are not available");
   }
-  Result<std::string> federate(const std::vector<std::string>& match) override {
+  Result<std::string> federate(const std::vector<std::string>& match) const override {
     federated_match = match;
     auto selectors = metrics::parse_match_params(match);
     if (!selectors) return selectors.error();
@@ -49,7 +51,7 @@ class FakeBroker final : public api::Credentials,
 
   std::map<std::string, std::string> tokens_by_name;
   routing::RouteTableHolder table{1000};
-  std::vector<std::string> federated_match;
+  mutable std::vector<std::string> federated_match;
   std::vector<store::ReplicaRecord> replica_rows = {{"pci-1", "127.0.0.1:9440", true, 1800000000000}};
 
  private:

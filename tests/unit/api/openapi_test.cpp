@@ -23,7 +23,7 @@ TEST(OpenApi, DocumentAndRouterAgree) {
   metrics::Registry registry;
   federation::ImportManager imports(**db, clock, adapter, {});
   testing::FakeBroker around({});
-  AdminApi api({wf, adapter, registry, imports, around, around, around, nullptr, nullptr});
+  AdminApi api({wf, adapter, registry, imports, around, around, around, around});
 
   std::set<std::string> served;
   for (const auto& r : api.router().routes()) {

@@ -55,26 +55,26 @@ TEST_F(RoutePublisherTest, AChangeWakesTheWatchersAndTheTableIsBuiltOnlyWhenAske
   EXPECT_EQ(wakes_, 1);
   publisher_->tick();  // no gateway here: a tick builds nothing
   EXPECT_EQ(publisher_->current(), before);
-  const auto built = publisher_->on_demand();
+  const auto built = publisher_->routes();
   ASSERT_EQ(built->ingress.size(), 2u);
   EXPECT_NE(built->find_ingress(id + ".pci.meshfed", "dmz"), nullptr);
   EXPECT_GT(built->revision, before->revision);
-  EXPECT_EQ(wakes_, 2);                       // a new table wakes the watchers again: other gateways fetch it
-  EXPECT_EQ(publisher_->on_demand(), built);  // nothing changed since: no rebuild, same table
+  EXPECT_EQ(wakes_, 2);                    // a new table wakes the watchers again: other gateways fetch it
+  EXPECT_EQ(publisher_->routes(), built);  // nothing changed since: no rebuild, same table
   EXPECT_EQ(wakes_, 2);
 }
 
 TEST_F(RoutePublisherTest, AnExportPastItsExpiryOnTheClockLosesItsRoutesAtTheNextBuild) {
   approved({"internal"});
   publisher_->changed();
-  ASSERT_EQ(publisher_->on_demand()->ingress.size(), 1u);
+  ASSERT_EQ(publisher_->routes()->ingress.size(), 1u);
   clock_.advance(599s);
   publisher_->changed();
-  EXPECT_EQ(publisher_->on_demand()->ingress.size(), 1u);
+  EXPECT_EQ(publisher_->routes()->ingress.size(), 1u);
   clock_.advance(2s);               // past the 600 s TTL
   publisher_->exports_changed({});  // lazy mode: the same as any change
   EXPECT_EQ(wakes_, 4);             // three changes, one new table
-  EXPECT_TRUE(publisher_->on_demand()->ingress.empty());
+  EXPECT_TRUE(publisher_->routes()->ingress.empty());
   EXPECT_EQ(wakes_, 5);
 }
 
@@ -83,9 +83,9 @@ TEST_F(RoutePublisherTest, ABuildTheStoreCannotDoIsCountedAndTriedAgain) {
   db_->execute("DROP TABLE export_peers");  // every read of export scopes now fails
   publisher_->changed();
   const auto before = publisher_->current();
-  EXPECT_EQ(publisher_->on_demand(), before);  // the last good table stays
+  EXPECT_EQ(publisher_->routes(), before);  // the last good table stays
   EXPECT_EQ(failures_, 1);
-  EXPECT_EQ(publisher_->on_demand(), before);
+  EXPECT_EQ(publisher_->routes(), before);
   EXPECT_EQ(failures_, 2);  // still marked stale: asked again, tried again
 }
 
