@@ -445,24 +445,14 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
     batch_.emplace();
     for (const auto& e : answer.exports) upsert(peer, e, now);
     store::ImportRepository repo(db_);
-    if (answer.full) {
-      // Ids first, records only for what left: a snapshot of 100,000 must not hold every
-      // import record in memory next to itself.
-      std::set<std::string_view> listed;
-      for (const auto& e : answer.exports) listed.insert(e.id);
-      for (const auto& id : repo.export_ids(peer, kNotFinal)) {
-        if (listed.count(id)) continue;
-        if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
-      }
-    } else {
-      for (const auto& id : answer.removals) {
-        if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
-      }
-    }
+    withdraw_what_left(peer, answer);
     revive_stale(peer);
     // The rule next to the state it bounds: what this answer did is counted, and undone
-    // (the transaction rolls back) when it is more than the peer may change now.
-    steps = static_cast<int64_t>(batch_->steps.size());
+    // (the transaction rolls back) when it is more than the peer may change now. Withdrawals
+    // are not counted: they only take away what the budget let in before.
+    steps = static_cast<int64_t>(std::count_if(batch_->steps.begin(), batch_->steps.end(), [](const auto& s) {
+      return s.to != to_string(ImportState::kWithdrawn);
+    }));
     if (!within_change_budget(peer, steps, now)) {
       held_back = true;
       return make_error(ErrorCode::kFailedPrecondition, "over the change budget");
@@ -502,6 +492,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   if (held_back) {
     handed_.reset();  // the rollback undid what it noted
     used_ports_.reset();
+    if (auto w = apply_withdrawals(peer, answer); !w) return w;
     return this->held_back(peer, steps, now);
   }
   if (quarantined) return st;
@@ -515,6 +506,46 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   }
   if (!handed_over) return reconcile();
   return take_results(*handed_, results);
+}
+
+void ImportManager::withdraw_what_left(const std::string& peer, const CatalogAnswer& answer) {
+  store::ImportRepository repo(db_);
+  if (answer.full) {
+    // Ids first, records only for what left: a snapshot of 100,000 must not hold every
+    // import record in memory next to itself.
+    std::set<std::string_view> listed;
+    for (const auto& e : answer.exports) listed.insert(e.id);
+    for (const auto& id : repo.export_ids(peer, kNotFinal)) {
+      if (listed.count(id)) continue;
+      if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
+    }
+  } else {
+    for (const auto& id : answer.removals) {
+      if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
+    }
+  }
+}
+
+Status ImportManager::apply_withdrawals(const std::string& peer, const CatalogAnswer& answer) {
+  size_t withdrawn = 0;
+  Status st = db_.leader_transaction([&]() -> Status {
+    if (quarantined_now(peer)) return {};  // as in apply_catalog: a quarantine wins
+    batch_.emplace();
+    withdraw_what_left(peer, answer);
+    withdrawn = batch_->steps.size();
+    flush_batch(peer, "import.catalog_applied", "peer/" + peer,
+                {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}, {"withdrawals_only", true}});
+    return {};
+  });
+  batch_.reset();  // a transaction that failed half-way leaves its steps unwritten
+  if (!st) {
+    handed_.reset();
+    used_ports_.reset();
+    return st;
+  }
+  if (withdrawn == 0) return {};
+  spdlog::info("peer {}: {} withdrawals of a held-back answer applied", peer, withdrawn);
+  return reconcile();  // the control plane lets go of them now, not when the budget refills
 }
 
 Status ImportManager::refuse_catalog(const std::string& peer, const CatalogRefusal& refusal) {

@@ -193,6 +193,12 @@ class ImportManager {
   // After an answer was held back: one audit entry a minute, and a full catalog next when the
   // answer can never fit.
   Status held_back(const std::string& peer, int64_t steps, int64_t now_ms);
+  // Withdraws the imports `answer` no longer lists (in a transaction of the caller's).
+  void withdraw_what_left(const std::string& peer, const CatalogAnswer& answer);
+  // Of an answer the budget held back, its withdrawals: they are never held back, since they
+  // only take away what the budget let in before, and a revocation must reach the control plane
+  // whatever else the peer changes.
+  Status apply_withdrawals(const std::string& peer, const CatalogAnswer& answer);
   Result<store::ImportRecord> settle(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match, const std::string& verb,
                                      const std::function<void(store::ImportRecord&)>& apply);

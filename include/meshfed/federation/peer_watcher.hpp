@@ -40,8 +40,9 @@ struct WatcherOptions {
 
 class PeerWatcher {
  public:
-  // A peer held back by its change budget is asked again at least this often.
-  static constexpr auto kLongestBudgetWait = std::chrono::seconds(60);
+  // A peer held back by its change budget is asked again at least this often: the withdrawals
+  // in its answers (revocations) apply whatever the budget holds.
+  static constexpr auto kLongestBudgetWait = std::chrono::seconds(5);
 
   // `store` is the thread that owns `imports`; the watcher hands it every store call and waits.
   PeerWatcher(WatcherOptions options, ImportManager& imports, SerialExecutor& store);

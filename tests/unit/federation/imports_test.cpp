@@ -83,6 +83,45 @@ class ImportsTest : public ::testing::Test {
 // A peer that keeps changing is held to its change budget: an answer that would cause more
 // steps than the budget holds is rolled back, the peer is flapping (audited once a minute), and
 // the answer applies once the budget has refilled.
+// Withdrawals are never held back and take nothing from the budget: what left a flapping
+// peer's catalog (a revocation) leaves the store and the control plane at once, while what the
+// answer adds waits for the refill.
+TEST_F(ImportsTest, AHeldBackAnswerStillWithdrawsWhatLeftTheCatalog) {
+  ImportSettings s;
+  s.peers["churn"] = {"churn", "churn", config::ImportPolicy::kAuto, 32, 10, 10};
+  s.egress_ports = config::PortRange{16000, 16063};
+  s.egress_host = "127.0.0.1";
+  imports_ = std::make_unique<ImportManager>(*db_, clock_, adapter_, s);
+  auto delta = [&](std::vector<std::string> ids, int64_t revision, std::vector<std::string> removals = {}) {
+    CatalogAnswer a = full("churn", ids, revision);
+    a.full = false;
+    a.removals = std::move(removals);
+    return a;
+  };
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"a", "b", "c", "d"}, 1)));
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"e", "f", "g", "h"}, 2)));
+  ASSERT_TRUE(adapter_.applied.back().count("churn.a"));
+  // 8 steps of 10 taken: four more imports do not fit, the two removals apply all the same.
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3, {"a", "b"})));
+  EXPECT_EQ(imports_->get("churn.i").error().code, ErrorCode::kNotFound) << "held back";
+  EXPECT_EQ(imports_->revision("churn").value(), 2) << "asked again from where it was";
+  EXPECT_EQ(state("churn.a"), ImportState::kWithdrawn);
+  EXPECT_EQ(state("churn.b"), ImportState::kWithdrawn);
+  EXPECT_FALSE(adapter_.applied.back().count("churn.a")) << "the control plane let go at once";
+  EXPECT_TRUE(adapter_.applied.back().count("churn.c"));
+  const auto applied = audit_with("import.catalog_applied");
+  ASSERT_EQ(applied.size(), 3u);
+  EXPECT_EQ(applied.back().details["withdrawals_only"], true);
+  EXPECT_EQ(applied.back().details["imports"], 2);
+  // Asked again before the refill: nothing left to withdraw, nothing written.
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3, {"a", "b"})));
+  EXPECT_EQ(audit_with("import.catalog_applied").size(), 3u);
+  // The withdrawals took nothing from the budget: 2 steps refill in 12 s, and the 4 fit.
+  clock_.advance(std::chrono::seconds(12));
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3, {"a", "b"})));
+  EXPECT_EQ(state("churn.i"), ImportState::kActive);
+}
+
 TEST_F(ImportsTest, APeerOverItsChangeBudgetIsFlappingAndItsAnswersWaitForTheRefill) {
   ImportSettings s;
   s.peers["churn"] = {"churn", "churn", config::ImportPolicy::kAuto, 32, 10, 10};
