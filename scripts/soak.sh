@@ -12,7 +12,9 @@ report=$(mktemp)
 trap 'rm -f "$report"' EXIT
 rc=0
 build/tests/meshfed_soak --seconds $((minutes * 60)) --report "$report" || rc=$?
-if [[ -s $report ]]; then
+# A run that finished, with or without violations, is written; one that could not run or was
+# interrupted (exit 2) is not.
+if [[ $rc -le 1 && -s $report ]]; then
   MESHFED_DOC=docs/reliability.md python3 scripts/update-benchmarks.py "Soak under faults" \
     "bash scripts/soak.sh $minutes" "$(cat "$report")"
 fi
