@@ -701,24 +701,6 @@ TEST(BrokerOperations, BeforeTheFirstStartFirewallNeedsNoStoreAndTheStateIsOwner
   EXPECT_EQ(after.output.find("no store"), std::string::npos) << after.output;
 }
 
-// The state folder on a small file system of its own, so that the test can fill it; unmounted
-// (lazily, after the broker that uses it is gone) however the test ends.
-class SmallFileSystem {
- public:
-  SmallFileSystem(const fs::path& dir, const std::string& size) : dir_(dir) {
-    fs::create_directories(dir);
-    mounted_ = std::system(("mount -t tmpfs -o size=" + size + ",mode=0700 tmpfs " + dir.string()).c_str()) == 0;
-  }
-  ~SmallFileSystem() {
-    if (mounted_) (void)std::system(("umount -l " + dir_.string()).c_str());
-  }
-  bool mounted() const { return mounted_; }
-
- private:
-  fs::path dir_;
-  bool mounted_ = false;
-};
-
 TEST(BrokerOperations, ReadinessSaysTheStoreCannotWriteWhileTheDiskIsFullAndComesBackByItself) {
   TempDir dir;
   auto d = make_domain(dir.path(), "pci", {"internal"});
@@ -803,22 +785,24 @@ TEST(BrokerOperations, ADamagedStoreIsRefusedAtStartAndStoreCheckNamesWhatIsWron
   EXPECT_NE(start.output.find(file.string() + " fails its integrity check"), std::string::npos) << start.output;
 }
 
-// A network namespace of the test's own where a peer's address is a black hole: its route goes
-// to a dummy interface, which drops every packet, so a connect waits in SYN_SENT as it does
-// towards a host that died or a firewall that drops. Removed with everything in it at the end.
+// A network namespace of the test's own where a peer's address is a black hole: frames for it go
+// out of one end of a veth pair to a MAC address the other end does not have, which drops them,
+// so a connect waits in SYN_SENT as it does towards a host that died or a firewall that drops.
+// Removed with everything in it at the end.
 class BlackholeNamespace {
  public:
   BlackholeNamespace() : name_("mfbh" + std::to_string(::getpid())) {
     const auto sh = [](const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; };
-    created_ = sh("ip netns add " + name_) && sh("ip -n " + name_ + " link set lo up") &&
-               sh("ip -n " + name_ + " link add blackhole0 type dummy") &&
-               sh("ip -n " + name_ + " addr add 10.77.0.1/24 dev blackhole0") &&
-               sh("ip -n " + name_ + " link set blackhole0 up");
+    const std::string in = "ip -n " + name_ + " ";
+    created_ = sh("ip netns add " + name_) && sh(in + "link set lo up") &&
+               sh(in + "link add bh0 type veth peer name bh1") && sh(in + "addr add 10.77.0.1/24 dev bh0") &&
+               sh(in + "link set bh0 up") && sh(in + "link set bh1 up") &&
+               sh(in + "neigh add 10.77.0.2 lladdr 02:00:5e:00:00:02 dev bh0 nud permanent");
   }
   ~BlackholeNamespace() { (void)std::system(("ip netns del " + name_ + " >/dev/null 2>&1").c_str()); }
   bool created() const { return created_; }
   const std::string& name() const { return name_; }
-  static constexpr const char* kPeerUrl = "https://10.77.0.2:9443";  // on the dummy's network: no one answers
+  static constexpr const char* kPeerUrl = "https://10.77.0.2:9443";  // its frames are dropped
 
  private:
   std::string name_;

@@ -40,12 +40,7 @@ class ReplicasTest : public ::testing::Test {
     pci.config["replica_id"] = "pci-a";
     if (on_kuma_) {
       kuma_ = std::make_unique<KumaEmulator>(pci.dir / "kuma");
-      kuma_->call("PUT", "/_emulator/meshes/default", json{{"meshServices", {{"mode", "Exclusive"}}}});
-      kuma_->zone_meshservice("zone-1", "default", "payments-api", 8443);
-      write_file(pci.dir / "kuma-token", kuma_->token() + "\n");
-      pci.config["control_plane"] = {{"type", "kuma"},        {"url", kuma_->url()},      {"token_file", "kuma-token"},
-                                     {"meshes", {"default"}}, {"import_mesh", "default"}, {"ingress_zone", "zone-1"},
-                                     {"poll_interval_s", 1}};
+      pci.config["control_plane"] = kuma_->serve_domain(pci.dir);
     }
     conninfo_ = conninfo;
     pci.save_config();

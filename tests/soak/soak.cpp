@@ -58,7 +58,6 @@ constexpr int64_t kGrowthBudget = 20 << 20;  // bytes, plus kGrowthPerDay over t
 constexpr double kGrowthPerDay = 50.0 * (1 << 20);
 constexpr int64_t kRssSlack = 16 << 20;  // bytes over the warm-up's peak
 constexpr int kStrangers = 500;
-constexpr char kAdvisoryLockKey[] = "7235841093125160040";
 
 const char* const kLost = "no acknowledged write lost";
 const char* const kExpiry = "expiries happen within 5 s of their time";
@@ -158,24 +157,6 @@ int64_t folder_bytes(const fs::path& dir) {
   }
   return n;
 }
-
-// A state folder on a file system of its own that the soak can fill; unmounted at the end.
-class SmallFileSystem {
- public:
-  SmallFileSystem(const fs::path& dir, const std::string& size) : dir_(dir) {
-    fs::create_directories(dir);
-    mounted_ = ::geteuid() == 0 &&
-               std::system(("mount -t tmpfs -o size=" + size + ",mode=0700 tmpfs " + dir.string()).c_str()) == 0;
-  }
-  ~SmallFileSystem() {
-    if (mounted_) (void)std::system(("umount -l " + dir_.string()).c_str());
-  }
-  bool mounted() const { return mounted_; }
-
- private:
-  fs::path dir_;
-  bool mounted_ = false;
-};
 
 // A broker (or replica) the soak calls; its admin port changes when it restarts.
 struct Endpoint {
@@ -385,12 +366,7 @@ void Soak::build() {
   write_file(pci.dir / "pg-url", conninfo_ + "\n");
   pci.config["store"] = {{"type", "postgres"}, {"url_file", "pg-url"}};
   kuma_ = std::make_unique<KumaEmulator>(pci.dir / "kuma");
-  kuma_->call("PUT", "/_emulator/meshes/default", json{{"meshServices", {{"mode", "Exclusive"}}}});
-  kuma_->zone_meshservice("zone-1", "default", "payments-api", 8443);
-  write_file(pci.dir / "kuma-token", kuma_->token() + "\n");
-  pci.config["control_plane"] = {{"type", "kuma"},        {"url", kuma_->url()},      {"token_file", "kuma-token"},
-                                 {"meshes", {"default"}}, {"import_mesh", "default"}, {"ingress_zone", "zone-1"},
-                                 {"poll_interval_s", 1}};
+  pci.config["control_plane"] = kuma_->serve_domain(pci.dir);
   // Fixed peer API ports: a restarted replica comes back where its peers look for it.
   const uint16_t pci_ports = free_port_range(3);
   const std::vector<std::string> replicas = {"pci-a", "pci-b", "pci-c"};

@@ -623,6 +623,19 @@ std::pair<int, nlohmann::json> KumaEmulator::call(const std::string& method, con
   return {res->status, nlohmann::json::parse(res->body, nullptr, false)};
 }
 
+nlohmann::json KumaEmulator::serve_domain(const std::filesystem::path& domain_dir) {
+  call("PUT", "/_emulator/meshes/default", nlohmann::json{{"meshServices", {{"mode", "Exclusive"}}}});
+  zone_meshservice("zone-1", "default", "payments-api", 8443);
+  write_file(domain_dir / "kuma-token", token_ + "\n");
+  return {{"type", "kuma"},
+          {"url", url()},
+          {"token_file", "kuma-token"},
+          {"meshes", {"default"}},
+          {"import_mesh", "default"},
+          {"ingress_zone", "zone-1"},
+          {"poll_interval_s", 1}};
+}
+
 void KumaEmulator::zone_meshservice(const std::string& zone, const std::string& mesh, const std::string& name, int port,
                                     const std::string& protocol) {
   call("PUT", "/_emulator/zone/" + zone + "/meshes/" + mesh + "/meshservices/" + name,

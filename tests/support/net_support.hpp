@@ -207,6 +207,10 @@ class KumaEmulator {
   void zone_dataplane(const std::string& zone, const std::string& mesh, const std::string& name,
                       const std::string& service, int port);
   void outage(int status, int count);
+  // Mesh "default" (MeshServices Exclusive) with payments-api:8443 synced from zone-1, as a
+  // domain's Kuma looks to its broker; the domain's control_plane config for it, its token
+  // written to `domain_dir`/kuma-token.
+  nlohmann::json serve_domain(const std::filesystem::path& domain_dir);
 
  private:
   int pid_ = -1;

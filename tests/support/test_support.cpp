@@ -42,6 +42,16 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
+SmallFileSystem::SmallFileSystem(const fs::path& dir, const std::string& size) : dir_(dir) {
+  fs::create_directories(dir);
+  mounted_ = ::geteuid() == 0 &&
+             std::system(("mount -t tmpfs -o size=" + size + ",mode=0700 tmpfs " + dir.string()).c_str()) == 0;
+}
+
+SmallFileSystem::~SmallFileSystem() {
+  if (mounted_) (void)std::system(("umount -l " + dir_.string()).c_str());
+}
+
 void write_file(const fs::path& p, const std::string& content) {
   fs::create_directories(p.parent_path());
   std::ofstream out(p, std::ios::binary | std::ios::trunc);

@@ -32,6 +32,21 @@ class TempDir {
   fs::path path_;
 };
 
+// `dir` on a tmpfs of its own of `size` (e.g. "4m"), so that a test can fill it; unmounted
+// (lazily, after whatever uses it is gone) at the end. Mounting needs root: mounted() says.
+class SmallFileSystem {
+ public:
+  SmallFileSystem(const fs::path& dir, const std::string& size);
+  ~SmallFileSystem();
+  SmallFileSystem(const SmallFileSystem&) = delete;
+  SmallFileSystem& operator=(const SmallFileSystem&) = delete;
+  bool mounted() const { return mounted_; }
+
+ private:
+  fs::path dir_;
+  bool mounted_ = false;
+};
+
 void write_file(const fs::path& p, const std::string& content);
 std::string read_file(const fs::path& p);
 
