@@ -448,11 +448,8 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
     withdraw_what_left(peer, answer);
     revive_stale(peer);
     // The rule next to the state it bounds: what this answer did is counted, and undone
-    // (the transaction rolls back) when it is more than the peer may change now. Withdrawals
-    // are not counted: they only take away what the budget let in before.
-    steps = static_cast<int64_t>(std::count_if(batch_->steps.begin(), batch_->steps.end(), [](const auto& s) {
-      return s.to != to_string(ImportState::kWithdrawn);
-    }));
+    // (the transaction rolls back) when it is more than the peer may change now.
+    steps = static_cast<int64_t>(batch_->steps.size());
     if (!within_change_budget(peer, steps, now)) {
       held_back = true;
       return make_error(ErrorCode::kFailedPrecondition, "over the change budget");
@@ -533,6 +530,7 @@ Status ImportManager::apply_withdrawals(const std::string& peer, const CatalogAn
     batch_.emplace();
     withdraw_what_left(peer, answer);
     withdrawn = batch_->steps.size();
+    charge_change_budget(peer, static_cast<int64_t>(withdrawn), to_unix_ms(clock_.now()));
     flush_batch(peer, "import.catalog_applied", "peer/" + peer,
                 {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}, {"withdrawals_only", true}});
     return {};
@@ -607,7 +605,7 @@ bool ImportManager::quarantined_now(const std::string& peer) {
   return store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
 }
 
-bool ImportManager::within_change_budget(const std::string& peer, int64_t steps, int64_t now_ms) {
+ImportManager::ChangeBudget& ImportManager::refilled_budget(const std::string& peer, int64_t now_ms) {
   const auto& cfg = settings_.peers.at(peer);
   ChangeBudget& b = budgets_[peer];
   const double burst = static_cast<double>(cfg.change_burst);
@@ -615,6 +613,16 @@ bool ImportManager::within_change_budget(const std::string& peer, int64_t steps,
   const double minutes = static_cast<double>(std::max<int64_t>(now_ms - b.updated_ms, 0)) / 60000.0;
   b.tokens = std::min(burst, b.tokens + minutes * static_cast<double>(cfg.max_changes_per_minute));
   b.updated_ms = now_ms;
+  return b;
+}
+
+void ImportManager::charge_change_budget(const std::string& peer, int64_t steps, int64_t now_ms) {
+  ChangeBudget& b = refilled_budget(peer, now_ms);
+  b.tokens = std::max(0.0, b.tokens - static_cast<double>(steps));
+}
+
+bool ImportManager::within_change_budget(const std::string& peer, int64_t steps, int64_t now_ms) {
+  ChangeBudget& b = refilled_budget(peer, now_ms);
   if (static_cast<double>(steps) <= b.tokens) {
     b.tokens -= static_cast<double>(steps);
     b.flapping = false;

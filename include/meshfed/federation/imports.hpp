@@ -193,11 +193,14 @@ class ImportManager {
   // After an answer was held back: one audit entry a minute, and a full catalog next when the
   // answer can never fit.
   Status held_back(const std::string& peer, int64_t steps, int64_t now_ms);
+  // Takes `steps` from the peer's budget whatever it holds (down to empty): withdrawals, which
+  // are applied anyway.
+  void charge_change_budget(const std::string& peer, int64_t steps, int64_t now_ms);
   // Withdraws the imports `answer` no longer lists (in a transaction of the caller's).
   void withdraw_what_left(const std::string& peer, const CatalogAnswer& answer);
-  // Of an answer the budget held back, its withdrawals: they are never held back, since they
-  // only take away what the budget let in before, and a revocation must reach the control plane
-  // whatever else the peer changes.
+  // Of an answer the budget held back, its withdrawals: a revocation must reach the control
+  // plane whatever else the peer changes. They still take from the budget, so that a peer
+  // cannot churn faster by making each addition's undoing free.
   Status apply_withdrawals(const std::string& peer, const CatalogAnswer& answer);
   Result<store::ImportRecord> settle(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match, const std::string& verb,
@@ -251,6 +254,8 @@ class ImportManager {
     int64_t audited_ms = -60000;  // the last peer.flapping entry
   };
   std::map<std::string, ChangeBudget> budgets_;  // by configured peer
+  // The peer's budget, refilled for the time since it was last touched.
+  ChangeBudget& refilled_budget(const std::string& peer, int64_t now_ms);
   std::function<void()> changed_;
   std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;

@@ -83,9 +83,9 @@ class ImportsTest : public ::testing::Test {
 // A peer that keeps changing is held to its change budget: an answer that would cause more
 // steps than the budget holds is rolled back, the peer is flapping (audited once a minute), and
 // the answer applies once the budget has refilled.
-// Withdrawals are never held back and take nothing from the budget: what left a flapping
-// peer's catalog (a revocation) leaves the store and the control plane at once, while what the
-// answer adds waits for the refill.
+// Withdrawals are never held back: what left a flapping peer's catalog (a revocation) leaves the
+// store and the control plane at once, while what the answer adds waits for the refill. They
+// are still charged to the budget (down to empty), or undoing additions would be free.
 TEST_F(ImportsTest, AHeldBackAnswerStillWithdrawsWhatLeftTheCatalog) {
   ImportSettings s;
   s.peers["churn"] = {"churn", "churn", config::ImportPolicy::kAuto, 32, 10, 10};
@@ -101,7 +101,8 @@ TEST_F(ImportsTest, AHeldBackAnswerStillWithdrawsWhatLeftTheCatalog) {
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"a", "b", "c", "d"}, 1)));
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"e", "f", "g", "h"}, 2)));
   ASSERT_TRUE(adapter_.applied.back().count("churn.a"));
-  // 8 steps of 10 taken: four more imports do not fit, the two removals apply all the same.
+  // 8 steps of 10 taken: four more imports and two removals do not fit; the removals apply all
+  // the same, and take the 2 steps left.
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3, {"a", "b"})));
   EXPECT_EQ(imports_->get("churn.i").error().code, ErrorCode::kNotFound) << "held back";
   EXPECT_EQ(imports_->revision("churn").value(), 2) << "asked again from where it was";
@@ -116,7 +117,10 @@ TEST_F(ImportsTest, AHeldBackAnswerStillWithdrawsWhatLeftTheCatalog) {
   // Asked again before the refill: nothing left to withdraw, nothing written.
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3, {"a", "b"})));
   EXPECT_EQ(audit_with("import.catalog_applied").size(), 3u);
-  // The withdrawals took nothing from the budget: 2 steps refill in 12 s, and the 4 fit.
+  // The budget is empty: 4 steps refill in 24 s, and the 4 fit.
+  clock_.advance(std::chrono::seconds(12));
+  ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3, {"a", "b"})));
+  EXPECT_EQ(imports_->get("churn.i").error().code, ErrorCode::kNotFound) << "2 steps refilled, 4 wanted";
   clock_.advance(std::chrono::seconds(12));
   ASSERT_TRUE(imports_->apply_catalog("churn", delta({"i", "j", "k", "l"}, 3, {"a", "b"})));
   EXPECT_EQ(state("churn.i"), ImportState::kActive);
