@@ -68,13 +68,16 @@ const char* const kDisk = "state folder growth within budget";
 const char* const kRss = "RSS flat after warm-up";
 const char* const kStop = "every SIGTERM ends within 12 s, exit 0";
 const char* const kAudit = "audit verify passes on every replica and domain";
+const char* const kFaults = "every scheduled fault happened";
 
 // What the run did and found. An invariant never checked counts as violated: a soak whose
 // checks did not run proves nothing.
 class Tally {
  public:
   Tally() {
-    for (const char* i : {kLost, kExpiry, kQuarantine, kOneTerm, kReach, kDisk, kRss, kStop, kAudit}) invariants_[i];
+    for (const char* i : {kLost, kExpiry, kQuarantine, kOneTerm, kReach, kDisk, kRss, kStop, kAudit, kFaults}) {
+      invariants_[i];
+    }
   }
   void operation(const std::string& what, int64_t n = 1) {
     std::lock_guard lock(mu_);
@@ -94,6 +97,11 @@ class Tally {
       std::cerr << "VIOLATION " << invariant << ": " << seen << std::endl;
     }
     return held;
+  }
+  int64_t faults(const std::string& what) const {
+    std::lock_guard lock(mu_);
+    const auto it = faults_.find(what);
+    return it == faults_.end() ? 0 : it->second;
   }
   int64_t violations() const {
     std::lock_guard lock(mu_);
@@ -268,6 +276,8 @@ class Soak {
   // --- checks ------------------------------------------------------------------------------------
   void check_ledger(const std::string& domain);
   void check_growth_and_rss();
+  // A fault that never happened proves nothing: each of the schedule's must have.
+  void check_faults();
   void stop_all_and_verify_audit();
 
   struct Acked {
@@ -326,6 +336,13 @@ void Soak::add_peer(DomainFixture& d, const std::string& peer, const std::string
                                {"source_cidrs", {"127.0.0.0/8"}}});
 }
 
+// An export as rogue lists it: valid in every field, so that what holds it back is its budget.
+json rogue_export(const std::string& id) {
+  json e = catalog_export(id, id);
+  e["sni"] = id + ".rogue.meshfed";
+  return e;
+}
+
 // The rogue peer: for the first half of every minute, 1,000 fresh export ids every second (far
 // over its change budget); for the second half one catalog of 50 that does not change.
 http::Response Soak::rogue_answer(const http::Request& req) {
@@ -336,7 +353,7 @@ http::Response Soak::rogue_answer(const http::Request& req) {
     revision = s + 1;
     for (int i = 0; i < 1000; ++i) {
       const std::string id = "r" + std::to_string(s) + "-" + std::to_string(i);
-      exports.push_back(catalog_export(id, id));
+      exports.push_back(rogue_export(id));
     }
     tally_.operation("rogue answers of 1,000 fresh ids");
   } else {
@@ -347,7 +364,7 @@ http::Response Soak::rogue_answer(const http::Request& req) {
     }
     // Asked again for what the importer has: a long poll would wait; this one waits a second.
     if (req.query_param("since").value_or("") == std::to_string(revision)) std::this_thread::sleep_for(1s);
-    for (int i = 0; i < 50; ++i) exports.push_back(catalog_export("stable-" + std::to_string(i)));
+    for (int i = 0; i < 50; ++i) exports.push_back(rogue_export("stable-" + std::to_string(i)));
     tally_.operation("rogue answers of 50 steady ids");
   }
   return http::Response{200, "application/json", {}, catalog_answer(exports, "rogue", revision).dump(), "", {}};
@@ -661,7 +678,8 @@ void Soak::sample() {
     s.folder = folder_bytes(fed_.domain("internal").state_dir);
     for (const std::string id : {"internal", "dmz"}) s.rss[id] = rss_bytes(endpoints_.at(id)->pid);
     try {
-      for (const auto& p : call("internal", "GET", "/api/v1/peers", "victor").body["items"]) {
+      const json peers = call("internal", "GET", "/api/v1/peers", "victor").body;  // kept: the loop reads it
+      for (const auto& p : peers["items"]) {
         if (p["domain"] == "rogue" && p.value("state", "") == "flapping") {
           tally_.fault("samples (every 2 s) with rogue over its change budget");
         }
@@ -857,6 +875,17 @@ void Soak::check_growth_and_rss() {
   }
 }
 
+void Soak::check_faults() {
+  std::vector<std::string> expected = {"kill -9 of the leader",
+                                       "PostgreSQL paused (SIGSTOP, 5 s)",
+                                       "SIGTERM to a replica",
+                                       "SIGHUP reloads",
+                                       "samples (every 2 s) with rogue over its change budget",
+                                       "idle strangers held at the end"};
+  if (disk_.mounted()) expected.push_back("internal's disk filled (7 s)");
+  for (const auto& f : expected) tally_.check(kFaults, tally_.faults(f) > 0, f + ": never happened");
+}
+
 void Soak::stop_all_and_verify_audit() {
   for (auto& [id, e] : endpoints_) {
     e->up = false;
@@ -924,6 +953,7 @@ int Soak::run(const std::string& report) {
   for (const std::string d : {"pci", "internal", "dmz"}) check_ledger(d);
   check_growth_and_rss();
   stop_all_and_verify_audit();
+  check_faults();
   const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
   const std::string table = tally_.table(seconds);
   std::cout << table << std::flush;
