@@ -18,7 +18,7 @@
 #include "meshfed/core/text.hpp"
 #include "meshfed/gateway/gateway.hpp"
 #include "meshfed/gateway/route_watcher.hpp"
-#include "meshfed/http/plain_server.hpp"
+#include "meshfed/http/server.hpp"
 
 namespace meshfed::app {
 namespace {
@@ -37,6 +37,10 @@ Status check_role(const config::Config& c, const std::string& role) {
                                                        "to false to run it as its own process");
   }
   return {};
+}
+
+http::Response text(int status, const std::string& body) {
+  return {status, "text/plain; charset=utf-8", {}, body + "\n", "", {}};
 }
 
 class GatewayProcess {
@@ -89,18 +93,9 @@ class GatewayProcess {
     }
     if (!args_.metrics_listen.empty()) {
       const auto ep = config::parse_endpoint(args_.metrics_listen);
-      metrics_server_ = std::make_unique<http::PlainHttpServer>(io_, [this](const http::Request& r) {
-        http::Response res;
-        if (r.path == "/metrics") {
-          res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-          res.body = registry_.expose();
-        } else {
-          res.status = 404;
-          res.content_type = "text/plain; charset=utf-8";
-          res.body = "only /metrics is served here\n";
-        }
-        return res;
-      });
+      metrics_server_ = std::make_unique<http::HttpServer>(
+          io_, nullptr, [this](const http::Request& r) { return scrape(r); },
+          [](const Error& e) { return text(400, e.message); }, nullptr, http::kScraperLimits);
       if (auto st =
               ep ? metrics_server_->listen(*ep)
                  : Status(make_error(ErrorCode::kInvalidArgument, "bad --metrics-listen " + args_.metrics_listen));
@@ -130,6 +125,15 @@ class GatewayProcess {
   }
 
  private:
+  http::Response scrape(const http::Request& r) const {
+    if (r.path != "/metrics") return text(404, "only /metrics is served here");
+    if (r.method != "GET") return text(405, "only GET is served here");
+    http::Response res = text(200, "");
+    res.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    res.body = registry_.expose();
+    return res;
+  }
+
   void wait_signal() {
     signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
       if (ec) return;
@@ -192,7 +196,7 @@ class GatewayProcess {
   gateway::GatewayMetrics metrics_;
   std::unique_ptr<gateway::IngressGateway> ingress_;
   std::unique_ptr<gateway::EgressGateway> egress_;
-  std::unique_ptr<http::PlainHttpServer> metrics_server_;
+  std::unique_ptr<http::HttpServer> metrics_server_;
   std::unique_ptr<gateway::RouteWatcher> watcher_;
   SerialExecutor reports_{"meshfed-report"};  // refusals told to the broker
 };

@@ -4,7 +4,7 @@
 
 namespace meshfed::app {
 
-void HandshakeGuard::failed(const http::HttpsServer::HandshakeFailure& failure) {
+void HandshakeGuard::failed(const http::HttpServer::HandshakeFailure& failure) {
   handshake_failures_.inc({failure.reason});
   // A timeout, a hang-up or a scanner's probe is the listener's deadlines' business; a
   // certificate that failed verification is a failed authentication.

@@ -21,7 +21,7 @@ class HandshakeGuard {
 
   // Thread-safe, as the server asks from its loops.
   bool admits(const std::string& address) { return budget_.retry_after(address).count() == 0; }
-  void failed(const http::HttpsServer::HandshakeFailure& failure);
+  void failed(const http::HttpServer::HandshakeFailure& failure);
 
  private:
   FailureBudget budget_;

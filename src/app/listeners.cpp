@@ -12,12 +12,15 @@ namespace meshfed::app {
 
 Status Listeners::open() {
   const auto& cfg = p_.first_config();
-  p_.admin_server = std::make_unique<http::HttpsServer>(
+  p_.admin_server = std::make_unique<http::HttpServer>(
       p_.runtime.io(), [this] { return p_.snapshot.get()->admin_tls; },
       [this](const http::Request& r) { return p_.admin_api->handle(r); },
       [](const Error& e) { return api::problem(e); },
       [this](const std::string& path, std::function<void()> job) { run_admin_request(path, std::move(job)); },
-      http::ServerLimits{.max_connections_per_source = static_cast<int>(cfg.admin.max_connections_per_source)});
+      http::ServerLimits{
+          .name = "admin",
+          .admission = {.max_connections_per_source = static_cast<int>(cfg.admin.max_connections_per_source)}});
+  p_.admin_server->admission().count_refusals_in(p_.connection_refusals);
   if (auto st = p_.admin_server->listen(cfg.admin.listen); !st) return st;
   const config::Endpoint admin_bound{cfg.admin.listen.host, p_.admin_server->port()};
   std::optional<config::Endpoint> peer_bound;
@@ -56,10 +59,12 @@ Status Listeners::start_peer_api() {
                        [this](const std::string& peer) { return p_.imports->is_quarantined(peer); },
                        [this](const std::string& peer) { return p_.metrics_export->text_for(peer); }});
   // Every peer API request reads the store: all run on its thread.
-  p_.peer_server = std::make_unique<http::HttpsServer>(
+  p_.peer_server = std::make_unique<http::HttpServer>(
       p_.runtime.io(), [this] { return p_.snapshot.get()->peer_tls; },
       [this](const http::Request& r) { return p_.peer_api->handle(r); }, [](const Error& e) { return api::problem(e); },
-      [this](const std::string&, std::function<void()> job) { p_.store.post(std::move(job)); });
+      [this](const std::string&, std::function<void()> job) { p_.store.post(std::move(job)); },
+      http::ServerLimits{.name = "peer"});
+  p_.peer_server->admission().count_refusals_in(p_.connection_refusals);
   p_.peer_guard = std::make_unique<HandshakeGuard>(
       p_.clock, "peer",
       p_.metrics.counter("meshfed_peer_api_handshake_failures_total",
@@ -67,12 +72,15 @@ Status Listeners::start_peer_api() {
                          "certificate, old TLS, timeouts), by reason.",
                          {"reason"}),
       p_.admin_api->auth_failures_metric());
-  p_.peer_server->set_source_filter([this](const std::string& address) {
-    return p_.snapshot.get()->source_admitted(address) && p_.peer_guard->admits(address);
-  });
+  p_.peer_server->admission().add_source_filter(
+      "source_range", "outside every peer's source_cidrs",
+      [this](const std::string& address) { return p_.snapshot.get()->source_admitted(address); });
+  p_.peer_server->admission().add_source_filter(
+      "failed_credentials", "its certificates keep failing verification; paced",
+      [this](const std::string& address) { return p_.peer_guard->admits(address); });
   p_.peer_server->set_identity([this](ssl_st* ssl) { return p_.snapshot.get()->peer_trust->peer_of(ssl); });
   p_.peer_server->on_handshake_failure(
-      [this](const http::HttpsServer::HandshakeFailure& failure) { p_.peer_guard->failed(failure); });
+      [this](const http::HttpServer::HandshakeFailure& failure) { p_.peer_guard->failed(failure); });
   return p_.peer_server->listen(*p_.first_config().peer_api.listen);
 }
 
@@ -120,13 +128,16 @@ federation::IngressAddress Listeners::ingress_address() const {
 Status Listeners::start_metrics_listener() {
   const auto& listen = p_.first_config().metrics.listen;
   if (!listen) return {};
-  p_.metrics_server = std::make_unique<http::PlainHttpServer>(
-      p_.runtime.io(),
+  p_.metrics_server = std::make_unique<http::HttpServer>(
+      p_.runtime.io(), nullptr,
       [this](const http::Request& r) {
         if (r.path == "/metrics" || r.path == "/federate") return p_.admin_api->handle(r);
         return api::problem(404, "only /metrics and /federate are served here");
       },
-      [this](const std::string& path, std::function<void()> job) { run_admin_request(path, std::move(job)); });
+      [](const Error& e) { return api::problem(e); },
+      [this](const std::string& path, std::function<void()> job) { run_admin_request(path, std::move(job)); },
+      http::kScraperLimits);
+  p_.metrics_server->admission().count_refusals_in(p_.connection_refusals);
   if (auto st = p_.metrics_server->listen(*listen); !st) return st;
   spdlog::info("metrics on http://{}:{}/metrics and /federate", listen->host, p_.metrics_server->port());
   return {};

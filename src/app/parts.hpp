@@ -32,7 +32,6 @@
 #include "meshfed/federation/metrics_export.hpp"
 #include "meshfed/federation/metrics_import.hpp"
 #include "meshfed/gateway/gateway.hpp"
-#include "meshfed/http/plain_server.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/store/database.hpp"
@@ -88,12 +87,12 @@ struct BrokerParts {
   std::unique_ptr<federation::MetricsExporter> metrics_export;
   std::unique_ptr<federation::MetricsImporter> metrics_import;
   std::unique_ptr<api::AdminApi> admin_api;
-  std::unique_ptr<http::HttpsServer> admin_server;
+  std::unique_ptr<http::HttpServer> admin_server;
   std::unique_ptr<federation::Catalog> catalog;
   std::unique_ptr<api::PeerApi> peer_api;
   std::unique_ptr<HandshakeGuard> peer_guard;
-  std::unique_ptr<http::HttpsServer> peer_server;
-  std::unique_ptr<http::PlainHttpServer> metrics_server;
+  std::unique_ptr<http::HttpServer> peer_server;
+  std::unique_ptr<http::HttpServer> metrics_server;
   std::unique_ptr<PeriodicJobs> periodic;
   std::unique_ptr<gateway::GatewayMetrics> gateway_metrics;
   std::unique_ptr<gateway::IngressGateway> ingress_gw;
@@ -103,6 +102,11 @@ struct BrokerParts {
   std::unique_ptr<OtherReplicasCommits> others_commits;  // likewise
   metrics::Family& leader_gauge = metrics.gauge(
       "meshfed_replica_leader", "1 while this broker leads its domain (always, with one broker on SQLite).");
+  metrics::Family& connection_refusals =
+      metrics.counter("meshfed_connections_refused_total",
+                      "Connections refused at accept by listener (admin, peer, metrics) and reason (per_source, "
+                      "per_peer, capacity, source_range).",
+                      {"listener", "reason"});
   std::string admin_address;  // host:port, for the replica list
 };
 

@@ -381,7 +381,7 @@ class Parser {
       }
       ic.cert_file = path(ir, "cert_file", true);
       ic.key_file = path(ir, "key_file", true);
-      parse_tuning(ir, ic.tuning);
+      parse_tuning(ir, ic.tuning, 64);
       g.ingress = ic;
     }
     if (const json* eg = r.get("egress")) {
@@ -406,18 +406,20 @@ class Parser {
       ec.cert_file = path(er, "cert_file", true);
       ec.key_file = path(er, "key_file", true);
       ec.resume_sessions = er.boolean("resume_sessions").value_or(true);
-      parse_tuning(er, ec.tuning);
+      parse_tuning(er, ec.tuning, 1000);
       g.egress = ec;
     }
   }
 
-  void parse_tuning(ObjectReader& r, GatewayTuning& t) {
+  void parse_tuning(ObjectReader& r, GatewayTuning& t, int64_t per_source) {
     for (auto [key, target] :
          {std::pair{"handshake_timeout_s", &t.handshake_timeout}, std::pair{"connect_timeout_s", &t.connect_timeout},
           std::pair{"idle_timeout_s", &t.idle_timeout}}) {
       if (auto v = r.integer(key, 1, 86400)) *target = Seconds(*v);
     }
     if (auto v = r.integer("max_connections", 1, 1000000)) t.max_connections = *v;
+    t.max_connections_per_source = r.integer("max_connections_per_source", 0, 1000000).value_or(per_source);
+    if (auto v = r.integer("max_connections_per_peer", 0, 1000000)) t.max_connections_per_peer = *v;
     if (auto v = r.integer("threads", 0, 256)) t.threads = *v;
   }
 

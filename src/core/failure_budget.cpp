@@ -10,7 +10,7 @@ FailureBudget::Source& FailureBudget::find(const std::string& source, TimePoint 
   auto it = sources_.find(source);
   if (it == sources_.end()) {
     if (sources_.size() >= limits_.max_sources) make_room(now);
-    it = sources_.emplace(source, Source{limits_.burst, now, TimePoint{}, 0}).first;
+    it = sources_.emplace(source, Source{limits_.burst, now}).first;
   }
   Source& s = it->second;
   // A clock set back refills nothing, and never drains.
@@ -27,7 +27,7 @@ void FailureBudget::make_room(TimePoint now) {
     const auto elapsed = std::max(now - it->second.updated, TimePoint::duration::zero());
     const double tokens =
         it->second.tokens + std::chrono::duration<double>(elapsed) / std::chrono::duration<double>(limits_.refill);
-    if (tokens >= limits_.burst && it->second.unlogged == 0) {
+    if (tokens >= limits_.burst) {
       it = sources_.erase(it);  // back to a full bucket: forgetting it changes nothing
       continue;
     }
@@ -51,10 +51,7 @@ std::optional<int64_t> FailureBudget::failed(const std::string& source) {
   const TimePoint now = clock_.now();
   Source& s = find(source, now);
   s.tokens = std::max(0.0, s.tokens - 1);
-  ++s.unlogged;
-  if (s.logged != TimePoint{} && now - s.logged < limits_.log_interval) return std::nullopt;
-  s.logged = now;
-  return std::exchange(s.unlogged, 0);
+  return pacer_.event(source, now);
 }
 
 size_t FailureBudget::sources() const {

@@ -168,14 +168,13 @@ struct EgressGateway::Impl {
         MutexLock lock(mu);
         if (auto it = tls.find(l->route.peer); it != tls.end()) ctx = it->second;
       }
-      asio::post(worker.io,
-                 [this, core = worker.core.get(), route = l->route, ctx, socket = std::move(socket)]() mutable {
-                   auto s = core->open(std::move(socket));
-                   if (!s) return;
-                   core->spawn(s, [this, core, route, ctx](std::shared_ptr<Session> session) {
-                     return serve(*core, std::move(session), route, ctx);
-                   });
-                 });
+      auto s = worker.core->open(std::move(socket));
+      if (!s) continue;
+      asio::post(worker.io, [this, core = worker.core.get(), route = l->route, ctx, s] {
+        core->spawn(s, [this, core, route, ctx](std::shared_ptr<Session> session) {
+          return serve(*core, std::move(session), route, ctx);
+        });
+      });
     }
   }
 

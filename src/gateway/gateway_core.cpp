@@ -70,25 +70,27 @@ void GatewayMetrics::ended(const std::string& gateway, const std::string& route,
 }
 
 GatewayCore::GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits,
-                         std::atomic<int>& open_count)
-    : io_(io), metrics_(metrics), kind_(std::move(kind)), limits_(limits), open_count_(open_count), sweep_timer_(io) {}
+                         net::Admission& admission)
+    : io_(io), metrics_(metrics), kind_(std::move(kind)), limits_(limits), admission_(admission), sweep_timer_(io) {}
 
 std::shared_ptr<Session> GatewayCore::open(tcp::socket client) {
-  if (stopped_) return nullptr;
-  if (open_count_.fetch_add(1) >= limits_.max_connections) {
-    open_count_.fetch_sub(1);
-    metrics_.refusals.inc({kind_, "max_connections"});
-    spdlog::warn("{}: refusing a connection: {} open, the limit", kind_, limits_.max_connections);
-    return nullptr;
-  }
-  auto s = std::make_shared<Session>(io_);
   error_code ec;
-  if (auto ep = client.remote_endpoint(ec); !ec) s->remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  const auto ep = client.remote_endpoint(ec);
+  if (ec) return nullptr;  // already gone
+  auto s = std::make_shared<Session>(io_);
+  s->remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  // Only a session not yet admitted to a route makes room; one admitted meanwhile stays.
+  s->ticket = admission_.admit(ep.address().to_string(), [&io = io_, weak = std::weak_ptr<Session>(s)] {
+    asio::post(io, [weak] {
+      if (auto victim = weak.lock(); victim && victim->route.empty()) victim->abort("evicted: at capacity");
+    });
+  });
+  if (!s->ticket) return nullptr;
+  s->ticket->advance(net::Admission::Stage::kHandshake);
   client.set_option(tcp::no_delay(true), ec);
   client.native_non_blocking(true, ec);  // OpenSSL may do I/O on it directly
   s->client = std::move(client);
   s->phase_deadline = s->started + limits_.handshake_timeout;
-  sessions_.insert(s);
   return s;
 }
 
@@ -96,6 +98,7 @@ void GatewayCore::admit(Session& s, const std::string& route, const std::string&
   s.route = route;
   s.peer = peer;
   s.expires_at_ms = expires_at_ms;
+  s.ticket->set_busy(true);
   metrics_.admitted(kind_, route, peer);
 }
 
@@ -139,6 +142,8 @@ asio::awaitable<bool> GatewayCore::connect_upstream(std::shared_ptr<Session> s, 
 
 void GatewayCore::spawn(std::shared_ptr<Session> s,
                         std::function<asio::awaitable<void>(std::shared_ptr<Session>)> session) {
+  if (stopped_) return;  // the ticket goes with the session
+  sessions_.insert(s);
   asio::co_spawn(io_, session(s), [this, s](std::exception_ptr e) {
     if (e) {
       try {
@@ -183,7 +188,8 @@ void GatewayCore::finish(const std::shared_ptr<Session>& session) {
   spdlog::info("access: gateway={} peer={} route={} remote={} bytes_up={} bytes_down={} duration_ms={} result=\"{}\"",
                kind_, s.peer.empty() ? "-" : s.peer, s.route.empty() ? "-" : s.route, s.remote, s.bytes_up,
                s.bytes_down, duration_ms, s.result);
-  if (sessions_.erase(session)) open_count_.fetch_sub(1);
+  sessions_.erase(session);
+  s.ticket.reset();
 }
 
 void GatewayCore::recheck(const RouteCheck& check) {
@@ -249,10 +255,11 @@ void GatewayCore::stop() {
 
 WorkerPool::WorkerPool(GatewayMetrics& metrics, const std::string& kind, GatewayLimits limits,
                        GatewayCore::RouteCheck check)
-    : loops_(limits.threads) {
+    : admission_(kind, limits.admission), loops_(limits.threads) {
+  admission_.count_refusals_in(metrics.refusals);
   for (size_t i = 0; i < loops_.size(); ++i) {
     auto& io = loops_.at(i);
-    workers_.push_back({io, std::make_unique<GatewayCore>(io, metrics, kind, limits, open_)});
+    workers_.push_back({io, std::make_unique<GatewayCore>(io, metrics, kind, limits, admission_)});
     asio::post(io, [core = workers_.back().core.get(), check] { core->start(check); });
   }
 }

@@ -45,6 +45,7 @@ struct Session {
   uint64_t reported_down = 0;
   bool closed = false;
   std::string result = "ok";
+  std::unique_ptr<net::Admission::Ticket> ticket;  // its place among the gateway's connections
 
   // Ends both sockets now. The descriptors stay valid (shut down, not closed) until the session
   // is destroyed, so OpenSSL never touches a reused descriptor.
@@ -56,17 +57,19 @@ class GatewayCore {
   // Answers whether an admitted session may go on, and until when (Unix ms); nullopt: cut it.
   using RouteCheck = std::function<std::optional<int64_t>(const Session&)>;
 
-  // `open_count` is shared by all the cores of one gateway: max_connections is the gateway's.
+  // `admission` is shared by all the cores of one gateway: its limits are the gateway's.
   GatewayCore(asio::io_context& io, GatewayMetrics& metrics, std::string kind, GatewayLimits limits,
-              std::atomic<int>& open_count);
+              net::Admission& admission);
 
   asio::io_context& io() { return io_; }
   const GatewayLimits& limits() const { return limits_; }
   const std::string& kind() const { return kind_; }
 
-  // A session for an accepted socket, or null (and counted) when at the connection limit.
+  // A session for a socket accepted onto this core's loop, or null when admission refused it
+  // (counted there). Thread-safe: called by the accept loop, so that connections are admitted
+  // in the order they arrived; spawn() then runs it here.
   std::shared_ptr<Session> open(tcp::socket client);
-  // The session is authorised for `route`: counted from now on.
+  // The session is authorised for `route`: counted from now on, and never evicted.
   void admit(Session& s, const std::string& route, const std::string& peer, int64_t expires_at_ms);
   void refuse(Session& s, const std::string& reason);
   void handshake_failed(Session& s, const std::string& reason);
@@ -76,7 +79,7 @@ class GatewayCore {
   // Moves bytes both ways until both directions are done or the session is aborted.
   template <class ClientSide, class UpstreamSide>
   asio::awaitable<void> splice(std::shared_ptr<Session> s, ClientSide client, UpstreamSide upstream);
-  // Runs `session` and then settles the session's accounts.
+  // Runs `session` and then settles the session's accounts. On this core's loop.
   void spawn(std::shared_ptr<Session> s, std::function<asio::awaitable<void>(std::shared_ptr<Session>)> session);
 
   // Checks every session against the routes now (after a routing-table change).
@@ -98,7 +101,7 @@ class GatewayCore {
   GatewayMetrics& metrics_;
   std::string kind_;
   GatewayLimits limits_;
-  std::atomic<int>& open_count_;
+  net::Admission& admission_;
   std::set<std::shared_ptr<Session>> sessions_;
   asio::steady_timer sweep_timer_;
   RouteCheck check_;
@@ -125,10 +128,10 @@ class WorkerPool {
   void each(const std::function<void(GatewayCore&)>& fn);
   // Ends every session and joins the threads. Idempotent.
   void stop();
-  int open_connections() const { return open_.load(); }
+  int open_connections() const { return admission_.open(); }
 
  private:
-  std::atomic<int> open_{0};
+  net::Admission admission_;
   net::LoopThreads loops_;
   std::vector<Worker> workers_;  // one per loop, touched there
   size_t next_ = 0;

@@ -59,9 +59,9 @@ struct IngressGateway::Impl {
         spdlog::warn("ingress: accept failed: {}", ec.message());
         continue;
       }
-      asio::post(worker.io, [this, core = worker.core.get(), socket = std::move(socket)]() mutable {
-        auto s = core->open(std::move(socket));
-        if (!s) return;
+      auto s = worker.core->open(std::move(socket));
+      if (!s) continue;
+      asio::post(worker.io, [this, core = worker.core.get(), s] {
         core->spawn(s, [this, core, c = now()](std::shared_ptr<Session> session) {
           return serve(*core, std::move(session), c);
         });
@@ -85,6 +85,7 @@ struct IngressGateway::Impl {
     s->peer = c.callers->peer_of(s->ssl.get());
     const char* sni = SSL_get_servername(s->ssl.get(), TLSEXT_NAMETYPE_host_name);
     if (s->peer.empty()) co_return core.refuse(*s, "unknown_identity");
+    if (!s->ticket->authenticate(s->peer)) co_return s->abort("refused: per_peer");  // counted by admission
     if (!sni) co_return core.refuse(*s, "no_sni");
     s->sni = sni;
     const auto routes = routes_now();  // the table as it is after the handshake

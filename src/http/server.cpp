@@ -19,6 +19,7 @@
 #include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
+#include "meshfed/core/failure_budget.hpp"
 #include "meshfed/core/mutex.hpp"
 #include "meshfed/core/text.hpp"
 #include "net/loop_threads.hpp"
@@ -38,36 +39,39 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = asio::ip::tcp;
-using Stream = beast::ssl_stream<beast::tcp_stream>;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+using Stage = net::Admission::Stage;
 
 // One connection lives on one of the server's worker loops: its handshake, reads, writes,
 // deadlines and session coroutine all run on that loop's thread, and anything else that must
 // touch its stream (eviction, stop, a trust change) is posted there with on_its_loop().
 struct Connection {
-  Connection(tcp::socket s, asio::ssl::context& ctx, std::string source_address)
-      : stream(std::move(s), ctx), source(std::move(source_address)) {}
-  Stream stream;
-  const std::string source;  // the remote address, for the per-source cap
-  const std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
-  std::string peer;  // who the handshake authenticated (guarded by Impl::mu)
-  // Counted against its source until a peer is authenticated on it, then against that peer
-  // (guarded by Impl::mu): the per-source cap holds strangers, the per-peer cap holds peers, and
-  // many peers behind one address (a NAT, loopback) do not crowd each other out.
-  bool counted_by_source = true;
-  std::atomic<bool> busy{false};  // a request is being handled
-  // How far it got, which decides who makes room at capacity: one that has sent nothing goes
-  // first, then one in its handshake, then one that finished it; an authenticated peer last.
-  enum Stage { kSilent, kHandshake, kEstablished, kAuthenticated };
-  std::atomic<Stage> stage{kSilent};
-  std::atomic<bool> evicted{false};  // chosen to make room: closes when not serving a request
+  // HTTPS with `ctx`, plain HTTP without.
+  Connection(tcp::socket s, asio::ssl::context* ctx) {
+    if (ctx) {
+      tls.emplace(std::move(s), *ctx);
+    } else {
+      plain.emplace(std::move(s));
+    }
+  }
+  std::optional<TlsStream> tls;
+  std::optional<beast::tcp_stream> plain;
+  std::unique_ptr<net::Admission::Ticket> ticket;  // set before the session starts
+  std::string peer;                                // who the handshake authenticated (guarded by Impl::mu)
+  bool busy = false;                               // a request is being handled (on its loop)
 
+  beast::tcp_stream& transport() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+  void set_busy(bool b) {
+    busy = b;
+    ticket->set_busy(b);
+  }
   template <typename Action>
   void on_its_loop(Action action) {
-    asio::post(stream.get_executor(), std::move(action));
+    asio::post(transport().get_executor(), std::move(action));
   }
   void close() {  // on its loop
     beast::error_code ignored;
-    beast::get_lowest_layer(stream).socket().close(ignored);  // the session ends on the error
+    transport().socket().close(ignored);  // the session ends on the error
   }
 };
 
@@ -99,12 +103,12 @@ bhttp::response<bhttp::string_body> to_beast(const Response& res, unsigned versi
 
 }  // namespace
 
-struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
+struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& io_, ContextProvider tls_, Handler handler_, ErrorResponder on_error_,
        BlockingRunner run_blocking_, ServerLimits limits_)
       : acceptor(io_), workers(std::make_unique<net::LoopThreads>(std::max(1, limits_.threads))), tls(std::move(tls_)),
         handler(std::move(handler_)), on_error(std::move(on_error_)), run_blocking(std::move(run_blocking_)),
-        limits(limits_) {}
+        limits(limits_), admission(limits_.name, limits_.admission) {}
 
   tcp::acceptor acceptor;  // on the event loop
   // Where connections live: TLS handshakes cost CPU that a stranger chooses to spend, so they
@@ -115,17 +119,14 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   ErrorResponder on_error;
   BlockingRunner run_blocking;
   ServerLimits limits;
+  net::Admission admission;
   std::function<std::string(ssl_st*)> identify;
-  std::function<void(const HttpsServer::HandshakeFailure&)> handshake_failed;
-  std::function<bool(const std::string&)> admit_source;
+  std::function<void(const HttpServer::HandshakeFailure&)> handshake_failed;
   std::atomic<bool> stopping{false};
 
   // What the connections' loops share.
   mutable Mutex mu;
   std::set<std::shared_ptr<Connection>> connections GUARDED_BY(mu);
-  size_t evicting GUARDED_BY(mu) = 0;                    // connections in the set already chosen to make room
-  std::map<std::string, int> per_peer GUARDED_BY(mu);    // open connections by authenticated peer
-  std::map<std::string, int> per_source GUARDED_BY(mu);  // open connections by remote address
   // Long-poll waiters by key; each timer lives on its connection's loop. `notifications`
   // counts every wake-up, so that one landing while the handler runs is never missed: the
   // handler is asked again instead of waiting.
@@ -246,26 +247,29 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         return self->on_error(make_error(ErrorCode::kInternal, "internal error"));
       }
     };
+    if (!run_blocking) co_return job();
     const auto loop = co_await asio::this_coro::executor;
     co_return co_await net::run_off_loop<Response>(loop, run_blocking, path, std::move(job));
   }
 
-  asio::awaitable<void> write(std::shared_ptr<Connection> c, const Response& res, unsigned version, bool keep_alive) {
+  template <class Stream>
+  asio::awaitable<void> write(Stream& stream, const Response& res, unsigned version, bool keep_alive) {
     auto msg = to_beast(res, version, keep_alive);
-    beast::get_lowest_layer(c->stream).expires_after(limits.request_timeout);
-    co_await bhttp::async_write(c->stream, msg, asio::use_awaitable);
+    beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
+    co_await bhttp::async_write(stream, msg, asio::use_awaitable);
   }
 
   // After refusing a request whose body we did not read, keep reading (and discarding) for a
   // moment before closing: closing with unread data makes the kernel send RST, which can
   // destroy our error response before the client reads it.
-  asio::awaitable<void> linger(std::shared_ptr<Connection> c) {
+  template <class Stream>
+  asio::awaitable<void> linger(Stream& stream) {
     beast::error_code ec;
-    beast::get_lowest_layer(c->stream).expires_after(std::chrono::seconds(1));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
     std::array<char, 16 * 1024> scratch{};
     size_t total = 0;
-    while (!ec && total < 8 * limits.body_limit) {
-      total += co_await c->stream.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+    while (!ec && total < 8 * std::max<size_t>(limits.body_limit, scratch.size())) {
+      total += co_await stream.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
     }
   }
 
@@ -281,22 +285,26 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       c->close();
     });
     std::array<char, 1> peeked{};
-    co_await beast::get_lowest_layer(c->stream).socket().async_receive(asio::buffer(peeked), tcp::socket::message_peek,
-                                                                       asio::redirect_error(asio::use_awaitable, ec));
+    co_await c->transport().socket().async_receive(asio::buffer(peeked), tcp::socket::message_peek,
+                                                   asio::redirect_error(asio::use_awaitable, ec));
     timer.cancel();
     if (*timed_out) ec = beast::error::timeout;
   }
 
   asio::awaitable<void> session(std::shared_ptr<Connection> c, std::string remote) {
     beast::error_code ec;
-    auto& tcp_layer = beast::get_lowest_layer(c->stream);
     const auto handshake_deadline = std::chrono::steady_clock::now() + limits.handshake_timeout;
     co_await first_byte(c, handshake_deadline, ec);
-    if (!ec) {
-      c->stage = Connection::kHandshake;
-      tcp_layer.expires_at(handshake_deadline);
-      co_await c->stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    if (!c->tls) {
+      c->ticket->advance(Stage::kEstablished);
+      co_await serve(c, *c->plain, remote, "");
+      c->transport().socket().shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
     }
+    c->ticket->advance(Stage::kHandshake);
+    c->transport().expires_at(handshake_deadline);
+    co_await c->tls->async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       spdlog::debug("http: TLS handshake with {} failed: {}", remote, ec.message());
       if (handshake_failed) {
@@ -305,72 +313,65 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         const bool refused_certificate =
             ec.category() == asio::error::get_ssl_category() &&
             ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED;
-        handshake_failed({ec.message(), c->source, refused_certificate});
+        handshake_failed({ec.message(), address_of(remote), refused_certificate});
       }
       co_return;
     }
-    c->stage = Connection::kEstablished;
+    c->ticket->advance(Stage::kEstablished);
     std::string peer;
     if (identify) {
-      peer = identify(c->stream.native_handle());
-      if (peer.empty()) co_return;
-      ReleasableMutexLock lock(mu);
+      peer = identify(c->tls->native_handle());
+      if (peer.empty() || !c->ticket->authenticate(peer)) co_return;
+      MutexLock lock(mu);
       c->peer = peer;
-      c->stage = Connection::kAuthenticated;
-      uncount(c->source);
-      c->counted_by_source = false;
-      if (++per_peer[peer] > limits.max_connections_per_peer) {
-        const int open = --per_peer[peer];
-        lock.unlock();
-        spdlog::warn("http: refusing {} from {}: {} connections open", peer, remote, open);
-        co_return;
-      }
     }
-    struct PeerSlot {  // gives the per-peer connection slot back however the session ends
-      Impl* impl;
-      std::string peer;
-      ~PeerSlot() {
-        if (peer.empty()) return;
-        MutexLock lock(impl->mu);
-        --impl->per_peer[peer];
-      }
-    } slot{this, peer};
+    co_await serve(c, *c->tls, remote, peer);
+    // Send close_notify; don't wait long for the peer's when we are stopping.
+    c->transport().expires_after(stopping ? std::chrono::milliseconds(200) : std::chrono::milliseconds(2000));
+    co_await c->tls->async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // Requests on an established connection, one after another, until either side closes.
+  template <class Stream>
+  asio::awaitable<void> serve(std::shared_ptr<Connection> c, Stream& stream, const std::string& remote,
+                              const std::string& peer) {
+    beast::error_code ec;
     beast::flat_buffer buffer;
     for (;;) {
-      if (stopping || c->evicted) break;
+      if (stopping || c->ticket->evicted()) break;
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(limits.header_limit));
       parser.body_limit(limits.body_limit);
       // One deadline for the whole header, idle wait included: a trickle cannot stretch it.
-      tcp_layer.expires_after(limits.header_timeout);
-      co_await bhttp::async_read_header(c->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      c->transport().expires_after(limits.header_timeout);
+      co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         // Some read errors deserve an answer before the connection closes; the rest (end of
         // stream, truncation, timeouts, cancellation) just end the session. The refusal is
         // built outside the co_await: GCC 12 miscompiles braced temporaries inside one.
         if (const std::optional<Response> refusal = refusal_for(ec)) {
-          co_await write(c, *refusal, 11, false);
-          co_await linger(c);
+          co_await write(stream, *refusal, 11, false);
+          co_await linger(stream);
         }
         break;
       }
-      c->busy = true;
+      c->set_busy(true);
       if (const std::optional<Response> refusal = framing_refusal(parser.get())) {
-        co_await write(c, *refusal, 11, false);
-        co_await linger(c);
+        co_await write(stream, *refusal, 11, false);
+        co_await linger(stream);
         break;
       }
       if (parser.get()[bhttp::field::expect] == "100-continue") {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-        co_await bhttp::async_write(c->stream, cont, asio::redirect_error(asio::use_awaitable, ec));
+        co_await bhttp::async_write(stream, cont, asio::redirect_error(asio::use_awaitable, ec));
         if (ec) break;
       }
-      tcp_layer.expires_after(limits.request_timeout);
-      co_await bhttp::async_read(c->stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+      c->transport().expires_after(limits.request_timeout);
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) {
         if (const std::optional<Response> refusal = refusal_for(ec)) {
-          co_await write(c, *refusal, 11, false);
-          co_await linger(c);
+          co_await write(stream, *refusal, 11, false);
+          co_await linger(stream);
         }
         break;
       }
@@ -383,75 +384,16 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
         req.peer = peer;
         res = co_await respond(std::move(req));
       }
-      const bool keep_alive = msg.keep_alive() && !stopping && !c->evicted;
-      co_await write(c, res, msg.version(), keep_alive);
-      c->busy = false;
+      const bool keep_alive = msg.keep_alive() && !stopping && !c->ticket->evicted();
+      co_await write(stream, res, msg.version(), keep_alive);
+      c->set_busy(false);
       if (!keep_alive) break;
     }
-    // Send close_notify; don't wait long for the peer's when we are stopping.
-    tcp_layer.expires_after(stopping ? std::chrono::milliseconds(200) : std::chrono::milliseconds(2000));
-    co_await c->stream.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
-  }
-
-  // Whether a new connection from `address` may be served; at capacity, one that is not
-  // serving a request is closed to make room for it: the least advanced (see Connection::Stage),
-  // and of those the oldest. A stranger reconnecting as fast as it can then replaces other
-  // strangers stuck in their handshakes, not a client that finished its own. On success the
-  // connection is counted against its source: the caller adds it to `connections`.
-  bool admit(const std::string& address) {
-    if (admit_source && !admit_source(address)) {
-      spdlog::debug("http: closing connection from {}: outside every allowed source range", address);
-      return false;
-    }
-    MutexLock lock(mu);
-    if (!make_room(address)) return false;
-    ++per_source[address];
-    return true;
-  }
-
-  bool make_room(const std::string& address) REQUIRES(mu) {
-    if (limits.max_connections_per_source > 0) {
-      const auto it = per_source.find(address);
-      if (it != per_source.end() && it->second >= limits.max_connections_per_source) {
-        spdlog::debug("http: closing connection from {}: {} connections open from there", address, it->second);
-        return false;
-      }
-    }
-    if (static_cast<int>(connections.size() - evicting) < limits.max_connections) return true;
-    std::shared_ptr<Connection> victim;
-    for (const auto& c : connections) {
-      if (c->busy || c->evicted) continue;
-      if (!victim || std::pair(c->stage.load(), c->opened) < std::pair(victim->stage.load(), victim->opened))
-        victim = c;
-    }
-    if (!victim) {
-      spdlog::warn("http: refusing connection from {}: {} connections open, all serving requests", address,
-                   connections.size());
-      return false;
-    }
-    // Decided here, done on its loop: if a request began in between, it is answered first.
-    victim->evicted = true;
-    ++evicting;
-    victim->on_its_loop([victim] {
-      if (!victim->busy) victim->close();
-    });
-    return true;
   }
 
   void forget(const std::shared_ptr<Connection>& c) {
     MutexLock lock(mu);
-    if (c->evicted) --evicting;
     connections.erase(c);
-    if (c->counted_by_source) uncount(c->source);
-  }
-
-  void forget_source(const std::string& address) {  // admitted, then gone before it had a session
-    MutexLock lock(mu);
-    uncount(address);
-  }
-
-  void uncount(const std::string& address) REQUIRES(mu) {
-    if (--per_source[address] <= 0) per_source.erase(address);
   }
 
   asio::awaitable<void> accept_loop() {
@@ -465,30 +407,39 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
       tcp::socket accepted = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec) {
-        spdlog::warn("http: accept failed: {}", ec.message());
+        spdlog::warn("{}: accept failed: {}", limits.name, ec.message());
         continue;
       }
       const auto ep = accepted.remote_endpoint(ec);
       if (ec) continue;  // already gone
       const std::string address = ep.address().to_string();
       const std::string remote = address + ":" + std::to_string(ep.port());
-      if (!admit(address)) continue;  // the socket closes as it goes out of scope
+      // The connection is made only once admitted; eviction reaches it through this slot, and
+      // closes it on its loop when it is not serving a request.
+      auto evict_slot = std::make_shared<std::weak_ptr<Connection>>();
+      auto ticket = admission.admit(address, [evict_slot] {
+        if (auto victim = evict_slot->lock()) {
+          victim->on_its_loop([victim] {
+            if (!victim->busy) victim->close();
+          });
+        }
+      });
+      if (!ticket) continue;  // the socket closes as it goes out of scope
       accepted.set_option(tcp::no_delay(true), ec);
       const auto protocol = ep.protocol();
       const auto fd = accepted.release(ec);
-      if (ec) {
-        forget_source(address);
-        continue;
-      }
+      if (ec) continue;
       tcp::socket socket(workers->next(), protocol, fd);
-      auto ctx = tls();
-      auto conn = std::make_shared<Connection>(std::move(socket), *ctx, address);
+      auto ctx = tls ? tls() : nullptr;
+      auto conn = std::make_shared<Connection>(std::move(socket), ctx.get());
+      conn->ticket = std::move(ticket);
+      *evict_slot = conn;
       {
         MutexLock lock(mu);
         connections.insert(conn);
       }
       asio::co_spawn(
-          conn->stream.get_executor(), [self, conn, remote, ctx]() { return self->session(conn, remote); },
+          conn->transport().get_executor(), [self, conn, remote, ctx]() { return self->session(conn, remote); },
           [self, conn](std::exception_ptr e) {
             self->forget(conn);
             if (e) {
@@ -503,12 +454,12 @@ struct HttpsServer::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-HttpsServer::HttpsServer(asio::io_context& io, ContextProvider tls, Handler handler, ErrorResponder on_error,
-                         BlockingRunner run_blocking, ServerLimits limits)
+HttpServer::HttpServer(asio::io_context& io, ContextProvider tls, Handler handler, ErrorResponder on_error,
+                       BlockingRunner run_blocking, ServerLimits limits)
     : impl_(std::make_shared<Impl>(io, std::move(tls), std::move(handler), std::move(on_error), std::move(run_blocking),
                                    limits)) {}
 
-HttpsServer::~HttpsServer() {
+HttpServer::~HttpServer() {
   // The workers stop first; what the connections and waiters hold must go before the loops'
   // services do, and the loops' queued coroutines (which hold the Impl) go with the loops.
   impl_->workers->stop();
@@ -520,7 +471,7 @@ HttpsServer::~HttpsServer() {
   impl_->workers.reset();
 }
 
-Status HttpsServer::listen(const config::Endpoint& endpoint) {
+Status HttpServer::listen(const config::Endpoint& endpoint) {
   if (auto ec = net::open_acceptor(impl_->acceptor, endpoint.host, endpoint.port)) {
     return make_error(ErrorCode::kUnavailable, "cannot listen on " + endpoint.to_string() + ": " + ec.message());
   }
@@ -528,46 +479,44 @@ Status HttpsServer::listen(const config::Endpoint& endpoint) {
   return {};
 }
 
-uint16_t HttpsServer::port() const {
+uint16_t HttpServer::port() const {
   beast::error_code ec;
   auto ep = impl_->acceptor.local_endpoint(ec);
   return ec ? 0 : ep.port();
 }
 
-void HttpsServer::stop() {
+void HttpServer::stop() {
   impl_->stopping = true;
   beast::error_code ec;
   impl_->acceptor.close(ec);
   MutexLock lock(impl_->mu);
   for (const auto& c : impl_->connections) {
     c->on_its_loop([c] {
-      if (!c->busy) beast::get_lowest_layer(c->stream).cancel();
+      if (!c->busy) c->transport().cancel();
     });
   }
   for (const auto& [key, timer] : impl_->waiters) Impl::cancel_on_its_loop(timer);  // long-polls answer 304 now
 }
 
-void HttpsServer::set_identity(std::function<std::string(ssl_st* ssl)> identify) {
+void HttpServer::set_identity(std::function<std::string(ssl_st* ssl)> identify) {
   impl_->identify = std::move(identify);
 }
 
-void HttpsServer::set_source_filter(std::function<bool(const std::string& address)> admit) {
-  impl_->admit_source = std::move(admit);
-}
+net::Admission& HttpServer::admission() { return impl_->admission; }
 
-void HttpsServer::on_handshake_failure(std::function<void(const HandshakeFailure&)> told) {
+void HttpServer::on_handshake_failure(std::function<void(const HandshakeFailure&)> told) {
   impl_->handshake_failed = std::move(told);
 }
 
-void HttpsServer::notify(const std::vector<std::string>& keys) { impl_->wake(keys); }
+void HttpServer::notify(const std::vector<std::string>& keys) { impl_->wake(keys); }
 
-void HttpsServer::revalidate_peers() {
+void HttpServer::revalidate_peers() {
   if (!impl_->identify) return;
   MutexLock lock(impl_->mu);
   for (const auto& c : impl_->connections) {
     if (c->peer.empty()) continue;
     c->on_its_loop([impl = impl_, c, peer = c->peer] {
-      if (impl->identify(c->stream.native_handle()) == peer) return;
+      if (impl->identify(c->tls->native_handle()) == peer) return;
       spdlog::warn("http: closing a connection of {}: its certificate is no longer trusted", peer);
       c->close();
       impl->wake({peer});  // a waiting long-poll ends now, on its closed socket
@@ -575,7 +524,7 @@ void HttpsServer::revalidate_peers() {
   }
 }
 
-int HttpsServer::open_connections() const {
+int HttpServer::open_connections() const {
   MutexLock lock(impl_->mu);
   return static_cast<int>(impl_->connections.size());
 }

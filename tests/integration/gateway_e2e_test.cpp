@@ -98,15 +98,7 @@ class GatewayTest : public ::testing::Test {
     return -1;
   }
 
-  double metric(const std::string& d, const std::string& series) {
-    auto c = fed_->admin(d);
-    auto res = c->request("GET", "/metrics");
-    if (!res) return -1;
-    for (const auto& line : split(res->body, '\n')) {
-      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-    }
-    return 0;
-  }
+  double metric(const std::string& d, const std::string& series) { return fed_->metric(d, series); }
 
   EchoServer echo_;
   EchoServer proxy_echo_{EchoServer::Mode::kProxyThenEcho};
@@ -697,21 +689,38 @@ class LimitedGatewayTest : public GatewayTest {
   void configure() override {
     auto& pci = fed_->domain("pci");
     pci.config["gateways"]["ingress"]["max_connections"] = 2;
+    pci.config["gateways"]["ingress"]["max_connections_per_source"] = 1;
+    pci.config["gateways"]["ingress"]["handshake_timeout_s"] = 60;  // what closes early here is admission
     pci.save_config();
   }
 };
 
-TEST_F(LimitedGatewayTest, ConnectionsBeyondTheLimitAreRefused) {
+// The ingress admits as the APIs do: a source holds one handshake here, strangers who never
+// handshake make room for callers, and admitted connections are never evicted.
+TEST_F(LimitedGatewayTest, StrangersMakeRoomForCallersAndConnectionsBeyondTheLimitAreRefused) {
   const std::string id = approve_export("payments-api", echo_.port(), {"internal"});
   ASSERT_NE(wait_for_route(id), 0);
   const fs::path pki = fed_->domain("internal").dir / "pki";
   const std::string sni = id + ".pci.meshfed";
   const uint16_t ingress = fed_->ingress_port("pci");
-  TlsHold first(ingress, pki / "egress.pem", pki / "egress-key.pem", sni);
-  TlsHold second(ingress, pki / "egress.pem", pki / "egress-key.pem", sni);
+  // Admitted in the order they connect: each second one's refusal shows the first one is in.
+  const int older_stranger = connect_from("127.0.0.8", ingress);
+  const int second_from_there = connect_from("127.0.0.8", ingress);
+  EXPECT_TRUE(closed_by_server(second_from_there, 5s)) << "one unauthenticated connection per source";
+  const int newer_stranger = connect_from("127.0.0.9", ingress);
+  const int second_from_the_other = connect_from("127.0.0.9", ingress);
+  EXPECT_TRUE(closed_by_server(second_from_the_other, 5s));
+
+  TlsHold first(ingress, pki / "egress.pem", pki / "egress-key.pem", sni);  // full: the older stranger goes
+  EXPECT_TRUE(closed_by_server(older_stranger, 5s));
+  TlsHold second(ingress, pki / "egress.pem", pki / "egress-key.pem", sni);  // and then the newer one
+  EXPECT_TRUE(closed_by_server(newer_stranger, 5s));
   ASSERT_TRUE(first.echoed() && second.echoed());
   EXPECT_EQ(tls_probe(ingress, pki / "egress.pem", pki / "egress-key.pem", sni).echoed, "");
-  EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"max_connections\"}"), 1);
+  EXPECT_FALSE(first.ended_within(200ms) || second.ended_within(200ms)) << "callers are never evicted";
+  EXPECT_EQ(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"per_source\"}"), 2);
+  EXPECT_GE(metric("pci", "meshfed_gateway_refusals_total{gateway=\"ingress\",reason=\"capacity\"}"), 1);
+  for (int fd : {older_stranger, second_from_there, newer_stranger, second_from_the_other}) ::close(fd);
 }
 
 }  // namespace

@@ -69,14 +69,7 @@ class KumaTest : public ::testing::Test {
     return out;
   }
 
-  double metric(const std::string& d, const std::string& series) {
-    auto c = fed_->admin(d);
-    auto res = c->request("GET", "/metrics");
-    for (const auto& line : split(res->body, '\n')) {
-      if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
-    }
-    return 0;
-  }
+  double metric(const std::string& d, const std::string& series) { return fed_->metric(d, series); }
 
   std::unique_ptr<Federation> fed_;
   std::map<std::string, std::unique_ptr<KumaEmulator>> kuma_;

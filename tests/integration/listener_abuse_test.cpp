@@ -20,6 +20,7 @@
 #include <mutex>
 #include <thread>
 
+#include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::testing {
@@ -27,40 +28,6 @@ namespace {
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
-
-// A TCP connection to 127.0.0.1:`port` from `source` (any 127/8 address); -1 on failure.
-int connect_from(const std::string& source, uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in from{};
-  from.sin_family = AF_INET;
-  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(port);
-  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
-      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// Whether the server has closed `fd`: waits up to `timeout` for EOF or a reset.
-bool closed_by_server(int fd, std::chrono::milliseconds timeout) {
-  const auto until = Clock::now() + timeout;
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0))) > 0) {
-      char buf[4096];
-      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
-    }
-    if (left <= 0) return false;
-  }
-}
 
 // A TLS client on a raw socket, for what the project's client will not do: stop half-way,
 // trickle, or offer only FFDHE.
@@ -227,6 +194,13 @@ TEST_F(ListenerAbuseTest, OneSourceHoldsAtMostItsShareOfTheAdminListener) {
   auto admin = fed_.admin("pci");
   EXPECT_EQ(admin->request("GET", "/healthz")->status, 200);
   for (int fd : fds) ::close(fd);
+  // Each refusal is counted; the log has one line for them all (the source chose how many).
+  EXPECT_EQ(fed_.metric("pci", "meshfed_connections_refused_total{listener=\"admin\",reason=\"per_source\"}"), 8);
+  const std::string log = fed_.broker("pci").log();
+  const std::string line = "admin: refusing a connection from 127.0.0.3";
+  const auto first = log.find(line);
+  EXPECT_NE(first, std::string::npos);
+  EXPECT_EQ(log.find(line, first + 1), std::string::npos) << "one line per source per minute";
 }
 
 TEST_F(ListenerAbuseTest, ThePeerApiClosesSourcesOutsideEveryPeersRangeBeforeTls) {

@@ -237,6 +237,47 @@ TEST_F(MetricsFederationTest, EveryEndpointPassesPromtoolAndMatchIsHonoured) {
       << exported->body;
 }
 
+// The metrics listener is served as the others are (Beast, one admission layer): requests on a
+// kept connection, framing refused as on the APIs, a source held to its share.
+TEST_F(MetricsFederationTest, TheMetricsListenerKeepsConnectionsAndHoldsEachSourceToItsShare) {
+  const int kept = connect_loopback(metrics_port_);
+  ASSERT_GE(kept, 0);
+  ASSERT_TRUE(send_all(kept,
+                       "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n"
+                       "GET /federate HTTP/1.1\r\nHost: m\r\n\r\n"
+                       "GET /nothing HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n"));
+  const std::string answers = read_until_eof(kept, std::chrono::seconds(10));
+  ::close(kept);
+  size_t ok = 0;
+  for (auto at = answers.find("HTTP/1.1 200 OK"); at != std::string::npos; at = answers.find("HTTP/1.1 200", at + 1))
+    ++ok;
+  EXPECT_EQ(ok, 2u) << answers.substr(0, 200);
+  EXPECT_NE(answers.find("HTTP/1.1 404 Not Found"), std::string::npos) << "three answers on one connection";
+  EXPECT_NE(answers.find("only /metrics and /federate are served here"), std::string::npos);
+
+  const int ambiguous = connect_loopback(metrics_port_);
+  ASSERT_TRUE(send_all(ambiguous,
+                       "GET /metrics HTTP/1.1\r\nHost: m\r\nContent-Length: 3\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+  const std::string refusal = read_until_eof(ambiguous, std::chrono::seconds(10));
+  ::close(ambiguous);
+  EXPECT_EQ(refusal.rfind("HTTP/1.1 400", 0), 0u) << refusal;
+
+  std::vector<int> fds;
+  for (int i = 0; i < 20; ++i) fds.push_back(connect_from("127.0.0.7", metrics_port_));
+  int closed = 0;
+  ASSERT_TRUE(wait_until([&] {
+    closed = 0;
+    for (int fd : fds) closed += closed_by_server(fd, std::chrono::milliseconds(0));
+    return closed >= 4;
+  }));
+  EXPECT_EQ(closed, 20 - 16) << "16 per source on the metrics listener";
+  EXPECT_EQ(plain_get(metrics_port_, "/metrics")->status, 200) << "another address is unaffected";
+  for (int fd : fds) ::close(fd);
+  EXPECT_EQ(fed_->metric("internal", "meshfed_connections_refused_total{listener=\"metrics\",reason=\"per_source\"}"),
+            4);
+}
+
 TEST_F(MetricsFederationTest, RevocationStopsTheFlowAndAPeerThatGoesAwayIsForgotten) {
   const std::string alias = approve_payments();
   ASSERT_TRUE(wait_until([&] { return federate().find("service=\"" + alias + "\"") != std::string::npos; }));

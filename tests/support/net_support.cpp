@@ -323,10 +323,43 @@ void EchoServer::serve(int fd) {
   ::shutdown(fd, SHUT_WR);
 }
 
+int connect_from(const std::string& source, uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool closed_by_server(int fd, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::max<int64_t>(left, 0))) > 0) {
+      char buf[4096];
+      const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
+    }
+    if (left <= 0) return false;
+  }
+}
+
 struct HttpsFixture::Impl {
   boost::asio::io_context io;
   std::shared_ptr<http::TlsContext> ctx;
-  std::unique_ptr<http::HttpsServer> server;
+  std::unique_ptr<http::HttpServer> server;
   std::thread loop;
 };
 
@@ -336,7 +369,7 @@ HttpsFixture::HttpsFixture(const std::filesystem::path& cert, const std::filesys
   auto ctx = http::make_server_context({cert, key, true, nullptr, nullptr});  // as a peer API
   if (!ctx) throw std::runtime_error(ctx.error().message);
   impl_->ctx = *ctx;
-  impl_->server = std::make_unique<http::HttpsServer>(
+  impl_->server = std::make_unique<http::HttpServer>(
       impl_->io, [impl = impl_.get()] { return impl->ctx; }, std::move(handler),
       [](const Error& e) { return http::Response{500, "text/plain", {}, e.message, "", {}}; },
       [](const std::string&, std::function<void()> job) { job(); }, limits);

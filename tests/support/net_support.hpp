@@ -119,7 +119,7 @@ class HttpsFixture {
   int open_connections() const;
   // The SSL_CTX* every connection uses, to install OpenSSL callbacks before clients connect.
   void* native_context() const;
-  // Who each connection is, as a peer API names its callers (HttpsServer::set_identity); call
+  // Who each connection is, as a peer API names its callers (HttpServer::set_identity); call
   // before clients connect.
   void set_identity(std::function<std::string(ssl_st*)> identify);
 
@@ -151,6 +151,10 @@ class HttpFixture {
 
 // A blocking TCP connection to 127.0.0.1:`port`, or -1.
 int connect_loopback(uint16_t port);
+// A TCP connection to 127.0.0.1:`port` from `source` (any 127/8 address); -1 on failure.
+int connect_from(const std::string& source, uint16_t port);
+// Whether the server has closed `fd`: waits up to `timeout` for EOF or a reset.
+bool closed_by_server(int fd, std::chrono::milliseconds timeout);
 bool send_all(int fd, const std::string& data);
 // Reads until end of stream, an error or `timeout`; `clean_eof` says which.
 std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clean_eof = nullptr);

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "meshfed/api/auth.hpp"
+#include "meshfed/core/text.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/pki/pki.hpp"
 #include "support/net_support.hpp"
@@ -434,6 +435,15 @@ void Federation::connect() {
 
 std::unique_ptr<http::HttpsClient> Federation::admin(const std::string& d) {
   return brokers_.at(d)->client(domains_.at(d).dir / "pki/ca.pem");
+}
+
+double Federation::metric(const std::string& d, const std::string& series) {
+  auto res = admin(d)->request("GET", "/metrics");
+  if (!res) return -1;
+  for (const auto& line : split(res->body, '\n')) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return 0;
 }
 
 namespace {

@@ -159,6 +159,9 @@ class Federation {
   DomainFixture& domain(const std::string& d) { return domains_.at(d); }
   BrokerProcess& broker(const std::string& d) { return *brokers_.at(d); }
   std::unique_ptr<http::HttpsClient> admin(const std::string& d);
+  // One series of `d`'s /metrics, e.g. `meshfed_x_total{reason="y"}`: 0 when absent, -1 when
+  // the broker does not answer.
+  double metric(const std::string& d, const std::string& series);
   uint16_t peer_api_port(const std::string& d) const;
   // The in-process ingress gateway's port, from runtime.json.
   uint16_t ingress_port(const std::string& d) const;

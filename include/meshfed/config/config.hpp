@@ -106,7 +106,11 @@ struct GatewayTuning {
   Seconds connect_timeout{5};  // to the upstream: the export's target, or the peer's ingress
   Seconds idle_timeout{300};   // no byte either way
   int64_t max_connections = 10000;
-  int64_t threads = 0;  // event-loop threads; 0: one per core
+  // Ingress: connections no peer has authenticated on yet (handshakes); egress: this domain's
+  // own workloads, often many behind one address.
+  int64_t max_connections_per_source = 64;
+  int64_t max_connections_per_peer = 0;  // ingress, once authenticated; 0: no cap but max_connections
+  int64_t threads = 0;                   // event-loop threads; 0: one per core
 };
 
 struct IngressConfig {

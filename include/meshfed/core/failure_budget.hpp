@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "meshfed/core/clock.hpp"
+#include "meshfed/core/log_pacer.hpp"
 #include "meshfed/core/mutex.hpp"
 
 namespace meshfed {
@@ -28,7 +29,8 @@ class FailureBudget {
   };
 
   explicit FailureBudget(const Clock& clock) : FailureBudget(clock, Limits{}) {}
-  FailureBudget(const Clock& clock, Limits limits) : clock_(clock), limits_(limits) {}
+  FailureBudget(const Clock& clock, Limits limits)
+      : clock_(clock), limits_(limits), pacer_(limits.log_interval, limits.max_sources) {}
 
   // Zero while `source` may try; otherwise how long until it may (whole seconds, rounded up,
   // for Retry-After). Thread-safe, as is everything here.
@@ -44,8 +46,6 @@ class FailureBudget {
   struct Source {
     double tokens = 0;
     TimePoint updated;
-    TimePoint logged;  // epoch: never
-    int64_t unlogged = 0;
   };
   Source& find(const std::string& source, TimePoint now) REQUIRES(mu_);  // refilled to now
   void make_room(TimePoint now) REQUIRES(mu_);
@@ -54,6 +54,7 @@ class FailureBudget {
   const Limits limits_;
   mutable Mutex mu_;
   std::unordered_map<std::string, Source> sources_ GUARDED_BY(mu_);
+  LogPacer pacer_ GUARDED_BY(mu_);
 };
 
 // The address part of an "ip:port" remote (IPv6 addresses keep their colons).

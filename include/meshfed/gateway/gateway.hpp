@@ -19,6 +19,7 @@
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/tls.hpp"
 #include "meshfed/metrics/registry.hpp"
+#include "meshfed/net/admission.hpp"
 #include "meshfed/pki/peer_trust.hpp"
 
 namespace meshfed::gateway {
@@ -27,7 +28,8 @@ struct GatewayLimits {
   std::chrono::seconds handshake_timeout{10};
   std::chrono::seconds connect_timeout{5};  // to the upstream (target or peer ingress)
   std::chrono::seconds idle_timeout{300};   // no byte either way
-  int max_connections = 10000;
+  net::AdmissionLimits admission{
+      .max_connections = 10000, .max_connections_per_source = 64, .max_connections_per_peer = 0};
   size_t buffer_bytes = 64 * 1024;  // per direction: what a slow reader can make us hold
   int threads = 0;                  // event-loop threads; 0: one per core
 
@@ -36,7 +38,9 @@ struct GatewayLimits {
     l.handshake_timeout = t.handshake_timeout;
     l.connect_timeout = t.connect_timeout;
     l.idle_timeout = t.idle_timeout;
-    l.max_connections = static_cast<int>(t.max_connections);
+    l.admission.max_connections = static_cast<int>(t.max_connections);
+    l.admission.max_connections_per_source = static_cast<int>(t.max_connections_per_source);
+    l.admission.max_connections_per_peer = static_cast<int>(t.max_connections_per_peer);
     l.threads = static_cast<int>(t.threads);
     return l;
   }

@@ -1,7 +1,8 @@
-// An HTTPS/1.1 server: TLS, keep-alive, header and body limits, deadlines on every socket
-// operation, graceful stop. The caller's event loop only accepts; each connection (its
-// handshake, reads and writes) lives on one of the server's own worker loops, so a
-// flood of handshakes never queues on the loop or behind requests. Handlers are plain
+// The HTTP/1.1 server of every listener: HTTPS (the admin and peer APIs) or plain HTTP (the
+// metrics listener), keep-alive, header and body limits, deadlines on every socket operation,
+// admission (net::Admission), graceful stop. The caller's event loop only accepts; each
+// connection (its handshake, reads and writes) lives on one of the server's own worker loops,
+// so a flood of handshakes never queues on the loop or behind requests. Handlers are plain
 // functions of Request to Response; they run on a blocking executor the caller supplies (the
 // store thread), so no connection thread waits on SQLite.
 #pragma once
@@ -17,6 +18,7 @@
 #include "meshfed/core/result.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/http/tls.hpp"
+#include "meshfed/net/admission.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -25,33 +27,43 @@ class io_context;
 namespace meshfed::http {
 
 // Everyone who reaches a listener may be hostile (docs/security.md): a connection
-// must finish its handshake and then send each request's headers within short deadlines, one
-// source address holds a bounded share, and at capacity a connection that is not serving a
-// request makes room (one that has sent nothing first, an authenticated peer last, the
-// oldest among equals), so idle or trickling strangers cannot keep clients out.
+// must finish its handshake and then send each request's headers within short deadlines, and
+// `admission` bounds who may be open at once (a connection serving a request is busy, the
+// others may make room).
 struct ServerLimits {
   size_t header_limit = 16 * 1024;
   size_t body_limit = 1024 * 1024;
   std::chrono::seconds handshake_timeout{5};
   std::chrono::seconds header_timeout{10};  // from the handshake, or the previous answer, to a request's last header
   std::chrono::seconds request_timeout{30};
-  int max_connections = 512;
-  int max_connections_per_source = 32;  // by remote address; 0: no cap
-  int max_connections_per_peer = 16;    // mutually authenticated listeners only
-  std::chrono::seconds max_wait{300};   // cap on a long-poll
-  int threads = 2;                      // worker threads for connections (handshakes, reads, writes)
+  std::chrono::seconds max_wait{300};  // cap on a long-poll
+  int threads = 2;                     // worker threads for connections (handshakes, reads, writes)
+  std::string name = "http";           // the listener, in logs and metrics
+  net::AdmissionLimits admission{};    // max_connections_per_peer: mutually authenticated listeners only
 };
+
+// A listener for scrapers (`metrics.listen`, the gateway's --metrics-listen): few clients,
+// small GET requests, public documents.
+inline const ServerLimits kScraperLimits{.header_limit = 8 * 1024,
+                                         .body_limit = 0,
+                                         .header_timeout = std::chrono::seconds(10),
+                                         .request_timeout = std::chrono::seconds(10),
+                                         .threads = 1,
+                                         .name = "metrics",
+                                         .admission = {.max_connections = 256, .max_connections_per_source = 16}};
 
 using Handler = std::function<Response(const Request&)>;
 // Renders an error the server detects itself (oversized headers or body, malformed request).
 using ErrorResponder = std::function<Response(const Error&)>;
+// The TLS context for the next connection; a null provider serves plain HTTP.
 using ContextProvider = std::function<std::shared_ptr<TlsContext>()>;
 
-class HttpsServer {
+class HttpServer {
  public:
-  HttpsServer(boost::asio::io_context& io, ContextProvider tls, Handler handler, ErrorResponder on_error,
-              BlockingRunner run_blocking, ServerLimits limits = {});
-  ~HttpsServer();
+  // `run_blocking` null: handlers run on the connection's loop (keep them quick).
+  HttpServer(boost::asio::io_context& io, ContextProvider tls, Handler handler, ErrorResponder on_error,
+             BlockingRunner run_blocking, ServerLimits limits = {});
+  ~HttpServer();
 
   // Binds and starts accepting. Port 0 picks a free port; see port().
   Status listen(const config::Endpoint& endpoint);
@@ -61,9 +73,8 @@ class HttpsServer {
   // SSL*) for Request::peer. Connections it cannot name are closed.
   void set_identity(std::function<std::string(ssl_st* ssl)> identify);
 
-  // Which remote addresses may connect at all, asked at accept, before any TLS (the peer API
-  // admits only its peers' source_cidrs when any are configured). Default: everyone.
-  void set_source_filter(std::function<bool(const std::string& address)> admit);
+  // Who may connect (a source filter, the refusal metric): configure before listen().
+  net::Admission& admission();
 
   // Told about every failed TLS handshake (for a metric and paced logging: the server itself
   // logs each only at debug level, as strangers choose how many there are).

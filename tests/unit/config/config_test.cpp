@@ -173,15 +173,33 @@ TEST(Config, GatewayLimitsAndAdvertisedPortZero) {
   EXPECT_EQ(c->gateways.ingress->tuning.idle_timeout, std::chrono::seconds(30));
   EXPECT_EQ(c->gateways.ingress->tuning.max_connections, 5);
   EXPECT_EQ(c->gateways.ingress->tuning.connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c->gateways.ingress->tuning.max_connections_per_source, 64) << "handshakes from one address";
+  EXPECT_EQ(c->gateways.ingress->tuning.max_connections_per_peer, 0);
+
+  // The egress's callers are this domain's own workloads, often many behind one address.
+  j["gateways"]["egress"] = {
+      {"ports", "20000-20010"}, {"advertise_host", "10.0.0.1"}, {"cert_file", "e.pem"}, {"key_file", "e-key.pem"}};
+  c = parse_config(j.dump(), "/etc");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->gateways.egress->tuning.max_connections_per_source, 1000);
+  j["gateways"]["egress"]["max_connections_per_source"] = 0;
+  j["gateways"]["ingress"]["max_connections_per_peer"] = 100;
+  c = parse_config(j.dump(), "/etc");
+  ASSERT_TRUE(c.ok()) << format_errors(c.error());
+  EXPECT_EQ(c->gateways.egress->tuning.max_connections_per_source, 0) << "0: no cap";
+  EXPECT_EQ(c->gateways.ingress->tuning.max_connections_per_peer, 100);
+  j["gateways"].erase("egress");
 
   // Port 0 is only for an in-process ingress that listens on port 0 too; limits have ranges.
   j["gateways"]["ingress"]["enabled"] = false;
   j["gateways"]["ingress"]["max_connections"] = 0;
   j["gateways"]["ingress"]["handshake_timeout_s"] = "10";
+  j["gateways"]["ingress"]["max_connections_per_source"] = -1;
   c = parse_config(j.dump(), "/etc");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(fields_of(c), (std::set<std::string>{"gateways.ingress.advertise", "gateways.ingress.max_connections",
-                                                 "gateways.ingress.handshake_timeout_s"}));
+                                                 "gateways.ingress.handshake_timeout_s",
+                                                 "gateways.ingress.max_connections_per_source"}));
 }
 
 TEST(Config, LongPollMustBeShorterThanTheStaleThreshold) {

@@ -38,7 +38,7 @@ std::unique_ptr<testing::HttpsFixture> server_with_gate(const std::filesystem::p
   return server;
 }
 
-class HttpsServerTest : public ::testing::Test {
+class HttpServerTest : public ::testing::Test {
  protected:
   void SetUp() override { testing::make_pki(dir_ / "pki", "dmz"); }
   std::unique_ptr<HttpsClient> client_for(uint16_t port) {
@@ -51,11 +51,11 @@ class HttpsServerTest : public ::testing::Test {
   HandshakeGate gate_;
 };
 
-TEST_F(HttpsServerTest, AStalledHandshakeHoldsUpNoOtherConnection) {
+TEST_F(HttpServerTest, AStalledHandshakeHoldsUpNoOtherConnection) {
   auto fixture = server_with_gate(dir_ / "pki", gate_);
   auto& server = *fixture;
   auto& gate = gate_;
-  auto client_for = [&] { return HttpsServerTest::client_for(server.port()); };
+  auto client_for = [&] { return HttpServerTest::client_for(server.port()); };
 
   auto stalled_client = client_for();
   Result<ClientResponse> stalled = make_error(ErrorCode::kInternal, "not run");
@@ -88,11 +88,11 @@ namespace {
 // The per-source cap holds strangers; a connection on which a peer authenticated counts against
 // that peer instead, so peers behind one address (a NAT, or every broker on loopback) are not
 // refused for each other's connections.
-TEST_F(HttpsServerTest, AuthenticatedPeersBehindOneAddressDoNotCountAgainstItsCap) {
+TEST_F(HttpServerTest, AuthenticatedPeersBehindOneAddressDoNotCountAgainstItsCap) {
   testing::HttpsFixture server(
       dir_ / "pki" / "broker.pem", dir_ / "pki" / "broker-key.pem",
       [](const Request&) { return Response{200, "text/plain", {}, "ok", "", {}}; },
-      ServerLimits{.max_connections_per_source = 2});
+      ServerLimits{.admission = {.max_connections_per_source = 2}});
   std::atomic<int> peers{0};
   server.set_identity([&](ssl_st*) { return "peer-" + std::to_string(peers++); });
   std::vector<std::unique_ptr<HttpsClient>> clients;
@@ -107,11 +107,10 @@ TEST_F(HttpsServerTest, AuthenticatedPeersBehindOneAddressDoNotCountAgainstItsCa
 
 // At capacity a new connection evicts one that has sent nothing before one in its handshake,
 // even an older one: strangers reconnecting in bursts replace each other, not a client.
-TEST_F(HttpsServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes) {
-  auto fixture = server_with_gate(
-      dir_ / "pki", gate_,
-      ServerLimits{
-          .handshake_timeout = std::chrono::seconds(60), .max_connections = 2, .max_connections_per_source = 0});
+TEST_F(HttpServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes) {
+  auto fixture = server_with_gate(dir_ / "pki", gate_,
+                                  ServerLimits{.handshake_timeout = std::chrono::seconds(60),
+                                               .admission = {.max_connections = 2, .max_connections_per_source = 0}});
   auto& server = *fixture;
   const int first_silent = testing::connect_loopback(server.port());
   ASSERT_GE(first_silent, 0);
@@ -143,7 +142,7 @@ TEST_F(HttpsServerTest, AtCapacitySilentConnectionsMakeRoomBeforeHandshakingOnes
 // A client that keeps asking for new keys costs the server a key derivation and a reply each
 // time: a connection gets kMaxKeyUpdatesPerConnection of them, fewer leave it serving as
 // before, and more end it.
-TEST_F(HttpsServerTest, AConnectionThatKeepsUpdatingItsKeysIsEndedPastTheCap) {
+TEST_F(HttpServerTest, AConnectionThatKeepsUpdatingItsKeysIsEndedPastTheCap) {
   testing::HttpsFixture server(dir_ / "pki" / "broker.pem", dir_ / "pki" / "broker-key.pem",
                                [](const Request&) { return Response{200, "text/plain", {}, "ok", "", {}}; });
   const std::string request = "GET /x HTTP/1.1\r\nHost: broker\r\n\r\n";
