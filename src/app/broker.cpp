@@ -121,8 +121,8 @@ class Broker {
     (void)p_.adapter->refresh_inventory(true);  // a broken file is reported by /readyz
     p_.workflow =
         std::make_unique<workflow::ExportWorkflow>(*p_.db, p_.clock, *p_.adapter, p_.first->workflow_settings());
-    p_.imports =
-        std::make_unique<federation::ImportManager>(*p_.db, p_.clock, *p_.adapter, p_.first->import_settings());
+    p_.imports = std::make_unique<federation::ImportManager>(*p_.db, p_.clock, *p_.adapter, p_.first->import_settings(),
+                                                             &p_.control_plane);
     if (p_.leadership) {
       // A follower writes nothing to the control plane; elected() hands over the state first.
       p_.imports->set_leading([this] { return p_.leading(); });

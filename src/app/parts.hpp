@@ -8,6 +8,8 @@
 //   store: every SQLite call (the Database checks it), the workflow, imports, catalog, routes,
 //          reload, the reactions; requests are answered here unless their route says otherwise
 //   off_store: GET /federate, /api/v1/firewall and the console's files, which need no store
+//   control_plane: hands a catalog's imports to the adapter while the store thread makes the
+//          transaction durable (ImportManager::apply_catalog waits for both)
 //   lifecycle: blocking restarts (peer watchers on reload, election and step-down)
 //   replicas on PostgreSQL: the leadership thread and the change feed's (replica.hpp)
 //   the listeners' connection loops, each gateway's workers, each peer watcher, the metrics
@@ -73,6 +75,7 @@ struct BrokerParts {
   SerialExecutor store{"meshfed-store"};
   SerialExecutor off_store{"meshfed-offstore"};
   SerialExecutor lifecycle{"meshfed-lifecycl"};
+  SerialExecutor control_plane{"meshfed-cp"};
   Runtime runtime{kShutdownGrace};  // claims the signals as the broker is made
 
   metrics::Registry metrics;

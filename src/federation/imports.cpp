@@ -17,8 +17,7 @@
 namespace meshfed::federation {
 namespace {
 
-constexpr size_t kMaxTrackedChanges = 64;          // imports one answer may change and still be tracked
-constexpr int64_t kRefusedPortSkippedMs = 30'000;  // a port another program held is tried again after
+constexpr size_t kMaxTrackedChanges = 64;  // imports one answer may change and still be tracked
 
 using nlohmann::json;
 using store::ImportRecord;
@@ -36,6 +35,12 @@ const std::vector<ImportState> kNotFinal = {ImportState::kPendingAcceptance, Imp
 const std::vector<ImportState> kInControlPlane = {ImportState::kActive, ImportState::kStale, ImportState::kFailed};
 
 Error bad(const std::string& what) { return make_error(ErrorCode::kInvalidArgument, what); }
+
+EgressPortSettings port_settings(const ImportSettings& s) {
+  EgressPortSettings out{s.egress_ports, {}, s.port_bindable, s.egress_confirms};
+  for (const auto& [domain, peer] : s.peers) out.shares[domain] = peer.max_egress_ports;
+  return out;
+}
 
 }  // namespace
 
@@ -64,8 +69,11 @@ json import_json(const ImportRecord& r, const std::string& local_host) {
 }
 
 ImportManager::ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter,
-                             ImportSettings settings)
-    : db_(db), clock_(clock), adapter_(adapter), settings_(std::move(settings)) {}
+                             ImportSettings settings, SerialExecutor* control_plane)
+    : db_(db), clock_(clock), adapter_(adapter), settings_(std::move(settings)),
+      ports_(clock, [this] { return store::ImportRepository(db_).used_ports(); }), control_plane_(control_plane) {
+  ports_.configure(port_settings(settings_));
+}
 
 Status ImportManager::transition(ImportRecord& r, ImportState to, const std::string& reason, const std::string& actor,
                                  bool audit_even_if_same) {
@@ -160,61 +168,17 @@ void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const s
   // A final withdrawal frees the egress port; a reversible one keeps it for the import's return.
   if (!reversible(reason) && r.local_port) {
     r.local_port.reset();
-    used_ports_.reset();  // read anew when a port is next taken: this one is free
+    ports_.forget_use();  // read anew when a port is next taken: this one is free
   }
   (void)transition(r, ImportState::kWithdrawn, reason, actor);
   save(r);
 }
 
-std::optional<int> ImportManager::take_port(const std::string& peer, std::string& why_not) {
-  if (!used_ports_) {
-    used_ports_.emplace();
-    for (const auto& [port, holder] : store::ImportRepository(db_).used_ports()) {
-      used_ports_->ports.insert(port);
-      ++used_ports_->by_peer[holder];
-    }
-  }
-  const auto range = *settings_.egress_ports;
-  const auto cfg = settings_.peers.find(peer);
-  const int64_t share = cfg == settings_.peers.end() ? 0 : cfg->second.max_egress_ports;
-  auto& held = used_ports_->by_peer[peer];
-  if (held >= share) {
-    why_not =
-        "peer " + peer + " holds all " + std::to_string(share) + " of its egress ports (peers[].max_egress_ports)";
-    return std::nullopt;
-  }
-  int elsewhere = 0;
-  for (int p = range.first; p <= range.last; ++p) {
-    if (used_ports_->ports.count(p)) continue;
-    if (held_elsewhere(p)) {
-      ++elsewhere;
-      continue;
-    }
-    used_ports_->ports.insert(p);
-    ++held;
-    return p;
-  }
-  why_not = "no free egress port in " + std::to_string(range.first) + "-" + std::to_string(range.last);
-  if (elsewhere) why_not += " (" + std::to_string(elsewhere) + " held by other programs on this host)";
-  return std::nullopt;
-}
-
-bool ImportManager::held_elsewhere(int port) {
-  const auto refused = refused_until_ms_.find(port);
-  if (refused != refused_until_ms_.end()) {
-    if (refused->second > to_unix_ms(clock_.now())) return true;
-    refused_until_ms_.erase(refused);
-  }
-  if (!settings_.port_bindable || settings_.port_bindable(port)) return false;
-  refused_until_ms_[port] = to_unix_ms(clock_.now()) + kRefusedPortSkippedMs;  // tick() tries it again then
-  return true;
-}
-
 Status ImportManager::egress_port_refused(const std::string& id, int port, const std::string& error) {
   if (leading_ && !leading_()) return {};  // the leader gives out ports; another replica's host is its own
-  egress_seen_ = true;
-  if (!settings_.egress_ports || port < settings_.egress_ports->first || port > settings_.egress_ports->last) return {};
-  refused_until_ms_[port] = to_unix_ms(clock_.now()) + kRefusedPortSkippedMs;
+  ports_.seen();
+  if (!ports_.in_range(port)) return {};
+  ports_.refused(port);
   bool moved = false;
   Status st = db_.leader_transaction([&]() -> Status {
     store::ImportRepository repo(db_);
@@ -225,7 +189,7 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
     r->local_port.reset();
     save(*r);  // the refused port is no longer ours: it counts as another program's below
     std::string why_not;
-    r->local_port = take_port(r->peer, why_not);
+    r->local_port = ports_.take(r->peer, why_not);
     json details = {{"peer", r->peer}, {"from_port", port}, {"refused", error}};
     if (r->local_port) {
       details["to_port"] = *r->local_port;
@@ -234,7 +198,7 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
       spdlog::warn("import {}: egress port {} is held by another program ({}); moved to {}", id, port, error,
                    *r->local_port);
       ++r->version;
-      await_egress(*r);
+      ports_.given(*r);
     } else {
       (void)transition(*r, ImportState::kFailed,
                        why_not + "; port " + std::to_string(port) + ": " + escape_for_log(error, 200),
@@ -245,7 +209,7 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
     return {};
   });
   if (!st) {
-    used_ports_.reset();
+    ports_.forget_use();
     return st;
   }
   return moved ? reconcile() : Status{};
@@ -254,50 +218,13 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
 void ImportManager::ensure_port(ImportRecord& r) {
   if (!settings_.egress_ports || r.local_port) return;
   std::string why_not;
-  r.local_port = take_port(r.peer, why_not);
+  r.local_port = ports_.take(r.peer, why_not);
   if (!r.local_port) (void)transition(r, ImportState::kFailed, why_not, workflow::kSystemActor);
-  await_egress(r);
-}
-
-void ImportManager::await_egress(const ImportRecord& r) {
-  if (settings_.egress_confirms && egress_seen_ && r.local_port) unconfirmed_[r.id] = *r.local_port;
-}
-
-const controlplane::DesiredState& ImportManager::publishable(const controlplane::DesiredState& desired) {
-  if (unconfirmed_.empty()) return desired;
-  // What is awaited follows the store: an import withdrawn, or a port given in a transaction
-  // that did not commit, is awaited no longer (the desired state is what the store holds).
-  std::map<std::string, int> in_store;
-  for (const auto& i : desired.imports) in_store.emplace(i.id, i.local_port);
-  std::erase_if(unconfirmed_, [&](const auto& u) {
-    const auto it = in_store.find(u.first);
-    return it == in_store.end() || it->second != u.second;
-  });
-  publishable_ = desired;
-  std::erase_if(publishable_.imports, [&](const controlplane::DesiredImport& i) {
-    const auto it = unconfirmed_.find(i.id);
-    return it != unconfirmed_.end() && it->second == i.local_port;
-  });
-  return publishable_;
-}
-
-void ImportManager::annotate(ImportRecord& r) const {
-  const auto it = unconfirmed_.find(r.id);
-  if (it == unconfirmed_.end() || r.local_port != it->second || is_final(r.state)) return;
-  r.reason = "waiting for the egress gateway to listen on port " + std::to_string(it->second);
-  r.local_port.reset();
+  ports_.given(r);
 }
 
 Status ImportManager::egress_listening(const std::map<std::string, int>& listening) {
-  egress_seen_ = true;
-  bool confirmed = false;
-  for (const auto& [id, port] : listening) {
-    const auto it = unconfirmed_.find(id);
-    if (it == unconfirmed_.end() || it->second != port) continue;
-    unconfirmed_.erase(it);
-    confirmed = true;
-  }
-  return confirmed ? reconcile() : Status{};
+  return ports_.confirmed(listening) ? reconcile() : Status{};
 }
 
 void ImportManager::retry_portless() {
@@ -306,10 +233,10 @@ void ImportManager::retry_portless() {
   for (auto& r : repo.in_states({ImportState::kFailed})) {
     if (r.local_port) continue;  // failed for another reason: the adapter's result decides
     std::string why_not;
-    r.local_port = take_port(r.peer, why_not);
+    r.local_port = ports_.take(r.peer, why_not);
     if (!r.local_port) continue;
     (void)transition(r, ImportState::kActive, "", workflow::kSystemActor);
-    await_egress(r);
+    ports_.given(r);
     save(r);
   }
 }
@@ -385,7 +312,7 @@ void ImportManager::save(const ImportRecord& r) {
   if (!in_apply_) {
     // Changed outside apply_catalog: the next one reads the desired state and the ports anew.
     handed_.reset();
-    used_ports_.reset();
+    ports_.forget_use();
     return;
   }
   if (!saved_in_apply_) return;
@@ -440,7 +367,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       quarantined = true;
       return {};
     }
-    if (db_.shared()) used_ports_.reset();
+    if (db_.shared()) ports_.forget_use();
     transitions_ = 0;
     batch_.emplace();
     for (const auto& e : answer.exports) upsert(peer, e, now);
@@ -450,7 +377,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
     // The rule next to the state it bounds: what this answer did is counted, and undone
     // (the transaction rolls back) when it is more than the peer may change now.
     steps = static_cast<int64_t>(batch_->steps.size());
-    if (!within_change_budget(peer, steps, now)) {
+    if (!budgets_.try_take(peer, budget_of(peer), steps, now)) {
       held_back = true;
       return make_error(ErrorCode::kFailedPrecondition, "over the change budget");
     }
@@ -467,8 +394,8 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
         handed_ = desired_now();
       }
       // Read here, on the store thread, which alone changes what is awaited.
-      const controlplane::DesiredState* published = &publishable(handed_->state);
-      handed_over = control_plane_.post([&, published] {
+      const controlplane::DesiredState* published = &ports_.publishable(handed_->state);
+      handed_over = control_plane_ && control_plane_->post([&, published] {
         results = adapter_.apply(*published);
         written.set_value();
       });
@@ -488,7 +415,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   batch_.reset();  // a transaction that failed half-way leaves its steps unwritten
   if (held_back) {
     handed_.reset();  // the rollback undid what it noted
-    used_ports_.reset();
+    ports_.forget_use();
     if (auto w = apply_withdrawals(peer, answer); !w) return w;
     return this->held_back(peer, steps, now);
   }
@@ -496,7 +423,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   if (handed_over) written.get_future().wait();
   if (!st) {
     handed_.reset();  // they may hold what the store did not keep
-    used_ports_.reset();
+    ports_.forget_use();
     (void)record_failure(peer, st.error().message);
     if (handed_over) (void)reconcile();
     return st;
@@ -530,7 +457,7 @@ Status ImportManager::apply_withdrawals(const std::string& peer, const CatalogAn
     batch_.emplace();
     withdraw_what_left(peer, answer);
     withdrawn = batch_->steps.size();
-    charge_change_budget(peer, static_cast<int64_t>(withdrawn), to_unix_ms(clock_.now()));
+    budgets_.charge(peer, budget_of(peer), static_cast<int64_t>(withdrawn), to_unix_ms(clock_.now()));
     flush_batch(peer, "import.catalog_applied", "peer/" + peer,
                 {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}, {"withdrawals_only", true}});
     return {};
@@ -538,7 +465,7 @@ Status ImportManager::apply_withdrawals(const std::string& peer, const CatalogAn
   batch_.reset();  // a transaction that failed half-way leaves its steps unwritten
   if (!st) {
     handed_.reset();
-    used_ports_.reset();
+    ports_.forget_use();
     return st;
   }
   if (withdrawn == 0) return {};
@@ -605,69 +532,38 @@ bool ImportManager::quarantined_now(const std::string& peer) {
   return store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
 }
 
-ImportManager::ChangeBudget& ImportManager::refilled_budget(const std::string& peer, int64_t now_ms) {
+ChangeBudgets::Limits ImportManager::budget_of(const std::string& peer) const {
   const auto& cfg = settings_.peers.at(peer);
-  ChangeBudget& b = budgets_[peer];
-  const double burst = static_cast<double>(cfg.change_burst);
-  if (b.tokens < 0) b = {burst, now_ms, b.flapping, b.audited_ms};
-  const double minutes = static_cast<double>(std::max<int64_t>(now_ms - b.updated_ms, 0)) / 60000.0;
-  b.tokens = std::min(burst, b.tokens + minutes * static_cast<double>(cfg.max_changes_per_minute));
-  b.updated_ms = now_ms;
-  return b;
-}
-
-void ImportManager::charge_change_budget(const std::string& peer, int64_t steps, int64_t now_ms) {
-  ChangeBudget& b = refilled_budget(peer, now_ms);
-  b.tokens = std::max(0.0, b.tokens - static_cast<double>(steps));
-}
-
-bool ImportManager::within_change_budget(const std::string& peer, int64_t steps, int64_t now_ms) {
-  ChangeBudget& b = refilled_budget(peer, now_ms);
-  if (static_cast<double>(steps) <= b.tokens) {
-    b.tokens -= static_cast<double>(steps);
-    b.flapping = false;
-    return true;
-  }
-  b.flapping = true;
-  return false;
+  return {cfg.max_changes_per_minute, cfg.change_burst};
 }
 
 std::chrono::milliseconds ImportManager::budget_wait(const std::string& peer) const {
-  const auto b = budgets_.find(peer);
-  if (b == budgets_.end() || !b->second.flapping) return std::chrono::milliseconds(0);
-  return std::chrono::milliseconds(std::max<int64_t>(b->second.fits_at_ms - to_unix_ms(clock_.now()), 0));
+  return budgets_.wait(peer, to_unix_ms(clock_.now()));
 }
 
 Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t now_ms) {
   const auto& cfg = settings_.peers.at(peer);
-  ChangeBudget& b = budgets_[peer];
-  const bool never_fits = steps > cfg.change_burst;
-  const double missing = static_cast<double>(std::min(steps, cfg.change_burst)) - b.tokens;
-  b.fits_at_ms =
-      now_ms + static_cast<int64_t>(std::ceil(missing * 60000.0 /
-                                              static_cast<double>(std::max<int64_t>(cfg.max_changes_per_minute, 1))));
-  const bool audit = now_ms - b.audited_ms >= 60000;
-  if (!never_fits && !audit) return {};
-  if (audit) {
-    b.audited_ms = now_ms;
+  const ChangeBudgets::HeldBack held = budgets_.held_back(peer, budget_of(peer), steps, now_ms);
+  if (!held.never_fits && !held.audit) return {};
+  if (held.audit) {
     spdlog::warn(
         "peer {}: flapping: an answer would change {} imports, more than its budget holds now ({:.0f} of {}, "
         "refilled at {} a minute: peers[].max_changes_per_minute); its answers wait",
-        peer, steps, b.tokens, cfg.change_burst, cfg.max_changes_per_minute);
+        peer, steps, held.left, cfg.change_burst, cfg.max_changes_per_minute);
   }
   return db_.leader_transaction([&]() -> Status {
     store::PeerRepository peers(db_);
-    if (never_fits) {
+    if (held.never_fits) {
       // It can never fit: the next ask is a full catalog, whose steps the burst always holds.
       auto p = peers.get(peer);
       p.revision = 0;
       peers.save(p);
     }
-    if (audit) {
+    if (held.audit) {
       store::AuditRepository(db_).append(from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
                                          {{"peer", peer},
                                           {"answer_steps", steps},
-                                          {"budget_left", static_cast<int64_t>(b.tokens)},
+                                          {"budget_left", static_cast<int64_t>(held.left)},
                                           {"change_burst", cfg.change_burst},
                                           {"max_changes_per_minute", cfg.max_changes_per_minute}});
     }
@@ -747,7 +643,7 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
                       who.name + " lacks the approver role needed to " + verb + " imports");
   }
   Status st = db_.transaction([&]() -> Status {
-    used_ports_.reset();
+    ports_.forget_use();
     store::ImportRepository repo(db_);
     auto r = repo.get(id);
     if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
@@ -827,6 +723,10 @@ Status ImportManager::release(const workflow::Principal& who, const std::string&
 Status ImportManager::update_settings(ImportSettings settings) {
   const auto old = std::move(settings_);
   settings_ = std::move(settings);
+  ports_.configure(port_settings(settings_));
+  std::set<std::string> configured;
+  for (const auto& [domain, peer] : settings_.peers) configured.insert(domain);
+  budgets_.keep_only(configured);
   Status st = db_.transaction([&]() -> Status {
     store::PeerRepository peers(db_);
     for (const auto& [domain, peer] : old.peers) {
@@ -846,7 +746,7 @@ Status ImportManager::tick() {
   if (leading_ && !leading_()) return {};
   const int64_t now = to_unix_ms(clock_.now());
   // A port another program held may be free now: an import that found none tries again.
-  bool changed = std::erase_if(refused_until_ms_, [now](const auto& r) { return r.second <= now; }) > 0;
+  bool changed = ports_.refusals_expired();
   batch_.emplace();  // a peer gone silent with 100,000 imports is one entry, not 100,000
   Status st = db_.leader_transaction([&]() -> Status {
     store::ImportRepository repo(db_);
@@ -918,7 +818,7 @@ Status ImportManager::reconcile() {
   });
   if (st && retry) {
     st = db_.leader_transaction([&]() -> Status {
-      used_ports_.reset();
+      ports_.forget_use();
       retry_portless();
       desired = desired_now();
       return {};
@@ -929,7 +829,7 @@ Status ImportManager::reconcile() {
     return st;
   }
   handed_ = std::move(desired);
-  return take_results(*handed_, adapter_.apply(publishable(handed_->state)));
+  return take_results(*handed_, adapter_.apply(ports_.publishable(handed_->state)));
 }
 
 Status ImportManager::take_results(const Desired& desired, const std::vector<controlplane::ApplyResult>& results) {
@@ -970,7 +870,7 @@ Result<ImportRecord> ImportManager::get(const std::string& id) {
   });
   if (!st) return st.error();
   if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
-  annotate(*r);
+  ports_.annotate(*r);
   return std::move(*r);
 }
 
@@ -1000,32 +900,8 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
   });
   if (!st) return st.error();
   auto next = cut_page(items, limit);
-  for (auto& r : items) annotate(r);
+  for (auto& r : items) ports_.annotate(r);
   return std::make_pair(std::move(items), std::move(next));
-}
-
-std::string_view to_string(PeerState s) {
-  switch (s) {
-    case PeerState::kConnected:
-      return "connected";
-    case PeerState::kUnreachable:
-      return "unreachable";
-    case PeerState::kStale:
-      return "stale";
-    case PeerState::kQuarantined:
-      return "quarantined";
-    case PeerState::kFlapping:
-      return "flapping";
-  }
-  return "stale";
-}
-
-PeerState peer_state(const store::PeerRecord& p, int64_t now_ms, int64_t stale_after_s) {
-  if (p.quarantined_since_ms) return PeerState::kQuarantined;
-  // Nothing it sent is held, so nothing is stale: it has not answered (yet), since it was added.
-  if (!p.last_success_ms) return PeerState::kUnreachable;
-  if (!p.last_error_ms || *p.last_error_ms <= *p.last_success_ms) return PeerState::kConnected;
-  return now_ms - *p.last_success_ms <= stale_after_s * 1000 ? PeerState::kUnreachable : PeerState::kStale;
 }
 
 Result<std::vector<PeerStatus>> ImportManager::peers() {
@@ -1039,8 +915,7 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
       s.record = peers.get(domain);
       s.trust_domain = cfg.trust_domain;
       s.state = peer_state(s.record, now, settings_.stale_after_s);
-      if (const auto b = budgets_.find(domain);
-          b != budgets_.end() && b->second.flapping && s.state != PeerState::kQuarantined) {
+      if (budgets_.flapping(domain) && s.state != PeerState::kQuarantined) {
         s.state = PeerState::kFlapping;
       }
       // Counted by the database: loading 100,000 imports here held the store thread for 150 ms

@@ -1,7 +1,7 @@
-// The importing side's state: applies what
-// peers' catalogs say, tracks peer health, withdraws on silence, expiry, removal and
-// quarantine, allocates egress ports, and hands the control-plane adapter the desired state.
-// Every import transition is audited. Runs on the store thread.
+// The import state machine: applies what peers' catalogs say, withdraws on silence, expiry,
+// removal and quarantine, and hands the control-plane adapter the desired state. Egress ports
+// come from EgressPorts, a peer's health and change budget from peer_health. Every import
+// transition is audited. Runs on the store thread.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -19,6 +19,8 @@
 #include "meshfed/core/result.hpp"
 #include "meshfed/core/serial_executor.hpp"
 #include "meshfed/federation/catalog_check.hpp"
+#include "meshfed/federation/egress_ports.hpp"
+#include "meshfed/federation/peer_health.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
 #include "meshfed/workflow/principal.hpp"
@@ -61,16 +63,6 @@ inline const std::string kPeerQuarantined = "peer quarantined";
 inline const std::string kLeftCatalog = "export left the catalog";
 inline const std::string kExpired = "expired";
 
-// How a peer looks from here. Quarantined wins; then flapping while it is over its change
-// budget; otherwise connected while the last sync succeeded, unreachable while the last
-// success is within stale_after (or it never answered: nothing of it is held to go stale),
-// stale after that.
-enum class PeerState { kConnected, kUnreachable, kStale, kQuarantined, kFlapping };
-inline constexpr PeerState kPeerStates[] = {PeerState::kConnected, PeerState::kUnreachable, PeerState::kStale,
-                                            PeerState::kQuarantined, PeerState::kFlapping};
-std::string_view to_string(PeerState s);
-PeerState peer_state(const store::PeerRecord& p, int64_t now_ms, int64_t stale_after_s);
-
 struct PeerStatus {
   store::PeerRecord record;
   std::string trust_domain;
@@ -80,7 +72,11 @@ struct PeerStatus {
 
 class ImportManager {
  public:
-  ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter, ImportSettings settings);
+  // `control_plane`: where a catalog's imports are handed to the adapter while the
+  // transaction's commit is made durable (the two disk writes overlap; the store thread waits
+  // for both). Null: the adapter is called after the commit, on the store thread.
+  ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter, ImportSettings settings,
+                SerialExecutor* control_plane = nullptr);
 
   // Withdraws the imports of peers no longer configured; a peer added back syncs from scratch.
   Status update_settings(ImportSettings settings);
@@ -134,9 +130,9 @@ class ImportManager {
   // A separate egress process follows this broker's routes: from now on a port it has not
   // confirmed is not published. (A domain whose egress is off and runs nowhere publishes as it
   // always did; the first watch of an egress process switches the rule on.)
-  void egress_process_seen() { egress_seen_ = true; }
+  void egress_process_seen() { ports_.seen(); }
   // Imports given a port that the separate egress has not confirmed yet (for /readyz).
-  size_t awaiting_egress() const { return unconfirmed_.size(); }
+  size_t awaiting_egress() const { return ports_.awaiting(); }
 
   // Staleness and withdrawal by silence, and expiry while the peer is away.
   Status tick();
@@ -172,30 +168,15 @@ class ImportManager {
   void upsert(const std::string& peer, const ImportedExport& e, int64_t now);
   // Gives an active import an egress port within the range and its peer's share, or fails it.
   void ensure_port(store::ImportRecord& r);
-  std::optional<int> take_port(const std::string& peer, std::string& why_not);
-  // A port another program held when we last tried it: refused_until_ms_ says until when it is
-  // skipped (then tried again: programs come and go).
-  bool held_elsewhere(int port);
-  // Notes a port just given to `r`, which a separate egress must confirm before it is published.
-  void await_egress(const store::ImportRecord& r);
-  // The desired state without the imports whose port the separate egress has not confirmed.
-  const controlplane::DesiredState& publishable(const controlplane::DesiredState& desired);
-  // The record as the API shows it: no local address while the egress has not confirmed it.
-  void annotate(store::ImportRecord& r) const;
   // Imports that failed for want of a port get one as soon as one frees.
   void retry_portless();
   void revive_stale(const std::string& peer);
   // Inside a transaction: whether the peer is quarantined as of that transaction.
   bool quarantined_now(const std::string& peer);
-  // Inside apply_catalog's transaction: whether `steps` fit the peer's change budget now (and
-  // takes them from it). If not, the peer is flapping.
-  bool within_change_budget(const std::string& peer, int64_t steps, int64_t now_ms);
+  ChangeBudgets::Limits budget_of(const std::string& peer) const;
   // After an answer was held back: one audit entry a minute, and a full catalog next when the
   // answer can never fit.
   Status held_back(const std::string& peer, int64_t steps, int64_t now_ms);
-  // Takes `steps` from the peer's budget whatever it holds (down to empty): withdrawals, which
-  // are applied anyway.
-  void charge_change_budget(const std::string& peer, int64_t steps, int64_t now_ms);
   // Withdraws the imports `answer` no longer lists (in a transaction of the caller's).
   void withdraw_what_left(const std::string& peer, const CatalogAnswer& answer);
   // Of an answer the budget held back, its withdrawals: a revocation must reach the control
@@ -230,32 +211,12 @@ class ImportManager {
   const Clock& clock_;
   controlplane::Adapter& adapter_;
   ImportSettings settings_;
-  struct PortUse {
-    std::set<int> ports;
-    std::map<std::string, int64_t> by_peer;
-  };
-  // Egress ports in use, kept across catalog answers on a store of our own; dropped when a
-  // port is freed, a transaction fails or imports change outside an answer (on a shared store,
-  // read once per answer).
-  std::optional<PortUse> used_ports_;
-  std::map<int, int64_t> refused_until_ms_;  // ports the egress could not bind, bounded by the range
-  // Import id -> the port given to it in this broker's lifetime that a separate egress has not
-  // confirmed (ports held before a restart were published then). At most one per import the
-  // control plane may hold: publishable() drops what the store no longer gives out.
-  std::map<std::string, int> unconfirmed_;
-  bool egress_seen_ = false;                // a separate egress process has watched our routes
-  controlplane::DesiredState publishable_;  // publishable()'s filtered copy, when it needs one
-  int64_t transitions_ = 0;                 // counted for the summary log line of a catalog answer
-  struct ChangeBudget {
-    double tokens = -1;  // steps it may still cause; below 0: not started (a full bucket)
-    int64_t updated_ms = 0;
-    bool flapping = false;        // an answer was held back; cleared by the next one applied
-    int64_t fits_at_ms = 0;       // when the held-back answer would fit
-    int64_t audited_ms = -60000;  // the last peer.flapping entry
-  };
-  std::map<std::string, ChangeBudget> budgets_;  // by configured peer
-  // The peer's budget, refilled for the time since it was last touched.
-  ChangeBudget& refilled_budget(const std::string& peer, int64_t now_ms);
+  // Egress ports in use are cached across catalog answers on a store of our own, and dropped
+  // (forget_use) when a port is freed, a transaction fails or imports change outside an answer
+  // (on a shared store, read once per answer).
+  EgressPorts ports_;
+  ChangeBudgets budgets_;    // by configured peer
+  int64_t transitions_ = 0;  // counted for the summary log line of a catalog answer
   std::function<void()> changed_;
   std::function<bool()> leading_;
   std::function<void(const std::string&, int64_t)> arrived_;
@@ -281,9 +242,7 @@ class ImportManager {
                    nlohmann::json details);
   bool in_apply_ = false;                                                 // apply_catalog's transaction runs
   std::map<std::string, store::ImportRecord>* saved_in_apply_ = nullptr;  // what it saved, when tracked
-  // Where a catalog's imports are handed to the control plane while their commit is made
-  // durable (apply_catalog). Last: its thread ends before what its jobs use.
-  SerialExecutor control_plane_{"meshfed-cp"};
+  SerialExecutor* const control_plane_;
 };
 
 nlohmann::json import_json(const store::ImportRecord& r, const std::string& local_host);

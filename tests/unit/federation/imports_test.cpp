@@ -30,7 +30,7 @@ class ImportsTest : public ::testing::Test {
     s.peers["careful"] = {"careful", "careful", config::ImportPolicy::kManual, 2};
     s.egress_ports = config::PortRange{16000, 16003};
     s.egress_host = "127.0.0.1";
-    imports_ = std::make_unique<ImportManager>(*db_, clock_, adapter_, s);
+    imports_ = std::make_unique<ImportManager>(*db_, clock_, adapter_, s, &control_plane_);
   }
 
   static ImportedExport exported(const std::string& peer, const std::string& id) {
@@ -76,6 +76,7 @@ class ImportsTest : public ::testing::Test {
   testing::TempDir dir_;
   ManualClock clock_{from_unix_ms(1'800'000'000'000)};
   testing::FakeAdapter adapter_;
+  SerialExecutor control_plane_{"test-cp"};  // as the broker hands catalogs to the control plane
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<ImportManager> imports_;
 };
