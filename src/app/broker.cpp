@@ -88,15 +88,13 @@ class Broker {
     if (!lock) return lock.error();
     p_.state_lock.emplace(std::move(lock).value());
     if (p_.first_config().store.type == config::StoreType::kSqlite) {
-      auto db = store::Database::open(dir / "meshfed.db");
-      if (!db) return db.error();
-      p_.db = std::move(db).value();
+      MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open(dir / "meshfed.db"));
+      p_.db = std::move(db);
       return {};
     }
     const std::string& conninfo = p_.first->store_url;  // restart-only: read once
-    auto db = store::Database::open_postgres(conninfo);
-    if (!db) return db.error();
-    p_.db = std::move(db).value();
+    MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open_postgres(conninfo));
+    p_.db = std::move(db);
     p_.leadership = std::make_unique<Leadership>(
         store::postgres_leader_lock(conninfo, p_.first_config().replica_id), p_.clock,
         Leadership::Events{[this](int64_t term) { p_.store.post([this, term] { replicas_.elected(term); }); },
@@ -159,7 +157,7 @@ class Broker {
 
   // Binds every listener and starts the in-process gateways and the periodic jobs.
   Status listen() {
-    if (auto st = listeners_.open(); !st) return st;
+    MESHFED_RETURN_IF_ERROR(listeners_.open());
     p_.periodic = std::make_unique<PeriodicJobs>(
         PeriodicJobsDeps{*p_.workflow, *p_.imports, p_.catalog.get(), *p_.adapter, *p_.routes,
                          [this] {
@@ -220,7 +218,7 @@ class Broker {
 }  // namespace
 
 Status check_config_files(const config::Config& cfg) {
-  if (auto snapshot = load_snapshot(cfg); !snapshot) return snapshot.error();
+  MESHFED_RETURN_IF_ERROR(load_snapshot(cfg));
   return check_static_inventory(cfg);
 }
 

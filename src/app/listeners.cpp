@@ -21,17 +21,17 @@ Status Listeners::open() {
           .name = "admin",
           .admission = {.max_connections_per_source = static_cast<int>(cfg.admin.max_connections_per_source)}});
   p_.admin_server->admission().count_refusals_in(p_.connection_refusals);
-  if (auto st = p_.admin_server->listen(cfg.admin.listen); !st) return st;
+  MESHFED_RETURN_IF_ERROR(p_.admin_server->listen(cfg.admin.listen));
   const config::Endpoint admin_bound{cfg.admin.listen.host, p_.admin_server->port()};
   std::optional<config::Endpoint> peer_bound;
   if (cfg.peer_api.listen) {
-    if (auto st = start_peer_api(); !st) return st;
+    MESHFED_RETURN_IF_ERROR(start_peer_api());
     peer_bound = config::Endpoint{cfg.peer_api.listen->host, p_.peer_server->port()};
     spdlog::info("peer API on https://{}/federation/v1/ (TLS 1.3, client certificates of {} peers)",
                  peer_bound->to_string(), cfg.peers.size());
   }
-  if (auto st = start_gateways(); !st) return st;
-  if (auto st = start_metrics_listener(); !st) return st;
+  MESHFED_RETURN_IF_ERROR(start_gateways());
+  MESHFED_RETURN_IF_ERROR(start_metrics_listener());
   p_.admin_address = admin_bound.to_string();
   write_runtime_file(admin_bound, peer_bound);
   return {};
@@ -93,7 +93,7 @@ Status Listeners::start_gateways() {
   if (g.ingress && g.ingress->enabled) {
     p_.ingress_gw =
         std::make_unique<gateway::IngressGateway>(*p_.gateway_metrics, gateway::GatewayLimits::from(g.ingress->tuning));
-    if (auto st = p_.ingress_gw->listen(g.ingress->listen); !st) return st;
+    MESHFED_RETURN_IF_ERROR(p_.ingress_gw->listen(g.ingress->listen));
     p_.ingress_gw->set_tls(s->gateways.ingress, s->gateways.ingress_callers);
     p_.ingress_bound_port = p_.ingress_gw->port();
     spdlog::info("ingress gateway on {}:{} (TLS 1.3, client certificates of peers' egress)", g.ingress->listen.host,
@@ -138,7 +138,7 @@ Status Listeners::start_metrics_listener() {
       [this](const std::string& path, std::function<void()> job) { run_admin_request(path, std::move(job)); },
       http::kScraperLimits);
   p_.metrics_server->admission().count_refusals_in(p_.connection_refusals);
-  if (auto st = p_.metrics_server->listen(*listen); !st) return st;
+  MESHFED_RETURN_IF_ERROR(p_.metrics_server->listen(*listen));
   spdlog::info("metrics on http://{}:{}/metrics and /federate", listen->host, p_.metrics_server->port());
   return {};
 }

@@ -54,11 +54,10 @@ Status Leadership::confirm_term(int64_t term) {
   if (this->term() != term)
     return make_error(ErrorCode::kUnavailable, "leadership term " + std::to_string(term) + " is over");
   MutexLock call(call_mu_);
-  auto current = lock_->confirm(kCallTimeout);
-  if (!current) return current.error();
-  if (*current != term) {
+  MESHFED_ASSIGN_OR_RETURN(auto current, lock_->confirm(kCallTimeout));
+  if (current != term) {
     return make_error(ErrorCode::kUnavailable, "leadership term " + std::to_string(term) + " is over: term " +
-                                                   std::to_string(*current) + " began");
+                                                   std::to_string(current) + " began");
   }
   return {};
 }

@@ -100,12 +100,12 @@ Result<std::string> read_kuma_token(const config::Config& c) {
 Status check_certificates(const config::Config& c) {
   const int64_t now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  if (auto st = pki::check_in_use("tls.ca_file", c.tls.ca_file, now); !st) return st;
+  MESHFED_RETURN_IF_ERROR(pki::check_in_use("tls.ca_file", c.tls.ca_file, now));
   std::vector<std::pair<std::string, std::filesystem::path>> leaves = {{"tls.cert_file", c.tls.cert_file}};
   if (c.gateways.ingress) leaves.emplace_back("gateways.ingress.cert_file", c.gateways.ingress->cert_file);
   if (c.gateways.egress) leaves.emplace_back("gateways.egress.cert_file", c.gateways.egress->cert_file);
   for (const auto& [key, file] : leaves) {
-    if (auto st = pki::check_in_use(key, file, now); !st) return st;
+    MESHFED_RETURN_IF_ERROR(pki::check_in_use(key, file, now));
     if (auto st = pki::verify_chain(file, c.tls.ca_file); !st) {
       return make_error(ErrorCode::kInvalidArgument, key + ": " + st.error().message + " (tls.ca_file)");
     }
@@ -122,19 +122,18 @@ Status check_certificates(const config::Config& c) {
 }  // namespace
 
 Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
-  if (auto st = check_certificates(c); !st) return st.error();
+  MESHFED_RETURN_IF_ERROR(check_certificates(c));
   auto s = std::make_shared<Snapshot>();
   auto tokens = api::TokenStore::load(c.admin.tokens_file);
   if (!tokens) {
     return make_error(tokens.error().code, "admin.tokens_file: " + tokens.error().message, tokens.error().fields);
   }
   s->tokens = std::make_shared<const api::TokenStore>(std::move(tokens).value());
-  auto tls = http::make_server_context({c.tls.cert_file, c.tls.key_file, false, nullptr, nullptr});
-  if (!tls) return tls.error();
-  s->admin_tls = *tls;
-  auto info = pki::read_certificate(c.tls.cert_file);
-  if (!info) return info.error();
-  s->expiries.broker = info->not_after_unix;
+  MESHFED_ASSIGN_OR_RETURN(auto tls,
+                           http::make_server_context({c.tls.cert_file, c.tls.key_file, false, nullptr, nullptr}));
+  s->admin_tls = tls;
+  MESHFED_ASSIGN_OR_RETURN(auto info, pki::read_certificate(c.tls.cert_file));
+  s->expiries.broker = info.not_after_unix;
   auto own_ca = pki::read_certificate(c.tls.ca_file);
   if (!own_ca) return make_error(ErrorCode::kInvalidArgument, "tls.ca_file: " + own_ca.error().message);
   s->expiries.ca = own_ca->not_after_unix;
@@ -151,24 +150,19 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
       if (auto cidr = Cidr::parse(text)) s->peer_sources.push_back(*cidr);  // the config loader checked them
     }
   }
-  auto trust = pki::PeerTrust::load(trusted, pki::Role::kBroker);
-  if (!trust) return trust.error();
-  s->peer_trust = *trust;
+  MESHFED_ASSIGN_OR_RETURN(auto trust, pki::PeerTrust::load(trusted, pki::Role::kBroker));
+  s->peer_trust = trust;
   http::ServerTlsOptions peer_opts{c.tls.cert_file, c.tls.key_file, true, nullptr, s->peer_trust};
   peer_opts.configure = [t = s->peer_trust.get()](ssl_ctx_st* ctx) { t->require_client_certificates(ctx); };
   peer_opts.resumption = false;
-  auto peer_tls = http::make_server_context(peer_opts);
-  if (!peer_tls) return peer_tls.error();
-  s->peer_tls = *peer_tls;
-  auto gateways = gateway::load_gateway_tls(c);
-  if (!gateways) return gateways.error();
-  s->gateways = std::move(gateways).value();
-  auto kuma_token = read_kuma_token(c);
-  if (!kuma_token) return kuma_token.error();
-  s->kuma_token = *kuma_token;
-  auto store_url = read_store_url(c);
-  if (!store_url) return store_url.error();
-  s->store_url = *store_url;
+  MESHFED_ASSIGN_OR_RETURN(auto peer_tls, http::make_server_context(peer_opts));
+  s->peer_tls = peer_tls;
+  MESHFED_ASSIGN_OR_RETURN(auto gateways, gateway::load_gateway_tls(c));
+  s->gateways = std::move(gateways);
+  MESHFED_ASSIGN_OR_RETURN(auto kuma_token, read_kuma_token(c));
+  s->kuma_token = kuma_token;
+  MESHFED_ASSIGN_OR_RETURN(auto store_url, read_store_url(c));
+  s->store_url = store_url;
   if (c.gateways.ingress) s->ingress_advertised = config::parse_endpoint(c.gateways.ingress->advertise);
   s->config = std::move(c);
   return std::shared_ptr<const Snapshot>(std::move(s));

@@ -29,9 +29,8 @@ namespace fs = std::filesystem;
 
 // The audit chain of a store, or why it does not hold.
 Result<workflow::AuditReport> verified(store::Database& db) {
-  auto report = workflow::verify_audit(db, std::nullopt);
-  if (!report) return report.error();
-  if (!report->ok) return make_error(ErrorCode::kFailedPrecondition, "audit chain broken: " + report->problem);
+  MESHFED_ASSIGN_OR_RETURN(auto report, workflow::verify_audit(db, std::nullopt));
+  if (!report.ok) return make_error(ErrorCode::kFailedPrecondition, "audit chain broken: " + report.problem);
   return report;
 }
 
@@ -76,14 +75,11 @@ struct Done {
 };
 
 Result<Done> backup(const config::Config& cfg, const fs::path& out) {
-  auto db = store::Database::open_read_only(cfg.state_dir / "meshfed.db");
-  if (!db) return db.error();
-  if (auto st = (*db)->backup_to(out); !st) return st.error();
-  auto copy = store::Database::open_read_only(out);
-  if (!copy) return copy.error();
-  auto report = verified(**copy);
-  if (!report) return report.error();
-  return Done{"backed up", cfg.state_dir / "meshfed.db", out, *report, "", std::nullopt};
+  MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open_read_only(cfg.state_dir / "meshfed.db"));
+  MESHFED_RETURN_IF_ERROR(db->backup_to(out));
+  MESHFED_ASSIGN_OR_RETURN(auto copy, store::Database::open_read_only(out));
+  MESHFED_ASSIGN_OR_RETURN(auto report, verified(*copy));
+  return Done{"backed up", cfg.state_dir / "meshfed.db", out, report, "", std::nullopt};
 }
 
 // A file error in the words an operator acts on: the path, what was tried, the OS's reason.
@@ -125,15 +121,14 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   if (::stat(cfg.state_dir.c_str(), &folder) != 0) return file_error("read", cfg.state_dir, errno);
   auto lock = store::StateLock::acquire(cfg.state_dir);  // held until the new database is in place
   if (!lock) return make_error(lock.error().code, lock.error().message + "; stop it before restoring");
-  auto source = store::Database::open_read_only(from, /*accept_older=*/true);
-  if (!source) return source.error();
-  auto report = verified(**source);
+  MESHFED_ASSIGN_OR_RETURN(auto source, store::Database::open_read_only(from, /*accept_older=*/true));
+  auto report = verified(*source);
   if (!report) return make_error(report.error().code, from.string() + ": " + report.error().message);
   const fs::path db_file = cfg.state_dir / "meshfed.db";
   const fs::path incoming = db_file.string() + ".restoring";
   fs::remove(incoming, ec);
-  if (auto st = (*source)->backup_to(incoming); !st) return st.error();
-  source->reset();
+  MESHFED_RETURN_IF_ERROR(source->backup_to(incoming));
+  source.reset();
 
   // What the store being replaced has ended stays ended (workflow/restore.hpp).
   std::unique_ptr<store::Database> replaced;
@@ -172,7 +167,7 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   const std::string aside = ".before-restore-" + stamp;
   std::string kept_as;
   if (fs::exists(db_file, ec)) {
-    if (auto st = move_aside(db_file, aside); !st) return st.error();
+    MESHFED_RETURN_IF_ERROR(move_aside(db_file, aside));
     kept_as = db_file.string() + aside;
   }
   fs::rename(incoming, db_file, ec);

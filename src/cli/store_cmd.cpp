@@ -19,18 +19,16 @@ Result<ConfiguredStore> open_configured_store(const config::Config& cfg, StoreUs
   if (cfg.store.type == config::StoreType::kPostgres) {
     auto url = read_secret_file(cfg.store.url_file.string());
     if (!url) return make_error(url.error().code, "store.url_file: " + url.error().message);
-    auto db = store::Database::open_postgres(*url);
-    if (!db) return db.error();
-    out.db = std::move(db).value();
+    MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open_postgres(*url));
+    out.db = std::move(db);
     out.where = "PostgreSQL (store.url_file " + cfg.store.url_file.string() + ")";
     return out;
   }
   const auto file = cfg.state_dir / "meshfed.db";
   out.where = file.string();
   if (use == StoreUse::kRead) {
-    auto db = store::Database::open_read_only(file);
-    if (!db) return db.error();
-    out.db = std::move(db).value();
+    MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open_read_only(file));
+    out.db = std::move(db);
     return out;
   }
   namespace fs = std::filesystem;
@@ -42,9 +40,8 @@ Result<ConfiguredStore> open_configured_store(const config::Config& cfg, StoreUs
   auto lock = store::StateLock::acquire(cfg.state_dir);
   if (!lock) return make_error(lock.error().code, lock.error().message + "; stop it first");
   out.lock.emplace(std::move(lock).value());
-  auto db = store::Database::open(file);
-  if (!db) return db.error();
-  out.db = std::move(db).value();
+  MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open(file));
+  out.db = std::move(db);
   return out;
 }
 

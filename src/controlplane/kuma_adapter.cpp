@@ -112,10 +112,9 @@ struct KumaAdapter::Client {
     if (tls && cfg.ca_file.empty()) {
       return make_error(ErrorCode::kInvalidArgument, "control_plane.ca_file is needed to verify " + cfg.url);
     }
-    auto c = http::HttpsClient::create(o);
-    if (!c) return c.error();
+    MESHFED_ASSIGN_OR_RETURN(auto c, http::HttpsClient::create(o));
     auto out = std::make_unique<Client>();
-    out->http = std::move(c).value();
+    out->http = std::move(c);
     out->requests = &requests;
     out->token = token;
     out->base = cfg.url.substr(0, cfg.url.find('/', cfg.url.find("://") + 3));

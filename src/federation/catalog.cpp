@@ -12,7 +12,7 @@ namespace meshfed::federation {
 Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
   CatalogView v;
   const int64_t now = to_unix_ms(clock_.now());
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     store::CatalogRepository catalog(db_);
     v.revision = catalog.revision();
     if (since <= 0 || since < catalog.floor() || since > v.revision) {
@@ -31,8 +31,7 @@ Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
       if (!upserted.count(id) && catalog.scoped_to(id, peer)) v.removals.push_back(id);
     }
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return v;
 }
 
@@ -55,14 +54,13 @@ Result<std::string> Catalog::full_answer(const std::string& peer, const std::str
     }
     answers_.erase(it);
   }
-  auto v = view(peer, 0);
-  if (!v) return v.error();
+  MESHFED_ASSIGN_OR_RETURN(auto v, view(peer, 0));
   int64_t valid_until = std::numeric_limits<int64_t>::max();
-  for (const auto& e : v->exports) {
+  for (const auto& e : v.exports) {
     if (e.expires_at_ms) valid_until = std::min(valid_until, *e.expires_at_ms);
   }
-  std::string body = catalog_text(*v, domain, ingress);
-  if (body.size() <= kMaxKeptAnswer) answers_[peer] = {v->revision, domain, where, valid_until, body};
+  std::string body = catalog_text(v, domain, ingress);
+  if (body.size() <= kMaxKeptAnswer) answers_[peer] = {v.revision, domain, where, valid_until, body};
   return body;
 }
 

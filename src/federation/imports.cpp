@@ -141,11 +141,10 @@ void ImportManager::flush_batch(const std::string& actor, const std::string& act
 Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit) {
   int64_t pruned = 0;
   const int64_t before = to_unix_ms(clock_.now()) - retention_days * 86'400'000;
-  Status st = db_.leader_transaction([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&]() -> Status {
     pruned = store::ImportRepository(db_).prune_withdrawn(before, limit);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   if (pruned > 0) {
     handed_.reset();
     spdlog::info("imports: pruned {} withdrawn for over {} days, with their history", pruned, retention_days);
@@ -155,11 +154,10 @@ Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit
 
 Result<std::vector<store::ImportHistoryEntry>> ImportManager::history(const std::string& id) {
   std::vector<store::ImportHistoryEntry> out;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     out = store::ImportRepository(db_).history(id);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return out;
 }
 
@@ -416,7 +414,7 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   if (held_back) {
     handed_.reset();  // the rollback undid what it noted
     ports_.forget_use();
-    if (auto w = apply_withdrawals(peer, answer); !w) return w;
+    MESHFED_RETURN_IF_ERROR(apply_withdrawals(peer, answer));
     return this->held_back(peer, steps, now);
   }
   if (quarantined) return st;
@@ -590,11 +588,10 @@ Status ImportManager::record_failure(const std::string& peer, const std::string&
 
 Result<int64_t> ImportManager::revision(const std::string& peer) {
   int64_t rev = 0;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     rev = store::PeerRepository(db_).get(peer).revision;
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return rev;
 }
 
@@ -642,7 +639,7 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
     return make_error(ErrorCode::kPermissionDenied,
                       who.name + " lacks the approver role needed to " + verb + " imports");
   }
-  Status st = db_.transaction([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.transaction([&]() -> Status {
     ports_.forget_use();
     store::ImportRepository repo(db_);
     auto r = repo.get(id);
@@ -657,8 +654,7 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
     apply(*r);
     save(*r);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   (void)reconcile();
   return get(id);
 }
@@ -864,11 +860,10 @@ Status ImportManager::take_results(const Desired& desired, const std::vector<con
 
 Result<ImportRecord> ImportManager::get(const std::string& id) {
   std::optional<ImportRecord> r;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     r = store::ImportRepository(db_).get(id);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
   ports_.annotate(*r);
   return std::move(*r);
@@ -876,11 +871,10 @@ Result<ImportRecord> ImportManager::get(const std::string& id) {
 
 Result<std::set<std::string>> ImportManager::live_aliases(const std::string& peer) {
   std::set<std::string> out;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     out = store::ImportRepository(db_).aliases(peer, kNotFinal);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return out;
 }
 
@@ -894,11 +888,10 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
     after_seq = *n;
   }
   std::vector<ImportRecord> items;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     items = store::ImportRepository(db_).list(after_seq, limit + 1);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   auto next = cut_page(items, limit);
   for (auto& r : items) ports_.annotate(r);
   return std::make_pair(std::move(items), std::move(next));
@@ -907,7 +900,7 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
 Result<std::vector<PeerStatus>> ImportManager::peers() {
   std::vector<PeerStatus> out;
   const int64_t now = to_unix_ms(clock_.now());
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     store::PeerRepository peers(db_);
     store::ImportRepository imports(db_);
     for (const auto& [domain, cfg] : settings_.peers) {
@@ -924,8 +917,7 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
       out.push_back(std::move(s));
     }
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return out;
 }
 

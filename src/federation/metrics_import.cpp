@@ -88,12 +88,11 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
     if (!created) return created.error();
     client = std::move(created).value();
   }
-  auto res = requests_.request(*client, "GET", "/federation/v1/metrics");
-  if (!res) return res.error();
-  if (res->status != 200) {
-    return make_error(ErrorCode::kUnavailable, "HTTP " + std::to_string(res->status) + ": " + res->body.substr(0, 300));
+  MESHFED_ASSIGN_OR_RETURN(auto res, requests_.request(*client, "GET", "/federation/v1/metrics"));
+  if (res.status != 200) {
+    return make_error(ErrorCode::kUnavailable, "HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 300));
   }
-  auto families = metrics::parse_exposition(res->body);
+  auto families = metrics::parse_exposition(res.body);
   if (!families) return make_error(ErrorCode::kInvalidArgument, "unreadable metrics: " + families.error().message);
 
   // The peer's word is not taken for anything: which services, how many, or where from. (A peer
@@ -112,9 +111,8 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
 }
 
 Result<std::string> MetricsImporter::federate(const std::vector<std::string>& match) const {
-  auto parsed = metrics::parse_match_params(match);
-  if (!parsed) return parsed.error();
-  const std::vector<metrics::Selector> selectors = std::move(parsed).value();
+  MESHFED_ASSIGN_OR_RETURN(auto parsed, metrics::parse_match_params(match));
+  const std::vector<metrics::Selector> selectors = std::move(parsed);
   auto wanted = [&](const metrics::Sample& s) {
     return selectors.empty() || std::any_of(selectors.begin(), selectors.end(),
                                             [&](const metrics::Selector& sel) { return sel.matches(s); });

@@ -245,7 +245,7 @@ namespace meshfed::firewall {
 
 Result<FlowState> load_flow_state(store::Database& db) {
   FlowState s;
-  Status st = db.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
     std::set<std::string> peers;
     store::ExportRepository exports(db);
     for (int64_t after = 0;;) {
@@ -260,8 +260,7 @@ Result<FlowState> load_flow_state(store::Database& db) {
       s.import_ingresses.push_back({r.peer, {r.ingress_host, static_cast<uint16_t>(r.ingress_port)}});
     }
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return s;
 }
 

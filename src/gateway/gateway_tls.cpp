@@ -70,9 +70,8 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
   std::vector<pki::TrustedPeer> peers;
   for (const auto& p : c.peers) peers.push_back({p.domain, p.trust_domain, p.ca_file});
   if (const auto& in = c.gateways.ingress) {
-    auto callers = pki::PeerTrust::load(peers, pki::Role::kEgress);
-    if (!callers) return callers.error();
-    out.ingress_callers = *callers;
+    MESHFED_ASSIGN_OR_RETURN(auto callers, pki::PeerTrust::load(peers, pki::Role::kEgress));
+    out.ingress_callers = callers;
     http::ServerTlsOptions o{in->cert_file, in->key_file, true, nullptr, out.ingress_callers};
     o.setting = "gateways.ingress";
     o.configure = [t = out.ingress_callers.get()](SSL_CTX* ctx) {
@@ -82,34 +81,29 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
       SSL_CTX_set_num_tickets(ctx, 1);
       read_in_bulk(ctx);
     };
-    auto ctx = http::make_server_context(o);
-    if (!ctx) return ctx.error();
-    out.ingress = *ctx;
-    auto info = pki::read_certificate(in->cert_file);
-    if (!info) return info.error();
-    out.ingress_cert_expiry = info->not_after_unix;
+    MESHFED_ASSIGN_OR_RETURN(auto ctx, http::make_server_context(o));
+    out.ingress = ctx;
+    MESHFED_ASSIGN_OR_RETURN(auto info, pki::read_certificate(in->cert_file));
+    out.ingress_cert_expiry = info.not_after_unix;
   }
   if (const auto& eg = c.gateways.egress) {
-    auto servers = pki::PeerTrust::load(peers, pki::Role::kIngress);
-    if (!servers) return servers.error();
+    MESHFED_ASSIGN_OR_RETURN(auto servers, pki::PeerTrust::load(peers, pki::Role::kIngress));
     for (const auto& p : c.peers) {
       http::ClientTlsOptions o;
       o.cert_file = eg->cert_file;
       o.key_file = eg->key_file;
       o.setting = "gateways.egress";
-      o.configure = [t = servers->get(), domain = p.domain, resume = eg->resume_sessions](SSL_CTX* native) {
+      o.configure = [t = servers.get(), domain = p.domain, resume = eg->resume_sessions](SSL_CTX* native) {
         (void)t->expect_server(native, domain);
         if (resume) enable_session_cache(native);
         read_in_bulk(native);
       };
-      o.keep_alive = *servers;
-      auto ctx = http::make_client_context(o);
-      if (!ctx) return ctx.error();
-      out.egress[p.domain] = *ctx;
+      o.keep_alive = servers;
+      MESHFED_ASSIGN_OR_RETURN(auto ctx, http::make_client_context(o));
+      out.egress[p.domain] = ctx;
     }
-    auto info = pki::read_certificate(eg->cert_file);
-    if (!info) return info.error();
-    out.egress_cert_expiry = info->not_after_unix;
+    MESHFED_ASSIGN_OR_RETURN(auto info, pki::read_certificate(eg->cert_file));
+    out.egress_cert_expiry = info.not_after_unix;
   }
   return out;
 }

@@ -20,9 +20,8 @@ Status RouteWatcher::start() {
   }
   auto o = http::ClientOptions::verifying(host, port, options_.ca_file);
   o.timeout = options_.wait + std::chrono::seconds(15);
-  auto client = http::HttpsClient::create(o);
-  if (!client) return client.error();
-  client_ = std::move(client).value();
+  MESHFED_ASSIGN_OR_RETURN(auto client, http::HttpsClient::create(o));
+  client_ = std::move(client);
   loop_.start([this] { run(); });
   return {};
 }

@@ -118,7 +118,7 @@ Result<std::shared_ptr<TlsContext>> make_server_context(const ServerTlsOptions& 
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) return tls_error("cannot set cipher list");
   if (SSL_CTX_set1_groups_list(native, kGroups) != 1) return tls_error("cannot set key exchange groups");
-  if (auto st = use_certificate_and_key(native, o.setting, o.cert_file, o.key_file); !st) return st.error();
+  MESHFED_RETURN_IF_ERROR(use_certificate_and_key(native, o.setting, o.cert_file, o.key_file));
   SSL_CTX_set_msg_callback(native, count_key_updates);
   if (!o.resumption) {
     SSL_CTX_set_num_tickets(native, 0);
@@ -150,7 +150,7 @@ Result<std::shared_ptr<TlsContext>> make_client_context(const ClientTlsOptions& 
     SSL_CTX_set_verify(native, SSL_VERIFY_PEER, nullptr);
   }
   if (!o.cert_file.empty()) {
-    if (auto st = use_certificate_and_key(native, o.setting, o.cert_file, o.key_file); !st) return st.error();
+    MESHFED_RETURN_IF_ERROR(use_certificate_and_key(native, o.setting, o.cert_file, o.key_file));
   }
   return owning(std::move(ctx), o.keep_alive);
 }

@@ -151,7 +151,7 @@ class Parser {
     s.name.assign(line.substr(0, at));
     while (at < line.size() && blank(line[at])) ++at;
     if (at < line.size() && line[at] == '{') {
-      if (auto st = labels(line, ++at, s); !st) return st;
+      MESHFED_RETURN_IF_ERROR(labels(line, ++at, s));
     }
     while (at < line.size() && blank(line[at])) ++at;
     size_t start = at;

@@ -141,9 +141,8 @@ Result<std::vector<Selector>> parse_match_params(const std::vector<std::string>&
                         "a match[] selector is longer than " + std::to_string(kMaxSelectorBytes) + " bytes",
                         {{"match[]", "selector too long"}});
     }
-    auto sel = Selector::parse(m);
-    if (!sel) return sel.error();
-    out.push_back(std::move(sel).value());
+    MESHFED_ASSIGN_OR_RETURN(auto sel, Selector::parse(m));
+    out.push_back(std::move(sel));
   }
   return out;
 }

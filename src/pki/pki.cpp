@@ -202,11 +202,10 @@ Status issue_with(const std::string& domain, const std::string& trust_domain, X5
       break;
   }
   spec.san = san_value(trust_domain, role, o);
-  auto cert = make_cert(spec, key.get(), ca, ca_key);
-  if (!cert) return cert.error();
+  MESHFED_ASSIGN_OR_RETURN(auto cert, make_cert(spec, key.get(), ca, ca_key));
   const std::string name(to_string(role));
-  if (auto st = write_file(out / (name + "-key.pem"), pem_of(key.get()), 0600); !st) return st;
-  return write_file(out / (name + ".pem"), pem_of(cert->get()), 0644);
+  MESHFED_RETURN_IF_ERROR(write_file(out / (name + "-key.pem"), pem_of(key.get()), 0600));
+  return write_file(out / (name + ".pem"), pem_of(cert.get()), 0644);
 }
 
 }  // namespace
@@ -265,12 +264,11 @@ Status make_domain_files(const fs::path& dir, const InitOptions& o, const std::s
   spec.is_ca = true;
   spec.key_usage = "keyCertSign,cRLSign";
   spec.san = "URI:spiffe://" + td;
-  auto ca = make_cert(spec, ca_key.get(), nullptr, ca_key.get());
-  if (!ca) return ca.error();
-  if (auto st = write_file(dir / "ca-key.pem", pem_of(ca_key.get()), 0600); !st) return st;
-  if (auto st = write_file(dir / "ca.pem", pem_of(ca->get()), 0644); !st) return st;
+  MESHFED_ASSIGN_OR_RETURN(auto ca, make_cert(spec, ca_key.get(), nullptr, ca_key.get()));
+  MESHFED_RETURN_IF_ERROR(write_file(dir / "ca-key.pem", pem_of(ca_key.get()), 0600));
+  MESHFED_RETURN_IF_ERROR(write_file(dir / "ca.pem", pem_of(ca.get()), 0644));
   for (LeafRole r : {LeafRole::kBroker, LeafRole::kIngress, LeafRole::kEgress}) {
-    if (auto st = issue_with(o.domain, td, ca->get(), ca_key.get(), r, o.leaf, dir); !st) return st;
+    MESHFED_RETURN_IF_ERROR(issue_with(o.domain, td, ca.get(), ca_key.get(), r, o.leaf, dir));
   }
   return {};
 }
@@ -281,7 +279,7 @@ Status init_domain(const fs::path& out_dir, const InitOptions& o) {
   if (!is_rfc1035_label(o.domain)) {
     return make_error(ErrorCode::kInvalidArgument, "--domain: expected an RFC 1035 label, got \"" + o.domain + "\"");
   }
-  if (auto st = check_leaf_options(o.leaf); !st) return st;
+  MESHFED_RETURN_IF_ERROR(check_leaf_options(o.leaf));
   const std::string td = o.trust_domain.empty() ? o.domain : o.trust_domain;
   if (fs::exists(out_dir / "ca.pem") && !o.force) {
     return make_error(ErrorCode::kAlreadyExists, out_dir.string() +
@@ -318,36 +316,31 @@ Status init_domain(const fs::path& out_dir, const InitOptions& o) {
 }
 
 Status issue_leaf(const fs::path& ca_dir, LeafRole role, const LeafOptions& o, const fs::path& out_dir) {
-  if (auto st = check_leaf_options(o); !st) return st;
-  auto ca = load_cert(ca_dir / "ca.pem");
-  if (!ca) return ca.error();
-  auto key = load_key(ca_dir / "ca-key.pem");
-  if (!key) return key.error();
-  auto info = read_certificate(ca_dir / "ca.pem");
-  if (!info) return info.error();
-  if (info->uri_sans.size() != 1 || info->uri_sans[0].rfind("spiffe://", 0) != 0) {
+  MESHFED_RETURN_IF_ERROR(check_leaf_options(o));
+  MESHFED_ASSIGN_OR_RETURN(auto ca, load_cert(ca_dir / "ca.pem"));
+  MESHFED_ASSIGN_OR_RETURN(auto key, load_key(ca_dir / "ca-key.pem"));
+  MESHFED_ASSIGN_OR_RETURN(auto info, read_certificate(ca_dir / "ca.pem"));
+  if (info.uri_sans.size() != 1 || info.uri_sans[0].rfind("spiffe://", 0) != 0) {
     return make_error(ErrorCode::kInvalidArgument, ca_dir.string() + "/ca.pem names no SPIFFE trust domain (URI SAN)");
   }
-  const std::string td = info->uri_sans[0].substr(9);
+  const std::string td = info.uri_sans[0].substr(9);
   // The CA's organisation is "meshfed <domain>"; fall back to the trust domain.
   std::string domain = td;
-  if (auto pos = info->subject.find("O=meshfed "); pos != std::string::npos) {
-    domain = info->subject.substr(pos + 10);
+  if (auto pos = info.subject.find("O=meshfed "); pos != std::string::npos) {
+    domain = info.subject.substr(pos + 10);
     domain = domain.substr(0, domain.find(','));
   }
   const fs::path dir = out_dir.empty() ? ca_dir : out_dir;
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create " + dir.string() + ": " + ec.message());
-  return issue_with(domain, td, ca->get(), key->get(), role, o, dir);
+  return issue_with(domain, td, ca.get(), key.get(), role, o, dir);
 }
 
 Status issue_custom_leaf(const fs::path& ca_dir, const CustomLeaf& leaf, const fs::path& cert_out,
                          const fs::path& key_out) {
-  auto ca = load_cert(ca_dir / "ca.pem");
-  if (!ca) return ca.error();
-  auto ca_key = load_key(ca_dir / "ca-key.pem");
-  if (!ca_key) return ca_key.error();
+  MESHFED_ASSIGN_OR_RETURN(auto ca, load_cert(ca_dir / "ca.pem"));
+  MESHFED_ASSIGN_OR_RETURN(auto ca_key, load_key(ca_dir / "ca-key.pem"));
   PkeyPtr key = new_p256_key();
   if (!key) return ssl_error("cannot generate key");
   CertSpec spec;
@@ -360,16 +353,14 @@ Status issue_custom_leaf(const fs::path& ca_dir, const CustomLeaf& leaf, const f
   for (const auto& u : leaf.uris) spec.san += (spec.san.empty() ? "" : ",") + std::string("URI:") + u;
   for (const auto& d : leaf.dns_names) spec.san += (spec.san.empty() ? "" : ",") + std::string("DNS:") + d;
   for (const auto& ip : leaf.ip_addresses) spec.san += (spec.san.empty() ? "" : ",") + std::string("IP:") + ip;
-  auto cert = make_cert(spec, key.get(), ca->get(), ca_key->get());
-  if (!cert) return cert.error();
-  if (auto st = write_file(key_out, pem_of(key.get()), 0600); !st) return st;
-  return write_file(cert_out, pem_of(cert->get()), 0644);
+  MESHFED_ASSIGN_OR_RETURN(auto cert, make_cert(spec, key.get(), ca.get(), ca_key.get()));
+  MESHFED_RETURN_IF_ERROR(write_file(key_out, pem_of(key.get()), 0600));
+  return write_file(cert_out, pem_of(cert.get()), 0644);
 }
 
 Result<CertificateInfo> read_certificate(const fs::path& pem_file) {
-  auto cert = load_cert(pem_file);
-  if (!cert) return cert.error();
-  X509* x = cert->get();
+  MESHFED_ASSIGN_OR_RETURN(auto cert, load_cert(pem_file));
+  X509* x = cert.get();
   CertificateInfo info;
   info.subject = name_text(X509_get_subject_name(x));
   info.issuer = name_text(X509_get_issuer_name(x));
@@ -454,12 +445,11 @@ Status check_in_use(const std::string& key, const fs::path& file, int64_t now_un
 }
 
 Status verify_chain(const fs::path& cert_file, const fs::path& ca_file) {
-  auto cert = load_cert(cert_file);
-  if (!cert) return cert.error();
+  MESHFED_ASSIGN_OR_RETURN(auto cert, load_cert(cert_file));
   X509StorePtr store(X509_STORE_new());
   if (X509_STORE_load_file(store.get(), ca_file.c_str()) != 1) return ssl_error("cannot load CA " + ca_file.string());
   X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-  X509_STORE_CTX_init(ctx.get(), store.get(), cert->get(), nullptr);
+  X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr);
   if (X509_verify_cert(ctx.get()) != 1) {
     return make_error(ErrorCode::kPermissionDenied,
                       cert_file.string() + " does not verify against " + ca_file.string() + ": " +

@@ -37,7 +37,7 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
                                   const RouteInputs& inputs, TimePoint now) {
   RoutingTable t;
   const int64_t now_ms = to_unix_ms(now);
-  Status st = db.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
     const auto admitted = admitted_peers(db, inputs);
     if (inputs.ingress) {
       store::ExportRepository exports(db);
@@ -64,8 +64,7 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
       }
     }
     return {};
-  });
-  if (!st) return st.error();
+  }));
   t.sort();
   return t;
 }
@@ -75,15 +74,14 @@ Result<std::vector<IngressRoute>> ingress_routes_of(store::Database& db, const c
                                                     TimePoint now) {
   std::vector<IngressRoute> out;
   if (!inputs.ingress) return out;
-  Status st = db.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
     const auto admitted = admitted_peers(db, inputs);
     store::ExportRepository exports(db);
     for (const auto& id : export_ids) {
       if (auto e = exports.get(id)) append_ingress_routes(*e, inventory, admitted, to_unix_ms(now), out);
     }
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return out;
 }
 

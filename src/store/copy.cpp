@@ -85,7 +85,7 @@ Result<CopyReport> copy_store(Database& from, Database& to) {
   CopyReport report;
   // Read on one snapshot of the source (Database::read): replicas still writing to a
   // PostgreSQL source cannot tear the copy; a SQLite source is held by its state folder's lock.
-  Status written = from.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(from.read([&]() -> Status {
     for (const auto& t : tables_of(from)) {
       if (!kNotCopied.count(t) && std::find(kTables.begin(), kTables.end(), t) == kTables.end()) {
         return make_error(ErrorCode::kInternal, "this meshfed does not know how to copy table " + t);
@@ -104,8 +104,7 @@ Result<CopyReport> copy_store(Database& from, Database& to) {
       if (to.shared()) advance_identities(to);
       return {};
     });
-  });
-  if (!written) return written.error();
+  }));
   return report;
 }
 

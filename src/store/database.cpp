@@ -149,21 +149,20 @@ int newest_known_version(const std::vector<Migration>& migrations) {
 
 Result<std::unique_ptr<Database>> Database::open(const std::filesystem::path& file,
                                                  const std::vector<Migration>& migrations) {
-  if (auto st = create_owner_only(file); !st) return st.error();
+  MESHFED_RETURN_IF_ERROR(create_owner_only(file));
   try {
     std::unique_ptr<Database> db(new Database(backend::open_sqlite(file, /*read_only=*/false), file));
     // A store with damaged pages must not start and answer 503 to every write: it is refused
     // here, naming the file and the first problem (meshfed store check lists them all).
-    auto problems = db->check_integrity(/*full=*/false, 10);
-    if (!problems) return problems.error();
-    if (!problems->empty()) {
+    MESHFED_ASSIGN_OR_RETURN(auto problems, db->check_integrity(/*full=*/false, 10));
+    if (!problems.empty()) {
       return make_error(ErrorCode::kInternal,
-                        "store " + file.string() + " fails its integrity check (" + problems->front() + ", " +
-                            std::to_string(problems->size()) +
+                        "store " + file.string() + " fails its integrity check (" + problems.front() + ", " +
+                            std::to_string(problems.size()) +
                             " problem(s)); `meshfed store check --config FILE` lists them; restore a backup "
                             "(`meshfed restore`)");
     }
-    if (auto st = db->migrate(migrations); !st) return st.error();
+    MESHFED_RETURN_IF_ERROR(db->migrate(migrations));
     db->owner_.release();  // opened here, used by whichever thread the application gives it
     return db;
   } catch (const std::exception& e) {
@@ -236,7 +235,7 @@ Status Database::backup_to(const std::filesystem::path& out) {
   if (std::filesystem::exists(out, ec)) {
     return make_error(ErrorCode::kAlreadyExists, out.string() + " exists; a backup never overwrites a file");
   }
-  if (auto st = create_owner_only(out); !st) return st;
+  MESHFED_RETURN_IF_ERROR(create_owner_only(out));
   try {
     backend::sqlite_backup(*connection_, out);
   } catch (const std::exception& e) {

@@ -100,7 +100,7 @@ Result<std::vector<ArchivedSegment>> archive_audit(store::Database& db, TimePoin
         text += audit::to_json(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
       const std::string name = segment_name(first.seq, last.seq);
       // Whole and on the disk before this returns: the rows go only once their copy survives a crash.
-      if (auto w = replace_file_durably(settings.dir / name, text); !w) return w;
+      MESHFED_RETURN_IF_ERROR(replace_file_durably(settings.dir / name, text));
       segment = ArchivedSegment{first.seq, last.seq, settings.dir / name};
       // The checkpoint first: with every row archived, the chain's head would be gone.
       audit.append(now, kSystemActor, kCheckpointAction, "audit",

@@ -28,11 +28,10 @@ Result<std::vector<audit::Entry>> read_archives(const std::filesystem::path& dir
       return make_error(ErrorCode::kInvalidArgument,
                         "no checkpoint names the archived entries before entry " + std::to_string(before));
     }
-    auto segment = read_segment(dir, cp->second);
-    if (!segment) return segment.error();
+    MESHFED_ASSIGN_OR_RETURN(auto segment, read_segment(dir, cp->second));
     before = cp->second.first_seq;
-    collect_checkpoints(*segment, checkpoints);
-    segments.push_back(std::move(*segment));
+    collect_checkpoints(segment, checkpoints);
+    segments.push_back(std::move(segment));
   }
   std::vector<audit::Entry> out;
   for (auto it = segments.rbegin(); it != segments.rend(); ++it) {
@@ -47,7 +46,7 @@ Result<AuditReport> verify_audit(store::Database& db, const std::optional<Expect
                                  const std::optional<std::filesystem::path>& archives) {
   std::vector<audit::Entry> entries;
   std::vector<store::ExportRepository::HistoryRef> refs;
-  Status st = db.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
     store::AuditRepository audit_repo(db);
     for (int64_t after = 0;;) {
       auto page = audit_repo.list(after, 10000);
@@ -57,8 +56,7 @@ Result<AuditReport> verify_audit(store::Database& db, const std::optional<Expect
     }
     refs = store::ExportRepository(db).all_history_refs();
     return {};
-  });
-  if (!st) return st.error();
+  }));
 
   AuditReport r;
   if (!entries.empty()) {

@@ -142,7 +142,7 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
 
   ExportRecord e;
   const int64_t now = to_unix_ms(clock_.now());
-  Status st = db_.transaction([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.transaction([&]() -> Status {
     store::ExportRepository repo(db_);
     for (const auto& p : req.peers) {
       auto clash = repo.live_ids_with_alias(alias, p);
@@ -172,8 +172,7 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
     e.pending_expires_at_ms = now + s.pending_expiry_s * 1000;
     repo.insert(e);
     return commit_transition(e, who.name, "requested", std::nullopt, req.reason);
-  });
-  if (!st) return st.error();
+  }));
   spdlog::info("export {} requested by {}: {}/{}:{} to [{}]", e.id, who.name, e.mesh, e.service, e.port,
                fmt::join(e.peers, ","));
   return get(e.id);
@@ -334,11 +333,10 @@ Result<ExportRecord> ExportWorkflow::cancel(const Principal& who, const std::str
 
 Result<ExportRecord> ExportWorkflow::get(const std::string& id) {
   std::optional<ExportRecord> e;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     e = store::ExportRepository(db_).get(id);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   if (!e) return make_error(ErrorCode::kNotFound, "no export " + id);
   return std::move(*e);
 }
@@ -356,42 +354,38 @@ Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const 
     q.after_seq = *seq;
   }
   ExportPage page;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     page.items = store::ExportRepository(db_).list(q);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   page.next = cut_page(page.items, limit);
   return page;
 }
 
 Status ExportWorkflow::for_each_approved(const std::function<void(const store::ExportRecord&)>& fn) {
   for (std::string after;;) {
-    auto page = list(ExportState::kApproved, after, 1000);
-    if (!page) return page.error();
-    for (const auto& e : page->items) fn(e);
-    if (!page->next) return {};
-    after = *page->next;
+    MESHFED_ASSIGN_OR_RETURN(auto page, list(ExportState::kApproved, after, 1000));
+    for (const auto& e : page.items) fn(e);
+    if (!page.next) return {};
+    after = *page.next;
   }
 }
 
 Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
   std::map<std::string, int64_t> counts;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     counts = store::ExportRepository(db_).count_by_state();
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return counts;
 }
 
 Result<std::map<std::pair<std::string, std::string>, int64_t>> ExportWorkflow::count_by_peer_and_state() {
   std::map<std::pair<std::string, std::string>, int64_t> counts;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     counts = store::ExportRepository(db_).count_by_peer_and_state();
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return counts;
 }
 
@@ -399,7 +393,7 @@ Result<int> ExportWorkflow::expire_due() {
   const int64_t now = to_unix_ms(clock_.now());
   int count = 0;
   std::set<std::string> affected, expired_approvals;
-  Status st = db_.leader_transaction([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&]() -> Status {
     store::ExportRepository repo(db_);
     for (const auto& id : repo.due_for_expiry(now)) {
       auto e = repo.get(id);
@@ -418,19 +412,17 @@ Result<int> ExportWorkflow::expire_due() {
       ++count;
     }
     return {};
-  });
-  if (!st) return st.error();
+  }));
   announce(affected, expired_approvals);
   return count;
 }
 
 Result<std::optional<TimePoint>> ExportWorkflow::next_deadline() {
   std::optional<int64_t> ms;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     ms = store::ExportRepository(db_).next_deadline();
     return {};
-  });
-  if (!st) return st.error();
+  }));
   if (!ms) return std::optional<TimePoint>();
   return std::optional<TimePoint>(from_unix_ms(*ms));
 }
@@ -449,11 +441,10 @@ bool ExportWorkflow::target_missing(const ExportRecord& e) const {
 
 Result<int64_t> ExportWorkflow::count_target_missing() {
   std::vector<store::ExportRepository::Target> targets;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     targets = store::ExportRepository(db_).approved_targets();
     return {};
-  });
-  if (!st) return st.error();
+  }));
   const auto inv = cp_.inventory();
   int64_t missing = 0;
   for (const auto& t : targets) {
@@ -464,42 +455,38 @@ Result<int64_t> ExportWorkflow::count_target_missing() {
 
 Result<std::vector<store::ExportRepository::MetricSelection>> ExportWorkflow::metric_selections() {
   std::vector<store::ExportRepository::MetricSelection> out;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     out = store::ExportRepository(db_).metric_selections(to_unix_ms(clock_.now()));
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return out;
 }
 
 Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportWorkflow::audit_page(int64_t after_seq,
                                                                                                     int limit) {
   std::vector<audit::Entry> entries;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     entries = store::AuditRepository(db_).list(after_seq, limit + 1);
     return {};
-  });
-  if (!st) return st.error();
+  }));
   auto next = cut_page(entries, limit);
   return std::make_pair(std::move(entries), std::move(next));
 }
 
 Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
   store::AuditRepository::Head head;
-  Status st = db_.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
     head = store::AuditRepository(db_).head();
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return std::make_pair(head.seq, head.hash);
 }
 
 Result<ExportWorkflow::VerifiedAudit> ExportWorkflow::verify_audit() {
   const TimePoint now = clock_.now();
   if (last_verified_ && now - last_verified_->checked_at < kVerifyAtMostEvery) return *last_verified_;
-  auto report = workflow::verify_audit(db_, std::nullopt);
-  if (!report) return report.error();
-  last_verified_ = VerifiedAudit{std::move(report).value(), now};
+  MESHFED_ASSIGN_OR_RETURN(auto report, workflow::verify_audit(db_, std::nullopt));
+  last_verified_ = VerifiedAudit{std::move(report), now};
   return *last_verified_;
 }
 

@@ -66,7 +66,7 @@ Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database
     if (!st) return st.error();
   }
 
-  Status st = restored.transaction([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(restored.transaction([&]() -> Status {
     store::CatalogRepository(restored).restart_above(replaced_revision);
     nlohmann::json kept = nlohmann::json::array();
     for (const auto& k : out.kept_ended) {
@@ -85,8 +85,7 @@ Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database
     if (replaced) details["replaced_head"] = replaced_head;
     out.audit_seq = store::AuditRepository(restored).append(now, actor, "store.restored", "store", details).seq;
     return {};
-  });
-  if (!st) return st.error();
+  }));
   return out;
 }
 

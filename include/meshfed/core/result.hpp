@@ -99,3 +99,23 @@ class [[nodiscard]] Result<void> {
 using Status = Result<void>;
 
 }  // namespace meshfed
+
+// Returns the error of a failed Status or Result from the enclosing function (which may return
+// a Result of another type).
+#define MESHFED_RETURN_IF_ERROR(...)                              \
+  do {                                                            \
+    if (auto meshfed_status_ = (__VA_ARGS__); !meshfed_status_) { \
+      return meshfed_status_.error();                             \
+    }                                                             \
+  } while (false)
+
+// `lhs` takes the value of a successful Result; a failed one's error is returned from the
+// enclosing function. `lhs` may declare: MESHFED_ASSIGN_OR_RETURN(auto db, Database::open(f)).
+#define MESHFED_ASSIGN_OR_RETURN(lhs, ...) \
+  MESHFED_ASSIGN_OR_RETURN_IMPL_(MESHFED_RESULT_NAME_(__LINE__), lhs, __VA_ARGS__)
+#define MESHFED_ASSIGN_OR_RETURN_IMPL_(result, lhs, ...) \
+  auto result = (__VA_ARGS__);                           \
+  if (!result) return result.error();                    \
+  lhs = std::move(*result)
+#define MESHFED_RESULT_NAME_(line) MESHFED_RESULT_NAME_JOIN_(meshfed_result_, line)
+#define MESHFED_RESULT_NAME_JOIN_(a, b) a##b
