@@ -41,6 +41,22 @@ std::optional<Checkpoint> checkpoint_of(const audit::Entry& e) {
   return Checkpoint{d["first_seq"], d["last_seq"], d["first_hash"], d["last_hash"], d["file"]};
 }
 
+namespace {
+
+// The next line of `in` into `line`, read a bounded chunk at a time: false at the end, or when
+// the line is longer than `max` (then `line` holds `max` + 1 bytes of it, no more).
+bool next_line(std::istream& in, std::string& line, size_t max) {
+  line.clear();
+  for (int c; (c = in.get()) != std::char_traits<char>::eof();) {
+    if (c == '\n') return true;
+    line.push_back(static_cast<char>(c));
+    if (line.size() > max) return false;
+  }
+  return !line.empty();
+}
+
+}  // namespace
+
 Result<std::vector<audit::Entry>> read_segment(const fs::path& dir, const Checkpoint& cp) {
   const fs::path file = dir / cp.file;
   auto bad = [&](const std::string& why) -> Error {
@@ -52,7 +68,7 @@ Result<std::vector<audit::Entry>> read_segment(const fs::path& dir, const Checkp
   if (!in) return file_error("read", file);
   std::vector<audit::Entry> entries;
   std::string line;
-  while (std::getline(in, line)) {
+  while (next_line(in, line, kArchiveLineLimits.max_bytes)) {
     const int64_t expected = cp.first_seq + static_cast<int64_t>(entries.size());
     auto j = parse_strict_json(line, kArchiveLineLimits, "archive line");
     if (!j) return bad("line " + std::to_string(entries.size() + 1) + ": " + j.error().message);
@@ -61,6 +77,10 @@ Result<std::vector<audit::Entry>> read_segment(const fs::path& dir, const Checkp
     if (e->seq != expected) return bad("entry " + std::to_string(expected) + " is missing");
     entries.push_back(std::move(*e));
     if (e->seq > cp.last_seq) break;
+  }
+  if (line.size() > kArchiveLineLimits.max_bytes) {
+    return bad("line " + std::to_string(entries.size() + 1) + " is longer than " +
+               std::to_string(kArchiveLineLimits.max_bytes) + " bytes");
   }
   if (entries.empty() || entries.back().seq != cp.last_seq) {
     return bad("holds entries " + std::to_string(cp.first_seq) + " to " +

@@ -139,6 +139,17 @@ TEST_F(AuditArchiveTest, TamperingWithTheStoreOrTheArchivesIsNamed) {
     EXPECT_TRUE(verify(false).ok);  // the live chain alone does not read archives
     testing::write_file(file, original);
   }
+  {  // a line without end (garbage appended): refused after its first MiB, never read whole
+    const fs::path file = archives_ / "audit-1-7.jsonl";
+    const std::string original = testing::read_file(file);
+    std::string text = original;
+    text.insert(text.find('\n') + 1, std::string(64 * 1024 * 1024, 'x'));
+    testing::write_file(file, text);
+    auto r = verify(true);
+    EXPECT_FALSE(r.ok);
+    EXPECT_NE(r.problem.find("audit-1-7.jsonl: line 2 is longer than 1048576 bytes"), std::string::npos) << r.problem;
+    testing::write_file(file, original);
+  }
   {  // a segment missing
     fs::rename(archives_ / "audit-1-7.jsonl", dir_ / "away.jsonl");
     auto r = verify(true);
