@@ -82,7 +82,13 @@ std::shared_ptr<Session> GatewayCore::open(tcp::socket client) {
   // Only a session not yet admitted to a route makes room; one admitted meanwhile stays.
   s->ticket = admission_.admit(ep.address().to_string(), [&io = io_, weak = std::weak_ptr<Session>(s)] {
     asio::post(io, [weak] {
-      if (auto victim = weak.lock(); victim && victim->route.empty()) victim->abort("evicted: at capacity");
+      const auto victim = weak.lock();
+      if (!victim || victim->closed) return;
+      if (victim->route.empty()) {
+        victim->abort("evicted: at capacity");
+      } else {
+        victim->ticket->spared();
+      }
     });
   });
   if (!s->ticket) return nullptr;

@@ -77,6 +77,14 @@ void Admission::Ticket::advance(Stage stage) { state_->stage = stage; }
 void Admission::Ticket::set_busy(bool busy) { state_->busy = busy; }
 bool Admission::Ticket::evicted() const { return state_->evicted; }
 
+void Admission::Ticket::spared() {
+  Shared& s = *state_->owner;
+  MutexLock lock(s.mu);
+  if (!state_->evicted) return;
+  state_->evicted = false;
+  --s.evicting;
+}
+
 bool Admission::Ticket::authenticate(const std::string& peer) {
   Shared& s = *state_->owner;
   int open = 0;

@@ -57,6 +57,9 @@ class Admission {
     void set_busy(bool busy);
     // Chosen to make room: the listener closes it as soon as it is not busy.
     bool evicted() const;
+    // The listener keeps it after all (it became busy before the eviction reached it, and stays
+    // so): it counts as open again, so the cap holds without it closing.
+    void spared();
     // Moves the connection from its source's count to `peer`'s and marks it kAuthenticated.
     // False when `peer` already has max_connections_per_peer open: refused (counted, logged),
     // and the caller closes it.

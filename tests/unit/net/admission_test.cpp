@@ -124,6 +124,25 @@ TEST_F(AdmissionTest, ABusyConnectionIsNeverEvictedAndWithNoneIdleTheNewOneIsRef
   EXPECT_TRUE(*b.evicted);
 }
 
+// A victim that became busy before its eviction landed is kept: it counts again, so the cap
+// holds once the connection that took its place is gone.
+TEST_F(AdmissionTest, ASparedVictimCountsAgainstTheCap) {
+  Admission admission("ingress", {.max_connections = 2, .max_connections_per_source = 0}, clock_);
+  admission.count_refusals_in(refusals_);
+  auto victim = connect(admission, "10.0.0.1");
+  auto busy = connect(admission, "10.0.0.2");
+  busy.ticket->set_busy(true);
+  auto newcomer = connect(admission, "10.0.0.3");
+  ASSERT_NE(newcomer.ticket, nullptr);
+  ASSERT_TRUE(*victim.evicted);
+  victim.ticket->set_busy(true);  // admitted on its own thread before the eviction got there
+  victim.ticket->spared();
+  EXPECT_FALSE(victim.ticket->evicted());
+  newcomer.ticket.reset();
+  EXPECT_EQ(connect(admission, "10.0.0.4").ticket, nullptr) << "two busy connections fill a cap of two";
+  EXPECT_EQ(refused("ingress", kAtCapacity), 1);
+}
+
 TEST_F(AdmissionTest, ASourceOutsideTheFilterIsRefusedBeforeItIsCounted) {
   Admission admission("peer", {}, clock_);
   admission.count_refusals_in(refusals_);
