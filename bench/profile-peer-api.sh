@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
-bash bench/run-peer-api.sh >/dev/null  # builds the benchmark (and installs nginx) as it does
+bash scripts/install-deps.sh
+command -v nginx >/dev/null || { echo "nginx is needed: bash bench/run-peer-api.sh installs it" >&2; exit 2; }
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j2 --target meshfed meshfed_bench_peer_api >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ./build/bench/meshfed_bench_peer_api 100 8 10 >"$work/bench.md" 2>"$work/bench.err" &
