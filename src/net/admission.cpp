@@ -165,6 +165,4 @@ int Admission::open() const {
   return static_cast<int>(shared_->open.size());
 }
 
-const std::string& Admission::listener() const { return shared_->listener; }
-
 }  // namespace meshfed::net

@@ -38,7 +38,6 @@ class EgressPorts {
   EgressPorts(const Clock& clock, UsedPorts used) : clock_(clock), read_used_(std::move(used)) {}
 
   void configure(EgressPortSettings settings) { settings_ = std::move(settings); }
-  bool gives_ports() const { return settings_.range.has_value(); }
   bool in_range(int port) const {
     return settings_.range && port >= settings_.range->first && port <= settings_.range->last;
   }

@@ -94,7 +94,6 @@ class Admission {
   std::unique_ptr<Ticket> admit(const std::string& address, std::function<void()> evict);
 
   int open() const;  // admitted connections not yet given back
-  const std::string& listener() const;
 
  private:
   struct Shared;

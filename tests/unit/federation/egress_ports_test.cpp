@@ -77,7 +77,6 @@ TEST_F(EgressPortsTest, APortAnotherProgramHoldsIsSkippedForAWhileThenTriedAgain
 
 TEST_F(EgressPortsTest, WithoutARangeNoPortIsGiven) {
   ports_.configure({});
-  EXPECT_FALSE(ports_.gives_ports());
   EXPECT_FALSE(ports_.in_range(16000));
   EXPECT_EQ(take("pci"), std::nullopt);
   EXPECT_EQ(last_why_not_, "no egress port range (gateways.egress.ports)");
