@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
     for (int i = 0; i < approvals; ++i) {
       const auto t0 = SteadyClock::now();
       for (int k = 0; k < 2; ++k) {
-        (void)floor_db->transaction([&]() -> Status {
-          store::Statement s(*floor_db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
+        (void)floor_db->transaction([&](store::Writer& tx) -> Status {
+          store::Statement s(tx, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
           s.bind(1, "k" + std::to_string(i * 2 + k));
           s.exec();
           return {};

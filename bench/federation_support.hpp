@@ -32,9 +32,9 @@ inline int pid_of(const testing::DomainFixture& d) {
 // would have left them, with one catalog change each.
 inline void seed_exports(store::Database& db, const std::string& from, int n, const std::vector<std::string>& peers) {
   const int64_t now = to_unix_ms(std::chrono::system_clock::now());
-  (void)db.transaction([&]() -> Status {
-    store::ExportRepository exports(db);
-    store::CatalogRepository catalog(db);
+  (void)db.transaction([&](store::Writer& tx) -> Status {
+    store::ExportRepository exports(tx);
+    store::CatalogRepository catalog(tx);
     for (int i = 0; i < n; ++i) {
       store::ExportRecord e;
       e.id = "svc-" + std::to_string(i) + "-" + random_dns_chars(6);

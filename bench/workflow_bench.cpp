@@ -31,8 +31,8 @@ double sqlite_commits_per_second(const fs::path& dir, int n) {
   if (!db) throw std::runtime_error(db.error().message);
   const auto start = Clock::now();
   for (int i = 0; i < n; ++i) {
-    auto st = (*db)->transaction([&]() -> Status {
-      store::Statement s(**db, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
+    auto st = (*db)->transaction([&](store::Writer& tx) -> Status {
+      store::Statement s(tx, "INSERT OR REPLACE INTO meta(key, value) VALUES (?, 'x')");
       s.bind(1, "k" + std::to_string(i));
       s.exec();
       return {};

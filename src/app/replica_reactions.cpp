@@ -53,8 +53,8 @@ store::ReplicaRecord ReplicaReactions::self() const {
 void ReplicaReactions::heartbeat() {
   if (p_.admin_address.empty() || !p_.leadership) return;  // not listening yet, or on SQLite
   const store::ReplicaRecord me = self();
-  if (auto st = p_.db->autocommit([&]() -> Status {
-        store::ReplicaRepository(*p_.db).heartbeat(me);
+  if (auto st = p_.db->autocommit([&](store::Writer& tx) -> Status {
+        store::ReplicaRepository(tx).heartbeat(me);
         return {};
       });
       !st) {
@@ -66,8 +66,8 @@ Result<std::vector<store::ReplicaRecord>> ReplicaReactions::replicas() {
   if (!p_.leadership) return std::vector<store::ReplicaRecord>{self()};
   std::vector<store::ReplicaRecord> out;
   const int64_t since = to_unix_ms(p_.clock.now() - kReplicaSeenWithin);
-  if (auto st = p_.db->read([&]() -> Status {
-        out = store::ReplicaRepository(*p_.db).seen_since(since);
+  if (auto st = p_.db->read([&](store::Reader& tx) -> Status {
+        out = store::ReplicaQueries(tx).seen_since(since);
         return {};
       });
       !st) {

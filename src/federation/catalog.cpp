@@ -12,8 +12,8 @@ namespace meshfed::federation {
 Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
   CatalogView v;
   const int64_t now = to_unix_ms(clock_.now());
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    store::CatalogRepository catalog(db_);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    store::CatalogQueries catalog(tx);
     v.revision = catalog.revision();
     if (since <= 0 || since < catalog.floor() || since > v.revision) {
       v.full = true;
@@ -39,8 +39,8 @@ Result<std::string> Catalog::full_answer(const std::string& peer, const std::str
                                          const IngressAddress& ingress) {
   const int64_t now = to_unix_ms(clock_.now());
   int64_t revision = 0;
-  if (Status st = db_.read([&]() -> Status {
-        revision = store::CatalogRepository(db_).revision();
+  if (Status st = db_.read([&](store::Reader& tx) -> Status {
+        revision = store::CatalogQueries(tx).revision();
         return {};
       });
       !st) {
@@ -69,8 +69,8 @@ void Catalog::keep_answers_only_for(const std::set<std::string>& peers) {
 }
 
 Status Catalog::prune(int64_t keep) {
-  return db_.leader_transaction([&]() -> Status {
-    store::CatalogRepository(db_).prune(keep);
+  return db_.leader_transaction([&](store::Writer& tx) -> Status {
+    store::CatalogRepository(tx).prune(keep);
     return {};
   });
 }

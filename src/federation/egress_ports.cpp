@@ -2,14 +2,14 @@
 
 namespace meshfed::federation {
 
-std::optional<int> EgressPorts::take(const std::string& peer, std::string& why_not) {
+std::optional<int> EgressPorts::take(const std::string& peer, std::string& why_not, const UsedPorts& used) {
   if (!settings_.range) {
     why_not = "no egress port range (gateways.egress.ports)";
     return std::nullopt;
   }
   if (!used_) {
     used_.emplace();
-    for (const auto& [port, holder] : read_used_()) {
+    for (const auto& [port, holder] : used()) {
       used_->ports.insert(port);
       ++used_->by_peer[holder];
     }

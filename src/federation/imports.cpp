@@ -27,6 +27,11 @@ bool reversible(const std::string& reason) {
   return reason == kPeerSilent || reason == kPeerRemoved || reason == kPeerQuarantined;
 }
 
+// What the egress port allocator asks when it does not know the ports in use yet.
+EgressPorts::UsedPorts used_ports(const store::Reader& tx) {
+  return [&tx] { return store::ImportQueries(tx).used_ports(); };
+}
+
 bool is_final(ImportState s) { return s == ImportState::kWithdrawn || s == ImportState::kRejected; }
 // Every state but the final ones: what a peer's leaving or silence withdraws.
 const std::vector<ImportState> kNotFinal = {ImportState::kPendingAcceptance, ImportState::kActive, ImportState::kStale,
@@ -70,19 +75,19 @@ json import_json(const ImportRecord& r, const std::string& local_host) {
 
 ImportManager::ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter,
                              ImportSettings settings, SerialExecutor* control_plane)
-    : db_(db), clock_(clock), adapter_(adapter), settings_(std::move(settings)),
-      ports_(clock, [this] { return store::ImportRepository(db_).used_ports(); }), control_plane_(control_plane) {
+    : db_(db), clock_(clock), adapter_(adapter), settings_(std::move(settings)), ports_(clock),
+      control_plane_(control_plane) {
   ports_.configure(port_settings(settings_));
 }
 
-Status ImportManager::transition(ImportRecord& r, ImportState to, const std::string& reason, const std::string& actor,
-                                 bool audit_even_if_same) {
+Status ImportManager::transition(const store::Writer& tx, ImportRecord& r, ImportState to, const std::string& reason,
+                                 const std::string& actor, bool audit_even_if_same) {
   const ImportState from = r.state;
   if (from == to && r.reason == reason && !audit_even_if_same) return {};
   r.state = to;
   r.reason = reason;
   ++r.version;
-  record_step(r, from, actor, reason);
+  record_step(tx, r, from, actor, reason);
   // Per import at debug: a first sync can move 100,000 at once; apply_catalog logs the summary.
   spdlog::debug("import {}: {} -> {}{}", r.id, to_string(from), to_string(to),
                 reason.empty() ? "" : " (" + reason + ")");
@@ -90,8 +95,8 @@ Status ImportManager::transition(ImportRecord& r, ImportState to, const std::str
   return {};
 }
 
-void ImportManager::record_step(const ImportRecord& r, std::optional<ImportState> from, const std::string& actor,
-                                const std::string& reason) {
+void ImportManager::record_step(const store::Writer& tx, const ImportRecord& r, std::optional<ImportState> from,
+                                const std::string& actor, const std::string& reason) {
   store::ImportHistoryEntry step{r.id,
                                  r.version,
                                  to_unix_ms(clock_.now()),
@@ -108,14 +113,14 @@ void ImportManager::record_step(const ImportRecord& r, std::optional<ImportState
   nlohmann::json details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}};
   if (from) details["from"] = *step.from;
   if (!reason.empty()) details["reason"] = reason;
-  step.audit_seq = store::AuditRepository(db_)
+  step.audit_seq = store::AuditRepository(tx)
                        .append(clock_.now(), actor, "import." + step.to, "import/" + r.id, std::move(details))
                        .seq;
-  store::ImportRepository(db_).append_history(step);
+  store::ImportRepository(tx).append_history(step);
 }
 
-void ImportManager::flush_batch(const std::string& actor, const std::string& action, const std::string& object,
-                                nlohmann::json details) {
+void ImportManager::flush_batch(const store::Writer& tx, const std::string& actor, const std::string& action,
+                                const std::string& object, nlohmann::json details) {
   Batch batch = std::move(*batch_);
   batch_.reset();
   if (batch.steps.empty()) return;
@@ -130,8 +135,8 @@ void ImportManager::flush_batch(const std::string& actor, const std::string& act
   details["steps"] = batch.counts;
   details["imports"] = batch.steps.size();
   details["ids_sha256"] = sha256_hex(joined);
-  const auto entry = store::AuditRepository(db_).append(clock_.now(), actor, action, object, std::move(details));
-  store::ImportRepository repo(db_);
+  const auto entry = store::AuditRepository(tx).append(clock_.now(), actor, action, object, std::move(details));
+  store::ImportRepository repo(tx);
   for (auto& s : batch.steps) {
     s.audit_seq = entry.seq;
     repo.append_history(s);
@@ -141,8 +146,8 @@ void ImportManager::flush_batch(const std::string& actor, const std::string& act
 Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit) {
   int64_t pruned = 0;
   const int64_t before = to_unix_ms(clock_.now()) - retention_days * 86'400'000;
-  MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&]() -> Status {
-    pruned = store::ImportRepository(db_).prune_withdrawn(before, limit);
+  MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&](store::Writer& tx) -> Status {
+    pruned = store::ImportRepository(tx).prune_withdrawn(before, limit);
     return {};
   }));
   if (pruned > 0) {
@@ -154,22 +159,23 @@ Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit
 
 Result<std::vector<store::ImportHistoryEntry>> ImportManager::history(const std::string& id) {
   std::vector<store::ImportHistoryEntry> out;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    out = store::ImportRepository(db_).history(id);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    out = store::ImportQueries(tx).history(id);
     return {};
   }));
   return out;
 }
 
-void ImportManager::withdraw(ImportRecord& r, const std::string& reason, const std::string& actor) {
+void ImportManager::withdraw(const store::Writer& tx, ImportRecord& r, const std::string& reason,
+                             const std::string& actor) {
   if (is_final(r.state)) return;
   // A final withdrawal frees the egress port; a reversible one keeps it for the import's return.
   if (!reversible(reason) && r.local_port) {
     r.local_port.reset();
     ports_.forget_use();  // read anew when a port is next taken: this one is free
   }
-  (void)transition(r, ImportState::kWithdrawn, reason, actor);
-  save(r);
+  (void)transition(tx, r, ImportState::kWithdrawn, reason, actor);
+  save(tx, r);
 }
 
 Status ImportManager::egress_port_refused(const std::string& id, int port, const std::string& error) {
@@ -178,31 +184,31 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
   if (!ports_.in_range(port)) return {};
   ports_.refused(port);
   bool moved = false;
-  Status st = db_.leader_transaction([&]() -> Status {
-    store::ImportRepository repo(db_);
+  Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
+    store::ImportRepository repo(tx);
     auto r = repo.get(id);
     if (!r || r->local_port != port || (r->state != ImportState::kActive && r->state != ImportState::kStale)) {
       return {};  // moved or withdrawn meanwhile: nothing points at the port any more
     }
     r->local_port.reset();
-    save(*r);  // the refused port is no longer ours: it counts as another program's below
+    save(tx, *r);  // the refused port is no longer ours: it counts as another program's below
     std::string why_not;
-    r->local_port = ports_.take(r->peer, why_not);
+    r->local_port = ports_.take(r->peer, why_not, used_ports(tx));
     json details = {{"peer", r->peer}, {"from_port", port}, {"refused", error}};
     if (r->local_port) {
       details["to_port"] = *r->local_port;
-      store::AuditRepository(db_).append(clock_.now(), workflow::kSystemActor, "import.egress_port_moved",
-                                         "import/" + r->id, details);
+      store::AuditRepository(tx).append(clock_.now(), workflow::kSystemActor, "import.egress_port_moved",
+                                        "import/" + r->id, details);
       spdlog::warn("import {}: egress port {} is held by another program ({}); moved to {}", id, port, error,
                    *r->local_port);
       ++r->version;
       ports_.given(*r);
     } else {
-      (void)transition(*r, ImportState::kFailed,
+      (void)transition(tx, *r, ImportState::kFailed,
                        why_not + "; port " + std::to_string(port) + ": " + escape_for_log(error, 200),
                        workflow::kSystemActor);
     }
-    save(*r);
+    save(tx, *r);
     moved = true;
     return {};
   });
@@ -213,11 +219,11 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
   return moved ? reconcile() : Status{};
 }
 
-void ImportManager::ensure_port(ImportRecord& r) {
+void ImportManager::ensure_port(const store::Writer& tx, ImportRecord& r) {
   if (!settings_.egress_ports || r.local_port) return;
   std::string why_not;
-  r.local_port = ports_.take(r.peer, why_not);
-  if (!r.local_port) (void)transition(r, ImportState::kFailed, why_not, workflow::kSystemActor);
+  r.local_port = ports_.take(r.peer, why_not, used_ports(tx));
+  if (!r.local_port) (void)transition(tx, r, ImportState::kFailed, why_not, workflow::kSystemActor);
   ports_.given(r);
 }
 
@@ -225,22 +231,22 @@ Status ImportManager::egress_listening(const std::map<std::string, int>& listeni
   return ports_.confirmed(listening) ? reconcile() : Status{};
 }
 
-void ImportManager::retry_portless() {
+void ImportManager::retry_portless(const store::Writer& tx) {
   if (!settings_.egress_ports) return;
-  store::ImportRepository repo(db_);
+  store::ImportRepository repo(tx);
   for (auto& r : repo.in_states({ImportState::kFailed})) {
     if (r.local_port) continue;  // failed for another reason: the adapter's result decides
     std::string why_not;
-    r.local_port = ports_.take(r.peer, why_not);
+    r.local_port = ports_.take(r.peer, why_not, used_ports(tx));
     if (!r.local_port) continue;
-    (void)transition(r, ImportState::kActive, "", workflow::kSystemActor);
+    (void)transition(tx, r, ImportState::kActive, "", workflow::kSystemActor);
     ports_.given(r);
-    save(r);
+    save(tx, r);
   }
 }
 
-void ImportManager::upsert(const std::string& peer, const ImportedExport& e, int64_t now) {
-  store::ImportRepository repo(db_);
+void ImportManager::upsert(const store::Writer& tx, const std::string& peer, const ImportedExport& e, int64_t now) {
+  store::ImportRepository repo(tx);
   const std::string id = peer + "." + e.id;
   auto existing = repo.get(id);
   ImportRecord r = existing.value_or(ImportRecord{});
@@ -284,29 +290,29 @@ void ImportManager::upsert(const std::string& peer, const ImportedExport& e, int
   if (auto_accept) r.accepted = true;
 
   if (e.expires_at_ms <= now) {
-    if (!fresh) withdraw(r, kExpired, workflow::kSystemActor);
+    if (!fresh) withdraw(tx, r, kExpired, workflow::kSystemActor);
     return;
   }
   const ImportState admitted = r.accepted ? ImportState::kActive : ImportState::kPendingAcceptance;
   const int64_t version_before = r.version;
   if (fresh) {
-    (void)transition(r, admitted, "", peer, true);
+    (void)transition(tx, r, admitted, "", peer, true);
   } else if (r.state == ImportState::kWithdrawn && reversible(r.reason)) {
-    (void)transition(r, admitted, "", peer);
+    (void)transition(tx, r, admitted, "", peer);
   } else if (r.state == ImportState::kStale) {
-    (void)transition(r, ImportState::kActive, "", peer);
+    (void)transition(tx, r, ImportState::kActive, "", peer);
   }
   if (!changed.empty() && r.version == version_before && !is_final(r.state)) {
     ++r.version;
-    record_step(r, r.state, peer, "changed: " + changed);
+    record_step(tx, r, r.state, peer, "changed: " + changed);
   }
-  if (r.state == ImportState::kActive) ensure_port(r);
-  save(r);
+  if (r.state == ImportState::kActive) ensure_port(tx, r);
+  save(tx, r);
   if (fresh && arrived_) arrived_(peer, now - e.approved_at_ms);
 }
 
-void ImportManager::save(const ImportRecord& r) {
-  store::ImportRepository(db_).save(r);
+void ImportManager::save(const store::Writer& tx, const ImportRecord& r) {
+  store::ImportRepository(tx).save(r);
   if (!in_apply_) {
     // Changed outside apply_catalog: the next one reads the desired state and the ports anew.
     handed_.reset();
@@ -358,20 +364,20 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   bool quarantined = false;
   bool held_back = false;
   int64_t steps = 0;
-  Status st = db_.leader_transaction([&]() -> Status {
+  Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
     // The rule sits next to the state it guards: a quarantine committed while this answer was
     // in flight (after the watcher's own check) wins, and nothing of the answer is applied.
-    if (quarantined_now(peer)) {
+    if (quarantined_now(tx, peer)) {
       quarantined = true;
       return {};
     }
     if (db_.shared()) ports_.forget_use();
     transitions_ = 0;
     batch_.emplace();
-    for (const auto& e : answer.exports) upsert(peer, e, now);
-    store::ImportRepository repo(db_);
-    withdraw_what_left(peer, answer);
-    revive_stale(peer);
+    for (const auto& e : answer.exports) upsert(tx, peer, e, now);
+    store::ImportRepository repo(tx);
+    withdraw_what_left(tx, peer, answer);
+    revive_stale(tx, peer);
     // The rule next to the state it bounds: what this answer did is counted, and undone
     // (the transaction rolls back) when it is more than the peer may change now.
     steps = static_cast<int64_t>(batch_->steps.size());
@@ -379,17 +385,17 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       held_back = true;
       return make_error(ErrorCode::kFailedPrecondition, "over the change budget");
     }
-    flush_batch(peer, "import.catalog_applied", "peer/" + peer,
+    flush_batch(tx, peer, "import.catalog_applied", "peer/" + peer,
                 {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}});
     if (applies_to_control_plane()) {
       // The control plane is written while the rest of the transaction runs and its commit is
       // made durable, not after: the two disk writes overlap. Should the commit fail, the
       // reconcile below puts the control plane back to what the store holds, as at every start.
-      if (repo.failed_without_port() > 0) retry_portless();
+      if (repo.failed_without_port() > 0) retry_portless(tx);
       if (handed_ && saved_in_apply_) {
         for (const auto& [id, r] : saved) handed_->update(r, settings_.egress_host);
       } else {
-        handed_ = desired_now();
+        handed_ = desired_now(tx);
       }
       // Read here, on the store thread, which alone changes what is awaited.
       const controlplane::DesiredState* published = &ports_.publishable(handed_->state);
@@ -400,13 +406,13 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
     }
     spdlog::info("peer {}: {} catalog at revision {}: {} exports, {} import transitions", peer,
                  answer.full ? "full" : "delta", answer.revision, answer.exports.size(), transitions_);
-    store::PeerRepository peers(db_);
+    store::PeerRepository peers(tx);
     auto p = peers.get(peer);
     if (!p.last_refusal.empty()) {
       p.last_refusal.clear();
       peers.save(p);
     }
-    return touch_peer(peer, answer.revision, "");
+    return touch_peer(tx, peer, answer.revision, "");
   });
   in_apply_ = false;
   saved_in_apply_ = nullptr;
@@ -430,8 +436,8 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   return take_results(*handed_, results);
 }
 
-void ImportManager::withdraw_what_left(const std::string& peer, const CatalogAnswer& answer) {
-  store::ImportRepository repo(db_);
+void ImportManager::withdraw_what_left(const store::Writer& tx, const std::string& peer, const CatalogAnswer& answer) {
+  store::ImportRepository repo(tx);
   if (answer.full) {
     // Ids first, records only for what left: a snapshot of 100,000 must not hold every
     // import record in memory next to itself.
@@ -439,24 +445,24 @@ void ImportManager::withdraw_what_left(const std::string& peer, const CatalogAns
     for (const auto& e : answer.exports) listed.insert(e.id);
     for (const auto& id : repo.export_ids(peer, kNotFinal)) {
       if (listed.count(id)) continue;
-      if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
+      if (auto r = repo.get(peer + "." + id)) withdraw(tx, *r, kLeftCatalog, peer);
     }
   } else {
     for (const auto& id : answer.removals) {
-      if (auto r = repo.get(peer + "." + id)) withdraw(*r, kLeftCatalog, peer);
+      if (auto r = repo.get(peer + "." + id)) withdraw(tx, *r, kLeftCatalog, peer);
     }
   }
 }
 
 Status ImportManager::apply_withdrawals(const std::string& peer, const CatalogAnswer& answer) {
   size_t withdrawn = 0;
-  Status st = db_.leader_transaction([&]() -> Status {
-    if (quarantined_now(peer)) return {};  // as in apply_catalog: a quarantine wins
+  Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
+    if (quarantined_now(tx, peer)) return {};  // as in apply_catalog: a quarantine wins
     batch_.emplace();
-    withdraw_what_left(peer, answer);
+    withdraw_what_left(tx, peer, answer);
     withdrawn = batch_->steps.size();
     budgets_.charge(peer, budget_of(peer), static_cast<int64_t>(withdrawn), to_unix_ms(clock_.now()));
-    flush_batch(peer, "import.catalog_applied", "peer/" + peer,
+    flush_batch(tx, peer, "import.catalog_applied", "peer/" + peer,
                 {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}, {"withdrawals_only", true}});
     return {};
   });
@@ -473,30 +479,31 @@ Status ImportManager::apply_withdrawals(const std::string& peer, const CatalogAn
 
 Status ImportManager::refuse_catalog(const std::string& peer, const CatalogRefusal& refusal) {
   spdlog::warn("peer {}: refused catalog ({}): {}", peer, refusal.reason, escape_for_log(refusal.message));
-  return db_.leader_transaction([&]() -> Status {
-    store::PeerRepository peers(db_);
+  return db_.leader_transaction([&](store::Writer& tx) -> Status {
+    store::PeerRepository peers(tx);
     auto p = peers.get(peer);
     if (p.last_refusal != refusal.reason) {
       p.last_refusal = refusal.reason;
       peers.save(p);
-      store::AuditRepository(db_).append(clock_.now(), workflow::kSystemActor, "peer.catalog_refused", "peer/" + peer,
-                                         {{"reason", refusal.reason}, {"detail", refusal.message}});
+      store::AuditRepository(tx).append(clock_.now(), workflow::kSystemActor, "peer.catalog_refused", "peer/" + peer,
+                                        {{"reason", refusal.reason}, {"detail", refusal.message}});
     }
-    return touch_peer(peer, std::nullopt, "refused catalog (" + refusal.reason + "): " + refusal.message);
+    return touch_peer(tx, peer, std::nullopt, "refused catalog (" + refusal.reason + "): " + refusal.message);
   });
 }
 
-void ImportManager::revive_stale(const std::string& peer) {
+void ImportManager::revive_stale(const store::Writer& tx, const std::string& peer) {
   // The peer answered: whatever it still lists is no longer stale.
-  store::ImportRepository repo(db_);
+  store::ImportRepository repo(tx);
   for (auto& r : repo.for_peer(peer, {ImportState::kStale})) {
-    (void)transition(r, ImportState::kActive, "", peer);
-    save(r);
+    (void)transition(tx, r, ImportState::kActive, "", peer);
+    save(tx, r);
   }
 }
 
-Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t> revision, const std::string& error) {
-  store::PeerRepository peers(db_);
+Status ImportManager::touch_peer(const store::Writer& tx, const std::string& peer, std::optional<int64_t> revision,
+                                 const std::string& error) {
+  store::PeerRepository peers(tx);
   auto p = peers.get(peer);
   const int64_t now = to_unix_ms(clock_.now());
   if (error.empty()) {
@@ -517,17 +524,17 @@ Status ImportManager::touch_peer(const std::string& peer, std::optional<int64_t>
 }
 
 Status ImportManager::record_unchanged(const std::string& peer) {
-  Status st = db_.leader_transaction([&]() -> Status {
-    if (quarantined_now(peer)) return {};  // as in apply_catalog: nothing of it comes back
-    revive_stale(peer);
-    return touch_peer(peer, std::nullopt, "");
+  Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
+    if (quarantined_now(tx, peer)) return {};  // as in apply_catalog: nothing of it comes back
+    revive_stale(tx, peer);
+    return touch_peer(tx, peer, std::nullopt, "");
   });
   if (!st) return st;
   return reconcile();
 }
 
-bool ImportManager::quarantined_now(const std::string& peer) {
-  return store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
+bool ImportManager::quarantined_now(const store::Reader& tx, const std::string& peer) {
+  return store::PeerQueries(tx).get(peer).quarantined_since_ms.has_value();
 }
 
 ChangeBudgets::Limits ImportManager::budget_of(const std::string& peer) const {
@@ -549,8 +556,8 @@ Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t 
         "refilled at {} a minute: peers[].max_changes_per_minute); its answers wait",
         peer, steps, held.left, cfg.change_burst, cfg.max_changes_per_minute);
   }
-  return db_.leader_transaction([&]() -> Status {
-    store::PeerRepository peers(db_);
+  return db_.leader_transaction([&](store::Writer& tx) -> Status {
+    store::PeerRepository peers(tx);
     if (held.never_fits) {
       // It can never fit: the next ask is a full catalog, whose steps the burst always holds.
       auto p = peers.get(peer);
@@ -558,23 +565,23 @@ Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t 
       peers.save(p);
     }
     if (held.audit) {
-      store::AuditRepository(db_).append(from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
-                                         {{"peer", peer},
-                                          {"answer_steps", steps},
-                                          {"budget_left", static_cast<int64_t>(held.left)},
-                                          {"change_burst", cfg.change_burst},
-                                          {"max_changes_per_minute", cfg.max_changes_per_minute}});
+      store::AuditRepository(tx).append(from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
+                                        {{"peer", peer},
+                                         {"answer_steps", steps},
+                                         {"budget_left", static_cast<int64_t>(held.left)},
+                                         {"change_burst", cfg.change_burst},
+                                         {"max_changes_per_minute", cfg.max_changes_per_minute}});
     }
     return {};
   });
 }
 
 Status ImportManager::record_failure(const std::string& peer, const std::string& error) {
-  return db_.leader_transaction([&]() -> Status {
+  return db_.leader_transaction([&](store::Writer& tx) -> Status {
     // One warning when the peer starts failing, or fails differently; the same failure at every
     // retry is debug. A neighbour down for an hour is a line or two, not one per retry; the
     // peer's state, last_error and meshfed_peer_sync_errors_total keep counting.
-    const auto before = store::PeerRepository(db_).get(peer);
+    const auto before = store::PeerRepository(tx).get(peer);
     const bool was_answering =
         before.last_success_ms && (!before.last_error_ms || *before.last_error_ms <= *before.last_success_ms);
     if (was_answering || before.last_error != error) {
@@ -582,14 +589,14 @@ Status ImportManager::record_failure(const std::string& peer, const std::string&
     } else {
       spdlog::debug("peer {}: still {}", peer, escape_for_log(error));
     }
-    return touch_peer(peer, std::nullopt, error);
+    return touch_peer(tx, peer, std::nullopt, error);
   });
 }
 
 Result<int64_t> ImportManager::revision(const std::string& peer) {
   int64_t rev = 0;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    rev = store::PeerRepository(db_).get(peer).revision;
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    rev = store::PeerQueries(tx).get(peer).revision;
     return {};
   }));
   return rev;
@@ -616,32 +623,32 @@ Status ImportManager::act_on_peer(const workflow::Principal& who, const std::str
 
 Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match, const std::string& comment) {
-  return settle(who, id, if_match, "accept", [&](ImportRecord& r) {
+  return settle(who, id, if_match, "accept", [&](const store::Writer& tx, ImportRecord& r) {
     r.accepted = true;
-    (void)transition(r, ImportState::kActive, decided_by("accepted", who, comment), who.name);
-    ensure_port(r);
+    (void)transition(tx, r, ImportState::kActive, decided_by("accepted", who, comment), who.name);
+    ensure_port(tx, r);
   });
 }
 
 Result<ImportRecord> ImportManager::reject(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match, const std::string& comment) {
-  return settle(who, id, if_match, "reject", [&](ImportRecord& r) {
+  return settle(who, id, if_match, "reject", [&](const store::Writer& tx, ImportRecord& r) {
     r.local_port.reset();
-    (void)transition(r, ImportState::kRejected, decided_by("rejected", who, comment), who.name);
+    (void)transition(tx, r, ImportState::kRejected, decided_by("rejected", who, comment), who.name);
   });
 }
 
 // An approver's decision on an import waiting for acceptance, committed with its audit entry.
 Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match, const std::string& verb,
-                                           const std::function<void(ImportRecord&)>& apply) {
+                                           const std::function<void(const store::Writer&, ImportRecord&)>& apply) {
   if (!who.can(workflow::Role::kApprover)) {
     return make_error(ErrorCode::kPermissionDenied,
                       who.name + " lacks the approver role needed to " + verb + " imports");
   }
-  MESHFED_RETURN_IF_ERROR(db_.transaction([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db_.transaction([&](store::Writer& tx) -> Status {
     ports_.forget_use();
-    store::ImportRepository repo(db_);
+    store::ImportRepository repo(tx);
     auto r = repo.get(id);
     if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
     if (if_match && *if_match != r->version) {
@@ -651,8 +658,8 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
       return make_error(ErrorCode::kFailedPrecondition, "import " + id + " is " + std::string(to_string(r->state)) +
                                                             "; only pending_acceptance imports can be " + verb + "ed");
     }
-    apply(*r);
-    save(*r);
+    apply(tx, *r);
+    save(tx, *r);
     return {};
   }));
   (void)reconcile();
@@ -661,8 +668,8 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
 
 Result<bool> ImportManager::is_quarantined(const std::string& peer) {
   bool q = false;
-  auto st = db_.read([&]() -> Status {
-    q = store::PeerRepository(db_).get(peer).quarantined_since_ms.has_value();
+  auto st = db_.read([&](store::Reader& tx) -> Status {
+    q = store::PeerQueries(tx).get(peer).quarantined_since_ms.has_value();
     return {};
   });
   if (!st) {
@@ -678,8 +685,8 @@ Status ImportManager::quarantine(const workflow::Principal& who, const std::stri
   }
   if (!settings_.peers.count(peer)) return make_error(ErrorCode::kNotFound, "no configured peer " + peer);
   if (reason.empty()) return make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}});
-  Status st = db_.transaction([&]() -> Status {
-    store::PeerRepository peers(db_);
+  Status st = db_.transaction([&](store::Writer& tx) -> Status {
+    store::PeerRepository peers(tx);
     auto p = peers.get(peer);
     if (p.quarantined_since_ms)
       return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is already quarantined");
@@ -688,9 +695,8 @@ Status ImportManager::quarantine(const workflow::Principal& who, const std::stri
     p.quarantine_reason = reason;
     p.revision = 0;  // after release, resync from a full snapshot
     peers.save(p);
-    for (auto& r : store::ImportRepository(db_).for_peer(peer)) withdraw(r, kPeerQuarantined, who.name);
-    store::AuditRepository(db_).append(clock_.now(), who.name, "peer.quarantined", "peer/" + peer,
-                                       {{"reason", reason}});
+    for (auto& r : store::ImportRepository(tx).for_peer(peer)) withdraw(tx, r, kPeerQuarantined, who.name);
+    store::AuditRepository(tx).append(clock_.now(), who.name, "peer.quarantined", "peer/" + peer, {{"reason", reason}});
     return {};
   });
   if (!st) return st;
@@ -702,8 +708,8 @@ Status ImportManager::release(const workflow::Principal& who, const std::string&
     return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the admin role needed to release peers");
   }
   if (!settings_.peers.count(peer)) return make_error(ErrorCode::kNotFound, "no configured peer " + peer);
-  return db_.transaction([&]() -> Status {
-    store::PeerRepository peers(db_);
+  return db_.transaction([&](store::Writer& tx) -> Status {
+    store::PeerRepository peers(tx);
     auto p = peers.get(peer);
     if (!p.quarantined_since_ms)
       return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is not quarantined");
@@ -711,7 +717,7 @@ Status ImportManager::release(const workflow::Principal& who, const std::string&
     p.quarantined_by.clear();
     p.quarantine_reason.clear();
     peers.save(p);
-    store::AuditRepository(db_).append(clock_.now(), who.name, "peer.released", "peer/" + peer, {{"reason", reason}});
+    store::AuditRepository(tx).append(clock_.now(), who.name, "peer.released", "peer/" + peer, {{"reason", reason}});
     return {};
   });
 }
@@ -723,11 +729,12 @@ Status ImportManager::update_settings(ImportSettings settings) {
   std::set<std::string> configured;
   for (const auto& [domain, peer] : settings_.peers) configured.insert(domain);
   budgets_.keep_only(configured);
-  Status st = db_.transaction([&]() -> Status {
-    store::PeerRepository peers(db_);
+  Status st = db_.transaction([&](store::Writer& tx) -> Status {
+    store::PeerRepository peers(tx);
     for (const auto& [domain, peer] : old.peers) {
       if (settings_.peers.count(domain)) continue;
-      for (auto& r : store::ImportRepository(db_).for_peer(domain)) withdraw(r, kPeerRemoved, workflow::kSystemActor);
+      for (auto& r : store::ImportRepository(tx).for_peer(domain))
+        withdraw(tx, r, kPeerRemoved, workflow::kSystemActor);
       auto p = peers.get(domain);
       p.revision = 0;  // if it comes back, it starts from a full snapshot
       peers.save(p);
@@ -744,12 +751,12 @@ Status ImportManager::tick() {
   // A port another program held may be free now: an import that found none tries again.
   bool changed = ports_.refusals_expired();
   batch_.emplace();  // a peer gone silent with 100,000 imports is one entry, not 100,000
-  Status st = db_.leader_transaction([&]() -> Status {
-    store::ImportRepository repo(db_);
-    store::PeerRepository peers(db_);
+  Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
+    store::ImportRepository repo(tx);
+    store::PeerRepository peers(tx);
     // Expiry holds even while the peer is away.
     for (auto& r : repo.expiring(now, kNotFinal)) {
-      withdraw(r, kExpired, workflow::kSystemActor);
+      withdraw(tx, r, kExpired, workflow::kSystemActor);
       changed = true;
     }
     for (const auto& [domain, cfg] : settings_.peers) {
@@ -759,7 +766,7 @@ Status ImportManager::tick() {
       if (silence <= settings_.stale_after_s * 1000) continue;  // the common case costs one row
       if (silence > settings_.withdraw_after_s * 1000) {
         for (auto& r : repo.for_peer(domain, kNotFinal)) {
-          withdraw(r, kPeerSilent, workflow::kSystemActor);
+          withdraw(tx, r, kPeerSilent, workflow::kSystemActor);
           changed = true;
         }
         if (p.revision != 0) {
@@ -769,14 +776,14 @@ Status ImportManager::tick() {
         continue;
       }
       for (auto& r : repo.for_peer(domain, {ImportState::kActive})) {
-        (void)transition(r, ImportState::kStale,
+        (void)transition(tx, r, ImportState::kStale,
                          "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
                          workflow::kSystemActor);
-        save(r);
+        save(tx, r);
         changed = true;
       }
     }
-    flush_batch(workflow::kSystemActor, "import.swept", "imports", nlohmann::json::object());
+    flush_batch(tx, workflow::kSystemActor, "import.swept", "imports", nlohmann::json::object());
     return {};
   });
   batch_.reset();
@@ -790,9 +797,9 @@ bool ImportManager::applies_to_control_plane() const {
   return settings_.egress_ports && (!leading_ || leading_());
 }
 
-ImportManager::Desired ImportManager::desired_now() {
+ImportManager::Desired ImportManager::desired_now(const store::Reader& tx) {
   Desired d;
-  for (auto& r : store::ImportRepository(db_).with_egress_ports(kInControlPlane)) {
+  for (auto& r : store::ImportQueries(tx).with_egress_ports(kInControlPlane)) {
     d.state_of[r.id] = r.state;
     d.state.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, r.local_port, r.port});
   }
@@ -807,16 +814,16 @@ Status ImportManager::reconcile() {
   Desired desired;
   // A read, unless an import that found no egress port may get one now (a write, taking ports).
   bool retry = false;
-  Status st = db_.read([&]() -> Status {
-    retry = store::ImportRepository(db_).failed_without_port() > 0;
-    if (!retry) desired = desired_now();
+  Status st = db_.read([&](store::Reader& tx) -> Status {
+    retry = store::ImportQueries(tx).failed_without_port() > 0;
+    if (!retry) desired = desired_now(tx);
     return {};
   });
   if (st && retry) {
-    st = db_.leader_transaction([&]() -> Status {
+    st = db_.leader_transaction([&](store::Writer& tx) -> Status {
       ports_.forget_use();
-      retry_portless();
-      desired = desired_now();
+      retry_portless(tx);
+      desired = desired_now(tx);
       return {};
     });
   }
@@ -838,17 +845,17 @@ Status ImportManager::take_results(const Desired& desired, const std::vector<con
   }
   Status st;
   if (!moved.empty()) {
-    st = db_.leader_transaction([&]() -> Status {
-      store::ImportRepository repo(db_);
+    st = db_.leader_transaction([&](store::Writer& tx) -> Status {
+      store::ImportRepository repo(tx);
       for (const auto* res : moved) {
         auto r = repo.get(res->id);
         if (!r) continue;
         if (!res->applied && r->state != ImportState::kFailed) {
-          (void)transition(*r, ImportState::kFailed, res->reason, workflow::kSystemActor);
-          save(*r);
+          (void)transition(tx, *r, ImportState::kFailed, res->reason, workflow::kSystemActor);
+          save(tx, *r);
         } else if (res->applied && r->state == ImportState::kFailed && r->local_port) {
-          (void)transition(*r, ImportState::kActive, "", workflow::kSystemActor);
-          save(*r);
+          (void)transition(tx, *r, ImportState::kActive, "", workflow::kSystemActor);
+          save(tx, *r);
         }
       }
       return {};
@@ -860,8 +867,8 @@ Status ImportManager::take_results(const Desired& desired, const std::vector<con
 
 Result<ImportRecord> ImportManager::get(const std::string& id) {
   std::optional<ImportRecord> r;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    r = store::ImportRepository(db_).get(id);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    r = store::ImportQueries(tx).get(id);
     return {};
   }));
   if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
@@ -871,8 +878,8 @@ Result<ImportRecord> ImportManager::get(const std::string& id) {
 
 Result<std::set<std::string>> ImportManager::live_aliases(const std::string& peer) {
   std::set<std::string> out;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    out = store::ImportRepository(db_).aliases(peer, kNotFinal);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    out = store::ImportQueries(tx).aliases(peer, kNotFinal);
     return {};
   }));
   return out;
@@ -888,8 +895,8 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
     after_seq = *n;
   }
   std::vector<ImportRecord> items;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    items = store::ImportRepository(db_).list(after_seq, limit + 1);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    items = store::ImportQueries(tx).list(after_seq, limit + 1);
     return {};
   }));
   auto next = cut_page(items, limit);
@@ -900,9 +907,9 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
 Result<std::vector<PeerStatus>> ImportManager::peers() {
   std::vector<PeerStatus> out;
   const int64_t now = to_unix_ms(clock_.now());
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    store::PeerRepository peers(db_);
-    store::ImportRepository imports(db_);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    store::PeerQueries peers(tx);
+    store::ImportQueries imports(tx);
     for (const auto& [domain, cfg] : settings_.peers) {
       PeerStatus s;
       s.record = peers.get(domain);

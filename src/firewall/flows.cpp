@@ -245,9 +245,9 @@ namespace meshfed::firewall {
 
 Result<FlowState> load_flow_state(store::Database& db) {
   FlowState s;
-  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
+  MESHFED_RETURN_IF_ERROR(db.read([&](store::Reader& tx) -> Status {
     std::set<std::string> peers;
-    store::ExportRepository exports(db);
+    store::ExportQueries exports(tx);
     for (int64_t after = 0;;) {
       auto page = exports.list({store::ExportState::kApproved, after, 1000});
       if (page.empty()) break;
@@ -256,7 +256,7 @@ Result<FlowState> load_flow_state(store::Database& db) {
     }
     s.peers_with_approved_exports.assign(peers.begin(), peers.end());
     for (const auto& r :
-         store::ImportRepository(db).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
+         store::ImportQueries(tx).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
       s.import_ingresses.push_back({r.peer, {r.ingress_host, static_cast<uint16_t>(r.ingress_port)}});
     }
     return {};

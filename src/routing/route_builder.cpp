@@ -6,10 +6,10 @@ namespace meshfed::routing {
 
 namespace {
 
-// Peers that may be admitted: configured and not quarantined. Inside a read transaction.
-std::set<std::string> admitted_peers(store::Database& db, const RouteInputs& inputs) {
+// Peers that may be admitted: configured and not quarantined.
+std::set<std::string> admitted_peers(const store::Reader& tx, const RouteInputs& inputs) {
   std::set<std::string> admitted;
-  store::PeerRepository peers(db);
+  store::PeerQueries peers(tx);
   for (const auto& p : inputs.peers) {
     if (!peers.get(p).quarantined_since_ms) admitted.insert(p);
   }
@@ -37,10 +37,10 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
                                   const RouteInputs& inputs, TimePoint now) {
   RoutingTable t;
   const int64_t now_ms = to_unix_ms(now);
-  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
-    const auto admitted = admitted_peers(db, inputs);
+  MESHFED_RETURN_IF_ERROR(db.read([&](store::Reader& tx) -> Status {
+    const auto admitted = admitted_peers(tx, inputs);
     if (inputs.ingress) {
-      store::ExportRepository exports(db);
+      store::ExportQueries exports(tx);
       store::ExportQuery q;
       q.state = store::ExportState::kApproved;
       q.limit = 1000;
@@ -53,7 +53,7 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
     }
     if (inputs.egress_bind) {
       for (const auto& i :
-           store::ImportRepository(db).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
+           store::ImportQueries(tx).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
         if (!i.local_port || !admitted.count(i.peer)) continue;
         t.egress.push_back({i.id,
                             {*inputs.egress_bind, static_cast<uint16_t>(*i.local_port)},
@@ -74,9 +74,9 @@ Result<std::vector<IngressRoute>> ingress_routes_of(store::Database& db, const c
                                                     TimePoint now) {
   std::vector<IngressRoute> out;
   if (!inputs.ingress) return out;
-  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
-    const auto admitted = admitted_peers(db, inputs);
-    store::ExportRepository exports(db);
+  MESHFED_RETURN_IF_ERROR(db.read([&](store::Reader& tx) -> Status {
+    const auto admitted = admitted_peers(tx, inputs);
+    store::ExportQueries exports(tx);
     for (const auto& id : export_ids) {
       if (auto e = exports.get(id)) append_ingress_routes(*e, inventory, admitted, to_unix_ms(now), out);
     }

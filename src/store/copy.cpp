@@ -16,23 +16,23 @@ const std::vector<std::string> kTables = {"meta",           "exports", "export_p
                                           "peers",          "imports", "import_history"};
 const std::set<std::string> kNotCopied = {"schema_migrations", "replicas", "store_health", "leader_terms"};
 
-std::set<std::string> tables_of(Database& db) {
-  Statement s(db, db.shared() ? "SELECT table_name FROM information_schema.tables WHERE table_schema = "
-                                "current_schema() AND table_type = 'BASE TABLE'"
-                              : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
+std::set<std::string> tables_of(const Reader& tx, bool shared) {
+  Statement s(tx, shared ? "SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                           "current_schema() AND table_type = 'BASE TABLE'"
+                         : "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'");
   std::set<std::string> out;
   while (s.step()) out.insert(s.text(0));
   return out;
 }
 
-int64_t count(Database& db, const std::string& table) {
-  Statement s(db, "SELECT COUNT(*) FROM " + table);
+int64_t count(const Reader& tx, const std::string& table) {
+  Statement s(tx, "SELECT COUNT(*) FROM " + table);
   return s.step() ? s.int64(0) : 0;
 }
 
 // Copies the rows of `table`, every value as text (both backends convert it back to the column's
 // type), NULLs as NULL.
-int64_t copy_table(Database& from, Database& to, const std::string& table) {
+int64_t copy_table(const Reader& from, const Writer& to, const std::string& table) {
   Statement rows(from, "SELECT * FROM " + table);
   std::optional<Statement> insert;
   int64_t n = 0;
@@ -61,7 +61,7 @@ int64_t copy_table(Database& from, Database& to, const std::string& table) {
 
 // PostgreSQL's identity columns hand out the next number from a sequence that explicit inserts
 // do not move: it is set past the copied rows, so no sequence number is handed out twice.
-void advance_identities(Database& to) {
+void advance_identities(const Writer& to) {
   Statement columns(to,
                     "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = "
                     "current_schema() AND is_identity = 'YES'");
@@ -85,23 +85,23 @@ Result<CopyReport> copy_store(Database& from, Database& to) {
   CopyReport report;
   // Read on one snapshot of the source (Database::read): replicas still writing to a
   // PostgreSQL source cannot tear the copy; a SQLite source is held by its state folder's lock.
-  MESHFED_RETURN_IF_ERROR(from.read([&]() -> Status {
-    for (const auto& t : tables_of(from)) {
+  MESHFED_RETURN_IF_ERROR(from.read([&](Reader& source) -> Status {
+    for (const auto& t : tables_of(source, from.shared())) {
       if (!kNotCopied.count(t) && std::find(kTables.begin(), kTables.end(), t) == kTables.end()) {
         return make_error(ErrorCode::kInternal, "this meshfed does not know how to copy table " + t);
       }
     }
-    return to.transaction([&]() -> Status {
+    return to.transaction([&](Writer& destination) -> Status {
       for (const std::string t : {"audit", "exports", "imports", "peers"}) {
-        if (const auto n = count(to, t); n > 0) {
+        if (const auto n = count(destination, t); n > 0) {
           return make_error(
               ErrorCode::kFailedPrecondition,
               "the destination already holds state (" + std::to_string(n) + " rows in " + t + "); a copy never merges");
         }
       }
       to.execute("DELETE FROM meta");  // the migrations' initial values, replaced by the source's
-      for (const auto& t : kTables) report.rows[t] = copy_table(from, to, t);
-      if (to.shared()) advance_identities(to);
+      for (const auto& t : kTables) report.rows[t] = copy_table(source, destination, t);
+      if (to.shared()) advance_identities(destination);
       return {};
     });
   }));

@@ -81,7 +81,7 @@ void Database::check_in(std::string sql, std::unique_ptr<backend::Cursor> cursor
   }
 }
 
-Statement::Statement(Database& db, std::string_view sql) : db_(&db), sql_(sql), cursor_(db.check_out(sql_)) {}
+Statement::Statement(const Reader& tx, std::string_view sql) : db_(&tx.db_), sql_(sql), cursor_(db_->check_out(sql_)) {}
 Statement::~Statement() {
   if (cursor_) db_->check_in(std::move(sql_), std::move(cursor_));
 }
@@ -192,8 +192,8 @@ Result<std::unique_ptr<Database>> Database::open_postgres(const std::string& con
 
 namespace {
 
-int64_t scalar(Database& db, std::string_view sql) {
-  Statement s(db, sql);
+int64_t scalar(const Reader& tx, std::string_view sql) {
+  Statement s(tx, sql);
   return s.step() && !s.is_null(0) ? s.int64(0) : 0;
 }
 
@@ -207,8 +207,9 @@ Result<std::unique_ptr<Database>> Database::open_read_only(const std::filesystem
   try {
     std::unique_ptr<Database> db(new Database(backend::open_sqlite(file, /*read_only=*/true), file));
     int version = 0;
-    if (scalar(*db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") > 0) {
-      version = static_cast<int>(scalar(*db, "SELECT MAX(version) FROM schema_migrations"));
+    const Reader tx(*db);
+    if (scalar(tx, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'") > 0) {
+      version = static_cast<int>(scalar(tx, "SELECT MAX(version) FROM schema_migrations"));
     }
     const int known = newest_known_version(embedded_migrations());
     if (version == 0) {
@@ -245,13 +246,14 @@ Status Database::backup_to(const std::filesystem::path& out) {
   return {};
 }
 
-Status Database::transaction(const std::function<Status()>& body) {
+Status Database::transaction(const std::function<Status(Writer&)>& body) {
   owner_.check();
   bool open = false;
   try {
     connection_->begin();
     open = in_transaction_ = true;
-    Status st = body();
+    Writer tx(*this);
+    Status st = body(tx);
     in_transaction_ = false;
     if (!st) {
       connection_->rollback();
@@ -271,22 +273,22 @@ Status Database::transaction(const std::function<Status()>& body) {
   }
 }
 
-Status Database::leader_transaction(const std::function<Status()>& body) {
+Status Database::leader_transaction(const std::function<Status(Writer&)>& body) {
   if (!leader_term_) return transaction(body);
-  return transaction([&]() -> Status {
+  return transaction([&](Writer& tx) -> Status {
     const auto mine = leader_term_();
     if (!mine) return make_error(ErrorCode::kUnavailable, "this replica does not lead its domain");
-    Statement newest(*this, "SELECT COALESCE(MAX(term), 0) FROM leader_terms");
+    Statement newest(tx, "SELECT COALESCE(MAX(term), 0) FROM leader_terms");
     newest.step();
     if (const int64_t current = newest.int64(0); current != *mine) {
       return make_error(ErrorCode::kUnavailable, "this replica's leadership term " + std::to_string(*mine) +
                                                      " has ended (term " + std::to_string(current) + " is current)");
     }
-    return body();
+    return body(tx);
   });
 }
 
-Status Database::read(const std::function<Status()>& body) {
+Status Database::read(const std::function<Status(Reader&)>& body) {
   owner_.check();
   const bool snapshot = !in_transaction_;
   bool open = false;
@@ -295,7 +297,8 @@ Status Database::read(const std::function<Status()>& body) {
       connection_->begin_read();
       open = in_transaction_ = true;
     }
-    Status st = body();
+    Reader tx(*this);
+    Status st = body(tx);
     if (snapshot) {
       in_transaction_ = false;
       connection_->end_read();
@@ -308,10 +311,11 @@ Status Database::read(const std::function<Status()>& body) {
   }
 }
 
-Status Database::autocommit(const std::function<Status()>& body) {
+Status Database::autocommit(const std::function<Status(Writer&)>& body) {
   owner_.check();
   try {
-    Status st = body();
+    Writer tx(*this);
+    Status st = body(tx);
     write_failure_.reset();
     return st;
   } catch (const std::exception& e) {
@@ -321,8 +325,8 @@ Status Database::autocommit(const std::function<Status()>& body) {
 }
 
 Status Database::probe_write() {
-  return transaction([&]() -> Status {
-    Statement(*this,
+  return transaction([&](Writer& tx) -> Status {
+    Statement(tx,
               "INSERT INTO store_health(id, probes) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET probes = "
               "store_health.probes + 1")
         .exec();
@@ -333,8 +337,9 @@ Status Database::probe_write() {
 Result<std::vector<std::string>> Database::check_integrity(bool full, int max_problems) {
   owner_.check();
   std::vector<std::string> problems;
+  const Reader tx(*this);
   auto collect = [&](const std::string& sql, const std::function<std::string(Statement&)>& problem_of) {
-    Statement s(*this, sql);
+    Statement s(tx, sql);
     while (static_cast<int>(problems.size()) < max_problems && s.step()) {
       if (auto p = problem_of(s); !p.empty()) problems.push_back(std::move(p));
     }
@@ -371,8 +376,8 @@ Result<std::vector<std::string>> Database::check_integrity(bool full, int max_pr
       if (static_cast<int>(problems.size()) >= max_problems) break;
       std::string quoted;
       for (const char c : t) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
-      const Status st = read([&]() -> Status {
-        Statement(*this, "SELECT COUNT(*) FROM \"" + quoted + "\"").step();
+      const Status st = read([&](Reader& table_read) -> Status {
+        Statement(table_read, "SELECT COUNT(*) FROM \"" + quoted + "\"").step();
         return {};
       });
       if (!st) problems.push_back("table " + t + ": " + st.error().message);
@@ -387,7 +392,8 @@ Status Database::migrate(const std::vector<Migration>& migrations) {
   connection_->execute(
       "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
       "name TEXT NOT NULL, applied_at TEXT NOT NULL)");
-  int current = static_cast<int>(scalar(*this, "SELECT MAX(version) FROM schema_migrations"));
+  const Writer tx(*this);  // each migration below runs in its own transaction
+  int current = static_cast<int>(scalar(tx, "SELECT MAX(version) FROM schema_migrations"));
   const int newest_known = newest_known_version(migrations);
   if (current > newest_known) {
     return make_error(ErrorCode::kFailedPrecondition,
@@ -405,7 +411,7 @@ Status Database::migrate(const std::vector<Migration>& migrations) {
     connection_->begin();
     try {
       connection_->execute(m.sql);
-      Statement ins(*this, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)");
+      Statement ins(tx, "INSERT INTO schema_migrations(version, name, applied_at) VALUES (?, ?, ?)");
       ins.bind(1, *version).bind(2, std::string(m.file)).bind(3, format_rfc3339(std::chrono::system_clock::now()));
       ins.exec();
       connection_->commit();

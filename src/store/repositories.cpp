@@ -57,13 +57,13 @@ static ExportRecord read_export_columns(Statement& s) {
   return e;
 }
 
-ExportRecord ExportRepository::read_row(Statement& s) {
+ExportRecord ExportQueries::read_row(Statement& s) {
   ExportRecord e = read_export_columns(s);
-  Statement peers(db_, "SELECT peer FROM export_peers WHERE export_id = ? ORDER BY peer");
+  Statement peers(tx_, "SELECT peer FROM export_peers WHERE export_id = ? ORDER BY peer");
   peers.bind(1, e.id);
   while (peers.step()) e.peers.push_back(peers.text(0));
 
-  Statement hist(db_,
+  Statement hist(tx_,
                  "SELECT time, actor, action, from_state, to_state, comment, audit_seq "
                  "FROM export_history WHERE export_id = ? ORDER BY n");
   hist.bind(1, e.id);
@@ -82,7 +82,7 @@ ExportRecord ExportRepository::read_row(Statement& s) {
 }
 
 void ExportRepository::insert(const ExportRecord& e) {
-  Statement s(db_,
+  Statement s(tx_,
               "INSERT INTO exports(id, mesh, service, port, protocol, zone, alias, metrics, "
               "proxy_protocol, sni, state, version, requested_by, requested_at, reason, "
               "ttl_s, pending_expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
@@ -104,7 +104,7 @@ void ExportRepository::insert(const ExportRecord& e) {
   s.bind(16, e.ttl_s);
   s.bind(17, e.pending_expires_at_ms);
   s.exec();
-  Statement p(db_, "INSERT INTO export_peers(export_id, peer) VALUES (?, ?)");
+  Statement p(tx_, "INSERT INTO export_peers(export_id, peer) VALUES (?, ?)");
   for (const auto& peer : e.peers) {
     p.bind(1, e.id);
     p.bind(2, peer);
@@ -114,7 +114,7 @@ void ExportRepository::insert(const ExportRecord& e) {
 }
 
 void ExportRepository::update(const ExportRecord& e) {
-  Statement s(db_,
+  Statement s(tx_,
               "UPDATE exports SET state = ?, version = ?, decided_by = ?, approved_at = ?, "
               "expires_at = ?, ttl_s = ? WHERE id = ?");
   s.bind(1, std::string(to_string(e.state)));
@@ -128,7 +128,7 @@ void ExportRepository::update(const ExportRecord& e) {
 }
 
 void ExportRepository::append_history(const std::string& export_id, const HistoryEntry& h) {
-  Statement s(db_,
+  Statement s(tx_,
               "INSERT INTO export_history(export_id, n, time, actor, action, from_state, "
               "to_state, comment, audit_seq) VALUES (?, (SELECT COALESCE(MAX(n), 0) + 1 "
               "FROM export_history WHERE export_id = ?), ?, ?, ?, ?, ?, ?, ?)");
@@ -147,24 +147,24 @@ void ExportRepository::append_history(const std::string& export_id, const Histor
   s.exec();
 }
 
-bool ExportRepository::exists(const std::string& id) {
-  Statement s(db_, "SELECT 1 FROM exports WHERE id = ?");
+bool ExportQueries::exists(const std::string& id) {
+  Statement s(tx_, "SELECT 1 FROM exports WHERE id = ?");
   s.bind(1, id);
   return s.step();
 }
 
-std::optional<ExportRecord> ExportRepository::get(const std::string& id) {
-  Statement s(db_, std::string("SELECT ") + kExportColumns + " FROM exports WHERE id = ?");
+std::optional<ExportRecord> ExportQueries::get(const std::string& id) {
+  Statement s(tx_, std::string("SELECT ") + kExportColumns + " FROM exports WHERE id = ?");
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   return read_row(s);
 }
 
-std::vector<ExportRecord> ExportRepository::list(const ExportQuery& q) {
+std::vector<ExportRecord> ExportQueries::list(const ExportQuery& q) {
   std::string sql = std::string("SELECT ") + kExportColumns + " FROM exports WHERE seq > ?";
   if (q.state) sql += " AND state = ?";
   sql += " ORDER BY seq LIMIT ?";
-  Statement s(db_, sql);
+  Statement s(tx_, sql);
   int i = 1;
   s.bind(i++, q.after_seq);
   if (q.state) s.bind(i++, std::string(to_string(*q.state)));
@@ -174,8 +174,8 @@ std::vector<ExportRecord> ExportRepository::list(const ExportQuery& q) {
   return out;
 }
 
-std::vector<std::string> ExportRepository::live_ids_with_alias(const std::string& alias, const std::string& peer) {
-  Statement s(db_,
+std::vector<std::string> ExportQueries::live_ids_with_alias(const std::string& alias, const std::string& peer) {
+  Statement s(tx_,
               "SELECT e.id FROM exports e JOIN export_peers p ON p.export_id = e.id "
               "WHERE e.alias = ? AND p.peer = ? AND e.state IN ('pending', 'approved')");
   s.bind(1, alias);
@@ -186,8 +186,8 @@ std::vector<std::string> ExportRepository::live_ids_with_alias(const std::string
 }
 
 // Each branch on its (state, deadline) index (migrations/0006_deadline_indexes.sql).
-std::vector<std::string> ExportRepository::due_for_expiry(int64_t now_ms) {
-  Statement s(db_,
+std::vector<std::string> ExportQueries::due_for_expiry(int64_t now_ms) {
+  Statement s(tx_,
               "SELECT id FROM (SELECT seq, id FROM exports WHERE state = 'pending' AND pending_expires_at <= ? "
               "UNION ALL SELECT seq, id FROM exports WHERE state = 'approved' AND expires_at <= ?) due ORDER BY seq");
   s.bind(1, now_ms);
@@ -197,32 +197,32 @@ std::vector<std::string> ExportRepository::due_for_expiry(int64_t now_ms) {
   return out;
 }
 
-std::optional<int64_t> ExportRepository::next_deadline() {
-  Statement s(db_,
+std::optional<int64_t> ExportQueries::next_deadline() {
+  Statement s(tx_,
               "SELECT MIN(deadline) FROM (SELECT MIN(pending_expires_at) AS deadline FROM exports WHERE state = "
               "'pending' UNION ALL SELECT MIN(expires_at) FROM exports WHERE state = 'approved') deadlines");
   if (!s.step() || s.is_null(0)) return std::nullopt;
   return s.int64(0);
 }
 
-std::map<std::string, int64_t> ExportRepository::count_by_state() {
+std::map<std::string, int64_t> ExportQueries::count_by_state() {
   std::map<std::string, int64_t> out;
-  Statement s(db_, "SELECT state, COUNT(*) FROM exports GROUP BY state");
+  Statement s(tx_, "SELECT state, COUNT(*) FROM exports GROUP BY state");
   while (s.step()) out[s.text(0)] = s.int64(1);
   return out;
 }
 
-std::map<std::pair<std::string, std::string>, int64_t> ExportRepository::count_by_peer_and_state() {
+std::map<std::pair<std::string, std::string>, int64_t> ExportQueries::count_by_peer_and_state() {
   std::map<std::pair<std::string, std::string>, int64_t> out;
-  Statement s(db_,
+  Statement s(tx_,
               "SELECT p.peer, e.state, COUNT(*) FROM export_peers p JOIN exports e ON e.id = p.export_id "
               "GROUP BY p.peer, e.state");
   while (s.step()) out[{s.text(0), s.text(1)}] = s.int64(2);
   return out;
 }
 
-std::vector<ExportRepository::MetricSelection> ExportRepository::metric_selections(int64_t now_ms) {
-  Statement s(db_,
+std::vector<ExportQueries::MetricSelection> ExportQueries::metric_selections(int64_t now_ms) {
+  Statement s(tx_,
               "SELECT p.peer, e.service, e.alias, e.metrics FROM exports e JOIN export_peers p ON p.export_id = e.id "
               "WHERE e.state = 'approved' AND e.metrics <> '[]' AND (e.expires_at IS NULL OR e.expires_at > ?) "
               "ORDER BY e.seq, p.peer");
@@ -232,8 +232,8 @@ std::vector<ExportRepository::MetricSelection> ExportRepository::metric_selectio
   return out;
 }
 
-std::vector<ExportRepository::Target> ExportRepository::approved_targets() {
-  Statement s(db_,
+std::vector<ExportQueries::Target> ExportQueries::approved_targets() {
+  Statement s(tx_,
               "SELECT mesh, service, zone, port, COUNT(*) FROM exports WHERE state = 'approved' "
               "GROUP BY mesh, service, zone, port ORDER BY mesh, service, zone, port");
   std::vector<Target> out;
@@ -241,9 +241,9 @@ std::vector<ExportRepository::Target> ExportRepository::approved_targets() {
   return out;
 }
 
-std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
+std::vector<ExportQueries::HistoryRef> ExportQueries::all_history_refs() {
   std::vector<HistoryRef> out;
-  Statement s(db_, "SELECT export_id, n, action, audit_seq FROM export_history ORDER BY audit_seq");
+  Statement s(tx_, "SELECT export_id, n, action, audit_seq FROM export_history ORDER BY audit_seq");
   while (s.step()) {
     out.push_back({s.text(0), s.int64(1), s.text(2), s.int64(3)});
   }
@@ -252,8 +252,8 @@ std::vector<ExportRepository::HistoryRef> ExportRepository::all_history_refs() {
 
 namespace {
 
-int64_t meta_number(Database& db, const std::string& key) {
-  Statement s(db, "SELECT value FROM meta WHERE key = ?");
+int64_t meta_number(const Reader& tx, const std::string& key) {
+  Statement s(tx, "SELECT value FROM meta WHERE key = ?");
   s.bind(1, key);
   if (!s.step()) throw std::runtime_error("no " + key + " in the store's meta table");
   const int64_t value = std::stoll(s.text(0));
@@ -262,16 +262,16 @@ int64_t meta_number(Database& db, const std::string& key) {
 
 }  // namespace
 
-int64_t CatalogRepository::revision() { return meta_number(db_, "catalog_revision"); }
+int64_t CatalogQueries::revision() { return meta_number(tx_, "catalog_revision"); }
 
-int64_t CatalogRepository::floor() { return meta_number(db_, "catalog_floor"); }
+int64_t CatalogQueries::floor() { return meta_number(tx_, "catalog_floor"); }
 
 int64_t CatalogRepository::record_change(const std::string& export_id, int64_t time_ms) {
   const int64_t next = revision() + 1;
-  Statement bump(db_, "UPDATE meta SET value = ? WHERE key = 'catalog_revision'");
+  Statement bump(tx_, "UPDATE meta SET value = ? WHERE key = 'catalog_revision'");
   bump.bind(1, std::to_string(next));
   bump.exec();
-  Statement log(db_, "INSERT INTO catalog_changes(revision, export_id, time) VALUES (?, ?, ?)");
+  Statement log(tx_, "INSERT INTO catalog_changes(revision, export_id, time) VALUES (?, ?, ?)");
   log.bind(1, next);
   log.bind(2, export_id);
   log.bind(3, time_ms);
@@ -279,8 +279,8 @@ int64_t CatalogRepository::record_change(const std::string& export_id, int64_t t
   return next;
 }
 
-std::vector<std::string> CatalogRepository::changed_after(int64_t since) {
-  Statement s(db_,
+std::vector<std::string> CatalogQueries::changed_after(int64_t since) {
+  Statement s(tx_,
               "SELECT export_id FROM catalog_changes WHERE revision > ? GROUP BY export_id "
               "ORDER BY MIN(revision)");
   s.bind(1, since);
@@ -292,34 +292,34 @@ std::vector<std::string> CatalogRepository::changed_after(int64_t since) {
 void CatalogRepository::prune(int64_t keep) {
   const int64_t new_floor = revision() - keep;
   if (new_floor <= floor()) return;
-  Statement del(db_, "DELETE FROM catalog_changes WHERE revision <= ?");
+  Statement del(tx_, "DELETE FROM catalog_changes WHERE revision <= ?");
   del.bind(1, new_floor);
   del.exec();
-  Statement f(db_, "UPDATE meta SET value = ? WHERE key = 'catalog_floor'");
+  Statement f(tx_, "UPDATE meta SET value = ? WHERE key = 'catalog_floor'");
   f.bind(1, std::to_string(new_floor));
   f.exec();
 }
 
 void CatalogRepository::restart_above(int64_t revision) {
   const std::string next = std::to_string(std::max(revision, this->revision()) + 1);
-  Statement(db_, "DELETE FROM catalog_changes").exec();
+  Statement(tx_, "DELETE FROM catalog_changes").exec();
   for (const char* key : {"catalog_revision", "catalog_floor"}) {
-    Statement set(db_, "UPDATE meta SET value = ? WHERE key = ?");
+    Statement set(tx_, "UPDATE meta SET value = ? WHERE key = ?");
     set.bind(1, next);
     set.bind(2, key);
     set.exec();
   }
 }
 
-std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer, int64_t now_ms,
-                                                        const std::vector<std::string>* only) {
+std::vector<ExportRecord> CatalogQueries::visible_to(const std::string& peer, int64_t now_ms,
+                                                     const std::vector<std::string>* only) {
   // One query, no per-row history: the catalog needs neither, and it may be 100,000 rows.
   std::string sql = std::string("SELECT ") + kExportColumns +
                     " FROM exports JOIN export_peers ON export_peers.export_id = exports.id WHERE peer = ? AND "
                     "state = 'approved' AND expires_at > ?";
   if (only) sql += " AND id = ?";
   sql += " ORDER BY seq";
-  Statement s(db_, sql);
+  Statement s(tx_, sql);
   std::vector<ExportRecord> out;
   auto run = [&](const std::string* id) {
     s.reset();
@@ -336,8 +336,8 @@ std::vector<ExportRecord> CatalogRepository::visible_to(const std::string& peer,
   return out;
 }
 
-bool CatalogRepository::scoped_to(const std::string& export_id, const std::string& peer) {
-  Statement s(db_, "SELECT 1 FROM export_peers WHERE export_id = ? AND peer = ?");
+bool CatalogQueries::scoped_to(const std::string& export_id, const std::string& peer) {
+  Statement s(tx_, "SELECT 1 FROM export_peers WHERE export_id = ? AND peer = ?");
   s.bind(1, export_id);
   s.bind(2, peer);
   return s.step();
@@ -387,9 +387,9 @@ void bind_states(Statement& s, int first, const std::vector<ImportState>& states
   for (size_t i = 0; i < states.size(); ++i) s.bind(first + static_cast<int>(i), std::string(to_string(states[i])));
 }
 
-std::vector<ImportRecord> query_imports(Database& db, const std::string& where,
+std::vector<ImportRecord> query_imports(const Reader& tx, const std::string& where,
                                         const std::function<void(Statement&)>& bind) {
-  Statement s(db, std::string("SELECT ") + kImportColumns + " FROM imports " + where);
+  Statement s(tx, std::string("SELECT ") + kImportColumns + " FROM imports " + where);
   bind(s);
   std::vector<ImportRecord> out;
   while (s.step()) out.push_back(read_import(s));
@@ -398,25 +398,25 @@ std::vector<ImportRecord> query_imports(Database& db, const std::string& where,
 
 }  // namespace
 
-std::optional<ImportRecord> ImportRepository::get(const std::string& id) {
-  Statement s(db_, std::string("SELECT ") + kImportColumns + " FROM imports WHERE id = ?");
+std::optional<ImportRecord> ImportQueries::get(const std::string& id) {
+  Statement s(tx_, std::string("SELECT ") + kImportColumns + " FROM imports WHERE id = ?");
   s.bind(1, id);
   if (!s.step()) return std::nullopt;
   ImportRecord r = read_import(s);
   return r;
 }
 
-std::vector<ImportRecord> ImportRepository::for_peer(const std::string& peer, const std::vector<ImportState>& states) {
+std::vector<ImportRecord> ImportQueries::for_peer(const std::string& peer, const std::vector<ImportState>& states) {
   return query_imports(
-      db_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND " + state_in(states)) + " ORDER BY seq",
+      tx_, "WHERE peer = ?" + (states.empty() ? std::string() : " AND " + state_in(states)) + " ORDER BY seq",
       [&](Statement& s) {
         s.bind(1, peer);
         bind_states(s, 2, states);
       });
 }
 
-std::vector<ImportRepository::Applied> ImportRepository::with_egress_ports(const std::vector<ImportState>& states) {
-  Statement s(db_, "SELECT id, peer, alias, protocol, local_port, port, state FROM imports WHERE " + state_in(states) +
+std::vector<ImportQueries::Applied> ImportQueries::with_egress_ports(const std::vector<ImportState>& states) {
+  Statement s(tx_, "SELECT id, peer, alias, protocol, local_port, port, state FROM imports WHERE " + state_in(states) +
                        " AND local_port IS NOT NULL ORDER BY seq");
   bind_states(s, 1, states);
   std::vector<Applied> out;
@@ -427,8 +427,8 @@ std::vector<ImportRepository::Applied> ImportRepository::with_egress_ports(const
   return out;
 }
 
-std::vector<std::string> ImportRepository::export_ids(const std::string& peer, const std::vector<ImportState>& states) {
-  Statement s(db_, "SELECT export_id FROM imports WHERE peer = ? AND " + state_in(states) + " ORDER BY seq");
+std::vector<std::string> ImportQueries::export_ids(const std::string& peer, const std::vector<ImportState>& states) {
+  Statement s(tx_, "SELECT export_id FROM imports WHERE peer = ? AND " + state_in(states) + " ORDER BY seq");
   s.bind(1, peer);
   bind_states(s, 2, states);
   std::vector<std::string> out;
@@ -436,21 +436,21 @@ std::vector<std::string> ImportRepository::export_ids(const std::string& peer, c
   return out;
 }
 
-int64_t ImportRepository::failed_without_port() {
-  Statement s(db_, "SELECT COUNT(*) FROM imports WHERE state = 'failed' AND local_port IS NULL");
+int64_t ImportQueries::failed_without_port() {
+  Statement s(tx_, "SELECT COUNT(*) FROM imports WHERE state = 'failed' AND local_port IS NULL");
   return s.step() ? s.int64(0) : 0;
 }
 
-std::map<std::string, int64_t> ImportRepository::count_by_state(const std::string& peer) {
-  Statement s(db_, "SELECT state, COUNT(*) FROM imports WHERE peer = ? GROUP BY state");
+std::map<std::string, int64_t> ImportQueries::count_by_state(const std::string& peer) {
+  Statement s(tx_, "SELECT state, COUNT(*) FROM imports WHERE peer = ? GROUP BY state");
   s.bind(1, peer);
   std::map<std::string, int64_t> out;
   while (s.step()) out[s.text(0)] = s.int64(1);
   return out;
 }
 
-std::set<std::string> ImportRepository::aliases(const std::string& peer, const std::vector<ImportState>& states) {
-  Statement s(db_, "SELECT DISTINCT alias FROM imports WHERE peer = ? AND " + state_in(states));
+std::set<std::string> ImportQueries::aliases(const std::string& peer, const std::vector<ImportState>& states) {
+  Statement s(tx_, "SELECT DISTINCT alias FROM imports WHERE peer = ? AND " + state_in(states));
   s.bind(1, peer);
   bind_states(s, 2, states);
   std::set<std::string> out;
@@ -458,27 +458,27 @@ std::set<std::string> ImportRepository::aliases(const std::string& peer, const s
   return out;
 }
 
-std::vector<ImportRecord> ImportRepository::expiring(int64_t now_ms, const std::vector<ImportState>& states) {
-  return query_imports(db_, "WHERE " + state_in(states) + " AND expires_at <= ? ORDER BY seq", [&](Statement& s) {
+std::vector<ImportRecord> ImportQueries::expiring(int64_t now_ms, const std::vector<ImportState>& states) {
+  return query_imports(tx_, "WHERE " + state_in(states) + " AND expires_at <= ? ORDER BY seq", [&](Statement& s) {
     bind_states(s, 1, states);
     s.bind(static_cast<int>(states.size()) + 1, now_ms);
   });
 }
 
-std::vector<ImportRecord> ImportRepository::list(int64_t after_seq, int limit) {
-  return query_imports(db_, "WHERE seq > ? ORDER BY seq LIMIT ?", [&](Statement& s) {
+std::vector<ImportRecord> ImportQueries::list(int64_t after_seq, int limit) {
+  return query_imports(tx_, "WHERE seq > ? ORDER BY seq LIMIT ?", [&](Statement& s) {
     s.bind(1, after_seq);
     s.bind(2, limit);
   });
 }
 
-std::vector<ImportRecord> ImportRepository::in_states(const std::vector<ImportState>& states) {
-  return query_imports(db_, "WHERE " + state_in(states) + " ORDER BY seq",
+std::vector<ImportRecord> ImportQueries::in_states(const std::vector<ImportState>& states) {
+  return query_imports(tx_, "WHERE " + state_in(states) + " ORDER BY seq",
                        [&](Statement& s) { bind_states(s, 1, states); });
 }
 
 void ImportRepository::append_history(const ImportHistoryEntry& h) {
-  Statement(db_,
+  Statement(tx_,
             "INSERT INTO import_history(import_id, n, time, actor, from_state, to_state, reason, audit_seq) "
             "VALUES (?,?,?,?,?,?,?,?)")
       .bind(1, h.import_id)
@@ -491,15 +491,15 @@ void ImportRepository::append_history(const ImportHistoryEntry& h) {
       .bind(8, h.audit_seq)
       .exec();
   if (h.n > kImportStepsKept) {
-    Statement(db_, "DELETE FROM import_history WHERE import_id = ? AND n <= ?")
+    Statement(tx_, "DELETE FROM import_history WHERE import_id = ? AND n <= ?")
         .bind(1, h.import_id)
         .bind(2, h.n - kImportStepsKept)
         .exec();
   }
 }
 
-std::vector<ImportHistoryEntry> ImportRepository::history(const std::string& import_id, int limit) {
-  Statement s(db_,
+std::vector<ImportHistoryEntry> ImportQueries::history(const std::string& import_id, int limit) {
+  Statement s(tx_,
               "SELECT n, time, actor, from_state, to_state, reason, audit_seq FROM import_history WHERE import_id = ? "
               "ORDER BY n LIMIT ?");
   s.bind(1, import_id).bind(2, limit);
@@ -522,19 +522,19 @@ std::vector<ImportHistoryEntry> ImportRepository::history(const std::string& imp
 int64_t ImportRepository::prune_withdrawn(int64_t before_ms, int limit) {
   std::vector<std::string> ids;
   {
-    Statement s(db_, "SELECT id FROM imports WHERE state = ? AND last_seen < ? ORDER BY last_seen LIMIT ?");
+    Statement s(tx_, "SELECT id FROM imports WHERE state = ? AND last_seen < ? ORDER BY last_seen LIMIT ?");
     s.bind(1, to_string(ImportState::kWithdrawn)).bind(2, before_ms).bind(3, limit);
     while (s.step()) ids.push_back(s.text(0));
   }
   for (const auto& id : ids) {
-    Statement(db_, "DELETE FROM import_history WHERE import_id = ?").bind(1, id).exec();
-    Statement(db_, "DELETE FROM imports WHERE id = ?").bind(1, id).exec();
+    Statement(tx_, "DELETE FROM import_history WHERE import_id = ?").bind(1, id).exec();
+    Statement(tx_, "DELETE FROM imports WHERE id = ?").bind(1, id).exec();
   }
   return static_cast<int64_t>(ids.size());
 }
 
 void ImportRepository::save(const ImportRecord& r) {
-  Statement s(db_,
+  Statement s(tx_,
               "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
               "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
               "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -571,17 +571,17 @@ void ImportRepository::save(const ImportRecord& r) {
   s.exec();
 }
 
-std::vector<std::pair<int, std::string>> ImportRepository::used_ports() {
+std::vector<std::pair<int, std::string>> ImportQueries::used_ports() {
   std::vector<std::pair<int, std::string>> out;
-  Statement s(db_, "SELECT local_port, peer FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
+  Statement s(tx_, "SELECT local_port, peer FROM imports WHERE local_port IS NOT NULL ORDER BY local_port");
   while (s.step()) out.emplace_back(s.int32(0), s.text(1));
   return out;
 }
 
-PeerRecord PeerRepository::get(const std::string& domain) {
+PeerRecord PeerQueries::get(const std::string& domain) {
   PeerRecord p;
   p.domain = domain;
-  Statement s(db_,
+  Statement s(tx_,
               "SELECT revision, last_success, last_error, last_error_at, quarantined_since, quarantined_by, "
               "quarantine_reason, last_refusal FROM peers WHERE domain = ?");
   s.bind(1, domain);
@@ -599,7 +599,7 @@ PeerRecord PeerRepository::get(const std::string& domain) {
 
 void PeerRepository::save(const PeerRecord& p) {
   Statement s(
-      db_,
+      tx_,
       "INSERT INTO peers(domain, revision, last_success, last_error, last_error_at, quarantined_since, "
       "quarantined_by, quarantine_reason, last_refusal) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(domain) DO UPDATE SET "
       "revision = excluded.revision, last_success = excluded.last_success, "
@@ -620,7 +620,7 @@ void PeerRepository::save(const PeerRecord& p) {
 
 void ReplicaRepository::heartbeat(const ReplicaRecord& r) {
   Statement(
-      db_,
+      tx_,
       "INSERT INTO replicas(id, address, leader, last_heartbeat_ms) VALUES (?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
       "address = excluded.address, leader = excluded.leader, last_heartbeat_ms = excluded.last_heartbeat_ms")
       .bind(1, r.id)
@@ -628,11 +628,11 @@ void ReplicaRepository::heartbeat(const ReplicaRecord& r) {
       .bind(3, r.leader)
       .bind(4, r.last_heartbeat_ms)
       .exec();
-  if (r.leader) Statement(db_, "UPDATE replicas SET leader = 0 WHERE id <> ? AND leader <> 0").bind(1, r.id).exec();
+  if (r.leader) Statement(tx_, "UPDATE replicas SET leader = 0 WHERE id <> ? AND leader <> 0").bind(1, r.id).exec();
 }
 
-std::vector<ReplicaRecord> ReplicaRepository::seen_since(int64_t since_ms) {
-  Statement s(db_,
+std::vector<ReplicaRecord> ReplicaQueries::seen_since(int64_t since_ms) {
+  Statement s(tx_,
               "SELECT id, address, leader, last_heartbeat_ms FROM replicas WHERE last_heartbeat_ms >= ? ORDER BY id");
   s.bind(1, since_ms);
   std::vector<ReplicaRecord> out;
@@ -640,8 +640,8 @@ std::vector<ReplicaRecord> ReplicaRepository::seen_since(int64_t since_ms) {
   return out;
 }
 
-AuditRepository::Head AuditRepository::head() {
-  Statement s(db_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+AuditQueries::Head AuditQueries::head() {
+  Statement s(tx_, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
   if (!s.step()) return {};
   Head h{s.int64(0), s.text(1)};
   return h;
@@ -652,7 +652,7 @@ audit::Entry AuditRepository::append(audit::Entry e) {
   e.seq = h.seq + 1;
   e.prev_hash = h.hash;
   e.hash = audit::compute_hash(e.prev_hash, e);
-  Statement s(db_,
+  Statement s(tx_,
               "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
               "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, e.seq);
@@ -692,8 +692,8 @@ static audit::Entry read_audit(Statement& s) {
   return e;
 }
 
-std::vector<audit::Entry> AuditRepository::list(int64_t after_seq, int limit) {
-  Statement s(db_,
+std::vector<audit::Entry> AuditQueries::list(int64_t after_seq, int limit) {
+  Statement s(tx_,
               "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
               "WHERE seq > ? ORDER BY seq LIMIT ?");
   s.bind(1, after_seq);
@@ -703,8 +703,8 @@ std::vector<audit::Entry> AuditRepository::list(int64_t after_seq, int limit) {
   return out;
 }
 
-std::optional<audit::Entry> AuditRepository::get(int64_t seq) {
-  Statement s(db_,
+std::optional<audit::Entry> AuditQueries::get(int64_t seq) {
+  Statement s(tx_,
               "SELECT seq, time, actor, action, object, details, prev_hash, hash FROM audit "
               "WHERE seq = ?");
   s.bind(1, seq);
@@ -713,7 +713,7 @@ std::optional<audit::Entry> AuditRepository::get(int64_t seq) {
 }
 
 void AuditRepository::delete_through(int64_t seq) {
-  Statement s(db_, "DELETE FROM audit WHERE seq <= ?");
+  Statement s(tx_, "DELETE FROM audit WHERE seq <= ?");
   s.bind(1, seq);
   s.exec();
 }

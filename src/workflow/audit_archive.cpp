@@ -103,8 +103,8 @@ Result<std::vector<ArchivedSegment>> archive_audit(store::Database& db, TimePoin
   std::vector<ArchivedSegment> made;
   while (static_cast<int>(made.size()) < settings.max_segments_per_run) {
     std::optional<ArchivedSegment> segment;
-    Status st = db.leader_transaction([&]() -> Status {
-      store::AuditRepository audit(db);
+    Status st = db.leader_transaction([&](store::Writer& tx) -> Status {
+      store::AuditRepository audit(tx);
       // The common case, every hour: the oldest entry is within the retention, and one row says so.
       if (auto first = audit.list(0, 1); first.empty() || first.front().time >= cutoff) return {};
       auto oldest = audit.list(0, static_cast<int>(settings.max_entries_per_segment));

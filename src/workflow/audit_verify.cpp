@@ -46,15 +46,15 @@ Result<AuditReport> verify_audit(store::Database& db, const std::optional<Expect
                                  const std::optional<std::filesystem::path>& archives) {
   std::vector<audit::Entry> entries;
   std::vector<store::ExportRepository::HistoryRef> refs;
-  MESHFED_RETURN_IF_ERROR(db.read([&]() -> Status {
-    store::AuditRepository audit_repo(db);
+  MESHFED_RETURN_IF_ERROR(db.read([&](store::Reader& tx) -> Status {
+    store::AuditQueries audit_repo(tx);
     for (int64_t after = 0;;) {
       auto page = audit_repo.list(after, 10000);
       if (page.empty()) break;
       after = page.back().seq;
       for (auto& e : page) entries.push_back(std::move(e));
     }
-    refs = store::ExportRepository(db).all_history_refs();
+    refs = store::ExportQueries(tx).all_history_refs();
     return {};
   }));
 

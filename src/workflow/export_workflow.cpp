@@ -77,10 +77,10 @@ WorkflowSettings ExportWorkflow::settings() const {
   return settings_;
 }
 
-std::string ExportWorkflow::new_export_id(const std::string& alias) {
+std::string ExportWorkflow::new_export_id(const store::Reader& tx, const std::string& alias) {
   // Readable and DNS-safe: the alias, then random characters so that ids are never reused
   // even after the alias is freed by a revocation.
-  store::ExportRepository repo(db_);
+  store::ExportQueries repo(tx);
   for (;;) {
     std::string id = alias.substr(0, 54) + "-" + random_dns_chars(8);
     if (!repo.exists(id)) return id;
@@ -142,8 +142,8 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
 
   ExportRecord e;
   const int64_t now = to_unix_ms(clock_.now());
-  MESHFED_RETURN_IF_ERROR(db_.transaction([&]() -> Status {
-    store::ExportRepository repo(db_);
+  MESHFED_RETURN_IF_ERROR(db_.transaction([&](store::Writer& tx) -> Status {
+    store::ExportRepository repo(tx);
     for (const auto& p : req.peers) {
       auto clash = repo.live_ids_with_alias(alias, p);
       if (!clash.empty()) {
@@ -152,7 +152,7 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
                           {{"alias", "already used by live export " + clash.front() + " to peer " + p}});
       }
     }
-    e.id = new_export_id(alias);
+    e.id = new_export_id(tx, alias);
     e.mesh = req.mesh;
     e.service = req.service;
     e.port = static_cast<int>(req.port);
@@ -171,36 +171,31 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
     e.ttl_s = ttl;
     e.pending_expires_at_ms = now + s.pending_expiry_s * 1000;
     repo.insert(e);
-    return commit_transition(e, who.name, "requested", std::nullopt, req.reason);
+    record_transition(tx, clock_.now(), e, who.name, "requested", std::nullopt, req.reason);
+    return {};
   }));
   spdlog::info("export {} requested by {}: {}/{}:{} to [{}]", e.id, who.name, e.mesh, e.service, e.port,
                fmt::join(e.peers, ","));
   return get(e.id);
 }
 
-Status ExportWorkflow::commit_transition(ExportRecord& e, const std::string& actor, const std::string& action,
-                                         std::optional<ExportState> from, const std::string& comment) {
-  record_transition(db_, clock_.now(), e, actor, action, from, comment);
-  return {};
-}
-
-void record_transition(store::Database& db, TimePoint now, ExportRecord& e, const std::string& actor,
+void record_transition(const store::Writer& tx, TimePoint now, ExportRecord& e, const std::string& actor,
                        const std::string& action, std::optional<ExportState> from, const std::string& comment) {
   nlohmann::json details = summary_json(e);
   if (from) details["from"] = std::string(to_string(*from));
   if (!comment.empty()) details["comment"] = comment;
   if (e.expires_at_ms) details["expires_at"] = format_rfc3339(from_unix_ms(*e.expires_at_ms));
   const audit::Entry written =
-      store::AuditRepository(db).append(now, actor, "export." + action, "export/" + e.id, std::move(details));
+      store::AuditRepository(tx).append(now, actor, "export." + action, "export/" + e.id, std::move(details));
   store::HistoryEntry h{to_unix_ms(now), actor, action, from, e.state, comment, written.seq};
-  store::ExportRepository repo(db);
+  store::ExportRepository repo(tx);
   repo.append_history(e.id, h);
   e.history.push_back(h);  // the record as it now reads, without reading it back
   if (from) repo.update(e);
   // Peers see approved exports only: entering, leaving or changing while approved is a
   // catalog change, recorded in the same transaction as the transition itself.
   if (from == ExportState::kApproved || e.state == ExportState::kApproved) {
-    store::CatalogRepository(db).record_change(e.id, h.time_ms);
+    store::CatalogRepository(tx).record_change(e.id, h.time_ms);
   }
 }
 
@@ -242,8 +237,8 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
 
   std::optional<ExportRecord> result;
   bool four_eyes = false;  // refused by the four-eyes rule: audited after the rollback
-  Status st = db_.transaction([&]() -> Status {
-    store::ExportRepository repo(db_);
+  Status st = db_.transaction([&](store::Writer& tx) -> Status {
+    store::ExportRepository repo(tx);
     auto found = repo.get(id);
     if (!found) return make_error(ErrorCode::kNotFound, "no export " + id);
     ExportRecord& e = *found;
@@ -299,7 +294,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
         break;
     }
     ++e.version;
-    if (Status cst = commit_transition(e, who.name, action_name(verb), from, d.comment); !cst) return cst;
+    record_transition(tx, clock_.now(), e, who.name, action_name(verb), from, d.comment);
     result = std::move(e);
     return {};
   });
@@ -333,8 +328,8 @@ Result<ExportRecord> ExportWorkflow::cancel(const Principal& who, const std::str
 
 Result<ExportRecord> ExportWorkflow::get(const std::string& id) {
   std::optional<ExportRecord> e;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    e = store::ExportRepository(db_).get(id);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    e = store::ExportQueries(tx).get(id);
     return {};
   }));
   if (!e) return make_error(ErrorCode::kNotFound, "no export " + id);
@@ -354,8 +349,8 @@ Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const 
     q.after_seq = *seq;
   }
   ExportPage page;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    page.items = store::ExportRepository(db_).list(q);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    page.items = store::ExportQueries(tx).list(q);
     return {};
   }));
   page.next = cut_page(page.items, limit);
@@ -373,8 +368,8 @@ Status ExportWorkflow::for_each_approved(const std::function<void(const store::E
 
 Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
   std::map<std::string, int64_t> counts;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    counts = store::ExportRepository(db_).count_by_state();
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    counts = store::ExportQueries(tx).count_by_state();
     return {};
   }));
   return counts;
@@ -382,8 +377,8 @@ Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
 
 Result<std::map<std::pair<std::string, std::string>, int64_t>> ExportWorkflow::count_by_peer_and_state() {
   std::map<std::pair<std::string, std::string>, int64_t> counts;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    counts = store::ExportRepository(db_).count_by_peer_and_state();
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    counts = store::ExportQueries(tx).count_by_peer_and_state();
     return {};
   }));
   return counts;
@@ -393,8 +388,8 @@ Result<int> ExportWorkflow::expire_due() {
   const int64_t now = to_unix_ms(clock_.now());
   int count = 0;
   std::set<std::string> affected, expired_approvals;
-  MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&]() -> Status {
-    store::ExportRepository repo(db_);
+  MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&](store::Writer& tx) -> Status {
+    store::ExportRepository repo(tx);
     for (const auto& id : repo.due_for_expiry(now)) {
       auto e = repo.get(id);
       if (!e) continue;
@@ -407,7 +402,7 @@ Result<int> ExportWorkflow::expire_due() {
       ++e->version;
       const std::string comment =
           from == ExportState::kPending ? "pending request not decided in time" : "approval reached expires_at";
-      if (Status cst = commit_transition(*e, kSystemActor, "expired", from, comment); !cst) return cst;
+      record_transition(tx, clock_.now(), *e, kSystemActor, "expired", from, comment);
       spdlog::info("export {} expired ({})", id, comment);
       ++count;
     }
@@ -419,8 +414,8 @@ Result<int> ExportWorkflow::expire_due() {
 
 Result<std::optional<TimePoint>> ExportWorkflow::next_deadline() {
   std::optional<int64_t> ms;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    ms = store::ExportRepository(db_).next_deadline();
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    ms = store::ExportQueries(tx).next_deadline();
     return {};
   }));
   if (!ms) return std::optional<TimePoint>();
@@ -441,8 +436,8 @@ bool ExportWorkflow::target_missing(const ExportRecord& e) const {
 
 Result<int64_t> ExportWorkflow::count_target_missing() {
   std::vector<store::ExportRepository::Target> targets;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    targets = store::ExportRepository(db_).approved_targets();
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    targets = store::ExportQueries(tx).approved_targets();
     return {};
   }));
   const auto inv = cp_.inventory();
@@ -455,8 +450,8 @@ Result<int64_t> ExportWorkflow::count_target_missing() {
 
 Result<std::vector<store::ExportRepository::MetricSelection>> ExportWorkflow::metric_selections() {
   std::vector<store::ExportRepository::MetricSelection> out;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    out = store::ExportRepository(db_).metric_selections(to_unix_ms(clock_.now()));
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    out = store::ExportQueries(tx).metric_selections(to_unix_ms(clock_.now()));
     return {};
   }));
   return out;
@@ -465,8 +460,8 @@ Result<std::vector<store::ExportRepository::MetricSelection>> ExportWorkflow::me
 Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportWorkflow::audit_page(int64_t after_seq,
                                                                                                     int limit) {
   std::vector<audit::Entry> entries;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    entries = store::AuditRepository(db_).list(after_seq, limit + 1);
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    entries = store::AuditQueries(tx).list(after_seq, limit + 1);
     return {};
   }));
   auto next = cut_page(entries, limit);
@@ -475,8 +470,8 @@ Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportW
 
 Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
   store::AuditRepository::Head head;
-  MESHFED_RETURN_IF_ERROR(db_.read([&]() -> Status {
-    head = store::AuditRepository(db_).head();
+  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+    head = store::AuditQueries(tx).head();
     return {};
   }));
   return std::make_pair(head.seq, head.hash);
@@ -492,8 +487,8 @@ Result<ExportWorkflow::VerifiedAudit> ExportWorkflow::verify_audit() {
 
 Status ExportWorkflow::record_event(const std::string& actor, const std::string& action, const std::string& object,
                                     nlohmann::json details) {
-  return db_.transaction([&]() -> Status {
-    store::AuditRepository(db_).append(clock_.now(), actor, action, object, std::move(details));
+  return db_.transaction([&](store::Writer& tx) -> Status {
+    store::AuditRepository(tx).append(clock_.now(), actor, action, object, std::move(details));
     return {};
   });
 }

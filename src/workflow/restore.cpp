@@ -15,7 +15,7 @@ using store::ExportRecord;
 using store::ExportState;
 
 // The live exports of a store, by id, a page at a time.
-std::map<std::string, ExportRecord> live_exports(store::ExportRepository& repo) {
+std::map<std::string, ExportRecord> live_exports(store::ExportQueries& repo) {
   std::map<std::string, ExportRecord> out;
   for (const ExportState state : {ExportState::kPending, ExportState::kApproved}) {
     for (int64_t after = 0;;) {
@@ -33,8 +33,8 @@ std::map<std::string, ExportRecord> live_exports(store::ExportRepository& repo) 
 Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database& restored, TimePoint now,
                                       const std::string& actor, const std::string& backup) {
   std::map<std::string, ExportRecord> live;
-  if (Status st = restored.read([&]() -> Status {
-        store::ExportRepository repo(restored);
+  if (Status st = restored.read([&](store::Reader& tx) -> Status {
+        store::ExportQueries repo(tx);
         live = live_exports(repo);
         return {};
       });
@@ -46,11 +46,11 @@ Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database
   std::string replaced_head;
   RestoreOutcome out;
   if (replaced) {
-    Status st = replaced->read([&]() -> Status {
-      replaced_revision = store::CatalogRepository(*replaced).revision();
-      const auto head = store::AuditRepository(*replaced).head();
+    Status st = replaced->read([&](store::Reader& tx) -> Status {
+      replaced_revision = store::CatalogQueries(tx).revision();
+      const auto head = store::AuditQueries(tx).head();
       replaced_head = std::to_string(head.seq) + ":" + head.hash;
-      store::ExportRepository repo(*replaced);
+      store::ExportQueries repo(tx);
       for (const auto& [id, e] : live) {
         const auto now_there = repo.get(id);
         if (!now_there || store::is_live(now_there->state)) continue;
@@ -66,8 +66,8 @@ Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database
     if (!st) return st.error();
   }
 
-  MESHFED_RETURN_IF_ERROR(restored.transaction([&]() -> Status {
-    store::CatalogRepository(restored).restart_above(replaced_revision);
+  MESHFED_RETURN_IF_ERROR(restored.transaction([&](store::Writer& tx) -> Status {
+    store::CatalogRepository(tx).restart_above(replaced_revision);
     nlohmann::json kept = nlohmann::json::array();
     for (const auto& k : out.kept_ended) {
       ExportRecord e = live.at(k.id);
@@ -77,13 +77,13 @@ Result<RestoreOutcome> settle_restore(store::Database* replaced, store::Database
       const std::string comment = "stays " + std::string(to_string(k.state)) + ": " + k.by + " ended it at " +
                                   format_rfc3339(from_unix_ms(k.at_ms)) + " in the store this restore replaced";
       // The history word of an ending is its state's name (revoked, expired, rejected, cancelled).
-      record_transition(restored, now, e, actor, std::string(to_string(k.state)), from, comment);
+      record_transition(tx, now, e, actor, std::string(to_string(k.state)), from, comment);
       kept.push_back({{"export", k.id}, {"state", std::string(to_string(k.state))}, {"by", k.by}});
     }
-    out.revision = store::CatalogRepository(restored).revision();
+    out.revision = store::CatalogRepository(tx).revision();
     nlohmann::json details = {{"backup", backup}, {"kept_ended", std::move(kept)}, {"revision", out.revision}};
     if (replaced) details["replaced_head"] = replaced_head;
-    out.audit_seq = store::AuditRepository(restored).append(now, actor, "store.restored", "store", details).seq;
+    out.audit_seq = store::AuditRepository(tx).append(now, actor, "store.restored", "store", details).seq;
     return {};
   }));
   return out;

@@ -595,8 +595,8 @@ TEST(BrokerOperations, AuditEntriesPastTheirRetentionAreArchivedAndTheChainStill
     auto opened = store::Database::open(d.state_dir / "meshfed.db");
     ASSERT_TRUE(opened.ok()) << opened.error().message;
     auto db = std::move(opened).value();
-    ASSERT_TRUE(db->transaction([&]() -> Status {
-                    store::AuditRepository audit(*db);
+    ASSERT_TRUE(db->transaction([&](store::Writer& tx) -> Status {
+                    store::AuditRepository audit(tx);
                     for (int i = 0; i < 50; ++i) {
                       audit.append(from_unix_ms(1'735'689'600'000 + i * 1000), "alice", "test.old", "x", {{"i", i}});
                     }
@@ -848,9 +848,8 @@ TEST(BrokerOperations, SigtermEndsInBoundedTimeWithABlackholedPeerAndAHungContro
   ASSERT_TRUE(db.ok()) << db.error().message;
   bool stopped = false;
   ASSERT_TRUE((*db)
-                  ->read([&]() -> Status {
-                    for (const auto& e : store::AuditRepository(**db).list(0, 1000))
-                      stopped |= e.action == "broker.stopped";
+                  ->read([&](store::Reader& tx) -> Status {
+                    for (const auto& e : store::AuditQueries(tx).list(0, 1000)) stopped |= e.action == "broker.stopped";
                     return {};
                   })
                   .ok());

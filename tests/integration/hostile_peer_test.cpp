@@ -253,9 +253,9 @@ TEST(HostilePeer, AChurningPeerGrowsTheImportersStateOnlyAsItsBudgetAllows) {
     auto db = store::Database::open_read_only(internal.state_dir / "meshfed.db");
     if (!db) return int64_t{-1};
     int64_t bytes = -1;
-    (void)(*db)->read([&]() -> Status {
+    (void)(*db)->read([&](store::Reader& tx) -> Status {
       auto pragma = [&](const char* sql) {
-        store::Statement s(**db, sql);
+        store::Statement s(tx, sql);
         return s.step() ? s.int64(0) : 0;
       };
       bytes = (pragma("PRAGMA page_count") - pragma("PRAGMA freelist_count")) * pragma("PRAGMA page_size");

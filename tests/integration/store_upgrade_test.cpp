@@ -38,8 +38,8 @@ std::string schema_dir_name(int version) {
 // compared after migrating it, so a migration that loses or alters a row fails here.
 json summarize(store::Database& db) {
   json out = {{"exports", json::array()}, {"imports", json::array()}, {"peers", json::array()}};
-  auto st = db.read([&]() -> Status {
-    store::ExportRepository exports(db);
+  auto st = db.read([&](store::Reader& tx) -> Status {
+    store::ExportQueries exports(tx);
     for (const auto& e : exports.list({.state = std::nullopt, .after_seq = 0, .limit = 1000})) {
       json history = json::array();
       for (const auto& h : e.history) history.push_back(h.action + " by " + h.actor);
@@ -54,7 +54,7 @@ json summarize(store::Database& db) {
                                 {"expires_at_ms", e.expires_at_ms ? json(*e.expires_at_ms) : json(nullptr)},
                                 {"history", history}});
     }
-    store::ImportRepository imports(db);
+    store::ImportQueries imports(tx);
     for (const auto& i : imports.list(0, 1000)) {
       out["imports"].push_back({{"id", i.id},
                                 {"peer", i.peer},
@@ -65,14 +65,14 @@ json summarize(store::Database& db) {
                                 {"state", store::to_string(i.state)},
                                 {"local_port", i.local_port ? json(*i.local_port) : json(nullptr)}});
     }
-    store::PeerRepository peers(db);
+    store::PeerQueries peers(tx);
     for (const auto& d : kDomains) {
       const auto p = peers.get(d);
       out["peers"].push_back({{"domain", p.domain}, {"revision", p.revision}});
     }
-    store::CatalogRepository catalog(db);
+    store::CatalogQueries catalog(tx);
     out["catalog_revision"] = catalog.revision();
-    store::AuditRepository audit(db);
+    store::AuditQueries audit(tx);
     const auto head = audit.head();
     out["audit_head"] = std::to_string(head.seq) + ":" + head.hash;
     return {};

@@ -35,15 +35,16 @@ class EgressPorts {
   // The ports imports hold and the peer of each, as the store says now.
   using UsedPorts = std::function<std::vector<std::pair<int, std::string>>()>;
 
-  EgressPorts(const Clock& clock, UsedPorts used) : clock_(clock), read_used_(std::move(used)) {}
+  explicit EgressPorts(const Clock& clock) : clock_(clock) {}
 
   void configure(EgressPortSettings settings) { settings_ = std::move(settings); }
   bool in_range(int port) const {
     return settings_.range && port >= settings_.range->first && port <= settings_.range->last;
   }
 
-  // A free port for an import of `peer`, or why there is none.
-  std::optional<int> take(const std::string& peer, std::string& why_not);
+  // A free port for an import of `peer`, or why there is none. `used` is asked only when the
+  // ports in use are not known yet (the first take, or the first after forget_use()).
+  std::optional<int> take(const std::string& peer, std::string& why_not, const UsedPorts& used);
   // What the store holds changed other than through take(): a port was freed, a transaction
   // rolled back, another replica wrote. The next take() reads the store again.
   void forget_use() { used_.reset(); }
@@ -73,7 +74,6 @@ class EgressPorts {
   bool held_elsewhere(int port);
 
   const Clock& clock_;
-  const UsedPorts read_used_;
   EgressPortSettings settings_;
   std::optional<Use> used_;                  // the store's, cached between changes
   std::map<int, int64_t> refused_until_ms_;  // bounded by the range

@@ -27,6 +27,32 @@ namespace backend {
 class Connection;
 }
 
+class Database;
+
+// Proof that the caller runs inside a read of the store (Reader) or one of its write
+// transactions (Writer, which reads too, on the snapshot it is about to change). Only
+// Database's read(), transaction(), leader_transaction() and autocommit() and ReadPool::read()
+// make them, for the length of the body they run; repositories (repositories.hpp) take one, so
+// a statement outside a transaction, or a write inside a read, does not compile.
+class Reader {
+ public:
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+ private:
+  friend class Database;
+  friend class Statement;
+  friend class Writer;
+  explicit Reader(Database& db) : db_(db) {}
+  Database& db_;
+};
+
+class Writer : public Reader {
+ private:
+  friend class Database;
+  explicit Writer(Database& db) : Reader(db) {}
+};
+
 class Database {
  public:
   // Creates the file owner-only (0600, whatever the umask; SQLite gives its -wal and -shm files
@@ -51,7 +77,7 @@ class Database {
   ~Database();
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.
-  Status transaction(const std::function<Status()>& body);
+  Status transaction(const std::function<Status(Writer&)>& body);
   // Replicas: the term this broker leads under (leadership terms, migration 0009), nothing while
   // it follows. Called on the store thread at the start of every leader_transaction().
   void set_leader_term(std::function<std::optional<int64_t>()> term) { leader_term_ = std::move(term); }
@@ -60,16 +86,16 @@ class Database {
   // unless this broker's term is the store's newest. Elections take the write lock too, so
   // no term begins between the check and the commit. A plain transaction() where no term is
   // set (a broker on SQLite is its domain's only one).
-  Status leader_transaction(const std::function<Status()>& body);
+  Status leader_transaction(const std::function<Status(Writer&)>& body);
   // Runs read-only `body` on one snapshot of the store, turning store exceptions into an Error.
   // On PostgreSQL that is a repeatable-read, read-only transaction: other replicas commit while
   // a read runs, and a catalog revision read before a change list must not miss the change
   // that lands between the two. On SQLite this process is the only writer, and it writes on
   // the thread that reads. Inside transaction() it simply runs.
-  Status read(const std::function<Status()>& body);
+  Status read(const std::function<Status(Reader&)>& body);
   // Runs `body`'s statements each on its own, outside a transaction: for bookkeeping no other
   // replica reacts to (heartbeats), which therefore wakes none of them.
-  Status autocommit(const std::function<Status()>& body);
+  Status autocommit(const std::function<Status(Writer&)>& body);
 
   // Why the last write failed (disk full, a read-only file system, a lost connection), or
   // nothing once a write succeeded since. A failed business rule is not a write failure.

@@ -1,5 +1,7 @@
-// Row access for exports and the audit log. Methods throw on SQLite errors; callers run them
-// inside Database::transaction() or Database::read(), which turn exceptions into Errors.
+// Row access, one pair of classes per aggregate: `...Queries` read, made from the Reader of
+// Database::read() or ReadPool::read() (or the Writer of a transaction); `...Repository` adds
+// the writes and is made only from a transaction's Writer. Methods throw on store errors; the
+// read or transaction that handed out the token turns them into Errors.
 #pragma once
 
 #include <map>
@@ -21,14 +23,9 @@ struct ExportQuery {
   int limit = 100;
 };
 
-class ExportRepository {
+class ExportQueries {
  public:
-  explicit ExportRepository(Database& db) : db_(db) {}
-
-  void insert(const ExportRecord& e);
-  // Persists the mutable fields (state, version, decision, times, ttl).
-  void update(const ExportRecord& e);
-  void append_history(const std::string& export_id, const HistoryEntry& h);
+  explicit ExportQueries(const Reader& tx) : tx_(tx) {}
 
   bool exists(const std::string& id);
   std::optional<ExportRecord> get(const std::string& id);
@@ -70,42 +67,58 @@ class ExportRepository {
   };
   std::vector<HistoryRef> all_history_refs();
 
- private:
+ protected:
   ExportRecord read_row(Statement& s);
-  Database& db_;
+  const Reader& tx_;
+};
+
+class ExportRepository : public ExportQueries {
+ public:
+  explicit ExportRepository(const Writer& tx) : ExportQueries(tx) {}
+
+  void insert(const ExportRecord& e);
+  // Persists the mutable fields (state, version, decision, times, ttl).
+  void update(const ExportRecord& e);
+  void append_history(const std::string& export_id, const HistoryEntry& h);
 };
 
 // The catalog revision counter and its change log (migrations/0002_catalog.sql).
-class CatalogRepository {
+class CatalogQueries {
  public:
-  explicit CatalogRepository(Database& db) : db_(db) {}
+  explicit CatalogQueries(const Reader& tx) : tx_(tx) {}
 
   int64_t revision();
   // The oldest revision a delta can start from; older `since` values need a full snapshot.
   int64_t floor();
-  // Records that `export_id` changed; returns the new revision.
-  int64_t record_change(const std::string& export_id, int64_t time_ms);
   // Distinct export ids changed after `since`.
   std::vector<std::string> changed_after(int64_t since);
-  // Drops change rows older than `keep` revisions and moves the floor.
-  void prune(int64_t keep);
-  // Starts the change log anew past `revision` (a restored store, whose peers may hold a newer
-  // revision of the store it replaced): the revision and the floor become revision + 1 and no
-  // change is kept, so every peer's next request gets a full snapshot.
-  void restart_above(int64_t revision);
   // Approved exports scoped to `peer` whose expiry is after `now_ms` (among `only`, if given),
   // without history or peer lists.
   std::vector<ExportRecord> visible_to(const std::string& peer, int64_t now_ms,
                                        const std::vector<std::string>* only = nullptr);
   bool scoped_to(const std::string& export_id, const std::string& peer);
 
- private:
-  Database& db_;
+ protected:
+  const Reader& tx_;
 };
 
-class ImportRepository {
+class CatalogRepository : public CatalogQueries {
  public:
-  explicit ImportRepository(Database& db) : db_(db) {}
+  explicit CatalogRepository(const Writer& tx) : CatalogQueries(tx) {}
+
+  // Records that `export_id` changed; returns the new revision.
+  int64_t record_change(const std::string& export_id, int64_t time_ms);
+  // Drops change rows older than `keep` revisions and moves the floor.
+  void prune(int64_t keep);
+  // Starts the change log anew past `revision` (a restored store, whose peers may hold a newer
+  // revision of the store it replaced): the revision and the floor become revision + 1 and no
+  // change is kept, so every peer's next request gets a full snapshot.
+  void restart_above(int64_t revision);
+};
+
+class ImportQueries {
+ public:
+  explicit ImportQueries(const Reader& tx) : tx_(tx) {}
 
   std::optional<ImportRecord> get(const std::string& id);
   std::vector<ImportRecord> for_peer(const std::string& peer, const std::vector<ImportState>& states = {});
@@ -135,68 +148,89 @@ class ImportRepository {
   std::vector<ImportRecord> expiring(int64_t now_ms, const std::vector<ImportState>& states);
   std::vector<ImportRecord> list(int64_t after_seq, int limit);
   std::vector<ImportRecord> in_states(const std::vector<ImportState>& states);
+  std::vector<std::pair<int, std::string>> used_ports();  // egress ports held, each with its peer
+  std::vector<ImportHistoryEntry> history(const std::string& import_id, int limit = 1000);
+
+ protected:
+  const Reader& tx_;
+};
+
+class ImportRepository : public ImportQueries {
+ public:
+  explicit ImportRepository(const Writer& tx) : ImportQueries(tx) {}
+
   // Inserts or updates by id.
   void save(const ImportRecord& r);
-  std::vector<std::pair<int, std::string>> used_ports();  // egress ports held, each with its peer
-
   // Appends a step, keeping the newest kImportStepsKept of the import's history: an import
   // that lives for years while its peer keeps renaming it must not grow without end.
   static constexpr int64_t kImportStepsKept = 1000;
   void append_history(const ImportHistoryEntry& h);
-  std::vector<ImportHistoryEntry> history(const std::string& import_id, int limit = 1000);
   // Deletes up to `limit` imports withdrawn and unseen since before `before_ms`, with their
   // history; returns how many.
   int64_t prune_withdrawn(int64_t before_ms, int limit);
-
- private:
-  Database& db_;
 };
 
-class PeerRepository {
+class PeerQueries {
  public:
-  explicit PeerRepository(Database& db) : db_(db) {}
+  explicit PeerQueries(const Reader& tx) : tx_(tx) {}
   // The stored record, or a fresh one for a peer never seen.
   PeerRecord get(const std::string& domain);
-  void save(const PeerRecord& p);
 
- private:
-  Database& db_;
+ protected:
+  const Reader& tx_;
 };
 
-class ReplicaRepository {
+class PeerRepository : public PeerQueries {
  public:
-  explicit ReplicaRepository(Database& db) : db_(db) {}
-  // Records that `r` is alive at `r.last_heartbeat_ms`. A leader then clears every other
-  // replica's leader flag, which a deposed leader that cannot reach the store left set.
-  void heartbeat(const ReplicaRecord& r);
+  explicit PeerRepository(const Writer& tx) : PeerQueries(tx) {}
+  void save(const PeerRecord& p);
+};
+
+class ReplicaQueries {
+ public:
+  explicit ReplicaQueries(const Reader& tx) : tx_(tx) {}
   // Replicas heard from at or after `since_ms`, by id.
   std::vector<ReplicaRecord> seen_since(int64_t since_ms);
 
- private:
-  Database& db_;
+ protected:
+  const Reader& tx_;
 };
 
-class AuditRepository {
+class ReplicaRepository : public ReplicaQueries {
  public:
-  explicit AuditRepository(Database& db) : db_(db) {}
+  explicit ReplicaRepository(const Writer& tx) : ReplicaQueries(tx) {}
+  // Records that `r` is alive at `r.last_heartbeat_ms`. A leader then clears every other
+  // replica's leader flag, which a deposed leader that cannot reach the store left set.
+  void heartbeat(const ReplicaRecord& r);
+};
+
+class AuditQueries {
+ public:
+  explicit AuditQueries(const Reader& tx) : tx_(tx) {}
 
   struct Head {
     int64_t seq = 0;
     std::string hash = audit::kGenesisHash;
   };
   Head head();
+  std::vector<audit::Entry> list(int64_t after_seq, int limit);
+  std::optional<audit::Entry> get(int64_t seq);
+
+ protected:
+  const Reader& tx_;
+};
+
+class AuditRepository : public AuditQueries {
+ public:
+  explicit AuditRepository(const Writer& tx) : AuditQueries(tx) {}
+
   // Fills seq, prev_hash and hash, and inserts the entry.
   audit::Entry append(audit::Entry e);
   // The same, for an entry made of its parts, stamped with `time`.
   audit::Entry append(TimePoint time, std::string actor, std::string action, std::string object,
                       nlohmann::json details);
-  std::vector<audit::Entry> list(int64_t after_seq, int limit);
-  std::optional<audit::Entry> get(int64_t seq);
   // Archiving (workflow/audit_archive.hpp): the entries up to `seq` leave the store.
   void delete_through(int64_t seq);
-
- private:
-  Database& db_;
 };
 
 }  // namespace meshfed::store

@@ -1,7 +1,8 @@
 // One SQL statement of the store, the same whichever backend holds it: `?` placeholders bound
 // by position from 1, rows stepped through, columns read by position from 0. SQL is written
 // once where the dialects agree; the backend translates placeholders. Methods throw on store
-// errors; run them inside Database::transaction() or Database::read().
+// errors; they are made from the Reader or Writer that Database::read() or
+// Database::transaction() hands their body, which turn the exceptions into Errors.
 #pragma once
 
 #include <cstdint>
@@ -13,15 +14,16 @@
 namespace meshfed::store {
 
 class Database;
+class Reader;
 namespace backend {
 class Cursor;
 }
 
 class Statement {
  public:
-  // Prepared on `db`, or reused: a Statement gives its prepared statement back to `db` when it
-  // goes, reset, for the next one of the same SQL.
-  Statement(Database& db, std::string_view sql);
+  // Prepared on the connection `tx` reads, or reused: a Statement gives its prepared statement
+  // back to that connection when it goes, reset, for the next one of the same SQL.
+  Statement(const Reader& tx, std::string_view sql);
   ~Statement();
   Statement(Statement&&) noexcept;
   Statement& operator=(Statement&&) noexcept;

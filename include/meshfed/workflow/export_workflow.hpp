@@ -71,7 +71,7 @@ std::string_view to_string(ExportAction action);  // "approve", ... as in the AP
 // Records one transition of `e` (already moved to its new state): its history row, its audit
 // entry and, when peers see it, a catalog change; inside the caller's transaction. The one
 // place a transition is written, for the workflow and for a restore.
-void record_transition(store::Database& db, TimePoint now, store::ExportRecord& e, const std::string& actor,
+void record_transition(const store::Writer& tx, TimePoint now, store::ExportRecord& e, const std::string& actor,
                        const std::string& action, std::optional<store::ExportState> from, const std::string& comment);
 
 class ExportWorkflow {
@@ -138,9 +138,7 @@ class ExportWorkflow {
                       nlohmann::json details);
 
  private:
-  Status commit_transition(store::ExportRecord& e, const std::string& actor, const std::string& action,
-                           std::optional<store::ExportState> from, const std::string& comment);
-  std::string new_export_id(const std::string& alias);
+  std::string new_export_id(const store::Reader& tx, const std::string& alias);
 
   void announce(const std::set<std::string>& peers, const std::set<std::string>& export_ids);
 

@@ -51,8 +51,8 @@ class PeriodicJobsTest : public ::testing::Test {
 
   int audited(const std::string& action) {
     int n = 0;
-    (void)db_->read([&]() -> Status {
-      for (const auto& e : store::AuditRepository(*db_).list(0, 1000)) n += e.action == action;
+    (void)db_->read([&](store::Reader& tx) -> Status {
+      for (const auto& e : store::AuditQueries(tx).list(0, 1000)) n += e.action == action;
       return {};
     });
     return n;
@@ -152,8 +152,8 @@ TEST_F(PeriodicJobsTest, AuthenticationFailuresAreAuditedAsOneSummaryAMinute) {
 TEST_F(PeriodicJobsTest, AfterAFailedWriteTheStoreIsProbedUntilAWriteSucceeds) {
   auto probes = [&] {
     int64_t n = 0;
-    (void)db_->read([&]() -> Status {
-      store::Statement s(*db_, "SELECT probes FROM store_health WHERE id = 1");
+    (void)db_->read([&](store::Reader& tx) -> Status {
+      store::Statement s(tx, "SELECT probes FROM store_health WHERE id = 1");
       if (s.step()) n = s.int64(0);
       return {};
     });
@@ -174,7 +174,8 @@ TEST_F(PeriodicJobsTest, AfterAFailedWriteTheStoreIsProbedUntilAWriteSucceeds) {
 }
 
 TEST_F(PeriodicJobsTest, ARefusedBusinessRuleIsNotAWriteFailure) {
-  EXPECT_FALSE(db_->transaction([]() -> Status { return make_error(ErrorCode::kFailedPrecondition, "no"); }).ok());
+  EXPECT_FALSE(
+      db_->transaction([](store::Writer&) -> Status { return make_error(ErrorCode::kFailedPrecondition, "no"); }).ok());
   EXPECT_FALSE(db_->write_failure());
 }
 

@@ -19,7 +19,10 @@ class EgressPortsTest : public ::testing::Test {
 
   std::optional<int> take(const std::string& peer) {
     std::string why_not;
-    auto port = ports_.take(peer, why_not);
+    auto port = ports_.take(peer, why_not, [this] {
+      ++store_reads_;
+      return in_store_;
+    });
     last_why_not_ = why_not;
     return port;
   }
@@ -37,10 +40,7 @@ class EgressPortsTest : public ::testing::Test {
   int store_reads_ = 0;
   std::set<int> held_by_others_;
   std::string last_why_not_;
-  EgressPorts ports_{clock_, [this] {
-                       ++store_reads_;
-                       return in_store_;
-                     }};
+  EgressPorts ports_{clock_};
 };
 
 TEST_F(EgressPortsTest, EachPeerGetsFreePortsUpToItsShare) {

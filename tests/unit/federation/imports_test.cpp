@@ -62,8 +62,8 @@ class ImportsTest : public ::testing::Test {
 
   std::vector<audit::Entry> audit_with(const std::string& action) {
     std::vector<audit::Entry> out;
-    (void)db_->read([&]() -> Status {
-      for (auto& e : store::AuditRepository(*db_).list(0, 10000)) {
+    (void)db_->read([&](store::Reader& tx) -> Status {
+      for (auto& e : store::AuditQueries(tx).list(0, 10000)) {
         if (e.action == action) out.push_back(std::move(e));
       }
       return {};
@@ -727,8 +727,8 @@ TEST_F(ImportsTest, AStoreFailureAtAnyStatementLeavesNothingHalfDoneAndARetryCon
              (r ? std::string(store::to_string(r->state)) + "/" + r->reason + (r->local_port ? "/port" : "") : "none") +
              " ";
     }
-    (void)db.read([&]() -> Status {
-      out += "audit=" + std::to_string(store::AuditRepository(db).list(0, 10000).size());
+    (void)db.read([&](store::Reader& tx) -> Status {
+      out += "audit=" + std::to_string(store::AuditQueries(tx).list(0, 10000).size());
       return {};
     });
     return out;

@@ -58,8 +58,8 @@ TEST_F(RouteBuilderTest, QuarantinedPeersMissingTargetsAndExpiredExportsHaveNoRo
   const std::string id = approved({"internal", "dmz"});
   const std::string ledger = approved({"internal"}, "ledger", 5432);
   store::PeerRecord dmz;
-  ASSERT_TRUE(db_->transaction([&]() -> Status {
-                   store::PeerRepository peers(*db_);
+  ASSERT_TRUE(db_->transaction([&](store::Writer& tx) -> Status {
+                   store::PeerRepository peers(tx);
                    dmz = peers.get("dmz");
                    dmz.quarantined_since_ms = 1;
                    peers.save(dmz);

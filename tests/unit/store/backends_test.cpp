@@ -69,17 +69,17 @@ class StoreBackendTest : public ::testing::TestWithParam<std::string> {
     return r;
   }
 
-  Status write(const std::function<void()>& body) {
-    return db_->transaction([&]() -> Status {
-      body();
+  Status write(const std::function<void(const Writer&)>& body) {
+    return db_->transaction([&](Writer& tx) -> Status {
+      body(tx);
       return {};
     });
   }
   template <typename T>
-  T read(const std::function<T()>& body) {
+  T read(const std::function<T(const Reader&)>& body) {
     T out{};
-    EXPECT_TRUE(db_->read([&]() -> Status {
-                     out = body();
+    EXPECT_TRUE(db_->read([&](Reader& tx) -> Status {
+                     out = body(tx);
                      return {};
                    })
                     .ok());
@@ -97,8 +97,8 @@ TEST_P(StoreBackendTest, MigratesToTheNewestSchemaOnceAndReopensWithoutApplyingA
   db_.reset();
   db_ = open();
   EXPECT_EQ(db_->schema_version(), static_cast<int>(migrations.size()));
-  EXPECT_EQ(read<int64_t>([&] {
-              Statement s(*db_, "SELECT COUNT(*) FROM schema_migrations");
+  EXPECT_EQ(read<int64_t>([&](const Reader& tx) {
+              Statement s(tx, "SELECT COUNT(*) FROM schema_migrations");
               s.step();
               return s.int64(0);
             }),
@@ -106,25 +106,24 @@ TEST_P(StoreBackendTest, MigratesToTheNewestSchemaOnceAndReopensWithoutApplyingA
 }
 
 TEST_P(StoreBackendTest, ExportsRoundTripWithPeersHistoryAndPaging) {
-  ASSERT_TRUE(write([&] {
-                ExportRepository exports(*db_);
-                exports.insert(an_export("a", {"dmz", "internal"}));
-                exports.insert(an_export("b", {"dmz"}));
-                exports.insert(an_export("c", {"internal"}));
-                auto b = *exports.get("b");
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                ExportRepository exports(tx);
+                ExportRepository(tx).insert(an_export("a", {"dmz", "internal"}));
+                ExportRepository(tx).insert(an_export("b", {"dmz"}));
+                ExportRepository(tx).insert(an_export("c", {"internal"}));
+                auto b = *ExportRepository(tx).get("b");
                 b.state = ExportState::kApproved;
                 b.decided_by = "bob";
                 b.approved_at_ms = 1'800'000'100'000;
                 b.expires_at_ms = 1'800'003'700'000;
                 b.version = 2;
-                exports.update(b);
-                exports.append_history(
+                ExportRepository(tx).update(b);
+                ExportRepository(tx).append_history(
                     "b", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1});
-                exports.append_history("b", {1'800'000'100'000, "bob", "approved", ExportState::kPending,
-                                             ExportState::kApproved, "fine", 2});
+                ExportRepository(tx).append_history("b", {1'800'000'100'000, "bob", "approved", ExportState::kPending,
+                                                          ExportState::kApproved, "fine", 2});
               }).ok());
-  ExportRepository exports(*db_);
-  const auto b = read<std::optional<ExportRecord>>([&] { return exports.get("b"); });
+  const auto b = read<std::optional<ExportRecord>>([&](const Reader& tx) { return ExportQueries(tx).get("b"); });
   ASSERT_TRUE(b);
   EXPECT_EQ(b->state, ExportState::kApproved);
   EXPECT_EQ(b->decided_by, "bob");
@@ -134,28 +133,36 @@ TEST_P(StoreBackendTest, ExportsRoundTripWithPeersHistoryAndPaging) {
   EXPECT_EQ(b->history[1].comment, "fine");
   EXPECT_EQ(b->history[1].from, ExportState::kPending);
   EXPECT_FALSE(b->history[0].from);
-  const auto a = read<std::optional<ExportRecord>>([&] { return exports.get("a"); });
+  const auto a = read<std::optional<ExportRecord>>([&](const Reader& tx) { return ExportQueries(tx).get("a"); });
   EXPECT_EQ(a->peers, (std::vector<std::string>{"dmz", "internal"}));
   EXPECT_FALSE(a->decided_by);
   EXPECT_FALSE(a->expires_at_ms);
 
-  const auto page = read<std::vector<ExportRecord>>([&] { return exports.list({std::nullopt, a->seq, 1}); });
+  const auto page = read<std::vector<ExportRecord>>([&](const Reader& tx) {
+    return ExportQueries(tx).list({std::nullopt, a->seq, 1});
+  });
   ASSERT_EQ(page.size(), 1u);
   EXPECT_EQ(page[0].id, "b");
-  const auto pending = read<std::vector<ExportRecord>>([&] { return exports.list({ExportState::kPending, 0, 100}); });
+  const auto pending = read<std::vector<ExportRecord>>([&](const Reader& tx) {
+    return ExportQueries(tx).list({ExportState::kPending, 0, 100});
+  });
   EXPECT_EQ(pending.size(), 2u);
-  EXPECT_EQ(read<std::vector<std::string>>([&] { return exports.due_for_expiry(1'800'000'600'000); }),
+  EXPECT_EQ(read<std::vector<std::string>>(
+                [&](const Reader& tx) { return ExportQueries(tx).due_for_expiry(1'800'000'600'000); }),
             (std::vector<std::string>{"a", "c"}));
-  EXPECT_EQ(read<std::optional<int64_t>>([&] { return exports.next_deadline(); }), 1'800'000'600'000);
-  EXPECT_EQ((read<std::map<std::string, int64_t>>([&] { return exports.count_by_state(); })),
-            (std::map<std::string, int64_t>{{"approved", 1}, {"pending", 2}}));
-  const auto by_peer =
-      read<std::map<std::pair<std::string, std::string>, int64_t>>([&] { return exports.count_by_peer_and_state(); });
+  EXPECT_EQ(read<std::optional<int64_t>>([&](const Reader& tx) { return ExportQueries(tx).next_deadline(); }),
+            1'800'000'600'000);
+  EXPECT_EQ(
+      (read<std::map<std::string, int64_t>>([&](const Reader& tx) { return ExportQueries(tx).count_by_state(); })),
+      (std::map<std::string, int64_t>{{"approved", 1}, {"pending", 2}}));
+  const auto by_peer = read<std::map<std::pair<std::string, std::string>, int64_t>>(
+      [&](const Reader& tx) { return ExportQueries(tx).count_by_peer_and_state(); });
   EXPECT_EQ(by_peer.at({"dmz", "pending"}), 1);
   EXPECT_EQ(by_peer.at({"internal", "pending"}), 2);
-  EXPECT_EQ(read<std::vector<std::string>>([&] { return exports.live_ids_with_alias("b", "dmz"); }),
+  EXPECT_EQ(read<std::vector<std::string>>(
+                [&](const Reader& tx) { return ExportQueries(tx).live_ids_with_alias("b", "dmz"); }),
             std::vector<std::string>{"b"});
-  EXPECT_FALSE(read<bool>([&] { return exports.exists("zzz"); }));
+  EXPECT_FALSE(read<bool>([&](const Reader& tx) { return ExportQueries(tx).exists("zzz"); }));
 }
 
 // The metrics exporter and the target check read only what they need, whatever the catalog's
@@ -167,8 +174,8 @@ TEST_P(StoreBackendTest, MetricSelectionsAndTargetsReadOnlyWhatTheyNeed) {
     e.expires_at_ms = expires_at_ms;
     return e;
   };
-  ASSERT_TRUE(write([&] {
-                ExportRepository exports(*db_);
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                ExportRepository exports(tx);
                 auto no_metrics = an_export("plain", {"dmz"});
                 no_metrics.metrics.clear();
                 auto other_port = an_export("ledger", {"dmz"});
@@ -178,13 +185,12 @@ TEST_P(StoreBackendTest, MetricSelectionsAndTargetsReadOnlyWhatTheyNeed) {
                      {approve(an_export("both", {"dmz", "internal"}), 1'800'000'900'000),
                       approve(no_metrics, 1'800'000'900'000), approve(an_export("lapsed", {"dmz"}), 1'800'000'000'500),
                       approve(other_port, 1'800'000'900'000), an_export("pending", {"dmz"})}) {
-                  exports.insert(e);
-                  exports.update(e);
+                  ExportRepository(tx).insert(e);
+                  ExportRepository(tx).update(e);
                 }
               }).ok());
-  ExportRepository exports(*db_);
-  const auto selections = read<std::vector<ExportRepository::MetricSelection>>(
-      [&] { return exports.metric_selections(1'800'000'001'000); });
+  const auto selections = read<std::vector<ExportQueries::MetricSelection>>(
+      [&](const Reader& tx) { return ExportQueries(tx).metric_selections(1'800'000'001'000); });
   ASSERT_EQ(selections.size(), 3u);  // "both" once per peer, "ledger"; not plain, lapsed or pending
   EXPECT_EQ(selections[0].peer, "dmz");
   EXPECT_EQ(selections[0].alias, "both");
@@ -192,7 +198,8 @@ TEST_P(StoreBackendTest, MetricSelectionsAndTargetsReadOnlyWhatTheyNeed) {
   EXPECT_EQ(selections[1].peer, "internal");
   EXPECT_EQ(selections[2].service, "ledger");
 
-  const auto targets = read<std::vector<ExportRepository::Target>>([&] { return exports.approved_targets(); });
+  const auto targets = read<std::vector<ExportRepository::Target>>(
+      [&](const Reader& tx) { return ExportQueries(tx).approved_targets(); });
   ASSERT_EQ(targets.size(), 2u);
   EXPECT_EQ(targets[0].service, "ledger");
   EXPECT_EQ(targets[0].port, 5432);
@@ -202,10 +209,9 @@ TEST_P(StoreBackendTest, MetricSelectionsAndTargetsReadOnlyWhatTheyNeed) {
 }
 
 TEST_P(StoreBackendTest, TheCatalogCountsRevisionsListsChangesAndPrunes) {
-  CatalogRepository catalog(*db_);
-  EXPECT_EQ(read<int64_t>([&] { return catalog.revision(); }), 1);
-  ASSERT_TRUE(write([&] {
-                ExportRepository exports(*db_);
+  EXPECT_EQ(read<int64_t>([&](const Reader& tx) { return CatalogQueries(tx).revision(); }), 1);
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                ExportRepository exports(tx);
                 for (const std::string id : {"a", "b"}) {
                   auto e = an_export(id, {"dmz"});
                   exports.insert(e);
@@ -213,78 +219,96 @@ TEST_P(StoreBackendTest, TheCatalogCountsRevisionsListsChangesAndPrunes) {
                   e.expires_at_ms = 1'900'000'000'000;
                   exports.update(e);
                 }
-                catalog.record_change("a", 1);
-                catalog.record_change("b", 2);
-                catalog.record_change("a", 3);
+                CatalogRepository(tx).record_change("a", 1);
+                CatalogRepository(tx).record_change("b", 2);
+                CatalogRepository(tx).record_change("a", 3);
               }).ok());
-  EXPECT_EQ(read<int64_t>([&] { return catalog.revision(); }), 4);
-  EXPECT_EQ(read<std::vector<std::string>>([&] { return catalog.changed_after(2); }),
+  EXPECT_EQ(read<int64_t>([&](const Reader& tx) { return CatalogQueries(tx).revision(); }), 4);
+  EXPECT_EQ(read<std::vector<std::string>>([&](const Reader& tx) { return CatalogQueries(tx).changed_after(2); }),
             (std::vector<std::string>{"b", "a"}));
-  const auto visible = read<std::vector<ExportRecord>>([&] { return catalog.visible_to("dmz", 1'800'000'000'000); });
+  const auto visible = read<std::vector<ExportRecord>>(
+      [&](const Reader& tx) { return CatalogQueries(tx).visible_to("dmz", 1'800'000'000'000); });
   ASSERT_EQ(visible.size(), 2u);
   EXPECT_EQ(visible[0].id, "a");
-  EXPECT_TRUE(read<std::vector<ExportRecord>>([&] { return catalog.visible_to("internal", 0); }).empty());
-  EXPECT_TRUE(read<bool>([&] { return catalog.scoped_to("a", "dmz"); }));
-  EXPECT_FALSE(read<bool>([&] { return catalog.scoped_to("a", "internal"); }));
-  ASSERT_TRUE(write([&] { catalog.prune(1); }).ok());
-  EXPECT_EQ(read<int64_t>([&] { return catalog.floor(); }), 3);
-  EXPECT_EQ(read<std::vector<std::string>>([&] { return catalog.changed_after(0); }), std::vector<std::string>{"a"});
+  EXPECT_TRUE(read<std::vector<ExportRecord>>([&](const Reader& tx) {
+                return CatalogQueries(tx).visible_to("internal", 0);
+              }).empty());
+  EXPECT_TRUE(read<bool>([&](const Reader& tx) { return CatalogQueries(tx).scoped_to("a", "dmz"); }));
+  EXPECT_FALSE(read<bool>([&](const Reader& tx) { return CatalogQueries(tx).scoped_to("a", "internal"); }));
+  ASSERT_TRUE(write([&](const Writer& tx) { CatalogRepository(tx).prune(1); }).ok());
+  EXPECT_EQ(read<int64_t>([&](const Reader& tx) { return CatalogQueries(tx).floor(); }), 3);
+  EXPECT_EQ(read<std::vector<std::string>>([&](const Reader& tx) { return CatalogQueries(tx).changed_after(0); }),
+            std::vector<std::string>{"a"});
 }
 
 TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportOnly) {
-  ImportRepository imports(*db_);
-  ASSERT_TRUE(write([&] {
-                imports.save(an_import("dmz", "e1", 16000));
-                imports.save(an_import("dmz", "e2", std::nullopt));
-                imports.save(an_import("internal", "e1", 16001));
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                ImportRepository(tx).save(an_import("dmz", "e1", 16000));
+                ImportRepository(tx).save(an_import("dmz", "e2", std::nullopt));
+                ImportRepository(tx).save(an_import("internal", "e1", 16001));
                 auto again = an_import("dmz", "e1", 16000);
                 again.state = ImportState::kStale;
                 again.version = 2;
-                imports.save(again);
+                ImportRepository(tx).save(again);
               }).ok());
-  const auto e1 = read<std::optional<ImportRecord>>([&] { return imports.get("dmz.e1"); });
+  const auto e1 = read<std::optional<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).get("dmz.e1"); });
   ASSERT_TRUE(e1);
   EXPECT_EQ(e1->state, ImportState::kStale);
   EXPECT_EQ(e1->version, 2);
   EXPECT_EQ(e1->local_port, 16000);
-  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz"); }).size(), 2u);
-  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.for_peer("dmz", {ImportState::kStale}); }).size(), 1u);
-  EXPECT_EQ(read<std::vector<std::string>>([&] { return imports.export_ids("dmz", {ImportState::kStale}); }).size(),
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).for_peer("dmz"); }).size(),
+            2u);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&](const Reader& tx) {
+              return ImportQueries(tx).for_peer("dmz", {ImportState::kStale});
+            }).size(),
             1u);
-  EXPECT_EQ(read<int64_t>([&] { return imports.failed_without_port(); }), 0);
-  const auto dmz_counts = read<std::map<std::string, int64_t>>([&] { return imports.count_by_state("dmz"); });
+  EXPECT_EQ(read<std::vector<std::string>>([&](const Reader& tx) {
+              return ImportQueries(tx).export_ids("dmz", {ImportState::kStale});
+            }).size(),
+            1u);
+  EXPECT_EQ(read<int64_t>([&](const Reader& tx) { return ImportQueries(tx).failed_without_port(); }), 0);
+  const auto dmz_counts =
+      read<std::map<std::string, int64_t>>([&](const Reader& tx) { return ImportQueries(tx).count_by_state("dmz"); });
   int64_t dmz_total = 0;
   for (const auto& [state, n] : dmz_counts) dmz_total += n;
   EXPECT_EQ(dmz_total, 2);
   EXPECT_EQ(dmz_counts.at("stale"), 1);
-  EXPECT_TRUE((read<std::map<std::string, int64_t>>([&] { return imports.count_by_state("nobody"); }).empty()));
+  EXPECT_TRUE((read<std::map<std::string, int64_t>>([&](const Reader& tx) {
+                 return ImportQueries(tx).count_by_state("nobody");
+               }).empty()));
   const std::vector<ImportState> not_final = {ImportState::kPendingAcceptance, ImportState::kActive,
                                               ImportState::kStale, ImportState::kFailed};
-  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.expiring(1'800'000'900'000, not_final); }).size(), 3u);
-  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.list(0, 2); }).size(), 2u);
-  EXPECT_EQ(read<std::vector<ImportRecord>>([&] { return imports.in_states({ImportState::kActive}); }).size(), 2u);
-  EXPECT_EQ(read<std::set<std::string>>([&] { return imports.aliases("dmz", not_final); }),
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&](const Reader& tx) {
+              return ImportQueries(tx).expiring(1'800'000'900'000, not_final);
+            }).size(),
+            3u);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).list(0, 2); }).size(), 2u);
+  EXPECT_EQ(read<std::vector<ImportRecord>>([&](const Reader& tx) {
+              return ImportQueries(tx).in_states({ImportState::kActive});
+            }).size(),
+            2u);
+  EXPECT_EQ(read<std::set<std::string>>([&](const Reader& tx) { return ImportQueries(tx).aliases("dmz", not_final); }),
             (std::set<std::string>{"e1", "e2"}));
-  ASSERT_TRUE(write([&] {
+  ASSERT_TRUE(write([&](const Writer& tx) {
                 auto gone = an_import("dmz", "e2", std::nullopt);
                 gone.state = ImportState::kWithdrawn;
-                imports.save(gone);
+                ImportRepository(tx).save(gone);
               }).ok());
-  EXPECT_EQ(read<std::set<std::string>>([&] { return imports.aliases("dmz", not_final); }),
+  EXPECT_EQ(read<std::set<std::string>>([&](const Reader& tx) { return ImportQueries(tx).aliases("dmz", not_final); }),
             std::set<std::string>{"e1"});
-  EXPECT_EQ((read<std::vector<std::pair<int, std::string>>>([&] { return imports.used_ports(); })),
+  EXPECT_EQ((read<std::vector<std::pair<int, std::string>>>(
+                [&](const Reader& tx) { return ImportQueries(tx).used_ports(); })),
             (std::vector<std::pair<int, std::string>>{{16000, "dmz"}, {16001, "internal"}}));
   // A port held twice is refused by the store itself, and the transaction changes nothing.
-  EXPECT_FALSE(write([&] {
-                 imports.save(an_import("dmz", "e3", std::nullopt));
-                 imports.save(an_import("dmz", "e4", 16001));
+  EXPECT_FALSE(write([&](const Writer& tx) {
+                 ImportRepository(tx).save(an_import("dmz", "e3", std::nullopt));
+                 ImportRepository(tx).save(an_import("dmz", "e4", 16001));
                }).ok());
-  EXPECT_FALSE(read<std::optional<ImportRecord>>([&] { return imports.get("dmz.e3"); }));
+  EXPECT_FALSE(read<std::optional<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).get("dmz.e3"); }));
 }
 
 TEST_P(StoreBackendTest, APeerReadsAsNewUntilSavedAndThenAsSaved) {
-  PeerRepository peers(*db_);
-  const auto fresh = read<PeerRecord>([&] { return peers.get("dmz"); });
+  const auto fresh = read<PeerRecord>([&](const Reader& tx) { return PeerQueries(tx).get("dmz"); });
   EXPECT_EQ(fresh.revision, 0);
   EXPECT_FALSE(fresh.last_success_ms);
   PeerRecord p = fresh;
@@ -293,10 +317,10 @@ TEST_P(StoreBackendTest, APeerReadsAsNewUntilSavedAndThenAsSaved) {
   p.last_error = "connection refused";
   p.last_error_ms = 1'799'999'000'000;
   p.last_refusal = "size";
-  ASSERT_TRUE(write([&] { peers.save(p); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { PeerRepository(tx).save(p); }).ok());
   p.revision = 8;
-  ASSERT_TRUE(write([&] { peers.save(p); }).ok());
-  const auto saved = read<PeerRecord>([&] { return peers.get("dmz"); });
+  ASSERT_TRUE(write([&](const Writer& tx) { PeerRepository(tx).save(p); }).ok());
+  const auto saved = read<PeerRecord>([&](const Reader& tx) { return PeerQueries(tx).get("dmz"); });
   EXPECT_EQ(saved.revision, 8);
   EXPECT_EQ(saved.last_error, "connection refused");
   EXPECT_EQ(saved.last_error_ms, 1'799'999'000'000);
@@ -305,21 +329,20 @@ TEST_P(StoreBackendTest, APeerReadsAsNewUntilSavedAndThenAsSaved) {
 }
 
 TEST_P(StoreBackendTest, TheAuditChainAppendsAndVerifies) {
-  AuditRepository audit(*db_);
-  ASSERT_TRUE(
-      write([&] {
-        for (int i = 0; i < 3; ++i) {
-          audit.append(from_unix_ms(1'800'000'000'000 + i), "alice", "export.requested", "export/a", {{"n", i}});
-        }
-      }).ok());
-  const auto head = read<AuditRepository::Head>([&] { return audit.head(); });
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                for (int i = 0; i < 3; ++i) {
+                  AuditRepository(tx).append(from_unix_ms(1'800'000'000'000 + i), "alice", "export.requested",
+                                             "export/a", {{"n", i}});
+                }
+              }).ok());
+  const auto head = read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); });
   EXPECT_EQ(head.seq, 3);
-  const auto entries = read<std::vector<audit::Entry>>([&] { return audit.list(1, 10); });
+  const auto entries = read<std::vector<audit::Entry>>([&](const Reader& tx) { return AuditQueries(tx).list(1, 10); });
   ASSERT_EQ(entries.size(), 2u);
   EXPECT_EQ(entries[1].hash, head.hash);
   EXPECT_EQ(entries[0].details["n"], 1);
-  EXPECT_EQ(read<std::optional<audit::Entry>>([&] { return audit.get(2); })->prev_hash,
-            read<std::optional<audit::Entry>>([&] { return audit.get(1); })->hash);
+  EXPECT_EQ(read<std::optional<audit::Entry>>([&](const Reader& tx) { return AuditQueries(tx).get(2); })->prev_hash,
+            read<std::optional<audit::Entry>>([&](const Reader& tx) { return AuditQueries(tx).get(1); })->hash);
   auto report = workflow::verify_audit(*db_, std::nullopt);
   ASSERT_TRUE(report.ok()) << report.error().message;
   EXPECT_TRUE(report->ok) << report->problem;
@@ -327,37 +350,38 @@ TEST_P(StoreBackendTest, TheAuditChainAppendsAndVerifies) {
 }
 
 TEST_P(StoreBackendTest, AFailedTransactionAndAnInjectedFaultChangeNothing) {
-  AuditRepository audit(*db_);
-  auto refused = db_->transaction([&]() -> Status {
-    audit.append(from_unix_ms(0), "alice", "x", "y", {});
+  auto refused = db_->transaction([&](store::Writer& tx) -> Status {
+    AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {});
     return make_error(ErrorCode::kInvalidArgument, "no");
   });
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
   db_->fail_nth_statement(2);
-  auto faulted = write([&] {
-    audit.append(from_unix_ms(0), "alice", "x", "y", {});
-    audit.append(from_unix_ms(0), "alice", "x", "y", {});
+  auto faulted = write([&](const Writer& tx) {
+    AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {});
+    AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {});
   });
   db_->fail_nth_statement(0);
   EXPECT_EQ(faulted.error().code, ErrorCode::kUnavailable);
-  EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 0);
+  EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 0);
   // And the connection is usable afterwards: no transaction was left open.
-  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
-  EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
+  ASSERT_TRUE(
+      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 1);
 }
 
 TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToTheLastUse) {
-  AuditRepository audit(*db_);
-  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
   const int64_t prepared = db_->statements_prepared();
-  for (int i = 0; i < 50; ++i) ASSERT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
+  for (int i = 0; i < 50; ++i)
+    ASSERT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 1);
   EXPECT_EQ(db_->statements_prepared(), prepared) << "the head query was prepared again";
 
   // Two uses of one SQL at once each get their own, and step independently.
-  ASSERT_TRUE(db_->read([&]() -> Status {
-                   Statement outer(*db_, "SELECT seq FROM audit ORDER BY seq");
+  ASSERT_TRUE(db_->read([&](store::Reader& tx) -> Status {
+                   Statement outer(tx, "SELECT seq FROM audit ORDER BY seq");
                    EXPECT_TRUE(outer.step());
-                   Statement inner(*db_, "SELECT seq FROM audit ORDER BY seq");
+                   Statement inner(tx, "SELECT seq FROM audit ORDER BY seq");
                    EXPECT_TRUE(inner.step());
                    EXPECT_EQ(inner.int64(0), 1);
                    EXPECT_FALSE(inner.step());
@@ -367,15 +391,15 @@ TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToThe
                   .ok());
 
   // A statement whose last run failed (a duplicate key) serves the next one cleanly.
-  auto duplicate = write([&] {
-    Statement(*db_, "INSERT INTO meta(key, value) VALUES (?, ?)").bind(1, "catalog_floor").bind(2, "x").exec();
+  auto duplicate = write([&](const Writer& tx) {
+    Statement(tx, "INSERT INTO meta(key, value) VALUES (?, ?)").bind(1, "catalog_floor").bind(2, "x").exec();
   });
   EXPECT_FALSE(duplicate.ok()) << "the key exists";
-  ASSERT_TRUE(write([&] {
-                Statement(*db_, "INSERT INTO meta(key, value) VALUES (?, ?)").bind(1, "pool-test").bind(2, "1").exec();
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                Statement(tx, "INSERT INTO meta(key, value) VALUES (?, ?)").bind(1, "pool-test").bind(2, "1").exec();
               }).ok());
-  EXPECT_EQ(read<std::string>([&] {
-              Statement s(*db_, "SELECT value FROM meta WHERE key = ?");
+  EXPECT_EQ(read<std::string>([&](const Reader& tx) {
+              Statement s(tx, "SELECT value FROM meta WHERE key = ?");
               s.bind(1, "pool-test");
               return s.step() ? s.text(0) : std::string();
             }),
@@ -385,8 +409,8 @@ TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToThe
   for (int n = 1; n <= 400; ++n) {
     std::string sql = "SELECT count(*) FROM audit WHERE seq IN (?";
     for (int i = 1; i < n; ++i) sql += ",?";
-    ASSERT_TRUE(db_->read([&]() -> Status {
-                     Statement s(*db_, sql + ")");
+    ASSERT_TRUE(db_->read([&](store::Reader& tx) -> Status {
+                     Statement s(tx, sql + ")");
                      for (int i = 1; i <= n; ++i) s.bind(i, i);
                      EXPECT_TRUE(s.step());
                      return {};
@@ -397,14 +421,14 @@ TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToThe
 }
 
 TEST_P(StoreBackendTest, ASoundStorePassesItsIntegrityCheckAndAWriteProbeClearsAWriteFailure) {
-  ASSERT_TRUE(write([&] { ExportRepository(*db_).insert(an_export("exp-1", {"internal"})); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { ExportRepository(tx).insert(an_export("exp-1", {"internal"})); }).ok());
   for (const bool full : {false, true}) {
     auto problems = db_->check_integrity(full);
     ASSERT_TRUE(problems.ok()) << problems.error().message;
     EXPECT_TRUE(problems->empty()) << (problems->empty() ? "" : problems->front());
   }
   db_->fail_next_commit();
-  EXPECT_FALSE(write([&] { ExportRepository(*db_).insert(an_export("exp-2", {"internal"})); }).ok());
+  EXPECT_FALSE(write([&](const Writer& tx) { ExportRepository(tx).insert(an_export("exp-2", {"internal"})); }).ok());
   ASSERT_TRUE(db_->write_failure());
   ASSERT_TRUE(db_->probe_write().ok());
   EXPECT_FALSE(db_->write_failure());
@@ -414,24 +438,23 @@ TEST_P(StoreBackendTest, ASoundStorePassesItsIntegrityCheckAndAWriteProbeClearsA
 TEST_P(StoreBackendTest, AnImportKeepsTheNewestStepsOfItsHistoryOnly) {
   const int64_t steps = ImportRepository::kImportStepsKept + 5;
   ASSERT_TRUE(
-      write([&] {
-        ImportRepository repo(*db_);
+      write([&](const Writer& tx) {
+        ImportRepository repo(tx);
         for (int64_t n = 1; n <= steps; ++n) {
           repo.append_history({"dmz.x", n, 1'800'000'000'000 + n, "dmz", "active", "active", "changed: alias", n});
         }
       }).ok());
   const auto kept =
-      read<std::vector<ImportHistoryEntry>>([&] { return ImportRepository(*db_).history("dmz.x", 5000); });
+      read<std::vector<ImportHistoryEntry>>([&](const Reader& tx) { return ImportQueries(tx).history("dmz.x", 5000); });
   ASSERT_EQ(static_cast<int64_t>(kept.size()), ImportRepository::kImportStepsKept);
   EXPECT_EQ(kept.front().n, 6) << "the oldest go first";
   EXPECT_EQ(kept.back().n, steps);
 }
 
 TEST_P(StoreBackendTest, ReplicasAreListedByTheirLastHeartbeatWithOneLeader) {
-  ReplicaRepository replicas(*db_);
   auto beat = [&](const std::string& id, bool leader, int64_t at) {
-    return db_->autocommit([&]() -> Status {
-      replicas.heartbeat({id, id + ":9440", leader, at});
+    return db_->autocommit([&](store::Writer& tx) -> Status {
+      ReplicaRepository(tx).heartbeat({id, id + ":9440", leader, at});
       return {};
     });
   };
@@ -439,7 +462,8 @@ TEST_P(StoreBackendTest, ReplicasAreListedByTheirLastHeartbeatWithOneLeader) {
   ASSERT_TRUE(beat("b", false, 2000).ok());
   ASSERT_TRUE(beat("c", false, 500).ok());
   ASSERT_TRUE(beat("b", true, 3000).ok());  // b took over; a has not heard yet
-  const auto seen = read<std::vector<ReplicaRecord>>([&] { return replicas.seen_since(1000); });
+  const auto seen =
+      read<std::vector<ReplicaRecord>>([&](const Reader& tx) { return ReplicaQueries(tx).seen_since(1000); });
   ASSERT_EQ(seen.size(), 2u);  // c is too old
   EXPECT_EQ(seen[0].id, "a");
   EXPECT_FALSE(seen[0].leader);
@@ -460,26 +484,26 @@ std::unique_ptr<Database> new_store(const std::string& kind, const std::filesyst
 // `meshfed store copy`: a domain's state moves to the other backend and back with nothing lost,
 // the audit chain ending where it ended, and numbering carrying on after the copied rows.
 TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
-  ASSERT_TRUE(write([&] {
-                ExportRepository exports(*db_);
-                CatalogRepository catalog(*db_);
-                AuditRepository audit(*db_);
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                ExportRepository exports(tx);
+                CatalogRepository catalog(tx);
+                AuditRepository audit(tx);
                 auto e = an_export("a", {"dmz", "internal"});
                 exports.insert(e);
                 exports.append_history(
                     "a", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1});
                 exports.insert(an_export("b", {"dmz"}));
                 catalog.record_change("a", 1);
-                ImportRepository(*db_).save(an_import("dmz", "e1", 16000));
+                ImportRepository(tx).save(an_import("dmz", "e1", 16000));
                 PeerRecord p;
                 p.domain = "dmz";
                 p.revision = 7;
                 p.last_error = "it's \"quoted\"\nand multi-line";
-                PeerRepository(*db_).save(p);
+                PeerRepository(tx).save(p);
                 for (int i = 0; i < 3; ++i) {
                   audit.append(from_unix_ms(i), "alice", i == 0 ? "export.requested" : "x", "export/a", {{"n", i}});
                 }
-                ReplicaRepository(*db_).heartbeat({"r1", "h:1", true, 1});
+                ReplicaRepository(tx).heartbeat({"r1", "h:1", true, 1});
               }).ok());
   const std::string other = GetParam() == "sqlite" ? "postgres" : "sqlite";
   auto there = new_store(other, dir_ / "there.db");
@@ -491,21 +515,22 @@ TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
   auto back = new_store(GetParam(), dir_ / "back.db");
   ASSERT_TRUE(copy_store(*there, *back).ok());
   for (Database* db : {there.get(), back.get()}) {
-    auto report = workflow::verify_audit(
-        *db, workflow::ExpectedHead{3, read<AuditRepository::Head>([&] { return AuditRepository(*db_).head(); }).hash});
+    auto report = workflow::verify_audit(*db, workflow::ExpectedHead{3, read<AuditQueries::Head>([&](const Reader& tx) {
+                                                                          return AuditQueries(tx).head();
+                                                                        }).hash});
     ASSERT_TRUE(report.ok()) << report.error().message;
     EXPECT_TRUE(report->ok) << report->problem;
-    ASSERT_TRUE(db->transaction([&]() -> Status {
-                    ExportRepository exports(*db);
+    ASSERT_TRUE(db->transaction([&](store::Writer& tx) -> Status {
+                    ExportRepository exports(tx);
                     const auto a = exports.get("a");
                     EXPECT_TRUE(a && a->peers == (std::vector<std::string>{"dmz", "internal"}));
                     EXPECT_EQ(a->history.size(), 1u);
-                    EXPECT_EQ(PeerRepository(*db).get("dmz").last_error, "it's \"quoted\"\nand multi-line");
-                    EXPECT_EQ(ImportRepository(*db).get("dmz.e1")->local_port, 16000);
-                    EXPECT_EQ(CatalogRepository(*db).revision(), 2);
+                    EXPECT_EQ(PeerRepository(tx).get("dmz").last_error, "it's \"quoted\"\nand multi-line");
+                    EXPECT_EQ(ImportRepository(tx).get("dmz.e1")->local_port, 16000);
+                    EXPECT_EQ(CatalogRepository(tx).revision(), 2);
                     exports.insert(an_export("c", {"dmz"}));  // numbered after the copied rows
                     EXPECT_EQ(exports.list({std::nullopt, 2, 10}).size(), 1u);
-                    EXPECT_EQ(AuditRepository(*db).append(from_unix_ms(9), "bob", "y", "z", {}).seq, 4);
+                    EXPECT_EQ(AuditRepository(tx).append(from_unix_ms(9), "bob", "y", "z", {}).seq, 4);
                     return {};
                   }).ok());
   }
@@ -534,12 +559,12 @@ TEST_P(SharedStoreTest, TwoConnectionsWritingAtOnceKeepOneAuditChain) {
   std::vector<std::thread> writers;
   for (auto& replica : replicas) {
     writers.emplace_back([db = replica.get()] {
-      AuditRepository audit(*db);
       for (int i = 0; i < 50; ++i) {
-        ASSERT_TRUE(db->transaction([&]() -> Status {
-                        audit.append(from_unix_ms(1'800'000'000'000 + i), "system", "tick", "test", {{"i", i}});
-                        return {};
-                      }).ok());
+        ASSERT_TRUE(
+            db->transaction([&](store::Writer& tx) -> Status {
+                AuditRepository(tx).append(from_unix_ms(1'800'000'000'000 + i), "system", "tick", "test", {{"i", i}});
+                return {};
+              }).ok());
       }
     });
   }
@@ -553,24 +578,23 @@ TEST_P(SharedStoreTest, TwoConnectionsWritingAtOnceKeepOneAuditChain) {
 // A read sees one snapshot: another replica's commit between two of its statements is not half
 // seen (a catalog revision read before the change list would otherwise miss a change for good).
 TEST_P(SharedStoreTest, AReadSeesOneSnapshotWhileAnotherReplicaCommits) {
-  ASSERT_TRUE(write([&] { ExportRepository(*db_).insert(an_export("a", {"dmz"})); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { ExportRepository(tx).insert(an_export("a", {"dmz"})); }).ok());
   auto other = open();
-  CatalogRepository catalog(*db_);
   int64_t first = 0, second = 0;
-  ASSERT_TRUE(db_->read([&]() -> Status {
-                   first = catalog.revision();
+  ASSERT_TRUE(db_->read([&](store::Reader& tx) -> Status {
+                   first = CatalogQueries(tx).revision();
                    EXPECT_TRUE(other
-                                   ->transaction([&]() -> Status {
-                                     CatalogRepository(*other).record_change("a", 1);
+                                   ->transaction([&](store::Writer& other_tx) -> Status {
+                                     CatalogRepository(other_tx).record_change("a", 1);
                                      return {};
                                    })
                                    .ok());
-                   second = catalog.revision();
+                   second = CatalogQueries(tx).revision();
                    return {};
                  })
                   .ok());
   EXPECT_EQ(first, second);
-  EXPECT_EQ(read<int64_t>([&] { return catalog.revision(); }), first + 1);
+  EXPECT_EQ(read<int64_t>([&](const Reader& tx) { return CatalogQueries(tx).revision(); }), first + 1);
 }
 
 // Acknowledged means committed on the server's disk whatever the server or database default:
@@ -581,8 +605,8 @@ TEST_P(SharedStoreTest, CommitsAreSynchronousWhateverTheDatabaseDefault) {
   auto fresh = open();
   std::string setting;
   ASSERT_TRUE(fresh
-                  ->read([&]() -> Status {
-                    Statement s(*fresh, "SHOW synchronous_commit");
+                  ->read([&](store::Reader& tx) -> Status {
+                    Statement s(tx, "SHOW synchronous_commit");
                     if (s.step()) setting = s.text(0);
                     return {};
                   })
@@ -613,8 +637,8 @@ TEST_P(SharedStoreTest, OneReplicaLeadsAndAnotherTakesOverWhenItsSessionEnds) {
   EXPECT_EQ(second->confirm(t).value(), 2);
   EXPECT_EQ(first->try_acquire(t).value(), std::nullopt);
   std::vector<std::string> replicas;
-  ASSERT_TRUE(db_->read([&]() -> Status {
-                   Statement s(*db_, "SELECT replica, started_ms FROM leader_terms ORDER BY term");
+  ASSERT_TRUE(db_->read([&](store::Reader& tx) -> Status {
+                   Statement s(tx, "SELECT replica, started_ms FROM leader_terms ORDER BY term");
                    while (s.step()) {
                      replicas.push_back(s.text(0));
                      EXPECT_GT(s.int64(1), to_unix_ms(std::chrono::system_clock::now()) - 60'000);
@@ -633,10 +657,9 @@ TEST_P(SharedStoreTest, ALeaderOnlyTransactionIsRefusedOnceItsTermHasEnded) {
   ASSERT_EQ(lock->try_acquire(t).value(), 1);
   std::optional<int64_t> mine = 1;
   db_->set_leader_term([&] { return mine; });
-  AuditRepository audit(*db_);
   auto append = [&] {
-    return db_->leader_transaction([&]() -> Status {
-      audit.append(from_unix_ms(0), "system", "x", "y", {});
+    return db_->leader_transaction([&](store::Writer& tx) -> Status {
+      AuditRepository(tx).append(from_unix_ms(0), "system", "x", "y", {});
       return {};
     });
   };
@@ -657,8 +680,8 @@ TEST_P(SharedStoreTest, ALeaderOnlyTransactionIsRefusedOnceItsTermHasEnded) {
   mine = 2;
   EXPECT_TRUE(append().ok());
   int64_t entries = 0;
-  ASSERT_TRUE(db_->read([&]() -> Status {
-                   entries = audit.head().seq;
+  ASSERT_TRUE(db_->read([&](store::Reader& tx) -> Status {
+                   entries = AuditQueries(tx).head().seq;
                    return {};
                  })
                   .ok());
@@ -686,9 +709,9 @@ TEST_P(SharedStoreTest, ACommitWakesTheOtherReplicasChangeFeed) {
   auto feed = postgres_change_feed(conninfo_);
   ASSERT_TRUE(feed->wait(t).value());  // a new feed cannot know what it missed
   EXPECT_FALSE(feed->wait(std::chrono::milliseconds(50)).value());
-  AuditRepository audit(*db_);
   // The committer here is this process: its own commits wake nobody in it ...
-  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
   EXPECT_FALSE(feed->wait(std::chrono::milliseconds(200)).value());
   // ... while a commit from elsewhere does, once, however many arrive.
   db_->execute("NOTIFY meshfed_changes, 'another-replica'; NOTIFY meshfed_changes, 'a-third'");
@@ -710,15 +733,15 @@ TEST_P(SharedStoreTest, OnlyACommitThatChangedRowsIsAnnounced) {
   std::unique_ptr<PGconn, decltype(&PQfinish)> listener(PQconnectdb(conninfo_.c_str()), &PQfinish);
   ASSERT_EQ(PQstatus(listener.get()), CONNECTION_OK) << PQerrorMessage(listener.get());
   PQclear(PQexec(listener.get(), "LISTEN meshfed_changes"));
-  AuditRepository audit(*db_);
-  ASSERT_TRUE(write([&] { (void)audit.head(); }).ok());
-  ASSERT_TRUE(write([&] {
-                Statement s(*db_, "UPDATE meta SET value = ? WHERE key = ?");
+  ASSERT_TRUE(write([&](const Writer& tx) { (void)AuditRepository(tx).head(); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                Statement s(tx, "UPDATE meta SET value = ? WHERE key = ?");
                 s.bind(1, "x");
                 s.bind(2, "no-such-key");
                 s.exec();
               }).ok());
-  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
   // Notices arrive in commit order: when the third commit's is here, any earlier one would be too.
   int notices = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -739,10 +762,11 @@ TEST_P(SharedStoreTest, OnlyACommitThatChangedRowsIsAnnounced) {
 TEST_P(SharedStoreTest, TheStoreReconnectsAfterItsSessionWasEnded) {
   auto other = open();
   end_other_sessions(*other);
-  AuditRepository audit(*db_);
-  EXPECT_FALSE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
-  ASSERT_TRUE(write([&] { audit.append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
-  EXPECT_EQ(read<AuditRepository::Head>([&] { return audit.head(); }).seq, 1);
+  EXPECT_FALSE(
+      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+  EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBackendTest, ::testing::Values("sqlite", "postgres"),

@@ -14,13 +14,23 @@ namespace meshfed::store {
 namespace {
 
 std::string text_of(Database& db, std::string_view sql) {
-  Statement s(db, sql);
-  return s.step() ? s.text(0) : "";
+  std::string out;
+  EXPECT_TRUE(db.read([&](Reader& tx) -> Status {
+                  Statement s(tx, sql);
+                  if (s.step()) out = s.text(0);
+                  return {};
+                }).ok());
+  return out;
 }
 
 int64_t int_of(Database& db, std::string_view sql) {
-  Statement s(db, sql);
-  return s.step() ? s.int64(0) : -1;
+  int64_t out = -1;
+  EXPECT_TRUE(db.read([&](Reader& tx) -> Status {
+                  Statement s(tx, sql);
+                  if (s.step()) out = s.int64(0);
+                  return {};
+                }).ok());
+  return out;
 }
 
 TEST(Database, MigratesFromEmptyAndRecordsVersions) {
@@ -43,8 +53,8 @@ TEST(DatabaseDeathTest, ASecondThreadAbortsInsteadOfRacingTheFirst) {
         testing::log_to_stderr();  // death tests read stderr
         auto db = Database::open(dir / "m.db");
         if (!db) std::abort();
-        std::thread([&] { (void)(*db)->read([] { return Status(); }); }).join();  // opened here, used there: fine
-        (void)(*db)->read([] { return Status(); });                               // and back here: not
+        std::thread([&] { (void)(*db)->read([](Reader&) { return Status(); }); }).join();  // opened here, used there
+        (void)(*db)->read([](Reader&) { return Status(); });                               // and back here: not
       },
       "the store connection is owned by one thread and was used from another");
 }
@@ -137,10 +147,10 @@ TEST(Database, AStoreWithDamagedPagesIsRefusedAtOpenNamingTheFileAndTheProblem) 
   const auto file = dir / "m.db";
   {
     auto db = std::move(Database::open(file)).value();
-    ASSERT_TRUE(db->transaction([&]() -> Status {
+    ASSERT_TRUE(db->transaction([&](store::Writer& tx) -> Status {
                     db->execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, body TEXT)");
                     for (int i = 0; i < 2000; ++i) {
-                      Statement(*db, "INSERT INTO filler(body) VALUES (?)").bind(1, std::string(200, 'x')).exec();
+                      Statement(tx, "INSERT INTO filler(body) VALUES (?)").bind(1, std::string(200, 'x')).exec();
                     }
                     return {};
                   }).ok());
@@ -171,7 +181,7 @@ TEST(Database, FailedTransactionRollsBack) {
   testing::TempDir dir;
   auto db = Database::open(dir / "m.db");
   ASSERT_TRUE(db.ok());
-  auto st = (*db)->transaction([&]() -> Status {
+  auto st = (*db)->transaction([&](store::Writer&) -> Status {
     (*db)->execute("INSERT INTO meta(key, value) VALUES ('k', 'v')");
     return make_error(ErrorCode::kInvalidArgument, "no");
   });
@@ -184,8 +194,8 @@ TEST(Database, AFailedReadTellsTheClientWhatFailedAndTheLogWhy) {
   testing::TempDir dir;
   auto db = Database::open(dir / "m.db");
   ASSERT_TRUE(db.ok());
-  auto st = (*db)->read([&]() -> Status {
-    Statement(**db, "SELECT secret_column FROM exports").step();
+  auto st = (*db)->read([&](store::Reader& tx) -> Status {
+    Statement(tx, "SELECT secret_column FROM exports").step();
     return {};
   });
   ASSERT_FALSE(st.ok());
