@@ -16,8 +16,14 @@ PeerApi::PeerApi(PeerApiDeps deps)
       refused_(deps_.metrics.counter("meshfed_peer_api_refused_total", "Peer API requests refused, by peer and reason.",
                                      {"peer", "reason"})) {}
 
-http::Response PeerApi::handle(const http::Request& req) {
-  http::Response res;
+http::Response PeerApi::handle(const http::Request& req) { return *respond(req, /*quick_only=*/false); }
+
+std::optional<http::Response> PeerApi::answer_quickly(const http::Request& req) {
+  return respond(req, /*quick_only=*/true);
+}
+
+std::optional<http::Response> PeerApi::respond(const http::Request& req, bool quick_only) {
+  std::optional<http::Response> res;
   std::string path = "(unmatched)";
   auto refuse = [&](const std::string& reason, const std::string& detail) {
     refused_.inc({req.peer, reason});
@@ -34,39 +40,57 @@ http::Response PeerApi::handle(const http::Request& req) {
     res = refuse("quarantined", "peer " + req.peer + " is quarantined by " + deps_.domain());
   } else if (req.path == "/federation/v1/catalog") {
     path = req.path;
-    res = req.method == "GET" ? catalog(req) : problem(405, "use GET on " + req.path);
+    res = req.method == "GET" ? catalog(req, quick_only) : problem(405, "use GET on " + req.path);
+    if (!res) return std::nullopt;  // to be built off the connection's loop
   } else if (req.path == "/federation/v1/metrics") {
     path = req.path;
     if (req.method != "GET") {
       res = problem(405, "use GET on " + req.path);
     } else {
-      res.content_type = "text/plain; version=0.0.4; charset=utf-8";
-      res.body = deps_.exported_metrics(req.peer);
+      res.emplace();
+      res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+      res->body = deps_.exported_metrics(req.peer);
     }
   } else if (req.path.rfind("/federation/", 0) == 0 && req.path.rfind("/federation/v1/", 0) != 0) {
     res = problem(404, "unsupported peer API version in " + req.path + "; supported versions: v1");
   } else {
     res = problem(404, "no such peer API resource: " + req.path + " (supported versions: v1)");
   }
-  if (!res.waiting()) requests_.inc({req.peer, path, std::to_string(res.status)});
+  if (!res->waiting()) requests_.inc({req.peer, path, std::to_string(res->status)});
   return res;
 }
 
-http::Response PeerApi::catalog(const http::Request& req) {
+std::optional<http::Response> PeerApi::catalog(const http::Request& req, bool quick_only) {
   auto poll = parse_long_poll(req);
   if (!poll) return problem(poll.error());
+  http::Response r;
   if (poll->since <= 0) {  // everything: the same bytes until the catalog moves
+    if (quick_only) {
+      auto kept = deps_.catalog.kept_answer(req.peer, deps_.domain(), deps_.ingress());
+      if (!kept) return problem(kept.error());
+      if (!*kept) return std::nullopt;
+      r.body = std::move(**kept);
+      return r;
+    }
     auto body = deps_.catalog.full_answer(req.peer, deps_.domain(), deps_.ingress());
     if (!body) return problem(body.error());
-    http::Response r;
     r.body = std::move(body).value();
     return r;
   }
-  auto view = deps_.catalog.view(req.peer, poll->since);
-  if (!view) return problem(view.error());
-  if (view->unchanged() && poll->wait_s > 0) return wait_on(req.peer, poll->wait_s);
-  http::Response r;
-  r.body = federation::catalog_text(*view, deps_.domain(), deps_.ingress());
+  federation::CatalogView view;
+  if (quick_only) {  // a peer that is up to date waits, or learns that nothing changed
+    auto revision = deps_.catalog.revision();
+    if (!revision) return problem(revision.error());
+    if (*revision != poll->since) return std::nullopt;
+    view.revision = *revision;
+    view.full = false;
+  } else {
+    auto built = deps_.catalog.view(req.peer, poll->since);
+    if (!built) return problem(built.error());
+    view = std::move(built).value();
+  }
+  if (view.unchanged() && poll->wait_s > 0) return wait_on(req.peer, poll->wait_s);
+  r.body = federation::catalog_text(view, deps_.domain(), deps_.ingress());
   return r;
 }
 

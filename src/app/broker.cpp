@@ -87,14 +87,19 @@ class Broker {
     auto lock = store::StateLock::acquire(dir);  // one broker per state, and no restore under it
     if (!lock) return lock.error();
     p_.state_lock.emplace(std::move(lock).value());
+    const int readers = p_.first_config().store.pool_size;
     if (p_.first_config().store.type == config::StoreType::kSqlite) {
       MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open(dir / "meshfed.db"));
       p_.db = std::move(db);
+      MESHFED_ASSIGN_OR_RETURN(auto pool, store::ReadPool::open_sqlite(dir / "meshfed.db", readers));
+      p_.reads = std::move(pool);
       return {};
     }
     const std::string& conninfo = p_.first->store_url;  // restart-only: read once
     MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open_postgres(conninfo));
     p_.db = std::move(db);
+    MESHFED_ASSIGN_OR_RETURN(auto pool, store::ReadPool::open_postgres(conninfo, readers));
+    p_.reads = std::move(pool);
     p_.leadership = std::make_unique<Leadership>(
         store::postgres_leader_lock(conninfo, p_.first_config().replica_id), p_.clock,
         Leadership::Events{[this](int64_t term) { p_.store.post([this, term] { replicas_.elected(term); }); },

@@ -52,18 +52,20 @@ void Listeners::run_admin_request(const std::string& path, std::function<void()>
 }
 
 Status Listeners::start_peer_api() {
-  p_.catalog = std::make_unique<federation::Catalog>(*p_.db, p_.clock);
+  p_.catalog = std::make_unique<federation::Catalog>(*p_.db, *p_.reads, p_.clock);
   p_.peer_api = std::make_unique<api::PeerApi>(
       api::PeerApiDeps{*p_.catalog, p_.metrics, [this] { return p_.domain(); }, [this] { return ingress_address(); },
                        [this](const std::string& peer) { return p_.snapshot.get()->peer_domains.count(peer) > 0; },
-                       [this](const std::string& peer) { return p_.imports->is_quarantined(peer); },
+                       [this](const std::string& peer) { return federation::is_quarantined(*p_.reads, peer); },
                        [this](const std::string& peer) { return p_.metrics_export->text_for(peer); }});
-  // Every peer API request reads the store: all run on its thread.
+  // The peer API reads through the read pool, never on the store thread: a kept catalog, or
+  // "nothing new", is answered on the connection's own loop; a catalog to build, off it.
   p_.peer_server = std::make_unique<http::HttpServer>(
       p_.runtime.io(), [this] { return p_.snapshot.get()->peer_tls; },
       [this](const http::Request& r) { return p_.peer_api->handle(r); }, [](const Error& e) { return api::problem(e); },
-      [this](const std::string&, std::function<void()> job) { p_.store.post(std::move(job)); },
+      [this](const std::string&, std::function<void()> job) { p_.off_store.post(std::move(job)); },
       http::ServerLimits{.name = "peer"});
+  p_.peer_server->set_quick_answers([this](const http::Request& r) { return p_.peer_api->answer_quickly(r); });
   p_.peer_server->admission().count_refusals_in(p_.connection_refusals);
   p_.peer_guard = std::make_unique<HandshakeGuard>(
       p_.clock, "peer",

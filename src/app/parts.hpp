@@ -5,9 +5,11 @@
 //
 // Threads, and what each owns:
 //   event loop (runtime): accepting, signals, timers; hands each request to its route's executor
-//   store: every SQLite call (the Database checks it), the workflow, imports, catalog, routes,
+//   store: every write to the store (the Database checks it), the workflow, imports, routes,
 //          reload, the reactions; requests are answered here unless their route says otherwise
-//   off_store: GET /federate, /api/v1/firewall and the console's files, which need no store
+//   off_store: GET /federate, /api/v1/firewall, the console's files, and peer API catalogs that
+//          must be built; they read through the read pool (`reads`, any thread) if at all
+//   the peer API's connection loops: catalogs kept or unchanged, read through the read pool
 //   control_plane: hands a catalog's imports to the adapter while the store thread makes the
 //          transaction durable (ImportManager::apply_catalog waits for both)
 //   lifecycle: blocking restarts (peer watchers on reload, election and step-down)
@@ -37,6 +39,7 @@
 #include "meshfed/http/server.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/store/database.hpp"
+#include "meshfed/store/read_pool.hpp"
 #include "meshfed/store/state_lock.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "peer_watchers.hpp"
@@ -80,7 +83,8 @@ struct BrokerParts {
 
   metrics::Registry metrics;
   std::optional<store::StateLock> state_lock;
-  std::unique_ptr<store::Database> db;
+  std::unique_ptr<store::Database> db;     // the store thread's: every write, and reads that decide one
+  std::unique_ptr<store::ReadPool> reads;  // any thread's: answers that only read
   std::unique_ptr<controlplane::Adapter> adapter;
   std::unique_ptr<workflow::ExportWorkflow> workflow;
   std::unique_ptr<federation::ImportManager> imports;

@@ -290,22 +290,11 @@ class Parser {
     } else if (type == "postgres") {
       store.type = StoreType::kPostgres;
       store.url_file = path(r, "url_file", true);
-      // A cap, not a pool: every store operation runs on the one store thread, and a replica
-      // holds exactly three connections (that thread's, the leader lock's, the change feed's).
-      constexpr int64_t kReplicaConnections = 3;
-      if (const auto pool = r.integer("pool_size", 1, 64)) {
-        if (*pool < kReplicaConnections) {
-          errors_.add(r.path_of("pool_size"),
-                      "a replica holds 3 connections (its store thread's, the leader lock's and the change "
-                      "feed's): expected at least 3, got " +
-                          std::to_string(*pool));
-        } else {
-          store.pool_size = static_cast<int>(*pool);
-        }
-      }
     } else {
       errors_.add(r.path_of("type"), "expected \"sqlite\" or \"postgres\", got \"" + type + "\"");
     }
+    // The read pool's connections (store/read_pool.hpp), beside the store thread's own.
+    if (const auto pool = r.integer("pool_size", 1, 64)) store.pool_size = static_cast<int>(*pool);
   }
 
   // The host name by default: what an operator sees in GET /api/v1/replicas.

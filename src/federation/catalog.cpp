@@ -9,10 +9,19 @@
 
 namespace meshfed::federation {
 
+Result<int64_t> Catalog::revision() {
+  int64_t revision = 0;
+  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
+    revision = store::CatalogQueries(tx).revision();
+    return {};
+  }));
+  return revision;
+}
+
 Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
   CatalogView v;
   const int64_t now = to_unix_ms(clock_.now());
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
     store::CatalogQueries catalog(tx);
     v.revision = catalog.revision();
     if (since <= 0 || since < catalog.floor() || since > v.revision) {
@@ -35,37 +44,58 @@ Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
   return v;
 }
 
+namespace {
+std::string address_of(const IngressAddress& ingress) { return ingress.host + ":" + std::to_string(ingress.port); }
+}  // namespace
+
+std::optional<std::string> Catalog::kept_at(const std::string& peer, int64_t revision, const std::string& domain,
+                                            const std::string& ingress) {
+  const int64_t now = to_unix_ms(clock_.now());
+  MutexLock lock(mu_);
+  const auto it = answers_.find(peer);
+  if (it == answers_.end()) return std::nullopt;
+  const KeptAnswer& kept = it->second;
+  if (kept.revision == revision && kept.domain == domain && kept.ingress == ingress && now < kept.valid_until_ms) {
+    return kept.body;
+  }
+  answers_.erase(it);
+  return std::nullopt;
+}
+
+Result<std::optional<std::string>> Catalog::kept_answer(const std::string& peer, const std::string& domain,
+                                                        const IngressAddress& ingress) {
+  MESHFED_ASSIGN_OR_RETURN(const int64_t revision, this->revision());
+  return kept_at(peer, revision, domain, address_of(ingress));
+}
+
 Result<std::string> Catalog::full_answer(const std::string& peer, const std::string& domain,
                                          const IngressAddress& ingress) {
-  const int64_t now = to_unix_ms(clock_.now());
-  int64_t revision = 0;
-  if (Status st = db_.read([&](store::Reader& tx) -> Status {
-        revision = store::CatalogQueries(tx).revision();
-        return {};
-      });
-      !st) {
-    return st.error();
-  }
-  const std::string where = ingress.host + ":" + std::to_string(ingress.port);
-  if (const auto it = answers_.find(peer); it != answers_.end()) {
-    const KeptAnswer& kept = it->second;
-    if (kept.revision == revision && kept.domain == domain && kept.ingress == where && now < kept.valid_until_ms) {
-      return kept.body;
-    }
-    answers_.erase(it);
-  }
+  const std::string where = address_of(ingress);
+  MESHFED_ASSIGN_OR_RETURN(const int64_t revision, this->revision());
+  if (auto kept = kept_at(peer, revision, domain, where)) return std::move(*kept);
   MESHFED_ASSIGN_OR_RETURN(auto v, view(peer, 0));
   int64_t valid_until = std::numeric_limits<int64_t>::max();
   for (const auto& e : v.exports) {
     if (e.expires_at_ms) valid_until = std::min(valid_until, *e.expires_at_ms);
   }
   std::string body = catalog_text(v, domain, ingress);
-  if (body.size() <= kMaxKeptAnswer) answers_[peer] = {v.revision, domain, where, valid_until, body};
+  if (body.size() <= kMaxKeptAnswer) {
+    MutexLock lock(mu_);
+    // A newer answer another thread kept meanwhile stays: only an older one is replaced.
+    auto& kept = answers_[peer];
+    if (kept.revision <= v.revision) kept = {v.revision, domain, where, valid_until, body};
+  }
   return body;
 }
 
 void Catalog::keep_answers_only_for(const std::set<std::string>& peers) {
+  MutexLock lock(mu_);
   std::erase_if(answers_, [&](const auto& kept) { return !peers.count(kept.first); });
+}
+
+size_t Catalog::kept_answers() const {
+  MutexLock lock(mu_);
+  return answers_.size();
 }
 
 Status Catalog::prune(int64_t keep) {

@@ -31,7 +31,8 @@ class SqliteCursor final : public Cursor {
 class SqliteConnection final : public Connection {
  public:
   SqliteConnection(const std::filesystem::path& file, bool read_only)
-      : db_(file.string(), read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) {
+      : db_(file.string(), read_only ? SQLite::OPEN_READONLY : SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE),
+        read_only_(read_only) {
     db_.setBusyTimeout(5000);
     if (read_only) return;
     db_.exec("PRAGMA journal_mode=WAL");
@@ -43,6 +44,14 @@ class SqliteConnection final : public Connection {
   void execute(std::string_view sql) override { db_.exec(std::string(sql)); }
   void begin() override { db_.exec("BEGIN IMMEDIATE"); }
   void commit() override { db_.exec("COMMIT"); }
+  // The writer reads on its own thread between its commits; a read-only connection reads while
+  // the writer commits, so its reads take a snapshot.
+  void begin_read() override {
+    if (read_only_) db_.exec("BEGIN");
+  }
+  void end_read() override {
+    if (read_only_) db_.exec("COMMIT");
+  }
   void rollback() noexcept override {
     try {
       db_.exec("ROLLBACK");
@@ -57,6 +66,7 @@ class SqliteConnection final : public Connection {
 
  private:
   SQLite::Database db_;
+  const bool read_only_;
 };
 
 }  // namespace

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -31,9 +32,14 @@ class PeerApi {
  public:
   explicit PeerApi(PeerApiDeps deps);
   http::Response handle(const http::Request& req);
+  // The answer when it costs no more than a read or two (a refusal, a kept full catalog,
+  // "nothing new" to a peer that is up to date, the metrics), for the connection's own loop;
+  // nothing when handle() must build it.
+  std::optional<http::Response> answer_quickly(const http::Request& req);
 
  private:
-  http::Response catalog(const http::Request& req);
+  std::optional<http::Response> respond(const http::Request& req, bool quick_only);
+  std::optional<http::Response> catalog(const http::Request& req, bool quick_only);
   PeerApiDeps deps_;
   metrics::Family& requests_;
   metrics::Family& refused_;

@@ -180,7 +180,7 @@ enum class StoreType { kSqlite, kPostgres };
 struct StoreConfig {
   StoreType type = StoreType::kSqlite;
   Path url_file;      // postgres: the libpq connection string (a secret: kept out of the config)
-  int pool_size = 4;  // postgres: connections a replica may hold, at least the 3 it uses (docs/replicas.md)
+  int pool_size = 4;  // connections of the read pool, beside the store thread's (docs/configuration.md)
 };
 
 struct Config {

@@ -1,14 +1,17 @@
 // What a peer may see of our exports: approved, unexpired
 // exports scoped to it, as a full snapshot or as the changes after the revision it last saw.
-// Runs on the store thread.
+// Thread-safe: answers read through `reads` (the read pool, so no peer waits for the store
+// thread), kept answers are under a lock; prune() writes, on the store thread.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "meshfed/core/clock.hpp"
+#include "meshfed/core/mutex.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
@@ -31,7 +34,9 @@ struct IngressAddress {
 
 class Catalog {
  public:
-  Catalog(store::Database& db, const Clock& clock) : db_(db), clock_(clock) {}
+  Catalog(store::Database& db, store::Reads& reads, const Clock& clock) : db_(db), reads_(reads), clock_(clock) {}
+
+  Result<int64_t> revision();
 
   // `since` 0, older than the change log, or newer than our revision (a restored store) gets
   // a full snapshot; otherwise the changes of `peer`'s view after `since`.
@@ -42,10 +47,14 @@ class Catalog {
   // one revision read, not a walk over every export and a new document. Answers over
   // kMaxKeptAnswer bytes are not kept.
   Result<std::string> full_answer(const std::string& peer, const std::string& domain, const IngressAddress& ingress);
+  // The kept full answer, if it is still current (one revision read); nothing when it would
+  // have to be built.
+  Result<std::optional<std::string>> kept_answer(const std::string& peer, const std::string& domain,
+                                                 const IngressAddress& ingress);
   static constexpr size_t kMaxKeptAnswer = 1024 * 1024;
   // Drops the kept answers of peers no longer configured (after a reload removed them).
   void keep_answers_only_for(const std::set<std::string>& peers);
-  size_t kept_answers() const { return answers_.size(); }
+  size_t kept_answers() const;
   // Keeps the change log to the newest `keep` revisions.
   Status prune(int64_t keep);
 
@@ -58,9 +67,15 @@ class Catalog {
     std::string body;
   };
 
+  // The kept answer for `peer` if it is current at `revision`; a stale one is dropped.
+  std::optional<std::string> kept_at(const std::string& peer, int64_t revision, const std::string& domain,
+                                     const std::string& ingress);
+
   store::Database& db_;
+  store::Reads& reads_;
   const Clock& clock_;
-  std::map<std::string, KeptAnswer> answers_;  // by peer
+  mutable Mutex mu_;
+  std::map<std::string, KeptAnswer> answers_ GUARDED_BY(mu_);  // by peer
 };
 
 // The peer API's catalog answer as compact JSON.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,6 +73,10 @@ class HttpServer {
   // Mutually authenticated listeners: names the caller of an established TLS connection (an
   // SSL*) for Request::peer. Connections it cannot name are closed.
   void set_identity(std::function<std::string(ssl_st* ssl)> identify);
+  // Answers tried on the connection's own loop before a request is handed to `run_blocking`:
+  // those that cost a read or two, which a hop to another thread would cost more than. Nothing
+  // means the request takes the blocking path. Set before listen().
+  void set_quick_answers(std::function<std::optional<Response>(const Request&)> quick);
 
   // Who may connect (a source filter, the refusal metric): configure before listen().
   net::Admission& admission();

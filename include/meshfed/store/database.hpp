@@ -53,7 +53,15 @@ class Writer : public Reader {
   explicit Writer(Database& db) : Reader(db) {}
 };
 
-class Database {
+// What answers a read: the store thread's own Database, or a ReadPool that reads beside it.
+class Reads {
+ public:
+  virtual ~Reads() = default;
+  // Runs read-only `body` on one snapshot of the store, turning store exceptions into an Error.
+  virtual Status read(const std::function<Status(Reader&)>& body) = 0;
+};
+
+class Database final : public Reads {
  public:
   // Creates the file owner-only (0600, whatever the umask; SQLite gives its -wal and -shm files
   // the same mode) when it does not exist yet, and migrates it.
@@ -74,7 +82,7 @@ class Database {
   // online backup: the broker may go on writing meanwhile; the copy is the state as of one
   // moment, every commit before it included.
   Status backup_to(const std::filesystem::path& out);
-  ~Database();
+  ~Database() override;
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; a failed Status or an exception rolls back.
   Status transaction(const std::function<Status(Writer&)>& body);
@@ -92,7 +100,7 @@ class Database {
   // a read runs, and a catalog revision read before a change list must not miss the change
   // that lands between the two. On SQLite this process is the only writer, and it writes on
   // the thread that reads. Inside transaction() it simply runs.
-  Status read(const std::function<Status(Reader&)>& body);
+  Status read(const std::function<Status(Reader&)>& body) override;
   // Runs `body`'s statements each on its own, outside a transaction: for bookkeeping no other
   // replica reacts to (heartbeats), which therefore wakes none of them.
   Status autocommit(const std::function<Status(Writer&)>& body);
@@ -132,6 +140,7 @@ class Database {
 
  private:
   friend class Statement;
+  friend class ReadPool;  // opens its connections and hands each from thread to thread
   // Checks the calling thread and counts the statement for fail_nth_statement().
   backend::Connection& use();
   // A prepared statement of `sql`: an idle one if a Statement that ran it before gave it back,

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "meshfed/core/clock.hpp"
+#include "meshfed/store/repositories.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::api {
@@ -12,20 +15,50 @@ namespace {
 
 class PeerApiTest : public ::testing::Test {
  protected:
-  http::Response get(const std::string& peer, const std::string& target) {
+  static http::Request request(const std::string& peer, const std::string& target) {
     http::Request r;
     r.method = "GET";
     r.target = target;
     EXPECT_TRUE(http::parse_target(r.target, r.path, r.query));
     r.peer = peer;
     r.remote = "127.0.0.1:1";
-    return api_.handle(r);
+    return r;
+  }
+  http::Response get(const std::string& peer, const std::string& target) { return api_.handle(request(peer, target)); }
+  std::optional<http::Response> quickly(const std::string& peer, const std::string& target) {
+    return api_.answer_quickly(request(peer, target));
+  }
+
+  // An approved export to dmz, recorded as a catalog change.
+  void approve(const std::string& id) {
+    ASSERT_TRUE(db_->transaction([&](store::Writer& tx) -> Status {
+                     store::ExportRecord e;
+                     e.id = id;
+                     e.mesh = "default";
+                     e.service = "billing";
+                     e.port = 8443;
+                     e.protocol = "tcp";
+                     e.zone = "zone-1";
+                     e.alias = id;
+                     e.peers = {"dmz"};
+                     e.sni = id + ".pci.meshfed";
+                     e.state = store::ExportState::kApproved;
+                     e.version = 2;
+                     e.requested_by = "alice";
+                     e.requested_at_ms = e.pending_expires_at_ms = to_unix_ms(clock_.now());
+                     e.approved_at_ms = to_unix_ms(clock_.now());
+                     e.expires_at_ms = to_unix_ms(clock_.now()) + 3'600'000;
+                     store::ExportRepository(tx).insert(e);
+                     store::CatalogRepository(tx).record_change(id, to_unix_ms(clock_.now()));
+                     return {};
+                   })
+                    .ok());
   }
 
   testing::TempDir dir_;
   std::unique_ptr<store::Database> db_ = std::move(store::Database::open(dir_ / "p.db")).value();
   ManualClock clock_{from_unix_ms(1'800'000'000'000)};
-  federation::Catalog catalog_{*db_, clock_};
+  federation::Catalog catalog_{*db_, *db_, clock_};
   metrics::Registry registry_;
   std::map<std::string, Result<bool>> quarantine_{{"dmz", false}, {"internal", true}};
   PeerApi api_{PeerApiDeps{catalog_, registry_, [] { return std::string("pci"); },
@@ -50,6 +83,43 @@ TEST_F(PeerApiTest, AQuarantineThatCannotBeReadRefusesThePeer) {
     EXPECT_EQ(res.body.find("exported"), std::string::npos) << target;
   }
   EXPECT_NE(registry_.expose().find("meshfed_peer_api_refused_total{peer=\"dmz\",reason=\"undecided\"} 2"),
+            std::string::npos);
+}
+
+// What the connection's loop may answer itself costs a read or two; a catalog to build is left
+// to handle(), and the two give the same bytes.
+TEST_F(PeerApiTest, AKeptOrUnchangedCatalogIsAnsweredQuicklyAndTheRestIsLeftToBuild) {
+  approve("billing-1");
+  EXPECT_FALSE(quickly("dmz", "/federation/v1/catalog"));  // nothing kept yet
+  const auto built = get("dmz", "/federation/v1/catalog");
+  ASSERT_EQ(built.status, 200);
+  const auto kept = quickly("dmz", "/federation/v1/catalog");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->status, 200);
+  EXPECT_EQ(kept->body, built.body);
+
+  const int64_t revision = nlohmann::json::parse(built.body).at("revision").get<int64_t>();
+  const std::string since = "/federation/v1/catalog?since=" + std::to_string(revision);
+  const auto waits = quickly("dmz", since + "&wait=30");
+  ASSERT_TRUE(waits);
+  EXPECT_TRUE(waits->waiting());  // up to date: the server waits for a change
+  const auto nothing_new = quickly("dmz", since);
+  ASSERT_TRUE(nothing_new);
+  EXPECT_EQ(nothing_new->body, get("dmz", since).body);
+
+  approve("billing-2");  // the catalog moved: a delta, and a new full answer, must be built
+  EXPECT_FALSE(quickly("dmz", since + "&wait=30"));
+  EXPECT_FALSE(quickly("dmz", "/federation/v1/catalog"));
+  EXPECT_NE(get("dmz", since).body.find("billing-2"), std::string::npos);
+
+  // Refusals and the metrics need no build: answered at once, and counted once.
+  const auto refused = quickly("internal", "/federation/v1/catalog");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  const auto stranger = quickly("mallory", "/federation/v1/catalog");
+  ASSERT_TRUE(stranger);
+  EXPECT_EQ(stranger->status, 403);
+  EXPECT_NE(registry_.expose().find("meshfed_peer_api_refused_total{peer=\"internal\",reason=\"quarantined\"} 1"),
             std::string::npos);
 }
 

@@ -38,7 +38,7 @@ class PeriodicJobsTest : public ::testing::Test {
     workflow_ = std::make_unique<workflow::ExportWorkflow>(
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal"}, 3600, 7200, 600});
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
-    catalog_ = std::make_unique<federation::Catalog>(*db_, clock_);
+    catalog_ = std::make_unique<federation::Catalog>(*db_, *db_, clock_);
     routes_ = std::make_unique<RoutePublisher>(
         RoutePublisherDeps{*db_, adapter_, clock_, [] { return routing::RouteInputs{}; }, [] {}, [] {}}, 200ms);
     jobs_ = std::make_unique<PeriodicJobs>(

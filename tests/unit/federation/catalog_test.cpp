@@ -22,7 +22,7 @@ class CatalogTest : public ::testing::Test {
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
     wf_->set_catalog_listener(
         [this](const std::set<std::string>& peers, const std::set<std::string>&) { announced_.push_back(peers); });
-    catalog_ = std::make_unique<Catalog>(*db_, clock_);
+    catalog_ = std::make_unique<Catalog>(*db_, *db_, clock_);
   }
 
   std::string approved(std::vector<std::string> peers, const std::string& alias) {

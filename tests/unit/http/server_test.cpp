@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <atomic>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "meshfed/http/client.hpp"
@@ -155,6 +159,60 @@ TEST_F(HttpServerTest, AConnectionThatKeepsUpdatingItsKeysIsEndedPastTheCap) {
                                        kMaxKeyUpdatesPerConnection + 1, request),
             "");
   EXPECT_TRUE(testing::wait_until([&] { return server.open_connections() == 0; }));
+}
+
+}  // namespace
+}  // namespace meshfed::http
+
+namespace meshfed::http {
+namespace {
+
+// Quick answers are given on the connection's own loop: they are served while every request
+// handed to the blocking executor waits there (a store thread busy with a long write).
+TEST_F(HttpServerTest, QuickAnswersDoNotWaitForTheBlockingExecutor) {
+  auto ctx =
+      make_server_context({dir_ / "pki" / "broker.pem", dir_ / "pki" / "broker-key.pem", true, nullptr, nullptr});
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  boost::asio::io_context io;
+  std::mutex mu;
+  std::vector<std::function<void()>> parked;  // the blocking executor, stuck until the test runs them
+  HttpServer server(
+      io, [&] { return *ctx; },
+      [](const Request& r) { return Response{200, "text/plain", {}, "built " + r.path, "", {}}; },
+      [](const Error& e) { return Response{500, "text/plain", {}, e.message, "", {}}; },
+      [&](const std::string&, std::function<void()> job) {
+        std::lock_guard lock(mu);
+        parked.push_back(std::move(job));
+      });
+  server.set_quick_answers([](const Request& r) -> std::optional<Response> {
+    if (r.path != "/kept") return std::nullopt;
+    return Response{200, "text/plain", {}, "kept", "", {}};
+  });
+  ASSERT_TRUE(server.listen({"127.0.0.1", 0}).ok());
+  std::thread loop([&] { io.run(); });
+
+  Result<ClientResponse> slow = make_error(ErrorCode::kInternal, "not run");
+  std::thread slow_caller([&] { slow = client_for(server.port())->request("GET", "/to-build"); });
+  ASSERT_TRUE(testing::wait_until([&] {
+    std::lock_guard lock(mu);
+    return parked.size() == 1;
+  }));
+  auto quick = client_for(server.port())->request("GET", "/kept");
+  ASSERT_TRUE(quick.ok()) << quick.error().message;
+  EXPECT_EQ(quick->body, "kept");
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(parked.size(), 1u);  // the quick answer never reached the blocking executor
+    for (auto& job : parked) job();
+  }
+  slow_caller.join();
+  ASSERT_TRUE(slow.ok()) << slow.error().message;
+  EXPECT_EQ(slow->body, "built /to-build");
+  boost::asio::post(io, [&] {
+    server.stop();
+    io.stop();
+  });
+  loop.join();
 }
 
 }  // namespace

@@ -5,9 +5,11 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <atomic>
 #include <thread>
 
 #include "meshfed/store/copy.hpp"
+#include "meshfed/store/read_pool.hpp"
 #include "meshfed/store/replication.hpp"
 #include "meshfed/store/repositories.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
@@ -28,6 +30,14 @@ class StoreBackendTest : public ::testing::TestWithParam<std::string> {
     auto db = Database::open_postgres(conninfo_);
     EXPECT_TRUE(db.ok()) << db.error().message;
     return std::move(db).value();
+  }
+
+  // A read pool of `size` connections beside db_.
+  std::unique_ptr<ReadPool> pool(int size) {
+    auto p =
+        GetParam() == "sqlite" ? ReadPool::open_sqlite(dir_ / "m.db", size) : ReadPool::open_postgres(conninfo_, size);
+    EXPECT_TRUE(p.ok()) << p.error().message;
+    return std::move(p).value();
   }
 
   static ExportRecord an_export(const std::string& id, const std::vector<std::string>& peers) {
@@ -767,6 +777,93 @@ TEST_P(SharedStoreTest, TheStoreReconnectsAfterItsSessionWasEnded) {
   ASSERT_TRUE(
       write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
   EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 1);
+}
+
+// The read pool answers beside the store thread: it sees what the writer committed, and a read
+// sees one snapshot however the writer commits meanwhile.
+TEST_P(StoreBackendTest, TheReadPoolSeesCommitsAndReadsOneSnapshot) {
+  auto reads = pool(2);
+  auto revision = [&] {
+    int64_t r = -1;
+    EXPECT_TRUE(reads
+                    ->read([&](Reader& tx) -> Status {
+                      r = CatalogQueries(tx).revision();
+                      return {};
+                    })
+                    .ok());
+    return r;
+  };
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                ExportRepository(tx).insert(an_export("a", {"dmz"}));
+                ExportRepository(tx).insert(an_export("b", {"dmz"}));
+              }).ok());
+  const int64_t before = revision();
+  ASSERT_TRUE(write([&](const Writer& tx) { CatalogRepository(tx).record_change("a", 1); }).ok());
+  EXPECT_EQ(revision(), before + 1);
+
+  int64_t first = 0, second = 0;
+  ASSERT_TRUE(reads
+                  ->read([&](Reader& tx) -> Status {
+                    first = CatalogQueries(tx).revision();
+                    EXPECT_TRUE(write([&](const Writer& w) { CatalogRepository(w).record_change("b", 2); }).ok());
+                    second = CatalogQueries(tx).revision();
+                    return {};
+                  })
+                  .ok());
+  EXPECT_EQ(first, before + 1);
+  EXPECT_EQ(second, first);  // the writer's commit landed inside this read: not seen half-way
+  EXPECT_EQ(revision(), before + 2);
+}
+
+// Its connections only read: a write through one fails, and changes nothing.
+TEST_P(StoreBackendTest, TheReadPoolRefusesWrites) {
+  auto reads = pool(1);
+  const Status st = reads->read([&](Reader& tx) -> Status {
+    Statement(tx, "INSERT INTO meta(key, value) VALUES ('written', 'by a reader')").exec();
+    return {};
+  });
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(read<int64_t>([&](const Reader& tx) {
+              Statement s(tx, "SELECT COUNT(*) FROM meta WHERE key = 'written'");
+              s.step();
+              return s.int64(0);
+            }),
+            0);
+  // The connection went back to the pool and still reads.
+  EXPECT_TRUE(reads
+                  ->read([&](Reader& tx) -> Status {
+                    (void)CatalogQueries(tx).revision();
+                    return {};
+                  })
+                  .ok());
+}
+
+// More readers than connections: the others wait their turn, on any thread, and every read
+// gets its answer.
+TEST_P(StoreBackendTest, ReadersBeyondThePoolWaitForAConnection) {
+  auto reads = pool(1);
+  std::atomic<bool> release{false};
+  std::thread holder([&] {
+    EXPECT_TRUE(reads
+                    ->read([&](Reader& tx) -> Status {
+                      (void)CatalogQueries(tx).revision();
+                      while (!release) std::this_thread::yield();  // until the other reader waits
+                      return {};
+                    })
+                    .ok());
+  });
+  std::thread waiter([&] {
+    while (reads->waited() == 0) {
+      // The holder may not have taken the connection yet: read until one read had to wait.
+      EXPECT_TRUE(reads->read([&](Reader&) -> Status { return {}; }).ok());
+    }
+  });
+  while (reads->waited() == 0) std::this_thread::yield();
+  release = true;
+  holder.join();
+  waiter.join();
+  EXPECT_GE(reads->waited(), 1);
+  EXPECT_EQ(reads->size(), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreBackendTest, ::testing::Values("sqlite", "postgres"),
