@@ -198,10 +198,15 @@ void AdminApi::routes() {
   guarded(
       "POST", "/api/v1/exports", Role::kRequester,
       [this](const http::Request& r, const workflow::Principal& who, const Params&) { return create_export(r, who); });
-  guarded("GET", "/api/v1/exports", Role::kViewer,
-          [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_exports(r); });
-  guarded("GET", "/api/v1/exports/{id}", Role::kViewer,
-          [this](const http::Request&, const workflow::Principal&, const Params& p) { return get_export(p.at("id")); });
+  // Answers that only read go through the workflow's read pool: no write waits behind them.
+  guarded(
+      "GET", "/api/v1/exports", Role::kViewer,
+      [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_exports(r); },
+      Runs::kOffStore);
+  guarded(
+      "GET", "/api/v1/exports/{id}", Role::kViewer,
+      [this](const http::Request&, const workflow::Principal&, const Params& p) { return get_export(p.at("id")); },
+      Runs::kOffStore);
   for (const auto action : workflow::kExportActions) {
     // The workflow decides who may do what to which export; any principal may ask.
     guarded("POST", "/api/v1/exports/{id}/" + std::string(workflow::to_string(action)), std::nullopt,
@@ -244,10 +249,14 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return egress_refused(r); });
   guarded("POST", "/api/v1/routes/egress-listening", Role::kGateway,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return egress_listening(r); });
-  guarded("GET", "/api/v1/audit", Role::kViewer,
-          [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); });
-  guarded("GET", "/api/v1/audit/head", Role::kViewer,
-          [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_head(); });
+  guarded(
+      "GET", "/api/v1/audit", Role::kViewer,
+      [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); },
+      Runs::kOffStore);
+  guarded(
+      "GET", "/api/v1/audit/head", Role::kViewer,
+      [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_head(); },
+      Runs::kOffStore);
   guarded("GET", "/api/v1/audit/verify", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_verify(); });
   // Any valid token may ask who it is: the console offers only what the answer's roles allow.
@@ -266,8 +275,8 @@ std::string method_label(const std::string& method) {
 
 }  // namespace
 
-Runs AdminApi::runs_on(const std::string& path) const {
-  return console::owns(path) ? Runs::kOffStore : router_.runs_on(path);  // the console's files need no store
+Runs AdminApi::runs_on(const std::string& method, const std::string& path) const {
+  return console::owns(path) ? Runs::kOffStore : router_.runs_on(method, path);  // the console's files need no store
 }
 
 http::Response AdminApi::handle(const http::Request& req) {

@@ -9,10 +9,10 @@ void Router::add(std::string method, std::string pattern,
   routes_.push_back({std::move(method), std::move(pattern), std::move(handler), runs});
 }
 
-Runs Router::runs_on(const std::string& path) const {
+Runs Router::runs_on(const std::string& method, const std::string& path) const {
   for (const auto& r : routes_) {
     PathParams params;
-    if (match_pattern(r.pattern, path, params)) return r.runs;
+    if (r.method == method && match_pattern(r.pattern, path, params)) return r.runs;
   }
   return Runs::kOnStore;
 }

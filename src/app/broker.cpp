@@ -122,8 +122,8 @@ class Broker {
     // The adapter may apply in the background; when it learns an import's fate, imports ask again.
     p_.adapter->on_results_changed([this] { p_.store.post([this] { reactions_.reconcile_imports(); }); });
     (void)p_.adapter->refresh_inventory(true);  // a broken file is reported by /readyz
-    p_.workflow =
-        std::make_unique<workflow::ExportWorkflow>(*p_.db, p_.clock, *p_.adapter, p_.first->workflow_settings());
+    p_.workflow = std::make_unique<workflow::ExportWorkflow>(*p_.db, p_.clock, *p_.adapter,
+                                                             p_.first->workflow_settings(), p_.reads.get());
     p_.imports = std::make_unique<federation::ImportManager>(*p_.db, p_.clock, *p_.adapter, p_.first->import_settings(),
                                                              &p_.control_plane);
     if (p_.leadership) {

@@ -16,7 +16,9 @@ Status Listeners::open() {
       p_.runtime.io(), [this] { return p_.snapshot.get()->admin_tls; },
       [this](const http::Request& r) { return p_.admin_api->handle(r); },
       [](const Error& e) { return api::problem(e); },
-      [this](const std::string& path, std::function<void()> job) { run_admin_request(path, std::move(job)); },
+      [this](const std::string& method, const std::string& path, std::function<void()> job) {
+        run_admin_request(method, path, std::move(job));
+      },
       http::ServerLimits{
           .name = "admin",
           .admission = {.max_connections_per_source = static_cast<int>(cfg.admin.max_connections_per_source)}});
@@ -47,8 +49,8 @@ int Listeners::open_connections() const {
   return p_.admin_server->open_connections() + (p_.peer_server ? p_.peer_server->open_connections() : 0);
 }
 
-void Listeners::run_admin_request(const std::string& path, std::function<void()> job) {
-  (p_.admin_api->runs_on(path) == api::Runs::kOffStore ? p_.off_store : p_.store).post(std::move(job));
+void Listeners::run_admin_request(const std::string& method, const std::string& path, std::function<void()> job) {
+  (p_.admin_api->runs_on(method, path) == api::Runs::kOffStore ? p_.off_store : p_.store).post(std::move(job));
 }
 
 Status Listeners::start_peer_api() {
@@ -63,7 +65,7 @@ Status Listeners::start_peer_api() {
   p_.peer_server = std::make_unique<http::HttpServer>(
       p_.runtime.io(), [this] { return p_.snapshot.get()->peer_tls; },
       [this](const http::Request& r) { return p_.peer_api->handle(r); }, [](const Error& e) { return api::problem(e); },
-      [this](const std::string&, std::function<void()> job) { p_.off_store.post(std::move(job)); },
+      [this](const std::string&, const std::string&, std::function<void()> job) { p_.off_store.post(std::move(job)); },
       http::ServerLimits{.name = "peer"});
   p_.peer_server->set_quick_answers([this](const http::Request& r) { return p_.peer_api->answer_quickly(r); });
   p_.peer_server->admission().count_refusals_in(p_.connection_refusals);
@@ -137,7 +139,9 @@ Status Listeners::start_metrics_listener() {
         return api::problem(404, "only /metrics and /federate are served here");
       },
       [](const Error& e) { return api::problem(e); },
-      [this](const std::string& path, std::function<void()> job) { run_admin_request(path, std::move(job)); },
+      [this](const std::string& method, const std::string& path, std::function<void()> job) {
+        run_admin_request(method, path, std::move(job));
+      },
       http::kScraperLimits);
   p_.metrics_server->admission().count_refusals_in(p_.connection_refusals);
   MESHFED_RETURN_IF_ERROR(p_.metrics_server->listen(*listen));

@@ -32,7 +32,7 @@ class Listeners {
   federation::IngressAddress ingress_address() const;
   void write_runtime_file(const config::Endpoint& admin, const std::optional<config::Endpoint>& peer_api);
   // The admin API's requests (and the metrics listener's) run where their route says.
-  void run_admin_request(const std::string& path, std::function<void()> job);
+  void run_admin_request(const std::string& method, const std::string& path, std::function<void()> job);
 
   BrokerParts& p_;
 };

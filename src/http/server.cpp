@@ -249,8 +249,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         co_return failed(req, e);
       }
     }
-    // A named job: GCC 12 mishandles temporaries inside a co_await expression.
-    const std::string path = req.path;
+    // Named: GCC 12 mishandles temporaries inside a co_await expression.
+    auto post = [this, method = req.method, path = req.path](std::function<void()> job) {
+      run_blocking(method, path, std::move(job));
+    };
     std::function<Response()> job = [self = shared_from_this(), req = std::move(req)]() -> Response {
       try {
         return self->handler(req);
@@ -260,7 +262,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     };
     if (!run_blocking) co_return job();
     const auto loop = co_await asio::this_coro::executor;
-    co_return co_await net::run_off_loop<Response>(loop, run_blocking, path, std::move(job));
+    co_return co_await net::run_off_loop<Response>(loop, post, std::move(job));
   }
 
   template <class Stream>

@@ -13,15 +13,13 @@
 
 namespace meshfed::net {
 
-// `resume_on` must be the executor the awaiting coroutine runs on (its loop). `run_blocking`
-// is called as run_blocking(path, job) (an http::BlockingRunner; generic here so that this
-// low layer does not include the http module that uses it).
-template <typename Result, typename Executor, typename Runner>
-boost::asio::awaitable<Result> run_off_loop(const Executor& resume_on, const Runner& run_blocking,
-                                            const std::string& path, std::function<Result()> job) {
-  auto initiate = [resume_on, &run_blocking, &path, job = std::move(job)](auto completion) mutable {
+// `resume_on` must be the executor the awaiting coroutine runs on (its loop). `post` hands a
+// job to the blocking executor: post(job).
+template <typename Result, typename Executor, typename Post>
+boost::asio::awaitable<Result> run_off_loop(const Executor& resume_on, const Post& post, std::function<Result()> job) {
+  auto initiate = [resume_on, &post, job = std::move(job)](auto completion) mutable {
     auto done = std::make_shared<decltype(completion)>(std::move(completion));
-    run_blocking(path, [resume_on, job = std::move(job), done]() mutable {
+    post([resume_on, job = std::move(job), done]() mutable {
       Result r = job();
       boost::asio::post(resume_on, [done, r = std::move(r)]() mutable { (*done)(std::move(r)); });
     });

@@ -58,8 +58,8 @@ nlohmann::json summary_json(const ExportRecord& e) {
 }
 
 ExportWorkflow::ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp,
-                               WorkflowSettings settings)
-    : db_(db), clock_(clock), cp_(cp), settings_(std::move(settings)) {}
+                               WorkflowSettings settings, store::Reads* reads)
+    : db_(db), reads_(reads ? *reads : db), clock_(clock), cp_(cp), settings_(std::move(settings)) {}
 
 void ExportWorkflow::update_settings(WorkflowSettings settings) {
   MutexLock lock(settings_mu_);
@@ -328,7 +328,7 @@ Result<ExportRecord> ExportWorkflow::cancel(const Principal& who, const std::str
 
 Result<ExportRecord> ExportWorkflow::get(const std::string& id) {
   std::optional<ExportRecord> e;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
     e = store::ExportQueries(tx).get(id);
     return {};
   }));
@@ -349,7 +349,7 @@ Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const 
     q.after_seq = *seq;
   }
   ExportPage page;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
     page.items = store::ExportQueries(tx).list(q);
     return {};
   }));
@@ -460,7 +460,7 @@ Result<std::vector<store::ExportRepository::MetricSelection>> ExportWorkflow::me
 Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportWorkflow::audit_page(int64_t after_seq,
                                                                                                     int limit) {
   std::vector<audit::Entry> entries;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
     entries = store::AuditQueries(tx).list(after_seq, limit + 1);
     return {};
   }));
@@ -470,7 +470,7 @@ Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportW
 
 Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
   store::AuditRepository::Head head;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
+  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
     head = store::AuditQueries(tx).head();
     return {};
   }));

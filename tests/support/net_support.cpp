@@ -372,7 +372,7 @@ HttpsFixture::HttpsFixture(const std::filesystem::path& cert, const std::filesys
   impl_->server = std::make_unique<http::HttpServer>(
       impl_->io, [impl = impl_.get()] { return impl->ctx; }, std::move(handler),
       [](const Error& e) { return http::Response{500, "text/plain", {}, e.message, "", {}}; },
-      [](const std::string&, std::function<void()> job) { job(); }, limits);
+      [](const std::string&, const std::string&, std::function<void()> job) { job(); }, limits);
   if (auto st = impl_->server->listen({"127.0.0.1", 0}); !st) throw std::runtime_error(st.error().message);
   impl_->loop = std::thread([impl = impl_.get()] { impl->io.run(); });
 }

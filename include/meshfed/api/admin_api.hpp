@@ -101,8 +101,8 @@ class AdminApi {
 
   http::Response handle(const http::Request& req);
   const Router& router() const { return router_; }
-  // The executor a request for `path` is answered on, as its route was registered.
-  Runs runs_on(const std::string& path) const;
+  // The executor a `method` request for `path` is answered on, as its route was registered.
+  Runs runs_on(const std::string& method, const std::string& path) const;
 
   // Authentication failures since the last call, by reason (for the audit summary).
   std::map<std::string, int64_t> take_auth_failures();

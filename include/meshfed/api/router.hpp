@@ -38,9 +38,9 @@ class Router {
   };
   Match match(const std::string& method, const std::string& path) const;
   const std::vector<Route>& routes() const { return routes_; }
-  // Where a request for `path` runs, whatever its method: as its route says; on the store when
-  // no route has the path (the answer is an error the store thread gives as well as any).
-  Runs runs_on(const std::string& path) const;
+  // Where a `method` request for `path` runs: as its route says; on the store when no route
+  // has them (the answer is an error the store thread gives as well as any).
+  Runs runs_on(const std::string& method, const std::string& path) const;
 
  private:
   static bool match_pattern(const std::string& pattern, const std::string& path, PathParams& params);

@@ -39,9 +39,10 @@ struct Response {
   bool waiting() const { return wait.count() > 0; }
 };
 
-// Runs the job that answers a request for `path` off the event loop (the store thread, or
-// another executor the path allows); the job must not block the loop.
-using BlockingRunner = std::function<void(const std::string& path, std::function<void()> job)>;
+// Runs the job that answers a `method` request for `path` off the event loop (the store
+// thread, or another executor its route allows); the job must not block the loop.
+using BlockingRunner =
+    std::function<void(const std::string& method, const std::string& path, std::function<void()> job)>;
 
 // Splits a request target into a decoded path and query parameters. False if malformed.
 bool parse_target(const std::string& target, std::string& path, std::multimap<std::string, std::string>& query);

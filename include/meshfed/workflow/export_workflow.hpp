@@ -76,7 +76,11 @@ void record_transition(const store::Writer& tx, TimePoint now, store::ExportReco
 
 class ExportWorkflow {
  public:
-  ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp, WorkflowSettings settings);
+  // Writes, and the reads that decide them, run on `db` (the store thread). What only answers
+  // (get, list, the audit's pages and head) reads through `reads`, from any thread: the read
+  // pool in a broker; null, through `db`.
+  ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp, WorkflowSettings settings,
+                 store::Reads* reads = nullptr);
 
   void update_settings(WorkflowSettings settings);
 
@@ -143,6 +147,7 @@ class ExportWorkflow {
   void announce(const std::set<std::string>& peers, const std::set<std::string>& export_ids);
 
   store::Database& db_;
+  store::Reads& reads_;
   const Clock& clock_;
   CatalogListener catalog_listener_;
   const controlplane::Adapter& cp_;

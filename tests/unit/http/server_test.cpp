@@ -180,7 +180,7 @@ TEST_F(HttpServerTest, QuickAnswersDoNotWaitForTheBlockingExecutor) {
       io, [&] { return *ctx; },
       [](const Request& r) { return Response{200, "text/plain", {}, "built " + r.path, "", {}}; },
       [](const Error& e) { return Response{500, "text/plain", {}, e.message, "", {}}; },
-      [&](const std::string&, std::function<void()> job) {
+      [&](const std::string&, const std::string&, std::function<void()> job) {
         std::lock_guard lock(mu);
         parked.push_back(std::move(job));
       });
