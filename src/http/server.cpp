@@ -89,13 +89,14 @@ Request to_request(const bhttp::request<bhttp::string_body>& m, const std::strin
   return r;
 }
 
-bhttp::response<bhttp::string_body> to_beast(const Response& res, unsigned version, bool keep_alive) {
+// Takes the body: a catalog answer is tens of kilobytes, not to be copied once more per request.
+bhttp::response<bhttp::string_body> to_beast(Response res, unsigned version, bool keep_alive) {
   bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
   out.set(bhttp::field::server, "meshfed");
   if (!res.body.empty() || res.status != 304) out.set(bhttp::field::content_type, res.content_type);
   out.set(bhttp::field::cache_control, "no-store");
   for (const auto& [k, v] : res.headers) out.set(k, v);
-  out.body() = res.body;
+  out.body() = std::move(res.body);
   out.keep_alive(keep_alive);
   out.prepare_payload();
   return out;
@@ -131,8 +132,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   // Long-poll waiters by key; each timer lives on its connection's loop. `notifications`
   // counts every wake-up, so that one landing while the handler runs is never missed: the
   // handler is asked again instead of waiting.
+  // It is counted up under `mu`, and compared with what a handler saw under `mu`; read alone
+  // (before a handler runs) it needs no lock, so a request that never waits takes none.
   std::multimap<std::string, std::shared_ptr<asio::steady_timer>> waiters GUARDED_BY(mu);
-  uint64_t notifications GUARDED_BY(mu) = 0;
+  std::atomic<uint64_t> notifications{0};
 
   static void cancel_on_its_loop(const std::shared_ptr<asio::steady_timer>& timer) {
     asio::post(timer->get_executor(), [timer] { timer->cancel(); });
@@ -147,10 +150,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  uint64_t notifications_so_far() const {
-    MutexLock lock(mu);
-    return notifications;
-  }
+  uint64_t notifications_so_far() const { return notifications.load(std::memory_order_acquire); }
 
   // Runs the handler, and while it answers "nothing yet", waits for a notification or the deadline.
   asio::awaitable<Response> respond(Request req) {
@@ -266,8 +266,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   }
 
   template <class Stream>
-  asio::awaitable<void> write(Stream& stream, const Response& res, unsigned version, bool keep_alive) {
-    auto msg = to_beast(res, version, keep_alive);
+  asio::awaitable<void> write(Stream& stream, Response res, unsigned version, bool keep_alive) {
+    auto msg = to_beast(std::move(res), version, keep_alive);
     beast::get_lowest_layer(stream).expires_after(limits.request_timeout);
     co_await bhttp::async_write(stream, msg, asio::use_awaitable);
   }
@@ -398,7 +398,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         res = co_await respond(std::move(req));
       }
       const bool keep_alive = msg.keep_alive() && !stopping && !c->ticket->evicted();
-      co_await write(stream, res, msg.version(), keep_alive);
+      co_await write(stream, std::move(res), msg.version(), keep_alive);
       c->set_busy(false);
       if (!keep_alive) break;
     }
