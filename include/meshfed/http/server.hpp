@@ -4,7 +4,8 @@
 // connection (its handshake, reads and writes) lives on one of the server's own worker loops,
 // so a flood of handshakes never queues on the loop or behind requests. Handlers are plain
 // functions of Request to Response; they run on a blocking executor the caller supplies (the
-// store thread), so no connection thread waits on SQLite.
+// store thread, or another its route names), so no connection thread waits on a write; only
+// quick answers (set_quick_answers) run on the connection's loop.
 #pragma once
 
 #include <chrono>

@@ -98,8 +98,9 @@ class Database final : public Reads {
   // Runs read-only `body` on one snapshot of the store, turning store exceptions into an Error.
   // On PostgreSQL that is a repeatable-read, read-only transaction: other replicas commit while
   // a read runs, and a catalog revision read before a change list must not miss the change
-  // that lands between the two. On SQLite this process is the only writer, and it writes on
-  // the thread that reads. Inside transaction() it simply runs.
+  // that lands between the two. On SQLite the writer's own connection reads between its
+  // commits, on its thread, with nothing to isolate; a read-only connection (the read pool's,
+  // the tools') takes a snapshot. Inside transaction() it simply runs.
   Status read(const std::function<Status(Reader&)>& body) override;
   // Runs `body`'s statements each on its own, outside a transaction: for bookkeeping no other
   // replica reacts to (heartbeats), which therefore wakes none of them.

@@ -13,24 +13,24 @@
 namespace meshfed::store {
 namespace {
 
-std::string text_of(Database& db, std::string_view sql) {
-  std::string out;
+// The first row's first column as `column` reads it; `none` when there is no row.
+template <typename T, typename Column>
+T first_column(Database& db, std::string_view sql, T none, Column column) {
+  T out = std::move(none);
   EXPECT_TRUE(db.read([&](Reader& tx) -> Status {
                   Statement s(tx, sql);
-                  if (s.step()) out = s.text(0);
+                  if (s.step()) out = column(s);
                   return {};
                 }).ok());
   return out;
 }
 
+std::string text_of(Database& db, std::string_view sql) {
+  return first_column(db, sql, std::string(), [](const Statement& s) { return s.text(0); });
+}
+
 int64_t int_of(Database& db, std::string_view sql) {
-  int64_t out = -1;
-  EXPECT_TRUE(db.read([&](Reader& tx) -> Status {
-                  Statement s(tx, sql);
-                  if (s.step()) out = s.int64(0);
-                  return {};
-                }).ok());
-  return out;
+  return first_column(db, sql, int64_t{-1}, [](const Statement& s) { return s.int64(0); });
 }
 
 TEST(Database, MigratesFromEmptyAndRecordsVersions) {
