@@ -31,16 +31,18 @@ std::optional<http::Response> PeerApi::respond(const http::Request& req, bool qu
                  req.peer, req.remote, escape_for_log(detail));
     return problem(403, detail);
   };
-  if (req.peer.empty() || !deps_.is_configured_peer(req.peer)) {
+  std::optional<Result<federation::PeerGlance>> glance;
+  if (!req.peer.empty() && deps_.is_configured_peer(req.peer)) glance = deps_.catalog.glance(req.peer);
+  if (!glance) {
     res = refuse("unknown_peer", "the caller is not a configured peer");
-  } else if (const auto quarantined = deps_.is_quarantined(req.peer); !quarantined) {
+  } else if (!*glance) {
     refused_.inc({req.peer, "undecided"});
-    res = problem(503, quarantined.error().message + "; refusing until it can be read");
-  } else if (*quarantined) {
+    res = problem(503, glance->error().message + "; refusing until it can be read");
+  } else if ((*glance)->quarantined) {
     res = refuse("quarantined", "peer " + req.peer + " is quarantined by " + deps_.domain());
   } else if (req.path == "/federation/v1/catalog") {
     path = req.path;
-    res = req.method == "GET" ? catalog(req, quick_only) : problem(405, "use GET on " + req.path);
+    res = req.method == "GET" ? catalog(req, (*glance)->revision, quick_only) : problem(405, "use GET on " + req.path);
     if (!res) return std::nullopt;  // to be built off the connection's loop
   } else if (req.path == "/federation/v1/metrics") {
     path = req.path;
@@ -60,16 +62,15 @@ std::optional<http::Response> PeerApi::respond(const http::Request& req, bool qu
   return res;
 }
 
-std::optional<http::Response> PeerApi::catalog(const http::Request& req, bool quick_only) {
+std::optional<http::Response> PeerApi::catalog(const http::Request& req, int64_t revision, bool quick_only) {
   auto poll = parse_long_poll(req);
   if (!poll) return problem(poll.error());
   http::Response r;
   if (poll->since <= 0) {  // everything: the same bytes until the catalog moves
     if (quick_only) {
-      auto kept = deps_.catalog.kept_answer(req.peer, deps_.domain(), deps_.ingress());
-      if (!kept) return problem(kept.error());
-      if (!*kept) return std::nullopt;
-      r.body = std::move(**kept);
+      auto kept = deps_.catalog.kept_answer(req.peer, revision, deps_.domain(), deps_.ingress());
+      if (!kept) return std::nullopt;
+      r.body = std::move(*kept);
       return r;
     }
     auto body = deps_.catalog.full_answer(req.peer, deps_.domain(), deps_.ingress());
@@ -79,10 +80,8 @@ std::optional<http::Response> PeerApi::catalog(const http::Request& req, bool qu
   }
   federation::CatalogView view;
   if (quick_only) {  // a peer that is up to date waits, or learns that nothing changed
-    auto revision = deps_.catalog.revision();
-    if (!revision) return problem(revision.error());
-    if (*revision != poll->since) return std::nullopt;
-    view.revision = *revision;
+    if (revision != poll->since) return std::nullopt;
+    view.revision = revision;
     view.full = false;
   } else {
     auto built = deps_.catalog.view(req.peer, poll->since);

@@ -58,7 +58,6 @@ Status Listeners::start_peer_api() {
   p_.peer_api = std::make_unique<api::PeerApi>(
       api::PeerApiDeps{*p_.catalog, p_.metrics, [this] { return p_.domain(); }, [this] { return ingress_address(); },
                        [this](const std::string& peer) { return p_.snapshot.get()->peer_domains.count(peer) > 0; },
-                       [this](const std::string& peer) { return federation::is_quarantined(*p_.reads, peer); },
                        [this](const std::string& peer) { return p_.metrics_export->text_for(peer); }});
   // The peer API reads through the read pool, never on the store thread: a kept catalog, or
   // "nothing new", is answered on the connection's own loop; a catalog to build, off it.

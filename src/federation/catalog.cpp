@@ -4,18 +4,25 @@
 #include <limits>
 #include <set>
 
+#include <spdlog/spdlog.h>
+
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/repositories.hpp"
 
 namespace meshfed::federation {
 
-Result<int64_t> Catalog::revision() {
-  int64_t revision = 0;
-  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
-    revision = store::CatalogQueries(tx).revision();
+Result<PeerGlance> Catalog::glance(const std::string& peer) {
+  PeerGlance g;
+  const Status st = reads_.read([&](store::Reader& tx) -> Status {
+    g.quarantined = store::PeerQueries(tx).get(peer).quarantined_since_ms.has_value();
+    g.revision = store::CatalogQueries(tx).revision();
     return {};
-  }));
-  return revision;
+  });
+  if (!st) {
+    spdlog::error("peer api: cannot read whether peer {} is quarantined: {}", peer, st.error().message);
+    return make_error(ErrorCode::kUnavailable, "cannot read whether peer " + peer + " is quarantined");
+  }
+  return g;
 }
 
 Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
@@ -48,31 +55,29 @@ namespace {
 std::string address_of(const IngressAddress& ingress) { return ingress.host + ":" + std::to_string(ingress.port); }
 }  // namespace
 
-std::optional<std::string> Catalog::kept_at(const std::string& peer, int64_t revision, const std::string& domain,
-                                            const std::string& ingress) {
+std::optional<std::string> Catalog::kept_answer(const std::string& peer, int64_t revision, const std::string& domain,
+                                                const IngressAddress& ingress) {
   const int64_t now = to_unix_ms(clock_.now());
   MutexLock lock(mu_);
   const auto it = answers_.find(peer);
   if (it == answers_.end()) return std::nullopt;
   const KeptAnswer& kept = it->second;
-  if (kept.revision == revision && kept.domain == domain && kept.ingress == ingress && now < kept.valid_until_ms) {
+  if (kept.revision == revision && kept.domain == domain && kept.ingress == address_of(ingress) &&
+      now < kept.valid_until_ms) {
     return kept.body;
   }
   answers_.erase(it);
   return std::nullopt;
 }
 
-Result<std::optional<std::string>> Catalog::kept_answer(const std::string& peer, const std::string& domain,
-                                                        const IngressAddress& ingress) {
-  MESHFED_ASSIGN_OR_RETURN(const int64_t revision, this->revision());
-  return kept_at(peer, revision, domain, address_of(ingress));
-}
-
 Result<std::string> Catalog::full_answer(const std::string& peer, const std::string& domain,
                                          const IngressAddress& ingress) {
-  const std::string where = address_of(ingress);
-  MESHFED_ASSIGN_OR_RETURN(const int64_t revision, this->revision());
-  if (auto kept = kept_at(peer, revision, domain, where)) return std::move(*kept);
+  int64_t revision = 0;
+  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
+    revision = store::CatalogQueries(tx).revision();
+    return {};
+  }));
+  if (auto kept = kept_answer(peer, revision, domain, ingress)) return std::move(*kept);
   MESHFED_ASSIGN_OR_RETURN(auto v, view(peer, 0));
   int64_t valid_until = std::numeric_limits<int64_t>::max();
   for (const auto& e : v.exports) {
@@ -83,7 +88,7 @@ Result<std::string> Catalog::full_answer(const std::string& peer, const std::str
     MutexLock lock(mu_);
     // A newer answer another thread kept meanwhile stays: only an older one is replaced.
     auto& kept = answers_[peer];
-    if (kept.revision <= v.revision) kept = {v.revision, domain, where, valid_until, body};
+    if (kept.revision <= v.revision) kept = {v.revision, domain, address_of(ingress), valid_until, body};
   }
   return body;
 }

@@ -666,9 +666,9 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
   return get(id);
 }
 
-Result<bool> is_quarantined(store::Reads& reads, const std::string& peer) {
+Result<bool> ImportManager::is_quarantined(const std::string& peer) {
   bool q = false;
-  auto st = reads.read([&](store::Reader& tx) -> Status {
+  auto st = db_.read([&](store::Reader& tx) -> Status {
     q = store::PeerQueries(tx).get(peer).quarantined_since_ms.has_value();
     return {};
   });
@@ -678,8 +678,6 @@ Result<bool> is_quarantined(store::Reads& reads, const std::string& peer) {
   }
   return q;
 }
-
-Result<bool> ImportManager::is_quarantined(const std::string& peer) { return federation::is_quarantined(db_, peer); }
 
 Status ImportManager::quarantine(const workflow::Principal& who, const std::string& peer, const std::string& reason) {
   if (!who.can(workflow::Role::kAdmin)) {

@@ -1,7 +1,8 @@
 // The peer API, served on its own mutually authenticated
 // listener: /federation/v1/catalog with full snapshots, deltas and long-poll, and
 // /federation/v1/metrics. The caller is
-// the peer the TLS layer authenticated (Request::peer); it sees only exports scoped to it.
+// the peer the TLS layer authenticated (Request::peer); it sees only exports scoped to it, and
+// nothing while it is quarantined or while the store cannot say whether it is (503).
 #pragma once
 
 #include <functional>
@@ -22,8 +23,6 @@ struct PeerApiDeps {
   std::function<std::string()> domain;
   std::function<federation::IngressAddress()> ingress;
   std::function<bool(const std::string& peer)> is_configured_peer;
-  // An error (the store cannot say) refuses the peer with 503: the decision fails closed.
-  std::function<Result<bool>(const std::string& peer)> is_quarantined;
   // Prometheus text of the series exported to the peer (GET /federation/v1/metrics).
   std::function<std::string(const std::string& peer)> exported_metrics;
 };
@@ -39,7 +38,8 @@ class PeerApi {
 
  private:
   std::optional<http::Response> respond(const http::Request& req, bool quick_only);
-  std::optional<http::Response> catalog(const http::Request& req, bool quick_only);
+  // `revision`: the catalog's, read with the quarantine check (Catalog::glance).
+  std::optional<http::Response> catalog(const http::Request& req, int64_t revision, bool quick_only);
   PeerApiDeps deps_;
   metrics::Family& requests_;
   metrics::Family& refused_;

@@ -26,6 +26,12 @@ struct CatalogView {
   bool unchanged() const { return !full && exports.empty() && removals.empty(); }
 };
 
+// What the peer API checks before any answer, read on one snapshot.
+struct PeerGlance {
+  bool quarantined = true;
+  int64_t revision = 0;  // the catalog's
+};
+
 // Where peers' egress gateways reach our ingress gateway.
 struct IngressAddress {
   std::string host;
@@ -36,7 +42,9 @@ class Catalog {
  public:
   Catalog(store::Database& db, store::Reads& reads, const Clock& clock) : db_(db), reads_(reads), clock_(clock) {}
 
-  Result<int64_t> revision();
+  // Whether `peer` is quarantined and the catalog's revision, in one read. An unreadable store
+  // is an error, which the peer API answers with 503: the decision fails closed.
+  Result<PeerGlance> glance(const std::string& peer);
 
   // `since` 0, older than the change log, or newer than our revision (a restored store) gets
   // a full snapshot; otherwise the changes of `peer`'s view after `since`.
@@ -47,10 +55,10 @@ class Catalog {
   // one revision read, not a walk over every export and a new document. Answers over
   // kMaxKeptAnswer bytes are not kept.
   Result<std::string> full_answer(const std::string& peer, const std::string& domain, const IngressAddress& ingress);
-  // The kept full answer, if it is still current (one revision read); nothing when it would
-  // have to be built.
-  Result<std::optional<std::string>> kept_answer(const std::string& peer, const std::string& domain,
-                                                 const IngressAddress& ingress);
+  // The kept full answer, if it is still current at `revision` (from glance()); nothing when
+  // it would have to be built.
+  std::optional<std::string> kept_answer(const std::string& peer, int64_t revision, const std::string& domain,
+                                         const IngressAddress& ingress);
   static constexpr size_t kMaxKeptAnswer = 1024 * 1024;
   // Drops the kept answers of peers no longer configured (after a reload removed them).
   void keep_answers_only_for(const std::set<std::string>& peers);
@@ -66,10 +74,6 @@ class Catalog {
     int64_t valid_until_ms = 0;  // the first expiry among its exports
     std::string body;
   };
-
-  // The kept answer for `peer` if it is current at `revision`; a stale one is dropped.
-  std::optional<std::string> kept_at(const std::string& peer, int64_t revision, const std::string& domain,
-                                     const std::string& ingress);
 
   store::Database& db_;
   store::Reads& reads_;

@@ -70,10 +70,6 @@ struct PeerStatus {
   std::map<std::string, int64_t> imports;  // count by state
 };
 
-// Whether `peer` is quarantined, read through `reads`. An unreadable store is an error, which
-// every caller treats as quarantined: the decision fails closed.
-Result<bool> is_quarantined(store::Reads& reads, const std::string& peer);
-
 class ImportManager {
  public:
   // `control_plane`: where a catalog's imports are handed to the adapter while the

@@ -29,6 +29,18 @@ class PeerApiTest : public ::testing::Test {
     return api_.answer_quickly(request(peer, target));
   }
 
+  void SetUp() override {
+    ASSERT_TRUE(db_->transaction([&](store::Writer& tx) -> Status {
+                     store::PeerRecord internal;
+                     internal.domain = "internal";
+                     internal.quarantined_since_ms = to_unix_ms(clock_.now());
+                     internal.quarantined_by = "alice";
+                     store::PeerRepository(tx).save(internal);
+                     return {};
+                   })
+                    .ok());
+  }
+
   // An approved export to dmz, recorded as a catalog change.
   void approve(const std::string& id) {
     ASSERT_TRUE(db_->transaction([&](store::Writer& tx) -> Status {
@@ -60,22 +72,21 @@ class PeerApiTest : public ::testing::Test {
   ManualClock clock_{from_unix_ms(1'800'000'000'000)};
   federation::Catalog catalog_{*db_, *db_, clock_};
   metrics::Registry registry_;
-  std::map<std::string, Result<bool>> quarantine_{{"dmz", false}, {"internal", true}};
   PeerApi api_{PeerApiDeps{catalog_, registry_, [] { return std::string("pci"); },
                            [] {
                              return federation::IngressAddress{"127.0.0.1", 15443};
                            },
-                           [this](const std::string& p) { return quarantine_.count(p) > 0; },
-                           [this](const std::string& p) { return quarantine_.at(p); },
+                           [](const std::string& p) { return p == "dmz" || p == "internal"; },
                            [](const std::string& p) { return "# exported to " + p + "\n"; }}};
 };
 
 TEST_F(PeerApiTest, AQuarantineThatCannotBeReadRefusesThePeer) {
   EXPECT_EQ(get("dmz", "/federation/v1/metrics").status, 200);
   EXPECT_EQ(get("internal", "/federation/v1/metrics").status, 403);  // quarantined
-  quarantine_.at("dmz") = make_error(ErrorCode::kUnavailable, "cannot read whether peer dmz is quarantined");
   for (const auto* target : {"/federation/v1/metrics", "/federation/v1/catalog"}) {
+    db_->fail_nth_statement(1);  // the quarantine's read fails
     const auto res = get("dmz", target);
+    db_->fail_nth_statement(0);
     EXPECT_EQ(res.status, 503) << target;
     EXPECT_NE(res.body.find("cannot read whether peer dmz is quarantined; refusing until it can be read"),
               std::string::npos)
