@@ -66,7 +66,8 @@ std::optional<std::string> Catalog::kept_answer(const std::string& peer, int64_t
       now < kept.valid_until_ms) {
     return kept.body;
   }
-  answers_.erase(it);
+  // One kept at a newer revision than this caller read (a build that finished meanwhile) stays.
+  if (kept.revision <= revision) answers_.erase(it);
   return std::nullopt;
 }
 

@@ -148,6 +148,24 @@ TEST_F(CatalogTest, AFullAnswerIsKeptUntilTheCatalogMovesOrAnExportExpires) {
   EXPECT_EQ(later->find(b), std::string::npos);
 }
 
+// The quick path asks for the kept answer at the revision it read: a reader whose snapshot is
+// older than the kept answer leaves it for the others, a newer one drops it.
+TEST_F(CatalogTest, AKeptAnswerIsGivenAtItsRevisionAndDroppedOnlyOnceItIsOlder) {
+  approved({"internal"}, "a");
+  const IngressAddress ingress{"10.0.0.1", 15443};
+  const auto built = catalog_->full_answer("internal", "pci", ingress);
+  ASSERT_TRUE(built.ok());
+  const int64_t revision = catalog_->glance("internal")->revision;
+  EXPECT_EQ(catalog_->kept_answer("internal", revision, "pci", ingress), *built);
+  EXPECT_FALSE(catalog_->kept_answer("internal", revision - 1, "pci", ingress));
+  EXPECT_EQ(catalog_->kept_answers(), 1u);  // an older reader leaves it
+  EXPECT_FALSE(catalog_->kept_answer("internal", revision, "pci", {"10.0.0.2", 15443}));
+  EXPECT_EQ(catalog_->kept_answers(), 0u);  // kept for another ingress address: dropped
+  ASSERT_TRUE(catalog_->full_answer("internal", "pci", ingress).ok());
+  EXPECT_FALSE(catalog_->kept_answer("internal", revision + 1, "pci", ingress));
+  EXPECT_EQ(catalog_->kept_answers(), 0u);  // the catalog moved on: dropped
+}
+
 TEST_F(CatalogTest, JsonFollowsThePeerApiContract) {
   approved({"internal"}, "a");
   auto v = catalog_->view("internal", 0);
