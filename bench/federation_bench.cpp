@@ -4,7 +4,8 @@
 //     same run: two fsync'd SQLite commits plus one keep-alive HTTPS round trip;
 //  2. initial sync of a large catalog (control plane only, no gateways): time until every
 //     export is an active import, and the importer's peak RSS;
-//  3. one revocation among that many exports: time until the import is withdrawn.
+//  3. revocations among that many exports, one after another: time until the import is
+//     withdrawn, polled without pause on a kept-alive connection.
 // Prints a Markdown section on stdout.
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -116,9 +117,12 @@ int main(int argc, char** argv) {
                 percentile(floor, 0.5), percentile(floor, 0.99));
   }
 
-  std::printf("### Initial sync and one revocation (control plane only, gateways disabled)\n\n");
+  constexpr int kRevocations = 9;
+  std::printf("### Initial sync and revocations (control plane only, gateways disabled)\n\n");
   std::printf(
-      "| exports | initial sync | importer peak RSS | one revocation -> withdrawn |\n| --- | --- | --- | --- |\n");
+      "| exports | initial sync | importer peak RSS | revocation -> withdrawn, median of %d |\n| --- | --- | --- | --- "
+      "|\n",
+      kRevocations);
   for (const int n : sizes) {
     Federation fed(std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
     auto& internal = fed.domain("internal");
@@ -145,17 +149,25 @@ int main(int argc, char** argv) {
     const double sync_ms = ms_since(t0);
     const long rss = peak_rss_kb(pid_of(internal));
     auto pci = fed.admin("pci");
-    auto first =
-        api_call(*pci, "GET", "/api/v1/exports?limit=1", pd.tokens["victor"]).body["items"][0]["id"].get<std::string>();
-    const auto t1 = SteadyClock::now();
-    api_call(*pci, "POST", "/api/v1/exports/" + first + "/revoke", pd.tokens["bob"]);
-    wait_until(
-        [&] {
-          return api_call(*admin, "GET", "/api/v1/imports/pci." + first, internal.tokens["victor"])
-                     .body.value("state", "") == "withdrawn";
-        },
-        std::chrono::minutes(1));
-    const double revoke_ms = ms_since(t1);
+    const json listed = api_call(*pci, "GET", "/api/v1/exports?state=approved&limit=" + std::to_string(kRevocations),
+                                 pd.tokens["victor"])
+                            .body;
+    std::vector<double> revocations;
+    for (const auto& item : listed["items"]) {
+      const std::string id = item["id"].get<std::string>();
+      const auto t1 = SteadyClock::now();
+      api_call(*pci, "POST", "/api/v1/exports/" + id + "/revoke", pd.tokens["bob"]);
+      // Polled without pause: each round trip is the resolution (a fraction of a millisecond).
+      while (api_call(*admin, "GET", "/api/v1/imports/pci." + id, internal.tokens["victor"]).body.value("state", "") !=
+             "withdrawn") {
+        if (ms_since(t1) > 60'000) {
+          std::fprintf(stderr, "revocation of %s not withdrawn within a minute\n", id.c_str());
+          return 1;
+        }
+      }
+      revocations.push_back(ms_since(t1));
+    }
+    const double revoke_ms = percentile(revocations, 0.5);
     std::printf("| %d | %.2f s | %.1f MB | %.1f ms |\n", n, sync_ms / 1000, rss / 1024.0, revoke_ms);
   }
   return 0;
