@@ -7,22 +7,36 @@
 #include "fuzz_support.hpp"
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/federation/catalog.hpp"
+#include "meshfed/store/repositories.hpp"
 
 namespace {
 
 using namespace meshfed;
 
+// dmz is quarantined in the store, as an admin's quarantine leaves it.
+std::unique_ptr<store::Database> store_with_dmz_quarantined() {
+  auto db = fuzz::scratch_store();
+  const Status st = db->transaction([](store::Writer& tx) -> Status {
+    store::PeerRecord dmz;
+    dmz.domain = "dmz";
+    dmz.quarantined_since_ms = 1'800'000'000'000;
+    store::PeerRepository(tx).save(dmz);
+    return {};
+  });
+  if (!st) std::abort();
+  return db;
+}
+
 struct Broker {
-  std::unique_ptr<store::Database> db = fuzz::scratch_store();
+  std::unique_ptr<store::Database> db = store_with_dmz_quarantined();
   ManualClock clock{from_unix_ms(1'800'000'000'000)};
-  federation::Catalog catalog{*db, clock};
+  federation::Catalog catalog{*db, *db, clock};
   metrics::Registry registry;
   api::PeerApi peer{api::PeerApiDeps{catalog, registry, [] { return std::string("pci"); },
                                      [] {
                                        return federation::IngressAddress{"127.0.0.1", 15443};
                                      },
                                      [](const std::string& p) { return p == "internal" || p == "dmz"; },
-                                     [](const std::string& p) -> Result<bool> { return p == "dmz"; },
                                      [](const std::string& p) { return "# exported to " + p + "\n"; }}};
 };
 
@@ -35,7 +49,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t who = 0;
   if (!fuzz::decode_call(data, size, 3, who, req)) return 0;
   req.peer = kCallers[who];
-  const auto res = broker.peer.handle(req);
+  // The connection's loop tries the quick answer first; the rest is built.
+  const auto quick = broker.peer.answer_quickly(req);
+  const auto res = quick ? *quick : broker.peer.handle(req);
   if (res.status < 100 || res.status > 599) {
     if (!res.waiting()) std::abort();
   }
