@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,7 @@ inline int pid_of(const testing::DomainFixture& d) {
 // would have left them, with one catalog change each.
 inline void seed_exports(store::Database& db, const std::string& from, int n, const std::vector<std::string>& peers) {
   const int64_t now = to_unix_ms(std::chrono::system_clock::now());
-  (void)db.transaction([&](store::Writer& tx) -> Status {
+  const Status seeded = db.transaction([&](store::Writer& tx) -> Status {
     store::ExportRepository exports(tx);
     store::CatalogRepository catalog(tx);
     for (int i = 0; i < n; ++i) {
@@ -51,15 +52,16 @@ inline void seed_exports(store::Database& db, const std::string& from, int n, co
       e.reason = "bench";
       e.ttl_s = 86400;
       e.pending_expires_at_ms = now;
-      exports.insert(e);
+      MESHFED_RETURN_IF_ERROR(exports.insert(e));
       e.approved_at_ms = now;
       e.expires_at_ms = now + 86400000;
       e.decided_by = "seed";
-      exports.update(e);
-      catalog.record_change(e.id, now);
+      MESHFED_RETURN_IF_ERROR(exports.update(e));
+      MESHFED_RETURN_IF_ERROR(catalog.record_change(e.id, now));
     }
     return {};
   });
+  if (!seeded) throw std::runtime_error("cannot seed the exports: " + seeded.error().message);
 }
 
 // The same into a stopped broker's SQLite file (created and migrated if new).

@@ -20,8 +20,7 @@ std::unique_ptr<store::Database> store_with_dmz_quarantined() {
     store::PeerRecord dmz;
     dmz.domain = "dmz";
     dmz.quarantined_since_ms = 1'800'000'000'000;
-    store::PeerRepository(tx).save(dmz);
-    return {};
+    return store::PeerRepository(tx).save(dmz);
   });
   if (!st) std::abort();
   return db;

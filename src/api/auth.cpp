@@ -128,8 +128,8 @@ Error file_error(const std::string& what, const std::filesystem::path& file) {
 Result<std::vector<TokenFileEntry>> read_tokens_file(const std::filesystem::path& file, bool missing_ok) {
   std::error_code ec;
   if (missing_ok && !std::filesystem::exists(file, ec) && !ec) return std::vector<TokenFileEntry>{};
-  auto checked = TokenStore::load(file);  // the broker's own reading: what it refuses, we refuse
-  if (!checked) return checked.error();
+  // The broker's own reading: what it refuses, we refuse.
+  MESHFED_RETURN_IF_ERROR(TokenStore::load(file));
   std::ifstream in(file, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();

@@ -84,9 +84,9 @@ class Broker {
     if ((fs::status(dir, ec).permissions() & (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none) {
       spdlog::warn("state_dir {} is open to other users than its owner; meshfed creates it 0700", dir.string());
     }
-    auto lock = store::StateLock::acquire(dir);  // one broker per state, and no restore under it
-    if (!lock) return lock.error();
-    p_.state_lock.emplace(std::move(lock).value());
+    // One broker per state, and no restore under it.
+    MESHFED_ASSIGN_OR_RETURN(auto lock, store::StateLock::acquire(dir));
+    p_.state_lock.emplace(std::move(lock));
     const int readers = p_.first_config().store.pool_size;
     if (p_.first_config().store.type == config::StoreType::kSqlite) {
       MESHFED_ASSIGN_OR_RETURN(auto db, store::Database::open(dir / "meshfed.db"));

@@ -53,11 +53,7 @@ store::ReplicaRecord ReplicaReactions::self() const {
 void ReplicaReactions::heartbeat() {
   if (p_.admin_address.empty() || !p_.leadership) return;  // not listening yet, or on SQLite
   const store::ReplicaRecord me = self();
-  if (auto st = p_.db->autocommit([&](store::Writer& tx) -> Status {
-        store::ReplicaRepository(tx).heartbeat(me);
-        return {};
-      });
-      !st) {
+  if (auto st = p_.db->autocommit([&](store::Writer& tx) { return store::ReplicaRepository(tx).heartbeat(me); }); !st) {
     p_.broker_metrics->store_error("heartbeat");
   }
 }
@@ -66,13 +62,10 @@ Result<std::vector<store::ReplicaRecord>> ReplicaReactions::replicas() {
   if (!p_.leadership) return std::vector<store::ReplicaRecord>{self()};
   std::vector<store::ReplicaRecord> out;
   const int64_t since = to_unix_ms(p_.clock.now() - kReplicaSeenWithin);
-  if (auto st = p_.db->read([&](store::Reader& tx) -> Status {
-        out = store::ReplicaQueries(tx).seen_since(since);
-        return {};
-      });
-      !st) {
-    return st.error();
-  }
+  MESHFED_RETURN_IF_ERROR(p_.db->read([&](store::Reader& tx) -> Status {
+    MESHFED_ASSIGN_OR_RETURN(out, store::ReplicaQueries(tx).seen_since(since));
+    return {};
+  }));
   return out;
 }
 

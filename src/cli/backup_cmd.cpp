@@ -145,12 +145,10 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   }
   std::optional<workflow::RestoreOutcome> outcome;
   {
-    auto restored = store::Database::open(incoming);  // migrates a backup of an older schema
-    if (!restored) return restored.error();
-    auto settled =
-        workflow::settle_restore(replaced.get(), **restored, SystemClock().now(), restore_actor(), from.string());
-    if (!settled) return settled.error();
-    outcome = std::move(*settled);
+    // Opening migrates a backup of an older schema.
+    MESHFED_ASSIGN_OR_RETURN(const auto restored, store::Database::open(incoming));
+    MESHFED_ASSIGN_OR_RETURN(outcome, workflow::settle_restore(replaced.get(), *restored, SystemClock().now(),
+                                                               restore_actor(), from.string()));
   }  // closed: SQLite folds its WAL back into the file
   replaced.reset();
 

@@ -14,8 +14,9 @@ namespace meshfed::federation {
 Result<PeerGlance> Catalog::glance(const std::string& peer) {
   PeerGlance g;
   const Status st = reads_.read([&](store::Reader& tx) -> Status {
-    g.quarantined = store::PeerQueries(tx).get(peer).quarantined_since_ms.has_value();
-    g.revision = store::CatalogQueries(tx).revision();
+    MESHFED_ASSIGN_OR_RETURN(const auto record, store::PeerQueries(tx).get(peer));
+    g.quarantined = record.quarantined_since_ms.has_value();
+    MESHFED_ASSIGN_OR_RETURN(g.revision, store::CatalogQueries(tx).revision());
     return {};
   });
   if (!st) {
@@ -30,21 +31,24 @@ Result<CatalogView> Catalog::view(const std::string& peer, int64_t since) {
   const int64_t now = to_unix_ms(clock_.now());
   MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
     store::CatalogQueries catalog(tx);
-    v.revision = catalog.revision();
-    if (since <= 0 || since < catalog.floor() || since > v.revision) {
+    MESHFED_ASSIGN_OR_RETURN(v.revision, catalog.revision());
+    MESHFED_ASSIGN_OR_RETURN(const int64_t floor, catalog.floor());
+    if (since <= 0 || since < floor || since > v.revision) {
       v.full = true;
-      v.exports = catalog.visible_to(peer, now);
+      MESHFED_ASSIGN_OR_RETURN(v.exports, catalog.visible_to(peer, now));
       return {};
     }
     // A delta costs what changed, not the size of the catalog.
     v.full = false;
-    const auto changed = catalog.changed_after(since);
-    v.exports = catalog.visible_to(peer, now, &changed);
+    MESHFED_ASSIGN_OR_RETURN(const auto changed, catalog.changed_after(since));
+    MESHFED_ASSIGN_OR_RETURN(v.exports, catalog.visible_to(peer, now, &changed));
     std::set<std::string> upserted;
     for (const auto& e : v.exports) upserted.insert(e.id);
     for (const auto& id : changed) {
+      if (upserted.count(id)) continue;
       // Only exports scoped to this peer are named in removals: others' ids never leak.
-      if (!upserted.count(id) && catalog.scoped_to(id, peer)) v.removals.push_back(id);
+      MESHFED_ASSIGN_OR_RETURN(const bool scoped, catalog.scoped_to(id, peer));
+      if (scoped) v.removals.push_back(id);
     }
     return {};
   }));
@@ -75,7 +79,7 @@ Result<std::string> Catalog::full_answer(const std::string& peer, const std::str
                                          const IngressAddress& ingress) {
   int64_t revision = 0;
   MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
-    revision = store::CatalogQueries(tx).revision();
+    MESHFED_ASSIGN_OR_RETURN(revision, store::CatalogQueries(tx).revision());
     return {};
   }));
   if (auto kept = kept_answer(peer, revision, domain, ingress)) return std::move(*kept);
@@ -105,10 +109,7 @@ size_t Catalog::kept_answers() const {
 }
 
 Status Catalog::prune(int64_t keep) {
-  return db_.leader_transaction([&](store::Writer& tx) -> Status {
-    store::CatalogRepository(tx).prune(keep);
-    return {};
-  });
+  return db_.leader_transaction([&](store::Writer& tx) { return store::CatalogRepository(tx).prune(keep); });
 }
 
 namespace {

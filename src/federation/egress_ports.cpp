@@ -2,14 +2,15 @@
 
 namespace meshfed::federation {
 
-std::optional<int> EgressPorts::take(const std::string& peer, std::string& why_not, const UsedPorts& used) {
+Result<std::optional<int>> EgressPorts::take(const std::string& peer, std::string& why_not, const UsedPorts& used) {
   if (!settings_.range) {
     why_not = "no egress port range (gateways.egress.ports)";
-    return std::nullopt;
+    return std::optional<int>();
   }
   if (!used_) {
+    MESHFED_ASSIGN_OR_RETURN(const auto in_use, used());
     used_.emplace();
-    for (const auto& [port, holder] : used()) {
+    for (const auto& [port, holder] : in_use) {
       used_->ports.insert(port);
       ++used_->by_peer[holder];
     }
@@ -21,7 +22,7 @@ std::optional<int> EgressPorts::take(const std::string& peer, std::string& why_n
   if (held >= share) {
     why_not =
         "peer " + peer + " holds all " + std::to_string(share) + " of its egress ports (peers[].max_egress_ports)";
-    return std::nullopt;
+    return std::optional<int>();
   }
   int elsewhere = 0;
   for (int p = range.first; p <= range.last; ++p) {
@@ -32,11 +33,11 @@ std::optional<int> EgressPorts::take(const std::string& peer, std::string& why_n
     }
     used_->ports.insert(p);
     ++held;
-    return p;
+    return std::optional<int>(p);
   }
   why_not = "no free egress port in " + std::to_string(range.first) + "-" + std::to_string(range.last);
   if (elsewhere) why_not += " (" + std::to_string(elsewhere) + " held by other programs on this host)";
-  return std::nullopt;
+  return std::optional<int>();
 }
 
 bool EgressPorts::held_elsewhere(int port) {

@@ -87,7 +87,7 @@ Status ImportManager::transition(const store::Writer& tx, ImportRecord& r, Impor
   r.state = to;
   r.reason = reason;
   ++r.version;
-  record_step(tx, r, from, actor, reason);
+  MESHFED_RETURN_IF_ERROR(record_step(tx, r, from, actor, reason));
   // Per import at debug: a first sync can move 100,000 at once; apply_catalog logs the summary.
   spdlog::debug("import {}: {} -> {}{}", r.id, to_string(from), to_string(to),
                 reason.empty() ? "" : " (" + reason + ")");
@@ -95,8 +95,8 @@ Status ImportManager::transition(const store::Writer& tx, ImportRecord& r, Impor
   return {};
 }
 
-void ImportManager::record_step(const store::Writer& tx, const ImportRecord& r, std::optional<ImportState> from,
-                                const std::string& actor, const std::string& reason) {
+Status ImportManager::record_step(const store::Writer& tx, const ImportRecord& r, std::optional<ImportState> from,
+                                  const std::string& actor, const std::string& reason) {
   store::ImportHistoryEntry step{r.id,
                                  r.version,
                                  to_unix_ms(clock_.now()),
@@ -108,22 +108,22 @@ void ImportManager::record_step(const store::Writer& tx, const ImportRecord& r, 
   if (batch_) {
     ++batch_->counts[from == r.state ? "changed" : step.to];
     batch_->steps.push_back(std::move(step));
-    return;
+    return {};
   }
   nlohmann::json details = {{"peer", r.peer}, {"export_id", r.export_id}, {"alias", r.alias}};
   if (from) details["from"] = *step.from;
   if (!reason.empty()) details["reason"] = reason;
-  step.audit_seq = store::AuditRepository(tx)
-                       .append(clock_.now(), actor, "import." + step.to, "import/" + r.id, std::move(details))
-                       .seq;
-  store::ImportRepository(tx).append_history(step);
+  MESHFED_ASSIGN_OR_RETURN(const auto entry, store::AuditRepository(tx).append(clock_.now(), actor, "import." + step.to,
+                                                                               "import/" + r.id, std::move(details)));
+  step.audit_seq = entry.seq;
+  return store::ImportRepository(tx).append_history(step);
 }
 
-void ImportManager::flush_batch(const store::Writer& tx, const std::string& actor, const std::string& action,
-                                const std::string& object, nlohmann::json details) {
+Status ImportManager::flush_batch(const store::Writer& tx, const std::string& actor, const std::string& action,
+                                  const std::string& object, nlohmann::json details) {
   Batch batch = std::move(*batch_);
   batch_.reset();
-  if (batch.steps.empty()) return;
+  if (batch.steps.empty()) return {};
   // A digest of the ids, so that the entry pins down which imports moved without listing
   // 100,000 of them; each one's step is in its own history, under this entry's seq.
   std::vector<std::string_view> ids;
@@ -135,19 +135,21 @@ void ImportManager::flush_batch(const store::Writer& tx, const std::string& acto
   details["steps"] = batch.counts;
   details["imports"] = batch.steps.size();
   details["ids_sha256"] = sha256_hex(joined);
-  const auto entry = store::AuditRepository(tx).append(clock_.now(), actor, action, object, std::move(details));
+  MESHFED_ASSIGN_OR_RETURN(const auto entry,
+                           store::AuditRepository(tx).append(clock_.now(), actor, action, object, std::move(details)));
   store::ImportRepository repo(tx);
   for (auto& s : batch.steps) {
     s.audit_seq = entry.seq;
-    repo.append_history(s);
+    MESHFED_RETURN_IF_ERROR(repo.append_history(s));
   }
+  return {};
 }
 
 Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit) {
   int64_t pruned = 0;
   const int64_t before = to_unix_ms(clock_.now()) - retention_days * 86'400'000;
   MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&](store::Writer& tx) -> Status {
-    pruned = store::ImportRepository(tx).prune_withdrawn(before, limit);
+    MESHFED_ASSIGN_OR_RETURN(pruned, store::ImportRepository(tx).prune_withdrawn(before, limit));
     return {};
   }));
   if (pruned > 0) {
@@ -158,24 +160,32 @@ Result<int64_t> ImportManager::prune_withdrawn(int64_t retention_days, int limit
 }
 
 Result<std::vector<store::ImportHistoryEntry>> ImportManager::history(const std::string& id) {
-  std::vector<store::ImportHistoryEntry> out;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    out = store::ImportQueries(tx).history(id);
-    return {};
-  }));
-  return out;
+  return store::read_value(db_, [&](store::Reader& tx) { return store::ImportQueries(tx).history(id); });
 }
 
-void ImportManager::withdraw(const store::Writer& tx, ImportRecord& r, const std::string& reason,
-                             const std::string& actor) {
-  if (is_final(r.state)) return;
+Status ImportManager::withdraw(const store::Writer& tx, ImportRecord& r, const std::string& reason,
+                               const std::string& actor) {
+  if (is_final(r.state)) return {};
   // A final withdrawal frees the egress port; a reversible one keeps it for the import's return.
   if (!reversible(reason) && r.local_port) {
     r.local_port.reset();
     ports_.forget_use();  // read anew when a port is next taken: this one is free
   }
-  (void)transition(tx, r, ImportState::kWithdrawn, reason, actor);
-  save(tx, r);
+  MESHFED_RETURN_IF_ERROR(transition(tx, r, ImportState::kWithdrawn, reason, actor));
+  return save(tx, r);
+}
+
+Result<bool> ImportManager::withdraw_all(const store::Writer& tx, const std::string& peer, const std::string& reason,
+                                         const std::string& actor, const std::vector<ImportState>& states) {
+  MESHFED_ASSIGN_OR_RETURN(auto imports, store::ImportQueries(tx).for_peer(peer, states));
+  for (auto& r : imports) MESHFED_RETURN_IF_ERROR(withdraw(tx, r, reason, actor));
+  return !imports.empty();
+}
+
+Status ImportManager::audit(const store::Writer& tx, const std::string& actor, const std::string& action,
+                            const std::string& object, nlohmann::json details) {
+  MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(clock_.now(), actor, action, object, std::move(details)));
+  return {};
 }
 
 Status ImportManager::egress_port_refused(const std::string& id, int port, const std::string& error) {
@@ -186,29 +196,30 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
   bool moved = false;
   Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
     store::ImportRepository repo(tx);
-    auto r = repo.get(id);
+    MESHFED_ASSIGN_OR_RETURN(auto r, repo.get(id));
     if (!r || r->local_port != port || (r->state != ImportState::kActive && r->state != ImportState::kStale)) {
       return {};  // moved or withdrawn meanwhile: nothing points at the port any more
     }
     r->local_port.reset();
-    save(tx, *r);  // the refused port is no longer ours: it counts as another program's below
+    // The refused port is no longer ours: it counts as another program's below.
+    MESHFED_RETURN_IF_ERROR(save(tx, *r));
     std::string why_not;
-    r->local_port = ports_.take(r->peer, why_not, used_ports(tx));
+    MESHFED_ASSIGN_OR_RETURN(r->local_port, ports_.take(r->peer, why_not, used_ports(tx)));
     json details = {{"peer", r->peer}, {"from_port", port}, {"refused", error}};
     if (r->local_port) {
       details["to_port"] = *r->local_port;
-      store::AuditRepository(tx).append(clock_.now(), workflow::kSystemActor, "import.egress_port_moved",
-                                        "import/" + r->id, details);
+      MESHFED_RETURN_IF_ERROR(
+          audit(tx, workflow::kSystemActor, "import.egress_port_moved", "import/" + r->id, details));
       spdlog::warn("import {}: egress port {} is held by another program ({}); moved to {}", id, port, error,
                    *r->local_port);
       ++r->version;
       ports_.given(*r);
     } else {
-      (void)transition(tx, *r, ImportState::kFailed,
-                       why_not + "; port " + std::to_string(port) + ": " + escape_for_log(error, 200),
-                       workflow::kSystemActor);
+      MESHFED_RETURN_IF_ERROR(transition(tx, *r, ImportState::kFailed,
+                                         why_not + "; port " + std::to_string(port) + ": " + escape_for_log(error, 200),
+                                         workflow::kSystemActor));
     }
-    save(tx, *r);
+    MESHFED_RETURN_IF_ERROR(save(tx, *r));
     moved = true;
     return {};
   });
@@ -219,36 +230,39 @@ Status ImportManager::egress_port_refused(const std::string& id, int port, const
   return moved ? reconcile() : Status{};
 }
 
-void ImportManager::ensure_port(const store::Writer& tx, ImportRecord& r) {
-  if (!settings_.egress_ports || r.local_port) return;
+Status ImportManager::ensure_port(const store::Writer& tx, ImportRecord& r) {
+  if (!settings_.egress_ports || r.local_port) return {};
   std::string why_not;
-  r.local_port = ports_.take(r.peer, why_not, used_ports(tx));
-  if (!r.local_port) (void)transition(tx, r, ImportState::kFailed, why_not, workflow::kSystemActor);
+  MESHFED_ASSIGN_OR_RETURN(r.local_port, ports_.take(r.peer, why_not, used_ports(tx)));
+  if (!r.local_port) MESHFED_RETURN_IF_ERROR(transition(tx, r, ImportState::kFailed, why_not, workflow::kSystemActor));
   ports_.given(r);
+  return {};
 }
 
 Status ImportManager::egress_listening(const std::map<std::string, int>& listening) {
   return ports_.confirmed(listening) ? reconcile() : Status{};
 }
 
-void ImportManager::retry_portless(const store::Writer& tx) {
-  if (!settings_.egress_ports) return;
+Status ImportManager::retry_portless(const store::Writer& tx) {
+  if (!settings_.egress_ports) return {};
   store::ImportRepository repo(tx);
-  for (auto& r : repo.in_states({ImportState::kFailed})) {
+  MESHFED_ASSIGN_OR_RETURN(auto failed, repo.in_states({ImportState::kFailed}));
+  for (auto& r : failed) {
     if (r.local_port) continue;  // failed for another reason: the adapter's result decides
     std::string why_not;
-    r.local_port = ports_.take(r.peer, why_not, used_ports(tx));
+    MESHFED_ASSIGN_OR_RETURN(r.local_port, ports_.take(r.peer, why_not, used_ports(tx)));
     if (!r.local_port) continue;
-    (void)transition(tx, r, ImportState::kActive, "", workflow::kSystemActor);
+    MESHFED_RETURN_IF_ERROR(transition(tx, r, ImportState::kActive, "", workflow::kSystemActor));
     ports_.given(r);
-    save(tx, r);
+    MESHFED_RETURN_IF_ERROR(save(tx, r));
   }
+  return {};
 }
 
-void ImportManager::upsert(const store::Writer& tx, const std::string& peer, const ImportedExport& e, int64_t now) {
+Status ImportManager::upsert(const store::Writer& tx, const std::string& peer, const ImportedExport& e, int64_t now) {
   store::ImportRepository repo(tx);
   const std::string id = peer + "." + e.id;
-  auto existing = repo.get(id);
+  MESHFED_ASSIGN_OR_RETURN(const auto existing, repo.get(id));
   ImportRecord r = existing.value_or(ImportRecord{});
   const bool fresh = !existing;
   // What an active import points at changing (its name, the service or port behind it, the
@@ -289,43 +303,42 @@ void ImportManager::upsert(const store::Writer& tx, const std::string& peer, con
   const bool auto_accept = peer_cfg.policy == config::ImportPolicy::kAuto;
   if (auto_accept) r.accepted = true;
 
-  if (e.expires_at_ms <= now) {
-    if (!fresh) withdraw(tx, r, kExpired, workflow::kSystemActor);
-    return;
-  }
+  if (e.expires_at_ms <= now) return fresh ? Status{} : withdraw(tx, r, kExpired, workflow::kSystemActor);
   const ImportState admitted = r.accepted ? ImportState::kActive : ImportState::kPendingAcceptance;
   const int64_t version_before = r.version;
   if (fresh) {
-    (void)transition(tx, r, admitted, "", peer, true);
+    MESHFED_RETURN_IF_ERROR(transition(tx, r, admitted, "", peer, true));
   } else if (r.state == ImportState::kWithdrawn && reversible(r.reason)) {
-    (void)transition(tx, r, admitted, "", peer);
+    MESHFED_RETURN_IF_ERROR(transition(tx, r, admitted, "", peer));
   } else if (r.state == ImportState::kStale) {
-    (void)transition(tx, r, ImportState::kActive, "", peer);
+    MESHFED_RETURN_IF_ERROR(transition(tx, r, ImportState::kActive, "", peer));
   }
   if (!changed.empty() && r.version == version_before && !is_final(r.state)) {
     ++r.version;
-    record_step(tx, r, r.state, peer, "changed: " + changed);
+    MESHFED_RETURN_IF_ERROR(record_step(tx, r, r.state, peer, "changed: " + changed));
   }
-  if (r.state == ImportState::kActive) ensure_port(tx, r);
-  save(tx, r);
+  if (r.state == ImportState::kActive) MESHFED_RETURN_IF_ERROR(ensure_port(tx, r));
+  MESHFED_RETURN_IF_ERROR(save(tx, r));
   if (fresh && arrived_) arrived_(peer, now - e.approved_at_ms);
+  return {};
 }
 
-void ImportManager::save(const store::Writer& tx, const ImportRecord& r) {
-  store::ImportRepository(tx).save(r);
+Status ImportManager::save(const store::Writer& tx, const ImportRecord& r) {
+  MESHFED_RETURN_IF_ERROR(store::ImportRepository(tx).save(r));
   if (!in_apply_) {
     // Changed outside apply_catalog: the next one reads the desired state and the ports anew.
     handed_.reset();
     ports_.forget_use();
-    return;
+    return {};
   }
-  if (!saved_in_apply_) return;
+  if (!saved_in_apply_) return {};
   // Many changes (a full snapshot after a reconnect) are cheaper read back in one query.
   if (saved_in_apply_->size() >= kMaxTrackedChanges && !saved_in_apply_->count(r.id)) {
     saved_in_apply_ = nullptr;
-    return;
+    return {};
   }
   (*saved_in_apply_)[r.id] = r;
+  return {};
 }
 
 bool ImportManager::Desired::belongs(const ImportRecord& r) {
@@ -367,17 +380,15 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
     // The rule sits next to the state it guards: a quarantine committed while this answer was
     // in flight (after the watcher's own check) wins, and nothing of the answer is applied.
-    if (quarantined_now(tx, peer)) {
-      quarantined = true;
-      return {};
-    }
+    MESHFED_ASSIGN_OR_RETURN(quarantined, quarantined_now(tx, peer));
+    if (quarantined) return {};
     if (db_.shared()) ports_.forget_use();
     transitions_ = 0;
     batch_.emplace();
-    for (const auto& e : answer.exports) upsert(tx, peer, e, now);
+    for (const auto& e : answer.exports) MESHFED_RETURN_IF_ERROR(upsert(tx, peer, e, now));
     store::ImportRepository repo(tx);
-    withdraw_what_left(tx, peer, answer);
-    revive_stale(tx, peer);
+    MESHFED_RETURN_IF_ERROR(withdraw_what_left(tx, peer, answer));
+    MESHFED_RETURN_IF_ERROR(revive_stale(tx, peer));
     // The rule next to the state it bounds: what this answer did is counted, and undone
     // (the transaction rolls back) when it is more than the peer may change now.
     steps = static_cast<int64_t>(batch_->steps.size());
@@ -385,17 +396,18 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
       held_back = true;
       return make_error(ErrorCode::kFailedPrecondition, "over the change budget");
     }
-    flush_batch(tx, peer, "import.catalog_applied", "peer/" + peer,
-                {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}});
+    MESHFED_RETURN_IF_ERROR(flush_batch(tx, peer, "import.catalog_applied", "peer/" + peer,
+                                        {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}}));
     if (applies_to_control_plane()) {
       // The control plane is written while the rest of the transaction runs and its commit is
       // made durable, not after: the two disk writes overlap. Should the commit fail, the
       // reconcile below puts the control plane back to what the store holds, as at every start.
-      if (repo.failed_without_port() > 0) retry_portless(tx);
+      MESHFED_ASSIGN_OR_RETURN(const int64_t portless, repo.failed_without_port());
+      if (portless > 0) MESHFED_RETURN_IF_ERROR(retry_portless(tx));
       if (handed_ && saved_in_apply_) {
         for (const auto& [id, r] : saved) handed_->update(r, settings_.egress_host);
       } else {
-        handed_ = desired_now(tx);
+        MESHFED_ASSIGN_OR_RETURN(handed_, desired_now(tx));
       }
       // Read here, on the store thread, which alone changes what is awaited.
       const controlplane::DesiredState* published = &ports_.publishable(handed_->state);
@@ -407,10 +419,10 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
     spdlog::info("peer {}: {} catalog at revision {}: {} exports, {} import transitions", peer,
                  answer.full ? "full" : "delta", answer.revision, answer.exports.size(), transitions_);
     store::PeerRepository peers(tx);
-    auto p = peers.get(peer);
+    MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(peer));
     if (!p.last_refusal.empty()) {
       p.last_refusal.clear();
-      peers.save(p);
+      MESHFED_RETURN_IF_ERROR(peers.save(p));
     }
     return touch_peer(tx, peer, answer.revision, "");
   });
@@ -436,35 +448,40 @@ Status ImportManager::apply_catalog(const std::string& peer, const CatalogAnswer
   return take_results(*handed_, results);
 }
 
-void ImportManager::withdraw_what_left(const store::Writer& tx, const std::string& peer, const CatalogAnswer& answer) {
+Status ImportManager::withdraw_what_left(const store::Writer& tx, const std::string& peer,
+                                         const CatalogAnswer& answer) {
   store::ImportRepository repo(tx);
-  if (answer.full) {
-    // Ids first, records only for what left: a snapshot of 100,000 must not hold every
-    // import record in memory next to itself.
-    std::set<std::string_view> listed;
-    for (const auto& e : answer.exports) listed.insert(e.id);
-    for (const auto& id : repo.export_ids(peer, kNotFinal)) {
-      if (listed.count(id)) continue;
-      if (auto r = repo.get(peer + "." + id)) withdraw(tx, *r, kLeftCatalog, peer);
-    }
-  } else {
-    for (const auto& id : answer.removals) {
-      if (auto r = repo.get(peer + "." + id)) withdraw(tx, *r, kLeftCatalog, peer);
-    }
+  auto withdraw_import_of = [&](const std::string& export_id) -> Status {
+    MESHFED_ASSIGN_OR_RETURN(auto r, repo.get(peer + "." + export_id));
+    return r ? withdraw(tx, *r, kLeftCatalog, peer) : Status{};
+  };
+  if (!answer.full) {
+    for (const auto& id : answer.removals) MESHFED_RETURN_IF_ERROR(withdraw_import_of(id));
+    return {};
   }
+  // Ids first, records only for what left: a snapshot of 100,000 must not hold every import
+  // record in memory next to itself.
+  std::set<std::string_view> listed;
+  for (const auto& e : answer.exports) listed.insert(e.id);
+  MESHFED_ASSIGN_OR_RETURN(const auto held, repo.export_ids(peer, kNotFinal));
+  for (const auto& id : held) {
+    if (!listed.count(id)) MESHFED_RETURN_IF_ERROR(withdraw_import_of(id));
+  }
+  return {};
 }
 
 Status ImportManager::apply_withdrawals(const std::string& peer, const CatalogAnswer& answer) {
   size_t withdrawn = 0;
   Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
-    if (quarantined_now(tx, peer)) return {};  // as in apply_catalog: a quarantine wins
+    MESHFED_ASSIGN_OR_RETURN(const bool quarantined, quarantined_now(tx, peer));
+    if (quarantined) return {};  // as in apply_catalog: a quarantine wins
     batch_.emplace();
-    withdraw_what_left(tx, peer, answer);
+    MESHFED_RETURN_IF_ERROR(withdraw_what_left(tx, peer, answer));
     withdrawn = batch_->steps.size();
     budgets_.charge(peer, budget_of(peer), static_cast<int64_t>(withdrawn), to_unix_ms(clock_.now()));
-    flush_batch(tx, peer, "import.catalog_applied", "peer/" + peer,
-                {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}, {"withdrawals_only", true}});
-    return {};
+    return flush_batch(
+        tx, peer, "import.catalog_applied", "peer/" + peer,
+        {{"peer", peer}, {"revision", answer.revision}, {"full", answer.full}, {"withdrawals_only", true}});
   });
   batch_.reset();  // a transaction that failed half-way leaves its steps unwritten
   if (!st) {
@@ -481,30 +498,31 @@ Status ImportManager::refuse_catalog(const std::string& peer, const CatalogRefus
   spdlog::warn("peer {}: refused catalog ({}): {}", peer, refusal.reason, escape_for_log(refusal.message));
   return db_.leader_transaction([&](store::Writer& tx) -> Status {
     store::PeerRepository peers(tx);
-    auto p = peers.get(peer);
+    MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(peer));
     if (p.last_refusal != refusal.reason) {
       p.last_refusal = refusal.reason;
-      peers.save(p);
-      store::AuditRepository(tx).append(clock_.now(), workflow::kSystemActor, "peer.catalog_refused", "peer/" + peer,
-                                        {{"reason", refusal.reason}, {"detail", refusal.message}});
+      MESHFED_RETURN_IF_ERROR(peers.save(p));
+      MESHFED_RETURN_IF_ERROR(audit(tx, workflow::kSystemActor, "peer.catalog_refused", "peer/" + peer,
+                                    {{"reason", refusal.reason}, {"detail", refusal.message}}));
     }
     return touch_peer(tx, peer, std::nullopt, "refused catalog (" + refusal.reason + "): " + refusal.message);
   });
 }
 
-void ImportManager::revive_stale(const store::Writer& tx, const std::string& peer) {
+Status ImportManager::revive_stale(const store::Writer& tx, const std::string& peer) {
   // The peer answered: whatever it still lists is no longer stale.
-  store::ImportRepository repo(tx);
-  for (auto& r : repo.for_peer(peer, {ImportState::kStale})) {
-    (void)transition(tx, r, ImportState::kActive, "", peer);
-    save(tx, r);
+  MESHFED_ASSIGN_OR_RETURN(auto stale, store::ImportRepository(tx).for_peer(peer, {ImportState::kStale}));
+  for (auto& r : stale) {
+    MESHFED_RETURN_IF_ERROR(transition(tx, r, ImportState::kActive, "", peer));
+    MESHFED_RETURN_IF_ERROR(save(tx, r));
   }
+  return {};
 }
 
 Status ImportManager::touch_peer(const store::Writer& tx, const std::string& peer, std::optional<int64_t> revision,
                                  const std::string& error) {
   store::PeerRepository peers(tx);
-  auto p = peers.get(peer);
+  MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(peer));
   const int64_t now = to_unix_ms(clock_.now());
   if (error.empty()) {
     if (p.last_error_ms && (!p.last_success_ms || *p.last_error_ms > *p.last_success_ms)) {
@@ -519,22 +537,23 @@ Status ImportManager::touch_peer(const store::Writer& tx, const std::string& pee
     p.last_error = error;
     p.last_error_ms = now;
   }
-  peers.save(p);
-  return {};
+  return peers.save(p);
 }
 
 Status ImportManager::record_unchanged(const std::string& peer) {
   Status st = db_.leader_transaction([&](store::Writer& tx) -> Status {
-    if (quarantined_now(tx, peer)) return {};  // as in apply_catalog: nothing of it comes back
-    revive_stale(tx, peer);
+    MESHFED_ASSIGN_OR_RETURN(const bool quarantined, quarantined_now(tx, peer));
+    if (quarantined) return {};  // as in apply_catalog: nothing of it comes back
+    MESHFED_RETURN_IF_ERROR(revive_stale(tx, peer));
     return touch_peer(tx, peer, std::nullopt, "");
   });
   if (!st) return st;
   return reconcile();
 }
 
-bool ImportManager::quarantined_now(const store::Reader& tx, const std::string& peer) {
-  return store::PeerQueries(tx).get(peer).quarantined_since_ms.has_value();
+Result<bool> ImportManager::quarantined_now(const store::Reader& tx, const std::string& peer) {
+  MESHFED_ASSIGN_OR_RETURN(const auto record, store::PeerQueries(tx).get(peer));
+  return record.quarantined_since_ms.has_value();
 }
 
 ChangeBudgets::Limits ImportManager::budget_of(const std::string& peer) const {
@@ -560,17 +579,18 @@ Status ImportManager::held_back(const std::string& peer, int64_t steps, int64_t 
     store::PeerRepository peers(tx);
     if (held.never_fits) {
       // It can never fit: the next ask is a full catalog, whose steps the burst always holds.
-      auto p = peers.get(peer);
+      MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(peer));
       p.revision = 0;
-      peers.save(p);
+      MESHFED_RETURN_IF_ERROR(peers.save(p));
     }
     if (held.audit) {
-      store::AuditRepository(tx).append(from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
-                                        {{"peer", peer},
-                                         {"answer_steps", steps},
-                                         {"budget_left", static_cast<int64_t>(held.left)},
-                                         {"change_burst", cfg.change_burst},
-                                         {"max_changes_per_minute", cfg.max_changes_per_minute}});
+      MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(
+          from_unix_ms(now_ms), workflow::kSystemActor, "peer.flapping", "peer/" + peer,
+          {{"peer", peer},
+           {"answer_steps", steps},
+           {"budget_left", static_cast<int64_t>(held.left)},
+           {"change_burst", cfg.change_burst},
+           {"max_changes_per_minute", cfg.max_changes_per_minute}}));
     }
     return {};
   });
@@ -581,7 +601,7 @@ Status ImportManager::record_failure(const std::string& peer, const std::string&
     // One warning when the peer starts failing, or fails differently; the same failure at every
     // retry is debug. A neighbour down for an hour is a line or two, not one per retry; the
     // peer's state, last_error and meshfed_peer_sync_errors_total keep counting.
-    const auto before = store::PeerRepository(tx).get(peer);
+    MESHFED_ASSIGN_OR_RETURN(const auto before, store::PeerQueries(tx).get(peer));
     const bool was_answering =
         before.last_success_ms && (!before.last_error_ms || *before.last_error_ms <= *before.last_success_ms);
     if (was_answering || before.last_error != error) {
@@ -594,12 +614,9 @@ Status ImportManager::record_failure(const std::string& peer, const std::string&
 }
 
 Result<int64_t> ImportManager::revision(const std::string& peer) {
-  int64_t rev = 0;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    rev = store::PeerQueries(tx).get(peer).revision;
-    return {};
-  }));
-  return rev;
+  MESHFED_ASSIGN_OR_RETURN(const auto record,
+                           store::read_value(db_, [&](store::Reader& tx) { return store::PeerQueries(tx).get(peer); }));
+  return record.revision;
 }
 
 Result<ImportRecord> ImportManager::decide(const workflow::Principal& who, const std::string& id,
@@ -623,10 +640,10 @@ Status ImportManager::act_on_peer(const workflow::Principal& who, const std::str
 
 Result<ImportRecord> ImportManager::accept(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match, const std::string& comment) {
-  return settle(who, id, if_match, "accept", [&](const store::Writer& tx, ImportRecord& r) {
+  return settle(who, id, if_match, "accept", [&](const store::Writer& tx, ImportRecord& r) -> Status {
     r.accepted = true;
-    (void)transition(tx, r, ImportState::kActive, decided_by("accepted", who, comment), who.name);
-    ensure_port(tx, r);
+    MESHFED_RETURN_IF_ERROR(transition(tx, r, ImportState::kActive, decided_by("accepted", who, comment), who.name));
+    return ensure_port(tx, r);
   });
 }
 
@@ -634,22 +651,21 @@ Result<ImportRecord> ImportManager::reject(const workflow::Principal& who, const
                                            std::optional<int64_t> if_match, const std::string& comment) {
   return settle(who, id, if_match, "reject", [&](const store::Writer& tx, ImportRecord& r) {
     r.local_port.reset();
-    (void)transition(tx, r, ImportState::kRejected, decided_by("rejected", who, comment), who.name);
+    return transition(tx, r, ImportState::kRejected, decided_by("rejected", who, comment), who.name);
   });
 }
 
 // An approver's decision on an import waiting for acceptance, committed with its audit entry.
 Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const std::string& id,
                                            std::optional<int64_t> if_match, const std::string& verb,
-                                           const std::function<void(const store::Writer&, ImportRecord&)>& apply) {
+                                           const std::function<Status(const store::Writer&, ImportRecord&)>& apply) {
   if (!who.can(workflow::Role::kApprover)) {
     return make_error(ErrorCode::kPermissionDenied,
                       who.name + " lacks the approver role needed to " + verb + " imports");
   }
   MESHFED_RETURN_IF_ERROR(db_.transaction([&](store::Writer& tx) -> Status {
     ports_.forget_use();
-    store::ImportRepository repo(tx);
-    auto r = repo.get(id);
+    MESHFED_ASSIGN_OR_RETURN(auto r, store::ImportQueries(tx).get(id));
     if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
     if (if_match && *if_match != r->version) {
       return make_error(ErrorCode::kVersionMismatch, "import " + id + " is at version " + std::to_string(r->version));
@@ -658,25 +674,20 @@ Result<ImportRecord> ImportManager::settle(const workflow::Principal& who, const
       return make_error(ErrorCode::kFailedPrecondition, "import " + id + " is " + std::string(to_string(r->state)) +
                                                             "; only pending_acceptance imports can be " + verb + "ed");
     }
-    apply(tx, *r);
-    save(tx, *r);
-    return {};
+    MESHFED_RETURN_IF_ERROR(apply(tx, *r));
+    return save(tx, *r);
   }));
   (void)reconcile();
   return get(id);
 }
 
 Result<bool> ImportManager::is_quarantined(const std::string& peer) {
-  bool q = false;
-  auto st = db_.read([&](store::Reader& tx) -> Status {
-    q = store::PeerQueries(tx).get(peer).quarantined_since_ms.has_value();
-    return {};
-  });
-  if (!st) {
-    spdlog::error("imports: cannot read whether peer {} is quarantined: {}", peer, st.error().message);
+  auto quarantined = store::read_value(db_, [&](store::Reader& tx) { return quarantined_now(tx, peer); });
+  if (!quarantined) {
+    spdlog::error("imports: cannot read whether peer {} is quarantined: {}", peer, quarantined.error().message);
     return make_error(ErrorCode::kUnavailable, "cannot read whether peer " + peer + " is quarantined");
   }
-  return q;
+  return quarantined;
 }
 
 Status ImportManager::quarantine(const workflow::Principal& who, const std::string& peer, const std::string& reason) {
@@ -687,17 +698,16 @@ Status ImportManager::quarantine(const workflow::Principal& who, const std::stri
   if (reason.empty()) return make_error(ErrorCode::kInvalidArgument, "say why", {{"reason", "required"}});
   Status st = db_.transaction([&](store::Writer& tx) -> Status {
     store::PeerRepository peers(tx);
-    auto p = peers.get(peer);
+    MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(peer));
     if (p.quarantined_since_ms)
       return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is already quarantined");
     p.quarantined_since_ms = to_unix_ms(clock_.now());
     p.quarantined_by = who.name;
     p.quarantine_reason = reason;
     p.revision = 0;  // after release, resync from a full snapshot
-    peers.save(p);
-    for (auto& r : store::ImportRepository(tx).for_peer(peer)) withdraw(tx, r, kPeerQuarantined, who.name);
-    store::AuditRepository(tx).append(clock_.now(), who.name, "peer.quarantined", "peer/" + peer, {{"reason", reason}});
-    return {};
+    MESHFED_RETURN_IF_ERROR(peers.save(p));
+    MESHFED_RETURN_IF_ERROR(withdraw_all(tx, peer, kPeerQuarantined, who.name));
+    return audit(tx, who.name, "peer.quarantined", "peer/" + peer, {{"reason", reason}});
   });
   if (!st) return st;
   return reconcile();
@@ -710,15 +720,14 @@ Status ImportManager::release(const workflow::Principal& who, const std::string&
   if (!settings_.peers.count(peer)) return make_error(ErrorCode::kNotFound, "no configured peer " + peer);
   return db_.transaction([&](store::Writer& tx) -> Status {
     store::PeerRepository peers(tx);
-    auto p = peers.get(peer);
+    MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(peer));
     if (!p.quarantined_since_ms)
       return make_error(ErrorCode::kFailedPrecondition, "peer " + peer + " is not quarantined");
     p.quarantined_since_ms.reset();
     p.quarantined_by.clear();
     p.quarantine_reason.clear();
-    peers.save(p);
-    store::AuditRepository(tx).append(clock_.now(), who.name, "peer.released", "peer/" + peer, {{"reason", reason}});
-    return {};
+    MESHFED_RETURN_IF_ERROR(peers.save(p));
+    return audit(tx, who.name, "peer.released", "peer/" + peer, {{"reason", reason}});
   });
 }
 
@@ -733,11 +742,10 @@ Status ImportManager::update_settings(ImportSettings settings) {
     store::PeerRepository peers(tx);
     for (const auto& [domain, peer] : old.peers) {
       if (settings_.peers.count(domain)) continue;
-      for (auto& r : store::ImportRepository(tx).for_peer(domain))
-        withdraw(tx, r, kPeerRemoved, workflow::kSystemActor);
-      auto p = peers.get(domain);
+      MESHFED_RETURN_IF_ERROR(withdraw_all(tx, domain, kPeerRemoved, workflow::kSystemActor));
+      MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(domain));
       p.revision = 0;  // if it comes back, it starts from a full snapshot
-      peers.save(p);
+      MESHFED_RETURN_IF_ERROR(peers.save(p));
     }
     return {};
   });
@@ -755,36 +763,36 @@ Status ImportManager::tick() {
     store::ImportRepository repo(tx);
     store::PeerRepository peers(tx);
     // Expiry holds even while the peer is away.
-    for (auto& r : repo.expiring(now, kNotFinal)) {
-      withdraw(tx, r, kExpired, workflow::kSystemActor);
+    MESHFED_ASSIGN_OR_RETURN(auto expiring, repo.expiring(now, kNotFinal));
+    for (auto& r : expiring) {
+      MESHFED_RETURN_IF_ERROR(withdraw(tx, r, kExpired, workflow::kSystemActor));
       changed = true;
     }
     for (const auto& [domain, cfg] : settings_.peers) {
-      auto p = peers.get(domain);
+      MESHFED_ASSIGN_OR_RETURN(auto p, peers.get(domain));
       if (p.quarantined_since_ms || !p.last_success_ms) continue;
       const int64_t silence = now - *p.last_success_ms;
       if (silence <= settings_.stale_after_s * 1000) continue;  // the common case costs one row
       if (silence > settings_.withdraw_after_s * 1000) {
-        for (auto& r : repo.for_peer(domain, kNotFinal)) {
-          withdraw(tx, r, kPeerSilent, workflow::kSystemActor);
-          changed = true;
-        }
+        MESHFED_ASSIGN_OR_RETURN(const bool withdrew,
+                                 withdraw_all(tx, domain, kPeerSilent, workflow::kSystemActor, kNotFinal));
+        changed = changed || withdrew;
         if (p.revision != 0) {
           p.revision = 0;  // when it answers again, the full snapshot brings the imports back
-          peers.save(p);
+          MESHFED_RETURN_IF_ERROR(peers.save(p));
         }
         continue;
       }
-      for (auto& r : repo.for_peer(domain, {ImportState::kActive})) {
-        (void)transition(tx, r, ImportState::kStale,
-                         "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
-                         workflow::kSystemActor);
-        save(tx, r);
+      MESHFED_ASSIGN_OR_RETURN(auto active, repo.for_peer(domain, {ImportState::kActive}));
+      for (auto& r : active) {
+        MESHFED_RETURN_IF_ERROR(transition(tx, r, ImportState::kStale,
+                                           "no answer from " + domain + " for " + std::to_string(silence / 1000) + "s",
+                                           workflow::kSystemActor));
+        MESHFED_RETURN_IF_ERROR(save(tx, r));
         changed = true;
       }
     }
-    flush_batch(tx, workflow::kSystemActor, "import.swept", "imports", nlohmann::json::object());
-    return {};
+    return flush_batch(tx, workflow::kSystemActor, "import.swept", "imports", nlohmann::json::object());
   });
   batch_.reset();
   if (!st) return st;
@@ -797,9 +805,10 @@ bool ImportManager::applies_to_control_plane() const {
   return settings_.egress_ports && (!leading_ || leading_());
 }
 
-ImportManager::Desired ImportManager::desired_now(const store::Reader& tx) {
+Result<ImportManager::Desired> ImportManager::desired_now(const store::Reader& tx) {
   Desired d;
-  for (auto& r : store::ImportQueries(tx).with_egress_ports(kInControlPlane)) {
+  MESHFED_ASSIGN_OR_RETURN(const auto applied, store::ImportQueries(tx).with_egress_ports(kInControlPlane));
+  for (const auto& r : applied) {
     d.state_of[r.id] = r.state;
     d.state.imports.push_back({r.id, r.peer, r.alias, r.protocol, settings_.egress_host, r.local_port, r.port});
   }
@@ -815,15 +824,17 @@ Status ImportManager::reconcile() {
   // A read, unless an import that found no egress port may get one now (a write, taking ports).
   bool retry = false;
   Status st = db_.read([&](store::Reader& tx) -> Status {
-    retry = store::ImportQueries(tx).failed_without_port() > 0;
-    if (!retry) desired = desired_now(tx);
+    MESHFED_ASSIGN_OR_RETURN(const int64_t portless, store::ImportQueries(tx).failed_without_port());
+    retry = portless > 0;
+    if (retry) return {};
+    MESHFED_ASSIGN_OR_RETURN(desired, desired_now(tx));
     return {};
   });
   if (st && retry) {
     st = db_.leader_transaction([&](store::Writer& tx) -> Status {
       ports_.forget_use();
-      retry_portless(tx);
-      desired = desired_now(tx);
+      MESHFED_RETURN_IF_ERROR(retry_portless(tx));
+      MESHFED_ASSIGN_OR_RETURN(desired, desired_now(tx));
       return {};
     });
   }
@@ -846,16 +857,16 @@ Status ImportManager::take_results(const Desired& desired, const std::vector<con
   Status st;
   if (!moved.empty()) {
     st = db_.leader_transaction([&](store::Writer& tx) -> Status {
-      store::ImportRepository repo(tx);
+      store::ImportQueries imports(tx);
       for (const auto* res : moved) {
-        auto r = repo.get(res->id);
+        MESHFED_ASSIGN_OR_RETURN(auto r, imports.get(res->id));
         if (!r) continue;
         if (!res->applied && r->state != ImportState::kFailed) {
-          (void)transition(tx, *r, ImportState::kFailed, res->reason, workflow::kSystemActor);
-          save(tx, *r);
+          MESHFED_RETURN_IF_ERROR(transition(tx, *r, ImportState::kFailed, res->reason, workflow::kSystemActor));
+          MESHFED_RETURN_IF_ERROR(save(tx, *r));
         } else if (res->applied && r->state == ImportState::kFailed && r->local_port) {
-          (void)transition(tx, *r, ImportState::kActive, "", workflow::kSystemActor);
-          save(tx, *r);
+          MESHFED_RETURN_IF_ERROR(transition(tx, *r, ImportState::kActive, "", workflow::kSystemActor));
+          MESHFED_RETURN_IF_ERROR(save(tx, *r));
         }
       }
       return {};
@@ -866,23 +877,15 @@ Status ImportManager::take_results(const Desired& desired, const std::vector<con
 }
 
 Result<ImportRecord> ImportManager::get(const std::string& id) {
-  std::optional<ImportRecord> r;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    r = store::ImportQueries(tx).get(id);
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(auto r,
+                           store::read_value(db_, [&](store::Reader& tx) { return store::ImportQueries(tx).get(id); }));
   if (!r) return make_error(ErrorCode::kNotFound, "no import " + id);
   ports_.annotate(*r);
   return std::move(*r);
 }
 
 Result<std::set<std::string>> ImportManager::live_aliases(const std::string& peer) {
-  std::set<std::string> out;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    out = store::ImportQueries(tx).aliases(peer, kNotFinal);
-    return {};
-  }));
-  return out;
+  return store::read_value(db_, [&](store::Reader& tx) { return store::ImportQueries(tx).aliases(peer, kNotFinal); });
 }
 
 Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportManager::list(const std::string& after,
@@ -894,11 +897,9 @@ Result<std::pair<std::vector<ImportRecord>, std::optional<std::string>>> ImportM
       return make_error(ErrorCode::kInvalidArgument, "bad cursor", {{"after", "expected a cursor from next"}});
     after_seq = *n;
   }
-  std::vector<ImportRecord> items;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    items = store::ImportQueries(tx).list(after_seq, limit + 1);
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(auto items, store::read_value(db_, [&](store::Reader& tx) {
+                             return store::ImportQueries(tx).list(after_seq, limit + 1);
+                           }));
   auto next = cut_page(items, limit);
   for (auto& r : items) ports_.annotate(r);
   return std::make_pair(std::move(items), std::move(next));
@@ -912,7 +913,7 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
     store::ImportQueries imports(tx);
     for (const auto& [domain, cfg] : settings_.peers) {
       PeerStatus s;
-      s.record = peers.get(domain);
+      MESHFED_ASSIGN_OR_RETURN(s.record, peers.get(domain));
       s.trust_domain = cfg.trust_domain;
       s.state = peer_state(s.record, now, settings_.stale_after_s);
       if (budgets_.flapping(domain) && s.state != PeerState::kQuarantined) {
@@ -920,7 +921,7 @@ Result<std::vector<PeerStatus>> ImportManager::peers() {
       }
       // Counted by the database: loading 100,000 imports here held the store thread for 150 ms
       // at every /metrics scrape, status line and GET /api/v1/peers.
-      s.imports = imports.count_by_state(domain);
+      MESHFED_ASSIGN_OR_RETURN(s.imports, imports.count_by_state(domain));
       out.push_back(std::move(s));
     }
     return {};

@@ -83,10 +83,8 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
                                                             std::unique_ptr<http::HttpsClient>& client,
                                                             const MetricsImportSettings& settings) {
   if (!client) {
-    auto created =
-        connect_to_peer(peer, std::min(settings.interval, std::chrono::seconds(10)), settings.max_bytes_per_peer);
-    if (!created) return created.error();
-    client = std::move(created).value();
+    MESHFED_ASSIGN_OR_RETURN(client, connect_to_peer(peer, std::min(settings.interval, std::chrono::seconds(10)),
+                                                     settings.max_bytes_per_peer));
   }
   MESHFED_ASSIGN_OR_RETURN(auto res, requests_.request(*client, "GET", "/federation/v1/metrics"));
   if (res.status != 200) {

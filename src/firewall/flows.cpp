@@ -249,14 +249,15 @@ Result<FlowState> load_flow_state(store::Database& db) {
     std::set<std::string> peers;
     store::ExportQueries exports(tx);
     for (int64_t after = 0;;) {
-      auto page = exports.list({store::ExportState::kApproved, after, 1000});
+      MESHFED_ASSIGN_OR_RETURN(const auto page, exports.list({store::ExportState::kApproved, after, 1000}));
       if (page.empty()) break;
       for (const auto& e : page) peers.insert(e.peers.begin(), e.peers.end());
       after = page.back().seq;
     }
     s.peers_with_approved_exports.assign(peers.begin(), peers.end());
-    for (const auto& r :
-         store::ImportQueries(tx).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
+    MESHFED_ASSIGN_OR_RETURN(const auto imports, store::ImportQueries(tx).in_states(
+                                                     {store::ImportState::kActive, store::ImportState::kStale}));
+    for (const auto& r : imports) {
       s.import_ingresses.push_back({r.peer, {r.ingress_host, static_cast<uint16_t>(r.ingress_port)}});
     }
     return {};

@@ -351,12 +351,11 @@ Result<std::unique_ptr<HttpsClient>> HttpsClient::create(const ClientOptions& op
     impl->options = options;
     return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
   }
-  auto ctx = make_client_context(
-      {options.ca_file, options.cert_file, options.key_file, options.configure_tls, options.keep_alive});
-  if (!ctx) return ctx.error();
+  MESHFED_ASSIGN_OR_RETURN(auto ctx, make_client_context({options.ca_file, options.cert_file, options.key_file,
+                                                          options.configure_tls, options.keep_alive}));
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  impl->ctx = *ctx;
+  impl->ctx = std::move(ctx);
   return std::unique_ptr<HttpsClient>(new HttpsClient(std::move(impl)));
 }
 
@@ -380,7 +379,7 @@ Result<ClientResponse> HttpsClient::request(const std::string& method, const std
       impl_->arm(std::min(deadline, Impl::Clock::now() + impl_->options.connect_timeout));
       auto st = impl_->connect();
       if (impl_->aborted) return aborted();
-      if (!st) return st.error();
+      MESHFED_RETURN_IF_ERROR(st);
       impl_->arm(deadline);
     }
     // abort() sets the flag before it looks for the socket: one that came while connecting

@@ -89,8 +89,7 @@ class Parser {
       while (lead < line.size() && blank(line[lead])) ++lead;
       line.remove_prefix(lead);
       if (line.empty()) continue;
-      Status st = line[0] == '#' ? comment(line) : sample(line);
-      if (!st) return st.error();
+      MESHFED_RETURN_IF_ERROR(line[0] == '#' ? comment(line) : sample(line));
     }
     return std::move(families_);
   }

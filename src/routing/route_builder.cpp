@@ -7,11 +7,12 @@ namespace meshfed::routing {
 namespace {
 
 // Peers that may be admitted: configured and not quarantined.
-std::set<std::string> admitted_peers(const store::Reader& tx, const RouteInputs& inputs) {
+Result<std::set<std::string>> admitted_peers(const store::Reader& tx, const RouteInputs& inputs) {
   std::set<std::string> admitted;
   store::PeerQueries peers(tx);
   for (const auto& p : inputs.peers) {
-    if (!peers.get(p).quarantined_since_ms) admitted.insert(p);
+    MESHFED_ASSIGN_OR_RETURN(const auto peer, peers.get(p));
+    if (!peer.quarantined_since_ms) admitted.insert(p);
   }
   return admitted;
 }
@@ -38,22 +39,23 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
   RoutingTable t;
   const int64_t now_ms = to_unix_ms(now);
   MESHFED_RETURN_IF_ERROR(db.read([&](store::Reader& tx) -> Status {
-    const auto admitted = admitted_peers(tx, inputs);
+    MESHFED_ASSIGN_OR_RETURN(const auto admitted, admitted_peers(tx, inputs));
     if (inputs.ingress) {
       store::ExportQueries exports(tx);
       store::ExportQuery q;
       q.state = store::ExportState::kApproved;
       q.limit = 1000;
       for (;;) {
-        const auto page = exports.list(q);
+        MESHFED_ASSIGN_OR_RETURN(const auto page, exports.list(q));
         for (const auto& e : page) append_ingress_routes(e, inventory, admitted, now_ms, t.ingress);
         if (static_cast<int>(page.size()) < q.limit) break;
         q.after_seq = page.back().seq;
       }
     }
     if (inputs.egress_bind) {
-      for (const auto& i :
-           store::ImportQueries(tx).in_states({store::ImportState::kActive, store::ImportState::kStale})) {
+      MESHFED_ASSIGN_OR_RETURN(const auto imports, store::ImportQueries(tx).in_states(
+                                                       {store::ImportState::kActive, store::ImportState::kStale}));
+      for (const auto& i : imports) {
         if (!i.local_port || !admitted.count(i.peer)) continue;
         t.egress.push_back({i.id,
                             {*inputs.egress_bind, static_cast<uint16_t>(*i.local_port)},
@@ -75,10 +77,11 @@ Result<std::vector<IngressRoute>> ingress_routes_of(store::Database& db, const c
   std::vector<IngressRoute> out;
   if (!inputs.ingress) return out;
   MESHFED_RETURN_IF_ERROR(db.read([&](store::Reader& tx) -> Status {
-    const auto admitted = admitted_peers(tx, inputs);
+    MESHFED_ASSIGN_OR_RETURN(const auto admitted, admitted_peers(tx, inputs));
     store::ExportQueries exports(tx);
     for (const auto& id : export_ids) {
-      if (auto e = exports.get(id)) append_ingress_routes(*e, inventory, admitted, to_unix_ms(now), out);
+      MESHFED_ASSIGN_OR_RETURN(const auto e, exports.get(id));
+      if (e) append_ingress_routes(*e, inventory, admitted, to_unix_ms(now), out);
     }
     return {};
   }));

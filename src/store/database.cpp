@@ -25,6 +25,12 @@ Error store_error(const std::string& what, const std::exception& e) {
   return make_error(ErrorCode::kUnavailable, "store: " + what + " (logged as incident " + incident + ")");
 }
 
+Error failed_operation(const Reader& tx, const char* what, const std::exception& e) {
+  Error error = store_error(what, e);
+  if (!tx.db_.failed_operation_) tx.db_.failed_operation_ = Database::FailedOperation{e.what(), error};
+  return error;
+}
+
 Database::Database(std::unique_ptr<backend::Connection> connection, std::filesystem::path file)
     : connection_(std::move(connection)), file_(std::move(file)) {}
 
@@ -252,8 +258,9 @@ Status Database::transaction(const std::function<Status(Writer&)>& body) {
   try {
     connection_->begin();
     open = in_transaction_ = true;
+    failed_operation_.reset();
     Writer tx(*this);
-    Status st = body(tx);
+    Status st = settle(body(tx));
     in_transaction_ = false;
     if (!st) {
       connection_->rollback();
@@ -273,14 +280,25 @@ Status Database::transaction(const std::function<Status(Writer&)>& body) {
   }
 }
 
+Status Database::settle(Status body_status) {
+  if (!failed_operation_) return body_status;  // a business rule's refusal is no write failure
+  FailedOperation failed = *std::exchange(failed_operation_, std::nullopt);
+  write_failure_ = std::move(failed.cause);
+  if (body_status) return failed.error;
+  return body_status;
+}
+
 Status Database::leader_transaction(const std::function<Status(Writer&)>& body) {
   if (!leader_term_) return transaction(body);
   return transaction([&](Writer& tx) -> Status {
     const auto mine = leader_term_();
     if (!mine) return make_error(ErrorCode::kUnavailable, "this replica does not lead its domain");
-    Statement newest(tx, "SELECT COALESCE(MAX(term), 0) FROM leader_terms");
-    newest.step();
-    if (const int64_t current = newest.int64(0); current != *mine) {
+    MESHFED_ASSIGN_OR_RETURN(const int64_t current, guarded(tx, "cannot read the leadership term", [&] {
+                               Statement newest(tx, "SELECT COALESCE(MAX(term), 0) FROM leader_terms");
+                               newest.step();
+                               return newest.int64(0);
+                             }));
+    if (current != *mine) {
       return make_error(ErrorCode::kUnavailable, "this replica's leadership term " + std::to_string(*mine) +
                                                      " has ended (term " + std::to_string(current) + " is current)");
     }
@@ -314,10 +332,11 @@ Status Database::read(const std::function<Status(Reader&)>& body) {
 Status Database::autocommit(const std::function<Status(Writer&)>& body) {
   owner_.check();
   try {
+    failed_operation_.reset();
     Writer tx(*this);
     Status st = body(tx);
-    write_failure_.reset();
-    return st;
+    if (!failed_operation_) write_failure_.reset();
+    return settle(std::move(st));
   } catch (const std::exception& e) {
     write_failure_ = e.what();
     return store_error("write failed", e);
@@ -325,12 +344,13 @@ Status Database::autocommit(const std::function<Status(Writer&)>& body) {
 }
 
 Status Database::probe_write() {
-  return transaction([&](Writer& tx) -> Status {
-    Statement(tx,
-              "INSERT INTO store_health(id, probes) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET probes = "
-              "store_health.probes + 1")
-        .exec();
-    return {};
+  return transaction([&](Writer& tx) {
+    return guarded(tx, "cannot write the store's health probe", [&] {
+      Statement(tx,
+                "INSERT INTO store_health(id, probes) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET probes = "
+                "store_health.probes + 1")
+          .exec();
+    });
   });
 }
 

@@ -106,8 +106,9 @@ Result<std::vector<ArchivedSegment>> archive_audit(store::Database& db, TimePoin
     Status st = db.leader_transaction([&](store::Writer& tx) -> Status {
       store::AuditRepository audit(tx);
       // The common case, every hour: the oldest entry is within the retention, and one row says so.
-      if (auto first = audit.list(0, 1); first.empty() || first.front().time >= cutoff) return {};
-      auto oldest = audit.list(0, static_cast<int>(settings.max_entries_per_segment));
+      MESHFED_ASSIGN_OR_RETURN(const auto first_entry, audit.list(0, 1));
+      if (first_entry.empty() || first_entry.front().time >= cutoff) return {};
+      MESHFED_ASSIGN_OR_RETURN(auto oldest, audit.list(0, static_cast<int>(settings.max_entries_per_segment)));
       // The oldest entries in chain order, up to the first one the retention keeps.
       size_t due = 0;
       while (due < oldest.size() && oldest[due].time < cutoff) ++due;
@@ -123,16 +124,15 @@ Result<std::vector<ArchivedSegment>> archive_audit(store::Database& db, TimePoin
       MESHFED_RETURN_IF_ERROR(replace_file_durably(settings.dir / name, text));
       segment = ArchivedSegment{first.seq, last.seq, settings.dir / name};
       // The checkpoint first: with every row archived, the chain's head would be gone.
-      audit.append(now, kSystemActor, kCheckpointAction, "audit",
-                   {{"first_seq", first.seq},
-                    {"last_seq", last.seq},
-                    {"first_hash", first.hash},
-                    {"last_hash", last.hash},
-                    {"entries", static_cast<int64_t>(oldest.size())},
-                    {"file", name},
-                    {"older_than", cutoff}});
-      audit.delete_through(last.seq);
-      return {};
+      MESHFED_RETURN_IF_ERROR(audit.append(now, kSystemActor, kCheckpointAction, "audit",
+                                           {{"first_seq", first.seq},
+                                            {"last_seq", last.seq},
+                                            {"first_hash", first.hash},
+                                            {"last_hash", last.hash},
+                                            {"entries", static_cast<int64_t>(oldest.size())},
+                                            {"file", name},
+                                            {"older_than", cutoff}}));
+      return audit.delete_through(last.seq);
     });
     if (!st) {
       // Not committed: the rows are still in the store, and the next run writes the file again.

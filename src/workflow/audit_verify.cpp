@@ -49,12 +49,12 @@ Result<AuditReport> verify_audit(store::Database& db, const std::optional<Expect
   MESHFED_RETURN_IF_ERROR(db.read([&](store::Reader& tx) -> Status {
     store::AuditQueries audit_repo(tx);
     for (int64_t after = 0;;) {
-      auto page = audit_repo.list(after, 10000);
+      MESHFED_ASSIGN_OR_RETURN(auto page, audit_repo.list(after, 10000));
       if (page.empty()) break;
       after = page.back().seq;
       for (auto& e : page) entries.push_back(std::move(e));
     }
-    refs = store::ExportQueries(tx).all_history_refs();
+    MESHFED_ASSIGN_OR_RETURN(refs, store::ExportQueries(tx).all_history_refs());
     return {};
   }));
 

@@ -77,13 +77,14 @@ WorkflowSettings ExportWorkflow::settings() const {
   return settings_;
 }
 
-std::string ExportWorkflow::new_export_id(const store::Reader& tx, const std::string& alias) {
+Result<std::string> ExportWorkflow::new_export_id(const store::Reader& tx, const std::string& alias) {
   // Readable and DNS-safe: the alias, then random characters so that ids are never reused
   // even after the alias is freed by a revocation.
   store::ExportQueries repo(tx);
   for (;;) {
     std::string id = alias.substr(0, 54) + "-" + random_dns_chars(8);
-    if (!repo.exists(id)) return id;
+    MESHFED_ASSIGN_OR_RETURN(const bool taken, repo.exists(id));
+    if (!taken) return id;
   }
 }
 
@@ -145,14 +146,14 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
   MESHFED_RETURN_IF_ERROR(db_.transaction([&](store::Writer& tx) -> Status {
     store::ExportRepository repo(tx);
     for (const auto& p : req.peers) {
-      auto clash = repo.live_ids_with_alias(alias, p);
+      MESHFED_ASSIGN_OR_RETURN(const auto clash, repo.live_ids_with_alias(alias, p));
       if (!clash.empty()) {
         return make_error(ErrorCode::kAlreadyExists,
                           "alias \"" + alias + "\" is already used by live export " + clash.front() + " to peer " + p,
                           {{"alias", "already used by live export " + clash.front() + " to peer " + p}});
       }
     }
-    e.id = new_export_id(tx, alias);
+    MESHFED_ASSIGN_OR_RETURN(e.id, new_export_id(tx, alias));
     e.mesh = req.mesh;
     e.service = req.service;
     e.port = static_cast<int>(req.port);
@@ -170,33 +171,34 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
     e.reason = req.reason;
     e.ttl_s = ttl;
     e.pending_expires_at_ms = now + s.pending_expiry_s * 1000;
-    repo.insert(e);
-    record_transition(tx, clock_.now(), e, who.name, "requested", std::nullopt, req.reason);
-    return {};
+    MESHFED_RETURN_IF_ERROR(repo.insert(e));
+    return record_transition(tx, clock_.now(), e, who.name, "requested", std::nullopt, req.reason);
   }));
   spdlog::info("export {} requested by {}: {}/{}:{} to [{}]", e.id, who.name, e.mesh, e.service, e.port,
                fmt::join(e.peers, ","));
   return get(e.id);
 }
 
-void record_transition(const store::Writer& tx, TimePoint now, ExportRecord& e, const std::string& actor,
-                       const std::string& action, std::optional<ExportState> from, const std::string& comment) {
+Status record_transition(const store::Writer& tx, TimePoint now, ExportRecord& e, const std::string& actor,
+                         const std::string& action, std::optional<ExportState> from, const std::string& comment) {
   nlohmann::json details = summary_json(e);
   if (from) details["from"] = std::string(to_string(*from));
   if (!comment.empty()) details["comment"] = comment;
   if (e.expires_at_ms) details["expires_at"] = format_rfc3339(from_unix_ms(*e.expires_at_ms));
-  const audit::Entry written =
-      store::AuditRepository(tx).append(now, actor, "export." + action, "export/" + e.id, std::move(details));
+  MESHFED_ASSIGN_OR_RETURN(
+      const audit::Entry written,
+      store::AuditRepository(tx).append(now, actor, "export." + action, "export/" + e.id, std::move(details)));
   store::HistoryEntry h{to_unix_ms(now), actor, action, from, e.state, comment, written.seq};
   store::ExportRepository repo(tx);
-  repo.append_history(e.id, h);
+  MESHFED_RETURN_IF_ERROR(repo.append_history(e.id, h));
   e.history.push_back(h);  // the record as it now reads, without reading it back
-  if (from) repo.update(e);
+  if (from) MESHFED_RETURN_IF_ERROR(repo.update(e));
   // Peers see approved exports only: entering, leaving or changing while approved is a
   // catalog change, recorded in the same transaction as the transition itself.
   if (from == ExportState::kApproved || e.state == ExportState::kApproved) {
-    store::CatalogRepository(tx).record_change(e.id, h.time_ms);
+    MESHFED_RETURN_IF_ERROR(store::CatalogRepository(tx).record_change(e.id, h.time_ms));
   }
+  return {};
 }
 
 std::string_view to_string(ExportAction action) {
@@ -239,7 +241,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
   bool four_eyes = false;  // refused by the four-eyes rule: audited after the rollback
   Status st = db_.transaction([&](store::Writer& tx) -> Status {
     store::ExportRepository repo(tx);
-    auto found = repo.get(id);
+    MESHFED_ASSIGN_OR_RETURN(auto found, repo.get(id));
     if (!found) return make_error(ErrorCode::kNotFound, "no export " + id);
     ExportRecord& e = *found;
     if (d.if_match && *d.if_match != e.version) {
@@ -294,7 +296,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
         break;
     }
     ++e.version;
-    record_transition(tx, clock_.now(), e, who.name, action_name(verb), from, d.comment);
+    MESHFED_RETURN_IF_ERROR(record_transition(tx, clock_.now(), e, who.name, action_name(verb), from, d.comment));
     result = std::move(e);
     return {};
   });
@@ -327,11 +329,8 @@ Result<ExportRecord> ExportWorkflow::cancel(const Principal& who, const std::str
 }
 
 Result<ExportRecord> ExportWorkflow::get(const std::string& id) {
-  std::optional<ExportRecord> e;
-  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
-    e = store::ExportQueries(tx).get(id);
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(
+      auto e, store::read_value(reads_, [&](store::Reader& tx) { return store::ExportQueries(tx).get(id); }));
   if (!e) return make_error(ErrorCode::kNotFound, "no export " + id);
   return std::move(*e);
 }
@@ -349,10 +348,8 @@ Result<ExportPage> ExportWorkflow::list(std::optional<ExportState> state, const 
     q.after_seq = *seq;
   }
   ExportPage page;
-  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
-    page.items = store::ExportQueries(tx).list(q);
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(
+      page.items, store::read_value(reads_, [&](store::Reader& tx) { return store::ExportQueries(tx).list(q); }));
   page.next = cut_page(page.items, limit);
   return page;
 }
@@ -367,21 +364,11 @@ Status ExportWorkflow::for_each_approved(const std::function<void(const store::E
 }
 
 Result<std::map<std::string, int64_t>> ExportWorkflow::count_by_state() {
-  std::map<std::string, int64_t> counts;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    counts = store::ExportQueries(tx).count_by_state();
-    return {};
-  }));
-  return counts;
+  return store::read_value(db_, [&](store::Reader& tx) { return store::ExportQueries(tx).count_by_state(); });
 }
 
 Result<std::map<std::pair<std::string, std::string>, int64_t>> ExportWorkflow::count_by_peer_and_state() {
-  std::map<std::pair<std::string, std::string>, int64_t> counts;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    counts = store::ExportQueries(tx).count_by_peer_and_state();
-    return {};
-  }));
-  return counts;
+  return store::read_value(db_, [&](store::Reader& tx) { return store::ExportQueries(tx).count_by_peer_and_state(); });
 }
 
 Result<int> ExportWorkflow::expire_due() {
@@ -390,8 +377,9 @@ Result<int> ExportWorkflow::expire_due() {
   std::set<std::string> affected, expired_approvals;
   MESHFED_RETURN_IF_ERROR(db_.leader_transaction([&](store::Writer& tx) -> Status {
     store::ExportRepository repo(tx);
-    for (const auto& id : repo.due_for_expiry(now)) {
-      auto e = repo.get(id);
+    MESHFED_ASSIGN_OR_RETURN(const auto due, repo.due_for_expiry(now));
+    for (const auto& id : due) {
+      MESHFED_ASSIGN_OR_RETURN(auto e, repo.get(id));
       if (!e) continue;
       const ExportState from = e->state;
       if (from == ExportState::kApproved) {
@@ -402,7 +390,7 @@ Result<int> ExportWorkflow::expire_due() {
       ++e->version;
       const std::string comment =
           from == ExportState::kPending ? "pending request not decided in time" : "approval reached expires_at";
-      record_transition(tx, clock_.now(), *e, kSystemActor, "expired", from, comment);
+      MESHFED_RETURN_IF_ERROR(record_transition(tx, clock_.now(), *e, kSystemActor, "expired", from, comment));
       spdlog::info("export {} expired ({})", id, comment);
       ++count;
     }
@@ -413,11 +401,9 @@ Result<int> ExportWorkflow::expire_due() {
 }
 
 Result<std::optional<TimePoint>> ExportWorkflow::next_deadline() {
-  std::optional<int64_t> ms;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    ms = store::ExportQueries(tx).next_deadline();
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(const auto ms, store::read_value(db_, [&](store::Reader& tx) {
+                             return store::ExportQueries(tx).next_deadline();
+                           }));
   if (!ms) return std::optional<TimePoint>();
   return std::optional<TimePoint>(from_unix_ms(*ms));
 }
@@ -435,11 +421,9 @@ bool ExportWorkflow::target_missing(const ExportRecord& e) const {
 }
 
 Result<int64_t> ExportWorkflow::count_target_missing() {
-  std::vector<store::ExportRepository::Target> targets;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    targets = store::ExportQueries(tx).approved_targets();
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(const auto targets, store::read_value(db_, [&](store::Reader& tx) {
+                             return store::ExportQueries(tx).approved_targets();
+                           }));
   const auto inv = cp_.inventory();
   int64_t missing = 0;
   for (const auto& t : targets) {
@@ -449,31 +433,22 @@ Result<int64_t> ExportWorkflow::count_target_missing() {
 }
 
 Result<std::vector<store::ExportRepository::MetricSelection>> ExportWorkflow::metric_selections() {
-  std::vector<store::ExportRepository::MetricSelection> out;
-  MESHFED_RETURN_IF_ERROR(db_.read([&](store::Reader& tx) -> Status {
-    out = store::ExportQueries(tx).metric_selections(to_unix_ms(clock_.now()));
-    return {};
-  }));
-  return out;
+  const int64_t now = to_unix_ms(clock_.now());
+  return store::read_value(db_, [&](store::Reader& tx) { return store::ExportQueries(tx).metric_selections(now); });
 }
 
 Result<std::pair<std::vector<audit::Entry>, std::optional<std::string>>> ExportWorkflow::audit_page(int64_t after_seq,
                                                                                                     int limit) {
-  std::vector<audit::Entry> entries;
-  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
-    entries = store::AuditQueries(tx).list(after_seq, limit + 1);
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(auto entries, store::read_value(reads_, [&](store::Reader& tx) {
+                             return store::AuditQueries(tx).list(after_seq, limit + 1);
+                           }));
   auto next = cut_page(entries, limit);
   return std::make_pair(std::move(entries), std::move(next));
 }
 
 Result<std::pair<int64_t, std::string>> ExportWorkflow::audit_head() {
-  store::AuditRepository::Head head;
-  MESHFED_RETURN_IF_ERROR(reads_.read([&](store::Reader& tx) -> Status {
-    head = store::AuditQueries(tx).head();
-    return {};
-  }));
+  MESHFED_ASSIGN_OR_RETURN(const auto head,
+                           store::read_value(reads_, [](store::Reader& tx) { return store::AuditQueries(tx).head(); }));
   return std::make_pair(head.seq, head.hash);
 }
 
@@ -488,7 +463,7 @@ Result<ExportWorkflow::VerifiedAudit> ExportWorkflow::verify_audit() {
 Status ExportWorkflow::record_event(const std::string& actor, const std::string& action, const std::string& object,
                                     nlohmann::json details) {
   return db_.transaction([&](store::Writer& tx) -> Status {
-    store::AuditRepository(tx).append(clock_.now(), actor, action, object, std::move(details));
+    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(clock_.now(), actor, action, object, std::move(details)));
     return {};
   });
 }

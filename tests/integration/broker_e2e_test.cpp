@@ -598,7 +598,8 @@ TEST(BrokerOperations, AuditEntriesPastTheirRetentionAreArchivedAndTheChainStill
     ASSERT_TRUE(db->transaction([&](store::Writer& tx) -> Status {
                     store::AuditRepository audit(tx);
                     for (int i = 0; i < 50; ++i) {
-                      audit.append(from_unix_ms(1'735'689'600'000 + i * 1000), "alice", "test.old", "x", {{"i", i}});
+                      testing::must(audit.append(from_unix_ms(1'735'689'600'000 + i * 1000), "alice", "test.old", "x",
+                                                 {{"i", i}}));
                     }
                     return {};
                   }).ok());
@@ -849,7 +850,8 @@ TEST(BrokerOperations, SigtermEndsInBoundedTimeWithABlackholedPeerAndAHungContro
   bool stopped = false;
   ASSERT_TRUE((*db)
                   ->read([&](store::Reader& tx) -> Status {
-                    for (const auto& e : store::AuditQueries(tx).list(0, 1000)) stopped |= e.action == "broker.stopped";
+                    for (const auto& e : testing::must(store::AuditQueries(tx).list(0, 1000)))
+                      stopped |= e.action == "broker.stopped";
                     return {};
                   })
                   .ok());

@@ -40,7 +40,7 @@ json summarize(store::Database& db) {
   json out = {{"exports", json::array()}, {"imports", json::array()}, {"peers", json::array()}};
   auto st = db.read([&](store::Reader& tx) -> Status {
     store::ExportQueries exports(tx);
-    for (const auto& e : exports.list({.state = std::nullopt, .after_seq = 0, .limit = 1000})) {
+    for (const auto& e : testing::must(exports.list({.state = std::nullopt, .after_seq = 0, .limit = 1000}))) {
       json history = json::array();
       for (const auto& h : e.history) history.push_back(h.action + " by " + h.actor);
       out["exports"].push_back({{"id", e.id},
@@ -55,7 +55,7 @@ json summarize(store::Database& db) {
                                 {"history", history}});
     }
     store::ImportQueries imports(tx);
-    for (const auto& i : imports.list(0, 1000)) {
+    for (const auto& i : testing::must(imports.list(0, 1000))) {
       out["imports"].push_back({{"id", i.id},
                                 {"peer", i.peer},
                                 {"alias", i.alias},
@@ -67,13 +67,13 @@ json summarize(store::Database& db) {
     }
     store::PeerQueries peers(tx);
     for (const auto& d : kDomains) {
-      const auto p = peers.get(d);
+      const auto p = testing::must(peers.get(d));
       out["peers"].push_back({{"domain", p.domain}, {"revision", p.revision}});
     }
     store::CatalogQueries catalog(tx);
-    out["catalog_revision"] = catalog.revision();
+    out["catalog_revision"] = testing::must(catalog.revision());
     store::AuditQueries audit(tx);
-    const auto head = audit.head();
+    const auto head = testing::must(audit.head());
     out["audit_head"] = std::to_string(head.seq) + ":" + head.hash;
     return {};
   });

@@ -8,17 +8,30 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "meshfed/core/openssl_fwd.hpp"
+#include "meshfed/core/result.hpp"
 #include "meshfed/http/client.hpp"
 
 namespace meshfed::testing {
 
 namespace fs = std::filesystem;
+
+// The value of a Result the test expects to succeed. A failure throws, naming the error: inside
+// a store transaction that rolls it back and fails it, anywhere else it fails the test.
+template <typename T>
+T must(Result<T> r) {
+  if (!r) throw std::runtime_error("expected success, got: " + r.error().message);
+  return std::move(*r);
+}
+inline void must(const Status& st) {
+  if (!st) throw std::runtime_error("expected success, got: " + st.error().message);
+}
 
 // A folder removed at the end of the test.
 class TempDir {

@@ -101,21 +101,24 @@ using Status = Result<void>;
 }  // namespace meshfed
 
 // Returns the error of a failed Status or Result from the enclosing function (which may return
-// a Result of another type).
-#define MESHFED_RETURN_IF_ERROR(...)                              \
-  do {                                                            \
-    if (auto meshfed_status_ = (__VA_ARGS__); !meshfed_status_) { \
-      return meshfed_status_.error();                             \
-    }                                                             \
+// a Result of another type). Each use names its variable anew (__COUNTER__), so that one may
+// sit inside a lambda that another one's argument holds.
+#define MESHFED_RETURN_IF_ERROR(...) \
+  MESHFED_RETURN_IF_ERROR_IMPL_(MESHFED_UNIQUE_NAME_(meshfed_status_, __COUNTER__), __VA_ARGS__)
+#define MESHFED_RETURN_IF_ERROR_IMPL_(status, ...) \
+  do {                                             \
+    if (auto status = (__VA_ARGS__); !status) {    \
+      return status.error();                       \
+    }                                              \
   } while (false)
 
 // `lhs` takes the value of a successful Result; a failed one's error is returned from the
 // enclosing function. `lhs` may declare: MESHFED_ASSIGN_OR_RETURN(auto db, Database::open(f)).
 #define MESHFED_ASSIGN_OR_RETURN(lhs, ...) \
-  MESHFED_ASSIGN_OR_RETURN_IMPL_(MESHFED_RESULT_NAME_(__LINE__), lhs, __VA_ARGS__)
+  MESHFED_ASSIGN_OR_RETURN_IMPL_(MESHFED_UNIQUE_NAME_(meshfed_result_, __COUNTER__), lhs, __VA_ARGS__)
 #define MESHFED_ASSIGN_OR_RETURN_IMPL_(result, lhs, ...) \
   auto result = (__VA_ARGS__);                           \
   if (!result) return result.error();                    \
   lhs = std::move(*result)
-#define MESHFED_RESULT_NAME_(line) MESHFED_RESULT_NAME_JOIN_(meshfed_result_, line)
-#define MESHFED_RESULT_NAME_JOIN_(a, b) a##b
+#define MESHFED_UNIQUE_NAME_(prefix, n) MESHFED_UNIQUE_NAME_JOIN_(prefix, n)
+#define MESHFED_UNIQUE_NAME_JOIN_(a, b) a##b

@@ -16,6 +16,7 @@
 #include "meshfed/config/config.hpp"
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/clock.hpp"
+#include "meshfed/core/result.hpp"
 #include "meshfed/store/records.hpp"
 
 namespace meshfed::federation {
@@ -33,7 +34,7 @@ class EgressPorts {
   // A port another program held is tried again after this long (programs come and go).
   static constexpr int64_t kRefusedPortSkippedMs = 30'000;
   // The ports imports hold and the peer of each, as the store says now.
-  using UsedPorts = std::function<std::vector<std::pair<int, std::string>>()>;
+  using UsedPorts = std::function<Result<std::vector<std::pair<int, std::string>>>()>;
 
   explicit EgressPorts(const Clock& clock) : clock_(clock) {}
 
@@ -43,8 +44,9 @@ class EgressPorts {
   }
 
   // A free port for an import of `peer`, or why there is none. `used` is asked only when the
-  // ports in use are not known yet (the first take, or the first after forget_use()).
-  std::optional<int> take(const std::string& peer, std::string& why_not, const UsedPorts& used);
+  // ports in use are not known yet (the first take, or the first after forget_use()); an error
+  // when they cannot be read.
+  Result<std::optional<int>> take(const std::string& peer, std::string& why_not, const UsedPorts& used);
   // What the store holds changed other than through take(): a port was freed, a transaction
   // rolled back, another replica wrote. The next take() reads the store again.
   void forget_use() { used_.reset(); }

@@ -164,33 +164,40 @@ class ImportManager {
  private:
   Status transition(const store::Writer& tx, store::ImportRecord& r, store::ImportState to, const std::string& reason,
                     const std::string& actor, bool audit_even_if_same = false);
-  void withdraw(const store::Writer& tx, store::ImportRecord& r, const std::string& reason, const std::string& actor);
-  void upsert(const store::Writer& tx, const std::string& peer, const ImportedExport& e, int64_t now);
+  Status withdraw(const store::Writer& tx, store::ImportRecord& r, const std::string& reason, const std::string& actor);
+  // Withdraws every import of `peer` in `states` (every state when none is named); whether
+  // there was any.
+  Result<bool> withdraw_all(const store::Writer& tx, const std::string& peer, const std::string& reason,
+                            const std::string& actor, const std::vector<store::ImportState>& states = {});
+  // One audit entry, stamped now, inside `tx`.
+  Status audit(const store::Writer& tx, const std::string& actor, const std::string& action, const std::string& object,
+               nlohmann::json details);
+  Status upsert(const store::Writer& tx, const std::string& peer, const ImportedExport& e, int64_t now);
   // Gives an active import an egress port within the range and its peer's share, or fails it.
-  void ensure_port(const store::Writer& tx, store::ImportRecord& r);
+  Status ensure_port(const store::Writer& tx, store::ImportRecord& r);
   // Imports that failed for want of a port get one as soon as one frees.
-  void retry_portless(const store::Writer& tx);
-  void revive_stale(const store::Writer& tx, const std::string& peer);
+  Status retry_portless(const store::Writer& tx);
+  Status revive_stale(const store::Writer& tx, const std::string& peer);
   // Inside a transaction: whether the peer is quarantined as of that transaction.
-  bool quarantined_now(const store::Reader& tx, const std::string& peer);
+  Result<bool> quarantined_now(const store::Reader& tx, const std::string& peer);
   ChangeBudgets::Limits budget_of(const std::string& peer) const;
   // After an answer was held back: one audit entry a minute, and a full catalog next when the
   // answer can never fit.
   Status held_back(const std::string& peer, int64_t steps, int64_t now_ms);
   // Withdraws the imports `answer` no longer lists (in a transaction of the caller's).
-  void withdraw_what_left(const store::Writer& tx, const std::string& peer, const CatalogAnswer& answer);
+  Status withdraw_what_left(const store::Writer& tx, const std::string& peer, const CatalogAnswer& answer);
   // Of an answer the budget held back, its withdrawals: a revocation must reach the control
   // plane whatever else the peer changes. They still take from the budget, so that a peer
   // cannot churn faster by making each addition's undoing free.
   Status apply_withdrawals(const std::string& peer, const CatalogAnswer& answer);
   Result<store::ImportRecord> settle(const workflow::Principal& who, const std::string& id,
                                      std::optional<int64_t> if_match, const std::string& verb,
-                                     const std::function<void(const store::Writer&, store::ImportRecord&)>& apply);
+                                     const std::function<Status(const store::Writer&, store::ImportRecord&)>& apply);
   Status touch_peer(const store::Writer& tx, const std::string& peer, std::optional<int64_t> revision,
                     const std::string& error);
   // Every import is saved through here: inside apply_catalog it is noted for the kept desired
   // state, anywhere else the kept desired state is dropped.
-  void save(const store::Writer& tx, const store::ImportRecord& r);
+  Status save(const store::Writer& tx, const store::ImportRecord& r);
 
   // What the control plane should hold (the active, stale and failed imports with a port), and
   // each import's state, read inside a read or a transaction.
@@ -202,7 +209,7 @@ class ImportManager {
     void update(const store::ImportRecord& r, const std::string& egress_host);
   };
   bool applies_to_control_plane() const;
-  Desired desired_now(const store::Reader& tx);
+  Result<Desired> desired_now(const store::Reader& tx);
   // Marks failures and recoveries the adapter reported, then tells the change listener.
   // `desired` (usually handed_) is read before the transaction that marks them, whose saves
   // drop handed_: nothing of it is used after that.
@@ -235,12 +242,12 @@ class ImportManager {
   std::optional<Batch> batch_;
   // Records a step of `r`'s history (its version already moved): into the batch inside
   // apply_catalog, otherwise with an audit entry of its own.
-  void record_step(const store::Writer& tx, const store::ImportRecord& r, std::optional<store::ImportState> from,
-                   const std::string& actor, const std::string& reason);
+  Status record_step(const store::Writer& tx, const store::ImportRecord& r, std::optional<store::ImportState> from,
+                     const std::string& actor, const std::string& reason);
   // Ends a batch: one audit entry (`details` plus the counts and a digest of the ids), then
   // every step with its seq. Nothing when nothing moved.
-  void flush_batch(const store::Writer& tx, const std::string& actor, const std::string& action,
-                   const std::string& object, nlohmann::json details);
+  Status flush_batch(const store::Writer& tx, const std::string& actor, const std::string& action,
+                     const std::string& object, nlohmann::json details);
   bool in_apply_ = false;                                                 // apply_catalog's transaction runs
   std::map<std::string, store::ImportRecord>* saved_in_apply_ = nullptr;  // what it saved, when tracked
   SerialExecutor* const control_plane_;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -43,6 +44,7 @@ class Reader {
   friend class Database;
   friend class Statement;
   friend class Writer;
+  friend Error failed_operation(const Reader& tx, const char* what, const std::exception& e);
   explicit Reader(Database& db) : db_(db) {}
   Database& db_;
 };
@@ -60,6 +62,19 @@ class Reads {
   // Runs read-only `body` on one snapshot of the store, turning store exceptions into an Error.
   virtual Status read(const std::function<Status(Reader&)>& body) = 0;
 };
+
+// The Result `body` returns, read on one snapshot of `reads`: for a read that is one query.
+template <typename Body>
+auto read_value(Reads& reads, Body&& body) -> std::invoke_result_t<Body, Reader&> {
+  std::optional<std::invoke_result_t<Body, Reader&>> out;
+  const Status st = reads.read([&](Reader& tx) -> Status {
+    out.emplace(body(tx));
+    if (!*out) return out->error();
+    return {};
+  });
+  if (!st) return st.error();
+  return std::move(*out);
+}
 
 class Database final : public Reads {
  public:
@@ -142,6 +157,7 @@ class Database final : public Reads {
  private:
   friend class Statement;
   friend class ReadPool;  // opens its connections and hands each from thread to thread
+  friend Error failed_operation(const Reader& tx, const char* what, const std::exception& e);
   // Checks the calling thread and counts the statement for fail_nth_statement().
   backend::Connection& use();
   // A prepared statement of `sql`: an idle one if a Statement that ran it before gave it back,
@@ -163,6 +179,16 @@ class Database final : public Reads {
   bool shared_ = false;
   bool in_transaction_ = false;  // transaction() or read() is running its body
   std::optional<std::string> write_failure_;
+  // The first operation that failed inside the running transaction (failed_operation()): its
+  // cause, for write_failure(), and the Error it returned.
+  struct FailedOperation {
+    std::string cause;
+    Error error;
+  };
+  std::optional<FailedOperation> failed_operation_;
+  // The transaction's outcome given its body's: a body that went on past a failed operation
+  // (ignoring its Result) still fails, and a store failure is a write failure.
+  Status settle(Status body_status);
   std::function<std::optional<int64_t>()> leader_term_;
   int64_t fail_at_ = 0;
   int64_t statements_seen_ = 0;
@@ -173,5 +199,26 @@ class Database final : public Reads {
 
 // Converts a store exception into an error naming what failed.
 Error store_error(const std::string& what, const std::exception& e);
+
+// The Error of operation `what` that failed with `e` inside `tx`. The Database remembers it: the
+// transaction it ran in rolls back whatever its body returns, and counts as a write failure
+// (readiness), as a thrown one did.
+Error failed_operation(const Reader& tx, const char* what, const std::exception& e);
+
+// Runs one store operation built of Statements (which throw): its value, or the Error that
+// names `what` failed. Where the store's exceptions end (repositories.cpp).
+template <typename Body>
+auto guarded(const Reader& tx, const char* what, Body&& body) -> Result<std::invoke_result_t<Body>> {
+  try {
+    if constexpr (std::is_void_v<std::invoke_result_t<Body>>) {
+      body();
+      return {};
+    } else {
+      return body();
+    }
+  } catch (const std::exception& e) {
+    return failed_operation(tx, what, e);
+  }
+}
 
 }  // namespace meshfed::store

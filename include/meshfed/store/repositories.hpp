@@ -1,7 +1,8 @@
 // Row access, one pair of classes per aggregate: `...Queries` read, made from the Reader of
 // Database::read() or ReadPool::read() (or the Writer of a transaction); `...Repository` adds
-// the writes and is made only from a transaction's Writer. Methods throw on store errors; the
-// read or transaction that handed out the token turns them into Errors.
+// the writes and is made only from a transaction's Writer. Every operation returns a Result:
+// a store failure (a lost connection, a full disk, a row this binary cannot read) is the
+// operation's Error, naming it, never an exception into the caller's transaction body.
 #pragma once
 
 #include <map>
@@ -27,16 +28,16 @@ class ExportQueries {
  public:
   explicit ExportQueries(const Reader& tx) : tx_(tx) {}
 
-  bool exists(const std::string& id);
-  std::optional<ExportRecord> get(const std::string& id);
-  std::vector<ExportRecord> list(const ExportQuery& q);
+  Result<bool> exists(const std::string& id);
+  Result<std::optional<ExportRecord>> get(const std::string& id);
+  Result<std::vector<ExportRecord>> list(const ExportQuery& q);
   // Ids of live exports scoped to `peer` whose alias is `alias`.
-  std::vector<std::string> live_ids_with_alias(const std::string& alias, const std::string& peer);
+  Result<std::vector<std::string>> live_ids_with_alias(const std::string& alias, const std::string& peer);
   // Ids of live exports whose pending or approval deadline is at or before `now_ms`.
-  std::vector<std::string> due_for_expiry(int64_t now_ms);
-  std::optional<int64_t> next_deadline();
-  std::map<std::string, int64_t> count_by_state();
-  std::map<std::pair<std::string, std::string>, int64_t> count_by_peer_and_state();
+  Result<std::vector<std::string>> due_for_expiry(int64_t now_ms);
+  Result<std::optional<int64_t>> next_deadline();
+  Result<std::map<std::string, int64_t>> count_by_state();
+  Result<std::map<std::pair<std::string, std::string>, int64_t>> count_by_peer_and_state();
 
   // One row per peer of each approved export that names metrics and expires after `now_ms`:
   // the metrics exporter's input, read without walking the exports that name none.
@@ -46,7 +47,7 @@ class ExportQueries {
     std::string alias;
     std::vector<std::string> metrics;
   };
-  std::vector<MetricSelection> metric_selections(int64_t now_ms);
+  Result<std::vector<MetricSelection>> metric_selections(int64_t now_ms);
 
   // Approved exports counted by what they point at (mesh, service, zone, port): a catalog of
   // any size has few distinct targets to check against the inventory.
@@ -57,7 +58,7 @@ class ExportQueries {
     int64_t port = 0;
     int64_t exports = 0;
   };
-  std::vector<Target> approved_targets();
+  Result<std::vector<Target>> approved_targets();
 
   struct HistoryRef {
     std::string export_id;
@@ -65,7 +66,7 @@ class ExportQueries {
     std::string action;
     int64_t audit_seq;
   };
-  std::vector<HistoryRef> all_history_refs();
+  Result<std::vector<HistoryRef>> all_history_refs();
 
  protected:
   ExportRecord read_row(Statement& s);
@@ -76,10 +77,10 @@ class ExportRepository : public ExportQueries {
  public:
   explicit ExportRepository(const Writer& tx) : ExportQueries(tx) {}
 
-  void insert(const ExportRecord& e);
+  Status insert(const ExportRecord& e);
   // Persists the mutable fields (state, version, decision, times, ttl).
-  void update(const ExportRecord& e);
-  void append_history(const std::string& export_id, const HistoryEntry& h);
+  Status update(const ExportRecord& e);
+  Status append_history(const std::string& export_id, const HistoryEntry& h);
 };
 
 // The catalog revision counter and its change log (migrations/0002_catalog.sql).
@@ -87,16 +88,16 @@ class CatalogQueries {
  public:
   explicit CatalogQueries(const Reader& tx) : tx_(tx) {}
 
-  int64_t revision();
+  Result<int64_t> revision();
   // The oldest revision a delta can start from; older `since` values need a full snapshot.
-  int64_t floor();
+  Result<int64_t> floor();
   // Distinct export ids changed after `since`.
-  std::vector<std::string> changed_after(int64_t since);
+  Result<std::vector<std::string>> changed_after(int64_t since);
   // Approved exports scoped to `peer` whose expiry is after `now_ms` (among `only`, if given),
   // without history or peer lists.
-  std::vector<ExportRecord> visible_to(const std::string& peer, int64_t now_ms,
-                                       const std::vector<std::string>* only = nullptr);
-  bool scoped_to(const std::string& export_id, const std::string& peer);
+  Result<std::vector<ExportRecord>> visible_to(const std::string& peer, int64_t now_ms,
+                                               const std::vector<std::string>* only = nullptr);
+  Result<bool> scoped_to(const std::string& export_id, const std::string& peer);
 
  protected:
   const Reader& tx_;
@@ -107,21 +108,21 @@ class CatalogRepository : public CatalogQueries {
   explicit CatalogRepository(const Writer& tx) : CatalogQueries(tx) {}
 
   // Records that `export_id` changed; returns the new revision.
-  int64_t record_change(const std::string& export_id, int64_t time_ms);
+  Result<int64_t> record_change(const std::string& export_id, int64_t time_ms);
   // Drops change rows older than `keep` revisions and moves the floor.
-  void prune(int64_t keep);
+  Status prune(int64_t keep);
   // Starts the change log anew past `revision` (a restored store, whose peers may hold a newer
   // revision of the store it replaced): the revision and the floor become revision + 1 and no
   // change is kept, so every peer's next request gets a full snapshot.
-  void restart_above(int64_t revision);
+  Status restart_above(int64_t revision);
 };
 
 class ImportQueries {
  public:
   explicit ImportQueries(const Reader& tx) : tx_(tx) {}
 
-  std::optional<ImportRecord> get(const std::string& id);
-  std::vector<ImportRecord> for_peer(const std::string& peer, const std::vector<ImportState>& states = {});
+  Result<std::optional<ImportRecord>> get(const std::string& id);
+  Result<std::vector<ImportRecord>> for_peer(const std::string& peer, const std::vector<ImportState>& states = {});
   // What the control plane is given of each import in `states` that holds an egress port: the
   // few columns reconcile needs, so that a reconcile over many imports reads no whole records.
   struct Applied {
@@ -133,23 +134,23 @@ class ImportQueries {
     int port = 0;
     ImportState state = ImportState::kActive;
   };
-  std::vector<Applied> with_egress_ports(const std::vector<ImportState>& states);
+  Result<std::vector<Applied>> with_egress_ports(const std::vector<ImportState>& states);
   // Failed imports that hold no egress port (the range was full): reconcile retries them.
-  int64_t failed_without_port();
+  Result<int64_t> failed_without_port();
   // The export ids of `peer`'s imports in `states` (ids alone: a full snapshot of 100,000
   // compares against them without loading every record).
-  std::vector<std::string> export_ids(const std::string& peer, const std::vector<ImportState>& states);
+  Result<std::vector<std::string>> export_ids(const std::string& peer, const std::vector<ImportState>& states);
   // How many imports from `peer` are in each state (from the (peer, state) index, no rows read).
-  std::map<std::string, int64_t> count_by_state(const std::string& peer);
+  Result<std::map<std::string, int64_t>> count_by_state(const std::string& peer);
   // The aliases of the peer's imports in `states` (the aliases alone: this runs on every
   // metrics scrape of a peer that may hold 100,000 imports).
-  std::set<std::string> aliases(const std::string& peer, const std::vector<ImportState>& states);
+  Result<std::set<std::string>> aliases(const std::string& peer, const std::vector<ImportState>& states);
   // Imports in `states` whose expiry is at or before `now_ms`.
-  std::vector<ImportRecord> expiring(int64_t now_ms, const std::vector<ImportState>& states);
-  std::vector<ImportRecord> list(int64_t after_seq, int limit);
-  std::vector<ImportRecord> in_states(const std::vector<ImportState>& states);
-  std::vector<std::pair<int, std::string>> used_ports();  // egress ports held, each with its peer
-  std::vector<ImportHistoryEntry> history(const std::string& import_id, int limit = 1000);
+  Result<std::vector<ImportRecord>> expiring(int64_t now_ms, const std::vector<ImportState>& states);
+  Result<std::vector<ImportRecord>> list(int64_t after_seq, int limit);
+  Result<std::vector<ImportRecord>> in_states(const std::vector<ImportState>& states);
+  Result<std::vector<std::pair<int, std::string>>> used_ports();  // egress ports held, each with its peer
+  Result<std::vector<ImportHistoryEntry>> history(const std::string& import_id, int limit = 1000);
 
  protected:
   const Reader& tx_;
@@ -160,21 +161,21 @@ class ImportRepository : public ImportQueries {
   explicit ImportRepository(const Writer& tx) : ImportQueries(tx) {}
 
   // Inserts or updates by id.
-  void save(const ImportRecord& r);
+  Status save(const ImportRecord& r);
   // Appends a step, keeping the newest kImportStepsKept of the import's history: an import
   // that lives for years while its peer keeps renaming it must not grow without end.
   static constexpr int64_t kImportStepsKept = 1000;
-  void append_history(const ImportHistoryEntry& h);
+  Status append_history(const ImportHistoryEntry& h);
   // Deletes up to `limit` imports withdrawn and unseen since before `before_ms`, with their
   // history; returns how many.
-  int64_t prune_withdrawn(int64_t before_ms, int limit);
+  Result<int64_t> prune_withdrawn(int64_t before_ms, int limit);
 };
 
 class PeerQueries {
  public:
   explicit PeerQueries(const Reader& tx) : tx_(tx) {}
   // The stored record, or a fresh one for a peer never seen.
-  PeerRecord get(const std::string& domain);
+  Result<PeerRecord> get(const std::string& domain);
 
  protected:
   const Reader& tx_;
@@ -183,14 +184,14 @@ class PeerQueries {
 class PeerRepository : public PeerQueries {
  public:
   explicit PeerRepository(const Writer& tx) : PeerQueries(tx) {}
-  void save(const PeerRecord& p);
+  Status save(const PeerRecord& p);
 };
 
 class ReplicaQueries {
  public:
   explicit ReplicaQueries(const Reader& tx) : tx_(tx) {}
   // Replicas heard from at or after `since_ms`, by id.
-  std::vector<ReplicaRecord> seen_since(int64_t since_ms);
+  Result<std::vector<ReplicaRecord>> seen_since(int64_t since_ms);
 
  protected:
   const Reader& tx_;
@@ -201,7 +202,7 @@ class ReplicaRepository : public ReplicaQueries {
   explicit ReplicaRepository(const Writer& tx) : ReplicaQueries(tx) {}
   // Records that `r` is alive at `r.last_heartbeat_ms`. A leader then clears every other
   // replica's leader flag, which a deposed leader that cannot reach the store left set.
-  void heartbeat(const ReplicaRecord& r);
+  Status heartbeat(const ReplicaRecord& r);
 };
 
 class AuditQueries {
@@ -212,9 +213,9 @@ class AuditQueries {
     int64_t seq = 0;
     std::string hash = audit::kGenesisHash;
   };
-  Head head();
-  std::vector<audit::Entry> list(int64_t after_seq, int limit);
-  std::optional<audit::Entry> get(int64_t seq);
+  Result<Head> head();
+  Result<std::vector<audit::Entry>> list(int64_t after_seq, int limit);
+  Result<std::optional<audit::Entry>> get(int64_t seq);
 
  protected:
   const Reader& tx_;
@@ -225,12 +226,12 @@ class AuditRepository : public AuditQueries {
   explicit AuditRepository(const Writer& tx) : AuditQueries(tx) {}
 
   // Fills seq, prev_hash and hash, and inserts the entry.
-  audit::Entry append(audit::Entry e);
+  Result<audit::Entry> append(audit::Entry e);
   // The same, for an entry made of its parts, stamped with `time`.
-  audit::Entry append(TimePoint time, std::string actor, std::string action, std::string object,
-                      nlohmann::json details);
+  Result<audit::Entry> append(TimePoint time, std::string actor, std::string action, std::string object,
+                              nlohmann::json details);
   // Archiving (workflow/audit_archive.hpp): the entries up to `seq` leave the store.
-  void delete_through(int64_t seq);
+  Status delete_through(int64_t seq);
 };
 
 }  // namespace meshfed::store

@@ -71,8 +71,8 @@ std::string_view to_string(ExportAction action);  // "approve", ... as in the AP
 // Records one transition of `e` (already moved to its new state): its history row, its audit
 // entry and, when peers see it, a catalog change; inside the caller's transaction. The one
 // place a transition is written, for the workflow and for a restore.
-void record_transition(const store::Writer& tx, TimePoint now, store::ExportRecord& e, const std::string& actor,
-                       const std::string& action, std::optional<store::ExportState> from, const std::string& comment);
+Status record_transition(const store::Writer& tx, TimePoint now, store::ExportRecord& e, const std::string& actor,
+                         const std::string& action, std::optional<store::ExportState> from, const std::string& comment);
 
 class ExportWorkflow {
  public:
@@ -142,7 +142,7 @@ class ExportWorkflow {
                       nlohmann::json details);
 
  private:
-  std::string new_export_id(const store::Reader& tx, const std::string& alias);
+  Result<std::string> new_export_id(const store::Reader& tx, const std::string& alias);
 
   void announce(const std::set<std::string>& peers, const std::set<std::string>& export_ids);
 

@@ -35,7 +35,7 @@ class PeerApiTest : public ::testing::Test {
                      internal.domain = "internal";
                      internal.quarantined_since_ms = to_unix_ms(clock_.now());
                      internal.quarantined_by = "alice";
-                     store::PeerRepository(tx).save(internal);
+                     testing::must(store::PeerRepository(tx).save(internal));
                      return {};
                    })
                     .ok());
@@ -60,8 +60,8 @@ class PeerApiTest : public ::testing::Test {
                      e.requested_at_ms = e.pending_expires_at_ms = to_unix_ms(clock_.now());
                      e.approved_at_ms = to_unix_ms(clock_.now());
                      e.expires_at_ms = to_unix_ms(clock_.now()) + 3'600'000;
-                     store::ExportRepository(tx).insert(e);
-                     store::CatalogRepository(tx).record_change(id, to_unix_ms(clock_.now()));
+                     testing::must(store::ExportRepository(tx).insert(e));
+                     testing::must(store::CatalogRepository(tx).record_change(id, to_unix_ms(clock_.now())));
                      return {};
                    })
                     .ok());

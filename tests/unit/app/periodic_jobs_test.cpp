@@ -52,7 +52,7 @@ class PeriodicJobsTest : public ::testing::Test {
   int audited(const std::string& action) {
     int n = 0;
     (void)db_->read([&](store::Reader& tx) -> Status {
-      for (const auto& e : store::AuditQueries(tx).list(0, 1000)) n += e.action == action;
+      for (const auto& e : testing::must(store::AuditQueries(tx).list(0, 1000))) n += e.action == action;
       return {};
     });
     return n;

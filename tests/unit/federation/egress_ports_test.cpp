@@ -19,12 +19,14 @@ class EgressPortsTest : public ::testing::Test {
 
   std::optional<int> take(const std::string& peer) {
     std::string why_not;
-    auto port = ports_.take(peer, why_not, [this] {
+    auto port = ports_.take(peer, why_not, [this]() -> Result<std::vector<std::pair<int, std::string>>> {
       ++store_reads_;
+      if (store_fails_) return make_error(ErrorCode::kUnavailable, "store: cannot read the egress ports in use");
       return in_store_;
     });
     last_why_not_ = why_not;
-    return port;
+    last_error_ = port ? std::string() : port.error().message;
+    return port ? *port : std::nullopt;
   }
 
   static store::ImportRecord import(const std::string& id, int port) {
@@ -38,8 +40,10 @@ class EgressPortsTest : public ::testing::Test {
   ManualClock clock_{from_unix_ms(1'800'000'000'000)};
   std::vector<std::pair<int, std::string>> in_store_;  // what the store says imports hold
   int store_reads_ = 0;
+  bool store_fails_ = false;
   std::set<int> held_by_others_;
   std::string last_why_not_;
+  std::string last_error_;
   EgressPorts ports_{clock_};
 };
 
@@ -57,6 +61,16 @@ TEST_F(EgressPortsTest, EachPeerGetsFreePortsUpToItsShare) {
   ports_.forget_use();
   in_store_.clear();
   EXPECT_EQ(take("dmz"), 16000) << "read again after a change outside take()";
+  EXPECT_EQ(store_reads_, 2);
+}
+
+TEST_F(EgressPortsTest, PortsInUseThatCannotBeReadGiveNoPortAndAreAskedForAgain) {
+  store_fails_ = true;
+  EXPECT_EQ(take("dmz"), std::nullopt);
+  EXPECT_EQ(last_error_, "store: cannot read the egress ports in use") << "an error, not \"no free port\"";
+  store_fails_ = false;
+  in_store_ = {{16000, "pci"}};
+  EXPECT_EQ(take("dmz"), 16001) << "nothing was kept of the failed read";
   EXPECT_EQ(store_reads_, 2);
 }
 

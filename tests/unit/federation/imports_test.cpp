@@ -63,7 +63,7 @@ class ImportsTest : public ::testing::Test {
   std::vector<audit::Entry> audit_with(const std::string& action) {
     std::vector<audit::Entry> out;
     (void)db_->read([&](store::Reader& tx) -> Status {
-      for (auto& e : store::AuditQueries(tx).list(0, 10000)) {
+      for (auto& e : testing::must(store::AuditQueries(tx).list(0, 10000))) {
         if (e.action == action) out.push_back(std::move(e));
       }
       return {};
@@ -728,7 +728,7 @@ TEST_F(ImportsTest, AStoreFailureAtAnyStatementLeavesNothingHalfDoneAndARetryCon
              " ";
     }
     (void)db.read([&](store::Reader& tx) -> Status {
-      out += "audit=" + std::to_string(store::AuditQueries(tx).list(0, 10000).size());
+      out += "audit=" + std::to_string(testing::must(store::AuditQueries(tx).list(0, 10000)).size());
       return {};
     });
     return out;

@@ -60,9 +60,9 @@ TEST_F(RouteBuilderTest, QuarantinedPeersMissingTargetsAndExpiredExportsHaveNoRo
   store::PeerRecord dmz;
   ASSERT_TRUE(db_->transaction([&](store::Writer& tx) -> Status {
                    store::PeerRepository peers(tx);
-                   dmz = peers.get("dmz");
+                   dmz = testing::must(peers.get("dmz"));
                    dmz.quarantined_since_ms = 1;
-                   peers.save(dmz);
+                   testing::must(peers.save(dmz));
                    return {};
                  })
                   .ok());

@@ -19,6 +19,8 @@
 namespace meshfed::store {
 namespace {
 
+using testing::must;
+
 class StoreBackendTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { db_ = open(); }
@@ -85,15 +87,24 @@ class StoreBackendTest : public ::testing::TestWithParam<std::string> {
       return {};
     });
   }
-  template <typename T>
-  T read(const std::function<T(const Reader&)>& body) {
+  // What `body` reads, a Result unwrapped (a failed one fails the test).
+  template <typename T, typename Body>
+  T read(Body&& body) {
     T out{};
     EXPECT_TRUE(db_->read([&](Reader& tx) -> Status {
-                     out = body(tx);
+                     out = value_of(body(tx));
                      return {};
                    })
                     .ok());
     return out;
+  }
+  template <typename T>
+  static T value_of(T v) {
+    return v;
+  }
+  template <typename T>
+  static T value_of(Result<T> r) {
+    return must(std::move(r));
   }
 
   testing::TempDir dir_;
@@ -116,23 +127,24 @@ TEST_P(StoreBackendTest, MigratesToTheNewestSchemaOnceAndReopensWithoutApplyingA
 }
 
 TEST_P(StoreBackendTest, ExportsRoundTripWithPeersHistoryAndPaging) {
-  ASSERT_TRUE(write([&](const Writer& tx) {
-                ExportRepository exports(tx);
-                ExportRepository(tx).insert(an_export("a", {"dmz", "internal"}));
-                ExportRepository(tx).insert(an_export("b", {"dmz"}));
-                ExportRepository(tx).insert(an_export("c", {"internal"}));
-                auto b = *ExportRepository(tx).get("b");
-                b.state = ExportState::kApproved;
-                b.decided_by = "bob";
-                b.approved_at_ms = 1'800'000'100'000;
-                b.expires_at_ms = 1'800'003'700'000;
-                b.version = 2;
-                ExportRepository(tx).update(b);
-                ExportRepository(tx).append_history(
-                    "b", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1});
-                ExportRepository(tx).append_history("b", {1'800'000'100'000, "bob", "approved", ExportState::kPending,
-                                                          ExportState::kApproved, "fine", 2});
-              }).ok());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) {
+        ExportRepository exports(tx);
+        must(ExportRepository(tx).insert(an_export("a", {"dmz", "internal"})));
+        must(ExportRepository(tx).insert(an_export("b", {"dmz"})));
+        must(ExportRepository(tx).insert(an_export("c", {"internal"})));
+        auto b = *must(ExportRepository(tx).get("b"));
+        b.state = ExportState::kApproved;
+        b.decided_by = "bob";
+        b.approved_at_ms = 1'800'000'100'000;
+        b.expires_at_ms = 1'800'003'700'000;
+        b.version = 2;
+        must(ExportRepository(tx).update(b));
+        must(ExportRepository(tx).append_history(
+            "b", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1}));
+        must(ExportRepository(tx).append_history(
+            "b", {1'800'000'100'000, "bob", "approved", ExportState::kPending, ExportState::kApproved, "fine", 2}));
+      }).ok());
   const auto b = read<std::optional<ExportRecord>>([&](const Reader& tx) { return ExportQueries(tx).get("b"); });
   ASSERT_TRUE(b);
   EXPECT_EQ(b->state, ExportState::kApproved);
@@ -195,8 +207,8 @@ TEST_P(StoreBackendTest, MetricSelectionsAndTargetsReadOnlyWhatTheyNeed) {
                      {approve(an_export("both", {"dmz", "internal"}), 1'800'000'900'000),
                       approve(no_metrics, 1'800'000'900'000), approve(an_export("lapsed", {"dmz"}), 1'800'000'000'500),
                       approve(other_port, 1'800'000'900'000), an_export("pending", {"dmz"})}) {
-                  ExportRepository(tx).insert(e);
-                  ExportRepository(tx).update(e);
+                  must(ExportRepository(tx).insert(e));
+                  must(ExportRepository(tx).update(e));
                 }
               }).ok());
   const auto selections = read<std::vector<ExportQueries::MetricSelection>>(
@@ -224,14 +236,14 @@ TEST_P(StoreBackendTest, TheCatalogCountsRevisionsListsChangesAndPrunes) {
                 ExportRepository exports(tx);
                 for (const std::string id : {"a", "b"}) {
                   auto e = an_export(id, {"dmz"});
-                  exports.insert(e);
+                  must(exports.insert(e));
                   e.state = ExportState::kApproved;
                   e.expires_at_ms = 1'900'000'000'000;
-                  exports.update(e);
+                  must(exports.update(e));
                 }
-                CatalogRepository(tx).record_change("a", 1);
-                CatalogRepository(tx).record_change("b", 2);
-                CatalogRepository(tx).record_change("a", 3);
+                must(CatalogRepository(tx).record_change("a", 1));
+                must(CatalogRepository(tx).record_change("b", 2));
+                must(CatalogRepository(tx).record_change("a", 3));
               }).ok());
   EXPECT_EQ(read<int64_t>([&](const Reader& tx) { return CatalogQueries(tx).revision(); }), 4);
   EXPECT_EQ(read<std::vector<std::string>>([&](const Reader& tx) { return CatalogQueries(tx).changed_after(2); }),
@@ -245,7 +257,7 @@ TEST_P(StoreBackendTest, TheCatalogCountsRevisionsListsChangesAndPrunes) {
               }).empty());
   EXPECT_TRUE(read<bool>([&](const Reader& tx) { return CatalogQueries(tx).scoped_to("a", "dmz"); }));
   EXPECT_FALSE(read<bool>([&](const Reader& tx) { return CatalogQueries(tx).scoped_to("a", "internal"); }));
-  ASSERT_TRUE(write([&](const Writer& tx) { CatalogRepository(tx).prune(1); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { must(CatalogRepository(tx).prune(1)); }).ok());
   EXPECT_EQ(read<int64_t>([&](const Reader& tx) { return CatalogQueries(tx).floor(); }), 3);
   EXPECT_EQ(read<std::vector<std::string>>([&](const Reader& tx) { return CatalogQueries(tx).changed_after(0); }),
             std::vector<std::string>{"a"});
@@ -253,13 +265,13 @@ TEST_P(StoreBackendTest, TheCatalogCountsRevisionsListsChangesAndPrunes) {
 
 TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportOnly) {
   ASSERT_TRUE(write([&](const Writer& tx) {
-                ImportRepository(tx).save(an_import("dmz", "e1", 16000));
-                ImportRepository(tx).save(an_import("dmz", "e2", std::nullopt));
-                ImportRepository(tx).save(an_import("internal", "e1", 16001));
+                must(ImportRepository(tx).save(an_import("dmz", "e1", 16000)));
+                must(ImportRepository(tx).save(an_import("dmz", "e2", std::nullopt)));
+                must(ImportRepository(tx).save(an_import("internal", "e1", 16001)));
                 auto again = an_import("dmz", "e1", 16000);
                 again.state = ImportState::kStale;
                 again.version = 2;
-                ImportRepository(tx).save(again);
+                must(ImportRepository(tx).save(again));
               }).ok());
   const auto e1 = read<std::optional<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).get("dmz.e1"); });
   ASSERT_TRUE(e1);
@@ -302,7 +314,7 @@ TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportO
   ASSERT_TRUE(write([&](const Writer& tx) {
                 auto gone = an_import("dmz", "e2", std::nullopt);
                 gone.state = ImportState::kWithdrawn;
-                ImportRepository(tx).save(gone);
+                must(ImportRepository(tx).save(gone));
               }).ok());
   EXPECT_EQ(read<std::set<std::string>>([&](const Reader& tx) { return ImportQueries(tx).aliases("dmz", not_final); }),
             std::set<std::string>{"e1"});
@@ -311,8 +323,8 @@ TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportO
             (std::vector<std::pair<int, std::string>>{{16000, "dmz"}, {16001, "internal"}}));
   // A port held twice is refused by the store itself, and the transaction changes nothing.
   EXPECT_FALSE(write([&](const Writer& tx) {
-                 ImportRepository(tx).save(an_import("dmz", "e3", std::nullopt));
-                 ImportRepository(tx).save(an_import("dmz", "e4", 16001));
+                 must(ImportRepository(tx).save(an_import("dmz", "e3", std::nullopt)));
+                 must(ImportRepository(tx).save(an_import("dmz", "e4", 16001)));
                }).ok());
   EXPECT_FALSE(read<std::optional<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).get("dmz.e3"); }));
 }
@@ -327,9 +339,9 @@ TEST_P(StoreBackendTest, APeerReadsAsNewUntilSavedAndThenAsSaved) {
   p.last_error = "connection refused";
   p.last_error_ms = 1'799'999'000'000;
   p.last_refusal = "size";
-  ASSERT_TRUE(write([&](const Writer& tx) { PeerRepository(tx).save(p); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { must(PeerRepository(tx).save(p)); }).ok());
   p.revision = 8;
-  ASSERT_TRUE(write([&](const Writer& tx) { PeerRepository(tx).save(p); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { must(PeerRepository(tx).save(p)); }).ok());
   const auto saved = read<PeerRecord>([&](const Reader& tx) { return PeerQueries(tx).get("dmz"); });
   EXPECT_EQ(saved.revision, 8);
   EXPECT_EQ(saved.last_error, "connection refused");
@@ -341,8 +353,8 @@ TEST_P(StoreBackendTest, APeerReadsAsNewUntilSavedAndThenAsSaved) {
 TEST_P(StoreBackendTest, TheAuditChainAppendsAndVerifies) {
   ASSERT_TRUE(write([&](const Writer& tx) {
                 for (int i = 0; i < 3; ++i) {
-                  AuditRepository(tx).append(from_unix_ms(1'800'000'000'000 + i), "alice", "export.requested",
-                                             "export/a", {{"n", i}});
+                  must(AuditRepository(tx).append(from_unix_ms(1'800'000'000'000 + i), "alice", "export.requested",
+                                                  "export/a", {{"n", i}}));
                 }
               }).ok());
   const auto head = read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); });
@@ -361,27 +373,59 @@ TEST_P(StoreBackendTest, TheAuditChainAppendsAndVerifies) {
 
 TEST_P(StoreBackendTest, AFailedTransactionAndAnInjectedFaultChangeNothing) {
   auto refused = db_->transaction([&](store::Writer& tx) -> Status {
-    AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {});
+    must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}));
     return make_error(ErrorCode::kInvalidArgument, "no");
   });
   EXPECT_EQ(refused.error().code, ErrorCode::kInvalidArgument);
   db_->fail_nth_statement(2);
   auto faulted = write([&](const Writer& tx) {
-    AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {});
-    AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {});
+    must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}));
+    must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}));
   });
   db_->fail_nth_statement(0);
   EXPECT_EQ(faulted.error().code, ErrorCode::kUnavailable);
   EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 0);
   // And the connection is usable afterwards: no transaction was left open.
   ASSERT_TRUE(
-      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+      write([&](const Writer& tx) { must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {})); }).ok());
   EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 1);
+}
+
+// A repository operation that fails is its Error, not an exception: the body goes on and sees
+// which operation failed. The transaction still rolls back even when the body ignores the error
+// and returns success, and it counts as a write failure until a write succeeds again.
+TEST_P(StoreBackendTest, AFailedOperationIsAnErrorAndItsTransactionNeverCommits) {
+  db_->fail_nth_statement(2);  // the first append's insert: its head read is the first
+  std::optional<Error> seen;
+  bool body_went_on = false;
+  const Status st = db_->transaction([&](store::Writer& tx) -> Status {
+    const auto first = AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {});
+    if (!first) seen = first.error();
+    body_went_on = true;
+    return {};  // as a body that ignores the failure would
+  });
+  db_->fail_nth_statement(0);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_TRUE(body_went_on);
+  EXPECT_EQ(seen->code, ErrorCode::kUnavailable);
+  EXPECT_NE(seen->message.find("cannot append to the audit log"), std::string::npos) << seen->message;
+  ASSERT_FALSE(st.ok()) << "the transaction committed past a failed operation";
+  EXPECT_EQ(st.error().message, seen->message);
+  EXPECT_TRUE(db_->write_failure().has_value()) << "a store failure is a write failure (readiness)";
+  EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 0);
+
+  // A business rule's refusal is no write failure; the next write clears the one before.
+  EXPECT_FALSE(
+      db_->transaction([](store::Writer&) -> Status { return make_error(ErrorCode::kInvalidArgument, "no"); }).ok());
+  EXPECT_TRUE(db_->write_failure().has_value());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) { must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {})); }).ok());
+  EXPECT_FALSE(db_->write_failure().has_value());
 }
 
 TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToTheLastUse) {
   ASSERT_TRUE(
-      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+      write([&](const Writer& tx) { must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {})); }).ok());
   const int64_t prepared = db_->statements_prepared();
   for (int i = 0; i < 50; ++i)
     ASSERT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 1);
@@ -431,14 +475,16 @@ TEST_P(StoreBackendTest, StatementsArePreparedOnceAndReusedWhateverHappenedToThe
 }
 
 TEST_P(StoreBackendTest, ASoundStorePassesItsIntegrityCheckAndAWriteProbeClearsAWriteFailure) {
-  ASSERT_TRUE(write([&](const Writer& tx) { ExportRepository(tx).insert(an_export("exp-1", {"internal"})); }).ok());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) { must(ExportRepository(tx).insert(an_export("exp-1", {"internal"}))); }).ok());
   for (const bool full : {false, true}) {
     auto problems = db_->check_integrity(full);
     ASSERT_TRUE(problems.ok()) << problems.error().message;
     EXPECT_TRUE(problems->empty()) << (problems->empty() ? "" : problems->front());
   }
   db_->fail_next_commit();
-  EXPECT_FALSE(write([&](const Writer& tx) { ExportRepository(tx).insert(an_export("exp-2", {"internal"})); }).ok());
+  EXPECT_FALSE(
+      write([&](const Writer& tx) { must(ExportRepository(tx).insert(an_export("exp-2", {"internal"}))); }).ok());
   ASSERT_TRUE(db_->write_failure());
   ASSERT_TRUE(db_->probe_write().ok());
   EXPECT_FALSE(db_->write_failure());
@@ -447,13 +493,13 @@ TEST_P(StoreBackendTest, ASoundStorePassesItsIntegrityCheckAndAWriteProbeClearsA
 
 TEST_P(StoreBackendTest, AnImportKeepsTheNewestStepsOfItsHistoryOnly) {
   const int64_t steps = ImportRepository::kImportStepsKept + 5;
-  ASSERT_TRUE(
-      write([&](const Writer& tx) {
-        ImportRepository repo(tx);
-        for (int64_t n = 1; n <= steps; ++n) {
-          repo.append_history({"dmz.x", n, 1'800'000'000'000 + n, "dmz", "active", "active", "changed: alias", n});
-        }
-      }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                ImportRepository repo(tx);
+                for (int64_t n = 1; n <= steps; ++n) {
+                  must(repo.append_history(
+                      {"dmz.x", n, 1'800'000'000'000 + n, "dmz", "active", "active", "changed: alias", n}));
+                }
+              }).ok());
   const auto kept =
       read<std::vector<ImportHistoryEntry>>([&](const Reader& tx) { return ImportQueries(tx).history("dmz.x", 5000); });
   ASSERT_EQ(static_cast<int64_t>(kept.size()), ImportRepository::kImportStepsKept);
@@ -464,7 +510,7 @@ TEST_P(StoreBackendTest, AnImportKeepsTheNewestStepsOfItsHistoryOnly) {
 TEST_P(StoreBackendTest, ReplicasAreListedByTheirLastHeartbeatWithOneLeader) {
   auto beat = [&](const std::string& id, bool leader, int64_t at) {
     return db_->autocommit([&](store::Writer& tx) -> Status {
-      ReplicaRepository(tx).heartbeat({id, id + ":9440", leader, at});
+      must(ReplicaRepository(tx).heartbeat({id, id + ":9440", leader, at}));
       return {};
     });
   };
@@ -494,27 +540,28 @@ std::unique_ptr<Database> new_store(const std::string& kind, const std::filesyst
 // `meshfed store copy`: a domain's state moves to the other backend and back with nothing lost,
 // the audit chain ending where it ended, and numbering carrying on after the copied rows.
 TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
-  ASSERT_TRUE(write([&](const Writer& tx) {
-                ExportRepository exports(tx);
-                CatalogRepository catalog(tx);
-                AuditRepository audit(tx);
-                auto e = an_export("a", {"dmz", "internal"});
-                exports.insert(e);
-                exports.append_history(
-                    "a", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1});
-                exports.insert(an_export("b", {"dmz"}));
-                catalog.record_change("a", 1);
-                ImportRepository(tx).save(an_import("dmz", "e1", 16000));
-                PeerRecord p;
-                p.domain = "dmz";
-                p.revision = 7;
-                p.last_error = "it's \"quoted\"\nand multi-line";
-                PeerRepository(tx).save(p);
-                for (int i = 0; i < 3; ++i) {
-                  audit.append(from_unix_ms(i), "alice", i == 0 ? "export.requested" : "x", "export/a", {{"n", i}});
-                }
-                ReplicaRepository(tx).heartbeat({"r1", "h:1", true, 1});
-              }).ok());
+  ASSERT_TRUE(
+      write([&](const Writer& tx) {
+        ExportRepository exports(tx);
+        CatalogRepository catalog(tx);
+        AuditRepository audit(tx);
+        auto e = an_export("a", {"dmz", "internal"});
+        must(exports.insert(e));
+        must(exports.append_history(
+            "a", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1}));
+        must(exports.insert(an_export("b", {"dmz"})));
+        must(catalog.record_change("a", 1));
+        must(ImportRepository(tx).save(an_import("dmz", "e1", 16000)));
+        PeerRecord p;
+        p.domain = "dmz";
+        p.revision = 7;
+        p.last_error = "it's \"quoted\"\nand multi-line";
+        must(PeerRepository(tx).save(p));
+        for (int i = 0; i < 3; ++i) {
+          must(audit.append(from_unix_ms(i), "alice", i == 0 ? "export.requested" : "x", "export/a", {{"n", i}}));
+        }
+        must(ReplicaRepository(tx).heartbeat({"r1", "h:1", true, 1}));
+      }).ok());
   const std::string other = GetParam() == "sqlite" ? "postgres" : "sqlite";
   auto there = new_store(other, dir_ / "there.db");
   auto copied = copy_store(*db_, *there);
@@ -532,15 +579,15 @@ TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
     EXPECT_TRUE(report->ok) << report->problem;
     ASSERT_TRUE(db->transaction([&](store::Writer& tx) -> Status {
                     ExportRepository exports(tx);
-                    const auto a = exports.get("a");
+                    const auto a = must(exports.get("a"));
                     EXPECT_TRUE(a && a->peers == (std::vector<std::string>{"dmz", "internal"}));
                     EXPECT_EQ(a->history.size(), 1u);
-                    EXPECT_EQ(PeerRepository(tx).get("dmz").last_error, "it's \"quoted\"\nand multi-line");
-                    EXPECT_EQ(ImportRepository(tx).get("dmz.e1")->local_port, 16000);
-                    EXPECT_EQ(CatalogRepository(tx).revision(), 2);
-                    exports.insert(an_export("c", {"dmz"}));  // numbered after the copied rows
-                    EXPECT_EQ(exports.list({std::nullopt, 2, 10}).size(), 1u);
-                    EXPECT_EQ(AuditRepository(tx).append(from_unix_ms(9), "bob", "y", "z", {}).seq, 4);
+                    EXPECT_EQ(must(PeerRepository(tx).get("dmz")).last_error, "it's \"quoted\"\nand multi-line");
+                    EXPECT_EQ(must(ImportRepository(tx).get("dmz.e1"))->local_port, 16000);
+                    EXPECT_EQ(must(CatalogRepository(tx).revision()), 2);
+                    must(exports.insert(an_export("c", {"dmz"})));  // numbered after the copied rows
+                    EXPECT_EQ(must(exports.list({std::nullopt, 2, 10})).size(), 1u);
+                    EXPECT_EQ(must(AuditRepository(tx).append(from_unix_ms(9), "bob", "y", "z", {})).seq, 4);
                     return {};
                   }).ok());
   }
@@ -570,11 +617,11 @@ TEST_P(SharedStoreTest, TwoConnectionsWritingAtOnceKeepOneAuditChain) {
   for (auto& replica : replicas) {
     writers.emplace_back([db = replica.get()] {
       for (int i = 0; i < 50; ++i) {
-        ASSERT_TRUE(
-            db->transaction([&](store::Writer& tx) -> Status {
-                AuditRepository(tx).append(from_unix_ms(1'800'000'000'000 + i), "system", "tick", "test", {{"i", i}});
-                return {};
-              }).ok());
+        ASSERT_TRUE(db->transaction([&](store::Writer& tx) -> Status {
+                        must(AuditRepository(tx).append(from_unix_ms(1'800'000'000'000 + i), "system", "tick", "test",
+                                                        {{"i", i}}));
+                        return {};
+                      }).ok());
       }
     });
   }
@@ -588,18 +635,18 @@ TEST_P(SharedStoreTest, TwoConnectionsWritingAtOnceKeepOneAuditChain) {
 // A read sees one snapshot: another replica's commit between two of its statements is not half
 // seen (a catalog revision read before the change list would otherwise miss a change for good).
 TEST_P(SharedStoreTest, AReadSeesOneSnapshotWhileAnotherReplicaCommits) {
-  ASSERT_TRUE(write([&](const Writer& tx) { ExportRepository(tx).insert(an_export("a", {"dmz"})); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { must(ExportRepository(tx).insert(an_export("a", {"dmz"}))); }).ok());
   auto other = open();
   int64_t first = 0, second = 0;
   ASSERT_TRUE(db_->read([&](store::Reader& tx) -> Status {
-                   first = CatalogQueries(tx).revision();
+                   first = must(CatalogQueries(tx).revision());
                    EXPECT_TRUE(other
                                    ->transaction([&](store::Writer& other_tx) -> Status {
-                                     CatalogRepository(other_tx).record_change("a", 1);
+                                     must(CatalogRepository(other_tx).record_change("a", 1));
                                      return {};
                                    })
                                    .ok());
-                   second = CatalogQueries(tx).revision();
+                   second = must(CatalogQueries(tx).revision());
                    return {};
                  })
                   .ok());
@@ -669,7 +716,7 @@ TEST_P(SharedStoreTest, ALeaderOnlyTransactionIsRefusedOnceItsTermHasEnded) {
   db_->set_leader_term([&] { return mine; });
   auto append = [&] {
     return db_->leader_transaction([&](store::Writer& tx) -> Status {
-      AuditRepository(tx).append(from_unix_ms(0), "system", "x", "y", {});
+      must(AuditRepository(tx).append(from_unix_ms(0), "system", "x", "y", {}));
       return {};
     });
   };
@@ -691,7 +738,7 @@ TEST_P(SharedStoreTest, ALeaderOnlyTransactionIsRefusedOnceItsTermHasEnded) {
   EXPECT_TRUE(append().ok());
   int64_t entries = 0;
   ASSERT_TRUE(db_->read([&](store::Reader& tx) -> Status {
-                   entries = AuditQueries(tx).head().seq;
+                   entries = must(AuditQueries(tx).head()).seq;
                    return {};
                  })
                   .ok());
@@ -721,7 +768,7 @@ TEST_P(SharedStoreTest, ACommitWakesTheOtherReplicasChangeFeed) {
   EXPECT_FALSE(feed->wait(std::chrono::milliseconds(50)).value());
   // The committer here is this process: its own commits wake nobody in it ...
   ASSERT_TRUE(
-      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+      write([&](const Writer& tx) { must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {})); }).ok());
   EXPECT_FALSE(feed->wait(std::chrono::milliseconds(200)).value());
   // ... while a commit from elsewhere does, once, however many arrive.
   db_->execute("NOTIFY meshfed_changes, 'another-replica'; NOTIFY meshfed_changes, 'a-third'");
@@ -751,7 +798,7 @@ TEST_P(SharedStoreTest, OnlyACommitThatChangedRowsIsAnnounced) {
                 s.exec();
               }).ok());
   ASSERT_TRUE(
-      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+      write([&](const Writer& tx) { must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {})); }).ok());
   // Notices arrive in commit order: when the third commit's is here, any earlier one would be too.
   int notices = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -773,9 +820,9 @@ TEST_P(SharedStoreTest, TheStoreReconnectsAfterItsSessionWasEnded) {
   auto other = open();
   end_other_sessions(*other);
   EXPECT_FALSE(
-      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+      write([&](const Writer& tx) { must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {})); }).ok());
   ASSERT_TRUE(
-      write([&](const Writer& tx) { AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {}); }).ok());
+      write([&](const Writer& tx) { must(AuditRepository(tx).append(from_unix_ms(0), "alice", "x", "y", {})); }).ok());
   EXPECT_EQ(read<AuditRepository::Head>([&](const Reader& tx) { return AuditQueries(tx).head(); }).seq, 1);
 }
 
@@ -787,26 +834,26 @@ TEST_P(StoreBackendTest, TheReadPoolSeesCommitsAndReadsOneSnapshot) {
     int64_t r = -1;
     EXPECT_TRUE(reads
                     ->read([&](Reader& tx) -> Status {
-                      r = CatalogQueries(tx).revision();
+                      r = must(CatalogQueries(tx).revision());
                       return {};
                     })
                     .ok());
     return r;
   };
   ASSERT_TRUE(write([&](const Writer& tx) {
-                ExportRepository(tx).insert(an_export("a", {"dmz"}));
-                ExportRepository(tx).insert(an_export("b", {"dmz"}));
+                must(ExportRepository(tx).insert(an_export("a", {"dmz"})));
+                must(ExportRepository(tx).insert(an_export("b", {"dmz"})));
               }).ok());
   const int64_t before = revision();
-  ASSERT_TRUE(write([&](const Writer& tx) { CatalogRepository(tx).record_change("a", 1); }).ok());
+  ASSERT_TRUE(write([&](const Writer& tx) { must(CatalogRepository(tx).record_change("a", 1)); }).ok());
   EXPECT_EQ(revision(), before + 1);
 
   int64_t first = 0, second = 0;
   ASSERT_TRUE(reads
                   ->read([&](Reader& tx) -> Status {
-                    first = CatalogQueries(tx).revision();
-                    EXPECT_TRUE(write([&](const Writer& w) { CatalogRepository(w).record_change("b", 2); }).ok());
-                    second = CatalogQueries(tx).revision();
+                    first = must(CatalogQueries(tx).revision());
+                    EXPECT_TRUE(write([&](const Writer& w) { must(CatalogRepository(w).record_change("b", 2)); }).ok());
+                    second = must(CatalogQueries(tx).revision());
                     return {};
                   })
                   .ok());

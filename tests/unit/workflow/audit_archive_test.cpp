@@ -59,7 +59,7 @@ class AuditArchiveTest : public ::testing::Test {
   int64_t live_rows() {
     int64_t n = 0;
     (void)db_->read([&](store::Reader& tx) -> Status {
-      n = static_cast<int64_t>(store::AuditQueries(tx).list(0, 100000).size());
+      n = static_cast<int64_t>(testing::must(store::AuditQueries(tx).list(0, 100000)).size());
       return {};
     });
     return n;
