@@ -18,7 +18,7 @@
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/database.hpp"
-#include "meshfed/store/repositories.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "bench_support.hpp"

@@ -10,7 +10,8 @@
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/store/database.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/catalog_repository.hpp"
+#include "meshfed/store/export_repository.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::bench {

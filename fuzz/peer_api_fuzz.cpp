@@ -7,7 +7,7 @@
 #include "fuzz_support.hpp"
 #include "meshfed/api/peer_api.hpp"
 #include "meshfed/federation/catalog.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/peer_repository.hpp"
 
 namespace {
 

@@ -2,7 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/replica_repository.hpp"
 
 namespace meshfed::app {
 namespace {

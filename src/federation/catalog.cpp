@@ -7,7 +7,8 @@
 #include <spdlog/spdlog.h>
 
 #include "meshfed/core/text.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/catalog_repository.hpp"
+#include "meshfed/store/peer_repository.hpp"
 
 namespace meshfed::federation {
 

@@ -12,7 +12,9 @@
 
 #include "meshfed/core/paging.hpp"
 #include "meshfed/core/text.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/import_repository.hpp"
+#include "meshfed/store/peer_repository.hpp"
 
 namespace meshfed::federation {
 namespace {

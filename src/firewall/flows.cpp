@@ -239,7 +239,8 @@ Result<std::string> to_nftables(const FlowSet& fs, Mode mode) {
 
 }  // namespace meshfed::firewall
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/export_repository.hpp"
+#include "meshfed/store/import_repository.hpp"
 
 namespace meshfed::firewall {
 

@@ -1,6 +1,8 @@
 #include "meshfed/routing/route_builder.hpp"
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/export_repository.hpp"
+#include "meshfed/store/import_repository.hpp"
+#include "meshfed/store/peer_repository.hpp"
 
 namespace meshfed::routing {
 

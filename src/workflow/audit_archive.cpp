@@ -9,7 +9,7 @@
 #include "meshfed/core/durable_file.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
 #include "meshfed/workflow/principal.hpp"
 
 namespace meshfed::workflow {

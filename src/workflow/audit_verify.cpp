@@ -2,7 +2,8 @@
 
 #include <map>
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/export_repository.hpp"
 #include "meshfed/workflow/audit_archive.hpp"
 
 namespace meshfed::workflow {

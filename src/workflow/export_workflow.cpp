@@ -6,7 +6,9 @@
 
 #include "meshfed/core/paging.hpp"
 #include "meshfed/core/text.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/catalog_repository.hpp"
+#include "meshfed/store/export_repository.hpp"
 
 namespace meshfed::workflow {
 namespace {

@@ -5,7 +5,9 @@
 #include <map>
 
 #include "meshfed/core/text.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/catalog_repository.hpp"
+#include "meshfed/store/export_repository.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 
 namespace meshfed::workflow {

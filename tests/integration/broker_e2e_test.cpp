@@ -15,7 +15,7 @@
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/pki/pki.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
 #include "support/net_support.hpp"
 #include "support/notify_socket.hpp"
 #include "support/test_support.hpp"

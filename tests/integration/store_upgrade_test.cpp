@@ -10,7 +10,11 @@
 
 #include "approve.hpp"
 #include "meshfed/store/migrations.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/catalog_repository.hpp"
+#include "meshfed/store/export_repository.hpp"
+#include "meshfed/store/import_repository.hpp"
+#include "meshfed/store/peer_repository.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "support/test_support.hpp"
 

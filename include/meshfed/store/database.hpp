@@ -33,7 +33,7 @@ class Database;
 // Proof that the caller runs inside a read of the store (Reader) or one of its write
 // transactions (Writer, which reads too, on the snapshot it is about to change). Only
 // Database's read(), transaction(), leader_transaction() and autocommit() and ReadPool::read()
-// make them, for the length of the body they run; repositories (repositories.hpp) take one, so
+// make them, for the length of the body they run; repositories (`*_repository.hpp`) take one, so
 // a statement outside a transaction, or a write inside a read, does not compile.
 class Reader {
  public:
@@ -206,7 +206,7 @@ Error store_error(const std::string& what, const std::exception& e);
 Error failed_operation(const Reader& tx, const char* what, const std::exception& e);
 
 // Runs one store operation built of Statements (which throw): its value, or the Error that
-// names `what` failed. Where the store's exceptions end (repositories.cpp).
+// names `what` failed. Where the store's exceptions end.
 template <typename Body>
 auto guarded(const Reader& tx, const char* what, Body&& body) -> Result<std::invoke_result_t<Body>> {
   try {

@@ -1,7 +1,7 @@
 // One SQL statement of the store, the same whichever backend holds it: `?` placeholders bound
 // by position from 1, rows stepped through, columns read by position from 0. SQL is written
 // once where the dialects agree; the backend translates placeholders. The store's building
-// block, for its repositories (repositories.hpp) and its own operations: methods throw on store
+// block, for its repositories (`*_repository.hpp`) and its own operations: methods throw on store
 // errors, and guarded() (database.hpp) turns the exception into the operation's Error at the
 // edge of the store. A Statement is made from the Reader or Writer a read or a transaction
 // hands out.

@@ -23,7 +23,7 @@
 #include "meshfed/core/result.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/export_repository.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "meshfed/workflow/principal.hpp"
 

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "meshfed/core/clock.hpp"
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/catalog_repository.hpp"
+#include "meshfed/store/export_repository.hpp"
+#include "meshfed/store/peer_repository.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::api {

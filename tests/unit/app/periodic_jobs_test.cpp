@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
 #include "support/test_support.hpp"
 #include "unit/workflow/fake_adapter.hpp"
 

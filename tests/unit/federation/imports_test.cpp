@@ -11,7 +11,7 @@
 #include <functional>
 #include <set>
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
 #include "support/test_support.hpp"
 #include "unit/workflow/fake_adapter.hpp"
 

@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/peer_repository.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "support/test_support.hpp"
 #include "unit/workflow/fake_adapter.hpp"

@@ -8,7 +8,7 @@
 
 #include <fstream>
 
-#include "meshfed/store/repositories.hpp"
+#include "meshfed/store/audit_repository.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "support/test_support.hpp"

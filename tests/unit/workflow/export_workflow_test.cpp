@@ -5,7 +5,7 @@
 #include <set>
 
 #include "meshfed/core/text.hpp"
-#include "meshfed/store/repositories.hpp"
+
 #include "support/test_support.hpp"
 #include "unit/workflow/fake_adapter.hpp"
 
