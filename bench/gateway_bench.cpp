@@ -146,25 +146,33 @@ struct Proxies {
 void measure_data(const Proxies& p, const Settings& s, Figures& f) {
   double cpu = cpu_of(p.pids);
   auto t = Clock::now();
-  if (!transfer(p.port, s.single_mb << 20)) spdlog::error("{}: single transfer incomplete", p.name);
+  {
+    const Phase phase(p.name + " single");
+    if (!transfer(p.port, s.single_mb << 20)) spdlog::error("{}: single transfer incomplete", p.name);
+  }
   f.single_mbps = static_cast<double>(s.single_mb) / seconds_since(t);
   f.single_cpu = static_cast<double>(s.single_mb) / (cpu_of(p.pids) - cpu);
 
   cpu = cpu_of(p.pids);
   t = Clock::now();
-  std::vector<std::thread> pool;
-  for (int i = 0; i < s.parallel; ++i) pool.emplace_back([&] { transfer(p.port, s.parallel_mb << 20); });
-  for (auto& th : pool) th.join();
+  {
+    const Phase phase(p.name + " parallel");
+    std::vector<std::thread> pool;
+    for (int i = 0; i < s.parallel; ++i) pool.emplace_back([&] { transfer(p.port, s.parallel_mb << 20); });
+    for (auto& th : pool) th.join();
+  }
   const double total = static_cast<double>(s.parallel_mb * static_cast<size_t>(s.parallel));
   f.parallel_mbps = total / seconds_since(t);
   f.parallel_cpu = total / (cpu_of(p.pids) - cpu);
 
+  const Phase phase(p.name + " latency");
   auto rtt = round_trips_us(p.port, s.round_trips);
   f.p50 = percentile(rtt, 0.5);
   f.p99 = percentile(rtt, 0.99);
 }
 
-void measure_connections(const Proxies& p, const Settings& s, double& cps, double& per_cpu) {
+void measure_connections(const Proxies& p, const Settings& s, const char* kind, double& cps, double& per_cpu) {
+  const Phase phase(p.name + " " + kind);
   const double cpu = cpu_of(p.pids);
   cps = connections_per_second(p.port, s.connect_seconds, s.connect_threads);
   per_cpu = cps * s.connect_seconds / (cpu_of(p.pids) - cpu);
@@ -309,8 +317,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < kRounds; ++i) {
     measure_data(meshfed, s, mfs[i]);
     measure_data(haproxy, s, hps[i]);
-    measure_connections(meshfed, s, mfs[i].resumed_cps, mfs[i].resumed_cpu);
-    measure_connections(haproxy, s, hps[i].resumed_cps, hps[i].resumed_cpu);
+    measure_connections(meshfed, s, "resumed", mfs[i].resumed_cps, mfs[i].resumed_cpu);
+    measure_connections(haproxy, s, "resumed", hps[i].resumed_cps, hps[i].resumed_cpu);
   }
   // Full handshakes: the egress side restarted without session reuse.
   stop_process(egress_pid);
@@ -329,8 +337,8 @@ int main(int argc, char** argv) {
   meshfed.pids = {egress_pid, ingress_pid};
   haproxy.pids = {hap_egress_pid, hap_ingress_pid};
   for (int i = 0; i < kRounds; ++i) {
-    measure_connections(meshfed, s, mfs[i].full_cps, mfs[i].full_cpu);
-    measure_connections(haproxy, s, hps[i].full_cps, hps[i].full_cpu);
+    measure_connections(meshfed, s, "full", mfs[i].full_cps, mfs[i].full_cpu);
+    measure_connections(haproxy, s, "full", hps[i].full_cps, hps[i].full_cpu);
   }
   const Figures mf = median_of(mfs), hp = median_of(hps);
   const auto direct = round_trips_us(echo.port(), s.round_trips);

@@ -163,7 +163,10 @@ int main(int argc, char** argv) {
       "| mode | meshfed req/s | nginx req/s | meshfed / nginx | meshfed req per server CPU-s | nginx req per server "
       "CPU-s | meshfed / nginx |\n| --- | --- | --- | --- | --- | --- | --- |\n");
   for (const bool fresh : {false, true}) {
-    const auto m = load(opts, target, connections, seconds, fresh, meshfed_cpu, bytes.size());
+    const auto m = [&] {
+      const Phase phase(fresh ? "meshfed handshakes" : "meshfed keep-alive");
+      return load(opts, target, connections, seconds, fresh, meshfed_cpu, bytes.size());
+    }();
     const auto n = load(nginx_opts, target, connections, seconds, fresh, nginx_cpu, bytes.size());
     std::printf("| %s | %.0f | %.0f | %.2fx | %.0f | %.0f | %.2fx |\n",
                 fresh ? "full mTLS handshake per request" : "keep-alive", m.per_second, n.per_second,
