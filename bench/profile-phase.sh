@@ -24,6 +24,6 @@ print_profile() {
   shift
   for key in "$@"; do
     echo "== by $key"
-    perf report -i "$data" --sort "$key" --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+    perf report -i "$data" --sort "$key" --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15  || true
   done
 }
