@@ -15,12 +15,13 @@ command -v perf >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y 
 bash scripts/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target meshfed meshfed_bench_gateways >/dev/null
+# shellcheck source=bench/profile-phase.sh
 source bench/profile-phase.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ./build/bench/meshfed_bench_gateways 1024 >"$work/bench.md" 2>"$work/bench.err" &
 bench=$!
-profile_phase "$work/bench.err" "meshfed $phase" "pgrep -f 'meshfed --log-level warn gateway --role'" "$work/perf.data"
+profile_phase "$bench" "$work/bench.err" "meshfed $phase" "pgrep -f 'meshfed --log-level warn gateway --role'" "$work/perf.data"
 wait "$bench" || { echo "the benchmark failed:" >&2; tail -5 "$work/bench.err" >&2; exit 1; }
 print_profile "$work/perf.data" dso sym
 grep "^| " "$work/bench.md" | grep -v "^| ---"

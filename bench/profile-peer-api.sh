@@ -12,12 +12,13 @@ bash scripts/install-deps.sh
 command -v nginx >/dev/null || { echo "nginx is needed: bash bench/run-peer-api.sh installs it" >&2; exit 2; }
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j2 --target meshfed meshfed_bench_peer_api >/dev/null
+# shellcheck source=bench/profile-phase.sh
 source bench/profile-phase.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 ./build/bench/meshfed_bench_peer_api 100 8 10 >"$work/bench.md" 2>"$work/bench.err" &
 bench=$!
-profile_phase "$work/bench.err" "meshfed $phase" "pgrep -n -x meshfed" "$work/perf.data"
+profile_phase "$bench" "$work/bench.err" "meshfed $phase" "pgrep -n -x meshfed" "$work/perf.data"
 wait "$bench" || { echo "the benchmark failed:" >&2; tail -5 "$work/bench.err" >&2; exit 1; }
 print_profile "$work/perf.data" comm dso sym
 grep "^| " "$work/bench.md" | grep -v "^| ---"

@@ -1,10 +1,11 @@
+# shellcheck shell=bash
 # Sourced by the bench/profile-*.sh scripts.
-# profile_phase ERR NAME PIDS_COMMAND OUT: waits for the benchmark's "phase NAME" line in ERR,
-# then samples the processes PIDS_COMMAND prints (pids separated by spaces, asked at that
-# moment) with perf at 999 Hz into OUT until the "phase NAME done" line: the first round of
-# that phase, and nothing else.
+# profile_phase BENCH_PID ERR NAME PIDS_COMMAND OUT: waits for the "phase NAME" line that the
+# benchmark BENCH_PID writes to ERR, then samples the processes PIDS_COMMAND prints (pids
+# separated by spaces, asked at that moment) with perf at 999 Hz into OUT until the
+# "phase NAME done" line: the first round of that phase, and nothing else.
 profile_phase() {
-  local err=$1 name=$2 pids_command=$3 out=$4
+  local bench=$1 err=$2 name=$3 pids_command=$4 out=$5
   until grep -qx "phase $name" "$err"; do
     kill -0 "$bench" 2>/dev/null || { echo "the benchmark ended before phase $name" >&2; return 1; }
     sleep 0.02
@@ -24,6 +25,6 @@ print_profile() {
   shift
   for key in "$@"; do
     echo "== by $key"
-    perf report -i "$data" --sort "$key" --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15  || true
+    perf report -i "$data" --sort "$key" --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15 || true
   done
 }
