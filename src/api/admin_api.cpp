@@ -237,6 +237,10 @@ void AdminApi::routes() {
               return peer_action(r, who, p.at("domain"), action);
             });
   }
+  guarded(
+      "GET", "/api/v1/peering/bundle", Role::kViewer,
+      [this](const http::Request&, const workflow::Principal&, const Params&) { return peering_bundle(); },
+      Runs::kOffStore);  // reads the CA file
   guarded("GET", "/api/v1/replicas", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params&) { return list_replicas(); });
   guarded(
@@ -701,6 +705,13 @@ http::Response AdminApi::whoami(const workflow::Principal& who) {
   json roles = json::array();
   for (const auto role : who.effective_roles()) roles.push_back(std::string(workflow::to_string(role)));
   return json_response({{"name", who.name}, {"roles", roles}, {"domain", deps_.workflow.settings().domain}});
+}
+
+http::Response AdminApi::peering_bundle() {
+  if (!deps_.bundle) return problem(make_error(ErrorCode::kUnavailable, "this broker makes no peering bundle"));
+  auto bundle = deps_.bundle->bundle();
+  if (!bundle) return problem(bundle.error());
+  return json_response({{"bundle", peering::to_json(*bundle)}, {"fingerprint", peering::fingerprint(*bundle)}});
 }
 
 http::Response AdminApi::list_replicas() {

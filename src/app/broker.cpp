@@ -147,7 +147,7 @@ class Broker {
         [this](const std::string& peer) { return reactions_.live_aliases(peer); });
     p_.admin_api = std::make_unique<api::AdminApi>(
         api::AdminApiDeps{*p_.workflow, *p_.adapter, p_.metrics, *p_.imports, p_.snapshot, health_, replicas_,
-                          *p_.metrics_import, &reactions_, p_.routes.get(), &firewall_, &p_.clock});
+                          *p_.metrics_import, &reactions_, p_.routes.get(), &firewall_, &p_.clock, &bundle_});
     p_.workflow->set_catalog_listener([this](const std::set<std::string>& peers, const std::set<std::string>& ids) {
       reactions_.exports_changed(peers, ids);
     });
@@ -215,6 +215,7 @@ class Broker {
   ReplicaReactions replicas_{p_, reactions_};
   BrokerHealth health_{p_};
   FirewallFlows firewall_{p_};
+  PeeringBundle bundle_{p_};
   Reloader reloader_{p_};
   Listeners listeners_{p_};
   bool started_ = false;  // broker.started is in the audit log

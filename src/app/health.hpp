@@ -1,5 +1,5 @@
-// What the broker says about its own health: GET /readyz, check by check, and the line
-// `systemctl status` shows. On the store thread.
+// What the broker says about itself: GET /readyz, check by check, and the line `systemctl
+// status` shows (on the store thread); the firewall flows and the peering bundle (off it).
 #pragma once
 
 #include <string>
@@ -29,6 +29,17 @@ class FirewallFlows final : public api::FirewallView {
  public:
   explicit FirewallFlows(BrokerParts& parts) : p_(parts) {}
   Result<firewall::FlowSet> firewall_flows(firewall::Mode mode) override;
+
+ private:
+  BrokerParts& p_;
+};
+
+// GET /api/v1/peering/bundle (the off-store thread): made from the config in force, so a reload
+// that changes the CA or the advertised addresses changes the bundle.
+class PeeringBundle final : public api::BundleSource {
+ public:
+  explicit PeeringBundle(BrokerParts& parts) : p_(parts) {}
+  Result<peering::Bundle> bundle() override { return peering::bundle_of(p_.snapshot.get()->config); }
 
  private:
   BrokerParts& p_;

@@ -79,6 +79,7 @@ int run(int argc, char** argv) {
   add_ctl_commands(app, run);
   add_backup_commands(app, run);
   add_store_commands(app, run);
+  add_peer_commands(app, run);
   add_completion_command(app, run);
   try {
     app.parse(argc, argv);

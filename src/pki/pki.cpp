@@ -458,4 +458,26 @@ Status verify_chain(const fs::path& cert_file, const fs::path& ca_file) {
   return {};
 }
 
+Result<std::vector<std::string>> certificates_pem(const fs::path& pem_file) {
+  errno = 0;
+  BioPtr in(BIO_new_file(pem_file.c_str(), "r"));
+  if (!in) return make_error(ErrorCode::kInvalidArgument, "cannot read " + pem_file.string() + ": " + os_reason());
+  std::vector<std::string> out;
+  for (;;) {
+    ERR_clear_error();
+    X509Ptr cert(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr));
+    if (!cert) {
+      // The end of the file, or a block that is not a certificate.
+      const unsigned long e = ERR_peek_last_error();
+      if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE) break;
+      return make_error(ErrorCode::kInvalidArgument,
+                        pem_file.string() + ": certificate " + std::to_string(out.size() + 1) + " cannot be read");
+    }
+    out.push_back(pem_of(cert.get()));
+  }
+  ERR_clear_error();
+  if (out.empty()) return make_error(ErrorCode::kInvalidArgument, pem_file.string() + " holds no PEM certificate");
+  return out;
+}
+
 }  // namespace meshfed::pki

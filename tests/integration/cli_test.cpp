@@ -159,5 +159,41 @@ TEST(Cli, BashCompletionFollowsTheSubcommandsAndOptionsOfTheCli) {
   EXPECT_EQ(zsh.output.rfind("autoload -U +X bashcompinit && bashcompinit\n", 0), 0u) << zsh.output;
 }
 
+// `meshfed peer bundle` works from the config alone, before any broker runs, and gives exactly
+// what the running broker serves on GET /api/v1/peering/bundle.
+TEST(Cli, PeerBundleFromTheConfigIsWhatTheRunningBrokerServes) {
+  TempDir dir;
+  auto pci = make_domain(dir / "pci", "pci", {"internal"});
+  pci.config["peer_api"] = {{"listen", "127.0.0.1:0"}};
+  pci.save_config();
+  const auto refused = run_meshfed({"peer", "bundle", "--config", pci.config_file.string()});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("peer_api.advertise"), std::string::npos) << refused.output;
+
+  pci.config["peer_api"]["advertise"] = "127.0.0.1:9443";
+  pci.save_config();
+  const auto offline = run_meshfed({"peer", "bundle", "--config", pci.config_file.string(), "-o", "json"});
+  ASSERT_EQ(offline.exit_code, 0) << offline.output;
+  const auto given = nlohmann::json::parse(offline.output);
+  EXPECT_EQ(given["bundle"]["domain"], "pci");
+  EXPECT_EQ(given["bundle"]["peer_api"], "https://127.0.0.1:9443");
+  EXPECT_EQ(given["bundle"]["ca_pem"].size(), 1u);
+  std::string digits = given["fingerprint"].get<std::string>();
+  std::erase(digits, ' ');
+  EXPECT_EQ(digits, sha256_hex(given["bundle"].dump())) << "the fingerprint hashes the canonical JSON";
+
+  const auto human = run_meshfed({"peer", "bundle", "--config", pci.config_file.string()});
+  ASSERT_EQ(human.exit_code, 0) << human.output;
+  EXPECT_NE(human.output.find(given["fingerprint"].get<std::string>()), std::string::npos) << human.output;
+
+  BrokerProcess broker(pci.config_file, pci.state_dir);
+  broker.start();
+  auto client = broker.client(pci.dir / "pki/ca.pem");
+  auto served = client->request("GET", "/api/v1/peering/bundle", {{"Authorization", "Bearer " + pci.tokens["victor"]}});
+  ASSERT_TRUE(served.ok()) << served.error().message;
+  ASSERT_EQ(served->status, 200) << served->body;
+  EXPECT_EQ(nlohmann::json::parse(served->body), given);
+}
+
 }  // namespace
 }  // namespace meshfed::testing

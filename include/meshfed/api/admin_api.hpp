@@ -14,6 +14,7 @@
 #include "meshfed/core/failure_budget.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/firewall/flows.hpp"
+#include "meshfed/peering/bundle.hpp"
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/metrics/federate_source.hpp"
@@ -77,6 +78,14 @@ class FirewallView {
   virtual Result<firewall::FlowSet> firewall_flows(firewall::Mode mode) = 0;
 };
 
+// This domain's peering bundle as its current config describes it, for
+// GET /api/v1/peering/bundle. Called off the store thread: it reads the CA file.
+class BundleSource {
+ public:
+  virtual ~BundleSource() = default;
+  virtual Result<peering::Bundle> bundle() = 0;
+};
+
 struct AdminApiDeps {
   workflow::ExportWorkflow& workflow;
   const controlplane::Adapter& control_plane;
@@ -90,6 +99,7 @@ struct AdminApiDeps {
   RouteView* routes = nullptr;                // none: the route watch answers 503
   FirewallView* firewall = nullptr;           // none: the firewall answers 503
   const Clock* clock = nullptr;               // none: the system clock (it paces authentication failures)
+  BundleSource* bundle = nullptr;             // none: the bundle answers 503
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.
@@ -142,6 +152,7 @@ class AdminApi {
   http::Response serve_console(const http::Request& req);
   http::Response readyz();
   http::Response list_replicas();
+  http::Response peering_bundle();
 
   http::Response export_response(const store::ExportRecord& e, int status = 200);
 

@@ -20,6 +20,7 @@ void add_audit_commands(CLI::App& app, Invocation& run);
 void add_ctl_commands(CLI::App& app, Invocation& run);
 void add_backup_commands(CLI::App& app, Invocation& run);
 void add_store_commands(CLI::App& app, Invocation& run);
+void add_peer_commands(CLI::App& app, Invocation& run);
 // Last: it describes everything added before it.
 void add_completion_command(CLI::App& app, Invocation& run);
 

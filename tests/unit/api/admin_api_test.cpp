@@ -23,7 +23,7 @@ class AdminApiTest : public ::testing::Test {
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
     api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, *imports_, broker_, broker_, broker_,
-                                                   broker_, nullptr, &broker_, &broker_, &clock_});
+                                                   broker_, nullptr, &broker_, &broker_, &clock_, &broker_});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -88,9 +88,34 @@ json problem_of(const http::Response& r) {
 
 // Each route says where it runs when it is registered: only what needs no store (or must not
 // wait behind it) leaves the store thread.
+// GET /api/v1/peering/bundle: the bundle and its fingerprint to any viewer, computed by the
+// peering module from what the broker gives; a broker that cannot make one says why.
+TEST_F(AdminApiTest, ThePeeringBundleIsGivenToViewersWithItsFingerprint) {
+  peering::Bundle b;
+  b.domain = "pci";
+  b.trust_domain = "pci";
+  b.peer_api = "https://broker.pci.example:9443";
+  b.ca_pem = {"-----BEGIN CERTIFICATE-----\nAB\n-----END CERTIFICATE-----\n"};
+  broker_.peering_bundle = b;
+  EXPECT_EQ(call("GET", "/api/v1/peering/bundle", "").status, 401);
+  EXPECT_EQ(call("GET", "/api/v1/peering/bundle", "gw").status, 403) << "the gateway role reads routes only";
+  const auto r = call("GET", "/api/v1/peering/bundle", "victor");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto body = nlohmann::json::parse(r.body);
+  EXPECT_EQ(body["bundle"], peering::to_json(b));
+  EXPECT_EQ(body["fingerprint"], peering::fingerprint(b));
+  EXPECT_TRUE(peering::fingerprint_matches(b, body["fingerprint"].get<std::string>()));
+
+  broker_.peering_bundle.reset();
+  const auto refused = call("GET", "/api/v1/peering/bundle", "victor");
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_NE(refused.body.find("peer_api.advertise"), std::string::npos) << refused.body;
+}
+
 TEST_F(AdminApiTest, EachRouteRunsOnTheExecutorItWasRegisteredWith) {
   EXPECT_EQ(api_->runs_on("GET", "/federate"), Runs::kOffStore);
   EXPECT_EQ(api_->runs_on("GET", "/api/v1/firewall"), Runs::kOffStore);
+  EXPECT_EQ(api_->runs_on("GET", "/api/v1/peering/bundle"), Runs::kOffStore);  // reads the CA file
   EXPECT_EQ(api_->runs_on("GET", "/ui/"), Runs::kOffStore);
   EXPECT_EQ(api_->runs_on("GET", "/ui/app.js"), Runs::kOffStore);
   // Answers that only read, through the read pool; the writes on the same paths stay.
@@ -105,7 +130,7 @@ TEST_F(AdminApiTest, EachRouteRunsOnTheExecutorItWasRegisteredWith) {
   EXPECT_EQ(api_->runs_on("GET", "/no/such/path"), Runs::kOnStore);
   int off_store = 0;
   for (const auto& r : api_->router().routes()) off_store += r.runs == Runs::kOffStore;
-  EXPECT_EQ(off_store, 6) << "a route moved off the store thread: add it above";
+  EXPECT_EQ(off_store, 7) << "a route moved off the store thread: add it above";
 }
 
 TEST_F(AdminApiTest, FederateNeedsNoTokenPassesEveryMatchAndReportsBadSelectors) {

@@ -1,11 +1,13 @@
 // The broker around the admin API, as the unit tests and the fuzzer play it: tokens for named
-// callers, always ready, a routing table the test sets, no firewall, and a /federate that checks
-// its selectors as the metrics importer does and records what it was asked.
+// callers, always ready, a routing table the test sets, no firewall, the peering bundle the test
+// sets, and a /federate that checks its selectors as the metrics importer does and records what
+// it was asked.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,6 +24,7 @@ class FakeBroker final : public api::Credentials,
                          public api::ReplicaDirectory,
                          public api::RouteView,
                          public api::FirewallView,
+                         public api::BundleSource,
                          public metrics::FederateSource {
  public:
   // One token per {name, role}; tokens[name] is what that caller presents.
@@ -42,6 +45,13 @@ class FakeBroker final : public api::Credentials,
   Result<firewall::FlowSet> firewall_flows(firewall::Mode) override {
     return make_error(ErrorCode::kUnavailable, "firewall flows are not available");
   }
+  Result<peering::Bundle> bundle() override {
+    if (!peering_bundle) {
+      return make_error(ErrorCode::kFailedPrecondition, "set peer_api.advertise",
+                        {{"peer_api.advertise", "required for a bundle"}});
+    }
+    return *peering_bundle;
+  }
   Result<std::string> federate(const std::vector<std::string>& match) const override {
     federated_match = match;
     auto selectors = metrics::parse_match_params(match);
@@ -52,6 +62,7 @@ class FakeBroker final : public api::Credentials,
   std::map<std::string, std::string> tokens_by_name;
   routing::RouteTableHolder table{1000};
   mutable std::vector<std::string> federated_match;
+  std::optional<peering::Bundle> peering_bundle;  // none: this broker cannot make its bundle
   std::vector<store::ReplicaRecord> replica_rows = {{"pci-1", "127.0.0.1:9440", true, 1800000000000}};
 
  private:

@@ -1,0 +1,89 @@
+#include "meshfed/peering/bundle.hpp"
+
+#include <cctype>
+
+#include "meshfed/core/cidr.hpp"
+#include "meshfed/core/text.hpp"
+#include "meshfed/pki/pki.hpp"
+
+namespace meshfed::peering {
+
+nlohmann::json to_json(const Bundle& b) {
+  return {{"bundle_version", kBundleVersion}, {"domain", b.domain}, {"trust_domain", b.trust_domain},
+          {"peer_api", b.peer_api},           {"ca_pem", b.ca_pem}, {"ingress_cidrs", b.ingress_cidrs},
+          {"source_cidrs", b.source_cidrs}};
+}
+
+// nlohmann::json keeps an object's keys sorted (std::map) and dump() without an indent writes
+// no whitespace: that is the canonical form.
+std::string canonical_text(const Bundle& b) { return to_json(b).dump(); }
+
+std::string fingerprint(const Bundle& b) {
+  const std::string hex = sha256_hex(canonical_text(b));
+  std::string out;
+  for (size_t i = 0; i < hex.size(); i += 4) {
+    if (i) out += ' ';
+    out += hex.substr(i, 4);
+  }
+  return out;
+}
+
+bool fingerprint_matches(const Bundle& b, std::string_view given) {
+  std::string digits;
+  for (const char c : given) {
+    if (c == ' ' || c == ':' || c == '-') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    digits += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return digits == sha256_hex(canonical_text(b));
+}
+
+namespace {
+
+bool names_one_host(const std::string& host) {
+  const auto ip = IpAddress::parse(host);
+  return !host.empty() && (!ip || ip != IpAddress::parse(ip->v6 ? "::" : "0.0.0.0"));
+}
+
+// "host:port" as the authority of a URL (an IPv6 literal in brackets).
+std::string authority(const config::Endpoint& e) {
+  const auto ip = IpAddress::parse(e.host);
+  return (ip && ip->v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port);
+}
+
+}  // namespace
+
+Result<Bundle> bundle_of(const config::Config& cfg) {
+  Bundle b;
+  b.domain = cfg.domain;
+  b.trust_domain = cfg.trust_domain;
+  if (!cfg.peer_api.advertise.empty()) {
+    b.peer_api = "https://" + cfg.peer_api.advertise;
+  } else if (cfg.peer_api.listen && cfg.peer_api.listen->port != 0 && names_one_host(cfg.peer_api.listen->host)) {
+    b.peer_api = "https://" + authority(*cfg.peer_api.listen);
+  } else {
+    return make_error(
+        ErrorCode::kFailedPrecondition,
+        "peers cannot be told where this broker's peer API answers: set peer_api.advertise "
+        "(host:port as peers reach it)",
+        {{"peer_api.advertise", "required for a bundle when peer_api.listen names no single host and port"}});
+  }
+  auto ca = pki::certificates_pem(cfg.tls.ca_file);
+  if (!ca) {
+    return make_error(ErrorCode::kFailedPrecondition, "tls.ca_file: " + ca.error().message,
+                      {{"tls.ca_file", ca.error().message}});
+  }
+  b.ca_pem = std::move(*ca);
+  if (cfg.gateways.ingress) {
+    // A host name is left for the peer to resolve, as it does for a peer without ingress_cidrs.
+    const std::string& advertise = cfg.gateways.ingress->advertise;
+    const auto endpoint = config::parse_endpoint(advertise);
+    if (const auto ip = IpAddress::parse(endpoint ? endpoint->host : advertise)) {
+      b.ingress_cidrs.push_back(Cidr::host(*ip).to_string());
+    }
+  }
+  b.source_cidrs = cfg.source_cidrs;
+  return b;
+}
+
+}  // namespace meshfed::peering
