@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "core/json_reader.hpp"
 #include "meshfed/core/cidr.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/pki/pki.hpp"
@@ -36,6 +37,77 @@ bool fingerprint_matches(const Bundle& b, std::string_view given) {
     digits += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return digits == sha256_hex(canonical_text(b));
+}
+
+namespace {
+
+// CIDR ranges, at most kMaxCidrs of them.
+std::vector<std::string> cidrs(ObjectReader& r, const std::string& key) {
+  auto list = r.strings(key);
+  if (!list) return {};
+  if (list->size() > kMaxCidrs) {
+    r.errors().add(r.path_of(key), "at most " + std::to_string(kMaxCidrs) + " ranges");
+    return {};
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    if (!Cidr::parse((*list)[i])) {
+      r.errors().add(r.path_of(key) + "[" + std::to_string(i) + "]", "expected an address range such as 10.0.0.0/24");
+    }
+  }
+  return *list;
+}
+
+}  // namespace
+
+Result<Bundle> parse_bundle(const nlohmann::json& j, const std::string& path) {
+  FieldErrors errors;
+  Bundle b;
+  {
+    ObjectReader r(j, path, errors, {.quote_values = false});
+    if (!r.valid()) return make_error(ErrorCode::kInvalidArgument, "the bundle is not a JSON object", errors.take());
+    if (!r.has("bundle_version")) {
+      errors.add(r.path_of("bundle_version"), "required");
+    } else {
+      (void)r.integer("bundle_version", kBundleVersion, kBundleVersion);  // a newer one is refused
+    }
+    b.domain = r.string("domain", true).value_or("");
+    if (r.has("domain") && !b.domain.empty() && !is_rfc1035_label(b.domain)) {
+      errors.add(r.path_of("domain"), "expected an RFC 1035 label (lowercase letters, digits, '-', at most 63)");
+    }
+    b.trust_domain = r.string("trust_domain", true).value_or("");
+    if (b.trust_domain.size() > 253) errors.add(r.path_of("trust_domain"), "at most 253 characters");
+    b.peer_api = r.string("peer_api", true).value_or("");
+    if (r.has("peer_api")) {
+      const std::string_view scheme = "https://";
+      const auto endpoint = b.peer_api.rfind(scheme, 0) == 0 && b.peer_api.size() <= 300
+                                ? config::parse_endpoint(std::string_view(b.peer_api).substr(scheme.size()))
+                                : std::nullopt;
+      if (!endpoint || endpoint->port == 0) {
+        errors.add(r.path_of("peer_api"), "expected https://host:port, where peers reach this domain's peer API");
+      }
+    }
+    if (const auto ca = r.strings("ca_pem")) {
+      if (ca->empty() || ca->size() > kMaxCaCertificates) {
+        errors.add(r.path_of("ca_pem"), "expected 1 to " + std::to_string(kMaxCaCertificates) + " CA certificates");
+      } else {
+        for (size_t i = 0; i < ca->size(); ++i) {
+          const std::string at = r.path_of("ca_pem") + "[" + std::to_string(i) + "]";
+          if ((*ca)[i].size() > kMaxCaPemBytes) {
+            errors.add(at, "larger than " + std::to_string(kMaxCaPemBytes) + " bytes");
+          } else if (auto checked = pki::ca_certificate_pem((*ca)[i]); !checked) {
+            errors.add(at, checked.error().message);
+          }
+        }
+        b.ca_pem = *ca;
+      }
+    } else if (!r.has("ca_pem")) {
+      errors.add(r.path_of("ca_pem"), "required");
+    }
+    b.ingress_cidrs = cidrs(r, "ingress_cidrs");
+    b.source_cidrs = cidrs(r, "source_cidrs");
+  }  // the reader reports unknown keys as it goes
+  if (!errors.empty()) return make_error(ErrorCode::kInvalidArgument, "the bundle is invalid", errors.take());
+  return b;
 }
 
 namespace {

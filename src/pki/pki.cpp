@@ -480,4 +480,21 @@ Result<std::vector<std::string>> certificates_pem(const fs::path& pem_file) {
   return out;
 }
 
+Result<std::string> ca_certificate_pem(std::string_view pem) {
+  BioPtr in(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!in) return make_error(ErrorCode::kInternal, "out of memory");
+  ERR_clear_error();
+  X509Ptr cert(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    ERR_clear_error();
+    return make_error(ErrorCode::kInvalidArgument, "not a PEM certificate");
+  }
+  X509Ptr second(PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  if (second)
+    return make_error(ErrorCode::kInvalidArgument, "holds more than one certificate: give each its own entry");
+  if (X509_check_ca(cert.get()) <= 0) return make_error(ErrorCode::kInvalidArgument, "is not a CA certificate");
+  return pem_of(cert.get());
+}
+
 }  // namespace meshfed::pki

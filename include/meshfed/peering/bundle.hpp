@@ -26,7 +26,18 @@ struct Bundle {
   std::vector<std::string> source_cidrs;   // where its broker and egress connect from
 };
 
+// Bounds on a bundle from outside (pasted by an admin, who may have been handed anything).
+inline constexpr size_t kMaxCaCertificates = 4;      // a rollover needs two
+inline constexpr size_t kMaxCaPemBytes = 16 * 1024;  // each
+inline constexpr size_t kMaxCidrs = 64;              // each list
+
 nlohmann::json to_json(const Bundle& b);
+// A bundle another domain made, checked field by field: the version, an RFC 1035 domain, an
+// https://host:port peer API, 1 to kMaxCaCertificates CA certificates (one PEM block each, each
+// a CA's), CIDR lists of at most kMaxCidrs, no other key. Every problem is a FieldError under
+// `path` ("bundle.ca_pem[1]"), naming the field, never echoing the value. The certificates are
+// kept as the bundle carried them, so that its fingerprint is the one its domain showed.
+Result<Bundle> parse_bundle(const nlohmann::json& j, const std::string& path = "bundle");
 // The bundle's canonical JSON: keys sorted, no whitespace, UTF-8. What the fingerprint hashes.
 std::string canonical_text(const Bundle& b);
 // SHA-256 of the canonical JSON as 16 groups of 4 lowercase hex digits, separated by spaces.

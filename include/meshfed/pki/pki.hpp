@@ -73,6 +73,9 @@ Result<CertificateInfo> read_certificate(const std::filesystem::path& pem_file);
 // Every certificate of a PEM bundle, each written anew as one PEM block (headers, comments and
 // line endings of the file dropped): an error when the file holds none, or one fails to parse.
 Result<std::vector<std::string>> certificates_pem(const std::filesystem::path& pem_file);
+// The one CA certificate `pem` holds, written anew as one PEM block: an error when it holds no
+// certificate, more than one, or one that is not a CA's.
+Result<std::string> ca_certificate_pem(std::string_view pem);
 std::string format_certificate(const CertificateInfo& info);
 
 // True if the leaf in `cert_file` chains to a CA in `ca_file` (no hostname checks).

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <regex>
 
 #include "meshfed/core/text.hpp"
@@ -132,6 +133,61 @@ TEST_F(BundleTest, AnIngressAdvertisedByNameIsLeftForThePeerToResolve) {
   EXPECT_TRUE(must(bundle_of(config())).ingress_cidrs.empty());
   domain_.config.erase("gateways");
   EXPECT_TRUE(must(bundle_of(config())).ingress_cidrs.empty()) << "a domain without an ingress";
+}
+
+// A bundle from another domain is read field by field; what it carried is kept as it was, so
+// that its fingerprint is the one its domain showed.
+TEST_F(BundleTest, AnotherDomainsBundleReadsBackAsItWasMade) {
+  const Bundle made = must(bundle_of(config()));
+  const Bundle read = must(parse_bundle(nlohmann::json::parse(to_json(made).dump())));
+  EXPECT_EQ(to_json(read), to_json(made));
+  EXPECT_EQ(fingerprint(read), fingerprint(made));
+}
+
+TEST_F(BundleTest, ABundleThatIsMalformedOrTooLargeIsRefusedNamingEachFieldAndNeverEchoingIt) {
+  const nlohmann::json good = to_json(must(bundle_of(config())));
+  const std::string leaf_pem = testing::read_file(domain_.dir / "pki/broker.pem");
+  struct Case {
+    std::function<void(nlohmann::json&)> change;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {[](nlohmann::json& j) { j.erase("bundle_version"); }, "bundle.bundle_version"},
+      {[](nlohmann::json& j) { j["bundle_version"] = 2; }, "bundle.bundle_version"},
+      {[](nlohmann::json& j) { j["domain"] = "PCI Domain"; }, "bundle.domain"},
+      {[](nlohmann::json& j) { j.erase("trust_domain"); }, "bundle.trust_domain"},
+      {[](nlohmann::json& j) { j["peer_api"] = "http://broker.pci.example:9443"; }, "bundle.peer_api"},
+      {[](nlohmann::json& j) { j["peer_api"] = "https://broker.pci.example"; }, "bundle.peer_api"},
+      {[](nlohmann::json& j) { j["peer_api"] = "https://broker.pci.example:9443/evil"; }, "bundle.peer_api"},
+      {[](nlohmann::json& j) { j["ca_pem"] = nlohmann::json::array(); }, "bundle.ca_pem"},
+      {[](nlohmann::json& j) { j.erase("ca_pem"); }, "bundle.ca_pem"},
+      {[](nlohmann::json& j) { j["ca_pem"] = std::vector<std::string>(5, j["ca_pem"][0]); }, "bundle.ca_pem"},
+      {[](nlohmann::json& j) { j["ca_pem"][0] = "<script>"; }, "bundle.ca_pem[0]"},
+      {[&](nlohmann::json& j) { j["ca_pem"][0] = leaf_pem; }, "bundle.ca_pem[0]"},  // a leaf, not a CA
+      {[](nlohmann::json& j) {
+         j["ca_pem"][0] = j["ca_pem"][0].get<std::string>() + j["ca_pem"][0].get<std::string>();
+       },
+       "bundle.ca_pem[0]"},
+      {[](nlohmann::json& j) { j["ca_pem"][0] = std::string(kMaxCaPemBytes + 1, 'A'); }, "bundle.ca_pem[0]"},
+      {[](nlohmann::json& j) { j["ingress_cidrs"] = {"10.0.0.0/33"}; }, "bundle.ingress_cidrs[0]"},
+      {[](nlohmann::json& j) { j["source_cidrs"] = std::vector<std::string>(kMaxCidrs + 1, "10.0.0.0/8"); },
+       "bundle.source_cidrs"},
+      {[](nlohmann::json& j) { j["extra"] = true; }, "bundle.extra"},
+  };
+  for (const auto& c : cases) {
+    nlohmann::json j = good;
+    c.change(j);
+    const auto parsed = parse_bundle(j);
+    ASSERT_FALSE(parsed.ok()) << c.field;
+    EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
+    bool named = false;
+    for (const auto& f : parsed.error().fields) {
+      named = named || f.field == c.field;
+      EXPECT_EQ(f.message.find("<script>"), std::string::npos) << "a value is never echoed: " << f.message;
+    }
+    EXPECT_TRUE(named) << c.field << " not named in " << nlohmann::json(parsed.error().fields.size());
+  }
+  EXPECT_FALSE(parse_bundle(nlohmann::json::array()).ok());
 }
 
 }  // namespace
