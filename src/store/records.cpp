@@ -54,4 +54,25 @@ std::optional<ImportState> parse_import_state(std::string_view s) {
   return std::nullopt;
 }
 
+namespace {
+constexpr std::array<std::pair<PeeringState, std::string_view>, 2> kPeeringNames{{
+    {PeeringState::kProposed, "proposed"},
+    {PeeringState::kActive, "active"},
+}};
+}  // namespace
+
+std::string_view to_string(PeeringState s) {
+  for (const auto& [state, name] : kPeeringNames) {
+    if (state == s) return name;
+  }
+  return "unknown";
+}
+
+std::optional<PeeringState> parse_peering_state(std::string_view s) {
+  for (const auto& [state, name] : kPeeringNames) {
+    if (name == s) return state;
+  }
+  return std::nullopt;
+}
+
 }  // namespace meshfed::store

@@ -116,4 +116,29 @@ struct ReplicaRecord {
   int64_t last_heartbeat_ms = 0;
 };
 
+// A peer added through the admin API: proposed by one admin, active once another approved it.
+enum class PeeringState { kProposed, kActive };
+
+std::string_view to_string(PeeringState s);
+std::optional<PeeringState> parse_peering_state(std::string_view s);
+
+struct PeeringRecord {
+  std::string domain;
+  PeeringState state = PeeringState::kProposed;
+  std::string bundle;  // the bundle's canonical JSON
+  std::string import_policy = "manual";
+  int64_t max_exports = 1000;
+  std::optional<int64_t> max_egress_ports;  // none: the egress range divided among the peers
+  std::string reason;
+  std::string proposed_by;
+  int64_t proposed_ms = 0;
+  std::optional<std::string> approved_by;
+  std::optional<int64_t> approved_ms;
+  // A new bundle for an active peer (a CA rollover), waiting for its own approval.
+  std::optional<std::string> next_bundle;
+  std::optional<std::string> next_by;
+  std::optional<int64_t> next_ms;
+  int64_t version = 1;
+};
+
 }  // namespace meshfed::store

@@ -16,6 +16,7 @@
 #include "meshfed/store/export_repository.hpp"
 #include "meshfed/store/import_repository.hpp"
 #include "meshfed/store/peer_repository.hpp"
+#include "meshfed/store/peering_repository.hpp"
 #include "meshfed/store/replica_repository.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "support/postgres_cluster.hpp"
@@ -544,6 +545,69 @@ std::unique_ptr<Database> new_store(const std::string& kind, const std::filesyst
 
 // `meshfed store copy`: a domain's state moves to the other backend and back with nothing lost,
 // the audit chain ending where it ended, and numbering carrying on after the copied rows.
+TEST_P(StoreBackendTest, APeeringIsProposedApprovedGivenANextBundleAndRemoved) {
+  PeeringRecord p;
+  p.domain = "edge";
+  p.bundle = R"({"bundle_version":1,"domain":"edge"})";
+  p.import_policy = "auto";
+  p.max_exports = 50;
+  p.reason = "the new site";
+  p.proposed_by = "root";
+  p.proposed_ms = 1'800'000'000'000;
+  ASSERT_TRUE(write([&](const Writer& tx) { must(PeeringRepository(tx).save(p)); }).ok());
+  PeeringRecord other = p;
+  other.domain = "branch";
+  ASSERT_TRUE(write([&](const Writer& tx) { must(PeeringRepository(tx).save(other)); }).ok());
+
+  auto read_back = read<std::optional<PeeringRecord>>([&](const Reader& tx) { return PeeringQueries(tx).get("edge"); });
+  ASSERT_TRUE(read_back.has_value());
+  EXPECT_EQ(read_back->state, PeeringState::kProposed);
+  EXPECT_EQ(read_back->bundle, p.bundle);
+  EXPECT_EQ(read_back->import_policy, "auto");
+  EXPECT_EQ(read_back->max_exports, 50);
+  EXPECT_FALSE(read_back->max_egress_ports.has_value());
+  EXPECT_FALSE(read_back->approved_by.has_value());
+
+  p.state = PeeringState::kActive;
+  p.approved_by = "rita";
+  p.approved_ms = 1'800'000'060'000;
+  p.max_egress_ports = 4;
+  p.next_bundle = R"({"bundle_version":1,"domain":"edge","next":true})";
+  p.next_by = "root";
+  p.next_ms = 1'800'000'120'000;
+  p.version = 3;
+  ASSERT_TRUE(write([&](const Writer& tx) { must(PeeringRepository(tx).save(p)); }).ok());
+  read_back = read<std::optional<PeeringRecord>>([&](const Reader& tx) { return PeeringQueries(tx).get("edge"); });
+  ASSERT_TRUE(read_back.has_value());
+  EXPECT_EQ(read_back->state, PeeringState::kActive);
+  EXPECT_EQ(read_back->approved_by, "rita");
+  EXPECT_EQ(read_back->approved_ms, 1'800'000'060'000);
+  EXPECT_EQ(read_back->max_egress_ports, 4);
+  EXPECT_EQ(read_back->next_bundle, p.next_bundle);
+  EXPECT_EQ(read_back->next_by, "root");
+  EXPECT_EQ(read_back->version, 3);
+
+  const auto all = read<std::vector<PeeringRecord>>([&](const Reader& tx) { return PeeringQueries(tx).list(); });
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].domain, "branch") << "listed by domain";
+
+  bool removed = false, again = true;
+  ASSERT_TRUE(write([&](const Writer& tx) {
+                removed = must(PeeringRepository(tx).remove("edge"));
+                again = must(PeeringRepository(tx).remove("edge"));
+              }).ok());
+  EXPECT_TRUE(removed);
+  EXPECT_FALSE(again);
+  EXPECT_FALSE(read<std::optional<PeeringRecord>>([&](const Reader& tx) { return PeeringQueries(tx).get("edge"); }));
+
+  // A state this binary does not know is a failed read, never a default.
+  db_->execute("UPDATE peerings SET state = 'frozen' WHERE domain = 'branch'");
+  const Status st = db_->read([&](Reader& tx) -> Status {
+    return PeeringQueries(tx).get("branch").ok() ? Status{} : make_error(ErrorCode::kInternal, "refused");
+  });
+  EXPECT_FALSE(st.ok());
+}
+
 TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
   ASSERT_TRUE(
       write([&](const Writer& tx) {
@@ -566,6 +630,12 @@ TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
           must(audit.append(from_unix_ms(i), "alice", i == 0 ? "export.requested" : "x", "export/a", {{"n", i}}));
         }
         must(ReplicaRepository(tx).heartbeat({"r1", "h:1", true, 1}));
+        PeeringRecord peering;
+        peering.domain = "edge";
+        peering.bundle = R"({"domain":"edge"})";
+        peering.proposed_by = "root";
+        peering.reason = "new site";
+        must(PeeringRepository(tx).save(peering));
       }).ok());
   const std::string other = GetParam() == "sqlite" ? "postgres" : "sqlite";
   auto there = new_store(other, dir_ / "there.db");
@@ -590,6 +660,7 @@ TEST_P(StoreBackendTest, ACopyToTheOtherBackendAndBackKeepsEverything) {
                     EXPECT_EQ(must(PeerRepository(tx).get("dmz")).last_error, "it's \"quoted\"\nand multi-line");
                     EXPECT_EQ(must(ImportRepository(tx).get("dmz.e1"))->local_port, 16000);
                     EXPECT_EQ(must(CatalogRepository(tx).revision()), 2);
+                    EXPECT_EQ(must(PeeringRepository(tx).get("edge"))->bundle, R"({"domain":"edge"})");
                     must(exports.insert(an_export("c", {"dmz"})));  // numbered after the copied rows
                     EXPECT_EQ(must(exports.list({std::nullopt, 2, 10})).size(), 1u);
                     EXPECT_EQ(must(AuditRepository(tx).append(from_unix_ms(9), "bob", "y", "z", {})).seq, 4);
