@@ -1,0 +1,63 @@
+// Peers added through the admin API: one admin proposes a domain by its bundle and the
+// fingerprint they were read, another approves it; either may remove it. Every step, and every
+// refusal, is in the audit log. The rules are checked inside the transaction that would break
+// them. Runs on the store thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "meshfed/core/clock.hpp"
+#include "meshfed/core/result.hpp"
+#include "meshfed/store/database.hpp"
+#include "meshfed/store/records.hpp"
+#include "meshfed/workflow/principal.hpp"
+
+namespace meshfed::peering {
+
+struct Proposal {
+  nlohmann::json bundle;
+  std::string fingerprint;
+  std::string import_policy = "manual";  // manual | auto, as peers[].import_policy
+  int64_t max_exports = 1000;
+  std::optional<int64_t> max_egress_ports;
+  std::string reason;
+};
+
+class Peerings {
+ public:
+  // At most this many peers added through the API (the config file's are not counted).
+  static constexpr size_t kMaxPeerings = 256;
+
+  // `configured_peers`: the domains the config file names now (asked at each proposal).
+  Peerings(store::Database& db, const Clock& clock, std::string own_domain,
+           std::function<std::set<std::string>()> configured_peers);
+
+  // An admin proposes a peer: refused unless the fingerprint is the bundle's, the bundle is well
+  // formed and the domain is new (not this one, not configured, not proposed or added before).
+  Result<store::PeeringRecord> propose(const workflow::Principal& who, const Proposal& p);
+  // Another admin approves a proposed peer: it becomes active.
+  Result<store::PeeringRecord> approve(const workflow::Principal& who, const std::string& domain,
+                                       const std::string& comment);
+  // An admin removes a peer added through the API, proposed or active.
+  Status remove(const workflow::Principal& who, const std::string& domain, const std::string& reason);
+  Result<std::vector<store::PeeringRecord>> list();
+
+ private:
+  // The audit entry of a refusal, written after the refused transaction rolled back.
+  void audit_refusal(const workflow::Principal& who, const std::string& action, const std::string& object,
+                     const Error& why);
+
+  store::Database& db_;
+  const Clock& clock_;
+  const std::string own_domain_;
+  const std::function<std::set<std::string>()> configured_peers_;
+};
+
+}  // namespace meshfed::peering

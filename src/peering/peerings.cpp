@@ -1,0 +1,156 @@
+#include "meshfed/peering/peerings.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "meshfed/core/text.hpp"
+#include "meshfed/peering/bundle.hpp"
+#include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/peering_repository.hpp"
+
+namespace meshfed::peering {
+namespace {
+
+Error forbidden(const workflow::Principal& who, const std::string& what) {
+  return make_error(ErrorCode::kPermissionDenied, who.name + " lacks the admin role needed to " + what);
+}
+
+Error invalid(const std::string& field, const std::string& message) {
+  return make_error(ErrorCode::kInvalidArgument, field + ": " + message, {{field, message}});
+}
+
+}  // namespace
+
+Peerings::Peerings(store::Database& db, const Clock& clock, std::string own_domain,
+                   std::function<std::set<std::string>()> configured_peers)
+    : db_(db), clock_(clock), own_domain_(std::move(own_domain)), configured_peers_(std::move(configured_peers)) {}
+
+void Peerings::audit_refusal(const workflow::Principal& who, const std::string& action, const std::string& object,
+                             const Error& why) {
+  nlohmann::json details = {{"error", why.message}};
+  for (const auto& f : why.fields) details["fields"][f.field] = f.message;
+  const Status st = db_.transaction([&](store::Writer& tx) -> Status {
+    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(clock_.now(), who.name, action, object, details));
+    return {};
+  });
+  if (!st) spdlog::error("audit: cannot record {}: {}", action, st.error().message);
+}
+
+Result<store::PeeringRecord> Peerings::propose(const workflow::Principal& who, const Proposal& p) {
+  if (!who.can(workflow::Role::kAdmin)) return forbidden(who, "add peers");
+  auto refuse = [&](Error why) -> Error {
+    const std::string domain = p.bundle.is_object() && p.bundle.contains("domain") && p.bundle["domain"].is_string()
+                                   ? p.bundle["domain"].get<std::string>()
+                                   : std::string();
+    // The domain names the audit object only when it is one (an adversary's text stays out).
+    audit_refusal(who, "peer.proposal_refused", is_rfc1035_label(domain) ? "peer/" + domain : "peer", why);
+    return why;
+  };
+  auto bundle = parse_bundle(p.bundle);
+  if (!bundle) return refuse(bundle.error());
+  if (!fingerprint_matches(*bundle, p.fingerprint)) {
+    return refuse(invalid("fingerprint", "does not match the bundle: compare it again with the admin of " +
+                                             bundle->domain + ", by another channel than the one the bundle came by"));
+  }
+  if (p.import_policy != "manual" && p.import_policy != "auto") {
+    return refuse(invalid("import_policy", "expected manual or auto"));
+  }
+  if (p.max_exports < 1 || p.max_exports > 100'000) return refuse(invalid("max_exports", "expected 1..100000"));
+  if (p.max_egress_ports && (*p.max_egress_ports < 1 || *p.max_egress_ports > 65'535)) {
+    return refuse(invalid("max_egress_ports", "expected 1..65535"));
+  }
+  if (p.reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return refuse(invalid("reason", "required: say why this domain should become a peer"));
+  }
+  if (bundle->domain == own_domain_) return refuse(invalid("bundle.domain", "is this domain's own bundle"));
+  if (configured_peers_().count(bundle->domain)) {
+    return refuse(make_error(ErrorCode::kAlreadyExists,
+                             "peer " + bundle->domain + " is configured in the config file (peers[])",
+                             {{"bundle.domain", "already a configured peer"}}));
+  }
+  store::PeeringRecord r;
+  r.domain = bundle->domain;
+  r.bundle = canonical_text(*bundle);
+  r.import_policy = p.import_policy;
+  r.max_exports = p.max_exports;
+  r.max_egress_ports = p.max_egress_ports;
+  r.reason = p.reason;
+  r.proposed_by = who.name;
+  r.proposed_ms = to_unix_ms(clock_.now());
+  const Status st = db_.transaction([&](store::Writer& tx) -> Status {
+    store::PeeringRepository peerings(tx);
+    MESHFED_ASSIGN_OR_RETURN(const auto existing, peerings.get(r.domain));
+    if (existing) {
+      return make_error(ErrorCode::kAlreadyExists,
+                        "peer " + r.domain + " is already " + std::string(to_string(existing->state)),
+                        {{"bundle.domain", "already " + std::string(to_string(existing->state))}});
+    }
+    MESHFED_ASSIGN_OR_RETURN(const auto all, peerings.list());
+    if (all.size() >= kMaxPeerings) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "at most " + std::to_string(kMaxPeerings) + " peers can be added through the API");
+    }
+    MESHFED_RETURN_IF_ERROR(peerings.save(r));
+    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(
+        clock_.now(), who.name, "peer.proposed", "peer/" + r.domain,
+        {{"fingerprint", fingerprint(*bundle)}, {"import_policy", r.import_policy}, {"reason", r.reason}}));
+    return {};
+  });
+  if (!st) return st.error().code == ErrorCode::kUnavailable ? st.error() : refuse(st.error());
+  spdlog::info("peer {} proposed by {}", r.domain, who.name);
+  return r;
+}
+
+Result<store::PeeringRecord> Peerings::approve(const workflow::Principal& who, const std::string& domain,
+                                               const std::string& comment) {
+  if (!who.can(workflow::Role::kAdmin)) return forbidden(who, "approve peers");
+  std::optional<store::PeeringRecord> approved;
+  bool four_eyes = false;
+  const Status st = db_.transaction([&](store::Writer& tx) -> Status {
+    store::PeeringRepository peerings(tx);
+    MESHFED_ASSIGN_OR_RETURN(auto r, peerings.get(domain));
+    if (!r) return make_error(ErrorCode::kNotFound, "no peer " + domain + " added through the API");
+    if (r->state != store::PeeringState::kProposed) {
+      return make_error(ErrorCode::kFailedPrecondition, "peer " + domain + " is already active");
+    }
+    if (r->proposed_by == who.name) {
+      four_eyes = true;
+      return make_error(ErrorCode::kPermissionDenied, "four-eyes rule: " + who.name + " proposed peer " + domain +
+                                                          " and cannot approve it; another admin must");
+    }
+    r->state = store::PeeringState::kActive;
+    r->approved_by = who.name;
+    r->approved_ms = to_unix_ms(clock_.now());
+    ++r->version;
+    MESHFED_RETURN_IF_ERROR(peerings.save(*r));
+    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(clock_.now(), who.name, "peer.approved", "peer/" + domain,
+                                                              {{"comment", comment}}));
+    approved = std::move(r);
+    return {};
+  });
+  if (!st) {
+    if (four_eyes) audit_refusal(who, "peer.four_eyes_refused", "peer/" + domain, st.error());
+    return st.error();
+  }
+  spdlog::info("peer {} approved by {}", domain, who.name);
+  return std::move(*approved);
+}
+
+Status Peerings::remove(const workflow::Principal& who, const std::string& domain, const std::string& reason) {
+  if (!who.can(workflow::Role::kAdmin)) return forbidden(who, "remove peers");
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) return invalid("reason", "required");
+  MESHFED_RETURN_IF_ERROR(db_.transaction([&](store::Writer& tx) -> Status {
+    MESHFED_ASSIGN_OR_RETURN(const bool removed, store::PeeringRepository(tx).remove(domain));
+    if (!removed) return make_error(ErrorCode::kNotFound, "no peer " + domain + " added through the API");
+    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(clock_.now(), who.name, "peer.removed", "peer/" + domain,
+                                                              {{"reason", reason}}));
+    return {};
+  }));
+  spdlog::info("peer {} removed by {}", domain, who.name);
+  return {};
+}
+
+Result<std::vector<store::PeeringRecord>> Peerings::list() {
+  return store::read_value(db_, [](store::Reader& tx) { return store::PeeringQueries(tx).list(); });
+}
+
+}  // namespace meshfed::peering

@@ -1,0 +1,154 @@
+#include "meshfed/peering/peerings.hpp"
+
+#include <gtest/gtest.h>
+
+#include "meshfed/peering/bundle.hpp"
+#include "meshfed/store/audit_repository.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::peering {
+namespace {
+
+using testing::must;
+using workflow::Principal;
+using workflow::Role;
+
+class PeeringsTest : public ::testing::Test {
+ protected:
+  PeeringsTest() {
+    auto edge = testing::make_domain(dir_.path() / "edge", "edge", {});
+    edge.config["peer_api"] = {{"listen", "0.0.0.0:9443"}, {"advertise", "broker.edge.example:9443"}};
+    edge.save_config();
+    edge_ = must(bundle_of(must(config::load_config(edge.config_file))));
+  }
+
+  // A proposal of `b` with its own fingerprint.
+  static Proposal proposal_of(const Bundle& b) {
+    Proposal p;
+    p.bundle = to_json(b);
+    p.fingerprint = fingerprint(b);
+    p.reason = "the edge site joins";
+    return p;
+  }
+  Bundle named(const std::string& domain) const {
+    Bundle b = edge_;
+    b.domain = b.trust_domain = domain;
+    return b;
+  }
+  std::vector<std::string> audited() {
+    return must(store::read_value(*db_, [](store::Reader& tx) -> Result<std::vector<std::string>> {
+      MESHFED_ASSIGN_OR_RETURN(const auto entries, store::AuditQueries(tx).list(0, 10000));
+      std::vector<std::string> actions;
+      for (const auto& e : entries) actions.push_back(e.action);
+      return actions;
+    }));
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<store::Database> db_ = must(store::Database::open(dir_ / "m.db"));
+  ManualClock clock_{from_unix_ms(1'800'000'000'000)};
+  std::set<std::string> configured_ = {"internal"};
+  Peerings peerings_{*db_, clock_, "pci", [this] { return configured_; }};
+  Bundle edge_;
+  const Principal root_{"root", {Role::kAdmin}};
+  const Principal rita_{"rita", {Role::kAdmin}};
+  const Principal bob_{"bob", {Role::kApprover}};
+};
+
+TEST_F(PeeringsTest, APeerIsProposedByOneAdminAndApprovedByAnother) {
+  const auto proposed = must(peerings_.propose(root_, proposal_of(edge_)));
+  EXPECT_EQ(proposed.state, store::PeeringState::kProposed);
+  EXPECT_EQ(proposed.bundle, canonical_text(edge_));
+  EXPECT_EQ(proposed.proposed_by, "root");
+
+  const auto own = peerings_.approve(root_, "edge", "looks right");
+  ASSERT_FALSE(own.ok());
+  EXPECT_EQ(own.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_NE(own.error().message.find("four-eyes"), std::string::npos) << own.error().message;
+  EXPECT_EQ(peerings_.approve(bob_, "edge", "").error().code, ErrorCode::kPermissionDenied) << "admins only";
+
+  const auto approved = must(peerings_.approve(rita_, "edge", "fingerprint compared by phone"));
+  EXPECT_EQ(approved.state, store::PeeringState::kActive);
+  EXPECT_EQ(approved.approved_by, "rita");
+  EXPECT_EQ(approved.version, 2);
+  EXPECT_EQ(peerings_.approve(root_, "edge", "").error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(audited(), (std::vector<std::string>{"peer.proposed", "peer.four_eyes_refused", "peer.approved"}));
+  const auto all = must(peerings_.list());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, store::PeeringState::kActive);
+}
+
+TEST_F(PeeringsTest, AProposalThatIsWrongChangesNothingAndItsRefusalIsAudited) {
+  struct Case {
+    std::string name;
+    Proposal proposal;
+    ErrorCode code;
+    std::string field;
+  };
+  std::vector<Case> cases;
+  auto add = [&](std::string name, const std::function<void(Proposal&)>& change, ErrorCode code, std::string field) {
+    Proposal p = proposal_of(edge_);
+    change(p);
+    cases.push_back({std::move(name), std::move(p), code, std::move(field)});
+  };
+  add(
+      "wrong fingerprint", [](Proposal& p) { p.fingerprint[0] = p.fingerprint[0] == 'a' ? 'b' : 'a'; },
+      ErrorCode::kInvalidArgument, "fingerprint");
+  add(
+      "tampered bundle", [](Proposal& p) { p.bundle["source_cidrs"] = {"0.0.0.0/0"}; }, ErrorCode::kInvalidArgument,
+      "fingerprint");
+  add(
+      "malformed bundle", [](Proposal& p) { p.bundle["peer_api"] = "ftp://x"; }, ErrorCode::kInvalidArgument,
+      "bundle.peer_api");
+  add(
+      "this domain's own", [&](Proposal& p) { p = proposal_of(named("pci")); }, ErrorCode::kInvalidArgument,
+      "bundle.domain");
+  add(
+      "configured already", [&](Proposal& p) { p = proposal_of(named("internal")); }, ErrorCode::kAlreadyExists,
+      "bundle.domain");
+  add(
+      "no reason", [](Proposal& p) { p.reason = " "; }, ErrorCode::kInvalidArgument, "reason");
+  add(
+      "policy", [](Proposal& p) { p.import_policy = "always"; }, ErrorCode::kInvalidArgument, "import_policy");
+  add(
+      "max_exports", [](Proposal& p) { p.max_exports = 0; }, ErrorCode::kInvalidArgument, "max_exports");
+  for (const auto& c : cases) {
+    const auto refused = peerings_.propose(root_, c.proposal);
+    ASSERT_FALSE(refused.ok()) << c.name;
+    EXPECT_EQ(refused.error().code, c.code) << c.name << ": " << refused.error().message;
+    bool named_field = false;
+    for (const auto& f : refused.error().fields) named_field = named_field || f.field == c.field;
+    EXPECT_TRUE(named_field) << c.name << ": " << refused.error().message;
+  }
+  EXPECT_TRUE(must(peerings_.list()).empty());
+  EXPECT_EQ(audited(), std::vector<std::string>(cases.size(), "peer.proposal_refused"));
+  EXPECT_EQ(peerings_.propose(bob_, proposal_of(edge_)).error().code, ErrorCode::kPermissionDenied);
+
+  // A domain proposed once cannot be proposed again, even with its own valid bundle.
+  ASSERT_TRUE(peerings_.propose(root_, proposal_of(edge_)).ok());
+  EXPECT_EQ(peerings_.propose(rita_, proposal_of(edge_)).error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(must(peerings_.list()).size(), 1u);
+}
+
+TEST_F(PeeringsTest, NoMoreThanTheBoundOfPeersCanBeAdded) {
+  for (size_t i = 0; i < Peerings::kMaxPeerings; ++i) {
+    ASSERT_TRUE(peerings_.propose(root_, proposal_of(named("edge" + std::to_string(i)))).ok()) << i;
+  }
+  const auto over = peerings_.propose(root_, proposal_of(named("one-too-many")));
+  ASSERT_FALSE(over.ok());
+  EXPECT_EQ(over.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_EQ(must(peerings_.list()).size(), Peerings::kMaxPeerings);
+}
+
+TEST_F(PeeringsTest, APeerIsRemovedByAnAdminWithAReason) {
+  ASSERT_TRUE(peerings_.propose(root_, proposal_of(edge_)).ok());
+  EXPECT_EQ(peerings_.remove(root_, "edge", "").error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(peerings_.remove(bob_, "edge", "gone").error().code, ErrorCode::kPermissionDenied);
+  ASSERT_TRUE(peerings_.remove(root_, "edge", "the site closed").ok());
+  EXPECT_TRUE(must(peerings_.list()).empty());
+  EXPECT_EQ(peerings_.remove(root_, "edge", "again").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(audited(), (std::vector<std::string>{"peer.proposed", "peer.removed"}));
+}
+
+}  // namespace
+}  // namespace meshfed::peering
