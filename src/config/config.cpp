@@ -537,11 +537,27 @@ std::optional<Endpoint> parse_endpoint(std::string_view s) {
   return Endpoint{host, static_cast<uint16_t>(*port)};
 }
 
-Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
+namespace {
+
+Result<Config> parse_config_with(std::string_view json_text, const Path& base_dir,
+                                 const std::vector<json>& extra_peers) {
   auto parsed = parse_strict_json(json_text, {16 * 1024 * 1024, 16}, "config");
   if (!parsed)
     return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON", {{"(root)", parsed.error().message}});
-  const json root = std::move(parsed).value();
+  json root = std::move(parsed).value();
+  if (!extra_peers.empty() && root.is_object()) {
+    json& peers = root["peers"];
+    if (peers.is_null()) peers = json::array();
+    if (peers.is_array()) {
+      std::set<std::string> in_file;
+      for (const auto& p : peers) {
+        if (p.is_object() && p.contains("domain") && p["domain"].is_string()) in_file.insert(p["domain"]);
+      }
+      for (const auto& extra : extra_peers) {
+        if (!in_file.count(extra.value("domain", std::string()))) peers.push_back(extra);
+      }
+    }
+  }
   FieldErrors errors;
   Parser parser(base_dir, errors);
   Config c = parser.parse(root);
@@ -551,7 +567,15 @@ Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
   return c;
 }
 
-Result<Config> load_config(const Path& file) {
+}  // namespace
+
+Result<Config> parse_config(std::string_view json_text, const Path& base_dir) {
+  return parse_config_with(json_text, base_dir, {});
+}
+
+Result<Config> load_config(const Path& file) { return load_config(file, {}); }
+
+Result<Config> load_config(const Path& file, const std::vector<nlohmann::json>& extra_peers) {
   errno = 0;
   std::ifstream in(file, std::ios::binary);
   if (!in) {
@@ -562,7 +586,7 @@ Result<Config> load_config(const Path& file) {
   std::stringstream ss;
   ss << in.rdbuf();
   const Path abs = std::filesystem::absolute(file);
-  auto c = parse_config(ss.str(), abs.parent_path());
+  auto c = parse_config_with(ss.str(), abs.parent_path(), extra_peers);
   if (c) c->file = abs;
   return c;
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "meshfed/core/durable_file.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/peering/bundle.hpp"
 #include "meshfed/store/audit_repository.hpp"
@@ -19,6 +20,37 @@ Error invalid(const std::string& field, const std::string& message) {
 }
 
 }  // namespace
+
+Result<std::vector<nlohmann::json>> peer_entries(const std::vector<store::PeeringRecord>& peerings,
+                                                 const std::filesystem::path& ca_dir) {
+  std::vector<nlohmann::json> out;
+  for (const auto& p : peerings) {
+    if (p.state != store::PeeringState::kActive) continue;
+    const auto doc = nlohmann::json::parse(p.bundle, nullptr, false);
+    auto bundle = parse_bundle(doc);  // as stored by propose(): read as carefully as it came in
+    if (!bundle) return make_error(ErrorCode::kInternal, "the stored bundle of peer " + p.domain + " is unreadable");
+    std::error_code ec;
+    if (std::filesystem::create_directories(ca_dir, ec)) {
+      std::filesystem::permissions(ca_dir, std::filesystem::perms::owner_all, ec);
+    }
+    if (ec) return make_error(ErrorCode::kUnavailable, "cannot create " + ca_dir.string() + ": " + ec.message());
+    std::string pem;
+    for (const auto& cert : bundle->ca_pem) pem += cert;
+    const auto ca_file = ca_dir / (p.domain + ".pem");
+    MESHFED_RETURN_IF_ERROR(replace_file_durably(ca_file, pem));
+    nlohmann::json entry = {{"domain", bundle->domain},
+                            {"trust_domain", bundle->trust_domain},
+                            {"url", bundle->peer_api},
+                            {"ca_file", ca_file.string()},
+                            {"import_policy", p.import_policy},
+                            {"max_exports", p.max_exports},
+                            {"source_cidrs", bundle->source_cidrs}};
+    if (p.max_egress_ports) entry["max_egress_ports"] = *p.max_egress_ports;
+    if (!bundle->ingress_cidrs.empty()) entry["ingress_cidrs"] = bundle->ingress_cidrs;
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
 
 Peerings::Peerings(store::Database& db, const Clock& clock, std::string own_domain,
                    std::function<std::set<std::string>()> configured_peers)

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "meshfed/core/result.hpp"
 
 namespace meshfed::config {
@@ -209,6 +211,10 @@ struct Config {
 // On failure the error carries one FieldError per problem, each with its key path.
 Result<Config> parse_config(std::string_view json_text, const Path& base_dir);
 Result<Config> load_config(const Path& file);
+// The same, with `extra_peers` (objects shaped as peers[] entries: the peers added through the
+// admin API) appended to the file's peers before the checks, so that they get the same defaults
+// and checks. One whose domain the file configures too is left out: the file wins.
+Result<Config> load_config(const Path& file, const std::vector<nlohmann::json>& extra_peers);
 
 // Renders the errors of a failed load as lines "key.path: message".
 std::string format_errors(const Error& e);

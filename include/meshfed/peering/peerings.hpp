@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <set>
@@ -29,6 +30,12 @@ struct Proposal {
   std::optional<int64_t> max_egress_ports;
   std::string reason;
 };
+
+// The peers[] entries of the active peerings, for config::load_config: each one's CA
+// certificates are first written to `ca_dir`/<domain>.pem (the folder 0700, each file replaced
+// durably, 0600), which its entry's ca_file names. Proposed peerings have none.
+Result<std::vector<nlohmann::json>> peer_entries(const std::vector<store::PeeringRecord>& peerings,
+                                                 const std::filesystem::path& ca_dir);
 
 class Peerings {
  public:

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "meshfed/peering/bundle.hpp"
+#include "meshfed/pki/pki.hpp"
 #include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/peering_repository.hpp"
 #include "support/test_support.hpp"
 
 namespace meshfed::peering {
@@ -148,6 +150,41 @@ TEST_F(PeeringsTest, APeerIsRemovedByAnAdminWithAReason) {
   EXPECT_TRUE(must(peerings_.list()).empty());
   EXPECT_EQ(peerings_.remove(root_, "edge", "again").error().code, ErrorCode::kNotFound);
   EXPECT_EQ(audited(), (std::vector<std::string>{"peer.proposed", "peer.removed"}));
+}
+
+// An approved peer is configured as one from the file would be: the broker loads the file with
+// the entries of its active peerings appended (their CA certificates written to files first).
+TEST_F(PeeringsTest, AnActivePeerIsConfiguredLikeOneFromTheFile) {
+  auto pci = testing::make_domain(dir_.path() / "pci", "pci", {"internal"});
+  Proposal p = proposal_of(edge_);
+  p.import_policy = "auto";
+  p.max_exports = 40;
+  ASSERT_TRUE(peerings_.propose(root_, p).ok());
+  ASSERT_TRUE(peerings_.propose(root_, proposal_of(named("branch"))).ok());  // stays proposed
+  ASSERT_TRUE(peerings_.approve(rita_, "edge", "").ok());
+  Bundle shadow = named("internal");  // configured in the file too: the file wins
+  ASSERT_TRUE(db_->transaction([&](store::Writer& tx) -> Status {
+                   store::PeeringRecord r;
+                   r.domain = "internal";
+                   r.state = store::PeeringState::kActive;
+                   r.bundle = canonical_text(shadow);
+                   r.proposed_by = "root";
+                   return store::PeeringRepository(tx).save(r);
+                 })
+                  .ok());
+
+  const auto entries = must(peer_entries(must(peerings_.list()), dir_.path() / "state/peerings"));
+  ASSERT_EQ(entries.size(), 2u) << "edge and internal; branch is only proposed";
+  const auto cfg = must(config::load_config(pci.config_file, entries));
+  ASSERT_EQ(cfg.peers.size(), 2u);
+  const auto* edge = cfg.find_peer("edge");
+  ASSERT_NE(edge, nullptr);
+  EXPECT_EQ(edge->url, "https://broker.edge.example:9443");
+  EXPECT_EQ(edge->import_policy, config::ImportPolicy::kAuto);
+  EXPECT_EQ(edge->max_exports, 40);
+  EXPECT_EQ(must(pki::certificates_pem(edge->ca_file)), edge_.ca_pem);
+  EXPECT_EQ(cfg.find_peer("internal")->ca_file, pci.dir / "peers/internal/ca.pem") << "the file's entry";
+  EXPECT_EQ(cfg.find_peer("branch"), nullptr);
 }
 
 }  // namespace
