@@ -201,7 +201,7 @@ Result<std::vector<ImportHistoryEntry>> ImportQueries::history(const std::string
       h.n = s.int64(0);
       h.time_ms = s.int64(1);
       h.actor = s.text(2);
-      if (!s.is_null(3)) h.from = s.text(3);
+      h.from = s.opt_text(3);
       h.to = s.text(4);
       h.reason = s.text(5);
       h.audit_seq = s.int64(6);

@@ -13,11 +13,11 @@ Result<PeerRecord> PeerQueries::get(const std::string& domain) {
     if (!s.step()) return p;
     p.revision = s.int64(0);
     p.last_success_ms = s.opt_int64(1);
-    p.last_error = s.is_null(2) ? "" : s.text(2);
+    p.last_error = s.text_or_empty(2);
     p.last_error_ms = s.opt_int64(3);
     p.quarantined_since_ms = s.opt_int64(4);
-    p.quarantined_by = s.is_null(5) ? "" : s.text(5);
-    p.quarantine_reason = s.is_null(6) ? "" : s.text(6);
+    p.quarantined_by = s.text_or_empty(5);
+    p.quarantine_reason = s.text_or_empty(6);
     p.last_refusal = s.text(7);
     return p;
   });

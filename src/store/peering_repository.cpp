@@ -12,10 +12,6 @@ constexpr const char* kPeeringColumns =
     "domain, state, bundle, import_policy, max_exports, max_egress_ports, reason, proposed_by, proposed_ms, "
     "approved_by, approved_ms, next_bundle, next_by, next_ms, version";
 
-std::optional<std::string> opt_text(const Statement& s, int col) {
-  return s.is_null(col) ? std::nullopt : std::optional<std::string>(s.text(col));
-}
-
 PeeringRecord read_peering(const Statement& s) {
   PeeringRecord p;
   p.domain = s.text(0);
@@ -27,10 +23,10 @@ PeeringRecord read_peering(const Statement& s) {
   p.reason = s.text(6);
   p.proposed_by = s.text(7);
   p.proposed_ms = s.int64(8);
-  p.approved_by = opt_text(s, 9);
+  p.approved_by = s.opt_text(9);
   p.approved_ms = s.opt_int64(10);
-  p.next_bundle = opt_text(s, 11);
-  p.next_by = opt_text(s, 12);
+  p.next_bundle = s.opt_text(11);
+  p.next_by = s.opt_text(12);
   p.next_ms = s.opt_int64(13);
   p.version = s.int64(14);
   return p;

@@ -34,7 +34,7 @@ ExportRecord read_export_columns(Statement& s) {
   e.reason = s.text(15);
   e.ttl_s = s.int64(16);
   e.pending_expires_at_ms = s.int64(17);
-  if (!s.is_null(18)) e.decided_by = s.text(18);
+  e.decided_by = s.opt_text(18);
   e.approved_at_ms = s.opt_int64(19);
   e.expires_at_ms = s.opt_int64(20);
   return e;

@@ -55,6 +55,7 @@ class Statement {
   bool boolean(int col) const { return int64(col) != 0; }
   std::string text(int col) const;
   std::optional<int64_t> opt_int64(int col) const;
+  std::optional<std::string> opt_text(int col) const { return is_null(col) ? std::nullopt : std::optional(text(col)); }
   std::string text_or_empty(int col) const { return is_null(col) ? std::string() : text(col); }
   // The result's shape, once step() has run the statement.
   int columns() const;
