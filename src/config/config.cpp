@@ -156,12 +156,7 @@ class Parser {
   std::string trust_domain(ObjectReader& r, const std::string& key, const std::string& def) {
     auto s = r.string(key, false);
     if (!s) return def;
-    // SPIFFE trust domains: lowercase letters, digits, '.', '-', '_'.
-    bool ok = !s->empty() && s->size() <= 255;
-    for (char ch : *s) {
-      ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_');
-    }
-    if (!ok) {
+    if (!is_spiffe_trust_domain(*s)) {
       errors_.add(r.path_of(key),
                   "expected a SPIFFE trust domain (lowercase letters, digits, '.', "
                   "'-', '_'), got \"" +

@@ -62,6 +62,15 @@ std::optional<TimePoint> parse_rfc3339(std::string_view s) {
   return from_unix_ms(static_cast<int64_t>(secs) * 1000 + milli);
 }
 
+bool is_spiffe_trust_domain(std::string_view s) {
+  if (s.empty() || s.size() > 255) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool is_rfc1035_label(std::string_view s) {
   if (s.empty() || s.size() > 63) return false;
   if (s.front() < 'a' || s.front() > 'z') return false;

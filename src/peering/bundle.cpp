@@ -75,7 +75,11 @@ Result<Bundle> parse_bundle(const nlohmann::json& j, const std::string& path) {
       errors.add(r.path_of("domain"), "expected an RFC 1035 label (lowercase letters, digits, '-', at most 63)");
     }
     b.trust_domain = r.string("trust_domain", true).value_or("");
-    if (b.trust_domain.size() > 253) errors.add(r.path_of("trust_domain"), "at most 253 characters");
+    if (r.has("trust_domain") && !is_spiffe_trust_domain(b.trust_domain)) {
+      // It becomes the SPIFFE IDs this peer's certificates must carry.
+      errors.add(r.path_of("trust_domain"),
+                 "expected a SPIFFE trust domain: 1 to 255 lowercase letters, digits, '.', '-' or '_'");
+    }
     b.peer_api = r.string("peer_api", true).value_or("");
     if (r.has("peer_api")) {
       const std::string_view scheme = "https://";

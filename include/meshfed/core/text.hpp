@@ -20,6 +20,8 @@ std::optional<TimePoint> parse_rfc3339(std::string_view s);
 // RFC 1035 label: lowercase letter first, then lowercase letters, digits or '-', no trailing '-',
 // at most 63 characters.
 bool is_rfc1035_label(std::string_view s);
+// A SPIFFE trust domain: 1 to 255 lowercase letters, digits, '.', '-' or '_'.
+bool is_spiffe_trust_domain(std::string_view s);
 
 // Lowercase hex of SHA-256 (OpenSSL EVP).
 std::string sha256_hex(std::string_view data);

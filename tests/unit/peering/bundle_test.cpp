@@ -156,6 +156,8 @@ TEST_F(BundleTest, ABundleThatIsMalformedOrTooLargeIsRefusedNamingEachFieldAndNe
       {[](nlohmann::json& j) { j["bundle_version"] = 2; }, "bundle.bundle_version"},
       {[](nlohmann::json& j) { j["domain"] = "PCI Domain"; }, "bundle.domain"},
       {[](nlohmann::json& j) { j.erase("trust_domain"); }, "bundle.trust_domain"},
+      {[](nlohmann::json& j) { j["trust_domain"] = ""; }, "bundle.trust_domain"},
+      {[](nlohmann::json& j) { j["trust_domain"] = "pci/meshfed/broker"; }, "bundle.trust_domain"},
       {[](nlohmann::json& j) { j["peer_api"] = "http://broker.pci.example:9443"; }, "bundle.peer_api"},
       {[](nlohmann::json& j) { j["peer_api"] = "https://broker.pci.example"; }, "bundle.peer_api"},
       {[](nlohmann::json& j) { j["peer_api"] = "https://broker.pci.example:9443/evil"; }, "bundle.peer_api"},
