@@ -5,7 +5,28 @@
 
 namespace meshfed::store {
 namespace {
-constexpr std::array<std::pair<ExportState, std::string_view>, 6> kNames{{
+
+// Each state's name in the store and the API: one table per state machine, read both ways.
+template <typename State, size_t N>
+using Names = std::array<std::pair<State, std::string_view>, N>;
+
+template <typename State, size_t N>
+std::string_view name_of(const Names<State, N>& names, State s) {
+  for (const auto& [state, name] : names) {
+    if (state == s) return name;
+  }
+  return "unknown";
+}
+
+template <typename State, size_t N>
+std::optional<State> state_named(const Names<State, N>& names, std::string_view s) {
+  for (const auto& [state, name] : names) {
+    if (name == s) return state;
+  }
+  return std::nullopt;
+}
+
+constexpr Names<ExportState, 6> kNames{{
     {ExportState::kPending, "pending"},
     {ExportState::kApproved, "approved"},
     {ExportState::kRejected, "rejected"},
@@ -15,22 +36,12 @@ constexpr std::array<std::pair<ExportState, std::string_view>, 6> kNames{{
 }};
 }  // namespace
 
-std::string_view to_string(ExportState s) {
-  for (const auto& [state, name] : kNames) {
-    if (state == s) return name;
-  }
-  return "unknown";
-}
+std::string_view to_string(ExportState s) { return name_of(kNames, s); }
 
-std::optional<ExportState> parse_export_state(std::string_view s) {
-  for (const auto& [state, name] : kNames) {
-    if (name == s) return state;
-  }
-  return std::nullopt;
-}
+std::optional<ExportState> parse_export_state(std::string_view s) { return state_named(kNames, s); }
 
 namespace {
-constexpr std::array<std::pair<ImportState, std::string_view>, 6> kImportNames{{
+constexpr Names<ImportState, 6> kImportNames{{
     {ImportState::kPendingAcceptance, "pending_acceptance"},
     {ImportState::kActive, "active"},
     {ImportState::kStale, "stale"},
@@ -40,39 +51,19 @@ constexpr std::array<std::pair<ImportState, std::string_view>, 6> kImportNames{{
 }};
 }  // namespace
 
-std::string_view to_string(ImportState s) {
-  for (const auto& [state, name] : kImportNames) {
-    if (state == s) return name;
-  }
-  return "unknown";
-}
+std::string_view to_string(ImportState s) { return name_of(kImportNames, s); }
 
-std::optional<ImportState> parse_import_state(std::string_view s) {
-  for (const auto& [state, name] : kImportNames) {
-    if (name == s) return state;
-  }
-  return std::nullopt;
-}
+std::optional<ImportState> parse_import_state(std::string_view s) { return state_named(kImportNames, s); }
 
 namespace {
-constexpr std::array<std::pair<PeeringState, std::string_view>, 2> kPeeringNames{{
+constexpr Names<PeeringState, 2> kPeeringNames{{
     {PeeringState::kProposed, "proposed"},
     {PeeringState::kActive, "active"},
 }};
 }  // namespace
 
-std::string_view to_string(PeeringState s) {
-  for (const auto& [state, name] : kPeeringNames) {
-    if (state == s) return name;
-  }
-  return "unknown";
-}
+std::string_view to_string(PeeringState s) { return name_of(kPeeringNames, s); }
 
-std::optional<PeeringState> parse_peering_state(std::string_view s) {
-  for (const auto& [state, name] : kPeeringNames) {
-    if (name == s) return state;
-  }
-  return std::nullopt;
-}
+std::optional<PeeringState> parse_peering_state(std::string_view s) { return state_named(kPeeringNames, s); }
 
 }  // namespace meshfed::store
