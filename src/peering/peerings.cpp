@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "meshfed/core/durable_file.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/peering/bundle.hpp"
@@ -48,6 +50,15 @@ Result<std::vector<nlohmann::json>> peer_entries(const std::vector<store::Peerin
     if (p.max_egress_ports) entry["max_egress_ports"] = *p.max_egress_ports;
     if (!bundle->ingress_cidrs.empty()) entry["ingress_cidrs"] = bundle->ingress_cidrs;
     out.push_back(std::move(entry));
+  }
+  // The CA files of peers removed (or no longer active) go: the folder holds one file per
+  // active peering, whatever was added and removed over the years.
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(ca_dir, ec)) {
+    const std::string domain = f.path().stem().string();
+    const bool active =
+        std::any_of(out.begin(), out.end(), [&](const nlohmann::json& e) { return e["domain"] == domain; });
+    if (!active) std::filesystem::remove(f.path(), ec);
   }
   return out;
 }

@@ -33,7 +33,8 @@ struct Proposal {
 
 // The peers[] entries of the active peerings, for config::load_config: each one's CA
 // certificates are first written to `ca_dir`/<domain>.pem (the folder 0700, each file replaced
-// durably, 0600), which its entry's ca_file names. Proposed peerings have none.
+// durably, 0600), which its entry's ca_file names; the files of peers no longer active are
+// removed. Proposed peerings have none.
 Result<std::vector<nlohmann::json>> peer_entries(const std::vector<store::PeeringRecord>& peerings,
                                                  const std::filesystem::path& ca_dir);
 

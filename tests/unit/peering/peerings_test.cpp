@@ -185,6 +185,12 @@ TEST_F(PeeringsTest, AnActivePeerIsConfiguredLikeOneFromTheFile) {
   EXPECT_EQ(must(pki::certificates_pem(edge->ca_file)), edge_.ca_pem);
   EXPECT_EQ(cfg.find_peer("internal")->ca_file, pci.dir / "peers/internal/ca.pem") << "the file's entry";
   EXPECT_EQ(cfg.find_peer("branch"), nullptr);
+
+  // Removed, its CA file goes with it: the folder does not grow with peers that came and went.
+  ASSERT_TRUE(peerings_.remove(root_, "edge", "the site closed").ok());
+  ASSERT_EQ(must(peer_entries(must(peerings_.list()), dir_.path() / "state/peerings")).size(), 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "state/peerings/edge.pem"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() / "state/peerings/internal.pem"));
 }
 
 }  // namespace
