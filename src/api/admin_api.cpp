@@ -229,6 +229,17 @@ void AdminApi::routes() {
   }
   guarded("GET", "/api/v1/peers", Role::kViewer,
           [this](const http::Request&, const workflow::Principal&, const Params&) { return list_peers(); });
+  guarded(
+      "POST", "/api/v1/peers", Role::kAdmin,
+      [this](const http::Request& r, const workflow::Principal& who, const Params&) { return propose_peer(r, who); });
+  guarded("POST", "/api/v1/peers/{domain}/approve", Role::kAdmin,
+          [this](const http::Request& r, const workflow::Principal& who, const Params& p) {
+            return approve_peer(r, who, p.at("domain"));
+          });
+  guarded("DELETE", "/api/v1/peers/{domain}", Role::kAdmin,
+          [this](const http::Request& r, const workflow::Principal& who, const Params& p) {
+            return remove_peer(r, who, p.at("domain"));
+          });
   using PeerAction = federation::ImportManager::PeerAction;
   for (const auto& route : {std::pair{"quarantine", PeerAction::kQuarantine}, {"release", PeerAction::kRelease}}) {
     const PeerAction action = route.second;
@@ -545,28 +556,123 @@ http::Response AdminApi::decide_import(const http::Request& req, const workflow:
   return res;
 }
 
-http::Response AdminApi::list_peers() {
-  auto peers = deps_.imports.peers();
-  if (!peers) return problem(peers.error());
-  json items = json::array();
-  for (const auto& p : *peers) {
-    const auto& rec = p.record;
-    json item = {{"domain", rec.domain},
-                 {"trust_domain", p.trust_domain},
-                 {"state", std::string(federation::to_string(p.state))},
+namespace {
+
+json peer_json(const peering::PeerEntry& e) {
+  json item = {{"domain", e.domain}, {"source", e.source}, {"state", e.state}};
+  if (e.status) {
+    const auto& rec = e.status->record;
+    item.update({{"trust_domain", e.status->trust_domain},
                  {"last_success", nullable(ms_text(rec.last_success_ms))},
                  {"last_error", rec.last_error.empty() ? json(nullptr) : json(rec.last_error)},
                  {"last_error_at", nullable(ms_text(rec.last_error_ms))},
                  {"revision", rec.revision},
-                 {"imports", p.imports}};
+                 {"imports", e.status->imports}});
     if (rec.quarantined_since_ms) {
       item["quarantined"] = {{"since", format_rfc3339(from_unix_ms(*rec.quarantined_since_ms))},
                              {"by", rec.quarantined_by},
                              {"reason", rec.quarantine_reason}};
     }
-    items.push_back(std::move(item));
   }
+  if (e.peering) {
+    const auto& p = *e.peering;
+    item["peering"] = {{"fingerprint", peering::fingerprint_of_canonical(p.bundle)},
+                       {"bundle", json::parse(p.bundle, nullptr, false)},
+                       {"import_policy", p.import_policy},
+                       {"max_exports", p.max_exports},
+                       {"max_egress_ports", p.max_egress_ports ? json(*p.max_egress_ports) : json(nullptr)},
+                       {"reason", p.reason},
+                       {"proposed_by", p.proposed_by},
+                       {"proposed_at", format_rfc3339(from_unix_ms(p.proposed_ms))},
+                       {"approved_by", nullable(p.approved_by)},
+                       {"approved_at", nullable(ms_text(p.approved_ms))},
+                       {"version", p.version}};
+  }
+  return item;
+}
+
+}  // namespace
+
+Result<std::vector<peering::PeerEntry>> AdminApi::peers() {
+  MESHFED_ASSIGN_OR_RETURN(auto in_force, deps_.imports.peers());
+  std::vector<store::PeeringRecord> peerings;
+  if (deps_.peerings) {
+    MESHFED_ASSIGN_OR_RETURN(peerings, deps_.peerings->list());
+  }
+  return peering::peer_list(in_force, peerings);
+}
+
+http::Response AdminApi::list_peers() {
+  auto entries = peers();
+  if (!entries) return problem(entries.error());
+  json items = json::array();
+  for (const auto& e : *entries) items.push_back(peer_json(e));
   return json_response({{"items", items}, {"next", nullptr}});
+}
+
+http::Response AdminApi::propose_peer(const http::Request& req, const workflow::Principal& who) {
+  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  auto body =
+      parse_body(req, {"bundle", "fingerprint", "import_policy", "max_exports", "max_egress_ports", "reason"}, false);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  peering::Proposal p;
+  p.bundle = body.value.value("bundle", json());  // parse_bundle() says what is wrong with it
+  p.fingerprint = f.string("fingerprint");
+  if (const auto policy = f.string("import_policy"); !policy.empty()) p.import_policy = policy;
+  if (const auto n = f.integer("max_exports")) p.max_exports = *n;
+  p.max_egress_ports = f.integer("max_egress_ports");
+  p.reason = f.string("reason");
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the peer proposal is invalid", f.take_errors()));
+  auto r = deps_.peerings->propose(who, p);
+  if (!r) return problem(r.error());
+  auto res = json_response(peer_json({r->domain, "api", std::string(peering::kProposed), std::nullopt, *r}), 201);
+  res.headers.emplace_back("Location", "/api/v1/peers/" + r->domain);
+  return res;
+}
+
+http::Response AdminApi::approve_peer(const http::Request& req, const workflow::Principal& who,
+                                      const std::string& domain) {
+  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  auto body = parse_body(req, {"comment"}, true);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  const std::string comment = f.string("comment");
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the approval is invalid", f.take_errors()));
+  auto r = deps_.peerings->approve(who, domain, comment);
+  if (!r) return problem(r.error());
+  auto entries = peers();
+  if (entries) {
+    for (const auto& e : *entries) {
+      if (e.domain == domain) return json_response(peer_json(e));
+    }
+  }
+  return json_response(peer_json({domain, "api", std::string(peering::kWaitingForThePeer), std::nullopt, *r}));
+}
+
+http::Response AdminApi::remove_peer(const http::Request& req, const workflow::Principal& who,
+                                     const std::string& domain) {
+  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  auto body = parse_body(req, {"reason"}, false);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  const std::string reason = f.string("reason");
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the removal is invalid", f.take_errors()));
+  if (auto entries = peers(); entries) {
+    for (const auto& e : *entries) {
+      if (e.domain == domain && e.source == "config") {
+        return problem(make_error(ErrorCode::kFailedPrecondition, "peer " + domain +
+                                                                      " comes from the config file (peers[]): remove "
+                                                                      "it there and reload; the API removes only the "
+                                                                      "peers it added"));
+      }
+    }
+  }
+  if (auto st = deps_.peerings->remove(who, domain, reason); !st) return problem(st.error());
+  return json_response({{"domain", domain}, {"removed", true}});
 }
 
 http::Response AdminApi::peer_action(const http::Request& req, const workflow::Principal& who,

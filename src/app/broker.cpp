@@ -42,6 +42,9 @@ class Broker {
 
   int run() {
     if (auto st = open_store(); !st) return fail(st.error().message);
+    Status peerings;
+    p_.store.run([&] { peerings = reloader_.add_peerings_at_start(); });
+    if (!peerings) return fail("the peers added through the API: " + config::format_errors(peerings.error()));
     compose();
     if (auto st = listen(); !st) {
       stop();
@@ -117,22 +120,34 @@ class Broker {
 
   // Builds the parts and connects them. Nothing listens yet.
   void compose() {
-    const auto& cfg = p_.first_config();
-    p_.adapter = controlplane::make_adapter(cfg.control_plane, p_.first->kuma_token);
+    const auto settings = p_.snapshot.get();  // the file's config with the peers added through the API
+    const auto& cfg = settings->config;
+    p_.adapter = controlplane::make_adapter(cfg.control_plane, settings->kuma_token);
     // The adapter may apply in the background; when it learns an import's fate, imports ask again.
     p_.adapter->on_results_changed([this] { p_.store.post([this] { reactions_.reconcile_imports(); }); });
     (void)p_.adapter->refresh_inventory(true);  // a broken file is reported by /readyz
     p_.workflow = std::make_unique<workflow::ExportWorkflow>(*p_.db, p_.clock, *p_.adapter,
-                                                             p_.first->workflow_settings(), p_.reads.get());
-    p_.imports = std::make_unique<federation::ImportManager>(*p_.db, p_.clock, *p_.adapter, p_.first->import_settings(),
+                                                             settings->workflow_settings(), p_.reads.get());
+    p_.imports = std::make_unique<federation::ImportManager>(*p_.db, p_.clock, *p_.adapter, settings->import_settings(),
                                                              &p_.control_plane);
     if (p_.leadership) {
       // A follower writes nothing to the control plane; elected() hands over the state first.
       p_.imports->set_leading([this] { return p_.leading(); });
       p_.adapter->set_writes(std::nullopt);
     }
+    p_.peerings = std::make_unique<peering::Peerings>(
+        *p_.db, p_.clock, p_.domain(),
+        [this] {
+          std::set<std::string> in_file;
+          for (const auto& peer : p_.snapshot.get()->config.peers) {
+            if (!peer.added_through_api) in_file.insert(peer.domain);
+          }
+          return in_file;
+        },
+        [this](const std::vector<store::PeeringRecord>& peerings) { return reloader_.accepts(peerings); });
+    p_.peerings->set_change_listener([this] { reloader_.peerings_changed(); });
     p_.broker_metrics =
-        std::make_unique<BrokerMetrics>(p_.metrics, *p_.workflow, *p_.imports, *p_.adapter, p_.snapshot);
+        std::make_unique<BrokerMetrics>(p_.metrics, *p_.workflow, *p_.imports, *p_.adapter, p_.snapshot, *p_.peerings);
     p_.watchers = std::make_unique<PeerWatchers>(*p_.imports, p_.store, p_.metrics);
     p_.routes = std::make_unique<RoutePublisher>(
         RoutePublisherDeps{
@@ -143,11 +158,11 @@ class Broker {
     p_.metrics_export = std::make_unique<federation::MetricsExporter>(
         federation::metrics_export_settings(cfg), p_.metrics, [this] { return reactions_.exported_metrics_by_peer(); });
     p_.metrics_import = std::make_unique<federation::MetricsImporter>(
-        p_.first->metrics_import_settings(), p_.metrics,
+        settings->metrics_import_settings(), p_.metrics,
         [this](const std::string& peer) { return reactions_.live_aliases(peer); });
-    p_.admin_api = std::make_unique<api::AdminApi>(
-        api::AdminApiDeps{*p_.workflow, *p_.adapter, p_.metrics, *p_.imports, p_.snapshot, health_, replicas_,
-                          *p_.metrics_import, &reactions_, p_.routes.get(), &firewall_, &p_.clock, &bundle_});
+    p_.admin_api = std::make_unique<api::AdminApi>(api::AdminApiDeps{
+        *p_.workflow, *p_.adapter, p_.metrics, *p_.imports, p_.snapshot, health_, replicas_, *p_.metrics_import,
+        &reactions_, p_.routes.get(), &firewall_, &p_.clock, &bundle_, p_.peerings.get()});
     p_.workflow->set_catalog_listener([this](const std::set<std::string>& peers, const std::set<std::string>& ids) {
       reactions_.exports_changed(peers, ids);
     });
@@ -212,11 +227,11 @@ class Broker {
 
   BrokerParts p_;  // first: the pieces below refer to it
   StoreReactions reactions_{p_};
-  ReplicaReactions replicas_{p_, reactions_};
+  Reloader reloader_{p_};
+  ReplicaReactions replicas_{p_, reactions_, reloader_};
   BrokerHealth health_{p_};
   FirewallFlows firewall_{p_};
   PeeringBundle bundle_{p_};
-  Reloader reloader_{p_};
   Listeners listeners_{p_};
   bool started_ = false;  // broker.started is in the audit log
 };

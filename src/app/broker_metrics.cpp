@@ -2,12 +2,15 @@
 
 #include <algorithm>
 
+#include "meshfed/peering/peer_list.hpp"
+
 namespace meshfed::app {
 
 BrokerMetrics::BrokerMetrics(metrics::Registry& registry, workflow::ExportWorkflow& workflow,
                              federation::ImportManager& imports, controlplane::Adapter& adapter,
-                             const PublishedSnapshot& snapshot)
+                             const PublishedSnapshot& snapshot, peering::Peerings& peerings)
     : registry_(registry), workflow_(workflow), imports_(imports), adapter_(adapter), snapshot_(snapshot),
+      peerings_(peerings),
       store_errors_(registry.counter("meshfed_store_errors_total", "Failed store operations by operation.", {"op"})),
       reloads_(registry.counter("meshfed_config_reloads_total", "Config reloads by result.", {"result"})) {
   registry.gauge("meshfed_build_info", "Build information; always 1.", {"version", "domain"})
@@ -29,13 +32,25 @@ void BrokerMetrics::collect_peers_and_imports() {
   auto& success = registry_.gauge("meshfed_peer_last_success_timestamp_seconds",
                                   "Unix time of the last successful sync with the peer.", {"peer"});
   auto& imports = registry_.gauge("meshfed_imports", "Imports by peer and state.", {"peer", "state"});
-  registry_.on_collect([this, &state, &revision, &success, &imports] {
+  auto& by_state = registry_.gauge("meshfed_peers",
+                                   "Peers by state: proposed and waiting for the peer (added through the API), or "
+                                   "their sync state.",
+                                   {"state"});
+  registry_.on_collect([this, &state, &revision, &success, &imports, &by_state] {
     state.clear();
     revision.clear();
     success.clear();
     imports.clear();
+    by_state.clear();
     auto peers = imports_.peers();
     if (!peers) return store_error("metrics");
+    auto peerings = peerings_.list();
+    if (!peerings) return store_error("metrics");
+    std::map<std::string, double> counted = {{std::string(peering::kProposed), 0},
+                                             {std::string(peering::kWaitingForThePeer), 0}};
+    for (const auto st : federation::kPeerStates) counted[std::string(federation::to_string(st))] = 0;
+    for (const auto& e : peering::peer_list(*peers, *peerings)) ++counted[e.state];
+    for (const auto& [s, n] : counted) by_state.set({s}, n);
     for (const auto& p : *peers) {
       const std::string& d = p.record.domain;
       for (const auto st : federation::kPeerStates)

@@ -11,6 +11,7 @@
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/metrics/registry.hpp"
+#include "meshfed/peering/peerings.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 #include "snapshot.hpp"
 
@@ -19,7 +20,7 @@ namespace meshfed::app {
 class BrokerMetrics {
  public:
   BrokerMetrics(metrics::Registry& registry, workflow::ExportWorkflow& workflow, federation::ImportManager& imports,
-                controlplane::Adapter& adapter, const PublishedSnapshot& snapshot);
+                controlplane::Adapter& adapter, const PublishedSnapshot& snapshot, peering::Peerings& peerings);
 
   // Failed store operations, by the operation: what the log says in words, counted.
   void store_error(const std::string& op) { store_errors_.inc({op}); }
@@ -35,6 +36,7 @@ class BrokerMetrics {
   federation::ImportManager& imports_;
   controlplane::Adapter& adapter_;
   const PublishedSnapshot& snapshot_;
+  peering::Peerings& peerings_;
   metrics::Family& store_errors_;
   metrics::Family& reloads_;
   Mutex cp_events_mu_;

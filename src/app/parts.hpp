@@ -38,6 +38,7 @@
 #include "meshfed/gateway/gateway.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/metrics/registry.hpp"
+#include "meshfed/peering/peerings.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/read_pool.hpp"
 #include "meshfed/store/state_lock.hpp"
@@ -88,6 +89,7 @@ struct BrokerParts {
   std::unique_ptr<controlplane::Adapter> adapter;
   std::unique_ptr<workflow::ExportWorkflow> workflow;
   std::unique_ptr<federation::ImportManager> imports;
+  std::unique_ptr<peering::Peerings> peerings;  // the peers added through the admin API
   std::unique_ptr<BrokerMetrics> broker_metrics;
   std::unique_ptr<PeerWatchers> watchers;
   std::unique_ptr<RoutePublisher> routes;

@@ -5,6 +5,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "meshfed/peering/peerings.hpp"
+#include "meshfed/store/peering_repository.hpp"
+
 namespace meshfed::app {
 
 void Reloader::reload() {
@@ -16,7 +19,11 @@ void Reloader::reload() {
     (void)p_.workflow->record_event(workflow::kSystemActor, "config.reload_rejected", "config/" + p_.domain(),
                                     {{"error", why}});
   };
-  auto fresh = config::load_config(running->config.file);
+  auto peerings = read_peerings();
+  if (!peerings) return reject(peerings.error().message);
+  auto entries = peering::peer_entries(*peerings, ca_dir());
+  if (!entries) return reject(entries.error().message);
+  auto fresh = config::load_config(running->config.file, *entries);
   if (!fresh) return reject(config::format_errors(fresh.error()));
   if (fresh->control_plane.type != running->config.control_plane.type)
     return reject("control_plane.type changes only at restart");
@@ -27,10 +34,67 @@ void Reloader::reload() {
   for (const auto& key : ignored) spdlog::warn("reload: {} changed; it takes effect only at restart", key);
   p_.snapshot.publish(*next);
   apply(**next);
+  applied_ = active(*peerings);
   p_.broker_metrics->reload("applied");
   (void)p_.workflow->record_event(workflow::kSystemActor, "config.reloaded", "config/" + p_.domain(),
                                   {{"restart_required_for", ignored}});
   spdlog::info("reload applied");
+}
+
+Status Reloader::add_peerings_at_start() {
+  MESHFED_ASSIGN_OR_RETURN(auto peerings, read_peerings());
+  MESHFED_ASSIGN_OR_RETURN(auto next, with_peerings(p_.first_config(), peerings));
+  p_.snapshot.publish(std::move(next));
+  applied_ = active(peerings);
+  if (!applied_.empty()) spdlog::info("{} peers added through the API", applied_.size());
+  return {};
+}
+
+void Reloader::peerings_changed() {
+  auto peerings = read_peerings();
+  if (!peerings) {
+    spdlog::error("peering: cannot read the peers added through the API: {}", peerings.error().message);
+    return;
+  }
+  if (active(*peerings) == applied_) return;
+  auto next = with_peerings(p_.snapshot.get()->config, *peerings);
+  if (!next) {
+    // approve() asked the same question inside its transaction: this is a file or CA gone bad since.
+    spdlog::error("peering: the peers added through the API cannot be applied, keeping those in force: {}",
+                  config::format_errors(next.error()));
+    p_.broker_metrics->reload("rejected");
+    return;
+  }
+  p_.snapshot.publish(*next);
+  apply(**next);
+  applied_ = active(*peerings);
+  spdlog::info("peering: {} peers added through the API in force", applied_.size());
+}
+
+Status Reloader::accepts(const std::vector<store::PeeringRecord>& peerings) {
+  auto next = with_peerings(p_.snapshot.get()->config, peerings);
+  if (next) return {};
+  return make_error(ErrorCode::kFailedPrecondition,
+                    "the config cannot take this peer: " + config::format_errors(next.error()), next.error().fields);
+}
+
+Result<std::shared_ptr<const Snapshot>> Reloader::with_peerings(const config::Config& file,
+                                                                const std::vector<store::PeeringRecord>& peerings) {
+  MESHFED_ASSIGN_OR_RETURN(auto entries, peering::peer_entries(peerings, ca_dir()));
+  MESHFED_ASSIGN_OR_RETURN(auto cfg, config::with_api_peers(file, entries));
+  return load_snapshot(keep_restart_only(file, std::move(cfg)));
+}
+
+Result<std::vector<store::PeeringRecord>> Reloader::read_peerings() {
+  return store::read_value(*p_.db, [](store::Reader& tx) { return store::PeeringQueries(tx).list(); });
+}
+
+Reloader::Applied Reloader::active(const std::vector<store::PeeringRecord>& peerings) {
+  Applied out;
+  for (const auto& p : peerings) {
+    if (p.state == store::PeeringState::kActive) out[p.domain] = p.version;
+  }
+  return out;
 }
 
 void Reloader::apply(const Snapshot& s) {
@@ -44,7 +108,7 @@ void Reloader::apply(const Snapshot& s) {
   }
   p_.metrics_export->reconfigure(federation::metrics_export_settings(s.config));
   p_.metrics_import->reconfigure(s.metrics_import_settings());
-  p_.routes->changed();
+  p_.routes->changed_now();  // a removed peer's connections end now, not at the next tick
   if (p_.catalog) {
     std::set<std::string> peers;
     for (const auto& peer : s.config.peers) peers.insert(peer.domain);

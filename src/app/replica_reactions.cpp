@@ -36,6 +36,7 @@ void ReplicaReactions::others_committed() {
 
 void ReplicaReactions::catch_up() {
   catch_up_pending_ = false;
+  reloader_.peerings_changed();  // a peer approved or removed there is in force here too
   p_.routes->changed();
   p_.metrics_export->exports_changed();
   reactions_.publish_exports();

@@ -10,12 +10,14 @@
 #include "meshfed/api/admin_api.hpp"
 #include "parts.hpp"
 #include "reactions.hpp"
+#include "reload.hpp"
 
 namespace meshfed::app {
 
 class ReplicaReactions final : public api::ReplicaDirectory {
  public:
-  ReplicaReactions(BrokerParts& parts, StoreReactions& reactions) : p_(parts), reactions_(reactions) {}
+  ReplicaReactions(BrokerParts& parts, StoreReactions& reactions, Reloader& reloader)
+      : p_(parts), reactions_(reactions), reloader_(reloader) {}
 
   // This replica now leads under `term`: the control plane gets the desired state before writes
   // are turned on (a follower's is empty and would withdraw everything), then the watchers
@@ -38,6 +40,7 @@ class ReplicaReactions final : public api::ReplicaDirectory {
 
   BrokerParts& p_;
   StoreReactions& reactions_;
+  Reloader& reloader_;
   std::atomic<bool> catch_up_pending_{false};
 };
 

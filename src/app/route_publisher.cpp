@@ -31,6 +31,13 @@ void RoutePublisher::changed() {
   }
 }
 
+void RoutePublisher::changed_now() {
+  owner_.check();
+  dirty_ = true;
+  if (eager()) return refresh();
+  deps_.wake_route_watchers();
+}
+
 void RoutePublisher::tick() {
   owner_.check();
   if (eager()) refresh();

@@ -44,6 +44,9 @@ class RoutePublisher final : public api::RouteView {
   void exports_changed(const std::set<std::string>& export_ids);
   // Something else the table depends on changed (imports, quarantine, inventory, config).
   void changed();
+  // The same, for a change that must reach the gateways at once (a reload, a peer removed):
+  // built now, whatever the pace of the last builds.
+  void changed_now();
   // The periodic rebuild of a table marked stale.
   void tick();
   // The table as of now, built first if stale (GET /api/v1/routes without in-process gateways).

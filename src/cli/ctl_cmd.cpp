@@ -11,6 +11,7 @@
 
 #include "exit_codes.hpp"
 #include "meshfed/cli/cli.hpp"
+#include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
 #include "meshfed/http/client.hpp"
 #include "meshfed/http/message.hpp"
@@ -182,7 +183,7 @@ void print_export(const json& e) {
 
 // The peer's current error with its time (a peer that answers again has none).
 std::string last_error_of(const json& peer) {
-  if (!peer["last_error"].is_string()) return "-";
+  if (!peer.value("last_error", json()).is_string()) return "-";
   return text(peer["last_error_at"]) + " " + text(peer["last_error"]);
 }
 
@@ -201,6 +202,120 @@ void print_import(const json& i) {
             << "approved at:    " << text(i["approved_at"]) << "\n"
             << "expires at:     " << text(i["expires_at"]) << "\n"
             << "version:        " << text(i["version"]) << "\n";
+}
+
+constexpr size_t kMaxBundleFileBytes = 256 * 1024;  // four CAs of 16 KiB and their CIDRs fit many times over
+
+// A bundle file as `meshfed peer bundle -o json` or `ctl peers bundle -o json` wrote it
+// ({bundle, fingerprint}), or the bundle alone. Its fingerprint is never taken from the file:
+// the one that counts is the one read aloud by the other domain's admin.
+std::optional<json> read_bundle_file(const std::string& file, Invocation& run) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    run.exit_code = run.out.usage("ctl peers add", "--bundle: cannot read " + file);
+    return std::nullopt;
+  }
+  std::string text(kMaxBundleFileBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxBundleFileBytes) {
+    run.exit_code = run.out.usage("ctl peers add", "--bundle: " + file + " is larger than a bundle can be (256 KiB)");
+    return std::nullopt;
+  }
+  auto doc = parse_strict_json(text, {kMaxBundleFileBytes, 8}, "bundle file");
+  if (!doc || !doc->is_object()) {
+    run.exit_code = run.out.usage("ctl peers add", "--bundle: " + file + " is not a JSON object");
+    return std::nullopt;
+  }
+  if (doc->contains("bundle")) return (*doc)["bundle"];
+  return *doc;
+}
+
+void show_peer(const json& p) {
+  std::cout << text(p["domain"]) << ": " << text(p["state"]);
+  if (p.contains("peering")) std::cout << "  (fingerprint " << text(p["peering"]["fingerprint"]) << ")";
+  std::cout << "\n";
+}
+
+// ctl peers bundle|add|approve|remove: peering through the admin API, four-eyes on each side.
+void add_peering_commands(CLI::App& peers, const std::shared_ptr<CtlOptions>& o, Invocation& run) {
+  peers.add_subcommand("bundle", "Print this domain's peering bundle and its fingerprint, from the broker")
+      ->footer(
+          "Example: meshfed ctl peers bundle -o json > pci-bundle.json\n"
+          "Mail the file; read the fingerprint to the other domain's admin by another channel.")
+      ->callback([o, &run] {
+        Ctl c(*o, run);
+        auto j = c.call("GET", "/api/v1/peering/bundle");
+        if (!j) return;
+        if (c.json_output()) return c.emit(*j);
+        std::cout << (*j)["bundle"].dump(2) << "\n\nFingerprint (read it to the other domain's admin):\n  "
+                  << text((*j)["fingerprint"]) << "\n";
+      });
+
+  struct AddArgs {
+    std::string bundle_file, fingerprint, import_policy = "manual", reason;
+    std::optional<int64_t> max_exports, max_egress_ports;
+  };
+  auto a = std::make_shared<AddArgs>();
+  auto* add =
+      peers.add_subcommand("add", "Propose another domain as a peer, by its bundle and the fingerprint you were read");
+  add->add_option("--bundle", a->bundle_file, "the other domain's bundle file")->required();
+  add->add_option("--fingerprint", a->fingerprint, "the fingerprint its admin read to you (not the file's)")
+      ->required();
+  add->add_option("--import-policy", a->import_policy, "manual (each import accepted by hand) or auto")
+      ->check(CLI::IsMember({"manual", "auto"}));
+  add->add_option("--max-exports", a->max_exports, "the most exports its catalog may carry (default 1000)");
+  add->add_option("--max-egress-ports", a->max_egress_ports, "the most egress ports its imports may hold");
+  add->add_option("--reason", a->reason, "why this domain should become a peer")->required();
+  add->footer(
+      "Example: meshfed ctl peers add --bundle pci-bundle.json --fingerprint \"3f1a 09bc ...\" --reason \"CHG-2231\"\n"
+      "Another admin then runs: meshfed ctl peers approve pci");
+  add->callback([o, a, &run] {
+    auto bundle = read_bundle_file(a->bundle_file, run);
+    if (!bundle) return;
+    Ctl c(*o, run);
+    json body = {{"bundle", *bundle},
+                 {"fingerprint", a->fingerprint},
+                 {"import_policy", a->import_policy},
+                 {"reason", a->reason}};
+    if (a->max_exports) body["max_exports"] = *a->max_exports;
+    if (a->max_egress_ports) body["max_egress_ports"] = *a->max_egress_ports;
+    auto j = c.call("POST", "/api/v1/peers", &body);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
+    show_peer(*j);
+  });
+
+  auto domain = std::make_shared<std::string>();
+  auto comment = std::make_shared<std::string>();
+  auto* approve = peers.add_subcommand("approve", "Approve a peer another admin proposed");
+  approve->add_option("domain", *domain, "peer domain")->required();
+  approve->add_option("--comment", *comment, "a note for the audit log");
+  approve->footer("Example: meshfed ctl peers approve pci --comment \"fingerprint compared with Ana by phone\"");
+  approve->callback([o, domain, comment, &run] {
+    Ctl c(*o, run);
+    json body = json::object();
+    if (!comment->empty()) body["comment"] = *comment;
+    auto j = c.call("POST", "/api/v1/peers/" + http::percent_encode(*domain) + "/approve", &body);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
+    show_peer(*j);
+  });
+
+  auto removed = std::make_shared<std::string>();
+  auto reason = std::make_shared<std::string>();
+  auto* remove = peers.add_subcommand("remove", "Remove a peer added through the API: its imports and connections end");
+  remove->add_option("domain", *removed, "peer domain")->required();
+  remove->add_option("--reason", *reason, "why")->required();
+  remove->footer("Example: meshfed ctl peers remove pci --reason \"contract ended\"");
+  remove->callback([o, removed, reason, &run] {
+    Ctl c(*o, run);
+    json body = {{"reason", *reason}};
+    auto j = c.call("DELETE", "/api/v1/peers/" + http::percent_encode(*removed), &body);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
+    std::cout << *removed << ": removed\n";
+  });
 }
 
 }  // namespace
@@ -408,22 +523,24 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     });
   }
 
-  auto* peers = ctl->add_subcommand("peers", "Peers: their state, and quarantine");
+  auto* peers = ctl->add_subcommand("peers", "Peers: their state, adding and removing them, and quarantine");
   peers->fallthrough();
   peers->footer("Example: meshfed ctl peers  (the same as: meshfed ctl peers list)");
   auto peer_list = [o, &run] {
     Ctl c(*o, run);
     auto j = c.call("GET", "/api/v1/peers");
     if (!j) return;
-    c.show_list((*j)["items"], {"DOMAIN", "STATE", "LAST_SUCCESS", "REVISION", "IMPORTS", "LAST_ERROR"},
+    c.show_list((*j)["items"], {"DOMAIN", "SOURCE", "STATE", "LAST_SUCCESS", "REVISION", "IMPORTS", "LAST_ERROR"},
                 [](const json& p) {
                   std::string counts;
-                  for (const auto& [import_state, n] : p["imports"].items())
+                  const json per_state = p.value("imports", json::object());
+                  for (const auto& [import_state, n] : per_state.items())
                     counts += (counts.empty() ? "" : ",") + import_state + "=" + text(n);
                   return std::vector<std::string>{text(p["domain"]),
+                                                  text(p["source"]),
                                                   text(p["state"]),
-                                                  text(p["last_success"]),
-                                                  text(p["revision"]),
+                                                  text(p.value("last_success", json())),
+                                                  text(p.value("revision", json())),
                                                   counts.empty() ? "-" : counts,
                                                   last_error_of(p)};
                 });
@@ -448,6 +565,8 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
       std::cout << *domain << ": " << text((*j)["state"]) << "\n";
     });
   }
+
+  add_peering_commands(*peers, o, run);
 
   ctl->add_subcommand("replicas", "The domain's brokers that share its store, and which one leads")
       ->footer("Example: meshfed ctl replicas")

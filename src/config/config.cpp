@@ -540,6 +540,7 @@ Result<Config> parse_config_with(std::string_view json_text, const Path& base_di
   if (!parsed)
     return make_error(ErrorCode::kInvalidArgument, "config is not valid JSON", {{"(root)", parsed.error().message}});
   json root = std::move(parsed).value();
+  std::set<std::string> added;
   if (!extra_peers.empty() && root.is_object()) {
     json& peers = root["peers"];
     if (peers.is_null()) peers = json::array();
@@ -549,7 +550,10 @@ Result<Config> parse_config_with(std::string_view json_text, const Path& base_di
         if (p.is_object() && p.contains("domain") && p["domain"].is_string()) in_file.insert(p["domain"]);
       }
       for (const auto& extra : extra_peers) {
-        if (!in_file.count(extra.value("domain", std::string()))) peers.push_back(extra);
+        const std::string domain = extra.value("domain", std::string());
+        if (in_file.count(domain)) continue;
+        peers.push_back(extra);
+        added.insert(domain);
       }
     }
   }
@@ -559,6 +563,8 @@ Result<Config> parse_config_with(std::string_view json_text, const Path& base_di
   if (!errors.empty()) {
     return make_error(ErrorCode::kInvalidArgument, "config is invalid", errors.take());
   }
+  for (auto& peer : c.peers) peer.added_through_api = added.count(peer.domain) > 0;
+  c.file_text = std::string(json_text);
   return c;
 }
 
@@ -583,6 +589,12 @@ Result<Config> load_config(const Path& file, const std::vector<nlohmann::json>& 
   const Path abs = std::filesystem::absolute(file);
   auto c = parse_config_with(ss.str(), abs.parent_path(), extra_peers);
   if (c) c->file = abs;
+  return c;
+}
+
+Result<Config> with_api_peers(const Config& running, const std::vector<nlohmann::json>& extra_peers) {
+  auto c = parse_config_with(running.file_text, running.file.parent_path(), extra_peers);
+  if (c) c->file = running.file;
   return c;
 }
 

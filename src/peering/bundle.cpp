@@ -19,8 +19,10 @@ nlohmann::json to_json(const Bundle& b) {
 // no whitespace: that is the canonical form.
 std::string canonical_text(const Bundle& b) { return to_json(b).dump(); }
 
-std::string fingerprint(const Bundle& b) {
-  const std::string hex = sha256_hex(canonical_text(b));
+std::string fingerprint(const Bundle& b) { return fingerprint_of_canonical(canonical_text(b)); }
+
+std::string fingerprint_of_canonical(std::string_view canonical) {
+  const std::string hex = sha256_hex(canonical);
   std::string out;
   for (size_t i = 0; i < hex.size(); i += 4) {
     if (i) out += ' ';

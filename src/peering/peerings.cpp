@@ -64,8 +64,9 @@ Result<std::vector<nlohmann::json>> peer_entries(const std::vector<store::Peerin
 }
 
 Peerings::Peerings(store::Database& db, const Clock& clock, std::string own_domain,
-                   std::function<std::set<std::string>()> configured_peers)
-    : db_(db), clock_(clock), own_domain_(std::move(own_domain)), configured_peers_(std::move(configured_peers)) {}
+                   std::function<std::set<std::string>()> configured_peers, ConfigCheck check)
+    : db_(db), clock_(clock), own_domain_(std::move(own_domain)), configured_peers_(std::move(configured_peers)),
+      check_(std::move(check)) {}
 
 void Peerings::audit_refusal(const workflow::Principal& who, const std::string& action, const std::string& object,
                              const Error& why) {
@@ -148,6 +149,7 @@ Result<store::PeeringRecord> Peerings::approve(const workflow::Principal& who, c
   if (!who.can(workflow::Role::kAdmin)) return forbidden(who, "approve peers");
   std::optional<store::PeeringRecord> approved;
   bool four_eyes = false;
+  bool config_refused = false;
   const Status st = db_.transaction([&](store::Writer& tx) -> Status {
     store::PeeringRepository peerings(tx);
     MESHFED_ASSIGN_OR_RETURN(auto r, peerings.get(domain));
@@ -164,6 +166,16 @@ Result<store::PeeringRecord> Peerings::approve(const workflow::Principal& who, c
     r->approved_by = who.name;
     r->approved_ms = to_unix_ms(clock_.now());
     ++r->version;
+    if (check_) {
+      MESHFED_ASSIGN_OR_RETURN(auto after, peerings.list());
+      for (auto& other : after) {
+        if (other.domain == domain) other = *r;
+      }
+      if (auto fits = check_(after); !fits) {
+        config_refused = true;
+        return fits.error();
+      }
+    }
     MESHFED_RETURN_IF_ERROR(peerings.save(*r));
     MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(clock_.now(), who.name, "peer.approved", "peer/" + domain,
                                                               {{"comment", comment}}));
@@ -171,10 +183,15 @@ Result<store::PeeringRecord> Peerings::approve(const workflow::Principal& who, c
     return {};
   });
   if (!st) {
-    if (four_eyes) audit_refusal(who, "peer.four_eyes_refused", "peer/" + domain, st.error());
+    if (four_eyes) {
+      audit_refusal(who, "peer.four_eyes_refused", "peer/" + domain, st.error());
+    } else if (config_refused) {
+      audit_refusal(who, "peer.approval_refused", "peer/" + domain, st.error());
+    }
     return st.error();
   }
   spdlog::info("peer {} approved by {}", domain, who.name);
+  if (changed_) changed_();
   return std::move(*approved);
 }
 
@@ -189,6 +206,7 @@ Status Peerings::remove(const workflow::Principal& who, const std::string& domai
     return {};
   }));
   spdlog::info("peer {} removed by {}", domain, who.name);
+  if (changed_) changed_();
   return {};
 }
 

@@ -53,7 +53,10 @@ TEST(GettingStarted, EveryCommandOfTheWalkthroughRuns) {
   };
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << logs();
   // What each step shows the reader.
-  EXPECT_NE(output.find("pci/pci.json: ok (domain pci, 1 peer)"), std::string::npos) << output;
+  EXPECT_NE(output.find("pci/pci.json: ok (domain pci, 0 peers)"), std::string::npos) << output;
+  // The fingerprint read aloud, then the peer in force with no config edit.
+  EXPECT_TRUE(std::regex_search(output, std::regex("\\n  ([0-9a-f]{4} ){15}[0-9a-f]{4}\\n"))) << output;
+  EXPECT_TRUE(std::regex_search(output, std::regex("\\npci +api +connected"))) << output;
   EXPECT_TRUE(std::regex_search(output, std::regex("state: +active"))) << output;
   EXPECT_NE(output.find("MeshExternalService"), std::string::npos) << output;
   EXPECT_NE(output.find("\"services\": [{\"mesh\": \"default\", \"name\": \"payments-api\""), std::string::npos)

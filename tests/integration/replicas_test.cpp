@@ -230,6 +230,52 @@ TEST_F(ReplicasTest, ReplicasReportUnreadyWhileTheDatabaseIsDownAndRecoverWithou
   }
 }
 
+// A peer proposed on one replica and approved on another is in force on all three within a
+// second: each one's peer API admits the new domain's broker, with no reload and no restart.
+TEST_F(ReplicasTest, APeerApprovedOnOneReplicaIsServedByEveryReplicaWithinASecond) {
+  auto dmz = make_domain(fed_->dir() / "dmz", "dmz", {});
+  dmz.config["peer_api"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:9443"}};
+  dmz.save_config();
+  const auto made = run_meshfed({"peer", "bundle", "--config", dmz.config_file.string(), "-o", "json"});
+  ASSERT_EQ(made.exit_code, 0) << made.output;
+  const json bundle = json::parse(made.output);
+  // dmz's broker calls a replica's peer API: 403 (unknown peer) or a refused handshake until
+  // the replica trusts dmz's CA, then 200.
+  auto served_by = [&](const std::string& replica) {
+    const auto rt = json::parse(read_file(
+        fed_->domain("pci").dir / (replica == "pci-a" ? std::string("state") : "state-" + replica) / "runtime.json"));
+    const std::string ep = rt["peer_api"];
+    auto o = http::ClientOptions::verifying("127.0.0.1", static_cast<uint16_t>(std::stoi(ep.substr(ep.rfind(':') + 1))),
+                                            fed_->domain("pci").dir / "pki/ca.pem");
+    o.cert_file = dmz.dir / "pki/broker.pem";
+    o.key_file = dmz.dir / "pki/broker-key.pem";
+    auto c = http::HttpsClient::create(o);
+    if (!c) return false;
+    auto r = (*c)->request("GET", "/federation/v1/catalog");
+    return r && r->status == 200;
+  };
+  for (const std::string id : {"pci-a", "pci-b", "pci-c"}) EXPECT_FALSE(served_by(id)) << id;
+
+  const auto proposed = call("pci-b", "POST", "/api/v1/peers", "root",
+                             json{{"bundle", bundle["bundle"]},
+                                  {"fingerprint", bundle["fingerprint"]},
+                                  {"import_policy", "manual"},
+                                  {"reason", "CHG-7"}});
+  ASSERT_EQ(proposed.status, 201) << proposed.body.dump();
+  ASSERT_EQ(call("pci-c", "POST", "/api/v1/peers/dmz/approve", "ada").status, 200);
+  const auto approved_at = std::chrono::steady_clock::now();
+  for (const std::string id : {"pci-a", "pci-b", "pci-c"}) {
+    EXPECT_TRUE(wait_until([&] { return served_by(id); }, 1s)) << id << " does not serve dmz a second after";
+  }
+  std::cout
+      << "every replica served the new peer after "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - approved_at).count()
+      << " ms\n";
+  for (const std::string id : {"pci-a", "pci-b", "pci-c"}) {
+    EXPECT_EQ(call(id, "GET", "/api/v1/peers", "victor").body["items"][0]["domain"], "dmz") << id;
+  }
+}
+
 class ReplicaCutOffTest : public ReplicasTest {
  protected:
   ReplicaCutOffTest() { first_through_proxy_ = true; }

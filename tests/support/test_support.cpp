@@ -176,8 +176,8 @@ DomainFixture make_domain(const fs::path& dir, const std::string& domain, const 
 
   nlohmann::json tokens = nlohmann::json::array();
   const std::vector<std::pair<std::string, std::vector<std::string>>> people = {
-      {"alice", {"requester"}}, {"bob", {"approver"}},   {"carol", {"approver"}}, {"victor", {"viewer"}},
-      {"root", {"admin"}},      {"dave", {"requester"}}, {"gw", {"gateway"}}};
+      {"alice", {"requester"}}, {"bob", {"approver"}}, {"carol", {"approver"}}, {"victor", {"viewer"}},
+      {"root", {"admin"}},      {"ada", {"admin"}},    {"dave", {"requester"}}, {"gw", {"gateway"}}};
   for (const auto& [name, roles] : people) {
     auto t = api::create_token(name, roles);
     d.tokens[name] = t->token;

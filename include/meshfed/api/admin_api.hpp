@@ -15,6 +15,8 @@
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/firewall/flows.hpp"
 #include "meshfed/peering/bundle.hpp"
+#include "meshfed/peering/peer_list.hpp"
+#include "meshfed/peering/peerings.hpp"
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/message.hpp"
 #include "meshfed/metrics/federate_source.hpp"
@@ -100,6 +102,7 @@ struct AdminApiDeps {
   FirewallView* firewall = nullptr;           // none: the firewall answers 503
   const Clock* clock = nullptr;               // none: the system clock (it paces authentication failures)
   BundleSource* bundle = nullptr;             // none: the bundle answers 503
+  peering::Peerings* peerings = nullptr;      // none: peers come from the config file only
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.
@@ -141,6 +144,10 @@ class AdminApi {
   http::Response decide_import(const http::Request& req, const workflow::Principal& who, const std::string& id,
                                federation::ImportManager::Decision decision);
   http::Response list_peers();
+  http::Response propose_peer(const http::Request& req, const workflow::Principal& who);
+  http::Response approve_peer(const http::Request& req, const workflow::Principal& who, const std::string& domain);
+  http::Response remove_peer(const http::Request& req, const workflow::Principal& who, const std::string& domain);
+  Result<std::vector<peering::PeerEntry>> peers();
   http::Response peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
                              federation::ImportManager::PeerAction action);
   http::Response firewall(const http::Request& req);

@@ -63,6 +63,9 @@ struct PeerConfig {
   // Where its one ingress endpoint may be; absent from the file: source_cidrs, and with neither,
   // the addresses its url's host resolves to (the watcher resolves them when it starts).
   std::vector<std::string> ingress_cidrs;
+  // Added through the admin API (peering), not named by the file: read-only to the file, and
+  // the API's to remove.
+  bool added_through_api = false;
 };
 
 struct ExportLimits {
@@ -186,7 +189,8 @@ struct StoreConfig {
 };
 
 struct Config {
-  Path file;  // where it was loaded from
+  Path file;              // where it was loaded from
+  std::string file_text;  // the file as read: a peering change re-applies it, never a newer edit
   std::string domain;
   std::string trust_domain;
   Path state_dir;
@@ -215,6 +219,9 @@ Result<Config> load_config(const Path& file);
 // admin API) appended to the file's peers before the checks, so that they get the same defaults
 // and checks. One whose domain the file configures too is left out: the file wins.
 Result<Config> load_config(const Path& file, const std::vector<nlohmann::json>& extra_peers);
+// The file `running` was loaded from, as it was read then, with these `extra_peers` instead:
+// what a change of the peers added through the API makes of the running config.
+Result<Config> with_api_peers(const Config& running, const std::vector<nlohmann::json>& extra_peers);
 
 // Renders the errors of a failed load as lines "key.path: message".
 std::string format_errors(const Error& e);

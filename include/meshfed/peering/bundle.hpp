@@ -42,6 +42,8 @@ Result<Bundle> parse_bundle(const nlohmann::json& j, const std::string& path = "
 std::string canonical_text(const Bundle& b);
 // SHA-256 of the canonical JSON as 16 groups of 4 lowercase hex digits, separated by spaces.
 std::string fingerprint(const Bundle& b);
+// The same of a canonical text already made (a stored bundle).
+std::string fingerprint_of_canonical(std::string_view canonical);
 // Whether `given` (as read aloud or pasted: any case, spaces, colons or dashes between the
 // digits) is the bundle's fingerprint.
 bool fingerprint_matches(const Bundle& b, std::string_view given);

@@ -43,9 +43,16 @@ class Peerings {
   // At most this many peers added through the API (the config file's are not counted).
   static constexpr size_t kMaxPeerings = 256;
 
+  // Whether the running config accepts these peerings as the peers added through the API (the
+  // domain's CIDRs and egress ports must still add up): asked inside the transaction that
+  // would make a peering active.
+  using ConfigCheck = std::function<Status(const std::vector<store::PeeringRecord>&)>;
+
   // `configured_peers`: the domains the config file names now (asked at each proposal).
   Peerings(store::Database& db, const Clock& clock, std::string own_domain,
-           std::function<std::set<std::string>()> configured_peers);
+           std::function<std::set<std::string>()> configured_peers, ConfigCheck check = nullptr);
+  // Told after a change committed: the peers in force must follow.
+  void set_change_listener(std::function<void()> listener) { changed_ = std::move(listener); }
 
   // An admin proposes a peer: refused unless the fingerprint is the bundle's, the bundle is well
   // formed and the domain is new (not this one, not configured, not proposed or added before).
@@ -66,6 +73,8 @@ class Peerings {
   const Clock& clock_;
   const std::string own_domain_;
   const std::function<std::set<std::string>()> configured_peers_;
+  const ConfigCheck check_;
+  std::function<void()> changed_;
 };
 
 }  // namespace meshfed::peering

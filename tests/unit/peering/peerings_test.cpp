@@ -185,12 +185,57 @@ TEST_F(PeeringsTest, AnActivePeerIsConfiguredLikeOneFromTheFile) {
   EXPECT_EQ(must(pki::certificates_pem(edge->ca_file)), edge_.ca_pem);
   EXPECT_EQ(cfg.find_peer("internal")->ca_file, pci.dir / "peers/internal/ca.pem") << "the file's entry";
   EXPECT_EQ(cfg.find_peer("branch"), nullptr);
+  EXPECT_TRUE(edge->added_through_api);
+  EXPECT_FALSE(cfg.find_peer("internal")->added_through_api);
+
+  // A peering change re-applies the file as it was read: an edit nobody reloaded stays out.
+  pci.config["peers"] = nlohmann::json::array();
+  pci.save_config();
+  const auto again = must(config::with_api_peers(cfg, {}));
+  EXPECT_EQ(again.peers.size(), 1u) << "internal, from the file as read; edge no longer added";
+  EXPECT_NE(again.find_peer("internal"), nullptr);
+  EXPECT_EQ(again.file, cfg.file);
 
   // Removed, its CA file goes with it: the folder does not grow with peers that came and went.
   ASSERT_TRUE(peerings_.remove(root_, "edge", "the site closed").ok());
   ASSERT_EQ(must(peer_entries(must(peerings_.list()), dir_.path() / "state/peerings")).size(), 1u);
   EXPECT_FALSE(std::filesystem::exists(dir_.path() / "state/peerings/edge.pem"));
   EXPECT_TRUE(std::filesystem::exists(dir_.path() / "state/peerings/internal.pem"));
+}
+
+// The config the broker runs must take the peer (its CIDRs and egress ports still add up): it
+// is asked inside the approving transaction, and a refusal leaves the peer proposed, audited.
+TEST_F(PeeringsTest, AnApprovalTheRunningConfigCannotTakeIsRefusedAndChangesNothing) {
+  std::vector<std::vector<store::PeeringRecord>> asked;
+  int changes = 0;
+  bool fits = false;
+  Peerings checked(
+      *db_, clock_, "pci", [this] { return configured_; },
+      [&](const std::vector<store::PeeringRecord>& after) -> Status {
+        asked.push_back(after);
+        if (fits) return {};
+        return make_error(ErrorCode::kFailedPrecondition, "the config cannot take this peer: egress ports run out");
+      });
+  checked.set_change_listener([&] { ++changes; });
+  must(checked.propose(root_, proposal_of(edge_)));
+  EXPECT_EQ(changes, 0) << "a proposal changes no peer in force";
+
+  const auto refused = checked.approve(rita_, "edge", "");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("egress ports"), std::string::npos) << refused.error().message;
+  ASSERT_EQ(asked.size(), 1u);
+  ASSERT_EQ(asked[0].size(), 1u);
+  EXPECT_EQ(asked[0][0].state, store::PeeringState::kActive) << "asked about the peerings as they would be";
+  EXPECT_EQ(must(checked.list())[0].state, store::PeeringState::kProposed);
+  EXPECT_EQ(changes, 0);
+
+  fits = true;
+  must(checked.approve(rita_, "edge", ""));
+  EXPECT_EQ(changes, 1);
+  must(checked.remove(root_, "edge", "the site closed"));
+  EXPECT_EQ(changes, 2);
+  EXPECT_EQ(audited(),
+            (std::vector<std::string>{"peer.proposed", "peer.approval_refused", "peer.approved", "peer.removed"}));
 }
 
 }  // namespace

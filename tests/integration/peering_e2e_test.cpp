@@ -1,0 +1,226 @@
+// Peering in one step, end to end: two brokers started with no peers at all become peers
+// through `meshfed ctl peers` alone (a bundle mailed, a fingerprint read aloud, four-eyes on
+// each side), an export then flows from one to the other, and a removal cuts the live
+// connection.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "support/net_support.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class PeeringTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fed_ = std::make_unique<Federation>(std::map<std::string, std::vector<std::string>>{{"pci", {}}, {"internal", {}}},
+                                        "auto", 60, 600, /*gateways=*/true);
+    for (const std::string d : {"pci", "internal"}) {
+      auto& fx = fed_->domain(d);
+      // The bundle tells the other domain where the peer API answers: a port of its own.
+      const std::string peer_api = "127.0.0.1:" + std::to_string(free_port_range(1));
+      fx.config["peer_api"] = {{"listen", peer_api}, {"advertise", peer_api}};
+      fx.config["source_cidrs"] = {"127.0.0.0/8"};
+      fx.save_config();
+    }
+    write_file(fed_->domain("pci").dir / "inventory.json",
+               json{{"services",
+                     {{{"mesh", "default"},
+                       {"name", "payments-api"},
+                       {"address", "127.0.0.1"},
+                       {"ports", {{{"port", echo_.port()}, {"protocol", "tcp"}}}}}}}}
+                   .dump());
+    fed_->start_all();
+    for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);
+  }
+
+  // `meshfed ctl ...` against domain `d`'s broker as `who`.
+  CommandResult ctl(const std::string& d, const std::string& who, std::vector<std::string> args) {
+    args.insert(args.begin(), "ctl");
+    return run_meshfed(args, {{"MESHFED_URL", "https://127.0.0.1:" + std::to_string(fed_->broker(d).admin_port())},
+                              {"MESHFED_CA_FILE", (fed_->domain(d).dir / "pki/ca.pem").string()},
+                              {"MESHFED_TOKEN", fed_->domain(d).tokens.at(who)}});
+  }
+
+  ApiResult call(const std::string& d, const std::string& method, const std::string& target, const std::string& who,
+                 const std::optional<json>& body = std::nullopt) {
+    return api_call(*clients_.at(d), method, target, fed_->domain(d).tokens.at(who), body);
+  }
+
+  // Domain `d`'s bundle as its admin mails it: a file, and the fingerprint read aloud.
+  std::pair<fs::path, std::string> bundle_of(const std::string& d) {
+    const auto r = ctl(d, "victor", {"peers", "bundle", "-o", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    const fs::path file = fed_->dir() / (d + "-bundle.json");
+    write_file(file, r.output);
+    return {file, json::parse(r.output)["fingerprint"].get<std::string>()};
+  }
+
+  // `d`'s view of peer `peer`: null when it lists no such peer.
+  json peer_of(const std::string& d, const std::string& peer) {
+    const json peers = call(d, "GET", "/api/v1/peers", "victor").body["items"];
+    for (const auto& p : peers) {
+      if (p["domain"] == peer) return p;
+    }
+    return nullptr;
+  }
+
+  // `importer` adds `exporter` by its bundle: root proposes, ada approves.
+  void add_peer(const std::string& importer, const std::string& exporter) {
+    const auto [file, fingerprint] = bundle_of(exporter);
+    const auto proposed = ctl(importer, "root",
+                              {"peers", "add", "--bundle", file.string(), "--fingerprint", fingerprint,
+                               "--import-policy", "auto", "--reason", "CHG-2231"});
+    ASSERT_EQ(proposed.exit_code, 0) << proposed.output;
+    const auto approved = ctl(importer, "ada", {"peers", "approve", exporter, "--comment", "compared by phone"});
+    ASSERT_EQ(approved.exit_code, 0) << approved.output;
+  }
+
+  int audited(const std::string& d, const std::string& action) {
+    int n = 0;
+    const json entries = call(d, "GET", "/api/v1/audit?limit=1000", "victor").body["items"];
+    for (const auto& e : entries) n += e["action"] == action;
+    return n;
+  }
+
+  EchoServer echo_;
+  std::unique_ptr<Federation> fed_;
+  std::map<std::string, std::unique_ptr<http::HttpsClient>> clients_;
+};
+
+TEST_F(PeeringTest, TwoBrokersWithNoPeersPeerThroughCtlAloneAndAnExportFlows) {
+  EXPECT_TRUE(call("pci", "GET", "/api/v1/peers", "victor").body["items"].empty());
+  add_peer("pci", "internal");
+  // pci trusts internal now, internal not yet pci: mutual TLS cannot succeed, and pci says why.
+  EXPECT_EQ(peer_of("pci", "internal")["state"], "waiting for the peer");
+  EXPECT_EQ(peer_of("pci", "internal")["source"], "api");
+  EXPECT_EQ(fed_->metric("pci", "meshfed_peers{state=\"waiting for the peer\"}"), 1);
+  EXPECT_TRUE(wait_until([&] { return peer_of("pci", "internal")["last_error"].is_string(); }))
+      << fed_->broker("pci").log();
+
+  add_peer("internal", "pci");
+  ASSERT_TRUE(wait_until([&] {
+    return peer_of("pci", "internal")["state"] == "connected" && peer_of("internal", "pci")["state"] == "connected";
+  })) << fed_->broker("internal").log();
+  EXPECT_EQ(fed_->metric("internal", "meshfed_peers{state=\"connected\"}"), 1);
+  const auto listed = ctl("internal", "victor", {"peers"});
+  EXPECT_NE(listed.output.find("pci     api     connected"), std::string::npos) << listed.output;
+
+  // The usual export commands: requested by one, approved by another, carried to internal.
+  const auto requested = ctl("pci", "alice",
+                             {"exports", "request", "--service", "payments-api", "--port", std::to_string(echo_.port()),
+                              "--peer", "internal", "--reason", "checkout", "-o", "json"});
+  ASSERT_EQ(requested.exit_code, 0) << requested.output;
+  const std::string id = json::parse(requested.output)["id"];
+  const auto approved = ctl("pci", "bob", {"exports", "approve", id});
+  ASSERT_EQ(approved.exit_code, 0) << approved.output;
+  uint16_t port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    const auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+    port = r.body["local"]["port"];
+    return echo_round_trip(port, "probe") == "probe";
+  })) << fed_->broker("internal").log();
+
+  // A live connection through internal's egress and pci's ingress...
+  const int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "still there?"));
+  char buf[16];
+  ASSERT_EQ(::recv(fd, buf, 12, MSG_WAITALL), 12);
+  // ...ends when pci removes internal: its ingress no longer admits internal's egress.
+  const auto removing = std::chrono::steady_clock::now();
+  const auto removed = ctl("pci", "ada", {"peers", "remove", "internal", "--reason", "contract ended"});
+  const auto answered = std::chrono::steady_clock::now();
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  bool clean = false;
+  read_until_eof(fd, 10s, &clean);
+  const auto ended = std::chrono::steady_clock::now();
+  ::close(fd);
+  EXPECT_TRUE(clean) << "the connection was not ended";
+  const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+  std::cout << "removal: the command took " << ms(answered - removing) << " ms; the live connection ended "
+            << ms(ended - answered) << " ms after it answered\n";
+  // The cut is made before the removal is answered: what is left is the bytes in flight.
+  EXPECT_LT(ended - answered, 100ms);
+  EXPECT_TRUE(peer_of("pci", "internal").is_null());
+  EXPECT_EQ(audited("pci", "peer.removed"), 1);
+  const std::string cut = "meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"";
+  EXPECT_GE(fed_->metric("pci", cut + "peer_trust_changed\"}") + fed_->metric("pci", cut + "route_withdrawn\"}"), 1);
+}
+
+TEST_F(PeeringTest, AWrongFingerprintATamperedBundleASelfApprovalAndADuplicateAreRefusedAndChangeNothing) {
+  const auto [file, fingerprint] = bundle_of("internal");
+  auto add = [&](const fs::path& bundle, const std::string& fp, const std::string& who) {
+    return ctl("pci", who, {"peers", "add", "--bundle", bundle.string(), "--fingerprint", fp, "--reason", "CHG-2231"});
+  };
+  auto peers = [&] { return call("pci", "GET", "/api/v1/peers", "victor").body["items"]; };
+
+  // One digit wrong, as misheard on the phone.
+  std::string misheard = fingerprint;
+  misheard[0] = misheard[0] == '0' ? '1' : '0';
+  auto r = add(file, misheard, "root");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("fingerprint"), std::string::npos) << r.output;
+  EXPECT_TRUE(peers().empty());
+
+  // The bundle changed on its way (another source range), the true fingerprint read aloud.
+  json tampered = json::parse(read_file(file));
+  tampered["bundle"]["source_cidrs"] = {"0.0.0.0/0"};
+  const fs::path tampered_file = fed_->dir() / "tampered.json";
+  write_file(tampered_file, tampered.dump());
+  r = add(tampered_file, fingerprint, "root");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("fingerprint"), std::string::npos) << r.output;
+  EXPECT_TRUE(peers().empty());
+  EXPECT_EQ(audited("pci", "peer.proposal_refused"), 2);
+
+  // Proposed by root: root cannot approve it too.
+  ASSERT_EQ(add(file, fingerprint, "root").exit_code, 0);
+  r = ctl("pci", "root", {"peers", "approve", "internal"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("four-eyes"), std::string::npos) << r.output;
+  ASSERT_EQ(peers().size(), 1u);
+  EXPECT_EQ(peers()[0]["state"], "proposed");
+  EXPECT_EQ(audited("pci", "peer.four_eyes_refused"), 1);
+
+  // The same domain again, by another admin.
+  r = add(file, fingerprint, "ada");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("already proposed"), std::string::npos) << r.output;
+  ASSERT_EQ(peers().size(), 1u);
+  EXPECT_EQ(peers()[0]["peering"]["proposed_by"], "root");
+  EXPECT_EQ(fed_->metric("pci", "meshfed_peers{state=\"proposed\"}"), 1);
+
+  // A viewer may look but not add; a config peer cannot be removed through the API.
+  EXPECT_EQ(call("pci", "POST", "/api/v1/peers", "victor", json{{"reason", "x"}}).status, 403);
+  EXPECT_EQ(audited("pci", "peer.proposed"), 1);
+}
+
+TEST_F(PeeringTest, PeersAddedThroughTheApiSurviveARestartAndAReload) {
+  add_peer("pci", "internal");
+  add_peer("internal", "pci");
+  ASSERT_TRUE(wait_until([&] { return peer_of("internal", "pci")["state"] == "connected"; }))
+      << fed_->broker("internal").log();
+  fed_->broker("internal").stop();
+  fed_->broker("internal").start();
+  clients_["internal"] = fed_->admin("internal");
+  EXPECT_EQ(peer_of("internal", "pci")["source"], "api");
+  ASSERT_TRUE(wait_until([&] { return peer_of("internal", "pci")["state"] == "connected"; }))
+      << fed_->broker("internal").log();
+  fed_->broker("internal").signal(SIGHUP);
+  ASSERT_TRUE(wait_until([&] { return audited("internal", "config.reloaded") == 1; }));
+  EXPECT_EQ(peer_of("internal", "pci")["source"], "api");
+  EXPECT_EQ(peer_of("internal", "pci")["state"], "connected");
+}
+
+}  // namespace
+}  // namespace meshfed::testing
