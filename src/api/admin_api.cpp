@@ -236,6 +236,10 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal& who, const Params& p) {
             return approve_peer(r, who, p.at("domain"));
           });
+  guarded("PUT", "/api/v1/peers/{domain}/bundle", Role::kAdmin,
+          [this](const http::Request& r, const workflow::Principal& who, const Params& p) {
+            return propose_bundle(r, who, p.at("domain"));
+          });
   guarded("DELETE", "/api/v1/peers/{domain}", Role::kAdmin,
           [this](const http::Request& r, const workflow::Principal& who, const Params& p) {
             return remove_peer(r, who, p.at("domain"));
@@ -587,6 +591,12 @@ json peer_json(const peering::PeerEntry& e) {
                        {"approved_by", nullable(p.approved_by)},
                        {"approved_at", nullable(ms_text(p.approved_ms))},
                        {"version", p.version}};
+    if (p.next_bundle) {
+      item["peering"]["next_bundle"] = {{"fingerprint", peering::fingerprint_of_canonical(*p.next_bundle)},
+                                        {"bundle", json::parse(*p.next_bundle, nullptr, false)},
+                                        {"proposed_by", nullable(p.next_by)},
+                                        {"proposed_at", nullable(ms_text(p.next_ms))}};
+    }
   }
   return item;
 }
@@ -643,13 +653,32 @@ http::Response AdminApi::approve_peer(const http::Request& req, const workflow::
     return problem(make_error(ErrorCode::kInvalidArgument, "the approval is invalid", f.take_errors()));
   auto r = deps_.peerings->approve(who, domain, comment);
   if (!r) return problem(r.error());
-  auto entries = peers();
-  if (entries) {
+  return peer_response(domain, *r);
+}
+
+// The peer as GET /api/v1/peers lists it now; `changed` stands in if the list cannot be read.
+http::Response AdminApi::peer_response(const std::string& domain, const store::PeeringRecord& changed) {
+  if (auto entries = peers(); entries) {
     for (const auto& e : *entries) {
       if (e.domain == domain) return json_response(peer_json(e));
     }
   }
-  return json_response(peer_json({domain, "api", std::string(peering::kWaitingForThePeer), std::nullopt, *r}));
+  return json_response(peer_json({domain, "api", std::string(peering::kWaitingForThePeer), std::nullopt, changed}));
+}
+
+http::Response AdminApi::propose_bundle(const http::Request& req, const workflow::Principal& who,
+                                        const std::string& domain) {
+  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  auto body = parse_body(req, {"bundle", "fingerprint", "reason"}, false);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  const std::string fingerprint = f.string("fingerprint");
+  const std::string reason = f.string("reason");
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the new bundle is invalid", f.take_errors()));
+  auto r = deps_.peerings->propose_bundle(who, domain, body.value.value("bundle", json()), fingerprint, reason);
+  if (!r) return problem(r.error());
+  return peer_response(domain, *r);
 }
 
 http::Response AdminApi::remove_peer(const http::Request& req, const workflow::Principal& who,

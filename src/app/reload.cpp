@@ -92,7 +92,9 @@ Result<std::vector<store::PeeringRecord>> Reloader::read_peerings() {
 Reloader::Applied Reloader::active(const std::vector<store::PeeringRecord>& peerings) {
   Applied out;
   for (const auto& p : peerings) {
-    if (p.state == store::PeeringState::kActive) out[p.domain] = p.version;
+    if (p.state != store::PeeringState::kActive) continue;
+    out[p.domain] = p.bundle + "|" + p.import_policy + "|" + std::to_string(p.max_exports) + "|" +
+                    (p.max_egress_ports ? std::to_string(*p.max_egress_ports) : "");
   }
   return out;
 }

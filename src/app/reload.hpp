@@ -29,7 +29,8 @@ class Reloader {
   Status accepts(const std::vector<store::PeeringRecord>& peerings);
 
  private:
-  using Applied = std::map<std::string, int64_t>;  // active peering -> its version
+  // Active peering -> what its peers[] entry is made of (a new bundle merely proposed is not).
+  using Applied = std::map<std::string, std::string>;
 
   // Tells each part what a newly published snapshot changed for it.
   void apply(const Snapshot& s);

@@ -212,19 +212,19 @@ constexpr size_t kMaxBundleFileBytes = 256 * 1024;  // four CAs of 16 KiB and th
 std::optional<json> read_bundle_file(const std::string& file, Invocation& run) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    run.exit_code = run.out.usage("ctl peers add", "--bundle: cannot read " + file);
+    run.exit_code = run.out.usage("ctl peers", "--bundle: cannot read " + file);
     return std::nullopt;
   }
   std::string text(kMaxBundleFileBytes + 1, '\0');
   in.read(text.data(), static_cast<std::streamsize>(text.size()));
   text.resize(static_cast<size_t>(in.gcount()));
   if (text.size() > kMaxBundleFileBytes) {
-    run.exit_code = run.out.usage("ctl peers add", "--bundle: " + file + " is larger than a bundle can be (256 KiB)");
+    run.exit_code = run.out.usage("ctl peers", "--bundle: " + file + " is larger than a bundle can be (256 KiB)");
     return std::nullopt;
   }
   auto doc = parse_strict_json(text, {kMaxBundleFileBytes, 8}, "bundle file");
   if (!doc || !doc->is_object()) {
-    run.exit_code = run.out.usage("ctl peers add", "--bundle: " + file + " is not a JSON object");
+    run.exit_code = run.out.usage("ctl peers", "--bundle: " + file + " is not a JSON object");
     return std::nullopt;
   }
   if (doc->contains("bundle")) return (*doc)["bundle"];
@@ -237,7 +237,7 @@ void show_peer(const json& p) {
   std::cout << "\n";
 }
 
-// ctl peers bundle|add|approve|remove: peering through the admin API, four-eyes on each side.
+// ctl peers bundle|add|approve|rollover|remove: peering through the admin API, four-eyes on each side.
 void add_peering_commands(CLI::App& peers, const std::shared_ptr<CtlOptions>& o, Invocation& run) {
   peers.add_subcommand("bundle", "Print this domain's peering bundle and its fingerprint, from the broker")
       ->footer(
@@ -300,6 +300,32 @@ void add_peering_commands(CLI::App& peers, const std::shared_ptr<CtlOptions>& o,
     if (!j) return;
     if (c.json_output()) return c.emit(*j);
     show_peer(*j);
+  });
+
+  struct RolloverArgs {
+    std::string domain, bundle_file, fingerprint, reason;
+  };
+  auto ro = std::make_shared<RolloverArgs>();
+  auto* rollover = peers.add_subcommand(
+      "rollover", "Propose a peer's new bundle (its CA rollover); another admin approves it with peers approve");
+  rollover->add_option("domain", ro->domain, "peer domain")->required();
+  rollover->add_option("--bundle", ro->bundle_file, "the peer's new bundle file")->required();
+  rollover->add_option("--fingerprint", ro->fingerprint, "the fingerprint its admin read to you (not the file's)")
+      ->required();
+  rollover->add_option("--reason", ro->reason, "why the bundle changes")->required();
+  rollover->footer(
+      "Example: meshfed ctl peers rollover pci --bundle pci-next.json --fingerprint \"9c04 ...\" --reason \"CA "
+      "rollover\"\nAnother admin then runs: meshfed ctl peers approve pci");
+  rollover->callback([o, ro, &run] {
+    auto bundle = read_bundle_file(ro->bundle_file, run);
+    if (!bundle) return;
+    Ctl c(*o, run);
+    json body = {{"bundle", *bundle}, {"fingerprint", ro->fingerprint}, {"reason", ro->reason}};
+    auto j = c.call("PUT", "/api/v1/peers/" + http::percent_encode(ro->domain) + "/bundle", &body);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
+    std::cout << ro->domain << ": new bundle proposed (fingerprint "
+              << text((*j)["peering"]["next_bundle"]["fingerprint"]) << ")\n";
   });
 
   auto removed = std::make_shared<std::string>();

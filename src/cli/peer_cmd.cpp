@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bundle_output.hpp"
 #include "config_arg.hpp"
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/peering/bundle.hpp"
@@ -24,18 +25,24 @@ void add_peer_commands(CLI::App& app, Invocation& run) {
       "Read the fingerprint to the other domain's admin by voice; they type it when they add the bundle.");
   bundle->callback([config, &run] {
     const auto cfg = load_config_arg(*config, run);
-    if (!cfg) return;
-    auto made = peering::bundle_of(*cfg);
-    if (!made) {
-      run.exit_code = run.out.fail("peer bundle", made.error());
-      return;
-    }
-    const std::string fingerprint = peering::fingerprint(*made);
-    run.out.print({{"bundle", peering::to_json(*made)}, {"fingerprint", fingerprint}}, [&] {
-      std::cout << peering::to_json(*made).dump(2) << "\n\nFingerprint of " << made->domain
-                << "'s bundle (compare it by voice with the admin who adds it):\n  " << fingerprint << "\n";
-    });
+    if (cfg) print_bundle(*cfg, run, "peer bundle");
   });
+}
+
+bool print_bundle(const config::Config& cfg, Invocation& run, const std::string& command, nlohmann::json extra) {
+  auto made = peering::bundle_of(cfg);
+  if (!made) {
+    run.exit_code = run.out.fail(command, made.error());
+    return false;
+  }
+  const std::string fingerprint = peering::fingerprint(*made);
+  extra["bundle"] = peering::to_json(*made);
+  extra["fingerprint"] = fingerprint;
+  run.out.print(extra, [&] {
+    std::cout << peering::to_json(*made).dump(2) << "\n\nFingerprint of " << made->domain
+              << "'s bundle (compare it by voice with the admin who adds it):\n  " << fingerprint << "\n";
+  });
+  return true;
 }
 
 }  // namespace meshfed::cli

@@ -1,4 +1,4 @@
-// meshfed pki init | issue | show.
+// meshfed pki init | issue | rollover | retire | show.
 #include <CLI/CLI.hpp>
 #include <grp.h>
 #include <nlohmann/json.hpp>
@@ -14,6 +14,8 @@
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/pki/pki.hpp"
+#include "bundle_output.hpp"
+#include "config_arg.hpp"
 #include "output.hpp"
 
 namespace meshfed::cli {
@@ -184,6 +186,82 @@ void add_pki_commands(CLI::App& app, Invocation& run) {
                                    {"certificate", (out / (b->role + ".pem")).string()},
                                    {"key", (out / (b->role + "-key.pem")).string()}};
     run.out.print(result, [&] { std::cout << "issued " << b->role << ".pem\n"; });
+  });
+
+  struct RolloverArgs {
+    std::string ca_dir, config;
+    int days = 3650;
+  };
+  auto r = std::make_shared<RolloverArgs>();
+  auto* rollover = pki_cmd->add_subcommand(
+      "rollover", "Make the domain's next CA; ca.pem carries both, so peers trust the next before it signs anything");
+  rollover->add_option("--ca-dir", r->ca_dir, "folder with ca.pem and ca-key.pem")->required();
+  rollover->add_option("--config", r->config, "the domain's config: print the bundle carrying both CAs");
+  rollover->add_option("--days", r->days, "the next CA's validity in days")
+      ->check(CLI::Range(1, 7300))
+      ->capture_default_str();
+  rollover->footer(
+      "Example: meshfed pki rollover --ca-dir /etc/meshfed/pci/pki --config /etc/meshfed/pci.json -o json > "
+      "pci-bundle.json\n"
+      "Then: reload; each peer approves the new bundle (meshfed ctl peers rollover); re-issue broker, ingress\n"
+      "and egress (meshfed pki issue); reload; meshfed pki retire.");
+  rollover->callback([r, &run] {
+    std::optional<config::Config> cfg;
+    if (!r->config.empty() && !(cfg = load_config_arg(r->config, run))) return;
+    auto made = pki::rollover_ca(r->ca_dir, std::chrono::days(r->days));
+    if (!made) {
+      run.exit_code = run.out.fail("pki rollover", made.error());
+      return;
+    }
+    std::cerr << "next CA \"" << made->next_ca_subject << "\" (valid until " << made->next_ca_not_after << ")\n"
+              << r->ca_dir << "/ca.pem now holds it and the old CA; ca-previous-key.pem keeps the old key.\n"
+              << "Reload the broker, have every peer approve the new bundle, then re-issue broker, ingress and\n"
+              << "egress with meshfed pki issue, reload, and end the rollover with meshfed pki retire.\n";
+    const nlohmann::json next = {
+        {"next_ca", {{"subject", made->next_ca_subject}, {"not_after", made->next_ca_not_after}}}};
+    if (cfg) {
+      print_bundle(*cfg, run, "pki rollover", next);
+    } else {
+      run.out.print(next, [] {});
+    }
+  });
+
+  auto retiring = std::make_shared<RolloverArgs>();
+  auto* retire = pki_cmd->add_subcommand(
+      "retire", "End a rollover: drop the old CA from ca.pem once every certificate is the next CA's");
+  retire->add_option("--ca-dir", retiring->ca_dir, "folder with ca.pem")->required();
+  retire->add_option("--config", retiring->config,
+                     "the domain's config: its broker and gateway certificates are checked, and the new bundle "
+                     "printed");
+  retire->footer(
+      "Example: meshfed pki retire --ca-dir /etc/meshfed/pci/pki --config /etc/meshfed/pci.json -o json > "
+      "pci-bundle.json\n"
+      "Then: reload, and have every peer approve the new bundle (meshfed ctl peers rollover).");
+  retire->callback([retiring, &run] {
+    std::optional<config::Config> cfg;
+    if (!retiring->config.empty() && !(cfg = load_config_arg(retiring->config, run))) return;
+    std::vector<std::filesystem::path> leaves;
+    if (cfg) {
+      leaves.push_back(cfg->tls.cert_file);
+      if (cfg->gateways.ingress) leaves.push_back(cfg->gateways.ingress->cert_file);
+      if (cfg->gateways.egress) leaves.push_back(cfg->gateways.egress->cert_file);
+    } else {
+      for (const char* role : {"broker", "ingress", "egress"}) {
+        const auto leaf = std::filesystem::path(retiring->ca_dir) / (std::string(role) + ".pem");
+        if (std::filesystem::exists(leaf)) leaves.push_back(leaf);
+      }
+    }
+    if (auto st = pki::retire_ca(retiring->ca_dir, leaves); !st) {
+      run.exit_code = run.out.fail("pki retire", st.error());
+      return;
+    }
+    std::cerr << "the old CA is retired: " << retiring->ca_dir
+              << "/ca.pem holds the next CA alone. Reload the broker and have every peer approve the new bundle.\n";
+    if (cfg) {
+      print_bundle(*cfg, run, "pki retire");
+    } else {
+      run.out.print({{"retired", true}}, [] {});
+    }
   });
 
   auto file = std::make_shared<std::string>();

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "meshfed/core/durable_file.hpp"
 #include "meshfed/core/text.hpp"
@@ -144,27 +145,89 @@ Result<store::PeeringRecord> Peerings::propose(const workflow::Principal& who, c
   return r;
 }
 
+Result<store::PeeringRecord> Peerings::propose_bundle(const workflow::Principal& who, const std::string& domain,
+                                                      const nlohmann::json& bundle_json,
+                                                      const std::string& given_fingerprint, const std::string& reason) {
+  if (!who.can(workflow::Role::kAdmin)) return forbidden(who, "change peers");
+  auto refuse = [&](Error why) -> Error {
+    audit_refusal(who, "peer.bundle_refused", is_rfc1035_label(domain) ? "peer/" + domain : "peer", why);
+    return why;
+  };
+  auto bundle = parse_bundle(bundle_json);
+  if (!bundle) return refuse(bundle.error());
+  if (!fingerprint_matches(*bundle, given_fingerprint)) {
+    return refuse(invalid("fingerprint", "does not match the bundle: compare it again with the admin of " + domain +
+                                             ", by another channel than the one the bundle came by"));
+  }
+  if (bundle->domain != domain) return refuse(invalid("bundle.domain", "is another domain's bundle"));
+  if (reason.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return refuse(invalid("reason", "required: say why the bundle changes (a CA rollover)"));
+  }
+  std::optional<store::PeeringRecord> proposed;
+  const Status st = db_.transaction([&](store::Writer& tx) -> Status {
+    store::PeeringRepository peerings(tx);
+    MESHFED_ASSIGN_OR_RETURN(auto r, peerings.get(domain));
+    if (!r) return make_error(ErrorCode::kNotFound, "no peer " + domain + " added through the API");
+    if (r->state != store::PeeringState::kActive) {
+      return make_error(ErrorCode::kFailedPrecondition,
+                        "peer " + domain + " is only proposed: remove it and propose the new bundle instead");
+    }
+    auto current = parse_bundle(nlohmann::json::parse(r->bundle, nullptr, false));
+    if (current && current->trust_domain != bundle->trust_domain) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "a new bundle keeps the peer's trust domain (its certificates' identities): remove the peer "
+                        "and add it again to change it",
+                        {{"bundle.trust_domain", "differs from the bundle in force"}});
+    }
+    r->next_bundle = canonical_text(*bundle);
+    r->next_by = who.name;
+    r->next_ms = to_unix_ms(clock_.now());
+    ++r->version;
+    MESHFED_RETURN_IF_ERROR(peerings.save(*r));
+    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(
+        clock_.now(), who.name, "peer.bundle_proposed", "peer/" + domain,
+        {{"fingerprint", fingerprint(*bundle)}, {"ca_certificates", bundle->ca_pem.size()}, {"reason", reason}}));
+    proposed = std::move(r);
+    return {};
+  });
+  if (!st) return st.error().code == ErrorCode::kUnavailable ? st.error() : refuse(st.error());
+  spdlog::info("a new bundle of peer {} proposed by {}", domain, who.name);
+  return std::move(*proposed);
+}
+
 Result<store::PeeringRecord> Peerings::approve(const workflow::Principal& who, const std::string& domain,
                                                const std::string& comment) {
   if (!who.can(workflow::Role::kAdmin)) return forbidden(who, "approve peers");
   std::optional<store::PeeringRecord> approved;
   bool four_eyes = false;
   bool config_refused = false;
+  bool rollover = false;  // the new bundle of an active peer
   const Status st = db_.transaction([&](store::Writer& tx) -> Status {
     store::PeeringRepository peerings(tx);
     MESHFED_ASSIGN_OR_RETURN(auto r, peerings.get(domain));
     if (!r) return make_error(ErrorCode::kNotFound, "no peer " + domain + " added through the API");
-    if (r->state != store::PeeringState::kProposed) {
-      return make_error(ErrorCode::kFailedPrecondition, "peer " + domain + " is already active");
+    rollover = r->state == store::PeeringState::kActive;
+    if (rollover && !r->next_bundle) {
+      return make_error(ErrorCode::kFailedPrecondition, "peer " + domain +
+                                                            " is already active, with no new bundle "
+                                                            "to approve");
     }
-    if (r->proposed_by == who.name) {
+    const std::string& proposer = rollover ? *r->next_by : r->proposed_by;
+    if (proposer == who.name) {
       four_eyes = true;
-      return make_error(ErrorCode::kPermissionDenied, "four-eyes rule: " + who.name + " proposed peer " + domain +
+      return make_error(ErrorCode::kPermissionDenied, "four-eyes rule: " + who.name + " proposed " +
+                                                          (rollover ? "the new bundle of " : "") + "peer " + domain +
                                                           " and cannot approve it; another admin must");
     }
-    r->state = store::PeeringState::kActive;
-    r->approved_by = who.name;
-    r->approved_ms = to_unix_ms(clock_.now());
+    if (rollover) {
+      r->bundle = *std::exchange(r->next_bundle, std::nullopt);
+      r->next_by.reset();
+      r->next_ms.reset();
+    } else {
+      r->state = store::PeeringState::kActive;
+      r->approved_by = who.name;
+      r->approved_ms = to_unix_ms(clock_.now());
+    }
     ++r->version;
     if (check_) {
       MESHFED_ASSIGN_OR_RETURN(auto after, peerings.list());
@@ -177,8 +240,10 @@ Result<store::PeeringRecord> Peerings::approve(const workflow::Principal& who, c
       }
     }
     MESHFED_RETURN_IF_ERROR(peerings.save(*r));
-    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(clock_.now(), who.name, "peer.approved", "peer/" + domain,
-                                                              {{"comment", comment}}));
+    nlohmann::json details = {{"comment", comment}};
+    if (rollover) details["fingerprint"] = fingerprint_of_canonical(r->bundle);
+    MESHFED_RETURN_IF_ERROR(store::AuditRepository(tx).append(
+        clock_.now(), who.name, rollover ? "peer.rolled_over" : "peer.approved", "peer/" + domain, details));
     approved = std::move(r);
     return {};
   });
@@ -190,7 +255,7 @@ Result<store::PeeringRecord> Peerings::approve(const workflow::Principal& who, c
     }
     return st.error();
   }
-  spdlog::info("peer {} approved by {}", domain, who.name);
+  spdlog::info("peer {}{} approved by {}", rollover ? "bundle of " : "", domain, who.name);
   if (changed_) changed_();
   return std::move(*approved);
 }

@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "meshfed/core/cidr.hpp"
+#include "meshfed/core/clock.hpp"
 #include "meshfed/core/openssl_handles.hpp"
 #include "meshfed/core/text.hpp"
 
@@ -335,6 +336,71 @@ Status issue_leaf(const fs::path& ca_dir, LeafRole role, const LeafOptions& o, c
   fs::create_directories(dir, ec);
   if (ec) return make_error(ErrorCode::kInvalidArgument, "cannot create " + dir.string() + ": " + ec.message());
   return issue_with(domain, td, ca.get(), key.get(), role, o, dir);
+}
+
+Result<RolloverResult> rollover_ca(const fs::path& ca_dir, std::chrono::days validity) {
+  MESHFED_ASSIGN_OR_RETURN(const auto held, certificates_pem(ca_dir / "ca.pem"));
+  if (held.size() != 1) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      (ca_dir / "ca.pem").string() + " holds " + std::to_string(held.size()) +
+                          " certificates: a rollover is under way; `meshfed pki retire` ends it first");
+  }
+  MESHFED_ASSIGN_OR_RETURN(auto old_ca, load_cert(ca_dir / "ca.pem"));
+  MESHFED_ASSIGN_OR_RETURN(auto old_key, load_key(ca_dir / "ca-key.pem"));
+  if (X509_check_private_key(old_ca.get(), old_key.get()) != 1) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      (ca_dir / "ca-key.pem").string() + " is not the key of " + (ca_dir / "ca.pem").string());
+  }
+  MESHFED_ASSIGN_OR_RETURN(auto info, read_certificate(ca_dir / "ca.pem"));
+  if (info.uri_sans.size() != 1 || info.uri_sans[0].rfind("spiffe://", 0) != 0) {
+    return make_error(ErrorCode::kInvalidArgument, ca_dir.string() + "/ca.pem names no SPIFFE trust domain (URI SAN)");
+  }
+  std::string organization = "meshfed " + info.uri_sans[0].substr(9);
+  if (auto pos = info.subject.find("O=meshfed "); pos != std::string::npos) {
+    organization = info.subject.substr(pos + 2);
+    organization = organization.substr(0, organization.find(','));
+  }
+  PkeyPtr next_key = new_p256_key();
+  if (!next_key) return ssl_error("cannot generate CA key");
+  CertSpec spec;
+  // Another name than the old CA's: peers and operators tell the two apart at a glance.
+  spec.common_name = organization + " CA " + format_rfc3339(SystemClock().now()).substr(0, 10);
+  spec.organization = organization;
+  spec.validity = validity;
+  spec.is_ca = true;
+  spec.key_usage = "keyCertSign,cRLSign";
+  spec.san = info.uri_sans[0].insert(0, "URI:");
+  MESHFED_ASSIGN_OR_RETURN(auto next, make_cert(spec, next_key.get(), nullptr, next_key.get()));
+  // The old key first, kept; then the next key; then ca.pem, which makes the next CA the one
+  // that signs. Each file is replaced whole.
+  MESHFED_RETURN_IF_ERROR(write_file(ca_dir / "ca-previous-key.pem", pem_of(old_key.get()), 0600));
+  MESHFED_RETURN_IF_ERROR(write_file(ca_dir / "ca-key.pem", pem_of(next_key.get()), 0600));
+  MESHFED_RETURN_IF_ERROR(write_file(ca_dir / "ca.pem", pem_of(next.get()) + held[0], 0644));
+  return RolloverResult{spec.common_name, asn1_time_text(X509_get0_notAfter(next.get()))};
+}
+
+Status retire_ca(const fs::path& ca_dir, const std::vector<fs::path>& leaves) {
+  MESHFED_ASSIGN_OR_RETURN(const auto held, certificates_pem(ca_dir / "ca.pem"));
+  if (held.size() < 2) {
+    return make_error(ErrorCode::kFailedPrecondition,
+                      (ca_dir / "ca.pem").string() + " holds one CA: there is no rollover to end");
+  }
+  // The leaves must verify against the next CA alone.
+  const fs::path next_only = ca_dir / "ca-next-only.pem.tmp";
+  MESHFED_RETURN_IF_ERROR(write_file(next_only, held[0], 0644));
+  Status unchained;
+  for (const auto& leaf : leaves) {
+    if (auto st = verify_chain(leaf, next_only); !st) {
+      unchained = make_error(ErrorCode::kFailedPrecondition,
+                             leaf.string() + " is still the old CA's: re-issue it first (meshfed pki issue --ca-dir " +
+                                 ca_dir.string() + " --role ...) and reload, then retire the old CA");
+      break;
+    }
+  }
+  std::error_code ec;
+  fs::remove(next_only, ec);
+  MESHFED_RETURN_IF_ERROR(unchained);
+  return write_file(ca_dir / "ca.pem", held[0], 0644);
 }
 
 Status issue_custom_leaf(const fs::path& ca_dir, const CustomLeaf& leaf, const fs::path& cert_out,

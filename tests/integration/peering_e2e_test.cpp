@@ -84,6 +84,32 @@ class PeeringTest : public ::testing::Test {
     ASSERT_EQ(approved.exit_code, 0) << approved.output;
   }
 
+  // pci exports payments-api to internal through the usual commands; returns the export id.
+  std::string request_and_approve() {
+    const auto requested =
+        ctl("pci", "alice",
+            {"exports", "request", "--service", "payments-api", "--port", std::to_string(echo_.port()), "--peer",
+             "internal", "--reason", "checkout", "-o", "json"});
+    EXPECT_EQ(requested.exit_code, 0) << requested.output;
+    const std::string id = json::parse(requested.output, nullptr, false).value("id", "");
+    const auto approved = ctl("pci", "bob", {"exports", "approve", id});
+    EXPECT_EQ(approved.exit_code, 0) << approved.output;
+    return id;
+  }
+
+  // The egress port of internal's import of `id`, once bytes cross through it; 0 if never.
+  uint16_t egress_port_of(const std::string& id) {
+    uint16_t port = 0;
+    const bool flows = wait_until([&] {
+      const auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+      if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+      port = r.body["local"]["port"];
+      return echo_round_trip(port, "probe") == "probe";
+    });
+    EXPECT_TRUE(flows) << fed_->broker("internal").log();
+    return flows ? port : 0;
+  }
+
   int audited(const std::string& d, const std::string& action) {
     int n = 0;
     const json entries = call(d, "GET", "/api/v1/audit?limit=1000", "victor").body["items"];
@@ -115,20 +141,8 @@ TEST_F(PeeringTest, TwoBrokersWithNoPeersPeerThroughCtlAloneAndAnExportFlows) {
   EXPECT_NE(listed.output.find("pci     api     connected"), std::string::npos) << listed.output;
 
   // The usual export commands: requested by one, approved by another, carried to internal.
-  const auto requested = ctl("pci", "alice",
-                             {"exports", "request", "--service", "payments-api", "--port", std::to_string(echo_.port()),
-                              "--peer", "internal", "--reason", "checkout", "-o", "json"});
-  ASSERT_EQ(requested.exit_code, 0) << requested.output;
-  const std::string id = json::parse(requested.output)["id"];
-  const auto approved = ctl("pci", "bob", {"exports", "approve", id});
-  ASSERT_EQ(approved.exit_code, 0) << approved.output;
-  uint16_t port = 0;
-  ASSERT_TRUE(wait_until([&] {
-    const auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
-    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
-    port = r.body["local"]["port"];
-    return echo_round_trip(port, "probe") == "probe";
-  })) << fed_->broker("internal").log();
+  const uint16_t port = egress_port_of(request_and_approve());
+  ASSERT_NE(port, 0);
 
   // A live connection through internal's egress and pci's ingress...
   const int fd = connect_loopback(port);
@@ -155,6 +169,89 @@ TEST_F(PeeringTest, TwoBrokersWithNoPeersPeerThroughCtlAloneAndAnExportFlows) {
   EXPECT_EQ(audited("pci", "peer.removed"), 1);
   const std::string cut = "meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"";
   EXPECT_GE(fed_->metric("pci", cut + "peer_trust_changed\"}") + fed_->metric("pci", cut + "route_withdrawn\"}"), 1);
+}
+
+// pci rolls its CA over while internal's client keeps calling through both gateways: the next
+// CA joins pci's bundle, internal approves the bundle carrying both, pci's certificates are
+// re-issued by the next CA, the old CA is retired and internal approves the bundle without it.
+// At every step a new connection gets through and the one opened first stays up.
+TEST_F(PeeringTest, ACaRolloverKeepsTrafficFlowingThroughout) {
+  add_peer("pci", "internal");
+  add_peer("internal", "pci");
+  ASSERT_TRUE(wait_until([&] { return peer_of("internal", "pci")["state"] == "connected"; }))
+      << fed_->broker("internal").log();
+  const std::string id = request_and_approve();
+  const uint16_t port = egress_port_of(id);
+  ASSERT_NE(port, 0);
+  const int live = connect_loopback(port);
+  ASSERT_GE(live, 0);
+  auto live_echoes = [&](const std::string& what) {
+    char buf[32] = {};
+    return send_all(live, what) && ::recv(live, buf, what.size(), MSG_WAITALL) == static_cast<ssize_t>(what.size()) &&
+           std::string(buf, what.size()) == what;
+  };
+  ASSERT_TRUE(live_echoes("before"));
+  auto& pci = fed_->domain("pci");
+  const std::string ca_dir = (pci.dir / "pki").string();
+  // pci reloads; its admin client trusts whatever ca.pem holds now.
+  int reloads = 0;
+  auto reload_pci = [&] {
+    fed_->broker("pci").signal(SIGHUP);
+    ++reloads;
+    clients_["pci"] = fed_->admin("pci");
+    ASSERT_TRUE(wait_until([&] { return audited("pci", "config.reloaded") == reloads; })) << fed_->broker("pci").log();
+  };
+  // internal takes pci's new bundle: root proposes, ada approves.
+  auto internal_takes = [&](const fs::path& bundle_file) {
+    const std::string fingerprint = json::parse(read_file(bundle_file))["fingerprint"];
+    const auto proposed = ctl("internal", "root",
+                              {"peers", "rollover", "pci", "--bundle", bundle_file.string(), "--fingerprint",
+                               fingerprint, "--reason", "pci CA rollover"});
+    ASSERT_EQ(proposed.exit_code, 0) << proposed.output;
+    const auto own = ctl("internal", "root", {"peers", "approve", "pci"});
+    EXPECT_NE(own.output.find("four-eyes"), std::string::npos) << own.output;
+    const auto approved = ctl("internal", "ada", {"peers", "approve", "pci"});
+    ASSERT_EQ(approved.exit_code, 0) << approved.output;
+  };
+  auto traffic_flows = [&](const std::string& step) {
+    EXPECT_EQ(echo_round_trip(port, "new after " + step), "new after " + step) << fed_->broker("internal").log();
+    EXPECT_TRUE(live_echoes("live")) << "the first connection, after " << step;
+  };
+
+  const auto rolled =
+      run_meshfed({"pki", "rollover", "--ca-dir", ca_dir, "--config", pci.config_file.string(), "-o", "json"});
+  ASSERT_EQ(rolled.exit_code, 0) << rolled.output;
+  const fs::path both = fed_->dir() / "pci-both.json";
+  write_file(both, rolled.output.substr(rolled.output.find('{')));  // stderr's guidance comes first
+  EXPECT_EQ(json::parse(read_file(both))["bundle"]["ca_pem"].size(), 2u);
+  reload_pci();
+  traffic_flows("the rollover");
+  internal_takes(both);
+  traffic_flows("internal trusts both CAs");
+
+  // Retiring before the certificates are the next CA's is refused, and changes nothing.
+  auto early = run_meshfed({"pki", "retire", "--ca-dir", ca_dir, "--config", pci.config_file.string()});
+  EXPECT_NE(early.exit_code, 0);
+  EXPECT_NE(early.output.find("re-issue it first"), std::string::npos) << early.output;
+  for (const std::string role : {"broker", "ingress", "egress"}) {
+    const auto issued = run_meshfed({"pki", "issue", "--ca-dir", ca_dir, "--role", role, "--ip", "127.0.0.1"});
+    ASSERT_EQ(issued.exit_code, 0) << issued.output;
+  }
+  reload_pci();
+  traffic_flows("pci's certificates are the next CA's");
+
+  const auto retired =
+      run_meshfed({"pki", "retire", "--ca-dir", ca_dir, "--config", pci.config_file.string(), "-o", "json"});
+  ASSERT_EQ(retired.exit_code, 0) << retired.output;
+  const fs::path next_only = fed_->dir() / "pci-next.json";
+  write_file(next_only, retired.output.substr(retired.output.find('{')));
+  EXPECT_EQ(json::parse(read_file(next_only))["bundle"]["ca_pem"].size(), 1u);
+  reload_pci();
+  internal_takes(next_only);
+  traffic_flows("the old CA is retired");
+  EXPECT_TRUE(wait_until([&] { return peer_of("internal", "pci")["state"] == "connected"; }));
+  EXPECT_EQ(audited("internal", "peer.rolled_over"), 2);
+  ::close(live);
 }
 
 TEST_F(PeeringTest, AWrongFingerprintATamperedBundleASelfApprovalAndADuplicateAreRefusedAndChangeNothing) {

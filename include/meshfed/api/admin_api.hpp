@@ -146,8 +146,10 @@ class AdminApi {
   http::Response list_peers();
   http::Response propose_peer(const http::Request& req, const workflow::Principal& who);
   http::Response approve_peer(const http::Request& req, const workflow::Principal& who, const std::string& domain);
+  http::Response propose_bundle(const http::Request& req, const workflow::Principal& who, const std::string& domain);
   http::Response remove_peer(const http::Request& req, const workflow::Principal& who, const std::string& domain);
   Result<std::vector<peering::PeerEntry>> peers();
+  http::Response peer_response(const std::string& domain, const store::PeeringRecord& changed);
   http::Response peer_action(const http::Request& req, const workflow::Principal& who, const std::string& domain,
                              federation::ImportManager::PeerAction action);
   http::Response firewall(const http::Request& req);

@@ -57,7 +57,14 @@ class Peerings {
   // An admin proposes a peer: refused unless the fingerprint is the bundle's, the bundle is well
   // formed and the domain is new (not this one, not configured, not proposed or added before).
   Result<store::PeeringRecord> propose(const workflow::Principal& who, const Proposal& p);
-  // Another admin approves a proposed peer: it becomes active.
+  // An admin proposes a new bundle for an active peer (its CA rollover: the new bundle may carry
+  // the old and the next CA, then the next alone). Same domain, same trust domain; checked as a
+  // proposal is. The bundle in force stays until another admin approves.
+  Result<store::PeeringRecord> propose_bundle(const workflow::Principal& who, const std::string& domain,
+                                              const nlohmann::json& bundle, const std::string& fingerprint,
+                                              const std::string& reason);
+  // Another admin approves a proposed peer (it becomes active), or the new bundle proposed for
+  // an active one (it replaces the bundle in force).
   Result<store::PeeringRecord> approve(const workflow::Principal& who, const std::string& domain,
                                        const std::string& comment);
   // An admin removes a peer added through the API, proposed or active.

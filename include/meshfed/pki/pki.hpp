@@ -40,6 +40,20 @@ Status init_domain(const std::filesystem::path& out_dir, const InitOptions& opti
 Status issue_leaf(const std::filesystem::path& ca_dir, LeafRole role, const LeafOptions& options,
                   const std::filesystem::path& out_dir = {});
 
+// A CA rollover without a gap, in two steps. rollover_ca() makes the domain's next CA: its key
+// becomes ca-key.pem (the old one is kept as ca-previous-key.pem) and ca.pem holds the next CA
+// first, then the old one, so the domain's bundle carries both and peers can trust both before
+// any certificate changes. Leaves re-issued from then on (issue_leaf) are the next CA's.
+// retire_ca() then drops the old CA from ca.pem, refused while any of `leaves` (the domain's
+// broker, ingress and egress certificates) still chains to it alone.
+struct RolloverResult {
+  std::string next_ca_subject;
+  std::string next_ca_not_after;
+};
+Result<RolloverResult> rollover_ca(const std::filesystem::path& ca_dir,
+                                   std::chrono::days validity = std::chrono::days(3650));
+Status retire_ca(const std::filesystem::path& ca_dir, const std::vector<std::filesystem::path>& leaves);
+
 // A leaf with any SANs, usages and validity window, signed by the CA in `ca_dir`: for
 // bring-your-own layouts and for tests that need certificates meshfed would never issue
 // (two SPIFFE IDs, someone else's identity, already expired).

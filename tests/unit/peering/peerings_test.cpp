@@ -238,5 +238,44 @@ TEST_F(PeeringsTest, AnApprovalTheRunningConfigCannotTakeIsRefusedAndChangesNoth
             (std::vector<std::string>{"peer.proposed", "peer.approval_refused", "peer.approved", "peer.removed"}));
 }
 
+// A peer's CA rollover: its new bundle is proposed by one admin, checked as a proposal is, and
+// replaces the bundle in force only when another admin approves it.
+TEST_F(PeeringsTest, ANewBundleOfAnActivePeerIsProposedAndApprovedWithFourEyes) {
+  must(peerings_.propose(root_, proposal_of(edge_)));
+  EXPECT_EQ(peerings_.propose_bundle(root_, "edge", to_json(edge_), fingerprint(edge_), "rollover").error().code,
+            ErrorCode::kFailedPrecondition)
+      << "only an active peer gets a new bundle";
+  must(peerings_.approve(rita_, "edge", ""));
+  Bundle next = edge_;
+  next.ca_pem.push_back(named("other").ca_pem[0]);  // a second CA certificate: the next one
+
+  const auto other_domain =
+      peerings_.propose_bundle(root_, "edge", to_json(named("other")), fingerprint(named("other")), "rollover");
+  ASSERT_FALSE(other_domain.ok());
+  EXPECT_EQ(other_domain.error().fields.at(0).field, "bundle.domain");
+  Bundle renamed = next;
+  renamed.trust_domain = "edge.example";
+  const auto other_identity =
+      peerings_.propose_bundle(root_, "edge", to_json(renamed), fingerprint(renamed), "rollover");
+  ASSERT_FALSE(other_identity.ok());
+  EXPECT_NE(other_identity.error().message.find("trust domain"), std::string::npos) << other_identity.error().message;
+  EXPECT_EQ(
+      peerings_.propose_bundle(root_, "edge", to_json(next), fingerprint(edge_), "rollover").error().fields.at(0).field,
+      "fingerprint");
+
+  const auto proposed = must(peerings_.propose_bundle(root_, "edge", to_json(next), fingerprint(next), "CA rollover"));
+  EXPECT_EQ(proposed.bundle, canonical_text(edge_)) << "the bundle in force stays until approved";
+  EXPECT_EQ(proposed.next_bundle, canonical_text(next));
+  EXPECT_EQ(peerings_.approve(root_, "edge", "").error().code, ErrorCode::kPermissionDenied) << "four-eyes";
+  const auto approved = must(peerings_.approve(rita_, "edge", "compared by phone"));
+  EXPECT_EQ(approved.bundle, canonical_text(next));
+  EXPECT_FALSE(approved.next_bundle);
+  EXPECT_EQ(peerings_.approve(rita_, "edge", "").error().code, ErrorCode::kFailedPrecondition) << "nothing to approve";
+  const auto actions = audited();
+  EXPECT_EQ(std::count(actions.begin(), actions.end(), "peer.bundle_refused"), 4);
+  EXPECT_EQ(std::count(actions.begin(), actions.end(), "peer.bundle_proposed"), 1);
+  EXPECT_EQ(actions.back(), "peer.rolled_over");
+}
+
 }  // namespace
 }  // namespace meshfed::peering

@@ -9,6 +9,9 @@
 namespace meshfed::pki {
 namespace {
 
+using fs_path = std::filesystem::path;
+using testing::must;
+
 class PkiTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -159,6 +162,37 @@ TEST_F(PkiTest, IssueRotatesOneLeafUnderTheSameCa) {
   EXPECT_EQ(info->uri_sans, std::vector<std::string>{"spiffe://pci.example/meshfed/ingress"});
   EXPECT_EQ(info->dns_sans, std::vector<std::string>{"ingress.pci.example"});
   EXPECT_TRUE(verify_chain(dir_ / "pci/ingress.pem", dir_ / "pci/ca.pem").ok());
+}
+
+TEST_F(PkiTest, ARolloverTrustsBothCasUntilEveryLeafIsTheNextOnesThenRetiresTheOld) {
+  const fs_path pci = dir_ / "pci";
+  const std::string old_ca = must(certificates_pem(pci / "ca.pem"))[0];
+  const auto next = must(rollover_ca(pci));
+  const auto held = must(certificates_pem(pci / "ca.pem"));
+  ASSERT_EQ(held.size(), 2u);
+  EXPECT_EQ(held[1], old_ca) << "the old CA stays trusted";
+  EXPECT_NE(must(read_certificate(pci / "ca.pem")).subject.find(next.next_ca_subject), std::string::npos)
+      << "the next CA comes first: it signs what is issued from now on";
+  EXPECT_EQ(must(read_certificate(pci / "ca.pem")).uri_sans, std::vector<std::string>{"spiffe://pci.example"});
+  EXPECT_TRUE(std::filesystem::exists(pci / "ca-previous-key.pem"));
+  EXPECT_TRUE(verify_chain(pci / "broker.pem", pci / "ca.pem").ok()) << "the old leaves still verify";
+  EXPECT_EQ(rollover_ca(pci).error().code, ErrorCode::kFailedPrecondition) << "one rollover at a time";
+
+  const std::vector<fs_path> leaves = {pci / "broker.pem", pci / "ingress.pem", pci / "egress.pem"};
+  const auto early = retire_ca(pci, leaves);
+  ASSERT_FALSE(early.ok());
+  EXPECT_NE(early.error().message.find("broker.pem is still the old CA's"), std::string::npos) << early.error().message;
+  EXPECT_EQ(must(certificates_pem(pci / "ca.pem")).size(), 2u) << "a refused retire changes nothing";
+
+  for (const auto role : {LeafRole::kBroker, LeafRole::kIngress, LeafRole::kEgress}) {
+    ASSERT_TRUE(issue_leaf(pci, role, {{"broker.pci.example"}, {}, std::chrono::days(30)}).ok());
+  }
+  ASSERT_TRUE(retire_ca(pci, leaves).ok());
+  const auto after = must(certificates_pem(pci / "ca.pem"));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0], held[0]);
+  for (const auto& leaf : leaves) EXPECT_TRUE(verify_chain(leaf, pci / "ca.pem").ok()) << leaf;
+  EXPECT_EQ(retire_ca(pci, leaves).error().code, ErrorCode::kFailedPrecondition) << "nothing left to retire";
 }
 
 TEST_F(PkiTest, CliInitShowAndBadDomain) {
