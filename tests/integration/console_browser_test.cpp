@@ -39,7 +39,9 @@ TEST(ConsoleBrowser, RequestApproveImportRevokeAndRefuseInAChromium) {
   ASSERT_TRUE(missing.empty()) << "the browser suite needs " << missing;
 
   // pci exports, internal imports; both accept imports only after an approver's acceptance.
-  Federation fed({{"pci", {"internal"}}, {"internal", {"pci"}}}, "manual");
+  // edge starts with no peer: pci and it become peers through the console.
+  Federation fed({{"pci", {"internal"}}, {"internal", {"pci"}}, {"edge", {}}}, "manual");
+  for (const std::string d : {"pci", "edge"}) fed.advertise_peer_api(d);
   fed.start_all();
   fed.connect();
   auto admin = fed.admin("internal");
@@ -49,7 +51,10 @@ TEST(ConsoleBrowser, RequestApproveImportRevokeAndRefuseInAChromium) {
   })) << fed.broker("internal").log();
 
   const fs::path setup = fed.dir() / "console-setup.json";
-  write_file(setup, json{{"pci", domain_json(fed, "pci")}, {"internal", domain_json(fed, "internal")}}.dump(2));
+  write_file(setup, json{{"pci", domain_json(fed, "pci")},
+                         {"internal", domain_json(fed, "internal")},
+                         {"edge", domain_json(fed, "edge")}}
+                        .dump(2));
   const fs::path log = fed.dir() / "console-suite.log";
   ::setenv("MESHFED_CONSOLE_SETUP", setup.c_str(), 1);
   const int pid = spawn_process(

@@ -23,14 +23,7 @@ class PeeringTest : public ::testing::Test {
   void SetUp() override {
     fed_ = std::make_unique<Federation>(std::map<std::string, std::vector<std::string>>{{"pci", {}}, {"internal", {}}},
                                         "auto", 60, 600, /*gateways=*/true);
-    for (const std::string d : {"pci", "internal"}) {
-      auto& fx = fed_->domain(d);
-      // The bundle tells the other domain where the peer API answers: a port of its own.
-      const std::string peer_api = "127.0.0.1:" + std::to_string(free_port_range(1));
-      fx.config["peer_api"] = {{"listen", peer_api}, {"advertise", peer_api}};
-      fx.config["source_cidrs"] = {"127.0.0.0/8"};
-      fx.save_config();
-    }
+    for (const std::string d : {"pci", "internal"}) fed_->advertise_peer_api(d);
     write_file(fed_->domain("pci").dir / "inventory.json",
                json{{"services",
                      {{{"mesh", "default"},

@@ -407,6 +407,14 @@ void Federation::set_global_args(const std::string& d, std::vector<std::string> 
   brokers_.at(d) = std::make_unique<BrokerProcess>(fx.config_file, fx.state_dir, std::move(global_args));
 }
 
+void Federation::advertise_peer_api(const std::string& d) {
+  auto& fx = domains_.at(d);
+  const std::string peer_api = "127.0.0.1:" + std::to_string(free_port_range(1));
+  fx.config["peer_api"] = {{"listen", peer_api}, {"advertise", peer_api}};
+  fx.config["source_cidrs"] = {"127.0.0.0/8"};
+  fx.save_config();
+}
+
 void Federation::start_all() {
   for (auto& [d, b] : brokers_) b->start();
 }

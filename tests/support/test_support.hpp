@@ -167,6 +167,9 @@ class Federation {
              int stale_after_s = 60, int withdraw_after_s = 600, bool gateways = false);
   // Before start_all(): `d`'s broker runs with `global_args`, e.g. {"--log-format", "json"}.
   void set_global_args(const std::string& d, std::vector<std::string> global_args);
+  // Before start_all(): `d`'s peer API on a free port of its own, advertised as it is, and its
+  // sources loopback: what its peering bundle tells other domains.
+  void advertise_peer_api(const std::string& d);
   void start_all();
   void connect();
   DomainFixture& domain(const std::string& d) { return domains_.at(d); }

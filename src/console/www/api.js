@@ -53,6 +53,7 @@ async function call(method, path, { body, ifMatch, token = session.token(), acce
 export const api = {
   get: (path, options) => call('GET', path, options),
   post: (path, body, options = {}) => call('POST', path, { ...options, body }),
+  del: (path, body) => call('DELETE', path, { body }),
   text: (path) => call('GET', path, { accept: 'text/plain' }),
 };
 

@@ -40,7 +40,7 @@ export function time(iso) {
 }
 
 export function stateBadge(state) {
-  return h('span', { className: `state state-${state}` }, state.replaceAll('_', ' '));
+  return h('span', { className: `state state-${state.replace(/\W+/g, '-')}` }, state.replaceAll('_', ' '));
 }
 
 // A table whose cells also carry their column's name, for the narrow (zoomed) layout.
