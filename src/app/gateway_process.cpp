@@ -3,6 +3,7 @@
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -108,8 +109,13 @@ class GatewayProcess {
         gateway::RouteWatcherOptions{
             .broker_url = args_.broker_url, .ca_file = cfg_.tls.ca_file, .token = *token, .role = args_.role},
         [this](std::shared_ptr<const gateway::RoutingTable> t) {
-          if (ingress_) ingress_->set_routes(t);
-          if (egress_) egress_->set_routes(t);
+          // On the signal loop, as a reload: the peers added through the broker's API are
+          // trusted before their routes are taken, and distrusted with them.
+          boost::asio::post(io_, [this, t = std::move(t)] {
+            if (t->api_peers != api_peers_) apply_tls(t->api_peers, "peers added through the API changed");
+            if (ingress_) ingress_->set_routes(t);
+            if (egress_) egress_->set_routes(t);
+          });
         });
     if (auto st = watcher_->start(); !st) {
       spdlog::critical("cannot start: {}", st.error().message);
@@ -177,19 +183,29 @@ class GatewayProcess {
     spdlog::error("egress: cannot report to the broker ({}): {}", path, why);
   }
 
-  // Certificates and peers' CAs, re-read; established connections keep the ones they began with.
+  // Certificates and peers' CAs, re-read; established connections keep the ones they began
+  // with, unless the CA that verified them is no longer trusted.
   void reload() {
     auto fresh = config::load_config(cfg_.file);
     if (!fresh) return spdlog::error("reload rejected: {}", config::format_errors(fresh.error()));
-    auto tls = gateway::load_gateway_tls(*fresh);
-    if (!tls) return spdlog::error("reload rejected: {}", tls.error().message);
+    tls_config_ = std::move(fresh).value();
+    apply_tls(api_peers_, "certificates and peer CAs re-read");
+  }
+
+  // The signal loop's: TLS from the config's certificates and peers, and `api_peers`.
+  void apply_tls(const std::vector<gateway::ApiPeer>& api_peers, const std::string& why) {
+    auto tls = gateway::load_gateway_tls(tls_config_, api_peers);
+    if (!tls) return spdlog::error("{}, but not applied: {}", why, tls.error().message);
+    api_peers_ = api_peers;
     if (ingress_) ingress_->set_tls(tls->ingress, tls->ingress_callers);
     if (egress_) egress_->set_tls(tls->egress);
-    spdlog::info("reload applied: certificates and peer CAs re-read");
+    spdlog::info("{}: applied ({} peers added through the API)", why, api_peers_.size());
   }
 
   GatewayArgs args_;
   config::Config cfg_;
+  config::Config tls_config_{cfg_};          // as of the last reload: the certificates and peers' CAs
+  std::vector<gateway::ApiPeer> api_peers_;  // as the last routing table named them
   asio::io_context io_{1};
   asio::signal_set signals_{io_};
   metrics::Registry registry_;

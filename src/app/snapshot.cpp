@@ -65,6 +65,7 @@ federation::MetricsImportSettings Snapshot::metrics_import_settings() const {
 routing::RouteInputs Snapshot::route_inputs() const {
   routing::RouteInputs in;
   in.peers = peer_domains;
+  in.api_peers = api_peers;
   in.ingress = config.gateways.ingress.has_value();
   if (config.gateways.egress) in.egress_bind = config.gateways.egress->bind;
   return in;
@@ -144,8 +145,13 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
     if (!ca)
       return make_error(ErrorCode::kInvalidArgument, "peers[" + std::to_string(i) + "].ca_file: " + ca.error().message);
     s->expiries.peer_ca[peer.domain] = ca->not_after_unix;
-    trusted.push_back({peer.domain, peer.trust_domain, peer.ca_file});
+    trusted.push_back({peer.domain, peer.trust_domain, peer.ca_file, {}});
     s->peer_domains.insert(peer.domain);
+    if (peer.added_through_api) {
+      // Separate gateways learn these with their routes: their config file does not name them.
+      MESHFED_ASSIGN_OR_RETURN(auto cas, pki::certificates_pem(peer.ca_file));
+      s->api_peers.push_back({peer.domain, peer.trust_domain, std::move(cas)});
+    }
     for (const auto& text : peer.source_cidrs) {
       if (auto cidr = Cidr::parse(text)) s->peer_sources.push_back(*cidr);  // the config loader checked them
     }

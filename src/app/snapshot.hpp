@@ -40,7 +40,8 @@ struct Snapshot {
   std::shared_ptr<http::TlsContext> peer_tls;
   CertificateExpiries expiries;
   std::set<std::string> peer_domains;
-  std::vector<Cidr> peer_sources;  // every peer's source_cidrs; empty: the peer API admits any source
+  std::vector<gateway::ApiPeer> api_peers;  // the peers added through the admin API, with their CAs
+  std::vector<Cidr> peer_sources;           // every peer's source_cidrs; empty: the peer API admits any source
   gateway::GatewayTls gateways;
   std::string kuma_token;  // control_plane.token_file's content
   std::string store_url;   // store.url_file's content (postgres): a secret, never logged

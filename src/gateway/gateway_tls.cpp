@@ -65,10 +65,13 @@ void resume_session(SSL* ssl, const std::string& key) {
   if (it != cache->sessions.end() && SSL_SESSION_is_resumable(it->second.get())) SSL_set_session(ssl, it->second.get());
 }
 
-Result<GatewayTls> load_gateway_tls(const config::Config& c) {
+Result<GatewayTls> load_gateway_tls(const config::Config& c, const std::vector<ApiPeer>& api_peers) {
   GatewayTls out;
   std::vector<pki::TrustedPeer> peers;
-  for (const auto& p : c.peers) peers.push_back({p.domain, p.trust_domain, p.ca_file});
+  for (const auto& p : c.peers) peers.push_back({p.domain, p.trust_domain, p.ca_file, {}});
+  for (const auto& p : api_peers) {
+    if (!c.find_peer(p.domain)) peers.push_back({p.domain, p.trust_domain, {}, p.ca_pem});  // the file wins
+  }
   if (const auto& in = c.gateways.ingress) {
     MESHFED_ASSIGN_OR_RETURN(auto callers, pki::PeerTrust::load(peers, pki::Role::kEgress));
     out.ingress_callers = callers;
@@ -88,7 +91,7 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c) {
   }
   if (const auto& eg = c.gateways.egress) {
     MESHFED_ASSIGN_OR_RETURN(auto servers, pki::PeerTrust::load(peers, pki::Role::kIngress));
-    for (const auto& p : c.peers) {
+    for (const auto& p : peers) {
       http::ClientTlsOptions o;
       o.cert_file = eg->cert_file;
       o.key_file = eg->key_file;

@@ -9,6 +9,7 @@
 #include "core/json_reader.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
+#include "meshfed/pki/pki.hpp"
 
 namespace meshfed::gateway {
 namespace {
@@ -78,6 +79,7 @@ void RoutingTable::sort() {
   std::sort(ingress.begin(), ingress.end(),
             [](const auto& a, const auto& b) { return std::tie(a.sni, a.peer) < std::tie(b.sni, b.peer); });
   std::sort(egress.begin(), egress.end(), [](const auto& a, const auto& b) { return a.import_id < b.import_id; });
+  std::sort(api_peers.begin(), api_peers.end(), [](const auto& a, const auto& b) { return a.domain < b.domain; });
 }
 
 json to_json(const RoutingTable& t) {
@@ -99,8 +101,50 @@ json to_json(const RoutingTable& t) {
                    {"ingress", host_port_json(r.ingress)},
                    {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}});
   }
-  return {{"revision", t.revision}, {"ingress", std::move(in)}, {"egress", std::move(out)}};
+  json peers = json::array();
+  for (const auto& p : t.api_peers) {
+    peers.push_back({{"domain", p.domain}, {"trust_domain", p.trust_domain}, {"ca_pem", p.ca_pem}});
+  }
+  return {
+      {"revision", t.revision}, {"ingress", std::move(in)}, {"egress", std::move(out)}, {"peers", std::move(peers)}};
 }
+
+namespace {
+
+// "peers": absent from an older broker's answer; bounded in count and size, every CA a CA's.
+void parse_api_peers(const json& j, RoutingTable& t, FieldErrors& errors) {
+  if (!j.contains("peers")) return;
+  const json& peers = j["peers"];
+  if (!peers.is_array() || peers.size() > kMaxApiPeers) {
+    return errors.add("peers", "expected an array of at most " + std::to_string(kMaxApiPeers) + " peers");
+  }
+  for (size_t i = 0; i < peers.size(); ++i) {
+    const std::string path = "peers[" + std::to_string(i) + "]";
+    RouteFields f(peers[i], path, errors);
+    ApiPeer p{f.string("domain"), f.string("trust_domain"), {}};
+    if (!p.domain.empty() && !is_rfc1035_label(p.domain)) errors.add(path + ".domain", "expected an RFC 1035 label");
+    if (!p.trust_domain.empty() && !is_spiffe_trust_domain(p.trust_domain)) {
+      errors.add(path + ".trust_domain", "expected a SPIFFE trust domain");
+    }
+    const json* cas = peers[i].is_object() && peers[i].contains("ca_pem") ? &peers[i]["ca_pem"] : nullptr;
+    if (!cas || !cas->is_array() || cas->empty() || cas->size() > kMaxApiPeerCas) {
+      errors.add(path + ".ca_pem", "expected 1 to " + std::to_string(kMaxApiPeerCas) + " CA certificates");
+      continue;
+    }
+    for (size_t c = 0; c < cas->size(); ++c) {
+      auto ca = (*cas)[c].is_string() ? pki::ca_certificate_pem((*cas)[c].get<std::string>())
+                                      : Result<std::string>(make_error(ErrorCode::kInvalidArgument, "not a string"));
+      if (!ca) {
+        errors.add(path + ".ca_pem[" + std::to_string(c) + "]", "expected one CA certificate (PEM)");
+      } else {
+        p.ca_pem.push_back(std::move(ca).value());
+      }
+    }
+    t.api_peers.push_back(std::move(p));
+  }
+}
+
+}  // namespace
 
 Result<RoutingTable> parse_routes(std::string_view body) {
   auto parsed = parse_strict_json(body, {256 * 1024 * 1024, 8}, "routing table");
@@ -130,6 +174,7 @@ Result<RoutingTable> parse_routes(std::string_view body) {
     t.egress.push_back({f.string("import_id"), f.host_port("listen"), f.string("peer"), f.string("sni"),
                         f.host_port("ingress"), f.time("expires_at")});
   }
+  parse_api_peers(j, t, errors);
   if (!errors.empty()) {
     auto fields = errors.take();
     const std::string first = fields.front().field + ": " + fields.front().message;

@@ -1,6 +1,7 @@
 #include "meshfed/pki/peer_trust.hpp"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -44,6 +45,20 @@ std::string_view to_string(Role r) {
   return "broker";
 }
 
+namespace {
+
+// Adds each PEM certificate to `store`; false if one does not parse.
+bool add_certificates(X509_STORE* store, const std::vector<std::string>& pems) {
+  for (const auto& pem : pems) {
+    BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+    X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+    if (!cert || X509_STORE_add_cert(store, cert.get()) != 1) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<TrustedPeer>& peers, Role role) {
   static std::atomic<uint64_t> loaded{0};
   std::shared_ptr<PeerTrust> trust(new PeerTrust());
@@ -54,10 +69,14 @@ Result<std::shared_ptr<const PeerTrust>> PeerTrust::load(const std::vector<Trust
     e->peer = p;
     e->expected_id = "spiffe://" + p.trust_domain + "/meshfed/" + std::string(to_string(role));
     e->store.reset(X509_STORE_new());
-    if (!e->store || X509_STORE_load_file(e->store.get(), p.ca_file.c_str()) != 1) {
+    const bool loaded_ca = e->store && (p.ca_pem.empty() ? X509_STORE_load_file(e->store.get(), p.ca_file.c_str()) == 1
+                                                         : add_certificates(e->store.get(), p.ca_pem));
+    if (!loaded_ca) {
       ERR_clear_error();
       return make_error(ErrorCode::kInvalidArgument,
-                        "cannot load CA bundle " + p.ca_file.string() + " of peer " + p.domain);
+                        "cannot load CA bundle " +
+                            (p.ca_pem.empty() ? p.ca_file.string() : std::string("(in memory)")) + " of peer " +
+                            p.domain);
     }
     trust->entries_.push_back(std::move(e));
   }

@@ -69,6 +69,7 @@ Result<RoutingTable> build_routes(store::Database& db, const controlplane::Inven
     }
     return {};
   }));
+  t.api_peers = inputs.api_peers;
   t.sort();
   return t;
 }

@@ -735,7 +735,12 @@ class SeparateGatewayTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fed_ = std::make_unique<Federation>(
-        std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
+        peered_through_api_
+            ? std::map<std::string, std::vector<std::string>>{{"pci", {}}, {"internal", {}}}
+            : std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}});
+    if (peered_through_api_) {
+      for (const std::string d : {"pci", "internal"}) fed_->advertise_peer_api(d);
+    }
     const uint16_t ports = free_port_range(14);
     ingress_port_ = ports;
     ingress_metrics_port_ = static_cast<uint16_t>(ports + 1);
@@ -754,7 +759,12 @@ class SeparateGatewayTest : public ::testing::Test {
                                                    {"ports", {{{"port", echo_.port()}, {"protocol", "tcp"}}}}}}}}
                                                .dump());
     fed_->start_all();
-    fed_->connect();
+    if (peered_through_api_) {
+      peer_through_api("pci", "internal");
+      peer_through_api("internal", "pci");
+    } else {
+      fed_->connect();
+    }
     ingress_pid_ = start_gateway("pci", "ingress", "127.0.0.1:" + std::to_string(ingress_metrics_port_));
     egress_pid_ = start_gateway("internal", "egress", "");
   }
@@ -781,6 +791,19 @@ class SeparateGatewayTest : public ::testing::Test {
                                      (fx.dir / "gateway-token").string()};
     if (!metrics_listen.empty()) args.insert(args.end(), {"--metrics-listen", metrics_listen});
     return spawn_meshfed(args, fx.dir / (role + ".log"));
+  }
+
+  // `d` adds `other` by its bundle through the admin API: root proposes, ada approves.
+  void peer_through_api(const std::string& d, const std::string& other) {
+    const json bundle = call(other, "GET", "/api/v1/peering/bundle", "victor").body;
+    ASSERT_EQ(call(d, "POST", "/api/v1/peers", "root",
+                   json{{"bundle", bundle["bundle"]},
+                        {"fingerprint", bundle["fingerprint"]},
+                        {"import_policy", "auto"},
+                        {"reason", "separate gateways"}})
+                  .status,
+              201);
+    ASSERT_EQ(call(d, "POST", "/api/v1/peers/" + other + "/approve", "ada").status, 200);
   }
 
   std::string log(const std::string& d, const std::string& role) {
@@ -817,6 +840,7 @@ class SeparateGatewayTest : public ::testing::Test {
     return r && r->status == 200 ? r->body : "";
   }
 
+  bool peered_through_api_ = false;  // no peers[] in either file: peering through the admin API
   EchoServer echo_;
   std::unique_ptr<Federation> fed_;
   uint16_t first_egress_port_ = 0;
@@ -856,6 +880,43 @@ TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBroke
             std::string::npos)
       << metrics;
   EXPECT_EQ(promtool_check_metrics(metrics), "");
+}
+
+// Gateways run as their own processes read peers from the config file, which names none here:
+// the peers added through the admin API reach them with their routes, CAs included, and
+// leave with them.
+class SeparateGatewayPeeringTest : public SeparateGatewayTest {
+ protected:
+  SeparateGatewayPeeringTest() { peered_through_api_ = true; }
+};
+
+TEST_F(SeparateGatewayPeeringTest, PeersAddedThroughTheApiReachSeparateGatewaysAndLeaveWithTheirRoutes) {
+  const std::string id = approve();
+  uint16_t port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    port = egress_port_of(id);
+    return port && echo_round_trip(port, "via processes") == "via processes";
+  })) << log("internal", "egress")
+      << log("pci", "ingress");
+  const int live = connect_loopback(port);
+  ASSERT_GE(live, 0);
+  ASSERT_TRUE(send_all(live, "live"));
+  char buf[4];
+  ASSERT_EQ(::recv(live, buf, 4, MSG_WAITALL), 4);
+
+  // pci removes internal: its ingress process no longer trusts internal's egress.
+  ASSERT_EQ(call("pci", "DELETE", "/api/v1/peers/internal", "root", json{{"reason", "done"}}).status, 200);
+  bool clean = false;
+  read_until_eof(live, std::chrono::seconds(10), &clean);
+  ::close(live);
+  EXPECT_TRUE(clean) << log("pci", "ingress");
+  const fs::path internal_pki = fed_->domain("internal").dir / "pki";
+  EXPECT_TRUE(wait_until([&] {
+    return tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed")
+        .echoed.empty();
+  }));
+  EXPECT_NE(log("pci", "ingress").find("peers added through the API changed: applied (0 peers"), std::string::npos)
+      << log("pci", "ingress");
 }
 
 // A separate egress process that cannot listen on the port its broker gave an import (another

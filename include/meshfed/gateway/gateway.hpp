@@ -121,6 +121,7 @@ struct GatewayTls {
   int64_t ingress_cert_expiry = 0;
   int64_t egress_cert_expiry = 0;
 };
-Result<GatewayTls> load_gateway_tls(const config::Config& c);
+// `api_peers`: peers beyond the config's (a separate gateway learns them with its routes).
+Result<GatewayTls> load_gateway_tls(const config::Config& c, const std::vector<ApiPeer>& api_peers = {});
 
 }  // namespace meshfed::gateway

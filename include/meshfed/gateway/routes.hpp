@@ -42,10 +42,22 @@ struct EgressRoute {
   bool operator==(const EgressRoute&) const = default;
 };
 
+// A peer added through the broker's admin API (peering), which a gateway run as its own
+// process does not find in its config file: its identity and its CAs, as the broker trusts them.
+struct ApiPeer {
+  std::string domain;
+  std::string trust_domain;
+  std::vector<std::string> ca_pem;  // one PEM block per CA certificate
+  bool operator==(const ApiPeer&) const = default;
+};
+inline constexpr size_t kMaxApiPeers = 256;  // as many as the admin API adds
+inline constexpr size_t kMaxApiPeerCas = 4;  // as a bundle carries
+
 struct RoutingTable {
   int64_t revision = 0;
   std::vector<IngressRoute> ingress;  // sorted by (sni, peer)
   std::vector<EgressRoute> egress;    // sorted by import_id
+  std::vector<ApiPeer> api_peers;     // sorted by domain
 
   // The route admitting `peer` to `sni`, or null.
   const IngressRoute* find_ingress(std::string_view sni, std::string_view peer) const;
@@ -53,7 +65,9 @@ struct RoutingTable {
   bool has_sni(std::string_view sni) const;
   // Restores the orders above (after building or parsing).
   void sort();
-  bool same_routes(const RoutingTable& other) const { return ingress == other.ingress && egress == other.egress; }
+  bool same_routes(const RoutingTable& other) const {
+    return ingress == other.ingress && egress == other.egress && api_peers == other.api_peers;
+  }
 };
 
 nlohmann::json to_json(const RoutingTable& t);

@@ -20,6 +20,7 @@ struct TrustedPeer {
   std::string domain;
   std::string trust_domain;
   std::filesystem::path ca_file;
+  std::vector<std::string> ca_pem;  // instead of ca_file: a peer's CAs as its bundle carried them
 };
 
 // The part of a peer domain a certificate speaks for: the last segment of its SPIFFE ID.

@@ -22,9 +22,10 @@ using gateway::IngressRoute;
 using gateway::RoutingTable;
 
 struct RouteInputs {
-  std::set<std::string> peers;             // configured peer domains
-  bool ingress = false;                    // this domain has an ingress gateway
-  std::optional<std::string> egress_bind;  // this domain has an egress gateway, listening here
+  std::set<std::string> peers;              // configured peer domains
+  bool ingress = false;                     // this domain has an ingress gateway
+  std::optional<std::string> egress_bind;   // this domain has an egress gateway, listening here
+  std::vector<gateway::ApiPeer> api_peers;  // the peers added through the admin API, for separate gateways
 };
 
 // Ingress: each approved, unexpired export whose target is in the inventory, once per peer it

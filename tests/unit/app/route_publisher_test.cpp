@@ -24,7 +24,7 @@ class RoutePublisherTest : public ::testing::Test {
     publisher_ = std::make_unique<RoutePublisher>(
         RoutePublisherDeps{*db_, adapter_, clock_,
                            [] {
-                             return routing::RouteInputs{{"internal", "dmz"}, true, std::nullopt};
+                             return routing::RouteInputs{{"internal", "dmz"}, true, std::nullopt, {}};
                            },
                            [this] { ++wakes_; }, [this] { ++failures_; }},
         200ms);

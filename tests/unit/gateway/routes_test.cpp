@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "meshfed/gateway/proxy_protocol.hpp"
+#include "meshfed/pki/pki.hpp"
+#include "support/test_support.hpp"
 #include "support/net_support.hpp"
 
 namespace meshfed::gateway {
@@ -66,6 +68,44 @@ TEST(Routes, ParseNamesTheFieldThatIsWrong) {
   EXPECT_NE(r.error().message.find("egress[0].expires_at"), std::string::npos) << r.error().message;
   EXPECT_FALSE(parse_routes("[]").ok());
   EXPECT_FALSE(parse_routes(R"({"revision": 1, "ingress": []})").ok());
+}
+
+// The peers added through the broker's API travel with the routes to separate gateways: a
+// broker's table is read back whole, and a hostile one is bounded and every CA checked.
+TEST(Routes, PeersAddedThroughTheApiTravelWithTheRoutesBoundedAndChecked) {
+  testing::TempDir dir;
+  pki::InitOptions o;
+  o.domain = "edge";
+  ASSERT_TRUE(pki::init_domain(dir / "edge", o).ok());
+  const auto ca = testing::must(pki::certificates_pem(dir / "edge/ca.pem"));
+  RoutingTable t = sample();
+  t.api_peers.push_back({"edge", "edge", ca});
+  const auto back = parse_routes(to_json(t).dump());
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->api_peers, t.api_peers);
+  EXPECT_FALSE(back->same_routes(sample())) << "a peer added or removed is a new table";
+
+  json j = to_json(t);
+  j["peers"][0]["ca_pem"][0] = testing::read_file(dir / "edge/broker.pem");  // a leaf, not a CA
+  j["peers"][0]["trust_domain"] = "spiffe://edge";
+  auto r = parse_routes(j.dump());
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.error().fields.size(), 2u) << r.error().message;
+  EXPECT_EQ(r.error().fields[0].field, "peers[0].trust_domain");
+  EXPECT_EQ(r.error().fields[1].field, "peers[0].ca_pem[0]");
+  j = to_json(t);
+  j["peers"][0]["ca_pem"] = json::array({ca[0], ca[0], ca[0], ca[0], ca[0]});
+  EXPECT_FALSE(parse_routes(j.dump()).ok()) << "at most four CAs";
+  j = to_json(t);
+  j["peers"] = json::array();
+  for (size_t i = 0; i <= kMaxApiPeers; ++i) j["peers"].push_back(to_json(t)["peers"][0]);
+  r = parse_routes(j.dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().fields.at(0).field, "peers");
+  j = to_json(t);
+  j.erase("peers");  // an older broker
+  ASSERT_TRUE(parse_routes(j.dump()).ok());
+  EXPECT_TRUE(parse_routes(j.dump())->api_peers.empty());
 }
 
 TEST(ProxyProtocol, HeaderCarriesAddressesAndCallerTlvs) {

@@ -23,8 +23,9 @@ class PeerTrustTest : public ::testing::Test {
       o.domain = d;
       ASSERT_TRUE(init_domain(dir_ / d, o).ok());
     }
-    auto t = PeerTrust::load({{"internal", "internal", dir_ / "internal/ca.pem"}, {"dmz", "dmz", dir_ / "dmz/ca.pem"}},
-                             Role::kBroker);
+    auto t = PeerTrust::load(
+        {{"internal", "internal", dir_ / "internal/ca.pem", {}}, {"dmz", "dmz", dir_ / "dmz/ca.pem", {}}},
+        Role::kBroker);
     ASSERT_TRUE(t.ok());
     trust_ = *t;
   }
@@ -60,13 +61,28 @@ class PeerTrustTest : public ::testing::Test {
 
   std::shared_ptr<const PeerTrust> load(const std::vector<std::string>& domains) {
     std::vector<TrustedPeer> peers;
-    for (const auto& d : domains) peers.push_back({d, d, dir_ / d / "ca.pem"});
+    for (const auto& d : domains) peers.push_back({d, d, dir_ / d / "ca.pem", {}});
     return std::move(PeerTrust::load(peers, Role::kBroker)).value();
   }
 
   testing::TempDir dir_;
   std::shared_ptr<const PeerTrust> trust_;
 };
+
+// A peer added through the API reaches a separate gateway as PEM text, not a file: the same
+// trust, the same verdicts; a text that is no certificate is refused, never trusted.
+TEST_F(PeerTrustTest, CasGivenAsPemTextTrustAsTheirFileDoes) {
+  const auto pems = testing::must(certificates_pem(dir_ / "internal/ca.pem"));
+  const auto from_text = testing::must(PeerTrust::load({{"internal", "internal", {}, pems}}, Role::kBroker));
+  const auto tls = handshake(*from_text, "internal");
+  ASSERT_TRUE(tls);
+  EXPECT_EQ(from_text->peer_of(tls.server.get()), "internal");
+  EXPECT_FALSE(handshake(*from_text, "dmz"));
+  const auto bad =
+      PeerTrust::load({{"internal", "internal", {}, {"-----BEGIN CERTIFICATE-----\nno\n"}}}, Role::kBroker);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("peer internal"), std::string::npos) << bad.error().message;
+}
 
 TEST_F(PeerTrustTest, AConnectionIsKnownByItsHandshakesVerdictAndAnotherTrustVerifiesAgain) {
   const auto tls = handshake(*trust_, "internal");

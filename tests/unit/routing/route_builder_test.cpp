@@ -29,7 +29,8 @@ class RouteBuilderTest : public ::testing::Test {
   }
 
   Result<RoutingTable> build() {
-    return build_routes(*db_, *adapter_.inventory(), {{"internal", "dmz"}, true, std::string("0.0.0.0")}, clock_.now());
+    return build_routes(*db_, *adapter_.inventory(), {{"internal", "dmz"}, true, std::string("0.0.0.0"), {}},
+                        clock_.now());
   }
 
   testing::TempDir dir_;
@@ -89,7 +90,7 @@ TEST_F(RouteBuilderTest, OneExportsRoutesAreReplacedWithoutTouchingTheRest) {
 
   ASSERT_TRUE(wf_->revoke({"bob", {workflow::Role::kApprover}}, a, {}).ok());
   auto fresh =
-      ingress_routes_of(*db_, *adapter_.inventory(), {{"internal", "dmz"}, true, std::nullopt}, {a}, clock_.now());
+      ingress_routes_of(*db_, *adapter_.inventory(), {{"internal", "dmz"}, true, std::nullopt, {}}, {a}, clock_.now());
   ASSERT_TRUE(fresh.ok());
   EXPECT_TRUE(fresh->empty());  // revoked: no route
   EXPECT_TRUE(holder.replace_ingress({a}, *fresh));
