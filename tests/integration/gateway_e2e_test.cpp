@@ -752,12 +752,7 @@ class SeparateGatewayTest : public ::testing::Test {
     first_egress_port_ = static_cast<uint16_t>(ports + 4);
     internal.config["gateways"]["egress"]["ports"] = std::to_string(ports + 4) + "-" + std::to_string(ports + 13);
     internal.save_config();
-    write_file(pci.dir / "inventory.json", json{{"services",
-                                                 {{{"mesh", "default"},
-                                                   {"name", "payments-api"},
-                                                   {"address", "127.0.0.1"},
-                                                   {"ports", {{{"port", echo_.port()}, {"protocol", "tcp"}}}}}}}}
-                                               .dump());
+    pci.offer_only("payments-api", echo_.port());
     fed_->start_all();
     if (peered_through_api_) {
       peer_through_api("pci", "internal");
@@ -835,6 +830,17 @@ class SeparateGatewayTest : public ::testing::Test {
     return r.status == 200 && r.body["local"].is_object() ? r.body["local"]["port"].get<uint16_t>() : 0;
   }
 
+  // The egress port of `id` once bytes cross both gateway processes; 0 if they never do.
+  uint16_t flowing_port(const std::string& id) {
+    uint16_t port = 0;
+    const bool flows = wait_until([&] {
+      port = egress_port_of(id);
+      return port && echo_round_trip(port, "via processes") == "via processes";
+    });
+    EXPECT_TRUE(flows) << log("internal", "egress") << log("pci", "ingress");
+    return flows ? port : 0;
+  }
+
   std::string scrape_ingress() {
     auto r = plain_get(ingress_metrics_port_, "/metrics");
     return r && r->status == 200 ? r->body : "";
@@ -852,12 +858,8 @@ class SeparateGatewayTest : public ::testing::Test {
 
 TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBrokerIsAway) {
   const std::string id = approve({{"ttl_s", 6}});
-  uint16_t port = 0;
-  ASSERT_TRUE(wait_until([&] {
-    port = egress_port_of(id);
-    return port && echo_round_trip(port, "via processes") == "via processes";
-  })) << log("internal", "egress")
-      << log("pci", "ingress");
+  const uint16_t port = flowing_port(id);
+  ASSERT_NE(port, 0);
   EXPECT_NE(scrape_ingress().find("meshfed_gateway_connections_total{gateway=\"ingress\",route=\"" + id +
                                   "\",peer=\"internal\"}"),
             std::string::npos);
@@ -892,12 +894,8 @@ class SeparateGatewayPeeringTest : public SeparateGatewayTest {
 
 TEST_F(SeparateGatewayPeeringTest, PeersAddedThroughTheApiReachSeparateGatewaysAndLeaveWithTheirRoutes) {
   const std::string id = approve();
-  uint16_t port = 0;
-  ASSERT_TRUE(wait_until([&] {
-    port = egress_port_of(id);
-    return port && echo_round_trip(port, "via processes") == "via processes";
-  })) << log("internal", "egress")
-      << log("pci", "ingress");
+  const uint16_t port = flowing_port(id);
+  ASSERT_NE(port, 0);
   const int live = connect_loopback(port);
   ASSERT_GE(live, 0);
   ASSERT_TRUE(send_all(live, "live"));

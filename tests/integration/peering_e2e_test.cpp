@@ -24,13 +24,7 @@ class PeeringTest : public ::testing::Test {
     fed_ = std::make_unique<Federation>(std::map<std::string, std::vector<std::string>>{{"pci", {}}, {"internal", {}}},
                                         "auto", 60, 600, /*gateways=*/true);
     for (const std::string d : {"pci", "internal"}) fed_->advertise_peer_api(d);
-    write_file(fed_->domain("pci").dir / "inventory.json",
-               json{{"services",
-                     {{{"mesh", "default"},
-                       {"name", "payments-api"},
-                       {"address", "127.0.0.1"},
-                       {"ports", {{{"port", echo_.port()}, {"protocol", "tcp"}}}}}}}}
-                   .dump());
+    fed_->domain("pci").offer_only("payments-api", echo_.port());
     fed_->start_all();
     for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);
   }

@@ -166,6 +166,15 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 void DomainFixture::save_config() const { write_file(config_file, config.dump(2)); }
 
+void DomainFixture::offer_only(const std::string& service, uint16_t port) const {
+  write_file(dir / "inventory.json", nlohmann::json{{"services",
+                                                     {{{"mesh", "default"},
+                                                       {"name", service},
+                                                       {"address", "127.0.0.1"},
+                                                       {"ports", {{{"port", port}, {"protocol", "tcp"}}}}}}}}
+                                         .dump());
+}
+
 DomainFixture make_domain(const fs::path& dir, const std::string& domain, const std::vector<std::string>& peers) {
   DomainFixture d;
   d.domain = domain;

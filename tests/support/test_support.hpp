@@ -115,11 +115,13 @@ struct DomainFixture {
   nlohmann::json config;
 
   void save_config() const;
+  // Replaces the inventory: `service` alone, in mesh default at 127.0.0.1:`port` (tcp).
+  void offer_only(const std::string& service, uint16_t port) const;
 };
 
 // Creates `dir`/pki, tokens for alice (requester), bob (approver), carol (approver),
-// victor (viewer), root (admin), gw (gateway), an inventory with payments-api and ledger, and
-// a config.
+// victor (viewer), root and ada (admins), gw (gateway), an inventory with payments-api and
+// ledger, and a config.
 DomainFixture make_domain(const fs::path& dir, const std::string& domain, const std::vector<std::string>& peers);
 
 // A real `meshfed broker` child process.
