@@ -43,7 +43,7 @@ void Reloader::reload() {
 
 Status Reloader::add_peerings_at_start() {
   MESHFED_ASSIGN_OR_RETURN(auto peerings, read_peerings());
-  MESHFED_ASSIGN_OR_RETURN(auto next, with_peerings(p_.first_config(), peerings));
+  MESHFED_ASSIGN_OR_RETURN(auto next, with_peerings(p_.first_config(), peerings, ca_dir()));
   p_.snapshot.publish(std::move(next));
   applied_ = active(peerings);
   if (!applied_.empty()) spdlog::info("{} peers added through the API", applied_.size());
@@ -57,7 +57,7 @@ void Reloader::peerings_changed() {
     return;
   }
   if (active(*peerings) == applied_) return;
-  auto next = with_peerings(p_.snapshot.get()->config, *peerings);
+  auto next = with_peerings(p_.snapshot.get()->config, *peerings, ca_dir());
   if (!next) {
     // approve() asked the same question inside its transaction: this is a file or CA gone bad since.
     spdlog::error("peering: the peers added through the API cannot be applied, keeping those in force: {}",
@@ -72,15 +72,20 @@ void Reloader::peerings_changed() {
 }
 
 Status Reloader::accepts(const std::vector<store::PeeringRecord>& peerings) {
-  auto next = with_peerings(p_.snapshot.get()->config, peerings);
+  // The CA files go to a scratch folder: a refused approval leaves the ones in force as they are.
+  const auto scratch = p_.first_config().state_dir / "peerings.check";
+  auto next = with_peerings(p_.snapshot.get()->config, peerings, scratch);
+  std::error_code ec;
+  std::filesystem::remove_all(scratch, ec);
   if (next) return {};
   return make_error(ErrorCode::kFailedPrecondition,
                     "the config cannot take this peer: " + config::format_errors(next.error()), next.error().fields);
 }
 
 Result<std::shared_ptr<const Snapshot>> Reloader::with_peerings(const config::Config& file,
-                                                                const std::vector<store::PeeringRecord>& peerings) {
-  MESHFED_ASSIGN_OR_RETURN(auto entries, peering::peer_entries(peerings, ca_dir()));
+                                                                const std::vector<store::PeeringRecord>& peerings,
+                                                                const std::filesystem::path& ca_dir) {
+  MESHFED_ASSIGN_OR_RETURN(auto entries, peering::peer_entries(peerings, ca_dir));
   MESHFED_ASSIGN_OR_RETURN(auto cfg, config::with_api_peers(file, entries));
   return load_snapshot(keep_restart_only(file, std::move(cfg)));
 }

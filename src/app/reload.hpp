@@ -34,9 +34,11 @@ class Reloader {
 
   // Tells each part what a newly published snapshot changed for it.
   void apply(const Snapshot& s);
-  // The running file's config with these peerings as its API peers, loaded and checked.
+  // The running file's config with these peerings as its API peers (their CA files written to
+  // `ca_dir`), loaded and checked.
   Result<std::shared_ptr<const Snapshot>> with_peerings(const config::Config& file,
-                                                        const std::vector<store::PeeringRecord>& peerings);
+                                                        const std::vector<store::PeeringRecord>& peerings,
+                                                        const std::filesystem::path& ca_dir);
   Result<std::vector<store::PeeringRecord>> read_peerings();
   static Applied active(const std::vector<store::PeeringRecord>& peerings);
   std::filesystem::path ca_dir() const { return p_.first_config().state_dir / "peerings"; }

@@ -25,8 +25,12 @@ using nlohmann::json;
 using store::ImportRecord;
 using store::ImportState;
 
+// kPeerRemoved as stores written before peering hold it.
+const std::string kPeerRemovedFromConfig = "peer removed from config";
+
 bool reversible(const std::string& reason) {
-  return reason == kPeerSilent || reason == kPeerRemoved || reason == kPeerQuarantined;
+  return reason == kPeerSilent || reason == kPeerRemoved || reason == kPeerRemovedFromConfig ||
+         reason == kPeerQuarantined;
 }
 
 // What the egress port allocator asks when it does not know the ports in use yet.

@@ -360,7 +360,7 @@ TEST(PeerRemoval, RemovedPeerIsWithdrawnAndNoLongerServedAndComesBackWhenReadded
   fed.broker("internal").signal(SIGHUP);
   ASSERT_TRUE(wait_until([&] { return state() == "withdrawn"; }));
   EXPECT_EQ(api_call(*internal, "GET", "/api/v1/imports/" + import_id, id_.tokens["victor"]).body["reason"],
-            "peer removed from config");
+            "peer removed");
 
   // pci drops internal: internal's broker is no longer served pci's catalog.
   const json pci_peers = pd.config["peers"];

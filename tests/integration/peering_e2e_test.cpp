@@ -158,6 +158,36 @@ TEST_F(PeeringTest, TwoBrokersWithNoPeersPeerThroughCtlAloneAndAnExportFlows) {
   EXPECT_GE(fed_->metric("pci", cut + "peer_trust_changed\"}") + fed_->metric("pci", cut + "route_withdrawn\"}"), 1);
 }
 
+// The importing side removes the exporter: its import is withdrawn and its egress cuts the
+// live connection before the removal is answered, and the peer API no longer serves pci.
+TEST_F(PeeringTest, TheImporterRemovingAPeerCutsItsEgressAndWithdrawsItsImports) {
+  add_peer("pci", "internal");
+  add_peer("internal", "pci");
+  const std::string id = request_and_approve();
+  const uint16_t port = egress_port_of(id);
+  ASSERT_NE(port, 0);
+  const int fd = connect_loopback(port);
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "ping"));
+  char buf[4];
+  ASSERT_EQ(::recv(fd, buf, 4, MSG_WAITALL), 4);
+  const auto removed = ctl("internal", "ada", {"peers", "remove", "pci", "--reason", "moved elsewhere"});
+  const auto answered = std::chrono::steady_clock::now();
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  bool clean = false;
+  read_until_eof(fd, 10s, &clean);
+  const auto ended = std::chrono::steady_clock::now();
+  ::close(fd);
+  EXPECT_TRUE(clean);
+  EXPECT_LT(ended - answered, 100ms);
+  const auto import = call("internal", "GET", "/api/v1/imports/pci." + id, "victor").body;
+  EXPECT_EQ(import["state"], "withdrawn");
+  EXPECT_EQ(import["reason"], "peer removed");
+  EXPECT_EQ(
+      fed_->metric("internal", "meshfed_gateway_connections_cut_total{gateway=\"egress\",reason=\"route_withdrawn\"}"),
+      1);
+}
+
 // pci rolls its CA over while internal's client keeps calling through both gateways: the next
 // CA joins pci's bundle, internal approves the bundle carrying both, pci's certificates are
 // re-issued by the next CA, the old CA is retired and internal approves the bundle without it.

@@ -58,7 +58,7 @@ struct ImportSettings {
 // Reasons an import is withdrawn. The first three are reversible: the import comes back when
 // the peer lists the export again.
 inline const std::string kPeerSilent = "peer silent";
-inline const std::string kPeerRemoved = "peer removed from config";
+inline const std::string kPeerRemoved = "peer removed";  // from the config file, or through the admin API
 inline const std::string kPeerQuarantined = "peer quarantined";
 inline const std::string kLeftCatalog = "export left the catalog";
 inline const std::string kExpired = "expired";

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "meshfed/store/audit_repository.hpp"
+#include "meshfed/store/import_repository.hpp"
 #include "support/test_support.hpp"
 #include "unit/workflow/fake_adapter.hpp"
 
@@ -686,6 +687,27 @@ TEST_F(ImportsTest, APeerRemovedFromTheConfigLosesItsImportsAndStartsOverWhenAdd
   with.peers["good"] = {"good", "good", config::ImportPolicy::kAuto, 2};
   ASSERT_TRUE(imports_->update_settings(with));
   EXPECT_EQ(imports_->revision("good").value(), 0);  // a full snapshot first
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 8)));
+  EXPECT_EQ(state("good.e1"), ImportState::kActive);
+}
+
+// A store written before peering says "peer removed from config": such an import still comes
+// back when its peer does.
+TEST_F(ImportsTest, AnImportWithdrawnByAnOlderVersionForARemovedPeerComesBackToo) {
+  ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 7)));
+  ImportSettings without = imports_->settings();
+  without.peers.erase("good");
+  ASSERT_TRUE(imports_->update_settings(without));
+  ASSERT_TRUE(db_->transaction([](store::Writer& tx) -> Status {
+                   store::ImportRepository repo(tx);
+                   MESHFED_ASSIGN_OR_RETURN(auto r, repo.get("good.e1"));
+                   r->reason = "peer removed from config";
+                   return repo.save(*r);
+                 })
+                  .ok());
+  ImportSettings with = without;
+  with.peers["good"] = {"good", "good", config::ImportPolicy::kAuto, 2};
+  ASSERT_TRUE(imports_->update_settings(with));
   ASSERT_TRUE(imports_->apply_catalog("good", full("good", {"e1"}, 8)));
   EXPECT_EQ(state("good.e1"), ImportState::kActive);
 }
