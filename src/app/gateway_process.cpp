@@ -72,7 +72,7 @@ class GatewayProcess {
     } else {
       egress_ = std::make_unique<gateway::EgressGateway>(metrics_,
                                                          gateway::GatewayLimits::from(cfg_.gateways.egress->tuning));
-      egress_->set_tls(tls->egress);
+      egress_->set_tls(tls->egress, tls->egress_servers);
       // A port another program holds: the broker, which gives out ports, moves the import.
       egress_->on_listen_refused([this, token = *token](const std::string& id, uint16_t port, const std::string& e) {
         const nlohmann::json body = {{"import_id", id}, {"port", port}, {"error", e}};
@@ -198,7 +198,7 @@ class GatewayProcess {
     if (!tls) return spdlog::error("{}, but not applied: {}", why, tls.error().message);
     api_peers_ = api_peers;
     if (ingress_) ingress_->set_tls(tls->ingress, tls->ingress_callers);
-    if (egress_) egress_->set_tls(tls->egress);
+    if (egress_) egress_->set_tls(tls->egress, tls->egress_servers);
     spdlog::info("{}: applied ({} peers added through the API)", why, api_peers_.size());
   }
 

@@ -105,7 +105,7 @@ Status Listeners::start_gateways() {
   if (g.egress && g.egress->enabled) {
     p_.egress_gw =
         std::make_unique<gateway::EgressGateway>(*p_.gateway_metrics, gateway::GatewayLimits::from(g.egress->tuning));
-    p_.egress_gw->set_tls(s->gateways.egress);
+    p_.egress_gw->set_tls(s->gateways.egress, s->gateways.egress_servers);
     // A port another program holds: the import manager moves the import (store thread).
     p_.egress_gw->on_listen_refused([this](const std::string& id, uint16_t port, const std::string& error) {
       p_.store.post([this, id, port, error] {

@@ -106,7 +106,7 @@ Reloader::Applied Reloader::active(const std::vector<store::PeeringRecord>& peer
 
 void Reloader::apply(const Snapshot& s) {
   if (p_.ingress_gw) p_.ingress_gw->set_tls(s.gateways.ingress, s.gateways.ingress_callers);
-  if (p_.egress_gw) p_.egress_gw->set_tls(s.gateways.egress);
+  if (p_.egress_gw) p_.egress_gw->set_tls(s.gateways.egress, s.gateways.egress_servers);
   p_.adapter->reconfigure(s.config.control_plane, s.kuma_token);
   (void)p_.adapter->refresh_inventory(true);
   p_.workflow->update_settings(s.workflow_settings());

@@ -38,6 +38,7 @@ struct EgressGateway::Impl {
 
   mutable Mutex mu;                                                             // read by every worker
   std::map<std::string, std::shared_ptr<http::TlsContext>> tls GUARDED_BY(mu);  // by peer
+  std::shared_ptr<const pki::PeerTrust> servers GUARDED_BY(mu);                 // what `tls` verifies with
   std::shared_ptr<const RoutesById> routes GUARDED_BY(mu) = std::make_shared<RoutesById>();
   std::map<std::string, uint16_t> ports GUARDED_BY(mu);        // bound listeners, for listening()
   std::map<std::string, std::string> refusals GUARDED_BY(mu);  // listeners that could not bind, for unbound()
@@ -208,9 +209,22 @@ EgressGateway::EgressGateway(GatewayMetrics& metrics, GatewayLimits limits)
 
 EgressGateway::~EgressGateway() = default;
 
-void EgressGateway::set_tls(std::map<std::string, std::shared_ptr<http::TlsContext>> per_peer) {
-  MutexLock lock(impl_->mu);
-  impl_->tls = std::move(per_peer);
+void EgressGateway::set_tls(std::map<std::string, std::shared_ptr<http::TlsContext>> per_peer,
+                            std::shared_ptr<const pki::PeerTrust> servers) {
+  bool trust_changed = false;
+  {
+    MutexLock lock(impl_->mu);
+    impl_->tls = std::move(per_peer);
+    trust_changed = impl_->servers && impl_->servers != servers;
+    impl_->servers = servers;
+  }
+  if (!trust_changed || !servers) return;
+  // What the old trust verified and the new one does not (a retired CA, a removed peer) ends,
+  // as at the ingress.
+  impl_->pool.each([servers](GatewayCore& core) {
+    core.cut_unless([&servers](const Session& s) { return servers->peer_of(s.ssl.get()) == s.peer; },
+                    "peer_trust_changed");
+  });
 }
 
 void EgressGateway::set_routes(std::shared_ptr<const RoutingTable> table) {

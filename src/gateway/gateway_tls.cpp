@@ -91,6 +91,7 @@ Result<GatewayTls> load_gateway_tls(const config::Config& c, const std::vector<A
   }
   if (const auto& eg = c.gateways.egress) {
     MESHFED_ASSIGN_OR_RETURN(auto servers, pki::PeerTrust::load(peers, pki::Role::kIngress));
+    out.egress_servers = servers;
     for (const auto& p : peers) {
       http::ClientTlsOptions o;
       o.cert_file = eg->cert_file;

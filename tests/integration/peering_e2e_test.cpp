@@ -191,7 +191,8 @@ TEST_F(PeeringTest, TheImporterRemovingAPeerCutsItsEgressAndWithdrawsItsImports)
 // pci rolls its CA over while internal's client keeps calling through both gateways: the next
 // CA joins pci's bundle, internal approves the bundle carrying both, pci's certificates are
 // re-issued by the next CA, the old CA is retired and internal approves the bundle without it.
-// At every step a new connection gets through and the one opened first stays up.
+// At every step a new connection gets through; the one opened first stays up until the CA that
+// verified it is no longer trusted.
 TEST_F(PeeringTest, ACaRolloverKeepsTrafficFlowingThroughout) {
   add_peer("pci", "internal");
   add_peer("internal", "pci");
@@ -265,7 +266,15 @@ TEST_F(PeeringTest, ACaRolloverKeepsTrafficFlowingThroughout) {
   EXPECT_EQ(json::parse(read_file(next_only))["bundle"]["ca_pem"].size(), 1u);
   reload_pci();
   internal_takes(next_only);
-  traffic_flows("the old CA is retired");
+  EXPECT_EQ(echo_round_trip(port, "new after the retirement"), "new after the retirement");
+  // The first connection met pci's ingress with the old CA's certificate: internal's egress
+  // no longer trusts that CA, and ends it.
+  bool clean = false;
+  read_until_eof(live, 10s, &clean);
+  EXPECT_TRUE(clean) << "the connection verified by the retired CA was not ended";
+  EXPECT_EQ(fed_->metric("internal",
+                         "meshfed_gateway_connections_cut_total{gateway=\"egress\",reason=\"peer_trust_changed\"}"),
+            1);
   EXPECT_TRUE(wait_until([&] { return peer_of("internal", "pci")["state"] == "connected"; }));
   EXPECT_EQ(audited("internal", "peer.rolled_over"), 2);
   ::close(live);

@@ -89,8 +89,10 @@ class EgressGateway {
   explicit EgressGateway(GatewayMetrics& metrics, GatewayLimits limits = {});
   ~EgressGateway();
 
-  // One client context per peer domain (see egress_contexts()).
-  void set_tls(std::map<std::string, std::shared_ptr<http::TlsContext>> per_peer);
+  // One client context per peer domain, and the trust they verify peers' ingresses with: when
+  // it changes, a connection whose ingress it no longer verifies (a CA retired or removed) ends.
+  void set_tls(std::map<std::string, std::shared_ptr<http::TlsContext>> per_peer,
+               std::shared_ptr<const pki::PeerTrust> servers);
   void set_routes(std::shared_ptr<const RoutingTable> table);
   void stop();
   int open_connections() const;
@@ -118,6 +120,7 @@ struct GatewayTls {
   std::shared_ptr<http::TlsContext> ingress;                        // null without an ingress section
   std::shared_ptr<const pki::PeerTrust> ingress_callers;            // peers' egress identities
   std::map<std::string, std::shared_ptr<http::TlsContext>> egress;  // by peer; empty without egress
+  std::shared_ptr<const pki::PeerTrust> egress_servers;             // peers' ingress identities
   int64_t ingress_cert_expiry = 0;
   int64_t egress_cert_expiry = 0;
 };
