@@ -231,8 +231,9 @@ TEST_F(ReplicasTest, ReplicasReportUnreadyWhileTheDatabaseIsDownAndRecoverWithou
 }
 
 // A peer proposed on one replica and approved on another is in force on all three within a
-// second: each one's peer API admits the new domain's broker, with no reload and no restart.
-TEST_F(ReplicasTest, APeerApprovedOnOneReplicaIsServedByEveryReplicaWithinASecond) {
+// second: each one's peer API admits the new domain's broker, with no reload and no restart;
+// removed on a third, none admits it any longer. The test prints how long each took.
+TEST_F(ReplicasTest, APeerApprovedOnOneReplicaIsServedByEveryReplicaAndItsRemovalReachesThemAll) {
   auto dmz = make_domain(fed_->dir() / "dmz", "dmz", {});
   dmz.config["peer_api"] = {{"listen", "127.0.0.1:0"}, {"advertise", "127.0.0.1:9443"}};
   dmz.save_config();
@@ -274,6 +275,17 @@ TEST_F(ReplicasTest, APeerApprovedOnOneReplicaIsServedByEveryReplicaWithinASecon
   for (const std::string id : {"pci-a", "pci-b", "pci-c"}) {
     EXPECT_EQ(call(id, "GET", "/api/v1/peers", "victor").body["items"][0]["domain"], "dmz") << id;
   }
+
+  // Removed on a third replica: every replica stops serving dmz.
+  ASSERT_EQ(call("pci-a", "DELETE", "/api/v1/peers/dmz", "ada", json{{"reason", "trial over"}}).status, 200);
+  const auto removed_at = std::chrono::steady_clock::now();
+  for (const std::string id : {"pci-a", "pci-b", "pci-c"}) {
+    EXPECT_TRUE(wait_until([&] { return !served_by(id); }, 1s)) << id << " still serves dmz a second after";
+  }
+  std::cout << "every replica refused the removed peer after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - removed_at)
+                   .count()
+            << " ms\n";
 }
 
 class ReplicaCutOffTest : public ReplicasTest {
