@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <iostream>
+#include <set>
 
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
@@ -97,6 +98,17 @@ class PeeringTest : public ::testing::Test {
     return flows ? port : 0;
   }
 
+  // The peers `d`'s firewall flows name, by direction and kind ("inbound gateway: internal").
+  std::set<std::string> flows_of(const std::string& d) {
+    std::set<std::string> out;
+    const json flows = call(d, "GET", "/api/v1/firewall?format=json", "victor").body["flows"];
+    for (const auto& f : flows) {
+      out.insert(f["direction"].get<std::string>() + " " + f["kind"].get<std::string>() + ": " +
+                 f["peer"].get<std::string>());
+    }
+    return out;
+  }
+
   int audited(const std::string& d, const std::string& action) {
     int n = 0;
     const json entries = call(d, "GET", "/api/v1/audit?limit=1000", "victor").body["items"];
@@ -131,6 +143,11 @@ TEST_F(PeeringTest, TwoBrokersWithNoPeersPeerThroughCtlAloneAndAnExportFlows) {
   const uint16_t port = egress_port_of(request_and_approve());
   ASSERT_NE(port, 0);
 
+  // The firewall flows follow: both brokers' APIs, and internal's egress to pci's ingress.
+  EXPECT_TRUE(flows_of("pci").count("inbound gateway: internal")) << json(flows_of("pci")).dump();
+  EXPECT_TRUE(flows_of("pci").count("inbound peer_api: internal")) << json(flows_of("pci")).dump();
+  EXPECT_TRUE(flows_of("internal").count("outbound gateway: pci")) << json(flows_of("internal")).dump();
+
   // A live connection through internal's egress and pci's ingress...
   const int fd = connect_loopback(port);
   ASSERT_GE(fd, 0);
@@ -153,6 +170,7 @@ TEST_F(PeeringTest, TwoBrokersWithNoPeersPeerThroughCtlAloneAndAnExportFlows) {
   // The cut is made before the removal is answered: what is left is the bytes in flight.
   EXPECT_LT(ended - answered, 100ms);
   EXPECT_TRUE(peer_of("pci", "internal").is_null());
+  for (const auto& flow : flows_of("pci")) EXPECT_EQ(flow.find("internal"), std::string::npos) << flow;
   EXPECT_EQ(audited("pci", "peer.removed"), 1);
   const std::string cut = "meshfed_gateway_connections_cut_total{gateway=\"ingress\",reason=\"";
   EXPECT_GE(fed_->metric("pci", cut + "peer_trust_changed\"}") + fed_->metric("pci", cut + "route_withdrawn\"}"), 1);
