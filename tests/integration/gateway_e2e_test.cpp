@@ -913,8 +913,10 @@ TEST_F(SeparateGatewayPeeringTest, PeersAddedThroughTheApiReachSeparateGatewaysA
     return tls_probe(ingress_port_, internal_pki / "egress.pem", internal_pki / "egress-key.pem", id + ".pci.meshfed")
         .echoed.empty();
   }));
-  EXPECT_NE(log("pci", "ingress").find("peers added through the API changed: applied (0 peers"), std::string::npos)
-      << log("pci", "ingress");
+  // The trust is replaced before the line saying so is logged.
+  EXPECT_TRUE(wait_until([&] {
+    return log("pci", "ingress").find("peers added through the API changed: applied (0 peers") != std::string::npos;
+  })) << log("pci", "ingress");
 }
 
 // A separate egress process that cannot listen on the port its broker gave an import (another
