@@ -282,10 +282,10 @@ TEST_F(ReplicasTest, APeerApprovedOnOneReplicaIsServedByEveryReplicaAndItsRemova
   for (const std::string id : {"pci-a", "pci-b", "pci-c"}) {
     EXPECT_TRUE(wait_until([&] { return !served_by(id); }, 1s)) << id << " still serves dmz a second after";
   }
-  std::cout << "every replica refused the removed peer after "
-            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - removed_at)
-                   .count()
-            << " ms\n";
+  std::cout
+      << "every replica refused the removed peer after "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - removed_at).count()
+      << " ms\n";
 }
 
 class ReplicaCutOffTest : public ReplicasTest {
