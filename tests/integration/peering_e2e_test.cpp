@@ -201,8 +201,10 @@ TEST_F(PeeringTest, TheImporterRemovingAPeerCutsItsEgressAndWithdrawsItsImports)
   const auto import = call("internal", "GET", "/api/v1/imports/pci." + id, "victor").body;
   EXPECT_EQ(import["state"], "withdrawn");
   EXPECT_EQ(import["reason"], "peer removed");
+  // Whichever comes first ends it: the peer's trust gone, or the import's route.
+  const std::string cut = "meshfed_gateway_connections_cut_total{gateway=\"egress\",reason=\"";
   EXPECT_EQ(
-      fed_->metric("internal", "meshfed_gateway_connections_cut_total{gateway=\"egress\",reason=\"route_withdrawn\"}"),
+      fed_->metric("internal", cut + "peer_trust_changed\"}") + fed_->metric("internal", cut + "route_withdrawn\"}"),
       1);
 }
 
