@@ -426,6 +426,7 @@ http::Response AdminApi::export_response(const store::ExportRecord& e, int statu
                {"peers", e.peers},
                {"metrics", e.metrics},
                {"proxy_protocol", e.proxy_protocol},
+               {"l7", e.l7 ? json::parse(*e.l7, nullptr, false) : json(nullptr)},
                {"sni", e.sni},
                {"state", std::string(to_string(e.state))},
                {"target_missing", deps_.workflow.target_missing(e)},
@@ -447,7 +448,7 @@ http::Response AdminApi::export_response(const store::ExportRecord& e, int statu
 
 http::Response AdminApi::create_export(const http::Request& req, const workflow::Principal& who) {
   auto body = parse_body(
-      req, {"mesh", "service", "port", "zone", "peers", "alias", "metrics", "ttl_s", "proxy_protocol", "reason"},
+      req, {"mesh", "service", "port", "zone", "peers", "alias", "metrics", "ttl_s", "proxy_protocol", "l7", "reason"},
       false);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
@@ -462,6 +463,14 @@ http::Response AdminApi::create_export(const http::Request& req, const workflow:
   r.ttl_s = f.integer("ttl_s");
   r.proxy_protocol = f.boolean("proxy_protocol");
   r.reason = f.string("reason");
+  if (const auto it = body.value.find("l7"); it != body.value.end() && !it->is_null()) {
+    auto rules = policy::parse_l7(*it);
+    if (rules) {
+      r.l7 = std::move(rules).value();
+    } else {
+      for (const auto& e : rules.error().fields) f.errors.add(e.field, e.message);
+    }
+  }
   if (!f.errors.empty())
     return problem(make_error(ErrorCode::kInvalidArgument, "the export request is invalid", f.take_errors()));
   auto e = deps_.workflow.request(who, r);

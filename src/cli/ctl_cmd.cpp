@@ -158,6 +158,20 @@ std::string expiry_of(const json& e) {
   return text(e["expires_at"]);
 }
 
+// An export's L7 rules, one line each ("GET,HEAD prefix /v1/rates/", "grpc payments.v1.Rates/Get"),
+// or "none (TCP)".
+std::vector<std::string> l7_lines(const json& l7) {
+  if (!l7.is_object()) return {"none (TCP: any bytes)"};
+  std::vector<std::string> out;
+  for (const auto& name : l7.value("grpc", json::array())) out.push_back("grpc " + text(name));
+  for (const auto& rule : l7.value("http", json::array())) {
+    const json path = rule.value("path", json::object());
+    const char* kind = path.contains("exact") ? "exact" : "prefix";
+    out.push_back(text(rule.value("methods", json::array())) + " " + kind + " " + text(path.value(kind, json())));
+  }
+  return out;
+}
+
 void print_export(const json& e) {
   std::cout << "id:             " << text(e["id"]) << "\n"
             << "state:          " << text(e["state"]) << (e.value("target_missing", false) ? " (target missing)" : "")
@@ -166,8 +180,11 @@ void print_export(const json& e) {
             << text(e["protocol"]) << ")\n"
             << "alias:          " << text(e["alias"]) << "\n"
             << "peers:          " << text(e["peers"]) << "\n"
-            << "sni:            " << text(e["sni"]) << "\n"
-            << "requested:      " << text(e["requested_at"]) << " by " << text(e["requested_by"]) << ": "
+            << "sni:            " << text(e["sni"]) << "\n";
+  const auto rules = l7_lines(e.value("l7", json()));
+  for (size_t i = 0; i < rules.size(); ++i)
+    std::cout << (i ? "                " : "l7:             ") << rules[i] << "\n";
+  std::cout << "requested:      " << text(e["requested_at"]) << " by " << text(e["requested_by"]) << ": "
             << text(e["reason"]) << "\n"
             << "decided by:     " << text(e["decided_by"]) << "\n"
             << "approved at:    " << text(e["approved_at"]) << "\n"
@@ -204,31 +221,43 @@ void print_import(const json& i) {
             << "version:        " << text(i["version"]) << "\n";
 }
 
-constexpr size_t kMaxBundleFileBytes = 256 * 1024;  // four CAs of 16 KiB and their CIDRs fit many times over
+constexpr size_t kMaxJsonArgBytes = 256 * 1024;  // a bundle's four CAs of 16 KiB fit many times over
+
+// A JSON object given on the command line (`value` starts with '{') or in the file `value`
+// names, at most kMaxJsonArgBytes; the usage error, naming `flag`, otherwise.
+std::optional<json> read_json_arg(const std::string& value, const std::string& flag, Invocation& run) {
+  std::string text;
+  if (!value.empty() && value.front() == '{') {
+    text = value;
+  } else {
+    std::ifstream in(value, std::ios::binary);
+    if (!in) {
+      run.exit_code = run.out.usage("ctl", flag + ": cannot read " + value);
+      return std::nullopt;
+    }
+    text.resize(kMaxJsonArgBytes + 1);
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<size_t>(in.gcount()));
+  }
+  if (text.size() > kMaxJsonArgBytes) {
+    run.exit_code = run.out.usage("ctl", flag + ": larger than 256 KiB");
+    return std::nullopt;
+  }
+  auto doc = parse_strict_json(text, {kMaxJsonArgBytes, 8}, flag);
+  if (!doc || !doc->is_object()) {
+    run.exit_code = run.out.usage("ctl", flag + ": expected a JSON object" + (doc ? "" : ": " + doc.error().message));
+    return std::nullopt;
+  }
+  return std::move(doc).value();
+}
 
 // A bundle file as `meshfed peer bundle -o json` or `ctl peers bundle -o json` wrote it
 // ({bundle, fingerprint}), or the bundle alone. Its fingerprint is never taken from the file:
 // the one that counts is the one read aloud by the other domain's admin.
 std::optional<json> read_bundle_file(const std::string& file, Invocation& run) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    run.exit_code = run.out.usage("ctl peers", "--bundle: cannot read " + file);
-    return std::nullopt;
-  }
-  std::string text(kMaxBundleFileBytes + 1, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(text.size()));
-  text.resize(static_cast<size_t>(in.gcount()));
-  if (text.size() > kMaxBundleFileBytes) {
-    run.exit_code = run.out.usage("ctl peers", "--bundle: " + file + " is larger than a bundle can be (256 KiB)");
-    return std::nullopt;
-  }
-  auto doc = parse_strict_json(text, {kMaxBundleFileBytes, 8}, "bundle file");
-  if (!doc || !doc->is_object()) {
-    run.exit_code = run.out.usage("ctl peers", "--bundle: " + file + " is not a JSON object");
-    return std::nullopt;
-  }
-  if (doc->contains("bundle")) return (*doc)["bundle"];
-  return *doc;
+  auto doc = read_json_arg(file, "--bundle", run);
+  if (doc && doc->contains("bundle")) return (*doc)["bundle"];
+  return doc;
 }
 
 void show_peer(const json& p) {
@@ -416,7 +445,7 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
   });
 
   struct RequestArgs {
-    std::string mesh = "default", service, zone, alias, reason;
+    std::string mesh = "default", service, zone, alias, reason, l7;
     int port = 0;
     std::vector<std::string> peers, metrics;
     int64_t ttl = 0;
@@ -434,6 +463,9 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
   request->add_option("--ttl", r->ttl, "seconds the approval lasts (default: exports.default_ttl_s)")
       ->check(CLI::PositiveNumber);
   request->add_flag("--proxy-protocol", r->proxy_protocol, "send a PROXY v2 header to the service");
+  request->add_option("--l7", r->l7,
+                      "what the peer may call on an http, http2 or grpc port: the rules as JSON, or a file holding "
+                      "them (docs/operations.md, L7 rules)");
   request->add_option("--reason", r->reason, "why the service should leave the domain")->required();
   request->footer(
       "Example: meshfed ctl exports request --service payments-api --port 8443 --peer internal "
@@ -446,6 +478,11 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     if (!r->alias.empty()) body["alias"] = r->alias;
     if (!r->metrics.empty()) body["metrics"] = r->metrics;
     if (r->ttl > 0) body["ttl_s"] = r->ttl;
+    if (!r->l7.empty()) {
+      auto rules = read_json_arg(r->l7, "--l7", run);
+      if (!rules) return;
+      body["l7"] = std::move(*rules);
+    }
     auto j = c.call("POST", "/api/v1/exports", &body);
     if (!j) return;
     if (c.json_output()) return c.emit(*j);

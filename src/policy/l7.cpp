@@ -113,20 +113,21 @@ std::vector<std::string> read_methods(ObjectReader& rule) {
 
 bool carries_l7(std::string_view protocol) { return protocol == "http" || protocol == "http2" || protocol == "grpc"; }
 
-Result<L7Rules> parse_l7(const json& j, std::string_view protocol, const std::string& path) {
+Result<L7Rules> parse_l7(const json& j, const std::string& path) {
   FieldErrors errors;
   L7Rules out;
-  const bool grpc = protocol == "grpc";
-  const std::string list = grpc ? "grpc" : "http";
-  if (!carries_l7(protocol)) {
-    errors.add(path, "only an http, http2 or grpc port carries L7 rules; this one is " + std::string(protocol));
-  } else {
+  {
     ObjectReader top(j, path, errors);
-    if (top.valid()) {
+    const bool grpc = top.valid() && top.has("grpc");
+    const std::string list = grpc ? "grpc" : "http";
+    if (top.valid() && top.has("grpc") == top.has("http")) {
+      (void)top.get("http");  // said here, not again as unknown keys
+      (void)top.get("grpc");
+      errors.add(path, "expected exactly one of http (for an http or http2 port) and grpc (for a grpc port)");
+    } else if (top.valid()) {
       const json* rules = top.get(list);
-      if (!rules || !rules->is_array() || rules->empty() || rules->size() > kMaxRules) {
-        errors.add(top.path_of(list),
-                   "expected 1 to " + std::to_string(kMaxRules) + " rules for a " + std::string(protocol) + " port");
+      if (!rules->is_array() || rules->empty() || rules->size() > kMaxRules) {
+        errors.add(top.path_of(list), "expected 1 to " + std::to_string(kMaxRules) + " rules");
       } else if (grpc) {
         for (size_t i = 0; i < rules->size(); ++i) {
           const auto& name = (*rules)[i];
@@ -150,13 +151,29 @@ Result<L7Rules> parse_l7(const json& j, std::string_view protocol, const std::st
         }
       }
     }
-  }
+  }  // the readers report unknown keys as they go
   if (!errors.empty()) {
     auto fields = errors.take();
     const std::string first = fields.front().field + ": " + fields.front().message;
     return make_error(ErrorCode::kInvalidArgument, "bad L7 rules: " + first, std::move(fields));
   }
   return out;
+}
+
+Status fits_protocol(const L7Rules& rules, std::string_view protocol, const std::string& path) {
+  std::string why;
+  if (!carries_l7(protocol)) {
+    why =
+        "only an http, http2 or grpc port carries L7 rules (the service must speak plaintext HTTP/1.1 or h2c "
+        "inside the tunnel); this one is " +
+        std::string(protocol);
+  } else if (!rules.grpc.empty() && protocol != "grpc") {
+    why = "grpc rules need a grpc port; this one is " + std::string(protocol) + ": write http rules";
+  } else if (!rules.http.empty() && protocol == "grpc") {
+    why = "a grpc port takes grpc rules (\"package.Service/Method\")";
+  }
+  if (why.empty()) return {};
+  return make_error(ErrorCode::kInvalidArgument, path + ": " + why, {{path, why}});
 }
 
 json to_json(const L7Rules& rules) {

@@ -24,6 +24,9 @@ void append_ingress_routes(const store::ExportRecord& e, const controlplane::Inv
                            const std::set<std::string>& admitted, int64_t now_ms, std::vector<IngressRoute>& out) {
   if (e.state != store::ExportState::kApproved) return;
   if (!e.expires_at_ms || *e.expires_at_ms <= now_ms) return;  // the sweep will expire it
+  // The ingress does not enforce L7 rules per request yet: an export that carries them admits
+  // nothing rather than everything (fails closed).
+  if (e.l7) return;
   const auto* svc = inventory.find(e.mesh, e.service, e.zone);
   const auto* port = svc ? svc->find_port(e.port) : nullptr;
   if (!port) return;  // target missing: refused meanwhile

@@ -41,7 +41,7 @@ Status ExportRepository::insert(const ExportRecord& e) {
     Statement s(tx_,
                 "INSERT INTO exports(id, mesh, service, port, protocol, zone, alias, metrics, "
                 "proxy_protocol, sni, state, version, requested_by, requested_at, reason, "
-                "ttl_s, pending_expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                "ttl_s, pending_expires_at, l7) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     s.bind(1, e.id);
     s.bind(2, e.mesh);
     s.bind(3, e.service);
@@ -59,6 +59,7 @@ Status ExportRepository::insert(const ExportRecord& e) {
     s.bind(15, e.reason);
     s.bind(16, e.ttl_s);
     s.bind(17, e.pending_expires_at_ms);
+    s.bind(18, e.l7);
     s.exec();
     Statement p(tx_, "INSERT INTO export_peers(export_id, peer) VALUES (?, ?)");
     for (const auto& peer : e.peers) {
@@ -74,14 +75,17 @@ Status ExportRepository::update(const ExportRecord& e) {
   return guarded(tx_, "cannot update the export", [&]() {
     Statement s(tx_,
                 "UPDATE exports SET state = ?, version = ?, decided_by = ?, approved_at = ?, "
-                "expires_at = ?, ttl_s = ? WHERE id = ?");
+                "expires_at = ?, ttl_s = ?, l7 = ?, l7_change = ?, l7_change_by = ? WHERE id = ?");
     s.bind(1, std::string(to_string(e.state)));
     s.bind(2, e.version);
     s.bind(3, e.decided_by);
     s.bind(4, e.approved_at_ms);
     s.bind(5, e.expires_at_ms);
     s.bind(6, e.ttl_s);
-    s.bind(7, e.id);
+    s.bind(7, e.l7);
+    s.bind(8, e.l7_change);
+    s.bind(9, e.l7_change_by);
+    s.bind(10, e.id);
     s.exec();
   });
 }

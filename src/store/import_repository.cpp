@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* kImportColumns =
     "seq, id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, ingress_port, metrics, "
-    "proxy_protocol, approved_at, expires_at, state, reason, version, first_seen, last_seen, accepted, local_port";
+    "proxy_protocol, approved_at, expires_at, state, reason, version, first_seen, last_seen, accepted, local_port, l7";
 
 ImportRecord read_import(Statement& s) {
   ImportRecord r;
@@ -41,6 +41,7 @@ ImportRecord read_import(Statement& s) {
   r.last_seen_ms = s.int64(20);
   r.accepted = s.int32(21) != 0;
   if (!s.is_null(22)) r.local_port = s.int32(22);
+  r.l7 = s.opt_text(23);
   return r;
 }
 
@@ -229,17 +230,18 @@ Result<int64_t> ImportRepository::prune_withdrawn(int64_t before_ms, int limit) 
 
 Status ImportRepository::save(const ImportRecord& r) {
   return guarded(tx_, "cannot save the import", [&]() {
-    Statement s(tx_,
-                "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
-                "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
-                "first_seen, last_seen, accepted, local_port) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(id) DO UPDATE SET alias = excluded.alias, mesh = excluded.mesh, "
-                "service = excluded.service, port = excluded.port, protocol = excluded.protocol, "
-                "sni = excluded.sni, ingress_host = excluded.ingress_host, ingress_port = excluded.ingress_port, "
-                "metrics = excluded.metrics, proxy_protocol = excluded.proxy_protocol, "
-                "approved_at = excluded.approved_at, expires_at = excluded.expires_at, state = excluded.state, "
-                "reason = excluded.reason, version = excluded.version, last_seen = excluded.last_seen, "
-                "accepted = excluded.accepted, local_port = excluded.local_port");
+    Statement s(
+        tx_,
+        "INSERT INTO imports(id, peer, export_id, alias, mesh, service, port, protocol, sni, ingress_host, "
+        "ingress_port, metrics, proxy_protocol, approved_at, expires_at, state, reason, version, "
+        "first_seen, last_seen, accepted, local_port, l7) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(id) DO UPDATE SET alias = excluded.alias, mesh = excluded.mesh, "
+        "service = excluded.service, port = excluded.port, protocol = excluded.protocol, "
+        "sni = excluded.sni, ingress_host = excluded.ingress_host, ingress_port = excluded.ingress_port, "
+        "metrics = excluded.metrics, proxy_protocol = excluded.proxy_protocol, "
+        "approved_at = excluded.approved_at, expires_at = excluded.expires_at, state = excluded.state, "
+        "reason = excluded.reason, version = excluded.version, last_seen = excluded.last_seen, "
+        "accepted = excluded.accepted, local_port = excluded.local_port, l7 = excluded.l7");
     int i = 1;
     s.bind(i++, r.id);
     s.bind(i++, r.peer);
@@ -263,6 +265,7 @@ Status ImportRepository::save(const ImportRecord& r) {
     s.bind(i++, r.last_seen_ms);
     s.bind(i++, r.accepted ? 1 : 0);
     s.bind(i++, r.local_port);
+    s.bind(i++, r.l7);
     s.exec();
   });
 }

@@ -37,6 +37,9 @@ ExportRecord read_export_columns(Statement& s) {
   e.decided_by = s.opt_text(18);
   e.approved_at_ms = s.opt_int64(19);
   e.expires_at_ms = s.opt_int64(20);
+  e.l7 = s.opt_text(21);
+  e.l7_change = s.opt_text(22);
+  e.l7_change_by = s.opt_text(23);
   return e;
 }
 

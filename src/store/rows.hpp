@@ -27,7 +27,7 @@ std::vector<std::string> first_column(Statement& s);
 inline constexpr const char* kExportColumns =
     "seq, id, mesh, service, port, protocol, zone, alias, metrics, proxy_protocol, sni, state, "
     "version, requested_by, requested_at, reason, ttl_s, pending_expires_at, decided_by, "
-    "approved_at, expires_at";
+    "approved_at, expires_at, l7, l7_change, l7_change_by";
 
 // The columns of kExportColumns, in that order; peers and history are loaded separately.
 ExportRecord read_export_columns(Statement& s);

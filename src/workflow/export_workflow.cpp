@@ -49,14 +49,16 @@ std::string action_name(const std::string& verb) {
 }  // namespace
 
 nlohmann::json summary_json(const ExportRecord& e) {
-  return {{"mesh", e.mesh},
-          {"service", e.service},
-          {"port", e.port},
-          {"alias", e.alias},
-          {"peers", e.peers},
-          {"sni", e.sni},
-          {"state", std::string(to_string(e.state))},
-          {"version", e.version}};
+  nlohmann::json out = {{"mesh", e.mesh},
+                        {"service", e.service},
+                        {"port", e.port},
+                        {"alias", e.alias},
+                        {"peers", e.peers},
+                        {"sni", e.sni},
+                        {"state", std::string(to_string(e.state))},
+                        {"version", e.version}};
+  if (e.l7) out["l7"] = nlohmann::json::parse(*e.l7, nullptr, false);  // what was approved, in the log
+  return out;
 }
 
 ExportWorkflow::ExportWorkflow(store::Database& db, const Clock& clock, const controlplane::Adapter& cp,
@@ -138,6 +140,11 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
                                        " in the inventory"});
     } else if (req.port >= 1 && req.port <= 65535 && !svc->find_port(static_cast<int>(req.port))) {
       errors.push_back({"port", "service \"" + req.service + "\" has no port " + std::to_string(req.port)});
+    } else if (req.l7) {
+      const std::string& protocol = svc->find_port(static_cast<int>(req.port))->protocol;
+      if (auto fits = policy::fits_protocol(*req.l7, protocol); !fits) {
+        errors.insert(errors.end(), fits.error().fields.begin(), fits.error().fields.end());
+      }
     }
   }
   if (!errors.empty())
@@ -165,6 +172,7 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
     e.peers.assign(unique_peers.begin(), unique_peers.end());
     e.metrics = req.metrics;
     e.proxy_protocol = req.proxy_protocol;
+    if (req.l7) e.l7 = policy::to_json(*req.l7).dump();  // keys sorted: one text per rule set
     e.sni = e.id + "." + s.trust_domain + ".meshfed";
     e.state = ExportState::kPending;
     e.version = 1;

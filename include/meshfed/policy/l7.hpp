@@ -47,11 +47,14 @@ inline constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "
 // Whether a service port of this protocol may carry rules: http, http2 and grpc.
 bool carries_l7(std::string_view protocol);
 
-// Reads `l7` for a service port of `protocol`: {"http": [{"methods": [...], "path": {"exact" |
-// "prefix": P}}]} for http and http2, {"grpc": ["pkg.Service/Method" | "pkg.Service/*"]} for
-// grpc; 1 to kMaxRules rules, no unknown key, paths absolute and in normal form. Every
-// problem is a FieldError under `path` ("l7.http[2].path.prefix").
-Result<L7Rules> parse_l7(const nlohmann::json& j, std::string_view protocol, const std::string& path = "l7");
+// Reads `l7`: {"http": [{"methods": [...], "path": {"exact" | "prefix": P}}]} or {"grpc":
+// ["pkg.Service/Method" | "pkg.Service/*"]}; 1 to kMaxRules rules, no unknown key, paths
+// absolute and in normal form. Every problem is a FieldError under `path`
+// ("l7.http[2].path.prefix").
+Result<L7Rules> parse_l7(const nlohmann::json& j, const std::string& path = "l7");
+// Whether `rules` suit a service port of `protocol`: http rules an http or http2 port, grpc
+// rules a grpc port; a FieldError under `path` if not.
+Status fits_protocol(const L7Rules& rules, std::string_view protocol, const std::string& path = "l7");
 nlohmann::json to_json(const L7Rules& rules);
 
 // A request target (origin-form) as the rules see it: the query dropped, percent-encoded

@@ -62,6 +62,9 @@ struct ExportRecord {
   std::optional<std::string> decided_by;
   std::optional<int64_t> approved_at_ms;
   std::optional<int64_t> expires_at_ms;
+  std::optional<std::string> l7;            // the L7 rules' canonical JSON; none: a TCP export
+  std::optional<std::string> l7_change;     // rules proposed to replace them, waiting for an approver
+  std::optional<std::string> l7_change_by;  // who proposed them
   std::vector<HistoryEntry> history;
 };
 
@@ -94,6 +97,7 @@ struct ImportRecord {
   int64_t last_seen_ms = 0;
   bool accepted = false;
   std::optional<int> local_port;
+  std::optional<std::string> l7;  // the rules the peer carried (canonical JSON); none: TCP
 };
 
 struct PeerRecord {

@@ -21,6 +21,7 @@
 #include "meshfed/controlplane/adapter.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/result.hpp"
+#include "meshfed/policy/l7.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/store/records.hpp"
 #include "meshfed/store/export_repository.hpp"
@@ -40,6 +41,7 @@ struct ExportRequest {
   std::optional<int64_t> ttl_s;
   bool proxy_protocol = false;
   std::string reason;
+  std::optional<policy::L7Rules> l7;  // only for an http, http2 or grpc port; none: a TCP export
 };
 
 struct Decision {

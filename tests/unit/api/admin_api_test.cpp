@@ -160,15 +160,47 @@ TEST_F(AdminApiTest, ReplicasAreListedForViewersWithTheirRoleAndLastHeartbeat) {
   EXPECT_EQ(call("GET", "/api/v1/replicas", "").status, 401);
 }
 
+// L7 rules travel with the request, come back as sent (in canonical form), and a wrong rule or
+// a port that cannot carry rules is a 400 naming the field; nothing is created.
+TEST_F(AdminApiTest, AnExportRequestCarriesL7RulesAndEveryWrongOneIsNamed) {
+  const json rules = {{"http", {{{"methods", {"GET"}}, {"path", {{"prefix", "/metrics/"}}}}}}};
+  const json ledger = {{"mesh", "default"},     {"service", "ledger"},      {"port", 9187},
+                       {"peers", {"internal"}}, {"reason", "metrics page"}, {"l7", rules}};
+  auto r = call("POST", "/api/v1/exports", "alice", ledger.dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  EXPECT_EQ(json::parse(r.body)["l7"], rules);
+  EXPECT_EQ(
+      json::parse(call("GET", "/api/v1/exports/" + json::parse(r.body)["id"].get<std::string>(), "victor").body)["l7"],
+      rules);
+  const int64_t before = export_count();
+
+  json bad = ledger;
+  bad["alias"] = "ledger-2";
+  bad["l7"]["http"][0]["path"]["prefix"] = "/metrics/../admin";
+  r = call("POST", "/api/v1/exports", "alice", bad.dump());
+  ASSERT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(json::parse(r.body)["errors"][0]["field"], "l7.http[0].path.prefix") << r.body;
+  bad = ledger;
+  bad["alias"] = "ledger-db";
+  bad["port"] = 5432;  // tcp
+  r = call("POST", "/api/v1/exports", "alice", bad.dump());
+  ASSERT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(json::parse(r.body)["errors"][0]["field"], "l7") << r.body;
+  EXPECT_EQ(export_count(), before);
+  EXPECT_TRUE(json::parse(call("GET", "/api/v1/exports/" + request_export(), "victor").body)["l7"].is_null())
+      << "a TCP export has none";
+}
+
 TEST_F(AdminApiTest, CreatedExportCarriesEtagLocationAndContractFields) {
   auto r = call("POST", "/api/v1/exports", "alice",
                 R"({"mesh":"default","service":"payments-api","port":8443,"peers":["internal"],"reason":"x"})");
   ASSERT_EQ(r.status, 201) << r.body;
   auto j = json::parse(r.body);
-  for (const char* k :
-       {"id",           "mesh",         "service",        "port",       "protocol",    "zone",           "alias",
-        "peers",        "metrics",      "proxy_protocol", "sni",        "state",       "target_missing", "version",
-        "requested_by", "requested_at", "reason",         "decided_by", "approved_at", "expires_at",     "history"}) {
+  for (const char* k : {"id",           "mesh",   "service",        "port",        "protocol",
+                        "zone",         "alias",  "peers",          "metrics",     "proxy_protocol",
+                        "sni",          "state",  "target_missing", "version",     "requested_by",
+                        "requested_at", "reason", "decided_by",     "approved_at", "expires_at",
+                        "history",      "l7"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   bool etag = false, location = false;

@@ -76,8 +76,9 @@ class PeriodicJobsTest : public ::testing::Test {
 };
 
 TEST_F(PeriodicJobsTest, ExpiryRunsEveryTickOnTheWorkflowsClock) {
-  auto e = workflow_->request({"alice", {workflow::Role::kRequester}},
-                              {"default", "payments-api", 8443, "", {"internal"}, "", {}, int64_t{600}, false, "why"});
+  auto e =
+      workflow_->request({"alice", {workflow::Role::kRequester}},
+                         {"default", "payments-api", 8443, "", {"internal"}, "", {}, int64_t{600}, false, "why", {}});
   ASSERT_TRUE(e.ok()) << e.error().message;
   ASSERT_TRUE(workflow_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());
   jobs_->run(start_);
@@ -91,8 +92,9 @@ TEST_F(PeriodicJobsTest, ExpiryRunsEveryTickOnTheWorkflowsClock) {
 // Replicas: a follower leaves expiry to the leader (it happens once per domain), and still reads
 // its own inventory; when it leads, what fell due meanwhile expires at its first tick.
 TEST_F(PeriodicJobsTest, AFollowerLeavesExpiryToTheLeaderAndStillReadsItsInventory) {
-  auto e = workflow_->request({"alice", {workflow::Role::kRequester}},
-                              {"default", "payments-api", 8443, "", {"internal"}, "", {}, int64_t{600}, false, "why"});
+  auto e =
+      workflow_->request({"alice", {workflow::Role::kRequester}},
+                         {"default", "payments-api", 8443, "", {"internal"}, "", {}, int64_t{600}, false, "why", {}});
   ASSERT_TRUE(e.ok()) << e.error().message;
   ASSERT_TRUE(workflow_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());
   leading_ = false;

@@ -31,7 +31,7 @@ class RoutePublisherTest : public ::testing::Test {
   }
 
   std::string approved(const std::vector<std::string>& peers) {
-    workflow::ExportRequest req{"default", "payments-api", 8443, "", peers, "", {}, int64_t{600}, false, "why"};
+    workflow::ExportRequest req{"default", "payments-api", 8443, "", peers, "", {}, int64_t{600}, false, "why", {}};
     auto e = wf_->request({"alice", {workflow::Role::kRequester}}, req);
     EXPECT_TRUE(e.ok()) << e.error().message;
     EXPECT_TRUE(wf_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());

@@ -26,7 +26,7 @@ class CatalogTest : public ::testing::Test {
   }
 
   std::string approved(std::vector<std::string> peers, const std::string& alias) {
-    workflow::ExportRequest r{"default", "payments-api", 8443, "", std::move(peers), alias, {}, {}, false, "why"};
+    workflow::ExportRequest r{"default", "payments-api", 8443, "", std::move(peers), alias, {}, {}, false, "why", {}};
     auto e = wf_->request(alice_, r);
     EXPECT_TRUE(e.ok()) << e.error().message;
     EXPECT_TRUE(wf_->approve(bob_, e->id, {}).ok());
@@ -53,7 +53,7 @@ class CatalogTest : public ::testing::Test {
 TEST_F(CatalogTest, PeerSeesOnlyApprovedExportsScopedToIt) {
   const std::string for_internal = approved({"internal"}, "a");
   const std::string for_both = approved({"internal", "dmz"}, "b");
-  workflow::ExportRequest pending{"default", "payments-api", 8443, "", {"internal"}, "c", {}, {}, false, "why"};
+  workflow::ExportRequest pending{"default", "payments-api", 8443, "", {"internal"}, "c", {}, {}, false, "why", {}};
   ASSERT_TRUE(wf_->request(alice_, pending).ok());
   auto internal = catalog_->view("internal", 0);
   ASSERT_TRUE(internal.ok());
@@ -114,7 +114,7 @@ TEST_F(CatalogTest, ExpiryRemovesAndAnnounces) {
 }
 
 TEST_F(CatalogTest, PendingChangesAreNotCatalogChanges) {
-  workflow::ExportRequest r{"default", "payments-api", 8443, "", {"internal"}, "p", {}, {}, false, "why"};
+  workflow::ExportRequest r{"default", "payments-api", 8443, "", {"internal"}, "p", {}, {}, false, "why", {}};
   auto e = wf_->request(alice_, r);
   ASSERT_TRUE(wf_->reject(bob_, e->id, {}).ok());
   EXPECT_EQ(catalog_->view("internal", 0)->revision, 1);

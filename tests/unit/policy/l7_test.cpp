@@ -39,10 +39,11 @@ TEST(L7Rules, HttpRulesAreReadStrictlyAndMatchNormalisedPaths) {
   const json j = {{"http",
                    {{{"methods", {"GET"}}, {"path", {{"prefix", "/v1/rates/"}}}},
                     {{"methods", {"POST", "PUT"}}, {"path", {{"exact", "/v1/quotes"}}}}}}};
-  const auto rules = parse_l7(j, "http");
+  const auto rules = parse_l7(j);
   ASSERT_TRUE(rules.ok()) << rules.error().message;
   EXPECT_EQ(to_json(*rules), j);
-  EXPECT_EQ(parse_l7(to_json(*rules), "http2").value(), *rules);
+  EXPECT_EQ(parse_l7(to_json(*rules)).value(), *rules);
+  EXPECT_TRUE(fits_protocol(*rules, "http2").ok());
   EXPECT_TRUE(allows_http(*rules, "GET", "/v1/rates/eur"));
   EXPECT_FALSE(allows_http(*rules, "POST", "/v1/rates/x"));
   EXPECT_FALSE(allows_http(*rules, "GET", "/v1/rates")) << "the prefix ends with a slash";
@@ -58,7 +59,7 @@ TEST(L7Rules, EveryWrongFieldIsNamed) {
                    {{{"methods", {"GET", "FETCH", "GET"}}, {"path", {{"prefix", "/v1/../x"}}}},
                     {{"methods", json::array()}, {"path", {{"exact", "v1"}, {"prefix", "/v1"}}}},
                     {{"path", {{"exact", "/a?b"}}}, {"extra", true}}}}};
-  const auto r = parse_l7(j, "http");
+  const auto r = parse_l7(j);
   ASSERT_FALSE(r.ok());
   std::vector<std::string> fields;
   for (const auto& f : r.error().fields) fields.push_back(f.field);
@@ -72,22 +73,29 @@ TEST(L7Rules, EveryWrongFieldIsNamed) {
 TEST(L7Rules, BoundsAndProtocolsAreKept) {
   json many = {{"http", json::array()}};
   for (size_t i = 0; i <= kMaxRules; ++i) many["http"].push_back({{"methods", {"GET"}}, {"path", {{"exact", "/a"}}}});
-  EXPECT_EQ(parse_l7(many, "http").error().fields.at(0).field, "l7.http");
-  EXPECT_FALSE(parse_l7({{"http", json::array()}}, "http").ok()) << "no rule is not a policy";
+  EXPECT_EQ(parse_l7(many).error().fields.at(0).field, "l7.http");
+  EXPECT_FALSE(parse_l7({{"http", json::array()}}).ok()) << "no rule is not a policy";
   EXPECT_FALSE(
-      parse_l7({{"http", {{{"methods", {"GET"}}, {"path", {{"exact", "/" + std::string(1024, 'a')}}}}}}}, "http").ok());
-  const auto tcp = parse_l7({{"grpc", {"a.B/C"}}}, "tcp");
+      parse_l7({{"http", {{{"methods", {"GET"}}, {"path", {{"exact", "/" + std::string(1024, 'a')}}}}}}}).ok());
+  EXPECT_EQ(parse_l7({{"http", json::array()}, {"grpc", json::array()}}).error().fields.at(0).field, "l7");
+  EXPECT_EQ(parse_l7(json::object()).error().fields.at(0).field, "l7");
+  EXPECT_FALSE(parse_l7(json::array()).ok());
+
+  const auto grpc = parse_l7({{"grpc", {"a.B/C"}}}).value();
+  const auto http = parse_l7({{"http", {{{"methods", {"GET"}}, {"path", {{"exact", "/"}}}}}}}).value();
+  const auto tcp = fits_protocol(grpc, "tcp");
   ASSERT_FALSE(tcp.ok());
   EXPECT_NE(tcp.error().message.find("only an http, http2 or grpc port"), std::string::npos);
-  EXPECT_FALSE(parse_l7({{"grpc", {"a.B/C"}}}, "http").ok()) << "an http port takes http rules";
-  EXPECT_FALSE(parse_l7({{"http", {{{"methods", {"GET"}}, {"path", {{"exact", "/"}}}}}}}, "grpc").ok());
-  EXPECT_FALSE(parse_l7(json::array(), "http").ok());
+  EXPECT_FALSE(fits_protocol(grpc, "http").ok()) << "an http port takes http rules";
+  EXPECT_FALSE(fits_protocol(http, "grpc").ok());
+  EXPECT_TRUE(fits_protocol(grpc, "grpc").ok());
+  EXPECT_TRUE(fits_protocol(http, "http").ok());
   EXPECT_TRUE(carries_l7("http2"));
   EXPECT_FALSE(carries_l7("tcp"));
 }
 
 TEST(L7Rules, GrpcMethodsOrWholeServices) {
-  const auto rules = parse_l7({{"grpc", {"payments.v1.Rates/Get", "payments.v1.Quotes/*"}}}, "grpc");
+  const auto rules = parse_l7({{"grpc", {"payments.v1.Rates/Get", "payments.v1.Quotes/*"}}});
   ASSERT_TRUE(rules.ok()) << rules.error().message;
   EXPECT_TRUE(allows_grpc(*rules, "/payments.v1.Rates/Get"));
   EXPECT_FALSE(allows_grpc(*rules, "/payments.v1.Rates/Delete"));
@@ -96,7 +104,7 @@ TEST(L7Rules, GrpcMethodsOrWholeServices) {
   EXPECT_FALSE(allows_grpc(*rules, "/payments.v1.QuotesX/Create"));
   EXPECT_FALSE(allows_grpc(*rules, "payments.v1.Rates/Get")) << ":path starts with a slash";
   EXPECT_FALSE(allows_grpc(*rules, "/payments.v1.Rates/Get/x"));
-  const auto wrong = parse_l7({{"grpc", {"Rates", "a..b/C", "a.b/c.d", "1a.B/C", "x.Y/Z", "x.Y/Z"}}}, "grpc");
+  const auto wrong = parse_l7({{"grpc", {"Rates", "a..b/C", "a.b/c.d", "1a.B/C", "x.Y/Z", "x.Y/Z"}}});
   ASSERT_FALSE(wrong.ok());
   std::vector<std::string> fields;
   for (const auto& f : wrong.error().fields) fields.push_back(f.field);

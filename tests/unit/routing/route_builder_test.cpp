@@ -2,6 +2,7 @@
 #include "meshfed/routing/route_builder.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "meshfed/store/peer_repository.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
@@ -21,7 +22,7 @@ class RouteBuilderTest : public ::testing::Test {
 
   std::string approved(const std::vector<std::string>& peers, const std::string& service = "payments-api",
                        int64_t port = 8443) {
-    workflow::ExportRequest req{"default", service, port, "", peers, "", {}, std::nullopt, false, "why"};
+    workflow::ExportRequest req{"default", service, port, "", peers, "", {}, std::nullopt, false, "why", {}};
     auto e = wf_->request({"alice", {workflow::Role::kRequester}}, req);
     EXPECT_TRUE(e.ok()) << e.error().message;
     EXPECT_TRUE(wf_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());
@@ -44,7 +45,7 @@ TEST_F(RouteBuilderTest, OneIngressRoutePerApprovedExportAndScopedPeer) {
   const std::string both = approved({"internal", "dmz"});
   const std::string pending =
       wf_->request({"alice", {workflow::Role::kRequester}},
-                   {"default", "payments-api", 8443, "", {"dmz"}, "p2", {}, std::nullopt, false, "why"})
+                   {"default", "payments-api", 8443, "", {"dmz"}, "p2", {}, std::nullopt, false, "why", {}})
           ->id;
   auto t = build();
   ASSERT_TRUE(t.ok());
@@ -53,6 +54,22 @@ TEST_F(RouteBuilderTest, OneIngressRoutePerApprovedExportAndScopedPeer) {
   EXPECT_NE(t->find_ingress(both + ".pci.meshfed", "dmz"), nullptr);
   EXPECT_FALSE(t->has_sni(pending + ".pci.meshfed"));
   EXPECT_EQ(t->ingress[0].target, (HostPort{"127.0.0.1", 8443}));
+}
+
+// An approved export with L7 rules gets no ingress route while the ingress cannot enforce them
+// per request: approved rules must never mean "any bytes".
+TEST_F(RouteBuilderTest, AnExportWithL7RulesAdmitsNothingUntilTheIngressEnforcesThem) {
+  workflow::ExportRequest req{"default", "ledger", 9187, "", {"internal"}, "", {}, std::nullopt, false, "why", {}};
+  req.l7 =
+      policy::parse_l7(nlohmann::json::parse(R"({"http": [{"methods": ["GET"], "path": {"exact": "/"}}]})")).value();
+  auto e = wf_->request({"alice", {workflow::Role::kRequester}}, req);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_TRUE(wf_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());
+  const std::string tcp = approved({"internal"});
+  auto t = build();
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE(t->has_sni(e->id + ".pci.meshfed"));
+  EXPECT_TRUE(t->has_sni(tcp + ".pci.meshfed"));
 }
 
 TEST_F(RouteBuilderTest, QuarantinedPeersMissingTargetsAndExpiredExportsHaveNoRoute) {

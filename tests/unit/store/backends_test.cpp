@@ -138,13 +138,17 @@ TEST_P(StoreBackendTest, ExportsRoundTripWithPeersHistoryAndPaging) {
         ExportRepository exports(tx);
         must(ExportRepository(tx).insert(an_export("a", {"dmz", "internal"})));
         must(ExportRepository(tx).insert(an_export("b", {"dmz"})));
-        must(ExportRepository(tx).insert(an_export("c", {"internal"})));
+        auto c = an_export("c", {"internal"});
+        c.l7 = R"({"grpc":["payments.v1.Rates/Get"]})";
+        must(ExportRepository(tx).insert(c));
         auto b = *must(ExportRepository(tx).get("b"));
         b.state = ExportState::kApproved;
         b.decided_by = "bob";
         b.approved_at_ms = 1'800'000'100'000;
         b.expires_at_ms = 1'800'003'700'000;
         b.version = 2;
+        b.l7_change = R"({"http":[{"methods":["GET"],"path":{"prefix":"/v2/"}}]})";
+        b.l7_change_by = "alice";
         must(ExportRepository(tx).update(b));
         must(ExportRepository(tx).append_history(
             "b", {1'800'000'000'000, "alice", "requested", std::nullopt, ExportState::kPending, "", 1}));
@@ -161,6 +165,11 @@ TEST_P(StoreBackendTest, ExportsRoundTripWithPeersHistoryAndPaging) {
   EXPECT_EQ(b->history[1].comment, "fine");
   EXPECT_EQ(b->history[1].from, ExportState::kPending);
   EXPECT_FALSE(b->history[0].from);
+  EXPECT_FALSE(b->l7) << "a TCP export";
+  EXPECT_EQ(b->l7_change, R"({"http":[{"methods":["GET"],"path":{"prefix":"/v2/"}}]})");
+  EXPECT_EQ(b->l7_change_by, "alice");
+  const auto c = read<std::optional<ExportRecord>>([&](const Reader& tx) { return ExportQueries(tx).get("c"); });
+  EXPECT_EQ(c->l7, R"({"grpc":["payments.v1.Rates/Get"]})");
   const auto a = read<std::optional<ExportRecord>>([&](const Reader& tx) { return ExportQueries(tx).get("a"); });
   EXPECT_EQ(a->peers, (std::vector<std::string>{"dmz", "internal"}));
   EXPECT_FALSE(a->decided_by);
@@ -277,6 +286,7 @@ TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportO
                 auto again = an_import("dmz", "e1", 16000);
                 again.state = ImportState::kStale;
                 again.version = 2;
+                again.l7 = R"({"grpc":["a.B/*"]})";
                 must(ImportRepository(tx).save(again));
               }).ok());
   const auto e1 = read<std::optional<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).get("dmz.e1"); });
@@ -284,6 +294,7 @@ TEST_P(StoreBackendTest, ImportsAreUpsertedByIdAndAnEgressPortIsHeldByOneImportO
   EXPECT_EQ(e1->state, ImportState::kStale);
   EXPECT_EQ(e1->version, 2);
   EXPECT_EQ(e1->local_port, 16000);
+  EXPECT_EQ(e1->l7, R"({"grpc":["a.B/*"]})");
   EXPECT_EQ(read<std::vector<ImportRecord>>([&](const Reader& tx) { return ImportQueries(tx).for_peer("dmz"); }).size(),
             2u);
   EXPECT_EQ(read<std::vector<ImportRecord>>([&](const Reader& tx) {

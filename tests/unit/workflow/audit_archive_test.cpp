@@ -30,7 +30,7 @@ class AuditArchiveTest : public ::testing::Test {
 
   // One export requested and approved: two audited transitions that point at their entries.
   void approve_one(const std::string& alias) {
-    ExportRequest r{"default", "payments-api", 8443, "", {"internal"}, alias, {}, {}, false, "why"};
+    ExportRequest r{"default", "payments-api", 8443, "", {"internal"}, alias, {}, {}, false, "why", {}};
     auto e = workflow_->request({"alice", {Role::kRequester}}, r);
     ASSERT_TRUE(e.ok()) << e.error().message;
     ASSERT_TRUE(workflow_->approve({"bob", {Role::kApprover}}, e->id, {}).ok());

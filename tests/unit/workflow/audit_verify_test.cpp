@@ -22,8 +22,8 @@ class AuditVerifyTest : public ::testing::Test {
     ExportWorkflow wf(*db_, clock_, adapter_, s);
     const Principal alice{"alice", {Role::kRequester}}, bob{"bob", {Role::kApprover}};
     for (int i = 0; i < 3; ++i) {
-      ExportRequest r{"default", "payments-api", 8443, "", {"internal"}, "pay-" + std::to_string(i), {},
-                      {},        false,          "why"};
+      ExportRequest r{"default", "payments-api", 8443,  "", {"internal"}, "pay-" + std::to_string(i), {},
+                      {},        false,          "why", {}};
       auto e = wf.request(alice, r);
       ASSERT_TRUE(e.ok());
       ASSERT_TRUE(wf.approve(bob, e->id, {}).ok());

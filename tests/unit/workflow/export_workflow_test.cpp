@@ -1,6 +1,7 @@
 #include "meshfed/workflow/export_workflow.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <set>
 
@@ -70,6 +71,41 @@ class ExportWorkflowTest : public ::testing::Test {
   Principal victor_ = person("victor", {Role::kViewer});
   Principal root_ = person("root", {Role::kAdmin});
 };
+
+// L7 rules are part of the request for an http, http2 or grpc port, kept as one canonical text
+// with the export and named in its audit entries; a port of another protocol cannot carry them.
+TEST_F(ExportWorkflowTest, L7RulesAreRequestedWithAnHttpPortAndRefusedOnATcpPort) {
+  const auto rules = policy::parse_l7(
+      nlohmann::json::parse(R"({"http": [{"path": {"prefix": "/metrics/"}, "methods": ["GET", "HEAD"]}]})"));
+  ASSERT_TRUE(rules.ok()) << rules.error().message;
+  ExportRequest r;
+  r.mesh = "default";
+  r.service = "ledger";
+  r.port = 9187;
+  r.peers = {"internal"};
+  r.l7 = *rules;
+  r.reason = "internal reads the ledger's metrics page";
+  const auto e = wf_->request(alice_, r);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_TRUE(e->l7);
+  EXPECT_EQ(*e->l7, R"({"http":[{"methods":["GET","HEAD"],"path":{"prefix":"/metrics/"}}]})");
+  const auto approved = wf_->approve(bob_, e->id, {"ok", {}, {}});
+  ASSERT_TRUE(approved.ok());
+  EXPECT_EQ(approved->l7, e->l7) << "approved as requested";
+  const auto audit = wf_->audit_page(0, 100);
+  ASSERT_TRUE(audit.ok());
+  EXPECT_EQ(audit->first.back().details["l7"], nlohmann::json::parse(*e->l7)) << "the approval names the rules";
+
+  r.port = 5432;  // tcp
+  r.alias = "ledger-db";
+  const auto tcp = wf_->request(alice_, r);
+  ASSERT_FALSE(tcp.ok());
+  EXPECT_EQ(tcp.error().fields.at(0).field, "l7");
+  EXPECT_NE(tcp.error().fields.at(0).message.find("plaintext HTTP/1.1 or h2c"), std::string::npos);
+  r.port = 9187;
+  r.l7 = policy::parse_l7(nlohmann::json::parse(R"({"grpc": ["ledger.v1.Rows/*"]})")).value();
+  EXPECT_EQ(wf_->request(alice_, r).error().fields.at(0).field, "l7") << "grpc rules need a grpc port";
+}
 
 TEST_F(ExportWorkflowTest, RequestCreatesPendingExportWithSniAndHistory) {
   auto e = requested();
