@@ -109,6 +109,26 @@ class PeeringTest : public ::testing::Test {
     return out;
   }
 
+  // Opens a connection through the egress `port`, has `d`'s admin remove `peer`, and returns how
+  // long after the command answered the connection ended (10 s and a failure if it did not).
+  std::chrono::milliseconds ended_after_removal(const std::string& d, const std::string& peer, uint16_t port) {
+    const int fd = live_connection(port);
+    EXPECT_GE(fd, 0);
+    const auto removing = std::chrono::steady_clock::now();
+    const auto removed = ctl(d, "ada", {"peers", "remove", peer, "--reason", "contract ended"});
+    const auto answered = std::chrono::steady_clock::now();
+    EXPECT_EQ(removed.exit_code, 0) << removed.output;
+    bool clean = false;
+    read_until_eof(fd, 10s, &clean);
+    const auto ended = std::chrono::steady_clock::now();
+    ::close(fd);
+    EXPECT_TRUE(clean) << "the connection was not ended";
+    const auto ms = [](auto t) { return std::chrono::duration_cast<std::chrono::milliseconds>(t); };
+    std::cout << d << " removed " << peer << ": the command took " << ms(answered - removing).count()
+              << " ms; the live connection ended " << ms(ended - answered).count() << " ms after it answered\n";
+    return ms(ended - answered);
+  }
+
   int audited(const std::string& d, const std::string& action) {
     int n = 0;
     const json entries = call(d, "GET", "/api/v1/audit?limit=1000", "victor").body["items"];
@@ -148,27 +168,10 @@ TEST_F(PeeringTest, TwoBrokersWithNoPeersPeerThroughCtlAloneAndAnExportFlows) {
   EXPECT_TRUE(flows_of("pci").count("inbound peer_api: internal")) << json(flows_of("pci")).dump();
   EXPECT_TRUE(flows_of("internal").count("outbound gateway: pci")) << json(flows_of("internal")).dump();
 
-  // A live connection through internal's egress and pci's ingress...
-  const int fd = connect_loopback(port);
-  ASSERT_GE(fd, 0);
-  ASSERT_TRUE(send_all(fd, "still there?"));
-  char buf[16];
-  ASSERT_EQ(::recv(fd, buf, 12, MSG_WAITALL), 12);
-  // ...ends when pci removes internal: its ingress no longer admits internal's egress.
-  const auto removing = std::chrono::steady_clock::now();
-  const auto removed = ctl("pci", "ada", {"peers", "remove", "internal", "--reason", "contract ended"});
-  const auto answered = std::chrono::steady_clock::now();
-  ASSERT_EQ(removed.exit_code, 0) << removed.output;
-  bool clean = false;
-  read_until_eof(fd, 10s, &clean);
-  const auto ended = std::chrono::steady_clock::now();
-  ::close(fd);
-  EXPECT_TRUE(clean) << "the connection was not ended";
-  const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
-  std::cout << "removal: the command took " << ms(answered - removing) << " ms; the live connection ended "
-            << ms(ended - answered) << " ms after it answered\n";
-  // The cut is made before the removal is answered: what is left is the bytes in flight.
-  EXPECT_LT(ended - answered, 100ms);
+  // A live connection through internal's egress and pci's ingress ends when pci removes
+  // internal: its ingress no longer admits internal's egress. The cut is made before the
+  // removal is answered: what is left is the bytes in flight.
+  EXPECT_LT(ended_after_removal("pci", "internal", port), 100ms);
   EXPECT_TRUE(peer_of("pci", "internal").is_null());
   for (const auto& flow : flows_of("pci")) EXPECT_EQ(flow.find("internal"), std::string::npos) << flow;
   EXPECT_EQ(audited("pci", "peer.removed"), 1);
@@ -184,20 +187,7 @@ TEST_F(PeeringTest, TheImporterRemovingAPeerCutsItsEgressAndWithdrawsItsImports)
   const std::string id = request_and_approve();
   const uint16_t port = egress_port_of(id);
   ASSERT_NE(port, 0);
-  const int fd = connect_loopback(port);
-  ASSERT_GE(fd, 0);
-  ASSERT_TRUE(send_all(fd, "ping"));
-  char buf[4];
-  ASSERT_EQ(::recv(fd, buf, 4, MSG_WAITALL), 4);
-  const auto removed = ctl("internal", "ada", {"peers", "remove", "pci", "--reason", "moved elsewhere"});
-  const auto answered = std::chrono::steady_clock::now();
-  ASSERT_EQ(removed.exit_code, 0) << removed.output;
-  bool clean = false;
-  read_until_eof(fd, 10s, &clean);
-  const auto ended = std::chrono::steady_clock::now();
-  ::close(fd);
-  EXPECT_TRUE(clean);
-  EXPECT_LT(ended - answered, 100ms);
+  EXPECT_LT(ended_after_removal("internal", "pci", port), 100ms);
   const auto import = call("internal", "GET", "/api/v1/imports/pci." + id, "victor").body;
   EXPECT_EQ(import["state"], "withdrawn");
   EXPECT_EQ(import["reason"], "peer removed");

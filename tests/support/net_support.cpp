@@ -475,6 +475,14 @@ std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clea
   }
 }
 
+int live_connection(uint16_t port) {
+  const int fd = connect_loopback(port);
+  char c;
+  if (fd >= 0 && send_all(fd, "x") && ::recv(fd, &c, 1, MSG_WAITALL) == 1) return fd;
+  if (fd >= 0) ::close(fd);
+  return -1;
+}
+
 std::string echo_round_trip(uint16_t port, const std::string& data) {
   const int fd = connect_loopback(port);
   if (fd < 0) return "(connect failed)";

@@ -160,6 +160,9 @@ bool send_all(int fd, const std::string& data);
 std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clean_eof = nullptr);
 // Sends `data`, half-closes, and returns everything read back until end of stream.
 std::string echo_round_trip(uint16_t port, const std::string& data);
+// A connection to an echo service through `port` that has carried a byte both ways, left open;
+// -1 if there is none.
+int live_connection(uint16_t port);
 
 // A raw TLS 1.3 client towards an ingress: a chosen certificate and SNI, then one payload.
 struct ProbeResult {
