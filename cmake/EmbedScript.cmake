@@ -5,8 +5,32 @@ if(MODE STREQUAL "file")
   string(REPLACE "::" ";" parts "${SYMBOL}")
   list(POP_BACK parts name)
   list(JOIN parts "::" ns)
-  file(WRITE ${OUT} "#include <string_view>\nnamespace ${ns} {\nextern const std::string_view ${name};\n"
-                    "const std::string_view ${name} = R\"${delim}(${content})${delim}\";\n}\n")
+  # Pieces of at most 30,000 bytes, each ending at a line's end: a compiler need not take a
+  # literal longer than 65,535 (clang -Woverlength-strings), and the document grows.
+  set(pieces "")
+  string(LENGTH "${content}" left)
+  while(left GREATER 0)
+    if(left LESS_EQUAL 30000)
+      set(piece "${content}")
+      set(content "")
+    else()
+      string(SUBSTRING "${content}" 0 30000 head)
+      string(FIND "${head}" "\n" cut REVERSE)
+      if(cut LESS 0)
+        set(cut 29999)
+      endif()
+      math(EXPR cut "${cut} + 1")
+      string(SUBSTRING "${content}" 0 ${cut} piece)
+      string(SUBSTRING "${content}" ${cut} -1 content)
+    endif()
+    string(APPEND pieces "    R\"${delim}(${piece})${delim}\",\n")
+    string(LENGTH "${content}" left)
+  endwhile()
+  file(WRITE ${OUT} "#include <string>\n#include <string_view>\nnamespace ${ns} {\nnamespace {\n"
+                    "constexpr std::string_view kPieces[] = {\n${pieces}};\n"
+                    "std::string joined() {\n  std::string out;\n  for (const auto piece : kPieces) out += piece;\n"
+                    "  return out;\n}\nconst std::string kWhole = joined();\n}  // namespace\n"
+                    "extern const std::string_view ${name};\nconst std::string_view ${name} = kWhole;\n}\n")
 elseif(MODE STREQUAL "migrations")
   string(REPLACE "|" ";" inputs "${INPUTS}")
   set(body "")
