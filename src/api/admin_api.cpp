@@ -610,6 +610,11 @@ json peer_json(const peering::PeerEntry& e) {
   return item;
 }
 
+// The answer of the peering routes on a broker built without them (tests, tools).
+http::Response no_peerings() {
+  return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+}
+
 }  // namespace
 
 Result<std::vector<peering::PeerEntry>> AdminApi::peers() {
@@ -630,7 +635,7 @@ http::Response AdminApi::list_peers() {
 }
 
 http::Response AdminApi::propose_peer(const http::Request& req, const workflow::Principal& who) {
-  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  if (!deps_.peerings) return no_peerings();
   auto body =
       parse_body(req, {"bundle", "fingerprint", "import_policy", "max_exports", "max_egress_ports", "reason"}, false);
   if (body.error) return problem(*body.error);
@@ -653,7 +658,7 @@ http::Response AdminApi::propose_peer(const http::Request& req, const workflow::
 
 http::Response AdminApi::approve_peer(const http::Request& req, const workflow::Principal& who,
                                       const std::string& domain) {
-  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  if (!deps_.peerings) return no_peerings();
   auto body = parse_body(req, {"comment"}, true);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
@@ -677,7 +682,7 @@ http::Response AdminApi::peer_response(const std::string& domain, const store::P
 
 http::Response AdminApi::propose_bundle(const http::Request& req, const workflow::Principal& who,
                                         const std::string& domain) {
-  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  if (!deps_.peerings) return no_peerings();
   auto body = parse_body(req, {"bundle", "fingerprint", "reason"}, false);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
@@ -692,7 +697,7 @@ http::Response AdminApi::propose_bundle(const http::Request& req, const workflow
 
 http::Response AdminApi::remove_peer(const http::Request& req, const workflow::Principal& who,
                                      const std::string& domain) {
-  if (!deps_.peerings) return problem(make_error(ErrorCode::kUnavailable, "this broker adds no peers through the API"));
+  if (!deps_.peerings) return no_peerings();
   auto body = parse_body(req, {"reason"}, false);
   if (body.error) return problem(*body.error);
   Fields f(body.value);
