@@ -44,7 +44,11 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
       upstream_failures(r.counter("meshfed_gateway_upstream_connect_failures_total",
                                   "Failed connections to the upstream by gateway and route.", {"gateway", "route"})),
       duration(r.histogram("meshfed_gateway_connection_duration_seconds", "Admitted connections' duration.",
-                           {"gateway", "route"}, {0.01, 0.1, 1, 10, 60, 600, 3600, 86400})) {}
+                           {"gateway", "route"}, {0.01, 0.1, 1, 10, 60, 600, 3600, 86400})),
+      l7_denied(r.counter(std::string(policy::kL7DeniedMetric),
+                          "Requests the ingress refused under an export's L7 rules (403) or as unreadable (400), by "
+                          "export and calling peer.",
+                          {"export", "peer"})) {}
 
 void Session::abort(const std::string& why) {
   if (closed) return;
@@ -117,6 +121,20 @@ void GatewayCore::handshake_done(Session& s, bool resumed) {
   s.phase_deadline.reset();
   s.last_activity = std::chrono::steady_clock::now();
   metrics_.handshakes.inc({kind_, resumed ? "true" : "false"});
+}
+
+void GatewayCore::request_refused(const Session& s, const Refusal& r) {
+  if (r.status != 502) metrics_.l7_denied.inc({s.route, s.peer});
+  const LogFields fields({{"gateway", kind_},
+                          {"peer", s.peer},
+                          {"route", s.route},
+                          {"remote", s.remote},
+                          {"method", r.method},
+                          {"path", r.path},
+                          {"status", int64_t{r.status}},
+                          {"result", "refused: " + r.reason}});
+  spdlog::info("access: gateway={} peer={} route={} remote={} method={} path=\"{}\" status={} result=\"refused: {}\"",
+               kind_, s.peer, s.route, s.remote, r.method, r.path, r.status, r.reason);
 }
 
 void GatewayCore::handshake_failed(Session& s, const std::string& reason) {

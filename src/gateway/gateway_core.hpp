@@ -3,6 +3,7 @@
 // Everything here runs on the gateway's event loop.
 #pragma once
 
+#include "gateway/http1_filter.hpp"
 #include "gateway/stream_sides.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -74,6 +75,9 @@ class GatewayCore {
   void refuse(Session& s, const std::string& reason);
   void handshake_failed(Session& s, const std::string& reason);
   void handshake_done(Session& s, bool resumed);
+  // One request of an admitted session refused (L7 rules): counted by export and peer, and one
+  // access-log line of its own. A 502 (the service's answer unreadable) is only logged.
+  void request_refused(const Session& s, const Refusal& r);
   // Resolves and connects `s.upstream` within the connect timeout.
   asio::awaitable<bool> connect_upstream(std::shared_ptr<Session> s, HostPort to);
   // Moves bytes both ways until both directions are done or the session is aborted.

@@ -103,7 +103,56 @@ struct IngressGateway::Impl {
       co_await upstream.write_all(asio::buffer(*header), ec);
       if (ec) co_return s->abort("upstream error: " + ec.message());
     }
+    if (admitted.l7) co_return co_await filter_http1(core, s, tls_side, upstream);
     co_await core.splice(s, tls_side, upstream);
+  }
+
+  // An export with L7 rules: every request judged by the rules in force when it arrives.
+  asio::awaitable<void> filter_http1(GatewayCore& core, std::shared_ptr<Session> s, TlsSide& client,
+                                     PlainSide& upstream) {
+    Http1Filter filter(s->route, [this, sni = s->sni, peer = s->peer]() {
+      const auto routes = routes_now();
+      const IngressRoute* r = routes->find_ingress(sni, peer);
+      return r ? std::optional(r->l7) : std::nullopt;
+    });
+    std::vector<char> buffer(core.limits().buffer_bytes);
+    error_code ec;
+    for (;;) {
+      FilterOutput out;
+      const auto want = filter.want();
+      if (want == Http1Filter::Want::kTunnel) co_return co_await core.splice(s, client, upstream);
+      if (want == Http1Filter::Want::kClose) {
+        co_await client.shutdown_send(ec);
+        co_return;
+      }
+      const bool from_client = want == Http1Filter::Want::kClient;
+      const size_t n = from_client ? co_await client.read_some(asio::buffer(buffer), ec)
+                                   : co_await upstream.read_some(asio::buffer(buffer), ec);
+      if (s->closed) co_return;
+      if (ec == asio::error::eof) {
+        from_client ? filter.client_ended(out) : filter.upstream_ended(out);
+      } else if (ec) {
+        co_return s->abort((from_client ? "client error: " : "upstream error: ") + ec.message());
+      } else {
+        s->last_activity = std::chrono::steady_clock::now();
+        const std::string_view bytes(buffer.data(), n);
+        from_client ? filter.from_client(bytes, out) : filter.from_upstream(bytes, out);
+      }
+      for (const auto& r : out.refused) core.request_refused(*s, r);
+      if (!out.to_upstream.empty()) {
+        co_await upstream.write_all(asio::buffer(out.to_upstream), ec);
+        if (s->closed) co_return;
+        if (ec) co_return s->abort("upstream error: " + ec.message());
+        s->bytes_up += out.to_upstream.size();
+      }
+      if (!out.to_client.empty()) {
+        co_await client.write_all(asio::buffer(out.to_client), ec);
+        if (s->closed) co_return;
+        if (ec) co_return s->abort("client error: " + ec.message());
+        s->bytes_down += out.to_client.size();
+      }
+      s->last_activity = std::chrono::steady_clock::now();
+    }
   }
 
   // Source: the peer's egress as we see it; destination: our listener.

@@ -85,12 +85,14 @@ void RoutingTable::sort() {
 json to_json(const RoutingTable& t) {
   json in = json::array();
   for (const auto& r : t.ingress) {
-    in.push_back({{"sni", r.sni},
+    json route = {{"sni", r.sni},
                   {"export_id", r.export_id},
                   {"peer", r.peer},
                   {"target", host_port_json(r.target)},
                   {"proxy_protocol", r.proxy_protocol},
-                  {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}});
+                  {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}};
+    if (r.l7) route["l7"] = policy::to_json(*r.l7);
+    in.push_back(std::move(route));
   }
   json out = json::array();
   for (const auto& r : t.egress) {
@@ -164,9 +166,20 @@ Result<RoutingTable> parse_routes(std::string_view body) {
   FieldErrors errors;
   const auto& ingress = j["ingress"];
   for (size_t i = 0; i < ingress.size(); ++i) {
-    RouteFields f(ingress[i], "ingress[" + std::to_string(i) + "]", errors);
+    const std::string path = "ingress[" + std::to_string(i) + "]";
+    RouteFields f(ingress[i], path, errors);
     t.ingress.push_back({f.string("sni"), f.string("export_id"), f.string("peer"), f.host_port("target"),
                          f.boolean("proxy_protocol"), f.time("expires_at")});
+    if (ingress[i].is_object() && ingress[i].contains("l7")) {
+      auto rules = policy::parse_l7(ingress[i]["l7"], path + ".l7");
+      if (!rules) {
+        const auto& error = rules.error();
+        if (error.fields.empty()) errors.add(path + ".l7", error.message);
+        for (const auto& e : error.fields) errors.add(e.field, e.message);
+      } else {
+        t.ingress.back().l7 = std::make_shared<const policy::L7Rules>(std::move(rules).value());
+      }
+    }
   }
   const auto& egress = j["egress"];
   for (size_t i = 0; i < egress.size(); ++i) {

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/json_reader.hpp"
+#include "meshfed/core/strict_json.hpp"
 
 namespace meshfed::policy {
 namespace {
@@ -158,6 +159,13 @@ Result<L7Rules> parse_l7(const json& j, const std::string& path) {
     return make_error(ErrorCode::kInvalidArgument, "bad L7 rules: " + first, std::move(fields));
   }
   return out;
+}
+
+Result<L7Rules> parse_l7_text(std::string_view text, const std::string& path) {
+  // 64 rules of 9 methods and a 1 KiB path each, with room for the JSON around them.
+  auto j = parse_strict_json(text, {.max_bytes = 128 * 1024, .max_depth = 5}, path);
+  if (!j) return j.error();
+  return parse_l7(*j, path);
 }
 
 Status fits_protocol(const L7Rules& rules, std::string_view protocol, const std::string& path) {

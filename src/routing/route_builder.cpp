@@ -24,16 +24,22 @@ void append_ingress_routes(const store::ExportRecord& e, const controlplane::Inv
                            const std::set<std::string>& admitted, int64_t now_ms, std::vector<IngressRoute>& out) {
   if (e.state != store::ExportState::kApproved) return;
   if (!e.expires_at_ms || *e.expires_at_ms <= now_ms) return;  // the sweep will expire it
-  // The ingress does not enforce L7 rules per request yet: an export that carries them admits
-  // nothing rather than everything (fails closed).
-  if (e.l7) return;
+  std::shared_ptr<const policy::L7Rules> rules;
+  if (e.l7) {
+    // The ingress reads HTTP/1.1 per request; HTTP/2 and gRPC not yet: an export whose rules
+    // it cannot enforce admits nothing rather than everything (fails closed), as does one whose
+    // stored rules no longer read.
+    auto parsed = policy::parse_l7_text(*e.l7);
+    if (e.protocol != "http" || !parsed) return;
+    rules = std::make_shared<const policy::L7Rules>(std::move(parsed).value());
+  }
   const auto* svc = inventory.find(e.mesh, e.service, e.zone);
   const auto* port = svc ? svc->find_port(e.port) : nullptr;
   if (!port) return;  // target missing: refused meanwhile
   const HostPort target{svc->address, static_cast<uint16_t>(port->target_port.value_or(e.port))};
   for (const auto& peer : e.peers) {
     if (!admitted.count(peer)) continue;
-    out.push_back({e.sni, e.id, peer, target, e.proxy_protocol, *e.expires_at_ms});
+    out.push_back({e.sni, e.id, peer, target, e.proxy_protocol, *e.expires_at_ms, rules});
   }
 }
 

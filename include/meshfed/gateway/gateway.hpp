@@ -59,6 +59,7 @@ struct GatewayMetrics {
   metrics::Family& cut;       // admitted connections ended by policy: revoked, expired, idle, ...
   metrics::Family& upstream_failures;
   metrics::Family& duration;
+  metrics::Family& l7_denied;  // requests refused by an export's L7 rules, by export and peer
 
   // A connection admitted on a route, and its end: safe from every worker thread at once.
   void admitted(const std::string& gateway, const std::string& route, const std::string& peer);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "meshfed/core/result.hpp"
+#include "meshfed/policy/l7.hpp"
 
 namespace meshfed::gateway {
 
@@ -28,7 +30,13 @@ struct IngressRoute {
   HostPort target;
   bool proxy_protocol = false;
   int64_t expires_at_ms = 0;
-  bool operator==(const IngressRoute&) const = default;
+  // The export's L7 rules, read per request (HTTP/1.1); null: a TCP export, passed as bytes.
+  std::shared_ptr<const policy::L7Rules> l7 = nullptr;
+  bool operator==(const IngressRoute& o) const {
+    return sni == o.sni && export_id == o.export_id && peer == o.peer && target == o.target &&
+           proxy_protocol == o.proxy_protocol && expires_at_ms == o.expires_at_ms &&
+           (l7 == o.l7 || (l7 && o.l7 && *l7 == *o.l7));
+  }
 };
 
 // One active or stale import: a local listener and the peer ingress it leads to.

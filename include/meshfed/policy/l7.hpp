@@ -40,6 +40,10 @@ struct L7Rules {
   bool operator==(const L7Rules&) const = default;
 };
 
+// The ingress's count of requests refused under an export's rules, labelled {export, peer}: the
+// one meshfed_* family a peer sends along with an export's metrics (each peer its own series).
+inline constexpr std::string_view kL7DeniedMetric = "meshfed_gateway_l7_denied_total";
+
 // The methods of RFC 9110 (section 9) and PATCH (RFC 5789).
 inline constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                                 "CONNECT", "OPTIONS", "TRACE", "PATCH"};
@@ -52,6 +56,8 @@ bool carries_l7(std::string_view protocol);
 // absolute and in normal form. Every problem is a FieldError under `path`
 // ("l7.http[2].path.prefix").
 Result<L7Rules> parse_l7(const nlohmann::json& j, const std::string& path = "l7");
+// The same from JSON text (as stored, or carried in a routing table), bounded in size and depth.
+Result<L7Rules> parse_l7_text(std::string_view text, const std::string& path = "l7");
 // Whether `rules` suit a service port of `protocol`: http rules an http or http2 port, grpc
 // rules a grpc port; a FieldError under `path` if not.
 Status fits_protocol(const L7Rules& rules, std::string_view protocol, const std::string& path = "l7");

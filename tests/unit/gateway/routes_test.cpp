@@ -18,6 +18,8 @@ RoutingTable sample() {
   t.ingress.push_back({"b.pci.meshfed", "b", "internal", {"10.0.0.2", 5432}, false, 1800000000000});
   t.ingress.push_back({"a.pci.meshfed", "a", "internal", {"10.0.0.1", 8443}, true, 1800000000000});
   t.ingress.push_back({"a.pci.meshfed", "a", "dmz", {"10.0.0.1", 8443}, true, 1800000000000});
+  t.ingress.back().l7 = std::make_shared<const policy::L7Rules>(
+      policy::parse_l7(json::parse(R"({"http": [{"methods": ["GET"], "path": {"prefix": "/v1/"}}]})")).value());
   // Field by field: from one braced temporary GCC 12 at -O3 reports the nested strings as
   // maybe uninitialised (a false positive).
   EgressRoute& egress = t.egress.emplace_back();
@@ -41,6 +43,9 @@ TEST(Routes, JsonRoundTripsAndLookupsFindByCallerAndSni) {
   EXPECT_TRUE(back->same_routes(t));
   ASSERT_NE(t.find_ingress("a.pci.meshfed", "dmz"), nullptr);
   EXPECT_EQ(t.find_ingress("a.pci.meshfed", "dmz")->peer, "dmz");
+  ASSERT_NE(back->find_ingress("a.pci.meshfed", "dmz")->l7, nullptr);  // the rules travel with the route
+  EXPECT_EQ(back->find_ingress("a.pci.meshfed", "dmz")->l7->http.at(0).path.value, "/v1/");
+  EXPECT_EQ(back->find_ingress("a.pci.meshfed", "internal")->l7, nullptr);
   EXPECT_EQ(t.find_ingress("b.pci.meshfed", "dmz"), nullptr);  // b is internal's only
   EXPECT_TRUE(t.has_sni("b.pci.meshfed"));
   EXPECT_FALSE(t.has_sni("c.pci.meshfed"));
@@ -61,6 +66,11 @@ TEST(Routes, ParseNamesTheFieldThatIsWrong) {
   ASSERT_EQ(r.error().fields.size(), 2u) << r.error().message;  // every wrong field, not the first alone
   EXPECT_EQ(r.error().fields[0].field, "ingress[0].sni");
   EXPECT_EQ(r.error().fields[1].field, "egress[0].peer");
+  j = to_json(sample());
+  j["ingress"][0]["l7"] = {{"http", {{{"methods", {"BREW"}}, {"path", {{"exact", "/"}}}}}}};
+  r = parse_routes(j.dump());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().fields.at(0).field.rfind("ingress[0].l7.http[0].methods", 0), 0u) << r.error().message;
   j = to_json(sample());
   j["egress"][0]["expires_at"] = "soon";
   r = parse_routes(j.dump());

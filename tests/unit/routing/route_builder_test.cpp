@@ -58,18 +58,32 @@ TEST_F(RouteBuilderTest, OneIngressRoutePerApprovedExportAndScopedPeer) {
 
 // An approved export with L7 rules gets no ingress route while the ingress cannot enforce them
 // per request: approved rules must never mean "any bytes".
-TEST_F(RouteBuilderTest, AnExportWithL7RulesAdmitsNothingUntilTheIngressEnforcesThem) {
-  workflow::ExportRequest req{"default", "ledger", 9187, "", {"internal"}, "", {}, std::nullopt, false, "why", {}};
-  req.l7 =
-      policy::parse_l7(nlohmann::json::parse(R"({"http": [{"methods": ["GET"], "path": {"exact": "/"}}]})")).value();
-  auto e = wf_->request({"alice", {workflow::Role::kRequester}}, req);
-  ASSERT_TRUE(e.ok()) << e.error().message;
-  ASSERT_TRUE(wf_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());
+TEST_F(RouteBuilderTest, AnHttpExportCarriesItsL7RulesToTheIngressAndAGrpcOneAdmitsNothingYet) {
+  controlplane::Inventory inv = *adapter_.inventory();
+  inv.services.back().ports.push_back({9090, "grpc", std::nullopt});
+  adapter_.set(inv);
+  auto with_rules = [&](int64_t port, const char* rules) {
+    workflow::ExportRequest req{"default",    "ledger", port,  "", {"internal"}, "ledger-" + std::to_string(port), {},
+                                std::nullopt, false,    "why", {}};
+    req.l7 = policy::parse_l7(nlohmann::json::parse(rules)).value();
+    auto e = wf_->request({"alice", {workflow::Role::kRequester}}, req);
+    EXPECT_TRUE(e.ok()) << e.error().message;
+    EXPECT_TRUE(wf_->approve({"bob", {workflow::Role::kApprover}}, e->id, {}).ok());
+    return e->id;
+  };
+  const std::string http = with_rules(9187, R"({"http": [{"methods": ["GET"], "path": {"exact": "/"}}]})");
+  const std::string grpc = with_rules(9090, R"({"grpc": ["ledger.v1.Entries/Get"]})");
   const std::string tcp = approved({"internal"});
   auto t = build();
   ASSERT_TRUE(t.ok());
-  EXPECT_FALSE(t->has_sni(e->id + ".pci.meshfed"));
-  EXPECT_TRUE(t->has_sni(tcp + ".pci.meshfed"));
+  const auto* route = t->find_ingress(http + ".pci.meshfed", "internal");
+  ASSERT_NE(route, nullptr);
+  ASSERT_NE(route->l7, nullptr);
+  EXPECT_EQ(route->l7->http.at(0).path.value, "/");
+  // The ingress does not read HTTP/2 per request yet: rules it cannot enforce admit nothing.
+  EXPECT_FALSE(t->has_sni(grpc + ".pci.meshfed"));
+  ASSERT_NE(t->find_ingress(tcp + ".pci.meshfed", "internal"), nullptr);
+  EXPECT_EQ(t->find_ingress(tcp + ".pci.meshfed", "internal")->l7, nullptr);
 }
 
 TEST_F(RouteBuilderTest, QuarantinedPeersMissingTargetsAndExpiredExportsHaveNoRoute) {

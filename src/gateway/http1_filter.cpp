@@ -1,0 +1,335 @@
+#include "gateway/http1_filter.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <nlohmann/json.hpp>
+
+#include <limits>
+
+namespace meshfed::gateway {
+namespace {
+
+namespace http = boost::beast::http;
+using error_code = boost::system::error_code;
+
+// Bodies stream through, never held. (Boost 1.74's `body_limit(boost::none)` refuses every
+// body with a length: it compares the length with the empty optional.)
+constexpr uint64_t kUnlimited = std::numeric_limits<uint64_t>::max();
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    default:
+      return "Bad Gateway";
+  }
+}
+
+// A problem+json answer (RFC 9457) naming the export, so the caller knows whose rules said no.
+std::string problem_response(int status, const std::string& detail, const std::string& export_id, bool close) {
+  const std::string body = nlohmann::json{
+      {"type", "about:blank"},
+      {"title", reason_phrase(status)},
+      {"status", status},
+      {"detail", detail},
+      {"export", export_id}}.dump();
+  std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
+                  "\r\nContent-Type: application/problem+json\r\nContent-Length: " + std::to_string(body.size()) +
+                  "\r\n";
+  if (close) r += "Connection: close\r\n";
+  return r + "\r\n" + body;
+}
+
+// A caller's path fit for a log line and an answer: bounded, printable, no quote.
+std::string truncated(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string r;
+  for (const char c : s.substr(0, kMaxDeniedPathBytes)) {
+    const auto b = static_cast<unsigned char>(c);
+    if (b > 0x20 && b < 0x7f && c != '"' && c != '\\') {
+      r += c;
+    } else {
+      r += {'%', kHex[b >> 4], kHex[b & 15]};
+    }
+  }
+  return s.size() > kMaxDeniedPathBytes ? r + "..." : r;
+}
+
+// obs-fold (a field line continued on the next): read one way by us, another by the service.
+bool has_obs_fold(std::string_view header) {
+  return header.find("\r\n ") != std::string_view::npos || header.find("\r\n\t") != std::string_view::npos;
+}
+
+// An escaped '/' or '\' would be one path to the rules and another to a service that decodes it.
+bool has_escaped_separator(std::string_view path) {
+  return path.find("%2F") != std::string_view::npos || path.find("%5C") != std::string_view::npos;
+}
+
+}  // namespace
+
+struct Http1Filter::Impl {
+  using RequestParser = http::request_parser<http::buffer_body>;
+  using ResponseParser = http::response_parser<http::buffer_body>;
+
+  Impl(std::string export_id, Rules rules) : export_id_(std::move(export_id)), rules_(std::move(rules)) {}
+
+  void from_client(std::string_view bytes, FilterOutput& out);
+  void from_upstream(std::string_view bytes, FilterOutput& out);
+  void client_ended(FilterOutput& out);
+  void upstream_ended(FilterOutput& out);
+  void run(FilterOutput& out);
+  void next_request();
+  void read_request(FilterOutput& out);
+  void read_response(FilterOutput& out);
+  void expect_response();
+  // Judges a request whose header is complete: forward it, answer it, or end.
+  void judge(std::string_view raw_header, FilterOutput& out);
+  // Passes (to `to`) or drops body bytes of the message `parser` reads; false on a framing error.
+  template <class Parser>
+  bool pass_body(Parser& parser, std::string& in, std::string* to);
+  void refuse(int status, std::string method, std::string path, std::string reason, FilterOutput& out);
+
+  std::string export_id_;
+  Rules rules_;
+  Want want_ = Want::kClient;
+  std::string client_in_;    // read from the caller, not yet taken
+  std::string upstream_in_;  // read from the service, not yet taken
+  std::optional<RequestParser> request_;
+  std::optional<ResponseParser> response_;
+  bool forwarding_ = false;  // the current request's bytes go to the service (not dropped)
+  bool head_request_ = false;
+  bool upgrade_requested_ = false;
+  bool keep_alive_ = true;  // the caller's last request kept the connection
+  bool client_ended_ = false;
+};
+
+void Http1Filter::Impl::from_client(std::string_view bytes, FilterOutput& out) {
+  client_in_.append(bytes);
+  run(out);
+}
+
+void Http1Filter::Impl::from_upstream(std::string_view bytes, FilterOutput& out) {
+  upstream_in_.append(bytes);
+  run(out);
+}
+
+void Http1Filter::Impl::client_ended(FilterOutput& out) {
+  client_ended_ = true;
+  // Waiting for a response, the caller's half-close lets it finish; otherwise the exchange is over.
+  if (want_ == Want::kClient) want_ = Want::kClose;
+  run(out);
+}
+
+void Http1Filter::Impl::upstream_ended(FilterOutput& out) {
+  if (want_ == Want::kUpstream && response_) {
+    error_code ec;
+    if (response_->is_header_done() && response_->need_eof()) {
+      response_->put_eof(ec);  // a response whose end is the end of the connection
+    } else if (!response_->is_header_done()) {
+      refuse(502, "-", "-", "the service closed the connection before answering", out);
+      return;
+    }
+  }
+  want_ = Want::kClose;
+}
+
+void Http1Filter::Impl::run(FilterOutput& out) {
+  for (;;) {
+    const Want before = want_;
+    const size_t client_before = client_in_.size();
+    const size_t upstream_before = upstream_in_.size();
+    if (want_ == Want::kClient) {
+      read_request(out);
+    } else if (want_ == Want::kUpstream) {
+      read_response(out);
+    } else {
+      if (want_ == Want::kTunnel) {  // what was read ahead belongs to the new protocol
+        out.to_upstream += std::exchange(client_in_, {});
+        out.to_client += std::exchange(upstream_in_, {});
+      }
+      return;
+    }
+    if (want_ == before && client_in_.size() == client_before && upstream_in_.size() == upstream_before) return;
+  }
+}
+
+void Http1Filter::Impl::next_request() {
+  request_.emplace();
+  request_->header_limit(kMaxRequestHeaderBytes);
+  request_->body_limit(kUnlimited);  // streamed through, never held
+  forwarding_ = false;
+  head_request_ = false;
+  upgrade_requested_ = false;
+}
+
+void Http1Filter::Impl::read_request(FilterOutput& out) {
+  if (!request_) {
+    if (client_in_.empty()) return;
+    next_request();
+  }
+  if (!request_->is_header_done()) {
+    error_code ec;
+    const size_t n = request_->put(boost::asio::buffer(client_in_), ec);
+    if (ec == http::error::need_more) {
+      if (client_in_.size() > kMaxRequestHeaderBytes) refuse(400, "-", "-", "request header too large", out);
+      return;
+    }
+    if (ec) return refuse(400, "-", "-", "unreadable request: " + ec.message(), out);
+    const std::string raw = client_in_.substr(0, n);
+    client_in_.erase(0, n);
+    judge(raw, out);
+    if (want_ != Want::kClient) return;
+  }
+  if (!pass_body(*request_, client_in_, forwarding_ ? &out.to_upstream : nullptr)) {
+    return refuse(400, std::string(request_->get().method_string()), "-", "unreadable request body", out);
+  }
+  if (!request_->is_done()) return;
+  if (forwarding_) {
+    want_ = Want::kUpstream;
+    expect_response();
+    return;
+  }
+  request_.reset();  // refused and read to its end: the connection goes on
+  if (!keep_alive_) want_ = Want::kClose;
+}
+
+void Http1Filter::Impl::judge(std::string_view raw_header, FilterOutput& out) {
+  const auto& req = request_->get();
+  const std::string method = std::string(req.method_string());
+  const std::string_view target(req.target().data(), req.target().size());
+  keep_alive_ = req.keep_alive();
+  if (has_obs_fold(raw_header)) return refuse(400, method, truncated(target), "obs-fold in a header field", out);
+  if (req.version() != 11 && req.version() != 10) {
+    return refuse(400, method, truncated(target), "HTTP version other than 1.0 or 1.1", out);
+  }
+  const bool has_te = req.find(http::field::transfer_encoding) != req.end();
+  if (has_te && (req.find(http::field::content_length) != req.end() || !request_->chunked())) {
+    return refuse(400, method, truncated(target), "Transfer-Encoding other than chunked, or with Content-Length", out);
+  }
+  auto path = policy::normalize_path(target);
+  if (!path) return refuse(400, method, truncated(target), path.error().message, out);
+  if (has_escaped_separator(*path)) return refuse(400, method, truncated(*path), "escaped '/' or '\\' in path", out);
+
+  const auto upgrade = req.find(http::field::upgrade);
+  upgrade_requested_ = upgrade != req.end();
+  const auto rules = rules_();
+  std::string why;
+  if (!rules) {
+    why = "export no longer admits the caller";
+  } else if (*rules && !policy::allows_http(**rules, method, *path)) {
+    why = "outside the export's rules";
+  } else if (upgrade_requested_ && !boost::beast::iequals(upgrade->value(), "websocket")) {
+    why = "upgrade other than websocket";
+  }
+  const bool expects_continue = boost::beast::iequals(req[http::field::expect], "100-continue");
+  const bool has_body = request_->chunked() || request_->content_length().value_or(0) > 0;
+  if (!why.empty()) {
+    // The body is read and dropped, unless the caller waits for a 100 before sending it.
+    if (expects_continue && has_body) keep_alive_ = false;
+    refuse(403, method, truncated(*path), why, out);
+    if (want_ == Want::kClient && !keep_alive_) want_ = Want::kClose;
+    return;
+  }
+
+  head_request_ = req.method() == http::verb::head;
+  forwarding_ = true;
+  std::string& up = out.to_upstream;
+  up += method;
+  up += ' ';
+  up += *path;
+  if (const auto q = target.find('?'); q != std::string_view::npos) up += target.substr(q);
+  up += req.version() == 11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
+  for (const auto& f : req) {
+    if (f.name() == http::field::expect && expects_continue) continue;  // answered here
+    up.append(f.name_string().data(), f.name_string().size());
+    up += ": ";
+    up.append(f.value().data(), f.value().size());
+    up += "\r\n";
+  }
+  up += "\r\n";
+  if (expects_continue && has_body) out.to_client += "HTTP/1.1 100 Continue\r\n\r\n";
+}
+
+void Http1Filter::Impl::expect_response() {
+  response_.emplace();
+  response_->header_limit(kMaxResponseHeaderBytes);
+  response_->body_limit(kUnlimited);
+  if (head_request_) response_->skip(true);  // its length describes the body a GET would get
+}
+
+void Http1Filter::Impl::read_response(FilterOutput& out) {
+  if (!response_->is_header_done()) {
+    error_code ec;
+    const size_t n = response_->put(boost::asio::buffer(upstream_in_), ec);
+    if (ec == http::error::need_more) {
+      if (upstream_in_.size() > kMaxResponseHeaderBytes) refuse(502, "-", "-", "response header too large", out);
+      return;
+    }
+    if (ec) return refuse(502, "-", "-", "unreadable response: " + ec.message(), out);
+    out.to_client.append(upstream_in_, 0, n);
+    upstream_in_.erase(0, n);
+    const unsigned status = response_->get().result_int();
+    if (status == 101) {
+      want_ = upgrade_requested_ ? Want::kTunnel : Want::kClose;
+      return;
+    }
+    if (status / 100 == 1) {  // an interim response; the final one follows
+      expect_response();
+      return;
+    }
+  }
+  if (!pass_body(*response_, upstream_in_, &out.to_client)) {
+    want_ = Want::kClose;  // part of it is out already: all the caller can be told is the end
+    return;
+  }
+  if (!response_->is_done()) return;
+  const bool keep = keep_alive_ && response_->keep_alive() && !client_ended_;
+  response_.reset();
+  request_.reset();
+  want_ = keep ? Want::kClient : Want::kClose;
+}
+
+template <class Parser>
+bool Http1Filter::Impl::pass_body(Parser& parser, std::string& in, std::string* to) {
+  char scratch[16 * 1024];  // the parser copies body bytes here; they go on from `in` as they came
+  size_t taken = 0;
+  while (!parser.is_done() && taken < in.size()) {
+    parser.get().body().data = scratch;
+    parser.get().body().size = sizeof scratch;
+    error_code ec;
+    const size_t n = parser.put(boost::asio::buffer(in.data() + taken, in.size() - taken), ec);
+    if (ec && ec != http::error::need_buffer && ec != http::error::need_more) {
+      in.erase(0, taken);
+      return false;
+    }
+    if (to) to->append(in, taken, n);
+    taken += n;
+    if (n == 0) break;
+  }
+  in.erase(0, taken);
+  return true;
+}
+
+void Http1Filter::Impl::refuse(int status, std::string method, std::string path, std::string reason,
+                               FilterOutput& out) {
+  const bool ends = status != 403;  // after 400 or 502 the stream cannot be read further
+  const std::string detail =
+      status == 403 ? "export " + export_id_ + " does not allow " + method + " " + path + ": " + reason : reason;
+  out.to_client += problem_response(status, detail, export_id_, ends || !keep_alive_);
+  out.refused.push_back({status, std::move(method), std::move(path), std::move(reason)});
+  if (ends) want_ = Want::kClose;
+}
+
+Http1Filter::Http1Filter(std::string export_id, Rules rules)
+    : impl_(std::make_unique<Impl>(std::move(export_id), std::move(rules))) {}
+Http1Filter::~Http1Filter() = default;
+Http1Filter::Want Http1Filter::want() const { return impl_->want_; }
+void Http1Filter::from_client(std::string_view bytes, FilterOutput& out) { impl_->from_client(bytes, out); }
+void Http1Filter::from_upstream(std::string_view bytes, FilterOutput& out) { impl_->from_upstream(bytes, out); }
+void Http1Filter::client_ended(FilterOutput& out) { impl_->client_ended(out); }
+void Http1Filter::upstream_ended(FilterOutput& out) { impl_->upstream_ended(out); }
+
+}  // namespace meshfed::gateway
