@@ -172,6 +172,14 @@ std::vector<std::string> l7_lines(const json& l7) {
   return out;
 }
 
+// The "l7:" lines of an export or an import: what its peer may call.
+void print_l7(const json& export_or_import) {
+  const auto rules = l7_lines(export_or_import.value("l7", json()));
+  for (size_t i = 0; i < rules.size(); ++i) {
+    std::cout << (i ? "                " : "l7:             ") << rules[i] << "\n";
+  }
+}
+
 void print_export(const json& e) {
   std::cout << "id:             " << text(e["id"]) << "\n"
             << "state:          " << text(e["state"]) << (e.value("target_missing", false) ? " (target missing)" : "")
@@ -181,9 +189,7 @@ void print_export(const json& e) {
             << "alias:          " << text(e["alias"]) << "\n"
             << "peers:          " << text(e["peers"]) << "\n"
             << "sni:            " << text(e["sni"]) << "\n";
-  const auto rules = l7_lines(e.value("l7", json()));
-  for (size_t i = 0; i < rules.size(); ++i)
-    std::cout << (i ? "                " : "l7:             ") << rules[i] << "\n";
+  print_l7(e);
   std::cout << "requested:      " << text(e["requested_at"]) << " by " << text(e["requested_by"]) << ": "
             << text(e["reason"]) << "\n"
             << "decided by:     " << text(e["decided_by"]) << "\n"
@@ -211,8 +217,9 @@ void print_import(const json& i) {
             << (i.value("reason", "").empty() ? "" : " (" + text(i["reason"]) + ")") << "\n"
             << "peer:           " << text(i["peer"]) << " (export " << text(i["export_id"]) << ")\n"
             << "service:        " << text(i["alias"]) << ":" << text(i["port"]) << " (" << text(i["protocol"]) << ")\n"
-            << "sni:            " << text(i["sni"]) << "\n"
-            << "peer ingress:   " << endpoint(i["ingress"]) << "\n"
+            << "sni:            " << text(i["sni"]) << "\n";
+  print_l7(i);
+  std::cout << "peer ingress:   " << endpoint(i["ingress"]) << "\n"
             << "local egress:   " << endpoint(i["local"]) << "\n"
             << "first seen:     " << text(i["first_seen"]) << "\n"
             << "last seen:      " << text(i["last_seen"]) << "\n"

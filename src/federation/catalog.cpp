@@ -187,6 +187,7 @@ std::string catalog_text(const CatalogView& v, const std::string& domain, const 
     append_string(items, e.id);
     items += ",\"ingress\":";
     items += ingress_text;
+    if (e.l7) items += ",\"l7\":" + *e.l7;  // canonical JSON, as stored at the approval
     items += ",\"mesh\":";
     append_string(items, e.mesh);
     items += ",\"metrics\":";

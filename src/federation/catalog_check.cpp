@@ -9,18 +9,20 @@
 #include "core/json_reader.hpp"
 #include "meshfed/core/strict_json.hpp"
 #include "meshfed/core/text.hpp"
+#include "meshfed/policy/l7.hpp"
 
 namespace meshfed::federation {
 namespace {
 
 using nlohmann::json;
 
-// top level (1) > exports (2) > one export (3) > ingress or metrics (4)
-constexpr int kMaxDepth = 4;
+// top level (1) > exports (2) > one export (3) > l7 (4) > http (5) > rule (6) > methods (7)
+constexpr int kMaxDepth = 7;
 constexpr size_t kMaxMetricPatterns = 64;
 constexpr size_t kMaxMetricPatternLength = 200;
 constexpr size_t kMaxHostLength = 253;
-constexpr size_t kBytesPerExport = 16 * 1024;  // the fields above, quoted and escaped, with room
+// The fields above, quoted and escaped, with room, and the L7 rules.
+constexpr size_t kBytesPerExport = 16 * 1024 + policy::kMaxRulesBytes;
 
 struct Refused {
   CatalogRefusal refusal;
@@ -142,6 +144,14 @@ ImportedExport read_export(const json& e, const CatalogRules& rules, size_t inde
   x.proxy_protocol = r.boolean("proxy_protocol");
   x.approved_at_ms = r.time_ms("approved_at");
   x.expires_at_ms = r.time_ms("expires_at");
+  if (e.contains("l7")) {
+    auto l7 = policy::parse_l7(e["l7"], r.path_of("l7"));
+    if (l7) {
+      if (auto fits = policy::fits_protocol(*l7, x.protocol, r.path_of("l7")); !fits) l7 = fits.error();
+    }
+    if (!l7) refuse("field", r.at() + ": " + l7.error().message);
+    x.l7 = policy::to_json(*l7).dump();
+  }
   return x;
 }
 

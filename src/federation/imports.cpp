@@ -76,7 +76,9 @@ json import_json(const ImportRecord& r, const std::string& local_host) {
           {"first_seen", format_rfc3339(from_unix_ms(r.first_seen_ms))},
           {"last_seen", format_rfc3339(from_unix_ms(r.last_seen_ms))},
           {"approved_at", ts(r.approved_at_ms)},
-          {"expires_at", ts(r.expires_at_ms)}};
+          {"expires_at", ts(r.expires_at_ms)},
+          // What the exporter's ingress lets through; null: the whole port (TCP).
+          {"l7", r.l7 ? json::parse(*r.l7, nullptr, false) : json(nullptr)}};
 }
 
 ImportManager::ImportManager(store::Database& db, const Clock& clock, controlplane::Adapter& adapter,
@@ -283,6 +285,7 @@ Status ImportManager::upsert(const store::Writer& tx, const std::string& peer, c
     note(r.protocol != e.protocol, "protocol");
     note(r.sni != e.sni || r.ingress_host != e.ingress_host || r.ingress_port != e.ingress_port, "ingress");
     note(r.proxy_protocol != e.proxy_protocol, "proxy_protocol");
+    note(r.l7 != e.l7, "l7");
   }
   if (fresh) {
     r.id = id;
@@ -302,6 +305,7 @@ Status ImportManager::upsert(const store::Writer& tx, const std::string& peer, c
   r.ingress_port = e.ingress_port;
   r.metrics = e.metrics;
   r.proxy_protocol = e.proxy_protocol;
+  r.l7 = e.l7;
   r.approved_at_ms = e.approved_at_ms;
   r.expires_at_ms = e.expires_at_ms;
   r.last_seen_ms = now;

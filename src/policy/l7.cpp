@@ -153,6 +153,14 @@ Result<L7Rules> parse_l7(const json& j, const std::string& path) {
       }
     }
   }  // the readers report unknown keys as they go
+  if (errors.empty()) {
+    // The rules travel in every catalog answer with their export: bounded as a whole too.
+    const size_t bytes = to_json(out).dump().size();
+    if (bytes > kMaxRulesBytes) {
+      errors.add(path, "the rules take " + std::to_string(bytes) + " bytes as JSON; at most " +
+                           std::to_string(kMaxRulesBytes));
+    }
+  }
   if (!errors.empty()) {
     auto fields = errors.take();
     const std::string first = fields.front().field + ": " + fields.front().message;

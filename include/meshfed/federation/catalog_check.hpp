@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -40,6 +41,7 @@ struct ImportedExport {
   bool proxy_protocol = false;
   int64_t approved_at_ms = 0;
   int64_t expires_at_ms = 0;
+  std::optional<std::string> l7;  // the L7 rules the exporter enforces, canonical JSON
 };
 
 struct CatalogAnswer {

@@ -15,9 +15,10 @@
 
 namespace meshfed::policy {
 
-inline constexpr size_t kMaxRules = 64;            // HTTP rules and gRPC methods together
-inline constexpr size_t kMaxRulePathBytes = 1024;  // a rule's path
-inline constexpr size_t kMaxGrpcNameBytes = 256;   // "pkg.Service/Method"
+inline constexpr size_t kMaxRules = 64;              // HTTP rules and gRPC methods together
+inline constexpr size_t kMaxRulePathBytes = 1024;    // a rule's path
+inline constexpr size_t kMaxGrpcNameBytes = 256;     // "pkg.Service/Method"
+inline constexpr size_t kMaxRulesBytes = 16 * 1024;  // all of them, as canonical JSON
 inline constexpr size_t kMaxRequestPathBytes = 8192;
 
 struct PathMatch {
@@ -53,7 +54,7 @@ bool carries_l7(std::string_view protocol);
 
 // Reads `l7`: {"http": [{"methods": [...], "path": {"exact" | "prefix": P}}]} or {"grpc":
 // ["pkg.Service/Method" | "pkg.Service/*"]}; 1 to kMaxRules rules, no unknown key, paths
-// absolute and in normal form. Every problem is a FieldError under `path`
+// absolute and in normal form, kMaxRulesBytes in all. Every problem is a FieldError under `path`
 // ("l7.http[2].path.prefix").
 Result<L7Rules> parse_l7(const nlohmann::json& j, const std::string& path = "l7");
 // The same from JSON text (as stored, or carried in a routing table), bounded in size and depth.

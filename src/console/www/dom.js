@@ -64,6 +64,14 @@ export function code(text) {
 }
 
 // A problem+json error as the user reads it: its title, then what the broker said.
+// An export's L7 rules as the peer may use them: one line per rule, or the whole port.
+export function l7Rules(rules) {
+  if (!rules) return h('span', { className: 'empty' }, 'whole port (TCP)');
+  const lines = (rules.grpc || []).map((m) => `gRPC ${m}`).concat((rules.http || []).map((r) =>
+    `${r.methods.join(', ')} ${r.path.exact !== undefined ? r.path.exact : `${r.path.prefix}*`}`));
+  return h('ul', { className: 'rules' }, lines.map((line) => h('li', {}, code(line))));
+}
+
 export function showError(box, error) {
   box.className = 'message';
   box.replaceChildren(h('span', { className: 'title' }, `${error.title || 'Error'}: `), error.detail || error.message);

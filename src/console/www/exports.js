@@ -1,6 +1,6 @@
 // Exports: pending ones to decide, active ones to revoke or extend, and the request form.
 import { api, listAll } from './api.js';
-import { h, time, table, code, stateBadge, actionButton, showError, showInfo, markField, clearField } from './dom.js';
+import { h, time, table, code, stateBadge, actionButton, showError, showInfo, markField, clearField, l7Rules } from './dom.js';
 
 const DAY_S = 24 * 3600;
 
@@ -39,6 +39,7 @@ export const pendingPage = {
         { label: 'Export', cell: (e) => code(e.id) },
         { label: 'Service and port', cell: target },
         { label: 'Peers', cell: (e) => e.peers.join(', ') },
+        { label: 'Allowed calls', cell: (e) => l7Rules(e.l7) },
         { label: 'Requested by', cell: (e) => e.requested_by },
         { label: 'Requested', cell: (e) => time(e.requested_at) },
         { label: 'Reason', cell: (e) => e.reason },
@@ -71,6 +72,7 @@ export const activePage = {
         { label: 'Export', cell: (e) => code(e.id) },
         { label: 'Service and port', cell: target },
         { label: 'Peers', cell: (e) => e.peers.join(', ') },
+        { label: 'Allowed calls', cell: (e) => l7Rules(e.l7) },
         { label: 'State', cell: (e) => stateBadge(e.state) },
         { label: 'Requested by', cell: (e) => e.requested_by },
         { label: 'Approved by', cell: (e) => e.decided_by || '' },
@@ -110,6 +112,9 @@ const fields = [
   ['peers', 'request-peers', 'Peers', 'The domains that may reach it. Hold Ctrl or Shift to pick several.'],
   ['metrics', 'request-metrics', 'Metrics', 'Optional: metric names or prefixes ending in *, separated by commas.'],
   ['ttl_s', 'request-ttl', 'TTL (days)', 'Optional: how long it stays exported once approved.'],
+  ['l7', 'request-l7', 'L7 rules', 'Optional, for an http, http2 or grpc port: what the peer may call, as JSON, '
+    + 'e.g. {"http": [{"methods": ["GET"], "path": {"prefix": "/v1/rates/"}}]} or {"grpc": ["pkg.Service/Method"]}. '
+    + 'Empty: the whole port.'],
   ['reason', 'request-reason', 'Reason', 'Why this service should leave the domain; approvers read it.'],
   ['proxy_protocol', 'request-proxy', 'Send the PROXY protocol header to the service', null],
 ];
@@ -137,6 +142,7 @@ export const requestPage = {
       }
       if (field === 'ttl_s') return h('input', { id, type: 'number', min: '1', step: '1', inputmode: 'numeric' });
       if (field === 'reason') return h('textarea', { id, rows: '3', required: true });
+      if (field === 'l7') return h('textarea', { id, rows: '3', spellcheck: 'false' });
       if (field === 'proxy_protocol') return h('input', { id, type: 'checkbox' });
       return h('input', { id, type: 'text', spellcheck: 'false' });
     };
@@ -190,6 +196,15 @@ export const requestPage = {
         }
         request.ttl_s = Math.round(days * DAY_S);
       }
+      if (inputs.l7.value.trim() !== '') {
+        try {
+          request.l7 = JSON.parse(inputs.l7.value);
+        } catch (e) {
+          markField(inputs.l7, errors.l7, `expected JSON: ${e.message}`);
+          inputs.l7.focus();
+          return;
+        }
+      }
       try {
         const created = await api.post('/api/v1/exports', request);
         showInfo(result, `Export ${created.id} requested. It is pending until another person approves it.`);
@@ -200,7 +215,7 @@ export const requestPage = {
         showError(result, e);
         let first = null;
         for (const f of e.fields) {
-          const field = f.field.replace(/\[\d+\]$/, '');
+          const field = f.field.startsWith('l7') ? 'l7' : f.field.replace(/\[\d+\]$/, '');
           const name = inputs[field] ? field : (field === 'mesh' || field === 'alias' || field === 'zone') ? 'service' : null;
           if (!name) continue;
           const message = name === 'ttl_s' ? `${f.message} (the API counts seconds; a day is 86400)` : f.message;

@@ -1,6 +1,6 @@
 // Imports: what peers exported to this domain, their state, and acceptance for `manual` peers.
 import { api, listAll } from './api.js';
-import { h, time, table, code, stateBadge, actionButton } from './dom.js';
+import { h, time, table, code, stateBadge, actionButton, l7Rules } from './dom.js';
 
 function importAction(ctx, r, verb) {
   const action = verb.toLowerCase();
@@ -26,6 +26,7 @@ export const importsPage = {
         { label: 'Import', cell: (r) => code(r.id) },
         { label: 'From', cell: (r) => r.peer },
         { label: 'Service', cell: (r) => h('span', {}, code(r.alias), ` (${r.service}:${r.port}, ${r.protocol})`) },
+        { label: 'Allowed calls', cell: (r) => l7Rules(r.l7) },
         { label: 'State', cell: (r) => h('span', {}, stateBadge(r.state), r.reason ? ` ${r.reason}` : '') },
         { label: 'Reach it at', cell: (r) => (r.local ? code(`${r.local.host}:${r.local.port}`) : h('span', { className: 'empty' }, 'not applied')) },
         { label: 'Last listed by the peer', cell: (r) => time(r.last_seen) },

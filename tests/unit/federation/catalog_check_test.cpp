@@ -51,6 +51,34 @@ TEST(CatalogCheck, AcceptsAWellFormedAnswerAsPlainData) {
   EXPECT_EQ(std::get<CatalogAnswer>(out).removals, std::vector<std::string>{"billing-1"});
 }
 
+TEST(CatalogCheck, AnExportsL7RulesAreReadStrictlyAndMustSuitItsProtocol) {
+  json e = good_export("billing-1");
+  e["protocol"] = "http";
+  e["l7"] = json::parse(R"({"http": [{"path": {"prefix": "/v1/"}, "methods": ["GET"]}]})");
+  auto out = check_catalog(rules(), catalog(json::array({e})).dump(), fake_resolve);
+  ASSERT_TRUE(std::holds_alternative<CatalogAnswer>(out)) << std::get<CatalogRefusal>(out).message;
+  EXPECT_EQ(std::get<CatalogAnswer>(out).exports.at(0).l7,
+            R"({"http":[{"methods":["GET"],"path":{"prefix":"/v1/"}}]})");  // canonical
+  EXPECT_EQ(std::get<CatalogAnswer>(out).exports.size(), 1u);
+
+  e["l7"]["http"][0]["path"] = {{"prefix", "/v1/../admin/"}};
+  auto r = refused(catalog(json::array({e})).dump());
+  EXPECT_EQ(r.reason, "field");
+  EXPECT_NE(r.message.find("l7.http[0].path.prefix"), std::string::npos) << r.message;
+
+  e["l7"] = json::parse(R"({"grpc": ["a.B/*"]})");  // gRPC rules on an HTTP port
+  r = refused(catalog(json::array({e})).dump());
+  EXPECT_NE(r.message.find("export billing-1: "), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find("l7"), std::string::npos) << r.message;
+
+  json rules_list = json::array();
+  for (int i = 0; i < 65; ++i)
+    rules_list.push_back({{"methods", {"GET"}}, {"path", {{"exact", "/" + std::to_string(i)}}}});
+  e["l7"] = {{"http", rules_list}};
+  r = refused(catalog(json::array({e})).dump());
+  EXPECT_NE(r.message.find("l7.http"), std::string::npos) << r.message;
+}
+
 TEST(CatalogCheck, DeepNestingAnywhereIsRefusedWithoutRecursion) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   for (const std::string& body :

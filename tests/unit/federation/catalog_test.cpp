@@ -201,6 +201,7 @@ nlohmann::json reference_document(const CatalogView& v, const std::string& domai
                      {"proxy_protocol", e.proxy_protocol},
                      {"approved_at", format_rfc3339(from_unix_ms(e.approved_at_ms.value_or(0)))},
                      {"expires_at", format_rfc3339(from_unix_ms(e.expires_at_ms.value_or(0)))}});
+    if (e.l7) items.back()["l7"] = nlohmann::json::parse(*e.l7);
   }
   nlohmann::json out = {{"api_version", "v1"}, {"domain", domain}, {"revision", v.revision}, {"full", v.full}};
   if (v.full) {
@@ -231,6 +232,8 @@ TEST(CatalogText, IsByteForByteWhatTheJsonLibraryWrites) {
   plain.metrics.clear();
   plain.proxy_protocol = false;
   plain.expires_at_ms.reset();
+  plain.protocol = "http";
+  plain.l7 = R"({"http":[{"methods":["GET","POST"],"path":{"prefix":"/v1/"}}]})";
   const IngressAddress ingress{"ingress \"pci\"", 15443};
   for (const bool full : {true, false}) {
     CatalogView v;

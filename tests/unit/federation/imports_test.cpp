@@ -211,9 +211,18 @@ TEST_F(ImportsTest, ACatalogAnswerIsOneAuditEntryAndEachImportKeepsItsOwnHistory
   EXPECT_EQ(steps[1].reason, "changed: alias");
   EXPECT_EQ(steps[1].from, "active");
   EXPECT_EQ(imports_->history("good.g2").value().back().reason, "changed: service");
+  // The exporter's L7 rules are shown on the import, and a change of them is a step of its own.
+  renamed.exports[0].protocol = "http";
+  renamed.exports[0].l7 = R"({"http":[{"methods":["GET"],"path":{"prefix":"/v1/rates/"}}]})";
+  ASSERT_TRUE(imports_->apply_catalog("good", renamed));
+  EXPECT_EQ(imports_->history("good.g1").value().back().reason, "changed: protocol, l7");
+  EXPECT_EQ(get("good.g1").l7, renamed.exports[0].l7);
+  EXPECT_EQ(import_json(get("good.g1"), "")["l7"]["http"][0]["path"]["prefix"], "/v1/rates/");
+  EXPECT_TRUE(import_json(get("good.g2"), "")["l7"].is_null());
+  EXPECT_EQ(audit_with("import.catalog_applied").size(), 3u);
   // An answer that moves nothing writes nothing.
   ASSERT_TRUE(imports_->apply_catalog("good", renamed));
-  EXPECT_EQ(audit_with("import.catalog_applied").size(), 2u);
+  EXPECT_EQ(audit_with("import.catalog_applied").size(), 3u);
   // An operator's decision keeps an entry of its own.
   ASSERT_TRUE(imports_->act_on_peer(admin_, "good", "incident", ImportManager::PeerAction::kQuarantine));
   EXPECT_EQ(audit_with("import.withdrawn").size(), 2u);

@@ -80,6 +80,17 @@ TEST(L7Rules, BoundsAndProtocolsAreKept) {
   EXPECT_EQ(parse_l7({{"http", json::array()}, {"grpc", json::array()}}).error().fields.at(0).field, "l7");
   EXPECT_EQ(parse_l7(json::object()).error().fields.at(0).field, "l7");
   EXPECT_FALSE(parse_l7(json::array()).ok());
+  // Each rule within its bounds, the whole over kMaxRulesBytes: they travel in every catalog.
+  json long_paths = {{"http", json::array()}};
+  for (int i = 0; i < 20; ++i) {
+    long_paths["http"].push_back(
+        {{"methods", {"GET"}}, {"path", {{"exact", "/" + std::to_string(i) + std::string(1000, 'a')}}}});
+  }
+  const auto too_big = parse_l7(long_paths);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_NE(too_big.error().message.find("at most 16384"), std::string::npos) << too_big.error().message;
+  EXPECT_EQ(parse_l7_text(long_paths["http"][0].dump()).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_TRUE(parse_l7_text(R"({"grpc": ["a.B/C"]})").ok());
 
   const auto grpc = parse_l7({{"grpc", {"a.B/C"}}}).value();
   const auto http = parse_l7({{"http", {{{"methods", {"GET"}}, {"path", {{"exact", "/"}}}}}}}).value();

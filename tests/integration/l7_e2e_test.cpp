@@ -1,0 +1,197 @@
+// One L7 policy end to end across two domains: pci exports an HTTP service narrowed to
+// `GET /v1/rates/`, approved with four-eyes; internal sees the rules on its import and calls
+// through its egress; pci's ingress judges every request of a kept-alive connection, and the
+// real service behind it (tests/integration/fixtures/http_backend.py) records what reached it.
+#include <gtest/gtest.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sstream>
+
+#include "meshfed/core/text.hpp"
+#include "support/net_support.hpp"
+#include "support/test_support.hpp"
+
+namespace meshfed::testing {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// A real HTTP/1.1 service in a child process; what it saw, one "METHOD TARGET" per line.
+class HttpBackend {
+ public:
+  explicit HttpBackend(const fs::path& dir) : port_file_(dir / "backend.port"), seen_file_(dir / "backend.seen") {
+    const fs::path script = fs::path(MESHFED_SOURCE_DIR) / "tests/integration/fixtures/http_backend.py";
+    pid_ = spawn_process({"python3", script.string(), port_file_.string(), seen_file_.string()}, dir / "backend.log");
+    EXPECT_TRUE(wait_until([&] { return fs::exists(port_file_); })) << read_file(dir / "backend.log");
+    port_ = static_cast<uint16_t>(std::stoi(read_file(port_file_)));
+  }
+  ~HttpBackend() { stop_process(pid_); }
+  uint16_t port() const { return port_; }
+  std::vector<std::string> seen() const {
+    auto lines = split(read_file(seen_file_), '\n');
+    std::erase(lines, "");
+    return lines;
+  }
+
+ private:
+  fs::path port_file_, seen_file_;
+  int pid_ = -1;
+  uint16_t port_ = 0;
+};
+
+struct HttpAnswer {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+// Reads one response (with a Content-Length, as both the service and the ingress send) from `fd`.
+std::optional<HttpAnswer> read_answer(int fd, std::string& buffered) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  auto fill = [&] {
+    char chunk[4096];
+    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0 || std::chrono::steady_clock::now() > deadline) return false;
+    buffered.append(chunk, static_cast<size_t>(n));
+    return true;
+  };
+  size_t end;
+  while ((end = buffered.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) return std::nullopt;
+  }
+  HttpAnswer a;
+  a.head = buffered.substr(0, end);
+  a.status = std::stoi(a.head.substr(9, 3));
+  size_t length = 0;
+  for (const auto& line : split(a.head, '\n')) {
+    if (line.size() > 15 && strncasecmp(line.c_str(), "content-length:", 15) == 0) length = std::stoul(line.substr(15));
+  }
+  while (buffered.size() < end + 4 + length) {
+    if (!fill()) return std::nullopt;
+  }
+  a.body = buffered.substr(end + 4, length);
+  buffered.erase(0, end + 4 + length);
+  return a;
+}
+
+class L7Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fed_ = std::make_unique<Federation>(
+        std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}}, "auto", 60, 600,
+        true);
+    backend_ = std::make_unique<HttpBackend>(fed_->dir());
+    write_file(fed_->domain("pci").dir / "inventory.json",
+               json{{"services",
+                     {{{"mesh", "default"},
+                       {"name", "rates"},
+                       {"address", "127.0.0.1"},
+                       {"ports", {{{"port", backend_->port()}, {"protocol", "http"}}}}}}}}
+                   .dump());
+    fed_->start_all();
+    fed_->connect();
+    for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);
+  }
+
+  ApiResult call(const std::string& d, const std::string& method, const std::string& target, const std::string& who,
+                 const std::optional<json>& body = std::nullopt) {
+    return api_call(*clients_.at(d), method, target, fed_->domain(d).tokens.at(who), body);
+  }
+
+  std::unique_ptr<Federation> fed_;
+  std::unique_ptr<HttpBackend> backend_;
+  std::map<std::string, std::unique_ptr<http::HttpsClient>> clients_;
+};
+
+TEST_F(L7Test, OnlyTheApprovedCallsReachTheServiceAndTheCallerSeesItsDenials) {
+  const json rules = json::parse(R"({"http": [{"methods": ["GET"], "path": {"prefix": "/v1/rates/"}}]})");
+  auto requested = call("pci", "POST", "/api/v1/exports", "alice",
+                        json{{"mesh", "default"},
+                             {"service", "rates"},
+                             {"port", backend_->port()},
+                             {"peers", {"internal"}},
+                             {"reason", "fx rates for checkout"},
+                             {"l7", rules}});
+  ASSERT_EQ(requested.status, 201) << requested.body.dump();
+  const std::string id = requested.body["id"];
+  EXPECT_EQ(requested.body["l7"], rules) << "the approver is shown what is asked";
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+
+  // The importing team sees what it may call, and reaches the service through its egress.
+  uint16_t port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+    port = r.body["local"]["port"];
+    return r.body["l7"] == rules;
+  })) << fed_->broker("internal").log();
+  const int fd = [&] {
+    int c = -1;
+    EXPECT_TRUE(wait_until([&] {
+      if (c >= 0) ::close(c);
+      c = connect_loopback(port);
+      std::string buffered;
+      if (c < 0 || !send_all(c, "GET /v1/rates/eur HTTP/1.1\r\nHost: rates\r\n\r\n")) return false;
+      const auto a = read_answer(c, buffered);
+      return a && a->status == 200 && a->body == "seen GET /v1/rates/eur";
+    })) << fed_->broker("pci").log();
+    return c;
+  }();
+  ASSERT_GE(fd, 0);
+
+  // On the same kept-alive connection: refused, refused, allowed again.
+  std::string buffered;
+  auto ask = [&](const std::string& request) {
+    EXPECT_TRUE(send_all(fd, request));
+    return read_answer(fd, buffered).value_or(HttpAnswer{});
+  };
+  auto denied = ask("POST /v1/rates/x HTTP/1.1\r\nHost: rates\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_NE(denied.head.find("application/problem+json"), std::string::npos);
+  EXPECT_EQ(json::parse(denied.body)["export"], id);
+  EXPECT_EQ(ask("GET /v1/rates/../admin HTTP/1.1\r\nHost: rates\r\n\r\n").status, 403);
+  EXPECT_EQ(ask("GET /v1/rates/usd HTTP/1.1\r\nHost: rates\r\n\r\n").body, "seen GET /v1/rates/usd");
+  // A request read two ways is refused and ends the connection.
+  EXPECT_EQ(ask("GET /v1/rates%2f..%2fadmin HTTP/1.1\r\nHost: rates\r\n\r\n").status, 400);
+  EXPECT_TRUE(closed_by_server(fd, 5s));
+  ::close(fd);
+
+  // Smuggling: a second request hidden behind the first's framing, and one pipelined behind it.
+  const int smuggler = connect_loopback(port);
+  std::string smuggled;
+  ASSERT_TRUE(
+      send_all(smuggler,
+               "GET /v1/rates/a HTTP/1.1\r\nHost: rates\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n"
+               "0\r\n\r\nGET /admin HTTP/1.1\r\nHost: rates\r\n\r\n"));
+  EXPECT_EQ(read_answer(smuggler, smuggled).value_or(HttpAnswer{}).status, 400);
+  ::close(smuggler);
+  const int pipeliner = connect_loopback(port);
+  std::string pipelined;
+  ASSERT_TRUE(send_all(
+      pipeliner, "GET /v1/rates/b HTTP/1.1\r\nHost: rates\r\n\r\nDELETE /v1/rates/b HTTP/1.1\r\nHost: rates\r\n\r\n"));
+  EXPECT_EQ(read_answer(pipeliner, pipelined).value_or(HttpAnswer{}).body, "seen GET /v1/rates/b");
+  EXPECT_EQ(read_answer(pipeliner, pipelined).value_or(HttpAnswer{}).status, 403);
+  ::close(pipeliner);
+
+  // The service saw the allowed calls and nothing else.
+  for (const auto& line : backend_->seen()) {
+    EXPECT_TRUE(line.starts_with("GET /v1/rates/")) << line;
+    EXPECT_EQ(line.find("admin"), std::string::npos) << line;
+  }
+  const auto seen = backend_->seen();
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "GET /v1/rates/usd"), seen.end());
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "GET /v1/rates/b"), seen.end());
+
+  // Counted per export and caller at pci; one access-log line each.
+  const std::string series = "meshfed_gateway_l7_denied_total{export=\"" + id + "\",peer=\"internal\"}";
+  EXPECT_EQ(fed_->metric("pci", series), 5);
+  const std::string log = fed_->broker("pci").log();
+  EXPECT_NE(log.find("method=POST path=\"/v1/rates/x\" status=403"), std::string::npos) << log;
+  EXPECT_NE(log.find("method=GET path=\"/v1/admin\" status=403"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace meshfed::testing
