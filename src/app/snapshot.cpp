@@ -54,6 +54,7 @@ federation::ImportSettings Snapshot::import_settings() const {
 
 federation::MetricsImportSettings Snapshot::metrics_import_settings() const {
   federation::MetricsImportSettings s;
+  s.domain = config.domain;
   for (const auto& p : config.peers) s.peers.push_back({p.domain, p.url, peer_trust, config.tls});
   s.interval = config.metrics.peer_scrape_interval;
   s.stale_after = config.sync.stale_after;

@@ -6,6 +6,7 @@
 
 #include "meshfed/http/client.hpp"
 #include "meshfed/metrics/exposition.hpp"
+#include "meshfed/policy/l7.hpp"
 
 namespace meshfed::federation {
 namespace {
@@ -61,7 +62,7 @@ MetricsExportSettings metrics_export_settings(const config::Config& c) {
 
 MetricsExporter::MetricsExporter(MetricsExportSettings settings, metrics::Registry& registry,
                                  std::function<ExportedMetricsByPeer()> exports_by_peer)
-    : exports_by_peer_(std::move(exports_by_peer)),
+    : registry_(registry), exports_by_peer_(std::move(exports_by_peer)),
       scrapes_(registry.counter("meshfed_metrics_source_scrapes_total",
                                 "Scrapes of the domain's metrics sources, by source URL (without query) and result.",
                                 {"source", "result"})),
@@ -91,9 +92,14 @@ void MetricsExporter::reconfigure(MetricsExportSettings settings) { loop_.reconf
 void MetricsExporter::exports_changed() { loop_.wake(); }
 
 std::string MetricsExporter::text_for(const std::string& peer) const {
-  MutexLock lock(mu_);
-  auto it = by_peer_.find(peer);
-  return it == by_peer_.end() ? std::string() : it->second;
+  std::string text;
+  {
+    MutexLock lock(mu_);
+    auto it = by_peer_.find(peer);
+    if (it != by_peer_.end()) text = it->second;
+  }
+  // The peer's own requests our ingress refused: its series alone (one per export to it).
+  return text + registry_.expose_where(std::string(policy::kL7DeniedMetric), "peer", peer);
 }
 
 void MetricsExporter::run() {

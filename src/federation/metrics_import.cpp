@@ -98,7 +98,8 @@ Result<MetricsImporter::PeerSeries> MetricsImporter::scrape(const PeerEndpoint& 
   bool any = false;
   for (const auto& f : *families) any = any || !f.samples.empty();
   const auto aliases = any ? aliases_of_(peer.peer) : std::set<std::string>{};
-  auto accepted = accept_peer_metrics(std::move(families).value(), peer.peer, aliases, settings.max_series_per_peer);
+  auto accepted = accept_peer_metrics(std::move(families).value(), peer.peer, aliases, settings.max_series_per_peer,
+                                      settings.domain);
   left_out_.set({peer.peer, "foreign"}, static_cast<double>(accepted.foreign));
   left_out_.set({peer.peer, "reserved"}, static_cast<double>(accepted.reserved));
   left_out_.set({peer.peer, "cap"}, static_cast<double>(accepted.over_cap));

@@ -1,22 +1,29 @@
 #include "meshfed/federation/peer_metrics.hpp"
 
+#include "meshfed/policy/l7.hpp"
+
 #include <map>
 #include <unordered_map>
 
 namespace meshfed::federation {
 
 AcceptedPeerMetrics accept_peer_metrics(std::vector<metrics::MetricFamily> families, const std::string& peer,
-                                        const std::set<std::string>& aliases, uint64_t max_series) {
+                                        const std::set<std::string>& aliases, uint64_t max_series,
+                                        const std::string& self) {
   AcceptedPeerMetrics out;
   uint64_t kept = 0;
   for (auto& f : families) {
-    if (f.name.rfind("meshfed_", 0) == 0) {
+    const bool our_denials =
+        !self.empty() && f.name == policy::kL7DeniedMetric && f.type == metrics::MetricType::kCounter;
+    if (f.name.rfind("meshfed_", 0) == 0 && !our_denials) {
       out.reserved += f.samples.size();
       continue;
     }
     std::erase_if(f.samples, [&](const metrics::Sample& s) {
       const std::string* service = s.label("service");
-      const bool foreign = !service || !aliases.count(*service);
+      const std::string* caller = s.label("peer");
+      const bool foreign =
+          our_denials ? !caller || *caller != self || !s.label("export") : !service || !aliases.count(*service);
       out.foreign += foreign ? 1 : 0;
       return foreign;
     });

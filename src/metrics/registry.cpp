@@ -2,6 +2,7 @@
 
 #include "meshfed/metrics/exposition.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -74,12 +75,17 @@ static std::string label_text(const std::vector<std::string>& names, const Label
   return out.empty() ? "" : "{" + out + "}";
 }
 
-void Family::write(std::string& out) const {
+void Family::write(std::string& out) const { write_where(out, "", ""); }
+
+void Family::write_where(std::string& out, const std::string& label, const std::string& value) const {
+  const auto at = std::find(label_names_.begin(), label_names_.end(), label);
+  const auto index = static_cast<size_t>(at - label_names_.begin());
   MutexLock lock(mu_);
   static const char* kTypes[] = {"counter", "gauge", "histogram"};
   out += "# HELP " + name_ + " " + help_ + "\n";
   out += "# TYPE " + name_ + " " + kTypes[static_cast<int>(type_)] + "\n";
   for (const auto& [labels, s] : series_) {
+    if (!label.empty() && (at == label_names_.end() || labels[index] != value)) continue;
     if (type_ != Type::kHistogram) {
       out += name_ + label_text(label_names_, labels) + " " + format_value(s.value) + "\n";
       continue;
@@ -118,6 +124,15 @@ Family& Registry::histogram(const std::string& name, const std::string& help, st
 void Registry::on_collect(std::function<void()> collector) {
   MutexLock lock(mu_);
   collectors_.push_back(std::move(collector));
+}
+
+std::string Registry::expose_where(const std::string& family, const std::string& label,
+                                   const std::string& value) const {
+  std::string out;
+  MutexLock lock(mu_);
+  const auto it = families_.find(family);
+  if (it != families_.end()) it->second->write_where(out, label, value);
+  return out;
 }
 
 std::string Registry::expose() const {

@@ -91,6 +91,11 @@ class L7Test : public ::testing::Test {
                        {"address", "127.0.0.1"},
                        {"ports", {{{"port", backend_->port()}, {"protocol", "http"}}}}}}}}
                    .dump());
+    metrics_port_ = free_port_range(1);
+    auto& internal = fed_->domain("internal");
+    internal.config["metrics"] = {{"listen", "127.0.0.1:" + std::to_string(metrics_port_)},
+                                  {"peer_scrape_interval_s", 1}};
+    internal.save_config();
     fed_->start_all();
     fed_->connect();
     for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);
@@ -103,6 +108,7 @@ class L7Test : public ::testing::Test {
 
   std::unique_ptr<Federation> fed_;
   std::unique_ptr<HttpBackend> backend_;
+  uint16_t metrics_port_ = 0;
   std::map<std::string, std::unique_ptr<http::HttpsClient>> clients_;
 };
 
@@ -191,6 +197,16 @@ TEST_F(L7Test, OnlyTheApprovedCallsReachTheServiceAndTheCallerSeesItsDenials) {
   const std::string log = fed_->broker("pci").log();
   EXPECT_NE(log.find("method=POST path=\"/v1/rates/x\" status=403"), std::string::npos) << log;
   EXPECT_NE(log.find("method=GET path=\"/v1/admin\" status=403"), std::string::npos) << log;
+
+  // ...and the calling team sees its own denials in its own Prometheus (internal's /federate).
+  const std::string federated =
+      "meshfed_gateway_l7_denied_total{export=\"" + id + "\",peer=\"internal\",meshfed_source_domain=\"pci\"} 5";
+  std::string last;
+  EXPECT_TRUE(wait_until([&] {
+    auto r = plain_get(metrics_port_, "/federate");
+    last = r && r->status == 200 ? r->body : "";
+    return last.find(federated) != std::string::npos;
+  })) << last;
 }
 
 }  // namespace

@@ -42,7 +42,8 @@ class MetricsExporter {
   void reconfigure(MetricsExportSettings settings);
   void exports_changed();  // the selection is recomputed at once from the last scrapes
 
-  // Prometheus text of the series exported to `peer`.
+  // Prometheus text of the series exported to `peer`, and of the requests from `peer` that the
+  // ingress (in this process) refused under an export's L7 rules.
   std::string text_for(const std::string& peer) const;
 
  private:
@@ -50,6 +51,7 @@ class MetricsExporter {
   void run();
   void scrape(Source& s);
 
+  metrics::Registry& registry_;
   std::function<ExportedMetricsByPeer()> exports_by_peer_;
   metrics::Family& scrapes_;
   metrics::Family& source_series_;

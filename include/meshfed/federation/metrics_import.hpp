@@ -25,6 +25,7 @@
 namespace meshfed::federation {
 
 struct MetricsImportSettings {
+  std::string domain;  // ours: a peer's count of our refused requests names it
   std::vector<PeerEndpoint> peers;
   std::chrono::seconds interval{15};
   std::chrono::seconds stale_after{60};

@@ -23,14 +23,17 @@ inline constexpr const char* kSourceDomainLabel = "meshfed_source_domain";
 struct AcceptedPeerMetrics {
   std::vector<metrics::MetricFamily> families;
   uint64_t foreign = 0;   // series whose `service` is not one of our imports from the peer
-  uint64_t reserved = 0;  // series of a meshfed_* family
+  uint64_t reserved = 0;  // series of a meshfed_* family (but our own L7 denials)
   uint64_t over_cap = 0;  // series of families past max_series
 };
 
 // Keeps the series of `families` (parsed from `peer`'s answer) whose `service` is in `aliases`,
-// whole families up to `max_series`, each labelled with the peer.
+// and of the peer's count of our requests its ingress refused (policy::kL7DeniedMetric, a
+// counter whose `peer` label is `self`), whole families up to `max_series`, each labelled with
+// the peer.
 AcceptedPeerMetrics accept_peer_metrics(std::vector<metrics::MetricFamily> families, const std::string& peer,
-                                        const std::set<std::string>& aliases, uint64_t max_series);
+                                        const std::set<std::string>& aliases, uint64_t max_series,
+                                        const std::string& self = "");
 
 // Every peer's accepted families as one exposition's families (names unique, each name's
 // series in one family), keeping only the series `wanted` says; `conflicts` (when given) counts

@@ -29,6 +29,8 @@ class Family {
   double value(const LabelValues& labels) const;          // counters and gauges; 0 when absent
 
   void write(std::string& out) const;
+  // Only the series whose `label` is `value` (the family's lines alone when it has no such label).
+  void write_where(std::string& out, const std::string& label, const std::string& value) const;
 
  private:
   struct Series {
@@ -56,6 +58,8 @@ class Registry {
   // Runs before each exposition, to refresh gauges that are computed from state.
   void on_collect(std::function<void()> collector);
   std::string expose() const;
+  // One family's series whose `label` is `value` (collectors not run); empty when not registered.
+  std::string expose_where(const std::string& family, const std::string& label, const std::string& value) const;
 
  private:
   Family& add(std::unique_ptr<Family> f, const std::string& name);

@@ -55,6 +55,27 @@ TEST(PeerMetrics, MeshfedsOwnFamiliesAndSeriesOfOtherServicesStayOut) {
   EXPECT_EQ(got.foreign, 1u);
 }
 
+TEST(PeerMetrics, ThePeersCountOfOurRefusedRequestsComesInAndNoOtherDomainsSeries) {
+  const std::string text =
+      "# TYPE meshfed_gateway_l7_denied_total counter\n"
+      "meshfed_gateway_l7_denied_total{export=\"rates-1\",peer=\"internal\"} 3\n"
+      "meshfed_gateway_l7_denied_total{export=\"rates-1\",peer=\"dmz\"} 9\n"
+      "meshfed_gateway_l7_denied_total{peer=\"internal\"} 1\n";
+  auto got = accept_peer_metrics(metrics::parse_ok(text), "pci", {"pay"}, 1000, "internal");
+  ASSERT_EQ(got.families.size(), 1u);
+  ASSERT_EQ(got.families[0].samples.size(), 1u);
+  EXPECT_EQ(*got.families[0].samples[0].label("export"), "rates-1");
+  EXPECT_EQ(*got.families[0].samples[0].label("meshfed_source_domain"), "pci");
+  EXPECT_EQ(got.foreign, 2u) << "another caller's series, and one without its export";
+  // As any other type, or for a broker that does not know its own name, it is reserved.
+  got = accept_peer_metrics(metrics::parse_ok("# TYPE meshfed_gateway_l7_denied_total gauge\n"
+                                              "meshfed_gateway_l7_denied_total{export=\"a\",peer=\"internal\"} 3\n"),
+                            "pci", {}, 1000, "internal");
+  EXPECT_TRUE(got.families.empty());
+  EXPECT_EQ(got.reserved, 1u);
+  EXPECT_TRUE(accept_peer_metrics(metrics::parse_ok(text), "pci", {}, 1000).families.empty());
+}
+
 TEST(PeerMetrics, TwoPeersThatDisagreeOnATypeAreBothServedUntyped) {
   const auto honest = accepted("zzz",
                                "# HELP envoy_rq_total Requests.\n# TYPE envoy_rq_total counter\n"

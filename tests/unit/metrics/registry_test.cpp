@@ -41,6 +41,19 @@ TEST(Registry, LeavesEmptyLabelsOut) {
   EXPECT_NE(sample().find("meshfed_test_optional{role=\"ca\"} 7\n"), std::string::npos) << sample();
 }
 
+TEST(Registry, OneFamilysSeriesWithOneLabelValueAreExposedAlone) {
+  Registry r;
+  fill(r);
+  const std::string only = r.expose_where("meshfed_test_requests_total", "code", "200");
+  EXPECT_EQ(only,
+            "# HELP meshfed_test_requests_total Requests.\n# TYPE meshfed_test_requests_total counter\n"
+            "meshfed_test_requests_total{route=\"/api/v1/exports\",code=\"200\"} 3\n");
+  EXPECT_EQ(r.expose_where("meshfed_test_requests_total", "code", "500").find("meshfed_test_requests_total{"),
+            std::string::npos);
+  EXPECT_EQ(r.expose_where("meshfed_test_requests_total", "no_such_label", "200").find("{"), std::string::npos);
+  EXPECT_EQ(r.expose_where("meshfed_test_absent", "code", "200"), "");
+}
+
 TEST(Registry, PromtoolAcceptsTheExposition) { EXPECT_EQ(testing::promtool_check_metrics(sample()), ""); }
 
 TEST(Registry, FormatsSpecialValues) {
