@@ -214,6 +214,10 @@ void AdminApi::routes() {
               return decide(r, who, p.at("id"), action);
             });
   }
+  guarded("POST", "/api/v1/exports/{id}/l7", std::nullopt,
+          [this](const http::Request& r, const workflow::Principal& who, const Params& p) {
+            return propose_l7(r, who, p.at("id"));
+          });
   guarded("GET", "/api/v1/imports", Role::kViewer,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_imports(r); });
   guarded("GET", "/api/v1/imports/{id}", Role::kViewer,
@@ -427,6 +431,9 @@ http::Response AdminApi::export_response(const store::ExportRecord& e, int statu
                {"metrics", e.metrics},
                {"proxy_protocol", e.proxy_protocol},
                {"l7", e.l7 ? json::parse(*e.l7, nullptr, false) : json(nullptr)},
+               {"l7_change", e.l7_change ? json{{"l7", json::parse(*e.l7_change, nullptr, false)},
+                                                {"proposed_by", e.l7_change_by.value_or("")}}
+                                         : json(nullptr)},
                {"sni", e.sni},
                {"state", std::string(to_string(e.state))},
                {"target_missing", deps_.workflow.target_missing(e)},
@@ -446,6 +453,18 @@ http::Response AdminApi::export_response(const store::ExportRecord& e, int statu
   return r;
 }
 
+namespace {
+
+// The `l7` of a request body: the rules, or each of their problems added to `f`'s errors.
+std::optional<policy::L7Rules> l7_field(const json& value, Fields& f) {
+  auto rules = policy::parse_l7(value);
+  if (rules) return std::move(rules).value();
+  for (const auto& e : rules.error().fields) f.errors.add(e.field, e.message);
+  return std::nullopt;
+}
+
+}  // namespace
+
 http::Response AdminApi::create_export(const http::Request& req, const workflow::Principal& who) {
   auto body = parse_body(
       req, {"mesh", "service", "port", "zone", "peers", "alias", "metrics", "ttl_s", "proxy_protocol", "l7", "reason"},
@@ -463,14 +482,7 @@ http::Response AdminApi::create_export(const http::Request& req, const workflow:
   r.ttl_s = f.integer("ttl_s");
   r.proxy_protocol = f.boolean("proxy_protocol");
   r.reason = f.string("reason");
-  if (const auto it = body.value.find("l7"); it != body.value.end() && !it->is_null()) {
-    auto rules = policy::parse_l7(*it);
-    if (rules) {
-      r.l7 = std::move(rules).value();
-    } else {
-      for (const auto& e : rules.error().fields) f.errors.add(e.field, e.message);
-    }
-  }
+  if (const auto it = body.value.find("l7"); it != body.value.end() && !it->is_null()) r.l7 = l7_field(*it, f);
   if (!f.errors.empty())
     return problem(make_error(ErrorCode::kInvalidArgument, "the export request is invalid", f.take_errors()));
   auto e = deps_.workflow.request(who, r);
@@ -518,6 +530,26 @@ http::Response AdminApi::decide(const http::Request& req, const workflow::Princi
     return problem(make_error(ErrorCode::kInvalidArgument, "the decision is invalid", f.take_errors()));
   if (auto err = parse_if_match(req, d.if_match)) return problem(*err);
   auto e = deps_.workflow.decide(who, id, d, action);
+  if (!e) return problem(e.error());
+  return export_response(*e);
+}
+
+http::Response AdminApi::propose_l7(const http::Request& req, const workflow::Principal& who, const std::string& id) {
+  auto body = parse_body(req, {"l7", "comment"}, false);
+  if (body.error) return problem(*body.error);
+  Fields f(body.value);
+  workflow::Decision d;
+  d.comment = f.string("comment");
+  std::optional<policy::L7Rules> rules;
+  if (const auto it = body.value.find("l7"); it != body.value.end()) {
+    rules = l7_field(*it, f);
+  } else {
+    f.errors.add("l7", "required: the rules that would replace the export's");
+  }
+  if (!f.errors.empty())
+    return problem(make_error(ErrorCode::kInvalidArgument, "the proposed L7 rules are invalid", f.take_errors()));
+  if (auto err = parse_if_match(req, d.if_match)) return problem(*err);
+  auto e = deps_.workflow.propose_l7(who, id, *rules, d);
   if (!e) return problem(e.error());
   return export_response(*e);
 }

@@ -190,6 +190,13 @@ void print_export(const json& e) {
             << "peers:          " << text(e["peers"]) << "\n"
             << "sni:            " << text(e["sni"]) << "\n";
   print_l7(e);
+  if (e.value("l7_change", json()).is_object()) {
+    const auto proposed = l7_lines(e["l7_change"]["l7"]);
+    for (size_t i = 0; i < proposed.size(); ++i) {
+      std::cout << (i ? "                " : "l7 proposed:    ") << proposed[i] << "\n";
+    }
+    std::cout << "                by " << text(e["l7_change"]["proposed_by"]) << ", waiting for another approver\n";
+  }
   std::cout << "requested:      " << text(e["requested_at"]) << " by " << text(e["requested_by"]) << ": "
             << text(e["reason"]) << "\n"
             << "decided by:     " << text(e["decided_by"]) << "\n"
@@ -496,14 +503,53 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
     std::cout << "requested " << text((*j)["id"]) << " (pending approval by another person)\n";
   });
 
-  for (const std::string action : {"approve", "reject", "extend", "revoke", "cancel"}) {
+  struct L7ChangeArgs {
+    std::string id, l7, comment, if_match;
+  };
+  auto l7c = std::make_shared<L7ChangeArgs>();
+  auto* change_l7 = exports->add_subcommand(
+      "change-l7", "Propose new L7 rules for an approved export; another approver approves them (approve-l7)");
+  change_l7->add_option("id", l7c->id, "export id")->required();
+  change_l7->add_option("--l7", l7c->l7, "the new rules as JSON, or a file holding them")->required();
+  change_l7->add_option("--comment", l7c->comment, "why");
+  change_l7->add_option("--if-match", l7c->if_match, "only if the export is still at this version");
+  change_l7->footer(
+      "Example: meshfed ctl exports change-l7 rates-x1y2z3w4 --l7 "
+      "'{\"http\": [{\"methods\": [\"GET\"], \"path\": {\"prefix\": \"/v2/rates/\"}}]}' --comment \"API v2\"");
+  change_l7->callback([o, l7c, &run] {
+    Ctl c(*o, run);
+    auto rules = read_json_arg(l7c->l7, "--l7", run);
+    if (!rules) return;
+    json body = {{"l7", std::move(*rules)}};
+    if (!l7c->comment.empty()) body["comment"] = l7c->comment;
+    std::map<std::string, std::string> headers;
+    if (!l7c->if_match.empty()) headers["If-Match"] = "\"" + l7c->if_match + "\"";
+    auto j = c.call("POST", "/api/v1/exports/" + http::percent_encode(l7c->id) + "/l7", &body, headers);
+    if (!j) return;
+    if (c.json_output()) return c.emit(*j);
+    std::cout << text((*j)["id"]) << ": new L7 rules proposed (version " << text((*j)["version"])
+              << "), waiting for another approver\n";
+  });
+
+  // Plain pairs, not structured bindings: clang before 16 cannot capture those in a lambda.
+  for (const auto& verb : {std::pair<std::string, std::string>{"approve", "approve"},
+                           {"reject", "reject"},
+                           {"extend", "extend"},
+                           {"revoke", "revoke"},
+                           {"cancel", "cancel"},
+                           {"approve-l7", "l7/approve"},
+                           {"reject-l7", "l7/reject"}}) {
+    const std::string action = verb.first;
+    const std::string path = verb.second;
     struct DecideArgs {
       std::string id, comment, if_match;
       int64_t ttl = 0;
       bool shorten = false;
     };
     auto d = std::make_shared<DecideArgs>();
-    auto* cmd = exports->add_subcommand(action, action + " an export");
+    auto* cmd = exports->add_subcommand(
+        action, action.ends_with("-l7") ? action.substr(0, action.size() - 3) + " an export's proposed L7 rules"
+                                        : action + " an export");
     cmd->add_option("id", d->id, "export id")->required();
     cmd->add_option("--comment", d->comment, "why");
     cmd->add_option("--if-match", d->if_match, "only if the export is still at this version");
@@ -515,7 +561,7 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
       cmd->footer(
           "Example: meshfed ctl exports extend payments-api-x1y2z3w4 --ttl 2592000 --comment \"another month\"");
     }
-    cmd->callback([o, d, action, &run] {
+    cmd->callback([o, d, action, path, &run] {
       Ctl c(*o, run);
       if (action == "extend" && d->ttl > 0 && !d->shorten) {
         // An "extend" that would end the export sooner is almost always a typo in --ttl.
@@ -536,7 +582,7 @@ void add_ctl_commands(CLI::App& app, Invocation& run) {
       if (d->ttl > 0) body["ttl_s"] = d->ttl;
       std::map<std::string, std::string> headers;
       if (!d->if_match.empty()) headers["If-Match"] = "\"" + d->if_match + "\"";
-      auto j = c.call("POST", "/api/v1/exports/" + http::percent_encode(d->id) + "/" + action, &body, headers);
+      auto j = c.call("POST", "/api/v1/exports/" + http::percent_encode(d->id) + "/" + path, &body, headers);
       if (!j) return;
       if (c.json_output()) return c.emit(*j);
       std::cout << text((*j)["id"]) << ": " << text((*j)["state"]) << " (version " << text((*j)["version"]) << ")"

@@ -30,19 +30,18 @@ bool is_metric_selector(std::string_view s) {
 }
 
 Error wrong_state(const ExportRecord& e, const std::string& verb) {
-  return make_error(ErrorCode::kFailedPrecondition,
-                    "export " + e.id + " is " + std::string(to_string(e.state)) + "; cannot " + verb + " it (" + verb +
-                        " needs " + (verb == "revoke" || verb == "extend" ? "approved" : "pending") + ")");
+  const bool needs_approved = verb == "revoke" || verb == "extend" || verb.starts_with("l7");
+  return make_error(ErrorCode::kFailedPrecondition, "export " + e.id + " is " + std::string(to_string(e.state)) +
+                                                        "; cannot " + verb + " it (" + verb + " needs " +
+                                                        (needs_approved ? "approved" : "pending") + ")");
 }
 
 Error forbidden(const std::string& why) { return make_error(ErrorCode::kPermissionDenied, why); }
 
 std::string action_name(const std::string& verb) {
-  static const std::map<std::string, std::string> kPast{{"approve", "approved"},
-                                                        {"reject", "rejected"},
-                                                        {"extend", "extended"},
-                                                        {"revoke", "revoked"},
-                                                        {"cancel", "cancelled"}};
+  static const std::map<std::string, std::string> kPast{
+      {"approve", "approved"}, {"reject", "rejected"},        {"extend", "extended"},      {"revoke", "revoked"},
+      {"cancel", "cancelled"}, {"l7/approve", "l7_approved"}, {"l7/reject", "l7_rejected"}};
   return kPast.at(verb);
 }
 
@@ -58,6 +57,10 @@ nlohmann::json summary_json(const ExportRecord& e) {
                         {"state", std::string(to_string(e.state))},
                         {"version", e.version}};
   if (e.l7) out["l7"] = nlohmann::json::parse(*e.l7, nullptr, false);  // what was approved, in the log
+  if (e.l7_change) {
+    out["l7_change"] = {{"l7", nlohmann::json::parse(*e.l7_change, nullptr, false)},
+                        {"proposed_by", e.l7_change_by.value_or("")}};
+  }
   return out;
 }
 
@@ -190,7 +193,8 @@ Result<ExportRecord> ExportWorkflow::request(const Principal& who, const ExportR
 }
 
 Status record_transition(const store::Writer& tx, TimePoint now, ExportRecord& e, const std::string& actor,
-                         const std::string& action, std::optional<ExportState> from, const std::string& comment) {
+                         const std::string& action, std::optional<ExportState> from, const std::string& comment,
+                         bool peers_see_it) {
   nlohmann::json details = summary_json(e);
   if (from) details["from"] = std::string(to_string(*from));
   if (!comment.empty()) details["comment"] = comment;
@@ -205,7 +209,7 @@ Status record_transition(const store::Writer& tx, TimePoint now, ExportRecord& e
   if (from) MESHFED_RETURN_IF_ERROR(repo.update(e));
   // Peers see approved exports only: entering, leaving or changing while approved is a
   // catalog change, recorded in the same transaction as the transition itself.
-  if (from == ExportState::kApproved || e.state == ExportState::kApproved) {
+  if (peers_see_it && (from == ExportState::kApproved || e.state == ExportState::kApproved)) {
     MESHFED_RETURN_IF_ERROR(store::CatalogRepository(tx).record_change(e.id, h.time_ms));
   }
   return {};
@@ -223,6 +227,10 @@ std::string_view to_string(ExportAction action) {
       return "revoke";
     case ExportAction::kCancel:
       return "cancel";
+    case ExportAction::kApproveL7:
+      return "l7/approve";
+    case ExportAction::kRejectL7:
+      return "l7/reject";
   }
   return "unknown";
 }
@@ -234,10 +242,13 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
   // Coarse role check first, so that callers without any business here learn nothing more.
   const bool approver = who.can(Role::kApprover);
   const bool requester = who.can(Role::kRequester);
-  if ((action == Action::kApprove || action == Action::kReject || action == Action::kExtend) && !approver) {
+  const bool needs_approver = action == Action::kApprove || action == Action::kReject || action == Action::kExtend ||
+                              action == Action::kApproveL7;
+  if (needs_approver && !approver) {
     return forbidden(who.name + " lacks the approver role needed to " + verb + " exports");
   }
-  if ((action == Action::kRevoke || action == Action::kCancel) && !approver && !requester) {
+  if ((action == Action::kRevoke || action == Action::kCancel || action == Action::kRejectL7) && !approver &&
+      !requester) {
     return forbidden(who.name + " lacks the requester or approver role needed to " + verb + " exports");
   }
   const WorkflowSettings s = settings();
@@ -304,9 +315,29 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
         }
         e.state = ExportState::kCancelled;
         break;
+      case Action::kApproveL7:
+      case Action::kRejectL7:
+        if (from != ExportState::kApproved) return wrong_state(e, verb);
+        if (!e.l7_change) {
+          return make_error(ErrorCode::kFailedPrecondition, "export " + id + " has no change of its L7 rules waiting");
+        }
+        if (action == Action::kApproveL7 && e.l7_change_by == who.name) {
+          four_eyes = true;
+          return forbidden("four-eyes rule: " + who.name + " proposed the new L7 rules of export " + id +
+                           " and cannot approve them; another approver must");
+        }
+        if (action == Action::kRejectL7 && !approver && e.l7_change_by != who.name) {
+          return forbidden(who.name + " may withdraw only L7 changes they proposed; export " + id +
+                           "'s was proposed by " + e.l7_change_by.value_or(""));
+        }
+        if (action == Action::kApproveL7) e.l7 = e.l7_change;
+        e.l7_change.reset();
+        e.l7_change_by.reset();
+        break;
     }
     ++e.version;
-    MESHFED_RETURN_IF_ERROR(record_transition(tx, clock_.now(), e, who.name, action_name(verb), from, d.comment));
+    MESHFED_RETURN_IF_ERROR(record_transition(tx, clock_.now(), e, who.name, action_name(verb), from, d.comment,
+                                              action != Action::kRejectL7));
     result = std::move(e);
     return {};
   });
@@ -315,7 +346,8 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
     if (four_eyes) (void)record_event(who.name, "export.four_eyes_refused", "export/" + id, {{"action", verb}});
     return st.error();
   }
-  if (action == Action::kApprove || action == Action::kExtend || action == Action::kRevoke) {
+  if (action == Action::kApprove || action == Action::kExtend || action == Action::kRevoke ||
+      action == Action::kApproveL7) {
     announce(std::set<std::string>(result->peers.begin(), result->peers.end()), {id});  // peers first
   }
   spdlog::info("export {} {} by {}", id, action_name(verb), who.name);
@@ -336,6 +368,45 @@ Result<ExportRecord> ExportWorkflow::revoke(const Principal& who, const std::str
 }
 Result<ExportRecord> ExportWorkflow::cancel(const Principal& who, const std::string& id, const Decision& d) {
   return decide(who, id, d, ExportAction::kCancel);
+}
+
+Result<ExportRecord> ExportWorkflow::propose_l7(const Principal& who, const std::string& id,
+                                                const policy::L7Rules& rules, const Decision& d) {
+  if (!who.can(Role::kApprover) && !who.can(Role::kRequester)) {
+    return forbidden(who.name + " lacks the requester or approver role needed to propose L7 rules");
+  }
+  const std::string proposed = policy::to_json(rules).dump();
+  std::optional<ExportRecord> result;
+  MESHFED_RETURN_IF_ERROR(db_.transaction([&](store::Writer& tx) -> Status {
+    store::ExportRepository repo(tx);
+    MESHFED_ASSIGN_OR_RETURN(auto found, repo.get(id));
+    if (!found) return make_error(ErrorCode::kNotFound, "no export " + id);
+    ExportRecord& e = *found;
+    if (d.if_match && *d.if_match != e.version) {
+      return make_error(ErrorCode::kVersionMismatch, "export " + id + " is at version " + std::to_string(e.version) +
+                                                         ", not " + std::to_string(*d.if_match) + " (If-Match)");
+    }
+    if (e.state != ExportState::kApproved) return wrong_state(e, "l7");
+    if (auto fits = policy::fits_protocol(rules, e.protocol); !fits) return fits.error();
+    if (e.l7_change) {
+      return make_error(ErrorCode::kFailedPrecondition, "export " + id + " already has a change of its L7 rules, by " +
+                                                            e.l7_change_by.value_or("") +
+                                                            ", waiting: approve or reject it first");
+    }
+    if (e.l7 == proposed) {
+      return make_error(ErrorCode::kInvalidArgument, "these L7 rules are already in force",
+                        {{"l7", "the same rules as export " + id + " has"}});
+    }
+    e.l7_change = proposed;
+    e.l7_change_by = who.name;
+    ++e.version;
+    MESHFED_RETURN_IF_ERROR(
+        record_transition(tx, clock_.now(), e, who.name, "l7_proposed", e.state, d.comment, /*peers_see_it=*/false));
+    result = std::move(e);
+    return {};
+  }));
+  spdlog::info("export {}: new L7 rules proposed by {}", id, who.name);
+  return std::move(*result);
 }
 
 Result<ExportRecord> ExportWorkflow::get(const std::string& id) {

@@ -329,6 +329,51 @@ test('revoking from the page withdraws the import at the peer', async () => {
   await page.context().close();
 });
 
+test('L7 rules are shown to the approver and on the import, and a change of them is approved by clicking', async () => {
+  const rules = { http: [{ methods: ['GET'], path: { prefix: '/metrics/' } }] };
+  const r = await call('pci', 'POST', '/api/v1/exports', 'alice',
+    { mesh: 'default', service: 'ledger', port: 9187, peers: ['internal'], alias: 'ledger-page', reason: 'metrics page', l7: rules });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const id = r.body.id;
+  const page = await open('pci');
+  await signIn(page, 'pci', 'bob');
+  await goTo(page, 'Pending exports');
+  const row = page.getByRole('row').filter({ hasText: id });
+  await row.getByText('GET /metrics/*').waitFor();
+  await row.getByRole('button', { name: `Approve ${id}` }).click();
+  await confirm(page, 'read-only page');
+  assert.equal((await exportOf(id)).state, 'approved');
+
+  // The importing side sees exactly what it may call.
+  const importId = `pci.${id}`;
+  await waitFor('the import to arrive', async () => (await importState(importId))?.state === 'pending_acceptance');
+  const accepted = await call('internal', 'POST', `/api/v1/imports/${importId}/accept`, 'bob', {});
+  assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+  const there = await open('internal');
+  await signIn(there, 'internal', 'victor');
+  await goTo(there, 'Imports');
+  await there.getByRole('row').filter({ hasText: importId }).getByText('GET /metrics/*').waitFor();
+  await shot(there, 'imports-l7');
+
+  // A change of the rules waits for another approver, shown next to the rules in force.
+  const wider = { http: [{ methods: ['GET', 'HEAD'], path: { prefix: '/metrics/' } }] };
+  const proposed = await call('pci', 'POST', `/api/v1/exports/${id}/l7`, 'alice', { l7: wider, comment: 'HEAD too' });
+  assert.equal(proposed.status, 200, JSON.stringify(proposed.body));
+  await goTo(page, 'Active exports');
+  const active = page.getByRole('row').filter({ hasText: id });
+  await active.getByText('Proposed by alice, waiting for another approver:').waitFor();
+  await active.getByText('GET, HEAD /metrics/*').waitFor();
+  await shot(page, 'active-l7-change');
+  await active.getByRole('button', { name: `Approve rules ${id}` }).click();
+  await confirm(page, 'HEAD is harmless');
+  const changed = await exportOf(id);
+  assert.deepEqual(changed.l7, wider);
+  assert.equal(changed.l7_change, null);
+  await there.getByRole('row').filter({ hasText: importId }).getByText('GET, HEAD /metrics/*').waitFor();
+  await there.context().close();
+  await page.context().close();
+});
+
 test('a viewer sees every list but no action', async () => {
   const page = await open('pci');
   await signIn(page, 'pci', 'victor');

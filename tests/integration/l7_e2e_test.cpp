@@ -207,6 +207,26 @@ TEST_F(L7Test, OnlyTheApprovedCallsReachTheServiceAndTheCallerSeesItsDenials) {
     last = r && r->status == 200 ? r->body : "";
     return last.find(federated) != std::string::npos;
   })) << last;
+
+  // A change of the rules is a new approval; once approved, the next request of a connection
+  // that stayed open is judged by the new rules, and the importer shows them.
+  const int kept = connect_loopback(port);
+  std::string kept_buffer;
+  auto on_kept = [&](const std::string& request) {
+    EXPECT_TRUE(send_all(kept, request));
+    return read_answer(kept, kept_buffer).value_or(HttpAnswer{});
+  };
+  const std::string post = "POST /v1/rates/x HTTP/1.1\r\nHost: rates\r\nContent-Length: 2\r\n\r\nhi";
+  EXPECT_EQ(on_kept(post).status, 403);
+  json wider = rules;
+  wider["http"][0]["methods"] = {"GET", "POST"};
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/l7", "alice", json{{"l7", wider}}).status, 200);
+  EXPECT_EQ(on_kept(post).status, 403) << "proposed is not approved";
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/l7/approve", "bob").status, 200);
+  EXPECT_TRUE(wait_until([&] { return on_kept(post).body == "seen POST /v1/rates/x"; }));
+  EXPECT_TRUE(
+      wait_until([&] { return call("internal", "GET", "/api/v1/imports/pci." + id, "victor").body["l7"] == wider; }));
+  ::close(kept);
 }
 
 }  // namespace

@@ -133,6 +133,7 @@ class AdminApi {
 
   http::Response list_services(const http::Request& req);
   http::Response create_export(const http::Request& req, const workflow::Principal& who);
+  http::Response propose_l7(const http::Request& req, const workflow::Principal& who, const std::string& id);
   http::Response list_exports(const http::Request& req);
   http::Response get_export(const std::string& id);
   http::Response decide(const http::Request& req, const workflow::Principal& who, const std::string& id,

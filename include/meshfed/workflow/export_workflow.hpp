@@ -65,16 +65,22 @@ struct ExportPage {
 };
 
 // What an approver or requester does to an existing export (POST /api/v1/exports/{id}/<action>).
-enum class ExportAction { kApprove, kReject, kExtend, kRevoke, kCancel };
-inline constexpr ExportAction kExportActions[] = {ExportAction::kApprove, ExportAction::kReject, ExportAction::kExtend,
-                                                  ExportAction::kRevoke, ExportAction::kCancel};
+// kApproveL7 and kRejectL7 decide a proposed change of an approved export's L7 rules
+// (propose_l7): "l7/approve", "l7/reject" in the API's paths.
+enum class ExportAction { kApprove, kReject, kExtend, kRevoke, kCancel, kApproveL7, kRejectL7 };
+inline constexpr ExportAction kExportActions[] = {
+    ExportAction::kApprove, ExportAction::kReject,    ExportAction::kExtend,  ExportAction::kRevoke,
+    ExportAction::kCancel,  ExportAction::kApproveL7, ExportAction::kRejectL7};
 std::string_view to_string(ExportAction action);  // "approve", ... as in the API's paths
 
 // Records one transition of `e` (already moved to its new state): its history row, its audit
 // entry and, when peers see it, a catalog change; inside the caller's transaction. The one
 // place a transition is written, for the workflow and for a restore.
+// `peers_see_it` false: a step of an approved export that changes nothing its peers are told
+// (a change of its rules proposed or turned down).
 Status record_transition(const store::Writer& tx, TimePoint now, store::ExportRecord& e, const std::string& actor,
-                         const std::string& action, std::optional<store::ExportState> from, const std::string& comment);
+                         const std::string& action, std::optional<store::ExportState> from, const std::string& comment,
+                         bool peers_see_it = true);
 
 class ExportWorkflow {
  public:
@@ -102,6 +108,11 @@ class ExportWorkflow {
   Result<store::ExportRecord> extend(const Principal& who, const std::string& id, const Decision& d);
   Result<store::ExportRecord> revoke(const Principal& who, const std::string& id, const Decision& d);
   Result<store::ExportRecord> cancel(const Principal& who, const std::string& id, const Decision& d);
+  // Proposes new L7 rules for an approved export (a requester or an approver); they replace the
+  // rules in force once another approver approves them (decide kApproveL7), and are dropped by
+  // kRejectL7 (an approver, or the proposer withdrawing them). One change waits at a time.
+  Result<store::ExportRecord> propose_l7(const Principal& who, const std::string& id, const policy::L7Rules& rules,
+                                         const Decision& d);
 
   Result<store::ExportRecord> get(const std::string& id);
   // `after` is the opaque cursor from a previous page's `next`.

@@ -15,8 +15,7 @@ function decisionBody(comment, extra = {}) {
 
 // The export's action: a dialog asking for a comment, then the API call guarded by If-Match, so
 // that a decision is never made on an export someone else changed since it was shown.
-function exportAction(ctx, e, verb, { extra, values = () => ({}), danger } = {}) {
-  const action = verb.toLowerCase();
+function exportAction(ctx, e, verb, { extra, values = () => ({}), danger, action = verb.toLowerCase() } = {}) {
   return actionButton(verb, e.id, () => ctx.act({
     title: `${verb} export ${e.id}`,
     summary: `${e.service}:${e.port} to ${e.peers.join(', ')}, requested by ${e.requested_by}: “${e.reason}”`,
@@ -24,7 +23,7 @@ function exportAction(ctx, e, verb, { extra, values = () => ({}), danger } = {})
     perform: async (comment) => {
       await api.post(`/api/v1/exports/${encodeURIComponent(e.id)}/${action}`, decisionBody(comment, values()),
         { ifMatch: e.version });
-      return `Export ${e.id}: ${action} done.`;
+      return `Export ${e.id}: ${verb.toLowerCase()} done.`;
     },
   }), { danger });
 }
@@ -72,7 +71,7 @@ export const activePage = {
         { label: 'Export', cell: (e) => code(e.id) },
         { label: 'Service and port', cell: target },
         { label: 'Peers', cell: (e) => e.peers.join(', ') },
-        { label: 'Allowed calls', cell: (e) => l7Rules(e.l7) },
+        { label: 'Allowed calls', cell: allowedCalls },
         { label: 'State', cell: (e) => stateBadge(e.state) },
         { label: 'Requested by', cell: (e) => e.requested_by },
         { label: 'Approved by', cell: (e) => e.decided_by || '' },
@@ -83,9 +82,29 @@ export const activePage = {
   },
 };
 
+// The rules in force and, while one waits for an approver, the change proposed.
+function allowedCalls(e) {
+  if (!e.l7_change) return l7Rules(e.l7);
+  return h('div', {}, l7Rules(e.l7),
+    h('p', { className: 'note' }, `Proposed by ${e.l7_change.proposed_by}, waiting for another approver:`),
+    l7Rules(e.l7_change.l7));
+}
+
+function l7ChangeActions(e, ctx) {
+  const proposer = e.l7_change.proposed_by === ctx.me.name;
+  if (proposer) {
+    return [h('p', { className: 'note' }, 'You proposed these rules: another approver must approve them (four-eyes rule).'),
+      exportAction(ctx, e, 'Withdraw rules', { action: 'l7/reject', danger: true })];
+  }
+  if (!ctx.can('approver')) return [];
+  return [exportAction(ctx, e, 'Approve rules', { action: 'l7/approve' }),
+    exportAction(ctx, e, 'Reject rules', { action: 'l7/reject', danger: true })];
+}
+
 function activeActions(e, ctx) {
   const own = e.requested_by === ctx.me.name;
   const cell = h('div', { className: 'actions' });
+  if (e.l7_change) cell.append(...l7ChangeActions(e, ctx));
   if (ctx.can('approver') || (own && ctx.can('requester'))) cell.append(exportAction(ctx, e, 'Revoke', { danger: true }));
   if (ctx.can('approver') && !own) {
     let days;

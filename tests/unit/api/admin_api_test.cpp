@@ -191,16 +191,54 @@ TEST_F(AdminApiTest, AnExportRequestCarriesL7RulesAndEveryWrongOneIsNamed) {
       << "a TCP export has none";
 }
 
+TEST_F(AdminApiTest, NewL7RulesAreProposedThenApprovedByAnotherApprover) {
+  const json rules = {{"http", {{{"methods", {"GET"}}, {"path", {{"prefix", "/metrics/"}}}}}}};
+  auto r = call("POST", "/api/v1/exports", "alice",
+                json{{"mesh", "default"},
+                     {"service", "ledger"},
+                     {"port", 9187},
+                     {"peers", {"internal"}},
+                     {"reason", "metrics page"},
+                     {"l7", rules}}
+                    .dump());
+  ASSERT_EQ(r.status, 201) << r.body;
+  const std::string id = json::parse(r.body)["id"];
+  ASSERT_EQ(call("POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+
+  r = call("POST", "/api/v1/exports/" + id + "/l7", "alice", R"({"comment": "no rules"})");
+  ASSERT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(json::parse(r.body)["errors"][0]["field"], "l7");
+  r = call("POST", "/api/v1/exports/" + id + "/l7", "alice", R"({"l7": {"http": [{"methods": ["BREW"]}]}})");
+  ASSERT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(json::parse(r.body)["errors"][0]["field"].get<std::string>().rfind("l7.http[0]", 0), 0u) << r.body;
+
+  json wider = rules;
+  wider["http"][0]["methods"] = {"GET", "HEAD"};
+  r = call("POST", "/api/v1/exports/" + id + "/l7", "alice", json{{"l7", wider}, {"comment", "HEAD too"}}.dump(),
+           "application/json", {{"if-match", "\"1\""}});
+  EXPECT_EQ(r.status, 412) << "the export moved on since version 1: " << r.body;
+  r = call("POST", "/api/v1/exports/" + id + "/l7", "alice", json{{"l7", wider}, {"comment", "HEAD too"}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["l7"], rules);
+  EXPECT_EQ(json::parse(r.body)["l7_change"], (json{{"l7", wider}, {"proposed_by", "alice"}}));
+  EXPECT_EQ(call("POST", "/api/v1/exports/" + id + "/l7/approve", "alice").status, 403);
+  r = call("POST", "/api/v1/exports/" + id + "/l7/approve", "bob");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["l7"], wider);
+  EXPECT_TRUE(json::parse(r.body)["l7_change"].is_null());
+  EXPECT_EQ(call("POST", "/api/v1/exports/" + id + "/l7/reject", "bob").status, 409) << "nothing waits";
+}
+
 TEST_F(AdminApiTest, CreatedExportCarriesEtagLocationAndContractFields) {
   auto r = call("POST", "/api/v1/exports", "alice",
                 R"({"mesh":"default","service":"payments-api","port":8443,"peers":["internal"],"reason":"x"})");
   ASSERT_EQ(r.status, 201) << r.body;
   auto j = json::parse(r.body);
-  for (const char* k : {"id",           "mesh",   "service",        "port",        "protocol",
-                        "zone",         "alias",  "peers",          "metrics",     "proxy_protocol",
-                        "sni",          "state",  "target_missing", "version",     "requested_by",
-                        "requested_at", "reason", "decided_by",     "approved_at", "expires_at",
-                        "history",      "l7"}) {
+  for (const char* k :
+       {"id",           "mesh",         "service",        "port",       "protocol",    "zone",           "alias",
+        "peers",        "metrics",      "proxy_protocol", "sni",        "state",       "target_missing", "version",
+        "requested_by", "requested_at", "reason",         "decided_by", "approved_at", "expires_at",     "history",
+        "l7",           "l7_change"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   bool etag = false, location = false;

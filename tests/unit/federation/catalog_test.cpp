@@ -1,6 +1,7 @@
 #include "meshfed/federation/catalog.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "meshfed/core/text.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
@@ -48,6 +49,7 @@ class CatalogTest : public ::testing::Test {
   std::vector<std::set<std::string>> announced_;
   Principal alice_{"alice", {Role::kRequester}};
   Principal bob_{"bob", {Role::kApprover}};
+  Principal carol_{"carol", {Role::kApprover}};
 };
 
 TEST_F(CatalogTest, PeerSeesOnlyApprovedExportsScopedToIt) {
@@ -119,6 +121,28 @@ TEST_F(CatalogTest, PendingChangesAreNotCatalogChanges) {
   ASSERT_TRUE(wf_->reject(bob_, e->id, {}).ok());
   EXPECT_EQ(catalog_->view("internal", 0)->revision, 1);
   EXPECT_TRUE(announced_.empty());
+}
+
+TEST_F(CatalogTest, AnApprovedChangeOfL7RulesIsACatalogChangeAndItsProposalIsNot) {
+  workflow::ExportRequest r{"default", "ledger", 9187, "", {"internal"}, "ledger", {}, {}, false, "why", {}};
+  r.l7 =
+      policy::parse_l7(nlohmann::json::parse(R"({"http": [{"methods": ["GET"], "path": {"exact": "/a"}}]})")).value();
+  auto e = wf_->request(alice_, r);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  ASSERT_TRUE(wf_->approve(bob_, e->id, {}).ok());
+  const int64_t at_approval = catalog_->view("internal", 0)->revision;
+  announced_.clear();
+  const auto b =
+      policy::parse_l7(nlohmann::json::parse(R"({"http": [{"methods": ["GET"], "path": {"exact": "/b"}}]})")).value();
+  ASSERT_TRUE(wf_->propose_l7(alice_, e->id, b, {}).ok());
+  EXPECT_EQ(catalog_->view("internal", 0)->revision, at_approval) << "proposed: peers see nothing new";
+  EXPECT_TRUE(announced_.empty());
+  ASSERT_TRUE(wf_->decide(carol_, e->id, {}, workflow::ExportAction::kApproveL7).ok());
+  const auto view = catalog_->view("internal", at_approval);
+  EXPECT_GT(view->revision, at_approval);
+  ASSERT_EQ(view->exports.size(), 1u);
+  EXPECT_EQ(view->exports[0].l7, R"({"http":[{"methods":["GET"],"path":{"exact":"/b"}}]})");
+  EXPECT_EQ(announced_.size(), 1u);
 }
 
 // A full answer is rendered once per revision and peer: the same bytes until the catalog moves,

@@ -107,6 +107,61 @@ TEST_F(ExportWorkflowTest, L7RulesAreRequestedWithAnHttpPortAndRefusedOnATcpPort
   EXPECT_EQ(wf_->request(alice_, r).error().fields.at(0).field, "l7") << "grpc rules need a grpc port";
 }
 
+TEST_F(ExportWorkflowTest, ChangingAnExportsL7RulesIsANewApprovalByAnotherApprover) {
+  auto rules = [](const char* json) { return policy::parse_l7(nlohmann::json::parse(json)).value(); };
+  ExportRequest r;
+  r.mesh = "default";
+  r.service = "ledger";
+  r.port = 9187;
+  r.peers = {"internal"};
+  r.l7 = rules(R"({"http": [{"methods": ["GET"], "path": {"prefix": "/v1/"}}]})");
+  r.reason = "rates";
+  const auto e = wf_->request(alice_, r);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(wf_->propose_l7(alice_, e->id, *r.l7, {}).error().code, ErrorCode::kFailedPrecondition)
+      << "pending: the request itself is what gets approved";
+  ASSERT_TRUE(wf_->approve(bob_, e->id, {}).ok());
+
+  const auto wider = rules(R"({"http": [{"methods": ["GET", "POST"], "path": {"prefix": "/v1/"}}]})");
+  EXPECT_EQ(wf_->propose_l7(victor_, e->id, wider, {}).error().code, ErrorCode::kPermissionDenied);
+  EXPECT_EQ(wf_->propose_l7(alice_, e->id, *r.l7, {}).error().code, ErrorCode::kInvalidArgument) << "already in force";
+  EXPECT_EQ(wf_->propose_l7(alice_, e->id, rules(R"({"grpc": ["a.B/*"]})"), {}).error().fields.at(0).field, "l7");
+  auto proposed = wf_->propose_l7(carol_, e->id, wider, {"SEC-7", {}, {}});
+  ASSERT_TRUE(proposed.ok()) << proposed.error().message;
+  EXPECT_EQ(proposed->l7, e->l7) << "the rules in force stay";
+  EXPECT_EQ(proposed->l7_change, R"({"http":[{"methods":["GET","POST"],"path":{"prefix":"/v1/"}}]})");
+  EXPECT_EQ(proposed->l7_change_by, "carol");
+  EXPECT_EQ(wf_->propose_l7(alice_, e->id, wider, {}).error().code, ErrorCode::kFailedPrecondition)
+      << "one change waits at a time";
+
+  // Four-eyes: whoever proposed the rules cannot approve them, and the attempt is on record.
+  auto self = wf_->decide(carol_, e->id, {}, ExportAction::kApproveL7);
+  EXPECT_EQ(self.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_NE(self.error().message.find("four-eyes"), std::string::npos);
+  EXPECT_EQ(wf_->audit_page(0, 100)->first.back().action, "export.four_eyes_refused");
+  EXPECT_EQ(wf_->decide(alice_, e->id, {}, ExportAction::kApproveL7).error().code, ErrorCode::kPermissionDenied);
+  const auto approved = wf_->decide(bob_, e->id, {"ok", {}, proposed->version}, ExportAction::kApproveL7);
+  ASSERT_TRUE(approved.ok()) << approved.error().message;
+  EXPECT_EQ(approved->l7, proposed->l7_change);
+  EXPECT_FALSE(approved->l7_change);
+  EXPECT_EQ(approved->version, proposed->version + 1);
+  const auto entry = wf_->audit_page(0, 100)->first.back();
+  EXPECT_EQ(entry.action, "export.l7_approved");
+  EXPECT_EQ(entry.details["l7"]["http"][0]["methods"], nlohmann::json({"GET", "POST"}));
+  EXPECT_EQ(approved->history.back().action, "l7_approved");
+  EXPECT_EQ(wf_->decide(bob_, e->id, {}, ExportAction::kApproveL7).error().code, ErrorCode::kFailedPrecondition)
+      << "nothing waits any more";
+
+  // Turned down: by an approver, or withdrawn by its proposer; the rules in force stay.
+  ASSERT_TRUE(wf_->propose_l7(alice_, e->id, *r.l7, {}).ok());
+  EXPECT_EQ(wf_->decide(dave_, e->id, {}, ExportAction::kRejectL7).error().code, ErrorCode::kPermissionDenied);
+  const auto withdrawn = wf_->decide(alice_, e->id, {}, ExportAction::kRejectL7);
+  ASSERT_TRUE(withdrawn.ok()) << withdrawn.error().message;
+  EXPECT_EQ(withdrawn->l7, approved->l7);
+  EXPECT_FALSE(withdrawn->l7_change);
+  EXPECT_EQ(wf_->get(e->id)->history.back().action, "l7_rejected");
+}
+
 TEST_F(ExportWorkflowTest, RequestCreatesPendingExportWithSniAndHistory) {
   auto e = requested();
   EXPECT_EQ(e.state, ExportState::kPending);
