@@ -89,7 +89,7 @@ struct Http1Filter::Impl {
   void judge(std::string_view raw_header, FilterOutput& out);
   // Passes (to `to`) or drops body bytes of the message `parser` reads; false on a framing error.
   template <class Parser>
-  bool pass_body(Parser& parser, std::string& in, std::string* to);
+  bool pass_body(Parser& parser, std::string& in, size_t& asked_at, std::string* to);
   void refuse(int status, std::string method, std::string path, std::string reason, FilterOutput& out);
 
   std::string export_id_;
@@ -104,7 +104,27 @@ struct Http1Filter::Impl {
   bool upgrade_requested_ = false;
   bool keep_alive_ = true;  // the caller's last request kept the connection
   bool client_ended_ = false;
+  // How much of each side's bytes the parser had when it last asked for more: Beast's parser
+  // must be given more than that before its next put (it asserts otherwise).
+  size_t client_asked_at_ = 0;
+  size_t upstream_asked_at_ = 0;
 };
+
+// Beast's put(), called only with more bytes than it last asked more for; in a chunked body,
+// after it asked, with at least 5 (Boost 1.74 asserts that a final chunk it has seen comes back
+// with its CRLF CRLF whole: "0\r\n" then "0\r\n\r" trips it).
+template <class Parser>
+size_t put_more(Parser& parser, const std::string& in, size_t& asked_at, error_code& ec) {
+  constexpr size_t kFinalChunkBytes = 5;  // "0\r\n\r\n"
+  const bool chunk_pending = asked_at > 0 && parser.is_header_done() && parser.chunked();
+  if (in.size() <= asked_at || (chunk_pending && in.size() < kFinalChunkBytes)) {
+    ec = http::error::need_more;
+    return 0;
+  }
+  const size_t n = parser.put(boost::asio::buffer(in), ec);
+  asked_at = ec == http::error::need_more && n == 0 ? in.size() : 0;
+  return n;
+}
 
 void Http1Filter::Impl::from_client(std::string_view bytes, FilterOutput& out) {
   client_in_.append(bytes);
@@ -158,6 +178,7 @@ void Http1Filter::Impl::run(FilterOutput& out) {
 
 void Http1Filter::Impl::next_request() {
   request_.emplace();
+  client_asked_at_ = 0;
   request_->header_limit(kMaxRequestHeaderBytes);
   request_->body_limit(kUnlimited);  // streamed through, never held
   forwarding_ = false;
@@ -172,7 +193,7 @@ void Http1Filter::Impl::read_request(FilterOutput& out) {
   }
   if (!request_->is_header_done()) {
     error_code ec;
-    const size_t n = request_->put(boost::asio::buffer(client_in_), ec);
+    const size_t n = put_more(*request_, client_in_, client_asked_at_, ec);
     if (ec == http::error::need_more) {
       if (client_in_.size() > kMaxRequestHeaderBytes) refuse(400, "-", "-", "request header too large", out);
       return;
@@ -183,7 +204,7 @@ void Http1Filter::Impl::read_request(FilterOutput& out) {
     judge(raw, out);
     if (want_ != Want::kClient) return;
   }
-  if (!pass_body(*request_, client_in_, forwarding_ ? &out.to_upstream : nullptr)) {
+  if (!pass_body(*request_, client_in_, client_asked_at_, forwarding_ ? &out.to_upstream : nullptr)) {
     return refuse(400, std::string(request_->get().method_string()), "-", "unreadable request body", out);
   }
   if (!request_->is_done()) return;
@@ -255,6 +276,7 @@ void Http1Filter::Impl::judge(std::string_view raw_header, FilterOutput& out) {
 
 void Http1Filter::Impl::expect_response() {
   response_.emplace();
+  upstream_asked_at_ = 0;
   response_->header_limit(kMaxResponseHeaderBytes);
   response_->body_limit(kUnlimited);
   if (head_request_) response_->skip(true);  // its length describes the body a GET would get
@@ -263,7 +285,7 @@ void Http1Filter::Impl::expect_response() {
 void Http1Filter::Impl::read_response(FilterOutput& out) {
   if (!response_->is_header_done()) {
     error_code ec;
-    const size_t n = response_->put(boost::asio::buffer(upstream_in_), ec);
+    const size_t n = put_more(*response_, upstream_in_, upstream_asked_at_, ec);
     if (ec == http::error::need_more) {
       if (upstream_in_.size() > kMaxResponseHeaderBytes) refuse(502, "-", "-", "response header too large", out);
       return;
@@ -281,7 +303,7 @@ void Http1Filter::Impl::read_response(FilterOutput& out) {
       return;
     }
   }
-  if (!pass_body(*response_, upstream_in_, &out.to_client)) {
+  if (!pass_body(*response_, upstream_in_, upstream_asked_at_, &out.to_client)) {
     want_ = Want::kClose;  // part of it is out already: all the caller can be told is the end
     return;
   }
@@ -293,23 +315,18 @@ void Http1Filter::Impl::read_response(FilterOutput& out) {
 }
 
 template <class Parser>
-bool Http1Filter::Impl::pass_body(Parser& parser, std::string& in, std::string* to) {
+bool Http1Filter::Impl::pass_body(Parser& parser, std::string& in, size_t& asked_at, std::string* to) {
   char scratch[16 * 1024];  // the parser copies body bytes here; they go on from `in` as they came
-  size_t taken = 0;
-  while (!parser.is_done() && taken < in.size()) {
+  while (!parser.is_done()) {
     parser.get().body().data = scratch;
     parser.get().body().size = sizeof scratch;
     error_code ec;
-    const size_t n = parser.put(boost::asio::buffer(in.data() + taken, in.size() - taken), ec);
-    if (ec && ec != http::error::need_buffer && ec != http::error::need_more) {
-      in.erase(0, taken);
-      return false;
-    }
-    if (to) to->append(in, taken, n);
-    taken += n;
+    const size_t n = put_more(parser, in, asked_at, ec);
+    if (ec && ec != http::error::need_buffer && ec != http::error::need_more) return false;
+    if (to) to->append(in, 0, n);
+    in.erase(0, n);
     if (n == 0) break;
   }
-  in.erase(0, taken);
   return true;
 }
 

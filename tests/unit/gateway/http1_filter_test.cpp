@@ -134,6 +134,15 @@ TEST_F(Http1FilterTest, ABodyIsPassedAsItsFramingSaysAndNothingAfterItCountsAsBo
   EXPECT_EQ(out.to_upstream, "");
 }
 
+TEST_F(Http1FilterTest, AChunkedRequestArrivingOneByteAtATimeIsPassedWhole) {
+  const std::string request =
+      "POST /v1/quotes HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  std::string passed;
+  for (const char c : request) passed += client(std::string(1, c)).to_upstream;
+  EXPECT_EQ(passed, request);
+  EXPECT_EQ(filter.want(), Want::kUpstream);
+}
+
 TEST_F(Http1FilterTest, TheBodyOfARefusedRequestIsReadAndDropped) {
   auto out = client("PUT /v1/quotes HTTP/1.1\r\nHost: p\r\nContent-Length: 10\r\n\r\nGET /v1/ra");
   EXPECT_EQ(out.refused.size(), 1u);
