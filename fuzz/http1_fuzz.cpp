@@ -19,11 +19,11 @@ using meshfed::gateway::FilterOutput;
 using meshfed::gateway::Http1Filter;
 
 const std::shared_ptr<const meshfed::policy::L7Rules>& rules() {
-  static const auto r = std::make_shared<const meshfed::policy::L7Rules>(
-      meshfed::policy::parse_l7(nlohmann::json::parse(R"({"http": [
+  static const auto r =
+      std::make_shared<const meshfed::policy::L7Rules>(meshfed::policy::parse_l7(nlohmann::json::parse(R"({"http": [
         {"methods": ["GET", "HEAD"], "path": {"prefix": "/v1/"}},
         {"methods": ["POST"], "path": {"exact": "/v1/quotes"}}]})"))
-          .value());
+                                                           .value());
   return r;
 }
 

@@ -15,11 +15,12 @@ packages=(
   libcli11-dev
   libsystemd-dev
   libre2-dev
+  libnghttp2-dev
   libpq-dev postgresql
   libbenchmark-dev
   prometheus
   nftables iproute2 haproxy sslscan
-  curl ca-certificates python3
+  curl ca-certificates python3 python3-grpcio nghttp2-client
   help2man
   chromium fonts-dejavu-core
   gnuplot-nox

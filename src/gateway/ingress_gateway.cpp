@@ -1,4 +1,5 @@
 #include "gateway/gateway_core.hpp"
+#include "gateway/http2_filter.hpp"
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -103,18 +104,15 @@ struct IngressGateway::Impl {
       co_await upstream.write_all(asio::buffer(*header), ec);
       if (ec) co_return s->abort("upstream error: " + ec.message());
     }
-    if (admitted.l7) co_return co_await filter_http1(core, s, tls_side, upstream);
+    if (admitted.l7 && admitted.protocol == "http") co_return co_await filter_http1(core, s, tls_side, upstream);
+    if (admitted.l7) co_return co_await filter_http2(core, s, tls_side, upstream);
     co_await core.splice(s, tls_side, upstream);
   }
 
   // An export with L7 rules: every request judged by the rules in force when it arrives.
   asio::awaitable<void> filter_http1(GatewayCore& core, std::shared_ptr<Session> s, TlsSide& client,
                                      PlainSide& upstream) {
-    Http1Filter filter(s->route, [this, sni = s->sni, peer = s->peer]() {
-      const auto routes = routes_now();
-      const IngressRoute* r = routes->find_ingress(sni, peer);
-      return r ? std::optional(r->l7) : std::nullopt;
-    });
+    Http1Filter filter(s->route, rules_of(*s));
     std::vector<char> buffer(core.limits().buffer_bytes);
     error_code ec;
     for (;;) {
@@ -154,6 +152,134 @@ struct IngressGateway::Impl {
       s->last_activity = std::chrono::steady_clock::now();
     }
   }
+
+  // The rules in force for the caller's route now; nullopt once the route is gone.
+  Http1Filter::Rules rules_of(const Session& s) {
+    return [this, sni = s.sni, peer = s.peer]() {
+      const auto routes = routes_now();
+      const IngressRoute* r = routes->find_ingress(sni, peer);
+      return r ? std::optional(r->l7) : std::nullopt;
+    };
+  }
+
+  // An h2c export with L7 rules: both directions read at once (HTTP/2 multiplexes), every
+  // request header block judged. The caller's side has two writers (the service's frames and
+  // our answers), which take turns through one queue; a reader waits while it is full.
+  asio::awaitable<void> filter_http2(GatewayCore& core, std::shared_ptr<Session> s, TlsSide& client,
+                                     PlainSide& upstream) {
+    Http2Filter filter(s->route, rules_of(*s));
+    ClientQueue to_client(client, core.io());
+    const size_t limit = core.limits().buffer_bytes;
+    // Writes what `out` holds; false once the session cannot go on.
+    auto deliver = [&](FilterOutput out) -> asio::awaitable<bool> {
+      for (const auto& r : out.refused) core.request_refused(*s, r);
+      error_code ec;
+      if (!out.to_upstream.empty()) {
+        co_await upstream.write_all(asio::buffer(out.to_upstream), ec);
+        if (s->closed) co_return false;
+        if (ec) {
+          s->abort("upstream error: " + ec.message());
+          co_return false;
+        }
+        s->bytes_up += out.to_upstream.size();
+      }
+      if (!out.to_client.empty() && !co_await to_client.send(*s, std::move(out.to_client), limit)) co_return false;
+      if (filter.closed()) {
+        co_await to_client.flush(*s);
+        s->abort("refused: malformed HTTP/2");
+        co_return false;
+      }
+      s->last_activity = std::chrono::steady_clock::now();
+      co_return true;
+    };
+    auto read_service = [&]() -> asio::awaitable<void> {
+      std::vector<char> buffer(limit);
+      for (;;) {
+        error_code ec;
+        const size_t n = co_await upstream.read_some(asio::buffer(buffer), ec);
+        if (s->closed) co_return;
+        if (ec) {
+          co_await to_client.flush(*s);
+          co_return s->abort(ec == asio::error::eof ? "" : "upstream error: " + ec.message());
+        }
+        FilterOutput out;
+        filter.from_upstream(std::string_view(buffer.data(), n), out);
+        if (!co_await deliver(std::move(out))) co_return;
+      }
+    };
+    bool service_done = false;
+    asio::steady_timer done(core.io(), SteadyTime::max());
+    asio::co_spawn(core.io(), read_service(), [&](std::exception_ptr) {
+      service_done = true;
+      done.cancel();
+    });
+    std::vector<char> buffer(limit);
+    for (;;) {
+      error_code ec;
+      const size_t n = co_await client.read_some(asio::buffer(buffer), ec);
+      if (s->closed) break;
+      if (ec == asio::error::eof) {
+        co_await upstream.shutdown_send(ec);  // the service answers what it has, then ends
+        break;
+      }
+      if (ec) {
+        s->abort("client error: " + ec.message());
+        break;
+      }
+      FilterOutput out;
+      filter.from_client(std::string_view(buffer.data(), n), out);
+      if (!co_await deliver(std::move(out))) break;
+    }
+    error_code ec;
+    while (!service_done) co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+
+  // One writer at a time on the caller's TLS side; what others hand it meanwhile goes out next.
+  class ClientQueue {
+   public:
+    ClientQueue(TlsSide& side, asio::io_context& io) : side_(side), changed_(io, SteadyTime::max()) {}
+
+    // Queues `bytes`; the first caller writes until the queue is empty, the others wait while
+    // it holds more than `limit`. False once the session cannot go on.
+    asio::awaitable<bool> send(Session& s, std::string bytes, size_t limit) {
+      pending_ += bytes;
+      if (writing_) {
+        while (writing_ && pending_.size() > limit && !s.closed) co_await wait();
+        co_return !s.closed;
+      }
+      co_return co_await drain(s);
+    }
+    asio::awaitable<void> flush(Session& s) {
+      while (writing_ && !s.closed) co_await wait();
+      if (!pending_.empty()) co_await drain(s);
+    }
+
+   private:
+    asio::awaitable<bool> drain(Session& s) {
+      writing_ = true;
+      error_code ec;
+      while (!pending_.empty() && !s.closed && !ec) {
+        const std::string chunk = std::exchange(pending_, {});
+        co_await side_.write_all(asio::buffer(chunk), ec);
+        if (!ec) s.bytes_down += chunk.size();
+        changed_.cancel();
+      }
+      writing_ = false;
+      changed_.cancel();
+      if (ec && !s.closed) s.abort("client error: " + ec.message());
+      co_return !s.closed;
+    }
+    asio::awaitable<void> wait() {
+      error_code ec;
+      changed_.expires_at(SteadyTime::max());
+      co_await changed_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+
+    TlsSide& side_;
+    asio::steady_timer changed_;  // cancelled whenever the queue shrinks or the writer stops
+    std::string pending_;
+    bool writing_ = false;
+  };
 
   // Source: the peer's egress as we see it; destination: our listener.
   static Result<std::string> proxy_header(Session& s) {

@@ -91,7 +91,10 @@ json to_json(const RoutingTable& t) {
                   {"target", host_port_json(r.target)},
                   {"proxy_protocol", r.proxy_protocol},
                   {"expires_at", format_rfc3339(from_unix_ms(r.expires_at_ms))}};
-    if (r.l7) route["l7"] = policy::to_json(*r.l7);
+    if (r.l7) {
+      route["l7"] = policy::to_json(*r.l7);
+      route["protocol"] = r.protocol;
+    }
     in.push_back(std::move(route));
   }
   json out = json::array();
@@ -178,6 +181,11 @@ Result<RoutingTable> parse_routes(std::string_view body) {
         for (const auto& e : error.fields) errors.add(e.field, e.message);
       } else {
         t.ingress.back().l7 = std::make_shared<const policy::L7Rules>(std::move(rules).value());
+        t.ingress.back().protocol = f.string("protocol");
+        if (auto fits = policy::fits_protocol(*t.ingress.back().l7, t.ingress.back().protocol, path + ".protocol");
+            !fits) {
+          errors.add(path + ".protocol", "expected the protocol of rules like these (http, http2 or grpc)");
+        }
       }
     }
   }

@@ -26,11 +26,10 @@ void append_ingress_routes(const store::ExportRecord& e, const controlplane::Inv
   if (!e.expires_at_ms || *e.expires_at_ms <= now_ms) return;  // the sweep will expire it
   std::shared_ptr<const policy::L7Rules> rules;
   if (e.l7) {
-    // The ingress reads HTTP/1.1 per request; HTTP/2 and gRPC not yet: an export whose rules
-    // it cannot enforce admits nothing rather than everything (fails closed), as does one whose
-    // stored rules no longer read.
+    // Rules that no longer read, or no longer suit the port, admit nothing rather than
+    // everything (fail closed).
     auto parsed = policy::parse_l7_text(*e.l7);
-    if (e.protocol != "http" || !parsed) return;
+    if (!parsed || !policy::fits_protocol(*parsed, e.protocol)) return;
     rules = std::make_shared<const policy::L7Rules>(std::move(parsed).value());
   }
   const auto* svc = inventory.find(e.mesh, e.service, e.zone);
@@ -39,7 +38,7 @@ void append_ingress_routes(const store::ExportRecord& e, const controlplane::Inv
   const HostPort target{svc->address, static_cast<uint16_t>(port->target_port.value_or(e.port))};
   for (const auto& peer : e.peers) {
     if (!admitted.count(peer)) continue;
-    out.push_back({e.sni, e.id, peer, target, e.proxy_protocol, *e.expires_at_ms, rules});
+    out.push_back({e.sni, e.id, peer, target, e.proxy_protocol, *e.expires_at_ms, rules, rules ? e.protocol : "tcp"});
   }
 }
 

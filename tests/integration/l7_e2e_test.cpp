@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <sstream>
 
 #include "meshfed/core/text.hpp"
@@ -19,13 +21,26 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// A real HTTP/1.1 service in a child process; what it saw, one "METHOD TARGET" per line.
+const fs::path kFixtures = fs::path(MESHFED_SOURCE_DIR) / "tests/integration/fixtures";
+// Debian's interpreter, which has python3-grpcio (scripts/install-deps.sh), whatever PATH says.
+constexpr const char* kPython = "/usr/bin/python3";
+
+// A real HTTP/1.1 (http_backend.py) or gRPC (grpc_backend.py) service in a child process; what
+// it saw, one "METHOD TARGET" or one gRPC method path per line.
 class HttpBackend {
  public:
-  explicit HttpBackend(const fs::path& dir) : port_file_(dir / "backend.port"), seen_file_(dir / "backend.seen") {
-    const fs::path script = fs::path(MESHFED_SOURCE_DIR) / "tests/integration/fixtures/http_backend.py";
-    pid_ = spawn_process({"python3", script.string(), port_file_.string(), seen_file_.string()}, dir / "backend.log");
-    EXPECT_TRUE(wait_until([&] { return fs::exists(port_file_); })) << read_file(dir / "backend.log");
+  explicit HttpBackend(const fs::path& dir, bool grpc = false)
+      : port_file_(dir / (grpc ? "grpc.port" : "backend.port")),
+        seen_file_(dir / (grpc ? "grpc.seen" : "backend.seen")) {
+    const auto log = dir / (grpc ? "grpc.log" : "backend.log");
+    pid_ =
+        grpc ? spawn_process({kPython, (kFixtures / "grpc_backend.py").string(), "serve", port_file_.string(),
+                              seen_file_.string()},
+                             log)
+             : spawn_process(
+                   {kPython, (kFixtures / "http_backend.py").string(), port_file_.string(), seen_file_.string()}, log);
+    const fs::path& dir_log = log;
+    EXPECT_TRUE(wait_until([&] { return fs::exists(port_file_); })) << read_file(dir_log);
     port_ = static_cast<uint16_t>(std::stoi(read_file(port_file_)));
   }
   ~HttpBackend() { stop_process(pid_); }
@@ -84,12 +99,17 @@ class L7Test : public ::testing::Test {
         std::map<std::string, std::vector<std::string>>{{"pci", {"internal"}}, {"internal", {"pci"}}}, "auto", 60, 600,
         true);
     backend_ = std::make_unique<HttpBackend>(fed_->dir());
+    grpc_backend_ = std::make_unique<HttpBackend>(fed_->dir(), true);
     write_file(fed_->domain("pci").dir / "inventory.json",
                json{{"services",
                      {{{"mesh", "default"},
                        {"name", "rates"},
                        {"address", "127.0.0.1"},
-                       {"ports", {{{"port", backend_->port()}, {"protocol", "http"}}}}}}}}
+                       {"ports", {{{"port", backend_->port()}, {"protocol", "http"}}}}},
+                      {{"mesh", "default"},
+                       {"name", "rates-grpc"},
+                       {"address", "127.0.0.1"},
+                       {"ports", {{{"port", grpc_backend_->port()}, {"protocol", "grpc"}}}}}}}}
                    .dump());
     metrics_port_ = free_port_range(1);
     auto& internal = fed_->domain("internal");
@@ -108,6 +128,7 @@ class L7Test : public ::testing::Test {
 
   std::unique_ptr<Federation> fed_;
   std::unique_ptr<HttpBackend> backend_;
+  std::unique_ptr<HttpBackend> grpc_backend_;
   uint16_t metrics_port_ = 0;
   std::map<std::string, std::unique_ptr<http::HttpsClient>> clients_;
 };
@@ -227,6 +248,55 @@ TEST_F(L7Test, OnlyTheApprovedCallsReachTheServiceAndTheCallerSeesItsDenials) {
   EXPECT_TRUE(
       wait_until([&] { return call("internal", "GET", "/api/v1/imports/pci." + id, "victor").body["l7"] == wider; }));
   ::close(kept);
+}
+
+// What a real gRPC client (one channel, one HTTP/2 connection) got for each method, in order.
+std::vector<std::string> grpc_calls(uint16_t port, const std::vector<std::string>& methods) {
+  std::string cmd =
+      std::string(kPython) + " " + (kFixtures / "grpc_backend.py").string() + " call " + std::to_string(port);
+  for (const auto& m : methods) cmd += " " + m;
+  std::vector<std::string> lines;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return lines;
+  char line[1024];
+  while (std::fgets(line, sizeof line, p)) lines.emplace_back(std::string(line).substr(0, std::strlen(line) - 1));
+  ::pclose(p);
+  return lines;
+}
+
+TEST_F(L7Test, OnlyTheApprovedGrpcMethodsReachTheServiceOnAConnectionThatStaysUsable) {
+  HttpBackend& grpc = *grpc_backend_;
+  const json rules = json::parse(R"({"grpc": ["payments.v1.Rates/Get"]})");
+  auto requested = call("pci", "POST", "/api/v1/exports", "alice",
+                        json{{"mesh", "default"},
+                             {"service", "rates-grpc"},
+                             {"port", grpc.port()},
+                             {"peers", {"internal"}},
+                             {"reason", "fx rates over gRPC"},
+                             {"l7", rules}});
+  ASSERT_EQ(requested.status, 201) << requested.body.dump();
+  const std::string id = requested.body["id"];
+  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+  uint16_t port = 0;
+  ASSERT_TRUE(wait_until([&] {
+    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+    port = r.body["local"]["port"];
+    return r.body["l7"] == rules &&
+           grpc_calls(port, {"/payments.v1.Rates/Get"}) == std::vector<std::string>{"OK ping 0"};
+  })) << fed_->broker("pci").log();
+
+  // One connection: allowed, refused twice, allowed again.
+  const auto got = grpc_calls(
+      port, {"/payments.v1.Rates/Get", "/payments.v1.Rates/Set", "/payments.v1.Quotes/Get", "/payments.v1.Rates/Get"});
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got[0], "OK ping 0");
+  EXPECT_TRUE(got[1].starts_with("PERMISSION_DENIED export " + id + " does not allow")) << got[1];
+  EXPECT_TRUE(got[2].starts_with("PERMISSION_DENIED")) << got[2];
+  EXPECT_EQ(got[3], "OK ping 3");
+  EXPECT_GE(grpc.seen().size(), 3u);
+  for (const auto& line : grpc.seen()) EXPECT_EQ(line, "/payments.v1.Rates/Get");
+  EXPECT_EQ(fed_->metric("pci", "meshfed_gateway_l7_denied_total{export=\"" + id + "\",peer=\"internal\"}"), 2);
 }
 
 }  // namespace

@@ -30,11 +30,12 @@ struct IngressRoute {
   HostPort target;
   bool proxy_protocol = false;
   int64_t expires_at_ms = 0;
-  // The export's L7 rules, read per request (HTTP/1.1); null: a TCP export, passed as bytes.
+  // The export's L7 rules, read per request; null: a TCP export, passed as bytes.
   std::shared_ptr<const policy::L7Rules> l7 = nullptr;
+  std::string protocol = "tcp";  // with rules: "http" (HTTP/1.1), "http2" or "grpc" (h2c)
   bool operator==(const IngressRoute& o) const {
     return sni == o.sni && export_id == o.export_id && peer == o.peer && target == o.target &&
-           proxy_protocol == o.proxy_protocol && expires_at_ms == o.expires_at_ms &&
+           proxy_protocol == o.proxy_protocol && expires_at_ms == o.expires_at_ms && protocol == o.protocol &&
            (l7 == o.l7 || (l7 && o.l7 && *l7 == *o.l7));
   }
 };

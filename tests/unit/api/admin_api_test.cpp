@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/gateway/ingress_route.hpp"
+
 #include "support/test_support.hpp"
 #include "unit/api/fake_broker.hpp"
 #include "unit/workflow/fake_adapter.hpp"
@@ -400,7 +402,7 @@ TEST_F(AdminApiTest, RouteWatchIsForGatewaysAndWaitsOnlyWhenCurrent) {
   EXPECT_EQ(call("GET", "/api/v1/routes", "victor").status, 403);  // viewers do not get the routes
   EXPECT_EQ(call("GET", "/api/v1/routes", "").status, 401);
   gateway::RoutingTable t;
-  t.ingress.push_back({"x.pci.meshfed", "x", "internal", {"10.0.0.1", 8443}, true, 4102444800000});
+  t.ingress.push_back(testing::ingress_route("x.pci.meshfed", "x", "internal", "10.0.0.1", 8443, true, 4102444800000));
   ASSERT_TRUE(routes_.update(t));
 
   auto r = call("GET", "/api/v1/routes", "gw");

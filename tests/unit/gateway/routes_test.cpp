@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "unit/gateway/ingress_route.hpp"
+
 #include "meshfed/gateway/proxy_protocol.hpp"
 #include "meshfed/pki/pki.hpp"
 #include "support/test_support.hpp"
@@ -15,11 +17,12 @@ using nlohmann::json;
 RoutingTable sample() {
   RoutingTable t;
   t.revision = 42;
-  t.ingress.push_back({"b.pci.meshfed", "b", "internal", {"10.0.0.2", 5432}, false, 1800000000000});
-  t.ingress.push_back({"a.pci.meshfed", "a", "internal", {"10.0.0.1", 8443}, true, 1800000000000});
-  t.ingress.push_back({"a.pci.meshfed", "a", "dmz", {"10.0.0.1", 8443}, true, 1800000000000});
+  t.ingress.push_back(testing::ingress_route("b.pci.meshfed", "b", "internal", "10.0.0.2", 5432, false, 1800000000000));
+  t.ingress.push_back(testing::ingress_route("a.pci.meshfed", "a", "internal", "10.0.0.1", 8443, true, 1800000000000));
+  t.ingress.push_back(testing::ingress_route("a.pci.meshfed", "a", "dmz", "10.0.0.1", 8443, true, 1800000000000));
   t.ingress.back().l7 = std::make_shared<const policy::L7Rules>(
       policy::parse_l7(json::parse(R"({"http": [{"methods": ["GET"], "path": {"prefix": "/v1/"}}]})")).value());
+  t.ingress.back().protocol = "http2";
   // Field by field: from one braced temporary GCC 12 at -O3 reports the nested strings as
   // maybe uninitialised (a false positive).
   EgressRoute& egress = t.egress.emplace_back();
@@ -45,6 +48,7 @@ TEST(Routes, JsonRoundTripsAndLookupsFindByCallerAndSni) {
   EXPECT_EQ(t.find_ingress("a.pci.meshfed", "dmz")->peer, "dmz");
   ASSERT_NE(back->find_ingress("a.pci.meshfed", "dmz")->l7, nullptr);  // the rules travel with the route
   EXPECT_EQ(back->find_ingress("a.pci.meshfed", "dmz")->l7->http.at(0).path.value, "/v1/");
+  EXPECT_EQ(back->find_ingress("a.pci.meshfed", "dmz")->protocol, "http2");
   EXPECT_EQ(back->find_ingress("a.pci.meshfed", "internal")->l7, nullptr);
   EXPECT_EQ(t.find_ingress("b.pci.meshfed", "dmz"), nullptr);  // b is internal's only
   EXPECT_TRUE(t.has_sni("b.pci.meshfed"));

@@ -2,6 +2,8 @@
 #include "meshfed/routing/route_builder.hpp"
 
 #include <gtest/gtest.h>
+
+#include "unit/gateway/ingress_route.hpp"
 #include <nlohmann/json.hpp>
 
 #include "meshfed/store/peer_repository.hpp"
@@ -58,7 +60,7 @@ TEST_F(RouteBuilderTest, OneIngressRoutePerApprovedExportAndScopedPeer) {
 
 // An approved export with L7 rules gets no ingress route while the ingress cannot enforce them
 // per request: approved rules must never mean "any bytes".
-TEST_F(RouteBuilderTest, AnHttpExportCarriesItsL7RulesToTheIngressAndAGrpcOneAdmitsNothingYet) {
+TEST_F(RouteBuilderTest, AnExportsL7RulesAndProtocolTravelToTheIngress) {
   controlplane::Inventory inv = *adapter_.inventory();
   inv.services.back().ports.push_back({9090, "grpc", std::nullopt});
   adapter_.set(inv);
@@ -80,10 +82,14 @@ TEST_F(RouteBuilderTest, AnHttpExportCarriesItsL7RulesToTheIngressAndAGrpcOneAdm
   ASSERT_NE(route, nullptr);
   ASSERT_NE(route->l7, nullptr);
   EXPECT_EQ(route->l7->http.at(0).path.value, "/");
-  // The ingress does not read HTTP/2 per request yet: rules it cannot enforce admit nothing.
-  EXPECT_FALSE(t->has_sni(grpc + ".pci.meshfed"));
+  EXPECT_EQ(route->protocol, "http");
+  const auto* grpc_route = t->find_ingress(grpc + ".pci.meshfed", "internal");
+  ASSERT_NE(grpc_route, nullptr);
+  EXPECT_EQ(grpc_route->protocol, "grpc");
+  EXPECT_EQ(grpc_route->l7->grpc, std::vector<std::string>{"ledger.v1.Entries/Get"});
   ASSERT_NE(t->find_ingress(tcp + ".pci.meshfed", "internal"), nullptr);
   EXPECT_EQ(t->find_ingress(tcp + ".pci.meshfed", "internal")->l7, nullptr);
+  EXPECT_EQ(t->find_ingress(tcp + ".pci.meshfed", "internal")->protocol, "tcp");
 }
 
 TEST_F(RouteBuilderTest, QuarantinedPeersMissingTargetsAndExpiredExportsHaveNoRoute) {
@@ -137,7 +143,8 @@ TEST(RouteTableHolder, RevisionMovesOnlyWhenRoutesChange) {
   EXPECT_EQ(h.current()->revision, 5000);
   EXPECT_FALSE(h.update(RoutingTable{}));
   RoutingTable one;
-  one.ingress.push_back({"a.pci.meshfed", "a", "internal", {"10.0.0.1", 8443}, true, 1800000000000});
+  one.ingress.push_back(
+      testing::ingress_route("a.pci.meshfed", "a", "internal", "10.0.0.1", 8443, true, 1800000000000));
   EXPECT_TRUE(h.update(one));
   EXPECT_EQ(h.current()->revision, 5001);
   EXPECT_FALSE(h.update(one));
