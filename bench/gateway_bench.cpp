@@ -7,7 +7,6 @@
 //  - new connections per second through both proxies, with full mTLS handshakes and with
 //    session resumption;
 // each per wall-second and per CPU-second of the two proxy processes. Prints Markdown.
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,12 +16,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <thread>
 
 #include "meshfed/core/text.hpp"
 #include "support/net_support.hpp"
 #include "bench_support.hpp"
+#include "proxy_support.hpp"
 #include "support/test_support.hpp"
 
 using namespace meshfed::testing;
@@ -42,21 +41,6 @@ struct Settings {
 };
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-// User + system CPU seconds a process has used so far.
-double cpu_seconds(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto fields = meshfed::split(stat.substr(stat.rfind(')') + 2), ' ');
-  return static_cast<double>(std::stoll(fields[11]) + std::stoll(fields[12])) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double cpu_of(const std::vector<int>& pids) {
-  double s = 0;
-  for (int p : pids) s += cpu_seconds(p);
-  return s;
-}
 
 // Pushes `bytes` through an echoing path on one connection; true if all came back.
 bool transfer(uint16_t port, size_t bytes) {
@@ -182,35 +166,6 @@ bool wait_round_trip(uint16_t port) {
   return wait_until([&] { return echo_round_trip(port, "warm") == "warm"; }, std::chrono::seconds(30));
 }
 
-std::string combined_pem(const fs::path& dir, const std::string& role) {
-  const fs::path out = dir / (role + "-combined.pem");
-  write_file(out, read_file(dir / (role + ".pem")) + read_file(dir / (role + "-key.pem")));
-  return out.string();
-}
-
-int start_haproxy(const fs::path& cfg, const fs::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    ::execlp("haproxy", "haproxy", "-db", "-f", cfg.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-// Stops the proxy processes however main() ends.
-struct Children {
-  std::vector<int*> pids;
-  ~Children() {
-    for (int* p : pids) {
-      if (*p > 0) stop_process(*p);
-      *p = -1;
-    }
-  }
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,13 +205,7 @@ int main(int argc, char** argv) {
   api_call(*pci_admin, "POST", "/api/v1/exports/" + id + "/approve", pci.tokens.at("bob"));
   const std::string sni = id + ".pci.meshfed";
 
-  auto start_gateway = [&](DomainFixture& fx, const std::string& role) {
-    write_file(fx.dir / "gateway-token", fx.tokens.at("gw"));
-    return spawn_meshfed({"--log-level", "warn", "gateway", "--role", role, "--config", fx.config_file.string(),
-                          "--broker", "https://127.0.0.1:" + std::to_string(fed.broker(fx.domain).admin_port()),
-                          "--token-file", (fx.dir / "gateway-token").string()},
-                         fx.dir / (role + ".log"));
-  };
+  auto start_gateway = [&](DomainFixture& fx, const std::string& role) { return bench::start_gateway(fed, fx, role); };
   int ingress_pid = start_gateway(pci, "ingress");
   int egress_pid = start_gateway(internal, "egress");
   int hap_ingress_pid = -1, hap_egress_pid = -1;
@@ -280,12 +229,7 @@ int main(int argc, char** argv) {
   // instead), so its ingress gets a certificate from the same CA that names the SNIs.
   run_meshfed({"pki", "issue", "--ca-dir", ppki.string(), "--role", "ingress", "--out", hpki.string(), "--dns",
                "*.pci.meshfed"});
-  auto haproxy_cfg = [] {
-    return std::string(
-        "global\n  maxconn 4096\n  log stderr format raw local0 warning\ndefaults\n  mode tcp\n  timeout connect 5s\n  "
-        "timeout client 300s\n"
-        "  timeout server 300s\n");
-  };
+  auto haproxy_cfg = [] { return haproxy_preamble("tcp"); };
   write_file(pci.dir / "haproxy-ingress.cfg",
              haproxy_cfg() + "frontend ingress\n  bind 127.0.0.1:" + std::to_string(haproxy_ingress) + " ssl crt " +
                  combined_pem(hpki, "ingress") + " ca-file " + (ipki / "ca.pem").string() +
