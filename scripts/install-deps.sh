@@ -20,7 +20,7 @@ packages=(
   libbenchmark-dev
   prometheus
   nftables iproute2 haproxy sslscan
-  curl ca-certificates python3 python3-grpcio nghttp2-client
+  curl ca-certificates python3 python3-grpcio nghttp2-client nghttp2-server
   help2man
   chromium fonts-dejavu-core
   gnuplot-nox

@@ -28,14 +28,9 @@ std::string_view reason_phrase(int status) {
   }
 }
 
-// A problem+json answer (RFC 9457) naming the export, so the caller knows whose rules said no.
+// A problem+json answer naming the export, so the caller knows whose rules said no.
 std::string problem_response(int status, const std::string& detail, const std::string& export_id, bool close) {
-  const std::string body = nlohmann::json{
-      {"type", "about:blank"},
-      {"title", reason_phrase(status)},
-      {"status", status},
-      {"detail", detail},
-      {"export", export_id}}.dump();
+  const std::string body = problem_body(status, detail, export_id);
   std::string r = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason_phrase(status)) +
                   "\r\nContent-Type: application/problem+json\r\nContent-Length: " + std::to_string(body.size()) +
                   "\r\n";
@@ -43,11 +38,17 @@ std::string problem_response(int status, const std::string& detail, const std::s
   return r + "\r\n" + body;
 }
 
-// A caller's path fit for a log line and an answer: bounded, printable, no quote.
-std::string truncated(std::string_view s) {
+// obs-fold (a field line continued on the next): read one way by us, another by the service.
+bool has_obs_fold(std::string_view header) {
+  return header.find("\r\n ") != std::string_view::npos || header.find("\r\n\t") != std::string_view::npos;
+}
+
+}  // namespace
+
+std::string loggable_path(std::string_view path) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string r;
-  for (const char c : s.substr(0, kMaxDeniedPathBytes)) {
+  for (const char c : path.substr(0, kMaxDeniedPathBytes)) {
     const auto b = static_cast<unsigned char>(c);
     if (b > 0x20 && b < 0x7f && c != '"' && c != '\\') {
       r += c;
@@ -55,20 +56,22 @@ std::string truncated(std::string_view s) {
       r += {'%', kHex[b >> 4], kHex[b & 15]};
     }
   }
-  return s.size() > kMaxDeniedPathBytes ? r + "..." : r;
+  return path.size() > kMaxDeniedPathBytes ? r + "..." : r;
 }
 
-// obs-fold (a field line continued on the next): read one way by us, another by the service.
-bool has_obs_fold(std::string_view header) {
-  return header.find("\r\n ") != std::string_view::npos || header.find("\r\n\t") != std::string_view::npos;
+std::string problem_body(int status, const std::string& detail, const std::string& export_id) {
+  return nlohmann::json{{"type", "about:blank"},
+                        {"title", reason_phrase(status)},
+                        {"status", status},
+                        {"detail", detail},
+                        {"export", export_id}}
+      .dump();
 }
 
-// An escaped '/' or '\' would be one path to the rules and another to a service that decodes it.
-bool has_escaped_separator(std::string_view path) {
-  return path.find("%2F") != std::string_view::npos || path.find("%5C") != std::string_view::npos;
+std::string refusal_detail(int status, const std::string& export_id, const std::string& method, const std::string& path,
+                           const std::string& reason) {
+  return status == 403 ? "export " + export_id + " does not allow " + method + " " + path + ": " + reason : reason;
 }
-
-}  // namespace
 
 struct Http1Filter::Impl {
   using RequestParser = http::request_parser<http::buffer_body>;
@@ -222,17 +225,17 @@ void Http1Filter::Impl::judge(std::string_view raw_header, FilterOutput& out) {
   const std::string method = std::string(req.method_string());
   const std::string_view target(req.target().data(), req.target().size());
   keep_alive_ = req.keep_alive();
-  if (has_obs_fold(raw_header)) return refuse(400, method, truncated(target), "obs-fold in a header field", out);
+  if (has_obs_fold(raw_header)) return refuse(400, method, loggable_path(target), "obs-fold in a header field", out);
   if (req.version() != 11 && req.version() != 10) {
-    return refuse(400, method, truncated(target), "HTTP version other than 1.0 or 1.1", out);
+    return refuse(400, method, loggable_path(target), "HTTP version other than 1.0 or 1.1", out);
   }
   const bool has_te = req.find(http::field::transfer_encoding) != req.end();
   if (has_te && (req.find(http::field::content_length) != req.end() || !request_->chunked())) {
-    return refuse(400, method, truncated(target), "Transfer-Encoding other than chunked, or with Content-Length", out);
+    return refuse(400, method, loggable_path(target), "Transfer-Encoding other than chunked, or with Content-Length",
+                  out);
   }
-  auto path = policy::normalize_path(target);
-  if (!path) return refuse(400, method, truncated(target), path.error().message, out);
-  if (has_escaped_separator(*path)) return refuse(400, method, truncated(*path), "escaped '/' or '\\' in path", out);
+  auto path = policy::judged_path(target);
+  if (!path) return refuse(400, method, loggable_path(target), path.error().message, out);
 
   const auto upgrade = req.find(http::field::upgrade);
   upgrade_requested_ = upgrade != req.end();
@@ -250,7 +253,7 @@ void Http1Filter::Impl::judge(std::string_view raw_header, FilterOutput& out) {
   if (!why.empty()) {
     // The body is read and dropped, unless the caller waits for a 100 before sending it.
     if (expects_continue && has_body) keep_alive_ = false;
-    refuse(403, method, truncated(*path), why, out);
+    refuse(403, method, loggable_path(*path), why, out);
     if (want_ == Want::kClient && !keep_alive_) want_ = Want::kClose;
     return;
   }

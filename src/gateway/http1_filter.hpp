@@ -34,6 +34,15 @@ struct Refusal {
   std::string reason;
 };
 
+// A caller's path fit for a log line and an answer: at most kMaxDeniedPathBytes, printable, no
+// quote or backslash (others escaped as %XX).
+std::string loggable_path(std::string_view path);
+// An RFC 9457 problem+json body naming the export whose rules answered.
+std::string problem_body(int status, const std::string& detail, const std::string& export_id);
+// The detail of a refusal: "export E does not allow M P: why" for a 403, else the reason.
+std::string refusal_detail(int status, const std::string& export_id, const std::string& method, const std::string& path,
+                           const std::string& reason);
+
 struct FilterOutput {
   std::string to_upstream;
   std::string to_client;

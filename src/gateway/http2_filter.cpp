@@ -1,7 +1,6 @@
 #include "gateway/http2_filter.hpp"
 
 #include <nghttp2/nghttp2.h>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <set>
@@ -289,11 +288,8 @@ struct Http2Filter::Impl {
     } else if (*rules && !(*rules)->grpc.empty()) {
       if (!policy::allows_grpc(**rules, path)) why = "outside the export's rules";
     } else {
-      const auto normal = policy::normalize_path(path);
+      const auto normal = policy::judged_path(path);
       if (!normal) return refuse_stream(stream, 400, method, path, normal.error().message, out);
-      if (normal->find("%2F") != std::string::npos || normal->find("%5C") != std::string::npos) {
-        return refuse_stream(stream, 400, method, *normal, "escaped '/' or '\\' in path", out);
-      }
       if (*rules && !policy::allows_http(**rules, method, *normal)) why = "outside the export's rules";
       const auto query = path.find('?');
       forwarded_path = *normal + (query == std::string::npos ? "" : path.substr(query));
@@ -311,13 +307,8 @@ struct Http2Filter::Impl {
                      FilterOutput& out) {
     if (refused_.size() == kMaxRefusedStreamsKept) refused_.erase(refused_.begin());
     refused_.insert(stream);
-    std::string shown = path.substr(0, kMaxDeniedPathBytes);
-    for (char& c : shown) {
-      if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7f || c == '"' || c == '\\')
-        c = '?';
-    }
-    const std::string detail =
-        status == 403 ? "export " + export_id_ + " does not allow " + method + " " + shown + ": " + reason : reason;
+    std::string shown = loggable_path(path);
+    const std::string detail = refusal_detail(status, export_id_, method, shown, reason);
     std::string answer;
     if (grpc_ && status == 403) {
       // Trailers-only: PERMISSION_DENIED (7), as a gRPC server answers a call it refuses.
@@ -328,12 +319,7 @@ struct Http2Filter::Impl {
                                          {"grpc-message", detail}}),
                           true);
     } else {
-      const std::string body = nlohmann::json{
-          {"type", "about:blank"},
-          {"title", status == 403 ? "Forbidden" : "Bad Request"},
-          {"status", status},
-          {"detail", detail},
-          {"export", export_id_}}.dump();
+      const std::string body = problem_body(status, detail, export_id_);
       append_header_block(answer, stream,
                           literal_block({{":status", std::to_string(status)},
                                          {"content-type", "application/problem+json"},

@@ -263,6 +263,14 @@ Result<std::string> normalize_path(std::string_view target) {
   return out.empty() ? std::string("/") : out;
 }
 
+Result<std::string> judged_path(std::string_view target) {
+  auto path = normalize_path(target);
+  if (path && (path->find("%2F") != std::string::npos || path->find("%5C") != std::string::npos)) {
+    return ambiguous("an escaped '/' or '\\' (%2F, %5C)");
+  }
+  return path;
+}
+
 bool allows_http(const L7Rules& rules, std::string_view method, std::string_view normalized_path) {
   return std::any_of(rules.http.begin(), rules.http.end(), [&](const HttpRule& r) {
     const bool method_ok = std::find(r.methods.begin(), r.methods.end(), method) != r.methods.end();

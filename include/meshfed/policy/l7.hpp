@@ -71,6 +71,11 @@ nlohmann::json to_json(const L7Rules& rules);
 // kMaxRequestPathBytes.
 Result<std::string> normalize_path(std::string_view target);
 
+// A request's path as the ingress judges it and passes it on: normalize_path's form, refused
+// also when it holds an escaped '/' or '\' ("%2F", "%5C"), which the rules would read as one
+// segment and a service that decodes it as two.
+Result<std::string> judged_path(std::string_view target);
+
 // Whether `rules` let `method` reach `normalized_path` (from normalize_path).
 bool allows_http(const L7Rules& rules, std::string_view method, std::string_view normalized_path);
 // Whether `rules` let a gRPC call with this :path ("/pkg.Service/Method") through.

@@ -35,6 +35,14 @@ TEST(L7Path, WhatHasNoSingleReadingIsRefused) {
   EXPECT_FALSE(normalize_path("/" + std::string(kMaxRequestPathBytes, 'a')).ok());
 }
 
+TEST(L7Path, TheIngressAlsoRefusesEscapedSeparators) {
+  EXPECT_EQ(judged_path("/v1/%72ates/./eur?x=%2F").value(), "/v1/rates/eur");
+  for (const std::string bad : {"/v1/rates%2f..%2fadmin", "/v1/rates%2Fx", "/v1%5cadmin", "/v1//x"}) {
+    EXPECT_FALSE(judged_path(bad).ok()) << bad;
+  }
+  EXPECT_TRUE(normalize_path("/v1/rates%2Fx").ok()) << "a plain escape to the rules";
+}
+
 TEST(L7Rules, HttpRulesAreReadStrictlyAndMatchNormalisedPaths) {
   const json j = {{"http",
                    {{{"methods", {"GET"}}, {"path", {{"prefix", "/v1/rates/"}}}},
