@@ -205,7 +205,9 @@ int main(int argc, char** argv) {
   api_call(*pci_admin, "POST", "/api/v1/exports/" + id + "/approve", pci.tokens.at("bob"));
   const std::string sni = id + ".pci.meshfed";
 
-  auto start_gateway = [&](DomainFixture& fx, const std::string& role) { return bench::start_gateway(fed, fx, role); };
+  auto start_gateway = [&](DomainFixture& fx, const std::string& role) {
+    return meshfed::bench::start_gateway(fed, fx, role);
+  };
   int ingress_pid = start_gateway(pci, "ingress");
   int egress_pid = start_gateway(internal, "egress");
   int hap_ingress_pid = -1, hap_egress_pid = -1;

@@ -38,6 +38,17 @@ Error wrong_state(const ExportRecord& e, const std::string& verb) {
 
 Error forbidden(const std::string& why) { return make_error(ErrorCode::kPermissionDenied, why); }
 
+// The export `id` as stored, if it is still at the version its caller last saw (If-Match).
+Result<ExportRecord> stored_export(const store::Writer& tx, const std::string& id, std::optional<int64_t> if_match) {
+  MESHFED_ASSIGN_OR_RETURN(auto found, store::ExportRepository(tx).get(id));
+  if (!found) return make_error(ErrorCode::kNotFound, "no export " + id);
+  if (if_match && *if_match != found->version) {
+    return make_error(ErrorCode::kVersionMismatch, "export " + id + " is at version " + std::to_string(found->version) +
+                                                       ", not " + std::to_string(*if_match) + " (If-Match)");
+  }
+  return std::move(*found);
+}
+
 std::string action_name(const std::string& verb) {
   static const std::map<std::string, std::string> kPast{
       {"approve", "approved"}, {"reject", "rejected"},        {"extend", "extended"},      {"revoke", "revoked"},
@@ -261,14 +272,7 @@ Result<ExportRecord> ExportWorkflow::decide(const Principal& who, const std::str
   std::optional<ExportRecord> result;
   bool four_eyes = false;  // refused by the four-eyes rule: audited after the rollback
   Status st = db_.transaction([&](store::Writer& tx) -> Status {
-    store::ExportRepository repo(tx);
-    MESHFED_ASSIGN_OR_RETURN(auto found, repo.get(id));
-    if (!found) return make_error(ErrorCode::kNotFound, "no export " + id);
-    ExportRecord& e = *found;
-    if (d.if_match && *d.if_match != e.version) {
-      return make_error(ErrorCode::kVersionMismatch, "export " + id + " is at version " + std::to_string(e.version) +
-                                                         ", not " + std::to_string(*d.if_match) + " (If-Match)");
-    }
+    MESHFED_ASSIGN_OR_RETURN(ExportRecord e, stored_export(tx, id, d.if_match));
     const bool own = e.requested_by == who.name;
     const ExportState from = e.state;
     const int64_t now = to_unix_ms(clock_.now());
@@ -378,14 +382,7 @@ Result<ExportRecord> ExportWorkflow::propose_l7(const Principal& who, const std:
   const std::string proposed = policy::to_json(rules).dump();
   std::optional<ExportRecord> result;
   MESHFED_RETURN_IF_ERROR(db_.transaction([&](store::Writer& tx) -> Status {
-    store::ExportRepository repo(tx);
-    MESHFED_ASSIGN_OR_RETURN(auto found, repo.get(id));
-    if (!found) return make_error(ErrorCode::kNotFound, "no export " + id);
-    ExportRecord& e = *found;
-    if (d.if_match && *d.if_match != e.version) {
-      return make_error(ErrorCode::kVersionMismatch, "export " + id + " is at version " + std::to_string(e.version) +
-                                                         ", not " + std::to_string(*d.if_match) + " (If-Match)");
-    }
+    MESHFED_ASSIGN_OR_RETURN(ExportRecord e, stored_export(tx, id, d.if_match));
     if (e.state != ExportState::kApproved) return wrong_state(e, "l7");
     if (auto fits = policy::fits_protocol(rules, e.protocol); !fits) return fits.error();
     if (e.l7_change) {

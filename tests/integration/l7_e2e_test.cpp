@@ -126,6 +126,33 @@ class L7Test : public ::testing::Test {
     return api_call(*clients_.at(d), method, target, fed_->domain(d).tokens.at(who), body);
   }
 
+  // Exports `service`:`port` from pci to internal with `rules`, approved by another person;
+  // returns its id and internal's egress port once the import shows the rules and `reached`
+  // says the service answers through it.
+  std::pair<std::string, uint16_t> export_with_rules(const std::string& service, uint16_t port, const json& rules,
+                                                     const std::function<bool(uint16_t)>& reached) {
+    auto requested = call("pci", "POST", "/api/v1/exports", "alice",
+                          json{{"mesh", "default"},
+                               {"service", service},
+                               {"port", port},
+                               {"peers", {"internal"}},
+                               {"reason", "fx rates for checkout"},
+                               {"l7", rules}});
+    EXPECT_EQ(requested.status, 201) << requested.body.dump();
+    const std::string id = requested.body.value("id", "");
+    EXPECT_EQ(requested.body["l7"], rules) << "the approver is shown what is asked";
+    EXPECT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
+    uint16_t local = 0;
+    EXPECT_TRUE(wait_until([&] {
+      auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
+      if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
+      local = r.body["local"]["port"];
+      return r.body["l7"] == rules && reached(local);
+    })) << fed_->broker("internal").log()
+        << fed_->broker("pci").log();
+    return {id, local};
+  }
+
   std::unique_ptr<Federation> fed_;
   std::unique_ptr<HttpBackend> backend_;
   std::unique_ptr<HttpBackend> grpc_backend_;
@@ -135,38 +162,18 @@ class L7Test : public ::testing::Test {
 
 TEST_F(L7Test, OnlyTheApprovedCallsReachTheServiceAndTheCallerSeesItsDenials) {
   const json rules = json::parse(R"({"http": [{"methods": ["GET"], "path": {"prefix": "/v1/rates/"}}]})");
-  auto requested = call("pci", "POST", "/api/v1/exports", "alice",
-                        json{{"mesh", "default"},
-                             {"service", "rates"},
-                             {"port", backend_->port()},
-                             {"peers", {"internal"}},
-                             {"reason", "fx rates for checkout"},
-                             {"l7", rules}});
-  ASSERT_EQ(requested.status, 201) << requested.body.dump();
-  const std::string id = requested.body["id"];
-  EXPECT_EQ(requested.body["l7"], rules) << "the approver is shown what is asked";
-  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
-
   // The importing team sees what it may call, and reaches the service through its egress.
-  uint16_t port = 0;
-  ASSERT_TRUE(wait_until([&] {
-    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
-    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
-    port = r.body["local"]["port"];
-    return r.body["l7"] == rules;
-  })) << fed_->broker("internal").log();
-  const int fd = [&] {
-    int c = -1;
-    EXPECT_TRUE(wait_until([&] {
-      if (c >= 0) ::close(c);
-      c = connect_loopback(port);
-      std::string buffered;
-      if (c < 0 || !send_all(c, "GET /v1/rates/eur HTTP/1.1\r\nHost: rates\r\n\r\n")) return false;
-      const auto a = read_answer(c, buffered);
-      return a && a->status == 200 && a->body == "seen GET /v1/rates/eur";
-    })) << fed_->broker("pci").log();
-    return c;
-  }();
+  int fd = -1;
+  const auto created = export_with_rules("rates", backend_->port(), rules, [&](uint16_t local) {
+    if (fd >= 0) ::close(fd);
+    fd = connect_loopback(local);
+    std::string buffered;
+    if (fd < 0 || !send_all(fd, "GET /v1/rates/eur HTTP/1.1\r\nHost: rates\r\n\r\n")) return false;
+    const auto a = read_answer(fd, buffered);
+    return a && a->status == 200 && a->body == "seen GET /v1/rates/eur";
+  });
+  const std::string id = created.first;
+  const uint16_t port = created.second;
   ASSERT_GE(fd, 0);
 
   // On the same kept-alive connection: refused, refused, allowed again.
@@ -267,24 +274,11 @@ std::vector<std::string> grpc_calls(uint16_t port, const std::vector<std::string
 TEST_F(L7Test, OnlyTheApprovedGrpcMethodsReachTheServiceOnAConnectionThatStaysUsable) {
   HttpBackend& grpc = *grpc_backend_;
   const json rules = json::parse(R"({"grpc": ["payments.v1.Rates/Get"]})");
-  auto requested = call("pci", "POST", "/api/v1/exports", "alice",
-                        json{{"mesh", "default"},
-                             {"service", "rates-grpc"},
-                             {"port", grpc.port()},
-                             {"peers", {"internal"}},
-                             {"reason", "fx rates over gRPC"},
-                             {"l7", rules}});
-  ASSERT_EQ(requested.status, 201) << requested.body.dump();
-  const std::string id = requested.body["id"];
-  ASSERT_EQ(call("pci", "POST", "/api/v1/exports/" + id + "/approve", "bob").status, 200);
-  uint16_t port = 0;
-  ASSERT_TRUE(wait_until([&] {
-    auto r = call("internal", "GET", "/api/v1/imports/pci." + id, "victor");
-    if (r.status != 200 || r.body["state"] != "active" || r.body["local"].is_null()) return false;
-    port = r.body["local"]["port"];
-    return r.body["l7"] == rules &&
-           grpc_calls(port, {"/payments.v1.Rates/Get"}) == std::vector<std::string>{"OK ping 0"};
-  })) << fed_->broker("pci").log();
+  const auto created = export_with_rules("rates-grpc", grpc.port(), rules, [](uint16_t local) {
+    return grpc_calls(local, {"/payments.v1.Rates/Get"}) == std::vector<std::string>{"OK ping 0"};
+  });
+  const std::string id = created.first;
+  const uint16_t port = created.second;
 
   // One connection: allowed, refused twice, allowed again.
   const auto got = grpc_calls(
