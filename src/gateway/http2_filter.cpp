@@ -12,7 +12,6 @@ namespace {
 constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr size_t kFrameHeaderBytes = 9;
 constexpr size_t kMaxHeaderFields = 256;
-constexpr size_t kOutgoingFrameBytes = 16384;  // the minimum SETTINGS_MAX_FRAME_SIZE: always accepted
 
 enum FrameType : uint8_t {
   kData = 0,
@@ -26,6 +25,7 @@ enum FrameType : uint8_t {
 };
 enum Flag : uint8_t { kEndStream = 0x1, kEndHeaders = 0x4, kPadded = 0x8, kPriorityFlag = 0x20 };
 constexpr uint16_t kSettingsHeaderTableSize = 0x1;
+constexpr uint16_t kSettingsMaxFrameSize = 0x5;
 
 struct Frame {
   uint32_t length = 0;
@@ -84,7 +84,7 @@ void append_header_block(std::string& out, uint32_t stream, const std::string& b
   size_t at = 0;
   bool first = true;
   do {
-    const size_t n = std::min(kOutgoingFrameBytes, block.size() - at);
+    const size_t n = std::min(kMaxHttp2FrameBytes, block.size() - at);
     const bool last = at + n == block.size();
     const uint8_t flags = (last ? kEndHeaders : 0) | (first && end_stream ? kEndStream : 0);
     append_frame_header(out, n, first ? kHeaders : kContinuation, flags, stream);
@@ -106,6 +106,28 @@ void append_window_update(std::string& out, uint32_t stream, uint32_t increment)
   const char c[4] = {static_cast<char>((increment >> 24) & 0x7f), static_cast<char>(increment >> 16),
                      static_cast<char>(increment >> 8), static_cast<char>(increment)};
   out.append(c, 4);
+}
+
+void write_u32(char* p, uint32_t v) {
+  p[0] = static_cast<char>(v >> 24);
+  p[1] = static_cast<char>(v >> 16);
+  p[2] = static_cast<char>(v >> 8);
+  p[3] = static_cast<char>(v);
+}
+
+// A SETTINGS frame as it may go on: SETTINGS_MAX_FRAME_SIZE at most kMaxHttp2FrameBytes and,
+// from the service, SETTINGS_HEADER_TABLE_SIZE at most what our decoder will hold.
+std::string lowered_settings(std::string_view whole, bool from_service) {
+  std::string f(whole);
+  for (size_t i = kFrameHeaderBytes; i + 6 <= f.size(); i += 6) {
+    const uint16_t id = static_cast<uint16_t>((uint8_t(f[i]) << 8) | uint8_t(f[i + 1]));
+    const uint32_t value = read_u32(f.data() + i + 2);
+    if (id == kSettingsMaxFrameSize && value > kMaxHttp2FrameBytes) write_u32(f.data() + i + 2, kMaxHttp2FrameBytes);
+    if (from_service && id == kSettingsHeaderTableSize && value > kMaxHeaderBlockBytes) {
+      write_u32(f.data() + i + 2, kMaxHeaderBlockBytes);
+    }
+  }
+  return f;
 }
 
 // The connection-specific fields HTTP/2 forbids (RFC 9113, 8.2.2).
@@ -197,6 +219,9 @@ struct Http2Filter::Impl {
         return;
       case kPushPromise:  // a header block the filter would not judge; only servers push
         return fail(out, "PUSH_PROMISE from a caller");
+      case kSettings:
+        out.to_upstream += lowered_settings(f.whole, false);
+        return;
       default:
         if (f.stream != 0 && refused_.count(f.stream)) return;  // the service never saw this stream
         out.to_upstream.append(f.whole);
@@ -347,17 +372,19 @@ struct Http2Filter::Impl {
       Frame f;
       if (!next_frame(upstream_in_, at, f, out)) break;
       at += f.whole.size();
-      if (f.type == kSettings && !(f.flags & 0x1)) {
+      if (f.type == kSettings) {
+        const std::string settings = lowered_settings(f.whole, true);
         // The caller's encoder may use as large a table as the service allows: so may our decoder.
-        for (size_t i = 0; i + 6 <= f.payload.size(); i += 6) {
-          const uint16_t id = static_cast<uint16_t>((uint8_t(f.payload[i]) << 8) | uint8_t(f.payload[i + 1]));
+        for (size_t i = kFrameHeaderBytes; i + 6 <= settings.size() && !(f.flags & 0x1); i += 6) {
+          const uint16_t id = static_cast<uint16_t>((uint8_t(settings[i]) << 8) | uint8_t(settings[i + 1]));
           if (id == kSettingsHeaderTableSize) {
-            const uint32_t size = std::min<uint32_t>(read_u32(f.payload.data() + i + 2), kMaxHeaderBlockBytes);
-            nghttp2_hd_inflate_change_table_size(inflater_, size);
+            nghttp2_hd_inflate_change_table_size(inflater_, read_u32(settings.data() + i + 2));
           }
         }
+        out.to_client += settings;
+      } else {
+        out.to_client.append(f.whole);
       }
-      out.to_client.append(f.whole);
       if (f.type == kHeaders || f.type == kContinuation) service_block_open_ = !(f.flags & kEndHeaders);
       if (!service_block_open_ && !held_answers_.empty()) out.to_client += std::exchange(held_answers_, {});
     }

@@ -7,7 +7,8 @@
 // (invalid or repeated pseudo-headers, connection-specific fields). A refused stream's later
 // frames are dropped, and its DATA is given back to the caller's connection window, so a
 // refusal never starves the connection. Our answers are literal fields too: the caller's
-// decoder stays in step with the service's encoder.
+// decoder stays in step with the service's encoder. SETTINGS pass with two values lowered:
+// the largest frame (both ways) and the service's header table (what our decoder holds).
 #pragma once
 
 #include <functional>
@@ -21,9 +22,11 @@
 
 namespace meshfed::gateway {
 
-inline constexpr size_t kMaxHttp2FrameBytes = 1024 * 1024;  // what SETTINGS_MAX_FRAME_SIZE may reach here
-inline constexpr size_t kMaxHeaderBlockBytes = 64 * 1024;   // one request's header block, compressed
-inline constexpr size_t kMaxRefusedStreamsKept = 1024;      // whose late frames are still dropped
+// Each side's SETTINGS_MAX_FRAME_SIZE is lowered to this on its way to the other, so that a
+// connection holds at most one such frame at a time; a larger frame ends the connection.
+inline constexpr size_t kMaxHttp2FrameBytes = 16384;
+inline constexpr size_t kMaxHeaderBlockBytes = 64 * 1024;  // one request's header block, compressed
+inline constexpr size_t kMaxRefusedStreamsKept = 1024;     // whose late frames are still dropped
 
 class Http2Filter {
  public:

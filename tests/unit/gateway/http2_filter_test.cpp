@@ -213,6 +213,21 @@ TEST_F(Http2FilterTest, BrokenFramingEndsTheConnection) {
   EXPECT_TRUE(fourth.closed()) << "a frame over the bound";
 }
 
+TEST_F(Http2FilterTest, NeitherSideMayMakeTheOtherSendFramesLargerThanTheFilterHolds) {
+  const std::string big = std::string("\0\x05\0\x10\0\0", 6) + std::string("\0\x01\0\x10\0\0", 6);  // 1 MiB each
+  auto out = client(std::string(kPreface) + frame(4, 0, 0, big));
+  EXPECT_EQ(out.to_upstream.substr(kPreface.size()),
+            frame(4, 0, 0, std::string("\0\x05\0\0\x40\0", 6) + std::string("\0\x01\0\x10\0\0", 6)))
+      << "the caller's largest frame lowered; its table size is the service's business";
+  FilterOutput from_service;
+  filter.from_upstream(frame(4, 0, 0, big), from_service);
+  EXPECT_EQ(from_service.to_client,
+            frame(4, 0, 0, std::string("\0\x05\0\0\x40\0", 6) + std::string("\0\x01\0\x01\0\0", 6)))
+      << "the service's largest frame and header table lowered to what the filter holds";
+  client(frame(0, 0, 1, std::string(kMaxHttp2FrameBytes + 1, 'x')));
+  EXPECT_TRUE(filter.closed());
+}
+
 TEST_F(Http2FilterTest, OurAnswerWaitsForAHeaderBlockOfTheServiceUnderWay) {
   client(std::string(kPreface));
   FilterOutput out;
