@@ -150,7 +150,8 @@ std::string complete(const std::string& shell, const std::vector<std::string>& w
 }
 
 TEST(Cli, BashCompletionFollowsTheSubcommandsAndOptionsOfTheCli) {
-  EXPECT_EQ(complete("bash", {"ctl", "exports", "ap"}), "approve\n");
+  EXPECT_EQ(complete("bash", {"ctl", "exports", "ap"}), "approve approve-l7\n");
+  EXPECT_EQ(complete("bash", {"ctl", "exports", "ch"}), "change-l7\n");
   EXPECT_EQ(complete("bash", {"ctl", "--url", "https://x", "imp"}), "imports\n");  // an option's value is skipped
   EXPECT_EQ(complete("bash", {"broker", "--con"}), "--config\n");
   EXPECT_EQ(complete("bash", {"pki", "i"}), "init issue\n");
