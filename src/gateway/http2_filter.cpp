@@ -209,7 +209,11 @@ struct Http2Filter::Impl {
       case kData:
         if (refused_.count(f.stream)) {
           // Dropped: the caller's connection window gets back what the service will never see.
-          if (f.length > 0) append_window_update(out.to_client, 0, f.length);
+          if (f.length > 0) {
+            std::string update;
+            append_window_update(update, 0, f.length);
+            to_caller(std::move(update), out);
+          }
           return;
         }
         out.to_upstream.append(f.whole);
@@ -355,12 +359,17 @@ struct Http2Filter::Impl {
     }
     // The caller may still be sending its request: it can stop (RFC 9113, 8.1).
     if (!block_end_stream_) append_rst_stream(answer, stream, 0);
-    if (service_block_open_) {
-      held_answers_ += answer;  // after the service's header block under way
-    } else {
-      out.to_client += answer;
-    }
+    to_caller(std::move(answer), out);
     out.refused.push_back({status, method.empty() ? "-" : std::move(method), std::move(shown), std::move(reason)});
+  }
+
+  // Frames of ours for the caller: after the service's header block under way, never inside it.
+  void to_caller(std::string frames, FilterOutput& out) {
+    if (service_block_open_) {
+      held_answers_ += frames;
+    } else {
+      out.to_client += frames;
+    }
   }
 
   // --- service to caller -------------------------------------------------------------------------

@@ -235,10 +235,13 @@ TEST_F(Http2FilterTest, OurAnswerWaitsForAHeaderBlockOfTheServiceUnderWay) {
   EXPECT_EQ(out.to_client, frame(1, 0, 1, "\x88"));
   out = client(caller.headers(3, call("/payments.v1.Rates/Set"), true));
   EXPECT_EQ(out.to_client, "") << "not inside the service's block";
+  out = client(frame(0, 0, 3, "body"));  // DATA of the refused stream: its window update waits too
+  EXPECT_EQ(out.to_client, "");
   FilterOutput rest;
   filter.from_upstream(frame(9, 0x4, 1, ""), rest);
   EXPECT_TRUE(rest.to_client.starts_with(frame(9, 0x4, 1, "")));
   EXPECT_EQ(decoded(rest.to_client.substr(9)).size(), 1u);
+  EXPECT_TRUE(rest.to_client.ends_with(frame(8, 0, 0, std::string("\0\0\0\x04", 4))));
 }
 
 }  // namespace
