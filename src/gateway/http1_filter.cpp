@@ -65,7 +65,7 @@ std::string problem_body(int status, const std::string& detail, const std::strin
                         {"status", status},
                         {"detail", detail},
                         {"export", export_id}}
-      .dump();
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // never throws on a caller's bytes
 }
 
 std::string refusal_detail(int status, const std::string& export_id, const std::string& method, const std::string& path,

@@ -292,14 +292,14 @@ struct Http2Filter::Impl {
         } else if (name == ":authority") {
           ++authorities;
         } else {
-          malformed = "pseudo-header " + name;
+          malformed = "pseudo-header " + loggable_path(name);
         }
         continue;
       }
       regular_seen = true;
       if (!lowercase_token(name)) malformed = "field name not a lowercase token";
       if (connection_specific(name) || (name == "te" && value != "trailers"))
-        malformed = "connection-specific field " + name;
+        malformed = "connection-specific field " + loggable_path(name);
       if (name == "content-type") content_type = value;
     }
     grpc_ = content_type.starts_with("application/grpc");
@@ -336,6 +336,8 @@ struct Http2Filter::Impl {
                      FilterOutput& out) {
     if (refused_.size() == kMaxRefusedStreamsKept) refused_.erase(refused_.begin());
     refused_.insert(stream);
+    // The caller's bytes go into a log line, a header and JSON: printable ASCII only.
+    method = method.empty() ? "-" : loggable_path(method);
     std::string shown = loggable_path(path);
     const std::string detail = refusal_detail(status, export_id_, method, shown, reason);
     std::string answer;
@@ -360,7 +362,7 @@ struct Http2Filter::Impl {
     // The caller may still be sending its request: it can stop (RFC 9113, 8.1).
     if (!block_end_stream_) append_rst_stream(answer, stream, 0);
     to_caller(std::move(answer), out);
-    out.refused.push_back({status, method.empty() ? "-" : std::move(method), std::move(shown), std::move(reason)});
+    out.refused.push_back({status, std::move(method), std::move(shown), std::move(reason)});
   }
 
   // Frames of ours for the caller: after the service's header block under way, never inside it.

@@ -161,8 +161,13 @@ TEST_F(Http2FilterTest, ARequestWithNoSingleReadingGets400) {
   upper.emplace_back("X-Upper", "1");
   Fields protocol = call("/payments.v1.Rates/Get");
   protocol.emplace_back(":protocol", "websocket");
+  Fields bytes = {{":method", "P\x91ST"},
+                  {":sc\x91"
+                   "eme",
+                   "http"},
+                  {":path", "/payments.v1.Rates/Get"}};
   uint32_t stream = 1;
-  for (const auto& fields : {two_paths, late_pseudo, no_scheme, connection, upper, protocol}) {
+  for (const auto& fields : {two_paths, late_pseudo, no_scheme, connection, upper, protocol, bytes}) {
     auto out = client(caller.headers(stream, fields, true));
     EXPECT_EQ(out.to_upstream, "") << stream;
     ASSERT_EQ(out.refused.size(), 1u) << stream;
@@ -170,6 +175,7 @@ TEST_F(Http2FilterTest, ARequestWithNoSingleReadingGets400) {
     const auto answered = decoded(out.to_client);
     ASSERT_EQ(answered.size(), 1u);
     EXPECT_EQ(field(answered[0].second, ":status"), "400");
+    EXPECT_EQ(out.refused[0].method.find('\x91'), std::string::npos) << "what is logged is printable";
     stream += 2;
   }
   EXPECT_FALSE(filter.closed()) << "each is refused alone";
