@@ -367,10 +367,12 @@ struct Http2Filter::Impl {
 
   // Frames of ours for the caller: after the service's header block under way, never inside it.
   void to_caller(std::string frames, FilterOutput& out) {
-    if (service_block_open_) {
-      held_answers_ += frames;
-    } else {
+    if (!service_block_open_) {
       out.to_client += frames;
+    } else if (held_answers_.size() + frames.size() > kMaxHeaderBlockBytes) {
+      fail(out, "answers piling up behind a header block of the service");  // bounded like a block
+    } else {
+      held_answers_ += frames;
     }
   }
 

@@ -248,6 +248,13 @@ TEST_F(Http2FilterTest, OurAnswerWaitsForAHeaderBlockOfTheServiceUnderWay) {
   EXPECT_TRUE(rest.to_client.starts_with(frame(9, 0x4, 1, "")));
   EXPECT_EQ(decoded(rest.to_client.substr(9)).size(), 1u);
   EXPECT_TRUE(rest.to_client.ends_with(frame(8, 0, 0, std::string("\0\0\0\x04", 4))));
+
+  // While the service stalls inside a block, what piles up for the caller is bounded.
+  filter.from_upstream(frame(1, 0, 5, "\x88"), rest);
+  for (uint32_t stream = 7; stream < 7 + 2 * 1000 && !filter.closed(); stream += 2) {
+    client(caller.headers(stream, call("/payments.v1.Rates/Set"), true));
+  }
+  EXPECT_TRUE(filter.closed());
 }
 
 }  // namespace
