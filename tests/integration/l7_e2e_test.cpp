@@ -112,10 +112,7 @@ class L7Test : public ::testing::Test {
                        {"ports", {{{"port", grpc_backend_->port()}, {"protocol", "grpc"}}}}}}}}
                    .dump());
     metrics_port_ = free_port_range(1);
-    auto& internal = fed_->domain("internal");
-    internal.config["metrics"] = {{"listen", "127.0.0.1:" + std::to_string(metrics_port_)},
-                                  {"peer_scrape_interval_s", 1}};
-    internal.save_config();
+    fed_->domain("internal").serve_metrics_on(metrics_port_);
     fed_->start_all();
     fed_->connect();
     for (const std::string d : {"pci", "internal"}) clients_[d] = fed_->admin(d);

@@ -73,10 +73,7 @@ class MetricsFederationTest : public ::testing::Test {
     const uint16_t ports = free_port_range(2);
     metrics_port_ = ports;
     prometheus_port_ = static_cast<uint16_t>(ports + 1);
-    auto& internal = fed_->domain("internal");
-    internal.config["metrics"] = {{"listen", "127.0.0.1:" + std::to_string(metrics_port_)},
-                                  {"peer_scrape_interval_s", 1}};
-    internal.save_config();
+    fed_->domain("internal").serve_metrics_on(metrics_port_);
     fed_->start_all();
     fed_->connect();
   }

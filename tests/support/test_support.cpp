@@ -166,6 +166,11 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 
 void DomainFixture::save_config() const { write_file(config_file, config.dump(2)); }
 
+void DomainFixture::serve_metrics_on(uint16_t port) {
+  config["metrics"] = {{"listen", "127.0.0.1:" + std::to_string(port)}, {"peer_scrape_interval_s", 1}};
+  save_config();
+}
+
 void DomainFixture::offer_only(const std::string& service, uint16_t port) const {
   write_file(dir / "inventory.json", nlohmann::json{{"services",
                                                      {{{"mesh", "default"},

@@ -117,6 +117,9 @@ struct DomainFixture {
   void save_config() const;
   // Replaces the inventory: `service` alone, in mesh default at 127.0.0.1:`port` (tcp).
   void offer_only(const std::string& service, uint16_t port) const;
+  // Serves /metrics and the peers' /federate on 127.0.0.1:`port`, scraping peers every second;
+  // saves the config.
+  void serve_metrics_on(uint16_t port);
 };
 
 // Creates `dir`/pki, tokens for alice (requester), bob (approver), carol (approver),
