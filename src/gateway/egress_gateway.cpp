@@ -190,7 +190,7 @@ struct EgressGateway::Impl {
     s->phase_deadline = std::chrono::steady_clock::now() + core.limits().handshake_timeout;
     s->ssl.reset(SSL_new(ctx->native_handle()));
     SSL* ssl = s->ssl.get();
-    SSL_set_fd(ssl, s->upstream.native_handle());
+    if (!ssl || !bind_tls(ssl, s->upstream)) co_return s->abort("out of memory for TLS");
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_set_tlsext_host_name(ssl, route.sni.c_str());
     resume_session(ssl, route.sni + "@" + route.ingress.host + ":" + std::to_string(route.ingress.port));

@@ -1,7 +1,7 @@
-// The two kinds of socket a gateway connection joins: plain TCP, and TLS driven straight on
-// the socket's descriptor (OpenSSL reads and writes the kernel socket itself, asio only waits
-// for readiness). Driving OpenSSL directly, rather than through asio::ssl::stream, is what lets
-// one direction send close_notify (a TLS half-close) while the other keeps reading.
+// The two kinds of socket a gateway connection joins: plain TCP, and TLS driven by hand
+// (asio reads the socket into a memory BIO, OpenSSL writes the socket itself). Driving OpenSSL
+// directly, rather than through asio::ssl::stream, is what lets one direction send close_notify
+// (a TLS half-close) while the other keeps reading.
 #pragma once
 
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
@@ -25,7 +25,7 @@ using tcp = asio::ip::tcp;
 using error_code = boost::system::error_code;
 
 // Why the last TLS operation failed, in words fit for a metric label.
-std::string tls_failure_reason(int ssl_error, const error_code& ec);
+std::string tls_failure_reason(int ssl_error);
 
 class PlainSide {
  public:
@@ -45,9 +45,15 @@ class PlainSide {
   tcp::socket& socket_;
 };
 
+// Binds `ssl` to `socket`: reads through a memory BIO that TlsSide fills, writes straight to the
+// descriptor. Reading with asio's own speculative read costs one system call less per wait
+// than letting OpenSSL read and waiting for readiness (an epoll_ctl each time), and never wakes
+// for writability nobody asked about. False when OpenSSL cannot allocate the BIOs.
+bool bind_tls(SSL* ssl, tcp::socket& socket);
+
 class TlsSide {
  public:
-  // `ssl` must already be bound to `s`'s descriptor (SSL_set_fd).
+  // `ssl` must already be bound to `s` (bind_tls).
   TlsSide(tcp::socket& s, SSL* ssl) : socket_(s), ssl_(ssl) {}
 
   // Runs the handshake; on failure `ec` is set and `reason` says why.
@@ -59,8 +65,11 @@ class TlsSide {
   asio::awaitable<void> shutdown_send(error_code& ec);
 
  private:
-  // Waits until the socket can do what OpenSSL asked for; false (with `ec`) on anything else.
-  asio::awaitable<bool> wait_for(int ssl_error, error_code& ec);
+  // Does what OpenSSL asked for: reads the socket into its BIO (through `scratch`) or waits
+  // until the socket takes more; false (with `ec`) on anything else, or when the peer left.
+  asio::awaitable<bool> serve(int ssl_error, asio::mutable_buffer scratch, error_code& ec);
+  // Waits until the socket takes more, for a writer; false (with `ec`) on anything else.
+  asio::awaitable<bool> wait_writable(int ssl_error, error_code& ec);
   tcp::socket& socket_;
   SSL* ssl_;
 };
