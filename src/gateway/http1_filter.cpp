@@ -1,8 +1,7 @@
 #include "gateway/http1_filter.hpp"
 
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <nlohmann/json.hpp>
 
 #include <limits>
@@ -43,6 +42,62 @@ bool has_obs_fold(std::string_view header) {
   return header.find("\r\n ") != std::string_view::npos || header.find("\r\n\t") != std::string_view::npos;
 }
 
+// One message read without being kept: a request's line and fields are views into the bytes
+// given to put() (the header arrives whole in one put), valid until those bytes are dropped;
+// body bytes are counted, never copied, and go on from the input as they came.
+template <bool isRequest>
+class MessageReader : public http::basic_parser<isRequest> {
+ public:
+  struct Field {
+    http::field name;
+    std::string_view name_string;
+    std::string_view value;
+  };
+
+  // `fields` is the connection's, reused from request to request.
+  explicit MessageReader(std::vector<Field>& fields, uint32_t header_limit) : fields_(fields) {
+    fields_.clear();
+    this->header_limit(header_limit);
+    this->body_limit(kUnlimited);  // streamed through, never held
+  }
+
+  http::verb method = http::verb::unknown;
+  std::string_view method_string;
+  std::string_view target;
+  int version = 0;
+  unsigned status = 0;
+  const std::vector<Field>& fields() const { return fields_; }
+  const Field* find(http::field name) const {
+    for (const auto& f : fields_) {
+      if (f.name == name) return &f;
+    }
+    return nullptr;
+  }
+
+ private:
+  void on_request_impl(http::verb m, std::string_view m_string, std::string_view t, int v, error_code&) override {
+    method = m;
+    method_string = m_string;
+    target = t;
+    version = v;
+  }
+  void on_response_impl(int code, std::string_view, int v, error_code&) override {
+    status = static_cast<unsigned>(code);
+    version = v;
+  }
+  void on_field_impl(http::field name, std::string_view name_string, std::string_view value, error_code&) override {
+    if (isRequest) fields_.push_back({name, name_string, value});  // a response's pass as they are
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<uint64_t>&, error_code&) override {}
+  size_t on_body_impl(std::string_view body, error_code&) override { return body.size(); }
+  void on_chunk_header_impl(uint64_t, std::string_view, error_code&) override {}
+  size_t on_chunk_body_impl(uint64_t, std::string_view body, error_code&) override { return body.size(); }
+  void on_finish_impl(error_code&) override {}
+
+  std::vector<Field>& fields_;
+};
+
 }  // namespace
 
 std::string loggable_path(std::string_view path) {
@@ -74,8 +129,8 @@ std::string refusal_detail(int status, const std::string& export_id, const std::
 }
 
 struct Http1Filter::Impl {
-  using RequestParser = http::request_parser<http::buffer_body>;
-  using ResponseParser = http::response_parser<http::buffer_body>;
+  using RequestReader = MessageReader<true>;
+  using ResponseReader = MessageReader<false>;
 
   Impl(std::string export_id, Rules rules) : export_id_(std::move(export_id)), rules_(std::move(rules)) {}
 
@@ -98,10 +153,13 @@ struct Http1Filter::Impl {
   std::string export_id_;
   Rules rules_;
   Want want_ = Want::kClient;
-  std::string client_in_;    // read from the caller, not yet taken
-  std::string upstream_in_;  // read from the service, not yet taken
-  std::optional<RequestParser> request_;
-  std::optional<ResponseParser> response_;
+  std::string client_in_;                     // read from the caller, not yet taken
+  std::string upstream_in_;                   // read from the service, not yet taken
+  std::vector<RequestReader::Field> fields_;  // the current request's (views into client_in_)
+  std::vector<ResponseReader::Field> unused_fields_;
+  std::optional<RequestReader> request_;
+  std::optional<ResponseReader> response_;
+  std::string method_;       // the current request's, kept past its header bytes
   bool forwarding_ = false;  // the current request's bytes go to the service (not dropped)
   bool head_request_ = false;
   bool upgrade_requested_ = false;
@@ -180,10 +238,8 @@ void Http1Filter::Impl::run(FilterOutput& out) {
 }
 
 void Http1Filter::Impl::next_request() {
-  request_.emplace();
+  request_.emplace(fields_, kMaxRequestHeaderBytes);
   client_asked_at_ = 0;
-  request_->header_limit(kMaxRequestHeaderBytes);
-  request_->body_limit(kUnlimited);  // streamed through, never held
   forwarding_ = false;
   head_request_ = false;
   upgrade_requested_ = false;
@@ -202,13 +258,12 @@ void Http1Filter::Impl::read_request(FilterOutput& out) {
       return;
     }
     if (ec) return refuse(400, "-", "-", "unreadable request: " + ec.message(), out);
-    const std::string raw = client_in_.substr(0, n);
+    judge(std::string_view(client_in_).substr(0, n), out);  // before the bytes its views see go
     client_in_.erase(0, n);
-    judge(raw, out);
     if (want_ != Want::kClient) return;
   }
   if (!pass_body(*request_, client_in_, client_asked_at_, forwarding_ ? &out.to_upstream : nullptr)) {
-    return refuse(400, std::string(request_->get().method_string()), "-", "unreadable request body", out);
+    return refuse(400, method_, "-", "unreadable request body", out);
   }
   if (!request_->is_done()) return;
   if (forwarding_) {
@@ -221,56 +276,56 @@ void Http1Filter::Impl::read_request(FilterOutput& out) {
 }
 
 void Http1Filter::Impl::judge(std::string_view raw_header, FilterOutput& out) {
-  const auto& req = request_->get();
-  const std::string method = std::string(req.method_string());
-  const std::string_view target(req.target().data(), req.target().size());
+  const RequestReader& req = *request_;
+  method_.assign(req.method_string);
+  const std::string_view target = req.target;
   keep_alive_ = req.keep_alive();
-  if (has_obs_fold(raw_header)) return refuse(400, method, loggable_path(target), "obs-fold in a header field", out);
-  if (req.version() != 11 && req.version() != 10) {
-    return refuse(400, method, loggable_path(target), "HTTP version other than 1.0 or 1.1", out);
+  if (has_obs_fold(raw_header)) return refuse(400, method_, loggable_path(target), "obs-fold in a header field", out);
+  if (req.version != 11 && req.version != 10) {
+    return refuse(400, method_, loggable_path(target), "HTTP version other than 1.0 or 1.1", out);
   }
-  const bool has_te = req.find(http::field::transfer_encoding) != req.end();
-  if (has_te && (req.find(http::field::content_length) != req.end() || !request_->chunked())) {
-    return refuse(400, method, loggable_path(target), "Transfer-Encoding other than chunked, or with Content-Length",
+  if (req.find(http::field::transfer_encoding) && (req.find(http::field::content_length) || !req.chunked())) {
+    return refuse(400, method_, loggable_path(target), "Transfer-Encoding other than chunked, or with Content-Length",
                   out);
   }
   auto path = policy::judged_path(target);
-  if (!path) return refuse(400, method, loggable_path(target), path.error().message, out);
+  if (!path) return refuse(400, method_, loggable_path(target), path.error().message, out);
 
-  const auto upgrade = req.find(http::field::upgrade);
-  upgrade_requested_ = upgrade != req.end();
+  const auto* upgrade = req.find(http::field::upgrade);
+  upgrade_requested_ = upgrade != nullptr;
   const auto rules = rules_();
   std::string why;
   if (!rules) {
     why = "export no longer admits the caller";
-  } else if (*rules && !policy::allows_http(**rules, method, *path)) {
+  } else if (*rules && !policy::allows_http(**rules, method_, *path)) {
     why = "outside the export's rules";
-  } else if (upgrade_requested_ && !boost::beast::iequals(upgrade->value(), "websocket")) {
+  } else if (upgrade && !boost::beast::iequals(upgrade->value, "websocket")) {
     why = "upgrade other than websocket";
   }
-  const bool expects_continue = boost::beast::iequals(req[http::field::expect], "100-continue");
-  const bool has_body = request_->chunked() || request_->content_length().value_or(0) > 0;
+  const auto* expect = req.find(http::field::expect);
+  const bool expects_continue = expect && boost::beast::iequals(expect->value, "100-continue");
+  const bool has_body = req.chunked() || req.content_length().value_or(0) > 0;
   if (!why.empty()) {
     // The body is read and dropped, unless the caller waits for a 100 before sending it.
     if (expects_continue && has_body) keep_alive_ = false;
-    refuse(403, method, loggable_path(*path), why, out);
+    refuse(403, method_, loggable_path(*path), why, out);
     if (want_ == Want::kClient && !keep_alive_) want_ = Want::kClose;
     return;
   }
 
-  head_request_ = req.method() == http::verb::head;
+  head_request_ = req.method == http::verb::head;
   forwarding_ = true;
   std::string& up = out.to_upstream;
-  up += method;
+  up += method_;
   up += ' ';
   up += *path;
   if (const auto q = target.find('?'); q != std::string_view::npos) up += target.substr(q);
-  up += req.version() == 11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
-  for (const auto& f : req) {
-    if (f.name() == http::field::expect && expects_continue) continue;  // answered here
-    up.append(f.name_string().data(), f.name_string().size());
+  up += req.version == 11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n";
+  for (const auto& f : req.fields()) {
+    if (f.name == http::field::expect && expects_continue) continue;  // answered here
+    up += f.name_string;
     up += ": ";
-    up.append(f.value().data(), f.value().size());
+    up += f.value;
     up += "\r\n";
   }
   up += "\r\n";
@@ -278,10 +333,8 @@ void Http1Filter::Impl::judge(std::string_view raw_header, FilterOutput& out) {
 }
 
 void Http1Filter::Impl::expect_response() {
-  response_.emplace();
+  response_.emplace(unused_fields_, kMaxResponseHeaderBytes);
   upstream_asked_at_ = 0;
-  response_->header_limit(kMaxResponseHeaderBytes);
-  response_->body_limit(kUnlimited);
   if (head_request_) response_->skip(true);  // its length describes the body a GET would get
 }
 
@@ -296,7 +349,7 @@ void Http1Filter::Impl::read_response(FilterOutput& out) {
     if (ec) return refuse(502, "-", "-", "unreadable response: " + ec.message(), out);
     out.to_client.append(upstream_in_, 0, n);
     upstream_in_.erase(0, n);
-    const unsigned status = response_->get().result_int();
+    const unsigned status = response_->status;
     if (status == 101) {
       want_ = upgrade_requested_ ? Want::kTunnel : Want::kClose;
       return;
@@ -319,13 +372,10 @@ void Http1Filter::Impl::read_response(FilterOutput& out) {
 
 template <class Parser>
 bool Http1Filter::Impl::pass_body(Parser& parser, std::string& in, size_t& asked_at, std::string* to) {
-  char scratch[16 * 1024];  // the parser copies body bytes here; they go on from `in` as they came
   while (!parser.is_done()) {
-    parser.get().body().data = scratch;
-    parser.get().body().size = sizeof scratch;
     error_code ec;
     const size_t n = put_more(parser, in, asked_at, ec);
-    if (ec && ec != http::error::need_buffer && ec != http::error::need_more) return false;
+    if (ec && ec != http::error::need_more) return false;
     if (to) to->append(in, 0, n);
     in.erase(0, n);
     if (n == 0) break;

@@ -6,6 +6,8 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+
 #include "meshfed/core/mutex.hpp"
 #include "meshfed/core/clock.hpp"
 #include "net/open_acceptor.hpp"
@@ -27,7 +29,8 @@ struct IngressGateway::Impl {
   };
   mutable Mutex mu;
   Current current GUARDED_BY(mu);
-  WorkerPool pool;  // after what its sweeps read: destroyed (joined) first
+  std::atomic<uint64_t> routes_version{1};  // bumped after `current.routes` changes
+  WorkerPool pool;                          // after what its sweeps read: destroyed (joined) first
   tcp::acceptor acceptor;
 
   Current now() const {
@@ -74,7 +77,7 @@ struct IngressGateway::Impl {
   asio::awaitable<void> serve(GatewayCore& core, std::shared_ptr<Session> s, Current c) {
     if (!c.tls || !c.callers) co_return core.refuse(*s, "no_certificate_loaded");
     s->ssl.reset(SSL_new(c.tls->native_handle()));
-    SSL_set_fd(s->ssl.get(), s->client.native_handle());
+    if (!s->ssl || !bind_tls(s->ssl.get(), s->client)) co_return s->abort("out of memory for TLS");
     SSL_set_mode(s->ssl.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     TlsSide tls_side(s->client, s->ssl.get());
     error_code ec;
@@ -114,9 +117,12 @@ struct IngressGateway::Impl {
                                      PlainSide& upstream) {
     Http1Filter filter(s->route, rules_of(*s));
     std::vector<char> buffer(core.limits().buffer_bytes);
+    FilterOutput out;  // its buffers kept from request to request
     error_code ec;
     for (;;) {
-      FilterOutput out;
+      out.to_upstream.clear();
+      out.to_client.clear();
+      out.refused.clear();
       const auto want = filter.want();
       if (want == Http1Filter::Want::kTunnel) co_return co_await core.splice(s, client, upstream);
       if (want == Http1Filter::Want::kClose) {
@@ -153,12 +159,21 @@ struct IngressGateway::Impl {
     }
   }
 
-  // The rules in force for the caller's route now; nullopt once the route is gone.
+  // The rules in force for the caller's route now; nullopt once the route is gone. Looked up
+  // again only when the routing table changed since the connection's last request.
   Http1Filter::Rules rules_of(const Session& s) {
-    return [this, sni = s.sni, peer = s.peer]() {
-      const auto routes = routes_now();
-      const IngressRoute* r = routes->find_ingress(sni, peer);
-      return r ? std::optional(r->l7) : std::nullopt;
+    struct Cache {
+      uint64_t version = 0;
+      std::optional<std::shared_ptr<const policy::L7Rules>> rules;
+    };
+    return [this, sni = s.sni, peer = s.peer, cache = Cache{}]() mutable {
+      const uint64_t version = routes_version.load(std::memory_order_acquire);
+      if (version != cache.version) {
+        const auto routes = routes_now();
+        const IngressRoute* r = routes->find_ingress(sni, peer);
+        cache = {version, r ? std::optional(r->l7) : std::nullopt};
+      }
+      return cache.rules;
     };
   }
 
@@ -334,6 +349,7 @@ void IngressGateway::set_routes(std::shared_ptr<const RoutingTable> table) {
     MutexLock lock(impl_->mu);
     impl_->current.routes = table;
   }
+  impl_->routes_version.fetch_add(1, std::memory_order_release);
   impl_->pool.each([table](GatewayCore& core) {
     core.recheck([table](const Session& s) { return Impl::still_admitted(*table, s); });
   });
