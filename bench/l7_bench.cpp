@@ -30,6 +30,7 @@ namespace {
 
 constexpr int kRounds = 3;
 constexpr int kConnections = 8;
+constexpr int kBusyConnections = 64;       // enough to keep both cores busy: throughput then is CPU per request
 constexpr int kStreamsPerConnection = 10;  // gRPC calls in flight on each connection
 constexpr double kSeconds = 5;
 constexpr int kSequential = 2000;  // requests one at a time, for the latency figures
@@ -72,6 +73,8 @@ class Responder {
 
 struct Load {
   double rps = 0;
+  double per_cpu = 0;       // requests per CPU-second of the two proxy processes
+  double busy_rps = 0;      // with kBusyConnections
   double p50 = 0, p99 = 0;  // µs, one request at a time
 };
 
@@ -94,8 +97,26 @@ double field_after(const std::string& out, const std::string& key) {
   return at == std::string::npos ? 0 : std::atof(out.c_str() + at + key.size());
 }
 
-// `url` on kept-alive connections for kSeconds, then one request at a time for the latency.
-Load measure(const std::string& url, bool grpc, const fs::path& work) {
+// Requests per second that succeeded (2xx, whole) on `connections` kept-alive connections for
+// kSeconds, and their count.
+std::pair<double, double> keep_alive_load(const std::vector<std::string>& common, int connections, bool grpc,
+                                          const std::string& url) {
+  auto args = common;
+  args.insert(args.end(), {"-c", std::to_string(connections), "-m", std::to_string(grpc ? kStreamsPerConnection : 1),
+                           "-D", std::to_string(static_cast<int>(kSeconds)), url});
+  const std::string out = h2load(args);
+  // "finished in 5.00s, ...", "requests: N total, N started, N done, N succeeded, ...".
+  const double seconds = field_after(out, "finished in ");
+  const double succeeded = field_after(out, "done, ");
+  if (field_after(out, "succeeded, ") > 0 || out.find("finished in ") == std::string::npos) {
+    std::fprintf(stderr, "h2load %s: requests failed:\n%s\n", url.c_str(), out.c_str());
+  }
+  return {seconds > 0 ? succeeded / seconds : 0, succeeded};
+}
+
+// `url` on kept-alive connections for kSeconds (CPU time of `proxies` counted), again with
+// more connections (HTTP/1.1), then one request at a time for the latency.
+Load measure(const std::string& url, bool grpc, const fs::path& work, const std::vector<int>& proxies) {
   std::vector<std::string> common = {"-t", "1"};
   if (grpc) {
     common.insert(common.end(),
@@ -103,23 +124,16 @@ Load measure(const std::string& url, bool grpc, const fs::path& work) {
   } else {
     common.push_back("--h1");
   }
-  auto args = common;
-  args.insert(args.end(), {"-c", std::to_string(kConnections), "-m", std::to_string(grpc ? kStreamsPerConnection : 1),
-                           "-D", std::to_string(static_cast<int>(kSeconds)), url});
-  const std::string out = h2load(args);
   Load l;
-  // "finished in 5.00s, ...", "requests: N total, N started, N done, N succeeded, ...": only
-  // requests that succeeded (2xx, whole) count.
-  const double seconds = field_after(out, "finished in ");
-  const double succeeded = field_after(out, "done, ");
-  if (seconds > 0) l.rps = succeeded / seconds;
-  if (field_after(out, "succeeded, ") > 0 || out.find("finished in ") == std::string::npos) {
-    std::fprintf(stderr, "h2load %s: requests failed:\n%s\n", url.c_str(), out.c_str());
-  }
+  const double cpu = cpu_of(proxies);
+  const auto [rps, requests] = keep_alive_load(common, kConnections, grpc, url);
+  l.rps = rps;
+  if (!proxies.empty()) l.per_cpu = requests / (cpu_of(proxies) - cpu);
+  if (!grpc) l.busy_rps = keep_alive_load(common, kBusyConnections, grpc, url).first;
+  auto args = common;
   const fs::path log = work / "h2load.log";
   std::error_code ec;
   fs::remove(log, ec);
-  args = common;
   args.insert(args.end(), {"-c", "1", "-n", std::to_string(kSequential), "--log-file", log.string(), url});
   h2load(args);
   std::vector<double> us;
@@ -150,7 +164,7 @@ std::string status_of(const std::string& url, bool grpc, const fs::path& work) {
 
 Load median(const std::vector<Load>& rounds) {
   Load m;
-  for (auto f : {&Load::rps, &Load::p50, &Load::p99}) {
+  for (auto f : {&Load::rps, &Load::per_cpu, &Load::busy_rps, &Load::p50, &Load::p99}) {
     std::vector<double> v;
     for (const auto& r : rounds) v.push_back(r.*f);
     m.*f = percentile(v, 0.5);
@@ -288,22 +302,22 @@ int main() {
   for (int i = 0; i < kRounds; ++i) {
     {
       const Phase phase("meshfed http");
-      mf_h[i] = measure(url(mf_http, http_path), false, work);
+      mf_h[i] = measure(url(mf_http, http_path), false, work, {ingress_pid, egress_pid});
     }
     {
       const Phase phase("haproxy http");
-      hp_h[i] = measure(url(hap_http_out, http_path), false, work);
+      hp_h[i] = measure(url(hap_http_out, http_path), false, work, {hap_in_pid, hap_out_pid});
     }
     {
       const Phase phase("meshfed grpc");
-      mf_g[i] = measure(url(mf_grpc, grpc_path), true, work);
+      mf_g[i] = measure(url(mf_grpc, grpc_path), true, work, {ingress_pid, egress_pid});
     }
     {
       const Phase phase("haproxy grpc");
-      hp_g[i] = measure(url(hap_grpc_out, grpc_path), true, work);
+      hp_g[i] = measure(url(hap_grpc_out, grpc_path), true, work, {hap_in_pid, hap_out_pid});
     }
-    direct_h[i] = measure(url(http_backend.port(), http_path), false, work);
-    direct_g[i] = measure(url(grpc_backend, grpc_path), true, work);
+    direct_h[i] = measure(url(http_backend.port(), http_path), false, work, {});
+    direct_g[i] = measure(url(grpc_backend, grpc_path), true, work, {});
   }
   const Load mh = median(mf_h), hh = median(hp_h), mg = median(mf_g), hg = median(hp_g);
   const Load dh = median(direct_h), dg = median(direct_g);
@@ -314,14 +328,23 @@ int main() {
       "egress|ingress` with an export narrowed by L7 rules, and two `haproxy` (egress in tcp mode, ingress in "
       "http mode with `http-request deny` on the same method and path; gRPC over HTTP/2 with `proto h2`), the "
       "same certificates and backends: a keep-alive HTTP/1.1 responder in the benchmark, nghttpd (h2c) for "
-      "gRPC. Client: h2load, %d connections for %.0f s (gRPC: %d calls in flight on each), then %d requests one "
-      "at a time for the latency through both proxies and the backend (the backend alone: below).\n\n",
-      kConnections, kSeconds, kStreamsPerConnection, kSequential);
+      "gRPC. Client: h2load, %d connections for %.0f s (gRPC: %d calls in flight on each; HTTP/1.1 again with %d "
+      "connections, enough to keep both cores busy), then %d requests one at a time for the latency through both "
+      "proxies and the backend (the backend alone: below). \"Per CPU-s\" divides the requests by the user + "
+      "system time of the two proxy processes.\n\n",
+      kConnections, kSeconds, kStreamsPerConnection, kBusyConnections, kSequential);
   std::printf("| measure | meshfed | HAProxy | meshfed / HAProxy |\n| --- | ---: | ---: | ---: |\n");
-  std::printf("| HTTP/1.1 allowed requests/s, keep-alive | %.0f | %.0f | %.2fx |\n", mh.rps, hh.rps, mh.rps / hh.rps);
+  std::printf("| HTTP/1.1 allowed requests/s, keep-alive, %d connections | %.0f | %.0f | %.2fx |\n", kConnections,
+              mh.rps, hh.rps, mh.rps / hh.rps);
+  std::printf("| HTTP/1.1 allowed requests/s, keep-alive, %d connections | %.0f | %.0f | %.2fx |\n", kBusyConnections,
+              mh.busy_rps, hh.busy_rps, mh.busy_rps / hh.busy_rps);
+  std::printf("| HTTP/1.1 requests per proxy CPU-s | %.0f | %.0f | %.2fx |\n", mh.per_cpu, hh.per_cpu,
+              mh.per_cpu / hh.per_cpu);
   std::printf("| HTTP/1.1 latency p50 / p99 | %.0f / %.0f µs | %.0f / %.0f µs | |\n", mh.p50, mh.p99, hh.p50, hh.p99);
   std::printf("| gRPC allowed calls/s, one HTTP/2 connection each | %.0f | %.0f | %.2fx |\n", mg.rps, hg.rps,
               mg.rps / hg.rps);
+  std::printf("| gRPC calls per proxy CPU-s | %.0f | %.0f | %.2fx |\n", mg.per_cpu, hg.per_cpu,
+              mg.per_cpu / hg.per_cpu);
   std::printf("| gRPC latency p50 / p99 | %.0f / %.0f µs | %.0f / %.0f µs | |\n", mg.p50, mg.p99, hg.p50, hg.p99);
   std::printf(
       "\nMedians of %d rounds, meshfed and HAProxy taking turns. Backends alone: HTTP/1.1 %.0f requests/s, p50 "
