@@ -272,6 +272,8 @@ void AdminApi::routes() {
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return egress_refused(r); });
   guarded("POST", "/api/v1/routes/egress-listening", Role::kGateway,
           [this](const http::Request& r, const workflow::Principal&, const Params&) { return egress_listening(r); });
+  guarded("POST", "/api/v1/routes/l7-denials", Role::kGateway,
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return l7_denials_reported(r); });
   guarded(
       "GET", "/api/v1/audit", Role::kViewer,
       [this](const http::Request& r, const workflow::Principal&, const Params&) { return list_audit(r); },
@@ -810,6 +812,49 @@ http::Response AdminApi::egress_listening(const http::Request& req) {
   if (!errors.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad report", std::move(errors)));
   if (auto st = deps_.imports.egress_listening(held); !st) return problem(st.error());
   return json_response({{"confirmed", held.size()}});
+}
+
+// A separate ingress's denial totals: counted as the broker's own ingress counts them, so that
+// each peer receives its series with its exports' metrics. Only series of routes in force
+// count: the labels of a report never name another peer's export or a made-up one.
+http::Response AdminApi::l7_denials_reported(const http::Request& req) {
+  auto body = parse_body(req, {"instance", "denials"}, false);
+  if (body.error) return problem(*body.error);
+  if (!deps_.routes || !deps_.gateway_reports) {
+    return problem(make_error(ErrorCode::kUnavailable, "routes are not available"));
+  }
+  const json& b = body.value;
+  const json instance = b.is_object() ? b.value("instance", json()) : json();
+  const json denials = b.is_object() ? b.value("denials", json()) : json();
+  std::vector<FieldError> errors;
+  if (!instance.is_string() || instance.get<std::string>().empty() || instance.get<std::string>().size() > 64) {
+    errors.push_back({"instance", "expected the reporting process's id, 1-64 characters"});
+  }
+  std::vector<metrics::ReportedTotal> totals;
+  if (!denials.is_array() || denials.size() > gateway::kMostL7SeriesPerReport) {
+    errors.push_back({"denials", "expected an array of at most " + std::to_string(gateway::kMostL7SeriesPerReport) +
+                                     " {export, peer, total}"});
+  } else {
+    for (const auto& d : denials) {
+      const json e = d.is_object() ? d.value("export", json()) : json();
+      const json p = d.is_object() ? d.value("peer", json()) : json();
+      const json t = d.is_object() ? d.value("total", json()) : json();
+      if (!e.is_string() || !p.is_string() || !t.is_number_unsigned() || t.get<uint64_t>() > (1ULL << 53)) {
+        errors.push_back({"denials", "expected {export, peer, total} with a total 0-2^53"});
+        break;
+      }
+      totals.push_back({{e.get<std::string>(), p.get<std::string>()}, static_cast<double>(t.get<uint64_t>())});
+    }
+  }
+  if (!errors.empty()) return problem(make_error(ErrorCode::kInvalidArgument, "bad report", std::move(errors)));
+  const auto table = deps_.routes->routes();
+  std::set<std::pair<std::string, std::string>> in_force;
+  for (const auto& r : table->ingress) in_force.emplace(r.export_id, r.peer);
+  const auto ignored = std::erase_if(totals, [&](const metrics::ReportedTotal& t) {
+    return !in_force.contains({t.labels[0], t.labels[1]});
+  });
+  deps_.gateway_reports->take(instance.get<std::string>(), totals);
+  return json_response({{"counted", totals.size()}, {"ignored", ignored}});
 }
 
 http::Response AdminApi::watch_routes(const http::Request& req) {

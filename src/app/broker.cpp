@@ -23,6 +23,8 @@ using namespace std::chrono_literals;
 
 constexpr auto kStatusEvery = 2s;  // `systemctl status` shows peers, exports and imports this fresh
 constexpr auto kHeartbeat = 5s;    // GET /api/v1/replicas lists replicas heard from in the last minute
+// Separate ingress processes whose last denial totals are remembered (one per restart of each).
+constexpr size_t kMostIngressInstances = 16;
 
 // The composition root: it builds the parts (parts.hpp) in dependency order, connects them,
 // starts and stops them. What happens afterwards is answered by the parts and by the pieces
@@ -160,9 +162,13 @@ class Broker {
     p_.metrics_import = std::make_unique<federation::MetricsImporter>(
         settings->metrics_import_settings(), p_.metrics,
         [this](const std::string& peer) { return reactions_.live_aliases(peer); });
+    // Before the API: a separate ingress reports its denials into the family the broker's own
+    // ingress counts in.
+    p_.gateway_metrics = std::make_unique<gateway::GatewayMetrics>(p_.metrics);
+    p_.l7_reports = std::make_unique<metrics::CounterReports>(p_.gateway_metrics->l7_denied, kMostIngressInstances);
     p_.admin_api = std::make_unique<api::AdminApi>(api::AdminApiDeps{
         *p_.workflow, *p_.adapter, p_.metrics, *p_.imports, p_.snapshot, health_, replicas_, *p_.metrics_import,
-        &reactions_, p_.routes.get(), &firewall_, &p_.clock, &bundle_, p_.peerings.get()});
+        &reactions_, p_.routes.get(), &firewall_, &p_.clock, &bundle_, p_.peerings.get(), p_.l7_reports.get()});
     p_.workflow->set_catalog_listener([this](const std::set<std::string>& peers, const std::set<std::string>& ids) {
       reactions_.exports_changed(peers, ids);
     });

@@ -5,11 +5,13 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -25,6 +27,8 @@ namespace meshfed::app {
 namespace {
 
 namespace asio = boost::asio;
+
+constexpr auto kDenialsReportEvery = std::chrono::seconds(2);
 
 // The config's section for `role` must exist and leave the gateway to us.
 Status check_role(const config::Config& c, const std::string& role) {
@@ -69,6 +73,7 @@ class GatewayProcess {
         spdlog::critical("cannot start: {}", st.error().message);
         return 1;
       }
+      report_denials_every(*token);
     } else {
       egress_ = std::make_unique<gateway::EgressGateway>(metrics_,
                                                          gateway::GatewayLimits::from(cfg_.gateways.egress->tuning));
@@ -149,6 +154,7 @@ class GatewayProcess {
       }
       sd_notify(0, "STOPPING=1");
       watcher_->stop();
+      denials_timer_.cancel();
       if (ingress_) ingress_->stop();
       if (egress_) egress_->stop();
       if (metrics_server_) metrics_server_->stop();
@@ -156,14 +162,14 @@ class GatewayProcess {
     });
   }
 
-  // One report to the broker (a refused port, the ports listened on), off the egress's own
-  // threads, tried three times. A broker away longer publishes at its start what it gave out
-  // before; one that stayed up keeps an unreported import out of the control plane (its
-  // /readyz says so) until this process reports again (a restart reports every listener).
-  void report(const std::string& token, const std::string& path, const nlohmann::json& body) {
+  // One report to the broker (a refused port, the ports listened on, denials), off the
+  // gateway's own threads, tried three times; true once the broker took it. A broker away longer publishes at its start
+  // what it gave out before; one that stayed up keeps an unreported import out of the control plane (its /readyz says
+  // so) until this process reports again (a restart reports every listener).
+  bool report(const std::string& token, const std::string& path, const nlohmann::json& body) {
     std::string host;
     uint16_t port = 0;
-    if (!http::parse_https_url(args_.broker_url, host, port)) return;
+    if (!http::parse_https_url(args_.broker_url, host, port)) return false;
     auto options = http::ClientOptions::verifying(host, port, cfg_.tls.ca_file);
     options.timeout = std::chrono::seconds(5);
     std::string why;
@@ -176,11 +182,46 @@ class GatewayProcess {
       }
       auto res = (*client)->request(
           "POST", path, {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}}, body.dump());
-      if (res && res->status == 200) return;
+      if (res && res->status == 200) return true;
       why = res ? "HTTP " + std::to_string(res->status) : res.error().message;
       if (res && res->status < 500) break;  // refused: a retry would be refused too
     }
-    spdlog::error("egress: cannot report to the broker ({}): {}", path, why);
+    spdlog::error("{}: cannot report to the broker ({}): {}", args_.role, path, why);
+    return false;
+  }
+
+  // The L7 denials counted here, as totals, whenever they grew: the broker counts them as its
+  // own ingress's, so that each calling peer receives its series with its exports' metrics. One
+  // report at a time: a broker away does not make reports pile up, and the next one after it is
+  // back carries every total.
+  void report_denials_every(const std::string& token) {
+    denials_timer_.expires_after(kDenialsReportEvery);
+    denials_timer_.async_wait([this, token](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (!denials_pending_.exchange(true)) {
+        reports_.post([this, token, totals = metrics_.l7_denied.values()] {
+          if (totals != sent_denials_ && send_denials(token, totals)) sent_denials_ = totals;
+          denials_pending_ = false;
+        });
+      }
+      report_denials_every(token);
+    });
+  }
+
+  // On the reports' thread; true once every part is counted.
+  bool send_denials(const std::string& token, const std::vector<std::pair<metrics::LabelValues, double>>& totals) {
+    nlohmann::json part = nlohmann::json::array();
+    for (size_t i = 0; i < totals.size(); ++i) {
+      const auto& [labels, total] = totals[i];
+      part.push_back({{"export", labels.at(0)}, {"peer", labels.at(1)}, {"total", static_cast<uint64_t>(total)}});
+      if (part.size() == gateway::kMostL7SeriesPerReport || i + 1 == totals.size()) {
+        if (!report(token, "/api/v1/routes/l7-denials", {{"instance", instance_}, {"denials", std::move(part)}})) {
+          return false;
+        }
+        part = nlohmann::json::array();
+      }
+    }
+    return true;
   }
 
   // Certificates and peers' CAs, re-read; established connections keep the ones they began
@@ -214,7 +255,11 @@ class GatewayProcess {
   std::unique_ptr<gateway::EgressGateway> egress_;
   std::unique_ptr<http::HttpServer> metrics_server_;
   std::unique_ptr<gateway::RouteWatcher> watcher_;
-  SerialExecutor reports_{"meshfed-report"};  // refusals told to the broker
+  boost::asio::steady_timer denials_timer_{io_};
+  std::atomic<bool> denials_pending_{false};                           // a denials report waits or runs on reports_
+  std::vector<std::pair<metrics::LabelValues, double>> sent_denials_;  // reports_' own
+  const std::string instance_ = random_token(16);                      // this run's: totals start from zero in each
+  SerialExecutor reports_{"meshfed-report"};                           // refusals and denials told to the broker
 };
 
 }  // namespace

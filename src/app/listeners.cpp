@@ -92,7 +92,6 @@ Status Listeners::start_peer_api() {
 Status Listeners::start_gateways() {
   const auto s = p_.snapshot.get();
   const auto& g = s->config.gateways;
-  p_.gateway_metrics = std::make_unique<gateway::GatewayMetrics>(p_.metrics);
   if (g.ingress && g.ingress->enabled) {
     p_.ingress_gw =
         std::make_unique<gateway::IngressGateway>(*p_.gateway_metrics, gateway::GatewayLimits::from(g.ingress->tuning));

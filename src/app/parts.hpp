@@ -104,6 +104,7 @@ struct BrokerParts {
   std::unique_ptr<http::HttpServer> metrics_server;
   std::unique_ptr<PeriodicJobs> periodic;
   std::unique_ptr<gateway::GatewayMetrics> gateway_metrics;
+  std::unique_ptr<metrics::CounterReports> l7_reports;  // separate ingress processes' denials
   std::unique_ptr<gateway::IngressGateway> ingress_gw;
   std::unique_ptr<gateway::EgressGateway> egress_gw;
   std::atomic<uint16_t> ingress_bound_port{0};

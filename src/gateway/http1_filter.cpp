@@ -386,9 +386,8 @@ bool Http1Filter::Impl::pass_body(Parser& parser, std::string& in, size_t& asked
 void Http1Filter::Impl::refuse(int status, std::string method, std::string path, std::string reason,
                                FilterOutput& out) {
   const bool ends = status != 403;  // after 400 or 502 the stream cannot be read further
-  const std::string detail =
-      status == 403 ? "export " + export_id_ + " does not allow " + method + " " + path + ": " + reason : reason;
-  out.to_client += problem_response(status, detail, export_id_, ends || !keep_alive_);
+  out.to_client += problem_response(status, refusal_detail(status, export_id_, method, path, reason), export_id_,
+                                    ends || !keep_alive_);
   out.refused.push_back({status, std::move(method), std::move(path), std::move(reason)});
   if (ends) want_ = Want::kClose;
 }

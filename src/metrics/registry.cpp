@@ -64,6 +64,14 @@ double Family::value(const LabelValues& labels) const {
   return it == series_.end() ? 0 : it->second.value;
 }
 
+std::vector<std::pair<LabelValues, double>> Family::values() const {
+  MutexLock lock(mu_);
+  std::vector<std::pair<LabelValues, double>> out;
+  out.reserve(series_.size());
+  for (const auto& [labels, series] : series_) out.emplace_back(labels, series.value);
+  return out;
+}
+
 static std::string label_text(const std::vector<std::string>& names, const LabelValues& values,
                               const std::string& extra = "") {
   std::string out;

@@ -743,7 +743,9 @@ class SeparateGatewayTest : public ::testing::Test {
     first_egress_port_ = static_cast<uint16_t>(ports + 4);
     internal.config["gateways"]["egress"]["ports"] = std::to_string(ports + 4) + "-" + std::to_string(ports + 13);
     internal.save_config();
-    pci.offer_only("payments-api", echo_.port());
+    internal_metrics_port_ = static_cast<uint16_t>(ports + 2);
+    internal.serve_metrics_on(internal_metrics_port_);
+    pci.offer_only("payments-api", echo_.port(), service_protocol_);
     fed_->start_all();
     if (peered_through_api_) {
       peer_through_api("pci", "internal");
@@ -838,11 +840,13 @@ class SeparateGatewayTest : public ::testing::Test {
   }
 
   bool peered_through_api_ = false;  // no peers[] in either file: peering through the admin API
+  std::string service_protocol_ = "tcp";
   EchoServer echo_;
   std::unique_ptr<Federation> fed_;
   uint16_t first_egress_port_ = 0;
   uint16_t ingress_port_ = 0;
   uint16_t ingress_metrics_port_ = 0;
+  uint16_t internal_metrics_port_ = 0;  // internal's /metrics and /federate
   int ingress_pid_ = -1;
   int egress_pid_ = -1;
 };
@@ -873,6 +877,49 @@ TEST_F(SeparateGatewayTest, TrafficFlowsAndTheIngressEnforcesExpiryWhileItsBroke
             std::string::npos)
       << metrics;
   EXPECT_EQ(promtool_check_metrics(metrics), "");
+}
+
+// An export narrowed by L7 rules, enforced by pci's ingress running as its own process: the
+// caller's denials, counted there, reach the calling team's /federate through pci's broker.
+class SeparateGatewayL7Test : public SeparateGatewayTest {
+ protected:
+  SeparateGatewayL7Test() { service_protocol_ = "http"; }
+};
+
+TEST_F(SeparateGatewayL7Test, DenialsAtASeparateIngressReachTheCallersFederate) {
+  const std::string id =
+      approve({{"l7", json::parse(R"({"http": [{"methods": ["GET"], "path": {"prefix": "/v1/rates/"}}]})")}});
+  // Outside the rules: answered by pci's ingress (what reaches the service is L7Test's).
+  auto denied = [&](uint16_t port) {
+    const int fd = connect_loopback(port);
+    std::string answer;
+    if (fd >= 0 && send_all(fd, "DELETE /v1/rates/eur HTTP/1.1\r\nHost: rates\r\n\r\n")) {
+      char buf[4096];
+      for (ssize_t n; answer.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
+        answer.append(buf, static_cast<size_t>(n));
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    return answer.rfind("HTTP/1.1 403 Forbidden\r\n", 0) == 0;
+  };
+  int denials = 0;
+  ASSERT_TRUE(wait_until([&] {
+    const uint16_t port = egress_port_of(id);
+    if (port && denied(port)) ++denials;
+    return denials == 1;
+  })) << log("internal", "egress")
+      << log("pci", "ingress");
+  ASSERT_TRUE(denied(egress_port_of(id)));
+  ++denials;
+  const std::string federated = "meshfed_gateway_l7_denied_total{export=\"" + id +
+                                "\",peer=\"internal\",meshfed_source_domain=\"pci\"} " + std::to_string(denials);
+  std::string last;
+  EXPECT_TRUE(wait_until([&] {
+    auto r = plain_get(internal_metrics_port_, "/federate");
+    last = r && r->status == 200 ? r->body : "";
+    return last.find(federated) != std::string::npos;
+  })) << last
+      << log("pci", "ingress");
 }
 
 // Gateways run as their own processes read peers from the config file, which names none here:

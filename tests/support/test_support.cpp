@@ -171,12 +171,12 @@ void DomainFixture::serve_metrics_on(uint16_t port) {
   save_config();
 }
 
-void DomainFixture::offer_only(const std::string& service, uint16_t port) const {
+void DomainFixture::offer_only(const std::string& service, uint16_t port, const std::string& protocol) const {
   write_file(dir / "inventory.json", nlohmann::json{{"services",
                                                      {{{"mesh", "default"},
                                                        {"name", service},
                                                        {"address", "127.0.0.1"},
-                                                       {"ports", {{{"port", port}, {"protocol", "tcp"}}}}}}}}
+                                                       {"ports", {{{"port", port}, {"protocol", protocol}}}}}}}}
                                          .dump());
 }
 

@@ -116,7 +116,7 @@ struct DomainFixture {
 
   void save_config() const;
   // Replaces the inventory: `service` alone, in mesh default at 127.0.0.1:`port` (tcp).
-  void offer_only(const std::string& service, uint16_t port) const;
+  void offer_only(const std::string& service, uint16_t port, const std::string& protocol = "tcp") const;
   // Serves /metrics and the peers' /federate on 127.0.0.1:`port`, scraping peers every second;
   // saves the config.
   void serve_metrics_on(uint16_t port);

@@ -19,6 +19,7 @@
 #include "meshfed/peering/peerings.hpp"
 #include "meshfed/gateway/routes.hpp"
 #include "meshfed/http/message.hpp"
+#include "meshfed/metrics/counter_reports.hpp"
 #include "meshfed/metrics/federate_source.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "meshfed/store/records.hpp"
@@ -96,13 +97,14 @@ struct AdminApiDeps {
   const Credentials& credentials;
   HealthProbe& health;
   ReplicaDirectory& replicas;
-  const metrics::FederateSource& federation;  // the metrics importer
-  PeerSignals* peers = nullptr;               // none: a quarantine takes effect at the watcher's next poll
-  RouteView* routes = nullptr;                // none: the route watch answers 503
-  FirewallView* firewall = nullptr;           // none: the firewall answers 503
-  const Clock* clock = nullptr;               // none: the system clock (it paces authentication failures)
-  BundleSource* bundle = nullptr;             // none: the bundle answers 503
-  peering::Peerings* peerings = nullptr;      // none: peers come from the config file only
+  const metrics::FederateSource& federation;           // the metrics importer
+  PeerSignals* peers = nullptr;                        // none: a quarantine takes effect at the watcher's next poll
+  RouteView* routes = nullptr;                         // none: the route watch answers 503
+  FirewallView* firewall = nullptr;                    // none: the firewall answers 503
+  const Clock* clock = nullptr;                        // none: the system clock (it paces authentication failures)
+  BundleSource* bundle = nullptr;                      // none: the bundle answers 503
+  peering::Peerings* peerings = nullptr;               // none: peers come from the config file only
+  metrics::CounterReports* gateway_reports = nullptr;  // none: a separate ingress's denials are refused (503)
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.
@@ -140,6 +142,7 @@ class AdminApi {
                         workflow::ExportAction action);
   http::Response list_imports(const http::Request& req);
   http::Response egress_refused(const http::Request& req);
+  http::Response l7_denials_reported(const http::Request& req);
   http::Response egress_listening(const http::Request& req);
   http::Response get_import(const std::string& id);
   http::Response decide_import(const http::Request& req, const workflow::Principal& who, const std::string& id,

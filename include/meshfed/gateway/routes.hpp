@@ -81,6 +81,10 @@ struct RoutingTable {
 
 nlohmann::json to_json(const RoutingTable& t);
 // Parses a routes answer; names the first field that is wrong.
+// At most this many {export, peer} series in one report of a separate ingress's L7 denials
+// (POST /api/v1/routes/l7-denials); a table's ingress routes beyond it go in later reports.
+inline constexpr size_t kMostL7SeriesPerReport = 4096;
+
 Result<RoutingTable> parse_routes(std::string_view body);
 
 }  // namespace meshfed::gateway

@@ -21,12 +21,13 @@ class Family {
   Family(std::string name, std::string help, Type type, std::vector<std::string> label_names,
          std::vector<double> buckets = {});
 
-  void inc(const LabelValues& labels, double by = 1);     // counters
-  void set(const LabelValues& labels, double value);      // gauges
-  void add(const LabelValues& labels, double delta);      // gauges: one step up or down, atomic
-  void observe(const LabelValues& labels, double value);  // histograms
-  void clear();                                           // drops every series (gauges recomputed from scratch)
-  double value(const LabelValues& labels) const;          // counters and gauges; 0 when absent
+  void inc(const LabelValues& labels, double by = 1);          // counters
+  void set(const LabelValues& labels, double value);           // gauges
+  void add(const LabelValues& labels, double delta);           // gauges: one step up or down, atomic
+  void observe(const LabelValues& labels, double value);       // histograms
+  void clear();                                                // drops every series (gauges recomputed from scratch)
+  double value(const LabelValues& labels) const;               // counters and gauges; 0 when absent
+  std::vector<std::pair<LabelValues, double>> values() const;  // counters and gauges, every series
 
   void write(std::string& out) const;
   // Only the series whose `label` is `value` (the family's lines alone when it has no such label).

@@ -25,7 +25,8 @@ class AdminApiTest : public ::testing::Test {
         *db_, clock_, adapter_, workflow::WorkflowSettings{"pci", "pci", {"internal", "dmz"}, 3600, 7200, 600});
     imports_ = std::make_unique<federation::ImportManager>(*db_, clock_, adapter_, federation::ImportSettings{});
     api_ = std::make_unique<AdminApi>(AdminApiDeps{*wf_, adapter_, registry_, *imports_, broker_, broker_, broker_,
-                                                   broker_, nullptr, &broker_, &broker_, &clock_, &broker_});
+                                                   broker_, nullptr, &broker_, &broker_, &clock_, &broker_, nullptr,
+                                                   &l7_reports_});
   }
 
   http::Response call(const std::string& method, const std::string& target, const std::string& who,
@@ -67,6 +68,8 @@ class AdminApiTest : public ::testing::Test {
   std::unique_ptr<store::Database> db_;
   std::unique_ptr<workflow::ExportWorkflow> wf_;
   metrics::Registry registry_;
+  metrics::Family& l7_denied_ = registry_.counter("meshfed_gateway_l7_denied_total", "Denied.", {"export", "peer"});
+  metrics::CounterReports l7_reports_{l7_denied_, 4};
   testing::FakeBroker broker_{{{"alice", "requester"}, {"bob", "approver"}, {"victor", "viewer"}, {"gw", "gateway"}}};
   routing::RouteTableHolder& routes_ = broker_.table;
   std::unique_ptr<federation::ImportManager> imports_;
@@ -420,6 +423,44 @@ TEST_F(AdminApiTest, RouteWatchIsForGatewaysAndWaitsOnlyWhenCurrent) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_NE(bad.body.find("wait"), std::string::npos);
   EXPECT_FALSE(routes_.update(t));  // the same routes keep their revision
+}
+
+TEST_F(AdminApiTest, ASeparateIngressReportsItsDenialsForRoutesInForceOnly) {
+  gateway::RoutingTable t;
+  t.ingress.push_back(testing::ingress_route("x.pci.meshfed", "x", "internal", "10.0.0.1", 8443, true, 4102444800000));
+  ASSERT_TRUE(routes_.update(t));
+  auto report = [&](const json& denials, const std::string& who = "gw") {
+    return call("POST", "/api/v1/routes/l7-denials", who, json{{"instance", "run-1"}, {"denials", denials}}.dump());
+  };
+  EXPECT_EQ(report(json::array(), "victor").status, 403) << "gateways only";
+
+  auto r = report({{{"export", "x"}, {"peer", "internal"}, {"total", 3}},
+                   {{"export", "x"}, {"peer", "dmz"}, {"total", 9}},  // not exported to dmz: ignored
+                   {{"export", "made-up"}, {"peer", "internal"}, {"total", 9}}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body), (json{{"counted", 1}, {"ignored", 2}}));
+  EXPECT_EQ(l7_denied_.value({"x", "internal"}), 3);
+  EXPECT_EQ(l7_denied_.value({"x", "dmz"}), 0);
+  EXPECT_EQ(l7_denied_.value({"made-up", "internal"}), 0);
+  ASSERT_EQ(report({{{"export", "x"}, {"peer", "internal"}, {"total", 5}}}).status, 200);
+  EXPECT_EQ(l7_denied_.value({"x", "internal"}), 5) << "totals: what they grew by is added";
+
+  // Bad reports name what is wrong and count nothing.
+  for (const json& bad :
+       {json{{"export", "x"}, {"peer", "internal"}, {"total", -1}},
+        json{{"export", "x"}, {"peer", "internal"}, {"total", 1.5}}, json{{"export", "x"}, {"total", 6}}}) {
+    auto b = report({bad});
+    EXPECT_EQ(b.status, 400) << bad.dump();
+    EXPECT_NE(b.body.find("denials"), std::string::npos) << b.body;
+  }
+  json too_many = json::array();
+  for (size_t i = 0; i <= gateway::kMostL7SeriesPerReport; ++i)
+    too_many.push_back({{"export", "x"}, {"peer", "internal"}, {"total", 6}});
+  EXPECT_EQ(report(too_many).status, 400);
+  auto no_instance = call("POST", "/api/v1/routes/l7-denials", "gw", json{{"denials", json::array()}}.dump());
+  EXPECT_EQ(no_instance.status, 400);
+  EXPECT_NE(no_instance.body.find("instance"), std::string::npos) << no_instance.body;
+  EXPECT_EQ(l7_denied_.value({"x", "internal"}), 5);
 }
 
 TEST_F(AdminApiTest, ConsoleIsServedWithStrictHeadersAndRevalidatedByETag) {
