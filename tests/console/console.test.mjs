@@ -329,7 +329,7 @@ test('revoking from the page withdraws the import at the peer', async () => {
   await page.context().close();
 });
 
-test('L7 rules are shown to the approver and on the import, and a change of them is approved by clicking', async () => {
+test('L7 rules are shown to the approver and on the import, and a change of them is proposed and approved by clicking', async () => {
   const rules = { http: [{ methods: ['GET'], path: { prefix: '/metrics/' } }] };
   const r = await call('pci', 'POST', '/api/v1/exports', 'alice',
     { mesh: 'default', service: 'ledger', port: 9187, peers: ['internal'], alias: 'ledger-page', reason: 'metrics page', l7: rules });
@@ -355,10 +355,27 @@ test('L7 rules are shown to the approver and on the import, and a change of them
   await there.getByRole('row').filter({ hasText: importId }).getByText('GET /metrics/*').waitFor();
   await shot(there, 'imports-l7');
 
-  // A change of the rules waits for another approver, shown next to the rules in force.
+  // A change of the rules is proposed in the console and waits for another approver, shown next
+  // to the rules in force.
   const wider = { http: [{ methods: ['GET', 'HEAD'], path: { prefix: '/metrics/' } }] };
-  const proposed = await call('pci', 'POST', `/api/v1/exports/${id}/l7`, 'alice', { l7: wider, comment: 'HEAD too' });
-  assert.equal(proposed.status, 200, JSON.stringify(proposed.body));
+  const requester = await open('pci');
+  await signIn(requester, 'pci', 'alice');
+  await goTo(requester, 'Active exports');
+  await requester.getByRole('button', { name: `Change rules ${id}` }).click();
+  const dialog = requester.getByRole('dialog');
+  const newRules = dialog.getByLabel('New L7 rules', { exact: true });
+  assert.deepEqual(JSON.parse(await newRules.inputValue()), rules, 'the rules in force to start from');
+  await newRules.fill('{"http": [');
+  await dialog.getByLabel('Comment', { exact: true }).fill('HEAD too');
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await dialog.getByText(/expected JSON/).first().waitFor();
+  assert.equal((await exportOf(id)).l7_change, null, 'bad rules change nothing');
+  await newRules.fill(JSON.stringify(wider));
+  await confirm(requester, 'HEAD too');
+  assert.deepEqual((await exportOf(id)).l7_change, { l7: wider, proposed_by: 'alice' });
+  await requester.getByRole('row').filter({ hasText: id })
+    .getByText('You proposed these rules: another approver must approve them (four-eyes rule).').waitFor();
+  await requester.context().close();
   await goTo(page, 'Active exports');
   const active = page.getByRole('row').filter({ hasText: id });
   await active.getByText('Proposed by alice, waiting for another approver:').waitFor();
@@ -383,7 +400,7 @@ test('a viewer sees every list but no action', async () => {
   await page.getByRole('row').filter({ hasText: exported.keyboard }).waitFor();
   await goTo(page, 'Peers');
   await page.getByRole('row').filter({ hasText: 'internal' }).waitFor();
-  const actions = /^(Approve|Reject|Cancel|Revoke|Extend|Accept|Quarantine|Release) /;
+  const actions = /^(Approve|Reject|Cancel|Revoke|Extend|Change|Withdraw|Accept|Quarantine|Release) /;
   assert.equal(await page.getByRole('button', { name: actions }).count(), 0);
   for (const link of ['Pending exports', 'Active exports']) {
     await goTo(page, link);

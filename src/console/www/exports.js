@@ -101,10 +101,47 @@ function l7ChangeActions(e, ctx) {
     exportAction(ctx, e, 'Reject rules', { action: 'l7/reject', danger: true })];
 }
 
+// New rules for an approved export: like a request, they wait for another approver, and the
+// rules in force stay until then.
+function changeRulesAction(ctx, e) {
+  let rules;
+  let rulesError;
+  return exportAction(ctx, e, 'Change rules', {
+    action: 'l7',
+    extra: () => {
+      rules = h('textarea', { id: 'change-l7', rows: '4', spellcheck: 'false' });
+      rules.value = e.l7 ? JSON.stringify(e.l7) : '';
+      rulesError = h('p', { className: 'field-error', id: 'change-l7-error' });
+      const hint = h('p', { className: 'hint', id: 'change-l7-hint' },
+        'As JSON, e.g. {"http": [{"methods": ["GET"], "path": {"prefix": "/v1/rates/"}}]}; '
+        + 'they apply once another approver approves them.');
+      rules.dataset.hint = hint.id;
+      rules.setAttribute('aria-describedby', hint.id);
+      return h('div', {}, h('label', { for: 'change-l7' }, 'New L7 rules'), hint, rules, rulesError);
+    },
+    values: () => {
+      clearField(rules, rulesError);
+      if (rules.value.trim() === '') return {};  // the API names the missing rules
+      try {
+        return { l7: JSON.parse(rules.value) };
+      } catch (err) {
+        markField(rules, rulesError, `expected JSON: ${err.message}`);
+        throw Object.assign(new Error(`expected JSON: ${err.message}`), { title: 'L7 rules', fields: [] });
+      }
+    },
+  });
+}
+
+const L7_PROTOCOLS = ['http', 'http2', 'grpc'];
+
 function activeActions(e, ctx) {
   const own = e.requested_by === ctx.me.name;
   const cell = h('div', { className: 'actions' });
-  if (e.l7_change) cell.append(...l7ChangeActions(e, ctx));
+  if (e.l7_change) {
+    cell.append(...l7ChangeActions(e, ctx));
+  } else if (L7_PROTOCOLS.includes(e.protocol) && (ctx.can('approver') || ctx.can('requester'))) {
+    cell.append(changeRulesAction(ctx, e));
+  }
   if (ctx.can('approver') || (own && ctx.can('requester'))) cell.append(exportAction(ctx, e, 'Revoke', { danger: true }));
   if (ctx.can('approver') && !own) {
     let days;
