@@ -54,9 +54,10 @@ class MessageReader : public http::basic_parser<isRequest> {
     std::string_view value;
   };
 
-  // `fields` is the connection's, reused from request to request.
-  explicit MessageReader(std::vector<Field>& fields, uint32_t header_limit) : fields_(fields) {
-    fields_.clear();
+  // `fields` (a request's) is the connection's, reused from request to request; a response's
+  // fields are not kept (nullptr): they pass as they are.
+  MessageReader(std::vector<Field>* fields, uint32_t header_limit) : fields_(fields) {
+    if (fields_) fields_->clear();
     this->header_limit(header_limit);
     this->body_limit(kUnlimited);  // streamed through, never held
   }
@@ -66,9 +67,9 @@ class MessageReader : public http::basic_parser<isRequest> {
   std::string_view target;
   int version = 0;
   unsigned status = 0;
-  const std::vector<Field>& fields() const { return fields_; }
+  const std::vector<Field>& fields() const { return *fields_; }
   const Field* find(http::field name) const {
-    for (const auto& f : fields_) {
+    for (const auto& f : *fields_) {
       if (f.name == name) return &f;
     }
     return nullptr;
@@ -86,7 +87,7 @@ class MessageReader : public http::basic_parser<isRequest> {
     version = v;
   }
   void on_field_impl(http::field name, std::string_view name_string, std::string_view value, error_code&) override {
-    if (isRequest) fields_.push_back({name, name_string, value});  // a response's pass as they are
+    if (fields_) fields_->push_back({name, name_string, value});
   }
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<uint64_t>&, error_code&) override {}
@@ -95,7 +96,7 @@ class MessageReader : public http::basic_parser<isRequest> {
   size_t on_chunk_body_impl(uint64_t, std::string_view body, error_code&) override { return body.size(); }
   void on_finish_impl(error_code&) override {}
 
-  std::vector<Field>& fields_;
+  std::vector<Field>* fields_;
 };
 
 }  // namespace
@@ -156,7 +157,6 @@ struct Http1Filter::Impl {
   std::string client_in_;                     // read from the caller, not yet taken
   std::string upstream_in_;                   // read from the service, not yet taken
   std::vector<RequestReader::Field> fields_;  // the current request's (views into client_in_)
-  std::vector<ResponseReader::Field> unused_fields_;
   std::optional<RequestReader> request_;
   std::optional<ResponseReader> response_;
   std::string method_;       // the current request's, kept past its header bytes
@@ -169,9 +169,24 @@ struct Http1Filter::Impl {
   // must be given more than that before its next put (it asserts otherwise).
   size_t client_asked_at_ = 0;
   size_t upstream_asked_at_ = 0;
+  // How far each side's bytes were searched for the end of a header, so a header trickled in
+  // byte by byte is searched once.
+  size_t client_scanned_ = 0;
+  size_t upstream_scanned_ = 0;
 };
 
-// Beast's put(), called only with more bytes than it last asked more for; in a chunked body,
+// Whether `in` holds a whole header (up to its empty line; one ending in bare LFs too, for the
+// parser to refuse). Beast's parser is given headers only whole: given a start line without all
+// its fields, it takes the start line and asks for more, and the views it handed out would then
+// point at bytes that are gone. `scanned` is how far `in` was searched before.
+bool holds_whole_header(std::string_view in, size_t& scanned) {
+  const size_t from = scanned > 3 ? scanned - 3 : 0;
+  scanned = in.size();
+  const std::string_view rest = in.substr(from);
+  return rest.find("\r\n\r\n") != std::string_view::npos || rest.find("\n\n") != std::string_view::npos;
+}
+
+// Beast's put() for a body, called only with more bytes than it last asked more for; in a chunked body,
 // after it asked, with at least 5 (Boost 1.74 asserts that a final chunk it has seen comes back
 // with its CRLF CRLF whole: "0\r\n" then "0\r\n\r" trips it).
 template <class Parser>
@@ -238,8 +253,9 @@ void Http1Filter::Impl::run(FilterOutput& out) {
 }
 
 void Http1Filter::Impl::next_request() {
-  request_.emplace(fields_, kMaxRequestHeaderBytes);
+  request_.emplace(&fields_, kMaxRequestHeaderBytes);
   client_asked_at_ = 0;
+  client_scanned_ = 0;
   forwarding_ = false;
   head_request_ = false;
   upgrade_requested_ = false;
@@ -251,12 +267,12 @@ void Http1Filter::Impl::read_request(FilterOutput& out) {
     next_request();
   }
   if (!request_->is_header_done()) {
-    error_code ec;
-    const size_t n = put_more(*request_, client_in_, client_asked_at_, ec);
-    if (ec == http::error::need_more) {
+    if (!holds_whole_header(client_in_, client_scanned_)) {
       if (client_in_.size() > kMaxRequestHeaderBytes) refuse(400, "-", "-", "request header too large", out);
       return;
     }
+    error_code ec;
+    const size_t n = request_->put(boost::asio::buffer(client_in_), ec);
     if (ec) return refuse(400, "-", "-", "unreadable request: " + ec.message(), out);
     judge(std::string_view(client_in_).substr(0, n), out);  // before the bytes its views see go
     client_in_.erase(0, n);
@@ -333,19 +349,20 @@ void Http1Filter::Impl::judge(std::string_view raw_header, FilterOutput& out) {
 }
 
 void Http1Filter::Impl::expect_response() {
-  response_.emplace(unused_fields_, kMaxResponseHeaderBytes);
+  response_.emplace(nullptr, kMaxResponseHeaderBytes);
   upstream_asked_at_ = 0;
+  upstream_scanned_ = 0;
   if (head_request_) response_->skip(true);  // its length describes the body a GET would get
 }
 
 void Http1Filter::Impl::read_response(FilterOutput& out) {
   if (!response_->is_header_done()) {
-    error_code ec;
-    const size_t n = put_more(*response_, upstream_in_, upstream_asked_at_, ec);
-    if (ec == http::error::need_more) {
+    if (!holds_whole_header(upstream_in_, upstream_scanned_)) {
       if (upstream_in_.size() > kMaxResponseHeaderBytes) refuse(502, "-", "-", "response header too large", out);
       return;
     }
+    error_code ec;
+    const size_t n = response_->put(boost::asio::buffer(upstream_in_), ec);
     if (ec) return refuse(502, "-", "-", "unreadable response: " + ec.message(), out);
     out.to_client.append(upstream_in_, 0, n);
     upstream_in_.erase(0, n);

@@ -50,6 +50,20 @@ TEST_F(Http1FilterTest, AnAllowedRequestReachesTheServiceAndItsResponseTheCaller
   EXPECT_EQ(out.to_upstream, "POST /v1/quotes HTTP/1.1\r\nHost: payments\r\nContent-Length: 5\r\n\r\nhello");
 }
 
+TEST_F(Http1FilterTest, HeadersArrivingInPiecesAreReadWhole) {
+  const std::string request = "GET /v1/rates/eur HTTP/1.1\r\nHost: payments\r\nX-Id: 7\r\n\r\n";
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Trace: 1\r\n\r\nok";
+  // Cut after the start line, inside a field, and byte by byte.
+  for (const size_t cut : {size_t{28}, size_t{35}, size_t{1}}) {
+    std::string forwarded, answered;
+    for (size_t at = 0; at < request.size(); at += cut) forwarded += client(request.substr(at, cut)).to_upstream;
+    EXPECT_EQ(forwarded, request) << "cut " << cut;
+    for (size_t at = 0; at < response.size(); at += cut) answered += upstream(response.substr(at, cut)).to_client;
+    EXPECT_EQ(answered, response) << "cut " << cut;
+    EXPECT_EQ(filter.want(), Want::kClient);
+  }
+}
+
 TEST_F(Http1FilterTest, ARequestOutsideTheRulesGets403NamingTheExportAndTheConnectionGoesOn) {
   auto out = client("POST /v1/rates/x HTTP/1.1\r\nHost: p\r\nContent-Length: 4\r\n\r\nbody");
   EXPECT_EQ(out.to_upstream, "");
