@@ -163,9 +163,10 @@ class GatewayProcess {
   }
 
   // One report to the broker (a refused port, the ports listened on, denials), off the
-  // gateway's own threads, tried three times; true once the broker took it. A broker away longer publishes at its start
-  // what it gave out before; one that stayed up keeps an unreported import out of the control plane (its /readyz says
-  // so) until this process reports again (a restart reports every listener).
+  // gateway's own threads, tried three times; true once the broker took it. A broker away
+  // longer publishes at its start what it gave out before; one that stayed up keeps an
+  // unreported import out of the control plane (its /readyz says so) until this process
+  // reports again (a restart reports every listener).
   bool report(const std::string& token, const std::string& path, const nlohmann::json& body) {
     std::string host;
     uint16_t port = 0;
@@ -256,10 +257,13 @@ class GatewayProcess {
   std::unique_ptr<http::HttpServer> metrics_server_;
   std::unique_ptr<gateway::RouteWatcher> watcher_;
   boost::asio::steady_timer denials_timer_{io_};
-  std::atomic<bool> denials_pending_{false};                           // a denials report waits or runs on reports_
-  std::vector<std::pair<metrics::LabelValues, double>> sent_denials_;  // reports_' own
-  const std::string instance_ = random_token(16);                      // this run's: totals start from zero in each
-  SerialExecutor reports_{"meshfed-report"};                           // refusals and denials told to the broker
+  // A denials report waits or runs on reports_.
+  std::atomic<bool> denials_pending_{false};
+  // What reports_ last told the broker (reports_' own).
+  std::vector<std::pair<metrics::LabelValues, double>> sent_denials_;
+  // This run's: its totals start from zero.
+  const std::string instance_ = random_token(16);
+  SerialExecutor reports_{"meshfed-report"};  // refusals and denials told to the broker
 };
 
 }  // namespace
