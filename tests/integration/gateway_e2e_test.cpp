@@ -892,15 +892,11 @@ TEST_F(SeparateGatewayL7Test, DenialsAtASeparateIngressReachTheCallersFederate) 
   // Outside the rules: answered by pci's ingress (what reaches the service is L7Test's).
   auto denied = [&](uint16_t port) {
     const int fd = connect_loopback(port);
-    std::string answer;
-    if (fd >= 0 && send_all(fd, "DELETE /v1/rates/eur HTTP/1.1\r\nHost: rates\r\n\r\n")) {
-      char buf[4096];
-      for (ssize_t n; answer.find("\r\n\r\n") == std::string::npos && (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-        answer.append(buf, static_cast<size_t>(n));
-      }
-    }
+    std::string buffered;
+    const bool sent = fd >= 0 && send_all(fd, "DELETE /v1/rates/eur HTTP/1.1\r\nHost: rates\r\n\r\n");
+    const auto answer = sent ? read_answer(fd, buffered) : std::nullopt;
     if (fd >= 0) ::close(fd);
-    return answer.rfind("HTTP/1.1 403 Forbidden\r\n", 0) == 0;
+    return answer && answer->status == 403;
   };
   int denials = 0;
   ASSERT_TRUE(wait_until([&] {

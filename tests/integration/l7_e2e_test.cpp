@@ -57,41 +57,6 @@ class HttpBackend {
   uint16_t port_ = 0;
 };
 
-struct HttpAnswer {
-  int status = 0;
-  std::string head;
-  std::string body;
-};
-
-// Reads one response (with a Content-Length, as both the service and the ingress send) from `fd`.
-std::optional<HttpAnswer> read_answer(int fd, std::string& buffered) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  auto fill = [&] {
-    char chunk[4096];
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n <= 0 || std::chrono::steady_clock::now() > deadline) return false;
-    buffered.append(chunk, static_cast<size_t>(n));
-    return true;
-  };
-  size_t end;
-  while ((end = buffered.find("\r\n\r\n")) == std::string::npos) {
-    if (!fill()) return std::nullopt;
-  }
-  HttpAnswer a;
-  a.head = buffered.substr(0, end);
-  a.status = std::stoi(a.head.substr(9, 3));
-  size_t length = 0;
-  for (const auto& line : split(a.head, '\n')) {
-    if (line.size() > 15 && strncasecmp(line.c_str(), "content-length:", 15) == 0) length = std::stoul(line.substr(15));
-  }
-  while (buffered.size() < end + 4 + length) {
-    if (!fill()) return std::nullopt;
-  }
-  a.body = buffered.substr(end + 4, length);
-  buffered.erase(0, end + 4 + length);
-  return a;
-}
-
 class L7Test : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -1,6 +1,8 @@
 #include "support/net_support.hpp"
 #include "support/test_support.hpp"
 
+#include "meshfed/core/text.hpp"
+
 #include <utility>  // before Asio: GCC 12 + Boost 1.74 need std::exchange declared
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -455,6 +458,34 @@ bool send_all(int fd, const std::string& data) {
     at += static_cast<size_t>(n);
   }
   return true;
+}
+
+std::optional<HttpAnswer> read_answer(int fd, std::string& buffered) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto fill = [&] {
+    char chunk[4096];
+    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n <= 0 || std::chrono::steady_clock::now() > deadline) return false;
+    buffered.append(chunk, static_cast<size_t>(n));
+    return true;
+  };
+  size_t end;
+  while ((end = buffered.find("\r\n\r\n")) == std::string::npos) {
+    if (!fill()) return std::nullopt;
+  }
+  HttpAnswer a;
+  a.head = buffered.substr(0, end);
+  a.status = std::stoi(a.head.substr(9, 3));
+  size_t length = 0;
+  for (const auto& line : split(a.head, '\n')) {
+    if (line.size() > 15 && strncasecmp(line.c_str(), "content-length:", 15) == 0) length = std::stoul(line.substr(15));
+  }
+  while (buffered.size() < end + 4 + length) {
+    if (!fill()) return std::nullopt;
+  }
+  a.body = buffered.substr(end + 4, length);
+  buffered.erase(0, end + 4 + length);
+  return a;
 }
 
 std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clean_eof) {

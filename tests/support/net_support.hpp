@@ -156,6 +156,15 @@ int connect_from(const std::string& source, uint16_t port);
 // Whether the server has closed `fd`: waits up to `timeout` for EOF or a reset.
 bool closed_by_server(int fd, std::chrono::milliseconds timeout);
 bool send_all(int fd, const std::string& data);
+// One HTTP/1.1 response with a Content-Length (as the tests' services and the ingress send).
+struct HttpAnswer {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+// Reads one response from `fd`, keeping what follows it in `buffered`; nullopt after 10 s, at end
+// of stream or on an error.
+std::optional<HttpAnswer> read_answer(int fd, std::string& buffered);
 // Reads until end of stream, an error or `timeout`; `clean_eof` says which.
 std::string read_until_eof(int fd, std::chrono::milliseconds timeout, bool* clean_eof = nullptr);
 // Sends `data`, half-closes, and returns everything read back until end of stream.
