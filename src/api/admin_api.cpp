@@ -283,7 +283,9 @@ void AdminApi::routes() {
       [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_head(); },
       Runs::kOffStore);
   guarded("GET", "/api/v1/audit/verify", Role::kViewer,
-          [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_verify(); });
+          [this](const http::Request& r, const workflow::Principal&, const Params&) { return audit_verify(r); });
+  guarded("GET", "/api/v1/audit/witnesses", Role::kViewer,
+          [this](const http::Request&, const workflow::Principal&, const Params&) { return audit_witnesses(); });
   // Any valid token may ask who it is: the console offers only what the answer's roles allow.
   guarded("GET", "/api/v1/whoami", std::nullopt,
           [this](const http::Request&, const workflow::Principal& who, const Params&) { return whoami(who); });
@@ -605,6 +607,11 @@ http::Response AdminApi::decide_import(const http::Request& req, const workflow:
 
 namespace {
 
+// A check of the witnesses this recent answers ?witnesses=true without asking again; one is
+// never longer than the peers' timeout.
+constexpr auto kWitnessCheckFresh = std::chrono::seconds(10);
+constexpr int64_t kLongestWitnessWait = 60;
+
 json peer_json(const peering::PeerEntry& e) {
   json item = {{"domain", e.domain}, {"source", e.source}, {"state", e.state}};
   if (e.status) {
@@ -664,7 +671,10 @@ http::Response AdminApi::list_peers() {
   auto entries = peers();
   if (!entries) return problem(entries.error());
   json items = json::array();
-  for (const auto& e : *entries) items.push_back(peer_json(e));
+  for (const auto& e : *entries) {
+    items.push_back(peer_json(e));
+    if (deps_.witnesses) items.back()["witness"] = deps_.witnesses->witnessed_of(e.domain);
+  }
   return json_response({{"items", items}, {"next", nullptr}});
 }
 
@@ -916,15 +926,38 @@ http::Response AdminApi::audit_head() {
   return json_response({{"seq", head->first}, {"hash", head->second}});
 }
 
-http::Response AdminApi::audit_verify() {
+http::Response AdminApi::audit_verify(const http::Request& req) {
+  const auto witnesses = req.query_param("witnesses").value_or("false");
+  if (witnesses != "true" && witnesses != "false") {
+    return problem(make_error(ErrorCode::kInvalidArgument, "bad witnesses",
+                              {{"witnesses", "expected true or false, got \"" + witnesses + "\""}}));
+  }
+  std::optional<json> witnessed;
+  if (witnesses == "true") {
+    if (!deps_.witnesses) return problem(make_error(ErrorCode::kUnavailable, "this broker asks no witnesses"));
+    // The peers are asked off this thread; the request waits for the check, which ends within
+    // its timeout whatever the peers do.
+    witnessed = deps_.witnesses->checked_within(kWitnessCheckFresh);
+    if (!witnessed) return wait_on(kWitnessWaitKey, kLongestWitnessWait);
+  }
   auto verified = deps_.workflow.verify_audit();
   if (!verified) return problem(verified.error());
   const workflow::AuditReport& r = verified->report;
-  return json_response({{"ok", r.ok},
-                        {"entries", r.entries},
-                        {"head", {{"seq", r.head_seq}, {"hash", r.head_hash}}},
-                        {"problem", r.ok ? json(nullptr) : json(r.problem)},
-                        {"checked_at", format_rfc3339(verified->checked_at)}});
+  json out = {{"ok", r.ok},
+              {"entries", r.entries},
+              {"head", {{"seq", r.head_seq}, {"hash", r.head_hash}}},
+              {"problem", r.ok ? json(nullptr) : json(r.problem)},
+              {"checked_at", format_rfc3339(verified->checked_at)}};
+  if (witnessed) {
+    out["witnesses"] = *witnessed;
+    if (witnessed->value("outcome", "") != "ok") out["ok"] = false;
+  }
+  return json_response(out);
+}
+
+http::Response AdminApi::audit_witnesses() {
+  if (!deps_.witnesses) return problem(make_error(ErrorCode::kUnavailable, "this broker asks no witnesses"));
+  return json_response(deps_.witnesses->last_check());
 }
 
 http::Response AdminApi::whoami(const workflow::Principal& who) {

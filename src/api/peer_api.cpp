@@ -42,8 +42,20 @@ std::optional<http::Response> PeerApi::respond(const http::Request& req, bool qu
     res = refuse("quarantined", "peer " + req.peer + " is quarantined by " + deps_.domain());
   } else if (req.path == "/federation/v1/catalog") {
     path = req.path;
-    res = req.method == "GET" ? catalog(req, (*glance)->revision, quick_only) : problem(405, "use GET on " + req.path);
+    res = req.method == "GET" ? catalog(req, **glance, quick_only) : problem(405, "use GET on " + req.path);
     if (!res) return std::nullopt;  // to be built off the connection's loop
+  } else if (req.path == "/federation/v1/witness") {
+    path = req.path;
+    if (req.method != "GET") {
+      res = problem(405, "use GET on " + req.path);
+    } else if (quick_only) {
+      return std::nullopt;  // a read of the store: off the connection's loop
+    } else if (auto answer = deps_.witnessed(req.peer); !answer) {
+      res = problem(answer.error());
+    } else {
+      res.emplace();
+      res->body = std::move(answer).value();
+    }
   } else if (req.path == "/federation/v1/metrics") {
     path = req.path;
     if (req.method != "GET") {
@@ -62,21 +74,33 @@ std::optional<http::Response> PeerApi::respond(const http::Request& req, bool qu
   return res;
 }
 
-std::optional<http::Response> PeerApi::catalog(const http::Request& req, int64_t revision, bool quick_only) {
+std::vector<std::pair<std::string, std::string>> PeerApi::not_modified_headers(const http::Request& req) {
+  if (req.path != "/federation/v1/catalog") return {};
+  auto glance = deps_.catalog.glance(req.peer);
+  if (!glance) return {};  // unsigned, the peer only goes unwitnessed this once
+  return {{audit::kAuditHeadHeader, deps_.audit_head.signed_json(glance->audit_head)}};
+}
+
+std::optional<http::Response> PeerApi::catalog(const http::Request& req, const federation::PeerGlance& glance,
+                                               bool quick_only) {
   auto poll = parse_long_poll(req);
   if (!poll) return problem(poll.error());
-  http::Response r;
+  const int64_t revision = glance.revision;
+  const std::string head = deps_.audit_head.signed_json(glance.audit_head);
+  auto answer = [&](std::string body) {
+    http::Response r;
+    r.body = federation::with_audit_head(std::move(body), head);
+    return r;
+  };
   if (poll->since <= 0) {  // everything: the same bytes until the catalog moves
     if (quick_only) {
       auto kept = deps_.catalog.kept_answer(req.peer, revision, deps_.domain(), deps_.ingress());
       if (!kept) return std::nullopt;
-      r.body = std::move(*kept);
-      return r;
+      return answer(std::move(*kept));
     }
     auto body = deps_.catalog.full_answer(req.peer, deps_.domain(), deps_.ingress());
     if (!body) return problem(body.error());
-    r.body = std::move(body).value();
-    return r;
+    return answer(std::move(body).value());
   }
   federation::CatalogView view;
   if (quick_only) {  // a peer that is up to date waits, or learns that nothing changed
@@ -88,9 +112,8 @@ std::optional<http::Response> PeerApi::catalog(const http::Request& req, int64_t
     if (!built) return problem(built.error());
     view = std::move(built).value();
   }
-  if (view.unchanged() && poll->wait_s > 0) return wait_on(req.peer, poll->wait_s);
-  r.body = federation::catalog_text(view, deps_.domain(), deps_.ingress());
-  return r;
+  if (view.unchanged() && poll->wait_s > 0) return wait_on(req.peer, poll->wait_s);  // 304: not_modified_headers
+  return answer(federation::catalog_text(view, deps_.domain(), deps_.ingress()));
 }
 
 }  // namespace meshfed::api

@@ -48,6 +48,9 @@ class Broker {
     p_.store.run([&] { peerings = reloader_.add_peerings_at_start(); });
     if (!peerings) return fail("the peers added through the API: " + config::format_errors(peerings.error()));
     compose();
+    // Before the peer API shows our head: what the peers witnessed of our log is still what
+    // they answer, whatever happened to it while we were down.
+    p_.witness_watch->check_now();
     if (auto st = listen(); !st) {
       stop();
       return fail(st.error().message);
@@ -56,6 +59,7 @@ class Broker {
     if (!p_.leadership) p_.watchers->start(*p_.snapshot.get());  // replicas: once elected
     p_.metrics_export->start();
     p_.metrics_import->start();
+    p_.witness_watch->start();
     if (p_.others_commits) p_.others_commits->start();
     if (p_.leadership) p_.leadership->start();
     p_.runtime.every(kTick, p_.store, [this] { p_.periodic->run(std::chrono::steady_clock::now()); });
@@ -150,7 +154,13 @@ class Broker {
     p_.peerings->set_change_listener([this] { reloader_.peerings_changed(); });
     p_.broker_metrics =
         std::make_unique<BrokerMetrics>(p_.metrics, *p_.workflow, *p_.imports, *p_.adapter, p_.snapshot, *p_.peerings);
-    p_.watchers = std::make_unique<PeerWatchers>(*p_.imports, p_.store, p_.metrics);
+    auto signer = [this] { return p_.snapshot.get()->signer; };
+    p_.audit_head = std::make_unique<federation::AuditHeadSigner>(p_.domain(), signer);
+    p_.witness_book =
+        std::make_unique<federation::WitnessBook>(*p_.db, p_.clock, p_.metrics, p_.domain(), signer,
+                                                  [this] { return p_.snapshot.get()->config.retention.witness_days; });
+    p_.witness_watch = std::make_unique<WitnessWatch>(p_);
+    p_.watchers = std::make_unique<PeerWatchers>(*p_.imports, *p_.witness_book, p_.store, p_.metrics);
     p_.routes = std::make_unique<RoutePublisher>(
         RoutePublisherDeps{
             *p_.db, *p_.adapter, p_.clock, [this] { return p_.snapshot.get()->route_inputs(); },
@@ -166,9 +176,10 @@ class Broker {
     // ingress counts in.
     p_.gateway_metrics = std::make_unique<gateway::GatewayMetrics>(p_.metrics);
     p_.l7_reports = std::make_unique<metrics::CounterReports>(p_.gateway_metrics->l7_denied, kMostIngressInstances);
-    p_.admin_api = std::make_unique<api::AdminApi>(api::AdminApiDeps{
-        *p_.workflow, *p_.adapter, p_.metrics, *p_.imports, p_.snapshot, health_, replicas_, *p_.metrics_import,
-        &reactions_, p_.routes.get(), &firewall_, &p_.clock, &bundle_, p_.peerings.get(), p_.l7_reports.get()});
+    p_.admin_api = std::make_unique<api::AdminApi>(
+        api::AdminApiDeps{*p_.workflow, *p_.adapter, p_.metrics, *p_.imports, p_.snapshot, health_, replicas_,
+                          *p_.metrics_import, &reactions_, p_.routes.get(), &firewall_, &p_.clock, &bundle_,
+                          p_.peerings.get(), p_.l7_reports.get(), p_.witness_watch.get()});
     p_.workflow->set_catalog_listener([this](const std::set<std::string>& peers, const std::set<std::string>& ids) {
       reactions_.exports_changed(peers, ids);
     });
@@ -215,6 +226,7 @@ class Broker {
     p_.watchers->stop();                 // they may be waiting on the store thread, which still runs
     p_.metrics_export->stop();
     p_.metrics_import->stop();
+    p_.witness_watch->stop();  // it may be waiting on the store thread, which still runs
     if (started_) record("broker.stopped", nlohmann::json::object());
     p_.store.join();
     p_.off_store.join();

@@ -58,7 +58,8 @@ Status Listeners::start_peer_api() {
   p_.peer_api = std::make_unique<api::PeerApi>(
       api::PeerApiDeps{*p_.catalog, p_.metrics, [this] { return p_.domain(); }, [this] { return ingress_address(); },
                        [this](const std::string& peer) { return p_.snapshot.get()->peer_domains.count(peer) > 0; },
-                       [this](const std::string& peer) { return p_.metrics_export->text_for(peer); }});
+                       [this](const std::string& peer) { return p_.metrics_export->text_for(peer); }, *p_.audit_head,
+                       [this](const std::string& peer) { return p_.witness_book->answer(*p_.reads, peer); }});
   // The peer API reads through the read pool, never on the store thread: a kept catalog, or
   // "nothing new", is answered on the connection's own loop; a catalog to build, off it.
   p_.peer_server = std::make_unique<http::HttpServer>(
@@ -67,6 +68,8 @@ Status Listeners::start_peer_api() {
       [this](const std::string&, const std::string&, std::function<void()> job) { p_.off_store.post(std::move(job)); },
       http::ServerLimits{.name = "peer"});
   p_.peer_server->set_quick_answers([this](const http::Request& r) { return p_.peer_api->answer_quickly(r); });
+  p_.peer_server->set_not_modified_headers(
+      [this](const http::Request& r) { return p_.peer_api->not_modified_headers(r); });
   p_.peer_server->admission().count_refusals_in(p_.connection_refusals);
   p_.peer_guard = std::make_unique<HandshakeGuard>(
       p_.clock, "peer",

@@ -35,6 +35,7 @@
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/federation/metrics_export.hpp"
 #include "meshfed/federation/metrics_import.hpp"
+#include "meshfed/federation/witness_book.hpp"
 #include "meshfed/gateway/gateway.hpp"
 #include "meshfed/http/server.hpp"
 #include "meshfed/metrics/registry.hpp"
@@ -49,6 +50,7 @@
 #include "route_publisher.hpp"
 #include "runtime.hpp"
 #include "snapshot.hpp"
+#include "witness_watch.hpp"
 
 namespace meshfed::app {
 
@@ -98,6 +100,9 @@ struct BrokerParts {
   std::unique_ptr<api::AdminApi> admin_api;
   std::unique_ptr<http::HttpServer> admin_server;
   std::unique_ptr<federation::Catalog> catalog;
+  std::unique_ptr<federation::AuditHeadSigner> audit_head;  // our head, signed for every catalog answer
+  std::unique_ptr<federation::WitnessBook> witness_book;    // what we witness of the peers' logs
+  std::unique_ptr<WitnessWatch> witness_watch;              // what the peers witnessed of ours
   std::unique_ptr<api::PeerApi> peer_api;
   std::unique_ptr<HandshakeGuard> peer_guard;
   std::unique_ptr<http::HttpServer> peer_server;

@@ -2,15 +2,16 @@
 
 namespace meshfed::app {
 
-PeerWatchers::PeerWatchers(federation::ImportManager& imports, SerialExecutor& store, metrics::Registry& registry)
-    : imports_(imports), store_(store),
+PeerWatchers::PeerWatchers(federation::ImportManager& imports, federation::WitnessBook& witness, SerialExecutor& store,
+                           metrics::Registry& registry)
+    : imports_(imports), witness_(witness), store_(store),
       sync_errors_(registry.counter("meshfed_peer_sync_errors_total",
                                     "Failed catalog syncs with each peer, by reason: unreachable, http_status, "
                                     "rejected_catalog.",
                                     {"peer", "reason"})),
       catalog_refusals_(registry.counter("meshfed_peer_catalog_refusals_total",
                                          "Catalog answers refused whole, by peer and reason: json, size, depth, "
-                                         "domain, field, count, ingress.",
+                                         "domain, field, count, ingress, audit_head.",
                                          {"peer", "reason"})) {}
 
 void PeerWatchers::start(const Snapshot& snapshot) {
@@ -28,6 +29,7 @@ void PeerWatchers::start(const Snapshot& snapshot) {
     o.ingress_cidrs = p.ingress_cidrs;
     o.sync_errors = &sync_errors_;
     o.catalog_refusals = &catalog_refusals_;
+    o.witness = &witness_;
     auto w = std::make_unique<federation::PeerWatcher>(o, imports_, store_);
     w->start();
     watchers_[p.domain] = std::move(w);

@@ -10,6 +10,7 @@
 #include "meshfed/core/mutex.hpp"
 #include "meshfed/core/serial_executor.hpp"
 #include "meshfed/federation/peer_watcher.hpp"
+#include "meshfed/federation/witness_book.hpp"
 #include "meshfed/metrics/registry.hpp"
 #include "snapshot.hpp"
 
@@ -17,7 +18,8 @@ namespace meshfed::app {
 
 class PeerWatchers {
  public:
-  PeerWatchers(federation::ImportManager& imports, SerialExecutor& store, metrics::Registry& registry);
+  PeerWatchers(federation::ImportManager& imports, federation::WitnessBook& witness, SerialExecutor& store,
+               metrics::Registry& registry);
   ~PeerWatchers() { stop(); }
 
   void start(const Snapshot& snapshot);
@@ -27,6 +29,7 @@ class PeerWatchers {
 
  private:
   federation::ImportManager& imports_;
+  federation::WitnessBook& witness_;
   SerialExecutor& store_;
   metrics::Family& sync_errors_;
   metrics::Family& catalog_refusals_;

@@ -48,6 +48,10 @@ void StoreReactions::reconcile_imports() {
 }
 
 void StoreReactions::archive_audit() {
+  if (auto st = p_.witness_book->prune(); !st) {
+    p_.broker_metrics->store_error("witness_prune");
+    spdlog::error("audit witness: cannot drop heads past retention.witness_days: {}", st.error().message);
+  }
   const auto& cfg = p_.snapshot.get()->config;
   if (cfg.retention.audit_days == 0) return;
   const workflow::AuditArchiveSettings settings{cfg.retention.archive_dir_in(cfg.state_dir), cfg.retention.audit_days};

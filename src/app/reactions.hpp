@@ -24,7 +24,8 @@ class StoreReactions final : public api::PeerSignals {
   // Control planes that authorise exports (Kuma) get every approved export (the leader only).
   void publish_exports();
   void reconcile_imports();
-  // Audit entries past their retention go to archive segments (the leader only).
+  // Audit entries past their retention go to archive segments, witnessed heads past theirs are
+  // dropped (the leader only).
   void archive_audit();
   // After a quarantine or release: our watcher of that peer and the peer's own long-polls on
   // our peer API react at once (a waiting long-poll re-evaluates and is refused).

@@ -164,6 +164,9 @@ Result<std::shared_ptr<const Snapshot>> load_snapshot(config::Config c) {
   peer_opts.resumption = false;
   MESHFED_ASSIGN_OR_RETURN(auto peer_tls, http::make_server_context(peer_opts));
   s->peer_tls = peer_tls;
+  auto signer = pki::Signer::load(c.tls.cert_file, c.tls.key_file);
+  if (!signer) return make_error(ErrorCode::kInvalidArgument, "tls.key_file: " + signer.error().message);
+  s->signer = std::make_shared<const pki::Signer>(std::move(signer).value());
   MESHFED_ASSIGN_OR_RETURN(auto gateways, gateway::load_gateway_tls(c));
   s->gateways = std::move(gateways);
   MESHFED_ASSIGN_OR_RETURN(auto kuma_token, read_kuma_token(c));

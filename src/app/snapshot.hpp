@@ -22,6 +22,7 @@
 #include "meshfed/routing/route_builder.hpp"
 #include "meshfed/http/tls.hpp"
 #include "meshfed/pki/peer_trust.hpp"
+#include "meshfed/pki/signing.hpp"
 #include "meshfed/workflow/export_workflow.hpp"
 
 namespace meshfed::app {
@@ -47,6 +48,8 @@ struct Snapshot {
   std::string store_url;   // store.url_file's content (postgres): a secret, never logged
   // gateways.ingress.advertise; port 0 stands for the port the in-process ingress bound.
   std::optional<config::Endpoint> ingress_advertised;
+  // The broker key (tls.key_file): it signs our audit head and countersigns what we witness.
+  std::shared_ptr<const pki::Signer> signer;
 
   // What each part is configured with, derived from this generation.
   workflow::WorkflowSettings workflow_settings() const;

@@ -1,4 +1,4 @@
-// meshfed audit verify.
+// meshfed audit verify (--witnesses: against what the peers witnessed of the log).
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -8,9 +8,11 @@
 #include "meshfed/cli/cli.hpp"
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/text.hpp"
+#include "meshfed/federation/witness_check.hpp"
 #include "meshfed/store/database.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "output.hpp"
+#include "witness_output.hpp"
 #include "store_arg.hpp"
 
 namespace meshfed::cli {
@@ -23,6 +25,7 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
   auto config_file = std::make_shared<std::string>();
   auto expect = std::make_shared<std::string>();
   auto archives = std::make_shared<std::string>();
+  auto witnesses = std::make_shared<bool>(false);
   auto* verify =
       audit_cmd->add_subcommand("verify", "Check the hash chain and that every export transition is audited");
   auto* by_dir = verify->add_option("--state-dir", *state_dir, "the broker's state_dir");
@@ -31,10 +34,17 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
   verify->add_option("--expect-head", *expect, "SEQ:HASH recorded earlier outside the box (as ctl audit shows it)");
   verify->add_option("--archives", *archives,
                      "the folder of archived segments (retention.audit_archive_dir): check the whole history");
+  verify
+      ->add_flag("--witnesses", *witnesses,
+                 "ask every peer in --config what it witnessed of this log, and check that against the chain")
+      ->needs("--config");
   verify->footer(
       "Without --archives, the chain is checked from the newest audit.checkpoint (the entries before it are "
-      "archived).\nExample: meshfed audit verify --config /etc/meshfed/pci.json --expect-head 42:9f86d081...");
-  verify->callback([state_dir, config_file, expect, archives, &run] {
+      "archived). With --witnesses, a peer that cannot be asked makes the result incomplete (exit 6), a head "
+      "the log no longer holds makes it fail (exit 1).\nExample: meshfed audit verify --config "
+      "/etc/meshfed/pci.json --expect-head 42:9f86d081...\nExample: meshfed audit verify --config "
+      "/etc/meshfed/pci.json --witnesses");
+  verify->callback([state_dir, config_file, expect, archives, witnesses, &run] {
     if (state_dir->empty() == config_file->empty()) {
       run.exit_code = run.out.usage("audit verify", "give --config or --state-dir");
       return;
@@ -78,21 +88,49 @@ void add_audit_commands(CLI::App& app, Invocation& run) {
       return;
     }
     const std::string head_text = std::to_string(report->head_seq) + ":" + report->head_hash;
-    run.out.print({{"ok", true},
-                   {"entries", report->entries},
-                   {"archived_entries", report->archived_entries},
-                   {"live_from", report->live_from},
-                   {"unchecked_transitions", report->unchecked_transitions},
-                   {"head", head_text}},
-                  [&] {
-                    std::cout << "audit verify: ok, " << report->entries << " entries";
-                    if (report->archived_entries > 0) std::cout << " (" << report->archived_entries << " archived)";
-                    std::cout << ", head " << head_text << "\n";
-                    if (report->live_from > 1 && !archive_dir) {
-                      std::cout << "entries before " << report->live_from
-                                << " are archived (audit.checkpoint); give --archives DIR to check them too\n";
-                    }
-                  });
+    nlohmann::json out = {{"ok", true},
+                          {"entries", report->entries},
+                          {"archived_entries", report->archived_entries},
+                          {"live_from", report->live_from},
+                          {"unchecked_transitions", report->unchecked_transitions},
+                          {"head", head_text}};
+    std::vector<federation::WitnessReport> witnessed;
+    auto outcome = federation::WitnessOutcome::kOk;
+    if (*witnesses) {
+      auto asked = federation::check_witnesses_of(*cfg, *opened->db);
+      if (!asked) {
+        run.exit_code = run.out.fail("audit verify", asked.error());
+        return;
+      }
+      witnessed = std::move(asked).value();
+      outcome = federation::outcome_of(witnessed);
+      out["ok"] = outcome == federation::WitnessOutcome::kOk;
+      out["witness_outcome"] = to_string(outcome);
+      out["witnesses"] = federation::to_json(witnessed);
+    }
+    run.out.print(out, [&] {
+      std::cout << "audit verify: ok, " << report->entries << " entries";
+      if (report->archived_entries > 0) std::cout << " (" << report->archived_entries << " archived)";
+      std::cout << ", head " << head_text << "\n";
+      if (report->live_from > 1 && !archive_dir) {
+        std::cout << "entries before " << report->live_from
+                  << " are archived (audit.checkpoint); give --archives DIR to check them too\n";
+      }
+      if (*witnesses) print_witness_reports(witnessed);
+    });
+    if (outcome == federation::WitnessOutcome::kFailed) {
+      std::string problems;
+      for (const auto& r : witnessed) {
+        for (const auto& h : r.heads) problems += h.problem.empty() ? "" : "; " + h.problem;
+      }
+      run.exit_code = run.out.fail(
+          "audit verify",
+          make_error(ErrorCode::kInvalidArgument, "FAILED: the log does not hold what its peers witnessed" + problems));
+    } else if (outcome == federation::WitnessOutcome::kIncomplete) {
+      run.exit_code = run.out.fail(
+          "audit verify",
+          make_error(ErrorCode::kUnavailable, "INCOMPLETE: not every peer could be asked what it witnessed"));
+    }
   });
 }
 

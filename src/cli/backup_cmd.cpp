@@ -20,6 +20,7 @@
 #include "meshfed/store/state_lock.hpp"
 #include "meshfed/workflow/audit_verify.hpp"
 #include "meshfed/workflow/restore.hpp"
+#include "witness_output.hpp"
 #include "output.hpp"
 
 namespace meshfed::cli {
@@ -41,6 +42,8 @@ struct Done {
   workflow::AuditReport audit;
   std::string kept_as;  // the database a restore moved aside, if there was one
   std::optional<workflow::RestoreOutcome> restored;
+  // A restore: what the peers witnessed of the log, against the restored one.
+  std::optional<std::vector<federation::WitnessReport>> witnesses;
 
   nlohmann::json to_json() const {
     nlohmann::json j = {
@@ -58,6 +61,10 @@ struct Done {
       }
       j["audit_entry"] = restored->audit_seq;
     }
+    if (witnesses) {
+      j["witness_outcome"] = federation::to_string(federation::outcome_of(*witnesses));
+      j["witnesses"] = federation::to_json(*witnesses);
+    }
     return j;
   }
   void print() const {
@@ -71,6 +78,13 @@ struct Done {
                 << "; it stays " << store::to_string(k.state) << "\n";
     }
     std::cout << "recorded as audit entry " << restored->audit_seq << " (store.restored); peers get a full catalog\n";
+    if (!witnesses) return;
+    if (federation::outcome_of(*witnesses) == federation::WitnessOutcome::kFailed) {
+      std::cout << "the peers witnessed more of this domain's audit log than the restored store holds: the entries "
+                   "after the backup are lost, and `meshfed audit verify --witnesses` reports it until the peers' "
+                   "retention.witness_days pass\n";
+    }
+    print_witness_reports(*witnesses);
   }
 };
 
@@ -79,7 +93,7 @@ Result<Done> backup(const config::Config& cfg, const fs::path& out) {
   MESHFED_RETURN_IF_ERROR(db->backup_to(out));
   MESHFED_ASSIGN_OR_RETURN(auto copy, store::Database::open_read_only(out));
   MESHFED_ASSIGN_OR_RETURN(auto report, verified(*copy));
-  return Done{"backed up", cfg.state_dir / "meshfed.db", out, report, "", std::nullopt};
+  return Done{"backed up", cfg.state_dir / "meshfed.db", out, report, "", std::nullopt, std::nullopt};
 }
 
 // A file error in the words an operator acts on: the path, what was tried, the OS's reason.
@@ -170,7 +184,19 @@ Result<Done> restore(const config::Config& cfg, const fs::path& from) {
   }
   fs::rename(incoming, db_file, ec);
   if (ec) return file_error("move into place", incoming, ec.value());
-  return Done{"restored", from, db_file, *report, kept_as, std::move(outcome)};
+  Done done{"restored", from, db_file, *report, kept_as, std::move(outcome), std::nullopt};
+  if (!cfg.peers.empty()) {
+    // Reported, not refused: the backup is in place; what it lacks is for the operator to know.
+    auto db = store::Database::open_read_only(db_file);
+    auto asked =
+        db ? federation::check_witnesses_of(cfg, **db) : Result<std::vector<federation::WitnessReport>>(db.error());
+    if (asked) {
+      done.witnesses = std::move(asked).value();
+    } else {
+      std::cerr << "restore: could not ask the peers what they witnessed: " << asked.error().message << "\n";
+    }
+  }
+  return done;
 }
 
 // Both work on the SQLite file; PostgreSQL has its own tools, and `store copy` moves a domain

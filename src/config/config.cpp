@@ -459,6 +459,7 @@ class Parser {
     out.withdrawn_imports_days = r.integer("withdrawn_imports_days", 1, 36500).value_or(out.withdrawn_imports_days);
     out.audit_days = r.integer("audit_days", 0, 36500).value_or(out.audit_days);
     out.audit_archive_dir = path(r, "audit_archive_dir", false);
+    out.witness_days = r.integer("witness_days", 1, 365).value_or(out.witness_days);
   }
 
   void parse_sync(ObjectReader& root, SyncConfig& s) {

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "meshfed/core/text.hpp"
+#include "meshfed/store/audit_repository.hpp"
 #include "meshfed/store/catalog_repository.hpp"
 #include "meshfed/store/peer_repository.hpp"
 
@@ -18,6 +19,7 @@ Result<PeerGlance> Catalog::glance(const std::string& peer) {
     MESHFED_ASSIGN_OR_RETURN(const auto record, store::PeerQueries(tx).get(peer));
     g.quarantined = record.quarantined_since_ms.has_value();
     MESHFED_ASSIGN_OR_RETURN(g.revision, store::CatalogQueries(tx).revision());
+    MESHFED_ASSIGN_OR_RETURN(g.audit_head, store::AuditQueries(tx).head());
     return {};
   });
   if (!st) {

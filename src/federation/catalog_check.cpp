@@ -268,6 +268,11 @@ std::variant<CatalogAnswer, CatalogRefusal> check_catalog(const CatalogRules& ru
     const auto full = j.find("full");
     if (full == j.end() || !full->is_boolean()) refuse("field", "catalog full must be a boolean");
     answer.full = full->get<bool>();
+    if (const auto head = j.find("audit_head"); head != j.end()) {
+      auto signed_head = audit::signed_head_from_json(*head, "catalog audit_head");
+      if (!signed_head) refuse("audit_head", signed_head.error().message);
+      answer.audit_head = std::move(signed_head).value();
+    }
     const char* list = answer.full ? "exports" : "upserts";
     if (!j.contains(list) || !j[list].is_array()) refuse("field", std::string("catalog ") + list + " must be an array");
     if (!j[list].empty()) refuse("field", std::string("catalog ") + list + " must hold export objects only");

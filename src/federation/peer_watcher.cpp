@@ -9,6 +9,8 @@
 #include "meshfed/federation/catalog_check.hpp"
 #include "meshfed/federation/imports.hpp"
 #include "meshfed/federation/peer_client.hpp"
+#include "meshfed/federation/witness_book.hpp"
+#include "meshfed/pki/signing.hpp"
 
 namespace meshfed::federation {
 
@@ -47,6 +49,34 @@ CatalogRules PeerWatcher::rules() const {
     }
   }
   return r;
+}
+
+std::variant<std::optional<audit::SignedHead>, CatalogRefusal> PeerWatcher::signed_head(
+    const http::ClientResponse& res, const std::optional<audit::SignedHead>& in_body) const {
+  std::optional<audit::SignedHead> head = in_body;
+  if (const auto it = res.headers.find("meshfed-audit-head"); !head && it != res.headers.end()) {
+    auto parsed = audit::signed_head_from_text(it->second, "catalog audit_head");
+    if (!parsed) return CatalogRefusal{"audit_head", parsed.error().message};
+    head = std::move(parsed).value();
+  }
+  // A peer that sends no head only goes unwitnessed; one whose head does not verify is refused.
+  if (!head) return head;
+  if (auto st =
+          pki::verify_signature(res.server_certificate, audit::signed_text(options_.peer, head->head), head->signature);
+      !st) {
+    return CatalogRefusal{"audit_head",
+                          "audit head seq " + std::to_string(head->head.seq) + " refused: " + st.error().message};
+  }
+  return head;
+}
+
+void PeerWatcher::witness(const std::optional<audit::SignedHead>& head) {
+  if (!head || !options_.witness) return;
+  store_.run([&] {
+    if (auto r = options_.witness->witness(options_.peer, *head); !r) {
+      spdlog::error("peer {}: cannot keep its audit head: {}", options_.peer, r.error().message);
+    }
+  });
 }
 
 void PeerWatcher::run() {
@@ -103,7 +133,13 @@ void PeerWatcher::run() {
       continue;
     }
     if (res->status == 304) {
+      auto head = signed_head(*res, std::nullopt);
+      if (auto* refusal = std::get_if<CatalogRefusal>(&head)) {
+        refuse(*refusal);
+        continue;
+      }
       store_.run([&] { (void)imports_.record_unchanged(options_.peer); });
+      witness(std::get<0>(head));
       backoff.reset();
       continue;
     }
@@ -119,6 +155,11 @@ void PeerWatcher::run() {
       refuse(*refusal);
       continue;
     }
+    auto head = signed_head(*res, std::get<CatalogAnswer>(checked).audit_head);
+    if (auto* refusal = std::get_if<CatalogRefusal>(&head)) {
+      refuse(*refusal);
+      continue;
+    }
     Status applied;
     int64_t now_at = since;
     std::chrono::milliseconds budget_wait{0};
@@ -131,6 +172,7 @@ void PeerWatcher::run() {
       fail("rejected_catalog", "rejected catalog: " + applied.error().message);
       continue;
     }
+    witness(std::get<0>(head));
     backoff.reset();
     if (budget_wait.count() > 0) {
       // Held back by the change budget: asked again once it holds the answer (a quarantine or a

@@ -276,7 +276,20 @@ struct HttpsClient::Impl {
                               const std::map<std::string, std::string>& headers, const std::string& body,
                               bool& retryable) {
     if (plain) return exchange(*plain, method, target, headers, body, retryable);
-    return exchange(*stream, method, target, headers, body, retryable);
+    std::string certificate = server_certificate();  // before the exchange, which may drop the stream
+    auto res = exchange(*stream, method, target, headers, body, retryable);
+    if (res) res->server_certificate = std::move(certificate);
+    return res;
+  }
+
+  std::string server_certificate() {
+    X509* cert = SSL_get0_peer_certificate(stream->native_handle());
+    unsigned char* der = nullptr;
+    const int n = cert ? i2d_X509(cert, &der) : 0;
+    if (n <= 0) return {};
+    std::string out(reinterpret_cast<const char*>(der), static_cast<size_t>(n));
+    OPENSSL_free(der);
+    return out;
   }
 
   template <class Stream>

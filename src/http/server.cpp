@@ -123,6 +123,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   net::Admission admission;
   std::function<std::string(ssl_st*)> identify;
   std::function<std::optional<Response>(const Request&)> quick;
+  std::function<HttpServer::Headers(const Request&)> not_modified_headers;
   std::function<void(const HttpServer::HandshakeFailure&)> handshake_failed;
   std::atomic<bool> stopping{false};
 
@@ -159,10 +160,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       const uint64_t before = notifications_so_far();
       Response res = co_await run_handler(req);
       if (!res.waiting()) co_return res;
-      if (stopping) co_return not_modified();
+      if (stopping) co_return not_modified(req, res);
       const auto now = std::chrono::steady_clock::now();
       if (!deadline) deadline = now + std::min<std::chrono::milliseconds>(res.wait, limits.max_wait);
-      if (now >= *deadline) co_return not_modified();
+      if (now >= *deadline) co_return not_modified(req, res);
       auto timer = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor, *deadline);
       std::multimap<std::string, std::shared_ptr<asio::steady_timer>>::iterator it;
       {
@@ -177,14 +178,19 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         MutexLock lock(mu);
         waiters.erase(it);
       }
-      if (!ec || stopping) co_return not_modified();  // the deadline passed
+      if (!ec || stopping) co_return not_modified(req, res);  // the deadline passed
     }
   }
 
-  static Response not_modified() {
+  // The 304 for a handler's "nothing yet", with the headers it gave and those made now.
+  Response not_modified(const Request& req, const Response& waiting) const {
     Response r;
     r.status = 304;
     r.content_type.clear();
+    r.headers = waiting.headers;
+    if (not_modified_headers) {
+      for (auto& h : not_modified_headers(req)) r.headers.push_back(std::move(h));
+    }
     return r;
   }
 
@@ -513,6 +519,10 @@ void HttpServer::stop() {
 
 void HttpServer::set_quick_answers(std::function<std::optional<Response>(const Request&)> quick) {
   impl_->quick = std::move(quick);
+}
+
+void HttpServer::set_not_modified_headers(std::function<Headers(const Request&)> make) {
+  impl_->not_modified_headers = std::move(make);
 }
 
 void HttpServer::set_identity(std::function<std::string(ssl_st* ssl)> identify) {

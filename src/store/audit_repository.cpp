@@ -9,9 +9,9 @@ namespace meshfed::store {
 namespace {
 
 AuditQueries::Head read_head(const Reader& tx) {
-  Statement s(tx, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1");
+  Statement s(tx, "SELECT seq, hash, time FROM audit ORDER BY seq DESC LIMIT 1");
   if (!s.step()) return {};
-  return {s.int64(0), s.text(1)};
+  return {s.int64(0), s.text(1), s.text(2)};
 }
 
 }  // namespace

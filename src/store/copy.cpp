@@ -11,9 +11,9 @@ namespace {
 // Every table of the schema, parents before the tables that refer to them. A table missing here
 // makes the copy refuse (StoreCopy tests compare this with the schema), so a migration that adds
 // one cannot be forgotten silently.
-const std::vector<std::string> kTables = {"meta",           "exports",         "export_peers", "export_history",
-                                          "audit",          "catalog_changes", "peers",        "imports",
-                                          "import_history", "peerings"};
+const std::vector<std::string> kTables = {"meta",           "exports",         "export_peers",   "export_history",
+                                          "audit",          "catalog_changes", "peers",          "imports",
+                                          "import_history", "peerings",        "witnessed_heads"};
 const std::set<std::string> kNotCopied = {"schema_migrations", "replicas", "store_health", "leader_terms"};
 
 std::set<std::string> tables_of(const Reader& tx, bool shared) {

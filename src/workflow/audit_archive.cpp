@@ -1,6 +1,7 @@
 #include "meshfed/workflow/audit_archive.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 
@@ -91,6 +92,33 @@ Result<std::vector<audit::Entry>> read_segment(const fs::path& dir, const Checkp
     return bad("its first or last hash is not the one its checkpoint recorded (the file was changed)");
   }
   return entries;
+}
+
+Result<std::optional<audit::Entry>> archived_entry(const fs::path& dir, int64_t seq) {
+  std::error_code ec;
+  for (const auto& f : fs::directory_iterator(dir, ec)) {
+    int64_t first = 0;
+    int64_t last = 0;
+    const std::string name = f.path().filename().string();
+    if (std::sscanf(name.c_str(), "audit-%ld-%ld.jsonl", &first, &last) != 2 || seq < first || seq > last ||
+        name != segment_name(first, last)) {
+      continue;
+    }
+    std::ifstream in(f.path());
+    if (!in) return file_error("read", f.path());
+    std::string line;
+    for (int64_t at = first; next_line(in, line, kArchiveLineLimits.max_bytes); ++at) {
+      if (at != seq) continue;
+      auto j = parse_strict_json(line, kArchiveLineLimits, "archive line");
+      auto e = j ? audit::from_json(*j) : std::nullopt;
+      if (!e || e->seq != seq) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "archive " + f.path().string() + ": entry " + std::to_string(seq) + " is not readable");
+      }
+      return e;
+    }
+  }
+  return std::optional<audit::Entry>();
 }
 
 Result<std::vector<ArchivedSegment>> archive_audit(store::Database& db, TimePoint now,

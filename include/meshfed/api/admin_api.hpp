@@ -3,9 +3,13 @@
 // Handlers run on the store thread; they translate between JSON and the workflow's types.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "meshfed/core/mutex.hpp"
 #include "meshfed/api/auth.hpp"
@@ -89,6 +93,22 @@ class BundleSource {
   virtual Result<peering::Bundle> bundle() = 0;
 };
 
+// The witnesses of our audit log (federation/witness_check.hpp) and what we witnessed of our
+// peers' (federation/witness_book.hpp), for the audit and peer routes.
+class WitnessDesk {
+ public:
+  virtual ~WitnessDesk() = default;
+  // The answer of a check of our log against every peer that finished within `fresh`:
+  // {checked_at, outcome, peers}. Otherwise nothing, and a check is under way: it notifies
+  // kWitnessWaitKey when it ends.
+  virtual std::optional<nlohmann::json> checked_within(std::chrono::seconds fresh) = 0;
+  // The last check's answer, however old; null before the first.
+  virtual nlohmann::json last_check() = 0;
+  // What we witnessed of `peer`'s log: {newest, conflicts}.
+  virtual nlohmann::json witnessed_of(const std::string& peer) = 0;
+};
+inline const std::string kWitnessWaitKey = "audit-witnesses";
+
 struct AdminApiDeps {
   workflow::ExportWorkflow& workflow;
   const controlplane::Adapter& control_plane;
@@ -105,6 +125,7 @@ struct AdminApiDeps {
   BundleSource* bundle = nullptr;                      // none: the bundle answers 503
   peering::Peerings* peerings = nullptr;               // none: peers come from the config file only
   metrics::CounterReports* gateway_reports = nullptr;  // none: a separate ingress's denials are refused (503)
+  WitnessDesk* witnesses = nullptr;                    // none: ?witnesses=true answers 503, peers show no witness
 };
 
 // The long-poll key the route watch waits on; notify it when the routing table changes.
@@ -160,7 +181,8 @@ class AdminApi {
   http::Response watch_routes(const http::Request& req);
   http::Response list_audit(const http::Request& req);
   http::Response audit_head();
-  http::Response audit_verify();
+  http::Response audit_verify(const http::Request& req);
+  http::Response audit_witnesses();
   http::Response whoami(const workflow::Principal& who);
   http::Response serve_console(const http::Request& req);
   http::Response readyz();

@@ -172,6 +172,7 @@ struct RetentionConfig {
   int64_t withdrawn_imports_days = 30;      // withdrawn imports and their history, after they were last seen
   int64_t audit_days = 365;                 // audit entries older than this go to archive segments; 0: never
   std::filesystem::path audit_archive_dir;  // where; empty: state_dir/audit-archive
+  int64_t witness_days = 30;                // peers' audit heads witnessed: one per hour kept this long
 
   std::filesystem::path archive_dir_in(const std::filesystem::path& state_dir) const {
     return audit_archive_dir.empty() ? state_dir / "audit-archive" : audit_archive_dir;

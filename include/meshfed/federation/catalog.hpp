@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "meshfed/audit/head.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/mutex.hpp"
 #include "meshfed/core/result.hpp"
@@ -29,7 +30,8 @@ struct CatalogView {
 // What the peer API checks before any answer, read on one snapshot.
 struct PeerGlance {
   bool quarantined = true;
-  int64_t revision = 0;  // the catalog's
+  int64_t revision = 0;    // the catalog's
+  audit::Head audit_head;  // our audit log's, which every catalog answer carries signed
 };
 
 // Where peers' egress gateways reach our ingress gateway.

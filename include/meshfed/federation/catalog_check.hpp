@@ -12,6 +12,7 @@
 #include <variant>
 #include <vector>
 
+#include "meshfed/audit/head.hpp"
 #include "meshfed/core/cidr.hpp"
 #include "meshfed/core/result.hpp"
 
@@ -49,12 +50,15 @@ struct CatalogAnswer {
   bool full = true;
   std::vector<ImportedExport> exports;  // the snapshot, or the upserts of a delta
   std::vector<std::string> removals;
+  // The peer's audit head as its answer carried it; its signature is checked by the watcher,
+  // which knows the certificate the peer proved.
+  std::optional<audit::SignedHead> audit_head;
 };
 
 // Why an answer was refused: `reason` is one of a few fixed words (it labels a metric and keys
 // the audit entry); `message` names the exact problem.
 struct CatalogRefusal {
-  std::string reason;  // json, size, depth, domain, field, count, ingress
+  std::string reason;  // json, size, depth, domain, field, count, ingress, audit_head
   std::string message;
 };
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include "meshfed/config/config.hpp"
 #include "meshfed/core/result.hpp"
@@ -22,6 +23,7 @@
 namespace meshfed::federation {
 
 class ImportManager;
+class WitnessBook;
 
 struct WatcherOptions {
   std::string peer;
@@ -36,6 +38,7 @@ struct WatcherOptions {
   std::vector<std::string> ingress_cidrs;       // empty: the addresses the url's host resolves to now
   metrics::Family* sync_errors = nullptr;       // by {peer, reason}: unreachable, http_status, rejected_catalog
   metrics::Family* catalog_refusals = nullptr;  // by {peer, reason}: see CatalogRefusal
+  WitnessBook* witness = nullptr;               // keeps the peer's audit heads (store thread)
 };
 
 class PeerWatcher {
@@ -56,6 +59,12 @@ class PeerWatcher {
  private:
   void run();
   CatalogRules rules() const;
+  // The audit head of an answer (a 304's header, or the body's), its signature checked against
+  // the certificate the peer's broker proved: a refusal when it is malformed or does not verify.
+  std::variant<std::optional<audit::SignedHead>, CatalogRefusal> signed_head(
+      const http::ClientResponse& res, const std::optional<audit::SignedHead>& in_body) const;
+  // Hands a checked head to the witness book (store thread).
+  void witness(const std::optional<audit::SignedHead>& head);
 
   WatcherOptions options_;
   ImportManager& imports_;

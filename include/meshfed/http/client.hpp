@@ -48,6 +48,9 @@ struct ClientResponse {
   int status = 0;
   std::map<std::string, std::string> headers;  // names lowercased
   std::string body;
+  // The certificate the server proved in the handshake (DER), over TLS: what signatures in the
+  // answer are checked against.
+  std::string server_certificate;
   std::string header(const std::string& name) const;
 };
 

@@ -33,7 +33,7 @@ struct Response {
   std::string body;
 
   // Long-poll: nothing to say yet. The server waits until `wait_key` is notified (then asks
-  // the handler again) or `wait` passes (then answers 304 Not Modified).
+  // the handler again) or `wait` passes (then answers 304 Not Modified, with `headers`).
   std::string wait_key;
   std::chrono::milliseconds wait{0};
   bool waiting() const { return wait.count() > 0; }

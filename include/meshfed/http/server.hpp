@@ -78,6 +78,10 @@ class HttpServer {
   // those that cost a read or two, which a hop to another thread would cost more than. Nothing
   // means the request takes the blocking path. Set before listen().
   void set_quick_answers(std::function<std::optional<Response>(const Request&)> quick);
+  // Headers a long-poll's 304 carries besides the handler's, made on the connection's loop as
+  // it is sent, so that they say what holds then. Set before listen().
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  void set_not_modified_headers(std::function<Headers(const Request&)> make);
 
   // Who may connect (a source filter, the refusal metric): configure before listen().
   net::Admission& admission();

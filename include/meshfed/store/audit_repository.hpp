@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "meshfed/audit/chain.hpp"
+#include "meshfed/audit/head.hpp"
 #include "meshfed/core/clock.hpp"
 #include "meshfed/core/result.hpp"
 #include "meshfed/store/database.hpp"
@@ -23,10 +24,7 @@ class AuditQueries {
  public:
   explicit AuditQueries(const Reader& tx) : tx_(tx) {}
 
-  struct Head {
-    int64_t seq = 0;
-    std::string hash = audit::kGenesisHash;
-  };
+  using Head = audit::Head;
   Result<Head> head();
   Result<std::vector<audit::Entry>> list(int64_t after_seq, int limit);
   Result<std::optional<audit::Entry>> get(int64_t seq);

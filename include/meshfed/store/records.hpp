@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "meshfed/audit/head.hpp"
+
 namespace meshfed::store {
 
 enum class ExportState { kPending, kApproved, kRejected, kCancelled, kRevoked, kExpired };
@@ -144,5 +146,20 @@ struct PeeringRecord {
   std::optional<int64_t> next_ms;
   int64_t version = 1;
 };
+
+// A head of a peer's audit log that this domain witnessed (witness_repository.hpp).
+struct WitnessedHeadRecord {
+  std::string peer;
+  std::string kind;  // kRecentHead, kHourlyHead or kEvidenceHead
+  audit::WitnessedHead witnessed;
+  int64_t witnessed_ms = 0;
+  // Evidence only: the head that contradicted it, and when that came.
+  std::optional<int64_t> contradicted_by_seq;
+  std::optional<std::string> contradicted_by_hash;
+  std::optional<int64_t> contradicted_ms;
+};
+inline constexpr const char* kRecentHead = "recent";
+inline constexpr const char* kHourlyHead = "hourly";
+inline constexpr const char* kEvidenceHead = "evidence";
 
 }  // namespace meshfed::store

@@ -54,4 +54,8 @@ std::optional<Checkpoint> checkpoint_of(const audit::Entry& e);
 // names the file and the problem otherwise.
 Result<std::vector<audit::Entry>> read_segment(const std::filesystem::path& dir, const Checkpoint& cp);
 
+// The archived entry `seq`, from the segment in `dir` whose name covers it; nothing when no
+// segment there does. The segment itself is verify_audit()'s to check.
+Result<std::optional<audit::Entry>> archived_entry(const std::filesystem::path& dir, int64_t seq);
+
 }  // namespace meshfed::workflow

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "meshfed/core/clock.hpp"
+#include "meshfed/pki/signing.hpp"
+#include "meshfed/store/audit_repository.hpp"
 #include "meshfed/store/catalog_repository.hpp"
 #include "meshfed/store/export_repository.hpp"
 #include "meshfed/store/peer_repository.hpp"
@@ -74,13 +76,54 @@ class PeerApiTest : public ::testing::Test {
   ManualClock clock_{from_unix_ms(1'800'000'000'000)};
   federation::Catalog catalog_{*db_, *db_, clock_};
   metrics::Registry registry_;
+  std::shared_ptr<const pki::Signer> key_ = [this] {
+    testing::make_pki(dir_ / "pki", "pci");
+    return std::make_shared<const pki::Signer>(
+        testing::must(pki::Signer::load(dir_ / "pki/broker.pem", dir_ / "pki/broker-key.pem")));
+  }();
+  federation::AuditHeadSigner audit_head_{"pci", [this] { return key_; }};
   PeerApi api_{PeerApiDeps{catalog_, registry_, [] { return std::string("pci"); },
                            [] {
                              return federation::IngressAddress{"127.0.0.1", 15443};
                            },
                            [](const std::string& p) { return p == "dmz" || p == "internal"; },
-                           [](const std::string& p) { return "# exported to " + p + "\n"; }}};
+                           [](const std::string& p) { return "# exported to " + p + "\n"; }, audit_head_,
+                           [](const std::string& p) -> Result<std::string> { return "{\"of\":\"" + p + "\"}"; }}};
 };
+
+// Every catalog answer carries our audit head, signed by our broker key: in the body, and in a
+// header where a long-poll ends without one.
+TEST_F(PeerApiTest, EveryCatalogAnswerCarriesOurSignedAuditHead) {
+  ASSERT_TRUE(db_->transaction([&](store::Writer& tx) -> Status {
+                   auto appended = store::AuditRepository(tx).append(clock_.now(), "alice", "x", "y", {});
+                   return appended ? Status{} : Status(appended.error());
+                 })
+                  .ok());
+  auto check = [&](const std::string& text) {
+    const auto signed_head = testing::must(audit::signed_head_from_text(text, "head"));
+    EXPECT_EQ(signed_head.head.seq, 1);
+    EXPECT_TRUE(pki::verify_signature(key_->certificate_der(), audit::signed_text("pci", signed_head.head),
+                                      signed_head.signature)
+                    .ok());
+    EXPECT_FALSE(pki::verify_signature(key_->certificate_der(), audit::signed_text("dmz", signed_head.head),
+                                       signed_head.signature)
+                     .ok());
+  };
+  const auto full = get("dmz", "/federation/v1/catalog");
+  ASSERT_EQ(full.status, 200) << full.body;
+  check(nlohmann::json::parse(full.body)["audit_head"].dump());
+  const auto revision = nlohmann::json::parse(full.body)["revision"].get<int64_t>();
+  const auto delta = get("dmz", "/federation/v1/catalog?since=" + std::to_string(revision));
+  check(nlohmann::json::parse(delta.body)["audit_head"].dump());
+  const auto poll = request("dmz", "/federation/v1/catalog?wait=5&since=" + std::to_string(revision));
+  ASSERT_TRUE(api_.handle(poll).waiting());
+  const auto headers = api_.not_modified_headers(poll);  // as the 304 goes out
+  ASSERT_EQ(headers.size(), 1u);
+  EXPECT_EQ(headers[0].first, "Meshfed-Audit-Head");
+  check(headers[0].second);
+  const auto witnessed = get("dmz", "/federation/v1/witness");
+  EXPECT_EQ(witnessed.body, "{\"of\":\"dmz\"}");
+}
 
 TEST_F(PeerApiTest, AQuarantineThatCannotBeReadRefusesThePeer) {
   EXPECT_EQ(get("dmz", "/federation/v1/metrics").status, 200);
