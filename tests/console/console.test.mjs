@@ -433,6 +433,11 @@ test('an admin quarantines and releases a peer; the audit log verifies; the fire
   const head = (await call('pci', 'GET', '/api/v1/audit/head', 'victor')).body;
   await page.getByText(`head ${head.seq}:${head.hash.slice(0, 16)}`).waitFor();
   await page.getByRole('row').filter({ hasText: 'peer.released' }).first().waitFor();
+  // What internal witnessed of pci's log, asked now: the heads it saw, each found in the log.
+  await page.getByRole('button', { name: 'Ask the witnesses' }).click();
+  await page.getByText('Witnessed: every peer answered').waitFor();
+  await page.locator('#audit-witnesses').getByRole('row').filter({ hasText: 'internal' }).filter({ hasText: 'matches' }).first().waitFor();
+  assert.equal(await page.locator('#witness-banner').isHidden(), true);
   await shot(page, 'audit');
 
   await goTo(page, 'Firewall');

@@ -100,11 +100,28 @@ function context() {
 
 // Loads the page's data and renders it when it changed, keeping the focused control focused.
 // The refresh waits while a dialog is open or the user is typing, so nothing moves under them.
+// The banner of a failed witness check (GET /api/v1/audit/witnesses), on every page: a restored
+// old backup or a rewritten log must not go unnoticed by whoever signs in.
+async function witnessBanner() {
+  const banner = $('witness-banner');
+  try {
+    const check = await api.get('/api/v1/audit/witnesses');
+    const failed = check && check.outcome === 'failed';
+    const problems = failed ? check.peers.flatMap((p) => p.heads.filter((x) => x.problem).map((x) => x.problem)) : [];
+    const text = failed ? `This domain's audit log does not hold what its peers witnessed of it (rolled back or rewritten): ${problems[0]}` : '';
+    if (banner.textContent !== text) banner.textContent = text;
+    banner.hidden = !failed;
+  } catch (e) {
+    banner.hidden = true;  // a role that may not read the audit log sees no banner
+  }
+}
+
 async function refresh() {
   clearTimeout(state.timer);
   const generation = ++state.generation;
   const page = pages[state.page];
   if (!state.me || !page || !page.load) return;
+  witnessBanner();
   const typing = document.activeElement && document.activeElement.matches('form input, form textarea, form select');
   const busy = $('action-dialog').open || typing;
   if (!busy || state.shown === '') {
