@@ -31,29 +31,11 @@ void relink_chain(const fs::path& db_file, int64_t from_seq, int64_t drop, bool 
   must(db->transaction([&](store::Writer& tx) -> Status {
     auto entries = must(store::AuditQueries(tx).list(from_seq - 1, 1000000));
     if (entries.size() <= static_cast<size_t>(drop)) return make_error(ErrorCode::kInternal, "too few entries");
-    std::string prev = entries.front().seq == 1 ? audit::kGenesisHash : entries.front().prev_hash;
     store::Statement(tx, "DELETE FROM audit WHERE seq >= ?").bind(1, from_seq).exec();
     entries.erase(entries.begin(), entries.begin() + drop);
     if (rewrite) entries.front().details["rewritten_by"] = "root";
-    int64_t seq = from_seq;
-    for (auto& e : entries) {
-      e.seq = seq++;
-      e.prev_hash = prev;
-      e.hash = audit::compute_hash(prev, e);
-      prev = e.hash;
-      store::Statement(tx,
-                       "INSERT INTO audit(seq, time, actor, action, object, details, prev_hash, hash) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-          .bind(1, e.seq)
-          .bind(2, e.time)
-          .bind(3, e.actor)
-          .bind(4, e.action)
-          .bind(5, e.object)
-          .bind(6, e.details.dump())
-          .bind(7, e.prev_hash)
-          .bind(8, e.hash)
-          .exec();
-    }
+    // Appended again, each gets the next seq and the hashes that chain it.
+    for (auto& e : entries) must(store::AuditRepository(tx).append(std::move(e)));
     return {};
   }));
 }
@@ -119,8 +101,8 @@ class WitnessTest : public ::testing::Test {
         json{{"mesh", "default"}, {"service", "payments-api"}, {"port", 8443}, {"peers", {"pci"}}, {"reason", "z"}});
     ASSERT_EQ(r.status, 201) << r.body.dump();
     for (int i = 0; i < n; ++i) {
-      const auto refused = api_call(*c, "POST", "/api/v1/exports/" + r.body["id"].get<std::string>() + "/approve",
-                                    tokens.at("ada"));
+      const auto refused =
+          api_call(*c, "POST", "/api/v1/exports/" + r.body["id"].get<std::string>() + "/approve", tokens.at("ada"));
       EXPECT_EQ(refused.status, 403) << refused.body.dump();
     }
     wait_until_witnessed();
