@@ -112,8 +112,10 @@ Result<bool> WitnessBook::witness(const std::string& peer, const audit::SignedHe
     kept_head.witnessed.countersignature =
         signer_()->sign(audit::countersigned_text(domain_, peer, kept_head.witnessed));
     MESHFED_RETURN_IF_ERROR(repo.save(kept_head));
+    // The hour's first head, unless one that still stands was kept in it.
     const bool hour_has_one = std::any_of(kept.begin(), kept.end(), [&](const WitnessedHeadRecord& r) {
-      return r.kind == store::kHourlyHead && r.witnessed_ms / kHourMs == now_ms / kHourMs;
+      return r.kind == store::kHourlyHead && r.witnessed_ms / kHourMs == now_ms / kHourMs &&
+             std::find(contradicted.begin(), contradicted.end(), &r) == contradicted.end();
     });
     if (!hour_has_one) {
       kept_head.kind = store::kHourlyHead;

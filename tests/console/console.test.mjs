@@ -400,6 +400,8 @@ test('a viewer sees every list but no action', async () => {
   await page.getByRole('row').filter({ hasText: exported.keyboard }).waitFor();
   await goTo(page, 'Peers');
   await page.getByRole('row').filter({ hasText: 'internal' }).waitFor();
+  // What pci witnessed of internal's audit log: its newest head, and when.
+  await page.getByRole('row').filter({ hasText: 'internal' }).filter({ hasText: /seq \d+, / }).waitFor();
   const actions = /^(Approve|Reject|Cancel|Revoke|Extend|Change|Withdraw|Accept|Quarantine|Release) /;
   assert.equal(await page.getByRole('button', { name: actions }).count(), 0);
   for (const link of ['Pending exports', 'Active exports']) {

@@ -2,6 +2,8 @@
 // exports to a peer reaches that peer and nobody else, and follows revocation, expiry,
 // quarantine and silence.
 #include <gtest/gtest.h>
+
+#include <sstream>
 #include <iostream>
 #include <atomic>
 #include <signal.h>
@@ -16,6 +18,16 @@ namespace meshfed::testing {
 namespace {
 
 using nlohmann::json;
+
+// The lines of `exposition` that begin with `family`, for a failure message.
+std::string metric_lines(const std::string& exposition, const std::string& family) {
+  std::string out;
+  std::istringstream in(exposition);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(family, 0) == 0) out += line + "\n";
+  }
+  return out;
+}
 
 class FederationTest : public ::testing::Test {
  protected:
@@ -349,7 +361,9 @@ TEST_F(FederationTest, AStrangerWhoseCertificatesKeepFailingIsTurnedAwayAtAccept
   EXPECT_NE(
       metrics->body.find("meshfed_auth_failures_total{listener=\"peer\",reason=\"certificate verify failed\"} 20\n"),
       std::string::npos)
-      << "the first 20 handshakes were refused by TLS, the next 10 at accept, before any TLS work";
+      << "the first 20 handshakes were refused by TLS, the next 10 at accept, before any TLS work; counted:\n"
+      << metric_lines(metrics->body, "meshfed_auth_failures_total")
+      << metric_lines(metrics->body, "meshfed_connections_refused_total");
   const std::string log = fed_->broker("pci").log();
   size_t lines = 0;
   for (size_t at = log.find("from 127.0.0.2 refused"); at != std::string::npos;

@@ -158,6 +158,18 @@ function addPeerForm(ctx) {
     h('h2', { id: 'add-peer-title' }, 'Add a peer'), result, form);
 }
 
+// What this domain witnessed of the peer's audit log: its newest head, or the conflict its log
+// showed (a head that went back or changed: rolled back or rewritten).
+function witnessed(w) {
+  if (!w || w.state === 'none') return h('span', { className: 'empty' }, 'not yet');
+  if (w.state === 'conflict') {
+    const c = w.conflicts[w.conflicts.length - 1];
+    return h('span', { className: 'state state-conflict' }, `CONFLICT: seq ${c.seq} witnessed `, time(c.witnessed_at),
+      `, then seq ${c.contradicted_by.seq} shown `, time(c.contradicted_by.at));
+  }
+  return h('span', {}, `seq ${w.newest.seq}, `, time(w.newest.witnessed_at));
+}
+
 export const peersPage = {
   title: 'Peers',
   setup(body, ctx) {
@@ -175,6 +187,7 @@ export const peersPage = {
         { label: 'Last sync', cell: (p) => time(p.last_success) },
         { label: 'Last error', cell: (p) => (p.last_error ? h('span', {}, p.last_error, ' (', time(p.last_error_at), ')') : h('span', { className: 'empty' }, 'none')) },
         { label: 'Imports', cell: (p) => importCounts(p.imports) },
+        { label: 'Audit witnessed', cell: (p) => witnessed(p.witness) },
         { label: 'Quarantine', cell: (p) => (p.quarantined ? h('span', {}, `since `, time(p.quarantined.since), ` by ${p.quarantined.by}: ${p.quarantined.reason}`) : h('span', { className: 'empty' }, 'no')) },
         { label: 'Actions', cell: (p) => actions(ctx, p) },
       ], peers, 'No peer domain yet.'));

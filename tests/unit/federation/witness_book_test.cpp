@@ -113,6 +113,7 @@ TEST_F(WitnessBookTest, AHeadGoingBackOrDifferingAtAKeptSeqIsAConflictWithEviden
   EXPECT_FALSE(witness(16));      // on from there: no conflict
   EXPECT_TRUE(witness(10, 'b'));  // seq 10 kept with another hash: a rewrite
   EXPECT_EQ(conflicts(), 2);
+  EXPECT_EQ(kept_of(store::kHourlyHead), 1u);       // the hour's first head went to evidence: 10b stands in
   EXPECT_EQ(audited("audit.witness_conflict"), 1);  // at most one entry per peer per hour
   EXPECT_FALSE(witness(20, 'c'));                   // evidence is not compared again: one incident, one conflict
   clock_.advance(61min);
