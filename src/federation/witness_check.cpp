@@ -3,6 +3,7 @@
 #include <future>
 
 #include "meshfed/core/strict_json.hpp"
+#include "meshfed/federation/witness_book.hpp"
 #include "meshfed/pki/signing.hpp"
 #include "meshfed/store/audit_repository.hpp"
 #include "meshfed/workflow/audit_archive.hpp"
@@ -12,8 +13,10 @@ namespace meshfed::federation {
 namespace {
 
 // A witness keeps at most kRecentHeads + 24 per day for 365 days + kMostEvidence heads, each
-// well under 512 bytes.
-constexpr size_t kWitnessAnswerLimit = 8 * 1024 * 1024;
+// well under 512 bytes: an answer with more is not an honest witness's, and is refused before
+// any signature is checked.
+constexpr size_t kMostWitnessedHeads = kRecentHeads + 24 * 365 + kMostEvidence;
+constexpr size_t kWitnessAnswerLimit = kMostWitnessedHeads * 512;
 
 std::string short_hash(const std::string& h) { return h.substr(0, 16); }
 
@@ -123,6 +126,10 @@ Result<std::vector<std::pair<audit::WitnessedHead, std::string>>> read_witness_a
   if (j.value("witness", nlohmann::json()) != peer) return refused("it does not name " + peer + " as the witness");
   const auto heads = j.find("heads");
   if (heads == j.end() || !heads->is_array()) return refused("heads must be an array");
+  if (heads->size() > kMostWitnessedHeads) {
+    return refused("it lists " + std::to_string(heads->size()) + " heads, more than the " +
+                   std::to_string(kMostWitnessedHeads) + " a witness keeps");
+  }
   std::vector<std::pair<audit::WitnessedHead, std::string>> out;
   for (const auto& h : *heads) {
     auto w = audit::witnessed_head_from_json(h, "witnessed head");

@@ -95,6 +95,14 @@ TEST_F(WitnessBookTest, KeepsTheNewestFewAndTheFirstOfEachHourCountersigned) {
   // ...and against nobody else's.
   EXPECT_FALSE(read_witness_answer("internal", "dmz", answer, dmz_->certificate_der()).ok());
   EXPECT_FALSE(read_witness_answer("pci", "dmz", answer, signer_->certificate_der()).ok());
+  // More heads than any witness keeps is refused whole, before a signature is checked.
+  json flood = json::parse(answer);
+  const json one = flood["heads"][0];
+  flood["heads"] = json::array();
+  for (size_t i = 0; i <= kRecentHeads + 24 * 365 + kMostEvidence; ++i) flood["heads"].push_back(one);
+  const auto refused = read_witness_answer("internal", "dmz", flood.dump(), signer_->certificate_der());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("more than the"), std::string::npos) << refused.error().message;
 }
 
 TEST_F(WitnessBookTest, AHeadGoingBackOrDifferingAtAKeptSeqIsAConflictWithEvidence) {
